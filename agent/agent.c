@@ -1,0 +1,498 @@
+/*
+ * agent.c - the site gateway's main loop (see agent.h).
+ *
+ * Every TICK_MS the loop:
+ *   1. drives the MQTT connection; on each (re)connect it subscribes to its
+ *      ack and cmd topics, publishes birth and state (retained) and starts
+ *      publishing the spool again from its oldest message;
+ *   2. applies the latest end-to-end ack to the spool;
+ *   3. steps the simulator; records collect in a batch, which becomes a
+ *      data message (next seq) when it holds batch_max records or its
+ *      oldest record waited batch_ms; the message is committed to the
+ *      spool (and journal) before anything is published;
+ *   4. publishes spooled messages oldest first, within two windows:
+ *      max_inflight awaiting PUBACK and max_unacked awaiting the
+ *      collector's ack;
+ *   5. if unacked messages exist and the ack has not advanced for
+ *      resend_s (doubling up to 32x), goes back and republishes from the
+ *      oldest unacked message (the collector drops what it already has).
+ *
+ * Threads: this loop owns sim, spool, journal and every sp_mqtt_* call.
+ * The Paho receive thread runs on_message(), which stores the highest ack
+ * seen (atomic) and puts commands into a small locked ring.
+ */
+#include "agent.h"
+
+#include "journal.h"
+#include "sim.h"
+#include "spool.h"
+
+#include "sitepulse/buf.h"
+#include "sitepulse/clock.h"
+#include "sitepulse/codec.h"
+#include "sitepulse/error.h"
+#include "sitepulse/log.h"
+#include "sitepulse/mqtt.h"
+#include "sitepulse/topic.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TICK_MS 100
+#define CMD_RING 16        /* commands waiting for the main loop */
+#define CMD_IDS_KEPT 64    /* command ids remembered to apply each once */
+#define PENDING_MAX SP_RECORDS_MAX /* records held while the seq is unknown */
+#define STATS_EVERY_MS (5 * 60 * 1000)
+
+struct agent {
+	const struct agent_conf *conf;
+	struct spool *spool;
+	struct journal *journal;
+	struct sim *sim;
+	struct sp_mqtt *mqtt;
+	char t_birth[SP_TOPIC_MAX], t_data[SP_TOPIC_MAX], t_state[SP_TOPIC_MAX],
+		t_ack[SP_TOPIC_MAX], t_cmd[SP_TOPIC_MAX];
+	struct sp_buf birth;   /* birth payload, built once */
+	struct sp_buf out;     /* scratch for payloads */
+	struct sim_scenario scenarios[AGENT_SCENARIOS_MAX];
+
+	/* the open batch */
+	struct sp_record *batch;
+	size_t nbatch;
+	int64_t batch_started_ms;
+	int64_t records_dropped; /* while the seq was unknown and the batch full */
+
+	/* delivery (main loop only) */
+	uint64_t epoch_seen;
+	int64_t connected_at_ms; /* mono time of the current connection */
+	int64_t sent_upto;       /* highest seq published on this connection */
+	int64_t applied_ack;     /* highest ack applied to the spool */
+	int64_t last_progress_ms;
+	int64_t resend_after_ms;
+	int64_t published, resends, created;
+	int64_t last_stats_ms;
+
+	/* written by the Paho thread */
+	atomic_llong acked;      /* highest ack seq received, -1 = none yet */
+	atomic_bool ack_seen;    /* a (retained) ack arrived on this connection */
+	pthread_mutex_t cmd_lock;
+	struct sp_cmd cmds[CMD_RING];
+	unsigned ncmds;
+	unsigned cmds_dropped;
+
+	/* main loop: ids of applied commands */
+	char cmd_ids[CMD_IDS_KEPT][SP_ID_MAX + 1];
+	unsigned cmd_ids_next;
+};
+
+/* ---------------------------------------------------------------- Paho thread */
+
+static void on_message(void *ctx, const char *topic, size_t topic_len, const void *payload,
+		       size_t len)
+{
+	struct agent *a = ctx;
+	struct sp_topic t;
+	struct sp_reject_info why;
+
+	if (sp_topic_parse(topic, topic_len, &t) != 0)
+		return;
+	if (t.kind == SP_TOPIC_ACK) {
+		int64_t seq;
+		if (sp_decode_ack(payload, len, &seq) != 0) {
+			SP_WARN("agent", "ignoring malformed ack on %s", topic);
+			return;
+		}
+		long long cur = atomic_load(&a->acked);
+		while (seq > cur && !atomic_compare_exchange_weak(&a->acked, &cur, seq))
+			;
+		atomic_store(&a->ack_seen, true);
+	} else if (t.kind == SP_TOPIC_CMD) {
+		struct sp_cmd cmd;
+		if (sp_decode_cmd(payload, len, sp_now_ms(), &cmd, &why) != 0) {
+			SP_WARN("agent", "ignoring bad command on %s: %s (%s)", topic,
+				sp_reject_name(why.reason), why.field ? why.field : "-");
+			return;
+		}
+		pthread_mutex_lock(&a->cmd_lock);
+		if (a->ncmds < CMD_RING)
+			a->cmds[a->ncmds++] = cmd;
+		else
+			a->cmds_dropped++;
+		pthread_mutex_unlock(&a->cmd_lock);
+	}
+}
+
+static void on_lost(void *ctx)
+{
+	struct agent *a = ctx;
+	atomic_store(&a->ack_seen, false);
+}
+
+/* ---------------------------------------------------------------- main loop helpers */
+
+static int seal_message(struct agent *a);
+
+static void on_record(void *ctx, const struct sp_record *r)
+{
+	struct agent *a = ctx;
+	/* a burst (every port of a big site at once) seals full messages right away */
+	if (a->nbatch >= (size_t)a->conf->agent.batch_max && spool_next_seq(a->spool) > 0)
+		seal_message(a);
+	if (a->nbatch >= PENDING_MAX) {
+		/* the seq is still unknown (or the spool failed): keep the newest records */
+		memmove(a->batch, a->batch + 1, (a->nbatch - 1) * sizeof(*a->batch));
+		a->nbatch--;
+		if (a->records_dropped++ == 0)
+			SP_WARN("agent", "cannot create data messages yet (no sequence number from the "
+					 "collector's ack, or spool failure): dropping oldest records");
+	}
+	if (a->nbatch == 0)
+		a->batch_started_ms = sp_mono_ms();
+	a->batch[a->nbatch++] = *r;
+}
+
+static void on_spool_drop(void *ctx, int64_t seq)
+{
+	struct agent *a = ctx;
+	if (a->journal)
+		journal_dropped(a->journal, seq);
+}
+
+/* Turns up to batch_max records of the batch into a spooled data message. */
+static int seal_message(struct agent *a)
+{
+	size_t n = a->nbatch < (size_t)a->conf->agent.batch_max ? a->nbatch
+								 : (size_t)a->conf->agent.batch_max;
+	int64_t seq = spool_next_seq(a->spool);
+	int rc;
+
+	sp_buf_reset(&a->out);
+	rc = sp_encode_data(&a->out, seq, sp_now_ms(), a->batch, n);
+	if (rc == SP_ETOOBIG && n > 1) {
+		n /= 2; /* exceptionally large records: split */
+		sp_buf_reset(&a->out);
+		rc = sp_encode_data(&a->out, seq, sp_now_ms(), a->batch, n);
+	}
+	if (rc)
+		return rc;
+	rc = spool_append(a->spool, sp_now_ms(), a->out.data, a->out.len, on_spool_drop, a);
+	if (rc)
+		return rc;
+	if (a->journal)
+		journal_message(a->journal, seq, a->out.data, a->out.len);
+	a->created++;
+	memmove(a->batch, a->batch + n, (a->nbatch - n) * sizeof(*a->batch));
+	a->nbatch -= n;
+	a->batch_started_ms = sp_mono_ms();
+	return 0;
+}
+
+static int flush_batches(struct agent *a, bool force)
+{
+	if (spool_next_seq(a->spool) <= 0)
+		return 0;
+	while (a->nbatch > 0 &&
+	       (force || a->nbatch >= (size_t)a->conf->agent.batch_max ||
+		sp_mono_ms() - a->batch_started_ms >= a->conf->agent.batch_ms)) {
+		int rc = seal_message(a);
+		if (rc) {
+			SP_ERROR("agent", "cannot spool a data message: %s", sp_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void on_connected(struct agent *a)
+{
+	struct spool_stats st;
+
+	a->connected_at_ms = sp_mono_ms();
+	sp_mqtt_subscribe(a->mqtt, a->t_ack, 1);
+	sp_mqtt_subscribe(a->mqtt, a->t_cmd, 1);
+	sp_mqtt_publish(a->mqtt, a->t_birth, a->birth.data, a->birth.len, 1, true);
+	sp_buf_reset(&a->out);
+	sp_encode_state(&a->out, true, sp_now_ms());
+	sp_mqtt_publish(a->mqtt, a->t_state, a->out.data, a->out.len, 1, true);
+	/* what the broker had in flight for us is gone: start over from the oldest unacked */
+	spool_get_stats(a->spool, &st);
+	a->sent_upto = st.first_seq > 0 ? st.first_seq - 1 : a->applied_ack;
+	a->last_progress_ms = sp_mono_ms();
+	a->resend_after_ms = a->conf->agent.resend_s * 1000;
+}
+
+/* Learns the first seq of a new spool: the collector's ack + 1 (CONTRACT §3.4). */
+static void learn_seq(struct agent *a)
+{
+	if (spool_next_seq(a->spool) > 0 || !sp_mqtt_connected(a->mqtt))
+		return;
+	int64_t next = 0;
+	if (atomic_load(&a->ack_seen)) {
+		next = atomic_load(&a->acked) + 1;
+	} else if (sp_mono_ms() - a->connected_at_ms >= a->conf->agent.ack_wait_s * 1000) {
+		next = 1; /* no retained ack: the collector has never heard of us */
+	}
+	if (next > 0 && spool_set_next_seq(a->spool, next) == 0)
+		SP_INFO("agent", "new spool: starting at seq %lld", (long long)next);
+}
+
+static void apply_ack(struct agent *a)
+{
+	int64_t ack = atomic_load(&a->acked);
+	if (ack <= a->applied_ack)
+		return;
+	if (spool_ack(a->spool, ack) == 0) {
+		a->applied_ack = ack;
+		a->last_progress_ms = sp_mono_ms();
+		a->resend_after_ms = a->conf->agent.resend_s * 1000;
+		if (a->sent_upto < ack)
+			a->sent_upto = ack;
+	}
+}
+
+struct publish_ctx {
+	struct agent *a;
+	int64_t limit_seq; /* do not pass the unacked window */
+	bool stop;
+};
+
+static int publish_one(void *ctx, int64_t seq, const char *payload, size_t len)
+{
+	struct publish_ctx *pc = ctx;
+	struct agent *a = pc->a;
+	if (seq > pc->limit_seq) {
+		pc->stop = true;
+		return 1;
+	}
+	int rc = sp_mqtt_publish(a->mqtt, a->t_data, payload, len, 1, false);
+	if (rc) {
+		pc->stop = true;
+		return 1; /* window full or disconnected: continue next tick */
+	}
+	/* the first message outstanding starts the resend clock */
+	if (a->sent_upto <= a->applied_ack)
+		a->last_progress_ms = sp_mono_ms();
+	a->sent_upto = seq;
+	a->published++;
+	return 0;
+}
+
+static void publish_spool(struct agent *a)
+{
+	struct spool_stats st;
+	struct publish_ctx pc = {a, 0, false};
+
+	if (!sp_mqtt_connected(a->mqtt))
+		return;
+	spool_get_stats(a->spool, &st);
+	pc.limit_seq = a->applied_ack + a->conf->mqtt.max_unacked;
+	while (!pc.stop && a->sent_upto < st.last_seq &&
+	       sp_mqtt_inflight(a->mqtt) < a->conf->mqtt.max_inflight) {
+		int n = spool_each_after(a->spool, a->sent_upto, 64, publish_one, &pc);
+		if (n <= 0)
+			break;
+	}
+	/* go-back: nothing acknowledged for a while although messages are out */
+	if (st.messages > 0 && a->sent_upto >= st.first_seq &&
+	    sp_mono_ms() - a->last_progress_ms >= a->resend_after_ms) {
+		SP_INFO("agent", "no ack beyond seq %lld for %lld s: publishing again from seq %lld",
+			(long long)a->applied_ack, (long long)(a->resend_after_ms / 1000),
+			(long long)st.first_seq);
+		a->resends++;
+		a->sent_upto = st.first_seq - 1;
+		a->last_progress_ms = sp_mono_ms();
+		int64_t cap = a->conf->agent.resend_s * 1000 * 32;
+		a->resend_after_ms = a->resend_after_ms * 2 > cap ? cap : a->resend_after_ms * 2;
+	}
+}
+
+static bool cmd_seen(struct agent *a, const char *id)
+{
+	for (unsigned i = 0; i < CMD_IDS_KEPT; i++)
+		if (strcmp(a->cmd_ids[i], id) == 0)
+			return true;
+	size_t n = strnlen(id, SP_ID_MAX);
+	memcpy(a->cmd_ids[a->cmd_ids_next], id, n);
+	a->cmd_ids[a->cmd_ids_next][n] = '\0';
+	a->cmd_ids_next = (a->cmd_ids_next + 1) % CMD_IDS_KEPT;
+	return false;
+}
+
+static void apply_commands(struct agent *a)
+{
+	struct sp_cmd cmds[CMD_RING];
+	unsigned n, dropped;
+
+	pthread_mutex_lock(&a->cmd_lock);
+	n = a->ncmds;
+	memcpy(cmds, a->cmds, n * sizeof(cmds[0]));
+	a->ncmds = 0;
+	dropped = a->cmds_dropped;
+	a->cmds_dropped = 0;
+	pthread_mutex_unlock(&a->cmd_lock);
+	if (dropped)
+		SP_WARN("agent", "%u commands dropped: more than %d arrived between two ticks",
+			dropped, CMD_RING);
+	for (unsigned i = 0; i < n; i++) {
+		if (cmd_seen(a, cmds[i].id))
+			continue; /* applied once per id (CONTRACT §3.3) */
+		if (sim_port_off(a->sim, cmds[i].dev, cmds[i].port) == 0)
+			SP_INFO("agent", "command %s: port_off %s port %d", cmds[i].id, cmds[i].dev,
+				(int)cmds[i].port);
+		else
+			SP_WARN("agent", "command %s: no port %d on %s", cmds[i].id,
+				(int)cmds[i].port, cmds[i].dev);
+	}
+}
+
+static void log_stats(struct agent *a, bool force)
+{
+	struct spool_stats st;
+	int64_t now = sp_mono_ms();
+	if (!force && now - a->last_stats_ms < STATS_EVERY_MS)
+		return;
+	a->last_stats_ms = now;
+	spool_get_stats(a->spool, &st);
+	SP_INFO("agent", "created %lld messages, published %lld (%lld go-backs), acked to seq %lld; "
+			 "spool holds %lld messages / %lld bytes, %lld dropped; %lld records dropped",
+		(long long)a->created, (long long)a->published, (long long)a->resends,
+		(long long)a->applied_ack, (long long)st.messages, (long long)st.bytes,
+		(long long)st.dropped_total, (long long)a->records_dropped);
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+struct agent *agent_create(const struct agent_conf *conf)
+{
+	struct agent *a = calloc(1, sizeof(*a));
+	struct sim_params sp;
+	struct sp_device_info devs[SP_DEVICES_MAX];
+	char client_id[160], will[64];
+
+	if (a == NULL)
+		return NULL;
+	a->conf = conf;
+	pthread_mutex_init(&a->cmd_lock, NULL);
+	atomic_store(&a->acked, -1);
+	a->applied_ack = -1;
+	a->out.limit = SP_PAYLOAD_MAX;
+	a->birth.limit = SP_PAYLOAD_MAX;
+
+	const char *site = conf->agent.site, *id = conf->agent.id;
+	if (sp_topic_format(a->t_birth, SP_TOPIC_MAX, site, id, SP_TOPIC_BIRTH) ||
+	    sp_topic_format(a->t_data, SP_TOPIC_MAX, site, id, SP_TOPIC_DATA) ||
+	    sp_topic_format(a->t_state, SP_TOPIC_MAX, site, id, SP_TOPIC_STATE) ||
+	    sp_topic_format(a->t_ack, SP_TOPIC_MAX, site, id, SP_TOPIC_ACK) ||
+	    sp_topic_format(a->t_cmd, SP_TOPIC_MAX, site, id, SP_TOPIC_CMD))
+		goto fail;
+
+	a->batch = calloc(PENDING_MAX, sizeof(*a->batch));
+	if (a->batch == NULL)
+		goto fail;
+	agent_conf_sim_params(conf, &sp, a->scenarios);
+	a->sim = sim_create(&sp, sp_now_ms());
+	if (a->sim == NULL) {
+		SP_ERROR("agent", "cannot create the simulator (check [sim] and scenarios)");
+		goto fail;
+	}
+	size_t ndev = sim_devices(a->sim, devs, SP_DEVICES_MAX);
+	if (sp_encode_birth(&a->birth, sp_now_ms(), conf->agent.fw, devs, ndev))
+		goto fail;
+
+	a->spool = spool_open(conf->agent.spool_path, conf->agent.spool_max_mb * 1024 * 1024,
+			      conf->agent.spool_sync_full);
+	if (a->spool == NULL)
+		goto fail;
+	if (conf->agent.journal && *conf->agent.journal) {
+		a->journal = journal_open(conf->agent.journal, a->spool);
+		if (a->journal == NULL)
+			goto fail;
+	}
+
+	snprintf(client_id, sizeof(client_id), "sitepulse-agent-%s-%s", site, id);
+	snprintf(will, sizeof(will), "{\"online\":false}");
+	struct sp_mqtt_params mp = {
+		.uri = conf->mqtt.uri,
+		.client_id = conf->mqtt.client_id && *conf->mqtt.client_id ? conf->mqtt.client_id
+									    : client_id,
+		.username = conf->mqtt.username,
+		.password = conf->mqtt.password,
+		.ca_file = conf->mqtt.ca_file,
+		.cert_file = conf->mqtt.cert_file,
+		.key_file = conf->mqtt.key_file,
+		.tls_insecure = conf->mqtt.tls_insecure,
+		.keepalive_s = (int)conf->mqtt.keepalive_s,
+		.clean_session = true, /* the spool, not the broker session, keeps our data */
+		.max_inflight = (int)conf->mqtt.max_inflight,
+		.will_topic = a->t_state,
+		.will_payload = will,
+	};
+	struct sp_mqtt_callbacks cb = {a, on_message, NULL, on_lost};
+	a->mqtt = sp_mqtt_create(&mp, &cb);
+	if (a->mqtt == NULL)
+		goto fail;
+	SP_INFO("agent", "site %s agent %s: %zu devices, broker %s", site, id, ndev, conf->mqtt.uri);
+	return a;
+fail:
+	agent_destroy(a);
+	return NULL;
+}
+
+int agent_run(struct agent *a, volatile sig_atomic_t *stop)
+{
+	int rc = 0;
+	a->last_stats_ms = sp_mono_ms();
+	while (!*stop) {
+		int64_t tick_start = sp_mono_ms();
+		sp_mqtt_poll(a->mqtt);
+		uint64_t epoch = sp_mqtt_epoch(a->mqtt);
+		if (epoch != a->epoch_seen && sp_mqtt_connected(a->mqtt)) {
+			a->epoch_seen = epoch;
+			on_connected(a);
+		}
+		apply_ack(a);
+		learn_seq(a);
+		apply_commands(a);
+		int64_t now = sp_now_ms();
+		sim_step(a->sim, now, sim_silent(a->sim, now) ? NULL : on_record, a);
+		if ((rc = flush_batches(a, false)))
+			break;
+		publish_spool(a);
+		log_stats(a, false);
+		int64_t spent = sp_mono_ms() - tick_start;
+		if (spent < TICK_MS)
+			sp_sleep_ms(TICK_MS - spent);
+	}
+	/* orderly end: nothing produced may be lost, so seal the open batch first */
+	if (rc == 0)
+		rc = flush_batches(a, true);
+	if (sp_mqtt_connected(a->mqtt)) {
+		publish_spool(a);
+		sp_buf_reset(&a->out);
+		sp_encode_state(&a->out, false, sp_now_ms());
+		sp_mqtt_publish(a->mqtt, a->t_state, a->out.data, a->out.len, 1, true);
+		/* give in-flight publishes a moment to be acknowledged by the broker */
+		for (int i = 0; i < 20 && sp_mqtt_inflight(a->mqtt) > 0; i++)
+			sp_sleep_ms(50);
+	}
+	log_stats(a, true);
+	return rc;
+}
+
+void agent_destroy(struct agent *a)
+{
+	if (a == NULL)
+		return;
+	sp_mqtt_destroy(a->mqtt, 1000);
+	journal_close(a->journal);
+	spool_close(a->spool);
+	sim_destroy(a->sim);
+	free(a->batch);
+	sp_buf_free(&a->birth);
+	sp_buf_free(&a->out);
+	pthread_mutex_destroy(&a->cmd_lock);
+	free(a);
+}

@@ -1,0 +1,341 @@
+/*
+ * spool.c - the agent's SQLite outbox (see spool.h).
+ *
+ * Schema (version 1):
+ *   meta(key TEXT PRIMARY KEY, value INTEGER)   next_seq
+ *   messages(seq INTEGER PRIMARY KEY, ts INTEGER, payload BLOB)
+ * Byte and message counts are kept in memory (loaded at open) so the
+ * overflow check costs nothing per append.
+ */
+#include "spool.h"
+
+#include "sitepulse/error.h"
+#include "sitepulse/log.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCHEMA_VERSION 1
+
+struct spool {
+	sqlite3 *db;
+	char *path;
+	int64_t max_bytes;
+	int64_t next_seq;
+	int64_t messages, bytes, first_seq, last_seq;
+	int64_t dropped_total;
+	int64_t dropped_episode; /* drops in the current overflow episode */
+	bool overflowing;
+	sqlite3_stmt *insert, *set_next, *delete_upto, *select_after, *select_oldest, *delete_one, *count_upto,
+		*begin, *commit, *rollback;
+};
+
+static int db_fail(struct spool *sp, const char *what)
+{
+	SP_ERROR("spool", "%s: %s failed: %s", sp->path, what, sqlite3_errmsg(sp->db));
+	return SP_EIO;
+}
+
+static int exec(struct spool *sp, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(sp->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		SP_ERROR("spool", "%s: %s: %s", sp->path, sql, msg ? msg : "?");
+		sqlite3_free(msg);
+		return SP_EIO;
+	}
+	return 0;
+}
+
+static int prepare(struct spool *sp, sqlite3_stmt **st, const char *sql)
+{
+	if (sqlite3_prepare_v3(sp->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+		return db_fail(sp, sql);
+	return 0;
+}
+
+static int step_done(struct spool *sp, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(sp, what);
+	return 0;
+}
+
+static int migrate(struct spool *sp)
+{
+	sqlite3_stmt *st = NULL;
+	int version = 0, rc;
+
+	if ((rc = prepare(sp, &st, "PRAGMA user_version")))
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version == SCHEMA_VERSION)
+		return 0;
+	if (version > SCHEMA_VERSION) {
+		SP_ERROR("spool", "%s: schema version %d is newer than this agent (%d)", sp->path,
+			 version, SCHEMA_VERSION);
+		return SP_EIO;
+	}
+	return exec(sp, "BEGIN;"
+			"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+			"CREATE TABLE IF NOT EXISTS messages(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+			" payload BLOB NOT NULL);"
+			"PRAGMA user_version = 1;"
+			"COMMIT;");
+}
+
+static int load_state(struct spool *sp)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(sp, &st, "SELECT value FROM meta WHERE key = 'next_seq'")))
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		sp->next_seq = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if ((rc = prepare(sp, &st, "SELECT count(*), coalesce(sum(length(payload)),0), "
+				   "coalesce(min(seq),0), coalesce(max(seq),0) FROM messages")))
+		return rc;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		sp->messages = sqlite3_column_int64(st, 0);
+		sp->bytes = sqlite3_column_int64(st, 1);
+		sp->first_seq = sqlite3_column_int64(st, 2);
+		sp->last_seq = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_finalize(st);
+	/* a seq is never reused, even if meta was lost but messages survived */
+	if (sp->last_seq >= sp->next_seq && sp->last_seq > 0)
+		sp->next_seq = sp->last_seq + 1;
+	return 0;
+}
+
+struct spool *spool_open(const char *path, int64_t max_bytes, bool sync_full)
+{
+	struct spool *sp = calloc(1, sizeof(*sp));
+	if (sp == NULL)
+		return NULL;
+	sp->max_bytes = max_bytes;
+	sp->path = strdup(path);
+	if (sp->path == NULL)
+		goto fail;
+	if (sqlite3_open_v2(path, &sp->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+						   SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		SP_ERROR("spool", "%s: cannot open: %s", path,
+			 sp->db ? sqlite3_errmsg(sp->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(sp->db, 5000);
+	if (exec(sp, "PRAGMA journal_mode=WAL") ||
+	    exec(sp, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") ||
+	    migrate(sp) || load_state(sp))
+		goto fail;
+	if (prepare(sp, &sp->insert, "INSERT INTO messages(seq, ts, payload) VALUES (?, ?, ?)") ||
+	    prepare(sp, &sp->set_next,
+		    "INSERT INTO meta(key, value) VALUES ('next_seq', ?) "
+		    "ON CONFLICT(key) DO UPDATE SET value = excluded.value") ||
+	    prepare(sp, &sp->delete_upto, "DELETE FROM messages WHERE seq <= ?") ||
+	    prepare(sp, &sp->select_after,
+		    "SELECT seq, payload FROM messages WHERE seq > ? ORDER BY seq LIMIT ?") ||
+	    prepare(sp, &sp->select_oldest,
+		    "SELECT seq, length(payload) FROM messages ORDER BY seq LIMIT 1") ||
+	    prepare(sp, &sp->delete_one, "DELETE FROM messages WHERE seq = ?") ||
+	    prepare(sp, &sp->count_upto, "SELECT count(*), coalesce(sum(length(payload)),0) "
+					 "FROM messages WHERE seq <= ?") ||
+	    prepare(sp, &sp->begin, "BEGIN IMMEDIATE") || prepare(sp, &sp->commit, "COMMIT") ||
+	    prepare(sp, &sp->rollback, "ROLLBACK"))
+		goto fail;
+	SP_INFO("spool", "%s: %lld unacked messages (%lld bytes), next seq %lld", path,
+		(long long)sp->messages, (long long)sp->bytes, (long long)sp->next_seq);
+	return sp;
+fail:
+	spool_close(sp);
+	return NULL;
+}
+
+void spool_close(struct spool *sp)
+{
+	if (sp == NULL)
+		return;
+	sqlite3_stmt *all[] = {sp->insert,     sp->set_next,   sp->delete_upto,
+			       sp->select_after, sp->select_oldest, sp->delete_one, sp->count_upto,
+			       sp->begin,      sp->commit,     sp->rollback};
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		sqlite3_finalize(all[i]);
+	if (sp->db)
+		sqlite3_close(sp->db);
+	free(sp->path);
+	free(sp);
+}
+
+int64_t spool_next_seq(const struct spool *sp)
+{
+	return sp->next_seq;
+}
+
+int spool_set_next_seq(struct spool *sp, int64_t next)
+{
+	sqlite3_bind_int64(sp->set_next, 1, next);
+	int rc = step_done(sp, sp->set_next, "set next seq");
+	if (rc == 0)
+		sp->next_seq = next;
+	return rc;
+}
+
+/* Drops the oldest message (inside the caller's transaction). */
+static int drop_oldest(struct spool *sp, spool_drop_fn on_drop, void *ctx)
+{
+	int64_t seq, len;
+	if (sqlite3_step(sp->select_oldest) != SQLITE_ROW) {
+		sqlite3_reset(sp->select_oldest);
+		return SP_ENOTFOUND;
+	}
+	seq = sqlite3_column_int64(sp->select_oldest, 0);
+	len = sqlite3_column_int64(sp->select_oldest, 1);
+	sqlite3_reset(sp->select_oldest);
+	sqlite3_bind_int64(sp->delete_one, 1, seq);
+	int rc = step_done(sp, sp->delete_one, "drop oldest");
+	if (rc)
+		return rc;
+	sp->messages--;
+	sp->bytes -= len;
+	sp->dropped_total++;
+	sp->dropped_episode++;
+	if (on_drop)
+		on_drop(ctx, seq);
+	return 0;
+}
+
+int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
+		 spool_drop_fn on_drop, void *ctx)
+{
+	int64_t seq = sp->next_seq;
+	int64_t bytes = sp->bytes, messages = sp->messages, first = sp->first_seq;
+	int64_t dropped = sp->dropped_total, episode = sp->dropped_episode;
+	bool overflowing = sp->overflowing;
+	int rc;
+
+	if ((int64_t)len > sp->max_bytes)
+		return SP_ETOOBIG;
+	if (seq <= 0)
+		return SP_EINVAL; /* the caller must learn the seq first */
+	if ((rc = step_done(sp, sp->begin, "begin")))
+		return rc;
+	while (sp->bytes + (int64_t)len > sp->max_bytes) {
+		if (!sp->overflowing) {
+			sp->overflowing = true;
+			SP_WARN("spool", "%s: full (%lld bytes held, limit %lld): dropping oldest "
+					 "messages until the collector catches up",
+				sp->path, (long long)sp->bytes, (long long)sp->max_bytes);
+		}
+		if ((rc = drop_oldest(sp, on_drop, ctx)))
+			goto fail;
+	}
+	sqlite3_bind_int64(sp->insert, 1, seq);
+	sqlite3_bind_int64(sp->insert, 2, ts);
+	sqlite3_bind_blob(sp->insert, 3, payload, (int)len, SQLITE_STATIC);
+	rc = step_done(sp, sp->insert, "append");
+	sqlite3_clear_bindings(sp->insert);
+	if (rc)
+		goto fail;
+	sqlite3_bind_int64(sp->set_next, 1, seq + 1);
+	if ((rc = step_done(sp, sp->set_next, "advance seq")))
+		goto fail;
+	if ((rc = step_done(sp, sp->commit, "commit")))
+		goto fail;
+	sp->next_seq = seq + 1;
+	sp->messages++;
+	sp->bytes += (int64_t)len;
+	sp->last_seq = seq;
+	if (sp->messages == 1 || sp->first_seq == 0)
+		sp->first_seq = seq;
+	if (sp->dropped_total > dropped) {
+		/* the oldest held is now whatever survived the drops */
+		sqlite3_step(sp->select_oldest);
+		sp->first_seq = sqlite3_column_int64(sp->select_oldest, 0);
+		sqlite3_reset(sp->select_oldest);
+	}
+	return 0;
+fail:
+	step_done(sp, sp->rollback, "rollback");
+	sp->bytes = bytes;
+	sp->messages = messages;
+	sp->first_seq = first;
+	sp->dropped_total = dropped;
+	sp->dropped_episode = episode;
+	sp->overflowing = overflowing;
+	return rc;
+}
+
+int spool_ack(struct spool *sp, int64_t acked_seq)
+{
+	int64_t n = 0, bytes = 0;
+	int rc;
+
+	if (sp->messages == 0 || acked_seq < sp->first_seq)
+		return 0;
+	/* count what leaves (a range scan over exactly those rows), then delete it */
+	sqlite3_bind_int64(sp->count_upto, 1, acked_seq);
+	if (sqlite3_step(sp->count_upto) == SQLITE_ROW) {
+		n = sqlite3_column_int64(sp->count_upto, 0);
+		bytes = sqlite3_column_int64(sp->count_upto, 1);
+	}
+	sqlite3_reset(sp->count_upto);
+	sqlite3_bind_int64(sp->delete_upto, 1, acked_seq);
+	if ((rc = step_done(sp, sp->delete_upto, "ack")))
+		return rc;
+	sp->messages -= n;
+	sp->bytes -= bytes;
+	if (sp->messages <= 0) {
+		sp->messages = 0;
+		sp->bytes = 0;
+		sp->first_seq = 0;
+		sp->last_seq = 0;
+	} else {
+		if (sqlite3_step(sp->select_oldest) == SQLITE_ROW)
+			sp->first_seq = sqlite3_column_int64(sp->select_oldest, 0);
+		sqlite3_reset(sp->select_oldest);
+	}
+	if (sp->overflowing && sp->bytes < sp->max_bytes * 9 / 10) {
+		sp->overflowing = false;
+		SP_INFO("spool", "%s: below its limit again; %lld messages were dropped in this "
+				 "overflow",
+			sp->path, (long long)sp->dropped_episode);
+		sp->dropped_episode = 0;
+	}
+	return 0;
+}
+
+int spool_each_after(struct spool *sp, int64_t after_seq, size_t max, spool_each_fn fn,
+		     void *ctx)
+{
+	int n = 0, rc;
+	sqlite3_bind_int64(sp->select_after, 1, after_seq);
+	sqlite3_bind_int64(sp->select_after, 2, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(sp->select_after)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(sp->select_after, 0);
+		const char *p = sqlite3_column_blob(sp->select_after, 1);
+		size_t len = (size_t)sqlite3_column_bytes(sp->select_after, 1);
+		n++;
+		if (fn(ctx, seq, p ? p : "", len))
+			break;
+	}
+	sqlite3_reset(sp->select_after);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(sp, "read");
+	return n;
+}
+
+void spool_get_stats(const struct spool *sp, struct spool_stats *out)
+{
+	out->messages = sp->messages;
+	out->bytes = sp->bytes;
+	out->first_seq = sp->first_seq;
+	out->last_seq = sp->last_seq;
+	out->dropped_total = sp->dropped_total;
+}

@@ -1,0 +1,77 @@
+/*
+ * spool.h - the agent's durable outbox of data messages (CONTRACT §3.4).
+ *
+ * Every data message is written here (committed) before it is published,
+ * and leaves only when an end-to-end ack from the collector covers it.
+ * The spool also keeps the next sequence number, so seq survives restarts
+ * and is never reused.
+ *
+ * Bounded by payload bytes (max_bytes). Policy when full: drop the oldest
+ * messages to make room, count them, and log once when an overflow episode
+ * starts and once when it ends. Dropped seqs are reported to the caller so
+ * the journal can record them.
+ *
+ * Durability: SQLite in WAL mode; with sync_full every append is fsync'ed
+ * (survives power loss), otherwise it survives a crash of the agent but
+ * not of the machine.
+ *
+ * This is the agent's only SQLite user. Threading: one thread (main loop).
+ */
+#ifndef SP_AGENT_SPOOL_H
+#define SP_AGENT_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct spool;
+
+struct spool_stats {
+	int64_t messages;      /* unacked messages held */
+	int64_t bytes;         /* their payload bytes */
+	int64_t first_seq;     /* oldest held seq, 0 if empty */
+	int64_t last_seq;      /* newest held seq, 0 if empty */
+	int64_t dropped_total; /* messages dropped by the overflow policy since open */
+};
+
+/* Opens (creating) the spool at path. NULL on failure (logged). */
+struct spool *spool_open(const char *path, int64_t max_bytes, bool sync_full);
+void spool_close(struct spool *sp);
+
+/*
+ * The next seq to use, or 0 when the spool is new and does not know it yet
+ * (the agent then learns it from the collector's retained ack: ack + 1).
+ */
+int64_t spool_next_seq(const struct spool *sp);
+
+/* Sets the next seq of a new spool. 0 or SP_EIO. */
+int spool_set_next_seq(struct spool *sp, int64_t next);
+
+/* Called with the seq of each message the overflow policy drops. */
+typedef void (*spool_drop_fn)(void *ctx, int64_t seq);
+
+/*
+ * Appends the message as seq = spool_next_seq() and advances the next seq,
+ * in one transaction. Drops oldest messages first if needed (calling
+ * on_drop for each). Returns 0, SP_ETOOBIG (larger than the whole spool)
+ * or SP_EIO.
+ */
+int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
+		 spool_drop_fn on_drop, void *ctx);
+
+/* Deletes every message with seq <= acked_seq. 0 or SP_EIO. */
+int spool_ack(struct spool *sp, int64_t acked_seq);
+
+/* Receives a held message; return non-zero to stop the iteration. */
+typedef int (*spool_each_fn)(void *ctx, int64_t seq, const char *payload, size_t len);
+
+/*
+ * Calls fn for held messages with seq > after_seq, oldest first, at most
+ * max of them. Returns the number visited, or SP_EIO.
+ */
+int spool_each_after(struct spool *sp, int64_t after_seq, size_t max, spool_each_fn fn,
+		     void *ctx);
+
+void spool_get_stats(const struct spool *sp, struct spool_stats *out);
+
+#endif

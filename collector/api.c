@@ -1,0 +1,472 @@
+/*
+ * api.c - HTTP routes over libmicrohttpd (see api.h). The only file that
+ * includes microhttpd.h.
+ *
+ * Every /api/ route needs "Authorization: Bearer TOKEN"; tokens are
+ * compared in constant time and never logged. Errors are {"error":"…"}
+ * with a 4xx/5xx status; unknown query parameters are ignored.
+ */
+#include "api.h"
+
+#include "sitepulse/buf.h"
+#include "sitepulse/clock.h"
+#include "sitepulse/codec.h"
+#include "sitepulse/error.h"
+#include "sitepulse/ids.h"
+#include "sitepulse/log.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define REQUEST_MEMORY (32 * 1024)  /* request line + headers of one connection */
+#define BODY_MAX (64 * 1024)        /* request bodies larger than this are refused */
+#define READINGS_DEFAULT 1000
+#define READINGS_MAX 10000
+#define RESPONSE_MAX (64 * 1024 * 1024)
+
+enum role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_OPERATOR };
+
+struct api {
+	struct api_params p;
+	struct MHD_Daemon *daemon;
+	int64_t offline_ms;
+	atomic_uint_fast64_t requests, unauthorized;
+};
+
+/* Per-request state kept by libmicrohttpd between handler calls. */
+struct request {
+	size_t body_bytes;
+	bool too_large;
+};
+
+/* ---------------------------------------------------------------- responses */
+
+static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, struct sp_buf *b,
+				const char *type)
+{
+	/* ownership of the buffer passes to libmicrohttpd (freed with free()) */
+	if (b->data == NULL && sp_buf_reserve(b, 0))
+		return MHD_NO;
+	struct MHD_Response *r = MHD_create_response_from_buffer(b->len, b->data,
+								 MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		sp_buf_free(b);
+		return MHD_NO;
+	}
+	b->data = NULL;
+	b->len = b->cap = 0;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, struct sp_buf *b)
+{
+	return send_buf(c, status, b, "application/json");
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+{
+	char msg[256];
+	struct sp_buf b = SP_BUF_INIT(0);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (sp_buf_puts(&b, "{\"error\":") || sp_buf_json_str(&b, msg, strlen(msg)) ||
+	    sp_buf_putc(&b, '}')) {
+		sp_buf_free(&b);
+		return MHD_NO;
+	}
+	return send_json(c, status, &b);
+}
+
+/* ---------------------------------------------------------------- auth */
+
+/* Constant-time comparison: time depends on the lengths only, not on where they differ. */
+static bool token_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	unsigned char diff = (unsigned char)(alen != blen);
+	size_t n = alen > blen ? alen : blen;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char x = i < alen ? (unsigned char)a[i] : 0;
+		unsigned char y = i < blen ? (unsigned char)b[i] : 0;
+		diff |= x ^ y;
+	}
+	return diff == 0;
+}
+
+static bool token_in(const struct sp_conf_list *l, const char *tok, size_t len)
+{
+	bool found = false;
+	for (size_t i = 0; i < l->count; i++)
+		found |= token_equal(l->items[i], strlen(l->items[i]), tok, len);
+	return found;
+}
+
+static enum role authorize(struct api *a, struct MHD_Connection *c)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return ROLE_NONE;
+	const char *tok = h + 7;
+	while (*tok == ' ')
+		tok++;
+	size_t len = strnlen(tok, 1024);
+	/* check both lists every time: which list matched must not show in the timing */
+	bool op = token_in(&a->p.conf->api.operator_tokens, tok, len);
+	bool view = token_in(&a->p.conf->api.viewer_tokens, tok, len);
+	return op ? ROLE_OPERATOR : view ? ROLE_VIEWER : ROLE_NONE;
+}
+
+/* ---------------------------------------------------------------- query helpers */
+
+static const char *arg(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* Parses an optional integer argument within [min, max]. 0 ok, -1 bad. */
+static int int_arg(struct MHD_Connection *c, const char *name, int64_t min, int64_t max,
+		   int64_t *out)
+{
+	const char *v = arg(c, name);
+	char *end;
+	if (v == NULL)
+		return 0;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || errno || x < min || x > max)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- routes */
+
+static enum MHD_Result route_healthz(struct api *a, struct MHD_Connection *c)
+{
+	struct sp_buf b = SP_BUF_INIT(0);
+	struct queue_stats qs;
+	bool mqtt = atomic_load(&a->p.metrics->mqtt_connected);
+	bool store = atomic_load(&a->p.metrics->store_ok) && store_r_ping(a->p.store) == 0;
+	bool ok = mqtt && store;
+	queue_get_stats(a->p.queue, &qs);
+	if (sp_buf_printf(&b,
+			  "{\"status\":\"%s\",\"mqtt\":\"%s\",\"store\":\"%s\",\"queue_depth\":%zu,"
+			  "\"last_commit_ms\":%lld}",
+			  ok ? "ok" : "unhealthy", mqtt ? "connected" : "disconnected",
+			  store ? "ok" : "failing", qs.depth,
+			  (long long)atomic_load(&a->p.metrics->last_commit_ms))) {
+		sp_buf_free(&b);
+		return MHD_NO;
+	}
+	return send_json(c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, &b);
+}
+
+static enum MHD_Result route_metrics(struct api *a, struct MHD_Connection *c)
+{
+	struct sp_buf b = SP_BUF_INIT(0);
+	struct metrics_gauges g;
+	struct queue_stats qs;
+	memset(&g, 0, sizeof(g));
+	queue_get_stats(a->p.queue, &qs);
+	g.queue_depth = qs.depth;
+	g.queue_bytes = qs.bytes;
+	g.queue_cap_bytes = qs.cap_bytes;
+	g.queue_blocked = qs.blocked;
+	g.devices_valid = store_r_device_counts(a->p.store, sp_now_ms(), a->offline_ms, g.devices) == 0;
+	if (metrics_render(a->p.metrics, &g, &b)) {
+		sp_buf_free(&b);
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
+	return send_buf(c, MHD_HTTP_OK, &b, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+struct list_ctx {
+	struct sp_buf *b;
+	size_t n;
+	int rc;
+};
+
+static int site_row(void *ctx, const struct store_site_row *r)
+{
+	struct list_ctx *l = ctx;
+	struct sp_buf *b = l->b;
+	l->rc = sp_buf_puts(b, l->n++ ? ",{\"site\":" : "{\"site\":");
+	if (!l->rc)
+		l->rc = sp_buf_json_str(b, r->site, strlen(r->site));
+	if (!l->rc)
+		l->rc = sp_buf_printf(b, ",\"devices\":%lld,\"online\":%lld,\"active_alerts\":0}",
+				      (long long)r->devices, (long long)r->online);
+	return l->rc;
+}
+
+static enum MHD_Result route_sites(struct api *a, struct MHD_Connection *c)
+{
+	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
+	struct list_ctx l = {&b, 0, 0};
+	sp_buf_putc(&b, '[');
+	int rc = store_r_sites(a->p.store, sp_now_ms(), a->offline_ms, site_row, &l);
+	if (rc || l.rc || sp_buf_putc(&b, ']')) {
+		sp_buf_free(&b);
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+	}
+	return send_json(c, MHD_HTTP_OK, &b);
+}
+
+static int put_str_field(struct sp_buf *b, const char *name, const char *v)
+{
+	int rc = sp_buf_printf(b, ",\"%s\":", name);
+	return rc ? rc : v ? sp_buf_json_str(b, v, strlen(v)) : sp_buf_puts(b, "null");
+}
+
+static int device_row(void *ctx, const struct store_device_row *r)
+{
+	struct list_ctx *l = ctx;
+	struct sp_buf *b = l->b;
+	int rc = sp_buf_puts(b, l->n++ ? ",{\"site\":" : "{\"site\":");
+	if (!rc)
+		rc = sp_buf_json_str(b, r->site, strlen(r->site));
+	if (!rc)
+		rc = put_str_field(b, "dev", r->dev);
+	if (!rc)
+		rc = put_str_field(b, "kind", r->kind);
+	if (!rc)
+		rc = put_str_field(b, "agent", r->agent);
+	if (!rc)
+		rc = sp_buf_printf(b, ",\"online\":%s,\"last_seen\":", r->online ? "true" : "false");
+	if (!rc)
+		rc = r->last_seen > 0 ? sp_buf_json_int(b, r->last_seen) : sp_buf_puts(b, "null");
+	/* latest and info are JSON the collector wrote itself: spliced as they are */
+	if (!rc)
+		rc = sp_buf_printf(b, ",\"latest\":%s,\"info\":%s,\"active_alerts\":0}",
+				   r->latest ? r->latest : "null", r->meta ? r->meta : "null");
+	l->rc = rc;
+	return rc;
+}
+
+static enum MHD_Result route_devices(struct api *a, struct MHD_Connection *c)
+{
+	const char *site = arg(c, "site");
+	if (site && !sp_id_valid_str(site))
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "site: not a valid identifier");
+	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
+	struct list_ctx l = {&b, 0, 0};
+	sp_buf_putc(&b, '[');
+	int rc = store_r_devices(a->p.store, site, sp_now_ms(), a->offline_ms, device_row, &l);
+	if (rc || l.rc || sp_buf_putc(&b, ']')) {
+		sp_buf_free(&b);
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  l.rc == SP_ETOOBIG ? "result too large" : "store unavailable");
+	}
+	return send_json(c, MHD_HTTP_OK, &b);
+}
+
+static int reading_row(void *ctx, const char *body, size_t len)
+{
+	struct list_ctx *l = ctx;
+	l->rc = l->n++ ? sp_buf_putc(l->b, ',') : 0;
+	if (!l->rc)
+		l->rc = sp_buf_append(l->b, body, len);
+	return l->rc;
+}
+
+static enum MHD_Result route_readings(struct api *a, struct MHD_Connection *c)
+{
+	struct store_readings_query q = {arg(c, "site"), arg(c, "dev"), -1, 0, INT64_MAX,
+					 READINGS_DEFAULT};
+	const char *t = arg(c, "t");
+	if (q.site == NULL || q.dev == NULL)
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "site and dev are required");
+	if (!sp_id_valid_str(q.site) || !sp_id_valid_str(q.dev))
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "site, dev: not valid identifiers");
+	if (t && (q.kind = sp_rec_kind_parse(t)) < 0)
+		return send_error(c, MHD_HTTP_BAD_REQUEST,
+				  "t: one of lift, station, port, session, fault");
+	if (int_arg(c, "from", 0, INT64_MAX, &q.from) || int_arg(c, "to", 0, INT64_MAX, &q.to))
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "from, to: milliseconds since the epoch");
+	if (q.from > q.to)
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "from is after to");
+	if (int_arg(c, "limit", 1, READINGS_MAX, &q.limit))
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "limit: 1..%d", READINGS_MAX);
+
+	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
+	struct list_ctx l = {&b, 0, 0};
+	sp_buf_putc(&b, '[');
+	int rc = store_r_readings(a->p.store, &q, reading_row, &l);
+	if (rc == SP_ENOTFOUND) {
+		sp_buf_free(&b);
+		return send_error(c, MHD_HTTP_NOT_FOUND, "unknown device %s/%s", q.site, q.dev);
+	}
+	if (rc < 0 || l.rc || sp_buf_putc(&b, ']')) {
+		sp_buf_free(&b);
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+	}
+	return send_json(c, MHD_HTTP_OK, &b);
+}
+
+static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const char *url,
+				const char *method)
+{
+	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0) {
+		if (!get)
+			return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+		return url[1] == 'h' ? route_healthz(a, c) : route_metrics(a, c);
+	}
+	if (strncmp(url, "/api/", 5) != 0)
+		return send_error(c, MHD_HTTP_NOT_FOUND, "not found");
+	if (authorize(a, c) == ROLE_NONE) {
+		atomic_fetch_add(&a->unauthorized, 1);
+		return send_error(c, MHD_HTTP_UNAUTHORIZED, "missing or unknown bearer token");
+	}
+	static const struct {
+		const char *path;
+		enum MHD_Result (*fn)(struct api *, struct MHD_Connection *);
+	} routes[] = {
+		{"/api/v1/sites", route_sites},
+		{"/api/v1/devices", route_devices},
+		{"/api/v1/readings", route_readings},
+	};
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(url, routes[i].path) == 0) {
+			if (!get)
+				return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+			return routes[i].fn(a, c);
+		}
+	}
+	return send_error(c, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **state)
+{
+	struct api *a = cls;
+	struct request *rq = *state;
+	(void)version;
+	(void)upload;
+	if (rq == NULL) {
+		/* first call: headers only */
+		rq = calloc(1, sizeof(*rq));
+		if (rq == NULL)
+			return MHD_NO;
+		*state = rq;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		/* no route takes a body yet: count it (bounded) and discard it */
+		rq->body_bytes += *upload_size;
+		rq->too_large |= rq->body_bytes > BODY_MAX;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	atomic_fetch_add(&a->requests, 1);
+	if (rq->too_large)
+		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+	return dispatch(a, c, url, method);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **state,
+			 enum MHD_RequestTerminationCode code)
+{
+	(void)cls;
+	(void)c;
+	(void)code;
+	free(*state);
+	*state = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	SP_DEBUG("api", "libmicrohttpd: %s", line);
+}
+
+struct api *api_start(const struct api_params *p)
+{
+	struct api *a = calloc(1, sizeof(*a));
+	char host[256], portstr[16];
+	int port;
+	struct addrinfo hints, *res = NULL;
+
+	if (a == NULL)
+		return NULL;
+	a->p = *p;
+	a->offline_ms = p->conf->store.device_offline_s * 1000;
+	if (sp_conf_parse_hostport(p->conf->api.listen, host, sizeof(host), &port)) {
+		SP_ERROR("api", "bad listen address %s", p->conf->api.listen);
+		goto fail;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	int gai = getaddrinfo(host, portstr, &hints, &res);
+	if (gai != 0) {
+		SP_ERROR("api", "cannot resolve listen address %s: %s", host, gai_strerror(gai));
+		goto fail;
+	}
+	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	if (res->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	a->daemon = MHD_start_daemon(
+		flags, (uint16_t)port, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, res->ai_addr,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)p->conf->api.threads,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)p->conf->api.max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->conf->api.timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)REQUEST_MEMORY,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+		a, MHD_OPTION_END);
+	freeaddrinfo(res);
+	if (a->daemon == NULL) {
+		SP_ERROR("api", "cannot listen on %s (address in use or not local?)",
+			 p->conf->api.listen);
+		goto fail;
+	}
+	size_t short_tokens = 0;
+	for (size_t i = 0; i < p->conf->api.viewer_tokens.count; i++)
+		short_tokens += strlen(p->conf->api.viewer_tokens.items[i]) < 16;
+	for (size_t i = 0; i < p->conf->api.operator_tokens.count; i++)
+		short_tokens += strlen(p->conf->api.operator_tokens.items[i]) < 16;
+	if (short_tokens)
+		SP_WARN("api", "%zu API tokens are shorter than 16 characters: easy to guess", short_tokens);
+	if (p->conf->api.viewer_tokens.count + p->conf->api.operator_tokens.count == 0)
+		SP_WARN("api", "no API tokens configured: every /api/ request will be refused");
+	SP_INFO("api", "listening on http://%s", p->conf->api.listen);
+	return a;
+fail:
+	free(a);
+	return NULL;
+}
+
+void api_stop(struct api *a)
+{
+	if (a == NULL)
+		return;
+	if (a->daemon)
+		MHD_stop_daemon(a->daemon);
+	free(a);
+}

@@ -1,0 +1,312 @@
+/* collector_conf.c - the collector's configuration table (see collector_conf.h). */
+#include "collector_conf.h"
+
+#include "sitepulse/error.h"
+#include "sitepulse/ids.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const severities[] = {"critical", "major", "minor", "warning", NULL};
+
+static int check_http_url(const char *value, char *err, size_t errlen)
+{
+	if (strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0)
+		return 0;
+	snprintf(err, errlen, "an http:// or https:// URL");
+	return -1;
+}
+
+static int check_smtp_url(const char *value, char *err, size_t errlen)
+{
+	if (strncmp(value, "smtp://", 7) == 0 || strncmp(value, "smtps://", 8) == 0)
+		return 0;
+	snprintf(err, errlen, "an smtp:// or smtps:// URL");
+	return -1;
+}
+
+static int check_mail(const char *value, char *err, size_t errlen)
+{
+	const char *at = strchr(value, '@');
+	if (at && at != value && at[1] && !strchr(at + 1, '@') && !strpbrk(value, " <>\r\n,;"))
+		return 0;
+	snprintf(err, errlen, "mail addresses like ops@example.org");
+	return -1;
+}
+
+static int check_token(const char *value, char *err, size_t errlen)
+{
+	/* short tokens are accepted (the contract's examples are short) but warned about at start */
+	size_t n = strlen(value);
+	bool ok = n >= 1 && n <= 256;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = value[i] > 0x20 && value[i] < 0x7f;
+	if (ok)
+		return 0;
+	snprintf(err, errlen, "tokens of 1..256 printable characters without blanks");
+	return -1;
+}
+
+#define M(m) offsetof(struct collector_conf, mqtt.m) - offsetof(struct collector_conf, mqtt)
+static const struct sp_conf_key mqtt_keys[] = {
+	{"uri", SP_CONF_STRING, M(uri), "tcp://127.0.0.1:1883", 1, 1024, NULL, 0,
+	 sp_conf_check_mqtt_uri, "broker address; ssl://HOST:PORT for TLS (--broker overrides)"},
+	{"client_id", SP_CONF_STRING, M(client_id), "sitepulse-collector", 1, 128, NULL, 0, NULL,
+	 "fixed MQTT client id: the broker keeps this persistent session while we are away"},
+	{"username", SP_CONF_STRING, M(username), "", 0, 256, NULL, 0, NULL, "broker user name"},
+	{"password", SP_CONF_STRING, M(password), "", 0, 256, NULL, SP_CONF_SECRET, NULL,
+	 "broker password"},
+	{"ca_file", SP_CONF_STRING, M(ca_file), "", 0, 4096, NULL, 0, NULL,
+	 "TLS: CA certificates (PEM) to verify the broker"},
+	{"cert_file", SP_CONF_STRING, M(cert_file), "", 0, 4096, NULL, 0, NULL,
+	 "TLS: client certificate (PEM)"},
+	{"key_file", SP_CONF_STRING, M(key_file), "", 0, 4096, NULL, 0, NULL,
+	 "TLS: client private key (PEM)"},
+	{"tls_insecure", SP_CONF_BOOL, M(tls_insecure), "false", 0, 0, NULL, 0, NULL,
+	 "TLS: skip broker host name verification (testing only)"},
+	{"keepalive_s", SP_CONF_INT, M(keepalive_s), "30", 5, 3600, NULL, 0, NULL,
+	 "MQTT keepalive"},
+	{"max_inflight", SP_CONF_INT, M(max_inflight), "1000", 1, 65535, NULL, 0, NULL,
+	 "ack publishes awaiting the broker's PUBACK"},
+};
+
+#define ST(m) offsetof(struct collector_conf, store.m) - offsetof(struct collector_conf, store)
+static const struct sp_conf_key store_keys[] = {
+	{"path", SP_CONF_STRING, ST(path), "sitepulse.db", 1, 4096, NULL, 0, NULL,
+	 "SQLite database file (--db overrides)"},
+	{"sync_full", SP_CONF_BOOL, ST(sync_full), "true", 0, 0, NULL, 0, NULL,
+	 "fsync every commit: what is acked survives power loss (false: survives a crash only)"},
+	{"batch_max", SP_CONF_INT, ST(batch_max), "2000", 1, 100000, NULL, 0, NULL,
+	 "messages per transaction at most"},
+	{"queue_mb", SP_CONF_INT, ST(queue_mb), "16", 1, 4096, NULL, 0, NULL,
+	 "bytes of raw messages waiting for the writer; when full the broker is held back"},
+	{"cache_mb", SP_CONF_INT, ST(cache_mb), "8", 1, 4096, NULL, 0, NULL,
+	 "SQLite page cache of the writer"},
+	{"readers", SP_CONF_INT, ST(readers), "2", 1, 64, NULL, 0, NULL,
+	 "read connections for the API"},
+	{"gap_window_s", SP_CONF_INT, ST(gap_window_s), "600", 1, 604800, NULL, 0, NULL,
+	 "a missing seq still open after this long is declared missing (CONTRACT §3.4)"},
+	{"max_devices", SP_CONF_INT, ST(max_devices), "1000000", 1, 100000000, NULL, 0, NULL,
+	 "devices the collector accepts; records of further new devices are rejected"},
+	{"device_offline_s", SP_CONF_INT, ST(device_offline_s), "180", 10, 86400, NULL, 0, NULL,
+	 "a device is offline when its agent is, or when it has not reported for this long"},
+};
+
+#define API(m) offsetof(struct collector_conf, api.m) - offsetof(struct collector_conf, api)
+static const struct sp_conf_key api_keys[] = {
+	{"listen", SP_CONF_STRING, API(listen), "127.0.0.1:8080", 1, 300, NULL, 0,
+	 sp_conf_check_hostport, "HTTP address (--http overrides)"},
+	{"viewer_tokens", SP_CONF_LIST, API(viewer_tokens), "", 0, 64, NULL, SP_CONF_SECRET,
+	 check_token, "bearer tokens with the viewer role (read the API)"},
+	{"operator_tokens", SP_CONF_LIST, API(operator_tokens), "", 0, 64, NULL, SP_CONF_SECRET,
+	 check_token, "bearer tokens with the operator role (read and acknowledge)"},
+	{"threads", SP_CONF_INT, API(threads), "2", 1, 64, NULL, 0, NULL, "HTTP worker threads"},
+	{"max_connections", SP_CONF_INT, API(max_connections), "512", 1, 100000, NULL, 0, NULL,
+	 "open HTTP connections at most (beyond: refused)"},
+	{"timeout_s", SP_CONF_INT, API(timeout_s), "10", 1, 3600, NULL, 0, NULL,
+	 "idle HTTP connections are closed after this long"},
+};
+
+#define SM(m) offsetof(struct collector_conf, smtp.m) - offsetof(struct collector_conf, smtp)
+static const struct sp_conf_key smtp_keys[] = {
+	{"url", SP_CONF_STRING, SM(url), "", 0, 1024, NULL, 0, check_smtp_url,
+	 "mail server for alert mails (reserved: alert mails are not implemented yet)"},
+	{"from", SP_CONF_STRING, SM(from), "", 0, 256, NULL, 0, check_mail,
+	 "sender address (reserved)"},
+	{"to", SP_CONF_LIST, SM(to), "", 0, 64, NULL, 0, check_mail,
+	 "default recipients (reserved)"},
+	{"username", SP_CONF_STRING, SM(username), "", 0, 256, NULL, 0, NULL,
+	 "SMTP user (reserved)"},
+	{"password", SP_CONF_STRING, SM(password), "", 0, 256, NULL, SP_CONF_SECRET, NULL,
+	 "SMTP password (reserved)"},
+};
+
+#define CI(m) offsetof(struct collector_conf, city.m) - offsetof(struct collector_conf, city)
+static const struct sp_conf_key city_keys[] = {
+	{"url", SP_CONF_STRING, CI(url), "", 0, 1024, NULL, 0, check_http_url,
+	 "city endpoint for summaries (reserved: summaries are not implemented yet)"},
+	{"token", SP_CONF_STRING, CI(token), "", 0, 1024, NULL, SP_CONF_SECRET, NULL,
+	 "bearer token for the city endpoint (reserved)"},
+	{"period_s", SP_CONF_INT, CI(period_s), "3600", 60, 86400, NULL, 0, NULL,
+	 "summary period (reserved)"},
+	{"grace_s", SP_CONF_INT, CI(grace_s), "600", 0, 86400, NULL, 0, NULL,
+	 "wait after a period ends before summarising it (reserved)"},
+};
+
+static const struct sp_conf_key log_keys[] = {
+	{"level", SP_CONF_ENUM, 0, "info", 0, 0, log_levels, 0, NULL,
+	 "log threshold: error, warn, info or debug"},
+};
+
+#define SI(m) offsetof(struct collector_site_conf, m)
+static const struct sp_conf_key site_keys[] = {
+	{"timezone", SP_CONF_STRING, SI(timezone), "Asia/Shanghai", 1, 64, NULL, 0,
+	 sp_conf_check_timezone, "the site's time zone (for people and summaries)"},
+	{"mail_to", SP_CONF_LIST, SI(mail_to), "", 0, 64, NULL, 0, check_mail,
+	 "the site's crew: alert mail recipients (reserved)"},
+};
+
+#define RU(m) offsetof(struct collector_rule_conf, m)
+static const struct sp_conf_key rule_keys[] = {
+	{"hold_s", SP_CONF_INT, RU(hold_s), "0", 0, 86400, NULL, 0, NULL,
+	 "how long the condition must hold (reserved: alert rules are not implemented yet)"},
+	{"enabled", SP_CONF_BOOL, RU(enabled), "true", 0, 0, NULL, 0, NULL, "rule on/off (reserved)"},
+	{"severity", SP_CONF_ENUM, RU(severity), NULL, 0, 0, severities, 0, NULL,
+	 "override of the rule's severity (reserved)"},
+};
+
+static void *site_instance(void *root, const char *const *parts, size_t nparts, bool *created,
+			   char *err, size_t errlen)
+{
+	struct collector_conf *c = root;
+	(void)nparts;
+	if (!sp_id_valid_str(parts[0])) {
+		snprintf(err, errlen, "site name must be an identifier [a-z0-9_-]");
+		return NULL;
+	}
+	for (size_t i = 0; i < c->nsites; i++)
+		if (strcmp(c->sites[i].site, parts[0]) == 0) {
+			*created = false;
+			return &c->sites[i];
+		}
+	if (c->nsites >= COLLECTOR_SITES_MAX) {
+		snprintf(err, errlen, "too many [site.*] sections (at most %d)", COLLECTOR_SITES_MAX);
+		return NULL;
+	}
+	struct collector_site_conf *s = realloc(c->sites, (c->nsites + 1) * sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	c->sites = s;
+	s = &c->sites[c->nsites];
+	memset(s, 0, sizeof(*s));
+	s->site = strdup(parts[0]);
+	if (s->site == NULL)
+		return NULL;
+	c->nsites++;
+	*created = true;
+	return s;
+}
+
+static bool rule_name_ok(const char *r)
+{
+	/* rule names like lift.trapped: identifiers joined by dots */
+	size_t n = strlen(r);
+	if (n == 0 || n > 64 || r[0] == '.' || r[n - 1] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((r[i] >= 'a' && r[i] <= 'z') || (r[i] >= '0' && r[i] <= '9') || r[i] == '_' ||
+		      r[i] == '.'))
+			return false;
+	return true;
+}
+
+static void *rule_instance(void *root, const char *const *parts, size_t nparts, bool *created,
+			   char *err, size_t errlen)
+{
+	struct collector_conf *c = root;
+	const char *site = nparts == 2 ? parts[0] : NULL;
+	const char *rule = parts[nparts - 1];
+	if ((site && !sp_id_valid_str(site)) || !rule_name_ok(rule)) {
+		snprintf(err, errlen, "expected [rule.NAME] or [site.SITE.rule.NAME], NAME like lift.trapped");
+		return NULL;
+	}
+	for (size_t i = 0; i < c->nrules; i++) {
+		struct collector_rule_conf *r = &c->rules[i];
+		if (strcmp(r->rule, rule) == 0 &&
+		    ((site == NULL && r->site == NULL) || (site && r->site && !strcmp(site, r->site)))) {
+			*created = false;
+			return r;
+		}
+	}
+	if (c->nrules >= COLLECTOR_RULES_MAX) {
+		snprintf(err, errlen, "too many rule sections (at most %d)", COLLECTOR_RULES_MAX);
+		return NULL;
+	}
+	struct collector_rule_conf *r = realloc(c->rules, (c->nrules + 1) * sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	c->rules = r;
+	r = &c->rules[c->nrules];
+	memset(r, 0, sizeof(*r));
+	r->severity = -1;
+	r->rule = strdup(rule);
+	r->site = site ? strdup(site) : NULL;
+	if (r->rule == NULL || (site && r->site == NULL)) {
+		free(r->rule);
+		free(r->site);
+		return NULL;
+	}
+	c->nrules++;
+	*created = true;
+	return r;
+}
+
+#define N(a) (sizeof(a) / sizeof(a[0]))
+static const struct sp_conf_section sections[] = {
+	{"mqtt", mqtt_keys, N(mqtt_keys), offsetof(struct collector_conf, mqtt), NULL,
+	 "broker connection (persistent session, QoS 1)"},
+	{"store", store_keys, N(store_keys), offsetof(struct collector_conf, store), NULL,
+	 "the SQLite store and the writer"},
+	{"api", api_keys, N(api_keys), offsetof(struct collector_conf, api), NULL,
+	 "HTTP API and metrics"},
+	{"smtp", smtp_keys, N(smtp_keys), offsetof(struct collector_conf, smtp), NULL,
+	 "alert mail (reserved for the alerting release; accepted and validated)"},
+	{"city", city_keys, N(city_keys), offsetof(struct collector_conf, city), NULL,
+	 "city summaries (reserved for the summary release; accepted and validated)"},
+	{"log", log_keys, N(log_keys), offsetof(struct collector_conf, log), NULL, "logging"},
+	/* most specific first: site names cannot hold dots, rule names can */
+	{"site.*.rule.*", rule_keys, N(rule_keys), 0, rule_instance,
+	 "a rule's settings for one site, e.g. [site.hp-ruijin-07.rule.lift.trapped] (reserved)"},
+	{"site.*", site_keys, N(site_keys), 0, site_instance, "per-site settings, e.g. [site.hp-ruijin-07]"},
+	{"rule.*", rule_keys, N(rule_keys), 0, rule_instance,
+	 "a rule's settings, e.g. [rule.lift.trapped] (reserved)"},
+};
+
+const struct sp_conf_schema collector_conf_schema = {"sitepulse-collector", sections,
+						     N(sections)};
+
+int collector_conf_init(struct collector_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	return sp_conf_defaults(&collector_conf_schema, c);
+}
+
+int collector_conf_load(struct collector_conf *c, const char *path, struct sp_conf_errors *errs)
+{
+	return sp_conf_load(&collector_conf_schema, path, c, errs);
+}
+
+int collector_conf_override(struct collector_conf *c, const char *broker, const char *db,
+			    const char *http, struct sp_conf_errors *errs)
+{
+	int rc = 0;
+	if (broker)
+		rc |= sp_conf_set(&collector_conf_schema, c, "mqtt", "uri", broker, "--broker", errs);
+	if (db)
+		rc |= sp_conf_set(&collector_conf_schema, c, "store", "path", db, "--db", errs);
+	if (http)
+		rc |= sp_conf_set(&collector_conf_schema, c, "api", "listen", http, "--http", errs);
+	return rc ? SP_ECONFIG : 0;
+}
+
+void collector_conf_free(struct collector_conf *c)
+{
+	sp_conf_free(&collector_conf_schema, c);
+	for (size_t i = 0; i < c->nsites; i++) {
+		sp_conf_free_keys(site_keys, N(site_keys), &c->sites[i]);
+		free(c->sites[i].site);
+	}
+	free(c->sites);
+	for (size_t i = 0; i < c->nrules; i++) {
+		sp_conf_free_keys(rule_keys, N(rule_keys), &c->rules[i]);
+		free(c->rules[i].rule);
+		free(c->rules[i].site);
+	}
+	free(c->rules);
+	c->sites = NULL;
+	c->rules = NULL;
+	c->nsites = c->nrules = 0;
+}

@@ -1,0 +1,98 @@
+/*
+ * collector_conf.h - the collector's configuration: struct, table, loading.
+ * The keys of CONTRACT §7 plus the collector's own; every key is listed in
+ * docs/configuration.md (generated from the table and checked by a test).
+ */
+#ifndef SP_COLLECTOR_CONF_H
+#define SP_COLLECTOR_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sitepulse/conf.h"
+
+#define COLLECTOR_SITES_MAX 4096
+#define COLLECTOR_RULES_MAX 1024
+
+struct collector_site_conf {
+	char *site;            /* [site.NAME] */
+	char *timezone;
+	struct sp_conf_list mail_to;
+};
+
+struct collector_rule_conf {
+	char *site;            /* NULL for [rule.NAME], the site for [site.S.rule.NAME] */
+	char *rule;
+	int64_t hold_s;
+	bool enabled;
+	int severity;          /* index in the severity list, -1 = rule default */
+};
+
+struct collector_conf {
+	struct {
+		char *uri;
+		char *client_id;
+		char *username;
+		char *password;
+		char *ca_file;
+		char *cert_file;
+		char *key_file;
+		bool tls_insecure;
+		int64_t keepalive_s;
+		int64_t max_inflight;
+	} mqtt;
+	struct {
+		char *path;
+		bool sync_full;
+		int64_t batch_max;
+		int64_t queue_mb;
+		int64_t cache_mb;
+		int64_t readers;
+		int64_t gap_window_s;
+		int64_t max_devices;
+		int64_t device_offline_s;
+	} store;
+	struct {
+		char *listen;
+		struct sp_conf_list viewer_tokens;
+		struct sp_conf_list operator_tokens;
+		int64_t threads;
+		int64_t max_connections;
+		int64_t timeout_s;
+	} api;
+	struct {
+		char *url;
+		char *from;
+		struct sp_conf_list to;
+		char *username;
+		char *password;
+	} smtp;
+	struct {
+		char *url;
+		char *token;
+		int64_t period_s;
+		int64_t grace_s;
+	} city;
+	struct {
+		int level;
+	} log;
+	struct collector_site_conf *sites;
+	size_t nsites;
+	struct collector_rule_conf *rules;
+	size_t nrules;
+};
+
+extern const struct sp_conf_schema collector_conf_schema;
+
+int collector_conf_init(struct collector_conf *c);
+
+/* Loads path into c (after collector_conf_init). Errors go to errs. 0 or SP_ECONFIG. */
+int collector_conf_load(struct collector_conf *c, const char *path, struct sp_conf_errors *errs);
+
+/* Applies --broker / --db / --http overrides (NULL = none). 0 or SP_ECONFIG. */
+int collector_conf_override(struct collector_conf *c, const char *broker, const char *db,
+			    const char *http, struct sp_conf_errors *errs);
+
+void collector_conf_free(struct collector_conf *c);
+
+#endif

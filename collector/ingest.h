@@ -1,0 +1,42 @@
+/*
+ * ingest.h - the collector's MQTT side: subscribes to sp/v1/+/+/{birth,data,state}
+ * with a persistent session and a fixed client id, copies every message into
+ * the ingest queue, and publishes the writer's acks (retained, QoS 1).
+ *
+ * Threads: the message callback runs on Paho's receive thread and only
+ * copies into the queue (blocking while it is full: backpressure).
+ * ingest_poll() runs on the main thread (connection upkeep, subscriptions);
+ * ingest_publish_ack() is called by the writer thread.
+ */
+#ifndef SP_COLLECTOR_INGEST_H
+#define SP_COLLECTOR_INGEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "collector_conf.h"
+#include "metrics.h"
+#include "queue.h"
+
+struct ingest;
+
+/* Creates the MQTT client (not yet connected). NULL on failure. */
+struct ingest *ingest_create(const struct collector_conf *conf, struct queue *q,
+			     struct metrics *m);
+
+/* Keeps the connection up and (re)subscribes after each connect. Main thread. */
+void ingest_poll(struct ingest *in);
+
+bool ingest_connected(const struct ingest *in);
+
+/* Successful connects so far (a change means the broker may have lost retained acks). */
+uint64_t ingest_epoch(const struct ingest *in);
+
+/* Publishes {"v":1,"seq":N,"ts":…} to sp/v1/SITE/AGENT/ack, retained. 0, SP_ECONN or SP_EBUSY. */
+int ingest_publish_ack(struct ingest *in, const char *site, const char *agent, int64_t seq,
+		       int64_t now_ms);
+
+/* Disconnects and frees. Accepts NULL. */
+void ingest_destroy(struct ingest *in);
+
+#endif

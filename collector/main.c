@@ -1,0 +1,216 @@
+/*
+ * main.c - sitepulse-collector: command line, configuration, start-up and
+ * orderly shutdown of the parts, exit codes (CONTRACT §7).
+ *
+ * Threads: main (this file: MQTT connection upkeep), Paho's own threads,
+ * the writer, and libmicrohttpd's pool. See docs/architecture.md.
+ */
+#include "api.h"
+#include "collector_conf.h"
+#include "ingest.h"
+#include "metrics.h"
+#include "queue.h"
+#include "store.h"
+#include "writer.h"
+
+#include "sitepulse/clock.h"
+#include "sitepulse/error.h"
+#include "sitepulse/log.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOOP_MS 100
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* Everything the collector runs, owned by main(). */
+struct collector {
+	struct collector_conf conf;
+	struct metrics metrics;
+	struct store *store;
+	struct queue *queue;
+	struct ingest *ingest;
+	struct writer *writer;
+	struct api *api;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"NAME\n"
+		"    sitepulse-collector - stores lift and charger telemetry and serves it\n"
+		"\n"
+		"SYNOPSIS\n"
+		"    sitepulse-collector --config FILE [--broker URI] [--db PATH] [--http HOST:PORT]\n"
+		"                        [--check-config]\n"
+		"    sitepulse-collector --help | --version\n"
+		"\n"
+		"DESCRIPTION\n"
+		"    Subscribes to sp/v1/+/+/{birth,data,state} with a persistent MQTT session,\n"
+		"    validates every message, stores readings exactly once in SQLite (batched\n"
+		"    transactions), and acknowledges them end to end on sp/v1/SITE/AGENT/ack once\n"
+		"    committed. Serves /healthz, /metrics and the JSON API under /api/v1/.\n"
+		"\n"
+		"OPTIONS\n"
+		"    -c, --config FILE     read the configuration (INI) from FILE (required)\n"
+		"    -b, --broker URI      broker address, overrides [mqtt] uri\n"
+		"    -d, --db PATH         database file, overrides [store] path\n"
+		"    -l, --http HOST:PORT  HTTP address, overrides [api] listen\n"
+		"        --check-config    validate the configuration and exit (0 valid, 2 invalid)\n"
+		"        --config-reference  print the key reference (Markdown) and exit\n"
+		"    -h, --help            print this help and exit\n"
+		"    -V, --version         print the version and exit\n"
+		"\n"
+		"CONFIGURATION\n");
+	sp_conf_print_reference(&collector_conf_schema, out, false);
+	fprintf(out,
+		"EXIT STATUS\n"
+		"    0  normal end (after SIGTERM or SIGINT)\n"
+		"    1  runtime failure (database cannot be opened, HTTP address unusable)\n"
+		"    2  bad command line or configuration; every problem is printed as\n"
+		"       FILE:LINE: [section] key: problem (accepted: range)\n"
+		"\n"
+		"SIGNALS\n"
+		"    SIGTERM, SIGINT  stop taking messages, commit what is held, publish the last\n"
+		"                     acks, close the database and exit 0 within 5 s\n"
+		"\n"
+		"SEE ALSO\n"
+		"    sitepulse-agent(8), docs/configuration.md, docs/protocol.md, docs/operations.md\n");
+}
+
+static void collector_stop(struct collector *c)
+{
+	/* order matters: no new requests, no new messages, drain, then say goodbye */
+	api_stop(c->api);
+	c->api = NULL;
+	if (c->queue)
+		queue_close(c->queue);
+	writer_stop(c->writer);
+	c->writer = NULL;
+	ingest_destroy(c->ingest);
+	c->ingest = NULL;
+	store_close(c->store);
+	c->store = NULL;
+	queue_destroy(c->queue);
+	c->queue = NULL;
+}
+
+static int collector_start(struct collector *c)
+{
+	struct collector_conf *cf = &c->conf;
+	struct store_params sp = {cf->store.path, cf->store.sync_full, (int)cf->store.readers,
+				  cf->store.cache_mb};
+	metrics_init(&c->metrics);
+	c->store = store_open(&sp);
+	if (c->store == NULL)
+		return SP_EIO;
+	c->queue = queue_create((size_t)cf->store.queue_mb * 1024 * 1024);
+	if (c->queue == NULL)
+		return SP_ENOMEM;
+	c->ingest = ingest_create(cf, c->queue, &c->metrics);
+	if (c->ingest == NULL)
+		return SP_EIO;
+	struct writer_params wp = {c->store, c->queue, c->ingest, &c->metrics, cf->store.batch_max,
+				   cf->store.gap_window_s * 1000, cf->store.max_devices};
+	c->writer = writer_start(&wp);
+	if (c->writer == NULL)
+		return SP_EIO;
+	struct api_params ap = {cf, c->store, &c->metrics, c->queue};
+	c->api = api_start(&ap);
+	if (c->api == NULL)
+		return SP_EIO;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"broker", required_argument, NULL, 'b'},
+		{"db", required_argument, NULL, 'd'},     {"http", required_argument, NULL, 'l'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"config-reference", no_argument, NULL, 'R'}, {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
+	struct collector c;
+	struct sp_conf_errors errs = {NULL, 0};
+	const char *config_path = NULL, *broker = NULL, *db = NULL, *http = NULL;
+	bool check_only = false;
+	int opt, status = 2;
+
+	memset(&c, 0, sizeof(c));
+	while ((opt = getopt_long(argc, argv, "c:b:d:l:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config_path = optarg; break;
+		case 'b': broker = optarg; break;
+		case 'd': db = optarg; break;
+		case 'l': http = optarg; break;
+		case 'k': check_only = true; break;
+		case 'R': sp_conf_print_reference(&collector_conf_schema, stdout, true); return 0;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("sitepulse-collector %s\n", SP_VERSION); return 0;
+		default:
+			fprintf(stderr, "Try 'sitepulse-collector --help'.\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sitepulse-collector: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (config_path == NULL) {
+		fprintf(stderr, "sitepulse-collector: --config FILE is required (see --help)\n");
+		return 2;
+	}
+	if (collector_conf_init(&c.conf) != 0) {
+		fprintf(stderr, "sitepulse-collector: out of memory\n");
+		return 1;
+	}
+	collector_conf_load(&c.conf, config_path, &errs);
+	collector_conf_override(&c.conf, broker, db, http, &errs);
+	if (errs.count > 0) {
+		sp_conf_errors_print(&errs, stderr);
+		goto out;
+	}
+	if (check_only) {
+		printf("%s: configuration OK\n", config_path);
+		status = 0;
+		goto out;
+	}
+	sp_log_set_level((enum sp_log_level)c.conf.log.level);
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	SP_INFO("main", "sitepulse-collector %s starting", SP_VERSION);
+	if (collector_start(&c) != 0) {
+		status = 1;
+		collector_stop(&c);
+		goto out;
+	}
+	while (!stop_requested) {
+		ingest_poll(c.ingest);
+		sp_sleep_ms(LOOP_MS);
+	}
+	SP_INFO("main", "stopping");
+	collector_stop(&c);
+	SP_INFO("main", "stopped");
+	status = 0;
+out:
+	sp_conf_errors_free(&errs);
+	collector_conf_free(&c.conf);
+	return status;
+}

@@ -1,0 +1,122 @@
+/* metrics.c - Prometheus text rendering of struct metrics (see metrics.h). */
+#include "metrics.h"
+
+#include "sitepulse/error.h"
+
+#include <string.h>
+
+void metrics_init(struct metrics *m)
+{
+	memset(m, 0, sizeof(*m));
+	atomic_store(&m->store_ok, true);
+}
+
+#define LOAD(x) ((unsigned long long)atomic_load((atomic_uint_fast64_t *)&(x)))
+
+static int counter(struct sp_buf *b, const char *name, const char *help, unsigned long long v)
+{
+	return sp_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name,
+			     name, v);
+}
+
+static int gauge(struct sp_buf *b, const char *name, const char *help, long long v)
+{
+	return sp_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name,
+			     v);
+}
+
+/* A counter family labelled by rejection reason (every reason, zeros included). */
+static int by_reason(struct sp_buf *b, const char *name, const char *help,
+		     const atomic_uint_fast64_t *arr)
+{
+	int rc = sp_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (int r = 1; r < SP_REJ_REASON_COUNT && rc == 0; r++)
+		rc = sp_buf_printf(b, "%s{reason=\"%s\"} %llu\n", name,
+				   sp_reject_name((enum sp_reject)r), LOAD(arr[r]));
+	return rc;
+}
+
+int metrics_render(const struct metrics *m, const struct metrics_gauges *g, struct sp_buf *b)
+{
+	static const char *const severities[] = {"critical", "major", "minor", "warning"};
+	static const char *const states[] = {"active_unack", "active_ack", "cleared_unack",
+					     "cleared_ack"};
+	int rc = 0;
+
+	rc |= counter(b, "sitepulse_messages_received_total",
+		      "MQTT messages received (birth, data, state)", LOAD(m->messages_received));
+	rc |= counter(b, "sitepulse_messages_stored_total", "data messages stored",
+		      LOAD(m->messages_stored));
+	rc |= counter(b, "sitepulse_messages_duplicate_total",
+		      "data messages ignored because already stored", LOAD(m->messages_duplicate));
+	rc |= by_reason(b, "sitepulse_messages_rejected_total", "messages rejected, by reason",
+			m->messages_rejected);
+	rc |= sp_buf_printf(b, "# HELP sitepulse_records_stored_total records stored, by kind\n"
+			       "# TYPE sitepulse_records_stored_total counter\n");
+	for (int k = 0; k < SP_REC_KIND_COUNT; k++)
+		rc |= sp_buf_printf(b, "sitepulse_records_stored_total{kind=\"%s\"} %llu\n",
+				    sp_rec_kind_name((enum sp_rec_kind)k), LOAD(m->records_stored[k]));
+	rc |= by_reason(b, "sitepulse_records_rejected_total",
+			"records (and birth device entries) rejected, by reason",
+			m->records_rejected);
+	rc |= counter(b, "sitepulse_messages_missing_total",
+		      "data messages declared missing after the gap window",
+		      LOAD(m->messages_missing));
+	rc |= counter(b, "sitepulse_messages_recovered_total",
+		      "messages declared missing that arrived later and were stored",
+		      LOAD(m->messages_recovered));
+	rc |= counter(b, "sitepulse_messages_dropped_store_total",
+		      "messages in batches the store could not commit (agents resend them)",
+		      LOAD(m->messages_dropped_store));
+	rc |= counter(b, "sitepulse_births_total", "birth messages processed", LOAD(m->births));
+	rc |= counter(b, "sitepulse_states_total", "state messages processed", LOAD(m->states));
+	rc |= counter(b, "sitepulse_acks_published_total", "end-to-end acks published",
+		      LOAD(m->acks_published));
+	rc |= counter(b, "sitepulse_batches_committed_total", "store transactions committed",
+		      LOAD(m->batches_committed));
+	rc |= counter(b, "sitepulse_batches_failed_total", "store transactions that failed",
+		      LOAD(m->batches_failed));
+	/* mail and city summaries do not exist yet in this version: always 0 */
+	rc |= counter(b, "sitepulse_mail_sent_total", "alert mails delivered", 0);
+	rc |= counter(b, "sitepulse_mail_failed_total", "alert mails that failed", 0);
+	rc |= counter(b, "sitepulse_summaries_sent_total", "city summaries delivered", 0);
+	rc |= counter(b, "sitepulse_summaries_failed_total", "city summary deliveries that failed",
+		      0);
+	rc |= sp_buf_printf(b, "# HELP sitepulse_alerts alerts by state and severity\n"
+			       "# TYPE sitepulse_alerts gauge\n");
+	for (int s = 0; s < 4; s++)
+		for (int v = 0; v < 4; v++)
+			rc |= sp_buf_printf(b, "sitepulse_alerts{state=\"%s\",severity=\"%s\"} 0\n",
+					    states[s], severities[v]);
+	rc |= gauge(b, "sitepulse_mail_queued", "alert mails waiting for delivery", 0);
+	rc |= gauge(b, "sitepulse_summaries_queued", "city summaries waiting in the outbox", 0);
+	rc |= sp_buf_printf(b, "# HELP sitepulse_queue_depth messages waiting in a queue\n"
+			       "# TYPE sitepulse_queue_depth gauge\n"
+			       "sitepulse_queue_depth{queue=\"ingest\"} %llu\n"
+			       "sitepulse_queue_depth{queue=\"acks\"} %llu\n",
+			    (unsigned long long)g->queue_depth, LOAD(m->pending_acks));
+	rc |= gauge(b, "sitepulse_queue_bytes", "bytes used in the ingest queue",
+		    (long long)g->queue_bytes);
+	rc |= gauge(b, "sitepulse_queue_capacity_bytes", "capacity of the ingest queue",
+		    (long long)g->queue_cap_bytes);
+	rc |= counter(b, "sitepulse_queue_blocked_total",
+		      "times the MQTT receive thread waited for room (backpressure)",
+		      (unsigned long long)g->queue_blocked);
+	if (g->devices_valid) {
+		rc |= sp_buf_printf(b, "# HELP sitepulse_devices known devices by kind and state\n"
+				       "# TYPE sitepulse_devices gauge\n");
+		for (int k = 0; k < SP_DEV_KIND_COUNT; k++)
+			for (int o = 0; o < 2; o++)
+				rc |= sp_buf_printf(b, "sitepulse_devices{kind=\"%s\",online=\"%s\"} %lld\n",
+						    sp_dev_kind_name((enum sp_dev_kind)k),
+						    o ? "true" : "false", (long long)g->devices[k][o]);
+	}
+	rc |= gauge(b, "sitepulse_agents", "agents known", (long long)LOAD(m->agents));
+	rc |= gauge(b, "sitepulse_mqtt_connected", "1 while connected to the broker",
+		    atomic_load((atomic_bool *)&m->mqtt_connected) ? 1 : 0);
+	rc |= gauge(b, "sitepulse_store_ok", "1 while the last store commit succeeded",
+		    atomic_load((atomic_bool *)&m->store_ok) ? 1 : 0);
+	rc |= gauge(b, "sitepulse_last_commit_timestamp_ms", "wall clock of the last commit",
+		    (long long)atomic_load((atomic_int_fast64_t *)&m->last_commit_ms));
+	return rc ? SP_ENOMEM : 0;
+}

@@ -1,0 +1,58 @@
+/*
+ * metrics.h - the collector's counters and health flags, shared by every
+ * thread through one struct owned by main (all fields atomic), rendered in
+ * the Prometheus text format for GET /metrics (CONTRACT §5).
+ */
+#ifndef SP_COLLECTOR_METRICS_H
+#define SP_COLLECTOR_METRICS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sitepulse/buf.h"
+#include "sitepulse/codec.h"
+#include "sitepulse/record.h"
+
+struct metrics {
+	/* ingest (Paho thread) */
+	atomic_uint_fast64_t messages_received;
+	atomic_uint_fast64_t messages_oversized;
+	/* writer thread */
+	atomic_uint_fast64_t messages_stored;
+	atomic_uint_fast64_t messages_duplicate;
+	atomic_uint_fast64_t messages_missing;
+	atomic_uint_fast64_t messages_recovered;
+	atomic_uint_fast64_t messages_rejected[SP_REJ_REASON_COUNT];
+	atomic_uint_fast64_t records_stored[SP_REC_KIND_COUNT];
+	atomic_uint_fast64_t records_rejected[SP_REJ_REASON_COUNT];
+	atomic_uint_fast64_t births;
+	atomic_uint_fast64_t states;
+	atomic_uint_fast64_t acks_published;
+	atomic_uint_fast64_t batches_committed;
+	atomic_uint_fast64_t batches_failed;
+	atomic_uint_fast64_t messages_dropped_store; /* in batches that failed to commit */
+	/* health */
+	atomic_bool mqtt_connected;
+	atomic_bool store_ok;
+	atomic_int_fast64_t last_commit_ms;
+	atomic_uint_fast64_t agents;
+	atomic_uint_fast64_t pending_acks;
+};
+
+/* Values read at scrape time from other modules. */
+struct metrics_gauges {
+	uint64_t queue_depth;
+	uint64_t queue_bytes;
+	uint64_t queue_cap_bytes;
+	uint64_t queue_blocked;
+	int64_t devices[SP_DEV_KIND_COUNT][2]; /* [kind][online] */
+	bool devices_valid;
+};
+
+void metrics_init(struct metrics *m);
+
+/* Appends the Prometheus text exposition. 0 or SP_ENOMEM. */
+int metrics_render(const struct metrics *m, const struct metrics_gauges *g, struct sp_buf *out);
+
+#endif

@@ -1,0 +1,391 @@
+/*
+ * seqtrack.c - per-agent sequence tracking (see seqtrack.h).
+ *
+ * Agents live in a chained hash table keyed by "site/agent". Three
+ * intrusive lists thread through them: the agents touched by the current
+ * batch (with a snapshot for abort), the agents with a gap (for expiry),
+ * and the agents with an ack waiting to be published.
+ */
+#include "seqtrack.h"
+
+#include "rangeset.h"
+
+#include "sitepulse/error.h"
+#include "sitepulse/ids.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct seq_agent {
+	char site[SP_ID_MAX + 1];
+	char agent[SP_ID_MAX + 1];
+	int64_t agent_id;
+	uint64_t hash;
+	struct seq_agent *hash_next;
+
+	int64_t acked;
+	struct rangeset done;     /* handled seqs > acked + 1 */
+	struct rangeset missing;  /* declared missing, <= acked */
+	int64_t gap_since_ms;     /* first time the current gap was seen; 0 = none */
+
+	/* batch snapshot */
+	bool touched;
+	struct seq_agent *next_touched;
+	int64_t snap_acked, snap_gap_since;
+	struct rangeset snap_done, snap_missing;
+
+	/* ack publication */
+	int64_t published_ack;    /* -1: not published since start or reconnect */
+	int64_t last_pub_ms;
+	int64_t last_advance_ms;
+	bool force_pub;
+	bool pending;             /* on the pending list */
+	struct seq_agent *next_pending;
+};
+
+struct seqtrack {
+	int64_t gap_window_ms;
+	struct seq_agent **buckets;
+	size_t nbuckets;
+	size_t count;
+	struct seq_agent *touched;
+	struct seq_agent *pending;
+	size_t npending;
+	struct seq_agent **all;   /* every agent, for expiry and republish */
+	size_t nall, capall;
+};
+
+static uint64_t hash_key(const char *site, const char *agent)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (const char *p = site; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h = (h ^ '/') * 1099511628211ULL;
+	for (const char *p = agent; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h;
+}
+
+struct seqtrack *seqtrack_create(int64_t gap_window_ms)
+{
+	struct seqtrack *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	t->gap_window_ms = gap_window_ms;
+	t->nbuckets = 256;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	if (t->buckets == NULL) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void agent_free(struct seq_agent *a)
+{
+	rangeset_free(&a->done);
+	rangeset_free(&a->missing);
+	rangeset_free(&a->snap_done);
+	rangeset_free(&a->snap_missing);
+	free(a);
+}
+
+void seqtrack_destroy(struct seqtrack *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->nall; i++)
+		agent_free(t->all[i]);
+	free(t->all);
+	free(t->buckets);
+	free(t);
+}
+
+struct seq_agent *seqtrack_find(struct seqtrack *t, const char *site, const char *agent)
+{
+	uint64_t h = hash_key(site, agent);
+	for (struct seq_agent *a = t->buckets[h & (t->nbuckets - 1)]; a; a = a->hash_next)
+		if (a->hash == h && strcmp(a->site, site) == 0 && strcmp(a->agent, agent) == 0)
+			return a;
+	return NULL;
+}
+
+static int rehash(struct seqtrack *t)
+{
+	size_t n = t->nbuckets * 2;
+	struct seq_agent **b = calloc(n, sizeof(*b));
+	if (b == NULL)
+		return SP_ENOMEM;
+	for (size_t i = 0; i < t->nall; i++) {
+		struct seq_agent *a = t->all[i];
+		a->hash_next = b[a->hash & (n - 1)];
+		b[a->hash & (n - 1)] = a;
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = n;
+	return 0;
+}
+
+struct seq_agent *seqtrack_add(struct seqtrack *t, const char *site, const char *agent,
+			       int64_t agent_id)
+{
+	if (t->nall == t->capall) {
+		size_t cap = t->capall ? t->capall * 2 : 64;
+		struct seq_agent **all = realloc(t->all, cap * sizeof(*all));
+		if (all == NULL)
+			return NULL;
+		t->all = all;
+		t->capall = cap;
+	}
+	if (t->count + 1 > t->nbuckets && rehash(t))
+		return NULL;
+	struct seq_agent *a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return NULL;
+	snprintf(a->site, sizeof(a->site), "%s", site);
+	snprintf(a->agent, sizeof(a->agent), "%s", agent);
+	a->agent_id = agent_id;
+	a->hash = hash_key(site, agent);
+	a->published_ack = -1;
+	rangeset_init(&a->done, SEQTRACK_MAX_RANGES);
+	rangeset_init(&a->missing, SEQTRACK_MISSING_KEPT);
+	rangeset_init(&a->snap_done, SEQTRACK_MAX_RANGES);
+	rangeset_init(&a->snap_missing, SEQTRACK_MISSING_KEPT);
+	size_t b = a->hash & (t->nbuckets - 1);
+	a->hash_next = t->buckets[b];
+	t->buckets[b] = a;
+	t->all[t->nall++] = a;
+	t->count++;
+	return a;
+}
+
+int seqtrack_restore(struct seq_agent *a, int64_t acked, const char *done, const char *missing,
+		     int64_t gap_since_ms)
+{
+	a->acked = acked;
+	a->gap_since_ms = gap_since_ms;
+	if (rangeset_parse(&a->done, done ? done : "") ||
+	    rangeset_parse(&a->missing, missing ? missing : ""))
+		return SP_EINVAL;
+	/* an ack the broker may have lost (restart without persistence) is published again */
+	a->force_pub = true;
+	return 0;
+}
+
+enum seq_verdict seqtrack_check(const struct seq_agent *a, int64_t seq)
+{
+	if (seq <= a->acked)
+		return rangeset_contains(&a->missing, seq) ? SEQ_LATE : SEQ_DUPLICATE;
+	return rangeset_contains(&a->done, seq) ? SEQ_DUPLICATE : SEQ_NEW;
+}
+
+static void queue_pending(struct seqtrack *t, struct seq_agent *a)
+{
+	if (a->pending)
+		return;
+	a->pending = true;
+	a->next_pending = t->pending;
+	t->pending = a;
+	t->npending++;
+}
+
+/* First touch in a batch: keep what is needed to undo it. */
+static int touch(struct seqtrack *t, struct seq_agent *a)
+{
+	if (a->touched)
+		return 0;
+	if (rangeset_copy(&a->snap_done, &a->done) || rangeset_copy(&a->snap_missing, &a->missing))
+		return SP_ENOMEM;
+	a->snap_acked = a->acked;
+	a->snap_gap_since = a->gap_since_ms;
+	a->touched = true;
+	a->next_touched = t->touched;
+	t->touched = a;
+	return 0;
+}
+
+/* Moves acked over the handled seqs that now follow it. */
+static void advance(struct seq_agent *a, int64_t now_ms)
+{
+	while (a->done.n > 0 && a->done.r[0].lo == a->acked + 1) {
+		a->acked = a->done.r[0].hi;
+		rangeset_pop_first(&a->done);
+	}
+	if (a->done.n == 0)
+		a->gap_since_ms = 0;
+	else if (a->gap_since_ms == 0)
+		a->gap_since_ms = now_ms;
+}
+
+/* Declares the gap before the first out-of-order range missing. */
+static int64_t declare_first_gap(struct seq_agent *a, int64_t now_ms)
+{
+	int64_t lo = a->acked + 1, hi = a->done.r[0].lo - 1;
+	if (rangeset_add(&a->missing, lo, hi) == SP_EFULL) {
+		/* remember the most recent gaps: forget the oldest */
+		rangeset_pop_first(&a->missing);
+		rangeset_add(&a->missing, lo, hi);
+	}
+	a->acked = hi;
+	a->gap_since_ms = 0;
+	advance(a, now_ms);
+	return hi - lo + 1;
+}
+
+int64_t seqtrack_mark(struct seqtrack *t, struct seq_agent *a, int64_t seq, int64_t now_ms)
+{
+	int64_t missing = 0;
+	if (touch(t, a))
+		return SP_ENOMEM;
+	if (seq <= a->acked) {
+		/* a late arrival of a seq declared missing */
+		if (rangeset_remove(&a->missing, seq) == SP_EFULL)
+			rangeset_pop_first(&a->missing);
+		return 0;
+	}
+	int rc;
+	while ((rc = rangeset_add(&a->done, seq, seq)) == SP_EFULL) {
+		/* a hostile or broken agent scattering seqs: close the oldest gap now */
+		missing += declare_first_gap(a, now_ms);
+		if (seq <= a->acked)
+			return missing;
+	}
+	if (rc)
+		return SP_ENOMEM;
+	advance(a, now_ms);
+	return missing;
+}
+
+void seqtrack_note_duplicate(struct seqtrack *t, struct seq_agent *a)
+{
+	a->force_pub = true;
+	queue_pending(t, a);
+}
+
+int64_t seqtrack_expire(struct seqtrack *t, int64_t now_ms)
+{
+	int64_t missing = 0;
+	for (size_t i = 0; i < t->nall; i++) {
+		struct seq_agent *a = t->all[i];
+		if (a->done.n == 0 || a->gap_since_ms == 0 ||
+		    now_ms - a->gap_since_ms < t->gap_window_ms)
+			continue;
+		if (touch(t, a))
+			break;
+		missing += declare_first_gap(a, now_ms);
+	}
+	return missing;
+}
+
+struct seq_agent *seqtrack_first_touched(struct seqtrack *t)
+{
+	return t->touched;
+}
+
+struct seq_agent *seqtrack_next_touched(struct seq_agent *a)
+{
+	return a->next_touched;
+}
+
+void seqtrack_commit(struct seqtrack *t, int64_t now_ms)
+{
+	struct seq_agent *a = t->touched;
+	while (a) {
+		struct seq_agent *next = a->next_touched;
+		if (a->acked != a->snap_acked) {
+			a->last_advance_ms = now_ms;
+			queue_pending(t, a);
+		}
+		a->touched = false;
+		a->next_touched = NULL;
+		a = next;
+	}
+	t->touched = NULL;
+}
+
+void seqtrack_abort(struct seqtrack *t)
+{
+	struct seq_agent *a = t->touched;
+	while (a) {
+		struct seq_agent *next = a->next_touched;
+		/* swap back the snapshot (the copies were made at first touch) */
+		struct rangeset tmp = a->done;
+		a->done = a->snap_done;
+		a->snap_done = tmp;
+		tmp = a->missing;
+		a->missing = a->snap_missing;
+		a->snap_missing = tmp;
+		a->acked = a->snap_acked;
+		a->gap_since_ms = a->snap_gap_since;
+		a->touched = false;
+		a->next_touched = NULL;
+		a = next;
+	}
+	t->touched = NULL;
+}
+
+void seqtrack_publish_due(struct seqtrack *t, int64_t now_ms, bool idle,
+			  seqtrack_publish_fn fn, void *ctx)
+{
+	struct seq_agent **link = &t->pending;
+	while (*link) {
+		struct seq_agent *a = *link;
+		bool changed = a->acked != a->published_ack;
+		bool due = (changed || a->force_pub) &&
+			   (now_ms - a->last_pub_ms >= SEQTRACK_ACK_INTERVAL_MS ||
+			    (idle && now_ms - a->last_advance_ms >= SEQTRACK_IDLE_ACK_MS) ||
+			    (a->force_pub && !changed));
+		if (!changed && !a->force_pub) {
+			*link = a->next_pending; /* nothing to say any more */
+			a->pending = false;
+			t->npending--;
+			continue;
+		}
+		if (due && fn(ctx, a->site, a->agent, a->acked) == 0) {
+			a->published_ack = a->acked;
+			a->last_pub_ms = now_ms;
+			a->force_pub = false;
+			*link = a->next_pending;
+			a->pending = false;
+			t->npending--;
+			continue;
+		}
+		link = &a->next_pending;
+	}
+}
+
+void seqtrack_republish_all(struct seqtrack *t)
+{
+	for (size_t i = 0; i < t->nall; i++) {
+		t->all[i]->force_pub = true;
+		queue_pending(t, t->all[i]);
+	}
+}
+
+const char *seq_agent_site(const struct seq_agent *a) { return a->site; }
+const char *seq_agent_name(const struct seq_agent *a) { return a->agent; }
+int64_t seq_agent_id(const struct seq_agent *a) { return a->agent_id; }
+int64_t seq_agent_acked(const struct seq_agent *a) { return a->acked; }
+int64_t seq_agent_gap_since(const struct seq_agent *a) { return a->gap_since_ms; }
+
+int seq_agent_format_done(const struct seq_agent *a, struct sp_buf *out)
+{
+	return rangeset_format(&a->done, out);
+}
+
+int seq_agent_format_missing(const struct seq_agent *a, struct sp_buf *out)
+{
+	return rangeset_format(&a->missing, out);
+}
+
+size_t seqtrack_count(const struct seqtrack *t)
+{
+	return t->count;
+}
+
+size_t seqtrack_pending_acks(const struct seqtrack *t)
+{
+	return t->npending;
+}

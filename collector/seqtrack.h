@@ -1,0 +1,107 @@
+/*
+ * seqtrack.h - per-agent sequence tracking: exactly-once storage and the
+ * end-to-end ack (CONTRACT §3.4). Pure: no I/O, no clock, no locks.
+ *
+ * For each agent it knows `acked`, the highest N such that every seq 1..N
+ * is handled (committed, rejected, or declared missing), the handled seqs
+ * above N+1 (out of order), and the seqs declared missing (so a late
+ * arrival is still stored, not taken for a duplicate).
+ *
+ * Batches: the writer marks the seqs of one database transaction, persists
+ * the touched agents' state inside that transaction, then calls
+ * seqtrack_commit() after COMMIT or seqtrack_abort() after ROLLBACK (which
+ * restores every touched agent).
+ *
+ * Ack pacing: an advanced ack is published at most about once a second per
+ * agent, and within 100 ms once the writer is idle (everything received is
+ * committed), so an idle agent is never kept waiting.
+ *
+ * Threading: owned by the writer thread.
+ */
+#ifndef SP_COLLECTOR_SEQTRACK_H
+#define SP_COLLECTOR_SEQTRACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sitepulse/buf.h"
+
+#define SEQTRACK_MAX_RANGES 1024  /* out-of-order ranges kept per agent */
+#define SEQTRACK_MISSING_KEPT 256 /* declared-missing ranges remembered per agent */
+#define SEQTRACK_ACK_INTERVAL_MS 1000
+#define SEQTRACK_IDLE_ACK_MS 50
+
+enum seq_verdict {
+	SEQ_NEW = 0,   /* not seen: store it */
+	SEQ_DUPLICATE, /* already handled: ignore it */
+	SEQ_LATE,      /* was declared missing and arrived after all: store it */
+};
+
+struct seqtrack;
+struct seq_agent;
+
+struct seqtrack *seqtrack_create(int64_t gap_window_ms);
+void seqtrack_destroy(struct seqtrack *t);
+
+/* The agent's tracker, or NULL if unknown. */
+struct seq_agent *seqtrack_find(struct seqtrack *t, const char *site, const char *agent);
+
+/* Adds an agent (acked 0, nothing seen). NULL on no memory. */
+struct seq_agent *seqtrack_add(struct seqtrack *t, const char *site, const char *agent,
+			       int64_t agent_id);
+
+/* Restores persisted state (see seq_agent_format). 0 or SP_EINVAL. */
+int seqtrack_restore(struct seq_agent *a, int64_t acked, const char *done,
+		     const char *missing, int64_t gap_since_ms);
+
+enum seq_verdict seqtrack_check(const struct seq_agent *a, int64_t seq);
+
+/*
+ * Marks seq handled in the current batch. Returns the number of messages
+ * declared missing as a side effect (only when the agent's out-of-order
+ * set is full), or SP_ENOMEM.
+ */
+int64_t seqtrack_mark(struct seqtrack *t, struct seq_agent *a, int64_t seq, int64_t now_ms);
+
+/* Notes that a duplicate arrived: the agent missed our ack, so publish it again. */
+void seqtrack_note_duplicate(struct seqtrack *t, struct seq_agent *a);
+
+/*
+ * Declares gaps open longer than the window missing (part of the current
+ * batch). Returns the number of messages declared missing.
+ */
+int64_t seqtrack_expire(struct seqtrack *t, int64_t now_ms);
+
+/* Agents touched by the current batch, to persist before COMMIT. */
+struct seq_agent *seqtrack_first_touched(struct seqtrack *t);
+struct seq_agent *seqtrack_next_touched(struct seq_agent *a);
+
+void seqtrack_commit(struct seqtrack *t, int64_t now_ms);
+void seqtrack_abort(struct seqtrack *t);
+
+/* Publishes one ack; returns 0 when sent, non-zero to retry on a later call. */
+typedef int (*seqtrack_publish_fn)(void *ctx, const char *site, const char *agent, int64_t seq);
+
+/* Publishes the acks that are due (see the pacing rule above). */
+void seqtrack_publish_due(struct seqtrack *t, int64_t now_ms, bool idle,
+			  seqtrack_publish_fn fn, void *ctx);
+
+/* Marks every agent's ack for publication again (after a reconnect). */
+void seqtrack_republish_all(struct seqtrack *t);
+
+/* Accessors. */
+const char *seq_agent_site(const struct seq_agent *a);
+const char *seq_agent_name(const struct seq_agent *a);
+int64_t seq_agent_id(const struct seq_agent *a);
+int64_t seq_agent_acked(const struct seq_agent *a);
+int64_t seq_agent_gap_since(const struct seq_agent *a);
+/* Text forms of the out-of-order and missing sets, for persistence. */
+int seq_agent_format_done(const struct seq_agent *a, struct sp_buf *out);
+int seq_agent_format_missing(const struct seq_agent *a, struct sp_buf *out);
+
+size_t seqtrack_count(const struct seqtrack *t);
+/* Agents with acks waiting to be published. */
+size_t seqtrack_pending_acks(const struct seqtrack *t);
+
+#endif

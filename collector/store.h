@@ -1,0 +1,189 @@
+/*
+ * store.h - the collector's storage interface.
+ *
+ * Ingest, rules and the API talk to storage only through these functions;
+ * a backend implements struct store_backend (today: SQLite, store_sqlite.c).
+ * A PostgreSQL backend for several collectors sharing one store can be
+ * added behind the same interface without touching its callers.
+ *
+ * Two sides:
+ *  - the writer side (store_w_*): used by exactly one thread, the writer,
+ *    always inside store_w_begin() ... store_w_commit()/store_w_rollback();
+ *  - the reader side (store_r_*): any thread; each call borrows a read
+ *    connection from a small pool, so readers never wait for the writer.
+ * Rows are handed to callbacks; strings in them are valid only during the
+ * call.
+ */
+#ifndef SP_COLLECTOR_STORE_H
+#define SP_COLLECTOR_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sitepulse/record.h"
+
+struct store;
+
+struct store_params {
+	const char *path;        /* SQLite file */
+	bool sync_full;          /* synchronous=FULL (fsync per commit) or NORMAL */
+	int readers;             /* read connections in the pool */
+	int64_t cache_mb;        /* page cache of the writer connection */
+};
+
+/* Opens (creating and migrating) the store. NULL on failure (logged). */
+struct store *store_open(const struct store_params *p);
+void store_close(struct store *s);
+
+/* ---------------------------------------------------------------- writer side */
+
+/* A device as the writer needs it for validation. */
+struct store_device {
+	int64_t id;
+	int64_t agent_id;
+	enum sp_dev_kind kind;
+	int32_t ports;          /* charger, 0 = unknown */
+	int32_t floor_min, floor_max;
+	bool has_floors;
+};
+
+/* An agent's persisted sequence state (see seqtrack.h). */
+struct store_agent_progress {
+	int64_t acked;
+	const char *done;       /* rangeset text */
+	const char *missing;
+	int64_t gap_since_ms;
+};
+
+int store_w_begin(struct store *s);
+/* Returns 0, SP_ENOSPC (disk full) or SP_EIO. The transaction is over either way. */
+int store_w_commit(struct store *s);
+void store_w_rollback(struct store *s);
+
+/* Finds or creates the agent row; *agent_id receives its id. */
+int store_w_agent(struct store *s, const char *site, const char *agent, int64_t *agent_id);
+
+/* Loads every agent's progress at start-up: fn is called once per agent. */
+typedef int (*store_agent_fn)(void *ctx, int64_t agent_id, const char *site, const char *agent,
+			      const struct store_agent_progress *p);
+int store_w_load_agents(struct store *s, store_agent_fn fn, void *ctx);
+
+int store_w_save_progress(struct store *s, int64_t agent_id, const struct store_agent_progress *p);
+
+/* Records an agent's birth (fw, time) and its state (online flag, time). */
+int store_w_agent_birth(struct store *s, int64_t agent_id, int64_t ts, const char *fw,
+			int64_t received_ms);
+int store_w_agent_state(struct store *s, int64_t agent_id, bool online, int64_t received_ms);
+/* Notes data from an agent (it is alive). */
+int store_w_agent_seen(struct store *s, int64_t agent_id, int64_t received_ms);
+
+/* Looks a device up. 0, SP_ENOTFOUND or SP_EIO. */
+int store_w_device(struct store *s, const char *site, const char *dev, struct store_device *out);
+
+/*
+ * Creates or updates a device. info may be NULL (a device seen in data
+ * before any birth: kind from the record). meta_json describes it (birth
+ * entry) or is NULL. out receives the stored row.
+ */
+int store_w_upsert_device(struct store *s, const char *site, const char *dev, int64_t agent_id,
+			  const struct sp_device_info *info, enum sp_dev_kind kind,
+			  const char *meta_json, struct store_device *out);
+
+/* Appends one reading; body is the record's JSON. */
+int store_w_reading(struct store *s, int64_t device_id, int64_t agent_id, int64_t seq,
+		    enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len);
+
+/* Moves the device's last_seen forward to ts (if later). */
+int store_w_device_seen(struct store *s, int64_t device_id, int64_t ts);
+
+/* Total number of devices (for the device limit). */
+int64_t store_w_device_count(struct store *s);
+
+/* ---------------------------------------------------------------- reader side */
+
+struct store_site_row {
+	const char *site;
+	int64_t devices;
+	int64_t online;
+};
+
+struct store_device_row {
+	const char *site;
+	const char *dev;
+	const char *kind;
+	const char *agent;
+	bool online;
+	int64_t last_seen;      /* 0 = never */
+	const char *latest;     /* JSON of the newest reading, or NULL */
+	const char *meta;       /* JSON from the birth, or NULL */
+};
+
+struct store_readings_query {
+	const char *site;
+	const char *dev;
+	int kind;               /* enum sp_rec_kind, or -1 for all */
+	int64_t from, to;       /* inclusive, ms */
+	int64_t limit;
+};
+
+/*
+ * Online means: the agent's last state is online and the device reported
+ * within offline_ms of now_ms.
+ */
+typedef int (*store_site_fn)(void *ctx, const struct store_site_row *row);
+typedef int (*store_device_fn)(void *ctx, const struct store_device_row *row);
+typedef int (*store_reading_fn)(void *ctx, const char *body, size_t len);
+
+int store_r_sites(struct store *s, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx);
+/* site may be NULL for all sites. */
+int store_r_devices(struct store *s, const char *site, int64_t now_ms, int64_t offline_ms,
+		    store_device_fn fn, void *ctx);
+/* Newest first. Returns the number of rows or SP_E*. */
+int store_r_readings(struct store *s, const struct store_readings_query *q, store_reading_fn fn,
+		     void *ctx);
+
+/* Device counts by kind and online state, for /metrics. counts[kind][online]. */
+int store_r_device_counts(struct store *s, int64_t now_ms, int64_t offline_ms,
+			  int64_t counts[SP_DEV_KIND_COUNT][2]);
+
+/* A quick read check for /healthz: 0 when a read connection answers. */
+int store_r_ping(struct store *s);
+
+/* ---------------------------------------------------------------- backends */
+
+struct store_backend {
+	const char *name;
+	void *(*open)(const struct store_params *p);
+	void (*close)(void *impl);
+	int (*w_begin)(void *impl);
+	int (*w_commit)(void *impl);
+	void (*w_rollback)(void *impl);
+	int (*w_agent)(void *impl, const char *site, const char *agent, int64_t *agent_id);
+	int (*w_load_agents)(void *impl, store_agent_fn fn, void *ctx);
+	int (*w_save_progress)(void *impl, int64_t agent_id, const struct store_agent_progress *p);
+	int (*w_agent_birth)(void *impl, int64_t agent_id, int64_t ts, const char *fw,
+			     int64_t received_ms);
+	int (*w_agent_state)(void *impl, int64_t agent_id, bool online, int64_t received_ms);
+	int (*w_agent_seen)(void *impl, int64_t agent_id, int64_t received_ms);
+	int (*w_device)(void *impl, const char *site, const char *dev, struct store_device *out);
+	int (*w_upsert_device)(void *impl, const char *site, const char *dev, int64_t agent_id,
+			       const struct sp_device_info *info, enum sp_dev_kind kind,
+			       const char *meta_json, struct store_device *out);
+	int (*w_reading)(void *impl, int64_t device_id, int64_t agent_id, int64_t seq,
+			 enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len);
+	int (*w_device_seen)(void *impl, int64_t device_id, int64_t ts);
+	int64_t (*w_device_count)(void *impl);
+	int (*r_sites)(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx);
+	int (*r_devices)(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,
+			 store_device_fn fn, void *ctx);
+	int (*r_readings)(void *impl, const struct store_readings_query *q, store_reading_fn fn,
+			  void *ctx);
+	int (*r_device_counts)(void *impl, int64_t now_ms, int64_t offline_ms,
+			       int64_t counts[SP_DEV_KIND_COUNT][2]);
+	int (*r_ping)(void *impl);
+};
+
+extern const struct store_backend store_sqlite_backend;
+
+#endif

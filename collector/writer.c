@@ -1,0 +1,573 @@
+/*
+ * writer.c - the writer thread (see writer.h).
+ *
+ * One loop iteration = one batch:
+ *   1. peek up to batch_max raw messages from the queue (waiting <= 20 ms);
+ *   2. parse their topics; create rows for agents never seen before (each
+ *      in its own small transaction, so a failed batch cannot leave the
+ *      sequence tracker pointing at a row that was rolled back);
+ *   3. BEGIN; decode, validate, dedup and store every message; declare
+ *      expired gaps missing (once a second); save the touched agents'
+ *      sequence state and the devices' last_seen; COMMIT;
+ *   4. on success: advance the tracker, add the batch's counts to the
+ *      metrics; on failure: ROLLBACK, restore the tracker, forget cached
+ *      devices, count the batch as dropped (agents will resend: nothing
+ *      was acked), and report the store unhealthy until a commit works;
+ *   5. release the messages from the queue and publish the acks that are
+ *      due (CONTRACT §3.4 pacing, see seqtrack.h).
+ * Counters are added only after COMMIT, so a batch that is retried after a
+ * failure is not counted twice.
+ */
+#include "writer.h"
+
+#include "devcache.h"
+#include "seqtrack.h"
+
+#include "sitepulse/buf.h"
+#include "sitepulse/clock.h"
+#include "sitepulse/codec.h"
+#include "sitepulse/error.h"
+#include "sitepulse/log.h"
+#include "sitepulse/topic.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PEEK_WAIT_MS 20
+#define EXPIRE_EVERY_MS 1000
+#define DEVCACHE_MAX 65536
+#define FAIL_PAUSE_MS 200
+#define DRAIN_MS 3000 /* on stop: what is not stored by then is left to the agents' resend */
+
+/* What one batch did, added to the metrics after COMMIT. */
+struct batch_counts {
+	uint64_t stored, duplicate, missing, recovered, births, states;
+	uint64_t msg_rejected[SP_REJ_REASON_COUNT];
+	uint64_t rec_stored[SP_REC_KIND_COUNT];
+	uint64_t rec_rejected[SP_REJ_REASON_COUNT];
+};
+
+struct writer {
+	struct writer_params p;
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;             /* set by writer_stop (main thread) */
+	struct store_device scratch;  /* a device when the cache is full */
+	struct sp_decoder *dec;
+	struct seqtrack *seq;
+	struct devcache *devs;
+	struct queue_msg *msgs;
+	struct sp_topic *topics;
+	bool *topic_ok;
+	struct sp_buf body, done, missing, meta;
+	uint64_t epoch_seen;
+	int64_t last_expire_ms;
+	int64_t device_count;
+	bool failing;                 /* the last batch failed to commit */
+	struct sp_ratelimit reject_log, fail_log;
+	struct batch_counts bc;
+	/* agents that sent data in this batch (to note them alive) */
+	int64_t *alive;
+	size_t nalive, capalive;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static void log_reject(struct writer *w, const struct sp_topic *t, const char *what,
+		       int64_t seq, const struct sp_reject_info *why)
+{
+	uint64_t suppressed;
+	if (!sp_ratelimit_allow(&w->reject_log, sp_mono_ms(), 10, 10000, &suppressed))
+		return;
+	if (suppressed)
+		SP_WARN("writer", "(%llu similar rejections suppressed)", (unsigned long long)suppressed);
+	SP_WARN("writer", "rejected %s from %s/%s seq %lld: %s (field %s)", what, t->site, t->agent,
+		(long long)seq, sp_reject_name(why->reason), why->field ? why->field : "-");
+}
+
+static int note_alive(struct writer *w, int64_t agent_id)
+{
+	for (size_t i = 0; i < w->nalive; i++)
+		if (w->alive[i] == agent_id)
+			return 0;
+	if (w->nalive == w->capalive) {
+		size_t cap = w->capalive ? w->capalive * 2 : 64;
+		int64_t *a = realloc(w->alive, cap * sizeof(*a));
+		if (a == NULL)
+			return SP_ENOMEM;
+		w->alive = a;
+		w->capalive = cap;
+	}
+	w->alive[w->nalive++] = agent_id;
+	return 0;
+}
+
+/* Finds the device, creating it when unknown (data before birth). NULL + *reason on refusal. */
+static struct store_device *resolve_device(struct writer *w, const char *site, const char *dev,
+					   int64_t agent_id, enum sp_dev_kind kind, int *err,
+					   enum sp_reject *reason)
+{
+	struct store_device d;
+	struct store_device *c = devcache_get(w->devs, site, dev);
+	*err = 0;
+	if (c)
+		return c;
+	int rc = store_w_device(w->p.store, site, dev, &d);
+	if (rc == SP_ENOTFOUND) {
+		if (w->device_count >= w->p.max_devices) {
+			*reason = SP_REJ_TOO_MANY_DEVICES;
+			return NULL;
+		}
+		rc = store_w_upsert_device(w->p.store, site, dev, agent_id, NULL, kind, NULL, &d);
+		if (rc == 0)
+			w->device_count++;
+	}
+	if (rc) {
+		*err = rc;
+		return NULL;
+	}
+	c = devcache_put(w->devs, site, dev, &d);
+	if (c == NULL) {
+		w->scratch = d;
+		c = &w->scratch;
+	}
+	return c;
+}
+
+/* Checks a record against what the inventory knows of its device. */
+static enum sp_reject check_context(const struct sp_record *r, const struct store_device *d,
+				    int64_t agent_id, const char **field)
+{
+	enum sp_dev_kind want = sp_rec_dev_kind(r->kind);
+	*field = NULL;
+	if (d->agent_id != agent_id) {
+		*field = "dev";
+		return SP_REJ_FOREIGN_DEVICE;
+	}
+	if (want != SP_DEV_UNKNOWN && d->kind != SP_DEV_UNKNOWN && d->kind != want) {
+		*field = "t";
+		return SP_REJ_KIND_MISMATCH;
+	}
+	int32_t port = r->kind == SP_REC_PORT      ? r->u.port.port
+		       : r->kind == SP_REC_SESSION ? r->u.session.port
+		       : r->kind == SP_REC_FAULT && (r->has & SP_HAS_PORT) ? r->u.fault.port
+									    : 0;
+	if (port > 0 && d->ports > 0 && port > d->ports) {
+		*field = "port";
+		return SP_REJ_OUT_OF_RANGE;
+	}
+	if (r->kind == SP_REC_LIFT && d->has_floors &&
+	    (r->u.lift.floor < d->floor_min || r->u.lift.floor > d->floor_max)) {
+		*field = "floor";
+		return SP_REJ_OUT_OF_RANGE;
+	}
+	return SP_REJ_NONE;
+}
+
+/* ---------------------------------------------------------------- message handlers */
+
+static int handle_data(struct writer *w, const struct queue_msg *m, const struct sp_topic *t,
+		       struct seq_agent *ag, int64_t now)
+{
+	struct sp_data_msg dm;
+	struct sp_reject_info why;
+	int64_t agent_id = seq_agent_id(ag);
+	int rc;
+
+	if (sp_decode_data(w->dec, m->payload, m->payload_len, now, &dm, &why) != 0) {
+		w->bc.msg_rejected[why.reason]++;
+		log_reject(w, t, "data message", dm.seq, &why);
+		/* a rejected message still counts as handled, if we can tell which one it was */
+		if (dm.seq > 0 && seqtrack_check(ag, dm.seq) != SEQ_DUPLICATE) {
+			int64_t missing = seqtrack_mark(w->seq, ag, dm.seq, now);
+			if (missing < 0)
+				return (int)missing;
+			w->bc.missing += (uint64_t)missing;
+		}
+		return 0;
+	}
+	enum seq_verdict verdict = seqtrack_check(ag, dm.seq);
+	if (verdict == SEQ_DUPLICATE) {
+		w->bc.duplicate++;
+		seqtrack_note_duplicate(w->seq, ag);
+		return 0;
+	}
+	if (verdict == SEQ_LATE)
+		w->bc.recovered++;
+
+	for (size_t i = 0; i < dm.count; i++) {
+		const struct sp_record *r = &dm.records[i];
+		struct sp_reject_info rwhy = dm.rejects[i];
+		if (rwhy.reason == SP_REJ_NONE) {
+			int err;
+			struct store_device *d = resolve_device(w, t->site, r->dev, agent_id,
+								 sp_rec_dev_kind(r->kind), &err,
+								 &rwhy.reason);
+			if (err)
+				return err;
+			if (d != NULL)
+				rwhy.reason = check_context(r, d, agent_id, &rwhy.field);
+			if (rwhy.reason == SP_REJ_NONE) {
+				sp_buf_reset(&w->body);
+				if ((rc = sp_encode_record(&w->body, r)))
+					return rc;
+				rc = store_w_reading(w->p.store, d->id, agent_id, dm.seq, r->kind, r->ts,
+						     w->body.data, w->body.len);
+				if (rc)
+					return rc;
+				if (d == &w->scratch)
+					rc = store_w_device_seen(w->p.store, d->id, r->ts);
+				else
+					devcache_seen(w->devs, d, r->ts);
+				if (rc)
+					return rc;
+				w->bc.rec_stored[r->kind]++;
+				continue;
+			}
+		}
+		w->bc.rec_rejected[rwhy.reason]++;
+		log_reject(w, t, "record", dm.seq, &rwhy);
+	}
+	w->bc.stored++;
+	int64_t missing = seqtrack_mark(w->seq, ag, dm.seq, now);
+	if (missing < 0)
+		return (int)missing;
+	w->bc.missing += (uint64_t)missing;
+	return note_alive(w, agent_id);
+}
+
+static int handle_birth(struct writer *w, const struct queue_msg *m, const struct sp_topic *t,
+			int64_t agent_id, int64_t now)
+{
+	struct sp_birth b;
+	struct sp_reject_info why;
+	int rc;
+
+	if (sp_decode_birth(w->dec, m->payload, m->payload_len, now, &b, &why) != 0) {
+		w->bc.msg_rejected[why.reason]++;
+		log_reject(w, t, "birth", 0, &why);
+		return 0;
+	}
+	for (size_t i = 0; i < b.count; i++) {
+		const struct sp_device_info *dv = &b.devices[i];
+		struct sp_reject_info dwhy = b.rejects[i];
+		struct store_device cur, d;
+		if (dwhy.reason == SP_REJ_NONE) {
+			rc = store_w_device(w->p.store, t->site, dv->dev, &cur);
+			if (rc == SP_ENOTFOUND && w->device_count >= w->p.max_devices)
+				dwhy.reason = SP_REJ_TOO_MANY_DEVICES;
+			else if (rc && rc != SP_ENOTFOUND)
+				return rc;
+		}
+		if (dwhy.reason != SP_REJ_NONE) {
+			w->bc.rec_rejected[dwhy.reason]++;
+			log_reject(w, t, "birth device", 0, &dwhy);
+			continue;
+		}
+		bool is_new = rc == SP_ENOTFOUND;
+		sp_buf_reset(&w->meta);
+		if ((rc = sp_encode_device_info(&w->meta, dv)))
+			return rc;
+		/* a device moves to the agent that announces it */
+		if ((rc = store_w_upsert_device(w->p.store, t->site, dv->dev, agent_id, dv, dv->kind,
+						w->meta.data, &d)))
+			return rc;
+		if (is_new)
+			w->device_count++;
+		devcache_put(w->devs, t->site, dv->dev, &d);
+	}
+	w->bc.births++;
+	return store_w_agent_birth(w->p.store, agent_id, b.ts, b.fw, m->received_ms);
+}
+
+static int handle_state(struct writer *w, const struct queue_msg *m, const struct sp_topic *t,
+			int64_t agent_id)
+{
+	struct sp_reject_info why;
+	bool online;
+	int64_t ts;
+	if (sp_decode_state(m->payload, m->payload_len, &online, &ts, &why) != 0) {
+		w->bc.msg_rejected[why.reason]++;
+		log_reject(w, t, "state", 0, &why);
+		return 0;
+	}
+	w->bc.states++;
+	return store_w_agent_state(w->p.store, agent_id, online, m->received_ms);
+}
+
+/* ---------------------------------------------------------------- batches */
+
+/* Parses topics and makes sure every agent in the batch has a row (outside the batch). */
+static int prepare_agents(struct writer *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct sp_topic *t = &w->topics[i];
+		w->topic_ok[i] = sp_topic_parse(w->msgs[i].topic, w->msgs[i].topic_len, t) == 0 &&
+				 t->kind <= SP_TOPIC_STATE;
+		if (!w->topic_ok[i] || seqtrack_find(w->seq, t->site, t->agent))
+			continue;
+		int64_t id;
+		int rc = store_w_agent(w->p.store, t->site, t->agent, &id);
+		if (rc)
+			return rc;
+		if (seqtrack_add(w->seq, t->site, t->agent, id) == NULL)
+			return SP_ENOMEM;
+		atomic_store(&w->p.metrics->agents, seqtrack_count(w->seq));
+		SP_INFO("writer", "new agent %s/%s", t->site, t->agent);
+	}
+	return 0;
+}
+
+static int save_device_seen(void *ctx, int64_t device_id, int64_t ts)
+{
+	return store_w_device_seen(ctx, device_id, ts);
+}
+
+/* Persists the sequence state of every agent the batch touched. */
+static int save_progress(struct writer *w, int64_t now)
+{
+	int rc;
+	for (struct seq_agent *a = seqtrack_first_touched(w->seq); a; a = seqtrack_next_touched(a)) {
+		sp_buf_reset(&w->done);
+		sp_buf_reset(&w->missing);
+		if ((rc = seq_agent_format_done(a, &w->done)) ||
+		    (rc = seq_agent_format_missing(a, &w->missing)))
+			return rc;
+		struct store_agent_progress p = {seq_agent_acked(a), w->done.data ? w->done.data : "",
+						 w->missing.data ? w->missing.data : "",
+						 seq_agent_gap_since(a)};
+		if ((rc = store_w_save_progress(w->p.store, seq_agent_id(a), &p)))
+			return rc;
+	}
+	for (size_t i = 0; i < w->nalive; i++)
+		if ((rc = store_w_agent_seen(w->p.store, w->alive[i], now)))
+			return rc;
+	return devcache_flush_seen(w->devs, save_device_seen, w->p.store);
+}
+
+static void add_counts(struct writer *w)
+{
+	struct metrics *m = w->p.metrics;
+	struct batch_counts *b = &w->bc;
+	atomic_fetch_add(&m->messages_stored, b->stored);
+	atomic_fetch_add(&m->messages_duplicate, b->duplicate);
+	atomic_fetch_add(&m->messages_missing, b->missing);
+	atomic_fetch_add(&m->messages_recovered, b->recovered);
+	atomic_fetch_add(&m->births, b->births);
+	atomic_fetch_add(&m->states, b->states);
+	for (int r = 0; r < SP_REJ_REASON_COUNT; r++) {
+		atomic_fetch_add(&m->messages_rejected[r], b->msg_rejected[r]);
+		atomic_fetch_add(&m->records_rejected[r], b->rec_rejected[r]);
+	}
+	for (int k = 0; k < SP_REC_KIND_COUNT; k++)
+		atomic_fetch_add(&m->records_stored[k], b->rec_stored[k]);
+}
+
+static int process_batch(struct writer *w, size_t n, bool expire, int64_t now)
+{
+	int rc;
+	memset(&w->bc, 0, sizeof(w->bc));
+	w->nalive = 0;
+	devcache_trim(w->devs);
+	if ((rc = prepare_agents(w, n)))
+		return rc;
+	if ((rc = store_w_begin(w->p.store)))
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		const struct queue_msg *m = &w->msgs[i];
+		const struct sp_topic *t = &w->topics[i];
+		if (!w->topic_ok[i]) {
+			struct sp_reject_info why = {SP_REJ_BAD_TOPIC, NULL};
+			struct sp_topic shown = {"?", "?", SP_TOPIC_DATA};
+			w->bc.msg_rejected[SP_REJ_BAD_TOPIC]++;
+			log_reject(w, &shown, "message on a bad topic", 0, &why);
+			continue;
+		}
+		struct seq_agent *ag = seqtrack_find(w->seq, t->site, t->agent);
+		switch (t->kind) {
+		case SP_TOPIC_DATA: rc = handle_data(w, m, t, ag, now); break;
+		case SP_TOPIC_BIRTH: rc = handle_birth(w, m, t, seq_agent_id(ag), now); break;
+		case SP_TOPIC_STATE: rc = handle_state(w, m, t, seq_agent_id(ag)); break;
+		default: rc = 0; break;
+		}
+		if (rc)
+			goto fail;
+	}
+	if (expire) {
+		int64_t missing = seqtrack_expire(w->seq, now);
+		if (missing < 0) {
+			rc = (int)missing;
+			goto fail;
+		}
+		if (missing > 0)
+			SP_WARN("writer", "declared %lld messages missing (gap open longer than %lld s)",
+				(long long)missing, (long long)(w->p.gap_window_ms / 1000));
+		w->bc.missing += (uint64_t)missing;
+	}
+	if ((rc = save_progress(w, now)))
+		goto fail;
+	if ((rc = store_w_commit(w->p.store)))
+		goto fail_committed;
+	seqtrack_commit(w->seq, now);
+	add_counts(w);
+	atomic_fetch_add(&w->p.metrics->batches_committed, 1);
+	atomic_store(&w->p.metrics->last_commit_ms, now);
+	return 0;
+fail:
+	store_w_rollback(w->p.store);
+fail_committed:
+	seqtrack_abort(w->seq);
+	devcache_clear(w->devs);
+	w->device_count = store_w_device_count(w->p.store);
+	return rc;
+}
+
+static int publish_ack(void *ctx, const char *site, const char *agent, int64_t seq)
+{
+	struct writer *w = ctx;
+	return ingest_publish_ack(w->p.ingest, site, agent, seq, sp_now_ms());
+}
+
+static void run_once(struct writer *w, size_t n)
+{
+	int64_t now = sp_now_ms();
+	bool expire = now - w->last_expire_ms >= EXPIRE_EVERY_MS;
+	if (expire)
+		w->last_expire_ms = now;
+	if (n > 0 || expire) {
+		int rc = process_batch(w, n, expire, now);
+		if (rc) {
+			uint64_t suppressed;
+			atomic_fetch_add(&w->p.metrics->batches_failed, 1);
+			atomic_fetch_add(&w->p.metrics->messages_dropped_store, n);
+			atomic_store(&w->p.metrics->store_ok, false);
+			if (!w->failing)
+				SP_ERROR("writer", "cannot store a batch of %zu messages: %s; acks stop "
+						   "advancing (agents keep their data) until the store "
+						   "works again",
+					 n, sp_strerror(rc));
+			else if (sp_ratelimit_allow(&w->fail_log, sp_mono_ms(), 1, 60000, &suppressed))
+				SP_ERROR("writer", "store still failing: %s", sp_strerror(rc));
+			w->failing = true;
+			if (n > 0)
+				queue_release(w->p.queue, n);
+			sp_sleep_ms(FAIL_PAUSE_MS);
+			return;
+		}
+		if (w->failing) {
+			SP_INFO("writer", "store works again: storing and acknowledging");
+			w->failing = false;
+		}
+		atomic_store(&w->p.metrics->store_ok, true);
+	}
+	if (n > 0)
+		queue_release(w->p.queue, n);
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	int64_t stop_deadline = 0;
+	for (;;) {
+		if (atomic_load(&w->stop)) {
+			if (stop_deadline == 0)
+				stop_deadline = sp_mono_ms() + DRAIN_MS;
+			else if (sp_mono_ms() > stop_deadline)
+				break;
+		}
+		size_t n = queue_peek(w->p.queue, w->msgs, (size_t)w->p.batch_max, PEEK_WAIT_MS);
+		uint64_t epoch = ingest_epoch(w->p.ingest);
+		if (epoch != w->epoch_seen && ingest_connected(w->p.ingest)) {
+			/* the broker may have restarted without its retained acks: say them again */
+			w->epoch_seen = epoch;
+			seqtrack_republish_all(w->seq);
+		}
+		run_once(w, n);
+		struct queue_stats qs;
+		queue_get_stats(w->p.queue, &qs);
+		seqtrack_publish_due(w->seq, sp_now_ms(), qs.depth == 0, publish_ack, w);
+		atomic_store(&w->p.metrics->pending_acks, seqtrack_pending_acks(w->seq));
+		if (n == 0 && qs.depth == 0 && atomic_load(&w->stop))
+			break;
+	}
+	/* last words: every ack not yet said is due now, whatever the pacing */
+	seqtrack_publish_due(w->seq, sp_now_ms() + SEQTRACK_ACK_INTERVAL_MS, true, publish_ack, w);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static int load_agent(void *ctx, int64_t agent_id, const char *site, const char *agent,
+		      const struct store_agent_progress *p)
+{
+	struct writer *w = ctx;
+	struct seq_agent *a = seqtrack_add(w->seq, site, agent, agent_id);
+	if (a == NULL)
+		return SP_ENOMEM;
+	if (seqtrack_restore(a, p->acked, p->done, p->missing, p->gap_since_ms))
+		SP_WARN("writer", "%s/%s: unreadable sequence state; continuing from ack %lld", site,
+			agent, (long long)p->acked);
+	return 0;
+}
+
+static void writer_free(struct writer *w)
+{
+	sp_decoder_destroy(w->dec);
+	seqtrack_destroy(w->seq);
+	devcache_destroy(w->devs);
+	free(w->msgs);
+	free(w->topics);
+	free(w->topic_ok);
+	free(w->alive);
+	sp_buf_free(&w->body);
+	sp_buf_free(&w->done);
+	sp_buf_free(&w->missing);
+	sp_buf_free(&w->meta);
+	free(w);
+}
+
+struct writer *writer_start(const struct writer_params *p)
+{
+	struct writer *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return NULL;
+	w->p = *p;
+	size_t n = (size_t)p->batch_max;
+	w->dec = sp_decoder_create();
+	w->seq = seqtrack_create(p->gap_window_ms);
+	w->devs = devcache_create(DEVCACHE_MAX);
+	w->msgs = calloc(n, sizeof(*w->msgs));
+	w->topics = calloc(n, sizeof(*w->topics));
+	w->topic_ok = calloc(n, sizeof(*w->topic_ok));
+	if (!w->dec || !w->seq || !w->devs || !w->msgs || !w->topics || !w->topic_ok)
+		goto fail;
+	if (store_w_load_agents(p->store, load_agent, w))
+		goto fail;
+	w->device_count = store_w_device_count(p->store);
+	atomic_store(&p->metrics->agents, seqtrack_count(w->seq));
+	SP_INFO("writer", "%zu agents and %lld devices known", seqtrack_count(w->seq),
+		(long long)w->device_count);
+	w->last_expire_ms = sp_now_ms();
+	w->started = true;
+	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		w->started = false;
+		goto fail;
+	}
+	return w;
+fail:
+	writer_free(w);
+	return NULL;
+}
+
+void writer_stop(struct writer *w)
+{
+	if (w == NULL)
+		return;
+	/* the queue is closed by now: the thread drains it and ends */
+	atomic_store(&w->stop, true);
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	writer_free(w);
+}

@@ -1,0 +1,40 @@
+/*
+ * writer.h - the writer thread: takes raw messages from the ingest queue in
+ * batches, decodes and validates them, stores them in one transaction per
+ * batch, and after COMMIT advances and publishes the end-to-end acks.
+ *
+ * It is the only thread that writes to the store and the only user of the
+ * sequence tracker and device cache. See docs/architecture.md.
+ */
+#ifndef SP_COLLECTOR_WRITER_H
+#define SP_COLLECTOR_WRITER_H
+
+#include <stdint.h>
+
+#include "ingest.h"
+#include "metrics.h"
+#include "queue.h"
+#include "store.h"
+
+struct writer;
+
+struct writer_params {
+	struct store *store;
+	struct queue *queue;
+	struct ingest *ingest;
+	struct metrics *metrics;
+	int64_t batch_max;       /* messages per transaction */
+	int64_t gap_window_ms;
+	int64_t max_devices;
+};
+
+/* Loads the agents' sequence state and starts the thread. NULL on failure. */
+struct writer *writer_start(const struct writer_params *p);
+
+/*
+ * Stops after the queue is closed and drained: commits what it holds,
+ * publishes the last acks, joins the thread and frees. Accepts NULL.
+ */
+void writer_stop(struct writer *w);
+
+#endif

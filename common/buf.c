@@ -1,0 +1,172 @@
+/* buf.c - see buf.h. */
+#include "sitepulse/buf.h"
+#include "sitepulse/error.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t buf_limit(const struct sp_buf *b)
+{
+	return b->limit ? b->limit : SIZE_MAX / 2;
+}
+
+int sp_buf_reserve(struct sp_buf *b, size_t extra)
+{
+	size_t need, cap;
+	char *p;
+
+	if (extra > buf_limit(b) - b->len)
+		return SP_ETOOBIG;
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(b->data, cap);
+	if (p == NULL)
+		return SP_ENOMEM;
+	if (b->data == NULL)
+		p[0] = '\0';
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int sp_buf_append(struct sp_buf *b, const void *data, size_t n)
+{
+	int rc = sp_buf_reserve(b, n);
+	if (rc)
+		return rc;
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int sp_buf_puts(struct sp_buf *b, const char *s)
+{
+	return sp_buf_append(b, s, strlen(s));
+}
+
+int sp_buf_putc(struct sp_buf *b, char c)
+{
+	return sp_buf_append(b, &c, 1);
+}
+
+int sp_buf_printf(struct sp_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n, rc;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return SP_EINVAL;
+	rc = sp_buf_reserve(b, (size_t)n);
+	if (rc)
+		return rc;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+void sp_buf_free(struct sp_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+int sp_buf_json_str(struct sp_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	int rc;
+
+	/* Worst case every byte becomes \u00XX. */
+	if ((rc = sp_buf_reserve(b, n * 6 + 2)))
+		return rc;
+	char *o = b->data + b->len;
+	*o++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		switch (c) {
+		case '"': *o++ = '\\'; *o++ = '"'; break;
+		case '\\': *o++ = '\\'; *o++ = '\\'; break;
+		case '\n': *o++ = '\\'; *o++ = 'n'; break;
+		case '\r': *o++ = '\\'; *o++ = 'r'; break;
+		case '\t': *o++ = '\\'; *o++ = 't'; break;
+		default:
+			if (c < 0x20 || c == 0x7f) {
+				*o++ = '\\'; *o++ = 'u'; *o++ = '0'; *o++ = '0';
+				*o++ = hex[c >> 4]; *o++ = hex[c & 15];
+			} else {
+				*o++ = (char)c;
+			}
+		}
+	}
+	*o++ = '"';
+	b->len = (size_t)(o - b->data);
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int sp_buf_json_int(struct sp_buf *b, int64_t v)
+{
+	char tmp[24];
+	char *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	return sp_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+int sp_buf_json_num(struct sp_buf *b, double v)
+{
+	static const double scale[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+
+	if (!isfinite(v))
+		return sp_buf_append(b, "null", 4); /* JSON has no NaN/Inf */
+	/*
+	 * Telemetry values carry a few decimals; printing them as fixed-point
+	 * integers is several times cheaper than printf("%g") and gives the
+	 * same text the agent sent (e.g. 221.4, not 221.40000000000001).
+	 */
+	for (int k = 0; k < 7; k++) {
+		double x = v * scale[k];
+		if (fabs(x) >= 9e15)
+			break;
+		double r = nearbyint(x);
+		if (r / scale[k] != v)
+			continue;
+		int64_t i = (int64_t)r;
+		if (k == 0)
+			return sp_buf_json_int(b, i);
+		uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+		uint64_t whole = u / (uint64_t)scale[k];
+		uint64_t frac = u % (uint64_t)scale[k];
+		char tmp[48];
+		int n = snprintf(tmp, sizeof(tmp), "%s%llu.%0*llu", i < 0 ? "-" : "",
+				 (unsigned long long)whole, k, (unsigned long long)frac);
+		/* strip trailing zeros of the fraction (e.g. 2.50 -> 2.5) */
+		while (n > 0 && tmp[n - 1] == '0')
+			n--;
+		if (n > 0 && tmp[n - 1] == '.')
+			n--;
+		return sp_buf_append(b, tmp, (size_t)n);
+	}
+	char tmp[40];
+	int n = snprintf(tmp, sizeof(tmp), "%.17g", v);
+	return sp_buf_append(b, tmp, (size_t)n);
+}

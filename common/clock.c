@@ -1,0 +1,29 @@
+/* clock.c - see clock.h. */
+#include "sitepulse/clock.h"
+
+#include <errno.h>
+#include <time.h>
+
+static int64_t read_ms(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t sp_now_ms(void)
+{
+	return read_ms(CLOCK_REALTIME);
+}
+
+int64_t sp_mono_ms(void)
+{
+	return read_ms(CLOCK_MONOTONIC);
+}
+
+void sp_sleep_ms(int64_t ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+	/* An interrupting signal ends the sleep early: callers re-check their stop flag. */
+	nanosleep(&ts, NULL);
+}

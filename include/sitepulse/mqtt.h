@@ -1,0 +1,85 @@
+/*
+ * mqtt.h - the one wrapper around Eclipse Paho MQTT C (async API), shared
+ * by the agent and the collector.
+ *
+ * What it adds to Paho: connection management owned by the caller's
+ * thread (sp_mqtt_poll connects and reconnects forever with capped
+ * exponential backoff and jitter), TLS and credential options from plain
+ * strings, an in-flight window for QoS 1 publishes, and Paho error codes
+ * translated to SP_E* (Paho's own text is logged here).
+ *
+ * Threads: Paho runs its own send and receive threads. The callbacks in
+ * struct sp_mqtt_callbacks run on Paho's receive thread; they must only
+ * copy what they need and return (or block briefly on a bounded queue,
+ * which is the collector's backpressure) and must never call sp_mqtt_*.
+ * All sp_mqtt_* functions are called from the owner's threads; publish
+ * and subscribe may be called from any one non-Paho thread at a time per
+ * function (Paho locks internally).
+ */
+#ifndef SP_MQTT_H
+#define SP_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sp_mqtt;
+
+struct sp_mqtt_params {
+	const char *uri;         /* tcp://host:port or ssl://host:port */
+	const char *client_id;
+	const char *username;    /* NULL or "" = none */
+	const char *password;
+	const char *ca_file;     /* ssl: CA bundle to verify the broker; NULL = system default */
+	const char *cert_file;   /* ssl: client certificate (PEM), optional */
+	const char *key_file;    /* ssl: client key (PEM), optional */
+	bool tls_insecure;       /* ssl: skip host name verification (tests only) */
+	int keepalive_s;
+	bool clean_session;
+	int max_inflight;        /* QoS 1 publishes awaiting PUBACK; more returns SP_EBUSY */
+	const char *will_topic;  /* NULL = no Will; else QoS 1, retained */
+	const char *will_payload;
+};
+
+struct sp_mqtt_callbacks {
+	void *ctx;
+	/* A message arrived (Paho thread). topic is NUL-terminated; payload is not. */
+	void (*message)(void *ctx, const char *topic, size_t topic_len, const void *payload,
+			size_t len);
+	/* The connection was established (Paho thread); may be NULL. */
+	void (*connected)(void *ctx);
+	/* The connection was lost (Paho thread); may be NULL. */
+	void (*lost)(void *ctx);
+};
+
+/* Creates the client (not yet connected). NULL on failure (logged). */
+struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_mqtt_callbacks *cb);
+
+/* Disconnects (waiting up to timeout_ms for in-flight work) and frees. Accepts NULL. */
+void sp_mqtt_destroy(struct sp_mqtt *m, int timeout_ms);
+
+/*
+ * Drives the connection: starts a connect attempt when disconnected and the
+ * backoff delay has passed. Call every 100 ms or so from the owner thread.
+ */
+void sp_mqtt_poll(struct sp_mqtt *m);
+
+bool sp_mqtt_connected(const struct sp_mqtt *m);
+
+/* Number of successful connects so far: a change means "reconnected". */
+uint64_t sp_mqtt_epoch(const struct sp_mqtt *m);
+
+/* QoS 1 publishes sent and not yet acknowledged by the broker. */
+int sp_mqtt_inflight(const struct sp_mqtt *m);
+
+/* Subscribes (asynchronously). 0, SP_ECONN or SP_EIO. */
+int sp_mqtt_subscribe(struct sp_mqtt *m, const char *filter, int qos);
+
+/*
+ * Publishes. Returns 0, SP_ECONN (not connected), SP_EBUSY (in-flight
+ * window full: try later) or SP_EIO.
+ */
+int sp_mqtt_publish(struct sp_mqtt *m, const char *topic, const void *payload, size_t len,
+		    int qos, bool retain);
+
+#endif

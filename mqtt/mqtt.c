@@ -1,0 +1,387 @@
+/*
+ * mqtt.c - sitepulse's only user of Paho MQTT C (see sitepulse/mqtt.h).
+ *
+ * Connection state machine, driven by sp_mqtt_poll() on the owner thread:
+ *   DOWN --(delay passed)--> CONNECTING --onSuccess--> UP --connectionLost--> DOWN
+ *                                      \--onFailure--> DOWN (delay doubles, 1 s .. 30 s, +-25 % jitter)
+ * Paho's automatic reconnect is not used: it does not cover a failing
+ * first connect, and one path for both cases is easier to reason about.
+ */
+#include "sitepulse/mqtt.h"
+
+#include "sitepulse/clock.h"
+#include "sitepulse/error.h"
+#include "sitepulse/log.h"
+
+#include <MQTTAsync.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+#define CONNECT_TIMEOUT_S 10
+
+enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP, CONN_CLOSING };
+
+struct sp_mqtt {
+	MQTTAsync client;
+	struct sp_mqtt_callbacks cb;
+	/* copies of the parameters, alive as long as the client */
+	char *uri, *client_id, *username, *password, *ca_file, *cert_file, *key_file;
+	char *will_topic, *will_payload;
+	bool tls, tls_insecure, clean_session;
+	int keepalive_s, max_inflight;
+
+	pthread_mutex_t lock;   /* guards state, next_attempt_ms, backoff_ms, failures */
+	pthread_cond_t closed;  /* signalled when a disconnect completes */
+	enum conn_state state;
+	int64_t next_attempt_ms;
+	int64_t backoff_ms;
+	unsigned failures;      /* consecutive failed attempts */
+	uint64_t jitter_state;
+	struct sp_ratelimit fail_log;
+
+	atomic_bool up;
+	atomic_uint_fast64_t epoch;
+	atomic_int inflight;
+};
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? strdup(s) : NULL;
+}
+
+/* Backoff with +-25 % jitter, so a fleet does not reconnect in lockstep. */
+static int64_t jittered(struct sp_mqtt *m, int64_t ms)
+{
+	m->jitter_state = m->jitter_state * 6364136223846793005ULL + 1442695040888963407ULL;
+	int64_t span = ms / 2;
+	return ms - ms / 4 + (span > 0 ? (int64_t)((m->jitter_state >> 33) % (uint64_t)span) : 0);
+}
+
+/* ---------------------------------------------------------------- Paho callbacks (Paho threads) */
+
+static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
+{
+	struct sp_mqtt *m = ctx;
+	size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+	if (m->cb.message)
+		m->cb.message(m->cb.ctx, topic, tlen, msg->payload,
+			      msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
+	MQTTAsync_freeMessage(&msg);
+	MQTTAsync_free(topic);
+	return 1; /* handled: Paho acknowledges it to the broker */
+}
+
+static void on_connection_lost(void *ctx, char *cause)
+{
+	struct sp_mqtt *m = ctx;
+	pthread_mutex_lock(&m->lock);
+	if (m->state == CONN_UP) {
+		m->state = CONN_DOWN;
+		m->backoff_ms = BACKOFF_MIN_MS;
+		m->next_attempt_ms = sp_mono_ms() + jittered(m, m->backoff_ms);
+	}
+	atomic_store(&m->up, false);
+	pthread_mutex_unlock(&m->lock);
+	SP_WARN("mqtt", "%s: connection lost%s%s; reconnecting", m->uri, cause ? ": " : "",
+		cause ? cause : "");
+	if (m->cb.lost)
+		m->cb.lost(m->cb.ctx);
+}
+
+static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
+{
+	struct sp_mqtt *m = ctx;
+	unsigned failures;
+	(void)resp;
+	pthread_mutex_lock(&m->lock);
+	failures = m->failures;
+	m->state = CONN_UP;
+	m->failures = 0;
+	m->backoff_ms = BACKOFF_MIN_MS;
+	atomic_store(&m->inflight, 0);
+	atomic_fetch_add(&m->epoch, 1);
+	atomic_store(&m->up, true);
+	pthread_mutex_unlock(&m->lock);
+	if (failures)
+		SP_INFO("mqtt", "%s: connected as %s after %u failed attempts", m->uri, m->client_id,
+			failures);
+	else
+		SP_INFO("mqtt", "%s: connected as %s", m->uri, m->client_id);
+	if (m->cb.connected)
+		m->cb.connected(m->cb.ctx);
+}
+
+static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
+{
+	struct sp_mqtt *m = ctx;
+	uint64_t suppressed;
+	int64_t now = sp_mono_ms();
+	pthread_mutex_lock(&m->lock);
+	m->state = CONN_DOWN;
+	m->failures++;
+	m->next_attempt_ms = now + jittered(m, m->backoff_ms);
+	m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
+	bool log = sp_ratelimit_allow(&m->fail_log, now, 1, 60000, &suppressed);
+	unsigned failures = m->failures;
+	pthread_mutex_unlock(&m->lock);
+	if (log)
+		SP_WARN("mqtt", "%s: connect failed (attempt %u): %s (code %d); retrying with backoff",
+			m->uri, failures, resp && resp->message ? resp->message : "no answer",
+			resp ? resp->code : 0);
+}
+
+static void on_publish_done(void *ctx, MQTTAsync_successData *resp)
+{
+	struct sp_mqtt *m = ctx;
+	(void)resp;
+	/* never below zero: a reconnect resets the count while old tokens may still complete */
+	int v = atomic_load(&m->inflight);
+	while (v > 0 && !atomic_compare_exchange_weak(&m->inflight, &v, v - 1))
+		;
+}
+
+static void on_publish_fail(void *ctx, MQTTAsync_failureData *resp)
+{
+	(void)resp;
+	on_publish_done(ctx, NULL);
+}
+
+static void on_disconnect_done(void *ctx, MQTTAsync_successData *resp)
+{
+	struct sp_mqtt *m = ctx;
+	(void)resp;
+	pthread_mutex_lock(&m->lock);
+	m->state = CONN_DOWN;
+	atomic_store(&m->up, false);
+	pthread_cond_broadcast(&m->closed);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void on_disconnect_fail(void *ctx, MQTTAsync_failureData *resp)
+{
+	(void)resp;
+	on_disconnect_done(ctx, NULL);
+}
+
+/* ---------------------------------------------------------------- owner thread */
+
+struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_mqtt_callbacks *cb)
+{
+	MQTTAsync_createOptions copts = MQTTAsync_createOptions_initializer;
+	struct sp_mqtt *m = calloc(1, sizeof(*m));
+	int rc;
+
+	if (m == NULL)
+		return NULL;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->closed, NULL);
+	m->cb = *cb;
+	m->uri = strdup(p->uri);
+	m->client_id = strdup(p->client_id);
+	m->username = dup_or_null(p->username);
+	m->password = dup_or_null(p->password);
+	m->ca_file = dup_or_null(p->ca_file);
+	m->cert_file = dup_or_null(p->cert_file);
+	m->key_file = dup_or_null(p->key_file);
+	m->will_topic = dup_or_null(p->will_topic);
+	m->will_payload = dup_or_null(p->will_payload);
+	if (m->uri == NULL || m->client_id == NULL || (p->will_topic && !m->will_topic))
+		goto fail;
+	m->tls = strncmp(p->uri, "ssl://", 6) == 0 || strncmp(p->uri, "mqtts://", 8) == 0;
+	m->tls_insecure = p->tls_insecure;
+	m->clean_session = p->clean_session;
+	m->keepalive_s = p->keepalive_s > 0 ? p->keepalive_s : 30;
+	m->max_inflight = p->max_inflight > 0 ? p->max_inflight : 100;
+	m->backoff_ms = BACKOFF_MIN_MS;
+	m->jitter_state = (uint64_t)sp_now_ms() ^ (uint64_t)(uintptr_t)m;
+	m->state = CONN_DOWN;
+
+	copts.MQTTVersion = MQTTVERSION_3_1_1;
+	copts.sendWhileDisconnected = 0;
+	rc = MQTTAsync_createWithOptions(&m->client, m->uri, m->client_id,
+					 MQTTCLIENT_PERSISTENCE_NONE, NULL, &copts);
+	if (rc != MQTTASYNC_SUCCESS) {
+		SP_ERROR("mqtt", "%s: cannot create client: %s", m->uri, MQTTAsync_strerror(rc));
+		goto fail;
+	}
+	rc = MQTTAsync_setCallbacks(m->client, m, on_connection_lost, on_message, NULL);
+	if (rc != MQTTASYNC_SUCCESS) {
+		SP_ERROR("mqtt", "cannot set callbacks: %s", MQTTAsync_strerror(rc));
+		goto fail;
+	}
+	return m;
+fail:
+	sp_mqtt_destroy(m, 0);
+	return NULL;
+}
+
+static void start_connect(struct sp_mqtt *m)
+{
+	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+	int rc;
+
+	co.keepAliveInterval = m->keepalive_s;
+	co.cleansession = m->clean_session;
+	co.maxInflight = m->max_inflight;
+	co.connectTimeout = CONNECT_TIMEOUT_S;
+	co.automaticReconnect = 0;
+	co.MQTTVersion = MQTTVERSION_3_1_1;
+	co.username = m->username;
+	co.password = m->password;
+	co.onSuccess = on_connect_ok;
+	co.onFailure = on_connect_fail;
+	co.context = m;
+	if (m->will_topic) {
+		will.topicName = m->will_topic;
+		will.message = m->will_payload ? m->will_payload : "";
+		will.qos = 1;
+		will.retained = 1;
+		co.will = &will;
+	}
+	if (m->tls) {
+		ssl.trustStore = m->ca_file;
+		ssl.keyStore = m->cert_file;
+		ssl.privateKey = m->key_file;
+		ssl.enableServerCertAuth = 1;
+		ssl.verify = m->tls_insecure ? 0 : 1;
+		co.ssl = &ssl;
+	}
+	rc = MQTTAsync_connect(m->client, &co);
+	if (rc != MQTTASYNC_SUCCESS) {
+		MQTTAsync_failureData fd = {0};
+		fd.code = rc;
+		fd.message = MQTTAsync_strerror(rc);
+		on_connect_fail(m, &fd);
+	}
+}
+
+void sp_mqtt_poll(struct sp_mqtt *m)
+{
+	bool go = false;
+	int64_t now = sp_mono_ms();
+	pthread_mutex_lock(&m->lock);
+	if (m->state == CONN_DOWN && now >= m->next_attempt_ms) {
+		m->state = CONN_CONNECTING;
+		go = true;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (go)
+		start_connect(m);
+}
+
+bool sp_mqtt_connected(const struct sp_mqtt *m)
+{
+	return atomic_load(&m->up);
+}
+
+uint64_t sp_mqtt_epoch(const struct sp_mqtt *m)
+{
+	return atomic_load(&((struct sp_mqtt *)m)->epoch);
+}
+
+int sp_mqtt_inflight(const struct sp_mqtt *m)
+{
+	return atomic_load(&((struct sp_mqtt *)m)->inflight);
+}
+
+int sp_mqtt_subscribe(struct sp_mqtt *m, const char *filter, int qos)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	if (!atomic_load(&m->up))
+		return SP_ECONN;
+	int rc = MQTTAsync_subscribe(m->client, filter, qos, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		SP_WARN("mqtt", "subscribe %s failed: %s", filter, MQTTAsync_strerror(rc));
+		return rc == MQTTASYNC_DISCONNECTED ? SP_ECONN : SP_EIO;
+	}
+	return 0;
+}
+
+int sp_mqtt_publish(struct sp_mqtt *m, const char *topic, const void *payload, size_t len,
+		    int qos, bool retain)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTAsync_message msg = MQTTAsync_message_initializer;
+	int rc;
+
+	if (!atomic_load(&m->up))
+		return SP_ECONN;
+	if (qos > 0 && atomic_load(&m->inflight) >= m->max_inflight)
+		return SP_EBUSY;
+	msg.payload = (void *)payload;
+	msg.payloadlen = (int)len;
+	msg.qos = qos;
+	msg.retained = retain;
+	ro.context = m;
+	if (qos > 0) {
+		ro.onSuccess = on_publish_done;
+		ro.onFailure = on_publish_fail;
+		atomic_fetch_add(&m->inflight, 1);
+	}
+	rc = MQTTAsync_sendMessage(m->client, topic, &msg, &ro);
+	if (rc == MQTTASYNC_SUCCESS)
+		return 0;
+	if (qos > 0)
+		on_publish_done(m, NULL);
+	if (rc == MQTTASYNC_MAX_MESSAGES_INFLIGHT || rc == MQTTASYNC_MAX_BUFFERED_MESSAGES)
+		return SP_EBUSY;
+	if (rc == MQTTASYNC_DISCONNECTED)
+		return SP_ECONN;
+	SP_WARN("mqtt", "publish to %s failed: %s", topic, MQTTAsync_strerror(rc));
+	return SP_EIO;
+}
+
+void sp_mqtt_destroy(struct sp_mqtt *m, int timeout_ms)
+{
+	if (m == NULL)
+		return;
+	if (m->client) {
+		pthread_mutex_lock(&m->lock);
+		bool up = m->state == CONN_UP;
+		if (up)
+			m->state = CONN_CLOSING;
+		pthread_mutex_unlock(&m->lock);
+		if (up) {
+			MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
+			dopts.timeout = timeout_ms;
+			dopts.onSuccess = on_disconnect_done;
+			dopts.onFailure = on_disconnect_fail;
+			dopts.context = m;
+			if (MQTTAsync_disconnect(m->client, &dopts) == MQTTASYNC_SUCCESS) {
+				struct timespec until;
+				clock_gettime(CLOCK_REALTIME, &until);
+				int64_t ns = until.tv_nsec + (int64_t)(timeout_ms + 1000) * 1000000;
+				until.tv_sec += ns / 1000000000;
+				until.tv_nsec = ns % 1000000000;
+				pthread_mutex_lock(&m->lock);
+				while (m->state == CONN_CLOSING &&
+				       pthread_cond_timedwait(&m->closed, &m->lock, &until) == 0)
+					;
+				pthread_mutex_unlock(&m->lock);
+			}
+		}
+		MQTTAsync_destroy(&m->client);
+	}
+	pthread_cond_destroy(&m->closed);
+	pthread_mutex_destroy(&m->lock);
+	free(m->uri);
+	free(m->client_id);
+	free(m->username);
+	if (m->password) {
+		/* do not leave the secret in freed memory */
+		explicit_bzero(m->password, strlen(m->password));
+		free(m->password);
+	}
+	free(m->ca_file);
+	free(m->cert_file);
+	free(m->key_file);
+	free(m->will_topic);
+	free(m->will_payload);
+	free(m);
+}

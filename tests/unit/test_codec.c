@@ -1,0 +1,342 @@
+/* test_codec.c - decoding, validation (one case per rejection reason) and encoding. */
+#include "harness.h"
+
+#include "sitepulse/buf.h"
+#include "sitepulse/codec.h"
+#include "sitepulse/error.h"
+
+#include <stdlib.h>
+
+#define NOW 1764320000000LL
+
+static struct sp_decoder *dec;
+
+/* Decodes a data message whose records array is `recs`; returns the whole-message rc. */
+static int data(const char *recs, struct sp_data_msg *m, struct sp_reject_info *why)
+{
+	char buf[8192];
+	snprintf(buf, sizeof(buf), "{\"v\":1,\"seq\":7,\"ts\":1764320000123,\"records\":[%s]}", recs);
+	return sp_decode_data(dec, buf, strlen(buf), NOW, m, why);
+}
+
+/* Returns the reject reason of the single record `rec`. */
+static enum sp_reject one(const char *rec)
+{
+	struct sp_data_msg m;
+	struct sp_reject_info why;
+	if (data(rec, &m, &why) != 0 || m.count != 1)
+		return (enum sp_reject)-1;
+	return m.rejects[0].reason;
+}
+
+/* Returns the whole-message reject reason of a payload (NONE if accepted). */
+static enum sp_reject msg(const char *payload)
+{
+	struct sp_data_msg m;
+	struct sp_reject_info why = {SP_REJ_NONE, NULL};
+	if (sp_decode_data(dec, payload, strlen(payload), NOW, &m, &why) == 0)
+		return SP_REJ_NONE;
+	return why.reason;
+}
+
+#define LIFT_OK                                                                           \
+	"{\"t\":\"lift\",\"dev\":\"lift-1\",\"ts\":1764320000000,\"floor\":3,\"dir\":\"up\"," \
+	"\"door\":\"closed\",\"door_zone\":false,\"occupied\":true,\"speed\":0.98,"            \
+	"\"mode\":\"normal\",\"power\":\"mains\",\"safety_ok\":true,\"trips\":12,"             \
+	"\"door_cycles\":30,\"run_s\":4000}"
+
+static void test_valid_records(void)
+{
+	struct sp_data_msg m;
+	struct sp_reject_info why;
+	const char *recs =
+		LIFT_OK ","
+		"{\"t\":\"station\",\"dev\":\"chg-1\",\"ts\":1764320000000,\"power_w\":1520.5,"
+		"\"supply_v\":221.4,\"ambient_c\":24.5,\"smoke\":false,\"leak_ma\":3.1,"
+		"\"door_open\":false,\"energy_wh\":123456},"
+		"{\"t\":\"port\",\"dev\":\"chg-1\",\"ts\":1764320000000,\"port\":3,\"state\":\"charging\","
+		"\"v\":221.4,\"a\":2.31,\"w\":511.4,\"temp_c\":31.2,\"session_wh\":412},"
+		"{\"t\":\"session\",\"dev\":\"chg-1\",\"ts\":1764320000000,\"port\":3,"
+		"\"start\":1764300000000,\"end\":1764320000000,\"wh\":930.5,\"reason\":\"full\"},"
+		"{\"t\":\"fault\",\"dev\":\"chg-1\",\"ts\":1764320000000,\"code\":\"C04\",\"active\":true,"
+		"\"port\":3,\"detail\":\"port 3 at 71.5 \\u00b0C\"}";
+	CHECK_EQ_INT(data(recs, &m, &why), 0);
+	CHECK_EQ_INT(m.seq, 7);
+	CHECK_EQ_INT(m.ts, 1764320000123LL);
+	CHECK_EQ_INT(m.count, 5);
+	CHECK_EQ_INT(m.rejected, 0);
+	CHECK_EQ_INT(m.records[0].kind, SP_REC_LIFT);
+	CHECK_EQ_STR(m.records[0].dev, "lift-1");
+	CHECK_EQ_INT(m.records[0].u.lift.floor, 3);
+	CHECK_EQ_INT(m.records[0].u.lift.dir, SP_DIR_UP);
+	CHECK(m.records[0].u.lift.occupied);
+	CHECK(m.records[0].has & SP_HAS_SPEED);
+	CHECK_EQ_INT(m.records[0].u.lift.run_s, 4000);
+	CHECK_EQ_INT(m.records[1].u.station.energy_wh, 123456);
+	CHECK(m.records[1].u.station.supply_v == 221.4);
+	CHECK_EQ_INT(m.records[2].u.port.state, SP_PORT_CHARGING);
+	CHECK_EQ_INT(m.records[3].u.session.reason, SP_STOP_FULL);
+	CHECK_EQ_STR(m.records[4].u.fault.code, "C04");
+	CHECK_EQ_STR(m.records[4].u.fault.detail, "port 3 at 71.5 \xc2\xb0" "C");
+	CHECK(m.records[4].has & SP_HAS_PORT);
+}
+
+static void test_optional_fields_absent(void)
+{
+	CHECK_EQ_INT(one("{\"t\":\"lift\",\"dev\":\"l\",\"ts\":1764320000000,\"floor\":0,\"dir\":\"stop\","
+			 "\"door\":\"open\",\"door_zone\":true,\"occupied\":false,\"mode\":\"fire\"}"),
+		     SP_REJ_NONE);
+	CHECK_EQ_INT(one("{\"t\":\"station\",\"dev\":\"c\",\"ts\":1764320000000,\"smoke\":true}"),
+		     SP_REJ_NONE);
+}
+
+static void test_unknown_fields_ignored(void)
+{
+	struct sp_data_msg m;
+	struct sp_reject_info why;
+	CHECK_EQ_INT(data("{\"t\":\"port\",\"dev\":\"c\",\"ts\":1764320000000,\"port\":1,"
+			  "\"state\":\"idle\",\"future\":{\"nested\":[1,2,3]},\"x\":null}",
+			  &m, &why),
+		     0);
+	CHECK_EQ_INT(m.rejected, 0);
+	/* unknown top-level fields too */
+	CHECK_EQ_INT(msg("{\"v\":1,\"seq\":1,\"ts\":1764320000000,\"extra\":\"yes\",\"records\":["
+			 "{\"t\":\"station\",\"dev\":\"c\",\"ts\":1764320000000,\"smoke\":false}]}"),
+		     SP_REJ_NONE);
+}
+
+/* One case per record-level rejection reason. */
+static void test_record_rejections(void)
+{
+	CHECK_EQ_INT(one("42"), SP_REJ_NOT_OBJECT);
+	CHECK_EQ_INT(one("{\"t\":\"lift\",\"dev\":\"l\",\"ts\":1764320000000,\"floor\":0,\"dir\":\"up\","
+			 "\"door\":\"open\",\"door_zone\":true,\"occupied\":false}"),
+		     SP_REJ_MISSING_FIELD); /* mode */
+	CHECK_EQ_INT(one("{\"dev\":\"l\",\"ts\":1764320000000}"), SP_REJ_MISSING_FIELD);
+	CHECK_EQ_INT(one("{\"t\":\"station\",\"dev\":\"c\",\"ts\":1764320000000,\"smoke\":\"no\"}"),
+		     SP_REJ_BAD_TYPE);
+	CHECK_EQ_INT(one("{\"t\":\"port\",\"dev\":\"c\",\"ts\":1764320000000,\"port\":1.5,\"state\":\"idle\"}"),
+		     SP_REJ_BAD_TYPE);
+	CHECK_EQ_INT(one("{\"t\":\"port\",\"dev\":\"c\",\"ts\":1764320000000,\"port\":65,\"state\":\"idle\"}"),
+		     SP_REJ_OUT_OF_RANGE);
+	CHECK_EQ_INT(one("{\"t\":\"port\",\"dev\":\"c\",\"ts\":1764320000000,\"port\":1,\"state\":\"idle\",\"v\":-3}"),
+		     SP_REJ_OUT_OF_RANGE);
+	CHECK_EQ_INT(one("{\"t\":\"port\",\"dev\":\"c\",\"ts\":1764320000000,\"port\":1,\"state\":\"melting\"}"),
+		     SP_REJ_BAD_ENUM);
+	CHECK_EQ_INT(one("{\"t\":\"station\",\"dev\":\"Chg-1\",\"ts\":1764320000000,\"smoke\":false}"),
+		     SP_REJ_BAD_ID);
+	CHECK_EQ_INT(one("{\"t\":\"station\",\"dev\":\"-c\",\"ts\":1764320000000,\"smoke\":false}"),
+		     SP_REJ_BAD_ID);
+	CHECK_EQ_INT(one("{\"t\":\"station\",\"dev\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+			 "\"ts\":1764320000000,\"smoke\":false}"),
+		     SP_REJ_BAD_ID); /* 65 characters */
+	CHECK_EQ_INT(one("{\"t\":\"fault\",\"dev\":\"c\",\"ts\":1764320000000,\"code\":\"a b\",\"active\":true}"),
+		     SP_REJ_BAD_TEXT);
+	CHECK_EQ_INT(one("{\"t\":\"fault\",\"dev\":\"c\",\"ts\":1764320000000,\"code\":\"x\",\"active\":true,"
+			 "\"detail\":\"\xff\xfe\"}"),
+		     SP_REJ_BAD_TEXT); /* not UTF-8 */
+	CHECK_EQ_INT(one("{\"t\":\"station\",\"dev\":\"c\",\"ts\":1000,\"smoke\":false}"), SP_REJ_BAD_TS);
+	CHECK_EQ_INT(one("{\"t\":\"station\",\"dev\":\"c\",\"ts\":1864320000000,\"smoke\":false}"),
+		     SP_REJ_BAD_TS); /* years ahead of NOW */
+	CHECK_EQ_INT(one("{\"t\":\"station\",\"dev\":\"c\",\"ts\":1764320000000,\"smoke\":false,\"smoke\":true}"),
+		     SP_REJ_DUPLICATE_FIELD);
+	CHECK_EQ_INT(one("{\"t\":\"station\",\"t\":\"lift\",\"dev\":\"c\",\"ts\":1764320000000,\"smoke\":false}"),
+		     SP_REJ_DUPLICATE_FIELD);
+	CHECK_EQ_INT(one("{\"t\":\"elevator\",\"dev\":\"c\",\"ts\":1764320000000}"), SP_REJ_UNKNOWN_KIND);
+	CHECK_EQ_INT(one("{\"t\":\"session\",\"dev\":\"c\",\"ts\":1764320000000,\"port\":1,\"start\":1764320000000,"
+			 "\"end\":1764310000000,\"wh\":1,\"reason\":\"full\"}"),
+		     SP_REJ_OUT_OF_RANGE); /* ends before it starts */
+}
+
+/* One case per message-level rejection reason. */
+static void test_message_rejections(void)
+{
+	CHECK_EQ_INT(msg("{\"v\":1,\"seq\":1"), SP_REJ_BAD_JSON);
+	CHECK_EQ_INT(msg("{\"v\":1} trailing"), SP_REJ_BAD_JSON);
+	CHECK_EQ_INT(msg(""), SP_REJ_BAD_JSON);
+	CHECK_EQ_INT(msg("[1,2]"), SP_REJ_NOT_OBJECT);
+	CHECK_EQ_INT(msg("{\"v\":2,\"seq\":1,\"ts\":1764320000000,\"records\":[]}"), SP_REJ_BAD_VERSION);
+	CHECK_EQ_INT(msg("{\"v\":1,\"ts\":1764320000000,\"records\":[]}"), SP_REJ_MISSING_FIELD);
+	CHECK_EQ_INT(msg("{\"v\":1,\"seq\":\"1\",\"ts\":1764320000000,\"records\":[]}"), SP_REJ_BAD_TYPE);
+	CHECK_EQ_INT(msg("{\"v\":1,\"seq\":0,\"ts\":1764320000000,\"records\":[]}"), SP_REJ_OUT_OF_RANGE);
+	CHECK_EQ_INT(msg("{\"v\":1,\"seq\":1,\"ts\":99,\"records\":[{}]}"), SP_REJ_BAD_TS);
+	CHECK_EQ_INT(msg("{\"v\":1,\"seq\":1,\"ts\":1764320000000,\"records\":[]}"), SP_REJ_NO_RECORDS);
+	CHECK_EQ_INT(msg("{\"v\":1,\"seq\":1,\"ts\":1764320000000,\"records\":{}}"), SP_REJ_BAD_TYPE);
+
+	/* 1001 records */
+	struct sp_buf b = SP_BUF_INIT(0);
+	sp_buf_puts(&b, "{\"v\":1,\"seq\":1,\"ts\":1764320000000,\"records\":[");
+	for (int i = 0; i <= SP_RECORDS_MAX; i++)
+		sp_buf_puts(&b, i ? ",{}" : "{}");
+	sp_buf_puts(&b, "]}");
+	CHECK_EQ_INT(msg(b.data), SP_REJ_TOO_MANY_RECORDS);
+
+	/* one byte over 256 KiB */
+	sp_buf_reset(&b);
+	sp_buf_puts(&b, "{\"v\":1,\"pad\":\"");
+	while (b.len < SP_PAYLOAD_MAX - 1)
+		sp_buf_putc(&b, 'x');
+	sp_buf_puts(&b, "\"}");
+	CHECK(b.len > SP_PAYLOAD_MAX);
+	struct sp_data_msg m;
+	struct sp_reject_info why;
+	CHECK_EQ_INT(sp_decode_data(dec, b.data, b.len, NOW, &m, &why), SP_EINVAL);
+	CHECK_EQ_INT(why.reason, SP_REJ_TOO_LARGE);
+
+	/* deep nesting is refused by the parser, not by the stack */
+	sp_buf_reset(&b);
+	for (int i = 0; i < 100000; i++)
+		sp_buf_putc(&b, '[');
+	CHECK_EQ_INT(msg(b.data), SP_REJ_BAD_JSON);
+	sp_buf_free(&b);
+}
+
+static void test_good_records_survive_bad_neighbours(void)
+{
+	struct sp_data_msg m;
+	struct sp_reject_info why;
+	CHECK_EQ_INT(data(LIFT_OK ",17,{\"t\":\"nope\"}," LIFT_OK, &m, &why), 0);
+	CHECK_EQ_INT(m.count, 4);
+	CHECK_EQ_INT(m.rejected, 2);
+	CHECK_EQ_INT(m.rejects[0].reason, SP_REJ_NONE);
+	CHECK_EQ_INT(m.rejects[1].reason, SP_REJ_NOT_OBJECT);
+	CHECK_EQ_INT(m.rejects[2].reason, SP_REJ_MISSING_FIELD);
+	CHECK_EQ_INT(m.rejects[3].reason, SP_REJ_NONE);
+}
+
+static void test_round_trip(void)
+{
+	struct sp_data_msg m;
+	struct sp_reject_info why;
+	struct sp_buf b = SP_BUF_INIT(0);
+	const char *rec = LIFT_OK;
+
+	CHECK_EQ_INT(data(rec, &m, &why), 0);
+	CHECK_EQ_INT(sp_encode_record(&b, &m.records[0]), 0);
+	CHECK_EQ_STR(b.data, rec); /* canonical form = what a conforming agent sends */
+
+	struct sp_record copy = m.records[0];
+	sp_buf_reset(&b);
+	CHECK_EQ_INT(sp_encode_data(&b, 99, NOW, &copy, 1), 0);
+	CHECK_EQ_INT(sp_decode_data(dec, b.data, b.len, NOW, &m, &why), 0);
+	CHECK_EQ_INT(m.seq, 99);
+	CHECK_EQ_INT(m.count, 1);
+	CHECK(memcmp(&m.records[0].u.lift, &copy.u.lift, sizeof(copy.u.lift)) == 0);
+	sp_buf_free(&b);
+}
+
+static void test_numbers(void)
+{
+	struct sp_buf b = SP_BUF_INIT(0);
+	double vals[] = {0, 1, -1, 221.4, 2.31, 0.98, 1e-7, 123456.789, -40.5, 1e300};
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		sp_buf_reset(&b);
+		sp_buf_json_num(&b, vals[i]);
+		CHECK(strtod(b.data, NULL) == vals[i]);
+	}
+	sp_buf_reset(&b);
+	sp_buf_json_num(&b, 221.4);
+	CHECK_EQ_STR(b.data, "221.4");
+	sp_buf_reset(&b);
+	sp_buf_json_num(&b, -2.5);
+	CHECK_EQ_STR(b.data, "-2.5");
+	sp_buf_reset(&b);
+	sp_buf_json_int(&b, -9007199254740991LL);
+	CHECK_EQ_STR(b.data, "-9007199254740991");
+	sp_buf_free(&b);
+}
+
+static void test_birth(void)
+{
+	struct sp_birth bi;
+	struct sp_reject_info why;
+	const char *p = "{\"v\":1,\"ts\":1764320000000,\"fw\":\"1.4.2\",\"devices\":["
+			"{\"dev\":\"lift-1\",\"kind\":\"lift\",\"floors\":[-1,7],\"rated_speed\":1.0,\"rated_load\":630},"
+			"{\"dev\":\"chg-1\",\"kind\":\"charger\",\"ports\":12,\"port_limit_w\":1000},"
+			"{\"dev\":\"chg-2\",\"kind\":\"charger\",\"ports\":99},"
+			"{\"dev\":\"lift-1\",\"kind\":\"lift\",\"floors\":[0,3],\"rated_speed\":1.0},"
+			"{\"dev\":\"x\",\"kind\":\"toaster\"}]}";
+	CHECK_EQ_INT(sp_decode_birth(dec, p, strlen(p), NOW, &bi, &why), 0);
+	CHECK_EQ_STR(bi.fw, "1.4.2");
+	CHECK_EQ_INT(bi.count, 5);
+	CHECK_EQ_INT(bi.rejected, 3);
+	CHECK_EQ_INT(bi.devices[0].floor_min, -1);
+	CHECK_EQ_INT(bi.devices[0].floor_max, 7);
+	CHECK_EQ_INT(bi.devices[1].ports, 12);
+	CHECK_EQ_INT(bi.rejects[2].reason, SP_REJ_OUT_OF_RANGE);
+	CHECK_EQ_INT(bi.rejects[3].reason, SP_REJ_DUPLICATE_FIELD);
+	CHECK_EQ_INT(bi.rejects[4].reason, SP_REJ_BAD_ENUM);
+
+	struct sp_buf b = SP_BUF_INIT(0);
+	CHECK_EQ_INT(sp_encode_birth(&b, NOW, "2.0", bi.devices, 2), 0);
+	struct sp_birth again;
+	CHECK_EQ_INT(sp_decode_birth(dec, b.data, b.len, NOW, &again, &why), 0);
+	CHECK_EQ_INT(again.count, 2);
+	CHECK_EQ_INT(again.rejected, 0);
+	CHECK_EQ_INT(again.devices[1].ports, 12);
+	sp_buf_free(&b);
+
+	const char *empty = "{\"v\":1,\"ts\":1764320000000,\"devices\":[]}";
+	CHECK_EQ_INT(sp_decode_birth(dec, empty, strlen(empty), NOW, &bi, &why), SP_EINVAL);
+	CHECK_EQ_INT(why.reason, SP_REJ_NO_RECORDS);
+}
+
+static void test_state_and_ack(void)
+{
+	bool online = true;
+	int64_t ts = 1, seq = 0;
+	struct sp_reject_info why;
+	CHECK_EQ_INT(sp_decode_state("{\"online\":false}", 16, &online, &ts, &why), 0);
+	CHECK(!online);
+	CHECK_EQ_INT(ts, 0);
+	CHECK_EQ_INT(sp_decode_state("{\"online\":true,\"ts\":1764320000000}", 34, &online, &ts, &why), 0);
+	CHECK(online);
+	CHECK_EQ_INT(ts, 1764320000000LL);
+	CHECK_EQ_INT(sp_decode_state("{\"online\":1}", 12, &online, &ts, &why), SP_EINVAL);
+	CHECK_EQ_INT(why.reason, SP_REJ_BAD_TYPE);
+
+	struct sp_buf b = SP_BUF_INIT(0);
+	sp_encode_ack(&b, 4242, NOW);
+	CHECK_EQ_INT(sp_decode_ack(b.data, b.len, &seq), 0);
+	CHECK_EQ_INT(seq, 4242);
+	CHECK_EQ_INT(sp_decode_ack("{\"v\":1,\"seq\":-1}", 16, &seq), SP_EINVAL);
+	sp_buf_free(&b);
+}
+
+static void test_utf8(void)
+{
+	CHECK(sp_utf8_valid("abc", 3));
+	CHECK(sp_utf8_valid("\xe7\x94\xb5\xe6\xa2\xaf", 6)); /* 电梯 */
+	CHECK(!sp_utf8_valid("\xc0\xaf", 2));                /* overlong */
+	CHECK(!sp_utf8_valid("\xed\xa0\x80", 3));            /* surrogate */
+	CHECK(!sp_utf8_valid("\xe7\x94", 2));                /* truncated */
+}
+
+static void test_reject_names(void)
+{
+	for (int r = 0; r < SP_REJ_REASON_COUNT; r++) {
+		const char *n = sp_reject_name((enum sp_reject)r);
+		CHECK(n != NULL && strcmp(n, "unknown") != 0);
+	}
+	CHECK_EQ_STR(sp_reject_name(SP_REJ_TOO_MANY_RECORDS), "too_many_records");
+}
+
+int main(void)
+{
+	dec = sp_decoder_create();
+	CHECK(dec != NULL);
+	RUN(test_valid_records);
+	RUN(test_optional_fields_absent);
+	RUN(test_unknown_fields_ignored);
+	RUN(test_record_rejections);
+	RUN(test_message_rejections);
+	RUN(test_good_records_survive_bad_neighbours);
+	RUN(test_round_trip);
+	RUN(test_numbers);
+	RUN(test_birth);
+	RUN(test_state_and_ack);
+	RUN(test_utf8);
+	RUN(test_reject_names);
+	sp_decoder_destroy(dec);
+	HARNESS_EXIT();
+}

@@ -1,0 +1,862 @@
+/*
+ * test_spool.c - the agent's SQLite outbox (agent/spool.c) and its journal
+ * (agent/journal.c): seq assignment and persistence, stats, iteration, acks,
+ * restarts, the drop-oldest overflow policy, and the journal's catch-up.
+ * Files live in $SP_TEST_TMP (or /tmp), named with the pid.
+ */
+#include "harness.h"
+
+#include "journal.h"
+#include "spool.h"
+#include "sitepulse/error.h"
+#include "sitepulse/log.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TS 1764320000000LL
+#define BIG (1024 * 1024)
+
+/* ---------------------------------------------------------------- helpers */
+
+static char tmp_dir[512];
+static int file_counter;
+
+static void init_tmp_dir(void)
+{
+	const char *d = getenv("SP_TEST_TMP");
+	snprintf(tmp_dir, sizeof(tmp_dir), "%s", d && *d ? d : "/tmp");
+	if (mkdir(tmp_dir, 0700) != 0 && errno != EEXIST)
+		fprintf(stderr, "cannot create %s: %s\n", tmp_dir, strerror(errno));
+}
+
+/* A fresh path "DIR/test_spool_PID_N.EXT" (and no leftovers of it). */
+static void tmp_path(char *buf, size_t cap, const char *ext)
+{
+	char side[700];
+	snprintf(buf, cap, "%s/test_spool_%ld_%d.%s", tmp_dir, (long)getpid(), ++file_counter, ext);
+	unlink(buf);
+	snprintf(side, sizeof(side), "%s-wal", buf);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", buf);
+	unlink(side);
+}
+
+static void remove_db(const char *path)
+{
+	char side[700];
+	unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	unlink(side);
+}
+
+/* A data payload as the agent writes it, for seq (the journal reads the seq back). */
+static size_t payload(char *buf, size_t cap, int64_t seq)
+{
+	return (size_t)snprintf(buf, cap, "{\"v\":1,\"seq\":%lld,\"ts\":%lld,\"records\":[]}",
+				(long long)seq, (long long)(TS + seq));
+}
+
+/* Appends the standard payload of the spool's next seq; returns the rc. */
+static int append_std(struct spool *sp)
+{
+	char buf[128];
+	size_t n = payload(buf, sizeof(buf), spool_next_seq(sp));
+	return spool_append(sp, TS, buf, n, NULL, NULL);
+}
+
+/* Appends len bytes of filler c. */
+static int append_fill(struct spool *sp, char c, size_t len, spool_drop_fn fn, void *ctx)
+{
+	char buf[512];
+	if (len > sizeof(buf))
+		return -999;
+	memset(buf, c, len);
+	return spool_append(sp, TS, buf, len, fn, ctx);
+}
+
+/* What spool_each_after delivered. */
+struct seen {
+	int n;
+	int64_t seq[64];
+	char payload[64][128];
+	size_t len[64];
+	int stop_at; /* return non-zero on the stop_at-th call (1-based), 0 = never */
+};
+
+static int collect(void *ctx, int64_t seq, const char *p, size_t len)
+{
+	struct seen *s = ctx;
+	if (s->n < 64) {
+		s->seq[s->n] = seq;
+		s->len[s->n] = len;
+		size_t keep = len < sizeof(s->payload[0]) ? len : sizeof(s->payload[0]) - 1;
+		memcpy(s->payload[s->n], p, keep);
+		s->payload[s->n][keep] = '\0';
+	}
+	s->n++;
+	return s->stop_at && s->n >= s->stop_at;
+}
+
+/* Runs each_after into a fresh struct seen. Returns the rc. */
+static int each(struct spool *sp, int64_t after, size_t max, struct seen *s, int stop_at)
+{
+	memset(s, 0, sizeof(*s));
+	s->stop_at = stop_at;
+	return spool_each_after(sp, after, max, collect, s);
+}
+
+/* The drop callback's record. */
+struct drops {
+	int n;
+	int64_t seq[64];
+};
+
+static void on_drop(void *ctx, int64_t seq)
+{
+	struct drops *d = ctx;
+	if (d->n < 64)
+		d->seq[d->n] = seq;
+	d->n++;
+}
+
+static struct spool_stats stats(struct spool *sp)
+{
+	struct spool_stats st;
+	memset(&st, 0x7f, sizeof(st));
+	spool_get_stats(sp, &st);
+	return st;
+}
+
+/* Runs one SQL statement on the spool file behind the spool's back. */
+static int raw_sql(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open(path, &db);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* Reads a text file into lines (without '\n'); returns the count, or -1. */
+#define MAX_LINES 32
+struct lines {
+	int n;
+	char line[MAX_LINES][256];
+	bool ends_with_newline;
+};
+
+static int read_lines(const char *path, struct lines *out)
+{
+	char buf[8192];
+	FILE *f = fopen(path, "r");
+	memset(out, 0, sizeof(*out));
+	if (f == NULL)
+		return -1;
+	size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	out->ends_with_newline = len > 0 && buf[len - 1] == '\n';
+	char *p = buf;
+	while (*p && out->n < MAX_LINES) {
+		char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) : strlen(p);
+		snprintf(out->line[out->n++], sizeof(out->line[0]), "%.*s", (int)l, p);
+		p += l + (nl ? 1 : 0);
+	}
+	return out->n;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	fputs(text, f);
+	fclose(f);
+}
+
+/* ---------------------------------------------------------------- spool: seq */
+
+static void test_new_spool_knows_no_seq(void)
+{
+	char path[600], buf[64];
+	tmp_path(path, sizeof(path), "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_next_seq(sp), 0);
+	struct spool_stats st = stats(sp);
+	CHECK_EQ_INT(st.messages, 0);
+	CHECK_EQ_INT(st.bytes, 0);
+	CHECK_EQ_INT(st.first_seq, 0);
+	CHECK_EQ_INT(st.last_seq, 0);
+	CHECK_EQ_INT(st.dropped_total, 0);
+
+	/* appending before the seq is known is refused, and stores nothing */
+	size_t n = payload(buf, sizeof(buf), 1);
+	CHECK_EQ_INT(spool_append(sp, TS, buf, n, NULL, NULL), SP_EINVAL);
+	CHECK_EQ_INT(spool_next_seq(sp), 0);
+	CHECK_EQ_INT(stats(sp).messages, 0);
+	struct seen s;
+	CHECK_EQ_INT(each(sp, 0, 100, &s, 0), 0);
+	CHECK_EQ_INT(s.n, 0);
+	spool_close(sp);
+
+	/* still unknown after a restart */
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp) {
+		CHECK_EQ_INT(spool_next_seq(sp), 0);
+		spool_close(sp);
+	}
+	remove_db(path);
+}
+
+static void test_set_next_seq_then_append(void)
+{
+	char path[600];
+	struct seen s;
+	tmp_path(path, sizeof(path), "db");
+	struct spool *sp = spool_open(path, BIG, true);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 42), 0);
+	CHECK_EQ_INT(spool_next_seq(sp), 42);
+	CHECK_EQ_INT(append_std(sp), 0);
+	CHECK_EQ_INT(spool_next_seq(sp), 43);
+	CHECK_EQ_INT(append_std(sp), 0);
+	CHECK_EQ_INT(append_std(sp), 0);
+	CHECK_EQ_INT(spool_next_seq(sp), 45);
+
+	CHECK_EQ_INT(each(sp, 0, 100, &s, 0), 3);
+	CHECK_EQ_INT(s.n, 3);
+	CHECK_EQ_INT(s.seq[0], 42);
+	CHECK_EQ_INT(s.seq[1], 43);
+	CHECK_EQ_INT(s.seq[2], 44);
+	CHECK_EQ_STR(s.payload[0], "{\"v\":1,\"seq\":42,\"ts\":1764320000042,\"records\":[]}");
+	CHECK_EQ_STR(s.payload[2], "{\"v\":1,\"seq\":44,\"ts\":1764320000044,\"records\":[]}");
+	spool_close(sp);
+	remove_db(path);
+}
+
+/* ---------------------------------------------------------------- spool: stats, iteration */
+
+static void test_stats(void)
+{
+	char path[600];
+	tmp_path(path, sizeof(path), "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 7), 0);
+	CHECK_EQ_INT(append_fill(sp, 'a', 10, NULL, NULL), 0);
+	struct spool_stats st = stats(sp);
+	CHECK_EQ_INT(st.messages, 1);
+	CHECK_EQ_INT(st.bytes, 10);
+	CHECK_EQ_INT(st.first_seq, 7);
+	CHECK_EQ_INT(st.last_seq, 7);
+	CHECK_EQ_INT(append_fill(sp, 'b', 25, NULL, NULL), 0);
+	CHECK_EQ_INT(append_fill(sp, 'c', 100, NULL, NULL), 0);
+	st = stats(sp);
+	CHECK_EQ_INT(st.messages, 3);
+	CHECK_EQ_INT(st.bytes, 135);
+	CHECK_EQ_INT(st.first_seq, 7);
+	CHECK_EQ_INT(st.last_seq, 9);
+	CHECK_EQ_INT(st.dropped_total, 0);
+	spool_close(sp);
+	remove_db(path);
+}
+
+static void test_each_after_order_and_limits(void)
+{
+	char path[600];
+	struct seen s;
+	tmp_path(path, sizeof(path), "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	for (int i = 0; i < 10; i++)
+		CHECK_EQ_INT(append_std(sp), 0);
+
+	/* everything, oldest first */
+	CHECK_EQ_INT(each(sp, 0, 1000, &s, 0), 10);
+	for (int i = 0; i < 10 && i < s.n; i++) {
+		char want[128];
+		CHECK_EQ_INT(s.seq[i], i + 1);
+		CHECK_EQ_INT(s.len[i], payload(want, sizeof(want), i + 1));
+		CHECK_EQ_STR(s.payload[i], want);
+	}
+	/* strictly after after_seq */
+	CHECK_EQ_INT(each(sp, 5, 1000, &s, 0), 5);
+	CHECK_EQ_INT(s.seq[0], 6);
+	CHECK_EQ_INT(s.seq[4], 10);
+	/* at most max */
+	CHECK_EQ_INT(each(sp, 3, 2, &s, 0), 2);
+	CHECK_EQ_INT(s.n, 2);
+	CHECK_EQ_INT(s.seq[0], 4);
+	CHECK_EQ_INT(s.seq[1], 5);
+	CHECK_EQ_INT(each(sp, 0, 1, &s, 0), 1);
+	CHECK_EQ_INT(s.seq[0], 1);
+	CHECK_EQ_INT(each(sp, 0, 0, &s, 0), 0);
+	CHECK_EQ_INT(s.n, 0);
+	/* nothing after the newest */
+	CHECK_EQ_INT(each(sp, 10, 1000, &s, 0), 0);
+	CHECK_EQ_INT(each(sp, 99, 1000, &s, 0), 0);
+	/* the callback stops the iteration; the stopping message counts as visited */
+	CHECK_EQ_INT(each(sp, 0, 1000, &s, 3), 3);
+	CHECK_EQ_INT(s.n, 3);
+	CHECK_EQ_INT(s.seq[2], 3);
+	/* and the statement is reusable afterwards */
+	CHECK_EQ_INT(each(sp, 8, 1000, &s, 0), 2);
+	CHECK_EQ_INT(s.seq[0], 9);
+	spool_close(sp);
+	remove_db(path);
+}
+
+static void test_binary_payload_round_trip(void)
+{
+	char path[600];
+	struct seen s;
+	static const char bin[] = {'{', 0, '\n', (char)0xff, '}', 'x'};
+	tmp_path(path, sizeof(path), "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	CHECK_EQ_INT(spool_append(sp, TS, bin, 5, NULL, NULL), 0); /* 'x' not included */
+	CHECK_EQ_INT(stats(sp).bytes, 5);
+	CHECK_EQ_INT(each(sp, 0, 10, &s, 0), 1);
+	CHECK_EQ_INT(s.len[0], 5);
+	CHECK(memcmp(s.payload[0], bin, 5) == 0);
+	spool_close(sp);
+	remove_db(path);
+}
+
+/* ---------------------------------------------------------------- spool: ack */
+
+static void test_ack(void)
+{
+	char path[600];
+	struct seen s;
+	char p1[128];
+	size_t one = payload(p1, sizeof(p1), 1); /* all five payloads have this length */
+	tmp_path(path, sizeof(path), "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ_INT(append_std(sp), 0);
+	CHECK_EQ_INT(stats(sp).bytes, 5 * (int64_t)one);
+
+	/* partial: <= 2 leave */
+	CHECK_EQ_INT(spool_ack(sp, 2), 0);
+	struct spool_stats st = stats(sp);
+	CHECK_EQ_INT(st.messages, 3);
+	CHECK_EQ_INT(st.bytes, 3 * (int64_t)one);
+	CHECK_EQ_INT(st.first_seq, 3);
+	CHECK_EQ_INT(st.last_seq, 5);
+	CHECK_EQ_INT(each(sp, 0, 100, &s, 0), 3);
+	CHECK_EQ_INT(s.seq[0], 3);
+
+	/* an old or repeated ack changes nothing */
+	CHECK_EQ_INT(spool_ack(sp, 2), 0);
+	CHECK_EQ_INT(spool_ack(sp, 0), 0);
+	CHECK_EQ_INT(stats(sp).messages, 3);
+	CHECK_EQ_INT(stats(sp).first_seq, 3);
+
+	/* one more */
+	CHECK_EQ_INT(spool_ack(sp, 3), 0);
+	CHECK_EQ_INT(stats(sp).messages, 2);
+	CHECK_EQ_INT(stats(sp).first_seq, 4);
+
+	/* full */
+	CHECK_EQ_INT(spool_ack(sp, 5), 0);
+	st = stats(sp);
+	CHECK_EQ_INT(st.messages, 0);
+	CHECK_EQ_INT(st.bytes, 0);
+	CHECK_EQ_INT(st.first_seq, 0);
+	CHECK_EQ_INT(st.last_seq, 0);
+	CHECK_EQ_INT(each(sp, 0, 100, &s, 0), 0);
+	CHECK_EQ_INT(spool_next_seq(sp), 6); /* an ack never rewinds the seq */
+	CHECK_EQ_INT(spool_ack(sp, 100), 0);
+
+	/* and the spool goes on */
+	CHECK_EQ_INT(append_std(sp), 0);
+	st = stats(sp);
+	CHECK_EQ_INT(st.messages, 1);
+	CHECK_EQ_INT(st.first_seq, 6);
+	CHECK_EQ_INT(st.last_seq, 6);
+
+	/* an ack beyond the newest held clears everything */
+	CHECK_EQ_INT(append_std(sp), 0);
+	CHECK_EQ_INT(spool_ack(sp, 1000), 0);
+	CHECK_EQ_INT(stats(sp).messages, 0);
+	CHECK_EQ_INT(stats(sp).bytes, 0);
+	CHECK_EQ_INT(spool_next_seq(sp), 8);
+	spool_close(sp);
+	remove_db(path);
+}
+
+/* ---------------------------------------------------------------- spool: restarts */
+
+static void test_reopen_keeps_messages_and_seq(void)
+{
+	char path[600];
+	struct seen s;
+	char p[128];
+	tmp_path(path, sizeof(path), "db");
+	struct spool *sp = spool_open(path, BIG, true);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 100), 0);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ_INT(append_std(sp), 0);
+	CHECK_EQ_INT(spool_ack(sp, 101), 0);
+	spool_close(sp);
+
+	sp = spool_open(path, BIG, true);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_next_seq(sp), 104);
+	struct spool_stats st = stats(sp);
+	CHECK_EQ_INT(st.messages, 2);
+	CHECK_EQ_INT(st.bytes, (int64_t)(payload(p, sizeof(p), 102) + payload(p, sizeof(p), 103)));
+	CHECK_EQ_INT(st.first_seq, 102);
+	CHECK_EQ_INT(st.last_seq, 103);
+	CHECK_EQ_INT(st.dropped_total, 0);
+	CHECK_EQ_INT(each(sp, 0, 100, &s, 0), 2);
+	payload(p, sizeof(p), 102);
+	CHECK_EQ_STR(s.payload[0], p);
+	payload(p, sizeof(p), 103);
+	CHECK_EQ_STR(s.payload[1], p);
+	CHECK_EQ_INT(append_std(sp), 0);
+	CHECK_EQ_INT(stats(sp).last_seq, 104);
+
+	/* everything acked: the seq still survives the restart (kept in meta) */
+	CHECK_EQ_INT(spool_ack(sp, 104), 0);
+	spool_close(sp);
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_next_seq(sp), 105);
+	CHECK_EQ_INT(stats(sp).messages, 0);
+	CHECK_EQ_INT(stats(sp).first_seq, 0);
+	spool_close(sp);
+	remove_db(path);
+}
+
+static void test_next_seq_survives_lost_meta(void)
+{
+	char path[600];
+	tmp_path(path, sizeof(path), "db");
+	struct spool *sp = spool_open(path, BIG, true);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 10), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(append_std(sp), 0); /* 10, 11, 12 */
+	spool_close(sp);
+
+	/* the meta row is lost: the held messages still fix the next seq */
+	CHECK_EQ_INT(raw_sql(path, "DELETE FROM meta"), SQLITE_OK);
+	sp = spool_open(path, BIG, true);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_next_seq(sp), 13);
+	CHECK_EQ_INT(stats(sp).messages, 3);
+	CHECK_EQ_INT(append_std(sp), 0);
+	CHECK_EQ_INT(stats(sp).last_seq, 13);
+	spool_close(sp);
+
+	/* a meta row behind the messages never takes the seq backwards either */
+	CHECK_EQ_INT(raw_sql(path, "UPDATE meta SET value = 2 WHERE key = 'next_seq'"), SQLITE_OK);
+	sp = spool_open(path, BIG, true);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_next_seq(sp), 14);
+	spool_close(sp);
+	remove_db(path);
+}
+
+/* ---------------------------------------------------------------- spool: overflow */
+
+static void test_overflow_drops_oldest(void)
+{
+	char path[600];
+	struct drops d;
+	struct seen s;
+	tmp_path(path, sizeof(path), "db");
+	struct spool *sp = spool_open(path, 100, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	memset(&d, 0, sizeof(d));
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(append_fill(sp, (char)('a' + i), 30, on_drop, &d), 0); /* 1..3: 90 */
+	CHECK_EQ_INT(d.n, 0);
+	CHECK_EQ_INT(stats(sp).bytes, 90);
+
+	/* 4th: 120 > 100, the oldest goes */
+	CHECK_EQ_INT(append_fill(sp, 'd', 30, on_drop, &d), 0);
+	CHECK_EQ_INT(d.n, 1);
+	CHECK_EQ_INT(d.seq[0], 1);
+	struct spool_stats st = stats(sp);
+	CHECK_EQ_INT(st.messages, 3);
+	CHECK_EQ_INT(st.bytes, 90);
+	CHECK_EQ_INT(st.first_seq, 2);
+	CHECK_EQ_INT(st.last_seq, 4);
+	CHECK_EQ_INT(st.dropped_total, 1);
+
+	/* 70 bytes need two drops (90 - 60 + 70 = 100, exactly the limit) */
+	CHECK_EQ_INT(append_fill(sp, 'e', 70, on_drop, &d), 0);
+	CHECK_EQ_INT(d.n, 3);
+	CHECK_EQ_INT(d.seq[1], 2);
+	CHECK_EQ_INT(d.seq[2], 3);
+	st = stats(sp);
+	CHECK_EQ_INT(st.messages, 2);
+	CHECK_EQ_INT(st.bytes, 100);
+	CHECK(st.bytes <= 100);
+	CHECK_EQ_INT(st.first_seq, 4);
+	CHECK_EQ_INT(st.last_seq, 5);
+	CHECK_EQ_INT(st.dropped_total, 3);
+	CHECK_EQ_INT(each(sp, 0, 100, &s, 0), 2);
+	CHECK_EQ_INT(s.seq[0], 4);
+	CHECK_EQ_INT(s.payload[0][0], 'd');
+	CHECK_EQ_INT(s.seq[1], 5);
+	CHECK_EQ_INT(s.len[1], 70);
+
+	/* a message of exactly max_bytes replaces everything; no callback is fine */
+	CHECK_EQ_INT(append_fill(sp, 'f', 100, NULL, NULL), 0);
+	st = stats(sp);
+	CHECK_EQ_INT(st.messages, 1);
+	CHECK_EQ_INT(st.bytes, 100);
+	CHECK_EQ_INT(st.first_seq, 6);
+	CHECK_EQ_INT(st.last_seq, 6);
+	CHECK_EQ_INT(st.dropped_total, 5);
+	CHECK_EQ_INT(spool_next_seq(sp), 7);
+
+	/* many small appends: bytes never exceed the limit, drops stay in order */
+	memset(&d, 0, sizeof(d));
+	for (int i = 0; i < 20; i++) {
+		CHECK_EQ_INT(append_fill(sp, 'g', 45, on_drop, &d), 0);
+		CHECK(stats(sp).bytes <= 100);
+	}
+	CHECK_EQ_INT(d.n, 19); /* seq 6, then 7..24; 25 and 26 remain */
+	for (int i = 0; i < d.n && i < 64; i++)
+		CHECK_EQ_INT(d.seq[i], 6 + i);
+	st = stats(sp);
+	CHECK_EQ_INT(st.messages, 2);
+	CHECK_EQ_INT(st.bytes, 90);
+	CHECK_EQ_INT(st.first_seq, 25);
+	CHECK_EQ_INT(st.last_seq, 26);
+	CHECK_EQ_INT(st.dropped_total, 24);
+	spool_close(sp);
+
+	/* what survived is what a restart finds */
+	sp = spool_open(path, 100, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	st = stats(sp);
+	CHECK_EQ_INT(st.messages, 2);
+	CHECK_EQ_INT(st.bytes, 90);
+	CHECK_EQ_INT(st.first_seq, 25);
+	CHECK_EQ_INT(st.last_seq, 26);
+	CHECK_EQ_INT(st.dropped_total, 0); /* counted since open */
+	CHECK_EQ_INT(spool_next_seq(sp), 27);
+	spool_close(sp);
+	remove_db(path);
+}
+
+static void test_too_big(void)
+{
+	char path[600];
+	struct drops d;
+	tmp_path(path, sizeof(path), "db");
+	struct spool *sp = spool_open(path, 100, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	memset(&d, 0, sizeof(d));
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	CHECK_EQ_INT(append_fill(sp, 'a', 60, on_drop, &d), 0);
+	CHECK_EQ_INT(append_fill(sp, 'b', 101, on_drop, &d), SP_ETOOBIG);
+	/* nothing dropped, nothing stored, no seq used */
+	CHECK_EQ_INT(d.n, 0);
+	struct spool_stats st = stats(sp);
+	CHECK_EQ_INT(st.messages, 1);
+	CHECK_EQ_INT(st.bytes, 60);
+	CHECK_EQ_INT(st.dropped_total, 0);
+	CHECK_EQ_INT(spool_next_seq(sp), 2);
+	CHECK_EQ_INT(append_fill(sp, 'c', 40, on_drop, &d), 0);
+	CHECK_EQ_INT(stats(sp).last_seq, 2);
+	CHECK_EQ_INT(d.n, 0);
+	spool_close(sp);
+	remove_db(path);
+}
+
+/* ---------------------------------------------------------------- journal */
+
+static void test_journal_catch_up(void)
+{
+	char db[600], jpath[600], p[128];
+	struct lines l;
+	tmp_path(db, sizeof(db), "db");
+	tmp_path(jpath, sizeof(jpath), "jsonl");
+	struct spool *sp = spool_open(db, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(append_std(sp), 0);
+
+	/* the spool holds 1..3, the journal nothing: open writes them */
+	struct journal *j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	journal_close(j);
+	CHECK_EQ_INT(read_lines(jpath, &l), 3);
+	CHECK(l.ends_with_newline);
+	for (int i = 0; i < 3; i++) {
+		payload(p, sizeof(p), i + 1);
+		CHECK_EQ_STR(l.line[i], p);
+	}
+
+	/* reopening with nothing new adds nothing */
+	j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	journal_close(j);
+	CHECK_EQ_INT(read_lines(jpath, &l), 3);
+
+	/* a message that reached the spool but not the journal (kill -9 in between) */
+	CHECK_EQ_INT(append_std(sp), 0);
+	CHECK_EQ_INT(spool_ack(sp, 2), 0); /* acked ones are gone from the spool */
+	j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	journal_close(j);
+	CHECK_EQ_INT(read_lines(jpath, &l), 4);
+	payload(p, sizeof(p), 4);
+	CHECK_EQ_STR(l.line[3], p);
+	payload(p, sizeof(p), 3);
+	CHECK_EQ_STR(l.line[2], p);
+	spool_close(sp);
+	remove_db(db);
+	unlink(jpath);
+}
+
+static void test_journal_message_idempotent(void)
+{
+	char db[600], jpath[600], p[128];
+	struct lines l;
+	size_t n;
+	tmp_path(db, sizeof(db), "db");
+	tmp_path(jpath, sizeof(jpath), "jsonl");
+	struct spool *sp = spool_open(db, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 5), 0);
+	CHECK_EQ_INT(append_std(sp), 0); /* 5 */
+	struct journal *j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	if (j == NULL) {
+		spool_close(sp);
+		return;
+	}
+	/* 5 was caught up at open: writing it again is a no-op */
+	n = payload(p, sizeof(p), 5);
+	CHECK_EQ_INT(journal_message(j, 5, p, n), 0);
+	n = payload(p, sizeof(p), 6);
+	CHECK_EQ_INT(journal_message(j, 6, p, n), 0);
+	CHECK_EQ_INT(journal_message(j, 6, p, n), 0);
+	n = payload(p, sizeof(p), 3);
+	CHECK_EQ_INT(journal_message(j, 3, p, n), 0); /* older than the last written */
+	n = payload(p, sizeof(p), 7);
+	CHECK_EQ_INT(journal_message(j, 7, p, n - 2), 0); /* only len bytes */
+
+	/* flushed line by line: visible before close */
+	CHECK_EQ_INT(read_lines(jpath, &l), 3);
+	payload(p, sizeof(p), 5);
+	CHECK_EQ_STR(l.line[0], p);
+	payload(p, sizeof(p), 6);
+	CHECK_EQ_STR(l.line[1], p);
+	CHECK_EQ_STR(l.line[2], "{\"v\":1,\"seq\":7,\"ts\":1764320000007,\"records\":[");
+	journal_close(j);
+
+	/* a new journal on the same file knows what it already holds */
+	j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	if (j) {
+		n = payload(p, sizeof(p), 6);
+		CHECK_EQ_INT(journal_message(j, 6, p, n), 0);
+		n = payload(p, sizeof(p), 8);
+		CHECK_EQ_INT(journal_message(j, 8, p, n), 0);
+		journal_close(j);
+	}
+	CHECK_EQ_INT(read_lines(jpath, &l), 4);
+	payload(p, sizeof(p), 8);
+	CHECK_EQ_STR(l.line[3], p);
+	spool_close(sp);
+	remove_db(db);
+	unlink(jpath);
+}
+
+/* The journal records the overflow policy's drops, in order, among the messages. */
+struct drop_to_journal {
+	struct journal *j;
+	int n;
+};
+
+static void journal_drop(void *ctx, int64_t seq)
+{
+	struct drop_to_journal *dj = ctx;
+	CHECK_EQ_INT(journal_dropped(dj->j, seq), 0);
+	dj->n++;
+}
+
+static void test_journal_dropped(void)
+{
+	char db[600], jpath[600], buf[64];
+	struct lines l;
+	tmp_path(db, sizeof(db), "db");
+	tmp_path(jpath, sizeof(jpath), "jsonl");
+	struct spool *sp = spool_open(db, 100, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	struct journal *j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	if (j == NULL) {
+		spool_close(sp);
+		return;
+	}
+	CHECK_EQ_INT(journal_dropped(j, 7), 0);
+
+	/* the agent's order: append (maybe dropping), then journal the new message */
+	struct drop_to_journal dj = {j, 0};
+	for (int i = 0; i < 3; i++) {
+		int64_t seq = spool_next_seq(sp);
+		size_t n = payload(buf, sizeof(buf), seq);
+		CHECK(n < 50);
+		memset(buf + n, ' ', 50 - n); /* 50 bytes each: the third drops the first */
+		CHECK_EQ_INT(spool_append(sp, TS, buf, 50, journal_drop, &dj), 0);
+		CHECK_EQ_INT(journal_message(j, seq, buf, n), 0);
+	}
+	CHECK_EQ_INT(dj.n, 1);
+	journal_close(j);
+
+	CHECK_EQ_INT(read_lines(jpath, &l), 5);
+	CHECK(l.ends_with_newline);
+	CHECK_EQ_STR(l.line[0], "{\"dropped\":7}");
+	CHECK_EQ_STR(l.line[1], "{\"v\":1,\"seq\":1,\"ts\":1764320000001,\"records\":[]}");
+	CHECK_EQ_STR(l.line[2], "{\"v\":1,\"seq\":2,\"ts\":1764320000002,\"records\":[]}");
+	CHECK_EQ_STR(l.line[3], "{\"dropped\":1}");
+	CHECK_EQ_STR(l.line[4], "{\"v\":1,\"seq\":3,\"ts\":1764320000003,\"records\":[]}");
+	spool_close(sp);
+	remove_db(db);
+	unlink(jpath);
+}
+
+static void test_journal_open_after_cut_line(void)
+{
+	/*
+	 * A kill -9 between writing a message and its newline leaves the last
+	 * line without '\n'. The next lines must still start on lines of their
+	 * own, each one complete JSON object.
+	 */
+	char db[600], jpath[600], text[512], p1[128], p2[128], p3[128];
+	struct lines l;
+	tmp_path(db, sizeof(db), "db");
+	tmp_path(jpath, sizeof(jpath), "jsonl");
+	payload(p1, sizeof(p1), 1);
+	payload(p2, sizeof(p2), 2);
+	payload(p3, sizeof(p3), 3);
+	snprintf(text, sizeof(text), "%s\n%s", p1, p2); /* no newline after 2 */
+	write_text(jpath, text);
+	struct spool *sp = spool_open(db, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(append_std(sp), 0);
+	struct journal *j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	journal_close(j);
+	CHECK_EQ_INT(read_lines(jpath, &l), 3);
+	CHECK(l.ends_with_newline);
+	CHECK_EQ_STR(l.line[0], p1);
+	CHECK_EQ_STR(l.line[1], p2);
+	CHECK_EQ_STR(l.line[2], p3);
+	spool_close(sp);
+	remove_db(db);
+	unlink(jpath);
+}
+
+static void test_open_failures(void)
+{
+	char path[700];
+	/* a directory that does not exist */
+	snprintf(path, sizeof(path), "%s/test_spool_%ld_missing/x.db", tmp_dir, (long)getpid());
+	CHECK(spool_open(path, BIG, false) == NULL);
+
+	char db[600];
+	tmp_path(db, sizeof(db), "db");
+	struct spool *sp = spool_open(db, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/test_spool_%ld_missing/j.jsonl", tmp_dir, (long)getpid());
+	CHECK(journal_open(path, sp) == NULL);
+	spool_close(sp);
+	spool_close(NULL);
+	journal_close(NULL);
+	remove_db(db);
+}
+
+int main(void)
+{
+	init_tmp_dir();
+	sp_log_set_level(SP_LOG_ERROR); /* overflow WARN and open INFO lines are expected here */
+	RUN(test_new_spool_knows_no_seq);
+	RUN(test_set_next_seq_then_append);
+	RUN(test_stats);
+	RUN(test_each_after_order_and_limits);
+	RUN(test_binary_payload_round_trip);
+	RUN(test_ack);
+	RUN(test_reopen_keeps_messages_and_seq);
+	RUN(test_next_seq_survives_lost_meta);
+	RUN(test_overflow_drops_oldest);
+	RUN(test_too_big);
+	RUN(test_journal_catch_up);
+	RUN(test_journal_message_idempotent);
+	RUN(test_journal_dropped);
+	RUN(test_journal_open_after_cut_line);
+	RUN(test_open_failures);
+	HARNESS_EXIT();
+}
