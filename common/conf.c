@@ -98,14 +98,21 @@ static void describe(const struct sp_conf_key *k, char *out, size_t cap)
 					      *c);
 		return;
 	case SP_CONF_STRING:
+		/* a check describes what it accepts when handed an invalid (empty) value */
+		if (k->check && k->check("", out, cap) != 0)
+			return;
 		snprintf(out, cap, "%s of %.0f..%.0f characters",
 			 k->flags & SP_CONF_ID ? "identifier [a-z0-9_-]" : "text", k->min,
 			 k->max > 0 ? k->max : SP_CONF_STR_MAX);
 		return;
-	case SP_CONF_LIST:
+	case SP_CONF_LIST: {
+		char item[200] = "";
+		if (k->check)
+			k->check("", item, sizeof(item));
 		snprintf(out, cap, "comma-separated list of at most %.0f %s", k->max,
-			 k->flags & SP_CONF_ID ? "identifiers" : "items");
+			 item[0] ? item : k->flags & SP_CONF_ID ? "identifiers" : "items");
 		return;
+	}
 	}
 	snprintf(out, cap, "%s", type_name(k->type));
 }

@@ -45,7 +45,9 @@ struct sp_conf_list {
 
 /*
  * Extra check of a string value. Returns 0, or non-zero after writing a
- * short description of what is accepted into err.
+ * short description of what is accepted into err. Must reject "" (the
+ * reference documentation asks it for its description that way; an empty
+ * optional value is never checked).
  */
 typedef int (*sp_conf_check_fn)(const char *value, char *err, size_t errlen);
 
