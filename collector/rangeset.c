@@ -3,7 +3,6 @@
 
 #include "sitepulse/error.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,9 +141,13 @@ int rangeset_copy(struct rangeset *dst, const struct rangeset *src)
 {
 	dst->n = 0;
 	dst->max = src->max;
-	while (dst->cap < src->n)
-		if (grow(dst))
+	if (dst->cap < src->n) {
+		struct range *r = realloc(dst->r, src->n * sizeof(*r));
+		if (r == NULL)
 			return SP_ENOMEM;
+		dst->r = r;
+		dst->cap = src->n;
+	}
 	if (src->n)
 		memcpy(dst->r, src->r, src->n * sizeof(*src->r));
 	dst->n = src->n;
@@ -160,23 +163,44 @@ int rangeset_format(const struct rangeset *s, struct sp_buf *out)
 	return rc;
 }
 
+/* Reads an optionally negative decimal integer; NULL on error. */
+static const char *read_int(const char *p, int64_t *out)
+{
+	bool neg = *p == '-';
+	uint64_t v = 0;
+	if (neg)
+		p++;
+	if (*p < '0' || *p > '9')
+		return NULL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (uint64_t)INT64_MAX / 10)
+			return NULL;
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > (uint64_t)INT64_MAX)
+			return NULL;
+	}
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return p;
+}
+
 int rangeset_parse(struct rangeset *s, const char *text)
 {
+	struct rangeset tmp;
 	const char *p = text;
-	s->n = 0;
+	rangeset_init(&tmp, s->max);
 	while (p && *p) {
-		char *end;
-		errno = 0;
-		long long lo = strtoll(p, &end, 10);
-		if (end == p || *end != '-' || errno)
+		int64_t lo, hi;
+		if ((p = read_int(p, &lo)) == NULL || *p++ != '-' || (p = read_int(p, &hi)) == NULL ||
+		    hi < lo || (*p != ',' && *p != '\0') || (*p == ',' && p[1] == '\0') ||
+		    rangeset_add(&tmp, lo, hi)) {
+			rangeset_free(&tmp);
 			return SP_EINVAL;
-		p = end + 1;
-		long long hi = strtoll(p, &end, 10);
-		if (end == p || (*end != ',' && *end != '\0') || errno || hi < lo)
-			return SP_EINVAL;
-		if (rangeset_add(s, lo, hi))
-			return SP_EINVAL;
-		p = *end == ',' ? end + 1 : end;
+		}
+		if (*p == ',')
+			p++;
 	}
+	/* all or nothing: the content is replaced only when the whole text parsed */
+	rangeset_free(s);
+	*s = tmp;
 	return 0;
 }

@@ -161,26 +161,6 @@ struct seq_agent *seqtrack_add(struct seqtrack *t, const char *site, const char 
 	return a;
 }
 
-int seqtrack_restore(struct seq_agent *a, int64_t acked, const char *done, const char *missing,
-		     int64_t gap_since_ms)
-{
-	a->acked = acked;
-	a->gap_since_ms = gap_since_ms;
-	if (rangeset_parse(&a->done, done ? done : "") ||
-	    rangeset_parse(&a->missing, missing ? missing : ""))
-		return SP_EINVAL;
-	/* an ack the broker may have lost (restart without persistence) is published again */
-	a->force_pub = true;
-	return 0;
-}
-
-enum seq_verdict seqtrack_check(const struct seq_agent *a, int64_t seq)
-{
-	if (seq <= a->acked)
-		return rangeset_contains(&a->missing, seq) ? SEQ_LATE : SEQ_DUPLICATE;
-	return rangeset_contains(&a->done, seq) ? SEQ_DUPLICATE : SEQ_NEW;
-}
-
 static void queue_pending(struct seqtrack *t, struct seq_agent *a)
 {
 	if (a->pending)
@@ -189,6 +169,27 @@ static void queue_pending(struct seqtrack *t, struct seq_agent *a)
 	a->next_pending = t->pending;
 	t->pending = a;
 	t->npending++;
+}
+
+int seqtrack_restore(struct seqtrack *t, struct seq_agent *a, int64_t acked, const char *done,
+		     const char *missing, int64_t gap_since_ms)
+{
+	a->acked = acked;
+	a->gap_since_ms = gap_since_ms;
+	if (rangeset_parse(&a->done, done ? done : "") ||
+	    rangeset_parse(&a->missing, missing ? missing : ""))
+		return SP_EINVAL;
+	/* an ack the broker may have lost (restart without persistence) is published again */
+	a->force_pub = true;
+	queue_pending(t, a);
+	return 0;
+}
+
+enum seq_verdict seqtrack_check(const struct seq_agent *a, int64_t seq)
+{
+	if (seq <= a->acked)
+		return rangeset_contains(&a->missing, seq) ? SEQ_LATE : SEQ_DUPLICATE;
+	return rangeset_contains(&a->done, seq) ? SEQ_DUPLICATE : SEQ_NEW;
 }
 
 /* First touch in a batch: keep what is needed to undo it. */
@@ -234,23 +235,31 @@ static int64_t declare_first_gap(struct seq_agent *a, int64_t now_ms)
 	return hi - lo + 1;
 }
 
+/* Takes seq out of the declared-missing set (making room by forgetting the oldest gaps). */
+static void forget_missing(struct seq_agent *a, int64_t seq)
+{
+	while (rangeset_remove(&a->missing, seq) == SP_EFULL)
+		rangeset_pop_first(&a->missing);
+}
+
 int64_t seqtrack_mark(struct seqtrack *t, struct seq_agent *a, int64_t seq, int64_t now_ms)
 {
 	int64_t missing = 0;
 	if (touch(t, a))
 		return SP_ENOMEM;
 	if (seq <= a->acked) {
-		/* a late arrival of a seq declared missing */
-		if (rangeset_remove(&a->missing, seq) == SP_EFULL)
-			rangeset_pop_first(&a->missing);
+		forget_missing(a, seq); /* a late arrival of a seq declared missing */
 		return 0;
 	}
 	int rc;
 	while ((rc = rangeset_add(&a->done, seq, seq)) == SP_EFULL) {
 		/* a hostile or broken agent scattering seqs: close the oldest gap now */
 		missing += declare_first_gap(a, now_ms);
-		if (seq <= a->acked)
-			return missing;
+		if (seq <= a->acked) {
+			/* seq itself was in that gap: it is being stored, not missing */
+			forget_missing(a, seq);
+			return missing - 1;
+		}
 	}
 	if (rc)
 		return SP_ENOMEM;

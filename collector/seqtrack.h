@@ -12,6 +12,10 @@
  * seqtrack_commit() after COMMIT or seqtrack_abort() after ROLLBACK (which
  * restores every touched agent).
  *
+ * Gaps: each open gap gets its own window, counted from when the gap
+ * before it closed (or from its first sight), so several gaps of one
+ * burst are declared one window after another, never early.
+ *
  * Ack pacing: an advanced ack is published at most about once a second per
  * agent, and within 100 ms once the writer is idle (everything received is
  * committed), so an idle agent is never kept waiting.
@@ -51,8 +55,11 @@ struct seq_agent *seqtrack_find(struct seqtrack *t, const char *site, const char
 struct seq_agent *seqtrack_add(struct seqtrack *t, const char *site, const char *agent,
 			       int64_t agent_id);
 
-/* Restores persisted state (see seq_agent_format). 0 or SP_EINVAL. */
-int seqtrack_restore(struct seq_agent *a, int64_t acked, const char *done,
+/*
+ * Restores persisted state (see seq_agent_format_*) and queues the agent's
+ * ack for publication (the broker may have lost it). 0 or SP_EINVAL.
+ */
+int seqtrack_restore(struct seqtrack *t, struct seq_agent *a, int64_t acked, const char *done,
 		     const char *missing, int64_t gap_since_ms);
 
 enum seq_verdict seqtrack_check(const struct seq_agent *a, int64_t seq);

@@ -64,7 +64,7 @@ void store_w_rollback(struct store *s);
 /* Finds or creates the agent row; *agent_id receives its id. */
 int store_w_agent(struct store *s, const char *site, const char *agent, int64_t *agent_id);
 
-/* Loads every agent's progress at start-up: fn is called once per agent. */
+/* Loads every agent's progress at start-up: fn is called once per agent; a non-zero return stops and is returned. */
 typedef int (*store_agent_fn)(void *ctx, int64_t agent_id, const char *site, const char *agent,
 			      const struct store_agent_progress *p);
 int store_w_load_agents(struct store *s, store_agent_fn fn, void *ctx);

@@ -360,10 +360,11 @@ static int sq_load_agents(void *impl, store_agent_fn fn, void *ctx)
 			.missing = (const char *)sqlite3_column_text(st, 5),
 			.gap_since_ms = sqlite3_column_int64(st, 6),
 		};
-		if (fn(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
-		       (const char *)sqlite3_column_text(st, 2), &p)) {
-			rc = SQLITE_DONE;
-			break;
+		int err = fn(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+			     (const char *)sqlite3_column_text(st, 2), &p);
+		if (err) {
+			sqlite3_reset(st);
+			return err;
 		}
 	}
 	sqlite3_reset(st);

@@ -506,7 +506,7 @@ static int load_agent(void *ctx, int64_t agent_id, const char *site, const char 
 	struct seq_agent *a = seqtrack_add(w->seq, site, agent, agent_id);
 	if (a == NULL)
 		return SP_ENOMEM;
-	if (seqtrack_restore(a, p->acked, p->done, p->missing, p->gap_since_ms))
+	if (seqtrack_restore(w->seq, a, p->acked, p->done, p->missing, p->gap_since_ms))
 		SP_WARN("writer", "%s/%s: unreadable sequence state; continuing from ack %lld", site,
 			agent, (long long)p->acked);
 	return 0;

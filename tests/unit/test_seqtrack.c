@@ -1,0 +1,802 @@
+/*
+ * test_seqtrack.c - per-agent sequence tracking: acked advancing in and out
+ * of order, duplicate and late verdicts, batches (commit and abort), gap
+ * expiry, the out-of-order bound, persistence text forms, ack pacing with a
+ * fake publisher and explicit clock values, and the agent hash table.
+ */
+#include "harness.h"
+
+#include "seqtrack.h"
+#include "sitepulse/buf.h"
+#include "sitepulse/error.h"
+#include "sitepulse/ids.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define T0 1764320000000LL
+#define WINDOW 10000LL /* gap window of the trackers under test, ms */
+
+/* ---------------------------------------------------------------- helpers */
+
+/*
+ * Runs fn in a child process and returns true if it finished within
+ * timeout_ms with every check passing. A hang in the code under test then
+ * fails one check instead of stalling the whole run.
+ */
+static bool in_child(void (*fn)(void), int timeout_ms)
+{
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid == 0) {
+		harness_failures = 0;
+		fn();
+		exit(harness_failures ? 1 : 0);
+	}
+	int status = 0;
+	for (int waited = 0;; waited += 10) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		if (r < 0)
+			return false;
+		if (waited >= timeout_ms) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fprintf(stderr, "  child still running after %d ms: killed (hang)\n", timeout_ms);
+			return false;
+		}
+		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+	}
+}
+
+/* The agent's out-of-order set as text, in a static buffer (one of two, alternating). */
+static const char *done_text(const struct seq_agent *a)
+{
+	static char out[2][8192];
+	static int which;
+	char *o = out[which ^= 1];
+	struct sp_buf b = SP_BUF_INIT(0);
+	o[0] = '\0';
+	if (seq_agent_format_done(a, &b) != 0)
+		snprintf(o, sizeof(out[0]), "(format failed)");
+	else if (b.data)
+		snprintf(o, sizeof(out[0]), "%s", b.data);
+	sp_buf_free(&b);
+	return o;
+}
+
+/* The agent's declared-missing set as text, in a static buffer (one of two, alternating). */
+static const char *missing_text(const struct seq_agent *a)
+{
+	static char out[2][8192];
+	static int which;
+	char *o = out[which ^= 1];
+	struct sp_buf b = SP_BUF_INIT(0);
+	o[0] = '\0';
+	if (seq_agent_format_missing(a, &b) != 0)
+		snprintf(o, sizeof(out[0]), "(format failed)");
+	else if (b.data)
+		snprintf(o, sizeof(out[0]), "%s", b.data);
+	sp_buf_free(&b);
+	return o;
+}
+
+/* Marks seqs [from, to] by `step` in one batch at now and commits; returns the missing total. */
+static int64_t mark_range(struct seqtrack *t, struct seq_agent *a, int64_t from, int64_t to,
+			  int64_t step, int64_t now)
+{
+	int64_t missing = 0;
+	for (int64_t s = from; s <= to; s += step) {
+		int64_t rc = seqtrack_mark(t, a, s, now);
+		if (rc < 0)
+			return rc;
+		missing += rc;
+	}
+	seqtrack_commit(t, now);
+	return missing;
+}
+
+/* A fake ack publisher: records every call; fails while `fail` > 0 (counting down). */
+#define PUB_MAX 64
+struct pubs {
+	int calls;
+	int fail;
+	int attempts;
+	char site[PUB_MAX][SP_ID_MAX + 1];
+	char agent[PUB_MAX][SP_ID_MAX + 1];
+	int64_t seq[PUB_MAX];
+};
+
+static int publish(void *ctx, const char *site, const char *agent, int64_t seq)
+{
+	struct pubs *p = ctx;
+	p->attempts++;
+	if (p->fail > 0) {
+		p->fail--;
+		return -1;
+	}
+	if (p->calls < PUB_MAX) {
+		snprintf(p->site[p->calls], sizeof(p->site[0]), "%s", site);
+		snprintf(p->agent[p->calls], sizeof(p->agent[0]), "%s", agent);
+		p->seq[p->calls] = seq;
+	}
+	p->calls++;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- acked and verdicts */
+
+static void test_add_and_accessors(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	CHECK(t != NULL);
+	CHECK(seqtrack_find(t, "s1", "a1") == NULL);
+	struct seq_agent *a = seqtrack_add(t, "s1", "a1", 42);
+	CHECK(a != NULL);
+	CHECK(seqtrack_find(t, "s1", "a1") == a);
+	CHECK(seqtrack_find(t, "s1", "a2") == NULL);
+	CHECK(seqtrack_find(t, "s2", "a1") == NULL);
+	CHECK_EQ_STR(seq_agent_site(a), "s1");
+	CHECK_EQ_STR(seq_agent_name(a), "a1");
+	CHECK_EQ_INT(seq_agent_id(a), 42);
+	CHECK_EQ_INT(seq_agent_acked(a), 0);
+	CHECK_EQ_INT(seq_agent_gap_since(a), 0);
+	CHECK_EQ_STR(done_text(a), "");
+	CHECK_EQ_STR(missing_text(a), "");
+	CHECK_EQ_INT(seqtrack_count(t), 1);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 0);
+	seqtrack_destroy(t);
+	seqtrack_destroy(NULL);
+}
+
+static void test_in_order_advances(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	for (int64_t s = 1; s <= 100; s++) {
+		CHECK_EQ_INT(seqtrack_check(a, s), SEQ_NEW);
+		CHECK_EQ_INT(seqtrack_mark(t, a, s, T0), 0);
+		CHECK_EQ_INT(seq_agent_acked(a), s);
+	}
+	seqtrack_commit(t, T0);
+	CHECK_EQ_INT(seq_agent_acked(a), 100);
+	CHECK_EQ_STR(done_text(a), "");
+	CHECK_EQ_INT(seq_agent_gap_since(a), 0);
+	seqtrack_destroy(t);
+}
+
+static void test_out_of_order_advances(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	CHECK_EQ_INT(seqtrack_mark(t, a, 3, T0), 0);
+	CHECK_EQ_INT(seq_agent_acked(a), 0);
+	CHECK_EQ_STR(done_text(a), "3-3");
+	CHECK_EQ_INT(seq_agent_gap_since(a), T0); /* a gap opened */
+	CHECK_EQ_INT(seqtrack_mark(t, a, 1, T0 + 5), 0);
+	CHECK_EQ_INT(seq_agent_acked(a), 1);
+	CHECK_EQ_STR(done_text(a), "3-3");
+	CHECK_EQ_INT(seq_agent_gap_since(a), T0); /* the same gap, still open */
+	CHECK_EQ_INT(seqtrack_mark(t, a, 2, T0 + 9), 0);
+	CHECK_EQ_INT(seq_agent_acked(a), 3);
+	CHECK_EQ_STR(done_text(a), "");
+	CHECK_EQ_INT(seq_agent_gap_since(a), 0); /* closed */
+	/* a longer run: 10 9 8 ... 4 */
+	for (int64_t s = 10; s >= 5; s--)
+		seqtrack_mark(t, a, s, T0 + 10);
+	CHECK_EQ_INT(seq_agent_acked(a), 3);
+	CHECK_EQ_STR(done_text(a), "5-10");
+	seqtrack_mark(t, a, 4, T0 + 10);
+	CHECK_EQ_INT(seq_agent_acked(a), 10);
+	seqtrack_commit(t, T0 + 10);
+	seqtrack_destroy(t);
+}
+
+static void test_duplicates(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	mark_range(t, a, 1, 5, 1, T0);
+	seqtrack_mark(t, a, 8, T0);
+	seqtrack_mark(t, a, 9, T0);
+	seqtrack_commit(t, T0);
+	CHECK_EQ_INT(seq_agent_acked(a), 5);
+	CHECK_EQ_INT(seqtrack_check(a, 1), SEQ_DUPLICATE);
+	CHECK_EQ_INT(seqtrack_check(a, 5), SEQ_DUPLICATE);
+	CHECK_EQ_INT(seqtrack_check(a, 6), SEQ_NEW);
+	CHECK_EQ_INT(seqtrack_check(a, 7), SEQ_NEW);
+	CHECK_EQ_INT(seqtrack_check(a, 8), SEQ_DUPLICATE);
+	CHECK_EQ_INT(seqtrack_check(a, 9), SEQ_DUPLICATE);
+	CHECK_EQ_INT(seqtrack_check(a, 10), SEQ_NEW);
+	/* marking a duplicate again changes nothing */
+	CHECK_EQ_INT(seqtrack_mark(t, a, 3, T0), 0);
+	CHECK_EQ_INT(seqtrack_mark(t, a, 8, T0), 0);
+	seqtrack_commit(t, T0);
+	CHECK_EQ_INT(seq_agent_acked(a), 5);
+	CHECK_EQ_STR(done_text(a), "8-9");
+	CHECK_EQ_STR(missing_text(a), "");
+	seqtrack_destroy(t);
+}
+
+/* ---------------------------------------------------------------- batches */
+
+static void test_touched_list(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	struct seq_agent *b = seqtrack_add(t, "s", "b", 2);
+	struct seq_agent *c = seqtrack_add(t, "s", "c", 3);
+	CHECK(seqtrack_first_touched(t) == NULL);
+	seqtrack_mark(t, a, 1, T0);
+	seqtrack_mark(t, c, 1, T0);
+	seqtrack_mark(t, a, 2, T0);
+	seqtrack_mark(t, a, 3, T0);
+	int na = 0, nb = 0, nc = 0, n = 0;
+	for (struct seq_agent *x = seqtrack_first_touched(t); x && n < 10;
+	     x = seqtrack_next_touched(x), n++) {
+		na += x == a;
+		nb += x == b;
+		nc += x == c;
+	}
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(na, 1);
+	CHECK_EQ_INT(nb, 0);
+	CHECK_EQ_INT(nc, 1);
+	seqtrack_commit(t, T0);
+	CHECK(seqtrack_first_touched(t) == NULL);
+	seqtrack_destroy(t);
+}
+
+static void test_abort_restores(void)
+{
+	struct seqtrack *t = seqtrack_create(1000);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	struct seq_agent *b = seqtrack_add(t, "s", "b", 2);
+	/* a: acked 5, 4 declared missing, 7 and 9 out of order */
+	mark_range(t, a, 1, 3, 1, T0);
+	mark_range(t, a, 5, 5, 1, T0);
+	CHECK_EQ_INT(seqtrack_expire(t, T0 + 1000), 1);
+	seqtrack_commit(t, T0 + 1000);
+	mark_range(t, a, 7, 9, 2, T0 + 2000);
+	CHECK_EQ_INT(seq_agent_acked(a), 5);
+	CHECK_EQ_STR(done_text(a), "7-7,9-9");
+	CHECK_EQ_STR(missing_text(a), "4-4");
+	CHECK_EQ_INT(seq_agent_gap_since(a), T0 + 2000);
+	/* b: acked 2 */
+	mark_range(t, b, 1, 2, 1, T0);
+	size_t pending = seqtrack_pending_acks(t);
+
+	/* one batch touching a several times (advance, late, out of order, expiry) and b */
+	CHECK_EQ_INT(seqtrack_mark(t, a, 6, T0 + 3000), 0);
+	CHECK_EQ_INT(seq_agent_acked(a), 7);
+	CHECK_EQ_INT(seqtrack_mark(t, a, 4, T0 + 3000), 0);
+	CHECK_EQ_INT(seqtrack_mark(t, a, 8, T0 + 3000), 0);
+	CHECK_EQ_INT(seq_agent_acked(a), 9);
+	CHECK_EQ_INT(seqtrack_mark(t, a, 12, T0 + 3000), 0);
+	CHECK_EQ_INT(seqtrack_mark(t, b, 3, T0 + 3000), 0);
+	CHECK_EQ_INT(seqtrack_expire(t, T0 + 9000), 2); /* 10-11 */
+	CHECK_EQ_INT(seq_agent_acked(a), 12);
+	CHECK_EQ_STR(missing_text(a), "10-11");
+
+	seqtrack_abort(t);
+	CHECK(seqtrack_first_touched(t) == NULL);
+	CHECK_EQ_INT(seq_agent_acked(a), 5);
+	CHECK_EQ_STR(done_text(a), "7-7,9-9");
+	CHECK_EQ_STR(missing_text(a), "4-4");
+	CHECK_EQ_INT(seq_agent_gap_since(a), T0 + 2000);
+	CHECK_EQ_INT(seqtrack_check(a, 4), SEQ_LATE);
+	CHECK_EQ_INT(seqtrack_check(a, 6), SEQ_NEW);
+	CHECK_EQ_INT(seqtrack_check(a, 8), SEQ_NEW);
+	CHECK_EQ_INT(seqtrack_check(a, 12), SEQ_NEW);
+	CHECK_EQ_INT(seq_agent_acked(b), 2);
+	CHECK_EQ_INT(seqtrack_check(b, 3), SEQ_NEW);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), pending);
+
+	/* the same batch replayed and committed gives the same result as before the abort */
+	seqtrack_mark(t, a, 6, T0 + 4000);
+	seqtrack_mark(t, a, 4, T0 + 4000);
+	seqtrack_mark(t, a, 8, T0 + 4000);
+	seqtrack_commit(t, T0 + 4000);
+	CHECK_EQ_INT(seq_agent_acked(a), 9);
+	CHECK_EQ_STR(done_text(a), "");
+	CHECK_EQ_STR(missing_text(a), "");
+	seqtrack_destroy(t);
+}
+
+static void test_commit_queues_only_advances(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	struct seq_agent *b = seqtrack_add(t, "s", "b", 2);
+	seqtrack_mark(t, a, 2, T0); /* out of order: no advance */
+	seqtrack_mark(t, b, 1, T0);
+	seqtrack_commit(t, T0);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 1);
+	struct pubs p = {0};
+	seqtrack_publish_due(t, T0 + 5000, true, publish, &p);
+	CHECK_EQ_INT(p.calls, 1);
+	CHECK_EQ_STR(p.agent[0], "b");
+	CHECK_EQ_INT(p.seq[0], 1);
+	seqtrack_destroy(t);
+}
+
+/* ---------------------------------------------------------------- gaps and late arrivals */
+
+static void test_gap_expiry(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	struct seq_agent *b = seqtrack_add(t, "s", "b", 2);
+	mark_range(t, a, 1, 2, 1, T0);
+	mark_range(t, a, 6, 7, 1, T0 + 100); /* 3..5 missing since T0 + 100 */
+	mark_range(t, b, 1, 1, 1, T0);       /* no gap */
+	CHECK_EQ_INT(seq_agent_gap_since(a), T0 + 100);
+	CHECK_EQ_INT(seqtrack_expire(t, T0 + 100 + WINDOW - 1), 0);
+	CHECK_EQ_INT(seq_agent_acked(a), 2);
+	CHECK(seqtrack_first_touched(t) == NULL); /* nothing expired, nothing touched */
+	CHECK_EQ_INT(seqtrack_expire(t, T0 + 100 + WINDOW), 3);
+	CHECK_EQ_INT(seq_agent_acked(a), 7);
+	CHECK_EQ_STR(done_text(a), "");
+	CHECK_EQ_STR(missing_text(a), "3-5");
+	CHECK_EQ_INT(seq_agent_gap_since(a), 0);
+	CHECK_EQ_INT(seq_agent_acked(b), 1);
+	CHECK(seqtrack_first_touched(t) == a);
+	CHECK(seqtrack_next_touched(a) == NULL);
+	seqtrack_commit(t, T0 + 100 + WINDOW);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 2);
+	/* nothing more to expire */
+	CHECK_EQ_INT(seqtrack_expire(t, T0 + 10 * WINDOW), 0);
+	CHECK_EQ_INT(seq_agent_acked(a), 7);
+	seqtrack_destroy(t);
+}
+
+static void test_late_arrival(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	mark_range(t, a, 1, 1, 1, T0);
+	mark_range(t, a, 5, 5, 1, T0);
+	CHECK_EQ_INT(seqtrack_expire(t, T0 + WINDOW), 3);
+	seqtrack_commit(t, T0 + WINDOW);
+	CHECK_EQ_INT(seq_agent_acked(a), 5);
+	CHECK_EQ_INT(seqtrack_check(a, 2), SEQ_LATE);
+	CHECK_EQ_INT(seqtrack_check(a, 3), SEQ_LATE);
+	CHECK_EQ_INT(seqtrack_check(a, 4), SEQ_LATE);
+	CHECK_EQ_INT(seqtrack_check(a, 1), SEQ_DUPLICATE);
+	CHECK_EQ_INT(seqtrack_check(a, 5), SEQ_DUPLICATE);
+	CHECK_EQ_INT(seqtrack_mark(t, a, 3, T0 + WINDOW + 1), 0);
+	seqtrack_commit(t, T0 + WINDOW + 1);
+	CHECK_EQ_INT(seqtrack_check(a, 3), SEQ_DUPLICATE);
+	CHECK_EQ_INT(seqtrack_check(a, 2), SEQ_LATE);
+	CHECK_EQ_INT(seqtrack_check(a, 4), SEQ_LATE);
+	CHECK_EQ_STR(missing_text(a), "2-2,4-4");
+	CHECK_EQ_INT(seq_agent_acked(a), 5);
+	seqtrack_mark(t, a, 2, T0 + WINDOW + 2);
+	seqtrack_mark(t, a, 4, T0 + WINDOW + 2);
+	seqtrack_commit(t, T0 + WINDOW + 2);
+	CHECK_EQ_INT(seqtrack_check(a, 2), SEQ_DUPLICATE);
+	CHECK_EQ_INT(seqtrack_check(a, 4), SEQ_DUPLICATE);
+	CHECK_EQ_STR(missing_text(a), "");
+	seqtrack_destroy(t);
+}
+
+static void test_scattered_beyond_max_ranges(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	int64_t total = 0;
+	bool failed = false;
+	/* 2, 4, ..., 2 * MAX: one out-of-order range each, the set is then full */
+	for (int64_t k = 1; k <= SEQTRACK_MAX_RANGES; k++) {
+		int64_t rc = seqtrack_mark(t, a, 2 * k, T0);
+		failed |= rc < 0;
+		total += rc;
+	}
+	CHECK(!failed);
+	CHECK_EQ_INT(total, 0);
+	CHECK_EQ_INT(seq_agent_acked(a), 0);
+	/* one more range: the oldest gap (seq 1) is declared missing */
+	CHECK_EQ_INT(seqtrack_mark(t, a, 2 * SEQTRACK_MAX_RANGES + 2, T0), 1);
+	CHECK_EQ_INT(seq_agent_acked(a), 2);
+	CHECK_EQ_INT(seqtrack_check(a, 1), SEQ_LATE);
+	CHECK_EQ_INT(seqtrack_check(a, 2), SEQ_DUPLICATE);
+	CHECK_EQ_INT(seqtrack_check(a, 3), SEQ_NEW);
+	CHECK_EQ_INT(seqtrack_check(a, 2 * SEQTRACK_MAX_RANGES + 2), SEQ_DUPLICATE);
+	CHECK_EQ_INT(seqtrack_check(a, 2 * SEQTRACK_MAX_RANGES + 3), SEQ_NEW);
+	CHECK_EQ_STR(missing_text(a), "1-1");
+	/* and so on for each further range */
+	total = 0;
+	for (int64_t k = SEQTRACK_MAX_RANGES + 2; k <= SEQTRACK_MAX_RANGES + 11; k++)
+		total += seqtrack_mark(t, a, 2 * k, T0);
+	CHECK_EQ_INT(total, 10);
+	CHECK_EQ_INT(seq_agent_acked(a), 22);
+	seqtrack_commit(t, T0);
+	struct pubs p = {0};
+	seqtrack_publish_due(t, T0 + SEQTRACK_IDLE_ACK_MS, true, publish, &p);
+	CHECK_EQ_INT(p.calls, 1);
+	CHECK_EQ_INT(p.seq[0], 22);
+	seqtrack_destroy(t);
+}
+
+/*
+ * A seq that falls inside the oldest gap while the out-of-order set is full
+ * is stored by the caller; it must not end up declared missing (a
+ * redelivery would then be stored a second time as SEQ_LATE).
+ */
+static void test_full_set_mark_inside_first_gap(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	for (int64_t k = 0; k < SEQTRACK_MAX_RANGES; k++)
+		seqtrack_mark(t, a, 10 + 2 * k, T0); /* 10, 12, ...: gap 1..9 first */
+	CHECK_EQ_INT(seq_agent_acked(a), 0);
+	/* 5 is not adjacent to anything: it needs a new range, the set is full */
+	CHECK_EQ_INT(seqtrack_check(a, 5), SEQ_NEW);
+	int64_t missing = seqtrack_mark(t, a, 5, T0);
+	CHECK_EQ_INT(seq_agent_acked(a), 10);
+	CHECK_EQ_INT(missing, 8); /* 1-4 and 6-9; 5 itself arrived */
+	CHECK_EQ_INT(seqtrack_check(a, 5), SEQ_DUPLICATE);
+	CHECK_EQ_INT(seqtrack_check(a, 4), SEQ_LATE);
+	CHECK_EQ_INT(seqtrack_check(a, 6), SEQ_LATE);
+	seqtrack_commit(t, T0);
+	seqtrack_destroy(t);
+}
+
+/*
+ * A late arrival whose removal splits a declared-missing range while that
+ * set is full: the seq must stop being SEQ_LATE (else a redelivery is
+ * stored twice).
+ */
+static void test_late_arrival_with_full_missing_set(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	/* seqs 4, 8, 12, ...: once the out-of-order set is full, each new one declares a 3-wide gap */
+	int64_t missing = 0;
+	int64_t k_last = SEQTRACK_MAX_RANGES + SEQTRACK_MISSING_KEPT;
+	for (int64_t k = 1; k <= k_last; k++)
+		missing += seqtrack_mark(t, a, 4 * k, T0);
+	CHECK_EQ_INT(missing, 3 * SEQTRACK_MISSING_KEPT);
+	CHECK_EQ_INT(seq_agent_acked(a), 4 * SEQTRACK_MISSING_KEPT);
+	const char *m = missing_text(a);
+	CHECK(strncmp(m, "1-3,5-7,9-11,", 13) == 0);
+	CHECK_EQ_INT(seqtrack_check(a, 6), SEQ_LATE);
+	CHECK_EQ_INT(seqtrack_check(a, 2), SEQ_LATE);
+	/* 6 arrives: removing it splits 5-7, which needs one more (the 257th) range */
+	CHECK_EQ_INT(seqtrack_mark(t, a, 6, T0), 0);
+	CHECK_EQ_INT(seqtrack_check(a, 6), SEQ_DUPLICATE);
+	CHECK_EQ_INT(seqtrack_check(a, 5), SEQ_LATE);
+	CHECK_EQ_INT(seqtrack_check(a, 7), SEQ_LATE);
+	seqtrack_commit(t, T0);
+	seqtrack_destroy(t);
+}
+
+/* ---------------------------------------------------------------- persistence */
+
+static void test_restore_round_trip(void)
+{
+	struct seqtrack *t1 = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t1, "s", "a", 7);
+	mark_range(t1, a, 1, 2, 1, T0);
+	mark_range(t1, a, 4, 4, 1, T0);
+	CHECK_EQ_INT(seqtrack_expire(t1, T0 + WINDOW), 1); /* 3 missing, acked 4 */
+	seqtrack_commit(t1, T0 + WINDOW);
+	mark_range(t1, a, 7, 9, 2, T0 + WINDOW + 5); /* 7, 9 out of order */
+	CHECK_EQ_STR(done_text(a), "7-7,9-9");
+	CHECK_EQ_STR(missing_text(a), "3-3");
+
+	char done[256], miss[256];
+	snprintf(done, sizeof(done), "%s", done_text(a));
+	snprintf(miss, sizeof(miss), "%s", missing_text(a));
+
+	struct seqtrack *t2 = seqtrack_create(WINDOW);
+	struct seq_agent *b = seqtrack_add(t2, "s", "a", 7);
+	CHECK_EQ_INT(seqtrack_restore(t2, b, seq_agent_acked(a), done, miss, seq_agent_gap_since(a)), 0);
+	CHECK_EQ_INT(seq_agent_acked(b), 4);
+	CHECK_EQ_INT(seq_agent_gap_since(b), T0 + WINDOW + 5);
+	CHECK_EQ_STR(done_text(b), done);
+	CHECK_EQ_STR(missing_text(b), miss);
+	int differ = 0;
+	for (int64_t s = 0; s <= 12; s++)
+		differ += seqtrack_check(a, s) != seqtrack_check(b, s);
+	CHECK_EQ_INT(differ, 0);
+	CHECK_EQ_INT(seqtrack_check(b, 3), SEQ_LATE);
+	CHECK_EQ_INT(seqtrack_check(b, 8), SEQ_NEW);
+	CHECK_EQ_INT(seqtrack_check(b, 9), SEQ_DUPLICATE);
+	/* the restored tracker carries on */
+	seqtrack_mark(t2, b, 5, T0 + WINDOW + 10);
+	seqtrack_mark(t2, b, 6, T0 + WINDOW + 10);
+	seqtrack_commit(t2, T0 + WINDOW + 10);
+	CHECK_EQ_INT(seq_agent_acked(b), 7);
+	/* the open gap keeps its original start: it expires one window after it opened */
+	CHECK_EQ_INT(seqtrack_expire(t2, T0 + 2 * WINDOW + 4), 0);
+	CHECK_EQ_INT(seqtrack_expire(t2, T0 + 2 * WINDOW + 5), 1);
+	CHECK_EQ_INT(seq_agent_acked(b), 9);
+	seqtrack_commit(t2, T0 + 2 * WINDOW + 5);
+	/* NULL texts mean empty sets */
+	struct seq_agent *c = seqtrack_add(t2, "s", "c", 8);
+	CHECK_EQ_INT(seqtrack_restore(t2, c, 17, NULL, NULL, 0), 0);
+	CHECK_EQ_INT(seq_agent_acked(c), 17);
+	CHECK_EQ_INT(seqtrack_check(c, 17), SEQ_DUPLICATE);
+	CHECK_EQ_INT(seqtrack_check(c, 18), SEQ_NEW);
+	seqtrack_destroy(t1);
+	seqtrack_destroy(t2);
+}
+
+static void test_restore_rejects_garbage(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	CHECK_EQ_INT(seqtrack_restore(t, a, 5, "7-", "", 0), SP_EINVAL);
+	CHECK_EQ_INT(seqtrack_restore(t, a, 5, "", "3-2", 0), SP_EINVAL);
+	seqtrack_destroy(t);
+}
+
+/* ---------------------------------------------------------------- more than 4 ranges */
+
+/* Batches after an agent collected several out-of-order ranges (run in a child: may hang). */
+static void many_gaps_across_batches(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	CHECK_EQ_INT(mark_range(t, a, 2, 12, 2, T0), 0); /* 2, 4, ..., 12: six ranges */
+	CHECK_EQ_STR(done_text(a), "2-2,4-4,6-6,8-8,10-10,12-12");
+	CHECK_EQ_INT(mark_range(t, a, 1, 1, 1, T0 + 1), 0); /* the next batch */
+	CHECK_EQ_INT(seq_agent_acked(a), 2);
+	CHECK_EQ_STR(done_text(a), "4-4,6-6,8-8,10-10,12-12");
+	seqtrack_destroy(t);
+}
+
+static void test_batch_after_many_gaps(void)
+{
+	CHECK(in_child(many_gaps_across_batches, 3000));
+}
+
+/* A batch after restoring state with several ranges (run in a child: may hang). */
+static void mark_after_restore_many_ranges(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	CHECK_EQ_INT(seqtrack_restore(t, a, 20, "22-22,24-24,26-26,28-28,30-30",
+				      "1-1,3-3,5-5,7-7,9-9,11-11", T0), 0);
+	CHECK_EQ_INT(seqtrack_mark(t, a, 21, T0 + 1), 0);
+	CHECK_EQ_INT(seq_agent_acked(a), 22);
+	seqtrack_abort(t);
+	CHECK_EQ_INT(seq_agent_acked(a), 20);
+	CHECK_EQ_STR(done_text(a), "22-22,24-24,26-26,28-28,30-30");
+	CHECK_EQ_STR(missing_text(a), "1-1,3-3,5-5,7-7,9-9,11-11");
+	seqtrack_destroy(t);
+}
+
+static void test_mark_after_restore_many_ranges(void)
+{
+	CHECK(in_child(mark_after_restore_many_ranges, 3000));
+}
+
+/* ---------------------------------------------------------------- ack pacing */
+
+static void test_publish_when_idle(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "site-1", "agent-1", 1);
+	struct pubs p = {0};
+	seqtrack_publish_due(t, T0, true, publish, &p); /* nothing pending */
+	CHECK_EQ_INT(p.attempts, 0);
+	mark_range(t, a, 1, 3, 1, T0);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 1);
+	seqtrack_publish_due(t, T0 + SEQTRACK_IDLE_ACK_MS, true, publish, &p);
+	CHECK_EQ_INT(p.calls, 1);
+	CHECK_EQ_STR(p.site[0], "site-1");
+	CHECK_EQ_STR(p.agent[0], "agent-1");
+	CHECK_EQ_INT(p.seq[0], 3);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 0);
+	/* unchanged: never again */
+	seqtrack_publish_due(t, T0 + 5000, true, publish, &p);
+	seqtrack_publish_due(t, T0 + 50000, false, publish, &p);
+	CHECK_EQ_INT(p.attempts, 1);
+	/* a batch without an advance queues nothing */
+	mark_range(t, a, 2, 2, 1, T0 + 60000); /* duplicate */
+	seqtrack_publish_due(t, T0 + 70000, true, publish, &p);
+	CHECK_EQ_INT(p.attempts, 1);
+	seqtrack_destroy(t);
+}
+
+static void test_publish_paced_while_busy(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	struct pubs p = {0};
+	const int64_t P = T0 + SEQTRACK_IDLE_ACK_MS; /* the first publication */
+	mark_range(t, a, 1, 1, 1, T0);
+	seqtrack_publish_due(t, P, true, publish, &p);
+	CHECK_EQ_INT(p.calls, 1);
+	/* a second advance 100 ms later, while busy: held back for the rest of the second */
+	mark_range(t, a, 2, 2, 1, P + 100);
+	seqtrack_publish_due(t, P + 200, false, publish, &p);
+	CHECK_EQ_INT(p.calls, 1);
+	mark_range(t, a, 3, 3, 1, P + 500);
+	seqtrack_publish_due(t, P + 600, false, publish, &p);
+	seqtrack_publish_due(t, P + SEQTRACK_ACK_INTERVAL_MS - 1, false, publish, &p);
+	CHECK_EQ_INT(p.calls, 1);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 1);
+	/* a second after the last publication: the newest ack goes out, once */
+	seqtrack_publish_due(t, P + SEQTRACK_ACK_INTERVAL_MS, false, publish, &p);
+	CHECK_EQ_INT(p.calls, 2);
+	CHECK_EQ_INT(p.seq[1], 3);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 0);
+	seqtrack_publish_due(t, P + 3 * SEQTRACK_ACK_INTERVAL_MS, false, publish, &p);
+	CHECK_EQ_INT(p.calls, 2);
+	seqtrack_destroy(t);
+}
+
+static void test_publish_idle_within_interval(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	struct pubs p = {0};
+	const int64_t P = T0 + SEQTRACK_IDLE_ACK_MS;
+	mark_range(t, a, 1, 1, 1, T0);
+	seqtrack_publish_due(t, P, true, publish, &p);
+	CHECK_EQ_INT(p.calls, 1);
+	/* advanced 100 ms later; once idle it goes out within the idle delay, not a second later */
+	mark_range(t, a, 2, 2, 1, P + 100);
+	seqtrack_publish_due(t, P + 100 + SEQTRACK_IDLE_ACK_MS, true, publish, &p);
+	CHECK_EQ_INT(p.calls, 2);
+	CHECK_EQ_INT(p.seq[1], 2);
+	seqtrack_destroy(t);
+}
+
+static void test_duplicate_forces_republish(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	struct pubs p = {0};
+	mark_range(t, a, 1, 4, 1, T0);
+	seqtrack_publish_due(t, T0 + SEQTRACK_IDLE_ACK_MS, true, publish, &p);
+	CHECK_EQ_INT(p.calls, 1);
+	/* the agent resends 3: it missed our ack; say it again at once, busy or not */
+	CHECK_EQ_INT(seqtrack_check(a, 3), SEQ_DUPLICATE);
+	seqtrack_note_duplicate(t, a);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 1);
+	seqtrack_publish_due(t, T0 + SEQTRACK_IDLE_ACK_MS + 10, false, publish, &p);
+	CHECK_EQ_INT(p.calls, 2);
+	CHECK_EQ_INT(p.seq[1], 4);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 0);
+	/* only once */
+	seqtrack_publish_due(t, T0 + 60000, true, publish, &p);
+	CHECK_EQ_INT(p.calls, 2);
+	seqtrack_destroy(t);
+}
+
+static void test_publish_failure_retried(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	struct pubs p = {.fail = 2};
+	mark_range(t, a, 1, 5, 1, T0);
+	seqtrack_publish_due(t, T0 + SEQTRACK_IDLE_ACK_MS, true, publish, &p);
+	CHECK_EQ_INT(p.attempts, 1);
+	CHECK_EQ_INT(p.calls, 0);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 1);
+	seqtrack_publish_due(t, T0 + SEQTRACK_IDLE_ACK_MS + 1, true, publish, &p);
+	CHECK_EQ_INT(p.attempts, 2);
+	CHECK_EQ_INT(p.calls, 0);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 1);
+	seqtrack_publish_due(t, T0 + SEQTRACK_IDLE_ACK_MS + 2, true, publish, &p);
+	CHECK_EQ_INT(p.attempts, 3);
+	CHECK_EQ_INT(p.calls, 1);
+	CHECK_EQ_INT(p.seq[0], 5);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 0);
+	/* a failed forced republish is retried too */
+	p.fail = 1;
+	seqtrack_note_duplicate(t, a);
+	seqtrack_publish_due(t, T0 + 10000, false, publish, &p);
+	CHECK_EQ_INT(p.calls, 1);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 1);
+	seqtrack_publish_due(t, T0 + 10001, false, publish, &p);
+	CHECK_EQ_INT(p.calls, 2);
+	CHECK_EQ_INT(p.seq[1], 5);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 0);
+	seqtrack_destroy(t);
+}
+
+static void test_republish_all(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *ag[3];
+	const char *names[3] = {"a0", "a1", "a2"};
+	for (int i = 0; i < 3; i++) {
+		ag[i] = seqtrack_add(t, "s", names[i], i + 1);
+		mark_range(t, ag[i], 1, 10 * (i + 1), 1, T0);
+	}
+	struct pubs p = {0};
+	seqtrack_publish_due(t, T0 + SEQTRACK_IDLE_ACK_MS, true, publish, &p);
+	CHECK_EQ_INT(p.calls, 3);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 0);
+	seqtrack_republish_all(t);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 3);
+	seqtrack_publish_due(t, T0 + SEQTRACK_IDLE_ACK_MS + 1, false, publish, &p);
+	CHECK_EQ_INT(p.calls, 6);
+	int seen = 0;
+	for (int c = 3; c < 6 && c < PUB_MAX; c++)
+		for (int i = 0; i < 3; i++)
+			if (strcmp(p.agent[c], names[i]) == 0 && p.seq[c] == 10 * (i + 1))
+				seen |= 1 << i;
+	CHECK_EQ_INT(seen, 7);
+	CHECK_EQ_INT(seqtrack_pending_acks(t), 0);
+	seqtrack_destroy(t);
+}
+
+/* ---------------------------------------------------------------- many agents */
+
+static void test_many_agents(void)
+{
+	enum { N = 5000 };
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	char site[32], agent[32];
+	int added = 0;
+	for (int i = 0; i < N; i++) {
+		snprintf(site, sizeof(site), "site-%d", i % 37);
+		snprintf(agent, sizeof(agent), "agent-%d", i);
+		added += seqtrack_add(t, site, agent, 1000 + i) != NULL;
+	}
+	CHECK_EQ_INT(added, N);
+	CHECK_EQ_INT(seqtrack_count(t), N);
+	int found = 0;
+	for (int i = 0; i < N; i++) {
+		snprintf(site, sizeof(site), "site-%d", i % 37);
+		snprintf(agent, sizeof(agent), "agent-%d", i);
+		struct seq_agent *a = seqtrack_find(t, site, agent);
+		if (a && seq_agent_id(a) == 1000 + i && strcmp(seq_agent_name(a), agent) == 0 &&
+		    strcmp(seq_agent_site(a), site) == 0)
+			found++;
+	}
+	CHECK_EQ_INT(found, N);
+	CHECK(seqtrack_find(t, "site-1", "agent-0") == NULL); /* agent-0 is on site-0 */
+	CHECK(seqtrack_find(t, "site-0", "agent-5000") == NULL);
+	/* the tracker still works on agents found after the table grew */
+	snprintf(site, sizeof(site), "site-%d", (N - 1) % 37);
+	snprintf(agent, sizeof(agent), "agent-%d", N - 1);
+	struct seq_agent *a = seqtrack_find(t, site, agent);
+	CHECK(a != NULL);
+	if (a) {
+		mark_range(t, a, 1, 3, 1, T0);
+		CHECK_EQ_INT(seq_agent_acked(a), 3);
+	}
+	seqtrack_destroy(t);
+}
+
+int main(void)
+{
+	RUN(test_add_and_accessors);
+	RUN(test_in_order_advances);
+	RUN(test_out_of_order_advances);
+	RUN(test_duplicates);
+	RUN(test_touched_list);
+	RUN(test_abort_restores);
+	RUN(test_commit_queues_only_advances);
+	RUN(test_gap_expiry);
+	RUN(test_late_arrival);
+	RUN(test_scattered_beyond_max_ranges);
+	RUN(test_full_set_mark_inside_first_gap);
+	RUN(test_late_arrival_with_full_missing_set);
+	RUN(test_restore_round_trip);
+	RUN(test_restore_rejects_garbage);
+	RUN(test_batch_after_many_gaps);
+	RUN(test_mark_after_restore_many_ranges);
+	RUN(test_publish_when_idle);
+	RUN(test_publish_paced_while_busy);
+	RUN(test_publish_idle_within_interval);
+	RUN(test_duplicate_forces_republish);
+	RUN(test_publish_failure_retried);
+	RUN(test_republish_all);
+	RUN(test_many_agents);
+	HARNESS_EXIT();
+}

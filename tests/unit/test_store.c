@@ -1,0 +1,982 @@
+/*
+ * test_store.c - the storage interface over the SQLite backend: schema
+ * creation, agents, device upserts from births and from data, readings and
+ * their queries, rollback, sequence progress, the site and device views
+ * (online rule, latest reading), counts, ping, and readers running while
+ * the writer commits batches.
+ *
+ * Each test uses its own database file under $SP_TEST_TMP (or /tmp), named
+ * after the process id, and removes it afterwards.
+ */
+#include "harness.h"
+
+#include "store.h"
+#include "sitepulse/error.h"
+#include "sitepulse/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define T0 1764320000000LL
+#define ALL_TIME_FROM 0
+#define ALL_TIME_TO INT64_MAX
+
+/* ---------------------------------------------------------------- helpers */
+
+static int db_counter;
+
+static void remove_db(const char *path)
+{
+	char side[512];
+	unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	unlink(side);
+}
+
+/* Opens a store on a new file; path receives its name. */
+static struct store *fresh(char *path, size_t size)
+{
+	const char *dir = getenv("SP_TEST_TMP");
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		fprintf(stderr, "  cannot create %s\n", dir);
+	snprintf(path, size, "%s/test_store-%d-%d.db", dir, (int)getpid(), ++db_counter);
+	remove_db(path);
+	struct store_params p = {.path = path, .sync_full = false, .readers = 4, .cache_mb = 4};
+	return store_open(&p);
+}
+
+static void drop(struct store *s, const char *path)
+{
+	store_close(s);
+	remove_db(path);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct sp_device_info lift_info(const char *dev, int32_t fmin, int32_t fmax)
+{
+	struct sp_device_info i = {0};
+	snprintf(i.dev, sizeof(i.dev), "%s", dev);
+	i.kind = SP_DEV_LIFT;
+	i.floor_min = fmin;
+	i.floor_max = fmax;
+	i.rated_speed = 1.0;
+	i.rated_load = 630;
+	return i;
+}
+
+static struct sp_device_info charger_info(const char *dev, int32_t ports)
+{
+	struct sp_device_info i = {0};
+	snprintf(i.dev, sizeof(i.dev), "%s", dev);
+	i.kind = SP_DEV_CHARGER;
+	i.ports = ports;
+	i.port_limit_w = 1500;
+	return i;
+}
+
+/* Readings collected by a store_r_readings callback. */
+#define ROWS_MAX 64
+struct rows {
+	int n;
+	char body[ROWS_MAX][128];
+};
+
+static int on_reading(void *ctx, const char *body, size_t len)
+{
+	struct rows *r = ctx;
+	if (r->n < ROWS_MAX)
+		snprintf(r->body[r->n], sizeof(r->body[0]), "%.*s", (int)len, body);
+	r->n++;
+	return 0;
+}
+
+static int readings(struct store *s, const char *site, const char *dev, int kind, int64_t from,
+		    int64_t to, int64_t limit, struct rows *out)
+{
+	struct store_readings_query q = {site, dev, kind, from, to, limit};
+	memset(out, 0, sizeof(*out));
+	return store_r_readings(s, &q, on_reading, out);
+}
+
+/* Device rows collected by a store_r_devices callback. */
+struct dev_row {
+	char site[SP_ID_MAX + 1], dev[SP_ID_MAX + 1], kind[16], agent[SP_ID_MAX + 1];
+	bool online;
+	int64_t last_seen;
+	bool has_latest, has_meta;
+	char latest[128], meta[128];
+};
+
+struct dev_rows {
+	int n;
+	struct dev_row r[32];
+};
+
+static int on_device(void *ctx, const struct store_device_row *row)
+{
+	struct dev_rows *d = ctx;
+	if (d->n < 32) {
+		struct dev_row *o = &d->r[d->n];
+		snprintf(o->site, sizeof(o->site), "%s", row->site ? row->site : "(null)");
+		snprintf(o->dev, sizeof(o->dev), "%s", row->dev ? row->dev : "(null)");
+		snprintf(o->kind, sizeof(o->kind), "%s", row->kind ? row->kind : "(null)");
+		snprintf(o->agent, sizeof(o->agent), "%s", row->agent ? row->agent : "(null)");
+		o->online = row->online;
+		o->last_seen = row->last_seen;
+		o->has_latest = row->latest != NULL;
+		o->has_meta = row->meta != NULL;
+		snprintf(o->latest, sizeof(o->latest), "%s", row->latest ? row->latest : "");
+		snprintf(o->meta, sizeof(o->meta), "%s", row->meta ? row->meta : "");
+	}
+	d->n++;
+	return 0;
+}
+
+static const struct dev_row *find_dev(const struct dev_rows *d, const char *site, const char *dev)
+{
+	for (int i = 0; i < d->n && i < 32; i++)
+		if (strcmp(d->r[i].site, site) == 0 && strcmp(d->r[i].dev, dev) == 0)
+			return &d->r[i];
+	return NULL;
+}
+
+/* Site rows collected by a store_r_sites callback. */
+struct site_rows {
+	int n;
+	struct {
+		char site[SP_ID_MAX + 1];
+		int64_t devices, online;
+	} r[16];
+};
+
+static int on_site(void *ctx, const struct store_site_row *row)
+{
+	struct site_rows *s = ctx;
+	if (s->n < 16) {
+		snprintf(s->r[s->n].site, sizeof(s->r[0].site), "%s", row->site);
+		s->r[s->n].devices = row->devices;
+		s->r[s->n].online = row->online;
+	}
+	s->n++;
+	return 0;
+}
+
+/* Agents collected by store_w_load_agents. */
+struct agent_rows {
+	int n;
+	struct {
+		int64_t id;
+		char site[SP_ID_MAX + 1], agent[SP_ID_MAX + 1];
+		int64_t acked, gap_since;
+		char done[128], missing[128];
+		bool done_null, missing_null;
+	} r[16];
+};
+
+static int on_agent(void *ctx, int64_t agent_id, const char *site, const char *agent,
+		    const struct store_agent_progress *p)
+{
+	struct agent_rows *a = ctx;
+	if (a->n < 16) {
+		a->r[a->n].id = agent_id;
+		snprintf(a->r[a->n].site, sizeof(a->r[0].site), "%s", site);
+		snprintf(a->r[a->n].agent, sizeof(a->r[0].agent), "%s", agent);
+		a->r[a->n].acked = p->acked;
+		a->r[a->n].gap_since = p->gap_since_ms;
+		a->r[a->n].done_null = p->done == NULL;
+		a->r[a->n].missing_null = p->missing == NULL;
+		snprintf(a->r[a->n].done, sizeof(a->r[0].done), "%s", p->done ? p->done : "");
+		snprintf(a->r[a->n].missing, sizeof(a->r[0].missing), "%s", p->missing ? p->missing : "");
+	}
+	a->n++;
+	return 0;
+}
+
+/* Runs one SQL query returning one integer, directly on the file (for schema checks). */
+static int64_t sql_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* ---------------------------------------------------------------- schema */
+
+static void test_open_creates_schema(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 1);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 1);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+				   "name IN ('agents', 'devices', 'readings')"),
+		     3);
+	CHECK_EQ_INT(store_r_ping(s), 0);
+	store_close(s);
+	/* reopening an existing store neither fails nor migrates again */
+	struct store_params p = {.path = path, .sync_full = true, .readers = 2};
+	s = store_open(&p);
+	CHECK(s != NULL);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 1);
+	if (s)
+		CHECK_EQ_INT(store_r_ping(s), 0);
+	drop(s, path);
+}
+
+static void test_open_fails_cleanly(void)
+{
+	struct store_params p = {.path = "/nonexistent-dir-sitepulse/x/y.db", .readers = 2};
+	CHECK(store_open(&p) == NULL); /* logs an (expected) error */
+}
+
+/* ---------------------------------------------------------------- writer side */
+
+static void test_agent_find_or_create(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t a1 = 0, a1b = 0, a2 = 0, a3 = 0;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &a1), 0);
+	CHECK(a1 > 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &a1b), 0);
+	CHECK_EQ_INT(a1b, a1);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-2", &a2), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-b", "agent-1", &a3), 0);
+	CHECK(a2 > 0 && a2 != a1);
+	CHECK(a3 > 0 && a3 != a1 && a3 != a2);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	/* still the same after the commit */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	a1b = 0;
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &a1b), 0);
+	CHECK_EQ_INT(a1b, a1);
+	CHECK_EQ_INT(store_w_agent_birth(s, a1, T0, "1.2.3", T0 + 5), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	drop(s, path);
+}
+
+static void test_device_upsert(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag = 0;
+	struct store_device d, g;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &ag), 0);
+	CHECK_EQ_INT(store_w_device(s, "site-a", "lift-1", &g), SP_ENOTFOUND);
+	CHECK_EQ_INT(store_w_device_count(s), 0);
+
+	/* from a birth: a lift with floors */
+	struct sp_device_info li = lift_info("lift-1", -2, 20);
+	memset(&d, 0, sizeof(d));
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", ag, &li, SP_DEV_UNKNOWN,
+					   "{\"floors\":22}", &d),
+		     0);
+	CHECK(d.id > 0);
+	CHECK_EQ_INT(d.agent_id, ag);
+	CHECK_EQ_INT(d.kind, SP_DEV_LIFT);
+	CHECK(d.has_floors);
+	CHECK_EQ_INT(d.floor_min, -2);
+	CHECK_EQ_INT(d.floor_max, 20);
+	CHECK_EQ_INT(d.ports, 0);
+	memset(&g, 0, sizeof(g));
+	CHECK_EQ_INT(store_w_device(s, "site-a", "lift-1", &g), 0);
+	CHECK_EQ_INT(g.id, d.id);
+	CHECK_EQ_INT(g.kind, SP_DEV_LIFT);
+	CHECK_EQ_INT(g.floor_max, 20);
+
+	/* from a birth: a charger with ports */
+	struct sp_device_info ci = charger_info("chg-1", 8);
+	struct store_device c;
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "chg-1", ag, &ci, SP_DEV_UNKNOWN, NULL, &c), 0);
+	CHECK(c.id > 0 && c.id != d.id);
+	CHECK_EQ_INT(c.kind, SP_DEV_CHARGER);
+	CHECK_EQ_INT(c.ports, 8);
+	CHECK(!c.has_floors);
+
+	/* from data (no birth yet): kind from the record */
+	struct store_device x;
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "chg-9", ag, NULL, SP_DEV_CHARGER, NULL, &x), 0);
+	CHECK(x.id > 0);
+	CHECK_EQ_INT(x.kind, SP_DEV_CHARGER);
+	CHECK_EQ_INT(x.ports, 0);
+	CHECK(!x.has_floors);
+	/* more data, even claiming another kind, changes nothing */
+	struct store_device x2;
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "chg-9", ag, NULL, SP_DEV_LIFT, NULL, &x2), 0);
+	CHECK_EQ_INT(x2.id, x.id);
+	CHECK_EQ_INT(x2.kind, SP_DEV_CHARGER);
+	/* data after a birth does not erase what the birth said */
+	struct store_device d2;
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", ag, NULL, SP_DEV_LIFT, NULL, &d2), 0);
+	CHECK_EQ_INT(d2.id, d.id);
+	CHECK(d2.has_floors);
+	CHECK_EQ_INT(d2.floor_min, -2);
+	CHECK_EQ_INT(d2.floor_max, 20);
+
+	/* a later birth updates kind, ports, floors and meta, keeping the id */
+	struct sp_device_info ci9 = charger_info("chg-9", 12);
+	struct store_device x3;
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "chg-9", ag, &ci9, SP_DEV_UNKNOWN,
+					   "{\"ports\":12}", &x3),
+		     0);
+	CHECK_EQ_INT(x3.id, x.id);
+	CHECK_EQ_INT(x3.ports, 12);
+	struct sp_device_info li2 = lift_info("lift-1", 0, 9);
+	struct store_device d3;
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", ag, &li2, SP_DEV_UNKNOWN,
+					   "{\"floors\":10}", &d3),
+		     0);
+	CHECK_EQ_INT(d3.id, d.id);
+	CHECK_EQ_INT(d3.floor_min, 0);
+	CHECK_EQ_INT(d3.floor_max, 9);
+	/* a device that changes kind in a birth: lift -> charger */
+	struct sp_device_info lc = charger_info("lift-1", 2);
+	struct store_device d4;
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", ag, &lc, SP_DEV_UNKNOWN, NULL, &d4), 0);
+	CHECK_EQ_INT(d4.id, d.id);
+	CHECK_EQ_INT(d4.kind, SP_DEV_CHARGER);
+	CHECK_EQ_INT(d4.ports, 2);
+	CHECK(!d4.has_floors);
+	CHECK_EQ_INT(store_w_device_count(s), 3);
+	CHECK_EQ_INT(store_w_agent_state(s, ag, true, T0), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	/* meta: the newest birth's, kept when a birth has none */
+	struct dev_rows rows = {0};
+	CHECK_EQ_INT(store_r_devices(s, "site-a", T0, 60000, on_device, &rows), 0);
+	CHECK_EQ_INT(rows.n, 3);
+	const struct dev_row *r1 = find_dev(&rows, "site-a", "lift-1");
+	const struct dev_row *r9 = find_dev(&rows, "site-a", "chg-9");
+	const struct dev_row *rc = find_dev(&rows, "site-a", "chg-1");
+	CHECK(r1 && r9 && rc);
+	if (r1 && r9 && rc) {
+		CHECK(r1->has_meta);
+		CHECK_EQ_STR(r1->meta, "{\"floors\":10}");
+		CHECK_EQ_STR(r1->kind, "charger");
+		CHECK(r9->has_meta);
+		CHECK_EQ_STR(r9->meta, "{\"ports\":12}");
+		CHECK_EQ_STR(r9->kind, "charger");
+		CHECK(!rc->has_meta);
+	}
+	drop(s, path);
+}
+
+/* Inserts readings of `dev` (i = 0..n-1: ts T0 + 1000 i, LIFT for even i, FAULT for odd). */
+static int insert_readings(struct store *s, int64_t dev_id, int64_t ag, int n)
+{
+	char body[64];
+	for (int i = 0; i < n; i++) {
+		int len = snprintf(body, sizeof(body), "{\"i\":%d}", i);
+		int rc = store_w_reading(s, dev_id, ag, 100 + i, i % 2 ? SP_REC_FAULT : SP_REC_LIFT,
+					 T0 + 1000LL * i, body, (size_t)len);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void test_readings_query(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag = 0;
+	struct store_device d, e;
+	struct sp_device_info li = lift_info("lift-1", 0, 5);
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &ag), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", ag, &li, SP_DEV_LIFT, NULL, &d), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-2", ag, NULL, SP_DEV_LIFT, NULL, &e), 0);
+	CHECK_EQ_INT(insert_readings(s, d.id, ag, 10), 0);
+	/* another device's readings are not mixed in */
+	CHECK_EQ_INT(store_w_reading(s, e.id, ag, 500, SP_REC_LIFT, T0 + 5000, "{\"other\":1}", 11), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	struct rows r;
+	/* newest first */
+	CHECK_EQ_INT(readings(s, "site-a", "lift-1", -1, ALL_TIME_FROM, ALL_TIME_TO, 100, &r), 10);
+	CHECK_EQ_INT(r.n, 10);
+	CHECK_EQ_STR(r.body[0], "{\"i\":9}");
+	CHECK_EQ_STR(r.body[9], "{\"i\":0}");
+	int order_ok = 1;
+	for (int i = 0; i < 10; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "{\"i\":%d}", 9 - i);
+		order_ok &= strcmp(r.body[i], want) == 0;
+	}
+	CHECK(order_ok);
+	/* kind filter */
+	CHECK_EQ_INT(readings(s, "site-a", "lift-1", SP_REC_FAULT, ALL_TIME_FROM, ALL_TIME_TO, 100, &r), 5);
+	CHECK_EQ_STR(r.body[0], "{\"i\":9}");
+	CHECK_EQ_STR(r.body[4], "{\"i\":1}");
+	CHECK_EQ_INT(readings(s, "site-a", "lift-1", SP_REC_LIFT, ALL_TIME_FROM, ALL_TIME_TO, 100, &r), 5);
+	CHECK_EQ_STR(r.body[0], "{\"i\":8}");
+	CHECK_EQ_INT(readings(s, "site-a", "lift-1", SP_REC_SESSION, ALL_TIME_FROM, ALL_TIME_TO, 100, &r), 0);
+	/* from and to are inclusive */
+	CHECK_EQ_INT(readings(s, "site-a", "lift-1", -1, T0 + 2000, T0 + 5000, 100, &r), 4);
+	CHECK_EQ_STR(r.body[0], "{\"i\":5}");
+	CHECK_EQ_STR(r.body[3], "{\"i\":2}");
+	CHECK_EQ_INT(readings(s, "site-a", "lift-1", -1, T0 + 2001, T0 + 4999, 100, &r), 2);
+	CHECK_EQ_STR(r.body[0], "{\"i\":4}");
+	CHECK_EQ_STR(r.body[1], "{\"i\":3}");
+	CHECK_EQ_INT(readings(s, "site-a", "lift-1", -1, T0 + 3000, T0 + 3000, 100, &r), 1);
+	CHECK_EQ_STR(r.body[0], "{\"i\":3}");
+	CHECK_EQ_INT(readings(s, "site-a", "lift-1", -1, T0 + 20000, ALL_TIME_TO, 100, &r), 0);
+	/* limit: the newest ones */
+	CHECK_EQ_INT(readings(s, "site-a", "lift-1", -1, ALL_TIME_FROM, ALL_TIME_TO, 3, &r), 3);
+	CHECK_EQ_INT(r.n, 3);
+	CHECK_EQ_STR(r.body[2], "{\"i\":7}");
+	CHECK_EQ_INT(readings(s, "site-a", "lift-1", SP_REC_LIFT, T0 + 1000, T0 + 8000, 2, &r), 2);
+	CHECK_EQ_STR(r.body[0], "{\"i\":8}");
+	CHECK_EQ_STR(r.body[1], "{\"i\":6}");
+	/* the other device */
+	CHECK_EQ_INT(readings(s, "site-a", "lift-2", -1, ALL_TIME_FROM, ALL_TIME_TO, 100, &r), 1);
+	CHECK_EQ_STR(r.body[0], "{\"other\":1}");
+	/* unknown device or site */
+	CHECK_EQ_INT(readings(s, "site-a", "nope", -1, ALL_TIME_FROM, ALL_TIME_TO, 100, &r), SP_ENOTFOUND);
+	CHECK_EQ_INT(readings(s, "site-x", "lift-1", -1, ALL_TIME_FROM, ALL_TIME_TO, 100, &r), SP_ENOTFOUND);
+	CHECK_EQ_INT(r.n, 0);
+	drop(s, path);
+}
+
+static void test_readings_same_ts_newest_insert_first(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag = 0;
+	struct store_device d;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "s", "a", &ag), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "s", "chg", ag, NULL, SP_DEV_CHARGER, NULL, &d), 0);
+	CHECK_EQ_INT(store_w_reading(s, d.id, ag, 1, SP_REC_PORT, T0, "{\"n\":1}", 7), 0);
+	CHECK_EQ_INT(store_w_reading(s, d.id, ag, 1, SP_REC_PORT, T0, "{\"n\":2}", 7), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	struct rows r;
+	CHECK_EQ_INT(readings(s, "s", "chg", -1, T0, T0, 10, &r), 2);
+	CHECK_EQ_STR(r.body[0], "{\"n\":2}");
+	CHECK_EQ_STR(r.body[1], "{\"n\":1}");
+	drop(s, path);
+}
+
+static void test_rollback_leaves_nothing(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag = 0, keep = 0;
+	struct store_device d;
+	/* one committed agent, to see that rollback only undoes its own batch */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-k", "keep", &keep), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-r", "agent-r", &ag), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-r", "dev-r", ag, NULL, SP_DEV_LIFT, NULL, &d), 0);
+	CHECK_EQ_INT(store_w_reading(s, d.id, ag, 1, SP_REC_LIFT, T0, "{}", 2), 0);
+	struct store_agent_progress p = {.acked = 9, .done = "11-12", .missing = "", .gap_since_ms = T0};
+	CHECK_EQ_INT(store_w_save_progress(s, keep, &p), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, ag, true, T0), 0);
+	store_w_rollback(s);
+
+	struct rows r;
+	CHECK_EQ_INT(readings(s, "site-r", "dev-r", -1, ALL_TIME_FROM, ALL_TIME_TO, 10, &r), SP_ENOTFOUND);
+	struct dev_rows dr = {0};
+	CHECK_EQ_INT(store_r_devices(s, NULL, T0, 60000, on_device, &dr), 0);
+	CHECK_EQ_INT(dr.n, 0);
+	struct store_device g;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_device(s, "site-r", "dev-r", &g), SP_ENOTFOUND);
+	CHECK_EQ_INT(store_w_device_count(s), 0);
+	struct agent_rows ar = {0};
+	CHECK_EQ_INT(store_w_load_agents(s, on_agent, &ar), 0);
+	CHECK_EQ_INT(ar.n, 1);
+	CHECK_EQ_STR(ar.r[0].agent, "keep");
+	CHECK_EQ_INT(ar.r[0].acked, 0); /* the progress update was rolled back */
+	CHECK_EQ_STR(ar.r[0].done, "");
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	/* a rollback outside a transaction is harmless */
+	store_w_rollback(s);
+	CHECK_EQ_INT(store_r_ping(s), 0);
+	drop(s, path);
+}
+
+static void test_progress_round_trip(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t a1 = 0, a2 = 0;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &a1), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-b", "agent-2", &a2), 0);
+	struct store_agent_progress p = {
+		.acked = 42, .done = "44-45,50-50", .missing = "3-3,7-9", .gap_since_ms = T0 + 7};
+	CHECK_EQ_INT(store_w_save_progress(s, a1, &p), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	/* a second save overwrites; NULL texts are stored as empty */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	struct store_agent_progress p2 = {.acked = 43, .done = NULL, .missing = "3-3", .gap_since_ms = 0};
+	CHECK_EQ_INT(store_w_save_progress(s, a2, &p2), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	/* and they survive a reopen */
+	store_close(s);
+	struct store_params sp = {.path = path, .readers = 2};
+	s = store_open(&sp);
+	CHECK(s != NULL);
+	if (s == NULL) {
+		remove_db(path);
+		return;
+	}
+	struct agent_rows ar = {0};
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_load_agents(s, on_agent, &ar), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(ar.n, 2);
+	int seen = 0;
+	for (int i = 0; i < ar.n && i < 16; i++) {
+		if (ar.r[i].id == a1) {
+			seen |= 1;
+			CHECK_EQ_STR(ar.r[i].site, "site-a");
+			CHECK_EQ_STR(ar.r[i].agent, "agent-1");
+			CHECK_EQ_INT(ar.r[i].acked, 42);
+			CHECK_EQ_STR(ar.r[i].done, "44-45,50-50");
+			CHECK_EQ_STR(ar.r[i].missing, "3-3,7-9");
+			CHECK_EQ_INT(ar.r[i].gap_since, T0 + 7);
+		} else if (ar.r[i].id == a2) {
+			seen |= 2;
+			CHECK_EQ_STR(ar.r[i].site, "site-b");
+			CHECK_EQ_INT(ar.r[i].acked, 43);
+			CHECK(!ar.r[i].done_null);
+			CHECK_EQ_STR(ar.r[i].done, "");
+			CHECK_EQ_STR(ar.r[i].missing, "3-3");
+			CHECK_EQ_INT(ar.r[i].gap_since, 0);
+		}
+	}
+	CHECK_EQ_INT(seen, 3);
+	drop(s, path);
+}
+
+static int fail_agent(void *ctx, int64_t agent_id, const char *site, const char *agent,
+		      const struct store_agent_progress *p)
+{
+	(void)agent_id;
+	(void)site;
+	(void)agent;
+	(void)p;
+	(*(int *)ctx)++;
+	return SP_ENOMEM;
+}
+
+/*
+ * The writer's start-up relies on a failing callback failing the load
+ * (writer.c load_agent returns SP_ENOMEM and writer_start checks the result).
+ */
+static void test_load_agents_passes_callback_error(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t a1 = 0, a2 = 0;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &a1), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-2", &a2), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	int calls = 0;
+	CHECK_EQ_INT(store_w_load_agents(s, fail_agent, &calls), SP_ENOMEM);
+	CHECK_EQ_INT(calls, 1); /* stops at the first error */
+	/* the statement was reset: a later load works */
+	struct agent_rows ar = {0};
+	CHECK_EQ_INT(store_w_load_agents(s, on_agent, &ar), 0);
+	CHECK_EQ_INT(ar.n, 2);
+	drop(s, path);
+}
+
+/* ---------------------------------------------------------------- reader side */
+
+#define NOW (T0 + 1000000)
+#define OFFLINE 60000
+
+static void test_sites_devices_online(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t a1 = 0, a2 = 0;
+	struct store_device l1, c1, n1, l2;
+	struct sp_device_info li = lift_info("lift-1", 0, 8), ci = charger_info("chg-1", 4);
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &a1), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-b", "agent-2", &a2), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", a1, &li, SP_DEV_UNKNOWN, "{\"m\":1}", &l1), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "chg-1", a1, &ci, SP_DEV_UNKNOWN, NULL, &c1), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "new-1", a1, NULL, SP_DEV_LIFT, NULL, &n1), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-b", "lift-2", a2, NULL, SP_DEV_LIFT, NULL, &l2), 0);
+	/* lift-1: recent; chg-1: exactly at the offline bound; new-1: never; lift-2: recent */
+	CHECK_EQ_INT(store_w_reading(s, l1.id, a1, 1, SP_REC_LIFT, NOW - 5000, "{\"old\":1}", 9), 0);
+	CHECK_EQ_INT(store_w_reading(s, l1.id, a1, 2, SP_REC_LIFT, NOW - 1000, "{\"new\":1}", 9), 0);
+	CHECK_EQ_INT(store_w_reading(s, l1.id, a1, 2, SP_REC_FAULT, NOW - 3000, "{\"mid\":1}", 9), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, l1.id, NOW - 5000), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, l1.id, NOW - 1000), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, l1.id, NOW - 3000), 0); /* never moves back */
+	CHECK_EQ_INT(store_w_device_seen(s, c1.id, NOW - OFFLINE), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, l2.id, NOW - 10), 0);
+	/* agent-1 reported data (alive); agent-2 said it is offline */
+	CHECK_EQ_INT(store_w_agent_seen(s, a1, NOW - 1000), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, a2, false, NOW - 20), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	struct dev_rows all = {0};
+	CHECK_EQ_INT(store_r_devices(s, NULL, NOW, OFFLINE, on_device, &all), 0);
+	CHECK_EQ_INT(all.n, 4);
+	/* sorted by site then dev */
+	CHECK_EQ_STR(all.r[0].dev, "chg-1");
+	CHECK_EQ_STR(all.r[1].dev, "lift-1");
+	CHECK_EQ_STR(all.r[2].dev, "new-1");
+	CHECK_EQ_STR(all.r[3].dev, "lift-2");
+	const struct dev_row *r;
+	r = find_dev(&all, "site-a", "lift-1");
+	CHECK(r != NULL);
+	if (r) {
+		CHECK(r->online);
+		CHECK_EQ_INT(r->last_seen, NOW - 1000);
+		CHECK_EQ_STR(r->kind, "lift");
+		CHECK_EQ_STR(r->agent, "agent-1");
+		CHECK(r->has_latest);
+		CHECK_EQ_STR(r->latest, "{\"new\":1}");
+		CHECK_EQ_STR(r->meta, "{\"m\":1}");
+	}
+	r = find_dev(&all, "site-a", "chg-1");
+	CHECK(r != NULL);
+	if (r) {
+		CHECK(r->online); /* last_seen == now - offline_ms still counts */
+		CHECK_EQ_STR(r->kind, "charger");
+		CHECK(!r->has_latest);
+		CHECK(!r->has_meta);
+	}
+	r = find_dev(&all, "site-a", "new-1");
+	CHECK(r != NULL);
+	if (r) {
+		CHECK(!r->online); /* never reported */
+		CHECK_EQ_INT(r->last_seen, 0);
+	}
+	r = find_dev(&all, "site-b", "lift-2");
+	CHECK(r != NULL);
+	if (r) {
+		CHECK(!r->online); /* recent, but its agent is offline */
+		CHECK_EQ_STR(r->agent, "agent-2");
+	}
+	/* one site only */
+	struct dev_rows one = {0};
+	CHECK_EQ_INT(store_r_devices(s, "site-b", NOW, OFFLINE, on_device, &one), 0);
+	CHECK_EQ_INT(one.n, 1);
+	CHECK_EQ_STR(one.r[0].dev, "lift-2");
+	struct dev_rows none = {0};
+	CHECK_EQ_INT(store_r_devices(s, "site-z", NOW, OFFLINE, on_device, &none), 0);
+	CHECK_EQ_INT(none.n, 0);
+
+	/* a moment later chg-1 is past the bound */
+	struct dev_rows later = {0};
+	CHECK_EQ_INT(store_r_devices(s, "site-a", NOW + 1, OFFLINE, on_device, &later), 0);
+	r = find_dev(&later, "site-a", "chg-1");
+	CHECK(r && !r->online);
+	r = find_dev(&later, "site-a", "lift-1");
+	CHECK(r && r->online);
+
+	struct site_rows sr = {0};
+	CHECK_EQ_INT(store_r_sites(s, NOW, OFFLINE, on_site, &sr), 0);
+	CHECK_EQ_INT(sr.n, 2);
+	CHECK_EQ_STR(sr.r[0].site, "site-a");
+	CHECK_EQ_INT(sr.r[0].devices, 3);
+	CHECK_EQ_INT(sr.r[0].online, 2);
+	CHECK_EQ_STR(sr.r[1].site, "site-b");
+	CHECK_EQ_INT(sr.r[1].devices, 1);
+	CHECK_EQ_INT(sr.r[1].online, 0);
+
+	int64_t counts[SP_DEV_KIND_COUNT][2];
+	memset(counts, 0xff, sizeof(counts));
+	CHECK_EQ_INT(store_r_device_counts(s, NOW, OFFLINE, counts), 0);
+	CHECK_EQ_INT(counts[SP_DEV_UNKNOWN][0], 0);
+	CHECK_EQ_INT(counts[SP_DEV_UNKNOWN][1], 0);
+	CHECK_EQ_INT(counts[SP_DEV_LIFT][1], 1);    /* lift-1 */
+	CHECK_EQ_INT(counts[SP_DEV_LIFT][0], 2);    /* new-1, lift-2 */
+	CHECK_EQ_INT(counts[SP_DEV_CHARGER][1], 1); /* chg-1 */
+	CHECK_EQ_INT(counts[SP_DEV_CHARGER][0], 0);
+
+	/* agent-2 sends data: alive again; then says offline, then online */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, a2, NOW), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	memset(&sr, 0, sizeof(sr));
+	CHECK_EQ_INT(store_r_sites(s, NOW, OFFLINE, on_site, &sr), 0);
+	CHECK_EQ_INT(sr.r[1].online, 1);
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, a2, false, NOW), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, a1, false, NOW), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	memset(&sr, 0, sizeof(sr));
+	CHECK_EQ_INT(store_r_sites(s, NOW, OFFLINE, on_site, &sr), 0);
+	CHECK_EQ_INT(sr.r[0].online, 0);
+	CHECK_EQ_INT(sr.r[1].online, 0);
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, a1, true, NOW), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(store_r_device_counts(s, NOW, OFFLINE, counts), 0);
+	CHECK_EQ_INT(counts[SP_DEV_LIFT][1], 1);
+	CHECK_EQ_INT(counts[SP_DEV_CHARGER][1], 1);
+	CHECK_EQ_INT(counts[SP_DEV_LIFT][0], 2);
+	CHECK_EQ_INT(store_r_ping(s), 0);
+	drop(s, path);
+}
+
+static void test_empty_store_views(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	struct site_rows sr = {0};
+	struct dev_rows dr = {0};
+	int64_t counts[SP_DEV_KIND_COUNT][2];
+	memset(counts, 0xff, sizeof(counts));
+	CHECK_EQ_INT(store_r_sites(s, NOW, OFFLINE, on_site, &sr), 0);
+	CHECK_EQ_INT(sr.n, 0);
+	CHECK_EQ_INT(store_r_devices(s, NULL, NOW, OFFLINE, on_device, &dr), 0);
+	CHECK_EQ_INT(dr.n, 0);
+	CHECK_EQ_INT(store_r_device_counts(s, NOW, OFFLINE, counts), 0);
+	int64_t sum = 0;
+	for (int k = 0; k < SP_DEV_KIND_COUNT; k++)
+		sum += counts[k][0] + counts[k][1];
+	CHECK_EQ_INT(sum, 0);
+	drop(s, path);
+}
+
+static void test_readers_do_not_see_open_batch(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag = 0;
+	struct store_device d;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "s", "a", &ag), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "s", "d", ag, NULL, SP_DEV_LIFT, NULL, &d), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(insert_readings(s, d.id, ag, 5), 0);
+	struct rows r;
+	CHECK_EQ_INT(readings(s, "s", "d", -1, ALL_TIME_FROM, ALL_TIME_TO, 100, &r), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(readings(s, "s", "d", -1, ALL_TIME_FROM, ALL_TIME_TO, 100, &r), 5);
+	drop(s, path);
+}
+
+/* ---------------------------------------------------------------- concurrency */
+
+#define BATCHES 40
+#define PER_BATCH 250
+
+struct reader_ctx {
+	struct store *s;
+	atomic_int *stop;
+	atomic_int *ready;
+	int errors;
+	int torn;     /* a count that is not a whole number of batches */
+	int iterations;
+	int64_t last; /* rows seen by the last query */
+	int regress;  /* fewer rows than before */
+};
+
+static int count_row(void *ctx, const char *body, size_t len)
+{
+	(void)body;
+	(void)len;
+	(*(int64_t *)ctx)++;
+	return 0;
+}
+
+static int count_site(void *ctx, const struct store_site_row *row)
+{
+	(void)row;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int count_device(void *ctx, const struct store_device_row *row)
+{
+	(void)row;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void *reader_main(void *arg)
+{
+	struct reader_ctx *c = arg;
+	int64_t deadline = mono_ms() + 15000;
+	struct store_readings_query q = {"site-c", "bulk", -1, ALL_TIME_FROM, ALL_TIME_TO, 1000000};
+	atomic_fetch_add(c->ready, 1);
+	while (!atomic_load(c->stop) && c->iterations < 100000 && mono_ms() < deadline) {
+		int64_t n = 0;
+		int rc = store_r_readings(c->s, &q, count_row, &n);
+		if (rc < 0 || rc != n)
+			c->errors++;
+		if (n % PER_BATCH != 0)
+			c->torn++;
+		if (n < c->last)
+			c->regress++;
+		c->last = n;
+		int sites = 0, devs = 0;
+		int64_t counts[SP_DEV_KIND_COUNT][2];
+		if (store_r_sites(c->s, NOW, OFFLINE, count_site, &sites) != 0 || sites != 1)
+			c->errors++;
+		if (store_r_devices(c->s, NULL, NOW, OFFLINE, count_device, &devs) != 0 || devs != 1)
+			c->errors++;
+		if (store_r_device_counts(c->s, NOW, OFFLINE, counts) != 0 || counts[SP_DEV_LIFT][1] != 1)
+			c->errors++;
+		if (store_r_ping(c->s) != 0)
+			c->errors++;
+		c->iterations++;
+	}
+	return NULL;
+}
+
+static void test_readers_while_writing(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag = 0;
+	struct store_device d;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-c", "agent-c", &ag), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-c", "bulk", ag, NULL, SP_DEV_LIFT, NULL, &d), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, ag, true, NOW), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, d.id, NOW), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	atomic_int stop = 0, ready = 0;
+	struct reader_ctx rc[4];
+	pthread_t th[4];
+	int started = 0;
+	for (int i = 0; i < 4; i++) {
+		rc[i] = (struct reader_ctx){.s = s, .stop = &stop, .ready = &ready};
+		if (pthread_create(&th[i], NULL, reader_main, &rc[i]) == 0)
+			started++;
+	}
+	CHECK_EQ_INT(started, 4);
+	/* start writing once every reader is reading (bounded wait) */
+	for (int64_t until = mono_ms() + 5000; atomic_load(&ready) < started && mono_ms() < until;)
+		nanosleep(&(struct timespec){0, 1000000L}, NULL);
+
+	int werr = 0;
+	char body[96];
+	for (int b = 0; b < BATCHES; b++) {
+		if (store_w_begin(s) != 0) {
+			werr++;
+			continue;
+		}
+		for (int i = 0; i < PER_BATCH; i++) {
+			int len = snprintf(body, sizeof(body), "{\"b\":%d,\"i\":%d,\"pad\":\"%040d\"}", b, i, i);
+			if (store_w_reading(s, d.id, ag, b * PER_BATCH + i + 1, SP_REC_LIFT,
+					    T0 + b * PER_BATCH + i, body, (size_t)len) != 0)
+				werr++;
+		}
+		if (store_w_device_seen(s, d.id, NOW) != 0 || store_w_agent_seen(s, ag, NOW) != 0)
+			werr++;
+		if (store_w_commit(s) != 0)
+			werr++;
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	CHECK_EQ_INT(werr, 0);
+	int errors = 0, torn = 0, regress = 0, iters = 0;
+	for (int i = 0; i < started; i++) {
+		errors += rc[i].errors;
+		torn += rc[i].torn;
+		regress += rc[i].regress;
+		iters += rc[i].iterations > 0;
+	}
+	CHECK_EQ_INT(errors, 0);
+	CHECK_EQ_INT(torn, 0);
+	CHECK_EQ_INT(regress, 0);
+	CHECK_EQ_INT(iters, started); /* every reader ran */
+	struct store_readings_query q = {"site-c", "bulk", -1, ALL_TIME_FROM, ALL_TIME_TO, 1000000};
+	int64_t n = 0;
+	CHECK_EQ_INT(store_r_readings(s, &q, count_row, &n), BATCHES * PER_BATCH);
+	CHECK_EQ_INT(n, BATCHES * PER_BATCH);
+	drop(s, path);
+}
+
+int main(void)
+{
+	sp_log_set_level(SP_LOG_WARN); /* the store logs its lifecycle at INFO */
+	RUN(test_open_creates_schema);
+	RUN(test_open_fails_cleanly);
+	RUN(test_agent_find_or_create);
+	RUN(test_device_upsert);
+	RUN(test_readings_query);
+	RUN(test_readings_same_ts_newest_insert_first);
+	RUN(test_rollback_leaves_nothing);
+	RUN(test_progress_round_trip);
+	RUN(test_load_agents_passes_callback_error);
+	RUN(test_sites_devices_online);
+	RUN(test_empty_store_views);
+	RUN(test_readers_do_not_see_open_batch);
+	RUN(test_readers_while_writing);
+	HARNESS_EXIT();
+}
