@@ -8,6 +8,8 @@
  */
 #include "api.h"
 
+#include "apiparse.h"
+
 #include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
 #include "sitepulse/codec.h"
@@ -27,8 +29,6 @@
 
 #define REQUEST_MEMORY (32 * 1024)  /* request line + headers of one connection */
 #define BODY_MAX (64 * 1024)        /* request bodies larger than this are refused */
-#define READINGS_DEFAULT 1000
-#define READINGS_MAX 10000
 #define RESPONSE_MAX (64 * 1024 * 1024)
 
 enum role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_OPERATOR };
@@ -98,63 +98,22 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 
 /* ---------------------------------------------------------------- auth */
 
-/* Constant-time comparison: time depends on the lengths only, not on where they differ. */
-static bool token_equal(const char *a, size_t alen, const char *b, size_t blen)
-{
-	unsigned char diff = (unsigned char)(alen != blen);
-	size_t n = alen > blen ? alen : blen;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char x = i < alen ? (unsigned char)a[i] : 0;
-		unsigned char y = i < blen ? (unsigned char)b[i] : 0;
-		diff |= x ^ y;
-	}
-	return diff == 0;
-}
-
-static bool token_in(const struct sp_conf_list *l, const char *tok, size_t len)
-{
-	bool found = false;
-	for (size_t i = 0; i < l->count; i++)
-		found |= token_equal(l->items[i], strlen(l->items[i]), tok, len);
-	return found;
-}
-
 static enum role authorize(struct api *a, struct MHD_Connection *c)
 {
+	const char *tok;
+	size_t len;
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+	if (apiparse_bearer(h, &tok, &len) != 0)
 		return ROLE_NONE;
-	const char *tok = h + 7;
-	while (*tok == ' ')
-		tok++;
-	size_t len = strnlen(tok, 1024);
 	/* check both lists every time: which list matched must not show in the timing */
-	bool op = token_in(&a->p.conf->api.operator_tokens, tok, len);
-	bool view = token_in(&a->p.conf->api.viewer_tokens, tok, len);
+	bool op = apiparse_token_in(&a->p.conf->api.operator_tokens, tok, len);
+	bool view = apiparse_token_in(&a->p.conf->api.viewer_tokens, tok, len);
 	return op ? ROLE_OPERATOR : view ? ROLE_VIEWER : ROLE_NONE;
 }
-
-/* ---------------------------------------------------------------- query helpers */
 
 static const char *arg(struct MHD_Connection *c, const char *name)
 {
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
-}
-
-/* Parses an optional integer argument within [min, max]. 0 ok, -1 bad. */
-static int int_arg(struct MHD_Connection *c, const char *name, int64_t min, int64_t max,
-		   int64_t *out)
-{
-	const char *v = arg(c, name);
-	char *end;
-	if (v == NULL)
-		return 0;
-	errno = 0;
-	long long x = strtoll(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || errno || x < min || x > max)
-		return -1;
-	*out = x;
-	return 0;
 }
 
 /* ---------------------------------------------------------------- routes */
@@ -264,8 +223,9 @@ static int device_row(void *ctx, const struct store_device_row *r)
 static enum MHD_Result route_devices(struct api *a, struct MHD_Connection *c)
 {
 	const char *site = arg(c, "site");
-	if (site && !sp_id_valid_str(site))
-		return send_error(c, MHD_HTTP_BAD_REQUEST, "site: not a valid identifier");
+	char err[128];
+	if (apiparse_devices(site, err, sizeof(err)))
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
 	struct list_ctx l = {&b, 0, 0};
 	sp_buf_putc(&b, '[');
@@ -289,22 +249,12 @@ static int reading_row(void *ctx, const char *body, size_t len)
 
 static enum MHD_Result route_readings(struct api *a, struct MHD_Connection *c)
 {
-	struct store_readings_query q = {arg(c, "site"), arg(c, "dev"), -1, 0, INT64_MAX,
-					 READINGS_DEFAULT};
-	const char *t = arg(c, "t");
-	if (q.site == NULL || q.dev == NULL)
-		return send_error(c, MHD_HTTP_BAD_REQUEST, "site and dev are required");
-	if (!sp_id_valid_str(q.site) || !sp_id_valid_str(q.dev))
-		return send_error(c, MHD_HTTP_BAD_REQUEST, "site, dev: not valid identifiers");
-	if (t && (q.kind = sp_rec_kind_parse(t)) < 0)
-		return send_error(c, MHD_HTTP_BAD_REQUEST,
-				  "t: one of lift, station, port, session, fault");
-	if (int_arg(c, "from", 0, INT64_MAX, &q.from) || int_arg(c, "to", 0, INT64_MAX, &q.to))
-		return send_error(c, MHD_HTTP_BAD_REQUEST, "from, to: milliseconds since the epoch");
-	if (q.from > q.to)
-		return send_error(c, MHD_HTTP_BAD_REQUEST, "from is after to");
-	if (int_arg(c, "limit", 1, READINGS_MAX, &q.limit))
-		return send_error(c, MHD_HTTP_BAD_REQUEST, "limit: 1..%d", READINGS_MAX);
+	struct apiparse_readings_args args = {arg(c, "site"), arg(c, "dev"),  arg(c, "t"),
+					      arg(c, "from"), arg(c, "to"), arg(c, "limit")};
+	struct store_readings_query q;
+	char err[128];
+	if (apiparse_readings(&args, &q, err, sizeof(err)))
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
 
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
 	struct list_ctx l = {&b, 0, 0};
@@ -324,34 +274,21 @@ static enum MHD_Result route_readings(struct api *a, struct MHD_Connection *c)
 static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const char *url,
 				const char *method)
 {
-	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0) {
-		if (!get)
-			return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
-		return url[1] == 'h' ? route_healthz(a, c) : route_metrics(a, c);
-	}
-	if (strncmp(url, "/api/", 5) != 0)
+	static enum MHD_Result (*const handlers[])(struct api *, struct MHD_Connection *) = {
+		[ROUTE_HEALTHZ] = route_healthz, [ROUTE_METRICS] = route_metrics,
+		[ROUTE_SITES] = route_sites,     [ROUTE_DEVICES] = route_devices,
+		[ROUTE_READINGS] = route_readings,
+	};
+	enum api_route r = apiparse_route(url);
+	if (r == ROUTE_NOT_FOUND)
 		return send_error(c, MHD_HTTP_NOT_FOUND, "not found");
-	if (authorize(a, c) == ROLE_NONE) {
+	if (apiparse_route_needs_token(r) && authorize(a, c) == ROLE_NONE) {
 		atomic_fetch_add(&a->unauthorized, 1);
 		return send_error(c, MHD_HTTP_UNAUTHORIZED, "missing or unknown bearer token");
 	}
-	static const struct {
-		const char *path;
-		enum MHD_Result (*fn)(struct api *, struct MHD_Connection *);
-	} routes[] = {
-		{"/api/v1/sites", route_sites},
-		{"/api/v1/devices", route_devices},
-		{"/api/v1/readings", route_readings},
-	};
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strcmp(url, routes[i].path) == 0) {
-			if (!get)
-				return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
-			return routes[i].fn(a, c);
-		}
-	}
-	return send_error(c, MHD_HTTP_NOT_FOUND, "not found");
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+	return handlers[r](a, c);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,

@@ -75,7 +75,7 @@ int store_w_save_progress(struct store *s, int64_t agent_id, const struct store_
 int store_w_agent_birth(struct store *s, int64_t agent_id, int64_t ts, const char *fw,
 			int64_t received_ms);
 int store_w_agent_state(struct store *s, int64_t agent_id, bool online, int64_t received_ms);
-/* Notes data from an agent (it is alive). */
+/* Notes data from an agent received at received_ms: online again unless a later state said otherwise. */
 int store_w_agent_seen(struct store *s, int64_t agent_id, int64_t received_ms);
 
 /* Looks a device up. 0, SP_ENOTFOUND or SP_EIO. */

@@ -75,8 +75,12 @@ static const char *const WSQL[W_COUNT] = {
 		       "WHERE id = ?1",
 	[W_BIRTH] = "UPDATE agents SET birth_ts = ?2, fw = ?3, birth_at = ?4 WHERE id = ?1",
 	[W_STATE] = "UPDATE agents SET online = ?2, state_at = ?3 WHERE id = ?1",
-	/* data proves the agent is alive, whatever its retained state said */
-	[W_SEEN] = "UPDATE agents SET last_seen = ?2, online = 1 WHERE id = ?1",
+	/*
+	 * data received after the agent's last state message proves it is alive;
+	 * data received before it (e.g. in the same batch as its goodbye) does not
+	 */
+	[W_SEEN] = "UPDATE agents SET last_seen = max(last_seen, ?2), "
+		   "online = CASE WHEN ?2 > state_at THEN 1 ELSE online END WHERE id = ?1",
 	[W_DEV_GET] = "SELECT id, agent_id, kind, ports, floor_min, floor_max FROM devices "
 		      "WHERE site = ?1 AND dev = ?2",
 	[W_DEV_INS] = "INSERT INTO devices(site, dev, kind, agent_id, ports, floor_min, floor_max, "

@@ -68,8 +68,11 @@ struct writer {
 	bool failing;                 /* the last batch failed to commit */
 	struct sp_ratelimit reject_log, fail_log;
 	struct batch_counts bc;
-	/* agents that sent data in this batch (to note them alive) */
-	int64_t *alive;
+	/* agents that sent data in this batch, with the latest arrival (to note them alive) */
+	struct alive {
+		int64_t agent_id;
+		int64_t received_ms;
+	} *alive;
 	size_t nalive, capalive;
 };
 
@@ -87,20 +90,25 @@ static void log_reject(struct writer *w, const struct sp_topic *t, const char *w
 		(long long)seq, sp_reject_name(why->reason), why->field ? why->field : "-");
 }
 
-static int note_alive(struct writer *w, int64_t agent_id)
+static int note_alive(struct writer *w, int64_t agent_id, int64_t received_ms)
 {
-	for (size_t i = 0; i < w->nalive; i++)
-		if (w->alive[i] == agent_id)
+	for (size_t i = 0; i < w->nalive; i++) {
+		if (w->alive[i].agent_id == agent_id) {
+			if (received_ms > w->alive[i].received_ms)
+				w->alive[i].received_ms = received_ms;
 			return 0;
+		}
+	}
 	if (w->nalive == w->capalive) {
 		size_t cap = w->capalive ? w->capalive * 2 : 64;
-		int64_t *a = realloc(w->alive, cap * sizeof(*a));
+		struct alive *a = realloc(w->alive, cap * sizeof(*a));
 		if (a == NULL)
 			return SP_ENOMEM;
 		w->alive = a;
 		w->capalive = cap;
 	}
-	w->alive[w->nalive++] = agent_id;
+	w->alive[w->nalive].agent_id = agent_id;
+	w->alive[w->nalive++].received_ms = received_ms;
 	return 0;
 }
 
@@ -235,7 +243,7 @@ static int handle_data(struct writer *w, const struct queue_msg *m, const struct
 	if (missing < 0)
 		return (int)missing;
 	w->bc.missing += (uint64_t)missing;
-	return note_alive(w, agent_id);
+	return note_alive(w, agent_id, m->received_ms);
 }
 
 static int handle_birth(struct writer *w, const struct queue_msg *m, const struct sp_topic *t,
@@ -326,7 +334,7 @@ static int save_device_seen(void *ctx, int64_t device_id, int64_t ts)
 }
 
 /* Persists the sequence state of every agent the batch touched. */
-static int save_progress(struct writer *w, int64_t now)
+static int save_progress(struct writer *w)
 {
 	int rc;
 	for (struct seq_agent *a = seqtrack_first_touched(w->seq); a; a = seqtrack_next_touched(a)) {
@@ -342,7 +350,7 @@ static int save_progress(struct writer *w, int64_t now)
 			return rc;
 	}
 	for (size_t i = 0; i < w->nalive; i++)
-		if ((rc = store_w_agent_seen(w->p.store, w->alive[i], now)))
+		if ((rc = store_w_agent_seen(w->p.store, w->alive[i].agent_id, w->alive[i].received_ms)))
 			return rc;
 	return devcache_flush_seen(w->devs, save_device_seen, w->p.store);
 }
@@ -406,7 +414,7 @@ static int process_batch(struct writer *w, size_t n, bool expire, int64_t now)
 				(long long)missing, (long long)(w->p.gap_window_ms / 1000));
 		w->bc.missing += (uint64_t)missing;
 	}
-	if ((rc = save_progress(w, now)))
+	if ((rc = save_progress(w)))
 		goto fail;
 	if ((rc = store_w_commit(w->p.store)))
 		goto fail_committed;

@@ -1,0 +1,57 @@
+/*
+ * apiparse.h - the pure part of the HTTP API: routing, bearer tokens and
+ * query parameters, without libmicrohttpd (so it can be unit-tested and
+ * fuzzed directly). Everything here treats its input as hostile.
+ */
+#ifndef SP_COLLECTOR_APIPARSE_H
+#define SP_COLLECTOR_APIPARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "sitepulse/conf.h"
+#include "store.h"
+
+#define API_READINGS_DEFAULT 1000
+#define API_READINGS_MAX 10000
+
+enum api_route {
+	ROUTE_NOT_FOUND = 0,
+	ROUTE_HEALTHZ,
+	ROUTE_METRICS,
+	ROUTE_SITES,
+	ROUTE_DEVICES,
+	ROUTE_READINGS,
+};
+
+/* Maps a URL path (no query string) to a route. */
+enum api_route apiparse_route(const char *path);
+
+/* True for routes that need a bearer token. */
+bool apiparse_route_needs_token(enum api_route r);
+
+/*
+ * Extracts the token of an "Authorization: Bearer TOKEN" header value.
+ * Returns 0 with *token and *len set (pointing into header), or -1.
+ */
+int apiparse_bearer(const char *header, const char **token, size_t *len);
+
+/* Constant-time membership: true if tok[0..len) equals one of the list's items. */
+bool apiparse_token_in(const struct sp_conf_list *l, const char *tok, size_t len);
+
+/* Raw query parameters of GET /api/v1/readings (NULL = absent). */
+struct apiparse_readings_args {
+	const char *site, *dev, *t, *from, *to, *limit;
+};
+
+/*
+ * Validates the parameters into a query (site and dev point into args).
+ * Returns 0, or -1 with a message for the client in err.
+ */
+int apiparse_readings(const struct apiparse_readings_args *args, struct store_readings_query *q,
+		      char *err, size_t errlen);
+
+/* Validates the optional site of GET /api/v1/devices. 0, or -1 with err. */
+int apiparse_devices(const char *site, char *err, size_t errlen);
+
+#endif
