@@ -600,32 +600,27 @@ static void warn_if_exposed(struct load_ctx *c)
 			c->origin);
 }
 
-int sp_conf_load(const struct sp_conf_schema *s, const char *path, void *root,
-		 struct sp_conf_errors *errs)
+int sp_conf_load_stream(const struct sp_conf_schema *s, FILE *f, const char *origin, void *root,
+			struct sp_conf_errors *errs)
 {
 	struct load_ctx *c = calloc(1, sizeof(*c));
 	int rc = 0;
 
 	if (c == NULL) {
-		sp_conf_errors_add(errs, "%s: out of memory", path);
+		sp_conf_errors_add(errs, "%s: out of memory", origin);
 		return SP_ECONFIG;
 	}
 	c->schema = s;
 	c->root = root;
-	c->origin = path;
+	c->origin = origin;
 	c->errs = errs;
 	c->errs_at_start = errs->count;
-	c->file = fopen(path, "r");
-	if (c->file == NULL) {
-		sp_conf_errors_add(errs, "%s: cannot open: %s", path, strerror(errno));
-		rc = SP_ECONFIG;
-		goto out;
-	}
+	c->file = f;
 	int first_error = ini_parse_stream(reader_cb, c, ini_handler_cb, c);
 	if (first_error > 0 && first_error != c->syntax_error_line && errs->count == c->errs_at_start)
-		sp_conf_errors_add(errs, "%s:%d: syntax error", path, first_error);
+		sp_conf_errors_add(errs, "%s:%d: syntax error", origin, first_error);
 	else if (first_error < 0)
-		sp_conf_errors_add(errs, "%s: cannot read", path);
+		sp_conf_errors_add(errs, "%s: cannot read", origin);
 	for (size_t i = 0; i < s->nsections; i++)
 		if (s->sections[i].instance == NULL)
 			check_required_keys(c, &s->sections[i], s->sections[i].name);
@@ -634,14 +629,24 @@ int sp_conf_load(const struct sp_conf_schema *s, const char *path, void *root,
 	warn_if_exposed(c);
 	if (errs->count > c->errs_at_start)
 		rc = SP_ECONFIG;
-out:
-	if (c->file)
-		fclose(c->file);
 	for (size_t i = 0; i < c->nseen; i++)
 		free(c->seen[i]);
 	free(c->seen);
 	free(c->instances);
 	free(c);
+	return rc;
+}
+
+int sp_conf_load(const struct sp_conf_schema *s, const char *path, void *root,
+		 struct sp_conf_errors *errs)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		sp_conf_errors_add(errs, "%s: cannot open: %s", path, strerror(errno));
+		return SP_ECONFIG;
+	}
+	int rc = sp_conf_load_stream(s, f, path, root, errs);
+	fclose(f);
 	return rc;
 }
 

@@ -108,11 +108,15 @@ int sp_conf_defaults(const struct sp_conf_schema *s, void *root);
 /*
  * Reads the file at path into root (already holding defaults). Every
  * problem is appended to errs. Returns 0, or SP_ECONFIG if errs gained
- * lines. Also warns (via errs->... no: via the log) when a file holding a
- * secret key is readable by others.
+ * lines. Logs a warning when a file that sets a secret key is readable by
+ * other users.
  */
 int sp_conf_load(const struct sp_conf_schema *s, const char *path, void *root,
 		 struct sp_conf_errors *errs);
+
+/* Same, from an open stream (origin names it in messages; the stream is not closed). */
+int sp_conf_load_stream(const struct sp_conf_schema *s, FILE *f, const char *origin, void *root,
+			struct sp_conf_errors *errs);
 
 /*
  * Sets one key from another origin (e.g. origin "--broker" for a command

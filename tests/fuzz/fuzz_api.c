@@ -1,0 +1,52 @@
+/*
+ * fuzz_api.c - libFuzzer target for the HTTP API's request parsing: the
+ * path router, the Authorization header and the readings/devices query
+ * parameters. The input is split at NUL bytes into: path, Authorization
+ * header, site, dev, t, from, to, limit (missing parts are absent).
+ */
+#include "apiparse.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *part[8] = {NULL};
+	char *copy = malloc(size + 1);
+	char err[128];
+	size_t n = 0;
+
+	if (copy == NULL)
+		return 0;
+	memcpy(copy, data, size);
+	copy[size] = '\0';
+	for (char *p = copy; n < 8 && p <= copy + size; p += strlen(p) + 1)
+		part[n++] = p;
+
+	enum api_route r = apiparse_route(part[0] ? part[0] : "");
+	(void)apiparse_route_needs_token(r);
+
+	const char *tok;
+	size_t len;
+	char *items[] = {"viewer-token-0123456789", "x"};
+	struct sp_conf_list tokens = {items, 2};
+	if (apiparse_bearer(part[1], &tok, &len) == 0) {
+		if (len == 0 || len > 1024)
+			abort();
+		apiparse_token_in(&tokens, tok, len);
+	}
+
+	struct apiparse_readings_args a = {part[2], part[3], part[4], part[5], part[6], part[7]};
+	struct store_readings_query q;
+	if (apiparse_readings(&a, &q, err, sizeof(err)) == 0) {
+		if (q.limit < 1 || q.limit > API_READINGS_MAX || q.from > q.to || q.site == NULL ||
+		    q.dev == NULL)
+			abort(); /* accepted something out of bounds */
+	}
+	apiparse_devices(part[2], err, sizeof(err));
+	free(copy);
+	return 0;
+}
