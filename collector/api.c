@@ -2,9 +2,10 @@
  * api.c - HTTP routes over libmicrohttpd (see api.h). The only file that
  * includes microhttpd.h.
  *
- * Every /api/ route needs "Authorization: Bearer TOKEN"; tokens are
- * compared in constant time and never logged. Errors are {"error":"…"}
- * with a 4xx/5xx status; unknown query parameters are ignored.
+ * Every /api/ route needs "Authorization: Bearer TOKEN"; tokens are kept as
+ * digests and compared in constant time (tokens.c), never logged. Errors
+ * are {"error":"…"} with a 4xx/5xx status; unknown query parameters are
+ * ignored.
  */
 #include "api.h"
 
@@ -30,8 +31,6 @@
 #define REQUEST_MEMORY (32 * 1024)  /* request line + headers of one connection */
 #define BODY_MAX (64 * 1024)        /* request bodies larger than this are refused */
 #define RESPONSE_MAX (64 * 1024 * 1024)
-
-enum role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_OPERATOR };
 
 struct api {
 	struct api_params p;
@@ -98,17 +97,14 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 
 /* ---------------------------------------------------------------- auth */
 
-static enum role authorize(struct api *a, struct MHD_Connection *c)
+static enum token_role authorize(struct api *a, struct MHD_Connection *c)
 {
 	const char *tok;
 	size_t len;
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (apiparse_bearer(h, &tok, &len) != 0)
-		return ROLE_NONE;
-	/* check both lists every time: which list matched must not show in the timing */
-	bool op = apiparse_token_in(&a->p.conf->api.operator_tokens, tok, len);
-	bool view = apiparse_token_in(&a->p.conf->api.viewer_tokens, tok, len);
-	return op ? ROLE_OPERATOR : view ? ROLE_VIEWER : ROLE_NONE;
+		return TOKEN_NONE;
+	return tokens_check(a->p.tokens, tok, len);
 }
 
 static const char *arg(struct MHD_Connection *c, const char *name)
@@ -282,7 +278,7 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 	enum api_route r = apiparse_route(url);
 	if (r == ROUTE_NOT_FOUND)
 		return send_error(c, MHD_HTTP_NOT_FOUND, "not found");
-	if (apiparse_route_needs_token(r) && authorize(a, c) == ROLE_NONE) {
+	if (apiparse_route_needs_token(r) && authorize(a, c) == TOKEN_NONE) {
 		atomic_fetch_add(&a->unauthorized, 1);
 		return send_error(c, MHD_HTTP_UNAUTHORIZED, "missing or unknown bearer token");
 	}
@@ -386,14 +382,7 @@ struct api *api_start(const struct api_params *p)
 			 p->conf->api.listen);
 		goto fail;
 	}
-	size_t short_tokens = 0;
-	for (size_t i = 0; i < p->conf->api.viewer_tokens.count; i++)
-		short_tokens += strlen(p->conf->api.viewer_tokens.items[i]) < 16;
-	for (size_t i = 0; i < p->conf->api.operator_tokens.count; i++)
-		short_tokens += strlen(p->conf->api.operator_tokens.items[i]) < 16;
-	if (short_tokens)
-		SP_WARN("api", "%zu API tokens are shorter than 16 characters: easy to guess", short_tokens);
-	if (p->conf->api.viewer_tokens.count + p->conf->api.operator_tokens.count == 0)
+	if (tokens_count(p->tokens) == 0)
 		SP_WARN("api", "no API tokens configured: every /api/ request will be refused");
 	SP_INFO("api", "listening on http://%s", p->conf->api.listen);
 	return a;

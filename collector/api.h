@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "store.h"
+#include "tokens.h"
 
 struct api;
 
@@ -23,6 +24,7 @@ struct api_params {
 	struct store *store;
 	struct metrics *metrics;
 	struct queue *queue;
+	const struct tokens *tokens;       /* who may use /api/ (borrowed) */
 };
 
 /* Starts listening. NULL on failure (logged, e.g. address in use). */

@@ -49,28 +49,6 @@ int apiparse_bearer(const char *header, const char **token, size_t *len)
 	return 0;
 }
 
-/* Constant-time comparison: the time depends on the lengths only, not on where they differ. */
-static bool token_equal(const char *a, size_t alen, const char *b, size_t blen)
-{
-	unsigned char diff = (unsigned char)(alen != blen);
-	size_t n = alen > blen ? alen : blen;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char x = i < alen ? (unsigned char)a[i] : 0;
-		unsigned char y = i < blen ? (unsigned char)b[i] : 0;
-		diff |= x ^ y;
-	}
-	return diff == 0;
-}
-
-bool apiparse_token_in(const struct sp_conf_list *l, const char *tok, size_t len)
-{
-	bool found = false;
-	/* no early exit: which entry matched must not show in the timing */
-	for (size_t i = 0; i < l->count; i++)
-		found |= token_equal(l->items[i], strlen(l->items[i]), tok, len);
-	return found;
-}
-
 /* Parses an optional integer parameter within [min, max]. 0 ok (absent leaves *out), -1 bad. */
 static int int_param(const char *v, int64_t min, int64_t max, int64_t *out)
 {

@@ -9,7 +9,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "sitepulse/conf.h"
 #include "store.h"
 
 #define API_READINGS_DEFAULT 1000
@@ -35,9 +34,6 @@ bool apiparse_route_needs_token(enum api_route r);
  * Returns 0 with *token and *len set (pointing into header), or -1.
  */
 int apiparse_bearer(const char *header, const char **token, size_t *len);
-
-/* Constant-time membership: true if tok[0..len) equals one of the list's items. */
-bool apiparse_token_in(const struct sp_conf_list *l, const char *tok, size_t len);
 
 /* Raw query parameters of GET /api/v1/readings (NULL = absent). */
 struct apiparse_readings_args {

@@ -44,9 +44,15 @@ static int check_token(const char *value, char *err, size_t errlen)
 	bool ok = n >= 1 && n <= 256;
 	for (size_t i = 0; ok && i < n; i++)
 		ok = value[i] > 0x20 && value[i] < 0x7f;
+	if (ok && strncmp(value, "sha256:", 7) == 0) {
+		/* a digest from --hash-token: exactly 64 hex digits */
+		ok = n == 7 + 64;
+		for (size_t i = 7; ok && i < n; i++)
+			ok = strchr("0123456789abcdefABCDEF", value[i]) != NULL;
+	}
 	if (ok)
 		return 0;
-	snprintf(err, errlen, "tokens of 1..256 printable characters without blanks");
+	snprintf(err, errlen, "tokens of 1..256 printable characters without blanks, or sha256:HEX");
 	return -1;
 }
 
@@ -100,9 +106,9 @@ static const struct sp_conf_key api_keys[] = {
 	{"listen", SP_CONF_STRING, API(listen), "127.0.0.1:8080", 1, 300, NULL, 0,
 	 sp_conf_check_hostport, "HTTP address (--http overrides)"},
 	{"viewer_tokens", SP_CONF_LIST, API(viewer_tokens), "", 0, 64, NULL, SP_CONF_SECRET,
-	 check_token, "bearer tokens with the viewer role (read the API)"},
+	 check_token, "bearer tokens with the viewer role (read the API); a token or its sha256:HEX"},
 	{"operator_tokens", SP_CONF_LIST, API(operator_tokens), "", 0, 64, NULL, SP_CONF_SECRET,
-	 check_token, "bearer tokens with the operator role (read and acknowledge)"},
+	 check_token, "bearer tokens with the operator role (read and acknowledge); a token or its sha256:HEX"},
 	{"threads", SP_CONF_INT, API(threads), "2", 1, 64, NULL, 0, NULL, "HTTP worker threads"},
 	{"max_connections", SP_CONF_INT, API(max_connections), "512", 1, 100000, NULL, 0, NULL,
 	 "open HTTP connections at most (beyond: refused)"},

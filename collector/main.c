@@ -11,6 +11,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "store.h"
+#include "tokens.h"
 #include "writer.h"
 
 #include "sitepulse/clock.h"
@@ -41,6 +42,7 @@ struct collector {
 	struct queue *queue;
 	struct ingest *ingest;
 	struct writer *writer;
+	struct tokens *tokens;
 	struct api *api;
 };
 
@@ -68,6 +70,8 @@ static void usage(FILE *out)
 		"    -l, --http HOST:PORT  HTTP address, overrides [api] listen\n"
 		"        --check-config    validate the configuration and exit (0 valid, 2 invalid)\n"
 		"        --config-reference  print the key reference (Markdown) and exit\n"
+		"        --hash-token TOKEN  print sha256:HEX of TOKEN, to list it in viewer_tokens or\n"
+		"                          operator_tokens instead of the token itself, and exit\n"
 		"    -h, --help            print this help and exit\n"
 		"    -V, --version         print the version and exit\n"
 		"\n"
@@ -101,8 +105,23 @@ static void collector_stop(struct collector *c)
 	c->ingest = NULL;
 	store_close(c->store);
 	c->store = NULL;
+	tokens_destroy(c->tokens);
+	c->tokens = NULL;
 	queue_destroy(c->queue);
 	c->queue = NULL;
+}
+
+/* Short plain-text tokens are easy to guess: say so once at start. */
+static void warn_short_tokens(const struct collector_conf *cf)
+{
+	const struct sp_conf_list *lists[] = {&cf->api.viewer_tokens, &cf->api.operator_tokens};
+	size_t n = 0;
+	for (int l = 0; l < 2; l++)
+		for (size_t i = 0; i < lists[l]->count; i++)
+			n += strncmp(lists[l]->items[i], "sha256:", 7) != 0 &&
+			     strlen(lists[l]->items[i]) < 16;
+	if (n)
+		SP_WARN("main", "%zu API tokens are shorter than 16 characters: easy to guess", n);
 }
 
 static int collector_start(struct collector *c)
@@ -125,7 +144,15 @@ static int collector_start(struct collector *c)
 	c->writer = writer_start(&wp);
 	if (c->writer == NULL)
 		return SP_EIO;
-	struct api_params ap = {cf, c->store, &c->metrics, c->queue};
+	warn_short_tokens(cf);
+	char err[200];
+	/* from here on the tokens exist only as digests */
+	c->tokens = tokens_create(&cf->api.viewer_tokens, &cf->api.operator_tokens, err, sizeof(err));
+	if (c->tokens == NULL) {
+		SP_ERROR("main", "API tokens: %s", err);
+		return SP_ENOMEM;
+	}
+	struct api_params ap = {cf, c->store, &c->metrics, c->queue, c->tokens};
 	c->api = api_start(&ap);
 	if (c->api == NULL)
 		return SP_EIO;
@@ -138,7 +165,8 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'}, {"broker", required_argument, NULL, 'b'},
 		{"db", required_argument, NULL, 'd'},     {"http", required_argument, NULL, 'l'},
 		{"check-config", no_argument, NULL, 'k'},
-		{"config-reference", no_argument, NULL, 'R'}, {"help", no_argument, NULL, 'h'},
+		{"config-reference", no_argument, NULL, 'R'},
+		{"hash-token", required_argument, NULL, 'H'}, {"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
 	struct collector c;
 	struct sp_conf_errors errs = {NULL, 0};
@@ -155,6 +183,13 @@ int main(int argc, char **argv)
 		case 'l': http = optarg; break;
 		case 'k': check_only = true; break;
 		case 'R': sp_conf_print_reference(&collector_conf_schema, stdout, true); return 0;
+		case 'H': {
+			char text[TOKENS_HASH_TEXT_LEN + 1];
+			if (tokens_hash_text(optarg, text, sizeof(text)) != 0)
+				return 1;
+			printf("%s\n", text);
+			return 0;
+		}
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("sitepulse-collector %s\n", SP_VERSION); return 0;
 		default:

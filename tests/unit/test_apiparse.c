@@ -37,19 +37,6 @@ static void test_bearer(void)
 	CHECK_EQ_INT(apiparse_bearer(NULL, &tok, &len), -1);
 }
 
-static void test_token_in(void)
-{
-	char *items[] = {"token-one-xxxxxxxx", "token-two-yyyyyyyy"};
-	struct sp_conf_list l = {items, 2};
-	struct sp_conf_list empty = {NULL, 0};
-	CHECK(apiparse_token_in(&l, "token-two-yyyyyyyy", 18));
-	CHECK(apiparse_token_in(&l, "token-one-xxxxxxxx", 18));
-	CHECK(!apiparse_token_in(&l, "token-two-yyyyyyy", 17));   /* prefix */
-	CHECK(!apiparse_token_in(&l, "token-two-yyyyyyyyz", 19)); /* longer */
-	CHECK(!apiparse_token_in(&l, "token-two-yyyyyyyz", 18));  /* last byte differs */
-	CHECK(!apiparse_token_in(&empty, "x", 1));
-}
-
 static int readings(const char *site, const char *dev, const char *t, const char *from,
 		    const char *to, const char *limit, struct store_readings_query *q)
 {
@@ -102,7 +89,6 @@ int main(void)
 {
 	RUN(test_routes);
 	RUN(test_bearer);
-	RUN(test_token_in);
 	RUN(test_readings_params);
 	RUN(test_devices_params);
 	HARNESS_EXIT();
