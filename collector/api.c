@@ -31,10 +31,12 @@
 #define REQUEST_MEMORY (32 * 1024)  /* request line + headers of one connection */
 #define BODY_MAX (64 * 1024)        /* request bodies larger than this are refused */
 #define RESPONSE_MAX (64 * 1024 * 1024)
+#define PEM_MAX (1024 * 1024)           /* certificate chain or key file */
 
 struct api {
 	struct api_params p;
 	struct MHD_Daemon *daemon;
+	char *tls_cert, *tls_key; /* PEM, alive as long as the daemon */
 	int64_t offline_ms;
 	atomic_uint_fast64_t requests, unauthorized;
 };
@@ -340,6 +342,34 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	SP_DEBUG("api", "libmicrohttpd: %s", line);
 }
 
+/* Reads a whole (small) PEM file. NULL on failure (logged). */
+static char *read_pem(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	if (f == NULL) {
+		SP_ERROR("api", "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf = calloc(1, PEM_MAX + 1);
+	size_t n = buf ? fread(buf, 1, PEM_MAX + 1, f) : 0;
+	fclose(f);
+	if (buf == NULL || n == 0 || n > PEM_MAX) {
+		SP_ERROR("api", "%s: empty, unreadable or larger than %d bytes", path, PEM_MAX);
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
 struct api *api_start(const struct api_params *p)
 {
 	struct api *a = calloc(1, sizeof(*a));
@@ -368,26 +398,46 @@ struct api *api_start(const struct api_params *p)
 	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 	if (res->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	bool tls = p->conf->api.tls_cert_file && *p->conf->api.tls_cert_file;
+	if (tls) {
+		if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+			SP_ERROR("api", "this libmicrohttpd has no TLS support: serve HTTPS through a "
+					"reverse proxy instead");
+			freeaddrinfo(res);
+			goto fail;
+		}
+		a->tls_cert = read_pem(p->conf->api.tls_cert_file);
+		a->tls_key = read_pem(p->conf->api.tls_key_file ? p->conf->api.tls_key_file : "");
+		if (a->tls_cert == NULL || a->tls_key == NULL) {
+			freeaddrinfo(res);
+			goto fail;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	/* the TLS options come last so that, without TLS, MHD_OPTION_END ends the list early */
 	a->daemon = MHD_start_daemon(
 		flags, (uint16_t)port, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, res->ai_addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)p->conf->api.threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)p->conf->api.max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)p->conf->api.max_connections_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p->conf->api.timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)REQUEST_MEMORY,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-		a, MHD_OPTION_END);
+		a, tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, a->tls_cert,
+		MHD_OPTION_HTTPS_MEM_KEY, a->tls_key, MHD_OPTION_END);
 	freeaddrinfo(res);
 	if (a->daemon == NULL) {
-		SP_ERROR("api", "cannot listen on %s (address in use or not local?)",
+		SP_ERROR("api", "cannot listen on %s (address in use, not local, or bad TLS "
+				"certificate/key?)",
 			 p->conf->api.listen);
 		goto fail;
 	}
 	if (tokens_count(p->tokens) == 0)
 		SP_WARN("api", "no API tokens configured: every /api/ request will be refused");
-	SP_INFO("api", "listening on http://%s", p->conf->api.listen);
+	SP_INFO("api", "listening on %s://%s", tls ? "https" : "http", p->conf->api.listen);
 	return a;
 fail:
-	free(a);
+	api_stop(a);
 	return NULL;
 }
 
@@ -397,5 +447,7 @@ void api_stop(struct api *a)
 		return;
 	if (a->daemon)
 		MHD_stop_daemon(a->daemon);
+	free_secret(a->tls_key);
+	free(a->tls_cert);
 	free(a);
 }

@@ -112,8 +112,14 @@ static const struct sp_conf_key api_keys[] = {
 	{"threads", SP_CONF_INT, API(threads), "2", 1, 64, NULL, 0, NULL, "HTTP worker threads"},
 	{"max_connections", SP_CONF_INT, API(max_connections), "512", 1, 100000, NULL, 0, NULL,
 	 "open HTTP connections at most (beyond: refused)"},
+	{"max_connections_per_ip", SP_CONF_INT, API(max_connections_per_ip), "64", 0, 100000, NULL,
+	 0, NULL, "open HTTP connections from one address at most (0: no per-address limit)"},
 	{"timeout_s", SP_CONF_INT, API(timeout_s), "10", 1, 3600, NULL, 0, NULL,
 	 "idle HTTP connections are closed after this long"},
+	{"tls_cert_file", SP_CONF_STRING, API(tls_cert_file), "", 0, 4096, NULL, 0, NULL,
+	 "serve HTTPS with this certificate chain (PEM); empty: plain HTTP (e.g. behind a reverse proxy)"},
+	{"tls_key_file", SP_CONF_STRING, API(tls_key_file), "", 0, 4096, NULL, 0, NULL,
+	 "private key (PEM) of tls_cert_file"},
 };
 
 #define SM(m) offsetof(struct collector_conf, smtp.m) - offsetof(struct collector_conf, smtp)

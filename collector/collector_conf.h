@@ -58,7 +58,10 @@ struct collector_conf {
 		struct sp_conf_list operator_tokens;
 		int64_t threads;
 		int64_t max_connections;
+		int64_t max_connections_per_ip;
 		int64_t timeout_s;
+		char *tls_cert_file;
+		char *tls_key_file;
 	} api;
 	struct {
 		char *url;

@@ -289,12 +289,18 @@ atexit.register(_kill_all)
 class Broker:
     """mosquitto on a free loopback port, configured in its own directory."""
 
-    def __init__(self, env, name="broker", persistence=False, port=None):
+    def __init__(self, env, name="broker", persistence=False, port=None, listener_lines=None,
+                 extra_lines=(), scheme="tcp"):
+        """listener_lines replace the default plain, anonymous listener (use {port});
+        extra_lines are appended (e.g. password_file, acl_file)."""
         self.env = env
         self.name = name
         self.dir = env.subdir(name)
         self.port = port or free_port()
         self.persistence = persistence
+        self.listener_lines = listener_lines
+        self.extra_lines = list(extra_lines)
+        self.scheme = scheme
         self.conf = os.path.join(self.dir, "mosquitto.conf")
         self._write_conf()
         self.proc = Proc(name, [MOSQUITTO, "-c", self.conf], os.path.join(self.dir, "mosquitto.log"),
@@ -303,17 +309,20 @@ class Broker:
 
     @property
     def uri(self):
-        return "tcp://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port)
 
     def _write_conf(self):
-        lines = [
-            "listener %d 127.0.0.1" % self.port,
-            "allow_anonymous true",
+        listener = ([l.format(port=self.port) for l in self.listener_lines] if self.listener_lines
+                    else ["listener %d 127.0.0.1" % self.port, "allow_anonymous true"])
+        # started as root, mosquitto would drop to user "mosquitto", which cannot read
+        # the test's 0600 files; as anyone else it keeps the caller's user anyway
+        run_as = ["user root"] if os.geteuid() == 0 else []
+        lines = listener + run_as + self.extra_lines + [
             "persistence %s" % ("true" if self.persistence else "false"),
             "persistence_location %s/" % self.dir,
             "max_queued_messages 200000",
             # so the collector, not the broker, sees oversized payloads
-            "message_size_limit 1048576",
+            "max_packet_size 1048576",
             "log_dest stdout",
             "log_type error",
             "log_type warning",
@@ -420,11 +429,12 @@ def retained_ack(broker, site, agent):
 
 # ---------------------------------------------------------------- HTTP
 
-def http_get(url, headers=None, timeout=5):
-    """(status, body bytes) of a GET; HTTP errors are answers, not exceptions."""
+def http_get(url, headers=None, timeout=5, context=None):
+    """(status, body bytes) of a GET; HTTP errors are answers, not exceptions.
+    context: an ssl.SSLContext for https URLs."""
     req = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         body = e.read()
@@ -478,8 +488,14 @@ class Collector:
     """sitepulse-collector with a generated collector.ini (chmod 600)."""
 
     def __init__(self, env, broker, name="collector", gap_window_s=600, http_port=None,
-                 db_path=None, client_id=None, log_level="info", extra=None, args=None, uri=None):
+                 db_path=None, client_id=None, log_level="info", extra=None, args=None, uri=None,
+                 https_ca=None):
+        """https_ca: the API serves HTTPS ([api] tls_* in extra) with a certificate from this CA."""
         self.env = env
+        self.ssl_context = None
+        if https_ca:
+            import ssl
+            self.ssl_context = ssl.create_default_context(cafile=https_ca)
         self.broker = broker
         self.uri = uri or (broker.uri if broker else "tcp://127.0.0.1:1")
         self.name = name
@@ -511,7 +527,7 @@ class Collector:
 
     @property
     def base(self):
-        return "http://127.0.0.1:%d" % self.http_port
+        return "%s://127.0.0.1:%d" % ("https" if self.ssl_context else "http", self.http_port)
 
     def start(self, wait=True, timeout=15):
         log("%s: starting (http %d, db %s)" % (self.name, self.http_port, self.db_path))
@@ -536,7 +552,7 @@ class Collector:
 
     def healthz(self):
         try:
-            status, _ = http_get(self.base + "/healthz", timeout=3)
+            status, _ = http_get(self.base + "/healthz", timeout=3, context=self.ssl_context)
             return status
         except (OSError, urllib.error.URLError):
             return None
@@ -564,7 +580,7 @@ class Collector:
         if params:
             url += "?" + urllib.parse.urlencode(params)
         headers = {"Authorization": "Bearer " + token} if token is not None else {}
-        status, body = http_get(url, headers, timeout)
+        status, body = http_get(url, headers, timeout, context=self.ssl_context)
         try:
             data = json.loads(body.decode("utf-8")) if body else None
         except ValueError:
@@ -578,7 +594,7 @@ class Collector:
         return data
 
     def metrics(self):
-        status, body = http_get(self.base + "/metrics", timeout=10)
+        status, body = http_get(self.base + "/metrics", timeout=10, context=self.ssl_context)
         check(status == 200, "GET /metrics: %d" % status)
         return parse_metrics(body.decode("utf-8"))
 
@@ -711,14 +727,15 @@ def canon(record):
     return json.dumps(_norm(record), sort_keys=True, separators=(",", ":"))
 
 
-def stored_records(collector, site, devs=None):
+def stored_records(collector, site, devs=None, token=VIEWER_TOKEN):
     """Every reading the collector serves for the devices of a site (all of them
     when devs is None), via /api/v1/devices and /api/v1/readings."""
     if devs is None:
-        devs = [d["dev"] for d in collector.api_ok("/api/v1/devices", {"site": site})]
+        devs = [d["dev"] for d in collector.api_ok("/api/v1/devices", {"site": site}, token=token)]
     out = []
     for dev in devs:
-        status, rows = collector.api("/api/v1/readings", {"site": site, "dev": dev, "limit": 10000})
+        status, rows = collector.api("/api/v1/readings", {"site": site, "dev": dev, "limit": 10000},
+                                     token=token)
         if status == 404:
             continue  # not known (yet)
         check(status == 200, "readings of %s/%s: %d %r" % (site, dev, status, rows))
