@@ -87,6 +87,8 @@ static const struct sp_conf_key store_keys[] = {
 	 "fsync every commit: what is acked survives power loss (false: survives a crash only)"},
 	{"batch_max", SP_CONF_INT, ST(batch_max), "2000", 1, 100000, NULL, 0, NULL,
 	 "messages per transaction at most"},
+	{"commit_interval_ms", SP_CONF_INT, ST(commit_interval_ms), "10", 0, 1000, NULL, 0, NULL,
+	 "group commit: a batch smaller than batch_max waits this long after the previous commit"},
 	{"queue_mb", SP_CONF_INT, ST(queue_mb), "16", 1, 4096, NULL, 0, NULL,
 	 "bytes of raw messages waiting for the writer; when full the broker is held back"},
 	{"cache_mb", SP_CONF_INT, ST(cache_mb), "8", 1, 4096, NULL, 0, NULL,

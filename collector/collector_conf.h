@@ -45,6 +45,7 @@ struct collector_conf {
 		char *path;
 		bool sync_full;
 		int64_t batch_max;
+		int64_t commit_interval_ms;
 		int64_t queue_mb;
 		int64_t cache_mb;
 		int64_t readers;

@@ -139,8 +139,14 @@ static int collector_start(struct collector *c)
 	c->ingest = ingest_create(cf, c->queue, &c->metrics);
 	if (c->ingest == NULL)
 		return SP_EIO;
-	struct writer_params wp = {c->store, c->queue, c->ingest, &c->metrics, cf->store.batch_max,
-				   cf->store.gap_window_s * 1000, cf->store.max_devices};
+	struct writer_params wp = {c->store,
+				   c->queue,
+				   c->ingest,
+				   &c->metrics,
+				   cf->store.batch_max,
+				   cf->store.commit_interval_ms,
+				   cf->store.gap_window_s * 1000,
+				   cf->store.max_devices};
 	c->writer = writer_start(&wp);
 	if (c->writer == NULL)
 		return SP_EIO;

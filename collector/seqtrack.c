@@ -352,7 +352,9 @@ void seqtrack_publish_due(struct seqtrack *t, int64_t now_ms, bool idle,
 			t->npending--;
 			continue;
 		}
-		if (due && fn(ctx, a->site, a->agent, a->acked) == 0) {
+		if (due) {
+			if (fn(ctx, a->site, a->agent, a->acked) != 0)
+				break; /* not connected, or the in-flight window is full: later */
 			a->published_ack = a->acked;
 			a->last_pub_ms = now_ms;
 			a->force_pub = false;

@@ -16,9 +16,11 @@
  * before it closed (or from its first sight), so several gaps of one
  * burst are declared one window after another, never early.
  *
- * Ack pacing: an advanced ack is published at most about once a second per
- * agent, and within 100 ms once the writer is idle (everything received is
- * committed), so an idle agent is never kept waiting.
+ * Ack pacing (CONTRACT §3.4): while an agent's ack keeps advancing it is
+ * published at most once a second; once the writer has committed everything
+ * it received and the agent's ack has not moved for SEQTRACK_IDLE_ACK_MS
+ * (the agent went quiet), it is published at once, so the last ack of a
+ * burst arrives within about 100 ms of its commit.
  *
  * Threading: owned by the writer thread.
  */
@@ -34,7 +36,7 @@
 #define SEQTRACK_MAX_RANGES 1024  /* out-of-order ranges kept per agent */
 #define SEQTRACK_MISSING_KEPT 256 /* declared-missing ranges remembered per agent */
 #define SEQTRACK_ACK_INTERVAL_MS 1000
-#define SEQTRACK_IDLE_ACK_MS 50
+#define SEQTRACK_IDLE_ACK_MS 80 /* an agent whose ack has not moved this long has gone quiet */
 
 enum seq_verdict {
 	SEQ_NEW = 0,   /* not seen: store it */
@@ -87,7 +89,7 @@ struct seq_agent *seqtrack_next_touched(struct seq_agent *a);
 void seqtrack_commit(struct seqtrack *t, int64_t now_ms);
 void seqtrack_abort(struct seqtrack *t);
 
-/* Publishes one ack; returns 0 when sent, non-zero to retry on a later call. */
+/* Publishes one ack; returns 0 when sent, non-zero to retry on a later call (and stop this one). */
 typedef int (*seqtrack_publish_fn)(void *ctx, const char *site, const char *agent, int64_t seq);
 
 /* Publishes the acks that are due (see the pacing rule above). */

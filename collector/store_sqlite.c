@@ -235,6 +235,12 @@ static void *sq_open(const struct store_params *p)
 
 	if (s == NULL)
 		return NULL;
+	/*
+	 * Process-wide SQLite setting, before its first use: no memory
+	 * statistics, which otherwise take a global mutex on every allocation.
+	 * (Fails harmlessly with SQLITE_MISUSE if SQLite is already initialised.)
+	 */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	pthread_mutex_init(&s->pool_lock, NULL);
 	pthread_cond_init(&s->pool_free, NULL);
 	s->path = strdup(p->path);

@@ -35,11 +35,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PEEK_WAIT_MS 20
+#define PEEK_WAIT_MS 10 /* also the granularity of ack pacing */
 #define EXPIRE_EVERY_MS 1000
 #define DEVCACHE_MAX 65536
 #define FAIL_PAUSE_MS 200
 #define DRAIN_MS 3000 /* on stop: what is not stored by then is left to the agents' resend */
+/*
+ * Liveness (agents' last_seen and online, devices' last_seen) is written at
+ * most this often, not per batch: one row update per agent and device per
+ * second instead of per transaction. Sequence state is still saved in every
+ * transaction (exactly-once depends on it).
+ */
+#define LIVENESS_FLUSH_MS 1000
 
 /* What one batch did, added to the metrics after COMMIT. */
 struct batch_counts {
@@ -66,9 +73,11 @@ struct writer {
 	int64_t last_expire_ms;
 	int64_t device_count;
 	bool failing;                 /* the last batch failed to commit */
+	int64_t liveness_flushed_ms;
+	int64_t last_commit_mono;     /* when the last batch with messages started */
 	struct sp_ratelimit reject_log, fail_log;
 	struct batch_counts bc;
-	/* agents that sent data in this batch, with the latest arrival (to note them alive) */
+	/* agents that sent data since the last liveness flush, with their latest arrival */
 	struct alive {
 		int64_t agent_id;
 		int64_t received_ms;
@@ -333,10 +342,15 @@ static int save_device_seen(void *ctx, int64_t device_id, int64_t ts)
 	return store_w_device_seen(ctx, device_id, ts);
 }
 
-/* Persists the sequence state of every agent the batch touched. */
-static int save_progress(struct writer *w)
+/*
+ * Persists the sequence state of every agent the batch touched and, when due
+ * (or forced), the liveness noted since the last flush. *flushed tells the
+ * caller to forget that liveness once the transaction commits.
+ */
+static int save_progress(struct writer *w, int64_t now, bool force, bool *flushed)
 {
 	int rc;
+	*flushed = false;
 	for (struct seq_agent *a = seqtrack_first_touched(w->seq); a; a = seqtrack_next_touched(a)) {
 		sp_buf_reset(&w->done);
 		sp_buf_reset(&w->missing);
@@ -349,10 +363,15 @@ static int save_progress(struct writer *w)
 		if ((rc = store_w_save_progress(w->p.store, seq_agent_id(a), &p)))
 			return rc;
 	}
+	if (!force && now - w->liveness_flushed_ms < LIVENESS_FLUSH_MS)
+		return 0;
 	for (size_t i = 0; i < w->nalive; i++)
 		if ((rc = store_w_agent_seen(w->p.store, w->alive[i].agent_id, w->alive[i].received_ms)))
 			return rc;
-	return devcache_flush_seen(w->devs, save_device_seen, w->p.store);
+	if ((rc = devcache_flush_seen(w->devs, save_device_seen, w->p.store)))
+		return rc;
+	*flushed = true;
+	return 0;
 }
 
 static void add_counts(struct writer *w)
@@ -373,12 +392,11 @@ static void add_counts(struct writer *w)
 		atomic_fetch_add(&m->records_stored[k], b->rec_stored[k]);
 }
 
-static int process_batch(struct writer *w, size_t n, bool expire, int64_t now)
+static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all, int64_t now)
 {
+	bool flushed;
 	int rc;
 	memset(&w->bc, 0, sizeof(w->bc));
-	w->nalive = 0;
-	devcache_trim(w->devs);
 	if ((rc = prepare_agents(w, n)))
 		return rc;
 	if ((rc = store_w_begin(w->p.store)))
@@ -414,11 +432,16 @@ static int process_batch(struct writer *w, size_t n, bool expire, int64_t now)
 				(long long)missing, (long long)(w->p.gap_window_ms / 1000));
 		w->bc.missing += (uint64_t)missing;
 	}
-	if ((rc = save_progress(w)))
+	if ((rc = save_progress(w, now, flush_all, &flushed)))
 		goto fail;
 	if ((rc = store_w_commit(w->p.store)))
 		goto fail_committed;
 	seqtrack_commit(w->seq, now);
+	if (flushed) {
+		w->nalive = 0;
+		w->liveness_flushed_ms = now;
+		devcache_trim(w->devs);
+	}
 	add_counts(w);
 	atomic_fetch_add(&w->p.metrics->batches_committed, 1);
 	atomic_store(&w->p.metrics->last_commit_ms, now);
@@ -438,14 +461,14 @@ static int publish_ack(void *ctx, const char *site, const char *agent, int64_t s
 	return ingest_publish_ack(w->p.ingest, site, agent, seq, sp_now_ms());
 }
 
-static void run_once(struct writer *w, size_t n)
+static void run_once(struct writer *w, size_t n, bool flush_all)
 {
 	int64_t now = sp_now_ms();
 	bool expire = now - w->last_expire_ms >= EXPIRE_EVERY_MS;
 	if (expire)
 		w->last_expire_ms = now;
-	if (n > 0 || expire) {
-		int rc = process_batch(w, n, expire, now);
+	if (n > 0 || expire || flush_all) {
+		int rc = process_batch(w, n, expire, flush_all, now);
 		if (rc) {
 			uint64_t suppressed;
 			atomic_fetch_add(&w->p.metrics->batches_failed, 1);
@@ -486,13 +509,26 @@ static void *writer_main(void *arg)
 				break;
 		}
 		size_t n = queue_peek(w->p.queue, w->msgs, (size_t)w->p.batch_max, PEEK_WAIT_MS);
+		/*
+		 * Group commit: a small batch right after a commit waits out the rest
+		 * of commit_interval_ms for company, so a steady stream costs one
+		 * fsync per interval instead of one per handful of messages.
+		 */
+		int64_t since = sp_mono_ms() - w->last_commit_mono;
+		if (n > 0 && n < (size_t)w->p.batch_max && since < w->p.commit_interval_ms &&
+		    !atomic_load(&w->stop)) {
+			sp_sleep_ms(w->p.commit_interval_ms - since);
+			n = queue_peek(w->p.queue, w->msgs, (size_t)w->p.batch_max, 0);
+		}
+		if (n > 0)
+			w->last_commit_mono = sp_mono_ms();
 		uint64_t epoch = ingest_epoch(w->p.ingest);
 		if (epoch != w->epoch_seen && ingest_connected(w->p.ingest)) {
 			/* the broker may have restarted without its retained acks: say them again */
 			w->epoch_seen = epoch;
 			seqtrack_republish_all(w->seq);
 		}
-		run_once(w, n);
+		run_once(w, n, false);
 		struct queue_stats qs;
 		queue_get_stats(w->p.queue, &qs);
 		seqtrack_publish_due(w->seq, sp_now_ms(), qs.depth == 0, publish_ack, w);
@@ -500,7 +536,8 @@ static void *writer_main(void *arg)
 		if (n == 0 && qs.depth == 0 && atomic_load(&w->stop))
 			break;
 	}
-	/* last words: every ack not yet said is due now, whatever the pacing */
+	/* last words: liveness not yet written, and every ack not yet said, whatever the pacing */
+	run_once(w, 0, true);
 	seqtrack_publish_due(w->seq, sp_now_ms() + SEQTRACK_ACK_INTERVAL_MS, true, publish_ack, w);
 	return NULL;
 }

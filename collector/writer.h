@@ -24,6 +24,7 @@ struct writer_params {
 	struct ingest *ingest;
 	struct metrics *metrics;
 	int64_t batch_max;       /* messages per transaction */
+	int64_t commit_interval_ms; /* a small batch waits this long after the last commit */
 	int64_t gap_window_ms;
 	int64_t max_devices;
 };

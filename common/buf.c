@@ -135,6 +135,7 @@ int sp_buf_json_int(struct sp_buf *b, int64_t v)
 int sp_buf_json_num(struct sp_buf *b, double v)
 {
 	static const double scale[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+	static const uint64_t iscale[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
 
 	if (!isfinite(v))
 		return sp_buf_append(b, "null", 4); /* JSON has no NaN/Inf */
@@ -154,17 +155,29 @@ int sp_buf_json_num(struct sp_buf *b, double v)
 		if (k == 0)
 			return sp_buf_json_int(b, i);
 		uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
-		uint64_t whole = u / (uint64_t)scale[k];
-		uint64_t frac = u % (uint64_t)scale[k];
+		uint64_t frac = u % iscale[k];
 		char tmp[48];
-		int n = snprintf(tmp, sizeof(tmp), "%s%llu.%0*llu", i < 0 ? "-" : "",
-				 (unsigned long long)whole, k, (unsigned long long)frac);
-		/* strip trailing zeros of the fraction (e.g. 2.50 -> 2.5) */
-		while (n > 0 && tmp[n - 1] == '0')
-			n--;
-		if (n > 0 && tmp[n - 1] == '.')
-			n--;
-		return sp_buf_append(b, tmp, (size_t)n);
+		char *p = tmp + sizeof(tmp);
+		int digits = k;
+		/* the fraction without its trailing zeros (2.50 -> 2.5) */
+		while (digits > 0 && frac % 10 == 0) {
+			frac /= 10;
+			digits--;
+		}
+		for (int d = 0; d < digits; d++) {
+			*--p = (char)('0' + frac % 10);
+			frac /= 10;
+		}
+		if (digits > 0)
+			*--p = '.';
+		uint64_t whole = u / iscale[k];
+		do {
+			*--p = (char)('0' + whole % 10);
+			whole /= 10;
+		} while (whole);
+		if (i < 0)
+			*--p = '-';
+		return sp_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
 	}
 	char tmp[40];
 	int n = snprintf(tmp, sizeof(tmp), "%.17g", v);

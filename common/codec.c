@@ -12,10 +12,12 @@
  * of numbers, duplicate keys and trailing bytes.
  */
 #include "sitepulse/codec.h"
+#include "sitepulse/arena.h"
 #include "sitepulse/error.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,20 +133,60 @@ static const struct field charger_info_fields[] = {
 /* ---------------------------------------------------------------- decoder object */
 
 struct sp_decoder {
+	struct sp_arena *arena;   /* the cJSON tree of the message being decoded */
 	struct sp_record records[SP_RECORDS_MAX];
 	struct sp_reject_info rejects[SP_RECORDS_MAX];
 	struct sp_device_info devices[SP_DEVICES_MAX];
 	struct sp_reject_info dev_rejects[SP_DEVICES_MAX];
 };
 
+/*
+ * cJSON allocates through process-wide hooks. They are set once, to the
+ * arena hooks: a thread that has entered a decoder's arena allocates from
+ * it, every other thread (and every other use) from malloc as before.
+ */
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+
+static void install_hooks(void)
+{
+	cJSON_Hooks h = {sp_arena_malloc, sp_arena_free};
+	cJSON_InitHooks(&h);
+}
+
 struct sp_decoder *sp_decoder_create(void)
 {
-	return calloc(1, sizeof(struct sp_decoder));
+	pthread_once(&hooks_once, install_hooks);
+	struct sp_decoder *d = calloc(1, sizeof(struct sp_decoder));
+	if (d == NULL)
+		return NULL;
+	/* 64 KiB chunks; keep 1 MiB between messages, so a hostile message cannot pin more */
+	d->arena = sp_arena_create(64 * 1024, 1024 * 1024);
+	if (d->arena == NULL) {
+		free(d);
+		return NULL;
+	}
+	return d;
 }
 
 void sp_decoder_destroy(struct sp_decoder *d)
 {
+	if (d == NULL)
+		return;
+	sp_arena_destroy(d->arena);
 	free(d);
+}
+
+/* Parses in the decoder's arena (see release_tree). */
+static struct sp_arena *enter(struct sp_decoder *d)
+{
+	return sp_arena_enter(d->arena);
+}
+
+/* Drops a tree parsed in the arena at once, instead of freeing node by node. */
+static void release_tree(struct sp_decoder *d, struct sp_arena *prev)
+{
+	sp_arena_reset(d->arena);
+	sp_arena_enter(prev);
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -288,8 +330,9 @@ static enum sp_reject parse_field(const struct field *f, const cJSON *v, void *b
 
 static const struct field *find_field(const struct field *fields, size_t count, const char *name)
 {
+	/* the first byte rules out most names without a call */
 	for (size_t i = 0; i < count; i++)
-		if (strcmp(fields[i].name, name) == 0)
+		if (fields[i].name[0] == name[0] && strcmp(fields[i].name, name) == 0)
 			return &fields[i];
 	return NULL;
 }
@@ -324,7 +367,7 @@ static enum sp_reject parse_table(const cJSON *obj, const struct field *fields, 
 	for (const cJSON *m = obj->child; m != NULL; m = m->next) {
 		size_t si;
 		for (si = 0; si < nskip; si++)
-			if (strcmp(m->string, skip[si]) == 0)
+			if (m->string[0] == skip[si][0] && strcmp(m->string, skip[si]) == 0)
 				break;
 		if (si < nskip) {
 			if (skip_seen & (1u << si)) {
@@ -519,12 +562,15 @@ static const cJSON *get_list(const cJSON *root, const char *name, int max, int *
 int sp_decode_data(struct sp_decoder *d, const char *payload, size_t len, int64_t now_ms,
 		   struct sp_data_msg *out, struct sp_reject_info *why)
 {
+	struct sp_arena *prev = enter(d);
 	cJSON *root = parse_payload(payload, len, why);
 	int count = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (root == NULL)
+	if (root == NULL) {
+		release_tree(d, prev);
 		return SP_EINVAL;
+	}
 	/* seq first: even a rejected message is "handled" for the ack when its seq is known */
 	if ((why->reason = get_int(root, "seq", 1, (double)SP_SEQ_MAX, &out->seq, why)) ||
 	    (why->reason = check_version(root, why)) ||
@@ -543,12 +589,12 @@ int sp_decode_data(struct sp_decoder *d, const char *payload, size_t len, int64_
 			out->rejected++;
 	}
 	out->count = i;
-	cJSON_Delete(root);
+	release_tree(d, prev);
 	why->reason = SP_REJ_NONE;
 	why->field = NULL;
 	return 0;
 reject:
-	cJSON_Delete(root);
+	release_tree(d, prev);
 	return SP_EINVAL;
 }
 
@@ -604,12 +650,15 @@ static enum sp_reject decode_device(const cJSON *obj, struct sp_device_info *dev
 int sp_decode_birth(struct sp_decoder *d, const char *payload, size_t len, int64_t now_ms,
 		    struct sp_birth *out, struct sp_reject_info *why)
 {
+	struct sp_arena *prev = enter(d);
 	cJSON *root = parse_payload(payload, len, why);
 	int count = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (root == NULL)
+	if (root == NULL) {
+		release_tree(d, prev);
 		return SP_EINVAL;
+	}
 	if ((why->reason = check_version(root, why)) ||
 	    (why->reason = get_ts(root, "ts", now_ms, &out->ts, why)))
 		goto reject;
@@ -641,12 +690,12 @@ int sp_decode_birth(struct sp_decoder *d, const char *payload, size_t len, int64
 			out->rejected++;
 	}
 	out->count = i;
-	cJSON_Delete(root);
+	release_tree(d, prev);
 	why->reason = SP_REJ_NONE;
 	why->field = NULL;
 	return 0;
 reject:
-	cJSON_Delete(root);
+	release_tree(d, prev);
 	return SP_EINVAL;
 }
 

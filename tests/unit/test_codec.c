@@ -240,6 +240,16 @@ static void test_numbers(void)
 	sp_buf_reset(&b);
 	sp_buf_json_num(&b, -2.5);
 	CHECK_EQ_STR(b.data, "-2.5");
+	const struct {
+		double v;
+		const char *text;
+	} exact[] = {{0.05, "0.05"}, {-0.5, "-0.5"}, {1234.5678, "1234.5678"}, {100, "100"},
+		     {-40, "-40"}, {0.000001, "0.000001"}, {221.25, "221.25"}};
+	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
+		sp_buf_reset(&b);
+		sp_buf_json_num(&b, exact[i].v);
+		CHECK_EQ_STR(b.data, exact[i].text);
+	}
 	sp_buf_reset(&b);
 	sp_buf_json_int(&b, -9007199254740991LL);
 	CHECK_EQ_STR(b.data, "-9007199254740991");
