@@ -150,6 +150,8 @@ struct spool *spool_open(const char *path, int64_t max_bytes, bool sync_full)
 	    prepare(sp, &sp->begin, "BEGIN IMMEDIATE") || prepare(sp, &sp->commit, "COMMIT") ||
 	    prepare(sp, &sp->rollback, "ROLLBACK"))
 		goto fail;
+	/* a spool left full by the previous run is still in its overflow episode */
+	sp->overflowing = sp->bytes >= sp->max_bytes * 9 / 10;
 	SP_INFO("spool", "%s: %lld unacked messages (%lld bytes), next seq %lld", path,
 		(long long)sp->messages, (long long)sp->bytes, (long long)sp->next_seq);
 	return sp;

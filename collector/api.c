@@ -32,6 +32,7 @@
 #define BODY_MAX (64 * 1024)        /* request bodies larger than this are refused */
 #define RESPONSE_MAX (64 * 1024 * 1024)
 #define PEM_MAX (1024 * 1024)           /* certificate chain or key file */
+#define WRITER_STALL_MS 10000           /* no commit for this long: the writer is stuck */
 
 struct api {
 	struct api_params p;
@@ -121,15 +122,17 @@ static enum MHD_Result route_healthz(struct api *a, struct MHD_Connection *c)
 	struct sp_buf b = SP_BUF_INIT(0);
 	struct queue_stats qs;
 	bool mqtt = atomic_load(&a->p.metrics->mqtt_connected);
+	int64_t last = atomic_load(&a->p.metrics->last_commit_ms);
+	/* the writer commits at least once a second (heartbeat): silence means it is stuck */
+	bool stalled = last > 0 && sp_now_ms() - last > WRITER_STALL_MS;
 	bool store = atomic_load(&a->p.metrics->store_ok) && store_r_ping(a->p.store) == 0;
-	bool ok = mqtt && store;
+	bool ok = mqtt && store && !stalled;
 	queue_get_stats(a->p.queue, &qs);
 	if (sp_buf_printf(&b,
 			  "{\"status\":\"%s\",\"mqtt\":\"%s\",\"store\":\"%s\",\"queue_depth\":%zu,"
 			  "\"last_commit_ms\":%lld}",
 			  ok ? "ok" : "unhealthy", mqtt ? "connected" : "disconnected",
-			  store ? "ok" : "failing", qs.depth,
-			  (long long)atomic_load(&a->p.metrics->last_commit_ms))) {
+			  !store ? "failing" : stalled ? "stalled" : "ok", qs.depth, (long long)last)) {
 		sp_buf_free(&b);
 		return MHD_NO;
 	}

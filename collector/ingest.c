@@ -1,4 +1,10 @@
-/* ingest.c - MQTT receive and ack publish for the collector (see ingest.h). */
+/*
+ * ingest.c - MQTT receive and ack publish for the collector (see ingest.h).
+ *
+ * Threads: on_message runs on Paho's receive thread; acker_main is the
+ * ingest's own thread, the only one that publishes; ingest_poll runs on
+ * main; ingest_queue_ack on the writer.
+ */
 #include "ingest.h"
 
 #include "sitepulse/buf.h"
@@ -9,11 +15,22 @@
 #include "sitepulse/mqtt.h"
 #include "sitepulse/topic.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const FILTERS[] = {"sp/v1/+/+/birth", "sp/v1/+/+/data", "sp/v1/+/+/state"};
+
+#define ACK_OUTBOX 4096      /* acks handed over by the writer, not yet published */
+#define ACK_DRAIN_MS 1000    /* on stop: how long the acker tries to say what is left */
+
+struct ack_item {
+	char site[SP_ID_MAX + 1];
+	char agent[SP_ID_MAX + 1];
+	int64_t seq;
+};
 
 struct ingest {
 	struct sp_mqtt *mqtt;
@@ -22,9 +39,24 @@ struct ingest {
 	uint64_t subscribed_epoch; /* main thread */
 	/* Paho thread: rate limit for oversized-message logs */
 	struct sp_ratelimit oversize_log;
-	/* writer thread: ack payload scratch */
-	struct sp_buf ack;
+
+	/*
+	 * The ack outbox, between the writer (producer) and the acker thread.
+	 * The writer must never call into Paho itself: Paho may hold its own
+	 * lock while our message callback waits for room in the ingest queue,
+	 * and only the writer makes that room.
+	 */
+	pthread_mutex_t ack_lock;
+	pthread_cond_t ack_cond;
+	struct ack_item *outbox;
+	size_t ack_head, ack_count;
+	bool ack_stop;
+	pthread_t acker;
+	bool acker_started;
+	struct sp_buf ack;       /* acker thread: payload scratch */
 };
+
+static void *acker_main(void *arg);
 
 /* Paho receive thread: copy and enqueue, nothing more. */
 static void on_message(void *ctx, const char *topic, size_t topic_len, const void *payload,
@@ -56,6 +88,13 @@ struct ingest *ingest_create(const struct collector_conf *conf, struct queue *q,
 	in->queue = q;
 	in->metrics = m;
 	in->ack.limit = 256;
+	pthread_mutex_init(&in->ack_lock, NULL);
+	pthread_cond_init(&in->ack_cond, NULL);
+	in->outbox = calloc(ACK_OUTBOX, sizeof(*in->outbox));
+	if (in->outbox == NULL) {
+		ingest_destroy(in);
+		return NULL;
+	}
 	struct sp_mqtt_params p = {
 		.uri = conf->mqtt.uri,
 		.client_id = conf->mqtt.client_id,
@@ -73,9 +112,14 @@ struct ingest *ingest_create(const struct collector_conf *conf, struct queue *q,
 	struct sp_mqtt_callbacks cb = {in, on_message, NULL, NULL};
 	in->mqtt = sp_mqtt_create(&p, &cb);
 	if (in->mqtt == NULL) {
-		free(in);
+		ingest_destroy(in);
 		return NULL;
 	}
+	if (pthread_create(&in->acker, NULL, acker_main, in) != 0) {
+		ingest_destroy(in);
+		return NULL;
+	}
+	in->acker_started = true;
 	return in;
 }
 
@@ -107,14 +151,39 @@ uint64_t ingest_epoch(const struct ingest *in)
 	return sp_mqtt_epoch(in->mqtt);
 }
 
-int ingest_publish_ack(struct ingest *in, const char *site, const char *agent, int64_t seq,
-		       int64_t now_ms)
+int ingest_queue_ack(struct ingest *in, const char *site, const char *agent, int64_t seq)
+{
+	pthread_mutex_lock(&in->ack_lock);
+	if (in->ack_count >= ACK_OUTBOX) {
+		pthread_mutex_unlock(&in->ack_lock);
+		return SP_EFULL;
+	}
+	struct ack_item *it = &in->outbox[(in->ack_head + in->ack_count) % ACK_OUTBOX];
+	snprintf(it->site, sizeof(it->site), "%s", site);
+	snprintf(it->agent, sizeof(it->agent), "%s", agent);
+	it->seq = seq;
+	in->ack_count++;
+	pthread_cond_signal(&in->ack_cond);
+	pthread_mutex_unlock(&in->ack_lock);
+	return 0;
+}
+
+size_t ingest_acks_waiting(struct ingest *in)
+{
+	pthread_mutex_lock(&in->ack_lock);
+	size_t n = in->ack_count;
+	pthread_mutex_unlock(&in->ack_lock);
+	return n;
+}
+
+/* Publishes one ack (acker thread). 0, SP_ECONN, SP_EBUSY or SP_EIO. */
+static int publish_ack(struct ingest *in, const struct ack_item *it)
 {
 	char topic[SP_TOPIC_MAX];
-	if (sp_topic_format(topic, sizeof(topic), site, agent, SP_TOPIC_ACK))
+	if (sp_topic_format(topic, sizeof(topic), it->site, it->agent, SP_TOPIC_ACK))
 		return SP_EINVAL;
 	sp_buf_reset(&in->ack);
-	if (sp_encode_ack(&in->ack, seq, now_ms))
+	if (sp_encode_ack(&in->ack, it->seq, sp_now_ms()))
 		return SP_ENOMEM;
 	int rc = sp_mqtt_publish(in->mqtt, topic, in->ack.data, in->ack.len, 1, true);
 	if (rc == 0)
@@ -122,11 +191,61 @@ int ingest_publish_ack(struct ingest *in, const char *site, const char *agent, i
 	return rc;
 }
 
+/*
+ * The acker thread: publishes the outbox in order. A full in-flight window
+ * means wait and retry; no connection means drop what is waiting — after
+ * every reconnect the writer hands over every agent's ack again.
+ */
+static void *acker_main(void *arg)
+{
+	struct ingest *in = arg;
+	int64_t stop_deadline = 0;
+	pthread_mutex_lock(&in->ack_lock);
+	for (;;) {
+		while (in->ack_count == 0 && !in->ack_stop)
+			pthread_cond_wait(&in->ack_cond, &in->ack_lock);
+		if (in->ack_stop) {
+			if (stop_deadline == 0)
+				stop_deadline = sp_mono_ms() + ACK_DRAIN_MS;
+			if (in->ack_count == 0 || sp_mono_ms() > stop_deadline)
+				break;
+		}
+		struct ack_item it = in->outbox[in->ack_head];
+		pthread_mutex_unlock(&in->ack_lock);
+		int rc = publish_ack(in, &it);
+		if (rc == SP_EBUSY)
+			sp_sleep_ms(5);
+		pthread_mutex_lock(&in->ack_lock);
+		if (rc == SP_EBUSY)
+			continue;
+		if (rc == SP_ECONN) {
+			in->ack_head = 0;
+			in->ack_count = 0;
+			continue;
+		}
+		/* sent, or unsendable (bad ids cannot happen: they were validated) */
+		in->ack_head = (in->ack_head + 1) % ACK_OUTBOX;
+		in->ack_count--;
+	}
+	pthread_mutex_unlock(&in->ack_lock);
+	return NULL;
+}
+
 void ingest_destroy(struct ingest *in)
 {
 	if (in == NULL)
 		return;
+	if (in->acker_started) {
+		pthread_mutex_lock(&in->ack_lock);
+		in->ack_stop = true;
+		pthread_cond_signal(&in->ack_cond);
+		pthread_mutex_unlock(&in->ack_lock);
+		pthread_join(in->acker, NULL);
+	}
 	sp_mqtt_destroy(in->mqtt, 2000);
 	sp_buf_free(&in->ack);
+	free(in->outbox);
+	pthread_cond_destroy(&in->ack_cond);
+	pthread_mutex_destroy(&in->ack_lock);
 	free(in);
 }

@@ -5,8 +5,11 @@
  *
  * Threads: the message callback runs on Paho's receive thread and only
  * copies into the queue (blocking while it is full: backpressure).
- * ingest_poll() runs on the main thread (connection upkeep, subscriptions);
- * ingest_publish_ack() is called by the writer thread.
+ * ingest_poll() runs on the main thread (connection upkeep, subscriptions).
+ * Acks are published by the ingest's own acker thread from a bounded
+ * outbox the writer fills with ingest_queue_ack(): the writer never calls
+ * into Paho, because Paho may hold its lock while the receive thread waits
+ * in our callback for the writer to make room (a deadlock otherwise).
  */
 #ifndef SP_COLLECTOR_INGEST_H
 #define SP_COLLECTOR_INGEST_H
@@ -32,9 +35,15 @@ bool ingest_connected(const struct ingest *in);
 /* Successful connects so far (a change means the broker may have lost retained acks). */
 uint64_t ingest_epoch(const struct ingest *in);
 
-/* Publishes {"v":1,"seq":N,"ts":…} to sp/v1/SITE/AGENT/ack, retained. 0, SP_ECONN or SP_EBUSY. */
-int ingest_publish_ack(struct ingest *in, const char *site, const char *agent, int64_t seq,
-		       int64_t now_ms);
+/*
+ * Hands an ack ({"v":1,"seq":N,"ts":…} on sp/v1/SITE/AGENT/ack, retained) to
+ * the ingest's acker thread, which publishes it. Never blocks on MQTT.
+ * Returns 0, or SP_EFULL when the outbox is full (try again later).
+ */
+int ingest_queue_ack(struct ingest *in, const char *site, const char *agent, int64_t seq);
+
+/* Acks handed over and not yet published. */
+size_t ingest_acks_waiting(struct ingest *in);
 
 /* Disconnects and frees. Accepts NULL. */
 void ingest_destroy(struct ingest *in);

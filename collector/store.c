@@ -97,6 +97,11 @@ int64_t store_w_device_count(struct store *s)
 	return s->be->w_device_count(s->impl);
 }
 
+int store_w_heartbeat(struct store *s, int64_t now_ms)
+{
+	return s->be->w_heartbeat(s->impl, now_ms);
+}
+
 int store_r_sites(struct store *s, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx)
 {
 	return s->be->r_sites(s->impl, now_ms, offline_ms, fn, ctx);

@@ -100,6 +100,9 @@ int store_w_device_seen(struct store *s, int64_t device_id, int64_t ts);
 /* Total number of devices (for the device limit). */
 int64_t store_w_device_count(struct store *s);
 
+/* Rewrites the heartbeat row: a real write, so a commit proves the store can write. */
+int store_w_heartbeat(struct store *s, int64_t now_ms);
+
 /* ---------------------------------------------------------------- reader side */
 
 struct store_site_row {
@@ -174,6 +177,7 @@ struct store_backend {
 			 enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len);
 	int (*w_device_seen)(void *impl, int64_t device_id, int64_t ts);
 	int64_t (*w_device_count)(void *impl);
+	int (*w_heartbeat)(void *impl, int64_t now_ms);
 	int (*r_sites)(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx);
 	int (*r_devices)(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,
 			 store_device_fn fn, void *ctx);

@@ -15,6 +15,7 @@
  */
 #include "store.h"
 
+#include "sitepulse/clock.h"
 #include "sitepulse/error.h"
 #include "sitepulse/log.h"
 
@@ -52,6 +53,8 @@ static const char *const MIGRATIONS[] = {
 	" body TEXT NOT NULL);"
 	/* the one index of the hot table: readings of a device by time (API) */
 	"CREATE INDEX readings_device_ts ON readings(device_id, ts);",
+	/* 1 -> 2: a row the writer rewrites every second, so health reflects real writes */
+	"CREATE TABLE heartbeat(id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -60,7 +63,7 @@ static const char *const MIGRATIONS[] = {
 enum wstmt {
 	W_BEGIN, W_COMMIT, W_ROLLBACK,
 	W_AGENT_GET, W_AGENT_INS, W_AGENTS_ALL, W_PROGRESS, W_BIRTH, W_STATE, W_SEEN,
-	W_DEV_GET, W_DEV_INS, W_DEV_UPD, W_READING, W_DEV_SEEN, W_DEV_COUNT,
+	W_DEV_GET, W_DEV_INS, W_DEV_UPD, W_READING, W_DEV_SEEN, W_DEV_COUNT, W_HEARTBEAT,
 	W_COUNT
 };
 
@@ -91,6 +94,8 @@ static const char *const WSQL[W_COUNT] = {
 		      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[W_DEV_SEEN] = "UPDATE devices SET last_seen = ?2 WHERE id = ?1 AND last_seen < ?2",
 	[W_DEV_COUNT] = "SELECT count(*) FROM devices",
+	[W_HEARTBEAT] = "INSERT INTO heartbeat(id, at) VALUES (1, ?1) "
+			"ON CONFLICT(id) DO UPDATE SET at = excluded.at",
 };
 
 enum rstmt { R_SITES, R_DEVICES_SITE, R_DEVICES_ALL, R_DEV_ID, R_READINGS, R_COUNTS, R_PING, R_COUNT };
@@ -129,17 +134,28 @@ struct sqlite_store {
 	pthread_cond_t pool_free;
 	struct reader *readers;
 	int nreaders;
+	pthread_mutex_t log_lock;     /* guards error_log (writer and readers report errors) */
+	struct sp_ratelimit error_log;
 };
 
-static int db_error(sqlite3 *db, const char *path, const char *what)
+/*
+ * Reports a SQLite failure with the library's text. Rate-limited: a full
+ * disk fails every batch until space returns: one line a minute tells the
+ * operator; the writer says when the episode starts (WARN) and ends (INFO).
+ */
+static int db_error(struct sqlite_store *s, sqlite3 *db, const char *what)
 {
+	uint64_t suppressed;
 	int code = sqlite3_extended_errcode(db);
-	if ((code & 0xff) == SQLITE_FULL) {
-		SP_ERROR("store", "%s: %s: disk full: %s", path, what, sqlite3_errmsg(db));
-		return SP_ENOSPC;
-	}
-	SP_ERROR("store", "%s: %s: %s", path, what, sqlite3_errmsg(db));
-	return SP_EIO;
+	bool full = (code & 0xff) == SQLITE_FULL;
+
+	pthread_mutex_lock(&s->log_lock);
+	bool log = sp_ratelimit_allow(&s->error_log, sp_mono_ms(), 1, 60000, &suppressed);
+	pthread_mutex_unlock(&s->log_lock);
+	if (log)
+		SP_ERROR("store", "%s: %s: %s%s%s", s->path, what, full ? "disk full: " : "",
+			 sqlite3_errmsg(db), suppressed ? " (earlier errors suppressed)" : "");
+	return full ? SP_ENOSPC : SP_EIO;
 }
 
 static int exec_sql(sqlite3 *db, const char *path, const char *sql)
@@ -164,7 +180,7 @@ static int migrate(struct sqlite_store *s)
 		return rc;
 	if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(version), 0) FROM schema_version", -1,
 			       &st, NULL) != SQLITE_OK)
-		return db_error(s->db, s->path, "read schema version");
+		return db_error(s, s->db, "read schema version");
 	if (sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
@@ -194,12 +210,12 @@ static int open_reader(struct sqlite_store *s, struct reader *r)
 {
 	if (sqlite3_open_v2(s->path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK)
-		return db_error(r->db, s->path, "open read connection");
+		return db_error(s, r->db, "open read connection");
 	sqlite3_busy_timeout(r->db, 2000);
 	for (int i = 0; i < R_COUNT; i++)
 		if (sqlite3_prepare_v3(r->db, RSQL[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i], NULL) !=
 		    SQLITE_OK)
-			return db_error(r->db, s->path, RSQL[i]);
+			return db_error(s, r->db, RSQL[i]);
 	return 0;
 }
 
@@ -224,6 +240,7 @@ static void sq_close(void *impl)
 	}
 	pthread_cond_destroy(&s->pool_free);
 	pthread_mutex_destroy(&s->pool_lock);
+	pthread_mutex_destroy(&s->log_lock);
 	free(s->path);
 	free(s);
 }
@@ -243,13 +260,14 @@ static void *sq_open(const struct store_params *p)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	pthread_mutex_init(&s->pool_lock, NULL);
 	pthread_cond_init(&s->pool_free, NULL);
+	pthread_mutex_init(&s->log_lock, NULL);
 	s->path = strdup(p->path);
 	if (s->path == NULL)
 		goto fail;
 	if (sqlite3_open_v2(p->path, &s->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
-		db_error(s->db, p->path, "open");
+		db_error(s, s->db, "open");
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
@@ -264,7 +282,7 @@ static void *sq_open(const struct store_params *p)
 	for (int i = 0; i < W_COUNT; i++)
 		if (sqlite3_prepare_v3(s->db, WSQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->w[i], NULL) !=
 		    SQLITE_OK) {
-			db_error(s->db, s->path, WSQL[i]);
+			db_error(s, s->db, WSQL[i]);
 			goto fail;
 		}
 	s->nreaders = p->readers > 0 ? p->readers : 2;
@@ -293,7 +311,7 @@ static int wstep(struct sqlite_store *s, enum wstmt which)
 	sqlite3_clear_bindings(st);
 	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
 		return 0;
-	return db_error(s->db, s->path, WSQL[which]);
+	return db_error(s, s->db, WSQL[which]);
 }
 
 static int sq_begin(void *impl)
@@ -349,7 +367,7 @@ static int sq_agent(void *impl, const char *site, const char *agent, int64_t *ag
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE)
-		return db_error(s->db, s->path, "find agent");
+		return db_error(s, s->db, "find agent");
 	bind_text(s->w[W_AGENT_INS], 1, site);
 	bind_text(s->w[W_AGENT_INS], 2, agent);
 	if ((rc = wstep(s, W_AGENT_INS)))
@@ -378,7 +396,7 @@ static int sq_load_agents(void *impl, store_agent_fn fn, void *ctx)
 		}
 	}
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : db_error(s->db, s->path, "load agents");
+	return rc == SQLITE_DONE ? 0 : db_error(s, s->db, "load agents");
 }
 
 static int sq_save_progress(void *impl, int64_t agent_id, const struct store_agent_progress *p)
@@ -448,7 +466,7 @@ static int sq_device(void *impl, const char *site, const char *dev, struct store
 	sqlite3_clear_bindings(st);
 	if (rc == SQLITE_ROW)
 		return 0;
-	return rc == SQLITE_DONE ? SP_ENOTFOUND : db_error(s->db, s->path, "find device");
+	return rc == SQLITE_DONE ? SP_ENOTFOUND : db_error(s, s->db, "find device");
 }
 
 static int sq_upsert_device(void *impl, const char *site, const char *dev, int64_t agent_id,
@@ -520,6 +538,13 @@ static int64_t sq_device_count(void *impl)
 	return n;
 }
 
+static int sq_heartbeat(void *impl, int64_t now_ms)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_bind_int64(s->w[W_HEARTBEAT], 1, now_ms);
+	return wstep(s, W_HEARTBEAT);
+}
+
 /* ---------------------------------------------------------------- reader side */
 
 static struct reader *borrow(struct sqlite_store *s)
@@ -551,7 +576,7 @@ static int rdone(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st, int
 {
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	int out = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_error(r->db, s->path, what);
+	int out = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_error(s, r->db, what);
 	give_back(s, r);
 	return out;
 }
@@ -611,7 +636,7 @@ static int sq_r_readings(void *impl, const struct store_readings_query *q, store
 	bind_text(st, 2, q->dev);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		int out = rc == SQLITE_DONE ? SP_ENOTFOUND : db_error(r->db, s->path, "find device");
+		int out = rc == SQLITE_DONE ? SP_ENOTFOUND : db_error(s, r->db, "find device");
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 		give_back(s, r);
@@ -682,6 +707,7 @@ const struct store_backend store_sqlite_backend = {
 	.w_reading = sq_reading,
 	.w_device_seen = sq_device_seen,
 	.w_device_count = sq_device_count,
+	.w_heartbeat = sq_heartbeat,
 	.r_sites = sq_r_sites,
 	.r_devices = sq_r_devices,
 	.r_readings = sq_r_readings,

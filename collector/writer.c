@@ -75,7 +75,7 @@ struct writer {
 	bool failing;                 /* the last batch failed to commit */
 	int64_t liveness_flushed_ms;
 	int64_t last_commit_mono;     /* when the last batch with messages started */
-	struct sp_ratelimit reject_log, fail_log;
+	struct sp_ratelimit reject_log;
 	struct batch_counts bc;
 	/* agents that sent data since the last liveness flush, with their latest arrival */
 	struct alive {
@@ -422,6 +422,9 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 			goto fail;
 	}
 	if (expire) {
+		/* once a second a real write, also when idle: health then means "can write" */
+		if ((rc = store_w_heartbeat(w->p.store, now)))
+			goto fail;
 		int64_t missing = seqtrack_expire(w->seq, now);
 		if (missing < 0) {
 			rc = (int)missing;
@@ -458,7 +461,8 @@ fail_committed:
 static int publish_ack(void *ctx, const char *site, const char *agent, int64_t seq)
 {
 	struct writer *w = ctx;
-	return ingest_publish_ack(w->p.ingest, site, agent, seq, sp_now_ms());
+	/* handed to the ingest's acker thread: the writer never waits on MQTT */
+	return ingest_queue_ack(w->p.ingest, site, agent, seq);
 }
 
 static void run_once(struct writer *w, size_t n, bool flush_all)
@@ -470,17 +474,15 @@ static void run_once(struct writer *w, size_t n, bool flush_all)
 	if (n > 0 || expire || flush_all) {
 		int rc = process_batch(w, n, expire, flush_all, now);
 		if (rc) {
-			uint64_t suppressed;
 			atomic_fetch_add(&w->p.metrics->batches_failed, 1);
 			atomic_fetch_add(&w->p.metrics->messages_dropped_store, n);
 			atomic_store(&w->p.metrics->store_ok, false);
+			/* the store logged the cause (ERROR, once a minute); here: what it means */
 			if (!w->failing)
-				SP_ERROR("writer", "cannot store a batch of %zu messages: %s; acks stop "
-						   "advancing (agents keep their data) until the store "
-						   "works again",
-					 n, sp_strerror(rc));
-			else if (sp_ratelimit_allow(&w->fail_log, sp_mono_ms(), 1, 60000, &suppressed))
-				SP_ERROR("writer", "store still failing: %s", sp_strerror(rc));
+				SP_WARN("writer", "cannot store a batch of %zu messages: %s; acks stop "
+						  "advancing (agents keep their data) until the store "
+						  "works again",
+					n, sp_strerror(rc));
 			w->failing = true;
 			if (n > 0)
 				queue_release(w->p.queue, n);
@@ -532,7 +534,8 @@ static void *writer_main(void *arg)
 		struct queue_stats qs;
 		queue_get_stats(w->p.queue, &qs);
 		seqtrack_publish_due(w->seq, sp_now_ms(), qs.depth == 0, publish_ack, w);
-		atomic_store(&w->p.metrics->pending_acks, seqtrack_pending_acks(w->seq));
+		atomic_store(&w->p.metrics->pending_acks,
+			     seqtrack_pending_acks(w->seq) + ingest_acks_waiting(w->p.ingest));
 		if (n == 0 && qs.depth == 0 && atomic_load(&w->stop))
 			break;
 	}

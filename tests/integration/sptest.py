@@ -30,6 +30,12 @@ Usage in a test script:
     if __name__ == "__main__":
         T.run(main)
 
+Also here: Agent(args=...) / start(args) / restart_silent() (extra command-line
+arguments, e.g. --scenario :silent@0 to let an agent drain its spool without
+creating anything more) and acked_all(); TcpProxy (an agent reaches the broker
+through it; cut() / restore() cut it off); db_open_ro(), db_site_records(),
+db_integrity(), db_readings_count() (the collector's SQLite file, read-only).
+
 Processes are always cleaned up (try/finally, atexit, a SIGTERM handler,
 and PR_SET_PDEATHSIG so they die with the test even when it is SIGKILLed).
 On failure the tail of every process log is printed and the directory is
@@ -44,6 +50,8 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -427,6 +435,147 @@ def retained_ack(broker, site, agent):
     return json.loads(raw.decode("utf-8"))["seq"]
 
 
+# ---------------------------------------------------------------- TCP proxy
+
+class TcpProxy:
+    """A threaded TCP proxy 127.0.0.1:<free port> -> 127.0.0.1:target_port, to cut
+    one client (e.g. an agent: Agent(uri=proxy.uri)) off the broker while
+    everyone else keeps their connection. Each accepted connection opens its
+    own connection to the target (so a restarted broker is reached again).
+
+    cut() closes every proxied connection (both sides) and, until restore(),
+    closes every new connection right after accepting it (the client sees its
+    connection reset/closed, as with a broken link)."""
+
+    def __init__(self, env, target_port, name="proxy", scheme="tcp"):
+        self.env = env
+        self.name = name
+        self.target_port = target_port
+        self.scheme = scheme
+        self._lock = threading.Lock()
+        self._pairs = set()          # (client socket, upstream socket)
+        self._cut = False
+        self._closed = False
+        self.accepted = 0            # connections accepted in total
+        self.refused = 0             # connections closed at once because of a cut
+        self.cuts = 0
+        self._ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._ls.bind(("127.0.0.1", 0))
+        self._ls.listen(64)
+        self.port = self._ls.getsockname()[1]
+        self._t = threading.Thread(target=self._accept_loop, name="%s-accept" % name, daemon=True)
+        self._t.start()
+        env.register(self)
+        log("%s: 127.0.0.1:%d -> 127.0.0.1:%d" % (name, self.port, target_port))
+
+    @property
+    def uri(self):
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port)
+
+    @property
+    def is_cut(self):
+        return self._cut
+
+    def connections(self):
+        with self._lock:
+            return len(self._pairs)
+
+    @staticmethod
+    def _shut(sock):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+    def _accept_loop(self):
+        while not self._closed:
+            try:
+                c, _ = self._ls.accept()
+            except OSError:
+                if self._closed:
+                    return
+                time.sleep(0.05)
+                continue
+            with self._lock:
+                self.accepted += 1
+                refuse = self._cut or self._closed
+                if refuse:
+                    self.refused += 1
+            if refuse:
+                # RST rather than FIN: the client sees a broken link at once
+                try:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    c.close()
+                except OSError:
+                    pass
+                continue
+            try:
+                u = socket.create_connection(("127.0.0.1", self.target_port), timeout=3)
+                u.settimeout(None)
+            except OSError:
+                self._shut(c)  # target down: the client sees its connection closed
+                continue
+            pair = (c, u)
+            with self._lock:
+                if self._cut or self._closed:
+                    self._shut(c)
+                    self._shut(u)
+                    continue
+                self._pairs.add(pair)
+            for src, dst in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(src, dst, pair), daemon=True).start()
+
+    def _pump(self, src, dst, pair):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._pairs.discard(pair)
+            self._shut(src)
+            self._shut(dst)
+
+    def cut(self):
+        """Closes every proxied connection; refuses new ones until restore()."""
+        with self._lock:
+            self._cut = True
+            self.cuts += 1
+            pairs = list(self._pairs)
+            self._pairs.clear()
+        for c, u in pairs:
+            self._shut(c)
+            self._shut(u)
+        log("%s: CUT (%d connection(s) closed)" % (self.name, len(pairs)))
+
+    def restore(self):
+        with self._lock:
+            self._cut = False
+        log("%s: restored" % self.name)
+
+    def close(self):
+        with self._lock:
+            self._closed = True
+            pairs = list(self._pairs)
+            self._pairs.clear()
+        self._shut(self._ls)
+        for c, u in pairs:
+            self._shut(c)
+            self._shut(u)
+
+    def cleanup(self):
+        self.close()
+
+
 # ---------------------------------------------------------------- HTTP
 
 def http_get(url, headers=None, timeout=5, context=None):
@@ -609,7 +758,9 @@ class Agent:
 
     def __init__(self, env, broker, site, agent_id, seed=1, lifts=2, chargers=2, ports=6,
                  heartbeat_s=1, time_scale=20, batch_ms=200, resend_s=2, ack_wait_s=1,
-                 name=None, log_level="info", extra=None, uri=None):
+                 name=None, log_level="info", extra=None, uri=None, args=None):
+        """uri: the broker address the agent uses (default broker.uri; e.g. a TcpProxy's uri);
+        args: extra command-line arguments, e.g. ["--scenario", ":silent@0"] (see start())."""
         self.env = env
         self.broker = broker
         self.site = site
@@ -631,24 +782,50 @@ class Agent:
         for sec, kv in (extra or {}).items():
             sections.setdefault(sec, {}).update(kv)
         write_ini(self.config, sections)
-        self.proc = Proc(self.name, [AGENT_BIN, "--config", self.config],
+        self.base_argv = [AGENT_BIN, "--config", self.config]
+        self.proc = Proc(self.name, self.base_argv + list(args or []),
                          os.path.join(self.dir, "agent.log"), self.dir)
         env.register(self)
+
+    def set_args(self, args):
+        """Replaces the extra command-line arguments for the next start()s
+        (the configuration, spool and journal stay the same)."""
+        self.proc.argv = self.base_argv + list(args or [])
 
     @property
     def devices(self):
         return (["lift-%d" % i for i in range(1, self.lifts + 1)]
                 + ["chg-%d" % i for i in range(1, self.chargers + 1)])
 
-    def start(self):
-        log("%s: starting" % self.name)
+    def start(self, args=None):
+        """Starts the agent; args (if not None) replace the extra command-line
+        arguments from now on (set_args)."""
+        if args is not None:
+            self.set_args(args)
+        extra = self.proc.argv[len(self.base_argv):]
+        log("%s: starting%s" % (self.name, (" " + " ".join(extra)) if extra else ""))
         self.proc.start()
         return self
 
-    def restart(self):
+    def restart(self, args=None):
         if self.proc.running():
             self.terminate()
-        return self.start()
+        return self.start(args)
+
+    def restart_silent(self, sig=signal.SIGTERM, timeout=10):
+        """Stops the agent (SIGTERM: it seals its open batch) and starts it again
+        with --scenario :silent@0: it then creates nothing more but still
+        publishes its spool until the collector has acknowledged everything.
+        Returns (exit code, seconds) of the stop."""
+        rc, el = self.terminate(sig, timeout) if self.proc.running() else (None, 0.0)
+        self.start(["--scenario", ":silent@0"])
+        return rc, el
+
+    def acked_all(self):
+        """True when the retained ack covers the last created seq (per the journal)."""
+        last = self.last_seq()
+        ack = retained_ack(self.broker, self.site, self.agent_id)
+        return ack is not None and ack >= last
 
     def kill9(self):
         log("%s: kill -9 (pid %s)" % (self.name, self.proc.pid))
@@ -830,6 +1007,44 @@ def wait_journal_growth(agents, n, timeout, what=None):
     wait_until(lambda: all(a.created() >= base[a.name] + n for a in agents), timeout,
                what or "%s to create %d more messages each" % (", ".join(a.name for a in agents), n),
                interval=0.1)
+
+
+# ---------------------------------------------------------------- the collector's database
+
+def db_open_ro(path, timeout=10):
+    """A read-only connection to a collector's SQLite file (read it after the
+    collector stopped, or while it runs for counts only)."""
+    return sqlite3.connect("file:%s?mode=ro" % urllib.parse.quote(path), uri=True, timeout=timeout)
+
+
+def db_integrity(path):
+    """The rows of PRAGMA integrity_check (["ok"] when the file is sound)."""
+    db = db_open_ro(path)
+    try:
+        return [r[0] for r in db.execute("PRAGMA integrity_check")]
+    finally:
+        db.close()
+
+
+def db_site_records(path, site):
+    """Every reading stored for the devices of a site, bodies parsed (no API
+    limit: for tests whose sites hold more than 10,000 readings per device)."""
+    db = db_open_ro(path)
+    try:
+        rows = db.execute("SELECT r.body FROM readings r JOIN devices d ON d.id = r.device_id "
+                          "WHERE d.site = ?", (site,))
+        return [json.loads(body) for (body,) in rows]
+    finally:
+        db.close()
+
+
+def db_readings_count(path):
+    """Number of rows in readings (while the collector runs: a consistent snapshot)."""
+    db = db_open_ro(path)
+    try:
+        return db.execute("SELECT count(*) FROM readings").fetchone()[0]
+    finally:
+        db.close()
 
 
 # ---------------------------------------------------------------- background health probe

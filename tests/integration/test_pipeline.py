@@ -192,6 +192,16 @@ def check_sites_and_devices(coll, agents, journals):
         T.check_eq(s["devices"], 4, "devices of site %s" % s["site"])
         T.check(s.get("active_alerts") == 0, "site %s: active_alerts 0 expected: %r" % (s["site"], s))
 
+    # liveness (last_seen) is written at most once a second: give it that second
+    def last_seen_current():
+        for a in agents:
+            for d in coll.api_ok("/api/v1/devices", {"site": a.site}):
+                own = [r["ts"] for r in journals[a.site] if r["dev"] == d["dev"]]
+                if d["last_seen"] != max(own):
+                    return False
+        return True
+    T.wait_until(last_seen_current, 5, "every device's last_seen to reach its newest record")
+
     all_devs = coll.api_ok("/api/v1/devices")
     T.check_eq(len(all_devs), 12, "devices without site= (all sites)")
     for a in agents:

@@ -233,8 +233,8 @@ static void test_open_creates_schema(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 1);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 1);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 2);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 2);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
 				   "name IN ('agents', 'devices', 'readings')"),
 		     3);
@@ -244,9 +244,29 @@ static void test_open_creates_schema(void)
 	struct store_params p = {.path = path, .sync_full = true, .readers = 2};
 	s = store_open(&p);
 	CHECK(s != NULL);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 1);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 2);
 	if (s)
 		CHECK_EQ_INT(store_r_ping(s), 0);
+	store_close(s);
+	/* a version-1 database (before the heartbeat table) is migrated to version 2 on open */
+	{
+		sqlite3 *db = NULL;
+		CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+		CHECK_EQ_INT(sqlite3_exec(db, "DROP TABLE heartbeat; DELETE FROM schema_version "
+					      "WHERE version = 2", NULL, NULL, NULL),
+			     SQLITE_OK);
+		sqlite3_close(db);
+	}
+	s = store_open(&p);
+	CHECK(s != NULL);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 2);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'heartbeat'"), 1);
+	if (s) {
+		CHECK_EQ_INT(store_w_begin(s), 0);
+		CHECK_EQ_INT(store_w_heartbeat(s, 1764320000000LL), 0);
+		CHECK_EQ_INT(store_w_commit(s), 0);
+		CHECK_EQ_INT(sql_int(path, "SELECT at FROM heartbeat WHERE id = 1"), 1764320000000LL);
+	}
 	drop(s, path);
 }
 

@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""
+test_soak.py - the fault-injection soak: exactly once under load and faults
+(CONTRACT §3.4), bounded to about 3-4 minutes.
+
+Four agents (four sites) stream together through one mosquitto (persistence
+off) to one collector at 2,000+ records/s (each: 4 lifts, 22 chargers of 24
+ports, heartbeat 1 s, time_scale 20, batch_ms 200, resend_s 2). One of them
+reaches the broker through a TCP proxy (sptest.TcpProxy). For STREAM_S
+seconds, at random moments drawn from a seeded random.Random (the seed is
+printed; SP_SOAK_SEED=N replays a run's schedule):
+  - kill -9 of the collector, 5 times, restarted 0.5-3 s later on the same
+    database;
+  - mosquitto stopped and started on the same port, twice (persistence off:
+    whatever it held in flight, the collector's session and the retained acks
+    are lost), 0.5-3 s down;
+  - kill -9 of an agent, twice, restarted 0.5-3 s later with the same spool
+    and journal;
+  - the proxied agent cut off the broker for 60 s (every connection closed,
+    new ones refused).
+Then every agent stops (SIGTERM) and starts again with --scenario :silent@0
+(it creates nothing more but publishes its spool), and the test waits
+(bounded) until each agent's retained ack covers its last created seq. The
+collector's final /metrics must show no missing and no rejected message.
+With everything stopped, the collector's SQLite file is read (read-only):
+per site, the stored records equal the journals' records as multisets (zero
+lost, zero duplicated), each agent's stored seqs are exactly its created
+seqs, and PRAGMA integrity_check is ok. The achieved rate (records created /
+elapsed, from the journals) must be at least 2,000 records/s.
+"""
+import collections
+import os
+import random
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sptest as T  # noqa: E402
+
+STREAM_S = 140            # streaming phase with faults
+CUT_S = 60                # the proxied agent is cut off this long
+DRAIN_TIMEOUT_S = 120     # silent agents: bound for every ack to cover the last seq
+MIN_RATE = 2000.0         # records created per second, all agents together
+AGENT_KW = dict(lifts=4, chargers=22, ports=24, heartbeat_s=1, time_scale=20, batch_ms=200,
+                resend_s=2, ack_wait_s=1)
+FAULTS = ["collector"] * 5 + ["broker"] * 2 + ["agent"] * 2
+
+
+def schedule(rng, agents):
+    """The fault plan: a list of (t, action, target, note) in time order, t in seconds
+    from the start of streaming. The 9 point faults get one time slot each (so one
+    is over before the next starts); the cut overlaps whatever comes."""
+    kinds = FAULTS[:]
+    rng.shuffle(kinds)
+    first, last = 8.0, STREAM_S - 6.0
+    slot = (last - first) / len(kinds)
+    plan = []
+    for i, kind in enumerate(kinds):
+        t = first + i * slot + rng.uniform(0, slot - 4.0)
+        down = round(rng.uniform(0.5, 3.0), 2)
+        target = rng.choice(agents) if kind == "agent" else None
+        plan.append((t, "kill", kind, target, down))
+        plan.append((t + down, "start", kind, target, down))
+    cut_at = rng.uniform(10.0, STREAM_S - CUT_S - 15.0)
+    plan.append((cut_at, "cut", "proxy", None, CUT_S))
+    plan.append((cut_at + CUT_S, "restore", "proxy", None, CUT_S))
+    plan.sort(key=lambda e: e[0])
+    return plan
+
+
+def journal_bytes(agents):
+    return sum(os.path.getsize(a.journal) for a in agents if os.path.exists(a.journal))
+
+
+class DupCounter:
+    """The collector's duplicate counter is per run; remember the last value seen
+    in each run (a kill -9 loses what came after the last sample: a lower bound)."""
+
+    def __init__(self, coll):
+        self.coll = coll
+        self.last = {}
+
+    def sample(self):
+        if not self.coll.proc.running():
+            return
+        try:
+            st, body = T.http_get(self.coll.base + "/metrics", timeout=1)
+        except OSError:
+            return
+        if st == 200:
+            m = T.parse_metrics(body.decode("utf-8"))
+            self.last[self.coll.proc.starts] = m.get("sitepulse_messages_duplicate_total", 0)
+
+    def total(self):
+        return int(sum(self.last.values()))
+
+
+def run_faults(rng, broker, coll, agents, proxy, cut_agent):
+    plan = schedule(rng, agents)
+    T.log("fault plan (seconds from the start of streaming):")
+    for t, action, kind, target, arg in plan:
+        T.log("  %6.1f  %-7s %-9s %s" % (t, action, kind, target.name if target else
+                                         ("%s s" % arg if action != "restore" else "")))
+    done = collections.Counter()
+    dups = DupCounter(coll)
+    t0 = time.monotonic()
+    idx = 0
+    refused_before_restore = 0
+    down = set()              # what is down on purpose right now
+    last_progress = t0
+    while True:
+        now = time.monotonic() - t0
+        if idx < len(plan) and now >= plan[idx][0]:
+            t, action, kind, target, arg = plan[idx]
+            idx += 1
+            T.log("FAULT @%.1f s (planned %.1f): %s %s%s" % (now, t, action, kind,
+                                                           " " + target.name if target else ""))
+            who = target or kind
+            if action == "kill":
+                down.add(who)
+            elif action == "start":
+                down.discard(who)
+            if action == "kill" and kind == "collector":
+                dups.sample()
+                coll.kill9()
+                done["collector kill -9"] += 1
+            elif action == "start" and kind == "collector":
+                coll.start(wait=False)
+            elif action == "kill" and kind == "broker":
+                broker.stop()
+                done["broker restart"] += 1
+            elif action == "start" and kind == "broker":
+                broker.start()
+            elif action == "kill" and kind == "agent":
+                target.kill9()
+                done["agent kill -9"] += 1
+            elif action == "start" and kind == "agent":
+                target.start()
+            elif action == "cut":
+                proxy.cut()
+                done["agent cut 60 s"] += 1
+            elif action == "restore":
+                refused_before_restore = proxy.refused
+                proxy.restore()
+            continue
+        if now >= STREAM_S:
+            break
+        # between faults: everything that should run does
+        for a in agents:
+            if a not in down and not a.proc.running():
+                raise T.ProcessDied("%s exited unexpectedly with %s:\n%s"
+                                    % (a.name, a.proc.returncode(), a.proc.log_tail(20)))
+        if "collector" not in down:
+            coll.ensure_running()
+        if "broker" not in down and not broker.proc.running():
+            raise T.ProcessDied("mosquitto exited unexpectedly:\n%s" % broker.proc.log_tail(20))
+        if time.monotonic() - last_progress >= 10:
+            last_progress = time.monotonic()
+            dups.sample()
+            T.log("  streaming %.0f s: journals %.1f MB, collector %s, proxy %d connection(s)%s"
+                  % (now, journal_bytes(agents) / 1e6, coll.healthz(), proxy.connections(),
+                     " (cut)" if proxy.is_cut else ""))
+        nxt = plan[idx][0] if idx < len(plan) else STREAM_S
+        time.sleep(max(0.0, min(0.1, nxt - (time.monotonic() - t0))))
+    T.check(sum(done.values()) == len(FAULTS) + 1, "every planned fault happened: %s" % dict(done))
+    T.check(refused_before_restore >= 1, "the cut agent must have tried to reconnect through the "
+            "proxy during the cut (refused %d times)" % refused_before_restore)
+    T.log("the proxy refused %d connection attempt(s) of %s during the cut"
+          % (refused_before_restore, cut_agent.name))
+    return done, dups
+
+
+def check_alerts_mails_summaries(coll, agents, db_path):
+    """Alerts (CONTRACT §4), alert mails and city summaries (§6) do not exist in
+    the collector yet. When they do, the soak's checks of them go here, e.g.:
+    scenarios injected during the soak open and clear their alerts exactly once
+    across the collector's kills (at most one active alert per rule, site, dev,
+    port); every alert mail is sent once (a fake SMTP server counts them); each
+    period's city summary is delivered once per site (Idempotency-Key) in period
+    order, and its counts match the stored readings. Deliberately empty until
+    then: no check here pretends to test what does not exist."""
+    return
+
+
+def main(env):
+    seed = int(os.environ.get("SP_SOAK_SEED") or int.from_bytes(os.urandom(4), "big"))
+    T.log("soak seed %d (replay this schedule with SP_SOAK_SEED=%d)" % (seed, seed))
+    rng = random.Random(seed)
+
+    broker = env.broker()
+    proxy = T.TcpProxy(env, broker.port, name="proxy")
+    coll = env.collector(broker, gap_window_s=600)
+    cut_idx = rng.randrange(4)
+    agents = []
+    for i in range(4):
+        site = "soak-%d" % (i + 1)
+        agents.append(env.agent(broker, site, "gw-%d" % (i + 1), seed=1000 + i, start=False,
+                                uri=proxy.uri if i == cut_idx else None, **AGENT_KW))
+    cut_agent = agents[cut_idx]
+    T.log("%s reaches the broker through the proxy" % cut_agent.name)
+    t_start = time.monotonic()
+    for a in agents:
+        a.start()
+    T.wait_journal_growth(agents, 2, 20, "every agent to create messages")
+    T.wait_until(lambda: all((T.retained_ack(broker, a.site, a.agent_id) or 0) >= 1 for a in agents), 20,
+                 "every agent's first ack")
+
+    done, dups = run_faults(rng, broker, coll, agents, proxy, cut_agent)
+
+    T.log("step: SIGTERM to every agent")
+    for a in agents:
+        rc, el = a.terminate(signal.SIGTERM, 10)
+        T.check(rc == 0 and el <= 5.0, "%s: SIGTERM -> exit 0 within 5 s expected, got %s after %.2f s"
+                % (a.name, rc, el))
+    t_stop = time.monotonic()
+    created = {}
+    for a in agents:
+        msgs, dropped = a.journal_messages()
+        T.check(not dropped, "%s: no message may be dropped from the spool: %r" % (a.name, sorted(dropped)[:10]))
+        created[a.name] = (len(msgs), sum(len(m["records"]) for _, m in msgs), a.last_seq())
+    records = sum(c[1] for c in created.values())
+    elapsed = t_stop - t_start
+    rate = records / elapsed
+    T.log("created: %s" % ", ".join("%s %d messages / %d records" % (k, v[0], v[1]) for k, v in created.items()))
+    T.log("rate: %d records in %.1f s = %.0f records/s" % (records, elapsed, rate))
+
+    T.log("step: the agents again, silent, until their spools are acknowledged")
+    coll.ensure_running()
+    coll.wait_healthy(20)
+    for a in agents:
+        a.start(["--scenario", ":silent@0"])
+    t_drain = time.monotonic()
+    state = {}
+
+    def all_acked():
+        coll.ensure_running()
+        lag = {}
+        for a in agents:
+            ack = T.retained_ack(broker, a.site, a.agent_id)
+            if ack is None or ack < created[a.name][2]:
+                lag[a.name] = (ack, created[a.name][2])
+        state["lag"] = lag
+        return not lag
+    try:
+        T.wait_until(all_acked, DRAIN_TIMEOUT_S, "every retained ack to cover its agent's last seq",
+                     interval=0.5)
+    except T.TestFailure as e:
+        raise T.TestFailure("%s; (ack, last seq): %s" % (e, state.get("lag")))
+    T.log("drained %.1f s after the silent restart" % (time.monotonic() - t_drain))
+    for a in agents:
+        T.check_eq(a.last_seq(), created[a.name][2], "%s: last seq after the silent restart" % a.name)
+
+    m = coll.metrics()
+    dups.sample()
+    T.check_eq(m["sitepulse_messages_missing_total"], 0.0, "messages_missing_total (final run)")
+    rejected = {k: v for k, v in m.items() if "_rejected_total" in k and v}
+    T.check(not rejected, "nothing may be rejected: %r" % rejected)
+    T.check_eq(m.get("sitepulse_store_ok"), 1.0, "sitepulse_store_ok")
+
+    T.log("step: stop everything")
+    for a in agents:
+        rc, el = a.terminate(signal.SIGTERM, 10)
+        T.check(rc == 0 and el <= 5.0, "%s (silent): SIGTERM -> exit 0 within 5 s, got %s after %.2f s"
+                % (a.name, rc, el))
+    rc, el = coll.terminate()
+    T.check(rc == 0 and el <= 5.0, "collector: SIGTERM -> exit 0 within 5 s, got %s after %.2f s" % (rc, el))
+    proxy.close()
+    broker.stop()
+
+    T.log("step: the database, read-only, record by record")
+    check_database(coll.db_path, agents)
+    check_alerts_mails_summaries(coll, agents, coll.db_path)
+
+    print("\n==== soak summary (seed %d)\n"
+          "  records created and stored exactly once: %d (%d messages, 4 sites)\n"
+          "  streaming: %.1f s at %.0f records/s\n"
+          "  faults: %s\n"
+          "  duplicates ignored by the collector (sum over its %d runs, lower bound): %d\n"
+          % (seed, records, sum(c[0] for c in created.values()), elapsed, rate,
+             ", ".join("%s x%d" % (k, v) for k, v in sorted(done.items())), coll.proc.starts,
+             dups.total()), flush=True)
+    T.check(rate >= MIN_RATE, "achieved rate %.0f records/s, below %d" % (rate, MIN_RATE))
+
+
+def check_database(path, agents):
+    T.check_eq(T.db_integrity(path), ["ok"], "PRAGMA integrity_check")
+    db = T.db_open_ro(path)
+    try:
+        ids = {(site, agent): aid for aid, site, agent in db.execute("SELECT id, site, agent FROM agents")}
+        for a in agents:
+            key = (a.site, a.agent_id)
+            T.check(key in ids, "agent %s/%s missing from table agents" % key)
+            msgs, _ = a.journal_messages()
+            seqs = [s for s, _ in msgs]
+            T.check_eq(len(set(seqs)), len(seqs), "%s: each seq journalled once" % a.name)
+            T.check_eq(set(seqs), set(range(1, len(seqs) + 1)), "%s: created seqs are 1..N" % a.name)
+            stored_seqs = {s for (s,) in db.execute("SELECT DISTINCT seq FROM readings WHERE agent_id = ?",
+                                                    (ids[key],))}
+            lost = sorted(set(seqs) - stored_seqs)
+            extra = sorted(stored_seqs - set(seqs))
+            T.check(not lost and not extra, "%s: seqs created but not stored %s, stored but not created %s"
+                    % (a.name, lost[:10], extra[:10]))
+            journal = [r for _, m in msgs for r in m["records"]]
+            del msgs
+            T.assert_exactly_once(journal, T.db_site_records(path, a.site), "%s, database" % a.site)
+    finally:
+        db.close()
+
+
+if __name__ == "__main__":
+    T.run(main)
