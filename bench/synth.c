@@ -1,0 +1,104 @@
+/* synth.c - synthetic telemetry values for the benchmark tools (see synth.h). */
+#include "synth.h"
+
+#include <string.h>
+
+void synth_seed(struct synth *s, uint64_t seed)
+{
+	s->state = seed * 0x9E3779B97F4A7C15ULL + 1; /* never 0: xorshift would stay at 0 */
+}
+
+uint64_t synth_next(struct synth *s)
+{
+	s->state ^= s->state >> 12;
+	s->state ^= s->state << 25;
+	s->state ^= s->state >> 27;
+	return s->state * 2685821657736338717ULL;
+}
+
+/* A value in [lo, lo + steps * step). */
+static double pick(struct synth *s, double lo, unsigned steps, double step)
+{
+	return lo + (double)(synth_next(s) % steps) * step;
+}
+
+void synth_device(struct sp_device_info *d, const char *dev, bool lift)
+{
+	memset(d, 0, sizeof(*d));
+	strncpy(d->dev, dev, sizeof(d->dev) - 1);
+	if (lift) {
+		d->kind = SP_DEV_LIFT;
+		d->floor_min = SYNTH_FLOOR_MIN;
+		d->floor_max = SYNTH_FLOOR_MAX;
+		d->rated_speed = 1.75;
+		d->rated_load = 1000;
+	} else {
+		d->kind = SP_DEV_CHARGER;
+		d->ports = SYNTH_PORTS;
+		d->port_limit_w = 1000;
+	}
+}
+
+static void fill_lift(struct synth *s, struct sp_lift *x, uint64_t n)
+{
+	bool moving = synth_next(s) % 10 < 3;
+	x->floor = SYNTH_FLOOR_MIN +
+		   (int32_t)(synth_next(s) % (SYNTH_FLOOR_MAX - SYNTH_FLOOR_MIN + 1));
+	x->dir = moving ? (synth_next(s) & 1 ? SP_DIR_UP : SP_DIR_DOWN) : SP_DIR_STOP;
+	x->door = moving ? SP_DOOR_CLOSED : (enum sp_door)(synth_next(s) % SP_DOOR_COUNT);
+	x->door_zone = !moving;
+	x->occupied = synth_next(s) % 10 < 4;
+	x->speed = moving ? pick(s, 1.0, 50, 0.01) : 0.0;
+	x->mode = SP_MODE_NORMAL;
+	x->power = SP_POWER_MAINS;
+	x->safety_ok = true;
+	x->trips = 120000 + (int64_t)n;
+	x->door_cycles = 250000 + 2 * (int64_t)n;
+	x->run_s = 3600000 + 7 * (int64_t)n;
+}
+
+static void fill_station(struct synth *s, struct sp_station *x, uint64_t n)
+{
+	x->power_w = pick(s, 1500, 40000, 0.1);
+	x->supply_v = pick(s, 215, 100, 0.1);
+	x->ambient_c = pick(s, 18, 150, 0.1);
+	x->smoke = false;
+	x->leak_ma = pick(s, 0, 30, 0.1);
+	x->door_open = false;
+	x->energy_wh = 5000000 + 40 * (int64_t)n;
+}
+
+static void fill_port(struct synth *s, struct sp_port *x, int32_t port)
+{
+	bool charging = synth_next(s) & 1;
+	x->port = port;
+	x->state = charging ? SP_PORT_CHARGING : SP_PORT_IDLE;
+	x->v = pick(s, 218, 60, 0.1);
+	x->a = charging ? pick(s, 1.5, 150, 0.01) : 0.0;
+	x->w = x->v * x->a;
+	x->temp_c = pick(s, charging ? 37 : 25, 50, 0.1);
+	x->session_wh = charging ? pick(s, 0, 8000, 0.1) : 0.0;
+}
+
+void synth_record(struct synth *s, struct sp_record *r, const char *dev, bool lift, int64_t ts,
+		  uint64_t n)
+{
+	memset(r, 0, sizeof(*r));
+	strncpy(r->dev, dev, sizeof(r->dev) - 1);
+	r->ts = ts;
+	if (lift) {
+		r->kind = SP_REC_LIFT;
+		r->has = SP_HAS_SPEED | SP_HAS_POWER_SRC | SP_HAS_SAFETY_OK | SP_HAS_TRIPS |
+			 SP_HAS_DOOR_CYCLES | SP_HAS_RUN_S;
+		fill_lift(s, &r->u.lift, n);
+	} else if (n % (SYNTH_PORTS + 1) == 0) {
+		r->kind = SP_REC_STATION;
+		r->has = SP_HAS_POWER_W | SP_HAS_SUPPLY_V | SP_HAS_AMBIENT_C | SP_HAS_LEAK_MA |
+			 SP_HAS_DOOR_OPEN | SP_HAS_ENERGY_WH;
+		fill_station(s, &r->u.station, n);
+	} else {
+		r->kind = SP_REC_PORT;
+		r->has = SP_HAS_V | SP_HAS_A | SP_HAS_W | SP_HAS_TEMP_C | SP_HAS_SESSION_WH;
+		fill_port(s, &r->u.port, (int32_t)(n % (SYNTH_PORTS + 1)));
+	}
+}
