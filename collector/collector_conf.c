@@ -91,7 +91,7 @@ static const struct sp_conf_key store_keys[] = {
 	 "group commit: a batch smaller than batch_max waits this long after the previous commit"},
 	{"queue_mb", SP_CONF_INT, ST(queue_mb), "4", 1, 4096, NULL, 0, NULL,
 	 "bytes of raw messages waiting for the writer; when full the broker is held back"},
-	{"cache_mb", SP_CONF_INT, ST(cache_mb), "4", 1, 4096, NULL, 0, NULL,
+	{"cache_mb", SP_CONF_INT, ST(cache_mb), "8", 1, 4096, NULL, 0, NULL,
 	 "SQLite page cache of the writer"},
 	{"readers", SP_CONF_INT, ST(readers), "2", 1, 64, NULL, 0, NULL,
 	 "read connections for the API"},
