@@ -89,7 +89,7 @@ static const struct sp_conf_key store_keys[] = {
 	 "messages per transaction at most"},
 	{"commit_interval_ms", SP_CONF_INT, ST(commit_interval_ms), "10", 0, 1000, NULL, 0, NULL,
 	 "group commit: a batch smaller than batch_max waits this long after the previous commit"},
-	{"queue_mb", SP_CONF_INT, ST(queue_mb), "4", 1, 4096, NULL, 0, NULL,
+	{"queue_mb", SP_CONF_INT, ST(queue_mb), "16", 1, 4096, NULL, 0, NULL,
 	 "bytes of raw messages waiting for the writer; when full the broker is held back"},
 	{"cache_mb", SP_CONF_INT, ST(cache_mb), "8", 1, 4096, NULL, 0, NULL,
 	 "SQLite page cache of the writer"},

@@ -11,16 +11,20 @@
  */
 #include "queue.h"
 
+#include "sitepulse/clock.h"
 #include "sitepulse/error.h"
 #include "sitepulse/log.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define WRAP UINT32_MAX
 #define ALIGN 8
+#define TRIM_KEEP (256 * 1024)
+#define TRIM_EVERY_MS 1000
 
 struct hdr {
 	uint32_t total;       /* bytes of this entry including the header, or WRAP */
@@ -42,6 +46,8 @@ struct queue {
 	bool closed;
 	bool blocking;       /* the producer is in a blocked episode (for the log) */
 	uint64_t pushed, blocked;
+	size_t high_water;     /* highest offset written since the last trim */
+	int64_t last_trim_ms;
 };
 
 static size_t entry_size(size_t topic_len, size_t payload_len)
@@ -56,8 +62,9 @@ struct queue *queue_create(size_t cap_bytes)
 	if (q == NULL)
 		return NULL;
 	cap_bytes = (cap_bytes + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-	q->ring = malloc(cap_bytes);
-	if (q->ring == NULL) {
+	/* mapped, not malloc'ed: its pages can be handed back after a burst (trim_locked) */
+	q->ring = mmap(NULL, cap_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (q->ring == MAP_FAILED) {
 		free(q);
 		return NULL;
 	}
@@ -75,8 +82,25 @@ void queue_destroy(struct queue *q)
 	pthread_cond_destroy(&q->not_empty);
 	pthread_cond_destroy(&q->not_full);
 	pthread_mutex_destroy(&q->lock);
-	free(q->ring);
+	munmap(q->ring, q->cap);
 	free(q);
+}
+
+/*
+ * After a burst the ring is empty again, but every page it touched stays
+ * resident. Hand them back (all but the first TRIM_KEEP bytes, which a
+ * steady trickle keeps using), so memory returns to its steady level.
+ * Called locked, with no entry and no reservation outstanding, at most
+ * once per TRIM_EVERY_MS.
+ */
+static void trim_locked(struct queue *q)
+{
+	int64_t now = sp_mono_ms();
+	if (q->high_water <= TRIM_KEEP || now - q->last_trim_ms < TRIM_EVERY_MS)
+		return;
+	madvise(q->ring + TRIM_KEEP, q->cap - TRIM_KEEP, MADV_DONTNEED);
+	q->high_water = 0;
+	q->last_trim_ms = now;
 }
 
 /*
@@ -138,6 +162,8 @@ int queue_push(struct queue *q, const char *topic, size_t topic_len, const void 
 	}
 	/* claim the space; the copy below happens unlocked */
 	q->tail = at + need;
+	if (at + need > q->high_water)
+		q->high_water = at + need;
 	if (q->tail == q->cap)
 		q->tail = 0;
 	q->used += need;
@@ -223,6 +249,7 @@ void queue_release(struct queue *q, size_t n)
 		/* empty: any trailing wrap waste is free again */
 		q->used = 0;
 		q->head = q->tail = 0;
+		trim_locked(q);
 	}
 	if (q->blocking && q->used < q->cap / 2) {
 		q->blocking = false;
