@@ -41,7 +41,8 @@ readme = open(os.path.join(SRC, "README.md"), encoding="utf-8").read()
 check("./scripts/demo" in readme and "./scripts/test" in readme, "README names ./scripts/demo and ./scripts/test")
 ci = open(os.path.join(SRC, ".ci", "run"), encoding="utf-8").read()
 check("./scripts/test" in ci, ".ci/run calls ./scripts/test")
-for d in ("architecture.md", "protocol.md", "configuration.md", "operations.md"):
+for d in ("architecture.md", "protocol.md", "configuration.md", "operations.md", "security.md",
+          "performance.md"):
     check(os.path.exists(os.path.join(SRC, "docs", d)), "docs/%s exists" % d)
 
 if failures:
