@@ -479,7 +479,7 @@ static void run_once(struct writer *w, size_t n, bool flush_all)
 			atomic_store(&w->p.metrics->store_ok, false);
 			/* the store logged the cause (ERROR, once a minute); here: what it means */
 			if (!w->failing)
-				SP_WARN("writer", "cannot store a batch of %zu messages: %s; acks stop "
+				SP_WARN("writer", "cannot store a batch (%zu messages): %s; acks stop "
 						  "advancing (agents keep their data) until the store "
 						  "works again",
 					n, sp_strerror(rc));
