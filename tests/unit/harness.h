@@ -8,8 +8,15 @@
 #ifndef SP_TEST_HARNESS_H
 #define SP_TEST_HARNESS_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 static int harness_failures;
 static int harness_checks;
@@ -53,6 +60,39 @@ static int harness_checks;
 		fn();                                                                      \
 		fprintf(stderr, "%s %s\n", harness_failures == before_ ? "ok  " : "FAIL", #fn); \
 	} while (0)
+
+/*
+ * Runs fn in a child process and returns true if it finished within
+ * timeout_ms with every check passing. A hang in the code under test then
+ * fails one check instead of stalling the whole run.
+ */
+static inline bool in_child(void (*fn)(void), int timeout_ms)
+{
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid == 0) {
+		harness_failures = 0;
+		fn();
+		exit(harness_failures ? 1 : 0);
+	}
+	int status = 0;
+	for (int waited = 0;; waited += 10) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		if (r < 0)
+			return false;
+		if (waited >= timeout_ms) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fprintf(stderr, "  child still running after %d ms: killed (hang)\n", timeout_ms);
+			return false;
+		}
+		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+	}
+}
 
 #define HARNESS_EXIT()                                                                     \
 	do {                                                                               \

@@ -23,39 +23,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/*
- * Runs fn in a child process and returns true if it finished within
- * timeout_ms with every check passing. A hang in the code under test then
- * fails one check instead of stalling the whole run.
- */
-static bool in_child(void (*fn)(void), int timeout_ms)
-{
-	fflush(stderr);
-	pid_t pid = fork();
-	if (pid < 0)
-		return false;
-	if (pid == 0) {
-		harness_failures = 0;
-		fn();
-		exit(harness_failures ? 1 : 0);
-	}
-	int status = 0;
-	for (int waited = 0;; waited += 10) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-		if (r < 0)
-			return false;
-		if (waited >= timeout_ms) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			fprintf(stderr, "  child still running after %d ms: killed (hang)\n", timeout_ms);
-			return false;
-		}
-		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
-	}
-}
-
 /* The agent's out-of-order set as text, in a static buffer (one of two, alternating). */
 static const char *done_text(const struct seq_agent *a)
 {
