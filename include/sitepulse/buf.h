@@ -39,7 +39,7 @@ void sp_buf_free(struct sp_buf *b);
 
 /*
  * JSON output helpers for sitepulse's own typed data (the parsing side is
- * cJSON's, in codec.c). Strings are escaped per RFC 8259; the caller has
+ * cJSON's, in codec_decode.c). Strings are escaped per RFC 8259; the caller has
  * already checked them to be valid UTF-8.
  */
 int sp_buf_json_str(struct sp_buf *b, const char *s, size_t n);

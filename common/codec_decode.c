@@ -1,18 +1,20 @@
 /*
- * codec.c - CONTRACT §3 payloads: decode + validate with cJSON, encode by hand.
+ * codec_decode.c - CONTRACT §3 payloads in: decoding and validation with cJSON.
  *
- * This is the only file that includes cJSON. Record fields are described
- * once, in the per-kind tables below; the same table drives decoding
- * (type and range checks, required fields, duplicate detection) and
- * encoding (field order and presence), so the two cannot drift apart.
+ * This is the only file that includes cJSON. Records are checked against
+ * the field tables of codec_fields.c (type and range, required fields,
+ * duplicate keys), in a single pass over each object's members.
  *
  * Why cJSON: it parses a 20-record message about 3.5x faster than jansson
  * (measured, docs/architecture.md) and is what Mosquitto itself uses.
  * What it does not check we check here: UTF-8 of kept strings, integer-ness
- * of numbers, duplicate keys and trailing bytes.
+ * of numbers, duplicate keys and trailing bytes. Its trees are built in the
+ * decoder's arena (sitepulse/arena.h) and dropped with one reset.
  */
-#include "sitepulse/codec.h"
+#include "codec_fields.h"
+
 #include "sitepulse/arena.h"
+#include "sitepulse/codec.h"
 #include "sitepulse/error.h"
 
 #include <cjson/cJSON.h>
@@ -21,114 +23,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const reject_names[SP_REJ_REASON_COUNT] = {
-	"none",          "too_large",        "bad_json",       "not_object",  "bad_version",
-	"missing_field", "bad_type",         "out_of_range",   "bad_enum",    "bad_id",
-	"bad_text",      "bad_ts",           "duplicate_field", "unknown_kind", "too_many_records",
-	"no_records",    "bad_topic",        "kind_mismatch",  "foreign_device",
-	"too_many_devices"};
-
-const char *sp_reject_name(enum sp_reject r)
-{
-	return (unsigned)r < SP_REJ_REASON_COUNT ? reject_names[r] : "unknown";
-}
-
-/* ---------------------------------------------------------------- field tables */
-
-enum ftype {
-	F_BOOL,  /* bool */
-	F_INT32, /* int32_t, integral JSON number in [min,max] */
-	F_INT64, /* int64_t, integral JSON number in [min,max] */
-	F_NUM,   /* double in [min,max] */
-	F_ENUM,  /* int-sized enum, text in vocab */
-	F_TS,    /* int64_t timestamp, SP_TS_MIN .. now + lead */
-	F_CODE,  /* char[maxlen+1], [A-Za-z0-9_.:-] */
-	F_TEXT,  /* char[maxlen+1], UTF-8 without control characters */
-};
-
-struct field {
-	const char *name;
-	enum ftype type;
-	size_t off;           /* offset in the target struct */
-	uint32_t has;         /* SP_HAS_* bit; 0 = required */
-	double min, max;      /* numeric range */
-	const struct sp_vocab *vocab;
-	size_t maxlen;        /* F_CODE, F_TEXT */
-};
-
-#define R(m) offsetof(struct sp_record, u.m)
-#define I64 9007199254740991.0
-
-static const struct field lift_fields[] = {
-	{"floor", F_INT32, R(lift.floor), 0, SP_FLOOR_MIN, SP_FLOOR_MAX, NULL, 0},
-	{"dir", F_ENUM, R(lift.dir), 0, 0, 0, &sp_vocab_dir, 0},
-	{"door", F_ENUM, R(lift.door), 0, 0, 0, &sp_vocab_door, 0},
-	{"door_zone", F_BOOL, R(lift.door_zone), 0, 0, 0, NULL, 0},
-	{"occupied", F_BOOL, R(lift.occupied), 0, 0, 0, NULL, 0},
-	{"speed", F_NUM, R(lift.speed), SP_HAS_SPEED, 0, 20, NULL, 0},
-	{"mode", F_ENUM, R(lift.mode), 0, 0, 0, &sp_vocab_mode, 0},
-	{"power", F_ENUM, R(lift.power), SP_HAS_POWER_SRC, 0, 0, &sp_vocab_power, 0},
-	{"safety_ok", F_BOOL, R(lift.safety_ok), SP_HAS_SAFETY_OK, 0, 0, NULL, 0},
-	{"trips", F_INT64, R(lift.trips), SP_HAS_TRIPS, 0, I64, NULL, 0},
-	{"door_cycles", F_INT64, R(lift.door_cycles), SP_HAS_DOOR_CYCLES, 0, I64, NULL, 0},
-	{"run_s", F_INT64, R(lift.run_s), SP_HAS_RUN_S, 0, I64, NULL, 0},
-};
-
-static const struct field station_fields[] = {
-	{"power_w", F_NUM, R(station.power_w), SP_HAS_POWER_W, 0, 1e6, NULL, 0},
-	{"supply_v", F_NUM, R(station.supply_v), SP_HAS_SUPPLY_V, 0, 1000, NULL, 0},
-	{"ambient_c", F_NUM, R(station.ambient_c), SP_HAS_AMBIENT_C, -60, 150, NULL, 0},
-	{"smoke", F_BOOL, R(station.smoke), 0, 0, 0, NULL, 0},
-	{"leak_ma", F_NUM, R(station.leak_ma), SP_HAS_LEAK_MA, 0, 10000, NULL, 0},
-	{"door_open", F_BOOL, R(station.door_open), SP_HAS_DOOR_OPEN, 0, 0, NULL, 0},
-	{"energy_wh", F_INT64, R(station.energy_wh), SP_HAS_ENERGY_WH, 0, I64, NULL, 0},
-};
-
-static const struct field port_fields[] = {
-	{"port", F_INT32, R(port.port), 0, 1, SP_PORT_MAX, NULL, 0},
-	{"state", F_ENUM, R(port.state), 0, 0, 0, &sp_vocab_port_state, 0},
-	{"v", F_NUM, R(port.v), SP_HAS_V, 0, 1000, NULL, 0},
-	{"a", F_NUM, R(port.a), SP_HAS_A, 0, 100, NULL, 0},
-	{"w", F_NUM, R(port.w), SP_HAS_W, 0, 100000, NULL, 0},
-	{"temp_c", F_NUM, R(port.temp_c), SP_HAS_TEMP_C, -60, 200, NULL, 0},
-	{"session_wh", F_NUM, R(port.session_wh), SP_HAS_SESSION_WH, 0, 1e6, NULL, 0},
-};
-
-static const struct field session_fields[] = {
-	{"port", F_INT32, R(session.port), 0, 1, SP_PORT_MAX, NULL, 0},
-	{"start", F_TS, R(session.start), 0, 0, 0, NULL, 0},
-	{"end", F_TS, R(session.end), 0, 0, 0, NULL, 0},
-	{"wh", F_NUM, R(session.wh), 0, 0, 1e6, NULL, 0},
-	{"reason", F_ENUM, R(session.reason), 0, 0, 0, &sp_vocab_stop_reason, 0},
-};
-
-static const struct field fault_fields[] = {
-	{"code", F_CODE, R(fault.code), 0, 0, 0, NULL, SP_FAULT_CODE_MAX},
-	{"active", F_BOOL, R(fault.active), 0, 0, 0, NULL, 0},
-	{"port", F_INT32, R(fault.port), SP_HAS_PORT, 1, SP_PORT_MAX, NULL, 0},
-	{"detail", F_TEXT, R(fault.detail), SP_HAS_DETAIL, 0, 0, NULL, SP_TEXT_MAX},
-};
-
-struct kind_table {
-	const struct field *fields;
-	size_t count;
-};
-
-#define TABLE(a) {a, sizeof(a) / sizeof(a[0])}
-static const struct kind_table kind_tables[SP_REC_KIND_COUNT] = {
-	TABLE(lift_fields), TABLE(station_fields), TABLE(port_fields), TABLE(session_fields),
-	TABLE(fault_fields)};
-
-#define D(m) offsetof(struct sp_device_info, m)
-static const struct field lift_info_fields[] = {
-	{"rated_speed", F_NUM, D(rated_speed), 0, 0.05, 20, NULL, 0},
-	{"rated_load", F_NUM, D(rated_load), 1, 0, 100000, NULL, 0},
-};
-static const struct field charger_info_fields[] = {
-	{"ports", F_INT32, D(ports), 0, 1, SP_PORT_MAX, NULL, 0},
-	{"port_limit_w", F_NUM, D(port_limit_w), 1, 0, 100000, NULL, 0},
-};
 
 /* ---------------------------------------------------------------- decoder object */
 
@@ -433,7 +327,7 @@ static enum sp_reject decode_record(const cJSON *obj, int64_t now_ms, struct sp_
 	if ((r = check_ts(ts->valuedouble, now_ms, &rec->ts)))
 		return r;
 
-	const struct kind_table *kt = &kind_tables[kind];
+	const struct kind_table *kt = &codec_kind_tables[kind];
 	if ((r = parse_table(obj, kt->fields, kt->count, rec, now_ms, &rec->has, common, 3, why)))
 		return r;
 	if (rec->kind == SP_REC_SESSION && rec->u.session.start > rec->u.session.end) {
@@ -641,10 +535,10 @@ static enum sp_reject decode_device(const cJSON *obj, struct sp_device_info *dev
 		dev->floor_max = (int32_t)fl->child->next->valuedouble;
 		if (dev->floor_min >= dev->floor_max)
 			return SP_REJ_OUT_OF_RANGE;
-		return parse_table(obj, lift_info_fields, 2, dev, 0, &has, skip, 3, why);
+		return parse_table(obj, codec_lift_info_fields, CODEC_INFO_FIELDS, dev, 0, &has, skip, 3, why);
 	}
 	static const char *const skip[] = {"dev", "kind"};
-	return parse_table(obj, charger_info_fields, 2, dev, 0, &has, skip, 2, why);
+	return parse_table(obj, codec_charger_info_fields, CODEC_INFO_FIELDS, dev, 0, &has, skip, 2, why);
 }
 
 int sp_decode_birth(struct sp_decoder *d, const char *payload, size_t len, int64_t now_ms,
@@ -778,149 +672,4 @@ int sp_decode_cmd(const char *payload, size_t len, int64_t now_ms, struct sp_cmd
 reject:
 	cJSON_Delete(root);
 	return SP_EINVAL;
-}
-
-/* ---------------------------------------------------------------- encoders */
-
-static int put_key(struct sp_buf *b, const char *name, bool first)
-{
-	int rc;
-	if (!first && (rc = sp_buf_putc(b, ',')))
-		return rc;
-	if ((rc = sp_buf_json_str(b, name, strlen(name))))
-		return rc;
-	return sp_buf_putc(b, ':');
-}
-
-static int put_field(struct sp_buf *b, const struct field *f, const void *base)
-{
-	const char *src = (const char *)base + f->off;
-	int rc = put_key(b, f->name, false);
-	if (rc)
-		return rc;
-	switch (f->type) {
-	case F_BOOL: return sp_buf_puts(b, *(const bool *)src ? "true" : "false");
-	case F_INT32: return sp_buf_json_int(b, *(const int32_t *)src);
-	case F_INT64:
-	case F_TS: return sp_buf_json_int(b, *(const int64_t *)src);
-	case F_NUM: return sp_buf_json_num(b, *(const double *)src);
-	case F_ENUM: {
-		const char *name = sp_vocab_name(f->vocab, *(const int *)src);
-		return sp_buf_json_str(b, name, strlen(name));
-	}
-	case F_CODE:
-	case F_TEXT: return sp_buf_json_str(b, src, strlen(src));
-	}
-	return SP_EINVAL;
-}
-
-int sp_encode_record(struct sp_buf *b, const struct sp_record *r)
-{
-	const struct kind_table *kt = &kind_tables[r->kind];
-	const char *kind = sp_rec_kind_name(r->kind);
-	int rc;
-
-	if ((rc = sp_buf_puts(b, "{\"t\":")) || (rc = sp_buf_json_str(b, kind, strlen(kind))) ||
-	    (rc = sp_buf_puts(b, ",\"dev\":")) ||
-	    (rc = sp_buf_json_str(b, r->dev, strlen(r->dev))) || (rc = sp_buf_puts(b, ",\"ts\":")) ||
-	    (rc = sp_buf_json_int(b, r->ts)))
-		return rc;
-	for (size_t i = 0; i < kt->count; i++) {
-		const struct field *f = &kt->fields[i];
-		if (f->has && !(r->has & f->has))
-			continue;
-		if ((rc = put_field(b, f, r)))
-			return rc;
-	}
-	return sp_buf_putc(b, '}');
-}
-
-int sp_encode_data(struct sp_buf *b, int64_t seq, int64_t ts, const struct sp_record *recs,
-		   size_t n)
-{
-	int rc;
-	if ((rc = sp_buf_puts(b, "{\"v\":1,\"seq\":")) || (rc = sp_buf_json_int(b, seq)) ||
-	    (rc = sp_buf_puts(b, ",\"ts\":")) || (rc = sp_buf_json_int(b, ts)) ||
-	    (rc = sp_buf_puts(b, ",\"records\":[")))
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		if (i && (rc = sp_buf_putc(b, ',')))
-			return rc;
-		if ((rc = sp_encode_record(b, &recs[i])))
-			return rc;
-	}
-	return sp_buf_puts(b, "]}");
-}
-
-int sp_encode_device_info(struct sp_buf *b, const struct sp_device_info *dv)
-{
-	const char *kind = sp_dev_kind_name(dv->kind);
-	int rc;
-	if ((rc = sp_buf_puts(b, "{\"dev\":")) || (rc = sp_buf_json_str(b, dv->dev, strlen(dv->dev))) ||
-	    (rc = sp_buf_puts(b, ",\"kind\":")) || (rc = sp_buf_json_str(b, kind, strlen(kind))))
-		return rc;
-	if (dv->kind == SP_DEV_LIFT) {
-		if ((rc = sp_buf_printf(b, ",\"floors\":[%d,%d]", (int)dv->floor_min,
-					(int)dv->floor_max)))
-			return rc;
-		for (size_t i = 0; i < 2; i++)
-			if ((rc = put_field(b, &lift_info_fields[i], dv)))
-				return rc;
-	} else if (dv->kind == SP_DEV_CHARGER) {
-		for (size_t i = 0; i < 2; i++)
-			if ((rc = put_field(b, &charger_info_fields[i], dv)))
-				return rc;
-	}
-	return sp_buf_putc(b, '}');
-}
-
-int sp_encode_birth(struct sp_buf *b, int64_t ts, const char *fw,
-		    const struct sp_device_info *devs, size_t n)
-{
-	int rc;
-	if ((rc = sp_buf_puts(b, "{\"v\":1,\"ts\":")) || (rc = sp_buf_json_int(b, ts)) ||
-	    (rc = sp_buf_puts(b, ",\"fw\":")) || (rc = sp_buf_json_str(b, fw, strlen(fw))) ||
-	    (rc = sp_buf_puts(b, ",\"devices\":[")))
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		if (i && (rc = sp_buf_putc(b, ',')))
-			return rc;
-		if ((rc = sp_encode_device_info(b, &devs[i])))
-			return rc;
-	}
-	return sp_buf_puts(b, "]}");
-}
-
-int sp_encode_state(struct sp_buf *b, bool online, int64_t ts)
-{
-	int rc = sp_buf_puts(b, online ? "{\"online\":true" : "{\"online\":false");
-	if (!rc && ts > 0 && !(rc = sp_buf_puts(b, ",\"ts\":")))
-		rc = sp_buf_json_int(b, ts);
-	return rc ? rc : sp_buf_putc(b, '}');
-}
-
-int sp_encode_ack(struct sp_buf *b, int64_t seq, int64_t ts)
-{
-	int rc;
-	if ((rc = sp_buf_puts(b, "{\"v\":1,\"seq\":")) || (rc = sp_buf_json_int(b, seq)) ||
-	    (rc = sp_buf_puts(b, ",\"ts\":")) || (rc = sp_buf_json_int(b, ts)))
-		return rc;
-	return sp_buf_putc(b, '}');
-}
-
-int sp_encode_cmd(struct sp_buf *b, const struct sp_cmd *c)
-{
-	int rc;
-	if ((rc = sp_buf_puts(b, "{\"v\":1,\"id\":")) || (rc = sp_buf_json_str(b, c->id, strlen(c->id))) ||
-	    (rc = sp_buf_puts(b, ",\"ts\":")) || (rc = sp_buf_json_int(b, c->ts)) ||
-	    (rc = sp_buf_puts(b, ",\"cmd\":\"port_off\",\"dev\":")) ||
-	    (rc = sp_buf_json_str(b, c->dev, strlen(c->dev))) || (rc = sp_buf_puts(b, ",\"port\":")) ||
-	    (rc = sp_buf_json_int(b, c->port)))
-		return rc;
-	if (c->reason >= 0) {
-		const char *r = sp_stop_reason_name((enum sp_stop_reason)c->reason);
-		if ((rc = sp_buf_puts(b, ",\"reason\":")) || (rc = sp_buf_json_str(b, r, strlen(r))))
-			return rc;
-	}
-	return sp_buf_putc(b, '}');
 }
