@@ -8,20 +8,13 @@
 
 #include "sitepulse/error.h"
 #include "sitepulse/log.h"
+#include "sitepulse/signals.h"
 
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
 
 static void usage(FILE *out)
 {
@@ -132,13 +125,7 @@ int main(int argc, char **argv)
 	}
 	sp_log_set_level((enum sp_log_level)conf.log.level);
 
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sp_stop_on_signals();
 
 	struct agent *agent = agent_create(&conf);
 	if (agent == NULL) {
@@ -146,7 +133,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	SP_INFO("main", "sitepulse-agent %s started", SP_VERSION);
-	status = agent_run(agent, &stop_requested) == 0 ? 0 : 1;
+	status = agent_run(agent, &sp_stop_requested) == 0 ? 0 : 1;
 	agent_destroy(agent);
 	SP_INFO("main", "stopped");
 out:

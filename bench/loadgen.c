@@ -31,6 +31,7 @@
 #include "sitepulse/codec.h"
 #include "sitepulse/error.h"
 #include "sitepulse/log.h"
+#include "sitepulse/signals.h"
 #include "sitepulse/mqtt.h"
 #include "sitepulse/record.h"
 #include "sitepulse/topic.h"
@@ -51,14 +52,6 @@
 #define COUNT_MAX 100000000LL
 #define PREFIX_MAX 40            /* keeps site and device ids within SP_ID_MAX */
 #define BUSY_SLEEP_NS 50000      /* window full: wait 50 µs */
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
 
 struct options {
 	const char *uri, *site_prefix, *agent_prefix, *latency_out, *client_id;
@@ -215,9 +208,9 @@ static int publish(struct loadgen *lg, const char *topic, const struct sp_buf *b
 			return -1;
 		}
 		lg->busy_waits++;
-		if (stop_requested || mono_us() > deadline_us) {
+		if (sp_stop_requested || mono_us() > deadline_us) {
 			lg->timed_out = mono_us() > deadline_us;
-			fail(lg, stop_requested ? "interrupted" : "timed out with the window full");
+			fail(lg, sp_stop_requested ? "interrupted" : "timed out with the window full");
 			return -1;
 		}
 		sleep_ns(BUSY_SLEEP_NS);
@@ -266,9 +259,9 @@ static int publish_data(struct loadgen *lg, int64_t deadline_us)
 			if (due > now)
 				sleep_ns((long)(due - now) * 1000);
 		}
-		if (stop_requested || mono_us() > deadline_us) {
-			lg->timed_out = !stop_requested;
-			fail(lg, stop_requested ? "interrupted" : "timed out while publishing");
+		if (sp_stop_requested || mono_us() > deadline_us) {
+			lg->timed_out = !sp_stop_requested;
+			fail(lg, sp_stop_requested ? "interrupted" : "timed out while publishing");
 			return -1;
 		}
 		int64_t ts = sp_now_ms();
@@ -297,7 +290,7 @@ static int publish_data(struct loadgen *lg, int64_t deadline_us)
 static int wait_for(struct loadgen *lg, bool (*cond)(struct loadgen *), int64_t deadline_us)
 {
 	while (!cond(lg)) {
-		if (stop_requested || mono_us() > deadline_us)
+		if (sp_stop_requested || mono_us() > deadline_us)
 			return -1;
 		if (!sp_mqtt_connected(lg->mqtt)) {
 			fail(lg, "connection to the broker lost");
@@ -575,7 +568,7 @@ static int run(struct loadgen *lg)
 	}
 	int64_t connect_deadline = mono_us() + 10000000;
 	while (!sp_mqtt_connected(lg->mqtt)) {
-		if (stop_requested || mono_us() > connect_deadline) {
+		if (sp_stop_requested || mono_us() > connect_deadline) {
 			fail(lg, "cannot connect to the broker within 10 s");
 			return -1;
 		}
@@ -592,7 +585,7 @@ static int run(struct loadgen *lg)
 	if (!o->births_only && publish_data(lg, deadline))
 		return -1;
 	if (wait_for(lg, all_pubacked, deadline)) {
-		lg->timed_out = !stop_requested;
+		lg->timed_out = !sp_stop_requested;
 		fail(lg, "timed out waiting for PUBACKs");
 		return -1;
 	}
@@ -601,7 +594,7 @@ static int run(struct loadgen *lg)
 		return 0;
 	int64_t ack_deadline = mono_us() + (int64_t)(o->ack_timeout_s * 1e6);
 	if (wait_for(lg, every_agent_acked, ack_deadline < deadline ? ack_deadline : deadline)) {
-		lg->timed_out = !stop_requested;
+		lg->timed_out = !sp_stop_requested;
 		fail(lg, "timed out waiting for the collector's acks");
 		return -1;
 	}
@@ -619,12 +612,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	sp_log_set_level(SP_LOG_WARN);
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	sp_stop_on_signals();
 
 	size_t count = (size_t)(lg.o.count > 0 ? lg.o.count : 1);
 	synth_seed(&lg.rng, lg.o.seed);

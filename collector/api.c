@@ -39,7 +39,6 @@ struct api {
 	struct MHD_Daemon *daemon;
 	char *tls_cert, *tls_key; /* PEM, alive as long as the daemon */
 	int64_t offline_ms;
-	atomic_uint_fast64_t requests, unauthorized;
 };
 
 /* Per-request state kept by libmicrohttpd between handler calls. */
@@ -284,7 +283,7 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 	if (r == ROUTE_NOT_FOUND)
 		return send_error(c, MHD_HTTP_NOT_FOUND, "not found");
 	if (apiparse_route_needs_token(r) && authorize(a, c) == TOKEN_NONE) {
-		atomic_fetch_add(&a->unauthorized, 1);
+		atomic_fetch_add(&a->p.metrics->http_unauthorized, 1);
 		return send_error(c, MHD_HTTP_UNAUTHORIZED, "missing or unknown bearer token");
 	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
@@ -315,7 +314,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	atomic_fetch_add(&a->requests, 1);
+	atomic_fetch_add(&a->p.metrics->http_requests, 1);
 	if (rq->too_large)
 		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
 	return dispatch(a, c, url, method);

@@ -17,6 +17,7 @@
 #include "sitepulse/clock.h"
 #include "sitepulse/error.h"
 #include "sitepulse/log.h"
+#include "sitepulse/signals.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -25,14 +26,6 @@
 #include <string.h>
 
 #define LOOP_MS 100
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
 
 /* Everything the collector runs, owned by main(). */
 struct collector {
@@ -228,13 +221,7 @@ int main(int argc, char **argv)
 	}
 	sp_log_set_level((enum sp_log_level)c.conf.log.level);
 
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sp_stop_on_signals();
 
 	SP_INFO("main", "sitepulse-collector %s starting", SP_VERSION);
 	if (collector_start(&c) != 0) {
@@ -242,7 +229,7 @@ int main(int argc, char **argv)
 		collector_stop(&c);
 		goto out;
 	}
-	while (!stop_requested) {
+	while (!sp_stop_requested) {
 		ingest_poll(c.ingest);
 		sp_sleep_ms(LOOP_MS);
 	}

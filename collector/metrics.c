@@ -68,6 +68,10 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 	rc |= counter(b, "sitepulse_messages_dropped_store_total",
 		      "messages in batches the store could not commit (agents resend them)",
 		      LOAD(m->messages_dropped_store));
+	rc |= counter(b, "sitepulse_http_requests_total", "HTTP requests answered",
+		      LOAD(m->http_requests));
+	rc |= counter(b, "sitepulse_http_unauthorized_total",
+		      "API requests refused for a missing or unknown token", LOAD(m->http_unauthorized));
 	rc |= counter(b, "sitepulse_births_total", "birth messages processed", LOAD(m->births));
 	rc |= counter(b, "sitepulse_states_total", "state messages processed", LOAD(m->states));
 	rc |= counter(b, "sitepulse_acks_published_total", "end-to-end acks published",

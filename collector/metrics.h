@@ -17,7 +17,6 @@
 struct metrics {
 	/* ingest (Paho thread) */
 	atomic_uint_fast64_t messages_received;
-	atomic_uint_fast64_t messages_oversized;
 	/* writer thread */
 	atomic_uint_fast64_t messages_stored;
 	atomic_uint_fast64_t messages_duplicate;
@@ -32,6 +31,9 @@ struct metrics {
 	atomic_uint_fast64_t batches_committed;
 	atomic_uint_fast64_t batches_failed;
 	atomic_uint_fast64_t messages_dropped_store; /* in batches that failed to commit */
+	/* HTTP threads */
+	atomic_uint_fast64_t http_requests;
+	atomic_uint_fast64_t http_unauthorized;
 	/* health */
 	atomic_bool mqtt_connected;
 	atomic_bool store_ok;

@@ -48,7 +48,6 @@ struct seqtrack {
 	int64_t gap_window_ms;
 	struct seq_agent **buckets;
 	size_t nbuckets;
-	size_t count;
 	struct seq_agent *touched;
 	struct seq_agent *pending;
 	size_t npending;
@@ -139,7 +138,7 @@ struct seq_agent *seqtrack_add(struct seqtrack *t, const char *site, const char 
 		t->all = all;
 		t->capall = cap;
 	}
-	if (t->count + 1 > t->nbuckets && rehash(t))
+	if (t->nall + 1 > t->nbuckets && rehash(t))
 		return NULL;
 	struct seq_agent *a = calloc(1, sizeof(*a));
 	if (a == NULL)
@@ -157,7 +156,6 @@ struct seq_agent *seqtrack_add(struct seqtrack *t, const char *site, const char 
 	a->hash_next = t->buckets[b];
 	t->buckets[b] = a;
 	t->all[t->nall++] = a;
-	t->count++;
 	return a;
 }
 
@@ -393,7 +391,7 @@ int seq_agent_format_missing(const struct seq_agent *a, struct sp_buf *out)
 
 size_t seqtrack_count(const struct seqtrack *t)
 {
-	return t->count;
+	return t->nall;
 }
 
 size_t seqtrack_pending_acks(const struct seqtrack *t)

@@ -423,7 +423,7 @@ static enum sp_reject get_ts(const cJSON *root, const char *name, int64_t now_ms
 }
 
 /* Returns the array member `name` with 1..max elements, or NULL with why. */
-static const cJSON *get_list(const cJSON *root, const char *name, int max, int *count,
+static const cJSON *get_list(const cJSON *root, const char *name, int max,
 			     struct sp_reject_info *why)
 {
 	const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, name);
@@ -446,7 +446,6 @@ static const cJSON *get_list(const cJSON *root, const char *name, int max, int *
 		why->reason = SP_REJ_NO_RECORDS;
 		return NULL;
 	}
-	*count = n;
 	why->field = NULL;
 	return a;
 }
@@ -458,7 +457,6 @@ int sp_decode_data(struct sp_decoder *d, const char *payload, size_t len, int64_
 {
 	struct sp_arena *prev = enter(d);
 	cJSON *root = parse_payload(payload, len, why);
-	int count = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (root == NULL) {
@@ -470,7 +468,7 @@ int sp_decode_data(struct sp_decoder *d, const char *payload, size_t len, int64_
 	    (why->reason = check_version(root, why)) ||
 	    (why->reason = get_ts(root, "ts", now_ms, &out->ts, why)))
 		goto reject;
-	const cJSON *list = get_list(root, "records", SP_RECORDS_MAX, &count, why);
+	const cJSON *list = get_list(root, "records", SP_RECORDS_MAX, why);
 	if (list == NULL)
 		goto reject;
 
@@ -546,7 +544,6 @@ int sp_decode_birth(struct sp_decoder *d, const char *payload, size_t len, int64
 {
 	struct sp_arena *prev = enter(d);
 	cJSON *root = parse_payload(payload, len, why);
-	int count = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (root == NULL) {
@@ -563,7 +560,7 @@ int sp_decode_birth(struct sp_decoder *d, const char *payload, size_t len, int64
 		if ((why->reason = parse_field(&fw_field, fw, out->fw, now_ms)))
 			goto reject;
 	}
-	const cJSON *list = get_list(root, "devices", SP_DEVICES_MAX, &count, why);
+	const cJSON *list = get_list(root, "devices", SP_DEVICES_MAX, why);
 	if (list == NULL)
 		goto reject;
 

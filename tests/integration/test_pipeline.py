@@ -260,6 +260,8 @@ def check_readings(coll, journals):
 
 def check_auth_and_errors(coll):
     T.log("step: authentication and parameter errors")
+    refused0 = coll.metrics().get("sitepulse_http_unauthorized_total")
+    T.check(refused0 is not None, "/metrics has sitepulse_http_unauthorized_total")
     q = {"site": SITES[0][0], "dev": "lift-1"}
     for path, params in (("/api/v1/sites", None), ("/api/v1/devices", {"site": SITES[0][0]}),
                          ("/api/v1/readings", q)):
@@ -274,6 +276,9 @@ def check_auth_and_errors(coll):
         T.check_eq(st, 200, "GET %s with the operator token" % path)
     st, _ = T.http_get(coll.base + "/api/v1/sites", {"Authorization": "Basic " + T.VIEWER_TOKEN})
     T.check_eq(st, 401, "GET /api/v1/sites with a Basic (not Bearer) authorization")
+    # 3 paths x 3 refused tokens, and the Basic one: each counted once
+    T.check_eq(coll.metrics().get("sitepulse_http_unauthorized_total") - refused0, 10.0,
+               "refused API requests counted in sitepulse_http_unauthorized_total")
 
     bad = [
         ({"limit": 0}, "limit=0"), ({"limit": 10001}, "limit=10001"), ({"limit": "x"}, "limit=x"),
