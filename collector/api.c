@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,12 +34,22 @@
 #define RESPONSE_MAX (64 * 1024 * 1024)
 #define PEM_MAX (1024 * 1024)           /* certificate chain or key file */
 #define WRITER_STALL_MS 10000           /* no commit for this long: the writer is stuck */
+/*
+ * sitepulse_devices{kind,online} visits every device (~40 ms at 100,000):
+ * computed at most this often, whoever scrapes how often.
+ */
+#define DEVICE_COUNTS_TTL_MS 5000
 
 struct api {
 	struct api_params p;
 	struct MHD_Daemon *daemon;
 	char *tls_cert, *tls_key; /* PEM, alive as long as the daemon */
 	int64_t offline_ms;
+	/* the device gauges of /metrics, shared by the MHD threads under counts_lock */
+	pthread_mutex_t counts_lock;
+	int64_t counts[SP_DEV_KIND_COUNT][2];
+	int64_t counts_at_ms; /* monotonic; 0 = never */
+	bool counts_valid;
 };
 
 /* Per-request state kept by libmicrohttpd between handler calls. */
@@ -138,6 +149,21 @@ static enum MHD_Result route_healthz(struct api *a, struct MHD_Connection *c)
 	return send_json(c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, &b);
 }
 
+/* The device gauges, recomputed when older than DEVICE_COUNTS_TTL_MS. */
+static void device_counts(struct api *a, struct metrics_gauges *g)
+{
+	pthread_mutex_lock(&a->counts_lock);
+	int64_t now = sp_mono_ms();
+	if (a->counts_at_ms == 0 || now - a->counts_at_ms >= DEVICE_COUNTS_TTL_MS) {
+		a->counts_valid = store_r_device_counts(a->p.store, sp_now_ms(), a->offline_ms,
+							a->counts) == 0;
+		a->counts_at_ms = now;
+	}
+	memcpy(g->devices, a->counts, sizeof(g->devices));
+	g->devices_valid = a->counts_valid;
+	pthread_mutex_unlock(&a->counts_lock);
+}
+
 static enum MHD_Result route_metrics(struct api *a, struct MHD_Connection *c)
 {
 	struct sp_buf b = SP_BUF_INIT(0);
@@ -149,7 +175,7 @@ static enum MHD_Result route_metrics(struct api *a, struct MHD_Connection *c)
 	g.queue_bytes = qs.bytes;
 	g.queue_cap_bytes = qs.cap_bytes;
 	g.queue_blocked = qs.blocked;
-	g.devices_valid = store_r_device_counts(a->p.store, sp_now_ms(), a->offline_ms, g.devices) == 0;
+	device_counts(a, &g);
 	if (metrics_render(a->p.metrics, &g, &b)) {
 		sp_buf_free(&b);
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -382,6 +408,7 @@ struct api *api_start(const struct api_params *p)
 	if (a == NULL)
 		return NULL;
 	a->p = *p;
+	pthread_mutex_init(&a->counts_lock, NULL);
 	a->offline_ms = p->conf->store.device_offline_s * 1000;
 	if (sp_conf_parse_hostport(p->conf->api.listen, host, sizeof(host), &port)) {
 		SP_ERROR("api", "bad listen address %s", p->conf->api.listen);
@@ -451,5 +478,6 @@ void api_stop(struct api *a)
 		MHD_stop_daemon(a->daemon);
 	free_secret(a->tls_key);
 	free(a->tls_cert);
+	pthread_mutex_destroy(&a->counts_lock);
 	free(a);
 }

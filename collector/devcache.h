@@ -1,10 +1,11 @@
 /*
  * devcache.h - the writer's bounded cache of devices, keyed by (site, dev).
  *
- * Saves a database lookup per record and collects, per batch, the newest
- * timestamp of each device (flushed as one update per device per batch).
- * Bounded: when full it is emptied at the next batch start (the store
- * remains the truth), so memory stays flat however many devices exist.
+ * Saves a database lookup per record and collects the newest timestamp of
+ * each device seen since the last flush (written as one update per device,
+ * in id order). Grows on demand up to max_entries; when full it is emptied
+ * at the next trim (the store remains the truth), so memory is bounded
+ * however many devices exist. Returned pointers stay valid until a clear.
  * Threading: owned by the writer thread.
  */
 #ifndef SP_COLLECTOR_DEVCACHE_H

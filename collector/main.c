@@ -117,6 +117,19 @@ static void warn_short_tokens(const struct collector_conf *cf)
 		SP_WARN("main", "%zu API tokens are shorter than 16 characters: easy to guess", n);
 }
 
+/*
+ * How often devices' last_seen is written: a tenth of the offline threshold,
+ * between 1 and 10 s. The stored value trails by at most this much (the API's
+ * device list reads the exact one from the newest reading), so a device
+ * that goes silent is still offline exactly device_offline_s after its last
+ * reading; one that comes back counts as online up to this much later.
+ */
+static int64_t device_seen_flush_ms(const struct collector_conf *cf)
+{
+	int64_t ms = cf->store.device_offline_s * 100;
+	return ms < 1000 ? 1000 : ms > 10000 ? 10000 : ms;
+}
+
 static int collector_start(struct collector *c)
 {
 	struct collector_conf *cf = &c->conf;
@@ -139,7 +152,8 @@ static int collector_start(struct collector *c)
 				   cf->store.batch_max,
 				   cf->store.commit_interval_ms,
 				   cf->store.gap_window_s * 1000,
-				   cf->store.max_devices};
+				   cf->store.max_devices,
+				   device_seen_flush_ms(cf)};
 	c->writer = writer_start(&wp);
 	if (c->writer == NULL)
 		return SP_EIO;

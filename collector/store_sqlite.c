@@ -100,21 +100,33 @@ static const char *const WSQL[W_COUNT] = {
 
 enum rstmt { R_SITES, R_DEVICES_SITE, R_DEVICES_ALL, R_DEV_ID, R_READINGS, R_COUNTS, R_PING, R_COUNT };
 
+/*
+ * devices.last_seen is written every few seconds (writer.c) and may trail.
+ * The newest reading, one index seek away, is exact: the device list reads
+ * it for every device; the counts only for devices whose stored value says
+ * "offline" (CASE evaluates lazily), which in a healthy fleet are few.
+ */
+#define SEEN_SINCE(param)                                                                       \
+	"CASE WHEN d.last_seen >= " param " THEN 1 ELSE EXISTS (SELECT 1 FROM readings r"        \
+	" WHERE r.device_id = d.id AND r.ts >= " param ") END"
 #define DEVICE_COLUMNS                                                                          \
-	"SELECT d.site, d.dev, d.kind, a.agent, a.online AND d.last_seen >= ?2, d.last_seen,    \
-	 d.meta, (SELECT body FROM readings r WHERE r.device_id = d.id                           \
-	          ORDER BY r.ts DESC, r.id DESC LIMIT 1) "                                       \
-	"FROM devices d JOIN agents a ON a.id = d.agent_id "
+	"SELECT site, dev, kind, agent, agent_online AND seen >= ?2, seen, meta, latest FROM (" \
+	" SELECT d.site, d.dev, d.kind, a.agent, a.online AS agent_online, d.meta,"             \
+	"  max(d.last_seen, coalesce((SELECT max(r.ts) FROM readings r"                         \
+	"                             WHERE r.device_id = d.id), 0)) AS seen,"                  \
+	"  (SELECT body FROM readings r WHERE r.device_id = d.id"                               \
+	"   ORDER BY r.ts DESC, r.id DESC LIMIT 1) AS latest"                                   \
+	" FROM devices d JOIN agents a ON a.id = d.agent_id "
 
 static const char *const RSQL[R_COUNT] = {
-	[R_SITES] = "SELECT d.site, count(*), coalesce(sum(a.online AND d.last_seen >= ?1), 0) "
+	[R_SITES] = "SELECT d.site, count(*), coalesce(sum(a.online AND " SEEN_SINCE("?1") "), 0) "
 		    "FROM devices d JOIN agents a ON a.id = d.agent_id GROUP BY d.site ORDER BY d.site",
-	[R_DEVICES_SITE] = DEVICE_COLUMNS "WHERE d.site = ?1 ORDER BY d.dev",
-	[R_DEVICES_ALL] = DEVICE_COLUMNS "WHERE ?1 IS NULL ORDER BY d.site, d.dev",
+	[R_DEVICES_SITE] = DEVICE_COLUMNS "WHERE d.site = ?1) ORDER BY dev",
+	[R_DEVICES_ALL] = DEVICE_COLUMNS "WHERE ?1 IS NULL) ORDER BY site, dev",
 	[R_DEV_ID] = "SELECT id FROM devices WHERE site = ?1 AND dev = ?2",
 	[R_READINGS] = "SELECT body FROM readings WHERE device_id = ?1 AND ts BETWEEN ?2 AND ?3 "
 		       "AND (?4 < 0 OR kind = ?4) ORDER BY ts DESC, id DESC LIMIT ?5",
-	[R_COUNTS] = "SELECT d.kind, a.online AND d.last_seen >= ?1, count(*) "
+	[R_COUNTS] = "SELECT d.kind, a.online AND " SEEN_SINCE("?1") ", count(*) "
 		     "FROM devices d JOIN agents a ON a.id = d.agent_id GROUP BY 1, 2",
 	[R_PING] = "SELECT 1 FROM schema_version LIMIT 1",
 };

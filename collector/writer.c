@@ -37,14 +37,17 @@
 
 #define PEEK_WAIT_MS 10 /* also the granularity of ack pacing */
 #define EXPIRE_EVERY_MS 1000
-#define DEVCACHE_MAX 65536
+/* ~72 bytes + key per device (devcache.c): ~20 MB at the bound, grown on demand */
+#define DEVCACHE_MAX 262144
 #define FAIL_PAUSE_MS 200
 #define DRAIN_MS 3000 /* on stop: what is not stored by then is left to the agents' resend */
 /*
- * Liveness (agents' last_seen and online, devices' last_seen) is written at
- * most this often, not per batch: one row update per agent and device per
- * second instead of per transaction. Sequence state is still saved in every
- * transaction (exactly-once depends on it).
+ * Agents' liveness (last_seen, online) is written at most this often, not
+ * per batch. Sequence state is still saved in every transaction
+ * (exactly-once depends on it). Devices' last_seen has its own, longer
+ * period (writer_params.device_seen_flush_ms): with 100,000 devices a flush
+ * rewrites most pages of the devices table, so its cost is per flush, not
+ * per message.
  */
 #define LIVENESS_FLUSH_MS 1000
 
@@ -74,6 +77,7 @@ struct writer {
 	int64_t device_count;
 	bool failing;                 /* the last batch failed to commit */
 	int64_t liveness_flushed_ms;
+	int64_t devices_flushed_ms;
 	int64_t last_commit_mono;     /* when the last batch with messages started */
 	struct sp_ratelimit reject_log;
 	struct batch_counts bc;
@@ -344,13 +348,15 @@ static int save_device_seen(void *ctx, int64_t device_id, int64_t ts)
 
 /*
  * Persists the sequence state of every agent the batch touched and, when due
- * (or forced), the liveness noted since the last flush. *flushed tells the
- * caller to forget that liveness once the transaction commits.
+ * (or forced), the liveness noted since the last flush. *agents_flushed and
+ * *devices_flushed tell the caller to forget that liveness once the
+ * transaction commits.
  */
-static int save_progress(struct writer *w, int64_t now, bool force, bool *flushed)
+static int save_progress(struct writer *w, int64_t now, bool force, bool *agents_flushed,
+			 bool *devices_flushed)
 {
 	int rc;
-	*flushed = false;
+	*agents_flushed = *devices_flushed = false;
 	for (struct seq_agent *a = seqtrack_first_touched(w->seq); a; a = seqtrack_next_touched(a)) {
 		sp_buf_reset(&w->done);
 		sp_buf_reset(&w->missing);
@@ -363,14 +369,18 @@ static int save_progress(struct writer *w, int64_t now, bool force, bool *flushe
 		if ((rc = store_w_save_progress(w->p.store, seq_agent_id(a), &p)))
 			return rc;
 	}
-	if (!force && now - w->liveness_flushed_ms < LIVENESS_FLUSH_MS)
-		return 0;
-	for (size_t i = 0; i < w->nalive; i++)
-		if ((rc = store_w_agent_seen(w->p.store, w->alive[i].agent_id, w->alive[i].received_ms)))
+	if (force || now - w->liveness_flushed_ms >= LIVENESS_FLUSH_MS) {
+		for (size_t i = 0; i < w->nalive; i++)
+			if ((rc = store_w_agent_seen(w->p.store, w->alive[i].agent_id,
+						     w->alive[i].received_ms)))
+				return rc;
+		*agents_flushed = true;
+	}
+	if (force || now - w->devices_flushed_ms >= w->p.device_seen_flush_ms) {
+		if ((rc = devcache_flush_seen(w->devs, save_device_seen, w->p.store)))
 			return rc;
-	if ((rc = devcache_flush_seen(w->devs, save_device_seen, w->p.store)))
-		return rc;
-	*flushed = true;
+		*devices_flushed = true;
+	}
 	return 0;
 }
 
@@ -394,7 +404,7 @@ static void add_counts(struct writer *w)
 
 static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all, int64_t now)
 {
-	bool flushed;
+	bool agents_flushed, devices_flushed;
 	int rc;
 	memset(&w->bc, 0, sizeof(w->bc));
 	if ((rc = prepare_agents(w, n)))
@@ -435,14 +445,17 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 				(long long)missing, (long long)(w->p.gap_window_ms / 1000));
 		w->bc.missing += (uint64_t)missing;
 	}
-	if ((rc = save_progress(w, now, flush_all, &flushed)))
+	if ((rc = save_progress(w, now, flush_all, &agents_flushed, &devices_flushed)))
 		goto fail;
 	if ((rc = store_w_commit(w->p.store)))
 		goto fail_committed;
 	seqtrack_commit(w->seq, now);
-	if (flushed) {
+	if (agents_flushed) {
 		w->nalive = 0;
 		w->liveness_flushed_ms = now;
+	}
+	if (devices_flushed) {
+		w->devices_flushed_ms = now;
 		devcache_trim(w->devs);
 	}
 	add_counts(w);

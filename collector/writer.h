@@ -27,6 +27,7 @@ struct writer_params {
 	int64_t commit_interval_ms; /* a small batch waits this long after the last commit */
 	int64_t gap_window_ms;
 	int64_t max_devices;
+	int64_t device_seen_flush_ms; /* devices' last_seen is written this often */
 };
 
 /* Loads the agents' sequence state and starts the thread. NULL on failure. */

@@ -252,33 +252,60 @@ static void test_full_and_trim(void)
 	devcache_destroy(c);
 }
 
+/* Counts flushed devices and whether they came in ascending id order. */
+struct ordered {
+	int calls;
+	int64_t last_id;
+	bool ascending;
+};
+
+static int on_flush_ordered(void *ctx, int64_t device_id, int64_t ts)
+{
+	struct ordered *o = ctx;
+	(void)ts;
+	if (device_id <= o->last_id)
+		o->ascending = false;
+	o->last_id = device_id;
+	o->calls++;
+	return 0;
+}
+
+/* Enough devices to grow the buckets and span several entry chunks. */
 static void test_many_devices(void)
 {
-	enum { N = 3000 };
+	enum { N = 20000 };
 	struct devcache *c = devcache_create(N);
+	static struct store_device *first[N];
 	char site[32], name[32];
 	int ok = 0;
 	for (int i = 0; i < N; i++) {
-		struct store_device d = dev(i + 1, i % 2 ? SP_DEV_LIFT : SP_DEV_CHARGER);
+		/* ids in reverse insertion order, so an unsorted flush would show */
+		struct store_device d = dev(N - i, i % 2 ? SP_DEV_LIFT : SP_DEV_CHARGER);
 		snprintf(site, sizeof(site), "site-%d", i % 7);
 		snprintf(name, sizeof(name), "dev-%d", i);
-		ok += devcache_put(c, site, name, &d) != NULL;
+		first[i] = devcache_put(c, site, name, &d);
+		ok += first[i] != NULL;
 	}
 	CHECK_EQ_INT(ok, N);
 	CHECK_EQ_INT(devcache_count(c), N);
-	int found = 0;
+	int found = 0, stable = 0;
 	for (int i = 0; i < N; i++) {
 		snprintf(site, sizeof(site), "site-%d", i % 7);
 		snprintf(name, sizeof(name), "dev-%d", i);
 		struct store_device *d = devcache_get(c, site, name);
-		found += d != NULL && d->id == i + 1;
+		found += d != NULL && d->id == N - i;
+		stable += d == first[i]; /* addresses survive growth */
 		if (d && i % 10 == 0)
 			devcache_seen(c, d, T0 + i);
 	}
 	CHECK_EQ_INT(found, N);
-	struct flushed f = {0};
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
-	CHECK_EQ_INT(f.calls, N / 10);
+	CHECK_EQ_INT(stable, N);
+	struct ordered o = {0, 0, true};
+	CHECK_EQ_INT(devcache_flush_seen(c, on_flush_ordered, &o), 0);
+	CHECK_EQ_INT(o.calls, N / 10);
+	CHECK(o.ascending);
+	/* the key is the pair: a site that is a prefix of another does not match */
+	CHECK(devcache_get(c, "site-", "1dev-1") == NULL);
 	devcache_destroy(c);
 }
 

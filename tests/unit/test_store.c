@@ -798,6 +798,59 @@ static void test_sites_devices_online(void)
 	drop(s, path);
 }
 
+/*
+ * devices.last_seen is written only every few seconds; until then the
+ * newest reading decides. Every view must agree on it.
+ */
+static void test_online_from_newest_reading(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t a = 0;
+	struct store_device fresh_dev, stale, quiet;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &a), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, a, NOW), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "fresh", a, NULL, SP_DEV_LIFT, NULL, &fresh_dev), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "stale", a, NULL, SP_DEV_LIFT, NULL, &stale), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "quiet", a, NULL, SP_DEV_LIFT, NULL, &quiet), 0);
+	/* fresh: a reading now, last_seen not written yet */
+	CHECK_EQ_INT(store_w_reading(s, fresh_dev.id, a, 1, SP_REC_LIFT, NOW - 500, "{\"f\":1}", 7), 0);
+	/* stale: last_seen written long ago, a new reading since */
+	CHECK_EQ_INT(store_w_reading(s, stale.id, a, 2, SP_REC_LIFT, NOW - 10 * OFFLINE, "{\"s\":0}", 7), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, stale.id, NOW - 10 * OFFLINE), 0);
+	CHECK_EQ_INT(store_w_reading(s, stale.id, a, 3, SP_REC_LIFT, NOW - 2000, "{\"s\":1}", 7), 0);
+	/* quiet: its only reading is older than the bound */
+	CHECK_EQ_INT(store_w_reading(s, quiet.id, a, 4, SP_REC_LIFT, NOW - OFFLINE - 1, "{\"q\":1}", 7), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	struct dev_rows all = {0};
+	CHECK_EQ_INT(store_r_devices(s, "site-a", NOW, OFFLINE, on_device, &all), 0);
+	CHECK_EQ_INT(all.n, 3);
+	const struct dev_row *r = find_dev(&all, "site-a", "fresh");
+	CHECK(r && r->online && r->last_seen == NOW - 500);
+	r = find_dev(&all, "site-a", "stale");
+	CHECK(r && r->online && r->last_seen == NOW - 2000);
+	r = find_dev(&all, "site-a", "quiet");
+	CHECK(r && !r->online && r->last_seen == NOW - OFFLINE - 1);
+
+	struct site_rows sr = {0};
+	CHECK_EQ_INT(store_r_sites(s, NOW, OFFLINE, on_site, &sr), 0);
+	CHECK_EQ_INT(sr.n, 1);
+	CHECK_EQ_INT(sr.r[0].devices, 3);
+	CHECK_EQ_INT(sr.r[0].online, 2);
+
+	int64_t counts[SP_DEV_KIND_COUNT][2];
+	memset(counts, 0xff, sizeof(counts));
+	CHECK_EQ_INT(store_r_device_counts(s, NOW, OFFLINE, counts), 0);
+	CHECK_EQ_INT(counts[SP_DEV_LIFT][1], 2);
+	CHECK_EQ_INT(counts[SP_DEV_LIFT][0], 1);
+	drop(s, path);
+}
+
 static void test_empty_store_views(void)
 {
 	char path[512];
@@ -995,6 +1048,7 @@ int main(void)
 	RUN(test_progress_round_trip);
 	RUN(test_load_agents_passes_callback_error);
 	RUN(test_sites_devices_online);
+	RUN(test_online_from_newest_reading);
 	RUN(test_empty_store_views);
 	RUN(test_readers_do_not_see_open_batch);
 	RUN(test_readers_while_writing);
