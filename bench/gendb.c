@@ -263,7 +263,7 @@ int main(int argc, char **argv)
 	synth_seed(&g.rng, g.o.seed);
 
 	/* synchronous=NORMAL: a build that crashes is simply run again */
-	struct store_params sp = {g.o.db, false, 1, g.o.cache_mb};
+	struct store_params sp = {g.o.db, false, 1, g.o.cache_mb, 0};
 	int64_t t0 = sp_mono_ms();
 	int64_t interval_ms = g.o.interval_s * 1000;
 	int64_t steps = g.o.days * 86400 / g.o.interval_s;

@@ -93,6 +93,9 @@ static const struct sp_conf_key store_keys[] = {
 	 "bytes of raw messages waiting for the writer; when full the broker is held back"},
 	{"cache_mb", SP_CONF_INT, ST(cache_mb), "8", 1, 4096, NULL, 0, NULL,
 	 "SQLite page cache of the writer"},
+	{"checkpoint_mb", SP_CONF_INT, ST(checkpoint_mb), "32", 1, 1024, NULL, 0, NULL,
+	 "the WAL is copied into the database when it reaches this size: larger writes hot index "
+	 "pages back less often (faster ingest) but uses more disk and pauses longer per checkpoint"},
 	{"readers", SP_CONF_INT, ST(readers), "2", 1, 64, NULL, 0, NULL,
 	 "read connections for the API"},
 	{"gap_window_s", SP_CONF_INT, ST(gap_window_s), "600", 1, 604800, NULL, 0, NULL,

@@ -48,6 +48,7 @@ struct collector_conf {
 		int64_t commit_interval_ms;
 		int64_t queue_mb;
 		int64_t cache_mb;
+		int64_t checkpoint_mb;
 		int64_t readers;
 		int64_t gap_window_s;
 		int64_t max_devices;

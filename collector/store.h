@@ -30,6 +30,7 @@ struct store_params {
 	bool sync_full;          /* synchronous=FULL (fsync per commit) or NORMAL */
 	int readers;             /* read connections in the pool */
 	int64_t cache_mb;        /* page cache of the writer connection */
+	int64_t checkpoint_mb;   /* WAL size that triggers a checkpoint; 0 = SQLite's 4 MB */
 };
 
 /* Opens (creating and migrating) the store. NULL on failure (logged). */

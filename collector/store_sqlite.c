@@ -257,6 +257,31 @@ static void sq_close(void *impl)
 	free(s);
 }
 
+/*
+ * Checkpoints run in the writer's COMMIT once the WAL holds mb MB. Every
+ * commit rewrites one readings-index page per device it touches; the bigger
+ * the WAL between checkpoints, the more of those rewrites a checkpoint folds
+ * into one copy (measured: a 20-record backlog drains ~13 % faster at 32 MB
+ * than at SQLite's 4 MB, see docs/performance.md). The WAL file is cut back
+ * to this size when it restarts, so a huge batch does not leave it huge.
+ */
+static int set_checkpoint(struct sqlite_store *s, int64_t mb)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t page = 4096;
+	char pragma[96];
+	if (mb <= 0)
+		return 0;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+		page = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_wal_autocheckpoint(s->db, (int)(mb * 1024 * 1024 / page));
+	snprintf(pragma, sizeof(pragma), "PRAGMA journal_size_limit = %lld",
+		 (long long)(mb * 1024 * 1024));
+	return exec_sql(s->db, s->path, pragma);
+}
+
 static void *sq_open(const struct store_params *p)
 {
 	struct sqlite_store *s = calloc(1, sizeof(*s));
@@ -289,7 +314,7 @@ static void *sq_open(const struct store_params *p)
 	    exec_sql(s->db, s->path,
 		     p->sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") ||
 	    exec_sql(s->db, s->path, "PRAGMA temp_store = MEMORY") ||
-	    exec_sql(s->db, s->path, pragma) || migrate(s))
+	    exec_sql(s->db, s->path, pragma) || migrate(s) || set_checkpoint(s, p->checkpoint_mb))
 		goto fail;
 	for (int i = 0; i < W_COUNT; i++)
 		if (sqlite3_prepare_v3(s->db, WSQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->w[i], NULL) !=
