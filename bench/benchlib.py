@@ -302,7 +302,7 @@ class Broker:
 class Collector:
     """sitepulse-collector with a generated configuration and a database in dir."""
 
-    def __init__(self, binary, broker, dir, db=None, log_level="warn"):
+    def __init__(self, binary, broker, dir, db=None, log_level="warn", settings=()):
         os.makedirs(dir, exist_ok=True)
         self.dir = dir
         self.broker = broker
@@ -317,7 +317,7 @@ class Collector:
                 "[api]", "listen = 127.0.0.1:%d" % self.http_port,
                 "viewer_tokens = %s" % VIEWER_TOKEN, "operator_tokens = %s" % OPERATOR_TOKEN,
                 "[log]", "level = %s" % log_level,
-            ]) + "\n")
+            ] + ["[%s]\n%s = %s" % s for s in settings]) + "\n")
         os.chmod(self.conf, 0o600)  # it holds tokens
         self.argv = [binary, "--config", self.conf]
         self.proc = Proc("collector", self.argv, os.path.join(dir, "collector.log"))
