@@ -373,6 +373,30 @@ static cJSON *parse_payload(const char *payload, size_t len, struct sp_reject_in
 	return root;
 }
 
+/*
+ * Rejects a payload that names one of its top-level members twice
+ * ({"seq":1,"seq":2}): parsers disagree on which one counts, so the message
+ * means different things to different readers. One pass over the members.
+ */
+static enum sp_reject unique_members(const cJSON *root, const char *const *names, size_t n,
+				     struct sp_reject_info *why)
+{
+	uint32_t seen = 0;
+	for (const cJSON *m = root->child; m != NULL; m = m->next) {
+		for (size_t i = 0; i < n; i++) {
+			if (m->string[0] != names[i][0] || strcmp(m->string, names[i]) != 0)
+				continue;
+			if (seen & (1u << i)) {
+				why->field = names[i];
+				return SP_REJ_DUPLICATE_FIELD;
+			}
+			seen |= 1u << i;
+			break;
+		}
+	}
+	return SP_REJ_NONE;
+}
+
 /* Checks "v":1. */
 static enum sp_reject check_version(const cJSON *root, struct sp_reject_info *why)
 {
@@ -463,8 +487,14 @@ int sp_decode_data(struct sp_decoder *d, const char *payload, size_t len, int64_
 		release_tree(d, prev);
 		return SP_EINVAL;
 	}
-	/* seq first: even a rejected message is "handled" for the ack when its seq is known */
-	if ((why->reason = get_int(root, "seq", 1, (double)SP_SEQ_MAX, &out->seq, why)) ||
+	static const char *const top[] = {"v", "seq", "ts", "records"};
+	/*
+	 * seq first: even a rejected message is "handled" for the ack when its
+	 * seq is known. Not when seq itself is ambiguous: then the gap window
+	 * decides, as for any unreadable message.
+	 */
+	if ((why->reason = unique_members(root, top, 4, why)) ||
+	    (why->reason = get_int(root, "seq", 1, (double)SP_SEQ_MAX, &out->seq, why)) ||
 	    (why->reason = check_version(root, why)) ||
 	    (why->reason = get_ts(root, "ts", now_ms, &out->ts, why)))
 		goto reject;
@@ -550,7 +580,9 @@ int sp_decode_birth(struct sp_decoder *d, const char *payload, size_t len, int64
 		release_tree(d, prev);
 		return SP_EINVAL;
 	}
-	if ((why->reason = check_version(root, why)) ||
+	static const char *const top[] = {"v", "ts", "fw", "devices"};
+	if ((why->reason = unique_members(root, top, 4, why)) ||
+	    (why->reason = check_version(root, why)) ||
 	    (why->reason = get_ts(root, "ts", now_ms, &out->ts, why)))
 		goto reject;
 	const cJSON *fw = cJSON_GetObjectItemCaseSensitive(root, "fw");
@@ -596,11 +628,13 @@ int sp_decode_state(const char *payload, size_t len, bool *online, int64_t *ts,
 	cJSON *root = parse_payload(payload, len, why);
 	if (root == NULL)
 		return SP_EINVAL;
+	static const char *const top[] = {"online", "ts"};
 	const cJSON *on = cJSON_GetObjectItemCaseSensitive(root, "online");
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "ts");
 	*ts = 0;
 	why->field = "online";
-	why->reason = on == NULL ? SP_REJ_MISSING_FIELD
+	why->reason = unique_members(root, top, 2, why) ? SP_REJ_DUPLICATE_FIELD
+		      : on == NULL ? SP_REJ_MISSING_FIELD
 		      : !cJSON_IsBool(on) ? SP_REJ_BAD_TYPE
 					   : SP_REJ_NONE;
 	if (!why->reason && t != NULL) {
@@ -624,7 +658,10 @@ int sp_decode_ack(const char *payload, size_t len, int64_t *seq)
 	cJSON *root = parse_payload(payload, len, &why);
 	if (root == NULL)
 		return SP_EINVAL;
-	enum sp_reject r = check_version(root, &why);
+	static const char *const top[] = {"v", "seq"};
+	enum sp_reject r = unique_members(root, top, 2, &why);
+	if (!r)
+		r = check_version(root, &why);
 	if (!r)
 		r = get_int(root, "seq", 0, (double)SP_SEQ_MAX, seq, &why);
 	cJSON_Delete(root);

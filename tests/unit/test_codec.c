@@ -162,6 +162,25 @@ static void test_message_rejections(void)
 	CHECK_EQ_INT(msg("{\"v\":1,\"seq\":1,\"ts\":99,\"records\":[{}]}"), SP_REJ_BAD_TS);
 	CHECK_EQ_INT(msg("{\"v\":1,\"seq\":1,\"ts\":1764320000000,\"records\":[]}"), SP_REJ_NO_RECORDS);
 	CHECK_EQ_INT(msg("{\"v\":1,\"seq\":1,\"ts\":1764320000000,\"records\":{}}"), SP_REJ_BAD_TYPE);
+	/* a top-level member twice is ambiguous: rejected, and its seq is not taken */
+	{
+		const char *dup[] = {
+			"{\"v\":1,\"seq\":1,\"seq\":2,\"ts\":1764320000000,\"records\":[" LIFT_OK "]}",
+			"{\"v\":1,\"v\":2,\"seq\":1,\"ts\":1764320000000,\"records\":[" LIFT_OK "]}",
+			"{\"v\":1,\"seq\":1,\"ts\":1764320000000,\"ts\":1,\"records\":[" LIFT_OK "]}",
+			"{\"v\":1,\"seq\":1,\"ts\":1764320000000,\"records\":[" LIFT_OK "],\"records\":[]}",
+		};
+		for (size_t i = 0; i < sizeof(dup) / sizeof(dup[0]); i++) {
+			struct sp_data_msg dm;
+			struct sp_reject_info dwhy;
+			CHECK_EQ_INT(sp_decode_data(dec, dup[i], strlen(dup[i]), NOW, &dm, &dwhy), SP_EINVAL);
+			CHECK_EQ_INT(dwhy.reason, SP_REJ_DUPLICATE_FIELD);
+			CHECK_EQ_INT(dm.seq, 0);
+		}
+		/* an unknown member twice is still just ignored */
+		CHECK_EQ_INT(msg("{\"v\":1,\"x\":1,\"x\":2,\"seq\":1,\"ts\":1764320000000,\"records\":[" LIFT_OK "]}"),
+			     SP_REJ_NONE);
+	}
 
 	/* 1001 records */
 	struct sp_buf b = SP_BUF_INIT(0);
@@ -286,6 +305,11 @@ static void test_birth(void)
 	CHECK_EQ_INT(again.devices[1].ports, 12);
 	sp_buf_free(&b);
 
+	const char *twice = "{\"v\":1,\"ts\":1764320000000,\"devices\":[{\"dev\":\"chg-1\",\"kind\":\"charger\","
+			    "\"ports\":2}],\"devices\":[]}";
+	CHECK_EQ_INT(sp_decode_birth(dec, twice, strlen(twice), NOW, &bi, &why), SP_EINVAL);
+	CHECK_EQ_INT(why.reason, SP_REJ_DUPLICATE_FIELD);
+
 	const char *empty = "{\"v\":1,\"ts\":1764320000000,\"devices\":[]}";
 	CHECK_EQ_INT(sp_decode_birth(dec, empty, strlen(empty), NOW, &bi, &why), SP_EINVAL);
 	CHECK_EQ_INT(why.reason, SP_REJ_NO_RECORDS);
@@ -304,6 +328,11 @@ static void test_state_and_ack(void)
 	CHECK_EQ_INT(ts, 1764320000000LL);
 	CHECK_EQ_INT(sp_decode_state("{\"online\":1}", 12, &online, &ts, &why), SP_EINVAL);
 	CHECK_EQ_INT(why.reason, SP_REJ_BAD_TYPE);
+	const char *flip = "{\"online\":true,\"online\":false}";
+	CHECK_EQ_INT(sp_decode_state(flip, strlen(flip), &online, &ts, &why), SP_EINVAL);
+	CHECK_EQ_INT(why.reason, SP_REJ_DUPLICATE_FIELD);
+	const char *ack2 = "{\"v\":1,\"seq\":5,\"seq\":9}";
+	CHECK_EQ_INT(sp_decode_ack(ack2, strlen(ack2), &seq), SP_EINVAL);
 
 	struct sp_buf b = SP_BUF_INIT(0);
 	sp_encode_ack(&b, 4242, NOW);
