@@ -278,6 +278,11 @@ def hostile_steps(fk):
     add(lambda: fk.pub("data", b"", "empty payload", ["bad_json"]))
     add(lambda: fk.pub("data", "[1,2,3]", "an array, not an object", ["not_object"]))
     add(lambda: fk.pub("data", "NaN", "a bare NaN", ["bad_json"]))
+    # the same member twice: ambiguous between parsers, so the whole message is refused
+    add(lambda: fk.pub("data", '{"v":1,"seq":%d,"seq":%d,"ts":%d,"records":[{"t":"station",'
+                       '"dev":"fchg-1","ts":%d,"smoke":false}]}' % (fk.next_seq(), fk.next_seq(),
+                                                                 int(time.time() * 1000), fk.ts()),
+                       "seq twice", ["duplicate_field"]))
 
     # deeply nested: beyond any sane parser's limit (whole message), and inside a record
     add(lambda: fk.pub("data", '{"v":1,"seq":%d,"ts":%d,"records":[{"t":"station","dev":"fchg-1",'
