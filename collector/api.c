@@ -127,6 +127,23 @@ static const char *arg(struct MHD_Connection *c, const char *name)
 
 /* ---------------------------------------------------------------- routes */
 
+/*
+ * The two queues between MQTT and the database as one: what waits for the
+ * writer. blocked counts only the ingest queue: how often the broker was
+ * held back (the parser waiting on the writer's queue is the same episode).
+ */
+static void queue_stats_both(struct api *a, struct queue_stats *out)
+{
+	struct queue_stats raw, parsed;
+	queue_get_stats(a->p.queue, &raw);
+	queue_get_stats(a->p.parsed, &parsed);
+	*out = raw;
+	out->depth += parsed.depth;
+	out->bytes += parsed.bytes;
+	out->cap_bytes += parsed.cap_bytes;
+	out->pushed = raw.pushed;
+}
+
 static enum MHD_Result route_healthz(struct api *a, struct MHD_Connection *c)
 {
 	struct sp_buf b = SP_BUF_INIT(0);
@@ -137,7 +154,7 @@ static enum MHD_Result route_healthz(struct api *a, struct MHD_Connection *c)
 	bool stalled = last > 0 && sp_now_ms() - last > WRITER_STALL_MS;
 	bool store = atomic_load(&a->p.metrics->store_ok) && store_r_ping(a->p.store) == 0;
 	bool ok = mqtt && store && !stalled;
-	queue_get_stats(a->p.queue, &qs);
+	queue_stats_both(a, &qs);
 	if (sp_buf_printf(&b,
 			  "{\"status\":\"%s\",\"mqtt\":\"%s\",\"store\":\"%s\",\"queue_depth\":%zu,"
 			  "\"last_commit_ms\":%lld}",
@@ -170,7 +187,7 @@ static enum MHD_Result route_metrics(struct api *a, struct MHD_Connection *c)
 	struct metrics_gauges g;
 	struct queue_stats qs;
 	memset(&g, 0, sizeof(g));
-	queue_get_stats(a->p.queue, &qs);
+	queue_stats_both(a, &qs);
 	g.queue_depth = qs.depth;
 	g.queue_bytes = qs.bytes;
 	g.queue_cap_bytes = qs.cap_bytes;

@@ -23,7 +23,8 @@ struct api_params {
 	const struct collector_conf *conf; /* listen, tokens, limits (borrowed) */
 	struct store *store;
 	struct metrics *metrics;
-	struct queue *queue;
+	struct queue *queue;               /* raw messages before the parser */
+	struct queue *parsed;              /* decoded messages before the writer */
 	const struct tokens *tokens;       /* who may use /api/ (borrowed) */
 };
 

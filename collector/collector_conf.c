@@ -90,7 +90,8 @@ static const struct sp_conf_key store_keys[] = {
 	{"commit_interval_ms", SP_CONF_INT, ST(commit_interval_ms), "10", 0, 1000, NULL, 0, NULL,
 	 "group commit: a batch smaller than batch_max waits this long after the previous commit"},
 	{"queue_mb", SP_CONF_INT, ST(queue_mb), "16", 1, 4096, NULL, 0, NULL,
-	 "bytes of raw messages waiting for the writer; when full the broker is held back"},
+	 "decoded messages waiting for the writer (a quarter more, at least 1 MB, for raw messages "
+	 "before the parser); when full the broker is held back"},
 	{"cache_mb", SP_CONF_INT, ST(cache_mb), "8", 1, 4096, NULL, 0, NULL,
 	 "SQLite page cache of the writer"},
 	{"checkpoint_mb", SP_CONF_INT, ST(checkpoint_mb), "32", 1, 1024, NULL, 0, NULL,

@@ -9,6 +9,7 @@
 #include "collector_conf.h"
 #include "ingest.h"
 #include "metrics.h"
+#include "parser.h"
 #include "queue.h"
 #include "store.h"
 #include "tokens.h"
@@ -26,14 +27,18 @@
 #include <string.h>
 
 #define LOOP_MS 100
+#define PARSER_DRAIN_MS 500   /* on stop; then the writer drains (writer.c), within §7's 5 s */
+#define INGEST_QUEUE_MIN (1024 * 1024) /* two of the largest messages (256 KiB) and more */
 
 /* Everything the collector runs, owned by main(). */
 struct collector {
 	struct collector_conf conf;
 	struct metrics metrics;
 	struct store *store;
-	struct queue *queue;
+	struct queue *queue;          /* raw messages: ingest -> parser */
+	struct queue *parsed;         /* decoded messages: parser -> writer */
 	struct ingest *ingest;
+	struct parser *parser;
 	struct writer *writer;
 	struct tokens *tokens;
 	struct api *api;
@@ -92,6 +97,8 @@ static void collector_stop(struct collector *c)
 	c->api = NULL;
 	if (c->queue)
 		queue_close(c->queue);
+	parser_stop(c->parser, PARSER_DRAIN_MS); /* closes c->parsed */
+	c->parser = NULL;
 	writer_stop(c->writer);
 	c->writer = NULL;
 	ingest_destroy(c->ingest);
@@ -102,6 +109,8 @@ static void collector_stop(struct collector *c)
 	c->tokens = NULL;
 	queue_destroy(c->queue);
 	c->queue = NULL;
+	queue_destroy(c->parsed);
+	c->parsed = NULL;
 }
 
 /* Short plain-text tokens are easy to guess: say so once at start. */
@@ -139,13 +148,24 @@ static int collector_start(struct collector *c)
 	c->store = store_open(&sp);
 	if (c->store == NULL)
 		return SP_EIO;
-	c->queue = queue_create((size_t)cf->store.queue_mb * 1024 * 1024);
-	if (c->queue == NULL)
+	/*
+	 * The writer's queue is queue_mb (its size is the transaction size);
+	 * the raw queue before the parser only evens out bursts: a quarter.
+	 */
+	size_t writer_bytes = (size_t)cf->store.queue_mb * 1024 * 1024;
+	size_t ingest_bytes = writer_bytes / 4 > INGEST_QUEUE_MIN ? writer_bytes / 4 : INGEST_QUEUE_MIN;
+	c->queue = queue_create(ingest_bytes, "ingest", "the broker");
+	c->parsed = queue_create(writer_bytes, "writer", "the parser");
+	if (c->queue == NULL || c->parsed == NULL)
+		return SP_ENOMEM;
+	c->parser = parser_start(c->queue, c->parsed);
+	if (c->parser == NULL)
 		return SP_ENOMEM;
 	c->ingest = ingest_create(cf, c->queue, &c->metrics);
 	if (c->ingest == NULL)
 		return SP_EIO;
 	struct writer_params wp = {c->store,
+				   c->parsed,
 				   c->queue,
 				   c->ingest,
 				   &c->metrics,
@@ -165,7 +185,7 @@ static int collector_start(struct collector *c)
 		SP_ERROR("main", "API tokens: %s", err);
 		return SP_ENOMEM;
 	}
-	struct api_params ap = {cf, c->store, &c->metrics, c->queue, c->tokens};
+	struct api_params ap = {cf, c->store, &c->metrics, c->queue, c->parsed, c->tokens};
 	c->api = api_start(&ap);
 	if (c->api == NULL)
 		return SP_EIO;

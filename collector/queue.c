@@ -43,6 +43,7 @@ struct queue {
 	size_t used;         /* bytes in use, including wrap waste */
 	size_t depth;        /* entries */
 	size_t reserved;     /* bytes being written by the producer (not yet visible) */
+	const char *name, *holds;  /* for the log */
 	bool closed;
 	bool blocking;       /* the producer is in a blocked episode (for the log) */
 	uint64_t pushed, blocked;
@@ -56,11 +57,13 @@ static size_t entry_size(size_t topic_len, size_t payload_len)
 	return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
 }
 
-struct queue *queue_create(size_t cap_bytes)
+struct queue *queue_create(size_t cap_bytes, const char *name, const char *holds)
 {
 	struct queue *q = calloc(1, sizeof(*q));
 	if (q == NULL)
 		return NULL;
+	q->name = name;
+	q->holds = holds;
 	cap_bytes = (cap_bytes + ALIGN - 1) & ~(size_t)(ALIGN - 1);
 	/* mapped, not malloc'ed: its pages can be handed back after a burst (trim_locked) */
 	q->ring = mmap(NULL, cap_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -150,9 +153,9 @@ int queue_push(struct queue *q, const char *topic, size_t topic_len, const void 
 		}
 		if (!q->blocking) {
 			q->blocking = true;
-			SP_INFO("queue", "ingest queue full (%zu messages, %zu bytes): holding the "
-					 "broker back until the writer catches up",
-				q->depth, q->used);
+			SP_INFO("queue", "%s queue full (%zu messages, %zu bytes): holding %s back "
+					 "until the writer catches up",
+				q->name, q->depth, q->used, q->holds);
 		}
 		pthread_cond_wait(&q->not_full, &q->lock);
 	}
@@ -253,7 +256,8 @@ void queue_release(struct queue *q, size_t n)
 	}
 	if (q->blocking && q->used < q->cap / 2) {
 		q->blocking = false;
-		SP_INFO("queue", "ingest queue drained below half: receiving at full speed again");
+		SP_INFO("queue", "%s queue drained below half: %s runs at full speed again", q->name,
+			q->holds);
 	}
 	pthread_cond_signal(&q->not_full);
 	pthread_mutex_unlock(&q->lock);

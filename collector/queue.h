@@ -29,8 +29,12 @@ struct queue_msg {
 	int64_t received_ms; /* wall clock at arrival */
 };
 
-/* Creates a queue of cap_bytes. NULL on failure. */
-struct queue *queue_create(size_t cap_bytes);
+/*
+ * Creates a queue of cap_bytes. name and holds say in the log whose queue
+ * is full and whom that holds back ("ingest", "the broker"); both borrowed,
+ * static. NULL on failure.
+ */
+struct queue *queue_create(size_t cap_bytes, const char *name, const char *holds);
 void queue_destroy(struct queue *q);
 
 /*

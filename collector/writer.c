@@ -21,6 +21,7 @@
 #include "writer.h"
 
 #include "devcache.h"
+#include "parsed.h"
 #include "seqtrack.h"
 
 #include "sitepulse/buf.h"
@@ -40,7 +41,8 @@
 /* ~72 bytes + key per device (devcache.c): ~20 MB at the bound, grown on demand */
 #define DEVCACHE_MAX 262144
 #define FAIL_PAUSE_MS 200
-#define DRAIN_MS 3000 /* on stop: what is not stored by then is left to the agents' resend */
+/* on stop (after the parser's 500 ms): what is not stored by then is left to the agents' resend */
+#define DRAIN_MS 2500
 /*
  * Agents' liveness (last_seen, online) is written at most this often, not
  * per batch. Sequence state is still saved in every transaction
@@ -71,7 +73,7 @@ struct writer {
 	struct queue_msg *msgs;
 	struct sp_topic *topics;
 	bool *topic_ok;
-	struct sp_buf body, done, missing, meta;
+	struct sp_buf done, missing, meta;
 	uint64_t epoch_seen;
 	int64_t last_expire_ms;
 	int64_t device_count;
@@ -158,7 +160,7 @@ static struct store_device *resolve_device(struct writer *w, const char *site, c
 }
 
 /* Checks a record against what the inventory knows of its device. */
-static enum sp_reject check_context(const struct sp_record *r, const struct store_device *d,
+static enum sp_reject check_context(const struct parsed_rec *r, const struct store_device *d,
 				    int64_t agent_id, const char **field)
 {
 	enum sp_dev_kind want = sp_rec_dev_kind(r->kind);
@@ -171,16 +173,12 @@ static enum sp_reject check_context(const struct sp_record *r, const struct stor
 		*field = "t";
 		return SP_REJ_KIND_MISMATCH;
 	}
-	int32_t port = r->kind == SP_REC_PORT      ? r->u.port.port
-		       : r->kind == SP_REC_SESSION ? r->u.session.port
-		       : r->kind == SP_REC_FAULT && (r->has & SP_HAS_PORT) ? r->u.fault.port
-									    : 0;
-	if (port > 0 && d->ports > 0 && port > d->ports) {
+	if (r->port > 0 && d->ports > 0 && r->port > d->ports) {
 		*field = "port";
 		return SP_REJ_OUT_OF_RANGE;
 	}
 	if (r->kind == SP_REC_LIFT && d->has_floors &&
-	    (r->u.lift.floor < d->floor_min || r->u.lift.floor > d->floor_max)) {
+	    (r->floor < d->floor_min || r->floor > d->floor_max)) {
 		*field = "floor";
 		return SP_REJ_OUT_OF_RANGE;
 	}
@@ -189,27 +187,62 @@ static enum sp_reject check_context(const struct sp_record *r, const struct stor
 
 /* ---------------------------------------------------------------- message handlers */
 
+/* Stores one record of a data message, or says why not in *why. */
+static int store_record(struct writer *w, const struct sp_topic *t, int64_t agent_id,
+			int64_t seq, const struct parsed_rec *r, struct sp_reject_info *why)
+{
+	int err;
+	*why = r->why;
+	if (why->reason != SP_REJ_NONE)
+		return 0;
+	struct store_device *d = resolve_device(w, t->site, r->dev, agent_id,
+						 sp_rec_dev_kind(r->kind), &err, &why->reason);
+	if (err)
+		return err;
+	if (d == NULL)
+		return 0;
+	if ((why->reason = check_context(r, d, agent_id, &why->field)) != SP_REJ_NONE)
+		return 0;
+	if ((err = store_w_reading(w->p.store, d->id, agent_id, seq, r->kind, r->ts, r->body,
+				   r->body_len)))
+		return err;
+	if (d == &w->scratch) {
+		if ((err = store_w_device_seen(w->p.store, d->id, r->ts)))
+			return err;
+	} else {
+		devcache_seen(w->devs, d, r->ts);
+	}
+	w->bc.rec_stored[r->kind]++;
+	return 0;
+}
+
+/* A data message, decoded by the parser thread (parsed.h). */
 static int handle_data(struct writer *w, const struct queue_msg *m, const struct sp_topic *t,
 		       struct seq_agent *ag, int64_t now)
 {
-	struct sp_data_msg dm;
-	struct sp_reject_info why;
+	struct parsed_msg pm;
 	int64_t agent_id = seq_agent_id(ag);
 	int rc;
 
-	if (sp_decode_data(w->dec, m->payload, m->payload_len, now, &dm, &why) != 0) {
-		w->bc.msg_rejected[why.reason]++;
-		log_reject(w, t, "data message", dm.seq, &why);
+	if (parsed_open(m->payload, m->payload_len, &pm) != 0) {
+		/* cannot happen short of a bug between the two threads: refuse, keep going */
+		SP_ERROR("writer", "unreadable parsed message from %s/%s", t->site, t->agent);
+		w->bc.msg_rejected[SP_REJ_BAD_JSON]++;
+		return 0;
+	}
+	if (pm.why.reason != SP_REJ_NONE) {
+		w->bc.msg_rejected[pm.why.reason]++;
+		log_reject(w, t, "data message", pm.seq, &pm.why);
 		/* a rejected message still counts as handled, if we can tell which one it was */
-		if (dm.seq > 0 && seqtrack_check(ag, dm.seq) != SEQ_DUPLICATE) {
-			int64_t missing = seqtrack_mark(w->seq, ag, dm.seq, now);
+		if (pm.seq > 0 && seqtrack_check(ag, pm.seq) != SEQ_DUPLICATE) {
+			int64_t missing = seqtrack_mark(w->seq, ag, pm.seq, now);
 			if (missing < 0)
 				return (int)missing;
 			w->bc.missing += (uint64_t)missing;
 		}
 		return 0;
 	}
-	enum seq_verdict verdict = seqtrack_check(ag, dm.seq);
+	enum seq_verdict verdict = seqtrack_check(ag, pm.seq);
 	if (verdict == SEQ_DUPLICATE) {
 		w->bc.duplicate++;
 		seqtrack_note_duplicate(w->seq, ag);
@@ -218,41 +251,22 @@ static int handle_data(struct writer *w, const struct queue_msg *m, const struct
 	if (verdict == SEQ_LATE)
 		w->bc.recovered++;
 
-	for (size_t i = 0; i < dm.count; i++) {
-		const struct sp_record *r = &dm.records[i];
-		struct sp_reject_info rwhy = dm.rejects[i];
-		if (rwhy.reason == SP_REJ_NONE) {
-			int err;
-			struct store_device *d = resolve_device(w, t->site, r->dev, agent_id,
-								 sp_rec_dev_kind(r->kind), &err,
-								 &rwhy.reason);
-			if (err)
-				return err;
-			if (d != NULL)
-				rwhy.reason = check_context(r, d, agent_id, &rwhy.field);
-			if (rwhy.reason == SP_REJ_NONE) {
-				sp_buf_reset(&w->body);
-				if ((rc = sp_encode_record(&w->body, r)))
-					return rc;
-				rc = store_w_reading(w->p.store, d->id, agent_id, dm.seq, r->kind, r->ts,
-						     w->body.data, w->body.len);
-				if (rc)
-					return rc;
-				if (d == &w->scratch)
-					rc = store_w_device_seen(w->p.store, d->id, r->ts);
-				else
-					devcache_seen(w->devs, d, r->ts);
-				if (rc)
-					return rc;
-				w->bc.rec_stored[r->kind]++;
-				continue;
-			}
+	struct parsed_rec r;
+	while ((rc = parsed_next(&pm, &r)) == 1) {
+		struct sp_reject_info why;
+		if ((rc = store_record(w, t, agent_id, pm.seq, &r, &why)))
+			return rc;
+		if (why.reason != SP_REJ_NONE) {
+			w->bc.rec_rejected[why.reason]++;
+			log_reject(w, t, "record", pm.seq, &why);
 		}
-		w->bc.rec_rejected[rwhy.reason]++;
-		log_reject(w, t, "record", dm.seq, &rwhy);
 	}
+	if (rc < 0)
+		SP_ERROR("writer", "damaged parsed message from %s/%s seq %lld: records after "
+				   "the damage skipped",
+			 t->site, t->agent, (long long)pm.seq);
 	w->bc.stored++;
-	int64_t missing = seqtrack_mark(w->seq, ag, dm.seq, now);
+	int64_t missing = seqtrack_mark(w->seq, ag, pm.seq, now);
 	if (missing < 0)
 		return (int)missing;
 	w->bc.missing += (uint64_t)missing;
@@ -544,9 +558,10 @@ static void *writer_main(void *arg)
 			seqtrack_republish_all(w->seq);
 		}
 		run_once(w, n, false);
-		struct queue_stats qs;
+		struct queue_stats qs, up;
 		queue_get_stats(w->p.queue, &qs);
-		seqtrack_publish_due(w->seq, sp_now_ms(), qs.depth == 0, publish_ack, w);
+		queue_get_stats(w->p.upstream, &up);
+		seqtrack_publish_due(w->seq, sp_now_ms(), qs.depth + up.depth == 0, publish_ack, w);
 		atomic_store(&w->p.metrics->pending_acks,
 			     seqtrack_pending_acks(w->seq) + ingest_acks_waiting(w->p.ingest));
 		if (n == 0 && qs.depth == 0 && atomic_load(&w->stop))
@@ -582,7 +597,6 @@ static void writer_free(struct writer *w)
 	free(w->topics);
 	free(w->topic_ok);
 	free(w->alive);
-	sp_buf_free(&w->body);
 	sp_buf_free(&w->done);
 	sp_buf_free(&w->missing);
 	sp_buf_free(&w->meta);

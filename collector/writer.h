@@ -20,7 +20,8 @@ struct writer;
 
 struct writer_params {
 	struct store *store;
-	struct queue *queue;
+	struct queue *queue;     /* parsed messages (parser.h), consumed here */
+	struct queue *upstream;  /* raw messages before the parser: only looked at (is it empty?) */
 	struct ingest *ingest;
 	struct metrics *metrics;
 	int64_t batch_max;       /* messages per transaction */

@@ -79,7 +79,7 @@ static int push_msg(struct queue *q, uint64_t n, size_t len)
 
 static void test_fifo_exact_contents(void)
 {
-	struct queue *q = queue_create(64 * 1024);
+	struct queue *q = queue_create(64 * 1024, "test", "the producer");
 	CHECK(q != NULL);
 	/* binary payload with NULs, and an empty one */
 	const char bin[5] = {'a', '\0', 'b', '\0', 'c'};
@@ -139,7 +139,7 @@ static size_t footprint(size_t topic_len, size_t payload_len)
 static void test_wrap_around(void)
 {
 	enum { CAP = 1000, TOTAL = 20000, MAXLEN = 150 };
-	struct queue *q = queue_create(CAP);
+	struct queue *q = queue_create(CAP, "test", "the producer");
 	CHECK(q != NULL);
 	uint64_t seed = 0x9e3779b97f4a7c15ULL;
 	uint64_t next_push = 0, next_check = 0;
@@ -200,7 +200,7 @@ static void test_wrap_around(void)
 
 static void test_too_big(void)
 {
-	struct queue *q = queue_create(4096);
+	struct queue *q = queue_create(4096, "test", "the producer");
 	static char payload[4096];
 	/* cannot ever fit in half the ring */
 	CHECK_EQ_INT(queue_push(q, "t", 1, payload, 2048, 1), SP_ETOOBIG);
@@ -216,7 +216,7 @@ static void test_too_big(void)
 
 static void test_peek_timeout_when_empty(void)
 {
-	struct queue *q = queue_create(4096);
+	struct queue *q = queue_create(4096, "test", "the producer");
 	struct queue_msg m[4];
 	int64_t t0 = mono_ms();
 	CHECK_EQ_INT(queue_peek(q, m, 4, 0), 0); /* no wait */
@@ -296,7 +296,7 @@ static void *consumer(void *arg)
 
 static void test_blocking_producer_consumer(void)
 {
-	struct flow f = {.q = queue_create(64 * 1024), .seed = 12345, .count = 200000};
+	struct flow f = {.q = queue_create(64 * 1024, "test", "the producer"), .seed = 12345, .count = 200000};
 	pthread_t pt, ct;
 	CHECK(pthread_create(&pt, NULL, producer, &f) == 0);
 	CHECK(pthread_create(&ct, NULL, consumer, &f) == 0);
@@ -318,7 +318,7 @@ static void test_blocking_producer_consumer(void)
 
 static void test_close_wakes_blocked_producer(void)
 {
-	struct flow f = {.q = queue_create(16 * 1024), .seed = 777, .count = 1000000};
+	struct flow f = {.q = queue_create(16 * 1024, "test", "the producer"), .seed = 777, .count = 1000000};
 	pthread_t pt;
 	CHECK(pthread_create(&pt, NULL, producer, &f) == 0);
 	/* wait (bounded) until the producer is blocked on a full ring */

@@ -1,0 +1,121 @@
+/* parsed.c - see parsed.h. */
+#include "parsed.h"
+
+#include "sitepulse/error.h"
+#include "sitepulse/ids.h"
+
+#include <string.h>
+
+#define PARSED_MAGIC 0x31445053u /* "SPD1" */
+
+struct msg_hdr {
+	uint32_t magic;
+	int32_t reason;
+	const char *field;
+	int64_t seq;
+	uint32_t count;
+	uint32_t pad;
+};
+
+struct rec_hdr {
+	int32_t reason;
+	int32_t kind;
+	int64_t ts;
+	const char *field;
+	int32_t port;
+	int32_t floor;
+	uint32_t dev_len;   /* without the NUL that follows */
+	uint32_t body_len;
+};
+
+/* The port a record speaks of, as the writer checks it against the charger's ports. */
+static int32_t record_port(const struct sp_record *r)
+{
+	switch (r->kind) {
+	case SP_REC_PORT: return r->u.port.port;
+	case SP_REC_SESSION: return r->u.session.port;
+	case SP_REC_FAULT: return (r->has & SP_HAS_PORT) ? r->u.fault.port : 0;
+	default: return 0;
+	}
+}
+
+int parsed_write(struct sp_buf *out, int rc, const struct sp_data_msg *dm,
+		 const struct sp_reject_info *why)
+{
+	struct msg_hdr h = {PARSED_MAGIC, rc ? (int32_t)why->reason : 0, rc ? why->field : NULL,
+			    dm->seq, rc ? 0 : (uint32_t)dm->count, 0};
+	if (rc && h.reason == SP_REJ_NONE)
+		h.reason = SP_REJ_BAD_JSON; /* an error without a reason: refuse, never store */
+	if (sp_buf_append(out, &h, sizeof(h)))
+		return SP_ENOMEM;
+	for (size_t i = 0; i < h.count; i++) {
+		const struct sp_record *r = &dm->records[i];
+		const struct sp_reject_info *rw = &dm->rejects[i];
+		struct rec_hdr rh = {(int32_t)rw->reason, (int32_t)r->kind, r->ts, rw->field,
+				     record_port(r), r->kind == SP_REC_LIFT ? r->u.lift.floor : 0,
+				     0, 0};
+		size_t at = out->len;
+		if (rw->reason == SP_REJ_NONE)
+			rh.dev_len = (uint32_t)strnlen(r->dev, SP_ID_MAX);
+		if (sp_buf_append(out, &rh, sizeof(rh)) ||
+		    sp_buf_append(out, r->dev, rh.dev_len) || sp_buf_putc(out, '\0'))
+			return SP_ENOMEM;
+		if (rw->reason != SP_REJ_NONE)
+			continue;
+		size_t body_at = out->len;
+		if (sp_encode_record(out, r))
+			return SP_ENOMEM;
+		rh.body_len = (uint32_t)(out->len - body_at);
+		memcpy(out->data + at, &rh, sizeof(rh)); /* now with its length */
+	}
+	return 0;
+}
+
+int parsed_open(const char *buf, size_t len, struct parsed_msg *m)
+{
+	struct msg_hdr h;
+	memset(m, 0, sizeof(*m));
+	if (buf == NULL || len < sizeof(h))
+		return SP_EINVAL;
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != PARSED_MAGIC || h.reason < 0 || h.reason >= SP_REJ_REASON_COUNT)
+		return SP_EINVAL;
+	m->seq = h.seq;
+	m->why.reason = (enum sp_reject)h.reason;
+	m->why.field = h.field;
+	m->count = h.count;
+	m->left = h.count;
+	m->next = buf + sizeof(h);
+	m->end = buf + len;
+	return 0;
+}
+
+int parsed_next(struct parsed_msg *m, struct parsed_rec *r)
+{
+	struct rec_hdr rh;
+	if (m->left == 0)
+		return 0;
+	if ((size_t)(m->end - m->next) < sizeof(rh))
+		return SP_EINVAL;
+	memcpy(&rh, m->next, sizeof(rh));
+	size_t room = (size_t)(m->end - m->next) - sizeof(rh);
+	if (rh.reason < 0 || rh.reason >= SP_REJ_REASON_COUNT || rh.kind < 0 ||
+	    rh.kind >= SP_REC_KIND_COUNT || rh.dev_len > SP_ID_MAX || rh.dev_len + 1 > room ||
+	    rh.body_len > room - rh.dev_len - 1)
+		return SP_EINVAL;
+	const char *dev = m->next + sizeof(rh);
+	if (dev[rh.dev_len] != '\0')
+		return SP_EINVAL;
+	r->why.reason = (enum sp_reject)rh.reason;
+	r->why.field = rh.field;
+	r->kind = (enum sp_rec_kind)rh.kind;
+	r->ts = rh.ts;
+	r->port = rh.port;
+	r->floor = rh.floor;
+	r->dev = dev;
+	r->body = rh.reason == SP_REJ_NONE ? dev + rh.dev_len + 1 : NULL;
+	r->body_len = rh.body_len;
+	m->next = dev + rh.dev_len + 1 + rh.body_len;
+	m->left--;
+	return 1;
+}

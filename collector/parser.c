@@ -1,0 +1,136 @@
+/* parser.c - see parser.h. */
+#include "parser.h"
+
+#include "parsed.h"
+
+#include "sitepulse/buf.h"
+#include "sitepulse/clock.h"
+#include "sitepulse/codec.h"
+#include "sitepulse/error.h"
+#include "sitepulse/log.h"
+#include "sitepulse/topic.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#define PARSE_BATCH 256  /* raw messages taken from the ingest queue at a time */
+#define PEEK_WAIT_MS 10
+/*
+ * After a small batch, nap this long before looking again, so that the next
+ * look finds a batch: waking on every message costs a futex round trip per
+ * message (measured: 84k -> 72k msg/s draining 1-record messages).
+ */
+#define SMALL_BATCH (PARSE_BATCH / 4)
+#define NAP_MS 1
+
+struct parser {
+	struct queue *in, *out;
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;        /* set by parser_stop (main thread) */
+	atomic_int drain_ms;
+	struct sp_decoder *dec;
+	struct sp_buf buf;       /* the parsed form of the current message */
+	struct queue_msg msgs[PARSE_BATCH];
+};
+
+/* A data message that cannot travel as parsed: refused, with its seq if known. */
+static int pass_refused(struct parser *p, const struct queue_msg *m, int64_t seq,
+			enum sp_reject reason)
+{
+	struct sp_data_msg dm = {0};
+	struct sp_reject_info why = {reason, NULL};
+	dm.seq = seq;
+	sp_buf_reset(&p->buf);
+	if (parsed_write(&p->buf, SP_EINVAL, &dm, &why))
+		return SP_ENOMEM;
+	return queue_push(p->out, m->topic, m->topic_len, p->buf.data, p->buf.len, m->received_ms);
+}
+
+/* Passes one message on, decoded if it is data. 0 or SP_ECLOSED. */
+static int pass_on(struct parser *p, const struct queue_msg *m)
+{
+	struct sp_topic t;
+	if (sp_topic_parse(m->topic, m->topic_len, &t) != 0 || t.kind != SP_TOPIC_DATA)
+		return queue_push(p->out, m->topic, m->topic_len, m->payload, m->payload_len,
+				  m->received_ms);
+	struct sp_data_msg dm;
+	struct sp_reject_info why;
+	int rc = sp_decode_data(p->dec, m->payload, m->payload_len, sp_now_ms(), &dm, &why);
+	sp_buf_reset(&p->buf);
+	if (parsed_write(&p->buf, rc, &dm, &why) == 0) {
+		rc = queue_push(p->out, m->topic, m->topic_len, p->buf.data, p->buf.len,
+				m->received_ms);
+		if (rc != SP_ETOOBIG)
+			return rc;
+		/* 1,000 records with long texts can outgrow a tiny writer queue */
+		return pass_refused(p, m, dm.seq, SP_REJ_TOO_LARGE);
+	}
+	/* no memory for it: drop it; the agent resends what is never acked */
+	SP_ERROR("parser", "out of memory decoding a message from %s/%s; left to its resend",
+		 t.site, t.agent);
+	return 0;
+}
+
+static void *parser_main(void *arg)
+{
+	struct parser *p = arg;
+	int64_t deadline = 0;
+	for (;;) {
+		if (atomic_load(&p->stop)) {
+			if (deadline == 0)
+				deadline = sp_mono_ms() + atomic_load(&p->drain_ms);
+			else if (sp_mono_ms() > deadline)
+				break;
+		}
+		size_t n = queue_peek(p->in, p->msgs, PARSE_BATCH, PEEK_WAIT_MS);
+		if (n == 0) {
+			if (atomic_load(&p->stop))
+				break; /* closed and empty */
+			continue;
+		}
+		size_t i;
+		for (i = 0; i < n; i++)
+			if (pass_on(p, &p->msgs[i]) == SP_ECLOSED)
+				break;
+		queue_release(p->in, n);
+		if (i < n)
+			break;
+		if (n < SMALL_BATCH && !atomic_load(&p->stop))
+			sp_sleep_ms(NAP_MS);
+	}
+	queue_close(p->out);
+	return NULL;
+}
+
+struct parser *parser_start(struct queue *in, struct queue *out)
+{
+	struct parser *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->in = in;
+	p->out = out;
+	p->dec = sp_decoder_create();
+	if (p->dec == NULL || pthread_create(&p->thread, NULL, parser_main, p) != 0) {
+		sp_decoder_destroy(p->dec);
+		free(p);
+		return NULL;
+	}
+	p->started = true;
+	return p;
+}
+
+void parser_stop(struct parser *p, int drain_ms)
+{
+	if (p == NULL)
+		return;
+	atomic_store(&p->drain_ms, drain_ms);
+	atomic_store(&p->stop, true);
+	if (p->started)
+		pthread_join(p->thread, NULL);
+	sp_decoder_destroy(p->dec);
+	sp_buf_free(&p->buf);
+	free(p);
+}
