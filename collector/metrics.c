@@ -94,14 +94,15 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 					    states[s], severities[v]);
 	rc |= gauge(b, "sitepulse_mail_queued", "alert mails waiting for delivery", 0);
 	rc |= gauge(b, "sitepulse_summaries_queued", "city summaries waiting in the outbox", 0);
-	rc |= sp_buf_printf(b, "# HELP sitepulse_queue_depth messages waiting in a queue\n"
+	rc |= sp_buf_printf(b, "# HELP sitepulse_queue_depth messages waiting "
+			       "(ingest: both queues before the writer)\n"
 			       "# TYPE sitepulse_queue_depth gauge\n"
 			       "sitepulse_queue_depth{queue=\"ingest\"} %llu\n"
 			       "sitepulse_queue_depth{queue=\"acks\"} %llu\n",
 			    (unsigned long long)g->queue_depth, LOAD(m->pending_acks));
-	rc |= gauge(b, "sitepulse_queue_bytes", "bytes used in the ingest queue",
+	rc |= gauge(b, "sitepulse_queue_bytes", "bytes used in the ingest and writer queues",
 		    (long long)g->queue_bytes);
-	rc |= gauge(b, "sitepulse_queue_capacity_bytes", "capacity of the ingest queue",
+	rc |= gauge(b, "sitepulse_queue_capacity_bytes", "capacity of the ingest and writer queues",
 		    (long long)g->queue_cap_bytes);
 	rc |= counter(b, "sitepulse_queue_blocked_total",
 		      "times the MQTT receive thread waited for room (backpressure)",
