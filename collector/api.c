@@ -141,7 +141,6 @@ static void queue_stats_both(struct api *a, struct queue_stats *out)
 	out->depth += parsed.depth;
 	out->bytes += parsed.bytes;
 	out->cap_bytes += parsed.cap_bytes;
-	out->pushed = raw.pushed;
 }
 
 static enum MHD_Result route_healthz(struct api *a, struct MHD_Connection *c)

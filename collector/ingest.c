@@ -204,12 +204,9 @@ static void *acker_main(void *arg)
 	for (;;) {
 		while (in->ack_count == 0 && !in->ack_stop)
 			pthread_cond_wait(&in->ack_cond, &in->ack_lock);
-		if (in->ack_stop) {
-			if (stop_deadline == 0)
-				stop_deadline = sp_mono_ms() + ACK_DRAIN_MS;
-			if (in->ack_count == 0 || sp_mono_ms() > stop_deadline)
-				break;
-		}
+		if (sp_drain_over(in->ack_stop, ACK_DRAIN_MS, &stop_deadline) ||
+		    (in->ack_stop && in->ack_count == 0))
+			break;
 		struct ack_item it = in->outbox[in->ack_head];
 		pthread_mutex_unlock(&in->ack_lock);
 		int rc = publish_ack(in, &it);

@@ -90,12 +90,8 @@ static void *parser_main(void *arg)
 	struct parser *p = arg;
 	int64_t deadline = 0;
 	for (;;) {
-		if (atomic_load(&p->stop)) {
-			if (deadline == 0)
-				deadline = sp_mono_ms() + atomic_load(&p->drain_ms);
-			else if (sp_mono_ms() > deadline)
-				break;
-		}
+		if (sp_drain_over(atomic_load(&p->stop), atomic_load(&p->drain_ms), &deadline))
+			break;
 		size_t n = queue_peek(p->in, p->msgs, PARSE_BATCH, PEEK_WAIT_MS);
 		if (n == 0) {
 			if (atomic_load(&p->stop))

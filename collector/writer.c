@@ -531,12 +531,8 @@ static void *writer_main(void *arg)
 	struct writer *w = arg;
 	int64_t stop_deadline = 0;
 	for (;;) {
-		if (atomic_load(&w->stop)) {
-			if (stop_deadline == 0)
-				stop_deadline = sp_mono_ms() + DRAIN_MS;
-			else if (sp_mono_ms() > stop_deadline)
-				break;
-		}
+		if (sp_drain_over(atomic_load(&w->stop), DRAIN_MS, &stop_deadline))
+			break;
 		size_t n = queue_peek(w->p.queue, w->msgs, (size_t)w->p.batch_max, PEEK_WAIT_MS);
 		/*
 		 * Group commit: a small batch right after a commit waits out the rest

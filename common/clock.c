@@ -21,6 +21,17 @@ int64_t sp_mono_ms(void)
 	return read_ms(CLOCK_MONOTONIC);
 }
 
+bool sp_drain_over(bool stopping, int64_t budget_ms, int64_t *deadline)
+{
+	if (!stopping)
+		return false;
+	if (*deadline == 0) {
+		*deadline = sp_mono_ms() + budget_ms;
+		return false;
+	}
+	return sp_mono_ms() > *deadline;
+}
+
 void sp_sleep_ms(int64_t ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
