@@ -22,6 +22,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import threading
 import time
@@ -402,12 +403,30 @@ class Collector:
         """(readings, distinct (agent_id, seq)) from the database, read-only, after stop()."""
         con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)
         try:
-            rows = con.execute("SELECT count(*) FROM readings").fetchone()[0]
-            msgs = con.execute("SELECT count(*) FROM (SELECT DISTINCT agent_id, seq FROM readings)"
-                               ).fetchone()[0]
-            return rows, msgs
+            rows = con.execute("SELECT coalesce(sum(n), 0) FROM reading_chunks").fetchone()[0]
+            return rows, len(chunk_agent_seqs(con))
         finally:
             con.close()
+
+
+# One entry of reading_chunks.meta (schema v3, collector/chunk.h), little-endian:
+# ts i64 | seq i64 | agent_id i64 | body length u32 | kind u32.
+CHUNK_ENTRY = struct.Struct("<qqqII")
+
+
+def chunk_agent_seqs(con):
+    """The set of distinct (agent_id, seq) of every stored reading, decoded from
+    reading_chunks.meta only (bodies are not read). Raises BenchError when a
+    chunk's meta is not whole entries or disagrees with its n."""
+    seen = set()
+    add = seen.add
+    for cid, n, meta in con.execute("SELECT id, n, meta FROM reading_chunks"):
+        if len(meta) % CHUNK_ENTRY.size or len(meta) // CHUNK_ENTRY.size != n:
+            raise BenchError("reading_chunks id %d: meta of %d bytes does not hold n = %d entries of %d bytes"
+                             % (cid, len(meta), n, CHUNK_ENTRY.size))
+        for _ts, seq, agent_id, _len, _kind in CHUNK_ENTRY.iter_unpack(meta):
+            add((agent_id, seq))
+    return seen
 
 
 class ApiClient:

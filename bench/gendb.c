@@ -14,6 +14,12 @@
  * data message of its agent (seq = minute + 1), and each agent's ack state
  * says all of them are stored, so a collector started on the file agrees.
  *
+ * Readings are stored in per-device chunks (collector/chunk.h) that the
+ * collector's compaction merges an hour after they were written. The file
+ * is left as a running collector would leave it: everything older than the
+ * last LIVE_S compacted (timed, and reported), the last LIVE_S written one
+ * interval per transaction, as small as live traffic leaves them.
+ *
  * Single-threaded. Output: progress on stderr, one JSON line on stdout.
  * Exit status 0 done, 1 failure, 2 bad command line.
  */
@@ -35,6 +41,9 @@
 #include <unistd.h>
 
 #define ROWS_PER_TXN 100000
+/* the newest history, written as live traffic writes it (not yet compacted) */
+#define LIVE_S 3900
+#define COMPACT_BUDGET 65536
 
 struct options {
 	const char *db;
@@ -59,6 +68,8 @@ struct gendb {
 	struct synth rng;
 	struct sp_buf body;
 	long long rows;
+	int64_t merged;            /* chunks compaction merged */
+	double compact_s;          /* and how long it took */
 };
 
 /* ---------------------------------------------------------------- command line */
@@ -189,17 +200,46 @@ out:
 	return rc;
 }
 
+/* Compacts everything written so far, as the collector does an hour later. */
+static int compact_all(struct gendb *g)
+{
+	int64_t t0 = sp_mono_ms(), later = sp_now_ms() + 2 * 3600 * 1000, merged;
+	int looked, rc;
+	do {
+		if ((rc = store_w_begin(g->store)))
+			return rc;
+		if ((looked = store_w_compact(g->store, later, COMPACT_BUDGET, &merged)) < 0) {
+			store_w_rollback(g->store);
+			return looked;
+		}
+		if ((rc = store_w_commit(g->store)))
+			return rc;
+		g->merged += merged;
+	} while (looked > 0);
+	g->compact_s = (double)(sp_mono_ms() - t0) / 1000.0;
+	return 0;
+}
+
 static int write_readings(struct gendb *g, int64_t start, int64_t steps)
 {
 	int64_t interval_ms = g->o.interval_s * 1000;
+	int64_t live_from = steps - (LIVE_S + g->o.interval_s - 1) / g->o.interval_s;
 	long long in_txn = 0, total = (long long)steps * g->ndevs;
 	int last_pct = -1;
 	struct sp_record r;
 	int rc;
 
+	if (live_from < 0)
+		live_from = 0;
 	if ((rc = store_w_begin(g->store)))
 		return rc;
 	for (int64_t m = 0; m < steps; m++) {
+		if (m == live_from) {
+			if ((rc = store_w_commit(g->store)) || (rc = compact_all(g)) ||
+			    (rc = store_w_begin(g->store)))
+				return rc;
+			in_txn = 0;
+		}
 		for (long i = 0; i < g->ndevs; i++) {
 			struct device *d = &g->devs[i];
 			/* devices report at their own second of the minute */
@@ -211,11 +251,12 @@ static int write_readings(struct gendb *g, int64_t start, int64_t steps)
 						  g->body.data, g->body.len)))
 				goto fail;
 			g->rows++;
-			if (++in_txn >= ROWS_PER_TXN) {
-				if ((rc = store_w_commit(g->store)) || (rc = store_w_begin(g->store)))
-					return rc;
-				in_txn = 0;
-			}
+			in_txn++;
+		}
+		if (in_txn >= ROWS_PER_TXN || m >= live_from) {
+			if ((rc = store_w_commit(g->store)) || (rc = store_w_begin(g->store)))
+				return rc;
+			in_txn = 0;
 		}
 		int pct = (int)(g->rows * 100 / total);
 		if (pct / 10 != last_pct / 10) {
@@ -282,10 +323,10 @@ int main(int argc, char **argv)
 		st.st_size = 0;
 	printf("{\"db\":\"%s\",\"sites\":%ld,\"devices\":%ld,\"lifts\":%ld,\"chargers\":%ld,"
 	       "\"days\":%ld,\"interval_s\":%ld,\"readings\":%lld,\"from_ms\":%lld,\"to_ms\":%lld,"
-	       "\"seconds\":%.1f,\"bytes\":%lld}\n",
+	       "\"seconds\":%.1f,\"bytes\":%lld,\"chunks_merged\":%lld,\"compact_s\":%.1f}\n",
 	       g.o.db, g.o.sites, g.ndevs, g.o.lifts, g.o.chargers, g.o.days, g.o.interval_s, g.rows,
 	       (long long)start, (long long)end, (double)(sp_mono_ms() - t0) / 1000.0,
-	       (long long)st.st_size);
+	       (long long)st.st_size, (long long)g.merged, g.compact_s);
 out:
 	if (rc)
 		fprintf(stderr, "sp-gendb: %s: failed: %s\n", g.o.db, sp_strerror(rc));

@@ -80,6 +80,12 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 		      LOAD(m->batches_committed));
 	rc |= counter(b, "sitepulse_batches_failed_total", "store transactions that failed",
 		      LOAD(m->batches_failed));
+	rc |= counter(b, "sitepulse_chunks_compacted_total",
+		      "small reading chunks merged into bigger ones by compaction",
+		      LOAD(m->chunks_compacted));
+	rc |= counter(b, "sitepulse_compactions_failed_total",
+		      "compaction transactions that failed (readings stay as they were)",
+		      LOAD(m->compactions_failed));
 	/* mail and city summaries do not exist yet in this version: always 0 */
 	rc |= counter(b, "sitepulse_mail_sent_total", "alert mails delivered", 0);
 	rc |= counter(b, "sitepulse_mail_failed_total", "alert mails that failed", 0);

@@ -31,6 +31,8 @@ struct metrics {
 	atomic_uint_fast64_t batches_committed;
 	atomic_uint_fast64_t batches_failed;
 	atomic_uint_fast64_t messages_dropped_store; /* in batches that failed to commit */
+	atomic_uint_fast64_t chunks_compacted;       /* reading chunks merged into others */
+	atomic_uint_fast64_t compactions_failed;
 	/* HTTP threads */
 	atomic_uint_fast64_t http_requests;
 	atomic_uint_fast64_t http_unauthorized;

@@ -102,6 +102,11 @@ int store_w_heartbeat(struct store *s, int64_t now_ms)
 	return s->be->w_heartbeat(s->impl, now_ms);
 }
 
+int store_w_compact(struct store *s, int64_t now_ms, int budget, int64_t *merged)
+{
+	return s->be->w_compact(s->impl, now_ms, budget, merged);
+}
+
 int store_r_sites(struct store *s, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx)
 {
 	return s->be->r_sites(s->impl, now_ms, offline_ms, fn, ctx);

@@ -91,7 +91,7 @@ int store_w_upsert_device(struct store *s, const char *site, const char *dev, in
 			  const struct sp_device_info *info, enum sp_dev_kind kind,
 			  const char *meta_json, struct store_device *out);
 
-/* Appends one reading; body is the record's JSON. */
+/* Appends one reading; body is the record's JSON. Visible to readers after the commit. */
 int store_w_reading(struct store *s, int64_t device_id, int64_t agent_id, int64_t seq,
 		    enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len);
 
@@ -103,6 +103,15 @@ int64_t store_w_device_count(struct store *s);
 
 /* Rewrites the heartbeat row: a real write, so a commit proves the store can write. */
 int store_w_heartbeat(struct store *s, int64_t now_ms);
+
+/*
+ * Housekeeping of stored readings, in a transaction of its own: merges the
+ * small pieces a busy hour left behind (SQLite: per-transaction chunks of
+ * an hour that is over) into few, looking at no more than `budget` of
+ * them per call. *merged receives how many pieces were folded together.
+ * Returns how many it looked at (0: nothing left to look at now) or SP_E*.
+ */
+int store_w_compact(struct store *s, int64_t now_ms, int budget, int64_t *merged);
 
 /* ---------------------------------------------------------------- reader side */
 
@@ -179,6 +188,7 @@ struct store_backend {
 	int (*w_device_seen)(void *impl, int64_t device_id, int64_t ts);
 	int64_t (*w_device_count)(void *impl);
 	int (*w_heartbeat)(void *impl, int64_t now_ms);
+	int (*w_compact)(void *impl, int64_t now_ms, int budget, int64_t *merged);
 	int (*r_sites)(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx);
 	int (*r_devices)(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,
 			 store_device_fn fn, void *ctx);

@@ -15,6 +15,10 @@
  */
 #include "store.h"
 
+#include "chunk.h"
+#include "newest.h"
+
+#include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
 #include "sitepulse/error.h"
 #include "sitepulse/log.h"
@@ -25,9 +29,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Each entry migrates from version i to i+1; append only, never edit. */
-static const char *const MIGRATIONS[] = {
+struct sqlite_store;
+
+/*
+ * Each entry migrates from version i to i+1: SQL, then (if set) a C step
+ * in the same transaction. Append only, never edit.
+ */
+struct migration {
+	const char *sql;
+	int (*convert)(struct sqlite_store *s);
+};
+
+static int readings_to_chunks(struct sqlite_store *s);
+
+static const struct migration MIGRATIONS[] = {
 	/* 0 -> 1: the initial schema */
+	{
 	"CREATE TABLE agents("
 	" id INTEGER PRIMARY KEY,"
 	" site TEXT NOT NULL, agent TEXT NOT NULL,"
@@ -53,8 +70,25 @@ static const char *const MIGRATIONS[] = {
 	" body TEXT NOT NULL);"
 	/* the one index of the hot table: readings of a device by time (API) */
 	"CREATE INDEX readings_device_ts ON readings(device_id, ts);",
+	NULL},
 	/* 1 -> 2: a row the writer rewrites every second, so health reflects real writes */
-	"CREATE TABLE heartbeat(id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);",
+	{"CREATE TABLE heartbeat(id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);", NULL},
+	/*
+	 * 2 -> 3: readings in per-device chunks (chunk.h): one row and one index
+	 * entry per device and hour per transaction, merged by compaction
+	 * once the hour is over. `at` is when the row was written; `compaction`
+	 * remembers up to which chunk id compaction has looked.
+	 */
+	{"CREATE TABLE reading_chunks("
+	 " id INTEGER PRIMARY KEY,"
+	 " device_id INTEGER NOT NULL,"
+	 " ts_min INTEGER NOT NULL, ts_max INTEGER NOT NULL,"
+	 " n INTEGER NOT NULL, at INTEGER NOT NULL,"
+	 " meta BLOB NOT NULL, body TEXT NOT NULL);"
+	 "CREATE INDEX reading_chunks_device_ts ON reading_chunks(device_id, ts_max);"
+	 "CREATE TABLE compaction(id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL);"
+	 "INSERT INTO compaction VALUES (1, 0);",
+	 readings_to_chunks},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -63,7 +97,8 @@ static const char *const MIGRATIONS[] = {
 enum wstmt {
 	W_BEGIN, W_COMMIT, W_ROLLBACK,
 	W_AGENT_GET, W_AGENT_INS, W_AGENTS_ALL, W_PROGRESS, W_BIRTH, W_STATE, W_SEEN,
-	W_DEV_GET, W_DEV_INS, W_DEV_UPD, W_READING, W_DEV_SEEN, W_DEV_COUNT, W_HEARTBEAT,
+	W_DEV_GET, W_DEV_INS, W_DEV_UPD, W_CHUNK_INS, W_DEV_SEEN, W_DEV_COUNT, W_HEARTBEAT,
+	W_COMPACT_UPTO, W_COMPACT_SCAN, W_COMPACT_GROUP, W_CHUNK_DEL, W_COMPACT_SET,
 	W_COUNT
 };
 
@@ -90,33 +125,41 @@ static const char *const WSQL[W_COUNT] = {
 		      "meta) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[W_DEV_UPD] = "UPDATE devices SET kind = ?3, agent_id = ?4, ports = ?5, floor_min = ?6, "
 		      "floor_max = ?7, meta = coalesce(?8, meta) WHERE site = ?1 AND dev = ?2",
-	[W_READING] = "INSERT INTO readings(device_id, ts, kind, agent_id, seq, body) "
-		      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[W_CHUNK_INS] = "INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, at, meta, body) "
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[W_DEV_SEEN] = "UPDATE devices SET last_seen = ?2 WHERE id = ?1 AND last_seen < ?2",
 	[W_DEV_COUNT] = "SELECT count(*) FROM devices",
 	[W_HEARTBEAT] = "INSERT INTO heartbeat(id, at) VALUES (1, ?1) "
 			"ON CONFLICT(id) DO UPDATE SET at = excluded.at",
+	[W_COMPACT_UPTO] = "SELECT upto FROM compaction WHERE id = 1",
+	[W_COMPACT_SCAN] = "SELECT id, device_id, ts_max, at FROM reading_chunks WHERE id > ?1 "
+			   "ORDER BY id LIMIT ?2",
+	/* a chunk's readings lie in one span, so its ts_max places it */
+	[W_COMPACT_GROUP] = "SELECT id, at, meta, body FROM reading_chunks "
+			    "WHERE device_id = ?1 AND ts_max BETWEEN ?2 AND ?3 ORDER BY id",
+	[W_CHUNK_DEL] = "DELETE FROM reading_chunks WHERE id = ?1",
+	[W_COMPACT_SET] = "UPDATE compaction SET upto = ?1 WHERE id = 1",
 };
 
-enum rstmt { R_SITES, R_DEVICES_SITE, R_DEVICES_ALL, R_DEV_ID, R_READINGS, R_COUNTS, R_PING, R_COUNT };
+enum rstmt { R_SITES, R_DEVICES_SITE, R_DEVICES_ALL, R_DEV_ID, R_CHUNKS, R_COUNTS, R_PING, R_COUNT };
 
 /*
  * devices.last_seen is written every few seconds (writer.c) and may trail.
- * The newest reading, one index seek away, is exact: the device list reads
- * it for every device; the counts only for devices whose stored value says
- * "offline" (CASE evaluates lazily), which in a healthy fleet are few.
+ * The newest chunk, one index seek away, is exact: the device list reads
+ * it for every device (and takes the newest reading out of it); the counts
+ * only for devices whose stored value says "offline" (CASE evaluates
+ * lazily), which in a healthy fleet are few.
  */
 #define SEEN_SINCE(param)                                                                       \
-	"CASE WHEN d.last_seen >= " param " THEN 1 ELSE EXISTS (SELECT 1 FROM readings r"        \
-	" WHERE r.device_id = d.id AND r.ts >= " param ") END"
+	"CASE WHEN d.last_seen >= " param " THEN 1 ELSE EXISTS (SELECT 1 FROM reading_chunks c"  \
+	" WHERE c.device_id = d.id AND c.ts_max >= " param ") END"
 #define DEVICE_COLUMNS                                                                          \
-	"SELECT site, dev, kind, agent, agent_online AND seen >= ?2, seen, meta, latest FROM (" \
+	"SELECT site, dev, kind, agent, agent_online AND seen >= ?2, seen, meta, cmeta, cbody FROM (" \
 	" SELECT d.site, d.dev, d.kind, a.agent, a.online AS agent_online, d.meta,"             \
-	"  max(d.last_seen, coalesce(r.ts, 0)) AS seen, r.body AS latest"                       \
+	"  max(d.last_seen, coalesce(c.ts_max, 0)) AS seen, c.meta AS cmeta, c.body AS cbody"   \
 	" FROM devices d JOIN agents a ON a.id = d.agent_id"                                    \
-	/* the newest reading: one index seek gives both its ts and its body */                  \
-	" LEFT JOIN readings r ON r.id = (SELECT id FROM readings WHERE device_id = d.id"       \
-	"                                 ORDER BY ts DESC, id DESC LIMIT 1) "
+	" LEFT JOIN reading_chunks c ON c.id = (SELECT id FROM reading_chunks"                  \
+	"                 WHERE device_id = d.id ORDER BY ts_max DESC, id DESC LIMIT 1) "
 
 static const char *const RSQL[R_COUNT] = {
 	[R_SITES] = "SELECT d.site, count(*), coalesce(sum(a.online AND " SEEN_SINCE("?1") "), 0) "
@@ -124,8 +167,13 @@ static const char *const RSQL[R_COUNT] = {
 	[R_DEVICES_SITE] = DEVICE_COLUMNS "WHERE d.site = ?1) ORDER BY dev",
 	[R_DEVICES_ALL] = DEVICE_COLUMNS "WHERE ?1 IS NULL) ORDER BY site, dev",
 	[R_DEV_ID] = "SELECT id FROM devices WHERE site = ?1 AND dev = ?2",
-	[R_READINGS] = "SELECT body FROM readings WHERE device_id = ?1 AND ts BETWEEN ?2 AND ?3 "
-		       "AND (?4 < 0 OR kind = ?4) ORDER BY ts DESC, id DESC LIMIT ?5",
+	/*
+	 * Chunks that may hold readings in [from, to], newest first. A chunk
+	 * spans less than CHUNK_SPAN_MS, so ts_min <= to implies ts_max <
+	 * to + span (?4): the index bounds the scan on both sides.
+	 */
+	[R_CHUNKS] = "SELECT id, ts_max, meta, body FROM reading_chunks WHERE device_id = ?1 "
+		     "AND ts_max BETWEEN ?2 AND ?4 AND ts_min <= ?3 ORDER BY ts_max DESC, id DESC",
 	[R_COUNTS] = "SELECT d.kind, a.online AND " SEEN_SINCE("?1") ", count(*) "
 		     "FROM devices d JOIN agents a ON a.id = d.agent_id GROUP BY 1, 2",
 	[R_PING] = "SELECT 1 FROM schema_version LIMIT 1",
@@ -134,6 +182,7 @@ static const char *const RSQL[R_COUNT] = {
 struct reader {
 	sqlite3 *db;
 	sqlite3_stmt *st[R_COUNT];
+	struct sp_buf latest;         /* a device's newest reading, NUL-terminated */
 	bool busy;
 };
 
@@ -142,6 +191,8 @@ struct sqlite_store {
 	sqlite3 *db;                 /* writer connection */
 	sqlite3_stmt *w[W_COUNT];
 	bool in_txn;
+	struct chunk_batch *batch;   /* the transaction's readings, written as chunks at commit */
+	int64_t chunk_at;            /* `at` of the chunks being written */
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_free;
 	struct reader *readers;
@@ -181,6 +232,98 @@ static int exec_sql(sqlite3 *db, const char *path, const char *sql)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- chunks */
+
+#define BATCH_FLUSH_BYTES (4u << 20)   /* a transaction's readings held before writing chunks */
+
+struct chunk_sink {
+	struct sqlite_store *s;
+	sqlite3 *db;
+	sqlite3_stmt *ins;   /* W_CHUNK_INS's SQL */
+	int64_t at;
+};
+
+static int insert_chunk(void *ctx, const struct chunk_out *c)
+{
+	struct chunk_sink *k = ctx;
+	sqlite3_stmt *st = k->ins;
+	sqlite3_bind_int64(st, 1, c->device_id);
+	sqlite3_bind_int64(st, 2, c->ts_min);
+	sqlite3_bind_int64(st, 3, c->ts_max);
+	sqlite3_bind_int64(st, 4, (int64_t)c->n);
+	sqlite3_bind_int64(st, 5, k->at);
+	sqlite3_bind_blob(st, 6, c->meta, (int)c->meta_len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, c->body, (int)c->body_len, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : db_error(k->s, k->db, "write readings");
+}
+
+/* Writes the batch's readings as chunks and empties it. */
+static int write_batch(struct sqlite_store *s, sqlite3_stmt *ins, int64_t at)
+{
+	struct chunk_sink sink = {s, s->db, ins, at};
+	int rc = chunk_batch_emit(s->batch, insert_chunk, &sink);
+	chunk_batch_reset(s->batch);
+	if (rc == SP_ENOMEM)
+		SP_ERROR("store", "%s: out of memory writing readings", s->path);
+	return rc;
+}
+
+/*
+ * Migration 2 -> 3: the rows of `readings` become chunks, a device at a
+ * time in time order (so the chunks come out full), then the table goes.
+ * Runs once, inside the migration's transaction; on a large store it takes
+ * a while (logged).
+ */
+static int readings_to_chunks(struct sqlite_store *s)
+{
+	static const char *const sel = "SELECT device_id, ts, kind, agent_id, seq, body FROM readings "
+				       "ORDER BY device_id, ts, id";
+	sqlite3_stmt *st = NULL, *ins = NULL;
+	int64_t rows = 0;
+	int rc = 0, step;
+
+	if (sqlite3_prepare_v2(s->db, sel, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, WSQL[W_CHUNK_INS], -1, &ins, NULL) != SQLITE_OK) {
+		rc = db_error(s, s->db, "prepare the readings migration");
+		goto done;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct chunk_rec r = {
+			.ts = sqlite3_column_int64(st, 1),
+			.kind = sqlite3_column_int(st, 2),
+			.agent_id = sqlite3_column_int64(st, 3),
+			.seq = sqlite3_column_int64(st, 4),
+			.body = (const char *)sqlite3_column_text(st, 5),
+			.len = (size_t)sqlite3_column_bytes(st, 5),
+		};
+		/* `at` 0: old enough for compaction to merge what a flush split */
+		if ((rc = chunk_batch_add(s->batch, sqlite3_column_int64(st, 0), &r)) ||
+		    (chunk_batch_body_bytes(s->batch) >= BATCH_FLUSH_BYTES &&
+		     (rc = write_batch(s, ins, 0))))
+			goto done;
+		rows++;
+	}
+	if (step != SQLITE_DONE) {
+		rc = db_error(s, s->db, "read readings for the migration");
+		goto done;
+	}
+	if ((rc = write_batch(s, ins, 0)))
+		goto done;
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = exec_sql(s->db, s->path, "DROP TABLE readings");
+	if (rc == 0)
+		SP_INFO("store", "%s: %lld readings moved into chunks", s->path, (long long)rows);
+done:
+	chunk_batch_reset(s->batch);
+	sqlite3_finalize(st);
+	sqlite3_finalize(ins);
+	return rc;
+}
+
 static int migrate(struct sqlite_store *s)
 {
 	sqlite3_stmt *st = NULL;
@@ -207,7 +350,8 @@ static int migrate(struct sqlite_store *s)
 			 "INSERT INTO schema_version VALUES (%d, CAST(strftime('%%s','now') AS INTEGER)*1000)",
 			 v + 1);
 		if ((rc = exec_sql(s->db, s->path, "BEGIN")) ||
-		    (rc = exec_sql(s->db, s->path, MIGRATIONS[v])) ||
+		    (rc = exec_sql(s->db, s->path, MIGRATIONS[v].sql)) ||
+		    (MIGRATIONS[v].convert && (rc = MIGRATIONS[v].convert(s))) ||
 		    (rc = exec_sql(s->db, s->path, record)) ||
 		    (rc = exec_sql(s->db, s->path, "COMMIT"))) {
 			exec_sql(s->db, s->path, "ROLLBACK");
@@ -241,6 +385,7 @@ static void sq_close(void *impl)
 	for (int r = 0; s->readers && r < s->nreaders; r++) {
 		for (int i = 0; i < R_COUNT; i++)
 			sqlite3_finalize(s->readers[r].st[i]);
+		sp_buf_free(&s->readers[r].latest);
 		if (s->readers[r].db)
 			sqlite3_close(s->readers[r].db);
 	}
@@ -253,6 +398,7 @@ static void sq_close(void *impl)
 	pthread_cond_destroy(&s->pool_free);
 	pthread_mutex_destroy(&s->pool_lock);
 	pthread_mutex_destroy(&s->log_lock);
+	chunk_batch_destroy(s->batch);
 	free(s->path);
 	free(s);
 }
@@ -299,7 +445,8 @@ static void *sq_open(const struct store_params *p)
 	pthread_cond_init(&s->pool_free, NULL);
 	pthread_mutex_init(&s->log_lock, NULL);
 	s->path = strdup(p->path);
-	if (s->path == NULL)
+	s->batch = chunk_batch_create();
+	if (s->path == NULL || s->batch == NULL)
 		goto fail;
 	if (sqlite3_open_v2(p->path, &s->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -362,7 +509,9 @@ static int sq_begin(void *impl)
 static int sq_commit(void *impl)
 {
 	struct sqlite_store *s = impl;
-	int rc = wstep(s, W_COMMIT);
+	int rc = write_batch(s, s->w[W_CHUNK_INS], sp_now_ms());
+	if (rc == 0)
+		rc = wstep(s, W_COMMIT);
 	if (rc) {
 		/* a failed COMMIT may leave the transaction open: end it */
 		if (!sqlite3_get_autocommit(s->db))
@@ -375,6 +524,7 @@ static int sq_commit(void *impl)
 static void sq_rollback(void *impl)
 {
 	struct sqlite_store *s = impl;
+	chunk_batch_reset(s->batch);
 	if (!sqlite3_get_autocommit(s->db))
 		wstep(s, W_ROLLBACK);
 	s->in_txn = false;
@@ -541,18 +691,23 @@ static int sq_upsert_device(void *impl, const char *site, const char *dev, int64
 	return sq_device(impl, site, dev, out);
 }
 
+/*
+ * Held until commit, then written as chunks (chunk.h); a transaction that
+ * holds more than BATCH_FLUSH_BYTES writes what it has early, inside the
+ * same transaction, so the batch stays bounded.
+ */
 static int sq_reading(void *impl, int64_t device_id, int64_t agent_id, int64_t seq,
 		      enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len)
 {
 	struct sqlite_store *s = impl;
-	sqlite3_stmt *st = s->w[W_READING];
-	sqlite3_bind_int64(st, 1, device_id);
-	sqlite3_bind_int64(st, 2, ts);
-	sqlite3_bind_int(st, 3, (int)kind);
-	sqlite3_bind_int64(st, 4, agent_id);
-	sqlite3_bind_int64(st, 5, seq);
-	sqlite3_bind_text(st, 6, body, (int)body_len, SQLITE_STATIC);
-	return wstep(s, W_READING);
+	struct chunk_rec r = {ts, seq, agent_id, (int)kind, body, body_len};
+	if (chunk_batch_add(s->batch, device_id, &r)) {
+		SP_ERROR("store", "%s: out of memory holding readings", s->path);
+		return SP_ENOMEM;
+	}
+	if (chunk_batch_body_bytes(s->batch) >= BATCH_FLUSH_BYTES)
+		return write_batch(s, s->w[W_CHUNK_INS], sp_now_ms());
+	return 0;
 }
 
 static int sq_device_seen(void *impl, int64_t device_id, int64_t ts)
@@ -580,6 +735,171 @@ static int sq_heartbeat(void *impl, int64_t now_ms)
 	struct sqlite_store *s = impl;
 	sqlite3_bind_int64(s->w[W_HEARTBEAT], 1, now_ms);
 	return wstep(s, W_HEARTBEAT);
+}
+
+/* ---------------------------------------------------------------- compaction */
+
+/* an hour's late readings may still come in this long after it ended */
+#define COMPACT_GRACE_MS (5 * 60 * 1000LL)
+
+struct span_key {
+	int64_t device_id, span;
+};
+
+static int by_span_key(const void *pa, const void *pb)
+{
+	const struct span_key *a = pa, *b = pb;
+	if (a->device_id != b->device_id)
+		return a->device_id < b->device_id ? -1 : 1;
+	return a->span < b->span ? -1 : a->span > b->span;
+}
+
+/* A chunk less than half full is worth merging; a fuller one stays as it is. */
+static bool underfull(size_t n, size_t body_len)
+{
+	return n < CHUNK_MAX_RECORDS / 2 && body_len < CHUNK_MAX_BODY / 2;
+}
+
+/* Checks a stored chunk whole before any of it is used. */
+static bool chunk_sound(const void *meta, size_t meta_len, const char *body, size_t body_len)
+{
+	struct chunk_iter it;
+	struct chunk_rec rec;
+	int got;
+	if (chunk_iter_init(&it, meta, meta_len, body, body_len))
+		return false;
+	while ((got = chunk_iter_next(&it, &rec)) == 1)
+		;
+	return got == 0;
+}
+
+/*
+ * Merges the under-full chunks of one device and span into as few as the
+ * size limits allow, keeping their readings' storage order. *ids is
+ * scratch space for the merged chunks' ids, grown here as needed.
+ */
+static int compact_span(struct sqlite_store *s, const struct span_key *k, int64_t **ids,
+			size_t *ids_cap, int64_t *merged)
+{
+	sqlite3_stmt *st = s->w[W_COMPACT_GROUP];
+	int64_t lo = k->span * CHUNK_SPAN_MS, at = INT64_MAX;
+	size_t nids = 0;
+	int rc = 0, step;
+
+	sqlite3_bind_int64(st, 1, k->device_id);
+	sqlite3_bind_int64(st, 2, lo);
+	sqlite3_bind_int64(st, 3, lo + CHUNK_SPAN_MS - 1);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		const void *meta = sqlite3_column_blob(st, 2);
+		size_t meta_len = (size_t)sqlite3_column_bytes(st, 2);
+		const char *body = (const char *)sqlite3_column_text(st, 3);
+		size_t body_len = (size_t)sqlite3_column_bytes(st, 3);
+		struct chunk_iter it;
+		struct chunk_rec rec;
+		if (!chunk_sound(meta, meta_len, body, body_len)) {
+			SP_ERROR("store", "%s: damaged readings chunk %lld (left as it is)", s->path,
+				 (long long)id);
+			continue;
+		}
+		chunk_iter_init(&it, meta, meta_len, body, body_len);
+		if (!underfull(chunk_iter_count(&it), body_len))
+			continue;
+		if (nids == *ids_cap) {
+			size_t cap = *ids_cap ? *ids_cap * 2 : 64;
+			int64_t *p = realloc(*ids, cap * sizeof(*p));
+			if (p == NULL) {
+				rc = SP_ENOMEM;
+				goto done;
+			}
+			*ids = p;
+			*ids_cap = cap;
+		}
+		(*ids)[nids++] = id;
+		if (sqlite3_column_int64(st, 1) < at)
+			at = sqlite3_column_int64(st, 1);
+		while (chunk_iter_next(&it, &rec) == 1)
+			if ((rc = chunk_batch_add(s->batch, k->device_id, &rec)))
+				goto done;
+	}
+	if (step != SQLITE_DONE) {
+		rc = db_error(s, s->db, "read chunks to compact");
+		goto done;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (nids < 2)
+		goto done;
+	for (size_t i = 0; i < nids; i++) {
+		sqlite3_bind_int64(s->w[W_CHUNK_DEL], 1, (*ids)[i]);
+		if ((rc = wstep(s, W_CHUNK_DEL)))
+			goto done;
+	}
+	/* the merged chunk keeps the oldest `at`: already past compaction's cut-off */
+	if ((rc = write_batch(s, s->w[W_CHUNK_INS], at)) == 0)
+		*merged += (int64_t)nids;
+done:
+	if (rc == SP_ENOMEM)
+		SP_ERROR("store", "%s: out of memory compacting readings", s->path);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	chunk_batch_reset(s->batch);
+	return rc;
+}
+
+/*
+ * Looks at the chunks written since the last call (by id, up to `budget`)
+ * that are older than an hour and the grace period: each names a device
+ * and span that may now hold several small chunks, which compact_span
+ * merges. `compaction.upto` remembers how far it got.
+ */
+static int sq_compact(void *impl, int64_t now_ms, int budget, int64_t *merged)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_stmt *st = s->w[W_COMPACT_UPTO];
+	int64_t upto = 0, cutoff = now_ms - CHUNK_SPAN_MS - COMPACT_GRACE_MS, *ids = NULL;
+	struct span_key *keys = NULL;
+	size_t nkeys = 0, ids_cap = 0;
+	int rc = 0, step;
+
+	*merged = 0;
+	if (budget <= 0)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		upto = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if ((keys = malloc((size_t)budget * sizeof(*keys))) == NULL)
+		return SP_ENOMEM;
+	st = s->w[W_COMPACT_SCAN];
+	sqlite3_bind_int64(st, 1, upto);
+	sqlite3_bind_int64(st, 2, budget);
+	int64_t last = upto;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 3) < cutoff) {
+		last = sqlite3_column_int64(st, 0);
+		keys[nkeys++] = (struct span_key){sqlite3_column_int64(st, 1),
+						  chunk_span_of(sqlite3_column_int64(st, 2))};
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		rc = db_error(s, s->db, "scan chunks to compact");
+		goto done;
+	}
+	qsort(keys, nkeys, sizeof(*keys), by_span_key);
+	for (size_t i = 0; i < nkeys; i++) {
+		if (i > 0 && by_span_key(&keys[i], &keys[i - 1]) == 0)
+			continue;
+		if ((rc = compact_span(s, &keys[i], &ids, &ids_cap, merged)))
+			goto done;
+	}
+	if (last != upto) {
+		sqlite3_bind_int64(s->w[W_COMPACT_SET], 1, last);
+		rc = wstep(s, W_COMPACT_SET);
+	}
+done:
+	free(keys);
+	free(ids);
+	return rc ? rc : (int)nkeys;
 }
 
 /* ---------------------------------------------------------------- reader side */
@@ -634,6 +954,44 @@ static int sq_r_sites(void *impl, int64_t now_ms, int64_t offline_ms, store_site
 	return rdone(s, r, st, rc, "list sites");
 }
 
+/*
+ * The newest reading of a chunk (the last of those with the largest ts),
+ * copied NUL-terminated into r->latest; NULL if the chunk holds none or is
+ * damaged (reported).
+ */
+static const char *chunk_latest(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st,
+				int meta_col, int body_col)
+{
+	struct chunk_iter it;
+	struct chunk_rec rec, best = {0};
+	bool found = false;
+	int got;
+	if (sqlite3_column_type(st, meta_col) == SQLITE_NULL)
+		return NULL;
+	const void *meta = sqlite3_column_blob(st, meta_col);
+	size_t meta_len = (size_t)sqlite3_column_bytes(st, meta_col);
+	const char *body = (const char *)sqlite3_column_text(st, body_col);
+	size_t body_len = (size_t)sqlite3_column_bytes(st, body_col);
+	if (chunk_iter_init(&it, meta, meta_len, body, body_len))
+		goto damaged;
+	while ((got = chunk_iter_next(&it, &rec)) == 1) {
+		if (!found || rec.ts >= best.ts)
+			best = rec;
+		found = true;
+	}
+	if (got < 0)
+		goto damaged;
+	if (!found)
+		return NULL;
+	sp_buf_reset(&r->latest);
+	if (sp_buf_append(&r->latest, best.body, best.len))
+		return NULL;
+	return r->latest.data;
+damaged:
+	SP_ERROR("store", "%s: a damaged readings chunk (skipped)", s->path);
+	return NULL;
+}
+
 static int sq_r_devices(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,
 			store_device_fn fn, void *ctx)
 {
@@ -652,12 +1010,76 @@ static int sq_r_devices(void *impl, const char *site, int64_t now_ms, int64_t of
 			.online = sqlite3_column_int(st, 4) != 0,
 			.last_seen = sqlite3_column_int64(st, 5),
 			.meta = (const char *)sqlite3_column_text(st, 6),
-			.latest = (const char *)sqlite3_column_text(st, 7),
+			.latest = chunk_latest(s, r, st, 7, 8),
 		};
 		if (fn(ctx, &row))
 			break;
 	}
 	return rdone(s, r, st, rc, "list devices");
+}
+
+/*
+ * Walks the device's chunks newest first, keeping the newest q->limit
+ * readings that match (newest.h), until no older chunk can add one; then
+ * hands them to fn newest first. Returns their number or SP_E*.
+ */
+static int read_chunks(struct sqlite_store *s, struct reader *r, int64_t device_id,
+		       const struct store_readings_query *q, store_reading_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = r->st[R_CHUNKS];
+	struct newest *keep = newest_create(q->limit > 0 ? (size_t)q->limit : 0);
+	const struct newest_item *items;
+	int rc, out = 0;
+	if (keep == NULL)
+		return SP_ENOMEM;
+	sqlite3_bind_int64(st, 1, device_id);
+	sqlite3_bind_int64(st, 2, q->from);
+	sqlite3_bind_int64(st, 3, q->to);
+	sqlite3_bind_int64(st, 4, q->to > INT64_MAX - CHUNK_SPAN_MS ? INT64_MAX : q->to + CHUNK_SPAN_MS);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct chunk_iter it;
+		struct chunk_rec rec;
+		int64_t chunk_id = sqlite3_column_int64(st, 0);
+		if (newest_done_below(keep, sqlite3_column_int64(st, 1)))
+			break;
+		if (chunk_iter_init(&it, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
+				    (const char *)sqlite3_column_text(st, 3),
+				    (size_t)sqlite3_column_bytes(st, 3))) {
+			SP_ERROR("store", "%s: damaged readings chunk %lld (skipped)", s->path,
+				 (long long)chunk_id);
+			continue;
+		}
+		/* storage order: chunk id, then place in the chunk (< CHUNK_MAX_RECORDS) */
+		for (uint64_t i = 0; (rc = chunk_iter_next(&it, &rec)) == 1; i++) {
+			if (rec.ts < q->from || rec.ts > q->to || (q->kind >= 0 && rec.kind != q->kind))
+				continue;
+			if (newest_offer(keep, rec.ts, (uint64_t)chunk_id * 1024 + i, rec.body, rec.len)) {
+				out = SP_ENOMEM;
+				goto done;
+			}
+		}
+		if (rc < 0)
+			SP_ERROR("store", "%s: damaged readings chunk %lld (partly read)", s->path,
+				 (long long)chunk_id);
+		rc = SQLITE_ROW;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		out = db_error(s, r->db, "read readings");
+		goto done;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	size_t n = newest_sorted(keep, &items);
+	for (size_t i = 0; i < n; i++) {
+		out++;
+		if (fn(ctx, items[i].body, items[i].len))
+			break;
+	}
+done:
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	newest_destroy(keep);
+	return out;
 }
 
 static int sq_r_readings(void *impl, const struct store_readings_query *q, store_reading_fn fn,
@@ -667,7 +1089,7 @@ static int sq_r_readings(void *impl, const struct store_readings_query *q, store
 	struct reader *r = borrow(s);
 	sqlite3_stmt *st = r->st[R_DEV_ID];
 	int64_t device_id;
-	int rc, n = 0;
+	int rc;
 
 	bind_text(st, 1, q->site);
 	bind_text(st, 2, q->dev);
@@ -683,20 +1105,9 @@ static int sq_r_readings(void *impl, const struct store_readings_query *q, store
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 
-	st = r->st[R_READINGS];
-	sqlite3_bind_int64(st, 1, device_id);
-	sqlite3_bind_int64(st, 2, q->from);
-	sqlite3_bind_int64(st, 3, q->to);
-	sqlite3_bind_int(st, 4, q->kind);
-	sqlite3_bind_int64(st, 5, q->limit);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		n++;
-		if (fn(ctx, (const char *)sqlite3_column_text(st, 0),
-		       (size_t)sqlite3_column_bytes(st, 0)))
-			break;
-	}
-	rc = rdone(s, r, st, rc, "read readings");
-	return rc ? rc : n;
+	rc = read_chunks(s, r, device_id, q, fn, ctx);
+	give_back(s, r);
+	return rc;
 }
 
 static int sq_r_device_counts(void *impl, int64_t now_ms, int64_t offline_ms,
@@ -745,6 +1156,7 @@ const struct store_backend store_sqlite_backend = {
 	.w_device_seen = sq_device_seen,
 	.w_device_count = sq_device_count,
 	.w_heartbeat = sq_heartbeat,
+	.w_compact = sq_compact,
 	.r_sites = sq_r_sites,
 	.r_devices = sq_r_devices,
 	.r_readings = sq_r_readings,

@@ -41,6 +41,8 @@
 /* ~72 bytes + key per device (devcache.c): ~20 MB at the bound, grown on demand */
 #define DEVCACHE_MAX 262144
 #define FAIL_PAUSE_MS 200
+/* chunks compaction looks at per second (see compact()) */
+#define COMPACT_BUDGET 4096
 /* on stop (after the parser's 500 ms): what is not stored by then is left to the agents' resend */
 #define DRAIN_MS 2500
 /*
@@ -492,6 +494,28 @@ static int publish_ack(void *ctx, const char *site, const char *agent, int64_t s
 	return ingest_queue_ack(w->p.ingest, site, agent, seq);
 }
 
+/*
+ * Once a second, after a good batch: merge a bounded number of small
+ * reading chunks (store_w_compact) in a transaction of its own, so a
+ * failure here never holds up readings or acks. The store logs the cause.
+ */
+static void compact(struct writer *w, int64_t now)
+{
+	int64_t merged = 0;
+	int rc = store_w_begin(w->p.store);
+	if (rc == 0) {
+		if ((rc = store_w_compact(w->p.store, now, COMPACT_BUDGET, &merged)) >= 0)
+			rc = store_w_commit(w->p.store); /* ends the transaction either way */
+		else
+			store_w_rollback(w->p.store);
+	}
+	if (rc) {
+		atomic_fetch_add(&w->p.metrics->compactions_failed, 1);
+		return;
+	}
+	atomic_fetch_add(&w->p.metrics->chunks_compacted, (uint64_t)merged);
+}
+
 static void run_once(struct writer *w, size_t n, bool flush_all)
 {
 	int64_t now = sp_now_ms();
@@ -521,6 +545,8 @@ static void run_once(struct writer *w, size_t n, bool flush_all)
 			w->failing = false;
 		}
 		atomic_store(&w->p.metrics->store_ok, true);
+		if (expire)
+			compact(w, now);
 	}
 	if (n > 0)
 		queue_release(w->p.queue, n);

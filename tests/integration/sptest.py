@@ -33,8 +33,9 @@ Usage in a test script:
 Also here: Agent(args=...) / start(args) / restart_silent() (extra command-line
 arguments, e.g. --scenario :silent@0 to let an agent drain its spool without
 creating anything more) and acked_all(); TcpProxy (an agent reaches the broker
-through it; cut() / restore() cut it off); db_open_ro(), db_site_records(),
-db_integrity(), db_readings_count() (the collector's SQLite file, read-only).
+through it; cut() / restore() cut it off); db_open_ro(), db_chunk_records(),
+db_site_records(), db_integrity(), db_readings_count() (the collector's SQLite
+file, read-only; readings are stored in table reading_chunks, schema v3).
 
 Processes are always cleaned up (try/finally, atexit, a SIGTERM handler,
 and PR_SET_PDEATHSIG so they die with the test even when it is SIGKILLed).
@@ -1026,23 +1027,74 @@ def db_integrity(path):
         db.close()
 
 
+CHUNK_ENTRY = struct.Struct("<qqqII")  # ts, seq, agent_id, body length (bytes), kind
+
+
+def db_chunk_records(con, where="", params=()):
+    """Yields one tuple (device_id, agent_id, seq, ts, kind, body) per stored
+    reading, body the reading's JSON text (str), in storage order (chunk id,
+    then index in the chunk). Reads table reading_chunks (schema v3, see
+    collector/chunk.h): meta holds n entries of 32 bytes, little-endian
+    ts i64 | seq i64 | agent_id i64 | body length u32 | kind u32, and body the
+    n bodies joined by ','; the lengths are UTF-8 byte lengths.
+
+    con is an open connection (db_open_ro()); where, when given, is an SQL
+    condition on reading_chunks' columns (e.g. "device_id = ?") with params
+    its parameters. Chunk ids are not stable (compaction merges chunks), so
+    nothing here depends on them beyond ordering. A chunk whose meta and body
+    disagree raises AssertionError naming the chunk."""
+    sql = "SELECT id, device_id, n, meta, body FROM reading_chunks"
+    if where:
+        sql += " WHERE " + where
+    sql += " ORDER BY id"
+    for cid, device_id, n, meta, body in con.execute(sql, params):
+        meta = bytes(meta)
+        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        if len(meta) % CHUNK_ENTRY.size:
+            raise AssertionError("reading_chunks id %d: meta is %d bytes, not a multiple of %d"
+                                 % (cid, len(meta), CHUNK_ENTRY.size))
+        if len(meta) // CHUNK_ENTRY.size != n:
+            raise AssertionError("reading_chunks id %d: n = %d but meta holds %d entries"
+                                 % (cid, n, len(meta) // CHUNK_ENTRY.size))
+        off = 0
+        for i, (ts, seq, agent_id, length, kind) in enumerate(CHUNK_ENTRY.iter_unpack(meta)):
+            if i:
+                if raw[off:off + 1] != b",":
+                    raise AssertionError("reading_chunks id %d: entry %d: expected ',' at body byte %d, "
+                                         "found %r" % (cid, i, off, raw[off:off + 1]))
+                off += 1
+            if off + length > len(raw):
+                raise AssertionError("reading_chunks id %d: entry %d: body length %d at byte %d runs past "
+                                     "the body's %d bytes" % (cid, i, length, off, len(raw)))
+            try:
+                text = raw[off:off + length].decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise AssertionError("reading_chunks id %d: entry %d: body is not UTF-8: %s"
+                                     % (cid, i, e)) from None
+            off += length
+            yield device_id, agent_id, seq, ts, kind, text
+        if off != len(raw):
+            raise AssertionError("reading_chunks id %d: entries cover %d of the body's %d bytes"
+                                 % (cid, off, len(raw)))
+
+
 def db_site_records(path, site):
     """Every reading stored for the devices of a site, bodies parsed (no API
     limit: for tests whose sites hold more than 10,000 readings per device)."""
     db = db_open_ro(path)
     try:
-        rows = db.execute("SELECT r.body FROM readings r JOIN devices d ON d.id = r.device_id "
-                          "WHERE d.site = ?", (site,))
-        return [json.loads(body) for (body,) in rows]
+        return [json.loads(body) for _, _, _, _, _, body in
+                db_chunk_records(db, "device_id IN (SELECT id FROM devices WHERE site = ?)", (site,))]
     finally:
         db.close()
 
 
 def db_readings_count(path):
-    """Number of rows in readings (while the collector runs: a consistent snapshot)."""
+    """Number of stored readings, the sum of reading_chunks.n (while the
+    collector runs: a consistent snapshot)."""
     db = db_open_ro(path)
     try:
-        return db.execute("SELECT count(*) FROM readings").fetchone()[0]
+        return db.execute("SELECT coalesce(sum(n), 0) FROM reading_chunks").fetchone()[0]
     finally:
         db.close()
 

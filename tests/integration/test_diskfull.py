@@ -300,7 +300,7 @@ def part_b(env):
     db = T.db_open_ro(coll.db_path)
     try:
         (aid,) = db.execute("SELECT id FROM agents WHERE site = ? AND agent = ?", (SITE_B, "gw-1")).fetchone()
-        stored_seqs = {s for (s,) in db.execute("SELECT DISTINCT seq FROM readings WHERE agent_id = ?", (aid,))}
+        stored_seqs = {seq for _, agent_id, seq, _, _, _ in T.db_chunk_records(db) if agent_id == aid}
     finally:
         db.close()
     T.check(not (stored_seqs & dropped), "dropped seqs must never be stored: %s" % sorted(stored_seqs & dropped)[:10])

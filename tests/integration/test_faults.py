@@ -193,6 +193,10 @@ def check_database(path, journals):
         T.check_eq(ic, ["ok"], "PRAGMA integrity_check")
         agents = {(site, agent): aid for aid, site, agent in
                   db.execute("SELECT id, site, agent FROM agents")}
+        # every stored reading as (seq, body text), per agent_id (one pass over reading_chunks)
+        stored = collections.defaultdict(list)
+        for _, agent_id, seq, _, _, body in T.db_chunk_records(db):
+            stored[agent_id].append((seq, body))
         for key, msgs in journals.items():
             T.check(key in agents, "agent %s/%s missing from table agents" % key)
             aid = agents[key]
@@ -202,17 +206,18 @@ def check_database(path, journals):
                 for r in payload["records"]:
                     want[(seq, T.canon(r))] += 1
             have = collections.Counter()
-            for seq, body in db.execute("SELECT seq, body FROM readings WHERE agent_id = ?", (aid,)):
+            for seq, body in stored[aid]:
                 have[(seq, T.canon(json.loads(body)))] += 1
             over = [(k, have[k], want.get(k, 0)) for k in have if have[k] > want.get(k, 0)]
             T.check(not over, "%s/%s: (agent_id, seq, body) stored more often than created: %s"
                     % (key + (over[:5],)))
-            raw_dups = db.execute("SELECT seq, body, count(*) FROM readings WHERE agent_id = ? "
-                                  "GROUP BY seq, body HAVING count(*) > 1", (aid,)).fetchall()
+            # identical (seq, body text) stored more than once, as (seq, body, count)
+            raw_dups = sorted((seq, body, n) for (seq, body), n in
+                              collections.Counter(stored[aid]).items() if n > 1)
             journal_dups = [k for k, n in want.items() if n > 1]
             T.check(len(raw_dups) <= len(journal_dups),
                     "%s/%s: (agent_id, seq, body) triples occurring twice: %r" % (key + (raw_dups[:5],)))
-            seqs = {s for (s,) in db.execute("SELECT DISTINCT seq FROM readings WHERE agent_id = ?", (aid,))}
+            seqs = {s for s, _ in stored[aid]}
             T.check_eq(seqs, {s for s, _ in msgs}, "%s/%s: seqs with readings in the database" % key)
             T.check_eq(sum(have.values()), sum(want.values()), "%s/%s: readings rows" % key)
             T.log("database: %s/%s: %d messages, %d readings, each once" % (key + (len(seqs), sum(have.values()))))

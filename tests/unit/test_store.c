@@ -233,40 +233,119 @@ static void test_open_creates_schema(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 2);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 2);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 3);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 3);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-				   "name IN ('agents', 'devices', 'readings')"),
-		     3);
+				   "name IN ('agents', 'devices', 'reading_chunks', 'compaction', "
+				   "'heartbeat')"),
+		     5);
+	/* the per-reading table of versions 1 and 2 is gone */
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'readings'"), 0);
 	CHECK_EQ_INT(store_r_ping(s), 0);
 	store_close(s);
 	/* reopening an existing store neither fails nor migrates again */
 	struct store_params p = {.path = path, .sync_full = true, .readers = 2};
 	s = store_open(&p);
 	CHECK(s != NULL);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 2);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 3);
 	if (s)
 		CHECK_EQ_INT(store_r_ping(s), 0);
+	drop(s, path);
+}
+
+/* Runs SQL on a closed store's file. */
+static void sql_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		fprintf(stderr, "  %s: %s\n", sql, msg ? msg : "?");
+	CHECK_EQ_INT(rc, SQLITE_OK);
+	sqlite3_free(msg);
+	sqlite3_close(db);
+}
+
+/*
+ * A file as version 1 wrote it (the schema of that version, verbatim, and
+ * rows in it) is migrated on open: the heartbeat table appears (2) and
+ * every reading moves into chunks (3), readable as before.
+ */
+static void test_migrates_version_1_readings(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
 	store_close(s);
-	/* a version-1 database (before the heartbeat table) is migrated to version 2 on open */
-	{
-		sqlite3 *db = NULL;
-		CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
-		CHECK_EQ_INT(sqlite3_exec(db, "DROP TABLE heartbeat; DELETE FROM schema_version "
-					      "WHERE version = 2", NULL, NULL, NULL),
-			     SQLITE_OK);
-		sqlite3_close(db);
-	}
+	remove_db(path);
+	sql_exec(path,
+		 "CREATE TABLE schema_version(version INTEGER NOT NULL, applied_at INTEGER NOT NULL);"
+		 "INSERT INTO schema_version VALUES (1, 0);"
+		 "CREATE TABLE agents(id INTEGER PRIMARY KEY, site TEXT NOT NULL, agent TEXT NOT NULL,"
+		 " acked INTEGER NOT NULL DEFAULT 0, done TEXT NOT NULL DEFAULT '',"
+		 " missing TEXT NOT NULL DEFAULT '', gap_since INTEGER NOT NULL DEFAULT 0,"
+		 " online INTEGER NOT NULL DEFAULT 0, state_at INTEGER NOT NULL DEFAULT 0,"
+		 " birth_ts INTEGER NOT NULL DEFAULT 0, birth_at INTEGER NOT NULL DEFAULT 0, fw TEXT,"
+		 " last_seen INTEGER NOT NULL DEFAULT 0, UNIQUE(site, agent));"
+		 "CREATE TABLE devices(id INTEGER PRIMARY KEY, site TEXT NOT NULL, dev TEXT NOT NULL,"
+		 " kind INTEGER NOT NULL, agent_id INTEGER NOT NULL, ports INTEGER NOT NULL DEFAULT 0,"
+		 " floor_min INTEGER, floor_max INTEGER, meta TEXT,"
+		 " last_seen INTEGER NOT NULL DEFAULT 0, UNIQUE(site, dev));"
+		 "CREATE TABLE readings(id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL,"
+		 " ts INTEGER NOT NULL, kind INTEGER NOT NULL, agent_id INTEGER NOT NULL,"
+		 " seq INTEGER NOT NULL, body TEXT NOT NULL);"
+		 "CREATE INDEX readings_device_ts ON readings(device_id, ts);"
+		 "INSERT INTO agents(id, site, agent, online) VALUES (1, 'm', 'gw', 1);"
+		 "INSERT INTO devices(id, site, dev, kind, agent_id) VALUES (1, 'm', 'lift-1', 1, 1),"
+		 " (2, 'm', 'lift-2', 1, 1);"
+		 /* 1,500 readings of lift-1 a second apart over ~25 minutes, written in reverse */
+		 "WITH RECURSIVE i(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM i WHERE x < 1499)"
+		 " INSERT INTO readings(device_id, ts, kind, agent_id, seq, body)"
+		 " SELECT 1, 1764320000000 + 1000 * (1499 - x), 0, 1, 1499 - x,"
+		 "  '{\"i\":' || (1499 - x) || '}' FROM i;"
+		 /* lift-2: two readings with the same ts (insertion breaks the tie), one an hour later */
+		 "INSERT INTO readings(device_id, ts, kind, agent_id, seq, body) VALUES"
+		 " (2, 1764320000000, 0, 1, 1, '{\"n\":1}'), (2, 1764320000000, 4, 1, 2, '{\"n\":2}'),"
+		 " (2, 1764323600000, 0, 1, 3, '{\"n\":3}');");
+	struct store_params p = {.path = path, .sync_full = false, .readers = 2};
 	s = store_open(&p);
 	CHECK(s != NULL);
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 2);
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 3);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'heartbeat'"), 1);
-	if (s) {
-		CHECK_EQ_INT(store_w_begin(s), 0);
-		CHECK_EQ_INT(store_w_heartbeat(s, 1764320000000LL), 0);
-		CHECK_EQ_INT(store_w_commit(s), 0);
-		CHECK_EQ_INT(sql_int(path, "SELECT at FROM heartbeat WHERE id = 1"), 1764320000000LL);
-	}
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'readings'"), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT sum(n) FROM reading_chunks"), 1503);
+	/*
+	 * Full chunks, each within one hour: T0 is 400 s before an hour's end,
+	 * so lift-1's readings are 400 in one span (1 chunk) and 1,100 in the
+	 * next (512 + 512 + 76).
+	 */
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks WHERE device_id = 1"), 4);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks "
+				   "WHERE ts_min / 3600000 != ts_max / 3600000"), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(n) FROM reading_chunks"), 512);
+	struct rows r;
+	CHECK_EQ_INT(readings(s, "m", "lift-1", -1, ALL_TIME_FROM, ALL_TIME_TO, 3, &r), 3);
+	CHECK_EQ_STR(r.body[0], "{\"i\":1499}");
+	CHECK_EQ_STR(r.body[2], "{\"i\":1497}");
+	CHECK_EQ_INT(readings(s, "m", "lift-1", -1, T0 + 10000, T0 + 12000, 10, &r), 3);
+	CHECK_EQ_STR(r.body[0], "{\"i\":12}");
+	CHECK_EQ_STR(r.body[2], "{\"i\":10}");
+	CHECK_EQ_INT(readings(s, "m", "lift-2", -1, ALL_TIME_FROM, ALL_TIME_TO, 10, &r), 3);
+	CHECK_EQ_STR(r.body[0], "{\"n\":3}");
+	CHECK_EQ_STR(r.body[1], "{\"n\":2}");
+	CHECK_EQ_STR(r.body[2], "{\"n\":1}");
+	CHECK_EQ_INT(readings(s, "m", "lift-2", SP_REC_FAULT, ALL_TIME_FROM, ALL_TIME_TO, 10, &r), 1);
+	CHECK_EQ_STR(r.body[0], "{\"n\":2}");
+	/* the heartbeat table works (migration 1 -> 2) */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_heartbeat(s, T0), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT at FROM heartbeat WHERE id = 1"), T0);
 	drop(s, path);
 }
 
@@ -515,6 +594,177 @@ static void test_readings_same_ts_newest_insert_first(void)
 	CHECK_EQ_INT(readings(s, "s", "chg", -1, T0, T0, 10, &r), 2);
 	CHECK_EQ_STR(r.body[0], "{\"n\":2}");
 	CHECK_EQ_STR(r.body[1], "{\"n\":1}");
+	drop(s, path);
+}
+
+/* Bodies of a device's readings, newest first, as one string "b1|b2|..." (for comparisons). */
+static void readings_joined(struct store *s, const char *site, const char *dev, char *out, size_t size)
+{
+	struct rows r;
+	size_t used = 0;
+	out[0] = '\0';
+	CHECK(readings(s, site, dev, -1, ALL_TIME_FROM, ALL_TIME_TO, ROWS_MAX, &r) >= 0);
+	for (int i = 0; i < r.n && i < ROWS_MAX; i++)
+		used += (size_t)snprintf(out + used, used < size ? size - used : 0, "%s|", r.body[i]);
+}
+
+#define HOUR0 1764320400000LL /* an hour's start */
+
+/*
+ * Readings spread over many transactions: newest first across chunks,
+ * a late reading in an old hour, ties, limits, and the device's newest.
+ */
+static void test_readings_across_chunks(void)
+{
+	char path[512], body[64];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag = 0;
+	struct store_device d;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "x", "a", &ag), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "x", "lift", ag, NULL, SP_DEV_LIFT, NULL, &d), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	/* transaction t holds readings at minutes 2t+1 then 2t (out of order inside a chunk) */
+	for (int t = 0; t < 20; t++) {
+		CHECK_EQ_INT(store_w_begin(s), 0);
+		for (int k = 1; k >= 0; k--) {
+			int m = 2 * t + k;
+			int len = snprintf(body, sizeof(body), "{\"m\":%d}", m);
+			CHECK_EQ_INT(store_w_reading(s, d.id, ag, t + 1, SP_REC_LIFT, HOUR0 + 60000LL * m,
+						     body, (size_t)len), 0);
+		}
+		CHECK_EQ_INT(store_w_commit(s), 0);
+	}
+	/* a late reading for the hour before, and one two hours later */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_reading(s, d.id, ag, 21, SP_REC_FAULT, HOUR0 - 1, "{\"late\":1}", 10), 0);
+	CHECK_EQ_INT(store_w_reading(s, d.id, ag, 21, SP_REC_LIFT, HOUR0 + 7200000, "{\"m\":120}", 10), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks"), 22);
+
+	struct rows r;
+	CHECK_EQ_INT(readings(s, "x", "lift", -1, ALL_TIME_FROM, ALL_TIME_TO, 5, &r), 5);
+	CHECK_EQ_STR(r.body[0], "{\"m\":120}");
+	CHECK_EQ_STR(r.body[1], "{\"m\":39}");
+	CHECK_EQ_STR(r.body[2], "{\"m\":38}");
+	CHECK_EQ_STR(r.body[4], "{\"m\":36}");
+	/* a window inside the hour: minutes 10..13, newest first */
+	CHECK_EQ_INT(readings(s, "x", "lift", -1, HOUR0 + 600000, HOUR0 + 780000, 100, &r), 4);
+	CHECK_EQ_STR(r.body[0], "{\"m\":13}");
+	CHECK_EQ_STR(r.body[3], "{\"m\":10}");
+	/* the oldest: the late reading, found although its chunk was written last */
+	CHECK_EQ_INT(readings(s, "x", "lift", -1, ALL_TIME_FROM, HOUR0 + 60000, 100, &r), 3);
+	CHECK_EQ_STR(r.body[0], "{\"m\":1}");
+	CHECK_EQ_STR(r.body[2], "{\"late\":1}");
+	CHECK_EQ_INT(readings(s, "x", "lift", SP_REC_FAULT, ALL_TIME_FROM, ALL_TIME_TO, 100, &r), 1);
+	CHECK_EQ_INT(readings(s, "x", "lift", -1, ALL_TIME_FROM, ALL_TIME_TO, 100, &r), 42);
+	CHECK_EQ_INT(readings(s, "x", "lift", -1, HOUR0 + 7200001, ALL_TIME_TO, 100, &r), 0);
+
+	/* the device's newest reading is the latest ts, not the last one written into its chunk */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_reading(s, d.id, ag, 22, SP_REC_LIFT, HOUR0 + 7300000, "{\"m\":122}", 10), 0);
+	CHECK_EQ_INT(store_w_reading(s, d.id, ag, 22, SP_REC_LIFT, HOUR0 + 7250000, "{\"m\":121}", 10), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	struct dev_rows dr;
+	memset(&dr, 0, sizeof(dr));
+	CHECK_EQ_INT(store_r_devices(s, "x", HOUR0 + 7300000, 60000, on_device, &dr), 0);
+	const struct dev_row *row = find_dev(&dr, "x", "lift");
+	CHECK(row != NULL);
+	if (row) {
+		CHECK_EQ_STR(row->latest, "{\"m\":122}");
+		CHECK_EQ_INT(row->last_seen, HOUR0 + 7300000);
+	}
+	drop(s, path);
+}
+
+/* Compaction merges an hour's small chunks once it is over, and changes no answer. */
+static void test_compaction(void)
+{
+	char path[512], body[64], before1[4096], before2[4096], after[4096];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag = 0, merged = -1, total = 0;
+	struct store_device d1, d2, d3;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "c", "a", &ag), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "c", "d1", ag, NULL, SP_DEV_LIFT, NULL, &d1), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "c", "d2", ag, NULL, SP_DEV_LIFT, NULL, &d2), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "c", "d3", ag, NULL, SP_DEV_LIFT, NULL, &d3), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	/* 30 transactions: d1 two readings (one tie on ts), d2 one; then one in the next hour */
+	for (int t = 0; t < 31; t++) {
+		int64_t ts = t < 30 ? HOUR0 + 60000LL * t : HOUR0 + 3600000;
+		CHECK_EQ_INT(store_w_begin(s), 0);
+		for (int k = 0; k < 2; k++) {
+			int len = snprintf(body, sizeof(body), "{\"t\":%d,\"k\":%d}", t, k);
+			CHECK_EQ_INT(store_w_reading(s, d1.id, ag, t + 1, SP_REC_LIFT, ts, body, (size_t)len), 0);
+		}
+		int len = snprintf(body, sizeof(body), "{\"t\":%d}", t);
+		CHECK_EQ_INT(store_w_reading(s, d2.id, ag, t + 1, SP_REC_FAULT, ts + 7, body, (size_t)len), 0);
+		CHECK_EQ_INT(store_w_commit(s), 0);
+	}
+	/* d3: one chunk past half full (stays), then a small one: nothing to merge it with */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	for (int i = 0; i < 300; i++)
+		CHECK_EQ_INT(store_w_reading(s, d3.id, ag, 40, SP_REC_LIFT, HOUR0 + i, "{}", 2), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_reading(s, d3.id, ag, 41, SP_REC_LIFT, HOUR0 + 999, "{}", 2), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks"), 64);
+	CHECK_EQ_INT(sql_int(path, "SELECT sum(n) FROM reading_chunks"), 31 * 3 + 301);
+	readings_joined(s, "c", "d1", before1, sizeof(before1));
+	readings_joined(s, "c", "d2", before2, sizeof(before2));
+
+	/* chunks written within the last hour and its grace are left alone */
+	int64_t now = (int64_t)time(NULL) * 1000;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_compact(s, now, 4096, &merged), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(merged, 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT upto FROM compaction"), 0);
+
+	/* two hours on, in rounds of 10 chunks looked at */
+	int rounds = 0, looked, looked_total = 0;
+	do {
+		CHECK_EQ_INT(store_w_begin(s), 0);
+		looked = store_w_compact(s, now + 7200000, 10, &merged);
+		CHECK(looked >= 0 && looked <= 10);
+		CHECK_EQ_INT(store_w_commit(s), 0);
+		total += merged;
+		looked_total += looked;
+	} while (looked > 0 && ++rounds < 100);
+	CHECK(rounds < 100);
+	/*
+	 * Round 1 looks at chunks 1-10, which name (d1, hour 0) and (d2, hour 0):
+	 * all 30 + 30 of those are merged at once, including ids beyond 10.
+	 * Round 2 finds what is left: the next hour's two, d3's two and the two
+	 * merged chunks. Round 3: nothing new.
+	 */
+	CHECK_EQ_INT(looked_total, 16);
+	CHECK_EQ_INT(rounds, 2);
+	CHECK_EQ_INT(sql_int(path, "SELECT upto = (SELECT max(id) FROM reading_chunks) FROM compaction"), 1);
+	/* d1: 30 chunks -> 1 (+1 in the next hour); d2: 30 -> 1 (+1); d3 untouched */
+	CHECK_EQ_INT(total, 60);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks"), 6);
+	CHECK_EQ_INT(sql_int(path, "SELECT sum(n) FROM reading_chunks"), 31 * 3 + 301);
+	CHECK_EQ_INT(sql_int(path, "SELECT n FROM reading_chunks WHERE device_id = 1 ORDER BY n DESC"), 60);
+	readings_joined(s, "c", "d1", after, sizeof(after));
+	CHECK_EQ_STR(after, before1);
+	readings_joined(s, "c", "d2", after, sizeof(after));
+	CHECK_EQ_STR(after, before2);
+	/* nothing more to do: a second pass merges nothing */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_compact(s, now + 7200000, 4096, &merged), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(merged, 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM pragma_integrity_check "
+				   "WHERE integrity_check != 'ok'"), 0);
 	drop(s, path);
 }
 
@@ -1039,11 +1289,14 @@ int main(void)
 {
 	sp_log_set_level(SP_LOG_WARN); /* the store logs its lifecycle at INFO */
 	RUN(test_open_creates_schema);
+	RUN(test_migrates_version_1_readings);
 	RUN(test_open_fails_cleanly);
 	RUN(test_agent_find_or_create);
 	RUN(test_device_upsert);
 	RUN(test_readings_query);
 	RUN(test_readings_same_ts_newest_insert_first);
+	RUN(test_readings_across_chunks);
+	RUN(test_compaction);
 	RUN(test_rollback_leaves_nothing);
 	RUN(test_progress_round_trip);
 	RUN(test_load_agents_passes_callback_error);

@@ -1,0 +1,338 @@
+/*
+ * chunk.c - per-device reading chunks: format and grouping (see chunk.h).
+ */
+#include "chunk.h"
+
+#include "sitepulse/buf.h"
+#include "sitepulse/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int64_t chunk_span_of(int64_t ts)
+{
+	int64_t q = ts / CHUNK_SPAN_MS;
+	return ts % CHUNK_SPAN_MS < 0 ? q - 1 : q;
+}
+
+/* ---------------------------------------------------------------- byte order */
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+int chunk_iter_init(struct chunk_iter *it, const void *meta, size_t meta_len, const char *body,
+		    size_t body_len)
+{
+	memset(it, 0, sizeof(*it));
+	if (meta_len % CHUNK_ENTRY_SIZE != 0 || (meta_len > 0 && meta == NULL) ||
+	    (body_len > 0 && body == NULL))
+		return SP_EINVAL;
+	it->meta = meta;
+	it->n = meta_len / CHUNK_ENTRY_SIZE;
+	it->body = body;
+	it->body_len = body_len;
+	return 0;
+}
+
+int chunk_iter_next(struct chunk_iter *it, struct chunk_rec *out)
+{
+	if (it->i == it->n)
+		return it->off == it->body_len ? 0 : SP_EINVAL;
+	const unsigned char *e = it->meta + it->i * CHUNK_ENTRY_SIZE;
+	size_t len = get_u32(e + 24);
+	size_t sep = it->i > 0 ? 1 : 0;
+	if (sep && (it->off >= it->body_len || it->body[it->off] != ','))
+		return SP_EINVAL;
+	if (len > it->body_len - it->off - sep)
+		return SP_EINVAL;
+	out->ts = (int64_t)get_u64(e);
+	out->seq = (int64_t)get_u64(e + 8);
+	out->agent_id = (int64_t)get_u64(e + 16);
+	out->kind = (int)get_u32(e + 28);
+	out->body = it->body + it->off + sep;
+	out->len = len;
+	it->off += sep + len;
+	it->i++;
+	return 1;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+/* A reading held by the batch; body in the batch's bodies buffer. */
+struct held {
+	int64_t ts, seq, agent_id;
+	size_t body_off;
+	uint32_t len;
+	uint32_t kind;
+	uint32_t next;        /* next reading of the same group, or NONE */
+};
+
+/* The readings of one (device, span), as a list through held.next. */
+struct group {
+	int64_t device_id, span;
+	uint32_t head, tail;
+};
+
+#define NONE UINT32_MAX
+/* a reset hands back what a burst grew beyond these */
+#define KEEP_HELD 8192
+#define KEEP_BYTES (2u << 20)
+
+struct chunk_batch {
+	struct held *held;
+	size_t nheld, held_cap;
+	struct sp_buf bodies;
+	struct group *groups;
+	size_t ngroups, groups_cap;
+	uint32_t *slots;      /* open addressing: group index + 1, 0 = empty */
+	size_t nslots;        /* a power of two, kept above twice ngroups */
+	struct sp_buf meta, body;   /* the chunk being emitted */
+};
+
+struct chunk_batch *chunk_batch_create(void)
+{
+	struct chunk_batch *b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return NULL;
+	b->bodies = (struct sp_buf)SP_BUF_INIT(0);
+	b->meta = (struct sp_buf)SP_BUF_INIT(0);
+	b->body = (struct sp_buf)SP_BUF_INIT(0);
+	return b;
+}
+
+void chunk_batch_destroy(struct chunk_batch *b)
+{
+	if (b == NULL)
+		return;
+	free(b->held);
+	free(b->groups);
+	free(b->slots);
+	sp_buf_free(&b->bodies);
+	sp_buf_free(&b->meta);
+	sp_buf_free(&b->body);
+	free(b);
+}
+
+static size_t slot_of(int64_t device_id, int64_t span, size_t nslots)
+{
+	uint64_t h = (uint64_t)device_id * 0x9E3779B97F4A7C15ull ^ (uint64_t)span * 0xC2B2AE3D27D4EB4Full;
+	h ^= h >> 29;
+	return (size_t)h & (nslots - 1);
+}
+
+static int grow_slots(struct chunk_batch *b)
+{
+	size_t n = b->nslots ? b->nslots * 2 : 256;
+	uint32_t *slots = calloc(n, sizeof(*slots));
+	if (slots == NULL)
+		return SP_ENOMEM;
+	for (size_t g = 0; g < b->ngroups; g++) {
+		size_t i = slot_of(b->groups[g].device_id, b->groups[g].span, n);
+		while (slots[i])
+			i = (i + 1) & (n - 1);
+		slots[i] = (uint32_t)g + 1;
+	}
+	free(b->slots);
+	b->slots = slots;
+	b->nslots = n;
+	return 0;
+}
+
+/* The group of (device_id, span), created if new; NULL on no memory. */
+static struct group *find_group(struct chunk_batch *b, int64_t device_id, int64_t span)
+{
+	if ((b->ngroups + 1) * 2 > b->nslots && grow_slots(b))
+		return NULL;
+	size_t i = slot_of(device_id, span, b->nslots);
+	for (; b->slots[i]; i = (i + 1) & (b->nslots - 1)) {
+		struct group *g = &b->groups[b->slots[i] - 1];
+		if (g->device_id == device_id && g->span == span)
+			return g;
+	}
+	if (b->ngroups == b->groups_cap) {
+		size_t cap = b->groups_cap ? b->groups_cap * 2 : 64;
+		struct group *p = realloc(b->groups, cap * sizeof(*p));
+		if (p == NULL)
+			return NULL;
+		b->groups = p;
+		b->groups_cap = cap;
+	}
+	struct group *g = &b->groups[b->ngroups];
+	*g = (struct group){device_id, span, NONE, NONE};
+	b->slots[i] = (uint32_t)++b->ngroups;
+	return g;
+}
+
+int chunk_batch_add(struct chunk_batch *b, int64_t device_id, const struct chunk_rec *r)
+{
+	if (r->len > UINT32_MAX || b->nheld >= NONE - 1)
+		return SP_ENOMEM;
+	if (b->nheld == b->held_cap) {
+		size_t cap = b->held_cap ? b->held_cap * 2 : 256;
+		struct held *p = realloc(b->held, cap * sizeof(*p));
+		if (p == NULL)
+			return SP_ENOMEM;
+		b->held = p;
+		b->held_cap = cap;
+	}
+	size_t off = b->bodies.len;
+	if (sp_buf_append(&b->bodies, r->body, r->len))
+		return SP_ENOMEM;
+	struct group *g = find_group(b, device_id, chunk_span_of(r->ts));
+	if (g == NULL) {
+		b->bodies.len = off;
+		b->bodies.data[off] = '\0';
+		return SP_ENOMEM;
+	}
+	uint32_t idx = (uint32_t)b->nheld++;
+	b->held[idx] = (struct held){r->ts, r->seq, r->agent_id, off, (uint32_t)r->len,
+				     (uint32_t)r->kind, NONE};
+	if (g->tail == NONE)
+		g->head = idx;
+	else
+		b->held[g->tail].next = idx;
+	g->tail = idx;
+	return 0;
+}
+
+size_t chunk_batch_count(const struct chunk_batch *b)
+{
+	return b->nheld;
+}
+
+size_t chunk_batch_body_bytes(const struct chunk_batch *b)
+{
+	return b->bodies.len;
+}
+
+static int by_device_span(const void *pa, const void *pb)
+{
+	const struct group *a = pa, *b = pb;
+	if (a->device_id != b->device_id)
+		return a->device_id < b->device_id ? -1 : 1;
+	return a->span < b->span ? -1 : a->span > b->span;
+}
+
+/* Writes out the chunk built so far in b->meta / b->body. */
+static int flush_chunk(struct chunk_batch *b, int64_t device_id, int64_t ts_min, int64_t ts_max,
+		       size_t n, chunk_emit_fn fn, void *ctx)
+{
+	struct chunk_out c = {device_id, ts_min, ts_max, n, b->meta.data, b->meta.len,
+			      b->body.data, b->body.len};
+	int rc = fn(ctx, &c);
+	sp_buf_reset(&b->meta);
+	sp_buf_reset(&b->body);
+	return rc;
+}
+
+static int emit_group(struct chunk_batch *b, const struct group *g, chunk_emit_fn fn, void *ctx)
+{
+	size_t n = 0;
+	int64_t ts_min = 0, ts_max = 0;
+	int rc;
+	for (uint32_t i = g->head; i != NONE; i = b->held[i].next) {
+		const struct held *h = &b->held[i];
+		if (n > 0 && (n == CHUNK_MAX_RECORDS || b->body.len + 1 + h->len > CHUNK_MAX_BODY)) {
+			if ((rc = flush_chunk(b, g->device_id, ts_min, ts_max, n, fn, ctx)))
+				return rc;
+			n = 0;
+		}
+		unsigned char e[CHUNK_ENTRY_SIZE];
+		put_u64(e, (uint64_t)h->ts);
+		put_u64(e + 8, (uint64_t)h->seq);
+		put_u64(e + 16, (uint64_t)h->agent_id);
+		put_u32(e + 24, h->len);
+		put_u32(e + 28, h->kind);
+		if (sp_buf_append(&b->meta, e, sizeof(e)) ||
+		    (n > 0 && sp_buf_putc(&b->body, ',')) ||
+		    sp_buf_append(&b->body, b->bodies.data + h->body_off, h->len))
+			return SP_ENOMEM;
+		if (n == 0 || h->ts < ts_min)
+			ts_min = h->ts;
+		if (n == 0 || h->ts > ts_max)
+			ts_max = h->ts;
+		n++;
+	}
+	return n > 0 ? flush_chunk(b, g->device_id, ts_min, ts_max, n, fn, ctx) : 0;
+}
+
+int chunk_batch_emit(struct chunk_batch *b, chunk_emit_fn fn, void *ctx)
+{
+	int rc = 0;
+	if (b->ngroups == 0)
+		return 0;
+	/*
+	 * In (device, span) order: the chunks' index entries then go in
+	 * key order. The hash table indexes groups by position, so it is
+	 * rebuilt after the sort (emit is followed by a reset anyway).
+	 */
+	qsort(b->groups, b->ngroups, sizeof(*b->groups), by_device_span);
+	memset(b->slots, 0, b->nslots * sizeof(*b->slots));
+	for (size_t g = 0; g < b->ngroups; g++) {
+		size_t i = slot_of(b->groups[g].device_id, b->groups[g].span, b->nslots);
+		while (b->slots[i])
+			i = (i + 1) & (b->nslots - 1);
+		b->slots[i] = (uint32_t)g + 1;
+	}
+	sp_buf_reset(&b->meta);
+	sp_buf_reset(&b->body);
+	for (size_t g = 0; g < b->ngroups && rc == 0; g++)
+		rc = emit_group(b, &b->groups[g], fn, ctx);
+	sp_buf_reset(&b->meta);
+	sp_buf_reset(&b->body);
+	return rc;
+}
+
+void chunk_batch_reset(struct chunk_batch *b)
+{
+	if (b->held_cap > KEEP_HELD) {
+		free(b->held);
+		b->held = NULL;
+		b->held_cap = 0;
+		free(b->groups);
+		b->groups = NULL;
+		b->groups_cap = 0;
+		free(b->slots);
+		b->slots = NULL;
+		b->nslots = 0;
+	} else if (b->nslots) {
+		memset(b->slots, 0, b->nslots * sizeof(*b->slots));
+	}
+	if (b->bodies.cap > KEEP_BYTES)
+		sp_buf_free(&b->bodies);
+	/* a single huge reading makes the emit buffers that big: do not keep them */
+	if (b->meta.cap > KEEP_BYTES)
+		sp_buf_free(&b->meta);
+	if (b->body.cap > KEEP_BYTES)
+		sp_buf_free(&b->body);
+	b->nheld = 0;
+	b->ngroups = 0;
+	sp_buf_reset(&b->bodies);
+}

@@ -1,0 +1,109 @@
+/*
+ * chunk.h - readings stored in per-device chunks: the on-disk format and
+ * the grouping of a transaction's records into chunks.
+ *
+ * One row of `reading_chunks` holds readings of one device from one hour
+ * (by the readings' own ts): an index entry per chunk instead of one per
+ * reading (the index insert per reading cost ~2 us, half the collector's
+ * per-record CPU) and a device's readings together on a few pages (the
+ * API's cold reads). The format (docs/internals/storage.md):
+ *
+ *   meta  BLOB: n entries of CHUNK_ENTRY_SIZE bytes, little-endian:
+ *               ts i64 | seq i64 | agent_id i64 | body length u32 | kind u32
+ *   body  TEXT: the n records' canonical JSON joined by ',' (so
+ *               '[' || body || ']' is a JSON array of them)
+ *
+ * Entries are in storage order (arrival, then compaction keeps it); that
+ * order breaks ties between readings with the same ts.
+ *
+ * Pure code, no SQLite: used by store_sqlite.c, tested directly.
+ * Threading: a chunk_batch belongs to one thread (the writer).
+ */
+#ifndef SP_COLLECTOR_CHUNK_H
+#define SP_COLLECTOR_CHUNK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHUNK_ENTRY_SIZE 32
+/* the span of one chunk: its readings' ts lie in one [k * span, (k + 1) * span) */
+#define CHUNK_SPAN_MS 3600000LL
+/* a chunk grows to this many body bytes or records, then the next one starts */
+#define CHUNK_MAX_BODY (32 * 1024)
+#define CHUNK_MAX_RECORDS 512
+
+/* One reading as a chunk holds it. */
+struct chunk_rec {
+	int64_t ts;
+	int64_t seq;
+	int64_t agent_id;
+	int kind;             /* enum sp_rec_kind */
+	const char *body;     /* not NUL-terminated */
+	size_t len;
+};
+
+/* The span a ts falls in (floor division: also right for ts < 0). */
+int64_t chunk_span_of(int64_t ts);
+
+/* ---------------------------------------------------------------- reading */
+
+struct chunk_iter {
+	const unsigned char *meta;
+	size_t n, i;
+	const char *body;
+	size_t body_len, off;
+};
+
+/* Starts reading a stored chunk. 0, or SP_EINVAL when meta is not whole entries. */
+int chunk_iter_init(struct chunk_iter *it, const void *meta, size_t meta_len, const char *body,
+		    size_t body_len);
+/*
+ * The next reading: 1 (out filled; out->body points into the chunk's
+ * body), 0 at the end, SP_EINVAL when lengths and body disagree (a damaged
+ * row: the caller reports it and skips the chunk).
+ */
+int chunk_iter_next(struct chunk_iter *it, struct chunk_rec *out);
+
+/* Number of readings the chunk says it holds. */
+static inline size_t chunk_iter_count(const struct chunk_iter *it)
+{
+	return it->n;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+/* A chunk ready to be written. Pointers valid during the emit callback. */
+struct chunk_out {
+	int64_t device_id;
+	int64_t ts_min, ts_max;
+	size_t n;
+	const void *meta;
+	size_t meta_len;
+	const char *body;
+	size_t body_len;
+};
+
+typedef int (*chunk_emit_fn)(void *ctx, const struct chunk_out *c);
+
+/*
+ * Collects readings (copied) grouped by (device, span); emit writes each
+ * group as chunks of at most CHUNK_MAX_BODY bytes / CHUNK_MAX_RECORDS
+ * readings (a single larger reading gets a chunk of its own), groups in
+ * (device, span) order, readings in the order they were added.
+ */
+struct chunk_batch;
+
+struct chunk_batch *chunk_batch_create(void);
+void chunk_batch_destroy(struct chunk_batch *b);
+/* 0 or SP_ENOMEM (the batch is unchanged then). */
+int chunk_batch_add(struct chunk_batch *b, int64_t device_id, const struct chunk_rec *r);
+/* Readings held, and the bytes of their bodies (to bound the batch). */
+size_t chunk_batch_count(const struct chunk_batch *b);
+size_t chunk_batch_body_bytes(const struct chunk_batch *b);
+/* Calls fn per chunk; stops at and returns fn's first non-zero (or SP_ENOMEM). Keeps the readings. */
+int chunk_batch_emit(struct chunk_batch *b, chunk_emit_fn fn, void *ctx);
+/* Forgets the readings; keeps the memory for the next batch (down to a bound). */
+void chunk_batch_reset(struct chunk_batch *b);
+
+#endif
