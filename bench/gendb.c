@@ -17,8 +17,10 @@
  * Readings are stored in per-device chunks (collector/chunk.h) that the
  * collector's compaction merges an hour after they were written. The file
  * is left as a running collector would leave it: everything older than the
- * last LIVE_S compacted (timed, and reported), the last LIVE_S written one
- * interval per transaction, as small as live traffic leaves them.
+ * last --live-minutes (65) compacted (timed, and reported), the last ones
+ * written one interval per transaction, as small as live traffic leaves
+ * them. --compact-live then compacts those too and reports that apart: the
+ * cost of compacting what live traffic wrote (CPU and wall time).
  *
  * Single-threaded. Output: progress on stderr, one JSON line on stdout.
  * Exit status 0 done, 1 failure, 2 bad command line.
@@ -37,18 +39,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define ROWS_PER_TXN 100000
-/* the newest history, written as live traffic writes it (not yet compacted) */
-#define LIVE_S 3900
 #define COMPACT_BUDGET 65536
 
 struct options {
 	const char *db;
-	long sites, lifts, chargers, days, interval_s, cache_mb;
+	long sites, lifts, chargers, days, interval_s, cache_mb, live_minutes;
 	unsigned long seed;
+	bool compact_live;
 };
 
 struct device {
@@ -70,6 +72,8 @@ struct gendb {
 	long long rows;
 	int64_t merged;            /* chunks compaction merged */
 	double compact_s;          /* and how long it took */
+	int64_t live_merged;       /* the same for the live tail (--compact-live) */
+	double live_compact_s, live_compact_cpu_s;
 };
 
 /* ---------------------------------------------------------------- command line */
@@ -86,6 +90,9 @@ static void usage(FILE *out)
 		"  --interval-s S     one reading per device every S seconds (60)\n"
 		"  --cache-mb N       SQLite page cache while building (256)\n"
 		"  --seed N           value generator seed (1)\n"
+		"  --live-minutes N   the newest N minutes are written one interval per\n"
+		"                     transaction and not compacted (65)\n"
+		"  --compact-live     then compact them too, timed apart\n"
 		"Prints one JSON object (devices, readings, seconds, bytes) on stdout.\n");
 }
 
@@ -110,12 +117,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"lifts", required_argument, NULL, 'l'},    {"chargers", required_argument, NULL, 'c'},
 		{"sites", required_argument, NULL, 's'},    {"interval-s", required_argument, NULL, 'i'},
 		{"cache-mb", required_argument, NULL, 'm'}, {"seed", required_argument, NULL, 'S'},
+		{"live-minutes", required_argument, NULL, 'L'},
+		{"compact-live", no_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
 	long v;
 	int opt, bad = 0;
 
 	*o = (struct options){.sites = 10, .lifts = 500, .chargers = 500, .days = 30,
-			      .interval_s = 60, .cache_mb = 256, .seed = 1};
+			      .interval_s = 60, .cache_mb = 256, .seed = 1, .live_minutes = 65};
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': o->db = optarg; break;
@@ -126,6 +135,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'i': bad |= parse_long("interval-s", optarg, 1, 86400, &o->interval_s); break;
 		case 'm': bad |= parse_long("cache-mb", optarg, 1, 65536, &o->cache_mb); break;
 		case 'S': bad |= parse_long("seed", optarg, 0, 1L << 30, &v); o->seed = (unsigned long)v; break;
+		case 'L': bad |= parse_long("live-minutes", optarg, 0, 1000000, &o->live_minutes); break;
+		case 'C': o->compact_live = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: bad = -1; break;
 		}
@@ -200,10 +211,19 @@ out:
 	return rc;
 }
 
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 /* Compacts everything written so far, as the collector does an hour later. */
-static int compact_all(struct gendb *g)
+static int compact_all(struct gendb *g, int64_t *merged_total, double *wall_s, double *cpu_s)
 {
 	int64_t t0 = sp_mono_ms(), later = sp_now_ms() + 2 * 3600 * 1000, merged;
+	double cpu0 = cpu_seconds();
 	int looked, rc;
 	do {
 		if ((rc = store_w_begin(g->store)))
@@ -214,16 +234,18 @@ static int compact_all(struct gendb *g)
 		}
 		if ((rc = store_w_commit(g->store)))
 			return rc;
-		g->merged += merged;
+		*merged_total += merged;
 	} while (looked > 0);
-	g->compact_s = (double)(sp_mono_ms() - t0) / 1000.0;
+	*wall_s = (double)(sp_mono_ms() - t0) / 1000.0;
+	if (cpu_s)
+		*cpu_s = cpu_seconds() - cpu0;
 	return 0;
 }
 
 static int write_readings(struct gendb *g, int64_t start, int64_t steps)
 {
 	int64_t interval_ms = g->o.interval_s * 1000;
-	int64_t live_from = steps - (LIVE_S + g->o.interval_s - 1) / g->o.interval_s;
+	int64_t live_from = steps - (g->o.live_minutes * 60 + g->o.interval_s - 1) / g->o.interval_s;
 	long long in_txn = 0, total = (long long)steps * g->ndevs;
 	int last_pct = -1;
 	struct sp_record r;
@@ -235,7 +257,8 @@ static int write_readings(struct gendb *g, int64_t start, int64_t steps)
 		return rc;
 	for (int64_t m = 0; m < steps; m++) {
 		if (m == live_from) {
-			if ((rc = store_w_commit(g->store)) || (rc = compact_all(g)) ||
+			if ((rc = store_w_commit(g->store)) ||
+			    (rc = compact_all(g, &g->merged, &g->compact_s, NULL)) ||
 			    (rc = store_w_begin(g->store)))
 				return rc;
 			in_txn = 0;
@@ -304,7 +327,7 @@ int main(int argc, char **argv)
 	synth_seed(&g.rng, g.o.seed);
 
 	/* synchronous=NORMAL: a build that crashes is simply run again */
-	struct store_params sp = {g.o.db, false, 1, g.o.cache_mb, 0};
+	struct store_params sp = {.path = g.o.db, .readers = 1, .cache_mb = g.o.cache_mb};
 	int64_t t0 = sp_mono_ms();
 	int64_t interval_ms = g.o.interval_s * 1000;
 	int64_t steps = g.o.days * 86400 / g.o.interval_s;
@@ -317,16 +340,22 @@ int main(int argc, char **argv)
 	}
 	if ((rc = create_inventory(&g, end)) || (rc = write_readings(&g, start, steps)))
 		goto out;
+	if (g.o.compact_live && (rc = compact_all(&g, &g.live_merged, &g.live_compact_s,
+						   &g.live_compact_cpu_s)))
+		goto out;
 	store_close(g.store); /* folds the WAL into the file */
 	g.store = NULL;
 	if (stat(g.o.db, &st) != 0)
 		st.st_size = 0;
 	printf("{\"db\":\"%s\",\"sites\":%ld,\"devices\":%ld,\"lifts\":%ld,\"chargers\":%ld,"
 	       "\"days\":%ld,\"interval_s\":%ld,\"readings\":%lld,\"from_ms\":%lld,\"to_ms\":%lld,"
-	       "\"seconds\":%.1f,\"bytes\":%lld,\"chunks_merged\":%lld,\"compact_s\":%.1f}\n",
+	       "\"seconds\":%.1f,\"bytes\":%lld,\"chunks_merged\":%lld,\"compact_s\":%.1f,"
+	       "\"live_minutes\":%ld,\"live_chunks_merged\":%lld,\"live_compact_s\":%.2f,"
+	       "\"live_compact_cpu_s\":%.2f}\n",
 	       g.o.db, g.o.sites, g.ndevs, g.o.lifts, g.o.chargers, g.o.days, g.o.interval_s, g.rows,
 	       (long long)start, (long long)end, (double)(sp_mono_ms() - t0) / 1000.0,
-	       (long long)st.st_size, (long long)g.merged, g.compact_s);
+	       (long long)st.st_size, (long long)g.merged, g.compact_s, g.o.live_minutes,
+	       (long long)g.live_merged, g.live_compact_s, g.live_compact_cpu_s);
 out:
 	if (rc)
 		fprintf(stderr, "sp-gendb: %s: failed: %s\n", g.o.db, sp_strerror(rc));

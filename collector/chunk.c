@@ -85,9 +85,10 @@ int chunk_iter_next(struct chunk_iter *it, struct chunk_rec *out)
 
 /* ---------------------------------------------------------------- writing */
 
-/* A reading held by the batch; body in the batch's bodies buffer. */
+/* A reading held by the batch: its body borrowed, or copied into the bodies buffer. */
 struct held {
 	int64_t ts, seq, agent_id;
+	const char *borrowed;   /* NULL: the body is at body_off in the bodies buffer */
 	size_t body_off;
 	uint32_t len;
 	uint32_t kind;
@@ -190,7 +191,7 @@ static struct group *find_group(struct chunk_batch *b, int64_t device_id, int64_
 	return g;
 }
 
-int chunk_batch_add(struct chunk_batch *b, int64_t device_id, const struct chunk_rec *r)
+static int add(struct chunk_batch *b, int64_t device_id, const struct chunk_rec *r, bool copy)
 {
 	if (r->len > UINT32_MAX || b->nheld >= NONE - 1)
 		return SP_ENOMEM;
@@ -203,23 +204,35 @@ int chunk_batch_add(struct chunk_batch *b, int64_t device_id, const struct chunk
 		b->held_cap = cap;
 	}
 	size_t off = b->bodies.len;
-	if (sp_buf_append(&b->bodies, r->body, r->len))
+	if (copy && sp_buf_append(&b->bodies, r->body, r->len))
 		return SP_ENOMEM;
 	struct group *g = find_group(b, device_id, chunk_span_of(r->ts));
 	if (g == NULL) {
-		b->bodies.len = off;
-		b->bodies.data[off] = '\0';
+		if (copy) {
+			b->bodies.len = off;
+			b->bodies.data[off] = '\0';
+		}
 		return SP_ENOMEM;
 	}
 	uint32_t idx = (uint32_t)b->nheld++;
-	b->held[idx] = (struct held){r->ts, r->seq, r->agent_id, off, (uint32_t)r->len,
-				     (uint32_t)r->kind, NONE};
+	b->held[idx] = (struct held){r->ts, r->seq, r->agent_id, copy ? NULL : r->body, off,
+				     (uint32_t)r->len, (uint32_t)r->kind, NONE};
 	if (g->tail == NONE)
 		g->head = idx;
 	else
 		b->held[g->tail].next = idx;
 	g->tail = idx;
 	return 0;
+}
+
+int chunk_batch_add(struct chunk_batch *b, int64_t device_id, const struct chunk_rec *r)
+{
+	return add(b, device_id, r, true);
+}
+
+int chunk_batch_add_borrowed(struct chunk_batch *b, int64_t device_id, const struct chunk_rec *r)
+{
+	return add(b, device_id, r, false);
 }
 
 size_t chunk_batch_count(const struct chunk_batch *b)
@@ -272,7 +285,9 @@ static int emit_group(struct chunk_batch *b, const struct group *g, chunk_emit_f
 		put_u32(e + 28, h->kind);
 		if (sp_buf_append(&b->meta, e, sizeof(e)) ||
 		    (n > 0 && sp_buf_putc(&b->body, ',')) ||
-		    sp_buf_append(&b->body, b->bodies.data + h->body_off, h->len))
+		    (h->len > 0 && sp_buf_append(&b->body, h->borrowed ? h->borrowed
+									 : b->bodies.data + h->body_off,
+						 h->len)))
 			return SP_ENOMEM;
 		if (n == 0 || h->ts < ts_min)
 			ts_min = h->ts;

@@ -96,9 +96,11 @@ struct chunk_batch;
 
 struct chunk_batch *chunk_batch_create(void);
 void chunk_batch_destroy(struct chunk_batch *b);
-/* 0 or SP_ENOMEM (the batch is unchanged then). */
+/* Adds a copy of the reading. 0 or SP_ENOMEM (the batch is unchanged then). */
 int chunk_batch_add(struct chunk_batch *b, int64_t device_id, const struct chunk_rec *r);
-/* Readings held, and the bytes of their bodies (to bound the batch). */
+/* Adds the reading without copying its body, which must stay valid until the next reset. */
+int chunk_batch_add_borrowed(struct chunk_batch *b, int64_t device_id, const struct chunk_rec *r);
+/* Readings held, and the bytes of the bodies copied into the batch (to bound it). */
 size_t chunk_batch_count(const struct chunk_batch *b);
 size_t chunk_batch_body_bytes(const struct chunk_batch *b);
 /* Calls fn per chunk; stops at and returns fn's first non-zero (or SP_ENOMEM). Keeps the readings. */

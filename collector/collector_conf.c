@@ -97,6 +97,10 @@ static const struct sp_conf_key store_keys[] = {
 	{"checkpoint_mb", SP_CONF_INT, ST(checkpoint_mb), "32", 1, 1024, NULL, 0, NULL,
 	 "the WAL is copied into the database when it reaches this size: larger writes hot index "
 	 "pages back less often (faster ingest) but uses more disk and pauses longer per checkpoint"},
+	{"compact_after_s", SP_CONF_INT, ST(compact_after_s), "3900", 1, 604800, NULL, 0, NULL,
+	 "stored readings are merged into fewer, bigger chunks this long after they were written "
+	 "(65 minutes: their hour is over); shorter is for tests, it merges the current hour "
+	 "again and again"},
 	{"readers", SP_CONF_INT, ST(readers), "2", 1, 64, NULL, 0, NULL,
 	 "read connections for the API"},
 	{"gap_window_s", SP_CONF_INT, ST(gap_window_s), "600", 1, 604800, NULL, 0, NULL,

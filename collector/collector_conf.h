@@ -49,6 +49,7 @@ struct collector_conf {
 		int64_t queue_mb;
 		int64_t cache_mb;
 		int64_t checkpoint_mb;
+		int64_t compact_after_s;
 		int64_t readers;
 		int64_t gap_window_s;
 		int64_t max_devices;

@@ -84,7 +84,13 @@ int store_w_upsert_device(struct store *s, const char *site, const char *dev, in
 int store_w_reading(struct store *s, int64_t device_id, int64_t agent_id, int64_t seq,
 		    enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len)
 {
-	return s->be->w_reading(s->impl, device_id, agent_id, seq, kind, ts, body, body_len);
+	return s->be->w_reading(s->impl, device_id, agent_id, seq, kind, ts, body, body_len, false);
+}
+
+int store_w_reading_lent(struct store *s, int64_t device_id, int64_t agent_id, int64_t seq,
+			 enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len)
+{
+	return s->be->w_reading(s->impl, device_id, agent_id, seq, kind, ts, body, body_len, true);
 }
 
 int store_w_device_seen(struct store *s, int64_t device_id, int64_t ts)

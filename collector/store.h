@@ -31,6 +31,7 @@ struct store_params {
 	int readers;             /* read connections in the pool */
 	int64_t cache_mb;        /* page cache of the writer connection */
 	int64_t checkpoint_mb;   /* WAL size that triggers a checkpoint; 0 = SQLite's 4 MB */
+	int64_t compact_after_ms; /* chunks are compacted this long after written; 0 = 65 min */
 };
 
 /* Opens (creating and migrating) the store. NULL on failure (logged). */
@@ -91,9 +92,20 @@ int store_w_upsert_device(struct store *s, const char *site, const char *dev, in
 			  const struct sp_device_info *info, enum sp_dev_kind kind,
 			  const char *meta_json, struct store_device *out);
 
-/* Appends one reading; body is the record's JSON. Visible to readers after the commit. */
+/*
+ * Appends one reading; body is the record's JSON, read during the call
+ * only. Visible to readers after the commit.
+ */
 int store_w_reading(struct store *s, int64_t device_id, int64_t agent_id, int64_t seq,
 		    enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len);
+/*
+ * The same, but body is lent until the transaction ends (commit or
+ * rollback): the caller keeps it valid and unchanged until then, and the
+ * store need not copy it (the writer's bodies stay in its queue until the
+ * batch is over).
+ */
+int store_w_reading_lent(struct store *s, int64_t device_id, int64_t agent_id, int64_t seq,
+			 enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len);
 
 /* Moves the device's last_seen forward to ts (if later). */
 int store_w_device_seen(struct store *s, int64_t device_id, int64_t ts);
@@ -108,7 +120,8 @@ int store_w_heartbeat(struct store *s, int64_t now_ms);
  * Housekeeping of stored readings, in a transaction of its own: merges the
  * small pieces a busy hour left behind (SQLite: per-transaction chunks of
  * an hour that is over) into few, looking at no more than `budget` of
- * them per call. *merged receives how many pieces were folded together.
+ * them per call and merging about as many (SQLite: whole device-hours, up
+ * to 1,024 pieces each). *merged receives how many pieces were folded together.
  * Returns how many it looked at (0: nothing left to look at now) or SP_E*.
  */
 int store_w_compact(struct store *s, int64_t now_ms, int budget, int64_t *merged);
@@ -184,7 +197,8 @@ struct store_backend {
 			       const struct sp_device_info *info, enum sp_dev_kind kind,
 			       const char *meta_json, struct store_device *out);
 	int (*w_reading)(void *impl, int64_t device_id, int64_t agent_id, int64_t seq,
-			 enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len);
+			 enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len,
+			 bool lent);
 	int (*w_device_seen)(void *impl, int64_t device_id, int64_t ts);
 	int64_t (*w_device_count)(void *impl);
 	int (*w_heartbeat)(void *impl, int64_t now_ms);

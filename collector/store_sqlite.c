@@ -134,9 +134,9 @@ static const char *const WSQL[W_COUNT] = {
 	[W_COMPACT_UPTO] = "SELECT upto FROM compaction WHERE id = 1",
 	[W_COMPACT_SCAN] = "SELECT id, device_id, ts_max, at FROM reading_chunks WHERE id > ?1 "
 			   "ORDER BY id LIMIT ?2",
-	/* a chunk's readings lie in one span, so its ts_max places it */
+	/* a chunk's readings lie in one span, so its ts_max places it; full ones are not read */
 	[W_COMPACT_GROUP] = "SELECT id, at, meta, body FROM reading_chunks "
-			    "WHERE device_id = ?1 AND ts_max BETWEEN ?2 AND ?3 ORDER BY id",
+			    "WHERE device_id = ?1 AND ts_max BETWEEN ?2 AND ?3 AND n < ?4 ORDER BY id",
 	[W_CHUNK_DEL] = "DELETE FROM reading_chunks WHERE id = ?1",
 	[W_COMPACT_SET] = "UPDATE compaction SET upto = ?1 WHERE id = 1",
 };
@@ -192,6 +192,7 @@ struct sqlite_store {
 	sqlite3_stmt *w[W_COUNT];
 	bool in_txn;
 	struct chunk_batch *batch;   /* the transaction's readings, written as chunks at commit */
+	int64_t compact_after_ms;
 	int64_t chunk_at;            /* `at` of the chunks being written */
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_free;
@@ -234,7 +235,11 @@ static int exec_sql(sqlite3 *db, const char *path, const char *sql)
 
 /* ---------------------------------------------------------------- chunks */
 
-#define BATCH_FLUSH_BYTES (4u << 20)   /* a transaction's readings held before writing chunks */
+/* a transaction's readings held before its chunks are written (~3 MB of entries; copied bodies) */
+#define BATCH_FLUSH_READINGS 65536
+#define BATCH_FLUSH_BYTES (4u << 20)
+/* a chunk's hour is over this long after it was written, save for late readings */
+#define COMPACT_AFTER_MS (CHUNK_SPAN_MS + 5 * 60 * 1000LL)
 
 struct chunk_sink {
 	struct sqlite_store *s;
@@ -446,6 +451,7 @@ static void *sq_open(const struct store_params *p)
 	pthread_mutex_init(&s->log_lock, NULL);
 	s->path = strdup(p->path);
 	s->batch = chunk_batch_create();
+	s->compact_after_ms = p->compact_after_ms > 0 ? p->compact_after_ms : COMPACT_AFTER_MS;
 	if (s->path == NULL || s->batch == NULL)
 		goto fail;
 	if (sqlite3_open_v2(p->path, &s->db,
@@ -692,20 +698,23 @@ static int sq_upsert_device(void *impl, const char *site, const char *dev, int64
 }
 
 /*
- * Held until commit, then written as chunks (chunk.h); a transaction that
- * holds more than BATCH_FLUSH_BYTES writes what it has early, inside the
- * same transaction, so the batch stays bounded.
+ * Held until commit (a lent body by pointer, others copied), then written
+ * as chunks (chunk.h); a transaction that holds more than
+ * BATCH_FLUSH_READINGS or BATCH_FLUSH_BYTES writes what it has early,
+ * inside the same transaction, so the batch stays bounded.
  */
 static int sq_reading(void *impl, int64_t device_id, int64_t agent_id, int64_t seq,
-		      enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len)
+		      enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len,
+		      bool lent)
 {
 	struct sqlite_store *s = impl;
 	struct chunk_rec r = {ts, seq, agent_id, (int)kind, body, body_len};
-	if (chunk_batch_add(s->batch, device_id, &r)) {
+	if ((lent ? chunk_batch_add_borrowed : chunk_batch_add)(s->batch, device_id, &r)) {
 		SP_ERROR("store", "%s: out of memory holding readings", s->path);
 		return SP_ENOMEM;
 	}
-	if (chunk_batch_body_bytes(s->batch) >= BATCH_FLUSH_BYTES)
+	if (chunk_batch_count(s->batch) >= BATCH_FLUSH_READINGS ||
+	    chunk_batch_body_bytes(s->batch) >= BATCH_FLUSH_BYTES)
 		return write_batch(s, s->w[W_CHUNK_INS], sp_now_ms());
 	return 0;
 }
@@ -739,8 +748,6 @@ static int sq_heartbeat(void *impl, int64_t now_ms)
 
 /* ---------------------------------------------------------------- compaction */
 
-/* an hour's late readings may still come in this long after it ended */
-#define COMPACT_GRACE_MS (5 * 60 * 1000LL)
 
 struct span_key {
 	int64_t device_id, span;
@@ -755,10 +762,14 @@ static int by_span_key(const void *pa, const void *pb)
 }
 
 /* A chunk less than half full is worth merging; a fuller one stays as it is. */
+#define UNDERFULL_RECORDS (CHUNK_MAX_RECORDS / 2)
 static bool underfull(size_t n, size_t body_len)
 {
-	return n < CHUNK_MAX_RECORDS / 2 && body_len < CHUNK_MAX_BODY / 2;
+	return n < UNDERFULL_RECORDS && body_len < CHUNK_MAX_BODY / 2;
 }
+
+/* chunks of one device and hour merged at most in one go (the rest: in a later pass) */
+#define COMPACT_GROUP_MAX 1024
 
 /* Checks a stored chunk whole before any of it is used. */
 static bool chunk_sound(const void *meta, size_t meta_len, const char *body, size_t body_len)
@@ -784,12 +795,13 @@ static int compact_span(struct sqlite_store *s, const struct span_key *k, int64_
 	sqlite3_stmt *st = s->w[W_COMPACT_GROUP];
 	int64_t lo = k->span * CHUNK_SPAN_MS, at = INT64_MAX;
 	size_t nids = 0;
-	int rc = 0, step;
+	int rc = 0, step = SQLITE_DONE;
 
 	sqlite3_bind_int64(st, 1, k->device_id);
 	sqlite3_bind_int64(st, 2, lo);
 	sqlite3_bind_int64(st, 3, lo + CHUNK_SPAN_MS - 1);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+	sqlite3_bind_int(st, 4, UNDERFULL_RECORDS);
+	while (nids < COMPACT_GROUP_MAX && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
 		const void *meta = sqlite3_column_blob(st, 2);
 		size_t meta_len = (size_t)sqlite3_column_bytes(st, 2);
@@ -822,7 +834,7 @@ static int compact_span(struct sqlite_store *s, const struct span_key *k, int64_
 			if ((rc = chunk_batch_add(s->batch, k->device_id, &rec)))
 				goto done;
 	}
-	if (step != SQLITE_DONE) {
+	if (nids < COMPACT_GROUP_MAX && step != SQLITE_DONE) {
 		rc = db_error(s, s->db, "read chunks to compact");
 		goto done;
 	}
@@ -849,7 +861,7 @@ done:
 
 /*
  * Looks at the chunks written since the last call (by id, up to `budget`)
- * that are older than an hour and the grace period: each names a device
+ * that were written at least compact_after_ms ago: each names a device
  * and span that may now hold several small chunks, which compact_span
  * merges. `compaction.upto` remembers how far it got.
  */
@@ -857,7 +869,7 @@ static int sq_compact(void *impl, int64_t now_ms, int budget, int64_t *merged)
 {
 	struct sqlite_store *s = impl;
 	sqlite3_stmt *st = s->w[W_COMPACT_UPTO];
-	int64_t upto = 0, cutoff = now_ms - CHUNK_SPAN_MS - COMPACT_GRACE_MS, *ids = NULL;
+	int64_t upto = 0, cutoff = now_ms - s->compact_after_ms, *ids = NULL;
 	struct span_key *keys = NULL;
 	size_t nkeys = 0, ids_cap = 0;
 	int rc = 0, step;
@@ -889,6 +901,15 @@ static int sq_compact(void *impl, int64_t now_ms, int budget, int64_t *merged)
 	for (size_t i = 0; i < nkeys; i++) {
 		if (i > 0 && by_span_key(&keys[i], &keys[i - 1]) == 0)
 			continue;
+		/*
+		 * Enough for one pass: stop here and keep `upto` where it was, so
+		 * the next pass looks at the same chunks again (those already
+		 * merged cost it one index seek each).
+		 */
+		if (*merged >= budget) {
+			last = upto;
+			break;
+		}
 		if ((rc = compact_span(s, &keys[i], &ids, &ids_cap, merged)))
 			goto done;
 	}
