@@ -105,6 +105,8 @@ struct group {
 /* a reset hands back what a burst grew beyond these */
 #define KEEP_HELD 8192
 #define KEEP_BYTES (2u << 20)
+/* ... after this many resets in a row that did not need them (not after every big batch) */
+#define SHRINK_AFTER 64
 
 struct chunk_batch {
 	struct held *held;
@@ -115,6 +117,7 @@ struct chunk_batch {
 	uint32_t *slots;      /* open addressing: group index + 1, 0 = empty */
 	size_t nslots;        /* a power of two, kept above twice ngroups */
 	struct sp_buf meta, body;   /* the chunk being emitted */
+	unsigned quiet_resets;      /* consecutive resets with at most KEEP_HELD readings */
 };
 
 struct chunk_batch *chunk_batch_create(void)
@@ -327,7 +330,8 @@ int chunk_batch_emit(struct chunk_batch *b, chunk_emit_fn fn, void *ctx)
 
 void chunk_batch_reset(struct chunk_batch *b)
 {
-	if (b->held_cap > KEEP_HELD) {
+	b->quiet_resets = b->nheld > KEEP_HELD ? 0 : b->quiet_resets + 1;
+	if (b->held_cap > KEEP_HELD && b->quiet_resets >= SHRINK_AFTER) {
 		free(b->held);
 		b->held = NULL;
 		b->held_cap = 0;

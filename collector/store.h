@@ -120,8 +120,8 @@ int store_w_heartbeat(struct store *s, int64_t now_ms);
  * Housekeeping of stored readings, in a transaction of its own: merges the
  * small pieces a busy hour left behind (SQLite: per-transaction chunks of
  * an hour that is over) into few, looking at no more than `budget` of
- * them per call and merging about as many (SQLite: whole device-hours, up
- * to 1,024 pieces each). *merged receives how many pieces were folded together.
+ * them per call and merging about as many (SQLite: runs of at most 256
+ * chunks). *merged receives how many pieces were folded together.
  * Returns how many it looked at (0: nothing left to look at now) or SP_E*.
  */
 int store_w_compact(struct store *s, int64_t now_ms, int budget, int64_t *merged);

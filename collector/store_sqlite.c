@@ -77,10 +77,11 @@ static const struct migration MIGRATIONS[] = {
 	 * 2 -> 3: readings in per-device chunks (chunk.h): one row and one index
 	 * entry per device and hour per transaction, merged by compaction
 	 * once the hour is over. `at` is when the row was written; `compaction`
-	 * remembers up to which chunk id compaction has looked.
+	 * remembers up to which chunk id compaction has looked, which works
+	 * because AUTOINCREMENT never hands out an id again.
 	 */
 	{"CREATE TABLE reading_chunks("
-	 " id INTEGER PRIMARY KEY,"
+	 " id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	 " device_id INTEGER NOT NULL,"
 	 " ts_min INTEGER NOT NULL, ts_max INTEGER NOT NULL,"
 	 " n INTEGER NOT NULL, at INTEGER NOT NULL,"
@@ -125,8 +126,9 @@ static const char *const WSQL[W_COUNT] = {
 		      "meta) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[W_DEV_UPD] = "UPDATE devices SET kind = ?3, agent_id = ?4, ports = ?5, floor_min = ?6, "
 		      "floor_max = ?7, meta = coalesce(?8, meta) WHERE site = ?1 AND dev = ?2",
-	[W_CHUNK_INS] = "INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, at, meta, body) "
-			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	/* ?8: NULL for a new id, or the id compaction gives a merged chunk */
+	[W_CHUNK_INS] = "INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, at, meta, body, id) "
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[W_DEV_SEEN] = "UPDATE devices SET last_seen = ?2 WHERE id = ?1 AND last_seen < ?2",
 	[W_DEV_COUNT] = "SELECT count(*) FROM devices",
 	[W_HEARTBEAT] = "INSERT INTO heartbeat(id, at) VALUES (1, ?1) "
@@ -134,9 +136,13 @@ static const char *const WSQL[W_COUNT] = {
 	[W_COMPACT_UPTO] = "SELECT upto FROM compaction WHERE id = 1",
 	[W_COMPACT_SCAN] = "SELECT id, device_id, ts_max, at FROM reading_chunks WHERE id > ?1 "
 			   "ORDER BY id LIMIT ?2",
-	/* a chunk's readings lie in one span, so its ts_max places it; full ones are not read */
-	[W_COMPACT_GROUP] = "SELECT id, at, meta, body FROM reading_chunks "
-			    "WHERE device_id = ?1 AND ts_max BETWEEN ?2 AND ?3 AND n < ?4 ORDER BY id",
+	/*
+	 * A device's chunks of one span (its ts_max places a chunk) after id ?5,
+	 * in storage order; the bodies of full ones (n >= ?4) are not read.
+	 */
+	[W_COMPACT_GROUP] = "SELECT id, at, n, CASE WHEN n < ?4 THEN meta END, "
+			    "CASE WHEN n < ?4 THEN body END FROM reading_chunks "
+			    "WHERE device_id = ?1 AND ts_max BETWEEN ?2 AND ?3 AND id > ?5 ORDER BY id",
 	[W_CHUNK_DEL] = "DELETE FROM reading_chunks WHERE id = ?1",
 	[W_COMPACT_SET] = "UPDATE compaction SET upto = ?1 WHERE id = 1",
 };
@@ -192,6 +198,7 @@ struct sqlite_store {
 	sqlite3_stmt *w[W_COUNT];
 	bool in_txn;
 	struct chunk_batch *batch;   /* the transaction's readings, written as chunks at commit */
+	struct chunk_batch *merging; /* compaction's: the readings of the chunks it merges */
 	int64_t compact_after_ms;
 	int64_t chunk_at;            /* `at` of the chunks being written */
 	pthread_mutex_t pool_lock;
@@ -246,6 +253,8 @@ struct chunk_sink {
 	sqlite3 *db;
 	sqlite3_stmt *ins;   /* W_CHUNK_INS's SQL */
 	int64_t at;
+	const int64_t *ids;  /* ids for the chunks in order (compaction), or NULL: new ids */
+	size_t nids, used;
 };
 
 static int insert_chunk(void *ctx, const struct chunk_out *c)
@@ -257,20 +266,23 @@ static int insert_chunk(void *ctx, const struct chunk_out *c)
 	sqlite3_bind_int64(st, 3, c->ts_max);
 	sqlite3_bind_int64(st, 4, (int64_t)c->n);
 	sqlite3_bind_int64(st, 5, k->at);
-	sqlite3_bind_blob(st, 6, c->meta, (int)c->meta_len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, c->body, (int)c->body_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, c->meta ? c->meta : "", (int)c->meta_len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, c->body ? c->body : "", (int)c->body_len, SQLITE_STATIC);
+	if (k->ids && k->used < k->nids)
+		sqlite3_bind_int64(st, 8, k->ids[k->used++]);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_DONE ? 0 : db_error(k->s, k->db, "write readings");
 }
 
-/* Writes the batch's readings as chunks and empties it. */
-static int write_batch(struct sqlite_store *s, sqlite3_stmt *ins, int64_t at)
+/* Writes a batch's readings as chunks (with these ids, if any) and empties it. */
+static int write_chunks(struct sqlite_store *s, struct chunk_batch *b, sqlite3_stmt *ins,
+			int64_t at, const int64_t *ids, size_t nids)
 {
-	struct chunk_sink sink = {s, s->db, ins, at};
-	int rc = chunk_batch_emit(s->batch, insert_chunk, &sink);
-	chunk_batch_reset(s->batch);
+	struct chunk_sink sink = {s, s->db, ins, at, ids, nids, 0};
+	int rc = chunk_batch_emit(b, insert_chunk, &sink);
+	chunk_batch_reset(b);
 	if (rc == SP_ENOMEM)
 		SP_ERROR("store", "%s: out of memory writing readings", s->path);
 	return rc;
@@ -307,7 +319,7 @@ static int readings_to_chunks(struct sqlite_store *s)
 		/* `at` 0: old enough for compaction to merge what a flush split */
 		if ((rc = chunk_batch_add(s->batch, sqlite3_column_int64(st, 0), &r)) ||
 		    (chunk_batch_body_bytes(s->batch) >= BATCH_FLUSH_BYTES &&
-		     (rc = write_batch(s, ins, 0))))
+		     (rc = write_chunks(s, s->batch, ins, 0, NULL, 0))))
 			goto done;
 		rows++;
 	}
@@ -315,7 +327,7 @@ static int readings_to_chunks(struct sqlite_store *s)
 		rc = db_error(s, s->db, "read readings for the migration");
 		goto done;
 	}
-	if ((rc = write_batch(s, ins, 0)))
+	if ((rc = write_chunks(s, s->batch, ins, 0, NULL, 0)))
 		goto done;
 	sqlite3_finalize(st);
 	st = NULL;
@@ -404,6 +416,7 @@ static void sq_close(void *impl)
 	pthread_mutex_destroy(&s->pool_lock);
 	pthread_mutex_destroy(&s->log_lock);
 	chunk_batch_destroy(s->batch);
+	chunk_batch_destroy(s->merging);
 	free(s->path);
 	free(s);
 }
@@ -451,8 +464,9 @@ static void *sq_open(const struct store_params *p)
 	pthread_mutex_init(&s->log_lock, NULL);
 	s->path = strdup(p->path);
 	s->batch = chunk_batch_create();
+	s->merging = chunk_batch_create();
 	s->compact_after_ms = p->compact_after_ms > 0 ? p->compact_after_ms : COMPACT_AFTER_MS;
-	if (s->path == NULL || s->batch == NULL)
+	if (s->path == NULL || s->batch == NULL || s->merging == NULL)
 		goto fail;
 	if (sqlite3_open_v2(p->path, &s->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -515,7 +529,7 @@ static int sq_begin(void *impl)
 static int sq_commit(void *impl)
 {
 	struct sqlite_store *s = impl;
-	int rc = write_batch(s, s->w[W_CHUNK_INS], sp_now_ms());
+	int rc = write_chunks(s, s->batch, s->w[W_CHUNK_INS], sp_now_ms(), NULL, 0);
 	if (rc == 0)
 		rc = wstep(s, W_COMMIT);
 	if (rc) {
@@ -715,7 +729,7 @@ static int sq_reading(void *impl, int64_t device_id, int64_t agent_id, int64_t s
 	}
 	if (chunk_batch_count(s->batch) >= BATCH_FLUSH_READINGS ||
 	    chunk_batch_body_bytes(s->batch) >= BATCH_FLUSH_BYTES)
-		return write_batch(s, s->w[W_CHUNK_INS], sp_now_ms());
+		return write_chunks(s, s->batch, s->w[W_CHUNK_INS], sp_now_ms(), NULL, 0);
 	return 0;
 }
 
@@ -768,16 +782,17 @@ static bool underfull(size_t n, size_t body_len)
 	return n < UNDERFULL_RECORDS && body_len < CHUNK_MAX_BODY / 2;
 }
 
-/* chunks of one device and hour merged at most in one go (the rest: in a later pass) */
-#define COMPACT_GROUP_MAX 1024
+/* chunks merged at most in one go (bounds the copies held: 256 x 16 KB) */
+#define COMPACT_RUN_MAX 256
 
-/* Checks a stored chunk whole before any of it is used. */
+/* Checks a stored chunk whole before any of it is used (readers and compaction). */
 static bool chunk_sound(const void *meta, size_t meta_len, const char *body, size_t body_len)
 {
 	struct chunk_iter it;
 	struct chunk_rec rec;
 	int got;
-	if (chunk_iter_init(&it, meta, meta_len, body, body_len))
+	if (chunk_iter_init(&it, meta, meta_len, body, body_len) ||
+	    chunk_iter_count(&it) > CHUNK_MAX_RECORDS)
 		return false;
 	while ((got = chunk_iter_next(&it, &rec)) == 1)
 		;
@@ -785,12 +800,17 @@ static bool chunk_sound(const void *meta, size_t meta_len, const char *body, siz
 }
 
 /*
- * Merges the under-full chunks of one device and span into as few as the
- * size limits allow, keeping their readings' storage order. *ids is
- * scratch space for the merged chunks' ids, grown here as needed.
+ * Merges the first run, after chunk id *from, of two or more under-full
+ * chunks of one device and span that follow each other in storage order (a
+ * fuller or damaged chunk ends a run). The run's readings, in storage
+ * order, are packed into as few chunks as the limits allow, and those take
+ * the run's smallest ids (packing never makes more chunks than it took):
+ * every reading keeps its place in storage order relative to all others,
+ * so no answer changes, ties on ts included. *from moves past the run, or
+ * to INT64_MAX when there is none; *merged counts the chunks merged.
  */
-static int compact_span(struct sqlite_store *s, const struct span_key *k, int64_t **ids,
-			size_t *ids_cap, int64_t *merged)
+static int compact_run(struct sqlite_store *s, const struct span_key *k, int64_t *from,
+		       int64_t ids[COMPACT_RUN_MAX], int64_t *merged)
 {
 	sqlite3_stmt *st = s->w[W_COMPACT_GROUP];
 	int64_t lo = k->span * CHUNK_SPAN_MS, at = INT64_MAX;
@@ -799,97 +819,113 @@ static int compact_span(struct sqlite_store *s, const struct span_key *k, int64_
 
 	sqlite3_bind_int64(st, 1, k->device_id);
 	sqlite3_bind_int64(st, 2, lo);
-	sqlite3_bind_int64(st, 3, lo + CHUNK_SPAN_MS - 1);
+	sqlite3_bind_int64(st, 3, lo + (CHUNK_SPAN_MS - 1));
 	sqlite3_bind_int(st, 4, UNDERFULL_RECORDS);
-	while (nids < COMPACT_GROUP_MAX && (step = sqlite3_step(st)) == SQLITE_ROW) {
+	sqlite3_bind_int64(st, 5, *from);
+	while (nids < COMPACT_RUN_MAX && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
-		const void *meta = sqlite3_column_blob(st, 2);
-		size_t meta_len = (size_t)sqlite3_column_bytes(st, 2);
-		const char *body = (const char *)sqlite3_column_text(st, 3);
-		size_t body_len = (size_t)sqlite3_column_bytes(st, 3);
+		const void *meta = sqlite3_column_blob(st, 3);
+		size_t meta_len = (size_t)sqlite3_column_bytes(st, 3);
+		const char *body = (const char *)sqlite3_column_text(st, 4);
+		size_t body_len = (size_t)sqlite3_column_bytes(st, 4);
 		struct chunk_iter it;
 		struct chunk_rec rec;
-		if (!chunk_sound(meta, meta_len, body, body_len)) {
+		bool sound = sqlite3_column_int64(st, 2) >= UNDERFULL_RECORDS ||
+			     chunk_sound(meta, meta_len, body, body_len);
+		if (!sound)
 			SP_ERROR("store", "%s: damaged readings chunk %lld (left as it is)", s->path,
 				 (long long)id);
+		if (!sound || sqlite3_column_int64(st, 2) >= UNDERFULL_RECORDS ||
+		    !underfull((size_t)sqlite3_column_int64(st, 2), body_len)) {
+			if (nids >= 2)
+				break;
+			/* a run of one is not worth it: start again after this chunk */
+			nids = 0;
+			at = INT64_MAX;
+			chunk_batch_reset(s->merging);
 			continue;
 		}
-		chunk_iter_init(&it, meta, meta_len, body, body_len);
-		if (!underfull(chunk_iter_count(&it), body_len))
-			continue;
-		if (nids == *ids_cap) {
-			size_t cap = *ids_cap ? *ids_cap * 2 : 64;
-			int64_t *p = realloc(*ids, cap * sizeof(*p));
-			if (p == NULL) {
-				rc = SP_ENOMEM;
-				goto done;
-			}
-			*ids = p;
-			*ids_cap = cap;
-		}
-		(*ids)[nids++] = id;
+		ids[nids++] = id;
 		if (sqlite3_column_int64(st, 1) < at)
 			at = sqlite3_column_int64(st, 1);
+		chunk_iter_init(&it, meta, meta_len, body, body_len);
 		while (chunk_iter_next(&it, &rec) == 1)
-			if ((rc = chunk_batch_add(s->batch, k->device_id, &rec)))
+			if ((rc = chunk_batch_add(s->merging, k->device_id, &rec)))
 				goto done;
 	}
-	if (nids < COMPACT_GROUP_MAX && step != SQLITE_DONE) {
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
 		rc = db_error(s, s->db, "read chunks to compact");
 		goto done;
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	if (nids < 2)
+	if (nids < 2) {
+		*from = INT64_MAX;
 		goto done;
+	}
+	*from = ids[nids - 1];
 	for (size_t i = 0; i < nids; i++) {
-		sqlite3_bind_int64(s->w[W_CHUNK_DEL], 1, (*ids)[i]);
+		sqlite3_bind_int64(s->w[W_CHUNK_DEL], 1, ids[i]);
 		if ((rc = wstep(s, W_CHUNK_DEL)))
 			goto done;
 	}
-	/* the merged chunk keeps the oldest `at`: already past compaction's cut-off */
-	if ((rc = write_batch(s, s->w[W_CHUNK_INS], at)) == 0)
+	/* the merged chunks keep the oldest `at`: already past compaction's cut-off */
+	if ((rc = write_chunks(s, s->merging, s->w[W_CHUNK_INS], at, ids, nids)) == 0)
 		*merged += (int64_t)nids;
 done:
 	if (rc == SP_ENOMEM)
 		SP_ERROR("store", "%s: out of memory compacting readings", s->path);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	chunk_batch_reset(s->batch);
+	chunk_batch_reset(s->merging);
 	return rc;
 }
 
 /*
  * Looks at the chunks written since the last call (by id, up to `budget`)
  * that were written at least compact_after_ms ago: each names a device
- * and span that may now hold several small chunks, which compact_span
+ * and span that may now hold runs of small chunks, which compact_run
  * merges. `compaction.upto` remembers how far it got.
  */
 static int sq_compact(void *impl, int64_t now_ms, int budget, int64_t *merged)
 {
 	struct sqlite_store *s = impl;
 	sqlite3_stmt *st = s->w[W_COMPACT_UPTO];
-	int64_t upto = 0, cutoff = now_ms - s->compact_after_ms, *ids = NULL;
+	int64_t upto = 0, cutoff = now_ms - s->compact_after_ms, ids[COMPACT_RUN_MAX];
 	struct span_key *keys = NULL;
-	size_t nkeys = 0, ids_cap = 0;
+	size_t nkeys = 0;
 	int rc = 0, step;
 
 	*merged = 0;
 	if (budget <= 0)
 		return 0;
-	if (sqlite3_step(st) == SQLITE_ROW)
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW)
 		upto = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	if (step != SQLITE_ROW)
+		return db_error(s, s->db, "read compaction state");
 	if ((keys = malloc((size_t)budget * sizeof(*keys))) == NULL)
 		return SP_ENOMEM;
 	st = s->w[W_COMPACT_SCAN];
 	sqlite3_bind_int64(st, 1, upto);
 	sqlite3_bind_int64(st, 2, budget);
 	int64_t last = upto;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 3) < cutoff) {
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		/*
+		 * Written after the cut-off: wait. Unless written further "in the
+		 * future" than the wait itself: the clock stepped back, and
+		 * waiting for it could take that long.
+		 */
+		int64_t at = sqlite3_column_int64(st, 3);
+		if (at >= cutoff && at - now_ms <= s->compact_after_ms)
+			break;
 		last = sqlite3_column_int64(st, 0);
-		keys[nkeys++] = (struct span_key){sqlite3_column_int64(st, 1),
-						  chunk_span_of(sqlite3_column_int64(st, 2))};
+		int64_t span = chunk_span_of(sqlite3_column_int64(st, 2));
+		/* a span whose ms do not fit in int64 can only come from a damaged row */
+		if (span > INT64_MAX / CHUNK_SPAN_MS - 1 || span < INT64_MIN / CHUNK_SPAN_MS + 1)
+			continue;
+		keys[nkeys++] = (struct span_key){sqlite3_column_int64(st, 1), span};
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -901,25 +937,27 @@ static int sq_compact(void *impl, int64_t now_ms, int budget, int64_t *merged)
 	for (size_t i = 0; i < nkeys; i++) {
 		if (i > 0 && by_span_key(&keys[i], &keys[i - 1]) == 0)
 			continue;
-		/*
-		 * Enough for one pass: stop here and keep `upto` where it was, so
-		 * the next pass looks at the same chunks again (those already
-		 * merged cost it one index seek each).
-		 */
-		if (*merged >= budget) {
-			last = upto;
-			break;
+		for (int64_t from = 0; from != INT64_MAX;) {
+			/*
+			 * Enough for one pass: stop here and keep `upto` where it
+			 * was, so the next pass looks at the same chunks again
+			 * (what is merged already costs it an index seek).
+			 */
+			if (*merged >= budget) {
+				last = upto;
+				goto save;
+			}
+			if ((rc = compact_run(s, &keys[i], &from, ids, merged)))
+				goto done;
 		}
-		if ((rc = compact_span(s, &keys[i], &ids, &ids_cap, merged)))
-			goto done;
 	}
+save:
 	if (last != upto) {
 		sqlite3_bind_int64(s->w[W_COMPACT_SET], 1, last);
 		rc = wstep(s, W_COMPACT_SET);
 	}
 done:
 	free(keys);
-	free(ids);
 	return rc ? rc : (int)nkeys;
 }
 
@@ -1063,15 +1101,21 @@ static int read_chunks(struct sqlite_store *s, struct reader *r, int64_t device_
 		int64_t chunk_id = sqlite3_column_int64(st, 0);
 		if (newest_done_below(keep, sqlite3_column_int64(st, 1)))
 			break;
-		if (chunk_iter_init(&it, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
-				    (const char *)sqlite3_column_text(st, 3),
-				    (size_t)sqlite3_column_bytes(st, 3))) {
+		const void *meta = sqlite3_column_blob(st, 2);
+		size_t meta_len = (size_t)sqlite3_column_bytes(st, 2);
+		const char *body = (const char *)sqlite3_column_text(st, 3);
+		size_t body_len = (size_t)sqlite3_column_bytes(st, 3);
+		if (!chunk_sound(meta, meta_len, body, body_len)) {
 			SP_ERROR("store", "%s: damaged readings chunk %lld (skipped)", s->path,
 				 (long long)chunk_id);
 			continue;
 		}
-		/* storage order: chunk id, then place in the chunk (< CHUNK_MAX_RECORDS) */
-		for (uint64_t i = 0; (rc = chunk_iter_next(&it, &rec)) == 1; i++) {
+		chunk_iter_init(&it, meta, meta_len, body, body_len);
+		/*
+		 * Storage order: chunk id, then place in the chunk (< CHUNK_MAX_RECORDS
+		 * in a sound chunk, so 1024 per id keeps them apart below 2^54 ids).
+		 */
+		for (uint64_t i = 0; chunk_iter_next(&it, &rec) == 1; i++) {
 			if (rec.ts < q->from || rec.ts > q->to || (q->kind >= 0 && rec.kind != q->kind))
 				continue;
 			if (newest_offer(keep, rec.ts, (uint64_t)chunk_id * 1024 + i, rec.body, rec.len)) {
@@ -1079,10 +1123,6 @@ static int read_chunks(struct sqlite_store *s, struct reader *r, int64_t device_
 				goto done;
 			}
 		}
-		if (rc < 0)
-			SP_ERROR("store", "%s: damaged readings chunk %lld (partly read)", s->path,
-				 (long long)chunk_id);
-		rc = SQLITE_ROW;
 	}
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		out = db_error(s, r->db, "read readings");

@@ -546,11 +546,12 @@ static void run_once(struct writer *w, size_t n, bool flush_all)
 			w->failing = false;
 		}
 		atomic_store(&w->p.metrics->store_ok, true);
-		if (expire)
-			compact(w, now);
 	}
 	if (n > 0)
 		queue_release(w->p.queue, n);
+	/* after the release: the queue has its room back while compaction runs */
+	if (expire && !w->failing)
+		compact(w, now);
 }
 
 static void *writer_main(void *arg)

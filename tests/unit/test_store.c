@@ -814,6 +814,74 @@ static void test_lent_and_copied_bodies(void)
 	drop(s, path);
 }
 
+/* Writes one transaction of `count` readings of a device (ts, body "<tag><i>"). */
+static void write_txn(struct store *s, const struct store_device *d, int64_t ag, int64_t ts,
+		      int count, const char *tag)
+{
+	char body[32];
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	for (int i = 0; i < count; i++) {
+		int len = snprintf(body, sizeof(body), "\"%s%d\"", tag, i);
+		CHECK_EQ_INT(store_w_reading(s, d->id, ag, 1, SP_REC_LIFT, ts, body, (size_t)len), 0);
+	}
+	CHECK_EQ_INT(store_w_commit(s), 0);
+}
+
+static int64_t compact_until_done(struct store *s, int64_t now)
+{
+	int64_t merged, total = 0;
+	int looked, rounds = 0;
+	do {
+		CHECK_EQ_INT(store_w_begin(s), 0);
+		looked = store_w_compact(s, now, 4096, &merged);
+		CHECK(looked >= 0);
+		CHECK_EQ_INT(store_w_commit(s), 0);
+		total += merged;
+	} while (looked > 0 && ++rounds < 100);
+	return total;
+}
+
+/*
+ * Ties on ts keep their order through compaction, also around a full chunk
+ * that is not merged; and chunks written after the newest one was merged
+ * away are still found (ids are never handed out twice).
+ */
+static void test_compaction_keeps_order(void)
+{
+	char path[512], before[4096], after[4096];
+	int64_t ag = 0, now = (int64_t)time(NULL) * 1000 + 7200000;
+	struct store_device d;
+	struct store *s = fresh_with_device(path, sizeof(path), "o", "d", SP_DEV_LIFT, &ag, &d);
+	if (s == NULL)
+		return;
+	/* all at one ts: small, small, full (300), small, small */
+	write_txn(s, &d, ag, HOUR0, 1, "a");
+	write_txn(s, &d, ag, HOUR0, 1, "b");
+	write_txn(s, &d, ag, HOUR0, 300, "f");
+	write_txn(s, &d, ag, HOUR0, 2, "c");
+	write_txn(s, &d, ag, HOUR0, 1, "e");
+	struct rows r;
+	CHECK_EQ_INT(readings(s, "o", "d", -1, HOUR0, HOUR0, 3, &r), 3);
+	CHECK_EQ_STR(r.body[0], "\"e0\"");
+	CHECK_EQ_STR(r.body[1], "\"c1\"");
+	CHECK_EQ_STR(r.body[2], "\"c0\"");
+	readings_joined(s, "o", "d", before, sizeof(before));
+	CHECK_EQ_INT(compact_until_done(s, now), 4);
+	/* the two runs became one chunk each; the full one stayed */
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks"), 3);
+	readings_joined(s, "o", "d", after, sizeof(after));
+	CHECK_EQ_STR(after, before);
+	CHECK_EQ_INT(readings(s, "o", "d", -1, HOUR0, HOUR0, 1000, &r), 305);
+	/* the newest chunk was merged away (its id given up): new chunks still get new ids */
+	write_txn(s, &d, ag, HOUR0 + 5 * 3600000LL, 1, "x");
+	write_txn(s, &d, ag, HOUR0 + 5 * 3600000LL, 1, "y");
+	CHECK_EQ_INT(sql_int(path, "SELECT min(id) > (SELECT upto FROM compaction) FROM reading_chunks "
+				   "WHERE ts_min >= 1764338400000"), 1);
+	CHECK_EQ_INT(compact_until_done(s, now), 2);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks"), 4);
+	drop(s, path);
+}
+
 static void test_rollback_leaves_nothing(void)
 {
 	char path[512];
@@ -1344,6 +1412,7 @@ int main(void)
 	RUN(test_readings_across_chunks);
 	RUN(test_lent_and_copied_bodies);
 	RUN(test_compaction);
+	RUN(test_compaction_keeps_order);
 	RUN(test_rollback_leaves_nothing);
 	RUN(test_progress_round_trip);
 	RUN(test_load_agents_passes_callback_error);
