@@ -32,6 +32,7 @@ struct sp_decoder {
 	struct sp_reject_info rejects[SP_RECORDS_MAX];
 	struct sp_device_info devices[SP_DEVICES_MAX];
 	struct sp_reject_info dev_rejects[SP_DEVICES_MAX];
+	const struct sp_device_info *by_dev[SP_DEVICES_MAX]; /* scratch: duplicate check */
 };
 
 /*
@@ -569,6 +570,14 @@ static enum sp_reject decode_device(const cJSON *obj, struct sp_device_info *dev
 	return parse_table(obj, codec_charger_info_fields, CODEC_INFO_FIELDS, dev, 0, &has, skip, 2, why);
 }
 
+/* Orders device entries by name, then by their place in the birth (qsort). */
+static int by_dev_then_position(const void *pa, const void *pb)
+{
+	const struct sp_device_info *a = *(const struct sp_device_info *const *)pa;
+	const struct sp_device_info *b = *(const struct sp_device_info *const *)pb;
+	int c = strcmp(a->dev, b->dev);
+	return c ? c : (a > b) - (a < b);
+}
 int sp_decode_birth(struct sp_decoder *d, const char *payload, size_t len, int64_t now_ms,
 		    struct sp_birth *out, struct sp_reject_info *why)
 {
@@ -598,20 +607,28 @@ int sp_decode_birth(struct sp_decoder *d, const char *payload, size_t len, int64
 
 	out->devices = d->devices;
 	out->rejects = d->dev_rejects;
-	size_t i = 0;
+	size_t i = 0, valid = 0;
 	for (const cJSON *e = list->child; e != NULL; e = e->next, i++) {
 		d->dev_rejects[i].reason = decode_device(e, &d->devices[i], &d->dev_rejects[i]);
-		/* the same device twice in one birth: keep the first */
-		for (size_t j = 0; j < i && !d->dev_rejects[i].reason; j++) {
-			if (!d->dev_rejects[j].reason &&
-			    strcmp(d->devices[j].dev, d->devices[i].dev) == 0) {
-				d->dev_rejects[i].reason = SP_REJ_DUPLICATE_FIELD;
-				d->dev_rejects[i].field = "dev";
-			}
-		}
-		if (d->dev_rejects[i].reason)
-			out->rejected++;
+		if (!d->dev_rejects[i].reason)
+			d->by_dev[valid++] = &d->devices[i];
 	}
+	/*
+	 * The same device twice in one birth: keep the first. Sorted by name,
+	 * then position, duplicates are neighbours: n log n, where comparing
+	 * every pair cost 131,000 strcmp for a full birth of 512 devices.
+	 */
+	qsort(d->by_dev, valid, sizeof(d->by_dev[0]), by_dev_then_position);
+	for (size_t k = 1; k < valid; k++) {
+		if (strcmp(d->by_dev[k]->dev, d->by_dev[k - 1]->dev) == 0) {
+			size_t dup = (size_t)(d->by_dev[k] - d->devices);
+			d->dev_rejects[dup].reason = SP_REJ_DUPLICATE_FIELD;
+			d->dev_rejects[dup].field = "dev";
+		}
+	}
+	for (size_t k = 0; k < i; k++)
+		if (d->dev_rejects[k].reason)
+			out->rejected++;
 	out->count = i;
 	release_tree(d, prev);
 	why->reason = SP_REJ_NONE;

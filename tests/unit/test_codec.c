@@ -315,6 +315,46 @@ static void test_birth(void)
 	CHECK_EQ_INT(why.reason, SP_REJ_NO_RECORDS);
 }
 
+/* A device named twice in one birth: the first entry counts, later ones are rejected. */
+static void test_birth_duplicate_devices(void)
+{
+	struct sp_birth bi;
+	struct sp_reject_info why;
+	struct sp_buf p = SP_BUF_INIT(0);
+	static const char *const names[] = {"b", "a", "b", "c", "a", "b", "bad!", "d"};
+	sp_buf_puts(&p, "{\"v\":1,\"ts\":1764320000000,\"devices\":[");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		sp_buf_printf(&p, "%s{\"dev\":\"%s\",\"kind\":\"charger\",\"ports\":%zu}",
+			      i ? "," : "", names[i], i + 1);
+	sp_buf_puts(&p, "]}");
+	CHECK_EQ_INT(sp_decode_birth(dec, p.data, p.len, NOW, &bi, &why), 0);
+	CHECK_EQ_INT(bi.count, 8);
+	CHECK_EQ_INT(bi.rejected, 4);
+	static const int dup[] = {0, 0, 1, 0, 1, 1, 0, 0};
+	for (size_t i = 0; i < 8; i++) {
+		if (i == 6) {
+			CHECK_EQ_INT(bi.rejects[i].reason, SP_REJ_BAD_ID);
+			continue;
+		}
+		CHECK_EQ_INT(bi.rejects[i].reason, dup[i] ? SP_REJ_DUPLICATE_FIELD : SP_REJ_NONE);
+	}
+	/* the kept ones are the first of each name, with their own fields */
+	CHECK_EQ_INT(bi.devices[0].ports, 1);
+	CHECK_EQ_INT(bi.devices[1].ports, 2);
+
+	/* a full birth of one name: all but the first rejected */
+	sp_buf_reset(&p);
+	sp_buf_puts(&p, "{\"v\":1,\"ts\":1764320000000,\"devices\":[");
+	for (int i = 0; i < SP_DEVICES_MAX; i++)
+		sp_buf_printf(&p, "%s{\"dev\":\"same\",\"kind\":\"charger\",\"ports\":2}", i ? "," : "");
+	sp_buf_puts(&p, "]}");
+	CHECK_EQ_INT(sp_decode_birth(dec, p.data, p.len, NOW, &bi, &why), 0);
+	CHECK_EQ_INT(bi.count, SP_DEVICES_MAX);
+	CHECK_EQ_INT(bi.rejected, SP_DEVICES_MAX - 1);
+	CHECK_EQ_INT(bi.rejects[0].reason, SP_REJ_NONE);
+	sp_buf_free(&p);
+}
+
 static void test_state_and_ack(void)
 {
 	bool online = true;
@@ -373,6 +413,7 @@ int main(void)
 	RUN(test_round_trip);
 	RUN(test_numbers);
 	RUN(test_birth);
+	RUN(test_birth_duplicate_devices);
 	RUN(test_state_and_ack);
 	RUN(test_utf8);
 	RUN(test_reject_names);
