@@ -830,13 +830,13 @@ static int compact_run(struct sqlite_store *s, const struct span_key *k, int64_t
 		size_t body_len = (size_t)sqlite3_column_bytes(st, 4);
 		struct chunk_iter it;
 		struct chunk_rec rec;
-		bool sound = sqlite3_column_int64(st, 2) >= UNDERFULL_RECORDS ||
-			     chunk_sound(meta, meta_len, body, body_len);
+		int64_t n = sqlite3_column_int64(st, 2);
+		/* a full chunk's body is not even read (NULL); a small one is checked whole */
+		bool sound = n >= UNDERFULL_RECORDS || chunk_sound(meta, meta_len, body, body_len);
 		if (!sound)
 			SP_ERROR("store", "%s: damaged readings chunk %lld (left as it is)", s->path,
 				 (long long)id);
-		if (!sound || sqlite3_column_int64(st, 2) >= UNDERFULL_RECORDS ||
-		    !underfull((size_t)sqlite3_column_int64(st, 2), body_len)) {
+		if (!sound || !underfull((size_t)n, body_len)) {
 			if (nids >= 2)
 				break;
 			/* a run of one is not worth it: start again after this chunk */

@@ -882,6 +882,38 @@ static void test_compaction_keeps_order(void)
 	drop(s, path);
 }
 
+/* A damaged chunk (its entries do not match its body) is skipped by readers and left by compaction. */
+static void test_damaged_chunk(void)
+{
+	char path[512];
+	int64_t ag = 0, now = (int64_t)time(NULL) * 1000 + 7200000;
+	struct store_device d;
+	struct store *s = fresh_with_device(path, sizeof(path), "z", "d", SP_DEV_LIFT, &ag, &d);
+	if (s == NULL)
+		return;
+	write_txn(s, &d, ag, HOUR0, 1, "a");
+	write_txn(s, &d, ag, HOUR0 + 1, 1, "b");
+	write_txn(s, &d, ag, HOUR0 + 2, 1, "c");
+	/* the middle one's length entry says 200 bytes; its body has 4 */
+	sql_exec(path, "UPDATE reading_chunks SET meta = substr(meta, 1, 24) || x'c8000000' || "
+		       "substr(meta, 29) WHERE id = (SELECT min(id) + 1 FROM reading_chunks)");
+	struct rows r;
+	CHECK_EQ_INT(readings(s, "z", "d", -1, ALL_TIME_FROM, ALL_TIME_TO, 10, &r), 2);
+	CHECK_EQ_STR(r.body[0], "\"c0\"");
+	CHECK_EQ_STR(r.body[1], "\"a0\"");
+	/* it ends the run: nothing to merge on either side, and it stays as it is */
+	CHECK_EQ_INT(compact_until_done(s, now), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks"), 3);
+	/* damaged newest chunk: the device is listed, without a latest reading */
+	sql_exec(path, "UPDATE reading_chunks SET meta = x'00' WHERE id = (SELECT max(id) FROM reading_chunks)");
+	struct dev_rows dr;
+	memset(&dr, 0, sizeof(dr));
+	CHECK_EQ_INT(store_r_devices(s, "z", HOUR0, 60000, on_device, &dr), 0);
+	CHECK_EQ_INT(dr.n, 1);
+	CHECK(!dr.r[0].has_latest);
+	drop(s, path);
+}
+
 static void test_rollback_leaves_nothing(void)
 {
 	char path[512];
@@ -1413,6 +1445,7 @@ int main(void)
 	RUN(test_lent_and_copied_bodies);
 	RUN(test_compaction);
 	RUN(test_compaction_keeps_order);
+	RUN(test_damaged_chunk);
 	RUN(test_rollback_leaves_nothing);
 	RUN(test_progress_round_trip);
 	RUN(test_load_agents_passes_callback_error);
