@@ -45,6 +45,7 @@ struct parser {
 	struct sp_decoder *dec;
 	struct sp_buf buf;       /* the parsed form of the current message */
 	struct queue_msg msgs[PARSE_BATCH];
+	struct sp_ratelimit oom_log; /* parser thread only */
 };
 
 /* A data message that cannot travel as parsed: refused, with its seq if known. */
@@ -80,8 +81,10 @@ static int pass_on(struct parser *p, const struct queue_msg *m)
 		return pass_refused(p, m, dm.seq, SP_REJ_TOO_LARGE);
 	}
 	/* no memory for it: drop it; the agent resends what is never acked */
-	SP_ERROR("parser", "out of memory decoding a message from %s/%s; left to its resend",
-		 t.site, t.agent);
+	uint64_t suppressed;
+	if (sp_ratelimit_allow(&p->oom_log, sp_mono_ms(), 1, 60000, &suppressed))
+		SP_ERROR("parser", "out of memory decoding a message from %s/%s; left to its resend%s",
+			 t.site, t.agent, suppressed ? " (similar lines suppressed)" : "");
 	return 0;
 }
 
