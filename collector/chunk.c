@@ -83,6 +83,18 @@ int chunk_iter_next(struct chunk_iter *it, struct chunk_rec *out)
 	return 1;
 }
 
+bool chunk_check(const void *meta, size_t meta_len, const char *body, size_t body_len)
+{
+	struct chunk_iter it;
+	struct chunk_rec rec;
+	int got;
+	if (chunk_iter_init(&it, meta, meta_len, body, body_len) || it.n > CHUNK_MAX_RECORDS)
+		return false;
+	while ((got = chunk_iter_next(&it, &rec)) == 1)
+		;
+	return got == 0;
+}
+
 /* ---------------------------------------------------------------- writing */
 
 /* A reading held by the batch: its body borrowed, or copied into the bodies buffer. */
@@ -151,18 +163,24 @@ static size_t slot_of(int64_t device_id, int64_t span, size_t nslots)
 	return (size_t)h & (nslots - 1);
 }
 
-static int grow_slots(struct chunk_batch *b)
+/* Fills an empty table of n slots (a power of two) with every group at its position. */
+static void index_groups(const struct chunk_batch *b, uint32_t *slots, size_t n)
 {
-	size_t n = b->nslots ? b->nslots * 2 : 256;
-	uint32_t *slots = calloc(n, sizeof(*slots));
-	if (slots == NULL)
-		return SP_ENOMEM;
 	for (size_t g = 0; g < b->ngroups; g++) {
 		size_t i = slot_of(b->groups[g].device_id, b->groups[g].span, n);
 		while (slots[i])
 			i = (i + 1) & (n - 1);
 		slots[i] = (uint32_t)g + 1;
 	}
+}
+
+static int grow_slots(struct chunk_batch *b)
+{
+	size_t n = b->nslots ? b->nslots * 2 : 256;
+	uint32_t *slots = calloc(n, sizeof(*slots));
+	if (slots == NULL)
+		return SP_ENOMEM;
+	index_groups(b, slots, n);
 	free(b->slots);
 	b->slots = slots;
 	b->nslots = n;
@@ -313,12 +331,7 @@ int chunk_batch_emit(struct chunk_batch *b, chunk_emit_fn fn, void *ctx)
 	 */
 	qsort(b->groups, b->ngroups, sizeof(*b->groups), by_device_span);
 	memset(b->slots, 0, b->nslots * sizeof(*b->slots));
-	for (size_t g = 0; g < b->ngroups; g++) {
-		size_t i = slot_of(b->groups[g].device_id, b->groups[g].span, b->nslots);
-		while (b->slots[i])
-			i = (i + 1) & (b->nslots - 1);
-		b->slots[i] = (uint32_t)g + 1;
-	}
+	index_groups(b, b->slots, b->nslots);
 	sp_buf_reset(&b->meta);
 	sp_buf_reset(&b->body);
 	for (size_t g = 0; g < b->ngroups && rc == 0; g++)

@@ -65,6 +65,14 @@ int chunk_iter_init(struct chunk_iter *it, const void *meta, size_t meta_len, co
  */
 int chunk_iter_next(struct chunk_iter *it, struct chunk_rec *out);
 
+/*
+ * Checks a stored chunk whole: whole entries, at most CHUNK_MAX_RECORDS of
+ * them, their lengths and the commas covering body exactly. Readers use
+ * nothing of a chunk that fails this (not even the readings before the
+ * damage), and iterating one that passes never fails.
+ */
+bool chunk_check(const void *meta, size_t meta_len, const char *body, size_t body_len);
+
 /* Number of readings the chunk says it holds. */
 static inline size_t chunk_iter_count(const struct chunk_iter *it)
 {

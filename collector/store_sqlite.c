@@ -140,7 +140,7 @@ static const char *const WSQL[W_COUNT] = {
 	 * A device's chunks of one span (its ts_max places a chunk) after id ?5,
 	 * in storage order; the bodies of full ones (n >= ?4) are not read.
 	 */
-	[W_COMPACT_GROUP] = "SELECT id, at, n, CASE WHEN n < ?4 THEN meta END, "
+	[W_COMPACT_GROUP] = "SELECT at, n, id, CASE WHEN n < ?4 THEN meta END, "
 			    "CASE WHEN n < ?4 THEN body END FROM reading_chunks "
 			    "WHERE device_id = ?1 AND ts_max BETWEEN ?2 AND ?3 AND id > ?5 ORDER BY id",
 	[W_CHUNK_DEL] = "DELETE FROM reading_chunks WHERE id = ?1",
@@ -160,9 +160,10 @@ enum rstmt { R_SITES, R_DEVICES_SITE, R_DEVICES_ALL, R_DEV_ID, R_CHUNKS, R_COUNT
 	"CASE WHEN d.last_seen >= " param " THEN 1 ELSE EXISTS (SELECT 1 FROM reading_chunks c"  \
 	" WHERE c.device_id = d.id AND c.ts_max >= " param ") END"
 #define DEVICE_COLUMNS                                                                          \
-	"SELECT site, dev, kind, agent, agent_online AND seen >= ?2, seen, meta, cmeta, cbody FROM (" \
-	" SELECT d.site, d.dev, d.kind, a.agent, a.online AS agent_online, d.meta,"             \
-	"  max(d.last_seen, coalesce(c.ts_max, 0)) AS seen, c.meta AS cmeta, c.body AS cbody"   \
+	"SELECT site, dev, kind, agent, agent_online AND seen >= ?2, seen, meta, cid, cmeta, cbody"  \
+	" FROM (SELECT d.site, d.dev, d.kind, a.agent, a.online AS agent_online, d.meta,"       \
+	"  max(d.last_seen, coalesce(c.ts_max, 0)) AS seen,"                                    \
+	"  c.id AS cid, c.meta AS cmeta, c.body AS cbody"                                       \
 	" FROM devices d JOIN agents a ON a.id = d.agent_id"                                    \
 	" LEFT JOIN reading_chunks c ON c.id = (SELECT id FROM reading_chunks"                  \
 	"                 WHERE device_id = d.id ORDER BY ts_max DESC, id DESC LIMIT 1) "
@@ -178,7 +179,7 @@ static const char *const RSQL[R_COUNT] = {
 	 * spans less than CHUNK_SPAN_MS, so ts_min <= to implies ts_max <
 	 * to + span (?4): the index bounds the scan on both sides.
 	 */
-	[R_CHUNKS] = "SELECT id, ts_max, meta, body FROM reading_chunks WHERE device_id = ?1 "
+	[R_CHUNKS] = "SELECT ts_max, id, meta, body FROM reading_chunks WHERE device_id = ?1 "
 		     "AND ts_max BETWEEN ?2 AND ?4 AND ts_min <= ?3 ORDER BY ts_max DESC, id DESC",
 	[R_COUNTS] = "SELECT d.kind, a.online AND " SEEN_SINCE("?1") ", count(*) "
 		     "FROM devices d JOIN agents a ON a.id = d.agent_id GROUP BY 1, 2",
@@ -286,6 +287,25 @@ static int write_chunks(struct sqlite_store *s, struct chunk_batch *b, sqlite3_s
 	if (rc == SP_ENOMEM)
 		SP_ERROR("store", "%s: out of memory writing readings", s->path);
 	return rc;
+}
+
+/*
+ * The chunk whose id, meta and body are columns id_col .. id_col + 2 of the
+ * statement's current row, checked whole (chunk_check) and ready to walk.
+ * False if it is damaged, logged with `fate` (what becomes of it).
+ */
+static bool row_chunk(struct sqlite_store *s, sqlite3_stmt *st, int id_col, const char *fate,
+		      struct chunk_iter *it)
+{
+	const void *meta = sqlite3_column_blob(st, id_col + 1);
+	size_t meta_len = (size_t)sqlite3_column_bytes(st, id_col + 1);
+	const char *body = (const char *)sqlite3_column_text(st, id_col + 2);
+	size_t body_len = (size_t)sqlite3_column_bytes(st, id_col + 2);
+	if (chunk_check(meta, meta_len, body, body_len))
+		return chunk_iter_init(it, meta, meta_len, body, body_len) == 0;
+	SP_ERROR("store", "%s: damaged readings chunk %lld (%s)", s->path,
+		 (long long)sqlite3_column_int64(st, id_col), fate);
+	return false;
 }
 
 /*
@@ -785,19 +805,6 @@ static bool underfull(size_t n, size_t body_len)
 /* chunks merged at most in one go (bounds the copies held: 256 x 16 KB) */
 #define COMPACT_RUN_MAX 256
 
-/* Checks a stored chunk whole before any of it is used (readers and compaction). */
-static bool chunk_sound(const void *meta, size_t meta_len, const char *body, size_t body_len)
-{
-	struct chunk_iter it;
-	struct chunk_rec rec;
-	int got;
-	if (chunk_iter_init(&it, meta, meta_len, body, body_len) ||
-	    chunk_iter_count(&it) > CHUNK_MAX_RECORDS)
-		return false;
-	while ((got = chunk_iter_next(&it, &rec)) == 1)
-		;
-	return got == 0;
-}
 
 /*
  * Merges the first run, after chunk id *from, of two or more under-full
@@ -823,20 +830,11 @@ static int compact_run(struct sqlite_store *s, const struct span_key *k, int64_t
 	sqlite3_bind_int(st, 4, UNDERFULL_RECORDS);
 	sqlite3_bind_int64(st, 5, *from);
 	while (nids < COMPACT_RUN_MAX && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		const void *meta = sqlite3_column_blob(st, 3);
-		size_t meta_len = (size_t)sqlite3_column_bytes(st, 3);
-		const char *body = (const char *)sqlite3_column_text(st, 4);
-		size_t body_len = (size_t)sqlite3_column_bytes(st, 4);
 		struct chunk_iter it;
 		struct chunk_rec rec;
-		int64_t n = sqlite3_column_int64(st, 2);
-		/* a full chunk's body is not even read (NULL); a small one is checked whole */
-		bool sound = n >= UNDERFULL_RECORDS || chunk_sound(meta, meta_len, body, body_len);
-		if (!sound)
-			SP_ERROR("store", "%s: damaged readings chunk %lld (left as it is)", s->path,
-				 (long long)id);
-		if (!sound || !underfull((size_t)n, body_len)) {
+		/* a full chunk's meta and body are not even read (NULL) */
+		if (sqlite3_column_int64(st, 1) >= UNDERFULL_RECORDS ||
+		    !row_chunk(s, st, 2, "left as it is", &it) || !underfull(it.n, it.body_len)) {
 			if (nids >= 2)
 				break;
 			/* a run of one is not worth it: start again after this chunk */
@@ -845,10 +843,9 @@ static int compact_run(struct sqlite_store *s, const struct span_key *k, int64_t
 			chunk_batch_reset(s->merging);
 			continue;
 		}
-		ids[nids++] = id;
-		if (sqlite3_column_int64(st, 1) < at)
-			at = sqlite3_column_int64(st, 1);
-		chunk_iter_init(&it, meta, meta_len, body, body_len);
+		ids[nids++] = sqlite3_column_int64(st, 2);
+		if (sqlite3_column_int64(st, 0) < at)
+			at = sqlite3_column_int64(st, 0);
 		while (chunk_iter_next(&it, &rec) == 1)
 			if ((rc = chunk_batch_add(s->merging, k->device_id, &rec)))
 				goto done;
@@ -1019,36 +1016,23 @@ static int sq_r_sites(void *impl, int64_t now_ms, int64_t offline_ms, store_site
  * damaged (reported).
  */
 static const char *chunk_latest(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st,
-				int meta_col, int body_col)
+				int id_col)
 {
 	struct chunk_iter it;
 	struct chunk_rec rec, best = {0};
 	bool found = false;
-	int got;
-	if (sqlite3_column_type(st, meta_col) == SQLITE_NULL)
+	if (sqlite3_column_type(st, id_col) == SQLITE_NULL ||
+	    !row_chunk(s, st, id_col, "no latest reading shown", &it))
 		return NULL;
-	const void *meta = sqlite3_column_blob(st, meta_col);
-	size_t meta_len = (size_t)sqlite3_column_bytes(st, meta_col);
-	const char *body = (const char *)sqlite3_column_text(st, body_col);
-	size_t body_len = (size_t)sqlite3_column_bytes(st, body_col);
-	if (chunk_iter_init(&it, meta, meta_len, body, body_len))
-		goto damaged;
-	while ((got = chunk_iter_next(&it, &rec)) == 1) {
+	while (chunk_iter_next(&it, &rec) == 1) {
 		if (!found || rec.ts >= best.ts)
 			best = rec;
 		found = true;
 	}
-	if (got < 0)
-		goto damaged;
-	if (!found)
-		return NULL;
 	sp_buf_reset(&r->latest);
-	if (sp_buf_append(&r->latest, best.body, best.len))
+	if (!found || sp_buf_append(&r->latest, best.body, best.len))
 		return NULL;
 	return r->latest.data;
-damaged:
-	SP_ERROR("store", "%s: a damaged readings chunk (skipped)", s->path);
-	return NULL;
 }
 
 static int sq_r_devices(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,
@@ -1069,7 +1053,7 @@ static int sq_r_devices(void *impl, const char *site, int64_t now_ms, int64_t of
 			.online = sqlite3_column_int(st, 4) != 0,
 			.last_seen = sqlite3_column_int64(st, 5),
 			.meta = (const char *)sqlite3_column_text(st, 6),
-			.latest = chunk_latest(s, r, st, 7, 8),
+			.latest = chunk_latest(s, r, st, 7),
 		};
 		if (fn(ctx, &row))
 			break;
@@ -1098,19 +1082,11 @@ static int read_chunks(struct sqlite_store *s, struct reader *r, int64_t device_
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct chunk_iter it;
 		struct chunk_rec rec;
-		int64_t chunk_id = sqlite3_column_int64(st, 0);
-		if (newest_done_below(keep, sqlite3_column_int64(st, 1)))
+		if (newest_done_below(keep, sqlite3_column_int64(st, 0)))
 			break;
-		const void *meta = sqlite3_column_blob(st, 2);
-		size_t meta_len = (size_t)sqlite3_column_bytes(st, 2);
-		const char *body = (const char *)sqlite3_column_text(st, 3);
-		size_t body_len = (size_t)sqlite3_column_bytes(st, 3);
-		if (!chunk_sound(meta, meta_len, body, body_len)) {
-			SP_ERROR("store", "%s: damaged readings chunk %lld (skipped)", s->path,
-				 (long long)chunk_id);
+		if (!row_chunk(s, st, 1, "skipped", &it))
 			continue;
-		}
-		chunk_iter_init(&it, meta, meta_len, body, body_len);
+		int64_t chunk_id = sqlite3_column_int64(st, 1);
 		/*
 		 * Storage order: chunk id, then place in the chunk (< CHUNK_MAX_RECORDS
 		 * in a sound chunk, so 1024 per id keeps them apart below 2^54 ids).

@@ -890,6 +890,41 @@ static void test_borrowed(void)
 	chunk_batch_destroy(b);
 }
 
+/* chunk_check: a chunk is used whole or not at all. */
+static void test_check(void)
+{
+	static unsigned char meta[(CHUNK_MAX_RECORDS + 1) * CHUNK_ENTRY_SIZE];
+	static char body[CHUNK_MAX_RECORDS + 1];
+	/* "{}" and "[1]": sound */
+	put_entry(meta, 1, 1, 1, 2, 0);
+	put_entry(meta + CHUNK_ENTRY_SIZE, 2, 2, 1, 3, 0);
+	CHECK(chunk_check(meta, 2 * CHUNK_ENTRY_SIZE, "{},[1]", 6));
+	CHECK(chunk_check(NULL, 0, NULL, 0));
+	/* the same, damaged after its first reading: rejected whole */
+	CHECK(!chunk_check(meta, 2 * CHUNK_ENTRY_SIZE, "{};[1]", 6));
+	CHECK(!chunk_check(meta, 2 * CHUNK_ENTRY_SIZE, "{},[1]x", 7));
+	CHECK(!chunk_check(meta, 2 * CHUNK_ENTRY_SIZE, "{},[1", 5));
+	CHECK(!chunk_check(meta, 2 * CHUNK_ENTRY_SIZE - 1, "{},[1]", 6));
+	/* empty readings separated by commas: CHUNK_MAX_RECORDS is sound, one more is not */
+	memset(meta, 0, sizeof(meta));
+	memset(body, ',', sizeof(body));
+	CHECK(chunk_check(meta, CHUNK_MAX_RECORDS * CHUNK_ENTRY_SIZE, body, CHUNK_MAX_RECORDS - 1));
+	CHECK(!chunk_check(meta, (CHUNK_MAX_RECORDS + 1) * CHUNK_ENTRY_SIZE, body, CHUNK_MAX_RECORDS));
+	/* what emit writes passes */
+	struct chunk_batch *b = chunk_batch_create();
+	struct model m = {0};
+	struct sink k = {0};
+	for (int i = 0; i < 700; i++)
+		CHECK_EQ_INT(add(b, &m, i % 3, T0 + i, i, 1, 0, (size_t)(i % 90)), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &k), 0);
+	CHECK(k.n >= 3);
+	for (size_t i = 0; i < k.n; i++)
+		CHECK(chunk_check(k.c[i].meta, k.c[i].meta_len, k.c[i].body, k.c[i].body_len));
+	sink_free(&k);
+	model_free(&m);
+	chunk_batch_destroy(b);
+}
+
 static void test_iter_damaged(void)
 {
 	struct chunk_iter it;
@@ -1268,6 +1303,7 @@ int main(void)
 	RUN(test_reset_reuse);
 	RUN(test_many_groups);
 	RUN(test_borrowed);
+	RUN(test_check);
 	RUN(test_iter_damaged);
 	RUN(test_newest_limit0);
 	RUN(test_newest_basic);
