@@ -5,6 +5,7 @@
 
 #include "sitepulse/buf.h"
 #include "sitepulse/error.h"
+#include "sitepulse/grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -198,14 +199,10 @@ static struct group *find_group(struct chunk_batch *b, int64_t device_id, int64_
 		if (g->device_id == device_id && g->span == span)
 			return g;
 	}
-	if (b->ngroups == b->groups_cap) {
-		size_t cap = b->groups_cap ? b->groups_cap * 2 : 64;
-		struct group *p = realloc(b->groups, cap * sizeof(*p));
-		if (p == NULL)
-			return NULL;
-		b->groups = p;
-		b->groups_cap = cap;
-	}
+	struct group *p = sp_grow(b->groups, &b->groups_cap, b->ngroups + 1, sizeof(*p), 64);
+	if (p == NULL)
+		return NULL;
+	b->groups = p;
 	struct group *g = &b->groups[b->ngroups];
 	*g = (struct group){device_id, span, NONE, NONE};
 	b->slots[i] = (uint32_t)++b->ngroups;
@@ -216,14 +213,10 @@ static int add(struct chunk_batch *b, int64_t device_id, const struct chunk_rec 
 {
 	if (r->len > UINT32_MAX || b->nheld >= NONE - 1)
 		return SP_ENOMEM;
-	if (b->nheld == b->held_cap) {
-		size_t cap = b->held_cap ? b->held_cap * 2 : 256;
-		struct held *p = realloc(b->held, cap * sizeof(*p));
-		if (p == NULL)
-			return SP_ENOMEM;
-		b->held = p;
-		b->held_cap = cap;
-	}
+	struct held *p = sp_grow(b->held, &b->held_cap, b->nheld + 1, sizeof(*p), 256);
+	if (p == NULL)
+		return SP_ENOMEM;
+	b->held = p;
 	size_t off = b->bodies.len;
 	if (copy && sp_buf_append(&b->bodies, r->body, r->len))
 		return SP_ENOMEM;

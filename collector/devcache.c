@@ -10,6 +10,8 @@
  */
 #include "devcache.h"
 
+#include "sitepulse/grow.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,14 +191,10 @@ static int reserve_entry(struct devcache *c)
 	size_t chunk = c->n >> CHUNK_SHIFT;
 	if (chunk < c->nchunks)
 		return 0;
-	if (c->nchunks == c->chunks_cap) {
-		size_t cap = c->chunks_cap ? c->chunks_cap * 2 : 4;
-		struct entry **p = realloc(c->chunks, cap * sizeof(*p));
-		if (p == NULL)
-			return -1;
-		c->chunks = p;
-		c->chunks_cap = cap;
-	}
+	struct entry **p = sp_grow(c->chunks, &c->chunks_cap, c->nchunks + 1, sizeof(*p), 4);
+	if (p == NULL)
+		return -1;
+	c->chunks = p;
 	c->chunks[c->nchunks] = malloc(CHUNK_ENTRIES * sizeof(struct entry));
 	if (c->chunks[c->nchunks] == NULL)
 		return -1;

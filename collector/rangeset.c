@@ -2,6 +2,7 @@
 #include "rangeset.h"
 
 #include "sitepulse/error.h"
+#include "sitepulse/grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -47,14 +48,10 @@ bool rangeset_contains(const struct rangeset *s, int64_t x)
 
 static int grow(struct rangeset *s)
 {
-	if (s->n < s->cap)
-		return 0;
-	size_t cap = s->cap ? s->cap * 2 : 4;
-	struct range *r = realloc(s->r, cap * sizeof(*r));
+	struct range *r = sp_grow(s->r, &s->cap, s->n + 1, sizeof(*r), 4);
 	if (r == NULL)
 		return SP_ENOMEM;
 	s->r = r;
-	s->cap = cap;
 	return 0;
 }
 

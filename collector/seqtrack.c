@@ -11,6 +11,7 @@
 #include "rangeset.h"
 
 #include "sitepulse/error.h"
+#include "sitepulse/grow.h"
 #include "sitepulse/ids.h"
 
 #include <stdio.h>
@@ -130,14 +131,10 @@ static int rehash(struct seqtrack *t)
 struct seq_agent *seqtrack_add(struct seqtrack *t, const char *site, const char *agent,
 			       int64_t agent_id)
 {
-	if (t->nall == t->capall) {
-		size_t cap = t->capall ? t->capall * 2 : 64;
-		struct seq_agent **all = realloc(t->all, cap * sizeof(*all));
-		if (all == NULL)
-			return NULL;
-		t->all = all;
-		t->capall = cap;
-	}
+	struct seq_agent **all = sp_grow(t->all, &t->capall, t->nall + 1, sizeof(*all), 64);
+	if (all == NULL)
+		return NULL;
+	t->all = all;
 	if (t->nall + 1 > t->nbuckets && rehash(t))
 		return NULL;
 	struct seq_agent *a = calloc(1, sizeof(*a));

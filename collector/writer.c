@@ -28,6 +28,7 @@
 #include "sitepulse/clock.h"
 #include "sitepulse/codec.h"
 #include "sitepulse/error.h"
+#include "sitepulse/grow.h"
 #include "sitepulse/log.h"
 #include "sitepulse/topic.h"
 
@@ -116,14 +117,10 @@ static int note_alive(struct writer *w, int64_t agent_id, int64_t received_ms)
 			return 0;
 		}
 	}
-	if (w->nalive == w->capalive) {
-		size_t cap = w->capalive ? w->capalive * 2 : 64;
-		struct alive *a = realloc(w->alive, cap * sizeof(*a));
-		if (a == NULL)
-			return SP_ENOMEM;
-		w->alive = a;
-		w->capalive = cap;
-	}
+	struct alive *a = sp_grow(w->alive, &w->capalive, w->nalive + 1, sizeof(*a), 64);
+	if (a == NULL)
+		return SP_ENOMEM;
+	w->alive = a;
 	w->alive[w->nalive].agent_id = agent_id;
 	w->alive[w->nalive++].received_ms = received_ms;
 	return 0;

@@ -12,6 +12,7 @@
 #include "newest.h"
 
 #include "sitepulse/error.h"
+#include "sitepulse/grow.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -133,14 +134,8 @@ static void model_clear(struct model *m)
 static int add(struct chunk_batch *b, struct model *m, int64_t dev, int64_t ts, int64_t seq,
 	       int64_t agent, int kind, size_t len)
 {
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 64;
-		struct mrec *p = realloc(m->r, cap * sizeof(*p));
-		if (p == NULL)
-			abort();
-		m->r = p;
-		m->cap = cap;
-	}
+	if ((m->r = sp_grow(m->r, &m->cap, m->n + 1, sizeof(*m->r), 64)) == NULL)
+		abort();
 	mkbody(scratch, len, (uint64_t)m->n * 7919u + (uint64_t)dev);
 	struct mrec *x = &m->r[m->n];
 	*x = (struct mrec){dev, ts, seq, agent, kind, malloc(len + 1), len, m->n};
@@ -183,14 +178,8 @@ static int on_chunk(void *ctx, const struct chunk_out *c)
 {
 	struct sink *s = ctx;
 	s->calls++;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct got *p = realloc(s->c, cap * sizeof(*p));
-		if (p == NULL)
-			abort();
-		s->c = p;
-		s->cap = cap;
-	}
+	if ((s->c = sp_grow(s->c, &s->cap, s->n + 1, sizeof(*s->c), 64)) == NULL)
+		abort();
 	struct got *g = &s->c[s->n++];
 	*g = (struct got){c->device_id, c->ts_min, c->ts_max, c->n, malloc(c->meta_len + 1),
 			  c->meta_len, malloc(c->body_len + 1), c->body_len};

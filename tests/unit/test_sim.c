@@ -8,6 +8,7 @@
 #include "sim.h"
 #include "sitepulse/buf.h"
 #include "sitepulse/codec.h"
+#include "sitepulse/grow.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -26,14 +27,8 @@ struct capture {
 static void collect(void *ctx, const struct sp_record *r)
 {
 	struct capture *l = ctx;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 1024;
-		struct sp_record *p = realloc(l->r, cap * sizeof(*p));
-		if (p == NULL)
-			abort();
-		l->r = p;
-		l->cap = cap;
-	}
+	if ((l->r = sp_grow(l->r, &l->cap, l->n + 1, sizeof(*l->r), 1024)) == NULL)
+		abort();
 	l->r[l->n++] = *r;
 }
 
