@@ -4,10 +4,11 @@
  * Layout: entries are laid out back to back from `head` (oldest) to `tail`
  * (where the next one goes). An entry never wraps: when it does not fit
  * before the end of the ring, a wrap marker (hdr.total == WRAP) is written
- * and the entry starts at offset 0. All index updates happen under `lock`;
- * the payload copy in push and the processing after peek happen outside
- * it, which is safe because the producer only writes free space and the
- * consumer only reads entries it has not released.
+ * and the entry starts at offset 0; a shallow queue goes back to 0 before
+ * the end (wrap_early), to keep its pages few. All index updates happen
+ * under `lock`; the payload copy in push and the processing after peek
+ * happen outside it, which is safe because the producer only writes free
+ * space and the consumer only reads entries it has not released.
  */
 #include "queue.h"
 
@@ -107,6 +108,26 @@ static void trim_locked(struct queue *q)
 }
 
 /*
+ * Whether to go back to the start of the ring before its end. A shallow
+ * queue that is never quite empty (the writer holds its batch until the
+ * commit) would otherwise walk through the whole capacity, and every page
+ * it touches stays resident: 16 MB per queue at a steady load that needs
+ * one. So once past the first TRIM_KEEP bytes, the producer returns to
+ * offset 0 as soon as the space there holds twice what is queued (plus the
+ * entry): the pages in use stay near three times the depth. The rest of the
+ * ring is waste until the consumer passes the wrap marker; a burst that
+ * meets it waits at most for the consumer's next release, and a real
+ * backlog (more than a third of the ring) never wraps early, so it gets
+ * the whole capacity.
+ */
+static bool wrap_early(const struct queue *q, size_t need)
+{
+	size_t queued = q->tail - q->head;
+	return q->tail >= TRIM_KEEP && !q->blocking && q->head >= need &&
+	       (q->head - need) / 2 >= queued;
+}
+
+/*
  * Finds room for `need` bytes at the tail; returns the offset or NONE.
  * The ring is empty iff used == 0; with used > 0 and tail == head it is
  * full. When an entry does not fit before the end, the rest of the ring
@@ -122,7 +143,7 @@ static size_t reserve_locked(struct queue *q, size_t need)
 	}
 	if (q->tail > q->head) {
 		/* free space: [tail, cap) and [0, head) */
-		if (q->cap - q->tail >= need)
+		if (!wrap_early(q, need) && q->cap - q->tail >= need)
 			return q->tail;
 		if (q->head < need)
 			return NONE;
