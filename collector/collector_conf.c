@@ -87,7 +87,7 @@ static const struct sp_conf_key store_keys[] = {
 	 "fsync every commit: what is acked survives power loss (false: survives a crash only)"},
 	{"batch_max", SP_CONF_INT, ST(batch_max), "2000", 1, 100000, NULL, 0, NULL,
 	 "messages per transaction at most"},
-	{"commit_interval_ms", SP_CONF_INT, ST(commit_interval_ms), "10", 0, 1000, NULL, 0, NULL,
+	{"commit_interval_ms", SP_CONF_INT, ST(commit_interval_ms), "40", 0, 1000, NULL, 0, NULL,
 	 "group commit: a batch smaller than batch_max waits this long after the previous commit"},
 	{"queue_mb", SP_CONF_INT, ST(queue_mb), "16", 1, 4096, NULL, 0, NULL,
 	 "decoded messages waiting for the writer (a quarter more, at least 1 MB, for raw messages "
