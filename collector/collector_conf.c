@@ -92,7 +92,7 @@ static const struct sp_conf_key store_keys[] = {
 	{"queue_mb", SP_CONF_INT, ST(queue_mb), "16", 1, 4096, NULL, 0, NULL,
 	 "decoded messages waiting for the writer (a quarter more, at least 1 MB, for raw messages "
 	 "before the parser); when full the broker is held back"},
-	{"cache_mb", SP_CONF_INT, ST(cache_mb), "8", 1, 4096, NULL, 0, NULL,
+	{"cache_mb", SP_CONF_INT, ST(cache_mb), "4", 1, 4096, NULL, 0, NULL,
 	 "SQLite page cache of the writer"},
 	{"checkpoint_mb", SP_CONF_INT, ST(checkpoint_mb), "32", 1, 1024, NULL, 0, NULL,
 	 "the WAL is copied into the database when it reaches this size: larger writes hot index "

@@ -29,7 +29,7 @@ struct store_params {
 	const char *path;        /* SQLite file */
 	bool sync_full;          /* synchronous=FULL (fsync per commit) or NORMAL */
 	int readers;             /* read connections in the pool */
-	int64_t cache_mb;        /* page cache of the writer connection */
+	int64_t cache_mb;        /* page cache of the writer connection; 0 = 4 MB */
 	int64_t checkpoint_mb;   /* WAL size that triggers a checkpoint; 0 = SQLite's 4 MB */
 	int64_t compact_after_ms; /* chunks are compacted this long after written; 0 = 65 min */
 };

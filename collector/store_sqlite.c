@@ -496,7 +496,7 @@ static void *sq_open(const struct store_params *p)
 	}
 	sqlite3_busy_timeout(s->db, 5000);
 	snprintf(pragma, sizeof(pragma), "PRAGMA cache_size = -%lld",
-		 (long long)(p->cache_mb > 0 ? p->cache_mb * 1024 : 8192));
+		 (long long)(p->cache_mb > 0 ? p->cache_mb * 1024 : 4096));
 	if (exec_sql(s->db, s->path, "PRAGMA journal_mode = WAL") ||
 	    exec_sql(s->db, s->path,
 		     p->sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") ||
