@@ -42,6 +42,7 @@ struct queue {
 	size_t cap;
 	size_t head, tail;   /* offsets */
 	size_t used;         /* bytes in use, including wrap waste */
+	size_t waste;        /* of which: the end of the ring skipped by the last wrap */
 	size_t depth;        /* entries */
 	size_t reserved;     /* bytes being written by the producer (not yet visible) */
 	const char *name, *holds;  /* for the log */
@@ -112,7 +113,7 @@ static void trim_locked(struct queue *q)
  * queue that is never quite empty (the writer holds its batch until the
  * commit) would otherwise walk through the whole capacity, and every page
  * it touches stays resident: 16 MB per queue at a steady load that needs
- * one. So once past the first TRIM_KEEP bytes, the producer returns to
+ * about one. So once past the first TRIM_KEEP bytes, the producer returns to
  * offset 0 as soon as the space there holds twice what is queued (plus the
  * entry): the pages in use stay near three times the depth. The rest of the
  * ring is waste until the consumer passes the wrap marker; a burst that
@@ -150,6 +151,7 @@ static size_t reserve_locked(struct queue *q, size_t need)
 		if (q->cap - q->tail >= sizeof(struct hdr))
 			((struct hdr *)(q->ring + q->tail))->total = WRAP;
 		q->used += q->cap - q->tail;
+		q->waste = q->cap - q->tail; /* one at a time: the next wrap needs head past it */
 		q->tail = 0;
 		return 0;
 	}
@@ -176,7 +178,7 @@ int queue_push(struct queue *q, const char *topic, size_t topic_len, const void 
 			q->blocking = true;
 			SP_INFO("queue", "%s queue full (%zu messages, %zu bytes): holding %s back "
 					 "until the writer catches up",
-				q->name, q->depth, q->used, q->holds);
+				q->name, q->depth, q->used - q->waste, q->holds);
 		}
 		pthread_cond_wait(&q->not_full, &q->lock);
 	}
@@ -260,6 +262,7 @@ void queue_release(struct queue *q, size_t n)
 		struct hdr *h = (struct hdr *)(q->ring + q->head);
 		if (q->cap - q->head < sizeof(struct hdr) || h->total == WRAP) {
 			q->used -= q->cap - q->head;
+			q->waste = 0;
 			q->head = 0;
 			h = (struct hdr *)q->ring;
 		}
@@ -271,11 +274,11 @@ void queue_release(struct queue *q, size_t n)
 	}
 	if (q->depth == 0 && q->reserved == 0) {
 		/* empty: any trailing wrap waste is free again */
-		q->used = 0;
+		q->used = q->waste = 0;
 		q->head = q->tail = 0;
 		trim_locked(q);
 	}
-	if (q->blocking && q->used < q->cap / 2) {
+	if (q->blocking && q->used - q->waste < q->cap / 2) {
 		q->blocking = false;
 		SP_INFO("queue", "%s queue drained below half: %s runs at full speed again", q->name,
 			q->holds);
@@ -297,7 +300,7 @@ void queue_get_stats(struct queue *q, struct queue_stats *out)
 {
 	pthread_mutex_lock(&q->lock);
 	out->depth = q->depth;
-	out->bytes = q->used;
+	out->bytes = q->used - q->waste; /* held by messages: an early wrap's skip is not use */
 	out->cap_bytes = q->cap;
 	out->pushed = q->pushed;
 	out->blocked = q->blocked;

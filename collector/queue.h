@@ -59,7 +59,7 @@ void queue_close(struct queue *q);
 
 struct queue_stats {
 	size_t depth;          /* messages waiting */
-	size_t bytes;          /* bytes in use */
+	size_t bytes;          /* bytes held by waiting messages (not the end a wrap skipped) */
 	size_t cap_bytes;
 	uint64_t pushed;       /* messages ever pushed */
 	uint64_t blocked;      /* pushes that had to wait for room */
