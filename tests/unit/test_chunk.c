@@ -547,6 +547,7 @@ static void test_empty_bodies(void)
 	CHECK_EQ_INT(verify(b, &m), 1);
 	struct sink s = {0};
 	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(s.n, 1);
 	if (s.n == 1) {
 		CHECK_EQ_INT(s.c[0].body_len, 6);
 		CHECK(memcmp(s.c[0].body, ",", 1) == 0);
@@ -606,6 +607,7 @@ static void test_split_body(void)
 		CHECK_EQ_INT(add(b, &m, 1, T0 + i, i + 1, 1, 0, 1000), 0);
 	CHECK_EQ_INT(verify(b, &m), 4);
 	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(s.n, 4);
 	if (s.n == 4) {
 		CHECK_EQ_INT(s.c[0].n, 32);
 		CHECK_EQ_INT(s.c[0].body_len, 32 * 1000 + 31);
@@ -623,6 +625,7 @@ static void test_split_body(void)
 	CHECK_EQ_INT(add(b, &m, 1, T0, 2, 1, 0, CHUNK_MAX_BODY - 1001), 0);
 	CHECK_EQ_INT(verify(b, &m), 1);
 	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(s.n, 1);
 	if (s.n == 1)
 		CHECK_EQ_INT(s.c[0].body_len, CHUNK_MAX_BODY);
 	sink_free(&s);
@@ -693,6 +696,7 @@ static void test_emit_stops(void)
 	struct sink s = {.fail_at = 3, .fail_rc = 7};
 	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 7);
 	CHECK_EQ_INT(s.calls, 3);
+	CHECK_EQ_INT(s.n, 3);
 	if (s.n == 3)
 		CHECK_EQ_INT(s.c[2].dev, 3);
 	sink_free(&s);
@@ -706,6 +710,7 @@ static void test_emit_stops(void)
 	s = (struct sink){.fail_at = 7, .fail_rc = SP_EIO};
 	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), SP_EIO);
 	CHECK_EQ_INT(s.calls, 7);
+	CHECK_EQ_INT(s.n, 7);
 	if (s.n == 7) {
 		CHECK_EQ_INT(s.c[6].dev, 6);
 		CHECK_EQ_INT(s.c[6].n, CHUNK_MAX_RECORDS);

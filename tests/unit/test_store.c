@@ -875,8 +875,10 @@ static void test_compaction_keeps_order(void)
 	/* the newest chunk was merged away (its id given up): new chunks still get new ids */
 	write_txn(s, &d, ag, HOUR0 + 5 * 3600000LL, 1, "x");
 	write_txn(s, &d, ag, HOUR0 + 5 * 3600000LL, 1, "y");
-	CHECK_EQ_INT(sql_int(path, "SELECT min(id) > (SELECT upto FROM compaction) FROM reading_chunks "
-				   "WHERE ts_min >= 1764338400000"), 1);
+	char q[256];
+	snprintf(q, sizeof(q), "SELECT min(id) > (SELECT upto FROM compaction) FROM reading_chunks "
+			       "WHERE ts_min >= %lld", (long long)(HOUR0 + 5 * 3600000LL));
+	CHECK_EQ_INT(sql_int(path, q), 1);
 	CHECK_EQ_INT(compact_until_done(s, now), 2);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks"), 4);
 	drop(s, path);
