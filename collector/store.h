@@ -40,13 +40,17 @@ void store_close(struct store *s);
 
 /* ---------------------------------------------------------------- writer side */
 
-/* A device as the writer needs it for validation. */
+/*
+ * A device as the writer needs it for validation. Small on purpose: the
+ * writer's device cache holds one per known device (24 bytes here; with
+ * 32-bit fields it was 40, 1.6 MB more at 100,000 devices).
+ */
 struct store_device {
 	int64_t id;
 	int64_t agent_id;
-	enum sp_dev_kind kind;
-	int32_t ports;          /* charger, 0 = unknown */
-	int32_t floor_min, floor_max;
+	int16_t ports;          /* charger, 0 = unknown; else 1..SP_PORT_MAX */
+	int16_t floor_min, floor_max; /* SP_FLOOR_MIN..SP_FLOOR_MAX, when has_floors */
+	uint8_t kind;           /* enum sp_dev_kind */
 	bool has_floors;
 };
 

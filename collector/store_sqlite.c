@@ -405,6 +405,14 @@ static int open_reader(struct sqlite_store *s, struct reader *r)
 	    SQLITE_OK)
 		return db_error(s, r->db, "open read connection");
 	sqlite3_busy_timeout(r->db, 2000);
+	/*
+	 * 1 MB instead of SQLite's 2 MB: a read touches few pages (the chunk
+	 * index's interior pages and its rows), and the device gauges' scan of
+	 * `devices` would otherwise fill each reader's cache at 100,000 devices
+	 * (docs/performance.md item 24).
+	 */
+	if (exec_sql(r->db, s->path, "PRAGMA cache_size = -1024"))
+		return SP_EIO;
 	for (int i = 0; i < R_COUNT; i++)
 		if (sqlite3_prepare_v3(r->db, RSQL[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i], NULL) !=
 		    SQLITE_OK)
@@ -669,15 +677,27 @@ static int sq_agent_seen(void *impl, int64_t agent_id, int64_t received_ms)
 	return wstep(s, W_SEEN);
 }
 
+static int16_t column_clamped(sqlite3_stmt *st, int col, int lo, int hi)
+{
+	int v = sqlite3_column_int(st, col);
+	return (int16_t)(v < lo ? lo : v > hi ? hi : v);
+}
+
+/*
+ * The row was written from a validated birth, so its values are in range;
+ * a damaged or edited file is clamped to the limits rather than wrapped
+ * into the small fields of struct store_device.
+ */
 static void read_device(sqlite3_stmt *st, struct store_device *out)
 {
+	int kind = sqlite3_column_int(st, 2);
 	out->id = sqlite3_column_int64(st, 0);
 	out->agent_id = sqlite3_column_int64(st, 1);
-	out->kind = (enum sp_dev_kind)sqlite3_column_int(st, 2);
-	out->ports = sqlite3_column_int(st, 3);
+	out->kind = (uint8_t)(kind > SP_DEV_UNKNOWN && kind < SP_DEV_KIND_COUNT ? kind : SP_DEV_UNKNOWN);
+	out->ports = column_clamped(st, 3, 0, SP_PORT_MAX);
 	out->has_floors = sqlite3_column_type(st, 4) != SQLITE_NULL;
-	out->floor_min = sqlite3_column_int(st, 4);
-	out->floor_max = sqlite3_column_int(st, 5);
+	out->floor_min = column_clamped(st, 4, SP_FLOOR_MIN, SP_FLOOR_MAX);
+	out->floor_max = column_clamped(st, 5, SP_FLOOR_MIN, SP_FLOOR_MAX);
 }
 
 static int sq_device(void *impl, const char *site, const char *dev, struct store_device *out)

@@ -884,6 +884,34 @@ static void test_compaction_keeps_order(void)
 	drop(s, path);
 }
 
+/* A devices row out of range (a damaged or edited file) is clamped, never wrapped. */
+static void test_device_row_clamped(void)
+{
+	char path[512];
+	int64_t ag = 0;
+	struct store_device d;
+	struct store *s = fresh_with_device(path, sizeof(path), "c", "d", SP_DEV_CHARGER, &ag, &d);
+	if (s == NULL)
+		return;
+	sql_exec(path, "UPDATE devices SET kind = 9, ports = 70000, floor_min = -40000, "
+		       "floor_max = 40000");
+	struct store_device g;
+	memset(&g, 0x55, sizeof(g));
+	CHECK_EQ_INT(store_w_device(s, "c", "d", &g), 0);
+	CHECK_EQ_INT(g.id, d.id);
+	CHECK_EQ_INT(g.kind, SP_DEV_UNKNOWN);
+	CHECK_EQ_INT(g.ports, SP_PORT_MAX);
+	CHECK(g.has_floors);
+	CHECK_EQ_INT(g.floor_min, SP_FLOOR_MIN);
+	CHECK_EQ_INT(g.floor_max, SP_FLOOR_MAX);
+	sql_exec(path, "UPDATE devices SET kind = -1, ports = -5, floor_min = NULL, floor_max = NULL");
+	CHECK_EQ_INT(store_w_device(s, "c", "d", &g), 0);
+	CHECK_EQ_INT(g.kind, SP_DEV_UNKNOWN);
+	CHECK_EQ_INT(g.ports, 0);
+	CHECK(!g.has_floors);
+	drop(s, path);
+}
+
 /* A damaged chunk (its entries do not match its body) is skipped by readers and left by compaction. */
 static void test_damaged_chunk(void)
 {
@@ -1447,6 +1475,7 @@ int main(void)
 	RUN(test_lent_and_copied_bodies);
 	RUN(test_compaction);
 	RUN(test_compaction_keeps_order);
+	RUN(test_device_row_clamped);
 	RUN(test_damaged_chunk);
 	RUN(test_rollback_leaves_nothing);
 	RUN(test_progress_round_trip);
