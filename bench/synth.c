@@ -1,6 +1,7 @@
 /* synth.c - synthetic telemetry values for the benchmark tools (see synth.h). */
 #include "synth.h"
 
+#include <math.h>
 #include <string.h>
 
 void synth_seed(struct synth *s, uint64_t seed)
@@ -16,10 +17,21 @@ uint64_t synth_next(struct synth *s)
 	return s->state * 2685821657736338717ULL;
 }
 
-/* A value in [lo, lo + steps * step). */
-static double pick(struct synth *s, double lo, unsigned steps, double step)
+/*
+ * A value at a resolution of `decimals` in [lo, lo + steps * 10^-decimals),
+ * rounded the way the agent's simulator rounds what it sends (sim_round1,
+ * sim_round2): 218.3, never 218.30000000000001.
+ */
+static double at_resolution(double x, int decimals)
 {
-	return lo + (double)(synth_next(s) % steps) * step;
+	double scale = decimals == 1 ? 10.0 : 100.0;
+	return round(x * scale) / scale;
+}
+
+static double pick(struct synth *s, double lo, unsigned steps, int decimals)
+{
+	double step = decimals == 1 ? 0.1 : 0.01;
+	return at_resolution(lo + (double)(synth_next(s) % steps) * step, decimals);
 }
 
 void synth_device(struct sp_device_info *d, const char *dev, bool lift)
@@ -48,7 +60,7 @@ static void fill_lift(struct synth *s, struct sp_lift *x, uint64_t n)
 	x->door = moving ? SP_DOOR_CLOSED : (enum sp_door)(synth_next(s) % SP_DOOR_COUNT);
 	x->door_zone = !moving;
 	x->occupied = synth_next(s) % 10 < 4;
-	x->speed = moving ? pick(s, 1.0, 50, 0.01) : 0.0;
+	x->speed = moving ? pick(s, 1.0, 50, 2) : 0.0;
 	x->mode = SP_MODE_NORMAL;
 	x->power = SP_POWER_MAINS;
 	x->safety_ok = true;
@@ -59,11 +71,11 @@ static void fill_lift(struct synth *s, struct sp_lift *x, uint64_t n)
 
 static void fill_station(struct synth *s, struct sp_station *x, uint64_t n)
 {
-	x->power_w = pick(s, 1500, 40000, 0.1);
-	x->supply_v = pick(s, 215, 100, 0.1);
-	x->ambient_c = pick(s, 18, 150, 0.1);
+	x->power_w = pick(s, 1500, 40000, 1);
+	x->supply_v = pick(s, 215, 100, 1);
+	x->ambient_c = pick(s, 18, 150, 1);
 	x->smoke = false;
-	x->leak_ma = pick(s, 0, 30, 0.1);
+	x->leak_ma = pick(s, 0, 30, 1);
 	x->door_open = false;
 	x->energy_wh = 5000000 + 40 * (int64_t)n;
 }
@@ -73,11 +85,11 @@ static void fill_port(struct synth *s, struct sp_port *x, int32_t port)
 	bool charging = synth_next(s) & 1;
 	x->port = port;
 	x->state = charging ? SP_PORT_CHARGING : SP_PORT_IDLE;
-	x->v = pick(s, 218, 60, 0.1);
-	x->a = charging ? pick(s, 1.5, 150, 0.01) : 0.0;
-	x->w = x->v * x->a;
-	x->temp_c = pick(s, charging ? 37 : 25, 50, 0.1);
-	x->session_wh = charging ? pick(s, 0, 8000, 0.1) : 0.0;
+	x->v = pick(s, 218, 60, 1);
+	x->a = charging ? pick(s, 1.5, 150, 2) : 0.0;
+	x->w = at_resolution(x->v * x->a, 1);
+	x->temp_c = pick(s, charging ? 37 : 25, 50, 1);
+	x->session_wh = charging ? pick(s, 0, 8000, 1) : 0.0;
 }
 
 void synth_record(struct synth *s, struct sp_record *r, const char *dev, bool lift, int64_t ts,
