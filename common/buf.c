@@ -52,7 +52,7 @@ int sp_buf_puts(struct sp_buf *b, const char *s)
 	return sp_buf_append(b, s, strlen(s));
 }
 
-int sp_buf_putc(struct sp_buf *b, char c)
+int sp_buf_putc_grow(struct sp_buf *b, char c)
 {
 	return sp_buf_append(b, &c, 1);
 }
@@ -84,40 +84,50 @@ void sp_buf_free(struct sp_buf *b)
 	b->len = b->cap = 0;
 }
 
-int sp_buf_json_str(struct sp_buf *b, const char *s, size_t n)
+/*
+ * What a byte becomes inside a JSON string: 0 = itself, a letter = backslash
+ * and that letter, 'u' = \u00XX. Most telemetry strings (ids, vocabulary
+ * words) need nothing, so runs of plain bytes are copied at once.
+ */
+static const char json_escape[256] = {
+	['\0'] = 'u', [1] = 'u', [2] = 'u', [3] = 'u', [4] = 'u', [5] = 'u', [6] = 'u', [7] = 'u',
+	['\b'] = 'u', ['\t'] = 't', ['\n'] = 'n', [11] = 'u', ['\f'] = 'u', ['\r'] = 'r',
+	[14] = 'u', [15] = 'u', [16] = 'u', [17] = 'u', [18] = 'u', [19] = 'u', [20] = 'u',
+	[21] = 'u', [22] = 'u', [23] = 'u', [24] = 'u', [25] = 'u', [26] = 'u', [27] = 'u',
+	[28] = 'u', [29] = 'u', [30] = 'u', [31] = 'u', ['"'] = '"', ['\\'] = '\\', [0x7f] = 'u',
+};
+
+char *sp_json_write_str(char *o, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	int rc;
 
-	/* Worst case every byte becomes \u00XX. */
-	if ((rc = sp_buf_reserve(b, n * 6 + 2)))
-		return rc;
-	char *o = b->data + b->len;
 	*o++ = '"';
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		switch (c) {
-		case '"': *o++ = '\\'; *o++ = '"'; break;
-		case '\\': *o++ = '\\'; *o++ = '\\'; break;
-		case '\n': *o++ = '\\'; *o++ = 'n'; break;
-		case '\r': *o++ = '\\'; *o++ = 'r'; break;
-		case '\t': *o++ = '\\'; *o++ = 't'; break;
-		default:
-			if (c < 0x20 || c == 0x7f) {
-				*o++ = '\\'; *o++ = 'u'; *o++ = '0'; *o++ = '0';
-				*o++ = hex[c >> 4]; *o++ = hex[c & 15];
-			} else {
-				*o++ = (char)c;
-			}
+	size_t i = 0;
+	while (i < n) {
+		size_t run = i;
+		while (run < n && json_escape[(unsigned char)s[run]] == 0)
+			run++;
+		memcpy(o, s + i, run - i);
+		o += run - i;
+		if (run == n)
+			break;
+		unsigned char c = (unsigned char)s[run];
+		char e = json_escape[c];
+		*o++ = '\\';
+		*o++ = e;
+		if (e == 'u') {
+			*o++ = '0';
+			*o++ = '0';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
 		}
+		i = run + 1;
 	}
 	*o++ = '"';
-	b->len = (size_t)(o - b->data);
-	b->data[b->len] = '\0';
-	return 0;
+	return o;
 }
 
-int sp_buf_json_int(struct sp_buf *b, int64_t v)
+char *sp_json_write_int(char *o, int64_t v)
 {
 	char tmp[24];
 	char *p = tmp + sizeof(tmp);
@@ -129,16 +139,20 @@ int sp_buf_json_int(struct sp_buf *b, int64_t v)
 	} while (u);
 	if (v < 0)
 		*--p = '-';
-	return sp_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+	size_t n = (size_t)(tmp + sizeof(tmp) - p);
+	memcpy(o, p, n);
+	return o + n;
 }
 
-int sp_buf_json_num(struct sp_buf *b, double v)
+char *sp_json_write_num(char *o, double v)
 {
 	static const double scale[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
 	static const uint64_t iscale[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
 
-	if (!isfinite(v))
-		return sp_buf_append(b, "null", 4); /* JSON has no NaN/Inf */
+	if (!isfinite(v)) {
+		memcpy(o, "null", 4); /* JSON has no NaN/Inf */
+		return o + 4;
+	}
 	/*
 	 * Telemetry values carry a few decimals; printing them as fixed-point
 	 * integers is several times cheaper than printf("%g") and gives the
@@ -153,7 +167,7 @@ int sp_buf_json_num(struct sp_buf *b, double v)
 			continue;
 		int64_t i = (int64_t)r;
 		if (k == 0)
-			return sp_buf_json_int(b, i);
+			return sp_json_write_int(o, i);
 		uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
 		uint64_t frac = u % iscale[k];
 		char tmp[48];
@@ -177,9 +191,42 @@ int sp_buf_json_num(struct sp_buf *b, double v)
 		} while (whole);
 		if (i < 0)
 			*--p = '-';
-		return sp_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+		size_t n = (size_t)(tmp + sizeof(tmp) - p);
+		memcpy(o, p, n);
+		return o + n;
 	}
 	char tmp[40];
 	int n = snprintf(tmp, sizeof(tmp), "%.17g", v);
-	return sp_buf_append(b, tmp, (size_t)n);
+	if (n < 0 || n > SP_JSON_NUM_MAX)
+		n = 0; /* cannot happen: %.17g of a finite double is at most 24 bytes */
+	memcpy(o, tmp, (size_t)n);
+	return o + n;
+}
+
+/* Ends what a writer put at the buffer's end: its new length, and the NUL. */
+static int json_put_end(struct sp_buf *b, char *end)
+{
+	b->len = (size_t)(end - b->data);
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int sp_buf_json_str(struct sp_buf *b, const char *s, size_t n)
+{
+	if (n > SIZE_MAX / 8)
+		return SP_ETOOBIG;
+	int rc = sp_buf_reserve(b, SP_JSON_STR_MAX(n));
+	return rc ? rc : json_put_end(b, sp_json_write_str(b->data + b->len, s, n));
+}
+
+int sp_buf_json_int(struct sp_buf *b, int64_t v)
+{
+	int rc = sp_buf_reserve(b, SP_JSON_INT_MAX);
+	return rc ? rc : json_put_end(b, sp_json_write_int(b->data + b->len, v));
+}
+
+int sp_buf_json_num(struct sp_buf *b, double v)
+{
+	int rc = sp_buf_reserve(b, SP_JSON_NUM_MAX);
+	return rc ? rc : json_put_end(b, sp_json_write_num(b->data + b->len, v));
 }

@@ -32,7 +32,20 @@ static inline void sp_buf_reset(struct sp_buf *b)
 int sp_buf_reserve(struct sp_buf *b, size_t extra);
 int sp_buf_append(struct sp_buf *b, const void *data, size_t n);
 int sp_buf_puts(struct sp_buf *b, const char *s);
-int sp_buf_putc(struct sp_buf *b, char c);
+int sp_buf_putc_grow(struct sp_buf *b, char c);
+
+/*
+ * One byte. Inline because encoders call it for every comma, colon and brace:
+ * with room left it is a store, not three calls (docs/performance.md).
+ */
+static inline int sp_buf_putc(struct sp_buf *b, char c)
+{
+	if (b->cap - b->len < 2 || (b->limit && b->len >= b->limit))
+		return sp_buf_putc_grow(b, c);
+	b->data[b->len++] = c;
+	b->data[b->len] = '\0';
+	return 0;
+}
 int sp_buf_printf(struct sp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Frees the storage; the buffer may be reused afterwards. */
 void sp_buf_free(struct sp_buf *b);
@@ -46,5 +59,17 @@ int sp_buf_json_str(struct sp_buf *b, const char *s, size_t n);
 int sp_buf_json_int(struct sp_buf *b, int64_t v);
 /* Up to 6 decimals when that reads back as exactly v, else %.17g; NaN/Inf become null. */
 int sp_buf_json_num(struct sp_buf *b, double v);
+
+/*
+ * The same, written at o without checks, for encoders that reserve room for
+ * a whole field at once (codec_encode.c): each returns the end of what it
+ * wrote, at most the bound below, and writes no NUL.
+ */
+#define SP_JSON_STR_MAX(n) ((n) * 6 + 2) /* every byte as \u00XX, and the quotes */
+#define SP_JSON_INT_MAX 20               /* -9223372036854775808 */
+#define SP_JSON_NUM_MAX 32               /* %.17g is at most 24 */
+char *sp_json_write_str(char *o, const char *s, size_t n);
+char *sp_json_write_int(char *o, int64_t v);
+char *sp_json_write_num(char *o, double v);
 
 #endif

@@ -234,6 +234,29 @@ static void test_round_trip(void)
 	CHECK_EQ_INT(sp_encode_record(&b, &m.records[0]), 0);
 	CHECK_EQ_STR(b.data, rec); /* canonical form = what a conforming agent sends */
 
+	/* every kind, every optional field: each re-encodes to exactly its input */
+	static const char *const canonical[] = {
+		"{\"t\":\"station\",\"dev\":\"chg-1\",\"ts\":1764320000000,\"power_w\":1520.5,"
+		"\"supply_v\":221.4,\"ambient_c\":-24.5,\"smoke\":false,\"leak_ma\":3.1,"
+		"\"door_open\":true,\"energy_wh\":123456}",
+		"{\"t\":\"port\",\"dev\":\"chg-1\",\"ts\":1764320000000,\"port\":3,"
+		"\"state\":\"charging\",\"v\":221.4,\"a\":2.31,\"w\":511.4,\"temp_c\":31.2,"
+		"\"session_wh\":412}",
+		"{\"t\":\"session\",\"dev\":\"chg-1\",\"ts\":1764320000000,\"port\":3,"
+		"\"start\":1764300000000,\"end\":1764320000000,\"wh\":930.5,\"reason\":\"full\"}",
+		/* texts hold no control characters (bad_text), but quotes and backslashes */
+		"{\"t\":\"fault\",\"dev\":\"chg-1\",\"ts\":1764320000000,\"code\":\"C04\","
+		"\"active\":true,\"port\":3,\"detail\":\"say \\\"hi\\\" \\\\ at 71.5 \xc2\xb0" "C\"}",
+	};
+	for (size_t i = 0; i < sizeof(canonical) / sizeof(canonical[0]); i++) {
+		CHECK_EQ_INT(data(canonical[i], &m, &why), 0);
+		CHECK_EQ_INT(m.rejected, 0);
+		sp_buf_reset(&b);
+		CHECK_EQ_INT(sp_encode_record(&b, &m.records[0]), 0);
+		CHECK_EQ_STR(b.data, canonical[i]);
+	}
+	CHECK_EQ_INT(data(rec, &m, &why), 0);
+
 	struct sp_record copy = m.records[0];
 	sp_buf_reset(&b);
 	CHECK_EQ_INT(sp_encode_data(&b, 99, NOW, &copy, 1), 0);
@@ -273,6 +296,43 @@ static void test_numbers(void)
 	sp_buf_json_int(&b, -9007199254740991LL);
 	CHECK_EQ_STR(b.data, "-9007199254740991");
 	sp_buf_free(&b);
+}
+
+static void test_buf_json_str(void)
+{
+	struct sp_buf b = SP_BUF_INIT(0);
+	const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"", "\"\""},
+		{"lift-1", "\"lift-1\""},
+		{"\"", "\"\\\"\""},
+		{"a\\", "\"a\\\\\""},
+		{"\x7f" "x\x1f", "\"\\u007fx\\u001f\""},
+		{"\f\b", "\"\\u000c\\u0008\""},
+		{"\xe7\x94\xb5\xe6\xa2\xaf 3\n", "\"\xe7\x94\xb5\xe6\xa2\xaf 3\\n\""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		sp_buf_reset(&b);
+		CHECK_EQ_INT(sp_buf_json_str(&b, cases[i].in, strlen(cases[i].in)), 0);
+		CHECK_EQ_STR(b.data, cases[i].out);
+		CHECK_EQ_INT(b.len, strlen(cases[i].out));
+	}
+	/* a NUL inside the given length is escaped too */
+	sp_buf_reset(&b);
+	CHECK_EQ_INT(sp_buf_json_str(&b, "a\0b", 3), 0);
+	CHECK_EQ_STR(b.data, "\"a\\u0000b\"");
+	sp_buf_free(&b);
+
+	/* putc keeps the limit and the terminating NUL, on its fast path too */
+	struct sp_buf small = SP_BUF_INIT(3);
+	CHECK_EQ_INT(sp_buf_putc(&small, 'a'), 0);
+	CHECK_EQ_INT(sp_buf_putc(&small, 'b'), 0);
+	CHECK_EQ_INT(sp_buf_putc(&small, 'c'), 0);
+	CHECK_EQ_INT(sp_buf_putc(&small, 'd'), SP_ETOOBIG);
+	CHECK_EQ_INT(small.len, 3);
+	CHECK_EQ_STR(small.data, "abc");
+	sp_buf_free(&small);
 }
 
 static void test_birth(void)
@@ -412,6 +472,7 @@ int main(void)
 	RUN(test_good_records_survive_bad_neighbours);
 	RUN(test_round_trip);
 	RUN(test_numbers);
+	RUN(test_buf_json_str);
 	RUN(test_birth);
 	RUN(test_birth_duplicate_devices);
 	RUN(test_state_and_ack);
