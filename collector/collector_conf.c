@@ -1,6 +1,8 @@
 /* collector_conf.c - the collector's configuration table (see collector_conf.h). */
 #include "collector_conf.h"
 
+#include "store.h"
+
 #include "sitepulse/error.h"
 #include "sitepulse/ids.h"
 
@@ -80,6 +82,8 @@ static const struct sp_conf_key mqtt_keys[] = {
 };
 
 #define ST(m) offsetof(struct collector_conf, store.m) - offsetof(struct collector_conf, store)
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x) /* a default named once, in store.h */
 static const struct sp_conf_key store_keys[] = {
 	{"path", SP_CONF_STRING, ST(path), "sitepulse.db", 1, 4096, NULL, 0, NULL,
 	 "SQLite database file (--db overrides)"},
@@ -92,7 +96,7 @@ static const struct sp_conf_key store_keys[] = {
 	{"queue_mb", SP_CONF_INT, ST(queue_mb), "16", 1, 4096, NULL, 0, NULL,
 	 "decoded messages waiting for the writer (a quarter more, at least 1 MB, for raw messages "
 	 "before the parser); when full the broker is held back"},
-	{"cache_mb", SP_CONF_INT, ST(cache_mb), "4", 1, 4096, NULL, 0, NULL,
+	{"cache_mb", SP_CONF_INT, ST(cache_mb), STRINGIFY(STORE_CACHE_MB_DEFAULT), 1, 4096, NULL, 0, NULL,
 	 "SQLite page cache of the writer"},
 	{"checkpoint_mb", SP_CONF_INT, ST(checkpoint_mb), "32", 1, 1024, NULL, 0, NULL,
 	 "the WAL is copied into the database when it reaches this size: larger writes hot index "

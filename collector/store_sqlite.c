@@ -504,7 +504,7 @@ static void *sq_open(const struct store_params *p)
 	}
 	sqlite3_busy_timeout(s->db, 5000);
 	snprintf(pragma, sizeof(pragma), "PRAGMA cache_size = -%lld",
-		 (long long)(p->cache_mb > 0 ? p->cache_mb * 1024 : 4096));
+		 (long long)(p->cache_mb > 0 ? p->cache_mb : STORE_CACHE_MB_DEFAULT) * 1024);
 	if (exec_sql(s->db, s->path, "PRAGMA journal_mode = WAL") ||
 	    exec_sql(s->db, s->path,
 		     p->sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") ||
