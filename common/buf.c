@@ -197,8 +197,11 @@ char *sp_json_write_num(char *o, double v)
 	}
 	char tmp[40];
 	int n = snprintf(tmp, sizeof(tmp), "%.17g", v);
-	if (n < 0 || n > SP_JSON_NUM_MAX)
-		n = 0; /* cannot happen: %.17g of a finite double is at most 24 bytes */
+	if (n < 0 || n > SP_JSON_NUM_MAX) {
+		/* cannot happen (%.17g of a finite double is at most 24 bytes); stay valid JSON */
+		memcpy(o, "null", 4);
+		return o + 4;
+	}
 	memcpy(o, tmp, (size_t)n);
 	return o + n;
 }

@@ -36,7 +36,7 @@ int sp_buf_putc_grow(struct sp_buf *b, char c);
 
 /*
  * One byte. Inline because encoders call it for every comma, colon and brace:
- * with room left it is a store, not three calls (docs/performance.md).
+ * with room left it is a store, not three calls (docs/performance.md item 25).
  */
 static inline int sp_buf_putc(struct sp_buf *b, char c)
 {

@@ -6,7 +6,9 @@
  * thread (sp_mqtt_poll connects and reconnects forever with capped
  * exponential backoff and jitter), TLS and credential options from plain
  * strings, an in-flight window for QoS 1 publishes, and Paho error codes
- * translated to SP_E* (Paho's own text is logged here).
+ * translated to SP_E* (Paho's own text is logged here). The first
+ * sp_mqtt_create turns Paho's process-wide default trace off, unless
+ * MQTT_C_CLIENT_TRACE asks for one (it costs ~2 us per message).
  *
  * Threads: Paho runs its own send and receive threads. The callbacks in
  * struct sp_mqtt_callbacks run on Paho's receive thread; they must only
