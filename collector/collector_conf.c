@@ -5,6 +5,7 @@
 
 #include "sitepulse/error.h"
 #include "sitepulse/ids.h"
+#include "sitepulse/mqtt_conf.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -64,17 +65,7 @@ static const struct sp_conf_key mqtt_keys[] = {
 	 sp_conf_check_mqtt_uri, "broker address; ssl://HOST:PORT for TLS (--broker overrides)"},
 	{"client_id", SP_CONF_STRING, M(client_id), "sitepulse-collector", 1, 128, NULL, 0, NULL,
 	 "fixed MQTT client id: the broker keeps this persistent session while we are away"},
-	{"username", SP_CONF_STRING, M(username), "", 0, 256, NULL, 0, NULL, "broker user name"},
-	{"password", SP_CONF_STRING, M(password), "", 0, 256, NULL, SP_CONF_SECRET, NULL,
-	 "broker password"},
-	{"ca_file", SP_CONF_STRING, M(ca_file), "", 0, 4096, NULL, 0, NULL,
-	 "TLS: CA certificates (PEM) to verify the broker"},
-	{"cert_file", SP_CONF_STRING, M(cert_file), "", 0, 4096, NULL, 0, NULL,
-	 "TLS: client certificate (PEM)"},
-	{"key_file", SP_CONF_STRING, M(key_file), "", 0, 4096, NULL, 0, NULL,
-	 "TLS: client private key (PEM)"},
-	{"tls_insecure", SP_CONF_BOOL, M(tls_insecure), "false", 0, 0, NULL, 0, NULL,
-	 "TLS: skip broker host name verification (testing only)"},
+	SP_CONF_MQTT_LOGIN_KEYS(M),
 	{"keepalive_s", SP_CONF_INT, M(keepalive_s), "30", 5, 3600, NULL, 0, NULL,
 	 "MQTT keepalive"},
 	{"max_inflight", SP_CONF_INT, M(max_inflight), "1000", 1, 65535, NULL, 0, NULL,
