@@ -223,6 +223,36 @@ static void test_good_records_survive_bad_neighbours(void)
 	CHECK_EQ_INT(m.rejects[3].reason, SP_REJ_NONE);
 }
 
+/* Members in any order decode as in table order; a repeat is caught wherever it comes. */
+static void test_member_order(void)
+{
+	struct sp_data_msg m;
+	struct sp_reject_info why;
+	CHECK_EQ_INT(data(LIFT_OK, &m, &why), 0);
+	struct sp_record canonical = m.records[0];
+	const char *reversed =
+		"{\"run_s\":4000,\"door_cycles\":30,\"trips\":12,\"safety_ok\":true,"
+		"\"power\":\"mains\",\"mode\":\"normal\",\"speed\":0.98,\"occupied\":true,"
+		"\"door_zone\":false,\"door\":\"closed\",\"dir\":\"up\",\"floor\":3,"
+		"\"ts\":1764320000000,\"dev\":\"lift-1\",\"t\":\"lift\"}";
+	CHECK_EQ_INT(data(reversed, &m, &why), 0);
+	CHECK_EQ_INT(m.rejected, 0);
+	CHECK_EQ_INT(m.records[0].kind, canonical.kind);
+	CHECK_EQ_STR(m.records[0].dev, canonical.dev);
+	CHECK_EQ_INT(m.records[0].ts, canonical.ts);
+	CHECK_EQ_INT(m.records[0].has, canonical.has);
+	CHECK(memcmp(&m.records[0].u.lift, &canonical.u.lift, sizeof(canonical.u.lift)) == 0);
+	/* the repeat right after its first match, and one far behind it */
+	CHECK_EQ_INT(one("{\"t\":\"lift\",\"dev\":\"l\",\"ts\":1764320000000,\"floor\":3,\"floor\":4,"
+			 "\"dir\":\"up\",\"door\":\"closed\",\"door_zone\":false,\"occupied\":true,"
+			 "\"mode\":\"normal\"}"),
+		     SP_REJ_DUPLICATE_FIELD);
+	CHECK_EQ_INT(one("{\"t\":\"lift\",\"dev\":\"l\",\"ts\":1764320000000,\"floor\":3,"
+			 "\"dir\":\"up\",\"door\":\"closed\",\"door_zone\":false,\"occupied\":true,"
+			 "\"mode\":\"normal\",\"dir\":\"down\"}"),
+		     SP_REJ_DUPLICATE_FIELD);
+}
+
 static void test_round_trip(void)
 {
 	struct sp_data_msg m;
@@ -470,6 +500,7 @@ int main(void)
 	RUN(test_record_rejections);
 	RUN(test_message_rejections);
 	RUN(test_good_records_survive_bad_neighbours);
+	RUN(test_member_order);
 	RUN(test_round_trip);
 	RUN(test_numbers);
 	RUN(test_buf_json_str);
