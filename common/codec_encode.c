@@ -19,8 +19,8 @@
  * per field instead of one per comma and quote halves its cost. Field
  * names come from our own tables and are plain words that need no escaping.
  * Near a buffer's limit a field is refused by its bound (a number's 32
- * bytes, six per byte of text), not by its actual size: the agent's 256 KB
- * messages are then split one record earlier, nothing else changes.
+ * bytes, six per byte of text), not by its actual size: the agent then
+ * splits a batch that would just have fit in 256 KB; nothing else changes.
  */
 static int put_field(struct sp_buf *b, const struct field *f, const void *base)
 {
