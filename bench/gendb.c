@@ -43,12 +43,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
 #define ROWS_PER_TXN 100000
 #define COMPACT_BUDGET 65536
 
 struct options {
 	const char *db;
-	long sites, lifts, chargers, days, interval_s, cache_mb, live_minutes;
+	long sites, lifts, chargers, days, interval_s, cache_mb, page_kb, live_minutes;
 	unsigned long seed;
 	bool compact_live;
 };
@@ -89,6 +92,8 @@ static void usage(FILE *out)
 		"  --sites N          sites, one agent each; devices dealt round-robin (10)\n"
 		"  --interval-s S     one reading per device every S seconds (60)\n"
 		"  --cache-mb N       SQLite page cache while building (256)\n"
+		"  --page-kb N        page size of the file, as the collector's [store] page_kb ("
+		STRINGIFY(STORE_PAGE_KB_DEFAULT) ")\n"
 		"  --seed N           value generator seed (1)\n"
 		"  --live-minutes N   the newest N minutes are written one interval per\n"
 		"                     transaction and not compacted (65)\n"
@@ -117,6 +122,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"lifts", required_argument, NULL, 'l'},    {"chargers", required_argument, NULL, 'c'},
 		{"sites", required_argument, NULL, 's'},    {"interval-s", required_argument, NULL, 'i'},
 		{"cache-mb", required_argument, NULL, 'm'}, {"seed", required_argument, NULL, 'S'},
+		{"page-kb", required_argument, NULL, 'P'},
 		{"live-minutes", required_argument, NULL, 'L'},
 		{"compact-live", no_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
@@ -124,7 +130,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	int opt, bad = 0;
 
 	*o = (struct options){.sites = 10, .lifts = 500, .chargers = 500, .days = 30,
-			      .interval_s = 60, .cache_mb = 256, .seed = 1, .live_minutes = 65};
+			      .interval_s = 60, .cache_mb = 256, .page_kb = STORE_PAGE_KB_DEFAULT,
+			      .seed = 1, .live_minutes = 65};
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd': o->db = optarg; break;
@@ -134,6 +141,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 's': bad |= parse_long("sites", optarg, 1, 100000, &o->sites); break;
 		case 'i': bad |= parse_long("interval-s", optarg, 1, 86400, &o->interval_s); break;
 		case 'm': bad |= parse_long("cache-mb", optarg, 1, 65536, &o->cache_mb); break;
+		case 'P':
+			bad |= parse_long("page-kb", optarg, 1, 64, &o->page_kb);
+			if (o->page_kb & (o->page_kb - 1)) {
+				fprintf(stderr, "sp-gendb: --page-kb must be a power of two\n");
+				bad = -1;
+			}
+			break;
 		case 'S': bad |= parse_long("seed", optarg, 0, 1L << 30, &v); o->seed = (unsigned long)v; break;
 		case 'L': bad |= parse_long("live-minutes", optarg, 0, 1000000, &o->live_minutes); break;
 		case 'C': o->compact_live = true; break;
@@ -327,7 +341,8 @@ int main(int argc, char **argv)
 	synth_seed(&g.rng, g.o.seed);
 
 	/* synchronous=NORMAL: a build that crashes is simply run again */
-	struct store_params sp = {.path = g.o.db, .readers = 1, .cache_mb = g.o.cache_mb};
+	struct store_params sp = {.path = g.o.db, .readers = 1, .cache_mb = g.o.cache_mb,
+				  .page_kb = g.o.page_kb};
 	int64_t t0 = sp_mono_ms();
 	int64_t interval_ms = g.o.interval_s * 1000;
 	int64_t steps = g.o.days * 86400 / g.o.interval_s;

@@ -13,6 +13,8 @@
 #include <string.h>
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+/* SQLite's page sizes in KB: choice i is 2^i KB */
+static const char *const page_kb_choices[] = {"1", "2", "4", "8", "16", "32", "64", NULL};
 static const char *const severities[] = {"critical", "major", "minor", "warning", NULL};
 
 static int check_http_url(const char *value, char *err, size_t errlen)
@@ -89,6 +91,10 @@ static const struct sp_conf_key store_keys[] = {
 	 "before the parser); when full the broker is held back"},
 	{"cache_mb", SP_CONF_INT, ST(cache_mb), STRINGIFY(STORE_CACHE_MB_DEFAULT), 1, 4096, NULL, 0, NULL,
 	 "SQLite page cache of the writer"},
+	{"page_kb", SP_CONF_ENUM, ST(page_kb_log2), STRINGIFY(STORE_PAGE_KB_DEFAULT), 0, 0,
+	 page_kb_choices, 0, NULL,
+	 "SQLite page size of a new database file (an existing file keeps its own); 16 stores big "
+	 "messages and answers the API faster, but costs more per message with a very large fleet"},
 	{"checkpoint_mb", SP_CONF_INT, ST(checkpoint_mb), "32", 1, 1024, NULL, 0, NULL,
 	 "the WAL is copied into the database when it reaches this size: larger writes hot index "
 	 "pages back less often (faster ingest) but uses more disk and pauses longer per checkpoint"},

@@ -48,6 +48,7 @@ struct collector_conf {
 		int64_t commit_interval_ms;
 		int64_t queue_mb;
 		int64_t cache_mb;
+		int page_kb_log2;      /* [store] page_kb = 2^this */
 		int64_t checkpoint_mb;
 		int64_t compact_after_s;
 		int64_t readers;

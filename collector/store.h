@@ -31,12 +31,15 @@ struct store;
  * item 23).
  */
 #define STORE_CACHE_MB_DEFAULT 4
+/* The page size of a new database file, in KB (SQLite's own default). */
+#define STORE_PAGE_KB_DEFAULT 4
 
 struct store_params {
 	const char *path;        /* SQLite file */
 	bool sync_full;          /* synchronous=FULL (fsync per commit) or NORMAL */
 	int readers;             /* read connections in the pool */
 	int64_t cache_mb;        /* page cache of the writer connection; 0 = the default */
+	int64_t page_kb;         /* page size of a new file: 1..64, a power of two; 0 = the default */
 	int64_t checkpoint_mb;   /* WAL size that triggers a checkpoint; 0 = SQLite's 4 MB */
 	int64_t compact_after_ms; /* chunks are compacted this long after written; 0 = 65 min */
 };

@@ -503,6 +503,11 @@ static void *sq_open(const struct store_params *p)
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
+	/* takes effect only while the file is still empty: an existing file keeps its size */
+	snprintf(pragma, sizeof(pragma), "PRAGMA page_size = %lld",
+		 (long long)(p->page_kb > 0 ? p->page_kb : STORE_PAGE_KB_DEFAULT) * 1024);
+	if (exec_sql(s->db, s->path, pragma))
+		goto fail;
 	snprintf(pragma, sizeof(pragma), "PRAGMA cache_size = -%lld",
 		 (long long)(p->cache_mb > 0 ? p->cache_mb : STORE_CACHE_MB_DEFAULT) * 1024);
 	if (exec_sql(s->db, s->path, "PRAGMA journal_mode = WAL") ||

@@ -268,6 +268,31 @@ static void test_open_creates_schema(void)
 	drop(s, path);
 }
 
+/* A new file gets the page size asked for; an existing one keeps its own. */
+static void test_page_size_of_new_files(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(sql_int(path, "PRAGMA page_size"), STORE_PAGE_KB_DEFAULT * 1024);
+	store_close(s);
+	remove_db(path);
+	struct store_params p = {.path = path, .readers = 1, .page_kb = 16};
+	s = store_open(&p);
+	CHECK(s != NULL);
+	CHECK_EQ_INT(sql_int(path, "PRAGMA page_size"), 16384);
+	store_close(s);
+	p.page_kb = 1;
+	s = store_open(&p);
+	CHECK(s != NULL);
+	CHECK_EQ_INT(sql_int(path, "PRAGMA page_size"), 16384);
+	if (s)
+		CHECK_EQ_INT(store_r_ping(s), 0);
+	drop(s, path);
+}
+
 /* Runs SQL on a closed store's file. */
 static void sql_exec(const char *path, const char *sql)
 {
@@ -1465,6 +1490,7 @@ int main(void)
 {
 	sp_log_set_level(SP_LOG_WARN); /* the store logs its lifecycle at INFO */
 	RUN(test_open_creates_schema);
+	RUN(test_page_size_of_new_files);
 	RUN(test_migrates_version_1_readings);
 	RUN(test_open_fails_cleanly);
 	RUN(test_agent_find_or_create);
