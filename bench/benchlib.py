@@ -486,6 +486,15 @@ def thread_summary(bt):
 
 # ---------------------------------------------------------------- loaders
 
+def last_json(proc):
+    """The JSON object a finished tool printed as its last line of stdout, or None."""
+    out = proc.output().strip()
+    try:
+        return json.loads(out.splitlines()[-1]) if out else None
+    except ValueError:
+        return None
+
+
 class Loader:
     """One sp-loadgen process; result() is its JSON report."""
 
@@ -499,11 +508,7 @@ class Loader:
 
     def result(self, timeout):
         rc = self.proc.join(timeout)
-        out = self.proc.output().strip()
-        try:
-            res = json.loads(out.splitlines()[-1]) if out else None
-        except ValueError:
-            res = None
+        res = last_json(self.proc)
         if res is None or rc != 0 or not res.get("ok"):
             raise BenchError("%s failed (exit %s): %s %s" % (self.proc.name, rc,
                              (res or {}).get("error"), self.proc.log_tail(5).strip()))
