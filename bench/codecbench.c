@@ -14,6 +14,8 @@
 #include "sitepulse/buf.h"
 #include "sitepulse/codec.h"
 
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,35 +30,49 @@ static double cpu_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static long arg_long(int argc, char **argv, const char *name, long def, long min, long max)
+static void usage(FILE *f)
 {
-	for (int i = 1; i + 1 < argc; i++) {
-		if (strcmp(argv[i], name) != 0)
-			continue;
-		char *end;
-		long v = strtol(argv[i + 1], &end, 10);
-		if (*end != '\0' || v < min || v > max) {
-			fprintf(stderr, "sp-codecbench: %s must be %ld..%ld\n", name, min, max);
-			exit(2);
-		}
-		return v;
+	fprintf(f, "usage: sp-codecbench [--records R (20)] [--messages N (2000)] [--runs K (5)]\n"
+		   "Decodes N distinct data messages of R records and re-encodes their records,\n"
+		   "K times; prints CPU us per record (best run) as JSON.\n");
+}
+
+/* An integer option in [min, max]; exits 2 with a message otherwise. */
+static long option_long(const char *name, const char *text, long min, long max)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < min || v > max) {
+		fprintf(stderr, "sp-codecbench: --%s: expected an integer in %ld..%ld, got '%s'\n",
+			name, min, max, text);
+		exit(2);
 	}
-	return def;
+	return v;
 }
 
 int main(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0) {
-			printf("usage: sp-codecbench [--records R (20)] [--messages N (2000)] [--runs K (5)]\n"
-			       "Decodes N distinct data messages of R records and re-encodes their records,\n"
-			       "K times; prints CPU us per record (best run) as JSON.\n");
-			return 0;
+	static const struct option opts[] = {{"records", required_argument, NULL, 'r'},
+					     {"messages", required_argument, NULL, 'm'},
+					     {"runs", required_argument, NULL, 'k'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	long records = 20, messages = 2000, runs = 5;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'r': records = option_long("records", optarg, 1, SP_RECORDS_MAX); break;
+		case 'm': messages = option_long("messages", optarg, 1, 1000000); break;
+		case 'k': runs = option_long("runs", optarg, 1, 100); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
-	long records = arg_long(argc, argv, "--records", 20, 1, SP_RECORDS_MAX);
-	long messages = arg_long(argc, argv, "--messages", 2000, 1, 1000000);
-	long runs = arg_long(argc, argv, "--runs", 5, 1, 100);
+	if (optind < argc) {
+		fprintf(stderr, "sp-codecbench: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
 
 	/* the messages, encoded once; distinct so caches see what a collector sees */
 	struct sp_record *recs = calloc((size_t)records, sizeof(*recs));

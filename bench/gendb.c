@@ -31,6 +31,7 @@
 #include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
 #include "sitepulse/codec.h"
+#include "sitepulse/conf.h"
 #include "sitepulse/error.h"
 #include "sitepulse/log.h"
 
@@ -42,9 +43,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define STRINGIFY_(x) #x
-#define STRINGIFY(x) STRINGIFY_(x)
 
 #define ROWS_PER_TXN 100000
 #define COMPACT_BUDGET 65536
@@ -93,7 +91,7 @@ static void usage(FILE *out)
 		"  --interval-s S     one reading per device every S seconds (60)\n"
 		"  --cache-mb N       SQLite page cache while building (256)\n"
 		"  --page-kb N        page size of the file, as the collector's [store] page_kb ("
-		STRINGIFY(STORE_PAGE_KB_DEFAULT) ")\n"
+		SP_CONF_DEFAULT(STORE_PAGE_KB_DEFAULT) ")\n"
 		"  --seed N           value generator seed (1)\n"
 		"  --live-minutes N   the newest N minutes are written one interval per\n"
 		"                     transaction and not compacted (65)\n"

@@ -75,8 +75,6 @@ static const struct sp_conf_key mqtt_keys[] = {
 };
 
 #define ST(m) offsetof(struct collector_conf, store.m) - offsetof(struct collector_conf, store)
-#define STRINGIFY_(x) #x
-#define STRINGIFY(x) STRINGIFY_(x) /* a default named once, in store.h */
 static const struct sp_conf_key store_keys[] = {
 	{"path", SP_CONF_STRING, ST(path), "sitepulse.db", 1, 4096, NULL, 0, NULL,
 	 "SQLite database file (--db overrides)"},
@@ -89,9 +87,9 @@ static const struct sp_conf_key store_keys[] = {
 	{"queue_mb", SP_CONF_INT, ST(queue_mb), "16", 1, 4096, NULL, 0, NULL,
 	 "decoded messages waiting for the writer (a quarter more, at least 1 MB, for raw messages "
 	 "before the parser); when full the broker is held back"},
-	{"cache_mb", SP_CONF_INT, ST(cache_mb), STRINGIFY(STORE_CACHE_MB_DEFAULT), 1, 4096, NULL, 0, NULL,
+	{"cache_mb", SP_CONF_INT, ST(cache_mb), SP_CONF_DEFAULT(STORE_CACHE_MB_DEFAULT), 1, 4096, NULL, 0, NULL,
 	 "SQLite page cache of the writer"},
-	{"page_kb", SP_CONF_ENUM, ST(page_kb_log2), STRINGIFY(STORE_PAGE_KB_DEFAULT), 0, 0,
+	{"page_kb", SP_CONF_ENUM, ST(page_kb_log2), SP_CONF_DEFAULT(STORE_PAGE_KB_DEFAULT), 0, 0,
 	 page_kb_choices, 0, NULL,
 	 "SQLite page size of a new database file (an existing file keeps its own); 16 stores big "
 	 "messages and answers the API faster, but costs more per message with a very large fleet"},

@@ -206,30 +206,28 @@ char *sp_json_write_num(char *o, double v)
 	return o + n;
 }
 
-/* Ends what a writer put at the buffer's end: its new length, and the NUL. */
-static int json_put_end(struct sp_buf *b, char *end)
-{
-	b->len = (size_t)(end - b->data);
-	b->data[b->len] = '\0';
-	return 0;
-}
-
 int sp_buf_json_str(struct sp_buf *b, const char *s, size_t n)
 {
 	if (n > SIZE_MAX / 8)
 		return SP_ETOOBIG;
 	int rc = sp_buf_reserve(b, SP_JSON_STR_MAX(n));
-	return rc ? rc : json_put_end(b, sp_json_write_str(b->data + b->len, s, n));
+	if (rc == 0)
+		sp_buf_end_at(b, sp_json_write_str(b->data + b->len, s, n));
+	return rc;
 }
 
 int sp_buf_json_int(struct sp_buf *b, int64_t v)
 {
 	int rc = sp_buf_reserve(b, SP_JSON_INT_MAX);
-	return rc ? rc : json_put_end(b, sp_json_write_int(b->data + b->len, v));
+	if (rc == 0)
+		sp_buf_end_at(b, sp_json_write_int(b->data + b->len, v));
+	return rc;
 }
 
 int sp_buf_json_num(struct sp_buf *b, double v)
 {
 	int rc = sp_buf_reserve(b, SP_JSON_NUM_MAX);
-	return rc ? rc : json_put_end(b, sp_json_write_num(b->data + b->len, v));
+	if (rc == 0)
+		sp_buf_end_at(b, sp_json_write_num(b->data + b->len, v));
+	return rc;
 }

@@ -70,8 +70,7 @@ static int put_field(struct sp_buf *b, const struct field *f, const void *base)
 	case F_NUM: o = sp_json_write_num(o, *(const double *)src); break;
 	default: o = sp_json_write_str(o, text, text_len); break;
 	}
-	b->len = (size_t)(o - b->data);
-	*o = '\0';
+	sp_buf_end_at(b, o);
 	return 0;
 }
 
@@ -83,18 +82,19 @@ int sp_encode_record(struct sp_buf *b, const struct sp_record *r)
 	int rc;
 
 	/* {"t":KIND,"dev":DEV,"ts":TS */
-	if ((rc = sp_buf_reserve(b, 20 + SP_JSON_STR_MAX(kind_len) + SP_JSON_STR_MAX(dev_len) +
+	static const char t_key[] = "{\"t\":", dev_key[] = ",\"dev\":", ts_key[] = ",\"ts\":";
+	if ((rc = sp_buf_reserve(b, sizeof(t_key) + sizeof(dev_key) + sizeof(ts_key) +
+					    SP_JSON_STR_MAX(kind_len) + SP_JSON_STR_MAX(dev_len) +
 					    SP_JSON_INT_MAX)))
 		return rc;
 	char *o = b->data + b->len;
-	memcpy(o, "{\"t\":", 5);
-	o = sp_json_write_str(o + 5, kind, kind_len);
-	memcpy(o, ",\"dev\":", 7);
-	o = sp_json_write_str(o + 7, r->dev, dev_len);
-	memcpy(o, ",\"ts\":", 6);
-	o = sp_json_write_int(o + 6, r->ts);
-	b->len = (size_t)(o - b->data);
-	*o = '\0';
+	memcpy(o, t_key, sizeof(t_key) - 1);
+	o = sp_json_write_str(o + sizeof(t_key) - 1, kind, kind_len);
+	memcpy(o, dev_key, sizeof(dev_key) - 1);
+	o = sp_json_write_str(o + sizeof(dev_key) - 1, r->dev, dev_len);
+	memcpy(o, ts_key, sizeof(ts_key) - 1);
+	o = sp_json_write_int(o + sizeof(ts_key) - 1, r->ts);
+	sp_buf_end_at(b, o);
 	for (size_t i = 0; i < kt->count; i++) {
 		const struct field *f = &kt->fields[i];
 		if (f->has && !(r->has & f->has))

@@ -72,4 +72,11 @@ char *sp_json_write_str(char *o, const char *s, size_t n);
 char *sp_json_write_int(char *o, int64_t v);
 char *sp_json_write_num(char *o, double v);
 
+/* Ends unchecked writes into reserved room at `end`: the new length, and the NUL. */
+static inline void sp_buf_end_at(struct sp_buf *b, char *end)
+{
+	b->len = (size_t)(end - b->data);
+	*end = '\0';
+}
+
 #endif

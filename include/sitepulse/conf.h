@@ -38,6 +38,10 @@ enum {
 
 #define SP_CONF_STR_MAX 4096 /* default length limit of a string value */
 
+/* A numeric constant as a key's default text: the default is named once, e.g. in store.h. */
+#define SP_CONF_DEFAULT(x) SP_CONF_DEFAULT_(x)
+#define SP_CONF_DEFAULT_(x) #x
+
 struct sp_conf_list {
 	char **items;
 	size_t count;

@@ -277,8 +277,7 @@ static void test_page_size_of_new_files(void)
 	if (s == NULL)
 		return;
 	CHECK_EQ_INT(sql_int(path, "PRAGMA page_size"), STORE_PAGE_KB_DEFAULT * 1024);
-	store_close(s);
-	remove_db(path);
+	drop(s, path);
 	struct store_params p = {.path = path, .readers = 1, .page_kb = 16};
 	s = store_open(&p);
 	CHECK(s != NULL);
