@@ -70,7 +70,8 @@ static const char *type_name(enum sp_conf_type t)
 	case SP_CONF_STRING: return "string";
 	case SP_CONF_INT: return "integer";
 	case SP_CONF_DOUBLE: return "number";
-	case SP_CONF_BOOL: return "boolean";
+	case SP_CONF_BOOL:
+	case SP_CONF_SWITCH: return "boolean";
 	case SP_CONF_ENUM: return "one of";
 	case SP_CONF_LIST: return "list";
 	}
@@ -89,6 +90,7 @@ static void describe(const struct sp_conf_key *k, char *out, size_t cap)
 		snprintf(out, cap, "number %g..%g", k->min, k->max);
 		return;
 	case SP_CONF_BOOL:
+	case SP_CONF_SWITCH:
 		snprintf(out, cap, "true or false");
 		return;
 	case SP_CONF_ENUM:
@@ -174,18 +176,19 @@ static int set_value(const struct sp_conf_key *k, void *target, const char *text
 		*(double *)dst = v;
 		return 0;
 	}
-	case SP_CONF_BOOL: {
+	case SP_CONF_BOOL:
+	case SP_CONF_SWITCH: {
 		static const char *const yes[] = {"true", "yes", "on", "1"};
 		static const char *const no[] = {"false", "no", "off", "0"};
 		for (int i = 0; i < 4; i++) {
-			if (strcasecmp(text, yes[i]) == 0) {
-				*(bool *)dst = true;
-				return 0;
-			}
-			if (strcasecmp(text, no[i]) == 0) {
-				*(bool *)dst = false;
-				return 0;
-			}
+			bool y = strcasecmp(text, yes[i]) == 0;
+			if (!y && strcasecmp(text, no[i]) != 0)
+				continue;
+			if (k->type == SP_CONF_BOOL)
+				*(bool *)dst = y;
+			else
+				*(int *)dst = y;
+			return 0;
 		}
 		goto bad;
 	}

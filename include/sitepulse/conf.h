@@ -26,6 +26,8 @@ enum sp_conf_type {
 	SP_CONF_INT,    /* int64_t in [min, max] */
 	SP_CONF_DOUBLE, /* double in [min, max] */
 	SP_CONF_BOOL,   /* bool: true/false, yes/no, on/off, 1/0 */
+	SP_CONF_SWITCH, /* int: as BOOL, 1 or 0; a key without a default stays as the owner set it
+			   (e.g. -1 = "not said", so a more specific section can inherit) */
 	SP_CONF_ENUM,   /* int: index into choices */
 	SP_CONF_LIST,   /* struct sp_conf_list: comma-separated strings */
 };
