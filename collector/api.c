@@ -31,6 +31,7 @@
 
 #define REQUEST_MEMORY (32 * 1024)  /* request line + headers of one connection */
 #define BODY_MAX (64 * 1024)        /* request bodies larger than this are refused */
+#define ACK_BODY_MAX 1024           /* the one body a route reads: {"by":"name"} */
 #define RESPONSE_MAX (64 * 1024 * 1024)
 #define PEM_MAX (1024 * 1024)           /* certificate chain or key file */
 #define WRITER_STALL_MS 10000           /* no commit for this long: the writer is stuck */
@@ -54,6 +55,7 @@ struct api {
 
 /* Per-request state kept by libmicrohttpd between handler calls. */
 struct request {
+	struct sp_buf body;     /* bounded by ACK_BODY_MAX; the rest is counted, not kept */
 	size_t body_bytes;
 	bool too_large;
 };
@@ -118,6 +120,27 @@ static enum token_role authorize(struct api *a, struct MHD_Connection *c)
 	if (apiparse_bearer(h, &tok, &len) != 0)
 		return TOKEN_NONE;
 	return tokens_check(a->p.tokens, tok, len);
+}
+
+/*
+ * Who is acting, when the request does not say: "operator-" and the first
+ * 8 hex digits of the token's SHA-256, which tells operators apart in the
+ * alert history without putting anything usable in it.
+ */
+static void token_label(struct MHD_Connection *c, char *out, size_t outlen)
+{
+	char tok[1025], hash[TOKENS_HASH_TEXT_LEN + 1];
+	const char *t;
+	size_t len;
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	snprintf(out, outlen, "operator");
+	if (apiparse_bearer(h, &t, &len) != 0 || len >= sizeof(tok))
+		return;
+	memcpy(tok, t, len);
+	tok[len] = '\0';
+	if (tokens_hash_text(tok, hash, sizeof(hash)) == 0)
+		snprintf(out, outlen, "operator-%.8s", hash + 7);
+	explicit_bzero(tok, sizeof(tok));
 }
 
 static const char *arg(struct MHD_Connection *c, const char *name)
@@ -192,6 +215,7 @@ static enum MHD_Result route_metrics(struct api *a, struct MHD_Connection *c)
 	g.queue_cap_bytes = qs.cap_bytes;
 	g.queue_blocked = qs.blocked;
 	device_counts(a, &g);
+	g.alerts_valid = store_r_alert_counts(a->p.store, g.alerts) == 0;
 	if (metrics_render(a->p.metrics, &g, &b)) {
 		sp_buf_free(&b);
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -213,8 +237,9 @@ static int site_row(void *ctx, const struct store_site_row *r)
 	if (!l->rc)
 		l->rc = sp_buf_json_str(b, r->site, strlen(r->site));
 	if (!l->rc)
-		l->rc = sp_buf_printf(b, ",\"devices\":%lld,\"online\":%lld,\"active_alerts\":0}",
-				      (long long)r->devices, (long long)r->online);
+		l->rc = sp_buf_printf(b, ",\"devices\":%lld,\"online\":%lld,\"active_alerts\":%lld}",
+				      (long long)r->devices, (long long)r->online,
+				      (long long)r->active_alerts);
 	return l->rc;
 }
 
@@ -256,8 +281,9 @@ static int device_row(void *ctx, const struct store_device_row *r)
 		rc = r->last_seen > 0 ? sp_buf_json_int(b, r->last_seen) : sp_buf_puts(b, "null");
 	/* latest and info are JSON the collector wrote itself: spliced as they are */
 	if (!rc)
-		rc = sp_buf_printf(b, ",\"latest\":%s,\"info\":%s,\"active_alerts\":0}",
-				   r->latest ? r->latest : "null", r->meta ? r->meta : "null");
+		rc = sp_buf_printf(b, ",\"latest\":%s,\"info\":%s,\"active_alerts\":%lld}",
+				   r->latest ? r->latest : "null", r->meta ? r->meta : "null",
+				   (long long)r->active_alerts);
 	l->rc = rc;
 	return rc;
 }
@@ -313,20 +339,127 @@ static enum MHD_Result route_readings(struct api *a, struct MHD_Connection *c)
 	return send_json(c, MHD_HTTP_OK, &b);
 }
 
+/* An alert as CONTRACT §4 shows it. */
+static int put_alert(struct sp_buf *b, const struct store_alert_row *r)
+{
+	int rc = sp_buf_printf(b, "{\"id\":%lld", (long long)r->id);
+	if (!rc)
+		rc = put_str_field(b, "rule", r->rule);
+	if (!rc)
+		rc = put_str_field(b, "site", r->site);
+	if (!rc)
+		rc = put_str_field(b, "dev", r->dev);
+	if (!rc)
+		rc = r->port > 0 ? sp_buf_printf(b, ",\"port\":%d", (int)r->port)
+				 : sp_buf_puts(b, ",\"port\":null");
+	if (!rc)
+		rc = put_str_field(b, "severity", r->severity);
+	if (!rc)
+		rc = put_str_field(b, "state", r->state);
+	if (!rc)
+		rc = sp_buf_printf(b, ",\"opened_at\":%lld", (long long)r->opened_at);
+	if (!rc)
+		rc = r->cleared_at ? sp_buf_printf(b, ",\"cleared_at\":%lld", (long long)r->cleared_at)
+				   : sp_buf_puts(b, ",\"cleared_at\":null");
+	if (!rc)
+		rc = r->acked_at ? sp_buf_printf(b, ",\"acked_at\":%lld", (long long)r->acked_at)
+				 : sp_buf_puts(b, ",\"acked_at\":null");
+	if (!rc)
+		rc = put_str_field(b, "acked_by", r->acked_by);
+	if (!rc)
+		rc = put_str_field(b, "detail", r->detail);
+	return rc ? rc : sp_buf_putc(b, '}');
+}
+
+static int alert_row(void *ctx, const struct store_alert_row *r)
+{
+	struct list_ctx *l = ctx;
+	l->rc = l->n++ ? sp_buf_putc(l->b, ',') : 0;
+	if (!l->rc)
+		l->rc = put_alert(l->b, r);
+	return l->rc;
+}
+
+static enum MHD_Result route_alerts(struct api *a, struct MHD_Connection *c)
+{
+	struct apiparse_alerts_args args = {arg(c, "state"), arg(c, "site"), arg(c, "severity"),
+					    arg(c, "limit")};
+	struct store_alerts_query q;
+	char err[128];
+	if (apiparse_alerts(&args, &q, err, sizeof(err)))
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
+	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
+	struct list_ctx l = {&b, 0, 0};
+	sp_buf_putc(&b, '[');
+	int rc = store_r_alerts(a->p.store, &q, alert_row, &l);
+	if (rc < 0 || l.rc || sp_buf_putc(&b, ']')) {
+		sp_buf_free(&b);
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+	}
+	return send_json(c, MHD_HTTP_OK, &b);
+}
+
+static int acked_row(void *ctx, const struct store_alert_row *r)
+{
+	struct list_ctx *l = ctx;
+	l->rc = put_alert(l->b, r);
+	return l->rc;
+}
+
+static enum MHD_Result route_alert_ack(struct api *a, struct MHD_Connection *c, int64_t id,
+				       const struct sp_buf *body)
+{
+	char by[API_ACKED_BY_MAX + 1], err[128];
+	int who = apiparse_acked_by(body->data ? body->data : "", body->len, by, err, sizeof(err));
+	if (who < 0)
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
+	if (who == 0)
+		token_label(c, by, sizeof(by));
+	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
+	struct list_ctx l = {&b, 0, 0};
+	int rc = store_ack_alert(a->p.store, id, by, sp_now_ms(), acked_row, &l);
+	if (rc == SP_ENOTFOUND || rc == SP_EEXIST) {
+		sp_buf_free(&b);
+		return rc == SP_ENOTFOUND
+			       ? send_error(c, MHD_HTTP_NOT_FOUND, "no alert %lld", (long long)id)
+			       : send_error(c, MHD_HTTP_CONFLICT, "alert %lld is already acknowledged",
+					    (long long)id);
+	}
+	if (rc || l.rc) {
+		sp_buf_free(&b);
+		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable, try again");
+	}
+	SP_INFO("api", "alert %lld acknowledged by %s", (long long)id, by);
+	return send_json(c, MHD_HTTP_OK, &b);
+}
+
 static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const char *url,
-				const char *method)
+				const char *method, const struct request *rq)
 {
 	static enum MHD_Result (*const handlers[])(struct api *, struct MHD_Connection *) = {
 		[ROUTE_HEALTHZ] = route_healthz, [ROUTE_METRICS] = route_metrics,
 		[ROUTE_SITES] = route_sites,     [ROUTE_DEVICES] = route_devices,
-		[ROUTE_READINGS] = route_readings,
+		[ROUTE_READINGS] = route_readings, [ROUTE_ALERTS] = route_alerts,
 	};
-	enum api_route r = apiparse_route(url);
+	int64_t id = 0;
+	enum api_route r = apiparse_route(url, &id);
+	enum token_role role = TOKEN_NONE;
 	if (r == ROUTE_NOT_FOUND)
 		return send_error(c, MHD_HTTP_NOT_FOUND, "not found");
-	if (apiparse_route_needs_token(r) && authorize(a, c) == TOKEN_NONE) {
+	if (apiparse_route_needs_token(r) && (role = authorize(a, c)) == TOKEN_NONE) {
 		atomic_fetch_add(&a->p.metrics->http_unauthorized, 1);
 		return send_error(c, MHD_HTTP_UNAUTHORIZED, "missing or unknown bearer token");
+	}
+	if (r == ROUTE_ALERT_ACK) {
+		if (strcmp(method, "POST") != 0)
+			return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+		if (role != TOKEN_OPERATOR)
+			return send_error(c, MHD_HTTP_FORBIDDEN, "acknowledging needs an operator token");
+		/* 413 stays the server-wide limit (BODY_MAX); this route's own is a bad request */
+		if (rq->body_bytes > ACK_BODY_MAX)
+			return send_error(c, MHD_HTTP_BAD_REQUEST, "body: at most %d bytes",
+					  ACK_BODY_MAX);
+		return route_alert_ack(a, c, id, &rq->body);
 	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
@@ -350,16 +483,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
-		/* no route takes a body yet: count it (bounded) and discard it */
+		/* keep what the ack route may read; count the rest (bounded) and discard it */
 		rq->body_bytes += *upload_size;
 		rq->too_large |= rq->body_bytes > BODY_MAX;
+		if (rq->body_bytes <= ACK_BODY_MAX && sp_buf_append(&rq->body, upload, *upload_size))
+			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	atomic_fetch_add(&a->p.metrics->http_requests, 1);
 	if (rq->too_large)
 		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-	return dispatch(a, c, url, method);
+	return dispatch(a, c, url, method, rq);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **state,
@@ -368,7 +503,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
 	(void)cls;
 	(void)c;
 	(void)code;
-	free(*state);
+	struct request *rq = *state;
+	if (rq)
+		sp_buf_free(&rq->body);
+	free(rq);
 	*state = NULL;
 }
 

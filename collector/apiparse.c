@@ -1,9 +1,11 @@
 /* apiparse.c - routing, tokens and query parameters of the API (see apiparse.h). */
 #include "apiparse.h"
 
+#include "sitepulse/codec.h"
 #include "sitepulse/ids.h"
 #include "sitepulse/record.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,7 +13,27 @@
 #include <string.h>
 #include <strings.h>
 
-enum api_route apiparse_route(const char *path)
+/* "/api/v1/alerts/{id}/ack" with id a positive decimal without sign or leading zero. */
+static bool alert_ack_path(const char *path, int64_t *id)
+{
+	static const char prefix[] = "/api/v1/alerts/";
+	const char *p = path + sizeof(prefix) - 1;
+	int64_t v = 0;
+	int digits = 0;
+	if (strncmp(path, prefix, sizeof(prefix) - 1) != 0 || *p < '1' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (++digits > 18)
+			return false; /* keeps v far from overflow */
+		v = v * 10 + (*p - '0');
+	}
+	if (strcmp(p, "/ack") != 0)
+		return false;
+	*id = v;
+	return true;
+}
+
+enum api_route apiparse_route(const char *path, int64_t *id)
 {
 	static const struct {
 		const char *path;
@@ -19,11 +41,13 @@ enum api_route apiparse_route(const char *path)
 	} routes[] = {
 		{"/healthz", ROUTE_HEALTHZ},         {"/metrics", ROUTE_METRICS},
 		{"/api/v1/sites", ROUTE_SITES},      {"/api/v1/devices", ROUTE_DEVICES},
-		{"/api/v1/readings", ROUTE_READINGS},
+		{"/api/v1/readings", ROUTE_READINGS}, {"/api/v1/alerts", ROUTE_ALERTS},
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (strcmp(path, routes[i].path) == 0)
 			return routes[i].route;
+	if (alert_ack_path(path, id))
+		return ROUTE_ALERT_ACK;
 	return ROUTE_NOT_FOUND;
 }
 
@@ -106,4 +130,77 @@ int apiparse_devices(const char *site, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+int apiparse_alerts(const struct apiparse_alerts_args *a, struct store_alerts_query *q, char *err,
+		    size_t errlen)
+{
+	static const char *const severities[] = {"critical", "major", "minor", "warning"};
+	q->state = STORE_ALERTS_ALL;
+	q->site = a->site;
+	q->severity = NULL;
+	q->limit = API_ALERTS_DEFAULT;
+	if (a->state) {
+		if (strcmp(a->state, "active") == 0)
+			q->state = STORE_ALERTS_ACTIVE;
+		else if (strcmp(a->state, "cleared") == 0)
+			q->state = STORE_ALERTS_CLEARED;
+		else if (strcmp(a->state, "all") != 0) {
+			snprintf(err, errlen, "state: one of active, cleared, all");
+			return -1;
+		}
+	}
+	if (a->site && !sp_id_valid_str(a->site)) {
+		snprintf(err, errlen, "site: not a valid identifier");
+		return -1;
+	}
+	if (a->severity) {
+		for (size_t i = 0; i < sizeof(severities) / sizeof(severities[0]); i++)
+			if (strcmp(a->severity, severities[i]) == 0)
+				q->severity = severities[i];
+		if (q->severity == NULL) {
+			snprintf(err, errlen, "severity: one of critical, major, minor, warning");
+			return -1;
+		}
+	}
+	if (int_param(a->limit, 1, API_ALERTS_MAX, &q->limit)) {
+		snprintf(err, errlen, "limit: 1..%d", API_ALERTS_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+int apiparse_acked_by(const char *body, size_t len, char *out, char *err, size_t errlen)
+{
+	size_t i = 0;
+	while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+		i++;
+	if (i == len)
+		return 0;
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	int rc = -1;
+	if (root == NULL || !cJSON_IsObject(root)) {
+		snprintf(err, errlen, "body: a JSON object like {\"by\":\"name\"}, or nothing");
+		goto done;
+	}
+	const cJSON *by = cJSON_GetObjectItemCaseSensitive(root, "by");
+	if (by == NULL) {
+		rc = 0;
+		goto done;
+	}
+	size_t n = cJSON_IsString(by) ? strlen(by->valuestring) : 0;
+	if (n == 0 || n > API_ACKED_BY_MAX || !sp_utf8_valid(by->valuestring, n)) {
+		snprintf(err, errlen, "by: 1..%d bytes of text", API_ACKED_BY_MAX);
+		goto done;
+	}
+	for (size_t k = 0; k < n; k++)
+		if ((unsigned char)by->valuestring[k] < 0x20 || by->valuestring[k] == 0x7f) {
+			snprintf(err, errlen, "by: no control characters");
+			goto done;
+		}
+	memcpy(out, by->valuestring, n + 1);
+	rc = 1;
+done:
+	cJSON_Delete(root);
+	return rc;
 }

@@ -8,11 +8,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store.h"
 
 #define API_READINGS_DEFAULT 1000
 #define API_READINGS_MAX 10000
+#define API_ALERTS_DEFAULT 1000
+#define API_ALERTS_MAX 10000
+#define API_ACKED_BY_MAX 64
 
 enum api_route {
 	ROUTE_NOT_FOUND = 0,
@@ -21,10 +25,12 @@ enum api_route {
 	ROUTE_SITES,
 	ROUTE_DEVICES,
 	ROUTE_READINGS,
+	ROUTE_ALERTS,
+	ROUTE_ALERT_ACK,     /* POST /api/v1/alerts/{id}/ack */
 };
 
-/* Maps a URL path (no query string) to a route. */
-enum api_route apiparse_route(const char *path);
+/* Maps a URL path (no query string) to a route; *id receives {id} of ROUTE_ALERT_ACK. */
+enum api_route apiparse_route(const char *path, int64_t *id);
 
 /* True for routes that need a bearer token. */
 bool apiparse_route_needs_token(enum api_route r);
@@ -46,6 +52,24 @@ struct apiparse_readings_args {
  */
 int apiparse_readings(const struct apiparse_readings_args *args, struct store_readings_query *q,
 		      char *err, size_t errlen);
+
+/* Raw query parameters of GET /api/v1/alerts (NULL = absent). */
+struct apiparse_alerts_args {
+	const char *state, *site, *severity, *limit;
+};
+
+/* Validates them into a query (strings point into args). 0, or -1 with err. */
+int apiparse_alerts(const struct apiparse_alerts_args *args, struct store_alerts_query *q,
+		    char *err, size_t errlen);
+
+/*
+ * Who acknowledges, from the optional JSON body of POST .../ack,
+ * {"by":"NAME"}: NAME (1..API_ACKED_BY_MAX bytes of printable UTF-8, no
+ * control characters) is copied into out (API_ACKED_BY_MAX + 1 bytes).
+ * Returns 1 with out set, 0 for an empty body or one without "by", or -1
+ * with err for a body that is not such an object.
+ */
+int apiparse_acked_by(const char *body, size_t len, char *out, char *err, size_t errlen);
 
 /* Validates the optional site of GET /api/v1/devices. 0, or -1 with err. */
 int apiparse_devices(const char *site, char *err, size_t errlen);

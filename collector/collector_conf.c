@@ -10,12 +10,14 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 /* SQLite's page sizes in KB: choice i is 2^i KB */
 static const char *const page_kb_choices[] = {"1", "2", "4", "8", "16", "32", "64", NULL};
 static const char *const severities[] = {"critical", "major", "minor", "warning", NULL};
+
 
 static int check_http_url(const char *value, char *err, size_t errlen)
 {
@@ -172,11 +174,17 @@ static const struct sp_conf_key site_keys[] = {
 
 #define RU(m) offsetof(struct collector_rule_conf, m)
 static const struct sp_conf_key rule_keys[] = {
-	{"hold_s", SP_CONF_INT, RU(hold_s), "0", 0, 86400, NULL, 0, NULL,
-	 "how long the condition must hold (reserved: alert rules are not implemented yet)"},
-	{"enabled", SP_CONF_BOOL, RU(enabled), "true", 0, 0, NULL, 0, NULL, "rule on/off (reserved)"},
+	{"hold_s", SP_CONF_INT, RU(hold_s), NULL, 0, 86400, NULL, 0, NULL,
+	 "how long the condition must hold before the alert opens (default: the rule's own, "
+	 "docs/alerts.md)"},
+	{"enabled", SP_CONF_SWITCH, RU(enabled), NULL, 0, 0, NULL, 0, NULL,
+	 "rule on or off (default: on; for one site, what [rule.NAME] says)"},
 	{"severity", SP_CONF_ENUM, RU(severity), NULL, 0, 0, severities, 0, NULL,
-	 "override of the rule's severity (reserved)"},
+	 "the alert's severity (default: the rule's own)"},
+	{"threshold", SP_CONF_DOUBLE, RU(threshold), NULL, -1e9, 1e9, NULL, 0, NULL,
+	 "the rule's limit, in the unit docs/alerts.md gives for it (default: the rule's own)"},
+	{"hysteresis", SP_CONF_DOUBLE, RU(hysteresis), NULL, 0, 1e9, NULL, 0, NULL,
+	 "a threshold rule clears only below threshold - hysteresis (default: the rule's own)"},
 };
 
 static void *site_instance(void *root, const char *const *parts, size_t nparts, bool *created,
@@ -234,6 +242,10 @@ static void *rule_instance(void *root, const char *const *parts, size_t nparts, 
 		snprintf(err, errlen, "expected [rule.NAME] or [site.SITE.rule.NAME], NAME like lift.trapped");
 		return NULL;
 	}
+	if (rule_parse(rule) < 0) {
+		snprintf(err, errlen, "no such rule: %s (docs/alerts.md lists them)", rule);
+		return NULL;
+	}
 	for (size_t i = 0; i < c->nrules; i++) {
 		struct collector_rule_conf *r = &c->rules[i];
 		if (strcmp(r->rule, rule) == 0 &&
@@ -253,6 +265,10 @@ static void *rule_instance(void *root, const char *const *parts, size_t nparts, 
 	r = &c->rules[c->nrules];
 	memset(r, 0, sizeof(*r));
 	r->severity = -1;
+	r->hold_s = -1;
+	r->enabled = -1;
+	r->threshold = NAN;
+	r->hysteresis = NAN;
 	r->rule = strdup(rule);
 	r->site = site ? strdup(site) : NULL;
 	if (r->rule == NULL || (site && r->site == NULL)) {
@@ -274,16 +290,16 @@ static const struct sp_conf_section sections[] = {
 	{"api", api_keys, N(api_keys), offsetof(struct collector_conf, api), NULL,
 	 "HTTP API and metrics"},
 	{"smtp", smtp_keys, N(smtp_keys), offsetof(struct collector_conf, smtp), NULL,
-	 "alert mail (reserved for the alerting release; accepted and validated)"},
+	 "alert mail (reserved for the mail release; accepted and validated)"},
 	{"city", city_keys, N(city_keys), offsetof(struct collector_conf, city), NULL,
 	 "city summaries (reserved for the summary release; accepted and validated)"},
 	{"log", log_keys, N(log_keys), offsetof(struct collector_conf, log), NULL, "logging"},
 	/* most specific first: site names cannot hold dots, rule names can */
 	{"site.*.rule.*", rule_keys, N(rule_keys), 0, rule_instance,
-	 "a rule's settings for one site, e.g. [site.hp-ruijin-07.rule.lift.trapped] (reserved)"},
+	 "a rule's settings for one site, e.g. [site.hp-ruijin-07.rule.lift.trapped]"},
 	{"site.*", site_keys, N(site_keys), 0, site_instance, "per-site settings, e.g. [site.hp-ruijin-07]"},
 	{"rule.*", rule_keys, N(rule_keys), 0, rule_instance,
-	 "a rule's settings, e.g. [rule.lift.trapped] (reserved)"},
+	 "a rule's settings for every site, e.g. [rule.lift.trapped]"},
 };
 
 const struct sp_conf_schema collector_conf_schema = {"sitepulse-collector", sections,
@@ -330,4 +346,49 @@ void collector_conf_free(struct collector_conf *c)
 	c->sites = NULL;
 	c->rules = NULL;
 	c->nsites = c->nrules = 0;
+}
+
+/* Lays one rule section over a setting: what it says, the rest as it was. */
+static void apply_rule(const struct collector_rule_conf *r, struct rule_setting *out)
+{
+	if (r->enabled >= 0)
+		out->enabled = r->enabled == 1;
+	if (r->hold_s >= 0)
+		out->hold_ms = r->hold_s * 1000;
+	if (r->severity >= 0)
+		out->severity = (enum alert_severity)r->severity;
+	if (!isnan(r->threshold))
+		out->threshold = r->threshold;
+	if (!isnan(r->hysteresis))
+		out->hysteresis = r->hysteresis;
+}
+
+int collector_conf_rules(const struct collector_conf *c, struct rules_config *rc,
+			 struct sp_conf_errors *errs)
+{
+	int status = 0;
+	/* [rule.R] first, so that [site.S.rule.R] starts from it */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < c->nrules; i++) {
+			const struct collector_rule_conf *r = &c->rules[i];
+			if ((r->site != NULL) != (pass == 1))
+				continue;
+			int id = rule_parse(r->rule);
+			if (id < 0) {
+				sp_conf_errors_add(errs, "[%s%s%srule.%s]: no such rule (docs/alerts.md "
+							 "lists them)",
+						   r->site ? "site." : "", r->site ? r->site : "",
+						   r->site ? "." : "", r->rule);
+				status = SP_ECONFIG;
+				continue;
+			}
+			struct rule_setting *set =
+				r->site ? rules_config_site(rc, r->site, (enum rule_id)id)
+					: rules_config_global(rc, (enum rule_id)id);
+			if (set == NULL)
+				return SP_ENOMEM;
+			apply_rule(r, set);
+		}
+	}
+	return status;
 }

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rules.h"
+
 #include "sitepulse/conf.h"
 
 #define COLLECTOR_SITES_MAX 4096
@@ -23,9 +25,11 @@ struct collector_site_conf {
 struct collector_rule_conf {
 	char *site;            /* NULL for [rule.NAME], the site for [site.S.rule.NAME] */
 	char *rule;
-	int64_t hold_s;
-	bool enabled;
+	int64_t hold_s;        /* -1 = the rule's own */
+	int enabled;           /* -1 = not said, 0 off, 1 on */
 	int severity;          /* index in the severity list, -1 = rule default */
+	double threshold;      /* NAN = the rule's own */
+	double hysteresis;     /* NAN = the rule's own */
 };
 
 struct collector_conf {
@@ -101,5 +105,13 @@ int collector_conf_override(struct collector_conf *c, const char *broker, const 
 			    const char *http, struct sp_conf_errors *errs);
 
 void collector_conf_free(struct collector_conf *c);
+
+/*
+ * Builds the alert rules' settings (rules.h) from the [rule.*] and
+ * [site.*.rule.*] sections over the catalogue's defaults. 0, SP_ENOMEM, or
+ * SP_ECONFIG with a message in errs for a rule not in the catalogue.
+ */
+int collector_conf_rules(const struct collector_conf *c, struct rules_config *rc,
+			 struct sp_conf_errors *errs);
 
 #endif

@@ -42,6 +42,7 @@ struct collector {
 	struct writer *writer;
 	struct tokens *tokens;
 	struct api *api;
+	struct rules_config *rules;   /* read by the writer; lives until the end */
 };
 
 static void usage(FILE *out)
@@ -59,7 +60,9 @@ static void usage(FILE *out)
 		"    Subscribes to sp/v1/+/+/{birth,data,state} with a persistent MQTT session,\n"
 		"    validates every message, stores readings exactly once in SQLite (batched\n"
 		"    transactions), and acknowledges them end to end on sp/v1/SITE/AGENT/ack once\n"
-		"    committed. Serves /healthz, /metrics and the JSON API under /api/v1/.\n"
+		"    committed. Runs every stored record through the alert rules (docs/alerts.md);\n"
+		"    alerts open and clear in the same transaction as their records. Serves\n"
+		"    /healthz, /metrics and the JSON API under /api/v1/.\n"
 		"\n"
 		"OPTIONS\n"
 		"    -c, --config FILE     read the configuration (INI) from FILE (required)\n"
@@ -174,7 +177,8 @@ static int collector_start(struct collector *c)
 				   cf->store.commit_interval_ms,
 				   cf->store.gap_window_s * 1000,
 				   cf->store.max_devices,
-				   device_seen_flush_ms(cf)};
+				   device_seen_flush_ms(cf),
+				   c->rules};
 	c->writer = writer_start(&wp);
 	if (c->writer == NULL)
 		return SP_EIO;
@@ -245,6 +249,12 @@ int main(int argc, char **argv)
 	}
 	collector_conf_load(&c.conf, config_path, &errs);
 	collector_conf_override(&c.conf, broker, db, http, &errs);
+	c.rules = rules_config_create();
+	if (c.rules == NULL || collector_conf_rules(&c.conf, c.rules, &errs) == SP_ENOMEM) {
+		fprintf(stderr, "sitepulse-collector: out of memory\n");
+		status = 1;
+		goto out;
+	}
 	if (errs.count > 0) {
 		sp_conf_errors_print(&errs, stderr);
 		goto out;
@@ -275,5 +285,6 @@ int main(int argc, char **argv)
 out:
 	sp_conf_errors_free(&errs);
 	collector_conf_free(&c.conf);
+	rules_config_destroy(c.rules);
 	return status;
 }

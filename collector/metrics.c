@@ -92,12 +92,21 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 	rc |= counter(b, "sitepulse_summaries_sent_total", "city summaries delivered", 0);
 	rc |= counter(b, "sitepulse_summaries_failed_total", "city summary deliveries that failed",
 		      0);
-	rc |= sp_buf_printf(b, "# HELP sitepulse_alerts alerts by state and severity\n"
-			       "# TYPE sitepulse_alerts gauge\n");
-	for (int s = 0; s < 4; s++)
-		for (int v = 0; v < 4; v++)
-			rc |= sp_buf_printf(b, "sitepulse_alerts{state=\"%s\",severity=\"%s\"} 0\n",
-					    states[s], severities[v]);
+	rc |= counter(b, "sitepulse_alerts_opened_total", "alerts opened by the rules",
+		      LOAD(m->alerts_opened));
+	rc |= counter(b, "sitepulse_alerts_cleared_total", "alerts cleared by the rules",
+		      LOAD(m->alerts_cleared));
+	rc |= gauge(b, "sitepulse_rule_conditions",
+		    "conditions the alert rules track now (pending a hold, or alerted)",
+		    (long long)LOAD(m->rule_conditions));
+	if (g->alerts_valid) {
+		rc |= sp_buf_printf(b, "# HELP sitepulse_alerts alerts by state and severity\n"
+				       "# TYPE sitepulse_alerts gauge\n");
+		for (int s = 0; s < 4; s++)
+			for (int v = 0; v < 4; v++)
+				rc |= sp_buf_printf(b, "sitepulse_alerts{state=\"%s\",severity=\"%s\"} %lld\n",
+						    states[s], severities[v], (long long)g->alerts[s][v]);
+	}
 	rc |= gauge(b, "sitepulse_mail_queued", "alert mails waiting for delivery", 0);
 	rc |= gauge(b, "sitepulse_summaries_queued", "city summaries waiting in the outbox", 0);
 	rc |= sp_buf_printf(b, "# HELP sitepulse_queue_depth messages waiting "

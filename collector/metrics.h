@@ -33,6 +33,9 @@ struct metrics {
 	atomic_uint_fast64_t messages_dropped_store; /* in batches that failed to commit */
 	atomic_uint_fast64_t chunks_compacted;       /* reading chunks merged into others */
 	atomic_uint_fast64_t compactions_failed;
+	atomic_uint_fast64_t alerts_opened;
+	atomic_uint_fast64_t alerts_cleared;
+	atomic_uint_fast64_t rule_conditions;        /* conditions the rules track (pending or alerted) */
 	/* HTTP threads */
 	atomic_uint_fast64_t http_requests;
 	atomic_uint_fast64_t http_unauthorized;
@@ -52,6 +55,8 @@ struct metrics_gauges {
 	uint64_t queue_blocked;
 	int64_t devices[SP_DEV_KIND_COUNT][2]; /* [kind][online] */
 	bool devices_valid;
+	int64_t alerts[4][4];                  /* [state][severity], store_alert_states order */
+	bool alerts_valid;
 };
 
 void metrics_init(struct metrics *m);

@@ -26,7 +26,22 @@ struct rec_hdr {
 	int32_t floor;
 	uint32_t dev_len;   /* without the NUL that follows */
 	uint32_t body_len;
+	uint32_t has;       /* sp_record.has */
+	uint32_t facts_len; /* the record's values (its sp_record union member), after the body */
 };
+
+/* The bytes of a record's union member: what the alert rules read. */
+static size_t facts_size(enum sp_rec_kind kind)
+{
+	switch (kind) {
+	case SP_REC_LIFT: return sizeof(struct sp_lift);
+	case SP_REC_STATION: return sizeof(struct sp_station);
+	case SP_REC_PORT: return sizeof(struct sp_port);
+	case SP_REC_SESSION: return sizeof(struct sp_session);
+	case SP_REC_FAULT: return sizeof(struct sp_fault);
+	default: return 0;
+	}
+}
 
 /* The port a record speaks of, as the writer checks it against the charger's ports. */
 static int32_t record_port(const struct sp_record *r)
@@ -53,7 +68,7 @@ int parsed_write(struct sp_buf *out, int rc, const struct sp_data_msg *dm,
 		const struct sp_reject_info *rw = &dm->rejects[i];
 		struct rec_hdr rh = {(int32_t)rw->reason, (int32_t)r->kind, r->ts, rw->field,
 				     record_port(r), r->kind == SP_REC_LIFT ? r->u.lift.floor : 0,
-				     0, 0};
+				     0, 0, r->has, 0};
 		size_t at = out->len;
 		if (rw->reason == SP_REJ_NONE)
 			rh.dev_len = (uint32_t)strnlen(r->dev, SP_ID_MAX);
@@ -66,7 +81,10 @@ int parsed_write(struct sp_buf *out, int rc, const struct sp_data_msg *dm,
 		if (sp_encode_record(out, r))
 			return SP_ENOMEM;
 		rh.body_len = (uint32_t)(out->len - body_at);
-		memcpy(out->data + at, &rh, sizeof(rh)); /* now with its length */
+		rh.facts_len = (uint32_t)facts_size(r->kind);
+		if (sp_buf_append(out, &r->u, rh.facts_len))
+			return SP_ENOMEM;
+		memcpy(out->data + at, &rh, sizeof(rh)); /* now with its lengths */
 	}
 	return 0;
 }
@@ -101,7 +119,9 @@ int parsed_next(struct parsed_msg *m, struct parsed_rec *r)
 	size_t room = (size_t)(m->end - m->next) - sizeof(rh);
 	if (rh.reason < 0 || rh.reason >= SP_REJ_REASON_COUNT || rh.kind < 0 ||
 	    rh.kind >= SP_REC_KIND_COUNT || rh.dev_len > SP_ID_MAX || rh.dev_len + 1 > room ||
-	    rh.body_len > room - rh.dev_len - 1)
+	    rh.body_len > room - rh.dev_len - 1 ||
+	    rh.facts_len != (rh.reason == SP_REJ_NONE ? facts_size((enum sp_rec_kind)rh.kind) : 0) ||
+	    rh.facts_len > room - rh.dev_len - 1 - rh.body_len)
 		return SP_EINVAL;
 	const char *dev = m->next + sizeof(rh);
 	if (dev[rh.dev_len] != '\0')
@@ -115,7 +135,28 @@ int parsed_next(struct parsed_msg *m, struct parsed_rec *r)
 	r->dev = dev;
 	r->body = rh.reason == SP_REJ_NONE ? dev + rh.dev_len + 1 : NULL;
 	r->body_len = rh.body_len;
-	m->next = dev + rh.dev_len + 1 + rh.body_len;
+	r->has = rh.has;
+	r->facts = dev + rh.dev_len + 1 + rh.body_len;
+	r->facts_len = rh.facts_len;
+	m->next = dev + rh.dev_len + 1 + rh.body_len + rh.facts_len;
 	m->left--;
 	return 1;
+}
+
+void parsed_record(const struct parsed_rec *r, struct sp_record *out)
+{
+	out->kind = r->kind;
+	out->ts = r->ts;
+	out->has = r->has;
+	size_t n = strnlen(r->dev, SP_ID_MAX);
+	memcpy(out->dev, r->dev, n);
+	out->dev[n] = '\0';
+	memset(&out->u, 0, sizeof(out->u));
+	if (r->facts_len <= sizeof(out->u))
+		memcpy(&out->u, r->facts, r->facts_len);
+	if (r->kind == SP_REC_FAULT) {
+		/* the strings came through a byte copy: make sure they end */
+		out->u.fault.code[SP_FAULT_CODE_MAX] = '\0';
+		out->u.fault.detail[SP_TEXT_MAX] = '\0';
+	}
 }

@@ -9,7 +9,10 @@
  * payloads), never leaving the process: the `field` names in it point to
  * the codec's static strings.
  *
- *   message header | record header, dev, canonical body | record ... |
+ *   message header | record header, dev, canonical body, values | record ... |
+ *
+ * The values are the record's sp_record union member, byte for byte: the
+ * alert rules read them without decoding the JSON a second time.
  *
  * Pure functions, no state: used by parser.c and writer.c, tested directly.
  */
@@ -41,6 +44,9 @@ struct parsed_rec {
 	const char *dev;              /* NUL-terminated, inside the message */
 	const char *body;             /* canonical JSON, not NUL-terminated; NULL when refused */
 	size_t body_len;
+	uint32_t has;                 /* sp_record.has */
+	const void *facts;            /* the record's values for the rules (parsed_record) */
+	size_t facts_len;
 };
 
 /*
@@ -55,5 +61,8 @@ int parsed_open(const char *buf, size_t len, struct parsed_msg *m);
 
 /* The next record: 1 with *r filled, 0 at the end, SP_EINVAL on a damaged buffer. */
 int parsed_next(struct parsed_msg *m, struct parsed_rec *r);
+
+/* The accepted record r as a struct sp_record again (for the alert rules). */
+void parsed_record(const struct parsed_rec *r, struct sp_record *out);
 
 #endif

@@ -140,3 +140,67 @@ int store_r_ping(struct store *s)
 {
 	return s->be->r_ping(s->impl);
 }
+
+/* ---------------------------------------------------------------- alerts */
+
+_Static_assert(sizeof(struct store_device) == 24,
+	       "struct store_device is held once per known device: keep it small");
+
+const char *const store_alert_states[STORE_ALERT_STATES] = {"active_unack", "active_ack",
+							     "cleared_unack", "cleared_ack"};
+
+uint16_t store_device_rating(const struct sp_device_info *info)
+{
+	double v = 0;
+	if (info == NULL)
+		return 0;
+	if (info->kind == SP_DEV_LIFT)
+		v = info->rated_speed * 100.0 + 0.5; /* cm/s */
+	else if (info->kind == SP_DEV_CHARGER)
+		v = info->port_limit_w + 0.5;
+	return (uint16_t)(v <= 0 ? 0 : v >= 65535 ? 65535 : v);
+}
+
+int store_w_alert_open(struct store *s, const struct store_alert_new *a, int64_t *id)
+{
+	return s->be->w_alert_open(s->impl, a, id);
+}
+
+int store_w_alert_clear(struct store *s, int64_t id, int64_t ts)
+{
+	return s->be->w_alert_clear(s->impl, id, ts);
+}
+
+int store_w_hold_put(struct store *s, int64_t device_id, const char *rule, int32_t port,
+		     const char *code, int64_t since)
+{
+	return s->be->w_hold_put(s->impl, device_id, rule, port, code, since);
+}
+
+int store_w_hold_del(struct store *s, int64_t device_id, const char *rule, int32_t port,
+		     const char *code)
+{
+	return s->be->w_hold_del(s->impl, device_id, rule, port, code);
+}
+
+int store_w_load_conditions(struct store *s, store_condition_fn fn, void *ctx)
+{
+	return s->be->w_load_conditions(s->impl, fn, ctx);
+}
+
+int store_r_alerts(struct store *s, const struct store_alerts_query *q, store_alert_fn fn,
+		   void *ctx)
+{
+	return s->be->r_alerts(s->impl, q, fn, ctx);
+}
+
+int store_ack_alert(struct store *s, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
+		    void *ctx)
+{
+	return s->be->ack_alert(s->impl, id, by, now_ms, fn, ctx);
+}
+
+int store_r_alert_counts(struct store *s, int64_t counts[STORE_ALERT_STATES][4])
+{
+	return s->be->r_alert_counts(s->impl, counts);
+}

@@ -53,16 +53,25 @@ void store_close(struct store *s);
 /*
  * A device as the writer needs it for validation. Small on purpose: the
  * writer's device cache holds one per known device (24 bytes here; with
- * 32-bit fields it was 40, 1.6 MB more at 100,000 devices).
+ * 32-bit fields it was 40, 1.6 MB more at 100,000 devices; a static
+ * assertion in store.c keeps it so).
  */
 struct store_device {
 	int64_t id;
 	int64_t agent_id;
-	int16_t ports;          /* charger, 0 = unknown; else 1..SP_PORT_MAX */
 	int16_t floor_min, floor_max; /* SP_FLOOR_MIN..SP_FLOOR_MAX, when has_floors */
-	uint8_t kind;           /* enum sp_dev_kind */
-	bool has_floors;
+	/*
+	 * What the alert rules compare against, from the birth: a lift's rated
+	 * speed in cm/s, a charger's port limit in W; 0 = unknown.
+	 */
+	uint16_t rating;
+	int8_t ports;           /* charger, 0 = unknown; else 1..SP_PORT_MAX */
+	uint8_t kind : 7;       /* enum sp_dev_kind */
+	bool has_floors : 1;
 };
+
+/* The rating (struct store_device) a birth entry gives. */
+uint16_t store_device_rating(const struct sp_device_info *info);
 
 /* An agent's persisted sequence state (see seqtrack.h). */
 struct store_agent_progress {
@@ -140,12 +149,55 @@ int store_w_heartbeat(struct store *s, int64_t now_ms);
  */
 int store_w_compact(struct store *s, int64_t now_ms, int budget, int64_t *merged);
 
+/*
+ * Alerts (rules.h, CONTRACT §4), written by the writer inside its batch
+ * transaction, so they commit or vanish together with the records that
+ * caused them. The condition's key is (device, rule, port, code).
+ */
+struct store_alert_new {
+	int64_t device_id;
+	const char *rule;       /* catalogue name, e.g. lift.fault */
+	const char *code;       /* "" unless a fault rule; shown as rule.code */
+	const char *site, *dev;
+	int32_t port;           /* 0 = none (null in the API) */
+	const char *severity;
+	int64_t opened_at;
+	const char *detail;
+};
+/* Opens an alert (state active_unack); *id receives its id. */
+int store_w_alert_open(struct store *s, const struct store_alert_new *a, int64_t *id);
+/* Clears it at ts: cleared_unack, or cleared_ack if it was acknowledged. */
+int store_w_alert_clear(struct store *s, int64_t id, int64_t ts);
+/* A condition pending its hold time: remembered, and forgotten. */
+int store_w_hold_put(struct store *s, int64_t device_id, const char *rule, int32_t port,
+		     const char *code, int64_t since);
+int store_w_hold_del(struct store *s, int64_t device_id, const char *rule, int32_t port,
+		     const char *code);
+
+/* An open alert or a pending hold, as loaded at start-up (alert_id 0 for a hold). */
+struct store_condition {
+	int64_t device_id;
+	const char *site, *dev;
+	enum sp_dev_kind kind;
+	uint16_t rating;
+	int64_t last_seen;      /* the device's stored last_seen */
+	const char *rule;       /* catalogue name */
+	int32_t port;
+	const char *code;
+	int64_t alert_id;       /* > 0: an open alert */
+	int64_t since;          /* a hold: since when */
+};
+typedef int (*store_condition_fn)(void *ctx, const struct store_condition *c);
+/* Calls fn for every open alert and every pending hold. 0, fn's error or SP_E*. */
+int store_w_load_conditions(struct store *s, store_condition_fn fn, void *ctx);
+
 /* ---------------------------------------------------------------- reader side */
 
 struct store_site_row {
 	const char *site;
 	int64_t devices;
 	int64_t online;
+	int64_t active_alerts;
 };
 
 struct store_device_row {
@@ -157,6 +209,7 @@ struct store_device_row {
 	int64_t last_seen;      /* 0 = never */
 	const char *latest;     /* JSON of the newest reading, or NULL */
 	const char *meta;       /* JSON from the birth, or NULL */
+	int64_t active_alerts;
 };
 
 struct store_readings_query {
@@ -186,6 +239,43 @@ int store_r_readings(struct store *s, const struct store_readings_query *q, stor
 /* Device counts by kind and online state, for /metrics. counts[kind][online]. */
 int store_r_device_counts(struct store *s, int64_t now_ms, int64_t offline_ms,
 			  int64_t counts[SP_DEV_KIND_COUNT][2]);
+
+enum store_alert_state_filter { STORE_ALERTS_ALL = 0, STORE_ALERTS_ACTIVE, STORE_ALERTS_CLEARED };
+
+struct store_alerts_query {
+	enum store_alert_state_filter state;
+	const char *site;       /* NULL = all */
+	const char *severity;   /* NULL = all */
+	int64_t limit;
+};
+
+/* An alert as the API shows it (CONTRACT §4). 0 in a time = null. */
+struct store_alert_row {
+	int64_t id;
+	const char *rule, *site, *dev;
+	int32_t port;           /* 0 = null */
+	const char *severity, *state;
+	int64_t opened_at, cleared_at, acked_at;
+	const char *acked_by;   /* NULL = null */
+	const char *detail;
+};
+typedef int (*store_alert_fn)(void *ctx, const struct store_alert_row *row);
+
+/* Alerts matching q, newest first. Returns their number or SP_E*. */
+int store_r_alerts(struct store *s, const struct store_alerts_query *q, store_alert_fn fn,
+		   void *ctx);
+/*
+ * Acknowledges alert id by `by` at now_ms and hands the result to fn.
+ * 0, SP_ENOTFOUND, SP_EEXIST (already acknowledged; fn still sees it) or
+ * SP_EIO. A write, through a connection of its own: the writer is not
+ * involved, and SQLite serialises the two.
+ */
+int store_ack_alert(struct store *s, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
+		    void *ctx);
+/* Alert counts by state (CONTRACT §4 order) and severity, for /metrics. */
+#define STORE_ALERT_STATES 4
+extern const char *const store_alert_states[STORE_ALERT_STATES];
+int store_r_alert_counts(struct store *s, int64_t counts[STORE_ALERT_STATES][4]);
 
 /* A quick read check for /healthz: 0 when a read connection answers. */
 int store_r_ping(struct store *s);
@@ -225,6 +315,17 @@ struct store_backend {
 	int (*r_device_counts)(void *impl, int64_t now_ms, int64_t offline_ms,
 			       int64_t counts[SP_DEV_KIND_COUNT][2]);
 	int (*r_ping)(void *impl);
+	int (*w_alert_open)(void *impl, const struct store_alert_new *a, int64_t *id);
+	int (*w_alert_clear)(void *impl, int64_t id, int64_t ts);
+	int (*w_hold_put)(void *impl, int64_t device_id, const char *rule, int32_t port,
+			  const char *code, int64_t since);
+	int (*w_hold_del)(void *impl, int64_t device_id, const char *rule, int32_t port,
+			  const char *code);
+	int (*w_load_conditions)(void *impl, store_condition_fn fn, void *ctx);
+	int (*r_alerts)(void *impl, const struct store_alerts_query *q, store_alert_fn fn, void *ctx);
+	int (*ack_alert)(void *impl, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
+			 void *ctx);
+	int (*r_alert_counts)(void *impl, int64_t counts[STORE_ALERT_STATES][4]);
 };
 
 extern const struct store_backend store_sqlite_backend;

@@ -13,7 +13,7 @@
  *
  * Schema: see MIGRATIONS below; `schema_version` records what is applied.
  */
-#include "store.h"
+#include "store_sqlite_int.h"
 
 #include "chunk.h"
 #include "newest.h"
@@ -90,18 +90,13 @@ static const struct migration MIGRATIONS[] = {
 	 "CREATE TABLE compaction(id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL);"
 	 "INSERT INTO compaction VALUES (1, 0);",
 	 readings_to_chunks},
+	/* 3 -> 4: alerts and the rules' pending holds, and each device's rating */
+	{SQA_MIGRATION, NULL},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
 /* ---------------------------------------------------------------- connections */
 
-enum wstmt {
-	W_BEGIN, W_COMMIT, W_ROLLBACK,
-	W_AGENT_GET, W_AGENT_INS, W_AGENTS_ALL, W_PROGRESS, W_BIRTH, W_STATE, W_SEEN,
-	W_DEV_GET, W_DEV_INS, W_DEV_UPD, W_CHUNK_INS, W_DEV_SEEN, W_DEV_COUNT, W_HEARTBEAT,
-	W_COMPACT_UPTO, W_COMPACT_SCAN, W_COMPACT_GROUP, W_CHUNK_DEL, W_COMPACT_SET,
-	W_COUNT
-};
 
 static const char *const WSQL[W_COUNT] = {
 	[W_BEGIN] = "BEGIN IMMEDIATE",
@@ -120,12 +115,13 @@ static const char *const WSQL[W_COUNT] = {
 	 */
 	[W_SEEN] = "UPDATE agents SET last_seen = max(last_seen, ?2), "
 		   "online = CASE WHEN ?2 > state_at THEN 1 ELSE online END WHERE id = ?1",
-	[W_DEV_GET] = "SELECT id, agent_id, kind, ports, floor_min, floor_max FROM devices "
+	[W_DEV_GET] = "SELECT id, agent_id, kind, ports, floor_min, floor_max, rating FROM devices "
 		      "WHERE site = ?1 AND dev = ?2",
 	[W_DEV_INS] = "INSERT INTO devices(site, dev, kind, agent_id, ports, floor_min, floor_max, "
-		      "meta) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		      "meta, rating) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[W_DEV_UPD] = "UPDATE devices SET kind = ?3, agent_id = ?4, ports = ?5, floor_min = ?6, "
-		      "floor_max = ?7, meta = coalesce(?8, meta) WHERE site = ?1 AND dev = ?2",
+		      "floor_max = ?7, meta = coalesce(?8, meta), rating = ?9 "
+		      "WHERE site = ?1 AND dev = ?2",
 	/* ?8: NULL for a new id, or the id compaction gives a merged chunk */
 	[W_CHUNK_INS] = "INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, at, meta, body, id) "
 			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -147,7 +143,6 @@ static const char *const WSQL[W_COUNT] = {
 	[W_COMPACT_SET] = "UPDATE compaction SET upto = ?1 WHERE id = 1",
 };
 
-enum rstmt { R_SITES, R_DEVICES_SITE, R_DEVICES_ALL, R_DEV_ID, R_CHUNKS, R_COUNTS, R_PING, R_COUNT };
 
 /*
  * devices.last_seen is written every few seconds (writer.c) and may trail.
@@ -160,8 +155,11 @@ enum rstmt { R_SITES, R_DEVICES_SITE, R_DEVICES_ALL, R_DEV_ID, R_CHUNKS, R_COUNT
 	"CASE WHEN d.last_seen >= " param " THEN 1 ELSE EXISTS (SELECT 1 FROM reading_chunks c"  \
 	" WHERE c.device_id = d.id AND c.ts_max >= " param ") END"
 #define DEVICE_COLUMNS                                                                          \
-	"SELECT site, dev, kind, agent, agent_online AND seen >= ?2, seen, meta, cid, cmeta, cbody"  \
+	"SELECT site, dev, kind, agent, agent_online AND seen >= ?2, seen, meta, cid, cmeta, cbody,"  \
+	" nalerts"                                                                              \
 	" FROM (SELECT d.site, d.dev, d.kind, a.agent, a.online AS agent_online, d.meta,"       \
+	"  (SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.dev = d.dev"           \
+	"   AND al.cleared_at IS NULL) AS nalerts,"                                             \
 	"  max(d.last_seen, coalesce(c.ts_max, 0)) AS seen,"                                    \
 	"  c.id AS cid, c.meta AS cmeta, c.body AS cbody"                                       \
 	" FROM devices d JOIN agents a ON a.id = d.agent_id"                                    \
@@ -169,7 +167,8 @@ enum rstmt { R_SITES, R_DEVICES_SITE, R_DEVICES_ALL, R_DEV_ID, R_CHUNKS, R_COUNT
 	"                 WHERE device_id = d.id ORDER BY ts_max DESC, id DESC LIMIT 1) "
 
 static const char *const RSQL[R_COUNT] = {
-	[R_SITES] = "SELECT d.site, count(*), coalesce(sum(a.online AND " SEEN_SINCE("?1") "), 0) "
+	[R_SITES] = "SELECT d.site, count(*), coalesce(sum(a.online AND " SEEN_SINCE("?1") "), 0), "
+		    "(SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.cleared_at IS NULL) "
 		    "FROM devices d JOIN agents a ON a.id = d.agent_id GROUP BY d.site ORDER BY d.site",
 	[R_DEVICES_SITE] = DEVICE_COLUMNS "WHERE d.site = ?1) ORDER BY dev",
 	[R_DEVICES_ALL] = DEVICE_COLUMNS "WHERE ?1 IS NULL) ORDER BY site, dev",
@@ -186,36 +185,12 @@ static const char *const RSQL[R_COUNT] = {
 	[R_PING] = "SELECT 1 FROM schema_version LIMIT 1",
 };
 
-struct reader {
-	sqlite3 *db;
-	sqlite3_stmt *st[R_COUNT];
-	struct sp_buf latest;         /* a device's newest reading, NUL-terminated */
-	bool busy;
-};
-
-struct sqlite_store {
-	char *path;
-	sqlite3 *db;                 /* writer connection */
-	sqlite3_stmt *w[W_COUNT];
-	bool in_txn;
-	struct chunk_batch *batch;   /* the transaction's readings, written as chunks at commit */
-	struct chunk_batch *merging; /* compaction's: the readings of the chunks it merges */
-	int64_t compact_after_ms;
-	int64_t chunk_at;            /* `at` of the chunks being written */
-	pthread_mutex_t pool_lock;
-	pthread_cond_t pool_free;
-	struct reader *readers;
-	int nreaders;
-	pthread_mutex_t log_lock;     /* guards error_log (writer and readers report errors) */
-	struct sp_ratelimit error_log;
-};
-
 /*
  * Reports a SQLite failure with the library's text. Rate-limited: a full
  * disk fails every batch until space returns: one line a minute tells the
  * operator; the writer says when the episode starts (WARN) and ends (INFO).
  */
-static int db_error(struct sqlite_store *s, sqlite3 *db, const char *what)
+int sqs_db_error(struct sqlite_store *s, sqlite3 *db, const char *what)
 {
 	uint64_t suppressed;
 	int code = sqlite3_extended_errcode(db);
@@ -230,7 +205,7 @@ static int db_error(struct sqlite_store *s, sqlite3 *db, const char *what)
 	return full ? SP_ENOSPC : SP_EIO;
 }
 
-static int exec_sql(sqlite3 *db, const char *path, const char *sql)
+int sqs_exec(sqlite3 *db, const char *path, const char *sql)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -274,7 +249,7 @@ static int insert_chunk(void *ctx, const struct chunk_out *c)
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	return rc == SQLITE_DONE ? 0 : db_error(k->s, k->db, "write readings");
+	return rc == SQLITE_DONE ? 0 : sqs_db_error(k->s, k->db, "write readings");
 }
 
 /* Writes a batch's readings as chunks (with these ids, if any) and empties it. */
@@ -324,7 +299,7 @@ static int readings_to_chunks(struct sqlite_store *s)
 
 	if (sqlite3_prepare_v2(s->db, sel, -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, WSQL[W_CHUNK_INS], -1, &ins, NULL) != SQLITE_OK) {
-		rc = db_error(s, s->db, "prepare the readings migration");
+		rc = sqs_db_error(s, s->db, "prepare the readings migration");
 		goto done;
 	}
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -344,14 +319,14 @@ static int readings_to_chunks(struct sqlite_store *s)
 		rows++;
 	}
 	if (step != SQLITE_DONE) {
-		rc = db_error(s, s->db, "read readings for the migration");
+		rc = sqs_db_error(s, s->db, "read readings for the migration");
 		goto done;
 	}
 	if ((rc = write_chunks(s, s->batch, ins, 0, NULL, 0)))
 		goto done;
 	sqlite3_finalize(st);
 	st = NULL;
-	rc = exec_sql(s->db, s->path, "DROP TABLE readings");
+	rc = sqs_exec(s->db, s->path, "DROP TABLE readings");
 	if (rc == 0)
 		SP_INFO("store", "%s: %lld readings moved into chunks", s->path, (long long)rows);
 done:
@@ -366,13 +341,13 @@ static int migrate(struct sqlite_store *s)
 	sqlite3_stmt *st = NULL;
 	int version = 0, rc;
 
-	if ((rc = exec_sql(s->db, s->path,
+	if ((rc = sqs_exec(s->db, s->path,
 			   "CREATE TABLE IF NOT EXISTS schema_version("
 			   "version INTEGER NOT NULL, applied_at INTEGER NOT NULL)")))
 		return rc;
 	if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(version), 0) FROM schema_version", -1,
 			       &st, NULL) != SQLITE_OK)
-		return db_error(s, s->db, "read schema version");
+		return sqs_db_error(s, s->db, "read schema version");
 	if (sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
@@ -386,12 +361,12 @@ static int migrate(struct sqlite_store *s)
 		snprintf(record, sizeof(record),
 			 "INSERT INTO schema_version VALUES (%d, CAST(strftime('%%s','now') AS INTEGER)*1000)",
 			 v + 1);
-		if ((rc = exec_sql(s->db, s->path, "BEGIN")) ||
-		    (rc = exec_sql(s->db, s->path, MIGRATIONS[v].sql)) ||
+		if ((rc = sqs_exec(s->db, s->path, "BEGIN")) ||
+		    (rc = sqs_exec(s->db, s->path, MIGRATIONS[v].sql)) ||
 		    (MIGRATIONS[v].convert && (rc = MIGRATIONS[v].convert(s))) ||
-		    (rc = exec_sql(s->db, s->path, record)) ||
-		    (rc = exec_sql(s->db, s->path, "COMMIT"))) {
-			exec_sql(s->db, s->path, "ROLLBACK");
+		    (rc = sqs_exec(s->db, s->path, record)) ||
+		    (rc = sqs_exec(s->db, s->path, "COMMIT"))) {
+			sqs_exec(s->db, s->path, "ROLLBACK");
 			return rc;
 		}
 		SP_INFO("store", "%s: schema migrated to version %d", s->path, v + 1);
@@ -403,7 +378,7 @@ static int open_reader(struct sqlite_store *s, struct reader *r)
 {
 	if (sqlite3_open_v2(s->path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK)
-		return db_error(s, r->db, "open read connection");
+		return sqs_db_error(s, r->db, "open read connection");
 	sqlite3_busy_timeout(r->db, 2000);
 	/*
 	 * 1 MB instead of SQLite's 2 MB: a read touches few pages (the chunk
@@ -411,13 +386,13 @@ static int open_reader(struct sqlite_store *s, struct reader *r)
 	 * `devices` would otherwise fill each reader's cache at 100,000 devices
 	 * (docs/performance.md item 24).
 	 */
-	if (exec_sql(r->db, s->path, "PRAGMA cache_size = -1024"))
+	if (sqs_exec(r->db, s->path, "PRAGMA cache_size = -1024"))
 		return SP_EIO;
 	for (int i = 0; i < R_COUNT; i++)
 		if (sqlite3_prepare_v3(r->db, RSQL[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i], NULL) !=
 		    SQLITE_OK)
-			return db_error(s, r->db, RSQL[i]);
-	return 0;
+			return sqs_db_error(s, r->db, RSQL[i]);
+	return sqa_prepare_reader(s, r);
 }
 
 static void sq_close(void *impl)
@@ -427,9 +402,11 @@ static void sq_close(void *impl)
 		return;
 	for (int i = 0; i < W_COUNT; i++)
 		sqlite3_finalize(s->w[i]);
+	sqa_finalize(s);
 	for (int r = 0; s->readers && r < s->nreaders; r++) {
 		for (int i = 0; i < R_COUNT; i++)
 			sqlite3_finalize(s->readers[r].st[i]);
+		sqa_finalize_reader(&s->readers[r]);
 		sp_buf_free(&s->readers[r].latest);
 		if (s->readers[r].db)
 			sqlite3_close(s->readers[r].db);
@@ -443,6 +420,7 @@ static void sq_close(void *impl)
 	pthread_cond_destroy(&s->pool_free);
 	pthread_mutex_destroy(&s->pool_lock);
 	pthread_mutex_destroy(&s->log_lock);
+	pthread_mutex_destroy(&s->ack_lock);
 	chunk_batch_destroy(s->batch);
 	chunk_batch_destroy(s->merging);
 	free(s->path);
@@ -471,7 +449,7 @@ static int set_checkpoint(struct sqlite_store *s, int64_t mb)
 	sqlite3_wal_autocheckpoint(s->db, (int)(mb * 1024 * 1024 / page));
 	snprintf(pragma, sizeof(pragma), "PRAGMA journal_size_limit = %lld",
 		 (long long)(mb * 1024 * 1024));
-	return exec_sql(s->db, s->path, pragma);
+	return sqs_exec(s->db, s->path, pragma);
 }
 
 static void *sq_open(const struct store_params *p)
@@ -490,6 +468,7 @@ static void *sq_open(const struct store_params *p)
 	pthread_mutex_init(&s->pool_lock, NULL);
 	pthread_cond_init(&s->pool_free, NULL);
 	pthread_mutex_init(&s->log_lock, NULL);
+	pthread_mutex_init(&s->ack_lock, NULL);
 	s->path = strdup(p->path);
 	s->batch = chunk_batch_create();
 	s->merging = chunk_batch_create();
@@ -499,29 +478,31 @@ static void *sq_open(const struct store_params *p)
 	if (sqlite3_open_v2(p->path, &s->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
-		db_error(s, s->db, "open");
+		sqs_db_error(s, s->db, "open");
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
 	/* takes effect only while the file is still empty: an existing file keeps its size */
 	snprintf(pragma, sizeof(pragma), "PRAGMA page_size = %lld",
 		 (long long)(p->page_kb > 0 ? p->page_kb : STORE_PAGE_KB_DEFAULT) * 1024);
-	if (exec_sql(s->db, s->path, pragma))
+	if (sqs_exec(s->db, s->path, pragma))
 		goto fail;
 	snprintf(pragma, sizeof(pragma), "PRAGMA cache_size = -%lld",
 		 (long long)(p->cache_mb > 0 ? p->cache_mb : STORE_CACHE_MB_DEFAULT) * 1024);
-	if (exec_sql(s->db, s->path, "PRAGMA journal_mode = WAL") ||
-	    exec_sql(s->db, s->path,
+	if (sqs_exec(s->db, s->path, "PRAGMA journal_mode = WAL") ||
+	    sqs_exec(s->db, s->path,
 		     p->sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") ||
-	    exec_sql(s->db, s->path, "PRAGMA temp_store = MEMORY") ||
-	    exec_sql(s->db, s->path, pragma) || migrate(s) || set_checkpoint(s, p->checkpoint_mb))
+	    sqs_exec(s->db, s->path, "PRAGMA temp_store = MEMORY") ||
+	    sqs_exec(s->db, s->path, pragma) || migrate(s) || set_checkpoint(s, p->checkpoint_mb))
 		goto fail;
 	for (int i = 0; i < W_COUNT; i++)
 		if (sqlite3_prepare_v3(s->db, WSQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->w[i], NULL) !=
 		    SQLITE_OK) {
-			db_error(s, s->db, WSQL[i]);
+			sqs_db_error(s, s->db, WSQL[i]);
 			goto fail;
 		}
+	if (sqa_prepare(s))
+		goto fail;
 	s->nreaders = p->readers > 0 ? p->readers : 2;
 	s->readers = calloc((size_t)s->nreaders, sizeof(*s->readers));
 	if (s->readers == NULL)
@@ -548,7 +529,7 @@ static int wstep(struct sqlite_store *s, enum wstmt which)
 	sqlite3_clear_bindings(st);
 	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
 		return 0;
-	return db_error(s, s->db, WSQL[which]);
+	return sqs_db_error(s, s->db, WSQL[which]);
 }
 
 static int sq_begin(void *impl)
@@ -583,7 +564,7 @@ static void sq_rollback(void *impl)
 	s->in_txn = false;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *text)
+void sqs_bind_text(sqlite3_stmt *st, int i, const char *text)
 {
 	if (text)
 		sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC);
@@ -595,8 +576,8 @@ static int sq_agent(void *impl, const char *site, const char *agent, int64_t *ag
 {
 	struct sqlite_store *s = impl;
 	sqlite3_stmt *st = s->w[W_AGENT_GET];
-	bind_text(st, 1, site);
-	bind_text(st, 2, agent);
+	sqs_bind_text(st, 1, site);
+	sqs_bind_text(st, 2, agent);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*agent_id = sqlite3_column_int64(st, 0);
@@ -607,9 +588,9 @@ static int sq_agent(void *impl, const char *site, const char *agent, int64_t *ag
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE)
-		return db_error(s, s->db, "find agent");
-	bind_text(s->w[W_AGENT_INS], 1, site);
-	bind_text(s->w[W_AGENT_INS], 2, agent);
+		return sqs_db_error(s, s->db, "find agent");
+	sqs_bind_text(s->w[W_AGENT_INS], 1, site);
+	sqs_bind_text(s->w[W_AGENT_INS], 2, agent);
 	if ((rc = wstep(s, W_AGENT_INS)))
 		return rc;
 	*agent_id = sqlite3_last_insert_rowid(s->db);
@@ -636,7 +617,7 @@ static int sq_load_agents(void *impl, store_agent_fn fn, void *ctx)
 		}
 	}
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : db_error(s, s->db, "load agents");
+	return rc == SQLITE_DONE ? 0 : sqs_db_error(s, s->db, "load agents");
 }
 
 static int sq_save_progress(void *impl, int64_t agent_id, const struct store_agent_progress *p)
@@ -645,8 +626,8 @@ static int sq_save_progress(void *impl, int64_t agent_id, const struct store_age
 	sqlite3_stmt *st = s->w[W_PROGRESS];
 	sqlite3_bind_int64(st, 1, agent_id);
 	sqlite3_bind_int64(st, 2, p->acked);
-	bind_text(st, 3, p->done ? p->done : "");
-	bind_text(st, 4, p->missing ? p->missing : "");
+	sqs_bind_text(st, 3, p->done ? p->done : "");
+	sqs_bind_text(st, 4, p->missing ? p->missing : "");
 	sqlite3_bind_int64(st, 5, p->gap_since_ms);
 	return wstep(s, W_PROGRESS);
 }
@@ -658,7 +639,7 @@ static int sq_agent_birth(void *impl, int64_t agent_id, int64_t ts, const char *
 	sqlite3_stmt *st = s->w[W_BIRTH];
 	sqlite3_bind_int64(st, 1, agent_id);
 	sqlite3_bind_int64(st, 2, ts);
-	bind_text(st, 3, fw);
+	sqs_bind_text(st, 3, fw);
 	sqlite3_bind_int64(st, 4, received_ms);
 	return wstep(s, W_BIRTH);
 }
@@ -699,18 +680,20 @@ static void read_device(sqlite3_stmt *st, struct store_device *out)
 	out->id = sqlite3_column_int64(st, 0);
 	out->agent_id = sqlite3_column_int64(st, 1);
 	out->kind = (uint8_t)(kind > SP_DEV_UNKNOWN && kind < SP_DEV_KIND_COUNT ? kind : SP_DEV_UNKNOWN);
-	out->ports = column_clamped(st, 3, 0, SP_PORT_MAX);
+	out->ports = (int8_t)column_clamped(st, 3, 0, SP_PORT_MAX);
 	out->has_floors = sqlite3_column_type(st, 4) != SQLITE_NULL;
 	out->floor_min = column_clamped(st, 4, SP_FLOOR_MIN, SP_FLOOR_MAX);
 	out->floor_max = column_clamped(st, 5, SP_FLOOR_MIN, SP_FLOOR_MAX);
+	int64_t rating = sqlite3_column_int64(st, 6);
+	out->rating = (uint16_t)(rating < 0 ? 0 : rating > 65535 ? 65535 : rating);
 }
 
 static int sq_device(void *impl, const char *site, const char *dev, struct store_device *out)
 {
 	struct sqlite_store *s = impl;
 	sqlite3_stmt *st = s->w[W_DEV_GET];
-	bind_text(st, 1, site);
-	bind_text(st, 2, dev);
+	sqs_bind_text(st, 1, site);
+	sqs_bind_text(st, 2, dev);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		read_device(st, out);
@@ -718,7 +701,7 @@ static int sq_device(void *impl, const char *site, const char *dev, struct store
 	sqlite3_clear_bindings(st);
 	if (rc == SQLITE_ROW)
 		return 0;
-	return rc == SQLITE_DONE ? SP_ENOTFOUND : db_error(s, s->db, "find device");
+	return rc == SQLITE_DONE ? SP_ENOTFOUND : sqs_db_error(s, s->db, "find device");
 }
 
 static int sq_upsert_device(void *impl, const char *site, const char *dev, int64_t agent_id,
@@ -738,8 +721,8 @@ static int sq_upsert_device(void *impl, const char *site, const char *dev, int64
 	}
 	enum wstmt which = exists ? W_DEV_UPD : W_DEV_INS;
 	sqlite3_stmt *st = s->w[which];
-	bind_text(st, 1, site);
-	bind_text(st, 2, dev);
+	sqs_bind_text(st, 1, site);
+	sqs_bind_text(st, 2, dev);
 	sqlite3_bind_int(st, 3, info ? (int)info->kind : (int)kind);
 	sqlite3_bind_int64(st, 4, agent_id);
 	sqlite3_bind_int(st, 5, info && info->kind == SP_DEV_CHARGER ? info->ports : 0);
@@ -750,7 +733,8 @@ static int sq_upsert_device(void *impl, const char *site, const char *dev, int64
 		sqlite3_bind_null(st, 6);
 		sqlite3_bind_null(st, 7);
 	}
-	bind_text(st, 8, meta_json);
+	sqs_bind_text(st, 8, meta_json);
+	sqlite3_bind_int(st, 9, store_device_rating(info));
 	if ((rc = wstep(s, which)))
 		return rc;
 	return sq_device(impl, site, dev, out);
@@ -876,7 +860,7 @@ static int compact_run(struct sqlite_store *s, const struct span_key *k, int64_t
 				goto done;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE) {
-		rc = db_error(s, s->db, "read chunks to compact");
+		rc = sqs_db_error(s, s->db, "read chunks to compact");
 		goto done;
 	}
 	sqlite3_reset(st);
@@ -926,7 +910,7 @@ static int sq_compact(void *impl, int64_t now_ms, int budget, int64_t *merged)
 		upto = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	if (step != SQLITE_ROW)
-		return db_error(s, s->db, "read compaction state");
+		return sqs_db_error(s, s->db, "read compaction state");
 	if ((keys = malloc((size_t)budget * sizeof(*keys))) == NULL)
 		return SP_ENOMEM;
 	st = s->w[W_COMPACT_SCAN];
@@ -952,7 +936,7 @@ static int sq_compact(void *impl, int64_t now_ms, int budget, int64_t *merged)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (step != SQLITE_ROW && step != SQLITE_DONE) {
-		rc = db_error(s, s->db, "scan chunks to compact");
+		rc = sqs_db_error(s, s->db, "scan chunks to compact");
 		goto done;
 	}
 	qsort(keys, nkeys, sizeof(*keys), by_span_key);
@@ -985,7 +969,7 @@ done:
 
 /* ---------------------------------------------------------------- reader side */
 
-static struct reader *borrow(struct sqlite_store *s)
+struct reader *sqs_borrow(struct sqlite_store *s)
 {
 	pthread_mutex_lock(&s->pool_lock);
 	for (;;) {
@@ -1000,7 +984,7 @@ static struct reader *borrow(struct sqlite_store *s)
 	}
 }
 
-static void give_back(struct sqlite_store *s, struct reader *r)
+void sqs_give_back(struct sqlite_store *s, struct reader *r)
 {
 	pthread_mutex_lock(&s->pool_lock);
 	r->busy = false;
@@ -1009,30 +993,31 @@ static void give_back(struct sqlite_store *s, struct reader *r)
 }
 
 /* Finishes a read: resets the statement, maps the step result. */
-static int rdone(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st, int rc,
+int sqs_rdone(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st, int rc,
 		 const char *what)
 {
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	int out = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_error(s, r->db, what);
-	give_back(s, r);
+	int out = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqs_db_error(s, r->db, what);
+	sqs_give_back(s, r);
 	return out;
 }
 
 static int sq_r_sites(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx)
 {
 	struct sqlite_store *s = impl;
-	struct reader *r = borrow(s);
+	struct reader *r = sqs_borrow(s);
 	sqlite3_stmt *st = r->st[R_SITES];
 	int rc;
 	sqlite3_bind_int64(st, 1, now_ms - offline_ms);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_site_row row = {(const char *)sqlite3_column_text(st, 0),
-					     sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2)};
+					     sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+					     sqlite3_column_int64(st, 3)};
 		if (fn(ctx, &row))
 			break;
 	}
-	return rdone(s, r, st, rc, "list sites");
+	return sqs_rdone(s, r, st, rc, "list sites");
 }
 
 /*
@@ -1064,10 +1049,10 @@ static int sq_r_devices(void *impl, const char *site, int64_t now_ms, int64_t of
 			store_device_fn fn, void *ctx)
 {
 	struct sqlite_store *s = impl;
-	struct reader *r = borrow(s);
+	struct reader *r = sqs_borrow(s);
 	sqlite3_stmt *st = r->st[site ? R_DEVICES_SITE : R_DEVICES_ALL];
 	int rc;
-	bind_text(st, 1, site);
+	sqs_bind_text(st, 1, site);
 	sqlite3_bind_int64(st, 2, now_ms - offline_ms);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_device_row row = {
@@ -1079,11 +1064,12 @@ static int sq_r_devices(void *impl, const char *site, int64_t now_ms, int64_t of
 			.last_seen = sqlite3_column_int64(st, 5),
 			.meta = (const char *)sqlite3_column_text(st, 6),
 			.latest = chunk_latest(s, r, st, 7),
+			.active_alerts = sqlite3_column_int64(st, 10),
 		};
 		if (fn(ctx, &row))
 			break;
 	}
-	return rdone(s, r, st, rc, "list devices");
+	return sqs_rdone(s, r, st, rc, "list devices");
 }
 
 /*
@@ -1126,7 +1112,7 @@ static int read_chunks(struct sqlite_store *s, struct reader *r, int64_t device_
 		}
 	}
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		out = db_error(s, r->db, "read readings");
+		out = sqs_db_error(s, r->db, "read readings");
 		goto done;
 	}
 	sqlite3_reset(st);
@@ -1148,19 +1134,19 @@ static int sq_r_readings(void *impl, const struct store_readings_query *q, store
 			 void *ctx)
 {
 	struct sqlite_store *s = impl;
-	struct reader *r = borrow(s);
+	struct reader *r = sqs_borrow(s);
 	sqlite3_stmt *st = r->st[R_DEV_ID];
 	int64_t device_id;
 	int rc;
 
-	bind_text(st, 1, q->site);
-	bind_text(st, 2, q->dev);
+	sqs_bind_text(st, 1, q->site);
+	sqs_bind_text(st, 2, q->dev);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
-		int out = rc == SQLITE_DONE ? SP_ENOTFOUND : db_error(s, r->db, "find device");
+		int out = rc == SQLITE_DONE ? SP_ENOTFOUND : sqs_db_error(s, r->db, "find device");
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
-		give_back(s, r);
+		sqs_give_back(s, r);
 		return out;
 	}
 	device_id = sqlite3_column_int64(st, 0);
@@ -1168,7 +1154,7 @@ static int sq_r_readings(void *impl, const struct store_readings_query *q, store
 	sqlite3_clear_bindings(st);
 
 	rc = read_chunks(s, r, device_id, q, fn, ctx);
-	give_back(s, r);
+	sqs_give_back(s, r);
 	return rc;
 }
 
@@ -1176,7 +1162,7 @@ static int sq_r_device_counts(void *impl, int64_t now_ms, int64_t offline_ms,
 			      int64_t counts[SP_DEV_KIND_COUNT][2])
 {
 	struct sqlite_store *s = impl;
-	struct reader *r = borrow(s);
+	struct reader *r = sqs_borrow(s);
 	sqlite3_stmt *st = r->st[R_COUNTS];
 	int rc;
 	memset(counts, 0, sizeof(int64_t) * SP_DEV_KIND_COUNT * 2);
@@ -1187,16 +1173,16 @@ static int sq_r_device_counts(void *impl, int64_t now_ms, int64_t offline_ms,
 		if (kind >= 0 && kind < SP_DEV_KIND_COUNT)
 			counts[kind][online] += sqlite3_column_int64(st, 2);
 	}
-	return rdone(s, r, st, rc, "count devices");
+	return sqs_rdone(s, r, st, rc, "count devices");
 }
 
 static int sq_r_ping(void *impl)
 {
 	struct sqlite_store *s = impl;
-	struct reader *r = borrow(s);
+	struct reader *r = sqs_borrow(s);
 	sqlite3_stmt *st = r->st[R_PING];
 	int rc = sqlite3_step(st);
-	return rdone(s, r, st, rc, "ping");
+	return sqs_rdone(s, r, st, rc, "ping");
 }
 
 const struct store_backend store_sqlite_backend = {
@@ -1224,4 +1210,12 @@ const struct store_backend store_sqlite_backend = {
 	.r_readings = sq_r_readings,
 	.r_device_counts = sq_r_device_counts,
 	.r_ping = sq_r_ping,
+	.w_alert_open = sqa_alert_open,
+	.w_alert_clear = sqa_alert_clear,
+	.w_hold_put = sqa_hold_put,
+	.w_hold_del = sqa_hold_del,
+	.w_load_conditions = sqa_load_conditions,
+	.r_alerts = sqa_r_alerts,
+	.ack_alert = sqa_ack_alert,
+	.r_alert_counts = sqa_r_alert_counts,
 };

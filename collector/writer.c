@@ -6,12 +6,16 @@
  *   2. parse their topics; create rows for agents never seen before (each
  *      in its own small transaction, so a failed batch cannot leave the
  *      sequence tracker pointing at a row that was rolled back);
- *   3. BEGIN; decode, validate, dedup and store every message; declare
- *      expired gaps missing (once a second); save the touched agents'
- *      sequence state and the devices' last_seen; COMMIT;
+ *   3. BEGIN; decode, validate, dedup and store every message, running
+ *      each stored record through the alert rules (rules.h), whose alerts
+ *      and pending holds are written in the same transaction; declare
+ *      expired gaps missing and open alerts whose hold ran out (once a
+ *      second); save the touched agents' sequence state and the devices'
+ *      last_seen; COMMIT;
  *   4. on success: advance the tracker, add the batch's counts to the
  *      metrics; on failure: ROLLBACK, restore the tracker, forget cached
- *      devices, count the batch as dropped (agents will resend: nothing
+ *      devices, reload the rules' state from the store, count the batch as
+ *      dropped (agents will resend: nothing
  *      was acked), and report the store unhealthy until a commit works;
  *   5. release the messages from the queue and publish the acks that are
  *      due (CONTRACT §3.4 pacing, see seqtrack.h).
@@ -59,6 +63,7 @@
 /* What one batch did, added to the metrics after COMMIT. */
 struct batch_counts {
 	uint64_t stored, duplicate, missing, recovered, births, states;
+	uint64_t alerts_opened, alerts_cleared;
 	uint64_t msg_rejected[SP_REJ_REASON_COUNT];
 	uint64_t rec_stored[SP_REC_KIND_COUNT];
 	uint64_t rec_rejected[SP_REJ_REASON_COUNT];
@@ -73,6 +78,7 @@ struct writer {
 	struct sp_decoder *dec;
 	struct seqtrack *seq;
 	struct devcache *devs;
+	struct rules *rules;
 	struct queue_msg *msgs;
 	struct sp_topic *topics;
 	bool *topic_ok;
@@ -124,6 +130,83 @@ static int note_alive(struct writer *w, int64_t agent_id, int64_t received_ms)
 	w->alive[w->nalive].agent_id = agent_id;
 	w->alive[w->nalive++].received_ms = received_ms;
 	return 0;
+}
+
+/* ---------------------------------------------------------------- alerts */
+
+static void rule_device_of(struct rule_device *rd, int64_t id, const char *site, const char *dev,
+			   enum sp_dev_kind kind, uint16_t rating)
+{
+	rd->id = id;
+	rd->site = site;
+	rd->dev = dev;
+	rd->kind = kind;
+	rd->rated_speed = kind == SP_DEV_LIFT ? rating / 100.0 : 0;
+	rd->port_limit_w = kind == SP_DEV_CHARGER ? (double)rating : 0;
+}
+
+/* The rules' events, written in the batch's transaction (rules.h). */
+static int on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_id)
+{
+	struct writer *w = ctx;
+	const char *rule = rule_name(ev->rule);
+	int rc;
+	switch (ev->kind) {
+	case RULE_HOLD_START:
+		return store_w_hold_put(w->p.store, ev->device_id, rule, ev->port, ev->code, ev->since);
+	case RULE_HOLD_END:
+		return store_w_hold_del(w->p.store, ev->device_id, rule, ev->port, ev->code);
+	case RULE_OPEN: {
+		struct store_alert_new a = {ev->device_id, rule, ev->code, ev->site, ev->dev, ev->port,
+					    alert_severity_name(ev->severity), ev->ts, ev->detail};
+		if ((rc = store_w_hold_del(w->p.store, ev->device_id, rule, ev->port, ev->code)) ||
+		    (rc = store_w_alert_open(w->p.store, &a, alert_id)))
+			return rc;
+		w->bc.alerts_opened++;
+		SP_INFO("alerts", "alert %lld opened: %s%s%s %s %s/%s%s: %s", (long long)*alert_id,
+			rule, ev->code[0] ? "." : "", ev->code, a.severity, ev->site, ev->dev,
+			ev->port ? " port" : "", ev->detail);
+		return 0;
+	}
+	case RULE_CLEAR:
+		if ((rc = store_w_alert_clear(w->p.store, ev->alert_id, ev->ts)))
+			return rc;
+		w->bc.alerts_cleared++;
+		SP_INFO("alerts", "alert %lld cleared: %s%s%s %s/%s", (long long)ev->alert_id, rule,
+			ev->code[0] ? "." : "", ev->code, ev->site, ev->dev);
+		return 0;
+	}
+	return 0;
+}
+
+static int load_condition(void *ctx, const struct store_condition *c)
+{
+	struct writer *w = ctx;
+	struct rule_device rd;
+	int64_t now = sp_now_ms();
+	int rc;
+	rule_device_of(&rd, c->device_id, c->site, c->dev, c->kind, c->rating);
+	if (c->alert_id > 0)
+		rc = rules_load_alert(w->rules, &rd, c->rule, c->port, c->code, c->alert_id,
+				      c->last_seen, now);
+	else
+		rc = rules_load_hold(w->rules, &rd, c->rule, c->port, c->code, c->since, c->last_seen,
+				     now);
+	if (rc == SP_EINVAL) {
+		SP_WARN("alerts", "%s/%s: unknown rule %s in the store: left as it is", c->site, c->dev,
+			c->rule);
+		return 0;
+	}
+	return rc;
+}
+
+/* (Re)builds the rules' state from the store: at start, and after a rolled-back batch. */
+static int load_conditions(struct writer *w)
+{
+	rules_reset(w->rules);
+	int rc = store_w_load_conditions(w->p.store, load_condition, w);
+	atomic_store(&w->p.metrics->rule_conditions, rules_count(w->rules));
+	return rc;
 }
 
 /* Finds the device, creating it when unknown (data before birth). NULL + *reason on refusal. */
@@ -186,9 +269,10 @@ static enum sp_reject check_context(const struct parsed_rec *r, const struct sto
 
 /* ---------------------------------------------------------------- message handlers */
 
-/* Stores one record of a data message, or says why not in *why. */
+/* Stores one record of a data message, or says why not in *why; then runs the rules on it. */
 static int store_record(struct writer *w, const struct sp_topic *t, int64_t agent_id,
-			int64_t seq, const struct parsed_rec *r, struct sp_reject_info *why)
+			int64_t seq, bool late, int64_t received_ms, const struct parsed_rec *r,
+			struct sp_reject_info *why)
 {
 	int err;
 	*why = r->why;
@@ -213,7 +297,12 @@ static int store_record(struct writer *w, const struct sp_topic *t, int64_t agen
 		devcache_seen(w->devs, d, r->ts);
 	}
 	w->bc.rec_stored[r->kind]++;
-	return 0;
+
+	struct sp_record rec;
+	struct rule_device rd;
+	parsed_record(r, &rec);
+	rule_device_of(&rd, d->id, t->site, r->dev, (enum sp_dev_kind)d->kind, d->rating);
+	return rules_eval(w->rules, &rd, &rec, late, received_ms, on_rule_event, w);
 }
 
 /* A data message, decoded by the parser thread (parsed.h). */
@@ -254,7 +343,8 @@ static int handle_data(struct writer *w, const struct queue_msg *m, const struct
 	struct parsed_rec r;
 	while ((rc = parsed_next(&pm, &r)) == 1) {
 		struct sp_reject_info why;
-		if ((rc = store_record(w, t, agent_id, pm.seq, &r, &why)))
+		if ((rc = store_record(w, t, agent_id, pm.seq, verdict == SEQ_LATE, m->received_ms, &r,
+				       &why)))
 			return rc;
 		if (why.reason != SP_REJ_NONE) {
 			w->bc.rec_rejected[why.reason]++;
@@ -408,6 +498,9 @@ static void add_counts(struct writer *w)
 	atomic_fetch_add(&m->messages_recovered, b->recovered);
 	atomic_fetch_add(&m->births, b->births);
 	atomic_fetch_add(&m->states, b->states);
+	atomic_fetch_add(&m->alerts_opened, b->alerts_opened);
+	atomic_fetch_add(&m->alerts_cleared, b->alerts_cleared);
+	atomic_store(&m->rule_conditions, rules_count(w->rules));
 	for (int r = 0; r < SP_REJ_REASON_COUNT; r++) {
 		atomic_fetch_add(&m->messages_rejected[r], b->msg_rejected[r]);
 		atomic_fetch_add(&m->records_rejected[r], b->rec_rejected[r]);
@@ -458,6 +551,9 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 			SP_WARN("writer", "declared %lld messages missing (gap open longer than %lld s)",
 				(long long)missing, (long long)(w->p.gap_window_ms / 1000));
 		w->bc.missing += (uint64_t)missing;
+		/* holds that ran out with nothing new from their device (a trapped passenger) */
+		if ((rc = rules_tick(w->rules, now, on_rule_event, w)))
+			goto fail;
 	}
 	if ((rc = save_progress(w, now, flush_all, &agents_flushed, &devices_flushed)))
 		goto fail;
@@ -482,6 +578,9 @@ fail_committed:
 	seqtrack_abort(w->seq);
 	devcache_clear(w->devs);
 	w->device_count = store_w_device_count(w->p.store);
+	/* the rules moved with the rolled-back records: take their state from the store again */
+	if (load_conditions(w))
+		SP_WARN("alerts", "cannot reload the alert state; it rebuilds from new records");
 	return rc;
 }
 
@@ -614,6 +713,7 @@ static void writer_free(struct writer *w)
 	sp_decoder_destroy(w->dec);
 	seqtrack_destroy(w->seq);
 	devcache_destroy(w->devs);
+	rules_destroy(w->rules);
 	free(w->msgs);
 	free(w->topics);
 	free(w->topic_ok);
@@ -634,17 +734,18 @@ struct writer *writer_start(const struct writer_params *p)
 	w->dec = sp_decoder_create();
 	w->seq = seqtrack_create(p->gap_window_ms);
 	w->devs = devcache_create(DEVCACHE_MAX);
+	w->rules = rules_create(p->rules);
 	w->msgs = calloc(n, sizeof(*w->msgs));
 	w->topics = calloc(n, sizeof(*w->topics));
 	w->topic_ok = calloc(n, sizeof(*w->topic_ok));
-	if (!w->dec || !w->seq || !w->devs || !w->msgs || !w->topics || !w->topic_ok)
+	if (!w->dec || !w->seq || !w->devs || !w->rules || !w->msgs || !w->topics || !w->topic_ok)
 		goto fail;
-	if (store_w_load_agents(p->store, load_agent, w))
+	if (store_w_load_agents(p->store, load_agent, w) || load_conditions(w))
 		goto fail;
 	w->device_count = store_w_device_count(p->store);
 	atomic_store(&p->metrics->agents, seqtrack_count(w->seq));
-	SP_INFO("writer", "%zu agents and %lld devices known", seqtrack_count(w->seq),
-		(long long)w->device_count);
+	SP_INFO("writer", "%zu agents and %lld devices known; %zu alert conditions held",
+		seqtrack_count(w->seq), (long long)w->device_count, rules_count(w->rules));
 	w->last_expire_ms = sp_now_ms();
 	w->started = true;
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {

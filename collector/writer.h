@@ -1,7 +1,8 @@
 /*
  * writer.h - the writer thread: takes raw messages from the ingest queue in
  * batches, decodes and validates them, stores them in one transaction per
- * batch, and after COMMIT advances and publishes the end-to-end acks.
+ * batch together with the alerts their records open and clear (rules.h),
+ * and after COMMIT advances and publishes the end-to-end acks.
  *
  * It is the only thread that writes to the store and the only user of the
  * sequence tracker and device cache. See docs/architecture.md.
@@ -14,6 +15,7 @@
 #include "ingest.h"
 #include "metrics.h"
 #include "queue.h"
+#include "rules.h"
 #include "store.h"
 
 struct writer;
@@ -29,6 +31,7 @@ struct writer_params {
 	int64_t gap_window_ms;
 	int64_t max_devices;
 	int64_t device_seen_flush_ms; /* devices' last_seen is written this often */
+	const struct rules_config *rules; /* alert rules' settings; must outlive the writer */
 };
 
 /* Loads the agents' sequence state and starts the thread. NULL on failure. */

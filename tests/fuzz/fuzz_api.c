@@ -1,8 +1,11 @@
 /*
  * fuzz_api.c - libFuzzer target for the HTTP API's request parsing: the
- * path router, the Authorization header and the readings/devices query
- * parameters, and the token check. The input is split at NUL bytes into: path, Authorization
- * header, site, dev, t, from, to, limit (missing parts are absent).
+ * path router (with the alert id of .../ack), the Authorization header, the
+ * readings/devices/alerts query parameters, the ack body and the token
+ * check. The input is split at NUL bytes into: path, Authorization header,
+ * site, dev, t, from, to, limit (missing parts are absent); the alerts'
+ * state, site, severity and limit reuse t, site, dev and limit, and the
+ * Authorization part doubles as an ack body.
  */
 #include "apiparse.h"
 #include "tokens.h"
@@ -29,8 +32,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (char *p = copy; n < 8 && p <= copy + size; p += strlen(p) + 1)
 		part[n++] = p;
 
-	enum api_route r = apiparse_route(part[0] ? part[0] : "");
+	int64_t alert_id = 0;
+	enum api_route r = apiparse_route(part[0] ? part[0] : "", &alert_id);
 	(void)apiparse_route_needs_token(r);
+	if (r == ROUTE_ALERT_ACK && alert_id < 1)
+		abort(); /* routed an id that is not an alert's */
 
 	const char *tok;
 	size_t len;
@@ -57,6 +63,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort(); /* accepted something out of bounds */
 	}
 	apiparse_devices(part[2], err, sizeof(err));
+
+	struct apiparse_alerts_args aa = {part[4], part[2], part[3], part[7]};
+	struct store_alerts_query aq;
+	if (apiparse_alerts(&aa, &aq, err, sizeof(err)) == 0 &&
+	    (aq.limit < 1 || aq.limit > API_ALERTS_MAX))
+		abort();
+	char by[API_ACKED_BY_MAX + 1];
+	if (part[1] && apiparse_acked_by(part[1], strlen(part[1]), by, err, sizeof(err)) == 1 &&
+	    (by[0] == '\0' || strlen(by) > API_ACKED_BY_MAX))
+		abort();
 	free(copy);
 	return 0;
 }

@@ -108,6 +108,16 @@ def generic(env, prog):
     # the header is on line 3; the loader reports the section at its first key (line 4)
     T.check(unknown_sec + ":3" in err or unknown_sec + ":4" in err,
             "the unknown section's error must name its line: %r" % err)
+    if prog == "collector":
+        typo = write(os.path.join(d, "rule.ini"), "[mqtt]\nuri = tcp://127.0.0.1:1883\n"
+                     "[rule.lift.trapd]\nhold_s = 5\n")
+        _, err = expect_exit([b, "--config", typo], 2, "collector with a rule not in the catalogue",
+                             stderr_has=("lift.trapd",))
+        T.check(typo + ":3" in err or typo + ":4" in err, "the unknown rule's line: %r" % err)
+        rules = write(os.path.join(d, "rules.ini"), "[rule.port.over_temp]\nthreshold = 55.5\n"
+                      "hysteresis = 3\n[site.cli-1.rule.lift.trapped]\nhold_s = 30\nseverity = major\n"
+                      "enabled = false\n")
+        expect_exit([b, "--config", rules, "--check-config"], 0, "collector with rule sections")
     if prog == "agent":
         nosite = write(os.path.join(d, "nosite.ini"), "[agent]\nid = gw-1\n")
         expect_exit([b, "--config", nosite], 2, "agent without the required site", stderr_has=("site",))

@@ -5,21 +5,104 @@
 
 #include <stdint.h>
 
+static enum api_route route(const char *path)
+{
+	int64_t id = -1;
+	return apiparse_route(path, &id);
+}
+
 static void test_routes(void)
 {
-	CHECK_EQ_INT(apiparse_route("/healthz"), ROUTE_HEALTHZ);
-	CHECK_EQ_INT(apiparse_route("/metrics"), ROUTE_METRICS);
-	CHECK_EQ_INT(apiparse_route("/api/v1/sites"), ROUTE_SITES);
-	CHECK_EQ_INT(apiparse_route("/api/v1/devices"), ROUTE_DEVICES);
-	CHECK_EQ_INT(apiparse_route("/api/v1/readings"), ROUTE_READINGS);
-	CHECK_EQ_INT(apiparse_route("/api/v1/readings/"), ROUTE_NOT_FOUND);
-	CHECK_EQ_INT(apiparse_route("/api/v1/SITES"), ROUTE_NOT_FOUND);
-	CHECK_EQ_INT(apiparse_route("/api/v1/../v1/sites"), ROUTE_NOT_FOUND);
-	CHECK_EQ_INT(apiparse_route(""), ROUTE_NOT_FOUND);
+	CHECK_EQ_INT(route("/healthz"), ROUTE_HEALTHZ);
+	CHECK_EQ_INT(route("/metrics"), ROUTE_METRICS);
+	CHECK_EQ_INT(route("/api/v1/sites"), ROUTE_SITES);
+	CHECK_EQ_INT(route("/api/v1/devices"), ROUTE_DEVICES);
+	CHECK_EQ_INT(route("/api/v1/readings"), ROUTE_READINGS);
+	CHECK_EQ_INT(route("/api/v1/readings/"), ROUTE_NOT_FOUND);
+	CHECK_EQ_INT(route("/api/v1/SITES"), ROUTE_NOT_FOUND);
+	CHECK_EQ_INT(route("/api/v1/../v1/sites"), ROUTE_NOT_FOUND);
+	CHECK_EQ_INT(route(""), ROUTE_NOT_FOUND);
 	CHECK(!apiparse_route_needs_token(ROUTE_HEALTHZ));
 	CHECK(!apiparse_route_needs_token(ROUTE_METRICS));
 	CHECK(apiparse_route_needs_token(ROUTE_SITES));
 	CHECK(apiparse_route_needs_token(ROUTE_READINGS));
+	CHECK_EQ_INT(route("/api/v1/alerts"), ROUTE_ALERTS);
+	CHECK(apiparse_route_needs_token(ROUTE_ALERTS));
+	CHECK(apiparse_route_needs_token(ROUTE_ALERT_ACK));
+}
+
+/* POST /api/v1/alerts/{id}/ack: a plain positive decimal id, nothing else. */
+static void test_alert_ack_route(void)
+{
+	int64_t id = 0;
+	CHECK_EQ_INT(apiparse_route("/api/v1/alerts/17/ack", &id), ROUTE_ALERT_ACK);
+	CHECK_EQ_INT(id, 17);
+	CHECK_EQ_INT(apiparse_route("/api/v1/alerts/999999999999999999/ack", &id), ROUTE_ALERT_ACK);
+	CHECK_EQ_INT(id, 999999999999999999LL);
+	const char *bad[] = {"/api/v1/alerts/0/ack",   "/api/v1/alerts/-1/ack",
+			     "/api/v1/alerts/017/ack", "/api/v1/alerts/1x/ack",
+			     "/api/v1/alerts//ack",    "/api/v1/alerts/1/ack/",
+			     "/api/v1/alerts/1",       "/api/v1/alerts/1/acknowledge",
+			     "/api/v1/alerts/+1/ack",  "/api/v1/alerts/1000000000000000000/ack"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (route(bad[i]) != ROUTE_NOT_FOUND)
+			fprintf(stderr, "  routed: %s\n", bad[i]);
+		CHECK_EQ_INT(route(bad[i]), ROUTE_NOT_FOUND);
+	}
+}
+
+static void test_alerts_params(void)
+{
+	struct store_alerts_query q;
+	char err[128];
+	struct apiparse_alerts_args none = {NULL, NULL, NULL, NULL};
+	CHECK_EQ_INT(apiparse_alerts(&none, &q, err, sizeof(err)), 0);
+	CHECK_EQ_INT(q.state, STORE_ALERTS_ALL);
+	CHECK(q.site == NULL && q.severity == NULL);
+	CHECK_EQ_INT(q.limit, API_ALERTS_DEFAULT);
+	struct apiparse_alerts_args all = {"active", "hp-ruijin-07", "major", "5"};
+	CHECK_EQ_INT(apiparse_alerts(&all, &q, err, sizeof(err)), 0);
+	CHECK_EQ_INT(q.state, STORE_ALERTS_ACTIVE);
+	CHECK_EQ_STR(q.site, "hp-ruijin-07");
+	CHECK_EQ_STR(q.severity, "major");
+	CHECK_EQ_INT(q.limit, 5);
+	struct apiparse_alerts_args cleared = {"cleared", NULL, NULL, NULL};
+	CHECK_EQ_INT(apiparse_alerts(&cleared, &q, err, sizeof(err)), 0);
+	CHECK_EQ_INT(q.state, STORE_ALERTS_CLEARED);
+	struct apiparse_alerts_args bad[] = {
+		{"open", NULL, NULL, NULL},  {NULL, "Bad Site", NULL, NULL},
+		{NULL, NULL, "fatal", NULL}, {NULL, NULL, NULL, "0"},
+		{NULL, NULL, NULL, "10001"}, {NULL, NULL, "", NULL},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		CHECK_EQ_INT(apiparse_alerts(&bad[i], &q, err, sizeof(err)), -1);
+		CHECK(err[0] != '\0');
+	}
+}
+
+static int acked_by(const char *body, char *out)
+{
+	char err[128];
+	return apiparse_acked_by(body, strlen(body), out, err, sizeof(err));
+}
+
+static void test_acked_by(void)
+{
+	char out[API_ACKED_BY_MAX + 1];
+	CHECK_EQ_INT(acked_by("", out), 0);
+	CHECK_EQ_INT(acked_by(" \r\n", out), 0);
+	CHECK_EQ_INT(acked_by("{}", out), 0);
+	CHECK_EQ_INT(acked_by("{\"by\":\"Li Wei\"}", out), 1);
+	CHECK_EQ_STR(out, "Li Wei");
+	CHECK_EQ_INT(acked_by("{\"by\":\"\u674e\u4f1f\"}", out), 1);
+	CHECK_EQ_STR(out, "\xe6\x9d\x8e\xe4\xbc\x9f");
+	char long_name[API_ACKED_BY_MAX + 32];
+	snprintf(long_name, sizeof(long_name), "{\"by\":\"%0*d\"}", API_ACKED_BY_MAX + 1, 0);
+	const char *bad[] = {"{\"by\":1}", "{\"by\":\"\"}", "[1]", "not json", "{\"by\":\"a\\nb\"}",
+			     "{\"by\":null}", long_name};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_EQ_INT(acked_by(bad[i], out), -1);
 }
 
 static void test_bearer(void)
@@ -88,6 +171,9 @@ static void test_devices_params(void)
 int main(void)
 {
 	RUN(test_routes);
+	RUN(test_alert_ack_route);
+	RUN(test_alerts_params);
+	RUN(test_acked_by);
 	RUN(test_bearer);
 	RUN(test_readings_params);
 	RUN(test_devices_params);

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -425,19 +426,20 @@ static void test_defaults_are_valid(void)
 
 	/* instance sections get their defaults when created: a bad one would be an error */
 	struct cload l;
-	cload(&l, "[site.s1]\nmail_to =\n[rule.r.one]\nenabled = true\n"
-		  "[site.s1.rule.r.one]\nenabled = true\n");
+	cload(&l, "[site.s1]\nmail_to =\n[rule.lift.mode]\nenabled = true\n"
+		  "[site.s1.rule.lift.mode]\nenabled = true\n");
 	CHECK_EQ_INT(l.rc, 0);
 	CHECK_EQ_INT(l.e.count, 0);
 	CHECK_EQ_INT(l.c.nsites, 1);
 	if (l.c.nsites == 1)
 		CHECK_EQ_STR(l.c.sites[0].timezone, "Asia/Shanghai");
-	const struct collector_rule_conf *r = find_rule(&l.c, "s1", "r.one");
+	const struct collector_rule_conf *r = find_rule(&l.c, "s1", "lift.mode");
 	CHECK(r != NULL);
 	if (r) {
-		CHECK_EQ_INT(r->hold_s, 0);
-		CHECK(r->enabled);
+		CHECK_EQ_INT(r->hold_s, -1); /* not said: the rule's own */
+		CHECK_EQ_INT(r->enabled, 1);
 		CHECK_EQ_INT(r->severity, -1);
+		CHECK(isnan(r->threshold) && isnan(r->hysteresis));
 	}
 	cload_done(&l);
 
@@ -622,16 +624,16 @@ static void test_good_enum_and_bool_spellings(void)
 {
 	struct cload l;
 	cload(&l, "[log]\nlevel = debug\n[store]\nsync_full = off\n[mqtt]\ntls_insecure = YES\n"
-		  "[rule.a]\nenabled = 0\nseverity = minor\n[rule.b]\nenabled = On\n");
+		  "[rule.lift.mode]\nenabled = 0\nseverity = minor\n[rule.lift.fault]\nenabled = On\n");
 	CHECK_EQ_INT(l.rc, 0);
 	CHECK_EQ_INT(l.e.count, 0);
 	CHECK_EQ_INT(l.c.log.level, 3);
 	CHECK(!l.c.store.sync_full);
 	CHECK(l.c.mqtt.tls_insecure);
-	const struct collector_rule_conf *a = find_rule(&l.c, NULL, "a");
-	const struct collector_rule_conf *b = find_rule(&l.c, NULL, "b");
-	CHECK(a != NULL && !a->enabled && a->severity == 2);
-	CHECK(b != NULL && b->enabled && b->severity == -1);
+	const struct collector_rule_conf *a = find_rule(&l.c, NULL, "lift.mode");
+	const struct collector_rule_conf *b = find_rule(&l.c, NULL, "lift.fault");
+	CHECK(a != NULL && a->enabled == 0 && a->severity == 2);
+	CHECK(b != NULL && b->enabled == 1 && b->severity == -1);
 	cload_done(&l);
 }
 
@@ -1114,14 +1116,14 @@ static void test_rule_sections(void)
 	cload(&l, "[rule.lift.trapped]\nhold_s = 10\n"
 		  "[site.hp-1.rule.lift.trapped]\nhold_s = 5\nseverity = major\n"
 		  "[site.hp-1]\ntimezone = Asia/Tokyo\n"
-		  "[site.hp-2.rule.charger.port.over_temp]\nenabled = false\n"
+		  "[site.hp-2.rule.port.over_temp]\nenabled = false\n"
 		  "[rule.lift.trapped]\nenabled = false\n");
 	CHECK_EQ_INT(l.rc, 0);
 	CHECK_EQ_INT(l.e.count, 0);
 	CHECK_EQ_INT(l.c.nrules, 3);
 	const struct collector_rule_conf *g = find_rule(&l.c, NULL, "lift.trapped");
 	const struct collector_rule_conf *s1 = find_rule(&l.c, "hp-1", "lift.trapped");
-	const struct collector_rule_conf *s2 = find_rule(&l.c, "hp-2", "charger.port.over_temp");
+	const struct collector_rule_conf *s2 = find_rule(&l.c, "hp-2", "port.over_temp");
 	CHECK(g != NULL);
 	CHECK(s1 != NULL);
 	CHECK(s2 != NULL);
@@ -1132,13 +1134,35 @@ static void test_rule_sections(void)
 	}
 	if (s1) {
 		CHECK_EQ_INT(s1->hold_s, 5);
-		CHECK(s1->enabled);
+		CHECK_EQ_INT(s1->enabled, -1); /* not said */
 		CHECK_EQ_INT(s1->severity, 1);
 	}
 	if (s2) {
-		CHECK_EQ_INT(s2->hold_s, 0);
-		CHECK(!s2->enabled);
+		CHECK_EQ_INT(s2->hold_s, -1);
+		CHECK_EQ_INT(s2->enabled, 0);
 	}
+
+	/* the rules' settings: catalogue, then [rule.R], then [site.S.rule.R] over it */
+	struct rules_config *rc = rules_config_create();
+	struct sp_conf_errors e = {NULL, 0};
+	CHECK(rc != NULL);
+	if (rc) {
+		CHECK_EQ_INT(collector_conf_rules(&l.c, rc, &e), 0);
+		const struct rule_setting *g1 = rules_config_get(rc, "hp-9", RULE_LIFT_TRAPPED);
+		const struct rule_setting *h1 = rules_config_get(rc, "hp-1", RULE_LIFT_TRAPPED);
+		const struct rule_setting *h2 = rules_config_get(rc, "hp-2", RULE_PORT_OVER_TEMP);
+		const struct rule_setting *g2 = rules_config_get(rc, "hp-1", RULE_PORT_OVER_TEMP);
+		struct rule_setting def;
+		rule_defaults(RULE_PORT_OVER_TEMP, &def);
+		CHECK(!g1->enabled && g1->hold_ms == 10000 && g1->severity == ALERT_CRITICAL);
+		/* hp-1 did not say enabled: it stays off as [rule.lift.trapped] says */
+		CHECK(!h1->enabled && h1->hold_ms == 5000 && h1->severity == ALERT_MAJOR);
+		CHECK(!h2->enabled && h2->hold_ms == def.hold_ms && h2->threshold == def.threshold);
+		CHECK(g2->enabled && g2->threshold == def.threshold);
+		rules_config_destroy(rc);
+	}
+	CHECK_EQ_INT(e.count, 0);
+	sp_conf_errors_free(&e);
 	/* [site.hp-1.rule.*] is not a site section; [site.hp-1] is */
 	CHECK_EQ_INT(l.c.nsites, 1);
 	if (l.c.nsites == 1) {
@@ -1153,14 +1177,16 @@ static void test_bad_rule_sections(void)
 	struct cload l;
 	cload(&l, "[rule.Lift]\nhold_s = 1\n[rule.lift.]\nhold_s = 1\n"
 		  "[site.HP.rule.x]\nhold_s = 1\n"
-		  "[rule.x]\nhold_s = -1\n");
+		  "[rule.lift.mode]\nhold_s = -1\n[rule.lift.trapd]\nhold_s = 5\n");
 	CHECK_EQ_INT(l.rc, SP_ECONFIG);
-	CHECK_EQ_INT(l.e.count, 4);
+	CHECK_EQ_INT(l.e.count, 5);
 	/* section errors: which line they name is checked by test_unknown_section */
 	CHECK(has_error(&l.e, l.path, ANY_LINE, "[rule.Lift]", "NAME like lift.trapped"));
 	CHECK(has_error(&l.e, l.path, ANY_LINE, "[rule.lift.]", "NAME like lift.trapped"));
 	CHECK(has_error(&l.e, l.path, ANY_LINE, "[site.HP.rule.x]", NULL));
-	CHECK(has_error(&l.e, l.path, 8, "[rule.x] hold_s: ", "0..86400"));
+	CHECK(has_error(&l.e, l.path, 8, "[rule.lift.mode] hold_s: ", "0..86400"));
+	/* a rule name of the right shape that the catalogue does not know: a typo, refused */
+	CHECK(has_error(&l.e, l.path, ANY_LINE, "[rule.lift.trapd]", "no such rule"));
 	CHECK_EQ_INT(l.c.nrules, 1);
 	cload_done(&l);
 }

@@ -87,6 +87,34 @@ static void test_records_round_trip(void)
 	CHECK_EQ_INT(r.why.reason, SP_REJ_NONE);
 	CHECK_EQ_INT(r.port, 3);
 	CHECK_EQ_INT(r.kind, SP_REC_FAULT);
+
+	/* the values the alert rules read arrive as the codec decoded them */
+	struct sp_record rec;
+	CHECK_EQ_INT(parsed_open(b.data, b.len, &m), 0);
+	CHECK_EQ_INT(parsed_next(&m, &r), 1);
+	parsed_record(&r, &rec);
+	CHECK_EQ_INT(rec.kind, SP_REC_LIFT);
+	CHECK_EQ_STR(rec.dev, "lift-1");
+	CHECK_EQ_INT(rec.ts, 1764320000000LL);
+	CHECK_EQ_INT(rec.has, dm.records[0].has);
+	CHECK(rec.has & SP_HAS_SPEED);
+	CHECK_EQ_INT(rec.u.lift.floor, -1);
+	CHECK_EQ_INT(rec.u.lift.dir, SP_DIR_UP);
+	CHECK_EQ_INT(rec.u.lift.door, SP_DOOR_CLOSED);
+	CHECK(rec.u.lift.occupied && !rec.u.lift.door_zone && rec.u.lift.safety_ok);
+	CHECK(rec.u.lift.speed == 0.98);
+	CHECK_EQ_INT(parsed_next(&m, &r), 1);
+	parsed_record(&r, &rec);
+	CHECK_EQ_INT(rec.u.port.port, 7);
+	CHECK_EQ_INT(rec.u.port.state, SP_PORT_IDLE);
+	CHECK_EQ_INT(parsed_next(&m, &r), 1); /* the refused one carries no values */
+	CHECK_EQ_INT(r.facts_len, 0);
+	CHECK_EQ_INT(parsed_next(&m, &r), 1);
+	parsed_record(&r, &rec);
+	CHECK_EQ_STR(rec.u.fault.code, "overtemp");
+	CHECK(rec.u.fault.active);
+	CHECK_EQ_INT(rec.u.fault.port, 3);
+	CHECK(rec.has & SP_HAS_PORT);
 	sp_buf_free(&want);
 	sp_buf_free(&b);
 }

@@ -138,6 +138,7 @@ struct dev_row {
 	int64_t last_seen;
 	bool has_latest, has_meta;
 	char latest[128], meta[128];
+	int64_t active_alerts;
 };
 
 struct dev_rows {
@@ -160,6 +161,7 @@ static int on_device(void *ctx, const struct store_device_row *row)
 		o->has_meta = row->meta != NULL;
 		snprintf(o->latest, sizeof(o->latest), "%s", row->latest ? row->latest : "");
 		snprintf(o->meta, sizeof(o->meta), "%s", row->meta ? row->meta : "");
+		o->active_alerts = row->active_alerts;
 	}
 	d->n++;
 	return 0;
@@ -178,7 +180,7 @@ struct site_rows {
 	int n;
 	struct {
 		char site[SP_ID_MAX + 1];
-		int64_t devices, online;
+		int64_t devices, online, active_alerts;
 	} r[16];
 };
 
@@ -189,6 +191,7 @@ static int on_site(void *ctx, const struct store_site_row *row)
 		snprintf(s->r[s->n].site, sizeof(s->r[0].site), "%s", row->site);
 		s->r[s->n].devices = row->devices;
 		s->r[s->n].online = row->online;
+		s->r[s->n].active_alerts = row->active_alerts;
 	}
 	s->n++;
 	return 0;
@@ -248,12 +251,12 @@ static void test_open_creates_schema(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 3);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 3);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 4);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 4);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
 				   "name IN ('agents', 'devices', 'reading_chunks', 'compaction', "
-				   "'heartbeat')"),
-		     5);
+				   "'heartbeat', 'alerts', 'alert_holds')"),
+		     7);
 	/* the per-reading table of versions 1 and 2 is gone */
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'readings'"), 0);
 	CHECK_EQ_INT(store_r_ping(s), 0);
@@ -262,7 +265,7 @@ static void test_open_creates_schema(void)
 	struct store_params p = {.path = path, .sync_full = true, .readers = 2};
 	s = store_open(&p);
 	CHECK(s != NULL);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 3);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 4);
 	if (s)
 		CHECK_EQ_INT(store_r_ping(s), 0);
 	drop(s, path);
@@ -338,8 +341,11 @@ static void test_migrates_version_1_readings(void)
 		 " seq INTEGER NOT NULL, body TEXT NOT NULL);"
 		 "CREATE INDEX readings_device_ts ON readings(device_id, ts);"
 		 "INSERT INTO agents(id, site, agent, online) VALUES (1, 'm', 'gw', 1);"
-		 "INSERT INTO devices(id, site, dev, kind, agent_id) VALUES (1, 'm', 'lift-1', 1, 1),"
-		 " (2, 'm', 'lift-2', 1, 1);"
+		 "INSERT INTO devices(id, site, dev, kind, agent_id, meta) VALUES"
+		 " (1, 'm', 'lift-1', 1, 1, NULL),"
+		 " (2, 'm', 'lift-2', 1, 1, '{\"dev\":\"lift-2\",\"kind\":\"lift\",\"rated_speed\":1.6}'),"
+		 " (3, 'm', 'chg-1', 2, 1, '{\"dev\":\"chg-1\",\"kind\":\"charger\",\"ports\":2,"
+		 "\"port_limit_w\":800}');"
 		 /* 1,500 readings of lift-1 a second apart over ~25 minutes, written in reverse */
 		 "WITH RECURSIVE i(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM i WHERE x < 1499)"
 		 " INSERT INTO readings(device_id, ts, kind, agent_id, seq, body)"
@@ -354,8 +360,12 @@ static void test_migrates_version_1_readings(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 3);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 4);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'heartbeat'"), 1);
+	/* version 4 took each device's rating from its birth entry */
+	CHECK_EQ_INT(sql_int(path, "SELECT rating FROM devices WHERE id = 1"), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT rating FROM devices WHERE id = 2"), 160);
+	CHECK_EQ_INT(sql_int(path, "SELECT rating FROM devices WHERE id = 3"), 800);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'readings'"), 0);
 	CHECK_EQ_INT(sql_int(path, "SELECT sum(n) FROM reading_chunks"), 1503);
 	/*
@@ -1485,6 +1495,262 @@ static void test_readers_while_writing(void)
 	drop(s, path);
 }
 
+
+/* ---------------------------------------------------------------- alerts */
+
+/* Alerts collected by store_r_alerts / store_ack_alert. */
+struct alert_rows {
+	int n;
+	struct {
+		int64_t id, opened_at, cleared_at, acked_at;
+		int32_t port;
+		char rule[80], site[SP_ID_MAX + 1], dev[SP_ID_MAX + 1], severity[16], state[16];
+		char acked_by[80], detail[128];
+		bool acked_by_null;
+	} r[16];
+};
+
+static int on_alert(void *ctx, const struct store_alert_row *a)
+{
+	struct alert_rows *o = ctx;
+	if (o->n < 16) {
+		typeof(o->r[0]) *x = &o->r[o->n];
+		x->id = a->id;
+		x->opened_at = a->opened_at;
+		x->cleared_at = a->cleared_at;
+		x->acked_at = a->acked_at;
+		x->port = a->port;
+		snprintf(x->rule, sizeof(x->rule), "%s", a->rule);
+		snprintf(x->site, sizeof(x->site), "%s", a->site);
+		snprintf(x->dev, sizeof(x->dev), "%s", a->dev);
+		snprintf(x->severity, sizeof(x->severity), "%s", a->severity);
+		snprintf(x->state, sizeof(x->state), "%s", a->state);
+		snprintf(x->acked_by, sizeof(x->acked_by), "%s", a->acked_by ? a->acked_by : "");
+		snprintf(x->detail, sizeof(x->detail), "%s", a->detail);
+		x->acked_by_null = a->acked_by == NULL;
+	}
+	o->n++;
+	return 0;
+}
+
+static int list_alerts(struct store *s, enum store_alert_state_filter state, const char *site,
+		       const char *severity, int64_t limit, struct alert_rows *out)
+{
+	struct store_alerts_query q = {state, site, severity, limit};
+	memset(out, 0, sizeof(*out));
+	return store_r_alerts(s, &q, on_alert, out);
+}
+
+static int64_t open_alert(struct store *s, const struct store_device *d, const char *rule,
+			  const char *code, int32_t port, const char *sev, int64_t at)
+{
+	struct store_alert_new a = {d->id, rule, code, "site-a", "lift-1", port, sev, at, "details"};
+	int64_t id = 0;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &a, &id), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK(id > 0);
+	return id;
+}
+
+static void clear_alert(struct store *s, int64_t id, int64_t at)
+{
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_alert_clear(s, id, at), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+}
+
+/* Open, list, count in the views, acknowledge, clear; the states follow CONTRACT §4. */
+static void test_alert_lifecycle(void)
+{
+	char path[256];
+	int64_t agent;
+	struct store_device d;
+	struct alert_rows rows;
+	struct site_rows sites = {0};
+	struct dev_rows devs = {0};
+	struct store *s = fresh_with_device(path, sizeof(path), "site-a", "lift-1", SP_DEV_LIFT,
+					    &agent, &d);
+	if (s == NULL)
+		return;
+	int64_t id = open_alert(s, &d, "lift.trapped", "", 0, "critical", T0);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, NULL, 100, &rows), 1);
+	CHECK_EQ_INT(rows.r[0].id, id);
+	CHECK_EQ_STR(rows.r[0].rule, "lift.trapped");
+	CHECK_EQ_STR(rows.r[0].state, "active_unack");
+	CHECK_EQ_STR(rows.r[0].severity, "critical");
+	CHECK_EQ_INT(rows.r[0].port, 0);
+	CHECK_EQ_INT(rows.r[0].opened_at, T0);
+	CHECK_EQ_INT(rows.r[0].cleared_at, 0);
+	CHECK(rows.r[0].acked_by_null);
+	CHECK_EQ_INT(store_r_sites(s, T0, 180000, on_site, &sites), 0);
+	CHECK_EQ_INT(sites.r[0].active_alerts, 1);
+	CHECK_EQ_INT(store_r_devices(s, "site-a", T0, 180000, on_device, &devs), 0);
+	CHECK_EQ_INT(devs.r[0].active_alerts, 1);
+
+	/* acknowledged while active, then cleared: active_ack, then cleared_ack */
+	memset(&rows, 0, sizeof(rows));
+	CHECK_EQ_INT(store_ack_alert(s, id, "Li Wei", T0 + 5, on_alert, &rows), 0);
+	CHECK_EQ_STR(rows.r[0].state, "active_ack");
+	CHECK_EQ_STR(rows.r[0].acked_by, "Li Wei");
+	CHECK_EQ_INT(rows.r[0].acked_at, T0 + 5);
+	memset(&rows, 0, sizeof(rows));
+	CHECK_EQ_INT(store_ack_alert(s, id, "someone else", T0 + 6, on_alert, &rows), SP_EEXIST);
+	CHECK_EQ_STR(rows.r[0].acked_by, "Li Wei"); /* the first acknowledgement stands */
+	CHECK_EQ_INT(store_ack_alert(s, id + 1000, "x", T0, on_alert, &rows), SP_ENOTFOUND);
+	clear_alert(s, id, T0 + 10);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, NULL, 100, &rows), 1);
+	CHECK_EQ_STR(rows.r[0].state, "cleared_ack");
+	CHECK_EQ_INT(rows.r[0].cleared_at, T0 + 10);
+	memset(&sites, 0, sizeof(sites));
+	CHECK_EQ_INT(store_r_sites(s, T0, 180000, on_site, &sites), 0);
+	CHECK_EQ_INT(sites.r[0].active_alerts, 0);
+
+	/* cleared first, acknowledged later: cleared_unack, then cleared_ack */
+	int64_t id2 = open_alert(s, &d, "lift.power_loss", "", 0, "major", T0 + 20);
+	clear_alert(s, id2, T0 + 30);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_CLEARED, NULL, "major", 100, &rows), 1);
+	CHECK_EQ_STR(rows.r[0].state, "cleared_unack");
+	memset(&rows, 0, sizeof(rows));
+	CHECK_EQ_INT(store_ack_alert(s, id2, "ops", T0 + 40, on_alert, &rows), 0);
+	CHECK_EQ_STR(rows.r[0].state, "cleared_ack");
+
+	int64_t counts[STORE_ALERT_STATES][4];
+	CHECK_EQ_INT(store_r_alert_counts(s, counts), 0);
+	CHECK_EQ_INT(counts[3][0], 1); /* cleared_ack, critical */
+	CHECK_EQ_INT(counts[3][1], 1); /* cleared_ack, major */
+	CHECK_EQ_INT(counts[0][0] + counts[1][0] + counts[2][0] + counts[0][1], 0);
+	drop(s, path);
+}
+
+/* Filters, newest first, limit; a fault's code in the rule; at most one active per key. */
+static void test_alert_queries_and_keys(void)
+{
+	char path[256];
+	int64_t agent;
+	struct store_device d;
+	struct alert_rows rows;
+	struct store *s = fresh_with_device(path, sizeof(path), "site-a", "lift-1", SP_DEV_LIFT,
+					    &agent, &d);
+	if (s == NULL)
+		return;
+	int64_t a1 = open_alert(s, &d, "lift.fault", "E12", 0, "major", T0 + 100);
+	int64_t a2 = open_alert(s, &d, "lift.fault", "E13", 0, "major", T0 + 50);
+	int64_t a3 = open_alert(s, &d, "port.over_temp", "", 3, "critical", T0 + 200);
+	CHECK(a1 != a2 && a2 != a3);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ACTIVE, NULL, NULL, 100, &rows), 3);
+	CHECK_EQ_INT(rows.r[0].id, a3); /* newest opened_at first */
+	CHECK_EQ_INT(rows.r[1].id, a1);
+	CHECK_EQ_INT(rows.r[2].id, a2);
+	CHECK_EQ_STR(rows.r[1].rule, "lift.fault.E12");
+	CHECK_EQ_INT(rows.r[0].port, 3);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, "critical", 100, &rows), 1);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, "site-a", NULL, 2, &rows), 2);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, "site-b", NULL, 100, &rows), 0);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_CLEARED, NULL, NULL, 100, &rows), 0);
+
+	/* the same key again while active: the active alert is kept, not doubled */
+	int64_t again = open_alert(s, &d, "lift.fault", "E12", 0, "major", T0 + 300);
+	CHECK_EQ_INT(again, a1);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, NULL, 100, &rows), 3);
+	/* once cleared, the key may open a new alert */
+	clear_alert(s, a1, T0 + 400);
+	int64_t next = open_alert(s, &d, "lift.fault", "E12", 0, "major", T0 + 500);
+	CHECK(next != a1);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, NULL, 100, &rows), 4);
+
+	/* an alert opened in a transaction that rolls back never existed */
+	struct store_alert_new gone = {d.id, "lift.mode", "", "site-a", "lift-1", 0, "warning",
+				       T0 + 600, "x"};
+	int64_t id;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &gone, &id), 0);
+	store_w_rollback(s);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, "warning", 100, &rows), 0);
+	drop(s, path);
+}
+
+/* Conditions collected by store_w_load_conditions. */
+struct cond_rows {
+	int n;
+	struct store_condition c[8];
+	char rule[8][40], code[8][40], dev[8][SP_ID_MAX + 1];
+};
+
+static int on_condition(void *ctx, const struct store_condition *c)
+{
+	struct cond_rows *o = ctx;
+	if (o->n < 8) {
+		o->c[o->n] = *c;
+		snprintf(o->rule[o->n], sizeof(o->rule[0]), "%s", c->rule);
+		snprintf(o->code[o->n], sizeof(o->code[0]), "%s", c->code);
+		snprintf(o->dev[o->n], sizeof(o->dev[0]), "%s", c->dev);
+	}
+	o->n++;
+	return 0;
+}
+
+static int load_fails(void *ctx, const struct store_condition *c)
+{
+	(void)ctx;
+	(void)c;
+	return SP_ENOMEM;
+}
+
+/* Holds are kept and replaced per key; the load hands back alerts and holds with the device. */
+static void test_holds_and_load(void)
+{
+	char path[256];
+	int64_t agent;
+	struct store_device d, c;
+	struct cond_rows rows = {0};
+	struct store *s = fresh_with_device(path, sizeof(path), "site-a", "lift-1", SP_DEV_LIFT,
+					    &agent, &d);
+	if (s == NULL)
+		return;
+	struct sp_device_info li = lift_info("lift-1", -1, 7), ci = charger_info("chg-1", 4);
+	li.rated_speed = 1.75;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", agent, &li, SP_DEV_LIFT, NULL, &d), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "chg-1", agent, &ci, SP_DEV_CHARGER, NULL, &c), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, d.id, T0 + 77), 0);
+	CHECK_EQ_INT(store_w_hold_put(s, d.id, "lift.trapped", 0, "", T0), 0);
+	CHECK_EQ_INT(store_w_hold_put(s, d.id, "lift.trapped", 0, "", T0 + 1), 0); /* replaces */
+	CHECK_EQ_INT(store_w_hold_put(s, c.id, "port.over_power", 2, "", T0 + 2), 0);
+	CHECK_EQ_INT(store_w_hold_put(s, c.id, "port.over_power", 3, "", T0 + 3), 0);
+	CHECK_EQ_INT(store_w_hold_del(s, c.id, "port.over_power", 3, ""), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(d.rating, 175); /* cm/s */
+	CHECK_EQ_INT(c.rating, 1500); /* W */
+	int64_t id = open_alert(s, &d, "lift.fault", "E7", 0, "major", T0);
+
+	CHECK_EQ_INT(store_w_load_conditions(s, on_condition, &rows), 0);
+	CHECK_EQ_INT(rows.n, 3);
+	/* alerts first, then holds */
+	CHECK_EQ_INT(rows.c[0].alert_id, id);
+	CHECK_EQ_STR(rows.rule[0], "lift.fault");
+	CHECK_EQ_STR(rows.code[0], "E7");
+	CHECK_EQ_INT(rows.c[0].kind, SP_DEV_LIFT);
+	CHECK_EQ_INT(rows.c[0].rating, 175);
+	CHECK_EQ_INT(rows.c[0].last_seen, T0 + 77);
+	for (int i = 1; i < 3; i++) {
+		CHECK_EQ_INT(rows.c[i].alert_id, 0);
+		if (strcmp(rows.rule[i], "lift.trapped") == 0) {
+			CHECK_EQ_INT(rows.c[i].since, T0 + 1);
+			CHECK_EQ_STR(rows.dev[i], "lift-1");
+		} else {
+			CHECK_EQ_STR(rows.rule[i], "port.over_power");
+			CHECK_EQ_INT(rows.c[i].port, 2);
+			CHECK_EQ_INT(rows.c[i].since, T0 + 2);
+			CHECK_EQ_INT(rows.c[i].rating, 1500);
+			CHECK_EQ_INT(rows.c[i].kind, SP_DEV_CHARGER);
+		}
+	}
+	/* a callback's error stops the load and is returned */
+	CHECK_EQ_INT(store_w_load_conditions(s, load_fails, NULL), SP_ENOMEM);
+	drop(s, path);
+}
+
 int main(void)
 {
 	sp_log_set_level(SP_LOG_WARN); /* the store logs its lifecycle at INFO */
@@ -1510,5 +1776,8 @@ int main(void)
 	RUN(test_empty_store_views);
 	RUN(test_readers_do_not_see_open_batch);
 	RUN(test_readers_while_writing);
+	RUN(test_alert_lifecycle);
+	RUN(test_alert_queries_and_keys);
+	RUN(test_holds_and_load);
 	HARNESS_EXIT();
 }

@@ -1,0 +1,710 @@
+/*
+ * rules.c - the rules engine of rules.h: the settings (rules_config), the
+ * state of the conditions that hold now, and rules_eval/tick/load/reset.
+ * What each rule judges, its defaults and its alert's wording are the
+ * catalogue's (rules_catalogue.c, through rules_int.h; docs/alerts.md).
+ *
+ * State is two chained hash tables over dense arrays, both grown with
+ * sp_grow and indexed by int32:
+ *   - conditions ("entries"), keyed (device, rule, port, code): one per
+ *     condition true now, pending its hold or alerted;
+ *   - devices with at least one condition: the device's names (for events
+ *     raised by rules_tick, which has no record) and its clock. A device is
+ *     dropped with its last condition, so memory follows the conditions.
+ * About 110 bytes per condition and 100 per device with conditions (its
+ * names included): 100,000 alerts on as many devices take some 20 MB.
+ * Freed slots are reused; the arrays stay at their high-water mark until
+ * rules_destroy.
+ *
+ * A record is taken to describe its device until the next one (agents
+ * send on every change): a hold therefore runs out at since + hold when
+ * any later record of the device is at or past that time, even one that
+ * ends the condition (then the alert opens and clears at once, with the
+ * true times). rules_tick finds the holds that run out with no record
+ * arriving, on the device's clock extrapolated by the collector's.
+ * Cost: rules_eval is a few hash look-ups per record; rules_tick walks
+ * every condition (about 0.1 ms per 100,000).
+ */
+#include "rules_int.h"
+
+#include "sitepulse/error.h"
+#include "sitepulse/grow.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_BUCKETS  64u
+#define FREE_SLOT    0xff      /* entry.rule of an unused slot */
+#define NO_OPENED_AT INT64_MIN /* a loaded alert's opening time is not known */
+
+/* --------------------------------------------------------- configuration */
+
+/* A site's own setting; allocated one by one so pointers handed out stay valid. */
+struct site_setting {
+	struct rule_setting s;
+	char site[];
+};
+
+struct rules_config {
+	struct rule_setting global[RULE_COUNT];
+	struct site_setting **sites[RULE_COUNT]; /* per rule, sorted by site for bsearch */
+	size_t nsites[RULE_COUNT], sites_cap[RULE_COUNT];
+};
+
+struct rules_config *rules_config_create(void)
+{
+	struct rules_config *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	for (int r = 0; r < RULE_COUNT; r++)
+		rule_defaults((enum rule_id)r, &c->global[r]);
+	return c;
+}
+
+void rules_config_destroy(struct rules_config *c)
+{
+	if (c == NULL)
+		return;
+	for (int r = 0; r < RULE_COUNT; r++) {
+		for (size_t i = 0; i < c->nsites[r]; i++)
+			free(c->sites[r][i]);
+		free(c->sites[r]);
+	}
+	free(c);
+}
+
+struct rule_setting *rules_config_global(struct rules_config *c, enum rule_id r)
+{
+	assert((unsigned)r < RULE_COUNT);
+	return &c->global[r];
+}
+
+/* Index of site among rule r's overrides, or where it would go (*found false). */
+static size_t site_slot(const struct rules_config *c, enum rule_id r, const char *site, bool *found)
+{
+	size_t lo = 0, hi = c->nsites[r];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(c->sites[r][mid]->site, site);
+		if (cmp == 0) {
+			*found = true;
+			return mid;
+		}
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+struct rule_setting *rules_config_site(struct rules_config *c, const char *site, enum rule_id r)
+{
+	assert((unsigned)r < RULE_COUNT && site != NULL);
+	bool found;
+	size_t at = site_slot(c, r, site, &found);
+	if (found)
+		return &c->sites[r][at]->s;
+	size_t len = strlen(site);
+	struct site_setting *o = malloc(sizeof(*o) + len + 1);
+	if (o == NULL)
+		return NULL;
+	struct site_setting **arr =
+		sp_grow(c->sites[r], &c->sites_cap[r], c->nsites[r] + 1, sizeof(*arr), 8);
+	if (arr == NULL) {
+		free(o);
+		return NULL;
+	}
+	c->sites[r] = arr;
+	o->s = c->global[r];
+	memcpy(o->site, site, len + 1);
+	memmove(&arr[at + 1], &arr[at], (c->nsites[r] - at) * sizeof(*arr));
+	arr[at] = o;
+	c->nsites[r]++;
+	return &o->s;
+}
+
+const struct rule_setting *rules_config_get(const struct rules_config *c, const char *site,
+					    enum rule_id r)
+{
+	assert((unsigned)r < RULE_COUNT);
+	bool found = false;
+	size_t at = 0;
+	if (site != NULL && c->nsites[r] > 0)
+		at = site_slot(c, r, site, &found);
+	return found ? &c->sites[r][at]->s : &c->global[r];
+}
+
+/* ----------------------------------------------------------------- state */
+
+/* A condition true now: pending its hold (!open) or alerted (open). */
+struct entry {
+	int64_t since;     /* device time the condition began */
+	int64_t last_ts;   /* newest record ts it has judged: older ones are ignored */
+	int64_t opened_at; /* open: the alert's opened_at (NO_OPENED_AT if reloaded) */
+	int64_t alert_id;  /* open: the store's id */
+	char *code;        /* fault rules: the device's code (heap); NULL = "" */
+	char *text;        /* pending fault: the device's own detail (heap) or NULL */
+	struct snap snap;  /* pending: the latest values, for the detail */
+	int32_t dev;       /* index in rules.devs */
+	int32_t port;
+	int32_t next; /* hash chain, or free list */
+	uint32_t hash;
+	uint8_t rule; /* enum rule_id; FREE_SLOT when unused */
+	bool open;
+};
+
+/* A device with at least one condition. */
+struct device {
+	int64_t id;
+	int64_t clock_ts; /* its newest record's ts ... */
+	int64_t clock_rx; /* ... and the collector's time when that record arrived */
+	char *names;      /* "site\0dev\0" (heap); NULL when the slot is unused */
+	uint32_t nentries;
+	uint32_t hash;
+	int32_t next; /* hash chain, or free list */
+};
+
+struct rules {
+	const struct rules_config *cfg;
+	struct entry *entries;
+	size_t entries_cap, entries_used, nentries; /* used: high-water slot count */
+	int32_t entries_free;
+	int32_t *ebuckets;
+	size_t nebuckets;
+	struct device *devs;
+	size_t devs_cap, devs_used, ndevs;
+	int32_t devs_free;
+	int32_t *dbuckets;
+	size_t ndbuckets;
+};
+
+static uint64_t mix(uint64_t h, uint64_t x)
+{
+	h ^= x + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdULL;
+}
+
+static uint32_t fold(uint64_t h)
+{
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static uint32_t dev_hash(int64_t id)
+{
+	return fold(mix(0, (uint64_t)id));
+}
+
+static uint32_t entry_hash(int32_t dev, enum rule_id rule, int32_t port, const char *code)
+{
+	uint64_t h = mix(mix(mix(0, (uint32_t)dev), (uint64_t)rule), (uint32_t)port);
+	for (const char *p = code; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return fold(h);
+}
+
+/* New bucket array of n heads, all empty; NULL on no memory. */
+static int32_t *buckets_new(size_t n)
+{
+	int32_t *b = malloc(n * sizeof(*b));
+	if (b)
+		memset(b, 0xff, n * sizeof(*b)); /* -1 */
+	return b;
+}
+
+/* Doubles the device buckets when the table is full (load factor 1). */
+static int dev_rehash(struct rules *r)
+{
+	if (r->ndevs < r->ndbuckets)
+		return 0;
+	if (r->ndbuckets > SIZE_MAX / 2 / sizeof(int32_t))
+		return SP_ENOMEM;
+	size_t n = r->ndbuckets * 2;
+	int32_t *b = buckets_new(n);
+	if (b == NULL)
+		return SP_ENOMEM;
+	for (size_t i = 0; i < r->devs_used; i++) {
+		struct device *dv = &r->devs[i];
+		if (dv->names == NULL)
+			continue;
+		dv->next = b[dv->hash & (n - 1)];
+		b[dv->hash & (n - 1)] = (int32_t)i;
+	}
+	free(r->dbuckets);
+	r->dbuckets = b;
+	r->ndbuckets = n;
+	return 0;
+}
+
+static int entry_rehash(struct rules *r)
+{
+	if (r->nentries < r->nebuckets)
+		return 0;
+	if (r->nebuckets > SIZE_MAX / 2 / sizeof(int32_t))
+		return SP_ENOMEM;
+	size_t n = r->nebuckets * 2;
+	int32_t *b = buckets_new(n);
+	if (b == NULL)
+		return SP_ENOMEM;
+	for (size_t i = 0; i < r->entries_used; i++) {
+		struct entry *e = &r->entries[i];
+		if (e->rule == FREE_SLOT)
+			continue;
+		e->next = b[e->hash & (n - 1)];
+		b[e->hash & (n - 1)] = (int32_t)i;
+	}
+	free(r->ebuckets);
+	r->ebuckets = b;
+	r->nebuckets = n;
+	return 0;
+}
+
+static int32_t dev_find(const struct rules *r, int64_t id)
+{
+	uint32_t h = dev_hash(id);
+	for (int32_t i = r->dbuckets[h & (r->ndbuckets - 1)]; i >= 0; i = r->devs[i].next)
+		if (r->devs[i].id == id)
+			return i;
+	return -1;
+}
+
+/* Moves the device's clock forward to a newer record (ts, arrived at rx). */
+static void dev_clock(struct device *dv, int64_t ts, int64_t rx)
+{
+	if (ts >= dv->clock_ts) {
+		dv->clock_ts = ts;
+		dv->clock_rx = rx;
+	}
+}
+
+/* Adds device d with its clock at (ts, rx). Its index, or -1 on no memory. */
+static int32_t dev_add(struct rules *r, const struct rule_device *d, int64_t ts, int64_t rx)
+{
+	if (r->devs_free < 0 && r->devs_used >= INT32_MAX)
+		return -1;
+	if (dev_rehash(r) != 0)
+		return -1;
+	size_t ls = strlen(d->site), ld = strlen(d->dev);
+	char *names = malloc(ls + ld + 2);
+	if (names == NULL)
+		return -1;
+	int32_t i = r->devs_free;
+	if (i >= 0) {
+		r->devs_free = r->devs[i].next;
+	} else {
+		struct device *p = sp_grow(r->devs, &r->devs_cap, r->devs_used + 1, sizeof(*p), 64);
+		if (p == NULL) {
+			free(names);
+			return -1;
+		}
+		r->devs = p;
+		i = (int32_t)r->devs_used++;
+	}
+	memcpy(names, d->site, ls + 1);
+	memcpy(names + ls + 1, d->dev, ld + 1);
+	struct device *dv = &r->devs[i];
+	*dv = (struct device){.id = d->id, .clock_ts = ts, .clock_rx = rx, .names = names,
+			      .hash = dev_hash(d->id)};
+	size_t b = dv->hash & (r->ndbuckets - 1);
+	dv->next = r->dbuckets[b];
+	r->dbuckets[b] = i;
+	r->ndevs++;
+	return i;
+}
+
+static void dev_drop(struct rules *r, int32_t i)
+{
+	struct device *dv = &r->devs[i];
+	int32_t *link = &r->dbuckets[dv->hash & (r->ndbuckets - 1)];
+	while (*link != i)
+		link = &r->devs[*link].next;
+	*link = dv->next;
+	free(dv->names);
+	dv->names = NULL;
+	dv->next = r->devs_free;
+	r->devs_free = i;
+	r->ndevs--;
+}
+
+static int32_t entry_find(const struct rules *r, int32_t dev, enum rule_id rule, int32_t port,
+			  const char *code)
+{
+	uint32_t h = entry_hash(dev, rule, port, code);
+	for (int32_t i = r->ebuckets[h & (r->nebuckets - 1)]; i >= 0; i = r->entries[i].next) {
+		const struct entry *e = &r->entries[i];
+		if (e->hash == h && e->dev == dev && e->rule == rule && e->port == port &&
+		    strcmp(e->code ? e->code : "", code) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Adds a pending condition of device dev, not yet started. Its index, or -1 on no memory. */
+static int32_t entry_add(struct rules *r, int32_t dev, enum rule_id rule, int32_t port,
+			 const char *code)
+{
+	if (r->entries_free < 0 && r->entries_used >= INT32_MAX)
+		return -1;
+	if (entry_rehash(r) != 0)
+		return -1;
+	char *copy = NULL;
+	if (code[0] != '\0' && (copy = strdup(code)) == NULL)
+		return -1;
+	int32_t i = r->entries_free;
+	if (i >= 0) {
+		r->entries_free = r->entries[i].next;
+	} else {
+		struct entry *p =
+			sp_grow(r->entries, &r->entries_cap, r->entries_used + 1, sizeof(*p), 64);
+		if (p == NULL) {
+			free(copy);
+			return -1;
+		}
+		r->entries = p;
+		i = (int32_t)r->entries_used++;
+	}
+	struct entry *e = &r->entries[i];
+	*e = (struct entry){.code = copy,
+			    .dev = dev,
+			    .port = port,
+			    .rule = (uint8_t)rule,
+			    .hash = entry_hash(dev, rule, port, code),
+			    .opened_at = NO_OPENED_AT};
+	size_t b = e->hash & (r->nebuckets - 1);
+	e->next = r->ebuckets[b];
+	r->ebuckets[b] = i;
+	r->nentries++;
+	r->devs[dev].nentries++;
+	return i;
+}
+
+/* Forgets condition i, and its device with its last condition. */
+static void entry_drop(struct rules *r, int32_t i)
+{
+	struct entry *e = &r->entries[i];
+	int32_t *link = &r->ebuckets[e->hash & (r->nebuckets - 1)];
+	while (*link != i)
+		link = &r->entries[*link].next;
+	*link = e->next;
+	free(e->code);
+	free(e->text);
+	int32_t dev = e->dev;
+	*e = (struct entry){.rule = FREE_SLOT, .next = r->entries_free};
+	r->entries_free = i;
+	r->nentries--;
+	if (--r->devs[dev].nentries == 0)
+		dev_drop(r, dev);
+}
+
+/* a + b, saturated, for times; b >= 0. */
+static int64_t add_time(int64_t a, int64_t b)
+{
+	return b > 0 && a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/* When condition e's hold runs out under setting s (device time). */
+static int64_t due_at(const struct entry *e, const struct rule_setting *s)
+{
+	return add_time(e->since, s->hold_ms > 0 ? s->hold_ms : 0);
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+struct rules *rules_create(const struct rules_config *cfg)
+{
+	if (cfg == NULL)
+		return NULL;
+	struct rules *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->cfg = cfg;
+	r->entries_free = r->devs_free = -1;
+	r->nebuckets = r->ndbuckets = MIN_BUCKETS;
+	r->ebuckets = buckets_new(r->nebuckets);
+	r->dbuckets = buckets_new(r->ndbuckets);
+	if (r->ebuckets == NULL || r->dbuckets == NULL) {
+		rules_destroy(r);
+		return NULL;
+	}
+	return r;
+}
+
+void rules_destroy(struct rules *r)
+{
+	if (r == NULL)
+		return;
+	if (r->ebuckets && r->dbuckets)
+		rules_reset(r);
+	free(r->entries);
+	free(r->ebuckets);
+	free(r->devs);
+	free(r->dbuckets);
+	free(r);
+}
+
+void rules_reset(struct rules *r)
+{
+	for (size_t i = 0; i < r->entries_used; i++) {
+		free(r->entries[i].code);
+		free(r->entries[i].text);
+	}
+	for (size_t i = 0; i < r->devs_used; i++)
+		free(r->devs[i].names);
+	/* keep the arrays (the reload after a rollback refills them); forget their contents */
+	r->entries_used = r->nentries = 0;
+	r->devs_used = r->ndevs = 0;
+	r->entries_free = r->devs_free = -1;
+	memset(r->ebuckets, 0xff, r->nebuckets * sizeof(*r->ebuckets));
+	memset(r->dbuckets, 0xff, r->ndbuckets * sizeof(*r->dbuckets));
+}
+
+size_t rules_count(const struct rules *r)
+{
+	return r->nentries;
+}
+
+/* ---------------------------------------------------------------- events */
+
+/*
+ * Tells fn about condition i. OPEN writes the detail from the kept values
+ * and turns the condition into an alert when fn accepts it.
+ */
+static int emit(struct rules *r, int32_t i, enum rule_event_kind kind, int64_t ts,
+		const struct rule_setting *s, rule_event_fn fn, void *ctx)
+{
+	struct entry *e = &r->entries[i];
+	const struct device *dv = &r->devs[e->dev];
+	const char *code = e->code ? e->code : "";
+	char detail[DETAIL_MAX];
+	detail[0] = '\0';
+	struct rule_event ev = {.kind = kind,
+				.rule = (enum rule_id)e->rule,
+				.device_id = dv->id,
+				.site = dv->names,
+				.dev = dv->names + strlen(dv->names) + 1,
+				.port = e->port,
+				.code = code,
+				.severity = s->severity,
+				.since = e->since,
+				.ts = ts,
+				.alert_id = e->alert_id,
+				.detail = detail};
+	if (kind == RULE_OPEN)
+		rule_describe(ev.rule, &e->snap, s, e->port, code, e->text, ts - e->since, detail,
+			      sizeof(detail));
+	int64_t id = 0;
+	int rc = fn(ctx, &ev, &id);
+	if (rc != 0)
+		return rc;
+	if (kind == RULE_OPEN) {
+		e->open = true;
+		e->alert_id = id;
+		e->opened_at = ts;
+		free(e->text); /* only needed for the detail */
+		e->text = NULL;
+	}
+	return 0;
+}
+
+/* Keeps a TRUE record's values for the detail of an alert still to open. */
+static int keep_values(struct entry *e, const struct snap *v, const struct sp_record *rec)
+{
+	e->snap = *v;
+	if (rec->kind != SP_REC_FAULT)
+		return 0;
+	char *text = NULL;
+	if ((rec->has & SP_HAS_DETAIL) && (text = strdup(rec->u.fault.detail)) == NULL)
+		return SP_ENOMEM;
+	free(e->text);
+	e->text = text;
+	return 0;
+}
+
+/* A condition became true: a hold starts, or with no hold the alert opens. */
+static int start(struct rules *r, const struct rule_device *d, const struct sp_record *rec,
+		 enum rule_id rule, int32_t port, const char *code, const struct rule_setting *s,
+		 const struct snap *v, int64_t received_ms, rule_event_fn fn, void *ctx)
+{
+	int32_t dev = dev_find(r, d->id);
+	if (dev < 0 && (dev = dev_add(r, d, rec->ts, received_ms)) < 0)
+		return SP_ENOMEM;
+	int32_t i = entry_add(r, dev, rule, port, code);
+	if (i < 0) {
+		if (r->devs[dev].nentries == 0)
+			dev_drop(r, dev);
+		return SP_ENOMEM;
+	}
+	struct entry *e = &r->entries[i];
+	e->since = e->last_ts = rec->ts;
+	int rc = keep_values(e, v, rec);
+	if (rc == 0)
+		rc = emit(r, i, s->hold_ms > 0 ? RULE_HOLD_START : RULE_OPEN, rec->ts, s, fn, ctx);
+	if (rc != 0)
+		entry_drop(r, i); /* fn saw nothing it must undo, or failed (state is undefined) */
+	return rc;
+}
+
+/* Lift rules other than lift.mode are quiet while people work on the lift (DOMAIN §4.1). */
+static bool suppressed(enum rule_id rule, const struct sp_record *rec)
+{
+	if (rec->kind != SP_REC_LIFT || rule == RULE_LIFT_MODE)
+		return false;
+	return rec->u.lift.mode == SP_MODE_INSPECTION || rec->u.lift.mode == SP_MODE_OUT_OF_SERVICE;
+}
+
+/* Judges one rule on one record and moves its condition. */
+static int judge_one(struct rules *r, const struct rule_device *d, const struct sp_record *rec,
+		     enum rule_id rule, int32_t port, const char *code, int64_t received_ms,
+		     rule_event_fn fn, void *ctx)
+{
+	const struct rule_setting *s = rules_config_get(r->cfg, d->site, rule);
+	struct snap v = {0};
+	enum verdict vd = V_FALSE; /* a disabled or suppressed rule sees its condition gone */
+	if (s->enabled && !suppressed(rule, rec))
+		vd = rule_judge(rule, d, rec, s, &v);
+
+	int32_t dev = dev_find(r, d->id);
+	int32_t i = dev < 0 ? -1 : entry_find(r, dev, rule, port, code);
+	if (i < 0) {
+		if (vd != V_TRUE)
+			return 0;
+		return start(r, d, rec, rule, port, code, s, &v, received_ms, fn, ctx);
+	}
+	struct entry *e = &r->entries[i];
+	if (rec->ts < e->last_ts)
+		return 0; /* older than what this condition has seen: out of date */
+	e->last_ts = rec->ts;
+	int rc = 0;
+	if (!e->open) {
+		if (vd == V_TRUE && (rc = keep_values(e, &v, rec)) != 0)
+			return rc;
+		/* the condition lasted at least until this record: the hold may have run out */
+		int64_t due = due_at(e, s);
+		if (s->enabled && rec->ts >= due &&
+		    (rc = emit(r, i, RULE_OPEN, due, s, fn, ctx)) != 0)
+			return rc;
+	}
+	if (vd != V_FALSE)
+		return 0;
+	e = &r->entries[i];
+	if (e->open) {
+		/* never before it opened, should the tick's extrapolation have run ahead */
+		int64_t ts = rec->ts > e->opened_at ? rec->ts : e->opened_at;
+		rc = emit(r, i, RULE_CLEAR, ts, s, fn, ctx);
+	} else {
+		rc = emit(r, i, RULE_HOLD_END, rec->ts, s, fn, ctx);
+	}
+	if (rc != 0)
+		return rc;
+	entry_drop(r, i);
+	return 0;
+}
+
+int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_record *rec, bool late,
+	       int64_t received_ms, rule_event_fn fn, void *ctx)
+{
+	if (rec->kind == SP_REC_SESSION)
+		return 0;
+	if (late && rec->kind != SP_REC_FAULT)
+		return 0; /* newer records already moved these rules */
+
+	int32_t dev = dev_find(r, d->id);
+	if (dev >= 0)
+		dev_clock(&r->devs[dev], rec->ts, received_ms);
+
+	if (rec->kind == SP_REC_FAULT) {
+		bool has_port = (rec->has & SP_HAS_PORT) != 0;
+		bool lift = d->kind == SP_DEV_LIFT || (d->kind == SP_DEV_UNKNOWN && !has_port);
+		return judge_one(r, d, rec, lift ? RULE_LIFT_FAULT : RULE_CHARGER_FAULT,
+				 has_port ? rec->u.fault.port : 0, rec->u.fault.code, received_ms,
+				 fn, ctx);
+	}
+	int32_t port = rec->kind == SP_REC_PORT ? rec->u.port.port : 0;
+	for (int rule = 0; rule < RULE_COUNT; rule++) {
+		if (rule_reads((enum rule_id)rule) != rec->kind)
+			continue;
+		int rc = judge_one(r, d, rec, (enum rule_id)rule, port, "", received_ms, fn, ctx);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int rules_tick(struct rules *r, int64_t now_ms, rule_event_fn fn, void *ctx)
+{
+	/* emit does not add or drop entries, so the walk is stable */
+	for (size_t i = 0; i < r->entries_used; i++) {
+		const struct entry *e = &r->entries[i];
+		if (e->rule == FREE_SLOT || e->open)
+			continue;
+		const struct device *dv = &r->devs[e->dev];
+		const struct rule_setting *s = rules_config_get(r->cfg, dv->names, e->rule);
+		if (!s->enabled)
+			continue; /* a reloaded hold of a disabled rule ends with the next record */
+		int64_t clock =
+			add_time(dv->clock_ts, now_ms > dv->clock_rx ? now_ms - dv->clock_rx : 0);
+		int64_t due = due_at(e, s);
+		if (clock < due)
+			continue;
+		int rc = emit(r, (int32_t)i, RULE_OPEN, due, s, fn, ctx);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static int load(struct rules *r, const struct rule_device *d, const char *name, int32_t port,
+		const char *code, bool open, int64_t alert_id, int64_t since, int64_t device_ts,
+		int64_t loaded_ms)
+{
+	int rule = rule_parse(name);
+	if (rule < 0)
+		return SP_EINVAL;
+	/* keys as rules_eval makes them, whatever the store held */
+	if (rule != RULE_LIFT_FAULT && rule != RULE_CHARGER_FAULT)
+		code = "";
+	else if (code == NULL)
+		code = "";
+	if (strlen(code) > SP_FAULT_CODE_MAX)
+		return SP_EINVAL;
+	enum sp_rec_kind reads = rule_reads((enum rule_id)rule);
+	if (reads == SP_REC_LIFT || reads == SP_REC_STATION)
+		port = 0;
+
+	int64_t clock_ts = !open && since > device_ts ? since : device_ts;
+	int32_t dev = dev_find(r, d->id);
+	if (dev >= 0)
+		dev_clock(&r->devs[dev], clock_ts, loaded_ms);
+	else if ((dev = dev_add(r, d, clock_ts, loaded_ms)) < 0)
+		return SP_ENOMEM;
+	int32_t i = entry_find(r, dev, (enum rule_id)rule, port, code);
+	if (i < 0 && (i = entry_add(r, dev, (enum rule_id)rule, port, code)) < 0) {
+		if (r->devs[dev].nentries == 0)
+			dev_drop(r, dev);
+		return SP_ENOMEM;
+	}
+	struct entry *e = &r->entries[i];
+	e->open = open;
+	e->alert_id = open ? alert_id : 0;
+	e->since = open ? device_ts : since;
+	e->opened_at = NO_OPENED_AT;
+	e->last_ts = clock_ts;
+	e->snap.valid = false; /* the store keeps no values for the detail */
+	return 0;
+}
+
+int rules_load_alert(struct rules *r, const struct rule_device *d, const char *rule, int32_t port,
+		     const char *code, int64_t alert_id, int64_t device_ts, int64_t loaded_ms)
+{
+	return load(r, d, rule, port, code, true, alert_id, 0, device_ts, loaded_ms);
+}
+
+int rules_load_hold(struct rules *r, const struct rule_device *d, const char *rule, int32_t port,
+		    const char *code, int64_t since, int64_t device_ts, int64_t loaded_ms)
+{
+	return load(r, d, rule, port, code, false, 0, since, device_ts, loaded_ms);
+}

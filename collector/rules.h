@@ -1,0 +1,182 @@
+/*
+ * rules.h - alert rules: which conditions in the telemetry open an alert,
+ * how long they must hold first, and what clears it (docs/alerts.md).
+ *
+ * Pure logic with no I/O: the writer feeds it every stored record and, once
+ * a second, the time; it answers with events (a hold starts or ends, an
+ * alert opens or clears) that the writer persists in the same transaction
+ * as the records that caused them. So after a crash the store holds
+ * exactly the alerts of the records it holds, and rules_load_* rebuilds
+ * this state from it.
+ *
+ * Time: holds are measured in device time. A device's clock is its latest
+ * record's ts, carried forward by the collector's clock since that record
+ * arrived: a backlog replayed after an outage (old records arriving fast)
+ * therefore does not let a hold run out before the records that end it have
+ * arrived, and a passenger trapped with nothing changing (no new record)
+ * is still alerted on time.
+ *
+ * State is sparse: an entry exists only for a condition that holds now
+ * (pending or alerted), so memory follows the alerts, not the fleet.
+ *
+ * Threading: a struct rules belongs to one thread (the writer).
+ */
+#ifndef SP_COLLECTOR_RULES_H
+#define SP_COLLECTOR_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sitepulse/record.h"
+
+enum alert_severity {
+	ALERT_CRITICAL = 0,
+	ALERT_MAJOR,
+	ALERT_MINOR,
+	ALERT_WARNING,
+	ALERT_SEVERITY_COUNT
+};
+
+/* The catalogue (docs/alerts.md). Order is the documentation's. */
+enum rule_id {
+	RULE_LIFT_TRAPPED = 0,        /* occupied, stopped, door closed (in or outside the door zone) */
+	RULE_LIFT_DOOR_OPEN_MOVING,   /* door not closed while moving or outside the door zone */
+	RULE_LIFT_OVERSPEED,          /* speed > threshold x rated speed */
+	RULE_LIFT_STOPPED_OUTSIDE_ZONE, /* empty, stopped outside the door zone */
+	RULE_LIFT_POWER_LOSS,         /* running on battery */
+	RULE_LIFT_SAFETY_CIRCUIT,     /* safety_ok false */
+	RULE_LIFT_DOOR_OPEN_LONG,     /* door open while stopped */
+	RULE_LIFT_MODE,               /* mode other than normal */
+	RULE_LIFT_FAULT,              /* a fault record of a lift, per code */
+	RULE_CHARGER_SMOKE,           /* station smoke */
+	RULE_CHARGER_LEAKAGE,         /* leak_ma >= threshold */
+	RULE_CHARGER_VOLTAGE,         /* supply_v off 220 V by more than threshold % */
+	RULE_CHARGER_DOOR_OPEN,       /* station door_open */
+	RULE_CHARGER_FAULT,           /* a fault record of a charger, per code */
+	RULE_PORT_OVER_TEMP,          /* temp_c >= threshold, clears below threshold - hysteresis */
+	RULE_PORT_OVER_POWER,         /* w > threshold x the charger's port_limit_w */
+	RULE_PORT_FAULT,              /* port state fault */
+	RULE_PORT_LONG_SESSION,       /* port charging longer than the hold (8 h) */
+	RULE_COUNT
+};
+
+/* How one rule behaves; defaults from the catalogue, overridden by configuration. */
+struct rule_setting {
+	bool enabled;
+	int64_t hold_ms;             /* the condition must hold this long before the alert opens */
+	enum alert_severity severity;
+	double threshold;            /* meaning per rule (docs/alerts.md); NAN where unused */
+	double hysteresis;           /* for threshold rules: clears at threshold - hysteresis */
+};
+
+/* "lift.trapped", ...; and back (-1 if unknown). */
+const char *rule_name(enum rule_id r);
+int rule_parse(const char *name);
+const char *alert_severity_name(enum alert_severity s);
+int alert_severity_parse(const char *name);
+
+/* The catalogue's defaults for rule r. */
+void rule_defaults(enum rule_id r, struct rule_setting *out);
+
+/*
+ * Settings: the catalogue's defaults, then [rule.R] for every site, then
+ * [site.S.rule.R] for one site. Built once at start, read-only after.
+ */
+struct rules_config;
+struct rules_config *rules_config_create(void);
+void rules_config_destroy(struct rules_config *c);
+/* The setting every site uses for r (after rules_config_create: the default). */
+struct rule_setting *rules_config_global(struct rules_config *c, enum rule_id r);
+/* A site's own setting for r, created as a copy of the global one. NULL on no memory. */
+struct rule_setting *rules_config_site(struct rules_config *c, const char *site, enum rule_id r);
+/* What applies to r at site. */
+const struct rule_setting *rules_config_get(const struct rules_config *c, const char *site,
+					    enum rule_id r);
+
+/* What the rules need to know about the device a record belongs to. */
+struct rule_device {
+	int64_t id;                  /* the store's device id: the key of all state */
+	const char *site;
+	const char *dev;
+	enum sp_dev_kind kind;
+	double rated_speed;          /* lift, m/s; 0 = unknown (overspeed then not judged) */
+	double port_limit_w;         /* charger, W; 0 = unknown (over-power then not judged) */
+};
+
+enum rule_event_kind {
+	RULE_HOLD_START,   /* a condition became true: persist (key, since) */
+	RULE_HOLD_END,     /* it ended before its hold ran out: forget (key) */
+	RULE_OPEN,         /* the hold ran out: open an alert, return its id; forget the hold */
+	RULE_CLEAR,        /* the condition ended: clear alert_id at ts */
+};
+
+/*
+ * One event. Strings are valid during the callback only. The key of a
+ * condition is (device_id, rule, port, code): port 0 = none, code "" except
+ * for the fault rules (the device's own fault code).
+ */
+struct rule_event {
+	enum rule_event_kind kind;
+	enum rule_id rule;
+	int64_t device_id;
+	const char *site, *dev;
+	int32_t port;
+	const char *code;
+	enum alert_severity severity;  /* RULE_OPEN */
+	int64_t since;               /* RULE_HOLD_START, RULE_OPEN: when the condition began (device time) */
+	int64_t ts;                  /* RULE_OPEN: opened_at; RULE_CLEAR: cleared_at (device time) */
+	int64_t alert_id;            /* RULE_CLEAR */
+	const char *detail;          /* RULE_OPEN: human text with the values that triggered it */
+};
+
+/*
+ * Receives an event. For RULE_OPEN it stores the alert's id in *alert_id.
+ * A non-zero return aborts the call that produced the event and is returned
+ * by it; the state is then undefined until rules_reset + rules_load_*.
+ */
+typedef int (*rule_event_fn)(void *ctx, const struct rule_event *ev, int64_t *alert_id);
+
+struct rules;
+
+/* cfg is borrowed and must outlive the engine. NULL on no memory. */
+struct rules *rules_create(const struct rules_config *cfg);
+void rules_destroy(struct rules *r);
+
+/*
+ * Evaluates one stored record of device d, received at received_ms
+ * (collector clock). late: the record came in a message that filled a gap
+ * behind newer ones (a resent backlog, seqtrack's SEQ_LATE); newer records
+ * already moved the rules, so a late record only counts if it is a fault
+ * record (an explicit raise or clear). Within a device, a record older
+ * than the newest one a tracked condition has seen is ignored by it.
+ * Returns 0 or the callback's error.
+ */
+int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_record *rec,
+	       bool late, int64_t received_ms, rule_event_fn fn, void *ctx);
+
+/* Opens the alerts whose hold has run out by now_ms (collector clock). 0 or the callback's error. */
+int rules_tick(struct rules *r, int64_t now_ms, rule_event_fn fn, void *ctx);
+
+/* Forgets all state (after a rolled-back transaction), before reloading it. */
+void rules_reset(struct rules *r);
+
+/*
+ * Rebuilds state from the store at start-up (or after rules_reset): an
+ * open alert, or a pending hold, of a condition keyed as in rule_event.
+ * device_ts is the newest reading time the store knows for the device
+ * (its last_seen) and loaded_ms the collector's clock now: the device's
+ * clock restarts from there. 0, SP_ENOMEM, or SP_EINVAL for a rule name not
+ * in the catalogue (the caller logs and skips it).
+ */
+int rules_load_alert(struct rules *r, const struct rule_device *d, const char *rule,
+		     int32_t port, const char *code, int64_t alert_id, int64_t device_ts,
+		     int64_t loaded_ms);
+int rules_load_hold(struct rules *r, const struct rule_device *d, const char *rule,
+		    int32_t port, const char *code, int64_t since, int64_t device_ts,
+		    int64_t loaded_ms);
+
+/* Conditions tracked now (pending + alerted). */
+size_t rules_count(const struct rules *r);
+
+#endif

@@ -1,0 +1,364 @@
+/*
+ * store_sqlite_alerts.c - alerts in the SQLite backend (see store.h).
+ *
+ * The writer opens and clears alerts, and remembers the rules' pending
+ * holds, on its own connection inside its batch transaction. The API lists
+ * alerts through the read pool, and acknowledges them through a write
+ * connection of its own (one acknowledgement at a time): each is a single
+ * UPDATE, and SQLite's write lock orders it against the writer's batches.
+ * The state column follows from cleared_at and acked_at; both writers set
+ * it in the same statement that sets those, so it never disagrees.
+ */
+#include "store_sqlite_int.h"
+
+#include "sitepulse/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char SQA_MIGRATION[] =
+	/* a lift's rated speed (cm/s) or a charger's port limit (W), from the birth */
+	"ALTER TABLE devices ADD COLUMN rating INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE devices SET rating = CASE kind"
+	" WHEN 1 THEN min(65535, max(0, CAST(round(coalesce(json_extract(meta, '$.rated_speed'), 0)"
+	"  * 100) AS INTEGER)))"
+	" WHEN 2 THEN min(65535, max(0, CAST(round(coalesce(json_extract(meta, '$.port_limit_w'), 0))"
+	"  AS INTEGER)))"
+	" ELSE 0 END WHERE meta IS NOT NULL AND json_valid(meta);"
+	/* rule is what people see (lift.fault.E12); rule_base and code are the rules' key */
+	"CREATE TABLE alerts("
+	" id INTEGER PRIMARY KEY,"
+	" rule TEXT NOT NULL, rule_base TEXT NOT NULL, code TEXT NOT NULL DEFAULT '',"
+	" device_id INTEGER NOT NULL, site TEXT NOT NULL, dev TEXT NOT NULL, port INTEGER,"
+	" severity TEXT NOT NULL, state TEXT NOT NULL,"
+	" opened_at INTEGER NOT NULL, cleared_at INTEGER, acked_at INTEGER, acked_by TEXT,"
+	" detail TEXT NOT NULL);"
+	/* CONTRACT §4: at most one active alert per (rule, site, dev, port), kept by the file itself */
+	"CREATE UNIQUE INDEX alerts_one_active ON alerts(site, dev, rule, coalesce(port, 0))"
+	" WHERE cleared_at IS NULL;"
+	"CREATE INDEX alerts_opened ON alerts(opened_at);"
+	"CREATE INDEX alerts_state ON alerts(state, severity);"
+	"CREATE TABLE alert_holds("
+	" device_id INTEGER NOT NULL, rule TEXT NOT NULL, port INTEGER NOT NULL, code TEXT NOT NULL,"
+	" since INTEGER NOT NULL,"
+	" PRIMARY KEY(device_id, rule, port, code)) WITHOUT ROWID;";
+
+enum { WA_OPEN, WA_FIND_ACTIVE, WA_CLEAR, WA_HOLD_PUT, WA_HOLD_DEL, WA_LOAD_ALERTS, WA_LOAD_HOLDS };
+_Static_assert(WA_LOAD_HOLDS + 1 == SQA_W_COUNT, "SQA_W_COUNT");
+
+static const char *const WASQL[SQA_W_COUNT] = {
+	/*
+	 * OR IGNORE: should the rules ever open a condition's alert while one is
+	 * still active (alerts_one_active), the writer adopts the active one
+	 * rather than failing every batch after it.
+	 */
+	[WA_OPEN] = "INSERT OR IGNORE INTO alerts(rule, rule_base, code, device_id, site, dev, port, severity,"
+		    " state, opened_at, detail) VALUES (?1 || CASE WHEN ?2 = '' THEN '' ELSE '.' || ?2 END,"
+		    " ?1, ?2, ?3, ?4, ?5, nullif(?6, 0), ?7, 'active_unack', ?8, ?9)",
+	[WA_FIND_ACTIVE] = "SELECT id FROM alerts WHERE site = ?1 AND dev = ?2 AND rule = ?3"
+			   " AND coalesce(port, 0) = ?4 AND cleared_at IS NULL",
+	[WA_CLEAR] = "UPDATE alerts SET cleared_at = ?2, state = CASE WHEN acked_at IS NULL"
+		     " THEN 'cleared_unack' ELSE 'cleared_ack' END WHERE id = ?1 AND cleared_at IS NULL",
+	[WA_HOLD_PUT] = "INSERT INTO alert_holds(device_id, rule, port, code, since)"
+			" VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET since = excluded.since",
+	[WA_HOLD_DEL] = "DELETE FROM alert_holds WHERE device_id = ?1 AND rule = ?2 AND port = ?3"
+			" AND code = ?4",
+	[WA_LOAD_ALERTS] = "SELECT al.device_id, d.site, d.dev, d.kind, d.rating, d.last_seen,"
+			   " al.rule_base, coalesce(al.port, 0), al.code, al.id FROM alerts al"
+			   " JOIN devices d ON d.id = al.device_id WHERE al.cleared_at IS NULL",
+	[WA_LOAD_HOLDS] = "SELECT h.device_id, d.site, d.dev, d.kind, d.rating, d.last_seen,"
+			  " h.rule, h.port, h.code, h.since FROM alert_holds h"
+			  " JOIN devices d ON d.id = h.device_id",
+};
+
+#define ALERT_COLUMNS "SELECT id, rule, site, dev, coalesce(port, 0), severity, state, opened_at," \
+		      " coalesce(cleared_at, 0), coalesce(acked_at, 0), acked_by, detail FROM alerts "
+
+enum { RA_LIST, RA_COUNTS };
+_Static_assert(RA_COUNTS + 1 == SQA_R_COUNT, "SQA_R_COUNT");
+
+static const char *const RASQL[SQA_R_COUNT] = {
+	[RA_LIST] = ALERT_COLUMNS
+	"WHERE (?1 = 0 OR (?1 = 1 AND cleared_at IS NULL) OR (?1 = 2 AND cleared_at IS NOT NULL))"
+	" AND (?2 IS NULL OR site = ?2) AND (?3 IS NULL OR severity = ?3)"
+	" ORDER BY opened_at DESC, id DESC LIMIT ?4",
+	[RA_COUNTS] = "SELECT state, severity, count(*) FROM alerts GROUP BY state, severity",
+};
+
+enum { ACK_SET, ACK_GET };
+static const char *const ACKSQL[2] = {
+	[ACK_SET] = "UPDATE alerts SET acked_at = ?2, acked_by = ?3, state = CASE WHEN cleared_at IS"
+		    " NULL THEN 'active_ack' ELSE 'cleared_ack' END WHERE id = ?1 AND acked_at IS NULL",
+	[ACK_GET] = ALERT_COLUMNS "WHERE id = ?1",
+};
+
+static const char *const severities[4] = {"critical", "major", "minor", "warning"};
+
+/* ---------------------------------------------------------------- statements */
+
+static int prepare_all(struct sqlite_store *s, sqlite3 *db, const char *const *sql, int n,
+		       sqlite3_stmt **out)
+{
+	for (int i = 0; i < n; i++)
+		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &out[i], NULL) !=
+		    SQLITE_OK)
+			return sqs_db_error(s, db, sql[i]);
+	return 0;
+}
+
+int sqa_prepare(struct sqlite_store *s)
+{
+	int rc = prepare_all(s, s->db, WASQL, SQA_W_COUNT, s->alert_w);
+	if (rc)
+		return rc;
+	if (sqlite3_open_v2(s->path, &s->ack_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK)
+		return sqs_db_error(s, s->ack_db, "open the acknowledgement connection");
+	/* the writer's batches are short (tens of ms): an acknowledgement waits them out */
+	sqlite3_busy_timeout(s->ack_db, 5000);
+	return prepare_all(s, s->ack_db, ACKSQL, 2, s->ack_st);
+}
+
+int sqa_prepare_reader(struct sqlite_store *s, struct reader *r)
+{
+	return prepare_all(s, r->db, RASQL, SQA_R_COUNT, r->alert_st);
+}
+
+void sqa_finalize(struct sqlite_store *s)
+{
+	for (int i = 0; i < SQA_W_COUNT; i++)
+		sqlite3_finalize(s->alert_w[i]);
+	for (int i = 0; i < 2; i++)
+		sqlite3_finalize(s->ack_st[i]);
+	if (s->ack_db)
+		sqlite3_close(s->ack_db);
+}
+
+void sqa_finalize_reader(struct reader *r)
+{
+	for (int i = 0; i < SQA_R_COUNT; i++)
+		sqlite3_finalize(r->alert_st[i]);
+}
+
+/* Steps a writer statement to its end and resets it. */
+static int wa_step(struct sqlite_store *s, int which)
+{
+	sqlite3_stmt *st = s->alert_w[which];
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : sqs_db_error(s, s->db, WASQL[which]);
+}
+
+/* ---------------------------------------------------------------- writer side */
+
+int sqa_alert_open(void *impl, const struct store_alert_new *a, int64_t *id)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_stmt *st = s->alert_w[WA_OPEN];
+	sqs_bind_text(st, 1, a->rule);
+	sqs_bind_text(st, 2, a->code ? a->code : "");
+	sqlite3_bind_int64(st, 3, a->device_id);
+	sqs_bind_text(st, 4, a->site);
+	sqs_bind_text(st, 5, a->dev);
+	sqlite3_bind_int(st, 6, a->port);
+	sqs_bind_text(st, 7, a->severity);
+	sqlite3_bind_int64(st, 8, a->opened_at);
+	sqs_bind_text(st, 9, a->detail ? a->detail : "");
+	int rc = wa_step(s, WA_OPEN);
+	if (rc)
+		return rc;
+	if (sqlite3_changes(s->db) > 0) {
+		*id = sqlite3_last_insert_rowid(s->db);
+		return 0;
+	}
+	char rule[160];
+	snprintf(rule, sizeof(rule), "%s%s%s", a->rule, a->code && *a->code ? "." : "",
+		 a->code ? a->code : "");
+	st = s->alert_w[WA_FIND_ACTIVE];
+	sqs_bind_text(st, 1, a->site);
+	sqs_bind_text(st, 2, a->dev);
+	sqs_bind_text(st, 3, rule);
+	sqlite3_bind_int(st, 4, a->port);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW)
+		return sqs_db_error(s, s->db, "find the active alert");
+	SP_WARN("store", "%s/%s: alert %s was still active (id %lld): kept", a->site, a->dev, rule,
+		(long long)*id);
+	return 0;
+}
+
+int sqa_alert_clear(void *impl, int64_t id, int64_t ts)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_stmt *st = s->alert_w[WA_CLEAR];
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, ts);
+	return wa_step(s, WA_CLEAR);
+}
+
+static void bind_key(sqlite3_stmt *st, int64_t device_id, const char *rule, int32_t port,
+		     const char *code)
+{
+	sqlite3_bind_int64(st, 1, device_id);
+	sqs_bind_text(st, 2, rule);
+	sqlite3_bind_int(st, 3, port);
+	sqs_bind_text(st, 4, code ? code : "");
+}
+
+int sqa_hold_put(void *impl, int64_t device_id, const char *rule, int32_t port, const char *code,
+		 int64_t since)
+{
+	struct sqlite_store *s = impl;
+	bind_key(s->alert_w[WA_HOLD_PUT], device_id, rule, port, code);
+	sqlite3_bind_int64(s->alert_w[WA_HOLD_PUT], 5, since);
+	return wa_step(s, WA_HOLD_PUT);
+}
+
+int sqa_hold_del(void *impl, int64_t device_id, const char *rule, int32_t port, const char *code)
+{
+	struct sqlite_store *s = impl;
+	bind_key(s->alert_w[WA_HOLD_DEL], device_id, rule, port, code);
+	return wa_step(s, WA_HOLD_DEL);
+}
+
+/* Loads the rows of one of the two condition queries (the columns are alike). */
+static int load_rows(struct sqlite_store *s, int which, store_condition_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = s->alert_w[which];
+	int rc, err = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int kind = sqlite3_column_int(st, 3);
+		int64_t rating = sqlite3_column_int64(st, 4);
+		int64_t last = sqlite3_column_int64(st, 9);
+		struct store_condition c = {
+			.device_id = sqlite3_column_int64(st, 0),
+			.site = (const char *)sqlite3_column_text(st, 1),
+			.dev = (const char *)sqlite3_column_text(st, 2),
+			.kind = kind > SP_DEV_UNKNOWN && kind < SP_DEV_KIND_COUNT ? (enum sp_dev_kind)kind
+										  : SP_DEV_UNKNOWN,
+			.rating = (uint16_t)(rating < 0 ? 0 : rating > 65535 ? 65535 : rating),
+			.last_seen = sqlite3_column_int64(st, 5),
+			.rule = (const char *)sqlite3_column_text(st, 6),
+			.port = sqlite3_column_int(st, 7),
+			.code = (const char *)sqlite3_column_text(st, 8),
+			.alert_id = which == WA_LOAD_ALERTS ? last : 0,
+			.since = which == WA_LOAD_HOLDS ? last : 0,
+		};
+		if (c.site == NULL || c.dev == NULL || c.rule == NULL || c.code == NULL)
+			continue; /* only a damaged file has NULLs here */
+		if ((err = fn(ctx, &c)))
+			break;
+	}
+	sqlite3_reset(st);
+	if (err)
+		return err;
+	return rc == SQLITE_DONE ? 0 : sqs_db_error(s, s->db, "load alerts");
+}
+
+int sqa_load_conditions(void *impl, store_condition_fn fn, void *ctx)
+{
+	struct sqlite_store *s = impl;
+	int rc = load_rows(s, WA_LOAD_ALERTS, fn, ctx);
+	return rc ? rc : load_rows(s, WA_LOAD_HOLDS, fn, ctx);
+}
+
+/* ---------------------------------------------------------------- readers */
+
+static void read_alert(sqlite3_stmt *st, struct store_alert_row *a)
+{
+	a->id = sqlite3_column_int64(st, 0);
+	a->rule = (const char *)sqlite3_column_text(st, 1);
+	a->site = (const char *)sqlite3_column_text(st, 2);
+	a->dev = (const char *)sqlite3_column_text(st, 3);
+	a->port = sqlite3_column_int(st, 4);
+	a->severity = (const char *)sqlite3_column_text(st, 5);
+	a->state = (const char *)sqlite3_column_text(st, 6);
+	a->opened_at = sqlite3_column_int64(st, 7);
+	a->cleared_at = sqlite3_column_int64(st, 8);
+	a->acked_at = sqlite3_column_int64(st, 9);
+	a->acked_by = (const char *)sqlite3_column_text(st, 10);
+	a->detail = (const char *)sqlite3_column_text(st, 11);
+}
+
+int sqa_r_alerts(void *impl, const struct store_alerts_query *q, store_alert_fn fn, void *ctx)
+{
+	struct sqlite_store *s = impl;
+	struct reader *r = sqs_borrow(s);
+	sqlite3_stmt *st = r->alert_st[RA_LIST];
+	int rc, n = 0;
+	sqlite3_bind_int(st, 1, (int)q->state);
+	sqs_bind_text(st, 2, q->site);
+	sqs_bind_text(st, 3, q->severity);
+	sqlite3_bind_int64(st, 4, q->limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_alert_row a;
+		read_alert(st, &a);
+		n++;
+		if (fn(ctx, &a))
+			break;
+	}
+	int err = sqs_rdone(s, r, st, rc, "list alerts");
+	return err ? err : n;
+}
+
+int sqa_r_alert_counts(void *impl, int64_t counts[STORE_ALERT_STATES][4])
+{
+	struct sqlite_store *s = impl;
+	struct reader *r = sqs_borrow(s);
+	sqlite3_stmt *st = r->alert_st[RA_COUNTS];
+	int rc;
+	memset(counts, 0, sizeof(int64_t) * STORE_ALERT_STATES * 4);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *state = (const char *)sqlite3_column_text(st, 0);
+		const char *sev = (const char *)sqlite3_column_text(st, 1);
+		for (int i = 0; state && sev && i < STORE_ALERT_STATES; i++)
+			for (int j = 0; j < 4; j++)
+				if (!strcmp(state, store_alert_states[i]) && !strcmp(sev, severities[j]))
+					counts[i][j] += sqlite3_column_int64(st, 2);
+	}
+	return sqs_rdone(s, r, st, rc, "count alerts");
+}
+
+/* ---------------------------------------------------------------- acknowledgement */
+
+int sqa_ack_alert(void *impl, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
+		  void *ctx)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_stmt *set = s->ack_st[ACK_SET], *get = s->ack_st[ACK_GET];
+	int rc, out;
+
+	pthread_mutex_lock(&s->ack_lock);
+	sqlite3_bind_int64(set, 1, id);
+	sqlite3_bind_int64(set, 2, now_ms);
+	sqs_bind_text(set, 3, by);
+	rc = sqlite3_step(set);
+	bool changed = rc == SQLITE_DONE && sqlite3_changes(s->ack_db) > 0;
+	sqlite3_reset(set);
+	sqlite3_clear_bindings(set);
+	if (rc != SQLITE_DONE) {
+		out = sqs_db_error(s, s->ack_db, "acknowledge an alert");
+		goto done;
+	}
+	sqlite3_bind_int64(get, 1, id);
+	rc = sqlite3_step(get);
+	if (rc == SQLITE_ROW) {
+		struct store_alert_row a;
+		read_alert(get, &a);
+		out = changed ? 0 : SP_EEXIST;
+		fn(ctx, &a);
+	} else {
+		out = rc == SQLITE_DONE ? SP_ENOTFOUND : sqs_db_error(s, s->ack_db, "read an alert");
+	}
+	sqlite3_reset(get);
+	sqlite3_clear_bindings(get);
+done:
+	pthread_mutex_unlock(&s->ack_lock);
+	return out;
+}

@@ -1,0 +1,92 @@
+/*
+ * store_sqlite_int.h - what the SQLite backend's files share: the store and
+ * its read connections, and the helpers every statement uses. Internal to
+ * store_sqlite.c (readings, devices, agents) and store_sqlite_alerts.c
+ * (alerts), which together implement store.h.
+ */
+#ifndef SP_COLLECTOR_STORE_SQLITE_INT_H
+#define SP_COLLECTOR_STORE_SQLITE_INT_H
+
+#include "store.h"
+
+#include "sitepulse/buf.h"
+#include "sitepulse/log.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+
+/* The statements of store_sqlite.c, prepared once per connection. */
+enum wstmt {
+	W_BEGIN, W_COMMIT, W_ROLLBACK,
+	W_AGENT_GET, W_AGENT_INS, W_AGENTS_ALL, W_PROGRESS, W_BIRTH, W_STATE, W_SEEN,
+	W_DEV_GET, W_DEV_INS, W_DEV_UPD, W_CHUNK_INS, W_DEV_SEEN, W_DEV_COUNT, W_HEARTBEAT,
+	W_COMPACT_UPTO, W_COMPACT_SCAN, W_COMPACT_GROUP, W_CHUNK_DEL, W_COMPACT_SET,
+	W_COUNT
+};
+
+enum rstmt { R_SITES, R_DEVICES_SITE, R_DEVICES_ALL, R_DEV_ID, R_CHUNKS, R_COUNTS, R_PING, R_COUNT };
+
+/* The alert statements of a connection (store_sqlite_alerts.c). */
+enum { SQA_W_COUNT = 7, SQA_R_COUNT = 2 };
+
+struct reader {
+	sqlite3 *db;
+	sqlite3_stmt *st[R_COUNT];
+	struct sp_buf latest;         /* a device's newest reading, NUL-terminated */
+	sqlite3_stmt *alert_st[SQA_R_COUNT];
+	bool busy;
+};
+
+struct sqlite_store {
+	char *path;
+	sqlite3 *db;                 /* writer connection */
+	sqlite3_stmt *w[W_COUNT];
+	bool in_txn;
+	struct chunk_batch *batch;   /* the transaction's readings, written as chunks at commit */
+	struct chunk_batch *merging; /* compaction's: the readings of the chunks it merges */
+	int64_t compact_after_ms;
+	int64_t chunk_at;            /* `at` of the chunks being written */
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_free;
+	struct reader *readers;
+	int nreaders;
+	pthread_mutex_t log_lock;     /* guards error_log (writer and readers report errors) */
+	struct sp_ratelimit error_log;
+	sqlite3_stmt *alert_w[SQA_W_COUNT]; /* on the writer connection */
+	/* acknowledgements from the API: a write connection of their own, one at a time */
+	pthread_mutex_t ack_lock;
+	sqlite3 *ack_db;
+	sqlite3_stmt *ack_st[2];
+};
+
+/* Reports a SQLite failure of db (rate-limited); SP_ENOSPC when the disk is full, else SP_EIO. */
+int sqs_db_error(struct sqlite_store *s, sqlite3 *db, const char *what);
+/* Runs SQL without results on db; logs and maps a failure like sqs_db_error. */
+int sqs_exec(sqlite3 *db, const char *path, const char *sql);
+/* Binds text, or NULL for a NULL pointer; the text must outlive the step. */
+void sqs_bind_text(sqlite3_stmt *st, int i, const char *text);
+/* Borrows a read connection (waits for one), and gives it back. */
+struct reader *sqs_borrow(struct sqlite_store *s);
+void sqs_give_back(struct sqlite_store *s, struct reader *r);
+/* Ends a read: resets st, gives r back, maps the last step result (0 or SP_E*). */
+int sqs_rdone(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st, int rc, const char *what);
+
+/* store_sqlite_alerts.c: its schema migration, statements, and the backend's alert functions. */
+extern const char SQA_MIGRATION[];
+int sqa_prepare(struct sqlite_store *s);
+int sqa_prepare_reader(struct sqlite_store *s, struct reader *r);
+void sqa_finalize(struct sqlite_store *s);
+void sqa_finalize_reader(struct reader *r);
+int sqa_alert_open(void *impl, const struct store_alert_new *a, int64_t *id);
+int sqa_alert_clear(void *impl, int64_t id, int64_t ts);
+int sqa_hold_put(void *impl, int64_t device_id, const char *rule, int32_t port, const char *code,
+		 int64_t since);
+int sqa_hold_del(void *impl, int64_t device_id, const char *rule, int32_t port, const char *code);
+int sqa_load_conditions(void *impl, store_condition_fn fn, void *ctx);
+int sqa_r_alerts(void *impl, const struct store_alerts_query *q, store_alert_fn fn, void *ctx);
+int sqa_ack_alert(void *impl, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
+		  void *ctx);
+int sqa_r_alert_counts(void *impl, int64_t counts[STORE_ALERT_STATES][4]);
+
+#endif

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""
+test_alerts.py - alert rules end to end (docs/alerts.md, CONTRACT §4, §5).
+
+Real mosquitto, collector and agents whose simulators play injected
+scenarios (--scenario):
+  - site alerts-a: a passenger trapped between floors (lift.trapped, hold
+    3 s from [rule.lift.trapped]), a charger port overheating
+    (port.over_temp), smoke in the charger cabinet (charger.smoke). Each
+    opens exactly one alert, with the hold respected (checked against the
+    agent's own journal: the condition held for 3 s of device time before
+    opened_at and without a break), and each clears once the scenario ends;
+  - site alerts-b: smoke again, but [site.alerts-b.rule.charger.smoke]
+    disables the rule there: readings with smoke stored, no alert;
+  - the API: /api/v1/alerts filters (state, site, severity, limit, bad
+    values 400), active_alerts in /sites and /devices while an alert is
+    active, acknowledgement (viewer 403, operator 200 with acked_by, again
+    409, unknown 404, GET 405, a body naming who, a bad body 400);
+  - /metrics: sitepulse_alerts{state,severity} agrees with the API;
+  - kill -9 of the collector while a hold is pending (site alerts-c, hold
+    8 s): after the restart exactly one alert opens, no earlier than 8 s
+    after the condition began.
+"""
+import json
+import os
+import sys
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sptest as T  # noqa: E402
+
+HOLD_TRAPPED_S = 3
+HOLD_C_S = 8
+
+
+def post(coll, path, token, body=None):
+    req = urllib.request.Request(coll.base + path, data=body if body is not None else b"",
+                                 method="POST",
+                                 headers={"Authorization": "Bearer " + token} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        data = e.read()
+        e.close()
+        return e.code, json.loads(data) if data else None
+
+
+def alerts(coll, **params):
+    return coll.api_ok("/api/v1/alerts", dict(params, limit=10000))
+
+
+def trapped(rec):
+    return (rec.get("t") == "lift" and rec.get("occupied") is True and rec.get("door") == "closed"
+            and rec.get("dir") == "stop" and rec.get("mode") not in ("inspection", "out_of_service"))
+
+
+def check_hold(agent, alert, hold_ms):
+    """The condition held for hold_ms of device time before opened_at, unbroken."""
+    recs = sorted((r for r in agent.journal_records()[0]
+                   if r["t"] == "lift" and r["dev"] == alert["dev"]), key=lambda r: r["ts"])
+    before = [r for r in recs if r["ts"] <= alert["opened_at"]]
+    T.check(before and trapped(before[-1]),
+            "%s: the last lift record before opened_at must show the passenger trapped: %r"
+            % (alert, before[-1:]))
+    since = None
+    for r in before:
+        since = (since or r["ts"]) if trapped(r) else None
+    T.check(since is not None and alert["opened_at"] - since >= hold_ms,
+            "alert %d opened %s ms after the condition began (since %s); hold is %d ms"
+            % (alert["id"], alert["opened_at"] - since if since else None, since, hold_ms))
+    T.check(alert["opened_at"] - since <= hold_ms + 3000,
+            "alert %d opened %d ms after the condition began: late (hold %d ms)"
+            % (alert["id"], alert["opened_at"] - since, hold_ms))
+
+
+def one_per_condition(items):
+    keys = [(a["rule"], a["site"], a["dev"], a["port"]) for a in items]
+    T.check(len(keys) == len(set(keys)), "an alert was opened twice: %r" % items)
+
+
+def main(env):
+    broker = env.broker()
+    coll = env.collector(broker, extra={
+        "rule.lift.trapped": {"hold_s": HOLD_TRAPPED_S},
+        "site.alerts-b.rule.charger.smoke": {"enabled": False},
+        "site.alerts-c.rule.lift.trapped": {"hold_s": HOLD_C_S},
+    })
+    common = dict(heartbeat_s=1, time_scale=5, batch_ms=200, resend_s=2, ack_wait_s=1)
+    a = env.agent(broker, "alerts-a", "gw-1", seed=11, lifts=1, chargers=1, ports=4,
+                  args=["--scenario", "lift-1:trapped_between_floors@2+14",
+                        "--scenario", "chg-1/2:port_overheat@2+8",
+                        "--scenario", "chg-1:smoke@3+4"], **common)
+    b = env.agent(broker, "alerts-b", "gw-1", seed=12, lifts=0, chargers=1, ports=2,
+                  args=["--scenario", "chg-1:smoke@2+4"], **common)
+
+    T.log("step: waiting for the trapped passenger's alert to be active")
+
+    def trapped_active():
+        got = [x for x in alerts(coll, state="active", site="alerts-a") if x["rule"] == "lift.trapped"]
+        return got[0] if got else None
+    active = T.wait_until(trapped_active, 40, "an active lift.trapped alert at alerts-a")
+    T.check_eq(active["severity"], "critical", "lift.trapped severity")
+    T.check_eq(active["state"], "active_unack", "a new alert's state")
+    T.check(active["port"] is None and active["cleared_at"] is None and active["acked_at"] is None
+            and active["acked_by"] is None, "a new alert's nulls: %r" % active)
+    T.check("trapped" in active["detail"], "detail names the situation: %r" % active["detail"])
+    sites = {s["site"]: s for s in coll.api_ok("/api/v1/sites")}
+    T.check(sites["alerts-a"]["active_alerts"] >= 1, "sites: active_alerts %r" % sites["alerts-a"])
+    devs = {d["dev"]: d for d in coll.api_ok("/api/v1/devices", {"site": "alerts-a"})}
+    T.check(devs["lift-1"]["active_alerts"] >= 1, "devices: active_alerts %r" % devs["lift-1"])
+
+    T.log("step: acknowledging it (viewer refused, operator accepted, twice refused)")
+    st, body = post(coll, "/api/v1/alerts/%d/ack" % active["id"], T.VIEWER_TOKEN)
+    T.check_eq(st, 403, "ack with a viewer token")
+    st, body = post(coll, "/api/v1/alerts/%d/ack" % active["id"], None)
+    T.check_eq(st, 401, "ack without a token")
+    st, body = post(coll, "/api/v1/alerts/%d/ack" % active["id"], T.OPERATOR_TOKEN, b"{\"by\":1}")
+    T.check_eq(st, 400, "ack with a bad body")
+    st, body = post(coll, "/api/v1/alerts/%d/ack" % active["id"], T.OPERATOR_TOKEN,
+                    json.dumps({"by": "Li Wei"}).encode())
+    T.check_eq(st, 200, "ack by an operator")
+    T.check(body["id"] == active["id"] and body["state"] in ("active_ack", "cleared_ack")
+            and body["acked_by"] == "Li Wei" and body["acked_at"] > 0, "acked alert: %r" % body)
+    st, body = post(coll, "/api/v1/alerts/%d/ack" % active["id"], T.OPERATOR_TOKEN)
+    T.check_eq(st, 409, "second ack")
+    T.check(isinstance(body, dict) and body.get("error"), "409 body: %r" % body)
+    st, _ = post(coll, "/api/v1/alerts/987654321/ack", T.OPERATOR_TOKEN)
+    T.check_eq(st, 404, "ack of an unknown alert")
+    st, _ = coll.api("/api/v1/alerts/%d/ack" % active["id"], token=T.OPERATOR_TOKEN)
+    T.check_eq(st, 405, "GET on the ack route")
+    for bad in ({"state": "open"}, {"severity": "fatal"}, {"site": "Bad Site"}, {"limit": "0"}):
+        st, data = coll.api("/api/v1/alerts", bad)
+        T.check(st == 400 and data.get("error"), "GET /api/v1/alerts %r: %d %r" % (bad, st, data))
+
+    T.log("step: waiting until every alert at alerts-a has cleared")
+
+    def all_cleared():
+        got = alerts(coll, site="alerts-a")
+        rules = {x["rule"] for x in got}
+        done = ({"lift.trapped", "port.over_temp", "charger.smoke"} <= rules
+                and all(x["cleared_at"] for x in got if x["rule"] in
+                        ("lift.trapped", "port.over_temp", "charger.smoke")))
+        return got if done else None
+    got = T.wait_until(all_cleared, 60, "lift.trapped, port.over_temp and charger.smoke cleared")
+    T.log("alerts at alerts-a: %s" % [(x["id"], x["rule"], x["dev"], x["port"], x["state"]) for x in got])
+    by_rule = {}
+    for x in got:
+        by_rule.setdefault(x["rule"], []).append(x)
+    T.check_eq(len(by_rule["lift.trapped"]), 1, "lift.trapped alerts (no spam)")
+    T.check_eq(len(by_rule["charger.smoke"]), 1, "charger.smoke alerts")
+    T.check_eq(len(by_rule["port.over_temp"]), 1, "port.over_temp alerts")
+    t = by_rule["lift.trapped"][0]
+    T.check_eq(t["state"], "cleared_ack", "the acknowledged, cleared alert's state")
+    T.check(t["cleared_at"] >= t["opened_at"], "cleared after opened: %r" % t)
+    check_hold(a, t, HOLD_TRAPPED_S * 1000)
+    p = by_rule["port.over_temp"][0]
+    T.check_eq(p["port"], 2, "port.over_temp port")
+    T.check_eq(p["state"], "cleared_unack", "an unacknowledged, cleared alert's state")
+    T.check("°C" in p["detail"], "over_temp detail with the temperature: %r" % p["detail"])
+    one_per_condition(got)
+
+    T.log("step: filters and the disabled rule at alerts-b")
+    T.check_eq(len(alerts(coll, site="alerts-a", state="active",
+                          severity="critical")), 0, "active critical alerts after clearing")
+    crit = alerts(coll, site="alerts-a", severity="critical")
+    T.check(crit and all(x["severity"] == "critical" for x in crit), "severity filter: %r" % crit)
+    T.check_eq(len(coll.api_ok("/api/v1/alerts", {"site": "alerts-a", "limit": 1})), 1, "limit=1")
+    ids = [x["id"] for x in alerts(coll)]
+    opened = [x["opened_at"] for x in alerts(coll)]
+    T.check(opened == sorted(opened, reverse=True), "newest first: %r" % list(zip(ids, opened)))
+    T.wait_until(lambda: any(r["t"] == "station" and r.get("smoke") for r in
+                             T.stored_records(coll, "alerts-b", ["chg-1"])),
+                 30, "smoke readings stored at alerts-b")
+    T.check_eq([x for x in alerts(coll, site="alerts-b") if x["rule"] == "charger.smoke"], [],
+               "charger.smoke alerts at alerts-b, where the rule is disabled")
+
+    T.log("step: /metrics agrees with the API")
+    m = coll.metrics()
+    for state in ("active_unack", "active_ack", "cleared_unack", "cleared_ack"):
+        for sev in ("critical", "major", "minor", "warning"):
+            n = sum(1 for x in alerts(coll) if x["state"] == state and x["severity"] == sev)
+            T.check_eq(m['sitepulse_alerts{state="%s",severity="%s"}' % (state, sev)], n,
+                       "sitepulse_alerts{%s,%s}" % (state, sev))
+    T.check(m["sitepulse_alerts_opened_total"] >= 3, "alerts_opened_total %r" % m)
+
+    T.log("step: kill -9 while a hold is pending (alerts-c, hold %d s)" % HOLD_C_S)
+    c = env.agent(broker, "alerts-c", "gw-1", seed=13, lifts=1, chargers=0,
+                  args=["--scenario", "lift-1:trapped_between_floors@1+40"], **common)
+
+    def hold_pending():
+        db = T.db_open_ro(coll.db_path)
+        try:
+            return db.execute("SELECT h.since FROM alert_holds h JOIN devices d ON d.id = h.device_id"
+                              " WHERE d.site = 'alerts-c' AND h.rule = 'lift.trapped'").fetchone()
+        finally:
+            db.close()
+    since = T.wait_until(hold_pending, 40, "a pending lift.trapped hold at alerts-c")[0]
+    coll.kill9()
+    T.check_eq([x for x in alerts_after_restart(coll) if x["site"] == "alerts-c"], [],
+               "alerts at alerts-c right after the restart (the hold had not run out)")
+    x = T.wait_until(lambda: [x for x in alerts(coll, site="alerts-c") if x["rule"] == "lift.trapped"],
+                     40, "the alerts-c alert after the restart")
+    T.check_eq(len(x), 1, "alerts-c lift.trapped alerts after kill -9 and restart")
+    T.check(x[0]["opened_at"] - since >= HOLD_C_S * 1000,
+            "alerts-c opened %d ms after the hold began; hold %d s" % (x[0]["opened_at"] - since, HOLD_C_S))
+    check_hold(c, x[0], HOLD_C_S * 1000)
+    T.wait_until(lambda: len([y for y in alerts(coll, site="alerts-c")]) == 1
+                 and c.created() > 0, 10, "alerts-c still one alert")
+    for ag in (a, b, c):
+        ag.terminate()
+
+
+def alerts_after_restart(coll):
+    coll.start()
+    return alerts(coll)
+
+
+if __name__ == "__main__":
+    T.run(main)

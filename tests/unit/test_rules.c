@@ -1,0 +1,1377 @@
+/*
+ * test_rules.c - the alert rules: every catalogue rule opening and clearing
+ * on realistic records, holds run out by later records and by rules_tick on
+ * the extrapolated device clock (and not early during a backlog),
+ * hysteresis, suppression in inspection mode, absent fields, late records,
+ * per-code faults, per-site settings, disabled rules, callback failures,
+ * reloading from the store, reset, and 100,000 devices.
+ *
+ * The callback records the events it receives; the checks are on those.
+ */
+#include "harness.h"
+
+#include "rules.h"
+#include "sitepulse/error.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T0      1764320000000LL /* device time of the first record */
+#define R0      1764320000400LL /* collector time it arrives */
+#define S       1000LL
+#define ANY     INT64_MIN /* CHECK_EV: do not check this time */
+#define FAIL_RC (-42)
+
+/* ------------------------------------------------------------ the sink */
+
+struct got {
+	enum rule_event_kind kind;
+	enum rule_id rule;
+	int64_t device_id;
+	char site[SP_ID_MAX + 1], dev[SP_ID_MAX + 1];
+	int32_t port;
+	char code[SP_FAULT_CODE_MAX + 1];
+	enum alert_severity severity;
+	int64_t since, ts;
+	int64_t alert_id; /* RULE_CLEAR: the one cleared; RULE_OPEN: the one handed out */
+	char detail[600];
+};
+
+#define EV_MAX 32
+struct sink {
+	struct got ev[EV_MAX];
+	int n;           /* events since the last sink_clear (stored while < EV_MAX) */
+	int calls;       /* calls of the callback, failed ones included */
+	int64_t next_id; /* the last alert id handed out */
+	int fail_kind;   /* an event kind the callback refuses with FAIL_RC; -1 = none */
+	bool stress;     /* count only: opens, clears and mismatched ids */
+	long opens, clears, bad_ids;
+};
+
+static int on_event(void *ctx, const struct rule_event *ev, int64_t *alert_id)
+{
+	struct sink *s = ctx;
+	s->calls++;
+	if ((int)ev->kind == s->fail_kind)
+		return FAIL_RC;
+	if (s->stress) {
+		/* the id is derived from the device, so a clear must name its own alert */
+		if (ev->kind == RULE_OPEN) {
+			*alert_id = ev->device_id * 10;
+			s->opens++;
+		} else if (ev->kind == RULE_CLEAR) {
+			s->clears++;
+			if (ev->alert_id != ev->device_id * 10)
+				s->bad_ids++;
+		}
+		return 0;
+	}
+	if (s->n < EV_MAX) {
+		struct got *g = &s->ev[s->n];
+		g->kind = ev->kind;
+		g->rule = ev->rule;
+		g->device_id = ev->device_id;
+		snprintf(g->site, sizeof(g->site), "%s", ev->site);
+		snprintf(g->dev, sizeof(g->dev), "%s", ev->dev);
+		g->port = ev->port;
+		snprintf(g->code, sizeof(g->code), "%s", ev->code);
+		g->severity = ev->severity;
+		g->since = ev->since;
+		g->ts = ev->ts;
+		g->alert_id = ev->alert_id;
+		snprintf(g->detail, sizeof(g->detail), "%s",
+			 ev->kind == RULE_OPEN && ev->detail ? ev->detail : "");
+	}
+	if (ev->kind == RULE_OPEN) {
+		*alert_id = ++s->next_id;
+		if (s->n < EV_MAX)
+			s->ev[s->n].alert_id = *alert_id; /* what the store would answer */
+	}
+	s->n++;
+	return 0;
+}
+
+static void sink_clear(struct sink *s)
+{
+	s->n = 0;
+}
+
+/* Event k is (kind, rule, port, code), with since and ts unless ANY. */
+#define CHECK_EV(s, k, KIND, RULE, PORT, CODE, SINCE, TS)                                          \
+	do {                                                                                       \
+		CHECK((k) < (s)->n);                                                               \
+		const struct got *g_ = &(s)->ev[(k) < EV_MAX ? (k) : 0];                           \
+		CHECK_EQ_INT(g_->kind, KIND);                                                      \
+		CHECK_EQ_INT(g_->rule, RULE);                                                      \
+		CHECK_EQ_INT(g_->port, PORT);                                                      \
+		CHECK_EQ_STR(g_->code, CODE);                                                      \
+		if ((int64_t)(SINCE) != ANY)                                                       \
+			CHECK_EQ_INT(g_->since, SINCE);                                            \
+		if ((int64_t)(TS) != ANY)                                                          \
+			CHECK_EQ_INT(g_->ts, TS);                                                  \
+	} while (0)
+
+/* The detail of event k contains text. */
+#define CHECK_DETAIL(s, k, text)                                                                   \
+	do {                                                                                       \
+		const char *d_ = (s)->ev[(k) < EV_MAX ? (k) : 0].detail;                           \
+		harness_checks++;                                                                  \
+		if (strstr(d_, text) == NULL) {                                                    \
+			harness_failures++;                                                        \
+			fprintf(stderr, "%s:%d: detail \"%s\" lacks \"%s\"\n", __FILE__, __LINE__, \
+				d_, text);                                                         \
+		}                                                                                  \
+	} while (0)
+
+/* ---------------------------------------------------------- the fixture */
+
+static const struct rule_device LIFT = {.id = 1, .site = "site-a", .dev = "lift-1",
+					.kind = SP_DEV_LIFT, .rated_speed = 1.0};
+static const struct rule_device LIFT_B = {.id = 2, .site = "site-b", .dev = "lift-1",
+					  .kind = SP_DEV_LIFT, .rated_speed = 1.0};
+static const struct rule_device CHG = {.id = 3, .site = "site-a", .dev = "chg-1",
+				       .kind = SP_DEV_CHARGER, .port_limit_w = 1000};
+static const struct rule_device CHG_B = {.id = 4, .site = "site-b", .dev = "chg-1",
+					 .kind = SP_DEV_CHARGER, .port_limit_w = 1000};
+
+struct fx {
+	struct rules_config *cfg;
+	struct rules *r;
+	struct sink *s;
+};
+
+static bool fx_open(struct fx *f)
+{
+	f->cfg = rules_config_create();
+	f->r = f->cfg ? rules_create(f->cfg) : NULL;
+	f->s = calloc(1, sizeof(*f->s));
+	CHECK(f->cfg && f->r && f->s);
+	if (!f->cfg || !f->r || !f->s)
+		return false;
+	f->s->next_id = 100;
+	f->s->fail_kind = -1;
+	return true;
+}
+
+static void fx_close(struct fx *f)
+{
+	rules_destroy(f->r);
+	rules_config_destroy(f->cfg);
+	free(f->s);
+}
+
+static int feed(struct fx *f, const struct rule_device *d, struct sp_record rec, int64_t rx)
+{
+	return rules_eval(f->r, d, &rec, false, rx, on_event, f->s);
+}
+
+static int feed_late(struct fx *f, const struct rule_device *d, struct sp_record rec, int64_t rx)
+{
+	return rules_eval(f->r, d, &rec, true, rx, on_event, f->s);
+}
+
+static int tick(struct fx *f, int64_t now)
+{
+	return rules_tick(f->r, now, on_event, f->s);
+}
+
+/* ------------------------------------------------------------- records */
+
+/* A lift record, mode normal, no optional field. */
+static struct sp_record lift(const struct rule_device *d, int64_t ts, int floor, enum sp_dir dir,
+			     enum sp_door door, bool zone, bool occupied)
+{
+	struct sp_record r = {.kind = SP_REC_LIFT, .ts = ts};
+	snprintf(r.dev, sizeof(r.dev), "%s", d->dev);
+	r.u.lift = (struct sp_lift){.floor = floor,
+				    .dir = dir,
+				    .door = door,
+				    .door_zone = zone,
+				    .occupied = occupied,
+				    .mode = SP_MODE_NORMAL};
+	return r;
+}
+
+/* Passenger in a stopped car with the door closed. */
+static struct sp_record trapped(const struct rule_device *d, int64_t ts, int floor, bool zone)
+{
+	return lift(d, ts, floor, SP_DIR_STOP, SP_DOOR_CLOSED, zone, true);
+}
+
+/* A car on its way up, door closed: no rule's condition. */
+static struct sp_record moving(const struct rule_device *d, int64_t ts, int floor)
+{
+	return lift(d, ts, floor, SP_DIR_UP, SP_DOOR_CLOSED, false, true);
+}
+
+/* An idle car at a landing, door closed, nobody in it: no rule's condition. */
+static struct sp_record parked(const struct rule_device *d, int64_t ts, int floor)
+{
+	return lift(d, ts, floor, SP_DIR_STOP, SP_DOOR_CLOSED, true, false);
+}
+
+static struct sp_record station(const struct rule_device *d, int64_t ts, bool smoke)
+{
+	struct sp_record r = {.kind = SP_REC_STATION, .ts = ts};
+	snprintf(r.dev, sizeof(r.dev), "%s", d->dev);
+	r.u.station.smoke = smoke;
+	return r;
+}
+
+static struct sp_record port(const struct rule_device *d, int64_t ts, int32_t no,
+			     enum sp_port_state state)
+{
+	struct sp_record r = {.kind = SP_REC_PORT, .ts = ts};
+	snprintf(r.dev, sizeof(r.dev), "%s", d->dev);
+	r.u.port.port = no;
+	r.u.port.state = state;
+	return r;
+}
+
+static struct sp_record port_temp(const struct rule_device *d, int64_t ts, int32_t no, double c)
+{
+	struct sp_record r = port(d, ts, no, SP_PORT_IDLE);
+	r.u.port.temp_c = c;
+	r.has |= SP_HAS_TEMP_C;
+	return r;
+}
+
+/* A fault record; port 0 = none, detail NULL = none. */
+static struct sp_record fault(const struct rule_device *d, int64_t ts, const char *code,
+			      bool active, int32_t port_no, const char *detail)
+{
+	struct sp_record r = {.kind = SP_REC_FAULT, .ts = ts};
+	snprintf(r.dev, sizeof(r.dev), "%s", d->dev);
+	snprintf(r.u.fault.code, sizeof(r.u.fault.code), "%s", code);
+	r.u.fault.active = active;
+	if (port_no > 0) {
+		r.u.fault.port = port_no;
+		r.has |= SP_HAS_PORT;
+	}
+	if (detail) {
+		snprintf(r.u.fault.detail, sizeof(r.u.fault.detail), "%s", detail);
+		r.has |= SP_HAS_DETAIL;
+	}
+	return r;
+}
+
+/* --------------------------------------------------------------- tests */
+
+static void test_catalogue(void)
+{
+	static const char *const names[RULE_COUNT] = {
+		"lift.trapped",        "lift.door_open_moving",
+		"lift.overspeed",      "lift.stopped_outside_zone",
+		"lift.power_loss",     "lift.safety_circuit",
+		"lift.door_open_long", "lift.mode",
+		"lift.fault",          "charger.smoke",
+		"charger.leakage",     "charger.voltage",
+		"charger.door_open",   "charger.fault",
+		"port.over_temp",      "port.over_power",
+		"port.fault",          "port.long_session"};
+	for (int i = 0; i < RULE_COUNT; i++) {
+		CHECK_EQ_STR(rule_name((enum rule_id)i), names[i]);
+		CHECK_EQ_INT(rule_parse(names[i]), i);
+	}
+	CHECK_EQ_INT(rule_parse("lift.nope"), -1);
+	CHECK_EQ_INT(rule_parse("lift.fault.E12"), -1);
+	CHECK_EQ_STR(rule_name(RULE_COUNT), "?");
+	CHECK_EQ_STR(alert_severity_name(ALERT_CRITICAL), "critical");
+	CHECK_EQ_STR(alert_severity_name(ALERT_WARNING), "warning");
+	CHECK_EQ_INT(alert_severity_parse("major"), ALERT_MAJOR);
+	CHECK_EQ_INT(alert_severity_parse("minor"), ALERT_MINOR);
+	CHECK_EQ_INT(alert_severity_parse("P1"), -1);
+
+	struct {
+		enum rule_id r;
+		enum alert_severity sev;
+		int64_t hold_ms;
+		double threshold, hysteresis; /* NAN: unused */
+	} want[] = {
+		{RULE_LIFT_TRAPPED, ALERT_CRITICAL, 20 * S, NAN, NAN},
+		{RULE_LIFT_DOOR_OPEN_MOVING, ALERT_CRITICAL, 0, NAN, NAN},
+		{RULE_LIFT_OVERSPEED, ALERT_CRITICAL, 0, 1.2, 0.2},
+		{RULE_LIFT_STOPPED_OUTSIDE_ZONE, ALERT_MAJOR, 45 * S, NAN, NAN},
+		{RULE_LIFT_POWER_LOSS, ALERT_MAJOR, 0, NAN, NAN},
+		{RULE_LIFT_SAFETY_CIRCUIT, ALERT_MAJOR, 0, NAN, NAN},
+		{RULE_LIFT_DOOR_OPEN_LONG, ALERT_MINOR, 120 * S, NAN, NAN},
+		{RULE_LIFT_MODE, ALERT_WARNING, 0, NAN, NAN},
+		{RULE_LIFT_FAULT, ALERT_MAJOR, 0, NAN, NAN},
+		{RULE_CHARGER_SMOKE, ALERT_CRITICAL, 0, NAN, NAN},
+		{RULE_CHARGER_LEAKAGE, ALERT_CRITICAL, 0, 30, 0},
+		{RULE_CHARGER_VOLTAGE, ALERT_MINOR, 60 * S, 15, 0},
+		{RULE_CHARGER_DOOR_OPEN, ALERT_MINOR, 0, NAN, NAN},
+		{RULE_CHARGER_FAULT, ALERT_MAJOR, 0, NAN, NAN},
+		{RULE_PORT_OVER_TEMP, ALERT_CRITICAL, 0, 60, 5},
+		{RULE_PORT_OVER_POWER, ALERT_MAJOR, 5 * S, 1.0, 0},
+		{RULE_PORT_FAULT, ALERT_MAJOR, 0, NAN, NAN},
+		{RULE_PORT_LONG_SESSION, ALERT_MINOR, 8 * 3600 * S, NAN, NAN},
+	};
+	CHECK_EQ_INT(sizeof(want) / sizeof(want[0]), RULE_COUNT);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct rule_setting s;
+		rule_defaults(want[i].r, &s);
+		CHECK(s.enabled);
+		CHECK_EQ_INT(s.severity, want[i].sev);
+		CHECK_EQ_INT(s.hold_ms, want[i].hold_ms);
+		if (isnan(want[i].threshold)) {
+			CHECK(isnan(s.threshold) && isnan(s.hysteresis));
+		} else {
+			CHECK(s.threshold == want[i].threshold);
+			CHECK(s.hysteresis == want[i].hysteresis);
+		}
+	}
+}
+
+static void test_config_overrides(void)
+{
+	struct rules_config *c = rules_config_create();
+	CHECK(c != NULL);
+	if (c == NULL)
+		return;
+	struct rule_setting *g = rules_config_global(c, RULE_LIFT_TRAPPED);
+	CHECK(rules_config_get(c, "site-a", RULE_LIFT_TRAPPED) == g);
+	g->hold_ms = 30 * S;
+	struct rule_setting *a = rules_config_site(c, "site-a", RULE_LIFT_TRAPPED);
+	CHECK(a != NULL && a != g);
+	if (a == NULL)
+		goto out;
+	CHECK_EQ_INT(a->hold_ms, 30 * S); /* a copy of the global setting */
+	CHECK_EQ_INT(a->severity, ALERT_CRITICAL);
+	a->hold_ms = 10 * S;
+	CHECK_EQ_INT(rules_config_get(c, "site-a", RULE_LIFT_TRAPPED)->hold_ms, 10 * S);
+	CHECK_EQ_INT(rules_config_get(c, "site-b", RULE_LIFT_TRAPPED)->hold_ms, 30 * S);
+	CHECK(rules_config_get(c, NULL, RULE_LIFT_TRAPPED) == g);
+	/* another rule of site-a is still the global one */
+	CHECK(rules_config_get(c, "site-a", RULE_LIFT_MODE) ==
+		  rules_config_global(c, RULE_LIFT_MODE));
+	/* many more sites, inserted before and after: a stays valid and found */
+	for (int i = 0; i < 200; i++) {
+		char site[16];
+		snprintf(site, sizeof(site), "%s-%03d", i % 2 ? "aaa" : "zzz", i);
+		struct rule_setting *o = rules_config_site(c, site, RULE_LIFT_TRAPPED);
+		CHECK(o != NULL);
+		if (o)
+			o->hold_ms = i;
+	}
+	CHECK(rules_config_site(c, "site-a", RULE_LIFT_TRAPPED) == a);
+	CHECK(rules_config_get(c, "site-a", RULE_LIFT_TRAPPED) == a);
+	CHECK_EQ_INT(a->hold_ms, 10 * S);
+	CHECK_EQ_INT(rules_config_get(c, "zzz-198", RULE_LIFT_TRAPPED)->hold_ms, 198);
+	CHECK_EQ_INT(rules_config_get(c, "aaa-007", RULE_LIFT_TRAPPED)->hold_ms, 7);
+out:
+	rules_config_destroy(c);
+}
+
+static void test_trapped_opens_on_a_later_record(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	CHECK_EQ_INT(feed(&f, &LIFT, trapped(&LIFT, T0, 3, false), R0), 0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_TRAPPED, 0, "", T0, ANY);
+	CHECK_EQ_INT(s->ev[0].device_id, 1);
+	CHECK_EQ_STR(s->ev[0].site, "site-a");
+	CHECK_EQ_STR(s->ev[0].dev, "lift-1");
+	CHECK_EQ_INT(rules_count(f.r), 1);
+
+	sink_clear(s);
+	CHECK_EQ_INT(feed(&f, &LIFT, trapped(&LIFT, T0 + 10 * S, 3, false), R0 + 10 * S), 0);
+	CHECK_EQ_INT(s->n, 0);
+
+	/* the next record is past since + hold: opens at since + hold, not at its own ts */
+	CHECK_EQ_INT(feed(&f, &LIFT, trapped(&LIFT, T0 + 25 * S, 3, false), R0 + 25 * S), 0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", T0, T0 + 20 * S);
+	CHECK_EQ_INT(s->ev[0].severity, ALERT_CRITICAL);
+	CHECK_DETAIL(s, 0, "passenger trapped 20 s");
+	CHECK_DETAIL(s, 0, "between floors near floor 3");
+	int64_t id = s->ev[0].alert_id;
+
+	/* the car levels into the door zone and the door starts to open */
+	sink_clear(s);
+	struct sp_record open =
+		lift(&LIFT, T0 + 30 * S, 3, SP_DIR_STOP, SP_DOOR_OPENING, true, true);
+	CHECK_EQ_INT(feed(&f, &LIFT, open, R0 + 30 * S), 0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_CLEAR, RULE_LIFT_TRAPPED, 0, "", ANY, T0 + 30 * S);
+	CHECK_EQ_INT(s->ev[0].alert_id, id);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+static void test_trapped_hold_ends_and_tick_opens(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	/* the door opens after 5 s: the hold ends, nothing opens */
+	feed(&f, &LIFT, trapped(&LIFT, T0, 2, true), R0);
+	struct sp_record opening =
+		lift(&LIFT, T0 + 5 * S, 2, SP_DIR_STOP, SP_DOOR_OPENING, true, true);
+	CHECK_EQ_INT(feed(&f, &LIFT, opening, R0 + 5 * S), 0);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_TRAPPED, 0, "", T0, ANY);
+	CHECK_EV(s, 1, RULE_HOLD_END, RULE_LIFT_TRAPPED, 0, "", ANY, ANY);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	CHECK_EQ_INT(tick(&f, R0 + 60 * S), 0);
+	CHECK_EQ_INT(s->n, 2);
+
+	/* a car still creeping (speed present, not below 0.05) is not a trapped one */
+	sink_clear(s);
+	int64_t t1 = T0 + 100 * S, r1 = R0 + 100 * S;
+	struct sp_record creep = trapped(&LIFT, t1, 2, true);
+	creep.u.lift.speed = 0.3;
+	creep.has |= SP_HAS_SPEED;
+	feed(&f, &LIFT, creep, r1);
+	CHECK_EQ_INT(s->n, 0);
+	struct sp_record still = trapped(&LIFT, t1, 2, true);
+	still.u.lift.speed = 0.01;
+	still.has |= SP_HAS_SPEED;
+	feed(&f, &LIFT, still, r1);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_TRAPPED, 0, "", t1, ANY);
+
+	/* no further record: the tick opens it when the device clock reaches since + 20 s */
+	sink_clear(s);
+	CHECK_EQ_INT(tick(&f, r1 + 20 * S - 1), 0);
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(tick(&f, r1 + 20 * S), 0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", t1, t1 + 20 * S);
+	CHECK_DETAIL(s, 0, "at floor 2 in the door zone");
+	CHECK_EQ_INT(tick(&f, r1 + 40 * S), 0);
+	CHECK_EQ_INT(s->n, 1); /* opened once */
+	CHECK_EQ_INT(rules_count(f.r), 1);
+out:
+	fx_close(&f);
+}
+
+static void test_tick_follows_the_newest_record(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	feed(&f, &LIFT, trapped(&LIFT, T0, 5, false), R0);
+	/* the next record is 10 s newer but took 15 s to arrive: the clock is (T0+10 s, R0+15 s) */
+	feed(&f, &LIFT, trapped(&LIFT, T0 + 10 * S, 5, false), R0 + 15 * S);
+	sink_clear(s);
+	CHECK_EQ_INT(tick(&f, R0 + 25 * S - 1), 0);
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(tick(&f, R0 + 25 * S), 0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", T0, T0 + 20 * S);
+out:
+	fx_close(&f);
+}
+
+static void test_backlog_does_not_open_early(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	/* an hour-old backlog arrives fast after an outage */
+	int64_t now = T0 + 3600 * S;
+	feed(&f, &LIFT, trapped(&LIFT, T0, 3, false), now);
+	CHECK_EQ_INT(tick(&f, now + 1 * S), 0);
+	feed(&f, &LIFT, trapped(&LIFT, T0 + 5 * S, 3, false), now + 1 * S + 10);
+	CHECK_EQ_INT(tick(&f, now + 2 * S), 0);
+	CHECK_EQ_INT(s->n, 1); /* only the hold start, though T0 + 20 s is long past */
+	struct sp_record open =
+		lift(&LIFT, T0 + 8 * S, 3, SP_DIR_STOP, SP_DOOR_OPENING, true, true);
+	feed(&f, &LIFT, open, now + 2 * S + 10);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_HOLD_END, RULE_LIFT_TRAPPED, 0, "", ANY, ANY);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+
+	/* the backlog shows it held past the hold: opens on the record, at since + hold */
+	sink_clear(s);
+	feed(&f, &LIFT, trapped(&LIFT, T0 + 100 * S, 3, false), now + 3 * S);
+	feed(&f, &LIFT, trapped(&LIFT, T0 + 130 * S, 3, false), now + 3 * S + 10);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_TRAPPED, 0, "", T0 + 100 * S, ANY);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", T0 + 100 * S, T0 + 120 * S);
+out:
+	fx_close(&f);
+}
+
+static void test_record_past_the_hold_that_ends_it(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	/* records describe the device until the next: trapped from T0 to T0 + 30 s */
+	feed(&f, &LIFT, trapped(&LIFT, T0, 1, true), R0);
+	struct sp_record open =
+		lift(&LIFT, T0 + 30 * S, 1, SP_DIR_STOP, SP_DOOR_OPENING, true, true);
+	feed(&f, &LIFT, open, R0 + 100);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_TRAPPED, 0, "", T0, ANY);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", T0, T0 + 20 * S);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_TRAPPED, 0, "", ANY, T0 + 30 * S);
+	CHECK_EQ_INT(s->ev[2].alert_id, s->ev[1].alert_id);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+static void test_clear_never_before_open(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	/* the tick opens on the extrapolated clock; a slow record then says it ended earlier */
+	feed(&f, &LIFT, trapped(&LIFT, T0, 2, true), R0);
+	tick(&f, R0 + 20 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", T0, T0 + 20 * S);
+	struct sp_record opening =
+		lift(&LIFT, T0 + 19 * S, 2, SP_DIR_STOP, SP_DOOR_OPENING, true, true);
+	feed(&f, &LIFT, opening, R0 + 21 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_TRAPPED, 0, "", ANY, T0 + 20 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+static void test_door_open_moving(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	struct sp_record r = lift(&LIFT, T0, 4, SP_DIR_UP, SP_DOOR_OPEN, true, true);
+	feed(&f, &LIFT, r, R0);
+	CHECK_EQ_INT(s->n, 1); /* hold 0: opens at once, no hold start */
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_OPEN_MOVING, 0, "", T0, T0);
+	CHECK_EQ_INT(s->ev[0].severity, ALERT_CRITICAL);
+	CHECK_DETAIL(s, 0, "door open while the car is moving up");
+	feed(&f, &LIFT, moving(&LIFT, T0 + 1 * S, 5), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_DOOR_OPEN_MOVING, 0, "", ANY, T0 + 1 * S);
+
+	/* opening at a landing, stopped in the door zone: normal */
+	sink_clear(s);
+	r = lift(&LIFT, T0 + 2 * S, 5, SP_DIR_STOP, SP_DOOR_OPENING, true, true);
+	feed(&f, &LIFT, r, R0 + 2 * S);
+	CHECK_EQ_INT(s->n, 0);
+	/* open while stopped outside the door zone */
+	r = lift(&LIFT, T0 + 3 * S, 5, SP_DIR_STOP, SP_DOOR_OPEN, false, true);
+	feed(&f, &LIFT, r, R0 + 3 * S);
+	CHECK_EQ_INT(s->n, 2); /* and the door open while stopped starts its own hold */
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_OPEN_MOVING, 0, "", T0 + 3 * S, T0 + 3 * S);
+	CHECK_DETAIL(s, 0, "stopped outside the door zone near floor 5");
+	CHECK_EV(s, 1, RULE_HOLD_START, RULE_LIFT_DOOR_OPEN_LONG, 0, "", T0 + 3 * S, ANY);
+	CHECK_EQ_INT(rules_count(f.r), 2);
+out:
+	fx_close(&f);
+}
+
+static struct sp_record at_speed(const struct rule_device *d, int64_t ts, double v)
+{
+	struct sp_record r = moving(d, ts, 6);
+	r.u.lift.speed = v;
+	r.has |= SP_HAS_SPEED;
+	return r;
+}
+
+static void test_overspeed_hysteresis(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	feed(&f, &LIFT, at_speed(&LIFT, T0, 1.2), R0); /* at 1.2 x, not above */
+	CHECK_EQ_INT(s->n, 0);
+	feed(&f, &LIFT, at_speed(&LIFT, T0 + 1 * S, 1.25), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_OVERSPEED, 0, "", T0 + 1 * S, T0 + 1 * S);
+	CHECK_EQ_INT(s->ev[0].severity, ALERT_CRITICAL);
+	CHECK_DETAIL(s, 0, "speed 1.25 m/s");
+	CHECK_DETAIL(s, 0, "rated 1.00 m/s");
+	feed(&f, &LIFT, at_speed(&LIFT, T0 + 2 * S, 1.1), R0 + 2 * S); /* in the band */
+	feed(&f, &LIFT, moving(&LIFT, T0 + 3 * S, 6), R0 + 3 * S);     /* no speed */
+	CHECK_EQ_INT(s->n, 1);
+	feed(&f, &LIFT, at_speed(&LIFT, T0 + 4 * S, 1.0), R0 + 4 * S); /* back at rated */
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_OVERSPEED, 0, "", ANY, T0 + 4 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+
+	/* rated speed unknown: not judged */
+	struct rule_device unrated = LIFT;
+	unrated.id = 9;
+	unrated.rated_speed = 0;
+	feed(&f, &unrated, at_speed(&unrated, T0, 5.0), R0);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+static void test_stopped_outside_zone(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	struct sp_record r = lift(&LIFT, T0, 4, SP_DIR_STOP, SP_DOOR_CLOSED, false, false);
+	feed(&f, &LIFT, r, R0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_STOPPED_OUTSIDE_ZONE, 0, "", T0, ANY);
+	tick(&f, R0 + 44 * S);
+	CHECK_EQ_INT(s->n, 1);
+	tick(&f, R0 + 45 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_STOPPED_OUTSIDE_ZONE, 0, "", T0, T0 + 45 * S);
+	CHECK_EQ_INT(s->ev[1].severity, ALERT_MAJOR);
+	CHECK_DETAIL(s, 1, "near floor 4");
+	feed(&f, &LIFT, parked(&LIFT, T0 + 50 * S, 4), R0 + 50 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_STOPPED_OUTSIDE_ZONE, 0, "", ANY, T0 + 50 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+static void test_power_loss_and_safety_circuit(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	struct sp_record r = moving(&LIFT, T0, 2);
+	r.u.lift.power = SP_POWER_BATTERY;
+	r.u.lift.safety_ok = false;
+	r.has |= SP_HAS_POWER_SRC | SP_HAS_SAFETY_OK;
+	feed(&f, &LIFT, r, R0);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_POWER_LOSS, 0, "", T0, T0);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_SAFETY_CIRCUIT, 0, "", T0, T0);
+	CHECK_EQ_INT(s->ev[0].severity, ALERT_MAJOR);
+	CHECK_EQ_INT(s->ev[1].severity, ALERT_MAJOR);
+	CHECK_DETAIL(s, 0, "battery");
+	CHECK_DETAIL(s, 0, "passenger in the car");
+	CHECK_DETAIL(s, 1, "safety circuit open at floor 2");
+	CHECK(s->ev[0].detail[0] && strcmp(s->ev[0].detail, s->ev[1].detail) != 0);
+
+	/* neither field present: both stay open */
+	feed(&f, &LIFT, moving(&LIFT, T0 + 1 * S, 2), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EQ_INT(rules_count(f.r), 2);
+	/* mains back (safety not reported): only power_loss clears */
+	r = moving(&LIFT, T0 + 2 * S, 2);
+	r.u.lift.power = SP_POWER_MAINS;
+	r.has |= SP_HAS_POWER_SRC;
+	feed(&f, &LIFT, r, R0 + 2 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_POWER_LOSS, 0, "", ANY, T0 + 2 * S);
+	CHECK_EQ_INT(s->ev[2].alert_id, s->ev[0].alert_id);
+	r = moving(&LIFT, T0 + 3 * S, 2);
+	r.u.lift.safety_ok = true;
+	r.has |= SP_HAS_SAFETY_OK;
+	feed(&f, &LIFT, r, R0 + 3 * S);
+	CHECK_EQ_INT(s->n, 4);
+	CHECK_EV(s, 3, RULE_CLEAR, RULE_LIFT_SAFETY_CIRCUIT, 0, "", ANY, T0 + 3 * S);
+	CHECK_EQ_INT(s->ev[3].alert_id, s->ev[1].alert_id);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+static void test_door_open_long(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	struct sp_record r = lift(&LIFT, T0, 0, SP_DIR_STOP, SP_DOOR_OPEN, true, false);
+	feed(&f, &LIFT, r, R0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_DOOR_OPEN_LONG, 0, "", T0, ANY);
+	tick(&f, R0 + 119 * S);
+	CHECK_EQ_INT(s->n, 1);
+	tick(&f, R0 + 121 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_DOOR_OPEN_LONG, 0, "", T0, T0 + 120 * S);
+	CHECK_EQ_INT(s->ev[1].severity, ALERT_MINOR);
+	CHECK_DETAIL(s, 1, "door open for 2 min");
+	feed(&f, &LIFT, parked(&LIFT, T0 + 130 * S, 0), R0 + 130 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_DOOR_OPEN_LONG, 0, "", ANY, T0 + 130 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+static void test_inspection_suppresses(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	feed(&f, &LIFT, trapped(&LIFT, T0, 3, false), R0);
+	CHECK_EQ_INT(s->n, 1);
+	/* a technician switches to inspection: the hold ends, lift.mode opens */
+	struct sp_record r = trapped(&LIFT, T0 + 5 * S, 3, false);
+	r.u.lift.mode = SP_MODE_INSPECTION;
+	feed(&f, &LIFT, r, R0 + 5 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 1, RULE_HOLD_END, RULE_LIFT_TRAPPED, 0, "", ANY, ANY);
+	CHECK_EV(s, 2, RULE_OPEN, RULE_LIFT_MODE, 0, "", T0 + 5 * S, T0 + 5 * S);
+	CHECK_EQ_INT(s->ev[2].severity, ALERT_WARNING);
+	CHECK_DETAIL(s, 2, "inspection");
+	/* moving with the door open in inspection, then out of service outside the zone: quiet */
+	r = lift(&LIFT, T0 + 10 * S, 3, SP_DIR_UP, SP_DOOR_OPEN, false, true);
+	r.u.lift.mode = SP_MODE_INSPECTION;
+	r.u.lift.power = SP_POWER_BATTERY;
+	r.has |= SP_HAS_POWER_SRC;
+	feed(&f, &LIFT, r, R0 + 10 * S);
+	r = lift(&LIFT, T0 + 15 * S, 3, SP_DIR_STOP, SP_DOOR_OPEN, false, false);
+	r.u.lift.mode = SP_MODE_OUT_OF_SERVICE;
+	feed(&f, &LIFT, r, R0 + 15 * S);
+	tick(&f, R0 + 600 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+	/* fire mode is not maintenance: the rules judge again */
+	r = lift(&LIFT, T0 + 20 * S, 3, SP_DIR_UP, SP_DOOR_OPEN, false, false);
+	r.u.lift.mode = SP_MODE_FIRE;
+	feed(&f, &LIFT, r, R0 + 20 * S);
+	CHECK_EQ_INT(s->n, 4);
+	CHECK_EV(s, 3, RULE_OPEN, RULE_LIFT_DOOR_OPEN_MOVING, 0, "", ANY, ANY);
+	/* back to normal at a landing: both clear */
+	feed(&f, &LIFT, parked(&LIFT, T0 + 25 * S, 3), R0 + 25 * S);
+	CHECK_EQ_INT(s->n, 6);
+	CHECK_EV(s, 4, RULE_CLEAR, RULE_LIFT_DOOR_OPEN_MOVING, 0, "", ANY, T0 + 25 * S);
+	CHECK_EV(s, 5, RULE_CLEAR, RULE_LIFT_MODE, 0, "", ANY, T0 + 25 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+static void test_faults_per_code(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	feed(&f, &LIFT, fault(&LIFT, T0, "E12", true, 0, "brake did not lift"), R0);
+	feed(&f, &LIFT, fault(&LIFT, T0 + 1 * S, "E13", true, 0, NULL), R0 + 1 * S);
+	feed(&f, &LIFT, fault(&LIFT, T0 + 2 * S, "E12", true, 0, NULL), R0 + 2 * S); /* again */
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_FAULT, 0, "E12", T0, T0);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_FAULT, 0, "E13", T0 + 1 * S, T0 + 1 * S);
+	CHECK_EQ_INT(s->ev[0].severity, ALERT_MAJOR);
+	CHECK_DETAIL(s, 0, "fault E12 raised: brake did not lift");
+	CHECK_DETAIL(s, 1, "fault E13 raised");
+	CHECK_EQ_INT(rules_count(f.r), 2);
+	feed(&f, &LIFT, fault(&LIFT, T0 + 3 * S, "E12", false, 0, NULL), R0 + 3 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_FAULT, 0, "E12", ANY, T0 + 3 * S);
+	CHECK_EQ_INT(s->ev[2].alert_id, s->ev[0].alert_id);
+	CHECK(s->ev[0].alert_id != s->ev[1].alert_id);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+	feed(&f, &LIFT, fault(&LIFT, T0 + 4 * S, "E13", false, 0, NULL), R0 + 4 * S);
+	CHECK_EQ_INT(s->n, 4);
+	CHECK_EV(s, 3, RULE_CLEAR, RULE_LIFT_FAULT, 0, "E13", ANY, T0 + 4 * S);
+	CHECK_EQ_INT(s->ev[3].alert_id, s->ev[1].alert_id);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+
+	/* a charger's fault on a port is keyed by the port too */
+	sink_clear(s);
+	feed(&f, &CHG, fault(&CHG, T0, "F1", true, 3, "relay stuck"), R0);
+	feed(&f, &CHG, fault(&CHG, T0, "F1", true, 4, NULL), R0);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_FAULT, 3, "F1", T0, T0);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_CHARGER_FAULT, 4, "F1", T0, T0);
+	CHECK_DETAIL(s, 0, "fault F1 raised on port 3: relay stuck");
+	feed(&f, &CHG, fault(&CHG, T0 + 1 * S, "F1", false, 4, NULL), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_CHARGER_FAULT, 4, "F1", ANY, ANY);
+	CHECK_EQ_INT(s->ev[2].alert_id, s->ev[1].alert_id);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+
+	/* a device of unknown kind: a port makes it a charger */
+	sink_clear(s);
+	struct rule_device unk = {
+		.id = 7, .site = "site-a", .dev = "box-1", .kind = SP_DEV_UNKNOWN};
+	feed(&f, &unk, fault(&unk, T0, "X", true, 2, NULL), R0);
+	feed(&f, &unk, fault(&unk, T0, "Y", true, 0, NULL), R0);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_FAULT, 2, "X", T0, T0);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_FAULT, 0, "Y", T0, T0);
+out:
+	fx_close(&f);
+}
+
+static void test_late_records(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	/* late non-fault records do not move the rules */
+	feed_late(&f, &CHG, station(&CHG, T0, true), R0);
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	feed(&f, &CHG, station(&CHG, T0 + 10 * S, true), R0 + 10 * S);
+	CHECK_EQ_INT(s->n, 1);
+	feed_late(&f, &CHG, station(&CHG, T0 + 11 * S, false), R0 + 11 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+	feed(&f, &CHG, station(&CHG, T0 + 12 * S, false), R0 + 12 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, T0 + 12 * S);
+
+	/* late fault records are explicit raises and clears: honoured */
+	sink_clear(s);
+	feed_late(&f, &CHG, fault(&CHG, T0 + 20 * S, "F9", true, 0, NULL), R0 + 30 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_FAULT, 0, "F9", T0 + 20 * S, T0 + 20 * S);
+	feed_late(&f, &CHG, fault(&CHG, T0 + 25 * S, "F9", false, 0, NULL), R0 + 31 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_FAULT, 0, "F9", ANY, T0 + 25 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+static void test_older_record_ignored(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	feed(&f, &CHG, station(&CHG, T0 + 10 * S, true), R0);
+	feed(&f, &CHG, station(&CHG, T0 + 5 * S, false), R0 + 1); /* out of order */
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+	feed(&f, &CHG, station(&CHG, T0 + 10 * S, false), R0 + 2); /* same ts: judged */
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, T0 + 10 * S);
+out:
+	fx_close(&f);
+}
+
+static struct sp_record leak(const struct rule_device *d, int64_t ts, double ma)
+{
+	struct sp_record r = station(d, ts, false);
+	r.u.station.leak_ma = ma;
+	r.has |= SP_HAS_LEAK_MA;
+	return r;
+}
+
+static struct sp_record supply(const struct rule_device *d, int64_t ts, double v)
+{
+	struct sp_record r = station(d, ts, false);
+	r.u.station.supply_v = v;
+	r.has |= SP_HAS_SUPPLY_V;
+	return r;
+}
+
+static void test_station_rules(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	feed(&f, &CHG, station(&CHG, T0, true), R0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_SMOKE, 0, "", T0, T0);
+	CHECK_EQ_INT(s->ev[0].severity, ALERT_CRITICAL);
+	CHECK_DETAIL(s, 0, "smoke detected");
+	feed(&f, &CHG, station(&CHG, T0 + 1 * S, false), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, T0 + 1 * S);
+
+	/* leakage: opens at 30 mA, clears below it (hysteresis 0) */
+	sink_clear(s);
+	feed(&f, &CHG, leak(&CHG, T0 + 2 * S, 29.9), R0 + 2 * S);
+	CHECK_EQ_INT(s->n, 0);
+	feed(&f, &CHG, leak(&CHG, T0 + 3 * S, 35), R0 + 3 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_LEAKAGE, 0, "", T0 + 3 * S, T0 + 3 * S);
+	CHECK_EQ_INT(s->ev[0].severity, ALERT_CRITICAL);
+	CHECK_DETAIL(s, 0, "leak current 35 mA (limit 30 mA)");
+	feed(&f, &CHG, leak(&CHG, T0 + 4 * S, 30), R0 + 4 * S);
+	CHECK_EQ_INT(s->n, 1);
+	feed(&f, &CHG, leak(&CHG, T0 + 5 * S, 29), R0 + 5 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_LEAKAGE, 0, "", ANY, T0 + 5 * S);
+	feed(&f, &CHG, leak(&CHG, T0 + 6 * S, 30), R0 + 6 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_OPEN, RULE_CHARGER_LEAKAGE, 0, "", T0 + 6 * S, T0 + 6 * S);
+	feed(&f, &CHG, leak(&CHG, T0 + 7 * S, 0), R0 + 7 * S);
+	CHECK_EQ_INT(s->n, 4);
+
+	/* voltage: outside 220 V +- 15 % for 60 s */
+	sink_clear(s);
+	int64_t t = T0 + 100 * S, r = R0 + 100 * S;
+	feed(&f, &CHG, supply(&CHG, t, 190), r); /* -13.6 %: inside */
+	CHECK_EQ_INT(s->n, 0);
+	feed(&f, &CHG, supply(&CHG, t + 1 * S, 180), r + 1 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_CHARGER_VOLTAGE, 0, "", t + 1 * S, ANY);
+	feed(&f, &CHG, supply(&CHG, t + 62 * S, 180), r + 62 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_CHARGER_VOLTAGE, 0, "", t + 1 * S, t + 61 * S);
+	CHECK_EQ_INT(s->ev[1].severity, ALERT_MINOR);
+	CHECK_DETAIL(s, 1, "supply 180.0 V (220 V \u00b1 15 %)");
+	feed(&f, &CHG, supply(&CHG, t + 70 * S, 215), r + 70 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_CHARGER_VOLTAGE, 0, "", ANY, t + 70 * S);
+	/* over-voltage, briefly: a hold that ends */
+	feed(&f, &CHG, supply(&CHG, t + 80 * S, 260), r + 80 * S);
+	feed(&f, &CHG, supply(&CHG, t + 90 * S, 230), r + 90 * S);
+	CHECK_EQ_INT(s->n, 5);
+	CHECK_EV(s, 3, RULE_HOLD_START, RULE_CHARGER_VOLTAGE, 0, "", t + 80 * S, ANY);
+	CHECK_EV(s, 4, RULE_HOLD_END, RULE_CHARGER_VOLTAGE, 0, "", ANY, ANY);
+
+	/* cabinet door */
+	sink_clear(s);
+	struct sp_record d = station(&CHG, t + 100 * S, false);
+	d.u.station.door_open = true;
+	d.has |= SP_HAS_DOOR_OPEN;
+	feed(&f, &CHG, d, r + 100 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_DOOR_OPEN, 0, "", t + 100 * S, t + 100 * S);
+	CHECK_EQ_INT(s->ev[0].severity, ALERT_MINOR);
+	CHECK_DETAIL(s, 0, "cabinet door open");
+	feed(&f, &CHG, station(&CHG, t + 101 * S, false), r + 101 * S); /* door not reported */
+	CHECK_EQ_INT(s->n, 1);
+	d.ts = t + 102 * S;
+	d.u.station.door_open = false;
+	feed(&f, &CHG, d, r + 102 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_DOOR_OPEN, 0, "", ANY, t + 102 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+static void test_port_over_temp_hysteresis(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	feed(&f, &CHG, port_temp(&CHG, T0, 3, 59.9), R0);
+	CHECK_EQ_INT(s->n, 0);
+	feed(&f, &CHG, port_temp(&CHG, T0 + 1 * S, 3, 61), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_PORT_OVER_TEMP, 3, "", T0 + 1 * S, T0 + 1 * S);
+	CHECK_EQ_INT(s->ev[0].severity, ALERT_CRITICAL);
+	CHECK_DETAIL(s, 0, "port 3 at 61.0 \u00b0C (limit 60 \u00b0C)");
+	/* another port heats up too: its own alert */
+	feed(&f, &CHG, port_temp(&CHG, T0 + 1 * S, 4, 72.5), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_PORT_OVER_TEMP, 4, "", ANY, ANY);
+	CHECK_DETAIL(s, 1, "port 4 at 72.5 \u00b0C");
+	feed(&f, &CHG, port_temp(&CHG, T0 + 2 * S, 3, 57), R0 + 2 * S);      /* in the band */
+	feed(&f, &CHG, port(&CHG, T0 + 3 * S, 3, SP_PORT_IDLE), R0 + 3 * S); /* no temp_c */
+	feed(&f, &CHG, port_temp(&CHG, T0 + 4 * S, 3, 55), R0 + 4 * S); /* 55 is not below 55 */
+	CHECK_EQ_INT(s->n, 2);
+	feed(&f, &CHG, port_temp(&CHG, T0 + 5 * S, 3, 54), R0 + 5 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_PORT_OVER_TEMP, 3, "", ANY, T0 + 5 * S);
+	CHECK_EQ_INT(s->ev[2].alert_id, s->ev[0].alert_id);
+	CHECK_EQ_INT(rules_count(f.r), 1); /* port 4 */
+out:
+	fx_close(&f);
+}
+
+static struct sp_record port_power(const struct rule_device *d, int64_t ts, int32_t no, double w)
+{
+	struct sp_record r = port(d, ts, no, SP_PORT_FULL);
+	r.u.port.w = w;
+	r.has |= SP_HAS_W;
+	return r;
+}
+
+static void test_port_rules(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	/* over-power: above the port's limit for 5 s */
+	feed(&f, &CHG, port_power(&CHG, T0, 2, 1000), R0); /* at the limit: fine */
+	CHECK_EQ_INT(s->n, 0);
+	feed(&f, &CHG, port_power(&CHG, T0 + 1 * S, 2, 1200), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_PORT_OVER_POWER, 2, "", T0 + 1 * S, ANY);
+	tick(&f, R0 + 6 * S - 1);
+	CHECK_EQ_INT(s->n, 1);
+	tick(&f, R0 + 6 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_PORT_OVER_POWER, 2, "", T0 + 1 * S, T0 + 6 * S);
+	CHECK_EQ_INT(s->ev[1].severity, ALERT_MAJOR);
+	CHECK_DETAIL(s, 1, "port 2 drawing 1200 W");
+	CHECK_DETAIL(s, 1, "limit 1000 W");
+	feed(&f, &CHG, port_power(&CHG, T0 + 7 * S, 2, 900), R0 + 7 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_PORT_OVER_POWER, 2, "", ANY, T0 + 7 * S);
+	/* limit unknown: not judged */
+	struct rule_device nolimit = CHG;
+	nolimit.id = 30;
+	nolimit.port_limit_w = 0;
+	feed(&f, &nolimit, port_power(&nolimit, T0, 2, 5000), R0);
+	CHECK_EQ_INT(s->n, 3);
+
+	/* port fault state */
+	sink_clear(s);
+	feed(&f, &CHG, port(&CHG, T0 + 10 * S, 5, SP_PORT_FAULT), R0 + 10 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_PORT_FAULT, 5, "", T0 + 10 * S, T0 + 10 * S);
+	CHECK_EQ_INT(s->ev[0].severity, ALERT_MAJOR);
+	CHECK_DETAIL(s, 0, "port 5 in fault state");
+	feed(&f, &CHG, port(&CHG, T0 + 11 * S, 5, SP_PORT_IDLE), R0 + 11 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_PORT_FAULT, 5, "", ANY, T0 + 11 * S);
+
+	/* a session over 8 h; station records keep the device clock moving */
+	sink_clear(s);
+	int64_t t = T0 + 20 * S, r = R0 + 20 * S, h8 = 8 * 3600 * S;
+	feed(&f, &CHG, port(&CHG, t, 6, SP_PORT_CHARGING), r);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_PORT_LONG_SESSION, 6, "", t, ANY);
+	feed(&f, &CHG, station(&CHG, t + 4 * 3600 * S, false), r + 4 * 3600 * S);
+	tick(&f, r + h8 - 1);
+	CHECK_EQ_INT(s->n, 1);
+	tick(&f, r + h8);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_PORT_LONG_SESSION, 6, "", t, t + h8);
+	CHECK_EQ_INT(s->ev[1].severity, ALERT_MINOR);
+	CHECK_DETAIL(s, 1, "port 6 charging for 8 h");
+	feed(&f, &CHG, port(&CHG, t + h8 + 60 * S, 6, SP_PORT_FULL), r + h8 + 60 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_PORT_LONG_SESSION, 6, "", ANY, t + h8 + 60 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+static void test_absent_fields_leave_state(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	/* nothing starts from a record without the field */
+	feed(&f, &CHG, station(&CHG, T0, false), R0);
+	feed(&f, &CHG, port(&CHG, T0, 1, SP_PORT_IDLE), R0);
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	/* an open alert and a pending hold survive records without their fields */
+	feed(&f, &CHG, leak(&CHG, T0 + 1 * S, 40), R0 + 1 * S);
+	feed(&f, &CHG, supply(&CHG, T0 + 1 * S, 270), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EQ_INT(rules_count(f.r), 2);
+	feed(&f, &CHG, station(&CHG, T0 + 2 * S, false), R0 + 2 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EQ_INT(rules_count(f.r), 2);
+	/* the hold still runs: the tick opens it */
+	tick(&f, R0 + 61 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_OPEN, RULE_CHARGER_VOLTAGE, 0, "", T0 + 1 * S, T0 + 61 * S);
+	CHECK_DETAIL(s, 2, "supply 270.0 V");
+out:
+	fx_close(&f);
+}
+
+static void test_site_override(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	struct rule_setting *a = rules_config_site(f.cfg, "site-a", RULE_LIFT_TRAPPED);
+	CHECK(a != NULL);
+	if (a == NULL)
+		goto out;
+	a->hold_ms = 10 * S;
+	a->severity = ALERT_MAJOR;
+	struct rule_setting *b = rules_config_site(f.cfg, "site-b", RULE_PORT_OVER_TEMP);
+	CHECK(b != NULL);
+	if (b == NULL)
+		goto out;
+	b->threshold = 70;
+
+	feed(&f, &LIFT, trapped(&LIFT, T0, 1, true), R0);
+	feed(&f, &LIFT_B, trapped(&LIFT_B, T0, 1, true), R0);
+	CHECK_EQ_INT(s->n, 2);
+	sink_clear(s);
+	tick(&f, R0 + 10 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", T0, T0 + 10 * S);
+	CHECK_EQ_INT(s->ev[0].device_id, LIFT.id);
+	CHECK_EQ_INT(s->ev[0].severity, ALERT_MAJOR);
+	CHECK_DETAIL(s, 0, "trapped 10 s");
+	tick(&f, R0 + 20 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", T0, T0 + 20 * S);
+	CHECK_EQ_INT(s->ev[1].device_id, LIFT_B.id);
+	CHECK_EQ_INT(s->ev[1].severity, ALERT_CRITICAL);
+
+	sink_clear(s);
+	feed(&f, &CHG_B, port_temp(&CHG_B, T0, 1, 65), R0);
+	CHECK_EQ_INT(s->n, 0);
+	feed(&f, &CHG, port_temp(&CHG, T0, 1, 65), R0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EQ_INT(s->ev[0].device_id, CHG.id);
+	feed(&f, &CHG_B, port_temp(&CHG_B, T0 + 1 * S, 1, 70), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_DETAIL(s, 1, "limit 70 \u00b0C");
+out:
+	fx_close(&f);
+}
+
+static void test_disabled_rule(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	rules_config_global(f.cfg, RULE_CHARGER_SMOKE)->enabled = false;
+	rules_config_global(f.cfg, RULE_CHARGER_VOLTAGE)->enabled = false;
+	feed(&f, &CHG, station(&CHG, T0, true), R0);
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	/* an alert of it from before: cleared by the next record, smoke or not */
+	CHECK_EQ_INT(rules_load_alert(f.r, &CHG, "charger.smoke", 0, "", 55, T0, R0), 0);
+	CHECK_EQ_INT(rules_load_hold(f.r, &CHG, "charger.voltage", 0, "", T0 - 100 * S, T0, R0), 0);
+	CHECK_EQ_INT(rules_count(f.r), 2);
+	tick(&f, R0 + 3600 * S); /* a disabled rule's hold never runs out */
+	CHECK_EQ_INT(s->n, 0);
+	/* a station record judges both as false, whatever it says */
+	feed(&f, &CHG, supply(&CHG, T0 + 1 * S, 150), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, T0 + 1 * S);
+	CHECK_EQ_INT(s->ev[0].alert_id, 55);
+	CHECK_EV(s, 1, RULE_HOLD_END, RULE_CHARGER_VOLTAGE, 0, "", ANY, ANY);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	sink_clear(s);
+	CHECK_EQ_INT(rules_load_alert(f.r, &CHG, "charger.smoke", 0, "", 56, T0, R0), 0);
+	feed(&f, &CHG, station(&CHG, T0 + 2 * S, true), R0 + 2 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, T0 + 2 * S);
+	CHECK_EQ_INT(s->ev[0].alert_id, 56);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+static void test_callback_failure(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	s->fail_kind = RULE_HOLD_START;
+	CHECK_EQ_INT(feed(&f, &LIFT, trapped(&LIFT, T0, 1, false), R0), FAIL_RC);
+
+	/* two alerts due on one record: the first refusal returns at once */
+	rules_reset(f.r);
+	s->fail_kind = RULE_OPEN;
+	s->calls = 0;
+	struct sp_record r = moving(&LIFT, T0, 2);
+	r.u.lift.power = SP_POWER_BATTERY;
+	r.u.lift.safety_ok = false;
+	r.has |= SP_HAS_POWER_SRC | SP_HAS_SAFETY_OK;
+	CHECK_EQ_INT(feed(&f, &LIFT, r, R0), FAIL_RC);
+	CHECK_EQ_INT(s->calls, 1);
+
+	/* from the tick */
+	rules_reset(f.r);
+	s->fail_kind = -1;
+	CHECK_EQ_INT(feed(&f, &LIFT, trapped(&LIFT, T0, 1, false), R0), 0);
+	s->fail_kind = RULE_OPEN;
+	CHECK_EQ_INT(tick(&f, R0 + 10 * S), 0);
+	CHECK_EQ_INT(tick(&f, R0 + 20 * S), FAIL_RC);
+
+	/* a hold end and a clear */
+	rules_reset(f.r);
+	s->fail_kind = -1;
+	feed(&f, &LIFT, trapped(&LIFT, T0, 1, false), R0);
+	feed(&f, &CHG, station(&CHG, T0, true), R0);
+	s->fail_kind = RULE_HOLD_END;
+	CHECK_EQ_INT(feed(&f, &LIFT, parked(&LIFT, T0 + 1 * S, 1), R0 + 1 * S), FAIL_RC);
+	s->fail_kind = RULE_CLEAR;
+	CHECK_EQ_INT(feed(&f, &CHG, station(&CHG, T0 + 1 * S, false), R0 + 1 * S), FAIL_RC);
+out:
+	fx_close(&f);
+}
+
+static void test_load_alert_and_hold(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.nope", 0, "", 1, T0, R0), SP_EINVAL);
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.fault.E7", 0, "E7", 1, T0, R0), SP_EINVAL);
+	CHECK_EQ_INT(rules_load_hold(f.r, &LIFT, "", 0, "", T0, T0, R0), SP_EINVAL);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+
+	/* an open fault alert, cleared by the device */
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.fault", 0, "E7", 77, T0, R0), 0);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+	feed(&f, &LIFT, fault(&LIFT, T0 + 1 * S, "E7", true, 0, NULL), R0 + 1 * S); /* still */
+	CHECK_EQ_INT(s->n, 0);
+	feed(&f, &LIFT, fault(&LIFT, T0 + 2 * S, "E7", false, 0, NULL), R0 + 2 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_CLEAR, RULE_LIFT_FAULT, 0, "E7", ANY, T0 + 2 * S);
+	CHECK_EQ_INT(s->ev[0].alert_id, 77);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+
+	/* a pending hold: the device clock restarts at device_ts when loaded */
+	sink_clear(s);
+	int64_t load_at = R0 + 1000 * S;
+	CHECK_EQ_INT(rules_load_hold(f.r, &LIFT, "lift.trapped", 0, NULL, T0, T0 + 5 * S, load_at),
+		     0);
+	tick(&f, load_at + 15 * S - 1);
+	CHECK_EQ_INT(s->n, 0);
+	tick(&f, load_at + 15 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", T0, T0 + 20 * S);
+	CHECK_DETAIL(s, 0, "lift.trapped held for 20 s");
+	feed(&f, &LIFT, parked(&LIFT, T0 + 40 * S, 1), load_at + 20 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_TRAPPED, 0, "", ANY, T0 + 40 * S);
+	CHECK_EQ_INT(s->ev[1].alert_id, s->ev[0].alert_id);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+
+	/* a hold whose since is newer than the device's last_seen: the clock starts at since */
+	sink_clear(s);
+	CHECK_EQ_INT(rules_load_hold(f.r, &LIFT_B, "lift.stopped_outside_zone", 0, "", T0 + 10 * S,
+				     T0, load_at),
+		     0);
+	tick(&f, load_at + 45 * S - 1);
+	CHECK_EQ_INT(s->n, 0);
+	tick(&f, load_at + 45 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_STOPPED_OUTSIDE_ZONE, 0, "", T0 + 10 * S, T0 + 55 * S);
+	CHECK_EQ_INT(s->ev[0].device_id, LIFT_B.id);
+	CHECK_EQ_STR(s->ev[0].site, "site-b");
+
+	/* loaded port alerts keep their port */
+	sink_clear(s);
+	CHECK_EQ_INT(rules_load_alert(f.r, &CHG, "port.over_temp", 3, "", 90, T0, R0), 0);
+	feed(&f, &CHG, port_temp(&CHG, T0 + 1 * S, 3, 40), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_CLEAR, RULE_PORT_OVER_TEMP, 3, "", ANY, T0 + 1 * S);
+	CHECK_EQ_INT(s->ev[0].alert_id, 90);
+out:
+	fx_close(&f);
+}
+
+static void test_reset(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	feed(&f, &LIFT, trapped(&LIFT, T0, 1, false), R0);
+	feed(&f, &CHG, station(&CHG, T0, true), R0);
+	CHECK_EQ_INT(rules_count(f.r), 2);
+	rules_reset(f.r);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	sink_clear(s);
+	tick(&f, R0 + 3600 * S);
+	CHECK_EQ_INT(s->n, 0);
+	/* forgotten: the same conditions start afresh */
+	feed(&f, &LIFT, trapped(&LIFT, T0 + 1 * S, 1, false), R0 + 1 * S);
+	feed(&f, &CHG, station(&CHG, T0 + 1 * S, true), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_TRAPPED, 0, "", T0 + 1 * S, ANY);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_CHARGER_SMOKE, 0, "", T0 + 1 * S, T0 + 1 * S);
+out:
+	fx_close(&f);
+}
+
+#define STRESS_DEVICES 100000
+
+static void test_stress_many_devices(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	s->stress = true;
+	/* two rounds: the second reuses freed slots */
+	for (int round = 0; round < 2; round++) {
+		int64_t t = T0 + round * 100 * S;
+		int failed = 0;
+		for (int i = 0; i < STRESS_DEVICES; i++) {
+			char name[SP_ID_MAX + 1];
+			snprintf(name, sizeof(name), "chg-%d", i);
+			struct rule_device d = {.id = i + 1,
+						.site = i % 2 ? "site-a" : "site-b",
+						.dev = name,
+						.kind = SP_DEV_CHARGER};
+			failed += feed(&f, &d, station(&d, t, true), R0) != 0;
+		}
+		CHECK_EQ_INT(failed, 0);
+		CHECK_EQ_INT(s->opens, (round + 1) * (long)STRESS_DEVICES);
+		CHECK_EQ_INT(rules_count(f.r), STRESS_DEVICES);
+		CHECK_EQ_INT(tick(&f, R0 + 10 * S), 0);
+		for (int i = 0; i < STRESS_DEVICES; i++) {
+			char name[SP_ID_MAX + 1];
+			snprintf(name, sizeof(name), "chg-%d", i);
+			struct rule_device d = {.id = i + 1,
+						.site = i % 2 ? "site-a" : "site-b",
+						.dev = name,
+						.kind = SP_DEV_CHARGER};
+			failed += feed(&f, &d, station(&d, t + 1 * S, false), R0 + 1 * S) != 0;
+		}
+		CHECK_EQ_INT(failed, 0);
+		CHECK_EQ_INT(s->clears, (round + 1) * (long)STRESS_DEVICES);
+		CHECK_EQ_INT(s->bad_ids, 0);
+		CHECK_EQ_INT(rules_count(f.r), 0);
+	}
+out:
+	fx_close(&f);
+}
+
+int main(void)
+{
+	RUN(test_catalogue);
+	RUN(test_config_overrides);
+	RUN(test_trapped_opens_on_a_later_record);
+	RUN(test_trapped_hold_ends_and_tick_opens);
+	RUN(test_tick_follows_the_newest_record);
+	RUN(test_backlog_does_not_open_early);
+	RUN(test_record_past_the_hold_that_ends_it);
+	RUN(test_clear_never_before_open);
+	RUN(test_door_open_moving);
+	RUN(test_overspeed_hysteresis);
+	RUN(test_stopped_outside_zone);
+	RUN(test_power_loss_and_safety_circuit);
+	RUN(test_door_open_long);
+	RUN(test_inspection_suppresses);
+	RUN(test_faults_per_code);
+	RUN(test_late_records);
+	RUN(test_older_record_ignored);
+	RUN(test_station_rules);
+	RUN(test_port_over_temp_hysteresis);
+	RUN(test_port_rules);
+	RUN(test_absent_fields_leave_state);
+	RUN(test_site_override);
+	RUN(test_disabled_rule);
+	RUN(test_callback_failure);
+	RUN(test_load_alert_and_hold);
+	RUN(test_reset);
+	RUN(test_stress_many_devices);
+	HARNESS_EXIT();
+}
