@@ -399,6 +399,34 @@ static enum MHD_Result route_alerts(struct api *a, struct MHD_Connection *c)
 	return send_json(c, MHD_HTTP_OK, &b);
 }
 
+static int summary_row(void *ctx, const struct store_summary_row *r)
+{
+	struct list_ctx *l = ctx;
+	l->rc = l->n++ ? sp_buf_putc(l->b, ',') : 0;
+	/* the body is JSON the collector built itself: spliced as it is */
+	if (!l->rc)
+		l->rc = sp_buf_append(l->b, r->body, r->body_len);
+	return l->rc;
+}
+
+static enum MHD_Result route_summaries(struct api *a, struct MHD_Connection *c)
+{
+	struct apiparse_summaries_query q;
+	char err[128];
+	if (apiparse_summaries(arg(c, "site"), arg(c, "from"), arg(c, "to"), arg(c, "limit"), &q, err,
+			       sizeof(err)))
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
+	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
+	struct list_ctx l = {&b, 0, 0};
+	sp_buf_putc(&b, '[');
+	int rc = store_r_summaries(a->p.store, q.site, q.from, q.to, q.limit, summary_row, &l);
+	if (rc < 0 || l.rc || sp_buf_putc(&b, ']')) {
+		sp_buf_free(&b);
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+	}
+	return send_json(c, MHD_HTTP_OK, &b);
+}
+
 static int acked_row(void *ctx, const struct store_alert_row *r)
 {
 	struct list_ctx *l = ctx;
@@ -440,6 +468,7 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 		[ROUTE_HEALTHZ] = route_healthz, [ROUTE_METRICS] = route_metrics,
 		[ROUTE_SITES] = route_sites,     [ROUTE_DEVICES] = route_devices,
 		[ROUTE_READINGS] = route_readings, [ROUTE_ALERTS] = route_alerts,
+		[ROUTE_SUMMARIES] = route_summaries,
 	};
 	int64_t id = 0;
 	enum api_route r = apiparse_route(url, &id);

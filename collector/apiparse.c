@@ -42,6 +42,7 @@ enum api_route apiparse_route(const char *path, int64_t *id)
 		{"/healthz", ROUTE_HEALTHZ},         {"/metrics", ROUTE_METRICS},
 		{"/api/v1/sites", ROUTE_SITES},      {"/api/v1/devices", ROUTE_DEVICES},
 		{"/api/v1/readings", ROUTE_READINGS}, {"/api/v1/alerts", ROUTE_ALERTS},
+		{"/api/v1/summaries", ROUTE_SUMMARIES},
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (strcmp(path, routes[i].path) == 0)
@@ -203,4 +204,30 @@ int apiparse_acked_by(const char *body, size_t len, char *out, char *err, size_t
 done:
 	cJSON_Delete(root);
 	return rc;
+}
+
+int apiparse_summaries(const char *site, const char *from, const char *to, const char *limit,
+		       struct apiparse_summaries_query *q, char *err, size_t errlen)
+{
+	q->site = site;
+	q->from = 0;
+	q->to = INT64_MAX;
+	q->limit = API_SUMMARIES_DEFAULT;
+	if (site == NULL || !sp_id_valid_str(site)) {
+		snprintf(err, errlen, "site: required, a valid identifier");
+		return -1;
+	}
+	if (int_param(from, 0, INT64_MAX, &q->from) || int_param(to, 0, INT64_MAX, &q->to)) {
+		snprintf(err, errlen, "from, to: milliseconds since the epoch");
+		return -1;
+	}
+	if (q->from > q->to) {
+		snprintf(err, errlen, "from is after to");
+		return -1;
+	}
+	if (int_param(limit, 1, API_SUMMARIES_MAX, &q->limit)) {
+		snprintf(err, errlen, "limit: 1..%d", API_SUMMARIES_MAX);
+		return -1;
+	}
+	return 0;
 }

@@ -17,6 +17,8 @@
 #define API_ALERTS_DEFAULT 1000
 #define API_ALERTS_MAX 10000
 #define API_ACKED_BY_MAX 64
+#define API_SUMMARIES_DEFAULT 1000
+#define API_SUMMARIES_MAX 10000
 
 enum api_route {
 	ROUTE_NOT_FOUND = 0,
@@ -27,6 +29,7 @@ enum api_route {
 	ROUTE_READINGS,
 	ROUTE_ALERTS,
 	ROUTE_ALERT_ACK,     /* POST /api/v1/alerts/{id}/ack */
+	ROUTE_SUMMARIES,
 };
 
 /* Maps a URL path (no query string) to a route; *id receives {id} of ROUTE_ALERT_ACK. */
@@ -70,6 +73,14 @@ int apiparse_alerts(const struct apiparse_alerts_args *args, struct store_alerts
  * with err for a body that is not such an object.
  */
 int apiparse_acked_by(const char *body, size_t len, char *out, char *err, size_t errlen);
+
+/* GET /api/v1/summaries?site=S[&from=TS][&to=TS][&limit=N]: periods starting in [from, to]. */
+struct apiparse_summaries_query {
+	const char *site;
+	int64_t from, to, limit;
+};
+int apiparse_summaries(const char *site, const char *from, const char *to, const char *limit,
+		       struct apiparse_summaries_query *q, char *err, size_t errlen);
 
 /* Validates the optional site of GET /api/v1/devices. 0, or -1 with err. */
 int apiparse_devices(const char *site, char *err, size_t errlen);

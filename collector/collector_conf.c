@@ -136,27 +136,45 @@ static const struct sp_conf_key api_keys[] = {
 #define SM(m) offsetof(struct collector_conf, smtp.m) - offsetof(struct collector_conf, smtp)
 static const struct sp_conf_key smtp_keys[] = {
 	{"url", SP_CONF_STRING, SM(url), "", 0, 1024, NULL, 0, check_smtp_url,
-	 "mail server for alert mails (reserved: alert mails are not implemented yet)"},
-	{"from", SP_CONF_STRING, SM(from), "", 0, 256, NULL, 0, check_mail,
-	 "sender address (reserved)"},
+	 "mail server for alert mails; empty: no mails (alerts still open, in the API)"},
+	{"from", SP_CONF_STRING, SM(from), "sitepulse@localhost", 0, 256, NULL, 0, check_mail,
+	 "sender address"},
 	{"to", SP_CONF_LIST, SM(to), "", 0, 64, NULL, 0, check_mail,
-	 "default recipients (reserved)"},
+	 "recipients of every site that has no mail_to of its own"},
 	{"username", SP_CONF_STRING, SM(username), "", 0, 256, NULL, 0, NULL,
-	 "SMTP user (reserved)"},
+	 "SMTP user; empty: no login"},
 	{"password", SP_CONF_STRING, SM(password), "", 0, 256, NULL, SP_CONF_SECRET, NULL,
-	 "SMTP password (reserved)"},
+	 "SMTP password"},
+	{"min_severity", SP_CONF_ENUM, SM(min_severity), "minor", 0, 0, severities, 0, NULL,
+	 "alerts of this severity or worse are mailed (opened, and cleared)"},
+	{"max_per_hour", SP_CONF_INT, SM(max_per_hour), "4", 1, 1000, NULL, 0, NULL,
+	 "mails of one condition (rule, device, port) in an hour; more are counted, not sent"},
+	{"timeout_s", SP_CONF_INT, SM(timeout_s), "30", 1, 600, NULL, 0, NULL,
+	 "one delivery attempt, all of it (a server that never answers)"},
+	{"retry_min_s", SP_CONF_INT, SM(retry_min_s), "10", 1, 3600, NULL, 0, NULL,
+	 "wait after a failed delivery, doubled per failure"},
+	{"retry_max_s", SP_CONF_INT, SM(retry_max_s), "600", 1, 86400, NULL, 0, NULL,
+	 "longest wait between attempts"},
 };
 
 #define CI(m) offsetof(struct collector_conf, city.m) - offsetof(struct collector_conf, city)
 static const struct sp_conf_key city_keys[] = {
 	{"url", SP_CONF_STRING, CI(url), "", 0, 1024, NULL, 0, check_http_url,
-	 "city endpoint for summaries (reserved: summaries are not implemented yet)"},
+	 "city endpoint for summaries; empty: summaries are built (API) but not sent"},
 	{"token", SP_CONF_STRING, CI(token), "", 0, 1024, NULL, SP_CONF_SECRET, NULL,
-	 "bearer token for the city endpoint (reserved)"},
+	 "bearer token for the city endpoint"},
 	{"period_s", SP_CONF_INT, CI(period_s), "3600", 60, 86400, NULL, 0, NULL,
-	 "summary period (reserved)"},
+	 "summary period, aligned to the clock in UTC"},
 	{"grace_s", SP_CONF_INT, CI(grace_s), "600", 0, 86400, NULL, 0, NULL,
-	 "wait after a period ends before summarising it (reserved)"},
+	 "wait after a period ends before summarising it (late data)"},
+	{"ca_file", SP_CONF_STRING, CI(ca_file), "", 0, 4096, NULL, 0, NULL,
+	 "CA certificates (PEM) for an https:// url; empty: the system's"},
+	{"timeout_s", SP_CONF_INT, CI(timeout_s), "30", 1, 600, NULL, 0, NULL,
+	 "one delivery attempt, all of it (an endpoint that never answers)"},
+	{"retry_min_s", SP_CONF_INT, CI(retry_min_s), "10", 1, 3600, NULL, 0, NULL,
+	 "wait after a failed delivery, doubled per failure"},
+	{"retry_max_s", SP_CONF_INT, CI(retry_max_s), "600", 1, 86400, NULL, 0, NULL,
+	 "longest wait between attempts"},
 };
 
 static const struct sp_conf_key log_keys[] = {
@@ -169,7 +187,7 @@ static const struct sp_conf_key site_keys[] = {
 	{"timezone", SP_CONF_STRING, SI(timezone), "Asia/Shanghai", 1, 64, NULL, 0,
 	 sp_conf_check_timezone, "the site's time zone (for people and summaries)"},
 	{"mail_to", SP_CONF_LIST, SI(mail_to), "", 0, 64, NULL, 0, check_mail,
-	 "the site's crew: alert mail recipients (reserved)"},
+	 "the site's crew: alert mail recipients (instead of [smtp] to)"},
 };
 
 #define RU(m) offsetof(struct collector_rule_conf, m)
@@ -290,9 +308,9 @@ static const struct sp_conf_section sections[] = {
 	{"api", api_keys, N(api_keys), offsetof(struct collector_conf, api), NULL,
 	 "HTTP API and metrics"},
 	{"smtp", smtp_keys, N(smtp_keys), offsetof(struct collector_conf, smtp), NULL,
-	 "alert mail (reserved for the mail release; accepted and validated)"},
+	 "alert mail (libcurl SMTP, from a durable outbox)"},
 	{"city", city_keys, N(city_keys), offsetof(struct collector_conf, city), NULL,
-	 "city summaries (reserved for the summary release; accepted and validated)"},
+	 "city summaries (libcurl HTTP(S) POST, from a durable outbox)"},
 	{"log", log_keys, N(log_keys), offsetof(struct collector_conf, log), NULL, "logging"},
 	/* most specific first: site names cannot hold dots, rule names can */
 	{"site.*.rule.*", rule_keys, N(rule_keys), 0, rule_instance,

@@ -77,12 +77,21 @@ struct collector_conf {
 		struct sp_conf_list to;
 		char *username;
 		char *password;
+		int min_severity;      /* index in critical, major, minor, warning */
+		int64_t max_per_hour;
+		int64_t timeout_s;
+		int64_t retry_min_s;
+		int64_t retry_max_s;
 	} smtp;
 	struct {
 		char *url;
 		char *token;
 		int64_t period_s;
 		int64_t grace_s;
+		char *ca_file;
+		int64_t timeout_s;
+		int64_t retry_min_s;
+		int64_t retry_max_s;
 	} city;
 	struct {
 		int level;

@@ -6,8 +6,10 @@
  * the writer, and libmicrohttpd's pool. See docs/architecture.md.
  */
 #include "api.h"
+#include "cityout.h"
 #include "collector_conf.h"
 #include "ingest.h"
+#include "mailer.h"
 #include "metrics.h"
 #include "parser.h"
 #include "queue.h"
@@ -43,6 +45,9 @@ struct collector {
 	struct tokens *tokens;
 	struct api *api;
 	struct rules_config *rules;   /* read by the writer; lives until the end */
+	struct writer_mail mail;      /* read by the writer */
+	struct mailer *mailer;
+	struct cityout *cityout;
 };
 
 static void usage(FILE *out)
@@ -104,6 +109,11 @@ static void collector_stop(struct collector *c)
 	c->parser = NULL;
 	writer_stop(c->writer);
 	c->writer = NULL;
+	/* after the writer: what it committed last may still be handed to them */
+	mailer_stop(c->mailer);
+	c->mailer = NULL;
+	cityout_stop(c->cityout);
+	c->cityout = NULL;
 	ingest_destroy(c->ingest);
 	c->ingest = NULL;
 	store_close(c->store);
@@ -178,9 +188,40 @@ static int collector_start(struct collector *c)
 				   cf->store.gap_window_s * 1000,
 				   cf->store.max_devices,
 				   device_seen_flush_ms(cf),
-				   c->rules};
+				   c->rules,
+				   *cf->smtp.url ? &c->mail : NULL};
+	c->mail = (struct writer_mail){cf->smtp.from, &cf->smtp.to, cf->sites, cf->nsites,
+				       (enum alert_severity)cf->smtp.min_severity, cf->smtp.max_per_hour};
 	c->writer = writer_start(&wp);
 	if (c->writer == NULL)
+		return SP_EIO;
+	if (*cf->smtp.url) {
+		struct mailer_params mp = {c->store,
+					   &c->metrics,
+					   cf->smtp.url,
+					   cf->smtp.username,
+					   cf->smtp.password,
+					   cf->smtp.from,
+					   cf->smtp.timeout_s * 1000,
+					   cf->smtp.retry_min_s * 1000,
+					   cf->smtp.retry_max_s * 1000};
+		if ((c->mailer = mailer_start(&mp)) == NULL)
+			return SP_EIO;
+	} else {
+		SP_INFO("main", "[smtp] url is empty: alerts are not mailed");
+	}
+	struct cityout_params cp = {c->store,
+				    &c->metrics,
+				    cf->city.url,
+				    cf->city.token,
+				    cf->city.ca_file,
+				    cf->city.period_s * 1000,
+				    cf->city.grace_s * 1000,
+				    cf->store.device_offline_s * 1000,
+				    cf->city.timeout_s * 1000,
+				    cf->city.retry_min_s * 1000,
+				    cf->city.retry_max_s * 1000};
+	if ((c->cityout = cityout_start(&cp)) == NULL)
 		return SP_EIO;
 	warn_short_tokens(cf);
 	char err[200];

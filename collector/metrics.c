@@ -86,12 +86,20 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 	rc |= counter(b, "sitepulse_compactions_failed_total",
 		      "compaction transactions that failed (readings stay as they were)",
 		      LOAD(m->compactions_failed));
-	/* mail and city summaries do not exist yet in this version: always 0 */
-	rc |= counter(b, "sitepulse_mail_sent_total", "alert mails delivered", 0);
-	rc |= counter(b, "sitepulse_mail_failed_total", "alert mails that failed", 0);
-	rc |= counter(b, "sitepulse_summaries_sent_total", "city summaries delivered", 0);
-	rc |= counter(b, "sitepulse_summaries_failed_total", "city summary deliveries that failed",
-		      0);
+	rc |= counter(b, "sitepulse_mail_sent_total", "alert mails delivered", LOAD(m->mail_sent));
+	rc |= counter(b, "sitepulse_mail_failed_total",
+		      "alert mail delivery attempts that failed (each is retried)",
+		      LOAD(m->mail_failed));
+	rc |= counter(b, "sitepulse_mail_paced_total",
+		      "alert mails not sent because their condition already mailed too often this hour",
+		      LOAD(m->mail_paced));
+	rc |= counter(b, "sitepulse_summaries_sent_total", "city summaries delivered",
+		      LOAD(m->summaries_sent));
+	rc |= counter(b, "sitepulse_summaries_failed_total",
+		      "city summary delivery attempts that failed (each is retried)",
+		      LOAD(m->summaries_failed));
+	rc |= counter(b, "sitepulse_summaries_built_total", "city summaries built",
+		      LOAD(m->summaries_built));
 	rc |= counter(b, "sitepulse_alerts_opened_total", "alerts opened by the rules",
 		      LOAD(m->alerts_opened));
 	rc |= counter(b, "sitepulse_alerts_cleared_total", "alerts cleared by the rules",
@@ -107,8 +115,10 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 				rc |= sp_buf_printf(b, "sitepulse_alerts{state=\"%s\",severity=\"%s\"} %lld\n",
 						    states[s], severities[v], (long long)g->alerts[s][v]);
 	}
-	rc |= gauge(b, "sitepulse_mail_queued", "alert mails waiting for delivery", 0);
-	rc |= gauge(b, "sitepulse_summaries_queued", "city summaries waiting in the outbox", 0);
+	rc |= gauge(b, "sitepulse_mail_queued", "alert mails waiting for delivery",
+		    (long long)atomic_load((atomic_int_fast64_t *)&m->mail_queued));
+	rc |= gauge(b, "sitepulse_summaries_queued", "city summaries waiting in the outbox",
+		    (long long)atomic_load((atomic_int_fast64_t *)&m->summaries_queued));
 	rc |= sp_buf_printf(b, "# HELP sitepulse_queue_depth messages waiting "
 			       "(ingest: both queues before the writer)\n"
 			       "# TYPE sitepulse_queue_depth gauge\n"

@@ -36,6 +36,17 @@ struct metrics {
 	atomic_uint_fast64_t alerts_opened;
 	atomic_uint_fast64_t alerts_cleared;
 	atomic_uint_fast64_t rule_conditions;        /* conditions the rules track (pending or alerted) */
+	/* mailer thread */
+	atomic_uint_fast64_t mail_sent;
+	atomic_uint_fast64_t mail_failed;            /* delivery attempts that failed */
+	atomic_int_fast64_t mail_queued;             /* gauge: mails not yet delivered */
+	/* city thread */
+	atomic_uint_fast64_t summaries_sent;
+	atomic_uint_fast64_t summaries_failed;       /* delivery attempts that failed */
+	atomic_int_fast64_t summaries_queued;        /* gauge: summaries not yet delivered */
+	atomic_uint_fast64_t summaries_built;
+	/* writer: mails of a flapping condition not sent (see writer.c) */
+	atomic_uint_fast64_t mail_paced;
 	/* HTTP threads */
 	atomic_uint_fast64_t http_requests;
 	atomic_uint_fast64_t http_unauthorized;

@@ -204,3 +204,103 @@ int store_r_alert_counts(struct store *s, int64_t counts[STORE_ALERT_STATES][4])
 {
 	return s->be->r_alert_counts(s->impl, counts);
 }
+
+int64_t store_w_alerts_opened_between(struct store *s, const char *site, const char *dev,
+				      const char *rule_shown, int32_t port, int64_t from_ms,
+				      int64_t to_ms)
+{
+	return s->be->w_alerts_opened_between(s->impl, site, dev, rule_shown, port, from_ms, to_ms);
+}
+
+int store_w_alert_info(struct store *s, int64_t id, int64_t *opened_at, char *severity,
+		       size_t severity_cap, char *detail, size_t detail_cap)
+{
+	return s->be->w_alert_info(s->impl, id, opened_at, severity, severity_cap, detail,
+				   detail_cap);
+}
+
+int store_r_alerts_during(struct store *s, const char *site, int64_t from, int64_t to,
+			  store_alert_fn fn, void *ctx)
+{
+	return s->be->r_alerts_during(s->impl, site, from, to, fn, ctx);
+}
+
+int store_r_device_records(struct store *s, const char *site, const char *dev, int64_t from,
+			   int64_t to, store_record_fn fn, void *ctx)
+{
+	return s->be->r_device_records(s->impl, site, dev, from, to, fn, ctx);
+}
+
+int store_r_summaries(struct store *s, const char *site, int64_t from, int64_t to, int64_t limit,
+		      store_summary_fn fn, void *ctx)
+{
+	return s->be->r_summaries(s->impl, site, from, to, limit, fn, ctx);
+}
+
+/* ---------------------------------------------------------------- outboxes */
+
+int store_w_outbox_add(struct store *s, enum store_outbox box, const char *key, const char *site,
+		       const char *rcpt, const char *body, size_t body_len, int64_t now_ms)
+{
+	return s->be->w_outbox_add(s->impl, box, key, site, rcpt, body, body_len, now_ms);
+}
+
+struct store_sender {
+	const struct store_backend *be;
+	void *h;
+};
+
+struct store_sender *store_sender_open(struct store *s, enum store_outbox box)
+{
+	struct store_sender *h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return NULL;
+	h->be = s->be;
+	h->h = s->be->sender_open(s->impl, box);
+	if (h->h == NULL) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void store_sender_close(struct store_sender *h)
+{
+	if (h == NULL)
+		return;
+	h->be->sender_close(h->h);
+	free(h);
+}
+
+int store_sender_next(struct store_sender *h, int64_t now_ms, store_outbox_fn fn, void *ctx)
+{
+	return h->be->sender_next(h->h, now_ms, fn, ctx);
+}
+
+int store_sender_done(struct store_sender *h, int64_t id, int64_t now_ms)
+{
+	return h->be->sender_done(h->h, id, now_ms);
+}
+
+int store_sender_retry(struct store_sender *h, int64_t id, int64_t next_try_ms, const char *error)
+{
+	return h->be->sender_retry(h->h, id, next_try_ms, error);
+}
+
+int64_t store_sender_pending(struct store_sender *h)
+{
+	return h->be->sender_pending(h->h);
+}
+
+int store_sender_summarized(struct store_sender *h, const char *site, int64_t *period_start)
+{
+	return h->be->sender_summarized(h->h, site, period_start);
+}
+
+int store_sender_add_summary(struct store_sender *h, const char *site, int64_t period_start,
+			     int64_t period_end, const char *key, const char *body, size_t body_len,
+			     int64_t now_ms)
+{
+	return h->be->sender_add_summary(h->h, site, period_start, period_end, key, body, body_len,
+					 now_ms);
+}

@@ -191,6 +191,85 @@ typedef int (*store_condition_fn)(void *ctx, const struct store_condition *c);
 /* Calls fn for every open alert and every pending hold. 0, fn's error or SP_E*. */
 int store_w_load_conditions(struct store *s, store_condition_fn fn, void *ctx);
 
+/* ---------------------------------------------------------------- outboxes */
+
+/*
+ * Durable queues of messages to deliver: alert mails and city summaries.
+ * An item is added in the same transaction as what caused it (the alert,
+ * the summary's progress), and delivered by a sender thread through a
+ * connection of its own (struct store_sender), so a slow or dead peer
+ * never holds up the writer.
+ */
+enum store_outbox { STORE_OUTBOX_MAIL = 0, STORE_OUTBOX_CITY, STORE_OUTBOX_COUNT };
+
+/*
+ * Writer side, inside its batch transaction. key: the item's identity at
+ * the receiver (mail: Message-ID; city: Idempotency-Key), unique per box:
+ * adding a key already present does nothing. rcpt: mail recipients,
+ * comma-separated (NULL for the city). body: the whole message.
+ */
+int store_w_outbox_add(struct store *s, enum store_outbox box, const char *key, const char *site,
+		       const char *rcpt, const char *body, size_t body_len, int64_t now_ms);
+
+/*
+ * How many alerts of this condition (site, dev, the rule as shown, port)
+ * opened in [from_ms, to_ms]: how the writer paces mails of a flapping
+ * condition. >= 0, or SP_E*.
+ */
+int64_t store_w_alerts_opened_between(struct store *s, const char *site, const char *dev,
+				      const char *rule_shown, int32_t port, int64_t from_ms,
+				      int64_t to_ms);
+
+/* An alert's opened_at, severity and detail (copied into the buffers). 0, SP_ENOTFOUND or SP_E*. */
+int store_w_alert_info(struct store *s, int64_t id, int64_t *opened_at, char *severity,
+		       size_t severity_cap, char *detail, size_t detail_cap);
+
+struct store_outbox_item {
+	int64_t id;
+	const char *key, *site;
+	const char *rcpt;        /* mail: comma-separated addresses; city: NULL */
+	const char *body;
+	size_t body_len;
+	int64_t created_at;      /* ms */
+	int64_t attempts;        /* failed deliveries so far */
+};
+typedef int (*store_outbox_fn)(void *ctx, const struct store_outbox_item *it);
+
+/* A sender's handle on one outbox: a connection of its own, for one thread. */
+struct store_sender;
+
+/* NULL on failure (logged). */
+struct store_sender *store_sender_open(struct store *s, enum store_outbox box);
+void store_sender_close(struct store_sender *h);
+
+/*
+ * Hands the next item due at now_ms to fn (strings valid during the call):
+ * mail, the oldest due; city, the oldest due of a site with nothing older
+ * still undelivered (each site's periods go out in order). Returns 1 when
+ * fn was called (its own return value is ignored), 0 when nothing is due,
+ * or SP_E*.
+ */
+int store_sender_next(struct store_sender *h, int64_t now_ms, store_outbox_fn fn, void *ctx);
+/* Delivered: never handed out again. */
+int store_sender_done(struct store_sender *h, int64_t id, int64_t now_ms);
+/* Not delivered: counted, and due again at next_try_ms; error is kept for operators. */
+int store_sender_retry(struct store_sender *h, int64_t id, int64_t next_try_ms, const char *error);
+/* Items not yet delivered (the gauges sitepulse_mail_queued / sitepulse_summaries_queued). */
+int64_t store_sender_pending(struct store_sender *h);
+
+/*
+ * City summaries, on the city sender's handle. The newest period already
+ * summarized for a site: 0 with *period_start, or SP_ENOTFOUND.
+ */
+int store_sender_summarized(struct store_sender *h, const char *site, int64_t *period_start);
+/*
+ * In one transaction: the summary joins the outbox (key, body) and becomes
+ * the site's newest summarized period.
+ */
+int store_sender_add_summary(struct store_sender *h, const char *site, int64_t period_start,
+			     int64_t period_end, const char *key, const char *body, size_t body_len,
+			     int64_t now_ms);
+
 /* ---------------------------------------------------------------- reader side */
 
 struct store_site_row {
@@ -277,6 +356,32 @@ int store_ack_alert(struct store *s, int64_t id, const char *by, int64_t now_ms,
 extern const char *const store_alert_states[STORE_ALERT_STATES];
 int store_r_alert_counts(struct store *s, int64_t counts[STORE_ALERT_STATES][4]);
 
+/*
+ * Every reading of one device with from <= ts < to, in time order (equal
+ * ts: storage order), for summaries. Returns their number or SP_E*
+ * (SP_ENOTFOUND: no such device). fn's non-zero return stops the walk.
+ */
+typedef int (*store_record_fn)(void *ctx, int64_t ts, enum sp_rec_kind kind, const char *body,
+			       size_t len);
+int store_r_device_records(struct store *s, const char *site, const char *dev, int64_t from,
+			   int64_t to, store_record_fn fn, void *ctx);
+
+/* Alerts of a site that were active at some moment of [from, to): for summaries. */
+int store_r_alerts_during(struct store *s, const char *site, int64_t from, int64_t to,
+			  store_alert_fn fn, void *ctx);
+
+/* Summaries built for the city (GET /api/v1/summaries), newest period first. */
+struct store_summary_row {
+	const char *site;
+	int64_t period_start;
+	const char *body;        /* the JSON as sent */
+	size_t body_len;
+	int64_t sent_at;         /* 0 = not delivered yet */
+};
+typedef int (*store_summary_fn)(void *ctx, const struct store_summary_row *row);
+int store_r_summaries(struct store *s, const char *site, int64_t from, int64_t to, int64_t limit,
+		      store_summary_fn fn, void *ctx);
+
 /* A quick read check for /healthz: 0 when a read connection answers. */
 int store_r_ping(struct store *s);
 
@@ -326,6 +431,29 @@ struct store_backend {
 	int (*ack_alert)(void *impl, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
 			 void *ctx);
 	int (*r_alert_counts)(void *impl, int64_t counts[STORE_ALERT_STATES][4]);
+	int64_t (*w_alerts_opened_between)(void *impl, const char *site, const char *dev,
+					   const char *rule_shown, int32_t port, int64_t from_ms,
+					   int64_t to_ms);
+	int (*w_alert_info)(void *impl, int64_t id, int64_t *opened_at, char *severity,
+			    size_t severity_cap, char *detail, size_t detail_cap);
+	int (*r_alerts_during)(void *impl, const char *site, int64_t from, int64_t to,
+			       store_alert_fn fn, void *ctx);
+	int (*r_device_records)(void *impl, const char *site, const char *dev, int64_t from,
+				int64_t to, store_record_fn fn, void *ctx);
+	int (*w_outbox_add)(void *impl, enum store_outbox box, const char *key, const char *site,
+			    const char *rcpt, const char *body, size_t body_len, int64_t now_ms);
+	void *(*sender_open)(void *impl, enum store_outbox box);
+	void (*sender_close)(void *h);
+	int (*sender_next)(void *h, int64_t now_ms, store_outbox_fn fn, void *ctx);
+	int (*sender_done)(void *h, int64_t id, int64_t now_ms);
+	int (*sender_retry)(void *h, int64_t id, int64_t next_try_ms, const char *error);
+	int64_t (*sender_pending)(void *h);
+	int (*sender_summarized)(void *h, const char *site, int64_t *period_start);
+	int (*sender_add_summary)(void *h, const char *site, int64_t period_start,
+				  int64_t period_end, const char *key, const char *body,
+				  size_t body_len, int64_t now_ms);
+	int (*r_summaries)(void *impl, const char *site, int64_t from, int64_t to, int64_t limit,
+			   store_summary_fn fn, void *ctx);
 };
 
 extern const struct store_backend store_sqlite_backend;

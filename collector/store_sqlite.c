@@ -21,6 +21,7 @@
 #include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
 #include "sitepulse/error.h"
+#include "sitepulse/grow.h"
 #include "sitepulse/log.h"
 
 #include <pthread.h>
@@ -92,6 +93,8 @@ static const struct migration MIGRATIONS[] = {
 	 readings_to_chunks},
 	/* 3 -> 4: alerts and the rules' pending holds, and each device's rating */
 	{SQA_MIGRATION, NULL},
+	/* 4 -> 5: outboxes for alert mails and city summaries, and the summaries' progress */
+	{SQO_MIGRATION, NULL},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -392,7 +395,8 @@ static int open_reader(struct sqlite_store *s, struct reader *r)
 		if (sqlite3_prepare_v3(r->db, RSQL[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i], NULL) !=
 		    SQLITE_OK)
 			return sqs_db_error(s, r->db, RSQL[i]);
-	return sqa_prepare_reader(s, r);
+	int rc = sqa_prepare_reader(s, r);
+	return rc ? rc : sqo_prepare_reader(s, r);
 }
 
 static void sq_close(void *impl)
@@ -403,10 +407,12 @@ static void sq_close(void *impl)
 	for (int i = 0; i < W_COUNT; i++)
 		sqlite3_finalize(s->w[i]);
 	sqa_finalize(s);
+	sqo_finalize(s);
 	for (int r = 0; s->readers && r < s->nreaders; r++) {
 		for (int i = 0; i < R_COUNT; i++)
 			sqlite3_finalize(s->readers[r].st[i]);
 		sqa_finalize_reader(&s->readers[r]);
+		sqo_finalize_reader(&s->readers[r]);
 		sp_buf_free(&s->readers[r].latest);
 		if (s->readers[r].db)
 			sqlite3_close(s->readers[r].db);
@@ -501,7 +507,7 @@ static void *sq_open(const struct store_params *p)
 			sqs_db_error(s, s->db, WSQL[i]);
 			goto fail;
 		}
-	if (sqa_prepare(s))
+	if (sqa_prepare(s) || sqo_prepare(s))
 		goto fail;
 	s->nreaders = p->readers > 0 ? p->readers : 2;
 	s->readers = calloc((size_t)s->nreaders, sizeof(*s->readers));
@@ -1158,6 +1164,98 @@ static int sq_r_readings(void *impl, const struct store_readings_query *q, store
 	return rc;
 }
 
+/* A reading found for store_r_device_records: where its body lies, and its place. */
+struct found_rec {
+	int64_t ts;
+	uint64_t order;          /* storage order: chunk id, then place in the chunk */
+	size_t at, len;          /* in the copy of the bodies */
+	int kind;
+};
+
+static int by_ts_then_order(const void *pa, const void *pb)
+{
+	const struct found_rec *a = pa, *b = pb;
+	if (a->ts != b->ts)
+		return a->ts < b->ts ? -1 : 1;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
+/* readings of one device a summary may read at once (an hour at 1/s is 3,600) */
+#define DEVICE_RECORDS_MAX 1000000
+
+static int sq_r_device_records(void *impl, const char *site, const char *dev, int64_t from,
+			       int64_t to, store_record_fn fn, void *ctx)
+{
+	struct sqlite_store *s = impl;
+	struct reader *r = sqs_borrow(s);
+	sqlite3_stmt *st = r->st[R_DEV_ID];
+	struct found_rec *found = NULL;
+	size_t n = 0, cap = 0;
+	struct sp_buf bodies = SP_BUF_INIT(0);
+	int rc, out = 0;
+
+	sqs_bind_text(st, 1, site);
+	sqs_bind_text(st, 2, dev);
+	rc = sqlite3_step(st);
+	int64_t device_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW) {
+		out = rc == SQLITE_DONE ? SP_ENOTFOUND : sqs_db_error(s, r->db, "find device");
+		goto done;
+	}
+	if (to <= from)
+		goto done;
+	st = r->st[R_CHUNKS];
+	sqlite3_bind_int64(st, 1, device_id);
+	sqlite3_bind_int64(st, 2, from);
+	sqlite3_bind_int64(st, 3, to - 1);
+	sqlite3_bind_int64(st, 4, to > INT64_MAX - CHUNK_SPAN_MS ? INT64_MAX : to + CHUNK_SPAN_MS);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct chunk_iter it;
+		struct chunk_rec rec;
+		if (!row_chunk(s, st, 1, "skipped", &it))
+			continue;
+		uint64_t chunk_id = (uint64_t)sqlite3_column_int64(st, 1);
+		for (uint64_t i = 0; chunk_iter_next(&it, &rec) == 1; i++) {
+			if (rec.ts < from || rec.ts >= to)
+				continue;
+			if (n >= DEVICE_RECORDS_MAX) {
+				out = SP_ETOOBIG;
+				goto reset;
+			}
+			struct found_rec *g = sp_grow(found, &cap, n + 1, sizeof(*found), 256);
+			if (g == NULL || sp_buf_append(&bodies, rec.body, rec.len)) {
+				out = SP_ENOMEM;
+				goto reset;
+			}
+			found = g;
+			found[n++] = (struct found_rec){rec.ts, chunk_id * 1024 + i,
+							bodies.len - rec.len, rec.len, rec.kind};
+		}
+	}
+	if (rc != SQLITE_DONE)
+		out = sqs_db_error(s, r->db, "read readings");
+reset:
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (out == 0) {
+		if (n > 1) /* qsort's array may not be NULL, even for 0 items */
+			qsort(found, n, sizeof(*found), by_ts_then_order);
+		for (size_t i = 0; i < n; i++) {
+			out++;
+			if (fn(ctx, found[i].ts, (enum sp_rec_kind)found[i].kind,
+			       bodies.data + found[i].at, found[i].len))
+				break;
+		}
+	}
+done:
+	sqs_give_back(s, r);
+	free(found);
+	sp_buf_free(&bodies);
+	return out;
+}
+
 static int sq_r_device_counts(void *impl, int64_t now_ms, int64_t offline_ms,
 			      int64_t counts[SP_DEV_KIND_COUNT][2])
 {
@@ -1218,4 +1316,18 @@ const struct store_backend store_sqlite_backend = {
 	.r_alerts = sqa_r_alerts,
 	.ack_alert = sqa_ack_alert,
 	.r_alert_counts = sqa_r_alert_counts,
+	.w_alerts_opened_between = sqa_alerts_opened_between,
+	.w_alert_info = sqa_alert_info,
+	.r_alerts_during = sqa_r_alerts_during,
+	.r_device_records = sq_r_device_records,
+	.w_outbox_add = sqo_outbox_add,
+	.sender_open = sqo_sender_open,
+	.sender_close = sqo_sender_close,
+	.sender_next = sqo_sender_next,
+	.sender_done = sqo_sender_done,
+	.sender_retry = sqo_sender_retry,
+	.sender_pending = sqo_sender_pending,
+	.sender_summarized = sqo_sender_summarized,
+	.sender_add_summary = sqo_sender_add_summary,
+	.r_summaries = sqo_r_summaries,
 };

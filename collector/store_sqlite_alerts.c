@@ -44,8 +44,9 @@ const char SQA_MIGRATION[] =
 	" since INTEGER NOT NULL,"
 	" PRIMARY KEY(device_id, rule, port, code)) WITHOUT ROWID;";
 
-enum { WA_OPEN, WA_FIND_ACTIVE, WA_CLEAR, WA_HOLD_PUT, WA_HOLD_DEL, WA_LOAD_ALERTS, WA_LOAD_HOLDS };
-_Static_assert(WA_LOAD_HOLDS + 1 == SQA_W_COUNT, "SQA_W_COUNT");
+enum { WA_OPEN, WA_FIND_ACTIVE, WA_CLEAR, WA_HOLD_PUT, WA_HOLD_DEL, WA_LOAD_ALERTS, WA_LOAD_HOLDS,
+       WA_OPENED_SINCE, WA_INFO };
+_Static_assert(WA_INFO + 1 == SQA_W_COUNT, "SQA_W_COUNT");
 
 static const char *const WASQL[SQA_W_COUNT] = {
 	/*
@@ -70,13 +71,16 @@ static const char *const WASQL[SQA_W_COUNT] = {
 	[WA_LOAD_HOLDS] = "SELECT h.device_id, d.site, d.dev, d.kind, d.rating, d.last_seen,"
 			  " h.rule, h.port, h.code, h.since FROM alert_holds h"
 			  " JOIN devices d ON d.id = h.device_id",
+	[WA_OPENED_SINCE] = "SELECT count(*) FROM alerts WHERE site = ?1 AND dev = ?2 AND rule = ?3"
+			    " AND coalesce(port, 0) = ?4 AND opened_at BETWEEN ?5 AND ?6",
+	[WA_INFO] = "SELECT opened_at, severity, detail FROM alerts WHERE id = ?1",
 };
 
 #define ALERT_COLUMNS "SELECT id, rule, site, dev, coalesce(port, 0), severity, state, opened_at," \
 		      " coalesce(cleared_at, 0), coalesce(acked_at, 0), acked_by, detail FROM alerts "
 
-enum { RA_LIST, RA_COUNTS };
-_Static_assert(RA_COUNTS + 1 == SQA_R_COUNT, "SQA_R_COUNT");
+enum { RA_LIST, RA_COUNTS, RA_DURING };
+_Static_assert(RA_DURING + 1 == SQA_R_COUNT, "SQA_R_COUNT");
 
 static const char *const RASQL[SQA_R_COUNT] = {
 	[RA_LIST] = ALERT_COLUMNS
@@ -84,6 +88,9 @@ static const char *const RASQL[SQA_R_COUNT] = {
 	" AND (?2 IS NULL OR site = ?2) AND (?3 IS NULL OR severity = ?3)"
 	" ORDER BY opened_at DESC, id DESC LIMIT ?4",
 	[RA_COUNTS] = "SELECT state, severity, count(*) FROM alerts GROUP BY state, severity",
+	/* active at some moment of [?2, ?3): opened before its end, not cleared before its start */
+	[RA_DURING] = ALERT_COLUMNS "WHERE site = ?1 AND opened_at < ?3"
+		      " AND (cleared_at IS NULL OR cleared_at >= ?2) ORDER BY opened_at, id",
 };
 
 enum { ACK_SET, ACK_GET };
@@ -286,16 +293,11 @@ static void read_alert(sqlite3_stmt *st, struct store_alert_row *a)
 	a->detail = (const char *)sqlite3_column_text(st, 11);
 }
 
-int sqa_r_alerts(void *impl, const struct store_alerts_query *q, store_alert_fn fn, void *ctx)
+/* Hands the rows of a bound alert query to fn, then ends the read. Their number or SP_E*. */
+static int walk_alerts(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st,
+		       store_alert_fn fn, void *ctx, const char *what)
 {
-	struct sqlite_store *s = impl;
-	struct reader *r = sqs_borrow(s);
-	sqlite3_stmt *st = r->alert_st[RA_LIST];
 	int rc, n = 0;
-	sqlite3_bind_int(st, 1, (int)q->state);
-	sqs_bind_text(st, 2, q->site);
-	sqs_bind_text(st, 3, q->severity);
-	sqlite3_bind_int64(st, 4, q->limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_alert_row a;
 		read_alert(st, &a);
@@ -303,8 +305,20 @@ int sqa_r_alerts(void *impl, const struct store_alerts_query *q, store_alert_fn 
 		if (fn(ctx, &a))
 			break;
 	}
-	int err = sqs_rdone(s, r, st, rc, "list alerts");
+	int err = sqs_rdone(s, r, st, rc, what);
 	return err ? err : n;
+}
+
+int sqa_r_alerts(void *impl, const struct store_alerts_query *q, store_alert_fn fn, void *ctx)
+{
+	struct sqlite_store *s = impl;
+	struct reader *r = sqs_borrow(s);
+	sqlite3_stmt *st = r->alert_st[RA_LIST];
+	sqlite3_bind_int(st, 1, (int)q->state);
+	sqs_bind_text(st, 2, q->site);
+	sqs_bind_text(st, 3, q->severity);
+	sqlite3_bind_int64(st, 4, q->limit);
+	return walk_alerts(s, r, st, fn, ctx, "list alerts");
 }
 
 int sqa_r_alert_counts(void *impl, int64_t counts[STORE_ALERT_STATES][4])
@@ -361,4 +375,57 @@ int sqa_ack_alert(void *impl, int64_t id, const char *by, int64_t now_ms, store_
 done:
 	pthread_mutex_unlock(&s->ack_lock);
 	return out;
+}
+
+int64_t sqa_alerts_opened_between(void *impl, const char *site, const char *dev,
+				  const char *rule_shown, int32_t port, int64_t from_ms,
+				  int64_t to_ms)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_stmt *st = s->alert_w[WA_OPENED_SINCE];
+	int64_t n;
+	sqs_bind_text(st, 1, site);
+	sqs_bind_text(st, 2, dev);
+	sqs_bind_text(st, 3, rule_shown);
+	sqlite3_bind_int(st, 4, port);
+	sqlite3_bind_int64(st, 5, from_ms);
+	sqlite3_bind_int64(st, 6, to_ms);
+	int rc = sqlite3_step(st);
+	n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : sqs_db_error(s, s->db, "count alerts");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return n;
+}
+
+int sqa_alert_info(void *impl, int64_t id, int64_t *opened_at, char *severity,
+		   size_t severity_cap, char *detail, size_t detail_cap)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_stmt *st = s->alert_w[WA_INFO];
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *sev = (const char *)sqlite3_column_text(st, 1);
+		const char *det = (const char *)sqlite3_column_text(st, 2);
+		*opened_at = sqlite3_column_int64(st, 0);
+		snprintf(severity, severity_cap, "%s", sev ? sev : "");
+		snprintf(detail, detail_cap, "%s", det ? det : "");
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? SP_ENOTFOUND : sqs_db_error(s, s->db, "read an alert");
+}
+
+int sqa_r_alerts_during(void *impl, const char *site, int64_t from, int64_t to, store_alert_fn fn,
+			void *ctx)
+{
+	struct sqlite_store *s = impl;
+	struct reader *r = sqs_borrow(s);
+	sqlite3_stmt *st = r->alert_st[RA_DURING];
+	sqs_bind_text(st, 1, site);
+	sqlite3_bind_int64(st, 2, from);
+	sqlite3_bind_int64(st, 3, to);
+	return walk_alerts(s, r, st, fn, ctx, "list a period's alerts");
 }

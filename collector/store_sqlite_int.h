@@ -28,13 +28,16 @@ enum wstmt {
 enum rstmt { R_SITES, R_DEVICES_SITE, R_DEVICES_ALL, R_DEV_ID, R_CHUNKS, R_COUNTS, R_PING, R_COUNT };
 
 /* The alert statements of a connection (store_sqlite_alerts.c). */
-enum { SQA_W_COUNT = 7, SQA_R_COUNT = 2 };
+enum { SQA_W_COUNT = 9, SQA_R_COUNT = 3 };
+/* The outbox statements of a connection (store_sqlite_outbox.c). */
+enum { SQO_W_COUNT = 1, SQO_R_COUNT = 1 };
 
 struct reader {
 	sqlite3 *db;
 	sqlite3_stmt *st[R_COUNT];
 	struct sp_buf latest;         /* a device's newest reading, NUL-terminated */
 	sqlite3_stmt *alert_st[SQA_R_COUNT];
+	sqlite3_stmt *outbox_st[SQO_R_COUNT];
 	bool busy;
 };
 
@@ -54,6 +57,7 @@ struct sqlite_store {
 	pthread_mutex_t log_lock;     /* guards error_log (writer and readers report errors) */
 	struct sp_ratelimit error_log;
 	sqlite3_stmt *alert_w[SQA_W_COUNT]; /* on the writer connection */
+	sqlite3_stmt *outbox_w[SQO_W_COUNT]; /* on the writer connection */
 	/* acknowledgements from the API: a write connection of their own, one at a time */
 	pthread_mutex_t ack_lock;
 	sqlite3 *ack_db;
@@ -88,5 +92,32 @@ int sqa_r_alerts(void *impl, const struct store_alerts_query *q, store_alert_fn 
 int sqa_ack_alert(void *impl, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
 		  void *ctx);
 int sqa_r_alert_counts(void *impl, int64_t counts[STORE_ALERT_STATES][4]);
+int64_t sqa_alerts_opened_between(void *impl, const char *site, const char *dev,
+				  const char *rule_shown, int32_t port, int64_t from_ms,
+				  int64_t to_ms);
+int sqa_alert_info(void *impl, int64_t id, int64_t *opened_at, char *severity,
+		   size_t severity_cap, char *detail, size_t detail_cap);
+int sqa_r_alerts_during(void *impl, const char *site, int64_t from, int64_t to, store_alert_fn fn,
+			void *ctx);
+
+/* store_sqlite_outbox.c: outboxes, their senders, the summaries' progress. */
+extern const char SQO_MIGRATION[];
+int sqo_prepare(struct sqlite_store *s);
+int sqo_prepare_reader(struct sqlite_store *s, struct reader *r);
+void sqo_finalize(struct sqlite_store *s);
+void sqo_finalize_reader(struct reader *r);
+int sqo_outbox_add(void *impl, enum store_outbox box, const char *key, const char *site,
+		   const char *rcpt, const char *body, size_t body_len, int64_t now_ms);
+void *sqo_sender_open(void *impl, enum store_outbox box);
+void sqo_sender_close(void *h);
+int sqo_sender_next(void *h, int64_t now_ms, store_outbox_fn fn, void *ctx);
+int sqo_sender_done(void *h, int64_t id, int64_t now_ms);
+int sqo_sender_retry(void *h, int64_t id, int64_t next_try_ms, const char *error);
+int64_t sqo_sender_pending(void *h);
+int sqo_sender_summarized(void *h, const char *site, int64_t *period_start);
+int sqo_sender_add_summary(void *h, const char *site, int64_t period_start, int64_t period_end,
+			   const char *key, const char *body, size_t body_len, int64_t now_ms);
+int sqo_r_summaries(void *impl, const char *site, int64_t from, int64_t to, int64_t limit,
+		    store_summary_fn fn, void *ctx);
 
 #endif

@@ -86,41 +86,52 @@ static void release_tree(struct sp_decoder *d, struct sp_arena *prev)
 
 /* ---------------------------------------------------------------- helpers */
 
+size_t sp_utf8_len(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned char c;
+	size_t len;
+	uint32_t cp;
+
+	if (n == 0)
+		return 0;
+	c = p[0];
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
 bool sp_utf8_valid(const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-
-	while (p < end) {
-		unsigned char c = *p;
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		size_t len;
-		uint32_t cp;
-		if (c >= 0xc2 && c <= 0xdf) {
-			len = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
+	size_t i = 0;
+	while (i < n) {
+		size_t len = sp_utf8_len(s + i, n - i);
+		if (len == 0)
 			return false;
-		}
-		if ((size_t)(end - p) < len)
-			return false;
-		for (size_t i = 1; i < len; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		p += len;
+		i += len;
 	}
 	return true;
 }
@@ -534,6 +545,21 @@ int sp_decode_data(struct sp_decoder *d, const char *payload, size_t len, int64_
 reject:
 	release_tree(d, prev);
 	return SP_EINVAL;
+}
+
+int sp_decode_record(struct sp_decoder *d, const char *json, size_t len, int64_t now_ms,
+		     struct sp_record *out, struct sp_reject_info *why)
+{
+	struct sp_arena *prev = enter(d);
+	cJSON *root = parse_payload(json, len, why);
+	if (root == NULL) {
+		release_tree(d, prev);
+		return SP_EINVAL;
+	}
+	why->field = NULL;
+	why->reason = decode_record(root, now_ms, out, why);
+	release_tree(d, prev);
+	return why->reason == SP_REJ_NONE ? 0 : SP_EINVAL;
 }
 
 static enum sp_reject decode_device(const cJSON *obj, struct sp_device_info *dev,

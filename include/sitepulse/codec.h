@@ -85,6 +85,14 @@ struct sp_data_msg {
 int sp_decode_data(struct sp_decoder *d, const char *payload, size_t len, int64_t now_ms,
 		   struct sp_data_msg *out, struct sp_reject_info *why);
 
+/*
+ * Decodes and validates one record, as a records[] element of a data
+ * message or as the store keeps it (its canonical body): 0, or SP_EINVAL
+ * with *why filled.
+ */
+int sp_decode_record(struct sp_decoder *d, const char *json, size_t len, int64_t now_ms,
+		     struct sp_record *out, struct sp_reject_info *why);
+
 /* A decoded birth message. Arrays are owned by the decoder. */
 struct sp_birth {
 	int64_t ts;
@@ -132,5 +140,7 @@ int sp_encode_ack(struct sp_buf *b, int64_t seq, int64_t ts);
 
 /* True if the n bytes at s are valid UTF-8 (no overlongs, no surrogates). */
 bool sp_utf8_valid(const char *s, size_t n);
+/* Bytes of the valid UTF-8 sequence at s (n bytes available): 1..4, or 0 if invalid. */
+size_t sp_utf8_len(const char *s, size_t n);
 
 #endif

@@ -29,6 +29,21 @@ seqs, and PRAGMA integrity_check is ok. Compaction of stored readings runs
 all along ([store] compact_after_s = 2) and must have merged chunks. The
 achieved rate (records created / elapsed, from the journals) must be at
 least 2,000 records/s.
+
+Alerts, mails and city summaries go through the same faults: every agent's
+simulator plays smoke in a cabinet, an overheating port and a trapped
+passenger (again after each of its restarts); a real SMTP server and a real
+HTTP server on loopback (sinks.py) stand for the crews and the city
+([city] period_s = 60). At the end (check_alerts_mails_summaries):
+  - alerts: never two of a condition (rule, site, dev, port) active at once;
+    every run of smoke and of over-temperature in the journals (in time
+    order) is covered by exactly one alert of its device: none missed, none
+    doubled;
+  - mails: the Message-IDs received are exactly those of the alerts' opened
+    and cleared events (min_severity minor), each at least once;
+  - summaries: for every site, every period that ended (plus grace) is
+    delivered (2xx) under its Idempotency-Key, with no period skipped and
+    none outside; a resend after a kill -9 carries the same key.
 """
 import collections
 import os
@@ -39,6 +54,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sptest as T  # noqa: E402
+from sinks import HttpSink, SmtpSink  # noqa: E402
 
 STREAM_S = 140            # streaming phase with faults
 CUT_S = 60                # the proxied agent is cut off this long
@@ -47,6 +63,17 @@ MIN_RATE = 2000.0         # records created per second, all agents together
 AGENT_KW = dict(lifts=4, chargers=22, ports=24, heartbeat_s=1, time_scale=20, batch_ms=200,
                 resend_s=2, ack_wait_s=1)
 FAULTS = ["collector"] * 5 + ["broker"] * 2 + ["agent"] * 2
+PERIOD_MS = 60000
+GRACE_S = 20              # city summaries wait this long for late data
+SMOKE_LIMIT = None        # station smoke: any
+OVER_TEMP = (60.0, 55.0)  # port.over_temp: opens at >= 60 °C, clears below 55 °C
+
+
+def scenarios(i):
+    """Situations the agent i plays (seconds after each of its starts)."""
+    return ["--scenario", "chg-1:smoke@%d+4" % (12 + 3 * i),
+            "--scenario", "chg-2/2:port_overheat@%d+3" % (40 + 5 * i),
+            "--scenario", "lift-1:trapped_between_floors@%d+10" % (70 + 4 * i)]
 
 
 def schedule(rng, agents):
@@ -173,16 +200,125 @@ def run_faults(rng, broker, coll, agents, proxy, cut_agent):
     return done, dups
 
 
-def check_alerts_mails_summaries(coll, agents, db_path):
-    """Alerts (CONTRACT §4), alert mails and city summaries (§6) do not exist in
-    the collector yet. When they do, the soak's checks of them go here, e.g.:
-    scenarios injected during the soak open and clear their alerts exactly once
-    across the collector's kills (at most one active alert per rule, site, dev,
-    port); every alert mail is sent once (a fake SMTP server counts them); each
-    period's city summary is delivered once per site (Idempotency-Key) in period
-    order, and its counts match the stored readings. Deliberately empty until
-    then: no check here pretends to test what does not exist."""
-    return
+def runs(records, on, off):
+    """Maximal runs [(start ts, end ts)] of a condition in time order: on(r) starts one,
+    off(r) ends it (between the two nothing changes: hysteresis)."""
+    out, start, last = [], None, None
+    for r in sorted(records, key=lambda r: r["ts"]):
+        if start is None and on(r):
+            start = last = r["ts"]
+        elif start is not None and off(r):
+            out.append((start, last))
+            start = None
+        elif start is not None:
+            last = r["ts"]
+    if start is not None:
+        out.append((start, last))
+    return out
+
+
+def check_alerts(db, agents):
+    rows = db.execute("SELECT id, rule, site, dev, coalesce(port, 0), severity, opened_at, cleared_at"
+                      " FROM alerts ORDER BY opened_at, id").fetchall()
+    by_key = collections.defaultdict(list)
+    for r in rows:
+        by_key[r[1:5]].append(r)
+    for key, items in by_key.items():
+        for a, b in zip(items, items[1:]):
+            T.check(a[7] is not None and b[6] >= a[7],
+                    "two alerts of %r active at once: %r and %r" % (key, a, b))
+    conditions = [("charger.smoke", "chg-1", 0, "station",
+                   lambda r: r.get("smoke") is True, lambda r: r.get("smoke") is False),
+                  ("port.over_temp", "chg-2", 2, "port",
+                   lambda r: r.get("port") == 2 and r.get("temp_c", -1e9) >= OVER_TEMP[0],
+                   lambda r: r.get("port") == 2 and r.get("temp_c", 1e9) < OVER_TEMP[1])]
+    checked = 0
+    for ag in agents:
+        recs = ag.journal_records()[0]
+        for rule, dev, port, kind, on, off in conditions:
+            mine = [r for r in recs if r["dev"] == dev and r["t"] == kind]
+            alerts = by_key.get((rule, ag.site, dev, port), [])
+            for start, end in runs(mine, on, off):
+                over = [a for a in alerts if a[6] <= end and (a[7] is None or a[7] >= start)]
+                T.check(len(over) == 1, "%s %s/%s: the run %d..%d is covered by %d alerts: %r"
+                        % (rule, ag.site, dev, start, end, len(over), over))
+                checked += 1
+    T.check(checked >= len(agents) * 2, "runs of smoke and over-temperature checked: %d" % checked)
+    T.log("alerts: %d in all; %d runs of smoke / over-temperature each covered by one alert"
+          % (len(rows), checked))
+    return rows
+
+
+def check_mails(rows, smtp):
+    want = set()
+    for aid, _, site, _, _, severity, opened_at, cleared_at in rows:
+        if severity in ("critical", "major", "minor"):
+            want.add("<sitepulse.alert.%d.opened.%d@%s.sitepulse>" % (aid, opened_at, site))
+            if cleared_at is not None:
+                want.add("<sitepulse.alert.%d.cleared.%d@%s.sitepulse>" % (aid, opened_at, site))
+    got = collections.Counter(smtp.message_ids())
+    T.check_eq(sorted(set(got) - want), [], "mails no alert event accounts for")
+    T.check_eq(sorted(want - set(got)), [], "alert events without their mail")
+    T.log("mails: %d Message-IDs, all expected; %d delivered twice (a kill -9 after the server "
+          "took them)" % (len(got), sum(1 for n in got.values() if n > 1)))
+
+
+def due_periods(http_keys, sites, first, until_ms):
+    """Every site's periods from its first summarized one to the last that ended by until_ms."""
+    want = set()
+    for site in sites:
+        if site not in first:
+            continue
+        p = first[site]
+        while p + PERIOD_MS <= until_ms:
+            want.add("%s:%d" % (site, p))
+            p += PERIOD_MS
+    return want
+
+
+def check_summaries(coll, http, agents):
+    t_due = int(time.time() * 1000) - (GRACE_S + 5) * 1000
+    sites = [a.site for a in agents]
+
+    def delivered():
+        ok = collections.Counter(r["headers"].get("Idempotency-Key") for r in http.requests()
+                                 if r.get("status") and 200 <= r["status"] < 300)
+        first = {}
+        for k in ok:
+            site, p = k.rsplit(":", 1)
+            first[site] = min(first.get(site, int(p)), int(p))
+        return ok, first
+    state = {}
+
+    def all_due():
+        ok, first = delivered()
+        state["missing"] = sorted(due_periods(ok, sites, first, t_due) - set(ok))
+        return len(first) == len(sites) and not state["missing"]
+    try:
+        T.wait_until(all_due, 60, "every due period of every site delivered", 0.5)
+    except T.TestFailure as e:
+        raise T.TestFailure("%s; missing: %s" % (e, state.get("missing")))
+    ok, first = delivered()
+    for key in ok:
+        site, p = key.rsplit(":", 1)
+        T.check(site in sites and int(p) % PERIOD_MS == 0, "an unexpected key: %r" % key)
+        p = int(p)
+        while p > first[site]:
+            p -= PERIOD_MS
+            T.check("%s:%d" % (site, p) in ok, "%s: period %d skipped" % (site, p))
+    T.log("summaries: %d periods delivered for %d sites; %d delivered twice under the same key"
+          % (len(ok), len(first), sum(1 for n in ok.values() if n > 1)))
+
+
+def check_alerts_mails_summaries(coll, agents, db_path, smtp, http):
+    """See the module's doc: alerts from the database (read-only), mails from the SMTP
+    server, summaries from the HTTP server."""
+    db = T.db_open_ro(db_path)
+    try:
+        rows = check_alerts(db, agents)
+    finally:
+        db.close()
+    check_mails(rows, smtp)
 
 
 def main(env):
@@ -190,17 +326,27 @@ def main(env):
     T.log("soak seed %d (replay this schedule with SP_SOAK_SEED=%d)" % (seed, seed))
     rng = random.Random(seed)
 
+    smtp = SmtpSink(env)
+    http = HttpSink(env)
     broker = env.broker()
     proxy = T.TcpProxy(env, broker.port, name="proxy")
     # compaction 2 s after a chunk is written instead of 65 min: it runs all along, through
     # every kill -9 and broker restart, and the record-by-record comparison covers it too
-    coll = env.collector(broker, gap_window_s=600, extra={"store": {"compact_after_s": 2}})
+    coll = env.collector(broker, gap_window_s=600, extra={
+        "store": {"compact_after_s": 2},
+        "smtp": {"url": smtp.url, "to": "crew@soak.example", "max_per_hour": 1000,
+                 "timeout_s": 5, "retry_min_s": 1, "retry_max_s": 2},
+        "city": {"url": http.url("/summaries"), "token": "soak-city-token", "period_s": 60,
+                 "grace_s": GRACE_S, "timeout_s": 5, "retry_min_s": 1, "retry_max_s": 2},
+        "rule.lift.trapped": {"hold_s": 3},
+    })
     cut_idx = rng.randrange(4)
     agents = []
     for i in range(4):
         site = "soak-%d" % (i + 1)
         agents.append(env.agent(broker, site, "gw-%d" % (i + 1), seed=1000 + i, start=False,
-                                uri=proxy.uri if i == cut_idx else None, **AGENT_KW))
+                                uri=proxy.uri if i == cut_idx else None, args=scenarios(i),
+                                **AGENT_KW))
     cut_agent = agents[cut_idx]
     T.log("%s reaches the broker through the proxy" % cut_agent.name)
     t_start = time.monotonic()
@@ -265,6 +411,10 @@ def main(env):
             "compaction merged chunks in the final run: %r" % m.get("sitepulse_chunks_compacted_total"))
     T.check_eq(m.get("sitepulse_compactions_failed_total"), 0.0, "sitepulse_compactions_failed_total")
 
+    T.log("step: every alert mail and every due city summary delivered")
+    T.wait_until(lambda: coll.metrics()["sitepulse_mail_queued"] == 0, 60, "mail_queued 0", 0.5)
+    check_summaries(coll, http, agents)
+
     T.log("step: stop everything")
     for a in agents:
         rc, el = a.terminate(signal.SIGTERM, 10)
@@ -277,7 +427,7 @@ def main(env):
 
     T.log("step: the database, read-only, record by record")
     check_database(coll.db_path, agents)
-    check_alerts_mails_summaries(coll, agents, coll.db_path)
+    check_alerts_mails_summaries(coll, agents, coll.db_path, smtp, http)
 
     print("\n==== soak summary (seed %d)\n"
           "  records created and stored exactly once: %d (%d messages, 4 sites)\n"

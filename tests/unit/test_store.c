@@ -251,12 +251,13 @@ static void test_open_creates_schema(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 4);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 4);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 5);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 5);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
 				   "name IN ('agents', 'devices', 'reading_chunks', 'compaction', "
-				   "'heartbeat', 'alerts', 'alert_holds')"),
-		     7);
+				   "'heartbeat', 'alerts', 'alert_holds', 'outbox', "
+				   "'summary_progress')"),
+		     9);
 	/* the per-reading table of versions 1 and 2 is gone */
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'readings'"), 0);
 	CHECK_EQ_INT(store_r_ping(s), 0);
@@ -265,7 +266,7 @@ static void test_open_creates_schema(void)
 	struct store_params p = {.path = path, .sync_full = true, .readers = 2};
 	s = store_open(&p);
 	CHECK(s != NULL);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 4);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 5);
 	if (s)
 		CHECK_EQ_INT(store_r_ping(s), 0);
 	drop(s, path);
@@ -360,7 +361,7 @@ static void test_migrates_version_1_readings(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 4);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 5);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'heartbeat'"), 1);
 	/* version 4 took each device's rating from its birth entry */
 	CHECK_EQ_INT(sql_int(path, "SELECT rating FROM devices WHERE id = 1"), 0);
@@ -1751,6 +1752,273 @@ static void test_holds_and_load(void)
 	drop(s, path);
 }
 
+/* ---------------------------------------------------------------- outboxes */
+
+struct taken {
+	int n;
+	int64_t id, attempts;
+	char key[128], site[SP_ID_MAX + 1], rcpt[128], body[256];
+	bool rcpt_null;
+};
+
+static int on_item(void *ctx, const struct store_outbox_item *it)
+{
+	struct taken *t = ctx;
+	t->n++;
+	t->id = it->id;
+	t->attempts = it->attempts;
+	snprintf(t->key, sizeof(t->key), "%s", it->key);
+	snprintf(t->site, sizeof(t->site), "%s", it->site);
+	snprintf(t->rcpt, sizeof(t->rcpt), "%s", it->rcpt ? it->rcpt : "");
+	snprintf(t->body, sizeof(t->body), "%.*s", (int)it->body_len, it->body);
+	t->rcpt_null = it->rcpt == NULL;
+	return 0;
+}
+
+static int take(struct store_sender *h, int64_t now, struct taken *t)
+{
+	memset(t, 0, sizeof(*t));
+	return store_sender_next(h, now, on_item, t);
+}
+
+/* Mails: added in the writer's transaction, once per key, delivered oldest first, retried when due. */
+static void test_mail_outbox(void)
+{
+	char path[256];
+	struct taken t;
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	struct store_sender *h = store_sender_open(s, STORE_OUTBOX_MAIL);
+	CHECK(h != NULL);
+	if (h == NULL) {
+		drop(s, path);
+		return;
+	}
+	CHECK_EQ_INT(take(h, T0, &t), 0);
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_outbox_add(s, STORE_OUTBOX_MAIL, "<m1@x>", "site-a", "a@x.org,b@x.org",
+					"mail one", 8, T0), 0);
+	CHECK_EQ_INT(store_w_outbox_add(s, STORE_OUTBOX_MAIL, "<m2@x>", "site-b", "c@x.org",
+					"mail two", 8, T0 + 1), 0);
+	/* the same Message-ID again (a redelivered batch): nothing new */
+	CHECK_EQ_INT(store_w_outbox_add(s, STORE_OUTBOX_MAIL, "<m1@x>", "site-a", "a@x.org",
+					"mail one again", 14, T0 + 2), 0);
+	CHECK_EQ_INT(take(h, T0 + 5, &t), 0); /* not committed yet: the sender sees nothing */
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(store_sender_pending(h), 2);
+
+	CHECK_EQ_INT(take(h, T0 + 5, &t), 1);
+	CHECK_EQ_STR(t.key, "<m1@x>");
+	CHECK_EQ_STR(t.rcpt, "a@x.org,b@x.org");
+	CHECK_EQ_STR(t.body, "mail one");
+	CHECK_EQ_INT(t.attempts, 0);
+	int64_t first = t.id;
+	/* it failed: due again in a minute; meanwhile the next one goes */
+	CHECK_EQ_INT(store_sender_retry(h, first, T0 + 60000, "connection refused"), 0);
+	CHECK_EQ_INT(take(h, T0 + 6, &t), 1);
+	CHECK_EQ_STR(t.key, "<m2@x>");
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + 7), 0);
+	CHECK_EQ_INT(take(h, T0 + 8, &t), 0);
+	CHECK_EQ_INT(store_sender_pending(h), 1);
+	CHECK_EQ_INT(take(h, T0 + 60000, &t), 1);
+	CHECK_EQ_INT(t.id, first);
+	CHECK_EQ_INT(t.attempts, 1);
+	CHECK_EQ_INT(store_sender_done(h, first, T0 + 60001), 0);
+	CHECK_EQ_INT(store_sender_pending(h), 0);
+	CHECK_EQ_INT(take(h, INT64_MAX, &t), 0); /* delivered items never come back */
+	/* the city outbox is another queue */
+	struct store_sender *c = store_sender_open(s, STORE_OUTBOX_CITY);
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_EQ_INT(take(c, INT64_MAX, &t), 0);
+		store_sender_close(c);
+	}
+	store_sender_close(h);
+	drop(s, path);
+}
+
+static int on_summary_row(void *ctx, const struct store_summary_row *r)
+{
+	struct taken *t = ctx;
+	if (t->n++ == 0) {
+		snprintf(t->site, sizeof(t->site), "%s", r->site);
+		snprintf(t->body, sizeof(t->body), "%.*s", (int)r->body_len, r->body);
+		t->id = r->period_start;
+		t->attempts = r->sent_at;
+	}
+	return 0;
+}
+
+/* City summaries: progress and outbox in one transaction; each site's periods go out in order. */
+static void test_city_outbox(void)
+{
+	char path[256];
+	struct taken t;
+	int64_t p;
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	struct store_sender *h = store_sender_open(s, STORE_OUTBOX_CITY);
+	CHECK(h != NULL);
+	if (h == NULL) {
+		drop(s, path);
+		return;
+	}
+	const int64_t H = 3600000;
+	CHECK_EQ_INT(store_sender_summarized(h, "site-a", &p), SP_ENOTFOUND);
+	CHECK_EQ_INT(store_sender_add_summary(h, "site-a", T0, T0 + H, "site-a:1", "{\"a\":1}", 7,
+					      T0 + H), 0);
+	CHECK_EQ_INT(store_sender_add_summary(h, "site-b", T0, T0 + H, "site-b:1", "{\"b\":1}", 7,
+					      T0 + H), 0);
+	CHECK_EQ_INT(store_sender_add_summary(h, "site-a", T0 + H, T0 + 2 * H, "site-a:2",
+					      "{\"a\":2}", 7, T0 + 2 * H), 0);
+	CHECK_EQ_INT(store_sender_summarized(h, "site-a", &p), 0);
+	CHECK_EQ_INT(p, T0 + H);
+	CHECK_EQ_INT(store_sender_pending(h), 3);
+
+	/* site-a's first period fails: its second waits behind it, site-b goes on */
+	CHECK_EQ_INT(take(h, T0 + 2 * H, &t), 1);
+	CHECK_EQ_STR(t.key, "site-a:1");
+	CHECK(t.rcpt_null);
+	CHECK_EQ_INT(store_sender_retry(h, t.id, T0 + 3 * H, "503"), 0);
+	CHECK_EQ_INT(take(h, T0 + 2 * H, &t), 1);
+	CHECK_EQ_STR(t.key, "site-b:1");
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + 2 * H), 0);
+	CHECK_EQ_INT(take(h, T0 + 2 * H, &t), 0); /* site-a:2 must not overtake site-a:1 */
+	CHECK_EQ_INT(take(h, T0 + 3 * H, &t), 1);
+	CHECK_EQ_STR(t.key, "site-a:1");
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + 3 * H), 0);
+	CHECK_EQ_INT(take(h, T0 + 3 * H, &t), 1);
+	CHECK_EQ_STR(t.key, "site-a:2");
+
+	/* the API's list: newest period first, filters, and whether it was delivered */
+	memset(&t, 0, sizeof(t));
+	CHECK_EQ_INT(store_r_summaries(s, NULL, 0, INT64_MAX, 100, on_summary_row, &t), 3);
+	CHECK_EQ_STR(t.site, "site-a");
+	CHECK_EQ_STR(t.body, "{\"a\":2}");
+	CHECK_EQ_INT(t.attempts, 0); /* sent_at: not delivered */
+	memset(&t, 0, sizeof(t));
+	CHECK_EQ_INT(store_r_summaries(s, "site-b", 0, INT64_MAX, 100, on_summary_row, &t), 1);
+	CHECK_EQ_INT(t.attempts, T0 + 2 * H);
+	memset(&t, 0, sizeof(t));
+	CHECK_EQ_INT(store_r_summaries(s, "site-a", T0, T0, 100, on_summary_row, &t), 1);
+	CHECK_EQ_INT(t.id, T0);
+	/* the same key again (a restart that rebuilt a period): ignored, progress kept */
+	CHECK_EQ_INT(store_sender_add_summary(h, "site-a", T0 + H, T0 + 2 * H, "site-a:2", "{}", 2,
+					      T0 + 3 * H), 0);
+	memset(&t, 0, sizeof(t));
+	CHECK_EQ_INT(store_r_summaries(s, "site-a", 0, INT64_MAX, 100, on_summary_row, &t), 2);
+	CHECK_EQ_STR(t.body, "{\"a\":2}");
+	store_sender_close(h);
+	drop(s, path);
+}
+
+/* A device's readings of a period in time order, across chunks and kinds. */
+struct rec_rows {
+	int n;
+	int64_t ts[16];
+	int kind[16];
+	char body[16][64];
+};
+
+static int on_rec(void *ctx, int64_t ts, enum sp_rec_kind kind, const char *body, size_t len)
+{
+	struct rec_rows *o = ctx;
+	if (o->n < 16) {
+		o->ts[o->n] = ts;
+		o->kind[o->n] = kind;
+		snprintf(o->body[o->n], sizeof(o->body[0]), "%.*s", (int)len, body);
+	}
+	o->n++;
+	return 0;
+}
+
+static void test_device_records_in_time_order(void)
+{
+	char path[256];
+	int64_t agent;
+	struct store_device d;
+	struct rec_rows rows = {0};
+	struct store *s = fresh_with_device(path, sizeof(path), "site-a", "lift-1", SP_DEV_LIFT,
+					    &agent, &d);
+	if (s == NULL)
+		return;
+	/* three transactions (three chunks), written out of time order */
+	const int64_t ts[] = {T0 + 300, T0 + 100, T0 + 200, T0 + 3600000 + 5, T0 - 1, T0 + 100};
+	for (int i = 0; i < 6; i++) {
+		char body[32];
+		snprintf(body, sizeof(body), "{\"i\":%d}", i);
+		if (i % 2 == 0)
+			CHECK_EQ_INT(store_w_begin(s), 0);
+		CHECK_EQ_INT(store_w_reading(s, d.id, agent, i + 1, i == 1 ? SP_REC_FAULT : SP_REC_LIFT,
+					     ts[i], body, strlen(body)), 0);
+		if (i % 2 == 1)
+			CHECK_EQ_INT(store_w_commit(s), 0);
+	}
+	CHECK_EQ_INT(store_r_device_records(s, "site-a", "lift-1", T0, T0 + 3600000, on_rec, &rows), 4);
+	CHECK_EQ_INT(rows.ts[0], T0 + 100);
+	CHECK_EQ_STR(rows.body[0], "{\"i\":1}"); /* equal ts: storage order */
+	CHECK_EQ_INT(rows.kind[0], SP_REC_FAULT);
+	CHECK_EQ_STR(rows.body[1], "{\"i\":5}");
+	CHECK_EQ_INT(rows.ts[2], T0 + 200);
+	CHECK_EQ_INT(rows.ts[3], T0 + 300);
+	CHECK_EQ_INT(rows.kind[3], SP_REC_LIFT);
+	memset(&rows, 0, sizeof(rows));
+	CHECK_EQ_INT(store_r_device_records(s, "site-a", "nope", T0, T0 + 1, on_rec, &rows),
+		     SP_ENOTFOUND);
+	CHECK_EQ_INT(store_r_device_records(s, "site-a", "lift-1", T0 + 1, T0 + 1, on_rec, &rows), 0);
+	drop(s, path);
+}
+
+static int count_alert(void *ctx, const struct store_alert_row *a)
+{
+	(void)a;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* Alerts during a period: open at some moment of it; and the pacing count. */
+static void test_alerts_during_and_since(void)
+{
+	char path[256];
+	int64_t agent;
+	struct store_device d;
+	int n = 0;
+	struct store *s = fresh_with_device(path, sizeof(path), "site-a", "lift-1", SP_DEV_LIFT,
+					    &agent, &d);
+	if (s == NULL)
+		return;
+	int64_t before = open_alert(s, &d, "lift.mode", "", 0, "warning", T0 - 500);
+	clear_alert(s, before, T0 - 100); /* over before the period */
+	int64_t across = open_alert(s, &d, "lift.power_loss", "", 0, "major", T0 - 50);
+	clear_alert(s, across, T0 + 50);
+	open_alert(s, &d, "lift.trapped", "", 0, "critical", T0 + 10); /* still active */
+	open_alert(s, &d, "lift.fault", "E1", 0, "major", T0 + 1000); /* after the period */
+	CHECK_EQ_INT(store_r_alerts_during(s, "site-a", T0, T0 + 1000, count_alert, &n), 2);
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(store_r_alerts_during(s, "site-b", T0, T0 + 1000, count_alert, &n), 0);
+	CHECK_EQ_INT(store_w_alerts_opened_between(s, "site-a", "lift-1", "lift.fault.E1", 0, T0,
+						   T0 + 1000), 1);
+	CHECK_EQ_INT(store_w_alerts_opened_between(s, "site-a", "lift-1", "lift.fault.E1", 0, T0 + 1001,
+						   INT64_MAX), 0);
+	CHECK_EQ_INT(store_w_alerts_opened_between(s, "site-a", "lift-1", "lift.fault.E1", 0, 0, T0 + 999),
+		     0);
+	CHECK_EQ_INT(store_w_alerts_opened_between(s, "site-a", "lift-1", "lift.mode", 0, 0, INT64_MAX),
+		     1);
+	int64_t opened;
+	char sev[16], detail[64];
+	CHECK_EQ_INT(store_w_alert_info(s, across, &opened, sev, sizeof(sev), detail, sizeof(detail)), 0);
+	CHECK_EQ_INT(opened, T0 - 50);
+	CHECK_EQ_STR(sev, "major");
+	CHECK_EQ_STR(detail, "details");
+	CHECK_EQ_INT(store_w_alert_info(s, across + 100, &opened, sev, sizeof(sev), detail,
+					sizeof(detail)), SP_ENOTFOUND);
+	drop(s, path);
+}
+
 int main(void)
 {
 	sp_log_set_level(SP_LOG_WARN); /* the store logs its lifecycle at INFO */
@@ -1779,5 +2047,9 @@ int main(void)
 	RUN(test_alert_lifecycle);
 	RUN(test_alert_queries_and_keys);
 	RUN(test_holds_and_load);
+	RUN(test_mail_outbox);
+	RUN(test_city_outbox);
+	RUN(test_device_records_in_time_order);
+	RUN(test_alerts_during_and_since);
 	HARNESS_EXIT();
 }

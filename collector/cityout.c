@@ -1,0 +1,815 @@
+/*
+ * cityout.c - the city thread (cityout.h): builds each site's summary of
+ * each period from the store (summary.h) into the durable city outbox, and
+ * POSTs the outbox's items to the city with libcurl.
+ *
+ * Threads: cityout_start and cityout_stop run on the caller's thread (main).
+ * Everything between runs on the city thread, which alone uses the
+ * outbox handle (a SQLite connection of its own, store.h), the decoder, the
+ * curl handle, the site table and the buffers; they are created before the
+ * thread starts and freed after it is joined. The two meet only in the
+ * atomic `stopping`, set under `lock` and signalled on `wake` so the wait
+ * ends at once; curl's progress callback (on the city thread, inside
+ * curl_easy_perform) reads it to cut an attempt short. Metrics are atomics.
+ *
+ * Each loop (about once a second; cityout_stop wakes it at once):
+ *  1. schedule: the sites (store_r_sites, listed again every 10 s so new
+ *     sites are found) each have a next period to summarize, due at its
+ *     end + grace_ms. The next period of a site already summarized follows
+ *     the stored progress (store_sender_summarized); a site never
+ *     summarized starts at the most recent period that had ended when this
+ *     thread first saw it - no backfill of history - or, if the site sent
+ *     nothing in that period (it has just appeared), the first later one in
+ *     which it did: a summary of a site before it existed would report a
+ *     total outage. Periods are caught up one at a time, in order, at most
+ *     BUILD_BUDGET summaries a loop.
+ *  2. deliver: the outbox's due items, oldest first, each site's periods in
+ *     order (store_sender_next), at most SEND_BUDGET a loop; a 2xx answer
+ *     is done, anything else (or no answer) is retried after a capped
+ *     exponential backoff with jitter (CONTRACT §6: 4xx too - the city may
+ *     be fixing its side). An attempt cut short by cityout_stop is not
+ *     counted: the item is due again at the next start.
+ *  3. the queued gauge: at once when this thread adds or delivers a
+ *     summary, and about once a second besides.
+ * Without a url, summaries are built and kept (the API shows them) and
+ * nothing is sent: they stay undelivered in the outbox, counted by the
+ * gauge, and a url configured later sends them, oldest first.
+ *
+ * A summary is built from, per device (store_r_devices): the records before
+ * the period that say where it stood at the start - its newest record of
+ * any kind within offline_ms of the start (online), its newest lift record
+ * of the 7 days before (lift counters; lifts and devices of unknown kind: a
+ * lift silent for longer counts from its first value in the period), its
+ * port records within offline_ms of the start (port states; chargers and
+ * unknown), at most BEFORE_PORT_ROWS of them - then its records of the
+ * period (store_r_device_records), then the site's alerts active during
+ * the period (store_r_alerts_during). A charger's ports come from its
+ * birth (the device's meta, decoded by the codec as a birth entry).
+ * Stored records the codec refuses are left out and counted in one log
+ * line per summary.
+ *
+ * Bounds: BODY_MAX per summary (a site of ~100,000 devices; beyond, the
+ * period is retried and logged, never half sent); the answer's body is
+ * read up to RESPONSE_MAX and then dropped; every attempt has a connect
+ * and a total timeout. The site table holds one entry per site the store
+ * knows.
+ */
+#include "cityout.h"
+
+#include "summary.h"
+
+#include "sitepulse/buf.h"
+#include "sitepulse/clock.h"
+#include "sitepulse/codec.h"
+#include "sitepulse/error.h"
+#include "sitepulse/grow.h"
+#include "sitepulse/ids.h"
+#include "sitepulse/log.h"
+
+#include <assert.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_COMP         "city"
+#define LOOP_MS          1000  /* the clock is looked at about this often */
+#define SITES_REFRESH_MS 10000 /* new sites are found within this */
+#define BUILD_RETRY_MS   30000 /* after a failed build, the site waits this long */
+#define BUILD_BUDGET     8     /* summaries built per loop */
+#define SEND_BUDGET      8     /* delivery attempts per loop */
+#define BEFORE_PORT_ROWS 256   /* port records read from before a period */
+/* how far back a lift's counters are looked for: bounds the read for a device without any */
+#define LIFT_BEFORE_MS         (7LL * 24 * 3600 * 1000)
+#define BODY_MAX               (32u << 20) /* bytes of one summary */
+#define META_MAX               4096        /* bytes of a device's birth entry we decode */
+#define RESPONSE_MAX           (64u << 10) /* bytes of an answer read before it is dropped */
+#define CONNECT_TIMEOUT_MAX_MS 10000
+
+/* A site and the next period to summarize. */
+struct site_next {
+	char site[SP_ID_MAX + 1];
+	int64_t next;     /* period start; -1 = not known yet */
+	bool first;       /* never summarized: an empty first period is skipped */
+	int64_t retry_at; /* wall ms: no build before (after a failure) */
+};
+
+/* A device of the site being summarized. */
+struct dev_entry {
+	char dev[SP_ID_MAX + 1];
+	enum sp_dev_kind kind;
+	int32_t ports;
+};
+
+/* The item being delivered: a copy, so no store statement stays open during the POST. */
+struct item {
+	int64_t id;
+	int64_t attempts;
+	char key[2 * SP_ID_MAX + 24]; /* site:period_start */
+	struct sp_buf body;
+	bool ok; /* copied whole */
+};
+
+struct cityout {
+	struct cityout_params p; /* strings point to the copies below */
+	char *url, *token, *ca_file;
+	char *auth; /* "Authorization: Bearer TOKEN", or NULL without a token */
+
+	pthread_t thread;
+	bool started, lock_ok, wake_ok;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;  /* signalled by cityout_stop */
+	atomic_bool stopping; /* set by cityout_stop, under lock */
+
+	/* city thread only (created before it starts, freed after it is joined) */
+	struct store_sender *out;
+	struct sp_decoder *dec;
+	CURL *curl;
+	char errbuf[CURL_ERROR_SIZE];
+	size_t answer_bytes;
+	bool answer_cut; /* the answer outgrew RESPONSE_MAX: we stopped reading */
+	struct item item;
+	struct sp_buf body;      /* the summary being built */
+	struct sp_buf meta;      /* a device's birth entry, as a birth */
+	struct site_next *sites; /* sorted by site */
+	size_t nsites, sites_cap;
+	struct dev_entry *devs;
+	size_t ndevs, devs_cap;
+	struct sp_record *before;
+	size_t nbefore, before_cap;
+	int64_t next_scan_ms, next_gauge_ms;
+	bool failing;  /* the last delivery failed (the recovery is logged once) */
+	unsigned seed; /* jitter */
+	struct sp_ratelimit send_log, build_log;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+/*
+ * libcurl's global set-up is process-wide by libcurl's design, hence these
+ * two statics: written once under pthread_once, read-only afterwards. The
+ * mailer does the same with its own once; libcurl counts the calls.
+ */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+
+/* libcurl's global set-up: once per process, before the first handle (it is refcounted). */
+static void curl_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* Logs a line of a repeated kind at most 5 times a minute, saying how many were dropped. */
+static bool log_allowed(struct sp_ratelimit *rl)
+{
+	uint64_t suppressed = 0;
+	if (!sp_ratelimit_allow(rl, sp_mono_ms(), 5, 60000, &suppressed))
+		return false;
+	if (suppressed)
+		SP_WARN(LOG_COMP, "(%llu similar lines suppressed)",
+			(unsigned long long)suppressed);
+	return true;
+}
+
+/*
+ * Sets the summaries_queued gauge from the outbox. Called whenever this
+ * thread changes what is pending (a summary added, one delivered), so the
+ * gauge is right even while deliveries block for their timeouts, and once
+ * a second besides (the count is one indexed query).
+ */
+static void update_queued(struct cityout *c)
+{
+	int64_t n = store_sender_pending(c->out);
+	if (n >= 0)
+		atomic_store(&c->p.metrics->summaries_queued, n);
+	c->next_gauge_ms = sp_mono_ms() + LOOP_MS;
+}
+
+/* ------------------------------------------------------------ sites */
+
+static int site_row(void *ctx, const struct store_site_row *row)
+{
+	struct cityout *c = ctx;
+	size_t len = row->site ? strlen(row->site) : 0;
+	if (len == 0 || len > SP_ID_MAX)
+		return 0; /* the store only holds valid ids */
+	size_t lo = 0, hi = c->nsites;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(c->sites[mid].site, row->site);
+		if (cmp == 0)
+			return 0;
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	struct site_next *v = sp_grow(c->sites, &c->sites_cap, c->nsites + 1, sizeof(*v), 16);
+	if (v == NULL)
+		return SP_ENOMEM; /* stops the listing; the rest is found at the next one */
+	c->sites = v;
+	memmove(&v[lo + 1], &v[lo], (c->nsites - lo) * sizeof(*v));
+	memset(&v[lo], 0, sizeof(v[lo]));
+	memcpy(v[lo].site, row->site, len + 1);
+	v[lo].next = -1;
+	c->nsites++;
+	return 0;
+}
+
+/* Adds the sites the store knows and this table does not yet. */
+static void refresh_sites(struct cityout *c, int64_t now)
+{
+	int rc = store_r_sites(c->p.store, now, c->p.offline_ms, site_row, c);
+	if (rc < 0 && log_allowed(&c->build_log))
+		SP_WARN(LOG_COMP, "listing the sites failed: %s; tried again in %d s",
+			sp_strerror(rc), SITES_REFRESH_MS / 1000);
+}
+
+/* The site's next period, from the stored progress or (never summarized) the clock. */
+static int site_resolve(struct cityout *c, struct site_next *sn, int64_t now)
+{
+	int64_t last;
+	int rc = store_sender_summarized(c->out, sn->site, &last);
+	if (rc == 0) {
+		sn->next = last + c->p.period_ms;
+		sn->first = false;
+	} else if (rc == SP_ENOTFOUND) {
+		sn->next = floor_div(now, c->p.period_ms) * c->p.period_ms - c->p.period_ms;
+		sn->first = true;
+	}
+	return rc == SP_ENOTFOUND ? 0 : rc;
+}
+
+/* ------------------------------------------------------------ building */
+
+/* What the store's callbacks need while a summary is built. */
+struct build {
+	struct cityout *c;
+	struct summary *sum;
+	int64_t now;
+	int rc;         /* the first failure */
+	size_t records; /* records of the period fed */
+	size_t refused; /* stored records the codec refused */
+};
+
+static int device_row(void *ctx, const struct store_device_row *row)
+{
+	struct build *b = ctx;
+	struct cityout *c = b->c;
+	size_t len = row->dev ? strlen(row->dev) : 0;
+	if (len == 0 || len > SP_ID_MAX)
+		return 0;
+	struct dev_entry *v = sp_grow(c->devs, &c->devs_cap, c->ndevs + 1, sizeof(*v), 64);
+	if (v == NULL) {
+		b->rc = SP_ENOMEM;
+		return 1;
+	}
+	c->devs = v;
+	struct dev_entry *d = &v[c->ndevs++];
+	memcpy(d->dev, row->dev, len + 1);
+	int kind = row->kind ? sp_dev_kind_parse(row->kind) : -1;
+	d->kind = kind > 0 ? (enum sp_dev_kind)kind : SP_DEV_UNKNOWN;
+	d->ports = 0;
+	/* the birth entry says how many ports; the codec reads it as a one-device birth */
+	size_t mlen = row->meta ? strlen(row->meta) : 0;
+	if (d->kind == SP_DEV_LIFT || mlen == 0 || mlen > META_MAX)
+		return 0;
+	struct sp_birth birth;
+	struct sp_reject_info why;
+	sp_buf_reset(&c->meta);
+	if (sp_buf_printf(&c->meta, "{\"v\":1,\"ts\":%lld,\"devices\":[", (long long)b->now) ||
+	    sp_buf_append(&c->meta, row->meta, mlen) || sp_buf_puts(&c->meta, "]}"))
+		return 0; /* no memory for it: ports counted from the records */
+	if (sp_decode_birth(c->dec, c->meta.data, c->meta.len, b->now, &birth, &why) == 0 &&
+	    birth.count == 1 && birth.rejected == 0 && birth.devices[0].kind == SP_DEV_CHARGER)
+		d->ports = birth.devices[0].ports;
+	return 0;
+}
+
+/* A stored record before the period, kept for summary_device. */
+static int before_row(void *ctx, const char *body, size_t len)
+{
+	struct build *b = ctx;
+	struct cityout *c = b->c;
+	struct sp_record *v = sp_grow(c->before, &c->before_cap, c->nbefore + 1, sizeof(*v), 16);
+	if (v == NULL) {
+		b->rc = SP_ENOMEM;
+		return 1;
+	}
+	c->before = v;
+	struct sp_reject_info why;
+	if (sp_decode_record(c->dec, body, len, b->now, &v[c->nbefore], &why) == 0)
+		c->nbefore++;
+	else
+		b->refused++;
+	return 0;
+}
+
+static int record_row(void *ctx, int64_t ts, enum sp_rec_kind kind, const char *body, size_t len)
+{
+	struct build *b = ctx;
+	struct sp_record r;
+	struct sp_reject_info why;
+	(void)ts;
+	(void)kind;
+	if (sp_decode_record(b->c->dec, body, len, b->now, &r, &why) != 0) {
+		b->refused++;
+		return 0;
+	}
+	b->records++;
+	if ((b->rc = summary_record(b->sum, &r)))
+		return 1;
+	return 0;
+}
+
+static int alert_row(void *ctx, const struct store_alert_row *row)
+{
+	struct build *b = ctx;
+	struct summary_alert a = {row->rule ? row->rule : "", row->dev ? row->dev : "",
+				  row->severity ? row->severity : "", row->opened_at,
+				  row->cleared_at};
+	if ((b->rc = summary_alert(b->sum, &a)))
+		return 1;
+	return 0;
+}
+
+/* Appends the readings q finds to c->before. 0 or SP_E* (a device gone meanwhile: 0). */
+static int read_into_before(struct cityout *c, struct build *b,
+			    const struct store_readings_query *q)
+{
+	int rc = store_r_readings(c->p.store, q, before_row, b);
+	if (b->rc)
+		return b->rc;
+	return rc < 0 && rc != SP_ENOTFOUND ? rc : 0;
+}
+
+/* Reads the records of dev from before start that summary_device uses (see the top). */
+static int read_before(struct cityout *c, struct build *b, const char *site,
+		       const struct dev_entry *d, int64_t start)
+{
+	int64_t recent = start - c->p.offline_ms;
+	struct store_readings_query any = {site, d->dev, -1, recent, start - 1, 1};
+	struct store_readings_query lift = {site,      d->dev, SP_REC_LIFT, start - LIFT_BEFORE_MS,
+					    start - 1, 1};
+	struct store_readings_query ports = {site,   d->dev,    SP_REC_PORT,
+					     recent, start - 1, BEFORE_PORT_ROWS};
+	int rc;
+	c->nbefore = 0;
+	if ((rc = read_into_before(c, b, &any)))
+		return rc;
+	if (d->kind != SP_DEV_CHARGER && (rc = read_into_before(c, b, &lift)))
+		return rc;
+	if (d->kind != SP_DEV_LIFT && (rc = read_into_before(c, b, &ports)))
+		return rc;
+	return 0;
+}
+
+/*
+ * Builds the site's summary of the period at start and adds it to the
+ * outbox with the site's progress. 0, 1 when skipped (a site's empty first
+ * period), or SP_E* (logged here).
+ */
+static int build(struct cityout *c, struct site_next *sn, int64_t now)
+{
+	int64_t start = sn->next, end = start + c->p.period_ms;
+	struct summary_period per = {sn->site, start, end, now, c->p.offline_ms};
+	struct build b = {c, NULL, now, 0, 0, 0};
+	const char *what = "listing its devices";
+	char key[sizeof(c->item.key)];
+	int rc;
+
+	c->ndevs = 0;
+	rc = store_r_devices(c->p.store, sn->site, now, c->p.offline_ms, device_row, &b);
+	if (rc < 0 || (rc = b.rc))
+		goto fail;
+	what = "out of memory";
+	if ((b.sum = summary_begin(&per)) == NULL) {
+		rc = SP_ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < c->ndevs; i++) {
+		const struct dev_entry *d = &c->devs[i];
+		if (atomic_load(&c->stopping)) { /* built again at the next start */
+			summary_free(b.sum);
+			return SP_ECLOSED;
+		}
+		what = "reading a device's records";
+		if ((rc = read_before(c, &b, sn->site, d, start)))
+			goto fail;
+		struct summary_device sd = {d->dev, d->kind, d->ports, c->before, c->nbefore};
+		if ((rc = summary_device(b.sum, &sd)))
+			goto fail;
+		rc = store_r_device_records(c->p.store, sn->site, d->dev, start, end, record_row,
+					    &b);
+		if (b.rc) {
+			rc = b.rc;
+			goto fail;
+		}
+		if (rc < 0 && rc != SP_ENOTFOUND) /* a device gone meanwhile has no records */
+			goto fail;
+	}
+	if (sn->first && b.records == 0) {
+		SP_DEBUG(LOG_COMP, "%s: nothing in its first period %lld: not summarized", sn->site,
+			 (long long)start);
+		summary_free(b.sum);
+		return 1;
+	}
+	what = "reading its alerts";
+	if ((rc = store_r_alerts_during(c->p.store, sn->site, start, end, alert_row, &b)) < 0 ||
+	    (rc = b.rc))
+		goto fail;
+	what = "writing the summary";
+	sp_buf_reset(&c->body);
+	if ((rc = summary_finish(b.sum, &c->body)))
+		goto fail;
+	snprintf(key, sizeof(key), "%s:%lld", sn->site, (long long)start);
+	what = "storing the summary";
+	if ((rc = store_sender_add_summary(c->out, sn->site, start, end, key, c->body.data,
+					   c->body.len, now)))
+		goto fail;
+	atomic_fetch_add(&c->p.metrics->summaries_built, 1);
+	update_queued(c);
+	if (b.refused)
+		SP_WARN(LOG_COMP, "summary %s: %zu stored records could not be decoded, left out",
+			key, b.refused);
+	SP_DEBUG(LOG_COMP, "summary %s built (%zu devices, %zu bytes)", key, c->ndevs, c->body.len);
+	summary_free(b.sum);
+	return 0;
+fail:
+	if (log_allowed(&c->build_log))
+		SP_ERROR(LOG_COMP,
+			 "summary of %s for period %lld not built (%s: %s); tried again in %d s",
+			 sn->site, (long long)start, what, sp_strerror(rc), BUILD_RETRY_MS / 1000);
+	summary_free(b.sum);
+	return rc;
+}
+
+/* Builds what is due, at most BUILD_BUDGET summaries. True if more may be due. */
+static bool schedule(struct cityout *c, int64_t now)
+{
+	if (now >= c->next_scan_ms) {
+		refresh_sites(c, now);
+		c->next_scan_ms = now + SITES_REFRESH_MS;
+	}
+	int budget = BUILD_BUDGET;
+	bool progress = true;
+	/* one period per site per round, so a site catching up does not starve the others */
+	while (progress && budget > 0 && !atomic_load(&c->stopping)) {
+		progress = false;
+		for (size_t i = 0; i < c->nsites && budget > 0; i++) {
+			struct site_next *sn = &c->sites[i];
+			if (now < sn->retry_at)
+				continue;
+			if (sn->next < 0 && site_resolve(c, sn, now) != 0) {
+				sn->retry_at = now + BUILD_RETRY_MS;
+				continue;
+			}
+			if (now < sn->next + c->p.period_ms + c->p.grace_ms)
+				continue;
+			int rc = build(c, sn, now);
+			if (rc < 0) {
+				sn->retry_at = now + BUILD_RETRY_MS;
+				continue;
+			}
+			if (rc == 0)
+				sn->first = false;
+			budget--; /* a skipped period read as much as a built one */
+			sn->next += c->p.period_ms;
+			progress = true;
+		}
+	}
+	return budget == 0;
+}
+
+/* ------------------------------------------------------------ delivering */
+
+static size_t on_answer(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct cityout *c = ctx;
+	size_t n = size * nmemb;
+	(void)data;
+	if (c->answer_bytes + n > RESPONSE_MAX) {
+		c->answer_cut = true;
+		return 0; /* stops the transfer: the status line is what we need */
+	}
+	c->answer_bytes += n;
+	return n;
+}
+
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct cityout *c = ctx;
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return atomic_load(&c->stopping) ? 1 : 0;
+}
+
+static int take_item(void *ctx, const struct store_outbox_item *it)
+{
+	struct item *item = ctx;
+	item->id = it->id;
+	item->attempts = it->attempts;
+	item->ok = false;
+	snprintf(item->key, sizeof(item->key), "%s", it->key ? it->key : "");
+	sp_buf_reset(&item->body);
+	if (it->body_len > 0 && sp_buf_append(&item->body, it->body, it->body_len) == 0)
+		item->ok = true;
+	return 0;
+}
+
+/* How long to wait after the attempts + 1st failure: doubled each time, capped, 0-20 % less. */
+static int64_t backoff_ms(struct cityout *c, int64_t attempts)
+{
+	int64_t d = c->p.retry_min_ms;
+	for (int64_t i = 0; i < attempts && d < c->p.retry_max_ms; i++)
+		d *= 2;
+	if (d > c->p.retry_max_ms)
+		d = c->p.retry_max_ms;
+	/* jitter, so that what failed together does not come back together */
+	d -= (int64_t)((unsigned)rand_r(&c->seed) % (unsigned)(d / 5 + 1));
+	return d < c->p.retry_min_ms ? c->p.retry_min_ms : d;
+}
+
+enum outcome { SENT, FAILED, CUT_SHORT };
+
+/* POSTs the item; *status receives the HTTP status (0: none), error a text on failure. */
+static enum outcome post(struct cityout *c, long *status, char *error, size_t errlen)
+{
+	struct curl_slist *h = NULL, *t;
+	char idem[sizeof(c->item.key) + 32];
+	CURLcode cc;
+
+	*status = 0;
+	snprintf(idem, sizeof(idem), "Idempotency-Key: %s", c->item.key);
+	/* "Expect:" sends the body at once instead of waiting for 100-continue */
+	const char *lines[] = {"Content-Type: application/json", idem, "Expect:", c->auth};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		if (lines[i] == NULL)
+			continue;
+		if ((t = curl_slist_append(h, lines[i])) == NULL) {
+			snprintf(error, errlen, "out of memory");
+			curl_slist_free_all(h);
+			return FAILED;
+		}
+		h = t;
+	}
+	c->errbuf[0] = '\0';
+	c->answer_bytes = 0;
+	c->answer_cut = false;
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, c->item.body.data);
+	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->item.body.len);
+	cc = curl_easy_perform(c->curl);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(h);
+
+	if (cc == CURLE_ABORTED_BY_CALLBACK && atomic_load(&c->stopping))
+		return CUT_SHORT;
+	bool answered = cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && c->answer_cut);
+	if (answered && *status >= 200 && *status < 300)
+		return SENT;
+	if (answered)
+		snprintf(error, errlen, "HTTP %ld", *status);
+	else if (*status > 0)
+		snprintf(error, errlen, "HTTP %ld, then %s", *status,
+			 c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+	else
+		snprintf(error, errlen, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+	return FAILED;
+}
+
+/* Delivers what is due, at most SEND_BUDGET attempts. True if more may be due. */
+static bool deliver(struct cityout *c)
+{
+	if (c->curl == NULL)
+		return false; /* no url: summaries are built and kept, not sent */
+	for (int n = 0; n < SEND_BUDGET; n++) {
+		if (atomic_load(&c->stopping))
+			return false;
+		int rc = store_sender_next(c->out, sp_now_ms(), take_item, &c->item);
+		if (rc <= 0)
+			return false; /* nothing due, or a store error (logged by the store) */
+		char error[CURL_ERROR_SIZE + 64] = "";
+		long status = 0;
+		enum outcome o = FAILED;
+		if (c->item.ok)
+			o = post(c, &status, error, sizeof(error));
+		else
+			snprintf(error, sizeof(error), "empty or unreadable item in the outbox");
+		if (o == CUT_SHORT)
+			return false;
+		int64_t now = sp_now_ms();
+		if (o == SENT) {
+			if (store_sender_done(c->out, c->item.id, now) != 0)
+				return false;
+			atomic_fetch_add(&c->p.metrics->summaries_sent, 1);
+			update_queued(c);
+			if (c->failing)
+				SP_INFO(LOG_COMP, "summary %s delivered: the city answers again",
+					c->item.key);
+			c->failing = false;
+			continue;
+		}
+		int64_t wait = c->item.ok ? backoff_ms(c, c->item.attempts) : c->p.retry_max_ms;
+		atomic_fetch_add(&c->p.metrics->summaries_failed, 1);
+		c->failing = true;
+		if (log_allowed(&c->send_log)) {
+			/* 4xx but 408 and 429: our request or token is wrong, someone must act */
+			bool ours = !c->item.ok || (status >= 400 && status < 500 &&
+						    status != 408 && status != 429);
+			sp_log(ours ? SP_LOG_ERROR : SP_LOG_WARN, LOG_COMP,
+			       "summary %s not delivered (%s); attempt %lld, next in %.1f s",
+			       c->item.key, error, (long long)c->item.attempts + 1,
+			       (double)wait / 1000);
+		}
+		if (store_sender_retry(c->out, c->item.id, now + wait, error) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------ the thread */
+
+static void *city_main(void *arg)
+{
+	struct cityout *c = arg;
+	for (;;) {
+		int64_t now = sp_now_ms();
+		bool more = schedule(c, now);
+		more |= deliver(c);
+		if (sp_mono_ms() >= c->next_gauge_ms)
+			update_queued(c);
+		pthread_mutex_lock(&c->lock);
+		if (!atomic_load(&c->stopping) && !more) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += LOOP_MS / 1000;
+			pthread_cond_timedwait(&c->wake, &c->lock, &ts);
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (atomic_load(&c->stopping))
+			break;
+	}
+	return NULL;
+}
+
+/* Sets up the curl handle: everything but the item's headers and body. 0 or SP_E*. */
+static int curl_setup(struct cityout *c)
+{
+	pthread_once(&curl_once, curl_init);
+	if (curl_init_rc != CURLE_OK) {
+		SP_ERROR(LOG_COMP, "libcurl: %s", curl_easy_strerror(curl_init_rc));
+		return SP_EIO;
+	}
+	if ((c->curl = curl_easy_init()) == NULL) {
+		SP_ERROR(LOG_COMP, "libcurl: no handle");
+		return SP_ENOMEM;
+	}
+	int64_t connect_ms =
+	    c->p.timeout_ms < CONNECT_TIMEOUT_MAX_MS ? c->p.timeout_ms : CONNECT_TIMEOUT_MAX_MS;
+	CURLcode cc = CURLE_OK;
+	CURL *h = c->curl;
+#define OPT(o, v)                                                                                  \
+	do {                                                                                       \
+		if (cc == CURLE_OK)                                                                \
+			cc = curl_easy_setopt(h, o, v);                                            \
+	} while (0)
+	OPT(CURLOPT_URL, c->url);
+	OPT(CURLOPT_POST, 1L);
+	OPT(CURLOPT_NOSIGNAL, 1L);
+	OPT(CURLOPT_PROTOCOLS_STR, "http,https");
+	OPT(CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
+	OPT(CURLOPT_TIMEOUT_MS, (long)c->p.timeout_ms);
+	OPT(CURLOPT_ERRORBUFFER, c->errbuf);
+	OPT(CURLOPT_WRITEFUNCTION, on_answer);
+	OPT(CURLOPT_WRITEDATA, c);
+	OPT(CURLOPT_XFERINFOFUNCTION, on_progress);
+	OPT(CURLOPT_XFERINFODATA, c);
+	OPT(CURLOPT_NOPROGRESS, 0L);
+	OPT(CURLOPT_USERAGENT, "sitepulse-collector/" SP_VERSION);
+	if (c->ca_file[0])
+		OPT(CURLOPT_CAINFO, c->ca_file);
+#undef OPT
+	if (cc != CURLE_OK) {
+		SP_ERROR(LOG_COMP, "libcurl refuses an option: %s", curl_easy_strerror(cc));
+		return SP_ECONFIG;
+	}
+	return 0;
+}
+
+static void destroy(struct cityout *c)
+{
+	if (c == NULL)
+		return;
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	store_sender_close(c->out);
+	sp_decoder_destroy(c->dec);
+	sp_buf_free(&c->item.body);
+	sp_buf_free(&c->body);
+	sp_buf_free(&c->meta);
+	free(c->sites);
+	free(c->devs);
+	free(c->before);
+	free(c->url);
+	free(c->token);
+	free(c->ca_file);
+	free(c->auth);
+	if (c->wake_ok)
+		pthread_cond_destroy(&c->wake);
+	if (c->lock_ok)
+		pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+struct cityout *cityout_start(const struct cityout_params *p)
+{
+	assert(p != NULL && p->store != NULL && p->metrics != NULL && p->period_ms > 0 &&
+	       p->grace_ms >= 0 && p->offline_ms >= 0 && p->timeout_ms > 0 && p->retry_min_ms > 0 &&
+	       p->retry_max_ms >= p->retry_min_ms);
+	struct cityout *c = calloc(1, sizeof(*c));
+	pthread_condattr_t ca;
+	if (c == NULL)
+		return NULL;
+	c->p = *p;
+	c->body = (struct sp_buf)SP_BUF_INIT(BODY_MAX);
+	c->item.body = (struct sp_buf)SP_BUF_INIT(BODY_MAX);
+	c->meta = (struct sp_buf)SP_BUF_INIT(META_MAX + 64);
+	c->seed = (unsigned)sp_mono_ms() ^ (unsigned)getpid();
+	atomic_init(&c->stopping, false);
+	if (pthread_mutex_init(&c->lock, NULL) != 0)
+		goto fail;
+	c->lock_ok = true;
+	/* the wait's deadline is on the monotonic clock: a wall clock step cannot stretch it */
+	if (pthread_condattr_init(&ca) != 0)
+		goto fail;
+	c->wake_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+		     pthread_cond_init(&c->wake, &ca) == 0;
+	pthread_condattr_destroy(&ca);
+	if (!c->wake_ok)
+		goto fail;
+
+	c->url = strdup(p->url ? p->url : "");
+	c->token = strdup(p->token ? p->token : "");
+	c->ca_file = strdup(p->ca_file ? p->ca_file : "");
+	if (c->url == NULL || c->token == NULL || c->ca_file == NULL)
+		goto fail;
+	c->p.url = c->url;
+	c->p.token = c->token;
+	c->p.ca_file = c->ca_file;
+	if (strpbrk(c->token, "\r\n") != NULL) {
+		SP_ERROR(LOG_COMP, "the city token holds a line break: refused");
+		goto fail;
+	}
+	if (c->token[0]) {
+		size_t n = strlen(c->token) + sizeof("Authorization: Bearer ");
+		if ((c->auth = malloc(n)) == NULL)
+			goto fail;
+		snprintf(c->auth, n, "Authorization: Bearer %s", c->token);
+	}
+	if ((c->dec = sp_decoder_create()) == NULL)
+		goto fail;
+	if ((c->out = store_sender_open(p->store, STORE_OUTBOX_CITY)) == NULL)
+		goto fail;
+	if (c->url[0] && curl_setup(c) != 0)
+		goto fail;
+	if (pthread_create(&c->thread, NULL, city_main, c) != 0) {
+		SP_ERROR(LOG_COMP, "cannot start the city thread");
+		goto fail;
+	}
+	c->started = true;
+	SP_INFO(LOG_COMP, "summaries every %lld s, %lld s after each period ends; %s",
+		(long long)(p->period_ms / 1000), (long long)(p->grace_ms / 1000),
+		c->url[0] ? "sent to the city" : "no url: kept, not sent");
+	return c;
+fail:
+	destroy(c);
+	return NULL;
+}
+
+void cityout_stop(struct cityout *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	atomic_store(&c->stopping, true);
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	if (c->started)
+		pthread_join(c->thread, NULL);
+	destroy(c);
+}
