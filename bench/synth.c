@@ -34,6 +34,32 @@ static double pick(struct synth *s, double lo, unsigned steps, int decimals)
 	return at_resolution(lo + (double)(synth_next(s) % steps) * step, decimals);
 }
 
+/*
+ * How long a device's state lasts: what a real one reports changes in steps
+ * (a lift's door and car every few seconds while in use, a charging port's
+ * state when a session starts or ends), not on every record. The state is
+ * drawn from the device, the port and the window its ts falls in, so every
+ * record within a window repeats it (as a heartbeat does) while the values
+ * (voltages, temperatures) still vary per record. Until this, every record
+ * drew a fresh state: a port started and ended a charging session on every
+ * record, which no charger does, and the alert rules' holds churned with
+ * it (docs/performance.md item 29).
+ */
+#define LIFT_STATE_MS 4000
+#define PORT_STATE_MS 60000
+
+static struct synth state_of(const char *dev, int32_t port, int64_t ts, int64_t window_ms)
+{
+	struct synth w;
+	uint64_t h = 1469598103934665603ULL;
+	for (const char *p = dev; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h = (h ^ (uint64_t)port) * 1099511628211ULL;
+	synth_seed(&w, h ^ (uint64_t)(ts / window_ms) * 0x9E3779B97F4A7C15ULL);
+	synth_next(&w);
+	return w;
+}
+
 void synth_device(struct sp_device_info *d, const char *dev, bool lift)
 {
 	memset(d, 0, sizeof(*d));
@@ -51,15 +77,15 @@ void synth_device(struct sp_device_info *d, const char *dev, bool lift)
 	}
 }
 
-static void fill_lift(struct synth *s, struct sp_lift *x, uint64_t n)
+static void fill_lift(struct synth *s, struct sp_lift *x, uint64_t n, struct synth *st)
 {
-	bool moving = synth_next(s) % 10 < 3;
+	bool moving = synth_next(st) % 10 < 3;
 	x->floor = SYNTH_FLOOR_MIN +
-		   (int32_t)(synth_next(s) % (SYNTH_FLOOR_MAX - SYNTH_FLOOR_MIN + 1));
-	x->dir = moving ? (synth_next(s) & 1 ? SP_DIR_UP : SP_DIR_DOWN) : SP_DIR_STOP;
-	x->door = moving ? SP_DOOR_CLOSED : (enum sp_door)(synth_next(s) % SP_DOOR_COUNT);
+		   (int32_t)(synth_next(st) % (SYNTH_FLOOR_MAX - SYNTH_FLOOR_MIN + 1));
+	x->dir = moving ? (synth_next(st) & 1 ? SP_DIR_UP : SP_DIR_DOWN) : SP_DIR_STOP;
+	x->door = moving ? SP_DOOR_CLOSED : (enum sp_door)(synth_next(st) % SP_DOOR_COUNT);
 	x->door_zone = !moving;
-	x->occupied = synth_next(s) % 10 < 4;
+	x->occupied = synth_next(st) % 10 < 4;
 	x->speed = moving ? pick(s, 1.0, 50, 2) : 0.0;
 	x->mode = SP_MODE_NORMAL;
 	x->power = SP_POWER_MAINS;
@@ -80,9 +106,9 @@ static void fill_station(struct synth *s, struct sp_station *x, uint64_t n)
 	x->energy_wh = 5000000 + 40 * (int64_t)n;
 }
 
-static void fill_port(struct synth *s, struct sp_port *x, int32_t port)
+static void fill_port(struct synth *s, struct sp_port *x, int32_t port, struct synth *st)
 {
-	bool charging = synth_next(s) & 1;
+	bool charging = synth_next(st) & 1;
 	x->port = port;
 	x->state = charging ? SP_PORT_CHARGING : SP_PORT_IDLE;
 	x->v = pick(s, 218, 60, 1);
@@ -102,7 +128,8 @@ void synth_record(struct synth *s, struct sp_record *r, const char *dev, bool li
 		r->kind = SP_REC_LIFT;
 		r->has = SP_HAS_SPEED | SP_HAS_POWER_SRC | SP_HAS_SAFETY_OK | SP_HAS_TRIPS |
 			 SP_HAS_DOOR_CYCLES | SP_HAS_RUN_S;
-		fill_lift(s, &r->u.lift, n);
+		struct synth st = state_of(dev, 0, ts, LIFT_STATE_MS);
+		fill_lift(s, &r->u.lift, n, &st);
 	} else if (n % (SYNTH_PORTS + 1) == 0) {
 		r->kind = SP_REC_STATION;
 		r->has = SP_HAS_POWER_W | SP_HAS_SUPPLY_V | SP_HAS_AMBIENT_C | SP_HAS_LEAK_MA |
@@ -111,6 +138,8 @@ void synth_record(struct synth *s, struct sp_record *r, const char *dev, bool li
 	} else {
 		r->kind = SP_REC_PORT;
 		r->has = SP_HAS_V | SP_HAS_A | SP_HAS_W | SP_HAS_TEMP_C | SP_HAS_SESSION_WH;
-		fill_port(s, &r->u.port, (int32_t)(n % (SYNTH_PORTS + 1)));
+		int32_t port = (int32_t)(n % (SYNTH_PORTS + 1));
+		struct synth st = state_of(dev, port, ts, PORT_STATE_MS);
+		fill_port(s, &r->u.port, port, &st);
 	}
 }

@@ -179,7 +179,11 @@ struct rules {
 	int32_t devs_free;
 	int32_t *dbuckets;
 	size_t ndbuckets;
+	/* the rules that read each record kind, in catalogue order: a record visits only its own */
+	uint8_t by_kind[SP_REC_KIND_COUNT][RULE_COUNT];
+	uint8_t nby_kind[SP_REC_KIND_COUNT];
 };
+_Static_assert(RULE_COUNT <= UINT8_MAX, "rule ids fit rules.by_kind");
 
 static uint64_t mix(uint64_t h, uint64_t x)
 {
@@ -420,6 +424,10 @@ struct rules *rules_create(const struct rules_config *cfg)
 	if (r == NULL)
 		return NULL;
 	r->cfg = cfg;
+	for (int rule = 0; rule < RULE_COUNT; rule++) {
+		enum sp_rec_kind k = rule_reads((enum rule_id)rule);
+		r->by_kind[k][r->nby_kind[k]++] = (uint8_t)rule;
+	}
 	r->entries_free = r->devs_free = -1;
 	r->nebuckets = r->ndbuckets = MIN_BUCKETS;
 	r->ebuckets = buckets_new(r->nebuckets);
@@ -622,10 +630,9 @@ int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_rec
 				 fn, ctx);
 	}
 	int32_t port = rec->kind == SP_REC_PORT ? rec->u.port.port : 0;
-	for (int rule = 0; rule < RULE_COUNT; rule++) {
-		if (rule_reads((enum rule_id)rule) != rec->kind)
-			continue;
-		int rc = judge_one(r, d, rec, (enum rule_id)rule, port, "", received_ms, fn, ctx);
+	for (int i = 0; i < r->nby_kind[rec->kind]; i++) {
+		int rc = judge_one(r, d, rec, (enum rule_id)r->by_kind[rec->kind][i], port, "",
+				   received_ms, fn, ctx);
 		if (rc != 0)
 			return rc;
 	}

@@ -25,6 +25,7 @@
 #include "writer.h"
 
 #include "devcache.h"
+#include "holdlog.h"
 #include "mailfmt.h"
 #include "parsed.h"
 #include "seqtrack.h"
@@ -81,6 +82,7 @@ struct writer {
 	struct seqtrack *seq;
 	struct devcache *devs;
 	struct rules *rules;
+	struct holdlog *holds;        /* the batch's hold events, written net before COMMIT */
 	/* alert mail: the message being composed, and the sites' time zones, loaded when first needed */
 	struct sp_buf mail;
 	struct site_tz {
@@ -236,13 +238,15 @@ static int on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_
 	int rc;
 	switch (ev->kind) {
 	case RULE_HOLD_START:
-		return store_w_hold_put(w->p.store, ev->device_id, rule, ev->port, ev->code, ev->since);
+		return holdlog_begin(w->holds, ev->device_id, (int)ev->rule, ev->port, ev->code,
+				     ev->since);
 	case RULE_HOLD_END:
-		return store_w_hold_del(w->p.store, ev->device_id, rule, ev->port, ev->code);
+		return holdlog_end(w->holds, ev->device_id, (int)ev->rule, ev->port, ev->code);
 	case RULE_OPEN: {
 		struct store_alert_new a = {ev->device_id, rule, ev->code, ev->site, ev->dev, ev->port,
 					    alert_severity_name(ev->severity), ev->ts, ev->detail};
-		if ((rc = store_w_hold_del(w->p.store, ev->device_id, rule, ev->port, ev->code)) ||
+		/* the alert replaces its hold (if it had one: holdlog writes nothing otherwise) */
+		if ((rc = holdlog_end(w->holds, ev->device_id, (int)ev->rule, ev->port, ev->code)) ||
 		    (rc = store_w_alert_open(w->p.store, &a, alert_id)))
 			return rc;
 		w->bc.alerts_opened++;
@@ -260,6 +264,17 @@ static int on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_
 		return queue_alert_mail(w, ev, ev->alert_id, true);
 	}
 	return 0;
+}
+
+static int put_hold(void *ctx, int64_t device_id, int rule, int32_t port, const char *code,
+		    int64_t since)
+{
+	return store_w_hold_put(ctx, device_id, rule_name((enum rule_id)rule), port, code, since);
+}
+
+static int del_hold(void *ctx, int64_t device_id, int rule, int32_t port, const char *code)
+{
+	return store_w_hold_del(ctx, device_id, rule_name((enum rule_id)rule), port, code);
 }
 
 static int load_condition(void *ctx, const struct store_condition *c)
@@ -639,7 +654,8 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 		if ((rc = rules_tick(w->rules, now, on_rule_event, w)))
 			goto fail;
 	}
-	if ((rc = save_progress(w, now, flush_all, &agents_flushed, &devices_flushed)))
+	if ((rc = save_progress(w, now, flush_all, &agents_flushed, &devices_flushed)) ||
+	    (rc = holdlog_flush(w->holds, put_hold, del_hold, w->p.store)))
 		goto fail;
 	if ((rc = store_w_commit(w->p.store)))
 		goto fail_committed;
@@ -661,6 +677,7 @@ fail:
 fail_committed:
 	seqtrack_abort(w->seq);
 	devcache_clear(w->devs);
+	holdlog_clear(w->holds);
 	w->device_count = store_w_device_count(w->p.store);
 	/* the rules moved with the rolled-back records: take their state from the store again */
 	if (load_conditions(w))
@@ -798,6 +815,7 @@ static void writer_free(struct writer *w)
 	seqtrack_destroy(w->seq);
 	devcache_destroy(w->devs);
 	rules_destroy(w->rules);
+	holdlog_destroy(w->holds);
 	sp_buf_free(&w->mail);
 	for (size_t i = 0; w->tzs && w->p.mail && i <= w->p.mail->nsites; i++)
 		sp_tz_free(w->tzs[i].tz);
@@ -823,12 +841,14 @@ struct writer *writer_start(const struct writer_params *p)
 	w->seq = seqtrack_create(p->gap_window_ms);
 	w->devs = devcache_create(DEVCACHE_MAX);
 	w->rules = rules_create(p->rules);
+	w->holds = holdlog_create();
 	if (p->mail && (w->tzs = calloc(p->mail->nsites + 1, sizeof(*w->tzs))) == NULL)
 		goto fail;
 	w->msgs = calloc(n, sizeof(*w->msgs));
 	w->topics = calloc(n, sizeof(*w->topics));
 	w->topic_ok = calloc(n, sizeof(*w->topic_ok));
-	if (!w->dec || !w->seq || !w->devs || !w->rules || !w->msgs || !w->topics || !w->topic_ok)
+	if (!w->dec || !w->seq || !w->devs || !w->rules || !w->holds || !w->msgs || !w->topics ||
+	    !w->topic_ok)
 		goto fail;
 	if (store_w_load_agents(p->store, load_agent, w) || load_conditions(w))
 		goto fail;
