@@ -5,11 +5,13 @@
  * Every /api/ route needs "Authorization: Bearer TOKEN"; tokens are kept as
  * digests and compared in constant time (tokens.c), never logged. Errors
  * are {"error":"…"} with a 4xx/5xx status; unknown query parameters are
- * ignored.
+ * ignored. The dashboard's files (web.c) are served without a token, with
+ * a strict Content-Security-Policy: the data they fetch needs the token.
  */
 #include "api.h"
 
 #include "apiparse.h"
+#include "web.h"
 
 #include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
@@ -40,6 +42,15 @@
  * computed at most this often, whoever scrapes how often.
  */
 #define DEVICE_COUNTS_TTL_MS 5000
+/*
+ * The dashboard may run only its own script and style, talk only to this
+ * server, and be framed by no one; no inline script or style, no form
+ * submission, no <base>. Device-supplied text that slipped into markup could
+ * still run nothing (docs/dashboard.md).
+ */
+#define DASHBOARD_CSP                                                                          \
+	"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "        \
+	"img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 struct api {
 	struct api_params p;
@@ -427,6 +438,28 @@ static enum MHD_Result route_summaries(struct api *a, struct MHD_Connection *c)
 	return send_json(c, MHD_HTTP_OK, &b);
 }
 
+/* GET / and the dashboard's other files: static bytes, no token (see DASHBOARD_CSP). */
+static enum MHD_Result route_static(struct MHD_Connection *c, const char *url)
+{
+	struct web_file f;
+	if (web_find_file(url, &f) != 0)
+		return send_error(c, MHD_HTTP_NOT_FOUND, "not found");
+	/* PERSISTENT: static bytes, which libmicrohttpd neither copies nor frees */
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(f.len, (void *)f.data, MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, f.content_type);
+	/* revalidated on every load, so an upgraded collector's dashboard shows at once */
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	MHD_add_response_header(r, "Content-Security-Policy", DASHBOARD_CSP);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static int acked_row(void *ctx, const struct store_alert_row *r)
 {
 	struct list_ctx *l = ctx;
@@ -492,6 +525,8 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+	if (r == ROUTE_STATIC)
+		return route_static(c, url);
 	return handlers[r](a, c);
 }
 

@@ -1,6 +1,8 @@
 /* apiparse.c - routing, tokens and query parameters of the API (see apiparse.h). */
 #include "apiparse.h"
 
+#include "web.h"
+
 #include "sitepulse/codec.h"
 #include "sitepulse/ids.h"
 #include "sitepulse/record.h"
@@ -49,12 +51,16 @@ enum api_route apiparse_route(const char *path, int64_t *id)
 			return routes[i].route;
 	if (alert_ack_path(path, id))
 		return ROUTE_ALERT_ACK;
+	struct web_file f;
+	if (web_find_file(path, &f) == 0)
+		return ROUTE_STATIC;
 	return ROUTE_NOT_FOUND;
 }
 
 bool apiparse_route_needs_token(enum api_route r)
 {
-	return r != ROUTE_HEALTHZ && r != ROUTE_METRICS;
+	/* the dashboard's files hold no data: the data they fetch needs the token */
+	return r != ROUTE_HEALTHZ && r != ROUTE_METRICS && r != ROUTE_STATIC;
 }
 
 int apiparse_bearer(const char *header, const char **token, size_t *len)

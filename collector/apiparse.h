@@ -30,12 +30,16 @@ enum api_route {
 	ROUTE_ALERTS,
 	ROUTE_ALERT_ACK,     /* POST /api/v1/alerts/{id}/ack */
 	ROUTE_SUMMARIES,
+	ROUTE_STATIC,        /* a file of the dashboard: "/", "/dashboard.js", ... (web.h) */
 };
 
-/* Maps a URL path (no query string) to a route; *id receives {id} of ROUTE_ALERT_ACK. */
+/*
+ * Maps a URL path (no query string) to a route; *id receives {id} of
+ * ROUTE_ALERT_ACK. The paths of ROUTE_STATIC are those web_find_file() knows.
+ */
 enum api_route apiparse_route(const char *path, int64_t *id);
 
-/* True for routes that need a bearer token. */
+/* True for routes that need a bearer token (all but health, metrics and the dashboard's files). */
 bool apiparse_route_needs_token(enum api_route r);
 
 /*

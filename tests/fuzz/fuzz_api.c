@@ -1,6 +1,7 @@
 /*
  * fuzz_api.c - libFuzzer target for the HTTP API's request parsing: the
- * path router (with the alert id of .../ack), the Authorization header, the
+ * path router (with the alert id of .../ack, and the dashboard's static
+ * files, which must be exactly what web.c serves), the Authorization header, the
  * readings/devices/alerts query parameters, the ack body and the token
  * check. The input is split at NUL bytes into: path, Authorization header,
  * site, dev, t, from, to, limit (missing parts are absent); the alerts'
@@ -9,6 +10,7 @@
  */
 #include "apiparse.h"
 #include "tokens.h"
+#include "web.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,6 +39,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)apiparse_route_needs_token(r);
 	if (r == ROUTE_ALERT_ACK && alert_id < 1)
 		abort(); /* routed an id that is not an alert's */
+	struct web_file wf;
+	if ((r == ROUTE_STATIC) != (web_find_file(part[0] ? part[0] : "", &wf) == 0))
+		abort(); /* the router and the embedded files disagree */
+	if (r == ROUTE_STATIC &&
+	    (apiparse_route_needs_token(r) || strncmp(part[0], "/api/", 5) == 0))
+		abort(); /* a static file that asks for a token, or one under /api/ */
 
 	const char *tok;
 	size_t len;

@@ -31,6 +31,25 @@ static void test_routes(void)
 	CHECK(apiparse_route_needs_token(ROUTE_ALERT_ACK));
 }
 
+/* The dashboard's files: no token (their data needs one); nothing else is static. */
+static void test_static_routes(void)
+{
+	CHECK_EQ_INT(route("/"), ROUTE_STATIC);
+	CHECK_EQ_INT(route("/dashboard.js"), ROUTE_STATIC);
+	CHECK_EQ_INT(route("/dashboard.css"), ROUTE_STATIC);
+	CHECK_EQ_INT(route("/favicon.svg"), ROUTE_STATIC);
+	CHECK(!apiparse_route_needs_token(ROUTE_STATIC));
+	const char *bad[] = {"//",           "/dashboard.html",      "/index.html",
+			     "/Dashboard.js", "/dashboard.css/",     "/api/",
+			     "/api/v1/",     "/api/v1/dashboard.js", "/./",
+			     "/favicon.ico"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (route(bad[i]) != ROUTE_NOT_FOUND)
+			fprintf(stderr, "  routed: %s\n", bad[i]);
+		CHECK_EQ_INT(route(bad[i]), ROUTE_NOT_FOUND);
+	}
+}
+
 /* POST /api/v1/alerts/{id}/ack: a plain positive decimal id, nothing else. */
 static void test_alert_ack_route(void)
 {
@@ -171,6 +190,7 @@ static void test_devices_params(void)
 int main(void)
 {
 	RUN(test_routes);
+	RUN(test_static_routes);
 	RUN(test_alert_ack_route);
 	RUN(test_alerts_params);
 	RUN(test_acked_by);

@@ -1,0 +1,459 @@
+#!/usr/bin/env python3
+"""
+test_dashboard.py - the operators' dashboard (GET /, docs/dashboard.md) in a
+real headless Chromium driven by Selenium, against real mosquitto, collector
+and agent processes.
+
+  - the static files: GET / and its script and style with the security
+    headers (Content-Security-Policy, nosniff, no-referrer, no-cache), the
+    bytes of web/, HEAD allowed, POST 405, no token needed (the data still
+    needs one);
+  - an agent plays a passenger trapped between floors ([rule.lift.trapped]
+    hold_s 2): the page, opened with #token=OPERATOR, shows the active
+    lift.trapped alert with the API's detail; the header counts it; the
+    sites table lists the site; clicking the site lists its devices with a
+    summary of their latest state;
+  - hostile text: a device's fault detail `<img src=x onerror=...>` shows as
+    literal text in the alerts table (and the devices table); no <img>
+    exists, document.title is untouched;
+  - acknowledging: the first click asks the operator's name; the API then
+    shows the alert active_ack, acked_by that name; the button is gone;
+  - a viewer token: Acknowledge shows the collector's 403 error text and
+    acknowledges nothing; a bad token (401) brings back the sign-in form,
+    which takes a good token;
+  - the collector stopped: a visible "collector unreachable" banner, which
+    goes once the collector is back (the page kept retrying);
+  - the cleared fault shows in "Recently cleared", as text;
+  - the browser's log holds no error: a SEVERE entry fails the test, except
+    the network lines of the 403, the 401 and the refused connections this
+    test causes on purpose (each phase allows only its own).
+
+Needs chromium, chromium-driver and python3-selenium (scripts/setup-deps
+installs them); without them it prints SKIP and exits 77. Chromium runs
+headless, without its sandbox (CI runs as root), with a fresh profile in the
+test directory, no background networking, and dies with chromedriver, which
+dies with the test (PR_SET_PDEATHSIG), so a killed test leaves no browser.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sptest as T  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
+
+SITE = "dash-a"
+NAME = "Li Wei 李伟"
+XSS = "<img src=x onerror=\"document.title='pwned'\">"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+       "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+PAGE_TIMEOUT_S = 20      # page load, and every WebDriver command (HTTP to chromedriver)
+SCRIPT_TIMEOUT_S = 10
+UI_WAIT_S = 30           # the page refreshes every 5 s: a few rounds
+
+
+def skip_unless_browser():
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER, SETPRIV) if not os.access(p, os.X_OK)]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("python3-selenium")
+    if missing:
+        print("SKIP: test_dashboard needs %s (scripts/setup-deps installs them)" % ", ".join(missing))
+        sys.exit(77)
+
+
+# ---------------------------------------------------------------- the browser
+
+class Browser:
+    """chromedriver (a sptest.Proc: dies with the test) and one headless Chromium session."""
+
+    def __init__(self, env):
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.remote.remote_connection import RemoteConnection
+
+        self.env = env
+        self.name = "chromedriver"
+        self.dir = env.subdir("browser")
+        self.port = T.free_port()
+        # Chromium dies when chromedriver does (it is chromedriver's child)
+        self.wrapper = os.path.join(self.dir, "chromium")
+        with open(self.wrapper, "w") as f:
+            f.write("#!/bin/sh\nexec %s --pdeathsig KILL %s \"$@\"\n" % (SETPRIV, CHROMIUM))
+        os.chmod(self.wrapper, 0o755)
+        self.proc = T.Proc("chromedriver", [CHROMEDRIVER, "--port=%d" % self.port],
+                           os.path.join(self.dir, "chromedriver.log"), self.dir)
+        env.register(self)
+        self.proc.start()
+        T.wait_until(lambda: T.port_open(self.port), 15, "chromedriver on port %d" % self.port)
+
+        opts = Options()
+        opts.binary_location = self.wrapper
+        for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                  "--user-data-dir=%s" % os.path.join(self.dir, "profile"),
+                  "--window-size=1400,1000", "--lang=en-US",
+                  # offline: nothing but the collector on loopback
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--disable-default-apps", "--disable-extensions",
+                  "--disable-client-side-phishing-detection", "--disable-domain-reliability",
+                  "--no-first-run", "--no-default-browser-check", "--no-pings",
+                  "--disable-breakpad", "--metrics-recording-only",
+                  "--disable-features=Translate,OptimizationHints,MediaRouter"):
+            opts.add_argument(a)
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        RemoteConnection.set_timeout(PAGE_TIMEOUT_S + 10)  # bounds every WebDriver command
+        T.log("browser: starting headless Chromium through chromedriver")
+        self.driver = webdriver.Remote(command_executor="http://127.0.0.1:%d" % self.port,
+                                       options=opts)
+        self.driver.set_page_load_timeout(PAGE_TIMEOUT_S)
+        self.driver.set_script_timeout(SCRIPT_TIMEOUT_S)
+        self.driver.implicitly_wait(0)
+
+    def js(self, script, *args):
+        return self.driver.execute_script(script, *args)
+
+    def screenshot(self, name):
+        try:
+            path = os.path.join(self.env.dir, name + ".png")
+            self.driver.save_screenshot(path)
+            return path
+        except Exception as e:  # a screenshot is an aid, never a failure
+            T.log("screenshot %s: %s" % (name, e))
+            return None
+
+    def log_entries(self):
+        return self.driver.get_log("browser")
+
+    def cleanup(self):
+        drv = getattr(self, "driver", None)
+        if drv is not None:
+            self.screenshot("last")
+            try:
+                drv.quit()
+            except Exception as e:
+                print("browser: quit: %s" % e)
+            self.driver = None
+        self.proc.stop(signal.SIGTERM, 5)
+
+
+# ---------------------------------------------------------------- reading the page
+
+ROWS_JS = """
+return Array.from(document.querySelectorAll(arguments[0] + ' tbody tr')).map(function (tr) {
+    function t(sel) { var e = tr.querySelector(sel); return e ? e.textContent : null; }
+    return {id: tr.getAttribute('data-alert-id'), rule: t('.c-rule'), where: t('.c-where'),
+            detail: t('.c-detail'), state: t('.c-state'), dev: t('.c-dev'), kind: t('.c-kind'),
+            online: t('.c-online'), latest: t('.c-latest'), text: tr.textContent,
+            ack: !!tr.querySelector('button.ack'), imgs: tr.querySelectorAll('img').length};
+});
+"""
+
+
+def rows(b, table):
+    return b.js(ROWS_JS, "#" + table)
+
+
+def row_of(b, table, rule):
+    got = [r for r in rows(b, table) if r["rule"] == rule]
+    return got[0] if got else None
+
+
+def visible(b, element_id):
+    return b.js("var e = document.getElementById(arguments[0]);"
+                "return !!e && !e.hidden && e.getClientRects().length > 0;", element_id)
+
+
+def text_of(b, element_id):
+    return b.js("var e = document.getElementById(arguments[0]); return e ? e.textContent : null;",
+                element_id)
+
+
+def click(b, css, what):
+    """Clicks the first element matching css (a real click), retrying while the
+    page replaces it (its 5 s refresh)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+
+    def once():
+        try:
+            els = b.driver.find_elements(By.CSS_SELECTOR, css)
+            if not els:
+                return False
+            els[0].click()
+            return True
+        except WebDriverException as e:  # stale, not yet interactable, ...
+            raise T.TestFailure("click %s: %s" % (what, str(e).splitlines()[0]))
+    T.wait_until(once, 10, "to click %s (%s)" % (what, css))
+
+
+def fill(b, element_id, text):
+    from selenium.webdriver.common.by import By
+    el = b.driver.find_element(By.ID, element_id)
+    el.clear()
+    el.send_keys(text)
+
+
+# ---------------------------------------------------------------- the browser's log
+
+class BrowserLog:
+    """Every entry of the browser's log, judged phase by phase: a SEVERE entry
+    fails the test unless the current phase expects it (a network line the
+    test caused on purpose)."""
+
+    def __init__(self, browser):
+        self.b = browser
+        self.bad = []
+        self.seen = 0
+
+    def take(self, phase, allowed=()):
+        """Reads what the browser logged since the last call; allowed: substrings
+        that, all present in a SEVERE network line, make it expected."""
+        for e in self.b.log_entries():
+            self.seen += 1
+            msg = e.get("message", "")
+            if e.get("level") != "SEVERE":
+                continue
+            ok = e.get("source") == "network" and any(all(s in msg for s in group)
+                                                       for group in allowed)
+            T.log("browser log (%s, %s%s): %s" % (phase, e.get("source"),
+                                                  ", expected" if ok else "", msg[:300]))
+            if not ok:
+                self.bad.append((phase, e))
+
+    def check(self):
+        T.check(not self.bad, "the browser logged %d error(s): %s" % (
+            len(self.bad), "; ".join("[%s] %s: %s" % (p, e.get("source"), e.get("message", "")[:300])
+                                     for p, e in self.bad)))
+
+
+# ---------------------------------------------------------------- the static files
+
+def head_or_get(url, method):
+    req = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        body = e.read()
+        e.close()
+        return e.code, e.headers, body
+
+
+def check_static(coll):
+    T.log("step: GET / and the dashboard's files: headers and bytes")
+    for path, name, ctype in (("/", "dashboard.html", "text/html; charset=utf-8"),
+                              ("/dashboard.js", "dashboard.js", "text/javascript; charset=utf-8"),
+                              ("/dashboard.css", "dashboard.css", "text/css; charset=utf-8"),
+                              ("/favicon.svg", "favicon.svg", "image/svg+xml")):
+        with open(os.path.join(T.SOURCE_DIR, "web", name), "rb") as f:
+            src = f.read()
+        st, hd, body = head_or_get(coll.base + path, "GET")
+        T.check_eq(st, 200, "GET %s" % path)
+        T.check_eq(hd.get("Content-Type"), ctype, "GET %s Content-Type" % path)
+        T.check_eq(hd.get("Content-Security-Policy"), CSP, "GET %s Content-Security-Policy" % path)
+        T.check_eq(hd.get("X-Content-Type-Options"), "nosniff", "GET %s X-Content-Type-Options" % path)
+        T.check_eq(hd.get("Referrer-Policy"), "no-referrer", "GET %s Referrer-Policy" % path)
+        T.check_eq(hd.get("Cache-Control"), "no-cache", "GET %s Cache-Control" % path)
+        T.check(body == src, "GET %s: %d bytes, web/%s has %d: not the same bytes"
+                % (path, len(body), name, len(src)))
+        st, hd, body = head_or_get(coll.base + path, "HEAD")
+        T.check(st == 200 and body == b"" and hd.get("Content-Security-Policy") == CSP,
+                "HEAD %s: %d, %d bytes, CSP %r" % (path, st, len(body), hd.get("Content-Security-Policy")))
+        for method in ("POST", "PUT", "DELETE"):
+            st, _, body = head_or_get(coll.base + path, method)
+            T.check(st == 405 and json.loads(body).get("error"), "%s %s: %d %r" % (method, path, st, body))
+    html = head_or_get(coll.base + "/", "GET")[2].decode("utf-8")
+    T.check("<script>" not in html and not re.search(r"<[^>]*\s(style|on[a-z]+)\s*=", html)
+            and "<style" not in html and "http://" not in html and "https://" not in html,
+            "dashboard.html: no inline script or style, no handler attributes, nothing from elsewhere")
+    for path in ("/index.html", "/dashboard.html", "/favicon.ico", "/web/dashboard.js"):
+        T.check_eq(head_or_get(coll.base + path, "GET")[0], 404, "GET %s" % path)
+    st, _ = coll.api("/api/v1/sites", token=None)
+    T.check_eq(st, 401, "the data still needs a token: GET /api/v1/sites without one")
+
+
+# ---------------------------------------------------------------- helpers on the API
+
+def active_alert(coll, rule, site=SITE):
+    got = [a for a in coll.api_ok("/api/v1/alerts", {"state": "active", "site": site})
+           if a["rule"] == rule]
+    return got[0] if got else None
+
+
+def publish_fault(broker, seq, active):
+    now = int(time.time() * 1000)
+    rec = {"t": "fault", "dev": "chg-x", "ts": now, "code": "X1", "active": active, "port": 1,
+           "detail": XSS}
+    T.publish_ok(broker, "sp/v1/%s/gw-x/data" % SITE,
+                 json.dumps({"v": 1, "seq": seq, "ts": now, "records": [rec]}))
+
+
+# ---------------------------------------------------------------- the test
+
+def main(env):
+    broker = env.broker()
+    coll = env.collector(broker, extra={"rule.lift.trapped": {"hold_s": 2}})
+    check_static(coll)
+    b = Browser(env)  # first: the trapped passenger's 60 s start with the agent
+    log = BrowserLog(b)
+    env.agent(broker, SITE, "gw-1", seed=21, lifts=1, chargers=1, ports=4, heartbeat_s=1,
+              time_scale=5, args=["--scenario", "lift-1:trapped_between_floors@2+60"])
+    # a second gateway with one charger, whose fault carries hostile text
+    now = int(time.time() * 1000)
+    T.publish_ok(broker, "sp/v1/%s/gw-x/birth" % SITE, json.dumps(
+        {"v": 1, "ts": now, "devices": [{"dev": "chg-x", "kind": "charger", "ports": 2}]}), retain=True)
+    T.publish_ok(broker, "sp/v1/%s/gw-x/state" % SITE, json.dumps({"online": True, "ts": now}),
+                 retain=True)
+
+    T.log("step: open the dashboard with #token=OPERATOR")
+    b.driver.get(coll.base + "/#token=" + T.OPERATOR_TOKEN)
+    T.wait_until(lambda: visible(b, "main") and not visible(b, "login"), UI_WAIT_S,
+                 "the dashboard's main view (the token taken from the fragment)")
+    T.check_eq(b.js("return location.hash"), "", "the fragment, removed from the address bar")
+    T.check_eq(b.js("return sessionStorage.getItem('sitepulse.token')"), T.OPERATOR_TOKEN,
+               "the token kept in sessionStorage")
+
+    T.log("step: the active lift.trapped alert shows, with its detail")
+    api_alert = T.wait_until(lambda: active_alert(coll, "lift.trapped"), 40,
+                             "an active lift.trapped alert in the API")
+    row = T.wait_until(lambda: row_of(b, "active-alerts", "lift.trapped"), UI_WAIT_S,
+                       "the lift.trapped row in the active alerts table")
+    T.check_eq(row["detail"], api_alert["detail"], "the row's detail (the API's)")
+    T.check("trapped" in row["detail"], "detail %r" % row["detail"])
+    T.check(row["where"] == "%s / lift-1" % SITE and row["ack"] and row["state"] == "unacknowledged",
+            "the row: %r" % row)
+    T.check_eq(row["id"], str(api_alert["id"]), "the row's alert id")
+    T.wait_until(lambda: int(text_of(b, "count-critical")) >= 1, UI_WAIT_S,
+                 "the header's critical count")
+    T.check_eq(text_of(b, "health"), "collector ok", "the header's collector health")
+    b.screenshot("alert")
+
+    T.log("step: the sites table lists the site; clicking it lists its devices")
+    T.wait_until(lambda: SITE in [s.strip() for s in b.js(
+        "return Array.from(document.querySelectorAll('#sites tbody button.site'))"
+        ".map(function (e) { return e.textContent; })")], UI_WAIT_S, "the site in the sites table")
+    T.check(not visible(b, "devices-section"), "the devices section before a site is chosen")
+    click(b, "#sites tbody button.site", "the site")
+
+    def devices_listed():
+        got = {r["dev"]: r for r in rows(b, "devices") if r["dev"]}
+        ok = ({"lift-1", "chg-1", "chg-x"} <= set(got) and "floor" in (got["lift-1"]["latest"] or "")
+              and "ports:" in (got["chg-1"]["latest"] or ""))
+        return got if ok else None
+    devs = T.wait_until(devices_listed, UI_WAIT_S, "lift-1, chg-1 and chg-x in the devices table")
+    T.check_eq(text_of(b, "devices-site"), SITE, "the devices section's site")
+    T.check(devs["lift-1"]["kind"] == "lift" and "online" in devs["lift-1"]["online"],
+            "lift-1: %r" % devs["lift-1"])
+    T.check("4 ports:" in devs["chg-1"]["latest"], "chg-1's ports in its summary: %r" % devs["chg-1"])
+    T.log("devices: %s" % {k: (v["online"], v["latest"]) for k, v in devs.items()})
+    log.take("open")
+
+    T.log("step: a device's hostile fault detail shows as text")
+    publish_fault(broker, 1, True)
+    xrow = T.wait_until(lambda: row_of(b, "active-alerts", "charger.fault.X1"), UI_WAIT_S,
+                        "the charger.fault.X1 row")
+    T.check(xrow["detail"].endswith(XSS), "the detail, as literal text: %r" % xrow["detail"])
+    T.check_eq(b.js("return document.querySelectorAll('#active-alerts img').length"), 0,
+               "<img> elements in the alerts table")
+    T.wait_until(lambda: any(XSS in (r["latest"] or "") for r in rows(b, "devices")), UI_WAIT_S,
+                 "chg-x's fault, as text, in the devices table")
+    T.check_eq(b.js("return document.images.length"), 0, "<img> elements in the page")
+    T.check("pwned" not in b.driver.title, "document.title: %r" % b.driver.title)
+    T.check_eq(b.js("return window.__xss === undefined && document.title.indexOf('pwned') < 0"),
+               True, "no script of the detail ran")
+    b.screenshot("xss")
+
+    T.log("step: acknowledge lift.trapped as %r (the name is asked once)" % NAME)
+    click(b, "#active-alerts button.ack[data-alert-id='%d']" % api_alert["id"],
+          "Acknowledge on lift.trapped")
+    T.wait_until(lambda: b.js("return document.getElementById('name-dialog').open"), 10,
+                 "the name dialog")
+    fill(b, "name-input", NAME)
+    click(b, "#name-save", "Save")
+
+    def acked():
+        a = [x for x in coll.api_ok("/api/v1/alerts", {"site": SITE}) if x["id"] == api_alert["id"]]
+        return a[0] if a and a[0]["acked_by"] else None
+    a = T.wait_until(acked, UI_WAIT_S, "the API to show lift.trapped acknowledged")
+    T.check(a["state"] == "active_ack" and a["acked_by"] == NAME,
+            "acknowledged alert: state %r, acked_by %r" % (a["state"], a["acked_by"]))
+
+    def button_gone():
+        r = row_of(b, "active-alerts", "lift.trapped")
+        return r if r and not r["ack"] and NAME in r["state"] else None
+    T.wait_until(button_gone, UI_WAIT_S, "the Acknowledge button to go (state: acknowledged by the name)")
+    T.check_eq(b.js("return sessionStorage.getItem('sitepulse.name')"), NAME, "the name kept")
+    T.check(NAME in text_of(b, "operator"), "the header shows who acknowledges")
+    log.take("acknowledge")
+
+    T.log("step: a viewer token: Acknowledge shows the 403 error text")
+    b.driver.get(coll.base + "/#token=" + T.VIEWER_TOKEN)
+    T.wait_until(lambda: b.js("return sessionStorage.getItem('sitepulse.token')") == T.VIEWER_TOKEN,
+                 UI_WAIT_S, "the viewer token taken")
+    x = active_alert(coll, "charger.fault.X1")
+    T.check(x and x["state"] == "active_unack", "charger.fault.X1 before: %r" % x)
+    click(b, "#active-alerts button.ack[data-alert-id='%d']" % x["id"], "Acknowledge as a viewer")
+    T.wait_until(lambda: visible(b, "notice") and "acknowledging needs an operator token"
+                 in text_of(b, "notice-text"), UI_WAIT_S, "the 403 error text in the notice")
+    T.log("notice: %s" % text_of(b, "notice-text"))
+    T.check_eq(active_alert(coll, "charger.fault.X1")["state"], "active_unack",
+               "charger.fault.X1 after a viewer's click")
+    T.check(visible(b, "main") and not visible(b, "login"), "the page goes on after a 403")
+    b.screenshot("viewer-403")
+    log.take("viewer", allowed=[("/ack", "403")])
+
+    T.log("step: a refused token (401) asks for a token again; the form takes a good one")
+    b.driver.get(coll.base + "/#token=not-a-token-of-this-collector")
+    T.wait_until(lambda: visible(b, "login") and "401" in text_of(b, "login-reason"), UI_WAIT_S,
+                 "the sign-in form after a 401")
+    T.check(not visible(b, "main"), "the data hidden after a 401")
+    T.check_eq(b.js("return sessionStorage.getItem('sitepulse.token')"), None,
+               "the refused token dropped from sessionStorage")
+    fill(b, "token-input", T.OPERATOR_TOKEN)
+    click(b, "#login-form button[type=submit]", "Open")
+    T.wait_until(lambda: visible(b, "main") and row_of(b, "active-alerts", "charger.fault.X1"),
+                 UI_WAIT_S, "the alerts again after signing in with the form")
+    log.take("401", allowed=[("/api/v1/", "401")])
+
+    T.log("step: collector stopped: the banner says so; it goes when the collector is back")
+    coll.terminate()
+    T.wait_until(lambda: visible(b, "banner") and "collector unreachable" in text_of(b, "banner"),
+                 UI_WAIT_S, "the 'collector unreachable' banner")
+    T.check_eq(text_of(b, "health"), "collector unreachable", "the header's health while stopped")
+    b.screenshot("unreachable")
+    coll.start()
+    T.wait_until(lambda: not visible(b, "banner") and text_of(b, "health") == "collector ok",
+                 UI_WAIT_S, "the banner gone after the collector's restart")
+    log.take("unreachable", allowed=[("ERR_CONNECTION_REFUSED",), ("ERR_EMPTY_RESPONSE",),
+                                     ("ERR_CONNECTION_RESET",)])
+
+    T.log("step: the fault clears: it shows in 'Recently cleared', as text")
+    publish_fault(broker, 2, False)
+
+    def cleared_row():
+        r = row_of(b, "cleared-alerts", "charger.fault.X1")
+        return r if r and XSS in r["detail"] else None
+    c = T.wait_until(cleared_row, UI_WAIT_S, "charger.fault.X1 in the recently cleared table")
+    T.check(c["ack"] and c["imgs"] == 0, "the cleared row: %r" % c)
+    T.check(row_of(b, "active-alerts", "charger.fault.X1") is None, "the cleared fault left the active table")
+    T.check_eq(b.js("return document.images.length"), 0, "<img> elements in the page")
+    T.check("pwned" not in b.driver.title, "document.title: %r" % b.driver.title)
+    b.screenshot("final")
+    log.take("final")
+    log.check()
+    T.log("browser log: %d entries read, none unexpected" % log.seen)
+
+
+if __name__ == "__main__":
+    skip_unless_browser()
+    T.run(main)
