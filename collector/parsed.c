@@ -151,7 +151,11 @@ void parsed_record(const struct parsed_rec *r, struct sp_record *out)
 	size_t n = strnlen(r->dev, SP_ID_MAX);
 	memcpy(out->dev, r->dev, n);
 	out->dev[n] = '\0';
-	memset(&out->u, 0, sizeof(out->u));
+	/*
+	 * Only the record's own member: the rest of the union is never read
+	 * (zeroing all of it, sized by the fault's strings, cost ~100
+	 * instructions a record).
+	 */
 	if (r->facts_len <= sizeof(out->u))
 		memcpy(&out->u, r->facts, r->facts_len);
 	if (r->kind == SP_REC_FAULT) {

@@ -563,9 +563,14 @@ static bool suppressed(enum rule_id rule, const struct sp_record *rec)
 }
 
 /* Judges one rule on one record and moves its condition. */
+/*
+ * Judges one rule on one record. *dev is the device's index (or -1), found
+ * once per record by rules_eval and found again here whenever a condition
+ * begins or ends (the device may then be added or dropped).
+ */
 static int judge_one(struct rules *r, const struct rule_device *d, const struct sp_record *rec,
 		     enum rule_id rule, int32_t port, const char *code, int64_t received_ms,
-		     rule_event_fn fn, void *ctx)
+		     int32_t *dev, rule_event_fn fn, void *ctx)
 {
 	const struct rule_setting *s = rules_config_get(r->cfg, d->site, rule);
 	struct snap v = {0};
@@ -573,12 +578,13 @@ static int judge_one(struct rules *r, const struct rule_device *d, const struct 
 	if (s->enabled && !suppressed(rule, rec))
 		vd = rule_judge(rule, d, rec, s, &v);
 
-	int32_t dev = dev_find(r, d->id);
-	int32_t i = dev < 0 ? -1 : entry_find(r, dev, rule, port, code);
+	int32_t i = *dev < 0 ? -1 : entry_find(r, *dev, rule, port, code);
 	if (i < 0) {
 		if (vd != V_TRUE)
 			return 0;
-		return start(r, d, rec, rule, port, code, s, &v, received_ms, fn, ctx);
+		int rc = start(r, d, rec, rule, port, code, s, &v, received_ms, fn, ctx);
+		*dev = dev_find(r, d->id);
+		return rc;
 	}
 	struct entry *e = &r->entries[i];
 	if (rec->ts < e->last_ts)
@@ -607,6 +613,7 @@ static int judge_one(struct rules *r, const struct rule_device *d, const struct 
 	if (rc != 0)
 		return rc;
 	entry_drop(r, i);
+	*dev = dev_find(r, d->id);
 	return 0;
 }
 
@@ -627,12 +634,12 @@ int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_rec
 		bool lift = d->kind == SP_DEV_LIFT || (d->kind == SP_DEV_UNKNOWN && !has_port);
 		return judge_one(r, d, rec, lift ? RULE_LIFT_FAULT : RULE_CHARGER_FAULT,
 				 has_port ? rec->u.fault.port : 0, rec->u.fault.code, received_ms,
-				 fn, ctx);
+				 &dev, fn, ctx);
 	}
 	int32_t port = rec->kind == SP_REC_PORT ? rec->u.port.port : 0;
 	for (int i = 0; i < r->nby_kind[rec->kind]; i++) {
 		int rc = judge_one(r, d, rec, (enum rule_id)r->by_kind[rec->kind][i], port, "",
-				   received_ms, fn, ctx);
+				   received_ms, &dev, fn, ctx);
 		if (rc != 0)
 			return rc;
 	}
