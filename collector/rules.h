@@ -145,10 +145,11 @@ void rules_destroy(struct rules *r);
 
 /*
  * Evaluates one stored record of device d, received at received_ms
- * (collector clock). late: the record came in a message that filled a gap
- * behind newer ones (a resent backlog, seqtrack's SEQ_LATE); newer records
- * already moved the rules, so a late record only counts if it is a fault
- * record (an explicit raise or clear). Within a device, a record older
+ * (collector clock). late: the record came in a message behind newer ones
+ * of its agent (seqtrack_behind: resent after a broker or collector restart
+ * while newer messages went through); newer records already moved the
+ * rules, so a late record only counts if it is a fault record (an explicit
+ * raise or clear). Within a device, a record older
  * than the newest one a tracked condition has seen is ignored by it.
  * Returns 0 or the callback's error.
  */

@@ -187,6 +187,12 @@ enum seq_verdict seqtrack_check(const struct seq_agent *a, int64_t seq)
 	return rangeset_contains(&a->done, seq) ? SEQ_DUPLICATE : SEQ_NEW;
 }
 
+bool seqtrack_behind(const struct seq_agent *a, int64_t seq)
+{
+	/* done holds the handled seqs above acked + 1, in order: its last range ends highest */
+	return seq <= a->acked || (a->done.n > 0 && a->done.r[a->done.n - 1].hi > seq);
+}
+
 /* First touch in a batch: keep what is needed to undo it. */
 static int touch(struct seqtrack *t, struct seq_agent *a)
 {

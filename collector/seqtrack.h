@@ -67,6 +67,14 @@ int seqtrack_restore(struct seqtrack *t, struct seq_agent *a, int64_t acked, con
 enum seq_verdict seqtrack_check(const struct seq_agent *a, int64_t seq);
 
 /*
+ * True when seq is behind the agent's newest handled message: a higher seq
+ * was already handled (the message fills a gap, e.g. resent after a broker
+ * or collector restart while newer ones went through). Its records are
+ * older than records already processed (the alert rules ignore them).
+ */
+bool seqtrack_behind(const struct seq_agent *a, int64_t seq);
+
+/*
  * Marks seq handled in the current batch. Returns the number of messages
  * declared missing as a side effect (only when the agent's out-of-order
  * set is full), or SP_ENOMEM.

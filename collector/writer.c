@@ -438,11 +438,12 @@ static int handle_data(struct writer *w, const struct queue_msg *m, const struct
 	if (verdict == SEQ_LATE)
 		w->bc.recovered++;
 
+	/* a message behind newer ones of its agent: its records move no alert rule (rules.h) */
+	bool behind = seqtrack_behind(ag, pm.seq);
 	struct parsed_rec r;
 	while ((rc = parsed_next(&pm, &r)) == 1) {
 		struct sp_reject_info why;
-		if ((rc = store_record(w, t, agent_id, pm.seq, verdict == SEQ_LATE, m->received_ms, &r,
-				       &why)))
+		if ((rc = store_record(w, t, agent_id, pm.seq, behind, m->received_ms, &r, &why)))
 			return rc;
 		if (why.reason != SP_REJ_NONE) {
 			w->bc.rec_rejected[why.reason]++;

@@ -143,9 +143,14 @@ static void test_out_of_order_advances(void)
 {
 	struct seqtrack *t = seqtrack_create(WINDOW);
 	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	CHECK(!seqtrack_behind(a, 3)); /* nothing newer handled yet */
 	CHECK_EQ_INT(seqtrack_mark(t, a, 3, T0), 0);
 	CHECK_EQ_INT(seq_agent_acked(a), 0);
 	CHECK_EQ_STR(done_text(a), "3-3");
+	/* 1 and 2 now fill a gap behind 3: their records are older than 3's */
+	CHECK(seqtrack_behind(a, 1));
+	CHECK(seqtrack_behind(a, 2));
+	CHECK(!seqtrack_behind(a, 4));
 	CHECK_EQ_INT(seq_agent_gap_since(a), T0); /* a gap opened */
 	CHECK_EQ_INT(seqtrack_mark(t, a, 1, T0 + 5), 0);
 	CHECK_EQ_INT(seq_agent_acked(a), 1);
@@ -154,6 +159,8 @@ static void test_out_of_order_advances(void)
 	CHECK_EQ_INT(seqtrack_mark(t, a, 2, T0 + 9), 0);
 	CHECK_EQ_INT(seq_agent_acked(a), 3);
 	CHECK_EQ_STR(done_text(a), "");
+	CHECK(seqtrack_behind(a, 3)); /* at or below the ack: behind */
+	CHECK(!seqtrack_behind(a, 4)); /* the next in order */
 	CHECK_EQ_INT(seq_agent_gap_since(a), 0); /* closed */
 	/* a longer run: 10 9 8 ... 4 */
 	for (int64_t s = 10; s >= 5; s--)
