@@ -620,29 +620,43 @@ out:
 	fx_close(&f);
 }
 
-static void test_stopped_outside_zone(void)
+/*
+ * A lift rule with a hold, from its first record to its clear: the hold
+ * starts at the record, the tick opens nothing a second before it runs out
+ * and opens the alert (with its severity and detail) once it has, and
+ * `end`, 10 s after that, clears it.
+ */
+static void hold_lifecycle(const struct sp_record *start, enum rule_id rule, int64_t hold_s,
+			   enum alert_severity severity, const char *detail, struct sp_record end)
 {
 	struct fx f;
 	if (!fx_open(&f))
 		goto out;
 	struct sink *s = f.s;
-	struct sp_record r = lift(&LIFT, T0, 4, SP_DIR_STOP, SP_DOOR_CLOSED, false, false);
-	feed(&f, &LIFT, r, R0);
+	feed(&f, &LIFT, *start, R0);
 	CHECK_EQ_INT(s->n, 1);
-	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_STOPPED_OUTSIDE_ZONE, 0, "", T0, ANY);
-	tick(&f, R0 + 44 * S);
+	CHECK_EV(s, 0, RULE_HOLD_START, rule, 0, "", T0, ANY);
+	tick(&f, R0 + (hold_s - 1) * S);
 	CHECK_EQ_INT(s->n, 1);
-	tick(&f, R0 + 45 * S);
+	tick(&f, R0 + (hold_s + 1) * S);
 	CHECK_EQ_INT(s->n, 2);
-	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_STOPPED_OUTSIDE_ZONE, 0, "", T0, T0 + 45 * S);
-	CHECK_EQ_INT(s->ev[1].severity, ALERT_MAJOR);
-	CHECK_DETAIL(s, 1, "near floor 4");
-	feed(&f, &LIFT, parked(&LIFT, T0 + 50 * S, 4), R0 + 50 * S);
+	CHECK_EV(s, 1, RULE_OPEN, rule, 0, "", T0, T0 + hold_s * S);
+	CHECK_EQ_INT(s->ev[1].severity, severity);
+	CHECK_DETAIL(s, 1, detail);
+	end.ts = T0 + (hold_s + 10) * S;
+	feed(&f, &LIFT, end, R0 + (hold_s + 10) * S);
 	CHECK_EQ_INT(s->n, 3);
-	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_STOPPED_OUTSIDE_ZONE, 0, "", ANY, T0 + 50 * S);
+	CHECK_EV(s, 2, RULE_CLEAR, rule, 0, "", ANY, end.ts);
 	CHECK_EQ_INT(rules_count(f.r), 0);
 out:
 	fx_close(&f);
+}
+
+static void test_stopped_outside_zone(void)
+{
+	struct sp_record r = lift(&LIFT, T0, 4, SP_DIR_STOP, SP_DOOR_CLOSED, false, false);
+	hold_lifecycle(&r, RULE_LIFT_STOPPED_OUTSIDE_ZONE, 45, ALERT_MAJOR, "near floor 4",
+		       parked(&LIFT, T0, 4));
 }
 
 static void test_power_loss_and_safety_circuit(void)
@@ -692,27 +706,9 @@ out:
 
 static void test_door_open_long(void)
 {
-	struct fx f;
-	if (!fx_open(&f))
-		goto out;
-	struct sink *s = f.s;
 	struct sp_record r = lift(&LIFT, T0, 0, SP_DIR_STOP, SP_DOOR_OPEN, true, false);
-	feed(&f, &LIFT, r, R0);
-	CHECK_EQ_INT(s->n, 1);
-	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_DOOR_OPEN_LONG, 0, "", T0, ANY);
-	tick(&f, R0 + 119 * S);
-	CHECK_EQ_INT(s->n, 1);
-	tick(&f, R0 + 121 * S);
-	CHECK_EQ_INT(s->n, 2);
-	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_DOOR_OPEN_LONG, 0, "", T0, T0 + 120 * S);
-	CHECK_EQ_INT(s->ev[1].severity, ALERT_MINOR);
-	CHECK_DETAIL(s, 1, "door open for 2 min");
-	feed(&f, &LIFT, parked(&LIFT, T0 + 130 * S, 0), R0 + 130 * S);
-	CHECK_EQ_INT(s->n, 3);
-	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_DOOR_OPEN_LONG, 0, "", ANY, T0 + 130 * S);
-	CHECK_EQ_INT(rules_count(f.r), 0);
-out:
-	fx_close(&f);
+	hold_lifecycle(&r, RULE_LIFT_DOOR_OPEN_LONG, 120, ALERT_MINOR, "door open for 2 min",
+		       parked(&LIFT, T0, 0));
 }
 
 static void test_inspection_suppresses(void)
