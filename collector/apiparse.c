@@ -1,6 +1,8 @@
 /* apiparse.c - routing, tokens and query parameters of the API (see apiparse.h). */
 #include "apiparse.h"
 
+#include "rules.h"
+
 #include "web.h"
 
 #include "sitepulse/codec.h"
@@ -142,7 +144,6 @@ int apiparse_devices(const char *site, char *err, size_t errlen)
 int apiparse_alerts(const struct apiparse_alerts_args *a, struct store_alerts_query *q, char *err,
 		    size_t errlen)
 {
-	static const char *const severities[] = {"critical", "major", "minor", "warning"};
 	q->state = STORE_ALERTS_ALL;
 	q->site = a->site;
 	q->severity = NULL;
@@ -162,9 +163,9 @@ int apiparse_alerts(const struct apiparse_alerts_args *a, struct store_alerts_qu
 		return -1;
 	}
 	if (a->severity) {
-		for (size_t i = 0; i < sizeof(severities) / sizeof(severities[0]); i++)
-			if (strcmp(a->severity, severities[i]) == 0)
-				q->severity = severities[i];
+		int sev = alert_severity_parse(a->severity);
+		if (sev >= 0)
+			q->severity = alert_severity_name((enum alert_severity)sev);
 		if (q->severity == NULL) {
 			snprintf(err, errlen, "severity: one of critical, major, minor, warning");
 			return -1;

@@ -647,6 +647,8 @@ static bool deliver(struct cityout *c)
 static void *city_main(void *arg)
 {
 	struct cityout *c = arg;
+	/* the gauge tells the truth from the start, not only after a first (maybe hanging) delivery */
+	update_queued(c);
 	for (;;) {
 		int64_t now = sp_now_ms();
 		bool more = schedule(c, now);

@@ -16,7 +16,6 @@
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 /* SQLite's page sizes in KB: choice i is 2^i KB */
 static const char *const page_kb_choices[] = {"1", "2", "4", "8", "16", "32", "64", NULL};
-static const char *const severities[] = {"critical", "major", "minor", "warning", NULL};
 
 
 static int check_http_url(const char *value, char *err, size_t errlen)
@@ -145,7 +144,7 @@ static const struct sp_conf_key smtp_keys[] = {
 	 "SMTP user; empty: no login"},
 	{"password", SP_CONF_STRING, SM(password), "", 0, 256, NULL, SP_CONF_SECRET, NULL,
 	 "SMTP password"},
-	{"min_severity", SP_CONF_ENUM, SM(min_severity), "minor", 0, 0, severities, 0, NULL,
+	{"min_severity", SP_CONF_ENUM, SM(min_severity), "minor", 0, 0, alert_severity_names, 0, NULL,
 	 "alerts of this severity or worse are mailed (opened, and cleared)"},
 	{"max_per_hour", SP_CONF_INT, SM(max_per_hour), "4", 1, 1000, NULL, 0, NULL,
 	 "mails of one condition (rule, device, port) in an hour; more are counted, not sent"},
@@ -197,7 +196,7 @@ static const struct sp_conf_key rule_keys[] = {
 	 "docs/alerts.md)"},
 	{"enabled", SP_CONF_SWITCH, RU(enabled), NULL, 0, 0, NULL, 0, NULL,
 	 "rule on or off (default: on; for one site, what [rule.NAME] says)"},
-	{"severity", SP_CONF_ENUM, RU(severity), NULL, 0, 0, severities, 0, NULL,
+	{"severity", SP_CONF_ENUM, RU(severity), NULL, 0, 0, alert_severity_names, 0, NULL,
 	 "the alert's severity (default: the rule's own)"},
 	{"threshold", SP_CONF_DOUBLE, RU(threshold), NULL, -1e9, 1e9, NULL, 0, NULL,
 	 "the rule's limit, in the unit docs/alerts.md gives for it (default: the rule's own)"},

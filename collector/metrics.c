@@ -1,6 +1,9 @@
 /* metrics.c - Prometheus text rendering of struct metrics (see metrics.h). */
 #include "metrics.h"
 
+#include "rules.h"
+#include "store.h"
+
 #include "sitepulse/error.h"
 
 #include <string.h>
@@ -38,9 +41,6 @@ static int by_reason(struct sp_buf *b, const char *name, const char *help,
 
 int metrics_render(const struct metrics *m, const struct metrics_gauges *g, struct sp_buf *b)
 {
-	static const char *const severities[] = {"critical", "major", "minor", "warning"};
-	static const char *const states[] = {"active_unack", "active_ack", "cleared_unack",
-					     "cleared_ack"};
 	int rc = 0;
 
 	rc |= counter(b, "sitepulse_messages_received_total",
@@ -110,10 +110,12 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 	if (g->alerts_valid) {
 		rc |= sp_buf_printf(b, "# HELP sitepulse_alerts alerts by state and severity\n"
 				       "# TYPE sitepulse_alerts gauge\n");
-		for (int s = 0; s < 4; s++)
-			for (int v = 0; v < 4; v++)
+		for (int s = 0; s < STORE_ALERT_STATES; s++)
+			for (int v = 0; v < ALERT_SEVERITY_COUNT; v++)
 				rc |= sp_buf_printf(b, "sitepulse_alerts{state=\"%s\",severity=\"%s\"} %lld\n",
-						    states[s], severities[v], (long long)g->alerts[s][v]);
+						    store_alert_states[s],
+						    alert_severity_name((enum alert_severity)v),
+						    (long long)g->alerts[s][v]);
 	}
 	rc |= gauge(b, "sitepulse_mail_queued", "alert mails waiting for delivery",
 		    (long long)atomic_load((atomic_int_fast64_t *)&m->mail_queued));

@@ -14,6 +14,8 @@
 #include "sitepulse/codec.h"
 #include "sitepulse/record.h"
 
+#include "store.h"
+
 struct metrics {
 	/* ingest (Paho thread) */
 	atomic_uint_fast64_t messages_received;
@@ -66,7 +68,7 @@ struct metrics_gauges {
 	uint64_t queue_blocked;
 	int64_t devices[SP_DEV_KIND_COUNT][2]; /* [kind][online] */
 	bool devices_valid;
-	int64_t alerts[4][4];                  /* [state][severity], store_alert_states order */
+	int64_t alerts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES]; /* store_r_alert_counts */
 	bool alerts_valid;
 };
 

@@ -74,6 +74,8 @@ struct rule_setting {
 const char *rule_name(enum rule_id r);
 int rule_parse(const char *name);
 const char *alert_severity_name(enum alert_severity s);
+/* The severities' names in enum order, NULL-terminated (a configuration enum's choices). */
+extern const char *const alert_severity_names[ALERT_SEVERITY_COUNT + 1];
 int alert_severity_parse(const char *name);
 
 /* The catalogue's defaults for rule r. */

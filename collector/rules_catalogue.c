@@ -295,8 +295,8 @@ static const struct rule_def catalogue[RULE_COUNT] = {
 				    ALERT_MINOR, 8 * 3600 * S_, NO_THRESHOLD},
 };
 
-static const char *const severity_names[ALERT_SEVERITY_COUNT] = {"critical", "major", "minor",
-								 "warning"};
+const char *const alert_severity_names[ALERT_SEVERITY_COUNT + 1] = {"critical", "major", "minor",
+								   "warning", NULL};
 
 const char *rule_name(enum rule_id r)
 {
@@ -313,13 +313,13 @@ int rule_parse(const char *name)
 
 const char *alert_severity_name(enum alert_severity s)
 {
-	return (unsigned)s < ALERT_SEVERITY_COUNT ? severity_names[s] : "?";
+	return (unsigned)s < ALERT_SEVERITY_COUNT ? alert_severity_names[s] : "?";
 }
 
 int alert_severity_parse(const char *name)
 {
 	for (int i = 0; i < ALERT_SEVERITY_COUNT; i++)
-		if (strcmp(severity_names[i], name) == 0)
+		if (strcmp(alert_severity_names[i], name) == 0)
 			return i;
 	return -1;
 }

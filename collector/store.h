@@ -353,8 +353,9 @@ int store_ack_alert(struct store *s, int64_t id, const char *by, int64_t now_ms,
 		    void *ctx);
 /* Alert counts by state (CONTRACT §4 order) and severity, for /metrics. */
 #define STORE_ALERT_STATES 4
+#define STORE_ALERT_SEVERITIES 4 /* rules.h's enum alert_severity order */
 extern const char *const store_alert_states[STORE_ALERT_STATES];
-int store_r_alert_counts(struct store *s, int64_t counts[STORE_ALERT_STATES][4]);
+int store_r_alert_counts(struct store *s, int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES]);
 
 /*
  * Every reading of one device with from <= ts < to, in time order (equal
@@ -430,7 +431,7 @@ struct store_backend {
 	int (*r_alerts)(void *impl, const struct store_alerts_query *q, store_alert_fn fn, void *ctx);
 	int (*ack_alert)(void *impl, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
 			 void *ctx);
-	int (*r_alert_counts)(void *impl, int64_t counts[STORE_ALERT_STATES][4]);
+	int (*r_alert_counts)(void *impl, int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES]);
 	int64_t (*w_alerts_opened_between)(void *impl, const char *site, const char *dev,
 					   const char *rule_shown, int32_t port, int64_t from_ms,
 					   int64_t to_ms);

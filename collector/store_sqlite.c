@@ -391,11 +391,9 @@ static int open_reader(struct sqlite_store *s, struct reader *r)
 	 */
 	if (sqs_exec(r->db, s->path, "PRAGMA cache_size = -1024"))
 		return SP_EIO;
-	for (int i = 0; i < R_COUNT; i++)
-		if (sqlite3_prepare_v3(r->db, RSQL[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i], NULL) !=
-		    SQLITE_OK)
-			return sqs_db_error(s, r->db, RSQL[i]);
-	int rc = sqa_prepare_reader(s, r);
+	int rc = sqs_prepare_all(s, r->db, RSQL, R_COUNT, r->st);
+	if (rc == 0)
+		rc = sqa_prepare_reader(s, r);
 	return rc ? rc : sqo_prepare_reader(s, r);
 }
 
@@ -501,13 +499,7 @@ static void *sq_open(const struct store_params *p)
 	    sqs_exec(s->db, s->path, "PRAGMA temp_store = MEMORY") ||
 	    sqs_exec(s->db, s->path, pragma) || migrate(s) || set_checkpoint(s, p->checkpoint_mb))
 		goto fail;
-	for (int i = 0; i < W_COUNT; i++)
-		if (sqlite3_prepare_v3(s->db, WSQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->w[i], NULL) !=
-		    SQLITE_OK) {
-			sqs_db_error(s, s->db, WSQL[i]);
-			goto fail;
-		}
-	if (sqa_prepare(s) || sqo_prepare(s))
+	if (sqs_prepare_all(s, s->db, WSQL, W_COUNT, s->w) || sqa_prepare(s) || sqo_prepare(s))
 		goto fail;
 	s->nreaders = p->readers > 0 ? p->readers : 2;
 	s->readers = calloc((size_t)s->nreaders, sizeof(*s->readers));
@@ -568,6 +560,16 @@ static void sq_rollback(void *impl)
 	if (!sqlite3_get_autocommit(s->db))
 		wstep(s, W_ROLLBACK);
 	s->in_txn = false;
+}
+
+int sqs_prepare_all(struct sqlite_store *s, sqlite3 *db, const char *const *sql, int n,
+		    sqlite3_stmt **out)
+{
+	for (int i = 0; i < n; i++)
+		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &out[i], NULL) !=
+		    SQLITE_OK)
+			return sqs_db_error(s, db, sql[i]);
+	return 0;
 }
 
 void sqs_bind_text(sqlite3_stmt *st, int i, const char *text)

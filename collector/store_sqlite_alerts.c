@@ -11,11 +11,15 @@
  */
 #include "store_sqlite_int.h"
 
+#include "rules.h"
+
 #include "sitepulse/error.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+_Static_assert(STORE_ALERT_SEVERITIES == ALERT_SEVERITY_COUNT, "severity counts");
 
 const char SQA_MIGRATION[] =
 	/* a lift's rated speed (cm/s) or a charger's port limit (W), from the birth */
@@ -100,23 +104,12 @@ static const char *const ACKSQL[2] = {
 	[ACK_GET] = ALERT_COLUMNS "WHERE id = ?1",
 };
 
-static const char *const severities[4] = {"critical", "major", "minor", "warning"};
 
 /* ---------------------------------------------------------------- statements */
 
-static int prepare_all(struct sqlite_store *s, sqlite3 *db, const char *const *sql, int n,
-		       sqlite3_stmt **out)
-{
-	for (int i = 0; i < n; i++)
-		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &out[i], NULL) !=
-		    SQLITE_OK)
-			return sqs_db_error(s, db, sql[i]);
-	return 0;
-}
-
 int sqa_prepare(struct sqlite_store *s)
 {
-	int rc = prepare_all(s, s->db, WASQL, SQA_W_COUNT, s->alert_w);
+	int rc = sqs_prepare_all(s, s->db, WASQL, SQA_W_COUNT, s->alert_w);
 	if (rc)
 		return rc;
 	if (sqlite3_open_v2(s->path, &s->ack_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
@@ -124,12 +117,12 @@ int sqa_prepare(struct sqlite_store *s)
 		return sqs_db_error(s, s->ack_db, "open the acknowledgement connection");
 	/* the writer's batches are short (tens of ms): an acknowledgement waits them out */
 	sqlite3_busy_timeout(s->ack_db, 5000);
-	return prepare_all(s, s->ack_db, ACKSQL, 2, s->ack_st);
+	return sqs_prepare_all(s, s->ack_db, ACKSQL, 2, s->ack_st);
 }
 
 int sqa_prepare_reader(struct sqlite_store *s, struct reader *r)
 {
-	return prepare_all(s, r->db, RASQL, SQA_R_COUNT, r->alert_st);
+	return sqs_prepare_all(s, r->db, RASQL, SQA_R_COUNT, r->alert_st);
 }
 
 void sqa_finalize(struct sqlite_store *s)
@@ -321,20 +314,20 @@ int sqa_r_alerts(void *impl, const struct store_alerts_query *q, store_alert_fn 
 	return walk_alerts(s, r, st, fn, ctx, "list alerts");
 }
 
-int sqa_r_alert_counts(void *impl, int64_t counts[STORE_ALERT_STATES][4])
+int sqa_r_alert_counts(void *impl, int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES])
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
 	sqlite3_stmt *st = r->alert_st[RA_COUNTS];
 	int rc;
-	memset(counts, 0, sizeof(int64_t) * STORE_ALERT_STATES * 4);
+	memset(counts, 0, sizeof(int64_t) * STORE_ALERT_STATES * STORE_ALERT_SEVERITIES);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *state = (const char *)sqlite3_column_text(st, 0);
 		const char *sev = (const char *)sqlite3_column_text(st, 1);
-		for (int i = 0; state && sev && i < STORE_ALERT_STATES; i++)
-			for (int j = 0; j < 4; j++)
-				if (!strcmp(state, store_alert_states[i]) && !strcmp(sev, severities[j]))
-					counts[i][j] += sqlite3_column_int64(st, 2);
+		int j = sev ? alert_severity_parse(sev) : -1;
+		for (int i = 0; state && j >= 0 && i < STORE_ALERT_STATES; i++)
+			if (strcmp(state, store_alert_states[i]) == 0)
+				counts[i][j] += sqlite3_column_int64(st, 2);
 	}
 	return sqs_rdone(s, r, st, rc, "count alerts");
 }

@@ -68,6 +68,9 @@ struct sqlite_store {
 int sqs_db_error(struct sqlite_store *s, sqlite3 *db, const char *what);
 /* Runs SQL without results on db; logs and maps a failure like sqs_db_error. */
 int sqs_exec(sqlite3 *db, const char *path, const char *sql);
+/* Prepares n statements (persistent) on db into out. 0 or SP_E* (logged, naming the SQL). */
+int sqs_prepare_all(struct sqlite_store *s, sqlite3 *db, const char *const *sql, int n,
+		    sqlite3_stmt **out);
 /* Binds text, or NULL for a NULL pointer; the text must outlive the step. */
 void sqs_bind_text(sqlite3_stmt *st, int i, const char *text);
 /* Borrows a read connection (waits for one), and gives it back. */
@@ -91,7 +94,7 @@ int sqa_load_conditions(void *impl, store_condition_fn fn, void *ctx);
 int sqa_r_alerts(void *impl, const struct store_alerts_query *q, store_alert_fn fn, void *ctx);
 int sqa_ack_alert(void *impl, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
 		  void *ctx);
-int sqa_r_alert_counts(void *impl, int64_t counts[STORE_ALERT_STATES][4]);
+int sqa_r_alert_counts(void *impl, int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES]);
 int64_t sqa_alerts_opened_between(void *impl, const char *site, const char *dev,
 				  const char *rule_shown, int32_t port, int64_t from_ms,
 				  int64_t to_ms);

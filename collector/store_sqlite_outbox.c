@@ -88,24 +88,14 @@ struct sq_sender {
 	sqlite3_stmt *st[SO_COUNT];
 };
 
-static int prepare_list(struct sqlite_store *s, sqlite3 *db, const char *const *sql, int n,
-			sqlite3_stmt **out)
-{
-	for (int i = 0; i < n; i++)
-		if (sql[i] && sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &out[i],
-						 NULL) != SQLITE_OK)
-			return sqs_db_error(s, db, sql[i]);
-	return 0;
-}
-
 int sqo_prepare(struct sqlite_store *s)
 {
-	return prepare_list(s, s->db, WOSQL, SQO_W_COUNT, s->outbox_w);
+	return sqs_prepare_all(s, s->db, WOSQL, SQO_W_COUNT, s->outbox_w);
 }
 
 int sqo_prepare_reader(struct sqlite_store *s, struct reader *r)
 {
-	return prepare_list(s, r->db, ROSQL, SQO_R_COUNT, r->outbox_st);
+	return sqs_prepare_all(s, r->db, ROSQL, SQO_R_COUNT, r->outbox_st);
 }
 
 void sqo_finalize(struct sqlite_store *s)

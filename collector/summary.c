@@ -65,6 +65,8 @@
  */
 #include "summary.h"
 
+#include "rules.h"
+
 #include "sitepulse/error.h"
 #include "sitepulse/grow.h"
 #include "sitepulse/ids.h"
@@ -159,8 +161,8 @@ static int64_t tenths_pct(int64_t part, int64_t whole)
 
 /* ------------------------------------------------------------ state */
 
-enum { SEV_CRITICAL, SEV_MAJOR, SEV_MINOR, SEV_WARNING, SEV_COUNT };
-static const char *const sev_names[SEV_COUNT] = {"critical", "major", "minor", "warning"};
+/* severities counted in the alerts block: the rules' own (rules.h) */
+#define SEV_COUNT ALERT_SEVERITY_COUNT
 
 struct by_name;
 
@@ -551,7 +553,7 @@ int summary_alert(struct summary *s, const struct summary_alert *a)
 	bool opened = a->opened_at >= start && a->opened_at < end;
 	int sev = -1;
 	for (int i = 0; i < SEV_COUNT; i++)
-		if (strcmp(a->severity, sev_names[i]) == 0)
+		if (strcmp(a->severity, alert_severity_names[i]) == 0)
 			sev = i;
 	if (opened) {
 		s->opened++;
@@ -567,7 +569,7 @@ int summary_alert(struct summary *s, const struct summary_alert *a)
 	if ((rc = find_dev(s, a->dev, &i)))
 		return rc == SP_ENOTFOUND ? 0 : rc; /* a device not listed: the site's block only */
 	struct dev_sum *d = &s->devs[i];
-	if (sev == SEV_CRITICAL || sev == SEV_MAJOR) {
+	if (sev == ALERT_CRITICAL || sev == ALERT_MAJOR) {
 		int64_t until = a->cleared_at != 0 ? a->cleared_at : end;
 		int64_t from = a->opened_at > start ? a->opened_at : start;
 		if (until > end)
@@ -785,7 +787,7 @@ int summary_finish(struct summary *s, struct sp_buf *out)
 				(long long)s->active_at_end)))
 		goto fail;
 	for (int i = 0; i < SEV_COUNT; i++)
-		if ((rc = sp_buf_printf(out, "%s\"%s\":%lld", i ? "," : "", sev_names[i],
+		if ((rc = sp_buf_printf(out, "%s\"%s\":%lld", i ? "," : "", alert_severity_names[i],
 					(long long)s->by_severity[i])))
 			goto fail;
 	if ((rc = sp_buf_puts(out, "}}}")) == 0)

@@ -1616,7 +1616,7 @@ static void test_alert_lifecycle(void)
 	CHECK_EQ_INT(store_ack_alert(s, id2, "ops", T0 + 40, on_alert, &rows), 0);
 	CHECK_EQ_STR(rows.r[0].state, "cleared_ack");
 
-	int64_t counts[STORE_ALERT_STATES][4];
+	int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES];
 	CHECK_EQ_INT(store_r_alert_counts(s, counts), 0);
 	CHECK_EQ_INT(counts[3][0], 1); /* cleared_ack, critical */
 	CHECK_EQ_INT(counts[3][1], 1); /* cleared_ack, major */
