@@ -52,13 +52,16 @@ struct sim {
 	int64_t start_ms;
 	int64_t last_ms;      /* now_ms of the previous step */
 	int64_t clock_ms;     /* real ms since start, summed over steps, never going back */
+	/* devices whose link is cut now (SIM_LINK_LOST): they report nothing */
+	bool lift_lost[DEVICES_MAX], charger_lost[DEVICES_MAX];
 	double sim_s;         /* simulated seconds since start */
 };
 
 static const char *const situation_names[SIM_SITUATION_COUNT] = {
 	"trapped_between_floors", "trapped_at_landing", "door_open_moving", "overspeed",
 	"on_battery",             "safety_open",        "inspection",       "port_overheat",
-	"port_overpower",         "smoke",              "residual_current", "silent"};
+	"port_overpower",         "smoke",              "residual_current", "silent",
+	"link_lost"};
 
 const char *sim_situation_name(enum sim_situation s)
 {
@@ -214,6 +217,12 @@ static bool resolve(const struct sim_params *p, const struct sim_scenario *in, s
 		return true; /* the gateway: dev and port do not apply */
 	if (memchr(in->dev, '\0', sizeof(in->dev)) == NULL)
 		return false;
+	if (in->situation == SIM_LINK_LOST) { /* either kind */
+		out->lift = dev_index(in->dev, "lift-", p->lifts);
+		if (out->lift < 0)
+			out->charger = dev_index(in->dev, "chg-", p->chargers);
+		return out->lift >= 0 || out->charger >= 0;
+	}
 	if (lift_situation(in->situation)) {
 		out->lift = dev_index(in->dev, "lift-", p->lifts);
 		return out->lift >= 0;
@@ -334,7 +343,8 @@ bool sim_silent(const struct sim *s, int64_t now_ms)
 }
 
 /* Tells each device which situations are active now (scenario windows are wall clock). */
-static void apply_situations(struct sim *s, int64_t now_ms, const struct sim_out *o)
+static void apply_situations(struct sim *s, int64_t now_ms, const struct sim_out *o,
+			     const struct sim_out *mute)
 {
 	int64_t since = now_ms - s->start_ms;
 	uint32_t port_masks[SP_PORT_MAX];
@@ -344,7 +354,8 @@ static void apply_situations(struct sim *s, int64_t now_ms, const struct sim_out
 		for (size_t k = 0; k < s->nscen; k++)
 			if (s->scen[k].lift == i && scen_active(&s->scen[k], since))
 				mask |= SIM_BIT(s->scen[k].sc.situation);
-		sim_lift_situations(s->lifts[i], mask);
+		s->lift_lost[i] = (mask & SIM_BIT(SIM_LINK_LOST)) != 0;
+		sim_lift_situations(s->lifts[i], mask & ~SIM_BIT(SIM_LINK_LOST));
 	}
 	for (int i = 0; i < s->p.chargers; i++) {
 		uint32_t mask = 0;
@@ -358,7 +369,9 @@ static void apply_situations(struct sim *s, int64_t now_ms, const struct sim_out
 			else
 				mask |= SIM_BIT(x->sc.situation);
 		}
-		sim_charger_apply(s->chargers[i], mask, port_masks, o);
+		s->charger_lost[i] = (mask & SIM_BIT(SIM_LINK_LOST)) != 0;
+		sim_charger_apply(s->chargers[i], mask & ~SIM_BIT(SIM_LINK_LOST), port_masks,
+				  s->charger_lost[i] ? mute : o);
 	}
 }
 
@@ -383,7 +396,9 @@ void sim_step(struct sim *s, int64_t now_ms, sim_emit_fn emit, void *ctx)
 		.hb_ms = s->p.heartbeat_s * 1000LL,
 		.hour = local_hour(s),
 	};
-	apply_situations(s, now_ms, &o);
+	struct sim_out mute = o; /* for a device whose link is cut */
+	mute.emit = NULL;
+	apply_situations(s, now_ms, &o, &mute);
 
 	double dt = (double)step_ms / 1000.0 * s->p.time_scale;
 	double substeps = ceil(dt / SUBSTEP_S - 1e-9);
@@ -393,17 +408,17 @@ void sim_step(struct sim *s, int64_t now_ms, sim_emit_fn emit, void *ctx)
 		double hour = sim_local_hour((double)s->start_ms + at_s * 1000.0);
 		for (int i = 0; i < s->p.lifts; i++) {
 			sim_lift_advance(s->lifts[i], dt / n, hour);
-			sim_lift_report(s->lifts[i], &o);
+			sim_lift_report(s->lifts[i], s->lift_lost[i] ? &mute : &o);
 		}
 	}
 	for (int i = 0; i < s->p.chargers; i++)
-		sim_charger_advance(s->chargers[i], dt, &o);
+		sim_charger_advance(s->chargers[i], dt, s->charger_lost[i] ? &mute : &o);
 	s->sim_s += dt;
 	/* heartbeats, and the first report when the step did not advance */
 	for (int i = 0; i < s->p.lifts; i++)
-		sim_lift_report(s->lifts[i], &o);
+		sim_lift_report(s->lifts[i], s->lift_lost[i] ? &mute : &o);
 	for (int i = 0; i < s->p.chargers; i++)
-		sim_charger_report(s->chargers[i], &o);
+		sim_charger_report(s->chargers[i], s->charger_lost[i] ? &mute : &o);
 }
 
 int sim_port_off(struct sim *s, const char *dev, int port)

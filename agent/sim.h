@@ -35,6 +35,7 @@ enum sim_situation {
 	SIM_SMOKE,                      /* station smoke detector active */
 	SIM_RESIDUAL_CURRENT,           /* station leak current >= 30 mA */
 	SIM_SILENT,                     /* the whole gateway stops reporting (agent-level) */
+	SIM_LINK_LOST,                  /* one device's link to the gateway is cut: it reports nothing */
 	SIM_SITUATION_COUNT
 };
 

@@ -157,7 +157,7 @@ static int collector_start(struct collector *c)
 	struct collector_conf *cf = &c->conf;
 	struct store_params sp = {cf->store.path, cf->store.sync_full, (int)cf->store.readers,
 				  cf->store.cache_mb, (int64_t)1 << cf->store.page_kb_log2, cf->store.checkpoint_mb,
-				  cf->store.compact_after_s * 1000};
+				  cf->store.compact_after_s * 1000, cf->store.device_offline_s * 1000};
 	metrics_init(&c->metrics);
 	c->store = store_open(&sp);
 	if (c->store == NULL)
@@ -188,6 +188,7 @@ static int collector_start(struct collector *c)
 				   cf->store.gap_window_s * 1000,
 				   cf->store.max_devices,
 				   device_seen_flush_ms(cf),
+				   cf->store.device_offline_s * 1000,
 				   c->rules,
 				   *cf->smtp.url ? &c->mail : NULL};
 	c->mail = (struct writer_mail){cf->smtp.from, &cf->smtp.to, cf->sites, cf->nsites,

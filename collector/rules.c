@@ -426,7 +426,8 @@ struct rules *rules_create(const struct rules_config *cfg)
 	r->cfg = cfg;
 	for (int rule = 0; rule < RULE_COUNT; rule++) {
 		enum sp_rec_kind k = rule_reads((enum rule_id)rule);
-		r->by_kind[k][r->nby_kind[k]++] = (uint8_t)rule;
+		if (k < SP_REC_KIND_COUNT)
+			r->by_kind[k][r->nby_kind[k]++] = (uint8_t)rule;
 	}
 	r->entries_free = r->devs_free = -1;
 	r->nebuckets = r->ndbuckets = MIN_BUCKETS;
@@ -678,6 +679,8 @@ static int load(struct rules *r, const struct rule_device *d, const char *name, 
 	int rule = rule_parse(name);
 	if (rule < 0)
 		return SP_EINVAL;
+	if (rule_swept((enum rule_id)rule))
+		return 0; /* offline.c reads these from the store on every sweep */
 	/* keys as rules_eval makes them, whatever the store held */
 	if (rule != RULE_LIFT_FAULT && rule != RULE_CHARGER_FAULT)
 		code = "";

@@ -58,6 +58,10 @@ enum rule_id {
 	RULE_PORT_OVER_POWER,         /* w > threshold x the charger's port_limit_w */
 	RULE_PORT_FAULT,              /* port state fault */
 	RULE_PORT_LONG_SESSION,       /* port charging longer than the hold (8 h) */
+	/* swept (offline.h), not judged on records: rules_eval and rules_load_* ignore them */
+	RULE_LIFT_OFFLINE,            /* a lift's terminal silent while its gateway is up (N01) */
+	RULE_CHARGER_OFFLINE,         /* a charger silent while its gateway is up (N02) */
+	RULE_GATEWAY_OFFLINE,         /* a gateway (agent) offline or silent (N01/N02, whole site) */
 	RULE_COUNT
 };
 
@@ -80,6 +84,12 @@ int alert_severity_parse(const char *name);
 
 /* The catalogue's defaults for rule r. */
 void rule_defaults(enum rule_id r, struct rule_setting *out);
+
+/* "20 s", "2 min", "8 h": a duration as an alert's detail says it. */
+void rule_say_duration(int64_t ms, char *out, size_t len);
+
+/* True for the offline rules, which the offline sweep (offline.h) decides, not records. */
+bool rule_swept(enum rule_id r);
 
 /*
  * Settings: the catalogue's defaults, then [rule.R] for every site, then
@@ -170,7 +180,8 @@ void rules_reset(struct rules *r);
  * device_ts is the newest reading time the store knows for the device
  * (its last_seen) and loaded_ms the collector's clock now: the device's
  * clock restarts from there. 0, SP_ENOMEM, or SP_EINVAL for a rule name not
- * in the catalogue (the caller logs and skips it).
+ * in the catalogue (the caller logs and skips it). A swept rule's alert is
+ * skipped (0): the offline sweep reads its state from the store each time.
  */
 int rules_load_alert(struct rules *r, const struct rule_device *d, const char *rule,
 		     int32_t port, const char *code, int64_t alert_id, int64_t device_ts,

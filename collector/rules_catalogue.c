@@ -28,7 +28,7 @@ typedef enum verdict (*judge_fn)(const struct rule_device *d, const struct sp_re
 
 struct rule_def {
 	const char *name;
-	enum sp_rec_kind reads;      /* the record kind it judges */
+	enum sp_rec_kind reads;      /* the record kind it judges; SP_REC_KIND_COUNT: swept */
 	judge_fn judge;
 	enum alert_severity severity; /* the defaults */
 	int64_t hold_ms;
@@ -293,6 +293,15 @@ static const struct rule_def catalogue[RULE_COUNT] = {
 	/* C09: S10's guidance, a charge should not exceed 8 h */
 	[RULE_PORT_LONG_SESSION] = {"port.long_session", SP_REC_PORT, port_long_session,
 				    ALERT_MINOR, 8 * 3600 * S_, NO_THRESHOLD},
+	/*
+	 * N01/N02 (offline.c): silent for [store] device_offline_s, then hold_s
+	 * more. A gateway's default hold of 60 s rides out an agent's restart.
+	 */
+	[RULE_LIFT_OFFLINE] = {"lift.offline", SP_REC_KIND_COUNT, NULL, ALERT_MAJOR, 0, NO_THRESHOLD},
+	[RULE_CHARGER_OFFLINE] = {"charger.offline", SP_REC_KIND_COUNT, NULL, ALERT_MAJOR, 0,
+				  NO_THRESHOLD},
+	[RULE_GATEWAY_OFFLINE] = {"gateway.offline", SP_REC_KIND_COUNT, NULL, ALERT_MAJOR, 60 * S_,
+				  NO_THRESHOLD},
 };
 
 const char *const alert_severity_names[ALERT_SEVERITY_COUNT + 1] = {"critical", "major", "minor",
@@ -335,6 +344,12 @@ void rule_defaults(enum rule_id r, struct rule_setting *out)
 				     .hysteresis = def->hysteresis};
 }
 
+bool rule_swept(enum rule_id r)
+{
+	assert((unsigned)r < RULE_COUNT);
+	return catalogue[r].reads == SP_REC_KIND_COUNT;
+}
+
 /* The engine's view of the table (rules_int.h). */
 enum sp_rec_kind rule_reads(enum rule_id r)
 {
@@ -345,14 +360,13 @@ enum sp_rec_kind rule_reads(enum rule_id r)
 enum verdict rule_judge(enum rule_id r, const struct rule_device *d, const struct sp_record *rec,
 			const struct rule_setting *s, struct snap *v)
 {
-	assert((unsigned)r < RULE_COUNT);
+	assert((unsigned)r < RULE_COUNT && catalogue[r].judge != NULL);
 	return catalogue[r].judge(d, rec, s, v);
 }
 
 /* -------------------------------------------------------------- details */
 
-/* "20 s", "2 min", "8 h" - a held duration as people say it. */
-static void say_duration(int64_t ms, char *out, size_t len)
+void rule_say_duration(int64_t ms, char *out, size_t len)
 {
 	long long s = (long long)(ms / 1000);
 	if (s < 120)
@@ -371,7 +385,7 @@ void rule_describe(enum rule_id rule, const struct snap *v, const struct rule_se
 		   size_t len)
 {
 	char held[32];
-	say_duration(held_ms, held, sizeof(held));
+	rule_say_duration(held_ms, held, sizeof(held));
 	if (!v->valid) {
 		/* reloaded at start-up: the values that started it are not kept in the store */
 		snprintf(out, len, "%s held for %s (since before a collector restart)",
@@ -447,6 +461,9 @@ void rule_describe(enum rule_id rule, const struct snap *v, const struct rule_se
 	case RULE_PORT_LONG_SESSION:
 		snprintf(out, len, "port %d charging for %s", (int)port, held);
 		break;
+	case RULE_LIFT_OFFLINE:
+	case RULE_CHARGER_OFFLINE:
+	case RULE_GATEWAY_OFFLINE: /* offline.c writes their details; never judged here */
 	case RULE_COUNT:
 		assert(0);
 		out[0] = '\0';

@@ -48,7 +48,10 @@ struct snap {
 	bool valid; /* false for a condition reloaded from the store */
 };
 
-/* The record kind rule r judges (SP_REC_FAULT for the fault rules). r < RULE_COUNT. */
+/*
+ * The record kind rule r judges (SP_REC_FAULT for the fault rules,
+ * SP_REC_KIND_COUNT for the swept ones, which judge none). r < RULE_COUNT.
+ */
 enum sp_rec_kind rule_reads(enum rule_id r);
 
 /*

@@ -188,6 +188,11 @@ int store_w_load_conditions(struct store *s, store_condition_fn fn, void *ctx)
 	return s->be->w_load_conditions(s->impl, fn, ctx);
 }
 
+int store_w_offline_scan(struct store *s, const struct store_offline_scan *q)
+{
+	return s->be->w_offline_scan(s->impl, q);
+}
+
 int store_r_alerts(struct store *s, const struct store_alerts_query *q, store_alert_fn fn,
 		   void *ctx)
 {

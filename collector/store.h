@@ -42,6 +42,7 @@ struct store_params {
 	int64_t page_kb;         /* page size of a new file: 1..64, a power of two; 0 = the default */
 	int64_t checkpoint_mb;   /* WAL size that triggers a checkpoint; 0 = SQLite's 4 MB */
 	int64_t compact_after_ms; /* chunks are compacted this long after written; 0 = 65 min */
+	int64_t agent_down_ms;   /* an agent silent this long was down: its up_since restarts; 0 = 180 s */
 };
 
 /* Opens (creating and migrating) the store. NULL on failure (logged). */
@@ -190,6 +191,42 @@ struct store_condition {
 typedef int (*store_condition_fn)(void *ctx, const struct store_condition *c);
 /* Calls fn for every open alert and every pending hold. 0, fn's error or SP_E*. */
 int store_w_load_conditions(struct store *s, store_condition_fn fn, void *ctx);
+
+/*
+ * The offline sweep's view (offline.h), inside the writer's transaction.
+ * Times: an agent's are the collector's clock (when its messages arrived),
+ * a device's last_seen is its newest reading's ts.
+ */
+struct store_offline_agent {
+	const char *site, *agent;
+	bool online;            /* its last state message (or data since) said online */
+	int64_t state_at;       /* when that state message arrived (0: none yet) */
+	int64_t last_seen;      /* when its newest message arrived (0: none yet) */
+	int64_t up_since;       /* online since, without a gap of agent_down_ms (0: never) */
+	int64_t alert_id;       /* its active alert of gateway_rule, 0 if none */
+};
+struct store_offline_device {
+	int64_t device_id;
+	const char *site, *dev;
+	enum sp_dev_kind kind;  /* lift or charger */
+	int64_t last_seen;
+	struct store_offline_agent agent; /* its agent (alert_id 0) */
+	int64_t alert_id;       /* its active alert of lift_rule / charger_rule, 0 if none */
+};
+struct store_offline_scan {
+	int64_t silent_before;  /* devices with 0 < last_seen < this and no active alert */
+	const char *gateway_rule, *lift_rule, *charger_rule; /* the rules' names */
+	int (*agent)(void *ctx, const struct store_offline_agent *a);
+	int (*device)(void *ctx, const struct store_offline_device *d);
+	void *ctx;
+};
+/*
+ * Calls q->agent for every agent ever heard from; q->device for every
+ * device silent since before q->silent_before without an active offline
+ * alert, then for every device with one. The callbacks may open and clear
+ * alerts (store_w_alert_open/clear). 0, a callback's error or SP_E*.
+ */
+int store_w_offline_scan(struct store *s, const struct store_offline_scan *q);
 
 /* ---------------------------------------------------------------- outboxes */
 
@@ -428,6 +465,7 @@ struct store_backend {
 	int (*w_hold_del)(void *impl, int64_t device_id, const char *rule, int32_t port,
 			  const char *code);
 	int (*w_load_conditions)(void *impl, store_condition_fn fn, void *ctx);
+	int (*w_offline_scan)(void *impl, const struct store_offline_scan *q);
 	int (*r_alerts)(void *impl, const struct store_alerts_query *q, store_alert_fn fn, void *ctx);
 	int (*ack_alert)(void *impl, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
 			 void *ctx);

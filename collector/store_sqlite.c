@@ -95,6 +95,10 @@ static const struct migration MIGRATIONS[] = {
 	{SQA_MIGRATION, NULL},
 	/* 4 -> 5: outboxes for alert mails and city summaries, and the summaries' progress */
 	{SQO_MIGRATION, NULL},
+	/* 5 -> 6: since when an agent has been up without a gap (the offline alerts) */
+	{"ALTER TABLE agents ADD COLUMN up_since INTEGER NOT NULL DEFAULT 0;"
+	 "UPDATE agents SET up_since = state_at WHERE online = 1;",
+	 NULL},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -111,13 +115,18 @@ static const char *const WSQL[W_COUNT] = {
 	[W_PROGRESS] = "UPDATE agents SET acked = ?2, done = ?3, missing = ?4, gap_since = ?5 "
 		       "WHERE id = ?1",
 	[W_BIRTH] = "UPDATE agents SET birth_ts = ?2, fw = ?3, birth_at = ?4 WHERE id = ?1",
-	[W_STATE] = "UPDATE agents SET online = ?2, state_at = ?3 WHERE id = ?1",
+	/* (SET expressions read the row as it was: up_since sees the old online) */
+	[W_STATE] = "UPDATE agents SET up_since = CASE WHEN ?2 AND NOT online THEN ?3 ELSE up_since END,"
+		    " online = ?2, state_at = ?3 WHERE id = ?1",
 	/*
 	 * data received after the agent's last state message proves it is alive;
-	 * data received before it (e.g. in the same batch as its goodbye) does not
+	 * data received before it (e.g. in the same batch as its goodbye) does not.
+	 * Up again after being offline, or after silence longer than ?3
+	 * (agent_down_ms): up_since restarts.
 	 */
-	[W_SEEN] = "UPDATE agents SET last_seen = max(last_seen, ?2), "
-		   "online = CASE WHEN ?2 > state_at THEN 1 ELSE online END WHERE id = ?1",
+	[W_SEEN] = "UPDATE agents SET up_since = CASE WHEN ?2 > state_at AND (NOT online OR"
+		   " (last_seen > 0 AND last_seen < ?2 - ?3)) THEN ?2 ELSE up_since END, last_seen = max(last_seen, ?2),"
+		   " online = CASE WHEN ?2 > state_at THEN 1 ELSE online END WHERE id = ?1",
 	[W_DEV_GET] = "SELECT id, agent_id, kind, ports, floor_min, floor_max, rating FROM devices "
 		      "WHERE site = ?1 AND dev = ?2",
 	[W_DEV_INS] = "INSERT INTO devices(site, dev, kind, agent_id, ports, floor_min, floor_max, "
@@ -162,7 +171,7 @@ static const char *const WSQL[W_COUNT] = {
 	" nalerts"                                                                              \
 	" FROM (SELECT d.site, d.dev, d.kind, a.agent, a.online AS agent_online, d.meta,"       \
 	"  (SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.dev = d.dev"           \
-	"   AND al.cleared_at IS NULL) AS nalerts,"                                             \
+	"   AND al.device_id = d.id AND al.cleared_at IS NULL) AS nalerts,"                     \
 	"  max(d.last_seen, coalesce(c.ts_max, 0)) AS seen,"                                    \
 	"  c.id AS cid, c.meta AS cmeta, c.body AS cbody"                                       \
 	" FROM devices d JOIN agents a ON a.id = d.agent_id"                                    \
@@ -226,6 +235,7 @@ int sqs_exec(sqlite3 *db, const char *path, const char *sql)
 #define BATCH_FLUSH_BYTES (4u << 20)
 /* a chunk's hour is over this long after it was written, save for late readings */
 #define COMPACT_AFTER_MS (CHUNK_SPAN_MS + 5 * 60 * 1000LL)
+#define AGENT_DOWN_MS (180 * 1000LL) /* [store] device_offline_s's default */
 
 struct chunk_sink {
 	struct sqlite_store *s;
@@ -477,6 +487,7 @@ static void *sq_open(const struct store_params *p)
 	s->batch = chunk_batch_create();
 	s->merging = chunk_batch_create();
 	s->compact_after_ms = p->compact_after_ms > 0 ? p->compact_after_ms : COMPACT_AFTER_MS;
+	s->agent_down_ms = p->agent_down_ms > 0 ? p->agent_down_ms : AGENT_DOWN_MS;
 	if (s->path == NULL || s->batch == NULL || s->merging == NULL)
 		goto fail;
 	if (sqlite3_open_v2(p->path, &s->db,
@@ -668,6 +679,7 @@ static int sq_agent_seen(void *impl, int64_t agent_id, int64_t received_ms)
 	sqlite3_stmt *st = s->w[W_SEEN];
 	sqlite3_bind_int64(st, 1, agent_id);
 	sqlite3_bind_int64(st, 2, received_ms);
+	sqlite3_bind_int64(st, 3, s->agent_down_ms);
 	return wstep(s, W_SEEN);
 }
 
@@ -1315,6 +1327,7 @@ const struct store_backend store_sqlite_backend = {
 	.w_hold_put = sqa_hold_put,
 	.w_hold_del = sqa_hold_del,
 	.w_load_conditions = sqa_load_conditions,
+	.w_offline_scan = sqa_offline_scan,
 	.r_alerts = sqa_r_alerts,
 	.ack_alert = sqa_ack_alert,
 	.r_alert_counts = sqa_r_alert_counts,

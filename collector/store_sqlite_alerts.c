@@ -14,6 +14,8 @@
 #include "rules.h"
 
 #include "sitepulse/error.h"
+#include "sitepulse/grow.h"
+#include "sitepulse/ids.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +51,18 @@ const char SQA_MIGRATION[] =
 	" PRIMARY KEY(device_id, rule, port, code)) WITHOUT ROWID;";
 
 enum { WA_OPEN, WA_FIND_ACTIVE, WA_CLEAR, WA_HOLD_PUT, WA_HOLD_DEL, WA_LOAD_ALERTS, WA_LOAD_HOLDS,
-       WA_OPENED_SINCE, WA_INFO };
-_Static_assert(WA_INFO + 1 == SQA_W_COUNT, "SQA_W_COUNT");
+       WA_OPENED_SINCE, WA_INFO, WA_OFF_AGENTS, WA_OFF_SILENT, WA_OFF_ALERTED };
+_Static_assert(WA_OFF_ALERTED + 1 == SQA_W_COUNT, "SQA_W_COUNT");
+
+/* The active alert of (site, dev, rule) without a port: alerts_one_active answers it. */
+#define ACTIVE_ALERT(site, dev, rule)                                                  \
+	"SELECT al.id FROM alerts al WHERE al.site = " site " AND al.dev = " dev        \
+	" AND al.rule = " rule " AND coalesce(al.port, 0) = 0 AND al.cleared_at IS NULL"
+/* a device's offline rule by its kind (1 lift, 2 charger: enum sp_dev_kind) */
+#define OFFLINE_RULE_OF(kind) "CASE " kind " WHEN 1 THEN ?2 ELSE ?3 END"
+#define OFFLINE_DEVICE_COLUMNS \
+	"SELECT d.id, d.site, d.dev, d.kind, d.last_seen, a.agent, a.online, a.state_at, a.last_seen," \
+	" a.up_since"
 
 static const char *const WASQL[SQA_W_COUNT] = {
 	/*
@@ -78,6 +90,18 @@ static const char *const WASQL[SQA_W_COUNT] = {
 	[WA_OPENED_SINCE] = "SELECT count(*) FROM alerts WHERE site = ?1 AND dev = ?2 AND rule = ?3"
 			    " AND coalesce(port, 0) = ?4 AND opened_at BETWEEN ?5 AND ?6",
 	[WA_INFO] = "SELECT opened_at, severity, detail FROM alerts WHERE id = ?1",
+	[WA_OFF_AGENTS] = "SELECT a.site, a.agent, a.online, a.state_at, a.last_seen, a.up_since,"
+			  " coalesce((" ACTIVE_ALERT("a.site", "a.agent", "?1") "), 0)"
+			  " FROM agents a WHERE a.last_seen > 0 OR a.state_at > 0",
+	/* one pass over devices, a probe of the partial index only for the silent ones */
+	[WA_OFF_SILENT] = OFFLINE_DEVICE_COLUMNS ", 0 FROM devices d JOIN agents a ON a.id = d.agent_id"
+			  " WHERE d.kind IN (1, 2) AND d.last_seen > 0 AND d.last_seen < ?1"
+			  " AND NOT EXISTS (" ACTIVE_ALERT("d.site", "d.dev", OFFLINE_RULE_OF("d.kind")) ")",
+	/* the active ones through alerts_state (state, severity), not the whole history */
+	[WA_OFF_ALERTED] = OFFLINE_DEVICE_COLUMNS ", al.id FROM alerts al"
+			   " JOIN devices d ON d.id = al.device_id JOIN agents a ON a.id = d.agent_id"
+			   " WHERE al.state IN ('active_unack', 'active_ack') AND al.cleared_at IS NULL"
+			   " AND al.rule = " OFFLINE_RULE_OF("d.kind"),
 };
 
 #define ALERT_COLUMNS "SELECT id, rule, site, dev, coalesce(port, 0), severity, state, opened_at," \
@@ -266,6 +290,109 @@ int sqa_load_conditions(void *impl, store_condition_fn fn, void *ctx)
 	struct sqlite_store *s = impl;
 	int rc = load_rows(s, WA_LOAD_ALERTS, fn, ctx);
 	return rc ? rc : load_rows(s, WA_LOAD_HOLDS, fn, ctx);
+}
+
+/* ---------------------------------------------------------------- offline sweep */
+
+static void read_offline_agent(sqlite3_stmt *st, int at, struct store_offline_agent *a)
+{
+	a->online = sqlite3_column_int(st, at) != 0;
+	a->state_at = sqlite3_column_int64(st, at + 1);
+	a->last_seen = sqlite3_column_int64(st, at + 2);
+	a->up_since = sqlite3_column_int64(st, at + 3);
+}
+
+static void read_offline_device(sqlite3_stmt *st, struct store_offline_device *d)
+{
+	d->device_id = sqlite3_column_int64(st, 0);
+	d->site = (const char *)sqlite3_column_text(st, 1);
+	d->dev = (const char *)sqlite3_column_text(st, 2);
+	d->kind = sqlite3_column_int(st, 3) == SP_DEV_LIFT ? SP_DEV_LIFT : SP_DEV_CHARGER;
+	d->last_seen = sqlite3_column_int64(st, 4);
+	d->agent = (struct store_offline_agent){.site = d->site,
+						.agent = (const char *)sqlite3_column_text(st, 5)};
+	read_offline_agent(st, 6, &d->agent);
+	d->alert_id = sqlite3_column_int64(st, 10);
+}
+
+/* A device row kept past its statement: WA_OFF_ALERTED's callbacks update the table it walks. */
+struct offline_copy {
+	struct store_offline_device d;
+	char site[SP_ID_MAX + 1], dev[SP_ID_MAX + 1], agent[SP_ID_MAX + 1];
+};
+
+static int offline_devices(struct sqlite_store *s, int which, const struct store_offline_scan *q)
+{
+	sqlite3_stmt *st = s->alert_w[which];
+	struct offline_copy *copies = NULL;
+	size_t n = 0, cap = 0;
+	int rc, err = 0;
+	if (which == WA_OFF_SILENT)
+		sqlite3_bind_int64(st, 1, q->silent_before);
+	sqs_bind_text(st, 2, q->lift_rule);
+	sqs_bind_text(st, 3, q->charger_rule);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_offline_device d;
+		read_offline_device(st, &d);
+		if (d.site == NULL || d.dev == NULL || d.agent.agent == NULL)
+			continue; /* only a damaged file has NULLs here */
+		if (which == WA_OFF_SILENT) {
+			/* opening alerts inserts into a table this statement only probes */
+			if ((err = q->device(q->ctx, &d)))
+				break;
+			continue;
+		}
+		struct offline_copy *c = sp_grow(copies, &cap, n + 1, sizeof(*c), 16);
+		if (c == NULL) {
+			err = SP_ENOMEM;
+			break;
+		}
+		copies = c;
+		c = &copies[n++];
+		c->d = d;
+		snprintf(c->site, sizeof(c->site), "%s", d.site);
+		snprintf(c->dev, sizeof(c->dev), "%s", d.dev);
+		snprintf(c->agent, sizeof(c->agent), "%s", d.agent.agent);
+		c->d.site = c->d.agent.site = c->site;
+		c->d.dev = c->dev;
+		c->d.agent.agent = c->agent;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (!err && rc != SQLITE_DONE)
+		err = sqs_db_error(s, s->db, "find silent devices");
+	for (size_t i = 0; !err && i < n; i++)
+		err = q->device(q->ctx, &copies[i].d);
+	free(copies);
+	return err;
+}
+
+int sqa_offline_scan(void *impl, const struct store_offline_scan *q)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_stmt *st = s->alert_w[WA_OFF_AGENTS];
+	int rc, err = 0;
+	sqs_bind_text(st, 1, q->gateway_rule);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_offline_agent a = {.site = (const char *)sqlite3_column_text(st, 0),
+						.agent = (const char *)sqlite3_column_text(st, 1),
+						.alert_id = sqlite3_column_int64(st, 6)};
+		read_offline_agent(st, 2, &a);
+		if (a.site == NULL || a.agent == NULL)
+			continue;
+		/* the walk is over agents; the callback writes only alerts */
+		if ((err = q->agent(q->ctx, &a)))
+			break;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (err)
+		return err;
+	if (rc != SQLITE_DONE)
+		return sqs_db_error(s, s->db, "read the agents' liveness");
+	if ((err = offline_devices(s, WA_OFF_SILENT, q)))
+		return err;
+	return offline_devices(s, WA_OFF_ALERTED, q);
 }
 
 /* ---------------------------------------------------------------- readers */

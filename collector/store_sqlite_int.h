@@ -28,7 +28,7 @@ enum wstmt {
 enum rstmt { R_SITES, R_DEVICES_SITE, R_DEVICES_ALL, R_DEV_ID, R_CHUNKS, R_COUNTS, R_PING, R_COUNT };
 
 /* The alert statements of a connection (store_sqlite_alerts.c). */
-enum { SQA_W_COUNT = 9, SQA_R_COUNT = 3 };
+enum { SQA_W_COUNT = 12, SQA_R_COUNT = 3 };
 /* The outbox statements of a connection (store_sqlite_outbox.c). */
 enum { SQO_W_COUNT = 1, SQO_R_COUNT = 1 };
 
@@ -49,6 +49,7 @@ struct sqlite_store {
 	struct chunk_batch *batch;   /* the transaction's readings, written as chunks at commit */
 	struct chunk_batch *merging; /* compaction's: the readings of the chunks it merges */
 	int64_t compact_after_ms;
+	int64_t agent_down_ms;       /* store_params.agent_down_ms */
 	int64_t chunk_at;            /* `at` of the chunks being written */
 	pthread_mutex_t pool_lock;
 	pthread_cond_t pool_free;
@@ -91,6 +92,7 @@ int sqa_hold_put(void *impl, int64_t device_id, const char *rule, int32_t port, 
 		 int64_t since);
 int sqa_hold_del(void *impl, int64_t device_id, const char *rule, int32_t port, const char *code);
 int sqa_load_conditions(void *impl, store_condition_fn fn, void *ctx);
+int sqa_offline_scan(void *impl, const struct store_offline_scan *q);
 int sqa_r_alerts(void *impl, const struct store_alerts_query *q, store_alert_fn fn, void *ctx);
 int sqa_ack_alert(void *impl, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
 		  void *ctx);

@@ -11,7 +11,8 @@
  *      and pending holds are written in the same transaction; declare
  *      expired gaps missing and open alerts whose hold ran out (once a
  *      second); save the touched agents' sequence state and the devices'
- *      last_seen; COMMIT;
+ *      last_seen, sweeping for offline gateways and devices after each
+ *      flush of the latter (offline.h); COMMIT;
  *   4. on success: advance the tracker, add the batch's counts to the
  *      metrics; on failure: ROLLBACK, restore the tracker, forget cached
  *      devices, reload the rules' state from the store, count the batch as
@@ -27,6 +28,7 @@
 #include "devcache.h"
 #include "holdlog.h"
 #include "mailfmt.h"
+#include "offline.h"
 #include "parsed.h"
 #include "seqtrack.h"
 
@@ -99,6 +101,9 @@ struct writer {
 	bool failing;                 /* the last batch failed to commit */
 	int64_t liveness_flushed_ms;
 	int64_t devices_flushed_ms;
+	/* the broker connection as the offline sweep needs it: up since when (0: down) */
+	uint64_t link_epoch;
+	int64_t link_up_since;
 	int64_t last_commit_mono;     /* when the last batch with messages started */
 	struct sp_ratelimit reject_log;
 	struct batch_counts bc;
@@ -246,7 +251,8 @@ static int on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_
 		struct store_alert_new a = {ev->device_id, rule, ev->code, ev->site, ev->dev, ev->port,
 					    alert_severity_name(ev->severity), ev->ts, ev->detail};
 		/* the alert replaces its hold (if it had one: holdlog writes nothing otherwise) */
-		if ((rc = holdlog_end(w->holds, ev->device_id, (int)ev->rule, ev->port, ev->code)) ||
+		if ((!rule_swept(ev->rule) &&
+		     (rc = holdlog_end(w->holds, ev->device_id, (int)ev->rule, ev->port, ev->code))) ||
 		    (rc = store_w_alert_open(w->p.store, &a, alert_id)))
 			return rc;
 		w->bc.alerts_opened++;
@@ -587,6 +593,31 @@ static int save_progress(struct writer *w, int64_t now, bool force, bool *agents
 	return 0;
 }
 
+/*
+ * Whether the offline sweep may judge now: only once the broker connection
+ * has been up for offline_ms (every agent had the time to be heard again
+ * after a cut of our own) and while no backlog waits in the queues (its
+ * readings would bring the silent devices back).
+ */
+static bool offline_sweep_due(struct writer *w, int64_t now)
+{
+	if (!ingest_connected(w->p.ingest)) {
+		w->link_up_since = 0;
+		return false;
+	}
+	uint64_t epoch = ingest_epoch(w->p.ingest);
+	if (w->link_up_since == 0 || epoch != w->link_epoch) {
+		w->link_epoch = epoch;
+		w->link_up_since = now;
+	}
+	if (now - w->link_up_since < w->p.offline_ms)
+		return false;
+	struct queue_stats raw, parsed;
+	queue_get_stats(w->p.upstream, &raw);
+	queue_get_stats(w->p.queue, &parsed);
+	return raw.bytes <= raw.cap_bytes / 2 && parsed.bytes <= parsed.cap_bytes / 2;
+}
+
 static void add_counts(struct writer *w)
 {
 	struct metrics *m = w->p.metrics;
@@ -657,6 +688,10 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 	}
 	if ((rc = save_progress(w, now, flush_all, &agents_flushed, &devices_flushed)) ||
 	    (rc = holdlog_flush(w->holds, put_hold, del_hold, w->p.store)))
+		goto fail;
+	/* with the devices' last_seen just written: the sweep reads them exact */
+	if (devices_flushed && !flush_all && offline_sweep_due(w, now) &&
+	    (rc = offline_sweep(w->p.store, w->p.rules, w->p.offline_ms, now, on_rule_event, w)))
 		goto fail;
 	if ((rc = store_w_commit(w->p.store)))
 		goto fail_committed;

@@ -271,7 +271,9 @@ static void test_catalogue(void)
 		"charger.leakage",     "charger.voltage",
 		"charger.door_open",   "charger.fault",
 		"port.over_temp",      "port.over_power",
-		"port.fault",          "port.long_session"};
+		"port.fault",          "port.long_session",
+		"lift.offline",        "charger.offline",
+		"gateway.offline"};
 	for (int i = 0; i < RULE_COUNT; i++) {
 		CHECK_EQ_STR(rule_name((enum rule_id)i), names[i]);
 		CHECK_EQ_INT(rule_parse(names[i]), i);
@@ -309,6 +311,9 @@ static void test_catalogue(void)
 		{RULE_PORT_OVER_POWER, ALERT_MAJOR, 5 * S, 1.0, 0},
 		{RULE_PORT_FAULT, ALERT_MAJOR, 0, NAN, NAN},
 		{RULE_PORT_LONG_SESSION, ALERT_MINOR, 8 * 3600 * S, NAN, NAN},
+		{RULE_LIFT_OFFLINE, ALERT_MAJOR, 0, NAN, NAN},
+		{RULE_CHARGER_OFFLINE, ALERT_MAJOR, 0, NAN, NAN},
+		{RULE_GATEWAY_OFFLINE, ALERT_MAJOR, 60 * S, NAN, NAN},
 	};
 	CHECK_EQ_INT(sizeof(want) / sizeof(want[0]), RULE_COUNT);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -1218,6 +1223,9 @@ static void test_load_alert_and_hold(void)
 	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.nope", 0, "", 1, T0, R0), SP_EINVAL);
 	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.fault.E7", 0, "E7", 1, T0, R0), SP_EINVAL);
 	CHECK_EQ_INT(rules_load_hold(f.r, &LIFT, "", 0, "", T0, T0, R0), SP_EINVAL);
+	/* the offline sweep's alerts are its own: accepted, not tracked, never cleared by records */
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.offline", 0, "", 5, T0, R0), 0);
+	CHECK(rule_swept(RULE_GATEWAY_OFFLINE) && !rule_swept(RULE_LIFT_TRAPPED));
 	CHECK_EQ_INT(rules_count(f.r), 0);
 
 	/* an open fault alert, cleared by the device */

@@ -1030,6 +1030,28 @@ static void test_residual_current(void)
 	capture_free(&got);
 }
 
+static void test_link_lost(void)
+{
+	/* one device at a time goes quiet; the others report on */
+	static const char *const sc[] = {"lift-1:link_lost@10+100", "chg-1:link_lost@50+40"};
+	struct capture got = {0};
+	struct sim_scenario bad;
+	char err[200];
+	CHECK_EQ_INT(sim_scenario_parse(":link_lost@5", &bad, err, sizeof(err)), -1);
+	CHECK_EQ_INT(sim_scenario_parse("chg-1/2:link_lost@5", &bad, err, sizeof(err)), -1);
+
+	run_scenarios(params(), sc, 2, 160, &got);
+	check_codec(&got);
+	CHECK(FIND(&got, SP_REC_LIFT, "lift-1", AT(0), AT(10), true) >= 0);
+	CHECK_EQ_INT(VIOLATIONS(&got, SP_REC_LIFT, "lift-1", AT(10), AT(110), false), 0);
+	CHECK(FIND(&got, SP_REC_LIFT, "lift-1", AT(110), AT(145), true) >= 0);
+	CHECK(FIND(&got, SP_REC_STATION, "chg-1", AT(0), AT(50), true) >= 0);
+	CHECK_EQ_INT(VIOLATIONS(&got, SP_REC_STATION, "chg-1", AT(50), AT(90), false), 0);
+	CHECK_EQ_INT(VIOLATIONS(&got, SP_REC_PORT, "chg-1", AT(50), AT(90), false), 0);
+	CHECK(FIND(&got, SP_REC_STATION, "chg-1", AT(90), AT(125), true) >= 0);
+	capture_free(&got);
+}
+
 static void test_silent(void)
 {
 	static const char *const texts[] = {":silent@30+60"};
@@ -1180,6 +1202,7 @@ int main(void)
 	RUN(test_port_overpower);
 	RUN(test_smoke);
 	RUN(test_residual_current);
+	RUN(test_link_lost);
 	RUN(test_silent);
 	RUN(test_port_off);
 	RUN(test_all_situations_valid);

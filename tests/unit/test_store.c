@@ -251,8 +251,8 @@ static void test_open_creates_schema(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 5);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 5);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 6);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 6);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
 				   "name IN ('agents', 'devices', 'reading_chunks', 'compaction', "
 				   "'heartbeat', 'alerts', 'alert_holds', 'outbox', "
@@ -266,7 +266,7 @@ static void test_open_creates_schema(void)
 	struct store_params p = {.path = path, .sync_full = true, .readers = 2};
 	s = store_open(&p);
 	CHECK(s != NULL);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 5);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 6);
 	if (s)
 		CHECK_EQ_INT(store_r_ping(s), 0);
 	drop(s, path);
@@ -361,7 +361,7 @@ static void test_migrates_version_1_readings(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 5);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 6);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'heartbeat'"), 1);
 	/* version 4 took each device's rating from its birth entry */
 	CHECK_EQ_INT(sql_int(path, "SELECT rating FROM devices WHERE id = 1"), 0);

@@ -1,0 +1,145 @@
+/*
+ * offline.c - the offline alerts (see offline.h): judging gateways and
+ * devices from what the store knows of their liveness, and the sweep that
+ * walks the store and hands the events on.
+ */
+#include "offline.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Up: online by its last state (or data since), and heard from within offline_ms. */
+static bool gateway_up(const struct store_offline_agent *a, int64_t offline_ms, int64_t now_ms)
+{
+	return a->online && a->last_seen >= now_ms - offline_ms;
+}
+
+int offline_judge_gateway(const struct store_offline_agent *a, const struct rules_config *cfg,
+			  int64_t offline_ms, int64_t now_ms, struct rule_event *ev, char *detail)
+{
+	const struct rule_setting *s = rules_config_get(cfg, a->site, RULE_GATEWAY_OFFLINE);
+	bool up = gateway_up(a, offline_ms, now_ms);
+	*ev = (struct rule_event){
+	    .rule = RULE_GATEWAY_OFFLINE, .site = a->site, .dev = a->agent, .code = ""};
+	if (a->alert_id > 0) {
+		if (!up)
+			return 0;
+		/* back: with a state message that said so, or data since */
+		ev->kind = RULE_CLEAR;
+		ev->alert_id = a->alert_id;
+		ev->ts = now_ms;
+		return 1;
+	}
+	if (up || !s->enabled)
+		return 0;
+	/* its connection ended (state offline), or it went quiet while connected */
+	int64_t down_since = a->online ? a->last_seen + offline_ms : a->state_at;
+	if (down_since <= 0 || now_ms < down_since + s->hold_ms)
+		return 0;
+	char held[32], quiet[32];
+	rule_say_duration(now_ms - down_since, held, sizeof(held));
+	rule_say_duration(offline_ms, quiet, sizeof(quiet));
+	if (a->online)
+		snprintf(detail, OFFLINE_DETAIL_MAX,
+			 "gateway %s silent: connected, but no message for %s", a->agent, quiet);
+	else
+		snprintf(detail, OFFLINE_DETAIL_MAX,
+			 "gateway %s offline for %s: its connection to the broker ended "
+			 "(a stop, or its last will); its devices send nothing",
+			 a->agent, held);
+	ev->kind = RULE_OPEN;
+	ev->severity = s->severity;
+	ev->since = down_since;
+	ev->ts = down_since + s->hold_ms;
+	ev->detail = detail;
+	return 1;
+}
+
+int offline_judge_device(const struct store_offline_device *d, const struct rules_config *cfg,
+			 int64_t offline_ms, int64_t now_ms, struct rule_event *ev, char *detail)
+{
+	enum rule_id rule = d->kind == SP_DEV_LIFT ? RULE_LIFT_OFFLINE : RULE_CHARGER_OFFLINE;
+	const struct rule_setting *s = rules_config_get(cfg, d->site, rule);
+	*ev = (struct rule_event){
+	    .rule = rule, .device_id = d->device_id, .site = d->site, .dev = d->dev, .code = ""};
+	if (d->alert_id > 0) {
+		if (d->last_seen < now_ms - offline_ms)
+			return 0;
+		ev->kind = RULE_CLEAR;
+		ev->alert_id = d->alert_id;
+		ev->ts = d->last_seen;
+		return 1;
+	}
+	if (!s->enabled || d->last_seen <= 0 || now_ms < d->last_seen + offline_ms + s->hold_ms)
+		return 0;
+	/*
+	 * Only behind a gateway that is up, has been for offline_ms (one just
+	 * back has its devices' spooled readings still to deliver) and kept
+	 * sending for offline_ms after the device's last reading (a gateway
+	 * going quiet silences all its devices at once, their last readings a
+	 * heartbeat apart: that is the gateway's one alert, not theirs).
+	 */
+	const struct store_offline_agent *g = &d->agent;
+	if (!gateway_up(g, offline_ms, now_ms) || g->up_since > now_ms - offline_ms ||
+	    g->last_seen < d->last_seen + offline_ms)
+		return 0;
+	char quiet[32];
+	rule_say_duration(now_ms - d->last_seen, quiet, sizeof(quiet));
+	snprintf(detail, OFFLINE_DETAIL_MAX, "no reading for %s while its gateway %s is online",
+		 quiet, g->agent);
+	ev->kind = RULE_OPEN;
+	ev->severity = s->severity;
+	ev->since = d->last_seen + offline_ms;
+	ev->ts = d->last_seen + offline_ms + s->hold_ms;
+	ev->detail = detail;
+	return 1;
+}
+
+/* ---------------------------------------------------------------- sweep */
+
+struct sweep {
+	const struct rules_config *cfg;
+	int64_t offline_ms, now_ms;
+	rule_event_fn fn;
+	void *ctx;
+	char detail[OFFLINE_DETAIL_MAX];
+};
+
+static int hand_on(struct sweep *sw, const struct rule_event *ev)
+{
+	int64_t alert_id = 0;
+	return sw->fn(sw->ctx, ev, &alert_id);
+}
+
+static int on_agent(void *ctx, const struct store_offline_agent *a)
+{
+	struct sweep *sw = ctx;
+	struct rule_event ev;
+	if (!offline_judge_gateway(a, sw->cfg, sw->offline_ms, sw->now_ms, &ev, sw->detail))
+		return 0;
+	return hand_on(sw, &ev);
+}
+
+static int on_device(void *ctx, const struct store_offline_device *d)
+{
+	struct sweep *sw = ctx;
+	struct rule_event ev;
+	if (!offline_judge_device(d, sw->cfg, sw->offline_ms, sw->now_ms, &ev, sw->detail))
+		return 0;
+	return hand_on(sw, &ev);
+}
+
+int offline_sweep(struct store *s, const struct rules_config *cfg, int64_t offline_ms,
+		  int64_t now_ms, rule_event_fn fn, void *ctx)
+{
+	struct sweep sw = {cfg, offline_ms, now_ms, fn, ctx, ""};
+	struct store_offline_scan q = {.silent_before = now_ms - offline_ms,
+				       .gateway_rule = rule_name(RULE_GATEWAY_OFFLINE),
+				       .lift_rule = rule_name(RULE_LIFT_OFFLINE),
+				       .charger_rule = rule_name(RULE_CHARGER_OFFLINE),
+				       .agent = on_agent,
+				       .device = on_device,
+				       .ctx = &sw};
+	return store_w_offline_scan(s, &q);
+}

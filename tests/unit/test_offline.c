@@ -1,0 +1,433 @@
+/*
+ * test_offline.c - the offline alerts (offline.h): a gateway offline by its
+ * state or silent opens after its hold and clears when back; a device
+ * silent behind an up gateway opens, not behind one that is down or just
+ * back, and clears with a fresh reading; per-site settings apply; and one
+ * sweep over a real SQLite store opens and clears exactly those, once.
+ */
+#include "harness.h"
+
+#include "offline.h"
+#include "rules.h"
+#include "store.h"
+
+#include "sitepulse/error.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define S   1000LL
+#define OFF (180 * S) /* device_offline_s */
+#define NOW 1800000000000LL
+
+static struct store_offline_agent up_agent(void)
+{
+	/* online since long ago, heard from a second ago */
+	return (struct store_offline_agent){"site-a",    "gw-1",         true, NOW - 3600 * S,
+					    NOW - 1 * S, NOW - 3600 * S, 0};
+}
+
+static void test_gateway(void)
+{
+	struct rules_config *cfg = rules_config_create();
+	struct rule_event ev;
+	char detail[OFFLINE_DETAIL_MAX];
+	if (cfg == NULL) {
+		CHECK(cfg != NULL);
+		return;
+	}
+	struct store_offline_agent a = up_agent();
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 0);
+
+	/* its last will: offline from state_at, alerted after the 60 s hold */
+	a.online = false;
+	a.state_at = NOW - 59 * S;
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 0);
+	a.state_at = NOW - 61 * S;
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 1);
+	CHECK_EQ_INT(ev.kind, RULE_OPEN);
+	CHECK_EQ_INT(ev.rule, RULE_GATEWAY_OFFLINE);
+	CHECK_EQ_INT(ev.device_id, 0);
+	CHECK_EQ_STR(ev.site, "site-a");
+	CHECK_EQ_STR(ev.dev, "gw-1");
+	CHECK_EQ_INT(ev.port, 0);
+	CHECK_EQ_STR(ev.code, "");
+	CHECK_EQ_INT(ev.severity, ALERT_MAJOR);
+	CHECK_EQ_INT(ev.since, NOW - 61 * S);
+	CHECK_EQ_INT(ev.ts, NOW - 1 * S);
+	CHECK(strstr(ev.detail, "gateway gw-1 offline for 61 s") != NULL);
+
+	/* connected but silent: down from last_seen + offline_ms */
+	a = up_agent();
+	a.last_seen = NOW - OFF - 60 * S;
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 1);
+	CHECK_EQ_INT(ev.since, NOW - 60 * S);
+	CHECK_EQ_INT(ev.ts, NOW);
+	CHECK(strstr(ev.detail, "silent") != NULL);
+	a.last_seen = NOW - OFF - 59 * S;
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 0);
+
+	/* never heard from: nothing to say */
+	struct store_offline_agent never = {"site-a", "gw-0", false, 0, 0, 0, 0};
+	CHECK_EQ_INT(offline_judge_gateway(&never, cfg, OFF, NOW, &ev, detail), 0);
+
+	/* alerted: stays while down, clears at the sweep that sees it up */
+	a.online = false;
+	a.state_at = NOW - 600 * S;
+	a.alert_id = 42;
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 0);
+	a = up_agent();
+	a.alert_id = 42;
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 1);
+	CHECK_EQ_INT(ev.kind, RULE_CLEAR);
+	CHECK_EQ_INT(ev.alert_id, 42);
+	CHECK_EQ_INT(ev.ts, NOW);
+
+	/* a site's own setting: disabled there opens nothing, but a standing alert still clears */
+	struct rule_setting *site = rules_config_site(cfg, "site-a", RULE_GATEWAY_OFFLINE);
+	CHECK(site != NULL);
+	if (site != NULL) {
+		site->enabled = false;
+		a = up_agent();
+		a.online = false;
+		a.state_at = NOW - 3600 * S;
+		CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 0);
+		a = up_agent();
+		a.alert_id = 7;
+		CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 1);
+		CHECK_EQ_INT(ev.kind, RULE_CLEAR);
+		struct store_offline_agent b = {"site-b",     "gw-1",         false, NOW - 61 * S,
+						NOW - 70 * S, NOW - 3600 * S, 0};
+		CHECK_EQ_INT(offline_judge_gateway(&b, cfg, OFF, NOW, &ev, detail), 1);
+	}
+	rules_config_destroy(cfg);
+}
+
+static void test_device(void)
+{
+	struct rules_config *cfg = rules_config_create();
+	struct rule_event ev;
+	char detail[OFFLINE_DETAIL_MAX];
+	if (cfg == NULL) {
+		CHECK(cfg != NULL);
+		return;
+	}
+	struct store_offline_device d = {
+	    11, "site-a", "lift-1", SP_DEV_LIFT, NOW - OFF - 1 * S, up_agent(), 0};
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+	CHECK_EQ_INT(ev.kind, RULE_OPEN);
+	CHECK_EQ_INT(ev.rule, RULE_LIFT_OFFLINE);
+	CHECK_EQ_INT(ev.device_id, 11);
+	CHECK_EQ_STR(ev.dev, "lift-1");
+	CHECK_EQ_INT(ev.severity, ALERT_MAJOR);
+	CHECK_EQ_INT(ev.ts, NOW - 1 * S);
+	CHECK(strstr(ev.detail, "no reading for 3 min while its gateway gw-1 is online") != NULL);
+	d.last_seen = NOW - OFF + 1;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+
+	d.kind = SP_DEV_CHARGER;
+	d.last_seen = NOW - 2 * OFF;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+	CHECK_EQ_INT(ev.rule, RULE_CHARGER_OFFLINE);
+	CHECK_EQ_INT(ev.ts, NOW - OFF);
+
+	/* not behind a gateway that is down (its own alert says it), silent, or just back */
+	d.agent.online = false;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+	d.agent = up_agent();
+	d.agent.last_seen = NOW - OFF - 1;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+	d.agent = up_agent();
+	d.agent.last_seen = d.last_seen + OFF - 1; /* quiet since just after the device */
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+	d.agent.last_seen = d.last_seen + OFF;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+	d.agent = up_agent();
+	d.agent.up_since = NOW - OFF + 1 * S;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+	d.agent.up_since = NOW - OFF;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+
+	/* a device that never sent a reading is not judged */
+	d.last_seen = 0;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+
+	/* alerted: a fresh reading clears at its ts, whatever the gateway */
+	d.alert_id = 99;
+	d.last_seen = NOW - OFF - 1;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+	d.last_seen = NOW - 5 * S;
+	d.agent.online = false;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+	CHECK_EQ_INT(ev.kind, RULE_CLEAR);
+	CHECK_EQ_INT(ev.alert_id, 99);
+	CHECK_EQ_INT(ev.ts, NOW - 5 * S);
+
+	/* hold_s adds to the silence; severity from the setting */
+	struct rule_setting *g = rules_config_global(cfg, RULE_LIFT_OFFLINE);
+	g->hold_ms = 120 * S;
+	g->severity = ALERT_CRITICAL;
+	struct store_offline_device l = {
+	    12, "site-a", "lift-2", SP_DEV_LIFT, NOW - OFF - 119 * S, up_agent(), 0};
+	CHECK_EQ_INT(offline_judge_device(&l, cfg, OFF, NOW, &ev, detail), 0);
+	l.last_seen = NOW - OFF - 120 * S;
+	CHECK_EQ_INT(offline_judge_device(&l, cfg, OFF, NOW, &ev, detail), 1);
+	CHECK_EQ_INT(ev.severity, ALERT_CRITICAL);
+	CHECK_EQ_INT(ev.since, NOW - 120 * S);
+	CHECK_EQ_INT(ev.ts, NOW);
+	rules_config_destroy(cfg);
+}
+
+/* ---------------------------------------------------------------- a real store */
+
+struct sink {
+	struct store *s;
+	int opened, cleared;
+	char last[160];
+};
+
+/* What the writer's on_rule_event does with the sweep's events, minus the mail. */
+static int persist(void *ctx, const struct rule_event *ev, int64_t *alert_id)
+{
+	struct sink *k = ctx;
+	if (ev->kind == RULE_CLEAR) {
+		k->cleared++;
+		snprintf(k->last, sizeof(k->last), "clear %lld", (long long)ev->alert_id);
+		return store_w_alert_clear(k->s, ev->alert_id, ev->ts);
+	}
+	struct store_alert_new a = {ev->device_id,
+				    rule_name(ev->rule),
+				    ev->code,
+				    ev->site,
+				    ev->dev,
+				    ev->port,
+				    alert_severity_name(ev->severity),
+				    ev->ts,
+				    ev->detail};
+	k->opened++;
+	snprintf(k->last, sizeof(k->last), "open %s %s/%s", a.rule, ev->site, ev->dev);
+	return store_w_alert_open(k->s, &a, alert_id);
+}
+
+struct active {
+	int n;
+	char what[8][96];
+};
+
+static int on_alert(void *ctx, const struct store_alert_row *row)
+{
+	struct active *a = ctx;
+	if (a->n < 8)
+		snprintf(a->what[a->n], sizeof(a->what[0]), "%s %s/%s", row->rule, row->site,
+			 row->dev);
+	a->n++;
+	return 0;
+}
+
+static int active_alerts(struct store *s, struct active *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct store_alerts_query q = {STORE_ALERTS_ACTIVE, NULL, NULL, 100};
+	return store_r_alerts(s, &q, on_alert, out);
+}
+
+static int sweep(struct store *s, struct rules_config *cfg, struct sink *k, int64_t now)
+{
+	int rc = store_w_begin(s);
+	if (rc == 0 && (rc = offline_sweep(s, cfg, OFF, now, persist, k)) == 0)
+		return store_w_commit(s);
+	store_w_rollback(s);
+	return rc;
+}
+
+static void test_sweep_store(void)
+{
+	char path[512];
+	const char *dir = getenv("SP_TEST_TMP");
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		fprintf(stderr, "  cannot create %s\n", dir);
+	snprintf(path, sizeof(path), "%s/test_offline-%d.db", dir, (int)getpid());
+	unlink(path);
+	struct store_params p = {.path = path, .readers = 2, .cache_mb = 4};
+	struct store *s = store_open(&p);
+	struct rules_config *cfg = rules_config_create();
+	CHECK(s != NULL && cfg != NULL);
+	if (s == NULL || cfg == NULL)
+		goto out;
+
+	/* gw-1 up with a silent lift and a fresh charger; gw-2 gone, its lift silent too */
+	int64_t a1, a2;
+	struct store_device lift1, chg1, lift2;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "gw-1", &a1), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "gw-2", &a2), 0);
+	CHECK_EQ_INT(
+	    store_w_upsert_device(s, "site-a", "lift-1", a1, NULL, SP_DEV_LIFT, NULL, &lift1), 0);
+	CHECK_EQ_INT(
+	    store_w_upsert_device(s, "site-a", "chg-1", a1, NULL, SP_DEV_CHARGER, NULL, &chg1), 0);
+	CHECK_EQ_INT(
+	    store_w_upsert_device(s, "site-a", "lift-2", a2, NULL, SP_DEV_LIFT, NULL, &lift2), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, a1, true, NOW - 3600 * S), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, a1, NOW - 2 * S), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, a2, NOW - 3600 * S), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, a2, false, NOW - 300 * S), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, lift1.id, NOW - 200 * S), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, chg1.id, NOW - 2 * S), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, lift2.id, NOW - 400 * S), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	struct sink k = {s, 0, 0, ""};
+	struct active act;
+	CHECK_EQ_INT(sweep(s, cfg, &k, NOW), 0);
+	CHECK_EQ_INT(k.opened, 2);
+	CHECK_EQ_INT(k.cleared, 0);
+	CHECK_EQ_INT(active_alerts(s, &act), 2);
+	CHECK_EQ_INT(act.n, 2);
+	bool gw = false, lift = false;
+	for (int i = 0; i < act.n && i < 8; i++) {
+		gw |= strcmp(act.what[i], "gateway.offline site-a/gw-2") == 0;
+		lift |= strcmp(act.what[i], "lift.offline site-a/lift-1") == 0;
+	}
+	CHECK(gw && lift);
+
+	/* the next sweep finds them active: nothing twice */
+	CHECK_EQ_INT(sweep(s, cfg, &k, NOW + 10 * S), 0);
+	CHECK_EQ_INT(k.opened, 2);
+	CHECK_EQ_INT(k.cleared, 0);
+
+	/* lift-1 reports again, gw-2 comes back: both clear, lift-2 is not alerted (gw-2 just back)
+	 */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, lift1.id, NOW + 15 * S), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, a2, true, NOW + 16 * S), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, a2, NOW + 17 * S), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(sweep(s, cfg, &k, NOW + 20 * S), 0);
+	CHECK_EQ_INT(k.opened, 2);
+	CHECK_EQ_INT(k.cleared, 2);
+	CHECK_EQ_INT(active_alerts(s, &act), 0);
+	CHECK_EQ_INT(act.n, 0);
+
+	/* gw-2 up for device_offline_s and lift-2 still silent: now it is alerted */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, a2, NOW + 17 * S + OFF), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, a1, NOW + 17 * S + OFF), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, lift1.id, NOW + 17 * S + OFF), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, chg1.id, NOW + 17 * S + OFF), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	/* up since its first data after the long silence (NOW + 17 s), not its state message */
+	CHECK_EQ_INT(sweep(s, cfg, &k, NOW + 17 * S + OFF - 1), 0);
+	CHECK_EQ_INT(k.opened, 2);
+	CHECK_EQ_INT(sweep(s, cfg, &k, NOW + 17 * S + OFF), 0);
+	CHECK_EQ_INT(k.opened, 3);
+	CHECK_EQ_STR(k.last, "open lift.offline site-a/lift-2");
+out:
+	rules_config_destroy(cfg);
+	if (s)
+		store_close(s);
+	if (getenv("SP_KEEP_DB") == NULL) {
+		unlink(path);
+		for (int i = 0; i < 2; i++) {
+			char side[540];
+			snprintf(side, sizeof(side), "%s-%s", path, i ? "shm" : "wal");
+			unlink(side);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- up_since */
+
+static int64_t seen_up_since;
+
+static int note_agent(void *ctx, const struct store_offline_agent *a)
+{
+	(void)ctx;
+	seen_up_since = a->up_since;
+	return 0;
+}
+
+static int no_device(void *ctx, const struct store_offline_device *d)
+{
+	(void)ctx, (void)d;
+	return 0;
+}
+
+/* The agent's up_since as the sweep reads it (-1 on error). */
+static int64_t up_since_of(struct store *s)
+{
+	struct store_offline_scan q = {
+	    0, "gateway.offline", "lift.offline", "charger.offline", note_agent, no_device, NULL};
+	seen_up_since = -1;
+	if (store_w_begin(s) != 0)
+		return -1;
+	int rc = store_w_offline_scan(s, &q);
+	store_w_rollback(s);
+	return rc == 0 ? seen_up_since : -1;
+}
+
+static void test_up_since(void)
+{
+	char path[512];
+	const char *dir = getenv("SP_TEST_TMP");
+	snprintf(path, sizeof(path), "%s/test_offline-up-%d.db", dir && *dir ? dir : "/tmp",
+		 (int)getpid());
+	unlink(path);
+	struct store_params p = {.path = path, .readers = 1, .agent_down_ms = 60 * S};
+	struct store *s = store_open(&p);
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "gw-1", &ag), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	struct {
+		char what; /* 's' state online, 'o' state offline, 'd' data */
+		int64_t at, want;
+	} steps[] = {
+	    {'d', NOW, NOW},                     /* first data: up */
+	    {'d', NOW + 50 * S, NOW},            /* a gap under agent_down_ms: still up since NOW */
+	    {'d', NOW + 111 * S, NOW + 111 * S}, /* 61 s of silence: it was down */
+	    {'o', NOW + 120 * S, NOW + 111 * S}, /* its last will */
+	    {'d', NOW + 119 * S, NOW + 111 * S}, /* data from before the will proves nothing */
+	    {'s', NOW + 125 * S, NOW + 125 * S}, /* back, saying so */
+	    {'s', NOW + 126 * S, NOW + 125 * S}, /* said twice: still since the first */
+	    {'o', NOW + 130 * S, NOW + 125 * S},
+	    {'d', NOW + 131 * S, NOW + 131 * S}, /* back by data alone */
+	};
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		CHECK_EQ_INT(store_w_begin(s), 0);
+		if (steps[i].what == 'd')
+			CHECK_EQ_INT(store_w_agent_seen(s, ag, steps[i].at), 0);
+		else
+			CHECK_EQ_INT(store_w_agent_state(s, ag, steps[i].what == 's', steps[i].at),
+				     0);
+		CHECK_EQ_INT(store_w_commit(s), 0);
+		int64_t got = up_since_of(s);
+		if (got != steps[i].want)
+			fprintf(stderr, "  step %zu\n", i);
+		CHECK_EQ_INT(got, steps[i].want);
+	}
+	store_close(s);
+	unlink(path);
+	for (int i = 0; i < 2; i++) {
+		char side[540];
+		snprintf(side, sizeof(side), "%s-%s", path, i ? "shm" : "wal");
+		unlink(side);
+	}
+}
+
+int main(void)
+{
+	RUN(test_gateway);
+	RUN(test_device);
+	RUN(test_sweep_store);
+	RUN(test_up_since);
+	HARNESS_EXIT();
+}
