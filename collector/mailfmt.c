@@ -97,8 +97,15 @@ int mailfmt_message_id(const struct mail_alert *a, char *out, size_t cap)
 
 	if (!site_ok(a->site))
 		return SP_EINVAL;
+	char event[24];
+	if (a->cleared)
+		snprintf(event, sizeof(event), "cleared");
+	else if (a->reminder > 0)
+		snprintf(event, sizeof(event), "reminder-%d", a->reminder);
+	else
+		snprintf(event, sizeof(event), "opened");
 	n = snprintf(out, cap, "<sitepulse.alert.%" PRId64 ".%s.%" PRId64 "@%s.sitepulse>",
-		     a->alert_id, a->cleared ? "cleared" : "opened", a->opened_at, a->site);
+		     a->alert_id, event, a->opened_at, a->site);
 	if (n < 0 || (size_t)n >= cap)
 		return SP_ETOOBIG;
 	return 0;
@@ -215,7 +222,8 @@ static int put_subject_encoded(struct sp_buf *b, const char *s)
 	while (i < n) {
 		size_t take = 0;
 		while (i + take < n) {
-			size_t l = sp_utf8_len((const char *)p + i + take, n - i - take); /* checked valid before */
+			size_t l = sp_utf8_len((const char *)p + i + take,
+					       n - i - take); /* checked valid before */
 			if (take + l > EW_BYTES)
 				break;
 			take += l;
@@ -241,6 +249,10 @@ static int put_subject(struct sp_buf *b, const struct mail_alert *a)
 	if (a->cleared)
 		rc = sp_buf_printf(&s, " [sitepulse] cleared: %s at %s/%s%s", a->rule, a->site,
 				   a->dev, port);
+	else if (a->reminder > 0)
+		rc =
+		    sp_buf_printf(&s, " [sitepulse] REMINDER %d: %s %s at %s/%s%s not acknowledged",
+				  a->reminder, sev, a->rule, a->site, a->dev, port);
 	else
 		rc = sp_buf_printf(&s, " [sitepulse] %s %s at %s/%s%s", sev, a->rule, a->site,
 				   a->dev, port);
@@ -306,7 +318,7 @@ static int put_duration(struct sp_buf *b, int64_t ms)
 }
 
 /* The text a maintenance crew reads, before transfer encoding. */
-static int build_text(struct sp_buf *t, const struct mail_alert *a)
+static int build_text(struct sp_buf *t, const struct mail_alert *a, int64_t now_ms)
 {
 	char sev[PART_MAX + 1], port[24] = "", opened[SP_TZ_FMT_MAX], cleared[SP_TZ_FMT_MAX];
 	const char *zone = sp_tz_name(a->tz);
@@ -319,6 +331,11 @@ static int build_text(struct sp_buf *t, const struct mail_alert *a)
 	if (a->cleared)
 		rc = sp_buf_printf(t, "CLEARED: %s at %s, device %s%s (was %s)\n\n", a->rule,
 				   a->site, a->dev, port, sev);
+	else if (a->reminder > 0)
+		rc = sp_buf_printf(t,
+				   "REMINDER %d: %s alert at %s, device %s%s: %s\n"
+				   "Still active and not acknowledged.\n\n",
+				   a->reminder, sev, a->site, a->dev, port, a->rule);
 	else
 		rc = sp_buf_printf(t, "%s alert at %s, device %s%s: %s\n\n", sev, a->site, a->dev,
 				   port, a->rule);
@@ -340,6 +357,16 @@ static int build_text(struct sp_buf *t, const struct mail_alert *a)
 					a->alert_id)))
 			return rc;
 		return 0;
+	}
+	if (a->reminder > 0) {
+		if ((rc = sp_buf_puts(t, "Active:  ")) ||
+		    (rc = put_duration(t, now_ms - a->opened_at)))
+			return rc;
+		return sp_buf_printf(t,
+				     "\nAlert:   %" PRId64
+				     " (acknowledge in the operations room to stop "
+				     "these reminders)\n",
+				     a->alert_id);
 	}
 	return sp_buf_printf(t, "Alert:   %" PRId64 " (acknowledge in the operations room)\n",
 			     a->alert_id);
@@ -433,14 +460,17 @@ int mailfmt_alert(struct sp_buf *out, const struct mail_alert *a, const struct m
 		rc = SP_EINVAL;
 		goto out;
 	}
+	/* folded before the id when the line would pass 78 (a reminder's id is longer) */
 	if ((rc = put_addresses(out, env)) || (rc = put_date(out, now_ms)) ||
-	    (rc = sp_buf_printf(out, "Message-ID: %s\r\n", id)))
+	    (rc = sp_buf_printf(out, "Message-ID:%s%s\r\n",
+				strlen("Message-ID: ") + strlen(id) > FOLD_AT ? "\r\n " : " ", id)))
 		goto out;
-	if (a->cleared) {
-		/* threads the clear under its alert in mail readers */
+	if (a->cleared || a->reminder > 0) {
+		/* threads the clear and the reminders under their alert in mail readers */
 		struct mail_alert opened = *a;
 		char oid[MAILFMT_MSGID_MAX];
 		opened.cleared = false;
+		opened.reminder = 0;
 		if (mailfmt_message_id(&opened, oid, sizeof(oid)) != 0) {
 			rc = SP_EINVAL;
 			goto out;
@@ -456,7 +486,7 @@ int mailfmt_alert(struct sp_buf *out, const struct mail_alert *a, const struct m
 				   "X-Auto-Response-Suppress: All\r\n"
 				   "\r\n")))
 		goto out;
-	if ((rc = build_text(&text, a)) || (rc = put_qp(out, text.data, text.len)))
+	if ((rc = build_text(&text, a, now_ms)) || (rc = put_qp(out, text.data, text.len)))
 		goto out;
 out:
 	sp_buf_free(&text);

@@ -16,10 +16,11 @@
 
 #define MAILFMT_MSGID_MAX 256
 
-/* One alert event to tell people about. Strings are UTF-8 (detail may hold °C, names). */
+/* One alert event to tell people about (DOMAIN's P1: "repeat until acknowledged": reminders). Strings are UTF-8 (detail may hold °C, names). */
 struct mail_alert {
 	int64_t alert_id;
-	bool cleared;            /* the "cleared" mail; else the "opened" one */
+	bool cleared;            /* the "cleared" mail; else the "opened" one, or: */
+	int reminder;            /* > 0 (not cleared): the Nth reminder of an alert not acknowledged */
 	const char *rule;        /* as shown, e.g. lift.trapped or lift.fault.E12 */
 	const char *site, *dev;
 	int32_t port;            /* 0 = none */
@@ -40,7 +41,7 @@ struct mail_envelope {
  * The Message-ID of an alert event, the same every time it is composed
  * (a mail sent again after a crash is recognisably the same mail):
  * "<sitepulse.alert.ID.opened.OPENED_AT@SITE.sitepulse>" (".cleared." for
- * the clear). Returns 0, SP_ETOOBIG if cap is too small (MAILFMT_MSGID_MAX
+ * the clear, ".reminder-N." for the Nth reminder). Returns 0, SP_ETOOBIG if cap is too small (MAILFMT_MSGID_MAX
  * always suffices), or SP_EINVAL if the site cannot be part of an address
  * (only [A-Za-z0-9_.-], at most 128 bytes; sites are [a-z0-9_-]).
  */
@@ -48,10 +49,11 @@ int mailfmt_message_id(const struct mail_alert *a, char *out, size_t cap);
 
 /*
  * Appends the whole message to out: From (the bare address), To, Date
- * (now_ms, RFC 5322, UTC), Message-ID, for a clear In-Reply-To and
- * References naming the opened mail, Subject (RFC 2047 encoded when not
- * ASCII; e.g. "[sitepulse] CRITICAL lift.trapped at hp-ruijin-07/lift-1",
- * " port 3" appended for a port; "[sitepulse] cleared: ..."), MIME-Version,
+ * (now_ms, RFC 5322, UTC), Message-ID, for a clear or a reminder
+ * In-Reply-To and References naming the opened mail, Subject (RFC 2047
+ * encoded when not ASCII; e.g. "[sitepulse] CRITICAL lift.trapped at
+ * hp-ruijin-07/lift-1", " port 3" appended for a port; "[sitepulse]
+ * cleared: ..."; "[sitepulse] REMINDER 2: CRITICAL ... not acknowledged"), MIME-Version,
  * Content-Type text/plain; charset=UTF-8, Content-Transfer-Encoding
  * quoted-printable, Auto-Submitted: auto-generated, X-Auto-Response-Suppress;
  * then the body (quoted-printable). Lines end CRLF and are at most 78

@@ -93,6 +93,9 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 	rc |= counter(b, "sitepulse_mail_paced_total",
 		      "alert mails not sent because their condition already mailed too often this hour",
 		      LOAD(m->mail_paced));
+	rc |= counter(b, "sitepulse_mail_reminders_total",
+		      "reminder mails queued for critical alerts nobody has acknowledged",
+		      LOAD(m->mail_reminders));
 	rc |= counter(b, "sitepulse_summaries_sent_total", "city summaries delivered",
 		      LOAD(m->summaries_sent));
 	rc |= counter(b, "sitepulse_summaries_failed_total",

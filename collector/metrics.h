@@ -49,6 +49,7 @@ struct metrics {
 	atomic_uint_fast64_t summaries_built;
 	/* writer: mails of a flapping condition not sent (see writer.c) */
 	atomic_uint_fast64_t mail_paced;
+	atomic_uint_fast64_t mail_reminders;
 	/* HTTP threads */
 	atomic_uint_fast64_t http_requests;
 	atomic_uint_fast64_t http_unauthorized;

@@ -193,6 +193,17 @@ int store_w_offline_scan(struct store *s, const struct store_offline_scan *q)
 	return s->be->w_offline_scan(s->impl, q);
 }
 
+int store_w_reminders_due(struct store *s, const char *severity, int64_t repeat_ms,
+			  int64_t now_ms, store_reminder_fn fn, void *ctx)
+{
+	return s->be->w_reminders_due(s->impl, severity, repeat_ms, now_ms, fn, ctx);
+}
+
+int store_w_alert_reminded(struct store *s, int64_t id, int64_t reminders)
+{
+	return s->be->w_alert_reminded(s->impl, id, reminders);
+}
+
 int store_r_alerts(struct store *s, const struct store_alerts_query *q, store_alert_fn fn,
 		   void *ctx)
 {

@@ -228,6 +228,30 @@ struct store_offline_scan {
  */
 int store_w_offline_scan(struct store *s, const struct store_offline_scan *q);
 
+/*
+ * Reminders of alerts nobody has acknowledged (DOMAIN's P1 "repeat until
+ * acknowledged"). An alert is due its reminder number reminders + 1 when
+ * opened_at + (reminders + 1) x repeat_ms <= now_ms.
+ */
+struct store_reminder {
+	int64_t id;
+	const char *rule, *site, *dev;   /* rule as shown (lift.fault.E12) */
+	int32_t port;
+	const char *severity, *detail;
+	int64_t opened_at;
+	int64_t reminders;               /* sent so far */
+};
+typedef int (*store_reminder_fn)(void *ctx, const struct store_reminder *r);
+/*
+ * Calls fn for the due alerts of `severity` still active and unacknowledged,
+ * oldest first, at most 64 per call (the rest at the next); fn may call
+ * store_w_alert_reminded. 0, fn's error or SP_E*.
+ */
+int store_w_reminders_due(struct store *s, const char *severity, int64_t repeat_ms,
+			  int64_t now_ms, store_reminder_fn fn, void *ctx);
+/* Records that alert id has had `reminders` reminders. */
+int store_w_alert_reminded(struct store *s, int64_t id, int64_t reminders);
+
 /* ---------------------------------------------------------------- outboxes */
 
 /*
@@ -466,6 +490,9 @@ struct store_backend {
 			  const char *code);
 	int (*w_load_conditions)(void *impl, store_condition_fn fn, void *ctx);
 	int (*w_offline_scan)(void *impl, const struct store_offline_scan *q);
+	int (*w_reminders_due)(void *impl, const char *severity, int64_t repeat_ms, int64_t now_ms,
+			       store_reminder_fn fn, void *ctx);
+	int (*w_alert_reminded)(void *impl, int64_t id, int64_t reminders);
 	int (*r_alerts)(void *impl, const struct store_alerts_query *q, store_alert_fn fn, void *ctx);
 	int (*ack_alert)(void *impl, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
 			 void *ctx);

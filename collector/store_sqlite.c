@@ -95,9 +95,13 @@ static const struct migration MIGRATIONS[] = {
 	{SQA_MIGRATION, NULL},
 	/* 4 -> 5: outboxes for alert mails and city summaries, and the summaries' progress */
 	{SQO_MIGRATION, NULL},
-	/* 5 -> 6: since when an agent has been up without a gap (the offline alerts) */
+	/*
+	 * 5 -> 6: since when an agent has been up without a gap (the offline
+	 * alerts); how many reminders an unacknowledged alert has had
+	 */
 	{"ALTER TABLE agents ADD COLUMN up_since INTEGER NOT NULL DEFAULT 0;"
-	 "UPDATE agents SET up_since = state_at WHERE online = 1;",
+	 "UPDATE agents SET up_since = state_at WHERE online = 1;"
+	 "ALTER TABLE alerts ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0;",
 	 NULL},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
@@ -1328,6 +1332,8 @@ const struct store_backend store_sqlite_backend = {
 	.w_hold_del = sqa_hold_del,
 	.w_load_conditions = sqa_load_conditions,
 	.w_offline_scan = sqa_offline_scan,
+	.w_reminders_due = sqa_reminders_due,
+	.w_alert_reminded = sqa_alert_reminded,
 	.r_alerts = sqa_r_alerts,
 	.ack_alert = sqa_ack_alert,
 	.r_alert_counts = sqa_r_alert_counts,

@@ -51,8 +51,10 @@ const char SQA_MIGRATION[] =
 	" PRIMARY KEY(device_id, rule, port, code)) WITHOUT ROWID;";
 
 enum { WA_OPEN, WA_FIND_ACTIVE, WA_CLEAR, WA_HOLD_PUT, WA_HOLD_DEL, WA_LOAD_ALERTS, WA_LOAD_HOLDS,
-       WA_OPENED_SINCE, WA_INFO, WA_OFF_AGENTS, WA_OFF_SILENT, WA_OFF_ALERTED };
-_Static_assert(WA_OFF_ALERTED + 1 == SQA_W_COUNT, "SQA_W_COUNT");
+       WA_OPENED_SINCE, WA_INFO, WA_OFF_AGENTS, WA_OFF_SILENT, WA_OFF_ALERTED, WA_REMIND_DUE,
+       WA_REMINDED };
+_Static_assert(WA_REMINDED + 1 == SQA_W_COUNT, "SQA_W_COUNT");
+#define REMINDERS_MAX 64 /* per store_w_reminders_due call */
 
 /* The active alert of (site, dev, rule) without a port: alerts_one_active answers it. */
 #define ACTIVE_ALERT(site, dev, rule)                                                  \
@@ -102,6 +104,11 @@ static const char *const WASQL[SQA_W_COUNT] = {
 			   " JOIN devices d ON d.id = al.device_id JOIN agents a ON a.id = d.agent_id"
 			   " WHERE al.state IN ('active_unack', 'active_ack') AND al.cleared_at IS NULL"
 			   " AND al.rule = " OFFLINE_RULE_OF("d.kind"),
+	/* through alerts_state (state, severity): the few unacknowledged, never the history */
+	[WA_REMIND_DUE] = "SELECT id, rule, site, dev, coalesce(port, 0), severity, detail, opened_at,"
+			  " reminders FROM alerts WHERE state = 'active_unack' AND severity = ?1"
+			  " AND opened_at + (reminders + 1) * ?2 <= ?3 ORDER BY opened_at, id LIMIT ?4",
+	[WA_REMINDED] = "UPDATE alerts SET reminders = ?2 WHERE id = ?1",
 };
 
 #define ALERT_COLUMNS "SELECT id, rule, site, dev, coalesce(port, 0), severity, state, opened_at," \
@@ -393,6 +400,68 @@ int sqa_offline_scan(void *impl, const struct store_offline_scan *q)
 	if ((err = offline_devices(s, WA_OFF_SILENT, q)))
 		return err;
 	return offline_devices(s, WA_OFF_ALERTED, q);
+}
+
+/* ---------------------------------------------------------------- reminders */
+
+/* A due alert kept past its statement: fn updates the rows the statement walks. */
+struct reminder_copy {
+	struct store_reminder r;
+	char rule[160], site[SP_ID_MAX + 1], dev[SP_ID_MAX + 1], severity[16], detail[512];
+};
+
+int sqa_reminders_due(void *impl, const char *severity, int64_t repeat_ms, int64_t now_ms,
+		      store_reminder_fn fn, void *ctx)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_stmt *st = s->alert_w[WA_REMIND_DUE];
+	struct reminder_copy *copies = NULL;
+	size_t n = 0, cap = 0;
+	int rc, err = 0;
+	sqs_bind_text(st, 1, severity);
+	sqlite3_bind_int64(st, 2, repeat_ms);
+	sqlite3_bind_int64(st, 3, now_ms);
+	sqlite3_bind_int(st, 4, REMINDERS_MAX);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *text[5];
+		for (int i = 0; i < 4; i++)
+			text[i] = (const char *)sqlite3_column_text(st, i + 1);
+		text[4] = (const char *)sqlite3_column_text(st, 6);
+		if (!text[0] || !text[1] || !text[2] || !text[3] || !text[4])
+			continue; /* only a damaged file has NULLs here */
+		struct reminder_copy *c = sp_grow(copies, &cap, n + 1, sizeof(*c), 8);
+		if (c == NULL) {
+			err = SP_ENOMEM;
+			break;
+		}
+		copies = c;
+		c = &copies[n++];
+		snprintf(c->rule, sizeof(c->rule), "%s", text[0]);
+		snprintf(c->site, sizeof(c->site), "%s", text[1]);
+		snprintf(c->dev, sizeof(c->dev), "%s", text[2]);
+		snprintf(c->severity, sizeof(c->severity), "%s", sqlite3_column_text(st, 5) ?
+			 (const char *)sqlite3_column_text(st, 5) : "");
+		snprintf(c->detail, sizeof(c->detail), "%s", text[4]);
+		c->r = (struct store_reminder){sqlite3_column_int64(st, 0), c->rule, c->site, c->dev,
+					       sqlite3_column_int(st, 4), c->severity, c->detail,
+					       sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8)};
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (!err && rc != SQLITE_DONE)
+		err = sqs_db_error(s, s->db, "find the alerts due a reminder");
+	for (size_t i = 0; !err && i < n; i++)
+		err = fn(ctx, &copies[i].r);
+	free(copies);
+	return err;
+}
+
+int sqa_alert_reminded(void *impl, int64_t id, int64_t reminders)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_bind_int64(s->alert_w[WA_REMINDED], 1, id);
+	sqlite3_bind_int64(s->alert_w[WA_REMINDED], 2, reminders);
+	return wa_step(s, WA_REMINDED);
 }
 
 /* ---------------------------------------------------------------- readers */

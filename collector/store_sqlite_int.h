@@ -28,7 +28,7 @@ enum wstmt {
 enum rstmt { R_SITES, R_DEVICES_SITE, R_DEVICES_ALL, R_DEV_ID, R_CHUNKS, R_COUNTS, R_PING, R_COUNT };
 
 /* The alert statements of a connection (store_sqlite_alerts.c). */
-enum { SQA_W_COUNT = 12, SQA_R_COUNT = 3 };
+enum { SQA_W_COUNT = 14, SQA_R_COUNT = 3 };
 /* The outbox statements of a connection (store_sqlite_outbox.c). */
 enum { SQO_W_COUNT = 1, SQO_R_COUNT = 1 };
 
@@ -93,6 +93,9 @@ int sqa_hold_put(void *impl, int64_t device_id, const char *rule, int32_t port, 
 int sqa_hold_del(void *impl, int64_t device_id, const char *rule, int32_t port, const char *code);
 int sqa_load_conditions(void *impl, store_condition_fn fn, void *ctx);
 int sqa_offline_scan(void *impl, const struct store_offline_scan *q);
+int sqa_reminders_due(void *impl, const char *severity, int64_t repeat_ms, int64_t now_ms,
+		      store_reminder_fn fn, void *ctx);
+int sqa_alert_reminded(void *impl, int64_t id, int64_t reminders);
 int sqa_r_alerts(void *impl, const struct store_alerts_query *q, store_alert_fn fn, void *ctx);
 int sqa_ack_alert(void *impl, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
 		  void *ctx);

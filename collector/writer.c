@@ -68,7 +68,7 @@
 /* What one batch did, added to the metrics after COMMIT. */
 struct batch_counts {
 	uint64_t stored, duplicate, missing, recovered, births, states;
-	uint64_t alerts_opened, alerts_cleared, mail_paced;
+	uint64_t alerts_opened, alerts_cleared, mail_paced, mail_reminders;
 	uint64_t msg_rejected[SP_REJ_REASON_COUNT];
 	uint64_t rec_stored[SP_REC_KIND_COUNT];
 	uint64_t rec_rejected[SP_REJ_REASON_COUNT];
@@ -185,6 +185,35 @@ static const struct sp_tz *site_tz(struct writer *w, const struct collector_site
 }
 
 /*
+ * Composes a's mail for its site's recipients and puts it into the outbox
+ * (the batch's transaction). a->tz is filled in here.
+ */
+static int put_mail(struct writer *w, struct mail_alert *a)
+{
+	const struct writer_mail *m = w->p.mail;
+	char msgid[MAILFMT_MSGID_MAX];
+	const struct collector_site_conf *sc = site_conf(m, a->site);
+	const struct sp_conf_list *to = sc && sc->mail_to.count ? &sc->mail_to : m->to;
+	if (to->count == 0)
+		return 0;
+	a->tz = site_tz(w, sc);
+	struct mail_envelope env = {m->from, (const char *const *)to->items, to->count};
+	sp_buf_reset(&w->mail);
+	if (mailfmt_message_id(a, msgid, sizeof(msgid)) != 0 ||
+	    mailfmt_alert(&w->mail, a, &env, sp_now_ms()) != 0) {
+		SP_ERROR("alerts", "alert %lld: cannot compose its mail", (long long)a->alert_id);
+		return 0; /* the alert stands; only its mail is lost, and said so */
+	}
+	/* recipients as the mailer reads them: comma-separated, no spaces */
+	char rcpt[64 * 260];
+	size_t at = 0;
+	for (size_t i = 0; i < to->count && at < sizeof(rcpt); i++)
+		at += (size_t)snprintf(rcpt + at, sizeof(rcpt) - at, "%s%s", i ? "," : "", to->items[i]);
+	return store_w_outbox_add(w->p.store, STORE_OUTBOX_MAIL, msgid, a->site, rcpt, w->mail.data,
+				  w->mail.len, sp_now_ms());
+}
+
+/*
  * Puts the mail of an alert event into the outbox (same transaction). Not
  * for alerts below min_severity; not for a condition that already opened
  * max_per_hour alerts in the hour before this one (a flapping sensor must
@@ -193,7 +222,7 @@ static const struct sp_tz *site_tz(struct writer *w, const struct collector_site
 static int queue_alert_mail(struct writer *w, const struct rule_event *ev, int64_t alert_id, bool cleared)
 {
 	const struct writer_mail *m = w->p.mail;
-	char rule[160], severity[16], detail[512], msgid[MAILFMT_MSGID_MAX];
+	char rule[160], severity[16], detail[512];
 	int64_t opened_at = ev->ts;
 	int rc;
 
@@ -213,26 +242,53 @@ static int queue_alert_mail(struct writer *w, const struct rule_event *ev, int64
 		w->bc.mail_paced++;
 		return 0;
 	}
-	const struct collector_site_conf *sc = site_conf(m, ev->site);
-	const struct sp_conf_list *to = sc && sc->mail_to.count ? &sc->mail_to : m->to;
-	if (to->count == 0)
-		return 0;
-	struct mail_alert a = {alert_id, cleared, rule, ev->site, ev->dev, ev->port, severity, detail,
-			       opened_at, cleared ? ev->ts : 0, site_tz(w, sc)};
-	struct mail_envelope env = {m->from, (const char *const *)to->items, to->count};
-	sp_buf_reset(&w->mail);
-	if (mailfmt_message_id(&a, msgid, sizeof(msgid)) != 0 ||
-	    mailfmt_alert(&w->mail, &a, &env, sp_now_ms()) != 0) {
-		SP_ERROR("alerts", "alert %lld: cannot compose its mail", (long long)alert_id);
-		return 0; /* the alert stands; only its mail is lost, and said so */
-	}
-	/* recipients as the mailer reads them: comma-separated, no spaces */
-	char rcpt[64 * 260];
-	size_t at = 0;
-	for (size_t i = 0; i < to->count && at < sizeof(rcpt); i++)
-		at += (size_t)snprintf(rcpt + at, sizeof(rcpt) - at, "%s%s", i ? "," : "", to->items[i]);
-	return store_w_outbox_add(w->p.store, STORE_OUTBOX_MAIL, msgid, ev->site, rcpt, w->mail.data,
-				  w->mail.len, sp_now_ms());
+	struct mail_alert a = {.alert_id = alert_id, .cleared = cleared, .rule = rule,
+			       .site = ev->site, .dev = ev->dev, .port = ev->port,
+			       .severity = severity, .detail = detail, .opened_at = opened_at,
+			       .cleared_at = cleared ? ev->ts : 0};
+	return put_mail(w, &a);
+}
+
+/*
+ * DOMAIN's P1, "repeat until acknowledged": a critical alert still active
+ * and unacknowledged repeat_ms after it opened is mailed again, and again
+ * every repeat_ms, until someone acknowledges it or it clears. After a
+ * collector outage only the latest reminder due is sent. The count is
+ * stored in the batch's transaction with the mail, so none is sent twice.
+ */
+struct remind_ctx {
+	struct writer *w;
+	int64_t now;
+};
+
+static int remind_one(void *ctx, const struct store_reminder *r)
+{
+	struct remind_ctx *rc_ = ctx;
+	struct writer *w = rc_->w;
+	int64_t repeat = w->p.mail->repeat_ms;
+	int64_t n = (rc_->now - r->opened_at) / repeat;
+	if (n <= r->reminders)
+		n = r->reminders + 1;
+	if (n > INT32_MAX)
+		n = INT32_MAX;
+	struct mail_alert a = {.alert_id = r->id, .reminder = (int)n, .rule = r->rule,
+			       .site = r->site, .dev = r->dev, .port = r->port,
+			       .severity = r->severity, .detail = r->detail,
+			       .opened_at = r->opened_at};
+	int rc = put_mail(w, &a);
+	if (rc == 0 && (rc = store_w_alert_reminded(w->p.store, r->id, n)) == 0)
+		w->bc.mail_reminders++;
+	return rc;
+}
+
+static int queue_reminders(struct writer *w, int64_t now)
+{
+	const struct writer_mail *m = w->p.mail;
+	if (m == NULL || m->repeat_ms <= 0)
+		return 0; /* critical alerts are always mailed when mail is on: min_severity allows it */
+	struct remind_ctx ctx = {w, now};
+	return store_w_reminders_due(w->p.store, alert_severity_name(ALERT_CRITICAL), m->repeat_ms,
+				     now, remind_one, &ctx);
 }
 
 /* The rules' events, written in the batch's transaction (rules.h). */
@@ -631,6 +687,7 @@ static void add_counts(struct writer *w)
 	atomic_fetch_add(&m->alerts_opened, b->alerts_opened);
 	atomic_fetch_add(&m->alerts_cleared, b->alerts_cleared);
 	atomic_fetch_add(&m->mail_paced, b->mail_paced);
+	atomic_fetch_add(&m->mail_reminders, b->mail_reminders);
 	atomic_store(&m->rule_conditions, rules_count(w->rules));
 	for (int r = 0; r < SP_REJ_REASON_COUNT; r++) {
 		atomic_fetch_add(&m->messages_rejected[r], b->msg_rejected[r]);
@@ -683,7 +740,8 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 				(long long)missing, (long long)(w->p.gap_window_ms / 1000));
 		w->bc.missing += (uint64_t)missing;
 		/* holds that ran out with nothing new from their device (a trapped passenger) */
-		if ((rc = rules_tick(w->rules, now, on_rule_event, w)))
+		if ((rc = rules_tick(w->rules, now, on_rule_event, w)) ||
+		    (rc = queue_reminders(w, now)))
 			goto fail;
 	}
 	if ((rc = save_progress(w, now, flush_all, &agents_flushed, &devices_flushed)) ||

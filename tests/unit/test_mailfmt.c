@@ -118,6 +118,10 @@ static bool parse(const char *msg, size_t len, struct parsed *p)
 				return false;
 			char *v = p->value[p->n - 1];
 			size_t vl = strlen(v), add = (size_t)(eol - h);
+			if (vl == 0) { /* folded right after the colon: the value starts here */
+				while (add > 0 && (*h == ' ' || *h == '\t'))
+					h++, add--;
+			}
 			v = realloc(v, vl + add + 1);
 			memcpy(v + vl, h, add);
 			v[vl + add] = '\0';
@@ -314,6 +318,38 @@ static void test_opened(void)
 		    "\n"
 		    "Opened:  2026-11-28T17:33:20+08:00 (Asia/Shanghai)\n"
 		    "Alert:   17 (acknowledge in the operations room)\n");
+	parsed_free(&p);
+	sp_buf_free(&out);
+}
+
+static void test_reminder(void)
+{
+	struct sp_buf out = SP_BUF_INIT(0);
+	struct mail_alert a = sample();
+	struct parsed p;
+
+	a.reminder = 2;
+	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env2, T_OPEN + 20 * 60 * 1000 + 1500), 0);
+	CHECK(parse(out.data, out.len, &p));
+	check_common(&p);
+	CHECK_EQ_STR(header(&p, "Message-ID"),
+		     "<sitepulse.alert.17.reminder-2.1795858400000@hp-ruijin-07.sitepulse>");
+	/* threaded under the alert's first mail */
+	CHECK_EQ_STR(header(&p, "In-Reply-To"),
+		     "<sitepulse.alert.17.opened.1795858400000@hp-ruijin-07.sitepulse>");
+	CHECK_EQ_STR(header(&p, "References"),
+		     "<sitepulse.alert.17.opened.1795858400000@hp-ruijin-07.sitepulse>");
+	CHECK_EQ_STR(header(&p, "Subject"), "[sitepulse] REMINDER 2: CRITICAL lift.trapped at "
+					    "hp-ruijin-07/lift-1 not acknowledged");
+	CHECK_EQ_STR(
+	    p.body, "REMINDER 2: CRITICAL alert at hp-ruijin-07, device lift-1: lift.trapped\n"
+		    "Still active and not acknowledged.\n"
+		    "\n"
+		    "passenger trapped 20 s: door closed, car stopped between floors near floor 3\n"
+		    "\n"
+		    "Opened:  2026-11-28T17:33:20+08:00 (Asia/Shanghai)\n"
+		    "Active:  20 min 1 s\n"
+		    "Alert:   17 (acknowledge in the operations room to stop these reminders)\n");
 	parsed_free(&p);
 	sp_buf_free(&out);
 }
@@ -657,6 +693,7 @@ int main(void)
 	shanghai = sp_tz_load("Asia/Shanghai");
 	CHECK(shanghai != NULL);
 	RUN(test_opened);
+	RUN(test_reminder);
 	RUN(test_cleared);
 	RUN(test_message_id);
 	RUN(test_subject_utf8);
