@@ -141,6 +141,11 @@ int store_r_ping(struct store *s)
 	return s->be->r_ping(s->impl);
 }
 
+int store_r_site_has_records(struct store *s, const char *site, int64_t from, int64_t to)
+{
+	return s->be->r_site_has_records(s->impl, site, from, to);
+}
+
 /* ---------------------------------------------------------------- alerts */
 
 _Static_assert(sizeof(struct store_device) == 24,

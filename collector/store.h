@@ -447,6 +447,14 @@ int store_r_summaries(struct store *s, const char *site, int64_t from, int64_t t
 /* A quick read check for /healthz: 0 when a read connection answers. */
 int store_r_ping(struct store *s);
 
+/*
+ * 0 if no device of the site has a stored reading with from <= ts < to;
+ * 1 if one may have (a chunk of readings overlaps the range), or SP_E*.
+ * One index probe per device (and its chunks that end at or after from):
+ * far cheaper than reading the period's records.
+ */
+int store_r_site_has_records(struct store *s, const char *site, int64_t from, int64_t to);
+
 /* ---------------------------------------------------------------- backends */
 
 struct store_backend {
@@ -482,6 +490,7 @@ struct store_backend {
 	int (*r_device_counts)(void *impl, int64_t now_ms, int64_t offline_ms,
 			       int64_t counts[SP_DEV_KIND_COUNT][2]);
 	int (*r_ping)(void *impl);
+	int (*r_site_has_records)(void *impl, const char *site, int64_t from, int64_t to);
 	int (*w_alert_open)(void *impl, const struct store_alert_new *a, int64_t *id);
 	int (*w_alert_clear)(void *impl, int64_t id, int64_t ts);
 	int (*w_hold_put)(void *impl, int64_t device_id, const char *rule, int32_t port,

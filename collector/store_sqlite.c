@@ -199,6 +199,13 @@ static const char *const RSQL[R_COUNT] = {
 	[R_COUNTS] = "SELECT d.kind, a.online AND " SEEN_SINCE("?1") ", count(*) "
 		     "FROM devices d JOIN agents a ON a.id = d.agent_id GROUP BY 1, 2",
 	[R_PING] = "SELECT 1 FROM schema_version LIMIT 1",
+	/*
+	 * every reading in [?2, ?3) lies in a chunk overlapping it; a chunk that
+	 * only spans the range may say yes wrongly (the caller then reads more)
+	 */
+	[R_SITE_HAS] = "SELECT EXISTS (SELECT 1 FROM devices d JOIN reading_chunks c"
+		       " ON c.device_id = d.id AND c.ts_max >= ?2 AND c.ts_min < ?3"
+		       " WHERE d.site = ?1)",
 };
 
 /*
@@ -1301,6 +1308,20 @@ static int sq_r_ping(void *impl)
 	return sqs_rdone(s, r, st, rc, "ping");
 }
 
+static int sq_r_site_has_records(void *impl, const char *site, int64_t from, int64_t to)
+{
+	struct sqlite_store *s = impl;
+	struct reader *r = sqs_borrow(s);
+	sqlite3_stmt *st = r->st[R_SITE_HAS];
+	sqs_bind_text(st, 1, site);
+	sqlite3_bind_int64(st, 2, from);
+	sqlite3_bind_int64(st, 3, to);
+	int rc = sqlite3_step(st);
+	int has = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+	int err = sqs_rdone(s, r, st, rc, "look for a site's readings");
+	return err ? err : has;
+}
+
 const struct store_backend store_sqlite_backend = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -1326,6 +1347,7 @@ const struct store_backend store_sqlite_backend = {
 	.r_readings = sq_r_readings,
 	.r_device_counts = sq_r_device_counts,
 	.r_ping = sq_r_ping,
+	.r_site_has_records = sq_r_site_has_records,
 	.w_alert_open = sqa_alert_open,
 	.w_alert_clear = sqa_alert_clear,
 	.w_hold_put = sqa_hold_put,

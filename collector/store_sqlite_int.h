@@ -25,7 +25,17 @@ enum wstmt {
 	W_COUNT
 };
 
-enum rstmt { R_SITES, R_DEVICES_SITE, R_DEVICES_ALL, R_DEV_ID, R_CHUNKS, R_COUNTS, R_PING, R_COUNT };
+enum rstmt {
+	R_SITES,
+	R_DEVICES_SITE,
+	R_DEVICES_ALL,
+	R_DEV_ID,
+	R_CHUNKS,
+	R_COUNTS,
+	R_PING,
+	R_SITE_HAS,
+	R_COUNT
+};
 
 /* The alert statements of a connection (store_sqlite_alerts.c). */
 enum { SQA_W_COUNT = 14, SQA_R_COUNT = 3 };

@@ -559,6 +559,30 @@ static int insert_readings(struct store *s, int64_t dev_id, int64_t ag, int n)
 	return 0;
 }
 
+static void test_site_has_records(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag = 0;
+	struct store_device d, e;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &ag), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", ag, NULL, SP_DEV_LIFT, NULL, &d), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-b", "lift-1", ag, NULL, SP_DEV_LIFT, NULL, &e), 0);
+	CHECK_EQ_INT(insert_readings(s, d.id, ag, 10), 0); /* T0 .. T0 + 9 s */
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(store_r_site_has_records(s, "site-a", T0, T0 + 1), 1);
+	CHECK_EQ_INT(store_r_site_has_records(s, "site-a", T0 + 9000, T0 + 60000), 1);
+	CHECK_EQ_INT(store_r_site_has_records(s, "site-a", T0 - 60000, T0), 0); /* to is exclusive */
+	CHECK_EQ_INT(store_r_site_has_records(s, "site-a", T0 + 9001, T0 + 60000), 0);
+	CHECK_EQ_INT(store_r_site_has_records(s, "site-b", T0, T0 + 60000), 0); /* another site */
+	CHECK_EQ_INT(store_r_site_has_records(s, "site-z", T0, T0 + 60000), 0); /* unknown */
+	drop(s, path);
+}
+
 static void test_readings_query(void)
 {
 	char path[512];
@@ -2051,5 +2075,6 @@ int main(void)
 	RUN(test_city_outbox);
 	RUN(test_device_records_in_time_order);
 	RUN(test_alerts_during_and_since);
+	RUN(test_site_has_records);
 	HARNESS_EXIT();
 }
