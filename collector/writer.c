@@ -25,9 +25,9 @@
  */
 #include "writer.h"
 
+#include "alertmail.h"
 #include "devcache.h"
 #include "holdlog.h"
-#include "mailfmt.h"
 #include "offline.h"
 #include "parsed.h"
 #include "seqtrack.h"
@@ -39,7 +39,6 @@
 #include "sitepulse/grow.h"
 #include "sitepulse/log.h"
 #include "sitepulse/topic.h"
-#include "sitepulse/tz.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -68,7 +67,8 @@
 /* What one batch did, added to the metrics after COMMIT. */
 struct batch_counts {
 	uint64_t stored, duplicate, missing, recovered, births, states;
-	uint64_t alerts_opened, alerts_cleared, mail_paced, mail_reminders;
+	uint64_t alerts_opened, alerts_cleared;
+	struct alertmail_counts mail;
 	uint64_t msg_rejected[SP_REJ_REASON_COUNT];
 	uint64_t rec_stored[SP_REC_KIND_COUNT];
 	uint64_t rec_rejected[SP_REJ_REASON_COUNT];
@@ -85,12 +85,7 @@ struct writer {
 	struct devcache *devs;
 	struct rules *rules;
 	struct holdlog *holds;        /* the batch's hold events, written net before COMMIT */
-	/* alert mail: the message being composed, and the sites' time zones, loaded when first needed */
-	struct sp_buf mail;
-	struct site_tz {
-		struct sp_tz *tz;     /* NULL: not loaded (or unreadable: then UTC) */
-		bool tried;
-	} *tzs;                       /* one per [site.*] section, then the default zone */
+	struct alertmail *mail;       /* NULL: alerts are not mailed */
 	struct queue_msg *msgs;
 	struct sp_topic *topics;
 	bool *topic_ok;
@@ -160,137 +155,6 @@ static void rule_device_of(struct rule_device *rd, int64_t id, const char *site,
 	rd->port_limit_w = kind == SP_DEV_CHARGER ? (double)rating : 0;
 }
 
-/* How long a condition's mails are counted for pacing (writer_mail.max_per_hour). */
-#define MAIL_PACE_MS (3600 * 1000LL)
-#define DEFAULT_TIMEZONE "Asia/Shanghai" /* CONTRACT §1 */
-
-static const struct collector_site_conf *site_conf(const struct writer_mail *m, const char *site)
-{
-	for (size_t i = 0; i < m->nsites; i++)
-		if (strcmp(m->sites[i].site, site) == 0)
-			return &m->sites[i];
-	return NULL;
-}
-
-/* The site's time zone for people (NULL: UTC, if the zone cannot be read). */
-static const struct sp_tz *site_tz(struct writer *w, const struct collector_site_conf *sc)
-{
-	const struct writer_mail *m = w->p.mail;
-	struct site_tz *z = &w->tzs[sc ? (size_t)(sc - m->sites) : m->nsites];
-	if (!z->tried) {
-		z->tried = true;
-		z->tz = sp_tz_load(sc ? sc->timezone : DEFAULT_TIMEZONE);
-	}
-	return z->tz;
-}
-
-/*
- * Composes a's mail for its site's recipients and puts it into the outbox
- * (the batch's transaction). a->tz is filled in here.
- */
-static int put_mail(struct writer *w, struct mail_alert *a)
-{
-	const struct writer_mail *m = w->p.mail;
-	char msgid[MAILFMT_MSGID_MAX];
-	const struct collector_site_conf *sc = site_conf(m, a->site);
-	const struct sp_conf_list *to = sc && sc->mail_to.count ? &sc->mail_to : m->to;
-	if (to->count == 0)
-		return 0;
-	a->tz = site_tz(w, sc);
-	struct mail_envelope env = {m->from, (const char *const *)to->items, to->count};
-	sp_buf_reset(&w->mail);
-	if (mailfmt_message_id(a, msgid, sizeof(msgid)) != 0 ||
-	    mailfmt_alert(&w->mail, a, &env, sp_now_ms()) != 0) {
-		SP_ERROR("alerts", "alert %lld: cannot compose its mail", (long long)a->alert_id);
-		return 0; /* the alert stands; only its mail is lost, and said so */
-	}
-	/* recipients as the mailer reads them: comma-separated, no spaces */
-	char rcpt[64 * 260];
-	size_t at = 0;
-	for (size_t i = 0; i < to->count && at < sizeof(rcpt); i++)
-		at += (size_t)snprintf(rcpt + at, sizeof(rcpt) - at, "%s%s", i ? "," : "", to->items[i]);
-	return store_w_outbox_add(w->p.store, STORE_OUTBOX_MAIL, msgid, a->site, rcpt, w->mail.data,
-				  w->mail.len, sp_now_ms());
-}
-
-/*
- * Puts the mail of an alert event into the outbox (same transaction). Not
- * for alerts below min_severity; not for a condition that already opened
- * max_per_hour alerts in the hour before this one (a flapping sensor must
- * not flood the crew; counted, and its clear mail is paced alike).
- */
-static int queue_alert_mail(struct writer *w, const struct rule_event *ev, int64_t alert_id, bool cleared)
-{
-	const struct writer_mail *m = w->p.mail;
-	char rule[160], severity[16], detail[512];
-	int64_t opened_at = ev->ts;
-	int rc;
-
-	if (m == NULL || ev->severity > m->min_severity)
-		return 0;
-	snprintf(rule, sizeof(rule), "%s%s%s", rule_name(ev->rule), ev->code[0] ? "." : "", ev->code);
-	snprintf(severity, sizeof(severity), "%s", alert_severity_name(ev->severity));
-	snprintf(detail, sizeof(detail), "%s", ev->detail ? ev->detail : "");
-	if (cleared && (rc = store_w_alert_info(w->p.store, alert_id, &opened_at, severity,
-						sizeof(severity), detail, sizeof(detail))))
-		return rc == SP_ENOTFOUND ? 0 : rc;
-	int64_t n = store_w_alerts_opened_between(w->p.store, ev->site, ev->dev, rule, ev->port,
-						  opened_at - MAIL_PACE_MS, opened_at);
-	if (n < 0)
-		return (int)n;
-	if (n > m->max_per_hour) {
-		w->bc.mail_paced++;
-		return 0;
-	}
-	struct mail_alert a = {.alert_id = alert_id, .cleared = cleared, .rule = rule,
-			       .site = ev->site, .dev = ev->dev, .port = ev->port,
-			       .severity = severity, .detail = detail, .opened_at = opened_at,
-			       .cleared_at = cleared ? ev->ts : 0};
-	return put_mail(w, &a);
-}
-
-/*
- * DOMAIN's P1, "repeat until acknowledged": a critical alert still active
- * and unacknowledged repeat_ms after it opened is mailed again, and again
- * every repeat_ms, until someone acknowledges it or it clears. After a
- * collector outage only the latest reminder due is sent. The count is
- * stored in the batch's transaction with the mail, so none is sent twice.
- */
-struct remind_ctx {
-	struct writer *w;
-	int64_t now;
-};
-
-static int remind_one(void *ctx, const struct store_reminder *r)
-{
-	struct remind_ctx *rc_ = ctx;
-	struct writer *w = rc_->w;
-	int64_t repeat = w->p.mail->repeat_ms;
-	int64_t n = (rc_->now - r->opened_at) / repeat;
-	if (n <= r->reminders)
-		n = r->reminders + 1;
-	if (n > INT32_MAX)
-		n = INT32_MAX;
-	struct mail_alert a = {.alert_id = r->id, .reminder = (int)n, .rule = r->rule,
-			       .site = r->site, .dev = r->dev, .port = r->port,
-			       .severity = r->severity, .detail = r->detail,
-			       .opened_at = r->opened_at};
-	int rc = put_mail(w, &a);
-	if (rc == 0 && (rc = store_w_alert_reminded(w->p.store, r->id, n)) == 0)
-		w->bc.mail_reminders++;
-	return rc;
-}
-
-static int queue_reminders(struct writer *w, int64_t now)
-{
-	const struct writer_mail *m = w->p.mail;
-	if (m == NULL || m->repeat_ms <= 0)
-		return 0; /* critical alerts are always mailed when mail is on: min_severity allows it */
-	struct remind_ctx ctx = {w, now};
-	return store_w_reminders_due(w->p.store, alert_severity_name(ALERT_CRITICAL), m->repeat_ms,
-				     now, remind_one, &ctx);
-}
-
 /* The rules' events, written in the batch's transaction (rules.h). */
 static int on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_id)
 {
@@ -315,7 +179,8 @@ static int on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_
 		SP_INFO("alerts", "alert %lld opened: %s%s%s %s %s/%s%s: %s", (long long)*alert_id,
 			rule, ev->code[0] ? "." : "", ev->code, a.severity, ev->site, ev->dev,
 			ev->port ? " port" : "", ev->detail);
-		return queue_alert_mail(w, ev, *alert_id, false);
+		return w->mail ? alertmail_event(w->mail, w->p.store, ev, *alert_id, false, &w->bc.mail)
+			       : 0;
 	}
 	case RULE_CLEAR:
 		if ((rc = store_w_alert_clear(w->p.store, ev->alert_id, ev->ts)))
@@ -323,7 +188,8 @@ static int on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_
 		w->bc.alerts_cleared++;
 		SP_INFO("alerts", "alert %lld cleared: %s%s%s %s/%s", (long long)ev->alert_id, rule,
 			ev->code[0] ? "." : "", ev->code, ev->site, ev->dev);
-		return queue_alert_mail(w, ev, ev->alert_id, true);
+		return w->mail ? alertmail_event(w->mail, w->p.store, ev, ev->alert_id, true, &w->bc.mail)
+			       : 0;
 	}
 	return 0;
 }
@@ -686,8 +552,8 @@ static void add_counts(struct writer *w)
 	atomic_fetch_add(&m->states, b->states);
 	atomic_fetch_add(&m->alerts_opened, b->alerts_opened);
 	atomic_fetch_add(&m->alerts_cleared, b->alerts_cleared);
-	atomic_fetch_add(&m->mail_paced, b->mail_paced);
-	atomic_fetch_add(&m->mail_reminders, b->mail_reminders);
+	atomic_fetch_add(&m->mail_paced, b->mail.paced);
+	atomic_fetch_add(&m->mail_reminders, b->mail.reminders);
 	atomic_store(&m->rule_conditions, rules_count(w->rules));
 	for (int r = 0; r < SP_REJ_REASON_COUNT; r++) {
 		atomic_fetch_add(&m->messages_rejected[r], b->msg_rejected[r]);
@@ -741,7 +607,7 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 		w->bc.missing += (uint64_t)missing;
 		/* holds that ran out with nothing new from their device (a trapped passenger) */
 		if ((rc = rules_tick(w->rules, now, on_rule_event, w)) ||
-		    (rc = queue_reminders(w, now)))
+		    (w->mail && (rc = alertmail_reminders(w->mail, w->p.store, now, &w->bc.mail))))
 			goto fail;
 	}
 	if ((rc = save_progress(w, now, flush_all, &agents_flushed, &devices_flushed)) ||
@@ -910,10 +776,7 @@ static void writer_free(struct writer *w)
 	devcache_destroy(w->devs);
 	rules_destroy(w->rules);
 	holdlog_destroy(w->holds);
-	sp_buf_free(&w->mail);
-	for (size_t i = 0; w->tzs && w->p.mail && i <= w->p.mail->nsites; i++)
-		sp_tz_free(w->tzs[i].tz);
-	free(w->tzs);
+	alertmail_destroy(w->mail);
 	free(w->msgs);
 	free(w->topics);
 	free(w->topic_ok);
@@ -936,7 +799,7 @@ struct writer *writer_start(const struct writer_params *p)
 	w->devs = devcache_create(DEVCACHE_MAX);
 	w->rules = rules_create(p->rules);
 	w->holds = holdlog_create();
-	if (p->mail && (w->tzs = calloc(p->mail->nsites + 1, sizeof(*w->tzs))) == NULL)
+	if (p->mail && (w->mail = alertmail_create(p->mail)) == NULL)
 		goto fail;
 	w->msgs = calloc(n, sizeof(*w->msgs));
 	w->topics = calloc(n, sizeof(*w->topics));

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "alertmail.h"
 #include "collector_conf.h"
 #include "ingest.h"
 #include "metrics.h"
@@ -20,22 +21,6 @@
 #include "store.h"
 
 struct writer;
-
-/*
- * Who gets alert mails, and which. The writer puts each mail into the
- * store's mail outbox in the same transaction as the alert (mailer.c
- * delivers it), so a mail is never lost nor, for a committed alert,
- * composed twice.
- */
-struct writer_mail {
-	const char *from;
-	const struct sp_conf_list *to;             /* recipients of sites without mail_to */
-	const struct collector_site_conf *sites;   /* mail_to and timezone per site */
-	size_t nsites;
-	enum alert_severity min_severity;          /* this or worse is mailed */
-	int64_t max_per_hour;                      /* per condition: more are paced (counted) */
-	int64_t repeat_ms;                         /* critical and unacknowledged: again this often (0: never) */
-};
 
 struct writer_params {
 	struct store *store;
@@ -50,7 +35,7 @@ struct writer_params {
 	int64_t device_seen_flush_ms; /* devices' last_seen is written this often */
 	int64_t offline_ms;      /* [store] device_offline_s: the offline alerts' silence (offline.h) */
 	const struct rules_config *rules; /* alert rules' settings; must outlive the writer */
-	const struct writer_mail *mail;   /* NULL: no mails; else must outlive the writer */
+	const struct writer_mail *mail;   /* NULL: no mails; else must outlive the writer (alertmail.h) */
 };
 
 /* Loads the agents' sequence state and starts the thread. NULL on failure. */

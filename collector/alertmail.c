@@ -1,0 +1,179 @@
+/*
+ * alertmail.c - the writer's side of alert mail (see alertmail.h):
+ * recipients and time zones per site, pacing, reminders, and the outbox.
+ */
+#include "alertmail.h"
+
+#include "mailfmt.h"
+
+#include "sitepulse/buf.h"
+#include "sitepulse/clock.h"
+#include "sitepulse/error.h"
+#include "sitepulse/log.h"
+#include "sitepulse/tz.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How long a condition's mails are counted for pacing (writer_mail.max_per_hour). */
+#define MAIL_PACE_MS (3600 * 1000LL)
+#define DEFAULT_TIMEZONE "Asia/Shanghai" /* CONTRACT §1 */
+
+struct alertmail {
+	const struct writer_mail *m;
+	struct sp_buf mail;           /* the message being composed */
+	struct site_tz {
+		struct sp_tz *tz;     /* NULL: not loaded (or unreadable: then UTC) */
+		bool tried;
+	} *tzs;                       /* one per [site.*] section, then the default zone */
+};
+
+struct alertmail *alertmail_create(const struct writer_mail *m)
+{
+	struct alertmail *am = calloc(1, sizeof(*am));
+	if (am == NULL)
+		return NULL;
+	am->m = m;
+	if ((am->tzs = calloc(m->nsites + 1, sizeof(*am->tzs))) == NULL) {
+		free(am);
+		return NULL;
+	}
+	return am;
+}
+
+void alertmail_destroy(struct alertmail *am)
+{
+	if (am == NULL)
+		return;
+	sp_buf_free(&am->mail);
+	for (size_t i = 0; i <= am->m->nsites; i++)
+		sp_tz_free(am->tzs[i].tz);
+	free(am->tzs);
+	free(am);
+}
+
+static const struct collector_site_conf *site_conf(const struct writer_mail *m, const char *site)
+{
+	for (size_t i = 0; i < m->nsites; i++)
+		if (strcmp(m->sites[i].site, site) == 0)
+			return &m->sites[i];
+	return NULL;
+}
+
+/* The site's time zone for people (NULL: UTC, if the zone cannot be read), loaded once. */
+static const struct sp_tz *site_tz(struct alertmail *am, const struct collector_site_conf *sc)
+{
+	struct site_tz *z = &am->tzs[sc ? (size_t)(sc - am->m->sites) : am->m->nsites];
+	if (!z->tried) {
+		z->tried = true;
+		z->tz = sp_tz_load(sc ? sc->timezone : DEFAULT_TIMEZONE);
+	}
+	return z->tz;
+}
+
+/*
+ * Composes a's mail for its site's recipients and puts it into the outbox
+ * (the caller's transaction). a->tz is filled in here.
+ */
+static int put_mail(struct alertmail *am, struct store *s, struct mail_alert *a)
+{
+	const struct writer_mail *m = am->m;
+	char msgid[MAILFMT_MSGID_MAX];
+	const struct collector_site_conf *sc = site_conf(m, a->site);
+	const struct sp_conf_list *to = sc && sc->mail_to.count ? &sc->mail_to : m->to;
+	if (to->count == 0)
+		return 0;
+	a->tz = site_tz(am, sc);
+	struct mail_envelope env = {m->from, (const char *const *)to->items, to->count};
+	sp_buf_reset(&am->mail);
+	if (mailfmt_message_id(a, msgid, sizeof(msgid)) != 0 ||
+	    mailfmt_alert(&am->mail, a, &env, sp_now_ms()) != 0) {
+		SP_ERROR("alerts", "alert %lld: cannot compose its mail", (long long)a->alert_id);
+		return 0; /* the alert stands; only its mail is lost, and said so */
+	}
+	/* recipients as the mailer reads them: comma-separated, no spaces */
+	char rcpt[64 * 260];
+	size_t at = 0;
+	for (size_t i = 0; i < to->count && at < sizeof(rcpt); i++)
+		at += (size_t)snprintf(rcpt + at, sizeof(rcpt) - at, "%s%s", i ? "," : "", to->items[i]);
+	return store_w_outbox_add(s, STORE_OUTBOX_MAIL, msgid, a->site, rcpt, am->mail.data,
+				  am->mail.len, sp_now_ms());
+}
+
+/*
+ * Not for alerts below min_severity; not for a condition that already
+ * opened max_per_hour alerts in the hour before this one (a flapping sensor
+ * must not flood the crew; counted, and its clear mail is paced alike).
+ */
+int alertmail_event(struct alertmail *am, struct store *s, const struct rule_event *ev,
+		    int64_t alert_id, bool cleared, struct alertmail_counts *c)
+{
+	const struct writer_mail *m = am->m;
+	char rule[160], severity[16], detail[512];
+	int64_t opened_at = ev->ts;
+	int rc;
+
+	if (ev->severity > m->min_severity)
+		return 0;
+	snprintf(rule, sizeof(rule), "%s%s%s", rule_name(ev->rule), ev->code[0] ? "." : "", ev->code);
+	snprintf(severity, sizeof(severity), "%s", alert_severity_name(ev->severity));
+	snprintf(detail, sizeof(detail), "%s", ev->detail ? ev->detail : "");
+	if (cleared && (rc = store_w_alert_info(s, alert_id, &opened_at, severity, sizeof(severity),
+						detail, sizeof(detail))))
+		return rc == SP_ENOTFOUND ? 0 : rc;
+	int64_t n = store_w_alerts_opened_between(s, ev->site, ev->dev, rule, ev->port,
+						  opened_at - MAIL_PACE_MS, opened_at);
+	if (n < 0)
+		return (int)n;
+	if (n > m->max_per_hour) {
+		c->paced++;
+		return 0;
+	}
+	struct mail_alert a = {.alert_id = alert_id, .cleared = cleared, .rule = rule,
+			       .site = ev->site, .dev = ev->dev, .port = ev->port,
+			       .severity = severity, .detail = detail, .opened_at = opened_at,
+			       .cleared_at = cleared ? ev->ts : 0};
+	return put_mail(am, s, &a);
+}
+
+/* ---------------------------------------------------------------- reminders */
+
+/*
+ * DOMAIN's P1, "repeat until acknowledged". The count is stored in the
+ * caller's transaction with the mail, so none is sent twice.
+ */
+struct remind {
+	struct alertmail *am;
+	struct store *s;
+	int64_t now;
+	struct alertmail_counts *c;
+};
+
+static int remind_one(void *ctx, const struct store_reminder *r)
+{
+	struct remind *x = ctx;
+	int64_t n = (x->now - r->opened_at) / x->am->m->repeat_ms;
+	if (n <= r->reminders)
+		n = r->reminders + 1;
+	if (n > INT32_MAX)
+		n = INT32_MAX;
+	struct mail_alert a = {.alert_id = r->id, .reminder = (int)n, .rule = r->rule,
+			       .site = r->site, .dev = r->dev, .port = r->port,
+			       .severity = r->severity, .detail = r->detail,
+			       .opened_at = r->opened_at};
+	int rc = put_mail(x->am, x->s, &a);
+	if (rc == 0 && (rc = store_w_alert_reminded(x->s, r->id, n)) == 0)
+		x->c->reminders++;
+	return rc;
+}
+
+int alertmail_reminders(struct alertmail *am, struct store *s, int64_t now_ms,
+			struct alertmail_counts *c)
+{
+	if (am->m->repeat_ms <= 0)
+		return 0; /* critical alerts are always mailed when mail is on: min_severity allows it */
+	struct remind x = {am, s, now_ms, c};
+	return store_w_reminders_due(s, alert_severity_name(ALERT_CRITICAL), am->m->repeat_ms,
+				     now_ms, remind_one, &x);
+}
