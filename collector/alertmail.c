@@ -110,13 +110,13 @@ int alertmail_event(struct alertmail *am, struct store *s, const struct rule_eve
 		    int64_t alert_id, bool cleared, struct alertmail_counts *c)
 {
 	const struct writer_mail *m = am->m;
-	char rule[160], severity[16], detail[512];
+	char rule[ALERT_RULE_SHOWN_MAX], severity[16], detail[512];
 	int64_t opened_at = ev->ts;
 	int rc;
 
 	if (ev->severity > m->min_severity)
 		return 0;
-	snprintf(rule, sizeof(rule), "%s%s%s", rule_name(ev->rule), ev->code[0] ? "." : "", ev->code);
+	alert_rule_shown(rule, sizeof(rule), rule_name(ev->rule), ev->code);
 	snprintf(severity, sizeof(severity), "%s", alert_severity_name(ev->severity));
 	snprintf(detail, sizeof(detail), "%s", ev->detail ? ev->detail : "");
 	if (cleared && (rc = store_w_alert_info(s, alert_id, &opened_at, severity, sizeof(severity),

@@ -106,28 +106,28 @@ struct sweep {
 	char detail[OFFLINE_DETAIL_MAX];
 };
 
-static int hand_on(struct sweep *sw, const struct rule_event *ev)
+/* Hands a judged event on (judged 0: nothing to do). */
+static int hand_on(struct sweep *sw, int judged, const struct rule_event *ev)
 {
 	int64_t alert_id = 0;
-	return sw->fn(sw->ctx, ev, &alert_id);
+	return judged ? sw->fn(sw->ctx, ev, &alert_id) : 0;
 }
 
 static int on_agent(void *ctx, const struct store_offline_agent *a)
 {
 	struct sweep *sw = ctx;
 	struct rule_event ev;
-	if (!offline_judge_gateway(a, sw->cfg, sw->offline_ms, sw->now_ms, &ev, sw->detail))
-		return 0;
-	return hand_on(sw, &ev);
+	return hand_on(
+	    sw, offline_judge_gateway(a, sw->cfg, sw->offline_ms, sw->now_ms, &ev, sw->detail),
+	    &ev);
 }
 
 static int on_device(void *ctx, const struct store_offline_device *d)
 {
 	struct sweep *sw = ctx;
 	struct rule_event ev;
-	if (!offline_judge_device(d, sw->cfg, sw->offline_ms, sw->now_ms, &ev, sw->detail))
-		return 0;
-	return hand_on(sw, &ev);
+	return hand_on(
+	    sw, offline_judge_device(d, sw->cfg, sw->offline_ms, sw->now_ms, &ev, sw->detail), &ev);
 }
 
 int offline_sweep(struct store *s, const struct rules_config *cfg, int64_t offline_ms,

@@ -85,6 +85,13 @@ int alert_severity_parse(const char *name);
 /* The catalogue's defaults for rule r. */
 void rule_defaults(enum rule_id r, struct rule_setting *out);
 
+/*
+ * The rule as alerts show it: the catalogue name, and for a device fault
+ * its code ("lift.fault.E12"). code may be NULL or "". Always terminated.
+ */
+#define ALERT_RULE_SHOWN_MAX 160
+void alert_rule_shown(char *out, size_t len, const char *rule, const char *code);
+
 /* "20 s", "2 min", "8 h": a duration as an alert's detail says it. */
 void rule_say_duration(int64_t ms, char *out, size_t len);
 

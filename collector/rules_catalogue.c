@@ -344,6 +344,12 @@ void rule_defaults(enum rule_id r, struct rule_setting *out)
 				     .hysteresis = def->hysteresis};
 }
 
+void alert_rule_shown(char *out, size_t len, const char *rule, const char *code)
+{
+	bool has_code = code != NULL && code[0] != '\0';
+	snprintf(out, len, "%s%s%s", rule, has_code ? "." : "", has_code ? code : "");
+}
+
 bool rule_swept(enum rule_id r)
 {
 	assert((unsigned)r < RULE_COUNT);

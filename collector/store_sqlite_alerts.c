@@ -204,9 +204,8 @@ int sqa_alert_open(void *impl, const struct store_alert_new *a, int64_t *id)
 		*id = sqlite3_last_insert_rowid(s->db);
 		return 0;
 	}
-	char rule[160];
-	snprintf(rule, sizeof(rule), "%s%s%s", a->rule, a->code && *a->code ? "." : "",
-		 a->code ? a->code : "");
+	char rule[ALERT_RULE_SHOWN_MAX];
+	alert_rule_shown(rule, sizeof(rule), a->rule, a->code);
 	st = s->alert_w[WA_FIND_ACTIVE];
 	sqs_bind_text(st, 1, a->site);
 	sqs_bind_text(st, 2, a->dev);

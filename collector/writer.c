@@ -160,6 +160,7 @@ static int on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_
 {
 	struct writer *w = ctx;
 	const char *rule = rule_name(ev->rule);
+	char shown[ALERT_RULE_SHOWN_MAX], port[24] = "";
 	int rc;
 	switch (ev->kind) {
 	case RULE_HOLD_START:
@@ -176,9 +177,11 @@ static int on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_
 		    (rc = store_w_alert_open(w->p.store, &a, alert_id)))
 			return rc;
 		w->bc.alerts_opened++;
-		SP_INFO("alerts", "alert %lld opened: %s%s%s %s %s/%s%s: %s", (long long)*alert_id,
-			rule, ev->code[0] ? "." : "", ev->code, a.severity, ev->site, ev->dev,
-			ev->port ? " port" : "", ev->detail);
+		alert_rule_shown(shown, sizeof(shown), rule, ev->code);
+		if (ev->port)
+			snprintf(port, sizeof(port), " port %d", (int)ev->port);
+		SP_INFO("alerts", "alert %lld opened: %s %s %s/%s%s: %s", (long long)*alert_id, shown,
+			a.severity, ev->site, ev->dev, port, ev->detail);
 		return w->mail ? alertmail_event(w->mail, w->p.store, ev, *alert_id, false, &w->bc.mail)
 			       : 0;
 	}
@@ -186,8 +189,9 @@ static int on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_
 		if ((rc = store_w_alert_clear(w->p.store, ev->alert_id, ev->ts)))
 			return rc;
 		w->bc.alerts_cleared++;
-		SP_INFO("alerts", "alert %lld cleared: %s%s%s %s/%s", (long long)ev->alert_id, rule,
-			ev->code[0] ? "." : "", ev->code, ev->site, ev->dev);
+		alert_rule_shown(shown, sizeof(shown), rule, ev->code);
+		SP_INFO("alerts", "alert %lld cleared: %s %s/%s", (long long)ev->alert_id, shown,
+			ev->site, ev->dev);
 		return w->mail ? alertmail_event(w->mail, w->p.store, ev, ev->alert_id, true, &w->bc.mail)
 			       : 0;
 	}

@@ -280,6 +280,13 @@ static void test_catalogue(void)
 	}
 	CHECK_EQ_INT(rule_parse("lift.nope"), -1);
 	CHECK_EQ_INT(rule_parse("lift.fault.E12"), -1);
+	char shown[ALERT_RULE_SHOWN_MAX];
+	alert_rule_shown(shown, sizeof(shown), "lift.fault", "E12");
+	CHECK_EQ_STR(shown, "lift.fault.E12");
+	alert_rule_shown(shown, sizeof(shown), "lift.trapped", "");
+	CHECK_EQ_STR(shown, "lift.trapped");
+	alert_rule_shown(shown, sizeof(shown), "lift.trapped", NULL);
+	CHECK_EQ_STR(shown, "lift.trapped");
 	CHECK_EQ_STR(rule_name(RULE_COUNT), "?");
 	CHECK_EQ_STR(alert_severity_name(ALERT_CRITICAL), "critical");
 	CHECK_EQ_STR(alert_severity_name(ALERT_WARNING), "warning");
