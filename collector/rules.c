@@ -165,7 +165,16 @@ struct device {
 	uint32_t nentries;
 	uint32_t hash;
 	int32_t next; /* hash chain, or free list */
+	/*
+	 * Bit r: rule r has had a condition on this device since it was added
+	 * here. A superset of the rules it has conditions of now (a bit is not
+	 * cleared when its condition ends; the device is dropped with its last
+	 * one): a record skips the condition look-up of every other rule, and
+	 * most records are heartbeats of devices with one condition or none.
+	 */
+	uint32_t rules_seen;
 };
+_Static_assert(RULE_COUNT <= 32, "rule ids fit device.rules_seen");
 
 struct rules {
 	const struct rules_config *cfg;
@@ -381,6 +390,7 @@ static int32_t entry_add(struct rules *r, int32_t dev, enum rule_id rule, int32_
 	r->ebuckets[b] = i;
 	r->nentries++;
 	r->devs[dev].nentries++;
+	r->devs[dev].rules_seen |= 1u << rule;
 	return i;
 }
 
@@ -563,7 +573,6 @@ static bool suppressed(enum rule_id rule, const struct sp_record *rec)
 	return rec->u.lift.mode == SP_MODE_INSPECTION || rec->u.lift.mode == SP_MODE_OUT_OF_SERVICE;
 }
 
-/* Judges one rule on one record and moves its condition. */
 /*
  * Judges one rule on one record. *dev is the device's index (or -1), found
  * once per record by rules_eval and found again here whenever a condition
@@ -579,7 +588,9 @@ static int judge_one(struct rules *r, const struct rule_device *d, const struct 
 	if (s->enabled && !suppressed(rule, rec))
 		vd = rule_judge(rule, d, rec, s, &v);
 
-	int32_t i = *dev < 0 ? -1 : entry_find(r, *dev, rule, port, code);
+	int32_t i = *dev < 0 || !(r->devs[*dev].rules_seen & (1u << rule))
+			    ? -1
+			    : entry_find(r, *dev, rule, port, code);
 	if (i < 0) {
 		if (vd != V_TRUE)
 			return 0;

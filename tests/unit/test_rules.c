@@ -1070,6 +1070,62 @@ out:
 	fx_close(&f);
 }
 
+/*
+ * A device with a condition of one rule: another rule's condition on it
+ * still begins and ends (a record looks up only the rules that have had a
+ * condition on its device), and after the device has left the table with
+ * its last condition, it comes back with a clean slate.
+ */
+static void test_second_rule_on_a_device(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	feed(&f, &CHG, port_temp(&CHG, T0, 3, 65), R0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_PORT_OVER_TEMP, 3, "", T0, T0);
+	/* port 3 also reports a fault: a second rule on the same device and port */
+	struct sp_record rec = port(&CHG, T0 + 1 * S, 3, SP_PORT_FAULT);
+	rec.u.port.temp_c = 66;
+	rec.has |= SP_HAS_TEMP_C;
+	feed(&f, &CHG, rec, R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_PORT_FAULT, 3, "", T0 + 1 * S, T0 + 1 * S);
+	CHECK_EQ_INT(rules_count(f.r), 2);
+	/* the fault ends while the heat stays: the second rule's clear is not skipped */
+	feed(&f, &CHG, port_temp(&CHG, T0 + 2 * S, 3, 66), R0 + 2 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_PORT_FAULT, 3, "", ANY, T0 + 2 * S);
+	CHECK_EQ_INT(s->ev[2].alert_id, s->ev[1].alert_id);
+	/* and begins again: the rule's bit stays set, its look-up finds nothing, it starts anew */
+	feed(&f, &CHG, port(&CHG, T0 + 3 * S, 4, SP_PORT_FAULT), R0 + 3 * S);
+	CHECK_EQ_INT(s->n, 4);
+	CHECK_EV(s, 3, RULE_OPEN, RULE_PORT_FAULT, 4, "", T0 + 3 * S, ANY);
+	feed(&f, &CHG, port(&CHG, T0 + 4 * S, 4, SP_PORT_IDLE), R0 + 4 * S);
+	feed(&f, &CHG, port_temp(&CHG, T0 + 4 * S, 3, 40), R0 + 4 * S);
+	CHECK_EQ_INT(s->n, 6);
+	CHECK_EV(s, 4, RULE_CLEAR, RULE_PORT_FAULT, 4, "", ANY, T0 + 4 * S);
+	CHECK_EV(s, 5, RULE_CLEAR, RULE_PORT_OVER_TEMP, 3, "", ANY, T0 + 4 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	/* the device left with its last condition; another device may take its slot */
+	sink_clear(s);
+	feed(&f, &CHG_B, port(&CHG_B, T0 + 5 * S, 1, SP_PORT_FAULT), R0 + 5 * S);
+	feed(&f, &CHG, port_temp(&CHG, T0 + 6 * S, 2, 61), R0 + 6 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_PORT_FAULT, 1, "", ANY, ANY);
+	CHECK_EQ_INT(s->ev[0].device_id, CHG_B.id);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_PORT_OVER_TEMP, 2, "", ANY, ANY);
+	feed(&f, &CHG_B, port(&CHG_B, T0 + 7 * S, 1, SP_PORT_IDLE), R0 + 7 * S);
+	feed(&f, &CHG, port_temp(&CHG, T0 + 7 * S, 2, 30), R0 + 7 * S);
+	CHECK_EQ_INT(s->n, 4);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_PORT_FAULT, 1, "", ANY, ANY);
+	CHECK_EV(s, 3, RULE_CLEAR, RULE_PORT_OVER_TEMP, 2, "", ANY, ANY);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
 static void test_absent_fields_leave_state(void)
 {
 	struct fx f;
@@ -1377,6 +1433,7 @@ int main(void)
 	RUN(test_station_rules);
 	RUN(test_port_over_temp_hysteresis);
 	RUN(test_port_rules);
+	RUN(test_second_rule_on_a_device);
 	RUN(test_absent_fields_leave_state);
 	RUN(test_site_override);
 	RUN(test_disabled_rule);
