@@ -107,6 +107,9 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 		      LOAD(m->alerts_opened));
 	rc |= counter(b, "sitepulse_alerts_cleared_total", "alerts cleared by the rules",
 		      LOAD(m->alerts_cleared));
+	rc |= counter(b, "sitepulse_fault_raises_stale_total",
+		      "late fault raises ignored: the same fault's clear, at or after them, came first",
+		      LOAD(m->fault_raises_stale));
 	rc |= gauge(b, "sitepulse_rule_conditions",
 		    "conditions the alert rules track now (pending a hold, or alerted)",
 		    (long long)LOAD(m->rule_conditions));

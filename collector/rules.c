@@ -25,6 +25,7 @@
  * Cost: rules_eval is a few hash look-ups per record; rules_tick walks
  * every condition (about 0.1 ms per 100,000).
  */
+#include "faultmemo.h"
 #include "rules_int.h"
 
 #include "sitepulse/error.h"
@@ -188,6 +189,8 @@ struct rules {
 	int32_t devs_free;
 	int32_t *dbuckets;
 	size_t ndbuckets;
+	struct faultmemo *clears; /* the newest clear of each fault seen (faultmemo.h) */
+	uint64_t stale_raises;    /* late fault raises ignored: their fault was cleared since */
 	/* the rules that read each record kind, in catalogue order: a record visits only its own */
 	uint8_t by_kind[SP_REC_KIND_COUNT][RULE_COUNT];
 	uint8_t nby_kind[SP_REC_KIND_COUNT];
@@ -443,7 +446,8 @@ struct rules *rules_create(const struct rules_config *cfg)
 	r->nebuckets = r->ndbuckets = MIN_BUCKETS;
 	r->ebuckets = buckets_new(r->nebuckets);
 	r->dbuckets = buckets_new(r->ndbuckets);
-	if (r->ebuckets == NULL || r->dbuckets == NULL) {
+	r->clears = faultmemo_create(RULES_FAULT_CLEARS_MAX);
+	if (r->ebuckets == NULL || r->dbuckets == NULL || r->clears == NULL) {
 		rules_destroy(r);
 		return NULL;
 	}
@@ -460,6 +464,7 @@ void rules_destroy(struct rules *r)
 	free(r->ebuckets);
 	free(r->devs);
 	free(r->dbuckets);
+	faultmemo_destroy(r->clears);
 	free(r);
 }
 
@@ -477,6 +482,17 @@ void rules_reset(struct rules *r)
 	r->entries_free = r->devs_free = -1;
 	memset(r->ebuckets, 0xff, r->nebuckets * sizeof(*r->ebuckets));
 	memset(r->dbuckets, 0xff, r->ndbuckets * sizeof(*r->dbuckets));
+}
+
+void rules_note_fault_clear(struct rules *r, int64_t device_id, int32_t port, const char *code,
+			    int64_t ts)
+{
+	faultmemo_note_clear(r->clears, device_id, port, code, ts);
+}
+
+uint64_t rules_stale_raises(const struct rules *r)
+{
+	return r->stale_raises;
 }
 
 size_t rules_count(const struct rules *r)
@@ -644,9 +660,17 @@ int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_rec
 	if (rec->kind == SP_REC_FAULT) {
 		bool has_port = (rec->has & SP_HAS_PORT) != 0;
 		bool lift = d->kind == SP_DEV_LIFT || (d->kind == SP_DEV_UNKNOWN && !has_port);
-		return judge_one(r, d, rec, lift ? RULE_LIFT_FAULT : RULE_CHARGER_FAULT,
-				 has_port ? rec->u.fault.port : 0, rec->u.fault.code, received_ms,
-				 &dev, fn, ctx);
+		int32_t fport = rules_fault_port(rec);
+		const char *code = rec->u.fault.code;
+		if (!rec->u.fault.active) {
+			faultmemo_note_clear(r->clears, d->id, fport, code, rec->ts);
+		} else if (late && faultmemo_cleared_since(r->clears, d->id, fport, code, rec->ts)) {
+			/* resent after its own clear went through: the fault is over already */
+			r->stale_raises++;
+			return 0;
+		}
+		return judge_one(r, d, rec, lift ? RULE_LIFT_FAULT : RULE_CHARGER_FAULT, fport, code,
+				 received_ms, &dev, fn, ctx);
 	}
 	int32_t port = rec->kind == SP_REC_PORT ? rec->u.port.port : 0;
 	for (int i = 0; i < r->nby_kind[rec->kind]; i++) {

@@ -168,8 +168,10 @@ void rules_destroy(struct rules *r);
  * of its agent (seqtrack_behind: resent after a broker or collector restart
  * while newer messages went through); newer records already moved the
  * rules, so a late record only counts if it is a fault record (an explicit
- * raise or clear). Within a device, a record older
- * than the newest one a tracked condition has seen is ignored by it.
+ * raise or clear), and a late raise not even then if the same fault's clear
+ * at or after it has been judged already (rules_stale_raises). Within a
+ * device, a record older than the newest one a tracked condition has seen
+ * is ignored by it.
  * Returns 0 or the callback's error.
  */
 int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_record *rec,
@@ -199,5 +201,27 @@ int rules_load_hold(struct rules *r, const struct rule_device *d, const char *ru
 
 /* Conditions tracked now (pending + alerted). */
 size_t rules_count(const struct rules *r);
+
+/*
+ * Faults whose newest clear the rules remember for late raises (faultmemo.h,
+ * ~100 bytes each); the store keeps as many (store_w_fault_clear).
+ */
+#define RULES_FAULT_CLEARS_MAX 4096
+
+/* The port a fault record's condition is keyed on: its port, or 0 without one. */
+static inline int32_t rules_fault_port(const struct sp_record *rec)
+{
+	return (rec->has & SP_HAS_PORT) ? rec->u.fault.port : 0;
+}
+
+/* Remembers a fault clear seen before (loaded from the store at start). */
+void rules_note_fault_clear(struct rules *r, int64_t device_id, int32_t port, const char *code,
+			    int64_t ts);
+
+/*
+ * Late fault raises ignored so far because that fault's clear, at or after
+ * the raise, had already been judged (faultmemo.h): over before it arrived.
+ */
+uint64_t rules_stale_raises(const struct rules *r);
 
 #endif

@@ -193,6 +193,22 @@ int store_w_load_conditions(struct store *s, store_condition_fn fn, void *ctx)
 	return s->be->w_load_conditions(s->impl, fn, ctx);
 }
 
+int store_w_fault_clear(struct store *s, int64_t device_id, int32_t port, const char *code,
+			int64_t ts)
+{
+	return s->be->w_fault_clear(s->impl, device_id, port, code, ts);
+}
+
+int store_w_fault_clears_trim(struct store *s, int64_t keep)
+{
+	return s->be->w_fault_clears_trim(s->impl, keep);
+}
+
+int store_w_load_fault_clears(struct store *s, int64_t max, store_fault_clear_fn fn, void *ctx)
+{
+	return s->be->w_load_fault_clears(s->impl, max, fn, ctx);
+}
+
 int store_w_offline_scan(struct store *s, const struct store_offline_scan *q)
 {
 	return s->be->w_offline_scan(s->impl, q);

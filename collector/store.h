@@ -193,6 +193,20 @@ typedef int (*store_condition_fn)(void *ctx, const struct store_condition *c);
 int store_w_load_conditions(struct store *s, store_condition_fn fn, void *ctx);
 
 /*
+ * The newest clear of each fault (the rules' faultmemo.h), kept so that a
+ * fault raise resent after its own clear is known to be over after a
+ * restart too. Written in the writer's transaction (the newer ts wins);
+ * trimmed to the newest `keep` (ties at the edge may keep a few more).
+ */
+int store_w_fault_clear(struct store *s, int64_t device_id, int32_t port, const char *code,
+			int64_t ts);
+int store_w_fault_clears_trim(struct store *s, int64_t keep);
+typedef int (*store_fault_clear_fn)(void *ctx, int64_t device_id, int32_t port, const char *code,
+				    int64_t ts);
+/* Calls fn for the newest `max` clears, oldest first. 0, fn's error or SP_E*. */
+int store_w_load_fault_clears(struct store *s, int64_t max, store_fault_clear_fn fn, void *ctx);
+
+/*
  * The offline sweep's view (offline.h), inside the writer's transaction.
  * Times: an agent's are the collector's clock (when its messages arrived),
  * a device's last_seen is its newest reading's ts.
@@ -498,6 +512,10 @@ struct store_backend {
 	int (*w_hold_del)(void *impl, int64_t device_id, const char *rule, int32_t port,
 			  const char *code);
 	int (*w_load_conditions)(void *impl, store_condition_fn fn, void *ctx);
+	int (*w_fault_clear)(void *impl, int64_t device_id, int32_t port, const char *code,
+			     int64_t ts);
+	int (*w_fault_clears_trim)(void *impl, int64_t keep);
+	int (*w_load_fault_clears)(void *impl, int64_t max, store_fault_clear_fn fn, void *ctx);
 	int (*w_offline_scan)(void *impl, const struct store_offline_scan *q);
 	int (*w_reminders_due)(void *impl, const char *severity, int64_t repeat_ms, int64_t now_ms,
 			       store_reminder_fn fn, void *ctx);

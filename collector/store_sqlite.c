@@ -103,6 +103,8 @@ static const struct migration MIGRATIONS[] = {
 	 "UPDATE agents SET up_since = state_at WHERE online = 1;"
 	 "ALTER TABLE alerts ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0;",
 	 NULL},
+	/* 6 -> 7: the newest clear of each fault, so a late raise stays over across a restart */
+	{SQA_MIGRATION_FAULT_CLEARS, NULL},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -1353,6 +1355,9 @@ const struct store_backend store_sqlite_backend = {
 	.w_hold_put = sqa_hold_put,
 	.w_hold_del = sqa_hold_del,
 	.w_load_conditions = sqa_load_conditions,
+	.w_fault_clear = sqa_fault_clear,
+	.w_fault_clears_trim = sqa_fault_clears_trim,
+	.w_load_fault_clears = sqa_load_fault_clears,
 	.w_offline_scan = sqa_offline_scan,
 	.w_reminders_due = sqa_reminders_due,
 	.w_alert_reminded = sqa_alert_reminded,

@@ -50,10 +50,17 @@ const char SQA_MIGRATION[] =
 	" since INTEGER NOT NULL,"
 	" PRIMARY KEY(device_id, rule, port, code)) WITHOUT ROWID;";
 
+/* the newest clear of each fault (rules: faultmemo.h), for late raises after a restart */
+const char SQA_MIGRATION_FAULT_CLEARS[] =
+	"CREATE TABLE fault_clears("
+	" device_id INTEGER NOT NULL, port INTEGER NOT NULL, code TEXT NOT NULL, ts INTEGER NOT NULL,"
+	" PRIMARY KEY(device_id, port, code)) WITHOUT ROWID;"
+	"CREATE INDEX fault_clears_ts ON fault_clears(ts);";
+
 enum { WA_OPEN, WA_FIND_ACTIVE, WA_CLEAR, WA_HOLD_PUT, WA_HOLD_DEL, WA_LOAD_ALERTS, WA_LOAD_HOLDS,
        WA_OPENED_SINCE, WA_INFO, WA_OFF_AGENTS, WA_OFF_SILENT, WA_OFF_ALERTED, WA_REMIND_DUE,
-       WA_REMINDED };
-_Static_assert(WA_REMINDED + 1 == SQA_W_COUNT, "SQA_W_COUNT");
+       WA_REMINDED, WA_FAULT_CLEAR, WA_FAULT_CLEARS_TRIM, WA_FAULT_CLEARS_LOAD };
+_Static_assert(WA_FAULT_CLEARS_LOAD + 1 == SQA_W_COUNT, "SQA_W_COUNT");
 #define REMINDERS_MAX 64 /* per store_w_reminders_due call */
 
 /* The active alert of (site, dev, rule) without a port: alerts_one_active answers it. */
@@ -109,6 +116,13 @@ static const char *const WASQL[SQA_W_COUNT] = {
 			  " reminders FROM alerts WHERE state = 'active_unack' AND severity = ?1"
 			  " AND opened_at + (reminders + 1) * ?2 <= ?3 ORDER BY opened_at, id LIMIT ?4",
 	[WA_REMINDED] = "UPDATE alerts SET reminders = ?2 WHERE id = ?1",
+	[WA_FAULT_CLEAR] = "INSERT INTO fault_clears(device_id, port, code, ts) VALUES (?1, ?2, ?3, ?4)"
+			   " ON CONFLICT DO UPDATE SET ts = max(ts, excluded.ts)",
+	/* through fault_clears_ts: the keep-th newest, then what is older */
+	[WA_FAULT_CLEARS_TRIM] = "DELETE FROM fault_clears WHERE ts < (SELECT ts FROM fault_clears"
+				 " ORDER BY ts DESC LIMIT 1 OFFSET ?1 - 1)",
+	[WA_FAULT_CLEARS_LOAD] = "SELECT device_id, port, code, ts FROM (SELECT * FROM fault_clears"
+				 " ORDER BY ts DESC LIMIT ?1) ORDER BY ts",
 };
 
 #define ALERT_COLUMNS "SELECT id, rule, site, dev, coalesce(port, 0), severity, state, opened_at," \
@@ -296,6 +310,45 @@ int sqa_load_conditions(void *impl, store_condition_fn fn, void *ctx)
 	struct sqlite_store *s = impl;
 	int rc = load_rows(s, WA_LOAD_ALERTS, fn, ctx);
 	return rc ? rc : load_rows(s, WA_LOAD_HOLDS, fn, ctx);
+}
+
+int sqa_fault_clear(void *impl, int64_t device_id, int32_t port, const char *code, int64_t ts)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_stmt *st = s->alert_w[WA_FAULT_CLEAR];
+	sqlite3_bind_int64(st, 1, device_id);
+	sqlite3_bind_int(st, 2, port);
+	sqs_bind_text(st, 3, code);
+	sqlite3_bind_int64(st, 4, ts);
+	return wa_step(s, WA_FAULT_CLEAR);
+}
+
+int sqa_fault_clears_trim(void *impl, int64_t keep)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_bind_int64(s->alert_w[WA_FAULT_CLEARS_TRIM], 1, keep > 0 ? keep : 1);
+	return wa_step(s, WA_FAULT_CLEARS_TRIM);
+}
+
+int sqa_load_fault_clears(void *impl, int64_t max, store_fault_clear_fn fn, void *ctx)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_stmt *st = s->alert_w[WA_FAULT_CLEARS_LOAD];
+	sqlite3_bind_int64(st, 1, max);
+	int rc, err = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *code = (const char *)sqlite3_column_text(st, 2);
+		if (code == NULL)
+			continue; /* only a damaged file has NULLs here */
+		if ((err = fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1), code,
+			      sqlite3_column_int64(st, 3))) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (err)
+		return err;
+	return rc == SQLITE_DONE ? 0 : sqs_db_error(s, s->db, "load the fault clears");
 }
 
 /* ---------------------------------------------------------------- offline sweep */

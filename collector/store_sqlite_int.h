@@ -38,7 +38,7 @@ enum rstmt {
 };
 
 /* The alert statements of a connection (store_sqlite_alerts.c). */
-enum { SQA_W_COUNT = 14, SQA_R_COUNT = 3 };
+enum { SQA_W_COUNT = 17, SQA_R_COUNT = 3 };
 /* The outbox statements of a connection (store_sqlite_outbox.c). */
 enum { SQO_W_COUNT = 1, SQO_R_COUNT = 1 };
 
@@ -92,6 +92,7 @@ int sqs_rdone(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st, int rc
 
 /* store_sqlite_alerts.c: its schema migration, statements, and the backend's alert functions. */
 extern const char SQA_MIGRATION[];
+extern const char SQA_MIGRATION_FAULT_CLEARS[];
 int sqa_prepare(struct sqlite_store *s);
 int sqa_prepare_reader(struct sqlite_store *s, struct reader *r);
 void sqa_finalize(struct sqlite_store *s);
@@ -102,6 +103,9 @@ int sqa_hold_put(void *impl, int64_t device_id, const char *rule, int32_t port, 
 		 int64_t since);
 int sqa_hold_del(void *impl, int64_t device_id, const char *rule, int32_t port, const char *code);
 int sqa_load_conditions(void *impl, store_condition_fn fn, void *ctx);
+int sqa_fault_clear(void *impl, int64_t device_id, int32_t port, const char *code, int64_t ts);
+int sqa_fault_clears_trim(void *impl, int64_t keep);
+int sqa_load_fault_clears(void *impl, int64_t max, store_fault_clear_fn fn, void *ctx);
 int sqa_offline_scan(void *impl, const struct store_offline_scan *q);
 int sqa_reminders_due(void *impl, const char *severity, int64_t repeat_ms, int64_t now_ms,
 		      store_reminder_fn fn, void *ctx);

@@ -100,6 +100,7 @@ struct writer {
 	uint64_t link_epoch;
 	int64_t link_up_since;
 	int64_t last_commit_mono;     /* when the last batch with messages started */
+	int64_t clears_untrimmed;     /* fault clears written since the store's were last trimmed */
 	struct sp_ratelimit reject_log;
 	struct batch_counts bc;
 	/* agents that sent data since the last liveness flush, with their latest arrival */
@@ -153,6 +154,31 @@ static void rule_device_of(struct rule_device *rd, int64_t id, const char *site,
 	rd->kind = kind;
 	rd->rated_speed = kind == SP_DEV_LIFT ? rating / 100.0 : 0;
 	rd->port_limit_w = kind == SP_DEV_CHARGER ? (double)rating : 0;
+}
+
+/*
+ * Remembers a fault clear in the store too (the rules remember it in
+ * memory), so that a raise resent after its own clear is over after a
+ * restart as well. The table is trimmed back to what the rules remember
+ * once as many clears again have been written: it never holds more than
+ * twice that.
+ */
+static int keep_fault_clear(struct writer *w, int64_t device_id, const struct sp_record *rec)
+{
+	int rc = store_w_fault_clear(w->p.store, device_id, rules_fault_port(rec), rec->u.fault.code,
+				     rec->ts);
+	if (rc == 0 && ++w->clears_untrimmed >= RULES_FAULT_CLEARS_MAX) {
+		rc = store_w_fault_clears_trim(w->p.store, RULES_FAULT_CLEARS_MAX);
+		w->clears_untrimmed = 0; /* a rolled-back trim is redone by the next one */
+	}
+	return rc;
+}
+
+static int load_fault_clear(void *ctx, int64_t device_id, int32_t port, const char *code, int64_t ts)
+{
+	struct writer *w = ctx;
+	rules_note_fault_clear(w->rules, device_id, port, code, ts);
+	return 0;
 }
 
 /* The rules' events, written in the batch's transaction (rules.h). */
@@ -332,7 +358,9 @@ static int store_record(struct writer *w, const struct sp_topic *t, int64_t agen
 	struct rule_device rd;
 	parsed_record(r, &rec);
 	rule_device_of(&rd, d->id, t->site, r->dev, (enum sp_dev_kind)d->kind, d->rating);
-	return rules_eval(w->rules, &rd, &rec, late, received_ms, on_rule_event, w);
+	if ((err = rules_eval(w->rules, &rd, &rec, late, received_ms, on_rule_event, w)))
+		return err;
+	return rec.kind == SP_REC_FAULT && !rec.u.fault.active ? keep_fault_clear(w, d->id, &rec) : 0;
 }
 
 /* A data message, decoded by the parser thread (parsed.h). */
@@ -559,6 +587,11 @@ static void add_counts(struct writer *w)
 	atomic_fetch_add(&m->mail_paced, b->mail.paced);
 	atomic_fetch_add(&m->mail_reminders, b->mail.reminders);
 	atomic_store(&m->rule_conditions, rules_count(w->rules));
+	uint64_t stale = rules_stale_raises(w->rules);
+	if (stale != atomic_load(&m->fault_raises_stale))
+		SP_INFO("alerts", "%llu late fault raise(s) ignored so far: each fault's clear came first",
+			(unsigned long long)stale);
+	atomic_store(&m->fault_raises_stale, stale);
 	for (int r = 0; r < SP_REJ_REASON_COUNT; r++) {
 		atomic_fetch_add(&m->messages_rejected[r], b->msg_rejected[r]);
 		atomic_fetch_add(&m->records_rejected[r], b->rec_rejected[r]);
@@ -811,8 +844,10 @@ struct writer *writer_start(const struct writer_params *p)
 	if (!w->dec || !w->seq || !w->devs || !w->rules || !w->holds || !w->msgs || !w->topics ||
 	    !w->topic_ok)
 		goto fail;
-	if (store_w_load_agents(p->store, load_agent, w) || load_conditions(w))
+	if (store_w_load_agents(p->store, load_agent, w) || load_conditions(w) ||
+	    store_w_load_fault_clears(p->store, RULES_FAULT_CLEARS_MAX, load_fault_clear, w))
 		goto fail;
+	w->clears_untrimmed = RULES_FAULT_CLEARS_MAX; /* the first clear trims what earlier runs left */
 	w->device_count = store_w_device_count(p->store);
 	atomic_store(&p->metrics->agents, seqtrack_count(w->seq));
 	SP_INFO("writer", "%zu agents and %lld devices known; %zu alert conditions held",

@@ -17,6 +17,11 @@ scenarios (--scenario):
     active, acknowledgement (viewer 403, operator 200 with acked_by, again
     409, unknown 404, GET 405, a body naming who, a bad body 400);
   - /metrics: sitepulse_alerts{state,severity} agrees with the API;
+  - a fault raise resent after its own clear went through (site alerts-d,
+    raw messages: seq 2 clears E12, then seq 1 raises it, older): no alert,
+    counted in sitepulse_fault_raises_stale_total and logged; a late raise
+    of another code, never cleared, still opens its alert; and the same
+    with a collector restart between the clear and the late raise;
   - kill -9 of the collector while a hold is pending (site alerts-c, hold
     8 s): after the restart exactly one alert opens, no earlier than 8 s
     after the condition began.
@@ -24,6 +29,7 @@ scenarios (--scenario):
 import json
 import os
 import sys
+import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -184,6 +190,9 @@ def main(env):
                        "sitepulse_alerts{%s,%s}" % (state, sev))
     T.check(m["sitepulse_alerts_opened_total"] >= 3, "alerts_opened_total %r" % m)
 
+    T.log("step: a fault raise resent after its own clear (alerts-d, raw messages)")
+    late_raise_after_clear(broker, coll)
+
     T.log("step: kill -9 while a hold is pending (alerts-c, hold %d s)" % HOLD_C_S)
     c = env.agent(broker, "alerts-c", "gw-1", seed=13, lifts=1, chargers=0,
                   args=["--scenario", "lift-1:trapped_between_floors@1+40"], **common)
@@ -209,6 +218,49 @@ def main(env):
                  and c.created() > 0, 10, "alerts-c still one alert")
     for ag in (a, b, c):
         ag.terminate()
+
+
+def late_raise_after_clear(broker, coll):
+    """seq 2 clears lift-x's E12, then seq 1 (behind it: late) raises it 5 s earlier; then
+    seq 4 (any record), then seq 3 raises E30, late as well, with no clear anywhere."""
+    topic = "sp/v1/alerts-d/gw-x/"
+    now = int(time.time() * 1000)
+    T.publish_ok(broker, topic + "birth", json.dumps({"v": 1, "ts": now, "devices": [
+        {"dev": "lift-x", "kind": "lift", "floors": [0, 6], "rated_speed": 1.0}]}), retain=True)
+    T.publish_ok(broker, topic + "state", json.dumps({"online": True, "ts": now}), retain=True)
+
+    def fault(seq, ts, code, active):
+        T.publish_ok(broker, topic + "data", json.dumps({"v": 1, "seq": seq, "ts": ts, "records": [
+            {"t": "fault", "dev": "lift-x", "ts": ts, "code": code, "active": active}]}))
+    stale0 = coll.metrics().get("sitepulse_fault_raises_stale_total", 0)
+    fault(2, now, "E12", False)
+    fault(1, now - 5000, "E12", True)
+    fault(4, now + 1000, "E99", False)
+    fault(3, now - 3000, "E30", True)
+    got = T.wait_until(lambda: [x for x in alerts(coll, site="alerts-d")] or None, 30,
+                       "the late E30 raise's alert at alerts-d")
+    T.wait_until(lambda: len(T.stored_records(coll, "alerts-d", ["lift-x"])) == 4, 20,
+                 "the four fault records stored at alerts-d")
+    got = alerts(coll, site="alerts-d")
+    T.check_eq([(x["rule"], x["state"], x["opened_at"]) for x in got],
+               [("lift.fault.E30", "active_unack", now - 3000)],
+               "alerts at alerts-d: E30's only, none for E12 (cleared before its raise came)")
+    T.check_eq(coll.metrics()["sitepulse_fault_raises_stale_total"], stale0 + 1,
+               "sitepulse_fault_raises_stale_total")
+    T.check("late fault raise" in coll.proc.log_text(), "the collector's log names the ignored raise")
+
+    # the clear is remembered in the store: a restart between it and the late raise changes nothing
+    fault(6, now + 2000, "E40", False)
+    T.wait_until(lambda: len(T.stored_records(coll, "alerts-d", ["lift-x"])) == 5, 20,
+                 "E40's clear stored at alerts-d")
+    coll.restart()
+    fault(5, now + 1500, "E40", True)
+    T.wait_until(lambda: len(T.stored_records(coll, "alerts-d", ["lift-x"])) == 6, 20,
+                 "E40's late raise stored at alerts-d")
+    T.check_eq([x["rule"] for x in alerts(coll, site="alerts-d")], ["lift.fault.E30"],
+               "alerts at alerts-d after the restart: E40's raise came after its clear, none")
+    T.check_eq(coll.metrics()["sitepulse_fault_raises_stale_total"], 1,
+               "sitepulse_fault_raises_stale_total of the restarted collector")
 
 
 def alerts_after_restart(coll):

@@ -851,6 +851,66 @@ static void test_late_records(void)
 	CHECK_EQ_INT(s->n, 2);
 	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_FAULT, 0, "F9", ANY, T0 + 25 * S);
 	CHECK_EQ_INT(rules_count(f.r), 0);
+	CHECK_EQ_INT(rules_stale_raises(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+/*
+ * A raise lost in transit and resent after its own clear went through
+ * (late, older than that clear) is over already: no alert that nothing
+ * would ever clear. The same fault raised after the clear still opens,
+ * and other codes, ports and devices are not affected.
+ */
+static void test_late_raise_after_its_clear(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	feed(&f, &LIFT, fault(&LIFT, T0 + 20 * S, "E12", false, 0, NULL), R0 + 20 * S);
+	CHECK_EQ_INT(s->n, 0); /* a clear with nothing to clear */
+	feed_late(&f, &LIFT, fault(&LIFT, T0 + 10 * S, "E12", true, 0, NULL), R0 + 25 * S);
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	CHECK_EQ_INT(rules_stale_raises(f.r), 1);
+	/* at the clear's own time: the clear came after it */
+	feed_late(&f, &LIFT, fault(&LIFT, T0 + 20 * S, "E12", true, 0, NULL), R0 + 26 * S);
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(rules_stale_raises(f.r), 2);
+	/* another code of the same lift, late as well: nothing cleared it, it opens */
+	feed_late(&f, &LIFT, fault(&LIFT, T0 + 10 * S, "E30", true, 0, NULL), R0 + 27 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_FAULT, 0, "E30", T0 + 10 * S, T0 + 10 * S);
+	/* a late raise newer than the clear is a new episode: it opens */
+	feed_late(&f, &LIFT, fault(&LIFT, T0 + 21 * S, "E12", true, 0, NULL), R0 + 28 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_FAULT, 0, "E12", T0 + 21 * S, T0 + 21 * S);
+	/* a raise that is not late is judged as always, even older than a clear (device clocks) */
+	feed(&f, &CHG, fault(&CHG, T0 + 40 * S, "F1", false, 2, NULL), R0 + 40 * S);
+	feed(&f, &CHG, fault(&CHG, T0 + 35 * S, "F1", true, 2, NULL), R0 + 41 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_OPEN, RULE_CHARGER_FAULT, 2, "F1", T0 + 35 * S, ANY);
+	/* the charger's clear was of port 2: a late raise of port 3 opens, of port 2 not */
+	feed(&f, &CHG, fault(&CHG, T0 + 50 * S, "F1", false, 2, NULL), R0 + 50 * S);
+	CHECK_EQ_INT(s->n, 4);
+	CHECK_EV(s, 3, RULE_CLEAR, RULE_CHARGER_FAULT, 2, "F1", ANY, T0 + 50 * S);
+	feed_late(&f, &CHG, fault(&CHG, T0 + 45 * S, "F1", true, 2, NULL), R0 + 51 * S);
+	CHECK_EQ_INT(s->n, 4);
+	feed_late(&f, &CHG, fault(&CHG, T0 + 45 * S, "F1", true, 3, NULL), R0 + 52 * S);
+	CHECK_EQ_INT(s->n, 5);
+	CHECK_EV(s, 4, RULE_OPEN, RULE_CHARGER_FAULT, 3, "F1", T0 + 45 * S, ANY);
+	/* another device with the same code and port is its own */
+	feed_late(&f, &CHG_B, fault(&CHG_B, T0 + 45 * S, "F1", true, 2, NULL), R0 + 53 * S);
+	CHECK_EQ_INT(s->n, 6);
+	CHECK_EQ_INT(s->ev[5].device_id, CHG_B.id);
+	CHECK_EQ_INT(rules_stale_raises(f.r), 3);
+	/* remembered across a reset (the reload after a rolled-back batch) */
+	rules_reset(f.r);
+	sink_clear(s);
+	feed_late(&f, &LIFT, fault(&LIFT, T0 + 15 * S, "E12", true, 0, NULL), R0 + 60 * S);
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(rules_stale_raises(f.r), 4);
 out:
 	fx_close(&f);
 }
@@ -1429,6 +1489,7 @@ int main(void)
 	RUN(test_inspection_suppresses);
 	RUN(test_faults_per_code);
 	RUN(test_late_records);
+	RUN(test_late_raise_after_its_clear);
 	RUN(test_older_record_ignored);
 	RUN(test_station_rules);
 	RUN(test_port_over_temp_hysteresis);

@@ -251,13 +251,13 @@ static void test_open_creates_schema(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 6);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 6);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 7);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 7);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
 				   "name IN ('agents', 'devices', 'reading_chunks', 'compaction', "
 				   "'heartbeat', 'alerts', 'alert_holds', 'outbox', "
-				   "'summary_progress')"),
-		     9);
+				   "'summary_progress', 'fault_clears')"),
+		     10);
 	/* the per-reading table of versions 1 and 2 is gone */
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'readings'"), 0);
 	CHECK_EQ_INT(store_r_ping(s), 0);
@@ -266,7 +266,7 @@ static void test_open_creates_schema(void)
 	struct store_params p = {.path = path, .sync_full = true, .readers = 2};
 	s = store_open(&p);
 	CHECK(s != NULL);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 6);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 7);
 	if (s)
 		CHECK_EQ_INT(store_r_ping(s), 0);
 	drop(s, path);
@@ -361,7 +361,7 @@ static void test_migrates_version_1_readings(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 6);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 7);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'heartbeat'"), 1);
 	/* version 4 took each device's rating from its birth entry */
 	CHECK_EQ_INT(sql_int(path, "SELECT rating FROM devices WHERE id = 1"), 0);
@@ -1723,6 +1723,82 @@ static int load_fails(void *ctx, const struct store_condition *c)
 }
 
 /* Holds are kept and replaced per key; the load hands back alerts and holds with the device. */
+/* The fault clears the rules remember: newest ts wins, loaded oldest first, trimmed to keep. */
+struct clear_rows {
+	int n;
+	int64_t device_id[16], ts[16];
+	int32_t port[16];
+	char code[16][8];
+	int fail_at; /* 1-based row whose callback fails, 0 = none */
+};
+
+static int on_clear(void *ctx, int64_t device_id, int32_t port, const char *code, int64_t ts)
+{
+	struct clear_rows *r = ctx;
+	if (r->n + 1 == r->fail_at)
+		return SP_EINVAL;
+	if (r->n < 16) {
+		r->device_id[r->n] = device_id;
+		r->port[r->n] = port;
+		r->ts[r->n] = ts;
+		snprintf(r->code[r->n], sizeof(r->code[0]), "%s", code);
+	}
+	r->n++;
+	return 0;
+}
+
+static void test_fault_clears(void)
+{
+	char path[256];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_fault_clear(s, 7, 0, "E12", T0 + 50), 0);
+	CHECK_EQ_INT(store_w_fault_clear(s, 7, 0, "E12", T0 + 20), 0); /* older: kept at 50 */
+	CHECK_EQ_INT(store_w_fault_clear(s, 7, 3, "E12", T0 + 10), 0); /* another port */
+	CHECK_EQ_INT(store_w_fault_clear(s, 8, 0, "E12", T0 + 30), 0); /* another device */
+	CHECK_EQ_INT(store_w_fault_clear(s, 7, 0, "", T0 + 40), 0);    /* an empty code */
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	struct clear_rows r = {0};
+	CHECK_EQ_INT(store_w_load_fault_clears(s, 100, on_clear, &r), 0);
+	CHECK_EQ_INT(r.n, 4);
+	/* oldest first */
+	CHECK(r.device_id[0] == 7 && r.port[0] == 3 && r.ts[0] == T0 + 10);
+	CHECK(r.device_id[1] == 8 && r.port[1] == 0 && r.ts[1] == T0 + 30);
+	CHECK(r.device_id[2] == 7 && strcmp(r.code[2], "") == 0 && r.ts[2] == T0 + 40);
+	CHECK(r.device_id[3] == 7 && strcmp(r.code[3], "E12") == 0 && r.ts[3] == T0 + 50);
+	/* a newer one moves its time on; max 2 loads the newest two, still oldest first */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_fault_clear(s, 7, 3, "E12", T0 + 60), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	r = (struct clear_rows){0};
+	CHECK_EQ_INT(store_w_load_fault_clears(s, 2, on_clear, &r), 0);
+	CHECK_EQ_INT(r.n, 2);
+	CHECK(r.ts[0] == T0 + 50 && r.ts[1] == T0 + 60 && r.port[1] == 3);
+	/* a callback's error ends the load and is returned */
+	r = (struct clear_rows){.fail_at = 2};
+	CHECK_EQ_INT(store_w_load_fault_clears(s, 100, on_clear, &r), SP_EINVAL);
+	CHECK_EQ_INT(r.n, 1);
+	/* trimmed to the newest 2 (what is older than the 2nd newest goes); more than there is: none */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_fault_clears_trim(s, 10), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM fault_clears"), 4);
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_fault_clears_trim(s, 2), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM fault_clears"), 2);
+	CHECK_EQ_INT(sql_int(path, "SELECT min(ts) FROM fault_clears"), T0 + 50);
+	/* rolled back: not there */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_fault_clear(s, 9, 0, "X", T0 + 70), 0);
+	store_w_rollback(s);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM fault_clears WHERE device_id = 9"), 0);
+	drop(s, path);
+}
+
 static void test_holds_and_load(void)
 {
 	char path[256];
@@ -2071,6 +2147,7 @@ int main(void)
 	RUN(test_alert_lifecycle);
 	RUN(test_alert_queries_and_keys);
 	RUN(test_holds_and_load);
+	RUN(test_fault_clears);
 	RUN(test_mail_outbox);
 	RUN(test_city_outbox);
 	RUN(test_device_records_in_time_order);
