@@ -3,8 +3,10 @@
  *
  * The collector's only SQLite user. One write connection, owned by the
  * writer thread; a pool of read-only connections for the API threads
- * (WAL lets them read while the writer writes). Every statement is
- * prepared once per connection and finalized at close.
+ * (WAL lets them read while the writer writes; their queries are in
+ * store_sqlite_read.c, compaction in store_sqlite_compact.c, alerts and
+ * outboxes in store_sqlite_alerts.c and store_sqlite_outbox.c). Every
+ * statement is prepared once per connection and finalized at close.
  *
  * Durability: WAL with synchronous=FULL by default, so a committed batch
  * (and therefore everything the collector acks) survives a power loss;
@@ -16,7 +18,6 @@
 #include "store_sqlite_int.h"
 
 #include "chunk.h"
-#include "newest.h"
 
 #include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
@@ -162,53 +163,6 @@ static const char *const WSQL[W_COUNT] = {
 };
 
 
-/*
- * devices.last_seen is written every few seconds (writer.c) and may trail.
- * The newest chunk, one index seek away, is exact: the device list reads
- * it for every device (and takes the newest reading out of it); the counts
- * only for devices whose stored value says "offline" (CASE evaluates
- * lazily), which in a healthy fleet are few.
- */
-#define SEEN_SINCE(param)                                                                       \
-	"CASE WHEN d.last_seen >= " param " THEN 1 ELSE EXISTS (SELECT 1 FROM reading_chunks c"  \
-	" WHERE c.device_id = d.id AND c.ts_max >= " param ") END"
-#define DEVICE_COLUMNS                                                                          \
-	"SELECT site, dev, kind, agent, agent_online AND seen >= ?2, seen, meta, cid, cmeta, cbody,"  \
-	" nalerts"                                                                              \
-	" FROM (SELECT d.site, d.dev, d.kind, a.agent, a.online AS agent_online, d.meta,"       \
-	"  (SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.dev = d.dev"           \
-	"   AND al.device_id = d.id AND al.cleared_at IS NULL) AS nalerts,"                     \
-	"  max(d.last_seen, coalesce(c.ts_max, 0)) AS seen,"                                    \
-	"  c.id AS cid, c.meta AS cmeta, c.body AS cbody"                                       \
-	" FROM devices d JOIN agents a ON a.id = d.agent_id"                                    \
-	" LEFT JOIN reading_chunks c ON c.id = (SELECT id FROM reading_chunks"                  \
-	"                 WHERE device_id = d.id ORDER BY ts_max DESC, id DESC LIMIT 1) "
-
-static const char *const RSQL[R_COUNT] = {
-	[R_SITES] = "SELECT d.site, count(*), coalesce(sum(a.online AND " SEEN_SINCE("?1") "), 0), "
-		    "(SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.cleared_at IS NULL) "
-		    "FROM devices d JOIN agents a ON a.id = d.agent_id GROUP BY d.site ORDER BY d.site",
-	[R_DEVICES_SITE] = DEVICE_COLUMNS "WHERE d.site = ?1) ORDER BY dev",
-	[R_DEVICES_ALL] = DEVICE_COLUMNS "WHERE ?1 IS NULL) ORDER BY site, dev",
-	[R_DEV_ID] = "SELECT id FROM devices WHERE site = ?1 AND dev = ?2",
-	/*
-	 * Chunks that may hold readings in [from, to], newest first. A chunk
-	 * spans less than CHUNK_SPAN_MS, so ts_min <= to implies ts_max <
-	 * to + span (?4): the index bounds the scan on both sides.
-	 */
-	[R_CHUNKS] = "SELECT ts_max, id, meta, body FROM reading_chunks WHERE device_id = ?1 "
-		     "AND ts_max BETWEEN ?2 AND ?4 AND ts_min <= ?3 ORDER BY ts_max DESC, id DESC",
-	[R_COUNTS] = "SELECT d.kind, a.online AND " SEEN_SINCE("?1") ", count(*) "
-		     "FROM devices d JOIN agents a ON a.id = d.agent_id GROUP BY 1, 2",
-	[R_PING] = "SELECT 1 FROM schema_version LIMIT 1",
-	/*
-	 * every reading in [?2, ?3) lies in a chunk overlapping it; a chunk that
-	 * only spans the range may say yes wrongly (the caller then reads more)
-	 */
-	[R_SITE_HAS] = "SELECT EXISTS (SELECT 1 FROM devices d JOIN reading_chunks c"
-		       " ON c.device_id = d.id AND c.ts_max >= ?2 AND c.ts_min < ?3"
-		       " WHERE d.site = ?1)",
-};
 
 /*
  * Reports a SQLite failure with the library's text. Rate-limited: a full
@@ -279,8 +233,8 @@ static int insert_chunk(void *ctx, const struct chunk_out *c)
 }
 
 /* Writes a batch's readings as chunks (with these ids, if any) and empties it. */
-static int write_chunks(struct sqlite_store *s, struct chunk_batch *b, sqlite3_stmt *ins,
-			int64_t at, const int64_t *ids, size_t nids)
+int sqs_write_chunks(struct sqlite_store *s, struct chunk_batch *b, sqlite3_stmt *ins,
+		     int64_t at, const int64_t *ids, size_t nids)
 {
 	struct chunk_sink sink = {s, s->db, ins, at, ids, nids, 0};
 	int rc = chunk_batch_emit(b, insert_chunk, &sink);
@@ -295,8 +249,8 @@ static int write_chunks(struct sqlite_store *s, struct chunk_batch *b, sqlite3_s
  * statement's current row, checked whole (chunk_check) and ready to walk.
  * False if it is damaged, logged with `fate` (what becomes of it).
  */
-static bool row_chunk(struct sqlite_store *s, sqlite3_stmt *st, int id_col, const char *fate,
-		      struct chunk_iter *it)
+bool sqs_row_chunk(struct sqlite_store *s, sqlite3_stmt *st, int id_col, const char *fate,
+		   struct chunk_iter *it)
 {
 	const void *meta = sqlite3_column_blob(st, id_col + 1);
 	size_t meta_len = (size_t)sqlite3_column_bytes(st, id_col + 1);
@@ -340,7 +294,7 @@ static int readings_to_chunks(struct sqlite_store *s)
 		/* `at` 0: old enough for compaction to merge what a flush split */
 		if ((rc = chunk_batch_add(s->batch, sqlite3_column_int64(st, 0), &r)) ||
 		    (chunk_batch_body_bytes(s->batch) >= BATCH_FLUSH_BYTES &&
-		     (rc = write_chunks(s, s->batch, ins, 0, NULL, 0))))
+		     (rc = sqs_write_chunks(s, s->batch, ins, 0, NULL, 0))))
 			goto done;
 		rows++;
 	}
@@ -348,7 +302,7 @@ static int readings_to_chunks(struct sqlite_store *s)
 		rc = sqs_db_error(s, s->db, "read readings for the migration");
 		goto done;
 	}
-	if ((rc = write_chunks(s, s->batch, ins, 0, NULL, 0)))
+	if ((rc = sqs_write_chunks(s, s->batch, ins, 0, NULL, 0)))
 		goto done;
 	sqlite3_finalize(st);
 	st = NULL;
@@ -414,7 +368,7 @@ static int open_reader(struct sqlite_store *s, struct reader *r)
 	 */
 	if (sqs_exec(r->db, s->path, "PRAGMA cache_size = -1024"))
 		return SP_EIO;
-	int rc = sqs_prepare_all(s, r->db, RSQL, R_COUNT, r->st);
+	int rc = sqr_prepare_reader(s, r);
 	if (rc == 0)
 		rc = sqa_prepare_reader(s, r);
 	return rc ? rc : sqo_prepare_reader(s, r);
@@ -543,7 +497,7 @@ fail:
 /* ---------------------------------------------------------------- writer side */
 
 /* Steps a write statement to completion and resets it. */
-static int wstep(struct sqlite_store *s, enum wstmt which)
+int sqs_wstep(struct sqlite_store *s, enum wstmt which)
 {
 	sqlite3_stmt *st = s->w[which];
 	int rc = sqlite3_step(st);
@@ -557,7 +511,7 @@ static int wstep(struct sqlite_store *s, enum wstmt which)
 static int sq_begin(void *impl)
 {
 	struct sqlite_store *s = impl;
-	int rc = wstep(s, W_BEGIN);
+	int rc = sqs_wstep(s, W_BEGIN);
 	s->in_txn = rc == 0;
 	return rc;
 }
@@ -565,13 +519,13 @@ static int sq_begin(void *impl)
 static int sq_commit(void *impl)
 {
 	struct sqlite_store *s = impl;
-	int rc = write_chunks(s, s->batch, s->w[W_CHUNK_INS], sp_now_ms(), NULL, 0);
+	int rc = sqs_write_chunks(s, s->batch, s->w[W_CHUNK_INS], sp_now_ms(), NULL, 0);
 	if (rc == 0)
-		rc = wstep(s, W_COMMIT);
+		rc = sqs_wstep(s, W_COMMIT);
 	if (rc) {
 		/* a failed COMMIT may leave the transaction open: end it */
 		if (!sqlite3_get_autocommit(s->db))
-			wstep(s, W_ROLLBACK);
+			sqs_wstep(s, W_ROLLBACK);
 	}
 	s->in_txn = false;
 	return rc;
@@ -582,7 +536,7 @@ static void sq_rollback(void *impl)
 	struct sqlite_store *s = impl;
 	chunk_batch_reset(s->batch);
 	if (!sqlite3_get_autocommit(s->db))
-		wstep(s, W_ROLLBACK);
+		sqs_wstep(s, W_ROLLBACK);
 	s->in_txn = false;
 }
 
@@ -623,7 +577,7 @@ static int sq_agent(void *impl, const char *site, const char *agent, int64_t *ag
 		return sqs_db_error(s, s->db, "find agent");
 	sqs_bind_text(s->w[W_AGENT_INS], 1, site);
 	sqs_bind_text(s->w[W_AGENT_INS], 2, agent);
-	if ((rc = wstep(s, W_AGENT_INS)))
+	if ((rc = sqs_wstep(s, W_AGENT_INS)))
 		return rc;
 	*agent_id = sqlite3_last_insert_rowid(s->db);
 	return 0;
@@ -661,7 +615,7 @@ static int sq_save_progress(void *impl, int64_t agent_id, const struct store_age
 	sqs_bind_text(st, 3, p->done ? p->done : "");
 	sqs_bind_text(st, 4, p->missing ? p->missing : "");
 	sqlite3_bind_int64(st, 5, p->gap_since_ms);
-	return wstep(s, W_PROGRESS);
+	return sqs_wstep(s, W_PROGRESS);
 }
 
 static int sq_agent_birth(void *impl, int64_t agent_id, int64_t ts, const char *fw,
@@ -673,7 +627,7 @@ static int sq_agent_birth(void *impl, int64_t agent_id, int64_t ts, const char *
 	sqlite3_bind_int64(st, 2, ts);
 	sqs_bind_text(st, 3, fw);
 	sqlite3_bind_int64(st, 4, received_ms);
-	return wstep(s, W_BIRTH);
+	return sqs_wstep(s, W_BIRTH);
 }
 
 static int sq_agent_state(void *impl, int64_t agent_id, bool online, int64_t received_ms)
@@ -683,7 +637,7 @@ static int sq_agent_state(void *impl, int64_t agent_id, bool online, int64_t rec
 	sqlite3_bind_int64(st, 1, agent_id);
 	sqlite3_bind_int(st, 2, online);
 	sqlite3_bind_int64(st, 3, received_ms);
-	return wstep(s, W_STATE);
+	return sqs_wstep(s, W_STATE);
 }
 
 static int sq_agent_seen(void *impl, int64_t agent_id, int64_t received_ms)
@@ -693,7 +647,7 @@ static int sq_agent_seen(void *impl, int64_t agent_id, int64_t received_ms)
 	sqlite3_bind_int64(st, 1, agent_id);
 	sqlite3_bind_int64(st, 2, received_ms);
 	sqlite3_bind_int64(st, 3, s->agent_down_ms);
-	return wstep(s, W_SEEN);
+	return sqs_wstep(s, W_SEEN);
 }
 
 static int16_t column_clamped(sqlite3_stmt *st, int col, int lo, int hi)
@@ -768,7 +722,7 @@ static int sq_upsert_device(void *impl, const char *site, const char *dev, int64
 	}
 	sqs_bind_text(st, 8, meta_json);
 	sqlite3_bind_int(st, 9, store_device_rating(info));
-	if ((rc = wstep(s, which)))
+	if ((rc = sqs_wstep(s, which)))
 		return rc;
 	return sq_device(impl, site, dev, out);
 }
@@ -791,7 +745,7 @@ static int sq_reading(void *impl, int64_t device_id, int64_t agent_id, int64_t s
 	}
 	if (chunk_batch_count(s->batch) >= BATCH_FLUSH_READINGS ||
 	    chunk_batch_body_bytes(s->batch) >= BATCH_FLUSH_BYTES)
-		return write_chunks(s, s->batch, s->w[W_CHUNK_INS], sp_now_ms(), NULL, 0);
+		return sqs_write_chunks(s, s->batch, s->w[W_CHUNK_INS], sp_now_ms(), NULL, 0);
 	return 0;
 }
 
@@ -801,7 +755,7 @@ static int sq_device_seen(void *impl, int64_t device_id, int64_t ts)
 	sqlite3_stmt *st = s->w[W_DEV_SEEN];
 	sqlite3_bind_int64(st, 1, device_id);
 	sqlite3_bind_int64(st, 2, ts);
-	return wstep(s, W_DEV_SEEN);
+	return sqs_wstep(s, W_DEV_SEEN);
 }
 
 static int64_t sq_device_count(void *impl)
@@ -819,509 +773,7 @@ static int sq_heartbeat(void *impl, int64_t now_ms)
 {
 	struct sqlite_store *s = impl;
 	sqlite3_bind_int64(s->w[W_HEARTBEAT], 1, now_ms);
-	return wstep(s, W_HEARTBEAT);
-}
-
-/* ---------------------------------------------------------------- compaction */
-
-
-struct span_key {
-	int64_t device_id, span;
-};
-
-static int by_span_key(const void *pa, const void *pb)
-{
-	const struct span_key *a = pa, *b = pb;
-	if (a->device_id != b->device_id)
-		return a->device_id < b->device_id ? -1 : 1;
-	return a->span < b->span ? -1 : a->span > b->span;
-}
-
-/* A chunk less than half full is worth merging; a fuller one stays as it is. */
-#define UNDERFULL_RECORDS (CHUNK_MAX_RECORDS / 2)
-static bool underfull(size_t n, size_t body_len)
-{
-	return n < UNDERFULL_RECORDS && body_len < CHUNK_MAX_BODY / 2;
-}
-
-/* chunks merged at most in one go (bounds the copies held: 256 x 16 KB) */
-#define COMPACT_RUN_MAX 256
-
-
-/*
- * Merges the first run, after chunk id *from, of two or more under-full
- * chunks of one device and span that follow each other in storage order (a
- * fuller or damaged chunk ends a run). The run's readings, in storage
- * order, are packed into as few chunks as the limits allow, and those take
- * the run's smallest ids (packing never makes more chunks than it took):
- * every reading keeps its place in storage order relative to all others,
- * so no answer changes, ties on ts included. *from moves past the run, or
- * to INT64_MAX when there is none; *merged counts the chunks merged.
- */
-static int compact_run(struct sqlite_store *s, const struct span_key *k, int64_t *from,
-		       int64_t ids[COMPACT_RUN_MAX], int64_t *merged)
-{
-	sqlite3_stmt *st = s->w[W_COMPACT_GROUP];
-	int64_t lo = k->span * CHUNK_SPAN_MS, at = INT64_MAX;
-	size_t nids = 0;
-	int rc = 0, step = SQLITE_DONE;
-
-	sqlite3_bind_int64(st, 1, k->device_id);
-	sqlite3_bind_int64(st, 2, lo);
-	sqlite3_bind_int64(st, 3, lo + (CHUNK_SPAN_MS - 1));
-	sqlite3_bind_int(st, 4, UNDERFULL_RECORDS);
-	sqlite3_bind_int64(st, 5, *from);
-	while (nids < COMPACT_RUN_MAX && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct chunk_iter it;
-		struct chunk_rec rec;
-		/* a full chunk's meta and body are not even read (NULL) */
-		if (sqlite3_column_int64(st, 1) >= UNDERFULL_RECORDS ||
-		    !row_chunk(s, st, 2, "left as it is", &it) || !underfull(it.n, it.body_len)) {
-			if (nids >= 2)
-				break;
-			/* a run of one is not worth it: start again after this chunk */
-			nids = 0;
-			at = INT64_MAX;
-			chunk_batch_reset(s->merging);
-			continue;
-		}
-		ids[nids++] = sqlite3_column_int64(st, 2);
-		if (sqlite3_column_int64(st, 0) < at)
-			at = sqlite3_column_int64(st, 0);
-		while (chunk_iter_next(&it, &rec) == 1)
-			if ((rc = chunk_batch_add(s->merging, k->device_id, &rec)))
-				goto done;
-	}
-	if (step != SQLITE_ROW && step != SQLITE_DONE) {
-		rc = sqs_db_error(s, s->db, "read chunks to compact");
-		goto done;
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (nids < 2) {
-		*from = INT64_MAX;
-		goto done;
-	}
-	*from = ids[nids - 1];
-	for (size_t i = 0; i < nids; i++) {
-		sqlite3_bind_int64(s->w[W_CHUNK_DEL], 1, ids[i]);
-		if ((rc = wstep(s, W_CHUNK_DEL)))
-			goto done;
-	}
-	/* the merged chunks keep the oldest `at`: already past compaction's cut-off */
-	if ((rc = write_chunks(s, s->merging, s->w[W_CHUNK_INS], at, ids, nids)) == 0)
-		*merged += (int64_t)nids;
-done:
-	if (rc == SP_ENOMEM)
-		SP_ERROR("store", "%s: out of memory compacting readings", s->path);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	chunk_batch_reset(s->merging);
-	return rc;
-}
-
-/*
- * Looks at the chunks written since the last call (by id, up to `budget`)
- * that were written at least compact_after_ms ago: each names a device
- * and span that may now hold runs of small chunks, which compact_run
- * merges. `compaction.upto` remembers how far it got.
- */
-static int sq_compact(void *impl, int64_t now_ms, int budget, int64_t *merged)
-{
-	struct sqlite_store *s = impl;
-	sqlite3_stmt *st = s->w[W_COMPACT_UPTO];
-	int64_t upto = 0, cutoff = now_ms - s->compact_after_ms, ids[COMPACT_RUN_MAX];
-	struct span_key *keys = NULL;
-	size_t nkeys = 0;
-	int rc = 0, step;
-
-	*merged = 0;
-	if (budget <= 0)
-		return 0;
-	step = sqlite3_step(st);
-	if (step == SQLITE_ROW)
-		upto = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (step != SQLITE_ROW)
-		return sqs_db_error(s, s->db, "read compaction state");
-	if ((keys = malloc((size_t)budget * sizeof(*keys))) == NULL)
-		return SP_ENOMEM;
-	st = s->w[W_COMPACT_SCAN];
-	sqlite3_bind_int64(st, 1, upto);
-	sqlite3_bind_int64(st, 2, budget);
-	int64_t last = upto;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		/*
-		 * Written after the cut-off: wait. Unless written further "in the
-		 * future" than the wait itself: the clock stepped back, and
-		 * waiting for it could take that long.
-		 */
-		int64_t at = sqlite3_column_int64(st, 3);
-		if (at >= cutoff && at - now_ms <= s->compact_after_ms)
-			break;
-		last = sqlite3_column_int64(st, 0);
-		int64_t span = chunk_span_of(sqlite3_column_int64(st, 2));
-		/* a span whose ms do not fit in int64 can only come from a damaged row */
-		if (span > INT64_MAX / CHUNK_SPAN_MS - 1 || span < INT64_MIN / CHUNK_SPAN_MS + 1)
-			continue;
-		keys[nkeys++] = (struct span_key){sqlite3_column_int64(st, 1), span};
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (step != SQLITE_ROW && step != SQLITE_DONE) {
-		rc = sqs_db_error(s, s->db, "scan chunks to compact");
-		goto done;
-	}
-	qsort(keys, nkeys, sizeof(*keys), by_span_key);
-	for (size_t i = 0; i < nkeys; i++) {
-		if (i > 0 && by_span_key(&keys[i], &keys[i - 1]) == 0)
-			continue;
-		for (int64_t from = 0; from != INT64_MAX;) {
-			/*
-			 * Enough for one pass: stop here and keep `upto` where it
-			 * was, so the next pass looks at the same chunks again
-			 * (what is merged already costs it an index seek).
-			 */
-			if (*merged >= budget) {
-				last = upto;
-				goto save;
-			}
-			if ((rc = compact_run(s, &keys[i], &from, ids, merged)))
-				goto done;
-		}
-	}
-save:
-	if (last != upto) {
-		sqlite3_bind_int64(s->w[W_COMPACT_SET], 1, last);
-		rc = wstep(s, W_COMPACT_SET);
-	}
-done:
-	free(keys);
-	return rc ? rc : (int)nkeys;
-}
-
-/* ---------------------------------------------------------------- reader side */
-
-struct reader *sqs_borrow(struct sqlite_store *s)
-{
-	pthread_mutex_lock(&s->pool_lock);
-	for (;;) {
-		for (int i = 0; i < s->nreaders; i++) {
-			if (!s->readers[i].busy) {
-				s->readers[i].busy = true;
-				pthread_mutex_unlock(&s->pool_lock);
-				return &s->readers[i];
-			}
-		}
-		pthread_cond_wait(&s->pool_free, &s->pool_lock);
-	}
-}
-
-void sqs_give_back(struct sqlite_store *s, struct reader *r)
-{
-	pthread_mutex_lock(&s->pool_lock);
-	r->busy = false;
-	pthread_cond_signal(&s->pool_free);
-	pthread_mutex_unlock(&s->pool_lock);
-}
-
-/* Finishes a read: resets the statement, maps the step result. */
-int sqs_rdone(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st, int rc,
-		 const char *what)
-{
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	int out = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqs_db_error(s, r->db, what);
-	sqs_give_back(s, r);
-	return out;
-}
-
-static int sq_r_sites(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx)
-{
-	struct sqlite_store *s = impl;
-	struct reader *r = sqs_borrow(s);
-	sqlite3_stmt *st = r->st[R_SITES];
-	int rc;
-	sqlite3_bind_int64(st, 1, now_ms - offline_ms);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_site_row row = {(const char *)sqlite3_column_text(st, 0),
-					     sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
-					     sqlite3_column_int64(st, 3)};
-		if (fn(ctx, &row))
-			break;
-	}
-	return sqs_rdone(s, r, st, rc, "list sites");
-}
-
-/*
- * The newest reading of a chunk (the last of those with the largest ts),
- * copied NUL-terminated into r->latest; NULL if the chunk holds none or is
- * damaged (reported).
- */
-static const char *chunk_latest(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st,
-				int id_col)
-{
-	struct chunk_iter it;
-	struct chunk_rec rec, best = {0};
-	bool found = false;
-	if (sqlite3_column_type(st, id_col) == SQLITE_NULL ||
-	    !row_chunk(s, st, id_col, "no latest reading shown", &it))
-		return NULL;
-	while (chunk_iter_next(&it, &rec) == 1) {
-		if (!found || rec.ts >= best.ts)
-			best = rec;
-		found = true;
-	}
-	sp_buf_reset(&r->latest);
-	if (!found || sp_buf_append(&r->latest, best.body, best.len))
-		return NULL;
-	return r->latest.data;
-}
-
-static int sq_r_devices(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,
-			store_device_fn fn, void *ctx)
-{
-	struct sqlite_store *s = impl;
-	struct reader *r = sqs_borrow(s);
-	sqlite3_stmt *st = r->st[site ? R_DEVICES_SITE : R_DEVICES_ALL];
-	int rc;
-	sqs_bind_text(st, 1, site);
-	sqlite3_bind_int64(st, 2, now_ms - offline_ms);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_device_row row = {
-			.site = (const char *)sqlite3_column_text(st, 0),
-			.dev = (const char *)sqlite3_column_text(st, 1),
-			.kind = sp_dev_kind_name((enum sp_dev_kind)sqlite3_column_int(st, 2)),
-			.agent = (const char *)sqlite3_column_text(st, 3),
-			.online = sqlite3_column_int(st, 4) != 0,
-			.last_seen = sqlite3_column_int64(st, 5),
-			.meta = (const char *)sqlite3_column_text(st, 6),
-			.latest = chunk_latest(s, r, st, 7),
-			.active_alerts = sqlite3_column_int64(st, 10),
-		};
-		if (fn(ctx, &row))
-			break;
-	}
-	return sqs_rdone(s, r, st, rc, "list devices");
-}
-
-/*
- * Walks the device's chunks newest first, keeping the newest q->limit
- * readings that match (newest.h), until no older chunk can add one; then
- * hands them to fn newest first. Returns their number or SP_E*.
- */
-static int read_chunks(struct sqlite_store *s, struct reader *r, int64_t device_id,
-		       const struct store_readings_query *q, store_reading_fn fn, void *ctx)
-{
-	sqlite3_stmt *st = r->st[R_CHUNKS];
-	struct newest *keep = newest_create(q->limit > 0 ? (size_t)q->limit : 0);
-	const struct newest_item *items;
-	int rc, out = 0;
-	if (keep == NULL)
-		return SP_ENOMEM;
-	sqlite3_bind_int64(st, 1, device_id);
-	sqlite3_bind_int64(st, 2, q->from);
-	sqlite3_bind_int64(st, 3, q->to);
-	sqlite3_bind_int64(st, 4, q->to > INT64_MAX - CHUNK_SPAN_MS ? INT64_MAX : q->to + CHUNK_SPAN_MS);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct chunk_iter it;
-		struct chunk_rec rec;
-		if (newest_done_below(keep, sqlite3_column_int64(st, 0)))
-			break;
-		if (!row_chunk(s, st, 1, "skipped", &it))
-			continue;
-		int64_t chunk_id = sqlite3_column_int64(st, 1);
-		/*
-		 * Storage order: chunk id, then place in the chunk (< CHUNK_MAX_RECORDS
-		 * in a sound chunk, so 1024 per id keeps them apart below 2^54 ids).
-		 */
-		for (uint64_t i = 0; chunk_iter_next(&it, &rec) == 1; i++) {
-			if (rec.ts < q->from || rec.ts > q->to || (q->kind >= 0 && rec.kind != q->kind))
-				continue;
-			if (newest_offer(keep, rec.ts, (uint64_t)chunk_id * 1024 + i, rec.body, rec.len)) {
-				out = SP_ENOMEM;
-				goto done;
-			}
-		}
-	}
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		out = sqs_db_error(s, r->db, "read readings");
-		goto done;
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	size_t n = newest_sorted(keep, &items);
-	for (size_t i = 0; i < n; i++) {
-		out++;
-		if (fn(ctx, items[i].body, items[i].len))
-			break;
-	}
-done:
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	newest_destroy(keep);
-	return out;
-}
-
-static int sq_r_readings(void *impl, const struct store_readings_query *q, store_reading_fn fn,
-			 void *ctx)
-{
-	struct sqlite_store *s = impl;
-	struct reader *r = sqs_borrow(s);
-	sqlite3_stmt *st = r->st[R_DEV_ID];
-	int64_t device_id;
-	int rc;
-
-	sqs_bind_text(st, 1, q->site);
-	sqs_bind_text(st, 2, q->dev);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		int out = rc == SQLITE_DONE ? SP_ENOTFOUND : sqs_db_error(s, r->db, "find device");
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		sqs_give_back(s, r);
-		return out;
-	}
-	device_id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-
-	rc = read_chunks(s, r, device_id, q, fn, ctx);
-	sqs_give_back(s, r);
-	return rc;
-}
-
-/* A reading found for store_r_device_records: where its body lies, and its place. */
-struct found_rec {
-	int64_t ts;
-	uint64_t order;          /* storage order: chunk id, then place in the chunk */
-	size_t at, len;          /* in the copy of the bodies */
-	int kind;
-};
-
-static int by_ts_then_order(const void *pa, const void *pb)
-{
-	const struct found_rec *a = pa, *b = pb;
-	if (a->ts != b->ts)
-		return a->ts < b->ts ? -1 : 1;
-	return a->order < b->order ? -1 : a->order > b->order;
-}
-
-/* readings of one device a summary may read at once (an hour at 1/s is 3,600) */
-#define DEVICE_RECORDS_MAX 1000000
-
-static int sq_r_device_records(void *impl, const char *site, const char *dev, int64_t from,
-			       int64_t to, store_record_fn fn, void *ctx)
-{
-	struct sqlite_store *s = impl;
-	struct reader *r = sqs_borrow(s);
-	sqlite3_stmt *st = r->st[R_DEV_ID];
-	struct found_rec *found = NULL;
-	size_t n = 0, cap = 0;
-	struct sp_buf bodies = SP_BUF_INIT(0);
-	int rc, out = 0;
-
-	sqs_bind_text(st, 1, site);
-	sqs_bind_text(st, 2, dev);
-	rc = sqlite3_step(st);
-	int64_t device_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_ROW) {
-		out = rc == SQLITE_DONE ? SP_ENOTFOUND : sqs_db_error(s, r->db, "find device");
-		goto done;
-	}
-	if (to <= from)
-		goto done;
-	st = r->st[R_CHUNKS];
-	sqlite3_bind_int64(st, 1, device_id);
-	sqlite3_bind_int64(st, 2, from);
-	sqlite3_bind_int64(st, 3, to - 1);
-	sqlite3_bind_int64(st, 4, to > INT64_MAX - CHUNK_SPAN_MS ? INT64_MAX : to + CHUNK_SPAN_MS);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct chunk_iter it;
-		struct chunk_rec rec;
-		if (!row_chunk(s, st, 1, "skipped", &it))
-			continue;
-		uint64_t chunk_id = (uint64_t)sqlite3_column_int64(st, 1);
-		for (uint64_t i = 0; chunk_iter_next(&it, &rec) == 1; i++) {
-			if (rec.ts < from || rec.ts >= to)
-				continue;
-			if (n >= DEVICE_RECORDS_MAX) {
-				out = SP_ETOOBIG;
-				goto reset;
-			}
-			struct found_rec *g = sp_grow(found, &cap, n + 1, sizeof(*found), 256);
-			if (g == NULL || sp_buf_append(&bodies, rec.body, rec.len)) {
-				out = SP_ENOMEM;
-				goto reset;
-			}
-			found = g;
-			found[n++] = (struct found_rec){rec.ts, chunk_id * 1024 + i,
-							bodies.len - rec.len, rec.len, rec.kind};
-		}
-	}
-	if (rc != SQLITE_DONE)
-		out = sqs_db_error(s, r->db, "read readings");
-reset:
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (out == 0) {
-		if (n > 1) /* qsort's array may not be NULL, even for 0 items */
-			qsort(found, n, sizeof(*found), by_ts_then_order);
-		for (size_t i = 0; i < n; i++) {
-			out++;
-			if (fn(ctx, found[i].ts, (enum sp_rec_kind)found[i].kind,
-			       bodies.data + found[i].at, found[i].len))
-				break;
-		}
-	}
-done:
-	sqs_give_back(s, r);
-	free(found);
-	sp_buf_free(&bodies);
-	return out;
-}
-
-static int sq_r_device_counts(void *impl, int64_t now_ms, int64_t offline_ms,
-			      int64_t counts[SP_DEV_KIND_COUNT][2])
-{
-	struct sqlite_store *s = impl;
-	struct reader *r = sqs_borrow(s);
-	sqlite3_stmt *st = r->st[R_COUNTS];
-	int rc;
-	memset(counts, 0, sizeof(int64_t) * SP_DEV_KIND_COUNT * 2);
-	sqlite3_bind_int64(st, 1, now_ms - offline_ms);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int kind = sqlite3_column_int(st, 0);
-		int online = sqlite3_column_int(st, 1) != 0;
-		if (kind >= 0 && kind < SP_DEV_KIND_COUNT)
-			counts[kind][online] += sqlite3_column_int64(st, 2);
-	}
-	return sqs_rdone(s, r, st, rc, "count devices");
-}
-
-static int sq_r_ping(void *impl)
-{
-	struct sqlite_store *s = impl;
-	struct reader *r = sqs_borrow(s);
-	sqlite3_stmt *st = r->st[R_PING];
-	int rc = sqlite3_step(st);
-	return sqs_rdone(s, r, st, rc, "ping");
-}
-
-static int sq_r_site_has_records(void *impl, const char *site, int64_t from, int64_t to)
-{
-	struct sqlite_store *s = impl;
-	struct reader *r = sqs_borrow(s);
-	sqlite3_stmt *st = r->st[R_SITE_HAS];
-	sqs_bind_text(st, 1, site);
-	sqlite3_bind_int64(st, 2, from);
-	sqlite3_bind_int64(st, 3, to);
-	int rc = sqlite3_step(st);
-	int has = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
-	int err = sqs_rdone(s, r, st, rc, "look for a site's readings");
-	return err ? err : has;
+	return sqs_wstep(s, W_HEARTBEAT);
 }
 
 const struct store_backend store_sqlite_backend = {
@@ -1343,13 +795,13 @@ const struct store_backend store_sqlite_backend = {
 	.w_device_seen = sq_device_seen,
 	.w_device_count = sq_device_count,
 	.w_heartbeat = sq_heartbeat,
-	.w_compact = sq_compact,
-	.r_sites = sq_r_sites,
-	.r_devices = sq_r_devices,
-	.r_readings = sq_r_readings,
-	.r_device_counts = sq_r_device_counts,
-	.r_ping = sq_r_ping,
-	.r_site_has_records = sq_r_site_has_records,
+	.w_compact = sqc_compact,
+	.r_sites = sqr_sites,
+	.r_devices = sqr_devices,
+	.r_readings = sqr_readings,
+	.r_device_counts = sqr_device_counts,
+	.r_ping = sqr_ping,
+	.r_site_has_records = sqr_site_has_records,
 	.w_alert_open = sqa_alert_open,
 	.w_alert_clear = sqa_alert_clear,
 	.w_hold_put = sqa_hold_put,
@@ -1367,7 +819,7 @@ const struct store_backend store_sqlite_backend = {
 	.w_alerts_opened_between = sqa_alerts_opened_between,
 	.w_alert_info = sqa_alert_info,
 	.r_alerts_during = sqa_r_alerts_during,
-	.r_device_records = sq_r_device_records,
+	.r_device_records = sqr_device_records,
 	.w_outbox_add = sqo_outbox_add,
 	.sender_open = sqo_sender_open,
 	.sender_close = sqo_sender_close,

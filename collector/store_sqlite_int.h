@@ -1,8 +1,11 @@
 /*
  * store_sqlite_int.h - what the SQLite backend's files share: the store and
  * its read connections, and the helpers every statement uses. Internal to
- * store_sqlite.c (readings, devices, agents) and store_sqlite_alerts.c
- * (alerts), which together implement store.h.
+ * store_sqlite.c (opening, migrations, the writer's readings, devices and
+ * agents), store_sqlite_compact.c (compaction), store_sqlite_read.c (the
+ * read pool and its queries),
+ * store_sqlite_alerts.c (alerts) and store_sqlite_outbox.c (outboxes),
+ * which together implement store.h.
  */
 #ifndef SP_COLLECTOR_STORE_SQLITE_INT_H
 #define SP_COLLECTOR_STORE_SQLITE_INT_H
@@ -89,6 +92,38 @@ struct reader *sqs_borrow(struct sqlite_store *s);
 void sqs_give_back(struct sqlite_store *s, struct reader *r);
 /* Ends a read: resets st, gives r back, maps the last step result (0 or SP_E*). */
 int sqs_rdone(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st, int rc, const char *what);
+struct chunk_iter;
+/*
+ * The chunk whose id, meta and body are columns id_col .. id_col + 2 of the
+ * statement's current row, checked whole (chunk_check) and ready to walk.
+ * False if it is damaged, logged with `fate` (what becomes of it).
+ */
+bool sqs_row_chunk(struct sqlite_store *s, sqlite3_stmt *st, int id_col, const char *fate,
+		   struct chunk_iter *it);
+
+/* Steps writer statement `which` to its end and resets it. 0 or SP_E* (logged). */
+int sqs_wstep(struct sqlite_store *s, enum wstmt which);
+struct chunk_batch;
+/* Writes a batch's readings as chunks (with these ids, if any) and empties it. */
+int sqs_write_chunks(struct sqlite_store *s, struct chunk_batch *b, sqlite3_stmt *ins,
+		     int64_t at, const int64_t *ids, size_t nids);
+
+/* store_sqlite_compact.c: merging the small chunks of hours that are over. */
+int sqc_compact(void *impl, int64_t now_ms, int budget, int64_t *merged);
+
+/* store_sqlite_read.c: the read connections' statements and the backend's queries. */
+int sqr_prepare_reader(struct sqlite_store *s, struct reader *r);
+int sqr_sites(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx);
+int sqr_devices(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,
+		store_device_fn fn, void *ctx);
+int sqr_readings(void *impl, const struct store_readings_query *q, store_reading_fn fn,
+		 void *ctx);
+int sqr_device_records(void *impl, const char *site, const char *dev, int64_t from, int64_t to,
+		       store_record_fn fn, void *ctx);
+int sqr_device_counts(void *impl, int64_t now_ms, int64_t offline_ms,
+		      int64_t counts[SP_DEV_KIND_COUNT][2]);
+int sqr_ping(void *impl);
+int sqr_site_has_records(void *impl, const char *site, int64_t from, int64_t to);
 
 /* store_sqlite_alerts.c: its schema migration, statements, and the backend's alert functions. */
 extern const char SQA_MIGRATION[];

@@ -1,0 +1,397 @@
+/*
+ * store_sqlite_read.c - the SQLite backend's reading side (see store.h):
+ * the pool of read-only connections the API and the city thread borrow,
+ * and the queries they run on them: sites, devices with their newest
+ * reading, readings of a device (walking its chunks newest first), a
+ * device's records in time order, device counts. WAL lets them read while
+ * the writer writes; each connection prepares these statements once.
+ */
+#include "store_sqlite_int.h"
+
+#include "chunk.h"
+#include "newest.h"
+
+#include "sitepulse/buf.h"
+#include "sitepulse/error.h"
+#include "sitepulse/grow.h"
+#include "sitepulse/log.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * devices.last_seen is written every few seconds (writer.c) and may trail.
+ * The newest chunk, one index seek away, is exact: the device list reads
+ * it for every device (and takes the newest reading out of it); the counts
+ * only for devices whose stored value says "offline" (CASE evaluates
+ * lazily), which in a healthy fleet are few.
+ */
+#define SEEN_SINCE(param)                                                                       \
+	"CASE WHEN d.last_seen >= " param " THEN 1 ELSE EXISTS (SELECT 1 FROM reading_chunks c"  \
+	" WHERE c.device_id = d.id AND c.ts_max >= " param ") END"
+#define DEVICE_COLUMNS                                                                          \
+	"SELECT site, dev, kind, agent, agent_online AND seen >= ?2, seen, meta, cid, cmeta, cbody,"  \
+	" nalerts"                                                                              \
+	" FROM (SELECT d.site, d.dev, d.kind, a.agent, a.online AS agent_online, d.meta,"       \
+	"  (SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.dev = d.dev"           \
+	"   AND al.device_id = d.id AND al.cleared_at IS NULL) AS nalerts,"                     \
+	"  max(d.last_seen, coalesce(c.ts_max, 0)) AS seen,"                                    \
+	"  c.id AS cid, c.meta AS cmeta, c.body AS cbody"                                       \
+	" FROM devices d JOIN agents a ON a.id = d.agent_id"                                    \
+	" LEFT JOIN reading_chunks c ON c.id = (SELECT id FROM reading_chunks"                  \
+	"                 WHERE device_id = d.id ORDER BY ts_max DESC, id DESC LIMIT 1) "
+
+static const char *const RSQL[R_COUNT] = {
+	[R_SITES] = "SELECT d.site, count(*), coalesce(sum(a.online AND " SEEN_SINCE("?1") "), 0), "
+		    "(SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.cleared_at IS NULL) "
+		    "FROM devices d JOIN agents a ON a.id = d.agent_id GROUP BY d.site ORDER BY d.site",
+	[R_DEVICES_SITE] = DEVICE_COLUMNS "WHERE d.site = ?1) ORDER BY dev",
+	[R_DEVICES_ALL] = DEVICE_COLUMNS "WHERE ?1 IS NULL) ORDER BY site, dev",
+	[R_DEV_ID] = "SELECT id FROM devices WHERE site = ?1 AND dev = ?2",
+	/*
+	 * Chunks that may hold readings in [from, to], newest first. A chunk
+	 * spans less than CHUNK_SPAN_MS, so ts_min <= to implies ts_max <
+	 * to + span (?4): the index bounds the scan on both sides.
+	 */
+	[R_CHUNKS] = "SELECT ts_max, id, meta, body FROM reading_chunks WHERE device_id = ?1 "
+		     "AND ts_max BETWEEN ?2 AND ?4 AND ts_min <= ?3 ORDER BY ts_max DESC, id DESC",
+	[R_COUNTS] = "SELECT d.kind, a.online AND " SEEN_SINCE("?1") ", count(*) "
+		     "FROM devices d JOIN agents a ON a.id = d.agent_id GROUP BY 1, 2",
+	[R_PING] = "SELECT 1 FROM schema_version LIMIT 1",
+	/*
+	 * every reading in [?2, ?3) lies in a chunk overlapping it; a chunk that
+	 * only spans the range may say yes wrongly (the caller then reads more)
+	 */
+	[R_SITE_HAS] = "SELECT EXISTS (SELECT 1 FROM devices d JOIN reading_chunks c"
+		       " ON c.device_id = d.id AND c.ts_max >= ?2 AND c.ts_min < ?3"
+		       " WHERE d.site = ?1)",
+};
+
+int sqr_prepare_reader(struct sqlite_store *s, struct reader *r)
+{
+	return sqs_prepare_all(s, r->db, RSQL, R_COUNT, r->st);
+}
+
+struct reader *sqs_borrow(struct sqlite_store *s)
+{
+	pthread_mutex_lock(&s->pool_lock);
+	for (;;) {
+		for (int i = 0; i < s->nreaders; i++) {
+			if (!s->readers[i].busy) {
+				s->readers[i].busy = true;
+				pthread_mutex_unlock(&s->pool_lock);
+				return &s->readers[i];
+			}
+		}
+		pthread_cond_wait(&s->pool_free, &s->pool_lock);
+	}
+}
+
+void sqs_give_back(struct sqlite_store *s, struct reader *r)
+{
+	pthread_mutex_lock(&s->pool_lock);
+	r->busy = false;
+	pthread_cond_signal(&s->pool_free);
+	pthread_mutex_unlock(&s->pool_lock);
+}
+
+/* Finishes a read: resets the statement, maps the step result. */
+int sqs_rdone(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st, int rc,
+		 const char *what)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	int out = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqs_db_error(s, r->db, what);
+	sqs_give_back(s, r);
+	return out;
+}
+
+int sqr_sites(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx)
+{
+	struct sqlite_store *s = impl;
+	struct reader *r = sqs_borrow(s);
+	sqlite3_stmt *st = r->st[R_SITES];
+	int rc;
+	sqlite3_bind_int64(st, 1, now_ms - offline_ms);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_site_row row = {(const char *)sqlite3_column_text(st, 0),
+					     sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+					     sqlite3_column_int64(st, 3)};
+		if (fn(ctx, &row))
+			break;
+	}
+	return sqs_rdone(s, r, st, rc, "list sites");
+}
+
+/*
+ * The newest reading of a chunk (the last of those with the largest ts),
+ * copied NUL-terminated into r->latest; NULL if the chunk holds none or is
+ * damaged (reported).
+ */
+static const char *chunk_latest(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st,
+				int id_col)
+{
+	struct chunk_iter it;
+	struct chunk_rec rec, best = {0};
+	bool found = false;
+	if (sqlite3_column_type(st, id_col) == SQLITE_NULL ||
+	    !sqs_row_chunk(s, st, id_col, "no latest reading shown", &it))
+		return NULL;
+	while (chunk_iter_next(&it, &rec) == 1) {
+		if (!found || rec.ts >= best.ts)
+			best = rec;
+		found = true;
+	}
+	sp_buf_reset(&r->latest);
+	if (!found || sp_buf_append(&r->latest, best.body, best.len))
+		return NULL;
+	return r->latest.data;
+}
+
+int sqr_devices(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,
+			store_device_fn fn, void *ctx)
+{
+	struct sqlite_store *s = impl;
+	struct reader *r = sqs_borrow(s);
+	sqlite3_stmt *st = r->st[site ? R_DEVICES_SITE : R_DEVICES_ALL];
+	int rc;
+	sqs_bind_text(st, 1, site);
+	sqlite3_bind_int64(st, 2, now_ms - offline_ms);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_device_row row = {
+			.site = (const char *)sqlite3_column_text(st, 0),
+			.dev = (const char *)sqlite3_column_text(st, 1),
+			.kind = sp_dev_kind_name((enum sp_dev_kind)sqlite3_column_int(st, 2)),
+			.agent = (const char *)sqlite3_column_text(st, 3),
+			.online = sqlite3_column_int(st, 4) != 0,
+			.last_seen = sqlite3_column_int64(st, 5),
+			.meta = (const char *)sqlite3_column_text(st, 6),
+			.latest = chunk_latest(s, r, st, 7),
+			.active_alerts = sqlite3_column_int64(st, 10),
+		};
+		if (fn(ctx, &row))
+			break;
+	}
+	return sqs_rdone(s, r, st, rc, "list devices");
+}
+
+/*
+ * Walks the device's chunks newest first, keeping the newest q->limit
+ * readings that match (newest.h), until no older chunk can add one; then
+ * hands them to fn newest first. Returns their number or SP_E*.
+ */
+static int read_chunks(struct sqlite_store *s, struct reader *r, int64_t device_id,
+		       const struct store_readings_query *q, store_reading_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = r->st[R_CHUNKS];
+	struct newest *keep = newest_create(q->limit > 0 ? (size_t)q->limit : 0);
+	const struct newest_item *items;
+	int rc, out = 0;
+	if (keep == NULL)
+		return SP_ENOMEM;
+	sqlite3_bind_int64(st, 1, device_id);
+	sqlite3_bind_int64(st, 2, q->from);
+	sqlite3_bind_int64(st, 3, q->to);
+	sqlite3_bind_int64(st, 4, q->to > INT64_MAX - CHUNK_SPAN_MS ? INT64_MAX : q->to + CHUNK_SPAN_MS);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct chunk_iter it;
+		struct chunk_rec rec;
+		if (newest_done_below(keep, sqlite3_column_int64(st, 0)))
+			break;
+		if (!sqs_row_chunk(s, st, 1, "skipped", &it))
+			continue;
+		int64_t chunk_id = sqlite3_column_int64(st, 1);
+		/*
+		 * Storage order: chunk id, then place in the chunk (< CHUNK_MAX_RECORDS
+		 * in a sound chunk, so 1024 per id keeps them apart below 2^54 ids).
+		 */
+		for (uint64_t i = 0; chunk_iter_next(&it, &rec) == 1; i++) {
+			if (rec.ts < q->from || rec.ts > q->to || (q->kind >= 0 && rec.kind != q->kind))
+				continue;
+			if (newest_offer(keep, rec.ts, (uint64_t)chunk_id * 1024 + i, rec.body, rec.len)) {
+				out = SP_ENOMEM;
+				goto done;
+			}
+		}
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		out = sqs_db_error(s, r->db, "read readings");
+		goto done;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	size_t n = newest_sorted(keep, &items);
+	for (size_t i = 0; i < n; i++) {
+		out++;
+		if (fn(ctx, items[i].body, items[i].len))
+			break;
+	}
+done:
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	newest_destroy(keep);
+	return out;
+}
+
+int sqr_readings(void *impl, const struct store_readings_query *q, store_reading_fn fn,
+			 void *ctx)
+{
+	struct sqlite_store *s = impl;
+	struct reader *r = sqs_borrow(s);
+	sqlite3_stmt *st = r->st[R_DEV_ID];
+	int64_t device_id;
+	int rc;
+
+	sqs_bind_text(st, 1, q->site);
+	sqs_bind_text(st, 2, q->dev);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		int out = rc == SQLITE_DONE ? SP_ENOTFOUND : sqs_db_error(s, r->db, "find device");
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		sqs_give_back(s, r);
+		return out;
+	}
+	device_id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+
+	rc = read_chunks(s, r, device_id, q, fn, ctx);
+	sqs_give_back(s, r);
+	return rc;
+}
+
+/* A reading found for store_r_device_records: where its body lies, and its place. */
+struct found_rec {
+	int64_t ts;
+	uint64_t order;          /* storage order: chunk id, then place in the chunk */
+	size_t at, len;          /* in the copy of the bodies */
+	int kind;
+};
+
+static int by_ts_then_order(const void *pa, const void *pb)
+{
+	const struct found_rec *a = pa, *b = pb;
+	if (a->ts != b->ts)
+		return a->ts < b->ts ? -1 : 1;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
+/* readings of one device a summary may read at once (an hour at 1/s is 3,600) */
+#define DEVICE_RECORDS_MAX 1000000
+
+int sqr_device_records(void *impl, const char *site, const char *dev, int64_t from,
+			       int64_t to, store_record_fn fn, void *ctx)
+{
+	struct sqlite_store *s = impl;
+	struct reader *r = sqs_borrow(s);
+	sqlite3_stmt *st = r->st[R_DEV_ID];
+	struct found_rec *found = NULL;
+	size_t n = 0, cap = 0;
+	struct sp_buf bodies = SP_BUF_INIT(0);
+	int rc, out = 0;
+
+	sqs_bind_text(st, 1, site);
+	sqs_bind_text(st, 2, dev);
+	rc = sqlite3_step(st);
+	int64_t device_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW) {
+		out = rc == SQLITE_DONE ? SP_ENOTFOUND : sqs_db_error(s, r->db, "find device");
+		goto done;
+	}
+	if (to <= from)
+		goto done;
+	st = r->st[R_CHUNKS];
+	sqlite3_bind_int64(st, 1, device_id);
+	sqlite3_bind_int64(st, 2, from);
+	sqlite3_bind_int64(st, 3, to - 1);
+	sqlite3_bind_int64(st, 4, to > INT64_MAX - CHUNK_SPAN_MS ? INT64_MAX : to + CHUNK_SPAN_MS);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct chunk_iter it;
+		struct chunk_rec rec;
+		if (!sqs_row_chunk(s, st, 1, "skipped", &it))
+			continue;
+		uint64_t chunk_id = (uint64_t)sqlite3_column_int64(st, 1);
+		for (uint64_t i = 0; chunk_iter_next(&it, &rec) == 1; i++) {
+			if (rec.ts < from || rec.ts >= to)
+				continue;
+			if (n >= DEVICE_RECORDS_MAX) {
+				out = SP_ETOOBIG;
+				goto reset;
+			}
+			struct found_rec *g = sp_grow(found, &cap, n + 1, sizeof(*found), 256);
+			if (g == NULL || sp_buf_append(&bodies, rec.body, rec.len)) {
+				out = SP_ENOMEM;
+				goto reset;
+			}
+			found = g;
+			found[n++] = (struct found_rec){rec.ts, chunk_id * 1024 + i,
+							bodies.len - rec.len, rec.len, rec.kind};
+		}
+	}
+	if (rc != SQLITE_DONE)
+		out = sqs_db_error(s, r->db, "read readings");
+reset:
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (out == 0) {
+		if (n > 1) /* qsort's array may not be NULL, even for 0 items */
+			qsort(found, n, sizeof(*found), by_ts_then_order);
+		for (size_t i = 0; i < n; i++) {
+			out++;
+			if (fn(ctx, found[i].ts, (enum sp_rec_kind)found[i].kind,
+			       bodies.data + found[i].at, found[i].len))
+				break;
+		}
+	}
+done:
+	sqs_give_back(s, r);
+	free(found);
+	sp_buf_free(&bodies);
+	return out;
+}
+
+int sqr_device_counts(void *impl, int64_t now_ms, int64_t offline_ms,
+			      int64_t counts[SP_DEV_KIND_COUNT][2])
+{
+	struct sqlite_store *s = impl;
+	struct reader *r = sqs_borrow(s);
+	sqlite3_stmt *st = r->st[R_COUNTS];
+	int rc;
+	memset(counts, 0, sizeof(int64_t) * SP_DEV_KIND_COUNT * 2);
+	sqlite3_bind_int64(st, 1, now_ms - offline_ms);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int kind = sqlite3_column_int(st, 0);
+		int online = sqlite3_column_int(st, 1) != 0;
+		if (kind >= 0 && kind < SP_DEV_KIND_COUNT)
+			counts[kind][online] += sqlite3_column_int64(st, 2);
+	}
+	return sqs_rdone(s, r, st, rc, "count devices");
+}
+
+int sqr_ping(void *impl)
+{
+	struct sqlite_store *s = impl;
+	struct reader *r = sqs_borrow(s);
+	sqlite3_stmt *st = r->st[R_PING];
+	int rc = sqlite3_step(st);
+	return sqs_rdone(s, r, st, rc, "ping");
+}
+
+int sqr_site_has_records(void *impl, const char *site, int64_t from, int64_t to)
+{
+	struct sqlite_store *s = impl;
+	struct reader *r = sqs_borrow(s);
+	sqlite3_stmt *st = r->st[R_SITE_HAS];
+	sqs_bind_text(st, 1, site);
+	sqlite3_bind_int64(st, 2, from);
+	sqlite3_bind_int64(st, 3, to);
+	int rc = sqlite3_step(st);
+	int has = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+	int err = sqs_rdone(s, r, st, rc, "look for a site's readings");
+	return err ? err : has;
+}
