@@ -48,7 +48,10 @@
  * the period (store_r_alerts_during). A charger's ports come from its
  * birth (the device's meta, decoded by the codec as a birth entry).
  * Stored records the codec refuses are left out and counted in one log
- * line per summary.
+ * line per summary. A device with more records in the period than
+ * device_records_max (they are all held at once, to be put in time order)
+ * is left out of that period's summary, logged and counted, rather than
+ * holding back its site's summaries for good.
  *
  * Bounds: BODY_MAX per summary (a site of ~100,000 devices; beyond, the
  * period is retried and logged, never half sent); the answer's body is
@@ -411,11 +414,20 @@ static int build(struct cityout *c, struct site_next *sn, int64_t now)
 		struct summary_device sd = {d->dev, d->kind, d->ports, c->before, c->nbefore};
 		if ((rc = summary_device(b.sum, &sd)))
 			goto fail;
-		rc = store_r_device_records(c->p.store, sn->site, d->dev, start, end, record_row,
-					    &b);
+		rc = store_r_device_records(c->p.store, sn->site, d->dev, start, end,
+					    c->p.device_records_max, record_row, &b);
 		if (b.rc) {
 			rc = b.rc;
 			goto fail;
+		}
+		if (rc == SP_ETOOBIG) {
+			/* a device flooding its site must not hold back the site's summaries for good */
+			summary_drop_device(b.sum);
+			atomic_fetch_add(&c->p.metrics->summary_devices_left_out, 1);
+			SP_WARN(LOG_COMP, "summary of %s for period %lld: %s left out, more than %lld "
+					  "readings in the period ([city] device_records_max)",
+				sn->site, (long long)start, d->dev, (long long)c->p.device_records_max);
+			continue;
 		}
 		if (rc < 0 && rc != SP_ENOTFOUND) /* a device gone meanwhile has no records */
 			goto fail;

@@ -30,6 +30,7 @@ struct cityout_params {
 	int64_t timeout_ms;          /* one attempt, all of it */
 	int64_t retry_min_ms;
 	int64_t retry_max_ms;
+	int64_t device_records_max;  /* a device with more readings in a period is left out of it */
 };
 
 struct cityout;

@@ -176,6 +176,9 @@ static const struct sp_conf_key city_keys[] = {
 	 "wait after a failed delivery, doubled per failure"},
 	{"retry_max_s", SP_CONF_INT, CI(retry_max_s), "600", 1, 86400, NULL, 0, NULL,
 	 "longest wait between attempts"},
+	{"device_records_max", SP_CONF_INT, CI(device_records_max), "250000", 10, 10000000, NULL, 0,
+	 NULL, "readings of one device in one period a summary reads (all held at once, ~220 bytes "
+	       "each); a device with more is left out of that period's summary"},
 };
 
 static const struct sp_conf_key log_keys[] = {

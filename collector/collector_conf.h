@@ -93,6 +93,7 @@ struct collector_conf {
 		int64_t timeout_s;
 		int64_t retry_min_s;
 		int64_t retry_max_s;
+		int64_t device_records_max;
 	} city;
 	struct {
 		int level;

@@ -222,7 +222,8 @@ static int collector_start(struct collector *c)
 				    cf->store.device_offline_s * 1000,
 				    cf->city.timeout_s * 1000,
 				    cf->city.retry_min_s * 1000,
-				    cf->city.retry_max_s * 1000};
+				    cf->city.retry_max_s * 1000,
+				    cf->city.device_records_max};
 	if ((c->cityout = cityout_start(&cp)) == NULL)
 		return SP_EIO;
 	warn_short_tokens(cf);

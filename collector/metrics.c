@@ -103,6 +103,10 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 		      LOAD(m->summaries_failed));
 	rc |= counter(b, "sitepulse_summaries_built_total", "city summaries built",
 		      LOAD(m->summaries_built));
+	rc |= counter(b, "sitepulse_summary_devices_left_out_total",
+		      "devices left out of a city summary: more readings in the period than "
+		      "[city] device_records_max",
+		      LOAD(m->summary_devices_left_out));
 	rc |= counter(b, "sitepulse_alerts_opened_total", "alerts opened by the rules",
 		      LOAD(m->alerts_opened));
 	rc |= counter(b, "sitepulse_alerts_cleared_total", "alerts cleared by the rules",

@@ -48,6 +48,7 @@ struct metrics {
 	atomic_uint_fast64_t summaries_failed;       /* delivery attempts that failed */
 	atomic_int_fast64_t summaries_queued;        /* gauge: summaries not yet delivered */
 	atomic_uint_fast64_t summaries_built;
+	atomic_uint_fast64_t summary_devices_left_out; /* too many readings in the period */
 	/* writer: mails of a flapping condition not sent (see writer.c) */
 	atomic_uint_fast64_t mail_paced;
 	atomic_uint_fast64_t mail_reminders;

@@ -263,9 +263,9 @@ int store_r_alerts_during(struct store *s, const char *site, int64_t from, int64
 }
 
 int store_r_device_records(struct store *s, const char *site, const char *dev, int64_t from,
-			   int64_t to, store_record_fn fn, void *ctx)
+			   int64_t to, int64_t max, store_record_fn fn, void *ctx)
 {
-	return s->be->r_device_records(s->impl, site, dev, from, to, fn, ctx);
+	return s->be->r_device_records(s->impl, site, dev, from, to, max, fn, ctx);
 }
 
 int store_r_summaries(struct store *s, const char *site, int64_t from, int64_t to, int64_t limit,

@@ -434,13 +434,15 @@ int store_r_alert_counts(struct store *s, int64_t counts[STORE_ALERT_STATES][STO
 
 /*
  * Every reading of one device with from <= ts < to, in time order (equal
- * ts: storage order), for summaries. Returns their number or SP_E*
- * (SP_ENOTFOUND: no such device). fn's non-zero return stops the walk.
+ * ts: storage order), for summaries. They are all held to be sorted: more
+ * than max of them is SP_ETOOBIG, before fn is called at all. Returns their
+ * number or SP_E* (SP_ENOTFOUND: no such device). fn's non-zero return
+ * stops the walk.
  */
 typedef int (*store_record_fn)(void *ctx, int64_t ts, enum sp_rec_kind kind, const char *body,
 			       size_t len);
 int store_r_device_records(struct store *s, const char *site, const char *dev, int64_t from,
-			   int64_t to, store_record_fn fn, void *ctx);
+			   int64_t to, int64_t max, store_record_fn fn, void *ctx);
 
 /* Alerts of a site that were active at some moment of [from, to): for summaries. */
 int store_r_alerts_during(struct store *s, const char *site, int64_t from, int64_t to,
@@ -532,7 +534,7 @@ struct store_backend {
 	int (*r_alerts_during)(void *impl, const char *site, int64_t from, int64_t to,
 			       store_alert_fn fn, void *ctx);
 	int (*r_device_records)(void *impl, const char *site, const char *dev, int64_t from,
-				int64_t to, store_record_fn fn, void *ctx);
+				int64_t to, int64_t max, store_record_fn fn, void *ctx);
 	int (*w_outbox_add)(void *impl, enum store_outbox box, const char *key, const char *site,
 			    const char *rcpt, const char *body, size_t body_len, int64_t now_ms);
 	void *(*sender_open)(void *impl, enum store_outbox box);

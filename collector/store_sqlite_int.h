@@ -119,7 +119,7 @@ int sqr_devices(void *impl, const char *site, int64_t now_ms, int64_t offline_ms
 int sqr_readings(void *impl, const struct store_readings_query *q, store_reading_fn fn,
 		 void *ctx);
 int sqr_device_records(void *impl, const char *site, const char *dev, int64_t from, int64_t to,
-		       store_record_fn fn, void *ctx);
+		       int64_t max, store_record_fn fn, void *ctx);
 int sqr_device_counts(void *impl, int64_t now_ms, int64_t offline_ms,
 		      int64_t counts[SP_DEV_KIND_COUNT][2]);
 int sqr_ping(void *impl);

@@ -279,11 +279,8 @@ static int by_ts_then_order(const void *pa, const void *pb)
 	return a->order < b->order ? -1 : a->order > b->order;
 }
 
-/* readings of one device a summary may read at once (an hour at 1/s is 3,600) */
-#define DEVICE_RECORDS_MAX 1000000
-
-int sqr_device_records(void *impl, const char *site, const char *dev, int64_t from,
-			       int64_t to, store_record_fn fn, void *ctx)
+int sqr_device_records(void *impl, const char *site, const char *dev, int64_t from, int64_t to,
+		       int64_t max, store_record_fn fn, void *ctx)
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
@@ -319,7 +316,7 @@ int sqr_device_records(void *impl, const char *site, const char *dev, int64_t fr
 		for (uint64_t i = 0; chunk_iter_next(&it, &rec) == 1; i++) {
 			if (rec.ts < from || rec.ts >= to)
 				continue;
-			if (n >= DEVICE_RECORDS_MAX) {
+			if ((int64_t)n >= max) {
 				out = SP_ETOOBIG;
 				goto reset;
 			}

@@ -243,18 +243,21 @@ struct summary *summary_begin(const struct summary_period *p)
 	return s;
 }
 
+static void dev_sum_free(struct dev_sum *d)
+{
+	free(d->dev);
+	free(d->online.v);
+	free(d->down.v);
+	tally_free(&d->faults);
+	tally_free(&d->alarms);
+}
+
 void summary_free(struct summary *s)
 {
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < s->ndevs; i++) {
-		struct dev_sum *d = &s->devs[i];
-		free(d->dev);
-		free(d->online.v);
-		free(d->down.v);
-		tally_free(&d->faults);
-		tally_free(&d->alarms);
-	}
+	for (size_t i = 0; i < s->ndevs; i++)
+		dev_sum_free(&s->devs[i]);
 	free(s->devs);
 	free(s->by_name);
 	free(s->site);
@@ -437,6 +440,15 @@ int summary_device(struct summary *s, const struct summary_device *in)
 		if (port[p] != NULL)
 			port_open(f, port[p], port[p]->ts);
 	return 0;
+}
+
+void summary_drop_device(struct summary *s)
+{
+	assert(s != NULL && s->cur.open && s->cur.idx == s->ndevs - 1);
+	dev_sum_free(&s->devs[--s->ndevs]);
+	s->cur.open = false;
+	free(s->by_name); /* it may name the device */
+	s->by_name = NULL;
 }
 
 int summary_record(struct summary *s, const struct sp_record *r)

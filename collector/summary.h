@@ -50,6 +50,12 @@ struct summary_device {
 /* Starts a device (d and its strings are copied); its records follow. 0 or SP_ENOMEM. */
 int summary_device(struct summary *s, const struct summary_device *d);
 /*
+ * Leaves the current device out (its records cannot be read whole): it is
+ * forgotten as if it had never been started. The next summary_device, or
+ * the alerts, follow as usual.
+ */
+void summary_drop_device(struct summary *s);
+/*
  * One record of the current device, in time order, with start <= ts < end
  * (a record outside the period is ignored). 0 or SP_ENOMEM.
  */

@@ -18,7 +18,11 @@ and checks:
     it answers again every period is delivered, each site's in order, and
     each Idempotency-Key is answered 2xx exactly once;
   - GET /api/v1/summaries?site= lists what was built, newest first;
-  - kill -9 and restart: no period is summarized twice or skipped.
+  - kill -9 and restart: no period is summarized twice or skipped;
+  - a flooding device (site city-c, raw messages: more readings in one
+    minute than [city] device_records_max) is left out of that minute's
+    summary, logged and counted; its neighbour is in it, and the site's
+    summaries go on.
 """
 import collections
 import json
@@ -32,6 +36,7 @@ from sinks import HttpSink  # noqa: E402
 
 PERIOD_MS = 60000
 TOKEN = "city-token-0123456789"
+RECORDS_MAX = 5000  # [city] device_records_max: far above what the simulated devices send
 
 
 def delivered(http):
@@ -53,6 +58,37 @@ def first_full_period(agent):
 def journal_between(agent, dev, start, end):
     return sorted((r for r in agent.journal_records()[0]
                    if r["dev"] == dev and start <= r["ts"] < end), key=lambda r: r["ts"])
+
+
+def flood(broker):
+    """Site city-c: lift-ok sends one reading and lift-flood RECORDS_MAX + 20, all within the
+    first 8 s of one minute (waiting, bounded, until that much of it has passed). Returns the
+    minute's start."""
+    for _ in range(100):
+        now = int(time.time() * 1000)
+        if now % PERIOD_MS >= 8000:
+            break
+        time.sleep(0.1)
+    start = now - now % PERIOD_MS
+    topic = "sp/v1/city-c/gw-c/"
+    T.publish_ok(broker, topic + "birth", json.dumps({"v": 1, "ts": now, "devices": [
+        {"dev": d, "kind": "lift", "floors": [0, 6], "rated_speed": 1.0}
+        for d in ("lift-ok", "lift-flood")]}), retain=True)
+    T.publish_ok(broker, topic + "state", json.dumps({"online": True, "ts": now}), retain=True)
+
+    def lift(dev, ts):
+        return {"t": "lift", "dev": dev, "ts": ts, "floor": 1, "dir": "stop", "door": "closed",
+                "door_zone": True, "occupied": False, "speed": 0, "mode": "normal",
+                "power": "mains", "safety_ok": True}
+    lines = [json.dumps({"v": 1, "seq": 1, "ts": start + 500, "records": [lift("lift-ok", start + 500)]})]
+    n = RECORDS_MAX + 20
+    for m in range(n // 20):
+        ts0 = start + 1000 + m * 20
+        lines.append(json.dumps({"v": 1, "seq": 2 + m, "ts": ts0 + 19, "records": [
+            lift("lift-flood", ts0 + i) for i in range(20)]}))
+    rc, out = T.publish_lines(broker, topic + "data", lines)
+    T.check(rc == 0, "mosquitto_pub -l of city-c's flood: exit %d %s" % (rc, out))
+    return start
 
 
 def check_body(body, site, start, agent):
@@ -99,13 +135,15 @@ def main(env):
     broker = env.broker()
     coll = env.collector(broker, extra={
         "city": {"url": http.url("/api/summaries"), "token": TOKEN, "period_s": 60, "grace_s": 2,
-                 "timeout_s": 3, "retry_min_s": 1, "retry_max_s": 2},
+                 "timeout_s": 3, "retry_min_s": 1, "retry_max_s": 2,
+                 "device_records_max": RECORDS_MAX},
     })
     common = dict(heartbeat_s=1, time_scale=5, batch_ms=200, resend_s=2, ack_wait_s=1)
     a = env.agent(broker, "city-a", "gw-1", seed=31, lifts=2, chargers=1, ports=4, **common)
     b = env.agent(broker, "city-b", "gw-1", seed=32, lifts=1, chargers=1, ports=2,
                   args=["--scenario", "chg-1:smoke@1+500"], **common)
     T.wait_until(lambda: a.created() > 0 and b.created() > 0, 20, "both agents streaming")
+    start_c = flood(broker)
     start_a, start_b = first_full_period(a), first_full_period(b)
     key_a, key_b = "city-a:%d" % start_a, "city-b:%d" % start_b
 
@@ -128,6 +166,18 @@ def main(env):
         T.check(b_body["alerts"]["active_at_end"] >= 1, "the smoke alarm active at the end: %r"
                 % b_body["alerts"])
         T.check(b_body["alerts"]["by_severity"].get("critical", 0) >= 0, "by_severity")
+
+    T.log("step: the flooding device at city-c, left out of its minute's summary")
+    key_c = "city-c:%d" % start_c
+    T.wait_until(lambda: key_c in delivered(http), 90, "summary %s delivered" % key_c, 0.5)
+    body = delivered(http)[key_c][0]["json"]
+    T.check_eq([x["dev"] for x in body["lifts"]], ["lift-ok"],
+               "city-c's lifts in %s: lift-flood left out" % key_c)
+    T.check_eq(len(T.stored_records(coll, "city-c", ["lift-flood"])), RECORDS_MAX + 20,
+               "lift-flood's readings, all stored")
+    T.check(coll.metrics()["sitepulse_summary_devices_left_out_total"] >= 1,
+            "sitepulse_summary_devices_left_out_total")
+    T.check("lift-flood left out" in coll.proc.log_text(), "the log names the device left out")
 
     T.log("step: the endpoint hangs; ingest goes on, summaries wait")
     http.set_mode("hang")
@@ -169,6 +219,7 @@ def main(env):
                    "%s: /api/v1/summaries, newest first, is what was delivered" % site)
     st, data = coll.api("/api/v1/summaries")
     T.check(st == 400 and data.get("error"), "summaries without site: %d %r" % (st, data))
+
     m = coll.metrics()
     T.check(m["sitepulse_summaries_sent_total"] >= 1, "summaries_sent_total after the restart")
     for ag in (a, b):

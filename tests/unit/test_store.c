@@ -2058,7 +2058,7 @@ static void test_device_records_in_time_order(void)
 		if (i % 2 == 1)
 			CHECK_EQ_INT(store_w_commit(s), 0);
 	}
-	CHECK_EQ_INT(store_r_device_records(s, "site-a", "lift-1", T0, T0 + 3600000, on_rec, &rows), 4);
+	CHECK_EQ_INT(store_r_device_records(s, "site-a", "lift-1", T0, T0 + 3600000, 100, on_rec, &rows), 4);
 	CHECK_EQ_INT(rows.ts[0], T0 + 100);
 	CHECK_EQ_STR(rows.body[0], "{\"i\":1}"); /* equal ts: storage order */
 	CHECK_EQ_INT(rows.kind[0], SP_REC_FAULT);
@@ -2067,9 +2067,15 @@ static void test_device_records_in_time_order(void)
 	CHECK_EQ_INT(rows.ts[3], T0 + 300);
 	CHECK_EQ_INT(rows.kind[3], SP_REC_LIFT);
 	memset(&rows, 0, sizeof(rows));
-	CHECK_EQ_INT(store_r_device_records(s, "site-a", "nope", T0, T0 + 1, on_rec, &rows),
+	CHECK_EQ_INT(store_r_device_records(s, "site-a", "nope", T0, T0 + 1, 100, on_rec, &rows),
 		     SP_ENOTFOUND);
-	CHECK_EQ_INT(store_r_device_records(s, "site-a", "lift-1", T0 + 1, T0 + 1, on_rec, &rows), 0);
+	CHECK_EQ_INT(store_r_device_records(s, "site-a", "lift-1", T0 + 1, T0 + 1, 100, on_rec, &rows), 0);
+	/* four in the hour: a bound of 4 reads them, 3 refuses before handing any out */
+	CHECK_EQ_INT(store_r_device_records(s, "site-a", "lift-1", T0, T0 + 3600000, 4, on_rec, &rows), 4);
+	memset(&rows, 0, sizeof(rows));
+	CHECK_EQ_INT(store_r_device_records(s, "site-a", "lift-1", T0, T0 + 3600000, 3, on_rec, &rows),
+		     SP_ETOOBIG);
+	CHECK_EQ_INT(rows.n, 0);
 	drop(s, path);
 }
 

@@ -642,6 +642,42 @@ static void test_outside_the_period(void)
 }
 
 /* A full buffer: SP_ETOOBIG, and the buffer as it was. */
+/*
+ * Devices left out (their records could not be read whole): started, with
+ * records from before the period, then dropped - one among the others, one
+ * last before the alerts. The body is the site's without them.
+ */
+static void test_dropped_devices(void)
+{
+	struct sp_buf want = SP_BUF_INIT(0), got = SP_BUF_INIT(0);
+	cJSON *jw = site(&want);
+	struct summary *s = begin();
+	if (s == NULL || jw == NULL)
+		goto out;
+	lift_1(s);
+	struct sp_record before[] = {port("chg-9", S0 - 30 * SEC, 1, SP_PORT_CHARGING, 500, 30)};
+	struct summary_device gone = {"chg-9", SP_DEV_CHARGER, 4, before, 1};
+	CHECK_EQ_INT(summary_device(s, &gone), 0);
+	summary_drop_device(s);
+	feed(s, "lift-2", SP_DEV_LIFT, 0, NULL, 0, NULL);
+	chg_1(s);
+	feed(s, "x-9", SP_DEV_UNKNOWN, 0, NULL, 0, NULL);
+	chg_2(s);
+	struct summary_device last = {"lift-9", SP_DEV_LIFT, 0, NULL, 0};
+	CHECK_EQ_INT(summary_device(s, &last), 0);
+	summary_drop_device(s);
+	site_alerts(s);
+	cJSON *jg = finish(s, &got);
+	CHECK(jg != NULL && got.data != NULL && strstr(got.data, "chg-9") == NULL &&
+	      strstr(got.data, "lift-9") == NULL);
+	CHECK_EQ_STR(got.data, want.data);
+	cJSON_Delete(jg);
+out:
+	cJSON_Delete(jw);
+	sp_buf_free(&want);
+	sp_buf_free(&got);
+}
+
 static void test_buffer_limit(void)
 {
 	struct sp_buf b = SP_BUF_INIT(300);
@@ -671,5 +707,6 @@ int main(void)
 	RUN(test_negative_temp_and_unknown_lift);
 	RUN(test_outside_the_period);
 	RUN(test_buffer_limit);
+	RUN(test_dropped_devices);
 	HARNESS_EXIT();
 }
