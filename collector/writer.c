@@ -102,6 +102,7 @@ struct writer {
 	int64_t last_commit_mono;     /* when the last batch with messages started */
 	int64_t clears_untrimmed;     /* fault clears written since the store's were last trimmed */
 	struct sp_ratelimit reject_log;
+	struct sp_ratelimit stale_log;  /* late fault raises ignored */
 	struct batch_counts bc;
 	/* agents that sent data since the last liveness flush, with their latest arrival */
 	struct alive {
@@ -174,7 +175,20 @@ static int keep_fault_clear(struct writer *w, int64_t device_id, const struct sp
 	return rc;
 }
 
-static int load_fault_clear(void *ctx, int64_t device_id, int32_t port, const char *code, int64_t ts)
+/* A late raise the rules ignored (rules_stale_raises); rate-limited: a resend may hold many. */
+static void log_stale_raise(struct writer *w, const struct sp_topic *t, const struct sp_record *rec)
+{
+	uint64_t suppressed;
+	if (!sp_ratelimit_allow(&w->stale_log, sp_mono_ms(), 10, 10000, &suppressed))
+		return;
+	SP_INFO("alerts", "%s/%s: late fault raise %s of %lld ignored: its clear, at or after it, came "
+			  "first%s",
+		t->site, rec->dev, rec->u.fault.code, (long long)rec->ts,
+		suppressed ? " (similar lines suppressed)" : "");
+}
+
+static int load_fault_clear(void *ctx, int64_t device_id, int32_t port, const char *code,
+			    int64_t ts)
 {
 	struct writer *w = ctx;
 	rules_note_fault_clear(w->rules, device_id, port, code, ts);
@@ -358,8 +372,11 @@ static int store_record(struct writer *w, const struct sp_topic *t, int64_t agen
 	struct rule_device rd;
 	parsed_record(r, &rec);
 	rule_device_of(&rd, d->id, t->site, r->dev, (enum sp_dev_kind)d->kind, d->rating);
+	uint64_t stale = rules_stale_raises(w->rules);
 	if ((err = rules_eval(w->rules, &rd, &rec, late, received_ms, on_rule_event, w)))
 		return err;
+	if (rules_stale_raises(w->rules) != stale)
+		log_stale_raise(w, t, &rec);
 	return rec.kind == SP_REC_FAULT && !rec.u.fault.active ? keep_fault_clear(w, d->id, &rec) : 0;
 }
 
@@ -587,11 +604,7 @@ static void add_counts(struct writer *w)
 	atomic_fetch_add(&m->mail_paced, b->mail.paced);
 	atomic_fetch_add(&m->mail_reminders, b->mail.reminders);
 	atomic_store(&m->rule_conditions, rules_count(w->rules));
-	uint64_t stale = rules_stale_raises(w->rules);
-	if (stale != atomic_load(&m->fault_raises_stale))
-		SP_INFO("alerts", "%llu late fault raise(s) ignored so far: each fault's clear came first",
-			(unsigned long long)stale);
-	atomic_store(&m->fault_raises_stale, stale);
+	atomic_store(&m->fault_raises_stale, rules_stale_raises(w->rules));
 	for (int r = 0; r < SP_REJ_REASON_COUNT; r++) {
 		atomic_fetch_add(&m->messages_rejected[r], b->msg_rejected[r]);
 		atomic_fetch_add(&m->records_rejected[r], b->rec_rejected[r]);
