@@ -190,7 +190,6 @@ struct rules {
 	int32_t *dbuckets;
 	size_t ndbuckets;
 	struct faultmemo *clears; /* the newest clear of each fault seen (faultmemo.h) */
-	uint64_t stale_raises;    /* late fault raises ignored: their fault was cleared since */
 	/* the rules that read each record kind, in catalogue order: a record visits only its own */
 	uint8_t by_kind[SP_REC_KIND_COUNT][RULE_COUNT];
 	uint8_t nby_kind[SP_REC_KIND_COUNT];
@@ -490,11 +489,6 @@ void rules_note_fault_clear(struct rules *r, int64_t device_id, int32_t port, co
 	faultmemo_note_clear(r->clears, device_id, port, code, ts);
 }
 
-uint64_t rules_stale_raises(const struct rules *r)
-{
-	return r->stale_raises;
-}
-
 size_t rules_count(const struct rules *r)
 {
 	return r->nentries;
@@ -645,6 +639,18 @@ static int judge_one(struct rules *r, const struct rule_device *d, const struct 
 	return 0;
 }
 
+/* RULE_FAULT_CLEARED or RULE_RAISE_STALE of fault record rec. */
+static int fault_event(const struct rule_device *d, const struct sp_record *rec,
+		       enum rule_event_kind kind, enum rule_id rule, int32_t port, rule_event_fn fn,
+		       void *ctx)
+{
+	struct rule_event ev = {.kind = kind, .rule = rule, .device_id = d->id, .site = d->site,
+				.dev = d->dev, .port = port, .code = rec->u.fault.code,
+				.ts = rec->ts, .detail = ""};
+	int64_t unused = 0;
+	return fn(ctx, &ev, &unused);
+}
+
 int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_record *rec, bool late,
 	       int64_t received_ms, rule_event_fn fn, void *ctx)
 {
@@ -660,17 +666,18 @@ int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_rec
 	if (rec->kind == SP_REC_FAULT) {
 		bool has_port = (rec->has & SP_HAS_PORT) != 0;
 		bool lift = d->kind == SP_DEV_LIFT || (d->kind == SP_DEV_UNKNOWN && !has_port);
-		int32_t fport = rules_fault_port(rec);
+		enum rule_id rule = lift ? RULE_LIFT_FAULT : RULE_CHARGER_FAULT;
+		int32_t fport = has_port ? rec->u.fault.port : 0;
 		const char *code = rec->u.fault.code;
-		if (!rec->u.fault.active) {
-			faultmemo_note_clear(r->clears, d->id, fport, code, rec->ts);
-		} else if (late && faultmemo_cleared_since(r->clears, d->id, fport, code, rec->ts)) {
+		if (rec->u.fault.active && late &&
+		    faultmemo_cleared_since(r->clears, d->id, fport, code, rec->ts))
 			/* resent after its own clear went through: the fault is over already */
-			r->stale_raises++;
-			return 0;
-		}
-		return judge_one(r, d, rec, lift ? RULE_LIFT_FAULT : RULE_CHARGER_FAULT, fport, code,
-				 received_ms, &dev, fn, ctx);
+			return fault_event(d, rec, RULE_RAISE_STALE, rule, fport, fn, ctx);
+		int rc = judge_one(r, d, rec, rule, fport, code, received_ms, &dev, fn, ctx);
+		if (rc || rec->u.fault.active)
+			return rc;
+		faultmemo_note_clear(r->clears, d->id, fport, code, rec->ts);
+		return fault_event(d, rec, RULE_FAULT_CLEARED, rule, fport, fn, ctx);
 	}
 	int32_t port = rec->kind == SP_REC_PORT ? rec->u.port.port : 0;
 	for (int i = 0; i < r->nby_kind[rec->kind]; i++) {

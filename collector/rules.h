@@ -128,6 +128,14 @@ enum rule_event_kind {
 	RULE_HOLD_END,     /* it ended before its hold ran out: forget (key) */
 	RULE_OPEN,         /* the hold ran out: open an alert, return its id; forget the hold */
 	RULE_CLEAR,        /* the condition ended: clear alert_id at ts */
+	/*
+	 * A fault record's clear was judged (whatever it ended): persist
+	 * (device_id, port, code, ts) so that rules_note_fault_clear can tell a
+	 * restarted engine, and a late raise older than it stays over.
+	 */
+	RULE_FAULT_CLEARED,
+	/* A late fault raise was ignored: its clear, at or after ts, came first (log, count). */
+	RULE_RAISE_STALE,
 };
 
 /*
@@ -144,7 +152,8 @@ struct rule_event {
 	const char *code;
 	enum alert_severity severity;  /* RULE_OPEN */
 	int64_t since;               /* RULE_HOLD_START, RULE_OPEN: when the condition began (device time) */
-	int64_t ts;                  /* RULE_OPEN: opened_at; RULE_CLEAR: cleared_at (device time) */
+	int64_t ts;                  /* RULE_OPEN: opened_at; RULE_CLEAR: cleared_at; RULE_FAULT_CLEARED,
+				      * RULE_RAISE_STALE: the record's ts (device time) */
 	int64_t alert_id;            /* RULE_CLEAR */
 	const char *detail;          /* RULE_OPEN: human text with the values that triggered it */
 };
@@ -169,7 +178,7 @@ void rules_destroy(struct rules *r);
  * while newer messages went through); newer records already moved the
  * rules, so a late record only counts if it is a fault record (an explicit
  * raise or clear), and a late raise not even then if the same fault's clear
- * at or after it has been judged already (rules_stale_raises). Within a
+ * at or after it has been judged already (RULE_RAISE_STALE). Within a
  * device, a record older than the newest one a tracked condition has seen
  * is ignored by it.
  * Returns 0 or the callback's error.
@@ -208,20 +217,9 @@ size_t rules_count(const struct rules *r);
  */
 #define RULES_FAULT_CLEARS_MAX 4096
 
-/* The port a fault record's condition is keyed on: its port, or 0 without one. */
-static inline int32_t rules_fault_port(const struct sp_record *rec)
-{
-	return (rec->has & SP_HAS_PORT) ? rec->u.fault.port : 0;
-}
-
-/* Remembers a fault clear seen before (loaded from the store at start). */
+/* Remembers a fault clear seen before (RULE_FAULT_CLEARED, loaded from the store at start). */
 void rules_note_fault_clear(struct rules *r, int64_t device_id, int32_t port, const char *code,
 			    int64_t ts);
 
-/*
- * Late fault raises ignored so far because that fault's clear, at or after
- * the raise, had already been judged (faultmemo.h): over before it arrived.
- */
-uint64_t rules_stale_raises(const struct rules *r);
 
 #endif

@@ -67,7 +67,7 @@
 /* What one batch did, added to the metrics after COMMIT. */
 struct batch_counts {
 	uint64_t stored, duplicate, missing, recovered, births, states;
-	uint64_t alerts_opened, alerts_cleared;
+	uint64_t alerts_opened, alerts_cleared, fault_raises_stale;
 	struct alertmail_counts mail;
 	uint64_t msg_rejected[SP_REJ_REASON_COUNT];
 	uint64_t rec_stored[SP_REC_KIND_COUNT];
@@ -164,10 +164,9 @@ static void rule_device_of(struct rule_device *rd, int64_t id, const char *site,
  * once as many clears again have been written: it never holds more than
  * twice that.
  */
-static int keep_fault_clear(struct writer *w, int64_t device_id, const struct sp_record *rec)
+static int keep_fault_clear(struct writer *w, const struct rule_event *ev)
 {
-	int rc = store_w_fault_clear(w->p.store, device_id, rules_fault_port(rec), rec->u.fault.code,
-				     rec->ts);
+	int rc = store_w_fault_clear(w->p.store, ev->device_id, ev->port, ev->code, ev->ts);
 	if (rc == 0 && ++w->clears_untrimmed >= RULES_FAULT_CLEARS_MAX) {
 		rc = store_w_fault_clears_trim(w->p.store, RULES_FAULT_CLEARS_MAX);
 		w->clears_untrimmed = 0; /* a rolled-back trim is redone by the next one */
@@ -175,15 +174,15 @@ static int keep_fault_clear(struct writer *w, int64_t device_id, const struct sp
 	return rc;
 }
 
-/* A late raise the rules ignored (rules_stale_raises); rate-limited: a resend may hold many. */
-static void log_stale_raise(struct writer *w, const struct sp_topic *t, const struct sp_record *rec)
+/* A late raise the rules ignored (RULE_RAISE_STALE); rate-limited: a resend may hold many. */
+static void log_stale_raise(struct writer *w, const struct rule_event *ev)
 {
 	uint64_t suppressed;
 	if (!sp_ratelimit_allow(&w->stale_log, sp_mono_ms(), 10, 10000, &suppressed))
 		return;
 	SP_INFO("alerts", "%s/%s: late fault raise %s of %lld ignored: its clear, at or after it, came "
 			  "first%s",
-		t->site, rec->dev, rec->u.fault.code, (long long)rec->ts,
+		ev->site, ev->dev, ev->code, (long long)ev->ts,
 		suppressed ? " (similar lines suppressed)" : "");
 }
 
@@ -234,6 +233,12 @@ static int on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_
 			ev->site, ev->dev);
 		return w->mail ? alertmail_event(w->mail, w->p.store, ev, ev->alert_id, true, &w->bc.mail)
 			       : 0;
+	case RULE_FAULT_CLEARED:
+		return keep_fault_clear(w, ev);
+	case RULE_RAISE_STALE:
+		w->bc.fault_raises_stale++;
+		log_stale_raise(w, ev);
+		return 0;
 	}
 	return 0;
 }
@@ -372,12 +377,7 @@ static int store_record(struct writer *w, const struct sp_topic *t, int64_t agen
 	struct rule_device rd;
 	parsed_record(r, &rec);
 	rule_device_of(&rd, d->id, t->site, r->dev, (enum sp_dev_kind)d->kind, d->rating);
-	uint64_t stale = rules_stale_raises(w->rules);
-	if ((err = rules_eval(w->rules, &rd, &rec, late, received_ms, on_rule_event, w)))
-		return err;
-	if (rules_stale_raises(w->rules) != stale)
-		log_stale_raise(w, t, &rec);
-	return rec.kind == SP_REC_FAULT && !rec.u.fault.active ? keep_fault_clear(w, d->id, &rec) : 0;
+	return rules_eval(w->rules, &rd, &rec, late, received_ms, on_rule_event, w);
 }
 
 /* A data message, decoded by the parser thread (parsed.h). */
@@ -604,7 +604,7 @@ static void add_counts(struct writer *w)
 	atomic_fetch_add(&m->mail_paced, b->mail.paced);
 	atomic_fetch_add(&m->mail_reminders, b->mail.reminders);
 	atomic_store(&m->rule_conditions, rules_count(w->rules));
-	atomic_store(&m->fault_raises_stale, rules_stale_raises(w->rules));
+	atomic_fetch_add(&m->fault_raises_stale, b->fault_raises_stale);
 	for (int r = 0; r < SP_REJ_REASON_COUNT; r++) {
 		atomic_fetch_add(&m->messages_rejected[r], b->msg_rejected[r]);
 		atomic_fetch_add(&m->records_rejected[r], b->rec_rejected[r]);

@@ -237,8 +237,8 @@ def late_raise_after_clear(broker, coll):
     fault(1, now - 5000, "E12", True)
     fault(4, now + 1000, "E99", False)
     fault(3, now - 3000, "E30", True)
-    got = T.wait_until(lambda: [x for x in alerts(coll, site="alerts-d")] or None, 30,
-                       "the late E30 raise's alert at alerts-d")
+    T.wait_until(lambda: alerts(coll, site="alerts-d") or None, 30,
+                 "the late E30 raise's alert at alerts-d")
     T.wait_until(lambda: len(T.stored_records(coll, "alerts-d", ["lift-x"])) == 4, 20,
                  "the four fault records stored at alerts-d")
     got = alerts(coll, site="alerts-d")
