@@ -4,7 +4,7 @@
  * sp-loadgen does (synth.c, device names like "bench-a000001-l3"), then
  * times, on one thread, what the collector's parser does with each:
  * sp_decode_data (cJSON parse in the decoder's arena, validation) and
- * sp_encode_record of every record (the canonical form the store keeps).
+ * sp_encode_record_tail of every record (the canonical tail the store keeps).
  * Prints one JSON object; CPU microseconds per record, best of the runs.
  *
  *   sp-codecbench [--records R] [--messages N] [--runs K]
@@ -139,7 +139,8 @@ int main(int argc, char **argv)
 		for (long m = 0; m < messages; m++) {
 			sp_buf_reset(&out);
 			for (long r = 0; r < records; r++)
-				if (sp_encode_record(&out, &decoded[(size_t)m * (size_t)records + (size_t)r])) {
+				if (sp_encode_record_tail(&out,
+							  &decoded[(size_t)m * (size_t)records + (size_t)r])) {
 					fprintf(stderr, "sp-codecbench: cannot re-encode\n");
 					return 1;
 				}

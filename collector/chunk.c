@@ -4,6 +4,7 @@
 #include "chunk.h"
 
 #include "sitepulse/buf.h"
+#include "sitepulse/codec.h"
 #include "sitepulse/error.h"
 #include "sitepulse/grow.h"
 
@@ -48,6 +49,12 @@ static uint32_t get_u32(const unsigned char *p)
 
 /* ---------------------------------------------------------------- reading */
 
+bool chunk_bare_ok(uint32_t kind, const char *body, size_t len)
+{
+	/* the head is put back from the kind: it must name one, and the tail follow the head */
+	return kind < SP_REC_KIND_COUNT && len > 0 && (body[0] == ',' || body[0] == '}');
+}
+
 int chunk_iter_init(struct chunk_iter *it, const void *meta, size_t meta_len, const char *body,
 		    size_t body_len)
 {
@@ -73,12 +80,21 @@ int chunk_iter_next(struct chunk_iter *it, struct chunk_rec *out)
 		return SP_EINVAL;
 	if (len > it->body_len - it->off - sep)
 		return SP_EINVAL;
+	uint32_t kind = get_u32(e + 28);
+	const char *body = it->body + it->off + sep;
+	bool bare = (kind & CHUNK_BARE) != 0;
+	if (bare) {
+		kind &= ~CHUNK_BARE;
+		if (!chunk_bare_ok(kind, body, len))
+			return SP_EINVAL;
+	}
 	out->ts = (int64_t)get_u64(e);
 	out->seq = (int64_t)get_u64(e + 8);
 	out->agent_id = (int64_t)get_u64(e + 16);
-	out->kind = (int)get_u32(e + 28);
-	out->body = it->body + it->off + sep;
+	out->kind = (int)kind;
+	out->body = body;
 	out->len = len;
+	out->bare = bare;
 	it->off += sep + len;
 	it->i++;
 	return 1;
@@ -96,6 +112,14 @@ bool chunk_check(const void *meta, size_t meta_len, const char *body, size_t bod
 	return got == 0;
 }
 
+int chunk_rec_json(const struct chunk_rec *r, const char *dev, struct sp_buf *out)
+{
+	int rc;
+	if (r->bare && (rc = sp_encode_record_head(out, (enum sp_rec_kind)r->kind, dev, r->ts)))
+		return rc;
+	return sp_buf_append(out, r->body, r->len);
+}
+
 /* ---------------------------------------------------------------- writing */
 
 /* A reading held by the batch: its body borrowed, or copied into the bodies buffer. */
@@ -104,7 +128,7 @@ struct held {
 	const char *borrowed;   /* NULL: the body is at body_off in the bodies buffer */
 	size_t body_off;
 	uint32_t len;
-	uint32_t kind;
+	uint32_t kind;        /* as the entry holds it: with CHUNK_BARE */
 	uint32_t next;        /* next reading of the same group, or NONE */
 };
 
@@ -230,7 +254,7 @@ static int add(struct chunk_batch *b, int64_t device_id, const struct chunk_rec 
 	}
 	uint32_t idx = (uint32_t)b->nheld++;
 	b->held[idx] = (struct held){r->ts, r->seq, r->agent_id, copy ? NULL : r->body, off,
-				     (uint32_t)r->len, (uint32_t)r->kind, NONE};
+				     (uint32_t)r->len, (uint32_t)r->kind | (r->bare ? CHUNK_BARE : 0), NONE};
 	if (g->tail == NONE)
 		g->head = idx;
 	else

@@ -10,8 +10,13 @@
  *
  *   meta  BLOB: n entries of CHUNK_ENTRY_SIZE bytes, little-endian:
  *               ts i64 | seq i64 | agent_id i64 | body length u32 | kind u32
- *   body  TEXT: the n records' canonical JSON joined by ',' (so
- *               '[' || body || ']' is a JSON array of them)
+ *               (kind: enum sp_rec_kind, | CHUNK_BARE when the body is bare)
+ *   body  TEXT: the n records' bodies joined by ','. A body is the record's
+ *               JSON, or, when bare, its canonical tail only
+ *               (sp_encode_record_tail): the head `{"t":..,"dev":..,"ts":..`
+ *               repeats the entry's kind and ts and the chunk's device, so
+ *               the store leaves it out (a quarter of the bytes written)
+ *               and chunk_rec_json puts it back when a reading is read.
  *
  * Entries are in storage order (arrival, then compaction keeps it); that
  * order breaks ties between readings with the same ts.
@@ -21,6 +26,8 @@
  */
 #ifndef SP_COLLECTOR_CHUNK_H
 #define SP_COLLECTOR_CHUNK_H
+
+#include "sitepulse/buf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,6 +39,8 @@
 /* a chunk grows to this many body bytes or records, then the next one starts */
 #define CHUNK_MAX_BODY (32 * 1024)
 #define CHUNK_MAX_RECORDS 512
+/* in an entry's kind: the body is the record's canonical tail, without its head */
+#define CHUNK_BARE 0x100u
 
 /* One reading as a chunk holds it. */
 struct chunk_rec {
@@ -41,6 +50,7 @@ struct chunk_rec {
 	int kind;             /* enum sp_rec_kind */
 	const char *body;     /* not NUL-terminated */
 	size_t len;
+	bool bare;            /* body is the canonical tail: chunk_rec_json adds the head */
 };
 
 /* The span a ts falls in (floor division: also right for ts < 0). */
@@ -67,11 +77,23 @@ int chunk_iter_next(struct chunk_iter *it, struct chunk_rec *out);
 
 /*
  * Checks a stored chunk whole: whole entries, at most CHUNK_MAX_RECORDS of
- * them, their lengths and the commas covering body exactly. Readers use
+ * them, their lengths and the commas covering body exactly, and every bare
+ * entry of a known kind with a body that starts as a tail does (',' or '}'). Readers use
  * nothing of a chunk that fails this (not even the readings before the
  * damage), and iterating one that passes never fails.
  */
 bool chunk_check(const void *meta, size_t meta_len, const char *body, size_t body_len);
+
+/* Whether a bare body of this kind can be read back: a known kind, and a tail (',' or '}' first). */
+bool chunk_bare_ok(uint32_t kind, const char *body, size_t len);
+
+/*
+ * Appends the reading's JSON to out: its body, after the head that a bare
+ * body leaves out (sp_encode_record_head, from its kind and ts and dev, the
+ * chunk's device). So a bare reading reads back byte for byte as
+ * sp_encode_record wrote it whole. 0, SP_ENOMEM or SP_EINVAL (bad kind).
+ */
+int chunk_rec_json(const struct chunk_rec *r, const char *dev, struct sp_buf *out);
 
 /* Number of readings the chunk says it holds. */
 static inline size_t chunk_iter_count(const struct chunk_iter *it)

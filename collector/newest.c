@@ -79,14 +79,18 @@ static char *copy(const char *body, size_t len)
 	return p;
 }
 
+bool newest_takes(const struct newest *n, int64_t ts, uint64_t order)
+{
+	struct newest_item it = {ts, order, NULL, 0};
+	return n->limit > 0 && (n->count < n->limit || older(&n->heap[0], &it));
+}
+
 int newest_offer(struct newest *n, int64_t ts, uint64_t order, const char *body, size_t len)
 {
 	struct newest_item it = {ts, order, NULL, len};
-	if (n->limit == 0)
+	if (!newest_takes(n, ts, order))
 		return 0;
 	if (n->count == n->limit) {
-		if (!older(&n->heap[0], &it))
-			return 0;
 		if ((it.body = copy(body, len)) == NULL)
 			return SP_ENOMEM;
 		free(n->heap[0].body);

@@ -28,6 +28,12 @@ struct newest_item {
 struct newest *newest_create(size_t limit);
 void newest_destroy(struct newest *n);
 
+/*
+ * Whether a reading at (ts, order) is among the newest so far: what
+ * newest_offer would keep. Lets a caller skip building a body it would drop.
+ */
+bool newest_takes(const struct newest *n, int64_t ts, uint64_t order);
+
 /* Offers a reading; copied if it is among the newest so far. 0 or SP_ENOMEM. */
 int newest_offer(struct newest *n, int64_t ts, uint64_t order, const char *body, size_t len);
 

@@ -78,7 +78,7 @@ int parsed_write(struct sp_buf *out, int rc, const struct sp_data_msg *dm,
 		if (rw->reason != SP_REJ_NONE)
 			continue;
 		size_t body_at = out->len;
-		if (sp_encode_record(out, r))
+		if (sp_encode_record_tail(out, r))
 			return SP_ENOMEM;
 		rh.body_len = (uint32_t)(out->len - body_at);
 		rh.facts_len = (uint32_t)facts_size(r->kind);

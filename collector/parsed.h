@@ -3,13 +3,14 @@
  * parser thread to the writer through the second queue.
  *
  * The parser decodes and validates the JSON, and encodes every accepted
- * record in the canonical form the store keeps; the writer then needs only
- * what it checks against the inventory and stores. One flat byte string per
+ * record's canonical tail, what the store keeps of it (sp_encode_record_tail:
+ * the head repeats kind, dev and ts, which travel here anyway); the writer
+ * then needs only what it checks against the inventory and stores. One flat byte string per
  * message, written and read with memcpy (the queue does not align
  * payloads), never leaving the process: the `field` names in it point to
  * the codec's static strings.
  *
- *   message header | record header, dev, canonical body, values | record ... |
+ *   message header | record header, dev, canonical tail, values | record ... |
  *
  * The values are the record's sp_record union member, byte for byte: the
  * alert rules read them without decoding the JSON a second time.
@@ -42,7 +43,7 @@ struct parsed_rec {
 	int32_t port;                 /* port/session/fault port, 0 = none */
 	int32_t floor;                /* lift records */
 	const char *dev;              /* NUL-terminated, inside the message */
-	const char *body;             /* canonical JSON, not NUL-terminated; NULL when refused */
+	const char *body;             /* canonical tail, not NUL-terminated; NULL when refused */
 	size_t body_len;
 	uint32_t has;                 /* sp_record.has */
 	const void *facts;            /* the record's values for the rules (parsed_record) */

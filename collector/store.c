@@ -84,13 +84,21 @@ int store_w_upsert_device(struct store *s, const char *site, const char *dev, in
 int store_w_reading(struct store *s, int64_t device_id, int64_t agent_id, int64_t seq,
 		    enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len)
 {
-	return s->be->w_reading(s->impl, device_id, agent_id, seq, kind, ts, body, body_len, false);
+	return s->be->w_reading(s->impl, device_id, agent_id, seq, kind, ts, body, body_len, 0);
 }
 
-int store_w_reading_lent(struct store *s, int64_t device_id, int64_t agent_id, int64_t seq,
-			 enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len)
+int store_w_reading_tail(struct store *s, int64_t device_id, int64_t agent_id, int64_t seq,
+			 enum sp_rec_kind kind, int64_t ts, const char *tail, size_t tail_len)
 {
-	return s->be->w_reading(s->impl, device_id, agent_id, seq, kind, ts, body, body_len, true);
+	return s->be->w_reading(s->impl, device_id, agent_id, seq, kind, ts, tail, tail_len,
+				STORE_BODY_TAIL);
+}
+
+int store_w_reading_tail_lent(struct store *s, int64_t device_id, int64_t agent_id, int64_t seq,
+			      enum sp_rec_kind kind, int64_t ts, const char *tail, size_t tail_len)
+{
+	return s->be->w_reading(s->impl, device_id, agent_id, seq, kind, ts, tail, tail_len,
+				STORE_BODY_TAIL | STORE_BODY_LENT);
 }
 
 int store_w_device_seen(struct store *s, int64_t device_id, int64_t ts)

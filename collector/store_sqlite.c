@@ -106,6 +106,13 @@ static const struct migration MIGRATIONS[] = {
 	 NULL},
 	/* 6 -> 7: the newest clear of each fault, so a late raise stays over across a restart */
 	{SQA_MIGRATION_FAULT_CLEARS, NULL},
+	/*
+	 * 7 -> 8: nothing to change, only a mark. From now on a chunk's readings
+	 * may be bare, their head left out (chunk.h, CHUNK_BARE); a collector
+	 * before this would serve them without it, so it must refuse the file
+	 * (newer schema), not read it. Chunks already written stay whole.
+	 */
+	{"", NULL},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -389,6 +396,7 @@ static void sq_close(void *impl)
 		sqa_finalize_reader(&s->readers[r]);
 		sqo_finalize_reader(&s->readers[r]);
 		sp_buf_free(&s->readers[r].latest);
+		sp_buf_free(&s->readers[r].json);
 		if (s->readers[r].db)
 			sqlite3_close(s->readers[r].db);
 	}
@@ -735,11 +743,18 @@ static int sq_upsert_device(void *impl, const char *site, const char *dev, int64
  */
 static int sq_reading(void *impl, int64_t device_id, int64_t agent_id, int64_t seq,
 		      enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len,
-		      bool lent)
+		      unsigned how)
 {
 	struct sqlite_store *s = impl;
-	struct chunk_rec r = {ts, seq, agent_id, (int)kind, body, body_len};
-	if ((lent ? chunk_batch_add_borrowed : chunk_batch_add)(s->batch, device_id, &r)) {
+	struct chunk_rec r = {ts, seq, agent_id, (int)kind, body, body_len,
+			      (how & STORE_BODY_TAIL) != 0};
+	if (r.bare && !chunk_bare_ok((uint32_t)kind, body, body_len)) {
+		SP_ERROR("store", "%s: a reading of kind %d handed over as a tail is none (not stored)",
+			 s->path, (int)kind);
+		return SP_EINVAL;
+	}
+	if ((how & STORE_BODY_LENT ? chunk_batch_add_borrowed : chunk_batch_add)(s->batch, device_id,
+										  &r)) {
 		SP_ERROR("store", "%s: out of memory holding readings", s->path);
 		return SP_ENOMEM;
 	}

@@ -49,6 +49,7 @@ struct reader {
 	sqlite3 *db;
 	sqlite3_stmt *st[R_COUNT];
 	struct sp_buf latest;         /* a device's newest reading, NUL-terminated */
+	struct sp_buf json;           /* a bare reading put back together (chunk_rec_json) */
 	sqlite3_stmt *alert_st[SQA_R_COUNT];
 	sqlite3_stmt *outbox_st[SQO_R_COUNT];
 	bool busy;

@@ -126,12 +126,12 @@ int sqr_sites(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, 
 }
 
 /*
- * The newest reading of a chunk (the last of those with the largest ts),
- * copied NUL-terminated into r->latest; NULL if the chunk holds none or is
- * damaged (reported).
+ * The newest reading of a chunk (the last of those with the largest ts) of
+ * device dev, copied NUL-terminated into r->latest; NULL if the chunk holds
+ * none or is damaged (reported).
  */
 static const char *chunk_latest(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st,
-				int id_col)
+				int id_col, const char *dev)
 {
 	struct chunk_iter it;
 	struct chunk_rec rec, best = {0};
@@ -145,7 +145,7 @@ static const char *chunk_latest(struct sqlite_store *s, struct reader *r, sqlite
 		found = true;
 	}
 	sp_buf_reset(&r->latest);
-	if (!found || sp_buf_append(&r->latest, best.body, best.len))
+	if (!found || chunk_rec_json(&best, dev, &r->latest))
 		return NULL;
 	return r->latest.data;
 }
@@ -160,15 +160,16 @@ int sqr_devices(void *impl, const char *site, int64_t now_ms, int64_t offline_ms
 	sqs_bind_text(st, 1, site);
 	sqlite3_bind_int64(st, 2, now_ms - offline_ms);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *dev = (const char *)sqlite3_column_text(st, 1);
 		struct store_device_row row = {
 			.site = (const char *)sqlite3_column_text(st, 0),
-			.dev = (const char *)sqlite3_column_text(st, 1),
+			.dev = dev,
 			.kind = sp_dev_kind_name((enum sp_dev_kind)sqlite3_column_int(st, 2)),
 			.agent = (const char *)sqlite3_column_text(st, 3),
 			.online = sqlite3_column_int(st, 4) != 0,
 			.last_seen = sqlite3_column_int64(st, 5),
 			.meta = (const char *)sqlite3_column_text(st, 6),
-			.latest = chunk_latest(s, r, st, 7),
+			.latest = dev ? chunk_latest(s, r, st, 7, dev) : NULL,
 			.active_alerts = sqlite3_column_int64(st, 10),
 		};
 		if (fn(ctx, &row))
@@ -210,7 +211,12 @@ static int read_chunks(struct sqlite_store *s, struct reader *r, int64_t device_
 		for (uint64_t i = 0; chunk_iter_next(&it, &rec) == 1; i++) {
 			if (rec.ts < q->from || rec.ts > q->to || (q->kind >= 0 && rec.kind != q->kind))
 				continue;
-			if (newest_offer(keep, rec.ts, (uint64_t)chunk_id * 1024 + i, rec.body, rec.len)) {
+			uint64_t order = (uint64_t)chunk_id * 1024 + i;
+			if (!newest_takes(keep, rec.ts, order))
+				continue;
+			sp_buf_reset(&r->json);
+			if (chunk_rec_json(&rec, q->dev, &r->json) ||
+			    newest_offer(keep, rec.ts, order, r->json.data, r->json.len)) {
 				out = SP_ENOMEM;
 				goto done;
 			}
@@ -321,13 +327,14 @@ int sqr_device_records(void *impl, const char *site, const char *dev, int64_t fr
 				goto reset;
 			}
 			struct found_rec *g = sp_grow(found, &cap, n + 1, sizeof(*found), 256);
-			if (g == NULL || sp_buf_append(&bodies, rec.body, rec.len)) {
+			size_t at = bodies.len;
+			if (g == NULL || chunk_rec_json(&rec, dev, &bodies)) {
 				out = SP_ENOMEM;
 				goto reset;
 			}
 			found = g;
-			found[n++] = (struct found_rec){rec.ts, chunk_id * 1024 + i,
-							bodies.len - rec.len, rec.len, rec.kind};
+			found[n++] = (struct found_rec){rec.ts, chunk_id * 1024 + i, at,
+							bodies.len - at, rec.kind};
 		}
 	}
 	if (rc != SQLITE_DONE)

@@ -361,9 +361,9 @@ static int store_record(struct writer *w, const struct sp_topic *t, int64_t agen
 		return 0;
 	if ((why->reason = check_context(r, d, agent_id, &why->field)) != SP_REJ_NONE)
 		return 0;
-	/* the body stays in the queue until the batch is over: lent, not copied */
-	if ((err = store_w_reading_lent(w->p.store, d->id, agent_id, seq, r->kind, r->ts, r->body,
-				   r->body_len)))
+	/* the tail stays in the queue until the batch is over: lent, not copied */
+	if ((err = store_w_reading_tail_lent(w->p.store, d->id, agent_id, seq, r->kind, r->ts,
+					     r->body, r->body_len)))
 		return err;
 	if (d == &w->scratch) {
 		if ((err = store_w_device_seen(w->p.store, d->id, r->ts)))

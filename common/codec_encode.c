@@ -74,11 +74,12 @@ static int put_field(struct sp_buf *b, const struct field *f, const void *base)
 	return 0;
 }
 
-int sp_encode_record(struct sp_buf *b, const struct sp_record *r)
+int sp_encode_record_head(struct sp_buf *b, enum sp_rec_kind kind, const char *dev, int64_t ts)
 {
-	const struct kind_table *kt = &codec_kind_tables[r->kind];
-	const char *kind = sp_rec_kind_name(r->kind);
-	size_t kind_len = strlen(kind), dev_len = strlen(r->dev);
+	if ((unsigned)kind >= SP_REC_KIND_COUNT || dev == NULL)
+		return SP_EINVAL;
+	const char *kname = sp_rec_kind_name(kind);
+	size_t kind_len = strlen(kname), dev_len = strlen(dev);
 	int rc;
 
 	/* {"t":KIND,"dev":DEV,"ts":TS */
@@ -89,12 +90,21 @@ int sp_encode_record(struct sp_buf *b, const struct sp_record *r)
 		return rc;
 	char *o = b->data + b->len;
 	memcpy(o, t_key, sizeof(t_key) - 1);
-	o = sp_json_write_str(o + sizeof(t_key) - 1, kind, kind_len);
+	o = sp_json_write_str(o + sizeof(t_key) - 1, kname, kind_len);
 	memcpy(o, dev_key, sizeof(dev_key) - 1);
-	o = sp_json_write_str(o + sizeof(dev_key) - 1, r->dev, dev_len);
+	o = sp_json_write_str(o + sizeof(dev_key) - 1, dev, dev_len);
 	memcpy(o, ts_key, sizeof(ts_key) - 1);
-	o = sp_json_write_int(o + sizeof(ts_key) - 1, r->ts);
+	o = sp_json_write_int(o + sizeof(ts_key) - 1, ts);
 	sp_buf_end_at(b, o);
+	return 0;
+}
+
+int sp_encode_record_tail(struct sp_buf *b, const struct sp_record *r)
+{
+	if ((unsigned)r->kind >= SP_REC_KIND_COUNT)
+		return SP_EINVAL;
+	const struct kind_table *kt = &codec_kind_tables[r->kind];
+	int rc;
 	for (size_t i = 0; i < kt->count; i++) {
 		const struct field *f = &kt->fields[i];
 		if (f->has && !(r->has & f->has))
@@ -103,6 +113,12 @@ int sp_encode_record(struct sp_buf *b, const struct sp_record *r)
 			return rc;
 	}
 	return sp_buf_putc(b, '}');
+}
+
+int sp_encode_record(struct sp_buf *b, const struct sp_record *r)
+{
+	int rc = sp_encode_record_head(b, r->kind, r->dev, r->ts);
+	return rc ? rc : sp_encode_record_tail(b, r);
 }
 
 int sp_encode_data(struct sp_buf *b, int64_t seq, int64_t ts, const struct sp_record *recs,

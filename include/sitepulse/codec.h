@@ -130,6 +130,15 @@ int sp_encode_cmd(struct sp_buf *b, const struct sp_cmd *c);
 
 /* Encoders append to b; they return 0, SP_ENOMEM or SP_ETOOBIG. */
 int sp_encode_record(struct sp_buf *b, const struct sp_record *r);
+/*
+ * A record's canonical form in two parts, head then tail: the head
+ * `{"t":KIND,"dev":DEV,"ts":TS` says only what a stored reading's device and
+ * chunk entry already say, so the store keeps the tail (`,"field":value...}`,
+ * or `}`) and writes the head again when it reads (docs/internals/storage.md).
+ * sp_encode_record is exactly head + tail. Also SP_EINVAL for a kind out of range.
+ */
+int sp_encode_record_head(struct sp_buf *b, enum sp_rec_kind kind, const char *dev, int64_t ts);
+int sp_encode_record_tail(struct sp_buf *b, const struct sp_record *r);
 int sp_encode_data(struct sp_buf *b, int64_t seq, int64_t ts, const struct sp_record *recs,
 		   size_t n);
 int sp_encode_birth(struct sp_buf *b, int64_t ts, const char *fw,

@@ -1028,6 +1028,8 @@ def db_integrity(path):
 
 
 CHUNK_ENTRY = struct.Struct("<qqqII")  # ts, seq, agent_id, body length (bytes), kind
+CHUNK_BARE = 0x100  # in an entry's kind: the body is the record's canonical tail
+REC_KINDS = ("lift", "station", "port", "session", "fault")  # enum sp_rec_kind
 
 
 def db_chunk_records(con, where="", params=()):
@@ -1036,18 +1038,22 @@ def db_chunk_records(con, where="", params=()):
     then index in the chunk). Reads table reading_chunks (schema v3, see
     collector/chunk.h): meta holds n entries of 32 bytes, little-endian
     ts i64 | seq i64 | agent_id i64 | body length u32 | kind u32, and body the
-    n bodies joined by ','; the lengths are UTF-8 byte lengths.
+    n bodies joined by ','; the lengths are UTF-8 byte lengths. A kind with
+    CHUNK_BARE (0x100) set marks a bare body, the canonical tail only: its
+    head {"t":KIND,"dev":DEV,"ts":TS is put back here from the entry and the
+    chunk's device, as the collector does (schema v8).
 
     con is an open connection (db_open_ro()); where, when given, is an SQL
     condition on reading_chunks' columns (e.g. "device_id = ?") with params
     its parameters. Chunk ids are not stable (compaction merges chunks), so
     nothing here depends on them beyond ordering. A chunk whose meta and body
     disagree raises AssertionError naming the chunk."""
-    sql = "SELECT id, device_id, n, meta, body FROM reading_chunks"
+    sql = ("SELECT c.id, c.device_id, c.n, c.meta, c.body, d.dev FROM reading_chunks c"
+           " LEFT JOIN devices d ON d.id = c.device_id")
     if where:
         sql += " WHERE " + where
-    sql += " ORDER BY id"
-    for cid, device_id, n, meta, body in con.execute(sql, params):
+    sql += " ORDER BY c.id"
+    for cid, device_id, n, meta, body, dev in con.execute(sql, params):
         meta = bytes(meta)
         raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         if len(meta) % CHUNK_ENTRY.size:
@@ -1072,6 +1078,13 @@ def db_chunk_records(con, where="", params=()):
                 raise AssertionError("reading_chunks id %d: entry %d: body is not UTF-8: %s"
                                      % (cid, i, e)) from None
             off += length
+            if kind & CHUNK_BARE:
+                kind &= ~CHUNK_BARE
+                if kind >= len(REC_KINDS) or dev is None or text[:1] not in (",", "}"):
+                    raise AssertionError("reading_chunks id %d: entry %d: bare body of kind %d, "
+                                         "device %r, starting %r" % (cid, i, kind, dev, text[:1]))
+                text = '{"t":%s,"dev":%s,"ts":%d%s' % (json.dumps(REC_KINDS[kind]),
+                                                       json.dumps(dev, ensure_ascii=False), ts, text)
             yield device_id, agent_id, seq, ts, kind, text
         if off != len(raw):
             raise AssertionError("reading_chunks id %d: entries cover %d of the body's %d bytes"

@@ -13,6 +13,7 @@
 
 #include "sitepulse/error.h"
 #include "sitepulse/grow.h"
+#include "sitepulse/record.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -143,7 +144,7 @@ static int add(struct chunk_batch *b, struct model *m, int64_t dev, int64_t ts, 
 		abort();
 	memcpy(x->body, scratch, len);
 	x->body[len] = '\0';
-	struct chunk_rec r = {ts, seq, agent, kind, scratch, len};
+	struct chunk_rec r = {ts, seq, agent, kind, scratch, len, false};
 	int rc = chunk_batch_add(b, dev, &r);
 	memset(scratch, 'X', len + 1);
 	if (rc == 0) {
@@ -401,7 +402,7 @@ static void test_entry_layout(void)
 	struct chunk_batch *b = chunk_batch_create();
 	CHECK(b != NULL);
 	struct chunk_rec r = {0x0102030405060708LL, 0x1112131415161718LL, 0x2122232425262728LL, 3,
-			      "{\"a\":1}", 7};
+			      "{\"a\":1}", 7, false};
 	CHECK_EQ_INT(chunk_batch_add(b, 42, &r), 0);
 	struct sink s = {0};
 	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
@@ -426,7 +427,7 @@ static void test_entry_layout(void)
 
 	/* negative ts round-trips (two's complement in the u64) */
 	chunk_batch_reset(b);
-	struct chunk_rec neg = {-1, 1, 1, 0, "{}", 2};
+	struct chunk_rec neg = {-1, 1, 1, 0, "{}", 2, false};
 	CHECK_EQ_INT(chunk_batch_add(b, 1, &neg), 0);
 	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
 	CHECK_EQ_INT(s.n, 1);
@@ -484,7 +485,7 @@ static void test_round_trip(void)
 			}
 	/* large seq / agent values survive */
 	CHECK_EQ_INT(add(b, &m, 7, T0, INT64_MAX, INT64_MAX, 2, 40), 0);
-	CHECK_EQ_INT(add(b, &m, 7, T0, INT64_MAX - 1, 1, 0x7fffffff, 40), 0);
+	CHECK_EQ_INT(add(b, &m, 7, T0, INT64_MAX - 1, 1, 0xff, 40), 0); /* the largest kind */
 	CHECK_EQ_INT(chunk_batch_count(b), m.n);
 	CHECK_EQ_INT(chunk_batch_body_bytes(b), m.bytes);
 
@@ -865,9 +866,9 @@ static void test_borrowed(void)
 	if (b == NULL)
 		return;
 	for (int i = 0; i < 3; i++) {
-		struct chunk_rec r = {1000 + i, i + 1, 7, 0, lent[i], strlen(lent[i])};
+		struct chunk_rec r = {1000 + i, i + 1, 7, 0, lent[i], strlen(lent[i]), false};
 		CHECK_EQ_INT(chunk_batch_add_borrowed(b, 5, &r), 0);
-		struct chunk_rec c = {2000 + i, i + 1, 7, 4, "{\"c\":1}", 7};
+		struct chunk_rec c = {2000 + i, i + 1, 7, 4, "{\"c\":1}", 7, false};
 		CHECK_EQ_INT(chunk_batch_add(b, 5, &c), 0);
 	}
 	CHECK_EQ_INT(chunk_batch_count(b), 6);
@@ -917,6 +918,76 @@ static void test_check(void)
 	sink_free(&k);
 	model_free(&m);
 	chunk_batch_destroy(b);
+}
+
+/* Bare readings: the flag in the entry's kind, the head put back, damaged ones refused. */
+static void test_bare(void)
+{
+	struct chunk_batch *b = chunk_batch_create();
+	struct sink k = {0};
+	struct chunk_rec in[3] = {
+		{T0 + 5, 1, 9, SP_REC_PORT, ",\"port\":2}", 10, true},
+		{T0 - 7, 2, 9, SP_REC_FAULT, "}", 1, true},
+		{T0 + 6, 3, 9, SP_REC_LIFT, "{\"x\":1}", 7, false},
+	};
+	char want[3][96];
+	snprintf(want[0], sizeof(want[0]), "{\"t\":\"port\",\"dev\":\"ch-1\",\"ts\":%lld,\"port\":2}",
+		 (long long)(T0 + 5));
+	snprintf(want[1], sizeof(want[1]), "{\"t\":\"fault\",\"dev\":\"ch-1\",\"ts\":%lld}",
+		 (long long)(T0 - 7));
+	snprintf(want[2], sizeof(want[2]), "{\"x\":1}");
+	CHECK(b != NULL);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(chunk_batch_add(b, 4, &in[i]), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &k), 0);
+	CHECK_EQ_INT(k.n, 1);
+	if (k.n == 1) {
+		/* the flag is bit 8 of the kind; the body holds the tails as given */
+		CHECK_EQ_INT(k.c[0].meta[28], SP_REC_PORT);
+		CHECK_EQ_INT(k.c[0].meta[29], 1);
+		CHECK_EQ_INT(k.c[0].meta[2 * CHUNK_ENTRY_SIZE + 29], 0);
+		CHECK_EQ_STR(k.c[0].body, ",\"port\":2},},{\"x\":1}");
+		CHECK(chunk_check(k.c[0].meta, k.c[0].meta_len, k.c[0].body, k.c[0].body_len));
+		struct chunk_iter it;
+		struct chunk_rec r;
+		struct sp_buf json = SP_BUF_INIT(0);
+		CHECK_EQ_INT(chunk_iter_init(&it, k.c[0].meta, k.c[0].meta_len, k.c[0].body,
+					     k.c[0].body_len), 0);
+		for (int i = 0; i < 3; i++) {
+			CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
+			CHECK_EQ_INT(r.kind, in[i].kind);
+			CHECK_EQ_INT(r.bare, in[i].bare);
+			CHECK_EQ_INT(r.ts, in[i].ts);
+			sp_buf_reset(&json);
+			CHECK_EQ_INT(chunk_rec_json(&r, "ch-1", &json), 0);
+			CHECK_EQ_STR(json.data, want[i]);
+		}
+		CHECK_EQ_INT(chunk_iter_next(&it, &r), 0);
+		/* a head needs a kind it can name */
+		r = in[0];
+		r.kind = SP_REC_KIND_COUNT;
+		CHECK_EQ_INT(chunk_rec_json(&r, "ch-1", &json), SP_EINVAL);
+		sp_buf_free(&json);
+	}
+	sink_free(&k);
+	chunk_batch_destroy(b);
+
+	/* stored bare entries that could not read back as records: the chunk is damaged */
+	unsigned char meta[CHUNK_ENTRY_SIZE];
+	put_entry(meta, 1, 1, 1, 1, CHUNK_BARE | SP_REC_FAULT);
+	CHECK(chunk_check(meta, sizeof(meta), "}", 1));
+	put_entry(meta, 1, 1, 1, 1, CHUNK_BARE | SP_REC_KIND_COUNT);
+	CHECK(!chunk_check(meta, sizeof(meta), "}", 1));
+	put_entry(meta, 1, 1, 1, 1, CHUNK_BARE | 0xff);
+	CHECK(!chunk_check(meta, sizeof(meta), "}", 1));
+	put_entry(meta, 1, 1, 1, 2, CHUNK_BARE | SP_REC_LIFT);
+	CHECK(!chunk_check(meta, sizeof(meta), "{}", 2));
+	CHECK(chunk_check(meta, sizeof(meta), ",}", 2)); /* shape only: the JSON is the writer's */
+	put_entry(meta, 1, 1, 1, 0, CHUNK_BARE | SP_REC_LIFT);
+	CHECK(!chunk_check(meta, sizeof(meta), "", 0));
+	/* the same bytes without the flag are an ordinary (if odd) body */
+	put_entry(meta, 1, 1, 1, 2, SP_REC_LIFT);
+	CHECK(chunk_check(meta, sizeof(meta), "{}", 2));
 }
 
 static void test_iter_damaged(void)
@@ -1061,6 +1132,7 @@ static void test_newest_limit0(void)
 	CHECK(newest_done_below(n, INT64_MIN));
 	CHECK(newest_done_below(n, 0));
 	CHECK(newest_done_below(n, INT64_MAX));
+	CHECK(!newest_takes(n, INT64_MAX, UINT64_MAX));
 	CHECK_EQ_INT(newest_offer(n, T0, 1, "{}", 2), 0);
 	CHECK_EQ_INT(newest_offer(n, INT64_MAX, UINT64_MAX, "{}", 2), 0);
 	CHECK_EQ_INT(newest_sorted(n, &items), 0);
@@ -1179,6 +1251,7 @@ static void test_newest_done_below(void)
 {
 	struct newest *n = newest_create(3);
 	CHECK(!newest_done_below(n, INT64_MIN));
+	CHECK(newest_takes(n, INT64_MIN, 0)); /* not full: anything */
 	CHECK_EQ_INT(newest_offer(n, 20, 1, "a", 1), 0);
 	CHECK_EQ_INT(newest_offer(n, 30, 2, "b", 1), 0);
 	CHECK(!newest_done_below(n, INT64_MIN)); /* not full yet */
@@ -1193,6 +1266,9 @@ static void test_newest_done_below(void)
 	CHECK_EQ_INT(newest_offer(n, 25, 4, "d", 1), 0); /* oldest now 20 */
 	CHECK(newest_done_below(n, 19));
 	CHECK(!newest_done_below(n, 20));
+	CHECK(!newest_takes(n, 5, 5));
+	CHECK(!newest_takes(n, 20, 1)); /* the oldest kept itself: not newer than it */
+	CHECK(newest_takes(n, 20, 2));
 	CHECK_EQ_INT(newest_offer(n, 5, 5, "e", 1), 0); /* too old: no change */
 	CHECK(newest_done_below(n, 19));
 	CHECK(!newest_done_below(n, 20));
@@ -1298,6 +1374,7 @@ int main(void)
 	RUN(test_many_groups);
 	RUN(test_borrowed);
 	RUN(test_check);
+	RUN(test_bare);
 	RUN(test_iter_damaged);
 	RUN(test_newest_limit0);
 	RUN(test_newest_basic);

@@ -284,7 +284,21 @@ static void test_round_trip(void)
 		sp_buf_reset(&b);
 		CHECK_EQ_INT(sp_encode_record(&b, &m.records[0]), 0);
 		CHECK_EQ_STR(b.data, canonical[i]);
+		/* head and tail (what the store keeps) are exactly the two halves */
+		const struct sp_record *r = &m.records[0];
+		sp_buf_reset(&b);
+		CHECK_EQ_INT(sp_encode_record_head(&b, r->kind, r->dev, r->ts), 0);
+		size_t head_len = b.len;
+		CHECK(head_len < strlen(canonical[i]) &&
+		      memcmp(b.data, canonical[i], head_len) == 0);
+		sp_buf_reset(&b);
+		CHECK_EQ_INT(sp_encode_record_tail(&b, r), 0);
+		CHECK_EQ_STR(b.data, canonical[i] + head_len);
 	}
+	sp_buf_reset(&b);
+	CHECK_EQ_INT(sp_encode_record_head(&b, SP_REC_KIND_COUNT, "x", 1), SP_EINVAL);
+	CHECK_EQ_INT(sp_encode_record_head(&b, SP_REC_LIFT, NULL, 1), SP_EINVAL);
+	CHECK_EQ_INT(b.len, 0);
 	CHECK_EQ_INT(data(rec, &m, &why), 0);
 
 	struct sp_record copy = m.records[0];

@@ -251,8 +251,8 @@ static void test_open_creates_schema(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 7);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 7);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 8);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 8);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
 				   "name IN ('agents', 'devices', 'reading_chunks', 'compaction', "
 				   "'heartbeat', 'alerts', 'alert_holds', 'outbox', "
@@ -266,7 +266,7 @@ static void test_open_creates_schema(void)
 	struct store_params p = {.path = path, .sync_full = true, .readers = 2};
 	s = store_open(&p);
 	CHECK(s != NULL);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 7);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 8);
 	if (s)
 		CHECK_EQ_INT(store_r_ping(s), 0);
 	drop(s, path);
@@ -361,7 +361,7 @@ static void test_migrates_version_1_readings(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 7);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 8);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'heartbeat'"), 1);
 	/* version 4 took each device's rating from its birth entry */
 	CHECK_EQ_INT(sql_int(path, "SELECT rating FROM devices WHERE id = 1"), 0);
@@ -836,10 +836,13 @@ static void test_compaction(void)
 	drop(s, path);
 }
 
-/* A lent body is kept by pointer until the commit; a copied one may change at once. */
+/*
+ * A lent tail is kept by pointer until the commit; a copied body may change
+ * at once. A tail reads back with its head written again.
+ */
 static void test_lent_and_copied_bodies(void)
 {
-	char path[512], lent[2][16] = {"{\"lent\":1}", "{\"lent\":2}"}, copied[16];
+	char path[512], lent[2][16] = {",\"lent\":1}", ",\"lent\":2}"}, copied[16], want[96];
 	int64_t ag = 0;
 	struct store_device d;
 	struct store *s = fresh_with_device(path, sizeof(path), "l", "d", SP_DEV_LIFT, &ag, &d);
@@ -847,8 +850,8 @@ static void test_lent_and_copied_bodies(void)
 		return;
 	CHECK_EQ_INT(store_w_begin(s), 0);
 	for (int i = 0; i < 2; i++) {
-		CHECK_EQ_INT(store_w_reading_lent(s, d.id, ag, 1, SP_REC_LIFT, T0 + i, lent[i],
-						  strlen(lent[i])), 0);
+		CHECK_EQ_INT(store_w_reading_tail_lent(s, d.id, ag, 1, SP_REC_LIFT, T0 + i, lent[i],
+						       strlen(lent[i])), 0);
 		snprintf(copied, sizeof(copied), "{\"copy\":%d}", i);
 		CHECK_EQ_INT(store_w_reading(s, d.id, ag, 1, SP_REC_LIFT, T0 + 10 + i, copied,
 					     strlen(copied)), 0);
@@ -859,12 +862,15 @@ static void test_lent_and_copied_bodies(void)
 	CHECK_EQ_INT(readings(s, "l", "d", -1, ALL_TIME_FROM, ALL_TIME_TO, 10, &r), 4);
 	CHECK_EQ_STR(r.body[0], "{\"copy\":1}");
 	CHECK_EQ_STR(r.body[1], "{\"copy\":0}");
-	CHECK_EQ_STR(r.body[2], "{\"lent\":2}");
-	CHECK_EQ_STR(r.body[3], "{\"lent\":1}");
-	/* a rollback forgets lent bodies too: nothing of them is read afterwards */
+	for (int i = 0; i < 2; i++) {
+		snprintf(want, sizeof(want), "{\"t\":\"lift\",\"dev\":\"d\",\"ts\":%lld,\"lent\":%d}",
+			 (long long)(T0 + 1 - i), 2 - i);
+		CHECK_EQ_STR(r.body[2 + i], want);
+	}
+	/* a rollback forgets lent tails too: nothing of them is read afterwards */
 	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_reading_lent(s, d.id, ag, 2, SP_REC_LIFT, T0 + 99, lent[0],
-					  strlen(lent[0])), 0);
+	CHECK_EQ_INT(store_w_reading_tail_lent(s, d.id, ag, 2, SP_REC_LIFT, T0 + 99, lent[0],
+					       strlen(lent[0])), 0);
 	store_w_rollback(s);
 	memset(lent, 0, sizeof(lent));
 	CHECK_EQ_INT(store_w_begin(s), 0);
@@ -2079,6 +2085,74 @@ static void test_device_records_in_time_order(void)
 	drop(s, path);
 }
 
+/*
+ * Readings handed over as canonical tails are stored without their head
+ * and read back whole, byte for byte, by every reader: the readings query,
+ * the device list's newest reading, a device's records in time order, and
+ * again after compaction merged them with whole bodies. A tail that could
+ * not be read back is refused.
+ */
+static void test_tail_readings_read_whole(void)
+{
+	char path[512], want[4][96], before[4096], after[4096];
+	int64_t ag = 0, now = (int64_t)time(NULL) * 1000 + 7200000;
+	struct store_device d;
+	struct store *s = fresh_with_device(path, sizeof(path), "t", "lift-7", SP_DEV_LIFT, &ag, &d);
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_reading_tail(s, d.id, ag, 1, SP_REC_LIFT, HOUR0 + 1, ",\"floor\":3}", 11), 0);
+	CHECK_EQ_INT(store_w_reading_tail(s, d.id, ag, 1, SP_REC_FAULT, HOUR0 + 2, "}", 1), 0);
+	CHECK_EQ_INT(store_w_reading(s, d.id, ag, 1, SP_REC_LIFT, HOUR0 + 3, "{\"w\":1}", 7), 0);
+	/* not tails: refused, the transaction goes on */
+	CHECK_EQ_INT(store_w_reading_tail(s, d.id, ag, 1, SP_REC_LIFT, HOUR0 + 4, "{\"w\":2}", 7),
+		     SP_EINVAL);
+	CHECK_EQ_INT(store_w_reading_tail(s, d.id, ag, 1, SP_REC_LIFT, HOUR0 + 4, "", 0), SP_EINVAL);
+	CHECK_EQ_INT(store_w_reading_tail(s, d.id, ag, 1, SP_REC_KIND_COUNT, HOUR0 + 4, "}", 1),
+		     SP_EINVAL);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_reading_tail(s, d.id, ag, 2, SP_REC_LIFT, HOUR0 + 9, ",\"floor\":4}", 11), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	/* the device's name is nowhere in the bodies: the heads were left out */
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks WHERE instr(body, 'lift-7')"), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT sum(n) FROM reading_chunks"), 4);
+
+	snprintf(want[0], sizeof(want[0]), "{\"t\":\"lift\",\"dev\":\"lift-7\",\"ts\":%lld,\"floor\":4}",
+		 (long long)(HOUR0 + 9));
+	snprintf(want[1], sizeof(want[1]), "{\"w\":1}");
+	snprintf(want[2], sizeof(want[2]), "{\"t\":\"fault\",\"dev\":\"lift-7\",\"ts\":%lld}",
+		 (long long)(HOUR0 + 2));
+	snprintf(want[3], sizeof(want[3]), "{\"t\":\"lift\",\"dev\":\"lift-7\",\"ts\":%lld,\"floor\":3}",
+		 (long long)(HOUR0 + 1));
+	struct rows r;
+	CHECK_EQ_INT(readings(s, "t", "lift-7", -1, ALL_TIME_FROM, ALL_TIME_TO, 10, &r), 4);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ_STR(r.body[i], want[i]);
+	CHECK_EQ_INT(readings(s, "t", "lift-7", SP_REC_FAULT, ALL_TIME_FROM, ALL_TIME_TO, 10, &r), 1);
+	CHECK_EQ_STR(r.body[0], want[2]);
+
+	struct dev_rows dr = {0};
+	CHECK_EQ_INT(store_r_devices(s, "t", HOUR0 + 10, 60000, on_device, &dr), 0);
+	CHECK_EQ_INT(dr.n, 1);
+	CHECK_EQ_STR(dr.r[0].latest, want[0]);
+
+	struct rec_rows rec = {0};
+	CHECK_EQ_INT(store_r_device_records(s, "t", "lift-7", HOUR0, HOUR0 + 10, 100, on_rec, &rec), 4);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ_STR(rec.body[i], want[3 - i]);
+	CHECK_EQ_INT(rec.kind[1], SP_REC_FAULT);
+
+	/* compaction moves bare and whole bodies alike, changing no answer */
+	readings_joined(s, "t", "lift-7", before, sizeof(before));
+	CHECK_EQ_INT(compact_until_done(s, now), 2);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks"), 1);
+	readings_joined(s, "t", "lift-7", after, sizeof(after));
+	CHECK_EQ_STR(after, before);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks WHERE instr(body, 'lift-7')"), 0);
+	drop(s, path);
+}
+
 static int count_alert(void *ctx, const struct store_alert_row *a)
 {
 	(void)a;
@@ -2138,6 +2212,7 @@ int main(void)
 	RUN(test_readings_same_ts_newest_insert_first);
 	RUN(test_readings_across_chunks);
 	RUN(test_lent_and_copied_bodies);
+	RUN(test_tail_readings_read_whole);
 	RUN(test_compaction);
 	RUN(test_compaction_keeps_order);
 	RUN(test_device_row_clamped);
