@@ -47,6 +47,46 @@ static uint32_t get_u32(const unsigned char *p)
 	return v;
 }
 
+/* ------------------------------------------------- varints (PACKED meta) */
+
+static unsigned char *put_varint(unsigned char *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (unsigned char)v;
+	return p;
+}
+
+/* A signed difference, as a small unsigned number either way (0, -1, 1, -2 -> 0, 1, 2, 3). */
+static uint64_t zigzag(uint64_t delta)
+{
+	return (delta << 1) ^ (uint64_t)-(int64_t)(delta >> 63);
+}
+
+static uint64_t unzigzag(uint64_t z)
+{
+	return (z >> 1) ^ (uint64_t)-(int64_t)(z & 1);
+}
+
+/* Reads a varint of at most `bits` bits at *pos. False if it runs past end or is longer. */
+static bool get_varint(const unsigned char *p, size_t end, size_t *pos, int bits, uint64_t *out)
+{
+	uint64_t v = 0;
+	for (int shift = 0; shift < bits && *pos < end; shift += 7) {
+		unsigned char c = p[(*pos)++];
+		if (shift == 63 && c > 1)
+			return false; /* a 64-bit varint's tenth byte holds one bit */
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if (c < 0x80) {
+			*out = v;
+			return bits == 64 || v >> bits == 0;
+		}
+	}
+	return false;
+}
+
 /* ---------------------------------------------------------------- reading */
 
 bool chunk_bare_ok(uint32_t kind, const char *body, size_t len)
@@ -55,32 +95,83 @@ bool chunk_bare_ok(uint32_t kind, const char *body, size_t len)
 	return kind < SP_REC_KIND_COUNT && len > 0 && (body[0] == ',' || body[0] == '}');
 }
 
-int chunk_iter_init(struct chunk_iter *it, const void *meta, size_t meta_len, const char *body,
-		    size_t body_len)
+int chunk_iter_init(struct chunk_iter *it, int fmt, const void *meta, size_t meta_len,
+		    const char *body, size_t body_len)
 {
 	memset(it, 0, sizeof(*it));
-	if (meta_len % CHUNK_ENTRY_SIZE != 0 || (meta_len > 0 && meta == NULL) ||
-	    (body_len > 0 && body == NULL))
+	if ((meta_len > 0 && meta == NULL) || (body_len > 0 && body == NULL))
 		return SP_EINVAL;
+	it->fmt = fmt;
 	it->meta = meta;
-	it->n = meta_len / CHUNK_ENTRY_SIZE;
+	it->meta_len = meta_len;
 	it->body = body;
 	it->body_len = body_len;
+	if (fmt == CHUNK_FMT_FIXED) {
+		if (meta_len % CHUNK_ENTRY_SIZE != 0)
+			return SP_EINVAL;
+		it->n = meta_len / CHUNK_ENTRY_SIZE;
+		return 0;
+	}
+	if (fmt != CHUNK_FMT_PACKED)
+		return SP_EINVAL;
+	/* every varint ends in a byte below 0x80, and an entry is five of them */
+	size_t ends = 0;
+	for (size_t i = 0; i < meta_len; i++)
+		ends += it->meta[i] < 0x80;
+	if (ends % 5 != 0 || (meta_len > 0 && it->meta[meta_len - 1] >= 0x80))
+		return SP_EINVAL;
+	it->n = ends / 5;
 	return 0;
+}
+
+/* The next entry's fields; false if the meta is damaged there. */
+static bool next_entry(struct chunk_iter *it, struct chunk_rec *out, uint32_t *len,
+		       uint32_t *kind)
+{
+	if (it->fmt == CHUNK_FMT_FIXED) {
+		const unsigned char *e = it->meta + it->i * CHUNK_ENTRY_SIZE;
+		out->ts = (int64_t)get_u64(e);
+		out->seq = (int64_t)get_u64(e + 8);
+		out->agent_id = (int64_t)get_u64(e + 16);
+		*len = get_u32(e + 24);
+		*kind = get_u32(e + 28);
+		return true;
+	}
+	uint64_t dts, dseq, dagent, l, k;
+	if (!get_varint(it->meta, it->meta_len, &it->moff, 64, &dts) ||
+	    !get_varint(it->meta, it->meta_len, &it->moff, 64, &dseq) ||
+	    !get_varint(it->meta, it->meta_len, &it->moff, 64, &dagent) ||
+	    !get_varint(it->meta, it->meta_len, &it->moff, 32, &l) ||
+	    !get_varint(it->meta, it->meta_len, &it->moff, 32, &k))
+		return false;
+	/* unsigned arithmetic: deltas wrap as the writer's did */
+	it->ts += unzigzag(dts);
+	it->seq += unzigzag(dseq);
+	it->agent += unzigzag(dagent);
+	out->ts = (int64_t)it->ts;
+	out->seq = (int64_t)it->seq;
+	out->agent_id = (int64_t)it->agent;
+	*len = (uint32_t)l;
+	*kind = (uint32_t)k;
+	return true;
 }
 
 int chunk_iter_next(struct chunk_iter *it, struct chunk_rec *out)
 {
 	if (it->i == it->n)
-		return it->off == it->body_len ? 0 : SP_EINVAL;
-	const unsigned char *e = it->meta + it->i * CHUNK_ENTRY_SIZE;
-	size_t len = get_u32(e + 24);
+		return it->off == it->body_len && (it->fmt == CHUNK_FMT_FIXED || it->moff == it->meta_len)
+			       ? 0
+			       : SP_EINVAL;
+	uint32_t len32, kind;
+	struct chunk_rec e;
+	if (!next_entry(it, &e, &len32, &kind))
+		return SP_EINVAL;
+	size_t len = len32;
 	size_t sep = it->i > 0 ? 1 : 0;
 	if (sep && (it->off >= it->body_len || it->body[it->off] != ','))
 		return SP_EINVAL;
 	if (len > it->body_len - it->off - sep)
 		return SP_EINVAL;
-	uint32_t kind = get_u32(e + 28);
 	const char *body = it->body + it->off + sep;
 	bool bare = (kind & CHUNK_BARE) != 0;
 	if (bare) {
@@ -88,9 +179,9 @@ int chunk_iter_next(struct chunk_iter *it, struct chunk_rec *out)
 		if (!chunk_bare_ok(kind, body, len))
 			return SP_EINVAL;
 	}
-	out->ts = (int64_t)get_u64(e);
-	out->seq = (int64_t)get_u64(e + 8);
-	out->agent_id = (int64_t)get_u64(e + 16);
+	out->ts = e.ts;
+	out->seq = e.seq;
+	out->agent_id = e.agent_id;
 	out->kind = (int)kind;
 	out->body = body;
 	out->len = len;
@@ -100,12 +191,12 @@ int chunk_iter_next(struct chunk_iter *it, struct chunk_rec *out)
 	return 1;
 }
 
-bool chunk_check(const void *meta, size_t meta_len, const char *body, size_t body_len)
+bool chunk_check(int fmt, const void *meta, size_t meta_len, const char *body, size_t body_len)
 {
 	struct chunk_iter it;
 	struct chunk_rec rec;
 	int got;
-	if (chunk_iter_init(&it, meta, meta_len, body, body_len) || it.n > CHUNK_MAX_RECORDS)
+	if (chunk_iter_init(&it, fmt, meta, meta_len, body, body_len) || it.n > CHUNK_MAX_RECORDS)
 		return false;
 	while ((got = chunk_iter_next(&it, &rec)) == 1)
 		;
@@ -293,9 +384,9 @@ static int by_device_span(const void *pa, const void *pb)
 
 /* Writes out the chunk built so far in b->meta / b->body. */
 static int flush_chunk(struct chunk_batch *b, int64_t device_id, int64_t ts_min, int64_t ts_max,
-		       size_t n, chunk_emit_fn fn, void *ctx)
+		       size_t n, int fmt, chunk_emit_fn fn, void *ctx)
 {
-	struct chunk_out c = {device_id, ts_min, ts_max, n, b->meta.data, b->meta.len,
+	struct chunk_out c = {device_id, ts_min, ts_max, n, fmt, b->meta.data, b->meta.len,
 			      b->body.data, b->body.len};
 	int rc = fn(ctx, &c);
 	sp_buf_reset(&b->meta);
@@ -303,25 +394,46 @@ static int flush_chunk(struct chunk_batch *b, int64_t device_id, int64_t ts_min,
 	return rc;
 }
 
-static int emit_group(struct chunk_batch *b, const struct group *g, chunk_emit_fn fn, void *ctx)
+/* Appends h's meta entry in format fmt; prev is the entry before it in the chunk (or NULL). */
+static int put_entry(struct sp_buf *meta, int fmt, const struct held *h, const struct held *prev)
 {
-	size_t n = 0;
-	int64_t ts_min = 0, ts_max = 0;
-	int rc;
-	for (uint32_t i = g->head; i != NONE; i = b->held[i].next) {
-		const struct held *h = &b->held[i];
-		if (n > 0 && (n == CHUNK_MAX_RECORDS || b->body.len + 1 + h->len > CHUNK_MAX_BODY)) {
-			if ((rc = flush_chunk(b, g->device_id, ts_min, ts_max, n, fn, ctx)))
-				return rc;
-			n = 0;
-		}
-		unsigned char e[CHUNK_ENTRY_SIZE];
+	unsigned char e[CHUNK_ENTRY_SIZE > CHUNK_PACKED_MAX ? CHUNK_ENTRY_SIZE : CHUNK_PACKED_MAX];
+	unsigned char *o = e;
+	if (fmt == CHUNK_FMT_FIXED) {
 		put_u64(e, (uint64_t)h->ts);
 		put_u64(e + 8, (uint64_t)h->seq);
 		put_u64(e + 16, (uint64_t)h->agent_id);
 		put_u32(e + 24, h->len);
 		put_u32(e + 28, h->kind);
-		if (sp_buf_append(&b->meta, e, sizeof(e)) ||
+		o = e + CHUNK_ENTRY_SIZE;
+	} else {
+		uint64_t ts = prev ? (uint64_t)prev->ts : 0, seq = prev ? (uint64_t)prev->seq : 0,
+			 agent = prev ? (uint64_t)prev->agent_id : 0;
+		o = put_varint(o, zigzag((uint64_t)h->ts - ts));
+		o = put_varint(o, zigzag((uint64_t)h->seq - seq));
+		o = put_varint(o, zigzag((uint64_t)h->agent_id - agent));
+		o = put_varint(o, h->len);
+		o = put_varint(o, h->kind);
+	}
+	return sp_buf_append(meta, e, (size_t)(o - e));
+}
+
+static int emit_group(struct chunk_batch *b, const struct group *g, int fmt, chunk_emit_fn fn,
+		      void *ctx)
+{
+	size_t n = 0;
+	int64_t ts_min = 0, ts_max = 0;
+	const struct held *prev = NULL;
+	int rc;
+	for (uint32_t i = g->head; i != NONE; i = b->held[i].next) {
+		const struct held *h = &b->held[i];
+		if (n > 0 && (n == CHUNK_MAX_RECORDS || b->body.len + 1 + h->len > CHUNK_MAX_BODY)) {
+			if ((rc = flush_chunk(b, g->device_id, ts_min, ts_max, n, fmt, fn, ctx)))
+				return rc;
+			n = 0;
+			prev = NULL;
+		}
+		if (put_entry(&b->meta, fmt, h, prev) ||
 		    (n > 0 && sp_buf_putc(&b->body, ',')) ||
 		    (h->len > 0 && sp_buf_append(&b->body, h->borrowed ? h->borrowed
 									 : b->bodies.data + h->body_off,
@@ -332,11 +444,12 @@ static int emit_group(struct chunk_batch *b, const struct group *g, chunk_emit_f
 		if (n == 0 || h->ts > ts_max)
 			ts_max = h->ts;
 		n++;
+		prev = h;
 	}
-	return n > 0 ? flush_chunk(b, g->device_id, ts_min, ts_max, n, fn, ctx) : 0;
+	return n > 0 ? flush_chunk(b, g->device_id, ts_min, ts_max, n, fmt, fn, ctx) : 0;
 }
 
-int chunk_batch_emit(struct chunk_batch *b, chunk_emit_fn fn, void *ctx)
+int chunk_batch_emit(struct chunk_batch *b, int fmt, chunk_emit_fn fn, void *ctx)
 {
 	int rc = 0;
 	if (b->ngroups == 0)
@@ -352,7 +465,7 @@ int chunk_batch_emit(struct chunk_batch *b, chunk_emit_fn fn, void *ctx)
 	sp_buf_reset(&b->meta);
 	sp_buf_reset(&b->body);
 	for (size_t g = 0; g < b->ngroups && rc == 0; g++)
-		rc = emit_group(b, &b->groups[g], fn, ctx);
+		rc = emit_group(b, &b->groups[g], fmt, fn, ctx);
 	sp_buf_reset(&b->meta);
 	sp_buf_reset(&b->body);
 	return rc;

@@ -8,9 +8,11 @@
  * per-record CPU) and a device's readings together on a few pages (the
  * API's cold reads). The format (docs/internals/storage.md):
  *
- *   meta  BLOB: n entries of CHUNK_ENTRY_SIZE bytes, little-endian:
- *               ts i64 | seq i64 | agent_id i64 | body length u32 | kind u32
- *               (kind: enum sp_rec_kind, | CHUNK_BARE when the body is bare)
+ *   meta  BLOB: n entries (ts, seq, agent_id, body length, kind), in the
+ *               row's format `fmt` (enum chunk_fmt below): 32 bytes each
+ *               (FIXED), or varint deltas (PACKED, what the collector
+ *               writes); kind is enum sp_rec_kind, | CHUNK_BARE when the
+ *               body is bare
  *   body  TEXT: the n records' bodies joined by ','. A body is the record's
  *               JSON, or, when bare, its canonical tail only
  *               (sp_encode_record_tail): the head `{"t":..,"dev":..,"ts":..`
@@ -42,6 +44,19 @@
 /* in an entry's kind: the body is the record's canonical tail, without its head */
 #define CHUNK_BARE 0x100u
 
+/*
+ * How a chunk's meta holds its entries (reading_chunks.fmt). FIXED: the
+ * 32-byte entries above. PACKED: per entry five varints (LEB128), the
+ * first three zigzag deltas from the entry before (from 0 for the first):
+ *   ts - prev ts | seq - prev seq | agent_id - prev agent_id | length | kind
+ * A device's readings in one chunk share their agent and mostly their
+ * message, and lie seconds apart, so an entry takes 6-8 bytes, not 32.
+ * The collector writes PACKED; FIXED chunks (written before) stay readable.
+ */
+enum chunk_fmt { CHUNK_FMT_FIXED = 0, CHUNK_FMT_PACKED = 1 };
+/* the longest PACKED entry: three 64-bit varints, a 32-bit length, a kind */
+#define CHUNK_PACKED_MAX (3 * 10 + 5 + 2)
+
 /* One reading as a chunk holds it. */
 struct chunk_rec {
 	int64_t ts;
@@ -59,15 +74,21 @@ int64_t chunk_span_of(int64_t ts);
 /* ---------------------------------------------------------------- reading */
 
 struct chunk_iter {
+	int fmt;                      /* enum chunk_fmt */
 	const unsigned char *meta;
+	size_t meta_len, moff;        /* PACKED: where the next entry starts */
 	size_t n, i;
+	uint64_t ts, seq, agent;      /* PACKED: the entry before, the deltas' base */
 	const char *body;
 	size_t body_len, off;
 };
 
-/* Starts reading a stored chunk. 0, or SP_EINVAL when meta is not whole entries. */
-int chunk_iter_init(struct chunk_iter *it, const void *meta, size_t meta_len, const char *body,
-		    size_t body_len);
+/*
+ * Starts reading a stored chunk of format fmt. 0, or SP_EINVAL when meta is
+ * not whole entries (or fmt unknown).
+ */
+int chunk_iter_init(struct chunk_iter *it, int fmt, const void *meta, size_t meta_len,
+		    const char *body, size_t body_len);
 /*
  * The next reading: 1 (out filled; out->body points into the chunk's
  * body), 0 at the end, SP_EINVAL when lengths and body disagree (a damaged
@@ -82,7 +103,7 @@ int chunk_iter_next(struct chunk_iter *it, struct chunk_rec *out);
  * nothing of a chunk that fails this (not even the readings before the
  * damage), and iterating one that passes never fails.
  */
-bool chunk_check(const void *meta, size_t meta_len, const char *body, size_t body_len);
+bool chunk_check(int fmt, const void *meta, size_t meta_len, const char *body, size_t body_len);
 
 /* Whether a bare body of this kind can be read back: a known kind, and a tail (',' or '}' first). */
 bool chunk_bare_ok(uint32_t kind, const char *body, size_t len);
@@ -108,6 +129,7 @@ struct chunk_out {
 	int64_t device_id;
 	int64_t ts_min, ts_max;
 	size_t n;
+	int fmt;                 /* how meta holds the entries: enum chunk_fmt */
 	const void *meta;
 	size_t meta_len;
 	const char *body;
@@ -133,8 +155,11 @@ int chunk_batch_add_borrowed(struct chunk_batch *b, int64_t device_id, const str
 /* Readings held, and the bytes of the bodies copied into the batch (to bound it). */
 size_t chunk_batch_count(const struct chunk_batch *b);
 size_t chunk_batch_body_bytes(const struct chunk_batch *b);
-/* Calls fn per chunk; stops at and returns fn's first non-zero (or SP_ENOMEM). Keeps the readings. */
-int chunk_batch_emit(struct chunk_batch *b, chunk_emit_fn fn, void *ctx);
+/*
+ * Calls fn per chunk, its meta in format fmt; stops at and returns fn's
+ * first non-zero (or SP_ENOMEM). Keeps the readings.
+ */
+int chunk_batch_emit(struct chunk_batch *b, int fmt, chunk_emit_fn fn, void *ctx);
 /* Forgets the readings; keeps the memory for the next batch (down to a bound). */
 void chunk_batch_reset(struct chunk_batch *b);
 

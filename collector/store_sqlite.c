@@ -107,12 +107,12 @@ static const struct migration MIGRATIONS[] = {
 	/* 6 -> 7: the newest clear of each fault, so a late raise stays over across a restart */
 	{SQA_MIGRATION_FAULT_CLEARS, NULL},
 	/*
-	 * 7 -> 8: nothing to change, only a mark. From now on a chunk's readings
-	 * may be bare, their head left out (chunk.h, CHUNK_BARE); a collector
-	 * before this would serve them without it, so it must refuse the file
-	 * (newer schema), not read it. Chunks already written stay whole.
+	 * 7 -> 8: chunks in the packed format (chunk.h, CHUNK_FMT_PACKED: varint
+	 * entries) with bare readings (CHUNK_BARE: their head left out). Chunks
+	 * already written stay as they are, fmt 0 (FIXED). A collector before
+	 * this could read neither, so the version makes it refuse the file.
 	 */
-	{"", NULL},
+	{"ALTER TABLE reading_chunks ADD COLUMN fmt INTEGER NOT NULL DEFAULT 0;", NULL},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
@@ -148,9 +148,9 @@ static const char *const WSQL[W_COUNT] = {
 	[W_DEV_UPD] = "UPDATE devices SET kind = ?3, agent_id = ?4, ports = ?5, floor_min = ?6, "
 		      "floor_max = ?7, meta = coalesce(?8, meta), rating = ?9 "
 		      "WHERE site = ?1 AND dev = ?2",
-	/* ?8: NULL for a new id, or the id compaction gives a merged chunk */
-	[W_CHUNK_INS] = "INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, at, meta, body, id) "
-			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/* ?8: NULL for a new id, or the id compaction gives a merged chunk; ?9 the meta's format */
+	[W_CHUNK_INS] = "INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, at, meta, body, id, "
+			"fmt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[W_DEV_SEEN] = "UPDATE devices SET last_seen = ?2 WHERE id = ?1 AND last_seen < ?2",
 	[W_DEV_COUNT] = "SELECT count(*) FROM devices",
 	[W_HEARTBEAT] = "INSERT INTO heartbeat(id, at) VALUES (1, ?1) "
@@ -163,7 +163,7 @@ static const char *const WSQL[W_COUNT] = {
 	 * in storage order; the bodies of full ones (n >= ?4) are not read.
 	 */
 	[W_COMPACT_GROUP] = "SELECT at, n, id, CASE WHEN n < ?4 THEN meta END, "
-			    "CASE WHEN n < ?4 THEN body END FROM reading_chunks "
+			    "CASE WHEN n < ?4 THEN body END, fmt FROM reading_chunks "
 			    "WHERE device_id = ?1 AND ts_max BETWEEN ?2 AND ?3 AND id > ?5 ORDER BY id",
 	[W_CHUNK_DEL] = "DELETE FROM reading_chunks WHERE id = ?1",
 	[W_COMPACT_SET] = "UPDATE compaction SET upto = ?1 WHERE id = 1",
@@ -214,7 +214,7 @@ int sqs_exec(sqlite3 *db, const char *path, const char *sql)
 struct chunk_sink {
 	struct sqlite_store *s;
 	sqlite3 *db;
-	sqlite3_stmt *ins;   /* W_CHUNK_INS's SQL */
+	sqlite3_stmt *ins;   /* W_CHUNK_INS's SQL (or, FIXED only, the same without fmt) */
 	int64_t at;
 	const int64_t *ids;  /* ids for the chunks in order (compaction), or NULL: new ids */
 	size_t nids, used;
@@ -233,18 +233,20 @@ static int insert_chunk(void *ctx, const struct chunk_out *c)
 	sqlite3_bind_text(st, 7, c->body ? c->body : "", (int)c->body_len, SQLITE_STATIC);
 	if (k->ids && k->used < k->nids)
 		sqlite3_bind_int64(st, 8, k->ids[k->used++]);
+	if (c->fmt != CHUNK_FMT_FIXED) /* the migration's statement, FIXED only, has no ?9 */
+		sqlite3_bind_int(st, 9, c->fmt);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_DONE ? 0 : sqs_db_error(k->s, k->db, "write readings");
 }
 
-/* Writes a batch's readings as chunks (with these ids, if any) and empties it. */
-int sqs_write_chunks(struct sqlite_store *s, struct chunk_batch *b, sqlite3_stmt *ins,
+/* Writes a batch's readings as chunks of format fmt (with these ids, if any) and empties it. */
+int sqs_write_chunks(struct sqlite_store *s, struct chunk_batch *b, sqlite3_stmt *ins, int fmt,
 		     int64_t at, const int64_t *ids, size_t nids)
 {
 	struct chunk_sink sink = {s, s->db, ins, at, ids, nids, 0};
-	int rc = chunk_batch_emit(b, insert_chunk, &sink);
+	int rc = chunk_batch_emit(b, fmt, insert_chunk, &sink);
 	chunk_batch_reset(b);
 	if (rc == SP_ENOMEM)
 		SP_ERROR("store", "%s: out of memory writing readings", s->path);
@@ -252,8 +254,8 @@ int sqs_write_chunks(struct sqlite_store *s, struct chunk_batch *b, sqlite3_stmt
 }
 
 /*
- * The chunk whose id, meta and body are columns id_col .. id_col + 2 of the
- * statement's current row, checked whole (chunk_check) and ready to walk.
+ * The chunk whose id, meta, body and fmt are columns id_col .. id_col + 3 of
+ * the statement's current row, checked whole (chunk_check) and ready to walk.
  * False if it is damaged, logged with `fate` (what becomes of it).
  */
 bool sqs_row_chunk(struct sqlite_store *s, sqlite3_stmt *st, int id_col, const char *fate,
@@ -263,8 +265,9 @@ bool sqs_row_chunk(struct sqlite_store *s, sqlite3_stmt *st, int id_col, const c
 	size_t meta_len = (size_t)sqlite3_column_bytes(st, id_col + 1);
 	const char *body = (const char *)sqlite3_column_text(st, id_col + 2);
 	size_t body_len = (size_t)sqlite3_column_bytes(st, id_col + 2);
-	if (chunk_check(meta, meta_len, body, body_len))
-		return chunk_iter_init(it, meta, meta_len, body, body_len) == 0;
+	int fmt = sqlite3_column_int(st, id_col + 3);
+	if (chunk_check(fmt, meta, meta_len, body, body_len))
+		return chunk_iter_init(it, fmt, meta, meta_len, body, body_len) == 0;
 	SP_ERROR("store", "%s: damaged readings chunk %lld (%s)", s->path,
 		 (long long)sqlite3_column_int64(st, id_col), fate);
 	return false;
@@ -280,12 +283,15 @@ static int readings_to_chunks(struct sqlite_store *s)
 {
 	static const char *const sel = "SELECT device_id, ts, kind, agent_id, seq, body FROM readings "
 				       "ORDER BY device_id, ts, id";
+	/* the table as migration 3 made it: no fmt yet (FIXED, its default from 8 on) */
+	static const char *const v3_ins = "INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, "
+					  "at, meta, body, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 	sqlite3_stmt *st = NULL, *ins = NULL;
 	int64_t rows = 0;
 	int rc = 0, step;
 
 	if (sqlite3_prepare_v2(s->db, sel, -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(s->db, WSQL[W_CHUNK_INS], -1, &ins, NULL) != SQLITE_OK) {
+	    sqlite3_prepare_v2(s->db, v3_ins, -1, &ins, NULL) != SQLITE_OK) {
 		rc = sqs_db_error(s, s->db, "prepare the readings migration");
 		goto done;
 	}
@@ -301,7 +307,7 @@ static int readings_to_chunks(struct sqlite_store *s)
 		/* `at` 0: old enough for compaction to merge what a flush split */
 		if ((rc = chunk_batch_add(s->batch, sqlite3_column_int64(st, 0), &r)) ||
 		    (chunk_batch_body_bytes(s->batch) >= BATCH_FLUSH_BYTES &&
-		     (rc = sqs_write_chunks(s, s->batch, ins, 0, NULL, 0))))
+		     (rc = sqs_write_chunks(s, s->batch, ins, CHUNK_FMT_FIXED, 0, NULL, 0))))
 			goto done;
 		rows++;
 	}
@@ -309,7 +315,7 @@ static int readings_to_chunks(struct sqlite_store *s)
 		rc = sqs_db_error(s, s->db, "read readings for the migration");
 		goto done;
 	}
-	if ((rc = sqs_write_chunks(s, s->batch, ins, 0, NULL, 0)))
+	if ((rc = sqs_write_chunks(s, s->batch, ins, CHUNK_FMT_FIXED, 0, NULL, 0)))
 		goto done;
 	sqlite3_finalize(st);
 	st = NULL;
@@ -527,7 +533,8 @@ static int sq_begin(void *impl)
 static int sq_commit(void *impl)
 {
 	struct sqlite_store *s = impl;
-	int rc = sqs_write_chunks(s, s->batch, s->w[W_CHUNK_INS], sp_now_ms(), NULL, 0);
+	int rc = sqs_write_chunks(s, s->batch, s->w[W_CHUNK_INS], CHUNK_FMT_PACKED, sp_now_ms(), NULL,
+				0);
 	if (rc == 0)
 		rc = sqs_wstep(s, W_COMMIT);
 	if (rc) {
@@ -760,7 +767,8 @@ static int sq_reading(void *impl, int64_t device_id, int64_t agent_id, int64_t s
 	}
 	if (chunk_batch_count(s->batch) >= BATCH_FLUSH_READINGS ||
 	    chunk_batch_body_bytes(s->batch) >= BATCH_FLUSH_BYTES)
-		return sqs_write_chunks(s, s->batch, s->w[W_CHUNK_INS], sp_now_ms(), NULL, 0);
+		return sqs_write_chunks(s, s->batch, s->w[W_CHUNK_INS], CHUNK_FMT_PACKED, sp_now_ms(), NULL,
+				0);
 	return 0;
 }
 

@@ -98,7 +98,8 @@ static int compact_run(struct sqlite_store *s, const struct span_key *k, int64_t
 			goto done;
 	}
 	/* the merged chunks keep the oldest `at`: already past compaction's cut-off */
-	if ((rc = sqs_write_chunks(s, s->merging, s->w[W_CHUNK_INS], at, ids, nids)) == 0)
+	if ((rc = sqs_write_chunks(s, s->merging, s->w[W_CHUNK_INS], CHUNK_FMT_PACKED, at, ids,
+				   nids)) == 0)
 		*merged += (int64_t)nids;
 done:
 	if (rc == SP_ENOMEM)

@@ -95,8 +95,8 @@ void sqs_give_back(struct sqlite_store *s, struct reader *r);
 int sqs_rdone(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st, int rc, const char *what);
 struct chunk_iter;
 /*
- * The chunk whose id, meta and body are columns id_col .. id_col + 2 of the
- * statement's current row, checked whole (chunk_check) and ready to walk.
+ * The chunk whose id, meta, body and fmt are columns id_col .. id_col + 3 of
+ * the statement's current row, checked whole (chunk_check) and ready to walk.
  * False if it is damaged, logged with `fate` (what becomes of it).
  */
 bool sqs_row_chunk(struct sqlite_store *s, sqlite3_stmt *st, int id_col, const char *fate,
@@ -105,8 +105,8 @@ bool sqs_row_chunk(struct sqlite_store *s, sqlite3_stmt *st, int id_col, const c
 /* Steps writer statement `which` to its end and resets it. 0 or SP_E* (logged). */
 int sqs_wstep(struct sqlite_store *s, enum wstmt which);
 struct chunk_batch;
-/* Writes a batch's readings as chunks (with these ids, if any) and empties it. */
-int sqs_write_chunks(struct sqlite_store *s, struct chunk_batch *b, sqlite3_stmt *ins,
+/* Writes a batch's readings as chunks of format fmt (with these ids, if any) and empties it. */
+int sqs_write_chunks(struct sqlite_store *s, struct chunk_batch *b, sqlite3_stmt *ins, int fmt,
 		     int64_t at, const int64_t *ids, size_t nids);
 
 /* store_sqlite_compact.c: merging the small chunks of hours that are over. */

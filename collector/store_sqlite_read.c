@@ -33,12 +33,12 @@
 	" WHERE c.device_id = d.id AND c.ts_max >= " param ") END"
 #define DEVICE_COLUMNS                                                                          \
 	"SELECT site, dev, kind, agent, agent_online AND seen >= ?2, seen, meta, cid, cmeta, cbody,"  \
-	" nalerts"                                                                              \
+	" cfmt, nalerts"                                                                        \
 	" FROM (SELECT d.site, d.dev, d.kind, a.agent, a.online AS agent_online, d.meta,"       \
 	"  (SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.dev = d.dev"           \
 	"   AND al.device_id = d.id AND al.cleared_at IS NULL) AS nalerts,"                     \
 	"  max(d.last_seen, coalesce(c.ts_max, 0)) AS seen,"                                    \
-	"  c.id AS cid, c.meta AS cmeta, c.body AS cbody"                                       \
+	"  c.id AS cid, c.meta AS cmeta, c.body AS cbody, c.fmt AS cfmt"                        \
 	" FROM devices d JOIN agents a ON a.id = d.agent_id"                                    \
 	" LEFT JOIN reading_chunks c ON c.id = (SELECT id FROM reading_chunks"                  \
 	"                 WHERE device_id = d.id ORDER BY ts_max DESC, id DESC LIMIT 1) "
@@ -55,7 +55,7 @@ static const char *const RSQL[R_COUNT] = {
 	 * spans less than CHUNK_SPAN_MS, so ts_min <= to implies ts_max <
 	 * to + span (?4): the index bounds the scan on both sides.
 	 */
-	[R_CHUNKS] = "SELECT ts_max, id, meta, body FROM reading_chunks WHERE device_id = ?1 "
+	[R_CHUNKS] = "SELECT ts_max, id, meta, body, fmt FROM reading_chunks WHERE device_id = ?1 "
 		     "AND ts_max BETWEEN ?2 AND ?4 AND ts_min <= ?3 ORDER BY ts_max DESC, id DESC",
 	[R_COUNTS] = "SELECT d.kind, a.online AND " SEEN_SINCE("?1") ", count(*) "
 		     "FROM devices d JOIN agents a ON a.id = d.agent_id GROUP BY 1, 2",
@@ -170,7 +170,7 @@ int sqr_devices(void *impl, const char *site, int64_t now_ms, int64_t offline_ms
 			.last_seen = sqlite3_column_int64(st, 5),
 			.meta = (const char *)sqlite3_column_text(st, 6),
 			.latest = dev ? chunk_latest(s, r, st, 7, dev) : NULL,
-			.active_alerts = sqlite3_column_int64(st, 10),
+			.active_alerts = sqlite3_column_int64(st, 11),
 		};
 		if (fn(ctx, &row))
 			break;

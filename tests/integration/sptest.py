@@ -1029,6 +1029,39 @@ def db_integrity(path):
 
 CHUNK_ENTRY = struct.Struct("<qqqII")  # ts, seq, agent_id, body length (bytes), kind
 CHUNK_BARE = 0x100  # in an entry's kind: the body is the record's canonical tail
+CHUNK_FMT_FIXED, CHUNK_FMT_PACKED = 0, 1  # reading_chunks.fmt
+
+
+def chunk_meta_entries(meta, fmt):
+    """The entries (ts, seq, agent_id, length, kind) of a chunk's meta, or None
+    if it is not whole entries of its format (collector/chunk.h). FIXED: 32-byte
+    entries. PACKED: five LEB128 varints per entry, the first three zigzag
+    deltas from the entry before (from 0), 64-bit wrapping."""
+    if fmt == CHUNK_FMT_FIXED:
+        if len(meta) % CHUNK_ENTRY.size:
+            return None
+        return list(CHUNK_ENTRY.iter_unpack(meta))
+    if fmt != CHUNK_FMT_PACKED:
+        return None
+    vals, v, shift = [], 0, 0
+    for b in meta:
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            vals.append(v)
+            v, shift = 0, 0
+        elif shift > 63:
+            return None
+    if shift or len(vals) % 5:
+        return None
+    out, prev = [], [0, 0, 0]
+    for i in range(0, len(vals), 5):
+        for j in range(3):
+            z = vals[i + j]
+            prev[j] = (prev[j] + ((z >> 1) ^ -(z & 1))) % (1 << 64)
+        signed = [x - (1 << 64) if x >= 1 << 63 else x for x in prev]
+        out.append((signed[0], signed[1], signed[2], vals[i + 3], vals[i + 4]))
+    return out
 REC_KINDS = ("lift", "station", "port", "session", "fault")  # enum sp_rec_kind
 
 
@@ -1036,9 +1069,9 @@ def db_chunk_records(con, where="", params=()):
     """Yields one tuple (device_id, agent_id, seq, ts, kind, body) per stored
     reading, body the reading's JSON text (str), in storage order (chunk id,
     then index in the chunk). Reads table reading_chunks (schema v3, see
-    collector/chunk.h): meta holds n entries of 32 bytes, little-endian
-    ts i64 | seq i64 | agent_id i64 | body length u32 | kind u32, and body the
-    n bodies joined by ','; the lengths are UTF-8 byte lengths. A kind with
+    collector/chunk.h): meta holds n entries (ts, seq, agent_id, body length,
+    kind) in the chunk's format fmt (chunk_meta_entries), and body the n
+    bodies joined by ','; the lengths are UTF-8 byte lengths. A kind with
     CHUNK_BARE (0x100) set marks a bare body, the canonical tail only: its
     head {"t":KIND,"dev":DEV,"ts":TS is put back here from the entry and the
     chunk's device, as the collector does (schema v8).
@@ -1048,22 +1081,23 @@ def db_chunk_records(con, where="", params=()):
     its parameters. Chunk ids are not stable (compaction merges chunks), so
     nothing here depends on them beyond ordering. A chunk whose meta and body
     disagree raises AssertionError naming the chunk."""
-    sql = ("SELECT c.id, c.device_id, c.n, c.meta, c.body, d.dev FROM reading_chunks c"
+    sql = ("SELECT c.id, c.device_id, c.n, c.meta, c.body, d.dev, c.fmt FROM reading_chunks c"
            " LEFT JOIN devices d ON d.id = c.device_id")
     if where:
         sql += " WHERE " + where
     sql += " ORDER BY c.id"
-    for cid, device_id, n, meta, body, dev in con.execute(sql, params):
+    for cid, device_id, n, meta, body, dev, fmt in con.execute(sql, params):
         meta = bytes(meta)
         raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-        if len(meta) % CHUNK_ENTRY.size:
-            raise AssertionError("reading_chunks id %d: meta is %d bytes, not a multiple of %d"
-                                 % (cid, len(meta), CHUNK_ENTRY.size))
-        if len(meta) // CHUNK_ENTRY.size != n:
+        entries = chunk_meta_entries(meta, fmt)
+        if entries is None:
+            raise AssertionError("reading_chunks id %d: meta of %d bytes is not whole entries of format %d"
+                                 % (cid, len(meta), fmt))
+        if len(entries) != n:
             raise AssertionError("reading_chunks id %d: n = %d but meta holds %d entries"
-                                 % (cid, n, len(meta) // CHUNK_ENTRY.size))
+                                 % (cid, n, len(entries)))
         off = 0
-        for i, (ts, seq, agent_id, length, kind) in enumerate(CHUNK_ENTRY.iter_unpack(meta)):
+        for i, (ts, seq, agent_id, length, kind) in enumerate(entries):
             if i:
                 if raw[off:off + 1] != b",":
                     raise AssertionError("reading_chunks id %d: entry %d: expected ',' at body byte %d, "

@@ -23,6 +23,9 @@
 #define T0 1764320000000LL
 #define H CHUNK_SPAN_MS
 
+/* the format the batch tests emit (main runs them in each); layout tests name theirs */
+static int fmt = CHUNK_FMT_FIXED;
+
 /* ---------------------------------------------------------------- helpers */
 
 static uint64_t rng_state;
@@ -161,6 +164,7 @@ static int add(struct chunk_batch *b, struct model *m, int64_t dev, int64_t ts, 
 struct got {
 	int64_t dev, ts_min, ts_max;
 	size_t n;
+	int fmt;
 	unsigned char *meta;
 	size_t meta_len;
 	char *body;
@@ -182,7 +186,7 @@ static int on_chunk(void *ctx, const struct chunk_out *c)
 	if ((s->c = sp_grow(s->c, &s->cap, s->n + 1, sizeof(*s->c), 64)) == NULL)
 		abort();
 	struct got *g = &s->c[s->n++];
-	*g = (struct got){c->device_id, c->ts_min, c->ts_max, c->n, malloc(c->meta_len + 1),
+	*g = (struct got){c->device_id, c->ts_min, c->ts_max, c->n, c->fmt, malloc(c->meta_len + 1),
 			  c->meta_len, malloc(c->body_len + 1), c->body_len};
 	if (g->meta == NULL || g->body == NULL)
 		abort();
@@ -252,8 +256,10 @@ static void check_chunks(const struct sink *s, const struct model *m)
 	for (size_t ci = 0; ci < s->n; ci++) {
 		const struct got *c = &s->c[ci];
 		EXPECT(c->n >= 1 && c->n <= CHUNK_MAX_RECORDS, "chunk %zu n %zu", ci, c->n);
-		EXPECT(c->meta_len == c->n * CHUNK_ENTRY_SIZE, "chunk %zu meta_len %zu n %zu", ci,
-		       c->meta_len, c->n);
+		EXPECT(c->fmt == CHUNK_FMT_FIXED ? c->meta_len == c->n * CHUNK_ENTRY_SIZE
+						 : c->meta_len >= 5 * c->n &&
+							   c->meta_len <= c->n * CHUNK_PACKED_MAX,
+		       "chunk %zu meta_len %zu n %zu", ci, c->meta_len, c->n);
 		EXPECT(c->body_len <= CHUNK_MAX_BODY || c->n == 1, "chunk %zu body_len %zu n %zu",
 		       ci, c->body_len, c->n);
 		if (pos + c->n > m->n) {
@@ -288,8 +294,8 @@ static void check_chunks(const struct sink *s, const struct model *m)
 			}
 		}
 
-		/* the meta bytes are the documented little-endian entries */
-		for (size_t k = 0; k < c->n; k++) {
+		/* the fixed meta's bytes are the documented little-endian entries (packed: its own test) */
+		for (size_t k = 0; c->fmt == CHUNK_FMT_FIXED && k < c->n; k++) {
 			const struct mrec *r = &m->r[order[pos + k]];
 			unsigned char e[CHUNK_ENTRY_SIZE];
 			put_entry(e, r->ts, r->seq, r->agent, (uint32_t)r->len, (uint32_t)r->kind);
@@ -300,7 +306,10 @@ static void check_chunks(const struct sink *s, const struct model *m)
 		/* and read back field by field */
 		struct chunk_iter it;
 		struct chunk_rec rec;
-		EXPECT(chunk_iter_init(&it, c->meta, c->meta_len, c->body, c->body_len) == 0,
+		EXPECT(c->fmt == fmt, "chunk %zu format %d", ci, c->fmt);
+		EXPECT(chunk_check(c->fmt, c->meta, c->meta_len, c->body, c->body_len),
+		       "chunk %zu checks", ci);
+		EXPECT(chunk_iter_init(&it, c->fmt, c->meta, c->meta_len, c->body, c->body_len) == 0,
 		       "chunk %zu init", ci);
 		EXPECT(chunk_iter_count(&it) == c->n, "chunk %zu count", ci);
 		int64_t tmin = INT64_MAX, tmax = INT64_MIN;
@@ -351,7 +360,7 @@ static size_t verify(struct chunk_batch *b, const struct model *m)
 	struct sink s = {0};
 	CHECK_EQ_INT(chunk_batch_count(b), m->n);
 	CHECK_EQ_INT(chunk_batch_body_bytes(b), m->bytes);
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), 0);
 	CHECK_EQ_INT(s.calls, s.n);
 	check_chunks(&s, m);
 	size_t n = s.n;
@@ -405,7 +414,7 @@ static void test_entry_layout(void)
 			      "{\"a\":1}", 7, false};
 	CHECK_EQ_INT(chunk_batch_add(b, 42, &r), 0);
 	struct sink s = {0};
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, CHUNK_FMT_FIXED, on_chunk, &s), 0);
 	CHECK_EQ_INT(s.n, 1);
 	if (s.n == 1) {
 		static const unsigned char want[CHUNK_ENTRY_SIZE] = {
@@ -429,14 +438,14 @@ static void test_entry_layout(void)
 	chunk_batch_reset(b);
 	struct chunk_rec neg = {-1, 1, 1, 0, "{}", 2, false};
 	CHECK_EQ_INT(chunk_batch_add(b, 1, &neg), 0);
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, CHUNK_FMT_FIXED, on_chunk, &s), 0);
 	CHECK_EQ_INT(s.n, 1);
 	if (s.n == 1) {
 		for (int i = 0; i < 8; i++)
 			CHECK_EQ_INT(s.c[0].meta[i], 0xff);
 		struct chunk_iter it;
 		struct chunk_rec out;
-		CHECK_EQ_INT(chunk_iter_init(&it, s.c[0].meta, s.c[0].meta_len, s.c[0].body,
+		CHECK_EQ_INT(chunk_iter_init(&it, s.c[0].fmt, s.c[0].meta, s.c[0].meta_len, s.c[0].body,
 					     s.c[0].body_len), 0);
 		CHECK_EQ_INT(chunk_iter_next(&it, &out), 1);
 		CHECK_EQ_INT(out.ts, -1);
@@ -460,7 +469,7 @@ static void test_round_trip(void)
 
 	/* an empty batch emits nothing */
 	struct sink s = {0};
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), 0);
 	CHECK_EQ_INT(s.calls, 0);
 
 	/*
@@ -501,7 +510,7 @@ static void test_round_trip(void)
 	CHECK_EQ_INT(verify(b, &m), groups);
 
 	/* the chunks' bodies are JSON arrays when bracketed: check the shape (bodies >= 40 bytes are objects) */
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), 0);
 	int shape_bad = 0;
 	for (size_t i = 0; i < s.n; i++) {
 		const char *p = s.c[i].body;
@@ -521,7 +530,7 @@ static void test_round_trip(void)
 	CHECK_EQ_INT(shape_bad, 0);
 	/* the same chunks again: emit is repeatable */
 	size_t first = s.n;
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), 0);
 	CHECK_EQ_INT(s.n, 2 * first);
 	int differ = 0;
 	for (size_t i = 0; i < first && s.n == 2 * first; i++)
@@ -547,7 +556,7 @@ static void test_empty_bodies(void)
 	CHECK_EQ_INT(add(b, &m, 5, T0 + 3, 4, 1, 0, 0), 0);
 	CHECK_EQ_INT(verify(b, &m), 1);
 	struct sink s = {0};
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), 0);
 	CHECK_EQ_INT(s.n, 1);
 	if (s.n == 1) {
 		CHECK_EQ_INT(s.c[0].body_len, 6);
@@ -583,7 +592,7 @@ static void test_split_records(void)
 	}
 	CHECK_EQ_INT(verify(b, &m), 1 + 3);
 	struct sink s = {0};
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), 0);
 	CHECK_EQ_INT(s.n, 4);
 	if (s.n == 4) {
 		CHECK_EQ_INT(s.c[0].dev, 4);
@@ -607,7 +616,7 @@ static void test_split_body(void)
 	for (int i = 0; i < 100; i++)
 		CHECK_EQ_INT(add(b, &m, 1, T0 + i, i + 1, 1, 0, 1000), 0);
 	CHECK_EQ_INT(verify(b, &m), 4);
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), 0);
 	CHECK_EQ_INT(s.n, 4);
 	if (s.n == 4) {
 		CHECK_EQ_INT(s.c[0].n, 32);
@@ -625,7 +634,7 @@ static void test_split_body(void)
 	CHECK_EQ_INT(add(b, &m, 1, T0, 1, 1, 0, 1000), 0);
 	CHECK_EQ_INT(add(b, &m, 1, T0, 2, 1, 0, CHUNK_MAX_BODY - 1001), 0);
 	CHECK_EQ_INT(verify(b, &m), 1);
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), 0);
 	CHECK_EQ_INT(s.n, 1);
 	if (s.n == 1)
 		CHECK_EQ_INT(s.c[0].body_len, CHUNK_MAX_BODY);
@@ -649,7 +658,7 @@ static void test_split_body(void)
 	CHECK_EQ_INT(add(b, &m, 2, T0 + 6, 7, 1, 0, 400), 0);
 	CHECK_EQ_INT(add(b, &m, 2, T0 + 7, 8, 1, 0, 500), 0);
 	CHECK_EQ_INT(verify(b, &m), 6);
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), 0);
 	CHECK_EQ_INT(s.n, 6);
 	if (s.n == 6) {
 		static const size_t want_n[] = {2, 1, 1, 1, 1, 2};
@@ -695,7 +704,7 @@ static void test_emit_stops(void)
 		CHECK_EQ_INT(add(b, &m, 6, T0 + i, i + 1, 1, 0, 20), 0);
 
 	struct sink s = {.fail_at = 3, .fail_rc = 7};
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 7);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), 7);
 	CHECK_EQ_INT(s.calls, 3);
 	CHECK_EQ_INT(s.n, 3);
 	if (s.n == 3)
@@ -703,13 +712,13 @@ static void test_emit_stops(void)
 	sink_free(&s);
 
 	s = (struct sink){.fail_at = 1, .fail_rc = -1234};
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), -1234);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), -1234);
 	CHECK_EQ_INT(s.calls, 1);
 	sink_free(&s);
 
 	/* stopping inside a split group (the 7th chunk is device 6's second) */
 	s = (struct sink){.fail_at = 7, .fail_rc = SP_EIO};
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), SP_EIO);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), SP_EIO);
 	CHECK_EQ_INT(s.calls, 7);
 	CHECK_EQ_INT(s.n, 7);
 	if (s.n == 7) {
@@ -720,7 +729,7 @@ static void test_emit_stops(void)
 
 	/* the last one */
 	s = (struct sink){.fail_at = 8, .fail_rc = 1};
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 1);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), 1);
 	CHECK_EQ_INT(s.calls, 8);
 	sink_free(&s);
 
@@ -750,7 +759,7 @@ static void test_reset_reuse(void)
 	model_clear(&m);
 	CHECK_EQ_INT(chunk_batch_count(b), 0);
 	CHECK_EQ_INT(chunk_batch_body_bytes(b), 0);
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), 0);
 	CHECK_EQ_INT(s.calls, 0);
 	/* reset twice is harmless */
 	chunk_batch_reset(b);
@@ -788,7 +797,7 @@ static void test_reset_reuse(void)
 		model_clear(&m);
 		CHECK_EQ_INT(chunk_batch_count(b), 0);
 		CHECK_EQ_INT(chunk_batch_body_bytes(b), 0);
-		CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+		CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &s), 0);
 		CHECK_EQ_INT(s.calls, 0);
 		/* small reuse right after the release */
 		CHECK_EQ_INT(add(b, &m, 9, T0, 1, 1, 0, 11), 0);
@@ -875,7 +884,7 @@ static void test_borrowed(void)
 	CHECK_EQ_INT(chunk_batch_body_bytes(b), 21);
 	/* the lender may change the body until emit: the batch reads it then */
 	lent[1][5] = '9';
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &k), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &k), 0);
 	CHECK_EQ_INT(k.n, 1);
 	if (k.n == 1) {
 		CHECK_EQ_INT(k.c[0].n, 6);
@@ -893,31 +902,118 @@ static void test_check(void)
 	/* "{}" and "[1]": sound */
 	put_entry(meta, 1, 1, 1, 2, 0);
 	put_entry(meta + CHUNK_ENTRY_SIZE, 2, 2, 1, 3, 0);
-	CHECK(chunk_check(meta, 2 * CHUNK_ENTRY_SIZE, "{},[1]", 6));
-	CHECK(chunk_check(NULL, 0, NULL, 0));
+	CHECK(chunk_check(CHUNK_FMT_FIXED, meta, 2 * CHUNK_ENTRY_SIZE, "{},[1]", 6));
+	CHECK(chunk_check(CHUNK_FMT_FIXED, NULL, 0, NULL, 0));
 	/* the same, damaged after its first reading: rejected whole */
-	CHECK(!chunk_check(meta, 2 * CHUNK_ENTRY_SIZE, "{};[1]", 6));
-	CHECK(!chunk_check(meta, 2 * CHUNK_ENTRY_SIZE, "{},[1]x", 7));
-	CHECK(!chunk_check(meta, 2 * CHUNK_ENTRY_SIZE, "{},[1", 5));
-	CHECK(!chunk_check(meta, 2 * CHUNK_ENTRY_SIZE - 1, "{},[1]", 6));
+	CHECK(!chunk_check(CHUNK_FMT_FIXED, meta, 2 * CHUNK_ENTRY_SIZE, "{};[1]", 6));
+	CHECK(!chunk_check(CHUNK_FMT_FIXED, meta, 2 * CHUNK_ENTRY_SIZE, "{},[1]x", 7));
+	CHECK(!chunk_check(CHUNK_FMT_FIXED, meta, 2 * CHUNK_ENTRY_SIZE, "{},[1", 5));
+	CHECK(!chunk_check(CHUNK_FMT_FIXED, meta, 2 * CHUNK_ENTRY_SIZE - 1, "{},[1]", 6));
 	/* empty readings separated by commas: CHUNK_MAX_RECORDS is sound, one more is not */
 	memset(meta, 0, sizeof(meta));
 	memset(body, ',', sizeof(body));
-	CHECK(chunk_check(meta, CHUNK_MAX_RECORDS * CHUNK_ENTRY_SIZE, body, CHUNK_MAX_RECORDS - 1));
-	CHECK(!chunk_check(meta, (CHUNK_MAX_RECORDS + 1) * CHUNK_ENTRY_SIZE, body, CHUNK_MAX_RECORDS));
+	CHECK(chunk_check(CHUNK_FMT_FIXED, meta, CHUNK_MAX_RECORDS * CHUNK_ENTRY_SIZE, body, CHUNK_MAX_RECORDS - 1));
+	CHECK(!chunk_check(CHUNK_FMT_FIXED, meta, (CHUNK_MAX_RECORDS + 1) * CHUNK_ENTRY_SIZE, body, CHUNK_MAX_RECORDS));
 	/* what emit writes passes */
 	struct chunk_batch *b = chunk_batch_create();
 	struct model m = {0};
 	struct sink k = {0};
 	for (int i = 0; i < 700; i++)
 		CHECK_EQ_INT(add(b, &m, i % 3, T0 + i, i, 1, 0, (size_t)(i % 90)), 0);
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &k), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &k), 0);
 	CHECK(k.n >= 3);
 	for (size_t i = 0; i < k.n; i++)
-		CHECK(chunk_check(k.c[i].meta, k.c[i].meta_len, k.c[i].body, k.c[i].body_len));
+		CHECK(chunk_check(k.c[i].fmt, k.c[i].meta, k.c[i].meta_len, k.c[i].body, k.c[i].body_len));
 	sink_free(&k);
 	model_free(&m);
 	chunk_batch_destroy(b);
+}
+
+/* The packed meta, byte for byte: zigzag deltas from the entry before, then length and kind. */
+static void test_packed_layout(void)
+{
+	struct chunk_batch *b = chunk_batch_create();
+	struct sink k = {0};
+	struct chunk_rec in[3] = {
+		{1000, 7, 300, SP_REC_LIFT, "}", 1, true},          /* from 0: 2000, 14, 600 */
+		{999, 7, 300, SP_REC_FAULT, ",\"x\":1}", 7, true},  /* -1, 0, 0 */
+		{2000, INT64_MIN, 300, SP_REC_LIFT, "{}", 2, false}, /* +1001, wraps, 0 */
+	};
+	CHECK(b != NULL);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(chunk_batch_add(b, 4, &in[i]), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, CHUNK_FMT_PACKED, on_chunk, &k), 0);
+	CHECK_EQ_INT(k.n, 1);
+	if (k.n == 1) {
+		static const unsigned char want[] = {
+			0xd0, 0x0f, 14, 0xd8, 0x04, 1, 0x80, 0x02,  /* 2000, 14, 600, 1, 0x100 */
+			1, 0, 0, 7, 0x84, 0x02,                      /* -1, 0, 0, 7, 0x104 */
+			0xd2, 0x0f,                                  /* 2002 */
+			/* INT64_MIN - 7 wraps to INT64_MAX - 6: zigzag 2^64 - 14 */
+			0xf2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+			0, 2, 0,                                     /* 0, 2, 0 */
+		};
+		CHECK_EQ_INT(k.c[0].fmt, CHUNK_FMT_PACKED);
+		CHECK_EQ_INT(k.c[0].meta_len, sizeof(want));
+		CHECK(k.c[0].meta_len == sizeof(want) && memcmp(k.c[0].meta, want, sizeof(want)) == 0);
+		struct chunk_iter it;
+		struct chunk_rec r;
+		CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_PACKED, k.c[0].meta, k.c[0].meta_len,
+					     k.c[0].body, k.c[0].body_len), 0);
+		CHECK_EQ_INT(chunk_iter_count(&it), 3);
+		for (int i = 0; i < 3; i++) {
+			CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
+			CHECK(r.ts == in[i].ts && r.seq == in[i].seq && r.agent_id == in[i].agent_id);
+			CHECK(r.kind == in[i].kind && r.bare == in[i].bare && r.len == in[i].len);
+		}
+		CHECK_EQ_INT(chunk_iter_next(&it, &r), 0);
+	}
+	sink_free(&k);
+	chunk_batch_destroy(b);
+}
+
+/* Damaged packed metas are refused whole, whatever the damage. */
+static void test_packed_damaged(void)
+{
+	struct chunk_iter it;
+	struct chunk_rec r;
+	/* one sound entry: ts 1, seq 0, agent 0, length 2, kind 0 */
+	static const unsigned char one[] = {2, 0, 0, 2, 0};
+	CHECK(chunk_check(CHUNK_FMT_PACKED, one, sizeof(one), "{}", 2));
+	CHECK(chunk_check(CHUNK_FMT_PACKED, NULL, 0, NULL, 0));
+	/* the same meta in the other format, or an unknown one: refused */
+	CHECK(!chunk_check(CHUNK_FMT_FIXED, one, sizeof(one), "{}", 2));
+	CHECK(!chunk_check(2, one, sizeof(one), "{}", 2));
+	CHECK_EQ_INT(chunk_iter_init(&it, -1, one, sizeof(one), "{}", 2), SP_EINVAL);
+	/* every cut of it: too few varints, or a varint cut short */
+	for (size_t cut = 0; cut < sizeof(one); cut++)
+		CHECK(!chunk_check(CHUNK_FMT_PACKED, one, cut, "{}", 2) || cut == 0);
+	static const unsigned char unterminated[] = {2, 0, 0, 2, 0x80};
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_PACKED, unterminated, 5, "{}", 2), SP_EINVAL);
+	/* a length of 2^32 does not fit 32 bits; a 64-bit varint of eleven bytes or a large tenth */
+	static const unsigned char len33[] = {2, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x10, 0};
+	CHECK(!chunk_check(CHUNK_FMT_PACKED, len33, sizeof(len33), "{}", 2));
+	static const unsigned char ts11[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+					     0x00, 0, 0, 2, 0};
+	CHECK(!chunk_check(CHUNK_FMT_PACKED, ts11, sizeof(ts11), "{}", 2));
+	static const unsigned char ts10[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02,
+					     0, 0, 2, 0};
+	CHECK(!chunk_check(CHUNK_FMT_PACKED, ts10, sizeof(ts10), "{}", 2));
+	/* the largest: 2^64 - 1, one bit in the tenth byte */
+	static const unsigned char tsmax[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+					      0, 0, 2, 0};
+	CHECK(chunk_check(CHUNK_FMT_PACKED, tsmax, sizeof(tsmax), "{}", 2));
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_PACKED, tsmax, sizeof(tsmax), "{}", 2), 0);
+	CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
+	CHECK_EQ_INT(r.ts, INT64_MIN); /* zigzag 2^64 - 1 is -2^63 */
+	/* lengths and body disagree, as in the fixed format */
+	CHECK(!chunk_check(CHUNK_FMT_PACKED, one, sizeof(one), "{}x", 3));
+	CHECK(!chunk_check(CHUNK_FMT_PACKED, one, sizeof(one), "{", 1));
+	/* a bare entry's checks hold here too */
+	static const unsigned char bare_bad[] = {2, 0, 0, 2, 0x85, 0x02}; /* kind 5 | BARE */
+	CHECK(!chunk_check(CHUNK_FMT_PACKED, bare_bad, sizeof(bare_bad), ",}", 2));
+	static const unsigned char bare_ok[] = {2, 0, 0, 2, 0x84, 0x02};
+	CHECK(chunk_check(CHUNK_FMT_PACKED, bare_ok, sizeof(bare_ok), ",}", 2));
 }
 
 /* Bare readings: the flag in the entry's kind, the head put back, damaged ones refused. */
@@ -939,7 +1035,7 @@ static void test_bare(void)
 	CHECK(b != NULL);
 	for (int i = 0; i < 3; i++)
 		CHECK_EQ_INT(chunk_batch_add(b, 4, &in[i]), 0);
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &k), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, CHUNK_FMT_FIXED, on_chunk, &k), 0);
 	CHECK_EQ_INT(k.n, 1);
 	if (k.n == 1) {
 		/* the flag is bit 8 of the kind; the body holds the tails as given */
@@ -947,11 +1043,11 @@ static void test_bare(void)
 		CHECK_EQ_INT(k.c[0].meta[29], 1);
 		CHECK_EQ_INT(k.c[0].meta[2 * CHUNK_ENTRY_SIZE + 29], 0);
 		CHECK_EQ_STR(k.c[0].body, ",\"port\":2},},{\"x\":1}");
-		CHECK(chunk_check(k.c[0].meta, k.c[0].meta_len, k.c[0].body, k.c[0].body_len));
+		CHECK(chunk_check(k.c[0].fmt, k.c[0].meta, k.c[0].meta_len, k.c[0].body, k.c[0].body_len));
 		struct chunk_iter it;
 		struct chunk_rec r;
 		struct sp_buf json = SP_BUF_INIT(0);
-		CHECK_EQ_INT(chunk_iter_init(&it, k.c[0].meta, k.c[0].meta_len, k.c[0].body,
+		CHECK_EQ_INT(chunk_iter_init(&it, k.c[0].fmt, k.c[0].meta, k.c[0].meta_len, k.c[0].body,
 					     k.c[0].body_len), 0);
 		for (int i = 0; i < 3; i++) {
 			CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
@@ -975,19 +1071,19 @@ static void test_bare(void)
 	/* stored bare entries that could not read back as records: the chunk is damaged */
 	unsigned char meta[CHUNK_ENTRY_SIZE];
 	put_entry(meta, 1, 1, 1, 1, CHUNK_BARE | SP_REC_FAULT);
-	CHECK(chunk_check(meta, sizeof(meta), "}", 1));
+	CHECK(chunk_check(CHUNK_FMT_FIXED, meta, sizeof(meta), "}", 1));
 	put_entry(meta, 1, 1, 1, 1, CHUNK_BARE | SP_REC_KIND_COUNT);
-	CHECK(!chunk_check(meta, sizeof(meta), "}", 1));
+	CHECK(!chunk_check(CHUNK_FMT_FIXED, meta, sizeof(meta), "}", 1));
 	put_entry(meta, 1, 1, 1, 1, CHUNK_BARE | 0xff);
-	CHECK(!chunk_check(meta, sizeof(meta), "}", 1));
+	CHECK(!chunk_check(CHUNK_FMT_FIXED, meta, sizeof(meta), "}", 1));
 	put_entry(meta, 1, 1, 1, 2, CHUNK_BARE | SP_REC_LIFT);
-	CHECK(!chunk_check(meta, sizeof(meta), "{}", 2));
-	CHECK(chunk_check(meta, sizeof(meta), ",}", 2)); /* shape only: the JSON is the writer's */
+	CHECK(!chunk_check(CHUNK_FMT_FIXED, meta, sizeof(meta), "{}", 2));
+	CHECK(chunk_check(CHUNK_FMT_FIXED, meta, sizeof(meta), ",}", 2)); /* shape only: the JSON is the writer's */
 	put_entry(meta, 1, 1, 1, 0, CHUNK_BARE | SP_REC_LIFT);
-	CHECK(!chunk_check(meta, sizeof(meta), "", 0));
+	CHECK(!chunk_check(CHUNK_FMT_FIXED, meta, sizeof(meta), "", 0));
 	/* the same bytes without the flag are an ordinary (if odd) body */
 	put_entry(meta, 1, 1, 1, 2, SP_REC_LIFT);
-	CHECK(chunk_check(meta, sizeof(meta), "{}", 2));
+	CHECK(chunk_check(CHUNK_FMT_FIXED, meta, sizeof(meta), "{}", 2));
 }
 
 static void test_iter_damaged(void)
@@ -997,27 +1093,27 @@ static void test_iter_damaged(void)
 	unsigned char meta[4 * CHUNK_ENTRY_SIZE];
 
 	/* an empty chunk: nothing, at once, and again */
-	CHECK_EQ_INT(chunk_iter_init(&it, NULL, 0, NULL, 0), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, NULL, 0, NULL, 0), 0);
 	CHECK_EQ_INT(chunk_iter_count(&it), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 0);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 0, "", 0), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 0, "", 0), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 0);
 
 	/* meta not whole entries */
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 1, "", 0), SP_EINVAL);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 31, "abc", 3), SP_EINVAL);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 33, "abc", 3), SP_EINVAL);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 2 * CHUNK_ENTRY_SIZE - 1, "abc", 3), SP_EINVAL);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 1, "", 0), SP_EINVAL);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 31, "abc", 3), SP_EINVAL);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 33, "abc", 3), SP_EINVAL);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 2 * CHUNK_ENTRY_SIZE - 1, "abc", 3), SP_EINVAL);
 	/* NULL with a length */
-	CHECK_EQ_INT(chunk_iter_init(&it, NULL, CHUNK_ENTRY_SIZE, "abc", 3), SP_EINVAL);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, NULL, CHUNK_ENTRY_SIZE, "abc", 3), SP_EINVAL);
 	put_entry(meta, 1, 1, 1, 0, 0);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, CHUNK_ENTRY_SIZE, NULL, 3), SP_EINVAL);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, CHUNK_ENTRY_SIZE, NULL, 3), SP_EINVAL);
 
 	/* a sound two-entry chunk, for reference */
 	put_entry(meta, T0, 1, 2, 3, 1);
 	put_entry(meta + 32, T0 + 1, 2, 2, 2, 1);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 64, "abc,de", 6), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 64, "abc,de", 6), 0);
 	CHECK_EQ_INT(chunk_iter_count(&it), 2);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
 	CHECK(r.len == 3 && memcmp(r.body, "abc", 3) == 0);
@@ -1028,58 +1124,58 @@ static void test_iter_damaged(void)
 
 	/* the first length runs past the body */
 	put_entry(meta, T0, 1, 2, 10, 1);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 32, "abc", 3), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 32, "abc", 3), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), SP_EINVAL);
 	/* the second runs past by one */
 	put_entry(meta, T0, 1, 2, 3, 1);
 	put_entry(meta + 32, T0, 1, 2, 3, 1);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 64, "abc,de", 6), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 64, "abc,de", 6), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), SP_EINVAL);
 	/* a huge length does not wrap around */
 	put_entry(meta + 32, T0, 1, 2, UINT32_MAX, 1);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 64, "abc,de", 6), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 64, "abc,de", 6), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), SP_EINVAL);
 	put_entry(meta, T0, 1, 2, UINT32_MAX, 1);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 32, "abc", 3), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 32, "abc", 3), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), SP_EINVAL);
 
 	/* the ',' separator missing: another byte there, or the body ends there */
 	put_entry(meta, T0, 1, 2, 3, 1);
 	put_entry(meta + 32, T0, 1, 2, 2, 1);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 64, "abcXde", 6), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 64, "abcXde", 6), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), SP_EINVAL);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 64, "abcde", 5), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 64, "abcde", 5), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), SP_EINVAL);
 	put_entry(meta + 32, T0, 1, 2, 0, 1);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 64, "abc", 3), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 64, "abc", 3), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), SP_EINVAL);
 	/* ... while a zero-length last body with its ',' is sound */
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 64, "abc,", 4), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 64, "abc,", 4), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
 	CHECK_EQ_INT(r.len, 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 0);
 	/* a ',' before the first body is not a separator */
 	put_entry(meta, T0, 1, 2, 3, 1);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 32, ",ab", 3), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 32, ",ab", 3), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
 	CHECK(memcmp(r.body, ",ab", 3) == 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 0);
 
 	/* extra body bytes after the last entry: an error at the end, not 0 */
 	put_entry(meta, T0, 1, 2, 3, 1);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 32, "abc,x", 5), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 32, "abc,x", 5), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), SP_EINVAL);
-	CHECK_EQ_INT(chunk_iter_init(&it, meta, 32, "abc,", 4), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, meta, 32, "abc,", 4), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), 1);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), SP_EINVAL);
-	CHECK_EQ_INT(chunk_iter_init(&it, NULL, 0, "x", 1), 0);
+	CHECK_EQ_INT(chunk_iter_init(&it, CHUNK_FMT_FIXED, NULL, 0, "x", 1), 0);
 	CHECK_EQ_INT(chunk_iter_next(&it, &r), SP_EINVAL);
 
 	/* a real chunk, cut short or lengthened by a byte anywhere: never read past */
@@ -1088,7 +1184,7 @@ static void test_iter_damaged(void)
 	for (int i = 0; i < 4; i++)
 		CHECK_EQ_INT(add(b, &m, 1, T0 + i, i + 1, 1, 0, 5 + (size_t)i), 0);
 	struct sink s = {0};
-	CHECK_EQ_INT(chunk_batch_emit(b, on_chunk, &s), 0);
+	CHECK_EQ_INT(chunk_batch_emit(b, CHUNK_FMT_FIXED, on_chunk, &s), 0);
 	CHECK_EQ_INT(s.n, 1);
 	if (s.n == 1) {
 		const struct got *c = &s.c[0];
@@ -1101,7 +1197,7 @@ static void test_iter_damaged(void)
 			memcpy(p, c->body, cut);
 			int rc;
 			size_t got = 0;
-			if (chunk_iter_init(&it, c->meta, c->meta_len, p, cut))
+			if (chunk_iter_init(&it, c->fmt, c->meta, c->meta_len, p, cut))
 				wrong++;
 			while ((rc = chunk_iter_next(&it, &r)) == 1)
 				got++;
@@ -1111,7 +1207,7 @@ static void test_iter_damaged(void)
 		}
 		CHECK_EQ_INT(wrong, 0);
 		/* meta cut to fewer whole entries: the rest of the body is extra */
-		CHECK_EQ_INT(chunk_iter_init(&it, c->meta, c->meta_len - 32, c->body, c->body_len), 0);
+		CHECK_EQ_INT(chunk_iter_init(&it, c->fmt, c->meta, c->meta_len - 32, c->body, c->body_len), 0);
 		int rc;
 		while ((rc = chunk_iter_next(&it, &r)) == 1)
 			;
@@ -1365,15 +1461,20 @@ int main(void)
 {
 	RUN(test_span_of);
 	RUN(test_entry_layout);
-	RUN(test_round_trip);
-	RUN(test_empty_bodies);
-	RUN(test_split_records);
-	RUN(test_split_body);
-	RUN(test_emit_stops);
-	RUN(test_reset_reuse);
-	RUN(test_many_groups);
-	RUN(test_borrowed);
-	RUN(test_check);
+	RUN(test_packed_layout);
+	/* the batch's grouping and splitting, in each format */
+	for (fmt = CHUNK_FMT_FIXED; fmt <= CHUNK_FMT_PACKED; fmt++) {
+		RUN(test_round_trip);
+		RUN(test_empty_bodies);
+		RUN(test_split_records);
+		RUN(test_split_body);
+		RUN(test_emit_stops);
+		RUN(test_reset_reuse);
+		RUN(test_many_groups);
+		RUN(test_borrowed);
+		RUN(test_check);
+	}
+	RUN(test_packed_damaged);
 	RUN(test_bare);
 	RUN(test_iter_damaged);
 	RUN(test_newest_limit0);

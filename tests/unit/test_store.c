@@ -315,6 +315,10 @@ static void sql_exec(const char *path, const char *sql)
  * rows in it) is migrated on open: the heartbeat table appears (2) and
  * every reading moves into chunks (3), readable as before.
  */
+static void readings_joined(struct store *s, const char *site, const char *dev, char *out,
+			    size_t size);
+static int64_t compact_until_done(struct store *s, int64_t now);
+
 static void test_migrates_version_1_readings(void)
 {
 	char path[512];
@@ -391,6 +395,26 @@ static void test_migrates_version_1_readings(void)
 	CHECK_EQ_STR(r.body[2], "{\"n\":1}");
 	CHECK_EQ_INT(readings(s, "m", "lift-2", SP_REC_FAULT, ALL_TIME_FROM, ALL_TIME_TO, 10, &r), 1);
 	CHECK_EQ_STR(r.body[0], "{\"n\":2}");
+	/*
+	 * The migrated chunks stay in the fixed format (8 added fmt, 0); a new
+	 * reading goes into a packed chunk beside them, and every reader reads
+	 * both; compaction merges the two small chunks of lift-2's second hour
+	 * into one packed chunk, changing no answer.
+	 */
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks WHERE fmt != 0"), 0);
+	int64_t ag = sql_int(path, "SELECT id FROM agents WHERE agent = 'gw'");
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_reading(s, 2, ag, 4, SP_REC_LIFT, 1764323600001, "{\"n\":4}", 7), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks WHERE fmt = 1"), 1);
+	char before[4096], after[4096];
+	readings_joined(s, "m", "lift-2", before, sizeof(before));
+	CHECK_EQ_STR(before, "{\"n\":4}|{\"n\":3}|{\"n\":2}|{\"n\":1}|");
+	CHECK(compact_until_done(s, (int64_t)time(NULL) * 1000 + 7200000) >= 2);
+	readings_joined(s, "m", "lift-2", after, sizeof(after));
+	CHECK_EQ_STR(after, before);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks WHERE device_id = 2 AND fmt = 1 "
+				   "AND n = 2"), 1);
 	/* the heartbeat table works (migration 1 -> 2) */
 	CHECK_EQ_INT(store_w_begin(s), 0);
 	CHECK_EQ_INT(store_w_heartbeat(s, T0), 0);
@@ -989,9 +1013,9 @@ static void test_damaged_chunk(void)
 	write_txn(s, &d, ag, HOUR0, 1, "a");
 	write_txn(s, &d, ag, HOUR0 + 1, 1, "b");
 	write_txn(s, &d, ag, HOUR0 + 2, 1, "c");
-	/* the middle one's length entry says 200 bytes; its body has 4 */
-	sql_exec(path, "UPDATE reading_chunks SET meta = substr(meta, 1, 24) || x'c8000000' || "
-		       "substr(meta, 29) WHERE id = (SELECT min(id) + 1 FROM reading_chunks)");
+	/* the middle one's body is two bytes longer than its entry says */
+	sql_exec(path, "UPDATE reading_chunks SET body = body || 'xx' "
+		       "WHERE id = (SELECT min(id) + 1 FROM reading_chunks)");
 	struct rows r;
 	CHECK_EQ_INT(readings(s, "z", "d", -1, ALL_TIME_FROM, ALL_TIME_TO, 10, &r), 2);
 	CHECK_EQ_STR(r.body[0], "\"c0\"");
