@@ -12,7 +12,8 @@
  *      spool (and journal) before anything is published;
  *   4. publishes spooled messages oldest first, within two windows:
  *      max_inflight awaiting PUBACK and max_unacked awaiting the
- *      collector's ack;
+ *      collector's ack; after a (re)connect only once the collector's ack
+ *      has come or ack_wait_s has passed (may_publish);
  *   5. if unacked messages exist and the ack has not advanced for
  *      resend_s (doubling up to 32x), goes back and republishes from the
  *      oldest unacked message (the collector drops what it already has).
@@ -68,6 +69,7 @@ struct agent {
 	/* delivery (main loop only) */
 	uint64_t epoch_seen;
 	int64_t connected_at_ms; /* mono time of the current connection */
+	bool publishing;         /* on this connection: the collector's ack came, or ack_wait_s passed */
 	int64_t sent_upto;       /* highest seq published on this connection */
 	int64_t applied_ack;     /* highest ack applied to the spool */
 	int64_t last_progress_ms;
@@ -211,6 +213,7 @@ static void on_connected(struct agent *a)
 	struct spool_stats st;
 
 	a->connected_at_ms = sp_mono_ms();
+	a->publishing = false;
 	sp_mqtt_subscribe(a->mqtt, a->t_ack, 1);
 	sp_mqtt_subscribe(a->mqtt, a->t_cmd, 1);
 	sp_mqtt_publish(a->mqtt, a->t_birth, a->birth.data, a->birth.len, 1, true);
@@ -280,12 +283,35 @@ static int publish_one(void *ctx, int64_t seq, const char *payload, size_t len)
 	return 0;
 }
 
+/*
+ * After a (re)connect, data waits until the collector's ack has come on
+ * this connection (at once when the broker keeps it retained) or
+ * ack_wait_s has passed. A broker restarted without persistence holds
+ * neither the ack nor the collector's session until the collector is back
+ * and publishes its acks again: what we published before would reach
+ * nobody, come again later behind newer messages, and then move no alert
+ * rule (docs/alerts.md, late data): an episode in it would open no alert.
+ */
+static bool may_publish(struct agent *a)
+{
+	if (a->publishing)
+		return true;
+	if (atomic_load(&a->ack_seen)) {
+		a->publishing = true;
+	} else if (sp_mono_ms() - a->connected_at_ms >= a->conf->agent.ack_wait_s * 1000) {
+		a->publishing = true;
+		SP_INFO("agent", "no ack from the collector %lld s after connecting: publishing anyway",
+			(long long)a->conf->agent.ack_wait_s);
+	}
+	return a->publishing;
+}
+
 static void publish_spool(struct agent *a)
 {
 	struct spool_stats st;
 	struct publish_ctx pc = {a, 0, false};
 
-	if (!sp_mqtt_connected(a->mqtt))
+	if (!sp_mqtt_connected(a->mqtt) || !may_publish(a))
 		return;
 	spool_get_stats(a->spool, &st);
 	pc.limit_seq = a->applied_ack + a->conf->mqtt.max_unacked;

@@ -45,7 +45,8 @@ static const struct sp_conf_key agent_keys[] = {
 	{"resend_s", SP_CONF_INT, A(resend_s), "10", 1, 3600, NULL, 0, NULL,
 	 "publish unacknowledged messages again after this long without ack progress (doubles, up to 32x)"},
 	{"ack_wait_s", SP_CONF_INT, A(ack_wait_s), "3", 0, 3600, NULL, 0, NULL,
-	 "with a new spool, wait this long for the collector's retained ack to continue its seq"},
+	 "after each connect, wait up to this long for the collector's ack before publishing data "
+	 "(and, with a new spool, to continue its seq)"},
 	{"fw", SP_CONF_STRING, A(fw), "sitepulse-agent " SP_VERSION, 0, 256, NULL, 0, NULL,
 	 "firmware/software version announced in the birth message"},
 };

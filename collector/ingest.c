@@ -36,7 +36,7 @@ struct ingest {
 	struct sp_mqtt *mqtt;
 	struct queue *queue;
 	struct metrics *metrics;
-	uint64_t subscribed_epoch; /* main thread */
+	_Atomic uint64_t subscribed_epoch; /* written by main, read by the acker */
 	/* Paho thread: rate limit for oversized-message logs */
 	struct sp_ratelimit oversize_log;
 
@@ -129,14 +129,14 @@ void ingest_poll(struct ingest *in)
 	bool up = sp_mqtt_connected(in->mqtt);
 	atomic_store(&in->metrics->mqtt_connected, up);
 	uint64_t epoch = sp_mqtt_epoch(in->mqtt);
-	if (!up || epoch == in->subscribed_epoch)
+	if (!up || epoch == atomic_load(&in->subscribed_epoch))
 		return;
 	/* the session keeps subscriptions, but a broker without persistence forgets them */
 	int rc = 0;
 	for (size_t i = 0; i < sizeof(FILTERS) / sizeof(FILTERS[0]); i++)
 		rc |= sp_mqtt_subscribe(in->mqtt, FILTERS[i], 1);
 	if (rc == 0) {
-		in->subscribed_epoch = epoch;
+		atomic_store(&in->subscribed_epoch, epoch);
 		SP_INFO("ingest", "subscribed to sp/v1/+/+/{birth,data,state}");
 	}
 }
@@ -179,6 +179,18 @@ size_t ingest_acks_waiting(struct ingest *in)
 /* Publishes one ack (acker thread). 0, SP_ECONN, SP_EBUSY or SP_EIO. */
 static int publish_ack(struct ingest *in, const struct ack_item *it)
 {
+	/*
+	 * Not on a new connection before our subscriptions: an agent that
+	 * reconnected takes the ack as a sign that we listen and publishes its
+	 * spool (agent.c, may_publish); what it sent before the broker had our
+	 * subscriptions would reach nobody (a broker restarted without
+	 * persistence forgot them), come again later behind newer messages, and
+	 * move no alert rule. One client's packets are handled in order, so an
+	 * ack sent after the SUBSCRIBE comes after the subscriptions.
+	 */
+	if (sp_mqtt_connected(in->mqtt) &&
+	    atomic_load(&in->subscribed_epoch) != sp_mqtt_epoch(in->mqtt))
+		return SP_EBUSY;
 	char topic[SP_TOPIC_MAX];
 	if (sp_topic_format(topic, sizeof(topic), it->site, it->agent, SP_TOPIC_ACK))
 		return SP_EINVAL;

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""
+test_reorder.py - an episode spooled while the broker lost the collector's
+session still opens its alert (docs/architecture.md, the agent; docs/alerts.md,
+late data).
+
+mosquitto runs with persistence off. The collector stops and the broker
+restarts: the collector's session and the retained acks are gone. The agent
+reconnects to the new broker and, while nobody is subscribed, a charger port
+overheats and cools down again (port.over_temp, --scenario) - all of it in the
+agent's spool. Then the collector comes back. Had the agent published at once
+after reconnecting, the broker would have dropped those messages (no
+subscriber), the ones after the collector's return would have arrived first,
+and the resent episode, behind them, would have moved no alert rule: no alert.
+The agent waits for the collector's ack instead (ack_wait_s, long here), so:
+  - the agent publishes nothing between its reconnect and the collector's return
+    (its log says so, and it never gives up waiting);
+  - every created record is stored, and the agent never had to go back and
+    publish again (nothing it published was lost);
+  - exactly one port.over_temp alert covers the episode, opened at its first
+    hot reading (hold 0) and cleared.
+"""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sptest as T  # noqa: E402
+
+OVER_TEMP = 60.0     # port.over_temp opens at >= 60 °C (docs/alerts.md)
+EPISODE_AT_S = 9     # the overheat begins this long after the agent's start ...
+EPISODE_FOR_S = 4    # ... and lasts this long
+
+
+def main(env):
+    broker = env.broker()
+    coll = env.collector(broker)
+    agent = env.agent(broker, "reorder-a", "gw-1", seed=5, lifts=1, chargers=1, ports=2,
+                      heartbeat_s=1, time_scale=5, batch_ms=200, resend_s=5, ack_wait_s=1)
+    T.log("step: the agent streams, the collector acknowledges")
+    T.wait_until(lambda: agent.created() >= 3 and agent.acked_all(), 20, "the first messages acknowledged")
+    # from now on a long wait for the ack (a new spool's first start used the short one
+    # to learn its seq), and the episode 9 s after the restart
+    with open(agent.config) as f:
+        ini = f.read()
+    T.check("ack_wait_s = 1\n" in ini, "the agent's configuration sets ack_wait_s = 1")
+    with open(agent.config, "w") as f:
+        f.write(ini.replace("ack_wait_s = 1\n", "ack_wait_s = 60\n"))
+    agent.terminate()
+    before = len(agent.proc.log_text())
+
+    def log():  # the agent's log since this start
+        return agent.proc.log_text()[before:]
+
+    agent.start(["--scenario", "chg-1/2:port_overheat@%d+%d" % (EPISODE_AT_S, EPISODE_FOR_S)])
+    started = time.monotonic()
+    T.wait_until(lambda: "connected as" in log(), 20, "the agent to connect again")
+
+    T.log("step: the collector stops, the broker restarts without persistence")
+    coll.terminate()
+    broker.restart()
+    T.wait_until(lambda: log().count("connected as") >= 2, 20,
+                 "the agent to reconnect to the new broker")
+    reconnected_seq = agent.last_seq()
+
+    T.log("step: the episode happens with nobody subscribed; it ends; the collector comes back")
+    T.wait_until(lambda: time.monotonic() - started > EPISODE_AT_S + EPISODE_FOR_S + 2, 30,
+                 "the episode to be over")
+    T.check(agent.last_seq() > reconnected_seq, "the agent went on creating messages")
+    T.check("publishing anyway" not in log(),
+            "the agent stopped waiting for the collector's ack before it came back")
+    coll.start()
+    T.wait_until(agent.acked_all, 30, "the collector to acknowledge everything created")
+
+    T.log("step: all stored, in order, and the episode alerted once")
+    T.check("publishing anyway" not in log(),
+            "the agent published before the collector's ack came")
+    recs = agent.journal_records()[0]
+    stored = coll.api_ok("/api/v1/readings", {"site": "reorder-a", "dev": "chg-1", "limit": 10000})
+    created = [r for r in recs if r["dev"] == "chg-1"]
+    T.check(len(stored) == len(created), "chg-1: %d readings stored, %d created"
+            % (len(stored), len(created)))
+    T.check("publishing again from seq" not in log(),
+            "the agent had to publish again: messages it published were lost")
+    hot = sorted(r["ts"] for r in created
+                 if r["t"] == "port" and r.get("port") == 2 and r.get("temp_c", -1e9) >= OVER_TEMP)
+    T.check(hot, "the scenario made port 2 hot (the journal has no reading >= %.0f °C)" % OVER_TEMP)
+    T.wait_until(lambda: any(a["cleared_at"] for a in coll.api_ok(
+        "/api/v1/alerts", {"state": "all", "site": "reorder-a"}) if a["rule"] == "port.over_temp"),
+        20, "the over-temperature alert to clear")
+    alerts = [a for a in coll.api_ok("/api/v1/alerts", {"state": "all", "site": "reorder-a"})
+              if a["rule"] == "port.over_temp"]
+    T.check(len(alerts) == 1, "one port.over_temp alert for the episode, got %r" % alerts)
+    a = alerts[0]
+    T.check(a["dev"] == "chg-1" and a["port"] == 2, "the alert names chg-1 port 2: %r" % a)
+    T.check(a["opened_at"] == hot[0], "opened at the first hot reading %d, not %r"
+            % (hot[0], a["opened_at"]))
+    T.check(a["cleared_at"] is not None and a["cleared_at"] > a["opened_at"],
+            "cleared after it opened: %r" % a)
+
+
+if __name__ == "__main__":
+    T.run(main)
