@@ -11,7 +11,8 @@ Every wait polls a condition up to a deadline.
 Measurements are taken from the outside only: /proc/PID/stat (CPU),
 /proc/PID/status (VmHWM, VmRSS), the broker's log (subscriptions), the
 collector's HTTP API, and its SQLite file after it has stopped.
-Only the Python standard library is used.
+Only the Python standard library is used (and tests/integration/chunkfmt.py,
+the stored chunk format).
 """
 
 import atexit
@@ -22,10 +23,14 @@ import shutil
 import signal
 import socket
 import sqlite3
-import struct
 import subprocess
+import sys
 import threading
 import time
+
+# the stored chunk format, read by the integration tests too
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+import chunkfmt  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -409,53 +414,19 @@ class Collector:
             con.close()
 
 
-# One entry of reading_chunks.meta in the FIXED format (fmt 0, collector/chunk.h),
-# little-endian: ts i64 | seq i64 | agent_id i64 | body length u32 | kind u32.
-CHUNK_ENTRY = struct.Struct("<qqqII")
-
-
-def packed_agent_seqs(meta):
-    """(agent_id, seq) of each entry of a PACKED meta (fmt 1): five LEB128
-    varints per entry, the first three zigzag deltas from the entry before.
-    None if it is not whole entries. (Agent ids and seqs are positive and far
-    below 2^63, so the 64-bit wrap is left out.)"""
-    vals, v, shift = [], 0, 0
-    for b in meta:
-        v |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            vals.append(v)
-            v, shift = 0, 0
-    if shift or len(vals) % 5:
-        return None
-    out, seq, agent = [], 0, 0
-    for i in range(0, len(vals), 5):
-        z = vals[i + 1]
-        seq += (z >> 1) ^ -(z & 1)
-        z = vals[i + 2]
-        agent += (z >> 1) ^ -(z & 1)
-        out.append((agent, seq))
-    return out
-
-
 def chunk_agent_seqs(con):
     """The set of distinct (agent_id, seq) of every stored reading, decoded from
-    reading_chunks.meta only (bodies are not read). Raises BenchError when a
-    chunk's meta is not whole entries or disagrees with its n."""
+    reading_chunks.meta only (bodies are not read; either format, chunkfmt).
+    Raises BenchError when a chunk's meta is not whole entries or disagrees
+    with its n."""
     seen = set()
     add = seen.add
     for cid, n, meta, fmt in con.execute("SELECT id, n, meta, fmt FROM reading_chunks"):
-        if fmt == 1:
-            pairs = packed_agent_seqs(meta)
-            if pairs is None or len(pairs) != n:
-                raise BenchError("reading_chunks id %d: packed meta of %d bytes does not hold n = %d entries"
-                                 % (cid, len(meta), n))
-            seen.update(pairs)
-            continue
-        if fmt != 0 or len(meta) % CHUNK_ENTRY.size or len(meta) // CHUNK_ENTRY.size != n:
+        entries = chunkfmt.meta_entries(bytes(meta), fmt)
+        if entries is None or len(entries) != n:
             raise BenchError("reading_chunks id %d: meta of %d bytes (format %s) does not hold n = %d entries"
                              % (cid, len(meta), fmt, n))
-        for _ts, seq, agent_id, _len, _kind in CHUNK_ENTRY.iter_unpack(meta):
+        for _ts, seq, agent_id, _len, _kind in entries:
             add((agent_id, seq))
     return seen
 

@@ -63,6 +63,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import chunkfmt  # noqa: E402  (the stored chunk format, shared with bench/benchlib.py)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("SP_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 BIN_DIR = os.environ.get("SP_BIN_DIR") or os.path.join(SOURCE_DIR, "build", "bin")
@@ -1027,50 +1030,12 @@ def db_integrity(path):
         db.close()
 
 
-CHUNK_ENTRY = struct.Struct("<qqqII")  # ts, seq, agent_id, body length (bytes), kind
-CHUNK_BARE = 0x100  # in an entry's kind: the body is the record's canonical tail
-CHUNK_FMT_FIXED, CHUNK_FMT_PACKED = 0, 1  # reading_chunks.fmt
-
-
-def chunk_meta_entries(meta, fmt):
-    """The entries (ts, seq, agent_id, length, kind) of a chunk's meta, or None
-    if it is not whole entries of its format (collector/chunk.h). FIXED: 32-byte
-    entries. PACKED: five LEB128 varints per entry, the first three zigzag
-    deltas from the entry before (from 0), 64-bit wrapping."""
-    if fmt == CHUNK_FMT_FIXED:
-        if len(meta) % CHUNK_ENTRY.size:
-            return None
-        return list(CHUNK_ENTRY.iter_unpack(meta))
-    if fmt != CHUNK_FMT_PACKED:
-        return None
-    vals, v, shift = [], 0, 0
-    for b in meta:
-        v |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            vals.append(v)
-            v, shift = 0, 0
-        elif shift > 63:
-            return None
-    if shift or len(vals) % 5:
-        return None
-    out, prev = [], [0, 0, 0]
-    for i in range(0, len(vals), 5):
-        for j in range(3):
-            z = vals[i + j]
-            prev[j] = (prev[j] + ((z >> 1) ^ -(z & 1))) % (1 << 64)
-        signed = [x - (1 << 64) if x >= 1 << 63 else x for x in prev]
-        out.append((signed[0], signed[1], signed[2], vals[i + 3], vals[i + 4]))
-    return out
-REC_KINDS = ("lift", "station", "port", "session", "fault")  # enum sp_rec_kind
-
-
 def db_chunk_records(con, where="", params=()):
     """Yields one tuple (device_id, agent_id, seq, ts, kind, body) per stored
     reading, body the reading's JSON text (str), in storage order (chunk id,
     then index in the chunk). Reads table reading_chunks (schema v3, see
     collector/chunk.h): meta holds n entries (ts, seq, agent_id, body length,
-    kind) in the chunk's format fmt (chunk_meta_entries), and body the n
+    kind) in the chunk's format fmt (chunkfmt.meta_entries), and body the n
     bodies joined by ','; the lengths are UTF-8 byte lengths. A kind with
     CHUNK_BARE (0x100) set marks a bare body, the canonical tail only: its
     head {"t":KIND,"dev":DEV,"ts":TS is put back here from the entry and the
@@ -1089,7 +1054,7 @@ def db_chunk_records(con, where="", params=()):
     for cid, device_id, n, meta, body, dev, fmt in con.execute(sql, params):
         meta = bytes(meta)
         raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-        entries = chunk_meta_entries(meta, fmt)
+        entries = chunkfmt.meta_entries(meta, fmt)
         if entries is None:
             raise AssertionError("reading_chunks id %d: meta of %d bytes is not whole entries of format %d"
                                  % (cid, len(meta), fmt))
@@ -1112,13 +1077,11 @@ def db_chunk_records(con, where="", params=()):
                 raise AssertionError("reading_chunks id %d: entry %d: body is not UTF-8: %s"
                                      % (cid, i, e)) from None
             off += length
-            if kind & CHUNK_BARE:
-                kind &= ~CHUNK_BARE
-                if kind >= len(REC_KINDS) or dev is None or text[:1] not in (",", "}"):
-                    raise AssertionError("reading_chunks id %d: entry %d: bare body of kind %d, "
-                                         "device %r, starting %r" % (cid, i, kind, dev, text[:1]))
-                text = '{"t":%s,"dev":%s,"ts":%d%s' % (json.dumps(REC_KINDS[kind]),
-                                                       json.dumps(dev, ensure_ascii=False), ts, text)
+            got = chunkfmt.reading_json(text, kind, dev, ts)
+            if got is None:
+                raise AssertionError("reading_chunks id %d: entry %d: bare body of kind %d, "
+                                     "device %r, starting %r" % (cid, i, kind, dev, text[:1]))
+            kind, text = got
             yield device_id, agent_id, seq, ts, kind, text
         if off != len(raw):
             raise AssertionError("reading_chunks id %d: entries cover %d of the body's %d bytes"
