@@ -69,7 +69,7 @@ struct agent {
 	/* delivery (main loop only) */
 	uint64_t epoch_seen;
 	int64_t connected_at_ms; /* mono time of the current connection */
-	bool publishing;         /* on this connection: the collector's ack came, or ack_wait_s passed */
+	bool publishing;         /* this connection: the ack came, or ack_wait_s passed */
 	int64_t sent_upto;       /* highest seq published on this connection */
 	int64_t applied_ack;     /* highest ack applied to the spool */
 	int64_t last_progress_ms;
@@ -300,7 +300,8 @@ static bool may_publish(struct agent *a)
 		a->publishing = true;
 	} else if (sp_mono_ms() - a->connected_at_ms >= a->conf->agent.ack_wait_s * 1000) {
 		a->publishing = true;
-		SP_INFO("agent", "no ack from the collector %lld s after connecting: publishing anyway",
+		SP_INFO("agent",
+			"no ack from the collector %lld s after connecting: publishing anyway",
 			(long long)a->conf->agent.ack_wait_s);
 	}
 	return a->publishing;

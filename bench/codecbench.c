@@ -138,12 +138,14 @@ int main(int argc, char **argv)
 		out_bytes = 0;
 		for (long m = 0; m < messages; m++) {
 			sp_buf_reset(&out);
-			for (long r = 0; r < records; r++)
-				if (sp_encode_record_tail(&out,
-							  &decoded[(size_t)m * (size_t)records + (size_t)r])) {
+			for (long r = 0; r < records; r++) {
+				const struct sp_record *rec =
+					&decoded[(size_t)m * (size_t)records + (size_t)r];
+				if (sp_encode_record_tail(&out, rec)) {
 					fprintf(stderr, "sp-codecbench: cannot re-encode\n");
 					return 1;
 				}
+			}
 			out_bytes += out.len;
 		}
 		double t2 = cpu_now();

@@ -282,8 +282,8 @@ static int write_readings(struct gendb *g, int64_t start, int64_t steps)
 			synth_record(&g->rng, &r, d->dev, d->lift, ts, (uint64_t)m);
 			sp_buf_reset(&g->body);
 			if ((rc = sp_encode_record_tail(&g->body, &r)) ||
-			    (rc = store_w_reading_tail(g->store, d->id, d->agent_id, m + 1, r.kind, ts,
-						       g->body.data, g->body.len)))
+			    (rc = store_w_reading_tail(g->store, d->id, d->agent_id, m + 1, r.kind,
+						       ts, g->body.data, g->body.len)))
 				goto fail;
 			g->rows++;
 			in_txn++;

@@ -159,7 +159,8 @@ static bool next_entry(struct chunk_iter *it, struct chunk_rec *out, uint32_t *l
 int chunk_iter_next(struct chunk_iter *it, struct chunk_rec *out)
 {
 	if (it->i == it->n)
-		return it->off == it->body_len && (it->fmt == CHUNK_FMT_FIXED || it->moff == it->meta_len)
+		return it->off == it->body_len &&
+				       (it->fmt == CHUNK_FMT_FIXED || it->moff == it->meta_len)
 			       ? 0
 			       : SP_EINVAL;
 	uint32_t len32, kind;
@@ -344,8 +345,9 @@ static int add(struct chunk_batch *b, int64_t device_id, const struct chunk_rec 
 		return SP_ENOMEM;
 	}
 	uint32_t idx = (uint32_t)b->nheld++;
+	uint32_t kind = (uint32_t)r->kind | (r->bare ? CHUNK_BARE : 0);
 	b->held[idx] = (struct held){r->ts, r->seq, r->agent_id, copy ? NULL : r->body, off,
-				     (uint32_t)r->len, (uint32_t)r->kind | (r->bare ? CHUNK_BARE : 0), NONE};
+				     (uint32_t)r->len, kind, NONE};
 	if (g->tail == NONE)
 		g->head = idx;
 	else

@@ -105,7 +105,7 @@ int chunk_iter_next(struct chunk_iter *it, struct chunk_rec *out);
  */
 bool chunk_check(int fmt, const void *meta, size_t meta_len, const char *body, size_t body_len);
 
-/* Whether a bare body of this kind can be read back: a known kind, and a tail (',' or '}' first). */
+/* Whether a bare body of this kind can be read back: a known kind, a tail (',' or '}' first). */
 bool chunk_bare_ok(uint32_t kind, const char *body, size_t len);
 
 /*

@@ -149,8 +149,8 @@ static const char *const WSQL[W_COUNT] = {
 		      "floor_max = ?7, meta = coalesce(?8, meta), rating = ?9 "
 		      "WHERE site = ?1 AND dev = ?2",
 	/* ?8: NULL for a new id, or the id compaction gives a merged chunk; ?9 the meta's format */
-	[W_CHUNK_INS] = "INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, at, meta, body, id, "
-			"fmt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[W_CHUNK_INS] = "INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, at, meta, body, "
+			"id, fmt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[W_DEV_SEEN] = "UPDATE devices SET last_seen = ?2 WHERE id = ?1 AND last_seen < ?2",
 	[W_DEV_COUNT] = "SELECT count(*) FROM devices",
 	[W_HEARTBEAT] = "INSERT INTO heartbeat(id, at) VALUES (1, ?1) "
@@ -284,8 +284,9 @@ static int readings_to_chunks(struct sqlite_store *s)
 	static const char *const sel = "SELECT device_id, ts, kind, agent_id, seq, body FROM readings "
 				       "ORDER BY device_id, ts, id";
 	/* the table as migration 3 made it: no fmt yet (FIXED, its default from 8 on) */
-	static const char *const v3_ins = "INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, "
-					  "at, meta, body, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+	static const char *const v3_ins =
+		"INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, at, meta, body, id) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 	sqlite3_stmt *st = NULL, *ins = NULL;
 	int64_t rows = 0;
 	int rc = 0, step;
@@ -533,8 +534,8 @@ static int sq_begin(void *impl)
 static int sq_commit(void *impl)
 {
 	struct sqlite_store *s = impl;
-	int rc = sqs_write_chunks(s, s->batch, s->w[W_CHUNK_INS], CHUNK_FMT_PACKED, sp_now_ms(), NULL,
-				0);
+	int rc = sqs_write_chunks(s, s->batch, s->w[W_CHUNK_INS], CHUNK_FMT_PACKED,
+				sp_now_ms(), NULL, 0);
 	if (rc == 0)
 		rc = sqs_wstep(s, W_COMMIT);
 	if (rc) {
@@ -756,19 +757,20 @@ static int sq_reading(void *impl, int64_t device_id, int64_t agent_id, int64_t s
 	struct chunk_rec r = {ts, seq, agent_id, (int)kind, body, body_len,
 			      (how & STORE_BODY_TAIL) != 0};
 	if (r.bare && !chunk_bare_ok((uint32_t)kind, body, body_len)) {
-		SP_ERROR("store", "%s: a reading of kind %d handed over as a tail is none (not stored)",
+		SP_ERROR("store", "%s: a reading of kind %d given as a tail is none (not stored)",
 			 s->path, (int)kind);
 		return SP_EINVAL;
 	}
-	if ((how & STORE_BODY_LENT ? chunk_batch_add_borrowed : chunk_batch_add)(s->batch, device_id,
-										  &r)) {
+	int (*add)(struct chunk_batch *, int64_t, const struct chunk_rec *) =
+		how & STORE_BODY_LENT ? chunk_batch_add_borrowed : chunk_batch_add;
+	if (add(s->batch, device_id, &r)) {
 		SP_ERROR("store", "%s: out of memory holding readings", s->path);
 		return SP_ENOMEM;
 	}
 	if (chunk_batch_count(s->batch) >= BATCH_FLUSH_READINGS ||
 	    chunk_batch_body_bytes(s->batch) >= BATCH_FLUSH_BYTES)
-		return sqs_write_chunks(s, s->batch, s->w[W_CHUNK_INS], CHUNK_FMT_PACKED, sp_now_ms(), NULL,
-				0);
+		return sqs_write_chunks(s, s->batch, s->w[W_CHUNK_INS], CHUNK_FMT_PACKED,
+				sp_now_ms(), NULL, 0);
 	return 0;
 }
 

@@ -294,7 +294,7 @@ static void check_chunks(const struct sink *s, const struct model *m)
 			}
 		}
 
-		/* the fixed meta's bytes are the documented little-endian entries (packed: its own test) */
+		/* the fixed meta's bytes are the documented entries (packed: test_packed_layout) */
 		for (size_t k = 0; c->fmt == CHUNK_FMT_FIXED && k < c->n; k++) {
 			const struct mrec *r = &m->r[order[pos + k]];
 			unsigned char e[CHUNK_ENTRY_SIZE];
@@ -309,7 +309,8 @@ static void check_chunks(const struct sink *s, const struct model *m)
 		EXPECT(c->fmt == fmt, "chunk %zu format %d", ci, c->fmt);
 		EXPECT(chunk_check(c->fmt, c->meta, c->meta_len, c->body, c->body_len),
 		       "chunk %zu checks", ci);
-		EXPECT(chunk_iter_init(&it, c->fmt, c->meta, c->meta_len, c->body, c->body_len) == 0,
+		EXPECT(chunk_iter_init(&it, c->fmt, c->meta, c->meta_len, c->body, c->body_len) ==
+			       0,
 		       "chunk %zu init", ci);
 		EXPECT(chunk_iter_count(&it) == c->n, "chunk %zu count", ci);
 		int64_t tmin = INT64_MAX, tmax = INT64_MIN;
@@ -445,7 +446,8 @@ static void test_entry_layout(void)
 			CHECK_EQ_INT(s.c[0].meta[i], 0xff);
 		struct chunk_iter it;
 		struct chunk_rec out;
-		CHECK_EQ_INT(chunk_iter_init(&it, s.c[0].fmt, s.c[0].meta, s.c[0].meta_len, s.c[0].body,
+		CHECK_EQ_INT(chunk_iter_init(&it, s.c[0].fmt, s.c[0].meta, s.c[0].meta_len,
+					     s.c[0].body,
 					     s.c[0].body_len), 0);
 		CHECK_EQ_INT(chunk_iter_next(&it, &out), 1);
 		CHECK_EQ_INT(out.ts, -1);
@@ -912,8 +914,10 @@ static void test_check(void)
 	/* empty readings separated by commas: CHUNK_MAX_RECORDS is sound, one more is not */
 	memset(meta, 0, sizeof(meta));
 	memset(body, ',', sizeof(body));
-	CHECK(chunk_check(CHUNK_FMT_FIXED, meta, CHUNK_MAX_RECORDS * CHUNK_ENTRY_SIZE, body, CHUNK_MAX_RECORDS - 1));
-	CHECK(!chunk_check(CHUNK_FMT_FIXED, meta, (CHUNK_MAX_RECORDS + 1) * CHUNK_ENTRY_SIZE, body, CHUNK_MAX_RECORDS));
+	CHECK(chunk_check(CHUNK_FMT_FIXED, meta, CHUNK_MAX_RECORDS * CHUNK_ENTRY_SIZE, body,
+			  CHUNK_MAX_RECORDS - 1));
+	CHECK(!chunk_check(CHUNK_FMT_FIXED, meta, (CHUNK_MAX_RECORDS + 1) * CHUNK_ENTRY_SIZE, body,
+			   CHUNK_MAX_RECORDS));
 	/* what emit writes passes */
 	struct chunk_batch *b = chunk_batch_create();
 	struct model m = {0};
@@ -923,7 +927,8 @@ static void test_check(void)
 	CHECK_EQ_INT(chunk_batch_emit(b, fmt, on_chunk, &k), 0);
 	CHECK(k.n >= 3);
 	for (size_t i = 0; i < k.n; i++)
-		CHECK(chunk_check(k.c[i].fmt, k.c[i].meta, k.c[i].meta_len, k.c[i].body, k.c[i].body_len));
+		CHECK(chunk_check(k.c[i].fmt, k.c[i].meta, k.c[i].meta_len, k.c[i].body,
+				  k.c[i].body_len));
 	sink_free(&k);
 	model_free(&m);
 	chunk_batch_destroy(b);
