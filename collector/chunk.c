@@ -173,7 +173,8 @@ int chunk_iter_next(struct chunk_iter *it, struct chunk_rec *out)
 		return SP_EINVAL;
 	if (len > it->body_len - it->off - sep)
 		return SP_EINVAL;
-	const char *body = it->body + it->off + sep;
+	/* a chunk without body bytes may come without a body at all (NULL): no arithmetic on it */
+	const char *body = it->body ? it->body + it->off + sep : "";
 	bool bare = (kind & CHUNK_BARE) != 0;
 	if (bare) {
 		kind &= ~CHUNK_BARE;
