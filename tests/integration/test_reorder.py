@@ -18,7 +18,10 @@ The agent waits for the collector's ack instead (ack_wait_s, long here), so:
   - every created record is stored, and the agent never had to go back and
     publish again (nothing it published was lost);
   - exactly one port.over_temp alert covers the episode, opened at its first
-    hot reading (hold 0) and cleared.
+    hot reading (hold 0) and cleared;
+  - on the new broker the collector's first PUBLISH (an ack) comes after its
+    SUBSCRIBE (the broker's debug log): an ack sent before would start the
+    agent publishing to nobody.
 """
 import os
 import sys
@@ -33,7 +36,7 @@ EPISODE_FOR_S = 4    # ... and lasts this long
 
 
 def main(env):
-    broker = env.broker()
+    broker = env.broker(extra_lines=["log_type debug"])  # each client's packets, in order
     coll = env.collector(broker)
     agent = env.agent(broker, "reorder-a", "gw-1", seed=5, lifts=1, chargers=1, ports=2,
                       heartbeat_s=1, time_scale=5, batch_ms=200, resend_s=5, ack_wait_s=1)
@@ -97,6 +100,15 @@ def main(env):
             % (hot[0], a["opened_at"]))
     T.check(a["cleared_at"] is not None and a["cleared_at"] > a["opened_at"],
             "cleared after it opened: %r" % a)
+
+    # the collector on the new broker: SUBSCRIBE before any PUBLISH of its own
+    text = broker.proc.log_text()
+    new_broker = text[text.rfind("---- start #"):]
+    cid = coll.client_id
+    sub = new_broker.find("Received SUBSCRIBE from %s" % cid)
+    pub = new_broker.find("Received PUBLISH from %s " % cid)
+    T.check(sub >= 0 and pub >= 0, "the new broker's log shows the collector's SUBSCRIBE and PUBLISH")
+    T.check(sub < pub, "the collector published (an ack) on the new broker before it subscribed")
 
 
 if __name__ == "__main__":
