@@ -227,6 +227,12 @@ static void on_connected(struct agent *a)
 	a->resend_after_ms = a->conf->agent.resend_s * 1000;
 }
 
+/* Whether ack_wait_s has passed on this connection without the collector's ack coming. */
+static bool ack_wait_over(const struct agent *a)
+{
+	return sp_mono_ms() - a->connected_at_ms >= a->conf->agent.ack_wait_s * 1000;
+}
+
 /* Learns the first seq of a new spool: the collector's ack + 1 (CONTRACT §3.4). */
 static void learn_seq(struct agent *a)
 {
@@ -235,7 +241,7 @@ static void learn_seq(struct agent *a)
 	int64_t next = 0;
 	if (atomic_load(&a->ack_seen)) {
 		next = atomic_load(&a->acked) + 1;
-	} else if (sp_mono_ms() - a->connected_at_ms >= a->conf->agent.ack_wait_s * 1000) {
+	} else if (ack_wait_over(a)) {
 		next = 1; /* no retained ack: the collector has never heard of us */
 	}
 	if (next > 0 && spool_set_next_seq(a->spool, next) == 0)
@@ -298,7 +304,7 @@ static bool may_publish(struct agent *a)
 		return true;
 	if (atomic_load(&a->ack_seen)) {
 		a->publishing = true;
-	} else if (sp_mono_ms() - a->connected_at_ms >= a->conf->agent.ack_wait_s * 1000) {
+	} else if (ack_wait_over(a)) {
 		a->publishing = true;
 		SP_INFO("agent",
 			"no ack from the collector %lld s after connecting: publishing anyway",
