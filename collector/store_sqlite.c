@@ -79,11 +79,14 @@ static const struct migration MIGRATIONS[] = {
 	 * 2 -> 3: readings in per-device chunks (chunk.h): one row and one index
 	 * entry per device and hour per transaction, merged by compaction
 	 * once the hour is over. `at` is when the row was written; `compaction`
-	 * remembers up to which chunk id compaction has looked, which works
-	 * because AUTOINCREMENT never hands out an id again.
+	 * remembers up to which chunk id compaction has looked. The writer gives
+	 * every new chunk an id above the highest in the table and that mark
+	 * (W_CHUNK_NEXT_ID). Files made before that declare the id AUTOINCREMENT,
+	 * whose bookkeeping (sqlite_sequence, read and written by every INSERT)
+	 * was a quarter of a chunk's insert; they keep it, harmlessly.
 	 */
 	{"CREATE TABLE reading_chunks("
-	 " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	 " id INTEGER PRIMARY KEY,"
 	 " device_id INTEGER NOT NULL,"
 	 " ts_min INTEGER NOT NULL, ts_max INTEGER NOT NULL,"
 	 " n INTEGER NOT NULL, at INTEGER NOT NULL,"
@@ -167,6 +170,15 @@ static const char *const WSQL[W_COUNT] = {
 			    "WHERE device_id = ?1 AND ts_max BETWEEN ?2 AND ?3 AND id > ?5 ORDER BY id",
 	[W_CHUNK_DEL] = "DELETE FROM reading_chunks WHERE id = ?1",
 	[W_COMPACT_SET] = "UPDATE compaction SET upto = ?1 WHERE id = 1",
+	/*
+	 * The first id for a transaction's new chunks: above every chunk in the
+	 * table (so storage order is write order) and above every id compaction
+	 * has looked at (so it looks at them), even where the newest chunks were
+	 * merged away. Asked inside the transaction, so it is right whoever wrote
+	 * before.
+	 */
+	[W_CHUNK_NEXT_ID] = "SELECT max(coalesce((SELECT max(id) FROM reading_chunks), 0), "
+			    "coalesce((SELECT upto FROM compaction WHERE id = 1), 0)) + 1",
 };
 
 
@@ -218,6 +230,7 @@ struct chunk_sink {
 	int64_t at;
 	const int64_t *ids;  /* ids for the chunks in order (compaction), or NULL: new ids */
 	size_t nids, used;
+	int64_t next_id;     /* without ids: the next new chunk's (W_CHUNK_NEXT_ID) */
 };
 
 static int insert_chunk(void *ctx, const struct chunk_out *c)
@@ -231,13 +244,20 @@ static int insert_chunk(void *ctx, const struct chunk_out *c)
 	sqlite3_bind_int64(st, 5, k->at);
 	sqlite3_bind_blob(st, 6, c->meta ? c->meta : "", (int)c->meta_len, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, c->body ? c->body : "", (int)c->body_len, SQLITE_STATIC);
-	if (k->ids && k->used < k->nids)
-		sqlite3_bind_int64(st, 8, k->ids[k->used++]);
+	/* every parameter is bound on every call: no clearing between them */
+	if (k->ids)
+		if (k->used < k->nids)
+			sqlite3_bind_int64(st, 8, k->ids[k->used++]);
+		else /* not reached: packing needs no more chunks than it took */
+			sqlite3_bind_null(st, 8);
+	else if (k->next_id > 0)
+		sqlite3_bind_int64(st, 8, k->next_id++);
+	else /* the migration 2 -> 3: an empty table, where SQLite's max + 1 is the same */
+		sqlite3_bind_null(st, 8);
 	if (c->fmt != CHUNK_FMT_FIXED) /* the migration's statement, FIXED only, has no ?9 */
 		sqlite3_bind_int(st, 9, c->fmt);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
 	return rc == SQLITE_DONE ? 0 : sqs_db_error(k->s, k->db, "write readings");
 }
 
@@ -245,8 +265,19 @@ static int insert_chunk(void *ctx, const struct chunk_out *c)
 int sqs_write_chunks(struct sqlite_store *s, struct chunk_batch *b, sqlite3_stmt *ins, int fmt,
 		     int64_t at, const int64_t *ids, size_t nids)
 {
-	struct chunk_sink sink = {s, s->db, ins, at, ids, nids, 0};
-	int rc = chunk_batch_emit(b, fmt, insert_chunk, &sink);
+	struct chunk_sink sink = {s, s->db, ins, at, ids, nids, 0, 0};
+	int rc = 0;
+	/* (the migrations run before the statements are prepared) */
+	if (ids == NULL && chunk_batch_count(b) > 0 && s->w[W_CHUNK_NEXT_ID] != NULL) {
+		sqlite3_stmt *st = s->w[W_CHUNK_NEXT_ID];
+		if (sqlite3_step(st) == SQLITE_ROW)
+			sink.next_id = sqlite3_column_int64(st, 0);
+		else
+			rc = sqs_db_error(s, s->db, "number new readings chunks");
+		sqlite3_reset(st);
+	}
+	if (rc == 0)
+		rc = chunk_batch_emit(b, fmt, insert_chunk, &sink);
 	chunk_batch_reset(b);
 	if (rc == SP_ENOMEM)
 		SP_ERROR("store", "%s: out of memory writing readings", s->path);

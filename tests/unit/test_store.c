@@ -973,6 +973,60 @@ static void test_compaction_keeps_order(void)
 	drop(s, path);
 }
 
+/*
+ * New chunks are numbered by the writer. A new file declares no AUTOINCREMENT
+ * (no sqlite_sequence); a file that does (made before) works the same: ids
+ * rise in write order, stay above compaction's mark after the newest chunks
+ * were merged away, and SQLite's own counter follows them.
+ */
+static void test_chunk_ids(void)
+{
+	char path[512];
+	int64_t ag = 0, now = (int64_t)time(NULL) * 1000 + 7200000;
+	struct store_device d;
+	struct store *s = fresh_with_device(path, sizeof(path), "i", "d", SP_DEV_LIFT, &ag, &d);
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'"),
+		     0);
+	write_txn(s, &d, ag, HOUR0, 1, "a");
+	store_close(s);
+	/* the table as files made before declare it, rows and all */
+	sql_exec(path, "BEGIN;"
+		       "ALTER TABLE reading_chunks RENAME TO old_chunks;"
+		       "CREATE TABLE reading_chunks(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+		       " device_id INTEGER NOT NULL, ts_min INTEGER NOT NULL,"
+		       " ts_max INTEGER NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL,"
+		       " meta BLOB NOT NULL, body TEXT NOT NULL, fmt INTEGER NOT NULL DEFAULT 0);"
+		       "INSERT INTO reading_chunks SELECT * FROM old_chunks;"
+		       "DROP TABLE old_chunks;"
+		       "CREATE INDEX reading_chunks_device_ts ON reading_chunks(device_id, ts_max);"
+		       "COMMIT;");
+	struct store_params p = {.path = path, .sync_full = false, .readers = 2, .cache_mb = 4};
+	s = store_open(&p);
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	write_txn(s, &d, ag, HOUR0, 1, "b");
+	write_txn(s, &d, ag, HOUR0, 1, "c");
+	CHECK_EQ_INT(sql_int(path, "SELECT group_concat(id) = '1,2,3' FROM "
+				   "(SELECT id FROM reading_chunks ORDER BY id)"),
+		     1);
+	CHECK_EQ_INT(sql_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'reading_chunks'"),
+		     3);
+	/* all three merged into one, which takes the smallest id: 2 and 3 are given up */
+	CHECK_EQ_INT(compact_until_done(s, now), 3);
+	CHECK_EQ_INT(sql_int(path, "SELECT group_concat(id) FROM reading_chunks"), 1);
+	CHECK_EQ_INT(sql_int(path, "SELECT upto FROM compaction"), 3);
+	write_txn(s, &d, ag, HOUR0 + 5 * 3600000LL, 1, "d");
+	CHECK_EQ_INT(sql_int(path, "SELECT max(id) FROM reading_chunks"), 4);
+	struct rows r;
+	CHECK_EQ_INT(readings(s, "i", "d", -1, HOUR0, HOUR0 + 5 * 3600000LL, 10, &r), 4);
+	CHECK_EQ_STR(r.body[0], "\"d0\"");
+	CHECK_EQ_STR(r.body[3], "\"a0\"");
+	drop(s, path);
+}
+
 /* A devices row out of range (a damaged or edited file) is clamped, never wrapped. */
 static void test_device_row_clamped(void)
 {
@@ -2239,6 +2293,7 @@ int main(void)
 	RUN(test_tail_readings_read_whole);
 	RUN(test_compaction);
 	RUN(test_compaction_keeps_order);
+	RUN(test_chunk_ids);
 	RUN(test_device_row_clamped);
 	RUN(test_damaged_chunk);
 	RUN(test_rollback_leaves_nothing);
