@@ -13,7 +13,14 @@ struct chunk {
 };
 
 struct sp_arena {
-	struct chunk *chunks; /* current chunk first */
+	/*
+	 * Chunks in the order they are filled; `cur` is the one being filled.
+	 * After a reset every kept chunk is empty and `cur` is the first, so a
+	 * block costs one comparison and a bump; a chunk of its own for a big
+	 * block goes after `cur` without becoming it, so the room left in `cur`
+	 * serves the blocks after it.
+	 */
+	struct chunk *chunks, *cur;
 	size_t chunk_size;
 	size_t keep;
 };
@@ -59,30 +66,46 @@ void sp_arena_reset(struct sp_arena *a)
 			free(c);
 		}
 	}
+	a->cur = a->chunks;
 }
 
-static void *arena_alloc(struct sp_arena *a, size_t n)
+static struct chunk *chunk_new(struct sp_arena *a, size_t size)
 {
-	n = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-	/* first chunk with room (only the first few are ever partly used) */
-	for (struct chunk *c = a->chunks; c; c = c->next) {
-		if (c->size - c->used >= n) {
-			void *p = c->data + c->used;
-			c->used += n;
-			return p;
-		}
-	}
-	size_t size = n > a->chunk_size ? n : a->chunk_size;
 	if (size > SIZE_MAX - sizeof(struct chunk))
 		return NULL;
 	struct chunk *c = malloc(sizeof(*c) + size);
 	if (c == NULL)
 		return NULL;
 	c->size = size;
-	c->used = n;
-	c->next = a->chunks;
-	a->chunks = c;
-	return c->data;
+	c->used = 0;
+	struct chunk **link = a->cur ? &a->cur->next : &a->chunks;
+	c->next = *link;
+	*link = c;
+	return c;
+}
+
+static void *arena_alloc(struct sp_arena *a, size_t n)
+{
+	n = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+	struct chunk *c = a->cur;
+	if (c == NULL || c->size - c->used < n) {
+		if (n > a->chunk_size) {
+			c = chunk_new(a, n);
+		} else {
+			/* the next kept chunk with room, else a new one */
+			for (c = c ? c->next : a->chunks; c && c->size - c->used < n; c = c->next)
+				;
+			if (c == NULL)
+				c = chunk_new(a, a->chunk_size);
+			if (c)
+				a->cur = c;
+		}
+		if (c == NULL)
+			return NULL;
+	}
+	void *p = c->data + c->used;
+	c->used += n;
+	return p;
 }
 
 struct sp_arena *sp_arena_enter(struct sp_arena *a)
