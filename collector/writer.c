@@ -21,27 +21,18 @@
  *   5. release the messages from the queue and publish the acks that are
  *      due (CONTRACT §3.4 pacing, see seqtrack.h).
  * Counters are added only after COMMIT, so a batch that is retried after a
- * failure is not counted twice.
+ * failure is not counted twice. The alert rules' events and state are
+ * handled in writer_alerts.c; the state both files share is writer_int.h.
  */
-#include "writer.h"
+#include "writer_int.h"
 
-#include "alertmail.h"
-#include "devcache.h"
-#include "holdlog.h"
 #include "offline.h"
 #include "parsed.h"
-#include "seqtrack.h"
 
-#include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
-#include "sitepulse/codec.h"
 #include "sitepulse/error.h"
 #include "sitepulse/grow.h"
-#include "sitepulse/log.h"
-#include "sitepulse/topic.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,53 +55,6 @@
  */
 #define LIVENESS_FLUSH_MS 1000
 
-/* What one batch did, added to the metrics after COMMIT. */
-struct batch_counts {
-	uint64_t stored, duplicate, missing, recovered, births, states;
-	uint64_t alerts_opened, alerts_cleared, fault_raises_stale;
-	struct alertmail_counts mail;
-	uint64_t msg_rejected[SP_REJ_REASON_COUNT];
-	uint64_t rec_stored[SP_REC_KIND_COUNT];
-	uint64_t rec_rejected[SP_REJ_REASON_COUNT];
-};
-
-struct writer {
-	struct writer_params p;
-	pthread_t thread;
-	bool started;
-	atomic_bool stop;             /* set by writer_stop (main thread) */
-	struct store_device scratch;  /* a device when the cache is full */
-	struct sp_decoder *dec;
-	struct seqtrack *seq;
-	struct devcache *devs;
-	struct rules *rules;
-	struct holdlog *holds;        /* the batch's hold events, written net before COMMIT */
-	struct alertmail *mail;       /* NULL: alerts are not mailed */
-	struct queue_msg *msgs;
-	struct sp_topic *topics;
-	bool *topic_ok;
-	struct sp_buf done, missing, meta;
-	uint64_t epoch_seen;
-	int64_t last_expire_ms;
-	int64_t device_count;
-	bool failing;                 /* the last batch failed to commit */
-	int64_t liveness_flushed_ms;
-	int64_t devices_flushed_ms;
-	/* the broker connection as the offline sweep needs it: up since when (0: down) */
-	uint64_t link_epoch;
-	int64_t link_up_since;
-	int64_t last_commit_mono;     /* when the last batch with messages started */
-	int64_t clears_untrimmed;     /* fault clears written since the store's were last trimmed */
-	struct sp_ratelimit reject_log;
-	struct sp_ratelimit stale_log;  /* late fault raises ignored */
-	struct batch_counts bc;
-	/* agents that sent data since the last liveness flush, with their latest arrival */
-	struct alive {
-		int64_t agent_id;
-		int64_t received_ms;
-	} *alive;
-	size_t nalive, capalive;
-};
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -142,146 +86,6 @@ static int note_alive(struct writer *w, int64_t agent_id, int64_t received_ms)
 	w->alive[w->nalive].agent_id = agent_id;
 	w->alive[w->nalive++].received_ms = received_ms;
 	return 0;
-}
-
-/* ---------------------------------------------------------------- alerts */
-
-static void rule_device_of(struct rule_device *rd, int64_t id, const char *site, const char *dev,
-			   enum sp_dev_kind kind, uint16_t rating)
-{
-	rd->id = id;
-	rd->site = site;
-	rd->dev = dev;
-	rd->kind = kind;
-	rd->rated_speed = kind == SP_DEV_LIFT ? rating / 100.0 : 0;
-	rd->port_limit_w = kind == SP_DEV_CHARGER ? (double)rating : 0;
-}
-
-/*
- * Remembers a fault clear in the store too (the rules remember it in
- * memory), so that a raise resent after its own clear is over after a
- * restart as well. The table is trimmed back to what the rules remember
- * once as many clears again have been written: it never holds more than
- * twice that.
- */
-static int keep_fault_clear(struct writer *w, const struct rule_event *ev)
-{
-	int rc = store_w_fault_clear(w->p.store, ev->device_id, ev->port, ev->code, ev->ts);
-	if (rc == 0 && ++w->clears_untrimmed >= RULES_FAULT_CLEARS_MAX) {
-		rc = store_w_fault_clears_trim(w->p.store, RULES_FAULT_CLEARS_MAX);
-		w->clears_untrimmed = 0; /* a rolled-back trim is redone by the next one */
-	}
-	return rc;
-}
-
-/* A late raise the rules ignored (RULE_RAISE_STALE); rate-limited: a resend may hold many. */
-static void log_stale_raise(struct writer *w, const struct rule_event *ev)
-{
-	uint64_t suppressed;
-	if (!sp_ratelimit_allow(&w->stale_log, sp_mono_ms(), 10, 10000, &suppressed))
-		return;
-	SP_INFO("alerts", "%s/%s: late fault raise %s of %lld ignored: its clear, at or after it, came "
-			  "first%s",
-		ev->site, ev->dev, ev->code, (long long)ev->ts,
-		suppressed ? " (similar lines suppressed)" : "");
-}
-
-static int load_fault_clear(void *ctx, int64_t device_id, int32_t port, const char *code,
-			    int64_t ts)
-{
-	struct writer *w = ctx;
-	rules_note_fault_clear(w->rules, device_id, port, code, ts);
-	return 0;
-}
-
-/* The rules' events, written in the batch's transaction (rules.h). */
-static int on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_id)
-{
-	struct writer *w = ctx;
-	const char *rule = rule_name(ev->rule);
-	char shown[ALERT_RULE_SHOWN_MAX], port[24] = "";
-	int rc;
-	switch (ev->kind) {
-	case RULE_HOLD_START:
-		return holdlog_begin(w->holds, ev->device_id, (int)ev->rule, ev->port, ev->code,
-				     ev->since);
-	case RULE_HOLD_END:
-		return holdlog_end(w->holds, ev->device_id, (int)ev->rule, ev->port, ev->code);
-	case RULE_OPEN: {
-		struct store_alert_new a = {ev->device_id, rule, ev->code, ev->site, ev->dev, ev->port,
-					    alert_severity_name(ev->severity), ev->ts, ev->detail};
-		/* the alert replaces its hold (if it had one: holdlog writes nothing otherwise) */
-		if ((!rule_swept(ev->rule) &&
-		     (rc = holdlog_end(w->holds, ev->device_id, (int)ev->rule, ev->port, ev->code))) ||
-		    (rc = store_w_alert_open(w->p.store, &a, alert_id)))
-			return rc;
-		w->bc.alerts_opened++;
-		alert_rule_shown(shown, sizeof(shown), rule, ev->code);
-		if (ev->port)
-			snprintf(port, sizeof(port), " port %d", (int)ev->port);
-		SP_INFO("alerts", "alert %lld opened: %s %s %s/%s%s: %s", (long long)*alert_id, shown,
-			a.severity, ev->site, ev->dev, port, ev->detail);
-		return w->mail ? alertmail_event(w->mail, w->p.store, ev, *alert_id, false, &w->bc.mail)
-			       : 0;
-	}
-	case RULE_CLEAR:
-		if ((rc = store_w_alert_clear(w->p.store, ev->alert_id, ev->ts)))
-			return rc;
-		w->bc.alerts_cleared++;
-		alert_rule_shown(shown, sizeof(shown), rule, ev->code);
-		SP_INFO("alerts", "alert %lld cleared: %s %s/%s", (long long)ev->alert_id, shown,
-			ev->site, ev->dev);
-		return w->mail ? alertmail_event(w->mail, w->p.store, ev, ev->alert_id, true, &w->bc.mail)
-			       : 0;
-	case RULE_FAULT_CLEARED:
-		return keep_fault_clear(w, ev);
-	case RULE_RAISE_STALE:
-		w->bc.fault_raises_stale++;
-		log_stale_raise(w, ev);
-		return 0;
-	}
-	return 0;
-}
-
-static int put_hold(void *ctx, int64_t device_id, int rule, int32_t port, const char *code,
-		    int64_t since)
-{
-	return store_w_hold_put(ctx, device_id, rule_name((enum rule_id)rule), port, code, since);
-}
-
-static int del_hold(void *ctx, int64_t device_id, int rule, int32_t port, const char *code)
-{
-	return store_w_hold_del(ctx, device_id, rule_name((enum rule_id)rule), port, code);
-}
-
-static int load_condition(void *ctx, const struct store_condition *c)
-{
-	struct writer *w = ctx;
-	struct rule_device rd;
-	int64_t now = sp_now_ms();
-	int rc;
-	rule_device_of(&rd, c->device_id, c->site, c->dev, c->kind, c->rating);
-	if (c->alert_id > 0)
-		rc = rules_load_alert(w->rules, &rd, c->rule, c->port, c->code, c->alert_id,
-				      c->last_seen, now);
-	else
-		rc = rules_load_hold(w->rules, &rd, c->rule, c->port, c->code, c->since, c->last_seen,
-				     now);
-	if (rc == SP_EINVAL) {
-		SP_WARN("alerts", "%s/%s: unknown rule %s in the store: left as it is", c->site, c->dev,
-			c->rule);
-		return 0;
-	}
-	return rc;
-}
-
-/* (Re)builds the rules' state from the store: at start, and after a rolled-back batch. */
-static int load_conditions(struct writer *w)
-{
-	rules_reset(w->rules);
-	int rc = store_w_load_conditions(w->p.store, load_condition, w);
-	atomic_store(&w->p.metrics->rule_conditions, rules_count(w->rules));
-	return rc;
 }
 
 /* Finds the device, creating it when unknown (data before birth). NULL + *reason on refusal. */
@@ -376,8 +180,8 @@ static int store_record(struct writer *w, const struct sp_topic *t, int64_t agen
 	struct sp_record rec;
 	struct rule_device rd;
 	parsed_record(r, &rec);
-	rule_device_of(&rd, d->id, t->site, r->dev, (enum sp_dev_kind)d->kind, d->rating);
-	return rules_eval(w->rules, &rd, &rec, late, received_ms, on_rule_event, w);
+	writer_rule_device(&rd, d->id, t->site, r->dev, (enum sp_dev_kind)d->kind, d->rating);
+	return rules_eval(w->rules, &rd, &rec, late, received_ms, writer_on_rule_event, w);
 }
 
 /* A data message, decoded by the parser thread (parsed.h). */
@@ -656,16 +460,16 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 				(long long)missing, (long long)(w->p.gap_window_ms / 1000));
 		w->bc.missing += (uint64_t)missing;
 		/* holds that ran out with nothing new from their device (a trapped passenger) */
-		if ((rc = rules_tick(w->rules, now, on_rule_event, w)) ||
+		if ((rc = rules_tick(w->rules, now, writer_on_rule_event, w)) ||
 		    (w->mail && (rc = alertmail_reminders(w->mail, w->p.store, now, &w->bc.mail))))
 			goto fail;
 	}
 	if ((rc = save_progress(w, now, flush_all, &agents_flushed, &devices_flushed)) ||
-	    (rc = holdlog_flush(w->holds, put_hold, del_hold, w->p.store)))
+	    (rc = holdlog_flush(w->holds, writer_put_hold, writer_del_hold, w->p.store)))
 		goto fail;
 	/* with the devices' last_seen just written: the sweep reads them exact */
 	if (devices_flushed && !flush_all && offline_sweep_due(w, now) &&
-	    (rc = offline_sweep(w->p.store, w->p.rules, w->p.offline_ms, now, on_rule_event, w)))
+	    (rc = offline_sweep(w->p.store, w->p.rules, w->p.offline_ms, now, writer_on_rule_event, w)))
 		goto fail;
 	if ((rc = store_w_commit(w->p.store)))
 		goto fail_committed;
@@ -690,7 +494,7 @@ fail_committed:
 	holdlog_clear(w->holds);
 	w->device_count = store_w_device_count(w->p.store);
 	/* the rules moved with the rolled-back records: take their state from the store again */
-	if (load_conditions(w))
+	if (writer_load_conditions(w))
 		SP_WARN("alerts", "cannot reload the alert state; it rebuilds from new records");
 	return rc;
 }
@@ -857,8 +661,8 @@ struct writer *writer_start(const struct writer_params *p)
 	if (!w->dec || !w->seq || !w->devs || !w->rules || !w->holds || !w->msgs || !w->topics ||
 	    !w->topic_ok)
 		goto fail;
-	if (store_w_load_agents(p->store, load_agent, w) || load_conditions(w) ||
-	    store_w_load_fault_clears(p->store, RULES_FAULT_CLEARS_MAX, load_fault_clear, w))
+	if (store_w_load_agents(p->store, load_agent, w) || writer_load_conditions(w) ||
+	    store_w_load_fault_clears(p->store, RULES_FAULT_CLEARS_MAX, writer_load_fault_clear, w))
 		goto fail;
 	w->clears_untrimmed = RULES_FAULT_CLEARS_MAX; /* the first clear trims what earlier runs left */
 	w->device_count = store_w_device_count(p->store);

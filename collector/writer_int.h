@@ -1,0 +1,99 @@
+/*
+ * writer_int.h - the writer thread's state, shared by its two files:
+ * writer.c (the loop, the messages, the batches, the acks) and
+ * writer_alerts.c (the alert rules' side: their events written into the
+ * batch's transaction, their state loaded from the store). Everything here
+ * belongs to the writer thread; only `stop` is touched by another (atomic).
+ * Not for other modules: they see writer.h.
+ */
+#ifndef SP_WRITER_INT_H
+#define SP_WRITER_INT_H
+
+#include "writer.h"
+
+#include "alertmail.h"
+#include "devcache.h"
+#include "holdlog.h"
+#include "rules.h"
+#include "seqtrack.h"
+
+#include "sitepulse/buf.h"
+#include "sitepulse/codec.h"
+#include "sitepulse/log.h"
+#include "sitepulse/topic.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What one batch did, added to the metrics after COMMIT. */
+struct batch_counts {
+	uint64_t stored, duplicate, missing, recovered, births, states;
+	uint64_t alerts_opened, alerts_cleared, fault_raises_stale;
+	struct alertmail_counts mail;
+	uint64_t msg_rejected[SP_REJ_REASON_COUNT];
+	uint64_t rec_stored[SP_REC_KIND_COUNT];
+	uint64_t rec_rejected[SP_REJ_REASON_COUNT];
+};
+
+struct writer {
+	struct writer_params p;
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;             /* set by writer_stop (main thread) */
+	struct store_device scratch;  /* a device when the cache is full */
+	struct sp_decoder *dec;
+	struct seqtrack *seq;
+	struct devcache *devs;
+	struct rules *rules;
+	struct holdlog *holds;        /* the batch's hold events, written net before COMMIT */
+	struct alertmail *mail;       /* NULL: alerts are not mailed */
+	struct queue_msg *msgs;
+	struct sp_topic *topics;
+	bool *topic_ok;
+	struct sp_buf done, missing, meta;
+	uint64_t epoch_seen;
+	int64_t last_expire_ms;
+	int64_t device_count;
+	bool failing;                 /* the last batch failed to commit */
+	int64_t liveness_flushed_ms;
+	int64_t devices_flushed_ms;
+	/* the broker connection as the offline sweep needs it: up since when (0: down) */
+	uint64_t link_epoch;
+	int64_t link_up_since;
+	int64_t last_commit_mono;     /* when the last batch with messages started */
+	int64_t clears_untrimmed;     /* fault clears written since the store's were last trimmed */
+	struct sp_ratelimit reject_log;
+	struct sp_ratelimit stale_log;  /* late fault raises ignored */
+	struct batch_counts bc;
+	/* agents that sent data since the last liveness flush, with their latest arrival */
+	struct alive {
+		int64_t agent_id;
+		int64_t received_ms;
+	} *alive;
+	size_t nalive, capalive;
+};
+
+/* ---------------------------------------------------------------- writer_alerts.c */
+
+/* What the rules need to know of a device, from the inventory's row. */
+void writer_rule_device(struct rule_device *rd, int64_t id, const char *site, const char *dev,
+			enum sp_dev_kind kind, uint16_t rating);
+
+/* The rules' events (rule_event_fn, ctx: the writer), written in the batch's transaction. */
+int writer_on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_id);
+
+/* holdlog_flush's writers (ctx: the store). */
+int writer_put_hold(void *ctx, int64_t device_id, int rule, int32_t port, const char *code,
+		    int64_t since);
+int writer_del_hold(void *ctx, int64_t device_id, int rule, int32_t port, const char *code);
+
+/* (Re)builds the rules' state from the store: at start, and after a rolled-back batch. */
+int writer_load_conditions(struct writer *w);
+
+/* store_w_load_fault_clears' callback at start (ctx: the writer). */
+int writer_load_fault_clear(void *ctx, int64_t device_id, int32_t port, const char *code,
+			    int64_t ts);
+
+#endif
