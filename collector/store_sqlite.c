@@ -13,7 +13,8 @@
  * synchronous=NORMAL survives a crash of the collector but may lose the
  * last commits on power loss (documented in docs/architecture.md).
  *
- * Schema: see MIGRATIONS below; `schema_version` records what is applied.
+ * Schema: store_sqlite_schema.c (the migrations); `schema_version` records
+ * what is applied.
  */
 #include "store_sqlite_int.h"
 
@@ -31,93 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sqlite_store;
-
-/*
- * Each entry migrates from version i to i+1: SQL, then (if set) a C step
- * in the same transaction. Append only, never edit.
- */
-struct migration {
-	const char *sql;
-	int (*convert)(struct sqlite_store *s);
-};
-
-static int readings_to_chunks(struct sqlite_store *s);
-
-static const struct migration MIGRATIONS[] = {
-	/* 0 -> 1: the initial schema */
-	{
-	"CREATE TABLE agents("
-	" id INTEGER PRIMARY KEY,"
-	" site TEXT NOT NULL, agent TEXT NOT NULL,"
-	" acked INTEGER NOT NULL DEFAULT 0,"
-	" done TEXT NOT NULL DEFAULT '', missing TEXT NOT NULL DEFAULT '',"
-	" gap_since INTEGER NOT NULL DEFAULT 0,"
-	" online INTEGER NOT NULL DEFAULT 0, state_at INTEGER NOT NULL DEFAULT 0,"
-	" birth_ts INTEGER NOT NULL DEFAULT 0, birth_at INTEGER NOT NULL DEFAULT 0, fw TEXT,"
-	" last_seen INTEGER NOT NULL DEFAULT 0,"
-	" UNIQUE(site, agent));"
-	"CREATE TABLE devices("
-	" id INTEGER PRIMARY KEY,"
-	" site TEXT NOT NULL, dev TEXT NOT NULL,"
-	" kind INTEGER NOT NULL, agent_id INTEGER NOT NULL,"
-	" ports INTEGER NOT NULL DEFAULT 0,"
-	" floor_min INTEGER, floor_max INTEGER,"
-	" meta TEXT, last_seen INTEGER NOT NULL DEFAULT 0,"
-	" UNIQUE(site, dev));"
-	"CREATE TABLE readings("
-	" id INTEGER PRIMARY KEY,"
-	" device_id INTEGER NOT NULL, ts INTEGER NOT NULL, kind INTEGER NOT NULL,"
-	" agent_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
-	" body TEXT NOT NULL);"
-	/* the one index of the hot table: readings of a device by time (API) */
-	"CREATE INDEX readings_device_ts ON readings(device_id, ts);",
-	NULL},
-	/* 1 -> 2: a row the writer rewrites every second, so health reflects real writes */
-	{"CREATE TABLE heartbeat(id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);", NULL},
-	/*
-	 * 2 -> 3: readings in per-device chunks (chunk.h): one row and one index
-	 * entry per device and hour per transaction, merged by compaction
-	 * once the hour is over. `at` is when the row was written; `compaction`
-	 * remembers up to which chunk id compaction has looked. The writer gives
-	 * every new chunk an id above the highest in the table and that mark
-	 * (W_CHUNK_NEXT_ID). Files made before that declare the id AUTOINCREMENT,
-	 * whose bookkeeping (sqlite_sequence, read and written by every INSERT)
-	 * was a quarter of a chunk's insert; they keep it, harmlessly.
-	 */
-	{"CREATE TABLE reading_chunks("
-	 " id INTEGER PRIMARY KEY,"
-	 " device_id INTEGER NOT NULL,"
-	 " ts_min INTEGER NOT NULL, ts_max INTEGER NOT NULL,"
-	 " n INTEGER NOT NULL, at INTEGER NOT NULL,"
-	 " meta BLOB NOT NULL, body TEXT NOT NULL);"
-	 "CREATE INDEX reading_chunks_device_ts ON reading_chunks(device_id, ts_max);"
-	 "CREATE TABLE compaction(id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL);"
-	 "INSERT INTO compaction VALUES (1, 0);",
-	 readings_to_chunks},
-	/* 3 -> 4: alerts and the rules' pending holds, and each device's rating */
-	{SQA_MIGRATION, NULL},
-	/* 4 -> 5: outboxes for alert mails and city summaries, and the summaries' progress */
-	{SQO_MIGRATION, NULL},
-	/*
-	 * 5 -> 6: since when an agent has been up without a gap (the offline
-	 * alerts); how many reminders an unacknowledged alert has had
-	 */
-	{"ALTER TABLE agents ADD COLUMN up_since INTEGER NOT NULL DEFAULT 0;"
-	 "UPDATE agents SET up_since = state_at WHERE online = 1;"
-	 "ALTER TABLE alerts ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0;",
-	 NULL},
-	/* 6 -> 7: the newest clear of each fault, so a late raise stays over across a restart */
-	{SQA_MIGRATION_FAULT_CLEARS, NULL},
-	/*
-	 * 7 -> 8: chunks in the packed format (chunk.h, CHUNK_FMT_PACKED: varint
-	 * entries) with bare readings (CHUNK_BARE: their head left out). Chunks
-	 * already written stay as they are, fmt 0 (FIXED). A collector before
-	 * this could read neither, so the version makes it refuse the file.
-	 */
-	{"ALTER TABLE reading_chunks ADD COLUMN fmt INTEGER NOT NULL DEFAULT 0;", NULL},
-};
-#define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 
 /* ---------------------------------------------------------------- connections */
 
@@ -216,9 +130,6 @@ int sqs_exec(sqlite3 *db, const char *path, const char *sql)
 
 /* ---------------------------------------------------------------- chunks */
 
-/* a transaction's readings held before its chunks are written (~3 MB of entries; copied bodies) */
-#define BATCH_FLUSH_READINGS 65536
-#define BATCH_FLUSH_BYTES (4u << 20)
 /* a chunk's hour is over this long after it was written, save for late readings */
 #define COMPACT_AFTER_MS (CHUNK_SPAN_MS + 5 * 60 * 1000LL)
 #define AGENT_DOWN_MS (180 * 1000LL) /* [store] device_offline_s's default */
@@ -302,101 +213,6 @@ bool sqs_row_chunk(struct sqlite_store *s, sqlite3_stmt *st, int id_col, const c
 	SP_ERROR("store", "%s: damaged readings chunk %lld (%s)", s->path,
 		 (long long)sqlite3_column_int64(st, id_col), fate);
 	return false;
-}
-
-/*
- * Migration 2 -> 3: the rows of `readings` become chunks, a device at a
- * time in time order (so the chunks come out full), then the table goes.
- * Runs once, inside the migration's transaction; on a large store it takes
- * a while (logged).
- */
-static int readings_to_chunks(struct sqlite_store *s)
-{
-	static const char *const sel = "SELECT device_id, ts, kind, agent_id, seq, body FROM readings "
-				       "ORDER BY device_id, ts, id";
-	/* the table as migration 3 made it: no fmt yet (FIXED, its default from 8 on) */
-	static const char *const v3_ins =
-		"INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, at, meta, body, id) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-	sqlite3_stmt *st = NULL, *ins = NULL;
-	int64_t rows = 0;
-	int rc = 0, step;
-
-	if (sqlite3_prepare_v2(s->db, sel, -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(s->db, v3_ins, -1, &ins, NULL) != SQLITE_OK) {
-		rc = sqs_db_error(s, s->db, "prepare the readings migration");
-		goto done;
-	}
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct chunk_rec r = {
-			.ts = sqlite3_column_int64(st, 1),
-			.kind = sqlite3_column_int(st, 2),
-			.agent_id = sqlite3_column_int64(st, 3),
-			.seq = sqlite3_column_int64(st, 4),
-			.body = (const char *)sqlite3_column_text(st, 5),
-			.len = (size_t)sqlite3_column_bytes(st, 5),
-		};
-		/* `at` 0: old enough for compaction to merge what a flush split */
-		if ((rc = chunk_batch_add(s->batch, sqlite3_column_int64(st, 0), &r)) ||
-		    (chunk_batch_body_bytes(s->batch) >= BATCH_FLUSH_BYTES &&
-		     (rc = sqs_write_chunks(s, s->batch, ins, CHUNK_FMT_FIXED, 0, NULL, 0))))
-			goto done;
-		rows++;
-	}
-	if (step != SQLITE_DONE) {
-		rc = sqs_db_error(s, s->db, "read readings for the migration");
-		goto done;
-	}
-	if ((rc = sqs_write_chunks(s, s->batch, ins, CHUNK_FMT_FIXED, 0, NULL, 0)))
-		goto done;
-	sqlite3_finalize(st);
-	st = NULL;
-	rc = sqs_exec(s->db, s->path, "DROP TABLE readings");
-	if (rc == 0)
-		SP_INFO("store", "%s: %lld readings moved into chunks", s->path, (long long)rows);
-done:
-	chunk_batch_reset(s->batch);
-	sqlite3_finalize(st);
-	sqlite3_finalize(ins);
-	return rc;
-}
-
-static int migrate(struct sqlite_store *s)
-{
-	sqlite3_stmt *st = NULL;
-	int version = 0, rc;
-
-	if ((rc = sqs_exec(s->db, s->path,
-			   "CREATE TABLE IF NOT EXISTS schema_version("
-			   "version INTEGER NOT NULL, applied_at INTEGER NOT NULL)")))
-		return rc;
-	if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(version), 0) FROM schema_version", -1,
-			       &st, NULL) != SQLITE_OK)
-		return sqs_db_error(s, s->db, "read schema version");
-	if (sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (version > SCHEMA_VERSION) {
-		SP_ERROR("store", "%s: schema version %d is newer than this collector (%d)", s->path,
-			 version, SCHEMA_VERSION);
-		return SP_EIO;
-	}
-	for (int v = version; v < SCHEMA_VERSION; v++) {
-		char record[160];
-		snprintf(record, sizeof(record),
-			 "INSERT INTO schema_version VALUES (%d, CAST(strftime('%%s','now') AS INTEGER)*1000)",
-			 v + 1);
-		if ((rc = sqs_exec(s->db, s->path, "BEGIN")) ||
-		    (rc = sqs_exec(s->db, s->path, MIGRATIONS[v].sql)) ||
-		    (MIGRATIONS[v].convert && (rc = MIGRATIONS[v].convert(s))) ||
-		    (rc = sqs_exec(s->db, s->path, record)) ||
-		    (rc = sqs_exec(s->db, s->path, "COMMIT"))) {
-			sqs_exec(s->db, s->path, "ROLLBACK");
-			return rc;
-		}
-		SP_INFO("store", "%s: schema migrated to version %d", s->path, v + 1);
-	}
-	return 0;
 }
 
 static int open_reader(struct sqlite_store *s, struct reader *r)
@@ -521,7 +337,7 @@ static void *sq_open(const struct store_params *p)
 	    sqs_exec(s->db, s->path,
 		     p->sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") ||
 	    sqs_exec(s->db, s->path, "PRAGMA temp_store = MEMORY") ||
-	    sqs_exec(s->db, s->path, pragma) || migrate(s) || set_checkpoint(s, p->checkpoint_mb))
+	    sqs_exec(s->db, s->path, pragma) || sqs_migrate(s) || set_checkpoint(s, p->checkpoint_mb))
 		goto fail;
 	if (sqs_prepare_all(s, s->db, WSQL, W_COUNT, s->w) || sqa_prepare(s) || sqo_prepare(s))
 		goto fail;
@@ -533,7 +349,7 @@ static void *sq_open(const struct store_params *p)
 		if (open_reader(s, &s->readers[r]))
 			goto fail;
 	SP_INFO("store", "%s: open (schema %d, synchronous=%s, %d readers)", s->path,
-		SCHEMA_VERSION, p->sync_full ? "FULL" : "NORMAL", s->nreaders);
+		sqs_schema_version(), p->sync_full ? "FULL" : "NORMAL", s->nreaders);
 	return s;
 fail:
 	sq_close(s);

@@ -108,6 +108,14 @@ struct chunk_batch;
 /* Writes a batch's readings as chunks of format fmt (with these ids, if any) and empties it. */
 int sqs_write_chunks(struct sqlite_store *s, struct chunk_batch *b, sqlite3_stmt *ins, int fmt,
 		     int64_t at, const int64_t *ids, size_t nids);
+/* a transaction's readings held before its chunks are written (~3 MB of entries; copied bodies) */
+#define BATCH_FLUSH_READINGS 65536
+#define BATCH_FLUSH_BYTES (4u << 20)
+
+/* store_sqlite_schema.c: brings s->db to the current schema (each step logged). 0 or SP_E*. */
+int sqs_migrate(struct sqlite_store *s);
+/* The schema version this code writes. */
+int sqs_schema_version(void);
 
 /* store_sqlite_compact.c: merging the small chunks of hours that are over. */
 int sqc_compact(void *impl, int64_t now_ms, int budget, int64_t *merged);

@@ -251,8 +251,8 @@ static void test_open_creates_schema(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 8);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 8);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 9);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 9);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
 				   "name IN ('agents', 'devices', 'reading_chunks', 'compaction', "
 				   "'heartbeat', 'alerts', 'alert_holds', 'outbox', "
@@ -266,7 +266,7 @@ static void test_open_creates_schema(void)
 	struct store_params p = {.path = path, .sync_full = true, .readers = 2};
 	s = store_open(&p);
 	CHECK(s != NULL);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 8);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 9);
 	if (s)
 		CHECK_EQ_INT(store_r_ping(s), 0);
 	drop(s, path);
@@ -365,8 +365,12 @@ static void test_migrates_version_1_readings(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 8);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 9);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'heartbeat'"), 1);
+	/* version 9 left the chunks it found (from version 3) in their table as declared */
+	CHECK_EQ_INT(sql_int(path, "SELECT sql LIKE '%AUTOINCREMENT%' FROM sqlite_master "
+				   "WHERE name = 'reading_chunks'"),
+		     1);
 	/* version 4 took each device's rating from its birth entry */
 	CHECK_EQ_INT(sql_int(path, "SELECT rating FROM devices WHERE id = 1"), 0);
 	CHECK_EQ_INT(sql_int(path, "SELECT rating FROM devices WHERE id = 2"), 160);
@@ -974,10 +978,11 @@ static void test_compaction_keeps_order(void)
 }
 
 /*
- * New chunks are numbered by the writer. A new file declares no AUTOINCREMENT
- * (no sqlite_sequence); a file that does (made before) works the same: ids
- * rise in write order, stay above compaction's mark after the newest chunks
- * were merged away, and SQLite's own counter follows them.
+ * New chunks are numbered by the writer. A new file's table declares no
+ * AUTOINCREMENT (migration 9 made it again while empty); a file of schema 8
+ * holding readings keeps the declaration through migration 9 and works the
+ * same: ids rise in write order, stay above compaction's mark after the
+ * newest chunks were merged away, and SQLite's own counter follows them.
  */
 static void test_chunk_ids(void)
 {
@@ -987,12 +992,14 @@ static void test_chunk_ids(void)
 	struct store *s = fresh_with_device(path, sizeof(path), "i", "d", SP_DEV_LIFT, &ag, &d);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'"),
-		     0);
+	static const char *const autoinc = "SELECT sql LIKE '%AUTOINCREMENT%' FROM sqlite_master "
+					   "WHERE name = 'reading_chunks'";
+	CHECK_EQ_INT(sql_int(path, autoinc), 0);
 	write_txn(s, &d, ag, HOUR0, 1, "a");
 	store_close(s);
-	/* the table as files made before declare it, rows and all */
+	/* a file of schema 8 holding readings: the table as it declared it, rows and all */
 	sql_exec(path, "BEGIN;"
+		       "DELETE FROM schema_version WHERE version = 9;"
 		       "ALTER TABLE reading_chunks RENAME TO old_chunks;"
 		       "CREATE TABLE reading_chunks(id INTEGER PRIMARY KEY AUTOINCREMENT,"
 		       " device_id INTEGER NOT NULL, ts_min INTEGER NOT NULL,"
@@ -1007,6 +1014,8 @@ static void test_chunk_ids(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 9);
+	CHECK_EQ_INT(sql_int(path, autoinc), 1);
 	write_txn(s, &d, ag, HOUR0, 1, "b");
 	write_txn(s, &d, ag, HOUR0, 1, "c");
 	CHECK_EQ_INT(sql_int(path, "SELECT group_concat(id) = '1,2,3' FROM "
