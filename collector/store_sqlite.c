@@ -156,14 +156,12 @@ static int insert_chunk(void *ctx, const struct chunk_out *c)
 	sqlite3_bind_blob(st, 6, c->meta ? c->meta : "", (int)c->meta_len, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, c->body ? c->body : "", (int)c->body_len, SQLITE_STATIC);
 	/* every parameter is bound on every call: no clearing between them */
-	if (k->ids)
-		if (k->used < k->nids)
-			sqlite3_bind_int64(st, 8, k->ids[k->used++]);
-		else /* not reached: packing needs no more chunks than it took */
-			sqlite3_bind_null(st, 8);
-	else if (k->next_id > 0)
+	if (k->ids && k->used < k->nids)
+		sqlite3_bind_int64(st, 8, k->ids[k->used++]);
+	else if (k->ids == NULL && k->next_id > 0)
 		sqlite3_bind_int64(st, 8, k->next_id++);
-	else /* the migration 2 -> 3: an empty table, where SQLite's max + 1 is the same */
+	else /* SQLite's max + 1: the 2 -> 3 migration's empty table (or, not reached, a packing
+	      * that needs more chunks than it took) */
 		sqlite3_bind_null(st, 8);
 	if (c->fmt != CHUNK_FMT_FIXED) /* the migration's statement, FIXED only, has no ?9 */
 		sqlite3_bind_int(st, 9, c->fmt);
