@@ -2,8 +2,9 @@
  * writer_int.h - the writer thread's state, shared by its two files:
  * writer.c (the loop, the messages, the batches, the acks) and
  * writer_alerts.c (the alert rules' side: their events written into the
- * batch's transaction, their state loaded from the store). Everything here
- * belongs to the writer thread; only `stop` is touched by another (atomic).
+ * batch's transaction, their state loaded from the store). The main thread
+ * makes it (writer_start), sets `stop` (atomic) and joins the thread; all
+ * else is the writer thread's alone.
  * Not for other modules: they see writer.h.
  */
 #ifndef SP_WRITER_INT_H

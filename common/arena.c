@@ -86,6 +86,8 @@ static struct chunk *chunk_new(struct sp_arena *a, size_t size)
 
 static void *arena_alloc(struct sp_arena *a, size_t n)
 {
+	if (n > SIZE_MAX - ALIGN) /* would round up to 0 */
+		return NULL;
 	n = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
 	struct chunk *c = a->cur;
 	if (c == NULL || c->size - c->used < n) {

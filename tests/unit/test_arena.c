@@ -93,6 +93,20 @@ static void test_reset_reuses_and_keeps_at_most_keep(void)
 	sp_arena_destroy(a);
 }
 
+/* A size that would round up past SIZE_MAX is refused, not served as a small block. */
+static void test_size_overflow_refused(void)
+{
+	struct sp_arena *a = sp_arena_create(CHUNK, CHUNK);
+	sp_arena_enter(a);
+	CHECK(sp_arena_malloc(SIZE_MAX) == NULL);
+	CHECK(sp_arena_malloc(SIZE_MAX - 8) == NULL);
+	CHECK(sp_arena_malloc(SIZE_MAX - sizeof(void *) * 4) == NULL);
+	char *p = sp_arena_malloc(32); /* and the arena still serves */
+	CHECK(p != NULL && aligned(p));
+	sp_arena_enter(NULL);
+	sp_arena_destroy(a);
+}
+
 static void test_without_arena_malloc_and_free(void)
 {
 	CHECK(sp_arena_enter(NULL) == NULL);
@@ -117,6 +131,7 @@ int main(void)
 	RUN(test_blocks_aligned_and_disjoint);
 	RUN(test_big_block_and_room_left_behind);
 	RUN(test_reset_reuses_and_keeps_at_most_keep);
+	RUN(test_size_overflow_refused);
 	RUN(test_without_arena_malloc_and_free);
 	HARNESS_EXIT();
 }
