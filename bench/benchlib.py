@@ -358,6 +358,14 @@ class Collector:
             return -1
         return sum(s["devices"] for s in json.loads(body))
 
+    def last_commit_ms(self):
+        """The writer's last commit (wall clock, ms) from /healthz: what the runner watches for
+        progress. Not /metrics, whose device gauges cost a pass over every device (every 5 s,
+        ~40 ms at 100k devices): polled every half second, that would be counted as the
+        collector's cost per message."""
+        _, body = self.get("/healthz", auth=False)  # 503 while unhealthy, same body
+        return json.loads(body).get("last_commit_ms")
+
     def metrics(self):
         """The collector's /metrics as {series: value}; a labelled series keeps its labels."""
         status, body = self.get("/metrics", auth=False)

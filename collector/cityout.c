@@ -13,7 +13,7 @@
  * curl_easy_perform) reads it to cut an attempt short. Metrics are atomics.
  *
  * Each loop (about once a second; cityout_stop wakes it at once):
- *  1. schedule: the sites (store_r_sites, listed again every 10 s so new
+ *  1. schedule: the sites (store_r_site_names, listed again every 10 s so new
  *     sites are found) each have a next period to summarize, due at its
  *     end + grace_ms. The next period of a site already summarized follows
  *     the stored progress (store_sender_summarized); a site never
@@ -202,16 +202,16 @@ static void update_queued(struct cityout *c)
 
 /* ------------------------------------------------------------ sites */
 
-static int site_row(void *ctx, const struct store_site_row *row)
+static int site_row(void *ctx, const char *site)
 {
 	struct cityout *c = ctx;
-	size_t len = row->site ? strlen(row->site) : 0;
+	size_t len = site ? strlen(site) : 0;
 	if (len == 0 || len > SP_ID_MAX)
 		return 0; /* the store only holds valid ids */
 	size_t lo = 0, hi = c->nsites;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int cmp = strcmp(c->sites[mid].site, row->site);
+		int cmp = strcmp(c->sites[mid].site, site);
 		if (cmp == 0)
 			return 0;
 		if (cmp < 0)
@@ -225,16 +225,16 @@ static int site_row(void *ctx, const struct store_site_row *row)
 	c->sites = v;
 	memmove(&v[lo + 1], &v[lo], (c->nsites - lo) * sizeof(*v));
 	memset(&v[lo], 0, sizeof(v[lo]));
-	memcpy(v[lo].site, row->site, len + 1);
+	memcpy(v[lo].site, site, len + 1);
 	v[lo].next = -1;
 	c->nsites++;
 	return 0;
 }
 
 /* Adds the sites the store knows and this table does not yet. */
-static void refresh_sites(struct cityout *c, int64_t now)
+static void refresh_sites(struct cityout *c)
 {
-	int rc = store_r_sites(c->p.store, now, c->p.offline_ms, site_row, c);
+	int rc = store_r_site_names(c->p.store, site_row, c);
 	if (rc < 0 && log_allowed(&c->build_log))
 		SP_WARN(LOG_COMP, "listing the sites failed: %s; tried again in %d s",
 			sp_strerror(rc), SITES_REFRESH_MS / 1000);
@@ -472,7 +472,7 @@ fail:
 static bool schedule(struct cityout *c, int64_t now)
 {
 	if (now >= c->next_scan_ms) {
-		refresh_sites(c, now);
+		refresh_sites(c);
 		c->next_scan_ms = now + SITES_REFRESH_MS;
 	}
 	int budget = BUILD_BUDGET;
@@ -818,6 +818,7 @@ struct cityout *cityout_start(const struct cityout_params *p)
 		goto fail;
 	}
 	c->started = true;
+	(void)pthread_setname_np(c->thread, "sp-city"); /* for top -H, perf, gdb */
 	SP_INFO(LOG_COMP, "summaries every %lld s, %lld s after each period ends; %s",
 		(long long)(p->period_ms / 1000), (long long)(p->grace_ms / 1000),
 		c->url[0] ? "sent to the city" : "no url: kept, not sent");

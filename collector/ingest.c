@@ -120,6 +120,7 @@ struct ingest *ingest_create(const struct collector_conf *conf, struct queue *q,
 		return NULL;
 	}
 	in->acker_started = true;
+	(void)pthread_setname_np(in->acker, "sp-acker"); /* for top -H, perf, gdb */
 	return in;
 }
 

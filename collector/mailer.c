@@ -636,6 +636,7 @@ struct mailer *mailer_start(const struct mailer_params *p)
 		goto fail;
 	}
 	m->started = true;
+	(void)pthread_setname_np(m->thread, "sp-mailer"); /* for top -H, perf, gdb */
 	SP_INFO(COMP, "started: alert mail via %s, from %s%s, %lld ms per attempt", m->url_shown,
 		p->from, m->username ? ", with login (TLS required)" : "",
 		(long long)m->timeout_ms);

@@ -129,6 +129,7 @@ struct parser *parser_start(struct queue *in, struct queue *out)
 		return NULL;
 	}
 	p->started = true;
+	(void)pthread_setname_np(p->thread, "sp-parser"); /* for top -H, perf, gdb */
 	return p;
 }
 

@@ -126,6 +126,11 @@ int store_r_sites(struct store *s, int64_t now_ms, int64_t offline_ms, store_sit
 	return s->be->r_sites(s->impl, now_ms, offline_ms, fn, ctx);
 }
 
+int store_r_site_names(struct store *s, store_site_name_fn fn, void *ctx)
+{
+	return s->be->r_site_names(s->impl, fn, ctx);
+}
+
 int store_r_devices(struct store *s, const char *site, int64_t now_ms, int64_t offline_ms,
 		    store_device_fn fn, void *ctx)
 {

@@ -387,10 +387,16 @@ struct store_readings_query {
  * within offline_ms of now_ms.
  */
 typedef int (*store_site_fn)(void *ctx, const struct store_site_row *row);
+typedef int (*store_site_name_fn)(void *ctx, const char *site);
 typedef int (*store_device_fn)(void *ctx, const struct store_device_row *row);
 typedef int (*store_reading_fn)(void *ctx, const char *body, size_t len);
 
 int store_r_sites(struct store *s, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx);
+/*
+ * Only the names of the sites that have devices, in order: one index seek
+ * per site, where store_r_sites passes over every device (~40 ms at 100k).
+ */
+int store_r_site_names(struct store *s, store_site_name_fn fn, void *ctx);
 /* site may be NULL for all sites. */
 int store_r_devices(struct store *s, const char *site, int64_t now_ms, int64_t offline_ms,
 		    store_device_fn fn, void *ctx);
@@ -512,6 +518,7 @@ struct store_backend {
 	int (*w_heartbeat)(void *impl, int64_t now_ms);
 	int (*w_compact)(void *impl, int64_t now_ms, int budget, int64_t *merged);
 	int (*r_sites)(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx);
+	int (*r_site_names)(void *impl, store_site_name_fn fn, void *ctx);
 	int (*r_devices)(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,
 			 store_device_fn fn, void *ctx);
 	int (*r_readings)(void *impl, const struct store_readings_query *q, store_reading_fn fn,

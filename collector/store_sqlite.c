@@ -667,6 +667,7 @@ const struct store_backend store_sqlite_backend = {
 	.w_heartbeat = sq_heartbeat,
 	.w_compact = sqc_compact,
 	.r_sites = sqr_sites,
+	.r_site_names = sqr_site_names,
 	.r_devices = sqr_devices,
 	.r_readings = sqr_readings,
 	.r_device_counts = sqr_device_counts,

@@ -30,6 +30,7 @@ enum wstmt {
 
 enum rstmt {
 	R_SITES,
+	R_SITE_NAMES,
 	R_DEVICES_SITE,
 	R_DEVICES_ALL,
 	R_DEV_ID,
@@ -123,6 +124,7 @@ int sqc_compact(void *impl, int64_t now_ms, int budget, int64_t *merged);
 /* store_sqlite_read.c: the read connections' statements and the backend's queries. */
 int sqr_prepare_reader(struct sqlite_store *s, struct reader *r);
 int sqr_sites(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx);
+int sqr_site_names(void *impl, store_site_name_fn fn, void *ctx);
 int sqr_devices(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,
 		store_device_fn fn, void *ctx);
 int sqr_readings(void *impl, const struct store_readings_query *q, store_reading_fn fn,

@@ -47,6 +47,10 @@ static const char *const RSQL[R_COUNT] = {
 	[R_SITES] = "SELECT d.site, count(*), coalesce(sum(a.online AND " SEEN_SINCE("?1") "), 0), "
 		    "(SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.cleared_at IS NULL) "
 		    "FROM devices d JOIN agents a ON a.id = d.agent_id GROUP BY d.site ORDER BY d.site",
+	/* from one site to the next through UNIQUE(site, dev): a seek per site, not a scan */
+	[R_SITE_NAMES] = "WITH RECURSIVE s(site) AS (SELECT min(site) FROM devices UNION ALL"
+			 " SELECT (SELECT min(site) FROM devices WHERE site > s.site) FROM s"
+			 " WHERE s.site IS NOT NULL) SELECT site FROM s WHERE site IS NOT NULL",
 	[R_DEVICES_SITE] = DEVICE_COLUMNS "WHERE d.site = ?1) ORDER BY dev",
 	[R_DEVICES_ALL] = DEVICE_COLUMNS "WHERE ?1 IS NULL) ORDER BY site, dev",
 	[R_DEV_ID] = "SELECT id FROM devices WHERE site = ?1 AND dev = ?2",
@@ -123,6 +127,18 @@ int sqr_sites(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, 
 			break;
 	}
 	return sqs_rdone(s, r, st, rc, "list sites");
+}
+
+int sqr_site_names(void *impl, store_site_name_fn fn, void *ctx)
+{
+	struct sqlite_store *s = impl;
+	struct reader *r = sqs_borrow(s);
+	sqlite3_stmt *st = r->st[R_SITE_NAMES];
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (fn(ctx, (const char *)sqlite3_column_text(st, 0)))
+			break;
+	return sqs_rdone(s, r, st, rc, "list site names");
 }
 
 /*

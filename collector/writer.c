@@ -675,6 +675,7 @@ struct writer *writer_start(const struct writer_params *p)
 		w->started = false;
 		goto fail;
 	}
+	(void)pthread_setname_np(w->thread, "sp-writer"); /* for top -H, perf, gdb */
 	return w;
 fail:
 	writer_free(w);

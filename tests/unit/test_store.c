@@ -197,6 +197,23 @@ static int on_site(void *ctx, const struct store_site_row *row)
 	return 0;
 }
 
+/* Site names collected by a store_r_site_names callback (into site_rows, names only). */
+static int on_site_name(void *ctx, const char *site)
+{
+	struct site_rows *s = ctx;
+	if (s->n < 16)
+		snprintf(s->r[s->n].site, sizeof(s->r[0].site), "%s", site);
+	s->n++;
+	return 0;
+}
+
+/* Stops the listing after the first name. */
+static int on_first_site_name(void *ctx, const char *site)
+{
+	on_site_name(ctx, site);
+	return 1;
+}
+
 /* Agents collected by store_w_load_agents. */
 struct agent_rows {
 	int n;
@@ -1249,12 +1266,13 @@ static void test_sites_devices_online(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	int64_t a1 = 0, a2 = 0;
+	int64_t a1 = 0, a2 = 0, a3 = 0;
 	struct store_device l1, c1, n1, l2;
 	struct sp_device_info li = lift_info("lift-1", 0, 8), ci = charger_info("chg-1", 4);
 	CHECK_EQ_INT(store_w_begin(s), 0);
 	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &a1), 0);
 	CHECK_EQ_INT(store_w_agent(s, "site-b", "agent-2", &a2), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-0", "agent-3", &a3), 0); /* no devices: no site */
 	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", a1, &li, SP_DEV_UNKNOWN, "{\"m\":1}", &l1), 0);
 	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "chg-1", a1, &ci, SP_DEV_UNKNOWN, NULL, &c1), 0);
 	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "new-1", a1, NULL, SP_DEV_LIFT, NULL, &n1), 0);
@@ -1339,6 +1357,17 @@ static void test_sites_devices_online(void)
 	CHECK_EQ_STR(sr.r[1].site, "site-b");
 	CHECK_EQ_INT(sr.r[1].devices, 1);
 	CHECK_EQ_INT(sr.r[1].online, 0);
+
+	/* the names alone: each site with devices once, in order */
+	struct site_rows names = {0};
+	CHECK_EQ_INT(store_r_site_names(s, on_site_name, &names), 0);
+	CHECK_EQ_INT(names.n, 2);
+	CHECK_EQ_STR(names.r[0].site, "site-a");
+	CHECK_EQ_STR(names.r[1].site, "site-b");
+	memset(&names, 0, sizeof(names));
+	CHECK_EQ_INT(store_r_site_names(s, on_first_site_name, &names), 0);
+	CHECK_EQ_INT(names.n, 1);
+	CHECK_EQ_STR(names.r[0].site, "site-a");
 
 	int64_t counts[SP_DEV_KIND_COUNT][2];
 	memset(counts, 0xff, sizeof(counts));
@@ -1441,6 +1470,8 @@ static void test_empty_store_views(void)
 	int64_t counts[SP_DEV_KIND_COUNT][2];
 	memset(counts, 0xff, sizeof(counts));
 	CHECK_EQ_INT(store_r_sites(s, NOW, OFFLINE, on_site, &sr), 0);
+	CHECK_EQ_INT(sr.n, 0);
+	CHECK_EQ_INT(store_r_site_names(s, on_site_name, &sr), 0);
 	CHECK_EQ_INT(sr.n, 0);
 	CHECK_EQ_INT(store_r_devices(s, NULL, NOW, OFFLINE, on_device, &dr), 0);
 	CHECK_EQ_INT(dr.n, 0);
