@@ -1,6 +1,6 @@
 /*
  * cityout.c - the city thread (cityout.h): builds each site's summary of
- * each period from the store (summary.h) into the durable city outbox, and
+ * each period from the store (citybuild.h) into the durable city outbox, and
  * POSTs the outbox's items to the city with libcurl.
  *
  * Threads: cityout_start and cityout_stop run on the caller's thread (main).
@@ -37,21 +37,8 @@
  * nothing is sent: they stay undelivered in the outbox, counted by the
  * gauge, and a url configured later sends them, oldest first.
  *
- * A summary is built from, per device (store_r_devices): the records before
- * the period that say where it stood at the start - its newest record of
- * any kind within offline_ms of the start (online), its newest lift record
- * of the 7 days before (lift counters; lifts and devices of unknown kind: a
- * lift silent for longer counts from its first value in the period), its
- * port records within offline_ms of the start (port states; chargers and
- * unknown), at most BEFORE_PORT_ROWS of them - then its records of the
- * period (store_r_device_records), then the site's alerts active during
- * the period (store_r_alerts_during). A charger's ports come from its
- * birth (the device's meta, decoded by the codec as a birth entry).
- * Stored records the codec refuses are left out and counted in one log
- * line per summary. A device with more records in the period than
- * device_records_max (they are all held at once, to be put in time order)
- * is left out of that period's summary, logged and counted, rather than
- * holding back its site's summaries for good.
+ * What a summary is made of, and how it is read from the store:
+ * citybuild.h.
  *
  * Bounds: BODY_MAX per summary (a site of ~100,000 devices; beyond, the
  * period is retried and logged, never half sent); the answer's body is
@@ -61,11 +48,10 @@
  */
 #include "cityout.h"
 
-#include "summary.h"
+#include "citybuild.h"
 
 #include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
-#include "sitepulse/codec.h"
 #include "sitepulse/error.h"
 #include "sitepulse/grow.h"
 #include "sitepulse/ids.h"
@@ -87,11 +73,7 @@
 #define BUILD_RETRY_MS   30000 /* after a failed build, the site waits this long */
 #define BUILD_BUDGET     8     /* summaries built per loop */
 #define SEND_BUDGET      8     /* delivery attempts per loop */
-#define BEFORE_PORT_ROWS 256   /* port records read from before a period */
-/* how far back a lift's counters are looked for: bounds the read for a device without any */
-#define LIFT_BEFORE_MS         (7LL * 24 * 3600 * 1000)
 #define BODY_MAX               (32u << 20) /* bytes of one summary */
-#define META_MAX               4096        /* bytes of a device's birth entry we decode */
 #define RESPONSE_MAX           (64u << 10) /* bytes of an answer read before it is dropped */
 #define CONNECT_TIMEOUT_MAX_MS 10000
 
@@ -101,13 +83,6 @@ struct site_next {
 	int64_t next;     /* period start; -1 = not known yet */
 	bool first;       /* never summarized: an empty first period is skipped */
 	int64_t retry_at; /* wall ms: no build before (after a failure) */
-};
-
-/* A device of the site being summarized. */
-struct dev_entry {
-	char dev[SP_ID_MAX + 1];
-	enum sp_dev_kind kind;
-	int32_t ports;
 };
 
 /* The item being delivered: a copy, so no store statement stays open during the POST. */
@@ -132,20 +107,15 @@ struct cityout {
 
 	/* city thread only (created before it starts, freed after it is joined) */
 	struct store_sender *out;
-	struct sp_decoder *dec;
+	struct citybuild *builder;
 	CURL *curl;
 	char errbuf[CURL_ERROR_SIZE];
 	size_t answer_bytes;
 	bool answer_cut; /* the answer outgrew RESPONSE_MAX: we stopped reading */
 	struct item item;
 	struct sp_buf body;      /* the summary being built */
-	struct sp_buf meta;      /* a device's birth entry, as a birth */
 	struct site_next *sites; /* sorted by site */
 	size_t nsites, sites_cap;
-	struct dev_entry *devs;
-	size_t ndevs, devs_cap;
-	struct sp_record *before;
-	size_t nbefore, before_cap;
 	int64_t next_scan_ms, next_gauge_ms;
 	bool failing;  /* the last delivery failed (the recovery is logged once) */
 	unsigned seed; /* jitter */
@@ -257,214 +227,46 @@ static int site_resolve(struct cityout *c, struct site_next *sn, int64_t now)
 
 /* ------------------------------------------------------------ building */
 
-/* What the store's callbacks need while a summary is built. */
-struct build {
-	struct cityout *c;
-	struct summary *sum;
-	int64_t now;
-	int rc;         /* the first failure */
-	size_t records; /* records of the period fed */
-	size_t refused; /* stored records the codec refused */
-};
-
-static int device_row(void *ctx, const struct store_device_row *row)
-{
-	struct build *b = ctx;
-	struct cityout *c = b->c;
-	size_t len = row->dev ? strlen(row->dev) : 0;
-	if (len == 0 || len > SP_ID_MAX)
-		return 0;
-	struct dev_entry *v = sp_grow(c->devs, &c->devs_cap, c->ndevs + 1, sizeof(*v), 64);
-	if (v == NULL) {
-		b->rc = SP_ENOMEM;
-		return 1;
-	}
-	c->devs = v;
-	struct dev_entry *d = &v[c->ndevs++];
-	memcpy(d->dev, row->dev, len + 1);
-	int kind = row->kind ? sp_dev_kind_parse(row->kind) : -1;
-	d->kind = kind > 0 ? (enum sp_dev_kind)kind : SP_DEV_UNKNOWN;
-	d->ports = 0;
-	/* the birth entry says how many ports; the codec reads it as a one-device birth */
-	size_t mlen = row->meta ? strlen(row->meta) : 0;
-	if (d->kind == SP_DEV_LIFT || mlen == 0 || mlen > META_MAX)
-		return 0;
-	struct sp_birth birth;
-	struct sp_reject_info why;
-	sp_buf_reset(&c->meta);
-	if (sp_buf_printf(&c->meta, "{\"v\":1,\"ts\":%lld,\"devices\":[", (long long)b->now) ||
-	    sp_buf_append(&c->meta, row->meta, mlen) || sp_buf_puts(&c->meta, "]}"))
-		return 0; /* no memory for it: ports counted from the records */
-	if (sp_decode_birth(c->dec, c->meta.data, c->meta.len, b->now, &birth, &why) == 0 &&
-	    birth.count == 1 && birth.rejected == 0 && birth.devices[0].kind == SP_DEV_CHARGER)
-		d->ports = birth.devices[0].ports;
-	return 0;
-}
-
-/* A stored record before the period, kept for summary_device. */
-static int before_row(void *ctx, const char *body, size_t len)
-{
-	struct build *b = ctx;
-	struct cityout *c = b->c;
-	struct sp_record *v = sp_grow(c->before, &c->before_cap, c->nbefore + 1, sizeof(*v), 16);
-	if (v == NULL) {
-		b->rc = SP_ENOMEM;
-		return 1;
-	}
-	c->before = v;
-	struct sp_reject_info why;
-	if (sp_decode_record(c->dec, body, len, b->now, &v[c->nbefore], &why) == 0)
-		c->nbefore++;
-	else
-		b->refused++;
-	return 0;
-}
-
-static int record_row(void *ctx, int64_t ts, enum sp_rec_kind kind, const char *body, size_t len)
-{
-	struct build *b = ctx;
-	struct sp_record r;
-	struct sp_reject_info why;
-	(void)ts;
-	(void)kind;
-	if (sp_decode_record(b->c->dec, body, len, b->now, &r, &why) != 0) {
-		b->refused++;
-		return 0;
-	}
-	b->records++;
-	if ((b->rc = summary_record(b->sum, &r)))
-		return 1;
-	return 0;
-}
-
-static int alert_row(void *ctx, const struct store_alert_row *row)
-{
-	struct build *b = ctx;
-	struct summary_alert a = {row->rule ? row->rule : "", row->dev ? row->dev : "",
-				  row->severity ? row->severity : "", row->opened_at,
-				  row->cleared_at};
-	if ((b->rc = summary_alert(b->sum, &a)))
-		return 1;
-	return 0;
-}
-
-/* Appends the readings q finds to c->before. 0 or SP_E* (a device gone meanwhile: 0). */
-static int read_into_before(struct cityout *c, struct build *b,
-			    const struct store_readings_query *q)
-{
-	int rc = store_r_readings(c->p.store, q, before_row, b);
-	if (b->rc)
-		return b->rc;
-	return rc < 0 && rc != SP_ENOTFOUND ? rc : 0;
-}
-
-/* Reads the records of dev from before start that summary_device uses (see the top). */
-static int read_before(struct cityout *c, struct build *b, const char *site,
-		       const struct dev_entry *d, int64_t start)
-{
-	int64_t recent = start - c->p.offline_ms;
-	struct store_readings_query any = {site, d->dev, -1, recent, start - 1, 1};
-	struct store_readings_query lift = {site,      d->dev, SP_REC_LIFT, start - LIFT_BEFORE_MS,
-					    start - 1, 1};
-	struct store_readings_query ports = {site,   d->dev,    SP_REC_PORT,
-					     recent, start - 1, BEFORE_PORT_ROWS};
-	int rc;
-	c->nbefore = 0;
-	if ((rc = read_into_before(c, b, &any)))
-		return rc;
-	if (d->kind != SP_DEV_CHARGER && (rc = read_into_before(c, b, &lift)))
-		return rc;
-	if (d->kind != SP_DEV_LIFT && (rc = read_into_before(c, b, &ports)))
-		return rc;
-	return 0;
-}
-
 /*
- * Builds the site's summary of the period at start and adds it to the
- * outbox with the site's progress. 0, 1 when skipped (a site's empty first
- * period), or SP_E* (logged here).
+ * Builds the site's summary of the period at sn->next (citybuild.h) and
+ * adds it to the outbox with the site's progress. 0, 1 when skipped (a
+ * site's empty first period), or SP_E* (logged here).
  */
 static int build(struct cityout *c, struct site_next *sn, int64_t now)
 {
 	int64_t start = sn->next, end = start + c->p.period_ms;
-	struct summary_period per = {sn->site, start, end, now, c->p.offline_ms};
-	struct build b = {c, NULL, now, 0, 0, 0};
-	const char *what = "listing its devices";
+	struct citybuild_report rep;
 	char key[sizeof(c->item.key)];
-	int rc;
-
-	c->ndevs = 0;
-	rc = store_r_devices(c->p.store, sn->site, now, c->p.offline_ms, device_row, &b);
-	if (rc < 0 || (rc = b.rc))
-		goto fail;
-	what = "out of memory";
-	if ((b.sum = summary_begin(&per)) == NULL) {
-		rc = SP_ENOMEM;
-		goto fail;
-	}
-	for (size_t i = 0; i < c->ndevs; i++) {
-		const struct dev_entry *d = &c->devs[i];
-		if (atomic_load(&c->stopping)) { /* built again at the next start */
-			summary_free(b.sum);
-			return SP_ECLOSED;
-		}
-		what = "reading a device's records";
-		if ((rc = read_before(c, &b, sn->site, d, start)))
-			goto fail;
-		struct summary_device sd = {d->dev, d->kind, d->ports, c->before, c->nbefore};
-		if ((rc = summary_device(b.sum, &sd)))
-			goto fail;
-		rc = store_r_device_records(c->p.store, sn->site, d->dev, start, end,
-					    c->p.device_records_max, record_row, &b);
-		if (b.rc) {
-			rc = b.rc;
-			goto fail;
-		}
-		if (rc == SP_ETOOBIG) {
-			/* a device flooding its site must not hold back the site's summaries for good */
-			summary_drop_device(b.sum);
-			atomic_fetch_add(&c->p.metrics->summary_devices_left_out, 1);
-			SP_WARN(LOG_COMP, "summary of %s for period %lld: %s left out, more than %lld "
-					  "readings in the period ([city] device_records_max)",
-				sn->site, (long long)start, d->dev, (long long)c->p.device_records_max);
-			continue;
-		}
-		if (rc < 0 && rc != SP_ENOTFOUND) /* a device gone meanwhile has no records */
-			goto fail;
-	}
-	if (sn->first && b.records == 0) {
+	int rc = citybuild_period(c->builder, sn->site, start, end, now, sn->first, &c->stopping,
+				  &c->body, &rep);
+	if (rc == 1) {
 		SP_DEBUG(LOG_COMP, "%s: nothing in its first period %lld: not summarized", sn->site,
 			 (long long)start);
-		summary_free(b.sum);
 		return 1;
 	}
-	what = "reading its alerts";
-	if ((rc = store_r_alerts_during(c->p.store, sn->site, start, end, alert_row, &b)) < 0 ||
-	    (rc = b.rc))
-		goto fail;
-	what = "writing the summary";
-	sp_buf_reset(&c->body);
-	if ((rc = summary_finish(b.sum, &c->body)))
+	if (rc == SP_ECLOSED)
+		return rc; /* built again at the next start */
+	if (rc)
 		goto fail;
 	snprintf(key, sizeof(key), "%s:%lld", sn->site, (long long)start);
-	what = "storing the summary";
+	rep.failed_at = "storing the summary";
 	if ((rc = store_sender_add_summary(c->out, sn->site, start, end, key, c->body.data,
 					   c->body.len, now)))
 		goto fail;
 	atomic_fetch_add(&c->p.metrics->summaries_built, 1);
 	update_queued(c);
-	if (b.refused)
+	if (rep.refused)
 		SP_WARN(LOG_COMP, "summary %s: %zu stored records could not be decoded, left out",
-			key, b.refused);
-	SP_DEBUG(LOG_COMP, "summary %s built (%zu devices, %zu bytes)", key, c->ndevs, c->body.len);
-	summary_free(b.sum);
+			key, rep.refused);
+	SP_DEBUG(LOG_COMP, "summary %s built (%zu devices, %zu bytes)", key, rep.devices,
+		 c->body.len);
 	return 0;
 fail:
 	if (log_allowed(&c->build_log))
 		SP_ERROR(LOG_COMP,
 			 "summary of %s for period %lld not built (%s: %s); tried again in %d s",
-			 sn->site, (long long)start, what, sp_strerror(rc), BUILD_RETRY_MS / 1000);
-	summary_free(b.sum);
+			 sn->site, (long long)start, rep.failed_at, sp_strerror(rc),
+			 BUILD_RETRY_MS / 1000);
 	return rc;
 }
 
@@ -744,13 +546,10 @@ static void destroy(struct cityout *c)
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
 	store_sender_close(c->out);
-	sp_decoder_destroy(c->dec);
+	citybuild_destroy(c->builder);
 	sp_buf_free(&c->item.body);
 	sp_buf_free(&c->body);
-	sp_buf_free(&c->meta);
 	free(c->sites);
-	free(c->devs);
-	free(c->before);
 	free(c->url);
 	free(c->token);
 	free(c->ca_file);
@@ -774,7 +573,6 @@ struct cityout *cityout_start(const struct cityout_params *p)
 	c->p = *p;
 	c->body = (struct sp_buf)SP_BUF_INIT(BODY_MAX);
 	c->item.body = (struct sp_buf)SP_BUF_INIT(BODY_MAX);
-	c->meta = (struct sp_buf)SP_BUF_INIT(META_MAX + 64);
 	c->seed = (unsigned)sp_mono_ms() ^ (unsigned)getpid();
 	atomic_init(&c->stopping, false);
 	if (pthread_mutex_init(&c->lock, NULL) != 0)
@@ -807,7 +605,8 @@ struct cityout *cityout_start(const struct cityout_params *p)
 			goto fail;
 		snprintf(c->auth, n, "Authorization: Bearer %s", c->token);
 	}
-	if ((c->dec = sp_decoder_create()) == NULL)
+	struct citybuild_params bp = {p->store, p->metrics, p->offline_ms, p->device_records_max};
+	if ((c->builder = citybuild_create(&bp)) == NULL)
 		goto fail;
 	if ((c->out = store_sender_open(p->store, STORE_OUTBOX_CITY)) == NULL)
 		goto fail;

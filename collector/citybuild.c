@@ -1,0 +1,253 @@
+/*
+ * citybuild.c - see citybuild.h.
+ */
+#include "citybuild.h"
+
+#include "summary.h"
+
+#include "sitepulse/codec.h"
+#include "sitepulse/error.h"
+#include "sitepulse/grow.h"
+#include "sitepulse/ids.h"
+#include "sitepulse/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_COMP         "city"
+#define BEFORE_PORT_ROWS 256 /* port records read from before a period */
+/* how far back a lift's counters are looked for: bounds the read for a device without any */
+#define LIFT_BEFORE_MS (7LL * 24 * 3600 * 1000)
+#define META_MAX       4096 /* bytes of a device's birth entry we decode */
+
+/* A device of the site being summarized. */
+struct dev_entry {
+	char dev[SP_ID_MAX + 1];
+	enum sp_dev_kind kind;
+	int32_t ports;
+};
+
+struct citybuild {
+	struct citybuild_params p;
+	struct sp_decoder *dec;
+	struct sp_buf meta; /* a device's birth entry, as a birth */
+	struct dev_entry *devs;
+	size_t ndevs, devs_cap;
+	struct sp_record *before;
+	size_t nbefore, before_cap;
+};
+
+/* What the store's callbacks need while one summary is built. */
+struct build {
+	struct citybuild *cb;
+	struct summary *sum;
+	int64_t now;
+	int rc;         /* the first failure */
+	size_t records; /* records of the period fed */
+	size_t refused; /* stored records the codec refused */
+};
+
+struct citybuild *citybuild_create(const struct citybuild_params *p)
+{
+	struct citybuild *b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return NULL;
+	b->p = *p;
+	b->meta = (struct sp_buf)SP_BUF_INIT(META_MAX + 64);
+	if ((b->dec = sp_decoder_create()) == NULL) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+void citybuild_destroy(struct citybuild *b)
+{
+	if (b == NULL)
+		return;
+	sp_decoder_destroy(b->dec);
+	sp_buf_free(&b->meta);
+	free(b->devs);
+	free(b->before);
+	free(b);
+}
+
+static int device_row(void *ctx, const struct store_device_row *row)
+{
+	struct build *b = ctx;
+	struct citybuild *cb = b->cb;
+	size_t len = row->dev ? strlen(row->dev) : 0;
+	if (len == 0 || len > SP_ID_MAX)
+		return 0;
+	struct dev_entry *v = sp_grow(cb->devs, &cb->devs_cap, cb->ndevs + 1, sizeof(*v), 64);
+	if (v == NULL) {
+		b->rc = SP_ENOMEM;
+		return 1;
+	}
+	cb->devs = v;
+	struct dev_entry *d = &v[cb->ndevs++];
+	memcpy(d->dev, row->dev, len + 1);
+	int kind = row->kind ? sp_dev_kind_parse(row->kind) : -1;
+	d->kind = kind > 0 ? (enum sp_dev_kind)kind : SP_DEV_UNKNOWN;
+	d->ports = 0;
+	/* the birth entry says how many ports; the codec reads it as a one-device birth */
+	size_t mlen = row->meta ? strlen(row->meta) : 0;
+	if (d->kind == SP_DEV_LIFT || mlen == 0 || mlen > META_MAX)
+		return 0;
+	struct sp_birth birth;
+	struct sp_reject_info why;
+	sp_buf_reset(&cb->meta);
+	if (sp_buf_printf(&cb->meta, "{\"v\":1,\"ts\":%lld,\"devices\":[", (long long)b->now) ||
+	    sp_buf_append(&cb->meta, row->meta, mlen) || sp_buf_puts(&cb->meta, "]}"))
+		return 0; /* no memory for it: ports counted from the records */
+	if (sp_decode_birth(cb->dec, cb->meta.data, cb->meta.len, b->now, &birth, &why) == 0 &&
+	    birth.count == 1 && birth.rejected == 0 && birth.devices[0].kind == SP_DEV_CHARGER)
+		d->ports = birth.devices[0].ports;
+	return 0;
+}
+
+/* A stored record before the period, kept for summary_device. */
+static int before_row(void *ctx, const char *body, size_t len)
+{
+	struct build *b = ctx;
+	struct citybuild *cb = b->cb;
+	struct sp_record *v = sp_grow(cb->before, &cb->before_cap, cb->nbefore + 1, sizeof(*v), 16);
+	if (v == NULL) {
+		b->rc = SP_ENOMEM;
+		return 1;
+	}
+	cb->before = v;
+	struct sp_reject_info why;
+	if (sp_decode_record(cb->dec, body, len, b->now, &v[cb->nbefore], &why) == 0)
+		cb->nbefore++;
+	else
+		b->refused++;
+	return 0;
+}
+
+static int record_row(void *ctx, int64_t ts, enum sp_rec_kind kind, const char *body, size_t len)
+{
+	struct build *b = ctx;
+	struct sp_record r;
+	struct sp_reject_info why;
+	(void)ts;
+	(void)kind;
+	if (sp_decode_record(b->cb->dec, body, len, b->now, &r, &why) != 0) {
+		b->refused++;
+		return 0;
+	}
+	b->records++;
+	if ((b->rc = summary_record(b->sum, &r)))
+		return 1;
+	return 0;
+}
+
+static int alert_row(void *ctx, const struct store_alert_row *row)
+{
+	struct build *b = ctx;
+	struct summary_alert a = {row->rule ? row->rule : "", row->dev ? row->dev : "",
+				  row->severity ? row->severity : "", row->opened_at,
+				  row->cleared_at};
+	if ((b->rc = summary_alert(b->sum, &a)))
+		return 1;
+	return 0;
+}
+
+/* Appends the readings q finds to cb->before. 0 or SP_E* (a device gone meanwhile: 0). */
+static int read_into_before(struct build *b, const struct store_readings_query *q)
+{
+	int rc = store_r_readings(b->cb->p.store, q, before_row, b);
+	if (b->rc)
+		return b->rc;
+	return rc < 0 && rc != SP_ENOTFOUND ? rc : 0;
+}
+
+/* Reads the records of dev from before start that summary_device uses (citybuild.h). */
+static int read_before(struct build *b, const char *site, const struct dev_entry *d,
+		       int64_t start)
+{
+	int64_t recent = start - b->cb->p.offline_ms;
+	struct store_readings_query any = {site, d->dev, -1, recent, start - 1, 1};
+	struct store_readings_query lift = {site,      d->dev, SP_REC_LIFT, start - LIFT_BEFORE_MS,
+					    start - 1, 1};
+	struct store_readings_query ports = {site,   d->dev,    SP_REC_PORT,
+					     recent, start - 1, BEFORE_PORT_ROWS};
+	int rc;
+	b->cb->nbefore = 0;
+	if ((rc = read_into_before(b, &any)))
+		return rc;
+	if (d->kind != SP_DEV_CHARGER && (rc = read_into_before(b, &lift)))
+		return rc;
+	if (d->kind != SP_DEV_LIFT && (rc = read_into_before(b, &ports)))
+		return rc;
+	return 0;
+}
+
+int citybuild_period(struct citybuild *cb, const char *site, int64_t start, int64_t end,
+		     int64_t now, bool skip_empty, const atomic_bool *stop, struct sp_buf *out,
+		     struct citybuild_report *rep)
+{
+	struct summary_period per = {site, start, end, now, cb->p.offline_ms};
+	struct build b = {cb, NULL, now, 0, 0, 0};
+	int rc;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->failed_at = "listing its devices";
+	cb->ndevs = 0;
+	rc = store_r_devices(cb->p.store, site, now, cb->p.offline_ms, device_row, &b);
+	if (rc < 0 || (rc = b.rc))
+		goto done;
+	rep->devices = cb->ndevs;
+	rep->failed_at = "out of memory";
+	if ((b.sum = summary_begin(&per)) == NULL) {
+		rc = SP_ENOMEM;
+		goto done;
+	}
+	for (size_t i = 0; i < cb->ndevs; i++) {
+		const struct dev_entry *d = &cb->devs[i];
+		if (atomic_load(stop)) { /* built again at the next start */
+			rc = SP_ECLOSED;
+			goto done;
+		}
+		rep->failed_at = "reading a device's records";
+		if ((rc = read_before(&b, site, d, start)))
+			goto done;
+		struct summary_device sd = {d->dev, d->kind, d->ports, cb->before, cb->nbefore};
+		if ((rc = summary_device(b.sum, &sd)))
+			goto done;
+		rc = store_r_device_records(cb->p.store, site, d->dev, start, end,
+					    cb->p.device_records_max, record_row, &b);
+		if (b.rc) {
+			rc = b.rc;
+			goto done;
+		}
+		if (rc == SP_ETOOBIG) {
+			/* a device flooding its site must not hold back the site's summaries for good */
+			summary_drop_device(b.sum);
+			atomic_fetch_add(&cb->p.metrics->summary_devices_left_out, 1);
+			SP_WARN(LOG_COMP, "summary of %s for period %lld: %s left out, more than %lld "
+					  "readings in the period ([city] device_records_max)",
+				site, (long long)start, d->dev, (long long)cb->p.device_records_max);
+			continue;
+		}
+		if (rc < 0 && rc != SP_ENOTFOUND) /* a device gone meanwhile has no records */
+			goto done;
+	}
+	if (skip_empty && b.records == 0) {
+		rc = 1;
+		goto done;
+	}
+	rep->failed_at = "reading its alerts";
+	if ((rc = store_r_alerts_during(cb->p.store, site, start, end, alert_row, &b)) < 0 ||
+	    (rc = b.rc))
+		goto done;
+	rep->failed_at = "writing the summary";
+	sp_buf_reset(out);
+	rc = summary_finish(b.sum, out);
+done:
+	if (rc == 0)
+		rep->failed_at = NULL;
+	rep->refused = b.refused;
+	summary_free(b.sum);
+	return rc;
+}
