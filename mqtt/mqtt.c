@@ -20,7 +20,7 @@
 #include <string.h>
 
 #define BACKOFF_MIN_MS 500
-#define BACKOFF_MAX_MS 30000
+#define BACKOFF_MAX_MS 30000 /* unless sp_mqtt_params.backoff_max_ms says otherwise */
 #define CONNECT_TIMEOUT_S 10
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP, CONN_CLOSING };
@@ -33,6 +33,7 @@ struct sp_mqtt {
 	char *will_topic, *will_payload;
 	bool tls, tls_insecure, clean_session;
 	int keepalive_s, max_inflight;
+	int64_t backoff_max_ms;
 
 	pthread_mutex_t lock;   /* guards state, next_attempt_ms, backoff_ms, failures */
 	pthread_cond_t closed;  /* signalled when a disconnect completes */
@@ -124,7 +125,7 @@ static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
 	m->state = CONN_DOWN;
 	m->failures++;
 	m->next_attempt_ms = now + jittered(m, m->backoff_ms);
-	m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
+	m->backoff_ms = m->backoff_ms * 2 > m->backoff_max_ms ? m->backoff_max_ms : m->backoff_ms * 2;
 	bool log = sp_ratelimit_allow(&m->fail_log, now, 1, 60000, &suppressed);
 	unsigned failures = m->failures;
 	pthread_mutex_unlock(&m->lock);
@@ -214,6 +215,9 @@ struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_m
 	m->clean_session = p->clean_session;
 	m->keepalive_s = p->keepalive_s > 0 ? p->keepalive_s : 30;
 	m->max_inflight = p->max_inflight > 0 ? p->max_inflight : 100;
+	m->backoff_max_ms = p->backoff_max_ms > 0 ? p->backoff_max_ms : BACKOFF_MAX_MS;
+	if (m->backoff_max_ms < BACKOFF_MIN_MS)
+		m->backoff_max_ms = BACKOFF_MIN_MS;
 	m->backoff_ms = BACKOFF_MIN_MS;
 	m->jitter_state = (uint64_t)sp_now_ms() ^ (uint64_t)(uintptr_t)m;
 	m->state = CONN_DOWN;

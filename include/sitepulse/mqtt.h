@@ -39,6 +39,11 @@ struct sp_mqtt_params {
 	int keepalive_s;
 	bool clean_session;
 	int max_inflight;        /* QoS 1 publishes awaiting PUBACK; more returns SP_EBUSY */
+	/*
+	 * The reconnect delay doubles from 0.5 s up to this (ms, +-25 % jitter);
+	 * 0 = 30 s, for a fleet that must not hammer a broker coming back.
+	 */
+	int backoff_max_ms;
 	const char *will_topic;  /* NULL = no Will; else QoS 1, retained */
 	const char *will_payload;
 };

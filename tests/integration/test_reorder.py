@@ -22,8 +22,18 @@ The agent waits for the collector's ack instead (ack_wait_s, long here), so:
   - on the new broker the collector's first PUBLISH (an ack) comes after its
     SUBSCRIBE (the broker's debug log): an ack sent before would start the
     agent publishing to nobody.
+Then the other half of the same race, with the collector running: the broker
+is away for 12 s and comes back. An agent reconnecting at once waits only its
+ack_wait_s (3 s by default) for the collector's ack, so the collector must be
+subscribed again well within that: it retries about twice a second
+(ingest.c, RECONNECT_MAX_MS), where the fleet's doubling backoff would have
+brought it back up to 8 s late (the soak test found a missed alert that way).
+Its log's count of failed attempts shows the retry interval itself (when the
+broker happens to return just as a doubled delay runs out, the time alone
+cannot tell the two apart).
 """
 import os
+import re
 import sys
 import time
 
@@ -31,6 +41,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sptest as T  # noqa: E402
 
 OVER_TEMP = 60.0     # port.over_temp opens at >= 60 °C (docs/alerts.md)
+AGENT_ACK_WAIT_S = 3  # the agent's default ack_wait_s (docs/configuration.md)
+BROKER_AWAY_S = 12   # a doubling backoff (0.5, 1, 2, 4, 8 s) tries <= 6 times in this
 EPISODE_AT_S = 9     # the overheat begins this long after the agent's start ...
 EPISODE_FOR_S = 4    # ... and lasts this long
 
@@ -109,6 +121,27 @@ def main(env):
     pub = new_broker.find("Received PUBLISH from %s " % cid)
     T.check(sub >= 0 and pub >= 0, "the new broker's log shows the collector's SUBSCRIBE and PUBLISH")
     T.check(sub < pub, "the collector published (an ack) on the new broker before it subscribed")
+
+    T.log("step: the broker is away for %d s while the collector runs; it comes back" % BROKER_AWAY_S)
+    clog = coll.proc.log_text
+    subscribed = clog().count("ingest: subscribed to")
+    broker.stop()
+    time.sleep(BROKER_AWAY_S)
+    back = time.monotonic()
+    broker.start()
+    T.wait_until(lambda: clog().count("ingest: subscribed to") > subscribed, 30,
+                 "the collector to subscribe on the restarted broker")
+    took = time.monotonic() - back
+    T.log("the collector was subscribed again %.2f s after the broker came back" % took)
+    T.check(took < AGENT_ACK_WAIT_S,
+            "the collector came back %.1f s after the broker: an agent waits only %d s for its ack"
+            % (took, AGENT_ACK_WAIT_S))
+    m = re.findall(r"connected as \S+ after (\d+) failed attempts", clog())
+    T.check(m, "the collector's log says how many attempts failed while the broker was away")
+    # every 0.4-0.6 s plus Paho's own delay (~19 in 12 s here); the doubling backoff makes <= 6
+    least = int(BROKER_AWAY_S / 1.35)
+    T.check(m and int(m[-1]) >= least, "the collector tried %s times in %d s, at least %d expected"
+            % (m[-1] if m else "?", BROKER_AWAY_S, least))
 
 
 if __name__ == "__main__":
