@@ -5,8 +5,9 @@ test_soak.py - the fault-injection soak: exactly once under load and faults
 
 Four agents (four sites) stream together through one mosquitto (persistence
 off) to one collector at 2,000+ records/s (each: 4 lifts, 22 chargers of 24
-ports, heartbeat 1 s, time_scale 20, batch_ms 200, resend_s 2). One of them
-reaches the broker through a TCP proxy (sptest.TcpProxy). For STREAM_S
+ports, heartbeat 1 s, time_scale 20, batch_ms 200, resend_s 2, ack_wait_s 3 as
+by default). One of them reaches the broker through a TCP proxy
+(sptest.TcpProxy). For STREAM_S
 seconds, at random moments drawn from a seeded random.Random (the seed is
 printed; SP_SOAK_SEED=N replays a run's schedule):
   - kill -9 of the collector, 5 times, restarted 0.5-3 s later on the same
@@ -64,8 +65,10 @@ STREAM_S = 140            # streaming phase with faults
 CUT_S = 60                # the proxied agent is cut off this long
 DRAIN_TIMEOUT_S = 120     # silent agents: bound for every ack to cover the last seq
 MIN_RATE = 2000.0         # records created per second, all agents together
+# ack_wait_s at the agent's default: how long an agent waits for the collector after a broker
+# restart is exactly the margin this soak tests (docs/alerts.md, late data)
 AGENT_KW = dict(lifts=4, chargers=22, ports=24, heartbeat_s=1, time_scale=20, batch_ms=200,
-                resend_s=2, ack_wait_s=1)
+                resend_s=2, ack_wait_s=3)
 FAULTS = ["collector"] * 5 + ["broker"] * 2 + ["agent"] * 2
 PERIOD_MS = 60000
 GRACE_S = 20              # city summaries wait this long for late data
