@@ -48,6 +48,7 @@ import atexit
 import collections
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -163,6 +164,19 @@ def _short(v, n=600):
 
 
 # ---------------------------------------------------------------- ports
+
+def config_default(binary, section, key):
+    """A key's default as the program itself documents it (--config-reference, the source of
+    docs/configuration.md), so a test that means "the default" follows it."""
+    ref = subprocess.run([binary, "--config-reference"], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    part = ref.split("### `[%s]`" % section, 1)
+    m = re.search(r"^\| `%s` \|[^|]*\| `([^`]*)` \|" % re.escape(key),
+                  part[1].split("\n### ", 1)[0] if len(part) == 2 else "", re.M)
+    if m is None:
+        raise AssertionError("%s --config-reference has no [%s] %s" % (binary, section, key))
+    return m.group(1)
+
 
 def free_port():
     """A currently free TCP port on 127.0.0.1 (bind to port 0, read it, close)."""

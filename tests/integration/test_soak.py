@@ -5,11 +5,10 @@ test_soak.py - the fault-injection soak: exactly once under load and faults
 
 Four agents (four sites) stream together through one mosquitto (persistence
 off) to one collector at 2,000+ records/s (each: 4 lifts, 22 chargers of 24
-ports, heartbeat 1 s, time_scale 20, batch_ms 200, resend_s 2, ack_wait_s 3 as
-by default). One of them reaches the broker through a TCP proxy
-(sptest.TcpProxy). For STREAM_S
-seconds, at random moments drawn from a seeded random.Random (the seed is
-printed; SP_SOAK_SEED=N replays a run's schedule):
+ports, heartbeat 1 s, time_scale 20, batch_ms 200, resend_s 2, ack_wait_s as by
+default). One of them reaches the broker through a TCP proxy (sptest.TcpProxy).
+For STREAM_S seconds, at random moments drawn from a seeded random.Random (the
+seed is printed; SP_SOAK_SEED=N replays a run's schedule):
   - kill -9 of the collector, 5 times, restarted 0.5-3 s later on the same
     database;
   - mosquitto stopped and started on the same port, twice (persistence off:
@@ -65,10 +64,10 @@ STREAM_S = 140            # streaming phase with faults
 CUT_S = 60                # the proxied agent is cut off this long
 DRAIN_TIMEOUT_S = 120     # silent agents: bound for every ack to cover the last seq
 MIN_RATE = 2000.0         # records created per second, all agents together
-# ack_wait_s at the agent's default: how long an agent waits for the collector after a broker
-# restart is exactly the margin this soak tests (docs/alerts.md, late data)
+# ack_wait_s is left at the agent's default (main): how long an agent waits for the collector
+# after a broker restart is exactly the margin this soak tests (docs/alerts.md, late data)
 AGENT_KW = dict(lifts=4, chargers=22, ports=24, heartbeat_s=1, time_scale=20, batch_ms=200,
-                resend_s=2, ack_wait_s=3)
+                resend_s=2)
 FAULTS = ["collector"] * 5 + ["broker"] * 2 + ["agent"] * 2
 PERIOD_MS = 60000
 GRACE_S = 20              # city summaries wait this long for late data
@@ -389,13 +388,16 @@ def main(env):
                  "grace_s": GRACE_S, "timeout_s": 5, "retry_min_s": 1, "retry_max_s": 2},
         "rule.lift.trapped": {"hold_s": 3},
     })
+    ack_wait_s = int(T.config_default(T.AGENT_BIN, "agent", "ack_wait_s"))
+    T.log("agents wait up to %d s for the collector's ack after a connect (the default)"
+          % ack_wait_s)
     cut_idx = rng.randrange(4)
     agents = []
     for i in range(4):
         site = "soak-%d" % (i + 1)
         agents.append(env.agent(broker, site, "gw-%d" % (i + 1), seed=1000 + i, start=False,
                                 uri=proxy.uri if i == cut_idx else None, args=scenarios(i),
-                                **AGENT_KW))
+                                ack_wait_s=ack_wait_s, **AGENT_KW))
     cut_agent = agents[cut_idx]
     T.log("%s reaches the broker through the proxy" % cut_agent.name)
     t_start = time.monotonic()
