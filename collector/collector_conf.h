@@ -58,6 +58,7 @@ struct collector_conf {
 		int64_t readers;
 		int64_t gap_window_s;
 		int64_t max_devices;
+		int64_t device_cache;
 		int64_t device_offline_s;
 	} store;
 	struct {

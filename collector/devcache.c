@@ -2,16 +2,30 @@
  * devcache.c - see devcache.h.
  *
  * Memory is what a city-sized fleet allows: entries live in fixed-size
- * chunks (stable addresses, so callers may hold a struct store_device *
- * across puts; no copy when growing) and their keys in a string pool,
- * "site\0dev\0" packed, instead of two fixed SP_ID_MAX arrays per entry.
- * 56 bytes per entry plus the key plus 4-8 bytes of bucket: ~8.5 MB
- * for 100,000 devices. Chunks and buckets grow on demand up to the bound.
+ * chunks (stable addresses; no copy when growing) and their keys in a
+ * string pool, "site\0dev\0" packed, instead of two fixed SP_ID_MAX arrays
+ * per entry. 48 bytes per entry plus the key plus 4-8 bytes of bucket:
+ * ~7.5 MB for 100,000 devices with 20-byte keys. Chunks and buckets grow
+ * on demand up to the bound.
+ *
+ * Once full, a new device takes the place of the first entry the clock
+ * hand finds not used since the hand last passed (a reference bit per
+ * entry, set by every get after the put that cached it): a device heard
+ * from once per pass of the hand goes, in the order they came; one heard
+ * from more often stays. An evicted key becomes dead
+ * bytes in the pool; the pool is rewritten when they outweigh the live
+ * ones, so it stays within about twice the live keys.
+ *
+ * What devcache_seen notes lives apart from the entries, as (id, ts) items,
+ * so an eviction loses nothing. An entry only remembers which item is its
+ * own, valid while its seen_epoch is the cache's epoch; a flush advances
+ * the epoch, forgetting every entry's item at once.
  */
 #include "devcache.h"
 
 #include "sitepulse/grow.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,15 +33,16 @@
 #define CHUNK_ENTRIES (1u << CHUNK_SHIFT)
 #define POOL_CHUNK (64u * 1024)
 #define MIN_BUCKETS 1024u
+#define HASH_MASK 0x7fffffffu
 
 struct entry {
 	struct store_device d;
 	const char *key;      /* "site\0dev\0" in the pool */
-	int64_t seen_ts;      /* newest reading ts since the last flush, 0 = none */
-	uint32_t hash;
+	uint32_t hash : 31;
+	uint32_t ref : 1;     /* used since the clock hand last passed */
 	int32_t next;         /* chain, -1 = end */
-	int32_t next_seen;    /* seen list, -1 = end */
-	int32_t self;         /* this entry's index (fills what would be padding) */
+	uint32_t seen_epoch;  /* seen_item is this entry's while this equals the cache's epoch */
+	int32_t seen_item;
 };
 
 /* One block of the string pool; blocks are chained, newest first. */
@@ -45,13 +60,15 @@ struct devcache {
 	struct entry **chunks;
 	size_t nchunks, chunks_cap;
 	size_t n, max;
+	size_t hand;                  /* the clock's next candidate, once full */
+	uint64_t evictions;
 	int32_t *buckets;
 	size_t nbuckets;
-	int32_t seen_head;
-	size_t nseen;
 	struct pool_block *pool;
-	struct seen_item *flush;      /* scratch for devcache_flush_seen, reused */
-	size_t flush_cap;
+	size_t pool_used, pool_live;  /* key bytes written since the last rewrite / still in use */
+	struct seen_item *seen;
+	size_t nseen, seen_cap;
+	uint32_t epoch;               /* never 0: 0 marks an entry that has no item */
 };
 
 static inline struct entry *entry_at(const struct devcache *c, int32_t i)
@@ -67,7 +84,13 @@ static uint32_t hash_key(const char *site, const char *dev)
 	h = (h ^ '/') * 1099511628211ULL;
 	for (const char *p = dev; *p; p++)
 		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	return (uint32_t)(h ^ (h >> 32));
+	return (uint32_t)(h ^ (h >> 32)) & HASH_MASK;
+}
+
+static size_t key_size(const char *key)
+{
+	size_t ls = strlen(key);
+	return ls + strlen(key + ls + 1) + 2;
 }
 
 static void pool_free(struct pool_block *b)
@@ -79,27 +102,53 @@ static void pool_free(struct pool_block *b)
 	}
 }
 
-/* A copy of "site\0dev\0" in the pool, or NULL on no memory. */
-static const char *pool_add(struct devcache *c, const char *site, size_t ls, const char *dev,
-			    size_t ld)
+/* Room for `size` bytes of key in the pool, or NULL on no memory. */
+static char *pool_alloc(struct devcache *c, size_t size)
 {
-	size_t need = ls + ld + 2;
 	struct pool_block *b = c->pool;
-	if (b == NULL || b->size - b->used < need) {
-		size_t size = need > POOL_CHUNK ? need : POOL_CHUNK;
-		struct pool_block *nb = malloc(sizeof(*nb) + size);
+	if (b == NULL || b->size - b->used < size) {
+		size_t bytes = size > POOL_CHUNK ? size : POOL_CHUNK;
+		struct pool_block *nb = malloc(sizeof(*nb) + bytes);
 		if (nb == NULL)
 			return NULL;
 		nb->prev = b;
 		nb->used = 0;
-		nb->size = size;
+		nb->size = bytes;
 		c->pool = b = nb;
 	}
-	char *k = b->data + b->used;
-	memcpy(k, site, ls + 1);
-	memcpy(k + ls + 1, dev, ld + 1);
-	b->used += need;
-	return k;
+	char *out = b->data + b->used;
+	b->used += size;
+	c->pool_used += size;
+	c->pool_live += size;
+	return out;
+}
+
+/*
+ * Copies every live key into one new block and drops the old pool with its
+ * dead keys. Left as it was on no memory (the dead bytes only wait longer).
+ */
+static void pool_rewrite(struct devcache *c)
+{
+	size_t live = 0;
+	for (size_t i = 0; i < c->n; i++)
+		live += key_size(entry_at(c, (int32_t)i)->key);
+	size_t bytes = live > POOL_CHUNK ? live : POOL_CHUNK;
+	struct pool_block *b = malloc(sizeof(*b) + bytes);
+	if (b == NULL)
+		return;
+	b->prev = NULL;
+	b->used = 0;
+	b->size = bytes;
+	for (size_t i = 0; i < c->n; i++) {
+		struct entry *e = entry_at(c, (int32_t)i);
+		size_t size = key_size(e->key);
+		memcpy(b->data + b->used, e->key, size);
+		e->key = b->data + b->used;
+		b->used += size;
+	}
+	pool_free(c->pool);
+	c->pool = b;
+	c->pool_used = c->pool_live = b->used;
 }
 
 struct devcache *devcache_create(size_t max_entries)
@@ -110,6 +159,7 @@ struct devcache *devcache_create(size_t max_entries)
 	if (c == NULL)
 		return NULL;
 	c->max = max_entries;
+	c->epoch = 1;
 	c->nbuckets = MIN_BUCKETS;
 	c->buckets = malloc(c->nbuckets * sizeof(*c->buckets));
 	if (c->buckets == NULL) {
@@ -128,7 +178,7 @@ void devcache_destroy(struct devcache *c)
 		free(c->chunks[i]);
 	free(c->chunks);
 	free(c->buckets);
-	free(c->flush);
+	free(c->seen);
 	pool_free(c->pool);
 	free(c);
 }
@@ -137,7 +187,7 @@ void devcache_clear(struct devcache *c)
 {
 	memset(c->buckets, 0xff, c->nbuckets * sizeof(*c->buckets));
 	c->n = 0;
-	c->seen_head = -1;
+	c->hand = 0;
 	c->nseen = 0;
 	/* keep the newest pool block (reused), hand the others back */
 	if (c->pool) {
@@ -145,12 +195,12 @@ void devcache_clear(struct devcache *c)
 		c->pool->prev = NULL;
 		c->pool->used = 0;
 	}
+	c->pool_used = c->pool_live = 0;
 }
 
-void devcache_trim(struct devcache *c)
+static bool key_equal(const char *key, const char *site, const char *dev)
 {
-	if (c->n >= c->max && c->seen_head < 0)
-		devcache_clear(c);
+	return strcmp(key, site) == 0 && strcmp(key + strlen(key) + 1, dev) == 0;
 }
 
 struct store_device *devcache_get(struct devcache *c, const char *site, const char *dev)
@@ -158,9 +208,10 @@ struct store_device *devcache_get(struct devcache *c, const char *site, const ch
 	uint32_t h = hash_key(site, dev);
 	for (int32_t i = c->buckets[h & (c->nbuckets - 1)]; i >= 0;) {
 		struct entry *e = entry_at(c, i);
-		if (e->hash == h && strcmp(e->key, site) == 0 &&
-		    strcmp(e->key + strlen(e->key) + 1, dev) == 0)
+		if (e->hash == h && key_equal(e->key, site, dev)) {
+			e->ref = 1;
 			return &e->d;
+		}
 		i = e->next;
 	}
 	return NULL;
@@ -202,6 +253,31 @@ static int reserve_entry(struct devcache *c)
 	return 0;
 }
 
+/*
+ * Takes the first entry the hand finds unused since its last pass out of
+ * its chain and returns its index. Ends within two turns: the first clears
+ * every bit. Its seen item, if any, stays for the next flush.
+ */
+static int32_t evict(struct devcache *c)
+{
+	for (;;) {
+		int32_t i = (int32_t)c->hand;
+		c->hand = c->hand + 1 == c->n ? 0 : c->hand + 1;
+		struct entry *e = entry_at(c, i);
+		if (e->ref) {
+			e->ref = 0;
+			continue;
+		}
+		int32_t *link = &c->buckets[e->hash & (c->nbuckets - 1)];
+		while (*link != i)
+			link = &entry_at(c, *link)->next;
+		*link = e->next;
+		c->pool_live -= key_size(e->key);
+		c->evictions++;
+		return i;
+	}
+}
+
 struct store_device *devcache_put(struct devcache *c, const char *site, const char *dev,
 				  const struct store_device *d)
 {
@@ -210,40 +286,71 @@ struct store_device *devcache_put(struct devcache *c, const char *site, const ch
 		*cur = *d;
 		return cur;
 	}
-	if (c->n >= c->max)
-		return NULL; /* full until the next trim: callers fall back to the store */
-	/* a full or failed grow only lengthens chains; the entry still goes in */
-	if (c->n >= c->nbuckets)
-		(void)grow_buckets(c);
-	if (reserve_entry(c))
-		return NULL;
-	const char *key = pool_add(c, site, strlen(site), dev, strlen(dev));
+	size_t ls = strlen(site), ld = strlen(dev);
+	if (c->n < c->max) {
+		/* a failed grow only lengthens chains; the entry still goes in */
+		if (c->n >= c->nbuckets)
+			(void)grow_buckets(c);
+		if (reserve_entry(c))
+			return NULL;
+	}
+	/* the key before an eviction: on no memory the cache is as it was */
+	char *key = pool_alloc(c, ls + ld + 2);
 	if (key == NULL)
 		return NULL;
+	memcpy(key, site, ls + 1);
+	memcpy(key + ls + 1, dev, ld + 1);
+	int32_t i = c->n < c->max ? (int32_t)c->n++ : evict(c);
 	uint32_t h = hash_key(site, dev);
-	struct entry *e = entry_at(c, (int32_t)c->n);
+	struct entry *e = entry_at(c, i);
 	e->d = *d;
 	e->key = key;
 	e->hash = h;
-	e->seen_ts = 0;
-	e->next_seen = -1;
-	e->self = (int32_t)c->n;
+	e->ref = 0; /* earned by a second use: a device heard from once goes first */
+	e->seen_epoch = 0;
+	e->seen_item = -1;
 	e->next = c->buckets[h & (c->nbuckets - 1)];
-	c->buckets[h & (c->nbuckets - 1)] = (int32_t)c->n;
-	c->n++;
+	c->buckets[h & (c->nbuckets - 1)] = i;
+	/* dead keys outweigh the live ones (and are worth a rewrite): compact */
+	if (c->pool_used - c->pool_live > c->pool_live && c->pool_used > 4 * POOL_CHUNK)
+		pool_rewrite(c);
 	return &e->d;
 }
 
-void devcache_seen(struct devcache *c, struct store_device *d, int64_t ts)
+int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts)
 {
 	struct entry *e = (struct entry *)((char *)d - offsetof(struct entry, d));
-	if (e->seen_ts == 0) {
-		e->next_seen = c->seen_head;
-		c->seen_head = e->self;
-		c->nseen++;
+	if (e->seen_epoch == c->epoch) {
+		struct seen_item *s = &c->seen[e->seen_item];
+		if (ts > s->ts)
+			s->ts = ts;
+		return 0;
 	}
-	if (ts > e->seen_ts)
-		e->seen_ts = ts;
+	struct seen_item *p = sp_grow(c->seen, &c->seen_cap, c->nseen + 1, sizeof(*p), 256);
+	if (p == NULL)
+		return -1;
+	c->seen = p;
+	c->seen[c->nseen] = (struct seen_item){d->id, ts};
+	e->seen_epoch = c->epoch;
+	e->seen_item = (int32_t)c->nseen++;
+	return 0;
+}
+
+size_t devcache_seen_count(const struct devcache *c)
+{
+	return c->nseen;
+}
+
+/* Forgets every entry's seen item at once. */
+static void next_epoch(struct devcache *c)
+{
+	if (++c->epoch == 0) {
+		/* after 2^32 flushes: no entry may keep a number that comes round again */
+		for (size_t i = 0; i < c->n; i++)
+			entry_at(c, (int32_t)i)->seen_epoch = 0;
+		c->epoch = 1;
+	}
+	c->nseen = 0;
 }
 
 static int by_id(const void *a, const void *b)
@@ -255,36 +362,29 @@ static int by_id(const void *a, const void *b)
 int devcache_flush_seen(struct devcache *c, int (*fn)(void *ctx, int64_t device_id, int64_t ts),
 			void *ctx)
 {
-	int rc = 0;
-	size_t n = 0;
-	if (c->nseen > c->flush_cap) {
-		struct seen_item *p = realloc(c->flush, c->nseen * sizeof(*p));
-		if (p != NULL) {
-			c->flush = p;
-			c->flush_cap = c->nseen;
-		}
-	}
-	for (int32_t i = c->seen_head; i >= 0;) {
-		struct entry *e = entry_at(c, i);
-		if (n < c->flush_cap)
-			c->flush[n++] = (struct seen_item){e->d.id, e->seen_ts};
-		else if (rc == 0)
-			rc = fn(ctx, e->d.id, e->seen_ts); /* no memory to sort: unsorted */
-		e->seen_ts = 0;
-		i = e->next_seen;
-		e->next_seen = -1;
-	}
-	c->seen_head = -1;
-	c->nseen = 0;
+	size_t n = c->nseen;
+	next_epoch(c);
 	/* in id order: neighbouring rows share B-tree pages, so each page is dirtied once */
 	if (n > 1)
-		qsort(c->flush, n, sizeof(*c->flush), by_id);
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = fn(ctx, c->flush[i].id, c->flush[i].ts);
+		qsort(c->seen, n, sizeof(*c->seen), by_id);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0;) {
+		/* a device evicted and read again has two items: its newest ts counts */
+		int64_t id = c->seen[i].id, ts = c->seen[i].ts;
+		for (i++; i < n && c->seen[i].id == id; i++)
+			if (c->seen[i].ts > ts)
+				ts = c->seen[i].ts;
+		rc = fn(ctx, id, ts);
+	}
 	return rc;
 }
 
 size_t devcache_count(const struct devcache *c)
 {
 	return c->n;
+}
+
+uint64_t devcache_evictions(const struct devcache *c)
+{
+	return c->evictions;
 }

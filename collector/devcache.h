@@ -3,9 +3,14 @@
  *
  * Saves a database lookup per record and collects the newest timestamp of
  * each device seen since the last flush (written as one update per device,
- * in id order). Grows on demand up to max_entries; when full it is emptied
- * at the next trim (the store remains the truth), so memory is bounded
- * however many devices exist. Returned pointers stay valid until a clear.
+ * in id order). Grows on demand up to max_entries; past that bound each new
+ * device evicts one that has not been used lately (the clock algorithm),
+ * so memory is bounded however many devices exist and the devices that
+ * report most often stay. The store remains the truth: an evicted device is
+ * read from it again when it next reports.
+ *
+ * Returned pointers stay valid until the next put or clear (a put may
+ * evict the entry a pointer points to).
  * Threading: owned by the writer thread.
  */
 #ifndef SP_COLLECTOR_DEVCACHE_H
@@ -24,23 +29,41 @@ void devcache_destroy(struct devcache *c);
 /* The cached device or NULL. */
 struct store_device *devcache_get(struct devcache *c, const char *site, const char *dev);
 
-/* Caches (or replaces) a device; returns the cached copy or NULL on no memory. */
+/*
+ * Caches (or replaces) a device, evicting another when full; returns the
+ * cached copy or NULL on no memory.
+ */
 struct store_device *devcache_put(struct devcache *c, const char *site, const char *dev,
 				  const struct store_device *d);
 
-/* Notes a reading of the device at ts (kept until devcache_flush_seen). */
-void devcache_seen(struct devcache *c, struct store_device *d, int64_t ts);
+/*
+ * Notes a reading of a cached device at ts, kept until devcache_flush_seen
+ * even if the device is evicted meanwhile. -1 on no memory (nothing noted).
+ */
+int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts);
 
-/* Calls fn for each device seen since the last flush, then forgets them. 0 or fn's error. */
+/*
+ * Devices noted by devcache_seen since the last flush (one evicted and read
+ * again in between counts twice).
+ */
+size_t devcache_seen_count(const struct devcache *c);
+
+/*
+ * Calls fn once per device seen since the last flush, in device id order,
+ * with its newest ts; then forgets them all (also on error). 0 or fn's error.
+ */
 int devcache_flush_seen(struct devcache *c, int (*fn)(void *ctx, int64_t device_id, int64_t ts),
 			void *ctx);
 
-/* Empties the cache (after a rollback, whose new rows no longer exist; or when full). */
+/*
+ * Empties the cache and forgets what was seen (after a rollback, whose new
+ * rows no longer exist).
+ */
 void devcache_clear(struct devcache *c);
 
-/* Empties the cache if it reached its bound. Call between batches. */
-void devcache_trim(struct devcache *c);
-
 size_t devcache_count(const struct devcache *c);
+
+/* Devices evicted to make room since creation. */
+uint64_t devcache_evictions(const struct devcache *c);
 
 #endif

@@ -187,6 +187,7 @@ static int collector_start(struct collector *c)
 				   cf->store.commit_interval_ms,
 				   cf->store.gap_window_s * 1000,
 				   cf->store.max_devices,
+				   cf->store.device_cache,
 				   device_seen_flush_ms(cf),
 				   cf->store.device_offline_s * 1000,
 				   c->rules,

@@ -80,6 +80,9 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 		      LOAD(m->batches_committed));
 	rc |= counter(b, "sitepulse_batches_failed_total", "store transactions that failed",
 		      LOAD(m->batches_failed));
+	rc |= counter(b, "sitepulse_device_cache_evictions_total",
+		      "devices evicted from the writer's cache to make room ([store] device_cache)",
+		      LOAD(m->device_cache_evictions));
 	rc |= counter(b, "sitepulse_chunks_compacted_total",
 		      "small reading chunks merged into bigger ones by compaction",
 		      LOAD(m->chunks_compacted));

@@ -38,8 +38,12 @@
 
 #define PEEK_WAIT_MS 10 /* also the granularity of ack pacing */
 #define EXPIRE_EVERY_MS 1000
-/* ~72 bytes + key per device (devcache.c): ~20 MB at the bound, grown on demand */
-#define DEVCACHE_MAX 262144
+/*
+ * Devices noted as seen (devcache.h: 16 bytes each) beyond which their
+ * last_seen is written at the next commit, before its period: with a cache
+ * smaller than the fleet, evicted devices read again are noted again.
+ */
+#define SEEN_FLUSH_AT 65536
 #define FAIL_PAUSE_MS 200
 /* chunks compaction looks at per second (see compact()) */
 #define COMPACT_BUDGET 4096
@@ -169,12 +173,10 @@ static int store_record(struct writer *w, const struct sp_topic *t, int64_t agen
 	if ((err = store_w_reading_tail_lent(w->p.store, d->id, agent_id, seq, r->kind, r->ts,
 					     r->body, r->body_len)))
 		return err;
-	if (d == &w->scratch) {
-		if ((err = store_w_device_seen(w->p.store, d->id, r->ts)))
-			return err;
-	} else {
-		devcache_seen(w->devs, d, r->ts);
-	}
+	/* a device not cached (no memory) has its last_seen written at once */
+	if ((d == &w->scratch || devcache_seen(w->devs, d, r->ts)) &&
+	    (err = store_w_device_seen(w->p.store, d->id, r->ts)))
+		return err;
 	w->bc.rec_stored[r->kind]++;
 
 	struct sp_record rec;
@@ -360,7 +362,8 @@ static int save_progress(struct writer *w, int64_t now, bool force, bool *agents
 				return rc;
 		*agents_flushed = true;
 	}
-	if (force || now - w->devices_flushed_ms >= w->p.device_seen_flush_ms) {
+	if (force || now - w->devices_flushed_ms >= w->p.device_seen_flush_ms ||
+	    devcache_seen_count(w->devs) >= SEEN_FLUSH_AT) {
 		if ((rc = devcache_flush_seen(w->devs, save_device_seen, w->p.store)))
 			return rc;
 		*devices_flushed = true;
@@ -478,12 +481,11 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 		w->nalive = 0;
 		w->liveness_flushed_ms = now;
 	}
-	if (devices_flushed) {
+	if (devices_flushed)
 		w->devices_flushed_ms = now;
-		devcache_trim(w->devs);
-	}
 	add_counts(w);
 	atomic_fetch_add(&w->p.metrics->batches_committed, 1);
+	atomic_store(&w->p.metrics->device_cache_evictions, devcache_evictions(w->devs));
 	atomic_store(&w->p.metrics->last_commit_ms, now);
 	return 0;
 fail:
@@ -650,7 +652,7 @@ struct writer *writer_start(const struct writer_params *p)
 	size_t n = (size_t)p->batch_max;
 	w->dec = sp_decoder_create();
 	w->seq = seqtrack_create(p->gap_window_ms);
-	w->devs = devcache_create(DEVCACHE_MAX);
+	w->devs = devcache_create((size_t)w->p.device_cache);
 	w->rules = rules_create(p->rules);
 	w->holds = holdlog_create();
 	if (p->mail && (w->mail = alertmail_create(p->mail)) == NULL)

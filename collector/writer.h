@@ -32,6 +32,7 @@ struct writer_params {
 	int64_t commit_interval_ms; /* a small batch waits this long after the last commit */
 	int64_t gap_window_ms;
 	int64_t max_devices;
+	int64_t device_cache;    /* devices kept in memory (devcache.h) */
 	int64_t device_seen_flush_ms; /* devices' last_seen is written this often */
 	int64_t offline_ms;      /* [store] device_offline_s: the offline alerts' silence (offline.h) */
 	const struct rules_config *rules; /* alert rules' settings; must outlive the writer */

@@ -24,7 +24,14 @@ streaming all along (site limits-1). Each limit is a step of its own:
       broker of its own receives a flood of 3,000 data messages of ~200 KiB
       (600 MB) from 3 fake agents at once: sitepulse_queue_blocked_total > 0,
       each of the 3,000 records is stored exactly once and every ack reaches
-      its last seq; a collector making no progress for 10 s fails at once.
+      its last seq; a collector making no progress for 10 s fails at once;
+ (10) device cache: a collector with [store] device_cache = 1024 (the
+      least) and 1,536 devices on a broker of its own, each device
+      reporting twice: sitepulse_device_cache_evictions_total > 0, every
+      record stored exactly once, every device's stored last_seen its
+      newest reading's ts (what was noted of an evicted device is not
+      lost), and a record that breaks the inventory (port 5 of a 4-port
+      charger) still rejected.
 The agent's records are stored exactly once at the end, and nothing is
 rejected that the test did not provoke.
 """
@@ -50,6 +57,7 @@ MAX_CONN, MAX_PER_IP, TIMEOUT_S = 50, 20, 2
 FLOOD_CONNS, FLOOD_IPS = 1000, 20
 Q_MESSAGES, Q_PAD, Q_AGENTS = 3000, 200 * 1024, 3
 STALL_S = 10
+DC_CACHE, DC_AGENTS, DC_DEVICES, DC_PER_MSG = 1024, 3, 512, 16
 
 
 def now_ms():
@@ -540,6 +548,87 @@ def queue_backpressure(env):
     qb.stop()
 
 
+def device_cache(env):
+    n_dev = DC_AGENTS * DC_DEVICES
+    T.log("step (10): a collector with device_cache = %d and %d devices, each reporting twice"
+          % (DC_CACHE, n_dev))
+    cb = env.broker(name="broker-dc")
+    # device_offline_s = 10: last_seen is written every second (a tenth of it)
+    cc = env.collector(cb, name="collector-dc", extra={"store": {"device_cache": DC_CACHE,
+                                                                 "device_offline_s": 10}})
+    site = "limits-dc"
+    agents = ["gw-dc-%d" % i for i in range(1, DC_AGENTS + 1)]
+    devs = {ag: ["dc%d-%03d" % (i, k) for k in range(DC_DEVICES)] for i, ag in enumerate(agents, 1)}
+    for ag in agents:
+        T.publish_ok(cb, topic(ag, "birth", site), birth([charger(d) for d in devs[ag]]))
+    T.wait_until(lambda: cc.metrics().get("sitepulse_births_total", 0) >= DC_AGENTS, 20,
+                 "the %d births to be processed" % DC_AGENTS)
+    t0 = now_ms() - 3600000
+    ts_of = {}  # (dev, pass) -> ts
+    msgs = {ag: [] for ag in agents}
+    for pas in range(2):
+        for ag in agents:  # one agent after the other: each pass cycles through all devices
+            for k in range(0, DC_DEVICES, DC_PER_MSG):
+                recs = []
+                for d in devs[ag][k:k + DC_PER_MSG]:
+                    ts_of[(d, pas)] = t0 + pas * 100000 + int(d.split("-")[1])
+                    recs.append({"t": "station", "dev": d, "ts": ts_of[(d, pas)], "smoke": False,
+                                 "power_w": pas, "energy_wh": k})
+                msgs[ag].append(recs)
+    # in the second pass, a record the inventory refuses (read back from the store by then)
+    bad = {"t": "port", "dev": devs[agents[0]][0], "ts": t0 + 150000, "port": 5, "state": "idle"}
+    msgs[agents[0]][len(msgs[agents[0]]) // 2].append(bad)
+    m0 = cc.metrics()
+    for pas in range(2):
+        for ag in agents:
+            half = len(msgs[ag]) // 2
+            first = pas * half
+            lines = (json.dumps({"v": 1, "seq": first + i + 1, "ts": now_ms(), "records": r},
+                                separators=(",", ":")).encode() + b"\n"
+                     for i, r in enumerate(msgs[ag][first:first + half]))
+            rc, out = publish_stream(cb, topic(ag, "data", site), lines, timeout=60)
+            T.check(rc == 0, "mosquitto_pub -l of %s failed (%d): %s" % (ag, rc, out))
+            T.wait_until(lambda: (T.retained_ack(cb, site, ag) or 0) >= first + half, 30,
+                         "%s ack %d" % (ag, first + half))
+    m = cc.metrics()
+    evicted = m.get("sitepulse_device_cache_evictions_total", 0)
+    T.log("  evictions %d, stored %d messages" % (evicted, m["sitepulse_messages_stored_total"]))
+    T.check(evicted >= n_dev - DC_CACHE, "sitepulse_device_cache_evictions_total = %d, want >= %d"
+            % (evicted, n_dev - DC_CACHE))
+    T.check_eq(m["sitepulse_messages_stored_total"] - m0.get("sitepulse_messages_stored_total", 0),
+               float(sum(len(v) for v in msgs.values())), "messages stored (device cache)")
+    T.check_eq(m.get(REC % "out_of_range", 0) - m0.get(REC % "out_of_range", 0), 1.0,
+               "records rejected out_of_range (port 5 of a 4-port charger)")
+    want = {d: ts_of[(d, 1)] for ag in agents for d in devs[ag]}
+
+    def last_seen_right():
+        con = T.db_open_ro(cc.db_path)
+        try:
+            got = dict(con.execute("SELECT dev, last_seen FROM devices WHERE site = ?", (site,)))
+        finally:
+            con.close()
+        wrong = sorted((d, got.get(d), ts) for d, ts in want.items() if got.get(d) != ts)
+        if wrong:  # "not yet", with the details for a timeout
+            raise T.TestFailure("%d devices' last_seen wrong, e.g. (dev, stored, want) %r"
+                                % (len(wrong), wrong[:3]))
+        return True
+    T.wait_until(last_seen_right, 10, "every device's last_seen to be its newest reading's",
+                 interval=0.5)
+    con = T.db_open_ro(cc.db_path)
+    try:
+        stored = collections.Counter((dev, ts) for _, _, _, ts, _, body in T.db_chunk_records(con)
+                                     for dev in [json.loads(body)["dev"]])
+    finally:
+        con.close()
+    sent = collections.Counter((d, ts) for (d, _), ts in ts_of.items())
+    T.check_eq(sorted((stored - sent).items())[:5], [], "readings stored that were not sent")
+    T.check_eq(sorted((sent - stored).items())[:5], [], "readings sent but not stored once")
+    rc, el = cc.terminate()
+    T.check(rc == 0 and el <= 5, "collector-dc: SIGTERM -> exit 0 within 5 s, got %s after %.2f s" % (rc, el))
+    T.check_eq(T.db_integrity(cc.db_path), ["ok"], "PRAGMA integrity_check (collector-dc)")
+    cb.stop()
+
+
 def main(env):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < FLOOD_CONNS + 500:
@@ -577,6 +666,7 @@ def main(env):
     T.check(rc == 0 and el <= 5, "collector: SIGTERM -> exit 0 within 5 s, got %s after %.2f s" % (rc, el))
 
     queue_backpressure(env)
+    device_cache(env)
 
 
 if __name__ == "__main__":

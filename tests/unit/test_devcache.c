@@ -1,6 +1,6 @@
 /*
  * test_devcache.c - the writer's bounded device cache: put/get, replace,
- * per-batch "seen" tracking and its flush, clear, trim, and the full case.
+ * per-batch "seen" tracking and its flush, clear, and eviction when full.
  */
 #include "harness.h"
 
@@ -210,48 +210,6 @@ static void test_clear(void)
 	devcache_destroy(c);
 }
 
-static void test_full_and_trim(void)
-{
-	struct devcache *c = devcache_create(4);
-	char name[16];
-	struct store_device *p[4];
-	for (int i = 0; i < 4; i++) {
-		struct store_device d = dev(i + 1, SP_DEV_CHARGER);
-		snprintf(name, sizeof(name), "d%d", i);
-		p[i] = devcache_put(c, "s", name, &d);
-		CHECK(p[i] != NULL);
-		if (i < 3) {
-			devcache_trim(c); /* not full: keeps everything */
-			CHECK_EQ_INT(devcache_count(c), (size_t)i + 1);
-		}
-	}
-	CHECK_EQ_INT(devcache_count(c), 4);
-	/* full: a new device is not cached, existing ones still are and can be replaced */
-	struct store_device e = dev(5, SP_DEV_LIFT);
-	CHECK(devcache_put(c, "s", "d4", &e) == NULL);
-	CHECK(devcache_get(c, "s", "d4") == NULL);
-	CHECK_EQ_INT(devcache_count(c), 4);
-	struct store_device r = dev(1, SP_DEV_LIFT);
-	CHECK(devcache_put(c, "s", "d0", &r) == p[0]);
-	CHECK_EQ_INT(p[0]->kind, SP_DEV_LIFT);
-	/* full but a seen ts is pending: trim keeps everything */
-	devcache_seen(c, p[2], T0 + 2);
-	devcache_trim(c);
-	CHECK_EQ_INT(devcache_count(c), 4);
-	CHECK(devcache_get(c, "s", "d2") == p[2]);
-	struct flushed f = {0};
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
-	CHECK_EQ_INT(f.calls, 1);
-	CHECK_EQ_INT(flushed_ts(&f, 3), T0 + 2);
-	/* full and nothing pending: trim empties it */
-	devcache_trim(c);
-	CHECK_EQ_INT(devcache_count(c), 0);
-	CHECK(devcache_get(c, "s", "d0") == NULL);
-	CHECK(devcache_put(c, "s", "d4", &e) != NULL);
-	CHECK_EQ_INT(devcache_count(c), 1);
-	devcache_destroy(c);
-}
-
 /* Counts flushed devices and whether they came in ascending id order. */
 struct ordered {
 	int calls;
@@ -268,6 +226,144 @@ static int on_flush_ordered(void *ctx, int64_t device_id, int64_t ts)
 	o->last_id = device_id;
 	o->calls++;
 	return 0;
+}
+
+static struct store_device *put_named(struct devcache *c, const char *site, int i, int64_t id)
+{
+	char name[32];
+	struct store_device d = dev(id, SP_DEV_CHARGER);
+	snprintf(name, sizeof(name), "d%d", i);
+	return devcache_put(c, site, name, &d);
+}
+
+static struct store_device *get_named(struct devcache *c, const char *site, int i)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "d%d", i);
+	return devcache_get(c, site, name);
+}
+
+/* Full: a new device evicts one not used since the clock hand last passed. */
+static void test_eviction(void)
+{
+	struct devcache *c = devcache_create(4);
+	for (int i = 0; i < 4; i++)
+		CHECK(put_named(c, "s", i, i + 1) != NULL);
+	CHECK_EQ_INT(devcache_count(c), 4);
+	CHECK_EQ_INT(devcache_evictions(c), 0);
+	/* none used since it was cached: the hand takes the first, d0 */
+	struct store_device *p4 = put_named(c, "s", 4, 5);
+	CHECK(p4 != NULL);
+	CHECK_EQ_INT(devcache_count(c), 4);
+	CHECK_EQ_INT(devcache_evictions(c), 1);
+	CHECK(get_named(c, "s", 0) == NULL);
+	/* d1 is used; the next eviction passes it over and takes d2 */
+	CHECK(get_named(c, "s", 1) != NULL);
+	CHECK(put_named(c, "s", 5, 6) != NULL);
+	CHECK_EQ_INT(devcache_evictions(c), 2);
+	CHECK(get_named(c, "s", 2) == NULL);
+	int present[] = {1, 3, 4, 5};
+	for (int k = 0; k < 4; k++) {
+		struct store_device *d = get_named(c, "s", present[k]);
+		CHECK(d != NULL && d->id == present[k] + 1);
+	}
+	/* replacing a cached device evicts nothing */
+	CHECK(put_named(c, "s", 3, 4) != NULL);
+	CHECK_EQ_INT(devcache_evictions(c), 2);
+	CHECK_EQ_INT(devcache_count(c), 4);
+	/* a device read again after its eviction is cached again */
+	CHECK(put_named(c, "s", 0, 1) != NULL);
+	CHECK(get_named(c, "s", 0) != NULL);
+	CHECK_EQ_INT(devcache_count(c), 4);
+	devcache_destroy(c);
+}
+
+/* What was seen of an evicted device is still flushed, merged with what came after. */
+static void test_seen_survives_eviction(void)
+{
+	struct devcache *c = devcache_create(2);
+	struct store_device *a = put_named(c, "s", 0, 10);
+	CHECK_EQ_INT(devcache_seen(c, a, T0 + 5), 0);
+	struct store_device *b = put_named(c, "s", 1, 11);
+	CHECK_EQ_INT(devcache_seen(c, b, T0 + 7), 0);
+	/* d0 goes (both fresh: the hand takes the first) */
+	CHECK(put_named(c, "s", 2, 12) != NULL);
+	CHECK(get_named(c, "s", 0) == NULL);
+	/* d0 reports again, read back from the store; an older reading, then a newer one */
+	a = put_named(c, "s", 0, 10);
+	CHECK(a != NULL);
+	CHECK_EQ_INT(devcache_seen(c, a, T0 + 3), 0);
+	CHECK_EQ_INT(devcache_seen_count(c), 3); /* d0 twice: once per stay in the cache */
+	struct flushed f = {0};
+	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
+	CHECK_EQ_INT(f.calls, 2);             /* once per device */
+	CHECK_EQ_INT(flushed_ts(&f, 10), T0 + 5); /* the newest of its two stays */
+	CHECK_EQ_INT(flushed_ts(&f, 11), T0 + 7); /* evicted by d0's return, still reported */
+	CHECK_EQ_INT(flushed_ts(&f, 12), -1);
+	CHECK_EQ_INT(devcache_seen_count(c), 0);
+	devcache_destroy(c);
+}
+
+/*
+ * A fleet many times the cache, with long keys, passing through it again
+ * and again: the evicted keys' bytes are reclaimed (the pool is rewritten
+ * many times over; ASan would see a key left pointing into a freed block),
+ * and what is cached is always right.
+ */
+static void test_churn(void)
+{
+	enum { CAP = 1024, FLEET = 9000, ROUNDS = 4 };
+	struct devcache *c = devcache_create(CAP);
+	char site[80], name[80];
+	int wrong = 0, put_failed = 0, hits = 0, hot_misses = 0;
+	struct store_device hot = dev(FLEET + 1, SP_DEV_LIFT);
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int i = 0; i < FLEET; i++) {
+			/* a device that reports all along, every 100 others: it stays */
+			if (i % 100 == 0 && devcache_get(c, "hot", "lift") == NULL) {
+				hot_misses++;
+				devcache_put(c, "hot", "lift", &hot);
+			}
+			snprintf(site, sizeof(site), "a-rather-long-site-identifier-%d", i % 13);
+			snprintf(name, sizeof(name), "charging-station-with-a-long-name-%06d", i);
+			struct store_device *d = devcache_get(c, site, name);
+			if (d) {
+				hits++;
+				wrong += d->id != i + 1;
+				continue;
+			}
+			struct store_device in = dev(i + 1, SP_DEV_CHARGER);
+			d = devcache_put(c, site, name, &in);
+			put_failed += d == NULL;
+			if (d && i % 3 == 0)
+				devcache_seen(c, d, T0 + r * FLEET + i);
+		}
+	}
+	CHECK_EQ_INT(hot_misses, 1); /* only its first time */
+	CHECK_EQ_INT(put_failed, 0);
+	CHECK_EQ_INT(wrong, 0);
+	CHECK_EQ_INT(hits, 0); /* a cycle longer than the cache: every device was evicted first */
+	CHECK_EQ_INT(devcache_count(c), CAP);
+	CHECK(devcache_evictions(c) >= (uint64_t)(ROUNDS * FLEET - CAP));
+	/* everything cached now is found by its key, with its own id */
+	int found = 0;
+	for (int i = 0; i < FLEET; i++) {
+		snprintf(site, sizeof(site), "a-rather-long-site-identifier-%d", i % 13);
+		snprintf(name, sizeof(name), "charging-station-with-a-long-name-%06d", i);
+		struct store_device *d = devcache_get(c, site, name);
+		if (d) {
+			found++;
+			wrong += d->id != i + 1;
+		}
+	}
+	CHECK_EQ_INT(wrong, 0);
+	CHECK(found >= CAP - 2 && found <= CAP);
+	/* every device seen in the rounds is flushed once, in id order */
+	struct ordered o = {0, 0, true};
+	CHECK_EQ_INT(devcache_flush_seen(c, on_flush_ordered, &o), 0);
+	CHECK_EQ_INT(o.calls, FLEET / 3);
+	CHECK(o.ascending);
+	devcache_destroy(c);
 }
 
 /* Enough devices to grow the buckets and span several entry chunks. */
@@ -317,7 +413,9 @@ int main(void)
 	RUN(test_seen_survives_replace);
 	RUN(test_flush_error);
 	RUN(test_clear);
-	RUN(test_full_and_trim);
+	RUN(test_eviction);
+	RUN(test_seen_survives_eviction);
+	RUN(test_churn);
 	RUN(test_many_devices);
 	HARNESS_EXIT();
 }
