@@ -45,6 +45,9 @@ struct entry {
 	int32_t seen_item;
 };
 
+/* the memory figures above (and docs/performance.md item 40) count on it */
+_Static_assert(sizeof(struct entry) == 48, "struct entry grew: update the memory figures");
+
 /* One block of the string pool; blocks are chained, newest first. */
 struct pool_block {
 	struct pool_block *prev;

@@ -304,6 +304,13 @@ static void test_seen_survives_eviction(void)
 	devcache_destroy(c);
 }
 
+/* Device i of test_churn's fleet: long keys, so the pool fills fast. */
+static void churn_key(char site[80], char name[80], int i)
+{
+	snprintf(site, 80, "a-rather-long-site-identifier-%d", i % 13);
+	snprintf(name, 80, "charging-station-with-a-long-name-%06d", i);
+}
+
 /*
  * A fleet many times the cache, with long keys, passing through it again
  * and again: the evicted keys' bytes are reclaimed (the pool is rewritten
@@ -324,8 +331,7 @@ static void test_churn(void)
 				hot_misses++;
 				devcache_put(c, "hot", "lift", &hot);
 			}
-			snprintf(site, sizeof(site), "a-rather-long-site-identifier-%d", i % 13);
-			snprintf(name, sizeof(name), "charging-station-with-a-long-name-%06d", i);
+			churn_key(site, name, i);
 			struct store_device *d = devcache_get(c, site, name);
 			if (d) {
 				hits++;
@@ -348,8 +354,7 @@ static void test_churn(void)
 	/* everything cached now is found by its key, with its own id */
 	int found = 0;
 	for (int i = 0; i < FLEET; i++) {
-		snprintf(site, sizeof(site), "a-rather-long-site-identifier-%d", i % 13);
-		snprintf(name, sizeof(name), "charging-station-with-a-long-name-%06d", i);
+		churn_key(site, name, i);
 		struct store_device *d = devcache_get(c, site, name);
 		if (d) {
 			found++;
