@@ -105,19 +105,27 @@ static void pool_free(struct pool_block *b)
 	}
 }
 
+/* An empty block for at least `need` bytes (POOL_CHUNK at least) before prev, or NULL. */
+static struct pool_block *pool_block_new(size_t need, struct pool_block *prev)
+{
+	size_t bytes = need > POOL_CHUNK ? need : POOL_CHUNK;
+	struct pool_block *b = malloc(sizeof(*b) + bytes);
+	if (b == NULL)
+		return NULL;
+	b->prev = prev;
+	b->used = 0;
+	b->size = bytes;
+	return b;
+}
+
 /* Room for `size` bytes of key in the pool, or NULL on no memory. */
 static char *pool_alloc(struct devcache *c, size_t size)
 {
 	struct pool_block *b = c->pool;
 	if (b == NULL || b->size - b->used < size) {
-		size_t bytes = size > POOL_CHUNK ? size : POOL_CHUNK;
-		struct pool_block *nb = malloc(sizeof(*nb) + bytes);
-		if (nb == NULL)
+		if ((b = pool_block_new(size, b)) == NULL)
 			return NULL;
-		nb->prev = b;
-		nb->used = 0;
-		nb->size = bytes;
-		c->pool = b = nb;
+		c->pool = b;
 	}
 	char *out = b->data + b->used;
 	b->used += size;
@@ -135,13 +143,9 @@ static void pool_rewrite(struct devcache *c)
 	size_t live = 0;
 	for (size_t i = 0; i < c->n; i++)
 		live += key_size(entry_at(c, (int32_t)i)->key);
-	size_t bytes = live > POOL_CHUNK ? live : POOL_CHUNK;
-	struct pool_block *b = malloc(sizeof(*b) + bytes);
+	struct pool_block *b = pool_block_new(live, NULL);
 	if (b == NULL)
 		return;
-	b->prev = NULL;
-	b->used = 0;
-	b->size = bytes;
 	for (size_t i = 0; i < c->n; i++) {
 		struct entry *e = entry_at(c, (int32_t)i);
 		size_t size = key_size(e->key);
