@@ -62,13 +62,15 @@ static const char *const WSQL[W_COUNT] = {
 		      "WHERE site = ?1 AND dev = ?2",
 	[W_DEV_INS] = "INSERT INTO devices(site, dev, kind, agent_id, ports, floor_min, floor_max, "
 		      "meta, rating) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	/* every device has its row in device_seen from the start (schema 10) */
+	[W_DEV_SEEN_INS] = "INSERT INTO device_seen(id, last_seen) VALUES (?1, 0)",
 	[W_DEV_UPD] = "UPDATE devices SET kind = ?3, agent_id = ?4, ports = ?5, floor_min = ?6, "
 		      "floor_max = ?7, meta = coalesce(?8, meta), rating = ?9 "
 		      "WHERE site = ?1 AND dev = ?2",
 	/* ?8: NULL for a new id, or the id compaction gives a merged chunk; ?9 the meta's format */
 	[W_CHUNK_INS] = "INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, at, meta, body, "
 			"id, fmt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[W_DEV_SEEN] = "UPDATE devices SET last_seen = ?2 WHERE id = ?1 AND last_seen < ?2",
+	[W_DEV_SEEN] = "UPDATE device_seen SET last_seen = ?2 WHERE id = ?1 AND last_seen < ?2",
 	[W_DEV_COUNT] = "SELECT count(*) FROM devices",
 	[W_HEARTBEAT] = "INSERT INTO heartbeat(id, at) VALUES (1, ?1) "
 			"ON CONFLICT(id) DO UPDATE SET at = excluded.at",
@@ -585,6 +587,11 @@ static int sq_upsert_device(void *impl, const char *site, const char *dev, int64
 	sqlite3_bind_int(st, 9, store_device_rating(info));
 	if ((rc = sqs_wstep(s, which)))
 		return rc;
+	if (!exists) {
+		sqlite3_bind_int64(s->w[W_DEV_SEEN_INS], 1, sqlite3_last_insert_rowid(s->db));
+		if ((rc = sqs_wstep(s, W_DEV_SEEN_INS)))
+			return rc;
+	}
 	return sq_device(impl, site, dev, out);
 }
 

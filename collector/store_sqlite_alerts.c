@@ -70,7 +70,7 @@ _Static_assert(WA_FAULT_CLEARS_LOAD + 1 == SQA_W_COUNT, "SQA_W_COUNT");
 /* a device's offline rule by its kind (1 lift, 2 charger: enum sp_dev_kind) */
 #define OFFLINE_RULE_OF(kind) "CASE " kind " WHEN 1 THEN ?2 ELSE ?3 END"
 #define OFFLINE_DEVICE_COLUMNS \
-	"SELECT d.id, d.site, d.dev, d.kind, d.last_seen, a.agent, a.online, a.state_at, a.last_seen," \
+	"SELECT d.id, d.site, d.dev, d.kind, s.last_seen, a.agent, a.online, a.state_at, a.last_seen," \
 	" a.up_since"
 
 static const char *const WASQL[SQA_W_COUNT] = {
@@ -90,26 +90,31 @@ static const char *const WASQL[SQA_W_COUNT] = {
 			" VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET since = excluded.since",
 	[WA_HOLD_DEL] = "DELETE FROM alert_holds WHERE device_id = ?1 AND rule = ?2 AND port = ?3"
 			" AND code = ?4",
-	[WA_LOAD_ALERTS] = "SELECT al.device_id, d.site, d.dev, d.kind, d.rating, d.last_seen,"
+	[WA_LOAD_ALERTS] = "SELECT al.device_id, d.site, d.dev, d.kind, d.rating, s.last_seen,"
 			   " al.rule_base, coalesce(al.port, 0), al.code, al.id FROM alerts al"
-			   " JOIN devices d ON d.id = al.device_id WHERE al.cleared_at IS NULL",
-	[WA_LOAD_HOLDS] = "SELECT h.device_id, d.site, d.dev, d.kind, d.rating, d.last_seen,"
+			   " JOIN devices d ON d.id = al.device_id JOIN device_seen s ON s.id = d.id"
+			   " WHERE al.cleared_at IS NULL",
+	[WA_LOAD_HOLDS] = "SELECT h.device_id, d.site, d.dev, d.kind, d.rating, s.last_seen,"
 			  " h.rule, h.port, h.code, h.since FROM alert_holds h"
-			  " JOIN devices d ON d.id = h.device_id",
+			  " JOIN devices d ON d.id = h.device_id JOIN device_seen s ON s.id = d.id",
 	[WA_OPENED_SINCE] = "SELECT count(*) FROM alerts WHERE site = ?1 AND dev = ?2 AND rule = ?3"
 			    " AND coalesce(port, 0) = ?4 AND opened_at BETWEEN ?5 AND ?6",
 	[WA_INFO] = "SELECT opened_at, severity, detail FROM alerts WHERE id = ?1",
 	[WA_OFF_AGENTS] = "SELECT a.site, a.agent, a.online, a.state_at, a.last_seen, a.up_since,"
 			  " coalesce((" ACTIVE_ALERT("a.site", "a.agent", "?1") "), 0)"
 			  " FROM agents a WHERE a.last_seen > 0 OR a.state_at > 0",
-	/* one pass over devices, a probe of the partial index only for the silent ones */
-	[WA_OFF_SILENT] = OFFLINE_DEVICE_COLUMNS ", 0 FROM devices d JOIN agents a ON a.id = d.agent_id"
-			  " WHERE d.kind IN (1, 2) AND d.last_seen > 0 AND d.last_seen < ?1"
+	/*
+	 * one pass over the narrow device_seen, the device's row and a probe of
+	 * the partial index only for the silent ones
+	 */
+	[WA_OFF_SILENT] = OFFLINE_DEVICE_COLUMNS ", 0 FROM device_seen s JOIN devices d ON d.id = s.id"
+			  " JOIN agents a ON a.id = d.agent_id"
+			  " WHERE d.kind IN (1, 2) AND s.last_seen > 0 AND s.last_seen < ?1"
 			  " AND NOT EXISTS (" ACTIVE_ALERT("d.site", "d.dev", OFFLINE_RULE_OF("d.kind")) ")",
 	/* the active ones through alerts_state (state, severity), not the whole history */
 	[WA_OFF_ALERTED] = OFFLINE_DEVICE_COLUMNS ", al.id FROM alerts al"
 			   " JOIN devices d ON d.id = al.device_id JOIN agents a ON a.id = d.agent_id"
-			   " WHERE al.state IN ('active_unack', 'active_ack') AND al.cleared_at IS NULL"
+			   " JOIN device_seen s ON s.id = d.id WHERE al.state IN ('active_unack', 'active_ack') AND al.cleared_at IS NULL"
 			   " AND al.rule = " OFFLINE_RULE_OF("d.kind"),
 	/* through alerts_state (state, severity): the few unacknowledged, never the history */
 	[WA_REMIND_DUE] = "SELECT id, rule, site, dev, coalesce(port, 0), severity, detail, opened_at,"

@@ -22,14 +22,14 @@
 #include <string.h>
 
 /*
- * devices.last_seen is written every few seconds (writer.c) and may trail.
+ * device_seen.last_seen (s) is written every few seconds (writer.c) and may trail.
  * The newest chunk, one index seek away, is exact: the device list reads
  * it for every device (and takes the newest reading out of it); the counts
  * only for devices whose stored value says "offline" (CASE evaluates
  * lazily), which in a healthy fleet are few.
  */
 #define SEEN_SINCE(param)                                                                       \
-	"CASE WHEN d.last_seen >= " param " THEN 1 ELSE EXISTS (SELECT 1 FROM reading_chunks c"  \
+	"CASE WHEN s.last_seen >= " param " THEN 1 ELSE EXISTS (SELECT 1 FROM reading_chunks c"  \
 	" WHERE c.device_id = d.id AND c.ts_max >= " param ") END"
 #define DEVICE_COLUMNS                                                                          \
 	"SELECT site, dev, kind, agent, agent_online AND seen >= ?2, seen, meta, cid, cmeta, cbody,"  \
@@ -37,16 +37,17 @@
 	" FROM (SELECT d.site, d.dev, d.kind, a.agent, a.online AS agent_online, d.meta,"       \
 	"  (SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.dev = d.dev"           \
 	"   AND al.device_id = d.id AND al.cleared_at IS NULL) AS nalerts,"                     \
-	"  max(d.last_seen, coalesce(c.ts_max, 0)) AS seen,"                                    \
+	"  max(s.last_seen, coalesce(c.ts_max, 0)) AS seen,"                                    \
 	"  c.id AS cid, c.meta AS cmeta, c.body AS cbody, c.fmt AS cfmt"                        \
-	" FROM devices d JOIN agents a ON a.id = d.agent_id"                                    \
+	" FROM devices d JOIN agents a ON a.id = d.agent_id JOIN device_seen s ON s.id = d.id"  \
 	" LEFT JOIN reading_chunks c ON c.id = (SELECT id FROM reading_chunks"                  \
 	"                 WHERE device_id = d.id ORDER BY ts_max DESC, id DESC LIMIT 1) "
 
 static const char *const RSQL[R_COUNT] = {
 	[R_SITES] = "SELECT d.site, count(*), coalesce(sum(a.online AND " SEEN_SINCE("?1") "), 0), "
 		    "(SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.cleared_at IS NULL) "
-		    "FROM devices d JOIN agents a ON a.id = d.agent_id GROUP BY d.site ORDER BY d.site",
+		    "FROM devices d JOIN agents a ON a.id = d.agent_id JOIN device_seen s ON s.id = d.id "
+		    "GROUP BY d.site ORDER BY d.site",
 	/* from one site to the next through UNIQUE(site, dev): a seek per site, not a scan */
 	[R_SITE_NAMES] = "WITH RECURSIVE s(site) AS (SELECT min(site) FROM devices UNION ALL"
 			 " SELECT (SELECT min(site) FROM devices WHERE site > s.site) FROM s"
@@ -62,7 +63,8 @@ static const char *const RSQL[R_COUNT] = {
 	[R_CHUNKS] = "SELECT ts_max, id, meta, body, fmt FROM reading_chunks WHERE device_id = ?1 "
 		     "AND ts_max BETWEEN ?2 AND ?4 AND ts_min <= ?3 ORDER BY ts_max DESC, id DESC",
 	[R_COUNTS] = "SELECT d.kind, a.online AND " SEEN_SINCE("?1") ", count(*) "
-		     "FROM devices d JOIN agents a ON a.id = d.agent_id GROUP BY 1, 2",
+		     "FROM devices d JOIN agents a ON a.id = d.agent_id JOIN device_seen s ON s.id = d.id "
+		     "GROUP BY 1, 2",
 	[R_PING] = "SELECT 1 FROM schema_version LIMIT 1",
 	/*
 	 * every reading in [?2, ?3) lies in a chunk overlapping it; a chunk that

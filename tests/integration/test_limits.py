@@ -606,7 +606,8 @@ def device_cache(env):
     def last_seen_right():
         con = T.db_open_ro(cc.db_path)
         try:
-            got = dict(con.execute("SELECT dev, last_seen FROM devices WHERE site = ?", (site,)))
+            got = dict(con.execute("SELECT d.dev, s.last_seen FROM devices d JOIN device_seen s"
+                                   " ON s.id = d.id WHERE d.site = ?", (site,)))
         finally:
             con.close()
         wrong = sorted((d, got.get(d), ts) for d, ts in want.items() if got.get(d) != ts)

@@ -268,8 +268,8 @@ static void test_open_creates_schema(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 9);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 9);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 10);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 10);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
 				   "name IN ('agents', 'devices', 'reading_chunks', 'compaction', "
 				   "'heartbeat', 'alerts', 'alert_holds', 'outbox', "
@@ -283,7 +283,7 @@ static void test_open_creates_schema(void)
 	struct store_params p = {.path = path, .sync_full = true, .readers = 2};
 	s = store_open(&p);
 	CHECK(s != NULL);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 9);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 10);
 	if (s)
 		CHECK_EQ_INT(store_r_ping(s), 0);
 	drop(s, path);
@@ -382,7 +382,7 @@ static void test_migrates_version_1_readings(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 9);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 10);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'heartbeat'"), 1);
 	/* version 9 left the chunks it found (from version 3) in their table as declared */
 	CHECK_EQ_INT(sql_int(path, "SELECT sql LIKE '%AUTOINCREMENT%' FROM sqlite_master "
@@ -392,6 +392,8 @@ static void test_migrates_version_1_readings(void)
 	CHECK_EQ_INT(sql_int(path, "SELECT rating FROM devices WHERE id = 1"), 0);
 	CHECK_EQ_INT(sql_int(path, "SELECT rating FROM devices WHERE id = 2"), 160);
 	CHECK_EQ_INT(sql_int(path, "SELECT rating FROM devices WHERE id = 3"), 800);
+	/* version 10 gave every device its row in device_seen */
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM device_seen JOIN devices USING (id)"), 3);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'readings'"), 0);
 	CHECK_EQ_INT(sql_int(path, "SELECT sum(n) FROM reading_chunks"), 1503);
 	/*
@@ -1031,7 +1033,7 @@ static void test_chunk_ids(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 9);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 10);
 	CHECK_EQ_INT(sql_int(path, autoinc), 1);
 	write_txn(s, &d, ag, HOUR0, 1, "b");
 	write_txn(s, &d, ag, HOUR0, 1, "c");
@@ -1455,6 +1457,67 @@ static void test_online_from_newest_reading(void)
 	CHECK_EQ_INT(store_r_device_counts(s, NOW, OFFLINE, counts), 0);
 	CHECK_EQ_INT(counts[SP_DEV_LIFT][1], 2);
 	CHECK_EQ_INT(counts[SP_DEV_LIFT][0], 1);
+	drop(s, path);
+}
+
+/*
+ * Schema 10 keeps each device's last_seen in device_seen. A file of schema
+ * 9 (the column in `devices`) is migrated on open: every device keeps its
+ * value, the column goes, and the views read the new table; a device
+ * created after it has its row at once.
+ */
+static void test_migrates_device_seen(void)
+{
+	char path[512];
+	int64_t ag = 0;
+	struct store_device d;
+	struct store *s = fresh_with_device(path, sizeof(path), "m", "lift-1", SP_DEV_LIFT, &ag, &d);
+	if (s == NULL)
+		return;
+	store_close(s);
+	sql_exec(path, "BEGIN;"
+		       "DELETE FROM schema_version WHERE version = 10;"
+		       "DROP INDEX devices_site_agent;"
+		       "ALTER TABLE devices ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;"
+		       "INSERT INTO devices(site, dev, kind, agent_id, last_seen)"
+		       " SELECT 'm', 'chg-1', 2, agent_id, 0 FROM devices WHERE dev = 'lift-1';"
+		       "DROP TABLE device_seen;"
+		       "COMMIT;");
+	char set[128];
+	snprintf(set, sizeof(set), "UPDATE devices SET last_seen = %lld WHERE dev = 'lift-1'",
+		 (long long)(NOW - 1000));
+	sql_exec(path, set);
+	struct store_params p = {.path = path, .sync_full = false, .readers = 2, .cache_mb = 4};
+	s = store_open(&p);
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 10);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM pragma_table_info('devices') "
+				   "WHERE name = 'last_seen'"),
+		     0);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM device_seen"), 2);
+	CHECK_EQ_INT(sql_int(path, "SELECT last_seen FROM device_seen WHERE id = "
+				   "(SELECT id FROM devices WHERE dev = 'lift-1')"),
+		     NOW - 1000);
+	struct dev_rows all = {0};
+	CHECK_EQ_INT(store_r_devices(s, "m", NOW, OFFLINE, on_device, &all), 0);
+	CHECK_EQ_INT(all.n, 2);
+	const struct dev_row *r = find_dev(&all, "m", "lift-1");
+	CHECK(r && r->last_seen == NOW - 1000);
+	r = find_dev(&all, "m", "chg-1");
+	CHECK(r && r->last_seen == 0);
+	/* a device made now has its row; its last_seen written as usual */
+	struct store_device d2;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "m", "lift-2", ag, NULL, SP_DEV_LIFT, NULL, &d2), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, d2.id, NOW - 5), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, d2.id, NOW - 9), 0); /* never backwards */
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM device_seen"), 3);
+	char q[128];
+	snprintf(q, sizeof(q), "SELECT last_seen FROM device_seen WHERE id = %lld", (long long)d2.id);
+	CHECK_EQ_INT(sql_int(path, q), NOW - 5);
 	drop(s, path);
 }
 
@@ -2334,6 +2397,7 @@ int main(void)
 	RUN(test_compaction);
 	RUN(test_compaction_keeps_order);
 	RUN(test_chunk_ids);
+	RUN(test_migrates_device_seen);
 	RUN(test_device_row_clamped);
 	RUN(test_damaged_chunk);
 	RUN(test_rollback_leaves_nothing);
