@@ -18,8 +18,12 @@
  *
  * What devcache_seen notes lives apart from the entries, as (id, ts) items,
  * so an eviction loses nothing. An entry only remembers which item is its
- * own, valid while its seen_epoch is the cache's epoch; a flush advances
- * the epoch, forgetting every entry's item at once.
+ * own: the index holds while it is below the count of items and the item
+ * there has the entry's device id. A flush empties the list, forgetting
+ * every entry's item at once; an index left from before then points past
+ * the end or at another device's item. It cannot point at an item of its
+ * own device made by another entry: a device has one entry at a time, and
+ * a new entry starts without an item.
  */
 #include "devcache.h"
 
@@ -41,8 +45,8 @@ struct entry {
 	uint32_t hash : 31;
 	uint32_t ref : 1;     /* used since the clock hand last passed */
 	int32_t next;         /* chain, -1 = end */
-	uint32_t seen_epoch;  /* seen_item is this entry's while this equals the cache's epoch */
-	int32_t seen_item;
+	int32_t seen_item;    /* this entry's seen item, if still valid (own_item) */
+	uint32_t newest_s;    /* newest ts known, in whole seconds (rounded down), 0 = none */
 };
 
 /* the memory figures above (and docs/performance.md item 40) count on it */
@@ -71,7 +75,6 @@ struct devcache {
 	size_t pool_used, pool_live;  /* key bytes written since the last rewrite / still in use */
 	struct seen_item *seen;
 	size_t nseen, seen_cap;
-	uint32_t epoch;               /* never 0: 0 marks an entry that has no item */
 };
 
 static inline struct entry *entry_at(const struct devcache *c, int32_t i)
@@ -166,7 +169,6 @@ struct devcache *devcache_create(size_t max_entries)
 	if (c == NULL)
 		return NULL;
 	c->max = max_entries;
-	c->epoch = 1;
 	c->nbuckets = MIN_BUCKETS;
 	c->buckets = malloc(c->nbuckets * sizeof(*c->buckets));
 	if (c->buckets == NULL) {
@@ -285,12 +287,26 @@ static int32_t evict(struct devcache *c)
 	}
 }
 
+/* ts in whole seconds, rounded down (never above ts), within uint32_t */
+static uint32_t to_seconds(int64_t ts)
+{
+	return ts <= 0 ? 0 : ts / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(ts / 1000);
+}
+
+static struct entry *entry_of(struct store_device *d)
+{
+	return (struct entry *)((char *)d - offsetof(struct entry, d));
+}
+
 struct store_device *devcache_put(struct devcache *c, const char *site, const char *dev,
-				  const struct store_device *d)
+				  const struct store_device *d, int64_t newest)
 {
 	struct store_device *cur = devcache_get(c, site, dev);
 	if (cur) {
+		struct entry *e = entry_of(cur);
 		*cur = *d;
+		if (to_seconds(newest) > e->newest_s)
+			e->newest_s = to_seconds(newest);
 		return cur;
 	}
 	size_t ls = strlen(site), ld = strlen(dev);
@@ -314,8 +330,8 @@ struct store_device *devcache_put(struct devcache *c, const char *site, const ch
 	e->key = key;
 	e->hash = h;
 	e->ref = 0; /* earned by a second use: a device heard from once goes first */
-	e->seen_epoch = 0;
 	e->seen_item = -1;
+	e->newest_s = to_seconds(newest);
 	e->next = c->buckets[h & (c->nbuckets - 1)];
 	c->buckets[h & (c->nbuckets - 1)] = i;
 	/* dead keys outweigh the live ones (and are worth a rewrite): compact */
@@ -324,40 +340,44 @@ struct store_device *devcache_put(struct devcache *c, const char *site, const ch
 	return &e->d;
 }
 
+/* The entry's seen item (see the top of the file), or NULL. */
+static struct seen_item *own_item(const struct devcache *c, const struct entry *e)
+{
+	if (e->seen_item < 0 || (size_t)e->seen_item >= c->nseen ||
+	    c->seen[e->seen_item].id != e->d.id)
+		return NULL;
+	return &c->seen[e->seen_item];
+}
+
+int64_t devcache_newest(const struct store_device *d)
+{
+	const struct entry *e = (const struct entry *)((const char *)d - offsetof(struct entry, d));
+	return (int64_t)e->newest_s * 1000;
+}
+
 int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts)
 {
-	struct entry *e = (struct entry *)((char *)d - offsetof(struct entry, d));
-	if (e->seen_epoch == c->epoch) {
-		struct seen_item *s = &c->seen[e->seen_item];
-		if (ts > s->ts)
-			s->ts = ts;
-		return 0;
+	struct entry *e = entry_of(d);
+	struct seen_item *s = own_item(c, e);
+	if (s == NULL) {
+		s = sp_grow(c->seen, &c->seen_cap, c->nseen + 1, sizeof(*s), 256);
+		if (s == NULL)
+			return -1;
+		c->seen = s;
+		s = &c->seen[c->nseen];
+		*s = (struct seen_item){d->id, ts};
+		e->seen_item = (int32_t)c->nseen++;
+	} else if (ts > s->ts) {
+		s->ts = ts;
 	}
-	struct seen_item *p = sp_grow(c->seen, &c->seen_cap, c->nseen + 1, sizeof(*p), 256);
-	if (p == NULL)
-		return -1;
-	c->seen = p;
-	c->seen[c->nseen] = (struct seen_item){d->id, ts};
-	e->seen_epoch = c->epoch;
-	e->seen_item = (int32_t)c->nseen++;
+	if (to_seconds(ts) > e->newest_s)
+		e->newest_s = to_seconds(ts);
 	return 0;
 }
 
 size_t devcache_seen_count(const struct devcache *c)
 {
 	return c->nseen;
-}
-
-/* Forgets every entry's seen item at once. */
-static void next_epoch(struct devcache *c)
-{
-	if (++c->epoch == 0) {
-		/* after 2^32 flushes: no entry may keep a number that comes round again */
-		for (size_t i = 0; i < c->n; i++)
-			entry_at(c, (int32_t)i)->seen_epoch = 0;
-		c->epoch = 1;
-	}
-	c->nseen = 0;
 }
 
 static int by_id(const void *a, const void *b)
@@ -370,7 +390,7 @@ int devcache_flush_seen(struct devcache *c, int (*fn)(void *ctx, int64_t device_
 			void *ctx)
 {
 	size_t n = c->nseen;
-	next_epoch(c);
+	c->nseen = 0; /* forgets every entry's item at once (own_item) */
 	/* in id order: neighbouring rows share B-tree pages, so each page is dirtied once */
 	if (n > 1)
 		qsort(c->seen, n, sizeof(*c->seen), by_id);

@@ -31,16 +31,23 @@ struct store_device *devcache_get(struct devcache *c, const char *site, const ch
 
 /*
  * Caches (or replaces) a device, evicting another when full; returns the
- * cached copy or NULL on no memory.
+ * cached copy or NULL on no memory. newest: the newest reading's ts the
+ * store knows of it (its last_seen), 0 if none.
  */
 struct store_device *devcache_put(struct devcache *c, const char *site, const char *dev,
-				  const struct store_device *d);
+				  const struct store_device *d, int64_t newest);
 
 /*
  * Notes a reading of a cached device at ts, kept until devcache_flush_seen
  * even if the device is evicted meanwhile. -1 on no memory (nothing noted).
  */
 int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts);
+
+/*
+ * The newest reading's ts known of a cached device (given to put, or
+ * noted since), rounded down to whole seconds: never above the truth.
+ */
+int64_t devcache_newest(const struct store_device *d);
 
 /*
  * Devices noted by devcache_seen since the last flush (one evicted and read

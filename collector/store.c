@@ -69,9 +69,10 @@ int store_w_agent_seen(struct store *s, int64_t agent_id, int64_t received_ms)
 	return s->be->w_agent_seen(s->impl, agent_id, received_ms);
 }
 
-int store_w_device(struct store *s, const char *site, const char *dev, struct store_device *out)
+int store_w_device(struct store *s, const char *site, const char *dev, struct store_device *out,
+		   int64_t *last_seen)
 {
-	return s->be->w_device(s->impl, site, dev, out);
+	return s->be->w_device(s->impl, site, dev, out, last_seen);
 }
 
 int store_w_upsert_device(struct store *s, const char *site, const char *dev, int64_t agent_id,

@@ -104,8 +104,12 @@ int store_w_agent_state(struct store *s, int64_t agent_id, bool online, int64_t 
 /* Notes data from an agent received at received_ms: online again unless a later state said otherwise. */
 int store_w_agent_seen(struct store *s, int64_t agent_id, int64_t received_ms);
 
-/* Looks a device up. 0, SP_ENOTFOUND or SP_EIO. */
-int store_w_device(struct store *s, const char *site, const char *dev, struct store_device *out);
+/*
+ * Looks a device up; *last_seen (if not NULL) gets its stored last_seen
+ * (store_w_device_seen), 0 if none. 0, SP_ENOTFOUND or SP_EIO.
+ */
+int store_w_device(struct store *s, const char *site, const char *dev, struct store_device *out,
+		   int64_t *last_seen);
 
 /*
  * Creates or updates a device. info may be NULL (a device seen in data
@@ -505,7 +509,8 @@ struct store_backend {
 			     int64_t received_ms);
 	int (*w_agent_state)(void *impl, int64_t agent_id, bool online, int64_t received_ms);
 	int (*w_agent_seen)(void *impl, int64_t agent_id, int64_t received_ms);
-	int (*w_device)(void *impl, const char *site, const char *dev, struct store_device *out);
+	int (*w_device)(void *impl, const char *site, const char *dev, struct store_device *out,
+			int64_t *last_seen);
 	int (*w_upsert_device)(void *impl, const char *site, const char *dev, int64_t agent_id,
 			       const struct sp_device_info *info, enum sp_dev_kind kind,
 			       const char *meta_json, struct store_device *out);

@@ -58,8 +58,9 @@ static const char *const WSQL[W_COUNT] = {
 	[W_SEEN] = "UPDATE agents SET up_since = CASE WHEN ?2 > state_at AND (NOT online OR"
 		   " (last_seen > 0 AND last_seen < ?2 - ?3)) THEN ?2 ELSE up_since END, last_seen = max(last_seen, ?2),"
 		   " online = CASE WHEN ?2 > state_at THEN 1 ELSE online END WHERE id = ?1",
-	[W_DEV_GET] = "SELECT id, agent_id, kind, ports, floor_min, floor_max, rating FROM devices "
-		      "WHERE site = ?1 AND dev = ?2",
+	[W_DEV_GET] = "SELECT d.id, d.agent_id, d.kind, d.ports, d.floor_min, d.floor_max, d.rating,"
+		      " s.last_seen FROM devices d JOIN device_seen s ON s.id = d.id"
+		      " WHERE d.site = ?1 AND d.dev = ?2",
 	[W_DEV_INS] = "INSERT INTO devices(site, dev, kind, agent_id, ports, floor_min, floor_max, "
 		      "meta, rating) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	/* every device has its row in device_seen from the start (schema 10) */
@@ -538,15 +539,19 @@ static void read_device(sqlite3_stmt *st, struct store_device *out)
 	out->rating = (uint16_t)(rating < 0 ? 0 : rating > 65535 ? 65535 : rating);
 }
 
-static int sq_device(void *impl, const char *site, const char *dev, struct store_device *out)
+static int sq_device(void *impl, const char *site, const char *dev, struct store_device *out,
+		     int64_t *last_seen)
 {
 	struct sqlite_store *s = impl;
 	sqlite3_stmt *st = s->w[W_DEV_GET];
 	sqs_bind_text(st, 1, site);
 	sqs_bind_text(st, 2, dev);
 	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		read_device(st, out);
+		if (last_seen)
+			*last_seen = sqlite3_column_int64(st, 7);
+	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc == SQLITE_ROW)
@@ -560,7 +565,7 @@ static int sq_upsert_device(void *impl, const char *site, const char *dev, int64
 {
 	struct sqlite_store *s = impl;
 	struct store_device cur;
-	int rc = sq_device(impl, site, dev, &cur);
+	int rc = sq_device(impl, site, dev, &cur, NULL);
 	if (rc && rc != SP_ENOTFOUND)
 		return rc;
 	bool exists = rc == 0;
@@ -592,7 +597,7 @@ static int sq_upsert_device(void *impl, const char *site, const char *dev, int64
 		if ((rc = sqs_wstep(s, W_DEV_SEEN_INS)))
 			return rc;
 	}
-	return sq_device(impl, site, dev, out);
+	return sq_device(impl, site, dev, out, NULL);
 }
 
 /*

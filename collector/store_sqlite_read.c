@@ -22,15 +22,13 @@
 #include <string.h>
 
 /*
- * device_seen.last_seen (s) is written every few seconds (writer.c) and may trail.
- * The newest chunk, one index seek away, is exact: the device list reads
- * it for every device (and takes the newest reading out of it); the counts
- * only for devices whose stored value says "offline" (CASE evaluates
- * lazily), which in a healthy fleet are few.
+ * device_seen.last_seen (s) is written every few seconds (writer.c) and may
+ * trail, but not across the online bound: the writer writes it at once for
+ * a device back from a silence that long (writer.c, seen_due_now). So the
+ * site list and the counts read it alone, one narrow row per device. The
+ * device list reads the newest chunk anyway, for the newest reading, and
+ * takes the larger of the two.
  */
-#define SEEN_SINCE(param)                                                                       \
-	"CASE WHEN s.last_seen >= " param " THEN 1 ELSE EXISTS (SELECT 1 FROM reading_chunks c"  \
-	" WHERE c.device_id = d.id AND c.ts_max >= " param ") END"
 #define DEVICE_COLUMNS                                                                          \
 	"SELECT site, dev, kind, agent, agent_online AND seen >= ?2, seen, meta, cid, cmeta, cbody,"  \
 	" cfmt, nalerts"                                                                        \
@@ -44,7 +42,7 @@
 	"                 WHERE device_id = d.id ORDER BY ts_max DESC, id DESC LIMIT 1) "
 
 static const char *const RSQL[R_COUNT] = {
-	[R_SITES] = "SELECT d.site, count(*), coalesce(sum(a.online AND " SEEN_SINCE("?1") "), 0), "
+	[R_SITES] = "SELECT d.site, count(*), coalesce(sum(a.online AND s.last_seen >= ?1), 0), "
 		    "(SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.cleared_at IS NULL) "
 		    "FROM devices d JOIN agents a ON a.id = d.agent_id JOIN device_seen s ON s.id = d.id "
 		    "GROUP BY d.site ORDER BY d.site",
@@ -62,7 +60,7 @@ static const char *const RSQL[R_COUNT] = {
 	 */
 	[R_CHUNKS] = "SELECT ts_max, id, meta, body, fmt FROM reading_chunks WHERE device_id = ?1 "
 		     "AND ts_max BETWEEN ?2 AND ?4 AND ts_min <= ?3 ORDER BY ts_max DESC, id DESC",
-	[R_COUNTS] = "SELECT d.kind, a.online AND " SEEN_SINCE("?1") ", count(*) "
+	[R_COUNTS] = "SELECT d.kind, a.online AND s.last_seen >= ?1, count(*) "
 		     "FROM devices d JOIN agents a ON a.id = d.agent_id JOIN device_seen s ON s.id = d.id "
 		     "GROUP BY 1, 2",
 	[R_PING] = "SELECT 1 FROM schema_version LIMIT 1",

@@ -98,11 +98,12 @@ static struct store_device *resolve_device(struct writer *w, const char *site, c
 					   enum sp_reject *reason)
 {
 	struct store_device d;
+	int64_t last_seen = 0;
 	struct store_device *c = devcache_get(w->devs, site, dev);
 	*err = 0;
 	if (c)
 		return c;
-	int rc = store_w_device(w->p.store, site, dev, &d);
+	int rc = store_w_device(w->p.store, site, dev, &d, &last_seen);
 	if (rc == SP_ENOTFOUND) {
 		if (w->device_count >= w->p.max_devices) {
 			*reason = SP_REJ_TOO_MANY_DEVICES;
@@ -116,7 +117,7 @@ static struct store_device *resolve_device(struct writer *w, const char *site, c
 		*err = rc;
 		return NULL;
 	}
-	c = devcache_put(w->devs, site, dev, &d);
+	c = devcache_put(w->devs, site, dev, &d, last_seen);
 	if (c == NULL) {
 		w->scratch = d;
 		c = &w->scratch;
@@ -150,12 +151,31 @@ static enum sp_reject check_context(const struct parsed_rec *r, const struct sto
 	return SP_REJ_NONE;
 }
 
+/*
+ * Whether a reading's ts must be written as its device's last_seen in this
+ * transaction rather than at the next flush. The site list and the device
+ * gauges read only the stored last_seen (store_sqlite_read.c); it may
+ * trail by a flush period, which only matters for a device the stored
+ * value could call offline before the next flush lands while this reading
+ * says online: one that was silent (known: its newest reading known) for
+ * about device_offline_s. Flushes land within a period plus a batch or two
+ * of each other; twice the period covers that (a writer stalled for longer
+ * is reported by /healthz). New devices (known 0) take this path once;
+ * a device heard from more often than every device_offline_s minus two
+ * periods never does.
+ */
+static bool seen_due_now(const struct writer *w, int64_t known, int64_t ts, int64_t now)
+{
+	return ts > known && ts >= now - w->p.offline_ms &&
+	       known < now + 2 * w->p.device_seen_flush_ms - w->p.offline_ms;
+}
+
 /* ---------------------------------------------------------------- message handlers */
 
 /* Stores one record of a data message, or says why not in *why; then runs the rules on it. */
 static int store_record(struct writer *w, const struct sp_topic *t, int64_t agent_id,
-			int64_t seq, bool late, int64_t received_ms, const struct parsed_rec *r,
-			struct sp_reject_info *why)
+			int64_t seq, bool late, int64_t received_ms, int64_t now,
+			const struct parsed_rec *r, struct sp_reject_info *why)
 {
 	int err;
 	*why = r->why;
@@ -174,8 +194,12 @@ static int store_record(struct writer *w, const struct sp_topic *t, int64_t agen
 					     r->body, r->body_len)))
 		return err;
 	/* a device not cached (no memory) has its last_seen written at once */
-	if ((d == &w->scratch || devcache_seen(w->devs, d, r->ts)) &&
-	    (err = store_w_device_seen(w->p.store, d->id, r->ts)))
+	bool write_now = d == &w->scratch;
+	if (!write_now) {
+		int64_t known = devcache_newest(d);
+		write_now = devcache_seen(w->devs, d, r->ts) || seen_due_now(w, known, r->ts, now);
+	}
+	if (write_now && (err = store_w_device_seen(w->p.store, d->id, r->ts)))
 		return err;
 	w->bc.rec_stored[r->kind]++;
 
@@ -226,7 +250,7 @@ static int handle_data(struct writer *w, const struct queue_msg *m, const struct
 	struct parsed_rec r;
 	while ((rc = parsed_next(&pm, &r)) == 1) {
 		struct sp_reject_info why;
-		if ((rc = store_record(w, t, agent_id, pm.seq, behind, m->received_ms, &r, &why)))
+		if ((rc = store_record(w, t, agent_id, pm.seq, behind, m->received_ms, now, &r, &why)))
 			return rc;
 		if (why.reason != SP_REJ_NONE) {
 			w->bc.rec_rejected[why.reason]++;
@@ -261,8 +285,9 @@ static int handle_birth(struct writer *w, const struct queue_msg *m, const struc
 		const struct sp_device_info *dv = &b.devices[i];
 		struct sp_reject_info dwhy = b.rejects[i];
 		struct store_device cur, d;
+		int64_t last_seen = 0;
 		if (dwhy.reason == SP_REJ_NONE) {
-			rc = store_w_device(w->p.store, t->site, dv->dev, &cur);
+			rc = store_w_device(w->p.store, t->site, dv->dev, &cur, &last_seen);
 			if (rc == SP_ENOTFOUND && w->device_count >= w->p.max_devices)
 				dwhy.reason = SP_REJ_TOO_MANY_DEVICES;
 			else if (rc && rc != SP_ENOTFOUND)
@@ -283,7 +308,7 @@ static int handle_birth(struct writer *w, const struct queue_msg *m, const struc
 			return rc;
 		if (is_new)
 			w->device_count++;
-		devcache_put(w->devs, t->site, dv->dev, &d);
+		devcache_put(w->devs, t->site, dv->dev, &d, last_seen);
 	}
 	w->bc.births++;
 	return store_w_agent_birth(w->p.store, agent_id, b.ts, b.fw, m->received_ms);

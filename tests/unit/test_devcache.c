@@ -64,13 +64,13 @@ static void test_put_get(void)
 	CHECK_EQ_INT(devcache_count(c), 0);
 	CHECK(devcache_get(c, "s1", "lift-1") == NULL);
 	struct store_device in = dev(1, SP_DEV_LIFT);
-	struct store_device *p = devcache_put(c, "s1", "lift-1", &in);
+	struct store_device *p = devcache_put(c, "s1", "lift-1", &in, 0);
 	CHECK(p != NULL);
 	CHECK(p != &in); /* a copy */
 	CHECK(devcache_get(c, "s1", "lift-1") == p);
 	CHECK_EQ_INT(devcache_count(c), 1);
 	struct store_device in2 = dev(2, SP_DEV_CHARGER);
-	struct store_device *q = devcache_put(c, "s2", "lift-1", &in2); /* same dev, other site */
+	struct store_device *q = devcache_put(c, "s2", "lift-1", &in2, 0); /* same dev, other site */
 	CHECK(q != NULL && q != p);
 	CHECK_EQ_INT(devcache_count(c), 2);
 	p = devcache_get(c, "s1", "lift-1");
@@ -99,10 +99,10 @@ static void test_replace(void)
 {
 	struct devcache *c = devcache_create(4);
 	struct store_device a = dev(7, SP_DEV_UNKNOWN);
-	struct store_device *p = devcache_put(c, "s", "d", &a);
+	struct store_device *p = devcache_put(c, "s", "d", &a, 0);
 	struct store_device b = dev(7, SP_DEV_CHARGER);
 	b.ports = 16;
-	struct store_device *q = devcache_put(c, "s", "d", &b);
+	struct store_device *q = devcache_put(c, "s", "d", &b, 0);
 	CHECK(q == p);
 	CHECK_EQ_INT(devcache_count(c), 1);
 	CHECK(devcache_get(c, "s", "d") == p);
@@ -116,9 +116,9 @@ static void test_seen_flush(void)
 	struct devcache *c = devcache_create(8);
 	struct store_device a = dev(1, SP_DEV_LIFT), b = dev(2, SP_DEV_CHARGER),
 			    x = dev(3, SP_DEV_LIFT);
-	struct store_device *pa = devcache_put(c, "s", "a", &a);
-	struct store_device *pb = devcache_put(c, "s", "b", &b);
-	devcache_put(c, "s", "x", &x); /* never seen */
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
+	devcache_put(c, "s", "x", &x, 0); /* never seen */
 	devcache_seen(c, pa, T0 + 100);
 	devcache_seen(c, pa, T0 + 300);
 	devcache_seen(c, pb, T0 + 50);
@@ -149,15 +149,67 @@ static void test_seen_survives_replace(void)
 {
 	struct devcache *c = devcache_create(8);
 	struct store_device a = dev(1, SP_DEV_UNKNOWN);
-	struct store_device *pa = devcache_put(c, "s", "a", &a);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
 	devcache_seen(c, pa, T0 + 5);
 	a.kind = SP_DEV_LIFT; /* a birth arrives in the same batch */
-	CHECK(devcache_put(c, "s", "a", &a) == pa);
+	CHECK(devcache_put(c, "s", "a", &a, 0) == pa);
 	devcache_seen(c, pa, T0 + 6);
 	struct flushed f = {0};
 	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 1);
 	CHECK_EQ_INT(flushed_ts(&f, 1), T0 + 6);
+	devcache_destroy(c);
+}
+
+/*
+ * After a flush an entry's old item index is stale: it may point at another
+ * device's new item (the flush sorted the list by id), which must not take
+ * the entry's readings.
+ */
+static void test_items_after_flush(void)
+{
+	struct devcache *c = devcache_create(8);
+	struct store_device a = dev(5, SP_DEV_LIFT), b = dev(2, SP_DEV_LIFT);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
+	devcache_seen(c, pa, T0 + 1); /* item 0 */
+	devcache_seen(c, pb, T0 + 2); /* item 1 */
+	struct flushed f = {0};
+	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
+	CHECK_EQ_INT(f.calls, 2);
+	devcache_seen(c, pb, T0 + 20); /* item 0 now b's: a's old index points at it */
+	devcache_seen(c, pa, T0 + 10);
+	devcache_seen(c, pa, T0 + 11);
+	CHECK_EQ_INT(devcache_seen_count(c), 2);
+	struct flushed g = {0};
+	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &g), 0);
+	CHECK_EQ_INT(g.calls, 2);
+	CHECK_EQ_INT(flushed_ts(&g, 2), T0 + 20);
+	CHECK_EQ_INT(flushed_ts(&g, 5), T0 + 11);
+	devcache_destroy(c);
+}
+
+/* What the cache knows of a device's newest reading: from the store, then from what it notes. */
+static void test_newest(void)
+{
+	struct devcache *c = devcache_create(8);
+	struct store_device a = dev(1, SP_DEV_LIFT), b = dev(2, SP_DEV_LIFT);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, T0 + 1999);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
+	CHECK_EQ_INT(devcache_newest(pa), T0 + 1000); /* whole seconds, rounded down */
+	CHECK_EQ_INT(devcache_newest(pb), 0);
+	devcache_seen(c, pa, T0 + 500); /* older than known: no change */
+	CHECK_EQ_INT(devcache_newest(pa), T0 + 1000);
+	devcache_seen(c, pa, T0 + 7300);
+	CHECK_EQ_INT(devcache_newest(pa), T0 + 7000);
+	devcache_put(c, "s", "a", &a, T0 + 3000); /* a birth: what the store says is older */
+	CHECK_EQ_INT(devcache_newest(pa), T0 + 7000);
+	devcache_put(c, "s", "b", &b, T0 + 9000);
+	CHECK_EQ_INT(devcache_newest(pb), T0 + 9000);
+	/* a flush forgets the items, not what is known */
+	struct flushed f = {0};
+	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
+	CHECK_EQ_INT(devcache_newest(pa), T0 + 7000);
 	devcache_destroy(c);
 }
 
@@ -167,7 +219,7 @@ static void test_flush_error(void)
 	struct store_device d[3] = {dev(1, SP_DEV_LIFT), dev(2, SP_DEV_LIFT), dev(3, SP_DEV_LIFT)};
 	const char *names[3] = {"a", "b", "c"};
 	for (int i = 0; i < 3; i++)
-		devcache_seen(c, devcache_put(c, "s", names[i], &d[i]), T0 + i + 1);
+		devcache_seen(c, devcache_put(c, "s", names[i], &d[i], 0), T0 + i + 1);
 	struct flushed f = {.fail_at = 1};
 	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), -3);
 	CHECK_EQ_INT(f.calls, 1); /* no more calls after an error */
@@ -187,8 +239,8 @@ static void test_clear(void)
 {
 	struct devcache *c = devcache_create(8);
 	struct store_device a = dev(1, SP_DEV_LIFT), b = dev(2, SP_DEV_LIFT);
-	struct store_device *pa = devcache_put(c, "s", "a", &a);
-	devcache_put(c, "s", "b", &b);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
+	devcache_put(c, "s", "b", &b, 0);
 	devcache_seen(c, pa, T0);
 	devcache_clear(c);
 	CHECK_EQ_INT(devcache_count(c), 0);
@@ -198,7 +250,7 @@ static void test_clear(void)
 	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 0);
 	/* usable again; a re-added device starts unseen */
-	struct store_device *pb = devcache_put(c, "s", "b", &b);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
 	CHECK(pb != NULL);
 	CHECK_EQ_INT(devcache_count(c), 1);
 	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
@@ -233,7 +285,7 @@ static struct store_device *put_named(struct devcache *c, const char *site, int 
 	char name[32];
 	struct store_device d = dev(id, SP_DEV_CHARGER);
 	snprintf(name, sizeof(name), "d%d", i);
-	return devcache_put(c, site, name, &d);
+	return devcache_put(c, site, name, &d, 0);
 }
 
 static struct store_device *get_named(struct devcache *c, const char *site, int i)
@@ -329,7 +381,7 @@ static void test_churn(void)
 			/* a device that reports all along, every 100 others: it stays */
 			if (i % 100 == 0 && devcache_get(c, "hot", "lift") == NULL) {
 				hot_misses++;
-				devcache_put(c, "hot", "lift", &hot);
+				devcache_put(c, "hot", "lift", &hot, 0);
 			}
 			churn_key(site, name, i);
 			struct store_device *d = devcache_get(c, site, name);
@@ -339,7 +391,7 @@ static void test_churn(void)
 				continue;
 			}
 			struct store_device in = dev(i + 1, SP_DEV_CHARGER);
-			d = devcache_put(c, site, name, &in);
+			d = devcache_put(c, site, name, &in, 0);
 			put_failed += d == NULL;
 			if (d && i % 3 == 0)
 				devcache_seen(c, d, T0 + r * FLEET + i);
@@ -384,7 +436,7 @@ static void test_many_devices(void)
 		struct store_device d = dev(N - i, i % 2 ? SP_DEV_LIFT : SP_DEV_CHARGER);
 		snprintf(site, sizeof(site), "site-%d", i % 7);
 		snprintf(name, sizeof(name), "dev-%d", i);
-		first[i] = devcache_put(c, site, name, &d);
+		first[i] = devcache_put(c, site, name, &d, 0);
 		ok += first[i] != NULL;
 	}
 	CHECK_EQ_INT(ok, N);
@@ -416,6 +468,8 @@ int main(void)
 	RUN(test_replace);
 	RUN(test_seen_flush);
 	RUN(test_seen_survives_replace);
+	RUN(test_items_after_flush);
+	RUN(test_newest);
 	RUN(test_flush_error);
 	RUN(test_clear);
 	RUN(test_eviction);
