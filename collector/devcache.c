@@ -293,9 +293,10 @@ static uint32_t to_seconds(int64_t ts)
 	return ts <= 0 ? 0 : ts / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(ts / 1000);
 }
 
-static struct entry *entry_of(struct store_device *d)
+/* The entry a cached device is in (devcache_get and put hand out &e->d). */
+static struct entry *entry_of(const struct store_device *d)
 {
-	return (struct entry *)((char *)d - offsetof(struct entry, d));
+	return (struct entry *)((const char *)d - offsetof(struct entry, d));
 }
 
 struct store_device *devcache_put(struct devcache *c, const char *site, const char *dev,
@@ -351,8 +352,7 @@ static struct seen_item *own_item(const struct devcache *c, const struct entry *
 
 int64_t devcache_newest(const struct store_device *d)
 {
-	const struct entry *e = (const struct entry *)((const char *)d - offsetof(struct entry, d));
-	return (int64_t)e->newest_s * 1000;
+	return (int64_t)entry_of(d)->newest_s * 1000;
 }
 
 int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts)

@@ -114,7 +114,8 @@ static const char *const WASQL[SQA_W_COUNT] = {
 	/* the active ones through alerts_state (state, severity), not the whole history */
 	[WA_OFF_ALERTED] = OFFLINE_DEVICE_COLUMNS ", al.id FROM alerts al"
 			   " JOIN devices d ON d.id = al.device_id JOIN agents a ON a.id = d.agent_id"
-			   " JOIN device_seen s ON s.id = d.id WHERE al.state IN ('active_unack', 'active_ack') AND al.cleared_at IS NULL"
+			   " JOIN device_seen s ON s.id = d.id"
+			   " WHERE al.state IN ('active_unack', 'active_ack') AND al.cleared_at IS NULL"
 			   " AND al.rule = " OFFLINE_RULE_OF("d.kind"),
 	/* through alerts_state (state, severity): the few unacknowledged, never the history */
 	[WA_REMIND_DUE] = "SELECT id, rule, site, dev, coalesce(port, 0), severity, detail, opened_at,"

@@ -159,8 +159,9 @@ static enum sp_reject check_context(const struct parsed_rec *r, const struct sto
  * value could call offline before the next flush lands while this reading
  * says online: one that was silent (known: its newest reading known) for
  * about device_offline_s. Flushes land within a period plus a batch or two
- * of each other; twice the period covers that (a writer stalled for longer
- * is reported by /healthz). New devices (known 0) take this path once;
+ * of each other; twice the period covers that (only a batch that takes
+ * longer than a period, a stall, lets the site list trail the device list
+ * by the excess). New devices (known 0) take this path once;
  * a device heard from more often than every device_offline_s minus two
  * periods never does.
  */
