@@ -16,7 +16,10 @@
 
 struct agent;
 
-/* Creates the agent from a loaded configuration (borrowed for the agent's life). NULL on failure. */
+/*
+ * Creates the agent from a loaded configuration (borrowed for the agent's
+ * life). NULL on failure.
+ */
 struct agent *agent_create(const struct agent_conf *conf);
 
 /*

@@ -43,7 +43,8 @@ static const struct sp_conf_key agent_keys[] = {
 	{"batch_max", SP_CONF_INT, A(batch_max), "200", 1, 1000, NULL, 0, NULL,
 	 "records per data message at most"},
 	{"resend_s", SP_CONF_INT, A(resend_s), "10", 1, 3600, NULL, 0, NULL,
-	 "publish unacknowledged messages again after this long without ack progress (doubles, up to 32x)"},
+	 "publish unacknowledged messages again after this long without ack progress"
+	 " (doubles, up to 32x)"},
 	{"ack_wait_s", SP_CONF_INT, A(ack_wait_s), "3", 0, 3600, NULL, 0, NULL,
 	 "after each connect, wait up to this long for the collector's ack before publishing data "
 	 "(and, with a new spool, to continue its seq)"},
@@ -95,8 +96,8 @@ static const struct sp_conf_key log_keys[] = {
 static const struct sp_conf_key scenario_keys[] = {
 	{"dev", SP_CONF_STRING, SC(dev), "", 0, 64, NULL, 0, NULL,
 	 "device the situation happens to (empty for silent)"},
-	{"situation", SP_CONF_STRING, SC(situation_text), NULL, 1, 64, NULL, SP_CONF_REQUIRED, check_situation,
-	 "what happens (see docs/configuration.md for the list)"},
+	{"situation", SP_CONF_STRING, SC(situation_text), NULL, 1, 64, NULL, SP_CONF_REQUIRED,
+	 check_situation, "what happens (see docs/configuration.md for the list)"},
 	{"port", SP_CONF_INT, SC(port), "0", 0, 64, NULL, 0, NULL,
 	 "charger port for port situations (0: port 1)"},
 	{"at_s", SP_CONF_INT, SC(at_s), "0", 0, 31536000, NULL, 0, NULL,

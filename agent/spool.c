@@ -27,8 +27,8 @@ struct spool {
 	int64_t dropped_total;
 	int64_t dropped_episode; /* drops in the current overflow episode */
 	bool overflowing;
-	sqlite3_stmt *insert, *set_next, *delete_upto, *select_after, *select_oldest, *delete_one, *count_upto,
-		*begin, *commit, *rollback;
+	sqlite3_stmt *insert, *set_next, *delete_upto, *select_after, *select_oldest, *delete_one,
+		*count_upto, *begin, *commit, *rollback;
 };
 
 static int db_fail(struct spool *sp, const char *what)

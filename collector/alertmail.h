@@ -28,7 +28,7 @@ struct writer_mail {
 	size_t nsites;
 	enum alert_severity min_severity;          /* this or worse is mailed */
 	int64_t max_per_hour;                      /* per condition: more are paced (counted) */
-	int64_t repeat_ms;                         /* critical and unacknowledged: again this often (0: never) */
+	int64_t repeat_ms;                         /* remind of critical unacked (0: never) */
 };
 
 /* What a batch's mail did, added to the metrics after COMMIT. */

@@ -575,7 +575,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
 }
 
 /* libmicrohttpd's own messages; its format strings are trusted library constants. */
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {

@@ -23,8 +23,9 @@
  *     which it did: a summary of a site before it existed would report a
  *     total outage. Whether it sent anything is first asked of the store
  *     cheaply (store_r_site_has_records): reading a whole empty period of
- *     a new site of 500 devices cost as much as summarizing it. Periods are caught up one at a time, in order, at most
- *     BUILD_BUDGET summaries a loop.
+ *     a new site of 500 devices cost as much as summarizing it. Periods
+ *     are caught up one at a time, in order, at most BUILD_BUDGET
+ *     summaries a loop.
  *  2. deliver: the outbox's due items, oldest first, each site's periods in
  *     order (store_sender_next), at most SEND_BUDGET a loop; a 2xx answer
  *     is done, anything else (or no answer) is retried after a capped

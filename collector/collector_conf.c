@@ -88,8 +88,8 @@ static const struct sp_conf_key store_keys[] = {
 	{"queue_mb", SP_CONF_INT, ST(queue_mb), "16", 1, 4096, NULL, 0, NULL,
 	 "decoded messages waiting for the writer (a quarter more, at least 1 MB, for raw messages "
 	 "before the parser); when full the broker is held back"},
-	{"cache_mb", SP_CONF_INT, ST(cache_mb), SP_CONF_DEFAULT(STORE_CACHE_MB_DEFAULT), 1, 4096, NULL, 0, NULL,
-	 "SQLite page cache of the writer"},
+	{"cache_mb", SP_CONF_INT, ST(cache_mb), SP_CONF_DEFAULT(STORE_CACHE_MB_DEFAULT), 1, 4096,
+	 NULL, 0, NULL, "SQLite page cache of the writer"},
 	{"page_kb", SP_CONF_ENUM, ST(page_kb_log2), SP_CONF_DEFAULT(STORE_PAGE_KB_DEFAULT), 0, 0,
 	 page_kb_choices, 0, NULL,
 	 "SQLite page size of a new database file (an existing file keeps its own); 16 stores big "
@@ -122,7 +122,8 @@ static const struct sp_conf_key api_keys[] = {
 	{"viewer_tokens", SP_CONF_LIST, API(viewer_tokens), "", 0, 64, NULL, SP_CONF_SECRET,
 	 check_token, "bearer tokens with the viewer role (read the API); a token or its sha256:HEX"},
 	{"operator_tokens", SP_CONF_LIST, API(operator_tokens), "", 0, 64, NULL, SP_CONF_SECRET,
-	 check_token, "bearer tokens with the operator role (read and acknowledge); a token or its sha256:HEX"},
+	 check_token,
+	 "bearer tokens with the operator role (read and acknowledge); a token or its sha256:HEX"},
 	{"threads", SP_CONF_INT, API(threads), "2", 1, 64, NULL, 0, NULL, "HTTP worker threads"},
 	{"max_connections", SP_CONF_INT, API(max_connections), "512", 1, 100000, NULL, 0, NULL,
 	 "open HTTP connections at most (beyond: refused)"},
@@ -323,7 +324,8 @@ static const struct sp_conf_section sections[] = {
 	/* most specific first: site names cannot hold dots, rule names can */
 	{"site.*.rule.*", rule_keys, N(rule_keys), 0, rule_instance,
 	 "a rule's settings for one site, e.g. [site.hp-ruijin-07.rule.lift.trapped]"},
-	{"site.*", site_keys, N(site_keys), 0, site_instance, "per-site settings, e.g. [site.hp-ruijin-07]"},
+	{"site.*", site_keys, N(site_keys), 0, site_instance,
+	 "per-site settings, e.g. [site.hp-ruijin-07]"},
 	{"rule.*", rule_keys, N(rule_keys), 0, rule_instance,
 	 "a rule's settings for every site, e.g. [rule.lift.trapped]"},
 };

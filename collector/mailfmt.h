@@ -16,7 +16,10 @@
 
 #define MAILFMT_MSGID_MAX 256
 
-/* One alert event to tell people about (DOMAIN's P1: "repeat until acknowledged": reminders). Strings are UTF-8 (detail may hold °C, names). */
+/*
+ * One alert event to tell people about (DOMAIN's P1: "repeat until
+ * acknowledged": reminders). Strings are UTF-8 (detail may hold °C, names).
+ */
 struct mail_alert {
 	int64_t alert_id;
 	bool cleared;            /* the "cleared" mail; else the "opened" one, or: */
@@ -41,9 +44,10 @@ struct mail_envelope {
  * The Message-ID of an alert event, the same every time it is composed
  * (a mail sent again after a crash is recognisably the same mail):
  * "<sitepulse.alert.ID.opened.OPENED_AT@SITE.sitepulse>" (".cleared." for
- * the clear, ".reminder-N." for the Nth reminder). Returns 0, SP_ETOOBIG if cap is too small (MAILFMT_MSGID_MAX
- * always suffices), or SP_EINVAL if the site cannot be part of an address
- * (only [A-Za-z0-9_.-], at most 128 bytes; sites are [a-z0-9_-]).
+ * the clear, ".reminder-N." for the Nth reminder). Returns 0, SP_ETOOBIG if
+ * cap is too small (MAILFMT_MSGID_MAX always suffices), or SP_EINVAL if the
+ * site cannot be part of an address (only [A-Za-z0-9_.-], at most 128
+ * bytes; sites are [a-z0-9_-]).
  */
 int mailfmt_message_id(const struct mail_alert *a, char *out, size_t cap);
 

@@ -151,7 +151,7 @@ struct rule_event {
 	int32_t port;
 	const char *code;
 	enum alert_severity severity;  /* RULE_OPEN */
-	int64_t since;               /* RULE_HOLD_START, RULE_OPEN: when the condition began (device time) */
+	int64_t since;               /* RULE_HOLD_START, RULE_OPEN: when it began (device time) */
 	int64_t ts;                  /* RULE_OPEN: opened_at; RULE_CLEAR: cleared_at; RULE_FAULT_CLEARED,
 				      * RULE_RAISE_STALE: the record's ts (device time) */
 	int64_t alert_id;            /* RULE_CLEAR */
@@ -186,7 +186,10 @@ void rules_destroy(struct rules *r);
 int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_record *rec,
 	       bool late, int64_t received_ms, rule_event_fn fn, void *ctx);
 
-/* Opens the alerts whose hold has run out by now_ms (collector clock). 0 or the callback's error. */
+/*
+ * Opens the alerts whose hold has run out by now_ms (collector clock). 0 or
+ * the callback's error.
+ */
 int rules_tick(struct rules *r, int64_t now_ms, rule_event_fn fn, void *ctx);
 
 /* Forgets all state (after a rolled-back transaction), before reloading it. */

@@ -90,7 +90,10 @@ void store_w_rollback(struct store *s);
 /* Finds or creates the agent row; *agent_id receives its id. */
 int store_w_agent(struct store *s, const char *site, const char *agent, int64_t *agent_id);
 
-/* Loads every agent's progress at start-up: fn is called once per agent; a non-zero return stops and is returned. */
+/*
+ * Loads every agent's progress at start-up: fn is called once per agent; a
+ * non-zero return stops and is returned.
+ */
 typedef int (*store_agent_fn)(void *ctx, int64_t agent_id, const char *site, const char *agent,
 			      const struct store_agent_progress *p);
 int store_w_load_agents(struct store *s, store_agent_fn fn, void *ctx);
@@ -101,7 +104,10 @@ int store_w_save_progress(struct store *s, int64_t agent_id, const struct store_
 int store_w_agent_birth(struct store *s, int64_t agent_id, int64_t ts, const char *fw,
 			int64_t received_ms);
 int store_w_agent_state(struct store *s, int64_t agent_id, bool online, int64_t received_ms);
-/* Notes data from an agent received at received_ms: online again unless a later state said otherwise. */
+/*
+ * Notes data from an agent received at received_ms: online again unless a
+ * later state said otherwise.
+ */
 int store_w_agent_seen(struct store *s, int64_t agent_id, int64_t received_ms);
 
 /*
@@ -448,7 +454,8 @@ int store_ack_alert(struct store *s, int64_t id, const char *by, int64_t now_ms,
 #define STORE_ALERT_STATES 4
 #define STORE_ALERT_SEVERITIES 4 /* rules.h's enum alert_severity order */
 extern const char *const store_alert_states[STORE_ALERT_STATES];
-int store_r_alert_counts(struct store *s, int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES]);
+int store_r_alert_counts(struct store *s,
+			 int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES]);
 
 /*
  * Every reading of one device with from <= ts < to, in time order (equal

@@ -56,7 +56,8 @@ static const char *const WSQL[W_COUNT] = {
 	 * (agent_down_ms): up_since restarts.
 	 */
 	[W_SEEN] = "UPDATE agents SET up_since = CASE WHEN ?2 > state_at AND (NOT online OR"
-		   " (last_seen > 0 AND last_seen < ?2 - ?3)) THEN ?2 ELSE up_since END, last_seen = max(last_seen, ?2),"
+		   " (last_seen > 0 AND last_seen < ?2 - ?3)) THEN ?2 ELSE up_since END,"
+		   " last_seen = max(last_seen, ?2),"
 		   " online = CASE WHEN ?2 > state_at THEN 1 ELSE online END WHERE id = ?1",
 	[W_DEV_GET] = "SELECT d.id, d.agent_id, d.kind, d.ports, d.floor_min, d.floor_max, d.rating,"
 		      " s.last_seen FROM devices d JOIN device_seen s ON s.id = d.id"

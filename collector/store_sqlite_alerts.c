@@ -79,8 +79,9 @@ static const char *const WASQL[SQA_W_COUNT] = {
 	 * still active (alerts_one_active), the writer adopts the active one
 	 * rather than failing every batch after it.
 	 */
-	[WA_OPEN] = "INSERT OR IGNORE INTO alerts(rule, rule_base, code, device_id, site, dev, port, severity,"
-		    " state, opened_at, detail) VALUES (?1 || CASE WHEN ?2 = '' THEN '' ELSE '.' || ?2 END,"
+	[WA_OPEN] = "INSERT OR IGNORE INTO alerts(rule, rule_base, code, device_id, site, dev, port,"
+		    " severity, state, opened_at, detail)"
+		    " VALUES (?1 || CASE WHEN ?2 = '' THEN '' ELSE '.' || ?2 END,"
 		    " ?1, ?2, ?3, ?4, ?5, nullif(?6, 0), ?7, 'active_unack', ?8, ?9)",
 	[WA_FIND_ACTIVE] = "SELECT id FROM alerts WHERE site = ?1 AND dev = ?2 AND rule = ?3"
 			   " AND coalesce(port, 0) = ?4 AND cleared_at IS NULL",

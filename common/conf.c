@@ -496,7 +496,10 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 	return 1; /* keep going: report every error in one run */
 }
 
-/* A [section] header line: resolve it now, so it is checked (and reported at its own line) even without keys. */
+/*
+ * A [section] header line: resolve it now, so it is checked (and reported at
+ * its own line) even without keys.
+ */
 static void section_header(struct load_ctx *c, const char *text)
 {
 	char name[256];

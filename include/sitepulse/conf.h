@@ -62,7 +62,8 @@ struct sp_conf_key {
 	enum sp_conf_type type;
 	size_t offset;              /* of the value in the section's struct */
 	const char *def;            /* default, as text; NULL = none */
-	double min, max;            /* INT/DOUBLE range; STRING length (max 0 = SP_CONF_STR_MAX); LIST items */
+	double min, max;            /* INT/DOUBLE range; STRING length (max 0 =
+				       SP_CONF_STR_MAX); LIST items */
 	const char *const *choices; /* ENUM: NULL-terminated list */
 	unsigned flags;             /* SP_CONF_* */
 	sp_conf_check_fn check;     /* optional */
