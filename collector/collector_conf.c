@@ -107,10 +107,15 @@ static const struct sp_conf_key store_keys[] = {
 	 "a missing seq still open after this long is declared missing (CONTRACT §3.4)"},
 	{"max_devices", SP_CONF_INT, ST(max_devices), "1000000", 1, 100000000, NULL, 0, NULL,
 	 "devices the collector accepts; records of further new devices are rejected"},
-	{"device_cache", SP_CONF_INT, ST(device_cache), "262144", 1024, 16777216, NULL, 0, NULL,
+	/*
+	 * Bounded by default so that memory does not grow with the fleet (the
+	 * 32 MB target holds at any size); a fleet above it pays a store
+	 * look-up per record of an evicted device (docs/performance.md item 42).
+	 */
+	{"device_cache", SP_CONF_INT, ST(device_cache), "16384", 1024, 16777216, NULL, 0, NULL,
 	 "devices the writer keeps in memory (~75 bytes each, allocated as the fleet grows); "
 	 "beyond this, devices not heard from lately make room for new ones and are read from "
-	 "the database again when they report (docs/performance.md item 40)"},
+	 "the database again when they report (docs/performance.md items 40, 42)"},
 	{"device_offline_s", SP_CONF_INT, ST(device_offline_s), "180", 10, 86400, NULL, 0, NULL,
 	 "a device is offline when its agent is, or when it has not reported for this long"},
 };
