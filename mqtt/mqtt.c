@@ -197,7 +197,12 @@ struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_m
 	if (m == NULL)
 		return NULL;
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_cond_init(&m->closed, NULL);
+	/* the disconnect wait is timed: on the monotonic clock, whatever the wall clock does */
+	if (sp_cond_init_mono(&m->closed) != 0) {
+		pthread_mutex_destroy(&m->lock);
+		free(m);
+		return NULL;
+	}
 	m->cb = *cb;
 	m->uri = strdup(p->uri);
 	m->client_id = strdup(p->client_id);
@@ -377,11 +382,7 @@ void sp_mqtt_destroy(struct sp_mqtt *m, int timeout_ms)
 			dopts.onFailure = on_disconnect_fail;
 			dopts.context = m;
 			if (MQTTAsync_disconnect(m->client, &dopts) == MQTTASYNC_SUCCESS) {
-				struct timespec until;
-				clock_gettime(CLOCK_REALTIME, &until);
-				int64_t ns = until.tv_nsec + (int64_t)(timeout_ms + 1000) * 1000000;
-				until.tv_sec += ns / 1000000000;
-				until.tv_nsec = ns % 1000000000;
+				struct timespec until = sp_mono_deadline(timeout_ms + 1000);
 				pthread_mutex_lock(&m->lock);
 				while (m->state == CONN_CLOSING &&
 				       pthread_cond_timedwait(&m->closed, &m->lock, &until) == 0)
