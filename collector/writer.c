@@ -503,6 +503,7 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 	if ((rc = store_w_commit(w->p.store)))
 		goto fail_committed;
 	seqtrack_commit(w->seq, now);
+	devcache_seen_commit(w->devs);
 	if (agents_flushed) {
 		w->nalive = 0;
 		w->liveness_flushed_ms = now;
@@ -518,6 +519,8 @@ fail:
 	store_w_rollback(w->p.store);
 fail_committed:
 	seqtrack_abort(w->seq);
+	/* the devices seen by committed batches stay noted until a flush of them commits */
+	devcache_seen_abort(w->devs);
 	devcache_clear(w->devs);
 	holdlog_clear(w->holds);
 	w->device_count = store_w_device_count(w->p.store);
