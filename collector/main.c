@@ -11,6 +11,7 @@
 #include "ingest.h"
 #include "mailer.h"
 #include "metrics.h"
+#include "parsed.h"
 #include "parser.h"
 #include "queue.h"
 #include "store.h"
@@ -163,11 +164,22 @@ static int collector_start(struct collector *c)
 	if (c->store == NULL)
 		return SP_EIO;
 	/*
-	 * The writer's queue is queue_mb (its size is the transaction size);
-	 * the raw queue before the parser only evens out bursts: a quarter.
+	 * The writer's queue is queue_mb (its size is the transaction size),
+	 * but never less than the parsed form of any valid message needs
+	 * (parsed_queue_min, ~4.9 MB: 1,000 records of the largest kind at their
+	 * longest, twice, see parsed.c): a smaller one could refuse a valid
+	 * message. The raw queue before the parser only evens out bursts: a
+	 * quarter of queue_mb.
 	 */
-	size_t writer_bytes = (size_t)cf->store.queue_mb * 1024 * 1024;
-	size_t ingest_bytes = writer_bytes / 4 > INGEST_QUEUE_MIN ? writer_bytes / 4 : INGEST_QUEUE_MIN;
+	size_t queue_bytes = (size_t)cf->store.queue_mb * 1024 * 1024;
+	size_t writer_bytes = queue_bytes;
+	if (writer_bytes < parsed_queue_min()) {
+		writer_bytes = parsed_queue_min();
+		SP_INFO("main", "writer queue %zu bytes: queue_mb = %lld is less than the parsed form "
+				"of the largest valid message needs", writer_bytes,
+			(long long)cf->store.queue_mb);
+	}
+	size_t ingest_bytes = queue_bytes / 4 > INGEST_QUEUE_MIN ? queue_bytes / 4 : INGEST_QUEUE_MIN;
 	c->queue = queue_create(ingest_bytes, "ingest", "the broker");
 	c->parsed = queue_create(writer_bytes, "writer", "the parser");
 	if (c->queue == NULL || c->parsed == NULL)

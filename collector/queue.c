@@ -59,6 +59,11 @@ static size_t entry_size(size_t topic_len, size_t payload_len)
 	return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
 }
 
+size_t queue_cap_for(size_t topic_len, size_t payload_len)
+{
+	return 2 * entry_size(topic_len, payload_len);
+}
+
 struct queue *queue_create(size_t cap_bytes, const char *name, const char *holds)
 {
 	struct queue *q = calloc(1, sizeof(*q));

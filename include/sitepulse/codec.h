@@ -140,6 +140,13 @@ int sp_encode_record(struct sp_buf *b, const struct sp_record *r);
  */
 int sp_encode_record_head(struct sp_buf *b, enum sp_rec_kind kind, const char *dev, int64_t ts);
 int sp_encode_record_tail(struct sp_buf *b, const struct sp_record *r);
+/*
+ * The most bytes sp_encode_record_tail writes for a record of kind k (0 for
+ * no such kind): every field present at its longest (a number's 32 bytes,
+ * a text's maximum length with every byte escaped as \u00XX), from the same
+ * field tables and the same per-field bound the encoder reserves with.
+ */
+size_t sp_record_tail_max(enum sp_rec_kind k);
 int sp_encode_data(struct sp_buf *b, int64_t seq, int64_t ts, const struct sp_record *recs,
 		   size_t n);
 int sp_encode_birth(struct sp_buf *b, int64_t ts, const char *fw,
