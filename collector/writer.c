@@ -47,8 +47,6 @@
 #define FAIL_PAUSE_MS 200
 /* chunks compaction looks at per second (see compact()) */
 #define COMPACT_BUDGET 4096
-/* on stop (after the parser's 500 ms): what is not stored by then is left to the agents' resend */
-#define DRAIN_MS 2500
 /*
  * Agents' liveness (last_seen, online) is written at most this often, not
  * per batch. Sequence state is still saved in every transaction
@@ -601,7 +599,7 @@ static void *writer_main(void *arg)
 	struct writer *w = arg;
 	int64_t stop_deadline = 0;
 	for (;;) {
-		if (sp_drain_over(atomic_load(&w->stop), DRAIN_MS, &stop_deadline))
+		if (sp_drain_over(atomic_load(&w->stop), atomic_load(&w->drain_ms), &stop_deadline))
 			break;
 		size_t n = queue_peek(w->p.queue, w->msgs, (size_t)w->p.batch_max, PEEK_WAIT_MS);
 		/*
@@ -713,11 +711,12 @@ fail:
 	return NULL;
 }
 
-void writer_stop(struct writer *w)
+void writer_stop(struct writer *w, int drain_ms)
 {
 	if (w == NULL)
 		return;
-	/* the queue is closed by now: the thread drains it and ends */
+	/* the queue is closed by now: the thread drains it (within drain_ms) and ends */
+	atomic_store(&w->drain_ms, drain_ms);
 	atomic_store(&w->stop, true);
 	if (w->started)
 		pthread_join(w->thread, NULL);
