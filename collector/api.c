@@ -159,6 +159,26 @@ static const char *arg(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
+static enum MHD_Result arg_check(void *cls, enum MHD_ValueKind kind, const char *key,
+				 size_t key_size, const char *value, size_t value_size)
+{
+	bool *ok = cls;
+	(void)kind;
+	*ok = apiparse_arg_ok(key, key_size) && apiparse_arg_ok(value, value_size);
+	return *ok ? MHD_YES : MHD_NO;
+}
+
+/*
+ * Whether every query parameter reads as the C string arg() hands out: one
+ * with a NUL (%00) would be read cut short ("site=s1%00x" as s1).
+ */
+static bool args_ok(struct MHD_Connection *c)
+{
+	bool ok = true;
+	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, arg_check, &ok);
+	return ok;
+}
+
 /* ---------------------------------------------------------------- routes */
 
 /*
@@ -525,6 +545,8 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+	if (!args_ok(c))
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "query parameters: no NUL bytes (%%00)");
 	if (r == ROUTE_STATIC)
 		return route_static(c, url);
 	return handlers[r](a, c);

@@ -82,6 +82,11 @@ int apiparse_bearer(const char *header, const char **token, size_t *len)
 	return 0;
 }
 
+bool apiparse_arg_ok(const char *s, size_t size)
+{
+	return s == NULL || strnlen(s, size) == size;
+}
+
 /* Parses an optional integer parameter within [min, max]. 0 ok (absent leaves *out), -1 bad. */
 static int int_param(const char *v, int64_t min, int64_t max, int64_t *out)
 {
@@ -197,6 +202,11 @@ int apiparse_acked_by(const char *body, size_t len, char *out, char *err, size_t
 		goto done;
 	}
 	size_t n = cJSON_IsString(by) ? strlen(by->valuestring) : 0;
+	/* cJSON decodes \u0000 to a NUL and keeps no length: "ann\u0000x" would read as "ann" */
+	if (n > 0 && sp_json_has_nul(body, len)) {
+		snprintf(err, errlen, "by: no control characters");
+		goto done;
+	}
 	if (n == 0 || n > API_ACKED_BY_MAX || !sp_utf8_valid(by->valuestring, n)) {
 		snprintf(err, errlen, "by: 1..%d bytes of text", API_ACKED_BY_MAX);
 		goto done;

@@ -48,6 +48,14 @@ bool apiparse_route_needs_token(enum api_route r);
  */
 int apiparse_bearer(const char *header, const char **token, size_t *len);
 
+/*
+ * Whether a query parameter's name or value, as libmicrohttpd decoded it
+ * (size bytes at s), reads as the C string it is: false when it holds a NUL
+ * byte (%00), after which every C string function stops ("site=s1%00x"
+ * would read as s1). The API answers such a request 400.
+ */
+bool apiparse_arg_ok(const char *s, size_t size);
+
 /* Raw query parameters of GET /api/v1/readings (NULL = absent). */
 struct apiparse_readings_args {
 	const char *site, *dev, *t, *from, *to, *limit;
@@ -72,7 +80,8 @@ int apiparse_alerts(const struct apiparse_alerts_args *args, struct store_alerts
 /*
  * Who acknowledges, from the optional JSON body of POST .../ack,
  * {"by":"NAME"}: NAME (1..API_ACKED_BY_MAX bytes of printable UTF-8, no
- * control characters) is copied into out (API_ACKED_BY_MAX + 1 bytes).
+ * control characters, also no NUL written as \u0000) is copied into out
+ * (API_ACKED_BY_MAX + 1 bytes).
  * Returns 1 with out set, 0 for an empty body or one without "by", or -1
  * with err for a body that is not such an object.
  */

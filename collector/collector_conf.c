@@ -86,8 +86,9 @@ static const struct sp_conf_key store_keys[] = {
 	{"commit_interval_ms", SP_CONF_INT, ST(commit_interval_ms), "40", 0, 1000, NULL, 0, NULL,
 	 "group commit: a batch smaller than batch_max waits this long after the previous commit"},
 	{"queue_mb", SP_CONF_INT, ST(queue_mb), "16", 1, 4096, NULL, 0, NULL,
-	 "decoded messages waiting for the writer (a quarter more, at least 1 MB, for raw messages "
-	 "before the parser); when full the broker is held back"},
+	 "decoded messages waiting for the writer, but at least the ~4.9 MB that two of the largest "
+	 "valid messages take decoded (a quarter more, at least 1 MB, for raw messages before the "
+	 "parser); when full the broker is held back"},
 	{"cache_mb", SP_CONF_INT, ST(cache_mb), SP_CONF_DEFAULT(STORE_CACHE_MB_DEFAULT), 1, 4096,
 	 NULL, 0, NULL, "SQLite page cache of the writer"},
 	{"page_kb", SP_CONF_ENUM, ST(page_kb_log2), SP_CONF_DEFAULT(STORE_PAGE_KB_DEFAULT), 0, 0,

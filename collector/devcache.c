@@ -17,13 +17,19 @@
  * ones, so it stays within about twice the live keys.
  *
  * What devcache_seen notes lives apart from the entries, as (id, ts) items,
- * so an eviction loses nothing. An entry only remembers which item is its
- * own: the index holds while it is below the count of items and the item
- * there has the entry's device id. A flush empties the list, forgetting
- * every entry's item at once; an index left from before then points past
- * the end or at another device's item. It cannot point at an item of its
- * own device made by another entry: a device has one entry at a time, and
- * a new entry starts without an item.
+ * so an eviction (or a clear after a rollback) loses nothing. An entry only
+ * remembers which item is its own: the index holds while it is below the
+ * count of items and the item there has the entry's device id. The list
+ * follows the writer's transactions: items [0, kept) were noted by batches
+ * that committed, items [kept, nseen) by the batch in progress. An item of
+ * the first part is never changed during a batch (a newer ts of its device
+ * gets an item of its own), so a rollback only cuts the list back to kept.
+ * A flush writes every item but forgets none: the writes are part of the
+ * batch, and only its commit drops what they wrote (devcache_seen_commit);
+ * a rollback drops them from the database and keeps the items. Cutting or
+ * emptying the list forgets entries' items at once: an index left from
+ * before points past the end, at another device's item, or at an item of
+ * its own device the batch may raise (the newest ts per device counts).
  */
 #include "devcache.h"
 
@@ -75,6 +81,8 @@ struct devcache {
 	size_t pool_used, pool_live;  /* key bytes written since the last rewrite / still in use */
 	struct seen_item *seen;
 	size_t nseen, seen_cap;
+	size_t kept;                  /* items noted by committed batches (see the top) */
+	size_t flushed;               /* items written by a flush in this batch, 0 = none */
 };
 
 static inline struct entry *entry_at(const struct devcache *c, int32_t i)
@@ -197,7 +205,7 @@ void devcache_clear(struct devcache *c)
 	memset(c->buckets, 0xff, c->nbuckets * sizeof(*c->buckets));
 	c->n = 0;
 	c->hand = 0;
-	c->nseen = 0;
+	/* the seen items stay: they are ids and times, not entries (see the top) */
 	/* keep the newest pool block (reused), hand the others back */
 	if (c->pool) {
 		pool_free(c->pool->prev);
@@ -341,11 +349,14 @@ struct store_device *devcache_put(struct devcache *c, const char *site, const ch
 	return &e->d;
 }
 
-/* The entry's seen item (see the top of the file), or NULL. */
+/*
+ * The entry's seen item that this batch may raise (see the top of the
+ * file), or NULL: none, or one a committed batch noted.
+ */
 static struct seen_item *own_item(const struct devcache *c, const struct entry *e)
 {
-	if (e->seen_item < 0 || (size_t)e->seen_item >= c->nseen ||
-	    c->seen[e->seen_item].id != e->d.id)
+	if (e->seen_item < 0 || (size_t)e->seen_item < c->kept ||
+	    (size_t)e->seen_item >= c->nseen || c->seen[e->seen_item].id != e->d.id)
 		return NULL;
 	return &c->seen[e->seen_item];
 }
@@ -389,21 +400,48 @@ static int by_id(const void *a, const void *b)
 int devcache_flush_seen(struct devcache *c, int (*fn)(void *ctx, int64_t device_id, int64_t ts),
 			void *ctx)
 {
-	size_t n = c->nseen;
-	c->nseen = 0; /* forgets every entry's item at once (own_item) */
-	/* in id order: neighbouring rows share B-tree pages, so each page is dirtied once */
-	if (n > 1)
-		qsort(c->seen, n, sizeof(*c->seen), by_id);
+	size_t n = c->nseen, k = c->kept;
+	/*
+	 * In id order: neighbouring rows share B-tree pages, so each page is
+	 * dirtied once. The two parts are sorted apart, so a rollback can still
+	 * cut the list back to the committed part, and walked together.
+	 */
+	if (k > 1)
+		qsort(c->seen, k, sizeof(*c->seen), by_id);
+	if (n - k > 1)
+		qsort(c->seen + k, n - k, sizeof(*c->seen), by_id);
+	c->flushed = n;
 	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0;) {
-		/* a device evicted and read again has two items: its newest ts counts */
-		int64_t id = c->seen[i].id, ts = c->seen[i].ts;
-		for (i++; i < n && c->seen[i].id == id; i++)
-			if (c->seen[i].ts > ts)
-				ts = c->seen[i].ts;
+	size_t i = 0, j = k;
+	while ((i < k || j < n) && rc == 0) {
+		int64_t id = j >= n || (i < k && c->seen[i].id <= c->seen[j].id) ? c->seen[i].id
+										   : c->seen[j].id;
+		int64_t ts = INT64_MIN;
+		/* a device with several items (evicted and read again, or raised by a batch) */
+		for (; i < k && c->seen[i].id == id; i++)
+			ts = c->seen[i].ts > ts ? c->seen[i].ts : ts;
+		for (; j < n && c->seen[j].id == id; j++)
+			ts = c->seen[j].ts > ts ? c->seen[j].ts : ts;
 		rc = fn(ctx, id, ts);
 	}
 	return rc;
+}
+
+void devcache_seen_commit(struct devcache *c)
+{
+	if (c->flushed > 0) {
+		/* written and committed: forgotten; what was noted after the flush stays */
+		memmove(c->seen, c->seen + c->flushed, (c->nseen - c->flushed) * sizeof(*c->seen));
+		c->nseen -= c->flushed;
+		c->flushed = 0;
+	}
+	c->kept = c->nseen;
+}
+
+void devcache_seen_abort(struct devcache *c)
+{
+	c->nseen = c->kept;
+	c->flushed = 0;
 }
 
 size_t devcache_count(const struct devcache *c)

@@ -38,8 +38,10 @@ struct store_device *devcache_put(struct devcache *c, const char *site, const ch
 				  const struct store_device *d, int64_t newest);
 
 /*
- * Notes a reading of a cached device at ts, kept until devcache_flush_seen
- * even if the device is evicted meanwhile. -1 on no memory (nothing noted).
+ * Notes a reading of a cached device at ts, kept until a flush of it has
+ * committed (devcache_seen_commit), even if the device is evicted or the
+ * cache cleared meanwhile; dropped by devcache_seen_abort if the batch it
+ * was noted in rolls back. -1 on no memory (nothing noted).
  */
 int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts);
 
@@ -50,21 +52,37 @@ int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts);
 int64_t devcache_newest(const struct store_device *d);
 
 /*
- * Devices noted by devcache_seen since the last flush (one evicted and read
- * again in between counts twice).
+ * Devices noted by devcache_seen and not yet written by a committed flush
+ * (one evicted and read again in between, or noted again by a later batch,
+ * counts twice).
  */
 size_t devcache_seen_count(const struct devcache *c);
 
 /*
- * Calls fn once per device seen since the last flush, in device id order,
- * with its newest ts; then forgets them all (also on error). 0 or fn's error.
+ * Calls fn once per device noted and not yet written by a committed flush,
+ * in device id order, with its newest ts. Forgets nothing: the writes
+ * belong to the writer's transaction, and devcache_seen_commit forgets what
+ * they wrote once it committed. 0 or fn's error (the rest is not called).
  */
 int devcache_flush_seen(struct devcache *c, int (*fn)(void *ctx, int64_t device_id, int64_t ts),
 			void *ctx);
 
 /*
- * Empties the cache and forgets what was seen (after a rollback, whose new
- * rows no longer exist).
+ * The writer's transaction committed: what devcache_seen noted in it is
+ * kept, and what a flush in it wrote is forgotten.
+ */
+void devcache_seen_commit(struct devcache *c);
+
+/*
+ * The writer's transaction rolled back: what devcache_seen noted in it is
+ * dropped (its readings are not stored); what earlier, committed batches
+ * noted stays, also when a flush in the failed batch had written it.
+ */
+void devcache_seen_abort(struct devcache *c);
+
+/*
+ * Empties the cache (after a rollback, whose new rows no longer exist).
+ * What devcache_seen noted is not touched: see devcache_seen_abort.
  */
 void devcache_clear(struct devcache *c);
 

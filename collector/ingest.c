@@ -2,8 +2,8 @@
  * ingest.c - MQTT receive and ack publish for the collector (see ingest.h).
  *
  * Threads: on_message runs on Paho's receive thread; acker_main is the
- * ingest's own thread, the only one that publishes; ingest_poll runs on
- * main; ingest_queue_ack on the writer.
+ * ingest's own thread, the only one that publishes; ingest_poll and ingest_stop
+ * run on main; ingest_queue_ack on the writer.
  */
 #include "ingest.h"
 
@@ -25,6 +25,11 @@ static const char *const FILTERS[] = {"sp/v1/+/+/birth", "sp/v1/+/+/data", "sp/v
 
 #define ACK_OUTBOX 4096      /* acks handed over by the writer, not yet published */
 #define ACK_DRAIN_MS 1000    /* on stop: how long the acker tries to say what is left */
+/*
+ * On stop, how long Paho may wait for our in-flight acks before it
+ * disconnects; it keeps receiving meanwhile, and all of that is stored.
+ */
+#define STOP_DISCONNECT_MS 300
 /*
  * The collector tries the broker again at least this often (ms, +-25 %). After a
  * (re)connect an agent waits up to its ack_wait_s (3 s by default) for our
@@ -49,8 +54,8 @@ struct ingest {
 	struct queue *queue;
 	struct metrics *metrics;
 	_Atomic uint64_t subscribed_epoch; /* written by main, read by the acker */
-	/* Paho thread: rate limit for oversized-message logs */
-	struct sp_ratelimit oversize_log;
+	/* Paho thread: rate limits for oversized-message and lost-message logs */
+	struct sp_ratelimit oversize_log, lost_log;
 
 	/*
 	 * The ack outbox, between the writer (producer) and the acker thread.
@@ -87,8 +92,19 @@ static void on_message(void *ctx, const char *topic, size_t topic_len, const voi
 				suppressed ? " (similar messages were suppressed)" : "");
 		return;
 	}
-	if (queue_push(in->queue, topic, topic_len, payload, len, now) == SP_ECLOSED)
-		SP_DEBUG("ingest", "shutting down: message on %s left to the broker", topic);
+	/*
+	 * Paho acknowledged it to the broker already (mqtt.h): from here on it is
+	 * ours to keep. ingest_stop stops the deliveries before the queue
+	 * closes, so a closed queue here would be a bug in that order.
+	 */
+	if (queue_push(in->queue, topic, topic_len, payload, len, now) == SP_ECLOSED) {
+		uint64_t suppressed;
+		if (sp_ratelimit_allow(&in->lost_log, sp_mono_ms(), 1, 10000, &suppressed))
+			SP_ERROR("ingest", "message on %.*s arrived after the ingest queue closed: "
+					   "lost (an agent resends its data)%s",
+				 (int)(topic_len > 200 ? 200 : topic_len), topic,
+				 suppressed ? " (similar messages were suppressed)" : "");
+	}
 }
 
 struct ingest *ingest_create(const struct collector_conf *conf, struct queue *q,
@@ -153,6 +169,15 @@ void ingest_poll(struct ingest *in)
 		atomic_store(&in->subscribed_epoch, epoch);
 		SP_INFO("ingest", "subscribed to sp/v1/+/+/{birth,data,state}");
 	}
+}
+
+void ingest_stop(struct ingest *in)
+{
+	if (in == NULL)
+		return;
+	sp_mqtt_disconnect(in->mqtt, STOP_DISCONNECT_MS);
+	atomic_store(&in->metrics->mqtt_connected, false);
+	SP_INFO("ingest", "disconnected: what the broker still holds waits in our session");
 }
 
 bool ingest_connected(const struct ingest *in)

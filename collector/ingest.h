@@ -45,7 +45,19 @@ int ingest_queue_ack(struct ingest *in, const char *site, const char *agent, int
 /* Acks handed over and not yet published. */
 size_t ingest_acks_waiting(struct ingest *in);
 
-/* Disconnects and frees. Accepts NULL. */
+/*
+ * Stops taking messages, first thing on stop: disconnects from the broker,
+ * whose persistent session keeps what it has not handed over for the next
+ * start, and returns once no message can arrive any more (after at most
+ * ~1.3 s). Every message taken before is in the ingest queue by then:
+ * Paho acknowledged each to the broker before handing it over, so the
+ * queue must be drained, not dropped. Acks handed over afterwards are not
+ * published: the next start publishes every agent's ack again. Main
+ * thread. Accepts NULL.
+ */
+void ingest_stop(struct ingest *in);
+
+/* Disconnects (if ingest_stop did not) and frees. Accepts NULL. */
 void ingest_destroy(struct ingest *in);
 
 #endif

@@ -1,8 +1,11 @@
 /* parsed.c - see parsed.h. */
 #include "parsed.h"
 
+#include "queue.h"
+
 #include "sitepulse/error.h"
 #include "sitepulse/ids.h"
+#include "sitepulse/topic.h"
 
 #include <string.h>
 
@@ -87,6 +90,34 @@ int parsed_write(struct sp_buf *out, int rc, const struct sp_data_msg *dm,
 		memcpy(out->data + at, &rh, sizeof(rh)); /* now with its lengths */
 	}
 	return 0;
+}
+
+/*
+ * The arithmetic, with today's tables (tests/unit/test_parsed.c prints it):
+ * a fault record is the largest, 48 (record header) + 65 (id, NUL) + 1,986
+ * (tail: code 64 and detail 256 bytes at six bytes each, port, active, the
+ * names) + 332 (struct sp_fault) = 2,431 bytes; 1,000 of them and the
+ * 32-byte message header make 2,431,032 bytes, twice that plus the topic
+ * and entry header ~4.9 MB of writer queue. Real records stay far below
+ * (codes have no characters to escape, texts no control characters), but
+ * the bound is what the code cannot exceed, whatever the payload.
+ */
+size_t parsed_max_size(void)
+{
+	size_t rec_max = 0;
+	for (int k = 0; k < SP_REC_KIND_COUNT; k++) {
+		size_t n = sizeof(struct rec_hdr) + SP_ID_MAX + 1 +
+			   sp_record_tail_max((enum sp_rec_kind)k) + facts_size((enum sp_rec_kind)k);
+		if (n > rec_max)
+			rec_max = n;
+	}
+	return sizeof(struct msg_hdr) + (size_t)SP_RECORDS_MAX * rec_max;
+}
+
+size_t parsed_queue_min(void)
+{
+	/* the parser passes a data message on only if its topic parsed: shorter than SP_TOPIC_MAX */
+	return queue_cap_for(SP_TOPIC_MAX - 1, parsed_max_size());
 }
 
 int parsed_open(const char *buf, size_t len, struct parsed_msg *m)

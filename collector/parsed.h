@@ -57,6 +57,24 @@ struct parsed_rec {
 int parsed_write(struct sp_buf *out, int rc, const struct sp_data_msg *dm,
 		 const struct sp_reject_info *why);
 
+/*
+ * The most bytes parsed_write writes for any message sp_decode_data
+ * accepts: the message header and SP_RECORDS_MAX records of the kind whose
+ * parsed form can be largest (record header, the longest id and its NUL,
+ * the longest canonical tail, sp_record_tail_max, and the values). A bound
+ * on the format, not on the payload: it holds whatever the 256 KiB payload
+ * says, including records sp_decode_data rejects (they are smaller).
+ */
+size_t parsed_max_size(void);
+
+/*
+ * The least writer queue capacity (queue.h) that takes the parsed form of
+ * every data message: queue_cap_for a topic of the longest valid form and
+ * a payload of parsed_max_size(). A smaller writer queue could refuse a
+ * valid message as too big.
+ */
+size_t parsed_queue_min(void);
+
 /* Opens a parsed message. 0, or SP_EINVAL if buf is not one. */
 int parsed_open(const char *buf, size_t len, struct parsed_msg *m);
 

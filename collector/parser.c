@@ -45,21 +45,8 @@ struct parser {
 	struct sp_decoder *dec;
 	struct sp_buf buf;       /* the parsed form of the current message */
 	struct queue_msg msgs[PARSE_BATCH];
-	struct sp_ratelimit oom_log; /* parser thread only */
+	struct sp_ratelimit oom_log; /* parser thread only: lost messages (no memory, no room) */
 };
-
-/* A data message that cannot travel as parsed: refused, with its seq if known. */
-static int pass_refused(struct parser *p, const struct queue_msg *m, int64_t seq,
-			enum sp_reject reason)
-{
-	struct sp_data_msg dm = {0};
-	struct sp_reject_info why = {reason, NULL};
-	dm.seq = seq;
-	sp_buf_reset(&p->buf);
-	if (parsed_write(&p->buf, SP_EINVAL, &dm, &why))
-		return SP_ENOMEM;
-	return queue_push(p->out, m->topic, m->topic_len, p->buf.data, p->buf.len, m->received_ms);
-}
 
 /* Passes one message on, decoded if it is data. 0 or SP_ECLOSED. */
 static int pass_on(struct parser *p, const struct queue_msg *m)
@@ -72,16 +59,26 @@ static int pass_on(struct parser *p, const struct queue_msg *m)
 	struct sp_reject_info why;
 	int rc = sp_decode_data(p->dec, m->payload, m->payload_len, sp_now_ms(), &dm, &why);
 	sp_buf_reset(&p->buf);
+	uint64_t suppressed;
 	if (parsed_write(&p->buf, rc, &dm, &why) == 0) {
 		rc = queue_push(p->out, m->topic, m->topic_len, p->buf.data, p->buf.len,
 				m->received_ms);
 		if (rc != SP_ETOOBIG)
 			return rc;
-		/* 1,000 records with long texts can outgrow a tiny writer queue */
-		return pass_refused(p, m, dm.seq, SP_REJ_TOO_LARGE);
+		/*
+		 * Cannot happen: the writer queue takes parsed_queue_min() at least
+		 * (main.c), the parsed form of any message. Were it to, the message
+		 * is valid and must not count as handled (that would ack it unstored):
+		 * it is dropped unacked, so its agent resends it.
+		 */
+		if (sp_ratelimit_allow(&p->oom_log, sp_mono_ms(), 1, 60000, &suppressed))
+			SP_ERROR("parser", "%s/%s seq %lld: its parsed form (%zu bytes) does not fit "
+					   "the writer queue; left to its resend, not acked%s",
+				 t.site, t.agent, (long long)dm.seq, p->buf.len,
+				 suppressed ? " (similar lines suppressed)" : "");
+		return 0;
 	}
 	/* no memory for it: drop it; the agent resends what is never acked */
-	uint64_t suppressed;
 	if (sp_ratelimit_allow(&p->oom_log, sp_mono_ms(), 1, 60000, &suppressed))
 		SP_ERROR("parser", "out of memory decoding a message from %s/%s; left to its resend%s",
 			 t.site, t.agent, suppressed ? " (similar lines suppressed)" : "");

@@ -10,8 +10,9 @@
  *
  * Backpressure: when the writer's queue is full this thread waits in
  * queue_push, the ingest queue fills up, and Paho's receive thread waits in
- * turn (queue.h). Nothing is acknowledged here: a message dropped by this
- * stage (shutdown) is simply resent by its agent.
+ * turn (queue.h). Nothing is acknowledged end to end here, but every
+ * message in the ingest queue was acknowledged to the broker (mqtt.h): on
+ * stop the parser passes all of it on, within the stop budget.
  *
  * Threading: parser_start/parser_stop from the main thread; everything
  * else on the parser's own thread.
@@ -28,8 +29,9 @@ struct parser *parser_start(struct queue *in, struct queue *out);
 
 /*
  * Call after `in` is closed: the thread passes on what `in` still holds
- * for at most drain_ms (the rest is left to the agents' resend), closes
- * `out`, and is joined. Accepts NULL.
+ * for at most drain_ms (what is left then is not stored, so not acked: its
+ * agent resends it; main.c logs how much), closes `out`, and is joined.
+ * Accepts NULL.
  */
 void parser_stop(struct parser *p, int drain_ms);
 

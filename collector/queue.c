@@ -59,6 +59,11 @@ static size_t entry_size(size_t topic_len, size_t payload_len)
 	return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
 }
 
+size_t queue_cap_for(size_t topic_len, size_t payload_len)
+{
+	return 2 * entry_size(topic_len, payload_len);
+}
+
 struct queue *queue_create(size_t cap_bytes, const char *name, const char *holds)
 {
 	struct queue *q = calloc(1, sizeof(*q));
@@ -75,7 +80,13 @@ struct queue *queue_create(size_t cap_bytes, const char *name, const char *holds
 	}
 	q->cap = cap_bytes;
 	pthread_mutex_init(&q->lock, NULL);
-	pthread_cond_init(&q->not_empty, NULL);
+	/* queue_peek's timeout on the monotonic clock: a wall clock step must not stall the consumer */
+	if (sp_cond_init_mono(&q->not_empty) != 0) {
+		pthread_mutex_destroy(&q->lock);
+		munmap(q->ring, q->cap);
+		free(q);
+		return NULL;
+	}
 	pthread_cond_init(&q->not_full, NULL);
 	return q;
 }
@@ -222,11 +233,7 @@ size_t queue_peek(struct queue *q, struct queue_msg *out, size_t max, int timeou
 
 	pthread_mutex_lock(&q->lock);
 	if (q->depth == 0 && !q->closed && timeout_ms > 0) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		long ns = until.tv_nsec + (long)timeout_ms * 1000000L;
-		until.tv_sec += ns / 1000000000L;
-		until.tv_nsec = ns % 1000000000L;
+		struct timespec until = sp_mono_deadline(timeout_ms);
 		while (q->depth == 0 && !q->closed &&
 		       pthread_cond_timedwait(&q->not_empty, &q->lock, &until) == 0)
 			;

@@ -38,8 +38,16 @@ struct queue *queue_create(size_t cap_bytes, const char *name, const char *holds
 void queue_destroy(struct queue *q);
 
 /*
+ * The least capacity whose queue takes a message of these sizes: a push
+ * refuses one whose entry (header, topic, NUL, payload, aligned) is over
+ * half the capacity, so that a full ring always frees enough room for it.
+ */
+size_t queue_cap_for(size_t topic_len, size_t payload_len);
+
+/*
  * Copies a message in, blocking while the ring is full (until space or
- * queue_close). Returns 0, SP_ETOOBIG (can never fit) or SP_ECLOSED.
+ * queue_close). Returns 0, SP_ETOOBIG (can never fit: over half the
+ * capacity, see queue_cap_for) or SP_ECLOSED.
  */
 int queue_push(struct queue *q, const char *topic, size_t topic_len, const void *payload,
 	       size_t payload_len, int64_t received_ms);

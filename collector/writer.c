@@ -47,8 +47,6 @@
 #define FAIL_PAUSE_MS 200
 /* chunks compaction looks at per second (see compact()) */
 #define COMPACT_BUDGET 4096
-/* on stop (after the parser's 500 ms): what is not stored by then is left to the agents' resend */
-#define DRAIN_MS 2500
 /*
  * Agents' liveness (last_seen, online) is written at most this often, not
  * per batch. Sequence state is still saved in every transaction
@@ -503,6 +501,7 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 	if ((rc = store_w_commit(w->p.store)))
 		goto fail_committed;
 	seqtrack_commit(w->seq, now);
+	devcache_seen_commit(w->devs);
 	if (agents_flushed) {
 		w->nalive = 0;
 		w->liveness_flushed_ms = now;
@@ -518,6 +517,8 @@ fail:
 	store_w_rollback(w->p.store);
 fail_committed:
 	seqtrack_abort(w->seq);
+	/* the devices seen by committed batches stay noted until a flush of them commits */
+	devcache_seen_abort(w->devs);
 	devcache_clear(w->devs);
 	holdlog_clear(w->holds);
 	w->device_count = store_w_device_count(w->p.store);
@@ -598,7 +599,7 @@ static void *writer_main(void *arg)
 	struct writer *w = arg;
 	int64_t stop_deadline = 0;
 	for (;;) {
-		if (sp_drain_over(atomic_load(&w->stop), DRAIN_MS, &stop_deadline))
+		if (sp_drain_over(atomic_load(&w->stop), atomic_load(&w->drain_ms), &stop_deadline))
 			break;
 		size_t n = queue_peek(w->p.queue, w->msgs, (size_t)w->p.batch_max, PEEK_WAIT_MS);
 		/*
@@ -710,11 +711,12 @@ fail:
 	return NULL;
 }
 
-void writer_stop(struct writer *w)
+void writer_stop(struct writer *w, int drain_ms)
 {
 	if (w == NULL)
 		return;
-	/* the queue is closed by now: the thread drains it and ends */
+	/* the queue is closed by now: the thread drains it (within drain_ms) and ends */
+	atomic_store(&w->drain_ms, drain_ms);
 	atomic_store(&w->stop, true);
 	if (w->started)
 		pthread_join(w->thread, NULL);

@@ -43,9 +43,11 @@ struct writer_params {
 struct writer *writer_start(const struct writer_params *p);
 
 /*
- * Stops after the queue is closed and drained: commits what it holds,
- * publishes the last acks, joins the thread and frees. Accepts NULL.
+ * Call after the queue is closed: the thread stores what the queue holds
+ * for at most drain_ms (what is left then is not stored, so not acked: its
+ * agent resends it), commits, hands the last acks to the ingest's acker,
+ * and is joined; then frees. Accepts NULL.
  */
-void writer_stop(struct writer *w);
+void writer_stop(struct writer *w, int drain_ms);
 
 #endif

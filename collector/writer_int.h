@@ -43,6 +43,7 @@ struct writer {
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;             /* set by writer_stop (main thread) */
+	atomic_int drain_ms;          /* set by writer_stop before stop: the drain budget */
 	struct store_device scratch;  /* a device when the cache is full */
 	struct sp_decoder *dec;
 	struct seqtrack *seq;

@@ -22,29 +22,41 @@
  * bytes, six per byte of text), not by its actual size: the agent then
  * splits a batch that would just have fit in 256 KB; nothing else changes.
  */
+/*
+ * The bound of one field's value: what put_field reserves for it, and what
+ * sp_record_tail_max adds up (with text_len at the field's longest). 0 for
+ * a type the encoder does not know.
+ */
+static size_t value_max(const struct field *f, size_t text_len)
+{
+	switch (f->type) {
+	case F_BOOL: return 5;
+	case F_INT32:
+	case F_INT64:
+	case F_TS: return SP_JSON_INT_MAX;
+	case F_NUM: return SP_JSON_NUM_MAX;
+	case F_ENUM:
+	case F_CODE:
+	case F_TEXT: return SP_JSON_STR_MAX(text_len);
+	}
+	return 0;
+}
+
 static int put_field(struct sp_buf *b, const struct field *f, const void *base)
 {
 	const char *src = (const char *)base + f->off;
 	const char *text = NULL;
-	size_t text_len = 0, value_max;
+	size_t text_len = 0;
 
-	switch (f->type) {
-	case F_BOOL: value_max = 5; break;
-	case F_INT32:
-	case F_INT64:
-	case F_TS: value_max = SP_JSON_INT_MAX; break;
-	case F_NUM: value_max = SP_JSON_NUM_MAX; break;
-	case F_ENUM:
-	case F_CODE:
-	case F_TEXT:
+	if (f->type == F_ENUM || f->type == F_CODE || f->type == F_TEXT) {
 		text = f->type == F_ENUM ? sp_vocab_name(f->vocab, *(const int *)src) : src;
 		text_len = strlen(text);
-		value_max = SP_JSON_STR_MAX(text_len);
-		break;
-	default: return SP_EINVAL;
 	}
+	size_t vmax = value_max(f, text_len);
+	if (vmax == 0)
+		return SP_EINVAL;
 	size_t name_len = strlen(f->name);
-	int rc = sp_buf_reserve(b, name_len + 4 + value_max);
+	int rc = sp_buf_reserve(b, name_len + 4 + vmax);
 	if (rc)
 		return rc;
 	char *o = b->data + b->len;
@@ -113,6 +125,25 @@ int sp_encode_record_tail(struct sp_buf *b, const struct sp_record *r)
 			return rc;
 	}
 	return sp_buf_putc(b, '}');
+}
+
+size_t sp_record_tail_max(enum sp_rec_kind k)
+{
+	if ((unsigned)k >= SP_REC_KIND_COUNT)
+		return 0;
+	const struct kind_table *kt = &codec_kind_tables[k];
+	size_t n = 1; /* the closing brace */
+	for (size_t i = 0; i < kt->count; i++) {
+		const struct field *f = &kt->fields[i];
+		size_t text_max = f->maxlen;
+		if (f->type == F_ENUM)
+			for (int v = 0; v < f->vocab->count; v++)
+				if (strlen(f->vocab->names[v]) > text_max)
+					text_max = strlen(f->vocab->names[v]);
+		/* ,"name":value */
+		n += strlen(f->name) + 4 + value_max(f, text_max);
+	}
+	return n;
 }
 
 int sp_encode_record(struct sp_buf *b, const struct sp_record *r)

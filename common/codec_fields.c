@@ -9,8 +9,8 @@
 static const char *const reject_names[SP_REJ_REASON_COUNT] = {
 	"none",          "too_large",        "bad_json",       "not_object",  "bad_version",
 	"missing_field", "bad_type",         "out_of_range",   "bad_enum",    "bad_id",
-	"bad_text",      "bad_ts",           "duplicate_field", "unknown_kind", "too_many_records",
-	"no_records",    "bad_topic",        "kind_mismatch",  "foreign_device",
+	"bad_text",      "embedded_nul",     "bad_ts",         "duplicate_field", "unknown_kind",
+	"too_many_records", "no_records",    "bad_topic",      "kind_mismatch",  "foreign_device",
 	"too_many_devices"};
 
 const char *sp_reject_name(enum sp_reject r)

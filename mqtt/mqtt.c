@@ -4,8 +4,18 @@
  * Connection state machine, driven by sp_mqtt_poll() on the owner thread:
  *   DOWN --(delay passed)--> CONNECTING --onSuccess--> UP --connectionLost--> DOWN
  *                                      \--onFailure--> DOWN (delay doubles, 1 s .. 30 s, +-25 % jitter)
+ *   UP --sp_mqtt_disconnect--> CLOSING --disconnect done--> DOWN, and no connect after that
  * Paho's automatic reconnect is not used: it does not cover a failing
  * first connect, and one path for both cases is easier to reason about.
+ *
+ * Received messages: for QoS 1 Paho sends the PUBACK as it reads the
+ * PUBLISH, before it calls messageArrived (MQTTProtocol_handlePublishes), so
+ * every message handed to the callback is already gone from the broker.
+ * Returning 0 from messageArrived would not give it back: Paho keeps it in
+ * its own memory and calls again with it later (lost when the client is
+ * destroyed). Hence the callback always takes the message, and a caller
+ * that stops stops receiving first (sp_mqtt_disconnect): what the broker has
+ * not handed over by then stays in its session for the next connect.
  */
 #include "sitepulse/mqtt.h"
 
@@ -35,9 +45,10 @@ struct sp_mqtt {
 	int keepalive_s, max_inflight;
 	int64_t backoff_max_ms;
 
-	pthread_mutex_t lock;   /* guards state, next_attempt_ms, backoff_ms, failures */
-	pthread_cond_t closed;  /* signalled when a disconnect completes */
+	pthread_mutex_t lock;   /* guards state, stopped, next_attempt_ms, backoff_ms, failures */
+	pthread_cond_t changed; /* signalled when a connect or a disconnect completes */
 	enum conn_state state;
+	bool stopped;           /* sp_mqtt_disconnect was called: never connect again */
 	int64_t next_attempt_ms;
 	int64_t backoff_ms;
 	unsigned failures;      /* consecutive failed attempts */
@@ -73,7 +84,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 			      msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
 	MQTTAsync_freeMessage(&msg);
 	MQTTAsync_free(topic);
-	return 1; /* handled: Paho acknowledges it to the broker */
+	return 1; /* taken (Paho acknowledged it to the broker already: see the top of the file) */
 }
 
 static void on_connection_lost(void *ctx, char *cause)
@@ -86,6 +97,7 @@ static void on_connection_lost(void *ctx, char *cause)
 		m->next_attempt_ms = sp_mono_ms() + jittered(m, m->backoff_ms);
 	}
 	atomic_store(&m->up, false);
+	pthread_cond_broadcast(&m->changed);
 	pthread_mutex_unlock(&m->lock);
 	SP_WARN("mqtt", "%s: connection lost%s%s; reconnecting", m->uri, cause ? ": " : "",
 		cause ? cause : "");
@@ -106,6 +118,7 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
 	atomic_store(&m->inflight, 0);
 	atomic_fetch_add(&m->epoch, 1);
 	atomic_store(&m->up, true);
+	pthread_cond_broadcast(&m->changed);
 	pthread_mutex_unlock(&m->lock);
 	if (failures)
 		SP_INFO("mqtt", "%s: connected as %s after %u failed attempts", m->uri, m->client_id,
@@ -128,6 +141,7 @@ static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
 	m->backoff_ms = m->backoff_ms * 2 > m->backoff_max_ms ? m->backoff_max_ms : m->backoff_ms * 2;
 	bool log = sp_ratelimit_allow(&m->fail_log, now, 1, 60000, &suppressed);
 	unsigned failures = m->failures;
+	pthread_cond_broadcast(&m->changed);
 	pthread_mutex_unlock(&m->lock);
 	if (log)
 		SP_WARN("mqtt", "%s: connect failed (attempt %u): %s (code %d); retrying with backoff",
@@ -158,7 +172,7 @@ static void on_disconnect_done(void *ctx, MQTTAsync_successData *resp)
 	pthread_mutex_lock(&m->lock);
 	m->state = CONN_DOWN;
 	atomic_store(&m->up, false);
-	pthread_cond_broadcast(&m->closed);
+	pthread_cond_broadcast(&m->changed);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -197,7 +211,12 @@ struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_m
 	if (m == NULL)
 		return NULL;
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_cond_init(&m->closed, NULL);
+	/* the disconnect wait is timed: on the monotonic clock, whatever the wall clock does */
+	if (sp_cond_init_mono(&m->changed) != 0) {
+		pthread_mutex_destroy(&m->lock);
+		free(m);
+		return NULL;
+	}
 	m->cb = *cb;
 	m->uri = strdup(p->uri);
 	m->client_id = strdup(p->client_id);
@@ -289,7 +308,7 @@ void sp_mqtt_poll(struct sp_mqtt *m)
 	bool go = false;
 	int64_t now = sp_mono_ms();
 	pthread_mutex_lock(&m->lock);
-	if (m->state == CONN_DOWN && now >= m->next_attempt_ms) {
+	if (m->state == CONN_DOWN && !m->stopped && now >= m->next_attempt_ms) {
 		m->state = CONN_CONNECTING;
 		go = true;
 	}
@@ -360,38 +379,62 @@ int sp_mqtt_publish(struct sp_mqtt *m, const char *topic, const void *payload, s
 	return SP_EIO;
 }
 
+/*
+ * Disconnects and connects no more. wait_connect: a connect under way is
+ * waited for (up to the deadline), since once up it would deliver.
+ */
+static void disconnect(struct sp_mqtt *m, int timeout_ms, bool wait_connect)
+{
+	struct timespec until = sp_mono_deadline(timeout_ms + 1000);
+	pthread_mutex_lock(&m->lock);
+	m->stopped = true;
+	while (wait_connect && m->state == CONN_CONNECTING &&
+	       pthread_cond_timedwait(&m->changed, &m->lock, &until) == 0)
+		;
+	bool up = m->state == CONN_UP;
+	if (up)
+		m->state = CONN_CLOSING;
+	pthread_mutex_unlock(&m->lock);
+	if (!up)
+		return;
+	MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
+	dopts.timeout = timeout_ms; /* Paho waits this long for our in-flight publishes */
+	dopts.onSuccess = on_disconnect_done;
+	dopts.onFailure = on_disconnect_fail;
+	dopts.context = m;
+	int rc = MQTTAsync_disconnect(m->client, &dopts);
+	if (rc != MQTTASYNC_SUCCESS) {
+		/* not connected after all (the connection was just lost): nothing more arrives */
+		on_disconnect_done(m, NULL);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	while (m->state == CONN_CLOSING &&
+	       pthread_cond_timedwait(&m->changed, &m->lock, &until) == 0)
+		;
+	bool closed = m->state != CONN_CLOSING;
+	pthread_mutex_unlock(&m->lock);
+	if (!closed)
+		SP_WARN("mqtt", "%s: disconnect not confirmed within %d ms", m->uri,
+			timeout_ms + 1000);
+}
+
+void sp_mqtt_disconnect(struct sp_mqtt *m, int timeout_ms)
+{
+	if (m != NULL && m->client != NULL)
+		disconnect(m, timeout_ms, true);
+}
+
 void sp_mqtt_destroy(struct sp_mqtt *m, int timeout_ms)
 {
 	if (m == NULL)
 		return;
 	if (m->client) {
-		pthread_mutex_lock(&m->lock);
-		bool up = m->state == CONN_UP;
-		if (up)
-			m->state = CONN_CLOSING;
-		pthread_mutex_unlock(&m->lock);
-		if (up) {
-			MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
-			dopts.timeout = timeout_ms;
-			dopts.onSuccess = on_disconnect_done;
-			dopts.onFailure = on_disconnect_fail;
-			dopts.context = m;
-			if (MQTTAsync_disconnect(m->client, &dopts) == MQTTASYNC_SUCCESS) {
-				struct timespec until;
-				clock_gettime(CLOCK_REALTIME, &until);
-				int64_t ns = until.tv_nsec + (int64_t)(timeout_ms + 1000) * 1000000;
-				until.tv_sec += ns / 1000000000;
-				until.tv_nsec = ns % 1000000000;
-				pthread_mutex_lock(&m->lock);
-				while (m->state == CONN_CLOSING &&
-				       pthread_cond_timedwait(&m->closed, &m->lock, &until) == 0)
-					;
-				pthread_mutex_unlock(&m->lock);
-			}
-		}
+		/* a connect under way is not waited for: MQTTAsync_destroy ends it */
+		disconnect(m, timeout_ms, false);
 		MQTTAsync_destroy(&m->client);
 	}
-	pthread_cond_destroy(&m->closed);
+	pthread_cond_destroy(&m->changed);
 	pthread_mutex_destroy(&m->lock);
 	free(m->uri);
 	free(m->client_id);

@@ -33,6 +33,7 @@ enum sp_reject {
 	SP_REJ_BAD_ENUM,         /* a text outside its vocabulary */
 	SP_REJ_BAD_ID,           /* dev/site/agent not a valid identifier */
 	SP_REJ_BAD_TEXT,         /* string too long, not UTF-8, or bad characters */
+	SP_REJ_EMBEDDED_NUL,     /* a key, id, kind, enum, code or text decodes with a NUL byte */
 	SP_REJ_BAD_TS,           /* timestamp before 2020 or too far in the future */
 	SP_REJ_DUPLICATE_FIELD,  /* the same key twice in one object */
 	SP_REJ_UNKNOWN_KIND,     /* record "t" not one of lift/station/port/session/fault */
@@ -139,6 +140,13 @@ int sp_encode_record(struct sp_buf *b, const struct sp_record *r);
  */
 int sp_encode_record_head(struct sp_buf *b, enum sp_rec_kind kind, const char *dev, int64_t ts);
 int sp_encode_record_tail(struct sp_buf *b, const struct sp_record *r);
+/*
+ * The most bytes sp_encode_record_tail writes for a record of kind k (0 for
+ * no such kind): every field present at its longest (a number's 32 bytes,
+ * a text's maximum length with every byte escaped as \u00XX), from the same
+ * field tables and the same per-field bound the encoder reserves with.
+ */
+size_t sp_record_tail_max(enum sp_rec_kind k);
 int sp_encode_data(struct sp_buf *b, int64_t seq, int64_t ts, const struct sp_record *recs,
 		   size_t n);
 int sp_encode_birth(struct sp_buf *b, int64_t ts, const char *fw,
@@ -146,6 +154,16 @@ int sp_encode_birth(struct sp_buf *b, int64_t ts, const char *fw,
 int sp_encode_device_info(struct sp_buf *b, const struct sp_device_info *dev);
 int sp_encode_state(struct sp_buf *b, bool online, int64_t ts);
 int sp_encode_ack(struct sp_buf *b, int64_t seq, int64_t ts);
+
+/*
+ * True if a string of the JSON text json (len bytes, syntactically valid)
+ * decodes to one holding a NUL byte: the escape \u0000, or a raw NUL byte
+ * inside quotes. Such a string reads, as a C string, as its part before
+ * the NUL ("lift-9\u0000../x" as "lift-9"), so the decoders refuse every one
+ * they read (SP_REJ_EMBEDDED_NUL); this is the same check for other JSON
+ * readers (the API's request bodies).
+ */
+bool sp_json_has_nul(const char *json, size_t len);
 
 /* True if the n bytes at s are valid UTF-8 (no overlongs, no surrogates). */
 bool sp_utf8_valid(const char *s, size_t n);

@@ -14,6 +14,8 @@
  * struct sp_mqtt_callbacks run on Paho's receive thread; they must only
  * copy what they need and return (or block briefly on a bounded queue,
  * which is the collector's backpressure) and must never call sp_mqtt_*.
+ * A message given to the callback is already acknowledged to the broker
+ * (QoS 1): the callback cannot refuse it, only keep it.
  * All sp_mqtt_* functions are called from the owner's threads; publish
  * and subscribe may be called from any one non-Paho thread at a time per
  * function (Paho locks internally).
@@ -61,6 +63,18 @@ struct sp_mqtt_callbacks {
 
 /* Creates the client (not yet connected). NULL on failure (logged). */
 struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_mqtt_callbacks *cb);
+
+/*
+ * Stops receiving, for good: disconnects (Paho waits up to timeout_ms for our
+ * in-flight publishes; this call at most a second more for the disconnect to
+ * complete, and first for a connect under way to end) and connects no more.
+ * Once it returns the message callback is not called again, and what the
+ * broker has not handed over stays in its session (clean_session false) for
+ * the next connect. Every message the callback was given is already
+ * acknowledged to the broker (Paho sends the PUBACK before the callback):
+ * the caller must keep all of them. Owner thread. Accepts NULL.
+ */
+void sp_mqtt_disconnect(struct sp_mqtt *m, int timeout_ms);
 
 /* Disconnects (waiting up to timeout_ms for in-flight work) and frees. Accepts NULL. */
 void sp_mqtt_destroy(struct sp_mqtt *m, int timeout_ms);

@@ -25,6 +25,8 @@ streaming all along (site limits-1). Each limit is a step of its own:
       (600 MB) from 3 fake agents at once: sitepulse_queue_blocked_total > 0,
       each of the 3,000 records is stored exactly once and every ack reaches
       its last seq; a collector making no progress for 10 s fails at once;
+      then one valid 256 KB message of 1,000 fault records, whose parsed form
+      is over half a 1 MB queue, is stored whole (not refused and acked);
  (10) device cache: a collector with [store] device_cache = 1024 (the
       least) and 1,536 devices on a broker of its own, each device
       reporting twice: sitepulse_device_cache_evictions_total > 0, every
@@ -540,6 +542,23 @@ def queue_backpressure(env):
         T.assert_exactly_once(recs[ag], T.stored_records(qc, site, ["qchg-%d" % i]),
                               "%s through a 1 MB queue" % ag)
     T.check("holding the" in qc.proc.log_text(), "the collector must log the start of a queue-full episode")
+
+    # A valid message whose parsed form outgrows half of a 1 MB writer queue: 1,000 fault
+    # records with 170-byte details (253 KiB) are ~600 KB parsed. It was refused too_large and
+    # still acked (lost); the writer queue now takes the largest parsed form whatever queue_mb.
+    ag, dev = agents[0], "qchg-1"
+    t1 = now_ms() - 1800000
+    faults = [{"t": "fault", "dev": dev, "ts": t1 + i, "code": "E%03d" % i, "active": False,
+               "detail": "d" * 170} for i in range(1000)]
+    big = json.dumps({"v": 1, "seq": per_agent + 1, "ts": now_ms(), "records": faults},
+                     separators=(",", ":"))
+    T.check(250 * 1024 < len(big) <= 256 * 1024, "fault message size %d" % len(big))
+    T.publish_ok(qb, "sp/v1/%s/%s/data" % (site, ag), big)
+    T.wait_until(lambda: (T.retained_ack(qb, site, ag) or 0) >= per_agent + 1, 30,
+                 "the ack of %s to cover the 1,000-fault message" % ag)
+    stored = [r for r in T.stored_records(qc, site, [dev]) if r["t"] == "fault"]
+    T.check_eq(len(stored), 1000, "fault records of the 256 KB message stored (queue_mb = 1)")
+    m = qc.metrics()
     rejected = {k: v for k, v in m.items() if "_rejected_total" in k and v}
     T.check(not rejected, "nothing may be rejected in the flood: %r" % rejected)
     rc, el = qc.terminate()

@@ -285,6 +285,10 @@ def check_auth_and_errors(coll):
         ({"limit": -1}, "limit=-1"), ({"from": "x"}, "from=x"), ({"to": "1.5"}, "to=1.5"),
         ({"from": 2000000000000, "to": 1000000000000}, "from > to"), ({"t": "toaster"}, "t=toaster"),
         ({"site": "BAD!"}, "site=BAD!"), ({"dev": "Bad Dev"}, "dev=Bad Dev"),
+        # %00: C string functions would read it cut short, as a valid site or device
+        ({"site": q["site"] + "\x00x"}, "site=%s%%00x" % q["site"]),
+        ({"dev": q["dev"] + "\x00../x"}, "dev=%s%%00../x" % q["dev"]),
+        ({"limit": "5\x00"}, "limit=5%00"),
     ]
     for extra, what in bad:
         st, data = coll.api("/api/v1/readings", dict(q, **extra))
@@ -295,6 +299,8 @@ def check_auth_and_errors(coll):
         T.check_eq(st, 400, "GET /api/v1/readings %s" % what)
     st, _ = coll.api("/api/v1/devices", {"site": "BAD!"})
     T.check_eq(st, 400, "GET /api/v1/devices?site=BAD!")
+    st, _ = coll.api("/api/v1/devices", {"site": SITES[0][0] + "\x00x"})
+    T.check_eq(st, 400, "GET /api/v1/devices?site=%s%%00x" % SITES[0][0])
 
     for params, what in (({"site": SITES[0][0], "dev": "lift-99"}, "unknown device"),
                          ({"site": "no-such-site", "dev": "lift-1"}, "unknown site")):

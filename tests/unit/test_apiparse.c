@@ -119,9 +119,24 @@ static void test_acked_by(void)
 	char long_name[API_ACKED_BY_MAX + 32];
 	snprintf(long_name, sizeof(long_name), "{\"by\":\"%0*d\"}", API_ACKED_BY_MAX + 1, 0);
 	const char *bad[] = {"{\"by\":1}", "{\"by\":\"\"}", "[1]", "not json", "{\"by\":\"a\\nb\"}",
-			     "{\"by\":null}", long_name};
+			     "{\"by\":null}", long_name,
+			     /* cJSON reads \u0000 as a NUL: "ann\u0000x" must not become "ann" */
+			     "{\"by\":\"ann\\u0000x\"}", "{\"by\":\"\\u0000\"}"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK_EQ_INT(acked_by(bad[i], out), -1);
+}
+
+/* A query parameter with a NUL (%00) is refused: C string functions would read it cut short. */
+static void test_arg_nul(void)
+{
+	CHECK(apiparse_arg_ok(NULL, 0));
+	CHECK(apiparse_arg_ok("", 0));
+	CHECK(apiparse_arg_ok("s1", 2));
+	CHECK(!apiparse_arg_ok("s1\0x", 4)); /* site=s1%00x, as libmicrohttpd decodes it */
+	CHECK(!apiparse_arg_ok("\0", 1));
+	/* what the validators would have seen of it: a valid site, which is why it must not get there */
+	char err[128];
+	CHECK_EQ_INT(apiparse_devices("s1\0x", err, sizeof(err)), 0);
 }
 
 static void test_bearer(void)
@@ -194,6 +209,7 @@ int main(void)
 	RUN(test_alert_ack_route);
 	RUN(test_alerts_params);
 	RUN(test_acked_by);
+	RUN(test_arg_nul);
 	RUN(test_bearer);
 	RUN(test_readings_params);
 	RUN(test_devices_params);

@@ -486,6 +486,144 @@ static void test_state_and_ack(void)
 	sp_buf_free(&b);
 }
 
+/* ---------------------------------------------------------------- strings with a NUL */
+
+#define REC_HEAD "{\"t\":\"lift\",\"dev\":\"lift-9\",\"ts\":1764320000000,"
+#define LIFT_REST                                                                          \
+	"\"floor\":1,\"dir\":\"up\",\"door\":\"closed\",\"door_zone\":true,\"occupied\":false," \
+	"\"mode\":\"normal\"}"
+#define FAULT(code, detail)                                                                     \
+	"{\"t\":\"fault\",\"dev\":\"chg-1\",\"ts\":1764320000000,\"code\":\"" code "\",\"active\":true," \
+	"\"detail\":\"" detail "\"}"
+
+/*
+ * cJSON decodes \u0000 to a NUL byte and keeps no length: without the check
+ * each of these read as its part before the NUL (lift-9, lift, closed, E1)
+ * and was stored.
+ */
+static void test_nul_in_record_strings(void)
+{
+	/* the reported cases: id, kind, enum, code */
+	CHECK_EQ_INT(one("{\"t\":\"lift\",\"dev\":\"lift-9\\u0000../../x\",\"ts\":1764320000000,"
+			 LIFT_REST),
+		     SP_REJ_EMBEDDED_NUL);
+	CHECK_EQ_INT(one("{\"t\":\"lift\\u0000junk\",\"dev\":\"lift-9\",\"ts\":1764320000000,"
+			 LIFT_REST),
+		     SP_REJ_EMBEDDED_NUL);
+	CHECK_EQ_INT(one(REC_HEAD "\"floor\":1,\"dir\":\"up\",\"door\":\"closed\\u0000?\","
+			 "\"door_zone\":true,\"occupied\":false,\"mode\":\"normal\"}"),
+		     SP_REJ_EMBEDDED_NUL);
+	CHECK_EQ_INT(one(FAULT("E1\\u0000<script>", "x")), SP_REJ_EMBEDDED_NUL);
+	CHECK_EQ_INT(one(FAULT("E1", "hot\\u0000 and more")), SP_REJ_EMBEDDED_NUL);
+	/* where the NUL is and which record it is in */
+	struct sp_data_msg m;
+	struct sp_reject_info why;
+	CHECK_EQ_INT(data(LIFT_OK "," FAULT("E1\\u0000x", "d") "," LIFT_OK, &m, &why), 0);
+	CHECK_EQ_INT(m.count, 3);
+	CHECK_EQ_INT(m.rejected, 1); /* only that record; its neighbours are stored */
+	CHECK_EQ_INT(m.rejects[1].reason, SP_REJ_EMBEDDED_NUL);
+	CHECK_EQ_STR(m.rejects[1].field, "code");
+	CHECK_EQ_INT(m.rejects[0].reason, SP_REJ_NONE);
+	CHECK_EQ_INT(m.rejects[2].reason, SP_REJ_NONE);
+	/* a key with a NUL would read as the key before it: refused, not ignored */
+	CHECK_EQ_INT(one("{\"t\":\"lift\",\"dev\\u0000x\":\"other\",\"dev\":\"lift-9\","
+			 "\"ts\":1764320000000," LIFT_REST),
+		     SP_REJ_EMBEDDED_NUL);
+	CHECK_EQ_INT(one(REC_HEAD "\"door\\u0000\":\"open\"," LIFT_REST), SP_REJ_EMBEDDED_NUL);
+	/* not a NUL: an escaped backslash before u0000, and the value of an unknown field */
+	CHECK_EQ_INT(one(FAULT("E1", "path C:\\\\u0000")), SP_REJ_NONE);
+	CHECK_EQ_INT(data(FAULT("E1", "C:\\\\u0000"), &m, &why), 0);
+	CHECK_EQ_STR(m.records[0].u.fault.detail, "C:\\u0000");
+	CHECK_EQ_INT(one(REC_HEAD "\"note\":\"a\\u0000b\"," LIFT_REST), SP_REJ_NONE);
+	CHECK_EQ_INT(one(REC_HEAD "\"x\":{\"deep\":[\"\\u0000\"]}," LIFT_REST), SP_REJ_NONE);
+	/* other escapes of small characters keep their meaning (a control character: bad_text) */
+	CHECK_EQ_INT(one(FAULT("E1", "a\\u0001b")), SP_REJ_BAD_TEXT);
+	CHECK_EQ_INT(one(FAULT("E1", "\\u00b0C")), SP_REJ_NONE);
+}
+
+/* A raw NUL byte inside quotes is copied by cJSON as it is: the same refusal. */
+static void test_raw_nul_byte(void)
+{
+	static const char head[] = "{\"v\":1,\"seq\":3,\"ts\":1764320000000,\"records\":["
+				   "{\"t\":\"station\",\"dev\":\"chg-1";
+	static const char tail[] = "x\",\"ts\":1764320000000,\"smoke\":false}]}";
+	char buf[256];
+	size_t n = 0;
+	memcpy(buf, head, sizeof(head) - 1);
+	n += sizeof(head) - 1;
+	buf[n++] = '\0';
+	memcpy(buf + n, tail, sizeof(tail) - 1);
+	n += sizeof(tail) - 1;
+	struct sp_data_msg m;
+	struct sp_reject_info why;
+	CHECK_EQ_INT(sp_decode_data(dec, buf, n, NOW, &m, &why), 0);
+	CHECK_EQ_INT(m.count, 1);
+	CHECK_EQ_INT(m.rejects[0].reason, SP_REJ_EMBEDDED_NUL);
+	CHECK_EQ_STR(m.rejects[0].field, "dev");
+}
+
+/* A NUL at a message's top level rejects the message; in a birth, the device or the birth. */
+static void test_nul_in_messages(void)
+{
+	CHECK_EQ_INT(msg("{\"v\":1,\"seq\\u0000\":9,\"seq\":1,\"ts\":1764320000000,\"records\":["
+			 LIFT_OK "]}"),
+		     SP_REJ_EMBEDDED_NUL);
+	struct sp_birth bi;
+	struct sp_reject_info why;
+	const char *b1 = "{\"v\":1,\"ts\":1764320000000,\"fw\":\"1.4\\u0000evil\",\"devices\":["
+			 "{\"dev\":\"chg-1\",\"kind\":\"charger\",\"ports\":2}]}";
+	CHECK_EQ_INT(sp_decode_birth(dec, b1, strlen(b1), NOW, &bi, &why), SP_EINVAL);
+	CHECK_EQ_INT(why.reason, SP_REJ_EMBEDDED_NUL);
+	const char *b2 = "{\"v\":1,\"ts\":1764320000000,\"devices\":["
+			 "{\"dev\":\"chg-1\\u0000x\",\"kind\":\"charger\",\"ports\":2},"
+			 "{\"dev\":\"chg-2\",\"kind\":\"charger\\u0000\",\"ports\":2},"
+			 "{\"dev\":\"chg-3\",\"kind\":\"charger\",\"ports\":2}]}";
+	CHECK_EQ_INT(sp_decode_birth(dec, b2, strlen(b2), NOW, &bi, &why), 0);
+	CHECK_EQ_INT(bi.count, 3);
+	CHECK_EQ_INT(bi.rejected, 2);
+	CHECK_EQ_INT(bi.rejects[0].reason, SP_REJ_EMBEDDED_NUL);
+	CHECK_EQ_INT(bi.rejects[1].reason, SP_REJ_EMBEDDED_NUL);
+	CHECK_EQ_INT(bi.rejects[2].reason, SP_REJ_NONE);
+	bool online = false;
+	int64_t ts, seq = 0;
+	const char *st = "{\"online\\u0000\":false,\"online\":true}";
+	CHECK_EQ_INT(sp_decode_state(st, strlen(st), &online, &ts, &why), SP_EINVAL);
+	CHECK_EQ_INT(why.reason, SP_REJ_EMBEDDED_NUL);
+	/* the agent's decoders share the checks */
+	const char *ack = "{\"v\":1,\"seq\\u0000\":99,\"seq\":3}";
+	CHECK_EQ_INT(sp_decode_ack(ack, strlen(ack), &seq), SP_EINVAL);
+	struct sp_cmd cmd;
+	const char *cmds[] = {
+		"{\"v\":1,\"id\":\"c1\",\"ts\":1764320000000,\"cmd\":\"port_off\","
+		"\"dev\":\"chg-1\\u0000../x\",\"port\":3}",
+		"{\"v\":1,\"id\":\"c1\\u0000b\",\"ts\":1764320000000,\"cmd\":\"port_off\","
+		"\"dev\":\"chg-1\",\"port\":3}",
+		"{\"v\":1,\"id\":\"c1\",\"ts\":1764320000000,\"cmd\":\"port_off\\u0000x\","
+		"\"dev\":\"chg-1\",\"port\":3}",
+		"{\"v\":1,\"id\":\"c1\",\"ts\":1764320000000,\"cmd\":\"port_off\","
+		"\"dev\":\"chg-1\",\"port\":3,\"reason\":\"over_temp\\u0000\"}",
+	};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		CHECK_EQ_INT(sp_decode_cmd(cmds[i], strlen(cmds[i]), NOW, &cmd, &why), SP_EINVAL);
+		CHECK_EQ_INT(why.reason, SP_REJ_EMBEDDED_NUL);
+	}
+	const char *ok = "{\"v\":1,\"id\":\"c1\",\"ts\":1764320000000,\"cmd\":\"port_off\","
+			 "\"dev\":\"chg-1\",\"port\":3,\"reason\":\"over_temp\"}";
+	CHECK_EQ_INT(sp_decode_cmd(ok, strlen(ok), NOW, &cmd, &why), 0);
+}
+
+static void test_json_has_nul(void)
+{
+	CHECK(!sp_json_has_nul("{\"by\":\"alice\"}", 14));
+	CHECK(sp_json_has_nul("{\"by\":\"al\\u0000ice\"}", 20));
+	CHECK(!sp_json_has_nul("{\"by\":\"al\\\\u0000ice\"}", 21));  /* \\ then u0000 */
+	CHECK(sp_json_has_nul("{\"by\":\"al\\\\\\u0000\"}", 18));    /* \\ then \u0000 */
+	CHECK(!sp_json_has_nul("{\"a\\\"\\u0000\":1}", 6));          /* cut before the escape */
+	CHECK(sp_json_has_nul("{\"a\\\"\\u0000\":1}", 15));          /* \" does not end it */
+	CHECK(sp_json_has_nul("[\"x\0y\"]", 7));                     /* a raw NUL in a string */
+	CHECK(!sp_json_has_nul("[1, 2]\0", 7));                      /* outside strings */
+}
+
 static void test_utf8(void)
 {
 	CHECK(sp_utf8_valid("abc", 3));
@@ -521,6 +659,10 @@ int main(void)
 	RUN(test_birth);
 	RUN(test_birth_duplicate_devices);
 	RUN(test_state_and_ack);
+	RUN(test_nul_in_record_strings);
+	RUN(test_raw_nul_byte);
+	RUN(test_nul_in_messages);
+	RUN(test_json_has_nul);
 	RUN(test_utf8);
 	RUN(test_reject_names);
 	sp_decoder_destroy(dec);

@@ -1,6 +1,7 @@
 /*
  * test_devcache.c - the writer's bounded device cache: put/get, replace,
- * per-batch "seen" tracking and its flush, clear, and eviction when full.
+ * per-batch "seen" tracking and its flush, kept across rollbacks until a
+ * flush of it commits, clear, and eviction when full.
  */
 #include "harness.h"
 
@@ -55,6 +56,33 @@ static int64_t flushed_ts(const struct flushed *f, int64_t id)
 		if (f->id[i] == id)
 			ts = ts == -1 ? f->ts[i] : -2;
 	return ts;
+}
+
+/* Counts flushed devices and whether they came in ascending id order. */
+struct ordered {
+	int calls;
+	int64_t last_id;
+	bool ascending;
+};
+
+static int on_flush_ordered(void *ctx, int64_t device_id, int64_t ts)
+{
+	struct ordered *o = ctx;
+	(void)ts;
+	if (device_id <= o->last_id)
+		o->ascending = false;
+	o->last_id = device_id;
+	o->calls++;
+	return 0;
+}
+
+/* A flush in a batch that then commits (the writer's usual path). */
+static int flush_commit(struct devcache *c, int (*fn)(void *, int64_t, int64_t), void *ctx)
+{
+	int rc = devcache_flush_seen(c, fn, ctx);
+	if (rc == 0)
+		devcache_seen_commit(c);
+	return rc;
 }
 
 static void test_put_get(void)
@@ -124,19 +152,19 @@ static void test_seen_flush(void)
 	devcache_seen(c, pb, T0 + 50);
 	devcache_seen(c, pa, T0 + 200); /* older: the newest stays */
 	struct flushed f = {0};
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 2); /* once per device */
 	CHECK_EQ_INT(flushed_ts(&f, 1), T0 + 300);
 	CHECK_EQ_INT(flushed_ts(&f, 2), T0 + 50);
 	CHECK_EQ_INT(flushed_ts(&f, 3), -1);
 	/* forgotten after the flush */
 	struct flushed g = {0};
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &g), 0);
+	CHECK_EQ_INT(flush_commit(c, on_flush, &g), 0);
 	CHECK_EQ_INT(g.calls, 0);
 	/* the next batch starts afresh (an older ts than the last batch is reported as is) */
 	devcache_seen(c, pa, T0 + 10);
 	struct flushed h = {0};
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &h), 0);
+	CHECK_EQ_INT(flush_commit(c, on_flush, &h), 0);
 	CHECK_EQ_INT(h.calls, 1);
 	CHECK_EQ_INT(flushed_ts(&h, 1), T0 + 10);
 	/* the cached entries themselves stay */
@@ -155,7 +183,7 @@ static void test_seen_survives_replace(void)
 	CHECK(devcache_put(c, "s", "a", &a, 0) == pa);
 	devcache_seen(c, pa, T0 + 6);
 	struct flushed f = {0};
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 1);
 	CHECK_EQ_INT(flushed_ts(&f, 1), T0 + 6);
 	devcache_destroy(c);
@@ -175,14 +203,14 @@ static void test_items_after_flush(void)
 	devcache_seen(c, pa, T0 + 1); /* item 0 */
 	devcache_seen(c, pb, T0 + 2); /* item 1 */
 	struct flushed f = {0};
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 2);
 	devcache_seen(c, pb, T0 + 20); /* item 0 now b's: a's old index points at it */
 	devcache_seen(c, pa, T0 + 10);
 	devcache_seen(c, pa, T0 + 11);
 	CHECK_EQ_INT(devcache_seen_count(c), 2);
 	struct flushed g = {0};
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &g), 0);
+	CHECK_EQ_INT(flush_commit(c, on_flush, &g), 0);
 	CHECK_EQ_INT(g.calls, 2);
 	CHECK_EQ_INT(flushed_ts(&g, 2), T0 + 20);
 	CHECK_EQ_INT(flushed_ts(&g, 5), T0 + 11);
@@ -208,11 +236,12 @@ static void test_newest(void)
 	CHECK_EQ_INT(devcache_newest(pb), T0 + 9000);
 	/* a flush forgets the items, not what is known */
 	struct flushed f = {0};
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(devcache_newest(pa), T0 + 7000);
 	devcache_destroy(c);
 }
 
+/* A flush whose write fails: its batch rolls back, and nothing committed is forgotten. */
 static void test_flush_error(void)
 {
 	struct devcache *c = devcache_create(8);
@@ -220,18 +249,128 @@ static void test_flush_error(void)
 	const char *names[3] = {"a", "b", "c"};
 	for (int i = 0; i < 3; i++)
 		devcache_seen(c, devcache_put(c, "s", names[i], &d[i], 0), T0 + i + 1);
+	devcache_seen_commit(c); /* that batch committed, without a flush */
+	devcache_seen(c, devcache_get(c, "s", "b"), T0 + 9); /* the next batch... */
 	struct flushed f = {.fail_at = 1};
 	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), -3);
 	CHECK_EQ_INT(f.calls, 1); /* no more calls after an error */
-	/* the list was emptied anyway (the caller rolls back and clears) */
+	devcache_seen_abort(c); /* ...rolls back */
+	devcache_clear(c);
+	/* what the committed batch noted is reported again; the failed batch's reading is not */
 	struct flushed g = {0};
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &g), 0);
-	CHECK_EQ_INT(g.calls, 0);
-	/* and a device seen again is reported again, once */
-	devcache_seen(c, devcache_get(c, "s", "b"), T0 + 9);
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &g), 0);
+	CHECK_EQ_INT(flush_commit(c, on_flush, &g), 0);
+	CHECK_EQ_INT(g.calls, 3);
+	CHECK_EQ_INT(flushed_ts(&g, 1), T0 + 1);
+	CHECK_EQ_INT(flushed_ts(&g, 2), T0 + 2);
+	CHECK_EQ_INT(flushed_ts(&g, 3), T0 + 3);
+	/* and after that flush committed, nothing is left */
+	struct flushed h = {0};
+	CHECK_EQ_INT(flush_commit(c, on_flush, &h), 0);
+	CHECK_EQ_INT(h.calls, 0);
+	devcache_destroy(c);
+}
+
+/*
+ * The writer's rollback (abort, then clear) keeps what committed batches
+ * noted since the last flush: a device that then goes quiet still gets its
+ * newest stored reading as last_seen at the next flush, not an older one.
+ */
+static void test_seen_survives_rollback(void)
+{
+	struct devcache *c = devcache_create(8);
+	struct store_device a = dev(1, SP_DEV_LIFT), b = dev(2, SP_DEV_LIFT);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
+	devcache_seen(c, pa, T0 + 100);
+	devcache_seen(c, pb, T0 + 200);
+	devcache_seen_commit(c); /* batch 1 committed (no flush due) */
+	/* batch 2: newer readings of both, then it fails */
+	devcache_seen(c, pa, T0 + 300);
+	devcache_seen(c, pb, T0 + 400);
+	CHECK_EQ_INT(devcache_seen_count(c), 4); /* batch 2 did not touch batch 1's items */
+	devcache_seen_abort(c);
+	devcache_clear(c);
+	CHECK_EQ_INT(devcache_seen_count(c), 2);
+	/* batch 3 reads a again from the store, sees an older reading of it, and flushes */
+	pa = devcache_put(c, "s", "a", &a, T0 + 100);
+	devcache_seen(c, pa, T0 + 50);
+	struct flushed f = {0};
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
+	CHECK_EQ_INT(f.calls, 2);
+	CHECK_EQ_INT(flushed_ts(&f, 1), T0 + 100); /* batch 1's, not the rolled-back 300 */
+	CHECK_EQ_INT(flushed_ts(&f, 2), T0 + 200);
+	CHECK_EQ_INT(devcache_seen_count(c), 0);
+	devcache_destroy(c);
+}
+
+/*
+ * A flush that wrote everything, in a batch that then failed to commit:
+ * its writes are rolled back, so the items stay for the next flush; only
+ * the failed batch's own readings go.
+ */
+static void test_flush_rolled_back(void)
+{
+	struct devcache *c = devcache_create(8);
+	struct store_device a = dev(7, SP_DEV_LIFT), b = dev(3, SP_DEV_LIFT);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
+	devcache_seen(c, pa, T0 + 10);
+	devcache_seen_commit(c);
+	devcache_seen(c, pa, T0 + 20); /* the failing batch: a newer reading of a, a first of b */
+	devcache_seen(c, pb, T0 + 30);
+	struct flushed f = {0};
+	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
+	CHECK_EQ_INT(f.calls, 2);
+	CHECK_EQ_INT(flushed_ts(&f, 7), T0 + 20);
+	CHECK_EQ_INT(flushed_ts(&f, 3), T0 + 30);
+	devcache_seen_abort(c); /* COMMIT failed */
+	devcache_clear(c);
+	struct flushed g = {0};
+	CHECK_EQ_INT(flush_commit(c, on_flush, &g), 0);
 	CHECK_EQ_INT(g.calls, 1);
-	CHECK_EQ_INT(flushed_ts(&g, 2), T0 + 9);
+	CHECK_EQ_INT(flushed_ts(&g, 7), T0 + 10);
+	CHECK_EQ_INT(flushed_ts(&g, 3), -1);
+	/* a device seen after a flush in the same batch stays for the next one */
+	pa = devcache_put(c, "s", "a", &a, 0);
+	devcache_seen(c, pa, T0 + 40);
+	struct flushed h = {0};
+	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &h), 0);
+	pb = devcache_put(c, "s", "b", &b, 0);
+	devcache_seen(c, pb, T0 + 50);
+	devcache_seen_commit(c);
+	CHECK_EQ_INT(devcache_seen_count(c), 1);
+	struct flushed k = {0};
+	CHECK_EQ_INT(flush_commit(c, on_flush, &k), 0);
+	CHECK_EQ_INT(k.calls, 1);
+	CHECK_EQ_INT(flushed_ts(&k, 3), T0 + 50);
+	devcache_destroy(c);
+}
+
+/* A batch raising a committed device's ts twice, then flushing: one call, the newest ts. */
+static void test_raise_committed_item(void)
+{
+	struct devcache *c = devcache_create(8);
+	struct store_device a = dev(4, SP_DEV_LIFT), b = dev(9, SP_DEV_LIFT), x = dev(1, SP_DEV_LIFT);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
+	struct store_device *px = devcache_put(c, "s", "x", &x, 0);
+	devcache_seen(c, pb, T0 + 1);
+	devcache_seen(c, pa, T0 + 2);
+	devcache_seen_commit(c);
+	devcache_seen(c, pa, T0 + 5);
+	devcache_seen(c, pa, T0 + 6);
+	devcache_seen(c, px, T0 + 7);
+	CHECK_EQ_INT(devcache_seen_count(c), 4); /* a's committed item untouched, one new */
+	struct ordered o = {0, 0, true};
+	CHECK_EQ_INT(devcache_flush_seen(c, on_flush_ordered, &o), 0);
+	CHECK_EQ_INT(o.calls, 3);
+	CHECK(o.ascending); /* the two parts walked together, in id order */
+	struct flushed f = {0};
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
+	CHECK_EQ_INT(f.calls, 3);
+	CHECK_EQ_INT(flushed_ts(&f, 4), T0 + 6);
+	CHECK_EQ_INT(flushed_ts(&f, 9), T0 + 1);
+	CHECK_EQ_INT(flushed_ts(&f, 1), T0 + 7);
 	devcache_destroy(c);
 }
 
@@ -242,42 +381,25 @@ static void test_clear(void)
 	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
 	devcache_put(c, "s", "b", &b, 0);
 	devcache_seen(c, pa, T0);
+	devcache_seen_abort(c); /* the writer's rollback: the batch's notes go, then the entries */
 	devcache_clear(c);
 	CHECK_EQ_INT(devcache_count(c), 0);
 	CHECK(devcache_get(c, "s", "a") == NULL);
 	CHECK(devcache_get(c, "s", "b") == NULL);
 	struct flushed f = {0};
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 0);
 	/* usable again; a re-added device starts unseen */
 	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
 	CHECK(pb != NULL);
 	CHECK_EQ_INT(devcache_count(c), 1);
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 0);
 	devcache_seen(c, pb, T0 + 1);
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 1);
 	CHECK_EQ_INT(flushed_ts(&f, 2), T0 + 1);
 	devcache_destroy(c);
-}
-
-/* Counts flushed devices and whether they came in ascending id order. */
-struct ordered {
-	int calls;
-	int64_t last_id;
-	bool ascending;
-};
-
-static int on_flush_ordered(void *ctx, int64_t device_id, int64_t ts)
-{
-	struct ordered *o = ctx;
-	(void)ts;
-	if (device_id <= o->last_id)
-		o->ascending = false;
-	o->last_id = device_id;
-	o->calls++;
-	return 0;
 }
 
 static struct store_device *put_named(struct devcache *c, const char *site, int i, int64_t id)
@@ -347,7 +469,7 @@ static void test_seen_survives_eviction(void)
 	CHECK_EQ_INT(devcache_seen(c, a, T0 + 3), 0);
 	CHECK_EQ_INT(devcache_seen_count(c), 3); /* d0 twice: once per stay in the cache */
 	struct flushed f = {0};
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 2);             /* once per device */
 	CHECK_EQ_INT(flushed_ts(&f, 10), T0 + 5); /* the newest of its two stays */
 	CHECK_EQ_INT(flushed_ts(&f, 11), T0 + 7); /* evicted by d0's return, still reported */
@@ -417,7 +539,7 @@ static void test_churn(void)
 	CHECK(found >= CAP - 2 && found <= CAP);
 	/* every device seen in the rounds is flushed once, in id order */
 	struct ordered o = {0, 0, true};
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush_ordered, &o), 0);
+	CHECK_EQ_INT(flush_commit(c, on_flush_ordered, &o), 0);
 	CHECK_EQ_INT(o.calls, FLEET / 3);
 	CHECK(o.ascending);
 	devcache_destroy(c);
@@ -454,7 +576,7 @@ static void test_many_devices(void)
 	CHECK_EQ_INT(found, N);
 	CHECK_EQ_INT(stable, N);
 	struct ordered o = {0, 0, true};
-	CHECK_EQ_INT(devcache_flush_seen(c, on_flush_ordered, &o), 0);
+	CHECK_EQ_INT(flush_commit(c, on_flush_ordered, &o), 0);
 	CHECK_EQ_INT(o.calls, N / 10);
 	CHECK(o.ascending);
 	/* the key is the pair: a site that is a prefix of another does not match */
@@ -471,6 +593,9 @@ int main(void)
 	RUN(test_items_after_flush);
 	RUN(test_newest);
 	RUN(test_flush_error);
+	RUN(test_seen_survives_rollback);
+	RUN(test_flush_rolled_back);
+	RUN(test_raise_committed_item);
 	RUN(test_clear);
 	RUN(test_eviction);
 	RUN(test_seen_survives_eviction);

@@ -2,7 +2,7 @@
  * test_queue.c - the byte ring between the MQTT receive thread and the
  * writer: FIFO order and exact contents, wrap-around, the size limit,
  * blocking when full (a producer and a consumer thread), close, and the
- * peek timeout.
+ * peek timeout, also when the wall clock steps.
  */
 #include "harness.h"
 
@@ -14,9 +14,28 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- helpers */
+
+/*
+ * The wall clock as this program sees it, shifted by wall_shift_s: this
+ * definition of clock_gettime takes the place of the C library's for the
+ * code linked into the test (queue.c, sitepulse/clock.c), so a test can
+ * step the wall clock without touching the system's. Every other clock
+ * reads true.
+ */
+static volatile time_t wall_shift_s;
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+	int rc = (int)syscall(SYS_clock_gettime, id, ts);
+	if (rc == 0 && id == CLOCK_REALTIME)
+		ts->tv_sec += wall_shift_s;
+	return rc;
+}
 
 static int64_t mono_ms(void)
 {
@@ -281,6 +300,51 @@ static void test_peek_timeout_when_empty(void)
 	queue_destroy(q);
 }
 
+struct closer {
+	struct queue *q;
+	int after_ms;
+};
+
+static void *close_later(void *arg)
+{
+	struct closer *c = arg;
+	sleep_ms(c->after_ms);
+	queue_close(c->q);
+	return NULL;
+}
+
+/*
+ * An idle consumer's wait is measured on the monotonic clock: with the wall
+ * clock an hour ahead of where it was when the deadline was taken (as after
+ * a backward step of an hour, seen from the deadline), a 100 ms peek still
+ * comes back after about 100 ms. On the wall clock it would sleep for the
+ * hour; here a closer thread ends that wait after 2 s so the test fails
+ * instead of hanging.
+ */
+static void test_peek_timeout_ignores_wall_clock_steps(void)
+{
+	struct queue *q = queue_create(4096, "test", "the producer");
+	struct queue_msg m[4];
+	struct closer c = {q, 2000};
+	pthread_t t;
+	CHECK_EQ_INT(pthread_create(&t, NULL, close_later, &c), 0);
+	wall_shift_s = 3600; /* the deadline read later than the kernel's wall clock says */
+	int64_t t0 = mono_ms();
+	CHECK_EQ_INT(queue_peek(q, m, 4, 100), 0);
+	int64_t waited = mono_ms() - t0;
+	CHECK(waited >= 90);
+	CHECK(waited < 1500);
+	wall_shift_s = -3600; /* and the other way: a deadline already an hour past */
+	t0 = mono_ms();
+	CHECK_EQ_INT(queue_peek(q, m, 4, 200), 0);
+	waited = mono_ms() - t0;
+	CHECK(waited >= 150); /* still waited its 200 ms */
+	CHECK(waited < 1500);
+	wall_shift_s = 0;
+	pthread_join(t, NULL);
+	queue_destroy(q);
+}
+
 /* ---------------------------------------------------------------- two threads */
 
 struct flow {
@@ -418,6 +482,7 @@ int main(void)
 	RUN(test_shallow_queue_stays_near_start);
 	RUN(test_too_big);
 	RUN(test_peek_timeout_when_empty);
+	RUN(test_peek_timeout_ignores_wall_clock_steps);
 	RUN(test_blocking_producer_consumer);
 	RUN(test_close_wakes_blocked_producer);
 	HARNESS_EXIT();
