@@ -321,7 +321,15 @@ static void publish_spool(struct agent *a)
 	if (!sp_mqtt_connected(a->mqtt) || !may_publish(a))
 		return;
 	spool_get_stats(a->spool, &st);
-	pc.limit_seq = a->applied_ack + a->conf->mqtt.max_unacked;
+	/*
+	 * At most max_unacked messages outstanding, counted from the oldest one
+	 * held. Not from the last ack: the overflow policy may have dropped
+	 * messages the collector never acknowledged, and a window anchored at the
+	 * ack would then end below the oldest held seq and publish nothing ever
+	 * again. first_seq - 1 >= applied_ack since acked messages are deleted.
+	 */
+	pc.limit_seq = (st.messages > 0 ? st.first_seq - 1 : a->applied_ack) +
+		       a->conf->mqtt.max_unacked;
 	while (!pc.stop && a->sent_upto < st.last_seq &&
 	       sp_mqtt_inflight(a->mqtt) < a->conf->mqtt.max_inflight) {
 		int n = spool_each_after(a->spool, a->sent_upto, 64, publish_one, &pc);

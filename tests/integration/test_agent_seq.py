@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""
+test_agent_seq.py - the agent's sequence numbers and publish window at their
+edges (CONTRACT §3.2, §3.4; docs/protocol.md, Acknowledgement).
+
+(window) No collector, no ack ever, max_unacked 3: the agent publishes
+    exactly seqs 1..3 (a subscriber on its data topic sees those and no
+    other, go-backs included) - the window is max_unacked messages from the
+    oldest held one, not one fewer.
+(overflow) No collector yet, spool_max_mb 1 on a big site, max_unacked 3:
+    the spool's overflow policy drops the oldest messages, so the oldest held
+    seq ends up far beyond max_unacked with no ack at all. When a collector
+    (gap_window_s 3) starts, everything still held must be published and
+    stored exactly once, and the dropped messages declared missing: the window
+    follows the oldest held message, it does not stay anchored at the ack.
+(rollback) The collector has acked seq A; the agent's spool is put back to a
+    copy taken earlier (spool_sync off + power loss, a VM snapshot or backup
+    restored), whose next seq S is <= A. The restarted agent must continue at
+    A + 1 (logged), so the collector counts no duplicates and stores every
+    new message; it is silent for its first seconds (--scenario :silent@0+4)
+    so that no message is sealed before the retained ack has come.
+(learn) A new spool while a retained ack of seq 41 waits on the broker, with
+    ack_wait_s = 0: the agent must start at seq 42, not at 1 (it learns "no
+    ack" only after the broker granted its subscription, plus a grace).
+    Three agents, one after another, so a lucky race cannot hide the bug.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sptest as T  # noqa: E402
+
+
+class DataWatcher:
+    """mosquitto_sub on an agent's data topic, writing one payload per line to a file."""
+
+    def __init__(self, env, broker, site, agent_id, name):
+        self.path = os.path.join(env.subdir(name), "data.jsonl")
+        self.f = open(self.path, "wb")
+        argv = [T.MOSQUITTO_SUB, "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+                "-t", "sp/v1/%s/%s/data" % (site, agent_id)]
+        self.p = subprocess.Popen(argv, stdout=self.f, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL)
+        env.register(self)
+        # subscribed once a marker published on the topic comes through (no collector
+        # listens on these brokers, so nothing else sees it)
+        topic = "sp/v1/%s/%s/data" % (site, agent_id)
+
+        def marked():
+            T.check(self.p.poll() is None, "mosquitto_sub exited")
+            T.publish_ok(broker, topic, '{"marker":1}')
+            with open(self.path, "rb") as f:
+                return b"marker" in f.read()
+        T.wait_until(marked, 10, "mosquitto_sub to receive a marker", interval=0.2)
+
+    def seqs(self):
+        with open(self.path, "rb") as f:
+            lines = f.read().split(b"\n")[:-1]
+        return [json.loads(l)["seq"] for l in lines if l.startswith(b"{\"v\"")]
+
+    def cleanup(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait(5)
+        self.f.close()
+
+
+def part_window(env):
+    T.log("==== (window) no ack, max_unacked 3: exactly seqs 1..3 are published")
+    broker = env.broker(name="broker-w")
+    watch = DataWatcher(env, broker, "seqwin-1", "gw-1", "watch-w")
+    agent = env.agent(broker, "seqwin-1", "gw-1", seed=5, resend_s=1, ack_wait_s=1,
+                      extra={"mqtt": {"max_unacked": 3}})
+    T.wait_until(lambda: agent.created() >= 6, 30, "the agent to create 6 messages")
+    # resend_s 1 doubling: go-backs after 1, 2 and 4 s; watch through two of them
+    t_end = time.monotonic() + 4
+    T.wait_until(lambda: time.monotonic() >= t_end and len(watch.seqs()) >= 6, 15,
+                 "4 s of publishing with at least one go-back")
+    seqs = watch.seqs()
+    T.log("published: %s; created: %d" % (seqs, agent.created()))
+    T.check_eq(sorted(set(seqs)), [1, 2, 3], "distinct seqs published without an ack")
+    agent.cleanup()
+    watch.cleanup()
+    broker.cleanup()
+
+
+def part_overflow(env):
+    T.log("==== (overflow) dropped messages push the oldest held seq past max_unacked")
+    site = "seqovf-1"
+    broker = env.broker(name="broker-o")
+    coll = env.collector(broker, name="collector-o", gap_window_s=3, start=False)
+    silent_at = 8
+    agent = env.agent(broker, site, "gw-1", seed=41, lifts=2, chargers=64, ports=64, resend_s=1,
+                      extra={"agent": {"spool_max_mb": 1, "batch_max": 1000},
+                             "mqtt": {"max_unacked": 3}},
+                      args=["--scenario", ":silent@%d" % silent_at])
+    t0 = time.monotonic()
+
+    def overflowed():
+        msgs, dropped = agent.journal_messages()
+        return dropped and max(dropped) > 3 + 3 and dropped
+    T.wait_until(overflowed, 30, "the spool to drop messages beyond seq 6", interval=0.2)
+    T.wait_until(lambda: time.monotonic() - t0 > silent_at + 1.5, silent_at + 5,
+                 "the agent to fall silent")
+    last = agent.last_seq()
+    msgs, dropped = agent.journal_messages()
+    T.log("created %d messages (last seq %d), dropped %d (seqs %d..%d)"
+          % (len(msgs), last, len(dropped), min(dropped), max(dropped)))
+    T.check(min(s for s, _ in msgs if s not in dropped) > 3,
+            "the oldest held seq must be beyond max_unacked for this test")
+
+    T.log("step: the collector starts")
+    coll.start()
+    T.wait_until(agent.acked_all, 60, "the ack to cover the last seq %d" % last, interval=0.3)
+    m = coll.metrics()
+    T.check_eq(m["sitepulse_messages_missing_total"], float(len(dropped)),
+               "messages declared missing (the dropped ones)")
+    T.check_eq(m["sitepulse_messages_stored_total"], float(len(msgs) - len(dropped)),
+               "messages stored (every one that was not dropped)")
+    rc, _ = agent.terminate()
+    T.check_eq(rc, 0, "agent exit status")
+    kept = [r for s, p in msgs if s not in dropped for r in p["records"]]
+    rc, _ = coll.terminate()
+    T.check_eq(rc, 0, "collector exit status")
+    T.assert_exactly_once(kept, T.db_site_records(coll.db_path, site), "messages kept by the spool")
+    broker.cleanup()
+
+
+def main(env):
+    part_window(env)
+    part_overflow(env)
+
+
+if __name__ == "__main__":
+    T.run(main)
