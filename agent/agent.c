@@ -248,18 +248,41 @@ static void learn_seq(struct agent *a)
 		SP_INFO("agent", "new spool: starting at seq %lld", (long long)next);
 }
 
+/*
+ * An ack at or beyond our next seq acknowledges seqs we have not created
+ * (yet): the spool was rolled back (spool_sync off and a power loss, a VM
+ * snapshot or a backup restored) or another agent publishes under our id.
+ * The collector already holds those seqs and would discard what we create
+ * with them as duplicates, so continue at ack + 1 (CONTRACT §3.4, as for a
+ * lost spool). 0, or SP_EIO with next_seq unchanged (retried next tick).
+ */
+static int reconcile_next_seq(struct agent *a, int64_t ack)
+{
+	int64_t next = spool_next_seq(a->spool);
+	if (next <= 0 || ack < next)
+		return 0;
+	int rc = spool_set_next_seq(a->spool, ack + 1);
+	if (rc == 0)
+		SP_WARN("agent", "the collector acknowledges seq %lld but our next seq was %lld: the "
+				 "spool was rolled back (restored, or unsynced writes lost) or another "
+				 "agent uses our id; continuing at seq %lld",
+			(long long)ack, (long long)next, (long long)(ack + 1));
+	return rc;
+}
+
 static void apply_ack(struct agent *a)
 {
 	int64_t ack = atomic_load(&a->acked);
 	if (ack <= a->applied_ack)
 		return;
-	if (spool_ack(a->spool, ack) == 0) {
-		a->applied_ack = ack;
-		a->last_progress_ms = sp_mono_ms();
-		a->resend_after_ms = a->conf->agent.resend_s * 1000;
-		if (a->sent_upto < ack)
-			a->sent_upto = ack;
-	}
+	/* delete first: next_seq then never falls at or below a held message */
+	if (spool_ack(a->spool, ack) != 0 || reconcile_next_seq(a, ack) != 0)
+		return;
+	a->applied_ack = ack;
+	a->last_progress_ms = sp_mono_ms();
+	a->resend_after_ms = a->conf->agent.resend_s * 1000;
+	if (a->sent_upto < ack)
+		a->sent_upto = ack;
 }
 
 struct publish_ctx {

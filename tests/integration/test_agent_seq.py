@@ -131,9 +131,73 @@ def part_overflow(env):
     broker.cleanup()
 
 
+def copy_spool(src, dst_dir):
+    """Copies the SQLite spool (and its -wal / -shm if any) into dst_dir; returns the copy's path."""
+    os.makedirs(dst_dir, exist_ok=True)
+    for side in ("", "-wal", "-shm"):
+        if os.path.exists(src + side):
+            shutil.copy2(src + side, os.path.join(dst_dir, os.path.basename(src) + side))
+    return os.path.join(dst_dir, os.path.basename(src))
+
+
+def restore_spool(copy, dst):
+    for side in ("", "-wal", "-shm"):
+        if os.path.exists(dst + side):
+            os.unlink(dst + side)
+        if os.path.exists(copy + side):
+            shutil.copy2(copy + side, dst + side)
+
+
+def part_rollback(env):
+    T.log("==== (rollback) a spool put back behind the collector's ack continues at ack + 1")
+    site = "seqrb-1"
+    broker = env.broker(name="broker-r")
+    coll = env.collector(broker, name="collector-r")
+    agent = env.agent(broker, site, "gw-1", seed=7, resend_s=2)
+    T.wait_until(lambda: agent.created() >= 3, 30, "3 messages")
+    rc, _ = agent.terminate()
+    T.check_eq(rc, 0, "agent exit status")
+    T.wait_until(agent.acked_all, 20, "the ack to cover seq %d" % agent.last_seq(), interval=0.2)
+    snap = copy_spool(agent.spool, env.subdir("spool-snapshot"))
+    snap_next = agent.last_seq() + 1
+    T.log("spool copied (its next seq is %d)" % snap_next)
+
+    agent.start()
+    T.wait_until(lambda: agent.last_seq() >= snap_next + 5, 30, "5 more messages")
+    rc, _ = agent.terminate()
+    T.check_eq(rc, 0, "agent exit status")
+    T.wait_until(agent.acked_all, 20, "the ack to cover seq %d" % agent.last_seq(), interval=0.2)
+    ack = T.retained_ack(broker, site, "gw-1")
+    dup0 = coll.metrics()["sitepulse_messages_duplicate_total"]
+    T.log("acked to seq %d; %d duplicates so far; putting the spool back to next seq %d"
+          % (ack, dup0, snap_next))
+    restore_spool(snap, agent.spool)
+
+    log_at = len(agent.proc.log_text())
+    agent.start(["--scenario", ":silent@0+4"])
+    T.wait_until(lambda: agent.last_seq() >= ack + 5 and agent.acked_all(), 40,
+                 "5 messages after seq %d, acknowledged" % ack, interval=0.3)
+    rc, _ = agent.terminate()
+    T.check_eq(rc, 0, "agent exit status")
+    T.wait_until(agent.acked_all, 20, "the ack to cover seq %d" % agent.last_seq(), interval=0.2)
+    dup1 = coll.metrics()["sitepulse_messages_duplicate_total"]
+    T.check_eq(dup1, dup0, "duplicates counted by the collector after the rollback")
+    lines = [l for l in agent.proc.log_text()[log_at:].splitlines() if "continuing at seq" in l]
+    T.log("agent: %s" % (lines[0].strip() if lines else "(no line)"))
+    T.check(len(lines) == 1 and ("continuing at seq %d" % (ack + 1)) in lines[0],
+            "the agent must log once that it continues at seq %d: %r" % (ack + 1, lines))
+    recs, seqs, dropped = agent.journal_records()
+    T.check_eq(seqs, set(range(1, len(seqs) + 1)), "created seqs are 1..N")
+    rc, _ = coll.terminate()
+    T.check_eq(rc, 0, "collector exit status")
+    T.assert_exactly_once(recs, T.db_site_records(coll.db_path, site), "after the rollback")
+    broker.cleanup()
+
+
 def main(env):
     part_window(env)
     part_overflow(env)
+    part_rollback(env)
 
 
 if __name__ == "__main__":
