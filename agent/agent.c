@@ -5,22 +5,28 @@
  *   1. drives the MQTT connection; on each (re)connect it subscribes to its
  *      ack and cmd topics, publishes birth and state (retained) and starts
  *      publishing the spool again from its oldest message;
- *   2. applies the latest end-to-end ack to the spool;
+ *   2. applies the latest end-to-end ack to the spool (an ack at or past
+ *      the next seq moves the next seq to ack + 1); a new spool learns its
+ *      first seq (learn_seq);
  *   3. steps the simulator; records collect in a batch, which becomes a
  *      data message (next seq) when it holds batch_max records or its
  *      oldest record waited batch_ms; the message is committed to the
  *      spool (and journal) before anything is published;
  *   4. publishes spooled messages oldest first, within two windows:
  *      max_inflight awaiting PUBACK and max_unacked awaiting the
- *      collector's ack; after a (re)connect only once the collector's ack
- *      has come or ack_wait_s has passed (may_publish);
+ *      collector's ack, the latter counted from the oldest held message;
+ *      after a (re)connect only once this loop has handled the connection
+ *      and the collector's ack has come or ack_wait_s has passed
+ *      (link_ready, may_publish);
  *   5. if unacked messages exist and the ack has not advanced for
  *      resend_s (doubling up to 32x), goes back and republishes from the
  *      oldest unacked message (the collector drops what it already has).
  *
  * Threads: this loop owns sim, spool, journal and every sp_mqtt_* call.
  * The Paho receive thread runs on_message(), which stores the highest ack
- * seen (atomic) and puts commands into a small locked ring.
+ * seen (atomic) and puts commands into a small locked ring, and on_lost().
+ * Paho connects on its own threads at any moment: the epoch this loop has
+ * handled (epoch_seen) tells this connection's state from the last one's.
  */
 #include "agent.h"
 
@@ -47,6 +53,13 @@
 #define CMD_IDS_KEPT 64    /* command ids remembered to apply each once */
 #define PENDING_MAX SP_RECORDS_MAX /* records held while the seq is unknown */
 #define STATS_EVERY_MS (5 * 60 * 1000)
+/*
+ * A new spool starts at seq 1 only this long after the broker granted the
+ * ack subscription (and ack_wait_s after connecting): the retained ack, if
+ * any, follows the SUBACK on the same connection at once, but is handled on
+ * Paho's thread moments later.
+ */
+#define RETAINED_GRACE_MS 1000
 
 struct agent {
 	const struct agent_conf *conf;
@@ -67,8 +80,9 @@ struct agent {
 	int64_t records_dropped; /* while the seq was unknown and the batch full */
 
 	/* delivery (main loop only) */
-	uint64_t epoch_seen;
+	uint64_t epoch_seen;     /* the connection on_connected() last handled */
 	int64_t connected_at_ms; /* mono time of the current connection */
+	int64_t subscribed_at_ms; /* mono time its subscriptions were seen granted, 0 = not yet */
 	bool publishing;         /* this connection: the ack came, or ack_wait_s passed */
 	int64_t sent_upto;       /* highest seq published on this connection */
 	int64_t applied_ack;     /* highest ack applied to the spool */
@@ -213,6 +227,7 @@ static void on_connected(struct agent *a)
 	struct spool_stats st;
 
 	a->connected_at_ms = sp_mono_ms();
+	a->subscribed_at_ms = 0;
 	a->publishing = false;
 	sp_mqtt_subscribe(a->mqtt, a->t_ack, 1);
 	sp_mqtt_subscribe(a->mqtt, a->t_cmd, 1);
@@ -227,21 +242,46 @@ static void on_connected(struct agent *a)
 	a->resend_after_ms = a->conf->agent.resend_s * 1000;
 }
 
+/*
+ * Whether the main loop has handled the current connection (on_connected).
+ * Paho connects on its own thread at any moment: until on_connected has
+ * run for it, connected_at_ms, subscribed_at_ms and publishing describe the
+ * previous connection (or none), and ack_seen may be from before either.
+ */
+static bool link_ready(const struct agent *a)
+{
+	return sp_mqtt_connected(a->mqtt) && sp_mqtt_epoch(a->mqtt) == a->epoch_seen;
+}
+
+/* Notes when the broker has granted this connection's subscriptions (ack and cmd). */
+static void watch_subscriptions(struct agent *a)
+{
+	if (a->subscribed_at_ms == 0 && link_ready(a) && sp_mqtt_subscribed(a->mqtt))
+		a->subscribed_at_ms = sp_mono_ms();
+}
+
 /* Whether ack_wait_s has passed on this connection without the collector's ack coming. */
 static bool ack_wait_over(const struct agent *a)
 {
 	return sp_mono_ms() - a->connected_at_ms >= a->conf->agent.ack_wait_s * 1000;
 }
 
-/* Learns the first seq of a new spool: the collector's ack + 1 (CONTRACT §3.4). */
+/*
+ * Learns the first seq of a new spool: the collector's ack + 1 (CONTRACT
+ * §3.4). "No ack" is concluded only from a connection whose ack
+ * subscription the broker granted RETAINED_GRACE_MS ago, so that a retained
+ * ack would have come (even with ack_wait_s = 0): starting at 1 although the
+ * collector knows us would make it discard everything as duplicates.
+ */
 static void learn_seq(struct agent *a)
 {
-	if (spool_next_seq(a->spool) > 0 || !sp_mqtt_connected(a->mqtt))
+	if (spool_next_seq(a->spool) > 0 || !link_ready(a))
 		return;
 	int64_t next = 0;
 	if (atomic_load(&a->ack_seen)) {
 		next = atomic_load(&a->acked) + 1;
-	} else if (ack_wait_over(a)) {
+	} else if (a->subscribed_at_ms > 0 &&
+		   sp_mono_ms() - a->subscribed_at_ms >= RETAINED_GRACE_MS && ack_wait_over(a)) {
 		next = 1; /* no retained ack: the collector has never heard of us */
 	}
 	if (next > 0 && spool_set_next_seq(a->spool, next) == 0)
@@ -341,7 +381,7 @@ static void publish_spool(struct agent *a)
 	struct spool_stats st;
 	struct publish_ctx pc = {a, 0, false};
 
-	if (!sp_mqtt_connected(a->mqtt) || !may_publish(a))
+	if (!link_ready(a) || !may_publish(a))
 		return;
 	spool_get_stats(a->spool, &st);
 	/*
@@ -517,6 +557,7 @@ int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 			a->epoch_seen = epoch;
 			on_connected(a);
 		}
+		watch_subscriptions(a);
 		apply_ack(a);
 		learn_seq(a);
 		apply_commands(a);

@@ -194,10 +194,39 @@ def part_rollback(env):
     broker.cleanup()
 
 
+def part_learn(env):
+    T.log("==== (learn) a new spool with ack_wait_s 0 continues at the retained ack + 1")
+    broker = env.broker(name="broker-l")
+    for i in range(1, 4):
+        site = "seqlearn-%d" % i
+        T.publish_ok(broker, "sp/v1/%s/gw-1/ack" % site, '{"v":1,"seq":41,"ts":%d}'
+                     % int(time.time() * 1000), retain=True)
+        agent = env.agent(broker, site, "gw-1", seed=i, ack_wait_s=0)
+        T.wait_until(lambda: agent.created() >= 1, 20, "%s to create a message" % agent.name)
+        msgs, _ = agent.journal_messages()
+        started = [l for l in agent.proc.log_text().splitlines() if "new spool: starting" in l]
+        T.log("%s: first seq %d; %s" % (agent.name, msgs[0][0],
+                                        started[0].strip() if started else "(no line)"))
+        # (the line too: an ack applied after a wrong start moves the next seq to 42 as well,
+        # but only for messages not yet created)
+        T.check(started and "starting at seq 42" in started[0],
+                "%s: the new spool must start at seq 42: %r" % (agent.name, started))
+        T.check_eq(msgs[0][0], 42, "%s: first seq of a new spool with a retained ack of 41"
+                   % agent.name)
+        agent.cleanup()
+    T.log("step: no retained ack, ack_wait_s 0: the new spool still starts (at 1)")
+    agent = env.agent(broker, "seqlearn-0", "gw-1", seed=9, ack_wait_s=0)
+    T.wait_until(lambda: agent.created() >= 1, 20, "%s to create a message" % agent.name)
+    T.check_eq(agent.journal_messages()[0][0][0], 1, "first seq without any ack")
+    agent.cleanup()
+    broker.cleanup()
+
+
 def main(env):
     part_window(env)
     part_overflow(env)
     part_rollback(env)
+    part_learn(env)
 
 
 if __name__ == "__main__":
