@@ -77,7 +77,13 @@ struct agent {
 	struct sp_record *batch;
 	size_t nbatch;
 	int64_t batch_started_ms;
-	int64_t records_dropped; /* while the seq was unknown and the batch full */
+	int64_t records_dropped; /* while the seq was unknown or the spool failing, batch full */
+
+	/* the spool refusing appends (a full disk): records wait in the batch */
+	bool spool_failing;
+	int64_t spool_failing_since_ms;
+	int64_t dropped_at_failure; /* records_dropped when the failure began */
+	struct sp_ratelimit spool_fail_log;
 
 	/* delivery (main loop only) */
 	uint64_t epoch_seen;     /* the connection on_connected() last handled */
@@ -154,8 +160,12 @@ static int seal_message(struct agent *a);
 static void on_record(void *ctx, const struct sp_record *r)
 {
 	struct agent *a = ctx;
-	/* a burst (every port of a big site at once) seals full messages right away */
-	if (a->nbatch >= (size_t)a->conf->agent.batch_max && spool_next_seq(a->spool) > 0)
+	/*
+	 * A burst (every port of a big site at once) seals full messages right
+	 * away; not while the spool fails: the tick retries it, once.
+	 */
+	if (a->nbatch >= (size_t)a->conf->agent.batch_max && spool_next_seq(a->spool) > 0 &&
+	    !a->spool_failing)
 		seal_message(a);
 	if (a->nbatch >= PENDING_MAX) {
 		/* the seq is still unknown (or the spool failed): keep the newest records */
@@ -177,6 +187,33 @@ static void on_spool_drop(void *ctx, int64_t seq)
 		journal_dropped(a->journal, seq);
 }
 
+/*
+ * The spool refused an append (typically a full disk). Not fatal: the records
+ * stay in the batch (bounded, oldest dropped), the tick tries again, and
+ * publishing and acks go on - an ack frees room in the spool.
+ */
+static void spool_failed(struct agent *a, int rc)
+{
+	int64_t now = sp_mono_ms();
+	uint64_t suppressed;
+	if (!a->spool_failing) {
+		a->spool_failing = true;
+		a->spool_failing_since_ms = now;
+		a->dropped_at_failure = a->records_dropped;
+		a->spool_fail_log = (struct sp_ratelimit){0};
+		sp_ratelimit_allow(&a->spool_fail_log, now, 1, 60000, &suppressed);
+		SP_WARN("agent", "cannot spool a data message (%s): keeping records in memory (at "
+				 "most %d, then the oldest are dropped) and trying again every %d ms; "
+				 "the spool is still published",
+			sp_strerror(rc), PENDING_MAX, TICK_MS);
+	} else if (sp_ratelimit_allow(&a->spool_fail_log, now, 1, 60000, &suppressed)) {
+		SP_WARN("agent", "spool still failing after %lld s (%s): %zu records in memory, "
+				 "%lld dropped",
+			(long long)((now - a->spool_failing_since_ms) / 1000), sp_strerror(rc),
+			a->nbatch, (long long)(a->records_dropped - a->dropped_at_failure));
+	}
+}
+
 /* Turns up to batch_max records of the batch into a spooled data message. */
 static int seal_message(struct agent *a)
 {
@@ -192,11 +229,21 @@ static int seal_message(struct agent *a)
 		sp_buf_reset(&a->out);
 		rc = sp_encode_data(&a->out, seq, sp_now_ms(), a->batch, n);
 	}
-	if (rc)
+	if (rc) {
+		spool_failed(a, rc);
 		return rc;
+	}
 	rc = spool_append(a->spool, sp_now_ms(), a->out.data, a->out.len, on_spool_drop, a);
-	if (rc)
+	if (rc) {
+		spool_failed(a, rc);
 		return rc;
+	}
+	if (a->spool_failing) {
+		a->spool_failing = false;
+		SP_INFO("agent", "spool works again after %lld s; %lld records were dropped meanwhile",
+			(long long)((sp_mono_ms() - a->spool_failing_since_ms) / 1000),
+			(long long)(a->records_dropped - a->dropped_at_failure));
+	}
 	if (a->journal)
 		journal_message(a->journal, seq, a->out.data, a->out.len);
 	a->created++;
@@ -206,6 +253,11 @@ static int seal_message(struct agent *a)
 	return 0;
 }
 
+/*
+ * Seals the batch into messages while it is due (or all of it: force).
+ * Stops at the first failure (logged by spool_failed) and returns it; the
+ * records stay in the batch.
+ */
 static int flush_batches(struct agent *a, bool force)
 {
 	if (spool_next_seq(a->spool) <= 0)
@@ -214,10 +266,8 @@ static int flush_batches(struct agent *a, bool force)
 	       (force || a->nbatch >= (size_t)a->conf->agent.batch_max ||
 		sp_mono_ms() - a->batch_started_ms >= a->conf->agent.batch_ms)) {
 		int rc = seal_message(a);
-		if (rc) {
-			SP_ERROR("agent", "cannot spool a data message: %s", sp_strerror(rc));
+		if (rc)
 			return rc;
-		}
 	}
 	return 0;
 }
@@ -563,8 +613,7 @@ int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 		apply_commands(a);
 		int64_t now = sp_now_ms();
 		sim_step(a->sim, now, sim_silent(a->sim, now) ? NULL : on_record, a);
-		if ((rc = flush_batches(a, false)))
-			break;
+		flush_batches(a, false); /* a failure is retried next tick (spool_failed) */
 		publish_spool(a);
 		log_stats(a, false);
 		int64_t spent = sp_mono_ms() - tick_start;
@@ -572,8 +621,14 @@ int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 			sp_sleep_ms(TICK_MS - spent);
 	}
 	/* orderly end: nothing produced may be lost, so seal the open batch first */
-	if (rc == 0)
-		rc = flush_batches(a, true);
+	if (flush_batches(a, true) != 0) {
+		SP_ERROR("agent", "stopping with %zu records that cannot be spooled: they are lost",
+			 a->nbatch);
+		rc = SP_EIO;
+	} else if (a->nbatch > 0) {
+		SP_WARN("agent", "stopping with %zu records and no sequence number yet (no ack "
+				 "from the collector): they are lost", a->nbatch);
+	}
 	if (sp_mqtt_connected(a->mqtt)) {
 		publish_spool(a);
 		sp_buf_reset(&a->out);
