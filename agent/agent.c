@@ -100,6 +100,7 @@ struct agent {
 	/* written by the Paho thread */
 	atomic_llong acked;      /* highest ack seq received, -1 = none yet */
 	atomic_bool ack_seen;    /* a (retained) ack arrived on this connection */
+	struct sp_ratelimit bad_input_log; /* Paho's receive thread only (callbacks are serial) */
 	pthread_mutex_t cmd_lock;
 	struct sp_cmd cmds[CMD_RING];
 	unsigned ncmds;
@@ -111,6 +112,21 @@ struct agent {
 };
 
 /* ---------------------------------------------------------------- Paho thread */
+
+/*
+ * Whether a line about bad input may be logged: at most 10 per 10 s, as the
+ * collector's rejections, so a flood of bad acks or commands cannot fill the
+ * disk with log. Paho thread.
+ */
+static bool bad_input_loggable(struct agent *a)
+{
+	uint64_t suppressed;
+	bool ok = sp_ratelimit_allow(&a->bad_input_log, sp_mono_ms(), 10, 10000, &suppressed);
+	if (suppressed)
+		SP_WARN("agent", "%llu more malformed acks or bad commands were not logged",
+			(unsigned long long)suppressed);
+	return ok;
+}
 
 static void on_message(void *ctx, const char *topic, size_t topic_len, const void *payload,
 		       size_t len)
@@ -124,7 +140,8 @@ static void on_message(void *ctx, const char *topic, size_t topic_len, const voi
 	if (t.kind == SP_TOPIC_ACK) {
 		int64_t seq;
 		if (sp_decode_ack(payload, len, &seq) != 0) {
-			SP_WARN("agent", "ignoring malformed ack on %s", topic);
+			if (bad_input_loggable(a))
+				SP_WARN("agent", "ignoring malformed ack on %s", topic);
 			return;
 		}
 		long long cur = atomic_load(&a->acked);
@@ -134,8 +151,9 @@ static void on_message(void *ctx, const char *topic, size_t topic_len, const voi
 	} else if (t.kind == SP_TOPIC_CMD) {
 		struct sp_cmd cmd;
 		if (sp_decode_cmd(payload, len, sp_now_ms(), &cmd, &why) != 0) {
-			SP_WARN("agent", "ignoring bad command on %s: %s (%s)", topic,
-				sp_reject_name(why.reason), why.field ? why.field : "-");
+			if (bad_input_loggable(a))
+				SP_WARN("agent", "ignoring bad command on %s: %s (%s)", topic,
+					sp_reject_name(why.reason), why.field ? why.field : "-");
 			return;
 		}
 		pthread_mutex_lock(&a->cmd_lock);
@@ -244,8 +262,17 @@ static int seal_message(struct agent *a)
 			(long long)((sp_mono_ms() - a->spool_failing_since_ms) / 1000),
 			(long long)(a->records_dropped - a->dropped_at_failure));
 	}
-	if (a->journal)
-		journal_message(a->journal, seq, a->out.data, a->out.len);
+	if (a->journal && journal_message(a->journal, seq, a->out.data, a->out.len) != 0) {
+		/*
+		 * The journal is an audit copy; the spool holds the message. Lines
+		 * written after a failed one could follow a torn line, so stop: the
+		 * next start cuts the torn line and catches up from the spool.
+		 */
+		SP_ERROR("agent", "journal write failed at seq %lld: journalling stops until restart",
+			 (long long)seq);
+		journal_close(a->journal);
+		a->journal = NULL;
+	}
 	a->created++;
 	memmove(a->batch, a->batch + n, (a->nbatch - n) * sizeof(*a->batch));
 	a->nbatch -= n;

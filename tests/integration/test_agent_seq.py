@@ -23,6 +23,8 @@ edges (CONTRACT §3.2, §3.4; docs/protocol.md, Acknowledgement).
     ack_wait_s = 0: the agent must start at seq 42, not at 1 (it learns "no
     ack" only after the broker granted its subscription, plus a grace).
     Three agents, one after another, so a lucky race cannot hide the bug.
+(flood) 300 malformed acks and 300 bad commands: the agent logs about them
+    at most 10 lines per 10 s (it used to log each one) and keeps working.
 """
 import json
 import os
@@ -222,11 +224,36 @@ def part_learn(env):
     broker.cleanup()
 
 
+def part_flood(env):
+    T.log("==== (flood) malformed acks and bad commands are logged at most 10 per 10 s")
+    site = "seqflood-1"
+    broker = env.broker(name="broker-f")
+    agent = env.agent(broker, site, "gw-1", seed=3)
+    T.wait_until(lambda: agent.created() >= 1, 20, "the agent to run")
+    base = "sp/v1/%s/gw-1/" % site
+    rc, out = T.publish_lines(broker, base + "ack", ["{not json %d" % i for i in range(300)])
+    T.check_eq(rc, 0, "mosquitto_pub of 300 malformed acks (%s)" % out)
+    rc, out = T.publish_lines(broker, base + "cmd", ['{"v":1,"id":"x%d"}' % i for i in range(300)])
+    T.check_eq(rc, 0, "mosquitto_pub of 300 bad commands (%s)" % out)
+    T.publish_ok(broker, base + "cmd", '{"v":1,"id":"c-flood-end","ts":%d,"cmd":"port_off",'
+                 '"dev":"chg-1","port":3}' % int(time.time() * 1000))
+    T.wait_until(lambda: "command c-flood-end: port_off" in agent.proc.log_text(), 20,
+                 "the agent to apply the command sent after the flood")
+    text = agent.proc.log_text()
+    bad = [l for l in text.splitlines() if "malformed ack" in l or "bad command" in l]
+    T.log("%d lines about 600 bad messages" % len(bad))
+    T.check(len(bad) <= 12, "bad input must be logged rate-limited: %d lines" % len(bad))
+    T.check(agent.proc.running(), "the agent must keep running")
+    agent.cleanup()
+    broker.cleanup()
+
+
 def main(env):
     part_window(env)
     part_overflow(env)
     part_rollback(env)
     part_learn(env)
+    part_flood(env)
 
 
 if __name__ == "__main__":
