@@ -28,7 +28,6 @@ edges (CONTRACT §3.2, §3.4; docs/protocol.md, Acknowledgement).
 """
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -134,7 +133,7 @@ def part_overflow(env):
 
 
 def copy_spool(src, dst_dir):
-    """Copies the SQLite spool (and its -wal / -shm if any) into dst_dir; returns the copy's path."""
+    """Copies the SQLite spool (and its -wal / -shm if any) into dst_dir; returns the copy."""
     os.makedirs(dst_dir, exist_ok=True)
     for side in ("", "-wal", "-shm"):
         if os.path.exists(src + side):

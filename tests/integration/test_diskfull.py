@@ -333,7 +333,8 @@ def part_c(env):
         broker = env.broker(name="broker-c")
         coll = env.collector(broker, name="collector-c")
         agent = env.agent(broker, SITE_C, "gw-1", seed=51, lifts=2, chargers=2, ports=6,
-                          resend_s=1, extra={"agent": {"spool_path": os.path.join(fs.dir, "spool.db")}})
+                          resend_s=1,
+                          extra={"agent": {"spool_path": os.path.join(fs.dir, "spool.db")}})
         T.wait_journal_growth([agent], 3, 20)
         T.wait_until(agent.acked_all, 20, "the first messages to be acknowledged", interval=0.2)
 
@@ -387,10 +388,12 @@ def part_c(env):
         T.wait_until(lambda: spool_warns(log_at), 30, "the agent to find its spool full again")
         rc, el = agent.terminate()
         lost = log_lines(agent.proc, log_at, "cannot be spooled: they are lost")
-        T.log("agent: exit %s after %.2f s; %s" % (rc, el, lost[0].strip() if lost else "(no line)"))
+        T.log("agent: exit %s after %.2f s; %s"
+              % (rc, el, lost[0].strip() if lost else "(no line)"))
         T.check_eq(rc, 1, "exit status of an agent stopped with records it cannot spool")
         T.check(el <= 5, "the agent must stop within 5 s, took %.2f s" % el)
-        T.check(len(lost) == 1 and " ERROR " in lost[0], "one ERROR saying how many records are lost")
+        T.check(len(lost) == 1 and " ERROR " in lost[0],
+                "one ERROR saying how many records are lost")
 
         T.log("step: restarted on the full disk, the agent stays up and delivers its spool")
         last = agent.last_seq()
@@ -407,7 +410,8 @@ def part_c(env):
         os.unlink(filler)
         rc, _ = agent.restart_silent()
         T.check_eq(rc, 0, "exit status once the disk has room again")
-        T.wait_until(agent.acked_all, 30, "the ack to cover seq %d" % agent.last_seq(), interval=0.3)
+        T.wait_until(agent.acked_all, 30, "the ack to cover seq %d" % agent.last_seq(),
+                     interval=0.3)
         rc, _ = agent.terminate()
         T.check_eq(rc, 0, "silent agent exit status")
         rc, _ = coll.terminate()
