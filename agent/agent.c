@@ -5,22 +5,28 @@
  *   1. drives the MQTT connection; on each (re)connect it subscribes to its
  *      ack and cmd topics, publishes birth and state (retained) and starts
  *      publishing the spool again from its oldest message;
- *   2. applies the latest end-to-end ack to the spool;
+ *   2. applies the latest end-to-end ack to the spool (an ack at or past
+ *      the next seq moves the next seq to ack + 1); a new spool learns its
+ *      first seq (learn_seq);
  *   3. steps the simulator; records collect in a batch, which becomes a
  *      data message (next seq) when it holds batch_max records or its
  *      oldest record waited batch_ms; the message is committed to the
  *      spool (and journal) before anything is published;
  *   4. publishes spooled messages oldest first, within two windows:
  *      max_inflight awaiting PUBACK and max_unacked awaiting the
- *      collector's ack; after a (re)connect only once the collector's ack
- *      has come or ack_wait_s has passed (may_publish);
+ *      collector's ack, the latter counted from the oldest held message;
+ *      after a (re)connect only once this loop has handled the connection
+ *      and the collector's ack has come or ack_wait_s has passed
+ *      (link_ready, may_publish);
  *   5. if unacked messages exist and the ack has not advanced for
  *      resend_s (doubling up to 32x), goes back and republishes from the
  *      oldest unacked message (the collector drops what it already has).
  *
  * Threads: this loop owns sim, spool, journal and every sp_mqtt_* call.
  * The Paho receive thread runs on_message(), which stores the highest ack
- * seen (atomic) and puts commands into a small locked ring.
+ * seen (atomic) and puts commands into a small locked ring, and on_lost().
+ * Paho connects on its own threads at any moment: the epoch this loop has
+ * handled (epoch_seen) tells this connection's state from the last one's.
  */
 #include "agent.h"
 
@@ -47,6 +53,13 @@
 #define CMD_IDS_KEPT 64    /* command ids remembered to apply each once */
 #define PENDING_MAX SP_RECORDS_MAX /* records held while the seq is unknown */
 #define STATS_EVERY_MS (5 * 60 * 1000)
+/*
+ * A new spool starts at seq 1 only this long after the broker granted the
+ * ack subscription (and ack_wait_s after connecting): the retained ack, if
+ * any, follows the SUBACK on the same connection at once, but is handled on
+ * Paho's thread moments later.
+ */
+#define RETAINED_GRACE_MS 1000
 
 struct agent {
 	const struct agent_conf *conf;
@@ -64,11 +77,18 @@ struct agent {
 	struct sp_record *batch;
 	size_t nbatch;
 	int64_t batch_started_ms;
-	int64_t records_dropped; /* while the seq was unknown and the batch full */
+	int64_t records_dropped; /* while the seq was unknown or the spool failing, batch full */
+
+	/* the spool refusing appends (a full disk): records wait in the batch */
+	bool spool_failing;
+	int64_t spool_failing_since_ms;
+	int64_t dropped_at_failure; /* records_dropped when the failure began */
+	struct sp_ratelimit spool_fail_log;
 
 	/* delivery (main loop only) */
-	uint64_t epoch_seen;
+	uint64_t epoch_seen;     /* the connection on_connected() last handled */
 	int64_t connected_at_ms; /* mono time of the current connection */
+	int64_t subscribed_at_ms; /* mono time its subscriptions were seen granted, 0 = not yet */
 	bool publishing;         /* this connection: the ack came, or ack_wait_s passed */
 	int64_t sent_upto;       /* highest seq published on this connection */
 	int64_t applied_ack;     /* highest ack applied to the spool */
@@ -80,6 +100,7 @@ struct agent {
 	/* written by the Paho thread */
 	atomic_llong acked;      /* highest ack seq received, -1 = none yet */
 	atomic_bool ack_seen;    /* a (retained) ack arrived on this connection */
+	struct sp_ratelimit bad_input_log; /* Paho's receive thread only (callbacks are serial) */
 	pthread_mutex_t cmd_lock;
 	struct sp_cmd cmds[CMD_RING];
 	unsigned ncmds;
@@ -91,6 +112,21 @@ struct agent {
 };
 
 /* ---------------------------------------------------------------- Paho thread */
+
+/*
+ * Whether a line about bad input may be logged: at most 10 per 10 s, as the
+ * collector's rejections, so a flood of bad acks or commands cannot fill the
+ * disk with log. Paho thread.
+ */
+static bool bad_input_loggable(struct agent *a)
+{
+	uint64_t suppressed;
+	bool ok = sp_ratelimit_allow(&a->bad_input_log, sp_mono_ms(), 10, 10000, &suppressed);
+	if (suppressed)
+		SP_WARN("agent", "%llu more malformed acks or bad commands were not logged",
+			(unsigned long long)suppressed);
+	return ok;
+}
 
 static void on_message(void *ctx, const char *topic, size_t topic_len, const void *payload,
 		       size_t len)
@@ -104,7 +140,8 @@ static void on_message(void *ctx, const char *topic, size_t topic_len, const voi
 	if (t.kind == SP_TOPIC_ACK) {
 		int64_t seq;
 		if (sp_decode_ack(payload, len, &seq) != 0) {
-			SP_WARN("agent", "ignoring malformed ack on %s", topic);
+			if (bad_input_loggable(a))
+				SP_WARN("agent", "ignoring malformed ack on %s", topic);
 			return;
 		}
 		long long cur = atomic_load(&a->acked);
@@ -114,8 +151,9 @@ static void on_message(void *ctx, const char *topic, size_t topic_len, const voi
 	} else if (t.kind == SP_TOPIC_CMD) {
 		struct sp_cmd cmd;
 		if (sp_decode_cmd(payload, len, sp_now_ms(), &cmd, &why) != 0) {
-			SP_WARN("agent", "ignoring bad command on %s: %s (%s)", topic,
-				sp_reject_name(why.reason), why.field ? why.field : "-");
+			if (bad_input_loggable(a))
+				SP_WARN("agent", "ignoring bad command on %s: %s (%s)", topic,
+					sp_reject_name(why.reason), why.field ? why.field : "-");
 			return;
 		}
 		pthread_mutex_lock(&a->cmd_lock);
@@ -140,8 +178,12 @@ static int seal_message(struct agent *a);
 static void on_record(void *ctx, const struct sp_record *r)
 {
 	struct agent *a = ctx;
-	/* a burst (every port of a big site at once) seals full messages right away */
-	if (a->nbatch >= (size_t)a->conf->agent.batch_max && spool_next_seq(a->spool) > 0)
+	/*
+	 * A burst (every port of a big site at once) seals full messages right
+	 * away; not while the spool fails: the tick retries it, once.
+	 */
+	if (a->nbatch >= (size_t)a->conf->agent.batch_max && spool_next_seq(a->spool) > 0 &&
+	    !a->spool_failing)
 		seal_message(a);
 	if (a->nbatch >= PENDING_MAX) {
 		/* the seq is still unknown (or the spool failed): keep the newest records */
@@ -163,6 +205,33 @@ static void on_spool_drop(void *ctx, int64_t seq)
 		journal_dropped(a->journal, seq);
 }
 
+/*
+ * The spool refused an append (typically a full disk). Not fatal: the records
+ * stay in the batch (bounded, oldest dropped), the tick tries again, and
+ * publishing and acks go on - an ack frees room in the spool.
+ */
+static void spool_failed(struct agent *a, int rc)
+{
+	int64_t now = sp_mono_ms();
+	uint64_t suppressed;
+	if (!a->spool_failing) {
+		a->spool_failing = true;
+		a->spool_failing_since_ms = now;
+		a->dropped_at_failure = a->records_dropped;
+		a->spool_fail_log = (struct sp_ratelimit){0};
+		sp_ratelimit_allow(&a->spool_fail_log, now, 1, 60000, &suppressed);
+		SP_WARN("agent", "cannot spool a data message (%s): keeping records in memory (at "
+				 "most %d, then the oldest are dropped) and trying again every %d ms; "
+				 "the spool is still published",
+			sp_strerror(rc), PENDING_MAX, TICK_MS);
+	} else if (sp_ratelimit_allow(&a->spool_fail_log, now, 1, 60000, &suppressed)) {
+		SP_WARN("agent", "spool still failing after %lld s (%s): %zu records in memory, "
+				 "%lld dropped",
+			(long long)((now - a->spool_failing_since_ms) / 1000), sp_strerror(rc),
+			a->nbatch, (long long)(a->records_dropped - a->dropped_at_failure));
+	}
+}
+
 /* Turns up to batch_max records of the batch into a spooled data message. */
 static int seal_message(struct agent *a)
 {
@@ -178,13 +247,32 @@ static int seal_message(struct agent *a)
 		sp_buf_reset(&a->out);
 		rc = sp_encode_data(&a->out, seq, sp_now_ms(), a->batch, n);
 	}
-	if (rc)
+	if (rc) {
+		spool_failed(a, rc);
 		return rc;
+	}
 	rc = spool_append(a->spool, sp_now_ms(), a->out.data, a->out.len, on_spool_drop, a);
-	if (rc)
+	if (rc) {
+		spool_failed(a, rc);
 		return rc;
-	if (a->journal)
-		journal_message(a->journal, seq, a->out.data, a->out.len);
+	}
+	if (a->spool_failing) {
+		a->spool_failing = false;
+		SP_INFO("agent", "spool works again after %lld s; %lld records were dropped meanwhile",
+			(long long)((sp_mono_ms() - a->spool_failing_since_ms) / 1000),
+			(long long)(a->records_dropped - a->dropped_at_failure));
+	}
+	if (a->journal && journal_message(a->journal, seq, a->out.data, a->out.len) != 0) {
+		/*
+		 * The journal is an audit copy; the spool holds the message. Lines
+		 * written after a failed one could follow a torn line, so stop: the
+		 * next start cuts the torn line and catches up from the spool.
+		 */
+		SP_ERROR("agent", "journal write failed at seq %lld: journalling stops until restart",
+			 (long long)seq);
+		journal_close(a->journal);
+		a->journal = NULL;
+	}
 	a->created++;
 	memmove(a->batch, a->batch + n, (a->nbatch - n) * sizeof(*a->batch));
 	a->nbatch -= n;
@@ -192,6 +280,11 @@ static int seal_message(struct agent *a)
 	return 0;
 }
 
+/*
+ * Seals the batch into messages while it is due (or all of it: force).
+ * Stops at the first failure (logged by spool_failed) and returns it; the
+ * records stay in the batch.
+ */
 static int flush_batches(struct agent *a, bool force)
 {
 	if (spool_next_seq(a->spool) <= 0)
@@ -200,10 +293,8 @@ static int flush_batches(struct agent *a, bool force)
 	       (force || a->nbatch >= (size_t)a->conf->agent.batch_max ||
 		sp_mono_ms() - a->batch_started_ms >= a->conf->agent.batch_ms)) {
 		int rc = seal_message(a);
-		if (rc) {
-			SP_ERROR("agent", "cannot spool a data message: %s", sp_strerror(rc));
+		if (rc)
 			return rc;
-		}
 	}
 	return 0;
 }
@@ -213,6 +304,7 @@ static void on_connected(struct agent *a)
 	struct spool_stats st;
 
 	a->connected_at_ms = sp_mono_ms();
+	a->subscribed_at_ms = 0;
 	a->publishing = false;
 	sp_mqtt_subscribe(a->mqtt, a->t_ack, 1);
 	sp_mqtt_subscribe(a->mqtt, a->t_cmd, 1);
@@ -227,25 +319,72 @@ static void on_connected(struct agent *a)
 	a->resend_after_ms = a->conf->agent.resend_s * 1000;
 }
 
+/*
+ * Whether the main loop has handled the current connection (on_connected).
+ * Paho connects on its own thread at any moment: until on_connected has
+ * run for it, connected_at_ms, subscribed_at_ms and publishing describe the
+ * previous connection (or none), and ack_seen may be from before either.
+ */
+static bool link_ready(const struct agent *a)
+{
+	return sp_mqtt_connected(a->mqtt) && sp_mqtt_epoch(a->mqtt) == a->epoch_seen;
+}
+
+/* Notes when the broker has granted this connection's subscriptions (ack and cmd). */
+static void watch_subscriptions(struct agent *a)
+{
+	if (a->subscribed_at_ms == 0 && link_ready(a) && sp_mqtt_subscribed(a->mqtt))
+		a->subscribed_at_ms = sp_mono_ms();
+}
+
 /* Whether ack_wait_s has passed on this connection without the collector's ack coming. */
 static bool ack_wait_over(const struct agent *a)
 {
 	return sp_mono_ms() - a->connected_at_ms >= a->conf->agent.ack_wait_s * 1000;
 }
 
-/* Learns the first seq of a new spool: the collector's ack + 1 (CONTRACT §3.4). */
+/*
+ * Learns the first seq of a new spool: the collector's ack + 1 (CONTRACT
+ * §3.4). "No ack" is concluded only from a connection whose ack
+ * subscription the broker granted RETAINED_GRACE_MS ago, so that a retained
+ * ack would have come (even with ack_wait_s = 0): starting at 1 although the
+ * collector knows us would make it discard everything as duplicates.
+ */
 static void learn_seq(struct agent *a)
 {
-	if (spool_next_seq(a->spool) > 0 || !sp_mqtt_connected(a->mqtt))
+	if (spool_next_seq(a->spool) > 0 || !link_ready(a))
 		return;
 	int64_t next = 0;
 	if (atomic_load(&a->ack_seen)) {
 		next = atomic_load(&a->acked) + 1;
-	} else if (ack_wait_over(a)) {
+	} else if (a->subscribed_at_ms > 0 &&
+		   sp_mono_ms() - a->subscribed_at_ms >= RETAINED_GRACE_MS && ack_wait_over(a)) {
 		next = 1; /* no retained ack: the collector has never heard of us */
 	}
 	if (next > 0 && spool_set_next_seq(a->spool, next) == 0)
 		SP_INFO("agent", "new spool: starting at seq %lld", (long long)next);
+}
+
+/*
+ * An ack at or beyond our next seq acknowledges seqs we have not created
+ * (yet): the spool was rolled back (spool_sync off and a power loss, a VM
+ * snapshot or a backup restored) or another agent publishes under our id.
+ * The collector already holds those seqs and would discard what we create
+ * with them as duplicates, so continue at ack + 1 (CONTRACT §3.4, as for a
+ * lost spool). 0, or SP_EIO with next_seq unchanged (retried next tick).
+ */
+static int reconcile_next_seq(struct agent *a, int64_t ack)
+{
+	int64_t next = spool_next_seq(a->spool);
+	if (next <= 0 || ack < next)
+		return 0;
+	int rc = spool_set_next_seq(a->spool, ack + 1);
+	if (rc == 0)
+		SP_WARN("agent", "the collector acknowledges seq %lld but our next seq was %lld: the "
+				 "spool was rolled back (restored, or unsynced writes lost) or another "
+				 "agent uses our id; continuing at seq %lld",
+			(long long)ack, (long long)next, (long long)(ack + 1));
+	return rc;
 }
 
 static void apply_ack(struct agent *a)
@@ -253,13 +392,14 @@ static void apply_ack(struct agent *a)
 	int64_t ack = atomic_load(&a->acked);
 	if (ack <= a->applied_ack)
 		return;
-	if (spool_ack(a->spool, ack) == 0) {
-		a->applied_ack = ack;
-		a->last_progress_ms = sp_mono_ms();
-		a->resend_after_ms = a->conf->agent.resend_s * 1000;
-		if (a->sent_upto < ack)
-			a->sent_upto = ack;
-	}
+	/* delete first: next_seq then never falls at or below a held message */
+	if (spool_ack(a->spool, ack) != 0 || reconcile_next_seq(a, ack) != 0)
+		return;
+	a->applied_ack = ack;
+	a->last_progress_ms = sp_mono_ms();
+	a->resend_after_ms = a->conf->agent.resend_s * 1000;
+	if (a->sent_upto < ack)
+		a->sent_upto = ack;
 }
 
 struct publish_ctx {
@@ -318,10 +458,18 @@ static void publish_spool(struct agent *a)
 	struct spool_stats st;
 	struct publish_ctx pc = {a, 0, false};
 
-	if (!sp_mqtt_connected(a->mqtt) || !may_publish(a))
+	if (!link_ready(a) || !may_publish(a))
 		return;
 	spool_get_stats(a->spool, &st);
-	pc.limit_seq = a->applied_ack + a->conf->mqtt.max_unacked;
+	/*
+	 * At most max_unacked messages outstanding, counted from the oldest one
+	 * held. Not from the last ack: the overflow policy may have dropped
+	 * messages the collector never acknowledged, and a window anchored at the
+	 * ack would then end below the oldest held seq and publish nothing ever
+	 * again. first_seq - 1 >= applied_ack since acked messages are deleted.
+	 */
+	pc.limit_seq = (st.messages > 0 ? st.first_seq - 1 : a->applied_ack) +
+		       a->conf->mqtt.max_unacked;
 	while (!pc.stop && a->sent_upto < st.last_seq &&
 	       sp_mqtt_inflight(a->mqtt) < a->conf->mqtt.max_inflight) {
 		int n = spool_each_after(a->spool, a->sent_upto, 64, publish_one, &pc);
@@ -486,13 +634,13 @@ int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 			a->epoch_seen = epoch;
 			on_connected(a);
 		}
+		watch_subscriptions(a);
 		apply_ack(a);
 		learn_seq(a);
 		apply_commands(a);
 		int64_t now = sp_now_ms();
 		sim_step(a->sim, now, sim_silent(a->sim, now) ? NULL : on_record, a);
-		if ((rc = flush_batches(a, false)))
-			break;
+		flush_batches(a, false); /* a failure is retried next tick (spool_failed) */
 		publish_spool(a);
 		log_stats(a, false);
 		int64_t spent = sp_mono_ms() - tick_start;
@@ -500,8 +648,14 @@ int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 			sp_sleep_ms(TICK_MS - spent);
 	}
 	/* orderly end: nothing produced may be lost, so seal the open batch first */
-	if (rc == 0)
-		rc = flush_batches(a, true);
+	if (flush_batches(a, true) != 0) {
+		SP_ERROR("agent", "stopping with %zu records that cannot be spooled: they are lost",
+			 a->nbatch);
+		rc = SP_EIO;
+	} else if (a->nbatch > 0) {
+		SP_WARN("agent", "stopping with %zu records and no sequence number yet (no ack "
+				 "from the collector): they are lost", a->nbatch);
+	}
 	if (sp_mqtt_connected(a->mqtt)) {
 		publish_spool(a);
 		sp_buf_reset(&a->out);

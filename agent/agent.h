@@ -24,8 +24,10 @@ struct agent *agent_create(const struct agent_conf *conf);
 
 /*
  * Runs until *stop becomes non-zero, then flushes pending records to the
- * spool, says goodbye (retained state offline) and disconnects.
- * Returns 0, or SP_EIO when the spool failed beyond recovery.
+ * spool, says goodbye (retained state offline) and disconnects. A spool
+ * that refuses appends meanwhile (a full disk) is retried every tick, with
+ * the records held in memory. Returns 0, or SP_EIO when the records held
+ * at the end could not be spooled (they are lost; logged).
  */
 int agent_run(struct agent *a, volatile sig_atomic_t *stop);
 

@@ -47,7 +47,8 @@ static const struct sp_conf_key agent_keys[] = {
 	 " (doubles, up to 32x)"},
 	{"ack_wait_s", SP_CONF_INT, A(ack_wait_s), "3", 0, 3600, NULL, 0, NULL,
 	 "after each connect, wait up to this long for the collector's ack before publishing data "
-	 "(and, with a new spool, to continue its seq)"},
+	 "(and, with a new spool, to continue its seq; a new spool starts at 1 only once the "
+	 "broker granted the ack subscription 1 s ago, even with 0)"},
 	{"fw", SP_CONF_STRING, A(fw), "sitepulse-agent " SP_VERSION, 0, 256, NULL, 0, NULL,
 	 "firmware/software version announced in the birth message"},
 };

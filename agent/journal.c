@@ -115,8 +115,10 @@ int journal_message(struct journal *j, int64_t seq, const char *payload, size_t 
 {
 	if (seq <= j->last_seq)
 		return 0;
-	if (fwrite(payload, 1, len, j->f) != len)
+	if (fwrite(payload, 1, len, j->f) != len) {
+		SP_ERROR("journal", "%s: write failed: %s", j->path, strerror(errno));
 		return SP_EIO;
+	}
 	j->last_seq = seq;
 	return flush_line(j);
 }

@@ -53,7 +53,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"EXIT STATUS\n"
 		"    0  normal end (after SIGTERM or SIGINT)\n"
-		"    1  runtime failure (spool or journal unusable)\n"
+		"    1  runtime failure (spool or journal unusable; stopped with records the\n"
+		"       spool refused, e.g. on a full disk: they are lost)\n"
 		"    2  bad command line or configuration; every problem is printed as\n"
 		"       FILE:LINE: [section] key: problem (accepted: range)\n"
 		"\n"

@@ -9,7 +9,9 @@
  */
 #include "spool.h"
 
+#include "sitepulse/clock.h"
 #include "sitepulse/error.h"
+#include "sitepulse/grow.h"
 #include "sitepulse/log.h"
 
 #include <sqlite3.h>
@@ -17,6 +19,9 @@
 #include <string.h>
 
 #define SCHEMA_VERSION 1
+/* failures repeat every tick while a disk is full: this many lines a minute */
+#define FAIL_LOG_BURST 3
+#define FAIL_LOG_WINDOW_MS 60000
 
 struct spool {
 	sqlite3 *db;
@@ -27,13 +32,20 @@ struct spool {
 	int64_t dropped_total;
 	int64_t dropped_episode; /* drops in the current overflow episode */
 	bool overflowing;
+	int64_t *dropped_seqs; /* seqs dropped by the append in progress, reported after COMMIT */
+	size_t ndropped_seqs, dropped_cap;
+	struct sp_ratelimit fail_log;
 	sqlite3_stmt *insert, *set_next, *delete_upto, *select_after, *select_oldest, *delete_one,
 		*count_upto, *begin, *commit, *rollback;
 };
 
 static int db_fail(struct spool *sp, const char *what)
 {
-	SP_ERROR("spool", "%s: %s failed: %s", sp->path, what, sqlite3_errmsg(sp->db));
+	uint64_t suppressed;
+	if (sp_ratelimit_allow(&sp->fail_log, sp_mono_ms(), FAIL_LOG_BURST, FAIL_LOG_WINDOW_MS,
+			       &suppressed))
+		SP_ERROR("spool", "%s: %s failed: %s%s", sp->path, what, sqlite3_errmsg(sp->db),
+			 suppressed ? " (similar errors were suppressed)" : "");
 	return SP_EIO;
 }
 
@@ -171,6 +183,7 @@ void spool_close(struct spool *sp)
 		sqlite3_finalize(all[i]);
 	if (sp->db)
 		sqlite3_close(sp->db);
+	free(sp->dropped_seqs);
 	free(sp->path);
 	free(sp);
 }
@@ -189,10 +202,18 @@ int spool_set_next_seq(struct spool *sp, int64_t next)
 	return rc;
 }
 
-/* Drops the oldest message (inside the caller's transaction). */
-static int drop_oldest(struct spool *sp, spool_drop_fn on_drop, void *ctx)
+/*
+ * Drops the oldest message (inside the caller's transaction) and notes its
+ * seq, which the caller reports once the transaction has committed.
+ */
+static int drop_oldest(struct spool *sp)
 {
 	int64_t seq, len;
+	int64_t *seqs = sp_grow(sp->dropped_seqs, &sp->dropped_cap, sp->ndropped_seqs + 1,
+				sizeof(*seqs), 16);
+	if (seqs == NULL)
+		return SP_ENOMEM;
+	sp->dropped_seqs = seqs;
 	if (sqlite3_step(sp->select_oldest) != SQLITE_ROW) {
 		sqlite3_reset(sp->select_oldest);
 		return SP_ENOTFOUND;
@@ -208,8 +229,7 @@ static int drop_oldest(struct spool *sp, spool_drop_fn on_drop, void *ctx)
 	sp->bytes -= len;
 	sp->dropped_total++;
 	sp->dropped_episode++;
-	if (on_drop)
-		on_drop(ctx, seq);
+	sp->dropped_seqs[sp->ndropped_seqs++] = seq;
 	return 0;
 }
 
@@ -228,14 +248,10 @@ int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
 		return SP_EINVAL; /* the caller must learn the seq first */
 	if ((rc = step_done(sp, sp->begin, "begin")))
 		return rc;
+	sp->ndropped_seqs = 0;
 	while (sp->bytes + (int64_t)len > sp->max_bytes) {
-		if (!sp->overflowing) {
-			sp->overflowing = true;
-			SP_WARN("spool", "%s: full (%lld bytes held, limit %lld): dropping oldest "
-					 "messages until the collector catches up",
-				sp->path, (long long)sp->bytes, (long long)sp->max_bytes);
-		}
-		if ((rc = drop_oldest(sp, on_drop, ctx)))
+		sp->overflowing = true;
+		if ((rc = drop_oldest(sp)))
 			goto fail;
 	}
 	sqlite3_bind_int64(sp->insert, 1, seq);
@@ -250,6 +266,13 @@ int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
 		goto fail;
 	if ((rc = step_done(sp, sp->commit, "commit")))
 		goto fail;
+	/* only now: an append that fails (a full disk) is tried again, and drops nothing */
+	if (sp->overflowing && !overflowing)
+		SP_WARN("spool", "%s: full (%lld bytes held, limit %lld): dropping oldest "
+				 "messages until the collector catches up",
+			sp->path, (long long)bytes, (long long)sp->max_bytes);
+	for (size_t i = 0; on_drop && i < sp->ndropped_seqs; i++)
+		on_drop(ctx, sp->dropped_seqs[i]);
 	sp->next_seq = seq + 1;
 	sp->messages++;
 	sp->bytes += (int64_t)len;
@@ -264,7 +287,9 @@ int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
 	}
 	return 0;
 fail:
-	step_done(sp, sp->rollback, "rollback");
+	/* SQLite rolls back by itself after some errors (SQLITE_FULL at COMMIT among them) */
+	if (!sqlite3_get_autocommit(sp->db))
+		step_done(sp, sp->rollback, "rollback");
 	sp->bytes = bytes;
 	sp->messages = messages;
 	sp->first_seq = first;

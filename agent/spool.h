@@ -47,14 +47,18 @@ int64_t spool_next_seq(const struct spool *sp);
 /* Sets the next seq of a new spool. 0 or SP_EIO. */
 int spool_set_next_seq(struct spool *sp, int64_t next);
 
-/* Called with the seq of each message the overflow policy drops. */
+/*
+ * Called with the seq of each message the overflow policy dropped, after
+ * the append that dropped it has committed (a failed append drops nothing).
+ */
 typedef void (*spool_drop_fn)(void *ctx, int64_t seq);
 
 /*
  * Appends the message as seq = spool_next_seq() and advances the next seq,
  * in one transaction. Drops oldest messages first if needed (calling
- * on_drop for each). Returns 0, SP_ETOOBIG (larger than the whole spool)
- * or SP_EIO.
+ * on_drop for each). Returns 0, SP_ETOOBIG (larger than the whole spool),
+ * SP_ENOMEM or SP_EIO (e.g. a full disk: nothing changed, try again later).
+ * Database errors are logged here, at most 3 lines a minute.
  */
 int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
 		 spool_drop_fn on_drop, void *ctx);

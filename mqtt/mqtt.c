@@ -58,6 +58,8 @@ struct sp_mqtt {
 	atomic_bool up;
 	atomic_uint_fast64_t epoch;
 	atomic_int inflight;
+	/* subscriptions of the current connection: requested (owner) and granted (Paho) */
+	atomic_uint subs_asked, subs_granted;
 };
 
 static char *dup_or_null(const char *s)
@@ -116,6 +118,14 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
 	m->failures = 0;
 	m->backoff_ms = BACKOFF_MIN_MS;
 	atomic_store(&m->inflight, 0);
+	/*
+	 * Before the epoch moves, so the owner never sees the new connection with
+	 * the old one's counts. A SUBACK of the old connection cannot come later:
+	 * Paho fails a lost session's pending requests before connectionLost, and
+	 * the next connect starts only after it.
+	 */
+	atomic_store(&m->subs_asked, 0);
+	atomic_store(&m->subs_granted, 0);
 	atomic_fetch_add(&m->epoch, 1);
 	atomic_store(&m->up, true);
 	pthread_cond_broadcast(&m->changed);
@@ -163,6 +173,24 @@ static void on_publish_fail(void *ctx, MQTTAsync_failureData *resp)
 {
 	(void)resp;
 	on_publish_done(ctx, NULL);
+}
+
+static void on_subscribe_done(void *ctx, MQTTAsync_successData *resp)
+{
+	struct sp_mqtt *m = ctx;
+	if (resp && resp->alt.qos == MQTT_BAD_SUBSCRIBE) {
+		SP_WARN("mqtt", "%s: the broker refused a subscription (SUBACK 0x80)", m->uri);
+		return;
+	}
+	atomic_fetch_add(&m->subs_granted, 1);
+}
+
+static void on_subscribe_fail(void *ctx, MQTTAsync_failureData *resp)
+{
+	struct sp_mqtt *m = ctx;
+	SP_WARN("mqtt", "%s: subscription failed: %s (code %d)", m->uri,
+		resp && resp->message ? resp->message : "refused or connection lost",
+		resp ? resp->code : 0);
 }
 
 static void on_disconnect_done(void *ctx, MQTTAsync_successData *resp)
@@ -337,12 +365,24 @@ int sp_mqtt_subscribe(struct sp_mqtt *m, const char *filter, int qos)
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	if (!atomic_load(&m->up))
 		return SP_ECONN;
+	/* counted before the request, so the SUBACK can never be counted first */
+	atomic_fetch_add(&m->subs_asked, 1);
+	ro.onSuccess = on_subscribe_done;
+	ro.onFailure = on_subscribe_fail;
+	ro.context = m;
 	int rc = MQTTAsync_subscribe(m->client, filter, qos, &ro);
 	if (rc != MQTTASYNC_SUCCESS) {
 		SP_WARN("mqtt", "subscribe %s failed: %s", filter, MQTTAsync_strerror(rc));
 		return rc == MQTTASYNC_DISCONNECTED ? SP_ECONN : SP_EIO;
 	}
 	return 0;
+}
+
+bool sp_mqtt_subscribed(const struct sp_mqtt *m)
+{
+	struct sp_mqtt *mm = (struct sp_mqtt *)m;
+	unsigned asked = atomic_load(&mm->subs_asked);
+	return atomic_load(&mm->up) && asked > 0 && atomic_load(&mm->subs_granted) >= asked;
 }
 
 int sp_mqtt_publish(struct sp_mqtt *m, const char *topic, const void *payload, size_t len,

@@ -93,8 +93,22 @@ uint64_t sp_mqtt_epoch(const struct sp_mqtt *m);
 /* QoS 1 publishes sent and not yet acknowledged by the broker. */
 int sp_mqtt_inflight(const struct sp_mqtt *m);
 
-/* Subscribes (asynchronously). 0, SP_ECONN or SP_EIO. */
+/*
+ * Subscribes (asynchronously). 0, SP_ECONN or SP_EIO. The request counts
+ * for the current connection even when it fails here, so that
+ * sp_mqtt_subscribed() then stays false on this connection.
+ */
 int sp_mqtt_subscribe(struct sp_mqtt *m, const char *filter, int qos);
+
+/*
+ * True while connected when the broker has granted (SUBACK) every
+ * subscription requested on this connection, and at least one was. A
+ * broker sends a subscription's retained messages right after its SUBACK,
+ * on the same connection, so they arrive moments later (the message
+ * callback may not have run yet when this turns true). A refused
+ * subscription (SUBACK 0x80, e.g. an ACL) is logged and never counts.
+ */
+bool sp_mqtt_subscribed(const struct sp_mqtt *m);
 
 /*
  * Publishes. Returns 0, SP_ECONN (not connected), SP_EBUSY (in-flight

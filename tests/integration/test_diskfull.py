@@ -29,6 +29,17 @@ test_diskfull.py - full disks on both sides of the pipeline.
     is stored exactly once, sitepulse_messages_missing_total equals the number
     of dropped messages (declared missing after the window), and the agent
     logs "below its limit again; N messages were dropped" with the right N.
+(c) The agent's spool on a full filesystem (a 4 MB tmpfs; its journal lives
+    elsewhere). The collector is stopped so that the spool must grow, then a
+    filler takes every free byte. Expected: the agent keeps running (it used
+    to exit 1), logs one WARN "cannot spool a data message" and at most a few
+    rate-limited spool ERRORs; when the collector comes back the agent still
+    publishes its spool, so the ack reaches the last spooled seq while the disk
+    is full; once the filler is gone it logs "spool works again" and spools
+    what it held in memory. Then, full again, SIGTERM: exit 1 with an ERROR
+    saying how many records are lost; restarted on the full disk it stays up
+    and delivers its spool. At the end every journalled record is stored
+    exactly once.
 Every mount is unmounted in a finally block, after the processes using it
 are gone.
 """
@@ -45,7 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sptest as T  # noqa: E402
 
 FS_SIZE = "8m"
-SITE_A, SITE_B = "diskfull-1", "spoolfull-1"
+SITE_A, SITE_B, SITE_C = "diskfull-1", "spoolfull-1", "agentdisk-1"
 SILENT_AT_S = 9          # (b): the agent stops creating after this many seconds
 LATE_FAILURES = []       # failed checks reported at the end, after every part ran
 
@@ -311,9 +322,118 @@ def part_b(env):
     T.check_eq(T.db_integrity(coll.db_path), ["ok"], "PRAGMA integrity_check")
 
 
+# ---------------------------------------------------------------- (c)
+
+def part_c(env):
+    T.log("==== (c) the agent's spool on a full filesystem")
+    fs = Tmpfs(env, "spoolfs", "4m")
+    broker = coll = agent = None
+    filler = os.path.join(fs.dir, "filler")
+    try:
+        broker = env.broker(name="broker-c")
+        coll = env.collector(broker, name="collector-c")
+        agent = env.agent(broker, SITE_C, "gw-1", seed=51, lifts=2, chargers=2, ports=6,
+                          resend_s=1,
+                          extra={"agent": {"spool_path": os.path.join(fs.dir, "spool.db")}})
+        T.wait_journal_growth([agent], 3, 20)
+        T.wait_until(agent.acked_all, 20, "the first messages to be acknowledged", interval=0.2)
+
+        def spool_warns(start):
+            return log_lines(agent.proc, start, "cannot spool a data message")
+
+        T.log("step: the collector stops, the filesystem fills up")
+        rc, _ = coll.terminate()
+        T.check_eq(rc, 0, "collector exit status")
+        acked = T.retained_ack(broker, SITE_C, "gw-1")
+        T.wait_until(lambda: agent.last_seq() >= acked + 2, 20, "2 messages spooled beyond the ack")
+        log_at = len(agent.proc.log_text())
+        n = fill(filler)
+        T.log("filler of %d bytes written; %d bytes free" % (n, fs.free_bytes()))
+        T.wait_until(lambda: spool_warns(log_at), 30, "the agent to find its spool full")
+        t_full = time.monotonic()
+        T.wait_until(lambda: time.monotonic() - t_full >= 3, 5, "3 s of full disk")
+        T.check(agent.proc.running(), "the agent must keep running on a full disk (exited %s)"
+                % agent.proc.returncode())
+        errors = log_lines(agent.proc, log_at, " ERROR ")
+        T.log("while full: %d WARN 'cannot spool', %d ERROR lines: %s"
+              % (len(spool_warns(log_at)), len(errors), [e[-120:] for e in errors]))
+        T.check_eq(len(spool_warns(log_at)), 1, "WARN lines 'cannot spool a data message'")
+        T.check(len(errors) <= 3, "the spool's ERRORs must be rate-limited: %d lines" % len(errors))
+        T.check(not log_lines(agent.proc, log_at, "rollback failed"),
+                "no ROLLBACK after SQLite rolled back by itself (a failed COMMIT)")
+
+        T.log("step: the collector comes back; the spool is still published")
+        last = agent.last_seq()
+        coll.start()
+        T.wait_until(lambda: (T.retained_ack(broker, SITE_C, "gw-1") or 0) >= last, 30,
+                     "the ack to reach the last spooled seq %d while the disk is full" % last,
+                     interval=0.3)
+        T.check(agent.proc.running(), "the agent must keep running (exited %s)"
+                % agent.proc.returncode())
+
+        T.log("step: the filler goes; held records are spooled")
+        os.unlink(filler)
+        T.wait_until(lambda: log_lines(agent.proc, log_at, "spool works again"), 20,
+                     "the agent to log that its spool works again")
+        T.wait_until(lambda: agent.last_seq() >= last + 3 and agent.acked_all(), 30,
+                     "3 more messages, acknowledged", interval=0.3)
+
+        T.log("step: full again, then SIGTERM: the records held in memory are lost, exit 1")
+        rc, _ = coll.terminate()
+        T.check_eq(rc, 0, "collector exit status")
+        acked = T.retained_ack(broker, SITE_C, "gw-1")
+        T.wait_until(lambda: agent.last_seq() >= acked + 2, 20, "2 messages spooled beyond the ack")
+        log_at = len(agent.proc.log_text())
+        fill(filler)
+        T.wait_until(lambda: spool_warns(log_at), 30, "the agent to find its spool full again")
+        rc, el = agent.terminate()
+        lost = log_lines(agent.proc, log_at, "cannot be spooled: they are lost")
+        T.log("agent: exit %s after %.2f s; %s"
+              % (rc, el, lost[0].strip() if lost else "(no line)"))
+        T.check_eq(rc, 1, "exit status of an agent stopped with records it cannot spool")
+        T.check(el <= 5, "the agent must stop within 5 s, took %.2f s" % el)
+        T.check(len(lost) == 1 and " ERROR " in lost[0],
+                "one ERROR saying how many records are lost")
+
+        T.log("step: restarted on the full disk, the agent stays up and delivers its spool")
+        last = agent.last_seq()
+        T.check((T.retained_ack(broker, SITE_C, "gw-1") or 0) < last,
+                "the spool must hold unacknowledged messages for this step")
+        agent.start()
+        t_start = time.monotonic()
+        coll.start()
+        T.wait_until(lambda: (T.retained_ack(broker, SITE_C, "gw-1") or 0) >= last
+                     and time.monotonic() - t_start >= 3, 30,
+                     "3 s and the ack to reach the last spooled seq %d" % last, interval=0.3)
+        T.check(agent.proc.running(), "the restarted agent must keep running on the full disk "
+                "(exited %s)" % agent.proc.returncode())
+        os.unlink(filler)
+        rc, _ = agent.restart_silent()
+        T.check_eq(rc, 0, "exit status once the disk has room again")
+        T.wait_until(agent.acked_all, 30, "the ack to cover seq %d" % agent.last_seq(),
+                     interval=0.3)
+        rc, _ = agent.terminate()
+        T.check_eq(rc, 0, "silent agent exit status")
+        rc, _ = coll.terminate()
+        T.check_eq(rc, 0, "collector exit status")
+        recs, seqs, dropped = agent.journal_records()
+        T.check(not dropped, "the spool dropped messages: %r" % sorted(dropped)[:10])
+        T.check_eq(seqs, set(range(1, len(seqs) + 1)), "created seqs are 1..N")
+        T.assert_exactly_once(recs, T.db_site_records(coll.db_path, SITE_C),
+                              "every spooled message after the full disk")
+    finally:
+        for p in (agent, coll):
+            if p is not None:
+                p.cleanup()
+        fs.unmount()
+        if broker is not None:
+            broker.cleanup()
+
+
 def main(env):
     part_a(env)
     part_b(env)
+    part_c(env)
     T.check(not LATE_FAILURES, "\n".join(LATE_FAILURES))
 
 

@@ -12,9 +12,12 @@
 #include "sitepulse/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -592,6 +595,76 @@ static void test_overflow_drops_oldest(void)
 	remove_db(path);
 }
 
+/*
+ * An append that fails at the disk (here: RLIMIT_FSIZE, so every write
+ * past the first 4 KB of a file fails, as on a full disk) after the
+ * overflow policy dropped messages inside its transaction: nothing changes,
+ * no drop is reported, and no ROLLBACK is attempted after SQLite rolled back
+ * by itself. Once the disk has room the same append works.
+ */
+static void test_failed_append_changes_nothing(void)
+{
+	char path[600], logpath[600];
+	struct drops d;
+	struct rlimit old, small;
+	tmp_path(path, sizeof(path), "db");
+	tmp_path(logpath, sizeof(logpath), "log");
+	struct spool *sp = spool_open(path, 1000, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	memset(&d, 0, sizeof(d));
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(append_fill(sp, (char)('a' + i), 300, on_drop, &d), 0);
+	struct spool_stats before = stats(sp);
+
+	/* capture stderr (the log) while the disk is "full" */
+	int saved_err = dup(STDERR_FILENO);
+	int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(saved_err >= 0 && fd >= 0);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	sp_log_set_level(SP_LOG_WARN); /* the overflow WARN must not come: nothing committed */
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	small = old;
+	small.rlim_cur = 4096;
+	CHECK_EQ_INT(setrlimit(RLIMIT_FSIZE, &small), 0);
+	int rc = append_fill(sp, 'd', 300, on_drop, &d); /* needs one drop */
+	setrlimit(RLIMIT_FSIZE, &old);
+	sp_log_set_level(SP_LOG_ERROR);
+	dup2(saved_err, STDERR_FILENO);
+	close(saved_err);
+
+	CHECK(rc != 0);
+	CHECK_EQ_INT(d.n, 0);
+	struct spool_stats after = stats(sp);
+	CHECK_EQ_INT(after.messages, before.messages);
+	CHECK_EQ_INT(after.bytes, before.bytes);
+	CHECK_EQ_INT(after.first_seq, 1);
+	CHECK_EQ_INT(after.last_seq, 3);
+	CHECK_EQ_INT(after.dropped_total, 0);
+	CHECK_EQ_INT(spool_next_seq(sp), 4);
+	struct lines log;
+	read_lines(logpath, &log);
+	CHECK(log.n >= 1); /* the failure itself is logged */
+	for (int i = 0; i < log.n; i++) {
+		CHECK(strstr(log.line[i], "rollback failed") == NULL);
+		CHECK(strstr(log.line[i], "full (") == NULL); /* no overflow began */
+	}
+
+	/* room again: the same append drops seq 1 and succeeds */
+	CHECK_EQ_INT(append_fill(sp, 'd', 300, on_drop, &d), 0);
+	CHECK_EQ_INT(d.n, 1);
+	CHECK_EQ_INT(d.seq[0], 1);
+	CHECK_EQ_INT(stats(sp).first_seq, 2);
+	CHECK_EQ_INT(stats(sp).last_seq, 4);
+	spool_close(sp);
+	remove_db(path);
+	unlink(logpath);
+}
+
 static void test_too_big(void)
 {
 	char path[600];
@@ -852,6 +925,7 @@ int main(void)
 	RUN(test_reopen_keeps_messages_and_seq);
 	RUN(test_next_seq_survives_lost_meta);
 	RUN(test_overflow_drops_oldest);
+	RUN(test_failed_append_changes_nothing);
 	RUN(test_too_big);
 	RUN(test_journal_catch_up);
 	RUN(test_journal_message_idempotent);
