@@ -11,6 +11,7 @@
 #include "api.h"
 
 #include "apiparse.h"
+#include "rules.h"
 #include "web.h"
 
 #include "sitepulse/buf.h"
@@ -212,7 +213,7 @@ static enum MHD_Result route_metrics(struct api *a, struct MHD_Connection *c)
 	g.queue_cap_bytes = qs.cap_bytes;
 	g.queue_blocked = qs.blocked;
 	device_counts(a, &g);
-	g.alerts_valid = store_r_alert_counts(a->p.store, g.alerts) == 0;
+	g.alerts_valid = store_r_alert_counts(a->p.store, false, g.alerts) == 0;
 	if (metrics_render(a->p.metrics, &g, &b)) {
 		sp_buf_free(&b);
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -224,7 +225,14 @@ struct list_ctx {
 	struct sp_buf *b;
 	size_t n;
 	int rc;
+	const struct collector_conf *conf; /* for the sites' time zones */
 };
+
+static int put_str_field(struct sp_buf *b, const char *name, const char *v)
+{
+	int rc = sp_buf_printf(b, ",\"%s\":", name);
+	return rc ? rc : v ? sp_buf_json_str(b, v, strlen(v)) : sp_buf_puts(b, "null");
+}
 
 static int site_row(void *ctx, const struct store_site_row *r)
 {
@@ -234,16 +242,21 @@ static int site_row(void *ctx, const struct store_site_row *r)
 	if (!l->rc)
 		l->rc = sp_buf_json_str(b, r->site, strlen(r->site));
 	if (!l->rc)
-		l->rc = sp_buf_printf(b, ",\"devices\":%lld,\"online\":%lld,\"active_alerts\":%lld}",
+		l->rc = sp_buf_printf(b, ",\"devices\":%lld,\"online\":%lld,\"active_alerts\":%lld",
 				      (long long)r->devices, (long long)r->online,
 				      (long long)r->active_alerts);
+	/* an extension of CONTRACT §5: the zone the site's times are shown in (§1) */
+	if (!l->rc)
+		l->rc = put_str_field(b, "timezone", collector_conf_timezone(l->conf, r->site));
+	if (!l->rc)
+		l->rc = sp_buf_putc(b, '}');
 	return l->rc;
 }
 
 static enum MHD_Result route_sites(struct api *a, struct MHD_Connection *c)
 {
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
-	struct list_ctx l = {&b, 0, 0};
+	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_sites(a->p.store, sp_now_ms(), a->offline_ms, site_row, &l);
 	if (rc || l.rc || sp_buf_putc(&b, ']')) {
@@ -251,12 +264,6 @@ static enum MHD_Result route_sites(struct api *a, struct MHD_Connection *c)
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
-}
-
-static int put_str_field(struct sp_buf *b, const char *name, const char *v)
-{
-	int rc = sp_buf_printf(b, ",\"%s\":", name);
-	return rc ? rc : v ? sp_buf_json_str(b, v, strlen(v)) : sp_buf_puts(b, "null");
 }
 
 static int device_row(void *ctx, const struct store_device_row *r)
@@ -292,7 +299,7 @@ static enum MHD_Result route_devices(struct api *a, struct MHD_Connection *c)
 	if (apiparse_devices(site, err, sizeof(err)))
 		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
-	struct list_ctx l = {&b, 0, 0};
+	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_devices(a->p.store, site, sp_now_ms(), a->offline_ms, device_row, &l);
 	if (rc || l.rc || sp_buf_putc(&b, ']')) {
@@ -322,7 +329,7 @@ static enum MHD_Result route_readings(struct api *a, struct MHD_Connection *c)
 		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
 
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
-	struct list_ctx l = {&b, 0, 0};
+	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_readings(a->p.store, &q, reading_row, &l);
 	if (rc == SP_ENOTFOUND) {
@@ -386,12 +393,39 @@ static enum MHD_Result route_alerts(struct api *a, struct MHD_Connection *c)
 	if (apiparse_alerts(&args, &q, err, sizeof(err)))
 		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
-	struct list_ctx l = {&b, 0, 0};
+	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_alerts(a->p.store, &q, alert_row, &l);
 	if (rc < 0 || l.rc || sp_buf_putc(&b, ']')) {
 		sp_buf_free(&b);
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+	}
+	return send_json(c, MHD_HTTP_OK, &b);
+}
+
+/*
+ * GET /api/v1/alerts/counts, an extension of CONTRACT §5: the active alerts
+ * per severity, however many. The lists stop at their limit (newest first),
+ * so a client that shows them takes its counts from here (docs/protocol.md).
+ */
+static enum MHD_Result route_alert_counts(struct api *a, struct MHD_Connection *c)
+{
+	int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES];
+	struct sp_buf b = SP_BUF_INIT(0);
+	if (store_r_alert_counts(a->p.store, true, counts) != 0)
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+	int rc = sp_buf_puts(&b, "{\"active\":{");
+	for (int v = 0; !rc && v < STORE_ALERT_SEVERITIES; v++) {
+		int64_t n = 0;
+		for (int s = 0; s < STORE_ALERT_STATES; s++)
+			if (strncmp(store_alert_states[s], "active_", 7) == 0)
+				n += counts[s][v];
+		rc = sp_buf_printf(&b, "%s\"%s\":%lld", v ? "," : "",
+				   alert_severity_name((enum alert_severity)v), (long long)n);
+	}
+	if (rc || sp_buf_puts(&b, "}}")) {
+		sp_buf_free(&b);
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
 }
@@ -414,7 +448,7 @@ static enum MHD_Result route_summaries(struct api *a, struct MHD_Connection *c)
 			       sizeof(err)))
 		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
-	struct list_ctx l = {&b, 0, 0};
+	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_summaries(a->p.store, q.site, q.from, q.to, q.limit, summary_row, &l);
 	if (rc < 0 || l.rc || sp_buf_putc(&b, ']')) {
@@ -471,7 +505,7 @@ static enum MHD_Result route_alert_ack(struct api *a, struct MHD_Connection *c,
 	if (who == 0)
 		snprintf(by, sizeof(by), "operator-%zu", rq->token_pos);
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
-	struct list_ctx l = {&b, 0, 0};
+	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	int rc = store_ack_alert(a->p.store, id, by, sp_now_ms(), acked_row, &l);
 	if (rc == SP_ENOTFOUND || rc == SP_EEXIST) {
 		sp_buf_free(&b);
@@ -544,7 +578,7 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 		[ROUTE_HEALTHZ] = route_healthz, [ROUTE_METRICS] = route_metrics,
 		[ROUTE_SITES] = route_sites,     [ROUTE_DEVICES] = route_devices,
 		[ROUTE_READINGS] = route_readings, [ROUTE_ALERTS] = route_alerts,
-		[ROUTE_SUMMARIES] = route_summaries,
+		[ROUTE_SUMMARIES] = route_summaries, [ROUTE_ALERT_COUNTS] = route_alert_counts,
 	};
 	if (rq->route == ROUTE_ALERT_ACK) {
 		/* 413 stays the server-wide limit (BODY_MAX); this route's own is a bad request */

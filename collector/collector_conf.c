@@ -193,7 +193,7 @@ static const struct sp_conf_key log_keys[] = {
 
 #define SI(m) offsetof(struct collector_site_conf, m)
 static const struct sp_conf_key site_keys[] = {
-	{"timezone", SP_CONF_STRING, SI(timezone), "Asia/Shanghai", 1, 64, NULL, 0,
+	{"timezone", SP_CONF_STRING, SI(timezone), COLLECTOR_TIMEZONE_DEFAULT, 1, 64, NULL, 0,
 	 sp_conf_check_timezone, "the site's time zone (for people and summaries)"},
 	{"mail_to", SP_CONF_LIST, SI(mail_to), "", 0, 64, NULL, 0, check_mail,
 	 "the site's crew: alert mail recipients (instead of [smtp] to)"},
@@ -419,4 +419,12 @@ int collector_conf_rules(const struct collector_conf *c, struct rules_config *rc
 		}
 	}
 	return status;
+}
+
+const char *collector_conf_timezone(const struct collector_conf *c, const char *site)
+{
+	for (size_t i = 0; i < c->nsites; i++)
+		if (strcmp(c->sites[i].site, site) == 0)
+			return c->sites[i].timezone ? c->sites[i].timezone : COLLECTOR_TIMEZONE_DEFAULT;
+	return COLLECTOR_TIMEZONE_DEFAULT;
 }
