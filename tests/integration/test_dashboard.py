@@ -373,7 +373,10 @@ def flood_step(b, coll, broker):
         ok = (shown == {s: str(n) for s, n in want.items()} and want["critical"] >= 1
               and "lift.trapped" in crit and len(crit) == want["critical"]
               and "the newest 1000 of %d major" % want["major"] in cut)
-        return (want, shown, crit, cut) if ok else None
+        if not ok:  # "not yet", and what the page showed if it never comes
+            raise T.TestFailure("the API counts %s; the page shows %s, critical rows %s, "
+                                "notice %r" % (want, shown, crit[:5], cut))
+        return want, shown, crit, cut
     want, shown, crit, cut = T.wait_until(page_agrees, UI_WAIT_S,
                                           "the page: true counts per severity, lift.trapped "
                                           "listed, and 'the newest 1000 of N major'")
