@@ -615,7 +615,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			 * response can be queued while the body arrives (libmicrohttpd),
 			 * so the connection is closed now rather than read to its end.
 			 */
-			SP_DEBUG("api", "a request body over %d bytes: connection closed", BODY_MAX);
+			SP_DEBUG("api", "a request body over %d bytes: connection closed",
+				 BODY_MAX);
 			return MHD_NO;
 		}
 		if (rq->body_bytes <= ACK_BODY_MAX && sp_buf_append(&rq->body, upload, *upload_size))

@@ -425,8 +425,10 @@ int collector_conf_rules(const struct collector_conf *c, struct rules_config *rc
 
 const char *collector_conf_timezone(const struct collector_conf *c, const char *site)
 {
-	for (size_t i = 0; i < c->nsites; i++)
-		if (strcmp(c->sites[i].site, site) == 0)
-			return c->sites[i].timezone ? c->sites[i].timezone : COLLECTOR_TIMEZONE_DEFAULT;
+	for (size_t i = 0; i < c->nsites; i++) {
+		const struct collector_site_conf *sc = &c->sites[i];
+		if (strcmp(sc->site, site) == 0)
+			return sc->timezone ? sc->timezone : COLLECTOR_TIMEZONE_DEFAULT;
+	}
 	return COLLECTOR_TIMEZONE_DEFAULT;
 }

@@ -146,7 +146,8 @@ static const char *const RASQL[SQA_R_COUNT] = {
 	[RA_COUNTS] = "SELECT state, severity, count(*) FROM alerts GROUP BY state, severity",
 	/* through alerts_state (state, severity): the dashboard asks every 5 s */
 	[RA_ACTIVE_COUNTS] = "SELECT state, severity, count(*) FROM alerts"
-			     " WHERE state IN ('active_unack', 'active_ack') GROUP BY state, severity",
+			     " WHERE state IN ('active_unack', 'active_ack')"
+			     " GROUP BY state, severity",
 	/* active at some moment of [?2, ?3): opened before its end, not cleared before its start */
 	[RA_DURING] = ALERT_COLUMNS "WHERE site = ?1 AND opened_at < ?3"
 		      " AND (cleared_at IS NULL OR cleared_at >= ?2) ORDER BY opened_at, id",
