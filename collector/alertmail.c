@@ -18,7 +18,6 @@
 
 /* How long a condition's mails are counted for pacing (writer_mail.max_per_hour). */
 #define MAIL_PACE_MS (3600 * 1000LL)
-#define DEFAULT_TIMEZONE "Asia/Shanghai" /* CONTRACT §1 */
 
 struct alertmail {
 	const struct writer_mail *m;
@@ -67,7 +66,7 @@ static const struct sp_tz *site_tz(struct alertmail *am, const struct collector_
 	struct site_tz *z = &am->tzs[sc ? (size_t)(sc - am->m->sites) : am->m->nsites];
 	if (!z->tried) {
 		z->tried = true;
-		z->tz = sp_tz_load(sc ? sc->timezone : DEFAULT_TIMEZONE);
+		z->tz = sp_tz_load(sc ? sc->timezone : COLLECTOR_TIMEZONE_DEFAULT);
 	}
 	return z->tz;
 }

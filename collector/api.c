@@ -11,6 +11,7 @@
 #include "api.h"
 
 #include "apiparse.h"
+#include "rules.h"
 #include "web.h"
 
 #include "sitepulse/buf.h"
@@ -64,11 +65,17 @@ struct api {
 	bool counts_valid;
 };
 
-/* Per-request state kept by libmicrohttpd between handler calls. */
+/*
+ * Per-request state kept by libmicrohttpd between handler calls. Everything
+ * but the body is decided on the first call, from the headers alone.
+ */
 struct request {
+	enum api_route route;
+	int64_t id;             /* {id} of ROUTE_ALERT_ACK */
+	enum token_role role;
+	size_t token_pos;       /* the token's place in its configured list (tokens.h) */
 	struct sp_buf body;     /* bounded by ACK_BODY_MAX; the rest is counted, not kept */
 	size_t body_bytes;
-	bool too_large;
 };
 
 /* ---------------------------------------------------------------- responses */
@@ -123,35 +130,15 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 
 /* ---------------------------------------------------------------- auth */
 
-static enum token_role authorize(struct api *a, struct MHD_Connection *c)
+static enum token_role authorize(struct api *a, struct MHD_Connection *c, size_t *pos)
 {
 	const char *tok;
 	size_t len;
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	*pos = 0;
 	if (apiparse_bearer(h, &tok, &len) != 0)
 		return TOKEN_NONE;
-	return tokens_check(a->p.tokens, tok, len);
-}
-
-/*
- * Who is acting, when the request does not say: "operator-" and the first
- * 8 hex digits of the token's SHA-256, which tells operators apart in the
- * alert history without putting anything usable in it.
- */
-static void token_label(struct MHD_Connection *c, char *out, size_t outlen)
-{
-	char tok[1025], hash[TOKENS_HASH_TEXT_LEN + 1];
-	const char *t;
-	size_t len;
-	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	snprintf(out, outlen, "operator");
-	if (apiparse_bearer(h, &t, &len) != 0 || len >= sizeof(tok))
-		return;
-	memcpy(tok, t, len);
-	tok[len] = '\0';
-	if (tokens_hash_text(tok, hash, sizeof(hash)) == 0)
-		snprintf(out, outlen, "operator-%.8s", hash + 7);
-	explicit_bzero(tok, sizeof(tok));
+	return tokens_check(a->p.tokens, tok, len, pos);
 }
 
 static const char *arg(struct MHD_Connection *c, const char *name)
@@ -246,7 +233,7 @@ static enum MHD_Result route_metrics(struct api *a, struct MHD_Connection *c)
 	g.queue_cap_bytes = qs.cap_bytes;
 	g.queue_blocked = qs.blocked;
 	device_counts(a, &g);
-	g.alerts_valid = store_r_alert_counts(a->p.store, g.alerts) == 0;
+	g.alerts_valid = store_r_alert_counts(a->p.store, false, g.alerts) == 0;
 	if (metrics_render(a->p.metrics, &g, &b)) {
 		sp_buf_free(&b);
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -258,7 +245,14 @@ struct list_ctx {
 	struct sp_buf *b;
 	size_t n;
 	int rc;
+	const struct collector_conf *conf; /* for the sites' time zones */
 };
+
+static int put_str_field(struct sp_buf *b, const char *name, const char *v)
+{
+	int rc = sp_buf_printf(b, ",\"%s\":", name);
+	return rc ? rc : v ? sp_buf_json_str(b, v, strlen(v)) : sp_buf_puts(b, "null");
+}
 
 static int site_row(void *ctx, const struct store_site_row *r)
 {
@@ -268,16 +262,21 @@ static int site_row(void *ctx, const struct store_site_row *r)
 	if (!l->rc)
 		l->rc = sp_buf_json_str(b, r->site, strlen(r->site));
 	if (!l->rc)
-		l->rc = sp_buf_printf(b, ",\"devices\":%lld,\"online\":%lld,\"active_alerts\":%lld}",
+		l->rc = sp_buf_printf(b, ",\"devices\":%lld,\"online\":%lld,\"active_alerts\":%lld",
 				      (long long)r->devices, (long long)r->online,
 				      (long long)r->active_alerts);
+	/* an extension of CONTRACT §5: the zone the site's times are shown in (§1) */
+	if (!l->rc)
+		l->rc = put_str_field(b, "timezone", collector_conf_timezone(l->conf, r->site));
+	if (!l->rc)
+		l->rc = sp_buf_putc(b, '}');
 	return l->rc;
 }
 
 static enum MHD_Result route_sites(struct api *a, struct MHD_Connection *c)
 {
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
-	struct list_ctx l = {&b, 0, 0};
+	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_sites(a->p.store, sp_now_ms(), a->offline_ms, site_row, &l);
 	if (rc || l.rc || sp_buf_putc(&b, ']')) {
@@ -285,12 +284,6 @@ static enum MHD_Result route_sites(struct api *a, struct MHD_Connection *c)
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
-}
-
-static int put_str_field(struct sp_buf *b, const char *name, const char *v)
-{
-	int rc = sp_buf_printf(b, ",\"%s\":", name);
-	return rc ? rc : v ? sp_buf_json_str(b, v, strlen(v)) : sp_buf_puts(b, "null");
 }
 
 static int device_row(void *ctx, const struct store_device_row *r)
@@ -326,7 +319,7 @@ static enum MHD_Result route_devices(struct api *a, struct MHD_Connection *c)
 	if (apiparse_devices(site, err, sizeof(err)))
 		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
-	struct list_ctx l = {&b, 0, 0};
+	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_devices(a->p.store, site, sp_now_ms(), a->offline_ms, device_row, &l);
 	if (rc || l.rc || sp_buf_putc(&b, ']')) {
@@ -356,7 +349,7 @@ static enum MHD_Result route_readings(struct api *a, struct MHD_Connection *c)
 		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
 
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
-	struct list_ctx l = {&b, 0, 0};
+	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_readings(a->p.store, &q, reading_row, &l);
 	if (rc == SP_ENOTFOUND) {
@@ -420,12 +413,39 @@ static enum MHD_Result route_alerts(struct api *a, struct MHD_Connection *c)
 	if (apiparse_alerts(&args, &q, err, sizeof(err)))
 		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
-	struct list_ctx l = {&b, 0, 0};
+	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_alerts(a->p.store, &q, alert_row, &l);
 	if (rc < 0 || l.rc || sp_buf_putc(&b, ']')) {
 		sp_buf_free(&b);
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+	}
+	return send_json(c, MHD_HTTP_OK, &b);
+}
+
+/*
+ * GET /api/v1/alerts/counts, an extension of CONTRACT §5: the active alerts
+ * per severity, however many. The lists stop at their limit (newest first),
+ * so a client that shows them takes its counts from here (docs/protocol.md).
+ */
+static enum MHD_Result route_alert_counts(struct api *a, struct MHD_Connection *c)
+{
+	int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES];
+	struct sp_buf b = SP_BUF_INIT(0);
+	if (store_r_alert_counts(a->p.store, true, counts) != 0)
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+	int rc = sp_buf_puts(&b, "{\"active\":{");
+	for (int v = 0; !rc && v < STORE_ALERT_SEVERITIES; v++) {
+		int64_t n = 0;
+		for (int s = 0; s < STORE_ALERT_STATES; s++)
+			if (strncmp(store_alert_states[s], "active_", 7) == 0)
+				n += counts[s][v];
+		rc = sp_buf_printf(&b, "%s\"%s\":%lld", v ? "," : "",
+				   alert_severity_name((enum alert_severity)v), (long long)n);
+	}
+	if (rc || sp_buf_puts(&b, "}}")) {
+		sp_buf_free(&b);
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
 }
@@ -448,7 +468,7 @@ static enum MHD_Result route_summaries(struct api *a, struct MHD_Connection *c)
 			       sizeof(err)))
 		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
-	struct list_ctx l = {&b, 0, 0};
+	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_summaries(a->p.store, q.site, q.from, q.to, q.limit, summary_row, &l);
 	if (rc < 0 || l.rc || sp_buf_putc(&b, ']')) {
@@ -487,17 +507,25 @@ static int acked_row(void *ctx, const struct store_alert_row *r)
 	return l->rc;
 }
 
-static enum MHD_Result route_alert_ack(struct api *a, struct MHD_Connection *c, int64_t id,
-				       const struct sp_buf *body)
+static enum MHD_Result route_alert_ack(struct api *a, struct MHD_Connection *c,
+				       const struct request *rq)
 {
 	char by[API_ACKED_BY_MAX + 1], err[128];
+	const struct sp_buf *body = &rq->body;
+	int64_t id = rq->id;
 	int who = apiparse_acked_by(body->data ? body->data : "", body->len, by, err, sizeof(err));
 	if (who < 0)
 		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
+	/*
+	 * Who acts, when the body does not say: the operator token's place in
+	 * [api] operator_tokens. Every viewer reads acked_by, so it must carry
+	 * nothing derived from the secret (a hash prefix would let short tokens
+	 * be guessed offline).
+	 */
 	if (who == 0)
-		token_label(c, by, sizeof(by));
+		snprintf(by, sizeof(by), "operator-%zu", rq->token_pos);
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
-	struct list_ctx l = {&b, 0, 0};
+	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	int rc = store_ack_alert(a->p.store, id, by, sp_now_ms(), acked_row, &l);
 	if (rc == SP_ENOTFOUND || rc == SP_EEXIST) {
 		sp_buf_free(&b);
@@ -514,42 +542,76 @@ static enum MHD_Result route_alert_ack(struct api *a, struct MHD_Connection *c, 
 	return send_json(c, MHD_HTTP_OK, &b);
 }
 
+/* The body's size as the client declares it; 0 without Content-Length (chunked or none). */
+static uint64_t declared_length(struct MHD_Connection *c)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	char *end;
+	if (v == NULL)
+		return 0;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	/* libmicrohttpd refuses a malformed one itself; anything odd counts as too large */
+	if (end == v || *end != '\0' || errno)
+		return UINT64_MAX;
+	return n;
+}
+
+/*
+ * The first call, with the headers only: route, token, declared size and
+ * method are judged here, so a request that will be refused is refused
+ * before a byte of its body is read (libmicrohttpd then discards the body
+ * and closes the connection). MHD_YES without a response: read the body.
+ */
+static enum MHD_Result on_headers(struct api *a, struct MHD_Connection *c, const char *url,
+				  const char *method, struct request *rq)
+{
+	atomic_fetch_add(&a->p.metrics->http_requests, 1);
+	rq->route = apiparse_route(url, &rq->id);
+	if (rq->route == ROUTE_NOT_FOUND)
+		return send_error(c, MHD_HTTP_NOT_FOUND, "not found");
+	if (apiparse_route_needs_token(rq->route) &&
+	    (rq->role = authorize(a, c, &rq->token_pos)) == TOKEN_NONE) {
+		atomic_fetch_add(&a->p.metrics->http_unauthorized, 1);
+		return send_error(c, MHD_HTTP_UNAUTHORIZED, "missing or unknown bearer token");
+	}
+	/* before the method: 413 is the server-wide limit, whatever the route */
+	if (declared_length(c) > BODY_MAX)
+		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+	if (rq->route == ROUTE_ALERT_ACK) {
+		if (strcmp(method, "POST") != 0)
+			return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+		if (rq->role != TOKEN_OPERATOR)
+			return send_error(c, MHD_HTTP_FORBIDDEN, "acknowledging needs an operator token");
+	} else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+	}
+	return MHD_YES;
+}
+
+/* The last call: the whole request is in (its body at most BODY_MAX bytes). */
 static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const char *url,
-				const char *method, const struct request *rq)
+				const struct request *rq)
 {
 	static enum MHD_Result (*const handlers[])(struct api *, struct MHD_Connection *) = {
 		[ROUTE_HEALTHZ] = route_healthz, [ROUTE_METRICS] = route_metrics,
 		[ROUTE_SITES] = route_sites,     [ROUTE_DEVICES] = route_devices,
 		[ROUTE_READINGS] = route_readings, [ROUTE_ALERTS] = route_alerts,
-		[ROUTE_SUMMARIES] = route_summaries,
+		[ROUTE_SUMMARIES] = route_summaries, [ROUTE_ALERT_COUNTS] = route_alert_counts,
 	};
-	int64_t id = 0;
-	enum api_route r = apiparse_route(url, &id);
-	enum token_role role = TOKEN_NONE;
-	if (r == ROUTE_NOT_FOUND)
-		return send_error(c, MHD_HTTP_NOT_FOUND, "not found");
-	if (apiparse_route_needs_token(r) && (role = authorize(a, c)) == TOKEN_NONE) {
-		atomic_fetch_add(&a->p.metrics->http_unauthorized, 1);
-		return send_error(c, MHD_HTTP_UNAUTHORIZED, "missing or unknown bearer token");
-	}
-	if (r == ROUTE_ALERT_ACK) {
-		if (strcmp(method, "POST") != 0)
-			return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
-		if (role != TOKEN_OPERATOR)
-			return send_error(c, MHD_HTTP_FORBIDDEN, "acknowledging needs an operator token");
+	if (rq->route == ROUTE_ALERT_ACK) {
 		/* 413 stays the server-wide limit (BODY_MAX); this route's own is a bad request */
 		if (rq->body_bytes > ACK_BODY_MAX)
 			return send_error(c, MHD_HTTP_BAD_REQUEST, "body: at most %d bytes",
 					  ACK_BODY_MAX);
-		return route_alert_ack(a, c, id, &rq->body);
+		return route_alert_ack(a, c, rq);
 	}
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
 	if (!args_ok(c))
 		return send_error(c, MHD_HTTP_BAD_REQUEST, "query parameters: no NUL bytes (%%00)");
-	if (r == ROUTE_STATIC)
+	if (rq->route == ROUTE_STATIC)
 		return route_static(c, url);
-	return handlers[r](a, c);
+	return handlers[rq->route](a, c);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -559,28 +621,32 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct api *a = cls;
 	struct request *rq = *state;
 	(void)version;
-	(void)upload;
 	if (rq == NULL) {
-		/* first call: headers only */
 		rq = calloc(1, sizeof(*rq));
 		if (rq == NULL)
 			return MHD_NO;
 		*state = rq;
-		return MHD_YES;
+		return on_headers(a, c, url, method, rq);
 	}
 	if (*upload_size > 0) {
-		/* keep what the ack route may read; count the rest (bounded) and discard it */
+		/* keep what the ack route may read; count the rest and discard it */
 		rq->body_bytes += *upload_size;
-		rq->too_large |= rq->body_bytes > BODY_MAX;
+		if (rq->body_bytes > BODY_MAX) {
+			/*
+			 * A body without Content-Length (chunked) grew past the limit. No
+			 * response can be queued while the body arrives (libmicrohttpd),
+			 * so the connection is closed now rather than read to its end.
+			 */
+			SP_DEBUG("api", "a request body over %d bytes: connection closed",
+				 BODY_MAX);
+			return MHD_NO;
+		}
 		if (rq->body_bytes <= ACK_BODY_MAX && sp_buf_append(&rq->body, upload, *upload_size))
 			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	atomic_fetch_add(&a->p.metrics->http_requests, 1);
-	if (rq->too_large)
-		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
-	return dispatch(a, c, url, method, rq);
+	return dispatch(a, c, url, rq);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **state,

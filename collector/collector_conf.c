@@ -129,14 +129,16 @@ static const struct sp_conf_key api_keys[] = {
 	 check_token, "bearer tokens with the viewer role (read the API); a token or its sha256:HEX"},
 	{"operator_tokens", SP_CONF_LIST, API(operator_tokens), "", 0, 64, NULL, SP_CONF_SECRET,
 	 check_token,
-	 "bearer tokens with the operator role (read and acknowledge); a token or its sha256:HEX"},
+	 "bearer tokens with the operator role (read and acknowledge); a token or its sha256:HEX; "
+	 "an acknowledgement without a name is recorded as operator-N, N the token's place here"},
 	{"threads", SP_CONF_INT, API(threads), "2", 1, 64, NULL, 0, NULL, "HTTP worker threads"},
 	{"max_connections", SP_CONF_INT, API(max_connections), "512", 1, 100000, NULL, 0, NULL,
 	 "open HTTP connections at most (beyond: refused)"},
 	{"max_connections_per_ip", SP_CONF_INT, API(max_connections_per_ip), "64", 0, 100000, NULL,
 	 0, NULL, "open HTTP connections from one address at most (0: no per-address limit)"},
 	{"timeout_s", SP_CONF_INT, API(timeout_s), "10", 1, 3600, NULL, 0, NULL,
-	 "idle HTTP connections are closed after this long"},
+	 "an HTTP connection that sends or receives nothing for this long is closed (a "
+	 "bound on each silence, not on a whole request: docs/security.md)"},
 	{"tls_cert_file", SP_CONF_STRING, API(tls_cert_file), "", 0, 4096, NULL, 0, NULL,
 	 "serve HTTPS with this certificate chain (PEM); empty: plain HTTP (e.g. behind a reverse proxy)"},
 	{"tls_key_file", SP_CONF_STRING, API(tls_key_file), "", 0, 4096, NULL, 0, NULL,
@@ -199,7 +201,7 @@ static const struct sp_conf_key log_keys[] = {
 
 #define SI(m) offsetof(struct collector_site_conf, m)
 static const struct sp_conf_key site_keys[] = {
-	{"timezone", SP_CONF_STRING, SI(timezone), "Asia/Shanghai", 1, 64, NULL, 0,
+	{"timezone", SP_CONF_STRING, SI(timezone), COLLECTOR_TIMEZONE_DEFAULT, 1, 64, NULL, 0,
 	 sp_conf_check_timezone, "the site's time zone (for people and summaries)"},
 	{"mail_to", SP_CONF_LIST, SI(mail_to), "", 0, 64, NULL, 0, check_mail,
 	 "the site's crew: alert mail recipients (instead of [smtp] to)"},
@@ -425,4 +427,14 @@ int collector_conf_rules(const struct collector_conf *c, struct rules_config *rc
 		}
 	}
 	return status;
+}
+
+const char *collector_conf_timezone(const struct collector_conf *c, const char *site)
+{
+	for (size_t i = 0; i < c->nsites; i++) {
+		const struct collector_site_conf *sc = &c->sites[i];
+		if (strcmp(sc->site, site) == 0)
+			return sc->timezone ? sc->timezone : COLLECTOR_TIMEZONE_DEFAULT;
+	}
+	return COLLECTOR_TIMEZONE_DEFAULT;
 }

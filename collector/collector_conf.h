@@ -14,6 +14,7 @@
 #include "sitepulse/conf.h"
 
 #define COLLECTOR_SITES_MAX 4096
+#define COLLECTOR_TIMEZONE_DEFAULT "Asia/Shanghai" /* CONTRACT §1: a site without [site.S] */
 #define COLLECTOR_RULES_MAX 1024
 
 struct collector_site_conf {
@@ -117,6 +118,12 @@ int collector_conf_override(struct collector_conf *c, const char *broker, const 
 			    const char *http, struct sp_conf_errors *errs);
 
 void collector_conf_free(struct collector_conf *c);
+
+/*
+ * The IANA time zone people see site's times in: its [site.S] timezone, else
+ * COLLECTOR_TIMEZONE_DEFAULT. Borrowed from c (or static).
+ */
+const char *collector_conf_timezone(const struct collector_conf *c, const char *site);
 
 /*
  * Builds the alert rules' settings (rules.h) from the [rule.*] and

@@ -251,10 +251,10 @@ int store_ack_alert(struct store *s, int64_t id, const char *by, int64_t now_ms,
 	return s->be->ack_alert(s->impl, id, by, now_ms, fn, ctx);
 }
 
-int store_r_alert_counts(struct store *s,
+int store_r_alert_counts(struct store *s, bool active_only,
 			 int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES])
 {
-	return s->be->r_alert_counts(s->impl, counts);
+	return s->be->r_alert_counts(s->impl, active_only, counts);
 }
 
 int64_t store_w_alerts_opened_between(struct store *s, const char *site, const char *dev,

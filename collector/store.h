@@ -450,11 +450,15 @@ int store_r_alerts(struct store *s, const struct store_alerts_query *q, store_al
  */
 int store_ack_alert(struct store *s, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
 		    void *ctx);
-/* Alert counts by state (CONTRACT §4 order) and severity, for /metrics. */
+/*
+ * Alert counts by state (CONTRACT §4 order) and severity: for /metrics every
+ * alert ever kept; with active_only only the active ones (through the index
+ * on state, never the whole history), the others counted 0.
+ */
 #define STORE_ALERT_STATES 4
 #define STORE_ALERT_SEVERITIES 4 /* rules.h's enum alert_severity order */
 extern const char *const store_alert_states[STORE_ALERT_STATES];
-int store_r_alert_counts(struct store *s,
+int store_r_alert_counts(struct store *s, bool active_only,
 			 int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES]);
 
 /*
@@ -557,7 +561,8 @@ struct store_backend {
 	int (*r_alerts)(void *impl, const struct store_alerts_query *q, store_alert_fn fn, void *ctx);
 	int (*ack_alert)(void *impl, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
 			 void *ctx);
-	int (*r_alert_counts)(void *impl, int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES]);
+	int (*r_alert_counts)(void *impl, bool active_only,
+			      int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES]);
 	int64_t (*w_alerts_opened_between)(void *impl, const char *site, const char *dev,
 					   const char *rule_shown, int32_t port, int64_t from_ms,
 					   int64_t to_ms);

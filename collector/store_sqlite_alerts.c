@@ -135,7 +135,7 @@ static const char *const WASQL[SQA_W_COUNT] = {
 #define ALERT_COLUMNS "SELECT id, rule, site, dev, coalesce(port, 0), severity, state, opened_at," \
 		      " coalesce(cleared_at, 0), coalesce(acked_at, 0), acked_by, detail FROM alerts "
 
-enum { RA_LIST, RA_COUNTS, RA_DURING };
+enum { RA_LIST, RA_COUNTS, RA_ACTIVE_COUNTS, RA_DURING };
 _Static_assert(RA_DURING + 1 == SQA_R_COUNT, "SQA_R_COUNT");
 
 static const char *const RASQL[SQA_R_COUNT] = {
@@ -144,6 +144,10 @@ static const char *const RASQL[SQA_R_COUNT] = {
 	" AND (?2 IS NULL OR site = ?2) AND (?3 IS NULL OR severity = ?3)"
 	" ORDER BY opened_at DESC, id DESC LIMIT ?4",
 	[RA_COUNTS] = "SELECT state, severity, count(*) FROM alerts GROUP BY state, severity",
+	/* through alerts_state (state, severity): the dashboard asks every 5 s */
+	[RA_ACTIVE_COUNTS] = "SELECT state, severity, count(*) FROM alerts"
+			     " WHERE state IN ('active_unack', 'active_ack')"
+			     " GROUP BY state, severity",
 	/* active at some moment of [?2, ?3): opened before its end, not cleared before its start */
 	[RA_DURING] = ALERT_COLUMNS "WHERE site = ?1 AND opened_at < ?3"
 		      " AND (cleared_at IS NULL OR cleared_at >= ?2) ORDER BY opened_at, id",
@@ -569,11 +573,12 @@ int sqa_r_alerts(void *impl, const struct store_alerts_query *q, store_alert_fn 
 	return walk_alerts(s, r, st, fn, ctx, "list alerts");
 }
 
-int sqa_r_alert_counts(void *impl, int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES])
+int sqa_r_alert_counts(void *impl, bool active_only,
+		       int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES])
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
-	sqlite3_stmt *st = r->alert_st[RA_COUNTS];
+	sqlite3_stmt *st = r->alert_st[active_only ? RA_ACTIVE_COUNTS : RA_COUNTS];
 	int rc;
 	memset(counts, 0, sizeof(int64_t) * STORE_ALERT_STATES * STORE_ALERT_SEVERITIES);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -43,7 +43,7 @@ enum rstmt {
 };
 
 /* The alert statements of a connection (store_sqlite_alerts.c). */
-enum { SQA_W_COUNT = 17, SQA_R_COUNT = 3 };
+enum { SQA_W_COUNT = 17, SQA_R_COUNT = 4 };
 /* The outbox statements of a connection (store_sqlite_outbox.c). */
 enum { SQO_W_COUNT = 1, SQO_R_COUNT = 1 };
 
@@ -160,7 +160,8 @@ int sqa_alert_reminded(void *impl, int64_t id, int64_t reminders);
 int sqa_r_alerts(void *impl, const struct store_alerts_query *q, store_alert_fn fn, void *ctx);
 int sqa_ack_alert(void *impl, int64_t id, const char *by, int64_t now_ms, store_alert_fn fn,
 		  void *ctx);
-int sqa_r_alert_counts(void *impl, int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES]);
+int sqa_r_alert_counts(void *impl, bool active_only,
+		       int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES]);
 int64_t sqa_alerts_opened_between(void *impl, const char *site, const char *dev,
 				  const char *rule_shown, int32_t port, int64_t from_ms,
 				  int64_t to_ms);

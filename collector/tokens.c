@@ -13,6 +13,7 @@
 struct entry {
 	unsigned char digest[DIGEST];
 	enum token_role role;
+	size_t pos; /* 1-based place in its configured list */
 };
 
 struct tokens {
@@ -63,6 +64,7 @@ static int add_list(struct tokens *t, struct sp_conf_list *l, enum token_role ro
 			return -1;
 		}
 		e->role = role;
+		e->pos = i + 1;
 		t->n++;
 	}
 	return 0;
@@ -99,10 +101,13 @@ void tokens_destroy(struct tokens *t)
 	free(t);
 }
 
-enum token_role tokens_check(const struct tokens *t, const char *tok, size_t len)
+enum token_role tokens_check(const struct tokens *t, const char *tok, size_t len, size_t *pos)
 {
 	unsigned char d[DIGEST];
 	enum token_role role = TOKEN_NONE;
+	size_t at = 0;
+	if (pos)
+		*pos = 0;
 	if (sha256(tok, len, d) != 0)
 		return TOKEN_NONE;
 	/*
@@ -114,11 +119,14 @@ enum token_role tokens_check(const struct tokens *t, const char *tok, size_t len
 		unsigned char diff = 0;
 		for (int k = 0; k < DIGEST; k++)
 			diff |= d[k] ^ t->e[i].digest[k];
-		/* branch-free select of the first matching role */
+		/* branch-free select of the first matching role and its position */
 		unsigned match = (unsigned)(diff == 0) & (unsigned)(role == TOKEN_NONE);
 		role = (enum token_role)((unsigned)role | (match * (unsigned)t->e[i].role));
+		at |= (size_t)match * t->e[i].pos;
 	}
 	explicit_bzero(d, sizeof(d));
+	if (pos)
+		*pos = at;
 	return role;
 }
 

@@ -31,8 +31,13 @@ struct tokens *tokens_create(struct sp_conf_list *viewers, struct sp_conf_list *
 			     char *err, size_t errlen);
 void tokens_destroy(struct tokens *t);
 
-/* The role of the presented token (len bytes at tok), TOKEN_NONE if unknown. */
-enum token_role tokens_check(const struct tokens *t, const char *tok, size_t len);
+/*
+ * The role of the presented token (len bytes at tok), TOKEN_NONE if unknown.
+ * pos (may be NULL) receives the token's 1-based position in the list that
+ * gave it its role (operator_tokens for TOKEN_OPERATOR), 0 if unknown: who
+ * acted can be told apart without anything derived from the secret.
+ */
+enum token_role tokens_check(const struct tokens *t, const char *tok, size_t len, size_t *pos);
 
 size_t tokens_count(const struct tokens *t);
 

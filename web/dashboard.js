@@ -6,6 +6,15 @@
  * also their newest readings, to show every port's state). Alerts are
  * acknowledged with POST /api/v1/alerts/{id}/ack {"by": name}.
  *
+ * The active alerts are asked per severity: the API lists alerts newest
+ * first up to a limit, so one list of all severities could lose a critical
+ * alert behind a thousand newer minor ones. The counts per severity come
+ * from GET /api/v1/alerts/counts, which no limit cuts, and a list cut by its
+ * limit says so on the page.
+ *
+ * Times are shown in their site's time zone (the "timezone" of each site in
+ * /api/v1/sites; CONTRACT §1) with the offset, whatever the browser's zone.
+ *
  * Security: everything the API returns is untrusted; alert details and
  * readings carry text a device wrote. The page is built with createElement
  * and textContent only (never a property or method that parses markup:
@@ -29,6 +38,8 @@
 	var CHARGER_WINDOW_MS = 120000; /* a charger reports every port at least every 60 s */
 	var CHARGER_FETCHES = 4;        /* readings requests in flight at once */
 	var SEVERITIES = ["critical", "major", "minor", "warning"];
+	var ACTIVE_LIMIT = 1000;        /* active alerts listed per severity (newest first) */
+	var DEFAULT_ZONE = "Asia/Shanghai"; /* CONTRACT §1: a site the sites list has not named */
 	var TOKEN_KEY = "sitepulse.token";
 	var NAME_KEY = "sitepulse.name";
 	var SITE_KEY = "sitepulse.site";
@@ -45,8 +56,10 @@
 		lastOk: 0,         /* Date.now() of the last complete refresh */
 		acking: new Set(), /* alert ids with an acknowledgement in flight */
 		pendingAck: null,  /* alert id to acknowledge once the name is given */
-		sigs: {}           /* table id -> signature of what it shows */
+		sigs: {},          /* table id -> signature of what it shows */
+		zones: new Map()   /* site -> its IANA time zone, from /api/v1/sites */
 	};
+	var zoneFormats = new Map(); /* IANA zone -> Intl.DateTimeFormat, null if unknown here */
 
 	/* ------------------------------------------------------------ helpers */
 
@@ -123,16 +136,86 @@
 		return n < 10 ? "0" + n : String(n);
 	}
 
-	/* Browser local time: "14:03:05" today, else "2026-11-28 14:03:05". */
-	function fmtTime(ts) {
+	/* The zone a site's times are shown in. */
+	function zoneOf(site) {
+		return st.zones.get(site) || DEFAULT_ZONE;
+	}
+
+	/*
+	 * The zone of times that belong to no site (the last update): the sites'
+	 * zone when they share one, else UTC (shown with its "Z").
+	 */
+	function pageZone() {
+		var all = new Set(st.zones.values());
+		return all.size === 0 ? DEFAULT_ZONE : all.size === 1 ? all.values().next().value : "UTC";
+	}
+
+	function zoneFormat(zone) {
+		if (!zoneFormats.has(zone)) {
+			var f = null;
+			try {
+				f = new Intl.DateTimeFormat("en-US", {
+					timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit",
+					day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit"});
+			} catch (e) {
+				f = null; /* RangeError: a zone this browser does not know; UTC then */
+			}
+			zoneFormats.set(zone, f);
+		}
+		return zoneFormats.get(zone);
+	}
+
+	/*
+	 * ts (whole seconds) on the wall clock of zone: {date: "2026-11-28",
+	 * time: "14:03:05", offset: "+08:00", known: true}. The offset is what
+	 * the zone's rules give at that instant (summer time included). A zone
+	 * the browser lacks gives UTC, offset "Z", known false.
+	 */
+	function zoned(ts, zone) {
+		var f = zoneFormat(zone);
+		var sec = Math.floor(ts / 1000) * 1000;
+		var d = new Date(sec);
+		var y = d.getUTCFullYear(), mo = d.getUTCMonth() + 1, day = d.getUTCDate();
+		var hh = d.getUTCHours(), mi = d.getUTCMinutes(), ss = d.getUTCSeconds();
+		if (f) {
+			var p = {};
+			f.formatToParts(d).forEach(function (x) {
+				p[x.type] = x.value;
+			});
+			y = Number(p.year);
+			mo = Number(p.month);
+			day = Number(p.day);
+			hh = Number(p.hour) % 24;
+			mi = Number(p.minute);
+			ss = Number(p.second);
+		}
+		var off = Math.round((Date.UTC(y, mo - 1, day, hh, mi, ss) - sec) / 60000);
+		var a = Math.abs(off);
+		return {date: y + "-" + pad(mo) + "-" + pad(day),
+			time: pad(hh) + ":" + pad(mi) + ":" + pad(ss),
+			offset: !f ? "Z" : (off < 0 ? "-" : "+") + pad(Math.floor(a / 60)) + ":" + pad(a % 60),
+			known: !!f};
+	}
+
+	/*
+	 * ISO 8601 in the site's zone with its offset: "14:03:05+08:00" when it
+	 * is today there, else "2026-11-28T14:03:05+08:00".
+	 */
+	function fmtTime(ts, zone) {
 		if (!isInt(ts))
 			return "–";
-		var d = new Date(ts);
-		var now = new Date();
-		var t = pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
-		if (d.toDateString() === now.toDateString())
-			return t;
-		return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + t;
+		var z = zoned(ts, zone);
+		if (z.date === zoned(Date.now(), zone).date)
+			return z.time + z.offset;
+		return z.date + "T" + z.time + z.offset;
+	}
+
+	/* The tooltip: the full local time, the zone's name and UTC. */
+	function fmtTimeTitle(ts, zone) {
+		var z = zoned(ts, zone);
+		return z.date + "T" + z.time + z.offset + " " +
+		       (z.known ? zone : "(UTC: this browser does not know " + zone + ")") +
+		       " · " + new Date(ts).toISOString().replace(".000Z", "Z");
 	}
 
 	function fmtAge(ts) {
@@ -151,17 +234,17 @@
 		return Math.floor(hr / 24) + " d ago";
 	}
 
-	/* A time cell's content: local time and a live age (see updateAges). */
-	function timeNodes(ts) {
+	/* A time cell's content: the site's time and a live age (see updateAges). */
+	function timeNodes(ts, zone) {
 		if (!isInt(ts))
 			return [h("span", {class: "muted", text: "–"})];
-		return [h("span", {class: "time", text: fmtTime(ts), title: new Date(ts).toISOString()}),
+		return [h("span", {class: "time", text: fmtTime(ts, zone), title: fmtTimeTitle(ts, zone)}),
 			h("span", {class: "age", "data-ts": ts, text: fmtAge(ts)})];
 	}
 
-	function timeCell(ts, cls) {
+	function timeCell(ts, cls, zone) {
 		var td = h("td", {class: cls});
-		timeNodes(ts).forEach(function (n) {
+		timeNodes(ts, zone).forEach(function (n) {
 			td.appendChild(n);
 		});
 		return td;
@@ -196,7 +279,7 @@
 			return "unacknowledged";
 		if (s === "active_ack" || s === "cleared_ack")
 			return "acknowledged by " + (str(a.acked_by) || "?") +
-			       (isInt(a.acked_at) ? " at " + fmtTime(a.acked_at) : "");
+			       (isInt(a.acked_at) ? " at " + fmtTime(a.acked_at, zoneOf(str(a.site))) : "");
 		return s;
 	}
 
@@ -389,7 +472,7 @@
 		var site = st.site;
 		var health = request("GET", "healthz", undefined, false);
 		var calls = [
-			apiGet("api/v1/alerts?state=active"),
+			activeAlerts(),
 			apiGet("api/v1/sites"),
 			apiGet("api/v1/alerts?state=cleared&limit=20"),
 			site ? devicesWithReadings(site) : Promise.resolve(null)
@@ -400,7 +483,7 @@
 			if (gen !== st.gen)
 				return; /* the token changed meanwhile */
 			renderHealth(r[0]);
-			var answers = r.slice(1, 4).concat(r[4] ? [r[4].devices] : []);
+			var answers = r[1].answers.concat(r.slice(2, 4), r[4] ? [r[4].devices] : []);
 			if (answers.some(function (x) {
 				return x.status === 401;
 			})) {
@@ -410,8 +493,12 @@
 			var failed = answers.filter(function (x) {
 				return x.status !== 200;
 			});
-			if (r[1].status === 200)
-				renderActive(r[1].body);
+			if (r[2].status === 200)
+				takeZones(r[2].body); /* first: every time below is shown in its site's zone */
+			if (r[1].answers.every(function (x) {
+				return x.status === 200;
+			}))
+				renderActive(r[1]);
 			if (r[2].status === 200)
 				renderSites(r[2].body);
 			if (r[3].status === 200)
@@ -425,7 +512,7 @@
 			} else {
 				st.lastOk = Date.now();
 				hideBanner();
-				$("updated").textContent = "updated " + fmtTime(st.lastOk);
+				$("updated").textContent = "updated " + fmtTime(st.lastOk, pageZone());
 			}
 		}).catch(function (e) {
 			if (gen !== st.gen)
@@ -437,7 +524,7 @@
 			}
 			renderHealth(null);
 			showBanner("collector unreachable — retrying every " + REFRESH_MS / 1000 + " s" +
-				   (st.lastOk ? " (last update " + fmtTime(st.lastOk) + ")" : ""));
+				   (st.lastOk ? " (last update " + fmtTime(st.lastOk, pageZone()) + ")" : ""));
 		}).finally(function () {
 			st.busy = false;
 			updateAges();
@@ -445,6 +532,32 @@
 				st.again = false;
 				refresh();
 			}
+		});
+	}
+
+	/*
+	 * The active alerts, so that the most severe can never be cut off by
+	 * newer ones: the counts per severity (never cut), then for each severity
+	 * that has any its own list of the ACTIVE_LIMIT newest. Resolves to
+	 * {counts: answer, lists: {severity: answer}, answers: all answers}.
+	 */
+	function activeAlerts() {
+		return apiGet("api/v1/alerts/counts").then(function (counts) {
+			var out = {counts: counts, lists: {}, answers: [counts]};
+			var c = counts.status === 200 && counts.body ? counts.body.active : null;
+			if (!c || typeof c !== "object")
+				return out;
+			return Promise.all(SEVERITIES.filter(function (s) {
+				return num(c[s]) > 0;
+			}).map(function (s) {
+				return apiGet("api/v1/alerts?state=active&severity=" + s + "&limit=" +
+					      ACTIVE_LIMIT).then(function (r) {
+					out.lists[s] = r;
+					out.answers.push(r);
+				});
+			})).then(function () {
+				return out;
+			});
 		});
 	}
 
@@ -541,9 +654,9 @@
 			   h("td", {class: "c-rule", text: str(a.rule)}),
 			   h("td", {class: "c-where", text: where(a)}),
 			   h("td", {class: "c-detail", text: str(a.detail)}),
-			   timeCell(a.opened_at, "c-opened"));
+			   timeCell(a.opened_at, "c-opened", zoneOf(str(a.site))));
 		if (cleared)
-			tr.appendChild(timeCell(a.cleared_at, "c-cleared"));
+			tr.appendChild(timeCell(a.cleared_at, "c-cleared", zoneOf(str(a.site))));
 		tr.appendChild(h("td", {class: "c-state", text: stateText(a)}));
 		tr.appendChild(h("td", {class: "c-action"}, ackButton(a)));
 		return tr;
@@ -552,30 +665,53 @@
 	function alertsSig(list) {
 		return JSON.stringify(list.map(function (a) {
 			return [a.id, a.state, a.acked_by, a.acked_at, a.cleared_at, a.detail, a.severity,
-				st.acking.has(a.id)];
+				st.acking.has(a.id), zoneOf(str(a.site))];
 		}));
 	}
 
-	function renderActive(body) {
-		var list = Array.isArray(body) ? body.filter(function (a) {
-			return a && typeof a === "object";
-		}) : [];
+	/* The sites' time zones, kept until the next answer (an alert's site may be missing). */
+	function takeZones(body) {
+		if (!Array.isArray(body))
+			return;
+		st.zones = new Map();
+		body.forEach(function (s) {
+			if (s && typeof s === "object" && typeof s.site === "string" &&
+			    typeof s.timezone === "string" && s.timezone)
+				st.zones.set(s.site, s.timezone);
+		});
+	}
+
+	/* res: activeAlerts()'s answers, all 200. */
+	function renderActive(res) {
+		var counts = {}, total = 0, cut = [], list = [];
+		var c = res.counts.body && typeof res.counts.body.active === "object" ?
+			res.counts.body.active : {};
+		SEVERITIES.forEach(function (s) {
+			var r = res.lists[s];
+			var got = r && Array.isArray(r.body) ? r.body.filter(function (a) {
+				return a && typeof a === "object" && a.severity === s;
+			}) : [];
+			/* the list may be a moment newer than the count: the larger is the truth */
+			counts[s] = Math.max(num(c[s]), got.length);
+			total += counts[s];
+			if (got.length < counts[s])
+				cut.push("the newest " + got.length + " of " + counts[s] + " " + s);
+			list = list.concat(got);
+		});
 		list.sort(function (x, y) {
 			return sevRank(x.severity) - sevRank(y.severity) ||
 			       (isInt(y.opened_at) ? y.opened_at : 0) - (isInt(x.opened_at) ? x.opened_at : 0);
-		});
-		var counts = {critical: 0, major: 0, minor: 0, warning: 0};
-		list.forEach(function (a) {
-			if (counts[a.severity] !== undefined)
-				counts[a.severity]++;
 		});
 		SEVERITIES.forEach(function (s) {
 			$("count-" + s).textContent = String(counts[s]);
 			$("count-" + s).parentNode.classList.toggle("zero", counts[s] === 0);
 		});
-		$("active-count").textContent = "(" + list.length + ")";
+		$("active-count").textContent = "(" + total + ")";
+		$("active-truncated").textContent = cut.length ?
+			"Showing " + cut.join(", ") + " active alerts." : "";
+		$("active-truncated").hidden = cut.length === 0;
 		document.title = (counts.critical ? "(" + counts.critical + " critical) " :
-				  list.length ? "(" + list.length + ") " : "") + "sitepulse";
+				  total ? "(" + total + ") " : "") + "sitepulse";
 		fillTable("active-alerts", alertsSig(list),
 			  list.length ? list.map(function (a) {
 				  return alertRow(a, false);
@@ -767,7 +903,7 @@
 			var online = d.online === true;
 			return {d: d, online: online, summary: deviceSummary(d, res.readings.get(d.dev))};
 		});
-		var sig = JSON.stringify([site, rows.map(function (x) {
+		var sig = JSON.stringify([site, zoneOf(site), rows.map(function (x) {
 			return [x.d.dev, x.d.kind, x.online, x.d.last_seen, x.summary, x.d.active_alerts];
 		})]);
 		fillTable("devices", sig, rows.length ? rows.map(function (x) {
@@ -778,7 +914,7 @@
 				 h("td", {class: "c-online"},
 				   h("span", {class: "dot " + (x.online ? "dot-on" : "dot-off")}),
 				   x.online ? "online" : "offline"),
-				 timeCell(d.last_seen, "c-seen"),
+				 timeCell(d.last_seen, "c-seen", zoneOf(site)),
 				 h("td", {class: "c-latest", text: x.summary}),
 				 h("td", {class: "num" + (num(d.active_alerts) ? " alerting" : ""),
 					  text: num(d.active_alerts)}));

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct sp_conf_list vl = {vi, 1}, ol = {oi, 1};
 			tokens = tokens_create(&vl, &ol, err, sizeof(err));
 		}
-		enum token_role role = tokens_check(tokens, tok, len);
+		enum token_role role = tokens_check(tokens, tok, len, NULL);
 		if (role != TOKEN_NONE && !(len == 1 && tok[0] == 'x') &&
 		    !(len == 23 && memcmp(tok, "viewer-token-0123456789", 23) == 0))
 			abort(); /* a token that is not configured was accepted */

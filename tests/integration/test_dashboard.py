@@ -23,6 +23,15 @@ and agent processes.
     which takes a good token;
   - the collector stopped: a visible "collector unreachable" banner, which
     goes once the collector is back (the page kept retrying);
+  - times in the site's zone: Chromium runs with TZ=Europe/Berlin, yet the
+    lift.trapped alert (its site has no [site.S] section: Asia/Shanghai)
+    shows its opened time in Shanghai with "+08:00", and an alert of a site
+    configured as America/New_York in New York time with its offset;
+  - a flood of newer alerts cannot hide a critical one: 1005 fault alerts
+    (major) on another site, after the critical lift.trapped, push it out of
+    the API's default list (1000, newest first: checked), yet the page still
+    shows it and counts it, counts all 1005 majors, and says it shows only
+    the newest 1000 of them;
   - the cleared fault shows in "Recently cleared", as text;
   - the browser's log holds no error: a SEVERE entry fails the test, except
     the network lines of the 403, the 401 and the refused connections this
@@ -34,6 +43,7 @@ headless, without its sandbox (CI runs as root), with a fresh profile in the
 test directory, no background networking, and dies with chromedriver, which
 dies with the test (PR_SET_PDEATHSIG), so a killed test leaves no browser.
 """
+import datetime
 import json
 import os
 import re
@@ -43,6 +53,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zoneinfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sptest as T  # noqa: E402
@@ -52,6 +63,10 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
 
 SITE = "dash-a"
+FLOOD_SITE = "dash-flood"       # [site.dash-flood] timezone = FLOOD_ZONE
+FLOOD_ZONE = "America/New_York"
+BROWSER_TZ = "Europe/Berlin"    # the browser's own zone: never the one shown
+FLOOD = 1005                    # major alerts: more than the page lists per severity (1000)
 NAME = "Li Wei 李伟"
 XSS = "<img src=x onerror=\"document.title='pwned'\">"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -89,7 +104,9 @@ class Browser:
         # Chromium dies when chromedriver does (it is chromedriver's child)
         self.wrapper = os.path.join(self.dir, "chromium")
         with open(self.wrapper, "w") as f:
-            f.write("#!/bin/sh\nexec %s --pdeathsig KILL %s \"$@\"\n" % (SETPRIV, CHROMIUM))
+            # in another zone than any site's: the page must not show the browser's
+            f.write("#!/bin/sh\nTZ=%s\nexport TZ\nexec %s --pdeathsig KILL %s \"$@\"\n"
+                    % (BROWSER_TZ, SETPRIV, CHROMIUM))
         os.chmod(self.wrapper, 0o755)
         self.proc = T.Proc("chromedriver", [CHROMEDRIVER, "--port=%d" % self.port],
                            os.path.join(self.dir, "chromedriver.log"), self.dir)
@@ -153,6 +170,7 @@ return Array.from(document.querySelectorAll(arguments[0] + ' tbody tr')).map(fun
     function t(sel) { var e = tr.querySelector(sel); return e ? e.textContent : null; }
     return {id: tr.getAttribute('data-alert-id'), rule: t('.c-rule'), where: t('.c-where'),
             detail: t('.c-detail'), state: t('.c-state'), dev: t('.c-dev'), kind: t('.c-kind'),
+            opened: t('.c-opened .time'), severity: t('.c-sev'),
             online: t('.c-online'), latest: t('.c-latest'), text: tr.textContent,
             ack: !!tr.querySelector('button.ack'), imgs: tr.querySelectorAll('img').length};
 });
@@ -290,6 +308,103 @@ def active_alert(coll, rule, site=SITE):
     return got[0] if got else None
 
 
+def zoned_time(ts, zone):
+    """What the page may show for ts in zone: HH:MM:SS+hh:mm (today there) or the full form."""
+    d = datetime.datetime.fromtimestamp(ts // 1000, zoneinfo.ZoneInfo(zone))
+    off = d.strftime("%z")
+    off = off[:3] + ":" + off[3:]
+    return d.strftime("%H:%M:%S") + off, d.strftime("%Y-%m-%dT%H:%M:%S") + off
+
+
+def check_zoned(shown, ts, zone, what):
+    short, full = zoned_time(ts, zone)
+    T.check(shown in (short, full), "%s: shows %r, expected %r or %r (%s time)"
+            % (what, shown, short, full, zone))
+
+
+def flood_faults(broker, seq, codes, active):
+    """One data message of fault records, one per code, on the flood site's charger."""
+    now = int(time.time() * 1000)
+    recs = [{"t": "fault", "dev": "chg-f", "ts": now, "code": c, "active": active, "port": 1}
+            for c in codes]
+    T.publish_ok(broker, "sp/v1/%s/gw-f/data" % FLOOD_SITE,
+                 json.dumps({"v": 1, "seq": seq, "ts": now, "records": recs}))
+
+
+COUNT_ROWS_JS = """
+var prefix = arguments[0];
+return Array.from(document.querySelectorAll('#active-alerts tbody tr')).filter(function (tr) {
+    var r = tr.querySelector('.c-rule');
+    return r && r.textContent.indexOf(prefix) === 0;
+}).length;
+"""
+
+
+def flood_step(b, coll, broker):
+    """The reviewer's case: a critical alert, then more newer major alerts than any list holds."""
+    T.log("step: %d newer fault alerts on %s must not hide the critical one" % (FLOOD, FLOOD_SITE))
+    now = int(time.time() * 1000)
+    T.publish_ok(broker, "sp/v1/%s/gw-f/birth" % FLOOD_SITE, json.dumps(
+        {"v": 1, "ts": now, "devices": [{"dev": "chg-f", "kind": "charger", "ports": 1}]}),
+        retain=True)
+    codes = ["F%04d" % i for i in range(FLOOD)]
+    flood_faults(broker, 1, codes[:1000], True)  # a data message holds at most 1000 records
+    flood_faults(broker, 2, codes[1000:], True)
+
+    def all_open():
+        got = coll.api_ok("/api/v1/alerts", {"state": "active", "site": FLOOD_SITE, "limit": 10000})
+        return got if len(got) == FLOOD else None
+    flood = T.wait_until(all_open, 40, "%d active fault alerts at %s" % (FLOOD, FLOOD_SITE))
+    # what the page used to ask: the default limit, newest first, has no room for the critical
+    default = coll.api_ok("/api/v1/alerts", {"state": "active"})
+    T.check(len(default) == 1000 and not [a for a in default if a["severity"] == "critical"],
+            "the API's default list of active alerts: %d, %d critical (the reviewer's case)"
+            % (len(default), len([a for a in default if a["severity"] == "critical"])))
+
+    def page_agrees():
+        every = coll.api_ok("/api/v1/alerts", {"state": "active", "limit": 10000})
+        want = {s: len([a for a in every if a["severity"] == s])
+                for s in ("critical", "major", "minor", "warning")}
+        shown = {s: text_of(b, "count-" + s) for s in want}
+        crit = b.js("return Array.from(document.querySelectorAll("
+                    "'#active-alerts tbody tr.sev-row-critical .c-rule'))"
+                    ".map(function (e) { return e.textContent; })")
+        cut = text_of(b, "active-truncated") if visible(b, "active-truncated") else ""
+        ok = (shown == {s: str(n) for s, n in want.items()} and want["critical"] >= 1
+              and "lift.trapped" in crit and len(crit) == want["critical"]
+              and "the newest 1000 of %d major" % want["major"] in cut)
+        if not ok:  # "not yet", and what the page showed if it never comes
+            raise T.TestFailure("the API counts %s; the page shows %s, critical rows %s, "
+                                "notice %r" % (want, shown, crit[:5], cut))
+        return want, shown, crit, cut
+    want, shown, crit, cut = T.wait_until(page_agrees, UI_WAIT_S,
+                                          "the page: true counts per severity, lift.trapped "
+                                          "listed, and 'the newest 1000 of N major'")
+    T.log("counts %s; critical rows %s; notice %r" % (shown, crit, cut))
+    T.check_eq(b.js(COUNT_ROWS_JS, "charger.fault.F"), 1000, "flood rows listed (the newest 1000)")
+    T.check(b.driver.title.startswith("(%d critical)" % want["critical"]),
+            "the tab title counts the critical alerts: %r" % b.driver.title)
+
+    T.log("step: the flood site's alerts in its own zone, %s" % FLOOD_ZONE)
+    zones = {s["site"]: s.get("timezone") for s in coll.api_ok("/api/v1/sites")}
+    T.check(zones.get(SITE) == "Asia/Shanghai" and zones.get(FLOOD_SITE) == FLOOD_ZONE,
+            "/api/v1/sites timezone: %r" % zones)
+    newest = max(flood, key=lambda a: (a["opened_at"], a["id"]))
+    row = T.wait_until(lambda: row_of(b, "active-alerts", newest["rule"]), UI_WAIT_S,
+                       "the newest flood alert's row")
+    check_zoned(row["opened"], newest["opened_at"], FLOOD_ZONE, "a %s alert's opened time" % FLOOD_SITE)
+    b.screenshot("flood")
+
+    T.log("step: the flood clears")
+    flood_faults(broker, 3, codes[:1000], False)
+    flood_faults(broker, 4, codes[1000:], False)
+    T.wait_until(lambda: not coll.api_ok("/api/v1/alerts", {"state": "active", "site": FLOOD_SITE}),
+                 40, "the flood's alerts cleared")
+    T.wait_until(lambda: b.js(COUNT_ROWS_JS, "charger.fault.F") == 0
+                 and not visible(b, "active-truncated"), UI_WAIT_S,
+                 "the flood gone from the page, and its notice")
+
+
 def publish_fault(broker, seq, active):
     now = int(time.time() * 1000)
     rec = {"t": "fault", "dev": "chg-x", "ts": now, "code": "X1", "active": active, "port": 1,
@@ -302,12 +417,13 @@ def publish_fault(broker, seq, active):
 
 def main(env):
     broker = env.broker()
-    coll = env.collector(broker, extra={"rule.lift.trapped": {"hold_s": 2}})
+    coll = env.collector(broker, extra={"rule.lift.trapped": {"hold_s": 2},
+                                        "site.%s" % FLOOD_SITE: {"timezone": FLOOD_ZONE}})
     check_static(coll)
     b = Browser(env)  # first: the trapped passenger's 60 s start with the agent
     log = BrowserLog(b)
     env.agent(broker, SITE, "gw-1", seed=21, lifts=1, chargers=1, ports=4, heartbeat_s=1,
-              time_scale=5, args=["--scenario", "lift-1:trapped_between_floors@2+60"])
+              time_scale=5, args=["--scenario", "lift-1:trapped_between_floors@2+300"])
     # a second gateway with one charger, whose fault carries hostile text
     now = int(time.time() * 1000)
     T.publish_ok(broker, "sp/v1/%s/gw-x/birth" % SITE, json.dumps(
@@ -333,17 +449,22 @@ def main(env):
     T.check(row["where"] == "%s / lift-1" % SITE and row["ack"] and row["state"] == "unacknowledged",
             "the row: %r" % row)
     T.check_eq(row["id"], str(api_alert["id"]), "the row's alert id")
+    T.check_eq(b.js("return Intl.DateTimeFormat().resolvedOptions().timeZone"), BROWSER_TZ,
+               "the browser's own time zone")
+    check_zoned(row["opened"], api_alert["opened_at"], "Asia/Shanghai",
+                "lift.trapped's opened time (its site has the default zone)")
     T.wait_until(lambda: int(text_of(b, "count-critical")) >= 1, UI_WAIT_S,
                  "the header's critical count")
     T.check_eq(text_of(b, "health"), "collector ok", "the header's collector health")
     b.screenshot("alert")
+    flood_step(b, coll, broker)
 
     T.log("step: the sites table lists the site; clicking it lists its devices")
     T.wait_until(lambda: SITE in [s.strip() for s in b.js(
         "return Array.from(document.querySelectorAll('#sites tbody button.site'))"
         ".map(function (e) { return e.textContent; })")], UI_WAIT_S, "the site in the sites table")
     T.check(not visible(b, "devices-section"), "the devices section before a site is chosen")
-    click(b, "#sites tbody button.site", "the site")
+    click(b, "#sites tbody button.site[title='show the devices of %s']" % SITE, "the site")
 
     def devices_listed():
         got = {r["dev"]: r for r in rows(b, "devices") if r["dev"]}

@@ -11,14 +11,28 @@
 3. The API over HTTPS, with tokens configured as sha256 digests.
 4. No secret (MQTT passwords, API tokens) appears in any log; a config file holding
    secrets draws a warning when other users can read it, and none when they cannot.
+5. HTTP requests are refused on their headers, before their body: no token (401), a
+   viewer acknowledging (403) or a declared body over 64 KiB (413) is answered without
+   a byte of body sent; a chunked body that grows past 64 KiB gets its connection
+   closed long before 16 MiB. An acknowledgement without "by" records "operator-N"
+   (N the token's place in operator_tokens), nothing derived from the token.
 """
+import hashlib
+import json
 import os
+import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import sptest as T
 
 SECRET_TOKEN = "viewer-secret-9f8e7d6c5b4a3210"
+FIRST_OPERATOR = "operator-first-0011223344556677"  # T.OPERATOR_TOKEN is listed second
+ANSWER_WAIT_S = 5      # an answer to headers alone comes at once; the old code waited for the body
+STREAM_MAX = 64 << 20  # a chunked body the collector must stop reading long before its end
+STREAM_BOUND = 16 << 20
 
 
 def sh(argv, timeout=30, **kw):
@@ -186,11 +200,124 @@ def config_warning_part(env):
     T.check(r.returncode == 0 and "readable" not in r.stderr, "no warning once chmod 600: %r" % r.stderr)
 
 
+def answer_to_headers(port, head):
+    """Sends a request's headers only, never a body byte, and reads the answer for up to
+    ANSWER_WAIT_S: (status or None, body bytes)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=ANSWER_WAIT_S)
+    buf = b""
+    try:
+        s.sendall(head)
+        deadline = time.monotonic() + ANSWER_WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except (socket.timeout, OSError):
+                break
+            if not chunk:
+                break
+            buf += chunk
+            head_part, sep, body = buf.partition(b"\r\n\r\n")
+            cl = [l for l in head_part.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+            if sep and cl and len(body) >= int(cl[0].split(b":", 1)[1]):
+                break
+    finally:
+        s.close()
+    if not buf.startswith(b"HTTP/1."):
+        return None, buf
+    return int(buf.split(b" ", 2)[1]), buf.partition(b"\r\n\r\n")[2]
+
+
+def stream_chunked(port, token):
+    """POSTs a chunked body of up to STREAM_MAX bytes, 64 KiB a chunk, until the server
+    closes. Returns (bytes sent, seconds taken)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+    s.settimeout(ANSWER_WAIT_S)
+    sent = 0
+    t0 = time.monotonic()
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(("POST /api/v1/alerts/1/ack HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n" % token).encode())
+        chunk = b"10000\r\n" + b" " * 0x10000 + b"\r\n"
+        while sent < STREAM_MAX:
+            s.sendall(chunk)
+            sent += 0x10000
+    except OSError as e:  # reset, broken pipe, or a server that stopped reading (timeout)
+        T.log("  chunked upload ended after %d bytes: %s" % (sent, e))
+    finally:
+        s.close()
+    return sent, time.monotonic() - t0
+
+
+def post(coll, path, token, body=b""):
+    req = urllib.request.Request(coll.base + path, data=body, method="POST",
+                                 headers={"Authorization": "Bearer " + token})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        data = e.read()
+        e.close()
+        return e.code, json.loads(data or b"null")
+
+
+def http_part(env):
+    T.log("== part 4: HTTP bodies refused before they are read; acked_by without the token")
+    broker = env.broker(name="httpbroker")
+    coll = env.collector(broker, name="httpcoll", extra={
+        "api": {"operator_tokens": "%s, %s" % (FIRST_OPERATOR, T.OPERATOR_TOKEN)}})
+    port = coll.http_port
+    ack = "POST /api/v1/alerts/1/ack HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    for what, head, want in (
+            ("no token, chunked", ack + "Transfer-Encoding: chunked\r\n\r\n", 401),
+            ("no token, 300 MB declared", ack + "Content-Length: 300000000\r\n\r\n", 401),
+            ("a viewer token", ack + "Authorization: Bearer %s\r\nContent-Length: 10\r\n\r\n"
+             % T.VIEWER_TOKEN, 403),
+            ("an operator token, 300 MB declared",
+             ack + "Authorization: Bearer %s\r\nContent-Length: 300000000\r\n\r\n"
+             % T.OPERATOR_TOKEN, 413),
+            ("an operator token, 64 KiB + 1 declared on a GET route",
+             "POST /api/v1/sites HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+             "Content-Length: 65537\r\n\r\n" % T.OPERATOR_TOKEN, 413)):
+        status, body = answer_to_headers(port, head.encode())
+        T.log("  headers only, %s -> %s %r" % (what, status, body[:80]))
+        T.check(status == want and json.loads(body).get("error"),
+                "%s: %s answered on the headers alone, with no body sent (got %s %r)"
+                % (what, want, status, body[:200]))
+    sent, took = stream_chunked(port, T.OPERATOR_TOKEN)
+    T.log("  chunked body with an operator token: %d bytes sent in %.1f s" % (sent, took))
+    T.check(sent < STREAM_BOUND, "a chunked body past 64 KiB: the collector read %d bytes of it "
+            "(it must close the connection long before %d)" % (sent, STREAM_BOUND))
+    T.check_eq(coll.healthz(), 200, "the collector's health after the refused bodies")
+
+    T.log("step: an acknowledgement without \"by\" is recorded as operator-2")
+    now = int(time.time() * 1000)
+    T.publish_ok(broker, "sp/v1/sec-h/gw-h/birth", json.dumps(
+        {"v": 1, "ts": now, "devices": [{"dev": "chg-h", "kind": "charger", "ports": 1}]}),
+        retain=True)
+    T.publish_ok(broker, "sp/v1/sec-h/gw-h/data", json.dumps({"v": 1, "seq": 1, "ts": now, "records": [
+        {"t": "fault", "dev": "chg-h", "ts": now, "code": "H1", "active": True, "port": 1}]}))
+    alert = T.wait_until(lambda: (coll.api_ok("/api/v1/alerts", {"site": "sec-h"}) or [None])[0],
+                         20, "the fault's alert")
+    status, body = post(coll, "/api/v1/alerts/%d/ack" % alert["id"], T.OPERATOR_TOKEN)
+    T.check_eq(status, 200, "an acknowledgement without a body")
+    T.check_eq(body["acked_by"], "operator-2", "acked_by of the second operator token, no \"by\"")
+    listed = coll.api_ok("/api/v1/alerts", {"site": "sec-h"})[0]
+    T.check_eq(listed["acked_by"], "operator-2", "acked_by as every viewer reads it")
+    digest = hashlib.sha256(T.OPERATOR_TOKEN.encode()).hexdigest()
+    T.check(digest[:8] not in json.dumps(listed), "the token's hash prefix in the alert")
+    coll.terminate()
+    broker.stop()
+
+
 def main(env):
     secrets = acl_part(env)
     tls_part(env)
     config_warning_part(env)
-    secrets += [SECRET_TOKEN, T.VIEWER_TOKEN, T.OPERATOR_TOKEN]
+    http_part(env)
+    secrets += [SECRET_TOKEN, T.VIEWER_TOKEN, T.OPERATOR_TOKEN, FIRST_OPERATOR]
     for p in env.parts:
         proc = getattr(p, "proc", None)
         if proc is None:

@@ -29,6 +29,9 @@ static void test_routes(void)
 	CHECK_EQ_INT(route("/api/v1/alerts"), ROUTE_ALERTS);
 	CHECK(apiparse_route_needs_token(ROUTE_ALERTS));
 	CHECK(apiparse_route_needs_token(ROUTE_ALERT_ACK));
+	CHECK_EQ_INT(route("/api/v1/alerts/counts"), ROUTE_ALERT_COUNTS);
+	CHECK(apiparse_route_needs_token(ROUTE_ALERT_COUNTS));
+	CHECK_EQ_INT(route("/api/v1/alerts/counts/"), ROUTE_NOT_FOUND);
 }
 
 /* The dashboard's files: no token (their data needs one); nothing else is static. */

@@ -1854,10 +1854,19 @@ static void test_alert_lifecycle(void)
 	CHECK_EQ_STR(rows.r[0].state, "cleared_ack");
 
 	int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES];
-	CHECK_EQ_INT(store_r_alert_counts(s, counts), 0);
+	CHECK_EQ_INT(store_r_alert_counts(s, false, counts), 0);
 	CHECK_EQ_INT(counts[3][0], 1); /* cleared_ack, critical */
 	CHECK_EQ_INT(counts[3][1], 1); /* cleared_ack, major */
 	CHECK_EQ_INT(counts[0][0] + counts[1][0] + counts[2][0] + counts[0][1], 0);
+
+	/* active only: what the dashboard counts per severity (an unacked and an acked one) */
+	open_alert(s, &d, "lift.fault", "E1", 0, "major", T0 + 50);
+	int64_t id4 = open_alert(s, &d, "lift.fault", "E2", 0, "major", T0 + 51);
+	CHECK_EQ_INT(store_ack_alert(s, id4, "ops", T0 + 52, on_alert, &rows), 0);
+	CHECK_EQ_INT(store_r_alert_counts(s, true, counts), 0);
+	CHECK_EQ_INT(counts[0][1], 1); /* active_unack, major */
+	CHECK_EQ_INT(counts[1][1], 1); /* active_ack, major */
+	CHECK_EQ_INT(counts[3][0] + counts[3][1] + counts[2][1] + counts[0][0], 0); /* no cleared */
 	drop(s, path);
 }
 
