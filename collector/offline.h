@@ -2,8 +2,9 @@
  * offline.h - the offline alerts (docs/alerts.md; DOMAIN N01/N02):
  *
  *   gateway.offline  an agent whose connection ended (its last will, or a
- *                    stop) or that sent nothing for device_offline_s, for
- *                    the rule's hold_s (default 60 s: an agent's restart
+ *                    stop) or that sent nothing for device_offline_s since
+ *                    its last data or its (re)connect, whichever is later,
+ *                    for the rule's hold_s (default 60 s: an agent's restart
  *                    passes unalerted). One alert per gateway, dev = the
  *                    agent's id: a site going dark is one alert, not one
  *                    per lift and charger.

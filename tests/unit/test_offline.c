@@ -106,6 +106,55 @@ static void test_gateway(void)
 	rules_config_destroy(cfg);
 }
 
+/*
+ * A new agent says online on connect and sends data only after the
+ * collector's ack (ack_wait_s): never heard from by data, it is judged from
+ * its connect (up_since), not from last_seen 0 (an alert dated 1970 that
+ * skipped its hold). An agent back after its last will likewise.
+ */
+static void test_gateway_judged_from_its_connect(void)
+{
+	struct rules_config *cfg = rules_config_create();
+	struct rule_event ev;
+	char detail[OFFLINE_DETAIL_MAX];
+	if (cfg == NULL) {
+		CHECK(cfg != NULL);
+		return;
+	}
+	/* connected at NOW, no data yet */
+	struct store_offline_agent a = {"site-a", "gw-new", true, NOW, 0, NOW, 0};
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW + 1 * S, &ev, detail), 0);
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW + OFF + 59 * S, &ev, detail), 0);
+	/* still nothing after device_offline_s + hold_s: silent, from its connect */
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW + OFF + 60 * S, &ev, detail), 1);
+	CHECK_EQ_INT(ev.kind, RULE_OPEN);
+	CHECK_EQ_INT(ev.since, NOW + OFF);
+	CHECK_EQ_INT(ev.ts, NOW + OFF + 60 * S);
+
+	/* back after its last will, its data from before: judged from the reconnect too */
+	a = (struct store_offline_agent){"site-a", "gw-1", true, NOW, NOW - 3600 * S, NOW, 0};
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW + 2 * S, &ev, detail), 0);
+	/* ... and its alert of the outage clears at the sweep that sees it connected */
+	a.alert_id = 5;
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW + 2 * S, &ev, detail), 1);
+	CHECK_EQ_INT(ev.kind, RULE_CLEAR);
+	CHECK_EQ_INT(ev.ts, NOW + 2 * S);
+
+	/*
+	 * its retained state delivered again (a collector restart: state_at
+	 * new, up_since unchanged) is not news from the agent: still silent
+	 */
+	a = (struct store_offline_agent){"site-a", "gw-2",         true,          NOW,
+					 NOW - OFF - 60 * S, NOW - 3600 * S, 0};
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 1);
+	CHECK_EQ_INT(ev.since, NOW - 60 * S);
+
+	/* an old file's row: online with neither time known says nothing */
+	a = (struct store_offline_agent){"site-a", "gw-3", true, 0, 0, 0, 0};
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 0);
+	rules_config_destroy(cfg);
+}
+
 static void test_device(void)
 {
 	struct rules_config *cfg = rules_config_create();
@@ -426,6 +475,7 @@ static void test_up_since(void)
 int main(void)
 {
 	RUN(test_gateway);
+	RUN(test_gateway_judged_from_its_connect);
 	RUN(test_device);
 	RUN(test_sweep_store);
 	RUN(test_up_since);
