@@ -33,8 +33,12 @@ int offline_judge_gateway(const struct store_offline_agent *a, const struct rule
 {
 	const struct rule_setting *s = rules_config_get(cfg, a->site, RULE_GATEWAY_OFFLINE);
 	bool up = gateway_up(a, offline_ms, now_ms);
-	*ev = (struct rule_event){
-	    .rule = RULE_GATEWAY_OFFLINE, .site = a->site, .dev = a->agent, .code = ""};
+	/* severity on a clear too: the mail of one below min_severity is not sent either */
+	*ev = (struct rule_event){.rule = RULE_GATEWAY_OFFLINE,
+				  .site = a->site,
+				  .dev = a->agent,
+				  .code = "",
+				  .severity = s->severity};
 	if (a->alert_id > 0) {
 		if (!up)
 			return 0;
@@ -77,14 +81,22 @@ int offline_judge_device(const struct store_offline_device *d, const struct rule
 {
 	enum rule_id rule = d->kind == SP_DEV_LIFT ? RULE_LIFT_OFFLINE : RULE_CHARGER_OFFLINE;
 	const struct rule_setting *s = rules_config_get(cfg, d->site, rule);
-	*ev = (struct rule_event){
-	    .rule = rule, .device_id = d->device_id, .site = d->site, .dev = d->dev, .code = ""};
+	*ev = (struct rule_event){.rule = rule,
+				  .device_id = d->device_id,
+				  .site = d->site,
+				  .dev = d->dev,
+				  .code = "",
+				  .severity = s->severity};
 	if (d->alert_id > 0) {
 		if (d->last_seen < now_ms - offline_ms)
 			return 0;
 		ev->kind = RULE_CLEAR;
 		ev->alert_id = d->alert_id;
-		ev->ts = d->last_seen;
+		/*
+		 * the returning reading's ts, but never before the alert opened: a
+		 * reading that arrives late can be older than last_seen + O + hold
+		 */
+		ev->ts = d->last_seen > d->alert_opened_at ? d->last_seen : d->alert_opened_at;
 		return 1;
 	}
 	if (!s->enabled || d->last_seen <= 0 || now_ms < d->last_seen + offline_ms + s->hold_ms)

@@ -21,7 +21,8 @@
  * times are the collector's clock, a device's last_seen its newest
  * reading's ts. A gateway alert clears at the first sweep that sees it up;
  * a device alert once a reading newer than now - device_offline_s is
- * stored, at that reading's ts.
+ * stored, at that reading's ts (or the alert's opened_at, if later: a
+ * reading that came late). Clear events carry the rule's severity too.
  *
  * The writer runs a sweep only once the broker connection has been up for
  * device_offline_s and no backlog waits in the queues, so a collector that

@@ -244,6 +244,7 @@ struct store_offline_device {
 	int64_t last_seen;
 	struct store_offline_agent agent; /* its agent (alert_id 0) */
 	int64_t alert_id;       /* its active alert of lift_rule / charger_rule, 0 if none */
+	int64_t alert_opened_at; /* that alert's opened_at (0 if none) */
 };
 struct store_offline_scan {
 	int64_t silent_before;  /* devices with 0 < last_seen < this and no active alert */
