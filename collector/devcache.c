@@ -75,6 +75,7 @@ struct devcache {
 	size_t pool_used, pool_live;  /* key bytes written since the last rewrite / still in use */
 	struct seen_item *seen;
 	size_t nseen, seen_cap;
+	bool notes_evicted;           /* an entry with a seen item was evicted since the flush */
 };
 
 static inline struct entry *entry_at(const struct devcache *c, int32_t i)
@@ -262,6 +263,8 @@ static int reserve_entry(struct devcache *c)
 	return 0;
 }
 
+static struct seen_item *own_item(const struct devcache *c, const struct entry *e);
+
 /*
  * Takes the first entry the hand finds unused since its last pass out of
  * its chain and returns its index. Ends within two turns: the first clears
@@ -283,6 +286,8 @@ static int32_t evict(struct devcache *c)
 		*link = e->next;
 		c->pool_live -= key_size(e->key);
 		c->evictions++;
+		if (own_item(c, e) != NULL)
+			c->notes_evicted = true; /* its item stays; a new entry will not know it */
 		return i;
 	}
 }
@@ -355,6 +360,17 @@ int64_t devcache_newest(const struct store_device *d)
 	return (int64_t)entry_of(d)->newest_s * 1000;
 }
 
+int64_t devcache_newest_bound(const struct devcache *c, const struct store_device *d)
+{
+	const struct entry *e = entry_of(d);
+	const struct seen_item *s = own_item(c, e);
+	if (s != NULL)
+		return s->ts;
+	if (c->notes_evicted)
+		return INT64_MAX;
+	return (int64_t)e->newest_s * 1000 + 999;
+}
+
 int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts)
 {
 	struct entry *e = entry_of(d);
@@ -391,6 +407,7 @@ int devcache_flush_seen(struct devcache *c, int (*fn)(void *ctx, int64_t device_
 {
 	size_t n = c->nseen;
 	c->nseen = 0; /* forgets every entry's item at once (own_item) */
+	c->notes_evicted = false; /* (the store's last_seen has them from now on) */
 	/* in id order: neighbouring rows share B-tree pages, so each page is dirtied once */
 	if (n > 1)
 		qsort(c->seen, n, sizeof(*c->seen), by_id);
