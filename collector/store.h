@@ -391,6 +391,11 @@ struct store_readings_query {
 	int kind;               /* enum sp_rec_kind, or -1 for all */
 	int64_t from, to;       /* inclusive, ms */
 	int64_t limit;
+	/*
+	 * NULL, or NULL-terminated field names: only readings that carry at
+	 * least one of them ("trips": a lift record with its counter)
+	 */
+	const char *const *with_any;
 };
 
 /*
