@@ -104,6 +104,8 @@ static int put_mail(struct alertmail *am, struct store *s, struct mail_alert *a)
  * Not for alerts below min_severity; not for a condition that already
  * opened max_per_hour alerts in the hour before this one (a flapping sensor
  * must not flood the crew; counted, and its clear mail is paced alike).
+ * A clear is judged by the severity the alert was opened with (the store's),
+ * not the event's: nobody told of the opening is told of the clear.
  */
 int alertmail_event(struct alertmail *am, struct store *s, const struct rule_event *ev,
 		    int64_t alert_id, bool cleared, struct alertmail_counts *c)
@@ -113,7 +115,7 @@ int alertmail_event(struct alertmail *am, struct store *s, const struct rule_eve
 	int64_t opened_at = ev->ts;
 	int rc;
 
-	if (ev->severity > m->min_severity)
+	if (!cleared && ev->severity > m->min_severity)
 		return 0;
 	alert_rule_shown(rule, sizeof(rule), rule_name(ev->rule), ev->code);
 	snprintf(severity, sizeof(severity), "%s", alert_severity_name(ev->severity));
@@ -121,6 +123,9 @@ int alertmail_event(struct alertmail *am, struct store *s, const struct rule_eve
 	if (cleared && (rc = store_w_alert_info(s, alert_id, &opened_at, severity, sizeof(severity),
 						detail, sizeof(detail))))
 		return rc == SP_ENOTFOUND ? 0 : rc;
+	int stored = alert_severity_parse(severity);
+	if (cleared && (stored < 0 || stored > (int)m->min_severity))
+		return 0; /* (an unknown name: its opening was not mailed either) */
 	int64_t n = store_w_alerts_opened_between(s, ev->site, ev->dev, rule, ev->port,
 						  opened_at - MAIL_PACE_MS, opened_at);
 	if (n < 0)

@@ -46,9 +46,10 @@ void alertmail_destroy(struct alertmail *am);
 /*
  * Queues the mail of an alert opened (cleared false: ev is the RULE_OPEN
  * event, alert_id its new id) or cleared (ev the RULE_CLEAR event), unless
- * below min_severity, paced, or the site has no recipients. A mail that
- * cannot be composed is logged and skipped (the alert stands). 0 or SP_E*
- * (the store's; the caller's transaction then fails).
+ * below min_severity (a clear: by the severity the alert was stored with),
+ * paced, or the site has no recipients. A mail that cannot be composed is
+ * logged and skipped (the alert stands). 0 or SP_E* (the store's; the
+ * caller's transaction then fails).
  */
 int alertmail_event(struct alertmail *am, struct store *s, const struct rule_event *ev,
 		    int64_t alert_id, bool cleared, struct alertmail_counts *c);

@@ -111,6 +111,7 @@ int apiparse_readings(const struct apiparse_readings_args *a, struct store_readi
 	q->from = 0;
 	q->to = INT64_MAX;
 	q->limit = API_READINGS_DEFAULT;
+	q->with_any = NULL;
 	if (a->site == NULL || a->dev == NULL) {
 		snprintf(err, errlen, "site and dev are required");
 		return -1;

@@ -18,6 +18,11 @@
 #define BEFORE_PORT_ROWS 256 /* port records read from before a period */
 /* how far back a lift's counters are looked for: bounds the read for a device without any */
 #define LIFT_BEFORE_MS (7LL * 24 * 3600 * 1000)
+
+/* A lift's lifetime counters, each its own baseline (summary.h). */
+enum { TRIPS, DOOR_CYCLES, RUN_S, NCOUNTERS };
+static const char *const COUNTER_NAME[NCOUNTERS] = {"trips", "door_cycles", "run_s"};
+static const uint32_t COUNTER_HAS[NCOUNTERS] = {SP_HAS_TRIPS, SP_HAS_DOOR_CYCLES, SP_HAS_RUN_S};
 #define META_MAX       4096 /* bytes of a device's birth entry we decode */
 
 /* A device of the site being summarized. */
@@ -162,21 +167,50 @@ static int read_into_before(struct build *b, const struct store_readings_query *
 	return rc < 0 && rc != SP_ENOTFOUND ? rc : 0;
 }
 
+/*
+ * Appends the newest lift record before start carrying each counter
+ * (summary.h: each counter's baseline). Counters are optional (CONTRACT
+ * §3.2) and typically come every 15 min while state records come on every
+ * change, so the newest lift record often has none. One indexed walk back
+ * finds the newest record with any counter, which carries all of them from
+ * a device that sends them together; only a counter it lacks is looked for
+ * again. A lift that sends none costs one walk over LIFT_BEFORE_MS.
+ */
+static int read_counters_before(struct build *b, const char *site, const char *dev,
+				int64_t start)
+{
+	static const char *const any_counter[] = {"trips", "door_cycles", "run_s", NULL};
+	struct store_readings_query q = {site,      dev, SP_REC_LIFT, start - LIFT_BEFORE_MS,
+					 start - 1, 1,   any_counter};
+	size_t first = b->cb->nbefore;
+	int rc = read_into_before(b, &q);
+	if (rc || b->cb->nbefore == first)
+		return rc;
+	uint32_t has = b->cb->before[first].has;
+	for (int c = 0; c < NCOUNTERS; c++) {
+		if (has & COUNTER_HAS[c])
+			continue;
+		const char *const one[] = {COUNTER_NAME[c], NULL};
+		q.with_any = one;
+		if ((rc = read_into_before(b, &q)))
+			return rc;
+	}
+	return 0;
+}
+
 /* Reads the records of dev from before start that summary_device uses (citybuild.h). */
 static int read_before(struct build *b, const char *site, const struct dev_entry *d,
 		       int64_t start)
 {
 	int64_t recent = start - b->cb->p.offline_ms;
-	struct store_readings_query any = {site, d->dev, -1, recent, start - 1, 1};
-	struct store_readings_query lift = {site,      d->dev, SP_REC_LIFT, start - LIFT_BEFORE_MS,
-					    start - 1, 1};
+	struct store_readings_query any = {site, d->dev, -1, recent, start - 1, 1, NULL};
 	struct store_readings_query ports = {site,   d->dev,    SP_REC_PORT,
-					     recent, start - 1, BEFORE_PORT_ROWS};
+					     recent, start - 1, BEFORE_PORT_ROWS, NULL};
 	int rc;
 	b->cb->nbefore = 0;
 	if ((rc = read_into_before(b, &any)))
 		return rc;
-	if (d->kind != SP_DEV_CHARGER && (rc = read_into_before(b, &lift)))
+	if (d->kind != SP_DEV_CHARGER && (rc = read_counters_before(b, site, d->dev, start)))
 		return rc;
 	if (d->kind != SP_DEV_LIFT && (rc = read_into_before(b, &ports)))
 		return rc;

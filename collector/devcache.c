@@ -83,6 +83,13 @@ struct devcache {
 	size_t nseen, seen_cap;
 	size_t kept;                  /* items noted by committed batches (see the top) */
 	size_t flushed;               /* items written by a flush in this batch, 0 = none */
+	/*
+	 * An entry lost sight of its item (evicted, or the cache cleared) while
+	 * the item was not yet written by a committed flush: a device read again
+	 * may then be newer than its entry says (devcache_newest_bound).
+	 */
+	bool notes_unowned;
+	bool unowned_at_flush;        /* notes_unowned when this batch's flush ran */
 };
 
 static inline struct entry *entry_at(const struct devcache *c, int32_t i)
@@ -206,6 +213,8 @@ void devcache_clear(struct devcache *c)
 	c->n = 0;
 	c->hand = 0;
 	/* the seen items stay: they are ids and times, not entries (see the top) */
+	if (c->nseen > 0)
+		c->notes_unowned = true;
 	/* keep the newest pool block (reused), hand the others back */
 	if (c->pool) {
 		pool_free(c->pool->prev);
@@ -271,6 +280,18 @@ static int reserve_entry(struct devcache *c)
 }
 
 /*
+ * The entry's newest seen item, in either part of the list, or NULL: none
+ * not yet written by a committed flush.
+ */
+static struct seen_item *noted_item(const struct devcache *c, const struct entry *e)
+{
+	if (e->seen_item < 0 || (size_t)e->seen_item >= c->nseen ||
+	    c->seen[e->seen_item].id != e->d.id)
+		return NULL;
+	return &c->seen[e->seen_item];
+}
+
+/*
  * Takes the first entry the hand finds unused since its last pass out of
  * its chain and returns its index. Ends within two turns: the first clears
  * every bit. Its seen item, if any, stays for the next flush.
@@ -291,6 +312,8 @@ static int32_t evict(struct devcache *c)
 		*link = e->next;
 		c->pool_live -= key_size(e->key);
 		c->evictions++;
+		if (noted_item(c, e) != NULL)
+			c->notes_unowned = true; /* its item stays; a new entry will not know it */
 		return i;
 	}
 }
@@ -355,10 +378,8 @@ struct store_device *devcache_put(struct devcache *c, const char *site, const ch
  */
 static struct seen_item *own_item(const struct devcache *c, const struct entry *e)
 {
-	if (e->seen_item < 0 || (size_t)e->seen_item < c->kept ||
-	    (size_t)e->seen_item >= c->nseen || c->seen[e->seen_item].id != e->d.id)
-		return NULL;
-	return &c->seen[e->seen_item];
+	struct seen_item *s = noted_item(c, e);
+	return s != NULL && (size_t)e->seen_item >= c->kept ? s : NULL;
 }
 
 int64_t devcache_newest(const struct store_device *d)
@@ -366,17 +387,34 @@ int64_t devcache_newest(const struct store_device *d)
 	return (int64_t)entry_of(d)->newest_s * 1000;
 }
 
+int64_t devcache_newest_bound(const struct devcache *c, const struct store_device *d)
+{
+	const struct entry *e = entry_of(d);
+	const struct seen_item *s = noted_item(c, e);
+	if (s != NULL && to_seconds(s->ts) >= e->newest_s)
+		return s->ts;
+	if (c->notes_unowned)
+		return INT64_MAX;
+	return (int64_t)e->newest_s * 1000 + 999;
+}
+
 int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts)
 {
 	struct entry *e = entry_of(d);
 	struct seen_item *s = own_item(c, e);
 	if (s == NULL) {
+		/*
+		 * A new item starts at the newest ts a committed batch noted, so
+		 * that the entry's item always holds its newest (newest_bound).
+		 */
+		const struct seen_item *before = noted_item(c, e);
+		int64_t start = before != NULL && before->ts > ts ? before->ts : ts;
 		s = sp_grow(c->seen, &c->seen_cap, c->nseen + 1, sizeof(*s), 256);
 		if (s == NULL)
 			return -1;
 		c->seen = s;
 		s = &c->seen[c->nseen];
-		*s = (struct seen_item){d->id, ts};
+		*s = (struct seen_item){d->id, start};
 		e->seen_item = (int32_t)c->nseen++;
 	} else if (ts > s->ts) {
 		s->ts = ts;
@@ -411,6 +449,9 @@ int devcache_flush_seen(struct devcache *c, int (*fn)(void *ctx, int64_t device_
 	if (n - k > 1)
 		qsort(c->seen + k, n - k, sizeof(*c->seen), by_id);
 	c->flushed = n;
+	/* the store has every item from this flush's commit on: only later losses count */
+	c->unowned_at_flush = c->notes_unowned;
+	c->notes_unowned = false;
 	int rc = 0;
 	size_t i = 0, j = k;
 	while ((i < k || j < n) && rc == 0) {
@@ -435,13 +476,17 @@ void devcache_seen_commit(struct devcache *c)
 		c->nseen -= c->flushed;
 		c->flushed = 0;
 	}
+	c->unowned_at_flush = false;
 	c->kept = c->nseen;
 }
 
 void devcache_seen_abort(struct devcache *c)
 {
 	c->nseen = c->kept;
+	if (c->flushed > 0)
+		c->notes_unowned |= c->unowned_at_flush; /* the flush's writes are gone */
 	c->flushed = 0;
+	c->unowned_at_flush = false;
 }
 
 size_t devcache_count(const struct devcache *c)

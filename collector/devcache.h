@@ -52,6 +52,17 @@ int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts);
 int64_t devcache_newest(const struct store_device *d);
 
 /*
+ * At or above the newest reading's ts known of a cached device: exact if
+ * noted and not yet written by a committed flush, else the end of
+ * devcache_newest's second; INT64_MAX when the cache cannot tell (an entry
+ * with notes not yet written was evicted, or the cache cleared, since: d
+ * may be that device, read again from a store whose last_seen trails
+ * them). The writer's test of whether a record of a late message is older
+ * than what the rules already judged.
+ */
+int64_t devcache_newest_bound(const struct devcache *c, const struct store_device *d);
+
+/*
  * Devices noted by devcache_seen and not yet written by a committed flush
  * (one evicted and read again in between, or noted again by a later batch,
  * counts twice).

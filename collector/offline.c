@@ -9,10 +9,23 @@
 #include <stdio.h>
 #include <string.h>
 
+/*
+ * When a connected agent was last heard from: its newest data, or its
+ * (re)connect (up_since) if later. A new agent announces itself and waits
+ * for the collector's ack (ack_wait_s) before any data; its silence runs
+ * from the connect, never from 0 (which dated its alert 1970 and skipped
+ * the hold). Not state_at: a retained state is delivered again on every
+ * collector restart, which says nothing about the agent.
+ */
+static int64_t heard_at(const struct store_offline_agent *a)
+{
+	return a->up_since > a->last_seen ? a->up_since : a->last_seen;
+}
+
 /* Up: online by its last state (or data since), and heard from within offline_ms. */
 static bool gateway_up(const struct store_offline_agent *a, int64_t offline_ms, int64_t now_ms)
 {
-	return a->online && a->last_seen >= now_ms - offline_ms;
+	return a->online && heard_at(a) >= now_ms - offline_ms;
 }
 
 int offline_judge_gateway(const struct store_offline_agent *a, const struct rules_config *cfg,
@@ -20,8 +33,12 @@ int offline_judge_gateway(const struct store_offline_agent *a, const struct rule
 {
 	const struct rule_setting *s = rules_config_get(cfg, a->site, RULE_GATEWAY_OFFLINE);
 	bool up = gateway_up(a, offline_ms, now_ms);
-	*ev = (struct rule_event){
-	    .rule = RULE_GATEWAY_OFFLINE, .site = a->site, .dev = a->agent, .code = ""};
+	/* severity on a clear too: the mail of one below min_severity is not sent either */
+	*ev = (struct rule_event){.rule = RULE_GATEWAY_OFFLINE,
+				  .site = a->site,
+				  .dev = a->agent,
+				  .code = "",
+				  .severity = s->severity};
 	if (a->alert_id > 0) {
 		if (!up)
 			return 0;
@@ -34,8 +51,11 @@ int offline_judge_gateway(const struct store_offline_agent *a, const struct rule
 	if (up || !s->enabled)
 		return 0;
 	/* its connection ended (state offline), or it went quiet while connected */
-	int64_t down_since = a->online ? a->last_seen + offline_ms : a->state_at;
-	if (down_since <= 0 || now_ms < down_since + s->hold_ms)
+	int64_t since = a->online ? heard_at(a) : a->state_at;
+	if (since <= 0)
+		return 0; /* never heard from (only an old file's row can say online without when) */
+	int64_t down_since = a->online ? since + offline_ms : since;
+	if (now_ms < down_since + s->hold_ms)
 		return 0;
 	char held[32], quiet[32];
 	rule_say_duration(now_ms - down_since, held, sizeof(held));
@@ -61,14 +81,22 @@ int offline_judge_device(const struct store_offline_device *d, const struct rule
 {
 	enum rule_id rule = d->kind == SP_DEV_LIFT ? RULE_LIFT_OFFLINE : RULE_CHARGER_OFFLINE;
 	const struct rule_setting *s = rules_config_get(cfg, d->site, rule);
-	*ev = (struct rule_event){
-	    .rule = rule, .device_id = d->device_id, .site = d->site, .dev = d->dev, .code = ""};
+	*ev = (struct rule_event){.rule = rule,
+				  .device_id = d->device_id,
+				  .site = d->site,
+				  .dev = d->dev,
+				  .code = "",
+				  .severity = s->severity};
 	if (d->alert_id > 0) {
 		if (d->last_seen < now_ms - offline_ms)
 			return 0;
 		ev->kind = RULE_CLEAR;
 		ev->alert_id = d->alert_id;
-		ev->ts = d->last_seen;
+		/*
+		 * the returning reading's ts, but never before the alert opened: a
+		 * reading that arrives late can be older than last_seen + O + hold
+		 */
+		ev->ts = d->last_seen > d->alert_opened_at ? d->last_seen : d->alert_opened_at;
 		return 1;
 	}
 	if (!s->enabled || d->last_seen <= 0 || now_ms < d->last_seen + offline_ms + s->hold_ms)

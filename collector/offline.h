@@ -2,8 +2,9 @@
  * offline.h - the offline alerts (docs/alerts.md; DOMAIN N01/N02):
  *
  *   gateway.offline  an agent whose connection ended (its last will, or a
- *                    stop) or that sent nothing for device_offline_s, for
- *                    the rule's hold_s (default 60 s: an agent's restart
+ *                    stop) or that sent nothing for device_offline_s since
+ *                    its last data or its (re)connect, whichever is later,
+ *                    for the rule's hold_s (default 60 s: an agent's restart
  *                    passes unalerted). One alert per gateway, dev = the
  *                    agent's id: a site going dark is one alert, not one
  *                    per lift and charger.
@@ -20,7 +21,8 @@
  * times are the collector's clock, a device's last_seen its newest
  * reading's ts. A gateway alert clears at the first sweep that sees it up;
  * a device alert once a reading newer than now - device_offline_s is
- * stored, at that reading's ts.
+ * stored, at that reading's ts (or the alert's opened_at, if later: a
+ * reading that came late). Clear events carry the rule's severity too.
  *
  * The writer runs a sweep only once the broker connection has been up for
  * device_offline_s and no backlog waits in the queues, so a collector that

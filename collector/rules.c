@@ -657,7 +657,7 @@ int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_rec
 	if (rec->kind == SP_REC_SESSION)
 		return 0;
 	if (late && rec->kind != SP_REC_FAULT)
-		return 0; /* newer records already moved these rules */
+		return 0; /* newer records of this device already moved these rules */
 
 	int32_t dev = dev_find(r, d->id);
 	if (dev >= 0)

@@ -175,12 +175,14 @@ void rules_destroy(struct rules *r);
  * Evaluates one stored record of device d, received at received_ms
  * (collector clock). late: the record came in a message behind newer ones
  * of its agent (seqtrack_behind: resent after a broker or collector restart
- * while newer messages went through); newer records already moved the
- * rules, so a late record only counts if it is a fault record (an explicit
- * raise or clear), and a late raise not even then if the same fault's clear
- * at or after it has been judged already (RULE_RAISE_STALE). Within a
- * device, a record older than the newest one a tracked condition has seen
- * is ignored by it.
+ * while newer messages went through) and is older than a record of the
+ * same device already evaluated (the writer tells, writer.c
+ * late_for_rules); newer records of the device already moved the rules,
+ * so a late record only counts if it is a fault record (an explicit raise
+ * or clear), and a late raise not even then if the same fault's clear at
+ * or after it has been judged already (RULE_RAISE_STALE). Within a device,
+ * a record older than the newest one a tracked condition has seen is
+ * ignored by it.
  * Returns 0 or the callback's error.
  */
 int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_record *rec,

@@ -244,6 +244,7 @@ struct store_offline_device {
 	int64_t last_seen;
 	struct store_offline_agent agent; /* its agent (alert_id 0) */
 	int64_t alert_id;       /* its active alert of lift_rule / charger_rule, 0 if none */
+	int64_t alert_opened_at; /* that alert's opened_at (0 if none) */
 };
 struct store_offline_scan {
 	int64_t silent_before;  /* devices with 0 < last_seen < this and no active alert */
@@ -390,6 +391,11 @@ struct store_readings_query {
 	int kind;               /* enum sp_rec_kind, or -1 for all */
 	int64_t from, to;       /* inclusive, ms */
 	int64_t limit;
+	/*
+	 * NULL, or NULL-terminated field names: only readings that carry at
+	 * least one of them ("trips": a lift record with its counter)
+	 */
+	const char *const *with_any;
 };
 
 /*

@@ -108,12 +108,12 @@ static const char *const WASQL[SQA_W_COUNT] = {
 	 * one pass over the narrow device_seen, the device's row and a probe of
 	 * the partial index only for the silent ones
 	 */
-	[WA_OFF_SILENT] = OFFLINE_DEVICE_COLUMNS ", 0 FROM device_seen s JOIN devices d ON d.id = s.id"
+	[WA_OFF_SILENT] = OFFLINE_DEVICE_COLUMNS ", 0, 0 FROM device_seen s JOIN devices d ON d.id = s.id"
 			  " JOIN agents a ON a.id = d.agent_id"
 			  " WHERE d.kind IN (1, 2) AND s.last_seen > 0 AND s.last_seen < ?1"
 			  " AND NOT EXISTS (" ACTIVE_ALERT("d.site", "d.dev", OFFLINE_RULE_OF("d.kind")) ")",
 	/* the active ones through alerts_state (state, severity), not the whole history */
-	[WA_OFF_ALERTED] = OFFLINE_DEVICE_COLUMNS ", al.id FROM alerts al"
+	[WA_OFF_ALERTED] = OFFLINE_DEVICE_COLUMNS ", al.id, al.opened_at FROM alerts al"
 			   " JOIN devices d ON d.id = al.device_id JOIN agents a ON a.id = d.agent_id"
 			   " JOIN device_seen s ON s.id = d.id"
 			   " WHERE al.state IN ('active_unack', 'active_ack') AND al.cleared_at IS NULL"
@@ -383,6 +383,7 @@ static void read_offline_device(sqlite3_stmt *st, struct store_offline_device *d
 						.agent = (const char *)sqlite3_column_text(st, 5)};
 	read_offline_agent(st, 6, &d->agent);
 	d->alert_id = sqlite3_column_int64(st, 10);
+	d->alert_opened_at = sqlite3_column_int64(st, 11);
 }
 
 /* A device row kept past its statement: WA_OFF_ALERTED's callbacks update the table it walks. */

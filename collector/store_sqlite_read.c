@@ -18,6 +18,8 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,6 +197,22 @@ int sqr_devices(void *impl, const char *site, int64_t now_ms, int64_t offline_ms
 }
 
 /*
+ * Whether a stored body carries one of the fields: stored bodies are
+ * canonical (codec_encode.c), each field written `,"name":`, and a quote in
+ * a text value is escaped, so the pattern only matches a field.
+ */
+static bool carries_any(const char *body, size_t len, const char *const *names)
+{
+	char pat[64];
+	for (; *names; names++) {
+		int n = snprintf(pat, sizeof(pat), ",\"%s\":", *names);
+		if (n > 0 && (size_t)n < sizeof(pat) && memmem(body, len, pat, (size_t)n))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Walks the device's chunks newest first, keeping the newest q->limit
  * readings that match (newest.h), until no older chunk can add one; then
  * hands them to fn newest first. Returns their number or SP_E*.
@@ -225,7 +243,8 @@ static int read_chunks(struct sqlite_store *s, struct reader *r, int64_t device_
 		 * in a sound chunk, so 1024 per id keeps them apart below 2^54 ids).
 		 */
 		for (uint64_t i = 0; chunk_iter_next(&it, &rec) == 1; i++) {
-			if (rec.ts < q->from || rec.ts > q->to || (q->kind >= 0 && rec.kind != q->kind))
+			if (rec.ts < q->from || rec.ts > q->to || (q->kind >= 0 && rec.kind != q->kind) ||
+			    (q->with_any && !carries_any(rec.body, rec.len, q->with_any)))
 				continue;
 			uint64_t order = (uint64_t)chunk_id * 1024 + i;
 			if (!newest_takes(keep, rec.ts, order))

@@ -383,6 +383,13 @@ static int feed_close(struct summary *s)
 	return 0;
 }
 
+/* Keeps in *best the newest of *best and lift record r, if r carries the counter `has`. */
+static void newest_with(const struct sp_record **best, const struct sp_record *r, uint32_t has)
+{
+	if ((r->has & has) && (*best == NULL || r->ts > (*best)->ts))
+		*best = r;
+}
+
 int summary_device(struct summary *s, const struct summary_device *in)
 {
 	assert(s != NULL && in != NULL && in->dev != NULL && (in->before || !in->nbefore));
@@ -410,7 +417,7 @@ int summary_device(struct summary *s, const struct summary_device *in)
 	f->last_ts = s->p.start;
 
 	/* the newest record before the period of each use (see summary.h) */
-	const struct sp_record *newest = NULL, *lift = NULL;
+	const struct sp_record *newest = NULL, *trips = NULL, *doors = NULL, *run = NULL;
 	const struct sp_record *port[SP_PORT_MAX + 1] = {0};
 	for (size_t i = 0; i < in->nbefore; i++) {
 		const struct sp_record *r = &in->before[i];
@@ -418,8 +425,11 @@ int summary_device(struct summary *s, const struct summary_device *in)
 			continue;
 		if (newest == NULL || r->ts > newest->ts)
 			newest = r;
-		if (r->kind == SP_REC_LIFT && (lift == NULL || r->ts > lift->ts))
-			lift = r;
+		if (r->kind == SP_REC_LIFT) {
+			newest_with(&trips, r, SP_HAS_TRIPS);
+			newest_with(&doors, r, SP_HAS_DOOR_CYCLES);
+			newest_with(&run, r, SP_HAS_RUN_S);
+		}
 		if (r->kind == SP_REC_PORT && port_ok(r) &&
 		    (port[r->u.port.port] == NULL || r->ts > port[r->u.port.port]->ts))
 			port[r->u.port.port] = r;
@@ -428,14 +438,13 @@ int summary_device(struct summary *s, const struct summary_device *in)
 		d->kind = kind_of(newest);
 	if (newest != NULL && (rc = note_online(s, d, newest->ts)))
 		return rc;
-	if (lift != NULL) {
-		if (lift->has & SP_HAS_TRIPS)
-			counter_feed(&f->trips, lift->u.lift.trips);
-		if (lift->has & SP_HAS_DOOR_CYCLES)
-			counter_feed(&f->door_cycles, lift->u.lift.door_cycles);
-		if (lift->has & SP_HAS_RUN_S)
-			counter_feed(&f->run_s, lift->u.lift.run_s);
-	}
+	/* each counter from the newest record carrying it: a state record between has none */
+	if (trips != NULL)
+		counter_feed(&f->trips, trips->u.lift.trips);
+	if (doors != NULL)
+		counter_feed(&f->door_cycles, doors->u.lift.door_cycles);
+	if (run != NULL)
+		counter_feed(&f->run_s, run->u.lift.run_s);
 	for (int32_t p = 1; p <= SP_PORT_MAX; p++)
 		if (port[p] != NULL)
 			port_open(f, port[p], port[p]->ts);

@@ -39,9 +39,11 @@ struct summary_device {
 	 * Records of the device from before the period, in any order (nbefore
 	 * of them; before may be NULL when nbefore is 0): where counters and
 	 * states stand at the start. Of each kind of use the newest counts: the
-	 * newest record of any kind (online at the start), the newest lift
-	 * record (counters), the newest port record of each port (port states).
-	 * Records at or after the period's start are ignored.
+	 * newest record of any kind (online at the start), for each lift
+	 * counter the newest lift record carrying it (counters are optional: a
+	 * state record between carries none), the newest port record of each
+	 * port (port states). Records at or after the period's start are
+	 * ignored.
 	 */
 	const struct sp_record *before;
 	size_t nbefore;

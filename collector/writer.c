@@ -171,9 +171,28 @@ static bool seen_due_now(const struct writer *w, int64_t known, int64_t ts, int6
 
 /* ---------------------------------------------------------------- message handlers */
 
+/*
+ * Whether a record of a message behind newer ones of its agent is late for
+ * the rules (rules_eval): only if its device already has a newer record,
+ * which the rules saw. The newer messages moved the rules only for the
+ * devices in them; a record of any other device, or not older than its
+ * device's newest, is news (a smoke alarm resent after a broker restart
+ * must still open its alert), and judging it is safe: no condition of the
+ * device has seen a newer record. The device's newest is the cache's bound
+ * (devcache_newest_bound); uncached (no memory): late, as unknown. A fault
+ * record always is: the rules judge a late one too, and only test a late
+ * raise against the same fault's clear, which is exact (same ts included).
+ */
+static bool late_for_rules(const struct writer *w, const struct store_device *d,
+			   const struct parsed_rec *r)
+{
+	return r->kind == SP_REC_FAULT || d == &w->scratch ||
+	       r->ts < devcache_newest_bound(w->devs, d);
+}
+
 /* Stores one record of a data message, or says why not in *why; then runs the rules on it. */
 static int store_record(struct writer *w, const struct sp_topic *t, int64_t agent_id,
-			int64_t seq, bool late, int64_t received_ms, int64_t now,
+			int64_t seq, bool behind, int64_t received_ms, int64_t now,
 			const struct parsed_rec *r, struct sp_reject_info *why)
 {
 	int err;
@@ -192,6 +211,8 @@ static int store_record(struct writer *w, const struct sp_topic *t, int64_t agen
 	if ((err = store_w_reading_tail_lent(w->p.store, d->id, agent_id, seq, r->kind, r->ts,
 					     r->body, r->body_len)))
 		return err;
+	/* (before this record is noted) */
+	bool late = behind && late_for_rules(w, d, r);
 	/* a device not cached (no memory) has its last_seen written at once */
 	bool write_now = d == &w->scratch;
 	if (!write_now) {
@@ -244,7 +265,7 @@ static int handle_data(struct writer *w, const struct queue_msg *m, const struct
 	if (verdict == SEQ_LATE)
 		w->bc.recovered++;
 
-	/* a message behind newer ones of its agent: its records move no alert rule (rules.h) */
+	/* a message behind newer ones of its agent: its records may be late (late_for_rules) */
 	bool behind = seqtrack_behind(ag, pm.seq);
 	struct parsed_rec r;
 	while ((rc = parsed_next(&pm, &r)) == 1) {

@@ -22,6 +22,10 @@ scenarios (--scenario):
     counted in sitepulse_fault_raises_stale_total and logged; a late raise
     of another code, never cleared, still opens its alert; and the same
     with a collector restart between the clear and the late raise;
+  - a late message of a device the newer messages did not mention (site
+    alerts-e, raw messages: seq 2 a lift record, then seq 1 a charger's
+    smoke episode) opens and clears its alert; a late smoke record older
+    than its charger's newest does not;
   - kill -9 of the collector while a hold is pending (site alerts-c, hold
     8 s): after the restart exactly one alert opens, no earlier than 8 s
     after the condition began.
@@ -192,6 +196,7 @@ def main(env):
 
     T.log("step: a fault raise resent after its own clear (alerts-d, raw messages)")
     late_raise_after_clear(broker, coll)
+    late_message_of_another_device(broker, coll)
 
     T.log("step: kill -9 while a hold is pending (alerts-c, hold %d s)" % HOLD_C_S)
     c = env.agent(broker, "alerts-c", "gw-1", seed=13, lifts=1, chargers=0,
@@ -261,6 +266,49 @@ def late_raise_after_clear(broker, coll):
                "alerts at alerts-d after the restart: E40's raise came after its clear, none")
     T.check_eq(coll.metrics()["sitepulse_fault_raises_stale_total"], 1,
                "sitepulse_fault_raises_stale_total of the restarted collector")
+
+
+def late_message_of_another_device(broker, coll):
+    """seq 2 holds only a lift record; seq 1, behind it (late), holds charger chg-e's smoke
+    episode: false, true 10 s later, false 20 s after that. The newer message said nothing
+    of chg-e, so its records are news: one charger.smoke alert, opened and cleared at their
+    times. Then seq 4 says no smoke at T+60 s and seq 3, behind it, smoke at T+50 s: older
+    than what chg-e's rules already judged, so no alert (an episode already over)."""
+    topic = "sp/v1/alerts-e/gw-x/"
+    now = int(time.time() * 1000)
+    T.publish_ok(broker, topic + "birth", json.dumps({"v": 1, "ts": now, "devices": [
+        {"dev": "lift-e", "kind": "lift", "floors": [0, 6], "rated_speed": 1.0},
+        {"dev": "chg-e", "kind": "charger", "ports": 2}]}), retain=True)
+    T.publish_ok(broker, topic + "state", json.dumps({"online": True, "ts": now}), retain=True)
+
+    def data(seq, records):
+        T.publish_ok(broker, topic + "data", json.dumps(
+            {"v": 1, "seq": seq, "ts": max(r["ts"] for r in records), "records": records}))
+
+    def smoke(ts, on):
+        return {"t": "station", "dev": "chg-e", "ts": ts, "smoke": on}
+    t0 = now - 60000
+    data(2, [{"t": "lift", "dev": "lift-e", "ts": t0 + 40000, "floor": 1, "dir": "stop",
+              "door": "closed", "door_zone": True, "occupied": False, "mode": "normal"}])
+    data(1, [smoke(t0, False), smoke(t0 + 10000, True), smoke(t0 + 30000, False)])
+    T.wait_until(lambda: len(T.stored_records(coll, "alerts-e", ["lift-e", "chg-e"])) == 4, 20,
+                 "the four records stored at alerts-e")
+    def smoke_alerts():
+        return [x for x in alerts(coll, site="alerts-e") if x["rule"] == "charger.smoke"]
+    T.wait_until(lambda: smoke_alerts() or None, 10,
+                 "the smoke alert of the late message at alerts-e")
+    got = smoke_alerts()
+    T.check_eq([(x["rule"], x["dev"], x["opened_at"], x["cleared_at"]) for x in got],
+               [("charger.smoke", "chg-e", t0 + 10000, t0 + 30000)],
+               "alerts at alerts-e: the late message's smoke episode, opened and cleared")
+
+    data(4, [smoke(t0 + 60000, False)])
+    data(3, [smoke(t0 + 50000, True)])
+    T.wait_until(lambda: len(T.stored_records(coll, "alerts-e", ["lift-e", "chg-e"])) == 6, 20,
+                 "the two further records stored at alerts-e")
+    time.sleep(1.5)  # a tick or two: a hold or alert from the late smoke would show by now
+    T.check_eq(len(smoke_alerts()), 1,
+               "alerts at alerts-e: none for smoke older than chg-e's newest record")
 
 
 def alerts_after_restart(coll):

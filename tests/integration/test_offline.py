@@ -17,8 +17,12 @@ Times are seconds after the agents start:
   - every one of these alerts is mailed, opened and cleared (Message-IDs);
   - then the collector is killed (-9) and kept down for 15 s while the
     agents go on: after its restart, with their backlogs replayed, no
-    offline alert opens for devices that were only waiting for it.
+    offline alert opens for devices that were only waiting for it;
+  - a new gateway (off-n, raw messages) says online and sends its first data
+    3 s later, as an agent waiting for the collector's ack does: no
+    gateway.offline alert (its silence runs from its connect).
 """
+import json
 import os
 import signal
 import sys
@@ -139,11 +143,36 @@ def main(env):
     time.sleep(OFFLINE_S + 8)
     new = [x for x in offline_alerts(coll) if x["id"] not in before]
     T.check_eq(new, [], "offline alerts opened after the collector's own outage")
+
+    T.log("step: a new gateway says online, then sends its first data 3 s later (its ack wait)")
+    new_gateway(broker, coll)
     m = coll.metrics()
     T.check_eq(m.get("sitepulse_store_ok"), 1.0, "sitepulse_store_ok")
     for ag in (a, b, c):
         rc, _ = ag.terminate(signal.SIGTERM)
         T.check_eq(rc, 0, "%s: SIGTERM exit status" % ag.name)
+
+
+def new_gateway(broker, coll):
+    """A gateway never heard from before publishes its state and, as an agent waits for the
+    collector's ack (ack_wait_s) before any data, its first data 3 s later, while sweeps run
+    (every second here). Its silence runs from its connect: no gateway.offline alert (it
+    was opened at once, dated 1970 and past its hold, when judged from last_seen 0)."""
+    topic = "sp/v1/off-n/gw-new/"
+    now = int(time.time() * 1000)
+    T.publish_ok(broker, topic + "state", json.dumps({"online": True, "ts": now}), retain=True)
+    time.sleep(3)
+    ts = int(time.time() * 1000)
+    T.publish_ok(broker, topic + "birth", json.dumps({"v": 1, "ts": ts, "devices": [
+        {"dev": "lift-n", "kind": "lift", "floors": [0, 6], "rated_speed": 1.0}]}), retain=True)
+    T.publish_ok(broker, topic + "data", json.dumps({"v": 1, "seq": 1, "ts": ts, "records": [
+        {"t": "lift", "dev": "lift-n", "ts": ts, "floor": 1, "dir": "stop", "door": "closed",
+         "door_zone": True, "occupied": False, "mode": "normal"}]}))
+    T.wait_until(lambda: T.stored_records(coll, "off-n", ["lift-n"]) or None, 10,
+                 "off-n/lift-n's first reading stored")
+    time.sleep(2)  # a sweep or two after the data
+    T.check_eq([(x["rule"], x["opened_at"]) for x in alerts(coll, site="off-n")], [],
+               "alerts of the new gateway off-n/gw-new")
 
 
 if __name__ == "__main__":

@@ -241,6 +241,72 @@ static void test_newest(void)
 	devcache_destroy(c);
 }
 
+/*
+ * The bound the writer tests late records against: never below what the
+ * cache was told or noted. Exact while noted since the flush, the end of
+ * the whole second after it; unknown (INT64_MAX) for a device without
+ * notes of its own while an entry with notes not yet flushed has been
+ * evicted (a device read again from a store that trails its notes).
+ */
+static void test_newest_bound(void)
+{
+	struct devcache *c = devcache_create(2);
+	struct store_device a = dev(1, SP_DEV_LIFT), b = dev(2, SP_DEV_LIFT), x = dev(3, SP_DEV_LIFT);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, T0 + 1200);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
+	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 1999);
+	CHECK_EQ_INT(devcache_newest_bound(c, pb), 999); /* none: below any real ts */
+	devcache_seen(c, pa, T0 + 7300);
+	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 7300); /* exact */
+	devcache_seen(c, pa, T0 + 7100);                     /* older: no change */
+	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 7300);
+	struct flushed f = {0};
+	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
+	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 7300); /* not committed yet */
+	devcache_seen_commit(c);
+	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 7999);
+
+	/* b noted, then evicted before the flush: a device read again cannot tell */
+	devcache_seen(c, pb, T0 + 5000);
+	devcache_get(c, "s", "a"); /* a used: the hand takes b */
+	struct store_device *px = devcache_put(c, "s", "x", &x, T0 + 100);
+	CHECK(devcache_get(c, "s", "b") == NULL);
+	CHECK_EQ_INT(devcache_newest_bound(c, px), INT64_MAX);
+	pb = devcache_put(c, "s", "b", &b, T0 + 1000); /* the store's last_seen, trailing */
+	CHECK_EQ_INT(devcache_newest_bound(c, pb), INT64_MAX);
+	devcache_seen(c, pb, T0 + 6000); /* noted again: exact, the notes of its own */
+	CHECK_EQ_INT(devcache_newest_bound(c, pb), T0 + 6000);
+	/* once a flush committed, the store has them all again */
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
+	CHECK_EQ_INT(devcache_newest_bound(c, pb), T0 + 6999);
+	devcache_destroy(c);
+}
+
+/*
+ * The bound across batches: a committed batch's note (not yet flushed)
+ * stays the newest when a later batch notes an older reading of the same
+ * device; a rollback and the clear after it leave nothing the cache can
+ * tell until a flush of the committed notes commits.
+ */
+static void test_newest_bound_batches(void)
+{
+	struct devcache *c = devcache_create(8);
+	struct store_device a = dev(1, SP_DEV_LIFT);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
+	devcache_seen(c, pa, T0 + 5300);
+	devcache_seen_commit(c); /* batch 1 committed, no flush */
+	devcache_seen(c, pa, T0 + 5100); /* batch 2: an older reading */
+	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 5300);
+	devcache_seen_abort(c); /* batch 2 rolled back */
+	devcache_clear(c);
+	pa = devcache_put(c, "s", "a", &a, T0 + 1000); /* read again: the store trails */
+	CHECK_EQ_INT(devcache_newest_bound(c, pa), INT64_MAX);
+	struct flushed f = {0};
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
+	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 1999);
+	devcache_destroy(c);
+}
+
 /* A flush whose write fails: its batch rolls back, and nothing committed is forgotten. */
 static void test_flush_error(void)
 {
@@ -592,6 +658,8 @@ int main(void)
 	RUN(test_seen_survives_replace);
 	RUN(test_items_after_flush);
 	RUN(test_newest);
+	RUN(test_newest_bound);
+	RUN(test_newest_bound_batches);
 	RUN(test_flush_error);
 	RUN(test_seen_survives_rollback);
 	RUN(test_flush_rolled_back);

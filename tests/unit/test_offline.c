@@ -7,6 +7,7 @@
  */
 #include "harness.h"
 
+#include "alertmail.h"
 #include "offline.h"
 #include "rules.h"
 #include "store.h"
@@ -14,6 +15,7 @@
 #include "sitepulse/error.h"
 
 #include <errno.h>
+#include <sqlite3.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -106,6 +108,89 @@ static void test_gateway(void)
 	rules_config_destroy(cfg);
 }
 
+/*
+ * A new agent says online on connect and sends data only after the
+ * collector's ack (ack_wait_s): never heard from by data, it is judged from
+ * its connect (up_since), not from last_seen 0 (an alert dated 1970 that
+ * skipped its hold). An agent back after its last will likewise.
+ */
+static void test_gateway_judged_from_its_connect(void)
+{
+	struct rules_config *cfg = rules_config_create();
+	struct rule_event ev;
+	char detail[OFFLINE_DETAIL_MAX];
+	if (cfg == NULL) {
+		CHECK(cfg != NULL);
+		return;
+	}
+	/* connected at NOW, no data yet */
+	struct store_offline_agent a = {"site-a", "gw-new", true, NOW, 0, NOW, 0};
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW + 1 * S, &ev, detail), 0);
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW + OFF + 59 * S, &ev, detail), 0);
+	/* still nothing after device_offline_s + hold_s: silent, from its connect */
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW + OFF + 60 * S, &ev, detail), 1);
+	CHECK_EQ_INT(ev.kind, RULE_OPEN);
+	CHECK_EQ_INT(ev.since, NOW + OFF);
+	CHECK_EQ_INT(ev.ts, NOW + OFF + 60 * S);
+
+	/* back after its last will, its data from before: judged from the reconnect too */
+	a = (struct store_offline_agent){"site-a", "gw-1", true, NOW, NOW - 3600 * S, NOW, 0};
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW + 2 * S, &ev, detail), 0);
+	/* ... and its alert of the outage clears at the sweep that sees it connected */
+	a.alert_id = 5;
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW + 2 * S, &ev, detail), 1);
+	CHECK_EQ_INT(ev.kind, RULE_CLEAR);
+	CHECK_EQ_INT(ev.ts, NOW + 2 * S);
+
+	/*
+	 * its retained state delivered again (a collector restart: state_at
+	 * new, up_since unchanged) is not news from the agent: still silent
+	 */
+	a = (struct store_offline_agent){"site-a", "gw-2",         true,          NOW,
+					 NOW - OFF - 60 * S, NOW - 3600 * S, 0};
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 1);
+	CHECK_EQ_INT(ev.since, NOW - 60 * S);
+
+	/* an old file's row: online with neither time known says nothing */
+	a = (struct store_offline_agent){"site-a", "gw-3", true, 0, 0, 0, 0};
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 0);
+	rules_config_destroy(cfg);
+}
+
+/*
+ * Clear events carry the rule's severity (as the record rules' do); a
+ * device's clear is never dated before its alert opened.
+ */
+static void test_clear_events(void)
+{
+	struct rules_config *cfg = rules_config_create();
+	struct rule_event ev;
+	char detail[OFFLINE_DETAIL_MAX];
+	if (cfg == NULL) {
+		CHECK(cfg != NULL);
+		return;
+	}
+	rules_config_global(cfg, RULE_GATEWAY_OFFLINE)->severity = ALERT_WARNING;
+	rules_config_global(cfg, RULE_CHARGER_OFFLINE)->severity = ALERT_MINOR;
+	struct store_offline_agent a = up_agent();
+	a.alert_id = 3;
+	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 1);
+	CHECK_EQ_INT(ev.kind, RULE_CLEAR);
+	CHECK_EQ_INT(ev.severity, ALERT_WARNING);
+
+	/* opened at last_seen + O + hold; a late reading older than that brings it back */
+	struct store_offline_device d = {
+	    21, "site-a", "chg-1", SP_DEV_CHARGER, NOW - 30 * S, up_agent(), 8, NOW - 10 * S};
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+	CHECK_EQ_INT(ev.kind, RULE_CLEAR);
+	CHECK_EQ_INT(ev.severity, ALERT_MINOR);
+	CHECK_EQ_INT(ev.ts, NOW - 10 * S);
+	d.last_seen = NOW - 5 * S;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+	CHECK_EQ_INT(ev.ts, NOW - 5 * S);
+	rules_config_destroy(cfg);
+}
+
 static void test_device(void)
 {
 	struct rules_config *cfg = rules_config_create();
@@ -116,7 +201,7 @@ static void test_device(void)
 		return;
 	}
 	struct store_offline_device d = {
-	    11, "site-a", "lift-1", SP_DEV_LIFT, NOW - OFF - 1 * S, up_agent(), 0};
+	    11, "site-a", "lift-1", SP_DEV_LIFT, NOW - OFF - 1 * S, up_agent(), 0, 0};
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
 	CHECK_EQ_INT(ev.kind, RULE_OPEN);
 	CHECK_EQ_INT(ev.rule, RULE_LIFT_OFFLINE);
@@ -171,7 +256,7 @@ static void test_device(void)
 	g->hold_ms = 120 * S;
 	g->severity = ALERT_CRITICAL;
 	struct store_offline_device l = {
-	    12, "site-a", "lift-2", SP_DEV_LIFT, NOW - OFF - 119 * S, up_agent(), 0};
+	    12, "site-a", "lift-2", SP_DEV_LIFT, NOW - OFF - 119 * S, up_agent(), 0, 0};
 	CHECK_EQ_INT(offline_judge_device(&l, cfg, OFF, NOW, &ev, detail), 0);
 	l.last_seen = NOW - OFF - 120 * S;
 	CHECK_EQ_INT(offline_judge_device(&l, cfg, OFF, NOW, &ev, detail), 1);
@@ -423,11 +508,138 @@ static void test_up_since(void)
 	}
 }
 
+/* ---------------------------------------------------------------- mail */
+
+struct mail_sink {
+	struct sink k;
+	struct alertmail *am;
+	struct alertmail_counts counts;
+};
+
+/* persist, then the mail, as the writer's on_rule_event does */
+static int persist_and_mail(void *ctx, const struct rule_event *ev, int64_t *alert_id)
+{
+	struct mail_sink *m = ctx;
+	int rc = persist(&m->k, ev, alert_id);
+	if (rc)
+		return rc;
+	bool cleared = ev->kind == RULE_CLEAR;
+	return alertmail_event(m->am, m->k.s, ev, cleared ? ev->alert_id : *alert_id, cleared,
+			       &m->counts);
+}
+
+static int64_t mails_queued(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT count(*) FROM outbox", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static int mail_sweep(struct store *s, struct rules_config *cfg, struct mail_sink *m, int64_t now)
+{
+	int rc = store_w_begin(s);
+	if (rc == 0 && (rc = offline_sweep(s, cfg, OFF, now, persist_and_mail, m)) == 0)
+		return store_w_commit(s);
+	store_w_rollback(s);
+	return rc;
+}
+
+/* The agent's connection ends at `at` (its last will). */
+static int gateway_gone(struct store *s, int64_t ag, int64_t at)
+{
+	int rc = store_w_begin(s);
+	if (rc == 0 && (rc = store_w_agent_state(s, ag, false, at)) == 0)
+		return store_w_commit(s);
+	store_w_rollback(s);
+	return rc;
+}
+
+/*
+ * A clear is mailed only when its alert's opening was: by the severity the
+ * alert was stored with, whatever the event or today's setting says. A
+ * warning gateway.offline under min_severity minor mails neither its
+ * opening nor its clear; a major one opened before its setting became
+ * warning (a restart with a new configuration) mails both.
+ */
+static void test_clear_mail_follows_min_severity(void)
+{
+	char path[512];
+	const char *dir = getenv("SP_TEST_TMP");
+	snprintf(path, sizeof(path), "%s/test_offline-mail-%d.db", dir && *dir ? dir : "/tmp",
+		 (int)getpid());
+	unlink(path);
+	struct store_params p = {.path = path, .readers = 1, .agent_down_ms = 60 * S};
+	struct store *s = store_open(&p);
+	struct rules_config *cfg = rules_config_create();
+	char *to_items[] = {"crew@example.test"};
+	struct sp_conf_list to = {to_items, 1};
+	struct writer_mail wm = {"sitepulse@example.test", &to, NULL, 0, ALERT_MINOR, 10, 0};
+	struct mail_sink m = {{s, 0, 0, ""}, alertmail_create(&wm), {0, 0}};
+	int64_t ag;
+	CHECK(s != NULL && cfg != NULL && m.am != NULL);
+	if (s == NULL || cfg == NULL || m.am == NULL)
+		goto out;
+	struct rule_setting *g = rules_config_global(cfg, RULE_GATEWAY_OFFLINE);
+	g->severity = ALERT_WARNING;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "gw-1", &ag), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, ag, true, NOW - 3600 * S), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, ag, NOW - 1 * S), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	/* a warning: neither its opening nor its clear is mailed */
+	CHECK_EQ_INT(gateway_gone(s, ag, NOW), 0);
+	CHECK_EQ_INT(mail_sweep(s, cfg, &m, NOW + 61 * S), 0);
+	CHECK_EQ_INT(m.k.opened, 1);
+	CHECK_EQ_INT(mails_queued(path), 0);
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, ag, true, NOW + 70 * S), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(mail_sweep(s, cfg, &m, NOW + 71 * S), 0);
+	CHECK_EQ_INT(m.k.cleared, 1);
+	CHECK_EQ_INT(mails_queued(path), 0);
+
+	/* opened as major (mailed), cleared after the setting said warning: mailed too */
+	g->severity = ALERT_MAJOR;
+	CHECK_EQ_INT(gateway_gone(s, ag, NOW + 100 * S), 0);
+	CHECK_EQ_INT(mail_sweep(s, cfg, &m, NOW + 161 * S), 0);
+	CHECK_EQ_INT(m.k.opened, 2);
+	CHECK_EQ_INT(mails_queued(path), 1);
+	g->severity = ALERT_WARNING;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, ag, true, NOW + 170 * S), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(mail_sweep(s, cfg, &m, NOW + 171 * S), 0);
+	CHECK_EQ_INT(m.k.cleared, 2);
+	CHECK_EQ_INT(mails_queued(path), 2);
+out:
+	alertmail_destroy(m.am);
+	rules_config_destroy(cfg);
+	if (s)
+		store_close(s);
+	unlink(path);
+	for (int i = 0; i < 2; i++) {
+		char side[540];
+		snprintf(side, sizeof(side), "%s-%s", path, i ? "shm" : "wal");
+		unlink(side);
+	}
+}
+
 int main(void)
 {
 	RUN(test_gateway);
+	RUN(test_gateway_judged_from_its_connect);
+	RUN(test_clear_events);
 	RUN(test_device);
 	RUN(test_sweep_store);
 	RUN(test_up_since);
+	RUN(test_clear_mail_follows_min_severity);
 	HARNESS_EXIT();
 }

@@ -10,7 +10,9 @@
  */
 #include "harness.h"
 
+#include "citybuild.h"
 #include "store.h"
+#include "sitepulse/buf.h"
 #include "sitepulse/error.h"
 #include "sitepulse/log.h"
 
@@ -126,7 +128,7 @@ static int on_reading(void *ctx, const char *body, size_t len)
 static int readings(struct store *s, const char *site, const char *dev, int kind, int64_t from,
 		    int64_t to, int64_t limit, struct rows *out)
 {
-	struct store_readings_query q = {site, dev, kind, from, to, limit};
+	struct store_readings_query q = {site, dev, kind, from, to, limit, NULL};
 	memset(out, 0, sizeof(*out));
 	return store_r_readings(s, &q, on_reading, out);
 }
@@ -693,6 +695,122 @@ static void test_readings_query(void)
 	CHECK_EQ_INT(readings(s, "site-a", "nope", -1, ALL_TIME_FROM, ALL_TIME_TO, 100, &r), SP_ENOTFOUND);
 	CHECK_EQ_INT(readings(s, "site-x", "lift-1", -1, ALL_TIME_FROM, ALL_TIME_TO, 100, &r), SP_ENOTFOUND);
 	CHECK_EQ_INT(r.n, 0);
+	drop(s, path);
+}
+
+/*
+ * with_any: only readings carrying one of the fields, newest first; a
+ * field's name inside a text value (its quotes escaped) is not the field.
+ * What the city summary's counter baselines read (citybuild.c).
+ */
+static void test_readings_with_field(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag = 0;
+	struct store_device d;
+	static const char *const bodies[] = {
+	    "{\"t\":\"lift\",\"floor\":1,\"trips\":5,\"run_s\":9}",
+	    "{\"t\":\"lift\",\"floor\":2}",
+	    "{\"t\":\"fault\",\"code\":\"E1\",\"detail\":\"x,\\\"trips\\\":7\"}",
+	    "{\"t\":\"lift\",\"floor\":3}",
+	};
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &ag), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", ag, NULL, SP_DEV_LIFT, NULL, &d), 0);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ_INT(store_w_reading(s, d.id, ag, i + 1, i == 2 ? SP_REC_FAULT : SP_REC_LIFT,
+					     T0 + 1000 * i, bodies[i], strlen(bodies[i])),
+			     0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	static const char *const trips[] = {"trips", NULL};
+	static const char *const doors_or_run[] = {"door_cycles", "run_s", NULL};
+	static const char *const doors[] = {"door_cycles", NULL};
+	struct rows r = {0};
+	struct store_readings_query q = {"site-a", "lift-1", -1, ALL_TIME_FROM, ALL_TIME_TO, 10,
+					 trips};
+	CHECK_EQ_INT(store_r_readings(s, &q, on_reading, &r), 1);
+	CHECK_EQ_STR(r.body[0], bodies[0]);
+	memset(&r, 0, sizeof(r));
+	q.with_any = doors_or_run;
+	q.kind = SP_REC_LIFT;
+	q.limit = 1;
+	CHECK_EQ_INT(store_r_readings(s, &q, on_reading, &r), 1);
+	CHECK_EQ_STR(r.body[0], bodies[0]);
+	memset(&r, 0, sizeof(r));
+	q.with_any = doors;
+	CHECK_EQ_INT(store_r_readings(s, &q, on_reading, &r), 0);
+	/* without the filter: the newest lift reading, which has no counter */
+	memset(&r, 0, sizeof(r));
+	q.with_any = NULL;
+	CHECK_EQ_INT(store_r_readings(s, &q, on_reading, &r), 1);
+	CHECK_EQ_STR(r.body[0], bodies[3]);
+	drop(s, path);
+}
+
+/*
+ * The city summary's lift counters over a real store (citybuild.c): the
+ * newest lift record before the period carries no counters (a state
+ * change), the one before it does, and it is their base. trips 1000 at
+ * L - 100 s, a record without counters at L - 65 s, 1100 at L - 20 s: the
+ * period [L - 60 s, L) grew by 100 (it said 0, from the first value in it).
+ */
+static void test_city_counter_base(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	struct citybuild *cb = NULL;
+	struct sp_buf out = SP_BUF_INIT(0);
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	const int64_t L = T0 + 3600000;
+	int64_t ag = 0;
+	struct store_device d;
+	struct sp_device_info li = lift_info("lift-1", 0, 5);
+	char body[3][400];
+	const int64_t at[3] = {L - 100000, L - 65000, L - 20000};
+	const char *counters[3] = {",\"trips\":1000,\"door_cycles\":2000,\"run_s\":8000", "",
+				   ",\"trips\":1100,\"door_cycles\":2150,\"run_s\":8040"};
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &ag), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", ag, &li, SP_DEV_LIFT, NULL, &d), 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(body[i], sizeof(body[i]),
+			 "{\"t\":\"lift\",\"dev\":\"lift-1\",\"ts\":%lld,\"floor\":1,\"dir\":\"stop\","
+			 "\"door\":\"closed\",\"door_zone\":true,\"occupied\":false,\"mode\":\"normal\"%s}",
+			 (long long)at[i], counters[i]);
+		CHECK_EQ_INT(store_w_reading(s, d.id, ag, i + 1, SP_REC_LIFT, at[i], body[i],
+					     strlen(body[i])),
+			     0);
+	}
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	struct citybuild_params p = {s, NULL, 60000, 1000};
+	struct citybuild_report rep;
+	atomic_bool stop = false;
+	CHECK((cb = citybuild_create(&p)) != NULL);
+	if (cb == NULL)
+		goto out;
+	CHECK_EQ_INT(citybuild_period(cb, "site-a", L - 60000, L, L + 1000, false, &stop, &out, &rep),
+		     0);
+	CHECK_EQ_INT(rep.refused, 0);
+	const char *lift = out.data ? strstr(out.data, "\"dev\":\"lift-1\"") : NULL;
+	CHECK(lift != NULL);
+	if (lift != NULL) {
+		CHECK(strstr(lift, "\"trips\":100,") != NULL);
+		CHECK(strstr(lift, "\"door_cycles\":150,") != NULL);
+		CHECK(strstr(lift, "\"run_s\":40,") != NULL);
+		if (strstr(lift, "\"trips\":100,") == NULL)
+			fprintf(stderr, "  summary: %s\n", out.data);
+	}
+out:
+	citybuild_destroy(cb);
+	sp_buf_free(&out);
 	drop(s, path);
 }
 
@@ -1636,7 +1754,7 @@ static void *reader_main(void *arg)
 {
 	struct reader_ctx *c = arg;
 	int64_t deadline = mono_ms() + 15000;
-	struct store_readings_query q = {"site-c", "bulk", -1, ALL_TIME_FROM, ALL_TIME_TO, 1000000};
+	struct store_readings_query q = {"site-c", "bulk", -1, ALL_TIME_FROM, ALL_TIME_TO, 1000000, NULL};
 	atomic_fetch_add(c->ready, 1);
 	while (!atomic_load(c->stop) && c->iterations < 100000 && mono_ms() < deadline) {
 		int64_t n = 0;
@@ -1726,7 +1844,7 @@ static void test_readers_while_writing(void)
 	CHECK_EQ_INT(torn, 0);
 	CHECK_EQ_INT(regress, 0);
 	CHECK_EQ_INT(iters, started); /* every reader ran */
-	struct store_readings_query q = {"site-c", "bulk", -1, ALL_TIME_FROM, ALL_TIME_TO, 1000000};
+	struct store_readings_query q = {"site-c", "bulk", -1, ALL_TIME_FROM, ALL_TIME_TO, 1000000, NULL};
 	int64_t n = 0;
 	CHECK_EQ_INT(store_r_readings(s, &q, count_row, &n), BATCHES * PER_BATCH);
 	CHECK_EQ_INT(n, BATCHES * PER_BATCH);
@@ -2425,6 +2543,8 @@ int main(void)
 	RUN(test_agent_find_or_create);
 	RUN(test_device_upsert);
 	RUN(test_readings_query);
+	RUN(test_readings_with_field);
+	RUN(test_city_counter_base);
 	RUN(test_readings_same_ts_newest_insert_first);
 	RUN(test_readings_across_chunks);
 	RUN(test_lent_and_copied_bodies);

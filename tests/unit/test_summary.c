@@ -404,6 +404,34 @@ static void test_counters_without_before(void)
 	sp_buf_free(&b);
 }
 
+/*
+ * Counters are optional (CONTRACT §3.2) and come less often than state
+ * records: each counter's base is the newest record before the period that
+ * carries it, not the newest lift record, which may carry none (its base
+ * would then be the first value in the period, losing the growth between).
+ */
+static void test_counter_base_skips_records_without_it(void)
+{
+	struct sp_buf b = SP_BUF_INIT(0);
+	struct summary *s = begin();
+	struct recs *l = calloc(1, sizeof(*l));
+	add(l, lift("l", S0 + 40 * SEC, 1100, 2200, 9000));
+	struct sp_record state = lift("l", S0 - 65 * SEC, 0, 0, 0);
+	state.has = 0;
+	struct sp_record trips_only = lift("l", S0 - 30 * SEC, 1050, 0, 0);
+	trips_only.has = SP_HAS_TRIPS;
+	struct sp_record before[] = {lift("l", S0 - 100 * SEC, 1000, 2000, 8000), state, trips_only};
+	feed(s, "l", SP_DEV_LIFT, 0, before, 3, l);
+	cJSON *j = finish(s, &b);
+	const cJSON *d = device(j, "lifts", "l");
+	CHECK_NUM(d, "trips", 50); /* from the trips-only record, the newest carrying it */
+	CHECK_NUM(d, "door_cycles", 200);
+	CHECK_NUM(d, "run_s", 1000);
+	cJSON_Delete(j);
+	free(l);
+	sp_buf_free(&b);
+}
+
 static void test_availability_and_online(void)
 {
 	struct sp_buf b = SP_BUF_INIT(0);
@@ -697,6 +725,7 @@ int main(void)
 	RUN(test_header_fields);
 	RUN(test_lift_counters_with_reset);
 	RUN(test_counters_without_before);
+	RUN(test_counter_base_skips_records_without_it);
 	RUN(test_availability_and_online);
 	RUN(test_online_before);
 	RUN(test_charger);
