@@ -16,8 +16,16 @@
 
 #define LOG_COMP         "city"
 #define BEFORE_PORT_ROWS 256 /* port records read from before a period */
-/* how far back a lift's counters are looked for: bounds the read for a device without any */
+/* how far back a lift's newest record is looked for (one record: the walk stops at it) */
 #define LIFT_BEFORE_MS (7LL * 24 * 3600 * 1000)
+/*
+ * How far back a counter missing from that record is looked for: every
+ * lift record of the window is read, so it bounds the cost of a lift that
+ * sends no counters (~360 records an hour from a busy one) where 7 days
+ * would read a week of its records every period. DOMAIN's cadence for
+ * counters is 15 min.
+ */
+#define COUNTER_BEFORE_MS (2LL * 3600 * 1000)
 
 /* A lift's lifetime counters, each its own baseline (summary.h). */
 enum { TRIPS, DOOR_CYCLES, RUN_S, NCOUNTERS };
@@ -168,29 +176,42 @@ static int read_into_before(struct build *b, const struct store_readings_query *
 }
 
 /*
- * Appends the newest lift record before start carrying each counter
- * (summary.h: each counter's baseline). Counters are optional (CONTRACT
- * §3.2) and typically come every 15 min while state records come on every
- * change, so the newest lift record often has none. One indexed walk back
- * finds the newest record with any counter, which carries all of them from
- * a device that sends them together; only a counter it lacks is looked for
- * again. A lift that sends none costs one walk over LIFT_BEFORE_MS.
+ * Appends the newest lift record before start, and, for each counter it
+ * lacks, the newest one carrying that counter (summary.h: each counter's
+ * baseline). Counters are optional (CONTRACT §3.2) and typically come every
+ * 15 min while state records come on every change, so the newest lift
+ * record often has none. Those are looked for within COUNTER_BEFORE_MS:
+ * first a record with any of them (from a device that sends them together
+ * it has all), then each counter still missing on its own.
  */
 static int read_counters_before(struct build *b, const char *site, const char *dev,
 				int64_t start)
 {
-	static const char *const any_counter[] = {"trips", "door_cycles", "run_s", NULL};
 	struct store_readings_query q = {site,      dev, SP_REC_LIFT, start - LIFT_BEFORE_MS,
-					 start - 1, 1,   any_counter};
+					 start - 1, 1,   NULL};
 	size_t first = b->cb->nbefore;
 	int rc = read_into_before(b, &q);
 	if (rc || b->cb->nbefore == first)
 		return rc;
 	uint32_t has = b->cb->before[first].has;
+	const char *missing[NCOUNTERS + 1];
+	size_t nmissing = 0;
+	for (int c = 0; c < NCOUNTERS; c++)
+		if (!(has & COUNTER_HAS[c]))
+			missing[nmissing++] = COUNTER_NAME[c];
+	missing[nmissing] = NULL;
+	if (nmissing == 0)
+		return 0;
+	q.from = start - COUNTER_BEFORE_MS;
+	q.with_any = missing;
+	size_t found = b->cb->nbefore;
+	if ((rc = read_into_before(b, &q)) || b->cb->nbefore == found)
+		return rc;
+	has |= b->cb->before[found].has;
 	for (int c = 0; c < NCOUNTERS; c++) {
+		const char *const one[] = {COUNTER_NAME[c], NULL};
 		if (has & COUNTER_HAS[c])
 			continue;
-		const char *const one[] = {COUNTER_NAME[c], NULL};
 		q.with_any = one;
 		if ((rc = read_into_before(b, &q)))
 			return rc;

@@ -18,7 +18,7 @@
  *    know otherwise).
  *  - lift counters (trips, door_cycles, run_s), each on its own: the last
  *    value in the period minus the last value before it (the newest lift
- *    record before the period, if it carries the field; how far back the
+ *    record before the period that carries the field; how far back the
  *    caller looks is its choice), else minus the first value in the
  *    period. A value lower than the one before it is a device reset: it
  *    counts from 0 (the new value is added). Summed over consecutive
