@@ -21,18 +21,20 @@
  * remembers which item is its own: the index holds while it is below the
  * count of items and the item there has the entry's device id. The list
  * follows the writer's transactions: items [0, kept) were noted by batches
- * that committed, items [kept, nseen) by the batch in progress. An item of
- * the first part is never changed during a batch (a newer ts of its device
- * gets an item of its own), so a rollback only cuts the list back to kept.
- * A flush writes every item but forgets none: the writes are part of the
- * batch, and only its commit drops what they wrote (devcache_seen_commit);
- * a rollback drops them from the database and keeps the items. Cutting or
- * emptying the list forgets entries' items at once: an index left from
- * before points past the end, at another device's item, or at an item of
- * its own device the batch may raise (the newest ts per device counts).
+ * that committed, items [kept, nseen) by the batch in progress. A batch
+ * raises an item of the first part in place (one item per device, however
+ * many batches note it before a flush), saving its ts on an undo list the
+ * first time (the item's batch stamp says when); a rollback puts those back
+ * and cuts the list to kept. A flush writes every item, in id order, from
+ * a sorted copy, and forgets none: the writes are part of the batch, and
+ * only its commit drops what they wrote (devcache_seen_commit); a rollback
+ * drops them from the database and keeps the items. Cutting or emptying
+ * the list forgets entries' items at once: an index left from before
+ * points past the end or at another device's item.
  */
 #include "devcache.h"
 
+#include "sitepulse/error.h"
 #include "sitepulse/grow.h"
 
 #include <stdbool.h>
@@ -67,6 +69,13 @@ struct pool_block {
 
 struct seen_item {
 	int64_t id, ts;
+	uint32_t batch;               /* the batch that last saved its ts for undo */
+};
+
+/* A committed item's ts before the batch in progress raised it. */
+struct seen_undo {
+	int64_t ts;
+	size_t index;
 };
 
 struct devcache {
@@ -83,6 +92,11 @@ struct devcache {
 	size_t nseen, seen_cap;
 	size_t kept;                  /* items noted by committed batches (see the top) */
 	size_t flushed;               /* items written by a flush in this batch, 0 = none */
+	uint32_t batch;               /* the batch in progress, counted from 1 */
+	struct seen_undo *undo;       /* at most one per item of [0, kept) */
+	size_t nundo, undo_cap;
+	struct seen_item *sorted;     /* the flush's sorted copy */
+	size_t sorted_cap;
 	/*
 	 * An entry lost sight of its item (evicted, or the cache cleared) while
 	 * the item was not yet written by a committed flush: a device read again
@@ -184,6 +198,7 @@ struct devcache *devcache_create(size_t max_entries)
 	if (c == NULL)
 		return NULL;
 	c->max = max_entries;
+	c->batch = 1;
 	c->nbuckets = MIN_BUCKETS;
 	c->buckets = malloc(c->nbuckets * sizeof(*c->buckets));
 	if (c->buckets == NULL) {
@@ -203,6 +218,8 @@ void devcache_destroy(struct devcache *c)
 	free(c->chunks);
 	free(c->buckets);
 	free(c->seen);
+	free(c->undo);
+	free(c->sorted);
 	pool_free(c->pool);
 	free(c);
 }
@@ -372,16 +389,6 @@ struct store_device *devcache_put(struct devcache *c, const char *site, const ch
 	return &e->d;
 }
 
-/*
- * The entry's seen item that this batch may raise (see the top of the
- * file), or NULL: none, or one a committed batch noted.
- */
-static struct seen_item *own_item(const struct devcache *c, const struct entry *e)
-{
-	struct seen_item *s = noted_item(c, e);
-	return s != NULL && (size_t)e->seen_item >= c->kept ? s : NULL;
-}
-
 int64_t devcache_newest(const struct store_device *d)
 {
 	return (int64_t)entry_of(d)->newest_s * 1000;
@@ -392,7 +399,7 @@ int64_t devcache_newest_bound(const struct devcache *c, const struct store_devic
 	const struct entry *e = entry_of(d);
 	const struct seen_item *s = noted_item(c, e);
 	if (s != NULL && to_seconds(s->ts) >= e->newest_s)
-		return s->ts;
+		return s->ts; /* the item holds the newest noted (one item per entry) */
 	if (c->notes_unowned)
 		return INT64_MAX;
 	return (int64_t)e->newest_s * 1000 + 999;
@@ -401,22 +408,27 @@ int64_t devcache_newest_bound(const struct devcache *c, const struct store_devic
 int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts)
 {
 	struct entry *e = entry_of(d);
-	struct seen_item *s = own_item(c, e);
+	struct seen_item *s = noted_item(c, e);
 	if (s == NULL) {
-		/*
-		 * A new item starts at the newest ts a committed batch noted, so
-		 * that the entry's item always holds its newest (newest_bound).
-		 */
-		const struct seen_item *before = noted_item(c, e);
-		int64_t start = before != NULL && before->ts > ts ? before->ts : ts;
 		s = sp_grow(c->seen, &c->seen_cap, c->nseen + 1, sizeof(*s), 256);
 		if (s == NULL)
 			return -1;
 		c->seen = s;
 		s = &c->seen[c->nseen];
-		*s = (struct seen_item){d->id, start};
+		*s = (struct seen_item){d->id, ts, c->batch};
 		e->seen_item = (int32_t)c->nseen++;
 	} else if (ts > s->ts) {
+		size_t i = (size_t)e->seen_item;
+		if (i < c->kept && s->batch != c->batch) {
+			/* a committed batch's item: the first raise in this batch saves its ts */
+			struct seen_undo *u =
+				sp_grow(c->undo, &c->undo_cap, c->nundo + 1, sizeof(*u), 256);
+			if (u == NULL)
+				return -1;
+			c->undo = u;
+			c->undo[c->nundo++] = (struct seen_undo){s->ts, i};
+			s->batch = c->batch;
+		}
 		s->ts = ts;
 	}
 	if (to_seconds(ts) > e->newest_s)
@@ -438,31 +450,30 @@ static int by_id(const void *a, const void *b)
 int devcache_flush_seen(struct devcache *c, int (*fn)(void *ctx, int64_t device_id, int64_t ts),
 			void *ctx)
 {
-	size_t n = c->nseen, k = c->kept;
+	size_t n = c->nseen;
 	/*
-	 * In id order: neighbouring rows share B-tree pages, so each page is
-	 * dirtied once. The two parts are sorted apart, so a rollback can still
-	 * cut the list back to the committed part, and walked together.
+	 * In id order (neighbouring rows share B-tree pages, so each page is
+	 * dirtied once), from a sorted copy: the items keep their places, so
+	 * the entries' indices and a rollback's undo list stay true.
 	 */
-	if (k > 1)
-		qsort(c->seen, k, sizeof(*c->seen), by_id);
-	if (n - k > 1)
-		qsort(c->seen + k, n - k, sizeof(*c->seen), by_id);
+	struct seen_item *sorted = sp_grow(c->sorted, &c->sorted_cap, n, sizeof(*sorted), 256);
+	if (sorted == NULL && n > 0)
+		return SP_ENOMEM;
+	c->sorted = sorted;
+	if (n > 0)
+		memcpy(sorted, c->seen, n * sizeof(*sorted));
+	if (n > 1)
+		qsort(sorted, n, sizeof(*sorted), by_id);
 	c->flushed = n;
 	/* the store has every item from this flush's commit on: only later losses count */
 	c->unowned_at_flush = c->notes_unowned;
 	c->notes_unowned = false;
 	int rc = 0;
-	size_t i = 0, j = k;
-	while ((i < k || j < n) && rc == 0) {
-		int64_t id = j >= n || (i < k && c->seen[i].id <= c->seen[j].id) ? c->seen[i].id
-										   : c->seen[j].id;
-		int64_t ts = INT64_MIN;
-		/* a device with several items (evicted and read again, or raised by a batch) */
-		for (; i < k && c->seen[i].id == id; i++)
-			ts = c->seen[i].ts > ts ? c->seen[i].ts : ts;
-		for (; j < n && c->seen[j].id == id; j++)
-			ts = c->seen[j].ts > ts ? c->seen[j].ts : ts;
+	for (size_t i = 0; i < n && rc == 0;) {
+		/* a device evicted and read again has two items: its newest ts counts */
+		int64_t id = sorted[i].id, ts = sorted[i].ts;
+		for (i++; i < n && sorted[i].id == id; i++)
+			ts = sorted[i].ts > ts ? sorted[i].ts : ts;
 		rc = fn(ctx, id, ts);
 	}
 	return rc;
@@ -478,10 +489,17 @@ void devcache_seen_commit(struct devcache *c)
 	}
 	c->unowned_at_flush = false;
 	c->kept = c->nseen;
+	c->nundo = 0;
+	c->batch++;
 }
 
 void devcache_seen_abort(struct devcache *c)
 {
+	/* the committed items this batch raised get their ts back */
+	for (size_t u = c->nundo; u-- > 0;)
+		c->seen[c->undo[u].index].ts = c->undo[u].ts;
+	c->nundo = 0;
+	c->batch++; /* (a stamp equal again after 2^32 batches only skips an undo: a later ts) */
 	c->nseen = c->kept;
 	if (c->flushed > 0)
 		c->notes_unowned |= c->unowned_at_flush; /* the flush's writes are gone */

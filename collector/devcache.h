@@ -64,8 +64,7 @@ int64_t devcache_newest_bound(const struct devcache *c, const struct store_devic
 
 /*
  * Devices noted by devcache_seen and not yet written by a committed flush
- * (one evicted and read again in between, or noted again by a later batch,
- * counts twice).
+ * (one evicted and read again in between counts twice).
  */
 size_t devcache_seen_count(const struct devcache *c);
 
