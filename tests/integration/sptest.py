@@ -755,6 +755,19 @@ class Collector:
                               % (url, status, body[:300]))
         return status, data
 
+    def api_post(self, path, token, body=b"", timeout=10):
+        """(status, parsed JSON or None) of POST path with a bearer token
+        (token=None: no Authorization header)."""
+        headers = {"Authorization": "Bearer " + token} if token else {}
+        req = urllib.request.Request(self.base + path, data=body, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            data = e.read()
+            e.close()
+            return e.code, json.loads(data) if data else None
+
     def api_ok(self, path, params=None, token=VIEWER_TOKEN):
         status, data = self.api(path, params, token)
         check(status == 200, "GET %s %s: expected 200, got %d %r" % (path, params, status, data))

@@ -34,7 +34,6 @@ import json
 import os
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sptest as T  # noqa: E402
@@ -43,17 +42,8 @@ HOLD_TRAPPED_S = 3
 HOLD_C_S = 8
 
 
-def post(coll, path, token, body=None):
-    req = urllib.request.Request(coll.base + path, data=body if body is not None else b"",
-                                 method="POST",
-                                 headers={"Authorization": "Bearer " + token} if token else {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        data = e.read()
-        e.close()
-        return e.code, json.loads(data) if data else None
+def post(coll, path, token, body=b""):
+    return coll.api_post(path, token, body)
 
 
 def alerts(coll, **params):

@@ -23,8 +23,6 @@ import os
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import sptest as T
 
@@ -252,15 +250,7 @@ def stream_chunked(port, token):
 
 
 def post(coll, path, token, body=b""):
-    req = urllib.request.Request(coll.base + path, data=body, method="POST",
-                                 headers={"Authorization": "Bearer " + token})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        data = e.read()
-        e.close()
-        return e.code, json.loads(data or b"null")
+    return coll.api_post(path, token, body)
 
 
 def http_part(env):
