@@ -306,8 +306,8 @@ static void on_connected(struct agent *a)
 	a->connected_at_ms = sp_mono_ms();
 	a->subscribed_at_ms = 0;
 	a->publishing = false;
+	/* cmd only once ack is granted: a refused cmd (an ACL) must not hold learn_seq back */
 	sp_mqtt_subscribe(a->mqtt, a->t_ack, 1);
-	sp_mqtt_subscribe(a->mqtt, a->t_cmd, 1);
 	sp_mqtt_publish(a->mqtt, a->t_birth, a->birth.data, a->birth.len, 1, true);
 	sp_buf_reset(&a->out);
 	sp_encode_state(&a->out, true, sp_now_ms());
@@ -330,11 +330,16 @@ static bool link_ready(const struct agent *a)
 	return sp_mqtt_connected(a->mqtt) && sp_mqtt_epoch(a->mqtt) == a->epoch_seen;
 }
 
-/* Notes when the broker has granted this connection's subscriptions (ack and cmd). */
+/*
+ * Notes when the broker has granted this connection's ack subscription, the
+ * only one asked for until then, and then asks for cmd.
+ */
 static void watch_subscriptions(struct agent *a)
 {
-	if (a->subscribed_at_ms == 0 && link_ready(a) && sp_mqtt_subscribed(a->mqtt))
+	if (a->subscribed_at_ms == 0 && link_ready(a) && sp_mqtt_subscribed(a->mqtt)) {
 		a->subscribed_at_ms = sp_mono_ms();
+		sp_mqtt_subscribe(a->mqtt, a->t_cmd, 1);
+	}
 }
 
 /* Whether ack_wait_s has passed on this connection without the collector's ack coming. */

@@ -5,10 +5,11 @@
  *
  * A summary is built from, per device (store_r_devices): the records before
  * the period that say where it stood at the start - its newest record of
- * any kind within offline_ms of the start (online), for each lift counter
- * its newest lift record carrying it of the 7 days before (the counter's
- * baseline; lifts and devices of unknown kind: a counter not reported for
- * longer counts from its first value in the period), its
+ * any kind within offline_ms of the start (online), its newest lift record
+ * of the 7 days before and, for each lift counter that record lacks, the
+ * newest lift record carrying it of the 2 hours before (the counter's
+ * baseline; lifts and devices of unknown kind: a counter not found counts
+ * from its first value in the period), its
  * port records within offline_ms of the start (port states; chargers and
  * unknown), at most 256 of them - then its records of the period
  * (store_r_device_records), then the site's alerts active during the

@@ -45,12 +45,17 @@
 #define CHUNK_ENTRIES (1u << CHUNK_SHIFT)
 #define POOL_CHUNK (64u * 1024)
 #define MIN_BUCKETS 1024u
-#define HASH_MASK 0x7fffffffu
+#define HASH_MASK 0x3fffffffu
 
 struct entry {
 	struct store_device d;
 	const char *key;      /* "site\0dev\0" in the pool */
-	uint32_t hash : 31;
+	uint32_t hash : 30;
+	/*
+	 * Made while an evicted entry's note was not yet written (notes_unowned):
+	 * newest_s, read from the store, may trail what was judged of the device.
+	 */
+	uint32_t unsure : 1;
 	uint32_t ref : 1;     /* used since the clock hand last passed */
 	int32_t next;         /* chain, -1 = end */
 	int32_t seen_item;    /* this entry's seen item, if still valid (own_item) */
@@ -69,6 +74,12 @@ struct pool_block {
 
 struct seen_item {
 	int64_t id, ts;
+	/*
+	 * What devcache_newest_bound said just before the item was made: a
+	 * device evicted with a newer item, or after a flush in the same second,
+	 * may have been judged newer than this item's ts.
+	 */
+	int64_t floor;
 	uint32_t batch;               /* the batch that last saved its ts for undo */
 };
 
@@ -379,6 +390,7 @@ struct store_device *devcache_put(struct devcache *c, const char *site, const ch
 	e->key = key;
 	e->hash = h;
 	e->ref = 0; /* earned by a second use: a device heard from once goes first */
+	e->unsure = c->notes_unowned;
 	e->seen_item = -1;
 	e->newest_s = to_seconds(newest);
 	e->next = c->buckets[h & (c->nbuckets - 1)];
@@ -394,15 +406,23 @@ int64_t devcache_newest(const struct store_device *d)
 	return (int64_t)entry_of(d)->newest_s * 1000;
 }
 
+/*
+ * devcache_newest_bound of an entry without an item of its own. An unsure
+ * entry stays so until the flush that wrote the notes of evicted entries
+ * commits (settle_unsure).
+ */
+static int64_t bound_without_item(const struct entry *e)
+{
+	return e->unsure ? INT64_MAX : (int64_t)e->newest_s * 1000 + 999;
+}
+
 int64_t devcache_newest_bound(const struct devcache *c, const struct store_device *d)
 {
 	const struct entry *e = entry_of(d);
 	const struct seen_item *s = noted_item(c, e);
-	if (s != NULL && to_seconds(s->ts) >= e->newest_s)
-		return s->ts; /* the item holds the newest noted (one item per entry) */
-	if (c->notes_unowned)
-		return INT64_MAX;
-	return (int64_t)e->newest_s * 1000 + 999;
+	if (s != NULL)
+		return s->ts > s->floor ? s->ts : s->floor; /* newest_s only grows with s->ts */
+	return bound_without_item(e);
 }
 
 int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts)
@@ -415,7 +435,7 @@ int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts)
 			return -1;
 		c->seen = s;
 		s = &c->seen[c->nseen];
-		*s = (struct seen_item){d->id, ts, c->batch};
+		*s = (struct seen_item){d->id, ts, bound_without_item(e), c->batch};
 		e->seen_item = (int32_t)c->nseen++;
 	} else if (ts > s->ts) {
 		size_t i = (size_t)e->seen_item;
@@ -479,9 +499,37 @@ int devcache_flush_seen(struct devcache *c, int (*fn)(void *ctx, int64_t device_
 	return rc;
 }
 
+/*
+ * The flush of sorted[0, n) committed, with the notes of evicted entries:
+ * an unsure entry's newest is now its own newest or its device's written
+ * note, whichever is newer. One pass over the entries, a binary search each.
+ */
+static void settle_unsure(struct devcache *c, const struct seen_item *sorted, size_t n)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		struct entry *e = entry_at(c, (int32_t)i);
+		if (!e->unsure)
+			continue;
+		size_t lo = 0, hi = n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (sorted[mid].id < e->d.id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < n && sorted[lo].id == e->d.id; lo++)
+			if (to_seconds(sorted[lo].ts) > e->newest_s)
+				e->newest_s = to_seconds(sorted[lo].ts);
+		e->unsure = 0;
+	}
+}
+
 void devcache_seen_commit(struct devcache *c)
 {
 	if (c->flushed > 0) {
+		if (c->unowned_at_flush)
+			settle_unsure(c, c->sorted, c->flushed);
 		/* written and committed: forgotten; what was noted after the flush stays */
 		memmove(c->seen, c->seen + c->flushed, (c->nseen - c->flushed) * sizeof(*c->seen));
 		c->nseen -= c->flushed;

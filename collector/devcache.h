@@ -52,13 +52,15 @@ int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts);
 int64_t devcache_newest(const struct store_device *d);
 
 /*
- * At or above the newest reading's ts known of a cached device: exact if
- * noted and not yet written by a committed flush, else the end of
- * devcache_newest's second; INT64_MAX when the cache cannot tell (an entry
- * with notes not yet written was evicted, or the cache cleared, since: d
- * may be that device, read again from a store whose last_seen trails
- * them). The writer's test of whether a record of a late message is older
- * than what the rules already judged.
+ * At or above the newest reading's ts known of a cached device. Without a
+ * note of its own not yet written by a committed flush: the end of
+ * devcache_newest's second, or INT64_MAX when the cache cannot tell (an
+ * entry with such notes was evicted, or the cache cleared, since: d may be
+ * that device, read again from a store whose last_seen trails them). With
+ * one: its newest ts, but never below what this said when the note was
+ * made (so an older reading noted after an eviction cannot lower it). The
+ * writer's test of whether a record of a late message is older than what
+ * the rules already judged.
  */
 int64_t devcache_newest_bound(const struct devcache *c, const struct store_device *d);
 

@@ -274,9 +274,9 @@ static void test_newest_bound(void)
 	CHECK_EQ_INT(devcache_newest_bound(c, px), INT64_MAX);
 	pb = devcache_put(c, "s", "b", &b, T0 + 1000); /* the store's last_seen, trailing */
 	CHECK_EQ_INT(devcache_newest_bound(c, pb), INT64_MAX);
-	devcache_seen(c, pb, T0 + 6000); /* noted again: exact, the notes of its own */
-	CHECK_EQ_INT(devcache_newest_bound(c, pb), T0 + 6000);
-	/* once a flush committed, the store has them all again */
+	devcache_seen(c, pb, T0 + 6000); /* noted again: still unsure (the old note is newer?) */
+	CHECK_EQ_INT(devcache_newest_bound(c, pb), INT64_MAX);
+	/* once a flush committed, the store has them all again, and so has b */
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(devcache_newest_bound(c, pb), T0 + 6999);
 	devcache_destroy(c);
@@ -303,7 +303,39 @@ static void test_newest_bound_batches(void)
 	CHECK_EQ_INT(devcache_newest_bound(c, pa), INT64_MAX);
 	struct flushed f = {0};
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
-	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 1999);
+	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 5999); /* batch 1's note, written */
+	devcache_destroy(c);
+}
+
+/*
+ * A note made while the cache cannot tell, or after a flush in the same
+ * second, keeps the bound it had: an older reading noted then must not make
+ * a later, still older one look newer than what the rules judged. A device
+ * read again while an evicted entry's note was unwritten is unsure until a
+ * flush of that note commits, and then knows its newest.
+ */
+static void test_newest_bound_floor(void)
+{
+	struct devcache *c = devcache_create(2);
+	struct store_device a = dev(1, SP_DEV_LIFT), b = dev(2, SP_DEV_LIFT), x = dev(3, SP_DEV_LIFT);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, T0);
+	devcache_put(c, "s", "b", &b, T0);
+	devcache_seen(c, pa, T0 + 10900); /* judged, committed, not flushed */
+	devcache_seen_commit(c);
+	devcache_get(c, "s", "b"); /* b used: the hand takes a */
+	devcache_put(c, "s", "x", &x, T0);
+	CHECK(devcache_get(c, "s", "a") == NULL);
+	pa = devcache_put(c, "s", "a", &a, T0); /* read again: the store trails */
+	devcache_seen(c, pa, T0 + 2000);           /* a late reading, noted */
+	CHECK_EQ_INT(devcache_newest_bound(c, pa), INT64_MAX); /* T0 + 5000 is late too */
+	struct flushed f = {0};
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
+	CHECK_EQ_INT(flushed_ts(&f, 1), T0 + 10900);
+	/* the flush of the evicted entry's note committed: a knows its newest */
+	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 10999);
+	/* a late reading in the second of the newest judged, then an older one */
+	devcache_seen(c, pa, T0 + 10100);
+	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 10999); /* not 10100 */
 	devcache_destroy(c);
 }
 
@@ -661,6 +693,7 @@ int main(void)
 	RUN(test_newest);
 	RUN(test_newest_bound);
 	RUN(test_newest_bound_batches);
+	RUN(test_newest_bound_floor);
 	RUN(test_flush_error);
 	RUN(test_seen_survives_rollback);
 	RUN(test_flush_rolled_back);
