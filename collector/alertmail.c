@@ -52,14 +52,6 @@ void alertmail_destroy(struct alertmail *am)
 	free(am);
 }
 
-static const struct collector_site_conf *site_conf(const struct writer_mail *m, const char *site)
-{
-	for (size_t i = 0; i < m->nsites; i++)
-		if (strcmp(m->sites[i].site, site) == 0)
-			return &m->sites[i];
-	return NULL;
-}
-
 /* The site's time zone for people (NULL: UTC, if the zone cannot be read), loaded once. */
 static const struct sp_tz *site_tz(struct alertmail *am, const struct collector_site_conf *sc)
 {
@@ -79,7 +71,7 @@ static int put_mail(struct alertmail *am, struct store *s, struct mail_alert *a)
 {
 	const struct writer_mail *m = am->m;
 	char msgid[MAILFMT_MSGID_MAX];
-	const struct collector_site_conf *sc = site_conf(m, a->site);
+	const struct collector_site_conf *sc = collector_site_find(m->sites, m->nsites, a->site);
 	const struct sp_conf_list *to = sc && sc->mail_to.count ? &sc->mail_to : m->to;
 	if (to->count == 0)
 		return 0;

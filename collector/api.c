@@ -436,10 +436,9 @@ static enum MHD_Result route_alert_counts(struct api *a, struct MHD_Connection *
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
 	int rc = sp_buf_puts(&b, "{\"active\":{");
 	for (int v = 0; !rc && v < STORE_ALERT_SEVERITIES; v++) {
-		int64_t n = 0;
+		int64_t n = 0; /* active_only: the other states count 0 */
 		for (int s = 0; s < STORE_ALERT_STATES; s++)
-			if (strncmp(store_alert_states[s], "active_", 7) == 0)
-				n += counts[s][v];
+			n += counts[s][v];
 		rc = sp_buf_printf(&b, "%s\"%s\":%lld", v ? "," : "",
 				   alert_severity_name((enum alert_severity)v), (long long)n);
 	}

@@ -429,12 +429,17 @@ int collector_conf_rules(const struct collector_conf *c, struct rules_config *rc
 	return status;
 }
 
+const struct collector_site_conf *collector_site_find(const struct collector_site_conf *sites,
+						      size_t n, const char *site)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(sites[i].site, site) == 0)
+			return &sites[i];
+	return NULL;
+}
+
 const char *collector_conf_timezone(const struct collector_conf *c, const char *site)
 {
-	for (size_t i = 0; i < c->nsites; i++) {
-		const struct collector_site_conf *sc = &c->sites[i];
-		if (strcmp(sc->site, site) == 0)
-			return sc->timezone ? sc->timezone : COLLECTOR_TIMEZONE_DEFAULT;
-	}
-	return COLLECTOR_TIMEZONE_DEFAULT;
+	const struct collector_site_conf *sc = collector_site_find(c->sites, c->nsites, site);
+	return sc && sc->timezone ? sc->timezone : COLLECTOR_TIMEZONE_DEFAULT;
 }

@@ -119,6 +119,10 @@ int collector_conf_override(struct collector_conf *c, const char *broker, const 
 
 void collector_conf_free(struct collector_conf *c);
 
+/* The [site.S] section of site among sites[0, n), or NULL. */
+const struct collector_site_conf *collector_site_find(const struct collector_site_conf *sites,
+						      size_t n, const char *site);
+
 /*
  * The IANA time zone people see site's times in: its [site.S] timezone, else
  * COLLECTOR_TIMEZONE_DEFAULT. Borrowed from c (or static).

@@ -341,13 +341,18 @@ def part_c(env):
         def spool_warns(start):
             return log_lines(agent.proc, start, "cannot spool a data message")
 
+        def stop_collector_and_fill():
+            """Stops the collector, lets 2 messages spool beyond its ack, fills the disk:
+            (where the agent's log stood, bytes written)."""
+            rc, _ = coll.terminate()
+            T.check_eq(rc, 0, "collector exit status")
+            acked = T.retained_ack(broker, SITE_C, "gw-1")
+            T.wait_until(lambda: agent.last_seq() >= acked + 2, 20,
+                         "2 messages spooled beyond the ack")
+            return len(agent.proc.log_text()), fill(filler)
+
         T.log("step: the collector stops, the filesystem fills up")
-        rc, _ = coll.terminate()
-        T.check_eq(rc, 0, "collector exit status")
-        acked = T.retained_ack(broker, SITE_C, "gw-1")
-        T.wait_until(lambda: agent.last_seq() >= acked + 2, 20, "2 messages spooled beyond the ack")
-        log_at = len(agent.proc.log_text())
-        n = fill(filler)
+        log_at, n = stop_collector_and_fill()
         T.log("filler of %d bytes written; %d bytes free" % (n, fs.free_bytes()))
         T.wait_until(lambda: spool_warns(log_at), 30, "the agent to find its spool full")
         t_full = time.monotonic()
@@ -379,12 +384,7 @@ def part_c(env):
                      "3 more messages, acknowledged", interval=0.3)
 
         T.log("step: full again, then SIGTERM: the records held in memory are lost, exit 1")
-        rc, _ = coll.terminate()
-        T.check_eq(rc, 0, "collector exit status")
-        acked = T.retained_ack(broker, SITE_C, "gw-1")
-        T.wait_until(lambda: agent.last_seq() >= acked + 2, 20, "2 messages spooled beyond the ack")
-        log_at = len(agent.proc.log_text())
-        fill(filler)
+        log_at, _ = stop_collector_and_fill()
         T.wait_until(lambda: spool_warns(log_at), 30, "the agent to find its spool full again")
         rc, el = agent.terminate()
         lost = log_lines(agent.proc, log_at, "cannot be spooled: they are lost")

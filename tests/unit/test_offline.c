@@ -319,6 +319,39 @@ static int active_alerts(struct store *s, struct active *out)
 	return store_r_alerts(s, &q, on_alert, out);
 }
 
+/*
+ * A fresh store file for one test: SP_TEST_TMP (or /tmp), name, the pid.
+ * The store (NULL on failure) and its path in path.
+ */
+static struct store *store_fresh(char *path, size_t cap, const char *name,
+				 struct store_params p)
+{
+	const char *dir = getenv("SP_TEST_TMP");
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		fprintf(stderr, "  cannot create %s\n", dir);
+	snprintf(path, cap, "%s/test_offline-%s-%d.db", dir, name, (int)getpid());
+	unlink(path);
+	p.path = path;
+	return store_open(&p);
+}
+
+/* Closes s (may be NULL) and removes its files, unless SP_KEEP_DB is set. */
+static void store_drop(struct store *s, const char *path)
+{
+	if (s)
+		store_close(s);
+	if (getenv("SP_KEEP_DB") != NULL)
+		return;
+	unlink(path);
+	for (int i = 0; i < 2; i++) {
+		char side[540];
+		snprintf(side, sizeof(side), "%s-%s", path, i ? "shm" : "wal");
+		unlink(side);
+	}
+}
+
 static int sweep(struct store *s, struct rules_config *cfg, struct sink *k, int64_t now)
 {
 	int rc = store_w_begin(s);
@@ -331,15 +364,8 @@ static int sweep(struct store *s, struct rules_config *cfg, struct sink *k, int6
 static void test_sweep_store(void)
 {
 	char path[512];
-	const char *dir = getenv("SP_TEST_TMP");
-	if (dir == NULL || *dir == '\0')
-		dir = "/tmp";
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-		fprintf(stderr, "  cannot create %s\n", dir);
-	snprintf(path, sizeof(path), "%s/test_offline-%d.db", dir, (int)getpid());
-	unlink(path);
-	struct store_params p = {.path = path, .readers = 2, .cache_mb = 4};
-	struct store *s = store_open(&p);
+	struct store *s = store_fresh(path, sizeof(path), "sweep",
+				      (struct store_params){.readers = 2, .cache_mb = 4});
 	struct rules_config *cfg = rules_config_create();
 	CHECK(s != NULL && cfg != NULL);
 	if (s == NULL || cfg == NULL)
@@ -413,16 +439,7 @@ static void test_sweep_store(void)
 	CHECK_EQ_STR(k.last, "open lift.offline site-a/lift-2");
 out:
 	rules_config_destroy(cfg);
-	if (s)
-		store_close(s);
-	if (getenv("SP_KEEP_DB") == NULL) {
-		unlink(path);
-		for (int i = 0; i < 2; i++) {
-			char side[540];
-			snprintf(side, sizeof(side), "%s-%s", path, i ? "shm" : "wal");
-			unlink(side);
-		}
-	}
+	store_drop(s, path);
 }
 
 /* ---------------------------------------------------------------- up_since */
@@ -458,12 +475,8 @@ static int64_t up_since_of(struct store *s)
 static void test_up_since(void)
 {
 	char path[512];
-	const char *dir = getenv("SP_TEST_TMP");
-	snprintf(path, sizeof(path), "%s/test_offline-up-%d.db", dir && *dir ? dir : "/tmp",
-		 (int)getpid());
-	unlink(path);
-	struct store_params p = {.path = path, .readers = 1, .agent_down_ms = 60 * S};
-	struct store *s = store_open(&p);
+	struct store *s = store_fresh(path, sizeof(path), "up",
+				      (struct store_params){.readers = 1, .agent_down_ms = 60 * S});
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
@@ -499,13 +512,7 @@ static void test_up_since(void)
 			fprintf(stderr, "  step %zu\n", i);
 		CHECK_EQ_INT(got, steps[i].want);
 	}
-	store_close(s);
-	unlink(path);
-	for (int i = 0; i < 2; i++) {
-		char side[540];
-		snprintf(side, sizeof(side), "%s-%s", path, i ? "shm" : "wal");
-		unlink(side);
-	}
+	store_drop(s, path);
 }
 
 /* ---------------------------------------------------------------- mail */
@@ -571,12 +578,8 @@ static int gateway_gone(struct store *s, int64_t ag, int64_t at)
 static void test_clear_mail_follows_min_severity(void)
 {
 	char path[512];
-	const char *dir = getenv("SP_TEST_TMP");
-	snprintf(path, sizeof(path), "%s/test_offline-mail-%d.db", dir && *dir ? dir : "/tmp",
-		 (int)getpid());
-	unlink(path);
-	struct store_params p = {.path = path, .readers = 1, .agent_down_ms = 60 * S};
-	struct store *s = store_open(&p);
+	struct store *s = store_fresh(path, sizeof(path), "mail",
+				      (struct store_params){.readers = 1, .agent_down_ms = 60 * S});
 	struct rules_config *cfg = rules_config_create();
 	char *to_items[] = {"crew@example.test"};
 	struct sp_conf_list to = {to_items, 1};
@@ -622,14 +625,7 @@ static void test_clear_mail_follows_min_severity(void)
 out:
 	alertmail_destroy(m.am);
 	rules_config_destroy(cfg);
-	if (s)
-		store_close(s);
-	unlink(path);
-	for (int i = 0; i < 2; i++) {
-		char side[540];
-		snprintf(side, sizeof(side), "%s-%s", path, i ? "shm" : "wal");
-		unlink(side);
-	}
+	store_drop(s, path);
 }
 
 int main(void)
