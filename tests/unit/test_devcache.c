@@ -244,9 +244,9 @@ static void test_newest(void)
 /*
  * The bound the writer tests late records against: never below what the
  * cache was told or noted. Exact while noted since the flush, the end of
- * the whole second after it; unknown (INT64_MAX) for a device without
- * notes of its own while an entry with notes not yet flushed has been
- * evicted (a device read again from a store that trails its notes).
+ * the whole second after it; unknown (INT64_MAX) for a device read again
+ * while an evicted entry's notes were unwritten, notes of its own or not,
+ * until the flush of them commits (a store that trails its notes).
  */
 static void test_newest_bound(void)
 {
