@@ -232,6 +232,12 @@ class Proc:
                     return int(line.split()[1])
         raise BenchError("%s: no %s in /proc/%d/status" % (self.name, key, self.pid))
 
+    def reset_peak(self):
+        """Sets VmHWM back to the current VmRSS (Linux's clear_refs 5), so that a later VmHWM is
+        the peak since now."""
+        with open("/proc/%d/clear_refs" % self.pid, "w") as f:
+            f.write("5")
+
     def log_tail(self, n=10):
         try:
             with open(self.log_path, errors="replace") as f:

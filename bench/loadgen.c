@@ -4,8 +4,10 @@
  * Plays N simulated agents over one MQTT connection (sitepulse/mqtt.h):
  * publishes a retained birth per agent, then COUNT data messages that
  * conform to CONTRACT §3.2, round-robin over the agents: message g goes to
- * agent g % N with seq g / N + 1, so every agent's seqs start at 1 and have
- * no gaps. At most WINDOW QoS 1 publishes await the broker's PUBACK; with
+ * agent g % N with seq g / N + FIRST_SEQ, so every agent's seqs start at
+ * FIRST_SEQ (1 unless --first-seq) and have no gaps. --first-seq continues
+ * an earlier run of the same agents and shape where it stopped: seqs, and
+ * the device rotation and counters (each agent's records so far). At most WINDOW QoS 1 publishes await the broker's PUBACK; with
  * --rate the messages are paced, else they go as fast as the window allows.
  *
  * It also plays the agents' side of the end-to-end ack (CONTRACT §3.4):
@@ -56,7 +58,7 @@
 struct options {
 	const char *uri, *site_prefix, *agent_prefix, *latency_out, *client_id;
 	long agents, records, devices, first_agent, agents_per_site, window;
-	long long count;
+	long long count, first_seq;
 	double rate, timeout_s, ack_timeout_s;
 	bool wait_acks, births_only, skip_births;
 	unsigned long seed;
@@ -149,8 +151,9 @@ static void on_message(void *ctx, const char *topic, size_t topic_len, const voi
 		return;
 	int64_t now = mono_us();
 	long long n = lg->o.agents;
-	for (long long s = prev + 1; s <= seq; s++) {
-		long long g = (s - 1) * n + a;
+	/* (an ack of an earlier run's seqs, below FIRST_SEQ, covers none of ours) */
+	for (long long s = prev + 1 > lg->o.first_seq ? prev + 1 : lg->o.first_seq; s <= seq; s++) {
+		long long g = (s - lg->o.first_seq) * n + a;
 		if (g >= lg->o.count)
 			break;
 		lg->ack_us[g] = now;
@@ -252,7 +255,7 @@ static int publish_data(struct loadgen *lg, int64_t deadline_us)
 	int64_t start = mono_us();
 	for (long long g = 0; g < o->count; g++) {
 		struct agent *ag = &lg->agents[g % o->agents];
-		int64_t seq = g / o->agents + 1;
+		int64_t seq = g / o->agents + o->first_seq;
 		if (o->rate > 0) {
 			int64_t due = start + (int64_t)((double)g * 1e6 / o->rate);
 			int64_t now = mono_us();
@@ -376,7 +379,8 @@ static void print_report(struct loadgen *lg, FILE *out)
 	long long acked = 0;
 	for (long i = 0; i < o->agents; i++) {
 		long long a = atomic_load(&lg->agents[i].acked);
-		acked += a < lg->agents[i].last_seq ? a : lg->agents[i].last_seq;
+		a = a < lg->agents[i].last_seq ? a : lg->agents[i].last_seq;
+		acked += a >= o->first_seq ? a - o->first_seq + 1 : 0; /* of this run's messages */
 	}
 	getrusage(RUSAGE_SELF, &ru);
 	double span = lg->t_last_pub > 0 ? (lg->t_last_pub - lg->t_first_pub) / 1000.0 : 0;
@@ -432,6 +436,8 @@ static void usage(FILE *out)
 		"  --timeout S          hard limit of the whole run (600)\n"
 		"  --births-only        publish the births, wait for their PUBACKs, stop\n"
 		"  --skip-births        publish no births (they were published before)\n"
+		"  --first-seq S        first seq of every agent (1): continues an earlier run of the\n"
+		"                       same agents, devices and --records that ended at S - 1\n"
 		"  --latency-out FILE   publish->acked latency of every acked message, µs, one per line\n"
 		"  --client-id ID       MQTT client id (AGENT_PREFIX-loader-FIRST_AGENT)\n"
 		"  --seed N             value generator seed (1)\n"
@@ -486,6 +492,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"timeout", required_argument, NULL, 't'},      {"births-only", no_argument, NULL, 'B'},
 		{"skip-births", no_argument, NULL, 'K'},        {"latency-out", required_argument, NULL, 'L'},
 		{"client-id", required_argument, NULL, 'i'},    {"seed", required_argument, NULL, 's'},
+		{"first-seq", required_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},               {NULL, 0, NULL, 0}};
 	long long v;
 	int opt, bad = 0;
@@ -493,7 +500,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	*o = (struct options){.uri = "tcp://127.0.0.1:1883", .site_prefix = "bench-s",
 			      .agent_prefix = "bench-a", .agents = 100, .records = 1, .devices = 10,
 			      .agents_per_site = 10, .window = 1000, .count = 10000,
-			      .timeout_s = 600, .ack_timeout_s = 60, .seed = 1};
+			      .timeout_s = 600, .ack_timeout_s = 60, .seed = 1, .first_seq = 1};
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'u': o->uri = optarg; break;
@@ -512,6 +519,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 't': bad |= parse_double("timeout", optarg, 0.1, 86400, &o->timeout_s); break;
 		case 'B': o->births_only = true; break;
 		case 'K': o->skip_births = true; break;
+		case 'F': bad |= parse_long("first-seq", optarg, 1, 1LL << 40, &o->first_seq); break;
 		case 'L': o->latency_out = optarg; break;
 		case 'i': o->client_id = optarg; break;
 		case 's': bad |= parse_long("seed", optarg, 0, 1LL << 40, &v); o->seed = (unsigned long)v; break;
@@ -629,6 +637,8 @@ int main(int argc, char **argv)
 	for (long i = 0; i < lg.o.agents; i++) {
 		agent_names(&lg.o, i, &lg.agents[i]);
 		atomic_init(&lg.agents[i].acked, 0);
+		/* an earlier run of this shape made (first_seq - 1) messages per agent */
+		lg.agents[i].tick = (uint64_t)(lg.o.first_seq - 1) * (uint64_t)lg.o.records;
 	}
 	status = run(&lg) == 0 ? 0 : 1;
 	/* no Paho thread may touch ack_us[] while the report reads it */
