@@ -46,6 +46,12 @@
 #define POOL_CHUNK (64u * 1024)
 #define MIN_BUCKETS 1024u
 #define HASH_MASK 0x3fffffffu
+/*
+ * The seen lists keep this many items (128 KB of them) across commits; a
+ * burst's bigger arrays are handed back once its flush has committed (the
+ * sorted copy at every commit: it only lives from a flush to its commit).
+ */
+#define SEEN_KEEP 4096u
 
 struct entry {
 	struct store_device d;
@@ -525,6 +531,33 @@ static void settle_unsure(struct devcache *c, const struct seen_item *sorted, si
 	}
 }
 
+/*
+ * Hands back what a burst grew beyond SEEN_KEEP: the sorted copy, the undo
+ * list (both empty after a commit), and the items' array when it is four
+ * times what it holds. A failed shrink keeps the bigger array.
+ */
+static void seen_shrink(struct devcache *c)
+{
+	if (c->sorted_cap > SEEN_KEEP) {
+		free(c->sorted);
+		c->sorted = NULL;
+		c->sorted_cap = 0;
+	}
+	if (c->undo_cap > SEEN_KEEP) {
+		free(c->undo);
+		c->undo = NULL;
+		c->undo_cap = 0;
+	}
+	if (c->seen_cap > SEEN_KEEP && c->seen_cap / 4 > c->nseen) {
+		size_t cap = c->nseen * 2 > SEEN_KEEP ? c->nseen * 2 : SEEN_KEEP;
+		struct seen_item *p = realloc(c->seen, cap * sizeof(*p));
+		if (p != NULL) {
+			c->seen = p;
+			c->seen_cap = cap;
+		}
+	}
+}
+
 void devcache_seen_commit(struct devcache *c)
 {
 	if (c->flushed > 0) {
@@ -534,6 +567,8 @@ void devcache_seen_commit(struct devcache *c)
 		memmove(c->seen, c->seen + c->flushed, (c->nseen - c->flushed) * sizeof(*c->seen));
 		c->nseen -= c->flushed;
 		c->flushed = 0;
+		c->nundo = 0;
+		seen_shrink(c);
 	}
 	c->unowned_at_flush = false;
 	c->kept = c->nseen;

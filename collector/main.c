@@ -24,6 +24,7 @@
 #include "sitepulse/signals.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,6 +308,15 @@ int main(int argc, char **argv)
 	int opt, status = 2;
 
 	memset(&c, 0, sizeof(c));
+	/*
+	 * A fixed mmap threshold (glibc's default one rises to the size of each
+	 * large block freed): blocks of 128 KB and more are then always mapped
+	 * on their own and go back to the system when freed, instead of
+	 * staying resident in an arena once a burst has grown them (the seen
+	 * list, the chunk batch; docs/performance.md item 43). Such blocks are
+	 * made per flush or burst, not per message.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	while ((opt = getopt_long(argc, argv, "c:b:d:l:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': config_path = optarg; break;

@@ -683,6 +683,40 @@ static void test_many_devices(void)
 	devcache_destroy(c);
 }
 
+/*
+ * A burst's seen lists are handed back at the commit of its flush (the
+ * arrays shrink, devcache.c's SEEN_KEEP): what was noted after the flush
+ * survives the shrink, and the list works on as before.
+ */
+static void test_burst_handed_back(void)
+{
+	enum { N = 20000 }; /* items: well above four times SEEN_KEEP */
+	struct devcache *c = devcache_create(N + 8);
+	char name[32];
+	for (int i = 0; i < N; i++) {
+		struct store_device d = dev(i + 1, SP_DEV_LIFT);
+		snprintf(name, sizeof(name), "dev-%d", i);
+		devcache_seen(c, devcache_put(c, "s", name, &d, 0), T0 + i);
+	}
+	struct ordered o = {0, 0, true};
+	CHECK_EQ_INT(devcache_flush_seen(c, on_flush_ordered, &o), 0);
+	CHECK_EQ_INT(o.calls, N);
+	struct store_device x = dev(N + 1, SP_DEV_LIFT);
+	struct store_device *px = devcache_put(c, "s", "x", &x, 0);
+	devcache_seen(c, px, T0 + 5); /* after the flush: kept by the commit, moved by the shrink */
+	devcache_seen_commit(c);
+	CHECK_EQ_INT(devcache_seen_count(c), 1);
+	devcache_seen(c, px, T0 + 9);
+	devcache_seen(c, devcache_get(c, "s", "dev-7"), T0 + 100);
+	struct flushed f = {0};
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
+	CHECK_EQ_INT(f.calls, 2);
+	CHECK_EQ_INT(flushed_ts(&f, N + 1), T0 + 9);
+	CHECK_EQ_INT(flushed_ts(&f, 8), T0 + 100);
+	CHECK_EQ_INT(devcache_seen_count(c), 0);
+	devcache_destroy(c);
+}
+
 int main(void)
 {
 	RUN(test_put_get);
@@ -703,5 +737,6 @@ int main(void)
 	RUN(test_seen_survives_eviction);
 	RUN(test_churn);
 	RUN(test_many_devices);
+	RUN(test_burst_handed_back);
 	HARNESS_EXIT();
 }
