@@ -7,8 +7,9 @@
  * agent g % N with seq g / N + FIRST_SEQ, so every agent's seqs start at
  * FIRST_SEQ (1 unless --first-seq) and have no gaps. --first-seq continues
  * an earlier run of the same agents and shape where it stopped: seqs, and
- * the device rotation and counters (each agent's records so far). At most WINDOW QoS 1 publishes await the broker's PUBACK; with
- * --rate the messages are paced, else they go as fast as the window allows.
+ * the device rotation and counters (each agent's records so far). At most
+ * WINDOW QoS 1 publishes await the broker's PUBACK; with --rate the
+ * messages are paced, else they go as fast as the window allows.
  *
  * It also plays the agents' side of the end-to-end ack (CONTRACT §3.4):
  * subscribed to sp/v1/+/+/ack, it keeps the highest acked seq of each of its

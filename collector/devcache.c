@@ -567,7 +567,7 @@ void devcache_seen_commit(struct devcache *c)
 		memmove(c->seen, c->seen + c->flushed, (c->nseen - c->flushed) * sizeof(*c->seen));
 		c->nseen -= c->flushed;
 		c->flushed = 0;
-		c->nundo = 0;
+		c->nundo = 0; /* (already here: the shrink may hand the undo list back) */
 		seen_shrink(c);
 	}
 	c->unowned_at_flush = false;
