@@ -560,20 +560,21 @@ static void seen_shrink(struct devcache *c)
 
 void devcache_seen_commit(struct devcache *c)
 {
-	if (c->flushed > 0) {
+	bool flushed = c->flushed > 0;
+	if (flushed) {
 		if (c->unowned_at_flush)
 			settle_unsure(c, c->sorted, c->flushed);
 		/* written and committed: forgotten; what was noted after the flush stays */
 		memmove(c->seen, c->seen + c->flushed, (c->nseen - c->flushed) * sizeof(*c->seen));
 		c->nseen -= c->flushed;
 		c->flushed = 0;
-		c->nundo = 0; /* (already here: the shrink may hand the undo list back) */
-		seen_shrink(c);
 	}
 	c->unowned_at_flush = false;
 	c->kept = c->nseen;
 	c->nundo = 0;
 	c->batch++;
+	if (flushed)
+		seen_shrink(c); /* the list is at its shortest right after a flush */
 }
 
 void devcache_seen_abort(struct devcache *c)

@@ -265,9 +265,12 @@ static bool nul_key(const cJSON *m)
 	return (m->type & NUL_IN_KEY) != 0;
 }
 
-static bool nul_value(const cJSON *v)
+/* Whether v is a string the decoder may read: SP_REJ_NONE, else why not. */
+static enum sp_reject string_check(const cJSON *v)
 {
-	return (v->type & NUL_IN_VALUE) != 0;
+	if (!cJSON_IsString(v))
+		return SP_REJ_BAD_TYPE;
+	return (v->type & NUL_IN_VALUE) ? SP_REJ_EMBEDDED_NUL : SP_REJ_NONE;
 }
 
 static bool code_char(unsigned char c)
@@ -328,10 +331,8 @@ static enum sp_reject parse_field(const struct field *f, const cJSON *v, void *b
 		*(double *)dst = v->valuedouble;
 		return SP_REJ_NONE;
 	case F_ENUM: {
-		if (!cJSON_IsString(v))
-			return SP_REJ_BAD_TYPE;
-		if (nul_value(v))
-			return SP_REJ_EMBEDDED_NUL;
+		if ((r = string_check(v)))
+			return r;
 		int x = sp_vocab_parse(f->vocab, v->valuestring);
 		if (x < 0)
 			return SP_REJ_BAD_ENUM;
@@ -345,10 +346,8 @@ static enum sp_reject parse_field(const struct field *f, const cJSON *v, void *b
 		return check_ts(v->valuedouble, now_ms, (int64_t *)dst);
 	case F_CODE:
 	case F_TEXT: {
-		if (!cJSON_IsString(v))
-			return SP_REJ_BAD_TYPE;
-		if (nul_value(v))
-			return SP_REJ_EMBEDDED_NUL;
+		if ((r = string_check(v)))
+			return r;
 		const char *s = v->valuestring;
 		size_t n = strnlen(s, f->maxlen + 1);
 		if (n > f->maxlen || (f->type == F_CODE && n == 0))
@@ -398,10 +397,9 @@ static const struct field *find_field(const struct field *fields, size_t count, 
 /* Copies an identifier value; returns the reject reason. */
 static enum sp_reject parse_id(const cJSON *v, char *dst)
 {
-	if (!cJSON_IsString(v))
-		return SP_REJ_BAD_TYPE;
-	if (nul_value(v))
-		return SP_REJ_EMBEDDED_NUL;
+	enum sp_reject r = string_check(v);
+	if (r)
+		return r;
 	size_t n = strnlen(v->valuestring, SP_ID_MAX + 1);
 	if (!sp_id_valid(v->valuestring, n))
 		return SP_REJ_BAD_ID;
@@ -484,10 +482,8 @@ static enum sp_reject decode_record(const cJSON *obj, int64_t now_ms, struct sp_
 	if (why->field)
 		return SP_REJ_MISSING_FIELD;
 	why->field = "t";
-	if (!cJSON_IsString(t))
-		return SP_REJ_BAD_TYPE;
-	if (nul_value(t))
-		return SP_REJ_EMBEDDED_NUL;
+	if ((r = string_check(t)))
+		return r;
 	int kind = sp_vocab_parse(&sp_vocab_rec_kind, t->valuestring);
 	if (kind < 0)
 		return SP_REJ_UNKNOWN_KIND;
@@ -734,10 +730,8 @@ static enum sp_reject decode_device(const cJSON *obj, struct sp_device_info *dev
 	why->field = "kind";
 	if (kind == NULL)
 		return SP_REJ_MISSING_FIELD;
-	if (!cJSON_IsString(kind))
-		return SP_REJ_BAD_TYPE;
-	if (nul_value(kind))
-		return SP_REJ_EMBEDDED_NUL;
+	if ((r = string_check(kind)))
+		return r;
 	int k = sp_vocab_parse(&sp_vocab_dev_kind, kind->valuestring);
 	if (k != SP_DEV_LIFT && k != SP_DEV_CHARGER)
 		return SP_REJ_BAD_ENUM;
@@ -902,11 +896,9 @@ int sp_decode_cmd(const char *payload, size_t len, int64_t now_ms, struct sp_cmd
 	if ((why->reason = check_version(root, why)))
 		goto reject;
 	why->field = "cmd";
-	why->reason = cmd == NULL ? SP_REJ_MISSING_FIELD
-		      : !cJSON_IsString(cmd) ? SP_REJ_BAD_TYPE
-		      : nul_value(cmd) ? SP_REJ_EMBEDDED_NUL
-		      : strcmp(cmd->valuestring, "port_off") != 0 ? SP_REJ_BAD_ENUM
-								   : SP_REJ_NONE;
+	why->reason = cmd == NULL ? SP_REJ_MISSING_FIELD : string_check(cmd);
+	if (why->reason == SP_REJ_NONE && strcmp(cmd->valuestring, "port_off") != 0)
+		why->reason = SP_REJ_BAD_ENUM;
 	if (why->reason)
 		goto reject;
 	why->field = "dev";

@@ -982,6 +982,16 @@ def assert_exactly_once(journal_records, stored, what=""):
     raise TestFailure("\n".join(lines))
 
 
+def check_drops_accounted(collector, msgs, dropped):
+    """An agent's spool dropped the seqs `dropped` of its journalled `msgs`: the collector declared
+    each dropped message missing and stored every other one (its /metrics)."""
+    m = collector.metrics()
+    check_eq(m["sitepulse_messages_missing_total"], float(len(dropped)),
+             "sitepulse_messages_missing_total (the dropped messages, declared missing)")
+    check_eq(m["sitepulse_messages_stored_total"], float(len(msgs) - len(dropped)),
+             "sitepulse_messages_stored_total (every message that was not dropped)")
+
+
 def wait_stored_equals_journal(collector, agents, timeout, what="stored == journal"):
     """Polls until, for every agent, the collector serves exactly the journal's
     records for the agent's devices (one agent per site). Returns a dict

@@ -118,11 +118,7 @@ def part_overflow(env):
     T.log("step: the collector starts")
     coll.start()
     T.wait_until(agent.acked_all, 60, "the ack to cover the last seq %d" % last, interval=0.3)
-    m = coll.metrics()
-    T.check_eq(m["sitepulse_messages_missing_total"], float(len(dropped)),
-               "messages declared missing (the dropped ones)")
-    T.check_eq(m["sitepulse_messages_stored_total"], float(len(msgs) - len(dropped)),
-               "messages stored (every one that was not dropped)")
+    T.check_drops_accounted(coll, msgs, dropped)
     rc, _ = agent.terminate()
     T.check_eq(rc, 0, "agent exit status")
     kept = [r for s, p in msgs if s not in dropped for r in p["records"]]

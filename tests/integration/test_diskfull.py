@@ -294,11 +294,7 @@ def part_b(env):
     mo = re.search(r"; (\d+) messages were dropped", below[0])
     T.check(mo is not None, "the line must say how many messages were dropped: %r" % below[0])
     T.check_eq(int(mo.group(1)), len(dropped), "messages dropped per the agent's INFO line")
-    m = coll.metrics()
-    T.check_eq(m["sitepulse_messages_missing_total"], float(len(dropped)),
-               "sitepulse_messages_missing_total (the dropped messages, declared missing)")
-    T.check_eq(m["sitepulse_messages_stored_total"], float(len(msgs) - len(dropped)),
-               "sitepulse_messages_stored_total (every message that was not dropped)")
+    T.check_drops_accounted(coll, msgs, dropped)
 
     rc, el = agent.terminate()
     T.check(rc == 0 and el <= 5, "agent: SIGTERM -> exit 0 within 5 s, got %s after %.2f s" % (rc, el))

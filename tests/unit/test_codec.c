@@ -610,6 +610,23 @@ static void test_nul_in_messages(void)
 	const char *ok = "{\"v\":1,\"id\":\"c1\",\"ts\":1764320000000,\"cmd\":\"port_off\","
 			 "\"dev\":\"chg-1\",\"port\":3,\"reason\":\"over_temp\"}";
 	CHECK_EQ_INT(sp_decode_cmd(ok, strlen(ok), NOW, &cmd, &why), 0);
+	/* and the command's other refusals, by the same string check */
+	static const struct {
+		const char *cmd;
+		enum sp_reject want;
+	} bad[] = {
+	    {"", SP_REJ_MISSING_FIELD},
+	    {"\"cmd\":1,", SP_REJ_BAD_TYPE},
+	    {"\"cmd\":\"reboot\",", SP_REJ_BAD_ENUM},
+	};
+	char text[256];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "{\"v\":1,\"id\":\"c1\",\"ts\":1764320000000,%s\"dev\":\"chg-1\",\"port\":3}",
+			 bad[i].cmd);
+		CHECK_EQ_INT(sp_decode_cmd(text, strlen(text), NOW, &cmd, &why), SP_EINVAL);
+		CHECK_EQ_INT(why.reason, bad[i].want);
+	}
 }
 
 static void test_json_has_nul(void)

@@ -352,13 +352,20 @@ static void store_drop(struct store *s, const char *path)
 	}
 }
 
-static int sweep(struct store *s, struct rules_config *cfg, struct sink *k, int64_t now)
+/* One sweep in a transaction of its own, its events to fn (as the writer does). */
+static int sweep_with(struct store *s, struct rules_config *cfg, int64_t now, rule_event_fn fn,
+		      void *ctx)
 {
 	int rc = store_w_begin(s);
-	if (rc == 0 && (rc = offline_sweep(s, cfg, OFF, now, persist, k)) == 0)
+	if (rc == 0 && (rc = offline_sweep(s, cfg, OFF, now, fn, ctx)) == 0)
 		return store_w_commit(s);
 	store_w_rollback(s);
 	return rc;
+}
+
+static int sweep(struct store *s, struct rules_config *cfg, struct sink *k, int64_t now)
+{
+	return sweep_with(s, cfg, now, persist, k);
 }
 
 static void test_sweep_store(void)
@@ -551,18 +558,14 @@ static int64_t mails_queued(const char *path)
 
 static int mail_sweep(struct store *s, struct rules_config *cfg, struct mail_sink *m, int64_t now)
 {
-	int rc = store_w_begin(s);
-	if (rc == 0 && (rc = offline_sweep(s, cfg, OFF, now, persist_and_mail, m)) == 0)
-		return store_w_commit(s);
-	store_w_rollback(s);
-	return rc;
+	return sweep_with(s, cfg, now, persist_and_mail, m);
 }
 
-/* The agent's connection ends at `at` (its last will). */
-static int gateway_gone(struct store *s, int64_t ag, int64_t at)
+/* The agent says it is online, or its connection ends (its last will), at `at`. */
+static int gateway_state(struct store *s, int64_t ag, bool online, int64_t at)
 {
 	int rc = store_w_begin(s);
-	if (rc == 0 && (rc = store_w_agent_state(s, ag, false, at)) == 0)
+	if (rc == 0 && (rc = store_w_agent_state(s, ag, online, at)) == 0)
 		return store_w_commit(s);
 	store_w_rollback(s);
 	return rc;
@@ -598,27 +601,23 @@ static void test_clear_mail_follows_min_severity(void)
 	CHECK_EQ_INT(store_w_commit(s), 0);
 
 	/* a warning: neither its opening nor its clear is mailed */
-	CHECK_EQ_INT(gateway_gone(s, ag, NOW), 0);
+	CHECK_EQ_INT(gateway_state(s, ag, false, NOW), 0);
 	CHECK_EQ_INT(mail_sweep(s, cfg, &m, NOW + 61 * S), 0);
 	CHECK_EQ_INT(m.k.opened, 1);
 	CHECK_EQ_INT(mails_queued(path), 0);
-	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_agent_state(s, ag, true, NOW + 70 * S), 0);
-	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(gateway_state(s, ag, true, NOW + 70 * S), 0);
 	CHECK_EQ_INT(mail_sweep(s, cfg, &m, NOW + 71 * S), 0);
 	CHECK_EQ_INT(m.k.cleared, 1);
 	CHECK_EQ_INT(mails_queued(path), 0);
 
 	/* opened as major (mailed), cleared after the setting said warning: mailed too */
 	g->severity = ALERT_MAJOR;
-	CHECK_EQ_INT(gateway_gone(s, ag, NOW + 100 * S), 0);
+	CHECK_EQ_INT(gateway_state(s, ag, false, NOW + 100 * S), 0);
 	CHECK_EQ_INT(mail_sweep(s, cfg, &m, NOW + 161 * S), 0);
 	CHECK_EQ_INT(m.k.opened, 2);
 	CHECK_EQ_INT(mails_queued(path), 1);
 	g->severity = ALERT_WARNING;
-	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_agent_state(s, ag, true, NOW + 170 * S), 0);
-	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(gateway_state(s, ag, true, NOW + 170 * S), 0);
 	CHECK_EQ_INT(mail_sweep(s, cfg, &m, NOW + 171 * S), 0);
 	CHECK_EQ_INT(m.k.cleared, 2);
 	CHECK_EQ_INT(mails_queued(path), 2);
