@@ -60,7 +60,8 @@ static const char *const WSQL[W_COUNT] = {
 		   " last_seen = max(last_seen, ?2),"
 		   " online = CASE WHEN ?2 > state_at THEN 1 ELSE online END WHERE id = ?1",
 	[W_DEV_GET] = "SELECT d.id, d.agent_id, d.kind, d.ports, d.floor_min, d.floor_max, d.rating,"
-		      " s.last_seen FROM devices d JOIN device_seen s ON s.id = d.id"
+		      " s.last_seen FROM devices d INDEXED BY devices_lookup"
+		      " JOIN device_seen s ON s.id = d.id"
 		      " WHERE d.site = ?1 AND d.dev = ?2",
 	[W_DEV_INS] = "INSERT INTO devices(site, dev, kind, agent_id, ports, floor_min, floor_max, "
 		      "meta, rating) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

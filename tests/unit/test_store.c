@@ -263,6 +263,21 @@ static int64_t sql_int(const char *path, const char *sql)
 
 /* ---------------------------------------------------------------- schema */
 
+/* the schema version a new file has (store_sqlite_schema.c) */
+enum { SCHEMA_NOW = 11 };
+
+/*
+ * Takes a file of the current schema back to 9's shape (with the version
+ * record): no devices_lookup (11), last_seen in `devices` again and no
+ * device_seen (10). The values of last_seen are 0. Run inside a transaction.
+ */
+#define BACK_TO_SCHEMA_9                                                                          \
+	"DELETE FROM schema_version WHERE version >= 10;"                                          \
+	"DROP INDEX devices_lookup;"                                                               \
+	"DROP INDEX devices_site_agent;"                                                           \
+	"ALTER TABLE devices ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;"                     \
+	"DROP TABLE device_seen;"
+
 static void test_open_creates_schema(void)
 {
 	char path[512];
@@ -270,8 +285,8 @@ static void test_open_creates_schema(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 10);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 10);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), SCHEMA_NOW);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), SCHEMA_NOW);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
 				   "name IN ('agents', 'devices', 'reading_chunks', 'compaction', "
 				   "'heartbeat', 'alerts', 'alert_holds', 'outbox', "
@@ -285,7 +300,7 @@ static void test_open_creates_schema(void)
 	struct store_params p = {.path = path, .sync_full = true, .readers = 2};
 	s = store_open(&p);
 	CHECK(s != NULL);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), 10);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM schema_version"), SCHEMA_NOW);
 	if (s)
 		CHECK_EQ_INT(store_r_ping(s), 0);
 	drop(s, path);
@@ -384,7 +399,7 @@ static void test_migrates_version_1_readings(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 10);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), SCHEMA_NOW);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'heartbeat'"), 1);
 	/* version 9 left the chunks it found (from version 3) in their table as declared */
 	CHECK_EQ_INT(sql_int(path, "SELECT sql LIKE '%AUTOINCREMENT%' FROM sqlite_master "
@@ -1135,7 +1150,7 @@ static void test_chunk_ids(void)
 	write_txn(s, &d, ag, HOUR0, 1, "a");
 	store_close(s);
 	/* a file of schema 8 holding readings: the table as it declared it, rows and all */
-	sql_exec(path, "BEGIN;"
+	sql_exec(path, "BEGIN;" BACK_TO_SCHEMA_9
 		       "DELETE FROM schema_version WHERE version = 9;"
 		       "ALTER TABLE reading_chunks RENAME TO old_chunks;"
 		       "CREATE TABLE reading_chunks(id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -1151,7 +1166,7 @@ static void test_chunk_ids(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 10);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), SCHEMA_NOW);
 	CHECK_EQ_INT(sql_int(path, autoinc), 1);
 	write_txn(s, &d, ag, HOUR0, 1, "b");
 	write_txn(s, &d, ag, HOUR0, 1, "c");
@@ -1613,13 +1628,9 @@ static void test_migrates_device_seen(void)
 	if (s == NULL)
 		return;
 	store_close(s);
-	sql_exec(path, "BEGIN;"
-		       "DELETE FROM schema_version WHERE version = 10;"
-		       "DROP INDEX devices_site_agent;"
-		       "ALTER TABLE devices ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;"
+	sql_exec(path, "BEGIN;" BACK_TO_SCHEMA_9
 		       "INSERT INTO devices(site, dev, kind, agent_id, last_seen)"
 		       " SELECT 'm', 'chg-1', 2, agent_id, 0 FROM devices WHERE dev = 'lift-1';"
-		       "DROP TABLE device_seen;"
 		       "COMMIT;");
 	char set[128];
 	snprintf(set, sizeof(set), "UPDATE devices SET last_seen = %lld WHERE dev = 'lift-1'",
@@ -1630,7 +1641,7 @@ static void test_migrates_device_seen(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), 10);
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), SCHEMA_NOW);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM pragma_table_info('devices') "
 				   "WHERE name = 'last_seen'"),
 		     0);
@@ -1662,6 +1673,58 @@ static void test_migrates_device_seen(void)
 	char q[128];
 	snprintf(q, sizeof(q), "SELECT last_seen FROM device_seen WHERE id = %lld", (long long)d2.id);
 	CHECK_EQ_INT(sql_int(path, q), NOW - 5);
+	drop(s, path);
+}
+
+/*
+ * Schema 11 looks devices up from an index of the columns the writer reads
+ * (devices_lookup). A file of schema 10 gains it on open, and what a look-up
+ * returns is what the rows say, for devices from before and after.
+ */
+static void test_migrates_device_lookup(void)
+{
+	char path[512];
+	int64_t ag = 0;
+	struct store_device lift, chg, g;
+	struct store *s = fresh_with_device(path, sizeof(path), "m", "lift-1", SP_DEV_LIFT, &ag, &lift);
+	if (s == NULL)
+		return;
+	struct sp_device_info li = lift_info("lift-1", -2, 17), ci = charger_info("chg-1", 6);
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "m", "lift-1", ag, &li, SP_DEV_UNKNOWN, NULL, &lift), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "m", "chg-1", ag, &ci, SP_DEV_UNKNOWN, NULL, &chg), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	store_close(s);
+	sql_exec(path, "BEGIN;"
+		       "DELETE FROM schema_version WHERE version = 11;"
+		       "DROP INDEX devices_lookup;"
+		       "COMMIT;");
+	static const char *const has_index = "SELECT count(*) FROM sqlite_master "
+					     "WHERE type = 'index' AND name = 'devices_lookup'";
+	CHECK_EQ_INT(sql_int(path, has_index), 0);
+	struct store_params p = {.path = path, .sync_full = false, .readers = 2, .cache_mb = 4};
+	s = store_open(&p);
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), SCHEMA_NOW);
+	CHECK_EQ_INT(sql_int(path, has_index), 1);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM pragma_index_info('devices_lookup')"), 8);
+	CHECK_EQ_INT(store_w_device(s, "m", "lift-1", &g, NULL), 0);
+	CHECK(g.id == lift.id && g.agent_id == ag && g.kind == SP_DEV_LIFT && g.has_floors);
+	CHECK(g.floor_min == -2 && g.floor_max == 17 && g.rating == lift.rating && g.rating > 0);
+	CHECK_EQ_INT(store_w_device(s, "m", "chg-1", &g, NULL), 0);
+	CHECK(g.id == chg.id && g.kind == SP_DEV_CHARGER && g.ports == 6 && !g.has_floors);
+	CHECK_EQ_INT(g.rating, 1500);
+	/* a birth that changes a device: the look-up reads the new values */
+	ci.ports = 9;
+	ci.port_limit_w = 2200;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "m", "chg-1", ag, &ci, SP_DEV_UNKNOWN, NULL, &chg), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(store_w_device(s, "m", "chg-1", &g, NULL), 0);
+	CHECK(g.ports == 9 && g.rating == 2200);
+	CHECK_EQ_INT(store_w_device(s, "m", "chg-2", &g, NULL), SP_ENOTFOUND);
 	drop(s, path);
 }
 
@@ -2553,6 +2616,7 @@ int main(void)
 	RUN(test_compaction_keeps_order);
 	RUN(test_chunk_ids);
 	RUN(test_migrates_device_seen);
+	RUN(test_migrates_device_lookup);
 	RUN(test_device_row_clamped);
 	RUN(test_damaged_chunk);
 	RUN(test_rollback_leaves_nothing);
