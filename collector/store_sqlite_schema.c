@@ -125,8 +125,9 @@ static const struct migration MIGRATIONS[] = {
 	 * index alone. Without it a look-up read the unique index, then the wide
 	 * row (the birth's meta) in `devices`: at 100,000 devices a 12.5 MB table
 	 * read at random, past the 4 MB page cache (docs/performance.md item 44).
-	 * The unique index stays: it is the constraint. Rows are rewritten only
-	 * by births, so the second index costs a birth, not a reading.
+	 * The unique index stays: it is the constraint. A row changes only when
+	 * its device is made (birth or first reading) or a birth restates it, so
+	 * the second index costs those, not a reading.
 	 */
 	{"CREATE INDEX devices_lookup ON devices(site, dev, agent_id, kind, ports, floor_min,"
 	 " floor_max, rating);",
