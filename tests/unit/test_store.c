@@ -278,6 +278,20 @@ enum { SCHEMA_NOW = 11 };
 	"ALTER TABLE devices ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;"                     \
 	"DROP TABLE device_seen;"
 
+/*
+ * Opens a file a test took back to an older schema, with a check that it
+ * was migrated to the current one. NULL (checked) if it did not open.
+ */
+static struct store *open_migrated(const char *path)
+{
+	struct store_params p = {.path = path, .sync_full = false, .readers = 2, .cache_mb = 4};
+	struct store *s = store_open(&p);
+	CHECK(s != NULL);
+	if (s)
+		CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), SCHEMA_NOW);
+	return s;
+}
+
 static void test_open_creates_schema(void)
 {
 	char path[512];
@@ -394,12 +408,9 @@ static void test_migrates_version_1_readings(void)
 		 "INSERT INTO readings(device_id, ts, kind, agent_id, seq, body) VALUES"
 		 " (2, 1764320000000, 0, 1, 1, '{\"n\":1}'), (2, 1764320000000, 4, 1, 2, '{\"n\":2}'),"
 		 " (2, 1764323600000, 0, 1, 3, '{\"n\":3}');");
-	struct store_params p = {.path = path, .sync_full = false, .readers = 2};
-	s = store_open(&p);
-	CHECK(s != NULL);
+	s = open_migrated(path);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), SCHEMA_NOW);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'heartbeat'"), 1);
 	/* version 9 left the chunks it found (from version 3) in their table as declared */
 	CHECK_EQ_INT(sql_int(path, "SELECT sql LIKE '%AUTOINCREMENT%' FROM sqlite_master "
@@ -1161,12 +1172,9 @@ static void test_chunk_ids(void)
 		       "DROP TABLE old_chunks;"
 		       "CREATE INDEX reading_chunks_device_ts ON reading_chunks(device_id, ts_max);"
 		       "COMMIT;");
-	struct store_params p = {.path = path, .sync_full = false, .readers = 2, .cache_mb = 4};
-	s = store_open(&p);
-	CHECK(s != NULL);
+	s = open_migrated(path);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), SCHEMA_NOW);
 	CHECK_EQ_INT(sql_int(path, autoinc), 1);
 	write_txn(s, &d, ag, HOUR0, 1, "b");
 	write_txn(s, &d, ag, HOUR0, 1, "c");
@@ -1636,12 +1644,9 @@ static void test_migrates_device_seen(void)
 	snprintf(set, sizeof(set), "UPDATE devices SET last_seen = %lld WHERE dev = 'lift-1'",
 		 (long long)(NOW - 1000));
 	sql_exec(path, set);
-	struct store_params p = {.path = path, .sync_full = false, .readers = 2, .cache_mb = 4};
-	s = store_open(&p);
-	CHECK(s != NULL);
+	s = open_migrated(path);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), SCHEMA_NOW);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM pragma_table_info('devices') "
 				   "WHERE name = 'last_seen'"),
 		     0);
@@ -1702,12 +1707,9 @@ static void test_migrates_device_lookup(void)
 	static const char *const has_index = "SELECT count(*) FROM sqlite_master "
 					     "WHERE type = 'index' AND name = 'devices_lookup'";
 	CHECK_EQ_INT(sql_int(path, has_index), 0);
-	struct store_params p = {.path = path, .sync_full = false, .readers = 2, .cache_mb = 4};
-	s = store_open(&p);
-	CHECK(s != NULL);
+	s = open_migrated(path);
 	if (s == NULL)
 		return;
-	CHECK_EQ_INT(sql_int(path, "SELECT max(version) FROM schema_version"), SCHEMA_NOW);
 	CHECK_EQ_INT(sql_int(path, has_index), 1);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM pragma_index_info('devices_lookup')"), 8);
 	CHECK_EQ_INT(store_w_device(s, "m", "lift-1", &g, NULL), 0);
