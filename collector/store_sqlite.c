@@ -59,6 +59,10 @@ static const char *const WSQL[W_COUNT] = {
 		   " (last_seen > 0 AND last_seen < ?2 - ?3)) THEN ?2 ELSE up_since END,"
 		   " last_seen = max(last_seen, ?2),"
 		   " online = CASE WHEN ?2 > state_at THEN 1 ELSE online END WHERE id = ?1",
+	/*
+	 * from devices_lookup alone (schema 11), named because the planner
+	 * prefers the unique index, which leads to the wide row
+	 */
 	[W_DEV_GET] = "SELECT d.id, d.agent_id, d.kind, d.ports, d.floor_min, d.floor_max, d.rating,"
 		      " s.last_seen FROM devices d INDEXED BY devices_lookup"
 		      " JOIN device_seen s ON s.id = d.id"
