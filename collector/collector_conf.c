@@ -94,7 +94,9 @@ static const struct sp_conf_key store_keys[] = {
 	{"page_kb", SP_CONF_ENUM, ST(page_kb_log2), SP_CONF_DEFAULT(STORE_PAGE_KB_DEFAULT), 0, 0,
 	 page_kb_choices, 0, NULL,
 	 "SQLite page size of a new database file (an existing file keeps its own); 16 stores big "
-	 "messages and answers the API faster, but costs more per message with a very large fleet"},
+	 "messages and answers the API faster, but costs more per message with a very large fleet; "
+	 "2 writes 24-40 % fewer bytes to the disk with small messages, but cold API reads are "
+	 "slower"},
 	{"checkpoint_mb", SP_CONF_INT, ST(checkpoint_mb), "32", 1, 1024, NULL, 0, NULL,
 	 "the WAL is copied into the database when it reaches this size: larger writes hot index "
 	 "pages back less often (faster ingest) but uses more disk and pauses longer per checkpoint"},
