@@ -55,6 +55,7 @@ struct collector_conf {
 		int64_t cache_mb;
 		int page_kb_log2;      /* [store] page_kb = 2^this */
 		int64_t checkpoint_mb;
+		int64_t wal_buffer_kb;  /* 0 = none */
 		int64_t compact_after_s;
 		int64_t readers;
 		int64_t gap_window_s;

@@ -196,7 +196,8 @@ static int collector_start(struct collector *c)
 	struct collector_conf *cf = &c->conf;
 	struct store_params sp = {cf->store.path, cf->store.sync_full, (int)cf->store.readers,
 				  cf->store.cache_mb, (int64_t)1 << cf->store.page_kb_log2, cf->store.checkpoint_mb,
-				  cf->store.compact_after_s * 1000, cf->store.device_offline_s * 1000};
+				  cf->store.compact_after_s * 1000, cf->store.device_offline_s * 1000,
+				  cf->store.wal_buffer_kb > 0 ? cf->store.wal_buffer_kb : -1};
 	metrics_init(&c->metrics);
 	c->store = store_open(&sp);
 	if (c->store == NULL)

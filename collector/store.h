@@ -33,6 +33,8 @@ struct store;
 #define STORE_CACHE_MB_DEFAULT 4
 /* The page size of a new database file, in KB (SQLite's own default). */
 #define STORE_PAGE_KB_DEFAULT 4
+/* The writer's WAL buffer, in KB (docs/performance.md item 46). */
+#define STORE_WAL_BUFFER_KB_DEFAULT 64
 
 struct store_params {
 	const char *path;        /* SQLite file */
@@ -43,6 +45,11 @@ struct store_params {
 	int64_t checkpoint_mb;   /* WAL size that triggers a checkpoint; 0 = SQLite's 4 MB */
 	int64_t compact_after_ms; /* chunks are compacted this long after written; 0 = 65 min */
 	int64_t agent_down_ms;   /* an agent silent this long was down: its up_since restarts; 0 = 180 s */
+	/*
+	 * With sync_full: the writer's WAL writes gathered into writes of up to
+	 * this size (store_sqlite_walbuf.h); 0 = the default, < 0 = none.
+	 */
+	int64_t wal_buffer_kb;
 };
 
 /* Opens (creating and migrating) the store. NULL on failure (logged). */

@@ -19,6 +19,7 @@
 #include "store_sqlite_int.h"
 
 #include "chunk.h"
+#include "store_sqlite_walbuf.h"
 
 #include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
@@ -267,6 +268,7 @@ static void sq_close(void *impl)
 		sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 		sqlite3_close(s->db);
 	}
+	walbuf_destroy(s->walbuf); /* after its connection */
 	pthread_cond_destroy(&s->pool_free);
 	pthread_mutex_destroy(&s->pool_lock);
 	pthread_mutex_destroy(&s->log_lock);
@@ -326,9 +328,17 @@ static void *sq_open(const struct store_params *p)
 	s->agent_down_ms = p->agent_down_ms > 0 ? p->agent_down_ms : AGENT_DOWN_MS;
 	if (s->path == NULL || s->batch == NULL || s->merging == NULL)
 		goto fail;
+	/* only with synchronous=FULL: see store_sqlite_walbuf.c */
+	if (p->sync_full && p->wal_buffer_kb >= 0) {
+		int64_t kb = p->wal_buffer_kb > 0 ? p->wal_buffer_kb : STORE_WAL_BUFFER_KB_DEFAULT;
+		if ((s->walbuf = walbuf_create((size_t)kb * 1024)) == NULL) {
+			SP_ERROR("store", "%s: cannot register the WAL buffer's VFS", s->path);
+			goto fail;
+		}
+	}
 	if (sqlite3_open_v2(p->path, &s->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK) {
+			    s->walbuf ? walbuf_vfs_name(s->walbuf) : NULL) != SQLITE_OK) {
 		sqs_db_error(s, s->db, "open");
 		goto fail;
 	}

@@ -60,6 +60,7 @@ struct reader {
 struct sqlite_store {
 	char *path;
 	sqlite3 *db;                 /* writer connection */
+	struct walbuf *walbuf;       /* its VFS, gathering its WAL writes; NULL = the default VFS */
 	sqlite3_stmt *w[W_COUNT];
 	bool in_txn;
 	struct chunk_batch *batch;   /* the transaction's readings, written as chunks at commit */
