@@ -98,9 +98,9 @@ static const struct sp_conf_key store_keys[] = {
 	 "2 writes 24-40 % fewer bytes to the disk with small messages, but cold API reads are "
 	 "slower"},
 	{"wal_buffer_kb", SP_CONF_INT, ST(wal_buffer_kb), SP_CONF_DEFAULT(STORE_WAL_BUFFER_KB_DEFAULT),
-	 0, 1024, NULL, 0, NULL,
-	 "with sync_full, the writer gathers a commit's WAL writes and issues them in writes of up "
-	 "to 64 KB (SQLite writes each page with two system calls); 0 = as SQLite does"},
+	 0, 64, NULL, 0, NULL,
+	 "with sync_full, the writer gathers a commit's WAL writes into writes of up to this size "
+	 "(SQLite writes each page with two system calls); 0 = as SQLite does"},
 	{"checkpoint_mb", SP_CONF_INT, ST(checkpoint_mb), "32", 1, 1024, NULL, 0, NULL,
 	 "the WAL is copied into the database when it reaches this size: larger writes hot index "
 	 "pages back less often (faster ingest) but uses more disk and pauses longer per checkpoint"},

@@ -274,29 +274,59 @@ static int any_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
 	return RM(f)->xUnfetch(REAL(f), off, p);
 }
 
-static int wal_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+static int any_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
 	return RM(f)->xShmLock(REAL(f), offset, n, flags);
 }
 
-static int wal_shm_unmap(sqlite3_file *f, int delete_flag)
+static int any_shm_unmap(sqlite3_file *f, int delete_flag)
 {
 	return RM(f)->xShmUnmap(REAL(f), delete_flag);
 }
 
 /* version 3: the default VFS's files have shared memory and memory mapping (checked at open) */
 static const sqlite3_io_methods wal_methods = {
-	3, wal_close, wal_read, wal_write, wal_truncate, wal_sync, wal_file_size, any_lock,
-	any_unlock, any_check_reserved, wal_file_control, any_sector_size,
-	any_device_characteristics, any_shm_map, wal_shm_lock, any_shm_barrier, wal_shm_unmap,
-	wal_fetch, any_unfetch,
+	.iVersion = 3,
+	.xClose = wal_close,
+	.xRead = wal_read,
+	.xWrite = wal_write,
+	.xTruncate = wal_truncate,
+	.xSync = wal_sync,
+	.xFileSize = wal_file_size,
+	.xLock = any_lock,
+	.xUnlock = any_unlock,
+	.xCheckReservedLock = any_check_reserved,
+	.xFileControl = wal_file_control,
+	.xSectorSize = any_sector_size,
+	.xDeviceCharacteristics = any_device_characteristics,
+	.xShmMap = any_shm_map,
+	.xShmLock = any_shm_lock,
+	.xShmBarrier = any_shm_barrier,
+	.xShmUnmap = any_shm_unmap,
+	.xFetch = wal_fetch,
+	.xUnfetch = any_unfetch,
 };
 
 static const sqlite3_io_methods pass_methods = {
-	3, pass_close, pass_read, pass_write, pass_truncate, pass_sync, pass_file_size, any_lock,
-	any_unlock, any_check_reserved, pass_file_control, any_sector_size,
-	any_device_characteristics, any_shm_map, pass_shm_lock, any_shm_barrier, pass_shm_unmap,
-	pass_fetch, any_unfetch,
+	.iVersion = 3,
+	.xClose = pass_close,
+	.xRead = pass_read,
+	.xWrite = pass_write,
+	.xTruncate = pass_truncate,
+	.xSync = pass_sync,
+	.xFileSize = pass_file_size,
+	.xLock = any_lock,
+	.xUnlock = any_unlock,
+	.xCheckReservedLock = any_check_reserved,
+	.xFileControl = pass_file_control,
+	.xSectorSize = any_sector_size,
+	.xDeviceCharacteristics = any_device_characteristics,
+	.xShmMap = any_shm_map,
+	.xShmLock = pass_shm_lock,
+	.xShmBarrier = any_shm_barrier,
+	.xShmUnmap = pass_shm_unmap,
+	.xFetch = pass_fetch,
+	.xUnfetch = any_unfetch,
 };
 
 /* ---------------------------------------------------------------- the VFS */
