@@ -8,11 +8,13 @@
 #ifndef SP_TEST_HARNESS_H
 #define SP_TEST_HARNESS_H
 
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -92,6 +94,33 @@ static inline bool in_child(void (*fn)(void), int timeout_ms)
 		}
 		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
 	}
+}
+
+/* Removes a SQLite file and its side files (PATH-wal, PATH-shm). */
+static inline void harness_remove_db(const char *path)
+{
+	char side[1024];
+	unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	unlink(side);
+}
+
+/*
+ * A fresh file name "DIR/STEM-PID-N.EXT" in $SP_TEST_TMP (or /tmp): the
+ * directory made if needed, no leftovers of the file or its side files.
+ */
+static inline void harness_tmp_file(char *out, size_t cap, const char *stem, const char *ext)
+{
+	static int files;
+	const char *dir = getenv("SP_TEST_TMP");
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		fprintf(stderr, "  cannot create %s: %s\n", dir, strerror(errno));
+	snprintf(out, cap, "%s/%s-%d-%d.%s", dir, stem, (int)getpid(), ++files, ext);
+	harness_remove_db(out);
 }
 
 #define HARNESS_EXIT()                                                                     \

@@ -27,7 +27,6 @@
 /* ---------------------------------------------------------------- helpers */
 
 static char tmp_dir[512];
-static int file_counter;
 
 static void init_tmp_dir(void)
 {
@@ -35,28 +34,6 @@ static void init_tmp_dir(void)
 	snprintf(tmp_dir, sizeof(tmp_dir), "%s", d && *d ? d : "/tmp");
 	if (mkdir(tmp_dir, 0700) != 0 && errno != EEXIST)
 		fprintf(stderr, "cannot create %s: %s\n", tmp_dir, strerror(errno));
-}
-
-/* A fresh path "DIR/test_spool_PID_N.EXT" (and no leftovers of it). */
-static void tmp_path(char *buf, size_t cap, const char *ext)
-{
-	char side[700];
-	snprintf(buf, cap, "%s/test_spool_%ld_%d.%s", tmp_dir, (long)getpid(), ++file_counter, ext);
-	unlink(buf);
-	snprintf(side, sizeof(side), "%s-wal", buf);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", buf);
-	unlink(side);
-}
-
-static void remove_db(const char *path)
-{
-	char side[700];
-	unlink(path);
-	snprintf(side, sizeof(side), "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", path);
-	unlink(side);
 }
 
 /* A data payload as the agent writes it, for seq (the journal reads the seq back). */
@@ -192,7 +169,7 @@ static void write_text(const char *path, const char *text)
 static void test_new_spool_knows_no_seq(void)
 {
 	char path[600], buf[64];
-	tmp_path(path, sizeof(path), "db");
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
 	struct spool *sp = spool_open(path, BIG, false);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -222,14 +199,14 @@ static void test_new_spool_knows_no_seq(void)
 		CHECK_EQ_INT(spool_next_seq(sp), 0);
 		spool_close(sp);
 	}
-	remove_db(path);
+	harness_remove_db(path);
 }
 
 static void test_set_next_seq_then_append(void)
 {
 	char path[600];
 	struct seen s;
-	tmp_path(path, sizeof(path), "db");
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
 	struct spool *sp = spool_open(path, BIG, true);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -250,7 +227,7 @@ static void test_set_next_seq_then_append(void)
 	CHECK_EQ_STR(s.payload[0], "{\"v\":1,\"seq\":42,\"ts\":1764320000042,\"records\":[]}");
 	CHECK_EQ_STR(s.payload[2], "{\"v\":1,\"seq\":44,\"ts\":1764320000044,\"records\":[]}");
 	spool_close(sp);
-	remove_db(path);
+	harness_remove_db(path);
 }
 
 /* ---------------------------------------------------------------- spool: stats, iteration */
@@ -258,7 +235,7 @@ static void test_set_next_seq_then_append(void)
 static void test_stats(void)
 {
 	char path[600];
-	tmp_path(path, sizeof(path), "db");
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
 	struct spool *sp = spool_open(path, BIG, false);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -279,14 +256,14 @@ static void test_stats(void)
 	CHECK_EQ_INT(st.last_seq, 9);
 	CHECK_EQ_INT(st.dropped_total, 0);
 	spool_close(sp);
-	remove_db(path);
+	harness_remove_db(path);
 }
 
 static void test_each_after_order_and_limits(void)
 {
 	char path[600];
 	struct seen s;
-	tmp_path(path, sizeof(path), "db");
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
 	struct spool *sp = spool_open(path, BIG, false);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -327,7 +304,7 @@ static void test_each_after_order_and_limits(void)
 	CHECK_EQ_INT(each(sp, 8, 1000, &s, 0), 2);
 	CHECK_EQ_INT(s.seq[0], 9);
 	spool_close(sp);
-	remove_db(path);
+	harness_remove_db(path);
 }
 
 static void test_binary_payload_round_trip(void)
@@ -335,7 +312,7 @@ static void test_binary_payload_round_trip(void)
 	char path[600];
 	struct seen s;
 	static const char bin[] = {'{', 0, '\n', (char)0xff, '}', 'x'};
-	tmp_path(path, sizeof(path), "db");
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
 	struct spool *sp = spool_open(path, BIG, false);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -347,7 +324,7 @@ static void test_binary_payload_round_trip(void)
 	CHECK_EQ_INT(s.len[0], 5);
 	CHECK(memcmp(s.payload[0], bin, 5) == 0);
 	spool_close(sp);
-	remove_db(path);
+	harness_remove_db(path);
 }
 
 /* ---------------------------------------------------------------- spool: ack */
@@ -358,7 +335,7 @@ static void test_ack(void)
 	struct seen s;
 	char p1[128];
 	size_t one = payload(p1, sizeof(p1), 1); /* all five payloads have this length */
-	tmp_path(path, sizeof(path), "db");
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
 	struct spool *sp = spool_open(path, BIG, false);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -414,7 +391,7 @@ static void test_ack(void)
 	CHECK_EQ_INT(stats(sp).bytes, 0);
 	CHECK_EQ_INT(spool_next_seq(sp), 8);
 	spool_close(sp);
-	remove_db(path);
+	harness_remove_db(path);
 }
 
 /* ---------------------------------------------------------------- spool: restarts */
@@ -424,7 +401,7 @@ static void test_reopen_keeps_messages_and_seq(void)
 	char path[600];
 	struct seen s;
 	char p[128];
-	tmp_path(path, sizeof(path), "db");
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
 	struct spool *sp = spool_open(path, BIG, true);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -465,13 +442,13 @@ static void test_reopen_keeps_messages_and_seq(void)
 	CHECK_EQ_INT(stats(sp).messages, 0);
 	CHECK_EQ_INT(stats(sp).first_seq, 0);
 	spool_close(sp);
-	remove_db(path);
+	harness_remove_db(path);
 }
 
 static void test_next_seq_survives_lost_meta(void)
 {
 	char path[600];
-	tmp_path(path, sizeof(path), "db");
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
 	struct spool *sp = spool_open(path, BIG, true);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -501,7 +478,7 @@ static void test_next_seq_survives_lost_meta(void)
 		return;
 	CHECK_EQ_INT(spool_next_seq(sp), 14);
 	spool_close(sp);
-	remove_db(path);
+	harness_remove_db(path);
 }
 
 /* ---------------------------------------------------------------- spool: overflow */
@@ -511,7 +488,7 @@ static void test_overflow_drops_oldest(void)
 	char path[600];
 	struct drops d;
 	struct seen s;
-	tmp_path(path, sizeof(path), "db");
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
 	struct spool *sp = spool_open(path, 100, false);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -592,7 +569,7 @@ static void test_overflow_drops_oldest(void)
 	CHECK_EQ_INT(st.dropped_total, 0); /* counted since open */
 	CHECK_EQ_INT(spool_next_seq(sp), 27);
 	spool_close(sp);
-	remove_db(path);
+	harness_remove_db(path);
 }
 
 /*
@@ -607,8 +584,8 @@ static void test_failed_append_changes_nothing(void)
 	char path[600], logpath[600];
 	struct drops d;
 	struct rlimit old, small;
-	tmp_path(path, sizeof(path), "db");
-	tmp_path(logpath, sizeof(logpath), "log");
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	harness_tmp_file(logpath, sizeof(logpath), "test_spool", "log");
 	struct spool *sp = spool_open(path, 1000, false);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -661,7 +638,7 @@ static void test_failed_append_changes_nothing(void)
 	CHECK_EQ_INT(stats(sp).first_seq, 2);
 	CHECK_EQ_INT(stats(sp).last_seq, 4);
 	spool_close(sp);
-	remove_db(path);
+	harness_remove_db(path);
 	unlink(logpath);
 }
 
@@ -669,7 +646,7 @@ static void test_too_big(void)
 {
 	char path[600];
 	struct drops d;
-	tmp_path(path, sizeof(path), "db");
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
 	struct spool *sp = spool_open(path, 100, false);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -689,7 +666,7 @@ static void test_too_big(void)
 	CHECK_EQ_INT(stats(sp).last_seq, 2);
 	CHECK_EQ_INT(d.n, 0);
 	spool_close(sp);
-	remove_db(path);
+	harness_remove_db(path);
 }
 
 /* ---------------------------------------------------------------- journal */
@@ -698,8 +675,8 @@ static void test_journal_catch_up(void)
 {
 	char db[600], jpath[600], p[128];
 	struct lines l;
-	tmp_path(db, sizeof(db), "db");
-	tmp_path(jpath, sizeof(jpath), "jsonl");
+	harness_tmp_file(db, sizeof(db), "test_spool", "db");
+	harness_tmp_file(jpath, sizeof(jpath), "test_spool", "jsonl");
 	struct spool *sp = spool_open(db, BIG, false);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -737,7 +714,7 @@ static void test_journal_catch_up(void)
 	payload(p, sizeof(p), 3);
 	CHECK_EQ_STR(l.line[2], p);
 	spool_close(sp);
-	remove_db(db);
+	harness_remove_db(db);
 	unlink(jpath);
 }
 
@@ -746,8 +723,8 @@ static void test_journal_message_idempotent(void)
 	char db[600], jpath[600], p[128];
 	struct lines l;
 	size_t n;
-	tmp_path(db, sizeof(db), "db");
-	tmp_path(jpath, sizeof(jpath), "jsonl");
+	harness_tmp_file(db, sizeof(db), "test_spool", "db");
+	harness_tmp_file(jpath, sizeof(jpath), "test_spool", "jsonl");
 	struct spool *sp = spool_open(db, BIG, false);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -794,7 +771,7 @@ static void test_journal_message_idempotent(void)
 	payload(p, sizeof(p), 8);
 	CHECK_EQ_STR(l.line[3], p);
 	spool_close(sp);
-	remove_db(db);
+	harness_remove_db(db);
 	unlink(jpath);
 }
 
@@ -815,8 +792,8 @@ static void test_journal_dropped(void)
 {
 	char db[600], jpath[600], buf[64];
 	struct lines l;
-	tmp_path(db, sizeof(db), "db");
-	tmp_path(jpath, sizeof(jpath), "jsonl");
+	harness_tmp_file(db, sizeof(db), "test_spool", "db");
+	harness_tmp_file(jpath, sizeof(jpath), "test_spool", "jsonl");
 	struct spool *sp = spool_open(db, 100, false);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -851,7 +828,7 @@ static void test_journal_dropped(void)
 	CHECK_EQ_STR(l.line[3], "{\"dropped\":1}");
 	CHECK_EQ_STR(l.line[4], "{\"v\":1,\"seq\":3,\"ts\":1764320000003,\"records\":[]}");
 	spool_close(sp);
-	remove_db(db);
+	harness_remove_db(db);
 	unlink(jpath);
 }
 
@@ -864,8 +841,8 @@ static void test_journal_open_after_cut_line(void)
 	 */
 	char db[600], jpath[600], text[512], p1[128], p2[128], p3[128];
 	struct lines l;
-	tmp_path(db, sizeof(db), "db");
-	tmp_path(jpath, sizeof(jpath), "jsonl");
+	harness_tmp_file(db, sizeof(db), "test_spool", "db");
+	harness_tmp_file(jpath, sizeof(jpath), "test_spool", "jsonl");
 	payload(p1, sizeof(p1), 1);
 	payload(p2, sizeof(p2), 2);
 	payload(p3, sizeof(p3), 3);
@@ -887,7 +864,7 @@ static void test_journal_open_after_cut_line(void)
 	CHECK_EQ_STR(l.line[1], p2);
 	CHECK_EQ_STR(l.line[2], p3);
 	spool_close(sp);
-	remove_db(db);
+	harness_remove_db(db);
 	unlink(jpath);
 }
 
@@ -899,7 +876,7 @@ static void test_open_failures(void)
 	CHECK(spool_open(path, BIG, false) == NULL);
 
 	char db[600];
-	tmp_path(db, sizeof(db), "db");
+	harness_tmp_file(db, sizeof(db), "test_spool", "db");
 	struct spool *sp = spool_open(db, BIG, false);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -909,7 +886,7 @@ static void test_open_failures(void)
 	spool_close(sp);
 	spool_close(NULL);
 	journal_close(NULL);
-	remove_db(db);
+	harness_remove_db(db);
 }
 
 int main(void)

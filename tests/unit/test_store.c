@@ -33,28 +33,10 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static int db_counter;
-
-static void remove_db(const char *path)
-{
-	char side[512];
-	unlink(path);
-	snprintf(side, sizeof(side), "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", path);
-	unlink(side);
-}
-
 /* Opens a store on a new file; path receives its name. */
 static struct store *fresh(char *path, size_t size)
 {
-	const char *dir = getenv("SP_TEST_TMP");
-	if (dir == NULL || *dir == '\0')
-		dir = "/tmp";
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-		fprintf(stderr, "  cannot create %s\n", dir);
-	snprintf(path, size, "%s/test_store-%d-%d.db", dir, (int)getpid(), ++db_counter);
-	remove_db(path);
+	harness_tmp_file(path, size, "test_store", "db");
 	struct store_params p = {.path = path, .sync_full = false, .readers = 4, .cache_mb = 4};
 	return store_open(&p);
 }
@@ -62,7 +44,7 @@ static struct store *fresh(char *path, size_t size)
 static void drop(struct store *s, const char *path)
 {
 	store_close(s);
-	remove_db(path);
+	harness_remove_db(path);
 }
 
 /* A new store holding one agent and one device (committed); NULL on failure. */
@@ -375,7 +357,7 @@ static void test_migrates_version_1_readings(void)
 	if (s == NULL)
 		return;
 	store_close(s);
-	remove_db(path);
+	harness_remove_db(path);
 	sql_exec(path,
 		 "CREATE TABLE schema_version(version INTEGER NOT NULL, applied_at INTEGER NOT NULL);"
 		 "INSERT INTO schema_version VALUES (1, 0);"
@@ -1328,7 +1310,7 @@ static void test_progress_round_trip(void)
 	s = store_open(&sp);
 	CHECK(s != NULL);
 	if (s == NULL) {
-		remove_db(path);
+		harness_remove_db(path);
 		return;
 	}
 	struct agent_rows ar = {0};

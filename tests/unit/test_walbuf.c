@@ -9,39 +9,8 @@
 
 #include "store_sqlite_walbuf.h"
 
-#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-static int db_counter;
-
-static void db_path(char *path, size_t size)
-{
-	const char *dir = getenv("SP_TEST_TMP");
-	char side[600];
-	if (dir == NULL || *dir == '\0')
-		dir = "/tmp";
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-		fprintf(stderr, "  cannot create %s\n", dir);
-	snprintf(path, size, "%s/test_walbuf-%d-%d.db", dir, (int)getpid(), ++db_counter);
-	unlink(path);
-	snprintf(side, sizeof(side), "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", path);
-	unlink(side);
-}
-
-static void remove_db(const char *path)
-{
-	char side[600];
-	unlink(path);
-	snprintf(side, sizeof(side), "%s-wal", path);
-	unlink(side);
-	snprintf(side, sizeof(side), "%s-shm", path);
-	unlink(side);
-}
 
 static int exec(sqlite3 *db, const char *sql)
 {
@@ -118,6 +87,32 @@ static int insert_rows(sqlite3 *db, const char *tag, int n, int bytes)
 	return exec(db, sql);
 }
 
+/*
+ * A new file and a writer's connection to it through a new buffer of `bytes`,
+ * with table t; NULL on failure (*w then may be NULL too).
+ */
+static sqlite3 *setup(struct walbuf **w, char *path, size_t size, size_t bytes, int cache_pages)
+{
+	harness_tmp_file(path, size, "test_walbuf", "db");
+	*w = walbuf_create(bytes);
+	CHECK(*w != NULL);
+	sqlite3 *db = *w ? open_writer(path, *w, cache_pages) : NULL;
+	CHECK(db != NULL);
+	if (db && exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, tag TEXT, v BLOB)") != SQLITE_OK) {
+		CHECK(!"table t created");
+		sqlite3_close(db);
+		db = NULL;
+	}
+	return db;
+}
+
+static void teardown(sqlite3 *db, struct walbuf *w, const char *path)
+{
+	sqlite3_close(db);
+	walbuf_destroy(w);
+	harness_remove_db(path);
+}
+
 /* ---------------------------------------------------------------- tests */
 
 /* Each commit is readable by another connection at once; its writes were gathered. */
@@ -125,17 +120,9 @@ static void test_commits_visible_and_gathered(void)
 {
 	char path[512];
 	struct walbuf_stats st;
-	struct walbuf *w = walbuf_create(2 * 1024 * 1024);
-	CHECK(w != NULL);
-	if (w == NULL)
-		return;
-	db_path(path, sizeof(path));
-	sqlite3 *wdb = open_writer(path, w, 2000);
-	CHECK(wdb != NULL);
-	if (wdb == NULL)
-		goto out;
-	CHECK_EQ_INT(exec(wdb, "CREATE TABLE t(id INTEGER PRIMARY KEY, tag TEXT, v BLOB)"), SQLITE_OK);
-	sqlite3 *rdb = open_plain(path);
+	struct walbuf *w;
+	sqlite3 *wdb = setup(&w, path, sizeof(path), 2 * 1024 * 1024, 2000);
+	sqlite3 *rdb = wdb ? open_plain(path) : NULL;
 	CHECK(rdb != NULL);
 	for (int i = 1; i <= 20 && rdb; i++) {
 		CHECK_EQ_INT(exec(wdb, "BEGIN IMMEDIATE"), SQLITE_OK);
@@ -145,6 +132,8 @@ static void test_commits_visible_and_gathered(void)
 		CHECK_EQ_INT(one_int(rdb, "SELECT count(*) FROM t"), 40 * i);
 		CHECK_EQ_INT(one_int(rdb, "SELECT sum(length(v)) FROM t"), 40LL * 600 * i);
 	}
+	if (rdb == NULL)
+		goto out;
 	walbuf_stats(w, &st);
 	/* ~8 frames a commit, two SQLite writes each: gathered into one write per commit */
 	CHECK(st.wal_writes >= 20 * 2 * 8);
@@ -153,15 +142,11 @@ static void test_commits_visible_and_gathered(void)
 	CHECK_EQ_INT(exec(wdb, "BEGIN IMMEDIATE"), SQLITE_OK);
 	CHECK_EQ_INT(insert_rows(wdb, "big", 400, 3000), SQLITE_OK);
 	CHECK_EQ_INT(exec(wdb, "COMMIT"), SQLITE_OK);
-	if (rdb)
-		CHECK_EQ_INT(one_int(rdb, "SELECT sum(length(v)) FROM t WHERE tag = 'big'"),
-			     400LL * 3000);
-	sqlite3_close(rdb);
-	sqlite3_close(wdb);
+	CHECK_EQ_INT(one_int(rdb, "SELECT sum(length(v)) FROM t WHERE tag = 'big'"), 400LL * 3000);
 	CHECK(integrity_ok(path));
 out:
-	walbuf_destroy(w);
-	remove_db(path);
+	sqlite3_close(rdb);
+	teardown(wdb, w, path);
 }
 
 /*
@@ -173,17 +158,11 @@ static void test_rolled_back_spill_never_lands_on_a_commit(void)
 {
 	char path[512];
 	struct walbuf_stats before, after;
-	struct walbuf *w = walbuf_create(1024 * 1024);
-	CHECK(w != NULL);
-	if (w == NULL)
-		return;
-	db_path(path, sizeof(path));
-	sqlite3 *wdb = open_writer(path, w, 16); /* 16 pages: a 40-page transaction spills */
-	sqlite3 *odb = NULL;
-	CHECK(wdb != NULL);
+	struct walbuf *w;
+	/* 16 pages of cache: a 40-page transaction spills */
+	sqlite3 *wdb = setup(&w, path, sizeof(path), 1024 * 1024, 16), *odb = NULL;
 	if (wdb == NULL)
 		goto out;
-	CHECK_EQ_INT(exec(wdb, "CREATE TABLE t(id INTEGER PRIMARY KEY, tag TEXT, v BLOB)"), SQLITE_OK);
 	CHECK_EQ_INT(insert_rows(wdb, "base", 10, 100), SQLITE_OK);
 	odb = open_plain(path);
 	CHECK(odb != NULL);
@@ -221,9 +200,7 @@ static void test_rolled_back_spill_never_lands_on_a_commit(void)
 	CHECK(integrity_ok(path));
 out:
 	sqlite3_close(odb);
-	sqlite3_close(wdb);
-	walbuf_destroy(w);
-	remove_db(path);
+	teardown(wdb, w, path);
 }
 
 /*
@@ -233,16 +210,11 @@ out:
 static void test_checkpoints_small_buffer_reopen(void)
 {
 	char path[512];
-	struct walbuf *w = walbuf_create(1000); /* smaller than a page: written at once */
-	CHECK(w != NULL);
-	if (w == NULL)
-		return;
-	db_path(path, sizeof(path));
-	sqlite3 *wdb = open_writer(path, w, 2000);
-	CHECK(wdb != NULL);
+	struct walbuf *w;
+	/* a buffer smaller than a page: pages are written at once */
+	sqlite3 *wdb = setup(&w, path, sizeof(path), 1000, 2000);
 	if (wdb == NULL)
 		goto out;
-	CHECK_EQ_INT(exec(wdb, "CREATE TABLE t(id INTEGER PRIMARY KEY, tag TEXT, v BLOB)"), SQLITE_OK);
 	for (int i = 0; i < 6; i++) {
 		CHECK_EQ_INT(insert_rows(wdb, "x", 30, 700), SQLITE_OK);
 		if (i % 2)
@@ -263,28 +235,20 @@ static void test_checkpoints_small_buffer_reopen(void)
 	CHECK_EQ_INT(insert_rows(wdb, "y", 5, 10), SQLITE_OK);
 	CHECK_EQ_INT(one_int(wdb, "SELECT count(*) FROM t"), 185);
 out:
-	sqlite3_close(wdb);
-	walbuf_destroy(w);
-	remove_db(path);
+	teardown(wdb, w, path);
 }
 
 /* One instance serves one connection: a second at the same time is refused. */
 static void test_one_connection_per_instance(void)
 {
 	char path[512];
-	struct walbuf *w = walbuf_create(64 * 1024);
-	CHECK(w != NULL);
-	if (w == NULL)
-		return;
-	db_path(path, sizeof(path));
-	sqlite3 *a = open_writer(path, w, 100);
-	CHECK(a != NULL);
-	sqlite3 *b = NULL;
-	CHECK(sqlite3_open_v2(path, &b, SQLITE_OPEN_READWRITE, walbuf_vfs_name(w)) != SQLITE_OK);
+	struct walbuf *w;
+	sqlite3 *a = setup(&w, path, sizeof(path), 64 * 1024, 100), *b = NULL;
+	if (a != NULL)
+		CHECK(sqlite3_open_v2(path, &b, SQLITE_OPEN_READWRITE, walbuf_vfs_name(w)) !=
+		      SQLITE_OK);
 	sqlite3_close(b);
-	sqlite3_close(a);
-	walbuf_destroy(w);
-	remove_db(path);
+	teardown(a, w, path);
 }
 
 int main(void)
