@@ -61,9 +61,10 @@ struct wb_file {
 #define RM(f) (REAL(f)->pMethods)
 
 /*
- * The most one write hands the base VFS: SQLite's unix VFS takes writes of
- * a page at most (it masks the length to 17 bits, and a longer write ends
- * in SQLITE_FULL), and its largest page is 64 KB.
+ * The most one write hands the base VFS: SQLite's unix VFS takes writes
+ * shorter than 128 KB (it masks the length to 17 bits; a longer write ends
+ * in SQLITE_FULL), and 64 KB, its largest page, is the most SQLite itself
+ * hands it.
  */
 #define WRITE_MAX 65536
 
