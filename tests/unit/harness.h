@@ -107,19 +107,22 @@ static inline void harness_remove_db(const char *path)
 	unlink(side);
 }
 
-/*
- * A fresh file name "DIR/STEM-PID-N.EXT" in $SP_TEST_TMP (or /tmp): the
- * directory made if needed, no leftovers of the file or its side files.
- */
-static inline void harness_tmp_file(char *out, size_t cap, const char *stem, const char *ext)
+/* The tests' directory: $SP_TEST_TMP (or /tmp), made if needed. */
+static inline const char *harness_tmp_dir(void)
 {
-	static int files;
 	const char *dir = getenv("SP_TEST_TMP");
 	if (dir == NULL || *dir == '\0')
 		dir = "/tmp";
 	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
 		fprintf(stderr, "  cannot create %s: %s\n", dir, strerror(errno));
-	snprintf(out, cap, "%s/%s-%d-%d.%s", dir, stem, (int)getpid(), ++files, ext);
+	return dir;
+}
+
+/* A fresh file name "DIR/STEM-PID-N.EXT" in it, without leftovers of the file or its side files. */
+static inline void harness_tmp_file(char *out, size_t cap, const char *stem, const char *ext)
+{
+	static int files;
+	snprintf(out, cap, "%s/%s-%d-%d.%s", harness_tmp_dir(), stem, (int)getpid(), ++files, ext);
 	harness_remove_db(out);
 }
 

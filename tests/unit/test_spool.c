@@ -26,16 +26,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static char tmp_dir[512];
-
-static void init_tmp_dir(void)
-{
-	const char *d = getenv("SP_TEST_TMP");
-	snprintf(tmp_dir, sizeof(tmp_dir), "%s", d && *d ? d : "/tmp");
-	if (mkdir(tmp_dir, 0700) != 0 && errno != EEXIST)
-		fprintf(stderr, "cannot create %s: %s\n", tmp_dir, strerror(errno));
-}
-
 /* A data payload as the agent writes it, for seq (the journal reads the seq back). */
 static size_t payload(char *buf, size_t cap, int64_t seq)
 {
@@ -872,7 +862,8 @@ static void test_open_failures(void)
 {
 	char path[700];
 	/* a directory that does not exist */
-	snprintf(path, sizeof(path), "%s/test_spool_%ld_missing/x.db", tmp_dir, (long)getpid());
+	snprintf(path, sizeof(path), "%s/test_spool_%ld_missing/x.db", harness_tmp_dir(),
+		 (long)getpid());
 	CHECK(spool_open(path, BIG, false) == NULL);
 
 	char db[600];
@@ -881,7 +872,8 @@ static void test_open_failures(void)
 	CHECK(sp != NULL);
 	if (sp == NULL)
 		return;
-	snprintf(path, sizeof(path), "%s/test_spool_%ld_missing/j.jsonl", tmp_dir, (long)getpid());
+	snprintf(path, sizeof(path), "%s/test_spool_%ld_missing/j.jsonl", harness_tmp_dir(),
+		 (long)getpid());
 	CHECK(journal_open(path, sp) == NULL);
 	spool_close(sp);
 	spool_close(NULL);
@@ -891,7 +883,6 @@ static void test_open_failures(void)
 
 int main(void)
 {
-	init_tmp_dir();
 	sp_log_set_level(SP_LOG_ERROR); /* overflow WARN and open INFO lines are expected here */
 	RUN(test_new_spool_knows_no_seq);
 	RUN(test_set_next_seq_then_append);

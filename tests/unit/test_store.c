@@ -326,6 +326,45 @@ static void test_page_size_of_new_files(void)
 	drop(s, path);
 }
 
+/* VFSes registered under the WAL buffer's names (store_sqlite_walbuf.c). */
+static int wal_buffer_vfses(void)
+{
+	int n = 0;
+	for (sqlite3_vfs *v = sqlite3_vfs_find(NULL); v; v = v->pNext)
+		n += strncmp(v->zName, "sitepulse-walbuf-", 17) == 0;
+	return n;
+}
+
+/*
+ * The writer's WAL buffer is there only with synchronous=FULL (its rule
+ * needs every commit's sync) and unless turned off, and goes with its store.
+ */
+static void test_wal_buffer_only_with_sync_full(void)
+{
+	char path[512];
+	harness_tmp_file(path, sizeof(path), "test_store", "db");
+	struct store_params p = {.path = path, .sync_full = true, .readers = 1};
+	CHECK_EQ_INT(wal_buffer_vfses(), 0);
+	struct store *s = store_open(&p);
+	CHECK(s != NULL);
+	CHECK_EQ_INT(wal_buffer_vfses(), 1);
+	if (s)
+		store_close(s);
+	CHECK_EQ_INT(wal_buffer_vfses(), 0);
+	p.sync_full = false;
+	s = store_open(&p);
+	CHECK(s != NULL);
+	CHECK_EQ_INT(wal_buffer_vfses(), 0);
+	if (s)
+		store_close(s);
+	p.sync_full = true;
+	p.wal_buffer_kb = -1;
+	s = store_open(&p);
+	CHECK(s != NULL);
+	CHECK_EQ_INT(wal_buffer_vfses(), 0);
+	drop(s, path);
+}
+
 /* Runs SQL on a closed store's file. */
 static void sql_exec(const char *path, const char *sql)
 {
@@ -2585,6 +2624,7 @@ int main(void)
 	sp_log_set_level(SP_LOG_WARN); /* the store logs its lifecycle at INFO */
 	RUN(test_open_creates_schema);
 	RUN(test_page_size_of_new_files);
+	RUN(test_wal_buffer_only_with_sync_full);
 	RUN(test_migrates_version_1_readings);
 	RUN(test_open_fails_cleanly);
 	RUN(test_agent_find_or_create);
