@@ -125,6 +125,10 @@ static const struct sp_conf_key store_keys[] = {
 	 "the database again when they report (docs/performance.md items 40, 42)"},
 	{"device_offline_s", SP_CONF_INT, ST(device_offline_s), "180", 10, 86400, NULL, 0, NULL,
 	 "a device is offline when its agent is, or when it has not reported for this long"},
+	{"clock_step_s", SP_CONF_INT, ST(clock_step_s), "60", 1, 86400, NULL, 0, NULL,
+	 "a device whose records keep arriving more than this far behind its newest, for this "
+	 "long, has had its clock set back: its alert conditions move to the new time "
+	 "(docs/alerts.md)"},
 };
 
 #define API(m) offsetof(struct collector_conf, api.m) - offsetof(struct collector_conf, api)
@@ -409,6 +413,7 @@ int collector_conf_rules(const struct collector_conf *c, struct rules_config *rc
 			 struct sp_conf_errors *errs)
 {
 	int status = 0;
+	rules_config_set_clock_step(rc, c->store.clock_step_s * 1000);
 	/* [rule.R] first, so that [site.S.rule.R] starts from it */
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < c->nrules; i++) {

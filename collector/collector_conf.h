@@ -62,6 +62,7 @@ struct collector_conf {
 		int64_t max_devices;
 		int64_t device_cache;
 		int64_t device_offline_s;
+		int64_t clock_step_s;
 	} store;
 	struct {
 		char *listen;
@@ -131,7 +132,7 @@ const struct collector_site_conf *collector_site_find(const struct collector_sit
 const char *collector_conf_timezone(const struct collector_conf *c, const char *site);
 
 /*
- * Builds the alert rules' settings (rules.h) from the [rule.*] and
+ * Builds the alert rules' settings (rules.h) from [store] clock_step_s, the [rule.*] and
  * [site.*.rule.*] sections over the catalogue's defaults. 0, SP_ENOMEM, or
  * SP_ECONFIG with a message in errs for a rule not in the catalogue.
  */

@@ -117,6 +117,10 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 	rc |= counter(b, "sitepulse_fault_raises_stale_total",
 		      "late fault raises ignored: the same fault's clear, at or after them, came first",
 		      LOAD(m->fault_raises_stale));
+	rc |= counter(b, "sitepulse_device_clock_steps_total",
+		      "device clocks set back: records kept arriving far behind the device's newest, "
+		      "and its alert conditions moved to the new time",
+		      LOAD(m->device_clock_steps));
 	rc |= gauge(b, "sitepulse_rule_conditions",
 		    "conditions the alert rules track now (pending a hold, or alerted)",
 		    (long long)LOAD(m->rule_conditions));

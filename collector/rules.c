@@ -11,8 +11,8 @@
  *   - devices with at least one condition: the device's names (for events
  *     raised by rules_tick, which has no record) and its clock. A device is
  *     dropped with its last condition, so memory follows the conditions.
- * About 110 bytes per condition and 100 per device with conditions (its
- * names included): 100,000 alerts on as many devices take some 20 MB.
+ * About 110 bytes per condition and 110 per device with conditions (its
+ * names included): 100,000 alerts on as many devices take some 22 MB.
  * Freed slots are reused; the arrays stay at their high-water mark until
  * rules_destroy.
  *
@@ -38,6 +38,7 @@
 #define MIN_BUCKETS  64u
 #define FREE_SLOT    0xff      /* entry.rule of an unused slot */
 #define NO_OPENED_AT INT64_MIN /* a loaded alert's opening time is not known */
+#define NOT_BEHIND   INT64_MIN /* device.behind_rx of a device whose records keep its time */
 
 /* --------------------------------------------------------- configuration */
 
@@ -49,6 +50,7 @@ struct site_setting {
 
 struct rules_config {
 	struct rule_setting global[RULE_COUNT];
+	int64_t clock_step_ms; /* rules_config_set_clock_step */
 	struct site_setting **sites[RULE_COUNT]; /* per rule, sorted by site for bsearch */
 	size_t nsites[RULE_COUNT], sites_cap[RULE_COUNT];
 };
@@ -60,7 +62,14 @@ struct rules_config *rules_config_create(void)
 		return NULL;
 	for (int r = 0; r < RULE_COUNT; r++)
 		rule_defaults((enum rule_id)r, &c->global[r]);
+	c->clock_step_ms = RULES_CLOCK_STEP_MS_DEFAULT;
 	return c;
+}
+
+void rules_config_set_clock_step(struct rules_config *c, int64_t ms)
+{
+	assert(ms >= 1);
+	c->clock_step_ms = ms;
 }
 
 void rules_config_destroy(struct rules_config *c)
@@ -162,6 +171,12 @@ struct device {
 	int64_t id;
 	int64_t clock_ts; /* its newest record's ts ... */
 	int64_t clock_rx; /* ... and the collector's time when that record arrived */
+	/*
+	 * The collector's time since when its records, not late, have all been
+	 * more than the clock step behind clock_ts (NOT_BEHIND: the latest was
+	 * not): its clock may have been set back (follow_clock).
+	 */
+	int64_t behind_rx;
 	char *names;      /* "site\0dev\0" (heap); NULL when the slot is unused */
 	uint32_t nentries;
 	uint32_t hash;
@@ -285,6 +300,18 @@ static int32_t dev_find(const struct rules *r, int64_t id)
 	return -1;
 }
 
+/* a + b, saturated, for times; b >= 0. */
+static int64_t add_time(int64_t a, int64_t b)
+{
+	return b > 0 && a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/* The device's clock at the collector's time now: its newest ts, carried forward. */
+static int64_t dev_now(const struct device *dv, int64_t now)
+{
+	return add_time(dv->clock_ts, now > dv->clock_rx ? now - dv->clock_rx : 0);
+}
+
 /* Moves the device's clock forward to a newer record (ts, arrived at rx). */
 static void dev_clock(struct device *dv, int64_t ts, int64_t rx)
 {
@@ -320,8 +347,8 @@ static int32_t dev_add(struct rules *r, const struct rule_device *d, int64_t ts,
 	memcpy(names, d->site, ls + 1);
 	memcpy(names + ls + 1, d->dev, ld + 1);
 	struct device *dv = &r->devs[i];
-	*dv = (struct device){.id = d->id, .clock_ts = ts, .clock_rx = rx, .names = names,
-			      .hash = dev_hash(d->id)};
+	*dv = (struct device){.id = d->id, .clock_ts = ts, .clock_rx = rx,
+			      .behind_rx = NOT_BEHIND, .names = names, .hash = dev_hash(d->id)};
 	size_t b = dv->hash & (r->ndbuckets - 1);
 	dv->next = r->dbuckets[b];
 	r->dbuckets[b] = i;
@@ -412,12 +439,6 @@ static void entry_drop(struct rules *r, int32_t i)
 	r->nentries--;
 	if (--r->devs[dev].nentries == 0)
 		dev_drop(r, dev);
-}
-
-/* a + b, saturated, for times; b >= 0. */
-static int64_t add_time(int64_t a, int64_t b)
-{
-	return b > 0 && a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
 /* When condition e's hold runs out under setting s (device time). */
@@ -566,10 +587,17 @@ static int start(struct rules *r, const struct rule_device *d, const struct sp_r
 		return SP_ENOMEM;
 	}
 	struct entry *e = &r->entries[i];
-	e->since = e->last_ts = rec->ts;
+	/*
+	 * While the device's records arrive behind its clock (set back, perhaps:
+	 * follow_clock), a condition begins on that clock, as its others do; the
+	 * tick would otherwise take its hold as run out at once.
+	 */
+	const struct device *dv = &r->devs[dev];
+	e->since = dv->behind_rx == NOT_BEHIND ? rec->ts : dev_now(dv, received_ms);
+	e->last_ts = rec->ts;
 	int rc = keep_values(e, v, rec);
 	if (rc == 0)
-		rc = emit(r, i, s->hold_ms > 0 ? RULE_HOLD_START : RULE_OPEN, rec->ts, s, fn, ctx);
+		rc = emit(r, i, s->hold_ms > 0 ? RULE_HOLD_START : RULE_OPEN, e->since, s, fn, ctx);
 	if (rc != 0)
 		entry_drop(r, i); /* fn saw nothing it must undo, or failed (state is undefined) */
 	return rc;
@@ -651,6 +679,76 @@ static int fault_event(const struct rule_device *d, const struct sp_record *rec,
 	return fn(ctx, &ev, &unused);
 }
 
+/*
+ * The device's clock set back (follow_clock): its clock restarts from the
+ * record (ts, arrived at rx), its conditions judge records from ts on, and
+ * each pending hold begun on the old clock keeps the time it has run there
+ * (its since moves with the clock, and is written again). A hold whose
+ * since is not after ts is kept as it is: it began on the new clock (the
+ * step is taken again after a restart, from the stored last_seen) or has
+ * run longer than the step (it then runs out later by the step at most).
+ * An open alert's opened_at stays as it was told.
+ */
+static int clock_set_back(struct rules *r, int32_t dev, int64_t ts, int64_t rx, rule_event_fn fn,
+			  void *ctx)
+{
+	struct device *dv = &r->devs[dev];
+	int64_t was = dev_now(dv, rx);
+	int64_t shift = ts - was; /* < 0; both are valid record times, so no overflow */
+	struct rule_event ev = {.kind = RULE_CLOCK_STEP, .device_id = dv->id, .site = dv->names,
+				.dev = dv->names + strlen(dv->names) + 1, .code = "",
+				.since = was, .ts = ts, .detail = ""};
+	int64_t unused = 0;
+	int rc = fn(ctx, &ev, &unused);
+	if (rc != 0)
+		return rc;
+	dv->clock_ts = ts;
+	dv->clock_rx = rx;
+	dv->behind_rx = NOT_BEHIND;
+	/* emit neither adds nor drops entries; a clock step is rare, so a walk of all will do */
+	for (size_t i = 0; i < r->entries_used; i++) {
+		struct entry *e = &r->entries[i];
+		if (e->rule == FREE_SLOT || e->dev != dev)
+			continue;
+		e->last_ts = ts;
+		if (e->open || e->since <= ts)
+			continue;
+		e->since += shift;
+		const struct rule_setting *s = rules_config_get(r->cfg, dv->names, e->rule);
+		if ((rc = emit(r, (int32_t)i, RULE_HOLD_START, e->since, s, fn, ctx)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * Follows the device's clock to a record of it (ts, arrived at rx; late as
+ * for rules_eval). A clock only moves forward, so a device whose clock is
+ * set back would have its records ignored by its conditions until its new
+ * time passed the old; but records that are not late and arrive far behind
+ * can also be old ones a terminal kept while its link was down and sends
+ * now, which must not rewind the rules. So the clock is taken as set back
+ * only once such records have kept coming for the clock step's time (a
+ * kept backlog comes in a burst and is followed by current records again).
+ */
+static int follow_clock(struct rules *r, int32_t dev, int64_t ts, int64_t rx, bool late,
+			rule_event_fn fn, void *ctx)
+{
+	struct device *dv = &r->devs[dev];
+	int64_t step = r->cfg->clock_step_ms;
+	if (late || ts >= dv->clock_ts - step) {
+		if (!late)
+			dv->behind_rx = NOT_BEHIND;
+		dev_clock(dv, ts, rx);
+		return 0;
+	}
+	if (dv->behind_rx == NOT_BEHIND || rx < dv->behind_rx) {
+		dv->behind_rx = rx; /* (and should the collector's clock have stepped back itself) */
+		return 0;
+	}
+	return rx - dv->behind_rx >= step ? clock_set_back(r, dev, ts, rx, fn, ctx) : 0;
+}
+
 int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_record *rec, bool late,
 	       int64_t received_ms, rule_event_fn fn, void *ctx)
 {
@@ -660,8 +758,11 @@ int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_rec
 		return 0; /* newer records of this device already moved these rules */
 
 	int32_t dev = dev_find(r, d->id);
-	if (dev >= 0)
-		dev_clock(&r->devs[dev], rec->ts, received_ms);
+	if (dev >= 0) {
+		int rc = follow_clock(r, dev, rec->ts, received_ms, late, fn, ctx);
+		if (rc != 0)
+			return rc;
+	}
 
 	if (rec->kind == SP_REC_FAULT) {
 		bool has_port = (rec->has & SP_HAS_PORT) != 0;
@@ -700,10 +801,8 @@ int rules_tick(struct rules *r, int64_t now_ms, rule_event_fn fn, void *ctx)
 		const struct rule_setting *s = rules_config_get(r->cfg, dv->names, e->rule);
 		if (!s->enabled)
 			continue; /* a reloaded hold of a disabled rule ends with the next record */
-		int64_t clock =
-			add_time(dv->clock_ts, now_ms > dv->clock_rx ? now_ms - dv->clock_rx : 0);
 		int64_t due = due_at(e, s);
-		if (clock < due)
+		if (dev_now(dv, now_ms) < due)
 			continue;
 		int rc = emit(r, (int32_t)i, RULE_OPEN, due, s, fn, ctx);
 		if (rc != 0)
@@ -734,6 +833,16 @@ static int load(struct rules *r, const struct rule_device *d, const char *name, 
 	if (reads == SP_REC_LIFT || reads == SP_REC_STATION)
 		port = 0;
 
+	/*
+	 * A time further ahead of the collector's clock than the clock step is
+	 * one of a device clock set back since, or that will be: the device
+	 * restarts from the collector's time, and so does such a hold.
+	 */
+	int64_t ahead = add_time(loaded_ms, r->cfg->clock_step_ms);
+	if (device_ts > ahead)
+		device_ts = loaded_ms;
+	if (since > ahead)
+		since = loaded_ms;
 	int64_t clock_ts = !open && since > device_ts ? since : device_ts;
 	int32_t dev = dev_find(r, d->id);
 	if (dev >= 0)

@@ -113,6 +113,14 @@ struct rule_setting *rules_config_site(struct rules_config *c, const char *site,
 const struct rule_setting *rules_config_get(const struct rules_config *c, const char *site,
 					    enum rule_id r);
 
+/*
+ * A device's clock set back: its records, not late, keep arriving more than
+ * ms behind the newest it sent for at least ms of the collector's time
+ * (docs/alerts.md). Its conditions then move to the new time. ms >= 1.
+ */
+#define RULES_CLOCK_STEP_MS_DEFAULT 60000
+void rules_config_set_clock_step(struct rules_config *c, int64_t ms);
+
 /* What the rules need to know about the device a record belongs to. */
 struct rule_device {
 	int64_t id;                  /* the store's device id: the key of all state */
@@ -136,6 +144,13 @@ enum rule_event_kind {
 	RULE_FAULT_CLEARED,
 	/* A late fault raise was ignored: its clear, at or after ts, came first (log, count). */
 	RULE_RAISE_STALE,
+	/*
+	 * The device's clock was set back (rules_config_set_clock_step): since is
+	 * where its old clock stood, ts the record that took it to the new one
+	 * (log, count). Its pending holds follow as RULE_HOLD_START events with
+	 * their moved since; its open alerts now judge its records again.
+	 */
+	RULE_CLOCK_STEP,
 };
 
 /*
@@ -151,9 +166,11 @@ struct rule_event {
 	int32_t port;
 	const char *code;
 	enum alert_severity severity;  /* RULE_OPEN */
-	int64_t since;               /* RULE_HOLD_START, RULE_OPEN: when it began (device time) */
+	int64_t since;               /* RULE_HOLD_START, RULE_OPEN: when it began (device time);
+				      * RULE_CLOCK_STEP: the old clock */
 	int64_t ts;                  /* RULE_OPEN: opened_at; RULE_CLEAR: cleared_at; RULE_FAULT_CLEARED,
-				      * RULE_RAISE_STALE: the record's ts (device time) */
+				      * RULE_RAISE_STALE, RULE_CLOCK_STEP: the record's ts (device
+				      * time) */
 	int64_t alert_id;            /* RULE_CLEAR */
 	const char *detail;          /* RULE_OPEN: human text with the values that triggered it */
 };
@@ -182,7 +199,8 @@ void rules_destroy(struct rules *r);
  * or clear), and a late raise not even then if the same fault's clear at
  * or after it has been judged already (RULE_RAISE_STALE). Within a device,
  * a record older than the newest one a tracked condition has seen is
- * ignored by it.
+ * ignored by it, until records that are not late have kept arriving that
+ * far behind for the clock step's time (RULE_CLOCK_STEP).
  * Returns 0 or the callback's error.
  */
 int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_record *rec,
@@ -202,7 +220,9 @@ void rules_reset(struct rules *r);
  * open alert, or a pending hold, of a condition keyed as in rule_event.
  * device_ts is the newest reading time the store knows for the device
  * (its last_seen) and loaded_ms the collector's clock now: the device's
- * clock restarts from there. 0, SP_ENOMEM, or SP_EINVAL for a rule name not
+ * clock restarts from there. A device_ts or since further ahead of
+ * loaded_ms than the clock step is taken as loaded_ms (a clock set back
+ * while the collector was down: docs/alerts.md). 0, SP_ENOMEM, or SP_EINVAL for a rule name not
  * in the catalogue (the caller logs and skips it). A swept rule's alert is
  * skipped (0): the offline sweep reads its state from the store each time.
  */

@@ -457,6 +457,7 @@ static void add_counts(struct writer *w)
 	atomic_fetch_add(&m->mail_reminders, b->mail.reminders);
 	atomic_store(&m->rule_conditions, rules_count(w->rules));
 	atomic_fetch_add(&m->fault_raises_stale, b->fault_raises_stale);
+	atomic_fetch_add(&m->device_clock_steps, b->clock_steps);
 	for (int r = 0; r < SP_REJ_REASON_COUNT; r++) {
 		atomic_fetch_add(&m->messages_rejected[r], b->msg_rejected[r]);
 		atomic_fetch_add(&m->records_rejected[r], b->rec_rejected[r]);

@@ -53,6 +53,21 @@ static void log_stale_raise(struct writer *w, const struct rule_event *ev)
 		suppressed ? " (similar lines suppressed)" : "");
 }
 
+/*
+ * A device's clock set back (RULE_CLOCK_STEP); rate-limited: a gateway that
+ * stamps its devices' records steps all of them at once.
+ */
+static void log_clock_step(struct writer *w, const struct rule_event *ev)
+{
+	uint64_t suppressed;
+	if (!sp_ratelimit_allow(&w->step_log, sp_mono_ms(), 10, 10000, &suppressed))
+		return;
+	SP_WARN("alerts", "%s/%s: device clock set back by %lld s (its records keep arriving behind "
+			  "the newest it sent): its alert conditions now follow the new time%s",
+		ev->site, ev->dev, (long long)((ev->since - ev->ts) / 1000),
+		suppressed ? " (similar lines suppressed)" : "");
+}
+
 int writer_load_fault_clear(void *ctx, int64_t device_id, int32_t port, const char *code,
 			    int64_t ts)
 {
@@ -105,6 +120,10 @@ int writer_on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_
 	case RULE_RAISE_STALE:
 		w->bc.fault_raises_stale++;
 		log_stale_raise(w, ev);
+		return 0;
+	case RULE_CLOCK_STEP:
+		w->bc.clock_steps++;
+		log_clock_step(w, ev);
 		return 0;
 	}
 	return 0;

@@ -31,7 +31,7 @@
 /* What one batch did, added to the metrics after COMMIT. */
 struct batch_counts {
 	uint64_t stored, duplicate, missing, recovered, births, states;
-	uint64_t alerts_opened, alerts_cleared, fault_raises_stale;
+	uint64_t alerts_opened, alerts_cleared, fault_raises_stale, clock_steps;
 	struct alertmail_counts mail;
 	uint64_t msg_rejected[SP_REJ_REASON_COUNT];
 	uint64_t rec_stored[SP_REC_KIND_COUNT];
@@ -68,6 +68,7 @@ struct writer {
 	int64_t clears_untrimmed;     /* fault clears written since the store's were last trimmed */
 	struct sp_ratelimit reject_log;
 	struct sp_ratelimit stale_log;  /* late fault raises ignored */
+	struct sp_ratelimit step_log;   /* device clocks set back */
 	struct batch_counts bc;
 	/* agents that sent data since the last liveness flush, with their latest arrival */
 	struct alive {

@@ -26,6 +26,11 @@ scenarios (--scenario):
     alerts-e, raw messages: seq 2 a lift record, then seq 1 a charger's
     smoke episode) opens and clears its alert; a late smoke record older
     than its charger's newest does not;
+  - a device clock set back an hour while its smoke alert is open (site
+    alerts-f, raw messages, [store] clock_step_s = 3): its records are
+    ignored at first, then taken as the new time: the alert clears (at its
+    opened_at, never before), counted in sitepulse_device_clock_steps_total
+    and logged;
   - kill -9 of the collector while a hold is pending (site alerts-c, hold
     8 s): after the restart exactly one alert opens, no earlier than 8 s
     after the condition began.
@@ -40,6 +45,7 @@ import sptest as T  # noqa: E402
 
 HOLD_TRAPPED_S = 3
 HOLD_C_S = 8
+CLOCK_STEP_S = 3
 
 
 def post(coll, path, token, body=b""):
@@ -85,6 +91,7 @@ def main(env):
         "rule.lift.trapped": {"hold_s": HOLD_TRAPPED_S},
         "site.alerts-b.rule.charger.smoke": {"enabled": False},
         "site.alerts-c.rule.lift.trapped": {"hold_s": HOLD_C_S},
+        "store": {"clock_step_s": CLOCK_STEP_S},
     })
     common = dict(heartbeat_s=1, time_scale=5, batch_ms=200, resend_s=2, ack_wait_s=1)
     a = env.agent(broker, "alerts-a", "gw-1", seed=11, lifts=1, chargers=1, ports=4,
@@ -187,6 +194,8 @@ def main(env):
     T.log("step: a fault raise resent after its own clear (alerts-d, raw messages)")
     late_raise_after_clear(broker, coll)
     late_message_of_another_device(broker, coll)
+    T.log("step: a device clock set back while its alert is open (alerts-f, raw messages)")
+    clock_set_back(broker, coll)
 
     T.log("step: kill -9 while a hold is pending (alerts-c, hold %d s)" % HOLD_C_S)
     c = env.agent(broker, "alerts-c", "gw-1", seed=13, lifts=1, chargers=0,
@@ -299,6 +308,51 @@ def late_message_of_another_device(broker, coll):
     time.sleep(1.5)  # a tick or two: a hold or alert from the late smoke would show by now
     T.check_eq(len(smoke_alerts()), 1,
                "alerts at alerts-e: none for smoke older than chg-e's newest record")
+
+
+def clock_set_back(broker, coll):
+    """chg-f reports smoke (an alert opens), then its clock is set back an hour and it reports
+    no smoke, in order, once a second: ignored while they are behind for less than the clock
+    step, then the clock is taken as set back and the alert clears."""
+    topic = "sp/v1/alerts-f/gw-x/"
+    now = int(time.time() * 1000)
+    T.publish_ok(broker, topic + "birth", json.dumps({"v": 1, "ts": now, "devices": [
+        {"dev": "chg-f", "kind": "charger", "ports": 2}]}), retain=True)
+    T.publish_ok(broker, topic + "state", json.dumps({"online": True, "ts": now}), retain=True)
+
+    def smoke(seq, ts, on):
+        T.publish_ok(broker, topic + "data", json.dumps({"v": 1, "seq": seq, "ts": ts, "records": [
+            {"t": "station", "dev": "chg-f", "ts": ts, "smoke": on}]}))
+
+    def smoke_alerts():
+        return [x for x in alerts(coll, site="alerts-f") if x["rule"] == "charger.smoke"]
+    steps0 = coll.metrics().get("sitepulse_device_clock_steps_total", 0)
+    smoke(1, now, True)
+    opened = T.wait_until(lambda: smoke_alerts() or None, 20, "the smoke alert at alerts-f")[0]
+    back = now - 3600 * 1000
+    smoke(2, back, False)
+    T.wait_until(lambda: len(T.stored_records(coll, "alerts-f", ["chg-f"])) == 2, 20,
+                 "the first record behind the clock stored at alerts-f")
+    T.check_eq([x["cleared_at"] for x in smoke_alerts()], [None],
+               "the smoke alert while chg-f's records are behind its clock for less than the step")
+    seq = 2
+    for i in range(1, 4 * CLOCK_STEP_S):
+        time.sleep(1)
+        seq += 1
+        smoke(seq, back + i * 1000, False)
+        if smoke_alerts()[0]["cleared_at"] is not None:
+            break
+    got = T.wait_until(lambda: [x for x in smoke_alerts() if x["cleared_at"]] or None, 10,
+                       "the smoke alert at alerts-f cleared once the clock step was taken")
+    T.check_eq([(x["id"], x["opened_at"], x["cleared_at"]) for x in got],
+               [(opened["id"], now, now)],
+               "alerts at alerts-f: the one smoke alert, cleared at its opened_at, never before")
+    T.check(seq - 2 >= CLOCK_STEP_S, "cleared after %d records a second behind; the step is %d s"
+            % (seq - 2, CLOCK_STEP_S))
+    T.check_eq(coll.metrics()["sitepulse_device_clock_steps_total"], steps0 + 1,
+               "sitepulse_device_clock_steps_total")
+    T.check("device clock set back" in coll.proc.log_text(),
+            "the collector's log names the clock step")
 
 
 def alerts_after_restart(coll):

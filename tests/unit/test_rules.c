@@ -3,6 +3,7 @@
  * on realistic records, holds run out by later records and by rules_tick on
  * the extrapolated device clock (and not early during a backlog),
  * hysteresis, suppression in inspection mode, absent fields, late records,
+ * a device's clock set back,
  * per-code faults, per-site settings, disabled rules, callback failures,
  * reloading from the store, reset, and 100,000 devices.
  *
@@ -971,6 +972,242 @@ static struct sp_record supply(const struct rule_device *d, int64_t ts, double v
 	return r;
 }
 
+/* Event k is a clock step from old to new (device time). */
+#define CHECK_STEP(s, k, OLD, NEW)                                                                 \
+	do {                                                                                       \
+		CHECK((k) < (s)->n);                                                               \
+		CHECK_EQ_INT((s)->ev[(k) < EV_MAX ? (k) : 0].kind, RULE_CLOCK_STEP);               \
+		CHECK_EQ_INT((s)->ev[(k) < EV_MAX ? (k) : 0].since, OLD);                          \
+		CHECK_EQ_INT((s)->ev[(k) < EV_MAX ? (k) : 0].ts, NEW);                             \
+	} while (0)
+
+#define H (3600 * S)
+
+static struct sp_record charging(const struct rule_device *d, int64_t ts, int32_t no)
+{
+	return port(d, ts, no, SP_PORT_CHARGING);
+}
+
+/*
+ * A charger's clock set back 8 h (local time sent as UTC, then corrected):
+ * its records are ignored for the clock step's time, then its open alert
+ * clears on them and its pending hold keeps the time it has run.
+ */
+static void test_clock_set_back(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	int64_t t8 = T0 + 8 * H;
+	feed(&f, &CHG, station(&CHG, t8, true), R0);
+	feed(&f, &CHG, charging(&CHG, t8, 1), R0);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_SMOKE, 0, "", t8, t8);
+	CHECK_EV(s, 1, RULE_HOLD_START, RULE_PORT_LONG_SESSION, 1, "", t8, ANY);
+	int64_t smoke_id = s->ev[0].alert_id;
+
+	/* the smoke is gone, but the records are 8 h behind: not judged for 60 s */
+	sink_clear(s);
+	CHECK_EQ_INT(feed(&f, &CHG, station(&CHG, T0 + 10 * S, false), R0 + 10 * S), 0);
+	CHECK_EQ_INT(feed(&f, &CHG, charging(&CHG, T0 + 10 * S, 1), R0 + 10 * S), 0);
+	CHECK_EQ_INT(tick(&f, R0 + 40 * S), 0);
+	CHECK_EQ_INT(feed(&f, &CHG, station(&CHG, T0 + 69 * S, false), R0 + 69 * S), 0);
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(rules_count(f.r), 2);
+
+	/* 60 s behind: the clock was set back */
+	CHECK_EQ_INT(feed(&f, &CHG, station(&CHG, T0 + 70 * S, false), R0 + 70 * S), 0);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_STEP(s, 0, t8 + 70 * S, T0 + 70 * S);
+	/* the hold ran 70 s on the old clock: it began 70 s before the new one's now */
+	CHECK_EV(s, 1, RULE_HOLD_START, RULE_PORT_LONG_SESSION, 1, "", T0, ANY);
+	/* cleared at its opening time, never before */
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, t8);
+	CHECK_EQ_INT(s->ev[2].alert_id, smoke_id);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+
+	/* the session's 8 h are counted on the new clock */
+	sink_clear(s);
+	CHECK_EQ_INT(feed(&f, &CHG, charging(&CHG, T0 + 8 * H - 1, 1), R0 + 8 * H - 1), 0);
+	CHECK_EQ_INT(tick(&f, R0 + 8 * H - 1), 0);
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(feed(&f, &CHG, charging(&CHG, T0 + 8 * H, 1), R0 + 8 * H), 0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_PORT_LONG_SESSION, 1, "", T0, T0 + 8 * H);
+out:
+	fx_close(&f);
+}
+
+/*
+ * Old records a terminal kept while its link was down, sent in order after
+ * newer ones: behind the clock, but for less than the clock step, and
+ * followed by current records. Late records do not count either.
+ */
+static void test_kept_records_are_no_clock_step(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	int64_t now = T0 + 1 * H;
+	feed(&f, &LIFT, trapped(&LIFT, now, 3, false), R0);
+	feed(&f, &LIFT, trapped(&LIFT, now + 20 * S, 3, false), R0 + 20 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", now, now + 20 * S);
+
+	sink_clear(s);
+	feed(&f, &LIFT, parked(&LIFT, T0, 3), R0 + 30 * S);
+	feed(&f, &LIFT, parked(&LIFT, T0 + 55 * S, 3), R0 + 85 * S);
+	feed(&f, &LIFT, trapped(&LIFT, now + 88 * S, 3, false), R0 + 88 * S); /* current again */
+	for (int i = 0; i < 12; i++) /* late records are no sign of the clock */
+		feed_late(&f, &LIFT, fault(&LIFT, T0 + i * S, "E12", false, 0, NULL),
+			  R0 + (90 + 6 * i) * S);
+	feed(&f, &LIFT, parked(&LIFT, T0 + 60 * S, 3), R0 + 100 * S);
+	feed(&f, &LIFT, parked(&LIFT, T0 + 65 * S, 3), R0 + 155 * S);
+	CHECK_EQ_INT(tick(&f, R0 + 158 * S), 0);
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+
+	/* behind for 60 s without a current record between: now it is a clock step */
+	feed(&f, &LIFT, parked(&LIFT, T0 + 70 * S, 3), R0 + 160 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_STEP(s, 0, now + 160 * S, T0 + 70 * S);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_TRAPPED, 0, "", ANY, now + 20 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+/*
+ * A condition that begins while a device's records are behind its clock
+ * holds on that clock, as the device's other conditions do: the tick does
+ * not take its hold as run out at once.
+ */
+static void test_condition_begun_behind_the_clock(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	int64_t t8 = T0 + 8 * H;
+	feed(&f, &CHG, station(&CHG, t8, true), R0);
+	CHECK_EQ_INT(s->n, 1);
+
+	sink_clear(s);
+	feed(&f, &CHG, station(&CHG, T0 + 5 * S, true), R0 + 5 * S); /* behind from here */
+	feed(&f, &CHG, supply(&CHG, T0 + 10 * S, 150), R0 + 10 * S);  /* 32 % low: 60 s hold */
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_CHARGER_VOLTAGE, 0, "", t8 + 10 * S, ANY);
+	CHECK_EQ_INT(tick(&f, R0 + 69 * S), 0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EQ_INT(tick(&f, R0 + 70 * S), 0);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_CHARGER_VOLTAGE, 0, "", t8 + 10 * S, t8 + 70 * S);
+
+	/* the step comes with the next record; both alerts clear on it */
+	sink_clear(s);
+	feed(&f, &CHG, supply(&CHG, T0 + 75 * S, 221), R0 + 75 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_STEP(s, 0, t8 + 75 * S, T0 + 75 * S);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, t8);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_CHARGER_VOLTAGE, 0, "", ANY, t8 + 70 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+/* The clock step is the configured one. */
+static void test_clock_step_configured(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	rules_config_set_clock_step(f.cfg, 5 * S);
+	feed(&f, &CHG, station(&CHG, T0 + 1 * H, true), R0);
+	sink_clear(s);
+	feed(&f, &CHG, station(&CHG, T0 + 1 * H - 5 * S, false), R0 + 1 * S); /* not 5 s behind */
+	feed(&f, &CHG, station(&CHG, T0, false), R0 + 2 * S);
+	feed(&f, &CHG, station(&CHG, T0 + 4 * S, false), R0 + 6 * S);
+	CHECK_EQ_INT(s->n, 0);
+	feed(&f, &CHG, station(&CHG, T0 + 5 * S, false), R0 + 7 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_STEP(s, 0, T0 + 1 * H + 7 * S, T0 + 5 * S);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, T0 + 1 * H);
+out:
+	fx_close(&f);
+}
+
+/*
+ * A hold that began on a device's new clock is not moved when the step is
+ * taken (again, after a restart: the stored last_seen is the old clock's).
+ */
+static void test_clock_step_keeps_holds_of_the_new_time(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	/*
+	 * The store: last_seen on the old clock, which was right, the hold on
+	 * the new one, set 1 h back.
+	 */
+	int64_t r1 = R0 + 1 * H;
+	CHECK_EQ_INT(rules_load_hold(f.r, &CHG, "port.long_session", 1, "", T0, T0 + 1 * H, r1), 0);
+	feed(&f, &CHG, charging(&CHG, T0 + 10 * S, 1), r1 + 10 * S);
+	feed(&f, &CHG, charging(&CHG, T0 + 70 * S, 1), r1 + 70 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_STEP(s, 0, T0 + 1 * H + 70 * S, T0 + 70 * S);
+	sink_clear(s);
+	feed(&f, &CHG, charging(&CHG, T0 + 8 * H - 1, 1), r1 + 8 * H - 1);
+	CHECK_EQ_INT(tick(&f, r1 + 8 * H - 1), 0);
+	CHECK_EQ_INT(s->n, 0);
+	feed(&f, &CHG, charging(&CHG, T0 + 8 * H, 1), r1 + 8 * H);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_PORT_LONG_SESSION, 1, "", T0, T0 + 8 * H);
+out:
+	fx_close(&f);
+}
+
+/*
+ * Loaded at start, times further ahead of the collector's clock than the
+ * clock step (a device clock set back while the collector was down) are
+ * taken as the collector's: the device's records judge its conditions at
+ * once, and such a hold restarts.
+ */
+static void test_load_takes_no_time_far_ahead(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	CHECK_EQ_INT(rules_load_alert(f.r, &CHG, "charger.smoke", 0, "", 55, R0 + 8 * H, R0), 0);
+	CHECK_EQ_INT(rules_load_hold(f.r, &CHG, "charger.voltage", 0, "", R0 + 8 * H, R0 + 8 * H,
+				     R0), 0);
+	CHECK_EQ_INT(tick(&f, R0 + 59 * S), 0);
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(tick(&f, R0 + 60 * S), 0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_VOLTAGE, 0, "", R0, R0 + 60 * S);
+	feed(&f, &CHG, supply(&CHG, R0 + 61 * S, 220), R0 + 61 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, R0 + 61 * S);
+	CHECK_EQ_INT(s->ev[1].alert_id, 55);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_CHARGER_VOLTAGE, 0, "", ANY, R0 + 61 * S);
+
+	/* a step within the clock step is kept as it was stored */
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.mode", 0, "", 57, R0 + 50 * S, R0), 0);
+	sink_clear(s);
+	feed(&f, &LIFT, parked(&LIFT, R0 + 30 * S, 0), R0 + 30 * S);
+	CHECK_EQ_INT(s->n, 0);
+	feed(&f, &LIFT, parked(&LIFT, R0 + 50 * S, 0), R0 + 50 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_CLEAR, RULE_LIFT_MODE, 0, "", ANY, R0 + 50 * S);
+out:
+	fx_close(&f);
+}
+
 static void test_station_rules(void)
 {
 	struct fx f;
@@ -1514,6 +1751,12 @@ int main(void)
 	RUN(test_late_records);
 	RUN(test_late_raise_after_its_clear);
 	RUN(test_older_record_ignored);
+	RUN(test_clock_set_back);
+	RUN(test_kept_records_are_no_clock_step);
+	RUN(test_condition_begun_behind_the_clock);
+	RUN(test_clock_step_configured);
+	RUN(test_clock_step_keeps_holds_of_the_new_time);
+	RUN(test_load_takes_no_time_far_ahead);
 	RUN(test_station_rules);
 	RUN(test_port_over_temp_hysteresis);
 	RUN(test_port_rules);
