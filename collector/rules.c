@@ -1,6 +1,6 @@
 /*
- * rules.c - the rules engine of rules.h: the settings (rules_config), the
- * state of the conditions that hold now, and rules_eval/tick/load/reset.
+ * rules.c - the rules engine of rules.h: the state of the conditions that
+ * hold now, and rules_eval/tick/load/reset.
  * What each rule judges, its defaults and its alert's wording are the
  * catalogue's (rules_catalogue.c, through rules_int.h; docs/alerts.md).
  *
@@ -31,7 +31,6 @@
 #include "sitepulse/error.h"
 #include "sitepulse/grow.h"
 
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,113 +38,6 @@
 #define FREE_SLOT    0xff      /* entry.rule of an unused slot */
 #define NO_OPENED_AT INT64_MIN /* a loaded alert's opening time is not known */
 #define NOT_BEHIND   INT64_MIN /* device.behind_rx of a device whose records keep its time */
-
-/* --------------------------------------------------------- configuration */
-
-/* A site's own setting; allocated one by one so pointers handed out stay valid. */
-struct site_setting {
-	struct rule_setting s;
-	char site[];
-};
-
-struct rules_config {
-	struct rule_setting global[RULE_COUNT];
-	int64_t clock_step_ms; /* rules_config_set_clock_step */
-	struct site_setting **sites[RULE_COUNT]; /* per rule, sorted by site for bsearch */
-	size_t nsites[RULE_COUNT], sites_cap[RULE_COUNT];
-};
-
-struct rules_config *rules_config_create(void)
-{
-	struct rules_config *c = calloc(1, sizeof(*c));
-	if (c == NULL)
-		return NULL;
-	for (int r = 0; r < RULE_COUNT; r++)
-		rule_defaults((enum rule_id)r, &c->global[r]);
-	c->clock_step_ms = RULES_CLOCK_STEP_MS_DEFAULT;
-	return c;
-}
-
-void rules_config_set_clock_step(struct rules_config *c, int64_t ms)
-{
-	assert(ms >= 1);
-	c->clock_step_ms = ms;
-}
-
-void rules_config_destroy(struct rules_config *c)
-{
-	if (c == NULL)
-		return;
-	for (int r = 0; r < RULE_COUNT; r++) {
-		for (size_t i = 0; i < c->nsites[r]; i++)
-			free(c->sites[r][i]);
-		free(c->sites[r]);
-	}
-	free(c);
-}
-
-struct rule_setting *rules_config_global(struct rules_config *c, enum rule_id r)
-{
-	assert((unsigned)r < RULE_COUNT);
-	return &c->global[r];
-}
-
-/* Index of site among rule r's overrides, or where it would go (*found false). */
-static size_t site_slot(const struct rules_config *c, enum rule_id r, const char *site, bool *found)
-{
-	size_t lo = 0, hi = c->nsites[r];
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int cmp = strcmp(c->sites[r][mid]->site, site);
-		if (cmp == 0) {
-			*found = true;
-			return mid;
-		}
-		if (cmp < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
-}
-
-struct rule_setting *rules_config_site(struct rules_config *c, const char *site, enum rule_id r)
-{
-	assert((unsigned)r < RULE_COUNT && site != NULL);
-	bool found;
-	size_t at = site_slot(c, r, site, &found);
-	if (found)
-		return &c->sites[r][at]->s;
-	size_t len = strlen(site);
-	struct site_setting *o = malloc(sizeof(*o) + len + 1);
-	if (o == NULL)
-		return NULL;
-	struct site_setting **arr =
-		sp_grow(c->sites[r], &c->sites_cap[r], c->nsites[r] + 1, sizeof(*arr), 8);
-	if (arr == NULL) {
-		free(o);
-		return NULL;
-	}
-	c->sites[r] = arr;
-	o->s = c->global[r];
-	memcpy(o->site, site, len + 1);
-	memmove(&arr[at + 1], &arr[at], (c->nsites[r] - at) * sizeof(*arr));
-	arr[at] = o;
-	c->nsites[r]++;
-	return &o->s;
-}
-
-const struct rule_setting *rules_config_get(const struct rules_config *c, const char *site,
-					    enum rule_id r)
-{
-	assert((unsigned)r < RULE_COUNT);
-	bool found = false;
-	size_t at = 0;
-	if (site != NULL && c->nsites[r] > 0)
-		at = site_slot(c, r, site, &found);
-	return found ? &c->sites[r][at]->s : &c->global[r];
-}
 
 /* ----------------------------------------------------------------- state */
 
@@ -735,7 +627,7 @@ static int follow_clock(struct rules *r, int32_t dev, int64_t ts, int64_t rx, bo
 			rule_event_fn fn, void *ctx)
 {
 	struct device *dv = &r->devs[dev];
-	int64_t step = r->cfg->clock_step_ms;
+	int64_t step = rules_config_clock_step(r->cfg);
 	if (late || ts >= dv->clock_ts - step) {
 		if (!late)
 			dv->behind_rx = NOT_BEHIND;
@@ -838,7 +730,7 @@ static int load(struct rules *r, const struct rule_device *d, const char *name, 
 	 * one of a device clock set back since, or that will be: the device
 	 * restarts from the collector's time, and so does such a hold.
 	 */
-	int64_t ahead = add_time(loaded_ms, r->cfg->clock_step_ms);
+	int64_t ahead = add_time(loaded_ms, rules_config_clock_step(r->cfg));
 	if (device_ts > ahead)
 		device_ts = loaded_ms;
 	if (since > ahead)

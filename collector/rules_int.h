@@ -1,21 +1,22 @@
 /*
- * rules_int.h - what the rules engine needs from the rule catalogue.
- * Internal to the two files that together implement rules.h:
+ * rules_int.h - what the rules engine needs from the rule catalogue and
+ * the settings. Internal to the three files that together implement rules.h:
  *
  *   rules_catalogue.c  what the rules are: one row per enum rule_id with the
  *                      record kind it reads, its defaults, its condition and
  *                      the wording of its alert's detail; rule_name,
  *                      rule_parse, alert_severity_name/parse, rule_defaults.
+ *   rules_config.c     the settings: rules_config_*.
  *   rules.c            how conditions are tracked: the state tables, holds,
- *                      the device clock, rules_eval/tick/load/reset, and
- *                      rules_config.
+ *                      the device clock, rules_eval/tick/load/reset.
  *
  * They are split because they change for different reasons: a new or
  * changed rule touches the catalogue (and rules.h's enum rule_id), not the
  * engine; a change to how holds, clocks or state work touches the engine,
- * and can be read without the catalogue's conditions and texts in the way.
- * The catalogue is read-only (const tables, pure functions); neither file
- * has mutable global state.
+ * and can be read without the catalogue's conditions and texts in the way;
+ * the settings change with the configuration file. The catalogue is
+ * read-only (const tables, pure functions); no file has mutable global
+ * state.
  */
 #ifndef SP_COLLECTOR_RULES_INT_H
 #define SP_COLLECTOR_RULES_INT_H
@@ -27,6 +28,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* The clock step rules_config_set_clock_step set (or the default). */
+int64_t rules_config_clock_step(const struct rules_config *c);
 
 /* Room for the longest detail: a fault's code and its own text plus our words. */
 #define DETAIL_MAX 512
