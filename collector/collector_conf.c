@@ -125,7 +125,8 @@ static const struct sp_conf_key store_keys[] = {
 	 "the database again when they report (docs/performance.md items 40, 42)"},
 	{"device_offline_s", SP_CONF_INT, ST(device_offline_s), "180", 10, 86400, NULL, 0, NULL,
 	 "a device is offline when its agent is, or when it has not reported for this long"},
-	{"clock_step_s", SP_CONF_INT, ST(clock_step_s), "60", 1, 86400, NULL, 0, NULL,
+	{"clock_step_s", SP_CONF_INT, ST(clock_step_s), SP_CONF_DEFAULT(RULES_CLOCK_STEP_S_DEFAULT), 1,
+	 86400, NULL, 0, NULL,
 	 "a device whose records keep arriving more than this far behind its newest, for this "
 	 "long, has had its clock set back: its alert conditions move to the new time "
 	 "(docs/alerts.md)"},

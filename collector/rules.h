@@ -118,7 +118,7 @@ const struct rule_setting *rules_config_get(const struct rules_config *c, const 
  * ms behind the newest it sent for at least ms of the collector's time
  * (docs/alerts.md). Its conditions then move to the new time. ms >= 1.
  */
-#define RULES_CLOCK_STEP_MS_DEFAULT 60000
+#define RULES_CLOCK_STEP_S_DEFAULT 60
 void rules_config_set_clock_step(struct rules_config *c, int64_t ms);
 
 /* What the rules need to know about the device a record belongs to. */
@@ -222,8 +222,9 @@ void rules_reset(struct rules *r);
  * (its last_seen) and loaded_ms the collector's clock now: the device's
  * clock restarts from there. A device_ts or since further ahead of
  * loaded_ms than the clock step is taken as loaded_ms (a clock set back
- * while the collector was down: docs/alerts.md). 0, SP_ENOMEM, or SP_EINVAL for a rule name not
- * in the catalogue (the caller logs and skips it). A swept rule's alert is
+ * while the collector was down: docs/alerts.md). 0, SP_ENOMEM, or
+ * SP_EINVAL for a rule name not in the catalogue (the caller logs and
+ * skips it). A swept rule's alert is
  * skipped (0): the offline sweep reads its state from the store each time.
  */
 int rules_load_alert(struct rules *r, const struct rule_device *d, const char *rule,

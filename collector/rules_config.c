@@ -34,7 +34,7 @@ struct rules_config *rules_config_create(void)
 		return NULL;
 	for (int r = 0; r < RULE_COUNT; r++)
 		rule_defaults((enum rule_id)r, &c->global[r]);
-	c->clock_step_ms = RULES_CLOCK_STEP_MS_DEFAULT;
+	c->clock_step_ms = RULES_CLOCK_STEP_S_DEFAULT * 1000;
 	return c;
 }
 
