@@ -114,6 +114,16 @@ struct agent {
 /* ---------------------------------------------------------------- Paho thread */
 
 /*
+ * The highest ack believed. An ack beyond our next seq is taken as the sign
+ * of a rolled-back spool and we continue at ack + 1 (reconcile_next_seq);
+ * one this close to the end of the seqs (2^53 - 1, exact in JSON) would
+ * leave us nothing to continue with, and no agent gets there (2^40 seqs are
+ * 35 years at 1,000 messages a second): it comes from a broken or hostile
+ * publisher, and taking it would delete the spool and stop the agent.
+ */
+#define ACK_SEQ_MAX (SP_SEQ_MAX - (1LL << 40))
+
+/*
  * Whether a line about bad input may be logged: at most 10 per 10 s, as the
  * collector's rejections, so a flood of bad acks or commands cannot fill the
  * disk with log. Paho thread.
@@ -142,6 +152,12 @@ static void on_message(void *ctx, const char *topic, size_t topic_len, const voi
 		if (sp_decode_ack(payload, len, &seq) != 0) {
 			if (bad_input_loggable(a))
 				SP_WARN("agent", "ignoring malformed ack on %s", topic);
+			return;
+		}
+		if (seq > ACK_SEQ_MAX) {
+			if (bad_input_loggable(a))
+				SP_WARN("agent", "ignoring ack of seq %lld on %s: no agent gets that far",
+					(long long)seq, topic);
 			return;
 		}
 		long long cur = atomic_load(&a->acked);

@@ -25,6 +25,9 @@ edges (CONTRACT §3.2, §3.4; docs/protocol.md, Acknowledgement).
     Three agents, one after another, so a lucky race cannot hide the bug.
 (flood) 300 malformed acks and 300 bad commands: the agent logs about them
     at most 10 lines per 10 s (it used to log each one) and keeps working.
+    Before them, an ack of seq 2^53 - 1 (the last seq JSON holds exactly):
+    ignored and logged; taken, it would empty the spool and make the agent
+    continue at seq 2^53, which no collector accepts.
 """
 import json
 import os
@@ -226,6 +229,15 @@ def part_flood(env):
     agent = env.agent(broker, site, "gw-1", seed=3)
     T.wait_until(lambda: agent.created() >= 1, 20, "the agent to run")
     base = "sp/v1/%s/gw-1/" % site
+    seq_max = 2 ** 53 - 1
+    T.publish_ok(broker, base + "ack", json.dumps({"v": 1, "seq": seq_max,
+                                                  "ts": int(time.time() * 1000)}))
+    T.wait_until(lambda: "ignoring ack of seq %d" % seq_max in agent.proc.log_text(), 20,
+                 "the agent to log the ack of seq %d as ignored" % seq_max)
+    created = agent.created()
+    T.wait_until(lambda: agent.created() > created, 20, "a message created after that ack")
+    T.check(agent.last_seq() < 1000, "the agent's seqs after an ack of seq %d: last %d"
+            % (seq_max, agent.last_seq()))
     rc, out = T.publish_lines(broker, base + "ack", ["{not json %d" % i for i in range(300)])
     T.check_eq(rc, 0, "mosquitto_pub of 300 malformed acks (%s)" % out)
     rc, out = T.publish_lines(broker, base + "cmd", ['{"v":1,"id":"x%d"}' % i for i in range(300)])
