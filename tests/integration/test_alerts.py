@@ -347,7 +347,7 @@ def clock_set_back(broker, coll):
     T.check_eq([(x["id"], x["opened_at"], x["cleared_at"]) for x in got],
                [(opened["id"], now, now)],
                "alerts at alerts-f: the one smoke alert, cleared at its opened_at, never before")
-    T.check(seq - 2 >= CLOCK_STEP_S, "cleared after %d records a second behind; the step is %d s"
+    T.check(seq - 2 >= CLOCK_STEP_S, "cleared after %d records sent a second apart; the step is %d s"
             % (seq - 2, CLOCK_STEP_S))
     T.check_eq(coll.metrics()["sitepulse_device_clock_steps_total"], steps0 + 1,
                "sitepulse_device_clock_steps_total")
