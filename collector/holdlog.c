@@ -76,6 +76,13 @@ int holdlog_begin(struct holdlog *h, int64_t device_id, int rule, int32_t port, 
 	return add(h, device_id, rule, port, code, true, since);
 }
 
+int holdlog_move(struct holdlog *h, int64_t device_id, int rule, int32_t port, const char *code,
+		 int64_t since)
+{
+	int rc = add(h, device_id, rule, port, code, false, 0);
+	return rc ? rc : add(h, device_id, rule, port, code, true, since);
+}
+
 int holdlog_end(struct holdlog *h, int64_t device_id, int rule, int32_t port, const char *code)
 {
 	return add(h, device_id, rule, port, code, false, 0);
@@ -116,7 +123,8 @@ int holdlog_flush(struct holdlog *h, holdlog_put_fn put, holdlog_del_fn del, voi
 		/*
 		 * A condition's first event of the batch says what the store held
 		 * before it: a begin means no hold (the rules begin only what they
-		 * do not hold), an end means one was written earlier.
+		 * do not hold), an end (a hold ended or moved) means one was
+		 * written earlier.
 		 */
 		if (last->begin)
 			rc = put(ctx, last->device_id, last->rule, last->port, code, last->since);

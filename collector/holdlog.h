@@ -27,6 +27,14 @@ void holdlog_destroy(struct holdlog *h);
 /* A hold began at since (HOLD_START). 0 or SP_ENOMEM. */
 int holdlog_begin(struct holdlog *h, int64_t device_id, int rule, int32_t port, const char *code,
 		  int64_t since);
+/*
+ * A pending hold begins at since now (HOLD_MOVED). Recorded as an end and a
+ * begin: a hold written in an earlier batch has its row replaced (deleted,
+ * should it end later in the batch), one begun in this batch is written
+ * once, with the new since. 0 or SP_ENOMEM.
+ */
+int holdlog_move(struct holdlog *h, int64_t device_id, int rule, int32_t port, const char *code,
+		 int64_t since);
 /* A hold ended (HOLD_END, or OPEN: the alert replaces it). 0 or SP_ENOMEM. */
 int holdlog_end(struct holdlog *h, int64_t device_id, int rule, int32_t port, const char *code);
 

@@ -607,7 +607,7 @@ static int clock_set_back(struct rules *r, int32_t dev, int64_t ts, int64_t rx, 
 			continue;
 		e->since += shift;
 		const struct rule_setting *s = rules_config_get(r->cfg, dv->names, e->rule);
-		if ((rc = emit(r, (int32_t)i, RULE_HOLD_START, e->since, s, fn, ctx)) != 0)
+		if ((rc = emit(r, (int32_t)i, RULE_HOLD_MOVED, e->since, s, fn, ctx)) != 0)
 			return rc;
 	}
 	return 0;

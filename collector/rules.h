@@ -134,6 +134,11 @@ struct rule_device {
 enum rule_event_kind {
 	RULE_HOLD_START,   /* a condition became true: persist (key, since) */
 	RULE_HOLD_END,     /* it ended before its hold ran out: forget (key) */
+	/*
+	 * A pending hold's since moved (its device's clock set back,
+	 * RULE_CLOCK_STEP): persist (key, since) over what was persisted.
+	 */
+	RULE_HOLD_MOVED,
 	RULE_OPEN,         /* the hold ran out: open an alert, return its id; forget the hold */
 	RULE_CLEAR,        /* the condition ended: clear alert_id at ts */
 	/*
@@ -147,8 +152,8 @@ enum rule_event_kind {
 	/*
 	 * The device's clock was set back (rules_config_set_clock_step): since is
 	 * where its old clock stood, ts the record that took it to the new one
-	 * (log, count). Its pending holds follow as RULE_HOLD_START events with
-	 * their moved since; its open alerts now judge its records again.
+	 * (log, count). Its pending holds follow as RULE_HOLD_MOVED events;
+	 * its open alerts now judge its records again.
 	 */
 	RULE_CLOCK_STEP,
 };
@@ -166,7 +171,8 @@ struct rule_event {
 	int32_t port;
 	const char *code;
 	enum alert_severity severity;  /* RULE_OPEN */
-	int64_t since;               /* RULE_HOLD_START, RULE_OPEN: when it began (device time);
+	int64_t since;               /* RULE_HOLD_START, RULE_HOLD_MOVED, RULE_OPEN: when it
+				      * began (device time);
 				      * RULE_CLOCK_STEP: the old clock */
 	int64_t ts;                  /* RULE_OPEN: opened_at; RULE_CLEAR: cleared_at; RULE_FAULT_CLEARED,
 				      * RULE_RAISE_STALE, RULE_CLOCK_STEP: the record's ts (device

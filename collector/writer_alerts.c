@@ -89,6 +89,9 @@ int writer_on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_
 				     ev->since);
 	case RULE_HOLD_END:
 		return holdlog_end(w->holds, ev->device_id, (int)ev->rule, ev->port, ev->code);
+	case RULE_HOLD_MOVED:
+		return holdlog_move(w->holds, ev->device_id, (int)ev->rule, ev->port, ev->code,
+				    ev->since);
 	case RULE_OPEN: {
 		struct store_alert_new a = {ev->device_id, rule, ev->code, ev->site, ev->dev, ev->port,
 					    alert_severity_name(ev->severity), ev->ts, ev->detail};

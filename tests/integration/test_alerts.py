@@ -26,11 +26,12 @@ scenarios (--scenario):
     alerts-e, raw messages: seq 2 a lift record, then seq 1 a charger's
     smoke episode) opens and clears its alert; a late smoke record older
     than its charger's newest does not;
-  - a device clock set back an hour while its smoke alert is open (site
-    alerts-f, raw messages, [store] clock_step_s = 3): its records are
-    ignored at first, then taken as the new time: the alert clears (at its
-    opened_at, never before), counted in sitepulse_device_clock_steps_total
-    and logged;
+  - a device clock set back an hour while its smoke alert is open and a
+    port's long-session hold pending (site alerts-f, raw messages, [store]
+    clock_step_s = 3): its records are ignored at first, then taken as the
+    new time: the alert clears (at its opened_at, never before) and the
+    hold, moved and ended in the same batch, leaves no row behind; counted
+    in sitepulse_device_clock_steps_total and logged;
   - kill -9 of the collector while a hold is pending (site alerts-c, hold
     8 s): after the restart exactly one alert opens, no earlier than 8 s
     after the condition began.
@@ -311,9 +312,10 @@ def late_message_of_another_device(broker, coll):
 
 
 def clock_set_back(broker, coll):
-    """chg-f reports smoke (an alert opens), then its clock is set back an hour and it reports
-    no smoke, in order, once a second: ignored while they are behind for less than the clock
-    step, then the clock is taken as set back and the alert clears."""
+    """chg-f reports smoke (an alert opens) and port 1 charging (an 8 h hold begins), then its
+    clock is set back an hour and it reports no smoke and port 1 idle, in order, once a second:
+    ignored while they are behind for less than the clock step, then the clock is taken as set
+    back: the alert clears, the hold moves with the clock and ends on the same message."""
     topic = "sp/v1/alerts-f/gw-x/"
     now = int(time.time() * 1000)
     T.publish_ok(broker, topic + "birth", json.dumps({"v": 1, "ts": now, "devices": [
@@ -322,7 +324,17 @@ def clock_set_back(broker, coll):
 
     def smoke(seq, ts, on):
         T.publish_ok(broker, topic + "data", json.dumps({"v": 1, "seq": seq, "ts": ts, "records": [
-            {"t": "station", "dev": "chg-f", "ts": ts, "smoke": on}]}))
+            {"t": "station", "dev": "chg-f", "ts": ts, "smoke": on},
+            {"t": "port", "dev": "chg-f", "ts": ts, "port": 1,
+             "state": "charging" if on else "idle"}]}))
+
+    def holds():
+        db = T.db_open_ro(coll.db_path)
+        try:
+            return db.execute("SELECT h.rule FROM alert_holds h JOIN devices d"
+                              " ON d.id = h.device_id WHERE d.site = 'alerts-f'").fetchall()
+        finally:
+            db.close()
 
     def smoke_alerts():
         return [x for x in alerts(coll, site="alerts-f") if x["rule"] == "charger.smoke"]
@@ -331,10 +343,11 @@ def clock_set_back(broker, coll):
     opened = T.wait_until(lambda: smoke_alerts() or None, 20, "the smoke alert at alerts-f")[0]
     back = now - 3600 * 1000
     smoke(2, back, False)
-    T.wait_until(lambda: len(T.stored_records(coll, "alerts-f", ["chg-f"])) == 2, 20,
-                 "the first record behind the clock stored at alerts-f")
+    T.wait_until(lambda: len(T.stored_records(coll, "alerts-f", ["chg-f"])) == 4, 20,
+                 "the first records behind the clock stored at alerts-f")
     T.check_eq([x["cleared_at"] for x in smoke_alerts()], [None],
                "the smoke alert while chg-f's records are behind its clock for less than the step")
+    T.check_eq(holds(), [("port.long_session",)], "the pending hold at alerts-f")
     seq = 2
     for i in range(1, 4 * CLOCK_STEP_S):
         time.sleep(1)
@@ -347,6 +360,7 @@ def clock_set_back(broker, coll):
     T.check_eq([(x["id"], x["opened_at"], x["cleared_at"]) for x in got],
                [(opened["id"], now, now)],
                "alerts at alerts-f: the one smoke alert, cleared at its opened_at, never before")
+    T.check_eq(holds(), [], "holds at alerts-f once the moved hold ended in the same batch")
     T.check(seq - 2 >= CLOCK_STEP_S, "cleared after %d records sent a second apart; the step is %d s"
             % (seq - 2, CLOCK_STEP_S))
     T.check_eq(coll.metrics()["sitepulse_device_clock_steps_total"], steps0 + 1,

@@ -75,6 +75,34 @@ static void test_folding(void)
 	holdlog_destroy(h);
 }
 
+/*
+ * A hold moved (its device's clock set back): written again with its new
+ * since; deleted if it ends in the same batch; written once if it began in
+ * the batch; nothing if it began and ended there.
+ */
+static void test_move(void)
+{
+	struct holdlog *h = holdlog_create();
+	struct writes w = {0};
+	CHECK(h != NULL);
+	if (h == NULL)
+		return;
+	CHECK_EQ_INT(holdlog_move(h, 1, 17, 1, "", 500), 0);       /* held before, moved */
+	CHECK_EQ_INT(holdlog_move(h, 2, 17, 1, "", 600), 0);       /* held before, moved, ended */
+	CHECK_EQ_INT(holdlog_end(h, 2, 17, 1, ""), 0);
+	CHECK_EQ_INT(holdlog_begin(h, 3, 17, 1, "", 900), 0);      /* begun here, moved */
+	CHECK_EQ_INT(holdlog_move(h, 3, 17, 1, "", 700), 0);
+	CHECK_EQ_INT(holdlog_begin(h, 4, 17, 1, "", 900), 0);      /* begun here, moved, ended */
+	CHECK_EQ_INT(holdlog_move(h, 4, 17, 1, "", 700), 0);
+	CHECK_EQ_INT(holdlog_end(h, 4, 17, 1, ""), 0);
+	CHECK_EQ_INT(holdlog_flush(h, on_put, on_del, &w), 0);
+	CHECK_EQ_INT(w.n, 3);
+	CHECK_EQ_STR(w.what[0], "put 1/17/1/@500");
+	CHECK_EQ_STR(w.what[1], "del 2/17/1/");
+	CHECK_EQ_STR(w.what[2], "put 3/17/1/@700");
+	holdlog_destroy(h);
+}
+
 static void test_failure_and_clear(void)
 {
 	struct holdlog *h = holdlog_create();
@@ -115,6 +143,7 @@ static void test_many(void)
 int main(void)
 {
 	RUN(test_folding);
+	RUN(test_move);
 	RUN(test_failure_and_clear);
 	RUN(test_many);
 	HARNESS_EXIT();

@@ -1021,7 +1021,7 @@ static void test_clock_set_back(void)
 	CHECK_EQ_INT(s->n, 3);
 	CHECK_STEP(s, 0, t8 + 70 * S, T0 + 70 * S);
 	/* the hold ran 70 s on the old clock: it began 70 s before the new one's now */
-	CHECK_EV(s, 1, RULE_HOLD_START, RULE_PORT_LONG_SESSION, 1, "", T0, ANY);
+	CHECK_EV(s, 1, RULE_HOLD_MOVED, RULE_PORT_LONG_SESSION, 1, "", T0, ANY);
 	/* cleared at its opening time, never before */
 	CHECK_EV(s, 2, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, t8);
 	CHECK_EQ_INT(s->ev[2].alert_id, smoke_id);
