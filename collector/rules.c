@@ -726,15 +726,15 @@ static int load(struct rules *r, const struct rule_device *d, const char *name, 
 		port = 0;
 
 	/*
-	 * A time further ahead of the collector's clock than the clock step is
-	 * one of a device clock set back since, or that will be: the device
-	 * restarts from the collector's time, and so does such a hold.
+	 * A last_seen further ahead of the collector's clock than the clock step
+	 * may be one of a clock set back since, whose step was taken: holds it
+	 * began on the new clock would run out at once on the old one's tick.
+	 * The device restarts from the collector's time instead; a hold begun on
+	 * a clock still ahead still raises the clock to its since, and the
+	 * device's records move it on (or are taken as a step again).
 	 */
-	int64_t ahead = add_time(loaded_ms, rules_config_clock_step(r->cfg));
-	if (device_ts > ahead)
+	if (device_ts > add_time(loaded_ms, rules_config_clock_step(r->cfg)))
 		device_ts = loaded_ms;
-	if (since > ahead)
-		since = loaded_ms;
 	int64_t clock_ts = !open && since > device_ts ? since : device_ts;
 	int32_t dev = dev_find(r, d->id);
 	if (dev >= 0)

@@ -226,9 +226,9 @@ void rules_reset(struct rules *r);
  * open alert, or a pending hold, of a condition keyed as in rule_event.
  * device_ts is the newest reading time the store knows for the device
  * (its last_seen) and loaded_ms the collector's clock now: the device's
- * clock restarts from there. A device_ts or since further ahead of
- * loaded_ms than the clock step is taken as loaded_ms (a clock set back
- * while the collector was down: docs/alerts.md). 0, SP_ENOMEM, or
+ * clock restarts from there (or from a pending hold's since, if later). A
+ * device_ts further ahead of loaded_ms than the clock step is taken as
+ * loaded_ms (a clock set back: docs/alerts.md). 0, SP_ENOMEM, or
  * SP_EINVAL for a rule name not in the catalogue (the caller logs and
  * skips it). A swept rule's alert is
  * skipped (0): the offline sweep reads its state from the store each time.

@@ -1171,10 +1171,11 @@ out:
 }
 
 /*
- * Loaded at start, times further ahead of the collector's clock than the
- * clock step (a device clock set back while the collector was down) are
- * taken as the collector's: the device's records judge its conditions at
- * once, and such a hold restarts.
+ * Loaded at start, a last_seen further ahead of the collector's clock than
+ * the clock step (a device clock set back, and the step taken, before the
+ * restart) is taken as the collector's time: a hold begun on the new clock
+ * does not run out at once on the tick, and the device's records judge its
+ * conditions at once. A hold begun on a clock still ahead keeps that clock.
  */
 static void test_load_takes_no_time_far_ahead(void)
 {
@@ -1183,25 +1184,36 @@ static void test_load_takes_no_time_far_ahead(void)
 		goto out;
 	struct sink *s = f.s;
 	CHECK_EQ_INT(rules_load_alert(f.r, &CHG, "charger.smoke", 0, "", 55, R0 + 8 * H, R0), 0);
-	CHECK_EQ_INT(rules_load_hold(f.r, &CHG, "charger.voltage", 0, "", R0 + 8 * H, R0 + 8 * H,
+	CHECK_EQ_INT(rules_load_hold(f.r, &CHG, "charger.voltage", 0, "", R0 - 10 * S, R0 + 8 * H,
 				     R0), 0);
-	CHECK_EQ_INT(tick(&f, R0 + 59 * S), 0);
+	CHECK_EQ_INT(tick(&f, R0 + 50 * S - 1), 0);
 	CHECK_EQ_INT(s->n, 0);
-	CHECK_EQ_INT(tick(&f, R0 + 60 * S), 0);
+	CHECK_EQ_INT(tick(&f, R0 + 50 * S), 0);
 	CHECK_EQ_INT(s->n, 1);
-	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_VOLTAGE, 0, "", R0, R0 + 60 * S);
-	feed(&f, &CHG, supply(&CHG, R0 + 61 * S, 220), R0 + 61 * S);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_VOLTAGE, 0, "", R0 - 10 * S, R0 + 50 * S);
+	feed(&f, &CHG, supply(&CHG, R0 + 51 * S, 220), R0 + 51 * S);
 	CHECK_EQ_INT(s->n, 3);
-	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, R0 + 61 * S);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, R0 + 51 * S);
 	CHECK_EQ_INT(s->ev[1].alert_id, 55);
-	CHECK_EV(s, 2, RULE_CLEAR, RULE_CHARGER_VOLTAGE, 0, "", ANY, R0 + 61 * S);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_CHARGER_VOLTAGE, 0, "", ANY, R0 + 51 * S);
 
-	/* a step within the clock step is kept as it was stored */
-	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.mode", 0, "", 57, R0 + 50 * S, R0), 0);
+	/* a lift whose clock still runs 8 h ahead: its trapped hold keeps its 20 s there */
+	int64_t t8 = R0 + 8 * H;
+	CHECK_EQ_INT(rules_load_hold(f.r, &LIFT, "lift.trapped", 0, "", t8 - 5 * S, t8, R0), 0);
 	sink_clear(s);
-	feed(&f, &LIFT, parked(&LIFT, R0 + 30 * S, 0), R0 + 30 * S);
+	feed(&f, &LIFT, trapped(&LIFT, t8 + 10 * S, 3, false), R0 + 10 * S);
+	CHECK_EQ_INT(tick(&f, R0 + 14 * S), 0);
 	CHECK_EQ_INT(s->n, 0);
-	feed(&f, &LIFT, parked(&LIFT, R0 + 50 * S, 0), R0 + 50 * S);
+	feed(&f, &LIFT, trapped(&LIFT, t8 + 15 * S, 3, false), R0 + 15 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", t8 - 5 * S, t8 + 15 * S);
+
+	/* a last_seen ahead by less than the clock step is kept as it was stored */
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT_B, "lift.mode", 0, "", 57, R0 + 50 * S, R0), 0);
+	sink_clear(s);
+	feed(&f, &LIFT_B, parked(&LIFT_B, R0 + 30 * S, 0), R0 + 30 * S);
+	CHECK_EQ_INT(s->n, 0);
+	feed(&f, &LIFT_B, parked(&LIFT_B, R0 + 50 * S, 0), R0 + 50 * S);
 	CHECK_EQ_INT(s->n, 1);
 	CHECK_EV(s, 0, RULE_CLEAR, RULE_LIFT_MODE, 0, "", ANY, R0 + 50 * S);
 out:
