@@ -727,13 +727,15 @@ static int load(struct rules *r, const struct rule_device *d, const char *name, 
 
 	/*
 	 * A last_seen further ahead of the collector's clock than the clock step
-	 * may be one of a clock set back since, whose step was taken: holds it
-	 * began on the new clock would run out at once on the old one's tick.
-	 * The device restarts from the collector's time instead; a hold begun on
-	 * a clock still ahead still raises the clock to its since, and the
-	 * device's records move it on (or are taken as a step again).
+	 * may be one of a clock set back since, whose step was taken: a hold
+	 * begun on the new clock (its since not that far ahead) would run out at
+	 * once on the old one's tick, so the device restarts from the
+	 * collector's time. A hold begun that far ahead is one of a clock still
+	 * ahead (or of a step not yet taken): the clock stays, and the device's
+	 * records move it on (or are taken as a step again).
 	 */
-	if (device_ts > add_time(loaded_ms, rules_config_clock_step(r->cfg)))
+	int64_t ahead = add_time(loaded_ms, rules_config_clock_step(r->cfg));
+	if (device_ts > ahead && (open || since <= ahead))
 		device_ts = loaded_ms;
 	int64_t clock_ts = !open && since > device_ts ? since : device_ts;
 	int32_t dev = dev_find(r, d->id);

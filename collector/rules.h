@@ -228,7 +228,8 @@ void rules_reset(struct rules *r);
  * (its last_seen) and loaded_ms the collector's clock now: the device's
  * clock restarts from there (or from a pending hold's since, if later). A
  * device_ts further ahead of loaded_ms than the clock step is taken as
- * loaded_ms (a clock set back: docs/alerts.md). 0, SP_ENOMEM, or
+ * loaded_ms (a clock set back: docs/alerts.md), unless it is a pending
+ * hold's and its since is that far ahead too. 0, SP_ENOMEM, or
  * SP_EINVAL for a rule name not in the catalogue (the caller logs and
  * skips it). A swept rule's alert is
  * skipped (0): the offline sweep reads its state from the store each time.

@@ -1197,25 +1197,34 @@ static void test_load_takes_no_time_far_ahead(void)
 	CHECK_EQ_INT(s->ev[1].alert_id, 55);
 	CHECK_EV(s, 2, RULE_CLEAR, RULE_CHARGER_VOLTAGE, 0, "", ANY, R0 + 51 * S);
 
-	/* a lift whose clock still runs 8 h ahead: its trapped hold keeps its 20 s there */
+	/*
+	 * A lift whose clock still runs 8 h ahead: its trapped hold keeps its
+	 * 20 s there, on the tick from its last_seen and on its records.
+	 */
 	int64_t t8 = R0 + 8 * H;
 	CHECK_EQ_INT(rules_load_hold(f.r, &LIFT, "lift.trapped", 0, "", t8 - 5 * S, t8, R0), 0);
 	sink_clear(s);
-	feed(&f, &LIFT, trapped(&LIFT, t8 + 10 * S, 3, false), R0 + 10 * S);
-	CHECK_EQ_INT(tick(&f, R0 + 14 * S), 0);
+	CHECK_EQ_INT(tick(&f, R0 + 15 * S - 1), 0);
 	CHECK_EQ_INT(s->n, 0);
-	feed(&f, &LIFT, trapped(&LIFT, t8 + 15 * S, 3, false), R0 + 15 * S);
+	CHECK_EQ_INT(tick(&f, R0 + 15 * S), 0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", t8 - 5 * S, t8 + 15 * S);
+	CHECK_EQ_INT(rules_load_hold(f.r, &LIFT_B, "lift.trapped", 0, "", t8 - 5 * S, t8, R0), 0);
+	sink_clear(s);
+	feed(&f, &LIFT_B, trapped(&LIFT_B, t8 + 10 * S, 3, false), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 0);
+	feed(&f, &LIFT_B, trapped(&LIFT_B, t8 + 15 * S, 3, false), R0 + 2 * S);
 	CHECK_EQ_INT(s->n, 1);
 	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", t8 - 5 * S, t8 + 15 * S);
 
 	/* a last_seen ahead by less than the clock step is kept as it was stored */
-	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT_B, "lift.mode", 0, "", 57, R0 + 50 * S, R0), 0);
+	CHECK_EQ_INT(rules_load_alert(f.r, &CHG_B, "charger.smoke", 0, "", 57, R0 + 50 * S, R0), 0);
 	sink_clear(s);
-	feed(&f, &LIFT_B, parked(&LIFT_B, R0 + 30 * S, 0), R0 + 30 * S);
+	feed(&f, &CHG_B, station(&CHG_B, R0 + 30 * S, false), R0 + 30 * S);
 	CHECK_EQ_INT(s->n, 0);
-	feed(&f, &LIFT_B, parked(&LIFT_B, R0 + 50 * S, 0), R0 + 50 * S);
+	feed(&f, &CHG_B, station(&CHG_B, R0 + 50 * S, false), R0 + 50 * S);
 	CHECK_EQ_INT(s->n, 1);
-	CHECK_EV(s, 0, RULE_CLEAR, RULE_LIFT_MODE, 0, "", ANY, R0 + 50 * S);
+	CHECK_EV(s, 0, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, R0 + 50 * S);
 out:
 	fx_close(&f);
 }
