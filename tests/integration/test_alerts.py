@@ -81,6 +81,16 @@ def check_hold(agent, alert, hold_ms):
             % (alert["id"], alert["opened_at"] - since, hold_ms))
 
 
+def site_holds(coll, site):
+    """The pending holds stored for a site's devices: [(rule, since)]."""
+    db = T.db_open_ro(coll.db_path)
+    try:
+        return db.execute("SELECT h.rule, h.since FROM alert_holds h JOIN devices d"
+                          " ON d.id = h.device_id WHERE d.site = ?", (site,)).fetchall()
+    finally:
+        db.close()
+
+
 def one_per_condition(items):
     keys = [(a["rule"], a["site"], a["dev"], a["port"]) for a in items]
     T.check(len(keys) == len(set(keys)), "an alert was opened twice: %r" % items)
@@ -203,12 +213,7 @@ def main(env):
                   args=["--scenario", "lift-1:trapped_between_floors@1+40"], **common)
 
     def hold_pending():
-        db = T.db_open_ro(coll.db_path)
-        try:
-            return db.execute("SELECT h.since FROM alert_holds h JOIN devices d ON d.id = h.device_id"
-                              " WHERE d.site = 'alerts-c' AND h.rule = 'lift.trapped'").fetchone()
-        finally:
-            db.close()
+        return [since for rule, since in site_holds(coll, "alerts-c") if rule == "lift.trapped"]
     since = T.wait_until(hold_pending, 40, "a pending lift.trapped hold at alerts-c")[0]
     coll.kill9()
     T.check_eq([x for x in alerts_after_restart(coll) if x["site"] == "alerts-c"], [],
@@ -329,12 +334,7 @@ def clock_set_back(broker, coll):
              "state": "charging" if on else "idle"}]}))
 
     def holds():
-        db = T.db_open_ro(coll.db_path)
-        try:
-            return db.execute("SELECT h.rule FROM alert_holds h JOIN devices d"
-                              " ON d.id = h.device_id WHERE d.site = 'alerts-f'").fetchall()
-        finally:
-            db.close()
+        return [rule for rule, _ in site_holds(coll, "alerts-f")]
 
     def smoke_alerts():
         return [x for x in alerts(coll, site="alerts-f") if x["rule"] == "charger.smoke"]
@@ -347,7 +347,7 @@ def clock_set_back(broker, coll):
                  "the first records behind the clock stored at alerts-f")
     T.check_eq([x["cleared_at"] for x in smoke_alerts()], [None],
                "the smoke alert while chg-f's records are behind its clock for less than the step")
-    T.check_eq(holds(), [("port.long_session",)], "the pending hold at alerts-f")
+    T.check_eq(holds(), ["port.long_session"], "the pending hold at alerts-f")
     seq = 2
     for i in range(1, 4 * CLOCK_STEP_S):
         time.sleep(1)
