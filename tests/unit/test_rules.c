@@ -1012,6 +1012,9 @@ static void test_clock_set_back(void)
 	CHECK_EQ_INT(feed(&f, &CHG, station(&CHG, T0 + 10 * S, false), R0 + 10 * S), 0);
 	CHECK_EQ_INT(feed(&f, &CHG, charging(&CHG, T0 + 10 * S, 1), R0 + 10 * S), 0);
 	CHECK_EQ_INT(tick(&f, R0 + 40 * S), 0);
+	/* a late record on the old clock says nothing of the clock now: no restart of the 60 s */
+	CHECK_EQ_INT(feed_late(&f, &CHG, fault(&CHG, t8 - 1 * S, "E1", false, 0, NULL), R0 + 50 * S),
+		     0);
 	CHECK_EQ_INT(feed(&f, &CHG, station(&CHG, T0 + 69 * S, false), R0 + 69 * S), 0);
 	CHECK_EQ_INT(s->n, 0);
 	CHECK_EQ_INT(rules_count(f.r), 2);
