@@ -306,10 +306,11 @@ static int write_readings(struct gendb *g, int64_t start, int64_t steps)
 		if ((rc = store_w_save_progress(g->store, g->agent_ids[s], &p)) ||
 		    (rc = store_w_agent_seen(g->store, g->agent_ids[s], last)))
 			goto fail;
-	for (long i = 0; i < g->ndevs; i++)
-		if ((rc = store_w_device_seen(g->store, g->devs[i].id,
-					      last - interval_ms + 1 + (i * 997) % interval_ms)))
+	for (long i = 0; i < g->ndevs; i++) {
+		int64_t seen = last - interval_ms + 1 + (i * 997) % interval_ms;
+		if ((rc = store_w_device_seen(g->store, g->devs[i].id, seen, seen)))
 			goto fail;
+	}
 	return store_w_commit(g->store);
 fail:
 	store_w_rollback(g->store);

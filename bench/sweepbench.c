@@ -90,7 +90,7 @@ static int build(struct store *s, const struct options *o, int64_t now)
 			break;
 		int64_t seen =
 		    i % o->silent_every == 0 ? now - 2 * OFFLINE_MS : now - (i % 60) * 1000;
-		rc = store_w_device_seen(s, row.id, seen);
+		rc = store_w_device_seen(s, row.id, seen, seen);
 	}
 	if (rc == 0)
 		rc = store_w_commit(s);

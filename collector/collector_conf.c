@@ -120,7 +120,7 @@ static const struct sp_conf_key store_keys[] = {
 	 * look-up per record of an evicted device (docs/performance.md item 42).
 	 */
 	{"device_cache", SP_CONF_INT, ST(device_cache), "16384", 1024, 16777216, NULL, 0, NULL,
-	 "devices the writer keeps in memory (~75 bytes each, allocated as the fleet grows); "
+	 "devices the writer keeps in memory (~83 bytes each, allocated as the fleet grows); "
 	 "beyond this, devices not heard from lately make room for new ones and are read from "
 	 "the database again when they report (docs/performance.md items 40, 42)"},
 	{"device_offline_s", SP_CONF_INT, ST(device_offline_s), "180", 10, 86400, NULL, 0, NULL,

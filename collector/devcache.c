@@ -4,8 +4,8 @@
  * Memory is what a city-sized fleet allows: entries live in fixed-size
  * chunks (stable addresses; no copy when growing) and their keys in a
  * string pool, "site\0dev\0" packed, instead of two fixed SP_ID_MAX arrays
- * per entry. 48 bytes per entry plus the key plus 4-8 bytes of bucket:
- * ~7.5 MB for 100,000 devices with 20-byte keys. Chunks and buckets grow
+ * per entry. 56 bytes per entry plus the key plus 4-8 bytes of bucket:
+ * ~8.3 MB for 100,000 devices with 20-byte keys. Chunks and buckets grow
  * on demand up to the bound.
  *
  * Once full, a new device takes the place of the first entry the clock
@@ -16,14 +16,14 @@
  * bytes in the pool; the pool is rewritten when they outweigh the live
  * ones, so it stays within about twice the live keys.
  *
- * What devcache_seen notes lives apart from the entries, as (id, ts) items,
+ * What devcache_seen notes lives apart from the entries, as (id, ts, heard) items,
  * so an eviction (or a clear after a rollback) loses nothing. An entry only
  * remembers which item is its own: the index holds while it is below the
  * count of items and the item there has the entry's device id. The list
  * follows the writer's transactions: items [0, kept) were noted by batches
  * that committed, items [kept, nseen) by the batch in progress. A batch
  * raises an item of the first part in place (one item per device, however
- * many batches note it before a flush), saving its ts on an undo list the
+ * many batches note it before a flush), saving its times on an undo list the
  * first time (the item's batch stamp says when); a rollback puts those back
  * and cuts the list to kept. A flush writes every item, in id order, from
  * a sorted copy, and forgets none: the writes are part of the batch, and
@@ -66,10 +66,11 @@ struct entry {
 	int32_t next;         /* chain, -1 = end */
 	int32_t seen_item;    /* this entry's seen item, if still valid (own_item) */
 	uint32_t newest_s;    /* newest ts known, in whole seconds (rounded down), 0 = none */
+	uint32_t heard_s;     /* when a reading last arrived (collector clock), seconds, up */
 };
 
 /* the memory figures above (and docs/performance.md item 40) count on it */
-_Static_assert(sizeof(struct entry) == 48, "struct entry grew: update the memory figures");
+_Static_assert(sizeof(struct entry) == 56, "struct entry grew: update the memory figures");
 
 /* One block of the string pool; blocks are chained, newest first. */
 struct pool_block {
@@ -86,12 +87,17 @@ struct seen_item {
 	 * may have been judged newer than this item's ts.
 	 */
 	int64_t floor;
-	uint32_t batch;               /* the batch that last saved its ts for undo */
+	uint32_t batch;               /* the batch that last saved its times for undo */
+	uint32_t heard_s;             /* its readings' newest arrival, whole seconds rounded up */
 };
 
-/* A committed item's ts before the batch in progress raised it. */
+/* heard fits the padding: the items of a burst (up to SEEN_FLUSH_AT, writer.c) grow no bigger */
+_Static_assert(sizeof(struct seen_item) == 32, "struct seen_item grew");
+
+/* A committed item's times before the batch in progress raised them. */
 struct seen_undo {
 	int64_t ts;
+	uint32_t heard_s;
 	size_t index;
 };
 
@@ -358,6 +364,15 @@ static uint32_t to_seconds(int64_t ts)
 	return ts <= 0 ? 0 : ts / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(ts / 1000);
 }
 
+/*
+ * An arrival in whole seconds, rounded up (never below it: a device is
+ * never taken as silent before it is), within uint32_t.
+ */
+static uint32_t to_seconds_up(int64_t ms)
+{
+	return ms <= 0 ? 0 : ms / 1000 >= UINT32_MAX ? UINT32_MAX : (uint32_t)((ms + 999) / 1000);
+}
+
 /* The entry a cached device is in (devcache_get and put hand out &e->d). */
 static struct entry *entry_of(const struct store_device *d)
 {
@@ -365,7 +380,7 @@ static struct entry *entry_of(const struct store_device *d)
 }
 
 struct store_device *devcache_put(struct devcache *c, const char *site, const char *dev,
-				  const struct store_device *d, int64_t newest)
+				  const struct store_device *d, int64_t newest, int64_t heard)
 {
 	struct store_device *cur = devcache_get(c, site, dev);
 	if (cur) {
@@ -373,6 +388,8 @@ struct store_device *devcache_put(struct devcache *c, const char *site, const ch
 		*cur = *d;
 		if (to_seconds(newest) > e->newest_s)
 			e->newest_s = to_seconds(newest);
+		if (to_seconds_up(heard) > e->heard_s)
+			e->heard_s = to_seconds_up(heard);
 		return cur;
 	}
 	size_t ls = strlen(site), ld = strlen(dev);
@@ -399,6 +416,7 @@ struct store_device *devcache_put(struct devcache *c, const char *site, const ch
 	e->unsure = c->notes_unowned;
 	e->seen_item = -1;
 	e->newest_s = to_seconds(newest);
+	e->heard_s = to_seconds_up(heard);
 	e->next = c->buckets[h & (c->nbuckets - 1)];
 	c->buckets[h & (c->nbuckets - 1)] = i;
 	/* dead keys outweigh the live ones (and are worth a rewrite): compact */
@@ -410,6 +428,11 @@ struct store_device *devcache_put(struct devcache *c, const char *site, const ch
 int64_t devcache_newest(const struct store_device *d)
 {
 	return (int64_t)entry_of(d)->newest_s * 1000;
+}
+
+int64_t devcache_heard(const struct store_device *d)
+{
+	return (int64_t)entry_of(d)->heard_s * 1000;
 }
 
 /*
@@ -431,8 +454,9 @@ int64_t devcache_newest_bound(const struct devcache *c, const struct store_devic
 	return bound_without_item(e);
 }
 
-int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts)
+int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts, int64_t heard)
 {
+	uint32_t heard_s = to_seconds_up(heard);
 	struct entry *e = entry_of(d);
 	struct seen_item *s = noted_item(c, e);
 	if (s == NULL) {
@@ -441,24 +465,29 @@ int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts)
 			return -1;
 		c->seen = s;
 		s = &c->seen[c->nseen];
-		*s = (struct seen_item){d->id, ts, bound_without_item(e), c->batch};
+		*s = (struct seen_item){d->id, ts, bound_without_item(e), c->batch, heard_s};
 		e->seen_item = (int32_t)c->nseen++;
-	} else if (ts > s->ts) {
+	} else if (ts > s->ts || heard_s > s->heard_s) {
 		size_t i = (size_t)e->seen_item;
 		if (i < c->kept && s->batch != c->batch) {
-			/* a committed batch's item: the first raise in this batch saves its ts */
+			/* a committed batch's item: its first raise in this batch saves */
 			struct seen_undo *u =
 				sp_grow(c->undo, &c->undo_cap, c->nundo + 1, sizeof(*u), 256);
 			if (u == NULL)
 				return -1;
 			c->undo = u;
-			c->undo[c->nundo++] = (struct seen_undo){s->ts, i};
+			c->undo[c->nundo++] = (struct seen_undo){s->ts, s->heard_s, i};
 			s->batch = c->batch;
 		}
-		s->ts = ts;
+		if (ts > s->ts)
+			s->ts = ts;
+		if (heard_s > s->heard_s)
+			s->heard_s = heard_s;
 	}
 	if (to_seconds(ts) > e->newest_s)
 		e->newest_s = to_seconds(ts);
+	if (heard_s > e->heard_s)
+		e->heard_s = heard_s;
 	return 0;
 }
 
@@ -473,8 +502,7 @@ static int by_id(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-int devcache_flush_seen(struct devcache *c, int (*fn)(void *ctx, int64_t device_id, int64_t ts),
-			void *ctx)
+int devcache_flush_seen(struct devcache *c, devcache_seen_fn fn, void *ctx)
 {
 	size_t n = c->nseen;
 	/*
@@ -496,11 +524,14 @@ int devcache_flush_seen(struct devcache *c, int (*fn)(void *ctx, int64_t device_
 	c->notes_unowned = false;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0;) {
-		/* a device evicted and read again has two items: its newest ts counts */
+		/* a device evicted and read again has two items: its newest times count */
 		int64_t id = sorted[i].id, ts = sorted[i].ts;
-		for (i++; i < n && sorted[i].id == id; i++)
+		uint32_t heard_s = sorted[i].heard_s;
+		for (i++; i < n && sorted[i].id == id; i++) {
 			ts = sorted[i].ts > ts ? sorted[i].ts : ts;
-		rc = fn(ctx, id, ts);
+			heard_s = sorted[i].heard_s > heard_s ? sorted[i].heard_s : heard_s;
+		}
+		rc = fn(ctx, id, ts, (int64_t)heard_s * 1000);
 	}
 	return rc;
 }
@@ -579,9 +610,11 @@ void devcache_seen_commit(struct devcache *c)
 
 void devcache_seen_abort(struct devcache *c)
 {
-	/* the committed items this batch raised get their ts back */
-	for (size_t u = c->nundo; u-- > 0;)
+	/* the committed items this batch raised get their times back */
+	for (size_t u = c->nundo; u-- > 0;) {
 		c->seen[c->undo[u].index].ts = c->undo[u].ts;
+		c->seen[c->undo[u].index].heard_s = c->undo[u].heard_s;
+	}
 	c->nundo = 0;
 	c->batch++; /* (a stamp equal again after 2^32 batches only skips an undo: a later ts) */
 	c->nseen = c->kept;

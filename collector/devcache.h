@@ -1,12 +1,13 @@
 /*
  * devcache.h - the writer's bounded cache of devices, keyed by (site, dev).
  *
- * Saves a database lookup per record and collects the newest timestamp of
- * each device seen since the last flush (written as one update per device,
- * in id order). Grows on demand up to max_entries; past that bound each new
- * device evicts one that has not been used lately (the clock algorithm),
- * so memory is bounded however many devices exist and the devices that
- * report most often stay. The store remains the truth: an evicted device is
+ * Saves a database lookup per record and collects, for each device seen
+ * since the last flush, its newest reading's timestamp and when a reading
+ * of it last arrived (written as one update per device, in id order).
+ * Grows on demand up to max_entries; past that bound each new device
+ * evicts one that has not been used lately (the clock algorithm), so
+ * memory is bounded however many devices exist and the devices that report
+ * most often stay. The store remains the truth: an evicted device is
  * read from it again when it next reports.
  *
  * Returned pointers stay valid until the next put or clear (a put may
@@ -31,25 +32,33 @@ struct store_device *devcache_get(struct devcache *c, const char *site, const ch
 
 /*
  * Caches (or replaces) a device, evicting another when full; returns the
- * cached copy or NULL on no memory. newest: the newest reading's ts the
- * store knows of it (its last_seen), 0 if none.
+ * cached copy or NULL on no memory. newest and heard: the newest reading's
+ * ts and when a reading last arrived, as the store knows them (its
+ * last_seen and heard), 0 if none.
  */
 struct store_device *devcache_put(struct devcache *c, const char *site, const char *dev,
-				  const struct store_device *d, int64_t newest);
+				  const struct store_device *d, int64_t newest, int64_t heard);
 
 /*
- * Notes a reading of a cached device at ts, kept until a flush of it has
+ * Notes a reading of a cached device at ts, arrived at heard (the
+ * collector's clock), kept until a flush of it has
  * committed (devcache_seen_commit), even if the device is evicted or the
  * cache cleared meanwhile; dropped by devcache_seen_abort if the batch it
  * was noted in rolls back. -1 on no memory (nothing noted).
  */
-int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts);
+int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts, int64_t heard);
 
 /*
  * The newest reading's ts known of a cached device (given to put, or
  * noted since), rounded down to whole seconds: never above the truth.
  */
 int64_t devcache_newest(const struct store_device *d);
+
+/*
+ * When a reading of a cached device last arrived (put or noted), in whole
+ * seconds rounded up: never before the truth.
+ */
+int64_t devcache_heard(const struct store_device *d);
 
 /*
  * At or above the newest reading's ts known of a cached device. Without a
@@ -72,12 +81,13 @@ size_t devcache_seen_count(const struct devcache *c);
 
 /*
  * Calls fn once per device noted and not yet written by a committed flush,
- * in device id order, with its newest ts. Forgets nothing: the writes
+ * in device id order, with its newest ts and newest arrival (whole seconds
+ * rounded up, in ms: the arrival fits an item's padding). Forgets nothing: the writes
  * belong to the writer's transaction, and devcache_seen_commit forgets what
  * they wrote once it committed. 0 or fn's error (the rest is not called).
  */
-int devcache_flush_seen(struct devcache *c, int (*fn)(void *ctx, int64_t device_id, int64_t ts),
-			void *ctx);
+typedef int (*devcache_seen_fn)(void *ctx, int64_t device_id, int64_t ts, int64_t heard);
+int devcache_flush_seen(struct devcache *c, devcache_seen_fn fn, void *ctx);
 
 /*
  * The writer's transaction committed: what devcache_seen noted in it is

@@ -179,11 +179,11 @@ static void warn_short_tokens(const struct collector_conf *cf)
 }
 
 /*
- * How often devices' last_seen is written: a tenth of the offline threshold,
- * between 1 and 10 s. The stored value trails by at most this much (the API's
- * device list reads the exact one from the newest reading), so a device
- * that goes silent is still offline exactly device_offline_s after its last
- * reading; one that comes back counts as online up to this much later.
+ * How often devices' liveness (last_seen, heard) is written: a tenth of the
+ * offline threshold, between 1 and 10 s. The stored values trail by at most
+ * this much, but heard is the exact arrival, so a device that goes silent is
+ * still offline exactly device_offline_s after its last reading arrived; one
+ * that comes back has it written at once (writer.c, seen_due_now).
  */
 static int64_t device_seen_flush_ms(const struct collector_conf *cf)
 {

@@ -88,38 +88,40 @@ int offline_judge_device(const struct store_offline_device *d, const struct rule
 				  .code = "",
 				  .severity = s->severity};
 	if (d->alert_id > 0) {
-		if (d->last_seen < now_ms - offline_ms)
+		if (d->heard < now_ms - offline_ms)
 			return 0;
 		ev->kind = RULE_CLEAR;
 		ev->alert_id = d->alert_id;
 		/*
-		 * the returning reading's ts, but never before the alert opened: a
-		 * reading that arrives late can be older than last_seen + O + hold
+		 * when the returning reading arrived, but never before the alert
+		 * opened (an alert of a file from before heard was kept has a time
+		 * of the device's clock)
 		 */
-		ev->ts = d->last_seen > d->alert_opened_at ? d->last_seen : d->alert_opened_at;
+		ev->ts = d->heard > d->alert_opened_at ? d->heard : d->alert_opened_at;
 		return 1;
 	}
-	if (!s->enabled || d->last_seen <= 0 || now_ms < d->last_seen + offline_ms + s->hold_ms)
+	if (!s->enabled || d->heard <= 0 || now_ms < d->heard + offline_ms + s->hold_ms)
 		return 0;
 	/*
 	 * Only behind a gateway that is up, has been for offline_ms (one just
 	 * back has its devices' spooled readings still to deliver) and kept
-	 * sending for offline_ms after the device's last reading (a gateway
-	 * going quiet silences all its devices at once, their last readings a
-	 * heartbeat apart: that is the gateway's one alert, not theirs).
+	 * sending for offline_ms after the device's last reading arrived (a
+	 * gateway going quiet silences all its devices at once, their last
+	 * readings a heartbeat apart: that is the gateway's one alert, not
+	 * theirs). Every time here is the collector's clock.
 	 */
 	const struct store_offline_agent *g = &d->agent;
 	if (!gateway_up(g, offline_ms, now_ms) || g->up_since > now_ms - offline_ms ||
-	    g->last_seen < d->last_seen + offline_ms)
+	    g->last_seen < d->heard + offline_ms)
 		return 0;
 	char quiet[32];
-	rule_say_duration(now_ms - d->last_seen, quiet, sizeof(quiet));
+	rule_say_duration(now_ms - d->heard, quiet, sizeof(quiet));
 	snprintf(detail, OFFLINE_DETAIL_MAX, "no reading for %s while its gateway %s is online",
 		 quiet, g->agent);
 	ev->kind = RULE_OPEN;
 	ev->severity = s->severity;
-	ev->since = d->last_seen + offline_ms;
-	ev->ts = d->last_seen + offline_ms + s->hold_ms;
+	ev->since = d->heard + offline_ms;
+	ev->ts = d->heard + offline_ms + s->hold_ms;
 	ev->detail = detail;
 	return 1;
 }

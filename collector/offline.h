@@ -8,21 +8,22 @@
  *                    passes unalerted). One alert per gateway, dev = the
  *                    agent's id: a site going dark is one alert, not one
  *                    per lift and charger.
- *   lift.offline,    a device with no reading for device_offline_s (and
- *   charger.offline  hold_s) while its gateway is up and has been for
- *                    device_offline_s: a lift terminal or charger lost
- *                    behind a working gateway.
+ *   lift.offline,    a device no reading of which arrived for
+ *   charger.offline  device_offline_s (and hold_s) while its gateway is up
+ *                    and has been for device_offline_s: a lift terminal or
+ *                    charger lost behind a working gateway.
  *
  * They are made of silence, so no record can open them: the writer sweeps
  * the store for them (store_w_offline_scan) with each flush of the devices'
- * last_seen, inside its batch transaction, and hands the events to the
+ * liveness, inside its batch transaction, and hands the events to the
  * same rule_event_fn as the record rules (alert, mail, log). The state is
- * the store's alone. Offline is the API's (docs/protocol.md): a gateway's
- * times are the collector's clock, a device's last_seen its newest
- * reading's ts. A gateway alert clears at the first sweep that sees it up;
- * a device alert once a reading newer than now - device_offline_s is
- * stored, at that reading's ts (or the alert's opened_at, if later: a
- * reading that came late). Clear events carry the rule's severity too.
+ * the store's alone. Offline is the API's (docs/protocol.md), and every
+ * time is the collector's clock: when a gateway's messages and a device's
+ * readings arrived (its heard), never the ts a device put on them, so a
+ * device whose clock runs behind or ahead is judged like any other. A
+ * gateway alert clears at the first sweep that sees it up; a device alert
+ * at the first sweep after a reading of it arrived, at that arrival.
+ * Clear events carry the rule's severity too.
  *
  * The writer runs a sweep only once the broker connection has been up for
  * device_offline_s and no backlog waits in the queues, so a collector that

@@ -70,9 +70,9 @@ int store_w_agent_seen(struct store *s, int64_t agent_id, int64_t received_ms)
 }
 
 int store_w_device(struct store *s, const char *site, const char *dev, struct store_device *out,
-		   int64_t *last_seen)
+		   struct store_seen *seen)
 {
-	return s->be->w_device(s->impl, site, dev, out, last_seen);
+	return s->be->w_device(s->impl, site, dev, out, seen);
 }
 
 int store_w_upsert_device(struct store *s, const char *site, const char *dev, int64_t agent_id,
@@ -102,9 +102,9 @@ int store_w_reading_tail_lent(struct store *s, int64_t device_id, int64_t agent_
 				STORE_BODY_TAIL | STORE_BODY_LENT);
 }
 
-int store_w_device_seen(struct store *s, int64_t device_id, int64_t ts)
+int store_w_device_seen(struct store *s, int64_t device_id, int64_t ts, int64_t heard)
 {
-	return s->be->w_device_seen(s->impl, device_id, ts);
+	return s->be->w_device_seen(s->impl, device_id, ts, heard);
 }
 
 int64_t store_w_device_count(struct store *s)

@@ -118,11 +118,20 @@ int store_w_agent_state(struct store *s, int64_t agent_id, bool online, int64_t 
 int store_w_agent_seen(struct store *s, int64_t agent_id, int64_t received_ms);
 
 /*
- * Looks a device up; *last_seen (if not NULL) gets its stored last_seen
- * (store_w_device_seen), 0 if none. 0, SP_ENOTFOUND or SP_EIO.
+ * A device's liveness as stored (store_w_device_seen): its newest reading's
+ * ts (the device's clock) and when a reading of it last arrived (heard, the
+ * collector's clock: what its silence is measured from). 0 if none.
+ */
+struct store_seen {
+	int64_t last_seen, heard;
+};
+
+/*
+ * Looks a device up; *seen (if not NULL) gets its stored liveness. 0,
+ * SP_ENOTFOUND or SP_EIO.
  */
 int store_w_device(struct store *s, const char *site, const char *dev, struct store_device *out,
-		   int64_t *last_seen);
+		   struct store_seen *seen);
 
 /*
  * Creates or updates a device. info may be NULL (a device seen in data
@@ -156,8 +165,8 @@ int store_w_reading_tail(struct store *s, int64_t device_id, int64_t agent_id, i
 int store_w_reading_tail_lent(struct store *s, int64_t device_id, int64_t agent_id, int64_t seq,
 			      enum sp_rec_kind kind, int64_t ts, const char *tail, size_t tail_len);
 
-/* Moves the device's last_seen forward to ts (if later). */
-int store_w_device_seen(struct store *s, int64_t device_id, int64_t ts);
+/* Moves the device's last_seen forward to ts and its heard to heard (each if later). */
+int store_w_device_seen(struct store *s, int64_t device_id, int64_t ts, int64_t heard);
 
 /* Total number of devices (for the device limit). */
 int64_t store_w_device_count(struct store *s);
@@ -233,8 +242,9 @@ int store_w_load_fault_clears(struct store *s, int64_t max, store_fault_clear_fn
 
 /*
  * The offline sweep's view (offline.h), inside the writer's transaction.
- * Times: an agent's are the collector's clock (when its messages arrived),
- * a device's last_seen is its newest reading's ts.
+ * Times are the collector's clock: when an agent's messages arrived, when a
+ * device's readings did (its heard), never a device's own ts, so a device
+ * clock that runs behind or ahead does not make it look silent or alive.
  */
 struct store_offline_agent {
 	const char *site, *agent;
@@ -248,13 +258,13 @@ struct store_offline_device {
 	int64_t device_id;
 	const char *site, *dev;
 	enum sp_dev_kind kind;  /* lift or charger */
-	int64_t last_seen;
+	int64_t heard;          /* when a reading of it last arrived (0: never) */
 	struct store_offline_agent agent; /* its agent (alert_id 0) */
 	int64_t alert_id;       /* its active alert of lift_rule / charger_rule, 0 if none */
 	int64_t alert_opened_at; /* that alert's opened_at (0 if none) */
 };
 struct store_offline_scan {
-	int64_t silent_before;  /* devices with 0 < last_seen < this and no active alert */
+	int64_t silent_before;  /* devices with 0 < heard < this and no active alert */
 	const char *gateway_rule, *lift_rule, *charger_rule; /* the rules' names */
 	int (*agent)(void *ctx, const struct store_offline_agent *a);
 	int (*device)(void *ctx, const struct store_offline_device *d);
@@ -385,8 +395,8 @@ struct store_device_row {
 	const char *dev;
 	const char *kind;
 	const char *agent;
-	bool online;
-	int64_t last_seen;      /* 0 = never */
+	bool online;            /* see store_r_sites */
+	int64_t last_seen;      /* its newest reading's ts (its clock), 0 = never */
 	const char *latest;     /* JSON of the newest reading, or NULL */
 	const char *meta;       /* JSON from the birth, or NULL */
 	int64_t active_alerts;
@@ -406,8 +416,9 @@ struct store_readings_query {
 };
 
 /*
- * Online means: the agent's last state is online and the device reported
- * within offline_ms of now_ms.
+ * Online means: the agent's last state is online and a reading of the
+ * device arrived within offline_ms of now_ms (its heard, not its ts: a
+ * device whose clock is off is judged by when its readings come).
  */
 typedef int (*store_site_fn)(void *ctx, const struct store_site_row *row);
 typedef int (*store_site_name_fn)(void *ctx, const char *site);
@@ -534,7 +545,7 @@ struct store_backend {
 	int (*w_agent_state)(void *impl, int64_t agent_id, bool online, int64_t received_ms);
 	int (*w_agent_seen)(void *impl, int64_t agent_id, int64_t received_ms);
 	int (*w_device)(void *impl, const char *site, const char *dev, struct store_device *out,
-			int64_t *last_seen);
+			struct store_seen *seen);
 	int (*w_upsert_device)(void *impl, const char *site, const char *dev, int64_t agent_id,
 			       const struct sp_device_info *info, enum sp_dev_kind kind,
 			       const char *meta_json, struct store_device *out);
@@ -542,7 +553,7 @@ struct store_backend {
 	int (*w_reading)(void *impl, int64_t device_id, int64_t agent_id, int64_t seq,
 			 enum sp_rec_kind kind, int64_t ts, const char *body, size_t body_len,
 			 unsigned how);
-	int (*w_device_seen)(void *impl, int64_t device_id, int64_t ts);
+	int (*w_device_seen)(void *impl, int64_t device_id, int64_t ts, int64_t heard);
 	int64_t (*w_device_count)(void *impl);
 	int (*w_heartbeat)(void *impl, int64_t now_ms);
 	int (*w_compact)(void *impl, int64_t now_ms, int budget, int64_t *merged);

@@ -65,7 +65,7 @@ static const char *const WSQL[W_COUNT] = {
 	 * prefers the unique index, which leads to the wide row
 	 */
 	[W_DEV_GET] = "SELECT d.id, d.agent_id, d.kind, d.ports, d.floor_min, d.floor_max, d.rating,"
-		      " s.last_seen FROM devices d INDEXED BY devices_lookup"
+		      " s.last_seen, s.heard FROM devices d INDEXED BY devices_lookup"
 		      " JOIN device_seen s ON s.id = d.id"
 		      " WHERE d.site = ?1 AND d.dev = ?2",
 	[W_DEV_INS] = "INSERT INTO devices(site, dev, kind, agent_id, ports, floor_min, floor_max, "
@@ -78,7 +78,8 @@ static const char *const WSQL[W_COUNT] = {
 	/* ?8: NULL for a new id, or the id compaction gives a merged chunk; ?9 the meta's format */
 	[W_CHUNK_INS] = "INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, at, meta, body, "
 			"id, fmt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[W_DEV_SEEN] = "UPDATE device_seen SET last_seen = ?2 WHERE id = ?1 AND last_seen < ?2",
+	[W_DEV_SEEN] = "UPDATE device_seen SET last_seen = max(last_seen, ?2),"
+		       " heard = max(heard, ?3) WHERE id = ?1 AND (last_seen < ?2 OR heard < ?3)",
 	[W_DEV_COUNT] = "SELECT count(*) FROM devices",
 	[W_HEARTBEAT] = "INSERT INTO heartbeat(id, at) VALUES (1, ?1) "
 			"ON CONFLICT(id) DO UPDATE SET at = excluded.at",
@@ -556,7 +557,7 @@ static void read_device(sqlite3_stmt *st, struct store_device *out)
 }
 
 static int sq_device(void *impl, const char *site, const char *dev, struct store_device *out,
-		     int64_t *last_seen)
+		     struct store_seen *seen)
 {
 	struct sqlite_store *s = impl;
 	sqlite3_stmt *st = s->w[W_DEV_GET];
@@ -565,8 +566,10 @@ static int sq_device(void *impl, const char *site, const char *dev, struct store
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		read_device(st, out);
-		if (last_seen)
-			*last_seen = sqlite3_column_int64(st, 7);
+		if (seen) {
+			seen->last_seen = sqlite3_column_int64(st, 7);
+			seen->heard = sqlite3_column_int64(st, 8);
+		}
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -647,12 +650,13 @@ static int sq_reading(void *impl, int64_t device_id, int64_t agent_id, int64_t s
 	return 0;
 }
 
-static int sq_device_seen(void *impl, int64_t device_id, int64_t ts)
+static int sq_device_seen(void *impl, int64_t device_id, int64_t ts, int64_t heard)
 {
 	struct sqlite_store *s = impl;
 	sqlite3_stmt *st = s->w[W_DEV_SEEN];
 	sqlite3_bind_int64(st, 1, device_id);
 	sqlite3_bind_int64(st, 2, ts);
+	sqlite3_bind_int64(st, 3, heard);
 	return sqs_wstep(s, W_DEV_SEEN);
 }
 

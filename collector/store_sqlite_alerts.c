@@ -70,7 +70,7 @@ _Static_assert(WA_FAULT_CLEARS_LOAD + 1 == SQA_W_COUNT, "SQA_W_COUNT");
 /* a device's offline rule by its kind (1 lift, 2 charger: enum sp_dev_kind) */
 #define OFFLINE_RULE_OF(kind) "CASE " kind " WHEN 1 THEN ?2 ELSE ?3 END"
 #define OFFLINE_DEVICE_COLUMNS \
-	"SELECT d.id, d.site, d.dev, d.kind, s.last_seen, a.agent, a.online, a.state_at, a.last_seen," \
+	"SELECT d.id, d.site, d.dev, d.kind, s.heard, a.agent, a.online, a.state_at, a.last_seen," \
 	" a.up_since"
 
 static const char *const WASQL[SQA_W_COUNT] = {
@@ -110,7 +110,7 @@ static const char *const WASQL[SQA_W_COUNT] = {
 	 */
 	[WA_OFF_SILENT] = OFFLINE_DEVICE_COLUMNS ", 0, 0 FROM device_seen s JOIN devices d ON d.id = s.id"
 			  " JOIN agents a ON a.id = d.agent_id"
-			  " WHERE d.kind IN (1, 2) AND s.last_seen > 0 AND s.last_seen < ?1"
+			  " WHERE d.kind IN (1, 2) AND s.heard > 0 AND s.heard < ?1"
 			  " AND NOT EXISTS (" ACTIVE_ALERT("d.site", "d.dev", OFFLINE_RULE_OF("d.kind")) ")",
 	/* the active ones through alerts_state (state, severity), not the whole history */
 	[WA_OFF_ALERTED] = OFFLINE_DEVICE_COLUMNS ", al.id, al.opened_at FROM alerts al"
@@ -378,7 +378,7 @@ static void read_offline_device(sqlite3_stmt *st, struct store_offline_device *d
 	d->site = (const char *)sqlite3_column_text(st, 1);
 	d->dev = (const char *)sqlite3_column_text(st, 2);
 	d->kind = sqlite3_column_int(st, 3) == SP_DEV_LIFT ? SP_DEV_LIFT : SP_DEV_CHARGER;
-	d->last_seen = sqlite3_column_int64(st, 4);
+	d->heard = sqlite3_column_int64(st, 4);
 	d->agent = (struct store_offline_agent){.site = d->site,
 						.agent = (const char *)sqlite3_column_text(st, 5)};
 	read_offline_agent(st, 6, &d->agent);

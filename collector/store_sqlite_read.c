@@ -24,27 +24,28 @@
 #include <string.h>
 
 /*
- * device_seen.last_seen (s) is written every few seconds (writer.c) and may
- * trail, but not across the online bound: the writer writes it at once for
- * a device back from a silence that long (writer.c, seen_due_now). So the
- * site list and the counts read it alone, one narrow row per device. The
- * device list reads the newest chunk anyway, for the newest reading, and
- * takes the larger of the two.
+ * device_seen (s) is written every few seconds (writer.c) and may trail,
+ * but its heard (when a reading last arrived: what online is judged by) not
+ * across the online bound: the writer writes it at once for a device back
+ * from a silence that long (writer.c, seen_due_now). So the site list and
+ * the counts read it alone, one narrow row per device. The device list
+ * reads the newest chunk anyway, for the newest reading, and shows the
+ * larger of its ts and last_seen.
  */
 #define DEVICE_COLUMNS                                                                          \
-	"SELECT site, dev, kind, agent, agent_online AND seen >= ?2, seen, meta, cid, cmeta, cbody,"  \
-	" cfmt, nalerts"                                                                        \
+	"SELECT site, dev, kind, agent, agent_online AND heard >= ?2, seen, meta, cid, cmeta,"  \
+	" cbody, cfmt, nalerts"                                                                 \
 	" FROM (SELECT d.site, d.dev, d.kind, a.agent, a.online AS agent_online, d.meta,"       \
 	"  (SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.dev = d.dev"           \
 	"   AND al.device_id = d.id AND al.cleared_at IS NULL) AS nalerts,"                     \
-	"  max(s.last_seen, coalesce(c.ts_max, 0)) AS seen,"                                    \
+	"  max(s.last_seen, coalesce(c.ts_max, 0)) AS seen, s.heard AS heard,"                  \
 	"  c.id AS cid, c.meta AS cmeta, c.body AS cbody, c.fmt AS cfmt"                        \
 	" FROM devices d JOIN agents a ON a.id = d.agent_id JOIN device_seen s ON s.id = d.id"  \
 	" LEFT JOIN reading_chunks c ON c.id = (SELECT id FROM reading_chunks"                  \
 	"                 WHERE device_id = d.id ORDER BY ts_max DESC, id DESC LIMIT 1) "
 
 static const char *const RSQL[R_COUNT] = {
-	[R_SITES] = "SELECT d.site, count(*), coalesce(sum(a.online AND s.last_seen >= ?1), 0), "
+	[R_SITES] = "SELECT d.site, count(*), coalesce(sum(a.online AND s.heard >= ?1), 0), "
 		    "(SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.cleared_at IS NULL) "
 		    "FROM devices d JOIN agents a ON a.id = d.agent_id JOIN device_seen s ON s.id = d.id "
 		    "GROUP BY d.site ORDER BY d.site",
@@ -62,7 +63,7 @@ static const char *const RSQL[R_COUNT] = {
 	 */
 	[R_CHUNKS] = "SELECT ts_max, id, meta, body, fmt FROM reading_chunks WHERE device_id = ?1 "
 		     "AND ts_max BETWEEN ?2 AND ?4 AND ts_min <= ?3 ORDER BY ts_max DESC, id DESC",
-	[R_COUNTS] = "SELECT d.kind, a.online AND s.last_seen >= ?1, count(*) "
+	[R_COUNTS] = "SELECT d.kind, a.online AND s.heard >= ?1, count(*) "
 		     "FROM devices d JOIN agents a ON a.id = d.agent_id JOIN device_seen s ON s.id = d.id "
 		     "GROUP BY 1, 2",
 	[R_PING] = "SELECT 1 FROM schema_version LIMIT 1",

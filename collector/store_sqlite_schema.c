@@ -132,6 +132,15 @@ static const struct migration MIGRATIONS[] = {
 	{"CREATE INDEX devices_lookup ON devices(site, dev, agent_id, kind, ports, floor_min,"
 	 " floor_max, rating);",
 	 NULL},
+	/*
+	 * 11 -> 12: when each device's readings last arrived, in the collector's
+	 * clock: a device's silence (online, the offline alerts) is measured from
+	 * it, not from last_seen, its own clock, which may run behind or ahead.
+	 * Rows from before start at last_seen, the best there is.
+	 */
+	{"ALTER TABLE device_seen ADD COLUMN heard INTEGER NOT NULL DEFAULT 0;"
+	 "UPDATE device_seen SET heard = last_seen;",
+	 NULL},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 

@@ -11,7 +11,7 @@
  *      and pending holds are written in the same transaction; declare
  *      expired gaps missing and open alerts whose hold ran out (once a
  *      second); save the touched agents' sequence state and the devices'
- *      last_seen, sweeping for offline gateways and devices after each
+ *      liveness, sweeping for offline gateways and devices after each
  *      flush of the latter (offline.h); COMMIT;
  *   4. on success: advance the tracker, add the batch's counts to the
  *      metrics; on failure: ROLLBACK, restore the tracker, forget cached
@@ -39,8 +39,8 @@
 #define PEEK_WAIT_MS 10 /* also the granularity of ack pacing */
 #define EXPIRE_EVERY_MS 1000
 /*
- * Devices noted as seen (devcache.h: 16 bytes each) beyond which their
- * last_seen is written at the next commit, before its period: with a cache
+ * Devices noted as seen (devcache.h: 32 bytes each) beyond which their
+ * liveness is written at the next commit, before its period: with a cache
  * smaller than the fleet, evicted devices read again are noted again.
  */
 #define SEEN_FLUSH_AT 65536
@@ -50,7 +50,7 @@
 /*
  * Agents' liveness (last_seen, online) is written at most this often, not
  * per batch. Sequence state is still saved in every transaction
- * (exactly-once depends on it). Devices' last_seen has its own, longer
+ * (exactly-once depends on it). Devices' liveness has its own, longer
  * period (writer_params.device_seen_flush_ms): with 100,000 devices a flush
  * rewrites most pages of the devices table, so its cost is per flush, not
  * per message.
@@ -96,12 +96,12 @@ static struct store_device *resolve_device(struct writer *w, const char *site, c
 					   enum sp_reject *reason)
 {
 	struct store_device d;
-	int64_t last_seen = 0;
+	struct store_seen seen = {0, 0};
 	struct store_device *c = devcache_get(w->devs, site, dev);
 	*err = 0;
 	if (c)
 		return c;
-	int rc = store_w_device(w->p.store, site, dev, &d, &last_seen);
+	int rc = store_w_device(w->p.store, site, dev, &d, &seen);
 	if (rc == SP_ENOTFOUND) {
 		if (w->device_count >= w->p.max_devices) {
 			*reason = SP_REJ_TOO_MANY_DEVICES;
@@ -115,7 +115,7 @@ static struct store_device *resolve_device(struct writer *w, const char *site, c
 		*err = rc;
 		return NULL;
 	}
-	c = devcache_put(w->devs, site, dev, &d, last_seen);
+	c = devcache_put(w->devs, site, dev, &d, seen.last_seen, seen.heard);
 	if (c == NULL) {
 		w->scratch = d;
 		c = &w->scratch;
@@ -150,23 +150,22 @@ static enum sp_reject check_context(const struct parsed_rec *r, const struct sto
 }
 
 /*
- * Whether a reading's ts must be written as its device's last_seen in this
- * transaction rather than at the next flush. The site list and the device
- * gauges read only the stored last_seen (store_sqlite_read.c); it may
- * trail by a flush period, which only matters for a device the stored
- * value could call offline before the next flush lands while this reading
- * says online: one that was silent (known: its newest reading known) for
- * about device_offline_s. Flushes land within a period plus a batch or two
- * of each other; twice the period covers that (only a batch that takes
- * longer than a period, a stall, lets the site list trail the device list
- * by the excess). New devices (known 0) take this path once;
- * a device heard from more often than every device_offline_s minus two
- * periods never does.
+ * Whether a reading's arrival must be written as its device's heard in
+ * this transaction rather than at the next flush. Online is judged by the
+ * stored heard (store_sqlite_read.c, offline.c); it may trail by a flush
+ * period, which only matters for a device the stored value could call
+ * offline before the next flush lands while this reading says it is back:
+ * one that was silent (heard: when a reading of it last arrived, as known)
+ * for about device_offline_s. Flushes land within a period plus a batch
+ * or two of each other; twice the period covers that (only a batch that
+ * takes longer than a period, a stall, lets the store trail by the
+ * excess). New devices (heard 0) take this path once; a device heard from
+ * more often than every device_offline_s minus two periods never does.
  */
-static bool seen_due_now(const struct writer *w, int64_t known, int64_t ts, int64_t now)
+static bool seen_due_now(const struct writer *w, int64_t heard, int64_t now)
 {
-	return ts > known && ts >= now - w->p.offline_ms &&
-	       known < now + 2 * w->p.device_seen_flush_ms - w->p.offline_ms;
+	/* + 1 s: the cache rounds heard up to whole seconds, the store may hold it exact */
+	return heard < now + 2 * w->p.device_seen_flush_ms + 1000 - w->p.offline_ms;
 }
 
 /* ---------------------------------------------------------------- message handlers */
@@ -213,13 +212,14 @@ static int store_record(struct writer *w, const struct sp_topic *t, int64_t agen
 		return err;
 	/* (before this record is noted) */
 	bool late = behind && late_for_rules(w, d, r);
-	/* a device not cached (no memory) has its last_seen written at once */
+	/* a device not cached (no memory) has its liveness written at once */
 	bool write_now = d == &w->scratch;
 	if (!write_now) {
-		int64_t known = devcache_newest(d);
-		write_now = devcache_seen(w->devs, d, r->ts) || seen_due_now(w, known, r->ts, now);
+		int64_t heard = devcache_heard(d);
+		write_now = devcache_seen(w->devs, d, r->ts, received_ms) ||
+			    seen_due_now(w, heard, now);
 	}
-	if (write_now && (err = store_w_device_seen(w->p.store, d->id, r->ts)))
+	if (write_now && (err = store_w_device_seen(w->p.store, d->id, r->ts, received_ms)))
 		return err;
 	w->bc.rec_stored[r->kind]++;
 
@@ -305,9 +305,9 @@ static int handle_birth(struct writer *w, const struct queue_msg *m, const struc
 		const struct sp_device_info *dv = &b.devices[i];
 		struct sp_reject_info dwhy = b.rejects[i];
 		struct store_device cur, d;
-		int64_t last_seen = 0;
+		struct store_seen seen = {0, 0};
 		if (dwhy.reason == SP_REJ_NONE) {
-			rc = store_w_device(w->p.store, t->site, dv->dev, &cur, &last_seen);
+			rc = store_w_device(w->p.store, t->site, dv->dev, &cur, &seen);
 			if (rc == SP_ENOTFOUND && w->device_count >= w->p.max_devices)
 				dwhy.reason = SP_REJ_TOO_MANY_DEVICES;
 			else if (rc && rc != SP_ENOTFOUND)
@@ -328,7 +328,7 @@ static int handle_birth(struct writer *w, const struct queue_msg *m, const struc
 			return rc;
 		if (is_new)
 			w->device_count++;
-		devcache_put(w->devs, t->site, dv->dev, &d, last_seen);
+		devcache_put(w->devs, t->site, dv->dev, &d, seen.last_seen, seen.heard);
 	}
 	w->bc.births++;
 	return store_w_agent_birth(w->p.store, agent_id, b.ts, b.fw, m->received_ms);
@@ -372,9 +372,9 @@ static int prepare_agents(struct writer *w, size_t n)
 	return 0;
 }
 
-static int save_device_seen(void *ctx, int64_t device_id, int64_t ts)
+static int save_device_seen(void *ctx, int64_t device_id, int64_t ts, int64_t heard)
 {
-	return store_w_device_seen(ctx, device_id, ts);
+	return store_w_device_seen(ctx, device_id, ts, heard);
 }
 
 /*
@@ -516,7 +516,7 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 	if ((rc = save_progress(w, now, flush_all, &agents_flushed, &devices_flushed)) ||
 	    (rc = holdlog_flush(w->holds, writer_put_hold, writer_del_hold, w->p.store)))
 		goto fail;
-	/* with the devices' last_seen just written: the sweep reads them exact */
+	/* with the devices' liveness just written: the sweep reads it exact */
 	if (devices_flushed && !flush_all && offline_sweep_due(w, now) &&
 	    (rc = offline_sweep(w->p.store, w->p.rules, w->p.offline_ms, now, writer_on_rule_event, w)))
 		goto fail;

@@ -92,8 +92,10 @@ def main(env):
             "charger.offline detail: %r" % chg["detail"])
     last = max(r["ts"] for r in a.journal_records()[0] if r["dev"] == "chg-1"
                and r["ts"] < chg["opened_at"])
-    T.check_eq(chg["opened_at"], last + OFFLINE_S * 1000,
-               "charger.offline opened_at = its last reading + device_offline_s")
+    # silence runs from when the last reading arrived (the agent batches: a little after its ts)
+    T.check(last + OFFLINE_S * 1000 <= chg["opened_at"] <= last + OFFLINE_S * 1000 + 3000,
+            "charger.offline opened_at %d = its last reading (ts %d) + device_offline_s"
+            % (chg["opened_at"], last))
     gb = found[("off-b", "gateway.offline")]
     T.check("offline for" in gb["detail"] and "connection to the broker ended" in gb["detail"],
             "gateway.offline (stopped) detail: %r" % gb["detail"])

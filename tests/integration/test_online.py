@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
 """
-test_online.py - a device's online state is the same in /api/v1/sites and
-/api/v1/devices the moment its reading is acknowledged (docs/protocol.md).
+test_online.py - a device's online state (docs/protocol.md, docs/alerts.md
+"Offline"): judged by when its readings arrive, not by the ts its clock puts
+on them, and the same in /api/v1/sites and /api/v1/devices the moment its
+reading is acknowledged.
 
-The site list counts from the stored last_seen, which the writer otherwise
-writes only every device_offline_s / 10 (6 s here); for a device new or
-back from a silence it writes it in the reading's own transaction
-(collector/writer.c, seen_due_now). With [store] device_offline_s = 60, fake
-agents publishing with mosquitto_pub, each step checked right after the
-end-to-end ack:
-  (1) a new device's first reading: online in both at once;
-  (2) a device whose only reading is 90 s old: offline in both;
-  (3) the same device with a reading of now: online in both at once — three
-      devices in turn, so a flush landing by chance between the ack and the
-      look cannot hide a missing write;
-  (4) a device that reports again soon (its last_seen fresh) stays online.
-A reading older than the bound never makes a device online.
+The site list and the offline sweep read the stored arrival (heard), which
+the writer otherwise writes only every device_offline_s / 10 (2 s here); for
+a device new or back from a silence it writes it in the reading's own
+transaction (collector/writer.c, seen_due_now). With [store]
+device_offline_s = 20, fake agents publishing with mosquitto_pub, each step
+checked right after the end-to-end ack:
+  (1) a new device's first reading: online in both at once; so is one whose
+      clock runs 90 s behind (more than device_offline_s) and one whose
+      clock runs an hour ahead;
+  (2) those three keep reporting while three others fall silent: after
+      device_offline_s the silent ones are offline in both and have their
+      charger.offline alerts; the one whose clock is behind has none;
+  (3) each silent device back (with a clock behind, ahead, right), looked at
+      right after its ack: online in both at once — three devices in turn,
+      so a flush landing by chance between the ack and the look cannot hide
+      a missing write — and its alert clears at its reading's arrival.
 """
 import json
 import os
@@ -26,8 +31,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sptest as T  # noqa: E402
 
 SITE, AGENT = "online-1", "gw-on"
-OFFLINE_S = 60
-DEVICES = ["chg-%d" % i for i in range(1, 5)]
+OFFLINE_S = 20
+REPORTING = ["chg-1", "chg-2", "chg-3"]   # clock right, 90 s behind, an hour ahead
+SILENT = ["chg-4", "chg-5", "chg-6"]
+DEVICES = REPORTING + SILENT
+BEHIND_MS = (OFFLINE_S + 70) * 1000
+AHEAD_MS = 3600 * 1000
+SKEW = {"chg-1": 0, "chg-2": -BEHIND_MS, "chg-3": AHEAD_MS,
+        "chg-4": -BEHIND_MS, "chg-5": AHEAD_MS, "chg-6": 0}
 
 
 def now_ms():
@@ -45,13 +56,16 @@ class Fake:
         self.broker = broker
         self.seq = 0
 
-    def send(self, dev, ts):
+    def send(self, dev, ts=None):
+        """A reading of dev stamped by its own clock (SKEW), unless ts is given."""
         self.seq += 1
+        ts = now_ms() + SKEW[dev] if ts is None else ts
         rec = {"t": "station", "dev": dev, "ts": ts, "smoke": False, "power_w": 0, "energy_wh": 0}
         T.publish_ok(self.broker, topic("data"), json.dumps(
             {"v": 1, "seq": self.seq, "ts": now_ms(), "records": [rec]}, separators=(",", ":")))
         T.wait_until(lambda: (T.retained_ack(self.broker, SITE, AGENT) or 0) >= self.seq, 15,
                      "ack of seq %d" % self.seq)
+        return now_ms()
 
 
 def views(coll):
@@ -69,6 +83,11 @@ def expect(coll, online, what):
             % (what, n, len(online), sorted(online)))
 
 
+def offline_alerts(coll):
+    return {a["dev"]: a for a in coll.api_ok("/api/v1/alerts", {"site": SITE, "state": "all"})
+            if a["rule"] == "charger.offline"}
+
+
 def main(env):
     broker = env.broker()
     coll = env.collector(broker, extra={"store": {"device_offline_s": OFFLINE_S}})
@@ -81,24 +100,49 @@ def main(env):
                  "the birth's devices")
     fake = Fake(broker)
 
-    T.log("(1) a new device's first reading")
-    fake.send(DEVICES[0], now_ms())
-    expect(coll, DEVICES[:1], "new device")
+    T.log("(1) first readings: clock right, 90 s behind, an hour ahead")
+    for i, d in enumerate(REPORTING, 1):
+        fake.send(d)
+        expect(coll, REPORTING[:i], "%s's first reading" % d)
+    for d in SILENT:
+        fake.send(d)
+    silent_since = now_ms()
+    expect(coll, DEVICES, "every device's first reading")
 
-    T.log("(2) devices whose only reading is older than device_offline_s")
-    for d in DEVICES[1:]:
-        fake.send(d, now_ms() - (OFFLINE_S + 30) * 1000)
-    expect(coll, DEVICES[:1], "readings 90 s old")
+    T.log("(2) %s keep reporting, %s fall silent" % (REPORTING, SILENT))
+    deadline = silent_since + (OFFLINE_S + 8) * 1000
+    while now_ms() < deadline and set(offline_alerts(coll)) != set(SILENT):
+        for d in REPORTING:
+            fake.send(d)
+        time.sleep(1.0)
+    got = offline_alerts(coll)
+    T.check_eq(sorted(got), sorted(SILENT), "charger.offline alerts while the others report")
+    for d in SILENT:
+        a = got.get(d)
+        T.check(a is not None and a["cleared_at"] is None and
+                a["opened_at"] >= silent_since + OFFLINE_S * 1000 - 5000,
+                "%s's alert: opened device_offline_s after its last reading arrived: %r" % (d, a))
+    fake.send(REPORTING[0])
+    expect(coll, REPORTING, "the silent ones offline")
 
-    T.log("(3) each back with a reading of now, looked at right after its ack")
-    for i, d in enumerate(DEVICES[1:], 2):
-        fake.send(d, now_ms())
-        expect(coll, DEVICES[:i], "%s back" % d)
+    T.log("(3) each silent device back, looked at right after its ack")
+    back_at = {}
+    for i, d in enumerate(SILENT, 1):
+        before = now_ms()
+        fake.send(d)
+        back_at[d] = (before, now_ms())
+        expect(coll, REPORTING + SILENT[:i], "%s back" % d)
+    T.wait_until(lambda: all(a["cleared_at"] for a in offline_alerts(coll).values()), 15,
+                 "every charger.offline alert cleared", 0.5)
+    for d, a in offline_alerts(coll).items():
+        lo, hi = back_at[d]
+        T.check(lo - 1000 <= a["cleared_at"] <= hi + 1000,  # (kept in whole seconds, up)
+                "%s's alert cleared at %d: when its reading arrived (%d..%d), whatever its ts"
+                % (d, a["cleared_at"], lo, hi))
+    devs = {d["dev"]: d for d in coll.api_ok("/api/v1/devices", {"site": SITE})}
+    T.check(devs["chg-5"]["last_seen"] > now_ms() + AHEAD_MS - 600 * 1000,
+            "last_seen stays the device's own clock: %r" % devs["chg-5"]["last_seen"])
 
-    T.log("(4) a device heard from again soon stays online; an old reading changes nothing")
-    fake.send(DEVICES[0], now_ms())
-    fake.send(DEVICES[1], now_ms() - (OFFLINE_S + 30) * 1000)
-    expect(coll, DEVICES, "all back")
     m = coll.metrics()
     T.check_eq(m.get("sitepulse_records_stored_total{kind=\"station\"}", 0), float(fake.seq),
                "station records stored")

@@ -35,14 +35,16 @@ struct flushed {
 	int fail_at;          /* call number (1-based) that fails, 0 = none */
 	int64_t id[FLUSH_MAX];
 	int64_t ts[FLUSH_MAX];
+	int64_t heard[FLUSH_MAX];
 };
 
-static int on_flush(void *ctx, int64_t device_id, int64_t ts)
+static int on_flush(void *ctx, int64_t device_id, int64_t ts, int64_t heard)
 {
 	struct flushed *f = ctx;
 	if (f->calls < FLUSH_MAX) {
 		f->id[f->calls] = device_id;
 		f->ts[f->calls] = ts;
+		f->heard[f->calls] = heard;
 	}
 	f->calls++;
 	return f->calls == f->fail_at ? -3 : 0;
@@ -65,10 +67,11 @@ struct ordered {
 	bool ascending;
 };
 
-static int on_flush_ordered(void *ctx, int64_t device_id, int64_t ts)
+static int on_flush_ordered(void *ctx, int64_t device_id, int64_t ts, int64_t heard)
 {
 	struct ordered *o = ctx;
 	(void)ts;
+	(void)heard;
 	if (device_id <= o->last_id)
 		o->ascending = false;
 	o->last_id = device_id;
@@ -77,7 +80,8 @@ static int on_flush_ordered(void *ctx, int64_t device_id, int64_t ts)
 }
 
 /* A flush in a batch that then commits (the writer's usual path). */
-static int flush_commit(struct devcache *c, int (*fn)(void *, int64_t, int64_t), void *ctx)
+static int flush_commit(struct devcache *c, int (*fn)(void *, int64_t, int64_t, int64_t),
+			void *ctx)
 {
 	int rc = devcache_flush_seen(c, fn, ctx);
 	if (rc == 0)
@@ -92,13 +96,13 @@ static void test_put_get(void)
 	CHECK_EQ_INT(devcache_count(c), 0);
 	CHECK(devcache_get(c, "s1", "lift-1") == NULL);
 	struct store_device in = dev(1, SP_DEV_LIFT);
-	struct store_device *p = devcache_put(c, "s1", "lift-1", &in, 0);
+	struct store_device *p = devcache_put(c, "s1", "lift-1", &in, 0, 0);
 	CHECK(p != NULL);
 	CHECK(p != &in); /* a copy */
 	CHECK(devcache_get(c, "s1", "lift-1") == p);
 	CHECK_EQ_INT(devcache_count(c), 1);
 	struct store_device in2 = dev(2, SP_DEV_CHARGER);
-	struct store_device *q = devcache_put(c, "s2", "lift-1", &in2, 0); /* same dev, other site */
+	struct store_device *q = devcache_put(c, "s2", "lift-1", &in2, 0, 0); /* same dev, other site */
 	CHECK(q != NULL && q != p);
 	CHECK_EQ_INT(devcache_count(c), 2);
 	p = devcache_get(c, "s1", "lift-1");
@@ -127,10 +131,10 @@ static void test_replace(void)
 {
 	struct devcache *c = devcache_create(4);
 	struct store_device a = dev(7, SP_DEV_UNKNOWN);
-	struct store_device *p = devcache_put(c, "s", "d", &a, 0);
+	struct store_device *p = devcache_put(c, "s", "d", &a, 0, 0);
 	struct store_device b = dev(7, SP_DEV_CHARGER);
 	b.ports = 16;
-	struct store_device *q = devcache_put(c, "s", "d", &b, 0);
+	struct store_device *q = devcache_put(c, "s", "d", &b, 0, 0);
 	CHECK(q == p);
 	CHECK_EQ_INT(devcache_count(c), 1);
 	CHECK(devcache_get(c, "s", "d") == p);
@@ -144,13 +148,13 @@ static void test_seen_flush(void)
 	struct devcache *c = devcache_create(8);
 	struct store_device a = dev(1, SP_DEV_LIFT), b = dev(2, SP_DEV_CHARGER),
 			    x = dev(3, SP_DEV_LIFT);
-	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
-	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
-	devcache_put(c, "s", "x", &x, 0); /* never seen */
-	devcache_seen(c, pa, T0 + 100);
-	devcache_seen(c, pa, T0 + 300);
-	devcache_seen(c, pb, T0 + 50);
-	devcache_seen(c, pa, T0 + 200); /* older: the newest stays */
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0, 0);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0, 0);
+	devcache_put(c, "s", "x", &x, 0, 0); /* never seen */
+	devcache_seen(c, pa, T0 + 100, 0);
+	devcache_seen(c, pa, T0 + 300, 0);
+	devcache_seen(c, pb, T0 + 50, 0);
+	devcache_seen(c, pa, T0 + 200, 0); /* older: the newest stays */
 	struct flushed f = {0};
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 2); /* once per device */
@@ -162,7 +166,7 @@ static void test_seen_flush(void)
 	CHECK_EQ_INT(flush_commit(c, on_flush, &g), 0);
 	CHECK_EQ_INT(g.calls, 0);
 	/* the next batch starts afresh (an older ts than the last batch is reported as is) */
-	devcache_seen(c, pa, T0 + 10);
+	devcache_seen(c, pa, T0 + 10, 0);
 	struct flushed h = {0};
 	CHECK_EQ_INT(flush_commit(c, on_flush, &h), 0);
 	CHECK_EQ_INT(h.calls, 1);
@@ -177,11 +181,11 @@ static void test_seen_survives_replace(void)
 {
 	struct devcache *c = devcache_create(8);
 	struct store_device a = dev(1, SP_DEV_UNKNOWN);
-	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
-	devcache_seen(c, pa, T0 + 5);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0, 0);
+	devcache_seen(c, pa, T0 + 5, 0);
 	a.kind = SP_DEV_LIFT; /* a birth arrives in the same batch */
-	CHECK(devcache_put(c, "s", "a", &a, 0) == pa);
-	devcache_seen(c, pa, T0 + 6);
+	CHECK(devcache_put(c, "s", "a", &a, 0, 0) == pa);
+	devcache_seen(c, pa, T0 + 6, 0);
 	struct flushed f = {0};
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 1);
@@ -198,16 +202,16 @@ static void test_items_after_flush(void)
 {
 	struct devcache *c = devcache_create(8);
 	struct store_device a = dev(5, SP_DEV_LIFT), b = dev(2, SP_DEV_LIFT);
-	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
-	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
-	devcache_seen(c, pa, T0 + 1); /* item 0 */
-	devcache_seen(c, pb, T0 + 2); /* item 1 */
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0, 0);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0, 0);
+	devcache_seen(c, pa, T0 + 1, 0); /* item 0 */
+	devcache_seen(c, pb, T0 + 2, 0); /* item 1 */
 	struct flushed f = {0};
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 2);
-	devcache_seen(c, pb, T0 + 20); /* item 0 now b's: a's old index points at it */
-	devcache_seen(c, pa, T0 + 10);
-	devcache_seen(c, pa, T0 + 11);
+	devcache_seen(c, pb, T0 + 20, 0); /* item 0 now b's: a's old index points at it */
+	devcache_seen(c, pa, T0 + 10, 0);
+	devcache_seen(c, pa, T0 + 11, 0);
 	CHECK_EQ_INT(devcache_seen_count(c), 2);
 	struct flushed g = {0};
 	CHECK_EQ_INT(flush_commit(c, on_flush, &g), 0);
@@ -222,17 +226,17 @@ static void test_newest(void)
 {
 	struct devcache *c = devcache_create(8);
 	struct store_device a = dev(1, SP_DEV_LIFT), b = dev(2, SP_DEV_LIFT);
-	struct store_device *pa = devcache_put(c, "s", "a", &a, T0 + 1999);
-	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, T0 + 1999, 0);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0, 0);
 	CHECK_EQ_INT(devcache_newest(pa), T0 + 1000); /* whole seconds, rounded down */
 	CHECK_EQ_INT(devcache_newest(pb), 0);
-	devcache_seen(c, pa, T0 + 500); /* older than known: no change */
+	devcache_seen(c, pa, T0 + 500, 0); /* older than known: no change */
 	CHECK_EQ_INT(devcache_newest(pa), T0 + 1000);
-	devcache_seen(c, pa, T0 + 7300);
+	devcache_seen(c, pa, T0 + 7300, 0);
 	CHECK_EQ_INT(devcache_newest(pa), T0 + 7000);
-	devcache_put(c, "s", "a", &a, T0 + 3000); /* a birth: what the store says is older */
+	devcache_put(c, "s", "a", &a, T0 + 3000, 0); /* a birth: what the store says is older */
 	CHECK_EQ_INT(devcache_newest(pa), T0 + 7000);
-	devcache_put(c, "s", "b", &b, T0 + 9000);
+	devcache_put(c, "s", "b", &b, T0 + 9000, 0);
 	CHECK_EQ_INT(devcache_newest(pb), T0 + 9000);
 	/* a flush forgets the items, not what is known */
 	struct flushed f = {0};
@@ -252,13 +256,13 @@ static void test_newest_bound(void)
 {
 	struct devcache *c = devcache_create(2);
 	struct store_device a = dev(1, SP_DEV_LIFT), b = dev(2, SP_DEV_LIFT), x = dev(3, SP_DEV_LIFT);
-	struct store_device *pa = devcache_put(c, "s", "a", &a, T0 + 1200);
-	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, T0 + 1200, 0);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0, 0);
 	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 1999);
 	CHECK_EQ_INT(devcache_newest_bound(c, pb), 999); /* none: below any real ts */
-	devcache_seen(c, pa, T0 + 7300);
+	devcache_seen(c, pa, T0 + 7300, 0);
 	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 7300); /* exact */
-	devcache_seen(c, pa, T0 + 7100);                     /* older: no change */
+	devcache_seen(c, pa, T0 + 7100, 0);                     /* older: no change */
 	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 7300);
 	struct flushed f = {0};
 	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
@@ -267,18 +271,72 @@ static void test_newest_bound(void)
 	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 7999);
 
 	/* b noted, then evicted before the flush: a device read again cannot tell */
-	devcache_seen(c, pb, T0 + 5000);
+	devcache_seen(c, pb, T0 + 5000, 0);
 	devcache_get(c, "s", "a"); /* a used: the hand takes b */
-	struct store_device *px = devcache_put(c, "s", "x", &x, T0 + 100);
+	struct store_device *px = devcache_put(c, "s", "x", &x, T0 + 100, 0);
 	CHECK(devcache_get(c, "s", "b") == NULL);
 	CHECK_EQ_INT(devcache_newest_bound(c, px), INT64_MAX);
-	pb = devcache_put(c, "s", "b", &b, T0 + 1000); /* the store's last_seen, trailing */
+	pb = devcache_put(c, "s", "b", &b, T0 + 1000, 0); /* the store's last_seen, trailing */
 	CHECK_EQ_INT(devcache_newest_bound(c, pb), INT64_MAX);
-	devcache_seen(c, pb, T0 + 6000); /* noted again: still unsure (the old note is newer?) */
+	devcache_seen(c, pb, T0 + 6000, 0); /* noted again: still unsure (the old note is newer?) */
 	CHECK_EQ_INT(devcache_newest_bound(c, pb), INT64_MAX);
 	/* once a flush committed, the store has them all again, and so has b */
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(devcache_newest_bound(c, pb), T0 + 6999);
+	devcache_destroy(c);
+}
+
+/* The heard reported for device id (-1 if not reported, -2 if reported twice). */
+static int64_t flushed_heard(const struct flushed *f, int64_t id)
+{
+	int64_t heard = -1;
+	for (int i = 0; i < f->calls && i < FLUSH_MAX; i++)
+		if (f->id[i] == id)
+			heard = heard == -1 ? f->heard[i] : -2;
+	return heard;
+}
+
+/*
+ * When a device's readings arrived (heard, the collector's clock) is kept
+ * apart from their ts (its own clock): a reading older than the newest
+ * still raises heard; a rollback gives a committed item its heard back;
+ * the flush reports the newest of each; heard is kept in whole seconds,
+ * rounded up, from the store (put) or the notes.
+ */
+static void test_heard(void)
+{
+	struct devcache *c = devcache_create(1024);
+	struct store_device a = dev(1, SP_DEV_LIFT), b = dev(2, SP_DEV_CHARGER);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, T0 + 9000, T0 + 1500);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0, 0);
+	CHECK_EQ_INT(devcache_heard(pa), T0 + 2000); /* whole seconds, rounded up */
+	CHECK_EQ_INT(devcache_heard(pb), 0);
+	/* a's clock runs ahead: its readings are older than the store's newest */
+	CHECK_EQ_INT(devcache_seen(c, pa, T0 + 5000, T0 + 3200), 0);
+	CHECK_EQ_INT(devcache_heard(pa), T0 + 4000);
+	CHECK_EQ_INT(devcache_newest(pa), T0 + 9000);
+	CHECK_EQ_INT(devcache_seen(c, pb, T0 + 100, T0 + 5000), 0);
+	CHECK_EQ_INT(devcache_heard(pb), T0 + 5000); /* a whole second stays as it is */
+	devcache_seen_commit(c);
+	/* batch 2 raises a's heard with an older reading still, then rolls back */
+	CHECK_EQ_INT(devcache_seen(c, pa, T0 + 4000, T0 + 7700), 0);
+	CHECK_EQ_INT(devcache_heard(pa), T0 + 8000);
+	devcache_seen_abort(c);
+	struct flushed f = {0};
+	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
+	CHECK_EQ_INT(f.calls, 2);
+	CHECK_EQ_INT(flushed_ts(&f, 1), T0 + 5000);
+	CHECK_EQ_INT(flushed_heard(&f, 1), T0 + 4000);
+	CHECK_EQ_INT(flushed_heard(&f, 2), T0 + 5000);
+	/* a later arrival with an older ts raises heard alone */
+	CHECK_EQ_INT(devcache_seen(c, pb, T0 + 100, T0 + 5400), 0);
+	CHECK_EQ_INT(devcache_seen(c, pb, T0 + 50, T0 + 8800), 0);
+	struct flushed g = {0};
+	CHECK_EQ_INT(flush_commit(c, on_flush, &g), 0);
+	CHECK_EQ_INT(g.calls, 1);
+	CHECK_EQ_INT(flushed_ts(&g, 2), T0 + 100);
+	CHECK_EQ_INT(flushed_heard(&g, 2), T0 + 9000);
+	CHECK_EQ_INT(devcache_heard(pb), T0 + 9000);
 	devcache_destroy(c);
 }
 
@@ -292,14 +350,14 @@ static void test_newest_bound_batches(void)
 {
 	struct devcache *c = devcache_create(8);
 	struct store_device a = dev(1, SP_DEV_LIFT);
-	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
-	devcache_seen(c, pa, T0 + 5300);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0, 0);
+	devcache_seen(c, pa, T0 + 5300, 0);
 	devcache_seen_commit(c); /* batch 1 committed, no flush */
-	devcache_seen(c, pa, T0 + 5100); /* batch 2: an older reading */
+	devcache_seen(c, pa, T0 + 5100, 0); /* batch 2: an older reading */
 	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 5300);
 	devcache_seen_abort(c); /* batch 2 rolled back */
 	devcache_clear(c);
-	pa = devcache_put(c, "s", "a", &a, T0 + 1000); /* read again: the store trails */
+	pa = devcache_put(c, "s", "a", &a, T0 + 1000, 0); /* read again: the store trails */
 	CHECK_EQ_INT(devcache_newest_bound(c, pa), INT64_MAX);
 	struct flushed f = {0};
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
@@ -318,15 +376,15 @@ static void test_newest_bound_floor(void)
 {
 	struct devcache *c = devcache_create(2);
 	struct store_device a = dev(1, SP_DEV_LIFT), b = dev(2, SP_DEV_LIFT), x = dev(3, SP_DEV_LIFT);
-	struct store_device *pa = devcache_put(c, "s", "a", &a, T0);
-	devcache_put(c, "s", "b", &b, T0);
-	devcache_seen(c, pa, T0 + 10900); /* judged, committed, not flushed */
+	struct store_device *pa = devcache_put(c, "s", "a", &a, T0, 0);
+	devcache_put(c, "s", "b", &b, T0, 0);
+	devcache_seen(c, pa, T0 + 10900, 0); /* judged, committed, not flushed */
 	devcache_seen_commit(c);
 	devcache_get(c, "s", "b"); /* b used: the hand takes a */
-	devcache_put(c, "s", "x", &x, T0);
+	devcache_put(c, "s", "x", &x, T0, 0);
 	CHECK(devcache_get(c, "s", "a") == NULL);
-	pa = devcache_put(c, "s", "a", &a, T0); /* read again: the store trails */
-	devcache_seen(c, pa, T0 + 2000);           /* a late reading, noted */
+	pa = devcache_put(c, "s", "a", &a, T0, 0); /* read again: the store trails */
+	devcache_seen(c, pa, T0 + 2000, 0);           /* a late reading, noted */
 	CHECK_EQ_INT(devcache_newest_bound(c, pa), INT64_MAX); /* T0 + 5000 is late too */
 	struct flushed f = {0};
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
@@ -334,7 +392,7 @@ static void test_newest_bound_floor(void)
 	/* the flush of the evicted entry's note committed: a knows its newest */
 	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 10999);
 	/* a late reading in the second of the newest judged, then an older one */
-	devcache_seen(c, pa, T0 + 10100);
+	devcache_seen(c, pa, T0 + 10100, 0);
 	CHECK_EQ_INT(devcache_newest_bound(c, pa), T0 + 10999); /* not 10100 */
 	devcache_destroy(c);
 }
@@ -346,9 +404,9 @@ static void test_flush_error(void)
 	struct store_device d[3] = {dev(1, SP_DEV_LIFT), dev(2, SP_DEV_LIFT), dev(3, SP_DEV_LIFT)};
 	const char *names[3] = {"a", "b", "c"};
 	for (int i = 0; i < 3; i++)
-		devcache_seen(c, devcache_put(c, "s", names[i], &d[i], 0), T0 + i + 1);
+		devcache_seen(c, devcache_put(c, "s", names[i], &d[i], 0, 0), T0 + i + 1, 0);
 	devcache_seen_commit(c); /* that batch committed, without a flush */
-	devcache_seen(c, devcache_get(c, "s", "b"), T0 + 9); /* the next batch... */
+	devcache_seen(c, devcache_get(c, "s", "b"), T0 + 9, 0); /* the next batch... */
 	struct flushed f = {.fail_at = 1};
 	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), -3);
 	CHECK_EQ_INT(f.calls, 1); /* no more calls after an error */
@@ -377,22 +435,22 @@ static void test_seen_survives_rollback(void)
 {
 	struct devcache *c = devcache_create(8);
 	struct store_device a = dev(1, SP_DEV_LIFT), b = dev(2, SP_DEV_LIFT);
-	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
-	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
-	devcache_seen(c, pa, T0 + 100);
-	devcache_seen(c, pb, T0 + 200);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0, 0);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0, 0);
+	devcache_seen(c, pa, T0 + 100, 0);
+	devcache_seen(c, pb, T0 + 200, 0);
 	devcache_seen_commit(c); /* batch 1 committed (no flush due) */
 	/* batch 2: newer readings of both (a twice), then it fails */
-	devcache_seen(c, pa, T0 + 300);
-	devcache_seen(c, pa, T0 + 350);
-	devcache_seen(c, pb, T0 + 400);
+	devcache_seen(c, pa, T0 + 300, 0);
+	devcache_seen(c, pa, T0 + 350, 0);
+	devcache_seen(c, pb, T0 + 400, 0);
 	CHECK_EQ_INT(devcache_seen_count(c), 2); /* batch 1's items raised in place */
 	devcache_seen_abort(c);
 	devcache_clear(c);
 	CHECK_EQ_INT(devcache_seen_count(c), 2);
 	/* batch 3 reads a again from the store, sees an older reading of it, and flushes */
-	pa = devcache_put(c, "s", "a", &a, T0 + 100);
-	devcache_seen(c, pa, T0 + 50);
+	pa = devcache_put(c, "s", "a", &a, T0 + 100, 0);
+	devcache_seen(c, pa, T0 + 50, 0);
 	struct flushed f = {0};
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 2);
@@ -411,12 +469,12 @@ static void test_flush_rolled_back(void)
 {
 	struct devcache *c = devcache_create(8);
 	struct store_device a = dev(7, SP_DEV_LIFT), b = dev(3, SP_DEV_LIFT);
-	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
-	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
-	devcache_seen(c, pa, T0 + 10);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0, 0);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0, 0);
+	devcache_seen(c, pa, T0 + 10, 0);
 	devcache_seen_commit(c);
-	devcache_seen(c, pa, T0 + 20); /* the failing batch: a newer reading of a, a first of b */
-	devcache_seen(c, pb, T0 + 30);
+	devcache_seen(c, pa, T0 + 20, 0); /* the failing batch: a newer reading of a, a first of b */
+	devcache_seen(c, pb, T0 + 30, 0);
 	struct flushed f = {0};
 	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 2);
@@ -430,12 +488,12 @@ static void test_flush_rolled_back(void)
 	CHECK_EQ_INT(flushed_ts(&g, 7), T0 + 10);
 	CHECK_EQ_INT(flushed_ts(&g, 3), -1);
 	/* a device seen after a flush in the same batch stays for the next one */
-	pa = devcache_put(c, "s", "a", &a, 0);
-	devcache_seen(c, pa, T0 + 40);
+	pa = devcache_put(c, "s", "a", &a, 0, 0);
+	devcache_seen(c, pa, T0 + 40, 0);
 	struct flushed h = {0};
 	CHECK_EQ_INT(devcache_flush_seen(c, on_flush, &h), 0);
-	pb = devcache_put(c, "s", "b", &b, 0);
-	devcache_seen(c, pb, T0 + 50);
+	pb = devcache_put(c, "s", "b", &b, 0, 0);
+	devcache_seen(c, pb, T0 + 50, 0);
 	devcache_seen_commit(c);
 	CHECK_EQ_INT(devcache_seen_count(c), 1);
 	struct flushed k = {0};
@@ -450,15 +508,15 @@ static void test_raise_committed_item(void)
 {
 	struct devcache *c = devcache_create(8);
 	struct store_device a = dev(4, SP_DEV_LIFT), b = dev(9, SP_DEV_LIFT), x = dev(1, SP_DEV_LIFT);
-	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
-	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
-	struct store_device *px = devcache_put(c, "s", "x", &x, 0);
-	devcache_seen(c, pb, T0 + 1);
-	devcache_seen(c, pa, T0 + 2);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0, 0);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0, 0);
+	struct store_device *px = devcache_put(c, "s", "x", &x, 0, 0);
+	devcache_seen(c, pb, T0 + 1, 0);
+	devcache_seen(c, pa, T0 + 2, 0);
 	devcache_seen_commit(c);
-	devcache_seen(c, pa, T0 + 5);
-	devcache_seen(c, pa, T0 + 6);
-	devcache_seen(c, px, T0 + 7);
+	devcache_seen(c, pa, T0 + 5, 0);
+	devcache_seen(c, pa, T0 + 6, 0);
+	devcache_seen(c, px, T0 + 7, 0);
 	CHECK_EQ_INT(devcache_seen_count(c), 3); /* a's committed item raised in place, x new */
 	struct ordered o = {0, 0, true};
 	CHECK_EQ_INT(devcache_flush_seen(c, on_flush_ordered, &o), 0);
@@ -477,9 +535,9 @@ static void test_clear(void)
 {
 	struct devcache *c = devcache_create(8);
 	struct store_device a = dev(1, SP_DEV_LIFT), b = dev(2, SP_DEV_LIFT);
-	struct store_device *pa = devcache_put(c, "s", "a", &a, 0);
-	devcache_put(c, "s", "b", &b, 0);
-	devcache_seen(c, pa, T0);
+	struct store_device *pa = devcache_put(c, "s", "a", &a, 0, 0);
+	devcache_put(c, "s", "b", &b, 0, 0);
+	devcache_seen(c, pa, T0, 0);
 	devcache_seen_abort(c); /* the writer's rollback: the batch's notes go, then the entries */
 	devcache_clear(c);
 	CHECK_EQ_INT(devcache_count(c), 0);
@@ -489,12 +547,12 @@ static void test_clear(void)
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 0);
 	/* usable again; a re-added device starts unseen */
-	struct store_device *pb = devcache_put(c, "s", "b", &b, 0);
+	struct store_device *pb = devcache_put(c, "s", "b", &b, 0, 0);
 	CHECK(pb != NULL);
 	CHECK_EQ_INT(devcache_count(c), 1);
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 0);
-	devcache_seen(c, pb, T0 + 1);
+	devcache_seen(c, pb, T0 + 1, 0);
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 1);
 	CHECK_EQ_INT(flushed_ts(&f, 2), T0 + 1);
@@ -506,7 +564,7 @@ static struct store_device *put_named(struct devcache *c, const char *site, int 
 	char name[32];
 	struct store_device d = dev(id, SP_DEV_CHARGER);
 	snprintf(name, sizeof(name), "d%d", i);
-	return devcache_put(c, site, name, &d, 0);
+	return devcache_put(c, site, name, &d, 0, 0);
 }
 
 static struct store_device *get_named(struct devcache *c, const char *site, int i)
@@ -556,16 +614,16 @@ static void test_seen_survives_eviction(void)
 {
 	struct devcache *c = devcache_create(2);
 	struct store_device *a = put_named(c, "s", 0, 10);
-	CHECK_EQ_INT(devcache_seen(c, a, T0 + 5), 0);
+	CHECK_EQ_INT(devcache_seen(c, a, T0 + 5, 0), 0);
 	struct store_device *b = put_named(c, "s", 1, 11);
-	CHECK_EQ_INT(devcache_seen(c, b, T0 + 7), 0);
+	CHECK_EQ_INT(devcache_seen(c, b, T0 + 7, 0), 0);
 	/* d0 goes (both fresh: the hand takes the first) */
 	CHECK(put_named(c, "s", 2, 12) != NULL);
 	CHECK(get_named(c, "s", 0) == NULL);
 	/* d0 reports again, read back from the store; an older reading, then a newer one */
 	a = put_named(c, "s", 0, 10);
 	CHECK(a != NULL);
-	CHECK_EQ_INT(devcache_seen(c, a, T0 + 3), 0);
+	CHECK_EQ_INT(devcache_seen(c, a, T0 + 3, 0), 0);
 	CHECK_EQ_INT(devcache_seen_count(c), 3); /* d0 twice: once per stay in the cache */
 	struct flushed f = {0};
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
@@ -602,7 +660,7 @@ static void test_churn(void)
 			/* a device that reports all along, every 100 others: it stays */
 			if (i % 100 == 0 && devcache_get(c, "hot", "lift") == NULL) {
 				hot_misses++;
-				devcache_put(c, "hot", "lift", &hot, 0);
+				devcache_put(c, "hot", "lift", &hot, 0, 0);
 			}
 			churn_key(site, name, i);
 			struct store_device *d = devcache_get(c, site, name);
@@ -612,10 +670,10 @@ static void test_churn(void)
 				continue;
 			}
 			struct store_device in = dev(i + 1, SP_DEV_CHARGER);
-			d = devcache_put(c, site, name, &in, 0);
+			d = devcache_put(c, site, name, &in, 0, 0);
 			put_failed += d == NULL;
 			if (d && i % 3 == 0)
-				devcache_seen(c, d, T0 + r * FLEET + i);
+				devcache_seen(c, d, T0 + r * FLEET + i, 0);
 		}
 	}
 	CHECK_EQ_INT(hot_misses, 1); /* only its first time */
@@ -657,7 +715,7 @@ static void test_many_devices(void)
 		struct store_device d = dev(N - i, i % 2 ? SP_DEV_LIFT : SP_DEV_CHARGER);
 		snprintf(site, sizeof(site), "site-%d", i % 7);
 		snprintf(name, sizeof(name), "dev-%d", i);
-		first[i] = devcache_put(c, site, name, &d, 0);
+		first[i] = devcache_put(c, site, name, &d, 0, 0);
 		ok += first[i] != NULL;
 	}
 	CHECK_EQ_INT(ok, N);
@@ -670,7 +728,7 @@ static void test_many_devices(void)
 		found += d != NULL && d->id == N - i;
 		stable += d == first[i]; /* addresses survive growth */
 		if (d && i % 10 == 0)
-			devcache_seen(c, d, T0 + i);
+			devcache_seen(c, d, T0 + i, 0);
 	}
 	CHECK_EQ_INT(found, N);
 	CHECK_EQ_INT(stable, N);
@@ -696,18 +754,18 @@ static void test_burst_handed_back(void)
 	for (int i = 0; i < N; i++) {
 		struct store_device d = dev(i + 1, SP_DEV_LIFT);
 		snprintf(name, sizeof(name), "dev-%d", i);
-		devcache_seen(c, devcache_put(c, "s", name, &d, 0), T0 + i);
+		devcache_seen(c, devcache_put(c, "s", name, &d, 0, 0), T0 + i, 0);
 	}
 	struct ordered o = {0, 0, true};
 	CHECK_EQ_INT(devcache_flush_seen(c, on_flush_ordered, &o), 0);
 	CHECK_EQ_INT(o.calls, N);
 	struct store_device x = dev(N + 1, SP_DEV_LIFT);
-	struct store_device *px = devcache_put(c, "s", "x", &x, 0);
-	devcache_seen(c, px, T0 + 5); /* after the flush: kept by the commit, moved by the shrink */
+	struct store_device *px = devcache_put(c, "s", "x", &x, 0, 0);
+	devcache_seen(c, px, T0 + 5, 0); /* after the flush: kept by the commit, moved by the shrink */
 	devcache_seen_commit(c);
 	CHECK_EQ_INT(devcache_seen_count(c), 1);
-	devcache_seen(c, px, T0 + 9);
-	devcache_seen(c, devcache_get(c, "s", "dev-7"), T0 + 100);
+	devcache_seen(c, px, T0 + 9, 0);
+	devcache_seen(c, devcache_get(c, "s", "dev-7"), T0 + 100, 0);
 	struct flushed f = {0};
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(f.calls, 2);
@@ -727,6 +785,7 @@ int main(void)
 	RUN(test_newest);
 	RUN(test_newest_bound);
 	RUN(test_newest_bound_batches);
+	RUN(test_heard);
 	RUN(test_newest_bound_floor);
 	RUN(test_flush_error);
 	RUN(test_seen_survives_rollback);

@@ -178,14 +178,14 @@ static void test_clear_events(void)
 	CHECK_EQ_INT(ev.kind, RULE_CLEAR);
 	CHECK_EQ_INT(ev.severity, ALERT_WARNING);
 
-	/* opened at last_seen + O + hold; a late reading older than that brings it back */
+	/* a reading that arrived before the alert opened (a file from before heard) clears at it */
 	struct store_offline_device d = {
 	    21, "site-a", "chg-1", SP_DEV_CHARGER, NOW - 30 * S, up_agent(), 8, NOW - 10 * S};
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
 	CHECK_EQ_INT(ev.kind, RULE_CLEAR);
 	CHECK_EQ_INT(ev.severity, ALERT_MINOR);
 	CHECK_EQ_INT(ev.ts, NOW - 10 * S);
-	d.last_seen = NOW - 5 * S;
+	d.heard = NOW - 5 * S;
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
 	CHECK_EQ_INT(ev.ts, NOW - 5 * S);
 	rules_config_destroy(cfg);
@@ -210,11 +210,11 @@ static void test_device(void)
 	CHECK_EQ_INT(ev.severity, ALERT_MAJOR);
 	CHECK_EQ_INT(ev.ts, NOW - 1 * S);
 	CHECK(strstr(ev.detail, "no reading for 3 min while its gateway gw-1 is online") != NULL);
-	d.last_seen = NOW - OFF + 1;
+	d.heard = NOW - OFF + 1;
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
 
 	d.kind = SP_DEV_CHARGER;
-	d.last_seen = NOW - 2 * OFF;
+	d.heard = NOW - 2 * OFF;
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
 	CHECK_EQ_INT(ev.rule, RULE_CHARGER_OFFLINE);
 	CHECK_EQ_INT(ev.ts, NOW - OFF);
@@ -226,9 +226,9 @@ static void test_device(void)
 	d.agent.last_seen = NOW - OFF - 1;
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
 	d.agent = up_agent();
-	d.agent.last_seen = d.last_seen + OFF - 1; /* quiet since just after the device */
+	d.agent.last_seen = d.heard + OFF - 1; /* quiet since just after the device */
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
-	d.agent.last_seen = d.last_seen + OFF;
+	d.agent.last_seen = d.heard + OFF;
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
 	d.agent = up_agent();
 	d.agent.up_since = NOW - OFF + 1 * S;
@@ -237,14 +237,14 @@ static void test_device(void)
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
 
 	/* a device that never sent a reading is not judged */
-	d.last_seen = 0;
+	d.heard = 0;
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
 
-	/* alerted: a fresh reading clears at its ts, whatever the gateway */
+	/* alerted: a reading arrived lately clears at its arrival, whatever the gateway */
 	d.alert_id = 99;
-	d.last_seen = NOW - OFF - 1;
+	d.heard = NOW - OFF - 1;
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
-	d.last_seen = NOW - 5 * S;
+	d.heard = NOW - 5 * S;
 	d.agent.online = false;
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
 	CHECK_EQ_INT(ev.kind, RULE_CLEAR);
@@ -258,7 +258,7 @@ static void test_device(void)
 	struct store_offline_device l = {
 	    12, "site-a", "lift-2", SP_DEV_LIFT, NOW - OFF - 119 * S, up_agent(), 0, 0};
 	CHECK_EQ_INT(offline_judge_device(&l, cfg, OFF, NOW, &ev, detail), 0);
-	l.last_seen = NOW - OFF - 120 * S;
+	l.heard = NOW - OFF - 120 * S;
 	CHECK_EQ_INT(offline_judge_device(&l, cfg, OFF, NOW, &ev, detail), 1);
 	CHECK_EQ_INT(ev.severity, ALERT_CRITICAL);
 	CHECK_EQ_INT(ev.since, NOW - 120 * S);
@@ -378,7 +378,11 @@ static void test_sweep_store(void)
 	if (s == NULL || cfg == NULL)
 		goto out;
 
-	/* gw-1 up with a silent lift and a fresh charger; gw-2 gone, its lift silent too */
+	/*
+	 * gw-1 up with a silent lift and a fresh charger; gw-2 gone, its lift
+	 * silent too. The lift's clock runs an hour ahead, the charger's an hour
+	 * behind: silence is judged by when readings arrived (heard), not by ts.
+	 */
 	int64_t a1, a2;
 	struct store_device lift1, chg1, lift2;
 	CHECK_EQ_INT(store_w_begin(s), 0);
@@ -394,9 +398,9 @@ static void test_sweep_store(void)
 	CHECK_EQ_INT(store_w_agent_seen(s, a1, NOW - 2 * S), 0);
 	CHECK_EQ_INT(store_w_agent_seen(s, a2, NOW - 3600 * S), 0);
 	CHECK_EQ_INT(store_w_agent_state(s, a2, false, NOW - 300 * S), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, lift1.id, NOW - 200 * S), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, chg1.id, NOW - 2 * S), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, lift2.id, NOW - 400 * S), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, lift1.id, NOW + 3400 * S, NOW - 200 * S), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, chg1.id, NOW - 3602 * S, NOW - 2 * S), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, lift2.id, NOW - 400 * S, NOW - 400 * S), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
 
 	struct sink k = {s, 0, 0, ""};
@@ -421,7 +425,7 @@ static void test_sweep_store(void)
 	/* lift-1 reports again, gw-2 comes back: both clear, lift-2 is not alerted (gw-2 just back)
 	 */
 	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, lift1.id, NOW + 15 * S), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, lift1.id, NOW + 3615 * S, NOW + 15 * S), 0);
 	CHECK_EQ_INT(store_w_agent_state(s, a2, true, NOW + 16 * S), 0);
 	CHECK_EQ_INT(store_w_agent_seen(s, a2, NOW + 17 * S), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
@@ -435,8 +439,8 @@ static void test_sweep_store(void)
 	CHECK_EQ_INT(store_w_begin(s), 0);
 	CHECK_EQ_INT(store_w_agent_seen(s, a2, NOW + 17 * S + OFF), 0);
 	CHECK_EQ_INT(store_w_agent_seen(s, a1, NOW + 17 * S + OFF), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, lift1.id, NOW + 17 * S + OFF), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, chg1.id, NOW + 17 * S + OFF), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, lift1.id, NOW + 3617 * S + OFF, NOW + 17 * S + OFF), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, chg1.id, NOW - 3583 * S + OFF, NOW + 17 * S + OFF), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
 	/* up since its first data after the long silence (NOW + 17 s), not its state message */
 	CHECK_EQ_INT(sweep(s, cfg, &k, NOW + 17 * S + OFF - 1), 0);

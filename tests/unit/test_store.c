@@ -246,7 +246,7 @@ static int64_t sql_int(const char *path, const char *sql)
 /* ---------------------------------------------------------------- schema */
 
 /* the schema version a new file has (store_sqlite_schema.c) */
-enum { SCHEMA_NOW = 11 };
+enum { SCHEMA_NOW = 12 };
 
 /*
  * Takes a file of the current schema back to 9's shape (with the version
@@ -1445,11 +1445,11 @@ static void test_sites_devices_online(void)
 	CHECK_EQ_INT(store_w_reading(s, l1.id, a1, 1, SP_REC_LIFT, NOW - 5000, "{\"old\":1}", 9), 0);
 	CHECK_EQ_INT(store_w_reading(s, l1.id, a1, 2, SP_REC_LIFT, NOW - 1000, "{\"new\":1}", 9), 0);
 	CHECK_EQ_INT(store_w_reading(s, l1.id, a1, 2, SP_REC_FAULT, NOW - 3000, "{\"mid\":1}", 9), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, l1.id, NOW - 5000), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, l1.id, NOW - 1000), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, l1.id, NOW - 3000), 0); /* never moves back */
-	CHECK_EQ_INT(store_w_device_seen(s, c1.id, NOW - OFFLINE), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, l2.id, NOW - 10), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, l1.id, NOW - 5000, NOW - 5000), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, l1.id, NOW - 1000, NOW - 1000), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, l1.id, NOW - 3000, NOW - 3000), 0); /* never moves back */
+	CHECK_EQ_INT(store_w_device_seen(s, c1.id, NOW - OFFLINE, NOW - OFFLINE), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, l2.id, NOW - 10, NOW - 10), 0);
 	/* agent-1 reported data (alive); agent-2 said it is offline */
 	CHECK_EQ_INT(store_w_agent_seen(s, a1, NOW - 1000), 0);
 	CHECK_EQ_INT(store_w_agent_state(s, a2, false, NOW - 20), 0);
@@ -1570,12 +1570,12 @@ static void test_sites_devices_online(void)
 }
 
 /*
- * A device's last_seen is written every few seconds; until then the device
- * list takes the newest reading. The site list and the counts read the
- * stored value alone, which the writer keeps on the right side of the
- * online bound (writer.c, seen_due_now): "fresh" has its newest reading
- * waiting for the flush, its stored value recent; "stale" was silent, so
- * its new reading's ts is written at once, as the writer does. Every view
+ * A device's liveness is written every few seconds; until then the device
+ * list shows the newest reading's ts as last_seen. Online is the stored
+ * heard alone, which the writer keeps on the right side of the online
+ * bound (writer.c, seen_due_now): "fresh" has its newest reading waiting
+ * for the flush, its stored heard recent; "stale" was silent, so its new
+ * reading's arrival is written at once, as the writer does. Every view
  * agrees, before the flush and after it.
  */
 static void test_online_from_newest_reading(void)
@@ -1594,13 +1594,13 @@ static void test_online_from_newest_reading(void)
 	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "stale", a, NULL, SP_DEV_LIFT, NULL, &stale), 0);
 	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "quiet", a, NULL, SP_DEV_LIFT, NULL, &quiet), 0);
 	/* fresh: heard from 5 s ago (flushed), a reading now, its last_seen not written yet */
-	CHECK_EQ_INT(store_w_device_seen(s, fresh_dev.id, NOW - 5000), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, fresh_dev.id, NOW - 5000, NOW - 5000), 0);
 	CHECK_EQ_INT(store_w_reading(s, fresh_dev.id, a, 1, SP_REC_LIFT, NOW - 500, "{\"f\":1}", 7), 0);
 	/* stale: last_seen written long ago, a new reading since */
 	CHECK_EQ_INT(store_w_reading(s, stale.id, a, 2, SP_REC_LIFT, NOW - 10 * OFFLINE, "{\"s\":0}", 7), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, stale.id, NOW - 10 * OFFLINE), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, stale.id, NOW - 10 * OFFLINE, NOW - 10 * OFFLINE), 0);
 	CHECK_EQ_INT(store_w_reading(s, stale.id, a, 3, SP_REC_LIFT, NOW - 2000, "{\"s\":1}", 7), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, stale.id, NOW - 2000), 0); /* the writer's "now" */
+	CHECK_EQ_INT(store_w_device_seen(s, stale.id, NOW - 2000, NOW - 2000), 0); /* the writer's "now" */
 	/* quiet: its only reading is older than the bound */
 	CHECK_EQ_INT(store_w_reading(s, quiet.id, a, 4, SP_REC_LIFT, NOW - OFFLINE - 1, "{\"q\":1}", 7), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
@@ -1629,8 +1629,8 @@ static void test_online_from_newest_reading(void)
 
 	/* the flush changes no view */
 	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, fresh_dev.id, NOW - 500), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, quiet.id, NOW - OFFLINE - 1), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, fresh_dev.id, NOW - 500, NOW - 500), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, quiet.id, NOW - OFFLINE - 1, NOW - OFFLINE - 1), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
 	sr.n = 0;
 	CHECK_EQ_INT(store_r_sites(s, NOW, OFFLINE, on_site, &sr), 0);
@@ -1639,6 +1639,61 @@ static void test_online_from_newest_reading(void)
 	CHECK_EQ_INT(store_r_device_counts(s, NOW, OFFLINE, counts), 0);
 	CHECK_EQ_INT(counts[SP_DEV_LIFT][1], 2);
 	CHECK_EQ_INT(counts[SP_DEV_LIFT][0], 1);
+	drop(s, path);
+}
+
+/*
+ * Online is judged by when a device's readings arrived (heard), not by
+ * their ts: a device whose clock runs far behind is online while its
+ * readings come; one whose clock runs ahead is offline once they stop.
+ * last_seen shows the device's own clock. Every view agrees.
+ */
+static void test_online_by_arrival(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t a = 0;
+	struct store_device behind, ahead;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &a), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, a, NOW), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "behind", a, NULL, SP_DEV_LIFT, NULL, &behind), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "ahead", a, NULL, SP_DEV_CHARGER, NULL, &ahead), 0);
+	CHECK_EQ_INT(store_w_reading(s, behind.id, a, 1, SP_REC_LIFT, NOW - 10 * OFFLINE, "{\"b\":1}", 7), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, behind.id, NOW - 10 * OFFLINE, NOW - 1000), 0);
+	CHECK_EQ_INT(store_w_reading(s, ahead.id, a, 2, SP_REC_STATION, NOW + 3600000, "{\"a\":1}", 7), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, ahead.id, NOW + 3600000, NOW - OFFLINE - 1), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	struct dev_rows all = {0};
+	CHECK_EQ_INT(store_r_devices(s, "site-a", NOW, OFFLINE, on_device, &all), 0);
+	CHECK_EQ_INT(all.n, 2);
+	const struct dev_row *r = find_dev(&all, "site-a", "behind");
+	CHECK(r && r->online && r->last_seen == NOW - 10 * OFFLINE);
+	r = find_dev(&all, "site-a", "ahead");
+	CHECK(r && !r->online && r->last_seen == NOW + 3600000);
+	struct site_rows sr = {0};
+	CHECK_EQ_INT(store_r_sites(s, NOW, OFFLINE, on_site, &sr), 0);
+	CHECK_EQ_INT(sr.n, 1);
+	CHECK_EQ_INT(sr.r[0].online, 1);
+	int64_t counts[SP_DEV_KIND_COUNT][2];
+	memset(counts, 0xff, sizeof(counts));
+	CHECK_EQ_INT(store_r_device_counts(s, NOW, OFFLINE, counts), 0);
+	CHECK_EQ_INT(counts[SP_DEV_LIFT][1], 1);
+	CHECK_EQ_INT(counts[SP_DEV_CHARGER][0], 1);
+	/* both never move back: an older ts raises heard alone, an older heard ts alone */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, behind.id, NOW - 11 * OFFLINE, NOW - 500), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, ahead.id, NOW + 3700000, NOW - 2 * OFFLINE), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	struct store_seen seen = {0, 0};
+	CHECK_EQ_INT(store_w_device(s, "site-a", "behind", &behind, &seen), 0);
+	CHECK(seen.last_seen == NOW - 10 * OFFLINE && seen.heard == NOW - 500);
+	CHECK_EQ_INT(store_w_device(s, "site-a", "ahead", &ahead, &seen), 0);
+	CHECK(seen.last_seen == NOW + 3700000 && seen.heard == NOW - OFFLINE - 1);
 	drop(s, path);
 }
 
@@ -1676,11 +1731,13 @@ static void test_migrates_device_seen(void)
 				   "(SELECT id FROM devices WHERE dev = 'lift-1')"),
 		     NOW - 1000);
 	struct store_device g;
-	int64_t seen = -1;
+	struct store_seen seen = {-1, -1};
 	CHECK_EQ_INT(store_w_device(s, "m", "lift-1", &g, &seen), 0);
-	CHECK_EQ_INT(seen, NOW - 1000);
+	CHECK_EQ_INT(seen.last_seen, NOW - 1000);
+	CHECK_EQ_INT(seen.heard, NOW - 1000); /* 11 -> 12: heard starts at last_seen */
 	CHECK_EQ_INT(store_w_device(s, "m", "chg-1", &g, &seen), 0);
-	CHECK_EQ_INT(seen, 0);
+	CHECK_EQ_INT(seen.last_seen, 0);
+	CHECK_EQ_INT(seen.heard, 0);
 	struct dev_rows all = {0};
 	CHECK_EQ_INT(store_r_devices(s, "m", NOW, OFFLINE, on_device, &all), 0);
 	CHECK_EQ_INT(all.n, 2);
@@ -1692,8 +1749,8 @@ static void test_migrates_device_seen(void)
 	struct store_device d2;
 	CHECK_EQ_INT(store_w_begin(s), 0);
 	CHECK_EQ_INT(store_w_upsert_device(s, "m", "lift-2", ag, NULL, SP_DEV_LIFT, NULL, &d2), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, d2.id, NOW - 5), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, d2.id, NOW - 9), 0); /* never backwards */
+	CHECK_EQ_INT(store_w_device_seen(s, d2.id, NOW - 5, NOW - 5), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, d2.id, NOW - 9, NOW - 9), 0); /* never backwards */
 	CHECK_EQ_INT(store_w_commit(s), 0);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM device_seen"), 3);
 	char q[128];
@@ -1722,8 +1779,9 @@ static void test_migrates_device_lookup(void)
 	CHECK_EQ_INT(store_w_commit(s), 0);
 	store_close(s);
 	sql_exec(path, "BEGIN;"
-		       "DELETE FROM schema_version WHERE version = 11;"
+		       "DELETE FROM schema_version WHERE version >= 11;"
 		       "DROP INDEX devices_lookup;"
+		       "ALTER TABLE device_seen DROP COLUMN heard;"
 		       "COMMIT;");
 	static const char *const has_index = "SELECT count(*) FROM sqlite_master "
 					     "WHERE type = 'index' AND name = 'devices_lookup'";
@@ -1880,7 +1938,7 @@ static void test_readers_while_writing(void)
 	CHECK_EQ_INT(store_w_agent(s, "site-c", "agent-c", &ag), 0);
 	CHECK_EQ_INT(store_w_upsert_device(s, "site-c", "bulk", ag, NULL, SP_DEV_LIFT, NULL, &d), 0);
 	CHECK_EQ_INT(store_w_agent_state(s, ag, true, NOW), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, d.id, NOW), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, d.id, NOW, NOW), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
 
 	atomic_int stop = 0, ready = 0;
@@ -1910,7 +1968,7 @@ static void test_readers_while_writing(void)
 					    T0 + b * PER_BATCH + i, body, (size_t)len) != 0)
 				werr++;
 		}
-		if (store_w_device_seen(s, d.id, NOW) != 0 || store_w_agent_seen(s, ag, NOW) != 0)
+		if (store_w_device_seen(s, d.id, NOW, NOW) != 0 || store_w_agent_seen(s, ag, NOW) != 0)
 			werr++;
 		if (store_w_commit(s) != 0)
 			werr++;
@@ -2240,7 +2298,7 @@ static void test_holds_and_load(void)
 	CHECK_EQ_INT(store_w_begin(s), 0);
 	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", agent, &li, SP_DEV_LIFT, NULL, &d), 0);
 	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "chg-1", agent, &ci, SP_DEV_CHARGER, NULL, &c), 0);
-	CHECK_EQ_INT(store_w_device_seen(s, d.id, T0 + 77), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, d.id, T0 + 77, T0 + 77), 0);
 	CHECK_EQ_INT(store_w_hold_put(s, d.id, "lift.trapped", 0, "", T0), 0);
 	CHECK_EQ_INT(store_w_hold_put(s, d.id, "lift.trapped", 0, "", T0 + 1), 0); /* replaces */
 	CHECK_EQ_INT(store_w_hold_put(s, c.id, "port.over_power", 2, "", T0 + 2), 0);
@@ -2648,6 +2706,7 @@ int main(void)
 	RUN(test_load_agents_passes_callback_error);
 	RUN(test_sites_devices_online);
 	RUN(test_online_from_newest_reading);
+	RUN(test_online_by_arrival);
 	RUN(test_empty_store_views);
 	RUN(test_readers_do_not_see_open_batch);
 	RUN(test_readers_while_writing);
