@@ -136,10 +136,13 @@ static const struct migration MIGRATIONS[] = {
 	 * 11 -> 12: when each device's readings last arrived, in the collector's
 	 * clock: a device's silence (online, the offline alerts) is measured from
 	 * it, not from last_seen, its own clock, which may run behind or ahead.
-	 * Rows from before start at last_seen, the best there is.
+	 * Rows from before start at last_seen, the best there is, but never after
+	 * the migration's time: a clock that ran ahead would keep its device
+	 * online, unalerted, until that time came.
 	 */
 	{"ALTER TABLE device_seen ADD COLUMN heard INTEGER NOT NULL DEFAULT 0;"
-	 "UPDATE device_seen SET heard = last_seen;",
+	 "UPDATE device_seen SET heard = min(last_seen,"
+	 " CAST(strftime('%s', 'now') AS INTEGER) * 1000);",
 	 NULL},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))

@@ -13,6 +13,7 @@
 #include "citybuild.h"
 #include "store.h"
 #include "sitepulse/buf.h"
+#include "sitepulse/clock.h"
 #include "sitepulse/error.h"
 #include "sitepulse/log.h"
 
@@ -1715,6 +1716,10 @@ static void test_migrates_device_seen(void)
 	sql_exec(path, "BEGIN;" BACK_TO_SCHEMA_9
 		       "INSERT INTO devices(site, dev, kind, agent_id, last_seen)"
 		       " SELECT 'm', 'chg-1', 2, agent_id, 0 FROM devices WHERE dev = 'lift-1';"
+		       /* a clock far ahead (2100): heard starts no later than the migration */
+		       "INSERT INTO devices(site, dev, kind, agent_id, last_seen)"
+		       " SELECT 'm', 'chg-9', 2, agent_id, 4102444800000 FROM devices"
+		       " WHERE dev = 'lift-1';"
 		       "COMMIT;");
 	char set[128];
 	snprintf(set, sizeof(set), "UPDATE devices SET last_seen = %lld WHERE dev = 'lift-1'",
@@ -1726,7 +1731,7 @@ static void test_migrates_device_seen(void)
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM pragma_table_info('devices') "
 				   "WHERE name = 'last_seen'"),
 		     0);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM device_seen"), 2);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM device_seen"), 3);
 	CHECK_EQ_INT(sql_int(path, "SELECT last_seen FROM device_seen WHERE id = "
 				   "(SELECT id FROM devices WHERE dev = 'lift-1')"),
 		     NOW - 1000);
@@ -1738,9 +1743,13 @@ static void test_migrates_device_seen(void)
 	CHECK_EQ_INT(store_w_device(s, "m", "chg-1", &g, &seen), 0);
 	CHECK_EQ_INT(seen.last_seen, 0);
 	CHECK_EQ_INT(seen.heard, 0);
+	int64_t migrated_by = sp_now_ms();
+	CHECK_EQ_INT(store_w_device(s, "m", "chg-9", &g, &seen), 0);
+	CHECK_EQ_INT(seen.last_seen, 4102444800000);
+	CHECK(seen.heard > 0 && seen.heard <= migrated_by);
 	struct dev_rows all = {0};
 	CHECK_EQ_INT(store_r_devices(s, "m", NOW, OFFLINE, on_device, &all), 0);
-	CHECK_EQ_INT(all.n, 2);
+	CHECK_EQ_INT(all.n, 3);
 	const struct dev_row *r = find_dev(&all, "m", "lift-1");
 	CHECK(r && r->last_seen == NOW - 1000);
 	r = find_dev(&all, "m", "chg-1");
@@ -1752,7 +1761,7 @@ static void test_migrates_device_seen(void)
 	CHECK_EQ_INT(store_w_device_seen(s, d2.id, NOW - 5, NOW - 5), 0);
 	CHECK_EQ_INT(store_w_device_seen(s, d2.id, NOW - 9, NOW - 9), 0); /* never backwards */
 	CHECK_EQ_INT(store_w_commit(s), 0);
-	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM device_seen"), 3);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM device_seen"), 4);
 	char q[128];
 	snprintf(q, sizeof(q), "SELECT last_seen FROM device_seen WHERE id = %lld", (long long)d2.id);
 	CHECK_EQ_INT(sql_int(path, q), NOW - 5);
