@@ -16,8 +16,8 @@
  * bytes in the pool; the pool is rewritten when they outweigh the live
  * ones, so it stays within about twice the live keys.
  *
- * What devcache_seen notes lives apart from the entries, as (id, ts, heard) items,
- * so an eviction (or a clear after a rollback) loses nothing. An entry only
+ * What devcache_seen notes lives apart from the entries, as (id, ts,
+ * heard) items, so an eviction (or a clear after a rollback) loses nothing. An entry only
  * remembers which item is its own: the index holds while it is below the
  * count of items and the item there has the entry's device id. The list
  * follows the writer's transactions: items [0, kept) were noted by batches
@@ -470,7 +470,7 @@ int devcache_seen(struct devcache *c, struct store_device *d, int64_t ts, int64_
 	} else if (ts > s->ts || heard_s > s->heard_s) {
 		size_t i = (size_t)e->seen_item;
 		if (i < c->kept && s->batch != c->batch) {
-			/* a committed batch's item: its first raise in this batch saves */
+			/* a committed batch's item: undo keeps what it was before this batch */
 			struct seen_undo *u =
 				sp_grow(c->undo, &c->undo_cap, c->nundo + 1, sizeof(*u), 256);
 			if (u == NULL)
