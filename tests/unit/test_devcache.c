@@ -50,14 +50,24 @@ static int on_flush(void *ctx, int64_t device_id, int64_t ts, int64_t heard)
 	return f->calls == f->fail_at ? -3 : 0;
 }
 
-/* The ts reported for device id (-1 if not reported, -2 if reported twice). */
-static int64_t flushed_ts(const struct flushed *f, int64_t id)
+/* What was reported of device id in col (-1 if not reported, -2 if reported twice). */
+static int64_t flushed_value(const struct flushed *f, int64_t id, const int64_t *col)
 {
-	int64_t ts = -1;
+	int64_t v = -1;
 	for (int i = 0; i < f->calls && i < FLUSH_MAX; i++)
 		if (f->id[i] == id)
-			ts = ts == -1 ? f->ts[i] : -2;
-	return ts;
+			v = v == -1 ? col[i] : -2;
+	return v;
+}
+
+static int64_t flushed_ts(const struct flushed *f, int64_t id)
+{
+	return flushed_value(f, id, f->ts);
+}
+
+static int64_t flushed_heard(const struct flushed *f, int64_t id)
+{
+	return flushed_value(f, id, f->heard);
 }
 
 /* Counts flushed devices and whether they came in ascending id order. */
@@ -284,16 +294,6 @@ static void test_newest_bound(void)
 	CHECK_EQ_INT(flush_commit(c, on_flush, &f), 0);
 	CHECK_EQ_INT(devcache_newest_bound(c, pb), T0 + 6999);
 	devcache_destroy(c);
-}
-
-/* The heard reported for device id (-1 if not reported, -2 if reported twice). */
-static int64_t flushed_heard(const struct flushed *f, int64_t id)
-{
-	int64_t heard = -1;
-	for (int i = 0; i < f->calls && i < FLUSH_MAX; i++)
-		if (f->id[i] == id)
-			heard = heard == -1 ? f->heard[i] : -2;
-	return heard;
 }
 
 /*
