@@ -124,12 +124,14 @@ static const struct sp_conf_key store_keys[] = {
 	 "beyond this, devices not heard from lately make room for new ones and are read from "
 	 "the database again when they report (docs/performance.md items 40, 42)"},
 	{"device_offline_s", SP_CONF_INT, ST(device_offline_s), "180", 10, 86400, NULL, 0, NULL,
-	 "a device is offline when its agent is, or when it has not reported for this long"},
+	 "a device is offline when its agent is, or when no reading of it has arrived for this "
+	 "long"},
 	{"clock_step_s", SP_CONF_INT, ST(clock_step_s), SP_CONF_DEFAULT(RULES_CLOCK_STEP_S_DEFAULT), 1,
 	 86400, NULL, 0, NULL,
 	 "a device whose records keep arriving more than this far behind its newest, for this "
 	 "long, has had its clock set back: its alert conditions move to the new time "
-	 "(docs/alerts.md)"},
+	 "(docs/alerts.md); a gateway whose state message is this far off the collector's clock "
+	 "is logged (docs/operations.md)"},
 };
 
 #define API(m) offsetof(struct collector_conf, api.m) - offsetof(struct collector_conf, api)

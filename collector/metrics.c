@@ -121,6 +121,10 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 		      "device clocks set back: records kept arriving far behind the device's newest, "
 		      "and its alert conditions moved to the new time",
 		      LOAD(m->device_clock_steps));
+	rc |= counter(b, "sitepulse_gateway_clocks_off_total",
+		      "gateways' state messages whose ts was further off the collector's clock than "
+		      "[store] clock_step_s: that gateway's clock is wrong",
+		      LOAD(m->gateway_clocks_off));
 	rc |= gauge(b, "sitepulse_rule_conditions",
 		    "conditions the alert rules track now (pending a hold, or alerted)",
 		    (long long)LOAD(m->rule_conditions));

@@ -120,6 +120,11 @@ const struct rule_setting *rules_config_get(const struct rules_config *c, const 
  */
 #define RULES_CLOCK_STEP_S_DEFAULT 60
 void rules_config_set_clock_step(struct rules_config *c, int64_t ms);
+/*
+ * That step (or the default), in ms: also how far off a gateway's clock may
+ * be before the writer says so (writer.c).
+ */
+int64_t rules_config_clock_step(const struct rules_config *c);
 
 /* What the rules need to know about the device a record belongs to. */
 struct rule_device {

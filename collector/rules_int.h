@@ -29,9 +29,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The clock step rules_config_set_clock_step set (or the default). */
-int64_t rules_config_clock_step(const struct rules_config *c);
-
 /* Room for the longest detail: a fault's code and its own text plus our words. */
 #define DETAIL_MAX 512
 _Static_assert(DETAIL_MAX > SP_FAULT_CODE_MAX + SP_TEXT_MAX + 96, "fault detail may be cut");

@@ -334,8 +334,59 @@ static int handle_birth(struct writer *w, const struct queue_msg *m, const struc
 	return store_w_agent_birth(w->p.store, agent_id, b.ts, b.fw, m->received_ms);
 }
 
+/*
+ * Whether what arrives now was sent just now: the broker connection has
+ * been up for offline_ms (every agent had the time to be heard again after
+ * a cut of our own, and what the broker kept for us, queued messages and
+ * the retained ones our subscriptions brought, has come) and no backlog
+ * waits in the queues. The offline sweep judges silence only then (a
+ * backlog's readings would bring the silent devices back), and a gateway's
+ * clock is judged by its state message only then.
+ */
+static bool link_settled(struct writer *w, int64_t now)
+{
+	if (!ingest_connected(w->p.ingest)) {
+		w->link_up_since = 0;
+		return false;
+	}
+	uint64_t epoch = ingest_epoch(w->p.ingest);
+	if (w->link_up_since == 0 || epoch != w->link_epoch) {
+		w->link_epoch = epoch;
+		w->link_up_since = now;
+	}
+	if (now - w->link_up_since < w->p.offline_ms)
+		return false;
+	struct queue_stats raw, parsed;
+	queue_get_stats(w->p.upstream, &raw);
+	queue_get_stats(w->p.queue, &parsed);
+	return raw.bytes <= raw.cap_bytes / 2 && parsed.bytes <= parsed.cap_bytes / 2;
+}
+
+/*
+ * A gateway's clock against ours, from the ts of its state message: one is
+ * sent at every connect, so once our link has settled it arrives moments
+ * after its ts. Further off than the clock step ([store] clock_step_s), it
+ * is logged (rate-limited) and counted: its devices' readings carry that
+ * time (their online state does not depend on it: offline.h).
+ */
+static void check_gateway_clock(struct writer *w, const struct sp_topic *t, int64_t ts,
+				int64_t received_ms, int64_t now)
+{
+	int64_t off = ts - received_ms, step = rules_config_clock_step(w->p.rules);
+	uint64_t suppressed;
+	if ((off <= step && off >= -step) || !link_settled(w, now))
+		return;
+	w->bc.gateway_clocks_off++;
+	if (!sp_ratelimit_allow(&w->clock_log, sp_mono_ms(), 10, 10000, &suppressed))
+		return;
+	SP_WARN("writer", "gateway %s/%s: its clock is %lld s %s the collector's (its state "
+			  "message): the times of its readings are off as much; set it by NTP%s",
+		t->site, t->agent, (long long)(((off < 0 ? -off : off) + 500) / 1000),
+		off < 0 ? "behind" : "ahead of", suppressed ? " (similar lines suppressed)" : "");
+}
+
 static int handle_state(struct writer *w, const struct queue_msg *m, const struct sp_topic *t,
-			int64_t agent_id)
+			int64_t agent_id, int64_t now)
 {
 	struct sp_reject_info why;
 	bool online;
@@ -346,6 +397,8 @@ static int handle_state(struct writer *w, const struct queue_msg *m, const struc
 		return 0;
 	}
 	w->bc.states++;
+	if (online && ts > 0)
+		check_gateway_clock(w, t, ts, m->received_ms, now);
 	return store_w_agent_state(w->p.store, agent_id, online, m->received_ms);
 }
 
@@ -416,31 +469,6 @@ static int save_progress(struct writer *w, int64_t now, bool force, bool *agents
 	return 0;
 }
 
-/*
- * Whether the offline sweep may judge now: only once the broker connection
- * has been up for offline_ms (every agent had the time to be heard again
- * after a cut of our own) and while no backlog waits in the queues (its
- * readings would bring the silent devices back).
- */
-static bool offline_sweep_due(struct writer *w, int64_t now)
-{
-	if (!ingest_connected(w->p.ingest)) {
-		w->link_up_since = 0;
-		return false;
-	}
-	uint64_t epoch = ingest_epoch(w->p.ingest);
-	if (w->link_up_since == 0 || epoch != w->link_epoch) {
-		w->link_epoch = epoch;
-		w->link_up_since = now;
-	}
-	if (now - w->link_up_since < w->p.offline_ms)
-		return false;
-	struct queue_stats raw, parsed;
-	queue_get_stats(w->p.upstream, &raw);
-	queue_get_stats(w->p.queue, &parsed);
-	return raw.bytes <= raw.cap_bytes / 2 && parsed.bytes <= parsed.cap_bytes / 2;
-}
-
 static void add_counts(struct writer *w)
 {
 	struct metrics *m = w->p.metrics;
@@ -458,6 +486,7 @@ static void add_counts(struct writer *w)
 	atomic_store(&m->rule_conditions, rules_count(w->rules));
 	atomic_fetch_add(&m->fault_raises_stale, b->fault_raises_stale);
 	atomic_fetch_add(&m->device_clock_steps, b->clock_steps);
+	atomic_fetch_add(&m->gateway_clocks_off, b->gateway_clocks_off);
 	for (int r = 0; r < SP_REJ_REASON_COUNT; r++) {
 		atomic_fetch_add(&m->messages_rejected[r], b->msg_rejected[r]);
 		atomic_fetch_add(&m->records_rejected[r], b->rec_rejected[r]);
@@ -489,7 +518,7 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 		switch (t->kind) {
 		case SP_TOPIC_DATA: rc = handle_data(w, m, t, ag, now); break;
 		case SP_TOPIC_BIRTH: rc = handle_birth(w, m, t, seq_agent_id(ag), now); break;
-		case SP_TOPIC_STATE: rc = handle_state(w, m, t, seq_agent_id(ag)); break;
+		case SP_TOPIC_STATE: rc = handle_state(w, m, t, seq_agent_id(ag), now); break;
 		default: rc = 0; break;
 		}
 		if (rc)
@@ -517,7 +546,7 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 	    (rc = holdlog_flush(w->holds, writer_put_hold, writer_del_hold, w->p.store)))
 		goto fail;
 	/* with the devices' liveness just written: the sweep reads it exact */
-	if (devices_flushed && !flush_all && offline_sweep_due(w, now) &&
+	if (devices_flushed && !flush_all && link_settled(w, now) &&
 	    (rc = offline_sweep(w->p.store, w->p.rules, w->p.offline_ms, now, writer_on_rule_event, w)))
 		goto fail;
 	if ((rc = store_w_commit(w->p.store)))

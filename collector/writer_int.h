@@ -31,7 +31,7 @@
 /* What one batch did, added to the metrics after COMMIT. */
 struct batch_counts {
 	uint64_t stored, duplicate, missing, recovered, births, states;
-	uint64_t alerts_opened, alerts_cleared, fault_raises_stale, clock_steps;
+	uint64_t alerts_opened, alerts_cleared, fault_raises_stale, clock_steps, gateway_clocks_off;
 	struct alertmail_counts mail;
 	uint64_t msg_rejected[SP_REJ_REASON_COUNT];
 	uint64_t rec_stored[SP_REC_KIND_COUNT];
@@ -61,7 +61,7 @@ struct writer {
 	bool failing;                 /* the last batch failed to commit */
 	int64_t liveness_flushed_ms;
 	int64_t devices_flushed_ms;
-	/* the broker connection as the offline sweep needs it: up since when (0: down) */
+	/* the broker connection as link_settled needs it: up since when (0: down) */
 	uint64_t link_epoch;
 	int64_t link_up_since;
 	int64_t last_commit_mono;     /* when the last batch with messages started */
@@ -69,6 +69,7 @@ struct writer {
 	struct sp_ratelimit reject_log;
 	struct sp_ratelimit stale_log;  /* late fault raises ignored */
 	struct sp_ratelimit step_log;   /* device clocks set back */
+	struct sp_ratelimit clock_log;  /* gateway clocks off ours */
 	struct batch_counts bc;
 	/* agents that sent data since the last liveness flush, with their latest arrival */
 	struct alive {

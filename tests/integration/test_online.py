@@ -21,6 +21,11 @@ checked right after the end-to-end ack:
       right after its ack: online in both at once — three devices in turn,
       so a flush landing by chance between the ack and the look cannot hide
       a missing write — and its alert clears at its reading's arrival.
+Then the gateway's own clock, from the ts of its state messages: one sent at
+the start, while the collector's broker link had been up less than
+device_offline_s (it may have been kept by the broker), is not judged
+though 2 h off; later ones an hour ahead and 2 h behind are logged and
+counted in sitepulse_gateway_clocks_off_total, a right one is not.
 """
 import json
 import os
@@ -95,7 +100,9 @@ def main(env):
              "devices": [{"dev": d, "kind": "charger", "ports": 2, "port_limit_w": 1000}
                          for d in DEVICES]}
     T.publish_ok(broker, topic("birth"), json.dumps(birth))
-    T.publish_ok(broker, topic("state"), json.dumps({"online": True, "ts": now_ms()}))
+    # 2 h off, but sent before the collector's link settled: not judged
+    T.publish_ok(broker, topic("state"), json.dumps({"online": True,
+                                                     "ts": now_ms() - 2 * 3600 * 1000}))
     T.wait_until(lambda: len(coll.api_ok("/api/v1/devices", {"site": SITE})) == len(DEVICES), 15,
                  "the birth's devices")
     fake = Fake(broker)
@@ -148,6 +155,21 @@ def main(env):
                "station records stored")
     rejected = {k: v for k, v in m.items() if "_rejected_total" in k and v}
     T.check(not rejected, "nothing may be rejected: %r" % rejected)
+    T.check_eq(m.get("sitepulse_gateway_clocks_off_total"), 0.0,
+               "a state sent before the link settled is not judged")
+
+    T.log("(4) the gateway's clock, from its state messages")
+    clocks_off = "sitepulse_gateway_clocks_off_total"
+    for n, (skew, words) in enumerate([(AHEAD_MS, "3600 s ahead of"),
+                                       (-2 * 3600 * 1000, "7200 s behind")], 1):
+        T.publish_ok(broker, topic("state"), json.dumps({"online": True, "ts": now_ms() + skew}))
+        T.wait_until(lambda: coll.metrics().get(clocks_off) == float(n), 15,
+                     "%s = %d" % (clocks_off, n))
+        T.check("gateway %s/%s: its clock is %s the collector's" % (SITE, AGENT, words)
+                in coll.proc.log_text(), "the log says the clock is %s ours" % words)
+    T.publish_ok(broker, topic("state"), json.dumps({"online": True, "ts": now_ms()}))
+    fake.send(REPORTING[0])  # stored after the state: the state was handled
+    T.check_eq(coll.metrics().get(clocks_off), 2.0, "a right clock is not counted")
 
 
 if __name__ == "__main__":
