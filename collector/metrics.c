@@ -125,6 +125,10 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 		      "gateways' state messages whose ts was further off the collector's clock than "
 		      "[store] clock_step_s: that gateway's clock is wrong",
 		      LOAD(m->gateway_clocks_off));
+	rc |= counter(b, "sitepulse_records_ahead_total",
+		      "records stamped more than [store] clock_step_s after they arrived: a device's "
+		      "(or its gateway's) clock runs ahead",
+		      LOAD(m->records_ahead));
 	rc |= gauge(b, "sitepulse_rule_conditions",
 		    "conditions the alert rules track now (pending a hold, or alerted)",
 		    (long long)LOAD(m->rule_conditions));

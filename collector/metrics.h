@@ -41,6 +41,7 @@ struct metrics {
 	atomic_uint_fast64_t fault_raises_stale;     /* late fault raises over before they came */
 	atomic_uint_fast64_t device_clock_steps;     /* device clocks the rules took as set back */
 	atomic_uint_fast64_t gateway_clocks_off;     /* state messages with a clock off ours */
+	atomic_uint_fast64_t records_ahead;          /* records stamped after they arrived */
 	atomic_uint_fast64_t device_cache_evictions; /* devices evicted from the writer's cache */
 	/* mailer thread */
 	atomic_uint_fast64_t mail_sent;

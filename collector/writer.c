@@ -189,6 +189,29 @@ static bool late_for_rules(const struct writer *w, const struct store_device *d,
 	       r->ts < devcache_newest_bound(w->devs, d);
 }
 
+/*
+ * A record stamped later than it arrived, by more than the clock step: no
+ * delay explains that, its device's clock (or its gateway's, which may
+ * stamp it) runs ahead. Logged (rate-limited, shared with the gateways'
+ * clocks) and counted; stored all the same (up to SP_TS_MAX_LEAD_MS ahead).
+ * A clock behind cannot be told from a record that waited in a spool.
+ */
+static void check_record_clock(struct writer *w, const struct sp_topic *t,
+			       const struct parsed_rec *r, int64_t received_ms)
+{
+	int64_t ahead = r->ts - received_ms;
+	uint64_t suppressed;
+	if (ahead <= rules_config_clock_step(w->p.rules))
+		return;
+	w->bc.records_ahead++;
+	if (!sp_ratelimit_allow(&w->clock_log, sp_mono_ms(), 10, 10000, &suppressed))
+		return;
+	SP_WARN("writer", "device %s/%s: a reading stamped %lld s after it arrived: its clock (or "
+			  "its gateway's) runs ahead; set it by NTP%s",
+		t->site, r->dev, (long long)((ahead + 500) / 1000),
+		suppressed ? " (similar lines suppressed)" : "");
+}
+
 /* Stores one record of a data message, or says why not in *why; then runs the rules on it. */
 static int store_record(struct writer *w, const struct sp_topic *t, int64_t agent_id,
 			int64_t seq, bool behind, int64_t received_ms, int64_t now,
@@ -222,6 +245,7 @@ static int store_record(struct writer *w, const struct sp_topic *t, int64_t agen
 	if (write_now && (err = store_w_device_seen(w->p.store, d->id, r->ts, received_ms)))
 		return err;
 	w->bc.rec_stored[r->kind]++;
+	check_record_clock(w, t, r, received_ms);
 
 	struct sp_record rec;
 	struct rule_device rd;
@@ -487,6 +511,7 @@ static void add_counts(struct writer *w)
 	atomic_fetch_add(&m->fault_raises_stale, b->fault_raises_stale);
 	atomic_fetch_add(&m->device_clock_steps, b->clock_steps);
 	atomic_fetch_add(&m->gateway_clocks_off, b->gateway_clocks_off);
+	atomic_fetch_add(&m->records_ahead, b->records_ahead);
 	for (int r = 0; r < SP_REJ_REASON_COUNT; r++) {
 		atomic_fetch_add(&m->messages_rejected[r], b->msg_rejected[r]);
 		atomic_fetch_add(&m->records_rejected[r], b->rec_rejected[r]);

@@ -32,6 +32,7 @@
 struct batch_counts {
 	uint64_t stored, duplicate, missing, recovered, births, states;
 	uint64_t alerts_opened, alerts_cleared, fault_raises_stale, clock_steps, gateway_clocks_off;
+	uint64_t records_ahead;
 	struct alertmail_counts mail;
 	uint64_t msg_rejected[SP_REJ_REASON_COUNT];
 	uint64_t rec_stored[SP_REC_KIND_COUNT];
@@ -69,7 +70,7 @@ struct writer {
 	struct sp_ratelimit reject_log;
 	struct sp_ratelimit stale_log;  /* late fault raises ignored */
 	struct sp_ratelimit step_log;   /* device clocks set back */
-	struct sp_ratelimit clock_log;  /* gateway clocks off ours */
+	struct sp_ratelimit clock_log;  /* gateway and device clocks off ours */
 	struct batch_counts bc;
 	/* agents that sent data since the last liveness flush, with their latest arrival */
 	struct alive {

@@ -25,7 +25,9 @@ Then the gateway's own clock, from the ts of its state messages: one sent at
 the start, while the collector's broker link had been up less than
 device_offline_s (it may have been kept by the broker), is not judged
 though 2 h off; later ones an hour ahead and 2 h behind are logged and
-counted in sitepulse_gateway_clocks_off_total, a right one is not.
+counted in sitepulse_gateway_clocks_off_total, a right one is not. Readings
+stamped an hour after they arrived are counted in sitepulse_records_ahead_total
+and their devices named in the log; no others.
 """
 import json
 import os
@@ -60,10 +62,12 @@ class Fake:
     def __init__(self, broker):
         self.broker = broker
         self.seq = 0
+        self.sent = {}  # readings per device
 
     def send(self, dev, ts=None):
         """A reading of dev stamped by its own clock (SKEW), unless ts is given."""
         self.seq += 1
+        self.sent[dev] = self.sent.get(dev, 0) + 1
         ts = now_ms() + SKEW[dev] if ts is None else ts
         rec = {"t": "station", "dev": dev, "ts": ts, "smoke": False, "power_w": 0, "energy_wh": 0}
         T.publish_ok(self.broker, topic("data"), json.dumps(
@@ -157,6 +161,13 @@ def main(env):
     T.check(not rejected, "nothing may be rejected: %r" % rejected)
     T.check_eq(m.get("sitepulse_gateway_clocks_off_total"), 0.0,
                "a state sent before the link settled is not judged")
+    ahead = [d for d in DEVICES if SKEW[d] > 0]
+    T.check_eq(m.get("sitepulse_records_ahead_total"), float(sum(fake.sent[d] for d in ahead)),
+               "readings stamped an hour after they arrived (%s), and only those" % ahead)
+    log = coll.proc.log_text()
+    for d in ahead:
+        T.check("device %s/%s: a reading stamped 3600 s after it arrived" % (SITE, d) in log,
+                "the log names %s, whose clock runs ahead" % d)
 
     T.log("(4) the gateway's clock, from its state messages")
     clocks_off = "sitepulse_gateway_clocks_off_total"
