@@ -130,8 +130,8 @@ static const struct sp_conf_key store_keys[] = {
 	 86400, NULL, 0, NULL,
 	 "a device whose records keep arriving more than this far behind its newest, for this "
 	 "long, has had its clock set back: its alert conditions move to the new time "
-	 "(docs/alerts.md); a gateway whose state message is this far off the collector's clock "
-	 "is logged (docs/operations.md)"},
+	 "(docs/alerts.md); a gateway whose state message, or a reading stamped after it arrived, "
+	 "is this far off the collector's clock is logged (docs/operations.md)"},
 };
 
 #define API(m) offsetof(struct collector_conf, api.m) - offsetof(struct collector_conf, api)
