@@ -218,20 +218,30 @@
 		       " · " + new Date(ts).toISOString().replace(".000Z", "Z");
 	}
 
+	/* A span of s >= 0 seconds as people say it. */
+	function fmtSpan(s) {
+		var m = Math.floor(s / 60), hr = Math.floor(m / 60);
+		if (s < 60)
+			return s + " s";
+		if (m < 60)
+			return m + " min";
+		if (hr < 48)
+			return hr + " h " + (m % 60) + " min";
+		return Math.floor(hr / 24) + " d";
+	}
+
 	function fmtAge(ts) {
 		var s = Math.round((Date.now() - ts) / 1000);
-		var m, hr;
+		/*
+		 * A time more than a minute after this browser's: the device's clock
+		 * runs ahead (the collector accepts up to 24 h), or this one's is
+		 * behind. Said so, not "just now": its readings' times are off.
+		 */
+		if (s < -60)
+			return fmtSpan(-s) + " ahead of this clock";
 		if (s < 5)
 			return "just now"; /* also a device clock slightly ahead of ours */
-		if (s < 60)
-			return s + " s ago";
-		m = Math.floor(s / 60);
-		if (m < 60)
-			return m + " min ago";
-		hr = Math.floor(m / 60);
-		if (hr < 48)
-			return hr + " h " + (m % 60) + " min ago";
-		return Math.floor(hr / 24) + " d ago";
+		return fmtSpan(s) + " ago";
 	}
 
 	/* A time cell's content: the site's time and a live age (see updateAges). */

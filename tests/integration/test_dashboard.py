@@ -171,7 +171,8 @@ return Array.from(document.querySelectorAll(arguments[0] + ' tbody tr')).map(fun
     return {id: tr.getAttribute('data-alert-id'), rule: t('.c-rule'), where: t('.c-where'),
             detail: t('.c-detail'), state: t('.c-state'), dev: t('.c-dev'), kind: t('.c-kind'),
             opened: t('.c-opened .time'), severity: t('.c-sev'),
-            online: t('.c-online'), latest: t('.c-latest'), text: tr.textContent,
+            online: t('.c-online'), latest: t('.c-latest'), seen: t('.c-seen .age'),
+            text: tr.textContent,
             ack: !!tr.querySelector('button.ack'), imgs: tr.querySelectorAll('img').length};
 });
 """
@@ -493,6 +494,19 @@ def main(env):
     T.check_eq(b.js("return window.__xss === undefined && document.title.indexOf('pwned') < 0"),
                True, "no script of the detail ran")
     b.screenshot("xss")
+
+    T.log("step: a device whose clock runs an hour ahead: its age says so, not 'just now'")
+    now = int(time.time() * 1000)
+    rec = {"t": "station", "dev": "chg-ahead", "ts": now + 3600 * 1000, "smoke": False}
+    T.publish_ok(broker, "sp/v1/%s/gw-y/data" % SITE,
+                 json.dumps({"v": 1, "seq": 1, "ts": now, "records": [rec]}))
+    ahead = T.wait_until(lambda: {r["dev"]: r for r in rows(b, "devices")}.get("chg-ahead"),
+                         UI_WAIT_S, "chg-ahead in the devices table")
+    T.check(ahead["seen"] in ("1 h 0 min ahead of this clock", "59 min ahead of this clock"),
+            "chg-ahead's age: %r" % ahead["seen"])
+    lift = {r["dev"]: r for r in rows(b, "devices")}["lift-1"]
+    T.check(lift["seen"] == "just now" or lift["seen"].endswith(" ago"),
+            "lift-1's age: %r" % lift["seen"])
 
     T.log("step: acknowledge lift.trapped as %r (the name is asked once)" % NAME)
     click(b, "#active-alerts button.ack[data-alert-id='%d']" % api_alert["id"],
