@@ -190,26 +190,39 @@ static bool late_for_rules(const struct writer *w, const struct store_device *d,
 }
 
 /*
+ * Whether a clock that is off may be logged now, with the tail of its line
+ * in *tail: at most 10 lines per 10 s for the gateways' and the devices'
+ * clocks together, so that a flood of one kind cannot fill the log (nor
+ * hide the other for long). Counting is the caller's, whatever this says.
+ */
+static bool clock_loggable(struct writer *w, const char **tail)
+{
+	uint64_t suppressed;
+	if (!sp_ratelimit_allow(&w->clock_log, sp_mono_ms(), 10, 10000, &suppressed))
+		return false;
+	*tail = suppressed ? " (similar lines suppressed)" : "";
+	return true;
+}
+
+/*
  * A record stamped later than it arrived, by more than the clock step: no
  * delay explains that, its device's clock (or its gateway's, which may
- * stamp it) runs ahead. Logged (rate-limited, shared with the gateways'
- * clocks) and counted; stored all the same (up to SP_TS_MAX_LEAD_MS ahead).
- * A clock behind cannot be told from a record that waited in a spool.
+ * stamp it) runs ahead. Counted and logged (clock_loggable); stored all
+ * the same (up to SP_TS_MAX_LEAD_MS ahead). A clock behind cannot be told
+ * from a record that waited in a spool.
  */
 static void check_record_clock(struct writer *w, const struct sp_topic *t,
 			       const struct parsed_rec *r, int64_t received_ms)
 {
 	int64_t ahead = r->ts - received_ms;
-	uint64_t suppressed;
+	const char *tail;
 	if (ahead <= rules_config_clock_step(w->p.rules))
 		return;
 	w->bc.records_ahead++;
-	if (!sp_ratelimit_allow(&w->clock_log, sp_mono_ms(), 10, 10000, &suppressed))
-		return;
-	SP_WARN("writer", "device %s/%s: a reading stamped %lld s after it arrived: its clock (or "
-			  "its gateway's) runs ahead; set it by NTP%s",
-		t->site, r->dev, (long long)((ahead + 500) / 1000),
-		suppressed ? " (similar lines suppressed)" : "");
+	if (clock_loggable(w, &tail))
+		SP_WARN("writer", "device %s/%s: a reading stamped %lld s after it arrived: its "
+				  "clock (or its gateway's) runs ahead; set it by NTP%s",
+			t->site, r->dev, (long long)((ahead + 500) / 1000), tail);
 }
 
 /* Stores one record of a data message, or says why not in *why; then runs the rules on it. */
@@ -390,23 +403,23 @@ static bool link_settled(struct writer *w, int64_t now)
  * A gateway's clock against ours, from the ts of its state message: one is
  * sent at every connect, so once our link has settled it arrives moments
  * after its ts. Further off than the clock step ([store] clock_step_s), it
- * is logged (rate-limited) and counted: its devices' readings carry that
+ * is counted and logged (clock_loggable): its devices' readings carry that
  * time (their online state does not depend on it: offline.h).
  */
 static void check_gateway_clock(struct writer *w, const struct sp_topic *t, int64_t ts,
 				int64_t received_ms, int64_t now)
 {
 	int64_t off = ts - received_ms, step = rules_config_clock_step(w->p.rules);
-	uint64_t suppressed;
+	const char *tail;
 	if ((off <= step && off >= -step) || !link_settled(w, now))
 		return;
 	w->bc.gateway_clocks_off++;
-	if (!sp_ratelimit_allow(&w->clock_log, sp_mono_ms(), 10, 10000, &suppressed))
-		return;
-	SP_WARN("writer", "gateway %s/%s: its clock is %lld s %s the collector's (its state "
-			  "message): the times of its readings are off as much; set it by NTP%s",
-		t->site, t->agent, (long long)(((off < 0 ? -off : off) + 500) / 1000),
-		off < 0 ? "behind" : "ahead of", suppressed ? " (similar lines suppressed)" : "");
+	if (clock_loggable(w, &tail))
+		SP_WARN("writer", "gateway %s/%s: its clock is %lld s %s the collector's "
+				  "(its state message): its readings' times are off as "
+				  "much; set it by NTP%s",
+			t->site, t->agent, (long long)(((off < 0 ? -off : off) + 500) / 1000),
+			off < 0 ? "behind" : "ahead of", tail);
 }
 
 static int handle_state(struct writer *w, const struct queue_msg *m, const struct sp_topic *t,
