@@ -123,6 +123,11 @@ static const struct sp_conf_key store_keys[] = {
 	 "devices the writer keeps in memory (~83 bytes each, allocated as the fleet grows); "
 	 "beyond this, devices not heard from lately make room for new ones and are read from "
 	 "the database again when they report (docs/performance.md items 40, 42)"},
+	{"progress_fold_commits", SP_CONF_INT, ST(progress_fold_commits), "256", 1, 65536, NULL, 0,
+	 NULL,
+	 "the agents' sequence state is logged as one row per commit and folded into their rows "
+	 "after this many such commits (docs/internals/exactly-once.md): more means fewer folds, a longer "
+	 "log to read at start"},
 	{"device_offline_s", SP_CONF_INT, ST(device_offline_s), "180", 10, 86400, NULL, 0, NULL,
 	 "a device is offline when its agent is, or when no reading of it has arrived for this "
 	 "long"},

@@ -61,6 +61,7 @@ struct collector_conf {
 		int64_t gap_window_s;
 		int64_t max_devices;
 		int64_t device_cache;
+		int64_t progress_fold_commits;
 		int64_t device_offline_s;
 		int64_t clock_step_s;
 	} store;

@@ -240,6 +240,7 @@ static int collector_start(struct collector *c)
 				   cf->store.max_devices,
 				   cf->store.device_cache,
 				   device_seen_flush_ms(cf),
+				   cf->store.progress_fold_commits,
 				   cf->store.device_offline_s * 1000,
 				   c->rules,
 				   *cf->smtp.url ? &c->mail : NULL};

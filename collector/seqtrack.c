@@ -3,8 +3,9 @@
  *
  * Agents live in a chained hash table keyed by "site/agent". Three
  * intrusive lists thread through them: the agents touched by the current
- * batch (with a snapshot for abort), the agents with a gap (for expiry),
- * and the agents with an ack waiting to be published.
+ * batch (with a snapshot for abort), the agents whose state is not yet
+ * folded into their rows (the writer's progress log), and the agents with
+ * an ack waiting to be published.
  */
 #include "seqtrack.h"
 
@@ -36,6 +37,9 @@ struct seq_agent {
 	int64_t snap_acked, snap_gap_since;
 	struct rangeset snap_done, snap_missing;
 
+	bool unfolded;            /* on the unfolded list */
+	struct seq_agent *next_unfolded;
+
 	/* ack publication */
 	int64_t published_ack;    /* -1: not published since start or reconnect */
 	int64_t last_pub_ms;
@@ -50,6 +54,7 @@ struct seqtrack {
 	struct seq_agent **buckets;
 	size_t nbuckets;
 	struct seq_agent *touched;
+	struct seq_agent *unfolded;
 	struct seq_agent *pending;
 	size_t npending;
 	struct seq_agent **all;   /* every agent, for expiry and republish */
@@ -166,11 +171,23 @@ static void queue_pending(struct seqtrack *t, struct seq_agent *a)
 	t->npending++;
 }
 
+/* Puts an agent on the unfolded list: its state is newer than its row (or may be). */
+static void note_unfolded(struct seqtrack *t, struct seq_agent *a)
+{
+	if (a->unfolded)
+		return;
+	a->unfolded = true;
+	a->next_unfolded = t->unfolded;
+	t->unfolded = a;
+}
+
 int seqtrack_restore(struct seqtrack *t, struct seq_agent *a, int64_t acked, const char *done,
 		     const char *missing, int64_t gap_since_ms)
 {
 	a->acked = acked;
 	a->gap_since_ms = gap_since_ms;
+	/* the state may have come from the store's progress log, not the agent's row */
+	note_unfolded(t, a);
 	if (rangeset_parse(&a->done, done ? done : "") ||
 	    rangeset_parse(&a->missing, missing ? missing : ""))
 		return SP_EINVAL;
@@ -299,6 +316,33 @@ struct seq_agent *seqtrack_next_touched(struct seq_agent *a)
 	return a->next_touched;
 }
 
+struct seq_agent *seqtrack_first_unfolded(struct seqtrack *t)
+{
+	return t->unfolded;
+}
+
+struct seq_agent *seqtrack_next_unfolded(struct seq_agent *a)
+{
+	return a->next_unfolded;
+}
+
+bool seq_agent_unfolded(const struct seq_agent *a)
+{
+	return a->unfolded;
+}
+
+void seqtrack_folded(struct seqtrack *t)
+{
+	struct seq_agent *a = t->unfolded;
+	while (a) {
+		struct seq_agent *next = a->next_unfolded;
+		a->unfolded = false;
+		a->next_unfolded = NULL;
+		a = next;
+	}
+	t->unfolded = NULL;
+}
+
 void seqtrack_commit(struct seqtrack *t, int64_t now_ms)
 {
 	struct seq_agent *a = t->touched;
@@ -308,6 +352,7 @@ void seqtrack_commit(struct seqtrack *t, int64_t now_ms)
 			a->last_advance_ms = now_ms;
 			queue_pending(t, a);
 		}
+		note_unfolded(t, a);
 		a->touched = false;
 		a->next_touched = NULL;
 		a = next;

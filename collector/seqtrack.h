@@ -59,7 +59,8 @@ struct seq_agent *seqtrack_add(struct seqtrack *t, const char *site, const char 
 
 /*
  * Restores persisted state (see seq_agent_format_*) and queues the agent's
- * ack for publication (the broker may have lost it). 0 or SP_EINVAL.
+ * ack for publication (the broker may have lost it); the agent counts as
+ * unfolded (below). 0 or SP_EINVAL.
  */
 int seqtrack_restore(struct seqtrack *t, struct seq_agent *a, int64_t acked, const char *done,
 		     const char *missing, int64_t gap_since_ms);
@@ -94,8 +95,21 @@ int64_t seqtrack_expire(struct seqtrack *t, int64_t now_ms);
 struct seq_agent *seqtrack_first_touched(struct seqtrack *t);
 struct seq_agent *seqtrack_next_touched(struct seq_agent *a);
 
+/* Commit: the touched agents' state is kept and they join the unfolded list. */
 void seqtrack_commit(struct seqtrack *t, int64_t now_ms);
 void seqtrack_abort(struct seqtrack *t);
+
+/*
+ * Folding (the writer's progress log, store.h): the agents whose committed
+ * state may be newer than their own row in the store — restored at start or
+ * touched by a committed batch since the last fold. After a transaction
+ * that wrote every one of them into its row committed, seqtrack_folded
+ * empties the list (a rolled-back fold leaves it as it was).
+ */
+struct seq_agent *seqtrack_first_unfolded(struct seqtrack *t);
+struct seq_agent *seqtrack_next_unfolded(struct seq_agent *a);
+bool seq_agent_unfolded(const struct seq_agent *a);
+void seqtrack_folded(struct seqtrack *t);
 
 /* Publishes one ack; returns 0 when sent, non-zero to retry on a later call (and stop this one). */
 typedef int (*seqtrack_publish_fn)(void *ctx, const char *site, const char *agent, int64_t seq);

@@ -48,9 +48,19 @@ int store_w_load_agents(struct store *s, store_agent_fn fn, void *ctx)
 	return s->be->w_load_agents(s->impl, fn, ctx);
 }
 
+int store_w_log_progress(struct store *s, int64_t agent_id, const struct store_agent_progress *p)
+{
+	return s->be->w_log_progress(s->impl, agent_id, p);
+}
+
 int store_w_save_progress(struct store *s, int64_t agent_id, const struct store_agent_progress *p)
 {
 	return s->be->w_save_progress(s->impl, agent_id, p);
+}
+
+int store_w_clear_progress_log(struct store *s)
+{
+	return s->be->w_clear_progress_log(s->impl);
 }
 
 int store_w_agent_birth(struct store *s, int64_t agent_id, int64_t ts, const char *fw,

@@ -98,14 +98,32 @@ void store_w_rollback(struct store *s);
 int store_w_agent(struct store *s, const char *site, const char *agent, int64_t *agent_id);
 
 /*
- * Loads every agent's progress at start-up: fn is called once per agent; a
- * non-zero return stops and is returned.
+ * Agents' progress is kept in two places: each agent's own row, and a log
+ * that a transaction appends one entry to per agent it logs (written at
+ * commit as one row, so a commit of readings from a hundred agents writes
+ * one row, not a hundred row updates: docs/performance.md item 48). The
+ * writer folds the log now and then: it saves every agent logged since the
+ * last fold into its row and clears the log, in one transaction.
+ *
+ * Loads every agent's progress at start-up, the log's newest entry where
+ * it has one, else the row's: fn is called once per agent; a non-zero
+ * return stops and is returned. SP_EIO if the log cannot be read (logged).
  */
 typedef int (*store_agent_fn)(void *ctx, int64_t agent_id, const char *site, const char *agent,
 			      const struct store_agent_progress *p);
 int store_w_load_agents(struct store *s, store_agent_fn fn, void *ctx);
 
+/* Appends an agent's progress to the log (written at commit; dropped by a rollback). */
+int store_w_log_progress(struct store *s, int64_t agent_id, const struct store_agent_progress *p);
+
+/* Writes an agent's progress into its row. */
 int store_w_save_progress(struct store *s, int64_t agent_id, const struct store_agent_progress *p);
+
+/*
+ * Empties the log (a fold: call after saving every agent it names, in the
+ * same transaction), this transaction's entries included.
+ */
+int store_w_clear_progress_log(struct store *s);
 
 /* Records an agent's birth (fw, time) and its state (online flag, time). */
 int store_w_agent_birth(struct store *s, int64_t agent_id, int64_t ts, const char *fw,
@@ -539,7 +557,9 @@ struct store_backend {
 	void (*w_rollback)(void *impl);
 	int (*w_agent)(void *impl, const char *site, const char *agent, int64_t *agent_id);
 	int (*w_load_agents)(void *impl, store_agent_fn fn, void *ctx);
+	int (*w_log_progress)(void *impl, int64_t agent_id, const struct store_agent_progress *p);
 	int (*w_save_progress)(void *impl, int64_t agent_id, const struct store_agent_progress *p);
+	int (*w_clear_progress_log)(void *impl);
 	int (*w_agent_birth)(void *impl, int64_t agent_id, int64_t ts, const char *fw,
 			     int64_t received_ms);
 	int (*w_agent_state)(void *impl, int64_t agent_id, bool online, int64_t received_ms);

@@ -43,9 +43,6 @@ static const char *const WSQL[W_COUNT] = {
 	[W_ROLLBACK] = "ROLLBACK",
 	[W_AGENT_GET] = "SELECT id FROM agents WHERE site = ?1 AND agent = ?2",
 	[W_AGENT_INS] = "INSERT INTO agents(site, agent) VALUES (?1, ?2)",
-	[W_AGENTS_ALL] = "SELECT id, site, agent, acked, done, missing, gap_since FROM agents",
-	[W_PROGRESS] = "UPDATE agents SET acked = ?2, done = ?3, missing = ?4, gap_since = ?5 "
-		       "WHERE id = ?1",
 	[W_BIRTH] = "UPDATE agents SET birth_ts = ?2, fw = ?3, birth_at = ?4 WHERE id = ?1",
 	/* (SET expressions read the row as it was: up_since sees the old online) */
 	[W_STATE] = "UPDATE agents SET up_since = CASE WHEN ?2 AND NOT online THEN ?3 ELSE up_since END,"
@@ -253,6 +250,7 @@ static void sq_close(void *impl)
 		sqlite3_finalize(s->w[i]);
 	sqa_finalize(s);
 	sqo_finalize(s);
+	sqp_finalize(s);
 	for (int r = 0; s->readers && r < s->nreaders; r++) {
 		for (int i = 0; i < R_COUNT; i++)
 			sqlite3_finalize(s->readers[r].st[i]);
@@ -357,7 +355,8 @@ static void *sq_open(const struct store_params *p)
 	    sqs_exec(s->db, s->path, "PRAGMA temp_store = MEMORY") ||
 	    sqs_exec(s->db, s->path, pragma) || sqs_migrate(s) || set_checkpoint(s, p->checkpoint_mb))
 		goto fail;
-	if (sqs_prepare_all(s, s->db, WSQL, W_COUNT, s->w) || sqa_prepare(s) || sqo_prepare(s))
+	if (sqs_prepare_all(s, s->db, WSQL, W_COUNT, s->w) || sqa_prepare(s) || sqo_prepare(s) ||
+	    sqp_prepare(s))
 		goto fail;
 	s->nreaders = p->readers > 0 ? p->readers : 2;
 	s->readers = calloc((size_t)s->nreaders, sizeof(*s->readers));
@@ -402,6 +401,8 @@ static int sq_commit(void *impl)
 	int rc = sqs_write_chunks(s, s->batch, s->w[W_CHUNK_INS], CHUNK_FMT_PACKED,
 				sp_now_ms(), NULL, 0);
 	if (rc == 0)
+		rc = sqp_write_log(s);
+	if (rc == 0)
 		rc = sqs_wstep(s, W_COMMIT);
 	if (rc) {
 		/* a failed COMMIT may leave the transaction open: end it */
@@ -416,6 +417,7 @@ static void sq_rollback(void *impl)
 {
 	struct sqlite_store *s = impl;
 	chunk_batch_reset(s->batch);
+	sqp_forget_log(s);
 	if (!sqlite3_get_autocommit(s->db))
 		sqs_wstep(s, W_ROLLBACK);
 	s->in_txn = false;
@@ -462,41 +464,6 @@ static int sq_agent(void *impl, const char *site, const char *agent, int64_t *ag
 		return rc;
 	*agent_id = sqlite3_last_insert_rowid(s->db);
 	return 0;
-}
-
-static int sq_load_agents(void *impl, store_agent_fn fn, void *ctx)
-{
-	struct sqlite_store *s = impl;
-	sqlite3_stmt *st = s->w[W_AGENTS_ALL];
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_agent_progress p = {
-			.acked = sqlite3_column_int64(st, 3),
-			.done = (const char *)sqlite3_column_text(st, 4),
-			.missing = (const char *)sqlite3_column_text(st, 5),
-			.gap_since_ms = sqlite3_column_int64(st, 6),
-		};
-		int err = fn(ctx, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
-			     (const char *)sqlite3_column_text(st, 2), &p);
-		if (err) {
-			sqlite3_reset(st);
-			return err;
-		}
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : sqs_db_error(s, s->db, "load agents");
-}
-
-static int sq_save_progress(void *impl, int64_t agent_id, const struct store_agent_progress *p)
-{
-	struct sqlite_store *s = impl;
-	sqlite3_stmt *st = s->w[W_PROGRESS];
-	sqlite3_bind_int64(st, 1, agent_id);
-	sqlite3_bind_int64(st, 2, p->acked);
-	sqs_bind_text(st, 3, p->done ? p->done : "");
-	sqs_bind_text(st, 4, p->missing ? p->missing : "");
-	sqlite3_bind_int64(st, 5, p->gap_since_ms);
-	return sqs_wstep(s, W_PROGRESS);
 }
 
 static int sq_agent_birth(void *impl, int64_t agent_id, int64_t ts, const char *fw,
@@ -686,8 +653,10 @@ const struct store_backend store_sqlite_backend = {
 	.w_commit = sq_commit,
 	.w_rollback = sq_rollback,
 	.w_agent = sq_agent,
-	.w_load_agents = sq_load_agents,
-	.w_save_progress = sq_save_progress,
+	.w_load_agents = sqp_load_agents,
+	.w_log_progress = sqp_log_progress,
+	.w_save_progress = sqp_save_progress,
+	.w_clear_progress_log = sqp_clear_log,
 	.w_agent_birth = sq_agent_birth,
 	.w_agent_state = sq_agent_state,
 	.w_agent_seen = sq_agent_seen,

@@ -22,7 +22,7 @@
 /* The statements of store_sqlite.c, prepared once per connection. */
 enum wstmt {
 	W_BEGIN, W_COMMIT, W_ROLLBACK,
-	W_AGENT_GET, W_AGENT_INS, W_AGENTS_ALL, W_PROGRESS, W_BIRTH, W_STATE, W_SEEN,
+	W_AGENT_GET, W_AGENT_INS, W_BIRTH, W_STATE, W_SEEN,
 	W_DEV_GET, W_DEV_INS, W_DEV_SEEN_INS, W_DEV_UPD, W_CHUNK_INS, W_DEV_SEEN, W_DEV_COUNT,
 	W_HEARTBEAT,
 	W_COMPACT_UPTO, W_COMPACT_SCAN, W_COMPACT_GROUP, W_CHUNK_DEL, W_COMPACT_SET, W_CHUNK_NEXT_ID,
@@ -46,6 +46,8 @@ enum rstmt {
 enum { SQA_W_COUNT = 17, SQA_R_COUNT = 4 };
 /* The outbox statements of a connection (store_sqlite_outbox.c). */
 enum { SQO_W_COUNT = 1, SQO_R_COUNT = 1 };
+/* The writer's statements of the agents' progress (store_sqlite_progress.c). */
+enum { SQP_W_COUNT = 5 };
 
 struct reader {
 	sqlite3 *db;
@@ -76,6 +78,8 @@ struct sqlite_store {
 	struct sp_ratelimit error_log;
 	sqlite3_stmt *alert_w[SQA_W_COUNT]; /* on the writer connection */
 	sqlite3_stmt *outbox_w[SQO_W_COUNT]; /* on the writer connection */
+	sqlite3_stmt *progress_w[SQP_W_COUNT];
+	struct sp_buf progress_log;  /* the transaction's progress log entries, written at commit */
 	/* acknowledgements from the API: a write connection of their own, one at a time */
 	pthread_mutex_t ack_lock;
 	sqlite3 *ack_db;
@@ -190,5 +194,18 @@ int sqo_sender_add_summary(void *h, const char *site, int64_t period_start, int6
 			   const char *key, const char *body, size_t body_len, int64_t now_ms);
 int sqo_r_summaries(void *impl, const char *site, int64_t from, int64_t to, int64_t limit,
 		    store_summary_fn fn, void *ctx);
+
+
+/* store_sqlite_progress.c: the agents' progress, their rows and the log (store.h). */
+extern const char SQP_MIGRATION[];
+int sqp_prepare(struct sqlite_store *s);
+void sqp_finalize(struct sqlite_store *s);
+int sqp_load_agents(void *impl, store_agent_fn fn, void *ctx);
+int sqp_log_progress(void *impl, int64_t agent_id, const struct store_agent_progress *p);
+int sqp_save_progress(void *impl, int64_t agent_id, const struct store_agent_progress *p);
+int sqp_clear_log(void *impl);
+/* Writes the transaction's log entries as one row (before COMMIT) / forgets them (rollback). */
+int sqp_write_log(struct sqlite_store *s);
+void sqp_forget_log(struct sqlite_store *s);
 
 #endif

@@ -144,6 +144,8 @@ static const struct migration MIGRATIONS[] = {
 	 "UPDATE device_seen SET heard = min(last_seen,"
 	 " CAST(strftime('%s', 'now') AS INTEGER) * 1000);",
 	 NULL},
+	/* 12 -> 13: the agents' progress log (store_sqlite_progress.c) */
+	{SQP_MIGRATION, NULL},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 

@@ -467,41 +467,87 @@ static int save_device_seen(void *ctx, int64_t device_id, int64_t ts, int64_t he
 	return store_w_device_seen(ctx, device_id, ts, heard);
 }
 
-/*
- * Persists the sequence state of every agent the batch touched and, when due
- * (or forced), the liveness noted since the last flush. *agents_flushed and
- * *devices_flushed tell the caller to forget that liveness once the
- * transaction commits.
- */
-static int save_progress(struct writer *w, int64_t now, bool force, bool *agents_flushed,
-			 bool *devices_flushed)
+/* store_w_log_progress or store_w_save_progress */
+typedef int (*progress_put_fn)(struct store *s, int64_t agent_id,
+			       const struct store_agent_progress *p);
+
+static int put_progress(struct writer *w, struct seq_agent *a, progress_put_fn put)
 {
 	int rc;
-	*agents_flushed = *devices_flushed = false;
-	for (struct seq_agent *a = seqtrack_first_touched(w->seq); a; a = seqtrack_next_touched(a)) {
-		sp_buf_reset(&w->done);
-		sp_buf_reset(&w->missing);
-		if ((rc = seq_agent_format_done(a, &w->done)) ||
-		    (rc = seq_agent_format_missing(a, &w->missing)))
+	sp_buf_reset(&w->done);
+	sp_buf_reset(&w->missing);
+	if ((rc = seq_agent_format_done(a, &w->done)) ||
+	    (rc = seq_agent_format_missing(a, &w->missing)))
+		return rc;
+	struct store_agent_progress p = {seq_agent_acked(a), w->done.data ? w->done.data : "",
+					 w->missing.data ? w->missing.data : "",
+					 seq_agent_gap_since(a)};
+	return put(w->p.store, seq_agent_id(a), &p);
+}
+
+/*
+ * Folds the progress log: every agent whose committed state may be newer
+ * than its row, and every agent this batch touched, written into its row;
+ * then the log emptied.
+ */
+static int fold_progress(struct writer *w)
+{
+	int rc;
+	for (struct seq_agent *a = seqtrack_first_unfolded(w->seq); a; a = seqtrack_next_unfolded(a))
+		if ((rc = put_progress(w, a, store_w_save_progress)))
 			return rc;
-		struct store_agent_progress p = {seq_agent_acked(a), w->done.data ? w->done.data : "",
-						 w->missing.data ? w->missing.data : "",
-						 seq_agent_gap_since(a)};
-		if ((rc = store_w_save_progress(w->p.store, seq_agent_id(a), &p)))
+	for (struct seq_agent *a = seqtrack_first_touched(w->seq); a; a = seqtrack_next_touched(a))
+		if (!seq_agent_unfolded(a) && (rc = put_progress(w, a, store_w_save_progress)))
 			return rc;
+	return store_w_clear_progress_log(w->p.store);
+}
+
+/* What a batch's save_progress wrote: to settle once the transaction commits. */
+struct saved {
+	bool progress_logged;  /* a row of the progress log */
+	bool progress_folded;  /* the log folded */
+	bool agents_flushed;   /* the agents' liveness noted since the last flush */
+	bool devices_flushed;  /* the devices' */
+};
+
+/*
+ * Persists the sequence state of every agent the batch touched and, when
+ * due (or forced), the liveness noted since the last flush. The sequence
+ * state goes to the store's progress log, one row per commit (store.h),
+ * which is folded into the agents' rows once it holds progress_fold_commits
+ * rows, at the first commit after start (whose state may have come from the
+ * log) and at a clean stop: this bounds what a start reads, and spreads a
+ * fold's cost, a row update per agent logged since the last, over that many
+ * commits.
+ */
+static int save_progress(struct writer *w, int64_t now, bool force, struct saved *out)
+{
+	int rc;
+	*out = (struct saved){0};
+	if (force || w->progress_rows >= w->p.progress_fold_commits) {
+		if ((rc = fold_progress(w)))
+			return rc;
+		out->progress_folded = true;
+	} else {
+		for (struct seq_agent *a = seqtrack_first_touched(w->seq); a;
+		     a = seqtrack_next_touched(a)) {
+			if ((rc = put_progress(w, a, store_w_log_progress)))
+				return rc;
+			out->progress_logged = true;
+		}
 	}
 	if (force || now - w->liveness_flushed_ms >= LIVENESS_FLUSH_MS) {
 		for (size_t i = 0; i < w->nalive; i++)
 			if ((rc = store_w_agent_seen(w->p.store, w->alive[i].agent_id,
 						     w->alive[i].received_ms)))
 				return rc;
-		*agents_flushed = true;
+		out->agents_flushed = true;
 	}
 	if (force || now - w->devices_flushed_ms >= w->p.device_seen_flush_ms ||
 	    devcache_seen_count(w->devs) >= SEEN_FLUSH_AT) {
 		if ((rc = devcache_flush_seen(w->devs, save_device_seen, w->p.store)))
 			return rc;
-		*devices_flushed = true;
+		out->devices_flushed = true;
 	}
 	return 0;
 }
@@ -535,7 +581,7 @@ static void add_counts(struct writer *w)
 
 static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all, int64_t now)
 {
-	bool agents_flushed, devices_flushed;
+	struct saved saved;
 	int rc;
 	memset(&w->bc, 0, sizeof(w->bc));
 	if ((rc = prepare_agents(w, n)))
@@ -580,22 +626,28 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 		    (w->mail && (rc = alertmail_reminders(w->mail, w->p.store, now, &w->bc.mail))))
 			goto fail;
 	}
-	if ((rc = save_progress(w, now, flush_all, &agents_flushed, &devices_flushed)) ||
+	if ((rc = save_progress(w, now, flush_all, &saved)) ||
 	    (rc = holdlog_flush(w->holds, writer_put_hold, writer_del_hold, w->p.store)))
 		goto fail;
 	/* with the devices' liveness just written: the sweep reads it exact */
-	if (devices_flushed && !flush_all && link_settled(w, now) &&
+	if (saved.devices_flushed && !flush_all && link_settled(w, now) &&
 	    (rc = offline_sweep(w->p.store, w->p.rules, w->p.offline_ms, now, writer_on_rule_event, w)))
 		goto fail;
 	if ((rc = store_w_commit(w->p.store)))
 		goto fail_committed;
 	seqtrack_commit(w->seq, now);
+	if (saved.progress_folded) {
+		seqtrack_folded(w->seq);
+		w->progress_rows = 0;
+	} else if (saved.progress_logged) {
+		w->progress_rows++;
+	}
 	devcache_seen_commit(w->devs);
-	if (agents_flushed) {
+	if (saved.agents_flushed) {
 		w->nalive = 0;
 		w->liveness_flushed_ms = now;
 	}
-	if (devices_flushed)
+	if (saved.devices_flushed)
 		w->devices_flushed_ms = now;
 	add_counts(w);
 	atomic_fetch_add(&w->p.metrics->batches_committed, 1);
@@ -783,6 +835,7 @@ struct writer *writer_start(const struct writer_params *p)
 	    store_w_load_fault_clears(p->store, RULES_FAULT_CLEARS_MAX, writer_load_fault_clear, w))
 		goto fail;
 	w->clears_untrimmed = RULES_FAULT_CLEARS_MAX; /* the first clear trims what earlier runs left */
+	w->progress_rows = p->progress_fold_commits; /* the first commit folds earlier runs' log */
 	w->device_count = store_w_device_count(p->store);
 	atomic_store(&p->metrics->agents, seqtrack_count(w->seq));
 	SP_INFO("writer", "%zu agents and %lld devices known; %zu alert conditions held",

@@ -34,6 +34,7 @@ struct writer_params {
 	int64_t max_devices;
 	int64_t device_cache;    /* devices kept in memory (devcache.h) */
 	int64_t device_seen_flush_ms; /* devices' last_seen is written this often */
+	int64_t progress_fold_commits; /* the progress log is folded after this many rows (writer.c) */
 	int64_t offline_ms;      /* [store] device_offline_s: the offline alerts' silence (offline.h) */
 	const struct rules_config *rules; /* alert rules' settings; must outlive the writer */
 	const struct writer_mail *mail;   /* NULL: no mails; else must outlive the writer (alertmail.h) */

@@ -62,6 +62,7 @@ struct writer {
 	bool failing;                 /* the last batch failed to commit */
 	int64_t liveness_flushed_ms;
 	int64_t devices_flushed_ms;
+	int64_t progress_rows;       /* rows in the progress log since its last fold (writer.c) */
 	/* the broker connection as link_settled needs it: up since when (0: down) */
 	uint64_t link_epoch;
 	int64_t link_up_since;

@@ -228,6 +228,52 @@ static void test_touched_list(void)
 	seqtrack_destroy(t);
 }
 
+/* How many agents the unfolded list holds, and whether x is among them (bounded walk). */
+static int unfolded(struct seqtrack *t, const struct seq_agent *x, bool *has_x)
+{
+	int n = 0;
+	*has_x = false;
+	for (struct seq_agent *y = seqtrack_first_unfolded(t); y && n < 10;
+	     y = seqtrack_next_unfolded(y), n++)
+		*has_x |= y == x;
+	return n;
+}
+
+/*
+ * The unfolded list (the writer's progress log): agents restored, or
+ * touched by a committed batch, until seqtrack_folded; not by an aborted one.
+ */
+static void test_unfolded_list(void)
+{
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	struct seq_agent *b = seqtrack_add(t, "s", "b", 2);
+	struct seq_agent *c = seqtrack_add(t, "s", "c", 3);
+	bool has;
+	CHECK_EQ_INT(unfolded(t, a, &has), 0);
+	CHECK_EQ_INT(seqtrack_restore(t, c, 4, "", "", 0), 0);
+	CHECK_EQ_INT(unfolded(t, c, &has), 1);
+	CHECK(has && seq_agent_unfolded(c));
+	seqtrack_mark(t, b, 1, T0);
+	seqtrack_abort(t);
+	CHECK_EQ_INT(unfolded(t, b, &has), 1);
+	CHECK(!has && !seq_agent_unfolded(b));
+	seqtrack_mark(t, a, 1, T0);
+	seqtrack_mark(t, c, 5, T0);
+	CHECK(!seq_agent_unfolded(a)); /* not before its batch commits */
+	seqtrack_commit(t, T0);
+	CHECK_EQ_INT(unfolded(t, a, &has), 2); /* c once */
+	CHECK(has && seq_agent_unfolded(a) && !seq_agent_unfolded(b));
+	seqtrack_folded(t);
+	CHECK_EQ_INT(unfolded(t, a, &has), 0);
+	CHECK(!seq_agent_unfolded(a) && !seq_agent_unfolded(c));
+	seqtrack_mark(t, a, 2, T0);
+	seqtrack_commit(t, T0);
+	CHECK_EQ_INT(unfolded(t, a, &has), 1);
+	CHECK(has);
+	seqtrack_destroy(t);
+}
+
 static void test_abort_restores(void)
 {
 	struct seqtrack *t = seqtrack_create(1000);
@@ -754,6 +800,7 @@ int main(void)
 	RUN(test_out_of_order_advances);
 	RUN(test_duplicates);
 	RUN(test_touched_list);
+	RUN(test_unfolded_list);
 	RUN(test_abort_restores);
 	RUN(test_commit_queues_only_advances);
 	RUN(test_gap_expiry);
