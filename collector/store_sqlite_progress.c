@@ -10,10 +10,12 @@
  * fleet of many gateways, a page of `agents` per touched agent. A log row
  * per commit holds the same states in one insert.
  *
- * A log row's `entries` is a blob, version byte 1, then per agent:
- * agent id, acked, gap_since (int64 each, little-endian), then done and
- * missing as a uint32 little-endian length and that many bytes of rangeset
- * text. The load checks every length against the blob; a blob that does not
+ * A log row's `entries` is a blob, version byte 1, then per agent, each
+ * number a varint (7 bits a byte, the low ones first, the high bit set on
+ * every byte but the last; an int64 as its two's-complement uint64): agent
+ * id, acked, gap_since, then done and missing, each as its length and that
+ * many bytes of rangeset text. About 8 bytes an agent in the usual case
+ * (no gaps): a commit of 120 agents' state fits a quarter of a 4 KB page. The load checks every length against the blob; a blob that does not
  * read whole is refused (the store then does not open: guessing would
  * store messages twice or skip gaps).
  */
@@ -29,7 +31,7 @@ const char SQP_MIGRATION[] =
 	"CREATE TABLE progress_log(id INTEGER PRIMARY KEY, entries BLOB NOT NULL);";
 
 #define LOG_VERSION 1
-#define ENTRY_FIXED (3 * 8 + 2 * 4)
+#define VARINT_MAX 10 /* bytes of a 64-bit varint */
 
 enum { WP_AGENTS_ALL, WP_SAVE, WP_LOG_INS, WP_LOG_ALL, WP_LOG_CLEAR };
 _Static_assert(WP_LOG_CLEAR + 1 == SQP_W_COUNT, "SQP_W_COUNT");
@@ -66,32 +68,34 @@ static int wp_step(struct sqlite_store *s, int which, const char *what)
 
 /* ---------------------------------------------------------------- encoding */
 
-static void put_u64(unsigned char *o, uint64_t v)
+/* Writes v as a varint (7 bits a byte, low first, high bit = more): at most VARINT_MAX bytes. */
+static unsigned char *put_varint(unsigned char *o, uint64_t v)
 {
-	for (int i = 0; i < 8; i++)
-		o[i] = (unsigned char)(v >> (8 * i));
+	while (v >= 0x80) {
+		*o++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*o++ = (unsigned char)v;
+	return o;
 }
 
-static void put_u32(unsigned char *o, uint32_t v)
+/* Reads a varint from [*p, end): 0, or SP_EINVAL when it runs past end or 64 bits. */
+static int get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
 {
-	for (int i = 0; i < 4; i++)
-		o[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	uint64_t x = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		if (*p >= end)
+			return SP_EINVAL;
+		unsigned char c = *(*p)++;
+		if (shift == 63 && c > 1)
+			return SP_EINVAL; /* past 64 bits */
+		x |= (uint64_t)(c & 0x7f) << shift;
+		if ((c & 0x80) == 0) {
+			*v = x;
+			return 0;
+		}
+	}
+	return SP_EINVAL;
 }
 
 int sqp_log_progress(void *impl, int64_t agent_id, const struct store_agent_progress *p)
@@ -100,23 +104,19 @@ int sqp_log_progress(void *impl, int64_t agent_id, const struct store_agent_prog
 	struct sp_buf *b = &s->progress_log;
 	const char *done = p->done ? p->done : "", *missing = p->missing ? p->missing : "";
 	size_t ld = strlen(done), lm = strlen(missing);
-	if (ld > UINT32_MAX || lm > UINT32_MAX)
-		return SP_ETOOBIG;
-	size_t need = (b->len == 0 ? 1 : 0) + ENTRY_FIXED + ld + lm;
-	if (sp_buf_reserve(b, need))
+	if (sp_buf_reserve(b, 1 + 5 * VARINT_MAX + ld + lm))
 		return SP_ENOMEM;
 	unsigned char *o = (unsigned char *)b->data + b->len;
 	if (b->len == 0)
 		*o++ = LOG_VERSION;
-	put_u64(o, (uint64_t)agent_id);
-	put_u64(o + 8, (uint64_t)p->acked);
-	put_u64(o + 16, (uint64_t)p->gap_since_ms);
-	put_u32(o + 24, (uint32_t)ld);
-	memcpy(o + 28, done, ld);
-	o += 28 + ld;
-	put_u32(o, (uint32_t)lm);
-	memcpy(o + 4, missing, lm);
-	b->len += need;
+	o = put_varint(o, (uint64_t)agent_id);
+	o = put_varint(o, (uint64_t)p->acked);
+	o = put_varint(o, (uint64_t)p->gap_since_ms);
+	o = put_varint(o, ld);
+	memcpy(o, done, ld);
+	o = put_varint(o + ld, lm);
+	memcpy(o, missing, lm);
+	b->len = (size_t)(o + lm - (unsigned char *)b->data);
 	return 0;
 }
 
@@ -190,33 +190,31 @@ static int read_blob(struct log_view *v, const unsigned char *b, size_t len)
 {
 	if (len < 1 || b[0] != LOG_VERSION)
 		return SP_EINVAL;
-	size_t at = 1;
+	const unsigned char *at = b + 1, *end = b + len;
 	int err = 0;
-	while (at < len) {
-		size_t left = len - at;
-		if (left < ENTRY_FIXED)
+	while (at < end) {
+		uint64_t id, acked, gap, ld, lm;
+		const unsigned char *done, *missing;
+		if (get_varint(&at, end, &id) || get_varint(&at, end, &acked) ||
+		    get_varint(&at, end, &gap) || get_varint(&at, end, &ld) ||
+		    ld > (uint64_t)(end - at))
 			return SP_EINVAL;
-		const unsigned char *o = b + at;
-		size_t ld = get_u32(o + 24);
-		if (left - ENTRY_FIXED < ld)
+		done = at;
+		at += ld;
+		if (get_varint(&at, end, &lm) || lm > (uint64_t)(end - at))
 			return SP_EINVAL;
-		size_t lm = get_u32(o + 28 + ld);
-		if (left - ENTRY_FIXED - ld < lm)
-			return SP_EINVAL;
+		missing = at;
+		at += lm;
 		struct logged *ne = sp_grow(v->e, &v->cap, v->n + 1, sizeof(*ne), 256);
 		if (ne == NULL)
 			return SP_ENOMEM;
 		v->e = ne;
 		struct logged *e = &v->e[v->n];
-		e->agent_id = (int64_t)get_u64(o);
-		e->acked = (int64_t)get_u64(o + 8);
-		e->gap_since_ms = (int64_t)get_u64(o + 16);
-		e->order = v->n;
-		if ((e->done = keep_text(v, o + 28, ld, &err)) == SIZE_MAX ||
-		    (e->missing = keep_text(v, o + 32 + ld, lm, &err)) == SIZE_MAX)
+		*e = (struct logged){(int64_t)id, (int64_t)acked, (int64_t)gap, v->n, 0, 0};
+		if ((e->done = keep_text(v, done, ld, &err)) == SIZE_MAX ||
+		    (e->missing = keep_text(v, missing, lm, &err)) == SIZE_MAX)
 			return err;
 		v->n++;
-		at += ENTRY_FIXED + ld + lm;
 	}
 	return 0;
 }

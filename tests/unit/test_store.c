@@ -1488,13 +1488,13 @@ static void test_progress_log(void)
 	check_loaded(s, a2, 7, "", "", 0);
 
 	/*
-	 * The format docs/architecture.md and the file's top describe, written by
-	 * hand: version 1; agent a2, acked 258, gap_since 1, done "5-6", missing "".
+	 * The format docs/internals/exactly-once.md and the file's top describe,
+	 * written by hand: version 1; agent a2, acked 258 (a varint of two bytes),
+	 * gap_since 1, done "5-6", missing "".
 	 */
 	char sql[512];
 	snprintf(sql, sizeof(sql),
-		 "INSERT INTO progress_log(entries) VALUES (x'01%02x00000000000000"
-		 "0201000000000000" "0100000000000000" "03000000" "352d36" "00000000')",
+		 "INSERT INTO progress_log(entries) VALUES (x'01%02x820201" "03352d36" "00')",
 		 (unsigned)a2);
 	sql_exec(path, sql);
 	check_loaded(s, a2, 258, "5-6", "", 1);
@@ -1502,13 +1502,12 @@ static void test_progress_log(void)
 
 	/* damaged rows: the load fails rather than guess */
 	static const char *const damaged[] = {
-		"x'02'",                                   /* unknown version */
-		"x'01020000'",                             /* an entry cut short */
-		"x''",                                     /* not even a version */
-		/* agent 1, acked 0, gap 0, done of 9 bytes with 4 left */
-		"x'010100000000000000000000000000000000000000000000000900000041424344'",
-		/* agent 1, acked 0, gap 0, done "\0", missing "" */
-		"x'01010000000000000000000000000000000000000000000000010000000000000000'",
+		"x'02'",                   /* unknown version */
+		"x''",                     /* not even a version */
+		"x'0102'",                 /* an entry cut short after its agent */
+		"x'010100000941424344'",   /* a done of 9 bytes with 4 left */
+		"x'01010000010000'",       /* a done of one NUL byte */
+		"x'01ffffffffffffffffffff01'", /* a varint past 64 bits */
 	};
 	for (size_t i = 0; i < sizeof(damaged) / sizeof(damaged[0]); i++) {
 		snprintf(sql, sizeof(sql), "DELETE FROM progress_log;"
