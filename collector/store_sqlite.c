@@ -392,6 +392,7 @@ static int sq_begin(void *impl)
 	struct sqlite_store *s = impl;
 	int rc = sqs_wstep(s, W_BEGIN);
 	s->in_txn = rc == 0;
+	sqp_forget_log(s); /* entries logged outside a transaction belong to none */
 	return rc;
 }
 
@@ -402,6 +403,8 @@ static int sq_commit(void *impl)
 				sp_now_ms(), NULL, 0);
 	if (rc == 0)
 		rc = sqp_write_log(s);
+	/* a failed commit's entries describe a state the writer rolls back: drop them */
+	sqp_forget_log(s);
 	if (rc == 0)
 		rc = sqs_wstep(s, W_COMMIT);
 	if (rc) {

@@ -262,7 +262,8 @@ static int read_log(struct sqlite_store *s, struct log_view *v)
 		return err;
 	if (rc != SQLITE_DONE)
 		return sqs_db_error(s, s->db, "read the progress log");
-	qsort(v->e, v->n, sizeof(*v->e), by_agent_then_order);
+	if (v->n > 1)
+		qsort(v->e, v->n, sizeof(*v->e), by_agent_then_order);
 	return 0;
 }
 

@@ -1521,6 +1521,36 @@ static void test_progress_log(void)
 	drop(s, path);
 }
 
+/*
+ * A commit that fails (here its chunk insert, refused by a trigger) writes
+ * none of its log entries and leaves none for the next commit: they describe
+ * a state the writer has rolled back (seqtrack_abort), and written later
+ * they would count messages never stored as handled.
+ */
+static void test_progress_log_failed_commit(void)
+{
+	char path[512];
+	int64_t ag = 0;
+	struct store_device d;
+	struct store *s = fresh_with_device(path, sizeof(path), "site-a", "lift-1", SP_DEV_LIFT, &ag,
+					    &d);
+	if (s == NULL)
+		return;
+	sql_exec(path, "CREATE TRIGGER no_chunks BEFORE INSERT ON reading_chunks "
+		       "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+	struct store_agent_progress p = {.acked = 5, .done = "", .missing = ""};
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_reading(s, d.id, ag, 5, SP_REC_LIFT, T0, "\"r\"", 3), 0);
+	CHECK_EQ_INT(store_w_log_progress(s, ag, &p), 0);
+	CHECK(store_w_commit(s) != 0);
+	sql_exec(path, "DROP TRIGGER no_chunks");
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM progress_log"), 0);
+	check_loaded(s, ag, 0, "", "", 0);
+	drop(s, path);
+}
+
 static int fail_agent(void *ctx, int64_t agent_id, const char *site, const char *agent,
 		      const struct store_agent_progress *p)
 {
@@ -2854,6 +2884,7 @@ int main(void)
 	RUN(test_progress_round_trip);
 	RUN(test_load_agents_passes_callback_error);
 	RUN(test_progress_log);
+	RUN(test_progress_log_failed_commit);
 	RUN(test_sites_devices_online);
 	RUN(test_online_from_newest_reading);
 	RUN(test_online_by_arrival);
