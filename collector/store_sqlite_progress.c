@@ -37,8 +37,8 @@ enum { WP_AGENTS_ALL, WP_SAVE, WP_LOG_INS, WP_LOG_ALL, WP_LOG_CLEAR };
 _Static_assert(WP_LOG_CLEAR + 1 == SQP_W_COUNT, "SQP_W_COUNT");
 static const char *const WPSQL[SQP_W_COUNT] = {
 	[WP_AGENTS_ALL] = "SELECT id, site, agent, acked, done, missing, gap_since FROM agents",
-	[WP_SAVE] = "UPDATE agents SET acked = ?2, done = ?3, missing = ?4, gap_since = ?5 "
-		    "WHERE id = ?1",
+	[WP_SAVE] = ("UPDATE agents SET acked = ?2, done = ?3, missing = ?4, gap_since = ?5 "
+		     "WHERE id = ?1"),
 	[WP_LOG_INS] = "INSERT INTO progress_log(entries) VALUES (?1)",
 	[WP_LOG_ALL] = "SELECT entries FROM progress_log ORDER BY id",
 	[WP_LOG_CLEAR] = "DELETE FROM progress_log",
