@@ -72,21 +72,59 @@ static void log_reject(struct writer *w, const struct sp_topic *t, const char *w
 		(long long)seq, sp_reject_name(why->reason), why->field ? why->field : "-");
 }
 
+/* The alive index's slot of agent_id: its entry's, or the empty one where it would go. */
+static uint32_t *alive_slot(const struct writer *w, int64_t agent_id)
+{
+	size_t mask = w->alive_slots - 1;
+	size_t i = (size_t)(((uint64_t)agent_id * 0x9e3779b97f4a7c15ULL) >> 32) & mask;
+	while (w->alive_index[i] != 0 && w->alive[w->alive_index[i] - 1].agent_id != agent_id)
+		i = (i + 1) & mask;
+	return &w->alive_index[i];
+}
+
+/* Makes the index at least twice the size of `alive` with one more entry. */
+static int alive_index_fit(struct writer *w)
+{
+	if (w->alive_slots >= 2 * (w->nalive + 1))
+		return 0;
+	size_t slots = w->alive_slots ? w->alive_slots * 2 : 256;
+	uint32_t *index = calloc(slots, sizeof(*index));
+	if (index == NULL)
+		return SP_ENOMEM;
+	free(w->alive_index);
+	w->alive_index = index;
+	w->alive_slots = slots;
+	for (size_t i = 0; i < w->nalive; i++)
+		*alive_slot(w, w->alive[i].agent_id) = (uint32_t)i + 1;
+	return 0;
+}
+
+/* The liveness flush committed: start a new list (the index keeps its size). */
+static void alive_forget(struct writer *w)
+{
+	w->nalive = 0;
+	if (w->alive_index)
+		memset(w->alive_index, 0, w->alive_slots * sizeof(*w->alive_index));
+}
+
 static int note_alive(struct writer *w, int64_t agent_id, int64_t received_ms)
 {
-	for (size_t i = 0; i < w->nalive; i++) {
-		if (w->alive[i].agent_id == agent_id) {
-			if (received_ms > w->alive[i].received_ms)
-				w->alive[i].received_ms = received_ms;
-			return 0;
-		}
+	int rc = alive_index_fit(w);
+	if (rc)
+		return rc;
+	uint32_t *slot = alive_slot(w, agent_id);
+	if (*slot != 0) {
+		struct alive *a = &w->alive[*slot - 1];
+		if (received_ms > a->received_ms)
+			a->received_ms = received_ms;
+		return 0;
 	}
 	struct alive *a = sp_grow(w->alive, &w->capalive, w->nalive + 1, sizeof(*a), 64);
 	if (a == NULL)
 		return SP_ENOMEM;
 	w->alive = a;
-	w->alive[w->nalive].agent_id = agent_id;
-	w->alive[w->nalive++].received_ms = received_ms;
+	w->alive[w->nalive] = (struct alive){agent_id, received_ms};
+	*slot = (uint32_t)++w->nalive;
 	return 0;
 }
 
@@ -644,7 +682,7 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 	}
 	devcache_seen_commit(w->devs);
 	if (saved.agents_flushed) {
-		w->nalive = 0;
+		alive_forget(w);
 		w->liveness_flushed_ms = now;
 	}
 	if (saved.devices_flushed)
@@ -805,6 +843,7 @@ static void writer_free(struct writer *w)
 	free(w->topics);
 	free(w->topic_ok);
 	free(w->alive);
+	free(w->alive_index);
 	sp_buf_free(&w->done);
 	sp_buf_free(&w->missing);
 	sp_buf_free(&w->meta);
