@@ -15,10 +15,13 @@ message at a time and waits for its ack, so each is a commit of its own:
     stored again), the next seq is stored;
   - the same with an out-of-order seq in the log (its done set): sent again it is a
     duplicate, and the seq before it moves the ack over both;
+  - 300 agents at once (sp-loadgen): all stored and acked, every one heard (online,
+    last_seen), and after a kill -9 the same messages again are all duplicates;
   - a clean stop folds: the log is empty and agents.acked the last seq.
 """
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -28,6 +31,7 @@ import sptest as T  # noqa: E402
 SITE, AGENT, DEV = "prog-a", "gw-1", "lift-1"
 TOPIC = "sp/v1/%s/%s/data" % (SITE, AGENT)
 FOLD = 3
+MANY = 300  # agents of the many-agents step: past the liveness index's first 256 slots
 
 
 def lift(ts):
@@ -90,6 +94,43 @@ def log_holds_newer(broker, coll, seq):
     raise T.TestFailure("the log never held the newest seq with fewer than %d rows" % FOLD)
 
 
+def many_agents(broker, coll):
+    """300 agents at once (sp-loadgen, over one connection): every one's state goes
+    through the log (300 entries a commit), every one is heard (the liveness index
+    grows past its first 256 slots), and after a kill -9 the same messages again
+    are all duplicates."""
+    argv = [os.path.join(T.BIN_DIR, "sp-loadgen"), "--uri", broker.uri, "--agents", str(MANY),
+            "--devices", "1", "--count", str(4 * MANY), "--agent-prefix", "many-",
+            "--site-prefix", "many-s", "--wait-acks", "--ack-timeout", "60", "--timeout", "120"]
+
+    def load(what):
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=150)
+        out = json.loads(r.stdout.decode("utf-8") or "{}")
+        T.check(r.returncode == 0 and out.get("all_acked"), "sp-loadgen (%s): exit %d, %s %s"
+                % (what, r.returncode, out, r.stderr.decode("utf-8", "replace")[-400:]))
+
+    def heard():
+        db = T.db_open_ro(coll.db_path)
+        try:
+            return db.execute("SELECT count(*) FROM agents WHERE agent LIKE 'many-%' AND "
+                              "online = 1 AND last_seen > 0").fetchone()[0]
+        finally:
+            db.close()
+    stored0 = coll.metrics()["sitepulse_messages_stored_total"]
+    load("first")
+    T.wait_until(lambda: coll.metrics()["sitepulse_messages_stored_total"] == stored0 + 4 * MANY,
+                 20, "%d messages stored" % (4 * MANY))
+    T.wait_until(lambda: heard() == MANY, 10, "all %d agents heard (online, last_seen)" % MANY)
+    coll.kill9()
+    coll.start()
+    dup0 = duplicates(coll)
+    load("again after kill -9")
+    T.wait_until(lambda: duplicates(coll) == dup0 + 4 * MANY, 20,
+                 "the %d messages sent again counted duplicates" % (4 * MANY))
+    T.check_eq(coll.metrics()["sitepulse_messages_stored_total"], 0,
+               "messages the restarted collector stored")
+
+
 def main(env):
     broker = env.broker()
     coll = env.collector(broker, extra={"store": {"progress_fold_commits": FOLD}})
@@ -150,6 +191,9 @@ def main(env):
     send_acked(broker, last + 1, ack=last + 2)
     last += 2
     T.check_eq(stored_seqs(coll), list(range(1, last + 1)), "seqs stored once each")
+
+    T.log("step: %d agents at once (sp-loadgen); kill -9; the same messages again" % MANY)
+    many_agents(broker, coll)
 
     T.log("step: a clean stop folds")
     coll.terminate()
