@@ -1325,6 +1325,18 @@ static void test_rollback_leaves_nothing(void)
 	drop(s, path);
 }
 
+/* Closes the store and opens its file again (a restart); NULL (checked, file removed) on failure. */
+static struct store *reopen(struct store *s, const char *path)
+{
+	store_close(s);
+	struct store_params sp = {.path = path, .readers = 2};
+	s = store_open(&sp);
+	CHECK(s != NULL);
+	if (s == NULL)
+		harness_remove_db(path);
+	return s;
+}
+
 static void test_progress_round_trip(void)
 {
 	char path[512];
@@ -1347,14 +1359,8 @@ static void test_progress_round_trip(void)
 	CHECK_EQ_INT(store_w_commit(s), 0);
 
 	/* and they survive a reopen */
-	store_close(s);
-	struct store_params sp = {.path = path, .readers = 2};
-	s = store_open(&sp);
-	CHECK(s != NULL);
-	if (s == NULL) {
-		harness_remove_db(path);
+	if ((s = reopen(s, path)) == NULL)
 		return;
-	}
 	struct agent_rows ar = {0};
 	CHECK_EQ_INT(store_w_begin(s), 0);
 	CHECK_EQ_INT(store_w_load_agents(s, on_agent, &ar), 0);
@@ -1463,14 +1469,8 @@ static void test_progress_log(void)
 	CHECK_EQ_INT(sql_int(path, rows), 2);
 
 	/* a fresh start reads the newest entry of each agent, else its row */
-	store_close(s);
-	struct store_params sp = {.path = path, .readers = 2};
-	s = store_open(&sp);
-	CHECK(s != NULL);
-	if (s == NULL) {
-		harness_remove_db(path);
+	if ((s = reopen(s, path)) == NULL)
 		return;
-	}
 	check_loaded(s, a1, 30, "", "1-1,4-4", 0);
 	check_loaded(s, a2, 7, "", "", 0);
 	check_loaded(s, a3, 5, "7-8", "", 9);
