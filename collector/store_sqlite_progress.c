@@ -15,9 +15,10 @@
  * every byte but the last; an int64 as its two's-complement uint64): agent
  * id, acked, gap_since, then done and missing, each as its length and that
  * many bytes of rangeset text. About 8 bytes an agent in the usual case
- * (no gaps): a commit of 120 agents' state fits a quarter of a 4 KB page. The load checks every length against the blob; a blob that does not
- * read whole is refused (the store then does not open: guessing would
- * store messages twice or skip gaps).
+ * (no gaps): a commit of 120 agents' state fits a quarter of a 4 KB page.
+ * The load checks every length against the blob; a blob that does not read
+ * whole fails it (and the collector's start: guessing would store messages
+ * twice or skip gaps).
  */
 #include "store_sqlite_int.h"
 
@@ -104,8 +105,9 @@ int sqp_log_progress(void *impl, int64_t agent_id, const struct store_agent_prog
 	struct sp_buf *b = &s->progress_log;
 	const char *done = p->done ? p->done : "", *missing = p->missing ? p->missing : "";
 	size_t ld = strlen(done), lm = strlen(missing);
-	if (sp_buf_reserve(b, 1 + 5 * VARINT_MAX + ld + lm))
-		return SP_ENOMEM;
+	int rc = sp_buf_reserve(b, 1 + 5 * VARINT_MAX + ld + lm);
+	if (rc)
+		return rc;
 	unsigned char *o = (unsigned char *)b->data + b->len;
 	if (b->len == 0)
 		*o++ = LOG_VERSION;
@@ -116,7 +118,7 @@ int sqp_log_progress(void *impl, int64_t agent_id, const struct store_agent_prog
 	memcpy(o, done, ld);
 	o = put_varint(o + ld, lm);
 	memcpy(o, missing, lm);
-	b->len = (size_t)(o + lm - (unsigned char *)b->data);
+	sp_buf_end_at(b, (char *)o + lm);
 	return 0;
 }
 
