@@ -89,11 +89,27 @@ def main(env):
     T.log("step: all stored, in order, and the episode alerted once")
     T.check("publishing anyway" not in log(),
             "the agent published before the collector's ack came")
-    recs = agent.journal_records()[0]
-    stored = coll.api_ok("/api/v1/readings", {"site": "reorder-a", "dev": "chg-1", "limit": 10000})
-    created = [r for r in recs if r["dev"] == "chg-1"]
-    T.check(len(stored) == len(created), "chg-1: %d readings stored, %d created"
-            % (len(stored), len(created)))
+
+    def stored_and_created():
+        """chg-1's readings stored and created. The agent goes on creating a message every
+        0.2 s, so one read after the other can see a message in one and not the other: both
+        are read again until they agree (a record stored twice or lost never would)."""
+        created = [r for r in agent.journal_records()[0] if r["dev"] == "chg-1"]
+        stored = coll.api_ok("/api/v1/readings", {"site": "reorder-a", "dev": "chg-1",
+                                                  "limit": 10000})
+        return stored, created
+    counts = []
+
+    def agree():
+        stored, created = stored_and_created()
+        counts.append((len(stored), len(created)))
+        return len(stored) == len(created)
+    try:
+        T.wait_until(agree, 10, "chg-1's readings stored to be those created")
+    except T.TestFailure:
+        raise T.TestFailure("chg-1: readings stored and created never agreed; the last reads "
+                            "(stored, created): %r" % counts[-5:])
+    created = stored_and_created()[1]
     T.check("publishing again from seq" not in log(),
             "the agent had to publish again: messages it published were lost")
     hot = sorted(r["ts"] for r in created
