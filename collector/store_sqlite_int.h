@@ -2,10 +2,10 @@
  * store_sqlite_int.h - what the SQLite backend's files share: the store and
  * its read connections, and the helpers every statement uses. Internal to
  * store_sqlite.c (opening, migrations, the writer's readings, devices and
- * agents), store_sqlite_compact.c (compaction), store_sqlite_read.c (the
- * read pool and its queries),
- * store_sqlite_alerts.c (alerts) and store_sqlite_outbox.c (outboxes),
- * which together implement store.h.
+ * agents), store_sqlite_progress.c (the agents' sequence state),
+ * store_sqlite_compact.c (compaction), store_sqlite_read.c (the read pool
+ * and its queries), store_sqlite_alerts.c (alerts) and
+ * store_sqlite_outbox.c (outboxes), which together implement store.h.
  */
 #ifndef SP_COLLECTOR_STORE_SQLITE_INT_H
 #define SP_COLLECTOR_STORE_SQLITE_INT_H
@@ -204,7 +204,10 @@ int sqp_load_agents(void *impl, store_agent_fn fn, void *ctx);
 int sqp_log_progress(void *impl, int64_t agent_id, const struct store_agent_progress *p);
 int sqp_save_progress(void *impl, int64_t agent_id, const struct store_agent_progress *p);
 int sqp_clear_log(void *impl);
-/* Writes the transaction's log entries as one row (before COMMIT) / forgets them (rollback). */
+/*
+ * Writes the transaction's log entries as one row (before COMMIT, which then
+ * forgets them, written or not) / forgets them (commit, rollback, begin).
+ */
 int sqp_write_log(struct sqlite_store *s);
 void sqp_forget_log(struct sqlite_store *s);
 

@@ -128,9 +128,7 @@ int sqp_write_log(struct sqlite_store *s)
 	if (b->len == 0)
 		return 0;
 	sqlite3_bind_blob64(s->progress_w[WP_LOG_INS], 1, b->data, b->len, SQLITE_STATIC);
-	int rc = wp_step(s, WP_LOG_INS, "write the progress log");
-	sp_buf_reset(b);
-	return rc;
+	return wp_step(s, WP_LOG_INS, "write the progress log"); /* sq_commit then forgets them */
 }
 
 void sqp_forget_log(struct sqlite_store *s)

@@ -1390,36 +1390,22 @@ static void test_progress_round_trip(void)
 	drop(s, path);
 }
 
-/* The agent's row in a load, or NULL. */
-static const void *agent_row(const struct agent_rows *ar, int64_t id, int64_t *acked,
-			     const char **done, const char **missing, int64_t *gap)
-{
-	for (int i = 0; i < ar->n && i < 16; i++)
-		if (ar->r[i].id == id) {
-			*acked = ar->r[i].acked;
-			*done = ar->r[i].done;
-			*missing = ar->r[i].missing;
-			*gap = ar->r[i].gap_since;
-			return &ar->r[i];
-		}
-	return NULL;
-}
-
 /* Loads the agents and checks one's progress. */
 static void check_loaded(struct store *s, int64_t id, int64_t acked, const char *done,
 			 const char *missing, int64_t gap)
 {
 	struct agent_rows ar = {0};
 	CHECK_EQ_INT(store_w_load_agents(s, on_agent, &ar), 0);
-	int64_t a = -1, g = -1;
-	const char *d = NULL, *m = NULL;
-	CHECK(agent_row(&ar, id, &a, &d, &m, &g) != NULL);
-	if (d == NULL)
+	int i = 0;
+	while (i < ar.n && i < 16 && ar.r[i].id != id)
+		i++;
+	CHECK(i < ar.n && i < 16); /* the agent was loaded */
+	if (i >= ar.n || i >= 16)
 		return;
-	CHECK_EQ_INT(a, acked);
-	CHECK_EQ_STR(d, done);
-	CHECK_EQ_STR(m, missing);
-	CHECK_EQ_INT(g, gap);
+	CHECK_EQ_INT(ar.r[i].acked, acked);
+	CHECK_EQ_STR(ar.r[i].done, done);
+	CHECK_EQ_STR(ar.r[i].missing, missing);
+	CHECK_EQ_INT(ar.r[i].gap_since, gap);
 }
 
 /*
