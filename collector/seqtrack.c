@@ -1,11 +1,14 @@
 /*
  * seqtrack.c - per-agent sequence tracking (see seqtrack.h).
  *
- * Agents live in a chained hash table keyed by "site/agent". Three
- * intrusive lists thread through them: the agents touched by the current
- * batch (with a snapshot for abort), the agents whose state is not yet
- * folded into their rows (the writer's progress log), and the agents with
- * an ack waiting to be published.
+ * Agents live in a chained hash table keyed by "site/agent". Intrusive
+ * lists thread through them: the agents touched by the current batch (with
+ * a snapshot for abort), the agents whose state is not yet folded into
+ * their rows (the writer's progress log), and three for ack publication
+ * (struct ack_list below), each kept in the order its agents fall due, so
+ * a call of seqtrack_publish_due looks at the agents it publishes and at
+ * most one more per list: its cost follows the acks sent, not the agents
+ * waiting (a walk of every waiting agent every 10 ms grew with the fleet).
  */
 #include "seqtrack.h"
 
@@ -18,6 +21,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * The ack lists. An agent whose ack differs from the one last published
+ * (changed) is on ASKED or PACED, and on ADVANCED when the difference came
+ * from a commit; one asked to publish again (duplicate, restore,
+ * reconnect) is on ASKED.
+ *   ASKED:    due at the next call (asked again; or changed with no
+ *             publication within the interval); any order.
+ *   PACED:    published within the last interval, oldest publication first;
+ *             the head is due when its interval has passed and it changed.
+ *   ADVANCED: changed by a commit, oldest advance first; when the writer is
+ *             idle the head is due once it has not moved for the idle delay.
+ * Times are the caller's monotonic milliseconds: the lists stay in order
+ * because they never go back.
+ */
+enum { ACK_ASKED, ACK_PACED, ACK_ADVANCED, ACK_LISTS };
+
+struct ack_link {
+	struct seq_agent *prev, *next;
+	bool on;
+};
+
+struct ack_list {
+	struct seq_agent *head, *tail;
+};
 
 struct seq_agent {
 	char site[SP_ID_MAX + 1];
@@ -40,13 +68,13 @@ struct seq_agent {
 	bool unfolded;            /* on the unfolded list */
 	struct seq_agent *next_unfolded;
 
-	/* ack publication */
-	int64_t published_ack;    /* -1: not published since start or reconnect */
+	/* ack publication (monotonic times) */
+	int64_t published_ack;    /* -1: not published since start */
 	int64_t last_pub_ms;
 	int64_t last_advance_ms;
-	bool force_pub;
-	bool pending;             /* on the pending list */
-	struct seq_agent *next_pending;
+	bool force_pub;           /* asked to publish again, even unchanged */
+	bool waiting;             /* changed or asked: counted in npending */
+	struct ack_link ack[ACK_LISTS];
 };
 
 struct seqtrack {
@@ -55,8 +83,8 @@ struct seqtrack {
 	size_t nbuckets;
 	struct seq_agent *touched;
 	struct seq_agent *unfolded;
-	struct seq_agent *pending;
-	size_t npending;
+	struct ack_list acks[ACK_LISTS];
+	size_t npending;          /* agents waiting */
 	struct seq_agent **all;   /* every agent, for expiry and republish */
 	size_t nall, capall;
 };
@@ -161,14 +189,50 @@ struct seq_agent *seqtrack_add(struct seqtrack *t, const char *site, const char 
 	return a;
 }
 
-static void queue_pending(struct seqtrack *t, struct seq_agent *a)
+static void ack_remove(struct seqtrack *t, struct seq_agent *a, int l)
 {
-	if (a->pending)
+	struct ack_link *k = &a->ack[l];
+	if (!k->on)
 		return;
-	a->pending = true;
-	a->next_pending = t->pending;
-	t->pending = a;
+	if (k->prev)
+		k->prev->ack[l].next = k->next;
+	else
+		t->acks[l].head = k->next;
+	if (k->next)
+		k->next->ack[l].prev = k->prev;
+	else
+		t->acks[l].tail = k->prev;
+	*k = (struct ack_link){0};
+}
+
+/* Appends a to list l; one already on it moves to the end. */
+static void ack_append(struct seqtrack *t, struct seq_agent *a, int l)
+{
+	ack_remove(t, a, l);
+	struct ack_list *list = &t->acks[l];
+	a->ack[l] = (struct ack_link){.prev = list->tail, .next = NULL, .on = true};
+	if (list->tail)
+		list->tail->ack[l].next = a;
+	else
+		list->head = a;
+	list->tail = a;
+}
+
+static void note_waiting(struct seqtrack *t, struct seq_agent *a)
+{
+	if (a->waiting)
+		return;
+	a->waiting = true;
 	t->npending++;
+}
+
+/* Asks for a's ack to be published again, at once (duplicate, restore, reconnect). */
+static void ask_again(struct seqtrack *t, struct seq_agent *a)
+{
+	a->force_pub = true;
+	note_waiting(t, a);
+	if (!a->ack[ACK_ASKED].on)
+		ack_append(t, a, ACK_ASKED);
 }
 
 /* Puts an agent on the unfolded list: its state is newer than its row (or may be). */
@@ -192,8 +256,7 @@ int seqtrack_restore(struct seqtrack *t, struct seq_agent *a, int64_t acked, con
 	    rangeset_parse(&a->missing, missing ? missing : ""))
 		return SP_EINVAL;
 	/* an ack the broker may have lost (restart without persistence) is published again */
-	a->force_pub = true;
-	queue_pending(t, a);
+	ask_again(t, a);
 	return 0;
 }
 
@@ -287,8 +350,7 @@ int64_t seqtrack_mark(struct seqtrack *t, struct seq_agent *a, int64_t seq, int6
 
 void seqtrack_note_duplicate(struct seqtrack *t, struct seq_agent *a)
 {
-	a->force_pub = true;
-	queue_pending(t, a);
+	ask_again(t, a);
 }
 
 int64_t seqtrack_expire(struct seqtrack *t, int64_t now_ms)
@@ -343,14 +405,18 @@ void seqtrack_folded(struct seqtrack *t)
 	t->unfolded = NULL;
 }
 
-void seqtrack_commit(struct seqtrack *t, int64_t now_ms)
+void seqtrack_commit(struct seqtrack *t, int64_t mono_ms)
 {
 	struct seq_agent *a = t->touched;
 	while (a) {
 		struct seq_agent *next = a->next_touched;
 		if (a->acked != a->snap_acked) {
-			a->last_advance_ms = now_ms;
-			queue_pending(t, a);
+			a->last_advance_ms = mono_ms;
+			note_waiting(t, a);
+			ack_append(t, a, ACK_ADVANCED);
+			/* published within the interval: PACED says when; else at once */
+			if (!a->ack[ACK_PACED].on && !a->ack[ACK_ASKED].on)
+				ack_append(t, a, ACK_ASKED);
 		}
 		note_unfolded(t, a);
 		a->touched = false;
@@ -381,44 +447,64 @@ void seqtrack_abort(struct seqtrack *t)
 	t->touched = NULL;
 }
 
-void seqtrack_publish_due(struct seqtrack *t, int64_t now_ms, bool idle,
+/* Publishes a's ack; non-zero when fn could not (nothing changes then). */
+static int publish(struct seqtrack *t, struct seq_agent *a, int64_t mono_ms,
+		   seqtrack_publish_fn fn, void *ctx)
+{
+	if (fn(ctx, a->site, a->agent, a->acked) != 0)
+		return -1;
+	a->published_ack = a->acked;
+	a->last_pub_ms = mono_ms;
+	a->force_pub = false;
+	if (a->waiting) {
+		a->waiting = false;
+		t->npending--;
+	}
+	ack_remove(t, a, ACK_ASKED);
+	ack_remove(t, a, ACK_ADVANCED);
+	ack_append(t, a, ACK_PACED);
+	return 0;
+}
+
+void seqtrack_publish_due(struct seqtrack *t, int64_t mono_ms, bool idle,
 			  seqtrack_publish_fn fn, void *ctx)
 {
-	struct seq_agent **link = &t->pending;
-	while (*link) {
-		struct seq_agent *a = *link;
+	struct seq_agent *a;
+	/* a failed publication stops the call: not connected, or the in-flight window is full */
+	while ((a = t->acks[ACK_ASKED].head)) {
 		bool changed = a->acked != a->published_ack;
-		bool due = (changed || a->force_pub) &&
-			   (now_ms - a->last_pub_ms >= SEQTRACK_ACK_INTERVAL_MS ||
-			    (idle && now_ms - a->last_advance_ms >= SEQTRACK_IDLE_ACK_MS) ||
-			    (a->force_pub && !changed));
-		if (!changed && !a->force_pub) {
-			*link = a->next_pending; /* nothing to say any more */
-			a->pending = false;
-			t->npending--;
-			continue;
+		/* asked again while its ack also moved within the interval: paced like any advance */
+		if ((a->force_pub && !changed) || (changed && !a->ack[ACK_PACED].on)) {
+			if (publish(t, a, mono_ms, fn, ctx))
+				return;
+		} else {
+			ack_remove(t, a, ACK_ASKED);
 		}
-		if (due) {
-			if (fn(ctx, a->site, a->agent, a->acked) != 0)
-				break; /* not connected, or the in-flight window is full: later */
-			a->published_ack = a->acked;
-			a->last_pub_ms = now_ms;
-			a->force_pub = false;
-			*link = a->next_pending;
-			a->pending = false;
-			t->npending--;
-			continue;
+	}
+	while ((a = t->acks[ACK_PACED].head) &&
+	       mono_ms - a->last_pub_ms >= SEQTRACK_ACK_INTERVAL_MS) {
+		if (a->acked != a->published_ack) {
+			if (publish(t, a, mono_ms, fn, ctx)) /* moves it to the end */
+				return;
+		} else {
+			ack_remove(t, a, ACK_PACED); /* its next advance is due at once */
 		}
-		link = &a->next_pending;
+	}
+	while (idle && (a = t->acks[ACK_ADVANCED].head) &&
+	       mono_ms - a->last_advance_ms >= SEQTRACK_IDLE_ACK_MS) {
+		if (a->acked != a->published_ack) {
+			if (publish(t, a, mono_ms, fn, ctx))
+				return;
+		} else {
+			ack_remove(t, a, ACK_ADVANCED);
+		}
 	}
 }
 
 void seqtrack_republish_all(struct seqtrack *t)
 {
-	for (size_t i = 0; i < t->nall; i++) {
-		t->all[i]->force_pub = true;
-		queue_pending(t, t->all[i]);
-	}
+	for (size_t i = 0; i < t->nall; i++)
+		ask_again(t, t->all[i]);
 }
 
 const char *seq_agent_site(const struct seq_agent *a) { return a->site; }

@@ -20,7 +20,12 @@
  * published at most once a second; once the writer has committed everything
  * it received and the agent's ack has not moved for SEQTRACK_IDLE_ACK_MS
  * (the agent went quiet), it is published at once, so the last ack of a
- * burst arrives within about 100 ms of its commit.
+ * burst arrives within about 100 ms of its commit. An ack asked for again
+ * (a duplicate arrived, a restore, a reconnect) is published at once unless
+ * it also moved within the second. Pacing reads a monotonic clock (the
+ * callers' mono_ms): a wall clock set back would hold every ack until it
+ * caught up. A call costs in proportion to the acks it publishes, not to
+ * the agents waiting.
  *
  * Threading: owned by the writer thread.
  */
@@ -95,8 +100,12 @@ int64_t seqtrack_expire(struct seqtrack *t, int64_t now_ms);
 struct seq_agent *seqtrack_first_touched(struct seqtrack *t);
 struct seq_agent *seqtrack_next_touched(struct seq_agent *a);
 
-/* Commit: the touched agents' state is kept and they join the unfolded list. */
-void seqtrack_commit(struct seqtrack *t, int64_t now_ms);
+/*
+ * Commit: the touched agents' state is kept and they join the unfolded
+ * list; those whose ack moved queue it for publication (mono_ms: when, by
+ * the monotonic clock of the pacing).
+ */
+void seqtrack_commit(struct seqtrack *t, int64_t mono_ms);
 void seqtrack_abort(struct seqtrack *t);
 
 /*
@@ -114,8 +123,12 @@ void seqtrack_folded(struct seqtrack *t);
 /* Publishes one ack; returns 0 when sent, non-zero to retry on a later call (and stop this one). */
 typedef int (*seqtrack_publish_fn)(void *ctx, const char *site, const char *agent, int64_t seq);
 
-/* Publishes the acks that are due (see the pacing rule above). */
-void seqtrack_publish_due(struct seqtrack *t, int64_t now_ms, bool idle,
+/*
+ * Publishes the acks that are due at mono_ms (the pacing rule above; idle:
+ * the writer has committed everything it received). mono_ms never goes
+ * back from one call (or commit) to the next.
+ */
+void seqtrack_publish_due(struct seqtrack *t, int64_t mono_ms, bool idle,
 			  seqtrack_publish_fn fn, void *ctx);
 
 /* Marks every agent's ack for publication again (after a reconnect). */

@@ -673,7 +673,7 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 		goto fail;
 	if ((rc = store_w_commit(w->p.store)))
 		goto fail_committed;
-	seqtrack_commit(w->seq, now);
+	seqtrack_commit(w->seq, sp_mono_ms());
 	if (saved.progress_folded) {
 		seqtrack_folded(w->seq);
 		w->progress_rows = 0;
@@ -804,7 +804,7 @@ static void *writer_main(void *arg)
 		struct queue_stats qs, up;
 		queue_get_stats(w->p.queue, &qs);
 		queue_get_stats(w->p.upstream, &up);
-		seqtrack_publish_due(w->seq, sp_now_ms(), qs.depth + up.depth == 0, publish_ack, w);
+		seqtrack_publish_due(w->seq, sp_mono_ms(), qs.depth + up.depth == 0, publish_ack, w);
 		atomic_store(&w->p.metrics->pending_acks,
 			     seqtrack_pending_acks(w->seq) + ingest_acks_waiting(w->p.ingest));
 		if (n == 0 && qs.depth == 0 && atomic_load(&w->stop))
@@ -812,7 +812,7 @@ static void *writer_main(void *arg)
 	}
 	/* last words: liveness not yet written, and every ack not yet said, whatever the pacing */
 	run_once(w, 0, true);
-	seqtrack_publish_due(w->seq, sp_now_ms() + SEQTRACK_ACK_INTERVAL_MS, true, publish_ack, w);
+	seqtrack_publish_due(w->seq, sp_mono_ms() + SEQTRACK_ACK_INTERVAL_MS, true, publish_ack, w);
 	return NULL;
 }
 

@@ -754,6 +754,197 @@ static void test_republish_all(void)
 	seqtrack_destroy(t);
 }
 
+/*
+ * The pacing rule as the first version wrote it, a walk of every waiting
+ * agent per call, kept here as the model the lists must agree with: an
+ * agent queued (an advance committed, a restore, a duplicate, a reconnect)
+ * is due when its ack changed or was asked for, and a second passed since
+ * its last publication, or the writer is idle and the ack has not moved for
+ * the idle delay, or it was asked for and did not change.
+ */
+struct model_agent {
+	struct seq_agent *a;
+	int64_t next_seq, published, last_pub, last_adv;
+	bool force, queued;
+};
+
+static bool model_changed(const struct model_agent *m)
+{
+	return seq_agent_acked(m->a) != m->published;
+}
+
+static bool model_due(const struct model_agent *m, int64_t now, bool idle)
+{
+	bool changed = model_changed(m);
+	return m->queued && (changed || m->force) &&
+	       (now - m->last_pub >= SEQTRACK_ACK_INTERVAL_MS ||
+		(idle && now - m->last_adv >= SEQTRACK_IDLE_ACK_MS) || (m->force && !changed));
+}
+
+static void model_ask(struct model_agent *m)
+{
+	m->force = true;
+	m->queued = true;
+}
+
+#define MODEL_AGENTS 48
+struct model_pubs {
+	struct model_agent *agents;
+	uint64_t *rng;
+	int fail_pct;         /* chance that a publication fails */
+	bool failed;          /* one failed in this call */
+	int n;
+	int who[MODEL_AGENTS * 2];
+	int64_t seq[MODEL_AGENTS * 2];
+};
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static int model_publish(void *ctx, const char *site, const char *agent, int64_t seq)
+{
+	struct model_pubs *p = ctx;
+	(void)site;
+	if ((int)(rnd(p->rng) % 100) < p->fail_pct) {
+		p->failed = true;
+		return -1;
+	}
+	if (p->n < MODEL_AGENTS * 2) {
+		p->who[p->n] = atoi(agent + 1);
+		p->seq[p->n] = seq;
+	}
+	p->n++;
+	return 0;
+}
+
+/* One random batch: in order, out of order, duplicates; committed or (one in ten) rolled back. */
+static void model_batch(struct seqtrack *t, struct model_agent *m, uint64_t *rng, int64_t now)
+{
+	int64_t before[MODEL_AGENTS], next[MODEL_AGENTS];
+	for (int i = 0; i < MODEL_AGENTS; i++) {
+		before[i] = seq_agent_acked(m[i].a);
+		next[i] = m[i].next_seq;
+	}
+	int touches = 1 + (int)(rnd(rng) % 12);
+	for (int k = 0; k < touches; k++) {
+		struct model_agent *x = &m[rnd(rng) % MODEL_AGENTS];
+		int64_t seq;
+		switch (rnd(rng) % 8) {
+		case 0: seq = x->next_seq + 1 + (int64_t)(rnd(rng) % 3); break; /* a gap */
+		case 1: seq = x->next_seq > 1 ? 1 + (int64_t)(rnd(rng) % (uint64_t)x->next_seq) : 1; break;
+		default: seq = x->next_seq; break;
+		}
+		if (seqtrack_check(x->a, seq) == SEQ_DUPLICATE) {
+			seqtrack_note_duplicate(t, x->a);
+			model_ask(x);
+			continue;
+		}
+		seqtrack_mark(t, x->a, seq, now);
+		if (seq >= x->next_seq)
+			x->next_seq = seq + 1;
+	}
+	if (rnd(rng) % 10 == 0) {
+		seqtrack_abort(t);
+		for (int i = 0; i < MODEL_AGENTS; i++)
+			m[i].next_seq = next[i];
+		return;
+	}
+	seqtrack_commit(t, now);
+	for (int i = 0; i < MODEL_AGENTS; i++)
+		if (seq_agent_acked(m[i].a) != before[i]) {
+			m[i].last_adv = now;
+			m[i].queued = true;
+		}
+}
+
+/* One call of seqtrack_publish_due against the model; returns the publications. */
+static int model_call(struct seqtrack *t, struct model_agent *m, struct model_pubs *p,
+		      int64_t now, bool idle)
+{
+	bool due[MODEL_AGENTS];
+	for (int i = 0; i < MODEL_AGENTS; i++)
+		due[i] = model_due(&m[i], now, idle);
+	p->n = 0;
+	p->failed = false;
+	seqtrack_publish_due(t, now, idle, model_publish, p);
+	bool said[MODEL_AGENTS] = {0};
+	int wrong = 0;
+	for (int k = 0; k < p->n && k < MODEL_AGENTS * 2; k++) {
+		int i = p->who[k];
+		if (i < 0 || i >= MODEL_AGENTS || !due[i] || said[i] ||
+		    p->seq[k] != seq_agent_acked(m[i].a)) {
+			wrong++;
+			continue;
+		}
+		said[i] = true;
+		m[i].published = p->seq[k];
+		m[i].last_pub = now;
+		m[i].force = false;
+		m[i].queued = false;
+	}
+	/* a failed publication ends the call: only then may a due ack wait */
+	for (int i = 0; i < MODEL_AGENTS; i++)
+		if (due[i] && !said[i] && !p->failed)
+			wrong++;
+	size_t waiting = 0;
+	for (int i = 0; i < MODEL_AGENTS; i++)
+		waiting += m[i].queued && (model_changed(&m[i]) || m[i].force);
+	if (seqtrack_pending_acks(t) != waiting)
+		wrong++;
+	return wrong;
+}
+
+static void test_pacing_matches_model(void)
+{
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		uint64_t rng = 0x9e3779b97f4a7c15ULL * seed;
+		struct seqtrack *t = seqtrack_create(WINDOW);
+		struct model_agent m[MODEL_AGENTS];
+		int64_t now = 5000;
+		for (int i = 0; i < MODEL_AGENTS; i++) {
+			char name[16];
+			snprintf(name, sizeof(name), "a%d", i);
+			m[i] = (struct model_agent){.a = seqtrack_add(t, "s", name, i + 1),
+						    .next_seq = 1, .published = -1};
+			if (i % 4 == 0) { /* restored from the store: its ack is said again */
+				seqtrack_restore(t, m[i].a, 10 * i, "", "", 0);
+				m[i].next_seq = 10 * i + 1;
+				model_ask(&m[i]);
+			}
+		}
+		struct model_pubs p = {.agents = m, .rng = &rng};
+		int wrong = 0, published = 0, calls_with_failure = 0;
+		for (int step = 0; step < 4000; step++) {
+			p.fail_pct = step % 1000 < 250 ? 20 : 0; /* stretches of a full window */
+			switch (rnd(&rng) % 10) {
+			case 0: case 1: case 2: case 3: model_batch(t, m, &rng, now); break;
+			case 4:
+				if (rnd(&rng) % 50 == 0) {
+					seqtrack_republish_all(t);
+					for (int i = 0; i < MODEL_AGENTS; i++)
+						model_ask(&m[i]);
+				}
+				break;
+			default: {
+				now += (int64_t)(rnd(&rng) % 300);
+				wrong += model_call(t, m, &p, now, rnd(&rng) % 3 == 0);
+				published += p.n;
+				calls_with_failure += p.failed;
+			}
+			}
+		}
+		CHECK_EQ_INT(wrong, 0);
+		CHECK(published > 500);        /* the run published, paced and idle */
+		CHECK(calls_with_failure > 20); /* and retried after failures */
+		seqtrack_destroy(t);
+	}
+}
+
 /* ---------------------------------------------------------------- many agents */
 
 static void test_many_agents(void)
@@ -818,6 +1009,7 @@ int main(void)
 	RUN(test_duplicate_forces_republish);
 	RUN(test_publish_failure_retried);
 	RUN(test_republish_all);
+	RUN(test_pacing_matches_model);
 	RUN(test_many_agents);
 	HARNESS_EXIT();
 }
