@@ -31,7 +31,6 @@
 
 #include "sitepulse/clock.h"
 #include "sitepulse/error.h"
-#include "sitepulse/grow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,12 +47,13 @@
 /* chunks compaction looks at per second (see compact()) */
 #define COMPACT_BUDGET 4096
 /*
- * Agents' liveness (last_seen, online) is written at most this often, not
- * per batch. Sequence state is still saved in every transaction
- * (exactly-once depends on it). Devices' liveness has its own, longer
- * period (writer_params.device_seen_flush_ms): with 100,000 devices a flush
- * rewrites most pages of the devices table, so its cost is per flush, not
- * per message.
+ * Agents' liveness (last_seen, online) that cannot wait (agentseen.h: a row
+ * that may say offline, an agent back from a silence) is written at most
+ * this often, not per batch; the rest with the devices' liveness, every
+ * writer_params.device_seen_flush_ms (with 100,000 devices a flush rewrites
+ * most pages of the devices table, so its cost is per flush, not per
+ * message). Sequence state is saved in every transaction (exactly-once
+ * depends on it).
  */
 #define LIVENESS_FLUSH_MS 1000
 
@@ -70,62 +70,6 @@ static void log_reject(struct writer *w, const struct sp_topic *t, const char *w
 		SP_WARN("writer", "(%llu similar rejections suppressed)", (unsigned long long)suppressed);
 	SP_WARN("writer", "rejected %s from %s/%s seq %lld: %s (field %s)", what, t->site, t->agent,
 		(long long)seq, sp_reject_name(why->reason), why->field ? why->field : "-");
-}
-
-/* The alive index's slot of agent_id: its entry's, or the empty one where it would go. */
-static uint32_t *alive_slot(const struct writer *w, int64_t agent_id)
-{
-	size_t mask = w->alive_slots - 1;
-	size_t i = (size_t)(((uint64_t)agent_id * 0x9e3779b97f4a7c15ULL) >> 32) & mask;
-	while (w->alive_index[i] != 0 && w->alive[w->alive_index[i] - 1].agent_id != agent_id)
-		i = (i + 1) & mask;
-	return &w->alive_index[i];
-}
-
-/* Makes the index at least twice the size of `alive` with one more entry. */
-static int alive_index_fit(struct writer *w)
-{
-	if (w->alive_slots >= 2 * (w->nalive + 1))
-		return 0;
-	size_t slots = w->alive_slots ? w->alive_slots * 2 : 256;
-	uint32_t *index = calloc(slots, sizeof(*index));
-	if (index == NULL)
-		return SP_ENOMEM;
-	free(w->alive_index);
-	w->alive_index = index;
-	w->alive_slots = slots;
-	for (size_t i = 0; i < w->nalive; i++)
-		*alive_slot(w, w->alive[i].agent_id) = (uint32_t)i + 1;
-	return 0;
-}
-
-/* The liveness flush committed: start a new list (the index keeps its size). */
-static void alive_forget(struct writer *w)
-{
-	w->nalive = 0;
-	if (w->alive_index)
-		memset(w->alive_index, 0, w->alive_slots * sizeof(*w->alive_index));
-}
-
-static int note_alive(struct writer *w, int64_t agent_id, int64_t received_ms)
-{
-	int rc = alive_index_fit(w);
-	if (rc)
-		return rc;
-	uint32_t *slot = alive_slot(w, agent_id);
-	if (*slot != 0) {
-		struct alive *a = &w->alive[*slot - 1];
-		if (received_ms > a->received_ms)
-			a->received_ms = received_ms;
-		return 0;
-	}
-	struct alive *a = sp_grow(w->alive, &w->capalive, w->nalive + 1, sizeof(*a), 64);
-	if (a == NULL)
-		return SP_ENOMEM;
-	w->alive = a;
-	w->alive[w->nalive] = (struct alive){agent_id, received_ms};
-	*slot = (uint32_t)++w->nalive;
-	return 0;
 }
 
 /* Finds the device, creating it when unknown (data before birth). NULL + *reason on refusal. */
@@ -361,7 +305,7 @@ static int handle_data(struct writer *w, const struct queue_msg *m, const struct
 	if (missing < 0)
 		return (int)missing;
 	w->bc.missing += (uint64_t)missing;
-	return note_alive(w, agent_id, m->received_ms);
+	return agentseen_note(w->agents_seen, agent_id, m->received_ms);
 }
 
 static int handle_birth(struct writer *w, const struct queue_msg *m, const struct sp_topic *t,
@@ -474,6 +418,7 @@ static int handle_state(struct writer *w, const struct queue_msg *m, const struc
 	w->bc.states++;
 	if (online && ts > 0)
 		check_gateway_clock(w, t, ts, m->received_ms, now);
+	agentseen_state_changed(w->agents_seen, agent_id);
 	return store_w_agent_state(w->p.store, agent_id, online, m->received_ms);
 }
 
@@ -503,6 +448,11 @@ static int prepare_agents(struct writer *w, size_t n)
 static int save_device_seen(void *ctx, int64_t device_id, int64_t ts, int64_t heard)
 {
 	return store_w_device_seen(ctx, device_id, ts, heard);
+}
+
+static int save_agent_seen(void *ctx, int64_t agent_id, int64_t received_ms)
+{
+	return store_w_agent_seen(ctx, agent_id, received_ms);
 }
 
 /* store_w_log_progress or store_w_save_progress */
@@ -574,15 +524,15 @@ static int save_progress(struct writer *w, int64_t now, bool force, struct saved
 			out->progress_logged = true;
 		}
 	}
-	if (force || now - w->liveness_flushed_ms >= LIVENESS_FLUSH_MS) {
-		for (size_t i = 0; i < w->nalive; i++)
-			if ((rc = store_w_agent_seen(w->p.store, w->alive[i].agent_id,
-						     w->alive[i].received_ms)))
-				return rc;
+	/* every agent's with the devices': the offline sweep after this reads both exact */
+	bool devices_due = force || now - w->devices_flushed_ms >= w->p.device_seen_flush_ms ||
+			   devcache_seen_count(w->devs) >= SEEN_FLUSH_AT;
+	if (devices_due || now - w->liveness_flushed_ms >= LIVENESS_FLUSH_MS) {
+		if ((rc = agentseen_write(w->agents_seen, devices_due, save_agent_seen, w->p.store)))
+			return rc;
 		out->agents_flushed = true;
 	}
-	if (force || now - w->devices_flushed_ms >= w->p.device_seen_flush_ms ||
-	    devcache_seen_count(w->devs) >= SEEN_FLUSH_AT) {
+	if (devices_due) {
 		if ((rc = devcache_flush_seen(w->devs, save_device_seen, w->p.store)))
 			return rc;
 		out->devices_flushed = true;
@@ -682,7 +632,7 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 	}
 	devcache_seen_commit(w->devs);
 	if (saved.agents_flushed) {
-		alive_forget(w);
+		agentseen_committed(w->agents_seen);
 		w->liveness_flushed_ms = now;
 	}
 	if (saved.devices_flushed)
@@ -696,6 +646,7 @@ fail:
 	store_w_rollback(w->p.store);
 fail_committed:
 	seqtrack_abort(w->seq);
+	agentseen_aborted(w->agents_seen);
 	/* the devices seen by committed batches stay noted until a flush of them commits */
 	devcache_seen_abort(w->devs);
 	devcache_clear(w->devs);
@@ -842,8 +793,7 @@ static void writer_free(struct writer *w)
 	free(w->msgs);
 	free(w->topics);
 	free(w->topic_ok);
-	free(w->alive);
-	free(w->alive_index);
+	agentseen_destroy(w->agents_seen);
 	sp_buf_free(&w->done);
 	sp_buf_free(&w->missing);
 	sp_buf_free(&w->meta);
@@ -862,13 +812,14 @@ struct writer *writer_start(const struct writer_params *p)
 	w->devs = devcache_create((size_t)w->p.device_cache);
 	w->rules = rules_create(p->rules);
 	w->holds = holdlog_create();
+	w->agents_seen = agentseen_create(p->device_seen_flush_ms);
 	if (p->mail && (w->mail = alertmail_create(p->mail)) == NULL)
 		goto fail;
 	w->msgs = calloc(n, sizeof(*w->msgs));
 	w->topics = calloc(n, sizeof(*w->topics));
 	w->topic_ok = calloc(n, sizeof(*w->topic_ok));
-	if (!w->dec || !w->seq || !w->devs || !w->rules || !w->holds || !w->msgs || !w->topics ||
-	    !w->topic_ok)
+	if (!w->dec || !w->seq || !w->devs || !w->rules || !w->holds || !w->agents_seen ||
+	    !w->msgs || !w->topics || !w->topic_ok)
 		goto fail;
 	if (store_w_load_agents(p->store, load_agent, w) || writer_load_conditions(w) ||
 	    store_w_load_fault_clears(p->store, RULES_FAULT_CLEARS_MAX, writer_load_fault_clear, w))

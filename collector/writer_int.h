@@ -12,6 +12,7 @@
 
 #include "writer.h"
 
+#include "agentseen.h"
 #include "alertmail.h"
 #include "devcache.h"
 #include "holdlog.h"
@@ -51,6 +52,7 @@ struct writer {
 	struct devcache *devs;
 	struct rules *rules;
 	struct holdlog *holds;        /* the batch's hold events, written net before COMMIT */
+	struct agentseen *agents_seen; /* agents' liveness to write (agentseen.h) */
 	struct alertmail *mail;       /* NULL: alerts are not mailed */
 	struct queue_msg *msgs;
 	struct sp_topic *topics;
@@ -73,19 +75,6 @@ struct writer {
 	struct sp_ratelimit step_log;   /* device clocks set back */
 	struct sp_ratelimit clock_log;  /* gateway and device clocks off ours */
 	struct batch_counts bc;
-	/* agents that sent data since the last liveness flush, with their latest arrival */
-	struct alive {
-		int64_t agent_id;
-		int64_t received_ms;
-	} *alive;
-	size_t nalive, capalive;
-	/*
-	 * Finds an agent's entry in `alive` (1 + its index; 0 = empty slot): open
-	 * addressing, at most half full, so noting a message costs the same with
-	 * 10 agents or 10,000 (a scan of `alive` was one step per agent heard).
-	 */
-	uint32_t *alive_index;
-	size_t alive_slots;           /* a power of two, or 0 */
 };
 
 /* ---------------------------------------------------------------- writer_alerts.c */
