@@ -185,6 +185,17 @@ void agentseen_aborted(struct agentseen *s)
 		s->entries[s->noted[i]].writing = false;
 }
 
+void agentseen_clock_set_back(struct agentseen *s, int64_t now_ms, int64_t back_ms)
+{
+	for (size_t i = 0; i < s->nentries; i++) {
+		struct entry *e = &s->entries[i];
+		if (e->received_ms > now_ms)
+			e->received_ms -= back_ms;
+		if (e->written_ms > now_ms)
+			e->written_ms -= back_ms;
+	}
+}
+
 size_t agentseen_pending(const struct agentseen *s)
 {
 	return s->nnoted;

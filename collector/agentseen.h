@@ -53,6 +53,13 @@ void agentseen_committed(struct agentseen *s);
 /* It rolled back: those notes stay due. */
 void agentseen_aborted(struct agentseen *s);
 
+/*
+ * The collector's wall clock was set back by back_ms: arrivals noted or
+ * written after now_ms (stamped while it ran ahead) move back as much, as
+ * the store's did (store_w_clock_set_back).
+ */
+void agentseen_clock_set_back(struct agentseen *s, int64_t now_ms, int64_t back_ms);
+
 /* Notes not yet written, and how many of them are urgent. */
 size_t agentseen_pending(const struct agentseen *s);
 size_t agentseen_urgent(const struct agentseen *s);

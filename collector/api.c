@@ -190,8 +190,12 @@ static enum MHD_Result route_healthz(struct api *a, struct MHD_Connection *c)
 	struct queue_stats qs;
 	bool mqtt = atomic_load(&a->p.metrics->mqtt_connected);
 	int64_t last = atomic_load(&a->p.metrics->last_commit_ms);
-	/* the writer commits at least once a second (heartbeat): silence means it is stuck */
-	bool stalled = last > 0 && sp_now_ms() - last > WRITER_STALL_MS;
+	int64_t last_mono = atomic_load(&a->p.metrics->last_commit_mono);
+	/*
+	 * the writer commits at least once a second (heartbeat): silence means it
+	 * is stuck; timed by the monotonic clock, which a wall clock set does not move
+	 */
+	bool stalled = last_mono > 0 && sp_mono_ms() - last_mono > WRITER_STALL_MS;
 	bool store = atomic_load(&a->p.metrics->store_ok) && store_r_ping(a->p.store) == 0;
 	bool ok = mqtt && store && !stalled;
 	queue_stats_both(a, &qs);

@@ -117,7 +117,7 @@ struct cityout {
 	struct sp_buf body;      /* the summary being built */
 	struct site_next *sites; /* sorted by site */
 	size_t nsites, sites_cap;
-	int64_t next_scan_ms, next_gauge_ms;
+	int64_t next_scan_ms, next_gauge_ms; /* sp_mono_ms */
 	bool failing;  /* the last delivery failed (the recovery is logged once) */
 	unsigned seed; /* jitter */
 	struct sp_ratelimit send_log, build_log;
@@ -274,9 +274,9 @@ fail:
 /* Builds what is due, at most BUILD_BUDGET summaries. True if more may be due. */
 static bool schedule(struct cityout *c, int64_t now)
 {
-	if (now >= c->next_scan_ms) {
+	if (sp_mono_ms() >= c->next_scan_ms) { /* a wall clock set back must not stop it */
 		refresh_sites(c);
-		c->next_scan_ms = now + SITES_REFRESH_MS;
+		c->next_scan_ms = sp_mono_ms() + SITES_REFRESH_MS;
 	}
 	int budget = BUILD_BUDGET;
 	bool progress = true;
@@ -427,7 +427,8 @@ static bool deliver(struct cityout *c)
 	for (int n = 0; n < SEND_BUDGET; n++) {
 		if (atomic_load(&c->stopping))
 			return false;
-		int rc = store_sender_next(c->out, sp_now_ms(), take_item, &c->item);
+		int rc = store_sender_next(c->out, sp_now_ms(), c->p.retry_max_ms, take_item,
+					   &c->item);
 		if (rc <= 0)
 			return false; /* nothing due, or a store error (logged by the store) */
 		char error[CURL_ERROR_SIZE + 64] = "";

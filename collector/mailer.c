@@ -503,7 +503,7 @@ static void *run(void *arg)
 			publish_queued(m);
 			next_gauge = mono + GAUGE_MS;
 		}
-		int rc = store_sender_next(m->sender, sp_now_ms(), take_item, m);
+		int rc = store_sender_next(m->sender, sp_now_ms(), m->retry_max_ms, take_item, m);
 		if (rc == 1) {
 			if (deliver(m) == 0)
 				continue;

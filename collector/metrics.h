@@ -62,7 +62,8 @@ struct metrics {
 	/* health */
 	atomic_bool mqtt_connected;
 	atomic_bool store_ok;
-	atomic_int_fast64_t last_commit_ms;
+	atomic_int_fast64_t last_commit_ms;   /* wall clock, shown */
+	atomic_int_fast64_t last_commit_mono; /* sp_mono_ms, for the stall test */
 	atomic_uint_fast64_t agents;
 	atomic_uint_fast64_t pending_acks;
 };

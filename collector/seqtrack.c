@@ -368,6 +368,17 @@ int64_t seqtrack_expire(struct seqtrack *t, int64_t now_ms)
 	return missing;
 }
 
+void seqtrack_clock_set_back(struct seqtrack *t, int64_t now_ms, int64_t back_ms)
+{
+	for (size_t i = 0; i < t->nall; i++) {
+		struct seq_agent *a = t->all[i];
+		if (a->gap_since_ms > now_ms) {
+			a->gap_since_ms -= back_ms;
+			note_unfolded(t, a);
+		}
+	}
+}
+
 struct seq_agent *seqtrack_first_touched(struct seqtrack *t)
 {
 	return t->touched;

@@ -96,6 +96,14 @@ void seqtrack_note_duplicate(struct seqtrack *t, struct seq_agent *a);
  */
 int64_t seqtrack_expire(struct seqtrack *t, int64_t now_ms);
 
+/*
+ * The wall clock was set back by back_ms (outside a batch): gaps first seen
+ * after now_ms, by the clock that ran ahead, count from back_ms earlier, so
+ * they are declared missing on time; their agents join the unfolded list
+ * (their rows are written at the next fold).
+ */
+void seqtrack_clock_set_back(struct seqtrack *t, int64_t now_ms, int64_t back_ms);
+
 /* Agents touched by the current batch, to persist before COMMIT. */
 struct seq_agent *seqtrack_first_touched(struct seqtrack *t);
 struct seq_agent *seqtrack_next_touched(struct seq_agent *a);

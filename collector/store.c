@@ -79,6 +79,11 @@ int store_w_agent_seen(struct store *s, int64_t agent_id, int64_t received_ms)
 	return s->be->w_agent_seen(s->impl, agent_id, received_ms);
 }
 
+int store_w_clock_set_back(struct store *s, int64_t now_ms, int64_t back_ms)
+{
+	return s->be->w_clock_set_back(s->impl, now_ms, back_ms);
+}
+
 int store_w_device(struct store *s, const char *site, const char *dev, struct store_device *out,
 		   struct store_seen *seen)
 {
@@ -334,9 +339,10 @@ void store_sender_close(struct store_sender *h)
 	free(h);
 }
 
-int store_sender_next(struct store_sender *h, int64_t now_ms, store_outbox_fn fn, void *ctx)
+int store_sender_next(struct store_sender *h, int64_t now_ms, int64_t longest_wait_ms,
+		      store_outbox_fn fn, void *ctx)
 {
-	return h->be->sender_next(h->h, now_ms, fn, ctx);
+	return h->be->sender_next(h->h, now_ms, longest_wait_ms, fn, ctx);
 }
 
 int store_sender_done(struct store_sender *h, int64_t id, int64_t now_ms)

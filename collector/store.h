@@ -136,6 +136,16 @@ int store_w_agent_state(struct store *s, int64_t agent_id, bool online, int64_t 
 int store_w_agent_seen(struct store *s, int64_t agent_id, int64_t received_ms);
 
 /*
+ * The collector's wall clock was set back by back_ms (NTP correcting a
+ * clock that ran ahead): the liveness times it stamped that lie after
+ * now_ms, which only a clock ahead can have made (devices' heard, agents'
+ * last_seen, up_since, state_at), move back by back_ms, so silences are
+ * judged from when things happened. Times the clock stamped while it ran
+ * ahead that are already behind now_ms stay as they are.
+ */
+int store_w_clock_set_back(struct store *s, int64_t now_ms, int64_t back_ms);
+
+/*
  * A device's liveness as stored (store_w_device_seen): its newest reading's
  * ts (the device's clock) and when a reading of it last arrived (heard, the
  * collector's clock: what its silence is measured from). 0 if none.
@@ -374,11 +384,15 @@ void store_sender_close(struct store_sender *h);
 /*
  * Hands the next item due at now_ms to fn (strings valid during the call):
  * mail, the oldest due; city, the oldest due of a site with nothing older
- * still undelivered (each site's periods go out in order). Returns 1 when
- * fn was called (its own return value is ignored), 0 when nothing is due,
- * or SP_E*.
+ * still undelivered (each site's periods go out in order). Due: never tried,
+ * or its retry time has come, or that time lies more than longest_wait_ms
+ * (the sender's longest backoff) after now_ms, which only a wall clock set
+ * back since can do (an alert's mail must not wait for the clock to catch
+ * up). Returns 1 when fn was called (its own return value is ignored), 0
+ * when nothing is due, or SP_E*.
  */
-int store_sender_next(struct store_sender *h, int64_t now_ms, store_outbox_fn fn, void *ctx);
+int store_sender_next(struct store_sender *h, int64_t now_ms, int64_t longest_wait_ms,
+		      store_outbox_fn fn, void *ctx);
 /* Delivered: never handed out again. */
 int store_sender_done(struct store_sender *h, int64_t id, int64_t now_ms);
 /* Not delivered: counted, and due again at next_try_ms; error is kept for operators. */
@@ -564,6 +578,7 @@ struct store_backend {
 			     int64_t received_ms);
 	int (*w_agent_state)(void *impl, int64_t agent_id, bool online, int64_t received_ms);
 	int (*w_agent_seen)(void *impl, int64_t agent_id, int64_t received_ms);
+	int (*w_clock_set_back)(void *impl, int64_t now_ms, int64_t back_ms);
 	int (*w_device)(void *impl, const char *site, const char *dev, struct store_device *out,
 			struct store_seen *seen);
 	int (*w_upsert_device)(void *impl, const char *site, const char *dev, int64_t agent_id,
@@ -620,7 +635,8 @@ struct store_backend {
 			    const char *rcpt, const char *body, size_t body_len, int64_t now_ms);
 	void *(*sender_open)(void *impl, enum store_outbox box);
 	void (*sender_close)(void *h);
-	int (*sender_next)(void *h, int64_t now_ms, store_outbox_fn fn, void *ctx);
+	int (*sender_next)(void *h, int64_t now_ms, int64_t longest_wait_ms, store_outbox_fn fn,
+			   void *ctx);
 	int (*sender_done)(void *h, int64_t id, int64_t now_ms);
 	int (*sender_retry)(void *h, int64_t id, int64_t next_try_ms, const char *error);
 	int64_t (*sender_pending)(void *h);

@@ -80,6 +80,13 @@ static const char *const WSQL[W_COUNT] = {
 	[W_DEV_COUNT] = "SELECT count(*) FROM devices",
 	[W_HEARTBEAT] = "INSERT INTO heartbeat(id, at) VALUES (1, ?1) "
 			"ON CONFLICT(id) DO UPDATE SET at = excluded.at",
+	/* store_w_clock_set_back: our stamps later than now (?1) move back ?2 */
+	[W_BACK_DEVICES] = "UPDATE device_seen SET heard = heard - ?2 WHERE heard > ?1",
+	[W_BACK_AGENTS] = "UPDATE agents SET"
+			  " last_seen = CASE WHEN last_seen > ?1 THEN last_seen - ?2 ELSE last_seen END,"
+			  " up_since = CASE WHEN up_since > ?1 THEN up_since - ?2 ELSE up_since END,"
+			  " state_at = CASE WHEN state_at > ?1 THEN state_at - ?2 ELSE state_at END"
+			  " WHERE last_seen > ?1 OR up_since > ?1 OR state_at > ?1",
 	[W_COMPACT_UPTO] = "SELECT upto FROM compaction WHERE id = 1",
 	[W_COMPACT_SCAN] = "SELECT id, device_id, ts_max, at FROM reading_chunks WHERE id > ?1 "
 			   "ORDER BY id LIMIT ?2",
@@ -501,6 +508,21 @@ static int sq_agent_seen(void *impl, int64_t agent_id, int64_t received_ms)
 	return sqs_wstep(s, W_SEEN);
 }
 
+static int sq_clock_set_back(void *impl, int64_t now_ms, int64_t back_ms)
+{
+	struct sqlite_store *s = impl;
+	static const enum wstmt which[] = {W_BACK_DEVICES, W_BACK_AGENTS};
+	for (size_t i = 0; i < sizeof(which) / sizeof(which[0]); i++) {
+		sqlite3_stmt *st = s->w[which[i]];
+		sqlite3_bind_int64(st, 1, now_ms);
+		sqlite3_bind_int64(st, 2, back_ms);
+		int rc = sqs_wstep(s, which[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int16_t column_clamped(sqlite3_stmt *st, int col, int lo, int hi)
 {
 	int v = sqlite3_column_int(st, col);
@@ -663,6 +685,7 @@ const struct store_backend store_sqlite_backend = {
 	.w_agent_birth = sq_agent_birth,
 	.w_agent_state = sq_agent_state,
 	.w_agent_seen = sq_agent_seen,
+	.w_clock_set_back = sq_clock_set_back,
 	.w_device = sq_device,
 	.w_upsert_device = sq_upsert_device,
 	.w_reading = sq_reading,

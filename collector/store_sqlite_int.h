@@ -24,7 +24,7 @@ enum wstmt {
 	W_BEGIN, W_COMMIT, W_ROLLBACK,
 	W_AGENT_GET, W_AGENT_INS, W_BIRTH, W_STATE, W_SEEN,
 	W_DEV_GET, W_DEV_INS, W_DEV_SEEN_INS, W_DEV_UPD, W_CHUNK_INS, W_DEV_SEEN, W_DEV_COUNT,
-	W_HEARTBEAT,
+	W_HEARTBEAT, W_BACK_DEVICES, W_BACK_AGENTS,
 	W_COMPACT_UPTO, W_COMPACT_SCAN, W_COMPACT_GROUP, W_CHUNK_DEL, W_COMPACT_SET, W_CHUNK_NEXT_ID,
 	W_COUNT
 };
@@ -185,7 +185,8 @@ int sqo_outbox_add(void *impl, enum store_outbox box, const char *key, const cha
 		   const char *rcpt, const char *body, size_t body_len, int64_t now_ms);
 void *sqo_sender_open(void *impl, enum store_outbox box);
 void sqo_sender_close(void *h);
-int sqo_sender_next(void *h, int64_t now_ms, store_outbox_fn fn, void *ctx);
+int sqo_sender_next(void *h, int64_t now_ms, int64_t longest_wait_ms, store_outbox_fn fn,
+		    void *ctx);
 int sqo_sender_done(void *h, int64_t id, int64_t now_ms);
 int sqo_sender_retry(void *h, int64_t id, int64_t next_try_ms, const char *error);
 int64_t sqo_sender_pending(void *h);

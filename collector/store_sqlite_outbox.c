@@ -53,14 +53,16 @@ static const char *const ROSQL[SQO_R_COUNT] = {
 enum { SO_NEXT, SO_DONE, SO_RETRY, SO_PENDING, SO_SUMMARIZED, SO_BEGIN, SO_ADD, SO_PROGRESS,
        SO_COMMIT, SO_ROLLBACK, SO_COUNT };
 #define ITEM_COLUMNS "SELECT id, key, site, rcpt, body, created_at, attempts FROM outbox "
+/* store_sender_next's due: never tried, its time come, or a time a clock set back left behind */
+#define ITEM_DUE "(attempts = 0 OR next_try <= ?1 OR next_try > ?2)"
 static const char *const SOSQL[STORE_OUTBOX_COUNT][SO_COUNT] = {
 	[STORE_OUTBOX_MAIL] = {
-		[SO_NEXT] = ITEM_COLUMNS "WHERE box = 0 AND sent_at IS NULL AND next_try <= ?1"
+		[SO_NEXT] = ITEM_COLUMNS "WHERE box = 0 AND sent_at IS NULL AND " ITEM_DUE
 			    " ORDER BY id LIMIT 1",
 	},
 	[STORE_OUTBOX_CITY] = {
 		/* each site's periods in order: nothing older of the same site still waiting */
-		[SO_NEXT] = ITEM_COLUMNS "o WHERE box = 1 AND sent_at IS NULL AND next_try <= ?1"
+		[SO_NEXT] = ITEM_COLUMNS "o WHERE box = 1 AND sent_at IS NULL AND " ITEM_DUE
 			    " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.box = 1"
 			    " AND p.site = o.site AND p.sent_at IS NULL AND p.id < o.id)"
 			    " ORDER BY id LIMIT 1",
@@ -182,12 +184,17 @@ static int so_step(struct sq_sender *h, int which, const char *what)
 	return rc == SQLITE_DONE ? 0 : sqs_db_error(h->s, h->db, what);
 }
 
-int sqo_sender_next(void *hv, int64_t now_ms, store_outbox_fn fn, void *ctx)
+int sqo_sender_next(void *hv, int64_t now_ms, int64_t longest_wait_ms, store_outbox_fn fn,
+		    void *ctx)
 {
 	struct sq_sender *h = hv;
 	sqlite3_stmt *st = h->st[SO_NEXT];
 	int out;
+	if (longest_wait_ms < 0)
+		longest_wait_ms = 0;
 	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int64(st, 2, now_ms > INT64_MAX - longest_wait_ms ? INT64_MAX
+								: now_ms + longest_wait_ms);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		struct store_outbox_item it = {

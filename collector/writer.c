@@ -44,6 +44,8 @@
  */
 #define SEEN_FLUSH_AT 65536
 #define FAIL_PAUSE_MS 200
+/* the wall clock's lead on the monotonic one dropping this much: it was set back */
+#define CLOCK_SET_BACK_MS 2000
 /* chunks compaction looks at per second (see compact()) */
 #define COMPACT_BUDGET 4096
 /*
@@ -362,8 +364,9 @@ static int handle_birth(struct writer *w, const struct queue_msg *m, const struc
  * backlog's readings would bring the silent devices back), and a gateway's
  * clock is judged by its state message only then.
  */
-static bool link_settled(struct writer *w, int64_t now)
+static bool link_settled(struct writer *w)
 {
+	int64_t now = sp_mono_ms(); /* a span: setting the wall clock must not stretch it */
 	if (!ingest_connected(w->p.ingest)) {
 		w->link_up_since = 0;
 		return false;
@@ -389,11 +392,11 @@ static bool link_settled(struct writer *w, int64_t now)
  * time (their online state does not depend on it: offline.h).
  */
 static void check_gateway_clock(struct writer *w, const struct sp_topic *t, int64_t ts,
-				int64_t received_ms, int64_t now)
+				int64_t received_ms)
 {
 	int64_t off = ts - received_ms, step = rules_config_clock_step(w->p.rules);
 	const char *tail;
-	if ((off <= step && off >= -step) || !link_settled(w, now))
+	if ((off <= step && off >= -step) || !link_settled(w))
 		return;
 	w->bc.gateway_clocks_off++;
 	if (clock_loggable(w, &tail))
@@ -405,7 +408,7 @@ static void check_gateway_clock(struct writer *w, const struct sp_topic *t, int6
 }
 
 static int handle_state(struct writer *w, const struct queue_msg *m, const struct sp_topic *t,
-			int64_t agent_id, int64_t now)
+			int64_t agent_id)
 {
 	struct sp_reject_info why;
 	bool online;
@@ -417,7 +420,7 @@ static int handle_state(struct writer *w, const struct queue_msg *m, const struc
 	}
 	w->bc.states++;
 	if (online && ts > 0)
-		check_gateway_clock(w, t, ts, m->received_ms, now);
+		check_gateway_clock(w, t, ts, m->received_ms);
 	agentseen_state_changed(w->agents_seen, agent_id);
 	return store_w_agent_state(w->p.store, agent_id, online, m->received_ms);
 }
@@ -508,7 +511,7 @@ struct saved {
  * fold's cost, a row update per agent logged since the last, over that many
  * commits.
  */
-static int save_progress(struct writer *w, int64_t now, bool force, struct saved *out)
+static int save_progress(struct writer *w, int64_t mono, bool force, struct saved *out)
 {
 	int rc;
 	*out = (struct saved){0};
@@ -525,9 +528,10 @@ static int save_progress(struct writer *w, int64_t now, bool force, struct saved
 		}
 	}
 	/* every agent's with the devices': the offline sweep after this reads both exact */
-	bool devices_due = force || now - w->devices_flushed_ms >= w->p.device_seen_flush_ms ||
+	bool devices_due = force || w->clock_back_ms > 0 ||
+			   mono - w->devices_flushed_mono >= w->p.device_seen_flush_ms ||
 			   devcache_seen_count(w->devs) >= SEEN_FLUSH_AT;
-	if (devices_due || now - w->liveness_flushed_ms >= LIVENESS_FLUSH_MS) {
+	if (devices_due || mono - w->liveness_flushed_mono >= LIVENESS_FLUSH_MS) {
 		if ((rc = agentseen_write(w->agents_seen, devices_due, save_agent_seen, w->p.store)))
 			return rc;
 		out->agents_flushed = true;
@@ -567,13 +571,18 @@ static void add_counts(struct writer *w)
 		atomic_fetch_add(&m->records_stored[k], b->rec_stored[k]);
 }
 
-static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all, int64_t now)
+static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all, int64_t now,
+			 int64_t mono)
 {
 	struct saved saved;
 	int rc;
 	memset(&w->bc, 0, sizeof(w->bc));
 	if ((rc = prepare_agents(w, n)))
 		return rc;
+	/* an arrival after now was stamped by a clock set back since (note_clock) */
+	for (size_t i = 0; i < n; i++)
+		if (w->msgs[i].received_ms > now)
+			w->msgs[i].received_ms = now;
 	if ((rc = store_w_begin(w->p.store)))
 		return rc;
 	for (size_t i = 0; i < n; i++) {
@@ -590,7 +599,7 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 		switch (t->kind) {
 		case SP_TOPIC_DATA: rc = handle_data(w, m, t, ag, now); break;
 		case SP_TOPIC_BIRTH: rc = handle_birth(w, m, t, seq_agent_id(ag), now); break;
-		case SP_TOPIC_STATE: rc = handle_state(w, m, t, seq_agent_id(ag), now); break;
+		case SP_TOPIC_STATE: rc = handle_state(w, m, t, seq_agent_id(ag)); break;
 		default: rc = 0; break;
 		}
 		if (rc)
@@ -614,11 +623,14 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 		    (w->mail && (rc = alertmail_reminders(w->mail, w->p.store, now, &w->bc.mail))))
 			goto fail;
 	}
-	if ((rc = save_progress(w, now, flush_all, &saved)) ||
+	if ((rc = save_progress(w, mono, flush_all, &saved)) ||
 	    (rc = holdlog_flush(w->holds, writer_put_hold, writer_del_hold, w->p.store)))
 		goto fail;
+	/* the liveness just written included, before the sweep reads it */
+	if (w->clock_back_ms > 0 && (rc = store_w_clock_set_back(w->p.store, now, w->clock_back_ms)))
+		goto fail;
 	/* with the devices' liveness just written: the sweep reads it exact */
-	if (saved.devices_flushed && !flush_all && link_settled(w, now) &&
+	if (saved.devices_flushed && !flush_all && link_settled(w) &&
 	    (rc = offline_sweep(w->p.store, w->p.rules, w->p.offline_ms, now, writer_on_rule_event, w)))
 		goto fail;
 	if ((rc = store_w_commit(w->p.store)))
@@ -633,14 +645,22 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 	devcache_seen_commit(w->devs);
 	if (saved.agents_flushed) {
 		agentseen_committed(w->agents_seen);
-		w->liveness_flushed_ms = now;
+		w->liveness_flushed_mono = mono;
 	}
 	if (saved.devices_flushed)
-		w->devices_flushed_ms = now;
+		w->devices_flushed_mono = mono;
+	if (w->clock_back_ms > 0) {
+		/* the same for what the writer holds; cached devices are read again from their rows */
+		agentseen_clock_set_back(w->agents_seen, now, w->clock_back_ms);
+		seqtrack_clock_set_back(w->seq, now, w->clock_back_ms);
+		devcache_clear(w->devs);
+		w->clock_back_ms = 0;
+	}
 	add_counts(w);
 	atomic_fetch_add(&w->p.metrics->batches_committed, 1);
 	atomic_store(&w->p.metrics->device_cache_evictions, devcache_evictions(w->devs));
 	atomic_store(&w->p.metrics->last_commit_ms, now);
+	atomic_store(&w->p.metrics->last_commit_mono, mono);
 	return 0;
 fail:
 	store_w_rollback(w->p.store);
@@ -687,14 +707,39 @@ static void compact(struct writer *w, int64_t now)
 	atomic_fetch_add(&w->p.metrics->chunks_compacted, (uint64_t)merged);
 }
 
+/*
+ * The wall clock's lead on the monotonic one drops when the wall clock is
+ * set back (NTP correcting a clock that ran ahead): the liveness times
+ * stamped while it ran ahead lie in the future then, where they would keep
+ * devices and gateways looking heard, and their gaps open, until the clock
+ * caught up. The next batch moves them back (process_batch). A step forward
+ * leaves nothing in the future.
+ */
+static void note_clock(struct writer *w, int64_t now, int64_t mono)
+{
+	int64_t off = now - mono;
+	if (w->clock_off_known && off < w->clock_off - CLOCK_SET_BACK_MS) {
+		int64_t back = w->clock_off - off;
+		w->clock_back_ms += back;
+		SP_WARN("writer", "the collector's clock was set back %lld s; the liveness times it "
+				  "stamped while it ran ahead move back as much",
+			(long long)((back + 500) / 1000));
+	}
+	w->clock_off = off;
+	w->clock_off_known = true;
+}
+
 static void run_once(struct writer *w, size_t n, bool flush_all)
 {
 	int64_t now = sp_now_ms();
-	bool expire = now - w->last_expire_ms >= EXPIRE_EVERY_MS;
+	/* the cadence by the monotonic clock: a wall clock set back must not stop the ticks */
+	int64_t mono = sp_mono_ms();
+	note_clock(w, now, mono);
+	bool expire = mono - w->last_expire_mono >= EXPIRE_EVERY_MS;
 	if (expire)
-		w->last_expire_ms = now;
-	if (n > 0 || expire || flush_all) {
-		int rc = process_batch(w, n, expire, flush_all, now);
+		w->last_expire_mono = mono;
+	if (n > 0 || expire || flush_all || w->clock_back_ms > 0) {
+		int rc = process_batch(w, n, expire, flush_all, now, mono);
 		if (rc) {
 			atomic_fetch_add(&w->p.metrics->batches_failed, 1);
 			atomic_fetch_add(&w->p.metrics->messages_dropped_store, n);
@@ -830,7 +875,7 @@ struct writer *writer_start(const struct writer_params *p)
 	atomic_store(&p->metrics->agents, seqtrack_count(w->seq));
 	SP_INFO("writer", "%zu agents and %lld devices known; %zu alert conditions held",
 		seqtrack_count(w->seq), (long long)w->device_count, rules_count(w->rules));
-	w->last_expire_ms = sp_now_ms();
+	w->last_expire_mono = sp_mono_ms();
 	w->started = true;
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
 		w->started = false;

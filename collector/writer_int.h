@@ -59,13 +59,17 @@ struct writer {
 	bool *topic_ok;
 	struct sp_buf done, missing, meta;
 	uint64_t epoch_seen;
-	int64_t last_expire_ms;
+	int64_t last_expire_mono;    /* the cadences: sp_mono_ms */
+	/* the wall clock against the monotonic one, to see it set back (writer.c, note_clock) */
+	int64_t clock_off;
+	bool clock_off_known;
+	int64_t clock_back_ms;        /* set back by this much: to apply in the next batch */
 	int64_t device_count;
 	bool failing;                 /* the last batch failed to commit */
-	int64_t liveness_flushed_ms;
-	int64_t devices_flushed_ms;
+	int64_t liveness_flushed_mono;
+	int64_t devices_flushed_mono;
 	int64_t progress_rows;       /* rows in the progress log since its last fold (writer.c) */
-	/* the broker connection as link_settled needs it: up since when (0: down) */
+	/* the broker connection as link_settled needs it: up since when (sp_mono_ms; 0: down) */
 	uint64_t link_epoch;
 	int64_t link_up_since;
 	int64_t last_commit_mono;     /* when the last batch with messages started */

@@ -211,11 +211,13 @@ def _child_setup():
 class Proc:
     """One child process with its output appended to a log file."""
 
-    def __init__(self, name, argv, log_path, cwd):
+    def __init__(self, name, argv, log_path, cwd, env_vars=None):
+        """env_vars: added to (or replacing in) this process's environment."""
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
         self.cwd = cwd
+        self.env_vars = dict(env_vars or {})
         self.p = None
         self.starts = 0
 
@@ -227,7 +229,8 @@ class Proc:
             f.flush()
             self.p = subprocess.Popen(self.argv, stdout=f, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, cwd=self.cwd,
-                                      preexec_fn=_child_setup)
+                                      env=dict(os.environ, **self.env_vars) if self.env_vars
+                                      else None, preexec_fn=_child_setup)
         _LIVE.append(self)
         return self
 
@@ -656,8 +659,9 @@ class Collector:
 
     def __init__(self, env, broker, name="collector", gap_window_s=600, http_port=None,
                  db_path=None, client_id=None, log_level="info", extra=None, args=None, uri=None,
-                 https_ca=None):
-        """https_ca: the API serves HTTPS ([api] tls_* in extra) with a certificate from this CA."""
+                 https_ca=None, env_vars=None):
+        """https_ca: the API serves HTTPS ([api] tls_* in extra) with a certificate from this CA;
+        env_vars: added to the collector's environment."""
         self.env = env
         self.ssl_context = None
         if https_ca:
@@ -677,7 +681,7 @@ class Collector:
         self.args = list(args or [])
         self.write_config()
         self.proc = Proc(name, [COLLECTOR_BIN, "--config", self.config] + self.args,
-                         os.path.join(self.dir, "collector.log"), self.dir)
+                         os.path.join(self.dir, "collector.log"), self.dir, env_vars)
         env.register(self)
 
     def write_config(self):

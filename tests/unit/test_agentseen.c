@@ -185,6 +185,29 @@ static void test_many_agents(void)
 	agentseen_destroy(s);
 }
 
+static void test_clock_set_back(void)
+{
+	const int64_t HOUR = 3600 * 1000;
+	struct agentseen *s = agentseen_create(SLOW);
+	struct rows *r = calloc(1, sizeof(*r));
+	/* written, and noted again, by a clock an hour ahead; agent 2 before it ran ahead */
+	agentseen_note(s, 1, T0 + HOUR);
+	agentseen_note(s, 2, T0 - 5000);
+	flush(s, r, false);
+	agentseen_note(s, 1, T0 + HOUR + 500);
+	agentseen_clock_set_back(s, T0 + 1000, HOUR);
+	CHECK_EQ_INT(flush(s, r, true), 1);
+	CHECK_EQ_INT(r->seen[1], T0 + 500);
+	/* heard again 2 s later by the right clock: within the slow period of the moved write */
+	agentseen_note(s, 1, T0 + 2500);
+	CHECK_EQ_INT(agentseen_urgent(s), 0);
+	/* agent 2's time was behind now: not moved; after its silence its note is urgent */
+	agentseen_note(s, 2, T0 + 6000);
+	CHECK_EQ_INT(agentseen_urgent(s), 1);
+	free(r);
+	agentseen_destroy(s);
+}
+
 int main(void)
 {
 	RUN(test_first_note_urgent_then_slow);
@@ -192,5 +215,6 @@ int main(void)
 	RUN(test_back_from_silence);
 	RUN(test_rollback_keeps_notes);
 	RUN(test_many_agents);
+	RUN(test_clock_set_back);
 	HARNESS_EXIT();
 }

@@ -945,6 +945,29 @@ static void test_pacing_matches_model(void)
 	}
 }
 
+static void test_clock_set_back(void)
+{
+	const int64_t HOUR = 3600 * 1000;
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	struct seq_agent *b = seqtrack_add(t, "s", "b", 2);
+	/* a's gap seen by a clock an hour ahead, b's before it ran ahead */
+	mark_range(t, a, 2, 2, 1, T0 + HOUR);
+	mark_range(t, b, 2, 2, 1, T0 - 1000);
+	seqtrack_folded(t);
+	seqtrack_clock_set_back(t, T0, HOUR);
+	CHECK_EQ_INT(seq_agent_gap_since(a), T0);
+	CHECK_EQ_INT(seq_agent_gap_since(b), T0 - 1000);
+	CHECK(seq_agent_unfolded(a)); /* its row is written at the next fold */
+	CHECK(!seq_agent_unfolded(b));
+	/* declared missing one window after the gap was really seen, not an hour later */
+	CHECK_EQ_INT(seqtrack_expire(t, T0 + WINDOW), 2);
+	seqtrack_commit(t, T0 + WINDOW);
+	CHECK_EQ_INT(seq_agent_acked(a), 2);
+	CHECK_EQ_INT(seq_agent_acked(b), 2);
+	seqtrack_destroy(t);
+}
+
 /* ---------------------------------------------------------------- many agents */
 
 static void test_many_agents(void)
@@ -1010,6 +1033,7 @@ int main(void)
 	RUN(test_publish_failure_retried);
 	RUN(test_republish_all);
 	RUN(test_pacing_matches_model);
+	RUN(test_clock_set_back);
 	RUN(test_many_agents);
 	HARNESS_EXIT();
 }

@@ -2524,10 +2524,70 @@ static int on_item(void *ctx, const struct store_outbox_item *it)
 	return 0;
 }
 
-static int take(struct store_sender *h, int64_t now, struct taken *t)
+/* The next item due at now, for a sender whose longest backoff is longest_wait. */
+static int take_within(struct store_sender *h, int64_t now, int64_t longest_wait,
+		       struct taken *t)
 {
 	memset(t, 0, sizeof(*t));
-	return store_sender_next(h, now, on_item, t);
+	return store_sender_next(h, now, longest_wait, on_item, t);
+}
+
+/* The same, with a backoff longer than any wait these tests schedule. */
+static int take(struct store_sender *h, int64_t now, struct taken *t)
+{
+	return take_within(h, now, 24 * 3600 * 1000LL, t);
+}
+
+/* The collector's clock set back an hour: its liveness stamps later than now move back, others stay. */
+static void test_clock_set_back(void)
+{
+	const int64_t HOUR = 3600 * 1000;
+	char path[256], sql[256];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ahead = 0, before = 0;
+	struct store_device d1, d2;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "gw-ahead", &ahead), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "gw-before", &before), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", ahead, NULL, SP_DEV_LIFT, NULL, &d1),
+		     0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-2", before, NULL, SP_DEV_LIFT, NULL, &d2),
+		     0);
+	/* gw-ahead and lift-1 heard by the clock an hour ahead; gw-before and lift-2 before that */
+	CHECK_EQ_INT(store_w_agent_state(s, ahead, true, T0 + HOUR - 5000), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, ahead, T0 + HOUR - 1000), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, d1.id, T0 + HOUR - 1000, T0 + HOUR - 1000), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, before, true, T0 - 9000), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, before, T0 - 8000), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, d2.id, T0 - 8000, T0 - 8000), 0);
+	CHECK_EQ_INT(store_w_clock_set_back(s, T0, HOUR), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	snprintf(sql, sizeof(sql), "SELECT heard FROM device_seen WHERE id = %lld", (long long)d1.id);
+	CHECK_EQ_INT(sql_int(path, sql), T0 - 1000);
+	/* the device's own clock (last_seen) is not ours: it stays */
+	snprintf(sql, sizeof(sql), "SELECT last_seen FROM device_seen WHERE id = %lld",
+		 (long long)d1.id);
+	CHECK_EQ_INT(sql_int(path, sql), T0 + HOUR - 1000);
+	snprintf(sql, sizeof(sql), "SELECT heard FROM device_seen WHERE id = %lld", (long long)d2.id);
+	CHECK_EQ_INT(sql_int(path, sql), T0 - 8000);
+	struct {
+		int64_t id;
+		const char *col;
+		int64_t want;
+	} const rows[] = {
+		{ahead, "last_seen", T0 - 1000}, {ahead, "up_since", T0 - 5000},
+		{ahead, "state_at", T0 - 5000},  {before, "last_seen", T0 - 8000},
+		{before, "up_since", T0 - 9000}, {before, "state_at", T0 - 9000},
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(sql, sizeof(sql), "SELECT %s FROM agents WHERE id = %lld", rows[i].col,
+			 (long long)rows[i].id);
+		CHECK_EQ_INT(sql_int(path, sql), rows[i].want);
+	}
+	drop(s, path);
 }
 
 /* Mails: added in the writer's transaction, once per key, delivered oldest first, retried when due. */
@@ -2577,6 +2637,34 @@ static void test_mail_outbox(void)
 	CHECK_EQ_INT(store_sender_done(h, first, T0 + 60001), 0);
 	CHECK_EQ_INT(store_sender_pending(h), 0);
 	CHECK_EQ_INT(take(h, INT64_MAX, &t), 0); /* delivered items never come back */
+
+	/*
+	 * The wall clock set back (NTP correcting a clock that ran ahead): a
+	 * mail never tried is due at once, and so is one whose retry lies
+	 * further ahead than the sender's longest backoff (30 s here); one
+	 * within it still waits.
+	 */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_outbox_add(s, STORE_OUTBOX_MAIL, "<m3@x>", "site-a", "a@x.org",
+					"mail three", 10, T0 + 70000), 0);
+	CHECK_EQ_INT(store_w_outbox_add(s, STORE_OUTBOX_MAIL, "<m4@x>", "site-a", "a@x.org",
+					"mail four", 9, T0 + 70001), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(take_within(h, T0 + 70002, 30000, &t), 1);
+	CHECK_EQ_STR(t.key, "<m3@x>");
+	CHECK_EQ_INT(store_sender_retry(h, t.id, T0 + 80002, "connection refused"), 0);
+	/* set back 10 s: m4, never tried, is due though made "later"; m3 is 20 s ahead: waits */
+	CHECK_EQ_INT(take_within(h, T0 + 60001, 30000, &t), 1);
+	CHECK_EQ_STR(t.key, "<m4@x>");
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + 60001), 0);
+	CHECK_EQ_INT(take_within(h, T0 + 60002, 30000, &t), 0);
+	CHECK_EQ_INT(take_within(h, T0 + 70003, 30000, &t), 0);
+	/* set back an hour: m3's retry is an hour ahead, more than any backoff: due */
+	CHECK_EQ_INT(take_within(h, T0 - 3600 * 1000, 30000, &t), 1);
+	CHECK_EQ_STR(t.key, "<m3@x>");
+	CHECK_EQ_INT(t.attempts, 1);
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 - 3600 * 1000), 0);
+	CHECK_EQ_INT(take_within(h, INT64_MAX, 30000, &t), 0); /* no overflow at the far end */
 	/* the city outbox is another queue */
 	struct store_sender *c = store_sender_open(s, STORE_OUTBOX_CITY);
 	CHECK(c != NULL);
@@ -2881,6 +2969,7 @@ int main(void)
 	RUN(test_alert_queries_and_keys);
 	RUN(test_holds_and_load);
 	RUN(test_fault_clears);
+	RUN(test_clock_set_back);
 	RUN(test_mail_outbox);
 	RUN(test_city_outbox);
 	RUN(test_device_records_in_time_order);

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""
+test_clock_step.py - the collector's wall clock set back while it runs (NTP
+correcting a clock that ran an hour ahead) stops neither its periodic work
+nor its alert mail (docs/operations.md, "Clocks").
+
+The collector runs under libfaketime (Debian's libfaketime, LD_PRELOAD): its
+wall clock reads from a file the test rewrites, its monotonic clock is the
+real one (DONT_FAKE_MONOTONIC). [store] device_offline_s = 10, mail to a
+real SMTP server on loopback that first answers 451:
+  (1) the collector's clock runs an hour ahead (its acks' ts say so); a
+      gateway reports two chargers every second until the broker link has
+      settled; then chg-2 falls silent: its charger.offline alert opens and
+      its mail fails at least once (451);
+  (2) the clock is set back the hour (the next acks' ts are right again);
+  (3) the SMTP server accepts: the alert's mail, whose retry was scheduled by
+      the clock an hour ahead, arrives within its backoff, not an hour later;
+  (4) a second gateway, first heard after the step, reports two chargers,
+      one of which falls silent: its charger.offline alert opens
+      device_offline_s later (the liveness flushes and the offline sweep go
+      on), and /healthz stays 200;
+  (5) what was stamped while the clock ran ahead was moved back with it: the
+      collector logged the step; chg-2's alert is still open (its arrival
+      times are not in the future, so it does not look heard); chg-1, heard
+      just before the step, falls silent and gets its alert device_offline_s
+      after its last reading, though its gateway connected while the clock
+      ran ahead.
+Before the collector timed these by the wall clock, (3) and (4) waited an
+hour; before it moved its stamps back, chg-2's alert cleared at the step and
+chg-1's waited an hour.
+"""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sinks  # noqa: E402
+import sptest as T  # noqa: E402
+
+SITE, AGENT = "clock-1", "gw-clk"
+DEVICES = ["chg-1", "chg-2", "chg-3"]  # chg-3 keeps its gateway heard
+LATE_AGENT, LATE_DEVICES = "gw-late", ["chg-8", "chg-9"]  # heard only after the step
+OFFLINE_S = 10
+AHEAD_S = 3600
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+class Fake:
+    """A fake gateway: birth and state, then readings in seq order, each waiting for its ack."""
+
+    def __init__(self, broker, agent, devices):
+        self.broker = broker
+        self.agent = agent
+        self.seq = 0
+        birth = {"v": 1, "ts": now_ms(), "fw": "clock 0.0",
+                 "devices": [{"dev": d, "kind": "charger", "ports": 2, "port_limit_w": 1000}
+                             for d in devices]}
+        T.publish_ok(broker, self.topic("birth"), json.dumps(birth))
+        T.publish_ok(broker, self.topic("state"), json.dumps({"online": True, "ts": now_ms()}),
+                     retain=True)
+
+    def topic(self, kind):
+        return "sp/v1/%s/%s/%s" % (SITE, self.agent, kind)
+
+    def send(self, devs):
+        self.seq += 1
+        recs = [{"t": "station", "dev": d, "ts": now_ms(), "smoke": False, "power_w": 0,
+                 "energy_wh": 0} for d in devs]
+        T.publish_ok(self.broker, self.topic("data"), json.dumps(
+            {"v": 1, "seq": self.seq, "ts": now_ms(), "records": recs}, separators=(",", ":")))
+        T.wait_until(lambda: (T.retained_ack(self.broker, SITE, self.agent) or 0) >= self.seq,
+                     15, "%s's ack of seq %d" % (self.agent, self.seq))
+
+    def ack_offset_s(self):
+        """How far the collector's clock is from ours, by the ts of its retained ack."""
+        raw = T.retained(self.broker, self.topic("ack"))
+        T.check(raw is not None, "a retained ack")
+        return (json.loads(raw.decode("utf-8"))["ts"] - now_ms()) / 1000.0
+
+
+def offline_alerts(coll):
+    return {a["dev"]: a for a in coll.api_ok("/api/v1/alerts", {"site": SITE, "state": "all"})
+            if a["rule"] == "charger.offline"}
+
+
+def main(env):
+    T.check(os.path.exists(FAKETIME_LIB),
+            "%s (Debian package libfaketime; scripts/setup-deps installs it)" % FAKETIME_LIB)
+    clock_file = os.path.join(env.subdir("faketime"), "offset")
+    with open(clock_file, "w") as f:
+        f.write("+%d\n" % AHEAD_S)
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    fake_env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": clock_file,
+                "FAKETIME_CACHE_DURATION": "1", "DONT_FAKE_MONOTONIC": "1",
+                # ASan wants its runtime first among the preloads; libfaketime is first here
+                "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
+    broker = env.broker()
+    smtp = sinks.SmtpSink(env, mode="fail")
+    coll = env.collector(broker, env_vars=fake_env, extra={
+        "store": {"device_offline_s": OFFLINE_S},
+        "smtp": {"url": smtp.url, "from": "sitepulse@test.example", "to": "ops@test.example",
+                 "timeout_s": 2, "retry_min_s": 1, "retry_max_s": 3}})
+    fake = Fake(broker, AGENT, DEVICES)
+    T.wait_until(lambda: len(coll.api_ok("/api/v1/devices", {"site": SITE})) == len(DEVICES), 15,
+                 "the birth's devices")
+
+    T.log("(1) the collector's clock an hour ahead; the chargers report, then chg-2 falls silent")
+    fake.send(DEVICES)
+    off = fake.ack_offset_s()
+    T.check(AHEAD_S - 60 < off < AHEAD_S + 60,
+            "libfaketime sets the collector's clock %d s ahead: its ack says %.0f s" % (AHEAD_S, off))
+    settle_end = time.time() + OFFLINE_S + 2  # the broker link settles after device_offline_s
+    while time.time() < settle_end:
+        fake.send(DEVICES)
+        time.sleep(1.0)
+    deadline = time.time() + OFFLINE_S + 15
+    while time.time() < deadline and "chg-2" not in offline_alerts(coll):
+        fake.send(["chg-1", "chg-3"])
+        time.sleep(1.0)
+    T.check("chg-2" in offline_alerts(coll), "chg-2's charger.offline alert before the step")
+    T.wait_until(lambda: len(smtp.rejected()) >= 1, 15, "its mail refused (451) at least once")
+    fake.send(["chg-1", "chg-3"])
+    chg1_last = now_ms()  # chg-1's last reading: the clock still an hour ahead
+
+    T.log("(2) the clock set back the hour; chg-1 silent from now on")
+    with open(clock_file, "w") as f:
+        f.write("+0\n")
+    time.sleep(2.5)  # libfaketime reads the file again after FAKETIME_CACHE_DURATION
+    fake.send(["chg-3"])
+    off = fake.ack_offset_s()
+    T.check(-60 < off < 60, "the collector's clock set back: its ack is %.0f s off" % off)
+    T.wait_until(lambda: "the collector's clock was set back 3600 s" in coll.proc.log_text(), 5,
+                 "the collector's log line on the step")
+
+    T.log("(3) the SMTP server accepts: the mail scheduled an hour ahead comes within its backoff")
+    smtp.set_mode("ok")
+    got = smtp.wait_for(1, timeout=20)
+    subject = str(got[0]["msg"]["Subject"])
+    T.check("charger.offline" in subject and "chg-2" in subject,
+            "the mail is chg-2's alert: %r" % subject)
+
+    T.log("(4) a gateway heard only after the step; chg-9 of it falls silent: its alert on time")
+    late = Fake(broker, LATE_AGENT, LATE_DEVICES)
+    late.send(LATE_DEVICES)
+    silent_since = time.time()
+    deadline = time.time() + 2 * OFFLINE_S + 20
+    while time.time() < deadline and "chg-9" not in offline_alerts(coll):
+        late.send(["chg-8"])  # its gateway keeps sending: chg-9's silence is its own
+        fake.send(["chg-3"])  # and so does the first one
+        time.sleep(1.0)
+    T.check("chg-9" in offline_alerts(coll),
+            "chg-9's charger.offline alert after the step (the sweep goes on)")
+    T.log("chg-9's alert %.1f s after its last reading" % (time.time() - silent_since))
+    T.check_eq(coll.healthz(), 200, "/healthz after the step")
+
+    T.log("(5) what was stamped an hour ahead moved back: chg-1's alert, chg-2's still open")
+    deadline = time.time() + OFFLINE_S + 20
+    while time.time() < deadline and "chg-1" not in offline_alerts(coll):
+        fake.send(["chg-3"])
+        time.sleep(1.0)
+    alerts = offline_alerts(coll)
+    T.check("chg-1" in alerts, "chg-1's charger.offline alert, its last reading before the step")
+    if "chg-1" in alerts:
+        late_by = (alerts["chg-1"]["opened_at"] - chg1_last) / 1000.0
+        T.check(OFFLINE_S - 3 <= late_by <= OFFLINE_S + 5,
+                "chg-1's alert dated device_offline_s after its last reading: %.1f s" % late_by)
+    T.check(alerts["chg-2"]["cleared_at"] is None,
+            "chg-2's alert still open (silent since before the step): %r" % alerts["chg-2"])
+
+
+if __name__ == "__main__":
+    T.run(main)
