@@ -456,6 +456,50 @@ def retained_ack(broker, site, agent):
     return json.loads(raw.decode("utf-8"))["seq"]
 
 
+def now_ms():
+    """The test's wall clock in ms."""
+    return int(time.time() * 1000)
+
+
+class FakeGateway:
+    """A gateway the test plays with mosquitto_pub: birth and state messages,
+    and data messages in seq order, each waiting for the collector's end-to-end
+    ack (docs/protocol.md, "Acknowledgement")."""
+
+    def __init__(self, broker, site, agent):
+        self.broker = broker
+        self.site = site
+        self.agent = agent
+        self.seq = 0
+
+    def topic(self, kind):
+        return "sp/v1/%s/%s/%s" % (self.site, self.agent, kind)
+
+    def birth(self, devices, fw="fake 0.0"):
+        """devices: the birth's device entries (dicts)."""
+        publish_ok(self.broker, self.topic("birth"),
+                   json.dumps({"v": 1, "ts": now_ms(), "fw": fw, "devices": devices}))
+
+    def state(self, online):
+        publish_ok(self.broker, self.topic("state"),
+                   json.dumps({"online": online, "ts": now_ms()}), retain=True)
+
+    def send(self, records, timeout=15):
+        """One data message of these records; returns (sent, acked), ms, once acked."""
+        self.seq += 1
+        sent = now_ms()
+        publish_ok(self.broker, self.topic("data"), json.dumps(
+            {"v": 1, "seq": self.seq, "ts": sent, "records": records}, separators=(",", ":")))
+        wait_until(lambda: (retained_ack(self.broker, self.site, self.agent) or 0) >= self.seq,
+                   timeout, "%s's ack of seq %d" % (self.agent, self.seq))
+        return sent, now_ms()
+
+    def ack(self):
+        """The retained ack (a dict: seq, ts), or None."""
+        raw = retained(self.broker, self.topic("ack"))
+        return None if raw is None else json.loads(raw.decode("utf-8"))
+
+
 # ---------------------------------------------------------------- TCP proxy
 
 class TcpProxy:

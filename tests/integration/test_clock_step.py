@@ -29,7 +29,6 @@ Before the collector timed these by the wall clock, (3) and (4) waited an
 hour; before it moved its stamps back, chg-2's alert cleared at the step and
 chg-1's waited an hour.
 """
-import json
 import os
 import sys
 import time
@@ -46,41 +45,23 @@ AHEAD_S = 3600
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
-def now_ms():
-    return int(time.time() * 1000)
+def chargers(devs):
+    return [{"t": "station", "dev": d, "ts": T.now_ms(), "smoke": False, "power_w": 0,
+             "energy_wh": 0} for d in devs]
 
 
-class Fake:
-    """A fake gateway: birth and state, then readings in seq order, each waiting for its ack."""
+def gateway(broker, agent, devices):
+    gw = T.FakeGateway(broker, SITE, agent)
+    gw.birth([{"dev": d, "kind": "charger", "ports": 2, "port_limit_w": 1000} for d in devices])
+    gw.state(True)
+    return gw
 
-    def __init__(self, broker, agent, devices):
-        self.broker = broker
-        self.agent = agent
-        self.seq = 0
-        birth = {"v": 1, "ts": now_ms(), "fw": "clock 0.0",
-                 "devices": [{"dev": d, "kind": "charger", "ports": 2, "port_limit_w": 1000}
-                             for d in devices]}
-        T.publish_ok(broker, self.topic("birth"), json.dumps(birth))
-        T.publish_ok(broker, self.topic("state"), json.dumps({"online": True, "ts": now_ms()}),
-                     retain=True)
 
-    def topic(self, kind):
-        return "sp/v1/%s/%s/%s" % (SITE, self.agent, kind)
-
-    def send(self, devs):
-        self.seq += 1
-        recs = [{"t": "station", "dev": d, "ts": now_ms(), "smoke": False, "power_w": 0,
-                 "energy_wh": 0} for d in devs]
-        T.publish_ok(self.broker, self.topic("data"), json.dumps(
-            {"v": 1, "seq": self.seq, "ts": now_ms(), "records": recs}, separators=(",", ":")))
-        T.wait_until(lambda: (T.retained_ack(self.broker, SITE, self.agent) or 0) >= self.seq,
-                     15, "%s's ack of seq %d" % (self.agent, self.seq))
-
-    def ack_offset_s(self):
-        """How far the collector's clock is from ours, by the ts of its retained ack."""
-        raw = T.retained(self.broker, self.topic("ack"))
-        T.check(raw is not None, "a retained ack")
-        return (json.loads(raw.decode("utf-8"))["ts"] - now_ms()) / 1000.0
+def ack_offset_s(gw):
+    """How far the collector's clock is from ours, by the ts of the gateway's retained ack."""
+    ack = gw.ack()
+    T.check(ack is not None, "a retained ack")
+    return (ack["ts"] - T.now_ms()) / 1000.0
 
 
 def offline_alerts(coll):
@@ -105,34 +86,34 @@ def main(env):
         "store": {"device_offline_s": OFFLINE_S},
         "smtp": {"url": smtp.url, "from": "sitepulse@test.example", "to": "ops@test.example",
                  "timeout_s": 2, "retry_min_s": 1, "retry_max_s": 3}})
-    fake = Fake(broker, AGENT, DEVICES)
+    fake = gateway(broker, AGENT, DEVICES)
     T.wait_until(lambda: len(coll.api_ok("/api/v1/devices", {"site": SITE})) == len(DEVICES), 15,
                  "the birth's devices")
 
     T.log("(1) the collector's clock an hour ahead; the chargers report, then chg-2 falls silent")
-    fake.send(DEVICES)
-    off = fake.ack_offset_s()
+    fake.send(chargers(DEVICES))
+    off = ack_offset_s(fake)
     T.check(AHEAD_S - 60 < off < AHEAD_S + 60,
             "libfaketime sets the collector's clock %d s ahead: its ack says %.0f s" % (AHEAD_S, off))
     settle_end = time.time() + OFFLINE_S + 2  # the broker link settles after device_offline_s
     while time.time() < settle_end:
-        fake.send(DEVICES)
+        fake.send(chargers(DEVICES))
         time.sleep(1.0)
     deadline = time.time() + OFFLINE_S + 15
     while time.time() < deadline and "chg-2" not in offline_alerts(coll):
-        fake.send(["chg-1", "chg-3"])
+        fake.send(chargers(["chg-1", "chg-3"]))
         time.sleep(1.0)
     T.check("chg-2" in offline_alerts(coll), "chg-2's charger.offline alert before the step")
     T.wait_until(lambda: len(smtp.rejected()) >= 1, 15, "its mail refused (451) at least once")
-    fake.send(["chg-1", "chg-3"])
-    chg1_last = now_ms()  # chg-1's last reading: the clock still an hour ahead
+    fake.send(chargers(["chg-1", "chg-3"]))
+    chg1_last = T.now_ms()  # chg-1's last reading: the clock still an hour ahead
 
     T.log("(2) the clock set back the hour; chg-1 silent from now on")
     with open(clock_file, "w") as f:
         f.write("+0\n")
     time.sleep(2.5)  # libfaketime reads the file again after FAKETIME_CACHE_DURATION
-    fake.send(["chg-3"])
-    off = fake.ack_offset_s()
+    fake.send(chargers(["chg-3"]))
+    off = ack_offset_s(fake)
     T.check(-60 < off < 60, "the collector's clock set back: its ack is %.0f s off" % off)
     T.wait_until(lambda: "the collector's clock was set back 3600 s" in coll.proc.log_text(), 5,
                  "the collector's log line on the step")
@@ -145,13 +126,13 @@ def main(env):
             "the mail is chg-2's alert: %r" % subject)
 
     T.log("(4) a gateway heard only after the step; chg-9 of it falls silent: its alert on time")
-    late = Fake(broker, LATE_AGENT, LATE_DEVICES)
-    late.send(LATE_DEVICES)
+    late = gateway(broker, LATE_AGENT, LATE_DEVICES)
+    late.send(chargers(LATE_DEVICES))
     silent_since = time.time()
     deadline = time.time() + 2 * OFFLINE_S + 20
     while time.time() < deadline and "chg-9" not in offline_alerts(coll):
-        late.send(["chg-8"])  # its gateway keeps sending: chg-9's silence is its own
-        fake.send(["chg-3"])  # and so does the first one
+        late.send(chargers(["chg-8"]))  # its gateway keeps sending: chg-9's silence is its own
+        fake.send(chargers(["chg-3"]))  # and so does the first one
         time.sleep(1.0)
     T.check("chg-9" in offline_alerts(coll),
             "chg-9's charger.offline alert after the step (the sweep goes on)")
@@ -161,7 +142,7 @@ def main(env):
     T.log("(5) what was stamped an hour ahead moved back: chg-1's alert, chg-2's still open")
     deadline = time.time() + OFFLINE_S + 20
     while time.time() < deadline and "chg-1" not in offline_alerts(coll):
-        fake.send(["chg-3"])
+        fake.send(chargers(["chg-3"]))
         time.sleep(1.0)
     alerts = offline_alerts(coll)
     T.check("chg-1" in alerts, "chg-1's charger.offline alert, its last reading before the step")

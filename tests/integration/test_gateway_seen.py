@@ -16,7 +16,6 @@ waiting for its ack:
   (3) twice: silent for longer than the period, then one message: last_seen is
       that message's arrival within 2.5 s of the ack.
 """
-import json
 import os
 import sys
 import time
@@ -30,37 +29,10 @@ SLOW_MS = OFFLINE_S * 100
 PROMPT_S = 2.5
 
 
-def now_ms():
-    return int(time.time() * 1000)
-
-
-def topic(kind):
-    return "sp/v1/%s/%s/%s" % (SITE, AGENT, kind)
-
-
-class Fake:
-    """A fake gateway: data messages in seq order, each waiting for its ack."""
-
-    def __init__(self, broker):
-        self.broker = broker
-        self.seq = 0
-
-    def send(self):
-        """One heartbeat of the lift; returns when its ack arrived (ms)."""
-        self.seq += 1
-        rec = {"t": "lift", "dev": DEV, "ts": now_ms(), "floor": 1, "dir": "stop",
-               "door": "closed", "door_zone": True, "occupied": False, "speed": 0,
-               "mode": "normal", "power": "mains", "safety_ok": True}
-        sent = now_ms()
-        T.publish_ok(self.broker, topic("data"), json.dumps(
-            {"v": 1, "seq": self.seq, "ts": sent, "records": [rec]}, separators=(",", ":")))
-        T.wait_until(lambda: (T.retained_ack(self.broker, SITE, AGENT) or 0) >= self.seq, 15,
-                     "ack of seq %d" % self.seq)
-        return sent, now_ms()
-
-    def state(self, online):
-        T.publish_ok(self.broker, topic("state"), json.dumps({"online": online, "ts": now_ms()}),
-                     retain=True)
+def lift(ts):
+    return {"t": "lift", "dev": DEV, "ts": ts, "floor": 1, "dir": "stop", "door": "closed",
+            "door_zone": True, "occupied": False, "speed": 0, "mode": "normal",
+            "power": "mains", "safety_ok": True}
 
 
 def last_seen(coll):
@@ -81,27 +53,25 @@ def lift_online(coll):
 def main(env):
     broker = env.broker()
     coll = env.collector(broker, extra={"store": {"device_offline_s": OFFLINE_S}})
-    birth = {"v": 1, "ts": now_ms(), "fw": "seen 0.0",
-             "devices": [{"dev": DEV, "kind": "lift", "floors": [0, 6], "rated_speed": 1.0}]}
-    T.publish_ok(broker, topic("birth"), json.dumps(birth))
-    fake = Fake(broker)
-    fake.state(True)
+    gw = T.FakeGateway(broker, SITE, AGENT)
+    gw.birth([{"dev": DEV, "kind": "lift", "floors": [0, 6], "rated_speed": 1.0}])
+    gw.state(True)
     T.wait_until(lambda: len(coll.api_ok("/api/v1/devices", {"site": SITE})) == 1, 15,
                  "the birth's lift")
 
     T.log("(1) a gateway that keeps sending: written at once, then with the slow flush")
-    first_sent, first_acked = fake.send()
+    first_sent, _ = gw.send([lift(T.now_ms())])
     T.wait_until(lambda: last_seen(coll) >= first_sent, PROMPT_S,
                  "the first message's last_seen within %.1f s of its ack" % PROMPT_S)
     values, newest, worst_lag = set(), first_sent, 0
     end = time.time() + 13
     while time.time() < end:
-        sent, _ = fake.send()
+        sent, _ = gw.send([lift(T.now_ms())])
         time.sleep(0.3)
         seen = last_seen(coll)
         values.add(seen)
         # what it trails is the newest message the slow flush before this poll had
-        worst_lag = max(worst_lag, now_ms() - seen)
+        worst_lag = max(worst_lag, T.now_ms() - seen)
         newest = sent
     T.log("distinct last_seen values in 13 s: %d; the largest lag behind a poll %d ms"
           % (len(values), worst_lag))
@@ -114,20 +84,20 @@ def main(env):
 
     T.log("(2) offline by its state, then data without a state: online again at once")
     for attempt in range(3):
-        fake.state(False)
+        gw.state(False)
         T.wait_until(lambda: not lift_online(coll), 10, "the lift offline with its gateway")
-        _, acked = fake.send()
+        _, acked = gw.send([lift(T.now_ms())])
         T.wait_until(lambda: lift_online(coll), 10, "the lift online again")
-        took = (now_ms() - acked) / 1000.0
+        took = (T.now_ms() - acked) / 1000.0
         T.check(took <= PROMPT_S, "attempt %d: online %.1f s after the ack (want <= %.1f s)"
                 % (attempt + 1, took, PROMPT_S))
 
     T.log("(3) back from a silence longer than the period: written at once")
     for attempt in range(2):
         time.sleep(SLOW_MS / 1000.0 + 1.0)
-        sent, acked = fake.send()
+        sent, acked = gw.send([lift(T.now_ms())])
         T.wait_until(lambda: last_seen(coll) >= sent, 10, "last_seen of the message after the silence")
-        took = (now_ms() - acked) / 1000.0
+        took = (T.now_ms() - acked) / 1000.0
         T.check(took <= PROMPT_S, "attempt %d: last_seen %.1f s after the ack (want <= %.1f s)"
                 % (attempt + 1, took, PROMPT_S))
 
