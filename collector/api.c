@@ -193,7 +193,7 @@ static enum MHD_Result route_healthz(struct api *a, struct MHD_Connection *c)
 	int64_t last_mono = atomic_load(&a->p.metrics->last_commit_mono);
 	/*
 	 * the writer commits at least once a second (heartbeat): silence means it
-	 * is stuck; timed by the monotonic clock, which a wall clock set does not move
+	 * is stuck; timed by the monotonic clock, which setting the wall clock does not move
 	 */
 	bool stalled = last_mono > 0 && sp_mono_ms() - last_mono > WRITER_STALL_MS;
 	bool store = atomic_load(&a->p.metrics->store_ok) && store_r_ping(a->p.store) == 0;

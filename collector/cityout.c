@@ -274,9 +274,10 @@ fail:
 /* Builds what is due, at most BUILD_BUDGET summaries. True if more may be due. */
 static bool schedule(struct cityout *c, int64_t now)
 {
-	if (sp_mono_ms() >= c->next_scan_ms) { /* a wall clock set back must not stop it */
+	int64_t mono = sp_mono_ms(); /* the scan's period: a wall clock set back must not stop it */
+	if (mono >= c->next_scan_ms) {
 		refresh_sites(c);
-		c->next_scan_ms = sp_mono_ms() + SITES_REFRESH_MS;
+		c->next_scan_ms = mono + SITES_REFRESH_MS;
 	}
 	int budget = BUILD_BUDGET;
 	bool progress = true;
