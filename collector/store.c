@@ -84,6 +84,11 @@ int store_w_clock_set_back(struct store *s, int64_t now_ms, int64_t back_ms)
 	return s->be->w_clock_set_back(s->impl, now_ms, back_ms);
 }
 
+int64_t store_w_newest_stamp(struct store *s)
+{
+	return s->be->w_newest_stamp(s->impl);
+}
+
 int store_w_device(struct store *s, const char *site, const char *dev, struct store_device *out,
 		   struct store_seen *seen)
 {

@@ -146,6 +146,13 @@ int store_w_agent_seen(struct store *s, int64_t agent_id, int64_t received_ms);
 int store_w_clock_set_back(struct store *s, int64_t now_ms, int64_t back_ms);
 
 /*
+ * The newest of the liveness times store_w_clock_set_back moves (0 if none),
+ * or -1 (logged): at start, one in the future says the clock was set back
+ * while the collector was stopped.
+ */
+int64_t store_w_newest_stamp(struct store *s);
+
+/*
  * A device's liveness as stored (store_w_device_seen): its newest reading's
  * ts (the device's clock) and when a reading of it last arrived (heard, the
  * collector's clock: what its silence is measured from). 0 if none.
@@ -579,6 +586,7 @@ struct store_backend {
 	int (*w_agent_state)(void *impl, int64_t agent_id, bool online, int64_t received_ms);
 	int (*w_agent_seen)(void *impl, int64_t agent_id, int64_t received_ms);
 	int (*w_clock_set_back)(void *impl, int64_t now_ms, int64_t back_ms);
+	int64_t (*w_newest_stamp)(void *impl);
 	int (*w_device)(void *impl, const char *site, const char *dev, struct store_device *out,
 			struct store_seen *seen);
 	int (*w_upsert_device)(void *impl, const char *site, const char *dev, int64_t agent_id,

@@ -87,6 +87,9 @@ static const char *const WSQL[W_COUNT] = {
 			  " up_since = CASE WHEN up_since > ?1 THEN up_since - ?2 ELSE up_since END,"
 			  " state_at = CASE WHEN state_at > ?1 THEN state_at - ?2 ELSE state_at END"
 			  " WHERE last_seen > ?1 OR up_since > ?1 OR state_at > ?1",
+	/* store_w_newest_stamp: once at start, a pass over both tables */
+	[W_NEWEST_STAMP] = "SELECT max(coalesce((SELECT max(heard) FROM device_seen), 0),"
+			   " coalesce((SELECT max(max(last_seen, up_since, state_at)) FROM agents), 0))",
 	[W_COMPACT_UPTO] = "SELECT upto FROM compaction WHERE id = 1",
 	[W_COMPACT_SCAN] = "SELECT id, device_id, ts_max, at FROM reading_chunks WHERE id > ?1 "
 			   "ORDER BY id LIMIT ?2",
@@ -523,6 +526,19 @@ static int sq_clock_set_back(void *impl, int64_t now_ms, int64_t back_ms)
 	return 0;
 }
 
+static int64_t sq_newest_stamp(void *impl)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_stmt *st = s->w[W_NEWEST_STAMP];
+	int64_t newest = -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		newest = sqlite3_column_int64(st, 0);
+	else
+		sqs_db_error(s, s->db, "read the newest liveness time");
+	sqlite3_reset(st);
+	return newest;
+}
+
 static int16_t column_clamped(sqlite3_stmt *st, int col, int lo, int hi)
 {
 	int v = sqlite3_column_int(st, col);
@@ -686,6 +702,7 @@ const struct store_backend store_sqlite_backend = {
 	.w_agent_state = sq_agent_state,
 	.w_agent_seen = sq_agent_seen,
 	.w_clock_set_back = sq_clock_set_back,
+	.w_newest_stamp = sq_newest_stamp,
 	.w_device = sq_device,
 	.w_upsert_device = sq_upsert_device,
 	.w_reading = sq_reading,

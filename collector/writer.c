@@ -875,6 +875,21 @@ struct writer *writer_start(const struct writer_params *p)
 	atomic_store(&p->metrics->agents, seqtrack_count(w->seq));
 	SP_INFO("writer", "%zu agents and %lld devices known; %zu alert conditions held",
 		seqtrack_count(w->seq), (long long)w->device_count, rules_count(w->rules));
+	/*
+	 * Liveness stamped later than now: the clock was set back while the
+	 * collector was stopped (or the file comes from a host whose clock ran
+	 * ahead). By how much is not known; taking the newest stamp for the
+	 * moment of the stop keeps the silences between the stamps and leaves
+	 * none in the future. The first batch moves them, as after note_clock.
+	 */
+	int64_t newest = store_w_newest_stamp(p->store), now = sp_now_ms();
+	if (newest > now + CLOCK_SET_BACK_MS) {
+		w->clock_back_ms = newest - now;
+		SP_WARN("writer", "liveness times in the store lie up to %lld s in the future: the "
+				  "clock was set back while the collector was stopped; they move back "
+				  "as much",
+			(long long)((w->clock_back_ms + 500) / 1000));
+	}
 	w->last_expire_mono = sp_mono_ms();
 	w->started = true;
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {

@@ -28,6 +28,9 @@ real SMTP server on loopback that first answers 451:
 Before the collector timed these by the wall clock, (3) and (4) waited an
 hour; before it moved its stamps back, chg-2's alert cleared at the step and
 chg-1's waited an hour.
+  (6) the clock an hour ahead again, the collector stopped (its liveness times
+      in the file an hour ahead), started with the clock right: it logs the
+      times in the future and its first batch moves them back.
 """
 import os
 import sys
@@ -62,6 +65,17 @@ def ack_offset_s(gw):
     ack = gw.ack()
     T.check(ack is not None, "a retained ack")
     return (ack["ts"] - T.now_ms()) / 1000.0
+
+
+def newest_stamp(coll):
+    """The newest arrival time the collector stamped: devices' heard, gateways' liveness."""
+    db = T.db_open_ro(coll.db_path)
+    try:
+        return db.execute("SELECT max(coalesce((SELECT max(heard) FROM device_seen), 0),"
+                          " coalesce((SELECT max(max(last_seen, up_since, state_at))"
+                          " FROM agents), 0))").fetchone()[0]
+    finally:
+        db.close()
 
 
 def offline_alerts(coll):
@@ -152,6 +166,23 @@ def main(env):
                 "chg-1's alert dated device_offline_s after its last reading: %.1f s" % late_by)
     T.check(alerts["chg-2"]["cleared_at"] is None,
             "chg-2's alert still open (silent since before the step): %r" % alerts["chg-2"])
+
+    T.log("(6) stopped while an hour ahead, started with the clock right: nothing in the future")
+    with open(clock_file, "w") as f:
+        f.write("+%d\n" % AHEAD_S)
+    time.sleep(2.5)
+    fake.send(chargers(["chg-3"]))
+    T.check(ack_offset_s(fake) > AHEAD_S - 60, "the collector's clock an hour ahead again")
+    coll.terminate()
+    T.check(newest_stamp(coll) > T.now_ms() + (AHEAD_S - 60) * 1000,
+            "the stop left liveness times an hour ahead in the file")
+    with open(clock_file, "w") as f:
+        f.write("+0\n")
+    coll.start()
+    T.wait_until(lambda: "liveness times in the store lie up to" in coll.proc.log_text(), 10,
+                 "the collector's log line on stamps in the future at start")
+    T.wait_until(lambda: newest_stamp(coll) <= T.now_ms() + 5000, 10,
+                 "no liveness time in the future after the first batch")
 
 
 if __name__ == "__main__":

@@ -2549,6 +2549,7 @@ static void test_clock_set_back(void)
 		return;
 	int64_t ahead = 0, before = 0;
 	struct store_device d1, d2;
+	CHECK_EQ_INT(store_w_newest_stamp(s), 0); /* nothing heard yet */
 	CHECK_EQ_INT(store_w_begin(s), 0);
 	CHECK_EQ_INT(store_w_agent(s, "site-a", "gw-ahead", &ahead), 0);
 	CHECK_EQ_INT(store_w_agent(s, "site-a", "gw-before", &before), 0);
@@ -2563,8 +2564,10 @@ static void test_clock_set_back(void)
 	CHECK_EQ_INT(store_w_agent_state(s, before, true, T0 - 9000), 0);
 	CHECK_EQ_INT(store_w_agent_seen(s, before, T0 - 8000), 0);
 	CHECK_EQ_INT(store_w_device_seen(s, d2.id, T0 - 8000, T0 - 8000), 0);
+	CHECK_EQ_INT(store_w_newest_stamp(s), T0 + HOUR - 1000);
 	CHECK_EQ_INT(store_w_clock_set_back(s, T0, HOUR), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(store_w_newest_stamp(s), T0 - 1000);
 	snprintf(sql, sizeof(sql), "SELECT heard FROM device_seen WHERE id = %lld", (long long)d1.id);
 	CHECK_EQ_INT(sql_int(path, sql), T0 - 1000);
 	/* the device's own clock (last_seen) is not ours: it stays */
