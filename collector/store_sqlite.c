@@ -526,17 +526,22 @@ static int sq_clock_set_back(void *impl, int64_t now_ms, int64_t back_ms)
 	return 0;
 }
 
+/* The one integer a writer statement without parameters reads, or -1 (logged when what is given). */
+static int64_t read_one_int(struct sqlite_store *s, enum wstmt which, const char *what)
+{
+	sqlite3_stmt *st = s->w[which];
+	int64_t v = -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else if (what)
+		sqs_db_error(s, s->db, what);
+	sqlite3_reset(st);
+	return v;
+}
+
 static int64_t sq_newest_stamp(void *impl)
 {
-	struct sqlite_store *s = impl;
-	sqlite3_stmt *st = s->w[W_NEWEST_STAMP];
-	int64_t newest = -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		newest = sqlite3_column_int64(st, 0);
-	else
-		sqs_db_error(s, s->db, "read the newest liveness time");
-	sqlite3_reset(st);
-	return newest;
+	return read_one_int(impl, W_NEWEST_STAMP, "read the newest liveness time");
 }
 
 static int16_t column_clamped(sqlite3_stmt *st, int col, int lo, int hi)
@@ -670,13 +675,7 @@ static int sq_device_seen(void *impl, int64_t device_id, int64_t ts, int64_t hea
 
 static int64_t sq_device_count(void *impl)
 {
-	struct sqlite_store *s = impl;
-	sqlite3_stmt *st = s->w[W_DEV_COUNT];
-	int64_t n = -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return n;
+	return read_one_int(impl, W_DEV_COUNT, NULL);
 }
 
 static int sq_heartbeat(void *impl, int64_t now_ms)
