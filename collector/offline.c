@@ -160,14 +160,19 @@ static int on_device(void *ctx, const struct store_offline_device *d)
 	    sw, offline_judge_device(d, sw->cfg, sw->offline_ms, sw->now_ms, &ev, sw->detail), &ev);
 }
 
+struct store_offline_rules offline_rules(void)
+{
+	return (struct store_offline_rules){.gateway = rule_name(RULE_GATEWAY_OFFLINE),
+					    .lift = rule_name(RULE_LIFT_OFFLINE),
+					    .charger = rule_name(RULE_CHARGER_OFFLINE)};
+}
+
 int offline_sweep(struct store *s, const struct rules_config *cfg, int64_t offline_ms,
 		  int64_t now_ms, rule_event_fn fn, void *ctx)
 {
 	struct sweep sw = {cfg, offline_ms, now_ms, fn, ctx, ""};
 	struct store_offline_scan q = {.silent_before = now_ms - offline_ms,
-				       .gateway_rule = rule_name(RULE_GATEWAY_OFFLINE),
-				       .lift_rule = rule_name(RULE_LIFT_OFFLINE),
-				       .charger_rule = rule_name(RULE_CHARGER_OFFLINE),
+				       .rules = offline_rules(),
 				       .agent = on_agent,
 				       .device = on_device,
 				       .ctx = &sw};

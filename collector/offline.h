@@ -52,6 +52,9 @@ int offline_judge_gateway(const struct store_offline_agent *a, const struct rule
 int offline_judge_device(const struct store_offline_device *d, const struct rules_config *cfg,
 			 int64_t offline_ms, int64_t now_ms, struct rule_event *ev, char *detail);
 
+/* The offline rules' names, for the store (store_w_clock_set_back). */
+struct store_offline_rules offline_rules(void);
+
 /* One sweep over the store (see above); events go to fn. 0, fn's error or SP_E*. */
 int offline_sweep(struct store *s, const struct rules_config *cfg, int64_t offline_ms,
 		  int64_t now_ms, rule_event_fn fn, void *ctx);

@@ -79,9 +79,10 @@ int store_w_agent_seen(struct store *s, int64_t agent_id, int64_t received_ms)
 	return s->be->w_agent_seen(s->impl, agent_id, received_ms);
 }
 
-int store_w_clock_set_back(struct store *s, int64_t now_ms, int64_t back_ms)
+int store_w_clock_set_back(struct store *s, int64_t now_ms, int64_t back_ms,
+			   const struct store_offline_rules *offline)
 {
-	return s->be->w_clock_set_back(s->impl, now_ms, back_ms);
+	return s->be->w_clock_set_back(s->impl, now_ms, back_ms, offline);
 }
 
 int64_t store_w_newest_stamp(struct store *s)

@@ -135,15 +135,24 @@ int store_w_agent_state(struct store *s, int64_t agent_id, bool online, int64_t 
  */
 int store_w_agent_seen(struct store *s, int64_t agent_id, int64_t received_ms);
 
+/* The names of the offline rules (offline.c), whose alerts the collector's clock dates. */
+struct store_offline_rules {
+	const char *gateway, *lift, *charger;
+};
+
 /*
  * The collector's wall clock was set back by back_ms (NTP correcting a
- * clock that ran ahead): the liveness times it stamped that lie after
- * now_ms, which only a clock ahead can have made (devices' heard, agents'
- * last_seen, up_since, state_at), move back by back_ms, so silences are
- * judged from when things happened. Times the clock stamped while it ran
- * ahead that are already behind now_ms stay as they are.
+ * clock that ran ahead): the times it stamped that lie after now_ms, which
+ * only a clock ahead can have made, move back by back_ms, so silences are
+ * judged from when things happened and reminders come on time: devices'
+ * heard; agents' last_seen, up_since, state_at; the opened_at and
+ * cleared_at of the alerts of the offline rules (offline.c: the only ones
+ * the collector's clock dates; the others carry their device's); any
+ * alert's acked_at. Times the clock stamped while it ran ahead that are
+ * already behind now_ms stay as they are.
  */
-int store_w_clock_set_back(struct store *s, int64_t now_ms, int64_t back_ms);
+int store_w_clock_set_back(struct store *s, int64_t now_ms, int64_t back_ms,
+			   const struct store_offline_rules *offline);
 
 /*
  * The newest of the liveness times store_w_clock_set_back moves (0 if none),
@@ -287,7 +296,7 @@ struct store_offline_agent {
 	int64_t state_at;       /* when that state message arrived (0: none yet) */
 	int64_t last_seen;      /* when its newest message arrived (0: none yet) */
 	int64_t up_since;       /* online since, without a gap of agent_down_ms (0: never) */
-	int64_t alert_id;       /* its active alert of gateway_rule, 0 if none */
+	int64_t alert_id;       /* its active alert of rules.gateway, 0 if none */
 };
 struct store_offline_device {
 	int64_t device_id;
@@ -295,12 +304,12 @@ struct store_offline_device {
 	enum sp_dev_kind kind;  /* lift or charger */
 	int64_t heard;          /* when a reading of it last arrived (0: never) */
 	struct store_offline_agent agent; /* its agent (alert_id 0) */
-	int64_t alert_id;       /* its active alert of lift_rule / charger_rule, 0 if none */
+	int64_t alert_id;       /* its active alert of rules.lift / rules.charger, 0 if none */
 	int64_t alert_opened_at; /* that alert's opened_at (0 if none) */
 };
 struct store_offline_scan {
 	int64_t silent_before;  /* devices with 0 < heard < this and no active alert */
-	const char *gateway_rule, *lift_rule, *charger_rule; /* the rules' names */
+	struct store_offline_rules rules;
 	int (*agent)(void *ctx, const struct store_offline_agent *a);
 	int (*device)(void *ctx, const struct store_offline_device *d);
 	void *ctx;
@@ -585,7 +594,8 @@ struct store_backend {
 			     int64_t received_ms);
 	int (*w_agent_state)(void *impl, int64_t agent_id, bool online, int64_t received_ms);
 	int (*w_agent_seen)(void *impl, int64_t agent_id, int64_t received_ms);
-	int (*w_clock_set_back)(void *impl, int64_t now_ms, int64_t back_ms);
+	int (*w_clock_set_back)(void *impl, int64_t now_ms, int64_t back_ms,
+				const struct store_offline_rules *offline);
 	int64_t (*w_newest_stamp)(void *impl);
 	int (*w_device)(void *impl, const char *site, const char *dev, struct store_device *out,
 			struct store_seen *seen);

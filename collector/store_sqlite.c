@@ -511,7 +511,8 @@ static int sq_agent_seen(void *impl, int64_t agent_id, int64_t received_ms)
 	return sqs_wstep(s, W_SEEN);
 }
 
-static int sq_clock_set_back(void *impl, int64_t now_ms, int64_t back_ms)
+static int sq_clock_set_back(void *impl, int64_t now_ms, int64_t back_ms,
+			     const struct store_offline_rules *offline)
 {
 	struct sqlite_store *s = impl;
 	static const enum wstmt which[] = {W_BACK_DEVICES, W_BACK_AGENTS};
@@ -523,7 +524,7 @@ static int sq_clock_set_back(void *impl, int64_t now_ms, int64_t back_ms)
 		if (rc)
 			return rc;
 	}
-	return 0;
+	return sqa_clock_set_back(s, now_ms, back_ms, offline);
 }
 
 /* The one integer a writer statement without parameters reads, or -1 (logged when what is given). */

@@ -59,8 +59,8 @@ const char SQA_MIGRATION_FAULT_CLEARS[] =
 
 enum { WA_OPEN, WA_FIND_ACTIVE, WA_CLEAR, WA_HOLD_PUT, WA_HOLD_DEL, WA_LOAD_ALERTS, WA_LOAD_HOLDS,
        WA_OPENED_SINCE, WA_INFO, WA_OFF_AGENTS, WA_OFF_SILENT, WA_OFF_ALERTED, WA_REMIND_DUE,
-       WA_REMINDED, WA_FAULT_CLEAR, WA_FAULT_CLEARS_TRIM, WA_FAULT_CLEARS_LOAD };
-_Static_assert(WA_FAULT_CLEARS_LOAD + 1 == SQA_W_COUNT, "SQA_W_COUNT");
+       WA_REMINDED, WA_FAULT_CLEAR, WA_FAULT_CLEARS_TRIM, WA_FAULT_CLEARS_LOAD, WA_BACK_ALERTS };
+_Static_assert(WA_BACK_ALERTS + 1 == SQA_W_COUNT, "SQA_W_COUNT");
 #define REMINDERS_MAX 64 /* per store_w_reminders_due call */
 
 /* The active alert of (site, dev, rule) without a port: alerts_one_active answers it. */
@@ -130,6 +130,19 @@ static const char *const WASQL[SQA_W_COUNT] = {
 				 " ORDER BY ts DESC LIMIT 1 OFFSET ?1 - 1)",
 	[WA_FAULT_CLEARS_LOAD] = "SELECT device_id, port, code, ts FROM (SELECT * FROM fault_clears"
 				 " ORDER BY ts DESC LIMIT ?1) ORDER BY ts",
+	/*
+	 * sqa_clock_set_back: the collector's stamps later than now (?1) move
+	 * back ?2; ?3-?5 the offline rules. A pass over the whole table, once
+	 * per clock step: acked_at and cleared_at have no index, and a step is rare.
+	 */
+	[WA_BACK_ALERTS] = "UPDATE alerts SET"
+			   " opened_at = CASE WHEN opened_at > ?1 AND rule IN (?3, ?4, ?5)"
+			   " THEN opened_at - ?2 ELSE opened_at END,"
+			   " cleared_at = CASE WHEN cleared_at > ?1 AND rule IN (?3, ?4, ?5)"
+			   " THEN cleared_at - ?2 ELSE cleared_at END,"
+			   " acked_at = CASE WHEN acked_at > ?1 THEN acked_at - ?2 ELSE acked_at END"
+			   " WHERE (rule IN (?3, ?4, ?5) AND (opened_at > ?1 OR cleared_at > ?1))"
+			   " OR acked_at > ?1",
 };
 
 #define ALERT_COLUMNS "SELECT id, rule, site, dev, coalesce(port, 0), severity, state, opened_at," \
@@ -400,8 +413,8 @@ static int offline_devices(struct sqlite_store *s, int which, const struct store
 	int rc, err = 0;
 	if (which == WA_OFF_SILENT)
 		sqlite3_bind_int64(st, 1, q->silent_before);
-	sqs_bind_text(st, 2, q->lift_rule);
-	sqs_bind_text(st, 3, q->charger_rule);
+	sqs_bind_text(st, 2, q->rules.lift);
+	sqs_bind_text(st, 3, q->rules.charger);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_offline_device d;
 		read_offline_device(st, &d);
@@ -443,7 +456,7 @@ int sqa_offline_scan(void *impl, const struct store_offline_scan *q)
 	struct sqlite_store *s = impl;
 	sqlite3_stmt *st = s->alert_w[WA_OFF_AGENTS];
 	int rc, err = 0;
-	sqs_bind_text(st, 1, q->gateway_rule);
+	sqs_bind_text(st, 1, q->rules.gateway);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_offline_agent a = {.site = (const char *)sqlite3_column_text(st, 0),
 						.agent = (const char *)sqlite3_column_text(st, 1),
@@ -464,6 +477,18 @@ int sqa_offline_scan(void *impl, const struct store_offline_scan *q)
 	if ((err = offline_devices(s, WA_OFF_SILENT, q)))
 		return err;
 	return offline_devices(s, WA_OFF_ALERTED, q);
+}
+
+int sqa_clock_set_back(struct sqlite_store *s, int64_t now_ms, int64_t back_ms,
+		       const struct store_offline_rules *offline)
+{
+	sqlite3_stmt *st = s->alert_w[WA_BACK_ALERTS];
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlite3_bind_int64(st, 2, back_ms);
+	sqs_bind_text(st, 3, offline->gateway);
+	sqs_bind_text(st, 4, offline->lift);
+	sqs_bind_text(st, 5, offline->charger);
+	return wa_step(s, WA_BACK_ALERTS);
 }
 
 /* ---------------------------------------------------------------- reminders */

@@ -43,7 +43,7 @@ enum rstmt {
 };
 
 /* The alert statements of a connection (store_sqlite_alerts.c). */
-enum { SQA_W_COUNT = 17, SQA_R_COUNT = 4 };
+enum { SQA_W_COUNT = 18, SQA_R_COUNT = 4 };
 /* The outbox statements of a connection (store_sqlite_outbox.c). */
 enum { SQO_W_COUNT = 1, SQO_R_COUNT = 1 };
 /* The writer's statements of the agents' progress (store_sqlite_progress.c). */
@@ -159,6 +159,9 @@ int sqa_fault_clear(void *impl, int64_t device_id, int32_t port, const char *cod
 int sqa_fault_clears_trim(void *impl, int64_t keep);
 int sqa_load_fault_clears(void *impl, int64_t max, store_fault_clear_fn fn, void *ctx);
 int sqa_offline_scan(void *impl, const struct store_offline_scan *q);
+/* store_w_clock_set_back's part in the alerts (inside the writer's transaction). */
+int sqa_clock_set_back(struct sqlite_store *s, int64_t now_ms, int64_t back_ms,
+		       const struct store_offline_rules *offline);
 int sqa_reminders_due(void *impl, const char *severity, int64_t repeat_ms, int64_t now_ms,
 		      store_reminder_fn fn, void *ctx);
 int sqa_alert_reminded(void *impl, int64_t id, int64_t reminders);

@@ -627,8 +627,11 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 	    (rc = holdlog_flush(w->holds, writer_put_hold, writer_del_hold, w->p.store)))
 		goto fail;
 	/* the liveness just written included, before the sweep reads it */
-	if (w->clock_back_ms > 0 && (rc = store_w_clock_set_back(w->p.store, now, w->clock_back_ms)))
-		goto fail;
+	if (w->clock_back_ms > 0) {
+		struct store_offline_rules offline = offline_rules();
+		if ((rc = store_w_clock_set_back(w->p.store, now, w->clock_back_ms, &offline)))
+			goto fail;
+	}
 	/* with the devices' liveness just written: the sweep reads it exact */
 	if (saved.devices_flushed && !flush_all && link_settled(w) &&
 	    (rc = offline_sweep(w->p.store, w->p.rules, w->p.offline_ms, now, writer_on_rule_event, w)))

@@ -21,7 +21,8 @@ real SMTP server on loopback that first answers 451:
       on), and /healthz stays 200;
   (5) what was stamped while the clock ran ahead was moved back with it: the
       collector logged the step; chg-2's alert is still open (its arrival
-      times are not in the future, so it does not look heard); chg-1, heard
+      times are not in the future, so it does not look heard) and dated in
+      the past (its reminders come on time); chg-1, heard
       just before the step, falls silent and gets its alert device_offline_s
       after its last reading, though its gateway connected while the clock
       ran ahead.
@@ -166,6 +167,10 @@ def main(env):
                 "chg-1's alert dated device_offline_s after its last reading: %.1f s" % late_by)
     T.check(alerts["chg-2"]["cleared_at"] is None,
             "chg-2's alert still open (silent since before the step): %r" % alerts["chg-2"])
+    # opened while the clock ran ahead: dated by it, then moved back with it (reminders on time)
+    opened_ago = (T.now_ms() - alerts["chg-2"]["opened_at"]) / 1000.0
+    T.check(0 <= opened_ago < 600,
+            "chg-2's alert, opened an hour ahead, dated %.0f s ago now" % opened_ago)
 
     T.log("(6) stopped while an hour ahead, started with the clock right: nothing in the future")
     with open(clock_file, "w") as f:

@@ -2565,7 +2565,9 @@ static void test_clock_set_back(void)
 	CHECK_EQ_INT(store_w_agent_seen(s, before, T0 - 8000), 0);
 	CHECK_EQ_INT(store_w_device_seen(s, d2.id, T0 - 8000, T0 - 8000), 0);
 	CHECK_EQ_INT(store_w_newest_stamp(s), T0 + HOUR - 1000);
-	CHECK_EQ_INT(store_w_clock_set_back(s, T0, HOUR), 0);
+	const struct store_offline_rules offline = {"gateway.offline", "lift.offline",
+						    "charger.offline"};
+	CHECK_EQ_INT(store_w_clock_set_back(s, T0, HOUR, &offline), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
 	CHECK_EQ_INT(store_w_newest_stamp(s), T0 - 1000);
 	snprintf(sql, sizeof(sql), "SELECT heard FROM device_seen WHERE id = %lld", (long long)d1.id);
@@ -2590,6 +2592,81 @@ static void test_clock_set_back(void)
 			 (long long)rows[i].id);
 		CHECK_EQ_INT(sql_int(path, sql), rows[i].want);
 	}
+	drop(s, path);
+}
+
+static int count_reminder(void *ctx, const struct store_reminder *r)
+{
+	(void)r;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/*
+ * The same for the alerts: the offline rules' times are the collector's
+ * clock and move back; the other rules' opened_at is their device's clock
+ * and stays; an acknowledgement is ours whatever the rule. A reminder of the
+ * offline alert opened while the clock ran ahead then comes on time.
+ */
+static void test_clock_set_back_alerts(void)
+{
+	const int64_t HOUR = 3600 * 1000, REPEAT = 600 * 1000;
+	const struct store_offline_rules offline = {"gateway.offline", "lift.offline",
+						    "charger.offline"};
+	char path[256];
+	int64_t agent_id = 0;
+	struct store_device d;
+	struct store *s = fresh_with_device(path, sizeof(path), "site-a", "lift-1", SP_DEV_LIFT,
+					    &agent_id, &d);
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	struct alert_rows rows = {0}; /* (store_ack_alert hands its alert to on_alert too) */
+	/* by the clock an hour ahead: one offline alert acked and cleared, then another opened */
+	int64_t gone = open_alert(s, &d, "lift.offline", "", 0, "major", T0 + HOUR - 3000);
+	CHECK_EQ_INT(store_ack_alert(s, gone, "ops", T0 + HOUR - 2500, on_alert, &rows), 0);
+	clear_alert(s, gone, T0 + HOUR - 2000);
+	int64_t open = open_alert(s, &d, "lift.offline", "", 0, "major", T0 + HOUR - 500);
+	/* a device clock an hour ahead too: its alert's opened_at is the device's; the ack is ours */
+	int64_t trapped = open_alert(s, &d, "lift.trapped", "", 0, "critical", T0 + HOUR - 400);
+	CHECK_EQ_INT(store_ack_alert(s, trapped, "ops", T0 + HOUR - 300, on_alert, &rows), 0);
+	/* stamped before the clock ran ahead */
+	int64_t before = open_alert(s, &d, "gateway.offline", "", 0, "minor", T0 - 7000);
+
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_clock_set_back(s, T0, HOUR, &offline), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, NULL, 16, &rows), 4);
+	for (int i = 0; i < rows.n && i < 16; i++) {
+		const typeof(rows.r[0]) *a = &rows.r[i];
+		if (a->id == gone) {
+			CHECK_EQ_INT(a->opened_at, T0 - 3000);
+			CHECK_EQ_INT(a->acked_at, T0 - 2500);
+			CHECK_EQ_INT(a->cleared_at, T0 - 2000);
+		} else if (a->id == open) {
+			CHECK_EQ_INT(a->opened_at, T0 - 500);
+			CHECK_EQ_INT(a->cleared_at, 0);
+		} else if (a->id == trapped) {
+			CHECK_EQ_INT(a->opened_at, T0 + HOUR - 400);
+			CHECK_EQ_INT(a->acked_at, T0 - 300);
+		} else {
+			CHECK_EQ_INT(a->id, before);
+			CHECK_EQ_INT(a->opened_at, T0 - 7000);
+		}
+	}
+	/* the open offline alert's first reminder is due REPEAT after it opened, not an hour later */
+	int due = 0;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_reminders_due(s, "major", REPEAT, T0 - 500 + REPEAT - 1, count_reminder,
+					   &due),
+		     0);
+	CHECK_EQ_INT(due, 0);
+	CHECK_EQ_INT(store_w_reminders_due(s, "major", REPEAT, T0 - 500 + REPEAT, count_reminder,
+					   &due),
+		     0);
+	CHECK_EQ_INT(due, 1);
+	store_w_rollback(s);
 	drop(s, path);
 }
 
@@ -2973,6 +3050,7 @@ int main(void)
 	RUN(test_holds_and_load);
 	RUN(test_fault_clears);
 	RUN(test_clock_set_back);
+	RUN(test_clock_set_back_alerts);
 	RUN(test_mail_outbox);
 	RUN(test_city_outbox);
 	RUN(test_device_records_in_time_order);
