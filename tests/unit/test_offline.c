@@ -14,12 +14,9 @@
 
 #include "sitepulse/error.h"
 
-#include <errno.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define S   1000LL
 #define OFF (180 * S) /* device_offline_s */
@@ -319,20 +316,13 @@ static int active_alerts(struct store *s, struct active *out)
 	return store_r_alerts(s, &q, on_alert, out);
 }
 
-/*
- * A fresh store file for one test: SP_TEST_TMP (or /tmp), name, the pid.
- * The store (NULL on failure) and its path in path.
- */
+/* A fresh store file for one test (harness_tmp_file); its path in path. NULL on failure. */
 static struct store *store_fresh(char *path, size_t cap, const char *name,
 				 struct store_params p)
 {
-	const char *dir = getenv("SP_TEST_TMP");
-	if (dir == NULL || *dir == '\0')
-		dir = "/tmp";
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-		fprintf(stderr, "  cannot create %s\n", dir);
-	snprintf(path, cap, "%s/test_offline-%s-%d.db", dir, name, (int)getpid());
-	unlink(path);
+	char stem[64];
+	snprintf(stem, sizeof(stem), "test_offline-%s", name);
+	harness_tmp_file(path, cap, stem, "db");
 	p.path = path;
 	return store_open(&p);
 }
@@ -342,14 +332,8 @@ static void store_drop(struct store *s, const char *path)
 {
 	if (s)
 		store_close(s);
-	if (getenv("SP_KEEP_DB") != NULL)
-		return;
-	unlink(path);
-	for (int i = 0; i < 2; i++) {
-		char side[540];
-		snprintf(side, sizeof(side), "%s-%s", path, i ? "shm" : "wal");
-		unlink(side);
-	}
+	if (getenv("SP_KEEP_DB") == NULL)
+		harness_remove_db(path);
 }
 
 /* One sweep in a transaction of its own, its events to fn (as the writer does). */
