@@ -480,9 +480,11 @@ class FakeGateway:
         publish_ok(self.broker, self.topic("birth"),
                    json.dumps({"v": 1, "ts": now_ms(), "fw": fw, "devices": devices}))
 
-    def state(self, online):
+    def state(self, online, ts=None, retain=True):
+        """A state message stamped ts (default: now), retained as an agent's are."""
         publish_ok(self.broker, self.topic("state"),
-                   json.dumps({"online": online, "ts": now_ms()}), retain=True)
+                   json.dumps({"online": online, "ts": now_ms() if ts is None else ts}),
+                   retain=retain)
 
     def send(self, records, timeout=15):
         """One data message of these records; returns (sent, acked), ms, once acked."""

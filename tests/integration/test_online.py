@@ -29,7 +29,6 @@ counted in sitepulse_gateway_clocks_off_total, a right one is not. Readings
 stamped an hour after they arrived are counted in sitepulse_records_ahead_total
 and their devices named in the log; no others.
 """
-import json
 import os
 import sys
 import time
@@ -52,29 +51,19 @@ def now_ms():
     return int(time.time() * 1000)
 
 
-def topic(kind):
-    return "sp/v1/%s/%s/%s" % (SITE, AGENT, kind)
-
-
-class Fake:
-    """One fake agent: publishes data messages in seq order and waits for each ack."""
+class Fake(T.FakeGateway):
+    """The gateway: its devices' readings, each stamped by the device's own clock (SKEW)."""
 
     def __init__(self, broker):
-        self.broker = broker
-        self.seq = 0
+        super().__init__(broker, SITE, AGENT)
         self.sent = {}  # readings per device
 
-    def send(self, dev, ts=None):
-        """A reading of dev stamped by its own clock (SKEW), unless ts is given."""
-        self.seq += 1
+    def reading(self, dev, ts=None):
+        """A reading of dev (stamped ts if given); when its ack came."""
         self.sent[dev] = self.sent.get(dev, 0) + 1
         ts = now_ms() + SKEW[dev] if ts is None else ts
-        rec = {"t": "station", "dev": dev, "ts": ts, "smoke": False, "power_w": 0, "energy_wh": 0}
-        T.publish_ok(self.broker, topic("data"), json.dumps(
-            {"v": 1, "seq": self.seq, "ts": now_ms(), "records": [rec]}, separators=(",", ":")))
-        T.wait_until(lambda: (T.retained_ack(self.broker, SITE, AGENT) or 0) >= self.seq, 15,
-                     "ack of seq %d" % self.seq)
-        return now_ms()
+        return self.send([{"t": "station", "dev": dev, "ts": ts, "smoke": False, "power_w": 0,
+                           "energy_wh": 0}])[1]
 
 
 def views(coll):
@@ -100,23 +89,20 @@ def offline_alerts(coll):
 def main(env):
     broker = env.broker()
     coll = env.collector(broker, extra={"store": {"device_offline_s": OFFLINE_S}})
-    birth = {"v": 1, "ts": now_ms(), "fw": "online 0.0",
-             "devices": [{"dev": d, "kind": "charger", "ports": 2, "port_limit_w": 1000}
-                         for d in DEVICES]}
-    T.publish_ok(broker, topic("birth"), json.dumps(birth))
+    fake = Fake(broker)
+    fake.birth([{"dev": d, "kind": "charger", "ports": 2, "port_limit_w": 1000} for d in DEVICES],
+               fw="online 0.0")
     # 2 h off, but sent before the collector's link settled: not judged
-    T.publish_ok(broker, topic("state"), json.dumps({"online": True,
-                                                     "ts": now_ms() - 2 * 3600 * 1000}))
+    fake.state(True, ts=now_ms() - 2 * 3600 * 1000, retain=False)
     T.wait_until(lambda: len(coll.api_ok("/api/v1/devices", {"site": SITE})) == len(DEVICES), 15,
                  "the birth's devices")
-    fake = Fake(broker)
 
     T.log("(1) first readings: clock right, 90 s behind, an hour ahead")
     for i, d in enumerate(REPORTING, 1):
-        fake.send(d)
+        fake.reading(d)
         expect(coll, REPORTING[:i], "%s's first reading" % d)
     for d in SILENT:
-        fake.send(d)
+        fake.reading(d)
     silent_since = now_ms()
     expect(coll, DEVICES, "every device's first reading")
 
@@ -124,7 +110,7 @@ def main(env):
     deadline = silent_since + (OFFLINE_S + 8) * 1000
     while now_ms() < deadline and set(offline_alerts(coll)) != set(SILENT):
         for d in REPORTING:
-            fake.send(d)
+            fake.reading(d)
         time.sleep(1.0)
     got = offline_alerts(coll)
     T.check_eq(sorted(got), sorted(SILENT), "charger.offline alerts while the others report")
@@ -133,14 +119,14 @@ def main(env):
         T.check(a is not None and a["cleared_at"] is None and
                 a["opened_at"] >= silent_since + OFFLINE_S * 1000 - 5000,
                 "%s's alert: opened device_offline_s after its last reading arrived: %r" % (d, a))
-    fake.send(REPORTING[0])
+    fake.reading(REPORTING[0])
     expect(coll, REPORTING, "the silent ones offline")
 
     T.log("(3) each silent device back, looked at right after its ack")
     back_at = {}
     for i, d in enumerate(SILENT, 1):
         before = now_ms()
-        fake.send(d)
+        fake.reading(d)
         back_at[d] = (before, now_ms())
         expect(coll, REPORTING + SILENT[:i], "%s back" % d)
     T.wait_until(lambda: all(a["cleared_at"] for a in offline_alerts(coll).values()), 15,
@@ -173,13 +159,13 @@ def main(env):
     clocks_off = "sitepulse_gateway_clocks_off_total"
     for n, (skew, words) in enumerate([(AHEAD_MS, "3600 s ahead of"),
                                        (-2 * 3600 * 1000, "7200 s behind")], 1):
-        T.publish_ok(broker, topic("state"), json.dumps({"online": True, "ts": now_ms() + skew}))
+        fake.state(True, ts=now_ms() + skew, retain=False)
         T.wait_until(lambda: coll.metrics().get(clocks_off) == float(n), 15,
                      "%s = %d" % (clocks_off, n))
         T.check("gateway %s/%s: its clock is %s the collector's" % (SITE, AGENT, words)
                 in coll.proc.log_text(), "the log says the clock is %s ours" % words)
-    T.publish_ok(broker, topic("state"), json.dumps({"online": True, "ts": now_ms()}))
-    fake.send(REPORTING[0])  # stored after the state: the state was handled
+    fake.state(True, retain=False)
+    fake.reading(REPORTING[0])  # stored after the state: the state was handled
     T.check_eq(coll.metrics().get(clocks_off), 2.0, "a right clock is not counted")
 
 
