@@ -24,11 +24,14 @@
  *
  * Threads: this loop owns sim, spool, journal and every sp_mqtt_* call.
  * The Paho receive thread runs on_message(), which stores the highest ack
- * seen (atomic) and puts commands into a small locked ring, and on_lost().
+ * seen (atomic), judges the clock from an ack that covers the probe this
+ * loop left (probe_lock; clockcheck.h) and puts commands into a small
+ * locked ring, and on_lost().
  * Paho connects on its own threads at any moment: the epoch this loop has
  * handled (epoch_seen) tells this connection's state from the last one's.
  */
 #include "agent.h"
+#include "clockcheck.h"
 
 #include "journal.h"
 #include "sim.h"
@@ -96,11 +99,27 @@ struct agent {
 	int64_t resend_after_ms;
 	int64_t published, resends, created;
 	int64_t last_stats_ms;
+	/*
+	 * Highest seq published at least once since the start, or held in the
+	 * spool at the start (the collector may have had those before): a
+	 * publication of a higher seq is its first anywhere.
+	 */
+	int64_t first_published;
+
+	/*
+	 * The clock probe: a message's seq and the wall-clock time of its first
+	 * publication, left by this loop when none is pending, taken by the
+	 * Paho thread with the first ack that covers it (clockcheck.h).
+	 */
+	pthread_mutex_t probe_lock;
+	int64_t probe_seq;       /* 0 = none pending */
+	int64_t probe_pub_ms;
 
 	/* written by the Paho thread */
 	atomic_llong acked;      /* highest ack seq received, -1 = none yet */
 	atomic_bool ack_seen;    /* a (retained) ack arrived on this connection */
 	struct sp_ratelimit bad_input_log; /* Paho's receive thread only (callbacks are serial) */
+	struct clockcheck clock;           /* Paho's receive thread only */
 	pthread_mutex_t cmd_lock;
 	struct sp_cmd cmds[CMD_RING];
 	unsigned ncmds;
@@ -138,6 +157,38 @@ static bool bad_input_loggable(struct agent *a)
 	return ok;
 }
 
+/*
+ * An ack of seq stamped ts by the collector: when it covers the pending
+ * probe, the two clocks are compared (clockcheck.h) and a disagreement
+ * logged. Paho thread.
+ */
+static void check_clock(struct agent *a, int64_t seq, int64_t ts)
+{
+	int64_t pub_ms = 0;
+	pthread_mutex_lock(&a->probe_lock);
+	if (a->probe_seq > 0 && seq >= a->probe_seq) {
+		pub_ms = a->probe_pub_ms;
+		a->probe_seq = 0;
+	}
+	pthread_mutex_unlock(&a->probe_lock);
+	if (pub_ms == 0)
+		return;
+	int64_t off;
+	switch (clockcheck_ack(&a->clock, pub_ms, sp_now_ms(), ts, sp_mono_ms(), &off)) {
+	case CLOCKCHECK_OFF:
+		SP_WARN("agent", "this gateway's clock is %lld s %s the collector's (from its acks): "
+			"every reading is stamped by it; set the clock right (NTP)",
+			(long long)(off > 0 ? off : -off) / 1000, off > 0 ? "ahead of" : "behind");
+		break;
+	case CLOCKCHECK_AGAIN:
+		SP_INFO("agent", "this gateway's clock agrees with the collector's again (within %d s)",
+			CLOCKCHECK_TOLERANCE_MS / 1000);
+		break;
+	case CLOCKCHECK_QUIET:
+		break;
+	}
+}
+
 static void on_message(void *ctx, const char *topic, size_t topic_len, const void *payload,
 		       size_t len)
 {
@@ -148,8 +199,8 @@ static void on_message(void *ctx, const char *topic, size_t topic_len, const voi
 	if (sp_topic_parse(topic, topic_len, &t) != 0)
 		return;
 	if (t.kind == SP_TOPIC_ACK) {
-		int64_t seq;
-		if (sp_decode_ack(payload, len, &seq) != 0) {
+		int64_t seq, ts;
+		if (sp_decode_ack(payload, len, &seq, &ts) != 0) {
 			if (bad_input_loggable(a))
 				SP_WARN("agent", "ignoring malformed ack on %s", topic);
 			return;
@@ -163,7 +214,13 @@ static void on_message(void *ctx, const char *topic, size_t topic_len, const voi
 		long long cur = atomic_load(&a->acked);
 		while (seq > cur && !atomic_compare_exchange_weak(&a->acked, &cur, seq))
 			;
-		atomic_store(&a->ack_seen, true);
+		/*
+		 * The first ack of a connection is usually the retained one, published
+		 * before we connected, perhaps for seqs of a spool since rolled back:
+		 * only acks after it are compared with the clock probe.
+		 */
+		if (atomic_exchange(&a->ack_seen, true))
+			check_clock(a, seq, ts);
 	} else if (t.kind == SP_TOPIC_CMD) {
 		struct sp_cmd cmd;
 		if (sp_decode_cmd(payload, len, sp_now_ms(), &cmd, &why) != 0) {
@@ -400,11 +457,19 @@ static int reconcile_next_seq(struct agent *a, int64_t ack)
 	if (next <= 0 || ack < next)
 		return 0;
 	int rc = spool_set_next_seq(a->spool, ack + 1);
-	if (rc == 0)
+	if (rc == 0) {
 		SP_WARN("agent", "the collector acknowledges seq %lld but our next seq was %lld: the "
 				 "spool was rolled back (restored, or unsynced writes lost) or another "
 				 "agent uses our id; continuing at seq %lld",
 			(long long)ack, (long long)next, (long long)(ack + 1));
+		/* the collector had those seqs before we sent ours: no clock probe among them */
+		if (a->first_published < ack)
+			a->first_published = ack;
+		pthread_mutex_lock(&a->probe_lock);
+		if (a->probe_seq <= ack)
+			a->probe_seq = 0;
+		pthread_mutex_unlock(&a->probe_lock);
+	}
 	return rc;
 }
 
@@ -447,6 +512,16 @@ static int publish_one(void *ctx, int64_t seq, const char *payload, size_t len)
 		a->last_progress_ms = sp_mono_ms();
 	a->sent_upto = seq;
 	a->published++;
+	if (seq > a->first_published) {
+		/* a first publication: the collector receives it after now, whatever our clock says */
+		a->first_published = seq;
+		pthread_mutex_lock(&a->probe_lock);
+		if (a->probe_seq == 0) {
+			a->probe_seq = seq;
+			a->probe_pub_ms = sp_now_ms();
+		}
+		pthread_mutex_unlock(&a->probe_lock);
+	}
 	return 0;
 }
 
@@ -578,6 +653,7 @@ struct agent *agent_create(const struct agent_conf *conf)
 		return NULL;
 	a->conf = conf;
 	pthread_mutex_init(&a->cmd_lock, NULL);
+	pthread_mutex_init(&a->probe_lock, NULL);
 	atomic_store(&a->acked, -1);
 	a->applied_ack = -1;
 	a->out.limit = SP_PAYLOAD_MAX;
@@ -608,6 +684,8 @@ struct agent *agent_create(const struct agent_conf *conf)
 			      conf->agent.spool_sync_full);
 	if (a->spool == NULL)
 		goto fail;
+	if (spool_next_seq(a->spool) > 0)
+		a->first_published = spool_next_seq(a->spool) - 1;
 	if (conf->agent.journal && *conf->agent.journal) {
 		a->journal = journal_open(conf->agent.journal, a->spool);
 		if (a->journal == NULL)
@@ -702,5 +780,6 @@ void agent_destroy(struct agent *a)
 	sp_buf_free(&a->birth);
 	sp_buf_free(&a->out);
 	pthread_mutex_destroy(&a->cmd_lock);
+	pthread_mutex_destroy(&a->probe_lock);
 	free(a);
 }

@@ -138,7 +138,7 @@ static void on_message(void *ctx, const char *topic, size_t topic_len, const voi
 	struct sp_topic t;
 	int64_t seq;
 	if (sp_topic_parse(topic, topic_len, &t) || t.kind != SP_TOPIC_ACK ||
-	    sp_decode_ack(payload, len, &seq))
+	    sp_decode_ack(payload, len, &seq, NULL))
 		return;
 	long a = agent_index(lg, t.agent);
 	if (a < 0) {

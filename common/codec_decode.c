@@ -828,6 +828,16 @@ reject:
 	return SP_EINVAL;
 }
 
+/* An informative ts member (state, ack): its value, or 0 when absent or implausible. */
+static int64_t informative_ts(const cJSON *root)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "ts");
+	if (t != NULL && cJSON_IsNumber(t) && isfinite(t->valuedouble) &&
+	    t->valuedouble >= SP_TS_MIN && t->valuedouble < (double)SP_SEQ_MAX)
+		return (int64_t)t->valuedouble;
+	return 0;
+}
+
 int sp_decode_state(const char *payload, size_t len, bool *online, int64_t *ts,
 		    struct sp_reject_info *why)
 {
@@ -836,7 +846,6 @@ int sp_decode_state(const char *payload, size_t len, bool *online, int64_t *ts,
 		return SP_EINVAL;
 	static const char *const top[] = {"online", "ts"};
 	const cJSON *on = cJSON_GetObjectItemCaseSensitive(root, "online");
-	const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "ts");
 	*ts = 0;
 	why->field = "online";
 	enum sp_reject dup = unique_members(root, top, 2, why);
@@ -844,14 +853,9 @@ int sp_decode_state(const char *payload, size_t len, bool *online, int64_t *ts,
 		      : on == NULL ? SP_REJ_MISSING_FIELD
 		      : !cJSON_IsBool(on) ? SP_REJ_BAD_TYPE
 					   : SP_REJ_NONE;
-	if (!why->reason && t != NULL) {
-		why->field = "ts";
-		/* the state ts is informative only; a wrong one is ignored, not fatal */
-		if (cJSON_IsNumber(t) && isfinite(t->valuedouble) && t->valuedouble >= SP_TS_MIN &&
-		    t->valuedouble < (double)SP_SEQ_MAX)
-			*ts = (int64_t)t->valuedouble;
-	}
 	if (!why->reason) {
+		/* the state ts is informative only; a wrong one is ignored, not fatal */
+		*ts = informative_ts(root);
 		*online = cJSON_IsTrue(on);
 		why->field = NULL;
 	}
@@ -859,18 +863,20 @@ int sp_decode_state(const char *payload, size_t len, bool *online, int64_t *ts,
 	return why->reason ? SP_EINVAL : 0;
 }
 
-int sp_decode_ack(const char *payload, size_t len, int64_t *seq)
+int sp_decode_ack(const char *payload, size_t len, int64_t *seq, int64_t *ts)
 {
 	struct sp_reject_info why;
 	cJSON *root = parse_payload(payload, len, &why);
 	if (root == NULL)
 		return SP_EINVAL;
-	static const char *const top[] = {"v", "seq"};
-	enum sp_reject r = unique_members(root, top, 2, &why);
+	static const char *const top[] = {"v", "seq", "ts"};
+	enum sp_reject r = unique_members(root, top, 3, &why);
 	if (!r)
 		r = check_version(root, &why);
 	if (!r)
 		r = get_int(root, "seq", 0, (double)SP_SEQ_MAX, seq, &why);
+	if (!r && ts != NULL)
+		*ts = informative_ts(root);
 	cJSON_Delete(root);
 	return r ? SP_EINVAL : 0;
 }

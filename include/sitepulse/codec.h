@@ -112,8 +112,12 @@ int sp_decode_birth(struct sp_decoder *d, const char *payload, size_t len, int64
 int sp_decode_state(const char *payload, size_t len, bool *online, int64_t *ts,
 		    struct sp_reject_info *why);
 
-/* Decodes an ack payload {"v":1,"seq":N,"ts":…}. 0 or SP_EINVAL. */
-int sp_decode_ack(const char *payload, size_t len, int64_t *seq);
+/*
+ * Decodes an ack payload {"v":1,"seq":N,"ts":…}. 0 or SP_EINVAL. *ts (may
+ * be NULL) is when the collector published it, by its clock; 0 when absent
+ * or not a plausible time (it only informs, as a state's ts).
+ */
+int sp_decode_ack(const char *payload, size_t len, int64_t *seq, int64_t *ts);
 
 /* A command to an agent (§3.3). Only "port_off" exists. */
 struct sp_cmd {

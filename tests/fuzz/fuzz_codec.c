@@ -140,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sp_buf_free(&b);
 	}
 	sp_decode_state(p, size, &online, &ts, &why);
-	sp_decode_ack(p, size, &seq);
+	sp_decode_ack(p, size, &seq, &ts);
 	sp_decode_cmd(p, size, NOW, &cmd, &why);
 	return 0;
 }

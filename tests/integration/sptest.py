@@ -834,14 +834,36 @@ class Collector:
 
 # ---------------------------------------------------------------- agent
 
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def faketime_env(env, offset_s, name="faketime"):
+    """The environment that runs a process under Debian's libfaketime (LD_PRELOAD): its
+    wall clock is offset_s off the real one, read from a file the test may rewrite
+    ("+N" or "-N" seconds; read again after FAKETIME_CACHE_DURATION, 1 s); its monotonic
+    clock is the real one. Returns (env_vars, that file)."""
+    check(os.path.exists(FAKETIME_LIB),
+          "%s (Debian package libfaketime; scripts/setup-deps installs it)" % FAKETIME_LIB)
+    clock_file = os.path.join(env.subdir(name), "offset")
+    with open(clock_file, "w") as f:
+        f.write("%+d\n" % offset_s)
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return ({"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": clock_file,
+             "FAKETIME_CACHE_DURATION": "1", "DONT_FAKE_MONOTONIC": "1",
+             # ASan wants its runtime first among the preloads; libfaketime is first here
+             "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"},
+            clock_file)
+
+
 class Agent:
     """sitepulse-agent with its built-in simulator, a spool and a journal in its dir."""
 
     def __init__(self, env, broker, site, agent_id, seed=1, lifts=2, chargers=2, ports=6,
                  heartbeat_s=1, time_scale=20, batch_ms=200, resend_s=2, ack_wait_s=1,
-                 name=None, log_level="info", extra=None, uri=None, args=None):
+                 name=None, log_level="info", extra=None, uri=None, args=None, env_vars=None):
         """uri: the broker address the agent uses (default broker.uri; e.g. a TcpProxy's uri);
-        args: extra command-line arguments, e.g. ["--scenario", ":silent@0"] (see start())."""
+        args: extra command-line arguments, e.g. ["--scenario", ":silent@0"] (see start());
+        env_vars: added to the agent's environment."""
         self.env = env
         self.broker = broker
         self.site = site
@@ -865,7 +887,7 @@ class Agent:
         write_ini(self.config, sections)
         self.base_argv = [AGENT_BIN, "--config", self.config]
         self.proc = Proc(self.name, self.base_argv + list(args or []),
-                         os.path.join(self.dir, "agent.log"), self.dir)
+                         os.path.join(self.dir, "agent.log"), self.dir, env_vars)
         env.register(self)
 
     def set_args(self, args):

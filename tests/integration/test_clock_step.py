@@ -46,7 +46,6 @@ DEVICES = ["chg-1", "chg-2", "chg-3"]  # chg-3 keeps its gateway heard
 LATE_AGENT, LATE_DEVICES = "gw-late", ["chg-8", "chg-9"]  # heard only after the step
 OFFLINE_S = 10
 AHEAD_S = 3600
-FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
 def chargers(devs):
@@ -85,16 +84,7 @@ def offline_alerts(coll):
 
 
 def main(env):
-    T.check(os.path.exists(FAKETIME_LIB),
-            "%s (Debian package libfaketime; scripts/setup-deps installs it)" % FAKETIME_LIB)
-    clock_file = os.path.join(env.subdir("faketime"), "offset")
-    with open(clock_file, "w") as f:
-        f.write("+%d\n" % AHEAD_S)
-    asan = os.environ.get("ASAN_OPTIONS", "")
-    fake_env = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": clock_file,
-                "FAKETIME_CACHE_DURATION": "1", "DONT_FAKE_MONOTONIC": "1",
-                # ASan wants its runtime first among the preloads; libfaketime is first here
-                "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
+    fake_env, clock_file = T.faketime_env(env, AHEAD_S)
     broker = env.broker()
     smtp = sinks.SmtpSink(env, mode="fail")
     coll = env.collector(broker, env_vars=fake_env, extra={

@@ -476,13 +476,27 @@ static void test_state_and_ack(void)
 	CHECK_EQ_INT(sp_decode_state(flip, strlen(flip), &online, &ts, &why), SP_EINVAL);
 	CHECK_EQ_INT(why.reason, SP_REJ_DUPLICATE_FIELD);
 	const char *ack2 = "{\"v\":1,\"seq\":5,\"seq\":9}";
-	CHECK_EQ_INT(sp_decode_ack(ack2, strlen(ack2), &seq), SP_EINVAL);
+	CHECK_EQ_INT(sp_decode_ack(ack2, strlen(ack2), &seq, NULL), SP_EINVAL);
 
 	struct sp_buf b = SP_BUF_INIT(0);
 	sp_encode_ack(&b, 4242, NOW);
-	CHECK_EQ_INT(sp_decode_ack(b.data, b.len, &seq), 0);
+	CHECK_EQ_INT(sp_decode_ack(b.data, b.len, &seq, NULL), 0);
 	CHECK_EQ_INT(seq, 4242);
-	CHECK_EQ_INT(sp_decode_ack("{\"v\":1,\"seq\":-1}", 16, &seq), SP_EINVAL);
+	CHECK_EQ_INT(sp_decode_ack(b.data, b.len, &seq, &ts), 0);
+	CHECK_EQ_INT(ts, NOW);
+	CHECK_EQ_INT(sp_decode_ack("{\"v\":1,\"seq\":-1}", 16, &seq, NULL), SP_EINVAL);
+	/* the ack's ts only informs (the agent's clock check): absent or implausible, it is 0 */
+	static const char *const no_time[] = {
+	    "{\"v\":1,\"seq\":7}", "{\"v\":1,\"seq\":7,\"ts\":\"soon\"}",
+	    "{\"v\":1,\"seq\":7,\"ts\":-5}", "{\"v\":1,\"seq\":7,\"ts\":1e300}"};
+	for (size_t i = 0; i < sizeof(no_time) / sizeof(no_time[0]); i++) {
+		ts = 99;
+		CHECK_EQ_INT(sp_decode_ack(no_time[i], strlen(no_time[i]), &seq, &ts), 0);
+		CHECK_EQ_INT(seq, 7);
+		CHECK_EQ_INT(ts, 0);
+	}
+	const char *two_times = "{\"v\":1,\"seq\":7,\"ts\":1764320000000,\"ts\":1}";
+	CHECK_EQ_INT(sp_decode_ack(two_times, strlen(two_times), &seq, &ts), SP_EINVAL);
 	sp_buf_free(&b);
 }
 
@@ -591,7 +605,7 @@ static void test_nul_in_messages(void)
 	CHECK_EQ_INT(why.reason, SP_REJ_EMBEDDED_NUL);
 	/* the agent's decoders share the checks */
 	const char *ack = "{\"v\":1,\"seq\\u0000\":99,\"seq\":3}";
-	CHECK_EQ_INT(sp_decode_ack(ack, strlen(ack), &seq), SP_EINVAL);
+	CHECK_EQ_INT(sp_decode_ack(ack, strlen(ack), &seq, NULL), SP_EINVAL);
 	struct sp_cmd cmd;
 	const char *cmds[] = {
 		"{\"v\":1,\"id\":\"c1\",\"ts\":1764320000000,\"cmd\":\"port_off\","
