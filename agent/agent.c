@@ -502,6 +502,9 @@ static int publish_one(void *ctx, int64_t seq, const char *payload, size_t len)
 		pc->stop = true;
 		return 1;
 	}
+	/* a first publication: the collector receives it after now, whatever our clock says */
+	bool first = seq > a->first_published;
+	int64_t sent_ms = first ? sp_now_ms() : 0;
 	int rc = sp_mqtt_publish(a->mqtt, a->t_data, payload, len, 1, false);
 	if (rc) {
 		pc->stop = true;
@@ -512,13 +515,12 @@ static int publish_one(void *ctx, int64_t seq, const char *payload, size_t len)
 		a->last_progress_ms = sp_mono_ms();
 	a->sent_upto = seq;
 	a->published++;
-	if (seq > a->first_published) {
-		/* a first publication: the collector receives it after now, whatever our clock says */
+	if (first) {
 		a->first_published = seq;
 		pthread_mutex_lock(&a->probe_lock);
 		if (a->probe_seq == 0) {
 			a->probe_seq = seq;
-			a->probe_pub_ms = sp_now_ms();
+			a->probe_pub_ms = sent_ms;
 		}
 		pthread_mutex_unlock(&a->probe_lock);
 	}

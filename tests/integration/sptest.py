@@ -832,7 +832,7 @@ class Collector:
         self.proc.kill9()
 
 
-# ---------------------------------------------------------------- agent
+# ---------------------------------------------------------------- a clock made wrong
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
@@ -854,6 +854,8 @@ def faketime_env(env, offset_s, name="faketime"):
              "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"},
             clock_file)
 
+
+# ---------------------------------------------------------------- agent
 
 class Agent:
     """sitepulse-agent with its built-in simulator, a spool and a journal in its dir."""
