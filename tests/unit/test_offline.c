@@ -457,8 +457,7 @@ static int no_device(void *ctx, const struct store_offline_device *d)
 /* The agent's up_since as the sweep reads it (-1 on error). */
 static int64_t up_since_of(struct store *s)
 {
-	struct store_offline_scan q = {
-	    0, {"gateway.offline", "lift.offline", "charger.offline"}, note_agent, no_device, NULL};
+	struct store_offline_scan q = {0, offline_rules(), note_agent, no_device, NULL};
 	seen_up_since = -1;
 	if (store_w_begin(s) != 0)
 		return -1;

@@ -11,6 +11,7 @@
 #include "harness.h"
 
 #include "citybuild.h"
+#include "offline.h"
 #include "store.h"
 #include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
@@ -2565,8 +2566,7 @@ static void test_clock_set_back(void)
 	CHECK_EQ_INT(store_w_agent_seen(s, before, T0 - 8000), 0);
 	CHECK_EQ_INT(store_w_device_seen(s, d2.id, T0 - 8000, T0 - 8000), 0);
 	CHECK_EQ_INT(store_w_newest_stamp(s), T0 + HOUR - 1000);
-	const struct store_offline_rules offline = {"gateway.offline", "lift.offline",
-						    "charger.offline"};
+	const struct store_offline_rules offline = offline_rules();
 	CHECK_EQ_INT(store_w_clock_set_back(s, T0, HOUR, &offline), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
 	CHECK_EQ_INT(store_w_newest_stamp(s), T0 - 1000);
@@ -2611,8 +2611,7 @@ static int count_reminder(void *ctx, const struct store_reminder *r)
 static void test_clock_set_back_alerts(void)
 {
 	const int64_t HOUR = 3600 * 1000, REPEAT = 600 * 1000;
-	const struct store_offline_rules offline = {"gateway.offline", "lift.offline",
-						    "charger.offline"};
+	const struct store_offline_rules offline = offline_rules(); /* the names the writer passes */
 	char path[256];
 	int64_t agent_id = 0;
 	struct store_device d;
@@ -2623,15 +2622,15 @@ static void test_clock_set_back_alerts(void)
 		return;
 	struct alert_rows rows = {0}; /* (store_ack_alert hands its alert to on_alert too) */
 	/* by the clock an hour ahead: one offline alert acked and cleared, then another opened */
-	int64_t gone = open_alert(s, &d, "lift.offline", "", 0, "major", T0 + HOUR - 3000);
+	int64_t gone = open_alert(s, &d, offline.lift, "", 0, "major", T0 + HOUR - 3000);
 	CHECK_EQ_INT(store_ack_alert(s, gone, "ops", T0 + HOUR - 2500, on_alert, &rows), 0);
 	clear_alert(s, gone, T0 + HOUR - 2000);
-	int64_t open = open_alert(s, &d, "lift.offline", "", 0, "major", T0 + HOUR - 500);
+	int64_t open = open_alert(s, &d, offline.lift, "", 0, "major", T0 + HOUR - 500);
 	/* a device clock an hour ahead too: its alert's opened_at is the device's; the ack is ours */
 	int64_t trapped = open_alert(s, &d, "lift.trapped", "", 0, "critical", T0 + HOUR - 400);
 	CHECK_EQ_INT(store_ack_alert(s, trapped, "ops", T0 + HOUR - 300, on_alert, &rows), 0);
 	/* stamped before the clock ran ahead */
-	int64_t before = open_alert(s, &d, "gateway.offline", "", 0, "minor", T0 - 7000);
+	int64_t before = open_alert(s, &d, offline.gateway, "", 0, "minor", T0 - 7000);
 
 	CHECK_EQ_INT(store_w_begin(s), 0);
 	CHECK_EQ_INT(store_w_clock_set_back(s, T0, HOUR, &offline), 0);
