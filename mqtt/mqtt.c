@@ -213,18 +213,30 @@ static void on_disconnect_fail(void *ctx, MQTTAsync_failureData *resp)
 /* ---------------------------------------------------------------- owner thread */
 
 /*
- * By default Paho records every function entry and exit in an in-memory
+ * Paho's process-wide settings, made once before the first client exists.
+ *
+ * OpenSSL: by default Paho initialises it (every algorithm and error string)
+ * when its first client is created, TLS or not: 1.5 MB more of libcrypto's
+ * pages resident in an agent of 7.8 MB. OpenSSL 3 initialises itself, thread
+ * safely, when a TLS connection first needs it, so that is left to it
+ * (docs/performance.md item 53). The collector initialises it anyway (its
+ * API's token digests, libcurl); the agent without TLS no longer does.
+ *
+ * Trace: by default Paho records every function entry and exit in an in-memory
  * trace ring, under a global mutex, and formats a line for each protocol
  * event; nothing here ever reads that ring. Raising its level to errors
  * skips the bookkeeping on every message: 10.5-11.1 -> 8.5-9.0 us of CPU
  * per received message (docs/performance.md item 26). Whoever asks Paho
  * for a trace with its own MQTT_C_CLIENT_TRACE variable keeps it.
- * Process-wide, set once, before the first client exists.
  */
-static pthread_once_t trace_once = PTHREAD_ONCE_INIT;
+static pthread_once_t paho_once = PTHREAD_ONCE_INIT;
 
-static void quiet_paho_trace(void)
+static void paho_global_settings(void)
 {
+	MQTTAsync_init_options init = MQTTAsync_init_options_initializer;
+	init.do_openssl_init = 0;
+	MQTTAsync_global_init(&init);
+
 	const char *trace = getenv("MQTT_C_CLIENT_TRACE");
 	if (trace == NULL || trace[0] == '\0')
 		MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
@@ -269,7 +281,7 @@ struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_m
 	m->jitter_state = (uint64_t)sp_now_ms() ^ (uint64_t)(uintptr_t)m;
 	m->state = CONN_DOWN;
 
-	pthread_once(&trace_once, quiet_paho_trace);
+	pthread_once(&paho_once, paho_global_settings);
 	copts.MQTTVersion = MQTTVERSION_3_1_1;
 	copts.sendWhileDisconnected = 0;
 	rc = MQTTAsync_createWithOptions(&m->client, m->uri, m->client_id,
