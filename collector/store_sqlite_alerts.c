@@ -148,14 +148,33 @@ static const char *const WASQL[SQA_W_COUNT] = {
 #define ALERT_COLUMNS "SELECT id, rule, site, dev, coalesce(port, 0), severity, state, opened_at," \
 		      " coalesce(cleared_at, 0), coalesce(acked_at, 0), acked_by, detail FROM alerts "
 
-enum { RA_LIST, RA_COUNTS, RA_ACTIVE_COUNTS, RA_DURING };
+enum { RA_LIST_ACTIVE, RA_LIST_SITE, RA_LIST, RA_COUNTS, RA_ACTIVE_COUNTS, RA_DURING };
 _Static_assert(RA_DURING + 1 == SQA_R_COUNT, "SQA_R_COUNT");
 
+/* ?1 the state filter (enum store_alert_state_filter: 0 all, 1 active, 2 cleared) */
+#define ALERT_STATE_FILTER \
+	"(?1 = 0 OR (?1 = 1 AND cleared_at IS NULL) OR (?1 = 2 AND cleared_at IS NOT NULL))"
+
+/*
+ * The alert list, newest first, in three statements so that each has an
+ * index that fits (docs/performance.md item 54): one form with every filter
+ * optional scanned alerts_opened from the newest and tested each row, all
+ * the history when few rows match (the active ones of a severity, or a
+ * quiet site's). INDEXED BY makes a plan a guarantee: a statement that
+ * could not use its index fails to prepare, and the store to open.
+ */
 static const char *const RASQL[SQA_R_COUNT] = {
-	[RA_LIST] = ALERT_COLUMNS
-	"WHERE (?1 = 0 OR (?1 = 1 AND cleared_at IS NULL) OR (?1 = 2 AND cleared_at IS NOT NULL))"
+	/* the active alerts, from the index that holds only them, then sorted */
+	[RA_LIST_ACTIVE] = ALERT_COLUMNS "INDEXED BY alerts_one_active WHERE cleared_at IS NULL"
 	" AND (?2 IS NULL OR site = ?2) AND (?3 IS NULL OR severity = ?3)"
 	" ORDER BY opened_at DESC, id DESC LIMIT ?4",
+	/* one site's, newest first through alerts_site_opened (site, opened_at) */
+	[RA_LIST_SITE] = ALERT_COLUMNS "INDEXED BY alerts_site_opened WHERE site = ?2 AND "
+	ALERT_STATE_FILTER " AND (?3 IS NULL OR severity = ?3)"
+	" ORDER BY opened_at DESC, id DESC LIMIT ?4",
+	/* every site's: newest first through alerts_opened, until the limit */
+	[RA_LIST] = ALERT_COLUMNS "WHERE " ALERT_STATE_FILTER " AND (?2 IS NULL OR site = ?2)"
+	" AND (?3 IS NULL OR severity = ?3) ORDER BY opened_at DESC, id DESC LIMIT ?4",
 	[RA_COUNTS] = "SELECT state, severity, count(*) FROM alerts GROUP BY state, severity",
 	/* through alerts_state (state, severity): the dashboard asks every 5 s */
 	[RA_ACTIVE_COUNTS] = "SELECT state, severity, count(*) FROM alerts"
@@ -591,7 +610,10 @@ int sqa_r_alerts(void *impl, const struct store_alerts_query *q, store_alert_fn 
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
-	sqlite3_stmt *st = r->alert_st[RA_LIST];
+	int which = q->state == STORE_ALERTS_ACTIVE ? RA_LIST_ACTIVE
+		    : q->site != NULL		    ? RA_LIST_SITE
+						    : RA_LIST;
+	sqlite3_stmt *st = r->alert_st[which];
 	sqlite3_bind_int(st, 1, (int)q->state);
 	sqs_bind_text(st, 2, q->site);
 	sqs_bind_text(st, 3, q->severity);

@@ -43,7 +43,7 @@ enum rstmt {
 };
 
 /* The alert statements of a connection (store_sqlite_alerts.c). */
-enum { SQA_W_COUNT = 18, SQA_R_COUNT = 4 };
+enum { SQA_W_COUNT = 18, SQA_R_COUNT = 6 };
 /* The outbox statements of a connection (store_sqlite_outbox.c). */
 enum { SQO_W_COUNT = 1, SQO_R_COUNT = 1 };
 /* The writer's statements of the agents' progress (store_sqlite_progress.c). */

@@ -31,12 +31,19 @@
  * the counts read it alone, one narrow row per device. The device list
  * reads the newest chunk anyway, for the newest reading, and shows the
  * larger of its ts and last_seen.
+ *
+ * Their active alerts are counted in alerts_one_active, the index of the
+ * active alerts alone: left to itself the planner took alerts_key, every
+ * alert the site or device ever had (0.2-0.6 s a request with a million
+ * cleared ones, docs/performance.md item 54). INDEXED BY makes the plan a
+ * guarantee: a statement that could not use the index fails to prepare.
  */
 #define DEVICE_COLUMNS                                                                          \
 	"SELECT site, dev, kind, agent, agent_online AND heard >= ?2, seen, meta, cid, cmeta,"  \
 	" cbody, cfmt, nalerts"                                                                 \
 	" FROM (SELECT d.site, d.dev, d.kind, a.agent, a.online AS agent_online, d.meta,"       \
-	"  (SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.dev = d.dev"           \
+	"  (SELECT count(*) FROM alerts al INDEXED BY alerts_one_active"                        \
+	"   WHERE al.site = d.site AND al.dev = d.dev"                                          \
 	"   AND al.device_id = d.id AND al.cleared_at IS NULL) AS nalerts,"                     \
 	"  max(s.last_seen, coalesce(c.ts_max, 0)) AS seen, s.heard AS heard,"                  \
 	"  c.id AS cid, c.meta AS cmeta, c.body AS cbody, c.fmt AS cfmt"                        \
@@ -46,7 +53,8 @@
 
 static const char *const RSQL[R_COUNT] = {
 	[R_SITES] = "SELECT d.site, count(*), coalesce(sum(a.online AND s.heard >= ?1), 0), "
-		    "(SELECT count(*) FROM alerts al WHERE al.site = d.site AND al.cleared_at IS NULL) "
+		    "(SELECT count(*) FROM alerts al INDEXED BY alerts_one_active"
+		    " WHERE al.site = d.site AND al.cleared_at IS NULL) "
 		    "FROM devices d JOIN agents a ON a.id = d.agent_id JOIN device_seen s ON s.id = d.id "
 		    "GROUP BY d.site ORDER BY d.site",
 	/* from one site to the next through UNIQUE(site, dev): a seek per site, not a scan */

@@ -248,16 +248,17 @@ static int64_t sql_int(const char *path, const char *sql)
 /* ---------------------------------------------------------------- schema */
 
 /* the schema version a new file has (store_sqlite_schema.c) */
-enum { SCHEMA_NOW = 13 };
+enum { SCHEMA_NOW = 14 };
 
 /*
  * Takes a file of the current schema back to 9's shape (with the version
- * record): no progress_log (13), no devices_lookup (11), last_seen in
+ * record): no alerts_site_opened (14), no progress_log (13), no devices_lookup (11), last_seen in
  * `devices` again and no device_seen (10). The values of last_seen are 0.
  * Run inside a transaction.
  */
 #define BACK_TO_SCHEMA_9                                                                          \
 	"DELETE FROM schema_version WHERE version >= 10;"                                          \
+	"DROP INDEX alerts_site_opened;"                                                           \
 	"DROP TABLE progress_log;"                                                                 \
 	"DROP INDEX devices_lookup;"                                                               \
 	"DROP INDEX devices_site_agent;"                                                           \
@@ -1945,6 +1946,7 @@ static void test_migrates_device_lookup(void)
 	store_close(s);
 	sql_exec(path, "BEGIN;"
 		       "DELETE FROM schema_version WHERE version >= 11;"
+		       "DROP INDEX alerts_site_opened;"
 		       "DROP TABLE progress_log;"
 		       "DROP INDEX devices_lookup;"
 		       "ALTER TABLE device_seen DROP COLUMN heard;"
@@ -2342,6 +2344,98 @@ static void test_alert_queries_and_keys(void)
 	CHECK_EQ_INT(store_w_alert_open(s, &gone, &id), 0);
 	store_w_rollback(s);
 	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, "warning", 100, &rows), 0);
+	drop(s, path);
+}
+
+/*
+ * The alert list's three statements (active; one site's; every site's),
+ * each with every filter it takes, over two sites' alerts of every state;
+ * and the active counts of the site and device lists beside cleared alerts.
+ */
+static void test_alert_list_filters(void)
+{
+	char path[256];
+	int64_t agent_a, agent_b;
+	struct store_device da, db;
+	struct alert_rows rows;
+	struct site_rows sites = {0};
+	struct dev_rows devs = {0};
+	struct store *s = fresh_with_device(path, sizeof(path), "site-a", "lift-1", SP_DEV_LIFT,
+					    &agent_a, &da);
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-b", "b", &agent_b), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-b", "chg-1", agent_b, NULL, SP_DEV_CHARGER,
+					   NULL, &db),
+		     0);
+	/* site-a: an active critical (T0+10), a cleared critical (T0+20), an active minor (T0+30) */
+	struct store_alert_new a1 = {da.id, "lift.trapped", "", "site-a", "lift-1", 0, "critical",
+				     T0 + 10, "x"};
+	struct store_alert_new a2 = {da.id, "lift.overspeed", "", "site-a", "lift-1", 0, "critical",
+				     T0 + 20, "x"};
+	struct store_alert_new a3 = {da.id, "lift.mode", "", "site-a", "lift-1", 0, "minor",
+				     T0 + 30, "x"};
+	/* site-b: a cleared major (T0+15), an active critical (T0+25), another port's (T0+25) */
+	struct store_alert_new b1 = {db.id, "port.over_temp", "", "site-b", "chg-1", 1, "major",
+				     T0 + 15, "x"};
+	struct store_alert_new b2 = {db.id, "port.over_temp", "", "site-b", "chg-1", 2, "critical",
+				     T0 + 25, "x"};
+	struct store_alert_new b3 = {db.id, "port.over_temp", "", "site-b", "chg-1", 3, "critical",
+				     T0 + 25, "x"};
+	int64_t id_a1, id_a2, id_a3, id_b1, id_b2, id_b3;
+	CHECK_EQ_INT(store_w_alert_open(s, &a1, &id_a1), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &a2, &id_a2), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &a3, &id_a3), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &b1, &id_b1), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &b2, &id_b2), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &b3, &id_b3), 0);
+	CHECK_EQ_INT(store_w_alert_clear(s, id_a2, T0 + 40), 0);
+	CHECK_EQ_INT(store_w_alert_clear(s, id_b1, T0 + 40), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	/* active: every site, newest first (the later id first at equal times) */
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ACTIVE, NULL, NULL, 100, &rows), 4);
+	CHECK_EQ_INT(rows.r[0].id, id_a3);
+	CHECK_EQ_INT(rows.r[1].id, id_b3);
+	CHECK_EQ_INT(rows.r[2].id, id_b2);
+	CHECK_EQ_INT(rows.r[3].id, id_a1);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ACTIVE, NULL, "critical", 100, &rows), 3);
+	CHECK_EQ_INT(rows.r[0].id, id_b3);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ACTIVE, "site-a", NULL, 100, &rows), 2);
+	CHECK_EQ_INT(rows.r[0].id, id_a3);
+	CHECK_EQ_INT(rows.r[1].id, id_a1);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ACTIVE, "site-b", "critical", 1, &rows), 1);
+	CHECK_EQ_INT(rows.r[0].id, id_b3);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ACTIVE, "site-b", "major", 100, &rows), 0);
+
+	/* one site's, by state and severity */
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, "site-a", NULL, 100, &rows), 3);
+	CHECK_EQ_INT(rows.r[0].id, id_a3);
+	CHECK_EQ_INT(rows.r[1].id, id_a2);
+	CHECK_EQ_INT(rows.r[2].id, id_a1);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_CLEARED, "site-a", NULL, 100, &rows), 1);
+	CHECK_EQ_INT(rows.r[0].id, id_a2);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_CLEARED, "site-b", "critical", 100, &rows), 0);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, "site-b", "critical", 100, &rows), 2);
+	CHECK_EQ_INT(rows.r[0].id, id_b3);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, "site-b", NULL, 2, &rows), 2);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, "site-c", NULL, 100, &rows), 0);
+
+	/* every site's */
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_CLEARED, NULL, NULL, 100, &rows), 2);
+	CHECK_EQ_INT(rows.r[0].id, id_a2);
+	CHECK_EQ_INT(rows.r[1].id, id_b1);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, "critical", 100, &rows), 4);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, NULL, 5, &rows), 5);
+
+	/* the site and device lists count the active alerts only */
+	CHECK_EQ_INT(store_r_sites(s, T0, 180000, on_site, &sites), 0);
+	CHECK_EQ_INT(sites.n, 2);
+	CHECK_EQ_INT(sites.r[0].active_alerts, 2); /* site-a */
+	CHECK_EQ_INT(sites.r[1].active_alerts, 2); /* site-b */
+	CHECK_EQ_INT(store_r_devices(s, "site-b", T0, 180000, on_device, &devs), 0);
+	CHECK_EQ_INT(devs.r[0].active_alerts, 2);
 	drop(s, path);
 }
 
@@ -3046,6 +3140,7 @@ int main(void)
 	RUN(test_readers_while_writing);
 	RUN(test_alert_lifecycle);
 	RUN(test_alert_queries_and_keys);
+	RUN(test_alert_list_filters);
 	RUN(test_holds_and_load);
 	RUN(test_fault_clears);
 	RUN(test_clock_set_back);
