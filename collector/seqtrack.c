@@ -379,6 +379,17 @@ void seqtrack_clock_set_back(struct seqtrack *t, int64_t now_ms, int64_t back_ms
 	}
 }
 
+void seqtrack_clock_set_forward(struct seqtrack *t, int64_t fwd_ms)
+{
+	for (size_t i = 0; i < t->nall; i++) {
+		struct seq_agent *a = t->all[i];
+		if (a->gap_since_ms != 0) {
+			a->gap_since_ms += fwd_ms;
+			note_unfolded(t, a);
+		}
+	}
+}
+
 struct seq_agent *seqtrack_first_touched(struct seqtrack *t)
 {
 	return t->touched;

@@ -104,6 +104,14 @@ int64_t seqtrack_expire(struct seqtrack *t, int64_t now_ms);
  */
 void seqtrack_clock_set_back(struct seqtrack *t, int64_t now_ms, int64_t back_ms);
 
+/*
+ * The wall clock was set forward by fwd_ms (outside a batch): every open gap
+ * counts from fwd_ms later, so the step does not shorten its window (an
+ * expired gap moves the ack past it, and the agent drops what it still
+ * holds of it); their agents join the unfolded list.
+ */
+void seqtrack_clock_set_forward(struct seqtrack *t, int64_t fwd_ms);
+
 /* Agents touched by the current batch, to persist before COMMIT. */
 struct seq_agent *seqtrack_first_touched(struct seqtrack *t);
 struct seq_agent *seqtrack_next_touched(struct seq_agent *a);

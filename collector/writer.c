@@ -44,8 +44,8 @@
  */
 #define SEEN_FLUSH_AT 65536
 #define FAIL_PAUSE_MS 200
-/* the wall clock's lead on the monotonic one dropping this much: it was set back */
-#define CLOCK_SET_BACK_MS 2000
+/* the wall clock's lead on the monotonic one changing this much: it was set back or forward */
+#define CLOCK_STEP_MS 2000
 /* chunks compaction looks at per second (see compact()) */
 #define COMPACT_BUDGET 4096
 /*
@@ -715,18 +715,34 @@ static void compact(struct writer *w, int64_t now)
  * set back (NTP correcting a clock that ran ahead): the liveness times
  * stamped while it ran ahead lie in the future then, where they would keep
  * devices and gateways looking heard, and their gaps open, until the clock
- * caught up. The next batch moves them back (process_batch). A step forward
- * leaves nothing in the future.
+ * caught up. The next batch moves them back (process_batch).
+ *
+ * It grows when the wall clock is set forward (NTP correcting a clock that
+ * ran behind, or a host resumed from a pause, which the monotonic clock does
+ * not count): every silence measured on the wall clock then looks longer by
+ * the step. Open gaps would expire early (the ack would pass messages their
+ * agents still hold), and the next offline sweep would find the whole fleet
+ * silent (an alert and mail per device). So gaps count from the step later,
+ * and the sweep waits offline_ms again (link_settled), as after a reconnect
+ * of our own: each device that reports is heard again first.
  */
 static void note_clock(struct writer *w, int64_t now, int64_t mono)
 {
 	int64_t off = now - mono;
-	if (w->clock_off_known && off < w->clock_off - CLOCK_SET_BACK_MS) {
+	if (w->clock_off_known && off < w->clock_off - CLOCK_STEP_MS) {
 		int64_t back = w->clock_off - off;
 		w->clock_back_ms += back;
 		SP_WARN("writer", "the collector's clock was set back %lld s; the liveness times it "
 				  "stamped while it ran ahead move back as much",
 			(long long)((back + 500) / 1000));
+	} else if (w->clock_off_known && off > w->clock_off + CLOCK_STEP_MS) {
+		int64_t fwd = off - w->clock_off;
+		seqtrack_clock_set_forward(w->seq, fwd);
+		w->link_up_since = 0; /* link_settled starts its wait again */
+		SP_WARN("writer", "the collector's clock was set forward %lld s; open sequence gaps "
+				  "wait as much longer, and offline alerts wait %lld s for every device to "
+				  "be heard again",
+			(long long)((fwd + 500) / 1000), (long long)(w->p.offline_ms / 1000));
 	}
 	w->clock_off = off;
 	w->clock_off_known = true;
@@ -886,7 +902,7 @@ struct writer *writer_start(const struct writer_params *p)
 	 * none in the future. The first batch moves them, as after note_clock.
 	 */
 	int64_t newest = store_w_newest_stamp(p->store), now = sp_now_ms();
-	if (newest > now + CLOCK_SET_BACK_MS) {
+	if (newest > now + CLOCK_STEP_MS) {
 		w->clock_back_ms = newest - now;
 		SP_WARN("writer", "liveness times in the store lie up to %lld s in the future: the "
 				  "clock was set back while the collector was stopped; they move back "

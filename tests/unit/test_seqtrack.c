@@ -968,6 +968,32 @@ static void test_clock_set_back(void)
 	seqtrack_destroy(t);
 }
 
+static void test_clock_set_forward(void)
+{
+	const int64_t HOUR = 3600 * 1000;
+	struct seqtrack *t = seqtrack_create(WINDOW);
+	struct seq_agent *a = seqtrack_add(t, "s", "a", 1);
+	struct seq_agent *b = seqtrack_add(t, "s", "b", 2);
+	/* a's gap seen before the clock was set an hour forward; b has none */
+	mark_range(t, a, 2, 2, 1, T0);
+	mark_range(t, b, 1, 1, 1, T0);
+	seqtrack_folded(t);
+	seqtrack_clock_set_forward(t, HOUR);
+	CHECK_EQ_INT(seq_agent_gap_since(a), T0 + HOUR);
+	CHECK_EQ_INT(seq_agent_gap_since(b), 0);
+	CHECK(seq_agent_unfolded(a)); /* its row is written at the next fold */
+	CHECK(!seq_agent_unfolded(b));
+	/* the new clock an hour on: the gap is as old as it really is, not an hour older */
+	CHECK_EQ_INT(seqtrack_expire(t, T0 + HOUR + WINDOW - 1), 0);
+	seqtrack_commit(t, T0 + HOUR);
+	CHECK_EQ_INT(seq_agent_acked(a), 0);
+	/* its missing message came: the ack passes the gap, nothing declared missing */
+	CHECK_EQ_INT(mark_range(t, a, 1, 1, 1, T0 + HOUR + 1000), 0);
+	CHECK_EQ_INT(seq_agent_acked(a), 2);
+	CHECK_EQ_INT(seq_agent_gap_since(a), 0);
+	seqtrack_destroy(t);
+}
+
 /* ---------------------------------------------------------------- many agents */
 
 static void test_many_agents(void)
@@ -1034,6 +1060,7 @@ int main(void)
 	RUN(test_republish_all);
 	RUN(test_pacing_matches_model);
 	RUN(test_clock_set_back);
+	RUN(test_clock_set_forward);
 	RUN(test_many_agents);
 	HARNESS_EXIT();
 }
