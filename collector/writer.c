@@ -265,22 +265,28 @@ static int handle_data(struct writer *w, const struct queue_msg *m, const struct
 		w->bc.msg_rejected[SP_REJ_BAD_JSON]++;
 		return 0;
 	}
+	/*
+	 * A seq already handled is a duplicate, whether its message was stored or
+	 * rejected the first time: a rejected message that comes again is the
+	 * same redelivery as any other (its agent missed our ack), so it is
+	 * counted and logged as rejected once, and its ack is published again.
+	 */
+	enum seq_verdict verdict = pm.seq > 0 ? seqtrack_check(ag, pm.seq) : SEQ_NEW;
+	if (verdict == SEQ_DUPLICATE) {
+		w->bc.duplicate++;
+		seqtrack_note_duplicate(w->seq, ag);
+		return 0;
+	}
 	if (pm.why.reason != SP_REJ_NONE) {
 		w->bc.msg_rejected[pm.why.reason]++;
 		log_reject(w, t, "data message", pm.seq, &pm.why);
 		/* a rejected message still counts as handled, if we can tell which one it was */
-		if (pm.seq > 0 && seqtrack_check(ag, pm.seq) != SEQ_DUPLICATE) {
+		if (pm.seq > 0) {
 			int64_t missing = seqtrack_mark(w->seq, ag, pm.seq, now);
 			if (missing < 0)
 				return (int)missing;
 			w->bc.missing += (uint64_t)missing;
 		}
-		return 0;
-	}
-	enum seq_verdict verdict = seqtrack_check(ag, pm.seq);
-	if (verdict == SEQ_DUPLICATE) {
-		w->bc.duplicate++;
-		seqtrack_note_duplicate(w->seq, ag);
 		return 0;
 	}
 	if (verdict == SEQ_LATE)
