@@ -3,7 +3,8 @@
  *
  * Threads: on_message runs on Paho's receive thread; acker_main is the
  * ingest's own thread, the only one that publishes; ingest_poll and ingest_stop
- * run on main; ingest_queue_ack on the writer.
+ * run on main, the only one that subscribes; ingest_queue_ack and
+ * ingest_ask_retained on the writer (the latter meets main in an atomic flag).
  */
 #include "ingest.h"
 
@@ -22,6 +23,8 @@
 #include <string.h>
 
 static const char *const FILTERS[] = {"sp/v1/+/+/birth", "sp/v1/+/+/data", "sp/v1/+/+/state"};
+/* the filters of the retained messages (ingest_ask_retained): births and states */
+static const char *const RETAINED_FILTERS[] = {"sp/v1/+/+/birth", "sp/v1/+/+/state"};
 
 #define ACK_OUTBOX 4096      /* acks handed over by the writer, not yet published */
 #define ACK_DRAIN_MS 1000    /* on stop: how long the acker tries to say what is left */
@@ -54,6 +57,8 @@ struct ingest {
 	struct queue *queue;
 	struct metrics *metrics;
 	_Atomic uint64_t subscribed_epoch; /* written by main, read by the acker */
+	/* set by the writer (ingest_ask_retained), taken by main (ingest_poll) */
+	atomic_bool retained_asked;
 	/* Paho thread: rate limits for oversized-message and lost-message logs */
 	struct sp_ratelimit oversize_log, lost_log;
 
@@ -153,22 +158,53 @@ struct ingest *ingest_create(const struct collector_conf *conf, struct queue *q,
 	return in;
 }
 
+/* Subscribes to n filters (QoS 1); 0 if every request went out. Main thread. */
+static int subscribe(struct ingest *in, const char *const *filters, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n; i++)
+		rc |= sp_mqtt_subscribe(in->mqtt, filters[i], 1);
+	return rc;
+}
+
 void ingest_poll(struct ingest *in)
 {
 	sp_mqtt_poll(in->mqtt);
 	bool up = sp_mqtt_connected(in->mqtt);
 	atomic_store(&in->metrics->mqtt_connected, up);
 	uint64_t epoch = sp_mqtt_epoch(in->mqtt);
-	if (!up || epoch == atomic_load(&in->subscribed_epoch))
+	if (!up)
 		return;
-	/* the session keeps subscriptions, but a broker without persistence forgets them */
-	int rc = 0;
-	for (size_t i = 0; i < sizeof(FILTERS) / sizeof(FILTERS[0]); i++)
-		rc |= sp_mqtt_subscribe(in->mqtt, FILTERS[i], 1);
-	if (rc == 0) {
-		atomic_store(&in->subscribed_epoch, epoch);
-		SP_INFO("ingest", "subscribed to sp/v1/+/+/{birth,data,state}");
+	if (epoch != atomic_load(&in->subscribed_epoch)) {
+		/*
+		 * The session keeps subscriptions, but a broker without persistence
+		 * forgets them. These subscriptions bring every retained birth and
+		 * state too: a request of the writer's made before this point is
+		 * answered by them (one made after it stays set for the next poll).
+		 */
+		atomic_store(&in->retained_asked, false);
+		if (subscribe(in, FILTERS, sizeof(FILTERS) / sizeof(FILTERS[0])) == 0) {
+			atomic_store(&in->subscribed_epoch, epoch);
+			SP_INFO("ingest", "subscribed to sp/v1/+/+/{birth,data,state}");
+		}
+		return;
 	}
+	if (!atomic_exchange(&in->retained_asked, false))
+		return;
+	size_t n = sizeof(RETAINED_FILTERS) / sizeof(RETAINED_FILTERS[0]);
+	if (subscribe(in, RETAINED_FILTERS, n)) {
+		/* asked again at the next poll (mqtt.c logged why not now) */
+		atomic_store(&in->retained_asked, true);
+		return;
+	}
+	atomic_fetch_add(&in->metrics->retained_asked, 1);
+	SP_INFO("ingest", "subscribed to sp/v1/+/+/{birth,state} again: the broker resends "
+			  "their retained messages");
+}
+
+void ingest_ask_retained(struct ingest *in)
+{
+	atomic_store(&in->retained_asked, true);
 }
 
 void ingest_stop(struct ingest *in)

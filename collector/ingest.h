@@ -5,7 +5,8 @@
  *
  * Threads: the message callback runs on Paho's receive thread and only
  * copies into the queue (blocking while it is full: backpressure).
- * ingest_poll() runs on the main thread (connection upkeep, subscriptions).
+ * ingest_poll() runs on the main thread (connection upkeep, subscriptions,
+ * and the subscriptions the writer asks for with ingest_ask_retained()).
  * Acks are published by the ingest's own acker thread from a bounded
  * outbox the writer fills with ingest_queue_ack(): the writer never calls
  * into Paho, because Paho may hold its lock while the receive thread waits
@@ -44,6 +45,19 @@ int ingest_queue_ack(struct ingest *in, const char *site, const char *agent, int
 
 /* Acks handed over and not yet published. */
 size_t ingest_acks_waiting(struct ingest *in);
+
+/*
+ * Asks for every retained birth and state again: the main thread's next
+ * ingest_poll() subscribes to their two filters once more, and the broker
+ * answers a SUBSCRIBE to a filter the client already holds by sending the
+ * retained messages that match it again (MQTT 3.1.1 §3.8.4). For the writer,
+ * after a failed batch dropped births or states (they are sent once per
+ * agent connection and no agent resends them) and a commit worked again.
+ * Any thread; only sets a flag, never calls into Paho. Requests made before
+ * the main thread takes the flag are one subscription; one made while
+ * disconnected is covered by the subscriptions of the next connect.
+ */
+void ingest_ask_retained(struct ingest *in);
 
 /*
  * Stops taking messages, first thing on stop: disconnects from the broker,

@@ -66,13 +66,18 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 		      "messages declared missing that arrived later and were stored",
 		      LOAD(m->messages_recovered));
 	rc |= counter(b, "sitepulse_messages_dropped_store_total",
-		      "messages in batches the store could not commit (agents resend them)",
+		      "messages in batches the store could not commit (agents resend data; births "
+		      "and states are asked of the broker again)",
 		      LOAD(m->messages_dropped_store));
 	rc |= counter(b, "sitepulse_http_requests_total", "HTTP requests answered",
 		      LOAD(m->http_requests));
 	rc |= counter(b, "sitepulse_http_unauthorized_total",
 		      "API requests refused for a missing or unknown token", LOAD(m->http_unauthorized));
 	rc |= counter(b, "sitepulse_births_total", "birth messages processed", LOAD(m->births));
+	rc |= counter(b, "sitepulse_retained_requests_total",
+		      "times the retained births and states were asked for again (after a store "
+		      "failure dropped some)",
+		      LOAD(m->retained_asked));
 	rc |= counter(b, "sitepulse_states_total", "state messages processed", LOAD(m->states));
 	rc |= counter(b, "sitepulse_acks_published_total", "end-to-end acks published",
 		      LOAD(m->acks_published));

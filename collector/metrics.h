@@ -19,6 +19,8 @@
 struct metrics {
 	/* ingest (Paho thread) */
 	atomic_uint_fast64_t messages_received;
+	/* ingest (main thread): births and states asked for again (ingest_ask_retained) */
+	atomic_uint_fast64_t retained_asked;
 	/* writer thread */
 	atomic_uint_fast64_t messages_stored;
 	atomic_uint_fast64_t messages_duplicate;

@@ -16,8 +16,10 @@
  *   4. on success: advance the tracker, add the batch's counts to the
  *      metrics; on failure: ROLLBACK, restore the tracker, forget cached
  *      devices, reload the rules' state from the store, count the batch as
- *      dropped (agents will resend: nothing
- *      was acked), and report the store unhealthy until a commit works;
+ *      dropped (agents resend its data messages: nothing was acked; its
+ *      births and states, which no agent resends, are asked of the broker
+ *      again once a commit works: ask_retained), and report the store
+ *      unhealthy until a commit works;
  *   5. release the messages from the queue and publish the acks that are
  *      due (CONTRACT §3.4 pacing, see seqtrack.h).
  * Counters are added only after COMMIT, so a batch that is retried after a
@@ -265,22 +267,28 @@ static int handle_data(struct writer *w, const struct queue_msg *m, const struct
 		w->bc.msg_rejected[SP_REJ_BAD_JSON]++;
 		return 0;
 	}
+	/*
+	 * A seq already handled is a duplicate, whether its message was stored or
+	 * rejected the first time: a rejected message that comes again is the
+	 * same redelivery as any other (its agent missed our ack), so it is
+	 * counted and logged as rejected once, and its ack is published again.
+	 */
+	enum seq_verdict verdict = pm.seq > 0 ? seqtrack_check(ag, pm.seq) : SEQ_NEW;
+	if (verdict == SEQ_DUPLICATE) {
+		w->bc.duplicate++;
+		seqtrack_note_duplicate(w->seq, ag);
+		return 0;
+	}
 	if (pm.why.reason != SP_REJ_NONE) {
 		w->bc.msg_rejected[pm.why.reason]++;
 		log_reject(w, t, "data message", pm.seq, &pm.why);
 		/* a rejected message still counts as handled, if we can tell which one it was */
-		if (pm.seq > 0 && seqtrack_check(ag, pm.seq) != SEQ_DUPLICATE) {
+		if (pm.seq > 0) {
 			int64_t missing = seqtrack_mark(w->seq, ag, pm.seq, now);
 			if (missing < 0)
 				return (int)missing;
 			w->bc.missing += (uint64_t)missing;
 		}
-		return 0;
-	}
-	enum seq_verdict verdict = seqtrack_check(ag, pm.seq);
-	if (verdict == SEQ_DUPLICATE) {
-		w->bc.duplicate++;
-		seqtrack_note_duplicate(w->seq, ag);
 		return 0;
 	}
 	if (verdict == SEQ_LATE)
@@ -748,6 +756,47 @@ static void note_clock(struct writer *w, int64_t now, int64_t mono)
 	w->clock_off_known = true;
 }
 
+/* The births and states among the first n messages of the batch. */
+static uint64_t count_retained(const struct writer *w, size_t n)
+{
+	uint64_t count = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct sp_topic t;
+		/* parsed here again: a batch can fail before its topics were (prepare_agents) */
+		if (sp_topic_parse(w->msgs[i].topic, w->msgs[i].topic_len, &t) == 0 &&
+		    (t.kind == SP_TOPIC_BIRTH || t.kind == SP_TOPIC_STATE))
+			count++;
+	}
+	return count;
+}
+
+/*
+ * After a commit worked again, if failed batches dropped births or states.
+ * Those are retained and sent once per agent connection: unlike data, which
+ * stays in the agents' spools until acked, no agent sends them again, and
+ * without them new devices stay unknown and a gateway's goodbye unheard until
+ * its next reconnect. So the broker is asked for all of them again (the
+ * ingest subscribes to their filters once more, on the main thread: the
+ * writer never calls into Paho). Applying a birth or state that was stored
+ * already is harmless: every start of the collector receives them all again
+ * too. What the broker sends is each agent's newest, so one dropped and
+ * since replaced is not missed either. They arrive with their old ts: to
+ * link_settled this is a new subscription, whose retained messages it
+ * waits out (device_offline_s) before judging gateways' clocks by their
+ * states, or silences (meanwhile agents resend the data the failed batches
+ * dropped).
+ */
+static void ask_retained(struct writer *w)
+{
+	SP_INFO("writer", "store works again: asking the broker for the retained births and states "
+			  "again (%llu dropped with failed batches)",
+		(unsigned long long)w->retained_dropped);
+	ingest_ask_retained(w->p.ingest);
+	w->retained_dropped = 0;
+	if (w->link_up_since != 0)
+		w->link_up_since = sp_mono_ms();
+}
+
 static void run_once(struct writer *w, size_t n, bool flush_all)
 {
 	int64_t now = sp_now_ms();
@@ -770,6 +819,7 @@ static void run_once(struct writer *w, size_t n, bool flush_all)
 						  "works again",
 					n, sp_strerror(rc));
 			w->failing = true;
+			w->retained_dropped += count_retained(w, n);
 			if (n > 0)
 				queue_release(w->p.queue, n);
 			sp_sleep_ms(FAIL_PAUSE_MS);
@@ -779,6 +829,8 @@ static void run_once(struct writer *w, size_t n, bool flush_all)
 			SP_INFO("writer", "store works again: storing and acknowledging");
 			w->failing = false;
 		}
+		if (w->retained_dropped > 0)
+			ask_retained(w);
 		atomic_store(&w->p.metrics->store_ok, true);
 	}
 	if (n > 0)

@@ -66,6 +66,8 @@ struct writer {
 	int64_t clock_back_ms;        /* set back by this much: to apply in the next batch */
 	int64_t device_count;
 	bool failing;                 /* the last batch failed to commit */
+	/* births and states in batches that failed since: to ask the broker for again (writer.c) */
+	uint64_t retained_dropped;
 	int64_t liveness_flushed_mono;
 	int64_t devices_flushed_mono;
 	int64_t progress_rows;       /* rows in the progress log since its last fold (writer.c) */

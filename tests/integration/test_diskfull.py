@@ -20,6 +20,14 @@ test_diskfull.py - full disks on both sides of the pipeline.
     the collector's database holds every journalled record exactly once and
     PRAGMA integrity_check is ok. Last, the collector must not have flooded
     its log while the disk was full (a few ERROR lines, not one per batch).
+    Retained births and states, which no agent resends: a fake gateway of
+    another site (mosquitto_pub, it never reconnects) has a lift, online and
+    heard, before the fill; while full it publishes, retained, a birth adding
+    a charger and its goodbye {"online":false}; the failing store drops them
+    (births and states processed do not move). Once the disk is free the
+    collector asks the broker for the retained births and states again (INFO
+    line, sitepulse_retained_requests_total 1): the charger appears in
+    /api/v1/devices and the lift goes offline with its gateway.
 (b) The agent's spool full. spool_max_mb = 1, a big simulated site and
     batch_max 1000, and no collector yet (a fresh broker: nothing keeps the
     messages), and --scenario :silent@AT so that the agent stops creating once
@@ -45,6 +53,7 @@ are gone.
 """
 import collections
 import errno
+import json
 import os
 import re
 import shutil
@@ -57,6 +66,7 @@ import sptest as T  # noqa: E402
 
 FS_SIZE = "8m"
 SITE_A, SITE_B, SITE_C = "diskfull-1", "spoolfull-1", "agentdisk-1"
+SITE_R = "diskfull-retained"   # (a): the fake gateway whose birth and state a full disk drops
 SILENT_AT_S = 9          # (b): the agent stops creating after this many seconds
 LATE_FAILURES = []       # failed checks reported at the end, after every part ran
 
@@ -122,6 +132,20 @@ def log_lines(proc, start, marker):
 
 # ---------------------------------------------------------------- (a)
 
+R_LIFT = {"dev": "lift-r", "kind": "lift", "floors": [0, 6], "rated_speed": 1.0}
+R_CHARGER = {"dev": "chg-r", "kind": "charger", "ports": 4}
+
+
+def retained_birth(gw, devices):
+    """A birth as agents publish it: retained (FakeGateway.birth is not)."""
+    T.publish_ok(gw.broker, gw.topic("birth"), json.dumps({"v": 1, "ts": T.now_ms(), "fw": "fake 0.0",
+                                                           "devices": devices}), retain=True)
+
+
+def r_devices(coll):
+    return {d["dev"]: d for d in coll.api_ok("/api/v1/devices", {"site": SITE_R})}
+
+
 def part_a(env):
     T.log("==== (a) the collector's database on a full filesystem")
     fs = Tmpfs(env, "smallfs", FS_SIZE)
@@ -132,6 +156,14 @@ def part_a(env):
         agent = env.agent(broker, SITE_A, "gw-1", seed=31, lifts=2, chargers=4, ports=12, resend_s=1)
         T.wait_journal_growth([agent], 5, 20)
         T.wait_caught_up(coll, [agent], 20, "the first records to be stored")
+
+        T.log("step: a fake gateway (%s/gw-r): its lift online and heard" % SITE_R)
+        gw = T.FakeGateway(broker, SITE_R, "gw-r")
+        retained_birth(gw, [R_LIFT])
+        gw.state(True)
+        gw.send([{"t": "lift", "dev": "lift-r", "ts": T.now_ms(), "floor": 1, "dir": "stop",
+                  "door": "closed", "door_zone": True, "occupied": False, "mode": "normal"}])
+        T.wait_until(lambda: r_devices(coll).get("lift-r", {}).get("online"), 10, "lift-r online")
 
         T.log("step: fill the filesystem")
         log_at = len(coll.proc.log_text())
@@ -149,6 +181,14 @@ def part_a(env):
         T.check(b'"store":"failing"' in body, "/healthz must name the failing store: %r" % body)
         m = coll.metrics()
         T.check_eq(m.get("sitepulse_store_ok"), 0.0, "sitepulse_store_ok while the disk is full")
+
+        T.log("step: the fake gateway's retained birth (a new charger) and goodbye, while full")
+        received0, births0, states0 = (m["sitepulse_messages_received_total"], m["sitepulse_births_total"],
+                                       m["sitepulse_states_total"])
+        retained_birth(gw, [R_LIFT, R_CHARGER])
+        gw.state(False)
+        T.wait_until(lambda: coll.metrics()["sitepulse_messages_received_total"] >= received0 + 2, 10,
+                     "the collector to receive them")
 
         T.log("step: reads are still served")
         sites = coll.api_ok("/api/v1/sites")
@@ -199,6 +239,10 @@ def part_a(env):
                 % dict(collections.Counter(health)))
         T.check(len(still) <= 1, "at most one rate-limited 'store still failing' line expected, got:\n%s"
                 % "\n".join(still))
+        m = coll.metrics()
+        T.check_eq((m["sitepulse_births_total"], m["sitepulse_states_total"]), (births0, states0),
+                   "births and states processed while the disk is full (dropped with their batches)")
+        T.check("chg-r" not in r_devices(coll), "chg-r known while the disk is full")
 
         T.log("step: delete the filler")
         os.unlink(filler)
@@ -212,6 +256,23 @@ def part_a(env):
         T.log("ack advancing again %.1f s after the filler was deleted" % (time.monotonic() - t_free))
         T.check(log_lines(coll.proc, log_free, "store works again"),
                 "the collector must log that the store works again")
+
+        T.log("step: the dropped birth and goodbye arrive, the fake gateway never reconnected")
+        devs = T.wait_until(lambda: (lambda d: "chg-r" in d and d)(r_devices(coll)), 20,
+                            "chg-r (from the birth dropped while full) in /api/v1/devices")
+        T.check_eq((devs["chg-r"]["kind"], devs["chg-r"]["agent"]), ("charger", "gw-r"), "chg-r kind, agent")
+        T.wait_until(lambda: r_devices(coll)["lift-r"]["online"] is False, 10,
+                     "lift-r offline with its gateway (the goodbye dropped while full)")
+        asked = log_lines(coll.proc, log_free, "asking the broker for the retained births and states again")
+        T.check_eq(len(asked), 1, "INFO lines asking for the retained births and states again")
+        m = coll.metrics()
+        T.check_eq(m.get("sitepulse_retained_requests_total"), 1.0, "sitepulse_retained_requests_total")
+        T.check(m["sitepulse_births_total"] > births0 and m["sitepulse_states_total"] > states0,
+                "births and states processed after the disk was freed: %s -> %s, %s -> %s"
+                % (births0, m["sitepulse_births_total"], states0, m["sitepulse_states_total"]))
+        T.log("after the store recovered: %s; births %d -> %d, states %d -> %d"
+              % (asked[0].strip()[-90:], births0, m["sitepulse_births_total"], states0,
+                 m["sitepulse_states_total"]))
 
         T.log("step: the agent drains its spool (silent restart) and everything is compared")
         T.wait_journal_growth([agent], 3, 15)

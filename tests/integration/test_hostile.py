@@ -12,6 +12,9 @@ mixing good and bad records, size and count boundaries (exactly 256 KiB,
 exactly 1000 records), a redelivered message, hostile births and states, a
 flood of 300 broken messages, poison messages (the ack must pass them) and a
 gap in the seqs (declared missing after gap_window_s, stored when it comes late).
+Last, once the good agent has stopped, a rejected message (v 2) sent twice by
+gw-redo: rejected once, a duplicate the second time (not rejected or logged
+again), and gw-redo's ack published again (its ts moves).
 
 Then: the good agent's records are stored exactly once; exactly the fake
 agent's good records are stored (none of the bad ones); the collector stayed
@@ -171,6 +174,7 @@ def main(env):
         rc, el = good.terminate(signal.SIGTERM)
         T.check(rc == 0 and el <= 5, "good agent: SIGTERM -> exit 0 within 5 s, got %s after %.2f s" % (rc, el))
         T.wait_stored_equals_journal(coll, [good], 30, "the good agent's records to be stored")
+        check_rejected_again(broker, coll, fk)
     T.check(not probe.bad, "/healthz must stay 200 under hostile input; non-200 answers: %r" % probe.bad[:10])
     T.log("healthz polled %d times, always 200" % probe.samples)
 
@@ -184,7 +188,7 @@ def main(env):
     T.check_eq(sorted(fake_devs), ["fchg-1", "flift-1", "fnew-1"], "devices owned by the fake agent")
     T.check_eq(all_devs["lift-1"]["agent"], GOOD, "lift-1 still belongs to the good agent")
     T.check_eq(sorted(all_devs), sorted(["chg-1", "lift-1", "fchg-1", "flift-1", "fnew-1", "pchg-1",
-                                         "gchg-1"]),
+                                         "gchg-1", "rchg-1"]),
                "devices of the site (no bad ids, no toaster)")
     T.assert_exactly_once(fk.good, T.stored_records(coll, SITE, fake_devs), "fake agent's good records")
     T.assert_exactly_once(fk.poison_good, T.stored_records(coll, SITE, ["pchg-1"]), "gw-poison's good records")
@@ -254,6 +258,52 @@ def check_gap(broker, coll, fk):
            "gw-gappy seq 5", t=t)
     T.wait_until(lambda: T.retained_ack(broker, SITE, "gw-gappy") == 5, 10, "the ack of gw-gappy to reach 5")
     T.check_eq(len(T.stored_records(coll, SITE, ["gchg-1"])), 5, "readings of gchg-1 (seq 3 stored once)")
+
+
+def check_rejected_again(broker, coll, fk):
+    """A rejected message that comes again is a duplicate like any other: counted
+    as rejected once (and logged once), as a duplicate the second time, and its
+    agent's ack is published again (it evidently missed it). Run once the good
+    agent has stopped, so that nobody else moves the counters."""
+    T.log("step: a rejected message (v 2) redelivered as gw-redo")
+    t = topic("data", agent="gw-redo")
+    fk.pub("data", {"v": 1, "seq": 1, "ts": int(time.time() * 1000), "records": [fk.station(dev="rchg-1")]},
+           "gw-redo seq 1 (good)", t=t)
+    bad = json.dumps({"v": 2, "seq": 2, "ts": int(time.time() * 1000), "records": [fk.port(dev="rchg-1")]},
+                     separators=(",", ":"))
+    fk.pub("data", bad, "gw-redo seq 2 (bad version)", ["bad_version"], t=t)
+    T.wait_until(lambda: T.retained_ack(broker, SITE, "gw-redo") == 2, 10,
+                 "the ack of gw-redo to pass its rejected seq 2")
+
+    def ack_ts():
+        raw = T.retained(broker, topic("ack", agent="gw-redo"))
+        return raw and json.loads(raw.decode("utf-8"))["ts"]
+
+    def settled():
+        # published again within a second at most (pacing): the same ts 1.2 s apart is the last
+        a = ack_ts()
+        time.sleep(1.2)
+        return a is not None and ack_ts() == a and a
+    ts0 = T.wait_until(settled, 15, "gw-redo's ack to settle")
+    m0 = coll.metrics()
+    log_at = len(coll.proc.log_text())
+    fk.pub("data", bad, "gw-redo seq 2 again (redelivered)", t=t)
+    keys = (MSG % "bad_version", "sitepulse_messages_duplicate_total")
+
+    def handled():
+        m = coll.metrics()
+        return any(m.get(k, 0) > m0.get(k, 0) for k in keys) and m
+    m1 = T.wait_until(handled, 10, "the redelivery to be counted (as a duplicate or a rejection)")
+    grew = {k: m1.get(k, 0) - m0.get(k, 0) for k in keys}
+    T.log("counted for the redelivery: %s" % grew)
+    T.check_eq(grew[MSG % "bad_version"], 0, "bad_version rejections counted for the redelivery")
+    T.check_eq(grew["sitepulse_messages_duplicate_total"], 1, "duplicates counted for the redelivery")
+    ts1 = T.wait_until(lambda: (ack_ts() or 0) > ts0 and ack_ts(), 10,
+                       "gw-redo's ack (ts %s) to be published again after the duplicate" % ts0)
+    T.check_eq(T.retained_ack(broker, SITE, "gw-redo"), 2, "gw-redo's ack after the duplicate")
+    T.log("gw-redo's ack published again: ts %d -> %d" % (ts0, ts1))
+    again = [l for l in coll.proc.log_text()[log_at:].splitlines() if "gw-redo seq 2" in l]
+    T.check(not again, "the redelivered rejection must not be logged again: %s" % again)
 
 
 def hostile_steps(fk):
