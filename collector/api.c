@@ -80,8 +80,12 @@ struct request {
 
 /* ---------------------------------------------------------------- responses */
 
-static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, struct sp_buf *b,
-				const char *type)
+/*
+ * Queues b as the answer. allow: the route's methods for the Allow header a
+ * 405 must carry (RFC 9110 §15.5.6), else NULL.
+ */
+static enum MHD_Result send_buf_allow(struct MHD_Connection *c, unsigned status,
+				      struct sp_buf *b, const char *type, const char *allow)
 {
 	/* ownership of the buffer passes to libmicrohttpd (freed with free()) */
 	if (b->data == NULL && sp_buf_reserve(b, 0))
@@ -99,9 +103,17 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, struc
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
 	enum MHD_Result ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, struct sp_buf *b,
+				const char *type)
+{
+	return send_buf_allow(c, status, b, type, NULL);
 }
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, struct sp_buf *b)
@@ -112,20 +124,35 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, stru
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+/* {"error":msg} with status; allow as in send_buf_allow. */
+static enum MHD_Result send_error_msg(struct MHD_Connection *c, unsigned status,
+				      const char *allow, const char *msg)
 {
-	char msg[256];
 	struct sp_buf b = SP_BUF_INIT(0);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (sp_buf_puts(&b, "{\"error\":") || sp_buf_json_str(&b, msg, strlen(msg)) ||
 	    sp_buf_putc(&b, '}')) {
 		sp_buf_free(&b);
 		return MHD_NO;
 	}
-	return send_json(c, status, &b);
+	return send_buf_allow(c, status, &b, "application/json", allow);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return send_error_msg(c, status, NULL, msg);
+}
+
+/* 405 with the methods the route serves, in the Allow header and in the message. */
+static enum MHD_Result send_not_allowed(struct MHD_Connection *c, const char *allow)
+{
+	char msg[64];
+	snprintf(msg, sizeof(msg), "method not allowed: use %s", allow);
+	return send_error_msg(c, MHD_HTTP_METHOD_NOT_ALLOWED, allow, msg);
 }
 
 /* ---------------------------------------------------------------- auth */
@@ -584,11 +611,11 @@ static enum MHD_Result on_headers(struct api *a, struct MHD_Connection *c, const
 		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
 	if (rq->route == ROUTE_ALERT_ACK) {
 		if (strcmp(method, "POST") != 0)
-			return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+			return send_not_allowed(c, "POST");
 		if (rq->role != TOKEN_OPERATOR)
 			return send_error(c, MHD_HTTP_FORBIDDEN, "acknowledging needs an operator token");
 	} else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+		return send_not_allowed(c, "GET, HEAD");
 	}
 	return MHD_YES;
 }
