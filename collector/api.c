@@ -285,6 +285,18 @@ static int put_str_field(struct sp_buf *b, const char *name, const char *v)
 	return rc ? rc : v ? sp_buf_json_str(b, v, strlen(v)) : sp_buf_puts(b, "null");
 }
 
+/*
+ * The answer to a list that could not be built. One that outgrew
+ * RESPONSE_MAX says so, the same on every route (the client can ask for
+ * less: a smaller limit, a shorter range, one site); anything else is the
+ * store's failure, which the store has logged.
+ */
+static enum MHD_Result send_list_error(struct MHD_Connection *c, const struct list_ctx *l)
+{
+	return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			  l->rc == SP_ETOOBIG ? "result too large" : "store unavailable");
+}
+
 static int site_row(void *ctx, const struct store_site_row *r)
 {
 	struct list_ctx *l = ctx;
@@ -310,9 +322,11 @@ static enum MHD_Result route_sites(struct api *a, struct MHD_Connection *c)
 	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_sites(a->p.store, sp_now_ms(), a->offline_ms, site_row, &l);
-	if (rc || l.rc || sp_buf_putc(&b, ']')) {
+	if (!rc && !l.rc)
+		l.rc = sp_buf_putc(&b, ']');
+	if (rc || l.rc) {
 		sp_buf_free(&b);
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+		return send_list_error(c, &l);
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
 }
@@ -353,10 +367,11 @@ static enum MHD_Result route_devices(struct api *a, struct MHD_Connection *c)
 	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_devices(a->p.store, site, sp_now_ms(), a->offline_ms, device_row, &l);
-	if (rc || l.rc || sp_buf_putc(&b, ']')) {
+	if (!rc && !l.rc)
+		l.rc = sp_buf_putc(&b, ']');
+	if (rc || l.rc) {
 		sp_buf_free(&b);
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-				  l.rc == SP_ETOOBIG ? "result too large" : "store unavailable");
+		return send_list_error(c, &l);
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
 }
@@ -387,9 +402,11 @@ static enum MHD_Result route_readings(struct api *a, struct MHD_Connection *c)
 		sp_buf_free(&b);
 		return send_error(c, MHD_HTTP_NOT_FOUND, "unknown device %s/%s", q.site, q.dev);
 	}
-	if (rc < 0 || l.rc || sp_buf_putc(&b, ']')) {
+	if (rc >= 0 && !l.rc)
+		l.rc = sp_buf_putc(&b, ']');
+	if (rc < 0 || l.rc) {
 		sp_buf_free(&b);
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+		return send_list_error(c, &l);
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
 }
@@ -447,9 +464,11 @@ static enum MHD_Result route_alerts(struct api *a, struct MHD_Connection *c)
 	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_alerts(a->p.store, &q, alert_row, &l);
-	if (rc < 0 || l.rc || sp_buf_putc(&b, ']')) {
+	if (rc >= 0 && !l.rc)
+		l.rc = sp_buf_putc(&b, ']');
+	if (rc < 0 || l.rc) {
 		sp_buf_free(&b);
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+		return send_list_error(c, &l);
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
 }
@@ -501,9 +520,11 @@ static enum MHD_Result route_summaries(struct api *a, struct MHD_Connection *c)
 	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_summaries(a->p.store, q.site, q.from, q.to, q.limit, summary_row, &l);
-	if (rc < 0 || l.rc || sp_buf_putc(&b, ']')) {
+	if (rc >= 0 && !l.rc)
+		l.rc = sp_buf_putc(&b, ']');
+	if (rc < 0 || l.rc) {
 		sp_buf_free(&b);
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+		return send_list_error(c, &l);
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
 }
