@@ -289,7 +289,12 @@ static enum MHD_Result route_healthz(struct api *a, struct MHD_Connection *c,
 	 * is stuck; timed by the monotonic clock, which setting the wall clock does not move
 	 */
 	bool stalled = last_mono > 0 && sp_mono_ms() - last_mono > WRITER_STALL_MS;
-	bool store = atomic_load(&a->p.metrics->store_ok) && store_r_ping(a->p.store) == 0;
+	/*
+	 * store_r_ping waits at most STORE_PING_WAIT_MS for a reader; all of
+	 * them busy with slow queries (1) is a store being read, not failing:
+	 * health is the writer's (store_ok, stalled) and the broker's.
+	 */
+	bool store = atomic_load(&a->p.metrics->store_ok) && store_r_ping(a->p.store) >= 0;
 	bool ok = mqtt && store && !stalled;
 	queue_stats_both(a, &qs);
 	if (sp_buf_printf(&b,
