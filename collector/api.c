@@ -37,6 +37,13 @@
 #define ACK_BODY_MAX 1024           /* the one body a route reads: {"by":"name"} */
 #define RESPONSE_MAX (64 * 1024 * 1024)
 #define PEM_MAX (1024 * 1024)           /* certificate chain or key file */
+/*
+ * Refused requests are logged at most this many to a window: a hostile
+ * client sending thousands gets the first few logged, the rest counted
+ * (sitepulse_http_refused_total), and their number logged with the next.
+ */
+#define REFUSAL_LOG_BURST 10
+#define REFUSAL_LOG_WINDOW_MS 60000
 #define WRITER_STALL_MS 10000           /* no commit for this long: the writer is stuck */
 /*
  * sitepulse_devices{kind,online} visits every device (~40 ms at 100,000):
@@ -63,6 +70,9 @@ struct api {
 	int64_t counts[SP_DEV_KIND_COUNT][2];
 	int64_t counts_at_ms; /* monotonic; 0 = never */
 	bool counts_valid;
+	/* the HTTP threads share the rate limit of note_refusal's log lines */
+	pthread_mutex_t refusal_lock;
+	struct sp_ratelimit refusal_log;
 };
 
 /*
@@ -70,6 +80,9 @@ struct api {
  * but the body is decided on the first call, from the headers alone.
  */
 struct request {
+	struct api *api;
+	char method[16];        /* as the client sent them, cut short: for the log of refusals */
+	char path[128];         /* the path only: the query (which may hold anything) is not kept */
 	enum api_route route;
 	int64_t id;             /* {id} of ROUTE_ALERT_ACK */
 	enum token_role role;
@@ -80,8 +93,12 @@ struct request {
 
 /* ---------------------------------------------------------------- responses */
 
-static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, struct sp_buf *b,
-				const char *type)
+/*
+ * Queues b as the answer. allow: the route's methods for the Allow header a
+ * 405 must carry (RFC 9110 §15.5.6), else NULL.
+ */
+static enum MHD_Result send_buf_allow(struct MHD_Connection *c, unsigned status,
+				      struct sp_buf *b, const char *type, const char *allow)
 {
 	/* ownership of the buffer passes to libmicrohttpd (freed with free()) */
 	if (b->data == NULL && sp_buf_reserve(b, 0))
@@ -99,9 +116,17 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, struc
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (allow)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
 	enum MHD_Result ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status, struct sp_buf *b,
+				const char *type)
+{
+	return send_buf_allow(c, status, b, type, NULL);
 }
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, struct sp_buf *b)
@@ -109,23 +134,89 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, stru
 	return send_buf(c, status, b, "application/json");
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+/* The client's address, numeric, for the log; "?" when unknown. */
+static void client_address(struct MHD_Connection *c, char *out, size_t len)
 {
-	char msg[256];
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	socklen_t salen = sa == NULL               ? 0
+			  : sa->sa_family == AF_INET  ? sizeof(struct sockaddr_in)
+			  : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						      : 0;
+	if (salen == 0 || getnameinfo(sa, salen, out, (socklen_t)len, NULL, 0, NI_NUMERICHOST))
+		snprintf(out, len, "?");
+}
+
+/*
+ * Every refusal leaves a trace: counted by status (0: the connection closed
+ * without an answer) and logged, rate-limited across the HTTP threads. The
+ * line names the client, method, path and the answer's message; never the
+ * query string or a header, which may carry a token.
+ */
+static void note_refusal(struct MHD_Connection *c, const struct request *rq, unsigned status,
+			 const char *msg)
+{
+	struct api *a = rq->api;
+	uint64_t suppressed;
+	char addr[64], st[16];
+	metrics_count_refused(a->p.metrics, status);
+	pthread_mutex_lock(&a->refusal_lock);
+	bool log = sp_ratelimit_allow(&a->refusal_log, sp_mono_ms(), REFUSAL_LOG_BURST,
+				      REFUSAL_LOG_WINDOW_MS, &suppressed);
+	pthread_mutex_unlock(&a->refusal_lock);
+	if (suppressed)
+		SP_INFO("api", "(%llu more refused requests not logged; counted in "
+			       "sitepulse_http_refused_total)",
+			(unsigned long long)suppressed);
+	if (!log)
+		return;
+	client_address(c, addr, sizeof(addr));
+	if (status)
+		snprintf(st, sizeof(st), "%u", status);
+	else
+		snprintf(st, sizeof(st), "closed");
+	SP_INFO("api", "refused %s %s from %s: %s %s", rq->method, rq->path, addr, st, msg);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, const struct request *rq,
+				  unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* {"error":msg} with status; allow as in send_buf_allow. */
+static enum MHD_Result send_error_msg(struct MHD_Connection *c, unsigned status,
+				      const char *allow, const char *msg)
+{
 	struct sp_buf b = SP_BUF_INIT(0);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (sp_buf_puts(&b, "{\"error\":") || sp_buf_json_str(&b, msg, strlen(msg)) ||
 	    sp_buf_putc(&b, '}')) {
 		sp_buf_free(&b);
 		return MHD_NO;
 	}
-	return send_json(c, status, &b);
+	return send_buf_allow(c, status, &b, "application/json", allow);
+}
+
+/* Refuses the request: {"error":…} with status, counted and logged (note_refusal). */
+static enum MHD_Result send_error(struct MHD_Connection *c, const struct request *rq,
+				  unsigned status, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	note_refusal(c, rq, status, msg);
+	return send_error_msg(c, status, NULL, msg);
+}
+
+/* 405 with the methods the route serves, in the Allow header and in the message. */
+static enum MHD_Result send_not_allowed(struct MHD_Connection *c, const struct request *rq,
+					const char *allow)
+{
+	char msg[64];
+	snprintf(msg, sizeof(msg), "method not allowed: use %s", allow);
+	note_refusal(c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, msg);
+	return send_error_msg(c, MHD_HTTP_METHOD_NOT_ALLOWED, allow, msg);
 }
 
 /* ---------------------------------------------------------------- auth */
@@ -184,10 +275,12 @@ static void queue_stats_both(struct api *a, struct queue_stats *out)
 	out->cap_bytes += parsed.cap_bytes;
 }
 
-static enum MHD_Result route_healthz(struct api *a, struct MHD_Connection *c)
+static enum MHD_Result route_healthz(struct api *a, struct MHD_Connection *c,
+				      const struct request *rq)
 {
 	struct sp_buf b = SP_BUF_INIT(0);
 	struct queue_stats qs;
+	(void)rq; /* health never refuses: 503 is an answer about the collector */
 	bool mqtt = atomic_load(&a->p.metrics->mqtt_connected);
 	int64_t last = atomic_load(&a->p.metrics->last_commit_ms);
 	int64_t last_mono = atomic_load(&a->p.metrics->last_commit_mono);
@@ -196,7 +289,12 @@ static enum MHD_Result route_healthz(struct api *a, struct MHD_Connection *c)
 	 * is stuck; timed by the monotonic clock, which setting the wall clock does not move
 	 */
 	bool stalled = last_mono > 0 && sp_mono_ms() - last_mono > WRITER_STALL_MS;
-	bool store = atomic_load(&a->p.metrics->store_ok) && store_r_ping(a->p.store) == 0;
+	/*
+	 * store_r_ping waits at most STORE_PING_WAIT_MS for a reader; all of
+	 * them busy with slow queries (1) is a store being read, not failing:
+	 * health is the writer's (store_ok, stalled) and the broker's.
+	 */
+	bool store = atomic_load(&a->p.metrics->store_ok) && store_r_ping(a->p.store) >= 0;
 	bool ok = mqtt && store && !stalled;
 	queue_stats_both(a, &qs);
 	if (sp_buf_printf(&b,
@@ -225,7 +323,8 @@ static void device_counts(struct api *a, struct metrics_gauges *g)
 	pthread_mutex_unlock(&a->counts_lock);
 }
 
-static enum MHD_Result route_metrics(struct api *a, struct MHD_Connection *c)
+static enum MHD_Result route_metrics(struct api *a, struct MHD_Connection *c,
+				      const struct request *rq)
 {
 	struct sp_buf b = SP_BUF_INIT(0);
 	struct metrics_gauges g;
@@ -240,7 +339,7 @@ static enum MHD_Result route_metrics(struct api *a, struct MHD_Connection *c)
 	g.alerts_valid = store_r_alert_counts(a->p.store, false, g.alerts) == 0;
 	if (metrics_render(a->p.metrics, &g, &b)) {
 		sp_buf_free(&b);
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
 	return send_buf(c, MHD_HTTP_OK, &b, "text/plain; version=0.0.4; charset=utf-8");
 }
@@ -256,6 +355,19 @@ static int put_str_field(struct sp_buf *b, const char *name, const char *v)
 {
 	int rc = sp_buf_printf(b, ",\"%s\":", name);
 	return rc ? rc : v ? sp_buf_json_str(b, v, strlen(v)) : sp_buf_puts(b, "null");
+}
+
+/*
+ * The answer to a list that could not be built. One that outgrew
+ * RESPONSE_MAX says so, the same on every route (the client can ask for
+ * less: a smaller limit, a shorter range, one site); anything else is the
+ * store's failure, which the store has logged.
+ */
+static enum MHD_Result send_list_error(struct MHD_Connection *c, const struct request *rq,
+				       const struct list_ctx *l)
+{
+	return send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			  l->rc == SP_ETOOBIG ? "result too large" : "store unavailable");
 }
 
 static int site_row(void *ctx, const struct store_site_row *r)
@@ -277,15 +389,18 @@ static int site_row(void *ctx, const struct store_site_row *r)
 	return l->rc;
 }
 
-static enum MHD_Result route_sites(struct api *a, struct MHD_Connection *c)
+static enum MHD_Result route_sites(struct api *a, struct MHD_Connection *c,
+				    const struct request *rq)
 {
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
 	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_sites(a->p.store, sp_now_ms(), a->offline_ms, site_row, &l);
-	if (rc || l.rc || sp_buf_putc(&b, ']')) {
+	if (!rc && !l.rc)
+		l.rc = sp_buf_putc(&b, ']');
+	if (rc || l.rc) {
 		sp_buf_free(&b);
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+		return send_list_error(c, rq, &l);
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
 }
@@ -316,20 +431,22 @@ static int device_row(void *ctx, const struct store_device_row *r)
 	return rc;
 }
 
-static enum MHD_Result route_devices(struct api *a, struct MHD_Connection *c)
+static enum MHD_Result route_devices(struct api *a, struct MHD_Connection *c,
+				      const struct request *rq)
 {
 	const char *site = arg(c, "site");
 	char err[128];
 	if (apiparse_devices(site, err, sizeof(err)))
-		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
+		return send_error(c, rq, MHD_HTTP_BAD_REQUEST, "%s", err);
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
 	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_devices(a->p.store, site, sp_now_ms(), a->offline_ms, device_row, &l);
-	if (rc || l.rc || sp_buf_putc(&b, ']')) {
+	if (!rc && !l.rc)
+		l.rc = sp_buf_putc(&b, ']');
+	if (rc || l.rc) {
 		sp_buf_free(&b);
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-				  l.rc == SP_ETOOBIG ? "result too large" : "store unavailable");
+		return send_list_error(c, rq, &l);
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
 }
@@ -343,14 +460,15 @@ static int reading_row(void *ctx, const char *body, size_t len)
 	return l->rc;
 }
 
-static enum MHD_Result route_readings(struct api *a, struct MHD_Connection *c)
+static enum MHD_Result route_readings(struct api *a, struct MHD_Connection *c,
+				       const struct request *rq)
 {
 	struct apiparse_readings_args args = {arg(c, "site"), arg(c, "dev"),  arg(c, "t"),
 					      arg(c, "from"), arg(c, "to"), arg(c, "limit")};
 	struct store_readings_query q;
 	char err[128];
 	if (apiparse_readings(&args, &q, err, sizeof(err)))
-		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
+		return send_error(c, rq, MHD_HTTP_BAD_REQUEST, "%s", err);
 
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
 	struct list_ctx l = {&b, 0, 0, a->p.conf};
@@ -358,11 +476,13 @@ static enum MHD_Result route_readings(struct api *a, struct MHD_Connection *c)
 	int rc = store_r_readings(a->p.store, &q, reading_row, &l);
 	if (rc == SP_ENOTFOUND) {
 		sp_buf_free(&b);
-		return send_error(c, MHD_HTTP_NOT_FOUND, "unknown device %s/%s", q.site, q.dev);
+		return send_error(c, rq, MHD_HTTP_NOT_FOUND, "unknown device %s/%s", q.site, q.dev);
 	}
-	if (rc < 0 || l.rc || sp_buf_putc(&b, ']')) {
+	if (rc >= 0 && !l.rc)
+		l.rc = sp_buf_putc(&b, ']');
+	if (rc < 0 || l.rc) {
 		sp_buf_free(&b);
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+		return send_list_error(c, rq, &l);
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
 }
@@ -408,21 +528,24 @@ static int alert_row(void *ctx, const struct store_alert_row *r)
 	return l->rc;
 }
 
-static enum MHD_Result route_alerts(struct api *a, struct MHD_Connection *c)
+static enum MHD_Result route_alerts(struct api *a, struct MHD_Connection *c,
+				     const struct request *rq)
 {
 	struct apiparse_alerts_args args = {arg(c, "state"), arg(c, "site"), arg(c, "severity"),
 					    arg(c, "limit")};
 	struct store_alerts_query q;
 	char err[128];
 	if (apiparse_alerts(&args, &q, err, sizeof(err)))
-		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
+		return send_error(c, rq, MHD_HTTP_BAD_REQUEST, "%s", err);
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
 	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_alerts(a->p.store, &q, alert_row, &l);
-	if (rc < 0 || l.rc || sp_buf_putc(&b, ']')) {
+	if (rc >= 0 && !l.rc)
+		l.rc = sp_buf_putc(&b, ']');
+	if (rc < 0 || l.rc) {
 		sp_buf_free(&b);
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+		return send_list_error(c, rq, &l);
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
 }
@@ -432,12 +555,13 @@ static enum MHD_Result route_alerts(struct api *a, struct MHD_Connection *c)
  * per severity, however many. The lists stop at their limit (newest first),
  * so a client that shows them takes its counts from here (docs/protocol.md).
  */
-static enum MHD_Result route_alert_counts(struct api *a, struct MHD_Connection *c)
+static enum MHD_Result route_alert_counts(struct api *a, struct MHD_Connection *c,
+					   const struct request *rq)
 {
 	int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES];
 	struct sp_buf b = SP_BUF_INIT(0);
 	if (store_r_alert_counts(a->p.store, true, counts) != 0)
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+		return send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
 	int rc = sp_buf_puts(&b, "{\"active\":{");
 	for (int v = 0; !rc && v < STORE_ALERT_SEVERITIES; v++) {
 		int64_t n = 0; /* active_only: the other states count 0 */
@@ -448,7 +572,7 @@ static enum MHD_Result route_alert_counts(struct api *a, struct MHD_Connection *
 	}
 	if (rc || sp_buf_puts(&b, "}}")) {
 		sp_buf_free(&b);
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
 }
@@ -463,30 +587,34 @@ static int summary_row(void *ctx, const struct store_summary_row *r)
 	return l->rc;
 }
 
-static enum MHD_Result route_summaries(struct api *a, struct MHD_Connection *c)
+static enum MHD_Result route_summaries(struct api *a, struct MHD_Connection *c,
+				        const struct request *rq)
 {
 	struct apiparse_summaries_query q;
 	char err[128];
 	if (apiparse_summaries(arg(c, "site"), arg(c, "from"), arg(c, "to"), arg(c, "limit"), &q, err,
 			       sizeof(err)))
-		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
+		return send_error(c, rq, MHD_HTTP_BAD_REQUEST, "%s", err);
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
 	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
 	int rc = store_r_summaries(a->p.store, q.site, q.from, q.to, q.limit, summary_row, &l);
-	if (rc < 0 || l.rc || sp_buf_putc(&b, ']')) {
+	if (rc >= 0 && !l.rc)
+		l.rc = sp_buf_putc(&b, ']');
+	if (rc < 0 || l.rc) {
 		sp_buf_free(&b);
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
+		return send_list_error(c, rq, &l);
 	}
 	return send_json(c, MHD_HTTP_OK, &b);
 }
 
 /* GET / and the dashboard's other files: static bytes, no token (see DASHBOARD_CSP). */
-static enum MHD_Result route_static(struct MHD_Connection *c, const char *url)
+static enum MHD_Result route_static(struct MHD_Connection *c, const struct request *rq,
+				    const char *url)
 {
 	struct web_file f;
 	if (web_find_file(url, &f) != 0)
-		return send_error(c, MHD_HTTP_NOT_FOUND, "not found");
+		return send_error(c, rq, MHD_HTTP_NOT_FOUND, "not found");
 	/* PERSISTENT: static bytes, which libmicrohttpd neither copies nor frees */
 	struct MHD_Response *r =
 		MHD_create_response_from_buffer(f.len, (void *)f.data, MHD_RESPMEM_PERSISTENT);
@@ -518,7 +646,7 @@ static enum MHD_Result route_alert_ack(struct api *a, struct MHD_Connection *c,
 	int64_t id = rq->id;
 	int who = apiparse_acked_by(body->data ? body->data : "", body->len, by, err, sizeof(err));
 	if (who < 0)
-		return send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
+		return send_error(c, rq, MHD_HTTP_BAD_REQUEST, "%s", err);
 	/*
 	 * Who acts, when the body does not say: the operator token's place in
 	 * [api] operator_tokens. Every viewer reads acked_by, so it must carry
@@ -533,13 +661,13 @@ static enum MHD_Result route_alert_ack(struct api *a, struct MHD_Connection *c,
 	if (rc == SP_ENOTFOUND || rc == SP_EEXIST) {
 		sp_buf_free(&b);
 		return rc == SP_ENOTFOUND
-			       ? send_error(c, MHD_HTTP_NOT_FOUND, "no alert %lld", (long long)id)
-			       : send_error(c, MHD_HTTP_CONFLICT, "alert %lld is already acknowledged",
+			       ? send_error(c, rq, MHD_HTTP_NOT_FOUND, "no alert %lld", (long long)id)
+			       : send_error(c, rq, MHD_HTTP_CONFLICT, "alert %lld is already acknowledged",
 					    (long long)id);
 	}
 	if (rc || l.rc) {
 		sp_buf_free(&b);
-		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable, try again");
+		return send_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable, try again");
 	}
 	SP_INFO("api", "alert %lld acknowledged by %s", (long long)id, by);
 	return send_json(c, MHD_HTTP_OK, &b);
@@ -571,24 +699,27 @@ static enum MHD_Result on_headers(struct api *a, struct MHD_Connection *c, const
 				  const char *method, struct request *rq)
 {
 	atomic_fetch_add(&a->p.metrics->http_requests, 1);
+	rq->api = a;
+	snprintf(rq->method, sizeof(rq->method), "%s", method);
+	snprintf(rq->path, sizeof(rq->path), "%s", url);
 	rq->route = apiparse_route(url, &rq->id);
 	if (rq->route == ROUTE_NOT_FOUND)
-		return send_error(c, MHD_HTTP_NOT_FOUND, "not found");
+		return send_error(c, rq, MHD_HTTP_NOT_FOUND, "not found");
 	if (apiparse_route_needs_token(rq->route) &&
 	    (rq->role = authorize(a, c, &rq->token_pos)) == TOKEN_NONE) {
 		atomic_fetch_add(&a->p.metrics->http_unauthorized, 1);
-		return send_error(c, MHD_HTTP_UNAUTHORIZED, "missing or unknown bearer token");
+		return send_error(c, rq, MHD_HTTP_UNAUTHORIZED, "missing or unknown bearer token");
 	}
 	/* before the method: 413 is the server-wide limit, whatever the route */
 	if (declared_length(c) > BODY_MAX)
-		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+		return send_error(c, rq, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
 	if (rq->route == ROUTE_ALERT_ACK) {
 		if (strcmp(method, "POST") != 0)
-			return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+			return send_not_allowed(c, rq, "POST");
 		if (rq->role != TOKEN_OPERATOR)
-			return send_error(c, MHD_HTTP_FORBIDDEN, "acknowledging needs an operator token");
+			return send_error(c, rq, MHD_HTTP_FORBIDDEN, "acknowledging needs an operator token");
 	} else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET");
+		return send_not_allowed(c, rq, "GET, HEAD");
 	}
 	return MHD_YES;
 }
@@ -597,7 +728,8 @@ static enum MHD_Result on_headers(struct api *a, struct MHD_Connection *c, const
 static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const char *url,
 				const struct request *rq)
 {
-	static enum MHD_Result (*const handlers[])(struct api *, struct MHD_Connection *) = {
+	static enum MHD_Result (*const handlers[])(struct api *, struct MHD_Connection *,
+						   const struct request *) = {
 		[ROUTE_HEALTHZ] = route_healthz, [ROUTE_METRICS] = route_metrics,
 		[ROUTE_SITES] = route_sites,     [ROUTE_DEVICES] = route_devices,
 		[ROUTE_READINGS] = route_readings, [ROUTE_ALERTS] = route_alerts,
@@ -606,15 +738,15 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 	if (rq->route == ROUTE_ALERT_ACK) {
 		/* 413 stays the server-wide limit (BODY_MAX); this route's own is a bad request */
 		if (rq->body_bytes > ACK_BODY_MAX)
-			return send_error(c, MHD_HTTP_BAD_REQUEST, "body: at most %d bytes",
+			return send_error(c, rq, MHD_HTTP_BAD_REQUEST, "body: at most %d bytes",
 					  ACK_BODY_MAX);
 		return route_alert_ack(a, c, rq);
 	}
 	if (!args_ok(c))
-		return send_error(c, MHD_HTTP_BAD_REQUEST, "query parameters: no NUL bytes (%%00)");
+		return send_error(c, rq, MHD_HTTP_BAD_REQUEST, "query parameters: no NUL bytes (%%00)");
 	if (rq->route == ROUTE_STATIC)
-		return route_static(c, url);
-	return handlers[rq->route](a, c);
+		return route_static(c, rq, url);
+	return handlers[rq->route](a, c, rq);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -640,8 +772,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			 * response can be queued while the body arrives (libmicrohttpd),
 			 * so the connection is closed now rather than read to its end.
 			 */
-			SP_DEBUG("api", "a request body over %d bytes: connection closed",
-				 BODY_MAX);
+			note_refusal(c, rq, 0, "a chunked request body over 64 KiB");
 			return MHD_NO;
 		}
 		if (rq->body_bytes <= ACK_BODY_MAX && sp_buf_append(&rq->body, upload, *upload_size))
@@ -719,6 +850,7 @@ struct api *api_start(const struct api_params *p)
 		return NULL;
 	a->p = *p;
 	pthread_mutex_init(&a->counts_lock, NULL);
+	pthread_mutex_init(&a->refusal_lock, NULL);
 	a->offline_ms = p->conf->store.device_offline_s * 1000;
 	if (sp_conf_parse_hostport(p->conf->api.listen, host, sizeof(host), &port)) {
 		SP_ERROR("api", "bad listen address %s", p->conf->api.listen);
@@ -789,5 +921,6 @@ void api_stop(struct api *a)
 	free_secret(a->tls_key);
 	free(a->tls_cert);
 	pthread_mutex_destroy(&a->counts_lock);
+	pthread_mutex_destroy(&a->refusal_lock);
 	free(a);
 }

@@ -88,15 +88,23 @@ bool apiparse_arg_ok(const char *s, size_t size)
 	return s == NULL || strnlen(s, size) == size;
 }
 
-/* Parses an optional integer parameter within [min, max]. 0 ok (absent leaves *out), -1 bad. */
+/*
+ * Parses an optional integer parameter within [min, max]: an optional '-'
+ * and decimal digits, nothing else. strtoll alone would also take leading
+ * white space of any kind ("%09" is a tab) and a '+', so the form is
+ * checked first. 0 ok (absent leaves *out), -1 bad.
+ */
 static int int_param(const char *v, int64_t min, int64_t max, int64_t *out)
 {
 	char *end;
 	if (v == NULL)
 		return 0;
+	const char *digits = *v == '-' ? v + 1 : v;
+	if (*digits < '0' || *digits > '9')
+		return -1;
 	errno = 0;
 	long long x = strtoll(v, &end, 10);
-	if (*v == '\0' || *v == ' ' || *end != '\0' || errno || x < min || x > max)
+	if (*end != '\0' || errno || x < min || x > max)
 		return -1;
 	*out = x;
 	return 0;

@@ -6,12 +6,35 @@
 
 #include "sitepulse/error.h"
 
+#include <stdint.h>
 #include <string.h>
 
 void metrics_init(struct metrics *m)
 {
 	memset(m, 0, sizeof(*m));
 	atomic_store(&m->store_ok, true);
+}
+
+/*
+ * The labels of sitepulse_http_refused_total, in the order of
+ * metrics.http_refused: every status the API refuses with (api.c), then
+ * "closed" (a connection closed without an answer: a chunked body past the
+ * limit) and "other" (a status missing here; should stay 0).
+ */
+static const struct {
+	unsigned status;
+	const char *label;
+} refusals[METRICS_HTTP_REFUSALS] = {
+	{400, "400"}, {401, "401"}, {403, "403"}, {404, "404"}, {405, "405"},   {409, "409"},
+	{413, "413"}, {500, "500"}, {503, "503"}, {0, "closed"},  {UINT32_MAX, "other"},
+};
+
+void metrics_count_refused(struct metrics *m, unsigned status)
+{
+	int i = 0;
+	while (i < METRICS_HTTP_REFUSALS - 1 && refusals[i].status != status)
+		i++;
+	atomic_fetch_add(&m->http_refused[i], 1);
 }
 
 #define LOAD(x) ((unsigned long long)atomic_load((atomic_uint_fast64_t *)&(x)))
@@ -73,6 +96,12 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 		      LOAD(m->http_requests));
 	rc |= counter(b, "sitepulse_http_unauthorized_total",
 		      "API requests refused for a missing or unknown token", LOAD(m->http_unauthorized));
+	rc |= sp_buf_printf(b, "# HELP sitepulse_http_refused_total HTTP requests refused, by the "
+			       "status of the error answer (\"closed\": without one)\n"
+			       "# TYPE sitepulse_http_refused_total counter\n");
+	for (int i = 0; i < METRICS_HTTP_REFUSALS; i++)
+		rc |= sp_buf_printf(b, "sitepulse_http_refused_total{status=\"%s\"} %llu\n",
+				    refusals[i].label, LOAD(m->http_refused[i]));
 	rc |= counter(b, "sitepulse_births_total", "birth messages processed", LOAD(m->births));
 	rc |= counter(b, "sitepulse_retained_requests_total",
 		      "times the retained births and states were asked for again (after a store "

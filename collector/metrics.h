@@ -16,6 +16,13 @@
 
 #include "store.h"
 
+/*
+ * The answers the API refuses with, one counter each (metrics.c's table):
+ * 400 401 403 404 405 409 413 500 503, a connection closed without an
+ * answer, and any other status.
+ */
+#define METRICS_HTTP_REFUSALS 11
+
 struct metrics {
 	/* ingest (Paho thread) */
 	atomic_uint_fast64_t messages_received;
@@ -61,6 +68,7 @@ struct metrics {
 	/* HTTP threads */
 	atomic_uint_fast64_t http_requests;
 	atomic_uint_fast64_t http_unauthorized;
+	atomic_uint_fast64_t http_refused[METRICS_HTTP_REFUSALS]; /* metrics_count_refused */
 	/* health */
 	atomic_bool mqtt_connected;
 	atomic_bool store_ok;
@@ -83,6 +91,13 @@ struct metrics_gauges {
 };
 
 void metrics_init(struct metrics *m);
+
+/*
+ * Counts a request the API refused, by the status it was answered with
+ * (sitepulse_http_refused_total{status}); 0 for a connection closed
+ * without an answer. Any thread.
+ */
+void metrics_count_refused(struct metrics *m, unsigned status);
 
 /* Appends the Prometheus text exposition. 0 or SP_ENOMEM. */
 int metrics_render(const struct metrics *m, const struct metrics_gauges *g, struct sp_buf *out);

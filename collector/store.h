@@ -561,7 +561,14 @@ typedef int (*store_summary_fn)(void *ctx, const struct store_summary_row *row);
 int store_r_summaries(struct store *s, const char *site, int64_t from, int64_t to, int64_t limit,
 		      store_summary_fn fn, void *ctx);
 
-/* A quick read check for /healthz: 0 when a read connection answers. */
+/*
+ * A quick read check for /healthz: 0 when a read connection answers; 1
+ * when every read connection stayed busy for STORE_PING_WAIT_MS (they are
+ * reading, so the file is readable: the caller takes it as healthy, not as
+ * a failure); SP_E* when the read fails. Unlike the other reads, which
+ * wait for a connection as long as it takes, it never waits longer.
+ */
+#define STORE_PING_WAIT_MS 1000
 int store_r_ping(struct store *s);
 
 /*

@@ -327,9 +327,17 @@ static void *sq_open(const struct store_params *p)
 	 */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	pthread_mutex_init(&s->pool_lock, NULL);
-	pthread_cond_init(&s->pool_free, NULL);
 	pthread_mutex_init(&s->log_lock, NULL);
 	pthread_mutex_init(&s->ack_lock, NULL);
+	/* sqs_borrow_within's deadline is monotonic; sq_close destroys it, so no way back */
+	if (sp_cond_init_mono(&s->pool_free) != 0) {
+		SP_ERROR("store", "cannot create the read pool's condition variable");
+		pthread_mutex_destroy(&s->pool_lock);
+		pthread_mutex_destroy(&s->log_lock);
+		pthread_mutex_destroy(&s->ack_lock);
+		free(s);
+		return NULL;
+	}
 	s->path = strdup(p->path);
 	s->batch = chunk_batch_create();
 	s->merging = chunk_batch_create();

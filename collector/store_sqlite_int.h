@@ -97,6 +97,8 @@ int sqs_prepare_all(struct sqlite_store *s, sqlite3 *db, const char *const *sql,
 void sqs_bind_text(sqlite3_stmt *st, int i, const char *text);
 /* Borrows a read connection (waits for one), and gives it back. */
 struct reader *sqs_borrow(struct sqlite_store *s);
+/* Borrows one, waiting at most wait_ms for one to come free; NULL if none did. */
+struct reader *sqs_borrow_within(struct sqlite_store *s, int64_t wait_ms);
 void sqs_give_back(struct sqlite_store *s, struct reader *r);
 /* Ends a read: resets st, gives r back, maps the last step result (0 or SP_E*). */
 int sqs_rdone(struct sqlite_store *s, struct reader *r, sqlite3_stmt *st, int rc, const char *what);

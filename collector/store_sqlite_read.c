@@ -12,6 +12,7 @@
 #include "newest.h"
 
 #include "sitepulse/buf.h"
+#include "sitepulse/clock.h"
 #include "sitepulse/error.h"
 #include "sitepulse/grow.h"
 #include "sitepulse/log.h"
@@ -89,19 +90,42 @@ int sqr_prepare_reader(struct sqlite_store *s, struct reader *r)
 	return sqs_prepare_all(s, r->db, RSQL, R_COUNT, r->st);
 }
 
+/* A free reader, marked busy; NULL when every one is busy. */
+static struct reader *take_free_locked(struct sqlite_store *s)
+{
+	for (int i = 0; i < s->nreaders; i++) {
+		if (!s->readers[i].busy) {
+			s->readers[i].busy = true;
+			return &s->readers[i];
+		}
+	}
+	return NULL;
+}
+
 struct reader *sqs_borrow(struct sqlite_store *s)
 {
+	struct reader *r;
 	pthread_mutex_lock(&s->pool_lock);
-	for (;;) {
-		for (int i = 0; i < s->nreaders; i++) {
-			if (!s->readers[i].busy) {
-				s->readers[i].busy = true;
-				pthread_mutex_unlock(&s->pool_lock);
-				return &s->readers[i];
-			}
-		}
+	while ((r = take_free_locked(s)) == NULL)
 		pthread_cond_wait(&s->pool_free, &s->pool_lock);
-	}
+	pthread_mutex_unlock(&s->pool_lock);
+	return r;
+}
+
+struct reader *sqs_borrow_within(struct sqlite_store *s, int64_t wait_ms)
+{
+	struct reader *r;
+	/* pool_free measures on the monotonic clock (sq_open): a clock step moves no deadline */
+	struct timespec until = sp_mono_deadline(wait_ms);
+	pthread_mutex_lock(&s->pool_lock);
+	while ((r = take_free_locked(s)) == NULL &&
+	       pthread_cond_timedwait(&s->pool_free, &s->pool_lock, &until) == 0)
+		;
+	/* timed out: one may have come free at the last moment */
+	if (r == NULL)
+		r = take_free_locked(s);
+	pthread_mutex_unlock(&s->pool_lock);
+	return r;
 }
 
 void sqs_give_back(struct sqlite_store *s, struct reader *r)
@@ -424,7 +448,14 @@ int sqr_device_counts(void *impl, int64_t now_ms, int64_t offline_ms,
 int sqr_ping(void *impl)
 {
 	struct sqlite_store *s = impl;
-	struct reader *r = sqs_borrow(s);
+	/*
+	 * Not sqs_borrow: /healthz must answer within a load balancer's
+	 * patience even while slow queries hold every reader. Readers that
+	 * are all busy reading show the file readable; the answer is 1.
+	 */
+	struct reader *r = sqs_borrow_within(s, STORE_PING_WAIT_MS);
+	if (r == NULL)
+		return 1;
 	sqlite3_stmt *st = r->st[R_PING];
 	int rc = sqlite3_step(st);
 	return sqs_rdone(s, r, st, rc, "ping");

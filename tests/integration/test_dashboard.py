@@ -6,7 +6,8 @@ and agent processes.
 
   - the static files: GET / and its script and style with the security
     headers (Content-Security-Policy, nosniff, no-referrer, no-cache), the
-    bytes of web/, HEAD allowed, POST 405, no token needed (the data still
+    bytes of web/, HEAD allowed, POST 405 with "Allow: GET, HEAD" (and every
+    route's 405 with its methods: POST for the ack route), no token needed (the data still
     needs one);
   - an agent plays a passenger trapped between floors ([rule.lift.trapped]
     hold_s 2): the page, opened with #token=OPERATOR, shows the active
@@ -257,8 +258,8 @@ class BrowserLog:
 
 # ---------------------------------------------------------------- the static files
 
-def head_or_get(url, method):
-    req = urllib.request.Request(url, method=method)
+def head_or_get(url, method, headers=None):
+    req = urllib.request.Request(url, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.headers, r.read()
@@ -289,8 +290,23 @@ def check_static(coll):
         T.check(st == 200 and body == b"" and hd.get("Content-Security-Policy") == CSP,
                 "HEAD %s: %d, %d bytes, CSP %r" % (path, st, len(body), hd.get("Content-Security-Policy")))
         for method in ("POST", "PUT", "DELETE"):
-            st, _, body = head_or_get(coll.base + path, method)
+            st, hd, body = head_or_get(coll.base + path, method)
             T.check(st == 405 and json.loads(body).get("error"), "%s %s: %d %r" % (method, path, st, body))
+            T.check_eq(hd.get("Allow"), "GET, HEAD", "%s %s: 405's Allow header" % (method, path))
+    T.log("step: every 405 names the route's methods in Allow (RFC 9110 15.5.6)")
+    auth = {"Authorization": "Bearer " + T.OPERATOR_TOKEN}
+    for path, headers, methods, allow in (
+            ("/healthz", None, ("POST", "PUT", "DELETE", "PATCH"), "GET, HEAD"),
+            ("/metrics", None, ("POST", "DELETE"), "GET, HEAD"),
+            ("/api/v1/sites", auth, ("POST", "PUT", "DELETE"), "GET, HEAD"),
+            ("/api/v1/alerts", auth, ("DELETE",), "GET, HEAD"),
+            ("/api/v1/alerts/1/ack", auth, ("GET", "HEAD", "PUT", "DELETE"), "POST")):
+        for method in methods:
+            st, hd, body = head_or_get(coll.base + path, method, headers)
+            T.check_eq(st, 405, "%s %s" % (method, path))
+            T.check_eq(hd.get("Allow"), allow, "%s %s: 405's Allow header" % (method, path))
+            if method != "HEAD":
+                T.check(json.loads(body).get("error"), "%s %s: a JSON error: %r" % (method, path, body))
     html = head_or_get(coll.base + "/", "GET")[2].decode("utf-8")
     T.check("<script>" not in html and not re.search(r"<[^>]*\s(style|on[a-z]+)\s*=", html)
             and "<style" not in html and "http://" not in html and "https://" not in html,

@@ -16,13 +16,21 @@
    a byte of body sent; a chunked body that grows past 64 KiB gets its connection
    closed long before 16 MiB. An acknowledgement without "by" records "operator-N"
    (N the token's place in operator_tokens), nothing derived from the token.
+6. Every refusal leaves a trace: sitepulse_http_refused_total{status} moves by exactly
+   the refusals of each status (the ones above, "closed" for the chunked body, and a set
+   of bad URLs: 400, 401, 404, 405), and an INFO line names method, path, client and
+   status, never the query string or a header; a flood of 200 is counted in full and
+   logged at most 10 lines a minute.
 """
+import collections
 import hashlib
 import json
 import os
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import sptest as T
 
@@ -253,12 +261,88 @@ def post(coll, path, token, body=b""):
     return coll.api_post(path, token, body)
 
 
+def refused(coll):
+    """sitepulse_http_refused_total by its status label."""
+    m = coll.metrics()
+    prefix = 'sitepulse_http_refused_total{status="'
+    return {k[len(prefix):-2]: v for k, v in m.items() if k.startswith(prefix)}
+
+
+def refusal_lines(coll):
+    return [l for l in coll.proc.log_text().splitlines() if " api: refused " in l]
+
+
+def refusals_part(env):
+    """Every refusal is counted by status and logged (rate-limited), without the token.
+    A collector of its own: the log's allowance of 10 lines a minute is all this part's."""
+    T.log("== part 5: refusals counted by status and logged, never with a token")
+    broker = env.broker(name="refbroker")
+    coll = env.collector(broker, name="refcoll")
+    before = refused(coll)
+    lines_before = len(refusal_lines(coll))
+    auth = {"Authorization": "Bearer " + T.VIEWER_TOKEN}
+    wrong = {"Authorization": "Bearer " + SECRET_TOKEN}  # not configured here: 401
+    base = coll.base
+    bad = [  # (method, url, headers, status)
+        ("GET", "/nowhere", None, 404),
+        ("GET", "/api/v1/nowhere?token=" + SECRET_TOKEN, auth, 404),
+        ("GET", "/api/v1/readings?site=s1&dev=d1&limit=%095&token=" + SECRET_TOKEN, auth, 400),
+        ("GET", "/api/v1/readings?site=s1&dev=d1&limit=%2B5", auth, 400),
+        ("GET", "/api/v1/alerts?state=open", auth, 400),
+        ("GET", "/api/v1/sites", wrong, 401),
+        ("GET", "/api/v1/sites", None, 401),
+        ("DELETE", "/healthz", None, 405),
+        ("GET", "/api/v1/readings?site=s1&dev=nobody", auth, 404),
+    ]
+    for method, url, headers, want in bad:
+        req = urllib.request.Request(base + url, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                st = r.status
+        except urllib.error.HTTPError as e:
+            st = e.code
+            e.close()
+        T.check_eq(st, want, "%s %s" % (method, url.split("?")[0]))
+    after = refused(coll)
+    want = collections.Counter(str(w) for _, _, _, w in bad)
+    for label in set(before) | set(after):
+        T.check_eq(after.get(label, 0) - before.get(label, 0), want.get(label, 0),
+                   "sitepulse_http_refused_total{status=\"%s\"} moved by" % label)
+    for label in ("400", "401", "403", "404", "405", "409", "413", "500", "503", "closed", "other"):
+        T.check(label in after, "sitepulse_http_refused_total{status=\"%s\"} is exported" % label)
+    lines = refusal_lines(coll)[lines_before:]
+    T.check(any("refused DELETE /healthz from 127.0.0.1: 405" in l for l in lines),
+            "a log line names the 405's method, path, client and status: %r" % lines[-3:])
+    T.check(any("refused GET /api/v1/readings from 127.0.0.1: 400 limit: 1..10000" in l for l in lines),
+            "a log line names the 400 and its reason: %r" % lines[-3:])
+    T.check(all("token=" not in l and "?" not in l.split(" from ")[0] for l in lines),
+            "refusal lines carry no query string: %r" % lines)
+
+    T.log("step: a flood of refusals is counted in full, logged only in part")
+    n = 200
+    before = refused(coll)
+    t0 = time.monotonic()
+    for i in range(n):
+        T.check_eq(T.http_get(base + "/flood-%d" % i)[0], 404, "GET /flood-%d" % i)
+    after = refused(coll)
+    T.check_eq(after["404"] - before["404"], n, "404s counted during the flood")
+    logged = len(refusal_lines(coll))
+    T.log("  %d refusals in this part, %d logged" % (n + len(bad), logged))
+    # the collector's first refusal opened the log's minute; within it, 10 lines at most
+    if time.monotonic() - t0 < 50:
+        T.check(logged <= 10, "at most 10 refusal lines a minute: %d logged of %d"
+                % (logged, n + len(bad)))
+    coll.terminate()
+    broker.stop()
+
+
 def http_part(env):
     T.log("== part 4: HTTP bodies refused before they are read; acked_by without the token")
     broker = env.broker(name="httpbroker")
     coll = env.collector(broker, name="httpcoll", extra={
         "api": {"operator_tokens": "%s, %s" % (FIRST_OPERATOR, T.OPERATOR_TOKEN)}})
     port = coll.http_port
+    refused_at_start = refused(coll)
     ack = "POST /api/v1/alerts/1/ack HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     for what, head, want in (
             ("no token, chunked", ack + "Transfer-Encoding: chunked\r\n\r\n", 401),
@@ -281,6 +365,10 @@ def http_part(env):
     T.check(sent < STREAM_BOUND, "a chunked body past 64 KiB: the collector read %d bytes of it "
             "(it must close the connection long before %d)" % (sent, STREAM_BOUND))
     T.check_eq(coll.healthz(), 200, "the collector's health after the refused bodies")
+    counted = refused(coll)
+    for label, n in (("401", 2), ("403", 1), ("413", 2), ("closed", 1)):
+        T.check_eq(counted[label] - refused_at_start[label], n,
+                   "sitepulse_http_refused_total{status=\"%s\"} after the refused bodies" % label)
 
     T.log("step: an acknowledgement without \"by\" is recorded as operator-2")
     now = int(time.time() * 1000)
@@ -307,6 +395,7 @@ def main(env):
     tls_part(env)
     config_warning_part(env)
     http_part(env)
+    refusals_part(env)
     secrets += [SECRET_TOKEN, T.VIEWER_TOKEN, T.OPERATOR_TOKEN, FIRST_OPERATOR]
     for p in env.parts:
         proc = getattr(p, "proc", None)

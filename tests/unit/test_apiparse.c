@@ -196,6 +196,46 @@ static void test_readings_params(void)
 	CHECK_EQ_INT(readings("s1", "d", NULL, NULL, NULL, "1e3", &q), -1);
 }
 
+/*
+ * Integer parameters are an optional '-' and digits, nothing else: strtoll
+ * alone skips leading white space of any kind and takes a '+'. Each form is
+ * tried on every integer parameter of the three routes that have them.
+ */
+static void test_int_params_strict(void)
+{
+	static const char *const bad[] = {"\t5", "\n5", "\v5", "\f5", "\r5", " 5",
+					  "+5", "5 ", "5\t", "-",  "--5", "+-5",
+					  "- 5", "0x5", "",  " "};
+	struct store_readings_query rq;
+	struct store_alerts_query aq;
+	struct apiparse_summaries_query sq;
+	char err[128];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *v = bad[i];
+		struct apiparse_alerts_args a = {NULL, NULL, NULL, v};
+		CHECK_EQ_INT(readings("s1", "d", NULL, NULL, NULL, v, &rq), -1);
+		CHECK_EQ_INT(readings("s1", "d", NULL, v, NULL, NULL, &rq), -1);
+		CHECK_EQ_INT(readings("s1", "d", NULL, NULL, v, NULL, &rq), -1);
+		CHECK_EQ_INT(apiparse_alerts(&a, &aq, err, sizeof(err)), -1);
+		CHECK_EQ_INT(apiparse_summaries("s1", NULL, NULL, v, &sq, err, sizeof(err)), -1);
+		CHECK_EQ_INT(apiparse_summaries("s1", v, NULL, NULL, &sq, err, sizeof(err)), -1);
+		CHECK_EQ_INT(apiparse_summaries("s1", NULL, v, NULL, &sq, err, sizeof(err)), -1);
+	}
+	/* the same values without the stray character are taken */
+	struct apiparse_alerts_args five = {NULL, NULL, NULL, "5"};
+	CHECK_EQ_INT(readings("s1", "d", NULL, "5", "5", "5", &rq), 0);
+	CHECK_EQ_INT(rq.limit, 5);
+	CHECK_EQ_INT(rq.from, 5);
+	CHECK_EQ_INT(apiparse_alerts(&five, &aq, err, sizeof(err)), 0);
+	CHECK_EQ_INT(aq.limit, 5);
+	CHECK_EQ_INT(apiparse_summaries("s1", "5", "5", "5", &sq, err, sizeof(err)), 0);
+	CHECK_EQ_INT(sq.limit, 5);
+	/* a '-' is the one sign: parsed, then refused by the range (or taken, for -0) */
+	CHECK_EQ_INT(readings("s1", "d", NULL, NULL, NULL, "-5", &rq), -1);
+	CHECK_EQ_INT(readings("s1", "d", NULL, "-0", NULL, NULL, &rq), 0);
+	CHECK_EQ_INT(rq.from, 0);
+}
+
 static void test_devices_params(void)
 {
 	char err[128];
@@ -215,6 +255,7 @@ int main(void)
 	RUN(test_arg_nul);
 	RUN(test_bearer);
 	RUN(test_readings_params);
+	RUN(test_int_params_strict);
 	RUN(test_devices_params);
 	HARNESS_EXIT();
 }

@@ -2093,6 +2093,168 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
+/*
+ * /healthz's ping with every reader held by a slow consumer: a store_r_sites
+ * whose callback does not return until released, as an API thread building
+ * a long answer holds its reader. The ping runs on a thread of its own so
+ * that a ping waiting forever fails the test (bounded) instead of hanging it.
+ */
+struct slow_pool {
+	struct store *s;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	int holding;   /* readers held inside the callback */
+	bool release;  /* lets the callbacks return */
+	bool ping_done;
+	int ping_rc;
+	int64_t ping_ms;
+};
+
+static int hold_site(void *ctx, const struct store_site_row *row)
+{
+	struct slow_pool *sp = ctx;
+	(void)row;
+	pthread_mutex_lock(&sp->lock);
+	sp->holding++;
+	pthread_cond_broadcast(&sp->changed);
+	while (!sp->release)
+		pthread_cond_wait(&sp->changed, &sp->lock);
+	sp->holding--;
+	pthread_mutex_unlock(&sp->lock);
+	return 0;
+}
+
+static void *slow_reader_main(void *arg)
+{
+	struct slow_pool *sp = arg;
+	CHECK_EQ_INT(store_r_sites(sp->s, NOW, OFFLINE, hold_site, sp), 0);
+	return NULL;
+}
+
+static void *ping_main(void *arg)
+{
+	struct slow_pool *sp = arg;
+	int64_t t0 = mono_ms();
+	int rc = store_r_ping(sp->s);
+	pthread_mutex_lock(&sp->lock);
+	sp->ping_rc = rc;
+	sp->ping_ms = mono_ms() - t0;
+	sp->ping_done = true;
+	pthread_cond_broadcast(&sp->changed);
+	pthread_mutex_unlock(&sp->lock);
+	return NULL;
+}
+
+/* Waits until pred(sp) or deadline_ms passed (monotonic), under sp->lock. */
+static bool slow_wait(struct slow_pool *sp, bool (*pred)(const struct slow_pool *), int64_t ms)
+{
+	int64_t until = mono_ms() + ms;
+	pthread_mutex_lock(&sp->lock);
+	while (!pred(sp) && mono_ms() < until) {
+		pthread_mutex_unlock(&sp->lock);
+		nanosleep(&(struct timespec){0, 5000000L}, NULL);
+		pthread_mutex_lock(&sp->lock);
+	}
+	bool ok = pred(sp);
+	pthread_mutex_unlock(&sp->lock);
+	return ok;
+}
+
+static bool all_held(const struct slow_pool *sp)
+{
+	return sp->holding == 2;
+}
+
+static bool ping_finished(const struct slow_pool *sp)
+{
+	return sp->ping_done;
+}
+
+/* Starts the ping thread; 0 or -1. */
+static int start_ping(struct slow_pool *sp, pthread_t *th)
+{
+	pthread_mutex_lock(&sp->lock);
+	sp->ping_done = false;
+	sp->ping_rc = -999;
+	pthread_mutex_unlock(&sp->lock);
+	return pthread_create(th, NULL, ping_main, sp) == 0 ? 0 : -1;
+}
+
+static void test_ping_with_every_reader_busy(void)
+{
+	char path[512];
+	harness_tmp_file(path, sizeof(path), "test_store", "db");
+	struct store_params p = {.path = path, .sync_full = false, .readers = 2, .cache_mb = 4};
+	struct store *s = store_open(&p);
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag = 0;
+	struct store_device d;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-p", "agent-p", &ag), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-p", "lift-p", ag, NULL, SP_DEV_LIFT, NULL, &d), 0);
+	CHECK_EQ_INT(store_w_device_seen(s, d.id, NOW, NOW), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(store_r_ping(s), 0); /* a free reader answers */
+
+	struct slow_pool sp = {.s = s};
+	pthread_mutex_init(&sp.lock, NULL);
+	pthread_cond_init(&sp.changed, NULL);
+	pthread_t readers[2], pinger;
+	int started = 0;
+	for (int i = 0; i < 2; i++)
+		started += pthread_create(&readers[i], NULL, slow_reader_main, &sp) == 0;
+	CHECK_EQ_INT(started, 2);
+	CHECK(slow_wait(&sp, all_held, 5000)); /* both readers held inside a query */
+
+	/* every reader busy: the ping gives up after STORE_PING_WAIT_MS with 1 */
+	bool pinged = start_ping(&sp, &pinger) == 0;
+	CHECK(pinged);
+	bool done = pinged && slow_wait(&sp, ping_finished, STORE_PING_WAIT_MS + 2000);
+	CHECK(done); /* a ping that waits for a reader as long as it takes never gets here */
+	if (done) {
+		CHECK_EQ_INT(sp.ping_rc, 1);
+		CHECK(sp.ping_ms >= STORE_PING_WAIT_MS - 50);
+		CHECK(sp.ping_ms < STORE_PING_WAIT_MS + 1500);
+	}
+	if (pinged && !done) { /* a ping stuck waiting: free the readers before joining it */
+		pthread_mutex_lock(&sp.lock);
+		sp.release = true;
+		pthread_cond_broadcast(&sp.changed);
+		pthread_mutex_unlock(&sp.lock);
+	}
+	if (pinged)
+		pthread_join(pinger, NULL);
+
+	/* a reader that comes free within the wait is taken: the ping answers 0, early */
+	if (done) {
+		pinged = start_ping(&sp, &pinger) == 0;
+		CHECK(pinged);
+		nanosleep(&(struct timespec){0, 200000000L}, NULL); /* the ping is waiting now */
+		pthread_mutex_lock(&sp.lock);
+		sp.release = true;
+		pthread_cond_broadcast(&sp.changed);
+		pthread_mutex_unlock(&sp.lock);
+		if (pinged) {
+			CHECK(slow_wait(&sp, ping_finished, STORE_PING_WAIT_MS + 2000));
+			pthread_join(pinger, NULL);
+			CHECK_EQ_INT(sp.ping_rc, 0);
+			CHECK(sp.ping_ms < STORE_PING_WAIT_MS);
+		}
+	}
+	pthread_mutex_lock(&sp.lock); /* whatever failed above, the readers return */
+	sp.release = true;
+	pthread_cond_broadcast(&sp.changed);
+	pthread_mutex_unlock(&sp.lock);
+	for (int i = 0; i < started; i++)
+		pthread_join(readers[i], NULL);
+	CHECK_EQ_INT(store_r_ping(s), 0);
+	pthread_cond_destroy(&sp.changed);
+	pthread_mutex_destroy(&sp.lock);
+	drop(s, path);
+}
+
 static void test_readers_while_writing(void)
 {
 	char path[512];
@@ -3138,6 +3300,7 @@ int main(void)
 	RUN(test_empty_store_views);
 	RUN(test_readers_do_not_see_open_batch);
 	RUN(test_readers_while_writing);
+	RUN(test_ping_with_every_reader_busy);
 	RUN(test_alert_lifecycle);
 	RUN(test_alert_queries_and_keys);
 	RUN(test_alert_list_filters);
