@@ -33,7 +33,6 @@
 /* Bytes of UTF-8 per encoded word: "Subject: =?UTF-8?B?" + 56 base64 + "?=" is 77 columns. */
 #define EW_BYTES 42
 #define PART_MAX 200 /* rule, site, dev, severity: longer ones are refused */
-#define ADDR_MAX 254 /* RFC 5321 §4.5.3.1.3 path limit, less the brackets */
 #define RCPT_MAX 256
 #define SITE_MAX 128 /* so that MAILFMT_MSGID_MAX always holds the Message-ID */
 
@@ -56,19 +55,27 @@ static bool header_part_ok(const char *s, size_t max)
 	return true;
 }
 
-/* A mail address for From/To: printable ASCII, no spaces, brackets, commas or quotes. */
-static bool address_ok(const char *s)
+bool mailfmt_address_ok(const char *s, size_t n)
 {
-	size_t n;
+	const char *at;
 
-	if (s == NULL || (n = strnlen(s, ADDR_MAX + 1)) == 0 || n > ADDR_MAX)
+	if (s == NULL || n == 0 || n > MAILFMT_ADDR_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c <= 0x20 || c >= 0x7f || strchr("<>,;\"()\\", c) != NULL)
 			return false;
 	}
-	return strchr(s, '@') != NULL;
+	/* one '@', with something on either side */
+	at = memchr(s, '@', n);
+	return at != NULL && at != s && at != s + n - 1 &&
+	       memchr(at + 1, '@', n - (size_t)(at + 1 - s)) == NULL;
+}
+
+/* A NUL-terminated address (NULL: none): mailfmt_address_ok over its whole length. */
+static bool address_ok(const char *s)
+{
+	return s != NULL && mailfmt_address_ok(s, strnlen(s, MAILFMT_ADDR_MAX + 1));
 }
 
 /* The right side of the Message-ID (a dot-atom): [A-Za-z0-9_-] and single inner dots. */

@@ -600,6 +600,44 @@ static void test_injection_refused(void)
 	sp_buf_free(&out);
 }
 
+/* The one address rule (configuration, composition, envelope): mailfmt_address_ok. */
+static void test_address_rule(void)
+{
+	static const char *const good[] = {"ops@example.org", "a@b", "o.p+alerts@example.org",
+					   "crew_7-x@mail.example.cn", "x!#$%&'*/=?^`{|}~@example.org"};
+	static const char *const bad[] = {
+	    "", "ops", "@example.org", "ops@", "a@b@c", "ops @example.org", "ops@example.org ",
+	    "\xe8\xbf\x90\xe7\xbb\xb4@example.cn", /* UTF-8: no SMTPUTF8 */
+	    "ops@\xe4\xbe\x8b\xe5\xad\x90.cn", "\"o.p\"@example.org", "ops(c)@example.org",
+	    "o\\p@example.org", "<ops@example.org>", "a@example.org,b@example.org",
+	    "a@example.org;b", "ops@example.org\r\nBcc: x@y", "ops\t@example.org", "ops\x7f@x"};
+	char addr[MAILFMT_ADDR_MAX + 2];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (!mailfmt_address_ok(good[i], strlen(good[i])))
+			fprintf(stderr, "  refused: %s\n", good[i]);
+		CHECK(mailfmt_address_ok(good[i], strlen(good[i])));
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (mailfmt_address_ok(bad[i], strlen(bad[i])))
+			fprintf(stderr, "  accepted: %s\n", bad[i]);
+		CHECK(!mailfmt_address_ok(bad[i], strlen(bad[i])));
+	}
+	CHECK(!mailfmt_address_ok(NULL, 0));
+	/* n bounds the check: a NUL inside is refused, what follows n is not looked at */
+	CHECK(!mailfmt_address_ok("a@b\0c", 5));
+	CHECK(mailfmt_address_ok("a@b, c@d", 3));
+	/* 254 bytes at most (RFC 5321 path, less the brackets) */
+	memset(addr, 'a', sizeof(addr));
+	memcpy(addr + MAILFMT_ADDR_MAX - 12, "@example.org", 12);
+	addr[MAILFMT_ADDR_MAX] = '\0';
+	CHECK(mailfmt_address_ok(addr, MAILFMT_ADDR_MAX));
+	memset(addr, 'a', sizeof(addr));
+	memcpy(addr + MAILFMT_ADDR_MAX - 11, "@example.org", 13);
+	CHECK_EQ_INT(strlen(addr), MAILFMT_ADDR_MAX + 1);
+	CHECK(!mailfmt_address_ok(addr, MAILFMT_ADDR_MAX + 1));
+}
+
 static void test_long_detail(void)
 {
 	struct sp_buf out = SP_BUF_INIT(0), detail = SP_BUF_INIT(0), want = SP_BUF_INIT(0);
@@ -700,6 +738,7 @@ int main(void)
 	RUN(test_long_ascii_subject_folds);
 	RUN(test_many_recipients);
 	RUN(test_injection_refused);
+	RUN(test_address_rule);
 	RUN(test_long_detail);
 	RUN(test_utc_and_durations);
 	sp_tz_free(shanghai);
