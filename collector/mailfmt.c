@@ -10,9 +10,13 @@
  *
  * Header injection: every header value is checked, and one with CR, LF or
  * any other control character refuses the whole message (SP_EINVAL); no
- * value is ever "cleaned" into a header. The detail goes only into the
- * body, where the encoding makes any byte harmless: there, invalid UTF-8
- * becomes U+FFFD and control characters a space, so a mail still goes out.
+ * value is ever "cleaned" into a header. Recipients are the exception: one
+ * that is not a usable address (mailfmt_address_ok) is left out, never
+ * written, and the mail goes to the others; only a mail left without any
+ * recipient is refused (no alert mail is lost for one mistyped address).
+ * The detail goes only into the body, where the encoding makes any byte
+ * harmless: there, invalid UTF-8 becomes U+FFFD and control characters a
+ * space, so a mail still goes out.
  *
  * Every line ends CRLF. The SMTP layer (libcurl) does the dot-stuffing; a
  * body line starting with '.' or "From " is encoded anyway (=2E, =46), for
@@ -138,19 +142,23 @@ static int put_date(struct sp_buf *b, int64_t now_ms)
 
 /*
  * "From: addr" (the bare address, the same as the envelope's MAIL FROM) and
- * "To: a, b, ..." folded after a comma when a line would pass 78.
+ * "To: a, b, ..." folded after a comma when a line would pass 78; a
+ * recipient that is not a usable address is left out (alert_ok made sure
+ * one is left).
  */
 static int put_addresses(struct sp_buf *b, const struct mail_envelope *env)
 {
-	size_t col;
+	size_t col, shown = 0;
 	int rc;
 
 	if ((rc = sp_buf_printf(b, "From: %s\r\nTo: ", env->from)))
 		return rc;
 	col = 4;
 	for (size_t i = 0; i < env->nto; i++) {
+		if (!address_ok(env->to[i]))
+			continue;
 		size_t n = strlen(env->to[i]);
-		if (i > 0) {
+		if (shown++ > 0) {
 			bool fold = col + 2 + n > FOLD_AT;
 			if ((rc = sp_buf_puts(b, fold ? ",\r\n " : ", ")))
 				return rc;
@@ -446,11 +454,12 @@ static bool alert_ok(const struct mail_alert *a, const struct mail_envelope *env
 		return false;
 	if (env->to == NULL || env->nto == 0 || env->nto > RCPT_MAX || !address_ok(env->from))
 		return false;
+	/* a recipient we cannot write is left out of To: (put_addresses); one must be left */
 	for (size_t i = 0; i < env->nto; i++) {
-		if (!address_ok(env->to[i]))
-			return false;
+		if (address_ok(env->to[i]))
+			return true;
 	}
-	return true;
+	return false;
 }
 
 int mailfmt_alert(struct sp_buf *out, const struct mail_alert *a, const struct mail_envelope *env,

@@ -74,13 +74,15 @@ int mailfmt_message_id(const struct mail_alert *a, char *out, size_t cap);
  * quoted-printable, Auto-Submitted: auto-generated, X-Auto-Response-Suppress;
  * then the body (quoted-printable). Lines end CRLF and are at most 78
  * characters unless a single address, the Message-ID or a Subject word is
- * longer (never beyond 998). 0 or SP_ENOMEM / SP_ETOOBIG (out's limit) /
- * SP_EINVAL (an envelope without recipients or with more than 256, an
- * address that is not mailfmt_address_ok, a header value with CR, LF or
- * another control character, invalid UTF-8 or longer than 200 bytes, a
- * site not fit for the Message-ID); on error out is as it was. The detail
- * may hold anything: invalid UTF-8 and control characters in it are
- * replaced, never refused.
+ * longer (never beyond 998). A recipient that is not mailfmt_address_ok
+ * is left out of To: (the caller leaves it out of the SMTP envelope too,
+ * and says so); the mail is composed for the others. 0 or SP_ENOMEM /
+ * SP_ETOOBIG (out's limit) / SP_EINVAL (an envelope without any usable
+ * recipient or with more than 256, a From that is not mailfmt_address_ok,
+ * a header value with CR, LF or another control character, invalid UTF-8
+ * or longer than 200 bytes, a site not fit for the Message-ID); on error
+ * out is as it was. The detail may hold anything: invalid UTF-8 and
+ * control characters in it are replaced, never refused.
  */
 int mailfmt_alert(struct sp_buf *out, const struct mail_alert *a, const struct mail_envelope *env,
 		  int64_t now_ms);

@@ -576,8 +576,6 @@ static void test_injection_refused(void)
 	a = sample();
 	env = (struct mail_envelope){"sitepulse@example.org\r\nBcc: x@y", two_to, 2};
 	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), SP_EINVAL);
-	env = (struct mail_envelope){"sitepulse@example.org", bad_to, 2};
-	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), SP_EINVAL);
 	env = (struct mail_envelope){"sitepulse@example.org", bad_to2, 1};
 	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), SP_EINVAL);
 	env = (struct mail_envelope){"sitepulse@example.org", bad_to3, 1};
@@ -589,6 +587,14 @@ static void test_injection_refused(void)
 	/* nothing was appended by any of them */
 	CHECK_EQ_STR(out.data, "kept");
 	CHECK_EQ_INT(out.len, 4);
+
+	/* an injecting recipient among good ones is left out, never written: the mail goes */
+	env = (struct mail_envelope){"sitepulse@example.org", bad_to, 2};
+	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), 0);
+	CHECK(strstr(out.data, "Bcc") == NULL && strstr(out.data, "evil") == NULL);
+	CHECK(strstr(out.data, "\r\nTo: ops@example.org\r\n") != NULL);
+	sp_buf_reset(&out);
+	sp_buf_puts(&out, "kept");
 
 	/* a limit reached midway leaves the buffer as it was too */
 	struct sp_buf lim = SP_BUF_INIT(300);
@@ -636,6 +642,59 @@ static void test_address_rule(void)
 	memcpy(addr + MAILFMT_ADDR_MAX - 11, "@example.org", 13);
 	CHECK_EQ_INT(strlen(addr), MAILFMT_ADDR_MAX + 1);
 	CHECK(!mailfmt_address_ok(addr, MAILFMT_ADDR_MAX + 1));
+}
+
+/*
+ * A recipient the mail cannot carry (UTF-8, a quoted local part, a comment,
+ * a backslash, too long) does not cost the others their mail: it is left
+ * out of To: and the mail is composed for the rest. Only a mail with no
+ * usable recipient at all is refused, with the buffer as it was.
+ */
+static void test_bad_recipient_left_out(void)
+{
+	struct sp_buf out = SP_BUF_INIT(0);
+	struct mail_alert a = sample();
+	char longaddr[MAILFMT_ADDR_MAX + 2];
+	struct parsed p;
+
+	memset(longaddr, 'a', sizeof(longaddr));
+	memcpy(longaddr + MAILFMT_ADDR_MAX + 1 - 12, "@example.org", 13); /* 255 bytes */
+	const char *to[] = {"\xe8\xbf\x90\xe7\xbb\xb4@example.cn", "ops@example.org",
+			    "\"o.p\"@example.org", "ops(c)@example.org", "o\\p@example.org",
+			    longaddr, "crew7@example.org"};
+	struct mail_envelope env = {"sitepulse@example.org", to, sizeof(to) / sizeof(to[0])};
+
+	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), 0);
+	if (out.len > 0) { /* (the old rule refused it: nothing to read) */
+		CHECK(parse(out.data, out.len, &p));
+		check_common(&p);
+		CHECK_EQ_STR(header(&p, "To"), "ops@example.org, crew7@example.org");
+		parsed_free(&p);
+	}
+
+	/* one good, one bad (the configuration example of the defect) */
+	const char *two[] = {"ops@example.org", "\xe8\xbf\x90\xe7\xbb\xb4@example.cn"};
+	env = (struct mail_envelope){"sitepulse@example.org", two, 2};
+	sp_buf_reset(&out);
+	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), 0);
+	if (out.len > 0) {
+		CHECK(parse(out.data, out.len, &p));
+		CHECK_EQ_STR(header(&p, "To"), "ops@example.org");
+		parsed_free(&p);
+	}
+
+	/* nobody left: refused, nothing written */
+	const char *none[] = {"\"o.p\"@example.org", "\xe8\xbf\x90\xe7\xbb\xb4@example.cn"};
+	env = (struct mail_envelope){"sitepulse@example.org", none, 2};
+	sp_buf_reset(&out);
+	sp_buf_puts(&out, "kept");
+	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), SP_EINVAL);
+	CHECK_EQ_STR(out.data, "kept");
+	/* a sender we cannot write still refuses the mail */
+	env = (struct mail_envelope){"\"s\"@example.org", two, 2};
+	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), SP_EINVAL);
+	CHECK_EQ_STR(out.data, "kept");
+	sp_buf_free(&out);
 }
 
 static void test_long_detail(void)
@@ -739,6 +798,7 @@ int main(void)
 	RUN(test_many_recipients);
 	RUN(test_injection_refused);
 	RUN(test_address_rule);
+	RUN(test_bad_recipient_left_out);
 	RUN(test_long_detail);
 	RUN(test_utc_and_durations);
 	sp_tz_free(shanghai);
