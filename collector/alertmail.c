@@ -65,29 +65,50 @@ static const struct sp_tz *site_tz(struct alertmail *am, const struct collector_
 
 /*
  * Composes a's mail for its site's recipients and puts it into the outbox
- * (the caller's transaction). a->tz is filled in here.
+ * (the caller's transaction). a->tz is filled in here. A recipient that is
+ * not a usable address (the configuration refuses those, so only if the
+ * two rules ever part) is left out, said so, and the others get the mail;
+ * a mail that cannot be composed at all is logged and counted in c->failed
+ * (the alert stands).
  */
-static int put_mail(struct alertmail *am, struct store *s, struct mail_alert *a)
+static int put_mail(struct alertmail *am, struct store *s, struct mail_alert *a,
+		    struct alertmail_counts *c)
 {
 	const struct writer_mail *m = am->m;
 	char msgid[MAILFMT_MSGID_MAX];
 	const struct collector_site_conf *sc = collector_site_find(m->sites, m->nsites, a->site);
 	const struct sp_conf_list *to = sc && sc->mail_to.count ? &sc->mail_to : m->to;
+	const char *usable[COLLECTOR_MAIL_TO_MAX];
+	size_t nusable = 0;
 	if (to->count == 0)
 		return 0;
 	a->tz = site_tz(am, sc);
-	struct mail_envelope env = {m->from, (const char *const *)to->items, to->count};
+	for (size_t i = 0; i < to->count; i++) {
+		const char *addr = to->items[i];
+		if (nusable < COLLECTOR_MAIL_TO_MAX && mailfmt_address_ok(addr, strlen(addr)))
+			usable[nusable++] = addr;
+		else
+			SP_ERROR("alerts", "alert %lld: recipient \"%.300s\" of site %s left out of "
+				 "its mail (not a plain mail address, or more than %d)",
+				 (long long)a->alert_id, addr, a->site, COLLECTOR_MAIL_TO_MAX);
+	}
+	struct mail_envelope env = {m->from, usable, nusable};
 	sp_buf_reset(&am->mail);
-	if (mailfmt_message_id(a, msgid, sizeof(msgid)) != 0 ||
-	    mailfmt_alert(&am->mail, a, &env, sp_now_ms()) != 0) {
-		SP_ERROR("alerts", "alert %lld: cannot compose its mail", (long long)a->alert_id);
-		return 0; /* the alert stands; only its mail is lost, and said so */
+	int rc = nusable == 0 ? SP_EINVAL : mailfmt_message_id(a, msgid, sizeof(msgid));
+	if (rc == 0)
+		rc = mailfmt_alert(&am->mail, a, &env, sp_now_ms());
+	if (rc) {
+		SP_ERROR("alerts", "alert %lld of site %s: cannot compose its mail (%s); the "
+			 "alert stands, its mail is lost", (long long)a->alert_id, a->site,
+			 nusable == 0 ? "no usable recipient" : sp_strerror(rc));
+		c->failed++;
+		return 0;
 	}
 	/* recipients as the mailer reads them: comma-separated, no spaces */
-	char rcpt[64 * 260];
+	char rcpt[COLLECTOR_MAIL_TO_MAX * (MAILFMT_ADDR_MAX + 1)];
 	size_t at = 0;
-	for (size_t i = 0; i < to->count && at < sizeof(rcpt); i++)
-		at += (size_t)snprintf(rcpt + at, sizeof(rcpt) - at, "%s%s", i ? "," : "", to->items[i]);
+	for (size_t i = 0; i < nusable; i++)
+		at += (size_t)snprintf(rcpt + at, sizeof(rcpt) - at, "%s%s", i ? "," : "", usable[i]);
 	return store_w_outbox_add(s, STORE_OUTBOX_MAIL, msgid, a->site, rcpt, am->mail.data,
 				  am->mail.len, sp_now_ms());
 }
@@ -130,7 +151,7 @@ int alertmail_event(struct alertmail *am, struct store *s, const struct rule_eve
 			       .site = ev->site, .dev = ev->dev, .port = ev->port,
 			       .severity = severity, .detail = detail, .opened_at = opened_at,
 			       .cleared_at = cleared ? ev->ts : 0};
-	return put_mail(am, s, &a);
+	return put_mail(am, s, &a, c);
 }
 
 /* ---------------------------------------------------------------- reminders */
@@ -158,7 +179,7 @@ static int remind_one(void *ctx, const struct store_reminder *r)
 			       .site = r->site, .dev = r->dev, .port = r->port,
 			       .severity = r->severity, .detail = r->detail,
 			       .opened_at = r->opened_at};
-	int rc = put_mail(x->am, x->s, &a);
+	int rc = put_mail(x->am, x->s, &a, x->c);
 	if (rc == 0 && (rc = store_w_alert_reminded(x->s, r->id, n)) == 0)
 		x->c->reminders++;
 	return rc;

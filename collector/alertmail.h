@@ -35,6 +35,7 @@ struct writer_mail {
 struct alertmail_counts {
 	uint64_t paced;      /* not sent: their condition mailed max_per_hour already */
 	uint64_t reminders;  /* reminders queued */
+	uint64_t failed;     /* not composed (no usable recipient, ...): lost, logged as ERROR */
 };
 
 struct alertmail;
@@ -47,8 +48,10 @@ void alertmail_destroy(struct alertmail *am);
  * Queues the mail of an alert opened (cleared false: ev is the RULE_OPEN
  * event, alert_id its new id) or cleared (ev the RULE_CLEAR event), unless
  * below min_severity (a clear: by the severity the alert was stored with),
- * paced, or the site has no recipients. A mail that cannot be composed is
- * logged and skipped (the alert stands). 0 or SP_E* (the store's; the
+ * paced, or the site has no recipients. A recipient that is not a usable
+ * address (mailfmt_address_ok) is left out and logged; a mail that cannot
+ * be composed (none left, ...) is logged as an ERROR, counted in c->failed
+ * and skipped (the alert stands). 0 or SP_E* (the store's; the
  * caller's transaction then fails).
  */
 int alertmail_event(struct alertmail *am, struct store *s, const struct rule_event *ev,

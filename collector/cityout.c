@@ -522,7 +522,11 @@ static int curl_setup(struct cityout *c)
 	OPT(CURLOPT_URL, c->url);
 	OPT(CURLOPT_POST, 1L);
 	OPT(CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
 	OPT(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	OPT(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
 	OPT(CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);
 	OPT(CURLOPT_TIMEOUT_MS, (long)c->p.timeout_ms);
 	OPT(CURLOPT_ERRORBUFFER, c->errbuf);

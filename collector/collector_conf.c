@@ -1,6 +1,7 @@
 /* collector_conf.c - the collector's configuration table (see collector_conf.h). */
 #include "collector_conf.h"
 
+#include "mailfmt.h"
 #include "store.h"
 
 #include "sitepulse/error.h"
@@ -34,12 +35,15 @@ static int check_smtp_url(const char *value, char *err, size_t errlen)
 	return -1;
 }
 
+/* The composition's own rule (mailfmt.h): an address accepted here is one every mail can carry. */
 static int check_mail(const char *value, char *err, size_t errlen)
 {
-	const char *at = strchr(value, '@');
-	if (at && at != value && at[1] && !strchr(at + 1, '@') && !strpbrk(value, " <>\r\n,;"))
+	if (mailfmt_address_ok(value, strlen(value)))
 		return 0;
-	snprintf(err, errlen, "mail addresses like ops@example.org");
+	snprintf(err, errlen,
+		 "mail addresses like ops@example.org: printable ASCII, at most %d bytes, without "
+		 "blanks, angle brackets, quotes, parentheses, backslashes, commas or semicolons",
+		 MAILFMT_ADDR_MAX);
 	return -1;
 }
 
@@ -167,9 +171,9 @@ static const struct sp_conf_key api_keys[] = {
 static const struct sp_conf_key smtp_keys[] = {
 	{"url", SP_CONF_STRING, SM(url), "", 0, 1024, NULL, 0, check_smtp_url,
 	 "mail server for alert mails; empty: no mails (alerts still open, in the API)"},
-	{"from", SP_CONF_STRING, SM(from), "sitepulse@localhost", 0, 256, NULL, 0, check_mail,
+	{"from", SP_CONF_STRING, SM(from), "sitepulse@localhost", 0, MAILFMT_ADDR_MAX, NULL, 0, check_mail,
 	 "sender address"},
-	{"to", SP_CONF_LIST, SM(to), "", 0, 64, NULL, 0, check_mail,
+	{"to", SP_CONF_LIST, SM(to), "", 0, COLLECTOR_MAIL_TO_MAX, NULL, 0, check_mail,
 	 "recipients of every site that has no mail_to of its own"},
 	{"username", SP_CONF_STRING, SM(username), "", 0, 256, NULL, 0, NULL,
 	 "SMTP user; empty: no login"},
@@ -221,7 +225,7 @@ static const struct sp_conf_key log_keys[] = {
 static const struct sp_conf_key site_keys[] = {
 	{"timezone", SP_CONF_STRING, SI(timezone), COLLECTOR_TIMEZONE_DEFAULT, 1, 64, NULL, 0,
 	 sp_conf_check_timezone, "the site's time zone (for people and summaries)"},
-	{"mail_to", SP_CONF_LIST, SI(mail_to), "", 0, 64, NULL, 0, check_mail,
+	{"mail_to", SP_CONF_LIST, SI(mail_to), "", 0, COLLECTOR_MAIL_TO_MAX, NULL, 0, check_mail,
 	 "the site's crew: alert mail recipients (instead of [smtp] to)"},
 };
 

@@ -14,6 +14,7 @@
 #include "sitepulse/conf.h"
 
 #define COLLECTOR_SITES_MAX 4096
+#define COLLECTOR_MAIL_TO_MAX 64 /* [smtp] to, [site.S] mail_to: addresses at most */
 #define COLLECTOR_TIMEZONE_DEFAULT "Asia/Shanghai" /* CONTRACT §1: a site without [site.S] */
 #define COLLECTOR_RULES_MAX 1024
 

@@ -42,6 +42,8 @@
  */
 #include "mailer.h"
 
+#include "mailfmt.h"
+
 #include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
 #include "sitepulse/error.h"
@@ -65,7 +67,6 @@
 #define KEY_MAX        1024
 #define RCPT_LIST_MAX  (64 * 1024)
 #define RCPT_MAX       256 /* recipients per mail */
-#define ADDR_MAX       254 /* RFC 5321 path, less the brackets */
 #define ERROR_MAX      512 /* the error kept in the outbox and logged */
 #define REPLY_MAX      160 /* the server's reply kept for the error text */
 #define UNMARKED_MAX   16
@@ -122,19 +123,6 @@ static void curl_init(void)
 }
 
 /* ---------------------------------------------------------------- helpers */
-
-/* An address we hand to MAIL FROM / RCPT TO: printable ASCII, no blanks, brackets or quotes. */
-static bool address_ok(const char *s, size_t n)
-{
-	if (n == 0 || n > ADDR_MAX || memchr(s, '@', n) == NULL)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c <= 0x20 || c >= 0x7f || strchr("<>,;\"()\\", c) != NULL)
-			return false;
-	}
-	return true;
-}
 
 /* "smtp://user:pw@host:25" -> "smtp://host:25": the URL as logs may show it. */
 static char *url_for_logs(const char *url)
@@ -213,13 +201,14 @@ static int take_item(void *ctx, const struct store_outbox_item *it)
 
 /*
  * The comma-separated recipients as an slist of "<addr>". Addresses that
- * could not be sent safely (blanks, brackets: SMTP command injection) are
- * left out and named in *skipped. NULL with why set when none is left.
+ * could not be sent safely (blanks, brackets: SMTP command injection; the
+ * rule is mailfmt_address_ok, the configuration's and the composition's)
+ * are left out and counted in *skipped. NULL with why set when none is left.
  */
 static struct curl_slist *recipients(const char *list, char *why, size_t whylen, int *skipped)
 {
 	struct curl_slist *out = NULL;
-	char addr[ADDR_MAX + 3];
+	char addr[MAILFMT_ADDR_MAX + 3];
 	int n = 0;
 
 	*skipped = 0;
@@ -233,7 +222,7 @@ static struct curl_slist *recipients(const char *list, char *why, size_t whylen,
 		p += len + (p[len] == ',');
 		if (s == e)
 			continue;
-		if (!address_ok(s, (size_t)(e - s)) || n == RCPT_MAX) {
+		if (!mailfmt_address_ok(s, (size_t)(e - s)) || n == RCPT_MAX) {
 			(*skipped)++;
 			continue;
 		}
@@ -559,7 +548,7 @@ static bool params_ok(const struct mailer_params *p)
 	else if (p->url == NULL || (strncasecmp(p->url, "smtp://", 7) != 0 &&
 				    strncasecmp(p->url, "smtps://", 8) != 0))
 		why = "the URL is not smtp:// or smtps://";
-	else if (p->from == NULL || !address_ok(p->from, strlen(p->from)))
+	else if (p->from == NULL || !mailfmt_address_ok(p->from, strlen(p->from)))
 		why = "the sender address is not a plain address like sitepulse@example.org";
 	else if (p->timeout_ms <= 0 || p->timeout_ms > 24 * 3600 * 1000)
 		why = "timeout out of range";

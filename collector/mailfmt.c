@@ -10,9 +10,13 @@
  *
  * Header injection: every header value is checked, and one with CR, LF or
  * any other control character refuses the whole message (SP_EINVAL); no
- * value is ever "cleaned" into a header. The detail goes only into the
- * body, where the encoding makes any byte harmless: there, invalid UTF-8
- * becomes U+FFFD and control characters a space, so a mail still goes out.
+ * value is ever "cleaned" into a header. Recipients are the exception: one
+ * that is not a usable address (mailfmt_address_ok) is left out, never
+ * written, and the mail goes to the others; only a mail left without any
+ * recipient is refused (no alert mail is lost for one mistyped address).
+ * The detail goes only into the body, where the encoding makes any byte
+ * harmless: there, invalid UTF-8 becomes U+FFFD and control characters a
+ * space, so a mail still goes out.
  *
  * Every line ends CRLF. The SMTP layer (libcurl) does the dot-stuffing; a
  * body line starting with '.' or "From " is encoded anyway (=2E, =46), for
@@ -33,7 +37,6 @@
 /* Bytes of UTF-8 per encoded word: "Subject: =?UTF-8?B?" + 56 base64 + "?=" is 77 columns. */
 #define EW_BYTES 42
 #define PART_MAX 200 /* rule, site, dev, severity: longer ones are refused */
-#define ADDR_MAX 254 /* RFC 5321 §4.5.3.1.3 path limit, less the brackets */
 #define RCPT_MAX 256
 #define SITE_MAX 128 /* so that MAILFMT_MSGID_MAX always holds the Message-ID */
 
@@ -56,19 +59,27 @@ static bool header_part_ok(const char *s, size_t max)
 	return true;
 }
 
-/* A mail address for From/To: printable ASCII, no spaces, brackets, commas or quotes. */
-static bool address_ok(const char *s)
+bool mailfmt_address_ok(const char *s, size_t n)
 {
-	size_t n;
+	const char *at;
 
-	if (s == NULL || (n = strnlen(s, ADDR_MAX + 1)) == 0 || n > ADDR_MAX)
+	if (s == NULL || n == 0 || n > MAILFMT_ADDR_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c <= 0x20 || c >= 0x7f || strchr("<>,;\"()\\", c) != NULL)
 			return false;
 	}
-	return strchr(s, '@') != NULL;
+	/* one '@', with something on either side */
+	at = memchr(s, '@', n);
+	return at != NULL && at != s && at != s + n - 1 &&
+	       memchr(at + 1, '@', n - (size_t)(at + 1 - s)) == NULL;
+}
+
+/* A NUL-terminated address (NULL: none): mailfmt_address_ok over its whole length. */
+static bool address_ok(const char *s)
+{
+	return s != NULL && mailfmt_address_ok(s, strnlen(s, MAILFMT_ADDR_MAX + 1));
 }
 
 /* The right side of the Message-ID (a dot-atom): [A-Za-z0-9_-] and single inner dots. */
@@ -131,19 +142,23 @@ static int put_date(struct sp_buf *b, int64_t now_ms)
 
 /*
  * "From: addr" (the bare address, the same as the envelope's MAIL FROM) and
- * "To: a, b, ..." folded after a comma when a line would pass 78.
+ * "To: a, b, ..." folded after a comma when a line would pass 78; a
+ * recipient that is not a usable address is left out (alert_ok made sure
+ * one is left).
  */
 static int put_addresses(struct sp_buf *b, const struct mail_envelope *env)
 {
-	size_t col;
+	size_t col, shown = 0;
 	int rc;
 
 	if ((rc = sp_buf_printf(b, "From: %s\r\nTo: ", env->from)))
 		return rc;
 	col = 4;
 	for (size_t i = 0; i < env->nto; i++) {
+		if (!address_ok(env->to[i]))
+			continue;
 		size_t n = strlen(env->to[i]);
-		if (i > 0) {
+		if (shown++ > 0) {
 			bool fold = col + 2 + n > FOLD_AT;
 			if ((rc = sp_buf_puts(b, fold ? ",\r\n " : ", ")))
 				return rc;
@@ -439,11 +454,12 @@ static bool alert_ok(const struct mail_alert *a, const struct mail_envelope *env
 		return false;
 	if (env->to == NULL || env->nto == 0 || env->nto > RCPT_MAX || !address_ok(env->from))
 		return false;
+	/* a recipient we cannot write is left out of To: (put_addresses); one must be left */
 	for (size_t i = 0; i < env->nto; i++) {
-		if (!address_ok(env->to[i]))
-			return false;
+		if (address_ok(env->to[i]))
+			return true;
 	}
-	return true;
+	return false;
 }
 
 int mailfmt_alert(struct sp_buf *out, const struct mail_alert *a, const struct mail_envelope *env,

@@ -15,6 +15,7 @@
 #include "sitepulse/tz.h"
 
 #define MAILFMT_MSGID_MAX 256
+#define MAILFMT_ADDR_MAX 254 /* RFC 5321 §4.5.3.1.3 path limit, less the brackets */
 
 /*
  * One alert event to tell people about (DOMAIN's P1: "repeat until
@@ -41,6 +42,17 @@ struct mail_envelope {
 };
 
 /*
+ * Whether the n bytes at s are a mail address sitepulse can put into a
+ * header and hand to SMTP as it is: 1..MAILFMT_ADDR_MAX bytes of printable
+ * ASCII (no blanks, no control characters, no UTF-8: no SMTPUTF8), none of
+ * < > , ; " ( ) \, and exactly one '@' with something on either side. So
+ * no quoted local part ("o.p"@example.org), no comment, no display name.
+ * The one rule for the configuration ([smtp] from/to, [site.S] mail_to),
+ * the composition and the SMTP envelope. s may be NULL (false).
+ */
+bool mailfmt_address_ok(const char *s, size_t n);
+
+/*
  * The Message-ID of an alert event, the same every time it is composed
  * (a mail sent again after a crash is recognisably the same mail):
  * "<sitepulse.alert.ID.opened.OPENED_AT@SITE.sitepulse>" (".cleared." for
@@ -62,13 +74,15 @@ int mailfmt_message_id(const struct mail_alert *a, char *out, size_t cap);
  * quoted-printable, Auto-Submitted: auto-generated, X-Auto-Response-Suppress;
  * then the body (quoted-printable). Lines end CRLF and are at most 78
  * characters unless a single address, the Message-ID or a Subject word is
- * longer (never beyond 998). 0 or SP_ENOMEM / SP_ETOOBIG (out's limit) /
- * SP_EINVAL (an envelope without recipients or with more than 256, an
- * address that is not plain ASCII without spaces, brackets or commas, a
- * header value with CR, LF or another control character, invalid UTF-8 or
- * longer than 200 bytes, a site not fit for the Message-ID); on error out
- * is as it was. The detail may hold anything: invalid UTF-8 and control
- * characters in it are replaced, never refused.
+ * longer (never beyond 998). A recipient that is not mailfmt_address_ok
+ * is left out of To: (the caller leaves it out of the SMTP envelope too,
+ * and says so); the mail is composed for the others. 0 or SP_ENOMEM /
+ * SP_ETOOBIG (out's limit) / SP_EINVAL (an envelope without any usable
+ * recipient or with more than 256, a From that is not mailfmt_address_ok,
+ * a header value with CR, LF or another control character, invalid UTF-8
+ * or longer than 200 bytes, a site not fit for the Message-ID); on error
+ * out is as it was. The detail may hold anything: invalid UTF-8 and
+ * control characters in it are replaced, never refused.
  */
 int mailfmt_alert(struct sp_buf *out, const struct mail_alert *a, const struct mail_envelope *env,
 		  int64_t now_ms);

@@ -125,7 +125,8 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 		      LOAD(m->compactions_failed));
 	rc |= counter(b, "sitepulse_mail_sent_total", "alert mails delivered", LOAD(m->mail_sent));
 	rc |= counter(b, "sitepulse_mail_failed_total",
-		      "alert mail delivery attempts that failed (each is retried)",
+		      "alert mail delivery attempts that failed (each is retried), and alert "
+		      "mails that could not be composed (lost: the log says why)",
 		      LOAD(m->mail_failed));
 	rc |= counter(b, "sitepulse_mail_paced_total",
 		      "alert mails not sent because their condition already mailed too often this hour",

@@ -54,7 +54,8 @@ struct metrics {
 	atomic_uint_fast64_t device_cache_evictions; /* devices evicted from the writer's cache */
 	/* mailer thread */
 	atomic_uint_fast64_t mail_sent;
-	atomic_uint_fast64_t mail_failed;            /* delivery attempts that failed */
+	atomic_uint_fast64_t mail_failed;            /* delivery attempts that failed; also
+							the writer's mails not composed */
 	atomic_int_fast64_t mail_queued;             /* gauge: mails not yet delivered */
 	/* city thread */
 	atomic_uint_fast64_t summaries_sent;

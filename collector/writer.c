@@ -566,6 +566,7 @@ static void add_counts(struct writer *w)
 	atomic_fetch_add(&m->alerts_cleared, b->alerts_cleared);
 	atomic_fetch_add(&m->mail_paced, b->mail.paced);
 	atomic_fetch_add(&m->mail_reminders, b->mail.reminders);
+	atomic_fetch_add(&m->mail_failed, b->mail.failed);
 	atomic_store(&m->rule_conditions, rules_count(w->rules));
 	atomic_fetch_add(&m->fault_raises_stale, b->fault_raises_stale);
 	atomic_fetch_add(&m->device_clock_steps, b->clock_steps);

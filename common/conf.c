@@ -228,12 +228,20 @@ static int set_value(const struct sp_conf_key *k, void *target, const char *text
 			char *item = trim(tok);
 			if (*item == '\0')
 				continue;
-			if (l.count >= (size_t)k->max || strlen(item) > SP_CONF_STR_MAX ||
+			bool too_many = l.count >= (size_t)k->max;
+			if (too_many || strlen(item) > SP_CONF_STR_MAX ||
 			    ((k->flags & SP_CONF_ID) && !sp_id_valid_str(item)) ||
 			    (k->check && k->check(item, accepted, sizeof(accepted)))) {
 				struct sp_conf_key tmp = *k;
 				tmp.offset = 0;
 				free_value(&tmp, &l);
+				/* the item at fault: in a long list the value would hide it */
+				if (!too_many && !(k->flags & SP_CONF_SECRET)) {
+					snprintf(err, errlen, "bad value \"%.80s\" in the list (accepted: %s)",
+						 item, accepted);
+					free(work);
+					return -1;
+				}
 				free(work);
 				goto bad;
 			}

@@ -7,7 +7,8 @@ STATUS; exit 0), --version (exit 0), no --config / unknown option / stray
 argument (exit 2), a configuration with an unknown key on line 3 and an
 out-of-range value on line 5 (exit 2, stderr names FILE:3 and FILE:5 and both
 keys), --check-config on a good and a bad file (0 / 2), a missing file and a
-syntax error (2). The collector's --broker/--db/--http overrides (healthz on
+syntax error (2), a mail address the alert mail could not carry in [smtp] to
+or [site.S] mail_to (2, naming the key and the address). The collector's --broker/--db/--http overrides (healthz on
 the --http port, database at --db, broker from --broker) and bad override
 values (exit 2 naming the option). SIGTERM and SIGINT end a running collector
 and a running agent with exit 0 within 5 s (also with the broker down).
@@ -45,7 +46,7 @@ def expect_exit(argv, code, what, stderr_has=(), stdout_has=()):
 
 
 def write(path, text, mode=0o600):
-    with open(path, "w") as f:
+    with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     os.chmod(path, mode)
     return path
@@ -118,6 +119,18 @@ def generic(env, prog):
                       "hysteresis = 3\n[site.cli-1.rule.lift.trapped]\nhold_s = 30\nseverity = major\n"
                       "enabled = false\n")
         expect_exit([b, "--config", rules, "--check-config"], 0, "collector with rule sections")
+        # a mail address the alert mail could not carry: refused at start, not every mail later
+        for key, value, line in (("to", "ops@example.org, \u8fd0\u7ef4@example.cn", 3),
+                                 ("mail_to", '"o.p"@example.org', 5)):
+            sec = "[smtp]\nurl = smtp://127.0.0.1:2525\n"
+            if key == "mail_to":
+                sec += "to = ops@example.org\n[site.cli-1]\n"
+            mail = write(os.path.join(d, "mail-%s.ini" % key), sec + "%s = %s\n" % (key, value))
+            bad_addr = value.split(", ")[-1]
+            for extra in ([], ["--check-config"]):
+                expect_exit([b, "--config", mail] + extra, 2,
+                            "collector %s with %s = %s" % (" ".join(extra), key, value),
+                            stderr_has=(mail + ":%d" % line, key, '"%s"' % bad_addr))
     if prog == "agent":
         nosite = write(os.path.join(d, "nosite.ini"), "[agent]\nid = gw-1\n")
         expect_exit([b, "--config", nosite], 2, "agent without the required site", stderr_has=("site",))

@@ -960,6 +960,74 @@ static void test_list_values(void)
 	cload_done(&l);
 }
 
+/*
+ * Mail addresses follow the composition's rule (mailfmt_address_ok): one the
+ * alert mail could not carry is refused at start, with the key and the
+ * address, instead of costing that site every alert mail later. Printable
+ * ASCII only (no SMTPUTF8), no quoted local part, comment or backslash,
+ * at most 254 bytes; in [smtp] to, [site.S] mail_to and [smtp] from alike.
+ */
+static void test_mail_addresses(void)
+{
+	struct cload l;
+	char text[1024], addr[300];
+
+	cload(&l, "[smtp]\nurl = smtp://127.0.0.1:2525\n"
+		  "to = ops@example.org, \xe8\xbf\x90\xe7\xbb\xb4@example.cn\n");
+	CHECK_EQ_INT(l.rc, SP_ECONFIG);
+	CHECK(has_error(&l.e, l.path, 3, "[smtp] to: ",
+			"\"\xe8\xbf\x90\xe7\xbb\xb4@example.cn\" in the list"));
+	CHECK(has_error(&l.e, l.path, 3, "[smtp] to: ", "printable ASCII"));
+	CHECK_EQ_INT(l.c.smtp.to.count, 0);
+	cload_done(&l);
+
+	cload(&l, "[smtp]\nurl = smtp://127.0.0.1:2525\n[site.s1]\nmail_to = \"o.p\"@example.org\n");
+	CHECK_EQ_INT(l.rc, SP_ECONFIG);
+	CHECK(has_error(&l.e, l.path, 4, "[site.s1] mail_to: ", "\"\"o.p\"@example.org\""));
+	cload_done(&l);
+
+	/* the offending item is named even at the end of a long list */
+	snprintf(text, sizeof(text),
+		 "[smtp]\nto = crew-member-01@example.org, crew-member-02@example.org, "
+		 "crew-member-03@example.org, crew(4)@example.org\n");
+	cload(&l, text);
+	CHECK_EQ_INT(l.rc, SP_ECONFIG);
+	CHECK(has_error(&l.e, l.path, 2, "[smtp] to: ", "\"crew(4)@example.org\""));
+	cload_done(&l);
+
+	cload(&l, "[smtp]\nfrom = site\\pulse@example.org\nto = o\\p@example.org\n");
+	CHECK_EQ_INT(l.rc, SP_ECONFIG);
+	CHECK(has_error(&l.e, l.path, 2, "[smtp] from: ", "site\\pulse@example.org"));
+	CHECK(has_error(&l.e, l.path, 3, "[smtp] to: ", "o\\p@example.org"));
+	cload_done(&l);
+
+	/* 254 bytes pass, 255 do not (set directly: a file's line holds 198 characters) */
+	struct sp_conf_errors e = {NULL, 0};
+	struct collector_conf c;
+	CHECK_EQ_INT(collector_conf_init(&c), 0);
+	memset(addr, 'a', sizeof(addr));
+	memcpy(addr + 254 - 12, "@example.org", 13);
+	CHECK_EQ_INT(sp_conf_set(&collector_conf_schema, &c, "smtp", "to", addr, "--to", &e), 0);
+	CHECK_EQ_INT(c.smtp.to.count, 1);
+	memset(addr, 'a', sizeof(addr));
+	memcpy(addr + 255 - 12, "@example.org", 13);
+	CHECK_EQ_INT(sp_conf_set(&collector_conf_schema, &c, "smtp", "to", addr, "--to", &e),
+		     SP_ECONFIG);
+	CHECK_EQ_INT(e.count, 1);
+	if (e.count == 1)
+		CHECK(strstr(e.lines[0], "at most 254 bytes") != NULL);
+	sp_conf_errors_free(&e);
+	collector_conf_free(&c);
+
+	/* what the mail can carry still passes */
+	cload(&l, "[smtp]\nfrom = sitepulse+alerts@example.org\n"
+		  "to = o.p+lift@example.org, crew_7-x@mail.example.cn\n"
+		  "[site.s1]\nmail_to = a@b\n");
+	CHECK_EQ_INT(l.rc, 0);
+	CHECK_EQ_INT(l.c.smtp.to.count, 2);
+	cload_done(&l);
+}
+
 static void test_missing_file(void)
 {
 	char path[600];
@@ -1385,6 +1453,7 @@ int main(void)
 	RUN(test_crlf_line_endings);
 	RUN(test_comments);
 	RUN(test_list_values);
+	RUN(test_mail_addresses);
 	RUN(test_missing_file);
 	RUN(test_collector_override);
 	RUN(test_conf_set_unknown);

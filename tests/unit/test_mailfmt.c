@@ -576,8 +576,6 @@ static void test_injection_refused(void)
 	a = sample();
 	env = (struct mail_envelope){"sitepulse@example.org\r\nBcc: x@y", two_to, 2};
 	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), SP_EINVAL);
-	env = (struct mail_envelope){"sitepulse@example.org", bad_to, 2};
-	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), SP_EINVAL);
 	env = (struct mail_envelope){"sitepulse@example.org", bad_to2, 1};
 	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), SP_EINVAL);
 	env = (struct mail_envelope){"sitepulse@example.org", bad_to3, 1};
@@ -590,6 +588,14 @@ static void test_injection_refused(void)
 	CHECK_EQ_STR(out.data, "kept");
 	CHECK_EQ_INT(out.len, 4);
 
+	/* an injecting recipient among good ones is left out, never written: the mail goes */
+	env = (struct mail_envelope){"sitepulse@example.org", bad_to, 2};
+	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), 0);
+	CHECK(strstr(out.data, "Bcc") == NULL && strstr(out.data, "evil") == NULL);
+	CHECK(strstr(out.data, "\r\nTo: ops@example.org\r\n") != NULL);
+	sp_buf_reset(&out);
+	sp_buf_puts(&out, "kept");
+
 	/* a limit reached midway leaves the buffer as it was too */
 	struct sp_buf lim = SP_BUF_INIT(300);
 	sp_buf_puts(&lim, "kept");
@@ -597,6 +603,97 @@ static void test_injection_refused(void)
 	CHECK_EQ_INT(mailfmt_alert(&lim, &a, &env2, T_OPEN), SP_ETOOBIG);
 	CHECK_EQ_STR(lim.data, "kept");
 	sp_buf_free(&lim);
+	sp_buf_free(&out);
+}
+
+/* The one address rule (configuration, composition, envelope): mailfmt_address_ok. */
+static void test_address_rule(void)
+{
+	static const char *const good[] = {"ops@example.org", "a@b", "o.p+alerts@example.org",
+					   "crew_7-x@mail.example.cn", "x!#$%&'*/=?^`{|}~@example.org"};
+	static const char *const bad[] = {
+	    "", "ops", "@example.org", "ops@", "a@b@c", "ops @example.org", "ops@example.org ",
+	    "\xe8\xbf\x90\xe7\xbb\xb4@example.cn", /* UTF-8: no SMTPUTF8 */
+	    "ops@\xe4\xbe\x8b\xe5\xad\x90.cn", "\"o.p\"@example.org", "ops(c)@example.org",
+	    "o\\p@example.org", "<ops@example.org>", "a@example.org,b@example.org",
+	    "a@example.org;b", "ops@example.org\r\nBcc: x@y", "ops\t@example.org", "ops\x7f@x"};
+	char addr[MAILFMT_ADDR_MAX + 2];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (!mailfmt_address_ok(good[i], strlen(good[i])))
+			fprintf(stderr, "  refused: %s\n", good[i]);
+		CHECK(mailfmt_address_ok(good[i], strlen(good[i])));
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (mailfmt_address_ok(bad[i], strlen(bad[i])))
+			fprintf(stderr, "  accepted: %s\n", bad[i]);
+		CHECK(!mailfmt_address_ok(bad[i], strlen(bad[i])));
+	}
+	CHECK(!mailfmt_address_ok(NULL, 0));
+	/* n bounds the check: a NUL inside is refused, what follows n is not looked at */
+	CHECK(!mailfmt_address_ok("a@b\0c", 5));
+	CHECK(mailfmt_address_ok("a@b, c@d", 3));
+	/* 254 bytes at most (RFC 5321 path, less the brackets) */
+	memset(addr, 'a', sizeof(addr));
+	memcpy(addr + MAILFMT_ADDR_MAX - 12, "@example.org", 12);
+	addr[MAILFMT_ADDR_MAX] = '\0';
+	CHECK(mailfmt_address_ok(addr, MAILFMT_ADDR_MAX));
+	memset(addr, 'a', sizeof(addr));
+	memcpy(addr + MAILFMT_ADDR_MAX - 11, "@example.org", 13);
+	CHECK_EQ_INT(strlen(addr), MAILFMT_ADDR_MAX + 1);
+	CHECK(!mailfmt_address_ok(addr, MAILFMT_ADDR_MAX + 1));
+}
+
+/*
+ * A recipient the mail cannot carry (UTF-8, a quoted local part, a comment,
+ * a backslash, too long) does not cost the others their mail: it is left
+ * out of To: and the mail is composed for the rest. Only a mail with no
+ * usable recipient at all is refused, with the buffer as it was.
+ */
+static void test_bad_recipient_left_out(void)
+{
+	struct sp_buf out = SP_BUF_INIT(0);
+	struct mail_alert a = sample();
+	char longaddr[MAILFMT_ADDR_MAX + 2];
+	struct parsed p;
+
+	memset(longaddr, 'a', sizeof(longaddr));
+	memcpy(longaddr + MAILFMT_ADDR_MAX + 1 - 12, "@example.org", 13); /* 255 bytes */
+	const char *to[] = {"\xe8\xbf\x90\xe7\xbb\xb4@example.cn", "ops@example.org",
+			    "\"o.p\"@example.org", "ops(c)@example.org", "o\\p@example.org",
+			    longaddr, "crew7@example.org"};
+	struct mail_envelope env = {"sitepulse@example.org", to, sizeof(to) / sizeof(to[0])};
+
+	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), 0);
+	if (out.len > 0) { /* (the old rule refused it: nothing to read) */
+		CHECK(parse(out.data, out.len, &p));
+		check_common(&p);
+		CHECK_EQ_STR(header(&p, "To"), "ops@example.org, crew7@example.org");
+		parsed_free(&p);
+	}
+
+	/* one good, one bad (the configuration example of the defect) */
+	const char *two[] = {"ops@example.org", "\xe8\xbf\x90\xe7\xbb\xb4@example.cn"};
+	env = (struct mail_envelope){"sitepulse@example.org", two, 2};
+	sp_buf_reset(&out);
+	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), 0);
+	if (out.len > 0) {
+		CHECK(parse(out.data, out.len, &p));
+		CHECK_EQ_STR(header(&p, "To"), "ops@example.org");
+		parsed_free(&p);
+	}
+
+	/* nobody left: refused, nothing written */
+	const char *none[] = {"\"o.p\"@example.org", "\xe8\xbf\x90\xe7\xbb\xb4@example.cn"};
+	env = (struct mail_envelope){"sitepulse@example.org", none, 2};
+	sp_buf_reset(&out);
+	sp_buf_puts(&out, "kept");
+	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), SP_EINVAL);
+	CHECK_EQ_STR(out.data, "kept");
+	/* a sender we cannot write still refuses the mail */
+	env = (struct mail_envelope){"\"s\"@example.org", two, 2};
+	CHECK_EQ_INT(mailfmt_alert(&out, &a, &env, T_OPEN), SP_EINVAL);
+	CHECK_EQ_STR(out.data, "kept");
 	sp_buf_free(&out);
 }
 
@@ -700,6 +797,8 @@ int main(void)
 	RUN(test_long_ascii_subject_folds);
 	RUN(test_many_recipients);
 	RUN(test_injection_refused);
+	RUN(test_address_rule);
+	RUN(test_bad_recipient_left_out);
 	RUN(test_long_detail);
 	RUN(test_utc_and_durations);
 	sp_tz_free(shanghai);

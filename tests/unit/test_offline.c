@@ -4,6 +4,8 @@
  * silent behind an up gateway opens, not behind one that is down or just
  * back, and clears with a fresh reading; per-site settings apply; and one
  * sweep over a real SQLite store opens and clears exactly those, once.
+ * Their mails (alertmail.c): a clear follows the opening's severity, and a
+ * recipient the mail cannot carry is left out, not the whole mail.
  */
 #include "harness.h"
 
@@ -574,7 +576,7 @@ static void test_clear_mail_follows_min_severity(void)
 	char *to_items[] = {"crew@example.test"};
 	struct sp_conf_list to = {to_items, 1};
 	struct writer_mail wm = {"sitepulse@example.test", &to, NULL, 0, ALERT_MINOR, 10, 0};
-	struct mail_sink m = {{s, 0, 0, ""}, alertmail_create(&wm), {0, 0}};
+	struct mail_sink m = {{s, 0, 0, ""}, alertmail_create(&wm), {0, 0, 0}};
 	int64_t ag;
 	CHECK(s != NULL && cfg != NULL && m.am != NULL);
 	if (s == NULL || cfg == NULL || m.am == NULL)
@@ -614,6 +616,78 @@ out:
 	store_drop(s, path);
 }
 
+/* The recipients of the one mail in the outbox ("" when there is none, or several). */
+static void mail_rcpt(const char *path, char *out, size_t cap)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	out[0] = '\0';
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT rcpt, body FROM outbox", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		const char *r = (const char *)sqlite3_column_text(st, 0);
+		snprintf(out, cap, "%s", r ? r : "");
+		if (sqlite3_step(st) != SQLITE_DONE)
+			out[0] = '\0';
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/*
+ * A recipient the mail cannot carry (the configuration refuses those; this
+ * is the second line of defence) is left out and the others get the mail;
+ * a site left without any usable recipient has its mail counted as failed,
+ * not silently dropped. Either way the alert itself stands.
+ */
+static void test_mail_bad_recipient(void)
+{
+	char path[512], rcpt[512];
+	struct store *s = store_fresh(path, sizeof(path), "mailrcpt",
+				      (struct store_params){.readers = 1, .agent_down_ms = 60 * S});
+	struct rules_config *cfg = rules_config_create();
+	char *to_items[] = {"\xe8\xbf\x90\xe7\xbb\xb4@example.cn", "crew@example.test",
+			    "\"o.p\"@example.test"};
+	char *bad_items[] = {"\xe8\xbf\x90\xe7\xbb\xb4@example.cn"};
+	struct sp_conf_list to = {to_items, 3}, bad = {bad_items, 1};
+	struct collector_site_conf sites[1] = {{.site = "site-b", .mail_to = bad,
+						.timezone = "UTC"}};
+	struct writer_mail wm = {"sitepulse@example.test", &to, sites, 1, ALERT_MINOR, 10, 0};
+	struct mail_sink m = {{s, 0, 0, ""}, alertmail_create(&wm), {0, 0, 0}};
+	int64_t ag, bg;
+	CHECK(s != NULL && cfg != NULL && m.am != NULL);
+	if (s == NULL || cfg == NULL || m.am == NULL)
+		goto out;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "gw-1", &ag), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, ag, true, NOW - 3600 * S), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, ag, NOW - 1 * S), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-b", "gw-1", &bg), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, bg, true, NOW - 3600 * S), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, bg, NOW - 1 * S), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	/* site-a ([smtp] to): one good recipient among two bad ones gets the mail, alone */
+	CHECK_EQ_INT(gateway_state(s, ag, false, NOW), 0);
+	CHECK_EQ_INT(mail_sweep(s, cfg, &m, NOW + 61 * S), 0);
+	CHECK_EQ_INT(m.k.opened, 1);
+	CHECK_EQ_INT(mails_queued(path), 1);
+	mail_rcpt(path, rcpt, sizeof(rcpt));
+	CHECK_EQ_STR(rcpt, "crew@example.test");
+	CHECK_EQ_INT(m.counts.failed, 0);
+
+	/* site-b (its mail_to): nobody left; the alert opens, its mail is counted as failed */
+	CHECK_EQ_INT(gateway_state(s, bg, false, NOW), 0);
+	CHECK_EQ_INT(mail_sweep(s, cfg, &m, NOW + 62 * S), 0);
+	CHECK_EQ_INT(m.k.opened, 2);
+	CHECK_EQ_INT(mails_queued(path), 1);
+	CHECK_EQ_INT(m.counts.failed, 1);
+out:
+	alertmail_destroy(m.am);
+	rules_config_destroy(cfg);
+	store_drop(s, path);
+}
+
 int main(void)
 {
 	RUN(test_gateway);
@@ -623,5 +697,6 @@ int main(void)
 	RUN(test_sweep_store);
 	RUN(test_up_since);
 	RUN(test_clear_mail_follows_min_severity);
+	RUN(test_mail_bad_recipient);
 	HARNESS_EXIT();
 }
