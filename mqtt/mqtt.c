@@ -32,6 +32,14 @@
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000 /* unless sp_mqtt_params.backoff_max_ms says otherwise */
 #define CONNECT_TIMEOUT_S 10
+/*
+ * Paho's own in-flight limit is the data window plus this, so that a control
+ * message (sp_mqtt_publish_control) is written at once even when the data
+ * window is full: Paho sends a client's commands strictly in order, and one
+ * publish waiting for room would hold back everything queued behind it.
+ */
+#define CONTROL_RESERVE 8
+#define PAHO_INFLIGHT_MAX 65000 /* message ids are 16 bits */
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP, CONN_CLOSING };
 
@@ -58,6 +66,9 @@ struct sp_mqtt {
 	atomic_bool up;
 	atomic_uint_fast64_t epoch;
 	atomic_int inflight;
+	/* control messages: published and not yet answered (PUBACK or failure), failed */
+	atomic_int controls_pending;
+	atomic_uint controls_failed;
 	/* subscriptions of the current connection: requested (owner) and granted (Paho) */
 	atomic_uint subs_asked, subs_granted;
 };
@@ -118,6 +129,7 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
 	m->failures = 0;
 	m->backoff_ms = BACKOFF_MIN_MS;
 	atomic_store(&m->inflight, 0);
+	atomic_store(&m->controls_pending, 0);
 	/*
 	 * Before the epoch moves, so the owner never sees the new connection with
 	 * the old one's counts. A SUBACK of the old connection cannot come later:
@@ -173,6 +185,31 @@ static void on_publish_fail(void *ctx, MQTTAsync_failureData *resp)
 {
 	(void)resp;
 	on_publish_done(ctx, NULL);
+}
+
+/* A control message's PUBACK, or its failure (the connection was lost). */
+static void control_finished(struct sp_mqtt *m, bool ok)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!ok)
+		atomic_fetch_add(&m->controls_failed, 1);
+	int v = atomic_load(&m->controls_pending);
+	while (v > 0 && !atomic_compare_exchange_weak(&m->controls_pending, &v, v - 1))
+		;
+	pthread_cond_broadcast(&m->changed);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void on_control_done(void *ctx, MQTTAsync_successData *resp)
+{
+	(void)resp;
+	control_finished(ctx, true);
+}
+
+static void on_control_fail(void *ctx, MQTTAsync_failureData *resp)
+{
+	(void)resp;
+	control_finished(ctx, false);
 }
 
 static void on_subscribe_done(void *ctx, MQTTAsync_successData *resp)
@@ -310,7 +347,9 @@ static void start_connect(struct sp_mqtt *m)
 
 	co.keepAliveInterval = m->keepalive_s;
 	co.cleansession = m->clean_session;
-	co.maxInflight = m->max_inflight;
+	co.maxInflight = m->max_inflight < PAHO_INFLIGHT_MAX - CONTROL_RESERVE
+				 ? m->max_inflight + CONTROL_RESERVE
+				 : PAHO_INFLIGHT_MAX;
 	co.connectTimeout = CONNECT_TIMEOUT_S;
 	co.automaticReconnect = 0;
 	co.MQTTVersion = MQTTVERSION_3_1_1;
@@ -429,6 +468,46 @@ int sp_mqtt_publish(struct sp_mqtt *m, const char *topic, const void *payload, s
 		return SP_ECONN;
 	SP_WARN("mqtt", "publish to %s failed: %s", topic, MQTTAsync_strerror(rc));
 	return SP_EIO;
+}
+
+int sp_mqtt_publish_control(struct sp_mqtt *m, const char *topic, const void *payload, size_t len,
+			    bool retain, int wait_ms)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTAsync_message msg = MQTTAsync_message_initializer;
+
+	if (!atomic_load(&m->up))
+		return SP_ECONN;
+	msg.payload = (void *)payload;
+	msg.payloadlen = (int)len;
+	msg.qos = 1;
+	msg.retained = retain;
+	ro.context = m;
+	ro.onSuccess = on_control_done;
+	ro.onFailure = on_control_fail;
+	unsigned failed_before = atomic_load(&m->controls_failed);
+	atomic_fetch_add(&m->controls_pending, 1);
+	int rc = MQTTAsync_sendMessage(m->client, topic, &msg, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		control_finished(m, true); /* never sent: not a failure of a sent one */
+		if (rc == MQTTASYNC_DISCONNECTED)
+			return SP_ECONN;
+		SP_WARN("mqtt", "publish to %s failed: %s", topic, MQTTAsync_strerror(rc));
+		return SP_EIO;
+	}
+	if (wait_ms <= 0)
+		return 0;
+	/* the broker answers a connection's publishes in order: ours is answered last */
+	struct timespec until = sp_mono_deadline(wait_ms);
+	pthread_mutex_lock(&m->lock);
+	while (atomic_load(&m->controls_pending) > 0 &&
+	       pthread_cond_timedwait(&m->changed, &m->lock, &until) == 0)
+		;
+	bool answered = atomic_load(&m->controls_pending) == 0;
+	pthread_mutex_unlock(&m->lock);
+	if (!answered)
+		return SP_ETIMEDOUT;
+	return atomic_load(&m->controls_failed) == failed_before ? 0 : SP_ECONN;
 }
 
 /*

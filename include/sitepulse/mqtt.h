@@ -117,4 +117,17 @@ bool sp_mqtt_subscribed(const struct sp_mqtt *m);
 int sp_mqtt_publish(struct sp_mqtt *m, const char *topic, const void *payload, size_t len,
 		    int qos, bool retain);
 
+/*
+ * Publishes a control message (QoS 1: a birth, a state) outside the data
+ * window: it never gets SP_EBUSY, and Paho (which keeps a few more slots in
+ * flight than max_inflight) writes it at once, ahead of anything published
+ * after it. wait_ms > 0: then waits up to wait_ms until the broker has
+ * acknowledged it (and every control message before it on this connection).
+ * Returns 0 (sent; with wait_ms, acknowledged), SP_ECONN (not connected, or
+ * the connection was lost before the broker acknowledged it), SP_ETIMEDOUT
+ * (sent, not acknowledged within wait_ms: it may still arrive) or SP_EIO.
+ */
+int sp_mqtt_publish_control(struct sp_mqtt *m, const char *topic, const void *payload, size_t len,
+			    bool retain, int wait_ms);
+
 #endif
