@@ -5,6 +5,7 @@
  *   DOWN --(delay passed)--> CONNECTING --onSuccess--> UP --connectionLost--> DOWN
  *                                      \--onFailure--> DOWN (delay doubles, 1 s .. 30 s, +-25 % jitter)
  *   UP --sp_mqtt_disconnect--> CLOSING --disconnect done--> DOWN, and no connect after that
+ *   CONNECTING --onSuccess after sp_mqtt_disconnect--> CLOSING (never UP: closed at once)
  * Paho's automatic reconnect is not used: it does not cover a failing
  * first connect, and one path for both cases is easier to reason about.
  *
@@ -53,10 +54,14 @@ struct sp_mqtt {
 	int keepalive_s, max_inflight;
 	int64_t backoff_max_ms;
 
-	pthread_mutex_t lock;   /* guards state, stopped, next_attempt_ms, backoff_ms, failures */
+	pthread_mutex_t lock;   /* guards state, stopped, closed, delivering, next_attempt_ms,
+				   backoff_ms, failures */
 	pthread_cond_t changed; /* signalled when a connect or a disconnect completes */
 	enum conn_state state;
 	bool stopped;           /* sp_mqtt_disconnect was called: never connect again */
+	bool closed;            /* sp_mqtt_disconnect returned: never deliver again */
+	int delivering;         /* message callbacks running now */
+	struct sp_ratelimit late_log; /* Paho's receive thread */
 	int64_t next_attempt_ms;
 	int64_t backoff_ms;
 	unsigned failures;      /* consecutive failed attempts */
@@ -92,9 +97,30 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 {
 	struct sp_mqtt *m = ctx;
 	size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
-	if (m->cb.message)
-		m->cb.message(m->cb.ctx, topic, tlen, msg->payload,
-			      msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
+	pthread_mutex_lock(&m->lock);
+	bool closed = m->closed;
+	if (!closed)
+		m->delivering++;
+	pthread_mutex_unlock(&m->lock);
+	if (closed) {
+		/*
+		 * A connection that came up after the stop (on_connect_ok closes it)
+		 * carried it: acknowledged to the broker and nobody to give it to.
+		 */
+		uint64_t suppressed;
+		if (sp_ratelimit_allow(&m->late_log, sp_mono_ms(), 1, 10000, &suppressed))
+			SP_ERROR("mqtt", "%s: message on %.*s arrived after the stop: lost%s", m->uri,
+				 (int)(tlen > 200 ? 200 : tlen), topic,
+				 suppressed ? " (more were not logged)" : "");
+	} else {
+		if (m->cb.message)
+			m->cb.message(m->cb.ctx, topic, tlen, msg->payload,
+				      msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
+		pthread_mutex_lock(&m->lock);
+		m->delivering--;
+		pthread_cond_broadcast(&m->changed);
+		pthread_mutex_unlock(&m->lock);
+	}
 	MQTTAsync_freeMessage(&msg);
 	MQTTAsync_free(topic);
 	return 1; /* taken (Paho acknowledged it to the broker already: see the top of the file) */
@@ -118,12 +144,40 @@ static void on_connection_lost(void *ctx, char *cause)
 		m->cb.lost(m->cb.ctx);
 }
 
+static void on_disconnect_done(void *ctx, MQTTAsync_successData *resp);
+static void on_disconnect_fail(void *ctx, MQTTAsync_failureData *resp);
+
+/*
+ * A connect that completes after sp_mqtt_disconnect (Paho's connect timeout
+ * is longer than that call's wait): the connection is not reported, and is
+ * closed at once. Paho allows any call but create and destroy from its
+ * callbacks. What the broker sends before the close is acknowledged by Paho
+ * as it reads it: on_message drops it once the disconnect has returned.
+ */
+static void close_late_connection(struct sp_mqtt *m)
+{
+	SP_INFO("mqtt", "%s: connected after the stop: disconnecting at once", m->uri);
+	MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
+	dopts.timeout = 0;
+	dopts.onSuccess = on_disconnect_done;
+	dopts.onFailure = on_disconnect_fail;
+	dopts.context = m;
+	if (MQTTAsync_disconnect(m->client, &dopts) != MQTTASYNC_SUCCESS)
+		on_disconnect_done(m, NULL);
+}
+
 static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
 {
 	struct sp_mqtt *m = ctx;
 	unsigned failures;
 	(void)resp;
 	pthread_mutex_lock(&m->lock);
+	if (m->stopped) {
+		m->state = CONN_CLOSING;
+		pthread_mutex_unlock(&m->lock);
+		close_late_connection(m);
+		return;
+	}
 	failures = m->failures;
 	m->state = CONN_UP;
 	m->failures = 0;
@@ -514,7 +568,29 @@ int sp_mqtt_publish_control(struct sp_mqtt *m, const char *topic, const void *pa
  * Disconnects and connects no more. wait_connect: a connect under way is
  * waited for (up to the deadline), since once up it would deliver.
  */
+/*
+ * From now on no message is delivered; waits for a delivery under way (the
+ * caller's callback may wait for room in its queue, which its other threads
+ * make).
+ */
+static void close_deliveries(struct sp_mqtt *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->closed = true;
+	while (m->delivering > 0)
+		pthread_cond_wait(&m->changed, &m->lock);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void disconnect_once(struct sp_mqtt *m, int timeout_ms, bool wait_connect);
+
 static void disconnect(struct sp_mqtt *m, int timeout_ms, bool wait_connect)
+{
+	disconnect_once(m, timeout_ms, wait_connect);
+	close_deliveries(m);
+}
+
+static void disconnect_once(struct sp_mqtt *m, int timeout_ms, bool wait_connect)
 {
 	struct timespec until = sp_mono_deadline(timeout_ms + 1000);
 	pthread_mutex_lock(&m->lock);

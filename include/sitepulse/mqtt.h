@@ -68,9 +68,15 @@ struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_m
  * Stops receiving, for good: disconnects (Paho waits up to timeout_ms for our
  * in-flight publishes; this call at most a second more for the disconnect to
  * complete, and first for a connect under way to end) and connects no more.
- * Once it returns the message callback is not called again, and what the
- * broker has not handed over stays in its session (clean_session false) for
- * the next connect. Every message the callback was given is already
+ * Once it returns the message callback is not called again (a delivery
+ * under way is waited for), and what the broker has not handed over stays in
+ * its session (clean_session false) for the next connect. A connect still
+ * under way after the wait (Paho's connect timeout is 10 s) is never
+ * reported: if it completes, the connection is closed at once, and what the
+ * broker sent on it before the close (acknowledged by Paho as it read it)
+ * is dropped with an ERROR - for the collector an agent's data comes again
+ * (no ack covers it) and a retained birth or state with the next
+ * subscription. Every message the callback was given is already
  * acknowledged to the broker (Paho sends the PUBACK before the callback):
  * the caller must keep all of them. Owner thread. Accepts NULL.
  */
