@@ -64,13 +64,11 @@
  */
 #define RETAINED_GRACE_MS 1000
 /*
- * On stop: how long the broker's ack of our offline state is waited for, and
- * until when (from the stop) the data published behind it. With the
- * disconnect after them (at most 2 s, agent_destroy) the agent exits within
- * CONTRACT §7's 5 s.
+ * On stop: how long the broker's ack of our offline state is waited for.
+ * With the disconnect after it (at most 2 s, agent_destroy) the agent exits
+ * within CONTRACT §7's 5 s.
  */
 #define STOP_STATE_WAIT_MS 1500
-#define STOP_DATA_WAIT_MS 2000
 
 struct agent {
 	const struct agent_conf *conf;
@@ -733,20 +731,22 @@ fail:
 }
 
 /*
- * The orderly stop's last word: state offline (retained), before anything
- * else and outside the data window. A full window (a backlog on a slow
- * uplink) once made it fail with SP_EBUSY; the clean DISCONNECT that followed
- * discarded the Will, and the broker kept {"online":true} for good.
+ * The orderly stop's last word: state offline (retained), behind our last
+ * data (the collector takes a data message for a sign of life, so the state
+ * must come after it) but outside the data window. A full window (a backlog
+ * on a slow uplink) once made it fail with SP_EBUSY; the clean DISCONNECT
+ * that followed discarded the Will, and the broker kept {"online":true} for
+ * good.
  *
- * Waited for up to STOP_STATE_WAIT_MS. Unacknowledged by then, the
+ * Waited for up to STOP_STATE_WAIT_MS (its PUBACK also means the data before
+ * it reached the broker). Unacknowledged by then, the
  * disconnect that follows is still safe: Paho writes a client's packets in
  * order and sends the DISCONNECT (which discards the Will) only once nothing
  * is left to write before it, so the broker either has our state when it
  * reads the DISCONNECT, or loses the connection first and publishes the
- * Will. Either way it ends offline (docs/protocol.md, State). 0 when the
- * broker acknowledged it.
+ * Will. Either way it ends offline (docs/protocol.md, State).
  */
-static int publish_offline(struct agent *a)
+static void publish_offline(struct agent *a)
 {
 	sp_buf_reset(&a->out);
 	sp_encode_state(&a->out, false, sp_now_ms());
@@ -759,7 +759,6 @@ static int publish_offline(struct agent *a)
 	else if (rc != 0)
 		SP_WARN("agent", "cannot publish our offline state (%s): the broker's Will says "
 				 "offline when it notices the connection gone", sp_strerror(rc));
-	return rc;
 }
 
 int agent_run(struct agent *a, volatile sig_atomic_t *stop)
@@ -796,12 +795,9 @@ int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 		SP_WARN("agent", "stopping with %zu records and no sequence number yet (no ack "
 				 "from the collector): they are lost", a->nbatch);
 	}
-	int64_t stop_ms = sp_mono_ms();
-	if (sp_mqtt_connected(a->mqtt) && publish_offline(a) == 0) {
-		/* the link works: what was just sealed goes out too, behind the state */
-		publish_spool(a);
-		while (sp_mqtt_inflight(a->mqtt) > 0 && sp_mono_ms() - stop_ms < STOP_DATA_WAIT_MS)
-			sp_sleep_ms(50);
+	if (sp_mqtt_connected(a->mqtt)) {
+		publish_spool(a); /* what was just sealed, as far as the window allows */
+		publish_offline(a);
 	}
 	log_stats(a, true);
 	return rc;
