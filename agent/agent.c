@@ -63,6 +63,12 @@
  * Paho's thread moments later.
  */
 #define RETAINED_GRACE_MS 1000
+/*
+ * On stop: how long the broker's ack of our offline state is waited for.
+ * With the disconnect after it (at most 2 s, agent_destroy) the agent exits
+ * within CONTRACT §7's 5 s.
+ */
+#define STOP_STATE_WAIT_MS 1500
 
 struct agent {
 	const struct agent_conf *conf;
@@ -381,10 +387,11 @@ static void on_connected(struct agent *a)
 	a->publishing = false;
 	/* cmd only once ack is granted: a refused cmd (an ACL) must not hold learn_seq back */
 	sp_mqtt_subscribe(a->mqtt, a->t_ack, 1);
-	sp_mqtt_publish(a->mqtt, a->t_birth, a->birth.data, a->birth.len, 1, true);
+	/* control messages: never held back by the data window */
+	sp_mqtt_publish_control(a->mqtt, a->t_birth, a->birth.data, a->birth.len, true, 0);
 	sp_buf_reset(&a->out);
 	sp_encode_state(&a->out, true, sp_now_ms());
-	sp_mqtt_publish(a->mqtt, a->t_state, a->out.data, a->out.len, 1, true);
+	sp_mqtt_publish_control(a->mqtt, a->t_state, a->out.data, a->out.len, true, 0);
 	/* what the broker had in flight for us is gone: start over from the oldest unacked */
 	spool_get_stats(a->spool, &st);
 	a->sent_upto = st.first_seq > 0 ? st.first_seq - 1 : a->applied_ack;
@@ -723,6 +730,37 @@ fail:
 	return NULL;
 }
 
+/*
+ * The orderly stop's last word: state offline (retained), behind our last
+ * data (the collector takes a data message for a sign of life, so the state
+ * must come after it) but outside the data window. A full window (a backlog
+ * on a slow uplink) once made it fail with SP_EBUSY; the clean DISCONNECT
+ * that followed discarded the Will, and the broker kept {"online":true} for
+ * good.
+ *
+ * Waited for up to STOP_STATE_WAIT_MS (its PUBACK also means the data before
+ * it reached the broker). Unacknowledged by then, the
+ * disconnect that follows is still safe: Paho writes a client's packets in
+ * order and sends the DISCONNECT (which discards the Will) only once nothing
+ * is left to write before it, so the broker either has our state when it
+ * reads the DISCONNECT, or loses the connection first and publishes the
+ * Will. Either way it ends offline (docs/protocol.md, State).
+ */
+static void publish_offline(struct agent *a)
+{
+	sp_buf_reset(&a->out);
+	sp_encode_state(&a->out, false, sp_now_ms());
+	int rc = sp_mqtt_publish_control(a->mqtt, a->t_state, a->out.data, a->out.len, true,
+					 STOP_STATE_WAIT_MS);
+	if (rc == SP_ETIMEDOUT)
+		SP_WARN("agent", "the broker has not acknowledged our offline state within %d ms: "
+				 "disconnecting behind it (if the link fails first, the Will says "
+				 "offline)", STOP_STATE_WAIT_MS);
+	else if (rc != 0)
+		SP_WARN("agent", "cannot publish our offline state (%s): the broker's Will says "
+				 "offline when it notices the connection gone", sp_strerror(rc));
+}
+
 int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 {
 	int rc = 0;
@@ -758,13 +796,8 @@ int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 				 "from the collector): they are lost", a->nbatch);
 	}
 	if (sp_mqtt_connected(a->mqtt)) {
-		publish_spool(a);
-		sp_buf_reset(&a->out);
-		sp_encode_state(&a->out, false, sp_now_ms());
-		sp_mqtt_publish(a->mqtt, a->t_state, a->out.data, a->out.len, 1, true);
-		/* give in-flight publishes a moment to be acknowledged by the broker */
-		for (int i = 0; i < 20 && sp_mqtt_inflight(a->mqtt) > 0; i++)
-			sp_sleep_ms(50);
+		publish_spool(a); /* what was just sealed, as far as the window allows */
+		publish_offline(a);
 	}
 	log_stats(a, true);
 	return rc;

@@ -156,14 +156,51 @@ int agent_conf_init(struct agent_conf *c)
 	return sp_conf_defaults(&agent_conf_schema, c);
 }
 
+/* A scenario field's name as a [scenario.*] key. */
+static const char *scenario_key(const char *field)
+{
+	if (strcmp(field, "at") == 0)
+		return "at_s";
+	if (strcmp(field, "duration") == 0)
+		return "duration_s";
+	return field;
+}
+
+/*
+ * What the simulator would refuse at start (sim.h: sim_params_check,
+ * sim_scenario_check), found here instead, so that --check-config finds it
+ * too and the agent exits 2 naming the key. The [sim] section and the
+ * scenarios of the file; --scenario options are checked as they are added.
+ */
+static void check_site(const struct agent_conf *c, const char *path, struct sp_conf_errors *errs)
+{
+	struct sim_params p;
+	struct sim_scenario sc[AGENT_SCENARIOS_MAX];
+	char err[256];
+
+	agent_conf_sim_params(c, &p, sc);
+	const char *key = sim_params_check(&p, err, sizeof(err));
+	if (key != NULL) {
+		sp_conf_errors_add(errs, "%s: [sim] %s: %s", path, key, err);
+		return; /* the scenarios are judged against a valid site only */
+	}
+	for (size_t i = 0; i < c->nscenarios; i++) {
+		const struct agent_scenario_conf *s = &c->scenarios[i];
+		if (s->situation < 0 || (s->situation != SIM_SILENT &&
+					 (s->dev == NULL || !sp_id_valid_str(s->dev))))
+			continue; /* reported above */
+		key = sim_scenario_check(&p, &sc[i], err, sizeof(err));
+		if (key != NULL)
+			sp_conf_errors_add(errs, "%s: [scenario.%s] %s: %s", path,
+					   c->scenarios[i].section, scenario_key(key), err);
+	}
+}
+
 int agent_conf_load(struct agent_conf *c, const char *path, struct sp_conf_errors *errs)
 {
 	size_t before = errs->count;
 	sp_conf_load(&agent_conf_schema, path, c, errs);
 
-	if (c->sim.floor_min >= c->sim.floor_max)
-		sp_conf_errors_add(errs, "%s: [sim] floor_min: must be below floor_max (%lld >= %lld)",
-				   path, (long long)c->sim.floor_min, (long long)c->sim.floor_max);
 	for (size_t i = 0; i < c->nscenarios; i++) {
 		struct agent_scenario_conf *s = &c->scenarios[i];
 		if (s->situation >= 0)
@@ -176,6 +213,7 @@ int agent_conf_load(struct agent_conf *c, const char *path, struct sp_conf_error
 			sp_conf_errors_add(errs, "%s: [scenario.%s] dev: required for situation %s",
 					   path, s->section, s->situation_text);
 	}
+	check_site(c, path, errs);
 	return errs->count > before ? SP_ECONFIG : 0;
 }
 
@@ -190,6 +228,14 @@ int agent_conf_add_scenario(struct agent_conf *c, const char *spec, struct sp_co
 	if (c->nscenarios >= AGENT_SCENARIOS_MAX) {
 		sp_conf_errors_add(errs, "--scenario %s: too many scenarios (at most %d)", spec,
 				   AGENT_SCENARIOS_MAX);
+		return SP_ECONFIG;
+	}
+	/* against the site of the file (loaded before), as the file's scenarios */
+	struct sim_params p;
+	struct sim_scenario unused[AGENT_SCENARIOS_MAX];
+	agent_conf_sim_params(c, &p, unused);
+	if (sim_params_check(&p, NULL, 0) == NULL && sim_scenario_check(&p, &sc, err, sizeof(err))) {
+		sp_conf_errors_add(errs, "--scenario %s: %s", spec, err);
 		return SP_ECONFIG;
 	}
 	struct agent_scenario_conf *s = &c->scenarios[c->nscenarios];

@@ -75,11 +75,16 @@ int agent_conf_init(struct agent_conf *c);
 
 /*
  * Loads path into c (after agent_conf_init), then checks cross-key rules
- * (required keys, scenario devices). Errors go to errs. 0 or SP_ECONFIG.
+ * (required keys, scenario devices) and what the simulator would refuse at
+ * start (a site without devices, a scenario's device or port missing from
+ * the site). Errors go to errs. 0 or SP_ECONFIG.
  */
 int agent_conf_load(struct agent_conf *c, const char *path, struct sp_conf_errors *errs);
 
-/* Adds a --scenario option ("DEV:SITUATION@AT[+DUR]"). 0 or SP_ECONFIG. */
+/*
+ * Adds a --scenario option ("DEV:SITUATION@AT[+DUR]"), after agent_conf_load:
+ * its device and port are checked against the loaded [sim]. 0 or SP_ECONFIG.
+ */
 int agent_conf_add_scenario(struct agent_conf *c, const char *spec, struct sp_conf_errors *errs);
 
 /* Fills sim parameters (scenarios points into out_scenarios, room for AGENT_SCENARIOS_MAX). */

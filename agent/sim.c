@@ -204,38 +204,79 @@ static int dev_index(const char *dev, const char *prefix, int n)
 	return (int)v - 1;
 }
 
-static bool resolve(const struct sim_params *p, const struct sim_scenario *in, struct scen *out)
+/* "lift-1..lift-N" (or "no lifts"), for messages. */
+static void dev_range(char *buf, size_t len, const char *prefix, int n, const char *key)
 {
-	out->sc = *in;
-	out->lift = out->charger = -1;
-	out->port = 0;
-	if ((unsigned)in->situation >= SIM_SITUATION_COUNT || in->at_ms < 0 ||
-	    in->at_ms > SCENARIO_MAX_S * 1000 || in->duration_ms < 0 ||
-	    in->duration_ms > SCENARIO_MAX_S * 1000)
-		return false;
-	if (in->situation == SIM_SILENT)
-		return true; /* the gateway: dev and port do not apply */
+	if (n > 0)
+		snprintf(buf, len, "%s1..%s%d", prefix, prefix, n);
+	else
+		snprintf(buf, len, "none: [sim] %s = 0", key);
+}
+
+/*
+ * Resolves a scenario's device and port against the site (sim_scenario_check
+ * says what it checks). out may be NULL. NULL, or the failing field with a
+ * message in err.
+ */
+static const char *resolve(const struct sim_params *p, const struct sim_scenario *in,
+			   struct scen *out, char *err, size_t errlen)
+{
+	struct scen x = {.sc = *in, .lift = -1, .charger = -1, .port = 0};
+	char lifts[64], chargers[64];
+
+	if ((unsigned)in->situation >= SIM_SITUATION_COUNT)
+		return fail(err, errlen, "unknown situation"), "situation";
+	if (in->at_ms < 0 || in->at_ms > SCENARIO_MAX_S * 1000)
+		return fail(err, errlen, "at most %lld s", SCENARIO_MAX_S), "at";
+	if (in->duration_ms < 0 || in->duration_ms > SCENARIO_MAX_S * 1000)
+		return fail(err, errlen, "at most %lld s", SCENARIO_MAX_S), "duration";
+	if (in->situation == SIM_SILENT) /* the gateway: dev and port do not apply */
+		goto ok;
 	if (memchr(in->dev, '\0', sizeof(in->dev)) == NULL)
-		return false;
+		return fail(err, errlen, "too long"), "dev";
+	if (in->port != 0 && !port_situation(in->situation))
+		return fail(err, errlen, "a port only goes with port_overheat or port_overpower, "
+					 "not %s", situation_names[in->situation]), "port";
+	dev_range(lifts, sizeof(lifts), "lift-", p->lifts, "lifts");
+	dev_range(chargers, sizeof(chargers), "chg-", p->chargers, "chargers");
 	if (in->situation == SIM_LINK_LOST) { /* either kind */
-		out->lift = dev_index(in->dev, "lift-", p->lifts);
-		if (out->lift < 0)
-			out->charger = dev_index(in->dev, "chg-", p->chargers);
-		return out->lift >= 0 || out->charger >= 0;
+		x.lift = dev_index(in->dev, "lift-", p->lifts);
+		if (x.lift < 0)
+			x.charger = dev_index(in->dev, "chg-", p->chargers);
+		if (x.lift < 0 && x.charger < 0)
+			return fail(err, errlen, "no device \"%s\" on this site (lifts: %s; chargers: "
+						 "%s)", in->dev, lifts, chargers), "dev";
+		goto ok;
 	}
 	if (lift_situation(in->situation)) {
-		out->lift = dev_index(in->dev, "lift-", p->lifts);
-		return out->lift >= 0;
+		x.lift = dev_index(in->dev, "lift-", p->lifts);
+		if (x.lift < 0)
+			return fail(err, errlen, "%s happens to a lift: no lift \"%s\" on this site "
+						 "(lifts: %s)", situation_names[in->situation],
+				    in->dev, lifts), "dev";
+		goto ok;
 	}
-	out->charger = dev_index(in->dev, "chg-", p->chargers);
-	if (out->charger < 0)
-		return false;
+	x.charger = dev_index(in->dev, "chg-", p->chargers);
+	if (x.charger < 0)
+		return fail(err, errlen, "%s happens to a charger: no charger \"%s\" on this site "
+					 "(chargers: %s)", situation_names[in->situation],
+			    in->dev, chargers), "dev";
 	if (port_situation(in->situation)) {
 		if (in->port < 0 || in->port > p->ports)
-			return false;
-		out->port = in->port > 0 ? in->port - 1 : 0;
+			return fail(err, errlen, "no port %d: the chargers have %d ([sim] ports)",
+				    (int)in->port, p->ports), "port";
+		x.port = in->port > 0 ? in->port - 1 : 0;
 	}
-	return true;
+ok:
+	if (out != NULL)
+		*out = x;
+	return NULL;
+}
+
+const char *sim_scenario_check(const struct sim_params *p, const struct sim_scenario *sc,
+			       char *err, size_t errlen)
+{
+	return resolve(p, sc, NULL, err, errlen);
 }
 
 static bool in_range(double x, double lo, double hi)
@@ -243,28 +284,44 @@ static bool in_range(double x, double lo, double hi)
 	return isfinite(x) && x >= lo && x <= hi;
 }
 
-static bool params_valid(const struct sim_params *p)
+const char *sim_params_check(const struct sim_params *p, char *err, size_t errlen)
 {
-	if (p == NULL || p->lifts < 0 || p->lifts > DEVICES_MAX || p->chargers < 0 ||
-	    p->chargers > DEVICES_MAX || p->lifts + p->chargers == 0)
-		return false;
-	if (p->heartbeat_s < 1 || p->heartbeat_s > 60 || !in_range(p->time_scale, 1, 10000))
-		return false;
-	if (p->lifts > 0 &&
-	    (p->floor_min < SP_FLOOR_MIN || p->floor_max > SP_FLOOR_MAX ||
-	     p->floor_min >= p->floor_max || !in_range(p->rated_speed, 0.1, 10)))
-		return false;
-	if (p->chargers > 0 &&
-	    (p->ports < 1 || p->ports > SP_PORT_MAX || !in_range(p->port_limit_w, 100, 10000)))
-		return false;
-	return p->nscenarios <= SCENARIOS_MAX && (p->nscenarios == 0 || p->scenarios != NULL);
+	if (p->lifts < 0 || p->lifts > DEVICES_MAX)
+		return fail(err, errlen, "0..%d", DEVICES_MAX), "lifts";
+	if (p->chargers < 0 || p->chargers > DEVICES_MAX)
+		return fail(err, errlen, "0..%d", DEVICES_MAX), "chargers";
+	if (p->lifts + p->chargers == 0)
+		return fail(err, errlen, "lifts and chargers are both 0: a site needs a device"),
+		       "lifts";
+	if (p->heartbeat_s < 1 || p->heartbeat_s > 60)
+		return fail(err, errlen, "1..60"), "heartbeat_s";
+	if (!in_range(p->time_scale, 1, 10000))
+		return fail(err, errlen, "1..10000"), "time_scale";
+	if (p->lifts > 0) {
+		if (p->floor_min < SP_FLOOR_MIN || p->floor_min >= p->floor_max)
+			return fail(err, errlen, "%d..%d, below floor_max (%d)", SP_FLOOR_MIN,
+				    SP_FLOOR_MAX - 1, p->floor_max), "floor_min";
+		if (p->floor_max > SP_FLOOR_MAX)
+			return fail(err, errlen, "at most %d", SP_FLOOR_MAX), "floor_max";
+		if (!in_range(p->rated_speed, 0.1, 10))
+			return fail(err, errlen, "0.1..10"), "rated_speed";
+	}
+	if (p->chargers > 0) {
+		if (p->ports < 1 || p->ports > SP_PORT_MAX)
+			return fail(err, errlen, "1..%d", SP_PORT_MAX), "ports";
+		if (!in_range(p->port_limit_w, 100, 10000))
+			return fail(err, errlen, "100..10000"), "port_limit_w";
+	}
+	if (p->nscenarios > SCENARIOS_MAX || (p->nscenarios > 0 && p->scenarios == NULL))
+		return fail(err, errlen, "at most %d", SCENARIOS_MAX), "scenarios";
+	return NULL;
 }
 
 struct sim *sim_create(const struct sim_params *p, int64_t start_ms)
 {
 	struct sim *s = NULL;
 
-	if (!params_valid(p))
+	if (p == NULL || sim_params_check(p, NULL, 0) != NULL)
 		goto fail;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -278,7 +335,7 @@ struct sim *sim_create(const struct sim_params *p, int64_t start_ms)
 		if (s->scen == NULL)
 			goto fail;
 		for (size_t i = 0; i < p->nscenarios; i++)
-			if (!resolve(p, &p->scenarios[i], &s->scen[i]))
+			if (resolve(p, &p->scenarios[i], &s->scen[i], NULL, 0) != NULL)
 				goto fail;
 		s->nscen = p->nscenarios;
 	}

@@ -75,6 +75,19 @@ struct sim_params {
 
 struct sim;
 
+/*
+ * The rules sim_create applies, for a configuration check before it:
+ * sim_params_check the site (a device at least, ranges), sim_scenario_check
+ * one scenario against it (its device exists for its situation - lift-N
+ * with N <= lifts, chg-N - a port only for a port situation and within
+ * ports). NULL when valid, else the name of the failing [sim] key or
+ * scenario field ("dev", "port", ...) with what is accepted in err
+ * (err may be NULL).
+ */
+const char *sim_params_check(const struct sim_params *p, char *err, size_t errlen);
+const char *sim_scenario_check(const struct sim_params *p, const struct sim_scenario *sc,
+			       char *err, size_t errlen);
+
 /* Creates the simulated site, starting at start_ms. NULL on bad params or no memory. */
 struct sim *sim_create(const struct sim_params *p, int64_t start_ms);
 void sim_destroy(struct sim *s);

@@ -545,6 +545,9 @@ static char *reader_cb(char *str, int num, void *stream)
 		n = RAW_LINE_MAX;
 	c->raw[n] = '\0';
 	char *text = c->raw;
+	/* a UTF-8 byte order mark (some Windows editors write one): before the checks below */
+	if (c->line == 1 && strncmp(text, "\xEF\xBB\xBF", 3) == 0)
+		text += 3;
 	while (*text == ' ' || *text == '\t')
 		text++;
 	/* strip a trailing CR of CRLF files */

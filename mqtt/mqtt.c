@@ -5,6 +5,7 @@
  *   DOWN --(delay passed)--> CONNECTING --onSuccess--> UP --connectionLost--> DOWN
  *                                      \--onFailure--> DOWN (delay doubles, 1 s .. 30 s, +-25 % jitter)
  *   UP --sp_mqtt_disconnect--> CLOSING --disconnect done--> DOWN, and no connect after that
+ *   CONNECTING --onSuccess after sp_mqtt_disconnect--> CLOSING (never UP: closed at once)
  * Paho's automatic reconnect is not used: it does not cover a failing
  * first connect, and one path for both cases is easier to reason about.
  *
@@ -32,6 +33,14 @@
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000 /* unless sp_mqtt_params.backoff_max_ms says otherwise */
 #define CONNECT_TIMEOUT_S 10
+/*
+ * Paho's own in-flight limit is the data window plus this, so that a control
+ * message (sp_mqtt_publish_control) is written at once even when the data
+ * window is full: Paho sends a client's commands strictly in order, and one
+ * publish waiting for room would hold back everything queued behind it.
+ */
+#define CONTROL_RESERVE 8
+#define PAHO_INFLIGHT_MAX 65000 /* message ids are 16 bits */
 
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP, CONN_CLOSING };
 
@@ -45,10 +54,14 @@ struct sp_mqtt {
 	int keepalive_s, max_inflight;
 	int64_t backoff_max_ms;
 
-	pthread_mutex_t lock;   /* guards state, stopped, next_attempt_ms, backoff_ms, failures */
+	pthread_mutex_t lock;   /* guards state, stopped, closed, delivering, next_attempt_ms,
+				   backoff_ms, failures */
 	pthread_cond_t changed; /* signalled when a connect or a disconnect completes */
 	enum conn_state state;
 	bool stopped;           /* sp_mqtt_disconnect was called: never connect again */
+	bool closed;            /* sp_mqtt_disconnect returned: never deliver again */
+	int delivering;         /* message callbacks running now */
+	struct sp_ratelimit late_log; /* Paho's receive thread */
 	int64_t next_attempt_ms;
 	int64_t backoff_ms;
 	unsigned failures;      /* consecutive failed attempts */
@@ -58,6 +71,9 @@ struct sp_mqtt {
 	atomic_bool up;
 	atomic_uint_fast64_t epoch;
 	atomic_int inflight;
+	/* control messages: published and not yet answered (PUBACK or failure), failed */
+	atomic_int controls_pending;
+	atomic_uint controls_failed;
 	/* subscriptions of the current connection: requested (owner) and granted (Paho) */
 	atomic_uint subs_asked, subs_granted;
 };
@@ -81,9 +97,30 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 {
 	struct sp_mqtt *m = ctx;
 	size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
-	if (m->cb.message)
-		m->cb.message(m->cb.ctx, topic, tlen, msg->payload,
-			      msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
+	pthread_mutex_lock(&m->lock);
+	bool closed = m->closed;
+	if (!closed)
+		m->delivering++;
+	pthread_mutex_unlock(&m->lock);
+	if (closed) {
+		/*
+		 * A connection that came up after the stop (on_connect_ok closes it)
+		 * carried it: acknowledged to the broker and nobody to give it to.
+		 */
+		uint64_t suppressed;
+		if (sp_ratelimit_allow(&m->late_log, sp_mono_ms(), 1, 10000, &suppressed))
+			SP_ERROR("mqtt", "%s: message on %.*s arrived after the stop: lost%s", m->uri,
+				 (int)(tlen > 200 ? 200 : tlen), topic,
+				 suppressed ? " (more were not logged)" : "");
+	} else {
+		if (m->cb.message)
+			m->cb.message(m->cb.ctx, topic, tlen, msg->payload,
+				      msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
+		pthread_mutex_lock(&m->lock);
+		m->delivering--;
+		pthread_cond_broadcast(&m->changed);
+		pthread_mutex_unlock(&m->lock);
+	}
 	MQTTAsync_freeMessage(&msg);
 	MQTTAsync_free(topic);
 	return 1; /* taken (Paho acknowledged it to the broker already: see the top of the file) */
@@ -107,17 +144,46 @@ static void on_connection_lost(void *ctx, char *cause)
 		m->cb.lost(m->cb.ctx);
 }
 
+static void on_disconnect_done(void *ctx, MQTTAsync_successData *resp);
+static void on_disconnect_fail(void *ctx, MQTTAsync_failureData *resp);
+
+/*
+ * A connect that completes after sp_mqtt_disconnect (Paho's connect timeout
+ * is longer than that call's wait): the connection is not reported, and is
+ * closed at once. Paho allows any call but create and destroy from its
+ * callbacks. What the broker sends before the close is acknowledged by Paho
+ * as it reads it: on_message drops it once the disconnect has returned.
+ */
+static void close_late_connection(struct sp_mqtt *m)
+{
+	SP_INFO("mqtt", "%s: connected after the stop: disconnecting at once", m->uri);
+	MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
+	dopts.timeout = 0;
+	dopts.onSuccess = on_disconnect_done;
+	dopts.onFailure = on_disconnect_fail;
+	dopts.context = m;
+	if (MQTTAsync_disconnect(m->client, &dopts) != MQTTASYNC_SUCCESS)
+		on_disconnect_done(m, NULL);
+}
+
 static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
 {
 	struct sp_mqtt *m = ctx;
 	unsigned failures;
 	(void)resp;
 	pthread_mutex_lock(&m->lock);
+	if (m->stopped) {
+		m->state = CONN_CLOSING;
+		pthread_mutex_unlock(&m->lock);
+		close_late_connection(m);
+		return;
+	}
 	failures = m->failures;
 	m->state = CONN_UP;
 	m->failures = 0;
 	m->backoff_ms = BACKOFF_MIN_MS;
 	atomic_store(&m->inflight, 0);
+	atomic_store(&m->controls_pending, 0);
 	/*
 	 * Before the epoch moves, so the owner never sees the new connection with
 	 * the old one's counts. A SUBACK of the old connection cannot come later:
@@ -173,6 +239,31 @@ static void on_publish_fail(void *ctx, MQTTAsync_failureData *resp)
 {
 	(void)resp;
 	on_publish_done(ctx, NULL);
+}
+
+/* A control message's PUBACK, or its failure (the connection was lost). */
+static void control_finished(struct sp_mqtt *m, bool ok)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!ok)
+		atomic_fetch_add(&m->controls_failed, 1);
+	int v = atomic_load(&m->controls_pending);
+	while (v > 0 && !atomic_compare_exchange_weak(&m->controls_pending, &v, v - 1))
+		;
+	pthread_cond_broadcast(&m->changed);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void on_control_done(void *ctx, MQTTAsync_successData *resp)
+{
+	(void)resp;
+	control_finished(ctx, true);
+}
+
+static void on_control_fail(void *ctx, MQTTAsync_failureData *resp)
+{
+	(void)resp;
+	control_finished(ctx, false);
 }
 
 static void on_subscribe_done(void *ctx, MQTTAsync_successData *resp)
@@ -310,7 +401,9 @@ static void start_connect(struct sp_mqtt *m)
 
 	co.keepAliveInterval = m->keepalive_s;
 	co.cleansession = m->clean_session;
-	co.maxInflight = m->max_inflight;
+	co.maxInflight = m->max_inflight < PAHO_INFLIGHT_MAX - CONTROL_RESERVE
+				 ? m->max_inflight + CONTROL_RESERVE
+				 : PAHO_INFLIGHT_MAX;
 	co.connectTimeout = CONNECT_TIMEOUT_S;
 	co.automaticReconnect = 0;
 	co.MQTTVersion = MQTTVERSION_3_1_1;
@@ -431,11 +524,73 @@ int sp_mqtt_publish(struct sp_mqtt *m, const char *topic, const void *payload, s
 	return SP_EIO;
 }
 
+int sp_mqtt_publish_control(struct sp_mqtt *m, const char *topic, const void *payload, size_t len,
+			    bool retain, int wait_ms)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTAsync_message msg = MQTTAsync_message_initializer;
+
+	if (!atomic_load(&m->up))
+		return SP_ECONN;
+	msg.payload = (void *)payload;
+	msg.payloadlen = (int)len;
+	msg.qos = 1;
+	msg.retained = retain;
+	ro.context = m;
+	ro.onSuccess = on_control_done;
+	ro.onFailure = on_control_fail;
+	unsigned failed_before = atomic_load(&m->controls_failed);
+	atomic_fetch_add(&m->controls_pending, 1);
+	int rc = MQTTAsync_sendMessage(m->client, topic, &msg, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		control_finished(m, true); /* never sent: not a failure of a sent one */
+		if (rc == MQTTASYNC_DISCONNECTED)
+			return SP_ECONN;
+		SP_WARN("mqtt", "publish to %s failed: %s", topic, MQTTAsync_strerror(rc));
+		return SP_EIO;
+	}
+	if (wait_ms <= 0)
+		return 0;
+	/* the broker answers a connection's publishes in order: ours is answered last */
+	struct timespec until = sp_mono_deadline(wait_ms);
+	pthread_mutex_lock(&m->lock);
+	while (atomic_load(&m->controls_pending) > 0 &&
+	       pthread_cond_timedwait(&m->changed, &m->lock, &until) == 0)
+		;
+	bool answered = atomic_load(&m->controls_pending) == 0;
+	pthread_mutex_unlock(&m->lock);
+	if (!answered)
+		return SP_ETIMEDOUT;
+	return atomic_load(&m->controls_failed) == failed_before ? 0 : SP_ECONN;
+}
+
 /*
  * Disconnects and connects no more. wait_connect: a connect under way is
  * waited for (up to the deadline), since once up it would deliver.
  */
+/*
+ * From now on no message is delivered; waits for a delivery under way (the
+ * caller's callback may wait for room in its queue, which its other threads
+ * make).
+ */
+static void close_deliveries(struct sp_mqtt *m)
+{
+	pthread_mutex_lock(&m->lock);
+	m->closed = true;
+	while (m->delivering > 0)
+		pthread_cond_wait(&m->changed, &m->lock);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void disconnect_once(struct sp_mqtt *m, int timeout_ms, bool wait_connect);
+
 static void disconnect(struct sp_mqtt *m, int timeout_ms, bool wait_connect)
+{
+	disconnect_once(m, timeout_ms, wait_connect);
+	close_deliveries(m);
+}
+
+static void disconnect_once(struct sp_mqtt *m, int timeout_ms, bool wait_connect)
 {
 	struct timespec until = sp_mono_deadline(timeout_ms + 1000);
 	pthread_mutex_lock(&m->lock);

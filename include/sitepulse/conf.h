@@ -6,7 +6,8 @@
  * drive parsing, defaults, validation, `--help`, and the reference in
  * docs/configuration.md (checked by a test). Files are INI: `[section]`,
  * `key = value`, `;` or `#` at the start of a line, ` ;` before an inline
- * comment. Leading blanks are ignored (no multi-line values).
+ * comment. Leading blanks are ignored (no multi-line values); so is a UTF-8
+ * byte order mark opening the file.
  *
  * Errors are complete: one load reports every bad line as
  * "FILE:LINE: [section] key: problem (accepted: range)", unknown and

@@ -68,9 +68,15 @@ struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_m
  * Stops receiving, for good: disconnects (Paho waits up to timeout_ms for our
  * in-flight publishes; this call at most a second more for the disconnect to
  * complete, and first for a connect under way to end) and connects no more.
- * Once it returns the message callback is not called again, and what the
- * broker has not handed over stays in its session (clean_session false) for
- * the next connect. Every message the callback was given is already
+ * Once it returns the message callback is not called again (a delivery
+ * under way is waited for), and what the broker has not handed over stays in
+ * its session (clean_session false) for the next connect. A connect still
+ * under way after the wait (Paho's connect timeout is 10 s) is never
+ * reported: if it completes, the connection is closed at once, and what the
+ * broker sent on it before the close (acknowledged by Paho as it read it)
+ * is dropped with an ERROR - for the collector an agent's data comes again
+ * (no ack covers it) and a retained birth or state with the next
+ * subscription. Every message the callback was given is already
  * acknowledged to the broker (Paho sends the PUBACK before the callback):
  * the caller must keep all of them. Owner thread. Accepts NULL.
  */
@@ -116,5 +122,18 @@ bool sp_mqtt_subscribed(const struct sp_mqtt *m);
  */
 int sp_mqtt_publish(struct sp_mqtt *m, const char *topic, const void *payload, size_t len,
 		    int qos, bool retain);
+
+/*
+ * Publishes a control message (QoS 1: a birth, a state) outside the data
+ * window: it never gets SP_EBUSY, and Paho (which keeps a few more slots in
+ * flight than max_inflight) writes it at once, ahead of anything published
+ * after it. wait_ms > 0: then waits up to wait_ms until the broker has
+ * acknowledged it (and every control message before it on this connection).
+ * Returns 0 (sent; with wait_ms, acknowledged), SP_ECONN (not connected, or
+ * the connection was lost before the broker acknowledged it), SP_ETIMEDOUT
+ * (sent, not acknowledged within wait_ms: it may still arrive) or SP_EIO.
+ */
+int sp_mqtt_publish_control(struct sp_mqtt *m, const char *topic, const void *payload, size_t len,
+			    bool retain, int wait_ms);
 
 #endif

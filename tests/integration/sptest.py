@@ -512,7 +512,12 @@ class TcpProxy:
 
     cut() closes every proxied connection (both sides) and, until restore(),
     closes every new connection right after accepting it (the client sees its
-    connection reset/closed, as with a broken link)."""
+    connection reset/closed, as with a broken link).
+
+    hold_down() stops passing what the target sends (PUBACKs, CONNACKs...) to
+    the clients, on every connection, until release_down(): the bytes wait in
+    the proxy and the target's socket (a one-way stall); the clients' bytes
+    still reach the target."""
 
     def __init__(self, env, target_port, name="proxy", scheme="tcp"):
         self.env = env
@@ -523,6 +528,8 @@ class TcpProxy:
         self._pairs = set()          # (client socket, upstream socket)
         self._cut = False
         self._closed = False
+        self._down_open = threading.Event()   # cleared by hold_down()
+        self._down_open.set()
         self.accepted = 0            # connections accepted in total
         self.refused = 0             # connections closed at once because of a cut
         self.cuts = 0
@@ -598,11 +605,15 @@ class TcpProxy:
                 threading.Thread(target=self._pump, args=(src, dst, pair), daemon=True).start()
 
     def _pump(self, src, dst, pair):
+        down = src is pair[1]  # target -> client
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
+                while down and not self._down_open.wait(0.2):
+                    if self._closed or pair not in self._pairs:
+                        return
                 dst.sendall(data)
         except OSError:
             pass
@@ -623,6 +634,15 @@ class TcpProxy:
             self._shut(c)
             self._shut(u)
         log("%s: CUT (%d connection(s) closed)" % (self.name, len(pairs)))
+
+    def hold_down(self):
+        """Holds what the target sends to the clients until release_down()."""
+        self._down_open.clear()
+        log("%s: holding target -> client" % self.name)
+
+    def release_down(self):
+        self._down_open.set()
+        log("%s: target -> client released" % self.name)
 
     def restore(self):
         with self._lock:

@@ -136,6 +136,41 @@ def generic(env, prog):
         expect_exit([b, "--config", nosite], 2, "agent without the required site", stderr_has=("site",))
         badid = write(os.path.join(d, "badid.ini"), "[agent]\nsite = Bad Site!\nid = gw-1\n")
         expect_exit([b, "--config", badid], 2, "agent with a bad site id", stderr_has=(badid + ":2", "site"))
+        agent_site_rules(b, d, good)
+
+
+def agent_site_rules(b, d, good):
+    """What the simulator refuses is a configuration error, found by --check-config too:
+    exit 2 naming the key or option, never "configuration OK" and then exit 1 at start."""
+    T.log("step: agent: a site and scenarios the simulator cannot have")
+    base = open(good).read()
+    cases = [
+        ("a --scenario device beyond [sim] lifts", good,
+         ["--scenario", "lift-9:overspeed@10"], ("--scenario lift-9:overspeed@10", "lift-9")),
+        ("a site without devices", write(os.path.join(d, "nodev.ini"),
+                                         base + "[sim]\nlifts = 0\nchargers = 0\n"),
+         [], ("[sim] lifts",)),
+        ("a scenario port beyond [sim] ports",
+         write(os.path.join(d, "port.ini"), base + "[sim]\nports = 12\n[scenario.x]\ndev = chg-1\n"
+               "situation = port_overheat\nport = 20\n"), [], ("[scenario.x] port", "20")),
+        ("a scenario port on a situation without one",
+         write(os.path.join(d, "nonport.ini"), base + "[scenario.y]\ndev = lift-1\n"
+               "situation = overspeed\nport = 3\n"), [], ("[scenario.y] port",)),
+        ("a scenario device missing from the site",
+         write(os.path.join(d, "nodevice.ini"), base + "[scenario.z]\ndev = chg-3\n"
+               "situation = smoke\n"), [], ("[scenario.z] dev", "chg-3")),
+    ]
+    for what, ini, args, has in cases:
+        for extra in (["--check-config"], []):
+            expect_exit([b, "--config", ini] + args + extra, 2,
+                        "agent %s %s" % (" ".join(extra) or "start", what),
+                        stderr_has=(ini,) * (not args) + has)
+    # the same situations where they fit the site: accepted
+    fits = write(os.path.join(d, "fits.ini"), base + "[scenario.x]\ndev = chg-2\n"
+                 "situation = port_overheat\nport = 12\n")
+    expect_exit([b, "--config", fits, "--scenario", "lift-2:overspeed@10", "--scenario",
+                 "chg-1/12:port_overpower@5", "--scenario", "chg-2:link_lost@1", "--check-config"],
+                0, "agent --check-config with scenarios that fit the site")
 
 
 def collector_overrides(env, broker):

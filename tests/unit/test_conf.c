@@ -755,6 +755,28 @@ static void test_key_outside_section(void)
 	cload_done(&l);
 }
 
+/* A UTF-8 byte order mark opening the file is skipped; anywhere else it is no blank. */
+static void test_utf8_bom(void)
+{
+	struct cload l;
+	cload(&l, "\xEF\xBB\xBF[mqtt]\nuri = tcp://h:1\nclient_id = bom\n");
+	CHECK_EQ_INT(l.rc, 0);
+	CHECK_EQ_INT(l.e.count, 0);
+	CHECK_EQ_STR(l.c.mqtt.uri, "tcp://h:1");
+	CHECK_EQ_STR(l.c.mqtt.client_id, "bom");
+	cload_done(&l);
+
+	cload(&l, "\xEF\xBB\xBF; a comment first\n[mqtt]\nclient_id = bom\n");
+	CHECK_EQ_INT(l.rc, 0);
+	CHECK_EQ_STR(l.c.mqtt.client_id, "bom");
+	cload_done(&l);
+
+	cload(&l, "[mqtt]\n\xEF\xBB\xBF[store]\npath = p.db\n");
+	CHECK_EQ_INT(l.rc, SP_ECONFIG);
+	CHECK(has_error(&l.e, l.path, 2, "syntax error", NULL));
+	cload_done(&l);
+}
+
 static void test_syntax_error(void)
 {
 	struct cload l;
@@ -1451,6 +1473,7 @@ int main(void)
 	RUN(test_all_errors_in_one_load);
 	RUN(test_indented_keys);
 	RUN(test_crlf_line_endings);
+	RUN(test_utf8_bom);
 	RUN(test_comments);
 	RUN(test_list_values);
 	RUN(test_mail_addresses);
