@@ -565,38 +565,46 @@ int sp_mqtt_publish_control(struct sp_mqtt *m, const char *topic, const void *pa
 }
 
 /*
- * Disconnects and connects no more. wait_connect: a connect under way is
- * waited for (up to the deadline), since once up it would deliver.
+ * From now on no message is delivered; waits up to wait_ms for a delivery
+ * under way. The caller's callback may wait for room in its queue, which
+ * its other threads make - or, should they be stuck (a store that cannot
+ * write), only the queue's closing after this returns: so the wait is
+ * bounded, and such a callback ends on the closed queue instead.
  */
-/*
- * From now on no message is delivered; waits for a delivery under way (the
- * caller's callback may wait for room in its queue, which its other threads
- * make).
- */
-static void close_deliveries(struct sp_mqtt *m)
+static void close_deliveries(struct sp_mqtt *m, const struct timespec *until, int wait_ms)
 {
 	pthread_mutex_lock(&m->lock);
 	m->closed = true;
-	while (m->delivering > 0)
-		pthread_cond_wait(&m->changed, &m->lock);
+	while (m->delivering > 0 && pthread_cond_timedwait(&m->changed, &m->lock, until) == 0)
+		;
+	if (m->delivering > 0)
+		SP_WARN("mqtt", "%s: a message delivery still under way after %d ms: left to end "
+				"on its own", m->uri, wait_ms);
 	pthread_mutex_unlock(&m->lock);
 }
 
-static void disconnect_once(struct sp_mqtt *m, int timeout_ms, bool wait_connect);
+static void disconnect_once(struct sp_mqtt *m, int timeout_ms, bool wait_connect,
+			    const struct timespec *until);
 
+/*
+ * Disconnects and connects no more. wait_connect: a connect under way is
+ * waited for, since once up it would deliver. The waits share one deadline:
+ * timeout_ms + 1 s.
+ */
 static void disconnect(struct sp_mqtt *m, int timeout_ms, bool wait_connect)
 {
-	disconnect_once(m, timeout_ms, wait_connect);
-	close_deliveries(m);
+	struct timespec until = sp_mono_deadline(timeout_ms + 1000);
+	disconnect_once(m, timeout_ms, wait_connect, &until);
+	close_deliveries(m, &until, timeout_ms + 1000);
 }
 
-static void disconnect_once(struct sp_mqtt *m, int timeout_ms, bool wait_connect)
+static void disconnect_once(struct sp_mqtt *m, int timeout_ms, bool wait_connect,
+			    const struct timespec *until)
 {
-	struct timespec until = sp_mono_deadline(timeout_ms + 1000);
 	pthread_mutex_lock(&m->lock);
 	m->stopped = true;
 	while (wait_connect && m->state == CONN_CONNECTING &&
-	       pthread_cond_timedwait(&m->changed, &m->lock, &until) == 0)
+	       pthread_cond_timedwait(&m->changed, &m->lock, until) == 0)
 		;
 	bool up = m->state == CONN_UP;
 	if (up)
@@ -617,7 +625,7 @@ static void disconnect_once(struct sp_mqtt *m, int timeout_ms, bool wait_connect
 	}
 	pthread_mutex_lock(&m->lock);
 	while (m->state == CONN_CLOSING &&
-	       pthread_cond_timedwait(&m->changed, &m->lock, &until) == 0)
+	       pthread_cond_timedwait(&m->changed, &m->lock, until) == 0)
 		;
 	bool closed = m->state != CONN_CLOSING;
 	pthread_mutex_unlock(&m->lock);

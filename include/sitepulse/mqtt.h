@@ -69,7 +69,9 @@ struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_m
  * in-flight publishes; this call at most a second more for the disconnect to
  * complete, and first for a connect under way to end) and connects no more.
  * Once it returns the message callback is not called again (a delivery
- * under way is waited for), and what the broker has not handed over stays in
+ * under way is waited for, up to timeout_ms + 1 s: one blocked longer, on
+ * room in a queue that only the caller's closing it frees, ends after the
+ * caller closed it - the collector's ingest), and what the broker has not handed over stays in
  * its session (clean_session false) for the next connect. A connect still
  * under way after the wait (Paho's connect timeout is 10 s) is never
  * reported: if it completes, the connection is closed at once, and what the

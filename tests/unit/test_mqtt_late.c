@@ -12,7 +12,8 @@
  * deliver the message, and must close the connection at once.
  * Before the fix the late CONNACK brought the connection up: connected
  * callback, the message delivered to a caller that had stopped, and the
- * connection kept open.
+ * connection kept open. And a delivery under way is waited for a bounded
+ * time only (test_blocked_delivery_bounded).
  */
 #include "harness.h"
 
@@ -30,11 +31,19 @@ static atomic_int connect_seen; /* the broker has read the CONNECT */
 static atomic_int answer;       /* the test lets the broker answer */
 static atomic_int closed;       /* the client closed the connection after the answer */
 
+static atomic_int block_delivery; /* on_message waits for release (bounded) */
+static atomic_int release, delivering;
+
 static void on_message(void *ctx, const char *topic, size_t topic_len, const void *payload,
 		       size_t len)
 {
 	(void)ctx, (void)topic, (void)topic_len, (void)payload, (void)len;
 	atomic_fetch_add(&messages, 1);
+	atomic_store(&delivering, 1);
+	/* as the collector's ingest waiting for room in a queue nobody drains */
+	for (int i = 0; i < 1000 && atomic_load(&block_delivery) && !atomic_load(&release); i++)
+		usleep(10 * 1000);
+	atomic_store(&delivering, 0);
 }
 
 static void on_connected(void *ctx)
@@ -159,9 +168,60 @@ static void test_late_connack_brings_nothing_up(void)
 	close(ls);
 }
 
+/*
+ * A delivery that cannot end before the caller closes its queue (the
+ * collector's ingest behind a store that cannot write): the disconnect
+ * waits for it a bounded time, then returns, so the caller can close the
+ * queue that frees it. An unbounded wait hung the collector's stop.
+ */
+static void test_blocked_delivery_bounded(void)
+{
+	int ls = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	CHECK(ls >= 0 && bind(ls, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(ls, 4) == 0 &&
+	      getsockname(ls, (struct sockaddr *)&a, &alen) == 0);
+	atomic_store(&answer, 1); /* CONNACK and the PUBLISH at once */
+	atomic_store(&block_delivery, 1);
+	pthread_t broker;
+	CHECK(pthread_create(&broker, NULL, broker_main, &ls) == 0);
+
+	char uri[64];
+	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", ntohs(a.sin_port));
+	struct sp_mqtt_params p = {0};
+	p.uri = uri;
+	p.client_id = "test-blocked";
+	p.keepalive_s = 30;
+	p.clean_session = false;
+	struct sp_mqtt_callbacks cb = {NULL, on_message, on_connected, NULL};
+	struct sp_mqtt *m = sp_mqtt_create(&p, &cb);
+	CHECK(m != NULL);
+	if (m == NULL)
+		return;
+	sp_mqtt_poll(m);
+	for (int i = 0; i < 500 && !atomic_load(&delivering); i++)
+		usleep(10 * 1000);
+	CHECK(atomic_load(&delivering)); /* the callback is blocked */
+
+	int64_t t0 = mono_ms();
+	sp_mqtt_disconnect(m, 300);
+	int64_t took = mono_ms() - t0;
+	CHECK(took >= 1000 && took < 5000); /* waited for it, then gave up: 300 ms + 1 s in all */
+	CHECK(atomic_load(&delivering));    /* it is still under way: the caller frees it */
+	atomic_store(&release, 1);
+	for (int i = 0; i < 200 && atomic_load(&delivering); i++)
+		usleep(10 * 1000);
+	CHECK(!atomic_load(&delivering));
+
+	sp_mqtt_destroy(m, 0);
+	pthread_join(broker, NULL);
+	close(ls);
+}
+
 int main(void)
 {
 	/* in a child: a hang in the code under test fails the check instead of the run */
 	CHECK(in_child(test_late_connack_brings_nothing_up, 20000));
+	CHECK(in_child(test_blocked_delivery_bounded, 20000));
 	HARNESS_EXIT();
 }
