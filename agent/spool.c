@@ -6,6 +6,14 @@
  *   messages(seq INTEGER PRIMARY KEY, ts INTEGER, payload BLOB)
  * Byte and message counts are kept in memory (loaded at open) so the
  * overflow check costs nothing per append.
+ *
+ * One process at a time: an flock on the file for as long as it is open.
+ * Two agents sharing a spool_path (a copied configuration) would each
+ * number messages from the same next_seq, and one would fail its inserts
+ * for good; the second is refused at open instead. SQLite's own locks are
+ * fcntl locks, which an flock does not touch; but closing any descriptor
+ * of the file drops them, so the lock's descriptor is closed only after
+ * the database.
  */
 #include "spool.h"
 
@@ -14,9 +22,13 @@
 #include "sitepulse/grow.h"
 #include "sitepulse/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #define SCHEMA_VERSION 1
 /* failures repeat every tick while a disk is full: this many lines a minute */
@@ -25,6 +37,7 @@
 
 struct spool {
 	sqlite3 *db;
+	int lock_fd; /* holds the flock (see the top); -1 = none */
 	char *path;
 	int64_t max_bytes;
 	int64_t next_seq;
@@ -132,6 +145,7 @@ struct spool *spool_open(const char *path, int64_t max_bytes, bool sync_full)
 	struct spool *sp = calloc(1, sizeof(*sp));
 	if (sp == NULL)
 		return NULL;
+	sp->lock_fd = -1;
 	sp->max_bytes = max_bytes;
 	sp->path = strdup(path);
 	if (sp->path == NULL)
@@ -140,6 +154,17 @@ struct spool *spool_open(const char *path, int64_t max_bytes, bool sync_full)
 						   SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		SP_ERROR("spool", "%s: cannot open: %s", path,
 			 sp->db ? sqlite3_errmsg(sp->db) : "out of memory");
+		goto fail;
+	}
+	/* the file exists now (SQLite creates it at open) */
+	sp->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (sp->lock_fd < 0 || flock(sp->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			SP_ERROR("spool", "%s: in use by another process (two agents with one "
+					  "spool_path?): not opened",
+				 path);
+		else
+			SP_ERROR("spool", "%s: cannot lock: %s", path, strerror(errno));
 		goto fail;
 	}
 	sqlite3_busy_timeout(sp->db, 5000);
@@ -183,6 +208,8 @@ void spool_close(struct spool *sp)
 		sqlite3_finalize(all[i]);
 	if (sp->db)
 		sqlite3_close(sp->db);
+	if (sp->lock_fd >= 0)
+		close(sp->lock_fd); /* after the database: see the top */
 	free(sp->dropped_seqs);
 	free(sp->path);
 	free(sp);

@@ -192,6 +192,31 @@ static void test_new_spool_knows_no_seq(void)
 	harness_remove_db(path);
 }
 
+/* One process at a time: a second open of a spool in use is refused, and works once it closed. */
+static void test_one_user_at_a_time(void)
+{
+	char path[600], buf[64];
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 7), 0);
+	CHECK(spool_open(path, BIG, false) == NULL); /* a second agent with the same spool_path */
+	/* the first still works: the refused open left its locks alone */
+	size_t n = payload(buf, sizeof(buf), 7);
+	CHECK_EQ_INT(spool_append(sp, TS, buf, n, NULL, NULL), 0);
+	spool_close(sp);
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp) {
+		CHECK_EQ_INT(spool_next_seq(sp), 8);
+		CHECK_EQ_INT(stats(sp).messages, 1);
+		spool_close(sp);
+	}
+	harness_remove_db(path);
+}
+
 static void test_set_next_seq_then_append(void)
 {
 	char path[600];
@@ -885,6 +910,7 @@ int main(void)
 {
 	sp_log_set_level(SP_LOG_ERROR); /* overflow WARN and open INFO lines are expected here */
 	RUN(test_new_spool_knows_no_seq);
+	RUN(test_one_user_at_a_time);
 	RUN(test_set_next_seq_then_append);
 	RUN(test_stats);
 	RUN(test_each_after_order_and_limits);
