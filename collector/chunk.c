@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(SP_REC_KIND_COUNT <= 32, "a chunk's kinds are a 32-bit mask (chunk_kind_bit)");
+
 int64_t chunk_span_of(int64_t ts)
 {
 	int64_t q = ts / CHUNK_SPAN_MS;
@@ -387,10 +389,10 @@ static int by_device_span(const void *pa, const void *pb)
 
 /* Writes out the chunk built so far in b->meta / b->body. */
 static int flush_chunk(struct chunk_batch *b, int64_t device_id, int64_t ts_min, int64_t ts_max,
-		       size_t n, int fmt, chunk_emit_fn fn, void *ctx)
+		       size_t n, uint32_t kinds, int fmt, chunk_emit_fn fn, void *ctx)
 {
 	struct chunk_out c = {device_id, ts_min, ts_max, n, fmt, b->meta.data, b->meta.len,
-			      b->body.data, b->body.len};
+			      b->body.data, b->body.len, kinds};
 	int rc = fn(ctx, &c);
 	sp_buf_reset(&b->meta);
 	sp_buf_reset(&b->body);
@@ -426,14 +428,16 @@ static int emit_group(struct chunk_batch *b, const struct group *g, int fmt, chu
 {
 	size_t n = 0;
 	int64_t ts_min = 0, ts_max = 0;
+	uint32_t kinds = 0;
 	const struct held *prev = NULL;
 	int rc;
 	for (uint32_t i = g->head; i != NONE; i = b->held[i].next) {
 		const struct held *h = &b->held[i];
 		if (n > 0 && (n == CHUNK_MAX_RECORDS || b->body.len + 1 + h->len > CHUNK_MAX_BODY)) {
-			if ((rc = flush_chunk(b, g->device_id, ts_min, ts_max, n, fmt, fn, ctx)))
+			if ((rc = flush_chunk(b, g->device_id, ts_min, ts_max, n, kinds, fmt, fn, ctx)))
 				return rc;
 			n = 0;
+			kinds = 0;
 			prev = NULL;
 		}
 		if (put_entry(&b->meta, fmt, h, prev) ||
@@ -446,10 +450,12 @@ static int emit_group(struct chunk_batch *b, const struct group *g, int fmt, chu
 			ts_min = h->ts;
 		if (n == 0 || h->ts > ts_max)
 			ts_max = h->ts;
+		/* the kind a reader will see in the entry (chunk_iter_next): without CHUNK_BARE */
+		kinds |= chunk_kind_bit((int)(h->kind & ~CHUNK_BARE));
 		n++;
 		prev = h;
 	}
-	return n > 0 ? flush_chunk(b, g->device_id, ts_min, ts_max, n, fmt, fn, ctx) : 0;
+	return n > 0 ? flush_chunk(b, g->device_id, ts_min, ts_max, n, kinds, fmt, fn, ctx) : 0;
 }
 
 int chunk_batch_emit(struct chunk_batch *b, int fmt, chunk_emit_fn fn, void *ctx)

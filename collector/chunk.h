@@ -68,6 +68,17 @@ struct chunk_rec {
 	bool bare;            /* body is the canonical tail: chunk_rec_json adds the head */
 };
 
+/*
+ * A chunk's kinds (reading_chunks.kinds, schema 15) are the OR of this bit
+ * for each of its readings' kinds, so a read for one kind skips, inside
+ * SQLite, the chunks without it. A kind outside 0..31 (only in a damaged or
+ * edited whole entry) sets none: no query asks for one (sp_rec_kind_parse).
+ */
+static inline uint32_t chunk_kind_bit(int kind)
+{
+	return kind >= 0 && kind < 32 ? 1u << kind : 0;
+}
+
 /* The span a ts falls in (floor division: also right for ts < 0). */
 int64_t chunk_span_of(int64_t ts);
 
@@ -134,6 +145,7 @@ struct chunk_out {
 	size_t meta_len;
 	const char *body;
 	size_t body_len;
+	uint32_t kinds;          /* chunk_kind_bit of each reading's kind, OR'ed */
 };
 
 typedef int (*chunk_emit_fn)(void *ctx, const struct chunk_out *c);

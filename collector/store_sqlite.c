@@ -72,9 +72,12 @@ static const char *const WSQL[W_COUNT] = {
 	[W_DEV_UPD] = "UPDATE devices SET kind = ?3, agent_id = ?4, ports = ?5, floor_min = ?6, "
 		      "floor_max = ?7, meta = coalesce(?8, meta), rating = ?9 "
 		      "WHERE site = ?1 AND dev = ?2",
-	/* ?8: NULL for a new id, or the id compaction gives a merged chunk; ?9 the meta's format */
+	/*
+	 * ?8: NULL for a new id, or the id compaction gives a merged chunk; ?9
+	 * the meta's format; ?10 the kinds of its readings (chunk_kind_bit)
+	 */
 	[W_CHUNK_INS] = "INSERT INTO reading_chunks(device_id, ts_min, ts_max, n, at, meta, body, "
-			"id, fmt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			"id, fmt, kinds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[W_DEV_SEEN] = "UPDATE device_seen SET last_seen = max(last_seen, ?2),"
 		       " heard = max(heard, ?3) WHERE id = ?1 AND (last_seen < ?2 OR heard < ?3)",
 	[W_DEV_COUNT] = "SELECT count(*) FROM devices",
@@ -155,7 +158,7 @@ int sqs_exec(sqlite3 *db, const char *path, const char *sql)
 struct chunk_sink {
 	struct sqlite_store *s;
 	sqlite3 *db;
-	sqlite3_stmt *ins;   /* W_CHUNK_INS's SQL (or, FIXED only, the same without fmt) */
+	sqlite3_stmt *ins;   /* W_CHUNK_INS's SQL (or, FIXED only, the same without fmt, kinds) */
 	int64_t at;
 	const int64_t *ids;  /* ids for the chunks in order (compaction), or NULL: new ids */
 	size_t nids, used;
@@ -181,8 +184,11 @@ static int insert_chunk(void *ctx, const struct chunk_out *c)
 	else /* SQLite's max + 1: the 2 -> 3 migration's empty table (or, not reached, a packing
 	      * that needs more chunks than it took) */
 		sqlite3_bind_null(st, 8);
-	if (c->fmt != CHUNK_FMT_FIXED) /* the migration's statement, FIXED only, has no ?9 */
+	/* the 2 -> 3 migration's statement, FIXED only, has no ?9 and ?10 (kinds stays NULL) */
+	if (c->fmt != CHUNK_FMT_FIXED) {
 		sqlite3_bind_int(st, 9, c->fmt);
+		sqlite3_bind_int64(st, 10, c->kinds);
+	}
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : sqs_db_error(k->s, k->db, "write readings");

@@ -153,6 +153,16 @@ static const struct migration MIGRATIONS[] = {
 	 * writes one entry more (alerts are rare beside readings).
 	 */
 	{"CREATE INDEX alerts_site_opened ON alerts(site, opened_at);", NULL},
+	/*
+	 * 14 -> 15: each chunk's record kinds, a bit 1 << kind each
+	 * (chunk_kind_bit), so a read for one kind (GET /api/v1/readings?t=)
+	 * skips the chunks without it inside SQLite: without it a rare kind
+	 * decoded a device's whole history (docs/performance.md item 55). Chunks
+	 * already written keep NULL, "not known: read it": filling it would mean
+	 * reading every chunk of a file of many GB. Compaction fills it for the
+	 * ones it merges.
+	 */
+	{"ALTER TABLE reading_chunks ADD COLUMN kinds INTEGER;", NULL},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 

@@ -7,7 +7,8 @@
  * chunk_check accepts must iterate without an error, every reading must
  * give its JSON (chunk_rec_json), and written again through a chunk_batch,
  * in either format, must read back the same readings in the same order
- * (by span, as the batch groups them, then as given).
+ * (by span, as the batch groups them, then as given), each chunk's kinds
+ * (reading_chunks.kinds) naming exactly the kinds read back from it.
  */
 #include "chunk.h"
 
@@ -45,13 +46,15 @@ static int on_chunk(void *ctx, const struct chunk_out *c)
 	if (!chunk_check(c->fmt, c->meta, c->meta_len, c->body, c->body_len) ||
 	    chunk_iter_init(&it, c->fmt, c->meta, c->meta_len, c->body, c->body_len) != 0)
 		abort(); /* we wrote something we do not accept */
+	uint32_t kinds = 0;
 	while ((got = chunk_iter_next(&it, &r)) == 1) {
 		if (e->at >= e->want->n || !same(&r, &e->want->r[e->at]))
 			abort(); /* not what went in, or not in its place */
+		kinds |= chunk_kind_bit(r.kind);
 		e->at++;
 	}
-	if (got != 0)
-		abort();
+	if (got != 0 || c->kinds != kinds)
+		abort(); /* kinds must name exactly the kinds a reader finds in the chunk */
 	return 0;
 }
 

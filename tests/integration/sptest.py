@@ -1176,13 +1176,17 @@ def db_chunk_records(con, where="", params=()):
     condition on reading_chunks' columns (e.g. "device_id = ?") with params
     its parameters. Chunk ids are not stable (compaction merges chunks), so
     nothing here depends on them beyond ordering. A chunk whose meta and body
-    disagree raises AssertionError naming the chunk."""
-    sql = ("SELECT c.id, c.device_id, c.n, c.meta, c.body, d.dev, c.fmt FROM reading_chunks c"
-           " LEFT JOIN devices d ON d.id = c.device_id")
+    disagree, or whose kinds (schema v15: bit 1 << kind for each kind it
+    holds; NULL in chunks written before) names other kinds than its
+    readings', raises AssertionError naming the chunk (once it is read to
+    the end)."""
+    has_kinds = any(col[1] == "kinds" for col in con.execute("PRAGMA table_info(reading_chunks)"))
+    sql = ("SELECT c.id, c.device_id, c.n, c.meta, c.body, d.dev, c.fmt, %s FROM reading_chunks c"
+           " LEFT JOIN devices d ON d.id = c.device_id" % ("c.kinds" if has_kinds else "NULL"))
     if where:
         sql += " WHERE " + where
     sql += " ORDER BY c.id"
-    for cid, device_id, n, meta, body, dev, fmt in con.execute(sql, params):
+    for cid, device_id, n, meta, body, dev, fmt, kinds in con.execute(sql, params):
         meta = bytes(meta)
         raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         entries = chunkfmt.meta_entries(meta, fmt)
@@ -1193,6 +1197,7 @@ def db_chunk_records(con, where="", params=()):
             raise AssertionError("reading_chunks id %d: n = %d but meta holds %d entries"
                                  % (cid, n, len(entries)))
         off = 0
+        seen = 0
         for i, (ts, seq, agent_id, length, kind) in enumerate(entries):
             if i:
                 if raw[off:off + 1] != b",":
@@ -1213,10 +1218,14 @@ def db_chunk_records(con, where="", params=()):
                 raise AssertionError("reading_chunks id %d: entry %d: bare body of kind %d, "
                                      "device %r, starting %r" % (cid, i, kind, dev, text[:1]))
             kind, text = got
+            seen |= 1 << kind if 0 <= kind < 32 else 0
             yield device_id, agent_id, seq, ts, kind, text
         if off != len(raw):
             raise AssertionError("reading_chunks id %d: entries cover %d of the body's %d bytes"
                                  % (cid, off, len(raw)))
+        if kinds is not None and kinds != seen:
+            raise AssertionError("reading_chunks id %d: kinds %#x, but its readings are of kinds %#x"
+                                 % (cid, kinds, seen))
 
 
 def db_site_records(path, site):

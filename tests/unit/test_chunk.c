@@ -169,6 +169,7 @@ struct got {
 	size_t meta_len;
 	char *body;
 	size_t body_len;
+	uint32_t kinds;
 };
 
 struct sink {
@@ -187,7 +188,7 @@ static int on_chunk(void *ctx, const struct chunk_out *c)
 		abort();
 	struct got *g = &s->c[s->n++];
 	*g = (struct got){c->device_id, c->ts_min, c->ts_max, c->n, c->fmt, malloc(c->meta_len + 1),
-			  c->meta_len, malloc(c->body_len + 1), c->body_len};
+			  c->meta_len, malloc(c->body_len + 1), c->body_len, c->kinds};
 	if (g->meta == NULL || g->body == NULL)
 		abort();
 	if (c->meta_len)
@@ -274,10 +275,16 @@ static void check_chunks(const struct sink *s, const struct model *m)
 			       "chunk %zu out of (device, span) order", ci);
 		}
 
-		/* the body is exactly the bodies joined by ',' */
+		/* the body is exactly the bodies joined by ','; kinds has the bit of each kind */
 		size_t want_len = 0;
-		for (size_t k = 0; k < c->n; k++)
-			want_len += m->r[order[pos + k]].len + (k > 0);
+		uint32_t want_kinds = 0;
+		for (size_t k = 0; k < c->n; k++) {
+			const struct mrec *r = &m->r[order[pos + k]];
+			want_len += r->len + (k > 0);
+			want_kinds |= r->kind >= 0 && r->kind < 32 ? 1u << r->kind : 0;
+		}
+		EXPECT(c->kinds == want_kinds, "chunk %zu kinds %#x want %#x", ci, (unsigned)c->kinds,
+		       (unsigned)want_kinds);
 		EXPECT(c->body_len == want_len, "chunk %zu body_len %zu want %zu", ci, c->body_len,
 		       want_len);
 		if (c->body_len == want_len) {
@@ -580,8 +587,8 @@ static void test_split_records(void)
 	for (int i = 0; i < CHUNK_MAX_RECORDS; i++)
 		CHECK_EQ_INT(add(b, &m, 3, T0 + (i * 7919) % 1000, i + 1, 9, 1, 12), 0);
 	CHECK_EQ_INT(verify(b, &m), 1);
-	/* one more: two */
-	CHECK_EQ_INT(add(b, &m, 3, T0 + 500, CHUNK_MAX_RECORDS + 1, 9, 1, 12), 0);
+	/* one more: two; of another kind, which only the second chunk's kinds may name */
+	CHECK_EQ_INT(add(b, &m, 3, T0 + 500, CHUNK_MAX_RECORDS + 1, 9, 4, 12), 0);
 	CHECK_EQ_INT(verify(b, &m), 2);
 	chunk_batch_reset(b);
 	model_clear(&m);
@@ -1048,6 +1055,9 @@ static void test_bare(void)
 		CHECK_EQ_INT(k.c[0].meta[29], 1);
 		CHECK_EQ_INT(k.c[0].meta[2 * CHUNK_ENTRY_SIZE + 29], 0);
 		CHECK_EQ_STR(k.c[0].body, ",\"port\":2},},{\"x\":1}");
+		/* kinds names the kinds, not the bare flag */
+		CHECK_EQ_INT(k.c[0].kinds,
+			     1u << SP_REC_PORT | 1u << SP_REC_FAULT | 1u << SP_REC_LIFT);
 		CHECK(chunk_check(k.c[0].fmt, k.c[0].meta, k.c[0].meta_len, k.c[0].body, k.c[0].body_len));
 		struct chunk_iter it;
 		struct chunk_rec r;

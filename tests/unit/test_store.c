@@ -248,16 +248,17 @@ static int64_t sql_int(const char *path, const char *sql)
 /* ---------------------------------------------------------------- schema */
 
 /* the schema version a new file has (store_sqlite_schema.c) */
-enum { SCHEMA_NOW = 14 };
+enum { SCHEMA_NOW = 15 };
 
 /*
  * Takes a file of the current schema back to 9's shape (with the version
- * record): no alerts_site_opened (14), no progress_log (13), no devices_lookup (11), last_seen in
- * `devices` again and no device_seen (10). The values of last_seen are 0.
- * Run inside a transaction.
+ * record): no reading_chunks.kinds (15), no alerts_site_opened (14), no progress_log (13), no
+ * devices_lookup (11), last_seen in `devices` again and no device_seen (10). The values of
+ * last_seen are 0. Run inside a transaction.
  */
 #define BACK_TO_SCHEMA_9                                                                          \
 	"DELETE FROM schema_version WHERE version >= 10;"                                          \
+	"ALTER TABLE reading_chunks DROP COLUMN kinds;"                                            \
 	"DROP INDEX alerts_site_opened;"                                                           \
 	"DROP TABLE progress_log;"                                                                 \
 	"DROP INDEX devices_lookup;"                                                               \
@@ -1222,6 +1223,276 @@ static void test_chunk_ids(void)
 	drop(s, path);
 }
 
+/* ------------------------------------------------- reading one record kind */
+
+/* Appends each reading's JSON and a newline (store_r_readings callback; ctx: sp_buf). */
+static int on_reading_line(void *ctx, const char *body, size_t len)
+{
+	struct sp_buf *b = ctx;
+	CHECK_EQ_INT(sp_buf_append(b, body, len), 0);
+	CHECK_EQ_INT(sp_buf_puts(b, "\n"), 0);
+	return 0;
+}
+
+/* Whether a test reading's JSON says it is of kind k: its "k" field (kinds_device below). */
+static bool line_of_kind(const char *line, int k)
+{
+	char a[16], b[16];
+	snprintf(a, sizeof(a), "\"k\":%d,", k);
+	snprintf(b, sizeof(b), "\"k\":%d}", k);
+	return strstr(line, a) != NULL || strstr(line, b) != NULL;
+}
+
+/*
+ * Asks for the newest `limit` readings of one kind and checks the answer is
+ * the unfiltered one (every reading of [from, to]) filtered by kind and cut
+ * at limit: the same readings in the same order. Returns their number.
+ */
+static int check_kind_query(struct store *s, const char *site, const char *dev, int kind,
+			    int64_t from, int64_t to, int64_t limit)
+{
+	struct sp_buf all = SP_BUF_INIT(0), want = SP_BUF_INIT(0), got = SP_BUF_INIT(0);
+	struct store_readings_query q = {site, dev, -1, from, to, 10000, NULL};
+	int64_t kept = 0;
+	CHECK(store_r_readings(s, &q, on_reading_line, &all) >= 0);
+	for (char *line = all.data, *end; line && *line && kept < limit; line = end + 1) {
+		end = strchr(line, '\n');
+		if (end == NULL)
+			break;
+		*end = '\0';
+		if (kind < 0 || line_of_kind(line, kind)) {
+			*end = '\n';
+			CHECK_EQ_INT(sp_buf_append(&want, line, (size_t)(end - line) + 1), 0);
+			kept++;
+		}
+		*end = '\n';
+	}
+	q.kind = kind;
+	q.limit = limit;
+	int n = store_r_readings(s, &q, on_reading_line, &got);
+	CHECK_EQ_INT(n, kept);
+	if (strcmp(got.data ? got.data : "", want.data ? want.data : "") != 0) {
+		fprintf(stderr, "  kind %d [%lld, %lld] limit %lld:\n  got  %s\n  want %s\n", kind,
+			(long long)from, (long long)to, (long long)limit, got.data ? got.data : "",
+			want.data ? want.data : "");
+		CHECK(!"the kind's readings are the unfiltered ones filtered");
+	}
+	sp_buf_free(&all);
+	sp_buf_free(&want);
+	sp_buf_free(&got);
+	return n;
+}
+
+/* Every kind, several limits, the whole history and a window of it: see check_kind_query. */
+static void check_kind_queries(struct store *s, const char *site, const char *dev)
+{
+	static const int64_t limits[] = {1, 2, 5, 10000};
+	static const int64_t windows[][2] = {
+		{ALL_TIME_FROM, ALL_TIME_TO},
+		{HOUR0 + 10 * 3600000LL, HOUR0 + 25 * 3600000LL + 59 * 60000LL},
+	};
+	for (int k = -1; k < SP_REC_KIND_COUNT; k++)
+		for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++)
+			for (size_t l = 0; l < sizeof(limits) / sizeof(limits[0]); l++)
+				check_kind_query(s, site, dev, k, windows[w][0], windows[w][1],
+						 limits[l]);
+}
+
+/* The number of the device's readings of kind k (all time). */
+static int count_kind(struct store *s, const char *site, const char *dev, int k)
+{
+	struct sp_buf b = SP_BUF_INIT(0);
+	struct store_readings_query q = {site, dev, k, ALL_TIME_FROM, ALL_TIME_TO, 10000, NULL};
+	int n = store_r_readings(s, &q, on_reading_line, &b);
+	sp_buf_free(&b);
+	return n;
+}
+
+#define KINDS_HOURS 40
+
+/*
+ * Writes a device's readings of several kinds over KINDS_HOURS hours, one
+ * chunk each per transaction: per hour five readings (minutes 0-4), lifts
+ * save a fault every 7th hour (stored bare, as the collector does), a
+ * session every 5th, a port in hours 20-22; in even hours a second
+ * transaction of two lifts (minutes 30, 31); then a late fault in hour 2,
+ * in a chunk of its own written last. No station reading at all. Each
+ * reading's JSON says its kind ("k"). Returns the number of chunks that
+ * hold lifts only.
+ */
+static int kinds_device(struct store *s, const struct store_device *d, int64_t ag)
+{
+	char body[64];
+	int lift_only = 0;
+	for (int h = 0; h < KINDS_HOURS; h++) {
+		int64_t hour = HOUR0 + h * 3600000LL;
+		bool mixed = false;
+		CHECK_EQ_INT(store_w_begin(s), 0);
+		for (int i = 0; i < 5; i++) {
+			int k = SP_REC_LIFT;
+			if (h % 7 == 3 && i == 2)
+				k = SP_REC_FAULT;
+			else if (h % 5 == 1 && i == 4)
+				k = SP_REC_SESSION;
+			else if (h >= 20 && h <= 22 && i == 0)
+				k = SP_REC_PORT;
+			mixed |= k != SP_REC_LIFT;
+			int64_t ts = hour + 60000LL * i;
+			if (k == SP_REC_FAULT) {
+				int len = snprintf(body, sizeof(body), ",\"k\":%d,\"h\":%d}", k, h);
+				CHECK_EQ_INT(store_w_reading_tail(s, d->id, ag, h + 1, (enum sp_rec_kind)k,
+								  ts, body, (size_t)len), 0);
+			} else {
+				int len = snprintf(body, sizeof(body), "{\"k\":%d,\"h\":%d,\"i\":%d}", k, h, i);
+				CHECK_EQ_INT(store_w_reading(s, d->id, ag, h + 1, (enum sp_rec_kind)k, ts,
+							     body, (size_t)len), 0);
+			}
+		}
+		CHECK_EQ_INT(store_w_commit(s), 0);
+		lift_only += !mixed;
+		if (h % 2 == 0) {
+			CHECK_EQ_INT(store_w_begin(s), 0);
+			for (int i = 30; i < 32; i++) {
+				int len = snprintf(body, sizeof(body), "{\"k\":0,\"h\":%d,\"i\":%d}", h, i);
+				CHECK_EQ_INT(store_w_reading(s, d->id, ag, h + 1, SP_REC_LIFT,
+							     hour + 60000LL * i, body, (size_t)len), 0);
+			}
+			CHECK_EQ_INT(store_w_commit(s), 0);
+			lift_only++;
+		}
+	}
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_reading(s, d->id, ag, 99, SP_REC_FAULT, HOUR0 + 2 * 3600000LL + 45 * 60000LL,
+				     "{\"k\":4,\"late\":1}", 16), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	return lift_only;
+}
+
+/*
+ * A read for one kind (GET /api/v1/readings?t=) answers exactly what the
+ * unfiltered read filtered by kind would, whatever each chunk's kinds
+ * (schema 15) says: written by the writer (the kinds it holds), NULL (a
+ * chunk from before 15: read), merged by compaction (the kinds of its
+ * readings, also from NULL parts). And a chunk whose kinds lacks the kind
+ * is passed over in SQLite on that column alone: its meta and body are
+ * never looked at (a rare kind no longer decodes the whole history).
+ */
+static void test_readings_by_kind(void)
+{
+	char path[512], q[160];
+	int64_t ag = 0, now = (int64_t)time(NULL) * 1000 + 7200000;
+	struct store_device d;
+	struct store *s = fresh_with_device(path, sizeof(path), "k", "d", SP_DEV_LIFT, &ag, &d);
+	if (s == NULL)
+		return;
+	int lift_only = kinds_device(s, &d, ag);
+	int chunks = KINDS_HOURS + KINDS_HOURS / 2 + 1;
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks"), chunks);
+	/* every chunk written names its kinds: a bit per kind */
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks WHERE kinds IS NULL"), 0);
+	snprintf(q, sizeof(q), "SELECT count(*) = %d FROM reading_chunks WHERE kinds = 1", lift_only);
+	CHECK_EQ_INT(sql_int(path, q), 1);
+	snprintf(q, sizeof(q), "SELECT kinds FROM reading_chunks WHERE ts_min = %lld",
+		 (long long)(HOUR0 + 3 * 3600000LL));
+	CHECK_EQ_INT(sql_int(path, q), 1 << SP_REC_LIFT | 1 << SP_REC_FAULT);
+	snprintf(q, sizeof(q), "SELECT kinds FROM reading_chunks WHERE ts_min = %lld",
+		 (long long)(HOUR0 + 21 * 3600000LL));
+	CHECK_EQ_INT(sql_int(path, q), 1 << SP_REC_LIFT | 1 << SP_REC_PORT | 1 << SP_REC_SESSION);
+	CHECK_EQ_INT(sql_int(path, "SELECT kinds FROM reading_chunks ORDER BY id DESC"),
+		     1 << SP_REC_FAULT);
+	check_kind_queries(s, "k", "d");
+	/* hours 3, 10, 17, 24, 31, 38 and the late one */
+	CHECK_EQ_INT(count_kind(s, "k", "d", SP_REC_FAULT), 7);
+	CHECK_EQ_INT(count_kind(s, "k", "d", SP_REC_STATION), 0);
+
+	/* the chunk of the late fault says it holds lifts only: t=fault passes it over */
+	sql_exec(path, "UPDATE reading_chunks SET kinds = 1 WHERE id = (SELECT max(id) FROM reading_chunks)");
+	CHECK_EQ_INT(count_kind(s, "k", "d", SP_REC_FAULT), 6);
+	CHECK_EQ_INT(count_kind(s, "k", "d", -1), KINDS_HOURS * 5 + KINDS_HOURS + 1);
+
+	/* chunks from before schema 15 (kinds NULL), beside newer ones, are read */
+	sql_exec(path, "UPDATE reading_chunks SET kinds = NULL WHERE id % 2 = 1");
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks WHERE kinds IS NULL"),
+		     (chunks + 1) / 2);
+	CHECK_EQ_INT(count_kind(s, "k", "d", SP_REC_FAULT), 7);
+	check_kind_queries(s, "k", "d");
+
+	/*
+	 * An old file (every chunk NULL) compacted: each merged chunk gets the
+	 * kinds of its readings; a chunk compaction leaves alone stays NULL.
+	 * Even hours' two chunks merge (hour 2's with the late fault's).
+	 */
+	sql_exec(path, "UPDATE reading_chunks SET kinds = NULL");
+	struct sp_buf before = SP_BUF_INIT(0), after = SP_BUF_INIT(0);
+	struct store_readings_query all = {"k", "d", -1, ALL_TIME_FROM, ALL_TIME_TO, 10000, NULL};
+	CHECK(store_r_readings(s, &all, on_reading_line, &before) > 0);
+	CHECK_EQ_INT(compact_until_done(s, now), KINDS_HOURS + 1);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks WHERE kinds IS NULL"),
+		     KINDS_HOURS / 2);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks WHERE kinds IS NOT NULL"),
+		     KINDS_HOURS / 2);
+	snprintf(q, sizeof(q), "SELECT kinds FROM reading_chunks WHERE ts_min = %lld",
+		 (long long)(HOUR0 + 2 * 3600000LL));
+	CHECK_EQ_INT(sql_int(path, q), 1 << SP_REC_LIFT | 1 << SP_REC_FAULT);
+	snprintf(q, sizeof(q), "SELECT kinds FROM reading_chunks WHERE ts_min = %lld",
+		 (long long)(HOUR0 + 4 * 3600000LL));
+	CHECK_EQ_INT(sql_int(path, q), 1 << SP_REC_LIFT);
+	CHECK(store_r_readings(s, &all, on_reading_line, &after) > 0);
+	CHECK_EQ_STR(after.data, before.data);
+	CHECK_EQ_INT(count_kind(s, "k", "d", SP_REC_FAULT), 7);
+	check_kind_queries(s, "k", "d");
+	sp_buf_free(&before);
+	sp_buf_free(&after);
+	drop(s, path);
+}
+
+/*
+ * Schema 15 adds reading_chunks.kinds. A file of 14 holding readings gains
+ * the column, NULL in every chunk already there (rewritten: none), and
+ * reads every kind as before; chunks written after name their kinds.
+ */
+static void test_migrates_chunk_kinds(void)
+{
+	char path[512];
+	int64_t ag = 0, now = (int64_t)time(NULL) * 1000 + 7200000;
+	struct store_device d;
+	struct store *s = fresh_with_device(path, sizeof(path), "k", "d", SP_DEV_LIFT, &ag, &d);
+	if (s == NULL)
+		return;
+	kinds_device(s, &d, ag);
+	store_close(s);
+	sql_exec(path, "BEGIN;"
+		       "DELETE FROM schema_version WHERE version >= 15;"
+		       "ALTER TABLE reading_chunks DROP COLUMN kinds;"
+		       "COMMIT;");
+	static const char *const has_kinds = "SELECT count(*) FROM pragma_table_info('reading_chunks') "
+					     "WHERE name = 'kinds'";
+	CHECK_EQ_INT(sql_int(path, has_kinds), 0);
+	s = open_migrated(path);
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(sql_int(path, has_kinds), 1);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) = (SELECT count(*) FROM reading_chunks) "
+				   "FROM reading_chunks WHERE kinds IS NULL"),
+		     1);
+	CHECK_EQ_INT(count_kind(s, "k", "d", SP_REC_FAULT), 7);
+	check_kind_queries(s, "k", "d");
+	/* written now: named */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_reading(s, d.id, ag, 200, SP_REC_SESSION, HOUR0 + 50 * 3600000LL,
+				     "{\"k\":3}", 7), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT kinds FROM reading_chunks ORDER BY id DESC"),
+		     1 << SP_REC_SESSION);
+	CHECK_EQ_INT(count_kind(s, "k", "d", SP_REC_SESSION), 9);
+	/* and compaction names what it merges */
+	CHECK_EQ_INT(compact_until_done(s, now), KINDS_HOURS + 1);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks WHERE kinds IS NULL"),
+		     KINDS_HOURS / 2);
+	check_kind_queries(s, "k", "d");
+	drop(s, path);
+}
+
 /* A devices row out of range (a damaged or edited file) is clamped, never wrapped. */
 static void test_device_row_clamped(void)
 {
@@ -1946,6 +2217,7 @@ static void test_migrates_device_lookup(void)
 	store_close(s);
 	sql_exec(path, "BEGIN;"
 		       "DELETE FROM schema_version WHERE version >= 11;"
+		       "ALTER TABLE reading_chunks DROP COLUMN kinds;"
 		       "DROP INDEX alerts_site_opened;"
 		       "DROP TABLE progress_log;"
 		       "DROP INDEX devices_lookup;"
@@ -3285,6 +3557,8 @@ int main(void)
 	RUN(test_compaction);
 	RUN(test_compaction_keeps_order);
 	RUN(test_chunk_ids);
+	RUN(test_readings_by_kind);
+	RUN(test_migrates_chunk_kinds);
 	RUN(test_migrates_device_seen);
 	RUN(test_migrates_device_lookup);
 	RUN(test_device_row_clamped);
