@@ -123,26 +123,46 @@ static void *broker_main(void *arg)
 	return NULL;
 }
 
-static void test_late_connack_brings_nothing_up(void)
+/* A listening socket on a free loopback port (its address in *a), or -1 (checked). */
+static int listen_loopback(struct sockaddr_in *a)
 {
 	int ls = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t alen = sizeof(a);
-	CHECK(ls >= 0 && bind(ls, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(ls, 4) == 0 &&
-	      getsockname(ls, (struct sockaddr *)&a, &alen) == 0);
-	pthread_t broker;
-	CHECK(pthread_create(&broker, NULL, broker_main, &ls) == 0);
+	socklen_t alen = sizeof(*a);
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bool ok = ls >= 0 && bind(ls, (struct sockaddr *)a, sizeof(*a)) == 0 && listen(ls, 4) == 0 &&
+		  getsockname(ls, (struct sockaddr *)a, &alen) == 0;
+	CHECK(ok);
+	return ok ? ls : -1;
+}
 
+/* A client of the fake broker at a, with a persistent session; NULL (checked). */
+static struct sp_mqtt *client_of(const struct sockaddr_in *a, const char *client_id)
+{
 	char uri[64];
-	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", ntohs(a.sin_port));
+	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", ntohs(a->sin_port));
 	struct sp_mqtt_params p = {0};
 	p.uri = uri;
-	p.client_id = "test-late";
+	p.client_id = client_id;
 	p.keepalive_s = 30;
 	p.clean_session = false;
 	struct sp_mqtt_callbacks cb = {NULL, on_message, on_connected, NULL};
 	struct sp_mqtt *m = sp_mqtt_create(&p, &cb);
 	CHECK(m != NULL);
+	return m;
+}
+
+static void test_late_connack_brings_nothing_up(void)
+{
+	struct sockaddr_in a;
+	int ls = listen_loopback(&a);
+	if (ls < 0)
+		return;
+	pthread_t broker;
+	CHECK(pthread_create(&broker, NULL, broker_main, &ls) == 0);
+
+	struct sp_mqtt *m = client_of(&a, "test-late");
 	if (m == NULL)
 		return;
 	sp_mqtt_poll(m);
@@ -176,26 +196,16 @@ static void test_late_connack_brings_nothing_up(void)
  */
 static void test_blocked_delivery_bounded(void)
 {
-	int ls = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t alen = sizeof(a);
-	CHECK(ls >= 0 && bind(ls, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(ls, 4) == 0 &&
-	      getsockname(ls, (struct sockaddr *)&a, &alen) == 0);
+	struct sockaddr_in a;
+	int ls = listen_loopback(&a);
+	if (ls < 0)
+		return;
 	atomic_store(&answer, 1); /* CONNACK and the PUBLISH at once */
 	atomic_store(&block_delivery, 1);
 	pthread_t broker;
 	CHECK(pthread_create(&broker, NULL, broker_main, &ls) == 0);
 
-	char uri[64];
-	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", ntohs(a.sin_port));
-	struct sp_mqtt_params p = {0};
-	p.uri = uri;
-	p.client_id = "test-blocked";
-	p.keepalive_s = 30;
-	p.clean_session = false;
-	struct sp_mqtt_callbacks cb = {NULL, on_message, on_connected, NULL};
-	struct sp_mqtt *m = sp_mqtt_create(&p, &cb);
-	CHECK(m != NULL);
+	struct sp_mqtt *m = client_of(&a, "test-blocked");
 	if (m == NULL)
 		return;
 	sp_mqtt_poll(m);
