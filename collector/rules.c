@@ -204,6 +204,18 @@ static int64_t dev_now(const struct device *dv, int64_t now)
 	return add_time(dv->clock_ts, now > dv->clock_rx ? now - dv->clock_rx : 0);
 }
 
+void rules_clock_set_forward(struct rules *r, int64_t fwd_ms)
+{
+	for (size_t i = 0; i < r->devs_used; i++) {
+		struct device *dv = &r->devs[i];
+		if (dv->names == NULL)
+			continue; /* a free slot */
+		dv->clock_rx = add_time(dv->clock_rx, fwd_ms);
+		if (dv->behind_rx != NOT_BEHIND)
+			dv->behind_rx = add_time(dv->behind_rx, fwd_ms);
+	}
+}
+
 /* Moves the device's clock forward to a newer record (ts, arrived at rx). */
 static void dev_clock(struct device *dv, int64_t ts, int64_t rx)
 {

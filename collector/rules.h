@@ -223,6 +223,16 @@ int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_rec
  */
 int rules_tick(struct rules *r, int64_t now_ms, rule_event_fn fn, void *ctx);
 
+/*
+ * The collector's clock was set forward by fwd_ms: each device's clock is
+ * carried forward from its newest record's arrival (rules.c, dev_now), which
+ * the old clock stamped, so without this every device's time would jump by
+ * the step and every pending hold run out at the next tick (a door open for
+ * a moment, a lift stopped for a moment: false alerts). Its arrival times
+ * move forward with the step instead.
+ */
+void rules_clock_set_forward(struct rules *r, int64_t fwd_ms);
+
 /* Forgets all state (after a rolled-back transaction), before reloading it. */
 void rules_reset(struct rules *r);
 

@@ -588,10 +588,18 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 	memset(&w->bc, 0, sizeof(w->bc));
 	if ((rc = prepare_agents(w, n)))
 		return rc;
-	/* an arrival after now was stamped by a clock set back since (note_clock) */
-	for (size_t i = 0; i < n; i++)
+	/*
+	 * An arrival after now was stamped by a clock set back since; one at or
+	 * before fwd_upto by the clock before a step forward, which would make
+	 * its device look silent, its records ahead and its rules' time jump by
+	 * the step (note_clock).
+	 */
+	for (size_t i = 0; i < n; i++) {
 		if (w->msgs[i].received_ms > now)
 			w->msgs[i].received_ms = now;
+		else if (w->fwd_ms > 0 && w->msgs[i].received_ms <= w->fwd_upto)
+			w->msgs[i].received_ms += w->fwd_ms;
+	}
 	if ((rc = store_w_begin(w->p.store)))
 		return rc;
 	for (size_t i = 0; i < n; i++) {
@@ -741,12 +749,21 @@ static void note_clock(struct writer *w, int64_t now, int64_t mono)
 	if (w->clock_off_known && off < w->clock_off - CLOCK_STEP_MS) {
 		int64_t back = w->clock_off - off;
 		w->clock_back_ms += back;
+		w->fwd_ms = 0; /* arrivals stamped from now on may lie below fwd_upto */
 		SP_WARN("writer", "the collector's clock was set back %lld s; the liveness times it "
 				  "stamped while it ran ahead move back as much",
 			(long long)((back + 500) / 1000));
 	} else if (w->clock_off_known && off > w->clock_off + CLOCK_STEP_MS) {
 		int64_t fwd = off - w->clock_off;
 		seqtrack_clock_set_forward(w->seq, fwd);
+		rules_clock_set_forward(w->rules, fwd);
+		/*
+		 * What waits in the queues was stamped by the old clock, at or before
+		 * now - fwd (the step came since the last call, well under fwd ago);
+		 * what arrives from now on, after it (process_batch).
+		 */
+		w->fwd_upto = now - fwd;
+		w->fwd_ms = fwd;
 		w->link_up_since = 0; /* link_settled starts its wait again */
 		SP_WARN("writer", "the collector's clock was set forward %lld s; open sequence gaps "
 				  "wait as much longer, and offline alerts wait %lld s for every device to "

@@ -63,6 +63,13 @@ struct writer {
 	/* the wall clock against the monotonic one, to see it set back (writer.c, note_clock) */
 	int64_t clock_off;
 	bool clock_off_known;
+	/*
+	 * The last forward step of the wall clock (note_clock): arrivals stamped
+	 * at or before fwd_upto were stamped by the clock before it, and move
+	 * forward by fwd_ms as they come out of the queue; 0 = none (or undone
+	 * by a step back).
+	 */
+	int64_t fwd_upto, fwd_ms;
 	int64_t clock_back_ms;        /* set back by this much: to apply in the next batch */
 	int64_t device_count;
 	bool failing;                 /* the last batch failed to commit */

@@ -1146,6 +1146,37 @@ out:
  * A hold that began on a device's new clock is not moved when the step is
  * taken (again, after a restart: the stored last_seen is the old clock's).
  */
+/*
+ * The collector's clock set forward an hour while a trapped-passenger hold
+ * runs: the hold runs out 20 s after it began in real time, not at the next
+ * tick (the device's time is carried forward from its record's arrival,
+ * which the old clock stamped).
+ */
+static void test_clock_set_forward_keeps_holds(void)
+{
+	const int64_t HOUR = 3600 * S;
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	feed(&f, &LIFT, trapped(&LIFT, T0, 2, true), R0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_TRAPPED, 0, "", T0, ANY);
+	sink_clear(s);
+	rules_clock_set_forward(f.r, HOUR);
+	/* 5 s later in real time, the new clock an hour on: still holding */
+	CHECK_EQ_INT(tick(&f, R0 + HOUR + 5 * S), 0);
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(tick(&f, R0 + HOUR + 20 * S - 1), 0);
+	CHECK_EQ_INT(s->n, 0);
+	/* its 20 s passed: it opens, dated in the device's time */
+	CHECK_EQ_INT(tick(&f, R0 + HOUR + 20 * S), 0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", T0, T0 + 20 * S);
+out:
+	fx_close(&f);
+}
+
 static void test_clock_step_keeps_holds_of_the_new_time(void)
 {
 	struct fx f;
@@ -1780,6 +1811,7 @@ int main(void)
 	RUN(test_condition_begun_behind_the_clock);
 	RUN(test_clock_step_configured);
 	RUN(test_clock_step_keeps_holds_of_the_new_time);
+	RUN(test_clock_set_forward_keeps_holds);
 	RUN(test_load_takes_no_time_far_ahead);
 	RUN(test_station_rules);
 	RUN(test_port_over_temp_hysteresis);
