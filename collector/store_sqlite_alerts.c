@@ -172,8 +172,11 @@ static const char *const RASQL[SQA_R_COUNT] = {
 	[RA_LIST_SITE] = ALERT_COLUMNS "INDEXED BY alerts_site_opened WHERE site = ?2 AND "
 	ALERT_STATE_FILTER " AND (?3 IS NULL OR severity = ?3)"
 	" ORDER BY opened_at DESC, id DESC LIMIT ?4",
-	/* every site's: newest first through alerts_opened, until the limit */
-	[RA_LIST] = ALERT_COLUMNS "WHERE " ALERT_STATE_FILTER " AND (?2 IS NULL OR site = ?2)"
+	/*
+	 * every site's (?2 unused: a site goes to RA_LIST_SITE): newest first
+	 * through alerts_opened, the planner's own choice, until the limit
+	 */
+	[RA_LIST] = ALERT_COLUMNS "WHERE " ALERT_STATE_FILTER
 	" AND (?3 IS NULL OR severity = ?3) ORDER BY opened_at DESC, id DESC LIMIT ?4",
 	[RA_COUNTS] = "SELECT state, severity, count(*) FROM alerts GROUP BY state, severity",
 	/* through alerts_state (state, severity): the dashboard asks every 5 s */

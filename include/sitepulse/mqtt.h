@@ -84,7 +84,12 @@ struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_m
  */
 void sp_mqtt_disconnect(struct sp_mqtt *m, int timeout_ms);
 
-/* Disconnects (waiting up to timeout_ms for in-flight work) and frees. Accepts NULL. */
+/*
+ * Disconnects (waiting up to timeout_ms for in-flight work) and frees. A
+ * message callback still blocked (see sp_mqtt_disconnect) must have been
+ * freed by the caller first: it touches the client when it returns.
+ * Accepts NULL.
+ */
 void sp_mqtt_destroy(struct sp_mqtt *m, int timeout_ms);
 
 /*

@@ -17,6 +17,7 @@
  */
 #include "harness.h"
 
+#include "sitepulse/clock.h"
 #include "sitepulse/mqtt.h"
 
 #include <arpa/inet.h>
@@ -50,13 +51,6 @@ static void on_connected(void *ctx)
 {
 	(void)ctx;
 	atomic_fetch_add(&connected_calls, 1);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Reads up to len bytes within ms; the count, 0 at EOF, -1 on timeout or error. */
@@ -111,9 +105,9 @@ static void *broker_main(void *arg)
 	if (send(fd, reply, sizeof(reply), MSG_NOSIGNAL) == (ssize_t)sizeof(reply)) {
 		/* the client's answer: perhaps a PUBACK, then DISCONNECT or EOF */
 		unsigned char buf[64];
-		int64_t until = mono_ms() + 3000;
+		int64_t until = sp_mono_ms() + 3000;
 		ssize_t n;
-		while ((n = read_within(fd, buf, sizeof(buf), (int)(until - mono_ms()))) > 0)
+		while ((n = read_within(fd, buf, sizeof(buf), (int)(until - sp_mono_ms()))) > 0)
 			if (memchr(buf, 0xe0, (size_t)n) != NULL) /* DISCONNECT */
 				break;
 		if (n >= 0)
@@ -170,9 +164,9 @@ static void test_late_connack_brings_nothing_up(void)
 		usleep(10 * 1000);
 	CHECK(atomic_load(&connect_seen));
 
-	int64_t t0 = mono_ms();
+	int64_t t0 = sp_mono_ms();
 	sp_mqtt_disconnect(m, 300); /* the connect is still under way when it gives up */
-	CHECK(mono_ms() - t0 < 3000);
+	CHECK(sp_mono_ms() - t0 < 3000);
 
 	atomic_store(&answer, 1);
 	for (int i = 0; i < 400 && !atomic_load(&closed); i++)
@@ -213,9 +207,9 @@ static void test_blocked_delivery_bounded(void)
 		usleep(10 * 1000);
 	CHECK(atomic_load(&delivering)); /* the callback is blocked */
 
-	int64_t t0 = mono_ms();
+	int64_t t0 = sp_mono_ms();
 	sp_mqtt_disconnect(m, 300);
-	int64_t took = mono_ms() - t0;
+	int64_t took = sp_mono_ms() - t0;
 	CHECK(took >= 1000 && took < 5000); /* waited for it, then gave up: 300 ms + 1 s in all */
 	CHECK(atomic_load(&delivering));    /* it is still under way: the caller frees it */
 	atomic_store(&release, 1);

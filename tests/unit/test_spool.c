@@ -192,6 +192,14 @@ static void test_new_spool_knows_no_seq(void)
 	harness_remove_db(path);
 }
 
+static char second_agent_path[600];
+
+/* Another process opening the spool, as a second agent with the same spool_path would. */
+static void second_agent(void)
+{
+	CHECK(spool_open(second_agent_path, BIG, false) == NULL);
+}
+
 /* One process at a time: a second open of a spool in use is refused, and works once it closed. */
 static void test_one_user_at_a_time(void)
 {
@@ -202,8 +210,10 @@ static void test_one_user_at_a_time(void)
 	if (sp == NULL)
 		return;
 	CHECK_EQ_INT(spool_set_next_seq(sp, 7), 0);
-	CHECK(spool_open(path, BIG, false) == NULL); /* a second agent with the same spool_path */
-	/* the first still works: the refused open left its locks alone */
+	/* in a process of its own: the refused open's descriptors are not the first's */
+	snprintf(second_agent_path, sizeof(second_agent_path), "%s", path);
+	CHECK(in_child(second_agent, 10000));
+	/* the first still works */
 	size_t n = payload(buf, sizeof(buf), 7);
 	CHECK_EQ_INT(spool_append(sp, TS, buf, n, NULL, NULL), 0);
 	spool_close(sp);
