@@ -151,9 +151,12 @@ static const char *const WASQL[SQA_W_COUNT] = {
 enum { RA_LIST_ACTIVE, RA_LIST_SITE, RA_LIST, RA_COUNTS, RA_ACTIVE_COUNTS, RA_DURING };
 _Static_assert(RA_DURING + 1 == SQA_R_COUNT, "SQA_R_COUNT");
 
-/* ?1 the state filter (enum store_alert_state_filter: 0 all, 1 active, 2 cleared) */
-#define ALERT_STATE_FILTER \
-	"(?1 = 0 OR (?1 = 1 AND cleared_at IS NULL) OR (?1 = 2 AND cleared_at IS NOT NULL))"
+/*
+ * ?1 the state filter (enum store_alert_state_filter): all (0) or cleared
+ * (2); the active ones (1) are RA_LIST_ACTIVE's
+ */
+#define ALERT_STATE_FILTER "(?1 <> 2 OR cleared_at IS NOT NULL)"
+_Static_assert(STORE_ALERTS_CLEARED == 2, "ALERT_STATE_FILTER spells it 2");
 
 /*
  * The alert list, newest first, in three statements so that each has an

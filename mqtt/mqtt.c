@@ -55,7 +55,7 @@ struct sp_mqtt {
 	int64_t backoff_max_ms;
 
 	pthread_mutex_t lock;   /* guards state, stopped, closed, delivering, next_attempt_ms,
-				   backoff_ms, failures */
+				   backoff_ms, failures, controls_pending, controls_failed */
 	pthread_cond_t changed; /* signalled when a connect or a disconnect completes */
 	enum conn_state state;
 	bool stopped;           /* sp_mqtt_disconnect was called: never connect again */
@@ -72,8 +72,8 @@ struct sp_mqtt {
 	atomic_uint_fast64_t epoch;
 	atomic_int inflight;
 	/* control messages: published and not yet answered (PUBACK or failure), failed */
-	atomic_int controls_pending;
-	atomic_uint controls_failed;
+	int controls_pending;
+	unsigned controls_failed;
 	/* subscriptions of the current connection: requested (owner) and granted (Paho) */
 	atomic_uint subs_asked, subs_granted;
 };
@@ -118,7 +118,8 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 				      msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
 		pthread_mutex_lock(&m->lock);
 		m->delivering--;
-		pthread_cond_broadcast(&m->changed);
+		if (m->closed) /* close_deliveries waits (closed is set under this lock) */
+			pthread_cond_broadcast(&m->changed);
 		pthread_mutex_unlock(&m->lock);
 	}
 	MQTTAsync_freeMessage(&msg);
@@ -183,7 +184,7 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
 	m->failures = 0;
 	m->backoff_ms = BACKOFF_MIN_MS;
 	atomic_store(&m->inflight, 0);
-	atomic_store(&m->controls_pending, 0);
+	m->controls_pending = 0;
 	/*
 	 * Before the epoch moves, so the owner never sees the new connection with
 	 * the old one's counts. A SUBACK of the old connection cannot come later:
@@ -246,10 +247,9 @@ static void control_finished(struct sp_mqtt *m, bool ok)
 {
 	pthread_mutex_lock(&m->lock);
 	if (!ok)
-		atomic_fetch_add(&m->controls_failed, 1);
-	int v = atomic_load(&m->controls_pending);
-	while (v > 0 && !atomic_compare_exchange_weak(&m->controls_pending, &v, v - 1))
-		;
+		m->controls_failed++;
+	if (m->controls_pending > 0) /* 0 after a reconnect reset it */
+		m->controls_pending--;
 	pthread_cond_broadcast(&m->changed);
 	pthread_mutex_unlock(&m->lock);
 }
@@ -539,8 +539,10 @@ int sp_mqtt_publish_control(struct sp_mqtt *m, const char *topic, const void *pa
 	ro.context = m;
 	ro.onSuccess = on_control_done;
 	ro.onFailure = on_control_fail;
-	unsigned failed_before = atomic_load(&m->controls_failed);
-	atomic_fetch_add(&m->controls_pending, 1);
+	pthread_mutex_lock(&m->lock);
+	unsigned failed_before = m->controls_failed;
+	m->controls_pending++;
+	pthread_mutex_unlock(&m->lock);
 	int rc = MQTTAsync_sendMessage(m->client, topic, &msg, &ro);
 	if (rc != MQTTASYNC_SUCCESS) {
 		control_finished(m, true); /* never sent: not a failure of a sent one */
@@ -554,14 +556,14 @@ int sp_mqtt_publish_control(struct sp_mqtt *m, const char *topic, const void *pa
 	/* the broker answers a connection's publishes in order: ours is answered last */
 	struct timespec until = sp_mono_deadline(wait_ms);
 	pthread_mutex_lock(&m->lock);
-	while (atomic_load(&m->controls_pending) > 0 &&
-	       pthread_cond_timedwait(&m->changed, &m->lock, &until) == 0)
+	while (m->controls_pending > 0 && pthread_cond_timedwait(&m->changed, &m->lock, &until) == 0)
 		;
-	bool answered = atomic_load(&m->controls_pending) == 0;
+	bool answered = m->controls_pending == 0;
+	bool failed = m->controls_failed != failed_before;
 	pthread_mutex_unlock(&m->lock);
 	if (!answered)
 		return SP_ETIMEDOUT;
-	return atomic_load(&m->controls_failed) == failed_before ? 0 : SP_ECONN;
+	return failed ? SP_ECONN : 0;
 }
 
 /*
