@@ -15,7 +15,15 @@
 #include <string.h>
 
 #define LOG_COMP         "city"
-#define BEFORE_PORT_ROWS 256 /* port records read from before a period */
+/*
+ * Port records read back from before a period, at most: the newest of each
+ * port is kept (summary.h), but a port that reports rarely may lie behind
+ * many records of busy ones (64 ports reporting every second fill 256 in 4
+ * s; a quiet port's newest record may be a minute old). This many covers
+ * every port's newest within the usual offline_ms; it bounds what one
+ * device costs per period (read, not kept) on a charger that floods.
+ */
+#define BEFORE_PORT_ROWS 4096
 /* how far back a lift's newest record is looked for (one record: the walk stops at it) */
 #define LIFT_BEFORE_MS (7LL * 24 * 3600 * 1000)
 /*
@@ -58,7 +66,11 @@ struct build {
 	int rc;         /* the first failure */
 	size_t records; /* records of the period fed */
 	size_t refused; /* stored records the codec refused */
+	/* read_ports_before: the ports whose newest record is kept, and how many are still to find */
+	uint64_t ports_kept;
+	int32_t ports_left;
 };
+_Static_assert(SP_PORT_MAX <= 64, "a port's bit fits build.ports_kept");
 
 struct citybuild *citybuild_create(const struct citybuild_params *p)
 {
@@ -138,6 +150,38 @@ static int before_row(void *ctx, const char *body, size_t len)
 	return 0;
 }
 
+/*
+ * A stored port record before the period: kept only if it is its port's
+ * newest (they come newest first); the walk stops once every port the
+ * birth names has one.
+ */
+static int port_before_row(void *ctx, const char *body, size_t len)
+{
+	struct build *b = ctx;
+	struct citybuild *cb = b->cb;
+	struct sp_record *v = sp_grow(cb->before, &cb->before_cap, cb->nbefore + 1, sizeof(*v), 16);
+	if (v == NULL) {
+		b->rc = SP_ENOMEM;
+		return 1;
+	}
+	cb->before = v;
+	struct sp_reject_info why;
+	struct sp_record *r = &v[cb->nbefore];
+	if (sp_decode_record(cb->dec, body, len, b->now, r, &why) != 0) {
+		b->refused++;
+		return 0;
+	}
+	/* the codec holds ports to 1..SP_PORT_MAX; anything else is not a port state */
+	if (r->kind != SP_REC_PORT || r->u.port.port < 1 || r->u.port.port > SP_PORT_MAX)
+		return 0;
+	uint64_t bit = 1ULL << (r->u.port.port - 1);
+	if (b->ports_kept & bit)
+		return 0; /* an older record of a port already kept */
+	b->ports_kept |= bit;
+	cb->nbefore++;
+	return b->ports_left > 0 && --b->ports_left == 0;
+}
+
 static int record_row(void *ctx, int64_t ts, enum sp_rec_kind kind, const char *body, size_t len)
 {
 	struct build *b = ctx;
@@ -166,13 +210,18 @@ static int alert_row(void *ctx, const struct store_alert_row *row)
 	return 0;
 }
 
-/* Appends the readings q finds to cb->before. 0 or SP_E* (a device gone meanwhile: 0). */
-static int read_into_before(struct build *b, const struct store_readings_query *q)
+/* Appends the readings q finds to cb->before through fn. 0 or SP_E* (a device gone meanwhile: 0). */
+static int read_with(struct build *b, const struct store_readings_query *q, store_reading_fn fn)
 {
-	int rc = store_r_readings(b->cb->p.store, q, before_row, b);
+	int rc = store_r_readings(b->cb->p.store, q, fn, b);
 	if (b->rc)
 		return b->rc;
 	return rc < 0 && rc != SP_ENOTFOUND ? rc : 0;
+}
+
+static int read_into_before(struct build *b, const struct store_readings_query *q)
+{
+	return read_with(b, q, before_row);
 }
 
 /*
@@ -233,9 +282,11 @@ static int read_before(struct build *b, const char *site, const struct dev_entry
 		return rc;
 	if (d->kind != SP_DEV_CHARGER && (rc = read_counters_before(b, site, d->dev, start)))
 		return rc;
-	if (d->kind != SP_DEV_LIFT && (rc = read_into_before(b, &ports)))
-		return rc;
-	return 0;
+	if (d->kind == SP_DEV_LIFT)
+		return 0;
+	b->ports_kept = 0;
+	b->ports_left = d->ports; /* 0 (unknown): read back to the bound */
+	return read_with(b, &ports, port_before_row);
 }
 
 int citybuild_period(struct citybuild *cb, const char *site, int64_t start, int64_t end,
@@ -243,7 +294,7 @@ int citybuild_period(struct citybuild *cb, const char *site, int64_t start, int6
 		     struct citybuild_report *rep)
 {
 	struct summary_period per = {site, start, end, now, cb->p.offline_ms};
-	struct build b = {cb, NULL, now, 0, 0, 0};
+	struct build b = {cb, NULL, now, 0, 0, 0, 0, 0};
 	int rc;
 
 	memset(rep, 0, sizeof(*rep));

@@ -9,9 +9,10 @@
  * of the 7 days before and, for each lift counter that record lacks, the
  * newest lift record carrying it of the 2 hours before (the counter's
  * baseline; lifts and devices of unknown kind: a counter not found counts
- * from its first value in the period), its
- * port records within offline_ms of the start (port states; chargers and
- * unknown), at most 256 of them - then its records of the period
+ * from its first value in the period), the newest record of each port
+ * within offline_ms of the start (port states; chargers and unknown; read
+ * back over at most 4096 port records, stopping once every port of the
+ * birth has one) - then its records of the period
  * (store_r_device_records), then the site's alerts active during the
  * period (store_r_alerts_during). A charger's ports come from its birth
  * (the device's meta, decoded by the codec as a birth entry). Stored

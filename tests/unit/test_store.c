@@ -867,6 +867,71 @@ out:
 	drop(s, path);
 }
 
+/*
+ * A quiet port behind a busy one (citybuild.c): chg-1 has 2 ports; port 2
+ * said "charging" at S - 120 s and nothing since, port 1 said "idle" every
+ * 200 ms from S - 110 s (550 records). Within offline_ms (300 s) port 2 is
+ * still charging through the 60 s period: 50 % utilisation. Reading only
+ * the newest 256 port records before S lost port 2's state (0.0).
+ */
+static void test_city_quiet_port(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	struct citybuild *cb = NULL;
+	struct sp_buf out = SP_BUF_INIT(0), meta = SP_BUF_INIT(0);
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	const int64_t S = T0 + 3600000;
+	int64_t ag = 0, seq = 1;
+	struct store_device d;
+	struct sp_device_info ci = charger_info("chg-1", 2);
+	char body[256];
+	CHECK_EQ_INT(sp_encode_device_info(&meta, &ci), 0);
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &ag), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "chg-1", ag, &ci, SP_DEV_CHARGER, meta.data,
+					   &d),
+		     0);
+	snprintf(body, sizeof(body),
+		 "{\"t\":\"port\",\"dev\":\"chg-1\",\"ts\":%lld,\"port\":2,\"state\":\"charging\","
+		 "\"w\":500}",
+		 (long long)(S - 120000));
+	CHECK_EQ_INT(store_w_reading(s, d.id, ag, seq++, SP_REC_PORT, S - 120000, body, strlen(body)),
+		     0);
+	for (int64_t ts = S - 110000; ts < S; ts += 200) {
+		snprintf(body, sizeof(body),
+			 "{\"t\":\"port\",\"dev\":\"chg-1\",\"ts\":%lld,\"port\":1,"
+			 "\"state\":\"idle\",\"w\":0}",
+			 (long long)ts);
+		CHECK_EQ_INT(store_w_reading(s, d.id, ag, seq++, SP_REC_PORT, ts, body, strlen(body)),
+			     0);
+	}
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	struct citybuild_params p = {s, NULL, 300000, 1000};
+	struct citybuild_report rep;
+	atomic_bool stop = false;
+	CHECK((cb = citybuild_create(&p)) != NULL);
+	if (cb == NULL)
+		goto out;
+	CHECK_EQ_INT(citybuild_period(cb, "site-a", S, S + 60000, S + 61000, false, &stop, &out, &rep),
+		     0);
+	CHECK_EQ_INT(rep.refused, 0);
+	const char *chg = out.data ? strstr(out.data, "\"dev\":\"chg-1\"") : NULL;
+	CHECK(chg != NULL);
+	const char *half = chg ? strstr(chg, "\"utilization_pct\":50.0,") : NULL;
+	CHECK(half != NULL);
+	if (chg != NULL && half == NULL)
+		fprintf(stderr, "  summary: %s\n", out.data);
+out:
+	citybuild_destroy(cb);
+	sp_buf_free(&out);
+	sp_buf_free(&meta);
+	drop(s, path);
+}
+
 static void test_readings_same_ts_newest_insert_first(void)
 {
 	char path[512];
@@ -3550,6 +3615,7 @@ int main(void)
 	RUN(test_readings_query);
 	RUN(test_readings_with_field);
 	RUN(test_city_counter_base);
+	RUN(test_city_quiet_port);
 	RUN(test_readings_same_ts_newest_insert_first);
 	RUN(test_readings_across_chunks);
 	RUN(test_lent_and_copied_bodies);
