@@ -167,21 +167,38 @@ static const char *scenario_key(const char *field)
 }
 
 /*
+ * A problem of section's key found after the load: "FILE:LINE: [section]
+ * key: problem" as the loader's own, the line the key's (else its
+ * section's header: a key left at its default); no line when neither is
+ * in the file.
+ */
+static void add_at(struct sp_conf_errors *errs, const struct sp_conf_where *where,
+		   const char *path, const char *section, const char *key, const char *problem)
+{
+	int line = sp_conf_where_line(where, section, key);
+	if (line > 0)
+		sp_conf_errors_add(errs, "%s:%d: [%s] %s: %s", path, line, section, key, problem);
+	else
+		sp_conf_errors_add(errs, "%s: [%s] %s: %s", path, section, key, problem);
+}
+
+/*
  * What the simulator would refuse at start (sim.h: sim_params_check,
  * sim_scenario_check), found here instead, so that --check-config finds it
  * too and the agent exits 2 naming the key. The [sim] section and the
  * scenarios of the file; --scenario options are checked as they are added.
  */
-static void check_site(const struct agent_conf *c, const char *path, struct sp_conf_errors *errs)
+static void check_site(const struct agent_conf *c, const char *path,
+		       const struct sp_conf_where *where, struct sp_conf_errors *errs)
 {
 	struct sim_params p;
 	struct sim_scenario sc[AGENT_SCENARIOS_MAX];
-	char err[256];
+	char err[256], section[300];
 
 	agent_conf_sim_params(c, &p, sc);
 	const char *key = sim_params_check(&p, err, sizeof(err));
 	if (key != NULL) {
-		sp_conf_errors_add(errs, "%s: [sim] %s: %s", path, key, err);
+		add_at(errs, where, path, "sim", key, err);
 		return; /* the scenarios are judged against a valid site only */
 	}
 	for (size_t i = 0; i < c->nscenarios; i++) {
@@ -190,16 +207,18 @@ static void check_site(const struct agent_conf *c, const char *path, struct sp_c
 					 (s->dev == NULL || !sp_id_valid_str(s->dev))))
 			continue; /* reported above */
 		key = sim_scenario_check(&p, &sc[i], err, sizeof(err));
+		snprintf(section, sizeof(section), "scenario.%s", s->section);
 		if (key != NULL)
-			sp_conf_errors_add(errs, "%s: [scenario.%s] %s: %s", path,
-					   c->scenarios[i].section, scenario_key(key), err);
+			add_at(errs, where, path, section, scenario_key(key), err);
 	}
 }
 
 int agent_conf_load(struct agent_conf *c, const char *path, struct sp_conf_errors *errs)
 {
 	size_t before = errs->count;
-	sp_conf_load(&agent_conf_schema, path, c, errs);
+	struct sp_conf_where *where = NULL;
+	char section[300], problem[300];
+	sp_conf_load_where(&agent_conf_schema, path, c, errs, &where);
 
 	for (size_t i = 0; i < c->nscenarios; i++) {
 		struct agent_scenario_conf *s = &c->scenarios[i];
@@ -209,11 +228,15 @@ int agent_conf_load(struct agent_conf *c, const char *path, struct sp_conf_error
 		if (sit < 0)
 			continue; /* reported by the loader: required key missing */
 		s->situation = sit;
-		if (sit != SIM_SILENT && (s->dev == NULL || !sp_id_valid_str(s->dev)))
-			sp_conf_errors_add(errs, "%s: [scenario.%s] dev: required for situation %s",
-					   path, s->section, s->situation_text);
+		if (sit != SIM_SILENT && (s->dev == NULL || !sp_id_valid_str(s->dev))) {
+			snprintf(section, sizeof(section), "scenario.%s", s->section);
+			snprintf(problem, sizeof(problem), "required for situation %s",
+				 s->situation_text);
+			add_at(errs, where, path, section, "dev", problem);
+		}
 	}
-	check_site(c, path, errs);
+	check_site(c, path, where, errs);
+	sp_conf_where_free(where);
 	return errs->count > before ? SP_ECONFIG : 0;
 }
 

@@ -351,6 +351,17 @@ static bool match_section(const char *pattern, const char *name, char parts[MAX_
 	return *name == '\0';
 }
 
+struct seen_entry {
+	char *name; /* "section\nkey", or "section\n" for the header */
+	int line;
+};
+
+/* Where one load found its keys and section headers (conf.h). */
+struct sp_conf_where {
+	struct seen_entry *seen;
+	size_t nseen;
+};
+
 struct load_ctx {
 	const struct sp_conf_schema *schema;
 	void *root;
@@ -364,8 +375,12 @@ struct load_ctx {
 	const struct sp_conf_section *cur_sec;
 	void *cur_target;
 	bool cur_bad;                /* unknown/invalid section: its keys are skipped */
-	/* "section\nkey" of every key set so far, to reject repeats */
-	char **seen;
+	/*
+	 * "section\nkey" of every key set so far, to reject repeats, and
+	 * "section\n" of every section header, each with its first line: kept
+	 * for sp_conf_where when the caller asks
+	 */
+	struct seen_entry *seen;
 	size_t nseen;
 	bool secret_set;
 	/* instance sections created by this load, to check their required keys */
@@ -437,7 +452,8 @@ static int remember_key(struct load_ctx *c, const char *section, const char *key
 	size_t sl = strlen(section), kl = strlen(key);
 	if (was_seen(c, section, key))
 		return 1;
-	char **p = realloc(c->seen, (c->nseen + 1) * sizeof(*p));
+	/* no memory: the key is still set, only its repeat or line goes unnoticed */
+	struct seen_entry *p = realloc(c->seen, (c->nseen + 1) * sizeof(*p));
 	if (p == NULL)
 		return 0;
 	c->seen = p;
@@ -447,7 +463,7 @@ static int remember_key(struct load_ctx *c, const char *section, const char *key
 	memcpy(entry, section, sl);
 	entry[sl] = '\n';
 	memcpy(entry + sl + 1, key, kl + 1);
-	c->seen[c->nseen++] = entry;
+	c->seen[c->nseen++] = (struct seen_entry){entry, c->line};
 	return 0;
 }
 
@@ -518,6 +534,8 @@ static void section_header(struct load_ctx *c, const char *text)
 	memcpy(name, text + 1, n);
 	name[n] = '\0';
 	resolve_section(c, trim(name));
+	if (!c->cur_bad)
+		remember_key(c, c->cur_name, ""); /* its first header's line (no key is named "") */
 }
 
 /*
@@ -587,14 +605,20 @@ static char *reader_cb(char *str, int num, void *stream)
 	return str;
 }
 
-static bool was_seen(const struct load_ctx *c, const char *section, const char *key)
+static const struct seen_entry *find_seen(const struct seen_entry *seen, size_t n,
+					 const char *section, const char *key)
 {
 	size_t sl = strlen(section);
-	for (size_t i = 0; i < c->nseen; i++)
-		if (strncmp(c->seen[i], section, sl) == 0 && c->seen[i][sl] == '\n' &&
-		    strcmp(c->seen[i] + sl + 1, key) == 0)
-			return true;
-	return false;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(seen[i].name, section, sl) == 0 && seen[i].name[sl] == '\n' &&
+		    strcmp(seen[i].name + sl + 1, key) == 0)
+			return &seen[i];
+	return NULL;
+}
+
+static bool was_seen(const struct load_ctx *c, const char *section, const char *key)
+{
+	return find_seen(c->seen, c->nseen, section, key) != NULL;
 }
 
 static void check_required_keys(struct load_ctx *c, const struct sp_conf_section *sec,
@@ -617,8 +641,8 @@ static void warn_if_exposed(struct load_ctx *c)
 			c->origin);
 }
 
-int sp_conf_load_stream(const struct sp_conf_schema *s, FILE *f, const char *origin, void *root,
-			struct sp_conf_errors *errs)
+static int load_stream(const struct sp_conf_schema *s, FILE *f, const char *origin, void *root,
+		       struct sp_conf_errors *errs, struct sp_conf_where **where)
 {
 	struct load_ctx *c = calloc(1, sizeof(*c));
 	int rc = 0;
@@ -646,25 +670,67 @@ int sp_conf_load_stream(const struct sp_conf_schema *s, FILE *f, const char *ori
 	warn_if_exposed(c);
 	if (errs->count > c->errs_at_start)
 		rc = SP_ECONFIG;
+	struct sp_conf_where *w = where ? malloc(sizeof(*w)) : NULL;
+	if (w != NULL) {
+		w->seen = c->seen;
+		w->nseen = c->nseen;
+		c->seen = NULL;
+		c->nseen = 0;
+		*where = w;
+	}
 	for (size_t i = 0; i < c->nseen; i++)
-		free(c->seen[i]);
+		free(c->seen[i].name);
 	free(c->seen);
 	free(c->instances);
 	free(c);
 	return rc;
 }
 
-int sp_conf_load(const struct sp_conf_schema *s, const char *path, void *root,
-		 struct sp_conf_errors *errs)
+int sp_conf_load_stream(const struct sp_conf_schema *s, FILE *f, const char *origin, void *root,
+			struct sp_conf_errors *errs)
 {
+	return load_stream(s, f, origin, root, errs, NULL);
+}
+
+int sp_conf_load_where(const struct sp_conf_schema *s, const char *path, void *root,
+		       struct sp_conf_errors *errs, struct sp_conf_where **where)
+{
+	if (where)
+		*where = NULL;
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
 		sp_conf_errors_add(errs, "%s: cannot open: %s", path, strerror(errno));
 		return SP_ECONFIG;
 	}
-	int rc = sp_conf_load_stream(s, f, path, root, errs);
+	int rc = load_stream(s, f, path, root, errs, where);
 	fclose(f);
 	return rc;
+}
+
+int sp_conf_load(const struct sp_conf_schema *s, const char *path, void *root,
+		 struct sp_conf_errors *errs)
+{
+	return sp_conf_load_where(s, path, root, errs, NULL);
+}
+
+int sp_conf_where_line(const struct sp_conf_where *w, const char *section, const char *key)
+{
+	if (w == NULL)
+		return 0;
+	const struct seen_entry *e = key ? find_seen(w->seen, w->nseen, section, key) : NULL;
+	if (e == NULL)
+		e = find_seen(w->seen, w->nseen, section, "");
+	return e ? e->line : 0;
+}
+
+void sp_conf_where_free(struct sp_conf_where *w)
+{
+	if (w == NULL)
+		return;
+	for (size_t i = 0; i < w->nseen; i++)
+		free(w->seen[i].name);
+	free(w->seen);
+	free(w);
 }
 
 int sp_conf_set(const struct sp_conf_schema *s, void *root, const char *section,

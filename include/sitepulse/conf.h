@@ -122,7 +122,27 @@ int sp_conf_defaults(const struct sp_conf_schema *s, void *root);
 int sp_conf_load(const struct sp_conf_schema *s, const char *path, void *root,
 		 struct sp_conf_errors *errs);
 
-/* Same, from an open stream (origin names it in messages; the stream is not closed). */
+/*
+ * Where a load found each key and [section] header: the lines, for checks
+ * made after the load that span several keys (the agent's simulated site),
+ * so that their messages name the line as the loader's own do.
+ */
+struct sp_conf_where;
+/*
+ * sp_conf_load, also handing back *where (the caller frees it with
+ * sp_conf_where_free; NULL when the file could not be opened or memory
+ * was short: the lines are then unknown, the load is not affected).
+ */
+int sp_conf_load_where(const struct sp_conf_schema *s, const char *path, void *root,
+		       struct sp_conf_errors *errs, struct sp_conf_where **where);
+/*
+ * The line of section's key in the file, else (key absent, or NULL) the
+ * line of the section's first header; 0 when neither is in the file or w
+ * is NULL. section as written in the file's header ("scenario.x").
+ */
+int sp_conf_where_line(const struct sp_conf_where *w, const char *section, const char *key);
+void sp_conf_where_free(struct sp_conf_where *w); /* NULL ok */
+/* Same as sp_conf_load, from an open stream (origin names it in messages; the stream is not closed). */
 int sp_conf_load_stream(const struct sp_conf_schema *s, FILE *f, const char *origin, void *root,
 			struct sp_conf_errors *errs);
 

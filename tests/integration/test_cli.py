@@ -144,21 +144,33 @@ def agent_site_rules(b, d, good):
     exit 2 naming the key or option, never "configuration OK" and then exit 1 at start."""
     T.log("step: agent: a site and scenarios the simulator cannot have")
     base = open(good).read()
+    if not base.endswith("\n"):
+        base += "\n"
+    n = base.count("\n")  # the lines below are numbered from n + 1
+
+    def at(name, text, line):
+        """The file of base + text, and "FILE:LINE" its error must name (CONTRACT §7)."""
+        path = write(os.path.join(d, name), base + text)
+        return path, "%s:%d:" % (path, n + line)
+    nodev, nodev_at = at("nodev.ini", "[sim]\nlifts = 0\nchargers = 0\n", 2)
+    port, port_at = at("port.ini", "[sim]\nports = 12\n[scenario.x]\ndev = chg-1\n"
+                       "situation = port_overheat\nport = 20\n", 6)
+    nonport, nonport_at = at("nonport.ini", "[scenario.y]\ndev = lift-1\n"
+                             "situation = overspeed\nport = 3\n", 4)
+    nodevice, nodevice_at = at("nodevice.ini", "[scenario.z]\ndev = chg-3\n"
+                               "situation = smoke\n", 2)
+    # a key left out (its default) is named at its section's header
+    nokey, nokey_at = at("nokey.ini", "[scenario.w]\nsituation = smoke\n", 1)
     cases = [
         ("a --scenario device beyond [sim] lifts", good,
          ["--scenario", "lift-9:overspeed@10"], ("--scenario lift-9:overspeed@10", "lift-9")),
-        ("a site without devices", write(os.path.join(d, "nodev.ini"),
-                                         base + "[sim]\nlifts = 0\nchargers = 0\n"),
-         [], ("[sim] lifts",)),
-        ("a scenario port beyond [sim] ports",
-         write(os.path.join(d, "port.ini"), base + "[sim]\nports = 12\n[scenario.x]\ndev = chg-1\n"
-               "situation = port_overheat\nport = 20\n"), [], ("[scenario.x] port", "20")),
-        ("a scenario port on a situation without one",
-         write(os.path.join(d, "nonport.ini"), base + "[scenario.y]\ndev = lift-1\n"
-               "situation = overspeed\nport = 3\n"), [], ("[scenario.y] port",)),
-        ("a scenario device missing from the site",
-         write(os.path.join(d, "nodevice.ini"), base + "[scenario.z]\ndev = chg-3\n"
-               "situation = smoke\n"), [], ("[scenario.z] dev", "chg-3")),
+        ("a site without devices", nodev, [], (nodev_at, "[sim] lifts",)),
+        ("a scenario port beyond [sim] ports", port, [], (port_at, "[scenario.x] port", "20")),
+        ("a scenario port on a situation without one", nonport, [],
+         (nonport_at, "[scenario.y] port",)),
+        ("a scenario device missing from the site", nodevice, [],
+         (nodevice_at, "[scenario.z] dev", "chg-3")),
+        ("a scenario without its device", nokey, [], (nokey_at, "[scenario.w] dev")),
     ]
     for what, ini, args, has in cases:
         for extra in (["--check-config"], []):

@@ -906,7 +906,7 @@ static void test_all_errors_in_one_load(void)
 	CHECK(has_error(&a.e, a.path, 3, "[agent] batch_max: ", "1..1000"));
 	CHECK(has_error(&a.e, a.path, 6, "[sim] ports: ", "1..64"));
 	CHECK(has_error(&a.e, a.path, 0, "[agent] id: ", "required"));
-	CHECK(has_error(&a.e, a.path, 0, "[sim] floor_min: ", "below floor_max"));
+	CHECK(has_error(&a.e, a.path, 5, "[sim] floor_min: ", "below floor_max"));
 	CHECK(has_error(&a.e, a.path, 8, "[mqtt] host: ", "unknown key"));
 	aload_done(&a);
 }
@@ -1349,7 +1349,7 @@ static void test_agent_scenarios(void)
 			    "situation = smoke\n");
 	CHECK_EQ_INT(l.rc, SP_ECONFIG);
 	CHECK(has_error(&l.e, l.path, 5, "[scenario.x] situation: ", "\"levitation\""));
-	CHECK(has_error(&l.e, l.path, 0, "[scenario.y] dev: ", "required for situation smoke"));
+	CHECK(has_error(&l.e, l.path, 6, "[scenario.y] dev: ", "required for situation smoke"));
 	aload_done(&l);
 }
 
@@ -1388,6 +1388,48 @@ static void check_reference(const struct sp_conf_schema *s)
 		}
 	}
 	free(doc);
+}
+
+/*
+ * sp_conf_where: the line of each key and section header a load found,
+ * for checks across keys after it (the agent's simulated site); and the
+ * agent's such errors name it as the loader's own do.
+ */
+static void test_where_lines(void)
+{
+	struct aload l;
+	char path[600];
+	struct agent_conf c;
+	struct sp_conf_errors e = {0};
+	struct sp_conf_where *w = NULL;
+	const char *text = AGENT_MIN "[sim]\nlifts = 0\n\n[scenario.x]\nsituation = smoke\n"
+				     "[sim]\nchargers = 0\n";
+	int n = 0; /* AGENT_MIN's lines */
+	for (const char *p = AGENT_MIN; *p; p++)
+		n += *p == '\n';
+	tmp_path(path, sizeof(path));
+	write_bytes(path, text, strlen(text));
+	CHECK_EQ_INT(agent_conf_init(&c), 0);
+	sp_conf_load_where(&agent_conf_schema, path, &c, &e, &w);
+	CHECK(w != NULL);
+	CHECK_EQ_INT(sp_conf_where_line(w, "sim", "lifts"), n + 2);
+	CHECK_EQ_INT(sp_conf_where_line(w, "sim", "chargers"), n + 7);
+	CHECK_EQ_INT(sp_conf_where_line(w, "sim", NULL), n + 1);       /* its first header */
+	CHECK_EQ_INT(sp_conf_where_line(w, "sim", "ports"), n + 1);    /* left at its default */
+	CHECK_EQ_INT(sp_conf_where_line(w, "scenario.x", "dev"), n + 4);
+	CHECK_EQ_INT(sp_conf_where_line(w, "scenario.y", "dev"), 0);   /* not in the file */
+	CHECK_EQ_INT(sp_conf_where_line(NULL, "sim", "lifts"), 0);
+	sp_conf_where_free(w);
+	agent_conf_free(&c);
+	sp_conf_errors_free(&e);
+
+	aload(&l, text);
+	CHECK_EQ_INT(l.rc, SP_ECONFIG);
+	CHECK(has_error(&l.e, l.path, n + 4, "[scenario.x] dev: ", "required for situation smoke"));
+	/* lifts and chargers both 0: named at lifts, where the file set it */
+	CHECK(has_error(&l.e, l.path, n + 2, "[sim] lifts: ", "a site needs a device"));
+	aload_done(&l);
+	unlink(path);
 }
 
 static void test_reference_markdown(void)
@@ -1485,6 +1527,7 @@ int main(void)
 	RUN(test_bad_rule_sections);
 	RUN(test_site_name_of_64_characters);
 	RUN(test_agent_scenarios);
+	RUN(test_where_lines);
 	RUN(test_reference_markdown);
 	HARNESS_EXIT();
 }
