@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """
 test_kinds.py - a device first seen in a fault record, which names no kind
-(docs/protocol.md, "Devices"; docs/alerts.md, "Faults").
+(docs/protocol.md, "Data"; docs/alerts.md, "Faults").
 
 One fake gateway (mosquitto_pub), every message waiting for its ack:
   (1) chg-1 sends a fault raise without a port before any birth: the device
