@@ -855,7 +855,8 @@ static void test_fault_of_a_device_first_unknown(void)
 	if (!fx_open(&f))
 		goto out;
 	struct sink *s = f.s;
-	struct rule_device unk = {.id = 8, .site = "site-a", .dev = "chg-9", .kind = SP_DEV_UNKNOWN};
+	struct rule_device unk = {
+		.id = 8, .site = "site-a", .dev = "chg-9", .kind = SP_DEV_UNKNOWN};
 	struct rule_device chg = unk;
 	chg.kind = SP_DEV_CHARGER;
 	chg.port_limit_w = 1000;
