@@ -11,7 +11,9 @@
  * read from it again when it next reports.
  *
  * Returned pointers stay valid until the next put or clear (a put may
- * evict the entry a pointer points to).
+ * evict the entry a pointer points to). The writer may change a cached
+ * row's fields through one (it learns a device's kind: writer.c
+ * learn_kind); the key (site, dev) is not among them.
  * Threading: owned by the writer thread.
  */
 #ifndef SP_COLLECTOR_DEVCACHE_H

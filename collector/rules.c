@@ -653,6 +653,38 @@ static int follow_clock(struct rules *r, int32_t dev, int64_t ts, int64_t rx, bo
 	return rx - dv->behind_rx >= step ? clock_set_back(r, dev, ts, rx, fn, ctx) : 0;
 }
 
+/* A tracked condition of rule on device dev (an index, or -1), port and code. */
+static bool has_entry(const struct rules *r, int32_t dev, enum rule_id rule, int32_t port,
+		      const char *code)
+{
+	return dev >= 0 && (r->devs[dev].rules_seen & (1u << rule)) &&
+	       entry_find(r, dev, rule, port, code) >= 0;
+}
+
+/*
+ * The fault rule a fault record of device d (index dev, or -1) is judged
+ * under: its kind's. A device of unknown kind (data before its birth) is
+ * guessed from the record, a port saying charger, none lift; its kind may
+ * become known later (a birth, or the writer learning it from a lift,
+ * station or port record), so the guess may have been wrong. The fault's
+ * condition is then tracked under the other fault rule, and stays there:
+ * a record that finds none under its kind's rule takes the other rule's of
+ * the same port and code, if there is one. So an alert opened under the
+ * guess is ended by its clear (its RULE_CLEAR names it, and holds keep
+ * their key), also one reloaded after a restart, and a raise repeated
+ * meanwhile does not open a second alert that would outlive it.
+ */
+static enum rule_id fault_rule(const struct rules *r, const struct rule_device *d, int32_t dev,
+			       bool has_port, int32_t port, const char *code)
+{
+	bool lift = d->kind == SP_DEV_LIFT || (d->kind == SP_DEV_UNKNOWN && !has_port);
+	enum rule_id rule = lift ? RULE_LIFT_FAULT : RULE_CHARGER_FAULT;
+	enum rule_id other = lift ? RULE_CHARGER_FAULT : RULE_LIFT_FAULT;
+	if (!has_entry(r, dev, other, port, code) || has_entry(r, dev, rule, port, code))
+		return rule;
+	return other;
+}
+
 int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_record *rec, bool late,
 	       int64_t received_ms, rule_event_fn fn, void *ctx)
 {
@@ -670,10 +702,9 @@ int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_rec
 
 	if (rec->kind == SP_REC_FAULT) {
 		bool has_port = (rec->has & SP_HAS_PORT) != 0;
-		bool lift = d->kind == SP_DEV_LIFT || (d->kind == SP_DEV_UNKNOWN && !has_port);
-		enum rule_id rule = lift ? RULE_LIFT_FAULT : RULE_CHARGER_FAULT;
 		int32_t fport = has_port ? rec->u.fault.port : 0;
 		const char *code = rec->u.fault.code;
+		enum rule_id rule = fault_rule(r, d, dev, has_port, fport, code);
 		if (rec->u.fault.active && late &&
 		    faultmemo_cleared_since(r->clears, d->id, fport, code, rec->ts))
 			/* resent after its own clear went through: the fault is over already */

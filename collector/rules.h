@@ -212,6 +212,10 @@ void rules_destroy(struct rules *r);
  * a record older than the newest one a tracked condition has seen is
  * ignored by it, until records that are not late have kept arriving that
  * far behind for the clock step's time (RULE_CLOCK_STEP).
+ * A fault record is judged under its device kind's fault rule (unknown
+ * kind: lift without a port, charger with one), or under the other fault
+ * rule when only that one tracks the same port and code (its kind was
+ * guessed wrong before it became known).
  * Returns 0 or the callback's error.
  */
 int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_record *rec,

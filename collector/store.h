@@ -179,8 +179,10 @@ int store_w_device(struct store *s, const char *site, const char *dev, struct st
 
 /*
  * Creates or updates a device. info may be NULL (a device seen in data
- * before any birth: kind from the record). meta_json describes it (birth
- * entry) or is NULL. out receives the stored row.
+ * before any birth: kind from the record; of an existing device only a
+ * stored kind SP_DEV_UNKNOWN is changed, to kind, and nothing else).
+ * meta_json describes it (birth entry) or is NULL. out receives the stored
+ * row.
  */
 int store_w_upsert_device(struct store *s, const char *site, const char *dev, int64_t agent_id,
 			  const struct sp_device_info *info, enum sp_dev_kind kind,

@@ -69,6 +69,8 @@ static const char *const WSQL[W_COUNT] = {
 		      "meta, rating) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	/* every device has its row in device_seen from the start (schema 10) */
 	[W_DEV_SEEN_INS] = "INSERT INTO device_seen(id, last_seen) VALUES (?1, 0)",
+	/* a record's kind for a device of unknown kind only: never over a birth's */
+	[W_DEV_KIND] = "UPDATE devices SET kind = ?3 WHERE site = ?1 AND dev = ?2 AND kind = 0",
 	[W_DEV_UPD] = "UPDATE devices SET kind = ?3, agent_id = ?4, ports = ?5, floor_min = ?6, "
 		      "floor_max = ?7, meta = coalesce(?8, meta), rating = ?9 "
 		      "WHERE site = ?1 AND dev = ?2",
@@ -616,8 +618,22 @@ static int sq_upsert_device(void *impl, const char *site, const char *dev, int64
 	if (rc && rc != SP_ENOTFOUND)
 		return rc;
 	bool exists = rc == 0;
-	/* data before a birth must not erase what a birth said */
+	/*
+	 * Data before a birth must not erase what a birth said. It only tells
+	 * the kind of a device of unknown kind (one first seen in a fault
+	 * record, which names none); W_DEV_KIND leaves any other kind alone.
+	 */
 	if (exists && info == NULL) {
+		if (cur.kind == SP_DEV_UNKNOWN && kind != SP_DEV_UNKNOWN) {
+			sqlite3_stmt *st = s->w[W_DEV_KIND];
+			sqs_bind_text(st, 1, site);
+			sqs_bind_text(st, 2, dev);
+			sqlite3_bind_int(st, 3, (int)kind);
+			if ((rc = sqs_wstep(s, W_DEV_KIND)))
+				return rc;
+			if (sqlite3_changes(s->db) > 0)
+				cur.kind = (uint8_t)kind;
+		}
 		*out = cur;
 		return 0;
 	}

@@ -136,6 +136,24 @@ static enum sp_reject check_context(const struct parsed_rec *r, const struct sto
 }
 
 /*
+ * Learns the kind of a device of unknown kind (one first seen in a fault
+ * record, which names none) from a record that tells it, want (a lift,
+ * station or port record): persisted over unknown only (a birth's kind is
+ * never overridden) and kept in the cached row d, so that from now on
+ * check_context's kind check applies and the rules judge its faults under
+ * its kind's rule. Once per device: the caller compares the cached kind.
+ */
+static int learn_kind(struct writer *w, const char *site, const char *dev,
+		      struct store_device *d, enum sp_dev_kind want)
+{
+	struct store_device row;
+	int rc = store_w_upsert_device(w->p.store, site, dev, d->agent_id, NULL, want, NULL, &row);
+	if (rc == 0)
+		d->kind = row.kind; /* a rollback clears the cache (process_batch) */
+	return rc;
+}
+
+/*
  * Whether a reading's arrival must be written as its device's heard in
  * this transaction rather than at the next flush. Online is judged by the
  * stored heard (store_sqlite_read.c, offline.c); it may trail by a flush
@@ -220,14 +238,18 @@ static int store_record(struct writer *w, const struct sp_topic *t, int64_t agen
 	*why = r->why;
 	if (why->reason != SP_REJ_NONE)
 		return 0;
-	struct store_device *d = resolve_device(w, t->site, r->dev, agent_id,
-						 sp_rec_dev_kind(r->kind), &err, &why->reason);
+	enum sp_dev_kind want = sp_rec_dev_kind(r->kind);
+	struct store_device *d = resolve_device(w, t->site, r->dev, agent_id, want, &err,
+						 &why->reason);
 	if (err)
 		return err;
 	if (d == NULL)
 		return 0;
 	if ((why->reason = check_context(r, d, agent_id, &why->field)) != SP_REJ_NONE)
 		return 0;
+	if (d->kind == SP_DEV_UNKNOWN && want != SP_DEV_UNKNOWN &&
+	    (err = learn_kind(w, t->site, r->dev, d, want)))
+		return err;
 	/* the tail stays in the queue until the batch is over: lent, not copied */
 	if ((err = store_w_reading_tail_lent(w->p.store, d->id, agent_id, seq, r->kind, r->ts,
 					     r->body, r->body_len)))

@@ -839,6 +839,87 @@ out:
 	fx_close(&f);
 }
 
+/*
+ * A fault raised while its device's kind was unknown is judged under the
+ * guessed rule (no port: lift.fault). Once the device is known as a charger
+ * (a birth, or a station or port record), its clear finds nothing under
+ * charger.fault: it ends the lift.fault condition of the same port and code,
+ * whose alert is the one open, rather than leave that alert open for ever.
+ * A raise repeated meanwhile keeps that alert (no second one the clear
+ * would leave). The same after a restart (the alert reloaded), and the other
+ * way round.
+ */
+static void test_fault_of_a_device_first_unknown(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	struct rule_device unk = {
+		.id = 8, .site = "site-a", .dev = "chg-9", .kind = SP_DEV_UNKNOWN};
+	struct rule_device chg = unk;
+	chg.kind = SP_DEV_CHARGER;
+	chg.port_limit_w = 1000;
+	feed(&f, &unk, fault(&unk, T0, "E7", true, 0, "contactor"), R0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_FAULT, 0, "E7", T0, T0);
+	/* its birth (or a port record) said charger: the same fault raised again */
+	feed(&f, &chg, fault(&chg, T0 + 1 * S, "E7", true, 0, NULL), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+	feed(&f, &chg, fault(&chg, T0 + 2 * S, "E7", false, 0, NULL), R0 + 2 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_FAULT, 0, "E7", ANY, T0 + 2 * S);
+	CHECK_EQ_INT(s->ev[1].alert_id, s->ev[0].alert_id);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	CHECK_EQ_INT(s->fault_clears, 1);
+	CHECK(s->last_clear.device_id == chg.id && s->last_clear.port == 0 &&
+	      s->last_clear.ts == T0 + 2 * S);
+	CHECK_EQ_STR(s->last_clear.code, "E7");
+	/* a late raise before that clear stays over, whichever rule it is judged under */
+	feed_late(&f, &chg, fault(&chg, T0 + 1 * S, "E7", true, 0, NULL), R0 + 3 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EQ_INT(s->stale, 1);
+	/* now a charger: a new raise of it is a charger fault */
+	feed(&f, &chg, fault(&chg, T0 + 4 * S, "E7", true, 0, NULL), R0 + 4 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_OPEN, RULE_CHARGER_FAULT, 0, "E7", T0 + 4 * S, T0 + 4 * S);
+	feed(&f, &chg, fault(&chg, T0 + 5 * S, "E7", false, 0, NULL), R0 + 5 * S);
+	CHECK_EQ_INT(s->n, 4);
+	CHECK_EV(s, 3, RULE_CLEAR, RULE_CHARGER_FAULT, 0, "E7", ANY, T0 + 5 * S);
+	CHECK_EQ_INT(s->ev[3].alert_id, s->ev[2].alert_id);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+
+	/* after a restart: the lift.fault alert reloaded, the device a charger by now */
+	sink_clear(s);
+	rules_reset(f.r);
+	CHECK_EQ_INT(rules_load_alert(f.r, &chg, "lift.fault", 0, "E8", 77, T0 + 10 * S, R0), 0);
+	feed(&f, &chg, fault(&chg, T0 + 11 * S, "E8", false, 0, NULL), R0 + 11 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_CLEAR, RULE_LIFT_FAULT, 0, "E8", ANY, T0 + 11 * S);
+	CHECK_EQ_INT(s->ev[0].alert_id, 77);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+
+	/* the other way: a port made the guess charger, the device is a lift */
+	sink_clear(s);
+	struct rule_device unk2 = {.id = 9, .site = "site-a", .dev = "lift-9",
+				   .kind = SP_DEV_UNKNOWN};
+	struct rule_device lift9 = unk2;
+	lift9.kind = SP_DEV_LIFT;
+	feed(&f, &unk2, fault(&unk2, T0, "E3", true, 2, NULL), R0);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_FAULT, 2, "E3", T0, T0);
+	/* another port's clear is another fault: nothing to end */
+	feed(&f, &lift9, fault(&lift9, T0 + 1 * S, "E3", false, 1, NULL), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 1);
+	feed(&f, &lift9, fault(&lift9, T0 + 2 * S, "E3", false, 2, NULL), R0 + 2 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_FAULT, 2, "E3", ANY, T0 + 2 * S);
+	CHECK_EQ_INT(s->ev[1].alert_id, s->ev[0].alert_id);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
 static void test_late_records(void)
 {
 	struct fx f;
@@ -1803,6 +1884,7 @@ int main(void)
 	RUN(test_door_open_long);
 	RUN(test_inspection_suppresses);
 	RUN(test_faults_per_code);
+	RUN(test_fault_of_a_device_first_unknown);
 	RUN(test_late_records);
 	RUN(test_late_raise_after_its_clear);
 	RUN(test_older_record_ignored);

@@ -591,6 +591,20 @@ static void test_device_upsert(void)
 	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "chg-9", ag, NULL, SP_DEV_LIFT, NULL, &x2), 0);
 	CHECK_EQ_INT(x2.id, x.id);
 	CHECK_EQ_INT(x2.kind, SP_DEV_CHARGER);
+	/* first seen in a fault record (no kind): the next record to tell one sets it, once */
+	struct store_device u, u2, u3, u4;
+	const char *us = "site-u";
+	CHECK_EQ_INT(store_w_upsert_device(s, us, "box-1", ag, NULL, SP_DEV_UNKNOWN, NULL, &u), 0);
+	CHECK_EQ_INT(u.kind, SP_DEV_UNKNOWN);
+	CHECK_EQ_INT(store_w_upsert_device(s, us, "box-1", ag, NULL, SP_DEV_UNKNOWN, NULL, &u2), 0);
+	CHECK_EQ_INT(u2.kind, SP_DEV_UNKNOWN);
+	CHECK_EQ_INT(store_w_upsert_device(s, us, "box-1", ag, NULL, SP_DEV_CHARGER, NULL, &u3), 0);
+	CHECK_EQ_INT(u3.id, u.id);
+	CHECK_EQ_INT(u3.kind, SP_DEV_CHARGER);
+	CHECK_EQ_INT(store_w_upsert_device(s, us, "box-1", ag, NULL, SP_DEV_LIFT, NULL, &u4), 0);
+	CHECK_EQ_INT(u4.kind, SP_DEV_CHARGER);
+	CHECK_EQ_INT(store_w_device(s, us, "box-1", &u4, NULL), 0);
+	CHECK_EQ_INT(u4.kind, SP_DEV_CHARGER);
 	/* data after a birth does not erase what the birth said */
 	struct store_device d2;
 	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", ag, NULL, SP_DEV_LIFT, NULL, &d2), 0);
@@ -623,7 +637,7 @@ static void test_device_upsert(void)
 	CHECK_EQ_INT(d4.kind, SP_DEV_CHARGER);
 	CHECK_EQ_INT(d4.ports, 2);
 	CHECK(!d4.has_floors);
-	CHECK_EQ_INT(store_w_device_count(s), 3);
+	CHECK_EQ_INT(store_w_device_count(s), 4); /* with site-u box-1 */
 	CHECK_EQ_INT(store_w_agent_state(s, ag, true, T0), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
 
