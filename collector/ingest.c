@@ -4,9 +4,12 @@
  * Threads: on_message runs on Paho's receive thread; acker_main is the
  * ingest's own thread, the only one that publishes; ingest_poll and ingest_stop
  * run on main, the only one that subscribes; ingest_queue_ack and
- * ingest_ask_retained on the writer (the latter meets main in an atomic flag).
+ * ingest_ask_retained on the writer (the latter meets main in an atomic flag,
+ * which main paces: reask.h).
  */
 #include "ingest.h"
+
+#include "reask.h"
 
 #include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
@@ -59,6 +62,8 @@ struct ingest {
 	_Atomic uint64_t subscribed_epoch; /* written by main, read by the acker */
 	/* set by the writer (ingest_ask_retained), taken by main (ingest_poll) */
 	atomic_bool retained_asked;
+	struct reask reask;          /* main thread: the pace of the re-asks */
+	_Atomic uint64_t reasks;     /* re-asks made: written by main, read by the writer */
 	/* Paho thread: rate limits for oversized-message and lost-message logs */
 	struct sp_ratelimit oversize_log, lost_log;
 
@@ -121,6 +126,7 @@ struct ingest *ingest_create(const struct collector_conf *conf, struct queue *q,
 	in->queue = q;
 	in->metrics = m;
 	in->ack.limit = 256;
+	reask_init(&in->reask, REASK_INTERVAL_MS);
 	pthread_mutex_init(&in->ack_lock, NULL);
 	pthread_cond_init(&in->ack_cond, NULL);
 	in->outbox = calloc(ACK_OUTBOX, sizeof(*in->outbox));
@@ -167,6 +173,39 @@ static int subscribe(struct ingest *in, const char *const *filters, size_t n)
 	return rc;
 }
 
+/*
+ * The writer's request for the retained births and states (main thread): at
+ * most one re-ask per REASK_INTERVAL_MS, a request within it carried out at
+ * its end (reask.h: a flapping store would have the broker resend the whole
+ * fleet's at every recovery).
+ */
+static void poll_reask(struct ingest *in)
+{
+	int64_t now = sp_mono_ms();
+	switch (reask_step(&in->reask, atomic_exchange(&in->retained_asked, false), now)) {
+	case REASK_IDLE:
+	case REASK_WAIT:
+		return;
+	case REASK_DEFER:
+		atomic_fetch_add(&in->metrics->retained_deferred, 1);
+		SP_INFO("ingest", "asked for the retained births and states again: the broker resends "
+				  "them in %lld s (at most once every %d s)",
+			(long long)((reask_due_ms(&in->reask) - now + 999) / 1000),
+			REASK_INTERVAL_MS / 1000);
+		return;
+	case REASK_GO:
+		break;
+	}
+	size_t n = sizeof(RETAINED_FILTERS) / sizeof(RETAINED_FILTERS[0]);
+	if (subscribe(in, RETAINED_FILTERS, n))
+		return; /* still waiting: asked again at the next poll (mqtt.c logged why not now) */
+	reask_done(&in->reask, now);
+	atomic_fetch_add(&in->reasks, 1);
+	atomic_fetch_add(&in->metrics->retained_asked, 1);
+	SP_INFO("ingest", "subscribed to sp/v1/+/+/{birth,state} again: the broker resends "
+			  "their retained messages");
+}
+
 void ingest_poll(struct ingest *in)
 {
 	sp_mqtt_poll(in->mqtt);
@@ -183,28 +222,24 @@ void ingest_poll(struct ingest *in)
 		 * answered by them (one made after it stays set for the next poll).
 		 */
 		atomic_store(&in->retained_asked, false);
+		reask_answered(&in->reask);
 		if (subscribe(in, FILTERS, sizeof(FILTERS) / sizeof(FILTERS[0])) == 0) {
 			atomic_store(&in->subscribed_epoch, epoch);
 			SP_INFO("ingest", "subscribed to sp/v1/+/+/{birth,data,state}");
 		}
 		return;
 	}
-	if (!atomic_exchange(&in->retained_asked, false))
-		return;
-	size_t n = sizeof(RETAINED_FILTERS) / sizeof(RETAINED_FILTERS[0]);
-	if (subscribe(in, RETAINED_FILTERS, n)) {
-		/* asked again at the next poll (mqtt.c logged why not now) */
-		atomic_store(&in->retained_asked, true);
-		return;
-	}
-	atomic_fetch_add(&in->metrics->retained_asked, 1);
-	SP_INFO("ingest", "subscribed to sp/v1/+/+/{birth,state} again: the broker resends "
-			  "their retained messages");
+	poll_reask(in);
 }
 
 void ingest_ask_retained(struct ingest *in)
 {
 	atomic_store(&in->retained_asked, true);
+}
+
+uint64_t ingest_reasks(const struct ingest *in)
+{
+	return atomic_load(&((struct ingest *)in)->reasks);
 }
 
 void ingest_stop(struct ingest *in)

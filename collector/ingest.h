@@ -55,9 +55,18 @@ size_t ingest_acks_waiting(struct ingest *in);
  * agent connection and no agent resends them) and a commit worked again.
  * Any thread; only sets a flag, never calls into Paho. Requests made before
  * the main thread takes the flag are one subscription; one made while
- * disconnected is covered by the subscriptions of the next connect.
+ * disconnected is covered by the subscriptions of the next connect. Paced
+ * (reask.h): within a minute of the last re-ask the request waits for the
+ * minute's end, then is carried out (counted in
+ * sitepulse_retained_requests_deferred_total), never dropped.
  */
 void ingest_ask_retained(struct ingest *in);
+
+/*
+ * Re-asks carried out so far (a change: the retained births and states are
+ * arriving again, perhaps a minute after the request). Any thread.
+ */
+uint64_t ingest_reasks(const struct ingest *in);
 
 /*
  * Stops taking messages, first thing on stop: disconnects from the broker,
