@@ -38,7 +38,9 @@ uint64_t ingest_epoch(const struct ingest *in);
 
 /*
  * Hands an ack ({"v":1,"seq":N,"ts":…} on sp/v1/SITE/AGENT/ack, retained) to
- * the ingest's acker thread, which publishes it. Never blocks on MQTT.
+ * the ingest's acker thread, which publishes it, in the order handed over,
+ * once connected and subscribed: one handed over while the connection is
+ * down waits for the reconnect (until ingest_stop). Never blocks on MQTT.
  * Returns 0, or SP_EFULL when the outbox is full (try again later).
  */
 int ingest_queue_ack(struct ingest *in, const char *site, const char *agent, int64_t seq);
