@@ -4,9 +4,12 @@
  * Threads: on_message runs on Paho's receive thread; acker_main is the
  * ingest's own thread, the only one that publishes; ingest_poll and ingest_stop
  * run on main, the only one that subscribes; ingest_queue_ack and
- * ingest_ask_retained on the writer (the latter meets main in an atomic flag).
+ * ingest_ask_retained on the writer (the latter meets main in an atomic flag,
+ * which main paces: reask.h).
  */
 #include "ingest.h"
+
+#include "reask.h"
 
 #include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
@@ -28,6 +31,13 @@ static const char *const RETAINED_FILTERS[] = {"sp/v1/+/+/birth", "sp/v1/+/+/sta
 
 #define ACK_OUTBOX 4096      /* acks handed over by the writer, not yet published */
 #define ACK_DRAIN_MS 1000    /* on stop: how long the acker tries to say what is left */
+#define ACK_BUSY_MS 5        /* in-flight window full: the acker tries again this soon */
+/*
+ * No connection, or a new one not yet subscribed: the acker tries again this
+ * soon. Main subscribes within its 100 ms poll of the connect, so 20 ms adds
+ * little to the first ack; and 50 wake-ups a second of an outage cost nothing.
+ */
+#define ACK_DOWN_MS 20
 /*
  * On stop, how long Paho may wait for our in-flight acks before it
  * disconnects; it keeps receiving meanwhile, and all of that is stored.
@@ -59,6 +69,8 @@ struct ingest {
 	_Atomic uint64_t subscribed_epoch; /* written by main, read by the acker */
 	/* set by the writer (ingest_ask_retained), taken by main (ingest_poll) */
 	atomic_bool retained_asked;
+	struct reask reask;          /* main thread: the pace of the re-asks */
+	_Atomic uint64_t reasks;     /* re-asks made: written by main, read by the writer */
 	/* Paho thread: rate limits for oversized-message and lost-message logs */
 	struct sp_ratelimit oversize_log, lost_log;
 
@@ -121,6 +133,7 @@ struct ingest *ingest_create(const struct collector_conf *conf, struct queue *q,
 	in->queue = q;
 	in->metrics = m;
 	in->ack.limit = 256;
+	reask_init(&in->reask, REASK_INTERVAL_MS);
 	pthread_mutex_init(&in->ack_lock, NULL);
 	pthread_cond_init(&in->ack_cond, NULL);
 	in->outbox = calloc(ACK_OUTBOX, sizeof(*in->outbox));
@@ -167,6 +180,39 @@ static int subscribe(struct ingest *in, const char *const *filters, size_t n)
 	return rc;
 }
 
+/*
+ * The writer's request for the retained births and states (main thread): at
+ * most one re-ask per REASK_INTERVAL_MS, a request within it carried out at
+ * its end (reask.h: a flapping store would have the broker resend the whole
+ * fleet's at every recovery).
+ */
+static void poll_reask(struct ingest *in)
+{
+	int64_t now = sp_mono_ms();
+	switch (reask_step(&in->reask, atomic_exchange(&in->retained_asked, false), now)) {
+	case REASK_IDLE:
+	case REASK_WAIT:
+		return;
+	case REASK_DEFER:
+		atomic_fetch_add(&in->metrics->retained_deferred, 1);
+		SP_INFO("ingest", "asked for the retained births and states again: the broker resends "
+				  "them in %lld s (at most once every %d s)",
+			(long long)((reask_due_ms(&in->reask) - now + 999) / 1000),
+			REASK_INTERVAL_MS / 1000);
+		return;
+	case REASK_GO:
+		break;
+	}
+	size_t n = sizeof(RETAINED_FILTERS) / sizeof(RETAINED_FILTERS[0]);
+	if (subscribe(in, RETAINED_FILTERS, n))
+		return; /* still waiting: asked again at the next poll (mqtt.c logged why not now) */
+	reask_done(&in->reask, now);
+	atomic_fetch_add(&in->reasks, 1);
+	atomic_fetch_add(&in->metrics->retained_asked, 1);
+	SP_INFO("ingest", "subscribed to sp/v1/+/+/{birth,state} again: the broker resends "
+			  "their retained messages");
+}
+
 void ingest_poll(struct ingest *in)
 {
 	sp_mqtt_poll(in->mqtt);
@@ -183,28 +229,24 @@ void ingest_poll(struct ingest *in)
 		 * answered by them (one made after it stays set for the next poll).
 		 */
 		atomic_store(&in->retained_asked, false);
+		reask_answered(&in->reask);
 		if (subscribe(in, FILTERS, sizeof(FILTERS) / sizeof(FILTERS[0])) == 0) {
 			atomic_store(&in->subscribed_epoch, epoch);
 			SP_INFO("ingest", "subscribed to sp/v1/+/+/{birth,data,state}");
 		}
 		return;
 	}
-	if (!atomic_exchange(&in->retained_asked, false))
-		return;
-	size_t n = sizeof(RETAINED_FILTERS) / sizeof(RETAINED_FILTERS[0]);
-	if (subscribe(in, RETAINED_FILTERS, n)) {
-		/* asked again at the next poll (mqtt.c logged why not now) */
-		atomic_store(&in->retained_asked, true);
-		return;
-	}
-	atomic_fetch_add(&in->metrics->retained_asked, 1);
-	SP_INFO("ingest", "subscribed to sp/v1/+/+/{birth,state} again: the broker resends "
-			  "their retained messages");
+	poll_reask(in);
 }
 
 void ingest_ask_retained(struct ingest *in)
 {
 	atomic_store(&in->retained_asked, true);
+}
+
+uint64_t ingest_reasks(const struct ingest *in)
+{
+	return atomic_load(&((struct ingest *)in)->reasks);
 }
 
 void ingest_stop(struct ingest *in)
@@ -251,7 +293,10 @@ size_t ingest_acks_waiting(struct ingest *in)
 	return n;
 }
 
-/* Publishes one ack (acker thread). 0, SP_ECONN, SP_EBUSY or SP_EIO. */
+/*
+ * Publishes one ack (acker thread). 0, SP_ECONN (no connection), SP_EBUSY
+ * (in-flight window full, or not yet subscribed on this connection), SP_EIO.
+ */
 static int publish_ack(struct ingest *in, const struct ack_item *it)
 {
 	/*
@@ -261,10 +306,15 @@ static int publish_ack(struct ingest *in, const struct ack_item *it)
 	 * subscriptions would reach nobody (a broker restarted without
 	 * persistence forgot them), come again later behind newer messages, and
 	 * move no alert rule. One client's packets are handled in order, so an
-	 * ack sent after the SUBSCRIBE comes after the subscriptions.
+	 * ack sent after the SUBSCRIBE comes after the subscriptions. No
+	 * connection ends the attempt here: going on to sp_mqtt_publish, a
+	 * connect completing in between would let an ack of the outage through
+	 * ahead of the subscriptions. (A connection lost and another made between
+	 * these loads would take the reconnect backoff, 375 ms at least.)
 	 */
-	if (sp_mqtt_connected(in->mqtt) &&
-	    atomic_load(&in->subscribed_epoch) != sp_mqtt_epoch(in->mqtt))
+	if (!sp_mqtt_connected(in->mqtt))
+		return SP_ECONN;
+	if (atomic_load(&in->subscribed_epoch) != sp_mqtt_epoch(in->mqtt))
 		return SP_EBUSY;
 	char topic[SP_TOPIC_MAX];
 	if (sp_topic_format(topic, sizeof(topic), it->site, it->agent, SP_TOPIC_ACK))
@@ -279,9 +329,22 @@ static int publish_ack(struct ingest *in, const struct ack_item *it)
 }
 
 /*
- * The acker thread: publishes the outbox in order. A full in-flight window
- * means wait and retry; no connection means drop what is waiting — after
- * every reconnect the writer hands over every agent's ack again.
+ * The acker thread: publishes the outbox in order. A full in-flight window,
+ * no connection, or a new connection not yet subscribed all mean wait and
+ * retry: what the writer handed over waits in the outbox for the connection
+ * to come back (bounded: once full the writer keeps the acks, seqtrack.h).
+ *
+ * It used to drop the whole outbox when a publish found no connection,
+ * since after every reconnect the writer hands over every agent's ack again
+ * (seqtrack_republish_all). But between that publish and the drop the
+ * connection could come back and the writer hand over the reconnect's acks:
+ * the drop took them too, and the writer, having seen the reconnect, did
+ * not hand them over again; each such agent waited for its next message or
+ * resend. Kept instead, the acks of an outage go out after the reconnect,
+ * ahead of those the writer hands over again (an agent's acks in the order
+ * they advanced: the newest last). On stop (ingest_destroy after
+ * ingest_stop) nothing can be published any more: the next start publishes
+ * every agent's ack.
  */
 static void *acker_main(void *arg)
 {
@@ -295,18 +358,18 @@ static void *acker_main(void *arg)
 		    (in->ack_stop && in->ack_count == 0))
 			break;
 		struct ack_item it = in->outbox[in->ack_head];
+		bool stopping = in->ack_stop;
 		pthread_mutex_unlock(&in->ack_lock);
 		int rc = publish_ack(in, &it);
 		if (rc == SP_EBUSY)
-			sp_sleep_ms(5);
+			sp_sleep_ms(ACK_BUSY_MS);
+		else if (rc == SP_ECONN && !stopping)
+			sp_sleep_ms(ACK_DOWN_MS);
 		pthread_mutex_lock(&in->ack_lock);
-		if (rc == SP_EBUSY)
+		if (rc == SP_ECONN && stopping)
+			break; /* disconnected for good (ingest_stop): the rest goes at the next start */
+		if (rc == SP_EBUSY || rc == SP_ECONN)
 			continue;
-		if (rc == SP_ECONN) {
-			in->ack_head = 0;
-			in->ack_count = 0;
-			continue;
-		}
 		/* sent, or unsendable (bad ids cannot happen: they were validated) */
 		in->ack_head = (in->ack_head + 1) % ACK_OUTBOX;
 		in->ack_count--;

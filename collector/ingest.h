@@ -38,7 +38,9 @@ uint64_t ingest_epoch(const struct ingest *in);
 
 /*
  * Hands an ack ({"v":1,"seq":N,"ts":…} on sp/v1/SITE/AGENT/ack, retained) to
- * the ingest's acker thread, which publishes it. Never blocks on MQTT.
+ * the ingest's acker thread, which publishes it, in the order handed over,
+ * once connected and subscribed: one handed over while the connection is
+ * down waits for the reconnect (until ingest_stop). Never blocks on MQTT.
  * Returns 0, or SP_EFULL when the outbox is full (try again later).
  */
 int ingest_queue_ack(struct ingest *in, const char *site, const char *agent, int64_t seq);
@@ -55,9 +57,18 @@ size_t ingest_acks_waiting(struct ingest *in);
  * agent connection and no agent resends them) and a commit worked again.
  * Any thread; only sets a flag, never calls into Paho. Requests made before
  * the main thread takes the flag are one subscription; one made while
- * disconnected is covered by the subscriptions of the next connect.
+ * disconnected is covered by the subscriptions of the next connect. Paced
+ * (reask.h): within a minute of the last re-ask the request waits for the
+ * minute's end, then is carried out (counted in
+ * sitepulse_retained_requests_deferred_total), never dropped.
  */
 void ingest_ask_retained(struct ingest *in);
+
+/*
+ * Re-asks carried out so far (a change: the retained births and states are
+ * arriving again, perhaps a minute after the request). Any thread.
+ */
+uint64_t ingest_reasks(const struct ingest *in);
 
 /*
  * Stops taking messages, first thing on stop: disconnects from the broker,

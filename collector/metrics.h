@@ -28,6 +28,8 @@ struct metrics {
 	atomic_uint_fast64_t messages_received;
 	/* ingest (main thread): births and states asked for again (ingest_ask_retained) */
 	atomic_uint_fast64_t retained_asked;
+	/* ingest (main thread): such requests put off to the end of the interval (reask.h) */
+	atomic_uint_fast64_t retained_deferred;
 	/* writer thread */
 	atomic_uint_fast64_t messages_stored;
 	atomic_uint_fast64_t messages_duplicate;

@@ -402,8 +402,11 @@ static bool link_settled(struct writer *w)
 		return false;
 	}
 	uint64_t epoch = ingest_epoch(w->p.ingest);
-	if (w->link_up_since == 0 || epoch != w->link_epoch) {
+	/* a re-ask (ask_retained) brings the retained ones again: new, as after a connect */
+	uint64_t reasks = ingest_reasks(w->p.ingest);
+	if (w->link_up_since == 0 || epoch != w->link_epoch || reasks != w->link_reasks) {
 		w->link_epoch = epoch;
+		w->link_reasks = reasks;
 		w->link_up_since = now;
 	}
 	if (now - w->link_up_since < w->p.offline_ms)
@@ -824,7 +827,10 @@ static uint64_t count_retained(const struct writer *w, size_t n)
  * link_settled this is a new subscription, whose retained messages it
  * waits out (device_offline_s) before judging gateways' clocks by their
  * states, or silences (meanwhile agents resend the data the failed batches
- * dropped).
+ * dropped): from now, and again from when the ingest subscribes, which is
+ * up to a minute later when the last re-ask was less than a minute ago (a
+ * flapping store must not have the whole fleet's resent at every recovery:
+ * reask.h).
  */
 static void ask_retained(struct writer *w)
 {

@@ -78,8 +78,12 @@ struct writer {
 	int64_t liveness_flushed_mono;
 	int64_t devices_flushed_mono;
 	int64_t progress_rows;       /* rows in the progress log since its last fold (writer.c) */
-	/* the broker connection as link_settled needs it: up since when (sp_mono_ms; 0: down) */
-	uint64_t link_epoch;
+	/*
+	 * The broker connection as link_settled needs it: up since when
+	 * (sp_mono_ms; 0: down), and since the last re-ask for the retained
+	 * births and states (ingest_reasks).
+	 */
+	uint64_t link_epoch, link_reasks;
 	int64_t link_up_since;
 	int64_t last_commit_mono;     /* when the last batch with messages started */
 	int64_t clears_untrimmed;     /* fault clears written since the store's were last trimmed */

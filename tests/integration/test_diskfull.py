@@ -28,6 +28,14 @@ test_diskfull.py - full disks on both sides of the pipeline.
     collector asks the broker for the retained births and states again (INFO
     line, sitepulse_retained_requests_total 1): the charger appears in
     /api/v1/devices and the lift goes offline with its gateway.
+    A flapping disk: it fills again, the fake gateway's retained birth adding
+    a second charger is dropped, and the disk is freed again, all within the
+    minute after that re-ask. The collector, which re-asked at every recovery
+    (the whole fleet's births and states each time), now defers the second
+    re-ask (sitepulse_retained_requests_deferred_total 1, requests_total still
+    1, INFO "the broker resends them in N s") and carries it out at the
+    minute's end: requests_total 2, no earlier than 60 s after the first, and
+    the second charger appears.
 (b) The agent's spool full. spool_max_mb = 1, a big simulated site and
     batch_max 1000, and no collector yet (a fresh broker: nothing keeps the
     messages), and --scenario :silent@AT so that the agent stops creating once
@@ -134,6 +142,8 @@ def log_lines(proc, start, marker):
 
 R_LIFT = {"dev": "lift-r", "kind": "lift", "floors": [0, 6], "rated_speed": 1.0}
 R_CHARGER = {"dev": "chg-r", "kind": "charger", "ports": 4}
+R_CHARGER2 = {"dev": "chg-r2", "kind": "charger", "ports": 2}
+REASK_INTERVAL_S = 60    # (a): at most one re-ask for the retained births and states a minute
 
 
 def retained_birth(gw, devices):
@@ -273,6 +283,7 @@ def part_a(env):
         T.log("after the store recovered: %s; births %d -> %d, states %d -> %d"
               % (asked[0].strip()[-90:], births0, m["sitepulse_births_total"], states0,
                  m["sitepulse_states_total"]))
+        flap_again(coll, gw, filler, t_free)
 
         T.log("step: the agent drains its spool (silent restart) and everything is compared")
         T.wait_journal_growth([agent], 3, 15)
@@ -317,6 +328,63 @@ def part_a(env):
         fs.unmount()
         if broker is not None:
             broker.cleanup()
+
+
+def flap_again(coll, gw, filler, t_free):
+    """(a), the disk flapping: full and freed again within the minute after the first
+    re-ask (which went out after t_free): the second re-ask waits for the minute's end."""
+    T.log("step: the disk fills again; a retained birth adding chg-r2 is dropped")
+    T.check_eq(coll.metrics().get("sitepulse_retained_requests_deferred_total", 0.0), 0.0,
+               "sitepulse_retained_requests_deferred_total before the second failure")
+    fill(filler)
+    T.wait_until(lambda: coll.healthz() == 503, 30, "/healthz 503 with the disk full again")
+    received0 = coll.metrics()["sitepulse_messages_received_total"]
+    retained_birth(gw, [R_LIFT, R_CHARGER, R_CHARGER2])
+    T.wait_until(lambda: coll.metrics()["sitepulse_messages_received_total"] >= received0 + 1, 10,
+                 "the collector to receive the birth")
+    failed0 = coll.metrics()["sitepulse_batches_failed_total"]
+    # the queue holds a few messages at most: the first failed batch after it took the birth
+    T.wait_until(lambda: coll.metrics()["sitepulse_batches_failed_total"] >= failed0 + 2, 10,
+                 "two more failed batches")
+    T.check("chg-r2" not in r_devices(coll), "chg-r2 known while the disk is full")
+
+    T.log("step: the disk is freed again: the re-ask is deferred, not made at once")
+    log_at = len(coll.proc.log_text())
+    os.unlink(filler)
+    coll.wait_healthy(20)
+    t_second = time.monotonic()
+    T.check(t_second - t_free < REASK_INTERVAL_S - 15,
+            "the second recovery must come well within the minute of the first re-ask (%.1f s)"
+            % (t_second - t_free))
+    # the writer asks at its first commit: deferred, or (the old collector) re-asked at once
+    m = T.wait_until(lambda: (lambda m: (m.get("sitepulse_retained_requests_deferred_total", 0.0) >= 1
+                                         or m["sitepulse_retained_requests_total"] >= 2) and m)(
+        coll.metrics()), 10, "the second request for the retained births and states")
+    T.check_eq(m.get("sitepulse_retained_requests_total"), 1.0,
+               "sitepulse_retained_requests_total right after the second recovery (the re-ask must "
+               "wait for the minute's end, not resend the whole fleet's at once)")
+    T.check_eq(m.get("sitepulse_retained_requests_deferred_total"), 1.0,
+               "sitepulse_retained_requests_deferred_total (the second re-ask deferred)")
+    T.wait_until(lambda: log_lines(coll.proc, log_at, "the broker resends them in"), 5,
+                 "the INFO line saying when the deferred re-ask goes out")
+    T.log("deferred %.1f s after the first recovery: %s"
+          % (t_second - t_free, log_lines(coll.proc, log_at, "the broker resends them in")[0].strip()[-100:]))
+
+    T.log("step: the deferred re-ask goes out at the minute's end")
+    T.wait_until(lambda: coll.metrics().get("sitepulse_retained_requests_total") == 2.0,
+                 REASK_INTERVAL_S + 15, "sitepulse_retained_requests_total 2 (the deferred re-ask made)",
+                 interval=0.5)
+    t_reask = time.monotonic()
+    T.log("the deferred re-ask went out %.1f s after the first recovery, %.1f s after the second"
+          % (t_reask - t_free, t_reask - t_second))
+    T.check(t_reask - t_free >= REASK_INTERVAL_S - 1,
+            "the second re-ask must wait a minute after the first (it came %.1f s after the first "
+            "recovery)" % (t_reask - t_free))
+    devs = T.wait_until(lambda: (lambda d: "chg-r2" in d and d)(r_devices(coll)), 20,
+                        "chg-r2 (from the birth dropped in the second full period) in /api/v1/devices")
+    T.check_eq(devs["chg-r2"]["kind"], "charger", "chg-r2 kind")
+    T.check_eq(coll.metrics().get("sitepulse_retained_requests_deferred_total"), 1.0,
+               "sitepulse_retained_requests_deferred_total at the end")
 
 
 # ---------------------------------------------------------------- (b)
