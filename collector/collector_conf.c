@@ -2,6 +2,7 @@
 #include "collector_conf.h"
 
 #include "mailfmt.h"
+#include "reask.h"
 #include "store.h"
 
 #include "sitepulse/error.h"
@@ -141,6 +142,11 @@ static const struct sp_conf_key store_keys[] = {
 	 "long, has had its clock set back: its alert conditions move to the new time "
 	 "(docs/alerts.md); a gateway whose state message, or a reading stamped after it arrived, "
 	 "is this far off the collector's clock is logged (docs/operations.md)"},
+	{"reask_interval_s", SP_CONF_INT, ST(reask_interval_s), SP_CONF_DEFAULT(REASK_INTERVAL_S_DEFAULT),
+	 1, 3600, NULL, 0, NULL,
+	 "after a failed write that dropped retained births or states, the broker is asked to resend "
+	 "the whole fleet's: at most once per this long, a later request waiting for its end "
+	 "(a flapping disk would otherwise have them resent at every recovery)"},
 };
 
 #define API(m) offsetof(struct collector_conf, api.m) - offsetof(struct collector_conf, api)

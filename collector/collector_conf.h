@@ -65,6 +65,7 @@ struct collector_conf {
 		int64_t progress_fold_commits;
 		int64_t device_offline_s;
 		int64_t clock_step_s;
+		int64_t reask_interval_s;
 	} store;
 	struct {
 		char *listen;

@@ -70,6 +70,7 @@ struct ingest {
 	/* set by the writer (ingest_ask_retained), taken by main (ingest_poll) */
 	atomic_bool retained_asked;
 	struct reask reask;          /* main thread: the pace of the re-asks */
+	int64_t reask_interval_s;    /* [store] reask_interval_s, for the log line */
 	_Atomic uint64_t reasks;     /* re-asks made: written by main, read by the writer */
 	/* Paho thread: rate limits for oversized-message and lost-message logs */
 	struct sp_ratelimit oversize_log, lost_log;
@@ -133,7 +134,8 @@ struct ingest *ingest_create(const struct collector_conf *conf, struct queue *q,
 	in->queue = q;
 	in->metrics = m;
 	in->ack.limit = 256;
-	reask_init(&in->reask, REASK_INTERVAL_MS);
+	in->reask_interval_s = conf->store.reask_interval_s;
+	reask_init(&in->reask, in->reask_interval_s * 1000);
 	pthread_mutex_init(&in->ack_lock, NULL);
 	pthread_cond_init(&in->ack_cond, NULL);
 	in->outbox = calloc(ACK_OUTBOX, sizeof(*in->outbox));
@@ -182,7 +184,7 @@ static int subscribe(struct ingest *in, const char *const *filters, size_t n)
 
 /*
  * The writer's request for the retained births and states (main thread): at
- * most one re-ask per REASK_INTERVAL_MS, a request within it carried out at
+ * most one re-ask per [store] reask_interval_s, a request within it carried out at
  * its end (reask.h: a flapping store would have the broker resend the whole
  * fleet's at every recovery).
  */
@@ -196,9 +198,9 @@ static void poll_reask(struct ingest *in)
 	case REASK_DEFER:
 		atomic_fetch_add(&in->metrics->retained_deferred, 1);
 		SP_INFO("ingest", "asked for the retained births and states again: the broker resends "
-				  "them in %lld s (at most once every %d s)",
+				  "them in %lld s (at most once every %lld s)",
 			(long long)((reask_due_ms(&in->reask) - now + 999) / 1000),
-			REASK_INTERVAL_MS / 1000);
+			(long long)in->reask_interval_s);
 		return;
 	case REASK_GO:
 		break;

@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 /*
- * One re-ask a minute at most. A dropped birth or state (a new device, a
+ * One re-ask a minute at most by default. A dropped birth or state (a new device, a
  * gateway's goodbye) then arrives at most a minute late, a third of the
  * default device_offline_s (180 s), so a goodbye still comes before the
  * silence of its devices would have been alerted; and a disk flapping as fast
@@ -36,7 +36,7 @@
  * work at its ~35,000 messages a second (docs/performance.md): once a minute
  * that is a tenth of its time at worst, where back-to-back resends took all.
  */
-#define REASK_INTERVAL_MS 60000
+#define REASK_INTERVAL_S_DEFAULT 60 /* [store] reask_interval_s */
 
 enum reask_step {
 	REASK_IDLE,  /* nothing asked */
