@@ -1,7 +1,8 @@
 /*
  * test_spool.c - the agent's SQLite outbox (agent/spool.c) and its journal
  * (agent/journal.c): seq assignment and persistence, stats, iteration, acks,
- * restarts, the drop-oldest overflow policy, and the journal's catch-up.
+ * restarts, the drop-oldest overflow policy, and the journal's catch-up and
+ * its start on a new or restored spool.
  * Files live in $SP_TEST_TMP (or /tmp), named with the pid.
  */
 #include "harness.h"
@@ -765,6 +766,9 @@ static void test_journal_message_idempotent(void)
 	/* 5 was caught up at open: writing it again is a no-op */
 	n = payload(p, sizeof(p), 5);
 	CHECK_EQ_INT(journal_message(j, 5, p, n), 0);
+	/* as the agent does: the spool commits a message before it is journalled */
+	CHECK_EQ_INT(append_std(sp), 0); /* 6 */
+	CHECK_EQ_INT(append_std(sp), 0); /* 7 */
 	n = payload(p, sizeof(p), 6);
 	CHECK_EQ_INT(journal_message(j, 6, p, n), 0);
 	CHECK_EQ_INT(journal_message(j, 6, p, n), 0);
@@ -788,6 +792,7 @@ static void test_journal_message_idempotent(void)
 	if (j) {
 		n = payload(p, sizeof(p), 6);
 		CHECK_EQ_INT(journal_message(j, 6, p, n), 0);
+		CHECK_EQ_INT(append_std(sp), 0); /* 8 */
 		n = payload(p, sizeof(p), 8);
 		CHECK_EQ_INT(journal_message(j, 8, p, n), 0);
 		journal_close(j);
@@ -893,6 +898,139 @@ static void test_journal_open_after_cut_line(void)
 	unlink(jpath);
 }
 
+/*
+ * The spool file deleted and made again: the new spool learns its first seq
+ * from the collector's ack, which may be below the journal's last seq (the
+ * collector never got the lost spool's last messages). The old journal took
+ * the new spool's messages for ones it held and skipped them. Now it notes
+ * the new spool in a line of its own and writes every new message, also
+ * after a restart, and also one the spool committed but a kill kept from
+ * the journal.
+ */
+static void test_journal_new_spool_below_last_seq(void)
+{
+	char db[600], jpath[600], p[128];
+	struct lines l;
+	size_t n;
+	harness_tmp_file(db, sizeof(db), "test_spool", "db");
+	harness_tmp_file(jpath, sizeof(jpath), "test_spool", "jsonl");
+	struct spool *sp = spool_open(db, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	struct journal *j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	for (int i = 1; j && i <= 5; i++) {
+		CHECK_EQ_INT(append_std(sp), 0);
+		n = payload(p, sizeof(p), i);
+		CHECK_EQ_INT(journal_message(j, i, p, n), 0);
+	}
+	journal_close(j);
+	spool_close(sp);
+	harness_remove_db(db);
+
+	/* a new spool: its seq is not known when the journal opens */
+	sp = spool_open(db, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	if (j == NULL) {
+		spool_close(sp);
+		return;
+	}
+	CHECK_EQ_INT(spool_set_next_seq(sp, 3), 0); /* the collector's ack was 2 */
+	char text[2][128];
+	for (int i = 0; i < 2; i++) {
+		int64_t seq = spool_next_seq(sp);
+		n = (size_t)snprintf(text[i], sizeof(text[i]),
+				     "{\"v\":1,\"seq\":%lld,\"ts\":1,\"records\":[],\"new\":%d}",
+				     (long long)seq, i);
+		CHECK_EQ_INT(spool_append(sp, TS, text[i], n, NULL, NULL), 0);
+		CHECK_EQ_INT(journal_message(j, seq, text[i], n), 0);
+	}
+	journal_close(j);
+	CHECK_EQ_INT(read_lines(jpath, &l), 8);
+	CHECK_EQ_STR(l.line[5], "{\"spool_reset\":{\"journal_seq\":5,\"spool_seq\":0}}");
+	CHECK_EQ_STR(l.line[6], text[0]);
+	CHECK_EQ_STR(l.line[7], text[1]);
+
+	/* a restart: the journal knows it follows this spool now (no second reset line) */
+	j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	journal_close(j);
+	CHECK_EQ_INT(read_lines(jpath, &l), 8);
+
+	/* a message committed by the spool but not journalled (a kill in between): caught up */
+	n = payload(p, sizeof(p), 5);
+	CHECK_EQ_INT(spool_append(sp, TS, p, n, NULL, NULL), 0);
+	j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	journal_close(j);
+	CHECK_EQ_INT(read_lines(jpath, &l), 9);
+	CHECK_EQ_STR(l.line[8], p);
+	spool_close(sp);
+	harness_remove_db(db);
+	unlink(jpath);
+}
+
+/*
+ * A spool put back behind the journal (a backup restored): its messages up
+ * to its next seq are the journal's already, the new ones after it are
+ * written although the journal has their seqs from before the restore.
+ */
+static void test_journal_spool_rolled_back(void)
+{
+	char db[600], copy[600], jpath[600], p[128], msg[128];
+	struct lines l;
+	size_t n;
+	harness_tmp_file(db, sizeof(db), "test_spool", "db");
+	harness_tmp_file(copy, sizeof(copy), "test_spool", "db");
+	harness_tmp_file(jpath, sizeof(jpath), "test_spool", "jsonl");
+	struct spool *sp = spool_open(db, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	struct journal *j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	for (int i = 1; j && i <= 6; i++) {
+		if (i == 3) { /* the backup: 1 and 2 held, next seq 3 */
+			char sql[700];
+			snprintf(sql, sizeof(sql), "VACUUM INTO '%s'", copy);
+			CHECK_EQ_INT(raw_sql(db, sql), SQLITE_OK);
+		}
+		CHECK_EQ_INT(append_std(sp), 0);
+		n = payload(p, sizeof(p), i);
+		CHECK_EQ_INT(journal_message(j, i, p, n), 0);
+	}
+	journal_close(j);
+	spool_close(sp);
+
+	sp = spool_open(copy, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_next_seq(sp), 3);
+	j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	if (j) {
+		n = (size_t)snprintf(msg, sizeof(msg), "{\"v\":1,\"seq\":3,\"ts\":2,\"records\":[]}");
+		CHECK_EQ_INT(spool_append(sp, TS, msg, n, NULL, NULL), 0);
+		CHECK_EQ_INT(journal_message(j, 3, msg, n), 0);
+		journal_close(j);
+	}
+	CHECK_EQ_INT(read_lines(jpath, &l), 8);
+	CHECK_EQ_STR(l.line[6], "{\"spool_reset\":{\"journal_seq\":6,\"spool_seq\":2}}");
+	CHECK_EQ_STR(l.line[7], msg);
+	spool_close(sp);
+	harness_remove_db(db);
+	harness_remove_db(copy);
+	unlink(jpath);
+}
+
 static void test_open_failures(void)
 {
 	char path[700];
@@ -935,6 +1073,8 @@ int main(void)
 	RUN(test_journal_message_idempotent);
 	RUN(test_journal_dropped);
 	RUN(test_journal_open_after_cut_line);
+	RUN(test_journal_new_spool_below_last_seq);
+	RUN(test_journal_spool_rolled_back);
 	RUN(test_open_failures);
 	HARNESS_EXIT();
 }
