@@ -145,6 +145,103 @@ static int read_lines(const char *path, struct lines *out)
 	return out->n;
 }
 
+/*
+ * SQLite's allocator, made to fail once on request: the countdown-th
+ * allocation from now (0 = the next) returns NULL, and SQLite reports
+ * SQLITE_NOMEM from whichever query made it. Installed at the start of
+ * main (before SQLite initialises), with lookaside off so that small
+ * allocations reach it too. A sweep over countdowns fails each query of a
+ * call in turn; a countdown that the call outlives marks the end.
+ */
+static sqlite3_mem_methods real_mem;
+static int fail_countdown = -1; /* -1 = never */
+static int fail_hits;
+
+static bool alloc_fails(void)
+{
+	if (fail_countdown < 0)
+		return false;
+	if (fail_countdown-- > 0)
+		return false;
+	fail_hits++;
+	return true;
+}
+
+static void *failing_malloc(int n)
+{
+	return alloc_fails() ? NULL : real_mem.xMalloc(n);
+}
+
+static void *failing_realloc(void *p, int n)
+{
+	return alloc_fails() ? NULL : real_mem.xRealloc(p, n);
+}
+
+static void install_failing_alloc(void)
+{
+	sqlite3_mem_methods m;
+	CHECK_EQ_INT(sqlite3_config(SQLITE_CONFIG_GETMALLOC, &real_mem), SQLITE_OK);
+	m = real_mem;
+	m.xMalloc = failing_malloc;
+	m.xRealloc = failing_realloc;
+	CHECK_EQ_INT(sqlite3_config(SQLITE_CONFIG_MALLOC, &m), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0), SQLITE_OK);
+}
+
+/* The spool's truth, read from its file by a connection of our own. */
+static struct spool_stats file_stats(const char *path)
+{
+	struct spool_stats st;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	memset(&st, 0x7f, sizeof(st));
+	if (sqlite3_open(path, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT count(*), coalesce(sum(length(payload)),0), "
+				   "coalesce(min(seq),0), coalesce(max(seq),0) FROM messages",
+			       -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW) {
+		st.messages = sqlite3_column_int64(q, 0);
+		st.bytes = sqlite3_column_int64(q, 1);
+		st.first_seq = sqlite3_column_int64(q, 2);
+		st.last_seq = sqlite3_column_int64(q, 3);
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return st;
+}
+
+/* Whether the spool's counters are the file's; says which differs. */
+static void check_counters_true(struct spool *sp, const char *path, int countdown)
+{
+	struct spool_stats got = stats(sp), want = file_stats(path);
+	if (got.messages != want.messages || got.bytes != want.bytes ||
+	    got.first_seq != want.first_seq || got.last_seq != want.last_seq)
+		fprintf(stderr, "  (allocation %d failed: counters %lld msgs %lld bytes %lld..%lld, "
+				"file %lld msgs %lld bytes %lld..%lld)\n",
+			countdown, (long long)got.messages, (long long)got.bytes,
+			(long long)got.first_seq, (long long)got.last_seq, (long long)want.messages,
+			(long long)want.bytes, (long long)want.first_seq, (long long)want.last_seq);
+	CHECK_EQ_INT(got.messages, want.messages);
+	CHECK_EQ_INT(got.bytes, want.bytes);
+	CHECK_EQ_INT(got.first_seq, want.first_seq);
+	CHECK_EQ_INT(got.last_seq, want.last_seq);
+}
+
+/* Runs fn(sp) with the countdown-th allocation failing and the log silenced; returns its rc. */
+static int with_failure(int countdown, int (*fn)(struct spool *), struct spool *sp)
+{
+	int saved = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY);
+	dup2(devnull, STDERR_FILENO);
+	close(devnull);
+	fail_hits = 0;
+	fail_countdown = countdown;
+	int rc = fn(sp);
+	fail_countdown = -1;
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	return rc;
+}
+
 static void write_text(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -668,6 +765,140 @@ static void test_failed_append_changes_nothing(void)
 	unlink(logpath);
 }
 
+static int ack_5(struct spool *sp)
+{
+	return spool_ack(sp, 5);
+}
+
+/*
+ * Whatever query of an ack fails (SQLITE_NOMEM from each allocation in
+ * turn), the counters are the file's once the ack has been tried again, as
+ * the agent does at its next tick. The old spool deleted the acked messages
+ * after a failed count and subtracted nothing: it went on believing in
+ * messages and bytes it no longer had (an ack then skipped them as below
+ * the oldest held), until the counters made every append look full.
+ */
+static void test_failed_ack_queries_leave_true_counters(void)
+{
+	char path[600];
+	bool outlived = false;
+	int failed_calls = 0;
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	for (int k = 0; k < 2000 && !outlived; k++) {
+		struct spool *sp = spool_open(path, BIG, false);
+		CHECK(sp != NULL);
+		if (sp == NULL)
+			return;
+		CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+		for (int i = 0; i < 10; i++)
+			CHECK_EQ_INT(append_std(sp), 0);
+		int rc = with_failure(k, ack_5, sp);
+		outlived = fail_hits == 0;
+		if (outlived) {
+			CHECK_EQ_INT(rc, 0);
+		} else {
+			failed_calls += rc != 0;
+			CHECK_EQ_INT(spool_ack(sp, 5), 0); /* the next tick */
+		}
+		check_counters_true(sp, path, k);
+		CHECK_EQ_INT(stats(sp).messages, 5);
+		CHECK_EQ_INT(stats(sp).first_seq, 6);
+		/* and what follows keeps them true */
+		CHECK_EQ_INT(append_std(sp), 0);
+		CHECK_EQ_INT(spool_ack(sp, 7), 0);
+		check_counters_true(sp, path, k);
+		spool_close(sp);
+		harness_remove_db(path);
+	}
+	fprintf(stderr, "  ack: %d failed calls before one outlived the sweep\n", failed_calls);
+	CHECK(outlived);    /* the sweep reached an ack no failure touched */
+	CHECK(failed_calls > 0); /* and some failures did fail it */
+}
+
+static int append_drop(struct spool *sp)
+{
+	return append_fill(sp, 'z', 300, NULL, NULL);
+}
+
+/* The same for an append whose overflow policy drops the oldest message. */
+static void test_failed_append_queries_leave_true_counters(void)
+{
+	char path[600];
+	bool outlived = false;
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	for (int k = 0; k < 2000 && !outlived; k++) {
+		struct spool *sp = spool_open(path, 1000, false);
+		CHECK(sp != NULL);
+		if (sp == NULL)
+			return;
+		CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+		for (int i = 0; i < 3; i++)
+			CHECK_EQ_INT(append_fill(sp, (char)('a' + i), 300, NULL, NULL), 0);
+		int rc = with_failure(k, append_drop, sp); /* needs one drop */
+		outlived = fail_hits == 0;
+		if (outlived)
+			CHECK_EQ_INT(rc, 0);
+		else if (rc != 0)
+			CHECK_EQ_INT(append_drop(sp), 0); /* tried again */
+		/* the next append (the next batch) finds them true */
+		CHECK_EQ_INT(append_fill(sp, 'y', 300, NULL, NULL), 0);
+		check_counters_true(sp, path, k);
+		CHECK_EQ_INT(stats(sp).messages, 3);
+		CHECK_EQ_INT(stats(sp).first_seq, 3);
+		spool_close(sp);
+		harness_remove_db(path);
+	}
+	CHECK(outlived);
+}
+
+static const char *open_path;
+static struct spool *opened;
+
+static int open_it(struct spool *unused)
+{
+	(void)unused;
+	opened = spool_open(open_path, BIG, false);
+	return opened ? 0 : -1;
+}
+
+/*
+ * Opening a spool with messages, whatever query fails: it is refused, or it
+ * knows its messages and next seq. The old open ignored a failed read and
+ * took the spool for empty (or new, learning a seq it had used already).
+ */
+static void test_failed_open_queries(void)
+{
+	char path[600];
+	bool outlived = false;
+	int refused = 0;
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	for (int i = 0; i < 10; i++)
+		CHECK_EQ_INT(append_std(sp), 0);
+	spool_close(sp);
+	open_path = path;
+	for (int k = 0; k < 5000 && !outlived; k++) {
+		opened = NULL;
+		with_failure(k, open_it, NULL);
+		outlived = fail_hits == 0;
+		if (opened == NULL) {
+			CHECK(!outlived);
+			refused++;
+			continue;
+		}
+		check_counters_true(opened, path, k);
+		CHECK_EQ_INT(spool_next_seq(opened), 11);
+		spool_close(opened);
+	}
+	CHECK(outlived);
+	CHECK(refused > 0);
+	harness_remove_db(path);
+}
+
 static void test_too_big(void)
 {
 	char path[600];
@@ -1056,6 +1287,7 @@ static void test_open_failures(void)
 
 int main(void)
 {
+	install_failing_alloc(); /* before anything initialises SQLite */
 	sp_log_set_level(SP_LOG_ERROR); /* overflow WARN and open INFO lines are expected here */
 	RUN(test_new_spool_knows_no_seq);
 	RUN(test_one_user_at_a_time);
@@ -1068,6 +1300,9 @@ int main(void)
 	RUN(test_next_seq_survives_lost_meta);
 	RUN(test_overflow_drops_oldest);
 	RUN(test_failed_append_changes_nothing);
+	RUN(test_failed_ack_queries_leave_true_counters);
+	RUN(test_failed_append_queries_leave_true_counters);
+	RUN(test_failed_open_queries);
 	RUN(test_too_big);
 	RUN(test_journal_catch_up);
 	RUN(test_journal_message_idempotent);
