@@ -643,10 +643,12 @@ static void log_stats(struct agent *a, bool force)
 	a->last_stats_ms = now;
 	spool_get_stats(a->spool, &st);
 	SP_INFO("agent", "created %lld messages, published %lld (%lld go-backs), acked to seq %lld; "
-			 "spool holds %lld messages / %lld bytes, %lld dropped; %lld records dropped",
+			 "spool holds %lld messages / %lld bytes, %lld dropped; %lld records dropped; "
+			 "%llu connections lost within 10 s of connecting",
 		(long long)a->created, (long long)a->published, (long long)a->resends,
 		(long long)a->applied_ack, (long long)st.messages, (long long)st.bytes,
-		(long long)st.dropped_total, (long long)a->records_dropped);
+		(long long)st.dropped_total, (long long)a->records_dropped,
+		(unsigned long long)sp_mqtt_short_lived(a->mqtt));
 }
 
 /* ---------------------------------------------------------------- lifecycle */

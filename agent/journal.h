@@ -2,7 +2,12 @@
  * journal.h - optional audit log of every data message the agent created.
  *
  * One JSON object per line: the data payload itself, or {"dropped":SEQ}
- * when the spool's overflow policy discarded a message. A last line torn
+ * when the spool's overflow policy discarded a message, or
+ * {"spool_reset":{"journal_seq":L,"spool_seq":S}} when the journal is
+ * opened on a spool that is not the one it followed (a new spool, or one
+ * behind the journal's last seq L: replaced, restored): the messages after
+ * it are the new spool's, numbered after S (0 = not known yet), and their
+ * seqs may repeat ones above the line. A last line torn
  * by a kill -9 is cut off at the next start and its message written again
  * in full, so every line is one complete JSON object. Tests compare it,
  * record by record, with what the collector stored. Each line is flushed

@@ -5,7 +5,12 @@
  *   meta(key TEXT PRIMARY KEY, value INTEGER)   next_seq
  *   messages(seq INTEGER PRIMARY KEY, ts INTEGER, payload BLOB)
  * Byte and message counts are kept in memory (loaded at open) so the
- * overflow check costs nothing per append.
+ * overflow check costs nothing per append. They are adjusted by what each
+ * append and ack changed, which the queries around the change say; when
+ * one of those fails after the file changed (stale), the counters are read
+ * from the file again (a scan, as at open) by the next append or ack, so a
+ * failed query cannot leave them off for good: counts too high made every
+ * append look full and drop, or fail, with nothing left to drop.
  *
  * One process at a time: an flock on the file for as long as it is open.
  * Two agents sharing a spool_path (a copied configuration) would each
@@ -45,11 +50,12 @@ struct spool {
 	int64_t dropped_total;
 	int64_t dropped_episode; /* drops in the current overflow episode */
 	bool overflowing;
+	bool stale; /* messages, bytes, first_seq, last_seq may be off: recount() before use */
 	int64_t *dropped_seqs; /* seqs dropped by the append in progress, reported after COMMIT */
 	size_t ndropped_seqs, dropped_cap;
 	struct sp_ratelimit fail_log;
 	sqlite3_stmt *insert, *set_next, *delete_upto, *select_after, *select_oldest, *delete_one,
-		*count_upto, *begin, *commit, *rollback;
+		*count_upto, *count_all, *begin, *commit, *rollback;
 };
 
 static int db_fail(struct spool *sp, const char *what)
@@ -114,6 +120,31 @@ static int migrate(struct spool *sp)
 			"COMMIT;");
 }
 
+/* Reads the counters from the file: a scan of every message, so only at open and after a failure. */
+static int recount(struct spool *sp)
+{
+	int rc = sqlite3_step(sp->count_all);
+	if (rc == SQLITE_ROW) {
+		sp->messages = sqlite3_column_int64(sp->count_all, 0);
+		sp->bytes = sqlite3_column_int64(sp->count_all, 1);
+		sp->first_seq = sqlite3_column_int64(sp->count_all, 2);
+		sp->last_seq = sqlite3_column_int64(sp->count_all, 3);
+		sp->stale = false;
+	}
+	sqlite3_reset(sp->count_all);
+	return rc == SQLITE_ROW ? 0 : db_fail(sp, "count");
+}
+
+/* The counters, made right first if a failed query may have left them off. */
+static int refresh(struct spool *sp)
+{
+	return sp->stale ? recount(sp) : 0;
+}
+
+/*
+ * Called once the statements are prepared. A failed read fails the open:
+ * a spool taken for empty or new would number messages from a seq it used.
+ */
 static int load_state(struct spool *sp)
 {
 	sqlite3_stmt *st = NULL;
@@ -121,19 +152,14 @@ static int load_state(struct spool *sp)
 
 	if ((rc = prepare(sp, &st, "SELECT value FROM meta WHERE key = 'next_seq'")))
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW)
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
 		sp->next_seq = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	if ((rc = prepare(sp, &st, "SELECT count(*), coalesce(sum(length(payload)),0), "
-				   "coalesce(min(seq),0), coalesce(max(seq),0) FROM messages")))
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(sp, "read next seq");
+	if ((rc = recount(sp)))
 		return rc;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		sp->messages = sqlite3_column_int64(st, 0);
-		sp->bytes = sqlite3_column_int64(st, 1);
-		sp->first_seq = sqlite3_column_int64(st, 2);
-		sp->last_seq = sqlite3_column_int64(st, 3);
-	}
-	sqlite3_finalize(st);
 	/* a seq is never reused, even if meta was lost but messages survived */
 	if (sp->last_seq >= sp->next_seq && sp->last_seq > 0)
 		sp->next_seq = sp->last_seq + 1;
@@ -170,7 +196,7 @@ struct spool *spool_open(const char *path, int64_t max_bytes, bool sync_full)
 	sqlite3_busy_timeout(sp->db, 5000);
 	if (exec(sp, "PRAGMA journal_mode=WAL") ||
 	    exec(sp, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") ||
-	    migrate(sp) || load_state(sp))
+	    migrate(sp))
 		goto fail;
 	if (prepare(sp, &sp->insert, "INSERT INTO messages(seq, ts, payload) VALUES (?, ?, ?)") ||
 	    prepare(sp, &sp->set_next,
@@ -184,8 +210,10 @@ struct spool *spool_open(const char *path, int64_t max_bytes, bool sync_full)
 	    prepare(sp, &sp->delete_one, "DELETE FROM messages WHERE seq = ?") ||
 	    prepare(sp, &sp->count_upto, "SELECT count(*), coalesce(sum(length(payload)),0) "
 					 "FROM messages WHERE seq <= ?") ||
+	    prepare(sp, &sp->count_all, "SELECT count(*), coalesce(sum(length(payload)),0), "
+					"coalesce(min(seq),0), coalesce(max(seq),0) FROM messages") ||
 	    prepare(sp, &sp->begin, "BEGIN IMMEDIATE") || prepare(sp, &sp->commit, "COMMIT") ||
-	    prepare(sp, &sp->rollback, "ROLLBACK"))
+	    prepare(sp, &sp->rollback, "ROLLBACK") || load_state(sp))
 		goto fail;
 	/* a spool left full by the previous run is still in its overflow episode */
 	sp->overflowing = sp->bytes >= sp->max_bytes * 9 / 10;
@@ -203,7 +231,7 @@ void spool_close(struct spool *sp)
 		return;
 	sqlite3_stmt *all[] = {sp->insert,     sp->set_next,   sp->delete_upto,
 			       sp->select_after, sp->select_oldest, sp->delete_one, sp->count_upto,
-			       sp->begin,      sp->commit,     sp->rollback};
+			       sp->count_all,  sp->begin,      sp->commit,     sp->rollback};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		sqlite3_finalize(all[i]);
 	if (sp->db)
@@ -264,15 +292,17 @@ int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
 		 spool_drop_fn on_drop, void *ctx)
 {
 	int64_t seq = sp->next_seq;
-	int64_t bytes = sp->bytes, messages = sp->messages, first = sp->first_seq;
-	int64_t dropped = sp->dropped_total, episode = sp->dropped_episode;
-	bool overflowing = sp->overflowing;
 	int rc;
 
 	if ((int64_t)len > sp->max_bytes)
 		return SP_ETOOBIG;
 	if (seq <= 0)
 		return SP_EINVAL; /* the caller must learn the seq first */
+	if ((rc = refresh(sp)))
+		return rc;
+	int64_t bytes = sp->bytes, messages = sp->messages, first = sp->first_seq;
+	int64_t dropped = sp->dropped_total, episode = sp->dropped_episode;
+	bool overflowing = sp->overflowing;
 	if ((rc = step_done(sp, sp->begin, "begin")))
 		return rc;
 	sp->ndropped_seqs = 0;
@@ -308,8 +338,10 @@ int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
 		sp->first_seq = seq;
 	if (sp->dropped_total > dropped) {
 		/* the oldest held is now whatever survived the drops */
-		sqlite3_step(sp->select_oldest);
-		sp->first_seq = sqlite3_column_int64(sp->select_oldest, 0);
+		if (sqlite3_step(sp->select_oldest) == SQLITE_ROW)
+			sp->first_seq = sqlite3_column_int64(sp->select_oldest, 0);
+		else
+			sp->stale = true; /* committed: the next call reads it again */
 		sqlite3_reset(sp->select_oldest);
 	}
 	return 0;
@@ -323,6 +355,9 @@ fail:
 	sp->dropped_total = dropped;
 	sp->dropped_episode = episode;
 	sp->overflowing = overflowing;
+	/* full by the counters, yet nothing to drop: they are off, whatever made them so */
+	if (rc == SP_ENOTFOUND)
+		sp->stale = true;
 	return rc;
 }
 
@@ -331,20 +366,31 @@ int spool_ack(struct spool *sp, int64_t acked_seq)
 	int64_t n = 0, bytes = 0;
 	int rc;
 
+	if ((rc = refresh(sp)))
+		return rc;
 	if (sp->messages == 0 || acked_seq < sp->first_seq)
 		return 0;
-	/* count what leaves (a range scan over exactly those rows), then delete it */
+	/*
+	 * Count what leaves (a range scan over exactly those rows), then delete
+	 * it. A failed count deletes nothing: the counters would not know what
+	 * left (the caller tries the ack again).
+	 */
 	sqlite3_bind_int64(sp->count_upto, 1, acked_seq);
-	if (sqlite3_step(sp->count_upto) == SQLITE_ROW) {
+	rc = sqlite3_step(sp->count_upto);
+	if (rc == SQLITE_ROW) {
 		n = sqlite3_column_int64(sp->count_upto, 0);
 		bytes = sqlite3_column_int64(sp->count_upto, 1);
 	}
 	sqlite3_reset(sp->count_upto);
+	if (rc != SQLITE_ROW)
+		return db_fail(sp, "count acked");
 	sqlite3_bind_int64(sp->delete_upto, 1, acked_seq);
 	if ((rc = step_done(sp, sp->delete_upto, "ack")))
 		return rc;
 	sp->messages -= n;
 	sp->bytes -= bytes;
+	if (sp->messages < 0 || sp->bytes < 0)
+		sp->stale = true; /* more left than the counters held: they were off */
 	if (sp->messages <= 0) {
 		sp->messages = 0;
 		sp->bytes = 0;
@@ -353,6 +399,8 @@ int spool_ack(struct spool *sp, int64_t acked_seq)
 	} else {
 		if (sqlite3_step(sp->select_oldest) == SQLITE_ROW)
 			sp->first_seq = sqlite3_column_int64(sp->select_oldest, 0);
+		else
+			sp->stale = true; /* deleted: the next call reads the oldest again */
 		sqlite3_reset(sp->select_oldest);
 	}
 	if (sp->overflowing && sp->bytes < sp->max_bytes * 9 / 10) {

@@ -34,7 +34,10 @@ struct spool_stats {
 	int64_t dropped_total; /* messages dropped by the overflow policy since open */
 };
 
-/* Opens (creating) the spool at path. NULL on failure (logged). */
+/*
+ * Opens (creating) the spool at path. NULL on failure (logged), also when
+ * its state cannot be read: a spool taken for empty or new would reuse seqs.
+ */
 struct spool *spool_open(const char *path, int64_t max_bytes, bool sync_full);
 void spool_close(struct spool *sp);
 
@@ -63,7 +66,10 @@ typedef void (*spool_drop_fn)(void *ctx, int64_t seq);
 int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
 		 spool_drop_fn on_drop, void *ctx);
 
-/* Deletes every message with seq <= acked_seq. 0 or SP_EIO. */
+/*
+ * Deletes every message with seq <= acked_seq. 0 or SP_EIO (the count of
+ * what leaves failed: nothing deleted; or the delete failed; try again).
+ */
 int spool_ack(struct spool *sp, int64_t acked_seq);
 
 /* Receives a held message; return non-zero to stop the iteration. */
@@ -76,6 +82,11 @@ typedef int (*spool_each_fn)(void *ctx, int64_t seq, const char *payload, size_t
 int spool_each_after(struct spool *sp, int64_t after_seq, size_t max, spool_each_fn fn,
 		     void *ctx);
 
+/*
+ * The counters, kept in memory. After a query around an append or ack failed
+ * they may be off until the next append or ack, which reads them from the
+ * file again first (a scan of every message, only then).
+ */
 void spool_get_stats(const struct spool *sp, struct spool_stats *out);
 
 #endif

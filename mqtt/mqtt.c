@@ -3,7 +3,8 @@
  *
  * Connection state machine, driven by sp_mqtt_poll() on the owner thread:
  *   DOWN --(delay passed)--> CONNECTING --onSuccess--> UP --connectionLost--> DOWN
- *                                      \--onFailure--> DOWN (delay doubles, 1 s .. 30 s, +-25 % jitter)
+ *                                      \--onFailure--> DOWN (delay doubles, 0.5 s .. 30 s, +-25 % jitter)
+ *   UP --connectionLost within 10 s of connecting--> DOWN, as after an onFailure (backoff.h)
  *   UP --sp_mqtt_disconnect--> CLOSING --disconnect done--> DOWN, and no connect after that
  *   CONNECTING --onSuccess after sp_mqtt_disconnect--> CLOSING (never UP: closed at once)
  * Paho's automatic reconnect is not used: it does not cover a failing
@@ -19,6 +20,8 @@
  * not handed over by then stays in its session for the next connect.
  */
 #include "sitepulse/mqtt.h"
+
+#include "backoff.h"
 
 #include "sitepulse/clock.h"
 #include "sitepulse/error.h"
@@ -52,10 +55,10 @@ struct sp_mqtt {
 	char *will_topic, *will_payload;
 	bool tls, tls_insecure, clean_session;
 	int keepalive_s, max_inflight;
-	int64_t backoff_max_ms;
 
 	pthread_mutex_t lock;   /* guards state, stopped, closed, delivering, next_attempt_ms,
-				   backoff_ms, failures, controls_pending, controls_failed */
+				   backoff, up_since_ms, failures, controls_pending,
+				   controls_failed, short_log */
 	pthread_cond_t changed; /* signalled when a connect or a disconnect completes */
 	enum conn_state state;
 	bool stopped;           /* sp_mqtt_disconnect was called: never connect again */
@@ -63,7 +66,10 @@ struct sp_mqtt {
 	int delivering;         /* message callbacks running now */
 	struct sp_ratelimit late_log; /* Paho's receive thread */
 	int64_t next_attempt_ms;
-	int64_t backoff_ms;
+	struct backoff backoff;
+	int64_t up_since_ms;    /* mono time of the last connect (CONN_UP) */
+	struct sp_ratelimit short_log; /* "lost N s after connecting" lines */
+	atomic_uint_fast64_t short_lived; /* connections lost within BACKOFF_STABLE_MS */
 	unsigned failures;      /* consecutive failed attempts */
 	uint64_t jitter_state;
 	struct sp_ratelimit fail_log;
@@ -127,20 +133,43 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 	return 1; /* taken (Paho acknowledged it to the broker already: see the top of the file) */
 }
 
+/*
+ * A connection lost soon after it came up counts as a failed connect
+ * (backoff.h): a client with our id taking the session over at each of its
+ * connects must not make both reconnect every 0.5 s. Said once a minute at
+ * most, with the likely cause, instead of the plain line each time.
+ */
 static void on_connection_lost(void *ctx, char *cause)
 {
 	struct sp_mqtt *m = ctx;
+	int64_t now = sp_mono_ms(), up_ms = 0, delay = 0;
+	bool brief = false, log_brief = false;
+	uint64_t suppressed = 0;
 	pthread_mutex_lock(&m->lock);
 	if (m->state == CONN_UP) {
 		m->state = CONN_DOWN;
-		m->backoff_ms = BACKOFF_MIN_MS;
-		m->next_attempt_ms = sp_mono_ms() + jittered(m, m->backoff_ms);
+		up_ms = now - m->up_since_ms;
+		delay = jittered(m, backoff_lost(&m->backoff, up_ms, &brief));
+		m->next_attempt_ms = now + delay;
+		if (brief) {
+			atomic_fetch_add(&m->short_lived, 1);
+			log_brief = sp_ratelimit_allow(&m->short_log, now, 1, 60000, &suppressed);
+		}
 	}
 	atomic_store(&m->up, false);
 	pthread_cond_broadcast(&m->changed);
 	pthread_mutex_unlock(&m->lock);
-	SP_WARN("mqtt", "%s: connection lost%s%s; reconnecting", m->uri, cause ? ": " : "",
-		cause ? cause : "");
+	if (log_brief)
+		SP_WARN("mqtt", "%s: connection lost %.1f s after connecting%s%s - another client "
+				"with the same client id (%s)? Reconnecting in %.1f s; the delay keeps "
+				"growing (up to %lld s) until a connection lasts %d s%s",
+			m->uri, (double)up_ms / 1000, cause ? ": " : "", cause ? cause : "",
+			m->client_id, (double)delay / 1000, (long long)(m->backoff.max_ms / 1000),
+			BACKOFF_STABLE_MS / 1000,
+			suppressed ? " (more such losses were not logged)" : "");
+	else if (!brief)
+		SP_WARN("mqtt", "%s: connection lost%s%s; reconnecting", m->uri, cause ? ": " : "",
+			cause ? cause : "");
 	if (m->cb.lost)
 		m->cb.lost(m->cb.ctx);
 }
@@ -182,7 +211,8 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
 	failures = m->failures;
 	m->state = CONN_UP;
 	m->failures = 0;
-	m->backoff_ms = BACKOFF_MIN_MS;
+	/* the backoff is left as it is: only a connection that lasts resets it (on its loss) */
+	m->up_since_ms = sp_mono_ms();
 	atomic_store(&m->inflight, 0);
 	m->controls_pending = 0;
 	/*
@@ -214,8 +244,7 @@ static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
 	pthread_mutex_lock(&m->lock);
 	m->state = CONN_DOWN;
 	m->failures++;
-	m->next_attempt_ms = now + jittered(m, m->backoff_ms);
-	m->backoff_ms = m->backoff_ms * 2 > m->backoff_max_ms ? m->backoff_max_ms : m->backoff_ms * 2;
+	m->next_attempt_ms = now + jittered(m, backoff_failed(&m->backoff));
 	bool log = sp_ratelimit_allow(&m->fail_log, now, 1, 60000, &suppressed);
 	unsigned failures = m->failures;
 	pthread_cond_broadcast(&m->changed);
@@ -365,10 +394,8 @@ struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_m
 	m->clean_session = p->clean_session;
 	m->keepalive_s = p->keepalive_s > 0 ? p->keepalive_s : 30;
 	m->max_inflight = p->max_inflight > 0 ? p->max_inflight : 100;
-	m->backoff_max_ms = p->backoff_max_ms > 0 ? p->backoff_max_ms : BACKOFF_MAX_MS;
-	if (m->backoff_max_ms < BACKOFF_MIN_MS)
-		m->backoff_max_ms = BACKOFF_MIN_MS;
-	m->backoff_ms = BACKOFF_MIN_MS;
+	backoff_init(&m->backoff, BACKOFF_MIN_MS,
+		     p->backoff_max_ms > 0 ? p->backoff_max_ms : BACKOFF_MAX_MS);
 	m->jitter_state = (uint64_t)sp_now_ms() ^ (uint64_t)(uintptr_t)m;
 	m->state = CONN_DOWN;
 
@@ -458,6 +485,11 @@ bool sp_mqtt_connected(const struct sp_mqtt *m)
 uint64_t sp_mqtt_epoch(const struct sp_mqtt *m)
 {
 	return atomic_load(&((struct sp_mqtt *)m)->epoch);
+}
+
+uint64_t sp_mqtt_short_lived(const struct sp_mqtt *m)
+{
+	return atomic_load(&((struct sp_mqtt *)m)->short_lived);
 }
 
 int sp_mqtt_inflight(const struct sp_mqtt *m)

@@ -42,8 +42,10 @@ struct sp_mqtt_params {
 	bool clean_session;
 	int max_inflight;        /* QoS 1 publishes awaiting PUBACK; more returns SP_EBUSY */
 	/*
-	 * The reconnect delay doubles from 0.5 s up to this (ms, +-25 % jitter);
-	 * 0 = 30 s, for a fleet that must not hammer a broker coming back.
+	 * The reconnect delay doubles from 0.5 s up to this (ms, +-25 % jitter)
+	 * with each failed connect, and with each connection lost within 10 s
+	 * of coming up; 0 = 30 s, for a fleet that must not hammer a broker
+	 * coming back.
 	 */
 	int backoff_max_ms;
 	const char *will_topic;  /* NULL = no Will; else QoS 1, retained */
@@ -102,6 +104,13 @@ bool sp_mqtt_connected(const struct sp_mqtt *m);
 
 /* Number of successful connects so far: a change means "reconnected". */
 uint64_t sp_mqtt_epoch(const struct sp_mqtt *m);
+
+/*
+ * Connections lost less than 10 s after they came up (typically another
+ * client with the same client id taking the session over). Each counts as
+ * a failed connect: the reconnect delay grows instead of starting over.
+ */
+uint64_t sp_mqtt_short_lived(const struct sp_mqtt *m);
 
 /* QoS 1 publishes sent and not yet acknowledged by the broker. */
 int sp_mqtt_inflight(const struct sp_mqtt *m);

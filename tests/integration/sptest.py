@@ -964,7 +964,8 @@ class Agent:
 
     def journal_messages(self):
         """(list of (seq, payload dict) of created messages, set of dropped seqs).
-        A final line without its newline is still being written: ignored."""
+        A final line without its newline is still being written: ignored, and so
+        are {"spool_reset": ...} lines (the journal opened on a new or restored spool)."""
         msgs, dropped = [], set()
         try:
             with open(self.journal, "rb") as f:
@@ -984,6 +985,8 @@ class Agent:
                                   % (self.journal, n, e, line[:200]))
             if "dropped" in obj:
                 dropped.add(obj["dropped"])
+            elif "spool_reset" in obj:
+                continue
             else:
                 msgs.append((obj["seq"], obj))
         return msgs, dropped

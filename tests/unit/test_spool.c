@@ -1,7 +1,8 @@
 /*
  * test_spool.c - the agent's SQLite outbox (agent/spool.c) and its journal
  * (agent/journal.c): seq assignment and persistence, stats, iteration, acks,
- * restarts, the drop-oldest overflow policy, and the journal's catch-up.
+ * restarts, the drop-oldest overflow policy, and the journal's catch-up and
+ * its start on a new or restored spool.
  * Files live in $SP_TEST_TMP (or /tmp), named with the pid.
  */
 #include "harness.h"
@@ -142,6 +143,103 @@ static int read_lines(const char *path, struct lines *out)
 		p += l + (nl ? 1 : 0);
 	}
 	return out->n;
+}
+
+/*
+ * SQLite's allocator, made to fail once on request: the countdown-th
+ * allocation from now (0 = the next) returns NULL, and SQLite reports
+ * SQLITE_NOMEM from whichever query made it. Installed at the start of
+ * main (before SQLite initialises), with lookaside off so that small
+ * allocations reach it too. A sweep over countdowns fails each query of a
+ * call in turn; a countdown that the call outlives marks the end.
+ */
+static sqlite3_mem_methods real_mem;
+static int fail_countdown = -1; /* -1 = never */
+static int fail_hits;
+
+static bool alloc_fails(void)
+{
+	if (fail_countdown < 0)
+		return false;
+	if (fail_countdown-- > 0)
+		return false;
+	fail_hits++;
+	return true;
+}
+
+static void *failing_malloc(int n)
+{
+	return alloc_fails() ? NULL : real_mem.xMalloc(n);
+}
+
+static void *failing_realloc(void *p, int n)
+{
+	return alloc_fails() ? NULL : real_mem.xRealloc(p, n);
+}
+
+static void install_failing_alloc(void)
+{
+	sqlite3_mem_methods m;
+	CHECK_EQ_INT(sqlite3_config(SQLITE_CONFIG_GETMALLOC, &real_mem), SQLITE_OK);
+	m = real_mem;
+	m.xMalloc = failing_malloc;
+	m.xRealloc = failing_realloc;
+	CHECK_EQ_INT(sqlite3_config(SQLITE_CONFIG_MALLOC, &m), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0), SQLITE_OK);
+}
+
+/* The spool's truth, read from its file by a connection of our own. */
+static struct spool_stats file_stats(const char *path)
+{
+	struct spool_stats st;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	memset(&st, 0x7f, sizeof(st));
+	if (sqlite3_open(path, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT count(*), coalesce(sum(length(payload)),0), "
+				   "coalesce(min(seq),0), coalesce(max(seq),0) FROM messages",
+			       -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW) {
+		st.messages = sqlite3_column_int64(q, 0);
+		st.bytes = sqlite3_column_int64(q, 1);
+		st.first_seq = sqlite3_column_int64(q, 2);
+		st.last_seq = sqlite3_column_int64(q, 3);
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return st;
+}
+
+/* Whether the spool's counters are the file's; says which differs. */
+static void check_counters_true(struct spool *sp, const char *path, int countdown)
+{
+	struct spool_stats got = stats(sp), want = file_stats(path);
+	if (got.messages != want.messages || got.bytes != want.bytes ||
+	    got.first_seq != want.first_seq || got.last_seq != want.last_seq)
+		fprintf(stderr, "  (allocation %d failed: counters %lld msgs %lld bytes %lld..%lld, "
+				"file %lld msgs %lld bytes %lld..%lld)\n",
+			countdown, (long long)got.messages, (long long)got.bytes,
+			(long long)got.first_seq, (long long)got.last_seq, (long long)want.messages,
+			(long long)want.bytes, (long long)want.first_seq, (long long)want.last_seq);
+	CHECK_EQ_INT(got.messages, want.messages);
+	CHECK_EQ_INT(got.bytes, want.bytes);
+	CHECK_EQ_INT(got.first_seq, want.first_seq);
+	CHECK_EQ_INT(got.last_seq, want.last_seq);
+}
+
+/* Runs fn(sp) with the countdown-th allocation failing and the log silenced; returns its rc. */
+static int with_failure(int countdown, int (*fn)(struct spool *), struct spool *sp)
+{
+	int saved = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY);
+	dup2(devnull, STDERR_FILENO);
+	close(devnull);
+	fail_hits = 0;
+	fail_countdown = countdown;
+	int rc = fn(sp);
+	fail_countdown = -1;
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	return rc;
 }
 
 static void write_text(const char *path, const char *text)
@@ -667,6 +765,140 @@ static void test_failed_append_changes_nothing(void)
 	unlink(logpath);
 }
 
+static int ack_5(struct spool *sp)
+{
+	return spool_ack(sp, 5);
+}
+
+/*
+ * Whatever query of an ack fails (SQLITE_NOMEM from each allocation in
+ * turn), the counters are the file's once the ack has been tried again, as
+ * the agent does at its next tick. The old spool deleted the acked messages
+ * after a failed count and subtracted nothing: it went on believing in
+ * messages and bytes it no longer had (an ack then skipped them as below
+ * the oldest held), until the counters made every append look full.
+ */
+static void test_failed_ack_queries_leave_true_counters(void)
+{
+	char path[600];
+	bool outlived = false;
+	int failed_calls = 0;
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	for (int k = 0; k < 2000 && !outlived; k++) {
+		struct spool *sp = spool_open(path, BIG, false);
+		CHECK(sp != NULL);
+		if (sp == NULL)
+			return;
+		CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+		for (int i = 0; i < 10; i++)
+			CHECK_EQ_INT(append_std(sp), 0);
+		int rc = with_failure(k, ack_5, sp);
+		outlived = fail_hits == 0;
+		if (outlived) {
+			CHECK_EQ_INT(rc, 0);
+		} else {
+			failed_calls += rc != 0;
+			CHECK_EQ_INT(spool_ack(sp, 5), 0); /* the next tick */
+		}
+		check_counters_true(sp, path, k);
+		CHECK_EQ_INT(stats(sp).messages, 5);
+		CHECK_EQ_INT(stats(sp).first_seq, 6);
+		/* and what follows keeps them true */
+		CHECK_EQ_INT(append_std(sp), 0);
+		CHECK_EQ_INT(spool_ack(sp, 7), 0);
+		check_counters_true(sp, path, k);
+		spool_close(sp);
+		harness_remove_db(path);
+	}
+	fprintf(stderr, "  ack: %d failed calls before one outlived the sweep\n", failed_calls);
+	CHECK(outlived);    /* the sweep reached an ack no failure touched */
+	CHECK(failed_calls > 0); /* and some failures did fail it */
+}
+
+static int append_drop(struct spool *sp)
+{
+	return append_fill(sp, 'z', 300, NULL, NULL);
+}
+
+/* The same for an append whose overflow policy drops the oldest message. */
+static void test_failed_append_queries_leave_true_counters(void)
+{
+	char path[600];
+	bool outlived = false;
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	for (int k = 0; k < 2000 && !outlived; k++) {
+		struct spool *sp = spool_open(path, 1000, false);
+		CHECK(sp != NULL);
+		if (sp == NULL)
+			return;
+		CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+		for (int i = 0; i < 3; i++)
+			CHECK_EQ_INT(append_fill(sp, (char)('a' + i), 300, NULL, NULL), 0);
+		int rc = with_failure(k, append_drop, sp); /* needs one drop */
+		outlived = fail_hits == 0;
+		if (outlived)
+			CHECK_EQ_INT(rc, 0);
+		else if (rc != 0)
+			CHECK_EQ_INT(append_drop(sp), 0); /* tried again */
+		/* the next append (the next batch) finds them true */
+		CHECK_EQ_INT(append_fill(sp, 'y', 300, NULL, NULL), 0);
+		check_counters_true(sp, path, k);
+		CHECK_EQ_INT(stats(sp).messages, 3);
+		CHECK_EQ_INT(stats(sp).first_seq, 3);
+		spool_close(sp);
+		harness_remove_db(path);
+	}
+	CHECK(outlived);
+}
+
+static const char *open_path;
+static struct spool *opened;
+
+static int open_it(struct spool *unused)
+{
+	(void)unused;
+	opened = spool_open(open_path, BIG, false);
+	return opened ? 0 : -1;
+}
+
+/*
+ * Opening a spool with messages, whatever query fails: it is refused, or it
+ * knows its messages and next seq. The old open ignored a failed read and
+ * took the spool for empty (or new, learning a seq it had used already).
+ */
+static void test_failed_open_queries(void)
+{
+	char path[600];
+	bool outlived = false;
+	int refused = 0;
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	for (int i = 0; i < 10; i++)
+		CHECK_EQ_INT(append_std(sp), 0);
+	spool_close(sp);
+	open_path = path;
+	for (int k = 0; k < 5000 && !outlived; k++) {
+		opened = NULL;
+		with_failure(k, open_it, NULL);
+		outlived = fail_hits == 0;
+		if (opened == NULL) {
+			CHECK(!outlived);
+			refused++;
+			continue;
+		}
+		check_counters_true(opened, path, k);
+		CHECK_EQ_INT(spool_next_seq(opened), 11);
+		spool_close(opened);
+	}
+	CHECK(outlived);
+	CHECK(refused > 0);
+	harness_remove_db(path);
+}
+
 static void test_too_big(void)
 {
 	char path[600];
@@ -765,6 +997,9 @@ static void test_journal_message_idempotent(void)
 	/* 5 was caught up at open: writing it again is a no-op */
 	n = payload(p, sizeof(p), 5);
 	CHECK_EQ_INT(journal_message(j, 5, p, n), 0);
+	/* as the agent does: the spool commits a message before it is journalled */
+	CHECK_EQ_INT(append_std(sp), 0); /* 6 */
+	CHECK_EQ_INT(append_std(sp), 0); /* 7 */
 	n = payload(p, sizeof(p), 6);
 	CHECK_EQ_INT(journal_message(j, 6, p, n), 0);
 	CHECK_EQ_INT(journal_message(j, 6, p, n), 0);
@@ -788,6 +1023,7 @@ static void test_journal_message_idempotent(void)
 	if (j) {
 		n = payload(p, sizeof(p), 6);
 		CHECK_EQ_INT(journal_message(j, 6, p, n), 0);
+		CHECK_EQ_INT(append_std(sp), 0); /* 8 */
 		n = payload(p, sizeof(p), 8);
 		CHECK_EQ_INT(journal_message(j, 8, p, n), 0);
 		journal_close(j);
@@ -893,6 +1129,139 @@ static void test_journal_open_after_cut_line(void)
 	unlink(jpath);
 }
 
+/*
+ * The spool file deleted and made again: the new spool learns its first seq
+ * from the collector's ack, which may be below the journal's last seq (the
+ * collector never got the lost spool's last messages). The old journal took
+ * the new spool's messages for ones it held and skipped them. Now it notes
+ * the new spool in a line of its own and writes every new message, also
+ * after a restart, and also one the spool committed but a kill kept from
+ * the journal.
+ */
+static void test_journal_new_spool_below_last_seq(void)
+{
+	char db[600], jpath[600], p[128];
+	struct lines l;
+	size_t n;
+	harness_tmp_file(db, sizeof(db), "test_spool", "db");
+	harness_tmp_file(jpath, sizeof(jpath), "test_spool", "jsonl");
+	struct spool *sp = spool_open(db, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	struct journal *j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	for (int i = 1; j && i <= 5; i++) {
+		CHECK_EQ_INT(append_std(sp), 0);
+		n = payload(p, sizeof(p), i);
+		CHECK_EQ_INT(journal_message(j, i, p, n), 0);
+	}
+	journal_close(j);
+	spool_close(sp);
+	harness_remove_db(db);
+
+	/* a new spool: its seq is not known when the journal opens */
+	sp = spool_open(db, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	if (j == NULL) {
+		spool_close(sp);
+		return;
+	}
+	CHECK_EQ_INT(spool_set_next_seq(sp, 3), 0); /* the collector's ack was 2 */
+	char text[2][128];
+	for (int i = 0; i < 2; i++) {
+		int64_t seq = spool_next_seq(sp);
+		n = (size_t)snprintf(text[i], sizeof(text[i]),
+				     "{\"v\":1,\"seq\":%lld,\"ts\":1,\"records\":[],\"new\":%d}",
+				     (long long)seq, i);
+		CHECK_EQ_INT(spool_append(sp, TS, text[i], n, NULL, NULL), 0);
+		CHECK_EQ_INT(journal_message(j, seq, text[i], n), 0);
+	}
+	journal_close(j);
+	CHECK_EQ_INT(read_lines(jpath, &l), 8);
+	CHECK_EQ_STR(l.line[5], "{\"spool_reset\":{\"journal_seq\":5,\"spool_seq\":0}}");
+	CHECK_EQ_STR(l.line[6], text[0]);
+	CHECK_EQ_STR(l.line[7], text[1]);
+
+	/* a restart: the journal knows it follows this spool now (no second reset line) */
+	j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	journal_close(j);
+	CHECK_EQ_INT(read_lines(jpath, &l), 8);
+
+	/* a message committed by the spool but not journalled (a kill in between): caught up */
+	n = payload(p, sizeof(p), 5);
+	CHECK_EQ_INT(spool_append(sp, TS, p, n, NULL, NULL), 0);
+	j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	journal_close(j);
+	CHECK_EQ_INT(read_lines(jpath, &l), 9);
+	CHECK_EQ_STR(l.line[8], p);
+	spool_close(sp);
+	harness_remove_db(db);
+	unlink(jpath);
+}
+
+/*
+ * A spool put back behind the journal (a backup restored): its messages up
+ * to its next seq are the journal's already, the new ones after it are
+ * written although the journal has their seqs from before the restore.
+ */
+static void test_journal_spool_rolled_back(void)
+{
+	char db[600], copy[600], jpath[600], p[128], msg[128];
+	struct lines l;
+	size_t n;
+	harness_tmp_file(db, sizeof(db), "test_spool", "db");
+	harness_tmp_file(copy, sizeof(copy), "test_spool", "db");
+	harness_tmp_file(jpath, sizeof(jpath), "test_spool", "jsonl");
+	struct spool *sp = spool_open(db, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_set_next_seq(sp, 1), 0);
+	struct journal *j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	for (int i = 1; j && i <= 6; i++) {
+		if (i == 3) { /* the backup: 1 and 2 held, next seq 3 */
+			char sql[700];
+			snprintf(sql, sizeof(sql), "VACUUM INTO '%s'", copy);
+			CHECK_EQ_INT(raw_sql(db, sql), SQLITE_OK);
+		}
+		CHECK_EQ_INT(append_std(sp), 0);
+		n = payload(p, sizeof(p), i);
+		CHECK_EQ_INT(journal_message(j, i, p, n), 0);
+	}
+	journal_close(j);
+	spool_close(sp);
+
+	sp = spool_open(copy, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_next_seq(sp), 3);
+	j = journal_open(jpath, sp);
+	CHECK(j != NULL);
+	if (j) {
+		n = (size_t)snprintf(msg, sizeof(msg), "{\"v\":1,\"seq\":3,\"ts\":2,\"records\":[]}");
+		CHECK_EQ_INT(spool_append(sp, TS, msg, n, NULL, NULL), 0);
+		CHECK_EQ_INT(journal_message(j, 3, msg, n), 0);
+		journal_close(j);
+	}
+	CHECK_EQ_INT(read_lines(jpath, &l), 8);
+	CHECK_EQ_STR(l.line[6], "{\"spool_reset\":{\"journal_seq\":6,\"spool_seq\":2}}");
+	CHECK_EQ_STR(l.line[7], msg);
+	spool_close(sp);
+	harness_remove_db(db);
+	harness_remove_db(copy);
+	unlink(jpath);
+}
+
 static void test_open_failures(void)
 {
 	char path[700];
@@ -918,6 +1287,7 @@ static void test_open_failures(void)
 
 int main(void)
 {
+	install_failing_alloc(); /* before anything initialises SQLite */
 	sp_log_set_level(SP_LOG_ERROR); /* overflow WARN and open INFO lines are expected here */
 	RUN(test_new_spool_knows_no_seq);
 	RUN(test_one_user_at_a_time);
@@ -930,11 +1300,16 @@ int main(void)
 	RUN(test_next_seq_survives_lost_meta);
 	RUN(test_overflow_drops_oldest);
 	RUN(test_failed_append_changes_nothing);
+	RUN(test_failed_ack_queries_leave_true_counters);
+	RUN(test_failed_append_queries_leave_true_counters);
+	RUN(test_failed_open_queries);
 	RUN(test_too_big);
 	RUN(test_journal_catch_up);
 	RUN(test_journal_message_idempotent);
 	RUN(test_journal_dropped);
 	RUN(test_journal_open_after_cut_line);
+	RUN(test_journal_new_spool_below_last_seq);
+	RUN(test_journal_spool_rolled_back);
 	RUN(test_open_failures);
 	HARNESS_EXIT();
 }
