@@ -674,8 +674,13 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 		if ((rc = store_w_clock_set_back(w->p.store, now, w->clock_back_ms, &offline)))
 			goto fail;
 	}
-	/* with the devices' liveness just written: the sweep reads it exact */
-	if (saved.devices_flushed && !flush_all && link_settled(w) &&
+	/*
+	 * With the devices' liveness just written: the sweep reads it exact.
+	 * Not while the store fails (this batch is the first that may work):
+	 * the arrivals of the failed batches were dropped with them, so every
+	 * gateway and device looks as silent as the outage is long (recover()).
+	 */
+	if (saved.devices_flushed && !flush_all && !w->failing && link_settled(w) &&
 	    (rc = offline_sweep(w->p.store, w->p.rules, w->p.offline_ms, now, writer_on_rule_event, w)))
 		goto fail;
 	if ((rc = store_w_commit(w->p.store)))
@@ -843,6 +848,25 @@ static void ask_retained(struct writer *w)
 		w->link_up_since = sp_mono_ms();
 }
 
+/*
+ * The first commit after failed batches. Their messages were dropped,
+ * arrivals included (the agents resend the data: no ack covered it), so
+ * the stored liveness of every gateway and device heard during the outage
+ * is as old as the outage: a sweep now would alert gateway.offline for
+ * those without a message in this batch, and lift/charger.offline for
+ * their devices. As after a reconnect, the sweep waits device_offline_s
+ * (link_settled), in which every agent sending anything is heard again.
+ */
+static void recover(struct writer *w)
+{
+	SP_INFO("writer", "store works again: storing and acknowledging; offline alerts wait %lld s "
+			  "for the gateways to be heard again",
+		(long long)(w->p.offline_ms / 1000));
+	w->failing = false;
+	if (w->link_up_since != 0)
+		w->link_up_since = sp_mono_ms();
+}
+
 static void run_once(struct writer *w, size_t n, bool flush_all)
 {
 	int64_t now = sp_now_ms();
@@ -871,10 +895,8 @@ static void run_once(struct writer *w, size_t n, bool flush_all)
 			sp_sleep_ms(FAIL_PAUSE_MS);
 			return;
 		}
-		if (w->failing) {
-			SP_INFO("writer", "store works again: storing and acknowledging");
-			w->failing = false;
-		}
+		if (w->failing)
+			recover(w);
 		if (w->retained_dropped > 0)
 			ask_retained(w);
 		atomic_store(&w->p.metrics->store_ok, true);
