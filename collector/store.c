@@ -201,9 +201,11 @@ uint16_t store_device_rating(const struct sp_device_info *info)
 	return (uint16_t)(v <= 0 ? 0 : v >= 65535 ? 65535 : v);
 }
 
-int store_w_alert_open(struct store *s, const struct store_alert_new *a, int64_t *id)
+int store_w_alert_open(struct store *s, const struct store_alert_new *a, int64_t *id,
+		       bool *adopted)
 {
-	return s->be->w_alert_open(s->impl, a, id);
+	bool ignored;
+	return s->be->w_alert_open(s->impl, a, id, adopted ? adopted : &ignored);
 }
 
 int store_w_alert_clear(struct store *s, int64_t id, int64_t ts)

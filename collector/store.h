@@ -243,8 +243,16 @@ struct store_alert_new {
 	int64_t opened_at;
 	const char *detail;
 };
-/* Opens an alert (state active_unack); *id receives its id. */
-int store_w_alert_open(struct store *s, const struct store_alert_new *a, int64_t *id);
+/*
+ * Opens an alert (state active_unack); *id receives its id. Should the
+ * condition's alert still be active in the store (CONTRACT §4: at most one;
+ * the rules opened it again because their state and the store's disagree,
+ * e.g. after a reload of the rules that could not take every row), that
+ * alert is kept instead and nothing is written: *id receives its id and
+ * *adopted is set (false otherwise; adopted may be NULL).
+ */
+int store_w_alert_open(struct store *s, const struct store_alert_new *a, int64_t *id,
+		       bool *adopted);
 /* Clears it at ts: cleared_unack, or cleared_ack if it was acknowledged. */
 int store_w_alert_clear(struct store *s, int64_t id, int64_t ts);
 /* A condition pending its hold time: remembered, and forgotten. */
@@ -627,7 +635,8 @@ struct store_backend {
 			       int64_t counts[SP_DEV_KIND_COUNT][2]);
 	int (*r_ping)(void *impl);
 	int (*r_site_has_records)(void *impl, const char *site, int64_t from, int64_t to);
-	int (*w_alert_open)(void *impl, const struct store_alert_new *a, int64_t *id);
+	int (*w_alert_open)(void *impl, const struct store_alert_new *a, int64_t *id,
+			    bool *adopted);
 	int (*w_alert_clear)(void *impl, int64_t id, int64_t ts);
 	int (*w_hold_put)(void *impl, int64_t device_id, const char *rule, int32_t port,
 			  const char *code, int64_t since);

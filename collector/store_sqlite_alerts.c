@@ -77,7 +77,7 @@ static const char *const WASQL[SQA_W_COUNT] = {
 	/*
 	 * OR IGNORE: should the rules ever open a condition's alert while one is
 	 * still active (alerts_one_active), the writer adopts the active one
-	 * rather than failing every batch after it.
+	 * (sqa_alert_open) rather than failing every batch after it.
 	 */
 	[WA_OPEN] = "INSERT OR IGNORE INTO alerts(rule, rule_base, code, device_id, site, dev, port,"
 		    " severity, state, opened_at, detail)"
@@ -247,9 +247,10 @@ static int wa_step(struct sqlite_store *s, int which)
 
 /* ---------------------------------------------------------------- writer side */
 
-int sqa_alert_open(void *impl, const struct store_alert_new *a, int64_t *id)
+int sqa_alert_open(void *impl, const struct store_alert_new *a, int64_t *id, bool *adopted)
 {
 	struct sqlite_store *s = impl;
+	*adopted = false;
 	sqlite3_stmt *st = s->alert_w[WA_OPEN];
 	sqs_bind_text(st, 1, a->rule);
 	sqs_bind_text(st, 2, a->code ? a->code : "");
@@ -281,8 +282,8 @@ int sqa_alert_open(void *impl, const struct store_alert_new *a, int64_t *id)
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_ROW)
 		return sqs_db_error(s, s->db, "find the active alert");
-	SP_WARN("store", "%s/%s: alert %s was still active (id %lld): kept", a->site, a->dev, rule,
-		(long long)*id);
+	/* the caller says what it means (writer_alerts.c: logged, counted, not mailed again) */
+	*adopted = true;
 	return 0;
 }
 

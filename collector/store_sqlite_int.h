@@ -151,7 +151,7 @@ int sqa_prepare(struct sqlite_store *s);
 int sqa_prepare_reader(struct sqlite_store *s, struct reader *r);
 void sqa_finalize(struct sqlite_store *s);
 void sqa_finalize_reader(struct reader *r);
-int sqa_alert_open(void *impl, const struct store_alert_new *a, int64_t *id);
+int sqa_alert_open(void *impl, const struct store_alert_new *a, int64_t *id, bool *adopted);
 int sqa_alert_clear(void *impl, int64_t id, int64_t ts);
 int sqa_hold_put(void *impl, int64_t device_id, const char *rule, int32_t port, const char *code,
 		 int64_t since);

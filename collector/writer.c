@@ -563,6 +563,7 @@ static void add_counts(struct writer *w)
 	atomic_fetch_add(&m->births, b->births);
 	atomic_fetch_add(&m->states, b->states);
 	atomic_fetch_add(&m->alerts_opened, b->alerts_opened);
+	atomic_fetch_add(&m->alerts_adopted, b->alerts_adopted);
 	atomic_fetch_add(&m->alerts_cleared, b->alerts_cleared);
 	atomic_fetch_add(&m->mail_paced, b->mail.paced);
 	atomic_fetch_add(&m->mail_reminders, b->mail.reminders);

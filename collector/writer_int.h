@@ -32,7 +32,8 @@
 /* What one batch did, added to the metrics after COMMIT. */
 struct batch_counts {
 	uint64_t stored, duplicate, missing, recovered, births, states;
-	uint64_t alerts_opened, alerts_cleared, fault_raises_stale, clock_steps, gateway_clocks_off;
+	uint64_t alerts_opened, alerts_adopted, alerts_cleared, fault_raises_stale, clock_steps;
+	uint64_t gateway_clocks_off;
 	uint64_t records_ahead;
 	struct alertmail_counts mail;
 	uint64_t msg_rejected[SP_REJ_REASON_COUNT];

@@ -2648,10 +2648,12 @@ static int64_t open_alert(struct store *s, const struct store_device *d, const c
 {
 	struct store_alert_new a = {d->id, rule, code, "site-a", "lift-1", port, sev, at, "details"};
 	int64_t id = 0;
+	bool adopted = true;
 	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_alert_open(s, &a, &id), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &a, &id, &adopted), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
 	CHECK(id > 0);
+	CHECK(!adopted);
 	return id;
 }
 
@@ -2760,10 +2762,24 @@ static void test_alert_queries_and_keys(void)
 	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, "site-b", NULL, 100, &rows), 0);
 	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_CLEARED, NULL, NULL, 100, &rows), 0);
 
-	/* the same key again while active: the active alert is kept, not doubled */
-	int64_t again = open_alert(s, &d, "lift.fault", "E12", 0, "major", T0 + 300);
+	/*
+	 * the same key again while active: the active alert is kept as it was, not
+	 * doubled, and said to be adopted (the writer mails it not again)
+	 */
+	struct store_alert_new same = {d.id, "lift.fault", "E12", "site-a", "lift-1", 0, "critical",
+				       T0 + 300, "again"};
+	int64_t again = 0;
+	bool adopted = false;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &same, &again, &adopted), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
 	CHECK_EQ_INT(again, a1);
+	CHECK(adopted);
 	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, NULL, 100, &rows), 3);
+	CHECK_EQ_INT(rows.r[1].id, a1);
+	CHECK_EQ_INT(rows.r[1].opened_at, T0 + 100);
+	CHECK_EQ_STR(rows.r[1].severity, "major");
+	CHECK_EQ_STR(rows.r[1].detail, "details");
 	/* once cleared, the key may open a new alert */
 	clear_alert(s, a1, T0 + 400);
 	int64_t next = open_alert(s, &d, "lift.fault", "E12", 0, "major", T0 + 500);
@@ -2775,7 +2791,7 @@ static void test_alert_queries_and_keys(void)
 				       T0 + 600, "x"};
 	int64_t id;
 	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_alert_open(s, &gone, &id), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &gone, &id, NULL), 0);
 	store_w_rollback(s);
 	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, "warning", 100, &rows), 0);
 	drop(s, path);
@@ -2818,12 +2834,12 @@ static void test_alert_list_filters(void)
 	struct store_alert_new b3 = {db.id, "port.over_temp", "", "site-b", "chg-1", 3, "critical",
 				     T0 + 25, "x"};
 	int64_t id_a1, id_a2, id_a3, id_b1, id_b2, id_b3;
-	CHECK_EQ_INT(store_w_alert_open(s, &a1, &id_a1), 0);
-	CHECK_EQ_INT(store_w_alert_open(s, &a2, &id_a2), 0);
-	CHECK_EQ_INT(store_w_alert_open(s, &a3, &id_a3), 0);
-	CHECK_EQ_INT(store_w_alert_open(s, &b1, &id_b1), 0);
-	CHECK_EQ_INT(store_w_alert_open(s, &b2, &id_b2), 0);
-	CHECK_EQ_INT(store_w_alert_open(s, &b3, &id_b3), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &a1, &id_a1, NULL), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &a2, &id_a2, NULL), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &a3, &id_a3, NULL), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &b1, &id_b1, NULL), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &b2, &id_b2, NULL), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &b3, &id_b3, NULL), 0);
 	CHECK_EQ_INT(store_w_alert_clear(s, id_a2, T0 + 40), 0);
 	CHECK_EQ_INT(store_w_alert_clear(s, id_b1, T0 + 40), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
