@@ -149,10 +149,22 @@ struct store_offline_rules {
  * cleared_at of the alerts of the offline rules (offline.c: the only ones
  * the collector's clock dates; the others carry their device's); any
  * alert's acked_at. Times the clock stamped while it ran ahead that are
- * already behind now_ms stay as they are.
+ * already behind now_ms stay as they are. Reminders put off by
+ * store_w_clock_set_forward come back by back_ms, at most as far as they
+ * were put off.
  */
 int store_w_clock_set_back(struct store *s, int64_t now_ms, int64_t back_ms,
 			   const struct store_offline_rules *offline);
+
+/*
+ * The collector's wall clock was set forward by fwd_ms (NTP correcting a
+ * clock that ran behind, or a host resumed from a pause): the reminders of
+ * every alert active and unacknowledged now are put off as much, so their
+ * period (store_w_reminders_due) counts time that passed, not the step.
+ * Nothing else of the alerts moves: their times stay as stamped. A later
+ * store_w_clock_set_back takes back what this put off, never more.
+ */
+int store_w_clock_set_forward(struct store *s, int64_t fwd_ms);
 
 /*
  * The newest of the liveness times store_w_clock_set_back moves (0 if none),
@@ -333,7 +345,7 @@ int store_w_offline_scan(struct store *s, const struct store_offline_scan *q);
 /*
  * Reminders of alerts nobody has acknowledged (DOMAIN's P1 "repeat until
  * acknowledged"). An alert is due its reminder number reminders + 1 when
- * opened_at + (reminders + 1) x repeat_ms <= now_ms.
+ * remind_from + (reminders + 1) x repeat_ms <= now_ms.
  */
 struct store_reminder {
 	int64_t id;
@@ -341,6 +353,8 @@ struct store_reminder {
 	int32_t port;
 	const char *severity, *detail;
 	int64_t opened_at;
+	/* opened_at put off by the collector's clock set forward (store_w_clock_set_forward) */
+	int64_t remind_from;
 	int64_t reminders;               /* sent so far */
 };
 typedef int (*store_reminder_fn)(void *ctx, const struct store_reminder *r);
@@ -611,6 +625,7 @@ struct store_backend {
 	int (*w_agent_seen)(void *impl, int64_t agent_id, int64_t received_ms);
 	int (*w_clock_set_back)(void *impl, int64_t now_ms, int64_t back_ms,
 				const struct store_offline_rules *offline);
+	int (*w_clock_set_forward)(void *impl, int64_t fwd_ms);
 	int64_t (*w_newest_stamp)(void *impl);
 	int (*w_device)(void *impl, const char *site, const char *dev, struct store_device *out,
 			struct store_seen *seen);

@@ -72,6 +72,8 @@ struct writer {
 	 */
 	int64_t fwd_upto, fwd_ms;
 	int64_t clock_back_ms;        /* set back by this much: to apply in the next batch */
+	/* set forward by this much: the store's reminders to put off in the next batch */
+	int64_t clock_fwd_ms;
 	int64_t device_count;
 	bool failing;                 /* the last batch failed to commit */
 	/* births and states in batches that failed since: to ask the broker for again (writer.c) */

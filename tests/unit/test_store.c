@@ -248,16 +248,17 @@ static int64_t sql_int(const char *path, const char *sql)
 /* ---------------------------------------------------------------- schema */
 
 /* the schema version a new file has (store_sqlite_schema.c) */
-enum { SCHEMA_NOW = 15 };
+enum { SCHEMA_NOW = 16 };
 
 /*
  * Takes a file of the current schema back to 9's shape (with the version
- * record): no reading_chunks.kinds (15), no alerts_site_opened (14), no progress_log (13), no
- * devices_lookup (11), last_seen in `devices` again and no device_seen (10). The values of
- * last_seen are 0. Run inside a transaction.
+ * record): no alerts.remind_shift (16), no reading_chunks.kinds (15), no alerts_site_opened
+ * (14), no progress_log (13), no devices_lookup (11), last_seen in `devices` again and no
+ * device_seen (10). The values of last_seen are 0. Run inside a transaction.
  */
 #define BACK_TO_SCHEMA_9                                                                          \
 	"DELETE FROM schema_version WHERE version >= 10;"                                          \
+	"ALTER TABLE alerts DROP COLUMN remind_shift;"                                             \
 	"ALTER TABLE reading_chunks DROP COLUMN kinds;"                                            \
 	"DROP INDEX alerts_site_opened;"                                                           \
 	"DROP TABLE progress_log;"                                                                 \
@@ -1463,6 +1464,7 @@ static void test_migrates_chunk_kinds(void)
 	store_close(s);
 	sql_exec(path, "BEGIN;"
 		       "DELETE FROM schema_version WHERE version >= 15;"
+		       "ALTER TABLE alerts DROP COLUMN remind_shift;"
 		       "ALTER TABLE reading_chunks DROP COLUMN kinds;"
 		       "COMMIT;");
 	static const char *const has_kinds = "SELECT count(*) FROM pragma_table_info('reading_chunks') "
@@ -2217,6 +2219,7 @@ static void test_migrates_device_lookup(void)
 	store_close(s);
 	sql_exec(path, "BEGIN;"
 		       "DELETE FROM schema_version WHERE version >= 11;"
+		       "ALTER TABLE alerts DROP COLUMN remind_shift;"
 		       "ALTER TABLE reading_chunks DROP COLUMN kinds;"
 		       "DROP INDEX alerts_site_opened;"
 		       "DROP TABLE progress_log;"
@@ -3213,6 +3216,129 @@ static void test_clock_set_back_alerts(void)
 	drop(s, path);
 }
 
+/* The reminders due at now (store_w_reminders_due), each seen with its fields. */
+struct due_rows {
+	int n;
+	struct store_reminder r[8];
+};
+
+static int on_due(void *ctx, const struct store_reminder *r)
+{
+	struct due_rows *o = ctx;
+	if (o->n < 8) {
+		o->r[o->n] = *r;
+		o->r[o->n].rule = o->r[o->n].site = o->r[o->n].dev = NULL; /* not kept */
+		o->r[o->n].severity = o->r[o->n].detail = NULL;
+	}
+	o->n++;
+	return 0;
+}
+
+static int due_at(struct store *s, int64_t repeat_ms, int64_t now_ms, struct due_rows *out)
+{
+	memset(out, 0, sizeof(*out));
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_reminders_due(s, "critical", repeat_ms, now_ms, on_due, out), 0);
+	store_w_rollback(s);
+	return out->n;
+}
+
+static void step_clock(struct store *s, int64_t fwd_ms, int64_t back_ms, int64_t now_ms)
+{
+	const struct store_offline_rules offline = offline_rules();
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	if (fwd_ms)
+		CHECK_EQ_INT(store_w_clock_set_forward(s, fwd_ms), 0);
+	if (back_ms)
+		CHECK_EQ_INT(store_w_clock_set_back(s, now_ms, back_ms, &offline), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+}
+
+/*
+ * The collector's clock set forward: the reminders of the alerts active and
+ * unacknowledged then are put off by the step (their period counts time
+ * that passed), theirs only, and nothing else of any alert moves; a step
+ * back takes back what steps forward put off, never more; a rollback
+ * leaves nothing. Before, an hour's step made every such alert due at once.
+ */
+static void test_clock_set_forward_reminders(void)
+{
+	const int64_t HOUR = 3600 * 1000, REPEAT = 600 * 1000;
+	char path[256], sql[160];
+	int64_t agent_id = 0;
+	struct store_device d;
+	struct due_rows due;
+	struct alert_rows rows = {0};
+	struct store *s = fresh_with_device(path, sizeof(path), "site-a", "lift-1", SP_DEV_LIFT,
+					    &agent_id, &d);
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t waits = open_alert(s, &d, "lift.trapped", "", 0, "critical", T0);
+	int64_t acked = open_alert(s, &d, "lift.overspeed", "", 0, "critical", T0 + 1);
+	CHECK_EQ_INT(store_ack_alert(s, acked, "ops", T0 + 2, on_alert, &rows), 0);
+	int64_t cleared = open_alert(s, &d, "lift.door_open", "", 0, "critical", T0 + 3);
+	clear_alert(s, cleared, T0 + 4);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + REPEAT, &due), 1);
+	CHECK_EQ_INT(due.r[0].id, waits);
+	CHECK_EQ_INT(due.r[0].remind_from, T0);
+
+	/* a rolled-back step puts nothing off */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_clock_set_forward(s, HOUR), 0);
+	store_w_rollback(s);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + REPEAT, &due), 1);
+
+	/* an hour forward: due REPEAT after it opened by the time that passed */
+	step_clock(s, HOUR, 0, 0);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + HOUR + REPEAT - 1, &due), 0);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + HOUR + REPEAT, &due), 1);
+	CHECK_EQ_INT(due.r[0].id, waits);
+	CHECK_EQ_INT(due.r[0].opened_at, T0); /* the mail's Message-ID and times: as stamped */
+	CHECK_EQ_INT(due.r[0].remind_from, T0 + HOUR);
+	CHECK_EQ_INT(due.r[0].reminders, 0);
+	/* the next one REPEAT later, still from the shifted start */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_alert_reminded(s, waits, 1), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + HOUR + 2 * REPEAT - 1, &due), 0);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + HOUR + 2 * REPEAT, &due), 1);
+	/* only the active unacknowledged alert was put off; no alert's times moved */
+	snprintf(sql, sizeof(sql), "SELECT sum(remind_shift) FROM alerts WHERE id <> %lld",
+		 (long long)waits);
+	CHECK_EQ_INT(sql_int(path, sql), 0);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, NULL, 16, &rows), 3);
+	for (int i = 0; i < rows.n && i < 16; i++) {
+		const typeof(rows.r[0]) *a = &rows.r[i];
+		CHECK_EQ_INT(a->opened_at,
+			     a->id == waits ? T0 : a->id == acked ? T0 + 1 : T0 + 3);
+		CHECK_EQ_INT(a->acked_at, a->id == acked ? T0 + 2 : 0);
+		CHECK_EQ_INT(a->cleared_at, a->id == cleared ? T0 + 4 : 0);
+	}
+
+	/* an alert opened after the step is not put off by it */
+	int64_t later = open_alert(s, &d, "lift.stuck", "", 0, "critical", T0 + HOUR + 10);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + HOUR + 10 + REPEAT, &due), 1);
+	CHECK_EQ_INT(due.r[0].id, later);
+
+	/* set back half an hour (NTP undoing part of the step): half of it is taken back */
+	step_clock(s, 0, HOUR / 2, T0 + HOUR / 2);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + HOUR / 2 + 2 * REPEAT - 1, &due), 0);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + HOUR / 2 + 2 * REPEAT, &due), 1);
+	CHECK_EQ_INT(due.r[0].id, waits);
+	/* back further than it was put off: to its own schedule, not before it */
+	step_clock(s, 0, HOUR, T0);
+	snprintf(sql, sizeof(sql), "SELECT remind_shift FROM alerts WHERE id = %lld",
+		 (long long)waits);
+	CHECK_EQ_INT(sql_int(path, sql), 0);
+	snprintf(sql, sizeof(sql), "SELECT remind_shift FROM alerts WHERE id = %lld",
+		 (long long)later);
+	CHECK_EQ_INT(sql_int(path, sql), 0);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + 2 * REPEAT - 1, &due), 0);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + 2 * REPEAT, &due), 1);
+	drop(s, path);
+}
+
 /* Mails: added in the writer's transaction, once per key, delivered oldest first, retried when due. */
 static void test_mail_outbox(void)
 {
@@ -3598,6 +3724,7 @@ int main(void)
 	RUN(test_fault_clears);
 	RUN(test_clock_set_back);
 	RUN(test_clock_set_back_alerts);
+	RUN(test_clock_set_forward_reminders);
 	RUN(test_mail_outbox);
 	RUN(test_city_outbox);
 	RUN(test_device_records_in_time_order);
