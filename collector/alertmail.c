@@ -170,7 +170,7 @@ struct remind {
 static int remind_one(void *ctx, const struct store_reminder *r)
 {
 	struct remind *x = ctx;
-	int64_t n = (x->now - r->opened_at) / x->am->m->repeat_ms;
+	int64_t n = (x->now - r->remind_from) / x->am->m->repeat_ms;
 	if (n <= r->reminders)
 		n = r->reminders + 1;
 	if (n > INT32_MAX)

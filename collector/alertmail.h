@@ -60,8 +60,9 @@ int alertmail_event(struct alertmail *am, struct store *s, const struct rule_eve
 /*
  * Queues the reminders due at now_ms (store_w_reminders_due): a critical
  * alert still active and unacknowledged repeat_ms after it opened, and
- * every repeat_ms after, until acknowledged or cleared; after an outage
- * only the latest due. 0 or SP_E*.
+ * every repeat_ms after, until acknowledged or cleared (later by the steps
+ * forward of the collector's clock meanwhile: store_w_clock_set_forward);
+ * after an outage only the latest due. 0 or SP_E*.
  */
 int alertmail_reminders(struct alertmail *am, struct store *s, int64_t now_ms,
 			struct alertmail_counts *c);

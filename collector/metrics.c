@@ -151,6 +151,10 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 		      LOAD(m->summary_devices_left_out));
 	rc |= counter(b, "sitepulse_alerts_opened_total", "alerts opened by the rules",
 		      LOAD(m->alerts_opened));
+	rc |= counter(b, "sitepulse_alerts_adopted_total",
+		      "alerts the rules opened that were still active in the store: kept as they "
+		      "were, not opened nor mailed again",
+		      LOAD(m->alerts_adopted));
 	rc |= counter(b, "sitepulse_alerts_cleared_total", "alerts cleared by the rules",
 		      LOAD(m->alerts_cleared));
 	rc |= counter(b, "sitepulse_fault_raises_stale_total",

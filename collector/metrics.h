@@ -47,6 +47,7 @@ struct metrics {
 	atomic_uint_fast64_t chunks_compacted;       /* reading chunks merged into others */
 	atomic_uint_fast64_t compactions_failed;
 	atomic_uint_fast64_t alerts_opened;
+	atomic_uint_fast64_t alerts_adopted;         /* opened, but still active in the store */
 	atomic_uint_fast64_t alerts_cleared;
 	atomic_uint_fast64_t rule_conditions;        /* conditions the rules track (pending or alerted) */
 	atomic_uint_fast64_t fault_raises_stale;     /* late fault raises over before they came */

@@ -85,6 +85,11 @@ int store_w_clock_set_back(struct store *s, int64_t now_ms, int64_t back_ms,
 	return s->be->w_clock_set_back(s->impl, now_ms, back_ms, offline);
 }
 
+int store_w_clock_set_forward(struct store *s, int64_t fwd_ms)
+{
+	return s->be->w_clock_set_forward(s->impl, fwd_ms);
+}
+
 int64_t store_w_newest_stamp(struct store *s)
 {
 	return s->be->w_newest_stamp(s->impl);
@@ -201,9 +206,11 @@ uint16_t store_device_rating(const struct sp_device_info *info)
 	return (uint16_t)(v <= 0 ? 0 : v >= 65535 ? 65535 : v);
 }
 
-int store_w_alert_open(struct store *s, const struct store_alert_new *a, int64_t *id)
+int store_w_alert_open(struct store *s, const struct store_alert_new *a, int64_t *id,
+		       bool *adopted)
 {
-	return s->be->w_alert_open(s->impl, a, id);
+	bool ignored;
+	return s->be->w_alert_open(s->impl, a, id, adopted ? adopted : &ignored);
 }
 
 int store_w_alert_clear(struct store *s, int64_t id, int64_t ts)

@@ -149,10 +149,22 @@ struct store_offline_rules {
  * cleared_at of the alerts of the offline rules (offline.c: the only ones
  * the collector's clock dates; the others carry their device's); any
  * alert's acked_at. Times the clock stamped while it ran ahead that are
- * already behind now_ms stay as they are.
+ * already behind now_ms stay as they are. Reminders put off by
+ * store_w_clock_set_forward come back by back_ms, at most as far as they
+ * were put off.
  */
 int store_w_clock_set_back(struct store *s, int64_t now_ms, int64_t back_ms,
 			   const struct store_offline_rules *offline);
+
+/*
+ * The collector's wall clock was set forward by fwd_ms (NTP correcting a
+ * clock that ran behind, or a host resumed from a pause): the reminders of
+ * every alert active and unacknowledged now are put off as much, so their
+ * period (store_w_reminders_due) counts time that passed, not the step.
+ * Nothing else of the alerts moves: their times stay as stamped. A later
+ * store_w_clock_set_back takes back what this put off, never more.
+ */
+int store_w_clock_set_forward(struct store *s, int64_t fwd_ms);
 
 /*
  * The newest of the liveness times store_w_clock_set_back moves (0 if none),
@@ -245,8 +257,16 @@ struct store_alert_new {
 	int64_t opened_at;
 	const char *detail;
 };
-/* Opens an alert (state active_unack); *id receives its id. */
-int store_w_alert_open(struct store *s, const struct store_alert_new *a, int64_t *id);
+/*
+ * Opens an alert (state active_unack); *id receives its id. Should the
+ * condition's alert still be active in the store (CONTRACT §4: at most one;
+ * the rules opened it again because their state and the store's disagree,
+ * e.g. after a reload of the rules that could not take every row), that
+ * alert is kept instead and nothing is written: *id receives its id and
+ * *adopted is set (false otherwise; adopted may be NULL).
+ */
+int store_w_alert_open(struct store *s, const struct store_alert_new *a, int64_t *id,
+		       bool *adopted);
 /* Clears it at ts: cleared_unack, or cleared_ack if it was acknowledged. */
 int store_w_alert_clear(struct store *s, int64_t id, int64_t ts);
 /* A condition pending its hold time: remembered, and forgotten. */
@@ -327,7 +347,7 @@ int store_w_offline_scan(struct store *s, const struct store_offline_scan *q);
 /*
  * Reminders of alerts nobody has acknowledged (DOMAIN's P1 "repeat until
  * acknowledged"). An alert is due its reminder number reminders + 1 when
- * opened_at + (reminders + 1) x repeat_ms <= now_ms.
+ * remind_from + (reminders + 1) x repeat_ms <= now_ms.
  */
 struct store_reminder {
 	int64_t id;
@@ -335,6 +355,8 @@ struct store_reminder {
 	int32_t port;
 	const char *severity, *detail;
 	int64_t opened_at;
+	/* opened_at put off by the collector's clock set forward (store_w_clock_set_forward) */
+	int64_t remind_from;
 	int64_t reminders;               /* sent so far */
 };
 typedef int (*store_reminder_fn)(void *ctx, const struct store_reminder *r);
@@ -605,6 +627,7 @@ struct store_backend {
 	int (*w_agent_seen)(void *impl, int64_t agent_id, int64_t received_ms);
 	int (*w_clock_set_back)(void *impl, int64_t now_ms, int64_t back_ms,
 				const struct store_offline_rules *offline);
+	int (*w_clock_set_forward)(void *impl, int64_t fwd_ms);
 	int64_t (*w_newest_stamp)(void *impl);
 	int (*w_device)(void *impl, const char *site, const char *dev, struct store_device *out,
 			struct store_seen *seen);
@@ -629,7 +652,8 @@ struct store_backend {
 			       int64_t counts[SP_DEV_KIND_COUNT][2]);
 	int (*r_ping)(void *impl);
 	int (*r_site_has_records)(void *impl, const char *site, int64_t from, int64_t to);
-	int (*w_alert_open)(void *impl, const struct store_alert_new *a, int64_t *id);
+	int (*w_alert_open)(void *impl, const struct store_alert_new *a, int64_t *id,
+			    bool *adopted);
 	int (*w_alert_clear)(void *impl, int64_t id, int64_t ts);
 	int (*w_hold_put)(void *impl, int64_t device_id, const char *rule, int32_t port,
 			  const char *code, int64_t since);

@@ -732,6 +732,7 @@ const struct store_backend store_sqlite_backend = {
 	.w_agent_state = sq_agent_state,
 	.w_agent_seen = sq_agent_seen,
 	.w_clock_set_back = sq_clock_set_back,
+	.w_clock_set_forward = sqa_clock_set_forward,
 	.w_newest_stamp = sq_newest_stamp,
 	.w_device = sq_device,
 	.w_upsert_device = sq_upsert_device,

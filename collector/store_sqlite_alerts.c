@@ -50,6 +50,15 @@ const char SQA_MIGRATION[] =
 	" since INTEGER NOT NULL,"
 	" PRIMARY KEY(device_id, rule, port, code)) WITHOUT ROWID;";
 
+/*
+ * How much later than opened_at + n x repeat_ms an alert's reminders are
+ * due (ms): the steps forward of the collector's wall clock while it was
+ * active and unacknowledged (sqa_clock_set_forward). A step is no time the
+ * crew had to act.
+ */
+const char SQA_MIGRATION_REMIND_SHIFT[] =
+	"ALTER TABLE alerts ADD COLUMN remind_shift INTEGER NOT NULL DEFAULT 0;";
+
 /* the newest clear of each fault (rules: faultmemo.h), for late raises after a restart */
 const char SQA_MIGRATION_FAULT_CLEARS[] =
 	"CREATE TABLE fault_clears("
@@ -59,8 +68,9 @@ const char SQA_MIGRATION_FAULT_CLEARS[] =
 
 enum { WA_OPEN, WA_FIND_ACTIVE, WA_CLEAR, WA_HOLD_PUT, WA_HOLD_DEL, WA_LOAD_ALERTS, WA_LOAD_HOLDS,
        WA_OPENED_SINCE, WA_INFO, WA_OFF_AGENTS, WA_OFF_SILENT, WA_OFF_ALERTED, WA_REMIND_DUE,
-       WA_REMINDED, WA_FAULT_CLEAR, WA_FAULT_CLEARS_TRIM, WA_FAULT_CLEARS_LOAD, WA_BACK_ALERTS };
-_Static_assert(WA_BACK_ALERTS + 1 == SQA_W_COUNT, "SQA_W_COUNT");
+       WA_REMINDED, WA_FAULT_CLEAR, WA_FAULT_CLEARS_TRIM, WA_FAULT_CLEARS_LOAD, WA_BACK_ALERTS,
+       WA_BACK_REMIND, WA_FWD_REMIND };
+_Static_assert(WA_FWD_REMIND + 1 == SQA_W_COUNT, "SQA_W_COUNT");
 #define REMINDERS_MAX 64 /* per store_w_reminders_due call */
 
 /* The active alert of (site, dev, rule) without a port: alerts_one_active answers it. */
@@ -77,7 +87,7 @@ static const char *const WASQL[SQA_W_COUNT] = {
 	/*
 	 * OR IGNORE: should the rules ever open a condition's alert while one is
 	 * still active (alerts_one_active), the writer adopts the active one
-	 * rather than failing every batch after it.
+	 * (sqa_alert_open) rather than failing every batch after it.
 	 */
 	[WA_OPEN] = "INSERT OR IGNORE INTO alerts(rule, rule_base, code, device_id, site, dev, port,"
 		    " severity, state, opened_at, detail)"
@@ -120,8 +130,10 @@ static const char *const WASQL[SQA_W_COUNT] = {
 			   " AND al.rule = " OFFLINE_RULE_OF("d.kind"),
 	/* through alerts_state (state, severity): the few unacknowledged, never the history */
 	[WA_REMIND_DUE] = "SELECT id, rule, site, dev, coalesce(port, 0), severity, detail, opened_at,"
-			  " reminders FROM alerts WHERE state = 'active_unack' AND severity = ?1"
-			  " AND opened_at + (reminders + 1) * ?2 <= ?3 ORDER BY opened_at, id LIMIT ?4",
+			  " reminders, opened_at + remind_shift FROM alerts"
+			  " WHERE state = 'active_unack' AND severity = ?1"
+			  " AND opened_at + remind_shift + (reminders + 1) * ?2 <= ?3"
+			  " ORDER BY opened_at, id LIMIT ?4",
 	[WA_REMINDED] = "UPDATE alerts SET reminders = ?2 WHERE id = ?1",
 	[WA_FAULT_CLEAR] = "INSERT INTO fault_clears(device_id, port, code, ts) VALUES (?1, ?2, ?3, ?4)"
 			   " ON CONFLICT DO UPDATE SET ts = max(ts, excluded.ts)",
@@ -143,6 +155,16 @@ static const char *const WASQL[SQA_W_COUNT] = {
 			   " acked_at = CASE WHEN acked_at > ?1 THEN acked_at - ?2 ELSE acked_at END"
 			   " WHERE (rule IN (?3, ?4, ?5) AND (opened_at > ?1 OR cleared_at > ?1))"
 			   " OR acked_at > ?1",
+	/*
+	 * sqa_clock_set_back: reminders put off by steps forward come back by
+	 * the step back ?1, no further (a forward step NTP undoes leaves them
+	 * as they were); through alerts_state
+	 */
+	[WA_BACK_REMIND] = "UPDATE alerts SET remind_shift = max(0, remind_shift - ?1)"
+			   " WHERE state = 'active_unack' AND remind_shift > 0",
+	/* sqa_clock_set_forward: the reminders put off by the step ?1; through alerts_state */
+	[WA_FWD_REMIND] = "UPDATE alerts SET remind_shift = remind_shift + ?1"
+			  " WHERE state = 'active_unack'",
 };
 
 #define ALERT_COLUMNS "SELECT id, rule, site, dev, coalesce(port, 0), severity, state, opened_at," \
@@ -247,9 +269,10 @@ static int wa_step(struct sqlite_store *s, int which)
 
 /* ---------------------------------------------------------------- writer side */
 
-int sqa_alert_open(void *impl, const struct store_alert_new *a, int64_t *id)
+int sqa_alert_open(void *impl, const struct store_alert_new *a, int64_t *id, bool *adopted)
 {
 	struct sqlite_store *s = impl;
+	*adopted = false;
 	sqlite3_stmt *st = s->alert_w[WA_OPEN];
 	sqs_bind_text(st, 1, a->rule);
 	sqs_bind_text(st, 2, a->code ? a->code : "");
@@ -281,8 +304,8 @@ int sqa_alert_open(void *impl, const struct store_alert_new *a, int64_t *id)
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_ROW)
 		return sqs_db_error(s, s->db, "find the active alert");
-	SP_WARN("store", "%s/%s: alert %s was still active (id %lld): kept", a->site, a->dev, rule,
-		(long long)*id);
+	/* the caller says what it means (writer_alerts.c: logged, counted, not mailed again) */
+	*adopted = true;
 	return 0;
 }
 
@@ -513,7 +536,18 @@ int sqa_clock_set_back(struct sqlite_store *s, int64_t now_ms, int64_t back_ms,
 	sqs_bind_text(st, 3, offline->gateway);
 	sqs_bind_text(st, 4, offline->lift);
 	sqs_bind_text(st, 5, offline->charger);
-	return wa_step(s, WA_BACK_ALERTS);
+	int rc = wa_step(s, WA_BACK_ALERTS);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(s->alert_w[WA_BACK_REMIND], 1, back_ms);
+	return wa_step(s, WA_BACK_REMIND);
+}
+
+int sqa_clock_set_forward(void *impl, int64_t fwd_ms)
+{
+	struct sqlite_store *s = impl;
+	sqlite3_bind_int64(s->alert_w[WA_FWD_REMIND], 1, fwd_ms);
+	return wa_step(s, WA_FWD_REMIND);
 }
 
 /* ---------------------------------------------------------------- reminders */
@@ -556,9 +590,12 @@ int sqa_reminders_due(void *impl, const char *severity, int64_t repeat_ms, int64
 		snprintf(c->severity, sizeof(c->severity), "%s", sqlite3_column_text(st, 5) ?
 			 (const char *)sqlite3_column_text(st, 5) : "");
 		snprintf(c->detail, sizeof(c->detail), "%s", text[4]);
-		c->r = (struct store_reminder){sqlite3_column_int64(st, 0), c->rule, c->site, c->dev,
-					       sqlite3_column_int(st, 4), c->severity, c->detail,
-					       sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8)};
+		c->r = (struct store_reminder){
+			.id = sqlite3_column_int64(st, 0), .rule = c->rule, .site = c->site,
+			.dev = c->dev, .port = sqlite3_column_int(st, 4), .severity = c->severity,
+			.detail = c->detail, .opened_at = sqlite3_column_int64(st, 7),
+			.remind_from = sqlite3_column_int64(st, 9),
+			.reminders = sqlite3_column_int64(st, 8)};
 	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);

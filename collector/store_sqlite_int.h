@@ -44,7 +44,7 @@ enum rstmt {
 };
 
 /* The alert statements of a connection (store_sqlite_alerts.c). */
-enum { SQA_W_COUNT = 18, SQA_R_COUNT = 6 };
+enum { SQA_W_COUNT = 20, SQA_R_COUNT = 6 };
 /* The outbox statements of a connection (store_sqlite_outbox.c). */
 enum { SQO_W_COUNT = 1, SQO_R_COUNT = 1 };
 /* The writer's statements of the agents' progress (store_sqlite_progress.c). */
@@ -148,11 +148,12 @@ int sqr_site_has_records(void *impl, const char *site, int64_t from, int64_t to)
 /* store_sqlite_alerts.c: its schema migration, statements, and the backend's alert functions. */
 extern const char SQA_MIGRATION[];
 extern const char SQA_MIGRATION_FAULT_CLEARS[];
+extern const char SQA_MIGRATION_REMIND_SHIFT[];
 int sqa_prepare(struct sqlite_store *s);
 int sqa_prepare_reader(struct sqlite_store *s, struct reader *r);
 void sqa_finalize(struct sqlite_store *s);
 void sqa_finalize_reader(struct reader *r);
-int sqa_alert_open(void *impl, const struct store_alert_new *a, int64_t *id);
+int sqa_alert_open(void *impl, const struct store_alert_new *a, int64_t *id, bool *adopted);
 int sqa_alert_clear(void *impl, int64_t id, int64_t ts);
 int sqa_hold_put(void *impl, int64_t device_id, const char *rule, int32_t port, const char *code,
 		 int64_t since);
@@ -165,6 +166,7 @@ int sqa_offline_scan(void *impl, const struct store_offline_scan *q);
 /* store_w_clock_set_back's part in the alerts (inside the writer's transaction). */
 int sqa_clock_set_back(struct sqlite_store *s, int64_t now_ms, int64_t back_ms,
 		       const struct store_offline_rules *offline);
+int sqa_clock_set_forward(void *impl, int64_t fwd_ms);
 int sqa_reminders_due(void *impl, const char *severity, int64_t repeat_ms, int64_t now_ms,
 		      store_reminder_fn fn, void *ctx);
 int sqa_alert_reminded(void *impl, int64_t id, int64_t reminders);

@@ -163,6 +163,12 @@ static const struct migration MIGRATIONS[] = {
 	 * ones it merges.
 	 */
 	{"ALTER TABLE reading_chunks ADD COLUMN kinds INTEGER;", NULL},
+	/*
+	 * 15 -> 16: alerts.remind_shift, how far steps forward of the
+	 * collector's clock put an alert's reminders off (store_sqlite_alerts.c);
+	 * 0 for the alerts already stored, whose reminders stay as they were
+	 */
+	{SQA_MIGRATION_REMIND_SHIFT, NULL},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 

@@ -588,6 +588,7 @@ static void add_counts(struct writer *w)
 	atomic_fetch_add(&m->births, b->births);
 	atomic_fetch_add(&m->states, b->states);
 	atomic_fetch_add(&m->alerts_opened, b->alerts_opened);
+	atomic_fetch_add(&m->alerts_adopted, b->alerts_adopted);
 	atomic_fetch_add(&m->alerts_cleared, b->alerts_cleared);
 	atomic_fetch_add(&m->mail_paced, b->mail.paced);
 	atomic_fetch_add(&m->mail_reminders, b->mail.reminders);
@@ -627,6 +628,13 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 	}
 	if ((rc = store_w_begin(w->p.store)))
 		return rc;
+	/*
+	 * Before the reminders are looked at, and before this batch opens any
+	 * alert: those already active waited through the step, not for it
+	 * (note_clock). Undone by a rollback, so done again by the next batch.
+	 */
+	if (w->clock_fwd_ms > 0 && (rc = store_w_clock_set_forward(w->p.store, w->clock_fwd_ms)))
+		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		const struct queue_msg *m = &w->msgs[i];
 		const struct sp_topic *t = &w->topics[i];
@@ -699,6 +707,7 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 	}
 	if (saved.devices_flushed)
 		w->devices_flushed_mono = mono;
+	w->clock_fwd_ms = 0;
 	if (w->clock_back_ms > 0) {
 		/* the same for what the writer holds; cached devices are read again from their rows */
 		agentseen_clock_set_back(w->agents_seen, now, w->clock_back_ms);
@@ -768,10 +777,13 @@ static void compact(struct writer *w, int64_t now)
  * ran behind, or a host resumed from a pause, which the monotonic clock does
  * not count): every silence measured on the wall clock then looks longer by
  * the step. Open gaps would expire early (the ack would pass messages their
- * agents still hold), and the next offline sweep would find the whole fleet
- * silent (an alert and mail per device). So gaps count from the step later,
- * and the sweep waits offline_ms again (link_settled), as after a reconnect
- * of our own: each device that reports is heard again first.
+ * agents still hold), the next offline sweep would find the whole fleet
+ * silent (an alert and mail per device), and every critical alert nobody
+ * has acknowledged would be reminded at once. So gaps count from the step
+ * later, the sweep waits offline_ms again (link_settled), as after a
+ * reconnect of our own: each device that reports is heard again first, and
+ * the next batch puts the active alerts' reminders off by the step
+ * (clock_fwd_ms, process_batch).
  */
 static void note_clock(struct writer *w, int64_t now, int64_t mono)
 {
@@ -787,6 +799,7 @@ static void note_clock(struct writer *w, int64_t now, int64_t mono)
 		int64_t fwd = off - w->clock_off;
 		seqtrack_clock_set_forward(w->seq, fwd);
 		rules_clock_set_forward(w->rules, fwd);
+		w->clock_fwd_ms += fwd;
 		/*
 		 * What waits in the queues was stamped by the old clock, at or before
 		 * now - fwd (the step came since the last call, well under fwd ago);
@@ -796,8 +809,8 @@ static void note_clock(struct writer *w, int64_t now, int64_t mono)
 		w->fwd_ms = fwd;
 		w->link_up_since = 0; /* link_settled starts its wait again */
 		SP_WARN("writer", "the collector's clock was set forward %lld s; open sequence gaps "
-				  "wait as much longer, and offline alerts wait %lld s for every device to "
-				  "be heard again",
+				  "and unacknowledged alerts' reminders wait as much longer, and "
+				  "offline alerts wait %lld s for every device to be heard again",
 			(long long)((fwd + 500) / 1000), (long long)(w->p.offline_ms / 1000));
 	}
 	w->clock_off = off;
@@ -876,7 +889,7 @@ static void run_once(struct writer *w, size_t n, bool flush_all)
 	bool expire = mono - w->last_expire_mono >= EXPIRE_EVERY_MS;
 	if (expire)
 		w->last_expire_mono = mono;
-	if (n > 0 || expire || flush_all || w->clock_back_ms > 0) {
+	if (n > 0 || expire || flush_all || w->clock_back_ms > 0 || w->clock_fwd_ms > 0) {
 		int rc = process_batch(w, n, expire, flush_all, now, mono);
 		if (rc) {
 			atomic_fetch_add(&w->p.metrics->batches_failed, 1);

@@ -95,15 +95,28 @@ int writer_on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_
 	case RULE_OPEN: {
 		struct store_alert_new a = {ev->device_id, rule, ev->code, ev->site, ev->dev, ev->port,
 					    alert_severity_name(ev->severity), ev->ts, ev->detail};
+		bool adopted;
 		/* the alert replaces its hold (if it had one: holdlog writes nothing otherwise) */
 		if ((!rule_swept(ev->rule) &&
 		     (rc = holdlog_end(w->holds, ev->device_id, (int)ev->rule, ev->port, ev->code))) ||
-		    (rc = store_w_alert_open(w->p.store, &a, alert_id)))
+		    (rc = store_w_alert_open(w->p.store, &a, alert_id, &adopted)))
 			return rc;
-		w->bc.alerts_opened++;
 		alert_rule_shown(shown, sizeof(shown), rule, ev->code);
 		if (ev->port)
 			snprintf(port, sizeof(port), " port %d", (int)ev->port);
+		if (adopted) {
+			/*
+			 * Still active in the store: the rules had lost it (store_w_alert_open).
+			 * It is the same alert, so no "opened" mail again: its own went into
+			 * the outbox when it opened (unless it was paced or below min_severity).
+			 */
+			w->bc.alerts_adopted++;
+			SP_INFO("alerts", "alert %lld adopted: %s %s/%s%s was still active in the "
+					  "store; kept as it is, not mailed again",
+				(long long)*alert_id, shown, ev->site, ev->dev, port);
+			return 0;
+		}
+		w->bc.alerts_opened++;
 		SP_INFO("alerts", "alert %lld opened: %s %s %s/%s%s: %s", (long long)*alert_id, shown,
 			a.severity, ev->site, ev->dev, port, ev->detail);
 		return w->mail ? alertmail_event(w->mail, w->p.store, ev, *alert_id, false, &w->bc.mail)

@@ -32,7 +32,8 @@
 /* What one batch did, added to the metrics after COMMIT. */
 struct batch_counts {
 	uint64_t stored, duplicate, missing, recovered, births, states;
-	uint64_t alerts_opened, alerts_cleared, fault_raises_stale, clock_steps, gateway_clocks_off;
+	uint64_t alerts_opened, alerts_adopted, alerts_cleared, fault_raises_stale, clock_steps;
+	uint64_t gateway_clocks_off;
 	uint64_t records_ahead;
 	struct alertmail_counts mail;
 	uint64_t msg_rejected[SP_REJ_REASON_COUNT];
@@ -71,6 +72,8 @@ struct writer {
 	 */
 	int64_t fwd_upto, fwd_ms;
 	int64_t clock_back_ms;        /* set back by this much: to apply in the next batch */
+	/* set forward by this much: the store's reminders to put off in the next batch */
+	int64_t clock_fwd_ms;
 	int64_t device_count;
 	bool failing;                 /* the last batch failed to commit */
 	/* births and states in batches that failed since: to ask the broker for again (writer.c) */

@@ -293,7 +293,7 @@ static int persist(void *ctx, const struct rule_event *ev, int64_t *alert_id)
 				    ev->detail};
 	k->opened++;
 	snprintf(k->last, sizeof(k->last), "open %s %s/%s", a.rule, ev->site, ev->dev);
-	return store_w_alert_open(k->s, &a, alert_id);
+	return store_w_alert_open(k->s, &a, alert_id, NULL);
 }
 
 struct active {

@@ -248,16 +248,17 @@ static int64_t sql_int(const char *path, const char *sql)
 /* ---------------------------------------------------------------- schema */
 
 /* the schema version a new file has (store_sqlite_schema.c) */
-enum { SCHEMA_NOW = 15 };
+enum { SCHEMA_NOW = 16 };
 
 /*
  * Takes a file of the current schema back to 9's shape (with the version
- * record): no reading_chunks.kinds (15), no alerts_site_opened (14), no progress_log (13), no
- * devices_lookup (11), last_seen in `devices` again and no device_seen (10). The values of
- * last_seen are 0. Run inside a transaction.
+ * record): no alerts.remind_shift (16), no reading_chunks.kinds (15), no alerts_site_opened
+ * (14), no progress_log (13), no devices_lookup (11), last_seen in `devices` again and no
+ * device_seen (10). The values of last_seen are 0. Run inside a transaction.
  */
 #define BACK_TO_SCHEMA_9                                                                          \
 	"DELETE FROM schema_version WHERE version >= 10;"                                          \
+	"ALTER TABLE alerts DROP COLUMN remind_shift;"                                             \
 	"ALTER TABLE reading_chunks DROP COLUMN kinds;"                                            \
 	"DROP INDEX alerts_site_opened;"                                                           \
 	"DROP TABLE progress_log;"                                                                 \
@@ -1542,6 +1543,7 @@ static void test_migrates_chunk_kinds(void)
 	store_close(s);
 	sql_exec(path, "BEGIN;"
 		       "DELETE FROM schema_version WHERE version >= 15;"
+		       "ALTER TABLE alerts DROP COLUMN remind_shift;"
 		       "ALTER TABLE reading_chunks DROP COLUMN kinds;"
 		       "COMMIT;");
 	static const char *const has_kinds = "SELECT count(*) FROM pragma_table_info('reading_chunks') "
@@ -2296,6 +2298,7 @@ static void test_migrates_device_lookup(void)
 	store_close(s);
 	sql_exec(path, "BEGIN;"
 		       "DELETE FROM schema_version WHERE version >= 11;"
+		       "ALTER TABLE alerts DROP COLUMN remind_shift;"
 		       "ALTER TABLE reading_chunks DROP COLUMN kinds;"
 		       "DROP INDEX alerts_site_opened;"
 		       "DROP TABLE progress_log;"
@@ -2727,10 +2730,12 @@ static int64_t open_alert(struct store *s, const struct store_device *d, const c
 {
 	struct store_alert_new a = {d->id, rule, code, "site-a", "lift-1", port, sev, at, "details"};
 	int64_t id = 0;
+	bool adopted = true;
 	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_alert_open(s, &a, &id), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &a, &id, &adopted), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
 	CHECK(id > 0);
+	CHECK(!adopted);
 	return id;
 }
 
@@ -2839,10 +2844,24 @@ static void test_alert_queries_and_keys(void)
 	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, "site-b", NULL, 100, &rows), 0);
 	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_CLEARED, NULL, NULL, 100, &rows), 0);
 
-	/* the same key again while active: the active alert is kept, not doubled */
-	int64_t again = open_alert(s, &d, "lift.fault", "E12", 0, "major", T0 + 300);
+	/*
+	 * the same key again while active: the active alert is kept as it was, not
+	 * doubled, and said to be adopted (the writer mails it not again)
+	 */
+	struct store_alert_new same = {d.id, "lift.fault", "E12", "site-a", "lift-1", 0, "critical",
+				       T0 + 300, "again"};
+	int64_t again = 0;
+	bool adopted = false;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &same, &again, &adopted), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
 	CHECK_EQ_INT(again, a1);
+	CHECK(adopted);
 	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, NULL, 100, &rows), 3);
+	CHECK_EQ_INT(rows.r[1].id, a1);
+	CHECK_EQ_INT(rows.r[1].opened_at, T0 + 100);
+	CHECK_EQ_STR(rows.r[1].severity, "major");
+	CHECK_EQ_STR(rows.r[1].detail, "details");
 	/* once cleared, the key may open a new alert */
 	clear_alert(s, a1, T0 + 400);
 	int64_t next = open_alert(s, &d, "lift.fault", "E12", 0, "major", T0 + 500);
@@ -2854,7 +2873,7 @@ static void test_alert_queries_and_keys(void)
 				       T0 + 600, "x"};
 	int64_t id;
 	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_alert_open(s, &gone, &id), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &gone, &id, NULL), 0);
 	store_w_rollback(s);
 	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, "warning", 100, &rows), 0);
 	drop(s, path);
@@ -2897,12 +2916,12 @@ static void test_alert_list_filters(void)
 	struct store_alert_new b3 = {db.id, "port.over_temp", "", "site-b", "chg-1", 3, "critical",
 				     T0 + 25, "x"};
 	int64_t id_a1, id_a2, id_a3, id_b1, id_b2, id_b3;
-	CHECK_EQ_INT(store_w_alert_open(s, &a1, &id_a1), 0);
-	CHECK_EQ_INT(store_w_alert_open(s, &a2, &id_a2), 0);
-	CHECK_EQ_INT(store_w_alert_open(s, &a3, &id_a3), 0);
-	CHECK_EQ_INT(store_w_alert_open(s, &b1, &id_b1), 0);
-	CHECK_EQ_INT(store_w_alert_open(s, &b2, &id_b2), 0);
-	CHECK_EQ_INT(store_w_alert_open(s, &b3, &id_b3), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &a1, &id_a1, NULL), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &a2, &id_a2, NULL), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &a3, &id_a3, NULL), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &b1, &id_b1, NULL), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &b2, &id_b2, NULL), 0);
+	CHECK_EQ_INT(store_w_alert_open(s, &b3, &id_b3, NULL), 0);
 	CHECK_EQ_INT(store_w_alert_clear(s, id_a2, T0 + 40), 0);
 	CHECK_EQ_INT(store_w_alert_clear(s, id_b1, T0 + 40), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
@@ -3273,6 +3292,129 @@ static void test_clock_set_back_alerts(void)
 		     0);
 	CHECK_EQ_INT(due, 1);
 	store_w_rollback(s);
+	drop(s, path);
+}
+
+/* The reminders due at now (store_w_reminders_due), each seen with its fields. */
+struct due_rows {
+	int n;
+	struct store_reminder r[8];
+};
+
+static int on_due(void *ctx, const struct store_reminder *r)
+{
+	struct due_rows *o = ctx;
+	if (o->n < 8) {
+		o->r[o->n] = *r;
+		o->r[o->n].rule = o->r[o->n].site = o->r[o->n].dev = NULL; /* not kept */
+		o->r[o->n].severity = o->r[o->n].detail = NULL;
+	}
+	o->n++;
+	return 0;
+}
+
+static int due_at(struct store *s, int64_t repeat_ms, int64_t now_ms, struct due_rows *out)
+{
+	memset(out, 0, sizeof(*out));
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_reminders_due(s, "critical", repeat_ms, now_ms, on_due, out), 0);
+	store_w_rollback(s);
+	return out->n;
+}
+
+static void step_clock(struct store *s, int64_t fwd_ms, int64_t back_ms, int64_t now_ms)
+{
+	const struct store_offline_rules offline = offline_rules();
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	if (fwd_ms)
+		CHECK_EQ_INT(store_w_clock_set_forward(s, fwd_ms), 0);
+	if (back_ms)
+		CHECK_EQ_INT(store_w_clock_set_back(s, now_ms, back_ms, &offline), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+}
+
+/*
+ * The collector's clock set forward: the reminders of the alerts active and
+ * unacknowledged then are put off by the step (their period counts time
+ * that passed), theirs only, and nothing else of any alert moves; a step
+ * back takes back what steps forward put off, never more; a rollback
+ * leaves nothing. Before, an hour's step made every such alert due at once.
+ */
+static void test_clock_set_forward_reminders(void)
+{
+	const int64_t HOUR = 3600 * 1000, REPEAT = 600 * 1000;
+	char path[256], sql[160];
+	int64_t agent_id = 0;
+	struct store_device d;
+	struct due_rows due;
+	struct alert_rows rows = {0};
+	struct store *s = fresh_with_device(path, sizeof(path), "site-a", "lift-1", SP_DEV_LIFT,
+					    &agent_id, &d);
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t waits = open_alert(s, &d, "lift.trapped", "", 0, "critical", T0);
+	int64_t acked = open_alert(s, &d, "lift.overspeed", "", 0, "critical", T0 + 1);
+	CHECK_EQ_INT(store_ack_alert(s, acked, "ops", T0 + 2, on_alert, &rows), 0);
+	int64_t cleared = open_alert(s, &d, "lift.door_open", "", 0, "critical", T0 + 3);
+	clear_alert(s, cleared, T0 + 4);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + REPEAT, &due), 1);
+	CHECK_EQ_INT(due.r[0].id, waits);
+	CHECK_EQ_INT(due.r[0].remind_from, T0);
+
+	/* a rolled-back step puts nothing off */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_clock_set_forward(s, HOUR), 0);
+	store_w_rollback(s);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + REPEAT, &due), 1);
+
+	/* an hour forward: due REPEAT after it opened by the time that passed */
+	step_clock(s, HOUR, 0, 0);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + HOUR + REPEAT - 1, &due), 0);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + HOUR + REPEAT, &due), 1);
+	CHECK_EQ_INT(due.r[0].id, waits);
+	CHECK_EQ_INT(due.r[0].opened_at, T0); /* the mail's Message-ID and times: as stamped */
+	CHECK_EQ_INT(due.r[0].remind_from, T0 + HOUR);
+	CHECK_EQ_INT(due.r[0].reminders, 0);
+	/* the next one REPEAT later, still from the shifted start */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_alert_reminded(s, waits, 1), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + HOUR + 2 * REPEAT - 1, &due), 0);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + HOUR + 2 * REPEAT, &due), 1);
+	/* only the active unacknowledged alert was put off; no alert's times moved */
+	snprintf(sql, sizeof(sql), "SELECT sum(remind_shift) FROM alerts WHERE id <> %lld",
+		 (long long)waits);
+	CHECK_EQ_INT(sql_int(path, sql), 0);
+	CHECK_EQ_INT(list_alerts(s, STORE_ALERTS_ALL, NULL, NULL, 16, &rows), 3);
+	for (int i = 0; i < rows.n && i < 16; i++) {
+		const typeof(rows.r[0]) *a = &rows.r[i];
+		CHECK_EQ_INT(a->opened_at,
+			     a->id == waits ? T0 : a->id == acked ? T0 + 1 : T0 + 3);
+		CHECK_EQ_INT(a->acked_at, a->id == acked ? T0 + 2 : 0);
+		CHECK_EQ_INT(a->cleared_at, a->id == cleared ? T0 + 4 : 0);
+	}
+
+	/* an alert opened after the step is not put off by it */
+	int64_t later = open_alert(s, &d, "lift.stuck", "", 0, "critical", T0 + HOUR + 10);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + HOUR + 10 + REPEAT, &due), 1);
+	CHECK_EQ_INT(due.r[0].id, later);
+
+	/* set back half an hour (NTP undoing part of the step): half of it is taken back */
+	step_clock(s, 0, HOUR / 2, T0 + HOUR / 2);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + HOUR / 2 + 2 * REPEAT - 1, &due), 0);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + HOUR / 2 + 2 * REPEAT, &due), 1);
+	CHECK_EQ_INT(due.r[0].id, waits);
+	/* back further than it was put off: to its own schedule, not before it */
+	step_clock(s, 0, HOUR, T0);
+	snprintf(sql, sizeof(sql), "SELECT remind_shift FROM alerts WHERE id = %lld",
+		 (long long)waits);
+	CHECK_EQ_INT(sql_int(path, sql), 0);
+	snprintf(sql, sizeof(sql), "SELECT remind_shift FROM alerts WHERE id = %lld",
+		 (long long)later);
+	CHECK_EQ_INT(sql_int(path, sql), 0);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + 2 * REPEAT - 1, &due), 0);
+	CHECK_EQ_INT(due_at(s, REPEAT, T0 + 2 * REPEAT, &due), 1);
 	drop(s, path);
 }
 
@@ -3662,6 +3804,7 @@ int main(void)
 	RUN(test_fault_clears);
 	RUN(test_clock_set_back);
 	RUN(test_clock_set_back_alerts);
+	RUN(test_clock_set_forward_reminders);
 	RUN(test_mail_outbox);
 	RUN(test_city_outbox);
 	RUN(test_device_records_in_time_order);
