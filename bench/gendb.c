@@ -240,7 +240,7 @@ static int compact_all(struct gendb *g, int64_t *merged_total, double *wall_s, d
 	do {
 		if ((rc = store_w_begin(g->store)))
 			return rc;
-		if ((looked = store_w_compact(g->store, later, COMPACT_BUDGET, &merged)) < 0) {
+		if ((looked = store_w_compact(g->store, later, COMPACT_BUDGET, -1, &merged)) < 0) {
 			store_w_rollback(g->store);
 			return looked;
 		}

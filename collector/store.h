@@ -237,10 +237,12 @@ int store_w_heartbeat(struct store *s, int64_t now_ms);
  * small pieces a busy hour left behind (SQLite: per-transaction chunks of
  * an hour that is over) into few, looking at no more than `budget` of
  * them per call and merging about as many (SQLite: runs of at most 256
- * chunks). *merged receives how many pieces were folded together.
+ * chunks), and starting no new run once the call has taken max_ms (at
+ * least one run is merged; max_ms < 0: no limit): what is left waits for
+ * the next call. *merged receives how many pieces were folded together.
  * Returns how many it looked at (0: nothing left to look at now) or SP_E*.
  */
-int store_w_compact(struct store *s, int64_t now_ms, int budget, int64_t *merged);
+int store_w_compact(struct store *s, int64_t now_ms, int budget, int64_t max_ms, int64_t *merged);
 
 /*
  * Alerts (rules.h, CONTRACT §4), written by the writer inside its batch
@@ -641,7 +643,7 @@ struct store_backend {
 	int (*w_device_seen)(void *impl, int64_t device_id, int64_t ts, int64_t heard);
 	int64_t (*w_device_count)(void *impl);
 	int (*w_heartbeat)(void *impl, int64_t now_ms);
-	int (*w_compact)(void *impl, int64_t now_ms, int budget, int64_t *merged);
+	int (*w_compact)(void *impl, int64_t now_ms, int budget, int64_t max_ms, int64_t *merged);
 	int (*r_sites)(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx);
 	int (*r_site_names)(void *impl, store_site_name_fn fn, void *ctx);
 	int (*r_devices)(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,

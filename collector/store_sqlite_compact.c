@@ -8,6 +8,7 @@
 
 #include "chunk.h"
 
+#include "sitepulse/clock.h"
 #include "sitepulse/error.h"
 #include "sitepulse/log.h"
 
@@ -114,10 +115,14 @@ done:
  * Looks at the chunks written since the last call (by id, up to `budget`)
  * that were written at least compact_after_ms ago: each names a device
  * and span that may now hold runs of small chunks, which compact_run
- * merges. `compaction.upto` remembers how far it got.
+ * merges. `compaction.upto` remembers how far it got. The budget counts
+ * chunks, and a run of 256 half-full chunks moves ~65,000 readings (tens of
+ * ms); so the time is bounded too (max_ms), or a backlog's chunks could
+ * hold the writer, and every ack, for most of a second.
  */
-int sqc_compact(void *impl, int64_t now_ms, int budget, int64_t *merged)
+int sqc_compact(void *impl, int64_t now_ms, int budget, int64_t max_ms, int64_t *merged)
 {
+	int64_t deadline = max_ms < 0 ? INT64_MAX : sp_mono_ms() + max_ms;
 	struct sqlite_store *s = impl;
 	sqlite3_stmt *st = s->w[W_COMPACT_UPTO];
 	int64_t upto = 0, cutoff = now_ms - s->compact_after_ms, ids[COMPACT_RUN_MAX];
@@ -168,11 +173,11 @@ int sqc_compact(void *impl, int64_t now_ms, int budget, int64_t *merged)
 			continue;
 		for (int64_t from = 0; from != INT64_MAX;) {
 			/*
-			 * Enough for one pass: stop here and keep `upto` where it
-			 * was, so the next pass looks at the same chunks again
+			 * Enough for one pass (chunks or time): stop here and keep
+			 * `upto` where it was, so the next pass looks at the same chunks again
 			 * (what is merged already costs it an index seek).
 			 */
-			if (*merged >= budget) {
+			if (*merged >= budget || (*merged > 0 && sp_mono_ms() >= deadline)) {
 				last = upto;
 				goto save;
 			}

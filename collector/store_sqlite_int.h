@@ -128,7 +128,7 @@ int sqs_migrate(struct sqlite_store *s);
 int sqs_schema_version(void);
 
 /* store_sqlite_compact.c: merging the small chunks of hours that are over. */
-int sqc_compact(void *impl, int64_t now_ms, int budget, int64_t *merged);
+int sqc_compact(void *impl, int64_t now_ms, int budget, int64_t max_ms, int64_t *merged);
 
 /* store_sqlite_read.c: the read connections' statements and the backend's queries. */
 int sqr_prepare_reader(struct sqlite_store *s, struct reader *r);

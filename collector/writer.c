@@ -51,6 +51,12 @@
 /* chunks compaction looks at per second (see compact()) */
 #define COMPACT_BUDGET 4096
 /*
+ * and the time one such pass may take: it runs on the writer's thread, so
+ * the acks wait for it (merging a backlog's half-full chunks took ~0.6 s
+ * for 4,096); compaction left over waits for the next second
+ */
+#define COMPACT_MAX_MS 50
+/*
  * Agents' liveness (last_seen, online) that cannot wait (agentseen.h: a row
  * that may say offline, an agent back from a silence) is written at most
  * this often, not per batch; the rest with the devices' liveness, every
@@ -754,7 +760,7 @@ static void compact(struct writer *w, int64_t now)
 	int64_t merged = 0;
 	int rc = store_w_begin(w->p.store);
 	if (rc == 0) {
-		if ((rc = store_w_compact(w->p.store, now, COMPACT_BUDGET, &merged)) >= 0)
+		if ((rc = store_w_compact(w->p.store, now, COMPACT_BUDGET, COMPACT_MAX_MS, &merged)) >= 0)
 			rc = store_w_commit(w->p.store); /* ends the transaction either way */
 		else
 			store_w_rollback(w->p.store);

@@ -1088,7 +1088,7 @@ static void test_compaction(void)
 	/* chunks written within the last hour and its grace are left alone */
 	int64_t now = (int64_t)time(NULL) * 1000;
 	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_compact(s, now, 4096, &merged), 0);
+	CHECK_EQ_INT(store_w_compact(s, now, 4096, -1, &merged), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
 	CHECK_EQ_INT(merged, 0);
 	CHECK_EQ_INT(sql_int(path, "SELECT upto FROM compaction"), 0);
@@ -1097,7 +1097,7 @@ static void test_compaction(void)
 	int rounds = 0, looked, looked_total = 0;
 	do {
 		CHECK_EQ_INT(store_w_begin(s), 0);
-		looked = store_w_compact(s, now + 7200000, 10, &merged);
+		looked = store_w_compact(s, now + 7200000, 10, -1, &merged);
 		CHECK(looked >= 0 && looked <= 10);
 		CHECK_EQ_INT(store_w_commit(s), 0);
 		total += merged;
@@ -1126,7 +1126,7 @@ static void test_compaction(void)
 	CHECK_EQ_STR(after, before2);
 	/* nothing more to do: a second pass merges nothing */
 	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_compact(s, now + 7200000, 4096, &merged), 0);
+	CHECK_EQ_INT(store_w_compact(s, now + 7200000, 4096, -1, &merged), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
 	CHECK_EQ_INT(merged, 0);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM pragma_integrity_check "
@@ -1196,12 +1196,50 @@ static int64_t compact_until_done(struct store *s, int64_t now)
 	int looked, rounds = 0;
 	do {
 		CHECK_EQ_INT(store_w_begin(s), 0);
-		looked = store_w_compact(s, now, 4096, &merged);
+		looked = store_w_compact(s, now, 4096, -1, &merged);
 		CHECK(looked >= 0);
 		CHECK_EQ_INT(store_w_commit(s), 0);
 		total += merged;
 	} while (looked > 0 && ++rounds < 100);
 	return total;
+}
+
+/*
+ * A pass's time bound (store_w_compact max_ms): with 0, each call merges
+ * one run and leaves the rest, `upto` kept, for the next call; nothing is
+ * skipped. Two devices with 10 one-reading chunks each in an hour that is
+ * over: 10 merged, then 10, then none.
+ */
+static void test_compaction_time_bound(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag = 0, merged = -1;
+	struct store_device d1, d2;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "c", "a", &ag), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "c", "d1", ag, NULL, SP_DEV_LIFT, NULL, &d1), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "c", "d2", ag, NULL, SP_DEV_LIFT, NULL, &d2), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	for (int i = 0; i < 10; i++) {
+		write_txn(s, &d1, ag, HOUR0 + i, 1, "a");
+		write_txn(s, &d2, ag, HOUR0 + i, 1, "b");
+	}
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks"), 20);
+	int64_t now = (int64_t)time(NULL) * 1000 + 7200000;
+	const int64_t want[3] = {10, 10, 0};
+	for (int call = 0; call < 3; call++) {
+		CHECK_EQ_INT(store_w_begin(s), 0);
+		CHECK(store_w_compact(s, now, 4096, 0, &merged) >= 0);
+		CHECK_EQ_INT(store_w_commit(s), 0);
+		CHECK_EQ_INT(merged, want[call]);
+	}
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks"), 2);
+	CHECK_EQ_INT(sql_int(path, "SELECT sum(n) FROM reading_chunks"), 20);
+	drop(s, path);
 }
 
 /*
@@ -3777,6 +3815,7 @@ int main(void)
 	RUN(test_lent_and_copied_bodies);
 	RUN(test_tail_readings_read_whole);
 	RUN(test_compaction);
+	RUN(test_compaction_time_bound);
 	RUN(test_compaction_keeps_order);
 	RUN(test_chunk_ids);
 	RUN(test_readings_by_kind);
