@@ -234,8 +234,19 @@ bool sqs_row_chunk(struct sqlite_store *s, sqlite3_stmt *st, int id_col, const c
 	int fmt = sqlite3_column_int(st, id_col + 3);
 	if (chunk_check(fmt, meta, meta_len, body, body_len))
 		return chunk_iter_init(it, fmt, meta, meta_len, body, body_len) == 0;
-	SP_ERROR("store", "%s: damaged readings chunk %lld (%s)", s->path,
-		 (long long)sqlite3_column_int64(st, id_col), fate);
+	/*
+	 * A damaged chunk stays (nothing here repairs it), so every read that
+	 * passes over it finds it again: a device's newest one at every poll
+	 * of the dashboard's device list. A few lines a minute say so.
+	 */
+	uint64_t suppressed;
+	pthread_mutex_lock(&s->log_lock);
+	bool log = sp_ratelimit_allow(&s->damaged_log, sp_mono_ms(), 5, 60000, &suppressed);
+	pthread_mutex_unlock(&s->log_lock);
+	if (log)
+		SP_ERROR("store", "%s: damaged readings chunk %lld (%s)%s", s->path,
+			 (long long)sqlite3_column_int64(st, id_col), fate,
+			 suppressed ? " (more such lines were suppressed)" : "");
 	return false;
 }
 

@@ -75,8 +75,9 @@ struct sqlite_store {
 	pthread_cond_t pool_free;
 	struct reader *readers;
 	int nreaders;
-	pthread_mutex_t log_lock;     /* guards error_log (writer and readers report errors) */
+	pthread_mutex_t log_lock;     /* guards error_log, damaged_log (writer and readers report) */
 	struct sp_ratelimit error_log;
+	struct sp_ratelimit damaged_log; /* sqs_row_chunk: its own, not to hide the errors above */
 	sqlite3_stmt *alert_w[SQA_W_COUNT]; /* on the writer connection */
 	sqlite3_stmt *outbox_w[SQO_W_COUNT]; /* on the writer connection */
 	sqlite3_stmt *progress_w[SQP_W_COUNT];
