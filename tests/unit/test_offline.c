@@ -2,7 +2,8 @@
  * test_offline.c - the offline alerts (offline.h): a gateway offline by its
  * state or silent opens after its hold and clears when back; a device
  * silent behind an up gateway opens, not behind one that is down or just
- * back, and clears with a fresh reading; per-site settings apply; and one
+ * back (unless it was silent already when the gateway's drop began: no
+ * spool can rescue it), and clears with a fresh reading; per-site settings apply; and one
  * sweep over a real SQLite store opens and clears exactly those, once.
  * Their mails (alertmail.c): a clear follows the opening's severity, and a
  * recipient the mail cannot carry is left out, not the whole mail.
@@ -234,6 +235,39 @@ static void test_device(void)
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
 	d.agent.up_since = NOW - OFF;
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+
+	/*
+	 * just back, but the device was silent for OFF already when the data
+	 * the gateway sent before its drop arrived: no backlog can rescue it, no
+	 * grace (a gateway reconnecting every few seconds hid it for good)
+	 */
+	d.agent = up_agent();
+	d.heard = NOW - 2 * OFF;
+	d.agent.up_since = NOW - 5 * S;
+	d.agent.dropped_seen = NOW - 8 * S;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+	CHECK_EQ_INT(ev.kind, RULE_OPEN);
+	CHECK_EQ_INT(ev.since, NOW - OFF);
+	d.heard = NOW - 8 * S - OFF; /* silent exactly OFF at the drop */
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+	/* its last reading came after the drop began minus OFF: the spool may hold more */
+	d.heard = NOW - 8 * S - OFF + 1;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+	d.heard = NOW - 7 * S - OFF;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+	/* ... until the gateway has been back for OFF */
+	d.agent.up_since = NOW - OFF;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+	/* no drop known (0): the grace as before */
+	d.heard = NOW - 2 * OFF;
+	d.agent.up_since = NOW - 5 * S;
+	d.agent.dropped_seen = 0;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+	/* silent before the drop, but the gateway down now: its own alert */
+	d.agent.dropped_seen = NOW - 8 * S;
+	d.agent.online = false;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+	d.agent = up_agent();
 
 	/* a device that never sent a reading is not judged */
 	d.heard = 0;
