@@ -50,8 +50,10 @@ static const char *const WSQL[W_COUNT] = {
 	 * restart, a re-ask) says what the row says and fakes no drop or return.
 	 * dropped_seen: the newest data the agent delivered before this drop
 	 * (offline.c, the devices' grace): the row's last_seen, which may lag
-	 * the last arrival by a liveness flush (never after it, so never after
-	 * this state's arrival either); min() only guards a damaged row.
+	 * the last arrival by a liveness flush (too early errs towards the
+	 * grace, never towards a false alert). min(): after a clock set back
+	 * the row may hold stamps of the clock that ran ahead until the batch
+	 * moves them (store_w_clock_set_back).
 	 */
 	[W_STATE] = "UPDATE agents SET up_since = CASE WHEN ?2 AND NOT online THEN ?3 ELSE up_since END,"
 		    " dropped_seen = CASE WHEN NOT ?2 AND online THEN min(last_seen, ?3)"
