@@ -109,9 +109,23 @@ int offline_judge_device(const struct store_offline_device *d, const struct rule
 	 * gateway going quiet silences all its devices at once, their last
 	 * readings a heartbeat apart: that is the gateway's one alert, not
 	 * theirs). Every time here is the collector's clock.
+	 *
+	 * The grace is for the spool alone, and the spool is sent oldest first:
+	 * when the gateway's data before its last drop arrived (dropped_seen),
+	 * everything older had arrived too. A device already silent for
+	 * offline_ms by then was silent behind a gateway that was sending, and
+	 * no backlog can have a reading of it: no grace. Without this, a gateway
+	 * that reconnects more often than every offline_ms (a flaky link, each
+	 * drop too short for its own alert) hid its dead devices for good. Not
+	 * the offline state's arrival: the broker sends a will up to 1.5
+	 * keepalives after the link died, readings of which wait in the spool.
+	 * The gateway's last_seen is at least dropped_seen, so "kept sending"
+	 * holds for such a device by itself.
 	 */
 	const struct store_offline_agent *g = &d->agent;
-	if (!gateway_up(g, offline_ms, now_ms) || g->up_since > now_ms - offline_ms ||
+	bool just_back = g->up_since > now_ms - offline_ms;
+	bool silent_before_drop = d->heard + offline_ms <= g->dropped_seen;
+	if (!gateway_up(g, offline_ms, now_ms) || (just_back && !silent_before_drop) ||
 	    g->last_seen < d->heard + offline_ms)
 		return 0;
 	char quiet[32];

@@ -10,8 +10,10 @@
  *                    per lift and charger.
  *   lift.offline,    a device no reading of which arrived for
  *   charger.offline  device_offline_s (and hold_s) while its gateway is up
- *                    and has been for device_offline_s: a lift terminal or
- *                    charger lost behind a working gateway.
+ *                    and has been for device_offline_s (unless the device
+ *                    was silent that long before the gateway's last drop
+ *                    began: its spool cannot hold a reading of it): a lift
+ *                    terminal or charger lost behind a working gateway.
  *
  * They are made of silence, so no record can open them: the writer sweeps
  * the store for them (store_w_offline_scan) with each flush of the devices'

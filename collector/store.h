@@ -145,7 +145,7 @@ struct store_offline_rules {
  * clock that ran ahead): the times it stamped that lie after now_ms, which
  * only a clock ahead can have made, move back by back_ms, so silences are
  * judged from when things happened and reminders come on time: devices'
- * heard; agents' last_seen, up_since, state_at; the opened_at and
+ * heard; agents' last_seen, up_since, state_at, dropped_seen; the opened_at and
  * cleared_at of the alerts of the offline rules (offline.c: the only ones
  * the collector's clock dates; the others carry their device's); any
  * alert's acked_at. Times the clock stamped while it ran ahead that are
@@ -321,6 +321,11 @@ struct store_offline_agent {
 	int64_t last_seen;      /* when its newest message arrived (0: none yet) */
 	int64_t up_since;       /* online since, without a gap of agent_down_ms (0: never) */
 	int64_t alert_id;       /* its active alert of rules.gateway, 0 if none */
+	/*
+	 * its last_seen when its last drop began (state offline, or a silence
+	 * of agent_down_ms): the newest data it had delivered (0: no drop known)
+	 */
+	int64_t dropped_seen;
 };
 struct store_offline_device {
 	int64_t device_id;

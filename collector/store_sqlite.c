@@ -44,17 +44,33 @@ static const char *const WSQL[W_COUNT] = {
 	[W_AGENT_GET] = "SELECT id FROM agents WHERE site = ?1 AND agent = ?2",
 	[W_AGENT_INS] = "INSERT INTO agents(site, agent) VALUES (?1, ?2)",
 	[W_BIRTH] = "UPDATE agents SET birth_ts = ?2, fw = ?3, birth_at = ?4 WHERE id = ?1",
-	/* (SET expressions read the row as it was: up_since sees the old online) */
+	/*
+	 * (SET expressions read the row as it was: up_since sees the old online)
+	 * Only a change records one: a retained state delivered again (a
+	 * restart, a re-ask) says what the row says and fakes no drop or return.
+	 * dropped_seen: the newest data the agent delivered before this drop
+	 * (offline.c, the devices' grace): the row's last_seen, which may lag
+	 * the last arrival by a liveness flush (too early errs towards the
+	 * grace, never towards a false alert). min(): after a clock set back
+	 * the row may hold stamps of the clock that ran ahead until the batch
+	 * moves them (store_w_clock_set_back).
+	 */
 	[W_STATE] = "UPDATE agents SET up_since = CASE WHEN ?2 AND NOT online THEN ?3 ELSE up_since END,"
+		    " dropped_seen = CASE WHEN NOT ?2 AND online THEN min(last_seen, ?3)"
+		    " ELSE dropped_seen END,"
 		    " online = ?2, state_at = ?3 WHERE id = ?1",
 	/*
 	 * data received after the agent's last state message proves it is alive;
 	 * data received before it (e.g. in the same batch as its goodbye) does not.
 	 * Up again after being offline, or after silence longer than ?3
-	 * (agent_down_ms): up_since restarts.
+	 * (agent_down_ms): up_since restarts. A silence is a drop too, which
+	 * began at its last data (dropped_seen); after a state offline,
+	 * W_STATE set that already.
 	 */
 	[W_SEEN] = "UPDATE agents SET up_since = CASE WHEN ?2 > state_at AND (NOT online OR"
 		   " (last_seen > 0 AND last_seen < ?2 - ?3)) THEN ?2 ELSE up_since END,"
+		   " dropped_seen = CASE WHEN ?2 > state_at AND online AND last_seen > 0"
+		   " AND last_seen < ?2 - ?3 THEN last_seen ELSE dropped_seen END,"
 		   " last_seen = max(last_seen, ?2),"
 		   " online = CASE WHEN ?2 > state_at THEN 1 ELSE online END WHERE id = ?1",
 	/*
@@ -90,8 +106,10 @@ static const char *const WSQL[W_COUNT] = {
 	[W_BACK_AGENTS] = "UPDATE agents SET"
 			  " last_seen = CASE WHEN last_seen > ?1 THEN last_seen - ?2 ELSE last_seen END,"
 			  " up_since = CASE WHEN up_since > ?1 THEN up_since - ?2 ELSE up_since END,"
-			  " state_at = CASE WHEN state_at > ?1 THEN state_at - ?2 ELSE state_at END"
-			  " WHERE last_seen > ?1 OR up_since > ?1 OR state_at > ?1",
+			  " state_at = CASE WHEN state_at > ?1 THEN state_at - ?2 ELSE state_at END,"
+			  " dropped_seen = CASE WHEN dropped_seen > ?1 THEN dropped_seen - ?2"
+			  " ELSE dropped_seen END"
+			  " WHERE last_seen > ?1 OR up_since > ?1 OR state_at > ?1 OR dropped_seen > ?1",
 	/* store_w_newest_stamp: once at start, a pass over both tables */
 	[W_NEWEST_STAMP] = "SELECT max(coalesce((SELECT max(heard) FROM device_seen), 0),"
 			   " coalesce((SELECT max(max(last_seen, up_since, state_at)) FROM agents), 0))",

@@ -81,7 +81,7 @@ _Static_assert(WA_FWD_REMIND + 1 == SQA_W_COUNT, "SQA_W_COUNT");
 #define OFFLINE_RULE_OF(kind) "CASE " kind " WHEN 1 THEN ?2 ELSE ?3 END"
 #define OFFLINE_DEVICE_COLUMNS \
 	"SELECT d.id, d.site, d.dev, d.kind, s.heard, a.agent, a.online, a.state_at, a.last_seen," \
-	" a.up_since"
+	" a.up_since, a.dropped_seen"
 
 static const char *const WASQL[SQA_W_COUNT] = {
 	/*
@@ -112,6 +112,7 @@ static const char *const WASQL[SQA_W_COUNT] = {
 			    " AND coalesce(port, 0) = ?4 AND opened_at BETWEEN ?5 AND ?6",
 	[WA_INFO] = "SELECT opened_at, severity, detail FROM alerts WHERE id = ?1",
 	[WA_OFF_AGENTS] = "SELECT a.site, a.agent, a.online, a.state_at, a.last_seen, a.up_since,"
+			  " a.dropped_seen,"
 			  " coalesce((" ACTIVE_ALERT("a.site", "a.agent", "?1") "), 0)"
 			  " FROM agents a WHERE a.last_seen > 0 OR a.state_at > 0",
 	/*
@@ -431,6 +432,7 @@ static void read_offline_agent(sqlite3_stmt *st, int at, struct store_offline_ag
 	a->state_at = sqlite3_column_int64(st, at + 1);
 	a->last_seen = sqlite3_column_int64(st, at + 2);
 	a->up_since = sqlite3_column_int64(st, at + 3);
+	a->dropped_seen = sqlite3_column_int64(st, at + 4);
 }
 
 static void read_offline_device(sqlite3_stmt *st, struct store_offline_device *d)
@@ -443,8 +445,8 @@ static void read_offline_device(sqlite3_stmt *st, struct store_offline_device *d
 	d->agent = (struct store_offline_agent){.site = d->site,
 						.agent = (const char *)sqlite3_column_text(st, 5)};
 	read_offline_agent(st, 6, &d->agent);
-	d->alert_id = sqlite3_column_int64(st, 10);
-	d->alert_opened_at = sqlite3_column_int64(st, 11);
+	d->alert_id = sqlite3_column_int64(st, 11);
+	d->alert_opened_at = sqlite3_column_int64(st, 12);
 }
 
 /* A device row kept past its statement: WA_OFF_ALERTED's callbacks update the table it walks. */
@@ -508,7 +510,7 @@ int sqa_offline_scan(void *impl, const struct store_offline_scan *q)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_offline_agent a = {.site = (const char *)sqlite3_column_text(st, 0),
 						.agent = (const char *)sqlite3_column_text(st, 1),
-						.alert_id = sqlite3_column_int64(st, 6)};
+						.alert_id = sqlite3_column_int64(st, 7)};
 		read_offline_agent(st, 2, &a);
 		if (a.site == NULL || a.agent == NULL)
 			continue;

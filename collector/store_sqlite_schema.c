@@ -169,6 +169,16 @@ static const struct migration MIGRATIONS[] = {
 	 * 0 for the alerts already stored, whose reminders stay as they were
 	 */
 	{SQA_MIGRATION_REMIND_SHIFT, NULL},
+	/*
+	 * 16 -> 17: each agent's last_seen when its last drop began (its state
+	 * offline, or a silence of agent_down_ms): a device already silent for
+	 * device_offline_s by then is judged without the reconnect grace
+	 * (offline.c). An agent offline now dropped after its last data; one
+	 * online has no drop known (0), judged as before until its next.
+	 */
+	{"ALTER TABLE agents ADD COLUMN dropped_seen INTEGER NOT NULL DEFAULT 0;"
+	 "UPDATE agents SET dropped_seen = last_seen WHERE online = 0;",
+	 NULL},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 

@@ -2,7 +2,8 @@
  * test_offline.c - the offline alerts (offline.h): a gateway offline by its
  * state or silent opens after its hold and clears when back; a device
  * silent behind an up gateway opens, not behind one that is down or just
- * back, and clears with a fresh reading; per-site settings apply; and one
+ * back (unless it was silent already when the gateway's drop began: no
+ * spool can rescue it), and clears with a fresh reading; per-site settings apply; and one
  * sweep over a real SQLite store opens and clears exactly those, once.
  * Their mails (alertmail.c): a clear follows the opening's severity, and a
  * recipient the mail cannot carry is left out, not the whole mail.
@@ -28,7 +29,7 @@ static struct store_offline_agent up_agent(void)
 {
 	/* online since long ago, heard from a second ago */
 	return (struct store_offline_agent){"site-a",    "gw-1",         true, NOW - 3600 * S,
-					    NOW - 1 * S, NOW - 3600 * S, 0};
+					    NOW - 1 * S, NOW - 3600 * S, 0, 0};
 }
 
 static void test_gateway(void)
@@ -72,7 +73,7 @@ static void test_gateway(void)
 	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 0);
 
 	/* never heard from: nothing to say */
-	struct store_offline_agent never = {"site-a", "gw-0", false, 0, 0, 0, 0};
+	struct store_offline_agent never = {"site-a", "gw-0", false, 0, 0, 0, 0, 0};
 	CHECK_EQ_INT(offline_judge_gateway(&never, cfg, OFF, NOW, &ev, detail), 0);
 
 	/* alerted: stays while down, clears at the sweep that sees it up */
@@ -101,7 +102,7 @@ static void test_gateway(void)
 		CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 1);
 		CHECK_EQ_INT(ev.kind, RULE_CLEAR);
 		struct store_offline_agent b = {"site-b",     "gw-1",         false, NOW - 61 * S,
-						NOW - 70 * S, NOW - 3600 * S, 0};
+						NOW - 70 * S, NOW - 3600 * S, 0, 0};
 		CHECK_EQ_INT(offline_judge_gateway(&b, cfg, OFF, NOW, &ev, detail), 1);
 	}
 	rules_config_destroy(cfg);
@@ -123,7 +124,7 @@ static void test_gateway_judged_from_its_connect(void)
 		return;
 	}
 	/* connected at NOW, no data yet */
-	struct store_offline_agent a = {"site-a", "gw-new", true, NOW, 0, NOW, 0};
+	struct store_offline_agent a = {"site-a", "gw-new", true, NOW, 0, NOW, 0, 0};
 	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW + 1 * S, &ev, detail), 0);
 	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW + OFF + 59 * S, &ev, detail), 0);
 	/* still nothing after device_offline_s + hold_s: silent, from its connect */
@@ -133,7 +134,7 @@ static void test_gateway_judged_from_its_connect(void)
 	CHECK_EQ_INT(ev.ts, NOW + OFF + 60 * S);
 
 	/* back after its last will, its data from before: judged from the reconnect too */
-	a = (struct store_offline_agent){"site-a", "gw-1", true, NOW, NOW - 3600 * S, NOW, 0};
+	a = (struct store_offline_agent){"site-a", "gw-1", true, NOW, NOW - 3600 * S, NOW, 0, 0};
 	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW + 2 * S, &ev, detail), 0);
 	/* ... and its alert of the outage clears at the sweep that sees it connected */
 	a.alert_id = 5;
@@ -146,12 +147,12 @@ static void test_gateway_judged_from_its_connect(void)
 	 * new, up_since unchanged) is not news from the agent: still silent
 	 */
 	a = (struct store_offline_agent){"site-a", "gw-2",         true,          NOW,
-					 NOW - OFF - 60 * S, NOW - 3600 * S, 0};
+					 NOW - OFF - 60 * S, NOW - 3600 * S, 0, 0};
 	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 1);
 	CHECK_EQ_INT(ev.since, NOW - 60 * S);
 
 	/* an old file's row: online with neither time known says nothing */
-	a = (struct store_offline_agent){"site-a", "gw-3", true, 0, 0, 0, 0};
+	a = (struct store_offline_agent){"site-a", "gw-3", true, 0, 0, 0, 0, 0};
 	CHECK_EQ_INT(offline_judge_gateway(&a, cfg, OFF, NOW, &ev, detail), 0);
 	rules_config_destroy(cfg);
 }
@@ -234,6 +235,39 @@ static void test_device(void)
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
 	d.agent.up_since = NOW - OFF;
 	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+
+	/*
+	 * just back, but the device was silent for OFF already when the data
+	 * the gateway sent before its drop arrived: no backlog can rescue it, no
+	 * grace (a gateway reconnecting every few seconds hid it for good)
+	 */
+	d.agent = up_agent();
+	d.heard = NOW - 2 * OFF;
+	d.agent.up_since = NOW - 5 * S;
+	d.agent.dropped_seen = NOW - 8 * S;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+	CHECK_EQ_INT(ev.kind, RULE_OPEN);
+	CHECK_EQ_INT(ev.since, NOW - OFF);
+	d.heard = NOW - 8 * S - OFF; /* silent exactly OFF at the drop */
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+	/* its last reading came after the drop began minus OFF: the spool may hold more */
+	d.heard = NOW - 8 * S - OFF + 1;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+	d.heard = NOW - 7 * S - OFF;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+	/* ... until the gateway has been back for OFF */
+	d.agent.up_since = NOW - OFF;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 1);
+	/* no drop known (0): the grace as before */
+	d.heard = NOW - 2 * OFF;
+	d.agent.up_since = NOW - 5 * S;
+	d.agent.dropped_seen = 0;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+	/* silent before the drop, but the gateway down now: its own alert */
+	d.agent.dropped_seen = NOW - 8 * S;
+	d.agent.online = false;
+	CHECK_EQ_INT(offline_judge_device(&d, cfg, OFF, NOW, &ev, detail), 0);
+	d.agent = up_agent();
 
 	/* a device that never sent a reading is not judged */
 	d.heard = 0;
@@ -441,12 +475,13 @@ out:
 
 /* ---------------------------------------------------------------- up_since */
 
-static int64_t seen_up_since;
+static int64_t seen_up_since, seen_dropped;
 
 static int note_agent(void *ctx, const struct store_offline_agent *a)
 {
 	(void)ctx;
 	seen_up_since = a->up_since;
+	seen_dropped = a->dropped_seen;
 	return 0;
 }
 
@@ -481,19 +516,26 @@ static void test_up_since(void)
 	CHECK_EQ_INT(store_w_agent(s, "site-a", "gw-1", &ag), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
 
+	/* dropped: its data's last arrival when its last drop began */
 	struct {
 		char what; /* 's' state online, 'o' state offline, 'd' data */
-		int64_t at, want;
+		int64_t at, want, dropped;
 	} steps[] = {
-	    {'d', NOW, NOW},                     /* first data: up */
-	    {'d', NOW + 50 * S, NOW},            /* a gap under agent_down_ms: still up since NOW */
-	    {'d', NOW + 111 * S, NOW + 111 * S}, /* 61 s of silence: it was down */
-	    {'o', NOW + 120 * S, NOW + 111 * S}, /* its last will */
-	    {'d', NOW + 119 * S, NOW + 111 * S}, /* data from before the will proves nothing */
-	    {'s', NOW + 125 * S, NOW + 125 * S}, /* back, saying so */
-	    {'s', NOW + 126 * S, NOW + 125 * S}, /* said twice: still since the first */
-	    {'o', NOW + 130 * S, NOW + 125 * S},
-	    {'d', NOW + 131 * S, NOW + 131 * S}, /* back by data alone */
+	    {'d', NOW, NOW, 0},                     /* first data: up */
+	    {'d', NOW + 50 * S, NOW, 0},            /* a gap under agent_down_ms: still up since NOW */
+	    /* 61 s of silence: it was down, from its data at 50 */
+	    {'d', NOW + 111 * S, NOW + 111 * S, NOW + 50 * S},
+	    {'o', NOW + 120 * S, NOW + 111 * S, NOW + 111 * S}, /* its last will */
+	    /* data from before the will proves nothing, nor moves the drop */
+	    {'d', NOW + 119 * S, NOW + 111 * S, NOW + 111 * S},
+	    {'s', NOW + 125 * S, NOW + 125 * S, NOW + 111 * S}, /* back, saying so */
+	    {'s', NOW + 126 * S, NOW + 125 * S, NOW + 111 * S}, /* said twice: still the first */
+	    {'o', NOW + 130 * S, NOW + 125 * S, NOW + 119 * S},
+	    /* a retained offline delivered again (a restart, a re-ask) is no new drop */
+	    {'o', NOW + 130 * S + 500, NOW + 125 * S, NOW + 119 * S},
+	    {'d', NOW + 131 * S, NOW + 131 * S, NOW + 119 * S}, /* back by data alone */
+	    /* nor a retained online while up */
+	    {'s', NOW + 140 * S, NOW + 131 * S, NOW + 119 * S},
 	};
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		CHECK_EQ_INT(store_w_begin(s), 0);
@@ -504,10 +546,18 @@ static void test_up_since(void)
 				     0);
 		CHECK_EQ_INT(store_w_commit(s), 0);
 		int64_t got = up_since_of(s);
-		if (got != steps[i].want)
+		if (got != steps[i].want || seen_dropped != steps[i].dropped)
 			fprintf(stderr, "  step %zu\n", i);
 		CHECK_EQ_INT(got, steps[i].want);
+		CHECK_EQ_INT(seen_dropped, steps[i].dropped);
 	}
+	/* a clock set back moves it with the agent's other stamps */
+	struct store_offline_rules rules = offline_rules();
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_clock_set_back(s, NOW + 100 * S, 60 * S, &rules), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(up_since_of(s), NOW + 71 * S);
+	CHECK_EQ_INT(seen_dropped, NOW + 59 * S);
 	store_drop(s, path);
 }
 

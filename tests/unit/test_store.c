@@ -249,15 +249,22 @@ static int64_t sql_int(const char *path, const char *sql)
 /* ---------------------------------------------------------------- schema */
 
 /* the schema version a new file has (store_sqlite_schema.c) */
-enum { SCHEMA_NOW = 16 };
+enum { SCHEMA_NOW = 17 };
+
+/* Run inside a transaction: a file of the current schema back to 16's shape */
+#define BACK_TO_SCHEMA_16                                                                         \
+	"DELETE FROM schema_version WHERE version >= 17;"                                          \
+	"ALTER TABLE agents DROP COLUMN dropped_seen;"
 
 /*
  * Takes a file of the current schema back to 9's shape (with the version
- * record): no alerts.remind_shift (16), no reading_chunks.kinds (15), no alerts_site_opened
- * (14), no progress_log (13), no devices_lookup (11), last_seen in `devices` again and no
- * device_seen (10). The values of last_seen are 0. Run inside a transaction.
+ * record): no agents.dropped_seen (17), no alerts.remind_shift (16), no
+ * reading_chunks.kinds (15), no alerts_site_opened (14), no progress_log (13), no
+ * devices_lookup (11), last_seen in `devices` again and no device_seen (10). The values of
+ * last_seen are 0. Run inside a transaction.
  */
 #define BACK_TO_SCHEMA_9                                                                          \
+	BACK_TO_SCHEMA_16                                                                          \
 	"DELETE FROM schema_version WHERE version >= 10;"                                          \
 	"ALTER TABLE alerts DROP COLUMN remind_shift;"                                             \
 	"ALTER TABLE reading_chunks DROP COLUMN kinds;"                                            \
@@ -1580,7 +1587,7 @@ static void test_migrates_chunk_kinds(void)
 		return;
 	kinds_device(s, &d, ag);
 	store_close(s);
-	sql_exec(path, "BEGIN;"
+	sql_exec(path, "BEGIN;" BACK_TO_SCHEMA_16
 		       "DELETE FROM schema_version WHERE version >= 15;"
 		       "ALTER TABLE alerts DROP COLUMN remind_shift;"
 		       "ALTER TABLE reading_chunks DROP COLUMN kinds;"
@@ -1610,6 +1617,49 @@ static void test_migrates_chunk_kinds(void)
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks WHERE kinds IS NULL"),
 		     KINDS_HOURS / 2);
 	check_kind_queries(s, "k", "d");
+	drop(s, path);
+}
+
+/*
+ * Schema 17 adds agents.dropped_seen, the agent's last_seen when its last
+ * drop began (offline.c: the devices' reconnect grace). A file of 15 gains
+ * it: an agent offline now has its last_seen (it dropped after its last
+ * data), one online 0 (no drop known); the next drop records as usual.
+ */
+static void test_migrates_dropped_seen(void)
+{
+	const int64_t at = 1800000000000LL;
+	char path[512];
+	int64_t on = 0, off = 0;
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "m", "on", &on), 0);
+	CHECK_EQ_INT(store_w_agent(s, "m", "off", &off), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, on, at - 5000), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, off, at - 9000), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, off, false, at - 1000), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	store_close(s);
+	sql_exec(path, "BEGIN;" BACK_TO_SCHEMA_16 "COMMIT;");
+	static const char *const has_col = "SELECT count(*) FROM pragma_table_info('agents') "
+					   "WHERE name = 'dropped_seen'";
+	CHECK_EQ_INT(sql_int(path, has_col), 0);
+	s = open_migrated(path);
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(sql_int(path, has_col), 1);
+	CHECK_EQ_INT(sql_int(path, "SELECT dropped_seen FROM agents WHERE agent = 'off'"),
+		     at - 9000);
+	CHECK_EQ_INT(sql_int(path, "SELECT dropped_seen FROM agents WHERE agent = 'on'"), 0);
+	/* a drop after the migration: its last data before it */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, on, false, at), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(sql_int(path, "SELECT dropped_seen FROM agents WHERE agent = 'on'"),
+		     at - 5000);
 	drop(s, path);
 }
 
@@ -2366,7 +2416,7 @@ static void test_migrates_device_lookup(void)
 	CHECK_EQ_INT(store_w_upsert_device(s, "m", "chg-1", ag, &ci, SP_DEV_UNKNOWN, NULL, &chg), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
 	store_close(s);
-	sql_exec(path, "BEGIN;"
+	sql_exec(path, "BEGIN;" BACK_TO_SCHEMA_16
 		       "DELETE FROM schema_version WHERE version >= 11;"
 		       "ALTER TABLE alerts DROP COLUMN remind_shift;"
 		       "ALTER TABLE reading_chunks DROP COLUMN kinds;"
@@ -3852,6 +3902,7 @@ int main(void)
 	RUN(test_chunk_ids);
 	RUN(test_readings_by_kind);
 	RUN(test_migrates_chunk_kinds);
+	RUN(test_migrates_dropped_seen);
 	RUN(test_migrates_device_seen);
 	RUN(test_migrates_device_lookup);
 	RUN(test_device_row_clamped);
