@@ -392,6 +392,39 @@ static int handle_birth(struct writer *w, const struct queue_msg *m, const struc
 }
 
 /*
+ * Starts the offline sweep's wait (link_settled) again after an event that
+ * left the stored liveness stale: a store recovery (the failed batches'
+ * arrivals were dropped) or a re-ask (its retained states come with old
+ * times). A store failing and recovering, or re-asking, more often than
+ * offline_ms would extend the wait for good, and no gateway or device
+ * would ever be alerted offline, a dead one included: so such events
+ * extend one wait for 2 x offline_ms at most. After that the sweeps run
+ * (their next wait ends within offline_ms); what the last outage left
+ * stale can then be alerted and cleared once heard again, which is the
+ * lesser evil. The count starts again once a sweep has run.
+ */
+static void hold_sweeps(struct writer *w)
+{
+	int64_t now = sp_mono_ms();
+	if (w->link_up_since == 0)
+		return; /* no connection: its next one starts the wait anyway */
+	if (w->held_since == 0 || w->swept_mono >= w->held_since) {
+		w->held_since = now;
+		w->held_said = false;
+	}
+	if (now - w->held_since >= 2 * w->p.offline_ms) {
+		if (!w->held_said)
+			SP_WARN("writer", "the store keeps failing and recovering: offline alerts were held "
+					  "for %lld s; they are judged again (a gateway or device whose "
+					  "messages the store dropped may be alerted until heard again)",
+				(long long)((now - w->held_since) / 1000));
+		w->held_said = true;
+		return;
+	}
+	w->link_up_since = now;
+}
+
+/*
  * Whether what arrives now was sent just now: the broker connection has
  * been up for offline_ms (every agent had the time to be heard again after
  * a cut of our own, and what the broker kept for us, queued messages and
@@ -410,10 +443,14 @@ static bool link_settled(struct writer *w)
 	uint64_t epoch = ingest_epoch(w->p.ingest);
 	/* a re-ask (ask_retained) brings the retained ones again: new, as after a connect */
 	uint64_t reasks = ingest_reasks(w->p.ingest);
-	if (w->link_up_since == 0 || epoch != w->link_epoch || reasks != w->link_reasks) {
+	if (w->link_up_since == 0 || epoch != w->link_epoch) {
 		w->link_epoch = epoch;
 		w->link_reasks = reasks;
 		w->link_up_since = now;
+		w->held_since = 0;
+	} else if (reasks != w->link_reasks) {
+		w->link_reasks = reasks;
+		hold_sweeps(w);
 	}
 	if (now - w->link_up_since < w->p.offline_ms)
 		return false;
@@ -694,12 +731,15 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 	 * the arrivals of the failed batches were dropped with them, so every
 	 * gateway and device looks as silent as the outage is long (recover()).
 	 */
-	if (saved.devices_flushed && !flush_all && !w->failing && link_settled(w) &&
+	bool sweep = saved.devices_flushed && !flush_all && !w->failing && link_settled(w);
+	if (sweep &&
 	    (rc = offline_sweep(w->p.store, w->p.rules, w->p.offline_ms, now, writer_on_rule_event, w)))
 		goto fail;
 	if ((rc = store_w_commit(w->p.store)))
 		goto fail_committed;
 	seqtrack_commit(w->seq, sp_mono_ms());
+	if (sweep)
+		w->swept_mono = mono;
 	if (saved.progress_folded) {
 		seqtrack_folded(w->seq);
 		w->progress_rows = 0;
@@ -863,8 +903,7 @@ static void ask_retained(struct writer *w)
 		(unsigned long long)w->retained_dropped);
 	ingest_ask_retained(w->p.ingest);
 	w->retained_dropped = 0;
-	if (w->link_up_since != 0)
-		w->link_up_since = sp_mono_ms();
+	hold_sweeps(w);
 }
 
 /*
@@ -874,7 +913,8 @@ static void ask_retained(struct writer *w)
  * is as old as the outage: a sweep now would alert gateway.offline for
  * those without a message in this batch, and lift/charger.offline for
  * their devices. As after a reconnect, the sweep waits device_offline_s
- * (link_settled), in which every agent sending anything is heard again.
+ * (link_settled), in which every agent sending anything is heard again
+ * (hold_sweeps: not for ever when the store keeps failing).
  */
 static void recover(struct writer *w)
 {
@@ -882,8 +922,7 @@ static void recover(struct writer *w)
 			  "for the gateways to be heard again",
 		(long long)(w->p.offline_ms / 1000));
 	w->failing = false;
-	if (w->link_up_since != 0)
-		w->link_up_since = sp_mono_ms();
+	hold_sweeps(w);
 }
 
 static void run_once(struct writer *w, size_t n, bool flush_all)

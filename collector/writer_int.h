@@ -88,6 +88,14 @@ struct writer {
 	 */
 	uint64_t link_epoch, link_reasks;
 	int64_t link_up_since;
+	/*
+	 * hold_sweeps: when the wait began that recoveries and re-asks have
+	 * kept extending since (sp_mono_ms; 0: none), and whether it was said
+	 * that they no longer extend it
+	 */
+	int64_t held_since;
+	bool held_said;
+	int64_t swept_mono;           /* when the last offline sweep committed (sp_mono_ms) */
 	int64_t last_commit_mono;     /* when the last batch with messages started */
 	int64_t clears_untrimmed;     /* fault clears written since the store's were last trimmed */
 	struct sp_ratelimit reject_log;
