@@ -85,9 +85,9 @@ int store_w_clock_set_back(struct store *s, int64_t now_ms, int64_t back_ms,
 	return s->be->w_clock_set_back(s->impl, now_ms, back_ms, offline);
 }
 
-int store_w_clock_set_forward(struct store *s, int64_t fwd_ms)
+int store_w_clock_set_forward(struct store *s, int64_t fwd_ms, int64_t from_ms, int64_t to_ms)
 {
-	return s->be->w_clock_set_forward(s->impl, fwd_ms);
+	return s->be->w_clock_set_forward(s->impl, fwd_ms, from_ms, to_ms);
 }
 
 int64_t store_w_newest_stamp(struct store *s)

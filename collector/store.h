@@ -157,14 +157,21 @@ int store_w_clock_set_back(struct store *s, int64_t now_ms, int64_t back_ms,
 			   const struct store_offline_rules *offline);
 
 /*
- * The collector's wall clock was set forward by fwd_ms (NTP correcting a
- * clock that ran behind, or a host resumed from a pause): the reminders of
- * every alert active and unacknowledged now are put off as much, so their
- * period (store_w_reminders_due) counts time that passed, not the step.
+ * The collector's wall clock was set forward by fwd_ms: the reminders of
+ * the alerts active and unacknowledged now that were opened at a time in
+ * [from_ms, to_ms] are put off as much, so their period
+ * (store_w_reminders_due) counts time that passed, not the step. The
+ * caller gives the span the old clock ran in this process: its start, and
+ * its last reading before the step. An alert opened before the process
+ * started was stamped by a clock it never saw, and often the right one (a
+ * host back from a reboot with its clock behind, set right by NTP after the
+ * collector started, must not put off every older alert's reminders by the
+ * whole step); one opened after the old clock's now carries a device's
+ * clock that was ahead of it: the step brought the collector to it.
  * Nothing else of the alerts moves: their times stay as stamped. A later
  * store_w_clock_set_back takes back what this put off, never more.
  */
-int store_w_clock_set_forward(struct store *s, int64_t fwd_ms);
+int store_w_clock_set_forward(struct store *s, int64_t fwd_ms, int64_t from_ms, int64_t to_ms);
 
 /*
  * The newest of the liveness times store_w_clock_set_back moves (0 if none),
@@ -634,7 +641,7 @@ struct store_backend {
 	int (*w_agent_seen)(void *impl, int64_t agent_id, int64_t received_ms);
 	int (*w_clock_set_back)(void *impl, int64_t now_ms, int64_t back_ms,
 				const struct store_offline_rules *offline);
-	int (*w_clock_set_forward)(void *impl, int64_t fwd_ms);
+	int (*w_clock_set_forward)(void *impl, int64_t fwd_ms, int64_t from_ms, int64_t to_ms);
 	int64_t (*w_newest_stamp)(void *impl);
 	int (*w_device)(void *impl, const char *site, const char *dev, struct store_device *out,
 			struct store_seen *seen);

@@ -163,9 +163,12 @@ static const char *const WASQL[SQA_W_COUNT] = {
 	 */
 	[WA_BACK_REMIND] = "UPDATE alerts SET remind_shift = max(0, remind_shift - ?1)"
 			   " WHERE state = 'active_unack' AND remind_shift > 0",
-	/* sqa_clock_set_forward: the reminders put off by the step ?1; through alerts_state */
+	/*
+	 * sqa_clock_set_forward: the reminders put off by the step ?1, of the
+	 * alerts opened in [?2, ?3]; through alerts_state
+	 */
 	[WA_FWD_REMIND] = "UPDATE alerts SET remind_shift = remind_shift + ?1"
-			  " WHERE state = 'active_unack'",
+			  " WHERE state = 'active_unack' AND opened_at BETWEEN ?2 AND ?3",
 };
 
 #define ALERT_COLUMNS "SELECT id, rule, site, dev, coalesce(port, 0), severity, state, opened_at," \
@@ -545,10 +548,12 @@ int sqa_clock_set_back(struct sqlite_store *s, int64_t now_ms, int64_t back_ms,
 	return wa_step(s, WA_BACK_REMIND);
 }
 
-int sqa_clock_set_forward(void *impl, int64_t fwd_ms)
+int sqa_clock_set_forward(void *impl, int64_t fwd_ms, int64_t from_ms, int64_t to_ms)
 {
 	struct sqlite_store *s = impl;
 	sqlite3_bind_int64(s->alert_w[WA_FWD_REMIND], 1, fwd_ms);
+	sqlite3_bind_int64(s->alert_w[WA_FWD_REMIND], 2, from_ms);
+	sqlite3_bind_int64(s->alert_w[WA_FWD_REMIND], 3, to_ms);
 	return wa_step(s, WA_FWD_REMIND);
 }
 

@@ -167,7 +167,7 @@ int sqa_offline_scan(void *impl, const struct store_offline_scan *q);
 /* store_w_clock_set_back's part in the alerts (inside the writer's transaction). */
 int sqa_clock_set_back(struct sqlite_store *s, int64_t now_ms, int64_t back_ms,
 		       const struct store_offline_rules *offline);
-int sqa_clock_set_forward(void *impl, int64_t fwd_ms);
+int sqa_clock_set_forward(void *impl, int64_t fwd_ms, int64_t from_ms, int64_t to_ms);
 int sqa_reminders_due(void *impl, const char *severity, int64_t repeat_ms, int64_t now_ms,
 		      store_reminder_fn fn, void *ctx);
 int sqa_alert_reminded(void *impl, int64_t id, int64_t reminders);

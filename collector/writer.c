@@ -676,7 +676,8 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 	 * alert: those already active waited through the step, not for it
 	 * (note_clock). Undone by a rollback, so done again by the next batch.
 	 */
-	if (w->clock_fwd_ms > 0 && (rc = store_w_clock_set_forward(w->p.store, w->clock_fwd_ms)))
+	if (w->clock_fwd_ms > 0 && (rc = store_w_clock_set_forward(w->p.store, w->clock_fwd_ms,
+								       w->started_wall, w->fwd_upto)))
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		const struct queue_msg *m = &w->msgs[i];
@@ -1048,6 +1049,7 @@ struct writer *writer_start(const struct writer_params *p)
 	if (w == NULL)
 		return NULL;
 	w->p = *p;
+	w->started_wall = sp_now_ms();
 	size_t n = (size_t)p->batch_max;
 	w->dec = sp_decoder_create();
 	w->seq = seqtrack_create(p->gap_window_ms);

@@ -72,8 +72,14 @@ struct writer {
 	 */
 	int64_t fwd_upto, fwd_ms;
 	int64_t clock_back_ms;        /* set back by this much: to apply in the next batch */
-	/* set forward by this much: the store's reminders to put off in the next batch */
+	/*
+	 * set forward by this much: the store's reminders to put off in the
+	 * next batch, those of the alerts opened while the old clock ran in
+	 * this process: from started_wall (its reading at the writer's start)
+	 * to fwd_upto (store_w_clock_set_forward)
+	 */
 	int64_t clock_fwd_ms;
+	int64_t started_wall;
 	int64_t device_count;
 	bool failing;                 /* the last batch failed to commit */
 	/* births and states in batches that failed since: to ask the broker for again (writer.c) */

@@ -3447,7 +3447,7 @@ static void step_clock(struct store *s, int64_t fwd_ms, int64_t back_ms, int64_t
 	const struct store_offline_rules offline = offline_rules();
 	CHECK_EQ_INT(store_w_begin(s), 0);
 	if (fwd_ms)
-		CHECK_EQ_INT(store_w_clock_set_forward(s, fwd_ms), 0);
+		CHECK_EQ_INT(store_w_clock_set_forward(s, fwd_ms, T0, T0 + 10), 0);
 	if (back_ms)
 		CHECK_EQ_INT(store_w_clock_set_back(s, now_ms, back_ms, &offline), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
@@ -3484,7 +3484,7 @@ static void test_clock_set_forward_reminders(void)
 
 	/* a rolled-back step puts nothing off */
 	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_clock_set_forward(s, HOUR), 0);
+	CHECK_EQ_INT(store_w_clock_set_forward(s, HOUR, T0, T0 + 10), 0);
 	store_w_rollback(s);
 	CHECK_EQ_INT(due_at(s, REPEAT, T0 + REPEAT, &due), 1);
 
@@ -3535,6 +3535,26 @@ static void test_clock_set_forward_reminders(void)
 	CHECK_EQ_INT(sql_int(path, sql), 0);
 	CHECK_EQ_INT(due_at(s, REPEAT, T0 + 2 * REPEAT - 1, &due), 0);
 	CHECK_EQ_INT(due_at(s, REPEAT, T0 + 2 * REPEAT, &due), 1);
+	/*
+	 * only the alerts opened while the old clock ran in this process
+	 * ([from, to]): one from before it started (stamped by a clock never
+	 * seen: a host rebooted with its clock behind) and one stamped ahead of
+	 * the old clock (a device's, right where the collector's was behind)
+	 * keep their schedules
+	 */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_clock_set_forward(s, HOUR, T0 + 1, T0 + 2 * HOUR), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	snprintf(sql, sizeof(sql), "SELECT remind_shift FROM alerts WHERE id = %lld",
+		 (long long)waits);
+	CHECK_EQ_INT(sql_int(path, sql), 0);
+	snprintf(sql, sizeof(sql), "SELECT remind_shift FROM alerts WHERE id = %lld",
+		 (long long)later);
+	CHECK_EQ_INT(sql_int(path, sql), HOUR);
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_clock_set_forward(s, HOUR, T0 + 1, T0 + HOUR), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(sql_int(path, sql), HOUR);
 	drop(s, path);
 }
 
