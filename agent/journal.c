@@ -27,7 +27,8 @@ struct journal {
  * know its seq yet, else its next seq - 1 (its messages up to there are
  * the journal's already).
  */
-#define RESET_FMT "{\"spool_reset\":{\"journal_seq\":%lld,\"spool_seq\":%lld}}"
+#define RESET_HEAD "{\"spool_reset\":{\"journal_seq\":%lld,\"spool_seq\":%lld"
+#define RESET_FMT  RESET_HEAD "}}"
 
 /*
  * Finds the highest "seq" of the complete lines written so far (lines start
@@ -45,8 +46,7 @@ static int64_t scan_last_seq(FILE *f, long *good_end)
 	while (fgets(line, sizeof(line), f)) {
 		long long seq = 0, journal_seq = 0, spool_seq = 0;
 		bool numbered = sscanf(line, "{\"v\":1,\"seq\":%lld", &seq) == 1;
-		bool reset = sscanf(line, "{\"spool_reset\":{\"journal_seq\":%lld,\"spool_seq\":%lld",
-				    &journal_seq, &spool_seq) == 2;
+		bool reset = sscanf(line, RESET_HEAD, &journal_seq, &spool_seq) == 2;
 		bool complete = strchr(line, '\n') != NULL;
 		/* the rest of a long line */
 		while (!complete && fgets(line, sizeof(line), f))

@@ -66,9 +66,13 @@ struct build {
 	int rc;         /* the first failure */
 	size_t records; /* records of the period fed */
 	size_t refused; /* stored records the codec refused */
-	/* read_ports_before: the ports whose newest record is kept, and how many are still to find */
+	/*
+	 * port_before_row: the ports whose newest record is kept, and how many of
+	 * the birth's ports_of_birth are still to find (0 ports: unknown, read to
+	 * the bound)
+	 */
 	uint64_t ports_kept;
-	int32_t ports_left;
+	int32_t ports_of_birth, ports_left;
 };
 _Static_assert(SP_PORT_MAX <= 64, "a port's bit fits build.ports_kept");
 
@@ -131,55 +135,59 @@ static int device_row(void *ctx, const struct store_device_row *row)
 	return 0;
 }
 
+/*
+ * Decodes a stored record before the period into the next free place of
+ * cb->before, not yet kept (the caller counts it in). NULL when the codec
+ * refused it (counted) or memory is short (b->rc).
+ */
+static struct sp_record *decode_before(struct build *b, const char *body, size_t len)
+{
+	struct citybuild *cb = b->cb;
+	struct sp_record *v = sp_grow(cb->before, &cb->before_cap, cb->nbefore + 1, sizeof(*v), 16);
+	if (v == NULL) {
+		b->rc = SP_ENOMEM;
+		return NULL;
+	}
+	cb->before = v;
+	struct sp_reject_info why;
+	if (sp_decode_record(cb->dec, body, len, b->now, &v[cb->nbefore], &why) != 0) {
+		b->refused++;
+		return NULL;
+	}
+	return &v[cb->nbefore];
+}
+
 /* A stored record before the period, kept for summary_device. */
 static int before_row(void *ctx, const char *body, size_t len)
 {
 	struct build *b = ctx;
-	struct citybuild *cb = b->cb;
-	struct sp_record *v = sp_grow(cb->before, &cb->before_cap, cb->nbefore + 1, sizeof(*v), 16);
-	if (v == NULL) {
-		b->rc = SP_ENOMEM;
-		return 1;
-	}
-	cb->before = v;
-	struct sp_reject_info why;
-	if (sp_decode_record(cb->dec, body, len, b->now, &v[cb->nbefore], &why) == 0)
-		cb->nbefore++;
-	else
-		b->refused++;
-	return 0;
+	if (decode_before(b, body, len) != NULL)
+		b->cb->nbefore++;
+	return b->rc != 0;
 }
 
 /*
  * A stored port record before the period: kept only if it is its port's
- * newest (they come newest first); the walk stops once every port the
- * birth names has one.
+ * newest (they come newest first); the walk stops once every port of the
+ * birth has one (records of ports beyond it, from an older birth with more,
+ * are kept but do not count).
  */
 static int port_before_row(void *ctx, const char *body, size_t len)
 {
 	struct build *b = ctx;
-	struct citybuild *cb = b->cb;
-	struct sp_record *v = sp_grow(cb->before, &cb->before_cap, cb->nbefore + 1, sizeof(*v), 16);
-	if (v == NULL) {
-		b->rc = SP_ENOMEM;
-		return 1;
-	}
-	cb->before = v;
-	struct sp_reject_info why;
-	struct sp_record *r = &v[cb->nbefore];
-	if (sp_decode_record(cb->dec, body, len, b->now, r, &why) != 0) {
-		b->refused++;
-		return 0;
-	}
+	struct sp_record *r = decode_before(b, body, len);
 	/* the codec holds ports to 1..SP_PORT_MAX; anything else is not a port state */
-	if (r->kind != SP_REC_PORT || r->u.port.port < 1 || r->u.port.port > SP_PORT_MAX)
-		return 0;
+	if (r == NULL || r->kind != SP_REC_PORT || r->u.port.port < 1 ||
+	    r->u.port.port > SP_PORT_MAX)
+		return b->rc != 0;
 	uint64_t bit = 1ULL << (r->u.port.port - 1);
 	if (b->ports_kept & bit)
 		return 0; /* an older record of a port already kept */
 	b->ports_kept |= bit;
-	cb->nbefore++;
-	return b->ports_left > 0 && --b->ports_left == 0;
+	b->cb->nbefore++;
+	if (r->u.port.port > b->ports_of_birth)
+		return 0;
+	return --b->ports_left == 0;
 }
 
 static int record_row(void *ctx, int64_t ts, enum sp_rec_kind kind, const char *body, size_t len)
@@ -285,7 +293,7 @@ static int read_before(struct build *b, const char *site, const struct dev_entry
 	if (d->kind == SP_DEV_LIFT)
 		return 0;
 	b->ports_kept = 0;
-	b->ports_left = d->ports; /* 0 (unknown): read back to the bound */
+	b->ports_of_birth = b->ports_left = d->ports;
 	return read_with(b, &ports, port_before_row);
 }
 
@@ -294,7 +302,7 @@ int citybuild_period(struct citybuild *cb, const char *site, int64_t start, int6
 		     struct citybuild_report *rep)
 {
 	struct summary_period per = {site, start, end, now, cb->p.offline_ms};
-	struct build b = {cb, NULL, now, 0, 0, 0, 0, 0};
+	struct build b = {cb, NULL, now, 0, 0, 0, 0, 0, 0};
 	int rc;
 
 	memset(rep, 0, sizeof(*rep));

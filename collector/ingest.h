@@ -58,8 +58,8 @@ size_t ingest_acks_waiting(struct ingest *in);
  * Any thread; only sets a flag, never calls into Paho. Requests made before
  * the main thread takes the flag are one subscription; one made while
  * disconnected is covered by the subscriptions of the next connect. Paced
- * (reask.h): within a minute of the last re-ask the request waits for the
- * minute's end, then is carried out (counted in
+ * (reask.h): within [store] reask_interval_s of the last re-ask the request
+ * waits for the interval's end, then is carried out (counted in
  * sitepulse_retained_requests_deferred_total), never dropped.
  */
 void ingest_ask_retained(struct ingest *in);

@@ -108,8 +108,9 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 		      "failure dropped some)",
 		      LOAD(m->retained_asked));
 	rc |= counter(b, "sitepulse_retained_requests_deferred_total",
-		      "requests for the retained births and states made within a minute of the last "
-		      "(a flapping store): each waited for the minute's end, then counted above",
+		      "requests for the retained births and states made within reask_interval_s of "
+		      "the last (a flapping store): each waited for the interval's end, then counted "
+		      "above",
 		      LOAD(m->retained_deferred));
 	rc |= counter(b, "sitepulse_states_total", "state messages processed", LOAD(m->states));
 	rc |= counter(b, "sitepulse_acks_published_total", "end-to-end acks published",
