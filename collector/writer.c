@@ -829,8 +829,8 @@ static void compact(struct writer *w, int64_t now)
  * has acknowledged would be reminded at once. So gaps count from the step
  * later, the sweep waits offline_ms again (link_settled), as after a
  * reconnect of our own: each device that reports is heard again first, and
- * the next batch puts the active alerts' reminders off by the step
- * (clock_fwd_ms, process_batch).
+ * the next batch puts off by the step the reminders of the active alerts
+ * the old clock stamped in this process (clock_fwd_ms, process_batch).
  */
 static void note_clock(struct writer *w, int64_t now, int64_t mono)
 {
@@ -893,9 +893,10 @@ static uint64_t count_retained(const struct writer *w, size_t n)
  * waits out (device_offline_s) before judging gateways' clocks by their
  * states, or silences (meanwhile agents resend the data the failed batches
  * dropped): from now, and again from when the ingest subscribes, which is
- * up to a minute later when the last re-ask was less than a minute ago (a
- * flapping store must not have the whole fleet's resent at every recovery:
- * reask.h).
+ * up to [store] reask_interval_s later when the last re-ask was more
+ * recent than that (a flapping store must not have the whole fleet's
+ * resent at every recovery: reask.h; nor hold the sweep back for good:
+ * hold_sweeps).
  */
 static void ask_retained(struct writer *w)
 {

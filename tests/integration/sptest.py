@@ -461,6 +461,13 @@ def now_ms():
     return int(time.time() * 1000)
 
 
+def idle_lift(dev, ts):
+    """A lift record of a lift standing idle at floor 1, doors closed (every field valid)."""
+    return {"t": "lift", "dev": dev, "ts": ts, "floor": 1, "dir": "stop", "door": "closed",
+            "door_zone": True, "occupied": False, "speed": 0, "mode": "normal",
+            "power": "mains", "safety_ok": True}
+
+
 class FakeGateway:
     """A gateway the test plays with mosquitto_pub: birth and state messages,
     and data messages in seq order, each waiting for the collector's end-to-end
@@ -486,12 +493,19 @@ class FakeGateway:
                    json.dumps({"online": online, "ts": now_ms() if ts is None else ts}),
                    retain=retain)
 
+    def publish(self, records):
+        """One data message of these records, the next seq, without waiting for its ack
+        (as an agent's window does); returns its payload, to publish again as a resend."""
+        self.seq += 1
+        payload = json.dumps({"v": 1, "seq": self.seq, "ts": now_ms(), "records": records},
+                             separators=(",", ":"))
+        publish_ok(self.broker, self.topic("data"), payload)
+        return payload
+
     def send(self, records, timeout=15):
         """One data message of these records; returns (sent, acked), ms, once acked."""
-        self.seq += 1
         sent = now_ms()
-        publish_ok(self.broker, self.topic("data"), json.dumps(
-            {"v": 1, "seq": self.seq, "ts": sent, "records": records}, separators=(",", ":")))
+        self.publish(records)
         wait_until(lambda: (retained_ack(self.broker, self.site, self.agent) or 0) >= self.seq,
                    timeout, "%s's ack of seq %d" % (self.agent, self.seq))
         return sent, now_ms()

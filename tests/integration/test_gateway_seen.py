@@ -29,12 +29,6 @@ SLOW_MS = OFFLINE_S * 100
 PROMPT_S = 2.5
 
 
-def lift(ts):
-    return {"t": "lift", "dev": DEV, "ts": ts, "floor": 1, "dir": "stop", "door": "closed",
-            "door_zone": True, "occupied": False, "speed": 0, "mode": "normal",
-            "power": "mains", "safety_ok": True}
-
-
 def last_seen(coll):
     db = T.db_open_ro(coll.db_path)
     try:
@@ -60,13 +54,13 @@ def main(env):
                  "the birth's lift")
 
     T.log("(1) a gateway that keeps sending: written at once, then with the slow flush")
-    first_sent, _ = gw.send([lift(T.now_ms())])
+    first_sent, _ = gw.send([T.idle_lift(DEV, T.now_ms())])
     T.wait_until(lambda: last_seen(coll) >= first_sent, PROMPT_S,
                  "the first message's last_seen within %.1f s of its ack" % PROMPT_S)
     values, sent_count, worst_lag = set(), 0, 0
     end = time.time() + 13
     while time.time() < end:
-        gw.send([lift(T.now_ms())])
+        gw.send([T.idle_lift(DEV, T.now_ms())])
         sent_count += 1
         time.sleep(0.3)
         seen = last_seen(coll)
@@ -87,7 +81,7 @@ def main(env):
     for attempt in range(3):
         gw.state(False)
         T.wait_until(lambda: not lift_online(coll), 10, "the lift offline with its gateway")
-        _, acked = gw.send([lift(T.now_ms())])
+        _, acked = gw.send([T.idle_lift(DEV, T.now_ms())])
         T.wait_until(lambda: lift_online(coll), 10, "the lift online again")
         took = (T.now_ms() - acked) / 1000.0
         T.check(took <= PROMPT_S, "attempt %d: online %.1f s after the ack (want <= %.1f s)"
@@ -96,7 +90,7 @@ def main(env):
     T.log("(3) back from a silence longer than the period: written at once")
     for attempt in range(2):
         time.sleep(SLOW_MS / 1000.0 + 1.0)
-        sent, acked = gw.send([lift(T.now_ms())])
+        sent, acked = gw.send([T.idle_lift(DEV, T.now_ms())])
         T.wait_until(lambda: last_seen(coll) >= sent, 10, "last_seen of the message after the silence")
         took = (T.now_ms() - acked) / 1000.0
         T.check(took <= PROMPT_S, "attempt %d: last_seen %.1f s after the ack (want <= %.1f s)"

@@ -31,12 +31,6 @@ DOWN_S = 0.5
 RUN_S = 32
 
 
-def lift(dev, ts):
-    return {"t": "lift", "dev": dev, "ts": ts, "floor": 1, "dir": "stop", "door": "closed",
-            "door_zone": True, "occupied": False, "speed": 0, "mode": "normal",
-            "power": "mains", "safety_ok": True}
-
-
 def offline_alerts(coll):
     return sorted((a["rule"], a["dev"]) for a in
                   coll.api_ok("/api/v1/alerts", {"site": SITE, "limit": 1000})
@@ -56,7 +50,8 @@ def main(env):
     gw.state(True)
     T.wait_until(lambda: len(coll.api_ok("/api/v1/devices", {"site": SITE})) == 2, 15,
                  "the birth's two lifts")
-    _, lift2_acked = gw.send([lift("lift-1", T.now_ms()), lift("lift-2", T.now_ms())])
+    _, lift2_acked = gw.send([T.idle_lift("lift-1", T.now_ms()),
+                              T.idle_lift("lift-2", T.now_ms())])
 
     T.log("step: lift-1 every second, lift-2 silent; offline/online every %d s for %d s"
           % (FLAP_EVERY_S, RUN_S))
@@ -65,7 +60,7 @@ def main(env):
     next_flap = t0 + FLAP_EVERY_S
     flaps, opened_after = 0, None
     while time.monotonic() - t0 < RUN_S:
-        gw.send([lift("lift-1", T.now_ms())])
+        gw.send([T.idle_lift("lift-1", T.now_ms())])
         if time.monotonic() >= next_flap:
             gw.state(False)
             time.sleep(DOWN_S)

@@ -19,7 +19,6 @@ opened gateway.offline at the first sweep after the recovery, and its log
 said "alert N opened" for batches that were then rolled back). The gateway's
 messages after the outage are acked, and /healthz is 200 again.
 """
-import json
 import os
 import sqlite3
 import sys
@@ -38,25 +37,9 @@ QUIET_AFTER_S = 2   # and after
 WATCH_S = 14        # after the release: beyond device_offline_s + hold
 
 
-def lift(ts):
-    return {"t": "lift", "dev": DEV, "ts": ts, "floor": 1, "dir": "stop", "door": "closed",
-            "door_zone": True, "occupied": False, "speed": 0, "mode": "normal",
-            "power": "mains", "safety_ok": True}
-
-
 def offline_alerts(coll):
     return [a for a in coll.api_ok("/api/v1/alerts", {"limit": 100})
             if a["rule"].endswith(".offline")]
-
-
-def send_unacked(gw, unacked):
-    """A data message the collector cannot store now: sent, no ack awaited, kept to resend."""
-    gw.seq += 1
-    ts = T.now_ms()
-    payload = json.dumps({"v": 1, "seq": gw.seq, "ts": ts, "records": [lift(ts)]},
-                           separators=(",", ":"))
-    T.publish_ok(gw.broker, gw.topic("data"), payload)
-    unacked.append(payload)
 
 
 def main(env):
@@ -74,7 +57,7 @@ def main(env):
           % (EVERY_S, OFFLINE_S))
     end = time.monotonic() + OFFLINE_S + 3
     while time.monotonic() < end:
-        gw.send([lift(T.now_ms())])
+        gw.send([T.idle_lift(DEV, T.now_ms())])
         time.sleep(EVERY_S)
     T.check_eq(offline_alerts(coll), [], "offline alerts before the outage")
     failed0 = coll.metrics()["sitepulse_batches_failed_total"]
@@ -88,7 +71,8 @@ def main(env):
         t_lock = time.monotonic()
         unacked = []
         while time.monotonic() < t_lock + LOCK_S - QUIET_BEFORE_S:
-            send_unacked(gw, unacked)
+            # the collector cannot store it now: no ack awaited, kept to resend
+            unacked.append(gw.publish([T.idle_lift(DEV, T.now_ms())]))
             time.sleep(EVERY_S)
         T.check(coll.metrics()["sitepulse_batches_failed_total"] > failed0,
                 "batches must fail while the write lock is held")
@@ -107,7 +91,7 @@ def main(env):
     for payload in unacked:
         T.publish_ok(gw.broker, gw.topic("data"), payload)
     while time.monotonic() < t_free + WATCH_S:
-        gw.send([lift(T.now_ms())])
+        gw.send([T.idle_lift(DEV, T.now_ms())])
         time.sleep(EVERY_S)
         found = offline_alerts(coll)
         T.check(not found, "an offline alert for a gateway that kept sending through a store "
