@@ -66,6 +66,11 @@
  * depends on it).
  */
 #define LIVENESS_FLUSH_MS 1000
+/*
+ * The alert log lines one batch keeps until its commit (alertlog.h): ~100
+ * lines of an opened alert with its detail; a sweep opening more is summed up.
+ */
+#define ALERT_LINES_MAX (32u * 1024)
 
 
 /* ---------------------------------------------------------------- helpers */
@@ -401,13 +406,14 @@ static int handle_birth(struct writer *w, const struct queue_msg *m, const struc
  * extend one wait for 2 x offline_ms at most. After that the sweeps run
  * (their next wait ends within offline_ms); what the last outage left
  * stale can then be alerted and cleared once heard again, which is the
- * lesser evil. The count starts again once a sweep has run.
+ * lesser evil. The count starts again once a sweep has run. Returns
+ * whether the sweeps wait (false: the bound is reached).
  */
-static void hold_sweeps(struct writer *w)
+static bool hold_sweeps(struct writer *w)
 {
 	int64_t now = sp_mono_ms();
 	if (w->link_up_since == 0)
-		return; /* no connection: its next one starts the wait anyway */
+		return true; /* no connection: its next one starts the wait anyway */
 	if (w->held_since == 0 || w->swept_mono >= w->held_since) {
 		w->held_since = now;
 		w->held_said = false;
@@ -419,9 +425,10 @@ static void hold_sweeps(struct writer *w)
 					  "messages the store dropped may be alerted until heard again)",
 				(long long)((now - w->held_since) / 1000));
 		w->held_said = true;
-		return;
+		return false;
 	}
 	w->link_up_since = now;
+	return true;
 }
 
 /*
@@ -649,6 +656,12 @@ static void add_counts(struct writer *w)
 		atomic_fetch_add(&m->records_stored[k], b->rec_stored[k]);
 }
 
+static void say_alert_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	SP_INFO("alerts", "%s", line);
+}
+
 static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all, int64_t now,
 			 int64_t mono)
 {
@@ -748,6 +761,7 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 		w->progress_rows++;
 	}
 	devcache_seen_commit(w->devs);
+	alertlog_commit(w->alert_lines, say_alert_line, NULL);
 	if (saved.agents_flushed) {
 		agentseen_committed(w->agents_seen);
 		w->liveness_flushed_mono = mono;
@@ -777,6 +791,7 @@ fail_committed:
 	devcache_seen_abort(w->devs);
 	devcache_clear(w->devs);
 	holdlog_clear(w->holds);
+	alertlog_abort(w->alert_lines); /* those alerts do not exist: the store has none of them */
 	w->device_count = store_w_device_count(w->p.store);
 	/* the rules moved with the rolled-back records: take their state from the store again */
 	if (writer_load_conditions(w))
@@ -905,7 +920,7 @@ static void ask_retained(struct writer *w)
 		(unsigned long long)w->retained_dropped);
 	ingest_ask_retained(w->p.ingest);
 	w->retained_dropped = 0;
-	hold_sweeps(w);
+	(void)hold_sweeps(w); /* its WARN says when it no longer waits */
 }
 
 /*
@@ -920,11 +935,13 @@ static void ask_retained(struct writer *w)
  */
 static void recover(struct writer *w)
 {
-	SP_INFO("writer", "store works again: storing and acknowledging; offline alerts wait %lld s "
-			  "for the gateways to be heard again",
-		(long long)(w->p.offline_ms / 1000));
 	w->failing = false;
-	hold_sweeps(w);
+	if (hold_sweeps(w))
+		SP_INFO("writer", "store works again: storing and acknowledging; offline alerts wait "
+				  "%lld s for the gateways to be heard again",
+			(long long)(w->p.offline_ms / 1000));
+	else
+		SP_INFO("writer", "store works again: storing and acknowledging");
 }
 
 static void run_once(struct writer *w, size_t n, bool flush_all)
@@ -1033,6 +1050,7 @@ static void writer_free(struct writer *w)
 	devcache_destroy(w->devs);
 	rules_destroy(w->rules);
 	holdlog_destroy(w->holds);
+	alertlog_destroy(w->alert_lines);
 	alertmail_destroy(w->mail);
 	free(w->msgs);
 	free(w->topics);
@@ -1057,13 +1075,15 @@ struct writer *writer_start(const struct writer_params *p)
 	w->devs = devcache_create((size_t)w->p.device_cache);
 	w->rules = rules_create(p->rules);
 	w->holds = holdlog_create();
+	w->alert_lines = alertlog_create(ALERT_LINES_MAX);
 	w->agents_seen = agentseen_create(p->device_seen_flush_ms);
 	if (p->mail && (w->mail = alertmail_create(p->mail)) == NULL)
 		goto fail;
 	w->msgs = calloc(n, sizeof(*w->msgs));
 	w->topics = calloc(n, sizeof(*w->topics));
 	w->topic_ok = calloc(n, sizeof(*w->topic_ok));
-	if (!w->dec || !w->seq || !w->devs || !w->rules || !w->holds || !w->agents_seen ||
+	if (!w->dec || !w->seq || !w->devs || !w->rules || !w->holds || !w->alert_lines ||
+	    !w->agents_seen ||
 	    !w->msgs || !w->topics || !w->topic_ok)
 		goto fail;
 	if (store_w_load_agents(p->store, load_agent, w) || writer_load_conditions(w) ||

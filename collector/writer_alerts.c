@@ -111,13 +111,13 @@ int writer_on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_
 			 * the outbox when it opened (unless it was paced or below min_severity).
 			 */
 			w->bc.alerts_adopted++;
-			SP_INFO("alerts", "alert %lld adopted: %s %s/%s%s was still active in the "
+			alertlog_add(w->alert_lines, "alert %lld adopted: %s %s/%s%s was still active in the "
 					  "store; kept as it is, not mailed again",
 				(long long)*alert_id, shown, ev->site, ev->dev, port);
 			return 0;
 		}
 		w->bc.alerts_opened++;
-		SP_INFO("alerts", "alert %lld opened: %s %s %s/%s%s: %s", (long long)*alert_id, shown,
+		alertlog_add(w->alert_lines, "alert %lld opened: %s %s %s/%s%s: %s", (long long)*alert_id, shown,
 			a.severity, ev->site, ev->dev, port, ev->detail);
 		return w->mail ? alertmail_event(w->mail, w->p.store, ev, *alert_id, false, &w->bc.mail)
 			       : 0;
@@ -127,7 +127,7 @@ int writer_on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_
 			return rc;
 		w->bc.alerts_cleared++;
 		alert_rule_shown(shown, sizeof(shown), rule, ev->code);
-		SP_INFO("alerts", "alert %lld cleared: %s %s/%s", (long long)ev->alert_id, shown,
+		alertlog_add(w->alert_lines, "alert %lld cleared: %s %s/%s", (long long)ev->alert_id, shown,
 			ev->site, ev->dev);
 		return w->mail ? alertmail_event(w->mail, w->p.store, ev, ev->alert_id, true, &w->bc.mail)
 			       : 0;

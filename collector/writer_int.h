@@ -13,6 +13,7 @@
 #include "writer.h"
 
 #include "agentseen.h"
+#include "alertlog.h"
 #include "alertmail.h"
 #include "devcache.h"
 #include "holdlog.h"
@@ -53,6 +54,7 @@ struct writer {
 	struct devcache *devs;
 	struct rules *rules;
 	struct holdlog *holds;        /* the batch's hold events, written net before COMMIT */
+	struct alertlog *alert_lines; /* the batch's alert log lines, said after COMMIT */
 	struct agentseen *agents_seen; /* agents' liveness to write (agentseen.h) */
 	struct alertmail *mail;       /* NULL: alerts are not mailed */
 	struct queue_msg *msgs;
