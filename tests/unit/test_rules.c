@@ -784,6 +784,48 @@ out:
 	fx_close(&f);
 }
 
+/*
+ * A passenger shut in a car the controller reports out of service is still
+ * trapped (it was not alerted: out of service quieted every lift rule); the
+ * rest stays quiet out of service.
+ */
+static void test_out_of_service_trapped(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	struct sp_record r = trapped(&LIFT, T0, 3, false);
+	r.u.lift.mode = SP_MODE_OUT_OF_SERVICE;
+	r.u.lift.power = SP_POWER_BATTERY;
+	r.has |= SP_HAS_POWER_SRC;
+	feed(&f, &LIFT, r, R0);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_TRAPPED, 0, "", T0, ANY);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_MODE, 0, "", T0, T0);
+	tick(&f, R0 + 20 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", T0, T0 + 20 * S);
+	CHECK_EQ_INT(s->ev[2].severity, ALERT_CRITICAL);
+	CHECK_DETAIL(s, 2, "between floors near floor 3");
+	/* the door opens (still out of service, car empty now): it clears, nothing else opens */
+	r = lift(&LIFT, T0 + 30 * S, 3, SP_DIR_STOP, SP_DOOR_OPEN, true, false);
+	r.u.lift.mode = SP_MODE_OUT_OF_SERVICE;
+	feed(&f, &LIFT, r, R0 + 30 * S);
+	tick(&f, R0 + 600 * S);
+	CHECK_EQ_INT(s->n, 4);
+	CHECK_EV(s, 3, RULE_CLEAR, RULE_LIFT_TRAPPED, 0, "", ANY, T0 + 30 * S);
+	CHECK_EQ_INT(rules_count(f.r), 1); /* lift.mode */
+	/* in inspection a technician in the car is no trapped passenger */
+	r = trapped(&LIFT, T0 + 40 * S, 3, false);
+	r.u.lift.mode = SP_MODE_INSPECTION;
+	feed(&f, &LIFT, r, R0 + 40 * S);
+	tick(&f, R0 + 700 * S);
+	CHECK_EQ_INT(s->n, 4);
+out:
+	fx_close(&f);
+}
+
 static void test_faults_per_code(void)
 {
 	struct fx f;
@@ -1883,6 +1925,7 @@ int main(void)
 	RUN(test_power_loss_and_safety_circuit);
 	RUN(test_door_open_long);
 	RUN(test_inspection_suppresses);
+	RUN(test_out_of_service_trapped);
 	RUN(test_faults_per_code);
 	RUN(test_fault_of_a_device_first_unknown);
 	RUN(test_late_records);
