@@ -269,12 +269,17 @@ static const struct rule_def catalogue[RULE_COUNT] = {
 	/* C05 */
 	[RULE_CHARGER_SMOKE] = {"charger.smoke", SP_REC_STATION, charger_smoke,
 				ALERT_CRITICAL, 0, NO_THRESHOLD},
-	/* C06: S9's 30 mA */
+	/*
+	 * C06: S9's 30 mA; clears below 25 mA. The threshold rules' hysteresis
+	 * bands are ours [I]: without one a reading that hovers at the limit
+	 * (a damp cabinet at 29-31 mA) opened and cleared an alert on every
+	 * record, critical mails included.
+	 */
 	[RULE_CHARGER_LEAKAGE] = {"charger.leakage", SP_REC_STATION, charger_leakage,
-				  ALERT_CRITICAL, 0, 30.0, 0.0},
-	/* C07: a 220 V +- 15 % window [I], 60 s to ride out dips */
+				  ALERT_CRITICAL, 0, 30.0, 5.0},
+	/* C07: a 220 V +- 15 % window [I], 60 s to ride out dips; clears within +- 13 % */
 	[RULE_CHARGER_VOLTAGE] = {"charger.voltage", SP_REC_STATION, charger_voltage,
-				  ALERT_MINOR, 60 * S_, 15.0, 0.0},
+				  ALERT_MINOR, 60 * S_, 15.0, 2.0},
 	/* C14 */
 	[RULE_CHARGER_DOOR_OPEN] = {"charger.door_open", SP_REC_STATION, charger_door_open,
 				    ALERT_MINOR, 0, NO_THRESHOLD},
@@ -284,9 +289,9 @@ static const struct rule_def catalogue[RULE_COUNT] = {
 	/* C04: Shenzhen's cabinet cut-off at 60 C; clears below 55 C */
 	[RULE_PORT_OVER_TEMP] = {"port.over_temp", SP_REC_PORT, port_over_temp,
 				 ALERT_CRITICAL, 0, 60.0, 5.0},
-	/* C01: above the port's limit for 5 s */
+	/* C01: above the port's limit for 5 s; clears at 95 % of it */
 	[RULE_PORT_OVER_POWER] = {"port.over_power", SP_REC_PORT, port_over_power,
-				  ALERT_MAJOR, 5 * S_, 1.0, 0.0},
+				  ALERT_MAJOR, 5 * S_, 1.0, 0.05},
 	/* the port's own fault state */
 	[RULE_PORT_FAULT] = {"port.fault", SP_REC_PORT, port_fault,
 			     ALERT_MAJOR, 0, NO_THRESHOLD},

@@ -326,12 +326,12 @@ static void test_catalogue(void)
 		{RULE_LIFT_MODE, ALERT_WARNING, 0, NAN, NAN},
 		{RULE_LIFT_FAULT, ALERT_MAJOR, 0, NAN, NAN},
 		{RULE_CHARGER_SMOKE, ALERT_CRITICAL, 0, NAN, NAN},
-		{RULE_CHARGER_LEAKAGE, ALERT_CRITICAL, 0, 30, 0},
-		{RULE_CHARGER_VOLTAGE, ALERT_MINOR, 60 * S, 15, 0},
+		{RULE_CHARGER_LEAKAGE, ALERT_CRITICAL, 0, 30, 5},
+		{RULE_CHARGER_VOLTAGE, ALERT_MINOR, 60 * S, 15, 2},
 		{RULE_CHARGER_DOOR_OPEN, ALERT_MINOR, 0, NAN, NAN},
 		{RULE_CHARGER_FAULT, ALERT_MAJOR, 0, NAN, NAN},
 		{RULE_PORT_OVER_TEMP, ALERT_CRITICAL, 0, 60, 5},
-		{RULE_PORT_OVER_POWER, ALERT_MAJOR, 5 * S, 1.0, 0},
+		{RULE_PORT_OVER_POWER, ALERT_MAJOR, 5 * S, 1.0, 0.05},
 		{RULE_PORT_FAULT, ALERT_MAJOR, 0, NAN, NAN},
 		{RULE_PORT_LONG_SESSION, ALERT_MINOR, 8 * 3600 * S, NAN, NAN},
 		{RULE_LIFT_OFFLINE, ALERT_MAJOR, 0, NAN, NAN},
@@ -1401,7 +1401,7 @@ static void test_station_rules(void)
 	CHECK_EQ_INT(s->n, 2);
 	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, T0 + 1 * S);
 
-	/* leakage: opens at 30 mA, clears below it (hysteresis 0) */
+	/* leakage: opens at 30 mA, clears below 25 mA (hysteresis 5) */
 	sink_clear(s);
 	feed(&f, &CHG, leak(&CHG, T0 + 2 * S, 29.9), R0 + 2 * S);
 	CHECK_EQ_INT(s->n, 0);
@@ -1410,15 +1410,18 @@ static void test_station_rules(void)
 	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_LEAKAGE, 0, "", T0 + 3 * S, T0 + 3 * S);
 	CHECK_EQ_INT(s->ev[0].severity, ALERT_CRITICAL);
 	CHECK_DETAIL(s, 0, "leak current 35 mA (limit 30 mA)");
-	feed(&f, &CHG, leak(&CHG, T0 + 4 * S, 30), R0 + 4 * S);
+	/* hovering at the limit: one alert, not one per crossing */
+	for (int i = 0; i < 20; i++)
+		feed(&f, &CHG, leak(&CHG, T0 + (4 + i) * S, i % 2 ? 31 : 29), R0 + (4 + i) * S);
+	feed(&f, &CHG, leak(&CHG, T0 + 24 * S, 25), R0 + 24 * S); /* 25 is not below 25 */
 	CHECK_EQ_INT(s->n, 1);
-	feed(&f, &CHG, leak(&CHG, T0 + 5 * S, 29), R0 + 5 * S);
+	feed(&f, &CHG, leak(&CHG, T0 + 25 * S, 24), R0 + 25 * S);
 	CHECK_EQ_INT(s->n, 2);
-	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_LEAKAGE, 0, "", ANY, T0 + 5 * S);
-	feed(&f, &CHG, leak(&CHG, T0 + 6 * S, 30), R0 + 6 * S);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_LEAKAGE, 0, "", ANY, T0 + 25 * S);
+	feed(&f, &CHG, leak(&CHG, T0 + 26 * S, 30), R0 + 26 * S);
 	CHECK_EQ_INT(s->n, 3);
-	CHECK_EV(s, 2, RULE_OPEN, RULE_CHARGER_LEAKAGE, 0, "", T0 + 6 * S, T0 + 6 * S);
-	feed(&f, &CHG, leak(&CHG, T0 + 7 * S, 0), R0 + 7 * S);
+	CHECK_EV(s, 2, RULE_OPEN, RULE_CHARGER_LEAKAGE, 0, "", T0 + 26 * S, T0 + 26 * S);
+	feed(&f, &CHG, leak(&CHG, T0 + 27 * S, 0), R0 + 27 * S);
 	CHECK_EQ_INT(s->n, 4);
 
 	/* voltage: outside 220 V +- 15 % for 60 s */
@@ -1434,6 +1437,11 @@ static void test_station_rules(void)
 	CHECK_EV(s, 1, RULE_OPEN, RULE_CHARGER_VOLTAGE, 0, "", t + 1 * S, t + 61 * S);
 	CHECK_EQ_INT(s->ev[1].severity, ALERT_MINOR);
 	CHECK_DETAIL(s, 1, "supply 180.0 V (220 V \u00b1 15 %)");
+	/* back to -14 %, inside the window but not by the hysteresis (2 %): still open */
+	feed(&f, &CHG, supply(&CHG, t + 65 * S, 189.2), r + 65 * S);
+	feed(&f, &CHG, supply(&CHG, t + 66 * S, 186), r + 66 * S);
+	feed(&f, &CHG, supply(&CHG, t + 67 * S, 190), r + 67 * S);
+	CHECK_EQ_INT(s->n, 2);
 	feed(&f, &CHG, supply(&CHG, t + 70 * S, 215), r + 70 * S);
 	CHECK_EQ_INT(s->n, 3);
 	CHECK_EV(s, 2, RULE_CLEAR, RULE_CHARGER_VOLTAGE, 0, "", ANY, t + 70 * S);
@@ -1525,9 +1533,14 @@ static void test_port_rules(void)
 	CHECK_EQ_INT(s->ev[1].severity, ALERT_MAJOR);
 	CHECK_DETAIL(s, 1, "port 2 drawing 1200 W");
 	CHECK_DETAIL(s, 1, "limit 1000 W");
-	feed(&f, &CHG, port_power(&CHG, T0 + 7 * S, 2, 900), R0 + 7 * S);
+	/* hovering at the limit: no clear until 95 % of it */
+	feed(&f, &CHG, port_power(&CHG, T0 + 7 * S, 2, 990), R0 + 7 * S);
+	feed(&f, &CHG, port_power(&CHG, T0 + 8 * S, 2, 1010), R0 + 8 * S);
+	feed(&f, &CHG, port_power(&CHG, T0 + 9 * S, 2, 951), R0 + 9 * S);
+	CHECK_EQ_INT(s->n, 2);
+	feed(&f, &CHG, port_power(&CHG, T0 + 10 * S, 2, 900), R0 + 10 * S);
 	CHECK_EQ_INT(s->n, 3);
-	CHECK_EV(s, 2, RULE_CLEAR, RULE_PORT_OVER_POWER, 2, "", ANY, T0 + 7 * S);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_PORT_OVER_POWER, 2, "", ANY, T0 + 10 * S);
 	/* limit unknown: not judged */
 	struct rule_device nolimit = CHG;
 	nolimit.id = 30;
