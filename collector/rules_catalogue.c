@@ -195,6 +195,18 @@ static enum verdict charger_door_open(const struct rule_device *d, const struct 
 	return is(rec->u.station.door_open);
 }
 
+/* The cabinet's (station's) temperature: C04 names the cabinet as well as the port. */
+static enum verdict charger_over_temp(const struct rule_device *d, const struct sp_record *rec,
+				      const struct rule_setting *s, struct snap *v)
+{
+	(void)d;
+	if (!(rec->has & SP_HAS_AMBIENT_C))
+		return V_UNKNOWN;
+	v->a = rec->u.station.ambient_c;
+	v->valid = true;
+	return over(v->a, s->threshold, s->hysteresis, false);
+}
+
 static enum verdict port_over_temp(const struct rule_device *d, const struct sp_record *rec,
 				   const struct rule_setting *s, struct snap *v)
 {
@@ -283,6 +295,12 @@ static const struct rule_def catalogue[RULE_COUNT] = {
 	/* C14 */
 	[RULE_CHARGER_DOOR_OPEN] = {"charger.door_open", SP_REC_STATION, charger_door_open,
 				    ALERT_MINOR, 0, NO_THRESHOLD},
+	/*
+	 * C04 for the cabinet: Shenzhen's cabinets cut power at 60 C (S10), S9's
+	 * cabinets run up to 50 C; clears below 55 C
+	 */
+	[RULE_CHARGER_OVER_TEMP] = {"charger.over_temp", SP_REC_STATION, charger_over_temp,
+				    ALERT_CRITICAL, 0, 60.0, 5.0},
 	/* C03, C08, C12, C13, C15 as the charger reports them */
 	[RULE_CHARGER_FAULT] = {"charger.fault", SP_REC_FAULT, device_fault,
 				ALERT_MAJOR, 0, NO_THRESHOLD},
@@ -460,6 +478,9 @@ void rule_describe(enum rule_id rule, const struct snap *v, const struct rule_se
 			 NOMINAL_SUPPLY_V, s->threshold, held);
 		break;
 	case RULE_CHARGER_DOOR_OPEN: snprintf(out, len, "cabinet door open"); break;
+	case RULE_CHARGER_OVER_TEMP:
+		snprintf(out, len, "cabinet at %.1f \u00b0C (limit %g \u00b0C)", v->a, s->threshold);
+		break;
 	case RULE_PORT_OVER_TEMP:
 		snprintf(out, len, "port %d at %.1f \u00b0C (limit %g \u00b0C)", (int)port, v->a,
 			 s->threshold);

@@ -285,11 +285,11 @@ static void test_catalogue(void)
 		"lift.door_open_long", "lift.mode",
 		"lift.fault",          "charger.smoke",
 		"charger.leakage",     "charger.voltage",
-		"charger.door_open",   "charger.fault",
-		"port.over_temp",      "port.over_power",
-		"port.fault",          "port.long_session",
-		"lift.offline",        "charger.offline",
-		"gateway.offline"};
+		"charger.door_open",   "charger.over_temp",
+		"charger.fault",       "port.over_temp",
+		"port.over_power",     "port.fault",
+		"port.long_session",   "lift.offline",
+		"charger.offline",     "gateway.offline"};
 	for (int i = 0; i < RULE_COUNT; i++) {
 		CHECK_EQ_STR(rule_name((enum rule_id)i), names[i]);
 		CHECK_EQ_INT(rule_parse(names[i]), i);
@@ -329,6 +329,7 @@ static void test_catalogue(void)
 		{RULE_CHARGER_LEAKAGE, ALERT_CRITICAL, 0, 30, 5},
 		{RULE_CHARGER_VOLTAGE, ALERT_MINOR, 60 * S, 15, 2},
 		{RULE_CHARGER_DOOR_OPEN, ALERT_MINOR, 0, NAN, NAN},
+		{RULE_CHARGER_OVER_TEMP, ALERT_CRITICAL, 0, 60, 5},
 		{RULE_CHARGER_FAULT, ALERT_MAJOR, 0, NAN, NAN},
 		{RULE_PORT_OVER_TEMP, ALERT_CRITICAL, 0, 60, 5},
 		{RULE_PORT_OVER_POWER, ALERT_MAJOR, 5 * S, 1.0, 0.05},
@@ -1474,6 +1475,41 @@ out:
 	fx_close(&f);
 }
 
+/* The cabinet too overheats (DOMAIN C04): it opened nothing, only ports' temperatures did. */
+static void test_cabinet_over_temp(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	struct sp_record r = station(&CHG, T0, false);
+	r.u.station.ambient_c = 45;
+	r.has |= SP_HAS_AMBIENT_C;
+	feed(&f, &CHG, r, R0);
+	CHECK_EQ_INT(s->n, 0);
+	r.ts = T0 + 1 * S;
+	r.u.station.ambient_c = 70;
+	feed(&f, &CHG, r, R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_OVER_TEMP, 0, "", T0 + 1 * S, T0 + 1 * S);
+	CHECK_EQ_INT(s->ev[0].severity, ALERT_CRITICAL);
+	CHECK_DETAIL(s, 0, "cabinet at 70.0 \u00b0C (limit 60 \u00b0C)");
+	/* cooling through the band, a record without the field: still open */
+	r.ts = T0 + 2 * S;
+	r.u.station.ambient_c = 56;
+	feed(&f, &CHG, r, R0 + 2 * S);
+	feed(&f, &CHG, station(&CHG, T0 + 3 * S, false), R0 + 3 * S);
+	CHECK_EQ_INT(s->n, 1);
+	r.ts = T0 + 4 * S;
+	r.u.station.ambient_c = 54.9;
+	feed(&f, &CHG, r, R0 + 4 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_OVER_TEMP, 0, "", ANY, T0 + 4 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
 static void test_port_over_temp_hysteresis(void)
 {
 	struct fx f;
@@ -1952,6 +1988,7 @@ int main(void)
 	RUN(test_clock_set_forward_keeps_holds);
 	RUN(test_load_takes_no_time_far_ahead);
 	RUN(test_station_rules);
+	RUN(test_cabinet_over_temp);
 	RUN(test_port_over_temp_hysteresis);
 	RUN(test_port_rules);
 	RUN(test_second_rule_on_a_device);
