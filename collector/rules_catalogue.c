@@ -133,7 +133,12 @@ static enum verdict lift_door_open_long(const struct rule_device *d, const struc
 	(void)d, (void)s;
 	const struct sp_lift *l = &rec->u.lift;
 	lift_snap(l, v);
-	return is(l->door == SP_DOOR_OPEN && l->dir == SP_DIR_STOP);
+	/*
+	 * Any door state but closed: a door that an obstruction keeps bouncing
+	 * (open, closing, opening, open, ...) or that jams half way has not
+	 * closed either (L11, a door command not completed).
+	 */
+	return is(l->door != SP_DOOR_CLOSED && l->dir == SP_DIR_STOP);
 }
 
 static enum verdict lift_mode(const struct rule_device *d, const struct sp_record *rec,
@@ -456,8 +461,8 @@ void rule_describe(enum rule_id rule, const struct snap *v, const struct rule_se
 		snprintf(out, len, "safety circuit open at floor %d", (int)v->floor);
 		break;
 	case RULE_LIFT_DOOR_OPEN_LONG:
-		snprintf(out, len, "door open for %s, car stopped at floor %d %s", held,
-			 (int)v->floor, zone);
+		snprintf(out, len, "door not closed for %s (now %s), car stopped at floor %d %s",
+			 held, sp_door_name(v->door), (int)v->floor, zone);
 		break;
 	case RULE_LIFT_MODE: snprintf(out, len, "mode %s", sp_mode_name(v->mode)); break;
 	case RULE_LIFT_FAULT:
