@@ -507,12 +507,21 @@ static int start(struct rules *r, const struct rule_device *d, const struct sp_r
 	return rc;
 }
 
-/* Lift rules other than lift.mode are quiet while people work on the lift (DOMAIN §4.1). */
+/*
+ * Lift rules other than lift.mode are quiet while people work on the lift
+ * (DOMAIN §4.1: inspection). Out of service quiets them too (a car parked
+ * with its door open, or with the mains off, is what the crew that took it
+ * out of service expects), all but lift.trapped: a passenger shut in a
+ * stopped car is trapped whatever the mode, and a controller that stops a
+ * car after a fault often says out of service — just when people get stuck.
+ */
 static bool suppressed(enum rule_id rule, const struct sp_record *rec)
 {
 	if (rec->kind != SP_REC_LIFT || rule == RULE_LIFT_MODE)
 		return false;
-	return rec->u.lift.mode == SP_MODE_INSPECTION || rec->u.lift.mode == SP_MODE_OUT_OF_SERVICE;
+	if (rec->u.lift.mode == SP_MODE_OUT_OF_SERVICE)
+		return rule != RULE_LIFT_TRAPPED;
+	return rec->u.lift.mode == SP_MODE_INSPECTION;
 }
 
 /*

@@ -53,6 +53,7 @@ enum rule_id {
 	RULE_CHARGER_LEAKAGE,         /* leak_ma >= threshold */
 	RULE_CHARGER_VOLTAGE,         /* supply_v off 220 V by more than threshold % */
 	RULE_CHARGER_DOOR_OPEN,       /* station door_open */
+	RULE_CHARGER_OVER_TEMP,       /* station ambient_c >= threshold (the cabinet) */
 	RULE_CHARGER_FAULT,           /* a fault record of a charger, per code */
 	RULE_PORT_OVER_TEMP,          /* temp_c >= threshold, clears below threshold - hysteresis */
 	RULE_PORT_OVER_POWER,         /* w > threshold x the charger's port_limit_w */

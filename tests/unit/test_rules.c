@@ -285,11 +285,11 @@ static void test_catalogue(void)
 		"lift.door_open_long", "lift.mode",
 		"lift.fault",          "charger.smoke",
 		"charger.leakage",     "charger.voltage",
-		"charger.door_open",   "charger.fault",
-		"port.over_temp",      "port.over_power",
-		"port.fault",          "port.long_session",
-		"lift.offline",        "charger.offline",
-		"gateway.offline"};
+		"charger.door_open",   "charger.over_temp",
+		"charger.fault",       "port.over_temp",
+		"port.over_power",     "port.fault",
+		"port.long_session",   "lift.offline",
+		"charger.offline",     "gateway.offline"};
 	for (int i = 0; i < RULE_COUNT; i++) {
 		CHECK_EQ_STR(rule_name((enum rule_id)i), names[i]);
 		CHECK_EQ_INT(rule_parse(names[i]), i);
@@ -326,12 +326,13 @@ static void test_catalogue(void)
 		{RULE_LIFT_MODE, ALERT_WARNING, 0, NAN, NAN},
 		{RULE_LIFT_FAULT, ALERT_MAJOR, 0, NAN, NAN},
 		{RULE_CHARGER_SMOKE, ALERT_CRITICAL, 0, NAN, NAN},
-		{RULE_CHARGER_LEAKAGE, ALERT_CRITICAL, 0, 30, 0},
-		{RULE_CHARGER_VOLTAGE, ALERT_MINOR, 60 * S, 15, 0},
+		{RULE_CHARGER_LEAKAGE, ALERT_CRITICAL, 0, 30, 5},
+		{RULE_CHARGER_VOLTAGE, ALERT_MINOR, 60 * S, 15, 2},
 		{RULE_CHARGER_DOOR_OPEN, ALERT_MINOR, 0, NAN, NAN},
+		{RULE_CHARGER_OVER_TEMP, ALERT_CRITICAL, 0, 60, 5},
 		{RULE_CHARGER_FAULT, ALERT_MAJOR, 0, NAN, NAN},
 		{RULE_PORT_OVER_TEMP, ALERT_CRITICAL, 0, 60, 5},
-		{RULE_PORT_OVER_POWER, ALERT_MAJOR, 5 * S, 1.0, 0},
+		{RULE_PORT_OVER_POWER, ALERT_MAJOR, 5 * S, 1.0, 0.05},
 		{RULE_PORT_FAULT, ALERT_MAJOR, 0, NAN, NAN},
 		{RULE_PORT_LONG_SESSION, ALERT_MINOR, 8 * 3600 * S, NAN, NAN},
 		{RULE_LIFT_OFFLINE, ALERT_MAJOR, 0, NAN, NAN},
@@ -400,6 +401,8 @@ static void test_trapped_opens_on_a_later_record(void)
 	if (!fx_open(&f))
 		goto out;
 	struct sink *s = f.s;
+	/* a door starting to open starts door_open_long's hold too: not this test's subject */
+	rules_config_global(f.cfg, RULE_LIFT_DOOR_OPEN_LONG)->enabled = false;
 	CHECK_EQ_INT(feed(&f, &LIFT, trapped(&LIFT, T0, 3, false), R0), 0);
 	CHECK_EQ_INT(s->n, 1);
 	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_TRAPPED, 0, "", T0, ANY);
@@ -440,6 +443,8 @@ static void test_trapped_hold_ends_and_tick_opens(void)
 	if (!fx_open(&f))
 		goto out;
 	struct sink *s = f.s;
+	/* a door starting to open starts door_open_long's hold too: not this test's subject */
+	rules_config_global(f.cfg, RULE_LIFT_DOOR_OPEN_LONG)->enabled = false;
 	/* the door opens after 5 s: the hold ends, nothing opens */
 	feed(&f, &LIFT, trapped(&LIFT, T0, 2, true), R0);
 	struct sp_record opening =
@@ -507,6 +512,8 @@ static void test_backlog_does_not_open_early(void)
 	if (!fx_open(&f))
 		goto out;
 	struct sink *s = f.s;
+	/* a door starting to open starts door_open_long's hold too: not this test's subject */
+	rules_config_global(f.cfg, RULE_LIFT_DOOR_OPEN_LONG)->enabled = false;
 	/* an hour-old backlog arrives fast after an outage */
 	int64_t now = T0 + 3600 * S;
 	feed(&f, &LIFT, trapped(&LIFT, T0, 3, false), now);
@@ -538,6 +545,8 @@ static void test_record_past_the_hold_that_ends_it(void)
 	if (!fx_open(&f))
 		goto out;
 	struct sink *s = f.s;
+	/* a door starting to open starts door_open_long's hold too: not this test's subject */
+	rules_config_global(f.cfg, RULE_LIFT_DOOR_OPEN_LONG)->enabled = false;
 	/* records describe the device until the next: trapped from T0 to T0 + 30 s */
 	feed(&f, &LIFT, trapped(&LIFT, T0, 1, true), R0);
 	struct sp_record open =
@@ -559,6 +568,8 @@ static void test_clear_never_before_open(void)
 	if (!fx_open(&f))
 		goto out;
 	struct sink *s = f.s;
+	/* a door starting to open starts door_open_long's hold too: not this test's subject */
+	rules_config_global(f.cfg, RULE_LIFT_DOOR_OPEN_LONG)->enabled = false;
 	/* the tick opens on the extrapolated clock; a slow record then says it ended earlier */
 	feed(&f, &LIFT, trapped(&LIFT, T0, 2, true), R0);
 	tick(&f, R0 + 20 * S);
@@ -590,18 +601,18 @@ static void test_door_open_moving(void)
 	CHECK_EQ_INT(s->n, 2);
 	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_DOOR_OPEN_MOVING, 0, "", ANY, T0 + 1 * S);
 
-	/* opening at a landing, stopped in the door zone: normal */
+	/* opening at a landing, stopped in the door zone: normal (door_open_long's hold starts) */
 	sink_clear(s);
 	r = lift(&LIFT, T0 + 2 * S, 5, SP_DIR_STOP, SP_DOOR_OPENING, true, true);
 	feed(&f, &LIFT, r, R0 + 2 * S);
-	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_DOOR_OPEN_LONG, 0, "", T0 + 2 * S, ANY);
 	/* open while stopped outside the door zone */
 	r = lift(&LIFT, T0 + 3 * S, 5, SP_DIR_STOP, SP_DOOR_OPEN, false, true);
 	feed(&f, &LIFT, r, R0 + 3 * S);
-	CHECK_EQ_INT(s->n, 2); /* and the door open while stopped starts its own hold */
-	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_OPEN_MOVING, 0, "", T0 + 3 * S, T0 + 3 * S);
-	CHECK_DETAIL(s, 0, "stopped outside the door zone near floor 5");
-	CHECK_EV(s, 1, RULE_HOLD_START, RULE_LIFT_DOOR_OPEN_LONG, 0, "", T0 + 3 * S, ANY);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_DOOR_OPEN_MOVING, 0, "", T0 + 3 * S, T0 + 3 * S);
+	CHECK_DETAIL(s, 1, "stopped outside the door zone near floor 5");
 	CHECK_EQ_INT(rules_count(f.r), 2);
 out:
 	fx_close(&f);
@@ -735,8 +746,37 @@ out:
 static void test_door_open_long(void)
 {
 	struct sp_record r = lift(&LIFT, T0, 0, SP_DIR_STOP, SP_DOOR_OPEN, true, false);
-	hold_lifecycle(&r, RULE_LIFT_DOOR_OPEN_LONG, 120, ALERT_MINOR, "door open for 2 min",
-		       parked(&LIFT, T0, 0));
+	hold_lifecycle(&r, RULE_LIFT_DOOR_OPEN_LONG, 120, ALERT_MINOR,
+		       "door not closed for 2 min (now open)", parked(&LIFT, T0, 0));
+}
+
+/*
+ * A door an obstruction keeps bouncing (open, closing, opening, open, ...)
+ * never closes: door_open_long opens after its 120 s. It did not: each
+ * "closing" ended the hold, so such a door was never alerted.
+ */
+static void test_door_bouncing(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	static const enum sp_door cycle[] = {SP_DOOR_OPEN, SP_DOOR_CLOSING, SP_DOOR_OPENING};
+	for (int i = 0; i < 30; i++) {
+		struct sp_record r = lift(&LIFT, T0 + i * 5 * S, 2, SP_DIR_STOP, cycle[i % 3], true,
+					  false);
+		feed(&f, &LIFT, r, R0 + i * 5 * S);
+	}
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_DOOR_OPEN_LONG, 0, "", T0, ANY);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_DOOR_OPEN_LONG, 0, "", T0, T0 + 120 * S);
+	CHECK_DETAIL(s, 1, "door not closed for 2 min");
+	CHECK_DETAIL(s, 1, "at floor 2 in the door zone");
+	feed(&f, &LIFT, parked(&LIFT, T0 + 150 * S, 2), R0 + 150 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_DOOR_OPEN_LONG, 0, "", ANY, T0 + 150 * S);
+out:
+	fx_close(&f);
 }
 
 static void test_inspection_suppresses(void)
@@ -780,6 +820,48 @@ static void test_inspection_suppresses(void)
 	CHECK_EV(s, 4, RULE_CLEAR, RULE_LIFT_DOOR_OPEN_MOVING, 0, "", ANY, T0 + 25 * S);
 	CHECK_EV(s, 5, RULE_CLEAR, RULE_LIFT_MODE, 0, "", ANY, T0 + 25 * S);
 	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+/*
+ * A passenger shut in a car the controller reports out of service is still
+ * trapped (it was not alerted: out of service quieted every lift rule); the
+ * rest stays quiet out of service.
+ */
+static void test_out_of_service_trapped(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	struct sp_record r = trapped(&LIFT, T0, 3, false);
+	r.u.lift.mode = SP_MODE_OUT_OF_SERVICE;
+	r.u.lift.power = SP_POWER_BATTERY;
+	r.has |= SP_HAS_POWER_SRC;
+	feed(&f, &LIFT, r, R0);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_TRAPPED, 0, "", T0, ANY);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_MODE, 0, "", T0, T0);
+	tick(&f, R0 + 20 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", T0, T0 + 20 * S);
+	CHECK_EQ_INT(s->ev[2].severity, ALERT_CRITICAL);
+	CHECK_DETAIL(s, 2, "between floors near floor 3");
+	/* the door opens (still out of service, car empty now): it clears, nothing else opens */
+	r = lift(&LIFT, T0 + 30 * S, 3, SP_DIR_STOP, SP_DOOR_OPEN, true, false);
+	r.u.lift.mode = SP_MODE_OUT_OF_SERVICE;
+	feed(&f, &LIFT, r, R0 + 30 * S);
+	tick(&f, R0 + 600 * S);
+	CHECK_EQ_INT(s->n, 4);
+	CHECK_EV(s, 3, RULE_CLEAR, RULE_LIFT_TRAPPED, 0, "", ANY, T0 + 30 * S);
+	CHECK_EQ_INT(rules_count(f.r), 1); /* lift.mode */
+	/* in inspection a technician in the car is no trapped passenger */
+	r = trapped(&LIFT, T0 + 40 * S, 3, false);
+	r.u.lift.mode = SP_MODE_INSPECTION;
+	feed(&f, &LIFT, r, R0 + 40 * S);
+	tick(&f, R0 + 700 * S);
+	CHECK_EQ_INT(s->n, 4);
 out:
 	fx_close(&f);
 }
@@ -1359,7 +1441,7 @@ static void test_station_rules(void)
 	CHECK_EQ_INT(s->n, 2);
 	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, T0 + 1 * S);
 
-	/* leakage: opens at 30 mA, clears below it (hysteresis 0) */
+	/* leakage: opens at 30 mA, clears below 25 mA (hysteresis 5) */
 	sink_clear(s);
 	feed(&f, &CHG, leak(&CHG, T0 + 2 * S, 29.9), R0 + 2 * S);
 	CHECK_EQ_INT(s->n, 0);
@@ -1368,15 +1450,18 @@ static void test_station_rules(void)
 	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_LEAKAGE, 0, "", T0 + 3 * S, T0 + 3 * S);
 	CHECK_EQ_INT(s->ev[0].severity, ALERT_CRITICAL);
 	CHECK_DETAIL(s, 0, "leak current 35 mA (limit 30 mA)");
-	feed(&f, &CHG, leak(&CHG, T0 + 4 * S, 30), R0 + 4 * S);
+	/* hovering at the limit: one alert, not one per crossing */
+	for (int i = 0; i < 20; i++)
+		feed(&f, &CHG, leak(&CHG, T0 + (4 + i) * S, i % 2 ? 31 : 29), R0 + (4 + i) * S);
+	feed(&f, &CHG, leak(&CHG, T0 + 24 * S, 25), R0 + 24 * S); /* 25 is not below 25 */
 	CHECK_EQ_INT(s->n, 1);
-	feed(&f, &CHG, leak(&CHG, T0 + 5 * S, 29), R0 + 5 * S);
+	feed(&f, &CHG, leak(&CHG, T0 + 25 * S, 24), R0 + 25 * S);
 	CHECK_EQ_INT(s->n, 2);
-	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_LEAKAGE, 0, "", ANY, T0 + 5 * S);
-	feed(&f, &CHG, leak(&CHG, T0 + 6 * S, 30), R0 + 6 * S);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_LEAKAGE, 0, "", ANY, T0 + 25 * S);
+	feed(&f, &CHG, leak(&CHG, T0 + 26 * S, 30), R0 + 26 * S);
 	CHECK_EQ_INT(s->n, 3);
-	CHECK_EV(s, 2, RULE_OPEN, RULE_CHARGER_LEAKAGE, 0, "", T0 + 6 * S, T0 + 6 * S);
-	feed(&f, &CHG, leak(&CHG, T0 + 7 * S, 0), R0 + 7 * S);
+	CHECK_EV(s, 2, RULE_OPEN, RULE_CHARGER_LEAKAGE, 0, "", T0 + 26 * S, T0 + 26 * S);
+	feed(&f, &CHG, leak(&CHG, T0 + 27 * S, 0), R0 + 27 * S);
 	CHECK_EQ_INT(s->n, 4);
 
 	/* voltage: outside 220 V +- 15 % for 60 s */
@@ -1392,6 +1477,11 @@ static void test_station_rules(void)
 	CHECK_EV(s, 1, RULE_OPEN, RULE_CHARGER_VOLTAGE, 0, "", t + 1 * S, t + 61 * S);
 	CHECK_EQ_INT(s->ev[1].severity, ALERT_MINOR);
 	CHECK_DETAIL(s, 1, "supply 180.0 V (220 V \u00b1 15 %)");
+	/* back to -14 %, inside the window but not by the hysteresis (2 %): still open */
+	feed(&f, &CHG, supply(&CHG, t + 65 * S, 189.2), r + 65 * S);
+	feed(&f, &CHG, supply(&CHG, t + 66 * S, 186), r + 66 * S);
+	feed(&f, &CHG, supply(&CHG, t + 67 * S, 190), r + 67 * S);
+	CHECK_EQ_INT(s->n, 2);
 	feed(&f, &CHG, supply(&CHG, t + 70 * S, 215), r + 70 * S);
 	CHECK_EQ_INT(s->n, 3);
 	CHECK_EV(s, 2, RULE_CLEAR, RULE_CHARGER_VOLTAGE, 0, "", ANY, t + 70 * S);
@@ -1419,6 +1509,41 @@ static void test_station_rules(void)
 	feed(&f, &CHG, d, r + 102 * S);
 	CHECK_EQ_INT(s->n, 2);
 	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_DOOR_OPEN, 0, "", ANY, t + 102 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+/* The cabinet too overheats (DOMAIN C04): it opened nothing, only ports' temperatures did. */
+static void test_cabinet_over_temp(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	struct sp_record r = station(&CHG, T0, false);
+	r.u.station.ambient_c = 45;
+	r.has |= SP_HAS_AMBIENT_C;
+	feed(&f, &CHG, r, R0);
+	CHECK_EQ_INT(s->n, 0);
+	r.ts = T0 + 1 * S;
+	r.u.station.ambient_c = 70;
+	feed(&f, &CHG, r, R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_OVER_TEMP, 0, "", T0 + 1 * S, T0 + 1 * S);
+	CHECK_EQ_INT(s->ev[0].severity, ALERT_CRITICAL);
+	CHECK_DETAIL(s, 0, "cabinet at 70.0 \u00b0C (limit 60 \u00b0C)");
+	/* cooling through the band, a record without the field: still open */
+	r.ts = T0 + 2 * S;
+	r.u.station.ambient_c = 56;
+	feed(&f, &CHG, r, R0 + 2 * S);
+	feed(&f, &CHG, station(&CHG, T0 + 3 * S, false), R0 + 3 * S);
+	CHECK_EQ_INT(s->n, 1);
+	r.ts = T0 + 4 * S;
+	r.u.station.ambient_c = 54.9;
+	feed(&f, &CHG, r, R0 + 4 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_OVER_TEMP, 0, "", ANY, T0 + 4 * S);
 	CHECK_EQ_INT(rules_count(f.r), 0);
 out:
 	fx_close(&f);
@@ -1483,9 +1608,14 @@ static void test_port_rules(void)
 	CHECK_EQ_INT(s->ev[1].severity, ALERT_MAJOR);
 	CHECK_DETAIL(s, 1, "port 2 drawing 1200 W");
 	CHECK_DETAIL(s, 1, "limit 1000 W");
-	feed(&f, &CHG, port_power(&CHG, T0 + 7 * S, 2, 900), R0 + 7 * S);
+	/* hovering at the limit: no clear until 95 % of it */
+	feed(&f, &CHG, port_power(&CHG, T0 + 7 * S, 2, 990), R0 + 7 * S);
+	feed(&f, &CHG, port_power(&CHG, T0 + 8 * S, 2, 1010), R0 + 8 * S);
+	feed(&f, &CHG, port_power(&CHG, T0 + 9 * S, 2, 951), R0 + 9 * S);
+	CHECK_EQ_INT(s->n, 2);
+	feed(&f, &CHG, port_power(&CHG, T0 + 10 * S, 2, 900), R0 + 10 * S);
 	CHECK_EQ_INT(s->n, 3);
-	CHECK_EV(s, 2, RULE_CLEAR, RULE_PORT_OVER_POWER, 2, "", ANY, T0 + 7 * S);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_PORT_OVER_POWER, 2, "", ANY, T0 + 10 * S);
 	/* limit unknown: not judged */
 	struct rule_device nolimit = CHG;
 	nolimit.id = 30;
@@ -1882,7 +2012,9 @@ int main(void)
 	RUN(test_stopped_outside_zone);
 	RUN(test_power_loss_and_safety_circuit);
 	RUN(test_door_open_long);
+	RUN(test_door_bouncing);
 	RUN(test_inspection_suppresses);
+	RUN(test_out_of_service_trapped);
 	RUN(test_faults_per_code);
 	RUN(test_fault_of_a_device_first_unknown);
 	RUN(test_late_records);
@@ -1896,6 +2028,7 @@ int main(void)
 	RUN(test_clock_set_forward_keeps_holds);
 	RUN(test_load_takes_no_time_far_ahead);
 	RUN(test_station_rules);
+	RUN(test_cabinet_over_temp);
 	RUN(test_port_over_temp_hysteresis);
 	RUN(test_port_rules);
 	RUN(test_second_rule_on_a_device);
