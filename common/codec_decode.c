@@ -888,9 +888,9 @@ int sp_decode_cmd(const char *payload, size_t len, int64_t now_ms, struct sp_cmd
 		{"id", F_CODE, offsetof(struct sp_cmd, id), 0, 0, 0, NULL, SP_ID_MAX},
 		{"ts", F_TS, offsetof(struct sp_cmd, ts), 0, 0, 0, NULL, 0},
 		{"port", F_INT32, offsetof(struct sp_cmd, port), 0, 1, SP_PORT_MAX, NULL, 0},
-		{"reason", F_ENUM, offsetof(struct sp_cmd, reason), 1, 0, 0, &sp_vocab_stop_reason, 0},
 	};
-	static const char *const skip[] = {"v", "cmd", "dev"};
+	/* reason is read below, not by the table: any text is taken */
+	static const char *const skip[] = {"v", "cmd", "dev", "reason"};
 	uint32_t has = 0;
 	cJSON *root = parse_payload(payload, len, why);
 
@@ -911,8 +911,23 @@ int sp_decode_cmd(const char *payload, size_t len, int64_t now_ms, struct sp_cmd
 	const cJSON *dev = cJSON_GetObjectItemCaseSensitive(root, "dev");
 	if ((why->reason = dev == NULL ? SP_REJ_MISSING_FIELD : parse_id(dev, out->dev)))
 		goto reject;
-	if ((why->reason = parse_table(root, cmd_fields, 4, out, now_ms, &has, skip, 3, why)))
+	if ((why->reason = parse_table(root, cmd_fields, 3, out, now_ms, &has, skip, 4, why)))
 		goto reject;
+	/*
+	 * CONTRACT §3.3 gives the reason no vocabulary: it only says why the port is
+	 * turned off (the session ends with reason "remote" whatever it is). A text
+	 * outside the stop reasons must not cost the command: a port_off is the safe
+	 * direction, and refusing it left an overheating port charging. Only a
+	 * reason that is not text at all (or hides a NUL) refuses it.
+	 */
+	const cJSON *reason = cJSON_GetObjectItemCaseSensitive(root, "reason");
+	if (reason != NULL) {
+		why->field = "reason";
+		if ((why->reason = string_check(reason)))
+			goto reject;
+		out->reason = sp_vocab_parse(&sp_vocab_stop_reason, reason->valuestring);
+	}
+	why->field = NULL;
 	cJSON_Delete(root);
 	return 0;
 reject:

@@ -624,6 +624,13 @@ static void test_nul_in_messages(void)
 	const char *ok = "{\"v\":1,\"id\":\"c1\",\"ts\":1764320000000,\"cmd\":\"port_off\","
 			 "\"dev\":\"chg-1\",\"port\":3,\"reason\":\"over_temp\"}";
 	CHECK_EQ_INT(sp_decode_cmd(ok, strlen(ok), NOW, &cmd, &why), 0);
+	CHECK_EQ_INT(cmd.reason, SP_STOP_OVER_TEMP);
+	/* the contract gives the reason no vocabulary: another text still turns the port off */
+	const char *other = "{\"v\":1,\"id\":\"c2\",\"ts\":1764320000000,\"cmd\":\"port_off\","
+			    "\"dev\":\"chg-1\",\"port\":4,\"reason\":\"maintenance\"}";
+	CHECK_EQ_INT(sp_decode_cmd(other, strlen(other), NOW, &cmd, &why), 0);
+	CHECK_EQ_INT(cmd.reason, -1);
+	CHECK_EQ_INT(cmd.port, 4);
 	/* and the command's other refusals, by the same string check */
 	static const struct {
 		const char *cmd;
@@ -632,6 +639,8 @@ static void test_nul_in_messages(void)
 	    {"", SP_REJ_MISSING_FIELD},
 	    {"\"cmd\":1,", SP_REJ_BAD_TYPE},
 	    {"\"cmd\":\"reboot\",", SP_REJ_BAD_ENUM},
+	    {"\"cmd\":\"port_off\",\"reason\":5,", SP_REJ_BAD_TYPE},
+	    {"\"cmd\":\"port_off\",\"reason\":\"a\",\"reason\":\"b\",", SP_REJ_DUPLICATE_FIELD},
 	};
 	char text[256];
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
