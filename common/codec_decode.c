@@ -507,14 +507,15 @@ static enum sp_reject decode_record(const cJSON *obj, int64_t now_ms, struct sp_
 	return SP_REJ_NONE;
 }
 
-/* Parses a whole payload into a cJSON tree; NULL with *why on failure. */
-static cJSON *parse_payload(const char *payload, size_t len, struct sp_reject_info *why)
+/* Parses a whole payload of at most max bytes into a cJSON tree; NULL with *why on failure. */
+static cJSON *parse_payload_max(const char *payload, size_t len, size_t max,
+				struct sp_reject_info *why)
 {
 	const char *end = NULL;
 	cJSON *root;
 
 	why->field = NULL;
-	if (len > SP_PAYLOAD_MAX) {
+	if (len > max) {
 		why->reason = SP_REJ_TOO_LARGE;
 		return NULL;
 	}
@@ -542,6 +543,12 @@ static cJSON *parse_payload(const char *payload, size_t len, struct sp_reject_in
 		return NULL;
 	}
 	return root;
+}
+
+/* Parses a whole payload (at most SP_PAYLOAD_MAX) into a cJSON tree; NULL with *why on failure. */
+static cJSON *parse_payload(const char *payload, size_t len, struct sp_reject_info *why)
+{
+	return parse_payload_max(payload, len, SP_PAYLOAD_MAX, why);
 }
 
 /*
@@ -654,15 +661,34 @@ static const cJSON *get_list(const cJSON *root, const char *name, int max,
 int sp_decode_data(struct sp_decoder *d, const char *payload, size_t len, int64_t now_ms,
 		   struct sp_data_msg *out, struct sp_reject_info *why)
 {
+	static const char *const top[] = {"v", "seq", "ts", "records"};
 	struct sp_arena *prev = enter(d);
-	cJSON *root = parse_payload(payload, len, why);
+	cJSON *root;
 
 	memset(out, 0, sizeof(*out));
+	if (len > SP_PAYLOAD_MAX) {
+		/*
+		 * Refused whatever it says, but read for its seq (up to
+		 * SP_PAYLOAD_PEEK_MAX): a rejected message counts as handled for the
+		 * ack (CONTRACT §3), and one whose seq is unknown held its agent's
+		 * ack for a whole gap window while the agent sent it again and again.
+		 */
+		struct sp_reject_info w;
+		int64_t seq = 0;
+		root = parse_payload_max(payload, len, SP_PAYLOAD_PEEK_MAX, &w);
+		if (root != NULL && unique_members(root, top, 4, &w) == SP_REJ_NONE &&
+		    get_int(root, "seq", 1, (double)SP_SEQ_MAX, &seq, &w) == SP_REJ_NONE)
+			out->seq = seq;
+		release_tree(d, prev);
+		why->reason = SP_REJ_TOO_LARGE;
+		why->field = NULL;
+		return SP_EINVAL;
+	}
+	root = parse_payload(payload, len, why);
 	if (root == NULL) {
 		release_tree(d, prev);
 		return SP_EINVAL;
 	}
-	static const char *const top[] = {"v", "seq", "ts", "records"};
 	/*
 	 * seq first: even a rejected message is "handled" for the ack when its
 	 * seq is known. Not when seq itself is ambiguous: then the gap window

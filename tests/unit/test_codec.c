@@ -201,6 +201,42 @@ static void test_message_rejections(void)
 	struct sp_reject_info why;
 	CHECK_EQ_INT(sp_decode_data(dec, b.data, b.len, NOW, &m, &why), SP_EINVAL);
 	CHECK_EQ_INT(why.reason, SP_REJ_TOO_LARGE);
+	CHECK_EQ_INT(m.seq, 0); /* it has none */
+
+	/* too large, but its seq is read: the rejection counts as handled for the ack */
+	static const struct {
+		const char *head;
+		size_t total;
+		int64_t seq;
+	} big[] = {
+	    {"{\"v\":1,\"seq\":7,\"ts\":1764320000000,\"records\":[],\"pad\":\"", SP_PAYLOAD_MAX + 1, 7},
+	    {"{\"v\":1,\"seq\":8,\"ts\":1764320000000,\"records\":[],\"pad\":\"", SP_PAYLOAD_PEEK_MAX, 8},
+	    /* beyond what is read for a seq */
+	    {"{\"v\":1,\"seq\":9,\"ts\":1764320000000,\"records\":[],\"pad\":\"", SP_PAYLOAD_PEEK_MAX + 1, 0},
+	    /* an ambiguous or invalid seq is no seq */
+	    {"{\"v\":1,\"seq\":9,\"seq\":10,\"pad\":\"", SP_PAYLOAD_MAX + 1, 0},
+	    {"{\"v\":1,\"seq\":0,\"pad\":\"", SP_PAYLOAD_MAX + 1, 0},
+	    {"{\"v\":1,\"seq\":\"9\",\"pad\":\"", SP_PAYLOAD_MAX + 1, 0},
+	};
+	for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+		sp_buf_reset(&b);
+		sp_buf_puts(&b, big[i].head);
+		while (b.len < big[i].total - 2)
+			sp_buf_putc(&b, 'x');
+		sp_buf_puts(&b, "\"}");
+		CHECK_EQ_INT(b.len, big[i].total);
+		CHECK_EQ_INT(sp_decode_data(dec, b.data, b.len, NOW, &m, &why), SP_EINVAL);
+		CHECK_EQ_INT(why.reason, SP_REJ_TOO_LARGE);
+		CHECK_EQ_INT(m.seq, big[i].seq);
+	}
+	/* broken JSON over the limit: no seq */
+	sp_buf_reset(&b);
+	sp_buf_puts(&b, "{\"v\":1,\"seq\":5,\"pad\":\"");
+	while (b.len < SP_PAYLOAD_MAX + 10)
+		sp_buf_putc(&b, 'x');
+	CHECK_EQ_INT(sp_decode_data(dec, b.data, b.len, NOW, &m, &why), SP_EINVAL);
+	CHECK_EQ_INT(why.reason, SP_REJ_TOO_LARGE);
+	CHECK_EQ_INT(m.seq, 0);
 
 	/* deep nesting is refused by the parser, not by the stack */
 	sp_buf_reset(&b);
