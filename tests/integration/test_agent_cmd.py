@@ -47,16 +47,32 @@ def port_states(agent, dev, port, after_seq=0):
     return out
 
 
-def wait_disabled(agent, port, after_seq, what):
-    def first():
-        for seq, state in port_states(agent, "chg-1", port, after_seq):
-            if state == "disabled":
-                return seq
-        return None
-    seq = T.wait_until(first, 15, what)
-    later = [s for q, s in port_states(agent, "chg-1", port, seq) if s != "disabled"]
-    T.check(not later, "%s: chg-1 port %d back to %s after it was disabled" % (what, port, later))
-    T.log("  %s: disabled in seq %d (the last seq before the command was %d)" % (what, seq, after_seq))
+def first_disabled(agent, dev, port, after_seq):
+    for seq, state in port_states(agent, dev, port, after_seq):
+        if state == "disabled":
+            return seq
+    return None
+
+
+def apply(broker, agent, what, **kw):
+    """Sends a command (kw: send's fields) and waits until its port is reported disabled.
+    The agent asks for its cmd subscription only after connecting (and a command is not
+    kept for it before: QoS 1, clean session), so the same command (same id: applied once)
+    goes again every second until it shows."""
+    dev, port = kw.get("dev", "chg-1"), kw["port"]
+    s0 = agent.last_seq()
+    deadline = time.monotonic() + 15
+    seq = None
+    while seq is None:
+        T.check(time.monotonic() < deadline, "%s: %s port %d never reported disabled" % (what, dev, port))
+        send(broker, **kw)
+        t1 = time.monotonic() + 1
+        while seq is None and time.monotonic() < t1:
+            seq = first_disabled(agent, dev, port, s0)
+            time.sleep(0.1)
+    later = [st for _, st in port_states(agent, dev, port, seq) if st != "disabled"]
+    T.check(not later, "%s: %s port %d back to %s after it was disabled" % (what, dev, port, later))
+    T.log("  %s: disabled in seq %d (the last seq before the command was %d)" % (what, seq, s0))
     return seq
 
 
@@ -68,14 +84,10 @@ def main(env):
                  20, "the agent's first messages and their ack")
 
     T.log("step (1): port_off chg-1 port 3 (id c1)")
-    s0 = agent.last_seq()
-    send(broker, id="c1", port=3, reason="over_temp")
-    wait_disabled(agent, 3, s0, "port 3 (c1)")
+    apply(broker, agent, "port 3 (c1)", id="c1", port=3, reason="over_temp")
 
     T.log("step (2): port_off chg-1 port 4 with reason \"maintenance\" (id c2)")
-    s0 = agent.last_seq()
-    send(broker, id="c2", port=4, reason="maintenance")
-    wait_disabled(agent, 4, s0, "port 4 (c2, reason maintenance)")
+    apply(broker, agent, "port 4 (c2, reason maintenance)", id="c2", port=4, reason="maintenance")
 
     T.log("step (3): id c1 again for port 5, a lift, malformed commands")
     s0 = agent.last_seq()
@@ -88,9 +100,7 @@ def main(env):
                             "reason": 5})):
         T.publish_ok(broker, "sp/v1/%s/%s/cmd" % (SITE, AGENT), bad)
     # then a good one: once it is applied, everything before it has been handled
-    send(broker, id="c8", dev="chg-2", port=6)
-    T.wait_until(lambda: any(st == "disabled" for _, st in port_states(agent, "chg-2", 6, s0)),
-                 15, "chg-2 port 6 disabled (c8)")
+    apply(broker, agent, "chg-2 port 6 (c8)", id="c8", dev="chg-2", port=6)
     T.wait_until(lambda: agent.last_seq() >= s0 + 5, 15, "five more messages")
     p5 = port_states(agent, "chg-1", 5, s0)
     T.check(p5 and all(st != "disabled" for _, st in p5),
@@ -116,11 +126,11 @@ def main(env):
                 "chg-1 port %d in service again after the restart: %s" % (p, states[:5]))
     T.check("command c1 (before the restart)" in agent.proc.log_text(),
             "the agent did not log the commands it remembered")
+    # c9 first: once it shows, the agent's cmd subscription is in place
+    apply(broker, agent, "chg-2 port 5 (c9)", id="c9", dev="chg-2", port=5)
     s1 = agent.last_seq()
     send(broker, id="c1", port=5)
-    send(broker, id="c9", dev="chg-2", port=5)
-    T.wait_until(lambda: any(st == "disabled" for _, st in port_states(agent, "chg-2", 5, s1)),
-                 15, "chg-2 port 5 disabled (c9)")
+    apply(broker, agent, "chg-2 port 4 (c10)", id="c10", dev="chg-2", port=4)
     T.wait_until(lambda: agent.last_seq() >= s1 + 5, 15, "five more messages")
     p5 = port_states(agent, "chg-1", 5, s1)
     T.check(p5 and all(st != "disabled" for _, st in p5),
