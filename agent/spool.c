@@ -200,10 +200,15 @@ struct spool *spool_open(const char *path, int64_t max_bytes, bool sync_full)
 	sqlite3_busy_timeout(sp->db, 5000);
 	if (exec(sp, "PRAGMA journal_mode=WAL") ||
 	    exec(sp, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") ||
-	    migrate(sp) ||
-	    exec(sp, "CREATE TABLE IF NOT EXISTS commands(id TEXT PRIMARY KEY, dev TEXT NOT NULL,"
-		     " port INTEGER NOT NULL, at INTEGER NOT NULL)"))
+	    migrate(sp))
 		goto fail;
+	/*
+	 * Not a reason to refuse the spool: on a full disk an older agent's spool
+	 * cannot take the table, and the agent must run all the same (the
+	 * commands are then applied, not remembered: spool_cmd_add fails).
+	 */
+	(void)exec(sp, "CREATE TABLE IF NOT EXISTS commands(id TEXT PRIMARY KEY, dev TEXT NOT NULL,"
+		       " port INTEGER NOT NULL, at INTEGER NOT NULL)");
 	if (prepare(sp, &sp->insert, "INSERT INTO messages(seq, ts, payload) VALUES (?, ?, ?)") ||
 	    prepare(sp, &sp->set_next,
 		    "INSERT INTO meta(key, value) VALUES ('next_seq', ?) "
