@@ -767,8 +767,9 @@ static enum sp_reject decode_device(const cJSON *obj, struct sp_device_info *dev
 		static const char *const skip[] = {"dev", "kind", "floors"};
 		const cJSON *fl = cJSON_GetObjectItemCaseSensitive(obj, "floors");
 		why->field = "floors";
-		if (fl == NULL)
-			return SP_REJ_MISSING_FIELD;
+		if (fl == NULL) /* not given: floor_min = floor_max = 0, which no birth can say */
+			return parse_table(obj, codec_lift_info_fields, CODEC_INFO_FIELDS, dev, 0, &has,
+					   skip, 3, why);
 		if (!cJSON_IsArray(fl) || cJSON_GetArraySize(fl) != 2 ||
 		    !cJSON_IsNumber(fl->child) || !cJSON_IsNumber(fl->child->next))
 			return SP_REJ_BAD_TYPE;

@@ -445,6 +445,32 @@ static void test_birth(void)
 	CHECK_EQ_INT(again.devices[1].ports, 12);
 	sp_buf_free(&b);
 
+	/* CONTRACT §3.1 requires no field but dev and kind: the rest is taken when given */
+	const char *bare = "{\"v\":1,\"ts\":1764320000000,\"devices\":[{\"dev\":\"lift-2\",\"kind\":\"lift\"},"
+			   "{\"dev\":\"chg-3\",\"kind\":\"charger\"},"
+			   "{\"dev\":\"lift-3\",\"kind\":\"lift\",\"floors\":[2,2]},"
+			   "{\"dev\":\"lift-4\",\"kind\":\"lift\",\"rated_speed\":0}]}";
+	CHECK_EQ_INT(sp_decode_birth(dec, bare, strlen(bare), NOW, &bi, &why), 0);
+	CHECK_EQ_INT(bi.count, 4);
+	CHECK_EQ_INT(bi.rejected, 2);
+	CHECK_EQ_INT(bi.rejects[0].reason, SP_REJ_NONE);
+	CHECK_EQ_INT(bi.rejects[1].reason, SP_REJ_NONE);
+	CHECK_EQ_INT(bi.rejects[2].reason, SP_REJ_OUT_OF_RANGE); /* floors given: min < max */
+	CHECK_EQ_INT(bi.rejects[3].reason, SP_REJ_OUT_OF_RANGE); /* rated_speed given: >= 0.05 */
+	CHECK_EQ_INT(bi.devices[0].floor_min, 0);
+	CHECK_EQ_INT(bi.devices[0].floor_max, 0);
+	CHECK(bi.devices[0].rated_speed == 0);
+	CHECK_EQ_INT(bi.devices[1].ports, 0);
+	sp_buf_reset(&b);
+	CHECK_EQ_INT(sp_encode_device_info(&b, &bi.devices[0]), 0);
+	CHECK_EQ_INT(sp_buf_putc(&b, '\0'), 0);
+	CHECK_EQ_STR(b.data, "{\"dev\":\"lift-2\",\"kind\":\"lift\"}");
+	sp_buf_reset(&b);
+	CHECK_EQ_INT(sp_encode_device_info(&b, &bi.devices[1]), 0);
+	CHECK_EQ_INT(sp_buf_putc(&b, '\0'), 0);
+	CHECK_EQ_STR(b.data, "{\"dev\":\"chg-3\",\"kind\":\"charger\"}");
+	sp_buf_free(&b);
+
 	const char *twice = "{\"v\":1,\"ts\":1764320000000,\"devices\":[{\"dev\":\"chg-1\",\"kind\":\"charger\","
 			    "\"ports\":2}],\"devices\":[]}";
 	CHECK_EQ_INT(sp_decode_birth(dec, twice, strlen(twice), NOW, &bi, &why), SP_EINVAL);
