@@ -595,16 +595,36 @@ static void publish_spool(struct agent *a)
 	}
 }
 
+static void cmd_note(struct agent *a, const char *id)
+{
+	size_t n = strnlen(id, SP_ID_MAX);
+	memcpy(a->cmd_ids[a->cmd_ids_next], id, n);
+	a->cmd_ids[a->cmd_ids_next][n] = '\0';
+	a->cmd_ids_next = (a->cmd_ids_next + 1) % CMD_IDS_KEPT;
+}
+
 static bool cmd_seen(struct agent *a, const char *id)
 {
 	for (unsigned i = 0; i < CMD_IDS_KEPT; i++)
 		if (strcmp(a->cmd_ids[i], id) == 0)
 			return true;
-	size_t n = strnlen(id, SP_ID_MAX);
-	memcpy(a->cmd_ids[a->cmd_ids_next], id, n);
-	a->cmd_ids[a->cmd_ids_next][n] = '\0';
-	a->cmd_ids_next = (a->cmd_ids_next + 1) % CMD_IDS_KEPT;
+	cmd_note(a, id);
 	return false;
+}
+
+/*
+ * A command applied before this run: its id stays applied, and its port stays
+ * off. Only the ring kept them, so a restart forgot both: the same id sent
+ * again turned a port off a second time, and every port a command had turned
+ * off (an overheating one) was back in service after a restart.
+ */
+static void cmd_restore(void *ctx, const char *id, const char *dev, int port)
+{
+	struct agent *a = ctx;
+	cmd_note(a, id);
+	if (sim_port_keep_off(a->sim, dev, port) == 0)
+		SP_INFO("agent", "command %s (before the restart): %s port %d stays off", id, dev,
+			port);
 }
 
 static void apply_commands(struct agent *a)
@@ -625,6 +645,17 @@ static void apply_commands(struct agent *a)
 	for (unsigned i = 0; i < n; i++) {
 		if (cmd_seen(a, cmds[i].id))
 			continue; /* applied once per id (CONTRACT §3.3) */
+		/*
+		 * remembered before it is applied: after a crash in between, the
+		 * restart finds it and starts with the port off. A spool that cannot
+		 * take it (a full disk) does not hold the command back: it is applied,
+		 * and a restart forgets it.
+		 */
+		if (spool_cmd_add(a->spool, cmds[i].id, cmds[i].dev, (int)cmds[i].port,
+				  sp_now_ms(), CMD_IDS_KEPT) < 0)
+			SP_WARN("agent", "command %s: not remembered in the spool (applied all "
+					 "the same; a restart forgets it)",
+				cmds[i].id);
 		if (sim_port_off(a->sim, cmds[i].dev, cmds[i].port) == 0)
 			SP_INFO("agent", "command %s: port_off %s port %d", cmds[i].id, cmds[i].dev,
 				(int)cmds[i].port);
@@ -697,6 +728,10 @@ struct agent *agent_create(const struct agent_conf *conf)
 		goto fail;
 	if (spool_next_seq(a->spool) > 0)
 		a->first_published = spool_next_seq(a->spool) - 1;
+	if (spool_cmd_each(a->spool, cmd_restore, a) < 0)
+		SP_WARN("agent", "%s: the commands applied before cannot be read: their ports are "
+				 "in service again",
+			conf->agent.spool_path);
 	if (conf->agent.journal && *conf->agent.journal) {
 		a->journal = journal_open(conf->agent.journal, a->spool);
 		if (a->journal == NULL)

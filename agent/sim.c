@@ -488,3 +488,14 @@ int sim_port_off(struct sim *s, const char *dev, int port)
 	sim_charger_port_off(s->chargers[i], port);
 	return 0;
 }
+
+int sim_port_keep_off(struct sim *s, const char *dev, int port)
+{
+	if (s == NULL || dev == NULL)
+		return -1;
+	int i = dev_index(dev, "chg-", s->p.chargers);
+	if (i < 0 || port < 1 || port > sim_charger_ports(s->chargers[i]))
+		return -1;
+	sim_charger_port_keep_off(s->chargers[i], port);
+	return 0;
+}

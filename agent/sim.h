@@ -116,4 +116,12 @@ bool sim_silent(const struct sim *s, int64_t now_ms);
  */
 int sim_port_off(struct sim *s, const char *dev, int port);
 
+/*
+ * A port a port_off command turned off before this run (the agent remembers
+ * its commands in the spool): disabled from the start, as the charger itself
+ * would have kept it, with no session record (whatever session the start drew
+ * for it never happened). Call before the first sim_step. 0, or -1 as above.
+ */
+int sim_port_keep_off(struct sim *s, const char *dev, int port);
+
 #endif

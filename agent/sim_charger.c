@@ -526,6 +526,16 @@ void sim_charger_port_off(struct sim_charger *c, int port)
 	c->ports[port - 1].off_pending = true;
 }
 
+void sim_charger_port_keep_off(struct sim_charger *c, int port)
+{
+	struct port *p = &c->ports[port - 1];
+	p->off_pending = false;
+	p->remote_off = true;
+	p->state = SP_PORT_DISABLED;
+	p->a = 0;
+	p->wh = 0;
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 /* Some ports are busy when the gateway starts: charging since a while, or full. */

@@ -176,5 +176,7 @@ void sim_charger_advance(struct sim_charger *c, double dt, const struct sim_out 
 void sim_charger_report(struct sim_charger *c, const struct sim_out *o);
 /* Queues a port_off command for port (1-based, valid) until the next step. */
 void sim_charger_port_off(struct sim_charger *c, int port);
+/* Disables port (1-based, valid) at once, without a session record (sim_port_keep_off). */
+void sim_charger_port_keep_off(struct sim_charger *c, int port);
 
 #endif

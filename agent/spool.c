@@ -4,6 +4,10 @@
  * Schema (version 1):
  *   meta(key TEXT PRIMARY KEY, value INTEGER)   next_seq
  *   messages(seq INTEGER PRIMARY KEY, ts INTEGER, payload BLOB)
+ *   commands(id TEXT PRIMARY KEY, dev TEXT, port INTEGER, at INTEGER)
+ *     the port_off commands applied, newest few (spool_cmd_add). Created at
+ *     every open if missing (not a schema version of its own: an older agent
+ *     opens the file all the same and leaves the table alone).
  * Byte and message counts are kept in memory (loaded at open) so the
  * overflow check costs nothing per append. They are adjusted by what each
  * append and ack changed, which the queries around the change say; when
@@ -198,6 +202,13 @@ struct spool *spool_open(const char *path, int64_t max_bytes, bool sync_full)
 	    exec(sp, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") ||
 	    migrate(sp))
 		goto fail;
+	/*
+	 * Not a reason to refuse the spool: on a full disk an older agent's spool
+	 * cannot take the table, and the agent must run all the same (the
+	 * commands are then applied, not remembered: spool_cmd_add fails).
+	 */
+	(void)exec(sp, "CREATE TABLE IF NOT EXISTS commands(id TEXT PRIMARY KEY, dev TEXT NOT NULL,"
+		       " port INTEGER NOT NULL, at INTEGER NOT NULL)");
 	if (prepare(sp, &sp->insert, "INSERT INTO messages(seq, ts, payload) VALUES (?, ?, ?)") ||
 	    prepare(sp, &sp->set_next,
 		    "INSERT INTO meta(key, value) VALUES ('next_seq', ?) "
@@ -440,4 +451,55 @@ void spool_get_stats(const struct spool *sp, struct spool_stats *out)
 	out->first_seq = sp->first_seq;
 	out->last_seq = sp->last_seq;
 	out->dropped_total = sp->dropped_total;
+}
+
+int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, int64_t at_ms,
+		  int keep)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, changed;
+
+	if ((rc = prepare(sp, &st, "INSERT OR IGNORE INTO commands(id, dev, port, at) "
+				   "VALUES (?, ?, ?, ?)")))
+		return rc;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, dev, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, port);
+	sqlite3_bind_int64(st, 4, at_ms);
+	rc = step_done(sp, st, "remember a command");
+	sqlite3_finalize(st);
+	if (rc)
+		return rc;
+	changed = sqlite3_changes(sp->db);
+	/* the newest `keep` stay (rowid breaks ties of one millisecond) */
+	if ((rc = prepare(sp, &st, "DELETE FROM commands WHERE rowid NOT IN (SELECT rowid FROM "
+				   "commands ORDER BY at DESC, rowid DESC LIMIT ?)")))
+		return rc;
+	sqlite3_bind_int(st, 1, keep);
+	rc = step_done(sp, st, "forget old commands");
+	sqlite3_finalize(st);
+	if (rc)
+		return rc;
+	return changed > 0 ? 1 : 0;
+}
+
+int spool_cmd_each(struct spool *sp, spool_cmd_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, n = 0;
+
+	if ((rc = prepare(sp, &st, "SELECT id, dev, port FROM commands ORDER BY at, rowid")))
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *dev = (const char *)sqlite3_column_text(st, 1);
+		if (id == NULL || dev == NULL)
+			continue;
+		fn(ctx, id, dev, sqlite3_column_int(st, 2));
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(sp, "read the commands");
+	return n;
 }

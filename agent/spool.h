@@ -83,6 +83,20 @@ int spool_each_after(struct spool *sp, int64_t after_seq, size_t max, spool_each
 		     void *ctx);
 
 /*
+ * Remembers a port_off command applied (CONTRACT §3.3: once per id, across
+ * restarts too) and forgets all but the newest `keep`. Returns 1 if the id is
+ * new, 0 if it was already there, or SP_EIO.
+ */
+int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, int64_t at_ms,
+		  int keep);
+
+/* Receives a remembered command. */
+typedef void (*spool_cmd_fn)(void *ctx, const char *id, const char *dev, int port);
+
+/* Calls fn for each remembered command, oldest first. Returns their number, or SP_EIO. */
+int spool_cmd_each(struct spool *sp, spool_cmd_fn fn, void *ctx);
+
+/*
  * The counters, kept in memory. After a query around an append or ack failed
  * they may be off until the next append or ack, which reads them from the
  * file again first (a scan of every message, only then).

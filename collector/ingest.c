@@ -100,7 +100,27 @@ static void on_message(void *ctx, const char *topic, size_t topic_len, const voi
 	struct ingest *in = ctx;
 	int64_t now = sp_now_ms();
 	atomic_fetch_add(&in->metrics->messages_received, 1);
-	if (len > SP_PAYLOAD_MAX || topic_len >= SP_TOPIC_MAX * 4) {
+	/*
+	 * A data message over the limit goes on all the same, up to
+	 * SP_PAYLOAD_PEEK_MAX: the parser refuses it too_large but reads its seq,
+	 * so that it counts as handled for the ack (codec.h, sp_decode_data).
+	 */
+	struct sp_topic t;
+	bool peek = len > SP_PAYLOAD_MAX && len <= SP_PAYLOAD_PEEK_MAX &&
+		    topic_len < SP_TOPIC_MAX * 4 && sp_topic_parse(topic, topic_len, &t) == 0 &&
+		    t.kind == SP_TOPIC_DATA;
+	int rc = SP_ETOOBIG;
+	if ((len <= SP_PAYLOAD_MAX && topic_len < SP_TOPIC_MAX * 4) || peek) {
+		/*
+		 * Paho acknowledged it to the broker already (mqtt.h): from here on
+		 * it is ours to keep. ingest_stop stops the deliveries before the
+		 * queue closes, so a closed queue here would be a bug in that order.
+		 * SP_ETOOBIG only for a peeked one (main.c sizes the queue for every
+		 * payload up to SP_PAYLOAD_MAX; queue_cap_for).
+		 */
+		rc = queue_push(in->queue, topic, topic_len, payload, len, now);
+	}
+	if (rc == SP_ETOOBIG) {
 		/* never copied: counted and logged (rate-limited) here */
 		uint64_t suppressed;
 		atomic_fetch_add(&in->metrics->messages_rejected[SP_REJ_TOO_LARGE], 1);
@@ -110,12 +130,7 @@ static void on_message(void *ctx, const char *topic, size_t topic_len, const voi
 				suppressed ? " (similar messages were suppressed)" : "");
 		return;
 	}
-	/*
-	 * Paho acknowledged it to the broker already (mqtt.h): from here on it is
-	 * ours to keep. ingest_stop stops the deliveries before the queue
-	 * closes, so a closed queue here would be a bug in that order.
-	 */
-	if (queue_push(in->queue, topic, topic_len, payload, len, now) == SP_ECLOSED) {
+	if (rc == SP_ECLOSED) {
 		uint64_t suppressed;
 		if (sp_ratelimit_allow(&in->lost_log, sp_mono_ms(), 1, 10000, &suppressed))
 			SP_ERROR("ingest", "message on %.*s arrived after the ingest queue closed: "

@@ -673,7 +673,7 @@ static int sq_upsert_device(void *impl, const char *site, const char *dev, int64
 	sqlite3_bind_int(st, 3, info ? (int)info->kind : (int)kind);
 	sqlite3_bind_int64(st, 4, agent_id);
 	sqlite3_bind_int(st, 5, info && info->kind == SP_DEV_CHARGER ? info->ports : 0);
-	if (info && info->kind == SP_DEV_LIFT) {
+	if (info && info->kind == SP_DEV_LIFT && info->floor_min < info->floor_max) {
 		sqlite3_bind_int(st, 6, info->floor_min);
 		sqlite3_bind_int(st, 7, info->floor_max);
 	} else {

@@ -507,14 +507,15 @@ static enum sp_reject decode_record(const cJSON *obj, int64_t now_ms, struct sp_
 	return SP_REJ_NONE;
 }
 
-/* Parses a whole payload into a cJSON tree; NULL with *why on failure. */
-static cJSON *parse_payload(const char *payload, size_t len, struct sp_reject_info *why)
+/* Parses a whole payload of at most max bytes into a cJSON tree; NULL with *why on failure. */
+static cJSON *parse_payload_max(const char *payload, size_t len, size_t max,
+				struct sp_reject_info *why)
 {
 	const char *end = NULL;
 	cJSON *root;
 
 	why->field = NULL;
-	if (len > SP_PAYLOAD_MAX) {
+	if (len > max) {
 		why->reason = SP_REJ_TOO_LARGE;
 		return NULL;
 	}
@@ -542,6 +543,12 @@ static cJSON *parse_payload(const char *payload, size_t len, struct sp_reject_in
 		return NULL;
 	}
 	return root;
+}
+
+/* Parses a whole payload (at most SP_PAYLOAD_MAX) into a cJSON tree; NULL with *why on failure. */
+static cJSON *parse_payload(const char *payload, size_t len, struct sp_reject_info *why)
+{
+	return parse_payload_max(payload, len, SP_PAYLOAD_MAX, why);
 }
 
 /*
@@ -654,15 +661,34 @@ static const cJSON *get_list(const cJSON *root, const char *name, int max,
 int sp_decode_data(struct sp_decoder *d, const char *payload, size_t len, int64_t now_ms,
 		   struct sp_data_msg *out, struct sp_reject_info *why)
 {
+	static const char *const top[] = {"v", "seq", "ts", "records"};
 	struct sp_arena *prev = enter(d);
-	cJSON *root = parse_payload(payload, len, why);
+	cJSON *root;
 
 	memset(out, 0, sizeof(*out));
+	if (len > SP_PAYLOAD_MAX) {
+		/*
+		 * Refused whatever it says, but read for its seq (up to
+		 * SP_PAYLOAD_PEEK_MAX): a rejected message counts as handled for the
+		 * ack (CONTRACT §3), and one whose seq is unknown held its agent's
+		 * ack for a whole gap window while the agent sent it again and again.
+		 */
+		struct sp_reject_info w;
+		int64_t seq = 0;
+		root = parse_payload_max(payload, len, SP_PAYLOAD_PEEK_MAX, &w);
+		if (root != NULL && unique_members(root, top, 4, &w) == SP_REJ_NONE &&
+		    get_int(root, "seq", 1, (double)SP_SEQ_MAX, &seq, &w) == SP_REJ_NONE)
+			out->seq = seq;
+		release_tree(d, prev);
+		why->reason = SP_REJ_TOO_LARGE;
+		why->field = NULL;
+		return SP_EINVAL;
+	}
+	root = parse_payload(payload, len, why);
 	if (root == NULL) {
 		release_tree(d, prev);
 		return SP_EINVAL;
 	}
-	static const char *const top[] = {"v", "seq", "ts", "records"};
 	/*
 	 * seq first: even a rejected message is "handled" for the ack when its
 	 * seq is known. Not when seq itself is ambiguous: then the gap window
@@ -741,8 +767,9 @@ static enum sp_reject decode_device(const cJSON *obj, struct sp_device_info *dev
 		static const char *const skip[] = {"dev", "kind", "floors"};
 		const cJSON *fl = cJSON_GetObjectItemCaseSensitive(obj, "floors");
 		why->field = "floors";
-		if (fl == NULL)
-			return SP_REJ_MISSING_FIELD;
+		if (fl == NULL) /* not given: floor_min = floor_max = 0, which no birth can say */
+			return parse_table(obj, codec_lift_info_fields, CODEC_INFO_FIELDS, dev, 0, &has,
+					   skip, 3, why);
 		if (!cJSON_IsArray(fl) || cJSON_GetArraySize(fl) != 2 ||
 		    !cJSON_IsNumber(fl->child) || !cJSON_IsNumber(fl->child->next))
 			return SP_REJ_BAD_TYPE;
@@ -888,9 +915,9 @@ int sp_decode_cmd(const char *payload, size_t len, int64_t now_ms, struct sp_cmd
 		{"id", F_CODE, offsetof(struct sp_cmd, id), 0, 0, 0, NULL, SP_ID_MAX},
 		{"ts", F_TS, offsetof(struct sp_cmd, ts), 0, 0, 0, NULL, 0},
 		{"port", F_INT32, offsetof(struct sp_cmd, port), 0, 1, SP_PORT_MAX, NULL, 0},
-		{"reason", F_ENUM, offsetof(struct sp_cmd, reason), 1, 0, 0, &sp_vocab_stop_reason, 0},
 	};
-	static const char *const skip[] = {"v", "cmd", "dev"};
+	/* reason is read below, not by the table: any text is taken */
+	static const char *const skip[] = {"v", "cmd", "dev", "reason"};
 	uint32_t has = 0;
 	cJSON *root = parse_payload(payload, len, why);
 
@@ -911,8 +938,23 @@ int sp_decode_cmd(const char *payload, size_t len, int64_t now_ms, struct sp_cmd
 	const cJSON *dev = cJSON_GetObjectItemCaseSensitive(root, "dev");
 	if ((why->reason = dev == NULL ? SP_REJ_MISSING_FIELD : parse_id(dev, out->dev)))
 		goto reject;
-	if ((why->reason = parse_table(root, cmd_fields, 4, out, now_ms, &has, skip, 3, why)))
+	if ((why->reason = parse_table(root, cmd_fields, 3, out, now_ms, &has, skip, 4, why)))
 		goto reject;
+	/*
+	 * CONTRACT §3.3 gives the reason no vocabulary: it only says why the port is
+	 * turned off (the session ends with reason "remote" whatever it is). A text
+	 * outside the stop reasons must not cost the command: a port_off is the safe
+	 * direction, and refusing it left an overheating port charging. Only a
+	 * reason that is not text at all (or hides a NUL) refuses it.
+	 */
+	const cJSON *reason = cJSON_GetObjectItemCaseSensitive(root, "reason");
+	if (reason != NULL) {
+		why->field = "reason";
+		if ((why->reason = string_check(reason)))
+			goto reject;
+		out->reason = sp_vocab_parse(&sp_vocab_stop_reason, reason->valuestring);
+	}
+	why->field = NULL;
 	cJSON_Delete(root);
 	return 0;
 reject:

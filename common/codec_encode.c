@@ -169,6 +169,16 @@ int sp_encode_data(struct sp_buf *b, int64_t seq, int64_t ts, const struct sp_re
 	return sp_buf_puts(b, "]}");
 }
 
+/* A birth entry's field; an optional one whose value is 0 (not given) is left out. */
+static int put_info_field(struct sp_buf *b, const struct field *f, const struct sp_device_info *dv)
+{
+	const char *src = (const char *)dv + f->off;
+	if (f->has && ((f->type == F_NUM && *(const double *)src == 0) ||
+		       (f->type == F_INT32 && *(const int32_t *)src == 0)))
+		return 0;
+	return put_field(b, f, dv);
+}
+
 int sp_encode_device_info(struct sp_buf *b, const struct sp_device_info *dv)
 {
 	const char *kind = sp_dev_kind_name(dv->kind);
@@ -176,16 +186,18 @@ int sp_encode_device_info(struct sp_buf *b, const struct sp_device_info *dv)
 	if ((rc = sp_buf_puts(b, "{\"dev\":")) || (rc = sp_buf_json_str(b, dv->dev, strlen(dv->dev))) ||
 	    (rc = sp_buf_puts(b, ",\"kind\":")) || (rc = sp_buf_json_str(b, kind, strlen(kind))))
 		return rc;
+	/* what the birth left out stays out: floors min < max, optional fields 0 when not given */
 	if (dv->kind == SP_DEV_LIFT) {
-		if ((rc = sp_buf_printf(b, ",\"floors\":[%d,%d]", (int)dv->floor_min,
+		if (dv->floor_min < dv->floor_max &&
+		    (rc = sp_buf_printf(b, ",\"floors\":[%d,%d]", (int)dv->floor_min,
 					(int)dv->floor_max)))
 			return rc;
 		for (size_t i = 0; i < CODEC_INFO_FIELDS; i++)
-			if ((rc = put_field(b, &codec_lift_info_fields[i], dv)))
+			if ((rc = put_info_field(b, &codec_lift_info_fields[i], dv)))
 				return rc;
 	} else if (dv->kind == SP_DEV_CHARGER) {
 		for (size_t i = 0; i < CODEC_INFO_FIELDS; i++)
-			if ((rc = put_field(b, &codec_charger_info_fields[i], dv)))
+			if ((rc = put_info_field(b, &codec_charger_info_fields[i], dv)))
 				return rc;
 	}
 	return sp_buf_putc(b, '}');

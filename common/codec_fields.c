@@ -80,10 +80,11 @@ const struct kind_table codec_kind_tables[SP_REC_KIND_COUNT] = {
 
 #define D(m) offsetof(struct sp_device_info, m)
 const struct field codec_lift_info_fields[CODEC_INFO_FIELDS] = {
-	{"rated_speed", F_NUM, D(rated_speed), 0, 0.05, 20, NULL, 0},
+	/* optional, as the birth's other fields (CONTRACT §3.1 requires none): 0 = not given */
+	{"rated_speed", F_NUM, D(rated_speed), 1, 0.05, 20, NULL, 0},
 	{"rated_load", F_NUM, D(rated_load), 1, 0, 100000, NULL, 0},
 };
 const struct field codec_charger_info_fields[CODEC_INFO_FIELDS] = {
-	{"ports", F_INT32, D(ports), 0, 1, SP_PORT_MAX, NULL, 0},
+	{"ports", F_INT32, D(ports), 1, 1, SP_PORT_MAX, NULL, 0},
 	{"port_limit_w", F_NUM, D(port_limit_w), 1, 0, 100000, NULL, 0},
 };

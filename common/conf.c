@@ -579,6 +579,21 @@ static char *reader_cb(char *str, int num, void *stream)
 		text = "";
 		len = 0;
 	} else if (len && text[0] != ';' && text[0] != '#') {
+		/*
+		 * An inline comment after a blank and '#', as inih takes one after a
+		 * blank and ';': CONTRACT §7 names both as comments, and a file
+		 * written `seed = 1   # fixed` was refused (bad value "1   # fixed").
+		 * A '#' without a blank before it stays in the value (user#1).
+		 */
+		if (text[0] != '[') {
+			for (size_t i = 1; i < len; i++) {
+				if (text[i] == '#' && (text[i - 1] == ' ' || text[i - 1] == '\t')) {
+					text[i] = '\0';
+					len = i;
+					break;
+				}
+			}
+		}
 		/* what inih would reject: a section without ']' or a line without '=' or ':' */
 		bool bad = text[0] == '[' ? strchr(text, ']') == NULL
 					  : strpbrk(text, "=:") == NULL;

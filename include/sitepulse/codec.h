@@ -125,7 +125,7 @@ struct sp_cmd {
 	int64_t ts;
 	char dev[SP_ID_MAX + 1];
 	int32_t port;
-	int reason;               /* enum sp_stop_reason, or -1 when absent */
+	int reason;               /* enum sp_stop_reason; -1 absent or another text */
 };
 
 /* Decodes a cmd payload. 0 or SP_EINVAL (unknown commands included). */

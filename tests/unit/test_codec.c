@@ -201,6 +201,42 @@ static void test_message_rejections(void)
 	struct sp_reject_info why;
 	CHECK_EQ_INT(sp_decode_data(dec, b.data, b.len, NOW, &m, &why), SP_EINVAL);
 	CHECK_EQ_INT(why.reason, SP_REJ_TOO_LARGE);
+	CHECK_EQ_INT(m.seq, 0); /* it has none */
+
+	/* too large, but its seq is read: the rejection counts as handled for the ack */
+	static const struct {
+		const char *head;
+		size_t total;
+		int64_t seq;
+	} big[] = {
+	    {"{\"v\":1,\"seq\":7,\"ts\":1764320000000,\"records\":[],\"pad\":\"", SP_PAYLOAD_MAX + 1, 7},
+	    {"{\"v\":1,\"seq\":8,\"ts\":1764320000000,\"records\":[],\"pad\":\"", SP_PAYLOAD_PEEK_MAX, 8},
+	    /* beyond what is read for a seq */
+	    {"{\"v\":1,\"seq\":9,\"ts\":1764320000000,\"records\":[],\"pad\":\"", SP_PAYLOAD_PEEK_MAX + 1, 0},
+	    /* an ambiguous or invalid seq is no seq */
+	    {"{\"v\":1,\"seq\":9,\"seq\":10,\"pad\":\"", SP_PAYLOAD_MAX + 1, 0},
+	    {"{\"v\":1,\"seq\":0,\"pad\":\"", SP_PAYLOAD_MAX + 1, 0},
+	    {"{\"v\":1,\"seq\":\"9\",\"pad\":\"", SP_PAYLOAD_MAX + 1, 0},
+	};
+	for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+		sp_buf_reset(&b);
+		sp_buf_puts(&b, big[i].head);
+		while (b.len < big[i].total - 2)
+			sp_buf_putc(&b, 'x');
+		sp_buf_puts(&b, "\"}");
+		CHECK_EQ_INT(b.len, big[i].total);
+		CHECK_EQ_INT(sp_decode_data(dec, b.data, b.len, NOW, &m, &why), SP_EINVAL);
+		CHECK_EQ_INT(why.reason, SP_REJ_TOO_LARGE);
+		CHECK_EQ_INT(m.seq, big[i].seq);
+	}
+	/* broken JSON over the limit: no seq */
+	sp_buf_reset(&b);
+	sp_buf_puts(&b, "{\"v\":1,\"seq\":5,\"pad\":\"");
+	while (b.len < SP_PAYLOAD_MAX + 10)
+		sp_buf_putc(&b, 'x');
+	CHECK_EQ_INT(sp_decode_data(dec, b.data, b.len, NOW, &m, &why), SP_EINVAL);
+	CHECK_EQ_INT(why.reason, SP_REJ_TOO_LARGE);
+	CHECK_EQ_INT(m.seq, 0);
 
 	/* deep nesting is refused by the parser, not by the stack */
 	sp_buf_reset(&b);
@@ -407,6 +443,32 @@ static void test_birth(void)
 	CHECK_EQ_INT(again.count, 2);
 	CHECK_EQ_INT(again.rejected, 0);
 	CHECK_EQ_INT(again.devices[1].ports, 12);
+	sp_buf_free(&b);
+
+	/* CONTRACT §3.1 requires no field but dev and kind: the rest is taken when given */
+	const char *bare = "{\"v\":1,\"ts\":1764320000000,\"devices\":[{\"dev\":\"lift-2\",\"kind\":\"lift\"},"
+			   "{\"dev\":\"chg-3\",\"kind\":\"charger\"},"
+			   "{\"dev\":\"lift-3\",\"kind\":\"lift\",\"floors\":[2,2]},"
+			   "{\"dev\":\"lift-4\",\"kind\":\"lift\",\"rated_speed\":0}]}";
+	CHECK_EQ_INT(sp_decode_birth(dec, bare, strlen(bare), NOW, &bi, &why), 0);
+	CHECK_EQ_INT(bi.count, 4);
+	CHECK_EQ_INT(bi.rejected, 2);
+	CHECK_EQ_INT(bi.rejects[0].reason, SP_REJ_NONE);
+	CHECK_EQ_INT(bi.rejects[1].reason, SP_REJ_NONE);
+	CHECK_EQ_INT(bi.rejects[2].reason, SP_REJ_OUT_OF_RANGE); /* floors given: min < max */
+	CHECK_EQ_INT(bi.rejects[3].reason, SP_REJ_OUT_OF_RANGE); /* rated_speed given: >= 0.05 */
+	CHECK_EQ_INT(bi.devices[0].floor_min, 0);
+	CHECK_EQ_INT(bi.devices[0].floor_max, 0);
+	CHECK(bi.devices[0].rated_speed == 0);
+	CHECK_EQ_INT(bi.devices[1].ports, 0);
+	sp_buf_reset(&b);
+	CHECK_EQ_INT(sp_encode_device_info(&b, &bi.devices[0]), 0);
+	CHECK_EQ_INT(sp_buf_putc(&b, '\0'), 0);
+	CHECK_EQ_STR(b.data, "{\"dev\":\"lift-2\",\"kind\":\"lift\"}");
+	sp_buf_reset(&b);
+	CHECK_EQ_INT(sp_encode_device_info(&b, &bi.devices[1]), 0);
+	CHECK_EQ_INT(sp_buf_putc(&b, '\0'), 0);
+	CHECK_EQ_STR(b.data, "{\"dev\":\"chg-3\",\"kind\":\"charger\"}");
 	sp_buf_free(&b);
 
 	const char *twice = "{\"v\":1,\"ts\":1764320000000,\"devices\":[{\"dev\":\"chg-1\",\"kind\":\"charger\","
@@ -624,6 +686,13 @@ static void test_nul_in_messages(void)
 	const char *ok = "{\"v\":1,\"id\":\"c1\",\"ts\":1764320000000,\"cmd\":\"port_off\","
 			 "\"dev\":\"chg-1\",\"port\":3,\"reason\":\"over_temp\"}";
 	CHECK_EQ_INT(sp_decode_cmd(ok, strlen(ok), NOW, &cmd, &why), 0);
+	CHECK_EQ_INT(cmd.reason, SP_STOP_OVER_TEMP);
+	/* the contract gives the reason no vocabulary: another text still turns the port off */
+	const char *other = "{\"v\":1,\"id\":\"c2\",\"ts\":1764320000000,\"cmd\":\"port_off\","
+			    "\"dev\":\"chg-1\",\"port\":4,\"reason\":\"maintenance\"}";
+	CHECK_EQ_INT(sp_decode_cmd(other, strlen(other), NOW, &cmd, &why), 0);
+	CHECK_EQ_INT(cmd.reason, -1);
+	CHECK_EQ_INT(cmd.port, 4);
 	/* and the command's other refusals, by the same string check */
 	static const struct {
 		const char *cmd;
@@ -632,6 +701,8 @@ static void test_nul_in_messages(void)
 	    {"", SP_REJ_MISSING_FIELD},
 	    {"\"cmd\":1,", SP_REJ_BAD_TYPE},
 	    {"\"cmd\":\"reboot\",", SP_REJ_BAD_ENUM},
+	    {"\"cmd\":\"port_off\",\"reason\":5,", SP_REJ_BAD_TYPE},
+	    {"\"cmd\":\"port_off\",\"reason\":\"a\",\"reason\":\"b\",", SP_REJ_DUPLICATE_FIELD},
 	};
 	char text[256];
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

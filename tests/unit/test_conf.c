@@ -954,8 +954,17 @@ static void test_comments(void)
 	CHECK_EQ_INT(l.e.count, 0);
 	CHECK_EQ_STR(l.c.mqtt.uri, "tcp://127.0.0.1:1883");
 	CHECK_EQ_STR(l.c.mqtt.client_id, "c-1");
-	CHECK_EQ_STR(l.c.mqtt.username, "user#1"); /* '#' is a comment only at line start */
+	CHECK_EQ_STR(l.c.mqtt.username, "user#1"); /* '#' without a blank before it is kept */
 	CHECK_EQ_INT(l.c.mqtt.keepalive_s, 45);
+	cload_done(&l);
+	/* '#' after a blank starts an inline comment too (CONTRACT §7: ";" or "#" comments) */
+	cload(&l, "[mqtt]  # the broker\nuri = tcp://h:1   # plain TCP\nclient_id = c-2\t# tab\n"
+		  "username = a#b # c\n");
+	CHECK_EQ_INT(l.rc, 0);
+	CHECK_EQ_INT(l.e.count, 0);
+	CHECK_EQ_STR(l.c.mqtt.uri, "tcp://h:1");
+	CHECK_EQ_STR(l.c.mqtt.client_id, "c-2");
+	CHECK_EQ_STR(l.c.mqtt.username, "a#b");
 	cload_done(&l);
 }
 

@@ -568,6 +568,57 @@ static void test_reopen_keeps_messages_and_seq(void)
 	harness_remove_db(path);
 }
 
+struct cmds_seen {
+	int n;
+	char ids[8][16];
+	int ports[8];
+};
+
+static void note_cmd(void *ctx, const char *id, const char *dev, int port)
+{
+	struct cmds_seen *c = ctx;
+	(void)dev;
+	if (c->n < 8) {
+		snprintf(c->ids[c->n], sizeof(c->ids[0]), "%s", id);
+		c->ports[c->n] = port;
+	}
+	c->n++;
+}
+
+/* Applied commands survive a reopen; the newest `keep` stay, oldest first. */
+static void test_commands_remembered(void)
+{
+	char path[600];
+	struct cmds_seen c = {0};
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 0);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c1", "chg-1", 3, 1000, 2), 1);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c1", "chg-1", 5, 1001, 2), 0); /* the first stands */
+	CHECK_EQ_INT(spool_cmd_add(sp, "c2", "chg-2", 4, 1002, 2), 1);
+	spool_close(sp);
+
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 2);
+	CHECK_EQ_STR(c.ids[0], "c1");
+	CHECK_EQ_INT(c.ports[0], 3);
+	CHECK_EQ_STR(c.ids[1], "c2");
+	/* a third with keep 2 forgets the oldest */
+	CHECK_EQ_INT(spool_cmd_add(sp, "c3", "chg-2", 1, 1003, 2), 1);
+	c.n = 0;
+	CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 2);
+	CHECK_EQ_STR(c.ids[0], "c2");
+	CHECK_EQ_STR(c.ids[1], "c3");
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
 static void test_next_seq_survives_lost_meta(void)
 {
 	char path[600];
@@ -1297,6 +1348,7 @@ int main(void)
 	RUN(test_binary_payload_round_trip);
 	RUN(test_ack);
 	RUN(test_reopen_keeps_messages_and_seq);
+	RUN(test_commands_remembered);
 	RUN(test_next_seq_survives_lost_meta);
 	RUN(test_overflow_drops_oldest);
 	RUN(test_failed_append_changes_nothing);
