@@ -14,8 +14,12 @@
 #include "sitepulse/ids.h"
 
 #define SP_PAYLOAD_MAX (256 * 1024) /* bytes in one MQTT payload */
-/* a data message up to this size is read for its seq alone when it is over SP_PAYLOAD_MAX */
-#define SP_PAYLOAD_PEEK_MAX (4 * SP_PAYLOAD_MAX)
+/*
+ * A data message up to this size is read for its seq alone when it is over
+ * SP_PAYLOAD_MAX. Twice the limit: the parse tree of a hostile payload of
+ * tiny values costs ~32 bytes of memory per payload byte (~16 MB here).
+ */
+#define SP_PAYLOAD_PEEK_MAX (2 * SP_PAYLOAD_MAX)
 #define SP_RECORDS_MAX 1000         /* records in one data message */
 #define SP_DEVICES_MAX 512          /* devices in one birth (one agent) */
 #define SP_FAULT_CODE_MAX 64        /* bytes of a fault code */

@@ -12,7 +12,7 @@ message counts as handled. The old collector refused an oversized payload
 before reading it, so its seq was unknown: the ack stayed at 1 for the whole
 gap window (10 minutes) while the agent sent seq 2 and 3 again and again.
 Seq 2 sent again is a duplicate, not a second rejection. Then, as gw-2:
-600 KiB of valid JSON (within the 1 MiB the collector reads for a seq:
+400 KiB of valid JSON (within the 512 KiB the collector reads for a seq:
 attributed too), 1.5 MiB (beyond it: not read, left to the gap window as
 before) and 300 KiB of broken JSON (no seq to read); each is counted
 too_large exactly once, and the collector stays healthy.
@@ -76,9 +76,9 @@ def main(env):
                  "seq 2 again counted as a duplicate")
     T.check_eq(too_large(coll), 1, "too_large rejections after the resend")
 
-    T.log("step: gw-2: 600 KiB (seq 1), 1.5 MiB (seq 2), 300 KiB of broken JSON, seq 4 good")
+    T.log("step: gw-2: 400 KiB (seq 1), 1.5 MiB (seq 2), 300 KiB of broken JSON, seq 4 good")
     gw2 = T.FakeGateway(broker, SITE, "gw-2")
-    T.publish_ok(broker, gw2.topic("data"), sized(1, 600 * 1024))
+    T.publish_ok(broker, gw2.topic("data"), sized(1, 400 * 1024))
     T.wait_until(lambda: (T.retained_ack(broker, SITE, "gw-2") or 0) >= 1, 10, "gw-2's ack of seq 1")
     T.publish_ok(broker, gw2.topic("data"), sized(2, 1536 * 1024))
     T.publish_ok(broker, gw2.topic("data"), '{"v":1,"seq":3,"x":"' + "p" * (300 * 1024))
