@@ -43,6 +43,7 @@ enum rule_id {
 	RULE_LIFT_TRAPPED = 0,        /* occupied, stopped, door closed (in or outside the door zone) */
 	RULE_LIFT_DOOR_OPEN_MOVING,   /* door not closed while moving or outside the door zone */
 	RULE_LIFT_OVERSPEED,          /* speed > threshold x rated speed */
+	RULE_LIFT_OVERTRAVEL,         /* outside the door zone beyond a terminal floor, moving outwards */
 	RULE_LIFT_STOPPED_OUTSIDE_ZONE, /* empty, stopped outside the door zone */
 	RULE_LIFT_POWER_LOSS,         /* running on battery */
 	RULE_LIFT_SAFETY_CIRCUIT,     /* safety_ok false */
@@ -135,6 +136,9 @@ struct rule_device {
 	enum sp_dev_kind kind;
 	double rated_speed;          /* lift, m/s; 0 = unknown (overspeed then not judged) */
 	double port_limit_w;         /* charger, W; 0 = unknown (over-power then not judged) */
+	/* lift: the birth's floors (bottom, top); without them overtravel is not judged */
+	bool has_floors;
+	int16_t floor_bottom, floor_top;
 };
 
 enum rule_event_kind {

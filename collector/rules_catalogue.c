@@ -97,6 +97,28 @@ static enum verdict lift_overspeed(const struct rule_device *d, const struct sp_
 	return over(v->a / v->b, s->threshold, s->hysteresis, true);
 }
 
+/*
+ * L03/L04: the car outside the door zone at or past a terminal floor and
+ * moving further out (up at the top, down at the bottom). Back in the door
+ * zone, or inside the range, ends it; stopped or moving back while still out
+ * there changes nothing (S6a clears on the door zone only).
+ */
+static enum verdict lift_overtravel(const struct rule_device *d, const struct sp_record *rec,
+				    const struct rule_setting *s, struct snap *v)
+{
+	(void)s;
+	const struct sp_lift *l = &rec->u.lift;
+	if (!d->has_floors)
+		return V_UNKNOWN;
+	lift_snap(l, v);
+	bool at_top = l->floor >= d->floor_top, at_bottom = l->floor <= d->floor_bottom;
+	if (l->door_zone || (!at_top && !at_bottom))
+		return V_FALSE;
+	if ((at_top && l->dir == SP_DIR_UP) || (at_bottom && l->dir == SP_DIR_DOWN))
+		return V_TRUE;
+	return V_UNKNOWN;
+}
+
 static enum verdict lift_stopped_outside_zone(const struct rule_device *d,
 					      const struct sp_record *rec,
 					      const struct rule_setting *s, struct snap *v)
@@ -264,6 +286,12 @@ static const struct rule_def catalogue[RULE_COUNT] = {
 	/* L05: S6a's 1.2 x rated; clears back at rated (1.2 - 0.2) */
 	[RULE_LIFT_OVERSPEED] = {"lift.overspeed", SP_REC_LIFT, lift_overspeed,
 				 ALERT_CRITICAL, 0, 1.2, 0.2},
+	/*
+	 * L03/L04: S6a's timer Ta (20-45 s): a car arriving at a terminal floor
+	 * is outside the door zone, moving outwards, for a few seconds
+	 */
+	[RULE_LIFT_OVERTRAVEL] = {"lift.overtravel", SP_REC_LIFT, lift_overtravel,
+				  ALERT_CRITICAL, 20 * S_, NO_THRESHOLD},
 	/* L08: S6a's default 45 s */
 	[RULE_LIFT_STOPPED_OUTSIDE_ZONE] = {"lift.stopped_outside_zone", SP_REC_LIFT,
 					    lift_stopped_outside_zone,
@@ -448,6 +476,11 @@ void rule_describe(enum rule_id rule, const struct snap *v, const struct rule_se
 	case RULE_LIFT_OVERSPEED:
 		snprintf(out, len, "speed %.2f m/s, %.2f x rated %.2f m/s (limit %g x)", v->a,
 			 v->a / v->b, v->b, s->threshold);
+		break;
+	case RULE_LIFT_OVERTRAVEL:
+		snprintf(out, len, "car %s at floor %d outside the door zone for %s (%s floor)",
+			 v->dir == SP_DIR_STOP ? "stopped" : sp_dir_name(v->dir), (int)v->floor, held,
+			 v->dir == SP_DIR_DOWN ? "bottom" : "top");
 		break;
 	case RULE_LIFT_STOPPED_OUTSIDE_ZONE:
 		snprintf(out, len, "car stopped empty outside the door zone near floor %d for %s",

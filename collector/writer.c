@@ -282,7 +282,7 @@ static int store_record(struct writer *w, const struct sp_topic *t, int64_t agen
 	struct sp_record rec;
 	struct rule_device rd;
 	parsed_record(r, &rec);
-	writer_rule_device(&rd, d->id, t->site, r->dev, (enum sp_dev_kind)d->kind, d->rating);
+	writer_rule_device(&rd, d->id, t->site, r->dev, (enum sp_dev_kind)d->kind, d->rating, d);
 	return rules_eval(w->rules, &rd, &rec, late, received_ms, writer_on_rule_event, w);
 }
 

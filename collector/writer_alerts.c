@@ -14,7 +14,7 @@
 #include <stdio.h>
 
 void writer_rule_device(struct rule_device *rd, int64_t id, const char *site, const char *dev,
-			   enum sp_dev_kind kind, uint16_t rating)
+			   enum sp_dev_kind kind, uint16_t rating, const struct store_device *d)
 {
 	rd->id = id;
 	rd->site = site;
@@ -22,6 +22,9 @@ void writer_rule_device(struct rule_device *rd, int64_t id, const char *site, co
 	rd->kind = kind;
 	rd->rated_speed = kind == SP_DEV_LIFT ? rating / 100.0 : 0;
 	rd->port_limit_w = kind == SP_DEV_CHARGER ? (double)rating : 0;
+	rd->has_floors = kind == SP_DEV_LIFT && d != NULL && d->has_floors;
+	rd->floor_bottom = rd->has_floors ? d->floor_min : 0;
+	rd->floor_top = rd->has_floors ? d->floor_max : 0;
 }
 
 /*
@@ -162,7 +165,7 @@ static int load_condition(void *ctx, const struct store_condition *c)
 	struct rule_device rd;
 	int64_t now = sp_now_ms();
 	int rc;
-	writer_rule_device(&rd, c->device_id, c->site, c->dev, c->kind, c->rating);
+	writer_rule_device(&rd, c->device_id, c->site, c->dev, c->kind, c->rating, NULL);
 	if (c->alert_id > 0)
 		rc = rules_load_alert(w->rules, &rd, c->rule, c->port, c->code, c->alert_id,
 				      c->last_seen, now);

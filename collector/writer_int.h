@@ -115,9 +115,13 @@ struct writer {
 
 /* ---------------------------------------------------------------- writer_alerts.c */
 
-/* What the rules need to know of a device, from the inventory's row. */
+/*
+ * What the rules need to know of a device, from the inventory's row: its
+ * kind, rating and (a lift's, when its birth gave them) floors; d NULL: none
+ * known (an alert or hold loaded at start, before any record of it).
+ */
 void writer_rule_device(struct rule_device *rd, int64_t id, const char *site, const char *dev,
-			enum sp_dev_kind kind, uint16_t rating);
+			enum sp_dev_kind kind, uint16_t rating, const struct store_device *d);
 
 /* The rules' events (rule_event_fn, ctx: the writer), written in the batch's transaction. */
 int writer_on_rule_event(void *ctx, const struct rule_event *ev, int64_t *alert_id);

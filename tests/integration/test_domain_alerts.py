@@ -13,7 +13,10 @@ gateway (mosquitto_pub) whose records the test writes by hand.
     one charger.leakage alert, not one per record (hysteresis 0 opened 20
     alerts and sent 8 mails in 40 records);
   - a cabinet at 70 °C (station ambient_c): charger.over_temp opens (only
-    ports' temperatures were judged).
+    ports' temperatures were judged);
+  - a car outside the door zone at its top floor (the birth's floors), going
+    up, for 25 s: lift.overtravel opens after its 20 s hold and is mailed
+    (DOMAIN L03; there was no such rule).
 """
 import collections
 import os
@@ -41,10 +44,11 @@ def main(env):
     })
     gw = T.FakeGateway(broker, SITE, "gw-1")
     gw.birth([{"dev": "chg-1", "kind": "charger", "ports": 2, "port_limit_w": 1000},
-              {"dev": "lift-1", "kind": "lift", "floors": [0, 6], "rated_speed": 1.0}])
+              {"dev": "lift-1", "kind": "lift", "floors": [0, 6], "rated_speed": 1.0},
+              {"dev": "lift-2", "kind": "lift", "floors": [-1, 7], "rated_speed": 1.0}])
     gw.state(True)
-    T.wait_until(lambda: len(coll.api_ok("/api/v1/devices", {"site": SITE})) == 2, 15,
-                 "the birth's two devices")
+    T.wait_until(lambda: len(coll.api_ok("/api/v1/devices", {"site": SITE})) == 3, 15,
+                 "the birth's three devices")
 
     T.log("step: 40 s of station records, leak 29/31 mA by turns, cabinet at 70 °C")
     t0 = T.now_ms() - 120000
@@ -57,10 +61,15 @@ def main(env):
     rec.update(occupied=True, mode="out_of_service", door_zone=False, floor=3)
     gw.send([rec, dict(rec, ts=t0 + 30000)])
 
+    T.log("step: lift-2 outside the door zone at its top floor 7, going up, for 25 s")
+    over = T.idle_lift("lift-2", t0)
+    over.update(floor=7, dir="up", door_zone=False, speed=0.3)
+    gw.send([over, dict(over, ts=t0 + 25000)])
+
     def opened():
         c = collections.Counter(a["rule"] for a in alerts(coll))
-        return c if {"lift.trapped", "charger.over_temp"} <= set(c) else None
-    got = T.wait_until(opened, 20, "lift.trapped and charger.over_temp open")
+        return c if {"lift.trapped", "charger.over_temp", "lift.overtravel"} <= set(c) else None
+    got = T.wait_until(opened, 20, "lift.trapped, charger.over_temp and lift.overtravel open")
     T.log("alerts: %s" % dict(got))
     T.check_eq(got["charger.leakage"], 1, "charger.leakage alerts of a hovering leak current")
     T.check_eq(got["lift.trapped"], 1, "lift.trapped alerts")
@@ -70,6 +79,12 @@ def main(env):
     T.check_eq(by_rule["lift.trapped"]["opened_at"], t0 + 2000, "lift.trapped opened_at")
     T.check_eq(by_rule["charger.over_temp"]["detail"], "cabinet at 70.0 °C (limit 60 °C)",
                "charger.over_temp detail")
+    T.check_eq(got["lift.overtravel"], 1, "lift.overtravel alerts")
+    ot = by_rule["lift.overtravel"]
+    T.check_eq((ot["dev"], ot["severity"], ot["opened_at"]), ("lift-2", "critical", t0 + 20000),
+               "lift.overtravel: device, severity, opened_at")
+    T.check_eq(ot["detail"], "car up at floor 7 outside the door zone for 20 s (top floor)",
+               "lift.overtravel detail")
 
     T.log("step: the mails")
     T.wait_until(lambda: coll.metrics()["sitepulse_mail_queued"] == 0 and smtp.messages(), 20,
@@ -81,6 +96,8 @@ def main(env):
     trap = [m for m in smtp.messages()
             if str(m["msg"]["Subject"]) == "[sitepulse] CRITICAL lift.trapped at %s/lift-1" % SITE]
     T.check_eq(len(trap), 1, "lift.trapped mails")
+    T.check_eq(subjects["[sitepulse] CRITICAL lift.overtravel at %s/lift-2" % SITE], 1,
+               "lift.overtravel mails")
     if trap:
         T.check_eq(trap[0]["rcpts"], ["crew-1@test.example"], "lift.trapped recipients")
         body = trap[0]["msg"].get_payload(decode=True).decode("utf-8")

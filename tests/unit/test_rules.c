@@ -280,7 +280,8 @@ static void test_catalogue(void)
 {
 	static const char *const names[RULE_COUNT] = {
 		"lift.trapped",        "lift.door_open_moving",
-		"lift.overspeed",      "lift.stopped_outside_zone",
+		"lift.overspeed",      "lift.overtravel",
+		"lift.stopped_outside_zone",
 		"lift.power_loss",     "lift.safety_circuit",
 		"lift.door_open_long", "lift.mode",
 		"lift.fault",          "charger.smoke",
@@ -319,6 +320,7 @@ static void test_catalogue(void)
 		{RULE_LIFT_TRAPPED, ALERT_CRITICAL, 20 * S, NAN, NAN},
 		{RULE_LIFT_DOOR_OPEN_MOVING, ALERT_CRITICAL, 0, NAN, NAN},
 		{RULE_LIFT_OVERSPEED, ALERT_CRITICAL, 0, 1.2, 0.2},
+		{RULE_LIFT_OVERTRAVEL, ALERT_CRITICAL, 20 * S, NAN, NAN},
 		{RULE_LIFT_STOPPED_OUTSIDE_ZONE, ALERT_MAJOR, 45 * S, NAN, NAN},
 		{RULE_LIFT_POWER_LOSS, ALERT_MAJOR, 0, NAN, NAN},
 		{RULE_LIFT_SAFETY_CIRCUIT, ALERT_MAJOR, 0, NAN, NAN},
@@ -686,6 +688,77 @@ static void hold_lifecycle(const struct sp_record *start, enum rule_id rule, int
 	feed(&f, &LIFT, end, R0 + (hold_s + 10) * S);
 	CHECK_EQ_INT(s->n, 3);
 	CHECK_EV(s, 2, RULE_CLEAR, rule, 0, "", ANY, end.ts);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+/*
+ * lift.overtravel (L03/L04): a car outside the door zone at a terminal
+ * floor, moving outwards, for 20 s. A normal arrival at the top passes that
+ * way for a moment and opens nothing; a car that stays there opens a
+ * critical alert, which stopping or moving back out there leaves open and
+ * the door zone clears. At the bottom alike. Not judged without the birth's
+ * floors. (No such rule before: an overtravel opened nothing.)
+ */
+static void test_overtravel(void)
+{
+	static const struct rule_device floors = {.id = 7, .site = "site-a", .dev = "lift-7",
+						  .kind = SP_DEV_LIFT, .rated_speed = 1.0,
+						  .has_floors = true, .floor_bottom = -1,
+						  .floor_top = 7};
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	/* arriving at the top: 3 s outside the door zone going up, then levelled */
+	feed(&f, &floors, moving(&floors, T0, 6), R0);
+	CHECK_EQ_INT(s->n, 0); /* below the top: nothing */
+	feed(&f, &floors, moving(&floors, T0 + 1 * S, 7), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_OVERTRAVEL, 0, "", T0 + 1 * S, ANY);
+	feed(&f, &floors, parked(&floors, T0 + 4 * S, 7), R0 + 4 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_HOLD_END, RULE_LIFT_OVERTRAVEL, 0, "", ANY, ANY);
+	sink_clear(s);
+
+	/* past the top and staying there */
+	feed(&f, &floors, moving(&floors, T0 + 10 * S, 7), R0 + 10 * S);
+	CHECK_EQ_INT(s->n, 1);
+	tick(&f, R0 + 29 * S);
+	CHECK_EQ_INT(s->n, 1);
+	tick(&f, R0 + 31 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_OVERTRAVEL, 0, "", T0 + 10 * S, T0 + 30 * S);
+	CHECK_EQ_INT(s->ev[1].severity, ALERT_CRITICAL);
+	CHECK_DETAIL(s, 1, "car up at floor 7 outside the door zone for 20 s (top floor)");
+	/* stopped, then moving back down, still out of the door zone: stays open */
+	feed(&f, &floors, lift(&floors, T0 + 32 * S, 7, SP_DIR_DOWN, SP_DOOR_CLOSED, false, true),
+	     R0 + 32 * S);
+	CHECK_EQ_INT(s->n, 2);
+	feed(&f, &floors, parked(&floors, T0 + 40 * S, 7), R0 + 40 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_OVERTRAVEL, 0, "", ANY, T0 + 40 * S);
+	CHECK_EQ_INT(s->ev[2].alert_id, s->ev[1].alert_id);
+	sink_clear(s);
+
+	/* the bottom: going down at floor -1 outside the door zone */
+	feed(&f, &floors, lift(&floors, T0 + 50 * S, -1, SP_DIR_DOWN, SP_DOOR_CLOSED, false, true),
+	     R0 + 50 * S);
+	tick(&f, R0 + 71 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_OVERTRAVEL, 0, "", T0 + 50 * S, T0 + 70 * S);
+	CHECK_DETAIL(s, 1, "car down at floor -1 outside the door zone for 20 s (bottom floor)");
+	feed(&f, &floors, moving(&floors, T0 + 80 * S, 0), R0 + 80 * S); /* inside the range */
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_OVERTRAVEL, 0, "", ANY, T0 + 80 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	sink_clear(s);
+
+	/* no floors from the birth: not judged */
+	feed(&f, &LIFT, moving(&LIFT, T0, 7), R0);
+	tick(&f, R0 + 60 * S);
+	CHECK_EQ_INT(s->n, 0);
 	CHECK_EQ_INT(rules_count(f.r), 0);
 out:
 	fx_close(&f);
@@ -2009,6 +2082,7 @@ int main(void)
 	RUN(test_clear_never_before_open);
 	RUN(test_door_open_moving);
 	RUN(test_overspeed_hysteresis);
+	RUN(test_overtravel);
 	RUN(test_stopped_outside_zone);
 	RUN(test_power_loss_and_safety_circuit);
 	RUN(test_door_open_long);
