@@ -8,7 +8,7 @@ argument (exit 2), a configuration with an unknown key on line 3 and an
 out-of-range value on line 5 (exit 2, stderr names FILE:3 and FILE:5 and both
 keys), --check-config on a good and a bad file (0 / 2), a missing file and a
 syntax error (2), a mail address the alert mail could not carry in [smtp] to
-or [site.S] mail_to (2, naming the key and the address). The collector's --broker/--db/--http overrides (healthz on
+or [site.S] mail_to (2, naming the key and the address), a directory as --config (2). The collector's --broker/--db/--http overrides (healthz on
 the --http port, database at --db, broker from --broker) and bad override
 values (exit 2 naming the option). SIGTERM and SIGINT end a running collector
 and a running agent with exit 0 within 5 s (also with the broker down).
@@ -101,6 +101,10 @@ def generic(env, prog):
     T.log("  stderr for the bad file:\n    " + err.strip().replace("\n", "\n    "))
     missing = os.path.join(d, "no-such-file.ini")
     expect_exit([b, "--config", missing], 2, prog + " with a missing file", stderr_has=(missing,))
+    # a directory opens but cannot be read: it read as an empty file, all defaults, exit 0
+    for extra in ([], ["--check-config"]):
+        expect_exit([b, "--config", d] + extra, 2, "%s %s with a directory as --config"
+                    % (prog, " ".join(extra)), stderr_has=(d + ": cannot read",))
     syntax = write(os.path.join(d, "syntax.ini"), "[mqtt]\nuri = tcp://127.0.0.1:1883\nthis is not ini\n")
     expect_exit([b, "--config", syntax], 2, prog + " with a syntax error", stderr_has=(syntax + ":3",))
     unknown_sec = write(os.path.join(d, "section.ini"), "[mqtt]\nuri = tcp://127.0.0.1:1883\n[nonsense]\nx = 1\n")
