@@ -34,6 +34,12 @@ void store_close(struct store *s)
 	free(s);
 }
 
+void store_stop_waits(struct store *s, int64_t end_mono)
+{
+	if (s != NULL)
+		s->be->stop_waits(s->impl, end_mono);
+}
+
 int store_w_begin(struct store *s) { return s->be->w_begin(s->impl); }
 int store_w_commit(struct store *s) { return s->be->w_commit(s->impl); }
 void store_w_rollback(struct store *s) { s->be->w_rollback(s->impl); }

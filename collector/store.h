@@ -55,6 +55,12 @@ struct store_params {
 /* Opens (creating and migrating) the store. NULL on failure (logged). */
 struct store *store_open(const struct store_params *p);
 void store_close(struct store *s);
+/*
+ * From end_mono (sp_mono_ms) on, no wait for a database lock held elsewhere
+ * goes on: the operation fails as the store failing does (a stop's bound,
+ * CONTRACT §7). Any thread; it stays so until the store is closed.
+ */
+void store_stop_waits(struct store *s, int64_t end_mono);
 
 /* ---------------------------------------------------------------- writer side */
 
@@ -627,6 +633,7 @@ struct store_backend {
 	const char *name;
 	void *(*open)(const struct store_params *p);
 	void (*close)(void *impl);
+	void (*stop_waits)(void *impl, int64_t end_mono);
 	int (*w_begin)(void *impl);
 	int (*w_commit)(void *impl);
 	void (*w_rollback)(void *impl);

@@ -147,7 +147,7 @@ void *sqo_sender_open(void *impl, enum store_outbox box)
 		goto fail;
 	}
 	/* the writer's batches are short: a sender's update waits them out */
-	sqlite3_busy_timeout(h->db, 10000);
+	sqs_busy_init(s, h->db, &s->busy_sender, 10000);
 	for (int i = 0; i < SO_COUNT; i++) {
 		const char *sql = i == SO_NEXT ? SOSQL[box][SO_NEXT] : SO_COMMON[i];
 		if (sqlite3_prepare_v3(h->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &h->st[i], NULL) !=
