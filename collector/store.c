@@ -379,9 +379,10 @@ int64_t store_sender_pending(struct store_sender *h)
 	return h->be->sender_pending(h->h);
 }
 
-int store_sender_summarized(struct store_sender *h, const char *site, int64_t *period_start)
+int store_sender_summarized(struct store_sender *h, const char *site, int64_t *period_start,
+			    int64_t *period_end)
 {
-	return h->be->sender_summarized(h->h, site, period_start);
+	return h->be->sender_summarized(h->h, site, period_start, period_end);
 }
 
 int store_sender_add_summary(struct store_sender *h, const char *site, int64_t period_start,

@@ -462,9 +462,11 @@ int64_t store_sender_pending(struct store_sender *h);
 
 /*
  * City summaries, on the city sender's handle. The newest period already
- * summarized for a site: 0 with *period_start, or SP_ENOTFOUND.
+ * summarized for a site: 0 with *period_start and *period_end (as its summary
+ * says; 0 when that cannot be read), or SP_ENOTFOUND.
  */
-int store_sender_summarized(struct store_sender *h, const char *site, int64_t *period_start);
+int store_sender_summarized(struct store_sender *h, const char *site, int64_t *period_start,
+			    int64_t *period_end);
 /*
  * In one transaction: the summary joins the outbox (key, body) and becomes
  * the site's newest summarized period.
@@ -712,7 +714,8 @@ struct store_backend {
 	int (*sender_done)(void *h, int64_t id, int64_t now_ms);
 	int (*sender_retry)(void *h, int64_t id, int64_t next_try_ms, const char *error);
 	int64_t (*sender_pending)(void *h);
-	int (*sender_summarized)(void *h, const char *site, int64_t *period_start);
+	int (*sender_summarized)(void *h, const char *site, int64_t *period_start,
+				 int64_t *period_end);
 	int (*sender_add_summary)(void *h, const char *site, int64_t period_start,
 				  int64_t period_end, const char *key, const char *body,
 				  size_t body_len, int64_t now_ms);

@@ -219,7 +219,8 @@ int sqo_sender_next(void *h, int64_t now_ms, int64_t longest_wait_ms, store_outb
 int sqo_sender_done(void *h, int64_t id, int64_t now_ms);
 int sqo_sender_retry(void *h, int64_t id, int64_t next_try_ms, const char *error);
 int64_t sqo_sender_pending(void *h);
-int sqo_sender_summarized(void *h, const char *site, int64_t *period_start);
+int sqo_sender_summarized(void *h, const char *site, int64_t *period_start,
+			  int64_t *period_end);
 int sqo_sender_add_summary(void *h, const char *site, int64_t period_start, int64_t period_end,
 			   const char *key, const char *body, size_t body_len, int64_t now_ms);
 int sqo_r_summaries(void *impl, const char *site, int64_t from, int64_t to, int64_t limit,
