@@ -211,13 +211,25 @@ static void refresh_sites(struct cityout *c)
 			sp_strerror(rc), SITES_REFRESH_MS / 1000);
 }
 
-/* The site's next period, from the stored progress or (never summarized) the clock. */
+/*
+ * The site's next period, from the stored progress or (never summarized) the
+ * clock. After the last summarized period comes the first period of the
+ * current length that starts at or after its end: with [city] period_s
+ * changed in between, last + period_ms would summarize time twice (a shorter
+ * period) or leave every later period off the clock's (a longer one).
+ */
 static int site_resolve(struct cityout *c, struct site_next *sn, int64_t now)
 {
-	int64_t last;
-	int rc = store_sender_summarized(c->out, sn->site, &last);
+	int64_t last, last_end;
+	int rc = store_sender_summarized(c->out, sn->site, &last, &last_end);
 	if (rc == 0) {
-		sn->next = last + c->p.period_ms;
+		int64_t end = last_end > last ? last_end : last + c->p.period_ms;
+		sn->next = -floor_div(-end, c->p.period_ms) * c->p.period_ms;
+		if (sn->next != end)
+			SP_WARN(LOG_COMP, "%s: [city] period_s changed: the next summary starts at the "
+					  "next whole period, %lld; the %lld s from %lld are in none",
+				sn->site, (long long)sn->next, (long long)((sn->next - end) / 1000),
+				(long long)end);
 		sn->first = false;
 	} else if (rc == SP_ENOTFOUND) {
 		sn->next = floor_div(now, c->p.period_ms) * c->p.period_ms - c->p.period_ms;

@@ -37,6 +37,12 @@
  * from the broker; with the rest of the stop within §7's 5 s.
  */
 #define DRAIN_MS 3000
+/*
+ * From the stop's start, how long a wait for a database lock held elsewhere
+ * (another process, a backup) may go on: then every such wait gives up, so
+ * the drain, the last words and the outbox senders end within §7's 5 s.
+ */
+#define STOP_WAITS_MS 3000
 #define INGEST_QUEUE_MIN (1024 * 1024) /* two of the largest messages (256 KiB) and more */
 
 /* Everything the collector runs, owned by main(). */
@@ -137,6 +143,7 @@ static void collector_stop(struct collector *c)
 	 * what it has not stays in our session); then store everything taken;
 	 * then say goodbye.
 	 */
+	store_stop_waits(c->store, sp_mono_ms() + STOP_WAITS_MS);
 	api_stop(c->api);
 	c->api = NULL;
 	ingest_stop(c->ingest);

@@ -34,6 +34,12 @@ void store_close(struct store *s)
 	free(s);
 }
 
+void store_stop_waits(struct store *s, int64_t end_mono)
+{
+	if (s != NULL)
+		s->be->stop_waits(s->impl, end_mono);
+}
+
 int store_w_begin(struct store *s) { return s->be->w_begin(s->impl); }
 int store_w_commit(struct store *s) { return s->be->w_commit(s->impl); }
 void store_w_rollback(struct store *s) { s->be->w_rollback(s->impl); }
@@ -373,9 +379,10 @@ int64_t store_sender_pending(struct store_sender *h)
 	return h->be->sender_pending(h->h);
 }
 
-int store_sender_summarized(struct store_sender *h, const char *site, int64_t *period_start)
+int store_sender_summarized(struct store_sender *h, const char *site, int64_t *period_start,
+			    int64_t *period_end)
 {
-	return h->be->sender_summarized(h->h, site, period_start);
+	return h->be->sender_summarized(h->h, site, period_start, period_end);
 }
 
 int store_sender_add_summary(struct store_sender *h, const char *site, int64_t period_start,

@@ -55,6 +55,12 @@ struct store_params {
 /* Opens (creating and migrating) the store. NULL on failure (logged). */
 struct store *store_open(const struct store_params *p);
 void store_close(struct store *s);
+/*
+ * From end_mono (sp_mono_ms) on, no wait for a database lock held elsewhere
+ * goes on: the operation fails as the store failing does (a stop's bound,
+ * CONTRACT §7). Any thread; it stays so until the store is closed.
+ */
+void store_stop_waits(struct store *s, int64_t end_mono);
 
 /* ---------------------------------------------------------------- writer side */
 
@@ -456,9 +462,11 @@ int64_t store_sender_pending(struct store_sender *h);
 
 /*
  * City summaries, on the city sender's handle. The newest period already
- * summarized for a site: 0 with *period_start, or SP_ENOTFOUND.
+ * summarized for a site: 0 with *period_start and *period_end (as its summary
+ * says; 0 when that cannot be read), or SP_ENOTFOUND.
  */
-int store_sender_summarized(struct store_sender *h, const char *site, int64_t *period_start);
+int store_sender_summarized(struct store_sender *h, const char *site, int64_t *period_start,
+			    int64_t *period_end);
 /*
  * In one transaction: the summary joins the outbox (key, body) and becomes
  * the site's newest summarized period.
@@ -627,6 +635,7 @@ struct store_backend {
 	const char *name;
 	void *(*open)(const struct store_params *p);
 	void (*close)(void *impl);
+	void (*stop_waits)(void *impl, int64_t end_mono);
 	int (*w_begin)(void *impl);
 	int (*w_commit)(void *impl);
 	void (*w_rollback)(void *impl);
@@ -705,7 +714,8 @@ struct store_backend {
 	int (*sender_done)(void *h, int64_t id, int64_t now_ms);
 	int (*sender_retry)(void *h, int64_t id, int64_t next_try_ms, const char *error);
 	int64_t (*sender_pending)(void *h);
-	int (*sender_summarized)(void *h, const char *site, int64_t *period_start);
+	int (*sender_summarized)(void *h, const char *site, int64_t *period_start,
+				 int64_t *period_end);
 	int (*sender_add_summary)(void *h, const char *site, int64_t period_start,
 				  int64_t period_end, const char *key, const char *body,
 				  size_t body_len, int64_t now_ms);

@@ -236,7 +236,7 @@ int sqa_prepare(struct sqlite_store *s)
 	    SQLITE_OK)
 		return sqs_db_error(s, s->ack_db, "open the acknowledgement connection");
 	/* the writer's batches are short (tens of ms): an acknowledgement waits them out */
-	sqlite3_busy_timeout(s->ack_db, 5000);
+	sqs_busy_init(s, s->ack_db, &s->busy_ack, 5000);
 	return sqs_prepare_all(s, s->ack_db, ACKSQL, 2, s->ack_st);
 }
 

@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 /* The statements of store_sqlite.c, prepared once per connection. */
@@ -60,6 +61,16 @@ struct reader {
 	bool busy;
 };
 
+/*
+ * One connection's wait for a lock another connection or process holds
+ * (sqs_busy_init): at most timeout_ms, and never past the store's
+ * waits_end_mono (store_stop_waits).
+ */
+struct sqs_busy {
+	struct sqlite_store *s;
+	int timeout_ms;
+};
+
 struct sqlite_store {
 	char *path;
 	sqlite3 *db;                 /* writer connection */
@@ -86,7 +97,16 @@ struct sqlite_store {
 	pthread_mutex_t ack_lock;
 	sqlite3 *ack_db;
 	sqlite3_stmt *ack_st[2];
+	/* lock waits: every connection's (sqs_busy_init), and when they all end (0 = no end) */
+	struct sqs_busy busy_writer, busy_reader, busy_ack, busy_sender;
+	atomic_llong waits_end_mono;
 };
+
+/*
+ * Has db wait for locks through b (timeout_ms, bounded by store_stop_waits)
+ * instead of sqlite3_busy_timeout. b outlives the connection.
+ */
+void sqs_busy_init(struct sqlite_store *s, sqlite3 *db, struct sqs_busy *b, int timeout_ms);
 
 /* Reports a SQLite failure of db (rate-limited); SP_ENOSPC when the disk is full, else SP_EIO. */
 int sqs_db_error(struct sqlite_store *s, sqlite3 *db, const char *what);
@@ -199,7 +219,8 @@ int sqo_sender_next(void *h, int64_t now_ms, int64_t longest_wait_ms, store_outb
 int sqo_sender_done(void *h, int64_t id, int64_t now_ms);
 int sqo_sender_retry(void *h, int64_t id, int64_t next_try_ms, const char *error);
 int64_t sqo_sender_pending(void *h);
-int sqo_sender_summarized(void *h, const char *site, int64_t *period_start);
+int sqo_sender_summarized(void *h, const char *site, int64_t *period_start,
+			  int64_t *period_end);
 int sqo_sender_add_summary(void *h, const char *site, int64_t period_start, int64_t period_end,
 			   const char *key, const char *body, size_t body_len, int64_t now_ms);
 int sqo_r_summaries(void *impl, const char *site, int64_t from, int64_t to, int64_t limit,

@@ -73,7 +73,11 @@ static const char *const SO_COMMON[SO_COUNT] = {
 	[SO_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_try = ?2, last_error = ?3"
 		     " WHERE id = ?1",
 	[SO_PENDING] = "SELECT count(*) FROM outbox WHERE box = ?1 AND sent_at IS NULL",
-	[SO_SUMMARIZED] = "SELECT period_start FROM summary_progress WHERE site = ?1",
+	/* the period's end from its summary: the period may have had another [city] period_s */
+	[SO_SUMMARIZED] = "SELECT p.period_start, (SELECT json_extract(CAST(o.body AS TEXT),"
+			  " '$.period_end') FROM outbox o WHERE o.box = 1 AND o.site = p.site"
+			  " AND o.period_start = p.period_start) FROM summary_progress p"
+			  " WHERE p.site = ?1",
 	[SO_BEGIN] = "BEGIN IMMEDIATE",
 	[SO_ADD] = "INSERT OR IGNORE INTO outbox(box, key, site, body, created_at, next_try,"
 		   " period_start) VALUES (1, ?1, ?2, ?3, ?4, ?4, ?5)",
@@ -147,7 +151,7 @@ void *sqo_sender_open(void *impl, enum store_outbox box)
 		goto fail;
 	}
 	/* the writer's batches are short: a sender's update waits them out */
-	sqlite3_busy_timeout(h->db, 10000);
+	sqs_busy_init(s, h->db, &s->busy_sender, 10000);
 	for (int i = 0; i < SO_COUNT; i++) {
 		const char *sql = i == SO_NEXT ? SOSQL[box][SO_NEXT] : SO_COMMON[i];
 		if (sqlite3_prepare_v3(h->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &h->st[i], NULL) !=
@@ -249,14 +253,19 @@ int64_t sqo_sender_pending(void *hv)
 	return n;
 }
 
-int sqo_sender_summarized(void *hv, const char *site, int64_t *period_start)
+int sqo_sender_summarized(void *hv, const char *site, int64_t *period_start,
+			  int64_t *period_end)
 {
 	struct sq_sender *h = hv;
 	sqlite3_stmt *st = h->st[SO_SUMMARIZED];
 	sqs_bind_text(st, 1, site);
 	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		*period_start = sqlite3_column_int64(st, 0);
+		*period_end = sqlite3_column_type(st, 1) == SQLITE_INTEGER
+				      ? sqlite3_column_int64(st, 1)
+				      : 0;
+	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc == SQLITE_ROW)

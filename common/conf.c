@@ -391,6 +391,7 @@ struct load_ctx {
 	size_t ninstances;
 	char raw[RAW_LINE_MAX + 2];
 	int syntax_error_line;       /* line whose syntax error we already reported */
+	int read_errno;              /* the file could not be read (e.g. a directory): its errno */
 };
 
 static void resolve_section(struct load_ctx *c, const char *section)
@@ -556,6 +557,15 @@ static char *reader_cb(char *str, int num, void *stream)
 			c->raw[n] = (char)ch;
 		n++;
 	}
+	/*
+	 * A read error looks like the end of the file to inih: without this a
+	 * directory given as --config read as an empty file, and the program
+	 * started on every default.
+	 */
+	if (ch == EOF && ferror(c->file)) {
+		c->read_errno = errno ? errno : EIO;
+		return NULL;
+	}
 	if (ch == EOF && n == 0)
 		return NULL;
 	c->line++;
@@ -677,6 +687,8 @@ static int load_stream(const struct sp_conf_schema *s, FILE *f, const char *orig
 		sp_conf_errors_add(errs, "%s:%d: syntax error", origin, first_error);
 	else if (first_error < 0)
 		sp_conf_errors_add(errs, "%s: cannot read", origin);
+	if (c->read_errno)
+		sp_conf_errors_add(errs, "%s: cannot read: %s", origin, strerror(c->read_errno));
 	for (size_t i = 0; i < s->nsections; i++)
 		if (s->sections[i].instance == NULL)
 			check_required_keys(c, &s->sections[i], s->sections[i].name);

@@ -8,16 +8,19 @@ argument (exit 2), a configuration with an unknown key on line 3 and an
 out-of-range value on line 5 (exit 2, stderr names FILE:3 and FILE:5 and both
 keys), --check-config on a good and a bad file (0 / 2), a missing file and a
 syntax error (2), a mail address the alert mail could not carry in [smtp] to
-or [site.S] mail_to (2, naming the key and the address). The collector's --broker/--db/--http overrides (healthz on
+or [site.S] mail_to (2, naming the key and the address), a directory as --config (2). The collector's --broker/--db/--http overrides (healthz on
 the --http port, database at --db, broker from --broker) and bad override
 values (exit 2 naming the option). SIGTERM and SIGINT end a running collector
-and a running agent with exit 0 within 5 s (also with the broker down).
+and a running agent with exit 0 within 5 s (also with the broker down, and for the collector
+while another process holds its database's write lock; what was sent meanwhile is stored once
+after a restart).
 Runtime failures exit 1: an unusable database path, an HTTP port in use, an
 unusable spool path.
 """
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 
@@ -101,6 +104,10 @@ def generic(env, prog):
     T.log("  stderr for the bad file:\n    " + err.strip().replace("\n", "\n    "))
     missing = os.path.join(d, "no-such-file.ini")
     expect_exit([b, "--config", missing], 2, prog + " with a missing file", stderr_has=(missing,))
+    # a directory opens but cannot be read: it read as an empty file, all defaults, exit 0
+    for extra in ([], ["--check-config"]):
+        expect_exit([b, "--config", d] + extra, 2, "%s %s with a directory as --config"
+                    % (prog, " ".join(extra)), stderr_has=(d + ": cannot read",))
     syntax = write(os.path.join(d, "syntax.ini"), "[mqtt]\nuri = tcp://127.0.0.1:1883\nthis is not ini\n")
     expect_exit([b, "--config", syntax], 2, prog + " with a syntax error", stderr_has=(syntax + ":3",))
     unknown_sec = write(os.path.join(d, "section.ini"), "[mqtt]\nuri = tcp://127.0.0.1:1883\n[nonsense]\nx = 1\n")
@@ -242,6 +249,29 @@ def signals(env, broker):
         rc, el = coll.terminate(sig, 10)
         T.check(rc == 0 and el <= 5, "collector: %s -> exit 0 within 5 s expected, got %s after %.2f s"
                 % (name, rc, el))
+
+    T.log("step: SIGTERM while another process holds the database's write lock")
+    # (a backup or an operator's sqlite3 shell): every wait for the lock took SQLite's 5 s
+    # busy timeout, the drain's and the last words' one after another, ~17 s in all
+    coll = env.collector(broker, name="coll-locked")
+    ag = env.agent(broker, "cli-locked", "gw-1", seed=4, lifts=1, chargers=1, ports=2,
+                   heartbeat_s=1, time_scale=20, batch_ms=200, name="agent-locked")
+    T.wait_journal_growth([ag], 3, 20, "the agent to stream a little")
+    con = sqlite3.connect(coll.db_path, timeout=10, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        T.wait_until(lambda: "database is locked" in coll.proc.log_text(), 20,
+                     "the collector's writer to find the database locked")
+        rc, el = coll.terminate(signal.SIGTERM, 30)
+    finally:
+        con.close()  # rolls back: nothing was written
+    T.check(rc == 0 and el <= 5, "collector with the database locked: SIGTERM -> exit 0 within 5 s, "
+            "got %s after %.2f s" % (rc, el))
+    coll.start()
+    ag.restart_silent()  # creates nothing more, resends what no ack covers
+    T.wait_stored_equals_journal(coll, [ag], 60, "what the agent sent while the database was locked")
+    ag.terminate()
+    coll.terminate()
 
     T.log("step: SIGTERM with the broker unreachable")
     dead = T.free_port()

@@ -307,6 +307,10 @@ def check_auth_and_errors(coll):
         st, data = coll.api("/api/v1/readings", params)
         T.check_eq(st, 404, "GET /api/v1/readings for an %s" % what)
         check_error_body(data, "404 for an %s" % what)
+    # an unknown site is a filter matching nothing (docs/protocol.md, "Unknown names")
+    for path in ("/api/v1/devices", "/api/v1/alerts", "/api/v1/summaries"):
+        T.check_eq(coll.api(path, {"site": "no-such-site"}), (200, []),
+                   "GET %s?site=no-such-site" % path)
     st, _ = coll.api("/api/v1/no-such-route")
     T.check_eq(st, 404, "GET /api/v1/no-such-route")
     T.check_eq(coll.api_ok("/api/v1/devices", {"site": "no-such-site"}), [],

@@ -968,6 +968,30 @@ static void test_comments(void)
 	cload_done(&l);
 }
 
+/*
+ * A path that opens but cannot be read (a directory) is an error. It read as an
+ * empty file: the program reported "configuration OK" and ran on every default.
+ */
+static void test_unreadable_file(void)
+{
+	struct sp_conf_errors e = {NULL, 0};
+	struct collector_conf c;
+	struct agent_conf a;
+
+	CHECK_EQ_INT(collector_conf_init(&c), 0);
+	CHECK_EQ_INT(collector_conf_load(&c, tmp_dir, &e), SP_ECONFIG);
+	CHECK_EQ_INT(e.count, 1);
+	CHECK(has_error(&e, tmp_dir, 0, "cannot read", NULL));
+	collector_conf_free(&c);
+	sp_conf_errors_free(&e);
+
+	CHECK_EQ_INT(agent_conf_init(&a), 0);
+	CHECK_EQ_INT(agent_conf_load(&a, tmp_dir, &e), SP_ECONFIG);
+	CHECK(has_error(&e, tmp_dir, 0, "cannot read", NULL));
+	agent_conf_free(&a);
+	sp_conf_errors_free(&e);
+}
+
 static void test_list_values(void)
 {
 	struct cload l;
@@ -1529,6 +1553,7 @@ int main(void)
 	RUN(test_list_values);
 	RUN(test_mail_addresses);
 	RUN(test_missing_file);
+	RUN(test_unreadable_file);
 	RUN(test_collector_override);
 	RUN(test_conf_set_unknown);
 	RUN(test_secrets_not_in_errors);

@@ -3661,7 +3661,7 @@ static void test_city_outbox(void)
 {
 	char path[256];
 	struct taken t;
-	int64_t p;
+	int64_t p, pe;
 	struct store *s = fresh(path, sizeof(path));
 	CHECK(s != NULL);
 	if (s == NULL)
@@ -3673,15 +3673,16 @@ static void test_city_outbox(void)
 		return;
 	}
 	const int64_t H = 3600000;
-	CHECK_EQ_INT(store_sender_summarized(h, "site-a", &p), SP_ENOTFOUND);
+	CHECK_EQ_INT(store_sender_summarized(h, "site-a", &p, &pe), SP_ENOTFOUND);
 	CHECK_EQ_INT(store_sender_add_summary(h, "site-a", T0, T0 + H, "site-a:1", "{\"a\":1}", 7,
 					      T0 + H), 0);
 	CHECK_EQ_INT(store_sender_add_summary(h, "site-b", T0, T0 + H, "site-b:1", "{\"b\":1}", 7,
 					      T0 + H), 0);
 	CHECK_EQ_INT(store_sender_add_summary(h, "site-a", T0 + H, T0 + 2 * H, "site-a:2",
 					      "{\"a\":2}", 7, T0 + 2 * H), 0);
-	CHECK_EQ_INT(store_sender_summarized(h, "site-a", &p), 0);
+	CHECK_EQ_INT(store_sender_summarized(h, "site-a", &p, &pe), 0);
 	CHECK_EQ_INT(p, T0 + H);
+	CHECK_EQ_INT(pe, 0); /* these bodies say no period_end */
 	CHECK_EQ_INT(store_sender_pending(h), 3);
 
 	/* site-a's first period fails: its second waits behind it, site-b goes on */
@@ -3717,6 +3718,15 @@ static void test_city_outbox(void)
 	memset(&t, 0, sizeof(t));
 	CHECK_EQ_INT(store_r_summaries(s, "site-a", 0, INT64_MAX, 100, on_summary_row, &t), 2);
 	CHECK_EQ_STR(t.body, "{\"a\":2}");
+	/* a summary that says its end: the next period follows on from it, whatever its length */
+	char body[128];
+	int blen = snprintf(body, sizeof(body), "{\"v\":1,\"period_start\":%lld,\"period_end\":%lld}",
+			    (long long)(T0 + 2 * H), (long long)(T0 + 4 * H));
+	CHECK_EQ_INT(store_sender_add_summary(h, "site-c", T0 + 2 * H, T0 + 4 * H, "site-c:1", body,
+					      (size_t)blen, T0 + 4 * H), 0);
+	CHECK_EQ_INT(store_sender_summarized(h, "site-c", &p, &pe), 0);
+	CHECK_EQ_INT(p, T0 + 2 * H);
+	CHECK_EQ_INT(pe, T0 + 4 * H);
 	store_sender_close(h);
 	drop(s, path);
 }
