@@ -645,6 +645,12 @@ static void apply_commands(struct agent *a)
 	for (unsigned i = 0; i < n; i++) {
 		if (cmd_seen(a, cmds[i].id))
 			continue; /* applied once per id (CONTRACT §3.3) */
+		if (!sim_has_port(a->sim, cmds[i].dev, (int)cmds[i].port)) {
+			/* not remembered in the spool: it would take a place of one applied */
+			SP_WARN("agent", "command %s: no port %d on %s", cmds[i].id,
+				(int)cmds[i].port, cmds[i].dev);
+			continue;
+		}
 		/*
 		 * remembered before it is applied: after a crash in between, the
 		 * restart finds it and starts with the port off. A spool that cannot
@@ -659,9 +665,6 @@ static void apply_commands(struct agent *a)
 		if (sim_port_off(a->sim, cmds[i].dev, cmds[i].port) == 0)
 			SP_INFO("agent", "command %s: port_off %s port %d", cmds[i].id, cmds[i].dev,
 				(int)cmds[i].port);
-		else
-			SP_WARN("agent", "command %s: no port %d on %s", cmds[i].id,
-				(int)cmds[i].port, cmds[i].dev);
 	}
 }
 

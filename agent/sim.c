@@ -478,24 +478,36 @@ void sim_step(struct sim *s, int64_t now_ms, sim_emit_fn emit, void *ctx)
 		sim_charger_report(s->chargers[i], s->charger_lost[i] ? &mute : &o);
 }
 
-int sim_port_off(struct sim *s, const char *dev, int port)
+/* The charger with this port, or NULL. */
+static struct sim_charger *port_owner(struct sim *s, const char *dev, int port)
 {
 	if (s == NULL || dev == NULL)
-		return -1;
+		return NULL;
 	int i = dev_index(dev, "chg-", s->p.chargers);
 	if (i < 0 || port < 1 || port > sim_charger_ports(s->chargers[i]))
+		return NULL;
+	return s->chargers[i];
+}
+
+bool sim_has_port(struct sim *s, const char *dev, int port)
+{
+	return port_owner(s, dev, port) != NULL;
+}
+
+int sim_port_off(struct sim *s, const char *dev, int port)
+{
+	struct sim_charger *c = port_owner(s, dev, port);
+	if (c == NULL)
 		return -1;
-	sim_charger_port_off(s->chargers[i], port);
+	sim_charger_port_off(c, port);
 	return 0;
 }
 
 int sim_port_keep_off(struct sim *s, const char *dev, int port)
 {
-	if (s == NULL || dev == NULL)
+	struct sim_charger *c = port_owner(s, dev, port);
+	if (c == NULL)
 		return -1;
-	int i = dev_index(dev, "chg-", s->p.chargers);
-	if (i < 0 || port < 1 || port > sim_charger_ports(s->chargers[i]))
-		return -1;
-	sim_charger_port_keep_off(s->chargers[i], port);
+	sim_charger_port_keep_off(c, port);
 	return 0;
 }

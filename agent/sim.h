@@ -109,6 +109,9 @@ void sim_step(struct sim *s, int64_t now_ms, sim_emit_fn emit, void *ctx);
 /* True while a SIM_SILENT scenario is active: the agent then publishes nothing. */
 bool sim_silent(const struct sim *s, int64_t now_ms);
 
+/* Whether the simulated fleet has this charger and port. */
+bool sim_has_port(struct sim *s, const char *dev, int port);
+
 /*
  * Applies a remote port_off command (CONTRACT §3.3): the port's session, if
  * any, ends with reason "remote" and the port becomes "disabled".

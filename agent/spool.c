@@ -471,9 +471,14 @@ int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, i
 	if (rc)
 		return rc;
 	changed = sqlite3_changes(sp->db);
-	/* the newest `keep` stay (rowid breaks ties of one millisecond) */
+	/*
+	 * The newest `keep` stay, newest by rowid (the order of arrival: only the
+	 * oldest rows are ever deleted), not by `at`: after the wall clock was
+	 * set back a new command's `at` is older than the rest, and it would go
+	 * at once.
+	 */
 	if ((rc = prepare(sp, &st, "DELETE FROM commands WHERE rowid NOT IN (SELECT rowid FROM "
-				   "commands ORDER BY at DESC, rowid DESC LIMIT ?)")))
+				   "commands ORDER BY rowid DESC LIMIT ?)")))
 		return rc;
 	sqlite3_bind_int(st, 1, keep);
 	rc = step_done(sp, st, "forget old commands");
@@ -488,7 +493,7 @@ int spool_cmd_each(struct spool *sp, spool_cmd_fn fn, void *ctx)
 	sqlite3_stmt *st = NULL;
 	int rc, n = 0;
 
-	if ((rc = prepare(sp, &st, "SELECT id, dev, port FROM commands ORDER BY at, rowid")))
+	if ((rc = prepare(sp, &st, "SELECT id, dev, port FROM commands ORDER BY rowid")))
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *id = (const char *)sqlite3_column_text(st, 0);

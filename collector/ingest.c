@@ -115,8 +115,9 @@ static void on_message(void *ctx, const char *topic, size_t topic_len, const voi
 		 * Paho acknowledged it to the broker already (mqtt.h): from here on
 		 * it is ours to keep. ingest_stop stops the deliveries before the
 		 * queue closes, so a closed queue here would be a bug in that order.
-		 * SP_ETOOBIG only for a peeked one (main.c sizes the queue for every
-		 * payload up to SP_PAYLOAD_MAX; queue_cap_for).
+		 * SP_ETOOBIG cannot come: main.c sizes the queue for every payload up
+		 * to SP_PAYLOAD_PEEK_MAX (queue_cap_for); were it to, the message is
+		 * counted too_large below.
 		 */
 		rc = queue_push(in->queue, topic, topic_len, payload, len, now);
 	}

@@ -21,7 +21,9 @@
 #include "sitepulse/clock.h"
 #include "sitepulse/error.h"
 #include "sitepulse/log.h"
+#include "sitepulse/record.h"
 #include "sitepulse/signals.h"
+#include "sitepulse/topic.h"
 
 #include <getopt.h>
 #include <malloc.h>
@@ -43,7 +45,11 @@
  * the drain, the last words and the outbox senders end within §7's 5 s.
  */
 #define STOP_WAITS_MS 3000
-#define INGEST_QUEUE_MIN (1024 * 1024) /* two of the largest messages (256 KiB) and more */
+/*
+ * The raw queue's least size: it must take the largest message it is handed,
+ * an oversize data message read for its seq alone (SP_PAYLOAD_PEEK_MAX, ingest.c)
+ */
+#define INGEST_QUEUE_MIN queue_cap_for(SP_TOPIC_MAX * 4, SP_PAYLOAD_PEEK_MAX)
 
 /* Everything the collector runs, owned by main(). */
 struct collector {

@@ -542,6 +542,8 @@ static int judge_one(struct rules *r, const struct rule_device *d, const struct 
 	int32_t i = *dev < 0 || !(r->devs[*dev].rules_seen & (1u << rule))
 			    ? -1
 			    : entry_find(r, *dev, rule, port, code);
+	if (vd == V_KEEP_OPEN) /* rules_int.h */
+		vd = i >= 0 && r->entries[i].open ? V_UNKNOWN : V_FALSE;
 	if (i < 0) {
 		if (vd != V_TRUE)
 			return 0;

@@ -47,7 +47,7 @@ enum rule_id {
 	RULE_LIFT_STOPPED_OUTSIDE_ZONE, /* empty, stopped outside the door zone */
 	RULE_LIFT_POWER_LOSS,         /* running on battery */
 	RULE_LIFT_SAFETY_CIRCUIT,     /* safety_ok false */
-	RULE_LIFT_DOOR_OPEN_LONG,     /* door open while stopped */
+	RULE_LIFT_DOOR_OPEN_LONG,     /* door not closed while stopped */
 	RULE_LIFT_MODE,               /* mode other than normal */
 	RULE_LIFT_FAULT,              /* a fault record of a lift, per code */
 	RULE_CHARGER_SMOKE,           /* station smoke */

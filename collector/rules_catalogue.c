@@ -42,7 +42,7 @@ static enum verdict is(bool cond)
 
 /*
  * A threshold with hysteresis: TRUE past the threshold, FALSE once back
- * beyond threshold - hysteresis, UNKNOWN (no change) in between. `strict`
+ * beyond threshold - hysteresis, KEEP_OPEN in between. `strict`
  * rules start above the threshold and end at or below the lower bound; the
  * others start at it and end below the lower bound.
  */
@@ -50,8 +50,8 @@ static enum verdict over(double value, double threshold, double hysteresis, bool
 {
 	double low = threshold - hysteresis;
 	if (strict)
-		return value > threshold ? V_TRUE : value <= low ? V_FALSE : V_UNKNOWN;
-	return value >= threshold ? V_TRUE : value < low ? V_FALSE : V_UNKNOWN;
+		return value > threshold ? V_TRUE : value <= low ? V_FALSE : V_KEEP_OPEN;
+	return value >= threshold ? V_TRUE : value < low ? V_FALSE : V_KEEP_OPEN;
 }
 
 static void lift_snap(const struct sp_lift *l, struct snap *v)
@@ -99,9 +99,13 @@ static enum verdict lift_overspeed(const struct rule_device *d, const struct sp_
 
 /*
  * L03/L04: the car outside the door zone at or past a terminal floor and
- * moving further out (up at the top, down at the bottom). Back in the door
- * zone, or inside the range, ends it; stopped or moving back while still out
- * there changes nothing (S6a clears on the door zone only).
+ * moving further out (up at the top, down at the bottom), for the whole
+ * hold. Back in the door zone, or inside the range, ends it; stopped or
+ * moving back while still out there keeps an open alert open (S6a clears
+ * on the door zone only) but ends a pending hold: a car that stopped short
+ * of the top landing is lift.stopped_outside_zone or lift.trapped, not an
+ * overtravel. Without the birth's floors: never (FALSE, so that an alert
+ * opened before a birth that dropped them can still clear).
  */
 static enum verdict lift_overtravel(const struct rule_device *d, const struct sp_record *rec,
 				    const struct rule_setting *s, struct snap *v)
@@ -109,14 +113,14 @@ static enum verdict lift_overtravel(const struct rule_device *d, const struct sp
 	(void)s;
 	const struct sp_lift *l = &rec->u.lift;
 	if (!d->has_floors)
-		return V_UNKNOWN;
+		return V_FALSE;
 	lift_snap(l, v);
 	bool at_top = l->floor >= d->floor_top, at_bottom = l->floor <= d->floor_bottom;
 	if (l->door_zone || (!at_top && !at_bottom))
 		return V_FALSE;
 	if ((at_top && l->dir == SP_DIR_UP) || (at_bottom && l->dir == SP_DIR_DOWN))
 		return V_TRUE;
-	return V_UNKNOWN;
+	return V_KEEP_OPEN;
 }
 
 static enum verdict lift_stopped_outside_zone(const struct rule_device *d,

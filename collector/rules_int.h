@@ -34,11 +34,15 @@
 _Static_assert(DETAIL_MAX > SP_FAULT_CODE_MAX + SP_TEXT_MAX + 96, "fault detail may be cut");
 
 /*
- * A condition judged on one record: TRUE, FALSE or UNKNOWN (a field it needs
- * is absent, or a threshold value sits inside the hysteresis band). UNKNOWN
- * leaves the state alone.
+ * A condition judged on one record: TRUE, FALSE, UNKNOWN (a field it needs
+ * is absent: leaves the state alone) or KEEP_OPEN: no longer true, but not
+ * far enough back to end an alert (a threshold value inside its hysteresis
+ * band; a car still outside the door zone at a terminal floor). KEEP_OPEN
+ * leaves an open alert open, so a value hovering at the limit cannot flap
+ * it, and ends a hold still pending like FALSE: the condition did not last
+ * the hold, so a spike followed by in-band readings opens nothing.
  */
-enum verdict { V_FALSE, V_TRUE, V_UNKNOWN };
+enum verdict { V_FALSE, V_TRUE, V_UNKNOWN, V_KEEP_OPEN };
 
 /* The values an alert's detail is written from (kept while a hold runs). */
 struct snap {

@@ -98,7 +98,7 @@ struct sqlite_store {
 	sqlite3 *ack_db;
 	sqlite3_stmt *ack_st[2];
 	/* lock waits: every connection's (sqs_busy_init), and when they all end (0 = no end) */
-	struct sqs_busy busy_writer, busy_reader, busy_ack, busy_sender;
+	struct sqs_busy busy_writer, busy_reader, busy_ack; /* the senders': struct sq_sender */
 	atomic_llong waits_end_mono;
 };
 

@@ -90,6 +90,7 @@ static const char *const SO_COMMON[SO_COUNT] = {
 struct sq_sender {
 	struct sqlite_store *s;
 	sqlite3 *db;
+	struct sqs_busy busy;   /* its own: the mail and city senders run on two threads */
 	enum store_outbox box;
 	sqlite3_stmt *st[SO_COUNT];
 };
@@ -151,7 +152,7 @@ void *sqo_sender_open(void *impl, enum store_outbox box)
 		goto fail;
 	}
 	/* the writer's batches are short: a sender's update waits them out */
-	sqs_busy_init(s, h->db, &s->busy_sender, 10000);
+	sqs_busy_init(s, h->db, &h->busy, 10000);
 	for (int i = 0; i < SO_COUNT; i++) {
 		const char *sql = i == SO_NEXT ? SOSQL[box][SO_NEXT] : SO_COMMON[i];
 		if (sqlite3_prepare_v3(h->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &h->st[i], NULL) !=

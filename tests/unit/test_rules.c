@@ -755,6 +755,35 @@ static void test_overtravel(void)
 	CHECK_EQ_INT(rules_count(f.r), 0);
 	sink_clear(s);
 
+	/*
+	 * stopping short of the top landing (one record going up, then stopped
+	 * outside the door zone): the hold ends, no overtravel 20 s later (that
+	 * car is lift.stopped_outside_zone's)
+	 */
+	feed(&f, &floors, moving(&floors, T0 + 90 * S, 7), R0 + 90 * S);
+	feed(&f, &floors, lift(&floors, T0 + 91 * S, 7, SP_DIR_STOP, SP_DOOR_CLOSED, false, false),
+	     R0 + 91 * S);
+	CHECK_EQ_INT(s->n, 3); /* hold start, hold end, stopped_outside_zone's hold start */
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_LIFT_OVERTRAVEL, 0, "", T0 + 90 * S, ANY);
+	CHECK_EV(s, 1, RULE_HOLD_END, RULE_LIFT_OVERTRAVEL, 0, "", ANY, ANY);
+	CHECK_EV(s, 2, RULE_HOLD_START, RULE_LIFT_STOPPED_OUTSIDE_ZONE, 0, "", T0 + 91 * S, ANY);
+	feed(&f, &floors, parked(&floors, T0 + 95 * S, 7), R0 + 95 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	sink_clear(s);
+
+	/* an open alert of a lift whose next birth gives no floors: the next record clears it */
+	feed(&f, &floors, moving(&floors, T0 + 100 * S, 7), R0 + 100 * S);
+	feed(&f, &floors, moving(&floors, T0 + 121 * S, 7), R0 + 121 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_OVERTRAVEL, 0, "", T0 + 100 * S, T0 + 120 * S);
+	struct rule_device nofloors = floors;
+	nofloors.has_floors = false;
+	feed(&f, &nofloors, moving(&nofloors, T0 + 122 * S, 7), R0 + 122 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_OVERTRAVEL, 0, "", ANY, T0 + 122 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	sink_clear(s);
+
 	/* no floors from the birth: not judged */
 	feed(&f, &LIFT, moving(&LIFT, T0, 7), R0);
 	tick(&f, R0 + 60 * S);
@@ -1582,6 +1611,19 @@ static void test_station_rules(void)
 	feed(&f, &CHG, d, r + 102 * S);
 	CHECK_EQ_INT(s->n, 2);
 	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_DOOR_OPEN, 0, "", ANY, t + 102 * S);
+	/*
+	 * a voltage spike (+18 %), then readings back in the window but inside
+	 * the band (+13.6 %): the hold ends, nothing opens 60 s later (the band
+	 * kept the hold running, so the spike alone opened an alert)
+	 */
+	sink_clear(s);
+	feed(&f, &CHG, supply(&CHG, t + 110 * S, 260), r + 110 * S);
+	feed(&f, &CHG, supply(&CHG, t + 111 * S, 250), r + 111 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_CHARGER_VOLTAGE, 0, "", t + 110 * S, ANY);
+	CHECK_EV(s, 1, RULE_HOLD_END, RULE_CHARGER_VOLTAGE, 0, "", ANY, ANY);
+	tick(&f, r + 200 * S);
+	CHECK_EQ_INT(s->n, 2);
 	CHECK_EQ_INT(rules_count(f.r), 0);
 out:
 	fx_close(&f);
@@ -1689,12 +1731,24 @@ static void test_port_rules(void)
 	feed(&f, &CHG, port_power(&CHG, T0 + 10 * S, 2, 900), R0 + 10 * S);
 	CHECK_EQ_INT(s->n, 3);
 	CHECK_EV(s, 2, RULE_CLEAR, RULE_PORT_OVER_POWER, 2, "", ANY, T0 + 10 * S);
+	/*
+	 * a spike, then a reading within the limit but inside the band (96 %):
+	 * the hold ends, nothing opens 5 s later (the band kept the hold
+	 * running, and a port within its limit was alerted)
+	 */
+	feed(&f, &CHG, port_power(&CHG, T0 + 11 * S, 2, 1010), R0 + 11 * S);
+	feed(&f, &CHG, port_power(&CHG, T0 + 12 * S, 2, 960), R0 + 12 * S);
+	CHECK_EQ_INT(s->n, 5);
+	CHECK_EV(s, 3, RULE_HOLD_START, RULE_PORT_OVER_POWER, 2, "", T0 + 11 * S, ANY);
+	CHECK_EV(s, 4, RULE_HOLD_END, RULE_PORT_OVER_POWER, 2, "", ANY, ANY);
+	tick(&f, R0 + 20 * S);
+	CHECK_EQ_INT(s->n, 5);
 	/* limit unknown: not judged */
 	struct rule_device nolimit = CHG;
 	nolimit.id = 30;
 	nolimit.port_limit_w = 0;
 	feed(&f, &nolimit, port_power(&nolimit, T0, 2, 5000), R0);
-	CHECK_EQ_INT(s->n, 3);
+	CHECK_EQ_INT(s->n, 5);
 
 	/* port fault state */
 	sink_clear(s);

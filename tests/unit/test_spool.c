@@ -615,6 +615,15 @@ static void test_commands_remembered(void)
 	CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 2);
 	CHECK_EQ_STR(c.ids[0], "c2");
 	CHECK_EQ_STR(c.ids[1], "c3");
+	/*
+	 * the wall clock set back: a new command's time is older than the
+	 * others', and it is still the newest (it was deleted at once, by `at`)
+	 */
+	CHECK_EQ_INT(spool_cmd_add(sp, "c4", "chg-1", 2, 500, 2), 1);
+	c.n = 0;
+	CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 2);
+	CHECK_EQ_STR(c.ids[0], "c3");
+	CHECK_EQ_STR(c.ids[1], "c4");
 	spool_close(sp);
 	harness_remove_db(path);
 }
