@@ -85,13 +85,13 @@ static void test_long_line(void)
 	CHECK(l != NULL);
 	if (l == NULL)
 		return;
-	memset(detail, 'x', sizeof(detail) - 1);
+	memset(detail, 'd', sizeof(detail) - 1);
 	detail[sizeof(detail) - 1] = '\0';
 	alertlog_add(l, "alert 1 opened: %s", detail);
 	CHECK_EQ_INT(alertlog_commit(l, on_say, &s), 1);
 	CHECK_EQ_INT(s.n, 1);
 	CHECK_EQ_INT(strlen(s.line[0]), ALERTLOG_LINE_MAX - 1);
-	CHECK(strncmp(s.line[0], "alert 1 opened: xxx", 19) == 0);
+	CHECK(strncmp(s.line[0], "alert 1 opened: ddd", 19) == 0);
 	alertlog_destroy(l);
 }
 
