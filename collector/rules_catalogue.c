@@ -192,15 +192,26 @@ static enum verdict charger_smoke(const struct rule_device *d, const struct sp_r
 	return is(rec->u.station.smoke);
 }
 
+/*
+ * The rules that start at a reading >= their threshold (leakage, the
+ * cabinet's and a port's temperature): UNKNOWN when the record lacks the
+ * field, else the reading kept for the detail and judged by over().
+ */
+static enum verdict reading_at_least(bool present, double reading, const struct rule_setting *s,
+				     struct snap *v)
+{
+	if (!present)
+		return V_UNKNOWN;
+	v->a = reading;
+	v->valid = true;
+	return over(v->a, s->threshold, s->hysteresis, false);
+}
+
 static enum verdict charger_leakage(const struct rule_device *d, const struct sp_record *rec,
 				    const struct rule_setting *s, struct snap *v)
 {
 	(void)d;
-	if (!(rec->has & SP_HAS_LEAK_MA))
-		return V_UNKNOWN;
-	v->a = rec->u.station.leak_ma;
-	v->valid = true;
-	return over(v->a, s->threshold, s->hysteresis, false);
+	return reading_at_least(rec->has & SP_HAS_LEAK_MA, rec->u.station.leak_ma, s, v);
 }
 
 static enum verdict charger_voltage(const struct rule_device *d, const struct sp_record *rec,
@@ -231,22 +242,14 @@ static enum verdict charger_over_temp(const struct rule_device *d, const struct 
 				      const struct rule_setting *s, struct snap *v)
 {
 	(void)d;
-	if (!(rec->has & SP_HAS_AMBIENT_C))
-		return V_UNKNOWN;
-	v->a = rec->u.station.ambient_c;
-	v->valid = true;
-	return over(v->a, s->threshold, s->hysteresis, false);
+	return reading_at_least(rec->has & SP_HAS_AMBIENT_C, rec->u.station.ambient_c, s, v);
 }
 
 static enum verdict port_over_temp(const struct rule_device *d, const struct sp_record *rec,
 				   const struct rule_setting *s, struct snap *v)
 {
 	(void)d;
-	if (!(rec->has & SP_HAS_TEMP_C))
-		return V_UNKNOWN;
-	v->a = rec->u.port.temp_c;
-	v->valid = true;
-	return over(v->a, s->threshold, s->hysteresis, false);
+	return reading_at_least(rec->has & SP_HAS_TEMP_C, rec->u.port.temp_c, s, v);
 }
 
 static enum verdict port_over_power(const struct rule_device *d, const struct sp_record *rec,
