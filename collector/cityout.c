@@ -82,6 +82,7 @@
 struct site_next {
 	char site[SP_ID_MAX + 1];
 	int64_t next;     /* period start; -1 = not known yet */
+	int64_t bridge_end; /* > next: that period ends here, not at next + period_ms */
 	bool first;       /* never summarized: an empty first period is skipped */
 	int64_t retry_at; /* wall ms: no build before (after a failure) */
 };
@@ -211,12 +212,21 @@ static void refresh_sites(struct cityout *c)
 			sp_strerror(rc), SITES_REFRESH_MS / 1000);
 }
 
+/* The end of the site's next period: a bridge's, or one period_ms on. */
+static int64_t period_end(const struct cityout *c, const struct site_next *sn)
+{
+	return sn->bridge_end > sn->next ? sn->bridge_end : sn->next + c->p.period_ms;
+}
+
 /*
  * The site's next period, from the stored progress or (never summarized) the
- * clock. After the last summarized period comes the first period of the
- * current length that starts at or after its end: with [city] period_s
- * changed in between, last + period_ms would summarize time twice (a shorter
- * period) or leave every later period off the clock's (a longer one).
+ * clock. After the last summarized period comes the next one of the current
+ * length, aligned to the clock: with [city] period_s changed in between,
+ * last + period_ms would summarize time twice (a shorter period) or leave
+ * every later period off the clock's (a longer one). Where the last end is
+ * not on the new length's grid, one bridging period runs from it to the
+ * next aligned start, so the city gets every stretch of time exactly once
+ * (before, that stretch was in no summary).
  */
 static int site_resolve(struct cityout *c, struct site_next *sn, int64_t now)
 {
@@ -224,12 +234,14 @@ static int site_resolve(struct cityout *c, struct site_next *sn, int64_t now)
 	int rc = store_sender_summarized(c->out, sn->site, &last, &last_end);
 	if (rc == 0) {
 		int64_t end = last_end > last ? last_end : last + c->p.period_ms;
-		sn->next = -floor_div(-end, c->p.period_ms) * c->p.period_ms;
-		if (sn->next != end)
-			SP_WARN(LOG_COMP, "%s: [city] period_s changed: the next summary starts at the "
-					  "next whole period, %lld; the %lld s from %lld are in none",
-				sn->site, (long long)sn->next, (long long)((sn->next - end) / 1000),
-				(long long)end);
+		int64_t aligned = -floor_div(-end, c->p.period_ms) * c->p.period_ms;
+		sn->next = end;
+		sn->bridge_end = aligned;
+		if (aligned != end)
+			SP_INFO(LOG_COMP, "%s: [city] period_s changed: one bridging summary covers "
+					  "%lld to %lld (%lld s), then whole periods follow",
+				sn->site, (long long)end, (long long)aligned,
+				(long long)((aligned - end) / 1000));
 		sn->first = false;
 	} else if (rc == SP_ENOTFOUND) {
 		sn->next = floor_div(now, c->p.period_ms) * c->p.period_ms - c->p.period_ms;
@@ -247,7 +259,7 @@ static int site_resolve(struct cityout *c, struct site_next *sn, int64_t now)
  */
 static int build(struct cityout *c, struct site_next *sn, int64_t now)
 {
-	int64_t start = sn->next, end = start + c->p.period_ms;
+	int64_t start = sn->next, end = period_end(c, sn);
 	struct citybuild_report rep;
 	char key[sizeof(c->item.key)];
 	int rc = citybuild_period(c->builder, sn->site, start, end, now, sn->first, &c->stopping,
@@ -304,14 +316,15 @@ static bool schedule(struct cityout *c, int64_t now)
 				sn->retry_at = now + BUILD_RETRY_MS;
 				continue;
 			}
-			if (now < sn->next + c->p.period_ms + c->p.grace_ms)
+			int64_t end = period_end(c, sn);
+			if (now < end + c->p.grace_ms)
 				continue;
 			/* a new site's first periods: skipped at the cost of a probe when empty */
 			int rc = sn->first ? store_r_site_has_records(c->p.store, sn->site, sn->next,
-								       sn->next + c->p.period_ms)
+								       end)
 					   : 1;
 			if (rc == 0) {
-				sn->next += c->p.period_ms;
+				sn->next = end;
 				progress = true;
 				continue;
 			}
@@ -324,7 +337,7 @@ static bool schedule(struct cityout *c, int64_t now)
 			if (rc == 0)
 				sn->first = false;
 			budget--; /* a skipped period read as much as a built one */
-			sn->next += c->p.period_ms;
+			sn->next = end;
 			progress = true;
 		}
 	}

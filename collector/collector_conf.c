@@ -206,7 +206,8 @@ static const struct sp_conf_key city_keys[] = {
 	{"token", SP_CONF_STRING, CI(token), "", 0, 1024, NULL, SP_CONF_SECRET, NULL,
 	 "bearer token for the city endpoint"},
 	{"period_s", SP_CONF_INT, CI(period_s), "3600", 60, 86400, NULL, 0, NULL,
-	 "summary period, aligned to the clock in UTC"},
+	 "summary period, aligned to the clock in UTC (after a change, one shorter "
+	 "bridging summary leads up to the new grid: docs/protocol.md)"},
 	{"grace_s", SP_CONF_INT, CI(grace_s), "600", 0, 86400, NULL, 0, NULL,
 	 "wait after a period ends before summarising it (late data)"},
 	{"ca_file", SP_CONF_STRING, CI(ca_file), "", 0, 4096, NULL, 0, NULL,

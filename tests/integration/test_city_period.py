@@ -8,6 +8,11 @@ is delivered (period P, [s, s + 120 s)), then is restarted with period_s = 60. T
 summary must start at s + 120 s, where the delivered one ended, on a whole minute: the old
 collector went on from s + 60 s, so its next summary covered [s + 60 s, s + 120 s) a second
 time, and the city counted that minute's trips, sessions and alerts twice.
+
+Then it is restarted with period_s = 120 again. That summary ended at s + 180 s, which is
+not on the 2-minute grid: one bridging summary must cover [s + 180 s, s + 240 s), so the
+city gets that minute once. The old collector went on at s + 240 s and that minute was in
+no summary.
 """
 import os
 import sys
@@ -55,6 +60,22 @@ def main(env):
     T.check_eq(nxt[0] % 60000, 0, "the next period aligned to the minute")
     listed = sorted(x["period_start"] for x in coll.api_ok("/api/v1/summaries", {"site": SITE}))
     T.check_eq(listed[:2], [start, end], "/api/v1/summaries: the two periods, none in between")
+
+    end2 = nxt[1]
+    T.log("step: restart with period_s = 120; %d is off its grid: a bridge to %d"
+          % (end2, end2 + 60000))
+    coll.terminate()
+    city["period_s"] = 120
+    coll.extra["city"] = city
+    coll.write_config()
+    coll.start()
+    T.wait_until(lambda: len(delivered(http)) >= 3, 90, "the bridging summary of %s" % SITE, 0.5)
+    bridge = delivered(http)[2]
+    T.log("periods delivered: %s" % delivered(http))
+    T.check_eq(bridge[0], end2, "the bridge starts where the last summary ended")
+    T.check_eq(bridge[1], end2 + 60000, "the bridge ends at the next whole 2 minutes")
+    T.check_eq(bridge[1] % 120000, 0, "the bridge's end aligned to 2 min")
+    T.check("bridging summary" in coll.proc.log_text(), "the collector logs the bridge")
     ag.terminate()
 
 
