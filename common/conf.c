@@ -147,10 +147,11 @@ static char *trim(char *s)
 
 /*
  * Parses text into the key's slot of target. Returns 0, or non-zero with a
- * problem description in err. The slot is only changed on success.
+ * problem description in err. The slot is only changed on success. With
+ * `append`, a list's items go after those it holds (at most k->max in all).
  */
-static int set_value(const struct sp_conf_key *k, void *target, const char *text, char *err,
-		     size_t errlen)
+static int set_value(const struct sp_conf_key *k, void *target, const char *text, bool append,
+		     char *err, size_t errlen)
 {
 	char *dst = (char *)target + k->offset;
 	char *end = NULL;
@@ -219,6 +220,7 @@ static int set_value(const struct sp_conf_key *k, void *target, const char *text
 	}
 	case SP_CONF_LIST: {
 		struct sp_conf_list l = {NULL, 0};
+		size_t held = append ? ((struct sp_conf_list *)dst)->count : 0;
 		char *work = strdup(text), *save = NULL;
 		if (work == NULL) {
 			snprintf(err, errlen, "out of memory");
@@ -228,7 +230,7 @@ static int set_value(const struct sp_conf_key *k, void *target, const char *text
 			char *item = trim(tok);
 			if (*item == '\0')
 				continue;
-			bool too_many = l.count >= (size_t)k->max;
+			bool too_many = held + l.count >= (size_t)k->max;
 			if (too_many || strlen(item) > SP_CONF_STR_MAX ||
 			    ((k->flags & SP_CONF_ID) && !sp_id_valid_str(item)) ||
 			    (k->check && k->check(item, accepted, sizeof(accepted)))) {
@@ -262,6 +264,22 @@ static int set_value(const struct sp_conf_key *k, void *target, const char *text
 			l.items[l.count++] = copy;
 		}
 		free(work);
+		if (append && held > 0) {
+			struct sp_conf_list *have = (struct sp_conf_list *)dst;
+			char **p = realloc(have->items, (held + l.count) * sizeof(*p));
+			if (p == NULL) {
+				struct sp_conf_key tmp = *k;
+				tmp.offset = 0;
+				free_value(&tmp, &l);
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+			memcpy(p + held, l.items, l.count * sizeof(*p));
+			free(l.items);
+			have->items = p;
+			have->count = held + l.count;
+			return 0;
+		}
 		free_value(k, target);
 		*(struct sp_conf_list *)dst = l;
 		return 0;
@@ -281,7 +299,7 @@ static int apply_defaults(const struct sp_conf_key *keys, size_t nkeys, void *ta
 	for (size_t i = 0; i < nkeys; i++) {
 		if (keys[i].def == NULL)
 			continue;
-		if (set_value(&keys[i], target, keys[i].def, err, sizeof(err)))
+		if (set_value(&keys[i], target, keys[i].def, false, err, sizeof(err)))
 			return SP_ENOMEM; /* defaults are valid by construction; see unit test */
 	}
 	return 0;
@@ -494,12 +512,19 @@ static void set_key(struct load_ctx *c, const char *name, const char *value)
 				   section, name);
 		return;
 	}
-	if (remember_key(c, section, name)) {
+	/*
+	 * A list key given again adds to the list: inih's lines are at most
+	 * INIH_LINE_MAX characters, so a long list of recipients or tokens
+	 * could otherwise not be written at all. Any other key given twice is
+	 * a mistake (which one was meant?).
+	 */
+	bool again = remember_key(c, section, name);
+	if (again && k->type != SP_CONF_LIST) {
 		sp_conf_errors_add(c->errs, "%s:%d: [%s] %s: key given more than once", c->origin,
 				   c->line, section, name);
 		return;
 	}
-	if (set_value(k, c->cur_target, value, err, sizeof(err))) {
+	if (set_value(k, c->cur_target, value, again, err, sizeof(err))) {
 		sp_conf_errors_add(c->errs, "%s:%d: [%s] %s: %s", c->origin, c->line, section, name,
 				   err);
 		return;
@@ -772,7 +797,7 @@ int sp_conf_set(const struct sp_conf_schema *s, void *root, const char *section,
 		const struct sp_conf_key *k = find_key(sec, key);
 		if (k == NULL)
 			break;
-		if (set_value(k, (char *)root + sec->offset, value, err, sizeof(err))) {
+		if (set_value(k, (char *)root + sec->offset, value, false, err, sizeof(err))) {
 			sp_conf_errors_add(errs, "%s: [%s] %s: %s", origin, section, key, err);
 			return SP_ECONFIG;
 		}

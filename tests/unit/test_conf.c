@@ -1013,6 +1013,47 @@ static void test_list_values(void)
 	CHECK(has_error(&l.e, l.path, 2, "[smtp] to: ", "mail addresses"));
 	CHECK_EQ_INT(l.c.smtp.to.count, 0); /* all or nothing */
 	cload_done(&l);
+
+	/*
+	 * A list key given again adds to the list: a line is at most 198
+	 * characters, so ten recipients could not be written at all when a
+	 * repeat was an error.
+	 */
+	cload(&l, "[smtp]\nto = a@example.org, b@example.org\nfrom = s@example.org\n"
+		  "to = c@example.org\n[site.s1]\nmail_to = d@example.org\n"
+		  "mail_to = e@example.org,f@example.org\n[api]\noperator_tokens = o1\n"
+		  "operator_tokens = o2\n");
+	CHECK_EQ_INT(l.rc, 0);
+	CHECK_EQ_INT(l.c.smtp.to.count, 3);
+	if (l.c.smtp.to.count == 3) {
+		CHECK_EQ_STR(l.c.smtp.to.items[0], "a@example.org");
+		CHECK_EQ_STR(l.c.smtp.to.items[2], "c@example.org");
+	}
+	CHECK_EQ_INT(l.c.nsites, 1);
+	if (l.c.nsites == 1) {
+		CHECK_EQ_INT(l.c.sites[0].mail_to.count, 3);
+		if (l.c.sites[0].mail_to.count == 3)
+			CHECK_EQ_STR(l.c.sites[0].mail_to.items[2], "f@example.org");
+	}
+	CHECK_EQ_INT(l.c.api.operator_tokens.count, 2);
+	cload_done(&l);
+
+	/* the bound holds for the whole list, over all its lines */
+	char text[8192];
+	size_t n = (size_t)snprintf(text, sizeof(text), "[smtp]\n");
+	for (int i = 0; i <= COLLECTOR_MAIL_TO_MAX; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "to = r%d@example.org\n", i);
+	cload(&l, text);
+	CHECK_EQ_INT(l.rc, SP_ECONFIG);
+	CHECK(has_error(&l.e, l.path, COLLECTOR_MAIL_TO_MAX + 2, "[smtp] to: ", "at most"));
+	CHECK_EQ_INT(l.c.smtp.to.count, COLLECTOR_MAIL_TO_MAX);
+	cload_done(&l);
+
+	/* other keys given twice stay an error */
+	cload(&l, "[smtp]\nfrom = a@example.org\nfrom = b@example.org\n");
+	CHECK_EQ_INT(l.rc, SP_ECONFIG);
+	CHECK(has_error(&l.e, l.path, 3, "[smtp] from: ", "more than once"));
+	cload_done(&l);
 }
 
 /*
@@ -1181,7 +1222,7 @@ static void test_secrets_not_in_errors(void)
 	cload(&l, "[api]\n"
 		  "viewer_tokens = goodtoken, SeCrEt-Viewer value\n"  /* blank inside a token */
 		  "operator_tokens = SeCrEt-Op1\n"
-		  "operator_tokens = SeCrEt-Op2\n"                    /* repeated */
+		  "operator_tokens = SeCrEt-Op2 bad\n"                /* added to, blank inside */
 		  "viewer_token = SeCrEt-Typo\n"                      /* unknown key */
 		  "[mqtt]\n"
 		  "password = SeCrEt-Pw1\n"
@@ -1192,7 +1233,7 @@ static void test_secrets_not_in_errors(void)
 	CHECK_EQ_INT(l.rc, SP_ECONFIG);
 	CHECK_EQ_INT(l.e.count, 5);
 	CHECK(has_error(&l.e, l.path, 2, "[api] viewer_tokens: ", "bad value"));
-	CHECK(has_error(&l.e, l.path, 4, "[api] operator_tokens: ", "more than once"));
+	CHECK(has_error(&l.e, l.path, 4, "[api] operator_tokens: ", "bad value"));
 	CHECK(has_error(&l.e, l.path, 5, "[api] viewer_token: ", "unknown key"));
 	CHECK(has_error(&l.e, l.path, 8, "[mqtt] password: ", "more than once"));
 	CHECK(has_error(&l.e, l.path, 11, "[city] token: ", "more than once"));
