@@ -118,7 +118,16 @@ static int put_mail(struct alertmail *am, struct store *s, struct mail_alert *a,
  * opened max_per_hour alerts in the hour before this one (a flapping sensor
  * must not flood the crew; counted, and its clear mail is paced alike).
  * A clear is judged by the severity the alert was opened with (the store's),
- * not the event's: nobody told of the opening is told of the clear.
+ * not the event's: nobody told of the opening is told of the clear, and
+ * everybody told of it is.
+ *
+ * A critical alert is never paced, opened or cleared (DOMAIN's P1: notify
+ * at once): the 5th entrapment in a lift within the hour is a passenger as
+ * trapped as the first, and its clear tells the crew the passenger is out
+ * (without it their mail says trapped, still). It still counts toward its
+ * condition's hour, being an alert like any other: a rule whose severity a
+ * site's configuration lowers below critical is paced as before, which is
+ * how an operator quiets one known-faulty detector (docs/operations.md).
  */
 int alertmail_event(struct alertmail *am, struct store *s, const struct rule_event *ev,
 		    int64_t alert_id, bool cleared, struct alertmail_counts *c)
@@ -139,13 +148,15 @@ int alertmail_event(struct alertmail *am, struct store *s, const struct rule_eve
 	int stored = alert_severity_parse(severity);
 	if (cleared && (stored < 0 || stored > (int)m->min_severity))
 		return 0; /* (an unknown name: its opening was not mailed either) */
-	int64_t n = store_w_alerts_opened_between(s, ev->site, ev->dev, rule, ev->port,
-						  opened_at - MAIL_PACE_MS, opened_at);
-	if (n < 0)
-		return (int)n;
-	if (n > m->max_per_hour) {
-		c->paced++;
-		return 0;
+	if (stored != ALERT_CRITICAL) {
+		int64_t n = store_w_alerts_opened_between(s, ev->site, ev->dev, rule, ev->port,
+							  opened_at - MAIL_PACE_MS, opened_at);
+		if (n < 0)
+			return (int)n;
+		if (n > m->max_per_hour) {
+			c->paced++;
+			return 0;
+		}
 	}
 	struct mail_alert a = {.alert_id = alert_id, .cleared = cleared, .rule = rule,
 			       .site = ev->site, .dev = ev->dev, .port = ev->port,

@@ -27,13 +27,14 @@ struct writer_mail {
 	const struct collector_site_conf *sites;   /* mail_to and timezone per site */
 	size_t nsites;
 	enum alert_severity min_severity;          /* this or worse is mailed */
-	int64_t max_per_hour;                      /* per condition: more are paced (counted) */
+	int64_t max_per_hour;                      /* per condition: more are paced (counted);
+						      a critical alert never is */
 	int64_t repeat_ms;                         /* remind of critical unacked (0: never) */
 };
 
 /* What a batch's mail did, added to the metrics after COMMIT. */
 struct alertmail_counts {
-	uint64_t paced;      /* not sent: their condition mailed max_per_hour already */
+	uint64_t paced;      /* not sent: their condition opened max_per_hour already */
 	uint64_t reminders;  /* reminders queued */
 	uint64_t failed;     /* not composed (no usable recipient, ...): lost, logged as ERROR */
 };
@@ -48,11 +49,11 @@ void alertmail_destroy(struct alertmail *am);
  * Queues the mail of an alert opened (cleared false: ev is the RULE_OPEN
  * event, alert_id its new id) or cleared (ev the RULE_CLEAR event), unless
  * below min_severity (a clear: by the severity the alert was stored with),
- * paced, or the site has no recipients. A recipient that is not a usable
- * address (mailfmt_address_ok) is left out and logged; a mail that cannot
- * be composed (none left, ...) is logged as an ERROR, counted in c->failed
- * and skipped (the alert stands). 0 or SP_E* (the store's; the
- * caller's transaction then fails).
+ * paced (never a critical one: see alertmail.c), or the site has no
+ * recipients. A recipient that is not a usable address (mailfmt_address_ok)
+ * is left out and logged; a mail that cannot be composed (none left, ...)
+ * is logged as an ERROR, counted in c->failed and skipped (the alert
+ * stands). 0 or SP_E* (the store's; the caller's transaction then fails).
  */
 int alertmail_event(struct alertmail *am, struct store *s, const struct rule_event *ev,
 		    int64_t alert_id, bool cleared, struct alertmail_counts *c);

@@ -188,7 +188,8 @@ static const struct sp_conf_key smtp_keys[] = {
 	{"min_severity", SP_CONF_ENUM, SM(min_severity), "minor", 0, 0, alert_severity_names, 0, NULL,
 	 "alerts of this severity or worse are mailed (opened, and cleared)"},
 	{"max_per_hour", SP_CONF_INT, SM(max_per_hour), "4", 1, 1000, NULL, 0, NULL,
-	 "mails of one condition (rule, device, port) in an hour; more are counted, not sent"},
+	 "alerts of one condition (rule, device, port) mailed in an hour; the mails of more are "
+	 "counted, not sent, except a critical alert's (always mailed: docs/alerts.md)"},
 	{"repeat_s", SP_CONF_INT, SM(repeat_s), "600", 0, 86400, NULL, 0, NULL,
 	 "a critical alert still active and not acknowledged is mailed again this often (0: once)"},
 	{"timeout_s", SP_CONF_INT, SM(timeout_s), "30", 1, 600, NULL, 0, NULL,

@@ -14,8 +14,11 @@ SMTP server on loopback (aiosmtpd, sinks.py).
     ingesting (every record stored, /healthz 200), the mail waits in the
     outbox (mail_queued >= 1, mail_failed_total grows), and once the
     server answers again it is delivered, once;
-  - pacing: a condition that flaps (a port overheating again and again)
-    mails at most max_per_hour times; the rest is counted.
+  - pacing: a condition that flaps (a port overheating again and again, at
+    a site whose [site.S.rule.port.over_temp] lowers it to major, as an
+    operator quiets a faulty sensor: a critical alert is never paced, see
+    test_alert_critical_pace.py) mails at most max_per_hour times; the rest
+    is counted.
 """
 import collections
 import os
@@ -74,6 +77,7 @@ def main(env):
                  "timeout_s": 2, "retry_min_s": 1, "retry_max_s": 2, "max_per_hour": 2},
         "site.mail-a": {"mail_to": "crew-a@test.example, lead-a@test.example"},
         "rule.lift.trapped": {"hold_s": 2},
+        "site.mail-d.rule.port.over_temp": {"severity": "major"},
     })
     common = dict(heartbeat_s=1, time_scale=5, batch_ms=200, resend_s=2, ack_wait_s=1)
     a = env.agent(broker, "mail-a", "gw-1", seed=21, lifts=1, chargers=1, ports=2,
@@ -135,7 +139,7 @@ def main(env):
     mid = "<sitepulse.alert.%d.opened.%d@mail-c.sitepulse>" % (cid["id"], cid["opened_at"])
     T.check_eq(len(mails_by_id(smtp).get(mid, [])), 1, "mails of the alert that waited")
 
-    T.log("step: pacing a flapping port (max_per_hour 2)")
+    T.log("step: pacing a flapping port (max_per_hour 2; port.over_temp major at mail-d)")
     d = env.agent(broker, "mail-d", "gw-1", seed=24, lifts=0, chargers=1, ports=1,
                   args=sum((["--scenario", "chg-1/1:port_overheat@%d+3" % t] for t in (1, 15, 29, 43)),
                            []), **common)
@@ -143,6 +147,7 @@ def main(env):
     T.wait_until(lambda: len([x for x in alerts(coll, site="mail-d") if x["rule"] == "port.over_temp"
                               and x["cleared_at"]]) >= 3, 90, "port.over_temp at mail-d 3 times")
     flaps = [x for x in alerts(coll, site="mail-d") if x["rule"] == "port.over_temp"]
+    T.check_eq({x["severity"] for x in flaps}, {"major"}, "severity of mail-d's port.over_temp")
     T.wait_until(lambda: coll.metrics()["sitepulse_mail_queued"] == 0, 20, "mail_queued 0")
     ids = {x["id"] for x in flaps}
     sent = [mid for mid in mails_by_id(smtp)

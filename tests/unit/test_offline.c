@@ -5,8 +5,9 @@
  * back (unless it was silent already when the gateway's drop began: no
  * spool can rescue it), and clears with a fresh reading; per-site settings apply; and one
  * sweep over a real SQLite store opens and clears exactly those, once.
- * Their mails (alertmail.c): a clear follows the opening's severity, and a
- * recipient the mail cannot carry is left out, not the whole mail.
+ * Their mails (alertmail.c): a clear follows the opening's severity, a
+ * recipient the mail cannot carry is left out, not the whole mail, and a
+ * critical alert is never paced.
  */
 #include "harness.h"
 
@@ -666,6 +667,65 @@ out:
 	store_drop(s, path);
 }
 
+/*
+ * Pacing ([smtp] max_per_hour) holds back the mails of a condition that
+ * opened more than that in the hour before, but never those of a critical
+ * alert (DOMAIN's P1: notify at once): a gateway.offline made critical
+ * flaps 4 times under max_per_hour 2 and each opening and clear is mailed.
+ * The critical alerts still count toward the condition's hour: the same
+ * condition opened as major next is paced, its opening and its clear.
+ */
+static void test_critical_not_paced(void)
+{
+	char path[512];
+	struct store *s = store_fresh(path, sizeof(path), "pace",
+				      (struct store_params){.readers = 1, .agent_down_ms = 60 * S});
+	struct rules_config *cfg = rules_config_create();
+	char *to_items[] = {"crew@example.test"};
+	struct sp_conf_list to = {to_items, 1};
+	struct writer_mail wm = {"sitepulse@example.test", &to, NULL, 0, ALERT_MINOR, 2, 0};
+	struct mail_sink m = {{s, 0, 0, ""}, alertmail_create(&wm), {0, 0, 0}};
+	int64_t ag, t = NOW;
+	CHECK(s != NULL && cfg != NULL && m.am != NULL);
+	if (s == NULL || cfg == NULL || m.am == NULL)
+		goto out;
+	struct rule_setting *g = rules_config_global(cfg, RULE_GATEWAY_OFFLINE);
+	g->severity = ALERT_CRITICAL;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "gw-1", &ag), 0);
+	CHECK_EQ_INT(store_w_agent_state(s, ag, true, NOW - 3600 * S), 0);
+	CHECK_EQ_INT(store_w_agent_seen(s, ag, NOW - 1 * S), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	/* 4 critical flaps, 100 s apart: 4 openings and 4 clears mailed, none paced */
+	for (int i = 1; i <= 4; i++, t += 100 * S) {
+		CHECK_EQ_INT(gateway_state(s, ag, false, t), 0);
+		CHECK_EQ_INT(mail_sweep(s, cfg, &m, t + 61 * S), 0);
+		CHECK_EQ_INT(m.k.opened, i);
+		CHECK_EQ_INT(mails_queued(path), 2 * i - 1);
+		CHECK_EQ_INT(gateway_state(s, ag, true, t + 70 * S), 0);
+		CHECK_EQ_INT(mail_sweep(s, cfg, &m, t + 71 * S), 0);
+		CHECK_EQ_INT(m.k.cleared, i);
+		CHECK_EQ_INT(mails_queued(path), 2 * i);
+	}
+	CHECK_EQ_INT(m.counts.paced, 0);
+
+	/* the 5th opening, as major: its condition opened 4 alerts within the hour, paced */
+	g->severity = ALERT_MAJOR;
+	CHECK_EQ_INT(gateway_state(s, ag, false, t), 0);
+	CHECK_EQ_INT(mail_sweep(s, cfg, &m, t + 61 * S), 0);
+	CHECK_EQ_INT(m.k.opened, 5);
+	CHECK_EQ_INT(gateway_state(s, ag, true, t + 70 * S), 0);
+	CHECK_EQ_INT(mail_sweep(s, cfg, &m, t + 71 * S), 0);
+	CHECK_EQ_INT(m.k.cleared, 5);
+	CHECK_EQ_INT(mails_queued(path), 8);
+	CHECK_EQ_INT(m.counts.paced, 2);
+out:
+	alertmail_destroy(m.am);
+	rules_config_destroy(cfg);
+	store_drop(s, path);
+}
+
 /* The recipients of the one mail in the outbox ("" when there is none, or several). */
 static void mail_rcpt(const char *path, char *out, size_t cap)
 {
@@ -748,5 +808,6 @@ int main(void)
 	RUN(test_up_since);
 	RUN(test_clear_mail_follows_min_severity);
 	RUN(test_mail_bad_recipient);
+	RUN(test_critical_not_paced);
 	HARNESS_EXIT();
 }
