@@ -613,18 +613,46 @@ static bool cmd_seen(struct agent *a, const char *id)
 }
 
 /*
- * A command applied before this run: its id stays applied, and its port stays
- * off. Only the ring kept them, so a restart forgot both: the same id sent
- * again turned a port off a second time, and every port a command had turned
- * off (an overheating one) was back in service after a restart.
+ * A command applied before this run: its id stays applied. Only the ring kept
+ * the ids, so a restart forgot them: the same id sent again turned a port off
+ * a second time.
  */
 static void cmd_restore(void *ctx, const char *id, const char *dev, int port)
 {
 	struct agent *a = ctx;
+	(void)dev;
+	(void)port;
 	cmd_note(a, id);
-	if (sim_port_keep_off(a->sim, dev, port) == 0)
-		SP_INFO("agent", "command %s (before the restart): %s port %d stays off", id, dev,
+}
+
+/* At most this many ports the simulator does not have are named in the log at start. */
+#define PORTS_GONE_LOGGED 8
+
+struct port_restore {
+	struct agent *a;
+	int kept, gone;
+};
+
+/*
+ * A port a command turned off before this run stays off, however many
+ * commands came since (the ids are kept only CMD_IDS_KEPT deep: restoring the
+ * ports of those alone put an overheating port back in service once 64 newer
+ * commands had come). One this configuration does not have (chargers or
+ * ports removed) is left alone, and remembered: a configuration that has it
+ * again keeps it off.
+ */
+static void port_restore(void *ctx, const char *dev, int port)
+{
+	struct port_restore *pr = ctx;
+	if (sim_port_keep_off(pr->a->sim, dev, port) == 0) {
+		pr->kept++;
+		SP_INFO("agent", "%s port %d stays off (a port_off command before the restart)", dev,
 			port);
+	} else if (pr->gone++ < PORTS_GONE_LOGGED) {
+		SP_WARN("agent", "%s port %d was turned off by a command before, but this "
+				 "configuration has no such port: nothing to keep off (still remembered)",
+			dev, port);
+	}
 }
 
 static void apply_commands(struct agent *a)
@@ -732,9 +760,18 @@ struct agent *agent_create(const struct agent_conf *conf)
 	if (spool_next_seq(a->spool) > 0)
 		a->first_published = spool_next_seq(a->spool) - 1;
 	if (spool_cmd_each(a->spool, cmd_restore, a) < 0)
-		SP_WARN("agent", "%s: the commands applied before cannot be read: their ports are "
-				 "in service again",
+		SP_WARN("agent", "%s: the ids of the commands applied before cannot be read: the "
+				 "same id sent again is applied again",
 			conf->agent.spool_path);
+	struct port_restore pr = {a, 0, 0};
+	if (spool_port_off_each(a->spool, port_restore, &pr) < 0)
+		SP_WARN("agent", "%s: the ports turned off by commands before cannot be read: they "
+				 "are in service again",
+			conf->agent.spool_path);
+	else if (pr.gone > PORTS_GONE_LOGGED)
+		SP_WARN("agent", "%d ports turned off by commands before are not in this "
+				 "configuration (%d named above)",
+			pr.gone, PORTS_GONE_LOGGED);
 	if (conf->agent.journal && *conf->agent.journal) {
 		a->journal = journal_open(conf->agent.journal, a->spool);
 		if (a->journal == NULL)

@@ -5,9 +5,14 @@
  *   meta(key TEXT PRIMARY KEY, value INTEGER)   next_seq
  *   messages(seq INTEGER PRIMARY KEY, ts INTEGER, payload BLOB)
  *   commands(id TEXT PRIMARY KEY, dev TEXT, port INTEGER, at INTEGER)
- *     the port_off commands applied, newest few (spool_cmd_add). Created at
- *     every open if missing (not a schema version of its own: an older agent
- *     opens the file all the same and leaves the table alone).
+ *     the port_off commands applied, newest few (spool_cmd_add): each id once.
+ *   ports_off(dev TEXT, port INTEGER, PRIMARY KEY(dev, port))
+ *     every port a port_off command turned off, for good (there is no
+ *     port_on): bounded by devices x 64 ports, not by the ids kept. Written
+ *     in the transaction that remembers the command's id; seeded from
+ *     commands when an older agent's spool gets it (add_command_tables).
+ *   Both are created at every open if missing (not a schema version of their
+ *   own: an older agent opens the file all the same and leaves them alone).
  * Byte and message counts are kept in memory (loaded at open) so the
  * overflow check costs nothing per append. They are adjusted by what each
  * append and ack changed, which the queries around the change say; when
@@ -54,6 +59,7 @@ struct spool {
 	int64_t dropped_total;
 	int64_t dropped_episode; /* drops in the current overflow episode */
 	bool overflowing;
+	bool have_ports_off; /* the table ports_off exists (add_command_tables) */
 	bool stale; /* messages, bytes, first_seq, last_seq may be off: recount() before use */
 	int64_t *dropped_seqs; /* seqs dropped by the append in progress, reported after COMMIT */
 	size_t ndropped_seqs, dropped_cap;
@@ -122,6 +128,53 @@ static int migrate(struct spool *sp)
 			" payload BLOB NOT NULL);"
 			"PRAGMA user_version = 1;"
 			"COMMIT;");
+}
+
+/*
+ * The tables of the commands (see the top), created if missing. ports_off
+ * came after commands: an older agent's spool gets it seeded from its
+ * commands in the same transaction, so no port one of them turned off is
+ * forgotten by the upgrade. Only when it is created: it is the record of
+ * the ports off from then on.
+ */
+static int add_command_tables(struct spool *sp)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, have = -1;
+
+	if ((rc = exec(sp, "BEGIN IMMEDIATE")))
+		return rc;
+	if ((rc = exec(sp, "CREATE TABLE IF NOT EXISTS commands(id TEXT PRIMARY KEY,"
+			   " dev TEXT NOT NULL, port INTEGER NOT NULL, at INTEGER NOT NULL)")) ||
+	    (rc = prepare(sp, &st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+				   "name = 'ports_off'")))
+		goto fail;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		have = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (have < 0) {
+		rc = db_fail(sp, "look for the table ports_off");
+		goto fail;
+	}
+	if (have == 0) {
+		if ((rc = exec(sp, "CREATE TABLE ports_off(dev TEXT NOT NULL, port INTEGER NOT NULL,"
+				   " PRIMARY KEY(dev, port)) WITHOUT ROWID")) ||
+		    (rc = exec(sp, "INSERT OR IGNORE INTO ports_off(dev, port) "
+				   "SELECT dev, port FROM commands")))
+			goto fail;
+		if (sqlite3_changes(sp->db) > 0)
+			SP_INFO("spool", "%s: upgraded: %d ports turned off by the commands it "
+					 "remembers are kept off from now on (table ports_off)",
+				sp->path, sqlite3_changes(sp->db));
+	}
+	if ((rc = exec(sp, "COMMIT")))
+		goto fail;
+	sp->have_ports_off = true;
+	return 0;
+fail:
+	if (!sqlite3_get_autocommit(sp->db))
+		(void)exec(sp, "ROLLBACK");
+	return rc;
 }
 
 /* Reads the counters from the file: a scan of every message, so only at open and after a failure. */
@@ -204,11 +257,10 @@ struct spool *spool_open(const char *path, int64_t max_bytes, bool sync_full)
 		goto fail;
 	/*
 	 * Not a reason to refuse the spool: on a full disk an older agent's spool
-	 * cannot take the table, and the agent must run all the same (the
+	 * cannot take the tables, and the agent must run all the same (the
 	 * commands are then applied, not remembered: spool_cmd_add fails).
 	 */
-	(void)exec(sp, "CREATE TABLE IF NOT EXISTS commands(id TEXT PRIMARY KEY, dev TEXT NOT NULL,"
-		       " port INTEGER NOT NULL, at INTEGER NOT NULL)");
+	(void)add_command_tables(sp);
 	if (prepare(sp, &sp->insert, "INSERT INTO messages(seq, ts, payload) VALUES (?, ?, ?)") ||
 	    prepare(sp, &sp->set_next,
 		    "INSERT INTO meta(key, value) VALUES ('next_seq', ?) "
@@ -459,9 +511,17 @@ int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, i
 	sqlite3_stmt *st = NULL;
 	int rc, changed;
 
+	/*
+	 * One transaction: the id and its port are remembered together (a port
+	 * remembered without its id would be turned off again by the same id;
+	 * an id without its port would leave the port in service after a
+	 * restart).
+	 */
+	if ((rc = step_done(sp, sp->begin, "begin")))
+		return rc;
 	if ((rc = prepare(sp, &st, "INSERT OR IGNORE INTO commands(id, dev, port, at) "
 				   "VALUES (?, ?, ?, ?)")))
-		return rc;
+		goto fail;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, dev, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, port);
@@ -469,23 +529,38 @@ int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, i
 	rc = step_done(sp, st, "remember a command");
 	sqlite3_finalize(st);
 	if (rc)
-		return rc;
+		goto fail;
 	changed = sqlite3_changes(sp->db);
+	/* an id already there was applied (to its own port): this one is not */
+	if (changed > 0) {
+		if ((rc = prepare(sp, &st, "INSERT OR IGNORE INTO ports_off(dev, port) VALUES (?, ?)")))
+			goto fail;
+		sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, port);
+		rc = step_done(sp, st, "remember a port off");
+		sqlite3_finalize(st);
+		if (rc)
+			goto fail;
+	}
 	/*
-	 * The newest `keep` stay, newest by rowid (the order of arrival: only the
-	 * oldest rows are ever deleted), not by `at`: after the wall clock was
+	 * The newest `keep` ids stay, newest by rowid (the order of arrival: only
+	 * the oldest rows are ever deleted), not by `at`: after the wall clock was
 	 * set back a new command's `at` is older than the rest, and it would go
-	 * at once.
+	 * at once. Their ports stay in ports_off: a port stays off for good.
 	 */
 	if ((rc = prepare(sp, &st, "DELETE FROM commands WHERE rowid NOT IN (SELECT rowid FROM "
 				   "commands ORDER BY rowid DESC LIMIT ?)")))
-		return rc;
+		goto fail;
 	sqlite3_bind_int(st, 1, keep);
 	rc = step_done(sp, st, "forget old commands");
 	sqlite3_finalize(st);
-	if (rc)
-		return rc;
+	if (rc || (rc = step_done(sp, sp->commit, "commit")))
+		goto fail;
 	return changed > 0 ? 1 : 0;
+fail:
+	if (!sqlite3_get_autocommit(sp->db))
+		step_done(sp, sp->rollback, "rollback");
+	return rc;
 }
 
 int spool_cmd_each(struct spool *sp, spool_cmd_fn fn, void *ctx)
@@ -506,5 +581,28 @@ int spool_cmd_each(struct spool *sp, spool_cmd_fn fn, void *ctx)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return db_fail(sp, "read the commands");
+	return n;
+}
+
+int spool_port_off_each(struct spool *sp, spool_port_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, n = 0;
+
+	/* without ports_off (not created: a full disk at open) the commands still say some */
+	if ((rc = prepare(sp, &st, sp->have_ports_off
+					   ? "SELECT dev, port FROM ports_off ORDER BY dev, port"
+					   : "SELECT DISTINCT dev, port FROM commands ORDER BY dev, port")))
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *dev = (const char *)sqlite3_column_text(st, 0);
+		if (dev == NULL)
+			continue;
+		fn(ctx, dev, sqlite3_column_int(st, 1));
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(sp, "read the ports off");
 	return n;
 }

@@ -84,8 +84,10 @@ int spool_each_after(struct spool *sp, int64_t after_seq, size_t max, spool_each
 
 /*
  * Remembers a port_off command applied (CONTRACT §3.3: once per id, across
- * restarts too) and forgets all but the newest `keep`. Returns 1 if the id is
- * new, 0 if it was already there, or SP_EIO.
+ * restarts too) and forgets all but the newest `keep` ids. A new id's port is
+ * remembered off for good (spool_port_off_each), in the same transaction.
+ * Returns 1 if the id is new, 0 if it was already there (nothing written),
+ * or SP_EIO (nothing written).
  */
 int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, int64_t at_ms,
 		  int keep);
@@ -93,8 +95,20 @@ int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, i
 /* Receives a remembered command. */
 typedef void (*spool_cmd_fn)(void *ctx, const char *id, const char *dev, int port);
 
-/* Calls fn for each remembered command, oldest first. Returns their number, or SP_EIO. */
+/*
+ * Calls fn for each remembered command (the newest `keep`), oldest first.
+ * Returns their number, or SP_EIO.
+ */
 int spool_cmd_each(struct spool *sp, spool_cmd_fn fn, void *ctx);
+
+/* Receives a port a command turned off. */
+typedef void (*spool_port_fn)(void *ctx, const char *dev, int port);
+
+/*
+ * Calls fn for each port a port_off command ever turned off (however many
+ * commands came since), in (dev, port) order. Returns their number, or SP_EIO.
+ */
+int spool_port_off_each(struct spool *sp, spool_port_fn fn, void *ctx);
 
 /*
  * The counters, kept in memory. After a query around an append or ack failed

@@ -628,6 +628,131 @@ static void test_commands_remembered(void)
 	harness_remove_db(path);
 }
 
+struct ports_seen {
+	int n;
+	char devs[8][16];
+	int ports[8];
+};
+
+static void note_port(void *ctx, const char *dev, int port)
+{
+	struct ports_seen *p = ctx;
+	if (p->n < 8) {
+		snprintf(p->devs[p->n], sizeof(p->devs[0]), "%s", dev);
+		p->ports[p->n] = port;
+	}
+	p->n++;
+}
+
+/*
+ * A port a command turned off stays off however many commands came since:
+ * the ids are kept `keep` deep, the ports for good (the old spool restored
+ * the ports of the remembered ids only, and the oldest went with its id).
+ */
+static void test_ports_off_outlive_ids(void)
+{
+	char path[600];
+	struct ports_seen p = {0};
+	struct cmds_seen c = {0};
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 0);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c1", "chg-1", 3, 1000, 2), 1);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c2", "chg-2", 4, 1001, 2), 1);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c3", "chg-2", 4, 1002, 2), 1); /* the same port again */
+	CHECK_EQ_INT(spool_cmd_add(sp, "c4", "chg-2", 1, 1003, 2), 1);
+	/* a known id is not applied: its new port is not remembered off */
+	CHECK_EQ_INT(spool_cmd_add(sp, "c4", "chg-1", 5, 1004, 2), 0);
+	spool_close(sp);
+
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 2); /* the ids: the newest 2 */
+	CHECK_EQ_STR(c.ids[0], "c3");
+	CHECK_EQ_STR(c.ids[1], "c4");
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 3); /* the ports: all of them */
+	CHECK_EQ_STR(p.devs[0], "chg-1");
+	CHECK_EQ_INT(p.ports[0], 3);
+	CHECK_EQ_STR(p.devs[1], "chg-2");
+	CHECK_EQ_INT(p.ports[1], 1);
+	CHECK_EQ_STR(p.devs[2], "chg-2");
+	CHECK_EQ_INT(p.ports[2], 4);
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
+/*
+ * An older agent's spool (commands, no ports_off) is upgraded at open: the
+ * ports of its commands are kept off from then on, seeded once (not again at
+ * every open).
+ */
+static void test_ports_off_upgrade(void)
+{
+	char path[600];
+	struct ports_seen p = {0};
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	CHECK_EQ_INT(raw_sql(path, "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+				   "CREATE TABLE messages(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+				   " payload BLOB NOT NULL);"
+				   "CREATE TABLE commands(id TEXT PRIMARY KEY, dev TEXT NOT NULL,"
+				   " port INTEGER NOT NULL, at INTEGER NOT NULL);"
+				   "INSERT INTO meta VALUES ('next_seq', 7);"
+				   "INSERT INTO commands VALUES ('a', 'chg-1', 2, 1), ('b', 'chg-1', 2, 2),"
+				   " ('c', 'chg-3', 64, 3);"
+				   "PRAGMA user_version = 1;"),
+		     SQLITE_OK);
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_next_seq(sp), 7);
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 2);
+	CHECK_EQ_STR(p.devs[0], "chg-1");
+	CHECK_EQ_INT(p.ports[0], 2);
+	CHECK_EQ_STR(p.devs[1], "chg-3");
+	CHECK_EQ_INT(p.ports[1], 64);
+	spool_close(sp);
+	/* seeded when the table was made only: a row gone stays gone */
+	CHECK_EQ_INT(raw_sql(path, "DELETE FROM ports_off WHERE dev = 'chg-3'"), SQLITE_OK);
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	p.n = 0;
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 1);
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
+/* A command whose port cannot be remembered is not remembered either (one transaction). */
+static void test_cmd_add_is_one_transaction(void)
+{
+	char path[600];
+	struct cmds_seen c = {0};
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	spool_close(sp);
+	CHECK_EQ_INT(raw_sql(path, "CREATE TRIGGER no_port BEFORE INSERT ON ports_off "
+				   "BEGIN SELECT RAISE(ABORT, 'refused'); END"),
+		     SQLITE_OK);
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_cmd_add(sp, "c1", "chg-1", 3, 1000, 2), SP_EIO);
+	CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 0);
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
 static void test_next_seq_survives_lost_meta(void)
 {
 	char path[600];
@@ -1358,6 +1483,9 @@ int main(void)
 	RUN(test_ack);
 	RUN(test_reopen_keeps_messages_and_seq);
 	RUN(test_commands_remembered);
+	RUN(test_ports_off_outlive_ids);
+	RUN(test_ports_off_upgrade);
+	RUN(test_cmd_add_is_one_transaction);
 	RUN(test_next_seq_survives_lost_meta);
 	RUN(test_overflow_drops_oldest);
 	RUN(test_failed_append_changes_nothing);
