@@ -10,9 +10,16 @@
  *     every port a port_off command turned off, for good (there is no
  *     port_on): bounded by devices x 64 ports, not by the ids kept. Written
  *     in the transaction that remembers the command's id; seeded from
- *     commands when an older agent's spool gets it (add_command_tables).
- *   Both are created at every open if missing (not a schema version of their
- *   own: an older agent opens the file all the same and leaves them alone).
+ *     commands when an older agent's spool gets it (add_tables).
+ *   pending(id INTEGER PRIMARY KEY, rec TEXT)
+ *     records a new spool's agent held in memory at an orderly stop, before
+ *     it knew its seq (spool_pending_save), each as its canonical record JSON
+ *     (sp_encode_record); deleted in the transaction of the data message
+ *     that takes them (spool_append_pending), so a crash in between loads
+ *     them again rather than losing them.
+ *   These three are created at every open if missing (not a schema version
+ *   of their own: an older agent opens the file all the same and leaves
+ *   them alone).
  * Byte and message counts are kept in memory (loaded at open) so the
  * overflow check costs nothing per append. They are adjusted by what each
  * append and ack changed, which the queries around the change say; when
@@ -31,7 +38,9 @@
  */
 #include "spool.h"
 
+#include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
+#include "sitepulse/codec.h"
 #include "sitepulse/error.h"
 #include "sitepulse/grow.h"
 #include "sitepulse/log.h"
@@ -59,7 +68,7 @@ struct spool {
 	int64_t dropped_total;
 	int64_t dropped_episode; /* drops in the current overflow episode */
 	bool overflowing;
-	bool have_ports_off; /* the table ports_off exists (add_command_tables) */
+	bool have_ports_off; /* the table ports_off exists (add_tables) */
 	bool stale; /* messages, bytes, first_seq, last_seq may be off: recount() before use */
 	int64_t *dropped_seqs; /* seqs dropped by the append in progress, reported after COMMIT */
 	size_t ndropped_seqs, dropped_cap;
@@ -131,13 +140,14 @@ static int migrate(struct spool *sp)
 }
 
 /*
- * The tables of the commands (see the top), created if missing. ports_off
+ * The tables of the commands and pending records (see the top), created if
+ * missing. ports_off
  * came after commands: an older agent's spool gets it seeded from its
  * commands in the same transaction, so no port one of them turned off is
  * forgotten by the upgrade. Only when it is created: it is the record of
  * the ports off from then on.
  */
-static int add_command_tables(struct spool *sp)
+static int add_tables(struct spool *sp)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, have = -1;
@@ -146,6 +156,8 @@ static int add_command_tables(struct spool *sp)
 		return rc;
 	if ((rc = exec(sp, "CREATE TABLE IF NOT EXISTS commands(id TEXT PRIMARY KEY,"
 			   " dev TEXT NOT NULL, port INTEGER NOT NULL, at INTEGER NOT NULL)")) ||
+	    (rc = exec(sp, "CREATE TABLE IF NOT EXISTS pending(id INTEGER PRIMARY KEY,"
+			   " rec TEXT NOT NULL)")) ||
 	    (rc = prepare(sp, &st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
 				   "name = 'ports_off'")))
 		goto fail;
@@ -258,9 +270,10 @@ struct spool *spool_open(const char *path, int64_t max_bytes, bool sync_full)
 	/*
 	 * Not a reason to refuse the spool: on a full disk an older agent's spool
 	 * cannot take the tables, and the agent must run all the same (the
-	 * commands are then applied, not remembered: spool_cmd_add fails).
+	 * commands are then applied, not remembered: spool_cmd_add fails; and
+	 * records are not kept at a stop: spool_pending_save fails).
 	 */
-	(void)add_command_tables(sp);
+	(void)add_tables(sp);
 	if (prepare(sp, &sp->insert, "INSERT INTO messages(seq, ts, payload) VALUES (?, ?, ?)") ||
 	    prepare(sp, &sp->set_next,
 		    "INSERT INTO meta(key, value) VALUES ('next_seq', ?) "
@@ -351,8 +364,31 @@ static int drop_oldest(struct spool *sp)
 	return 0;
 }
 
+/*
+ * Deletes the pending records with id <= upto (inside the caller's
+ * transaction). Prepared here, not at open: a spool without the table
+ * (add_tables failed) must still open, and this runs once or twice a life.
+ */
+static int delete_pending_upto(struct spool *sp, int64_t upto)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+	if ((rc = prepare(sp, &st, "DELETE FROM pending WHERE id <= ?")))
+		return rc;
+	sqlite3_bind_int64(st, 1, upto);
+	rc = step_done(sp, st, "delete pending records");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
 		 spool_drop_fn on_drop, void *ctx)
+{
+	return spool_append_pending(sp, ts, payload, len, 0, on_drop, ctx);
+}
+
+int spool_append_pending(struct spool *sp, int64_t ts, const char *payload, size_t len,
+			 int64_t pending_upto, spool_drop_fn on_drop, void *ctx)
 {
 	int64_t seq = sp->next_seq;
 	int rc;
@@ -383,6 +419,8 @@ int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
 		goto fail;
 	sqlite3_bind_int64(sp->set_next, 1, seq + 1);
 	if ((rc = step_done(sp, sp->set_next, "advance seq")))
+		goto fail;
+	if (pending_upto > 0 && (rc = delete_pending_upto(sp, pending_upto)))
 		goto fail;
 	if ((rc = step_done(sp, sp->commit, "commit")))
 		goto fail;
@@ -605,4 +643,90 @@ int spool_port_off_each(struct spool *sp, spool_port_fn fn, void *ctx)
 	if (rc != SQLITE_DONE)
 		return db_fail(sp, "read the ports off");
 	return n;
+}
+
+int spool_pending_save(struct spool *sp, const struct sp_record *recs, size_t n,
+		       int64_t keep_from)
+{
+	struct sp_buf b = SP_BUF_INIT(SP_PAYLOAD_MAX);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = step_done(sp, sp->begin, "begin")))
+		return rc;
+	/* rows below keep_from were dropped from memory since they were loaded */
+	if ((rc = delete_pending_upto(sp, keep_from - 1)) ||
+	    (rc = prepare(sp, &st, "INSERT INTO pending(rec) VALUES (?)")))
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		sp_buf_reset(&b);
+		if ((rc = sp_encode_record(&b, &recs[i])))
+			goto fail;
+		sqlite3_bind_text(st, 1, b.data, (int)b.len, SQLITE_STATIC);
+		if ((rc = step_done(sp, st, "keep a pending record")))
+			goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rc = step_done(sp, sp->commit, "commit")))
+		goto fail;
+	sp_buf_free(&b);
+	return 0;
+fail:
+	sqlite3_finalize(st);
+	if (!sqlite3_get_autocommit(sp->db))
+		step_done(sp, sp->rollback, "rollback");
+	sp_buf_free(&b);
+	return rc;
+}
+
+/*
+ * The time the kept records are decoded against: any time of theirs is
+ * taken (the check is for the collector's input). They were this agent's
+ * valid records when kept; a gateway clock set back more than a day since
+ * must not refuse them.
+ */
+#define PENDING_NOW_MS (SP_SEQ_MAX / 2)
+
+int spool_pending_each(struct spool *sp, size_t max, spool_pending_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = NULL, *del = NULL;
+	struct sp_decoder *d = NULL;
+	struct sp_record rec;
+	struct sp_reject_info why = {.reason = SP_REJ_NONE};
+	int rc, n = 0, bad = 0;
+
+	if ((rc = prepare(sp, &st, "SELECT id, rec FROM (SELECT id, rec FROM pending ORDER BY id "
+				   "DESC LIMIT ?) ORDER BY id")) ||
+	    (rc = prepare(sp, &del, "DELETE FROM pending WHERE id = ?")))
+		goto out;
+	if ((d = sp_decoder_create()) == NULL) {
+		rc = SP_ENOMEM;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		const char *json = (const char *)sqlite3_column_text(st, 1);
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		if (json != NULL && sp_decode_record(d, json, len, PENDING_NOW_MS, &rec, &why) == 0) {
+			fn(ctx, id, &rec);
+			n++;
+			continue;
+		}
+		/* cannot get better: gone, so that it is not read at every start */
+		if (bad++ == 0)
+			SP_WARN("spool", "%s: a kept record does not decode (%s): deleted", sp->path,
+				sp_reject_name(why.reason));
+		sqlite3_bind_int64(del, 1, id);
+		(void)step_done(sp, del, "delete a bad pending record");
+	}
+	rc = rc == SQLITE_DONE ? n : db_fail(sp, "read the pending records");
+	if (bad > 1)
+		SP_WARN("spool", "%s: %d kept records did not decode: deleted", sp->path, bad);
+out:
+	sp_decoder_destroy(d);
+	sqlite3_finalize(st);
+	sqlite3_finalize(del);
+	return rc;
 }

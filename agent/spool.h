@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sitepulse/record.h"
+
 struct spool;
 
 struct spool_stats {
@@ -65,6 +67,13 @@ typedef void (*spool_drop_fn)(void *ctx, int64_t seq);
  */
 int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
 		 spool_drop_fn on_drop, void *ctx);
+
+/*
+ * spool_append, and in the same transaction deletes the pending records with
+ * id <= pending_upto (0: none): the message holds them now.
+ */
+int spool_append_pending(struct spool *sp, int64_t ts, const char *payload, size_t len,
+			 int64_t pending_upto, spool_drop_fn on_drop, void *ctx);
 
 /*
  * Deletes every message with seq <= acked_seq. 0 or SP_EIO (the count of
@@ -109,6 +118,30 @@ typedef void (*spool_port_fn)(void *ctx, const char *dev, int port);
  * commands came since), in (dev, port) order. Returns their number, or SP_EIO.
  */
 int spool_port_off_each(struct spool *sp, spool_port_fn fn, void *ctx);
+
+/*
+ * Pending records: what a new spool's agent held in memory at an orderly
+ * stop, before it knew its seq (no ack ever came: it never connected), so
+ * that they are not lost. Each has an id, increasing in the order kept.
+ *
+ * spool_pending_save deletes those with id < keep_from (INT64_MAX: all; the
+ * agent passes the id of the oldest it still holds from the last load) and
+ * adds recs[0..n) after the rest, in one transaction. 0, SP_EIO, SP_ENOMEM,
+ * or the encoder's error (nothing changed).
+ */
+int spool_pending_save(struct spool *sp, const struct sp_record *recs, size_t n,
+		       int64_t keep_from);
+
+/* Receives a pending record (valid during the call only). */
+typedef void (*spool_pending_fn)(void *ctx, int64_t id, const struct sp_record *r);
+
+/*
+ * Calls fn for the newest `max` pending records, oldest first; they stay
+ * until spool_append_pending or spool_pending_save deletes them (older ones
+ * beyond max too). A row that does not decode is deleted (logged). Returns
+ * the number delivered, or SP_EIO / SP_ENOMEM.
+ */
+int spool_pending_each(struct spool *sp, size_t max, spool_pending_fn fn, void *ctx);
 
 /*
  * The counters, kept in memory. After a query around an append or ack failed

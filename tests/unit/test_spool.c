@@ -753,6 +753,187 @@ static void test_cmd_add_is_one_transaction(void)
 	harness_remove_db(path);
 }
 
+/* A record of kind k for the pending tests: a port (port i) or a fault with a detail. */
+static struct sp_record pend_rec(int i)
+{
+	struct sp_record r;
+	memset(&r, 0, sizeof(r));
+	snprintf(r.dev, sizeof(r.dev), "chg-%d", i);
+	r.ts = TS + i;
+	if (i % 2) {
+		r.kind = SP_REC_PORT;
+		r.u.port.port = i;
+		r.u.port.state = SP_PORT_CHARGING;
+		r.u.port.w = 1000.5 + i;
+		r.has = SP_HAS_W;
+	} else {
+		r.kind = SP_REC_FAULT;
+		snprintf(r.u.fault.code, sizeof(r.u.fault.code), "F%d", i);
+		r.u.fault.active = true;
+		snprintf(r.u.fault.detail, sizeof(r.u.fault.detail), "line \"%d\" \u00e9", i);
+		r.has = SP_HAS_DETAIL;
+	}
+	return r;
+}
+
+struct pend_seen {
+	int n;
+	int64_t ids[16];
+	struct sp_record recs[16];
+};
+
+static void note_pending(void *ctx, int64_t id, const struct sp_record *r)
+{
+	struct pend_seen *p = ctx;
+	if (p->n < 16) {
+		p->ids[p->n] = id;
+		p->recs[p->n] = *r;
+	}
+	p->n++;
+}
+
+static int pending_read(struct spool *sp, size_t max, struct pend_seen *p)
+{
+	memset(p, 0, sizeof(*p));
+	return spool_pending_each(sp, max, note_pending, p);
+}
+
+/*
+ * Records kept at a stop before the seq was known come back at the next open,
+ * in order and as they were (their own ts); the newest `max` of them.
+ */
+static void test_pending_kept(void)
+{
+	char path[600];
+	struct pend_seen p;
+	struct sp_record recs[6];
+	for (int i = 0; i < 6; i++)
+		recs[i] = pend_rec(i + 1);
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 0);
+	CHECK_EQ_INT(spool_pending_save(sp, recs, 3, INT64_MAX), 0);
+	spool_close(sp);
+
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_next_seq(sp), 0); /* still new: the seq is not theirs to know */
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 3);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ_INT(p.recs[i].kind, recs[i].kind);
+		CHECK_EQ_STR(p.recs[i].dev, recs[i].dev);
+		CHECK_EQ_INT(p.recs[i].ts, recs[i].ts);
+		CHECK_EQ_INT(p.recs[i].has, recs[i].has);
+	}
+	CHECK(p.recs[0].u.port.w == recs[0].u.port.w);
+	CHECK_EQ_INT(p.recs[0].u.port.state, SP_PORT_CHARGING);
+	CHECK_EQ_STR(p.recs[1].u.fault.detail, recs[1].u.fault.detail);
+	CHECK_EQ_STR(p.recs[1].u.fault.code, "F2");
+	CHECK(p.ids[0] < p.ids[1] && p.ids[1] < p.ids[2]);
+	/* read again: still there (they leave with the message that takes them) */
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 3);
+	/* the newest max, oldest first */
+	CHECK_EQ_INT(pending_read(sp, 2, &p), 2);
+	CHECK_EQ_INT(p.recs[0].ts, recs[1].ts);
+	CHECK_EQ_INT(p.recs[1].ts, recs[2].ts);
+
+	/*
+	 * a second stop: the oldest loaded one was dropped from memory since
+	 * (keep_from = the second's id), three new ones are added after the rest
+	 */
+	CHECK_EQ_INT(spool_pending_save(sp, recs + 3, 3, p.ids[0]), 0);
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 5);
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ_INT(p.recs[i].ts, recs[i + 1].ts);
+	/* keep_from INT64_MAX: none loaded kept, only the new */
+	CHECK_EQ_INT(spool_pending_save(sp, recs, 1, INT64_MAX), 0);
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 1);
+	CHECK_EQ_INT(p.recs[0].ts, recs[0].ts);
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
+/*
+ * The message that takes kept records deletes them in its own transaction:
+ * committed, they are gone; failed, they stay (nothing lost, nothing twice).
+ */
+static void test_pending_leave_with_message(void)
+{
+	char path[600];
+	struct pend_seen p;
+	struct sp_record recs[4];
+	for (int i = 0; i < 4; i++)
+		recs[i] = pend_rec(i + 1);
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_pending_save(sp, recs, 4, INT64_MAX), 0);
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 4);
+	CHECK_EQ_INT(spool_set_next_seq(sp, 5), 0);
+
+	/* an append that fails (a trigger refuses the insert) leaves them */
+	CHECK_EQ_INT(raw_sql(path, "CREATE TRIGGER no_msg BEFORE INSERT ON messages "
+				   "BEGIN SELECT RAISE(ABORT, 'refused'); END"),
+		     SQLITE_OK);
+	CHECK_EQ_INT(spool_append_pending(sp, TS, "{}", 2, p.ids[1], NULL, NULL), SP_EIO);
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 4);
+	CHECK_EQ_INT(raw_sql(path, "DROP TRIGGER no_msg"), SQLITE_OK);
+
+	/* the first two go with seq 5 */
+	CHECK_EQ_INT(spool_append_pending(sp, TS, "{}", 2, p.ids[1], NULL, NULL), 0);
+	CHECK_EQ_INT(stats(sp).last_seq, 5);
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 2);
+	CHECK_EQ_INT(p.recs[0].ts, recs[2].ts);
+	/* a plain append takes none */
+	CHECK_EQ_INT(append_std(sp), 0);
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 2);
+	CHECK_EQ_INT(spool_append_pending(sp, TS, "{}", 2, p.ids[1], NULL, NULL), 0);
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 0);
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
+/* A kept row that does not decode is skipped and deleted, the others delivered. */
+static void test_pending_bad_row(void)
+{
+	char path[600];
+	struct pend_seen p;
+	struct sp_record rec = pend_rec(1);
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	spool_close(sp);
+	CHECK_EQ_INT(raw_sql(path, "INSERT INTO pending(rec) VALUES ('garbage'), ('{\"t\":\"x\"}')"),
+		     SQLITE_OK);
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_pending_save(sp, &rec, 1, 1), 0); /* keep_from 1: the rows stay */
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 1);
+	CHECK_EQ_INT(p.recs[0].ts, rec.ts);
+	spool_close(sp);
+	CHECK_EQ_INT(raw_sql(path, "DELETE FROM pending WHERE rec NOT LIKE 'garbage%' AND rec NOT "
+				   "LIKE '{\"t\":\"x%'"),
+		     SQLITE_OK);
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 0); /* the bad ones were deleted by the read */
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
 static void test_next_seq_survives_lost_meta(void)
 {
 	char path[600];
@@ -1486,6 +1667,9 @@ int main(void)
 	RUN(test_ports_off_outlive_ids);
 	RUN(test_ports_off_upgrade);
 	RUN(test_cmd_add_is_one_transaction);
+	RUN(test_pending_kept);
+	RUN(test_pending_leave_with_message);
+	RUN(test_pending_bad_row);
 	RUN(test_next_seq_survives_lost_meta);
 	RUN(test_overflow_drops_oldest);
 	RUN(test_failed_append_changes_nothing);
