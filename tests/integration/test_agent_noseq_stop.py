@@ -11,6 +11,9 @@ installed while the broker is down (its port has no listener):
       it had and that they are kept in the spool;
   (2) it starts again, still without a broker, runs ~2.5 s and gets SIGTERM:
       the first run's records and this run's are kept (one count);
+  (2b) it starts once more without a broker and is killed (-9) after 1 s:
+      what it loaded from the spool is still there (it leaves the spool only
+      with the data message that takes it); this run's records are lost;
   (3) the broker and a collector start, and the agent once more on the same
       spool: the collector stores exactly the records of the agent's journal
       (each once), among them exactly that many stamped before the second
@@ -59,6 +62,11 @@ def main(env):
     T.check(n2 > n1, "the second stop holds %d records, the first held %d: the first run's "
             "were not kept" % (n2, n1))
     T.log("  %d records at the stop (the first run's %d among them)" % (n2, n1))
+
+    T.log("step (2b): a start without a broker killed (-9) after 1 s: nothing kept is lost")
+    agent.start()
+    time.sleep(1)
+    agent.kill9()
 
     T.log("step (3): broker and collector up, the agent again")
     broker.start()
