@@ -9,8 +9,8 @@
  *   ports_off(dev TEXT, port INTEGER, PRIMARY KEY(dev, port))
  *     every port a port_off command turned off, for good (there is no
  *     port_on): bounded by devices x 64 ports, not by the ids kept. Written
- *     in the transaction that remembers the command's id; seeded from
- *     commands when an older agent's spool gets it (add_tables).
+ *     in the transaction that remembers the command's id; every port in
+ *     commands is added at open (an older agent's spool, add_tables).
  *   pending(id INTEGER PRIMARY KEY, rec TEXT)
  *     records a new spool's agent held in memory at an orderly stop, before
  *     it knew its seq (spool_pending_save), each as its canonical record JSON
@@ -141,16 +141,16 @@ static int migrate(struct spool *sp)
 
 /*
  * The tables of the commands and pending records (see the top), created if
- * missing. ports_off
- * came after commands: an older agent's spool gets it seeded from its
- * commands in the same transaction, so no port one of them turned off is
- * forgotten by the upgrade. Only when it is created: it is the record of
- * the ports off from then on.
+ * missing. ports_off came after commands: every port in commands is put in
+ * it, in the same transaction, at every open (at most 64 rows, each already
+ * there but after an upgrade), so no port a command turned off is forgotten
+ * by an upgrade, nor by a run of an older agent in between (which remembers
+ * its commands in commands only). A port stays off for good: nothing ever
+ * takes one out.
  */
 static int add_tables(struct spool *sp)
 {
-	sqlite3_stmt *st = NULL;
-	int rc, have = -1;
+	int rc, added;
 
 	if ((rc = exec(sp, "BEGIN IMMEDIATE")))
 		return rc;
@@ -158,29 +158,18 @@ static int add_tables(struct spool *sp)
 			   " dev TEXT NOT NULL, port INTEGER NOT NULL, at INTEGER NOT NULL)")) ||
 	    (rc = exec(sp, "CREATE TABLE IF NOT EXISTS pending(id INTEGER PRIMARY KEY,"
 			   " rec TEXT NOT NULL)")) ||
-	    (rc = prepare(sp, &st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-				   "name = 'ports_off'")))
+	    (rc = exec(sp, "CREATE TABLE IF NOT EXISTS ports_off(dev TEXT NOT NULL,"
+			   " port INTEGER NOT NULL, PRIMARY KEY(dev, port)) WITHOUT ROWID")) ||
+	    (rc = exec(sp, "INSERT OR IGNORE INTO ports_off(dev, port) "
+			   "SELECT dev, port FROM commands")))
 		goto fail;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		have = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (have < 0) {
-		rc = db_fail(sp, "look for the table ports_off");
-		goto fail;
-	}
-	if (have == 0) {
-		if ((rc = exec(sp, "CREATE TABLE ports_off(dev TEXT NOT NULL, port INTEGER NOT NULL,"
-				   " PRIMARY KEY(dev, port)) WITHOUT ROWID")) ||
-		    (rc = exec(sp, "INSERT OR IGNORE INTO ports_off(dev, port) "
-				   "SELECT dev, port FROM commands")))
-			goto fail;
-		if (sqlite3_changes(sp->db) > 0)
-			SP_INFO("spool", "%s: upgraded: %d ports turned off by the commands it "
-					 "remembers are kept off from now on (table ports_off)",
-				sp->path, sqlite3_changes(sp->db));
-	}
+	added = sqlite3_changes(sp->db);
 	if ((rc = exec(sp, "COMMIT")))
 		goto fail;
+	if (added > 0)
+		SP_INFO("spool", "%s: %d ports turned off by the commands it remembers are now kept "
+				 "off for good (table ports_off: a spool of an older agent)",
+			sp->path, added);
 	sp->have_ports_off = true;
 	return 0;
 fail:

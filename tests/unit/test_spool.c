@@ -688,8 +688,8 @@ static void test_ports_off_outlive_ids(void)
 
 /*
  * An older agent's spool (commands, no ports_off) is upgraded at open: the
- * ports of its commands are kept off from then on, seeded once (not again at
- * every open).
+ * ports of its commands are kept off from then on; and so are those of
+ * commands an older agent remembered in a run after the upgrade.
  */
 static void test_ports_off_upgrade(void)
 {
@@ -717,14 +717,16 @@ static void test_ports_off_upgrade(void)
 	CHECK_EQ_STR(p.devs[1], "chg-3");
 	CHECK_EQ_INT(p.ports[1], 64);
 	spool_close(sp);
-	/* seeded when the table was made only: a row gone stays gone */
-	CHECK_EQ_INT(raw_sql(path, "DELETE FROM ports_off WHERE dev = 'chg-3'"), SQLITE_OK);
+	/* an older agent in between remembers a command in commands only */
+	CHECK_EQ_INT(raw_sql(path, "INSERT INTO commands VALUES ('d', 'chg-2', 5, 4)"), SQLITE_OK);
 	sp = spool_open(path, BIG, false);
 	CHECK(sp != NULL);
 	if (sp == NULL)
 		return;
 	p.n = 0;
-	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 1);
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 3);
+	CHECK_EQ_STR(p.devs[1], "chg-2");
+	CHECK_EQ_INT(p.ports[1], 5);
 	spool_close(sp);
 	harness_remove_db(path);
 }
