@@ -11,7 +11,9 @@
  *   3. steps the simulator; records collect in a batch, which becomes a
  *      data message (next seq) when it holds batch_max records or its
  *      oldest record waited batch_ms; the message is committed to the
- *      spool (and journal) before anything is published;
+ *      spool (and journal) before anything is published; the first batch
+ *      of a run starts with the records a stop before the seq was known
+ *      kept in the spool (load_pending), which leave it with their message;
  *   4. publishes spooled messages oldest first, within two windows:
  *      max_inflight awaiting PUBACK and max_unacked awaiting the
  *      collector's ack, the latter counted from the oldest held message;

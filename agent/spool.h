@@ -4,7 +4,9 @@
  * Every data message is written here (committed) before it is published,
  * and leaves only when an end-to-end ack from the collector covers it.
  * The spool also keeps the next sequence number, so seq survives restarts
- * and is never reused.
+ * and is never reused; the ids of the last commands applied and every port
+ * a command turned off (spool_cmd_add); and the records an orderly stop
+ * found before the seq was known (spool_pending_save).
  *
  * Bounded by payload bytes (max_bytes). Policy when full: drop the oldest
  * messages to make room, count them, and log once when an overflow episode
