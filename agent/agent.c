@@ -11,7 +11,9 @@
  *   3. steps the simulator; records collect in a batch, which becomes a
  *      data message (next seq) when it holds batch_max records or its
  *      oldest record waited batch_ms; the message is committed to the
- *      spool (and journal) before anything is published;
+ *      spool (and journal) before anything is published; the first batch
+ *      of a run starts with the records a stop before the seq was known
+ *      kept in the spool (load_pending), which leave it with their message;
  *   4. publishes spooled messages oldest first, within two windows:
  *      max_inflight awaiting PUBACK and max_unacked awaiting the
  *      collector's ack, the latter counted from the oldest held message;
@@ -87,6 +89,13 @@ struct agent {
 	size_t nbatch;
 	int64_t batch_started_ms;
 	int64_t records_dropped; /* while the seq was unknown or the spool failing, batch full */
+	/*
+	 * The oldest nkept records of the batch are rows of the spool's pending
+	 * table (kept at the last stop, before the seq was known), their ids in
+	 * kept_ids: the message that takes them deletes them (spool_pending_*).
+	 */
+	int64_t *kept_ids;
+	size_t nkept;
 
 	/* the spool refusing appends (a full disk): records wait in the batch */
 	bool spool_failing;
@@ -268,6 +277,8 @@ static void on_record(void *ctx, const struct sp_record *r)
 		/* the seq is still unknown (or the spool failed): keep the newest records */
 		memmove(a->batch, a->batch + 1, (a->nbatch - 1) * sizeof(*a->batch));
 		a->nbatch--;
+		if (a->nkept > 0) /* its row goes with the next seal or save (older ids) */
+			memmove(a->kept_ids, a->kept_ids + 1, --a->nkept * sizeof(*a->kept_ids));
 		if (a->records_dropped++ == 0)
 			SP_WARN("agent", "cannot create data messages yet (no sequence number from the "
 					 "collector's ack, or spool failure): dropping oldest records");
@@ -330,7 +341,10 @@ static int seal_message(struct agent *a)
 		spool_failed(a, rc);
 		return rc;
 	}
-	rc = spool_append(a->spool, sp_now_ms(), a->out.data, a->out.len, on_spool_drop, a);
+	/* kept records among them leave the pending table with this message's commit */
+	size_t k = n < a->nkept ? n : a->nkept;
+	rc = spool_append_pending(a->spool, sp_now_ms(), a->out.data, a->out.len,
+				  k > 0 ? a->kept_ids[k - 1] : 0, on_spool_drop, a);
 	if (rc) {
 		spool_failed(a, rc);
 		return rc;
@@ -355,6 +369,8 @@ static int seal_message(struct agent *a)
 	a->created++;
 	memmove(a->batch, a->batch + n, (a->nbatch - n) * sizeof(*a->batch));
 	a->nbatch -= n;
+	memmove(a->kept_ids, a->kept_ids + k, (a->nkept - k) * sizeof(*a->kept_ids));
+	a->nkept -= k;
 	a->batch_started_ms = sp_mono_ms();
 	return 0;
 }
@@ -613,18 +629,46 @@ static bool cmd_seen(struct agent *a, const char *id)
 }
 
 /*
- * A command applied before this run: its id stays applied, and its port stays
- * off. Only the ring kept them, so a restart forgot both: the same id sent
- * again turned a port off a second time, and every port a command had turned
- * off (an overheating one) was back in service after a restart.
+ * A command applied before this run: its id stays applied. Only the ring kept
+ * the ids, so a restart forgot them: the same id sent again turned a port off
+ * a second time.
  */
 static void cmd_restore(void *ctx, const char *id, const char *dev, int port)
 {
 	struct agent *a = ctx;
+	(void)dev;
+	(void)port;
 	cmd_note(a, id);
-	if (sim_port_keep_off(a->sim, dev, port) == 0)
-		SP_INFO("agent", "command %s (before the restart): %s port %d stays off", id, dev,
+}
+
+/* At most this many ports the simulator does not have are named in the log at start. */
+#define PORTS_GONE_LOGGED 8
+
+struct port_restore {
+	struct agent *a;
+	int kept, gone;
+};
+
+/*
+ * A port a command turned off before this run stays off, however many
+ * commands came since (the ids are kept only CMD_IDS_KEPT deep: restoring the
+ * ports of those alone put an overheating port back in service once 64 newer
+ * commands had come). One this configuration does not have (chargers or
+ * ports removed) is left alone, and remembered: a configuration that has it
+ * again keeps it off.
+ */
+static void port_restore(void *ctx, const char *dev, int port)
+{
+	struct port_restore *pr = ctx;
+	if (sim_port_keep_off(pr->a->sim, dev, port) == 0) {
+		pr->kept++;
+		SP_INFO("agent", "%s port %d stays off (a port_off command before the restart)", dev,
 			port);
+	} else if (pr->gone++ < PORTS_GONE_LOGGED) {
+		SP_WARN("agent", "%s port %d was turned off by a command before, but this "
+				 "configuration has no such port: nothing to keep off (still remembered)",
+			dev, port);
+	}
 }
 
 static void apply_commands(struct agent *a)
@@ -687,6 +731,39 @@ static void log_stats(struct agent *a, bool force)
 
 /* ---------------------------------------------------------------- lifecycle */
 
+/* A record kept at the last stop (spool_pending_save) goes into the batch. */
+static void pending_restore(void *ctx, int64_t id, const struct sp_record *r)
+{
+	struct agent *a = ctx;
+	if (a->nbatch >= PENDING_MAX)
+		return; /* spool_pending_each gives PENDING_MAX at most */
+	a->batch[a->nbatch++] = *r;
+	a->kept_ids[a->nkept++] = id;
+}
+
+/*
+ * Loads the records kept at the last stop, before the seq was known, into
+ * the batch: they become the first data messages once it is (the newest
+ * PENDING_MAX if more, as in memory). They stay in the spool until then.
+ */
+static void load_pending(struct agent *a)
+{
+	int n = spool_pending_each(a->spool, PENDING_MAX, pending_restore, a);
+	if (n < 0) {
+		SP_WARN("agent", "%s: the records kept at the last stop cannot be read (%s): they "
+				 "stay in the spool and are read again at the next start",
+			a->conf->agent.spool_path, sp_strerror(n));
+		/* none taken: a seal must not delete what was not read */
+		a->nbatch = 0;
+		a->nkept = 0;
+	} else if (n > 0) {
+		a->batch_started_ms = sp_mono_ms();
+		SP_INFO("agent", "%d records kept at the last stop (no sequence number then) go "
+				 "into the next data messages",
+			n);
+	}
+}
+
 struct agent *agent_create(const struct agent_conf *conf)
 {
 	struct agent *a = calloc(1, sizeof(*a));
@@ -713,7 +790,8 @@ struct agent *agent_create(const struct agent_conf *conf)
 		goto fail;
 
 	a->batch = calloc(PENDING_MAX, sizeof(*a->batch));
-	if (a->batch == NULL)
+	a->kept_ids = calloc(PENDING_MAX, sizeof(*a->kept_ids));
+	if (a->batch == NULL || a->kept_ids == NULL)
 		goto fail;
 	agent_conf_sim_params(conf, &sp, a->scenarios);
 	a->sim = sim_create(&sp, sp_now_ms());
@@ -732,9 +810,19 @@ struct agent *agent_create(const struct agent_conf *conf)
 	if (spool_next_seq(a->spool) > 0)
 		a->first_published = spool_next_seq(a->spool) - 1;
 	if (spool_cmd_each(a->spool, cmd_restore, a) < 0)
-		SP_WARN("agent", "%s: the commands applied before cannot be read: their ports are "
-				 "in service again",
+		SP_WARN("agent", "%s: the ids of the commands applied before cannot be read: the "
+				 "same id sent again is applied again",
 			conf->agent.spool_path);
+	struct port_restore pr = {a, 0, 0};
+	if (spool_port_off_each(a->spool, port_restore, &pr) < 0)
+		SP_WARN("agent", "%s: the ports turned off by commands before cannot be read: they "
+				 "are in service again",
+			conf->agent.spool_path);
+	else if (pr.gone > PORTS_GONE_LOGGED)
+		SP_WARN("agent", "%d ports turned off by commands before are not in this "
+				 "configuration (%d named above)",
+			pr.gone, PORTS_GONE_LOGGED);
+	load_pending(a);
 	if (conf->agent.journal && *conf->agent.journal) {
 		a->journal = journal_open(conf->agent.journal, a->spool);
 		if (a->journal == NULL)
@@ -832,8 +920,24 @@ int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 			 a->nbatch);
 		rc = SP_EIO;
 	} else if (a->nbatch > 0) {
-		SP_WARN("agent", "stopping with %zu records and no sequence number yet (no ack "
-				 "from the collector): they are lost", a->nbatch);
+		/*
+		 * The seq is not known yet (never connected: the broker down since
+		 * the install). Kept in the spool for the next start, which numbers
+		 * them; those loaded at this start are there already.
+		 */
+		int src = spool_pending_save(a->spool, a->batch + a->nkept, a->nbatch - a->nkept,
+					     a->nkept > 0 ? a->kept_ids[0] : INT64_MAX);
+		if (src == 0) {
+			SP_INFO("agent", "stopping with %zu records and no sequence number yet (no ack "
+					 "from the collector): kept in the spool for the next start",
+				a->nbatch);
+		} else {
+			SP_ERROR("agent", "stopping with %zu records and no sequence number yet (no "
+					  "ack from the collector); they cannot be kept in the spool "
+					  "(%s): %zu of them are lost",
+				 a->nbatch, sp_strerror(src), a->nbatch - a->nkept);
+			rc = SP_EIO;
+		}
 	}
 	if (sp_mqtt_connected(a->mqtt)) {
 		publish_spool(a); /* what was just sealed, as far as the window allows */
@@ -852,6 +956,7 @@ void agent_destroy(struct agent *a)
 	spool_close(a->spool);
 	sim_destroy(a->sim);
 	free(a->batch);
+	free(a->kept_ids);
 	sp_buf_free(&a->birth);
 	sp_buf_free(&a->out);
 	pthread_mutex_destroy(&a->cmd_lock);

@@ -5,9 +5,21 @@
  *   meta(key TEXT PRIMARY KEY, value INTEGER)   next_seq
  *   messages(seq INTEGER PRIMARY KEY, ts INTEGER, payload BLOB)
  *   commands(id TEXT PRIMARY KEY, dev TEXT, port INTEGER, at INTEGER)
- *     the port_off commands applied, newest few (spool_cmd_add). Created at
- *     every open if missing (not a schema version of its own: an older agent
- *     opens the file all the same and leaves the table alone).
+ *     the port_off commands applied, newest few (spool_cmd_add): each id once.
+ *   ports_off(dev TEXT, port INTEGER, PRIMARY KEY(dev, port))
+ *     every port a port_off command turned off, for good (there is no
+ *     port_on): bounded by devices x 64 ports, not by the ids kept. Written
+ *     in the transaction that remembers the command's id; every port in
+ *     commands is added at open (an older agent's spool, add_tables).
+ *   pending(id INTEGER PRIMARY KEY, rec TEXT)
+ *     records a new spool's agent held in memory at an orderly stop, before
+ *     it knew its seq (spool_pending_save), each as its canonical record JSON
+ *     (sp_encode_record); deleted in the transaction of the data message
+ *     that takes them (spool_append_pending), so a crash in between loads
+ *     them again rather than losing them.
+ *   These three are created at every open if missing (not a schema version
+ *   of their own: an older agent opens the file all the same and leaves
+ *   them alone).
  * Byte and message counts are kept in memory (loaded at open) so the
  * overflow check costs nothing per append. They are adjusted by what each
  * append and ack changed, which the queries around the change say; when
@@ -26,7 +38,9 @@
  */
 #include "spool.h"
 
+#include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
+#include "sitepulse/codec.h"
 #include "sitepulse/error.h"
 #include "sitepulse/grow.h"
 #include "sitepulse/log.h"
@@ -54,6 +68,7 @@ struct spool {
 	int64_t dropped_total;
 	int64_t dropped_episode; /* drops in the current overflow episode */
 	bool overflowing;
+	bool have_ports_off; /* the table ports_off exists (add_tables) */
 	bool stale; /* messages, bytes, first_seq, last_seq may be off: recount() before use */
 	int64_t *dropped_seqs; /* seqs dropped by the append in progress, reported after COMMIT */
 	size_t ndropped_seqs, dropped_cap;
@@ -122,6 +137,45 @@ static int migrate(struct spool *sp)
 			" payload BLOB NOT NULL);"
 			"PRAGMA user_version = 1;"
 			"COMMIT;");
+}
+
+/*
+ * The tables of the commands and pending records (see the top), created if
+ * missing. ports_off came after commands: every port in commands is put in
+ * it, in the same transaction, at every open (at most 64 rows, each already
+ * there but after an upgrade), so no port a command turned off is forgotten
+ * by an upgrade, nor by a run of an older agent in between (which remembers
+ * its commands in commands only). A port stays off for good: nothing ever
+ * takes one out.
+ */
+static int add_tables(struct spool *sp)
+{
+	int rc, added;
+
+	if ((rc = exec(sp, "BEGIN IMMEDIATE")))
+		return rc;
+	if ((rc = exec(sp, "CREATE TABLE IF NOT EXISTS commands(id TEXT PRIMARY KEY,"
+			   " dev TEXT NOT NULL, port INTEGER NOT NULL, at INTEGER NOT NULL)")) ||
+	    (rc = exec(sp, "CREATE TABLE IF NOT EXISTS pending(id INTEGER PRIMARY KEY,"
+			   " rec TEXT NOT NULL)")) ||
+	    (rc = exec(sp, "CREATE TABLE IF NOT EXISTS ports_off(dev TEXT NOT NULL,"
+			   " port INTEGER NOT NULL, PRIMARY KEY(dev, port)) WITHOUT ROWID")) ||
+	    (rc = exec(sp, "INSERT OR IGNORE INTO ports_off(dev, port) "
+			   "SELECT dev, port FROM commands")))
+		goto fail;
+	added = sqlite3_changes(sp->db);
+	if ((rc = exec(sp, "COMMIT")))
+		goto fail;
+	if (added > 0)
+		SP_INFO("spool", "%s: %d ports turned off by the commands it remembers are now kept "
+				 "off for good (table ports_off: a spool of an older agent)",
+			sp->path, added);
+	sp->have_ports_off = true;
+	return 0;
+fail:
+	if (!sqlite3_get_autocommit(sp->db))
+		(void)exec(sp, "ROLLBACK");
+	return rc;
 }
 
 /* Reads the counters from the file: a scan of every message, so only at open and after a failure. */
@@ -204,11 +258,11 @@ struct spool *spool_open(const char *path, int64_t max_bytes, bool sync_full)
 		goto fail;
 	/*
 	 * Not a reason to refuse the spool: on a full disk an older agent's spool
-	 * cannot take the table, and the agent must run all the same (the
-	 * commands are then applied, not remembered: spool_cmd_add fails).
+	 * cannot take the tables, and the agent must run all the same (the
+	 * commands are then applied, not remembered: spool_cmd_add fails; and
+	 * records are not kept at a stop: spool_pending_save fails).
 	 */
-	(void)exec(sp, "CREATE TABLE IF NOT EXISTS commands(id TEXT PRIMARY KEY, dev TEXT NOT NULL,"
-		       " port INTEGER NOT NULL, at INTEGER NOT NULL)");
+	(void)add_tables(sp);
 	if (prepare(sp, &sp->insert, "INSERT INTO messages(seq, ts, payload) VALUES (?, ?, ?)") ||
 	    prepare(sp, &sp->set_next,
 		    "INSERT INTO meta(key, value) VALUES ('next_seq', ?) "
@@ -299,8 +353,31 @@ static int drop_oldest(struct spool *sp)
 	return 0;
 }
 
+/*
+ * Deletes the pending records with id <= upto (inside the caller's
+ * transaction). Prepared here, not at open: a spool without the table
+ * (add_tables failed) must still open, and this runs once or twice a life.
+ */
+static int delete_pending_upto(struct spool *sp, int64_t upto)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+	if ((rc = prepare(sp, &st, "DELETE FROM pending WHERE id <= ?")))
+		return rc;
+	sqlite3_bind_int64(st, 1, upto);
+	rc = step_done(sp, st, "delete pending records");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
 		 spool_drop_fn on_drop, void *ctx)
+{
+	return spool_append_pending(sp, ts, payload, len, 0, on_drop, ctx);
+}
+
+int spool_append_pending(struct spool *sp, int64_t ts, const char *payload, size_t len,
+			 int64_t pending_upto, spool_drop_fn on_drop, void *ctx)
 {
 	int64_t seq = sp->next_seq;
 	int rc;
@@ -331,6 +408,8 @@ int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
 		goto fail;
 	sqlite3_bind_int64(sp->set_next, 1, seq + 1);
 	if ((rc = step_done(sp, sp->set_next, "advance seq")))
+		goto fail;
+	if (pending_upto > 0 && (rc = delete_pending_upto(sp, pending_upto)))
 		goto fail;
 	if ((rc = step_done(sp, sp->commit, "commit")))
 		goto fail;
@@ -459,9 +538,17 @@ int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, i
 	sqlite3_stmt *st = NULL;
 	int rc, changed;
 
+	/*
+	 * One transaction: the id and its port are remembered together (a port
+	 * remembered without its id would be turned off again by the same id;
+	 * an id without its port would leave the port in service after a
+	 * restart).
+	 */
+	if ((rc = step_done(sp, sp->begin, "begin")))
+		return rc;
 	if ((rc = prepare(sp, &st, "INSERT OR IGNORE INTO commands(id, dev, port, at) "
 				   "VALUES (?, ?, ?, ?)")))
-		return rc;
+		goto fail;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, dev, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, port);
@@ -469,23 +556,38 @@ int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, i
 	rc = step_done(sp, st, "remember a command");
 	sqlite3_finalize(st);
 	if (rc)
-		return rc;
+		goto fail;
 	changed = sqlite3_changes(sp->db);
+	/* an id already there was applied (to its own port): this one is not */
+	if (changed > 0) {
+		if ((rc = prepare(sp, &st, "INSERT OR IGNORE INTO ports_off(dev, port) VALUES (?, ?)")))
+			goto fail;
+		sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, port);
+		rc = step_done(sp, st, "remember a port off");
+		sqlite3_finalize(st);
+		if (rc)
+			goto fail;
+	}
 	/*
-	 * The newest `keep` stay, newest by rowid (the order of arrival: only the
-	 * oldest rows are ever deleted), not by `at`: after the wall clock was
+	 * The newest `keep` ids stay, newest by rowid (the order of arrival: only
+	 * the oldest rows are ever deleted), not by `at`: after the wall clock was
 	 * set back a new command's `at` is older than the rest, and it would go
-	 * at once.
+	 * at once. Their ports stay in ports_off: a port stays off for good.
 	 */
 	if ((rc = prepare(sp, &st, "DELETE FROM commands WHERE rowid NOT IN (SELECT rowid FROM "
 				   "commands ORDER BY rowid DESC LIMIT ?)")))
-		return rc;
+		goto fail;
 	sqlite3_bind_int(st, 1, keep);
 	rc = step_done(sp, st, "forget old commands");
 	sqlite3_finalize(st);
-	if (rc)
-		return rc;
+	if (rc || (rc = step_done(sp, sp->commit, "commit")))
+		goto fail;
 	return changed > 0 ? 1 : 0;
+fail:
+	if (!sqlite3_get_autocommit(sp->db))
+		step_done(sp, sp->rollback, "rollback");
+	return rc;
 }
 
 int spool_cmd_each(struct spool *sp, spool_cmd_fn fn, void *ctx)
@@ -507,4 +609,113 @@ int spool_cmd_each(struct spool *sp, spool_cmd_fn fn, void *ctx)
 	if (rc != SQLITE_DONE)
 		return db_fail(sp, "read the commands");
 	return n;
+}
+
+int spool_port_off_each(struct spool *sp, spool_port_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, n = 0;
+
+	/* without ports_off (not created: a full disk at open) the commands still say some */
+	if ((rc = prepare(sp, &st, sp->have_ports_off
+					   ? "SELECT dev, port FROM ports_off ORDER BY dev, port"
+					   : "SELECT DISTINCT dev, port FROM commands ORDER BY dev, port")))
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *dev = (const char *)sqlite3_column_text(st, 0);
+		if (dev == NULL)
+			continue;
+		fn(ctx, dev, sqlite3_column_int(st, 1));
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(sp, "read the ports off");
+	return n;
+}
+
+int spool_pending_save(struct spool *sp, const struct sp_record *recs, size_t n,
+		       int64_t keep_from)
+{
+	struct sp_buf b = SP_BUF_INIT(SP_PAYLOAD_MAX);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = step_done(sp, sp->begin, "begin")))
+		return rc;
+	/* rows below keep_from were dropped from memory since they were loaded */
+	if ((rc = delete_pending_upto(sp, keep_from - 1)) ||
+	    (rc = prepare(sp, &st, "INSERT INTO pending(rec) VALUES (?)")))
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		sp_buf_reset(&b);
+		if ((rc = sp_encode_record(&b, &recs[i])))
+			goto fail;
+		sqlite3_bind_text(st, 1, b.data, (int)b.len, SQLITE_STATIC);
+		if ((rc = step_done(sp, st, "keep a pending record")))
+			goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rc = step_done(sp, sp->commit, "commit")))
+		goto fail;
+	sp_buf_free(&b);
+	return 0;
+fail:
+	sqlite3_finalize(st);
+	if (!sqlite3_get_autocommit(sp->db))
+		step_done(sp, sp->rollback, "rollback");
+	sp_buf_free(&b);
+	return rc;
+}
+
+/*
+ * The time the kept records are decoded against: any time of theirs is
+ * taken (the check is for the collector's input). They were this agent's
+ * valid records when kept; a gateway clock set back more than a day since
+ * must not refuse them.
+ */
+#define PENDING_NOW_MS (SP_SEQ_MAX / 2)
+
+int spool_pending_each(struct spool *sp, size_t max, spool_pending_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = NULL, *del = NULL;
+	struct sp_decoder *d = NULL;
+	struct sp_record rec;
+	struct sp_reject_info why = {.reason = SP_REJ_NONE};
+	int rc, n = 0, bad = 0;
+
+	if ((rc = prepare(sp, &st, "SELECT id, rec FROM (SELECT id, rec FROM pending ORDER BY id "
+				   "DESC LIMIT ?) ORDER BY id")) ||
+	    (rc = prepare(sp, &del, "DELETE FROM pending WHERE id = ?")))
+		goto out;
+	if ((d = sp_decoder_create()) == NULL) {
+		rc = SP_ENOMEM;
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		const char *json = (const char *)sqlite3_column_text(st, 1);
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		if (json != NULL && sp_decode_record(d, json, len, PENDING_NOW_MS, &rec, &why) == 0) {
+			fn(ctx, id, &rec);
+			n++;
+			continue;
+		}
+		/* cannot get better: gone, so that it is not read at every start */
+		if (bad++ == 0)
+			SP_WARN("spool", "%s: a kept record does not decode (%s): deleted", sp->path,
+				sp_reject_name(why.reason));
+		sqlite3_bind_int64(del, 1, id);
+		(void)step_done(sp, del, "delete a bad pending record");
+	}
+	rc = rc == SQLITE_DONE ? n : db_fail(sp, "read the pending records");
+	if (bad > 1)
+		SP_WARN("spool", "%s: %d kept records did not decode: deleted", sp->path, bad);
+out:
+	sp_decoder_destroy(d);
+	sqlite3_finalize(st);
+	sqlite3_finalize(del);
+	return rc;
 }

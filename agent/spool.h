@@ -4,7 +4,9 @@
  * Every data message is written here (committed) before it is published,
  * and leaves only when an end-to-end ack from the collector covers it.
  * The spool also keeps the next sequence number, so seq survives restarts
- * and is never reused.
+ * and is never reused; the ids of the last commands applied and every port
+ * a command turned off (spool_cmd_add); and the records an orderly stop
+ * found before the seq was known (spool_pending_save).
  *
  * Bounded by payload bytes (max_bytes). Policy when full: drop the oldest
  * messages to make room, count them, and log once when an overflow episode
@@ -23,6 +25,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "sitepulse/record.h"
 
 struct spool;
 
@@ -67,6 +71,13 @@ int spool_append(struct spool *sp, int64_t ts, const char *payload, size_t len,
 		 spool_drop_fn on_drop, void *ctx);
 
 /*
+ * spool_append, and in the same transaction deletes the pending records with
+ * id <= pending_upto (0: none): the message holds them now.
+ */
+int spool_append_pending(struct spool *sp, int64_t ts, const char *payload, size_t len,
+			 int64_t pending_upto, spool_drop_fn on_drop, void *ctx);
+
+/*
  * Deletes every message with seq <= acked_seq. 0 or SP_EIO (the count of
  * what leaves failed: nothing deleted; or the delete failed; try again).
  */
@@ -84,8 +95,10 @@ int spool_each_after(struct spool *sp, int64_t after_seq, size_t max, spool_each
 
 /*
  * Remembers a port_off command applied (CONTRACT §3.3: once per id, across
- * restarts too) and forgets all but the newest `keep`. Returns 1 if the id is
- * new, 0 if it was already there, or SP_EIO.
+ * restarts too) and forgets all but the newest `keep` ids. A new id's port is
+ * remembered off for good (spool_port_off_each), in the same transaction.
+ * Returns 1 if the id is new, 0 if it was already there (nothing written),
+ * or SP_EIO (nothing written).
  */
 int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, int64_t at_ms,
 		  int keep);
@@ -93,8 +106,44 @@ int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, i
 /* Receives a remembered command. */
 typedef void (*spool_cmd_fn)(void *ctx, const char *id, const char *dev, int port);
 
-/* Calls fn for each remembered command, oldest first. Returns their number, or SP_EIO. */
+/*
+ * Calls fn for each remembered command (the newest `keep`), oldest first.
+ * Returns their number, or SP_EIO.
+ */
 int spool_cmd_each(struct spool *sp, spool_cmd_fn fn, void *ctx);
+
+/* Receives a port a command turned off. */
+typedef void (*spool_port_fn)(void *ctx, const char *dev, int port);
+
+/*
+ * Calls fn for each port a port_off command ever turned off (however many
+ * commands came since), in (dev, port) order. Returns their number, or SP_EIO.
+ */
+int spool_port_off_each(struct spool *sp, spool_port_fn fn, void *ctx);
+
+/*
+ * Pending records: what a new spool's agent held in memory at an orderly
+ * stop, before it knew its seq (no ack ever came: it never connected), so
+ * that they are not lost. Each has an id, increasing in the order kept.
+ *
+ * spool_pending_save deletes those with id < keep_from (INT64_MAX: all; the
+ * agent passes the id of the oldest it still holds from the last load) and
+ * adds recs[0..n) after the rest, in one transaction. 0, SP_EIO, SP_ENOMEM,
+ * or the encoder's error (nothing changed).
+ */
+int spool_pending_save(struct spool *sp, const struct sp_record *recs, size_t n,
+		       int64_t keep_from);
+
+/* Receives a pending record (valid during the call only). */
+typedef void (*spool_pending_fn)(void *ctx, int64_t id, const struct sp_record *r);
+
+/*
+ * Calls fn for the newest `max` pending records, oldest first; they stay
+ * until spool_append_pending or spool_pending_save deletes them (older ones
+ * beyond max too). A row that does not decode is deleted (logged). Returns
+ * the number delivered, or SP_EIO / SP_ENOMEM.
+ */
+int spool_pending_each(struct spool *sp, size_t max, spool_pending_fn fn, void *ctx);
 
 /*
  * The counters, kept in memory. After a query around an append or ack failed

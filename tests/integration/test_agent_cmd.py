@@ -124,8 +124,8 @@ def main(env):
         states = port_states(agent, "chg-1", p, s0)
         T.check(all(st == "disabled" for _, st in states),
                 "chg-1 port %d in service again after the restart: %s" % (p, states[:5]))
-    T.check("command c1 (before the restart)" in agent.proc.log_text(),
-            "the agent did not log the commands it remembered")
+    T.check("chg-1 port 3 stays off (a port_off command before the restart)" in agent.proc.log_text(),
+            "the agent did not log the ports it kept off")
     # c9 first: once it shows, the agent's cmd subscription is in place
     apply(broker, agent, "chg-2 port 5 (c9)", id="c9", dev="chg-2", port=5)
     s1 = agent.last_seq()

@@ -628,6 +628,314 @@ static void test_commands_remembered(void)
 	harness_remove_db(path);
 }
 
+struct ports_seen {
+	int n;
+	char devs[8][16];
+	int ports[8];
+};
+
+static void note_port(void *ctx, const char *dev, int port)
+{
+	struct ports_seen *p = ctx;
+	if (p->n < 8) {
+		snprintf(p->devs[p->n], sizeof(p->devs[0]), "%s", dev);
+		p->ports[p->n] = port;
+	}
+	p->n++;
+}
+
+/*
+ * A port a command turned off stays off however many commands came since:
+ * the ids are kept `keep` deep, the ports for good (the old spool restored
+ * the ports of the remembered ids only, and the oldest went with its id).
+ */
+static void test_ports_off_outlive_ids(void)
+{
+	char path[600];
+	struct ports_seen p = {0};
+	struct cmds_seen c = {0};
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 0);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c1", "chg-1", 3, 1000, 2), 1);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c2", "chg-2", 4, 1001, 2), 1);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c3", "chg-2", 4, 1002, 2), 1); /* the same port again */
+	CHECK_EQ_INT(spool_cmd_add(sp, "c4", "chg-2", 1, 1003, 2), 1);
+	/* a known id is not applied: its new port is not remembered off */
+	CHECK_EQ_INT(spool_cmd_add(sp, "c4", "chg-1", 5, 1004, 2), 0);
+	spool_close(sp);
+
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 2); /* the ids: the newest 2 */
+	CHECK_EQ_STR(c.ids[0], "c3");
+	CHECK_EQ_STR(c.ids[1], "c4");
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 3); /* the ports: all of them */
+	CHECK_EQ_STR(p.devs[0], "chg-1");
+	CHECK_EQ_INT(p.ports[0], 3);
+	CHECK_EQ_STR(p.devs[1], "chg-2");
+	CHECK_EQ_INT(p.ports[1], 1);
+	CHECK_EQ_STR(p.devs[2], "chg-2");
+	CHECK_EQ_INT(p.ports[2], 4);
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
+/*
+ * An older agent's spool (commands, no ports_off) is upgraded at open: the
+ * ports of its commands are kept off from then on; and so are those of
+ * commands an older agent remembered in a run after the upgrade.
+ */
+static void test_ports_off_upgrade(void)
+{
+	char path[600];
+	struct ports_seen p = {0};
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	CHECK_EQ_INT(raw_sql(path, "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+				   "CREATE TABLE messages(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+				   " payload BLOB NOT NULL);"
+				   "CREATE TABLE commands(id TEXT PRIMARY KEY, dev TEXT NOT NULL,"
+				   " port INTEGER NOT NULL, at INTEGER NOT NULL);"
+				   "INSERT INTO meta VALUES ('next_seq', 7);"
+				   "INSERT INTO commands VALUES ('a', 'chg-1', 2, 1), ('b', 'chg-1', 2, 2),"
+				   " ('c', 'chg-3', 64, 3);"
+				   "PRAGMA user_version = 1;"),
+		     SQLITE_OK);
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_next_seq(sp), 7);
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 2);
+	CHECK_EQ_STR(p.devs[0], "chg-1");
+	CHECK_EQ_INT(p.ports[0], 2);
+	CHECK_EQ_STR(p.devs[1], "chg-3");
+	CHECK_EQ_INT(p.ports[1], 64);
+	spool_close(sp);
+	/* an older agent in between remembers a command in commands only */
+	CHECK_EQ_INT(raw_sql(path, "INSERT INTO commands VALUES ('d', 'chg-2', 5, 4)"), SQLITE_OK);
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	p.n = 0;
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 3);
+	CHECK_EQ_STR(p.devs[1], "chg-2");
+	CHECK_EQ_INT(p.ports[1], 5);
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
+/* A command whose port cannot be remembered is not remembered either (one transaction). */
+static void test_cmd_add_is_one_transaction(void)
+{
+	char path[600];
+	struct cmds_seen c = {0};
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	spool_close(sp);
+	CHECK_EQ_INT(raw_sql(path, "CREATE TRIGGER no_port BEFORE INSERT ON ports_off "
+				   "BEGIN SELECT RAISE(ABORT, 'refused'); END"),
+		     SQLITE_OK);
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_cmd_add(sp, "c1", "chg-1", 3, 1000, 2), SP_EIO);
+	CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 0);
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
+/* A record of kind k for the pending tests: a port (port i) or a fault with a detail. */
+static struct sp_record pend_rec(int i)
+{
+	struct sp_record r;
+	memset(&r, 0, sizeof(r));
+	snprintf(r.dev, sizeof(r.dev), "chg-%d", i);
+	r.ts = TS + i;
+	if (i % 2) {
+		r.kind = SP_REC_PORT;
+		r.u.port.port = i;
+		r.u.port.state = SP_PORT_CHARGING;
+		r.u.port.w = 1000.5 + i;
+		r.has = SP_HAS_W;
+	} else {
+		r.kind = SP_REC_FAULT;
+		snprintf(r.u.fault.code, sizeof(r.u.fault.code), "F%d", i);
+		r.u.fault.active = true;
+		snprintf(r.u.fault.detail, sizeof(r.u.fault.detail), "line \"%d\" \u00e9", i);
+		r.has = SP_HAS_DETAIL;
+	}
+	return r;
+}
+
+struct pend_seen {
+	int n;
+	int64_t ids[16];
+	struct sp_record recs[16];
+};
+
+static void note_pending(void *ctx, int64_t id, const struct sp_record *r)
+{
+	struct pend_seen *p = ctx;
+	if (p->n < 16) {
+		p->ids[p->n] = id;
+		p->recs[p->n] = *r;
+	}
+	p->n++;
+}
+
+static int pending_read(struct spool *sp, size_t max, struct pend_seen *p)
+{
+	memset(p, 0, sizeof(*p));
+	return spool_pending_each(sp, max, note_pending, p);
+}
+
+/*
+ * Records kept at a stop before the seq was known come back at the next open,
+ * in order and as they were (their own ts); the newest `max` of them.
+ */
+static void test_pending_kept(void)
+{
+	char path[600];
+	struct pend_seen p;
+	struct sp_record recs[6];
+	for (int i = 0; i < 6; i++)
+		recs[i] = pend_rec(i + 1);
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 0);
+	CHECK_EQ_INT(spool_pending_save(sp, recs, 3, INT64_MAX), 0);
+	spool_close(sp);
+
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_next_seq(sp), 0); /* still new: the seq is not theirs to know */
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 3);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ_INT(p.recs[i].kind, recs[i].kind);
+		CHECK_EQ_STR(p.recs[i].dev, recs[i].dev);
+		CHECK_EQ_INT(p.recs[i].ts, recs[i].ts);
+		CHECK_EQ_INT(p.recs[i].has, recs[i].has);
+	}
+	CHECK(p.recs[0].u.port.w == recs[0].u.port.w);
+	CHECK_EQ_INT(p.recs[0].u.port.state, SP_PORT_CHARGING);
+	CHECK_EQ_STR(p.recs[1].u.fault.detail, recs[1].u.fault.detail);
+	CHECK_EQ_STR(p.recs[1].u.fault.code, "F2");
+	CHECK(p.ids[0] < p.ids[1] && p.ids[1] < p.ids[2]);
+	/* read again: still there (they leave with the message that takes them) */
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 3);
+	/* the newest max, oldest first */
+	CHECK_EQ_INT(pending_read(sp, 2, &p), 2);
+	CHECK_EQ_INT(p.recs[0].ts, recs[1].ts);
+	CHECK_EQ_INT(p.recs[1].ts, recs[2].ts);
+
+	/*
+	 * a second stop: the oldest loaded one was dropped from memory since
+	 * (keep_from = the second's id), three new ones are added after the rest
+	 */
+	CHECK_EQ_INT(spool_pending_save(sp, recs + 3, 3, p.ids[0]), 0);
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 5);
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ_INT(p.recs[i].ts, recs[i + 1].ts);
+	/* keep_from INT64_MAX: none loaded kept, only the new */
+	CHECK_EQ_INT(spool_pending_save(sp, recs, 1, INT64_MAX), 0);
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 1);
+	CHECK_EQ_INT(p.recs[0].ts, recs[0].ts);
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
+/*
+ * The message that takes kept records deletes them in its own transaction:
+ * committed, they are gone; failed, they stay (nothing lost, nothing twice).
+ */
+static void test_pending_leave_with_message(void)
+{
+	char path[600];
+	struct pend_seen p;
+	struct sp_record recs[4];
+	for (int i = 0; i < 4; i++)
+		recs[i] = pend_rec(i + 1);
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_pending_save(sp, recs, 4, INT64_MAX), 0);
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 4);
+	CHECK_EQ_INT(spool_set_next_seq(sp, 5), 0);
+
+	/* an append that fails (a trigger refuses the insert) leaves them */
+	CHECK_EQ_INT(raw_sql(path, "CREATE TRIGGER no_msg BEFORE INSERT ON messages "
+				   "BEGIN SELECT RAISE(ABORT, 'refused'); END"),
+		     SQLITE_OK);
+	CHECK_EQ_INT(spool_append_pending(sp, TS, "{}", 2, p.ids[1], NULL, NULL), SP_EIO);
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 4);
+	CHECK_EQ_INT(raw_sql(path, "DROP TRIGGER no_msg"), SQLITE_OK);
+
+	/* the first two go with seq 5 */
+	CHECK_EQ_INT(spool_append_pending(sp, TS, "{}", 2, p.ids[1], NULL, NULL), 0);
+	CHECK_EQ_INT(stats(sp).last_seq, 5);
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 2);
+	CHECK_EQ_INT(p.recs[0].ts, recs[2].ts);
+	/* a plain append takes none */
+	CHECK_EQ_INT(append_std(sp), 0);
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 2);
+	CHECK_EQ_INT(spool_append_pending(sp, TS, "{}", 2, p.ids[1], NULL, NULL), 0);
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 0);
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
+/* A kept row that does not decode is skipped and deleted, the others delivered. */
+static void test_pending_bad_row(void)
+{
+	char path[600];
+	struct pend_seen p;
+	struct sp_record rec = pend_rec(1);
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	spool_close(sp);
+	CHECK_EQ_INT(raw_sql(path, "INSERT INTO pending(rec) VALUES ('garbage'), ('{\"t\":\"x\"}')"),
+		     SQLITE_OK);
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_pending_save(sp, &rec, 1, 1), 0); /* keep_from 1: the rows stay */
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 1);
+	CHECK_EQ_INT(p.recs[0].ts, rec.ts);
+	spool_close(sp);
+	CHECK_EQ_INT(raw_sql(path, "DELETE FROM pending WHERE rec NOT LIKE 'garbage%' AND rec NOT "
+				   "LIKE '{\"t\":\"x%'"),
+		     SQLITE_OK);
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(pending_read(sp, 100, &p), 0); /* the bad ones were deleted by the read */
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
 static void test_next_seq_survives_lost_meta(void)
 {
 	char path[600];
@@ -1358,6 +1666,12 @@ int main(void)
 	RUN(test_ack);
 	RUN(test_reopen_keeps_messages_and_seq);
 	RUN(test_commands_remembered);
+	RUN(test_ports_off_outlive_ids);
+	RUN(test_ports_off_upgrade);
+	RUN(test_cmd_add_is_one_transaction);
+	RUN(test_pending_kept);
+	RUN(test_pending_leave_with_message);
+	RUN(test_pending_bad_row);
 	RUN(test_next_seq_survives_lost_meta);
 	RUN(test_overflow_drops_oldest);
 	RUN(test_failed_append_changes_nothing);
