@@ -121,13 +121,17 @@ static int put_mail(struct alertmail *am, struct store *s, struct mail_alert *a,
  * not the event's: nobody told of the opening is told of the clear, and
  * everybody told of it is.
  *
- * A critical alert is never paced, opened or cleared (DOMAIN's P1: notify
- * at once): the 5th entrapment in a lift within the hour is a passenger as
- * trapped as the first, and its clear tells the crew the passenger is out
- * (without it their mail says trapped, still). It still counts toward its
- * condition's hour, being an alert like any other: a rule whose severity a
- * site's configuration lowers below critical is paced as before, which is
- * how an operator quiets one known-faulty detector (docs/operations.md).
+ * A critical alert has its own, much higher limit (max_per_hour_critical,
+ * 20 by default; DOMAIN's P1: notify at once): the 5th entrapment in a lift
+ * within the hour is a passenger as trapped as the first, and its clear
+ * tells the crew the passenger is out (without it their mail says trapped,
+ * still). No lift traps 20 passengers an hour, but a smoke detector with no
+ * hold flapping every few seconds would otherwise mail hundreds of times an
+ * hour and bury the next entrapment's mail behind them in the outbox. It
+ * counts toward its condition's hour, being an alert like any other: a rule
+ * whose severity a site's configuration lowers below critical is paced at
+ * max_per_hour, which is how an operator quiets one known-faulty detector
+ * (docs/operations.md).
  */
 int alertmail_event(struct alertmail *am, struct store *s, const struct rule_event *ev,
 		    int64_t alert_id, bool cleared, struct alertmail_counts *c)
@@ -148,12 +152,13 @@ int alertmail_event(struct alertmail *am, struct store *s, const struct rule_eve
 	int stored = alert_severity_parse(severity);
 	if (cleared && (stored < 0 || stored > (int)m->min_severity))
 		return 0; /* (an unknown name: its opening was not mailed either) */
-	if (stored != ALERT_CRITICAL) {
+	int64_t limit = stored == ALERT_CRITICAL ? m->max_per_hour_critical : m->max_per_hour;
+	if (limit > 0) {
 		int64_t n = store_w_alerts_opened_between(s, ev->site, ev->dev, rule, ev->port,
 							  opened_at - MAIL_PACE_MS, opened_at);
 		if (n < 0)
 			return (int)n;
-		if (n > m->max_per_hour) {
+		if (n > limit) {
 			c->paced++;
 			return 0;
 		}

@@ -27,14 +27,15 @@ struct writer_mail {
 	const struct collector_site_conf *sites;   /* mail_to and timezone per site */
 	size_t nsites;
 	enum alert_severity min_severity;          /* this or worse is mailed */
-	int64_t max_per_hour;                      /* per condition: more are paced (counted);
-						      a critical alert never is */
+	int64_t max_per_hour;                      /* per condition: more are paced (counted) */
 	int64_t repeat_ms;                         /* remind of critical unacked (0: never) */
+	int64_t max_per_hour_critical;             /* the same for critical alerts (0: never
+						      paced) */
 };
 
 /* What a batch's mail did, added to the metrics after COMMIT. */
 struct alertmail_counts {
-	uint64_t paced;      /* not sent: their condition opened max_per_hour already */
+	uint64_t paced;      /* not sent: their condition opened max_per_hour(_critical) already */
 	uint64_t reminders;  /* reminders queued */
 	uint64_t failed;     /* not composed (no usable recipient, ...): lost, logged as ERROR */
 };

@@ -189,7 +189,11 @@ static const struct sp_conf_key smtp_keys[] = {
 	 "alerts of this severity or worse are mailed (opened, and cleared)"},
 	{"max_per_hour", SP_CONF_INT, SM(max_per_hour), "4", 1, 1000, NULL, 0, NULL,
 	 "alerts of one condition (rule, device, port) mailed in an hour; the mails of more are "
-	 "counted, not sent, except a critical alert's (always mailed: docs/alerts.md)"},
+	 "counted, not sent (critical alerts: max_per_hour_critical)"},
+	{"max_per_hour_critical", SP_CONF_INT, SM(max_per_hour_critical), "20", 0, 1000, NULL, 0,
+	 NULL,
+	 "the same for critical alerts: high enough that every real entrapment is mailed, a "
+	 "detector flapping every few seconds is not (0: never paced; docs/alerts.md)"},
 	{"repeat_s", SP_CONF_INT, SM(repeat_s), "600", 0, 86400, NULL, 0, NULL,
 	 "a critical alert still active and not acknowledged is mailed again this often (0: once)"},
 	{"timeout_s", SP_CONF_INT, SM(timeout_s), "30", 1, 600, NULL, 0, NULL,

@@ -86,6 +86,7 @@ struct collector_conf {
 		char *password;
 		int min_severity;      /* index in critical, major, minor, warning */
 		int64_t max_per_hour;
+		int64_t max_per_hour_critical;
 		int64_t repeat_s;
 		int64_t timeout_s;
 		int64_t retry_min_s;

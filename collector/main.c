@@ -259,7 +259,7 @@ static int collector_start(struct collector *c)
 				   *cf->smtp.url ? &c->mail : NULL};
 	c->mail = (struct writer_mail){cf->smtp.from, &cf->smtp.to, cf->sites, cf->nsites,
 				       (enum alert_severity)cf->smtp.min_severity, cf->smtp.max_per_hour,
-				       cf->smtp.repeat_s * 1000};
+				       cf->smtp.repeat_s * 1000, cf->smtp.max_per_hour_critical};
 	c->writer = writer_start(&wp);
 	if (c->writer == NULL)
 		return SP_EIO;

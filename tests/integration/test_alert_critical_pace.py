@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """
 test_alert_critical_pace.py - pacing ([smtp] max_per_hour, default 4) holds
-back the mails of a flapping condition, but never those of a critical alert
-(docs/alerts.md "No flood"; ../shared/DOMAIN.md §4 P1: "notify at once").
+back the mails of a flapping condition, but not those of a critical alert, which
+has its own, much higher limit (max_per_hour_critical, default 20; docs/alerts.md
+"No flood"; ../shared/DOMAIN.md §4 P1: "notify at once").
 Real mosquitto, collector and SMTP sink (sinks.py), and a fake gateway
 (mosquitto_pub) whose records the test writes by hand, all within a minute
 of device time:

@@ -626,7 +626,7 @@ static void test_clear_mail_follows_min_severity(void)
 	struct rules_config *cfg = rules_config_create();
 	char *to_items[] = {"crew@example.test"};
 	struct sp_conf_list to = {to_items, 1};
-	struct writer_mail wm = {"sitepulse@example.test", &to, NULL, 0, ALERT_MINOR, 10, 0};
+	struct writer_mail wm = {"sitepulse@example.test", &to, NULL, 0, ALERT_MINOR, 10, 0, 0};
 	struct mail_sink m = {{s, 0, 0, ""}, alertmail_create(&wm), {0, 0, 0}};
 	int64_t ag;
 	CHECK(s != NULL && cfg != NULL && m.am != NULL);
@@ -669,11 +669,13 @@ out:
 
 /*
  * Pacing ([smtp] max_per_hour) holds back the mails of a condition that
- * opened more than that in the hour before, but never those of a critical
+ * opened more than that in the hour before, but not those of a critical
  * alert (DOMAIN's P1: notify at once): a gateway.offline made critical
  * flaps 4 times under max_per_hour 2 and each opening and clear is mailed.
  * The critical alerts still count toward the condition's hour: the same
  * condition opened as major next is paced, its opening and its clear.
+ * Critical alerts have a limit of their own, max_per_hour_critical (0 here
+ * at first: never paced), past which a flapping detector is paced too.
  */
 static void test_critical_not_paced(void)
 {
@@ -683,7 +685,7 @@ static void test_critical_not_paced(void)
 	struct rules_config *cfg = rules_config_create();
 	char *to_items[] = {"crew@example.test"};
 	struct sp_conf_list to = {to_items, 1};
-	struct writer_mail wm = {"sitepulse@example.test", &to, NULL, 0, ALERT_MINOR, 2, 0};
+	struct writer_mail wm = {"sitepulse@example.test", &to, NULL, 0, ALERT_MINOR, 2, 0, 0};
 	struct mail_sink m = {{s, 0, 0, ""}, alertmail_create(&wm), {0, 0, 0}};
 	int64_t ag, t = NOW;
 	CHECK(s != NULL && cfg != NULL && m.am != NULL);
@@ -720,6 +722,24 @@ static void test_critical_not_paced(void)
 	CHECK_EQ_INT(m.k.cleared, 5);
 	CHECK_EQ_INT(mails_queued(path), 8);
 	CHECK_EQ_INT(m.counts.paced, 2);
+
+	/*
+	 * Critical again under max_per_hour_critical 6: the 6th alert of the
+	 * hour is mailed, the 7th (a detector flapping on) is paced.
+	 */
+	g->severity = ALERT_CRITICAL;
+	wm.max_per_hour_critical = 6;
+	t += 100 * S;
+	for (int i = 6; i <= 7; i++, t += 100 * S) {
+		CHECK_EQ_INT(gateway_state(s, ag, false, t), 0);
+		CHECK_EQ_INT(mail_sweep(s, cfg, &m, t + 61 * S), 0);
+		CHECK_EQ_INT(gateway_state(s, ag, true, t + 70 * S), 0);
+		CHECK_EQ_INT(mail_sweep(s, cfg, &m, t + 71 * S), 0);
+		CHECK_EQ_INT(m.k.opened, i);
+		CHECK_EQ_INT(m.k.cleared, i);
+	}
+	CHECK_EQ_INT(mails_queued(path), 10);
+	CHECK_EQ_INT(m.counts.paced, 4);
 out:
 	alertmail_destroy(m.am);
 	rules_config_destroy(cfg);
@@ -762,7 +782,7 @@ static void test_mail_bad_recipient(void)
 	struct sp_conf_list to = {to_items, 3}, bad = {bad_items, 1};
 	struct collector_site_conf sites[1] = {{.site = "site-b", .mail_to = bad,
 						.timezone = "UTC"}};
-	struct writer_mail wm = {"sitepulse@example.test", &to, sites, 1, ALERT_MINOR, 10, 0};
+	struct writer_mail wm = {"sitepulse@example.test", &to, sites, 1, ALERT_MINOR, 10, 0, 0};
 	struct mail_sink m = {{s, 0, 0, ""}, alertmail_create(&wm), {0, 0, 0}};
 	int64_t ag, bg;
 	CHECK(s != NULL && cfg != NULL && m.am != NULL);
