@@ -264,6 +264,8 @@ static int set_value(const struct sp_conf_key *k, void *target, const char *text
 			l.items[l.count++] = copy;
 		}
 		free(work);
+		if (append && l.count == 0)
+			return 0; /* an empty line adds nothing (l.items is NULL) */
 		if (append && held > 0) {
 			struct sp_conf_list *have = (struct sp_conf_list *)dst;
 			char **p = realloc(have->items, (held + l.count) * sizeof(*p));

@@ -1038,6 +1038,12 @@ static void test_list_values(void)
 	CHECK_EQ_INT(l.c.api.operator_tokens.count, 2);
 	cload_done(&l);
 
+	/* an empty line of a list given before adds nothing (fuzz_conf: memcpy from NULL) */
+	cload(&l, "[smtp]\nto = a@example.org\nto =\nto = , \n");
+	CHECK_EQ_INT(l.rc, 0);
+	CHECK_EQ_INT(l.c.smtp.to.count, 1);
+	cload_done(&l);
+
 	/* the bound holds for the whole list, over all its lines */
 	char text[8192];
 	size_t n = (size_t)snprintf(text, sizeof(text), "[smtp]\n");
