@@ -650,12 +650,12 @@ struct port_restore {
 };
 
 /*
- * A port a command turned off before this run stays off, however many
- * commands came since (the ids are kept only CMD_IDS_KEPT deep: restoring the
- * ports of those alone put an overheating port back in service once 64 newer
- * commands had come). One this configuration does not have (chargers or
- * ports removed) is left alone, and remembered: a configuration that has it
- * again keeps it off.
+ * A port a command turned off before this run (and no port_on put back)
+ * stays off, however many commands came since (the ids are kept only
+ * CMD_IDS_KEPT deep: restoring the ports of those alone put an overheating
+ * port back in service once 64 newer commands had come). One this
+ * configuration does not have (chargers or ports removed) is left alone, and
+ * remembered: a configuration that has it again keeps it off.
  */
 static void port_restore(void *ctx, const char *dev, int port)
 {
@@ -689,26 +689,37 @@ static void apply_commands(struct agent *a)
 	for (unsigned i = 0; i < n; i++) {
 		if (cmd_seen(a, cmds[i].id))
 			continue; /* applied once per id (CONTRACT §3.3) */
-		if (!sim_has_port(a->sim, cmds[i].dev, (int)cmds[i].port)) {
+		const struct sp_cmd *c = &cmds[i];
+		bool on = c->cmd == SP_CMD_PORT_ON;
+		if (!sim_has_port(a->sim, c->dev, (int)c->port)) {
 			/* not remembered in the spool: it would take a place of one applied */
-			SP_WARN("agent", "command %s: no port %d on %s", cmds[i].id,
-				(int)cmds[i].port, cmds[i].dev);
+			SP_WARN("agent", "command %s: no port %d on %s", c->id, (int)c->port,
+				c->dev);
 			continue;
 		}
 		/*
 		 * remembered before it is applied: after a crash in between, the
-		 * restart finds it and starts with the port off. A spool that cannot
-		 * take it (a full disk) does not hold the command back: it is applied,
-		 * and a restart forgets it.
+		 * restart finds it and starts with the port off (or in service). A
+		 * spool that cannot take it (a full disk) does not hold the command
+		 * back: it is applied, and a restart forgets it.
 		 */
-		if (spool_cmd_add(a->spool, cmds[i].id, cmds[i].dev, (int)cmds[i].port,
-				  sp_now_ms(), CMD_IDS_KEPT) < 0)
+		if (spool_cmd_add(a->spool, c->id, c->cmd, c->dev, (int)c->port, sp_now_ms(),
+				  CMD_IDS_KEPT) < 0)
 			SP_WARN("agent", "command %s: not remembered in the spool (applied all "
-					 "the same; a restart forgets it)",
-				cmds[i].id);
-		if (sim_port_off(a->sim, cmds[i].dev, cmds[i].port) == 0)
-			SP_INFO("agent", "command %s: port_off %s port %d", cmds[i].id, cmds[i].dev,
-				(int)cmds[i].port);
+					 "the same; a restart forgets it%s)",
+				c->id, on ? ": the port is off again after it" : "");
+		if (!on) {
+			if (sim_port_off(a->sim, c->dev, c->port) == 0)
+				SP_INFO("agent", "command %s: port_off %s port %d", c->id, c->dev,
+					(int)c->port);
+		} else if (sim_port_on(a->sim, c->dev, c->port) == 0) {
+			SP_INFO("agent", "command %s: port_on %s port %d: back in service", c->id,
+				c->dev, (int)c->port);
+		} else {
+			SP_INFO("agent", "command %s: port_on %s port %d: not off by a command, "
+					 "nothing to do",
+				c->id, c->dev, (int)c->port);
+		}
 	}
 }
 

@@ -511,3 +511,11 @@ int sim_port_keep_off(struct sim *s, const char *dev, int port)
 	sim_charger_port_keep_off(c, port);
 	return 0;
 }
+
+int sim_port_on(struct sim *s, const char *dev, int port)
+{
+	struct sim_charger *c = port_owner(s, dev, port);
+	if (c == NULL)
+		return -1;
+	return sim_charger_port_on(c, port);
+}

@@ -114,7 +114,8 @@ bool sim_has_port(struct sim *s, const char *dev, int port);
 
 /*
  * Applies a remote port_off command (CONTRACT §3.3): the port's session, if
- * any, ends with reason "remote" and the port becomes "disabled".
+ * any, ends with reason "remote" and the port becomes "disabled" until a
+ * port_on (sim_port_on).
  * Returns 0, or -1 if there is no such charger/port.
  */
 int sim_port_off(struct sim *s, const char *dev, int port);
@@ -126,5 +127,15 @@ int sim_port_off(struct sim *s, const char *dev, int port);
  * for it never happened). Call before the first sim_step. 0, or -1 as above.
  */
 int sim_port_keep_off(struct sim *s, const char *dev, int port);
+
+/*
+ * Applies a port_on command (docs/protocol.md, Command): a port a port_off
+ * turned off is in service again ("idle"; "fault" until it has cooled if it
+ * is still over temperature; "disabled" until the smoke clears if the pile is
+ * cut for smoke), reported at the next step; a port_off of the same tick not
+ * yet applied is cancelled. Returns 0, 1 if the port was not off by a command
+ * (nothing changed), or -1 if there is no such charger/port.
+ */
+int sim_port_on(struct sim *s, const char *dev, int port);
 
 #endif

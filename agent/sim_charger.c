@@ -76,7 +76,7 @@ struct port {
 	double unplug_at;      /* sess_s at which the owner unplugs early, < 0 never */
 	double hot_c;          /* temperature reached in SIM_PORT_OVERHEAT */
 	bool over_temp;        /* over_temp fault raised */
-	bool remote_off;       /* disabled by a port_off command, for good */
+	bool remote_off;       /* disabled by a port_off command, until a port_on */
 	bool off_pending;      /* port_off received, applied at the next step */
 	uint32_t sc;           /* situations on this port */
 	struct sp_port last;   /* as last reported */
@@ -534,6 +534,35 @@ void sim_charger_port_keep_off(struct sim_charger *c, int port)
 	p->state = SP_PORT_DISABLED;
 	p->a = 0;
 	p->wh = 0;
+}
+
+/*
+ * A port_on command: a port a port_off turned off (or is about to: a
+ * port_off of the same tick) is in service again. Nothing else is touched:
+ * a port the pile itself disabled (smoke) comes back when the smoke clears,
+ * as every other; a port still above the over_temp clear point goes to
+ * fault, as after a cut-off, and idle once it has cooled (the pile's own
+ * protection does not yield to a remote command). The next step reports the
+ * change (port_report compares the state with the last reported).
+ */
+int sim_charger_port_on(struct sim_charger *c, int port)
+{
+	struct port *p = &c->ports[port - 1];
+	if (!p->remote_off && !p->off_pending)
+		return 1;
+	bool was_off = p->remote_off;
+	p->off_pending = false;
+	p->remote_off = false;
+	if (!was_off || p->state != SP_PORT_DISABLED)
+		return 0; /* a port_off not yet applied: the port never left service */
+	if (c->sc & SIM_BIT(SIM_SMOKE))
+		return 0; /* disabled by the pile until the smoke clears (sim_charger_apply) */
+	to_idle(p);
+	if (p->over_temp) {
+		p->state = SP_PORT_FAULT;
+		p->left = 0;
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- lifecycle */

@@ -178,5 +178,11 @@ void sim_charger_report(struct sim_charger *c, const struct sim_out *o);
 void sim_charger_port_off(struct sim_charger *c, int port);
 /* Disables port (1-based, valid) at once, without a session record (sim_port_keep_off). */
 void sim_charger_port_keep_off(struct sim_charger *c, int port);
+/*
+ * A port_on command for port (1-based, valid): a port off by a port_off (or
+ * one queued) is in service again at once. 0, or 1 if it was not off by a
+ * command (nothing changed).
+ */
+int sim_charger_port_on(struct sim_charger *c, int port);
 
 #endif

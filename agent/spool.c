@@ -4,13 +4,16 @@
  * Schema (version 1):
  *   meta(key TEXT PRIMARY KEY, value INTEGER)   next_seq
  *   messages(seq INTEGER PRIMARY KEY, ts INTEGER, payload BLOB)
- *   commands(id TEXT PRIMARY KEY, dev TEXT, port INTEGER, at INTEGER)
- *     the port_off commands applied, newest few (spool_cmd_add): each id once.
+ *   commands(id TEXT PRIMARY KEY, dev TEXT, port INTEGER, at INTEGER, cmd TEXT)
+ *     the port_off and port_on commands applied, newest few (spool_cmd_add):
+ *     each id once. cmd is "port_off" or "port_on"; NULL is a row an older
+ *     agent wrote (it knows port_off only, and not the column), which the
+ *     next open takes for a port_off (add_tables).
  *   ports_off(dev TEXT, port INTEGER, PRIMARY KEY(dev, port))
- *     every port a port_off command turned off, for good (there is no
- *     port_on): bounded by devices x 64 ports, not by the ids kept. Written
- *     in the transaction that remembers the command's id; every port in
- *     commands is added at open (an older agent's spool, add_tables).
+ *     every port a port_off command turned off and no port_on since: bounded
+ *     by devices x 64 ports, not by the ids kept. Written in the transaction
+ *     that remembers the command's id; the ports of an older agent's rows
+ *     (cmd NULL) are added at open, once (add_tables).
  *   pending(id INTEGER PRIMARY KEY, rec TEXT)
  *     records a new spool's agent held in memory at an orderly stop, before
  *     it knew its seq (spool_pending_save), each as its canonical record JSON
@@ -139,14 +142,36 @@ static int migrate(struct spool *sp)
 			"COMMIT;");
 }
 
+/* 1 if commands has the column cmd, 0 if not, or SP_EIO. */
+static int has_cmd_column(struct spool *sp)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(sp, &st, "SELECT count(*) FROM pragma_table_info('commands') "
+				   "WHERE name = 'cmd'")))
+		return rc;
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) > 0 : db_fail(sp, "read the columns");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /*
  * The tables of the commands and pending records (see the top), created if
- * missing. ports_off came after commands: every port in commands is put in
- * it, in the same transaction, at every open (at most 64 rows, each already
- * there but after an upgrade), so no port a command turned off is forgotten
- * by an upgrade, nor by a run of an older agent in between (which remembers
- * its commands in commands only). A port stays off for good: nothing ever
- * takes one out.
+ * missing, and commands' column cmd added if missing (a spool of an agent
+ * before port_on: its rows are all port_off, and get NULL).
+ *
+ * ports_off came after commands, and port_on after ports_off. The ports of
+ * the rows an older agent wrote (cmd NULL: an upgrade, or a run of an older
+ * agent in between, which remembers its commands in commands only, or writes
+ * no cmd) are put in ports_off, and those rows marked port_off, in the same
+ * transaction: each row once. Taking every port in commands at every open,
+ * as before port_on, turned a port back off at each restart from an old
+ * port_off id still among the 64 kept, after a port_on had put it back in
+ * service. A NULL row is newer than every row this agent wrote (this agent
+ * marks them all at each open), so adding its port never undoes a later
+ * port_on.
  */
 static int add_tables(struct spool *sp)
 {
@@ -155,20 +180,25 @@ static int add_tables(struct spool *sp)
 	if ((rc = exec(sp, "BEGIN IMMEDIATE")))
 		return rc;
 	if ((rc = exec(sp, "CREATE TABLE IF NOT EXISTS commands(id TEXT PRIMARY KEY,"
-			   " dev TEXT NOT NULL, port INTEGER NOT NULL, at INTEGER NOT NULL)")) ||
+			   " dev TEXT NOT NULL, port INTEGER NOT NULL, at INTEGER NOT NULL,"
+			   " cmd TEXT)")) ||
+	    (rc = has_cmd_column(sp)) < 0 ||
+	    (rc == 0 && (rc = exec(sp, "ALTER TABLE commands ADD COLUMN cmd TEXT"))) ||
 	    (rc = exec(sp, "CREATE TABLE IF NOT EXISTS pending(id INTEGER PRIMARY KEY,"
 			   " rec TEXT NOT NULL)")) ||
 	    (rc = exec(sp, "CREATE TABLE IF NOT EXISTS ports_off(dev TEXT NOT NULL,"
 			   " port INTEGER NOT NULL, PRIMARY KEY(dev, port)) WITHOUT ROWID")) ||
 	    (rc = exec(sp, "INSERT OR IGNORE INTO ports_off(dev, port) "
-			   "SELECT dev, port FROM commands")))
+			   "SELECT dev, port FROM commands WHERE cmd IS NULL")))
 		goto fail;
 	added = sqlite3_changes(sp->db);
+	if ((rc = exec(sp, "UPDATE commands SET cmd = 'port_off' WHERE cmd IS NULL")))
+		goto fail;
 	if ((rc = exec(sp, "COMMIT")))
 		goto fail;
 	if (added > 0)
 		SP_INFO("spool", "%s: %d ports turned off by the commands it remembers are now kept "
-				 "off for good (table ports_off: a spool of an older agent)",
+				 "off until a port_on (table ports_off: a spool of an older agent)",
 			sp->path, added);
 	sp->have_ports_off = true;
 	return 0;
@@ -532,27 +562,28 @@ void spool_get_stats(const struct spool *sp, struct spool_stats *out)
 	out->dropped_total = sp->dropped_total;
 }
 
-int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, int64_t at_ms,
-		  int keep)
+int spool_cmd_add(struct spool *sp, const char *id, enum sp_cmd_kind cmd, const char *dev,
+		  int port, int64_t at_ms, int keep)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, changed;
 
 	/*
 	 * One transaction: the id and its port are remembered together (a port
-	 * remembered without its id would be turned off again by the same id;
-	 * an id without its port would leave the port in service after a
-	 * restart).
+	 * remembered without its id would be turned off, or on, again by the
+	 * same id; an id without its port would leave the port in service, or
+	 * off, after a restart).
 	 */
 	if ((rc = step_done(sp, sp->begin, "begin")))
 		return rc;
-	if ((rc = prepare(sp, &st, "INSERT OR IGNORE INTO commands(id, dev, port, at) "
-				   "VALUES (?, ?, ?, ?)")))
+	if ((rc = prepare(sp, &st, "INSERT OR IGNORE INTO commands(id, dev, port, at, cmd) "
+				   "VALUES (?, ?, ?, ?, ?)")))
 		goto fail;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, dev, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, port);
 	sqlite3_bind_int64(st, 4, at_ms);
+	sqlite3_bind_text(st, 5, sp_cmd_name(cmd), -1, SQLITE_STATIC);
 	rc = step_done(sp, st, "remember a command");
 	sqlite3_finalize(st);
 	if (rc)
@@ -560,11 +591,15 @@ int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, i
 	changed = sqlite3_changes(sp->db);
 	/* an id already there was applied (to its own port): this one is not */
 	if (changed > 0) {
-		if ((rc = prepare(sp, &st, "INSERT OR IGNORE INTO ports_off(dev, port) VALUES (?, ?)")))
+		if ((rc = prepare(sp, &st, cmd == SP_CMD_PORT_ON
+						   ? "DELETE FROM ports_off WHERE dev = ? AND port = ?"
+						   : "INSERT OR IGNORE INTO ports_off(dev, port) "
+						     "VALUES (?, ?)")))
 			goto fail;
 		sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 2, port);
-		rc = step_done(sp, st, "remember a port off");
+		rc = step_done(sp, st, cmd == SP_CMD_PORT_ON ? "remember a port on"
+							     : "remember a port off");
 		sqlite3_finalize(st);
 		if (rc)
 			goto fail;
@@ -573,7 +608,8 @@ int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, i
 	 * The newest `keep` ids stay, newest by rowid (the order of arrival: only
 	 * the oldest rows are ever deleted), not by `at`: after the wall clock was
 	 * set back a new command's `at` is older than the rest, and it would go
-	 * at once. Their ports stay in ports_off: a port stays off for good.
+	 * at once. Their ports stay in ports_off: a port stays off until a
+	 * port_on, however many commands came since.
 	 */
 	if ((rc = prepare(sp, &st, "DELETE FROM commands WHERE rowid NOT IN (SELECT rowid FROM "
 				   "commands ORDER BY rowid DESC LIMIT ?)")))
@@ -616,10 +652,22 @@ int spool_port_off_each(struct spool *sp, spool_port_fn fn, void *ctx)
 	sqlite3_stmt *st = NULL;
 	int rc, n = 0;
 
-	/* without ports_off (not created: a full disk at open) the commands still say some */
-	if ((rc = prepare(sp, &st, sp->have_ports_off
-					   ? "SELECT dev, port FROM ports_off ORDER BY dev, port"
-					   : "SELECT DISTINCT dev, port FROM commands ORDER BY dev, port")))
+	/*
+	 * Without ports_off (not created: a full disk at open) the commands still
+	 * say some: the ports of port_off ids (or an older agent's rows) without
+	 * a later port_on. A spool whose commands has no cmd column yet has no
+	 * port_on either.
+	 */
+	if (sp->have_ports_off)
+		rc = prepare(sp, &st, "SELECT dev, port FROM ports_off ORDER BY dev, port");
+	else if ((rc = has_cmd_column(sp)) >= 0)
+		rc = prepare(sp, &st, rc ? "SELECT dev, port FROM commands c WHERE "
+					   "coalesce(cmd, 'port_off') = 'port_off' AND NOT EXISTS ("
+					   "SELECT 1 FROM commands n WHERE n.dev = c.dev AND "
+					   "n.port = c.port AND n.rowid > c.rowid AND "
+					   "n.cmd = 'port_on') GROUP BY dev, port ORDER BY dev, port"
+					 : "SELECT DISTINCT dev, port FROM commands ORDER BY dev, port");
+	if (rc)
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *dev = (const char *)sqlite3_column_text(st, 0);

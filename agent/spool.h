@@ -5,7 +5,7 @@
  * and leaves only when an end-to-end ack from the collector covers it.
  * The spool also keeps the next sequence number, so seq survives restarts
  * and is never reused; the ids of the last commands applied and every port
- * a command turned off (spool_cmd_add); and the records an orderly stop
+ * a command turned off and none put back (spool_cmd_add); and the records an orderly stop
  * found before the seq was known (spool_pending_save).
  *
  * Bounded by payload bytes (max_bytes). Policy when full: drop the oldest
@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sitepulse/codec.h"
 #include "sitepulse/record.h"
 
 struct spool;
@@ -94,14 +95,15 @@ int spool_each_after(struct spool *sp, int64_t after_seq, size_t max, spool_each
 		     void *ctx);
 
 /*
- * Remembers a port_off command applied (CONTRACT §3.3: once per id, across
- * restarts too) and forgets all but the newest `keep` ids. A new id's port is
- * remembered off for good (spool_port_off_each), in the same transaction.
- * Returns 1 if the id is new, 0 if it was already there (nothing written),
- * or SP_EIO (nothing written).
+ * Remembers a port_off or port_on command applied (CONTRACT §3.3: once per
+ * id, across restarts too; port_on shares the ids) and forgets all but the
+ * newest `keep` ids. A new port_off id's port is remembered off
+ * (spool_port_off_each) until a port_on id's takes it out, in the same
+ * transaction as the id. Returns 1 if the id is new, 0 if it was already
+ * there (nothing written), or SP_EIO (nothing written).
  */
-int spool_cmd_add(struct spool *sp, const char *id, const char *dev, int port, int64_t at_ms,
-		  int keep);
+int spool_cmd_add(struct spool *sp, const char *id, enum sp_cmd_kind cmd, const char *dev,
+		  int port, int64_t at_ms, int keep);
 
 /* Receives a remembered command. */
 typedef void (*spool_cmd_fn)(void *ctx, const char *id, const char *dev, int port);
@@ -116,8 +118,9 @@ int spool_cmd_each(struct spool *sp, spool_cmd_fn fn, void *ctx);
 typedef void (*spool_port_fn)(void *ctx, const char *dev, int port);
 
 /*
- * Calls fn for each port a port_off command ever turned off (however many
- * commands came since), in (dev, port) order. Returns their number, or SP_EIO.
+ * Calls fn for each port a port_off command turned off and no port_on put
+ * back since (however many commands came since), in (dev, port) order.
+ * Returns their number, or SP_EIO.
  */
 int spool_port_off_each(struct spool *sp, spool_port_fn fn, void *ctx);
 

@@ -930,8 +930,14 @@ int sp_decode_cmd(const char *payload, size_t len, int64_t now_ms, struct sp_cmd
 		goto reject;
 	why->field = "cmd";
 	why->reason = cmd == NULL ? SP_REJ_MISSING_FIELD : string_check(cmd);
-	if (why->reason == SP_REJ_NONE && strcmp(cmd->valuestring, "port_off") != 0)
-		why->reason = SP_REJ_BAD_ENUM;
+	if (why->reason == SP_REJ_NONE) {
+		if (strcmp(cmd->valuestring, "port_off") == 0)
+			out->cmd = SP_CMD_PORT_OFF;
+		else if (strcmp(cmd->valuestring, "port_on") == 0)
+			out->cmd = SP_CMD_PORT_ON;
+		else
+			why->reason = SP_REJ_BAD_ENUM;
+	}
 	if (why->reason)
 		goto reject;
 	why->field = "dev";
@@ -942,7 +948,8 @@ int sp_decode_cmd(const char *payload, size_t len, int64_t now_ms, struct sp_cmd
 		goto reject;
 	/*
 	 * CONTRACT §3.3 gives the reason no vocabulary: it only says why the port is
-	 * turned off (the session ends with reason "remote" whatever it is). A text
+	 * turned off (the session ends with reason "remote" whatever it is), or, for
+	 * a port_on, why it is back (e.g. "repaired": no stop reason). A text
 	 * outside the stop reasons must not cost the command: a port_off is the safe
 	 * direction, and refusing it left an overheating port charging. Only a
 	 * reason that is not text at all (or hides a NUL) refuses it.

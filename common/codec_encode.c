@@ -237,12 +237,18 @@ int sp_encode_ack(struct sp_buf *b, int64_t seq, int64_t ts)
 	return sp_buf_putc(b, '}');
 }
 
+const char *sp_cmd_name(enum sp_cmd_kind k)
+{
+	return k == SP_CMD_PORT_ON ? "port_on" : "port_off";
+}
+
 int sp_encode_cmd(struct sp_buf *b, const struct sp_cmd *c)
 {
 	int rc;
 	if ((rc = sp_buf_puts(b, "{\"v\":1,\"id\":")) || (rc = sp_buf_json_str(b, c->id, strlen(c->id))) ||
 	    (rc = sp_buf_puts(b, ",\"ts\":")) || (rc = sp_buf_json_int(b, c->ts)) ||
-	    (rc = sp_buf_puts(b, ",\"cmd\":\"port_off\",\"dev\":")) ||
+	    (rc = sp_buf_puts(b, ",\"cmd\":\"")) || (rc = sp_buf_puts(b, sp_cmd_name(c->cmd))) ||
+	    (rc = sp_buf_puts(b, "\",\"dev\":")) ||
 	    (rc = sp_buf_json_str(b, c->dev, strlen(c->dev))) || (rc = sp_buf_puts(b, ",\"port\":")) ||
 	    (rc = sp_buf_json_int(b, c->port)))
 		return rc;

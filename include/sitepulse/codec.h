@@ -119,14 +119,25 @@ int sp_decode_state(const char *payload, size_t len, bool *online, int64_t *ts,
  */
 int sp_decode_ack(const char *payload, size_t len, int64_t *seq, int64_t *ts);
 
-/* A command to an agent (§3.3). Only "port_off" exists. */
+/*
+ * The commands (§3.3): port_off, and port_on, our extension of the same shape
+ * that puts a port a port_off turned off back in service (docs/protocol.md,
+ * Command). Zero is port_off: a zeroed sp_cmd is the contract's command.
+ */
+enum sp_cmd_kind { SP_CMD_PORT_OFF = 0, SP_CMD_PORT_ON = 1 };
+
+/* A command to an agent (§3.3). */
 struct sp_cmd {
+	enum sp_cmd_kind cmd;
 	char id[SP_ID_MAX + 1];   /* 1-64 of [A-Za-z0-9_.:-]; applied once per id */
 	int64_t ts;
 	char dev[SP_ID_MAX + 1];
 	int32_t port;
 	int reason;               /* enum sp_stop_reason; -1 absent or another text */
 };
+
+/* "port_off" or "port_on". */
+const char *sp_cmd_name(enum sp_cmd_kind k);
 
 /* Decodes a cmd payload. 0 or SP_EINVAL (unknown commands included). */
 int sp_decode_cmd(const char *payload, size_t len, int64_t now_ms, struct sp_cmd *out,

@@ -94,7 +94,7 @@ def main(env):
     send(broker, id="c1", port=5)
     send(broker, id="c3", dev="lift-1", port=1)
     for bad in ("garbage", "", '{"v":1}', '{"v":1,"id":"c4","ts":1,"cmd":"port_off","dev":"chg-2","port":1}',
-                json.dumps({"v": 1, "id": "c5", "ts": T.now_ms(), "cmd": "port_on", "dev": "chg-2", "port": 2}),
+                json.dumps({"v": 1, "id": "c5", "ts": T.now_ms(), "cmd": "reboot", "dev": "chg-2", "port": 2}),
                 json.dumps({"v": 1, "id": "c6", "ts": T.now_ms(), "cmd": "port_off", "dev": "chg-2", "port": 65}),
                 json.dumps({"v": 1, "id": "c7", "ts": T.now_ms(), "cmd": "port_off", "dev": "chg-2", "port": 3,
                             "reason": 5})):

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """
 test_agent_cmd_window.py - a port turned off by a port_off command stays off
-across restarts however many commands came after it (CONTRACT §3.3 has no
-port_on; docs/protocol.md, Command).
+across restarts however many commands came after it, until a port_on
+(docs/protocol.md, Command; test_agent_port_on.py).
 
 One agent (2 chargers of 2 ports), a broker and no collector (the agent
 starts at seq 1 and publishes after ack_wait_s; the test reads its journal):

@@ -693,6 +693,24 @@ static void test_nul_in_messages(void)
 	CHECK_EQ_INT(sp_decode_cmd(other, strlen(other), NOW, &cmd, &why), 0);
 	CHECK_EQ_INT(cmd.reason, -1);
 	CHECK_EQ_INT(cmd.port, 4);
+	CHECK_EQ_INT(cmd.cmd, SP_CMD_PORT_OFF);
+	/* port_on, our extension of the same shape (docs/protocol.md, Command) */
+	const char *on = "{\"v\":1,\"id\":\"c3\",\"ts\":1764320000000,\"cmd\":\"port_on\","
+			 "\"dev\":\"chg-1\",\"port\":3,\"reason\":\"repaired\"}";
+	CHECK_EQ_INT(sp_decode_cmd(on, strlen(on), NOW, &cmd, &why), 0);
+	CHECK_EQ_INT(cmd.cmd, SP_CMD_PORT_ON);
+	CHECK_EQ_STR(cmd.id, "c3");
+	CHECK_EQ_STR(cmd.dev, "chg-1");
+	CHECK_EQ_INT(cmd.port, 3);
+	CHECK_EQ_INT(cmd.reason, -1);
+	struct sp_buf eb = SP_BUF_INIT(1024);
+	CHECK_EQ_INT(sp_encode_cmd(&eb, &cmd), 0);
+	struct sp_cmd back;
+	CHECK_EQ_INT(sp_decode_cmd(eb.data, eb.len, NOW, &back, &why), 0);
+	CHECK_EQ_INT(back.cmd, SP_CMD_PORT_ON);
+	CHECK_EQ_STR(back.id, "c3");
+	CHECK_EQ_INT(back.port, 3);
+	sp_buf_free(&eb);
 	/* and the command's other refusals, by the same string check */
 	static const struct {
 		const char *cmd;
@@ -701,6 +719,8 @@ static void test_nul_in_messages(void)
 	    {"", SP_REJ_MISSING_FIELD},
 	    {"\"cmd\":1,", SP_REJ_BAD_TYPE},
 	    {"\"cmd\":\"reboot\",", SP_REJ_BAD_ENUM},
+	    {"\"cmd\":\"port_On\",", SP_REJ_BAD_ENUM},
+	    {"\"cmd\":\"port_on\",\"reason\":5,", SP_REJ_BAD_TYPE},
 	    {"\"cmd\":\"port_off\",\"reason\":5,", SP_REJ_BAD_TYPE},
 	    {"\"cmd\":\"port_off\",\"reason\":\"a\",\"reason\":\"b\",", SP_REJ_DUPLICATE_FIELD},
 	};

@@ -1146,6 +1146,120 @@ out:
 	capture_free(&got);
 }
 
+/*
+ * port_on (docs/protocol.md, Command): a port a port_off turned off is in
+ * service again, reported at the next step, and takes sessions again; one
+ * not off is left alone (1); a port_off and a port_on of the same tick leave
+ * the port in service; a port kept off at start comes back too.
+ */
+static void test_port_on(void)
+{
+	struct sim_params p = params();
+	struct capture got = {0};
+	int64_t t = T0;
+
+	p.time_scale = 50;
+	struct sim *s = sim_create(&p, T0);
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(sim_port_on(s, "chg-2", 1), -1);
+	CHECK_EQ_INT(sim_port_on(s, "chg-1", 0), -1);
+	CHECK_EQ_INT(sim_port_on(s, "chg-1", 5), -1);
+	CHECK_EQ_INT(sim_port_on(s, "lift-1", 1), -1);
+	CHECK_EQ_INT(sim_port_on(s, NULL, 1), -1);
+	CHECK_EQ_INT(sim_port_on(s, "chg-1", 1), 1); /* not off: nothing to do */
+	/* kept off at start (a port_off before the restart), then a port_on before the first step */
+	CHECK_EQ_INT(sim_port_keep_off(s, "chg-1", 4), 0);
+	CHECK_EQ_INT(sim_port_on(s, "chg-1", 4), 0);
+	run(s, t, t + 60 * SEC, &got);
+	CHECK(FIND(&got, SP_REC_PORT, "chg-1", t, t + 60 * SEC, r->u.port.port == 4) >= 0);
+	CHECK_EQ_INT(VIOLATIONS(&got, SP_REC_PORT, "chg-1", t, t + 60 * SEC,
+				r->u.port.port != 4 || r->u.port.state != SP_PORT_DISABLED), 0);
+	/* port 2 off, then back on */
+	t += 60 * SEC + TICK;
+	got.n = 0;
+	CHECK_EQ_INT(sim_port_off(s, "chg-1", 2), 0);
+	sim_step(s, t, collect, &got);
+	CHECK(FIND(&got, SP_REC_PORT, "chg-1", t, t + 1,
+		   r->u.port.port == 2 && r->u.port.state == SP_PORT_DISABLED) >= 0);
+	run(s, t + TICK, t + 60 * SEC, &got);
+	t += 60 * SEC + TICK;
+	got.n = 0;
+	CHECK_EQ_INT(sim_port_on(s, "chg-1", 2), 0);
+	CHECK_EQ_INT(sim_port_on(s, "chg-1", 2), 1); /* in service already */
+	sim_step(s, t, collect, &got);
+	CHECK(FIND(&got, SP_REC_PORT, "chg-1", t, t + 1,
+		   r->u.port.port == 2 && r->u.port.state == SP_PORT_IDLE) >= 0);
+	/* in service from then on: a day of arrivals finds it too */
+	run(s, t + TICK, t + 1728 * SEC, &got);
+	CHECK_EQ_INT(VIOLATIONS(&got, SP_REC_PORT, "chg-1", t, t + 1728 * SEC,
+				r->u.port.port != 2 || r->u.port.state != SP_PORT_DISABLED), 0);
+	CHECK(FIND(&got, SP_REC_PORT, "chg-1", t, t + 1728 * SEC,
+		   r->u.port.port == 2 && r->u.port.state == SP_PORT_CHARGING) >= 0);
+	/* a port_off and a port_on of the same tick: the port never leaves service */
+	t += 1728 * SEC + TICK;
+	got.n = 0;
+	CHECK_EQ_INT(sim_port_off(s, "chg-1", 3), 0);
+	CHECK_EQ_INT(sim_port_on(s, "chg-1", 3), 0);
+	run(s, t, t + 60 * SEC, &got);
+	CHECK(FIND(&got, SP_REC_PORT, "chg-1", t, t + 60 * SEC, r->u.port.port == 3) >= 0);
+	CHECK_EQ_INT(VIOLATIONS(&got, SP_REC_PORT, "chg-1", t, t + 60 * SEC,
+				r->u.port.port != 3 || r->u.port.state != SP_PORT_DISABLED), 0);
+	CHECK(FIND(&got, SP_REC_SESSION, "chg-1", t, t + 60 * SEC,
+		   r->u.session.reason == SP_STOP_REMOTE) < 0);
+	check_codec(&got);
+	sim_destroy(s);
+	capture_free(&got);
+}
+
+/*
+ * port_on for a port turned off while it overheats: the pile's own protection
+ * stands, the port is in fault (not idle) until its over_temp fault clears,
+ * then idle.
+ */
+static void test_port_on_hot(void)
+{
+	struct sim_params p = params();
+	struct sim_scenario sc;
+	struct capture got = {0};
+	char err[256];
+
+	CHECK_EQ_INT(sim_scenario_parse("chg-1/2:port_overheat@10+60", &sc, err, sizeof(err)), 0);
+	p.scenarios = &sc;
+	p.nscenarios = 1;
+	struct sim *s = sim_create(&p, T0);
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	run(s, T0, AT(30), &got);
+	CHECK(FIND(&got, SP_REC_FAULT, "chg-1", AT(10), AT(30),
+		   r->u.fault.active && r->u.fault.port == 2) >= 0);
+	CHECK_EQ_INT(sim_port_off(s, "chg-1", 2), 0);
+	run(s, AT(30) + TICK, AT(31), &got);
+	CHECK_EQ_INT(sim_port_on(s, "chg-1", 2), 0);
+	run(s, AT(31) + TICK, AT(200), &got);
+#define PORT2 (r->u.port.port == 2)
+	CHECK(FIND(&got, SP_REC_PORT, "chg-1", AT(30), AT(31),
+		   PORT2 && r->u.port.state == SP_PORT_DISABLED) >= 0);
+	CHECK(FIND(&got, SP_REC_PORT, "chg-1", AT(31), AT(33),
+		   PORT2 && r->u.port.state == SP_PORT_FAULT) >= 0);
+	long cleared = FIND(&got, SP_REC_FAULT, "chg-1", AT(31), AT(200),
+			    !r->u.fault.active && r->u.fault.port == 2);
+	CHECK(cleared >= 0);
+	if (cleared >= 0) {
+		int64_t at = got.r[cleared].ts;
+		CHECK_EQ_INT(VIOLATIONS(&got, SP_REC_PORT, "chg-1", AT(32), at,
+					!PORT2 || r->u.port.state == SP_PORT_FAULT), 0);
+		CHECK(FIND(&got, SP_REC_PORT, "chg-1", at, AT(200),
+			   PORT2 && r->u.port.state == SP_PORT_IDLE) >= 0);
+	}
+#undef PORT2
+	check_codec(&got);
+	sim_destroy(s);
+	capture_free(&got);
+}
+
 /* Every situation at once on a small and a tall building: all records stay valid. */
 static void test_all_situations_valid(void)
 {
@@ -1205,6 +1319,8 @@ int main(void)
 	RUN(test_link_lost);
 	RUN(test_silent);
 	RUN(test_port_off);
+	RUN(test_port_on);
+	RUN(test_port_on_hot);
 	RUN(test_all_situations_valid);
 	HARNESS_EXIT();
 }

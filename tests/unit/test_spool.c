@@ -596,9 +596,10 @@ static void test_commands_remembered(void)
 	if (sp == NULL)
 		return;
 	CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 0);
-	CHECK_EQ_INT(spool_cmd_add(sp, "c1", "chg-1", 3, 1000, 2), 1);
-	CHECK_EQ_INT(spool_cmd_add(sp, "c1", "chg-1", 5, 1001, 2), 0); /* the first stands */
-	CHECK_EQ_INT(spool_cmd_add(sp, "c2", "chg-2", 4, 1002, 2), 1);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c1", SP_CMD_PORT_OFF, "chg-1", 3, 1000, 2), 1);
+	/* the first stands */
+	CHECK_EQ_INT(spool_cmd_add(sp, "c1", SP_CMD_PORT_OFF, "chg-1", 5, 1001, 2), 0);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c2", SP_CMD_PORT_OFF, "chg-2", 4, 1002, 2), 1);
 	spool_close(sp);
 
 	sp = spool_open(path, BIG, false);
@@ -610,7 +611,7 @@ static void test_commands_remembered(void)
 	CHECK_EQ_INT(c.ports[0], 3);
 	CHECK_EQ_STR(c.ids[1], "c2");
 	/* a third with keep 2 forgets the oldest */
-	CHECK_EQ_INT(spool_cmd_add(sp, "c3", "chg-2", 1, 1003, 2), 1);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c3", SP_CMD_PORT_OFF, "chg-2", 1, 1003, 2), 1);
 	c.n = 0;
 	CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 2);
 	CHECK_EQ_STR(c.ids[0], "c2");
@@ -619,7 +620,7 @@ static void test_commands_remembered(void)
 	 * the wall clock set back: a new command's time is older than the
 	 * others', and it is still the newest (it was deleted at once, by `at`)
 	 */
-	CHECK_EQ_INT(spool_cmd_add(sp, "c4", "chg-1", 2, 500, 2), 1);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c4", SP_CMD_PORT_OFF, "chg-1", 2, 500, 2), 1);
 	c.n = 0;
 	CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 2);
 	CHECK_EQ_STR(c.ids[0], "c3");
@@ -660,12 +661,13 @@ static void test_ports_off_outlive_ids(void)
 	if (sp == NULL)
 		return;
 	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 0);
-	CHECK_EQ_INT(spool_cmd_add(sp, "c1", "chg-1", 3, 1000, 2), 1);
-	CHECK_EQ_INT(spool_cmd_add(sp, "c2", "chg-2", 4, 1001, 2), 1);
-	CHECK_EQ_INT(spool_cmd_add(sp, "c3", "chg-2", 4, 1002, 2), 1); /* the same port again */
-	CHECK_EQ_INT(spool_cmd_add(sp, "c4", "chg-2", 1, 1003, 2), 1);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c1", SP_CMD_PORT_OFF, "chg-1", 3, 1000, 2), 1);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c2", SP_CMD_PORT_OFF, "chg-2", 4, 1001, 2), 1);
+	/* the same port again */
+	CHECK_EQ_INT(spool_cmd_add(sp, "c3", SP_CMD_PORT_OFF, "chg-2", 4, 1002, 2), 1);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c4", SP_CMD_PORT_OFF, "chg-2", 1, 1003, 2), 1);
 	/* a known id is not applied: its new port is not remembered off */
-	CHECK_EQ_INT(spool_cmd_add(sp, "c4", "chg-1", 5, 1004, 2), 0);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c4", SP_CMD_PORT_OFF, "chg-1", 5, 1004, 2), 0);
 	spool_close(sp);
 
 	sp = spool_open(path, BIG, false);
@@ -717,8 +719,10 @@ static void test_ports_off_upgrade(void)
 	CHECK_EQ_STR(p.devs[1], "chg-3");
 	CHECK_EQ_INT(p.ports[1], 64);
 	spool_close(sp);
-	/* an older agent in between remembers a command in commands only */
-	CHECK_EQ_INT(raw_sql(path, "INSERT INTO commands VALUES ('d', 'chg-2', 5, 4)"), SQLITE_OK);
+	/* an older agent in between remembers a command in commands only (naming its columns) */
+	CHECK_EQ_INT(raw_sql(path, "INSERT INTO commands(id, dev, port, at) "
+				   "VALUES ('d', 'chg-2', 5, 4)"),
+		     SQLITE_OK);
 	sp = spool_open(path, BIG, false);
 	CHECK(sp != NULL);
 	if (sp == NULL)
@@ -749,8 +753,217 @@ static void test_cmd_add_is_one_transaction(void)
 	CHECK(sp != NULL);
 	if (sp == NULL)
 		return;
-	CHECK_EQ_INT(spool_cmd_add(sp, "c1", "chg-1", 3, 1000, 2), SP_EIO);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c1", SP_CMD_PORT_OFF, "chg-1", 3, 1000, 2), SP_EIO);
 	CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 0);
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
+/*
+ * port_on (docs/protocol.md, Command): a new port_on id takes its port out of
+ * ports_off, in the transaction that remembers the id; the ids of both kinds
+ * share the `keep` memory, each applied once. A reopen does not turn the port
+ * off again from the old port_off id still among the ids kept (the open added
+ * the ports of every remembered id to ports_off again, each time).
+ */
+static void test_port_on(void)
+{
+	char path[600];
+	struct ports_seen p = {0};
+	struct cmds_seen c = {0};
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_cmd_add(sp, "c1", SP_CMD_PORT_OFF, "chg-1", 3, 1000, 8), 1);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c2", SP_CMD_PORT_OFF, "chg-2", 4, 1001, 8), 1);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c3", SP_CMD_PORT_ON, "chg-1", 3, 1002, 8), 1);
+	/* a port not off: the id is remembered, nothing else changes */
+	CHECK_EQ_INT(spool_cmd_add(sp, "c4", SP_CMD_PORT_ON, "chg-1", 5, 1003, 8), 1);
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 1);
+	CHECK_EQ_STR(p.devs[0], "chg-2");
+	CHECK_EQ_INT(p.ports[0], 4);
+	spool_close(sp);
+
+	for (int round = 0; round < 2; round++) { /* every open alike, not only the first */
+		sp = spool_open(path, BIG, false);
+		CHECK(sp != NULL);
+		if (sp == NULL)
+			return;
+		p.n = 0;
+		CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 1);
+		CHECK_EQ_STR(p.devs[0], "chg-2");
+		CHECK_EQ_INT(p.ports[0], 4);
+		c.n = 0;
+		CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 4); /* c1 still among the ids */
+		CHECK_EQ_STR(c.ids[0], "c1");
+		CHECK_EQ_STR(c.ids[2], "c3");
+		spool_close(sp);
+	}
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	/* each id once, whatever its kind says now */
+	CHECK_EQ_INT(spool_cmd_add(sp, "c3", SP_CMD_PORT_ON, "chg-2", 4, 1004, 8), 0);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c1", SP_CMD_PORT_OFF, "chg-1", 3, 1005, 8), 0);
+	p.n = 0;
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 1);
+	CHECK_EQ_STR(p.devs[0], "chg-2");
+	/* off again by a new id, on again by another */
+	CHECK_EQ_INT(spool_cmd_add(sp, "c5", SP_CMD_PORT_OFF, "chg-1", 3, 1006, 8), 1);
+	p.n = 0;
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 2);
+	CHECK_EQ_STR(p.devs[0], "chg-1");
+	CHECK_EQ_INT(p.ports[0], 3);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c6", SP_CMD_PORT_ON, "chg-2", 4, 1007, 8), 1);
+	spool_close(sp);
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	p.n = 0;
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 1);
+	CHECK_EQ_STR(p.devs[0], "chg-1");
+	CHECK_EQ_INT(p.ports[0], 3);
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
+/*
+ * A spool of an agent before port_on (commands without the column cmd, its
+ * rows all port_off) is upgraded at open: their ports are off; a port_on then
+ * puts one back in service for good, across reopens; the rows an older agent
+ * adds in a run in between (no cmd) still turn their ports off once, a
+ * port_off for the port the port_on put back included (it is newer).
+ */
+static void test_port_on_upgrade(void)
+{
+	char path[600];
+	struct ports_seen p = {0};
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	CHECK_EQ_INT(raw_sql(path, "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+				   "CREATE TABLE messages(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+				   " payload BLOB NOT NULL);"
+				   "CREATE TABLE commands(id TEXT PRIMARY KEY, dev TEXT NOT NULL,"
+				   " port INTEGER NOT NULL, at INTEGER NOT NULL);"
+				   "CREATE TABLE ports_off(dev TEXT NOT NULL, port INTEGER NOT NULL,"
+				   " PRIMARY KEY(dev, port)) WITHOUT ROWID;"
+				   "INSERT INTO meta VALUES ('next_seq', 7);"
+				   "INSERT INTO commands VALUES ('a', 'chg-1', 2, 1), ('b', 'chg-3', 6, 2);"
+				   "INSERT INTO ports_off VALUES ('chg-1', 2);"
+				   "PRAGMA user_version = 1;"),
+		     SQLITE_OK);
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_next_seq(sp), 7);
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 2);
+	CHECK_EQ_INT(spool_cmd_add(sp, "c", SP_CMD_PORT_ON, "chg-1", 2, 3, 64), 1);
+	spool_close(sp);
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	p.n = 0;
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 1);
+	CHECK_EQ_STR(p.devs[0], "chg-3");
+	spool_close(sp);
+	/* an older agent in between writes its commands without cmd */
+	CHECK_EQ_INT(raw_sql(path, "INSERT INTO commands(id, dev, port, at) VALUES "
+				   "('d', 'chg-2', 5, 4), ('e', 'chg-1', 2, 5)"),
+		     SQLITE_OK);
+	for (int round = 0; round < 2; round++) {
+		sp = spool_open(path, BIG, false);
+		CHECK(sp != NULL);
+		if (sp == NULL)
+			return;
+		p.n = 0;
+		CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 3);
+		CHECK_EQ_STR(p.devs[0], "chg-1");
+		CHECK_EQ_INT(p.ports[0], 2);
+		CHECK_EQ_STR(p.devs[1], "chg-2");
+		CHECK_EQ_INT(p.ports[1], 5);
+		if (round == 0) /* and back in service: the older agent's rows are not taken again */
+			CHECK_EQ_INT(spool_cmd_add(sp, "f", SP_CMD_PORT_ON, "chg-2", 5, 6, 64), 1);
+		spool_close(sp);
+		if (round == 0) {
+			sp = spool_open(path, BIG, false);
+			CHECK(sp != NULL);
+			if (sp == NULL)
+				return;
+			p.n = 0;
+			CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 2);
+			CHECK_EQ_STR(p.devs[1], "chg-3");
+			spool_close(sp);
+			CHECK_EQ_INT(raw_sql(path, "INSERT INTO commands(id, dev, port, at) VALUES "
+						   "('g', 'chg-2', 5, 7)"),
+				     SQLITE_OK);
+		}
+	}
+	harness_remove_db(path);
+}
+
+/*
+ * Without ports_off (the open could not create it: here a view by that name
+ * refuses the insert), the ports still off are read from the commands: a
+ * port_on newer than a port's port_off takes it out.
+ */
+static void test_port_on_without_ports_off(void)
+{
+	char path[600];
+	struct ports_seen p = {0};
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	CHECK_EQ_INT(raw_sql(path, "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+				   "CREATE TABLE messages(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+				   " payload BLOB NOT NULL);"
+				   "CREATE TABLE commands(id TEXT PRIMARY KEY, dev TEXT NOT NULL,"
+				   " port INTEGER NOT NULL, at INTEGER NOT NULL, cmd TEXT);"
+				   "CREATE VIEW ports_off AS SELECT 'x' AS dev, 1 AS port;"
+				   "INSERT INTO commands VALUES ('a', 'chg-1', 2, 1, 'port_off'),"
+				   " ('b', 'chg-1', 3, 2, 'port_off'), ('c', 'chg-1', 2, 3, 'port_on'),"
+				   " ('d', 'chg-1', 3, 4, 'port_on'), ('e', 'chg-1', 3, 5, 'port_off'),"
+				   " ('f', 'chg-2', 1, 6, NULL);"
+				   "PRAGMA user_version = 1;"),
+		     SQLITE_OK);
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 2);
+	CHECK_EQ_STR(p.devs[0], "chg-1");
+	CHECK_EQ_INT(p.ports[0], 3);
+	CHECK_EQ_STR(p.devs[1], "chg-2");
+	CHECK_EQ_INT(p.ports[1], 1);
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
+/* A port_on whose port cannot be taken out is not remembered either (one transaction). */
+static void test_port_on_is_one_transaction(void)
+{
+	char path[600];
+	struct cmds_seen c = {0};
+	struct ports_seen p = {0};
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_cmd_add(sp, "c1", SP_CMD_PORT_OFF, "chg-1", 3, 1000, 8), 1);
+	spool_close(sp);
+	CHECK_EQ_INT(raw_sql(path, "CREATE TRIGGER no_on BEFORE DELETE ON ports_off "
+				   "BEGIN SELECT RAISE(ABORT, 'refused'); END"),
+		     SQLITE_OK);
+	sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_cmd_add(sp, "c2", SP_CMD_PORT_ON, "chg-1", 3, 1001, 8), SP_EIO);
+	CHECK_EQ_INT(spool_cmd_each(sp, note_cmd, &c), 1);
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 1);
 	spool_close(sp);
 	harness_remove_db(path);
 }
@@ -1669,6 +1882,10 @@ int main(void)
 	RUN(test_ports_off_outlive_ids);
 	RUN(test_ports_off_upgrade);
 	RUN(test_cmd_add_is_one_transaction);
+	RUN(test_port_on);
+	RUN(test_port_on_upgrade);
+	RUN(test_port_on_without_ports_off);
+	RUN(test_port_on_is_one_transaction);
 	RUN(test_pending_kept);
 	RUN(test_pending_leave_with_message);
 	RUN(test_pending_bad_row);
