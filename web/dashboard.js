@@ -559,7 +559,11 @@
 			} else {
 				st.lastOk = Date.now();
 				st.down = 0;
-				hideBanner();
+				if (r[0] && r[0].status !== 200)
+					showBanner(renderHealth(r[0]) + " — new readings and alerts may not be " +
+						   "arriving; what is shown may be out of date");
+				else
+					hideBanner();
 				$("updated").textContent = "updated " + fmtTime(st.lastOk, pageZone());
 			}
 		}).catch(function (e) {
@@ -691,6 +695,7 @@
 		}
 		pill.className = "pill " + cls;
 		pill.textContent = text;
+		return text;
 	}
 
 	function ackButton(a) {

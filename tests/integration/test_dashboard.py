@@ -26,6 +26,8 @@ and agent processes.
     "(disconnected)" in the tab title, which go once the collector is back;
     while it is down the page tries one GET /healthz at a time, 5, 10, 20 s
     apart (at most 3 failed requests in 22 s, not every table every 5 s);
+  - the broker stopped (the collector up, /healthz 503): a banner says
+    "collector unhealthy: mqtt ..." and that alerts may not be arriving;
   - times in the site's zone: Chromium runs with TZ=Europe/Berlin, yet the
     lift.trapped alert (its site has no [site.S] section: Asia/Shanghai)
     shows its opened time in Shanghai with "+08:00", and an alert of a site
@@ -621,6 +623,15 @@ def main(env):
     T.check("pwned" not in b.driver.title, "document.title: %r" % b.driver.title)
     b.screenshot("final")
     log.take("final")
+
+    T.log("step: the broker stopped: /healthz says 503, and so does a banner, not only the pill")
+    broker.stop()
+    T.wait_until(lambda: visible(b, "banner") and "mqtt" in text_of(b, "banner")
+                 and "may not be arriving" in text_of(b, "banner"), UI_WAIT_S,
+                 "the 'collector unhealthy: mqtt ...' banner")
+    T.log("banner: %s" % text_of(b, "banner"))
+    b.screenshot("unhealthy")
+    log.take("unhealthy", allowed=[("/healthz", "503")])
     log.check()
     T.log("browser log: %d entries read, none unexpected" % log.seen)
 
