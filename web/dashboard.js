@@ -34,6 +34,7 @@
 	"use strict";
 
 	var REFRESH_MS = 5000;
+	var RETRY_MAX_MS = 30000;       /* longest wait between tries while the collector is unreachable */
 	var FETCH_TIMEOUT_MS = 10000;
 	var CHARGER_WINDOW_MS = 120000; /* a charger reports every port at least every 60 s */
 	var CHARGER_FETCHES = 4;        /* readings requests in flight at once */
@@ -54,6 +55,8 @@
 		again: false,      /* refresh once more when it ends */
 		gen: 0,            /* bumped when the token changes: late answers are dropped */
 		lastOk: 0,         /* Date.now() of the last complete refresh */
+		down: 0,           /* refreshes in a row that found the collector unreachable */
+		nextTry: 0,        /* while down: Date.now() before which no try is made */
 		acking: new Set(), /* alert ids with an acknowledgement in flight */
 		pendingAck: null,  /* alert id to acknowledge once the name is given */
 		sigs: {},          /* table id -> signature of what it shows */
@@ -375,6 +378,7 @@
 		}
 		st.token = t;
 		st.gen++;
+		st.down = 0; /* try at once */
 		st.sigs = {};
 		$("notice").hidden = true;
 		storageSet(TOKEN_KEY, t);
@@ -474,9 +478,42 @@
 			refresh();
 	}
 
+	/*
+	 * The wait before the next try after the down-th unreachable refresh in
+	 * a row: 5 s, 10 s, 20 s, then 30 s.
+	 */
+	function retryDelay(down) {
+		return Math.min(REFRESH_MS * Math.pow(2, Math.max(0, down - 1)), RETRY_MAX_MS);
+	}
+
+	/*
+	 * While the collector is unreachable, each try is one GET /healthz (one
+	 * failed request in the console, not one per table), at growing
+	 * intervals; once it answers, the full refresh follows at once.
+	 */
 	function refresh() {
 		if (!st.token || st.busy)
 			return;
+		if (st.down > 0) {
+			if (Date.now() < st.nextTry)
+				return;
+			st.busy = true;
+			var g = st.gen;
+			request("GET", "healthz", undefined, false).then(function () {
+				st.down = 0;
+				st.again = g === st.gen;
+			}, function (e) {
+				if (g === st.gen)
+					unreachable(e);
+			}).finally(function () {
+				st.busy = false;
+				if (st.again) {
+					st.again = false;
+					refresh();
+				}
+			});
+			return;
+		}
 		st.busy = true;
 		var gen = st.gen;
 		var site = st.site;
@@ -521,7 +558,12 @@
 				}).join("; ") + " — retrying every " + REFRESH_MS / 1000 + " s");
 			} else {
 				st.lastOk = Date.now();
-				hideBanner();
+				st.down = 0;
+				if (r[0] && r[0].status !== 200)
+					showBanner(renderHealth(r[0]) + " — new readings and alerts may not be " +
+						   "arriving; what is shown may be out of date");
+				else
+					hideBanner();
 				$("updated").textContent = "updated " + fmtTime(st.lastOk, pageZone());
 			}
 		}).catch(function (e) {
@@ -532,9 +574,7 @@
 				showBanner("dashboard error: " + e + " — retrying every " + REFRESH_MS / 1000 + " s");
 				throw e;
 			}
-			renderHealth(null);
-			showBanner("collector unreachable — retrying every " + REFRESH_MS / 1000 + " s" +
-				   (st.lastOk ? " (last update " + fmtTime(st.lastOk, pageZone()) + ")" : ""));
+			unreachable(e);
 		}).finally(function () {
 			st.busy = false;
 			updateAges();
@@ -543,6 +583,20 @@
 				refresh();
 			}
 		});
+	}
+
+	/* The collector did not answer (e: request()'s rejection): say so, and wait longer. */
+	function unreachable(e) {
+		st.down++;
+		var wait = retryDelay(st.down);
+		st.nextTry = Date.now() + wait - 500; /* the 5 s tick that reaches it tries */
+		renderHealth(null);
+		if (document.title.indexOf("(disconnected) ") !== 0) /* the counts, kept, are old */
+			document.title = "(disconnected) " + document.title;
+		showBanner("collector unreachable" + (e && e.cause && e.cause.name === "AbortError" ?
+			   " (no answer in " + FETCH_TIMEOUT_MS / 1000 + " s)" : "") +
+			   " — next try in " + Math.round(wait / 1000) + " s" +
+			   (st.lastOk ? " (last update " + fmtTime(st.lastOk, pageZone()) + ")" : ""));
 	}
 
 	/*
@@ -641,6 +695,7 @@
 		}
 		pill.className = "pill " + cls;
 		pill.textContent = text;
+		return text;
 	}
 
 	function ackButton(a) {
@@ -1001,6 +1056,10 @@
 		});
 		$("devices-close").addEventListener("click", function () {
 			selectSite(null);
+		});
+		window.addEventListener("online", function () {
+			st.nextTry = 0; /* the browser's network is back: no need to wait out the backoff */
+			refreshSoon();
 		});
 		window.addEventListener("hashchange", function () {
 			var t = tokenFromFragment();

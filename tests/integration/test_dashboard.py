@@ -22,8 +22,12 @@ and agent processes.
   - a viewer token: Acknowledge shows the collector's 403 error text and
     acknowledges nothing; a bad token (401) brings back the sign-in form,
     which takes a good token;
-  - the collector stopped: a visible "collector unreachable" banner, which
-    goes once the collector is back (the page kept retrying);
+  - the collector stopped: a visible "collector unreachable" banner and
+    "(disconnected)" in the tab title, which go once the collector is back;
+    while it is down the page tries one GET /healthz at a time, 5, 10, 20 s
+    apart (at most 3 failed requests in 22 s, not every table every 5 s);
+  - the broker stopped (the collector up, /healthz 503): a banner says
+    "collector unhealthy: mqtt ..." and that alerts may not be arriving;
   - times in the site's zone: Chromium runs with TZ=Europe/Berlin, yet the
     lift.trapped alert (its site has no [site.S] section: Asia/Shanghai)
     shows its opened time in Shanghai with "+08:00", and an alert of a site
@@ -75,6 +79,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'se
 PAGE_TIMEOUT_S = 20      # page load, and every WebDriver command (HTTP to chromedriver)
 SCRIPT_TIMEOUT_S = 10
 UI_WAIT_S = 30           # the page refreshes every 5 s: a few rounds
+DOWN_S = 22              # the collector stays stopped this long (the page's old way: ~20 failed requests)
 
 
 def skip_unless_browser():
@@ -237,18 +242,22 @@ class BrowserLog:
 
     def take(self, phase, allowed=()):
         """Reads what the browser logged since the last call; allowed: substrings
-        that, all present in a SEVERE network line, make it expected."""
+        that, all present in a SEVERE network line, make it expected. Returns the
+        SEVERE entries' messages."""
+        severe = []
         for e in self.b.log_entries():
             self.seen += 1
             msg = e.get("message", "")
             if e.get("level") != "SEVERE":
                 continue
+            severe.append(msg)
             ok = e.get("source") == "network" and any(all(s in msg for s in group)
                                                        for group in allowed)
             T.log("browser log (%s, %s%s): %s" % (phase, e.get("source"),
                                                   ", expected" if ok else "", msg[:300]))
             if not ok:
                 self.bad.append((phase, e))
+        return severe
 
     def check(self):
         T.check(not self.bad, "the browser logged %d error(s): %s" % (
@@ -581,12 +590,25 @@ def main(env):
     T.wait_until(lambda: visible(b, "banner") and "collector unreachable" in text_of(b, "banner"),
                  UI_WAIT_S, "the 'collector unreachable' banner")
     T.check_eq(text_of(b, "health"), "collector unreachable", "the header's health while stopped")
+    T.check(b.driver.title.startswith("(disconnected) "), "the tab title while stopped: %r"
+            % b.driver.title)
     b.screenshot("unreachable")
+    refused = [("ERR_CONNECTION_REFUSED",), ("ERR_EMPTY_RESPONSE",), ("ERR_CONNECTION_RESET",)]
+    log.take("unreachable", allowed=refused)  # the round that found it gone: one line per request
+    T.log("step: while it stays down, one GET /healthz per try, at growing intervals")
+    time.sleep(DOWN_S)
+    tries = log.take("unreachable", allowed=refused)
+    T.check(len(tries) <= 3 and all("/healthz" in m for m in tries),
+            "in %d s of a stopped collector the page tried: %r (at most 3 GET /healthz: "
+            "5, 10, 20 s apart; not every table every 5 s)" % (DOWN_S, tries))
+    T.check("next try in" in text_of(b, "banner"), "the banner: %r" % text_of(b, "banner"))
     coll.start()
     T.wait_until(lambda: not visible(b, "banner") and text_of(b, "health") == "collector ok",
-                 UI_WAIT_S, "the banner gone after the collector's restart")
-    log.take("unreachable", allowed=[("ERR_CONNECTION_REFUSED",), ("ERR_EMPTY_RESPONSE",),
-                                     ("ERR_CONNECTION_RESET",)])
+                 UI_WAIT_S + 10, "the banner gone after the collector's restart (30 s at most "
+                 "between tries)")
+    T.check(not b.driver.title.startswith("(disconnected)"), "the tab title once back: %r"
+            % b.driver.title)
+    log.take("unreachable", allowed=refused)
 
     T.log("step: the fault clears: it shows in 'Recently cleared', as text")
     publish_fault(broker, 2, False)
@@ -601,6 +623,15 @@ def main(env):
     T.check("pwned" not in b.driver.title, "document.title: %r" % b.driver.title)
     b.screenshot("final")
     log.take("final")
+
+    T.log("step: the broker stopped: /healthz says 503, and so does a banner, not only the pill")
+    broker.stop()
+    T.wait_until(lambda: visible(b, "banner") and "mqtt" in text_of(b, "banner")
+                 and "may not be arriving" in text_of(b, "banner"), UI_WAIT_S,
+                 "the 'collector unhealthy: mqtt ...' banner")
+    T.log("banner: %s" % text_of(b, "banner"))
+    b.screenshot("unhealthy")
+    log.take("unhealthy", allowed=[("/healthz", "503")])
     log.check()
     T.log("browser log: %d entries read, none unexpected" % log.seen)
 
