@@ -96,6 +96,13 @@ struct agent {
 	 */
 	int64_t *kept_ids;
 	size_t nkept;
+	/*
+	 * The newest kept id dropped from the batch (full, the seq still
+	 * unknown) whose row is still in the table: the next message deletes it
+	 * with its own. Without it, once every kept record had been dropped the
+	 * rows stayed, and a restart weeks later sent those stale records again.
+	 */
+	int64_t kept_dropped_upto;
 
 	/* the spool refusing appends (a full disk): records wait in the batch */
 	bool spool_failing;
@@ -277,8 +284,10 @@ static void on_record(void *ctx, const struct sp_record *r)
 		/* the seq is still unknown (or the spool failed): keep the newest records */
 		memmove(a->batch, a->batch + 1, (a->nbatch - 1) * sizeof(*a->batch));
 		a->nbatch--;
-		if (a->nkept > 0) /* its row goes with the next seal or save (older ids) */
+		if (a->nkept > 0) { /* its row goes with the next seal or save */
+			a->kept_dropped_upto = a->kept_ids[0];
 			memmove(a->kept_ids, a->kept_ids + 1, --a->nkept * sizeof(*a->kept_ids));
+		}
 		if (a->records_dropped++ == 0)
 			SP_WARN("agent", "cannot create data messages yet (no sequence number from the "
 					 "collector's ack, or spool failure): dropping oldest records");
@@ -341,10 +350,14 @@ static int seal_message(struct agent *a)
 		spool_failed(a, rc);
 		return rc;
 	}
-	/* kept records among them leave the pending table with this message's commit */
+	/*
+	 * Kept records among them, and those dropped before them, leave the
+	 * pending table with this message's commit.
+	 */
 	size_t k = n < a->nkept ? n : a->nkept;
-	rc = spool_append_pending(a->spool, sp_now_ms(), a->out.data, a->out.len,
-				  k > 0 ? a->kept_ids[k - 1] : 0, on_spool_drop, a);
+	int64_t upto = k > 0 ? a->kept_ids[k - 1] : a->kept_dropped_upto;
+	rc = spool_append_pending(a->spool, sp_now_ms(), a->out.data, a->out.len, upto,
+				  on_spool_drop, a);
 	if (rc) {
 		spool_failed(a, rc);
 		return rc;
@@ -371,6 +384,7 @@ static int seal_message(struct agent *a)
 	a->nbatch -= n;
 	memmove(a->kept_ids, a->kept_ids + k, (a->nkept - k) * sizeof(*a->kept_ids));
 	a->nkept -= k;
+	a->kept_dropped_upto = 0;
 	a->batch_started_ms = sp_mono_ms();
 	return 0;
 }
@@ -927,8 +941,9 @@ int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 	}
 	/* orderly end: nothing produced may be lost, so seal the open batch first */
 	if (flush_batches(a, true) != 0) {
+		/* those loaded from the pending table stay there for the next start */
 		SP_ERROR("agent", "stopping with %zu records that cannot be spooled: they are lost",
-			 a->nbatch);
+			 a->nbatch - a->nkept);
 		rc = SP_EIO;
 	} else if (a->nbatch > 0) {
 		/*
