@@ -142,6 +142,22 @@ static int migrate(struct spool *sp)
 			"COMMIT;");
 }
 
+/* 1 if the table exists, 0 if not, or SP_EIO. */
+static int has_table(struct spool *sp, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = prepare(sp, &st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+				   "AND name = ?")))
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) > 0 : db_fail(sp, "read the tables");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* 1 if commands has the column cmd, 0 if not, or SP_EIO. */
 static int has_cmd_column(struct spool *sp)
 {
@@ -292,7 +308,14 @@ struct spool *spool_open(const char *path, int64_t max_bytes, bool sync_full)
 	 * commands are then applied, not remembered: spool_cmd_add fails; and
 	 * records are not kept at a stop: spool_pending_save fails).
 	 */
-	(void)add_tables(sp);
+	/*
+	 * ports_off may well be there when add_tables failed (a spool of an
+	 * earlier run, and the column cmd not added on a full disk): then it
+	 * is read, not the 64 ids of commands, which would put in service
+	 * every port turned off by an older command.
+	 */
+	if (add_tables(sp) != 0)
+		sp->have_ports_off = has_table(sp, "ports_off") == 1;
 	if (prepare(sp, &sp->insert, "INSERT INTO messages(seq, ts, payload) VALUES (?, ?, ?)") ||
 	    prepare(sp, &sp->set_next,
 		    "INSERT INTO meta(key, value) VALUES ('next_seq', ?) "

@@ -941,6 +941,41 @@ static void test_port_on_without_ports_off(void)
 	harness_remove_db(path);
 }
 
+/*
+ * The upgrade at open failing (a full disk; here a trigger refuses it) on a
+ * spool that has ports_off already: ports_off is still read. Reading the
+ * commands instead put in service every port an older command than the
+ * last 64 ids had turned off.
+ */
+static void test_ports_off_read_when_upgrade_fails(void)
+{
+	char path[600];
+	struct ports_seen p = {0};
+	harness_tmp_file(path, sizeof(path), "test_spool", "db");
+	CHECK_EQ_INT(raw_sql(path, "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+				   "CREATE TABLE messages(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+				   " payload BLOB NOT NULL);"
+				   "CREATE TABLE commands(id TEXT PRIMARY KEY, dev TEXT NOT NULL,"
+				   " port INTEGER NOT NULL, at INTEGER NOT NULL, cmd TEXT);"
+				   "CREATE TABLE ports_off(dev TEXT NOT NULL, port INTEGER NOT NULL,"
+				   " PRIMARY KEY(dev, port)) WITHOUT ROWID;"
+				   "INSERT INTO ports_off VALUES ('chg-9', 4);"
+				   "INSERT INTO commands VALUES ('f', 'chg-2', 1, 6, NULL);"
+				   "CREATE TRIGGER refuse BEFORE UPDATE ON commands"
+				   " BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+				   "PRAGMA user_version = 1;"),
+		     SQLITE_OK);
+	struct spool *sp = spool_open(path, BIG, false);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	CHECK_EQ_INT(spool_port_off_each(sp, note_port, &p), 1);
+	CHECK_EQ_STR(p.devs[0], "chg-9");
+	CHECK_EQ_INT(p.ports[0], 4);
+	spool_close(sp);
+	harness_remove_db(path);
+}
+
 /* A port_on whose port cannot be taken out is not remembered either (one transaction). */
 static void test_port_on_is_one_transaction(void)
 {
@@ -1886,6 +1921,7 @@ int main(void)
 	RUN(test_port_on_upgrade);
 	RUN(test_port_on_without_ports_off);
 	RUN(test_port_on_is_one_transaction);
+	RUN(test_ports_off_read_when_upgrade_fails);
 	RUN(test_pending_kept);
 	RUN(test_pending_leave_with_message);
 	RUN(test_pending_bad_row);
