@@ -233,11 +233,20 @@ static int site_resolve(struct cityout *c, struct site_next *sn, int64_t now)
 	int64_t last, last_end;
 	int rc = store_sender_summarized(c->out, sn->site, &last, &last_end);
 	if (rc == 0) {
-		int64_t end = last_end > last ? last_end : last + c->p.period_ms;
+		bool known = last_end > last;
+		int64_t end = known ? last_end : last + c->p.period_ms;
 		int64_t aligned = -floor_div(-end, c->p.period_ms) * c->p.period_ms;
-		sn->next = end;
+		/*
+		 * Without the last period's end (its summary unreadable) a bridge
+		 * could start inside it, or after a gap: whole periods only.
+		 */
+		sn->next = known ? end : aligned;
 		sn->bridge_end = aligned;
-		if (aligned != end)
+		if (!known)
+			SP_WARN(LOG_COMP, "%s: the end of the last summary (period %lld) cannot be "
+					  "read: the next starts at %lld, assuming period_s did not change",
+				sn->site, (long long)last, (long long)aligned);
+		else if (aligned != end)
 			SP_INFO(LOG_COMP, "%s: [city] period_s changed: one bridging summary covers "
 					  "%lld to %lld (%lld s), then whole periods follow",
 				sn->site, (long long)end, (long long)aligned,
