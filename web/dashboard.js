@@ -449,6 +449,13 @@
 			redirect: "error",
 			signal: ctl.signal
 		}).then(function (res) {
+			/*
+			 * 502 and 504 are a reverse proxy's (the collector sends
+			 * neither): the collector behind it is not answering, as
+			 * unreachable as without the proxy, and waited for alike.
+			 */
+			if (res.status === 502 || res.status === 504)
+				throw {name: "ProxyError", status: res.status};
 			return res.text().then(function (text) {
 				var body = null;
 				try {
@@ -501,7 +508,7 @@
 			var g = st.gen;
 			request("GET", "healthz", undefined, false).then(function () {
 				st.down = 0;
-				st.again = g === st.gen;
+				st.again = st.again || g === st.gen;
 			}, function (e) {
 				if (g === st.gen)
 					unreachable(e);
@@ -593,8 +600,10 @@
 		renderHealth(null);
 		if (document.title.indexOf("(disconnected) ") !== 0) /* the counts, kept, are old */
 			document.title = "(disconnected) " + document.title;
-		showBanner("collector unreachable" + (e && e.cause && e.cause.name === "AbortError" ?
-			   " (no answer in " + FETCH_TIMEOUT_MS / 1000 + " s)" : "") +
+		var why = e && e.cause ? e.cause : {};
+		showBanner("collector unreachable" + (why.name === "AbortError" ?
+			   " (no answer in " + FETCH_TIMEOUT_MS / 1000 + " s)" : why.name === "ProxyError" ?
+			   " (the proxy answers " + why.status + ")" : "") +
 			   " — next try in " + Math.round(wait / 1000) + " s" +
 			   (st.lastOk ? " (last update " + fmtTime(st.lastOk, pageZone()) + ")" : ""));
 	}
