@@ -660,7 +660,7 @@ static void cmd_restore(void *ctx, const char *id, const char *dev, int port)
 
 struct port_restore {
 	struct agent *a;
-	int kept, gone;
+	int gone; /* ports this configuration does not have */
 };
 
 /*
@@ -675,7 +675,6 @@ static void port_restore(void *ctx, const char *dev, int port)
 {
 	struct port_restore *pr = ctx;
 	if (sim_port_keep_off(pr->a->sim, dev, port) == 0) {
-		pr->kept++;
 		SP_INFO("agent", "%s port %d stays off (a port_off command before the restart)", dev,
 			port);
 	} else if (pr->gone++ < PORTS_GONE_LOGGED) {
@@ -838,7 +837,7 @@ struct agent *agent_create(const struct agent_conf *conf)
 		SP_WARN("agent", "%s: the ids of the commands applied before cannot be read: the "
 				 "same id sent again is applied again",
 			conf->agent.spool_path);
-	struct port_restore pr = {a, 0, 0};
+	struct port_restore pr = {a, 0};
 	if (spool_port_off_each(a->spool, port_restore, &pr) < 0)
 		SP_WARN("agent", "%s: the ports turned off by commands before cannot be read: they "
 				 "are in service again",

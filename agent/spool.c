@@ -142,35 +142,33 @@ static int migrate(struct spool *sp)
 			"COMMIT;");
 }
 
-/* 1 if the table exists, 0 if not, or SP_EIO. */
-static int has_table(struct spool *sp, const char *name)
+/* 1 if the count query `sql` (one text parameter, name) counts any row, 0 if not, or SP_EIO. */
+static int counts_any(struct spool *sp, const char *sql, const char *name)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = prepare(sp, &st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-				   "AND name = ?")))
+	if ((rc = prepare(sp, &st, sql)))
 		return rc;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) > 0 : db_fail(sp, "read the tables");
+	rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) > 0 : db_fail(sp, "read the schema");
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* 1 if the table exists, 0 if not, or SP_EIO. */
+static int has_table(struct spool *sp, const char *name)
+{
+	return counts_any(sp, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+			  name);
 }
 
 /* 1 if commands has the column cmd, 0 if not, or SP_EIO. */
 static int has_cmd_column(struct spool *sp)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if ((rc = prepare(sp, &st, "SELECT count(*) FROM pragma_table_info('commands') "
-				   "WHERE name = 'cmd'")))
-		return rc;
-	rc = sqlite3_step(st);
-	rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) > 0 : db_fail(sp, "read the columns");
-	sqlite3_finalize(st);
-	return rc;
+	return counts_any(sp, "SELECT count(*) FROM pragma_table_info('commands') WHERE name = ?",
+			  "cmd");
 }
 
 /*

@@ -931,12 +931,11 @@ int sp_decode_cmd(const char *payload, size_t len, int64_t now_ms, struct sp_cmd
 	why->field = "cmd";
 	why->reason = cmd == NULL ? SP_REJ_MISSING_FIELD : string_check(cmd);
 	if (why->reason == SP_REJ_NONE) {
-		if (strcmp(cmd->valuestring, "port_off") == 0)
-			out->cmd = SP_CMD_PORT_OFF;
-		else if (strcmp(cmd->valuestring, "port_on") == 0)
-			out->cmd = SP_CMD_PORT_ON;
-		else
+		int k = sp_vocab_parse(&sp_vocab_cmd, cmd->valuestring);
+		if (k < 0)
 			why->reason = SP_REJ_BAD_ENUM;
+		else
+			out->cmd = (enum sp_cmd_kind)k;
 	}
 	if (why->reason)
 		goto reject;

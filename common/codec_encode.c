@@ -237,9 +237,12 @@ int sp_encode_ack(struct sp_buf *b, int64_t seq, int64_t ts)
 	return sp_buf_putc(b, '}');
 }
 
+static const char *const cmd_names[SP_CMD_KIND_COUNT] = {"port_off", "port_on"};
+const struct sp_vocab sp_vocab_cmd = {cmd_names, SP_CMD_KIND_COUNT};
+
 const char *sp_cmd_name(enum sp_cmd_kind k)
 {
-	return k == SP_CMD_PORT_ON ? "port_on" : "port_off";
+	return sp_vocab_name(&sp_vocab_cmd, (int)k);
 }
 
 int sp_encode_cmd(struct sp_buf *b, const struct sp_cmd *c)

@@ -119,6 +119,15 @@ static void describe(const struct sp_conf_key *k, char *out, size_t cap)
 	snprintf(out, cap, "%s", type_name(k->type));
 }
 
+static void list_free(struct sp_conf_list *l)
+{
+	for (size_t i = 0; i < l->count; i++)
+		free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->count = 0;
+}
+
 static void free_value(const struct sp_conf_key *k, void *target)
 {
 	char *dst = (char *)target + k->offset;
@@ -126,12 +135,7 @@ static void free_value(const struct sp_conf_key *k, void *target)
 		free(*(char **)dst);
 		*(char **)dst = NULL;
 	} else if (k->type == SP_CONF_LIST) {
-		struct sp_conf_list *l = (struct sp_conf_list *)dst;
-		for (size_t i = 0; i < l->count; i++)
-			free(l->items[i]);
-		free(l->items);
-		l->items = NULL;
-		l->count = 0;
+		list_free((struct sp_conf_list *)dst);
 	}
 }
 
@@ -234,9 +238,7 @@ static int set_value(const struct sp_conf_key *k, void *target, const char *text
 			if (too_many || strlen(item) > SP_CONF_STR_MAX ||
 			    ((k->flags & SP_CONF_ID) && !sp_id_valid_str(item)) ||
 			    (k->check && k->check(item, accepted, sizeof(accepted)))) {
-				struct sp_conf_key tmp = *k;
-				tmp.offset = 0;
-				free_value(&tmp, &l);
+				list_free(&l);
 				/* the item at fault: in a long list the value would hide it */
 				if (!too_many && !(k->flags & SP_CONF_SECRET)) {
 					snprintf(err, errlen, "bad value \"%.80s\" in the list (accepted: %s)",
@@ -253,9 +255,7 @@ static int set_value(const struct sp_conf_key *k, void *target, const char *text
 				free(copy);
 				if (p)
 					l.items = p;
-				struct sp_conf_key tmp = *k;
-				tmp.offset = 0;
-				free_value(&tmp, &l);
+				list_free(&l);
 				free(work);
 				snprintf(err, errlen, "out of memory");
 				return -1;
@@ -270,9 +270,7 @@ static int set_value(const struct sp_conf_key *k, void *target, const char *text
 			struct sp_conf_list *have = (struct sp_conf_list *)dst;
 			char **p = realloc(have->items, (held + l.count) * sizeof(*p));
 			if (p == NULL) {
-				struct sp_conf_key tmp = *k;
-				tmp.offset = 0;
-				free_value(&tmp, &l);
+				list_free(&l);
 				snprintf(err, errlen, "out of memory");
 				return -1;
 			}

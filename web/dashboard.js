@@ -512,13 +512,7 @@
 			}, function (e) {
 				if (g === st.gen)
 					unreachable(e);
-			}).finally(function () {
-				st.busy = false;
-				if (st.again) {
-					st.again = false;
-					refresh();
-				}
-			});
+			}).finally(refreshEnded);
 			return;
 		}
 		st.busy = true;
@@ -583,13 +577,18 @@
 			}
 			unreachable(e);
 		}).finally(function () {
-			st.busy = false;
 			updateAges();
-			if (st.again) {
-				st.again = false;
-				refresh();
-			}
+			refreshEnded();
 		});
+	}
+
+	/* A refresh (or a try while down) ended: the one asked for meanwhile follows. */
+	function refreshEnded() {
+		st.busy = false;
+		if (st.again) {
+			st.again = false;
+			refresh();
+		}
 	}
 
 	/* The collector did not answer (e: request()'s rejection): say so, and wait longer. */

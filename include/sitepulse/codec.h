@@ -124,7 +124,8 @@ int sp_decode_ack(const char *payload, size_t len, int64_t *seq, int64_t *ts);
  * that puts a port a port_off turned off back in service (docs/protocol.md,
  * Command). Zero is port_off: a zeroed sp_cmd is the contract's command.
  */
-enum sp_cmd_kind { SP_CMD_PORT_OFF = 0, SP_CMD_PORT_ON = 1 };
+enum sp_cmd_kind { SP_CMD_PORT_OFF = 0, SP_CMD_PORT_ON, SP_CMD_KIND_COUNT };
+extern const struct sp_vocab sp_vocab_cmd;
 
 /* A command to an agent (§3.3). */
 struct sp_cmd {
@@ -136,7 +137,7 @@ struct sp_cmd {
 	int reason;               /* enum sp_stop_reason; -1 absent or another text */
 };
 
-/* "port_off" or "port_on". */
+/* "port_off" or "port_on" (sp_vocab_name of sp_vocab_cmd). */
 const char *sp_cmd_name(enum sp_cmd_kind k);
 
 /* Decodes a cmd payload. 0 or SP_EINVAL (unknown commands included). */

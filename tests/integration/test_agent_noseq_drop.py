@@ -61,6 +61,12 @@ def main(env):
                  "the agent's messages created and acknowledged")
     rc, _ = agent.terminate()
     T.check_eq(rc, 0, "agent exit status on SIGTERM")
+    # the premise: the second run dropped at least the n1 oldest records, the kept ones (its
+    # stats line at the stop counts them); with fewer the kept records left with a message
+    dropped = re.findall(r"(\d+) records dropped;", agent.proc.log_text())
+    T.check(dropped, "the agent's stats line at its stop")
+    T.check(int(dropped[-1]) >= n1, "records dropped from the batch: %s, fewer than the %d kept: "
+            "not every kept record was dropped" % (dropped[-1], n1))
     T.check_eq(pending_rows(agent.spool), 0,
                "kept records dropped from memory still in the pending table")
 
