@@ -149,18 +149,12 @@ static void client_address(struct MHD_Connection *c, char *out, size_t len)
 }
 
 /*
- * Every refusal leaves a trace: counted by status (0: the connection closed
- * without an answer) and logged, rate-limited across the HTTP threads. The
- * line names the client, method, path and the answer's message; never the
- * query string or a header, which may carry a token.
+ * Refusals are logged rate-limited across the HTTP threads: true if this
+ * one may be (after a line saying how many were not, when some were not).
  */
-static void note_refusal(struct MHD_Connection *c, const struct request *rq, unsigned status,
-			 const char *msg)
+static bool refusal_log_allowed(struct api *a)
 {
-	struct api *a = rq->api;
 	uint64_t suppressed;
-	char addr[64], st[16];
-	metrics_count_refused(a->p.metrics, status);
 	pthread_mutex_lock(&a->refusal_lock);
 	bool log = sp_ratelimit_allow(&a->refusal_log, sp_mono_ms(), REFUSAL_LOG_BURST,
 				      REFUSAL_LOG_WINDOW_MS, &suppressed);
@@ -169,7 +163,22 @@ static void note_refusal(struct MHD_Connection *c, const struct request *rq, uns
 		SP_INFO("api", "(%llu more refused requests not logged; counted in "
 			       "sitepulse_http_refused_total)",
 			(unsigned long long)suppressed);
-	if (!log)
+	return log;
+}
+
+/*
+ * Every refusal leaves a trace: counted by status (METRICS_REFUSED_CLOSED:
+ * the connection closed without an answer) and logged, rate-limited. The line names the client,
+ * method, path and the answer's message; never the query string or a
+ * header, which may carry a token.
+ */
+static void note_refusal(struct MHD_Connection *c, const struct request *rq, unsigned status,
+			 const char *msg)
+{
+	struct api *a = rq->api;
+	char addr[64], st[16];
+	metrics_count_refused(a->p.metrics, status);
+	if (!refusal_log_allowed(a))
 		return;
 	client_address(c, addr, sizeof(addr));
 	if (status)
@@ -772,7 +781,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			 * response can be queued while the body arrives (libmicrohttpd),
 			 * so the connection is closed now rather than read to its end.
 			 */
-			note_refusal(c, rq, 0, "a chunked request body over 64 KiB");
+			note_refusal(c, rq, METRICS_REFUSED_CLOSED, "a chunked request body over 64 KiB");
 			return MHD_NO;
 		}
 		if (rq->body_bytes <= ACK_BODY_MAX && sp_buf_append(&rq->body, upload, *upload_size))
@@ -800,15 +809,77 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
+/*
+ * libmicrohttpd answers some requests by itself, before on_request sees
+ * them (docs/protocol.md), and closes a connection over a connection limit
+ * as it accepts it. Its log lines are all that is told of those, so they
+ * are counted and logged like our own refusals: 1 and the status (or
+ * METRICS_REFUSED_LIMIT) when line is one, else 0. Matched on the words
+ * 0.9.75 (Debian 12) logs them with; lines worded otherwise stay at DEBUG.
+ */
+#define MHD_ERROR_ANSWER "Error processing request (HTTP response code is "
+#define MHD_LIMIT_CLOSE "Server reached connection limit"
+
+static int mhd_refusal(const char *line, unsigned *status)
+{
+	if (strncmp(line, MHD_LIMIT_CLOSE, strlen(MHD_LIMIT_CLOSE)) == 0) {
+		*status = METRICS_REFUSED_LIMIT;
+		return 1;
+	}
+	if (strncmp(line, MHD_ERROR_ANSWER, strlen(MHD_ERROR_ANSWER)) != 0)
+		return 0;
+	const char *p = line + strlen(MHD_ERROR_ANSWER);
+	char *end;
+	unsigned long v = strtoul(p, &end, 10);
+	if (end == p || v < 400 || v > 599)
+		return 0;
+	*status = (unsigned)v;
+	return 1;
+}
+
+/* What a client did to get libmicrohttpd's answer (docs/protocol.md). */
+static const char *mhd_refusal_reason(unsigned status)
+{
+	switch (status) {
+	case METRICS_REFUSED_LIMIT:
+		return "closed as accepted: max_connections_per_ip or max_connections reached";
+	case 400:
+		return "a malformed request line or header";
+	case 413:
+		return "a Content-Length beyond what can be counted";
+	case 414:
+		return "a request line longer than the 32 KiB for request line and headers";
+	case 431:
+		return "headers beyond the 32 KiB for request line and headers";
+	case 505:
+		return "an HTTP version other than 1.0 or 1.1";
+	default:
+		return "refused by libmicrohttpd";
+	}
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	struct api *a = cls;
 	char line[512];
-	(void)cls;
+	unsigned status;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	size_t n = strlen(line);
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
-	SP_DEBUG("api", "libmicrohttpd: %s", line);
+	if (!mhd_refusal(line, &status)) {
+		SP_DEBUG("api", "libmicrohttpd: %s", line);
+		return;
+	}
+	metrics_count_refused(a->p.metrics, status);
+	if (!refusal_log_allowed(a))
+		return;
+	/* libmicrohttpd names neither the client nor the request here */
+	if (status == METRICS_REFUSED_LIMIT)
+		SP_INFO("api", "refused a connection: %s", mhd_refusal_reason(status));
+	else
+		SP_INFO("api", "refused a request (libmicrohttpd's own answer): %u %s", status,
+			mhd_refusal_reason(status));
 }
 
 /* Reads a whole (small) PEM file. NULL on failure (logged). */

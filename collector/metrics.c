@@ -17,16 +17,19 @@ void metrics_init(struct metrics *m)
 
 /*
  * The labels of sitepulse_http_refused_total, in the order of
- * metrics.http_refused: every status the API refuses with (api.c), then
- * "closed" (a connection closed without an answer: a chunked body past the
- * limit) and "other" (a status missing here; should stay 0).
+ * metrics.http_refused: every status the API refuses with (api.c), those
+ * libmicrohttpd answers with by itself (api.c on_mhd_log), then "closed" (a
+ * connection closed without an answer: a chunked body past the limit),
+ * "limit" (closed at accept: a connection limit) and "other" (a status
+ * missing here; should stay 0).
  */
 static const struct {
 	unsigned status;
 	const char *label;
 } refusals[METRICS_HTTP_REFUSALS] = {
 	{400, "400"}, {401, "401"}, {403, "403"}, {404, "404"}, {405, "405"},   {409, "409"},
-	{413, "413"}, {500, "500"}, {503, "503"}, {0, "closed"},  {UINT32_MAX, "other"},
+	{413, "413"}, {414, "414"}, {431, "431"}, {500, "500"}, {503, "503"}, {505, "505"},
+	{METRICS_REFUSED_CLOSED, "closed"}, {METRICS_REFUSED_LIMIT, "limit"}, {UINT32_MAX, "other"},
 };
 
 void metrics_count_refused(struct metrics *m, unsigned status)

@@ -18,10 +18,15 @@
 
 /*
  * The answers the API refuses with, one counter each (metrics.c's table):
- * 400 401 403 404 405 409 413 500 503, a connection closed without an
- * answer, and any other status.
+ * 400 401 403 404 405 409 413 500 503, those only libmicrohttpd gives
+ * (414 431 505), a connection closed without an answer, one closed at
+ * accept for a connection limit, and any other status.
  */
-#define METRICS_HTTP_REFUSALS 11
+#define METRICS_HTTP_REFUSALS 15
+/* metrics_count_refused's status for a connection closed without an answer */
+#define METRICS_REFUSED_CLOSED 0u
+/* ... and for one closed as it was accepted: max_connections(_per_ip) reached */
+#define METRICS_REFUSED_LIMIT 1u
 
 struct metrics {
 	/* ingest (Paho thread) */
@@ -98,8 +103,8 @@ void metrics_init(struct metrics *m);
 
 /*
  * Counts a request the API refused, by the status it was answered with
- * (sitepulse_http_refused_total{status}); 0 for a connection closed
- * without an answer. Any thread.
+ * (sitepulse_http_refused_total{status}), or METRICS_REFUSED_CLOSED /
+ * METRICS_REFUSED_LIMIT. Any thread.
  */
 void metrics_count_refused(struct metrics *m, unsigned status);
 

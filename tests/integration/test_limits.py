@@ -15,7 +15,9 @@ streaming all along (site limits-1). Each limit is a step of its own:
   (4) HTTP: 40 KiB of request headers get an error status, not a crash;
   (5) HTTP: a request body over 64 KiB gets 413 (exactly 64 KiB does not);
   (6) HTTP: an idle connection is closed by the server after timeout_s;
-  (7) HTTP: 40 idle connections from one address: at most 20 are kept;
+  (7) HTTP: 40 idle connections from one address: at most 20 are kept, and
+      those closed at accept are counted (sitepulse_http_refused_total
+      {status="limit"}) and logged;
   (8) HTTP: 1,000 idle connections from 20 addresses while the agent streams:
       the server never holds more than 50 (20 per address; counted in
       /proc/PID/fd + /proc/net/tcp), the collector keeps storing (rows of
@@ -360,6 +362,8 @@ def http_per_ip(coll):
     T.log("step (7): 40 idle connections from one address (max_connections_per_ip %d)" % MAX_PER_IP)
     conns = IdleConns(coll.http_port)
     src = "127.0.0.34"
+    limit = 'sitepulse_http_refused_total{status="limit"}'
+    m0 = coll.metrics()
     try:
         conns.open(40, src)
         st = T.wait_until(lambda: (lambda c: c if c["closed"] >= 40 - MAX_PER_IP else None)(conns.states()),
@@ -371,6 +375,12 @@ def http_per_ip(coll):
                 % (held, src, MAX_PER_IP))
         T.check(st["open"] <= MAX_PER_IP, "%d connections from %s still open (limit %d)"
                 % (st["open"], src, MAX_PER_IP))
+        counted = coll.metrics()[limit] - m0[limit]
+        T.log("  %s moved by %d" % (limit, counted))
+        T.check(40 - MAX_PER_IP <= counted <= 40, "%s moved by %d for %d connections over the limit"
+                % (limit, counted, 40 - MAX_PER_IP))
+        T.check(" api: refused a connection: closed as accepted: max_connections_per_ip"
+                in coll.proc.log_text(), "an INFO line for the connections closed at accept")
     finally:
         conns.close()
 

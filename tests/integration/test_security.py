@@ -21,6 +21,10 @@
    of bad URLs: 400, 401, 404, 405), and an INFO line names method, path, client and
    status, never the query string or a header; a flood of 200 is counted in full and
    logged at most 10 lines a minute.
+7. Requests libmicrohttpd answers by itself (a bad Content-Length, one beyond 2^64, a
+   100 KB request line, 40 KiB of headers, HTTP/2.0) are counted too (400, 413, 414, 431,
+   505) and logged at INFO, without the request's text (test_limits counts the
+   connections closed over max_connections_per_ip, "limit").
 """
 import collections
 import hashlib
@@ -308,7 +312,8 @@ def refusals_part(env):
     for label in set(before) | set(after):
         T.check_eq(after.get(label, 0) - before.get(label, 0), want.get(label, 0),
                    "sitepulse_http_refused_total{status=\"%s\"} moved by" % label)
-    for label in ("400", "401", "403", "404", "405", "409", "413", "500", "503", "closed", "other"):
+    for label in ("400", "401", "403", "404", "405", "409", "413", "414", "431", "500", "503",
+                  "505", "closed", "limit", "other"):
         T.check(label in after, "sitepulse_http_refused_total{status=\"%s\"} is exported" % label)
     lines = refusal_lines(coll)[lines_before:]
     T.check(any("refused DELETE /healthz from 127.0.0.1: 405" in l for l in lines),
@@ -336,12 +341,75 @@ def refusals_part(env):
     broker.stop()
 
 
+def raw_answer(port, data, src="127.0.0.1"):
+    """Sends raw bytes (the server may close before it read them all) and reads the answer
+    for up to ANSWER_WAIT_S: its status or None (closed without an answer)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(ANSWER_WAIT_S)
+    buf = b""
+    try:
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", port))
+        try:
+            s.sendall(data)
+        except OSError:
+            pass
+        deadline = time.monotonic() + ANSWER_WAIT_S
+        while time.monotonic() < deadline and len(buf) < 65536:
+            try:
+                chunk = s.recv(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        s.close()
+    return int(buf.split(b" ", 2)[1]) if buf.startswith(b"HTTP/1.") else None
+
+
+def server_answers_part(coll):
+    """What libmicrohttpd refuses by itself is counted and logged like the API's own
+    refusals (its answers are not JSON: docs/protocol.md)."""
+    T.log("== part 7: libmicrohttpd's own answers counted and logged")
+    before = refused(coll)
+    lines_before = len(refusal_lines(coll))
+    get = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    cases = [  # (what, raw request, status)
+        ("a Content-Length that is not a number", get + "Content-Length: ten\r\n\r\n", 400),
+        ("a Content-Length beyond 2^64", get + "Content-Length: 99999999999999999999999\r\n\r\n",
+         413),
+        ("a 100 KB request line", "GET /healthz?q=%s HTTP/1.1\r\nHost: x\r\n\r\n" % ("q" * 100000),
+         414),
+        ("40 KiB of headers", get + "".join("X-Pad-%02d: %s\r\n" % (i, "h" * 1000) for i in range(41))
+         + "\r\n", 431),
+        ("HTTP/2.0", "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    ]
+    for what, raw, want in cases:
+        st = raw_answer(coll.http_port, raw.encode())
+        T.log("  %s -> %s" % (what, st))
+        T.check_eq(st, want, "libmicrohttpd's answer to %s" % what)
+    T.check_eq(coll.healthz(), 200, "the collector's health after libmicrohttpd's refusals")
+    after = refused(coll)
+    moved = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    T.check_eq(moved, {str(w): 1.0 for _, _, w in cases},
+               "sitepulse_http_refused_total moved by libmicrohttpd's own answers")
+    lines = refusal_lines(coll)[lines_before:]
+    for _, _, want in cases:
+        T.check(any("refused a request (libmicrohttpd's own answer): %d " % want in l for l in lines),
+                "an INFO line for libmicrohttpd's %d: %r" % (want, lines))
+    T.check(all("h" * 100 not in l and "q" * 100 not in l for l in lines),
+            "no request text in the lines: %r" % lines)
+
+
 def http_part(env):
     T.log("== part 4: HTTP bodies refused before they are read; acked_by without the token")
     broker = env.broker(name="httpbroker")
     coll = env.collector(broker, name="httpcoll", extra={
         "api": {"operator_tokens": "%s, %s" % (FIRST_OPERATOR, T.OPERATOR_TOKEN)}})
     port = coll.http_port
+    # first, while the log's allowance of 10 refusal lines a minute is unused
+    server_answers_part(coll)
     refused_at_start = refused(coll)
     ack = "POST /api/v1/alerts/1/ack HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     for what, head, want in (
