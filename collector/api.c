@@ -586,6 +586,24 @@ static enum MHD_Result route_alert_counts(struct api *a, struct MHD_Connection *
 	return send_json(c, MHD_HTTP_OK, &b);
 }
 
+/*
+ * GET /api/v1/me, an extension of CONTRACT §5: the role of the token that
+ * asks, {"role":"viewer"} or {"role":"operator"}, so the dashboard offers
+ * acknowledging only to those who may (docs/protocol.md). Nothing about the
+ * token itself: it is the caller's already.
+ */
+static enum MHD_Result route_me(struct api *a, struct MHD_Connection *c, const struct request *rq)
+{
+	struct sp_buf b = SP_BUF_INIT(0);
+	(void)a;
+	if (sp_buf_printf(&b, "{\"role\":\"%s\"}",
+			  rq->role == TOKEN_OPERATOR ? "operator" : "viewer")) {
+		sp_buf_free(&b);
+		return send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
+	return send_json(c, MHD_HTTP_OK, &b);
+}
+
 static int summary_row(void *ctx, const struct store_summary_row *r)
 {
 	struct list_ctx *l = ctx;
@@ -743,6 +761,7 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 		[ROUTE_SITES] = route_sites,     [ROUTE_DEVICES] = route_devices,
 		[ROUTE_READINGS] = route_readings, [ROUTE_ALERTS] = route_alerts,
 		[ROUTE_SUMMARIES] = route_summaries, [ROUTE_ALERT_COUNTS] = route_alert_counts,
+		[ROUTE_ME] = route_me,
 	};
 	if (rq->route == ROUTE_ALERT_ACK) {
 		/* 413 stays the server-wide limit (BODY_MAX); this route's own is a bad request */

@@ -47,7 +47,7 @@ enum api_route apiparse_route(const char *path, int64_t *id)
 		{"/api/v1/sites", ROUTE_SITES},      {"/api/v1/devices", ROUTE_DEVICES},
 		{"/api/v1/readings", ROUTE_READINGS}, {"/api/v1/alerts", ROUTE_ALERTS},
 		{"/api/v1/summaries", ROUTE_SUMMARIES},
-		{"/api/v1/alerts/counts", ROUTE_ALERT_COUNTS},
+		{"/api/v1/alerts/counts", ROUTE_ALERT_COUNTS}, {"/api/v1/me", ROUTE_ME},
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (strcmp(path, routes[i].path) == 0)

@@ -31,6 +31,7 @@ enum api_route {
 	ROUTE_ALERT_ACK,     /* POST /api/v1/alerts/{id}/ack */
 	ROUTE_ALERT_COUNTS,  /* GET /api/v1/alerts/counts (an extension of CONTRACT §5) */
 	ROUTE_SUMMARIES,
+	ROUTE_ME,            /* GET /api/v1/me: the token's role (an extension of CONTRACT §5) */
 	ROUTE_STATIC,        /* a file of the dashboard: "/", "/dashboard.js", ... (web.h) */
 };
 

@@ -57,6 +57,7 @@
 		lastOk: 0,         /* Date.now() of the last complete refresh */
 		down: 0,           /* refreshes in a row that found the collector unreachable */
 		nextTry: 0,        /* while down: Date.now() before which no try is made */
+		role: null,        /* the token's: "viewer", "operator", "unknown", "asking"; null = ask */
 		acking: new Set(), /* alert ids with an acknowledgement in flight */
 		pendingAck: null,  /* alert id to acknowledge once the name is given */
 		sigs: {},          /* table id -> signature of what it shows */
@@ -356,6 +357,7 @@
 
 	function askToken(reason) {
 		st.token = null;
+		st.role = null;
 		st.gen++;
 		$("notice").hidden = true; /* it spoke of the old token's doings */
 		storageSet(TOKEN_KEY, null);
@@ -377,7 +379,9 @@
 			return;
 		}
 		st.token = t;
+		st.role = null;
 		st.gen++;
+		showName();
 		st.down = 0; /* try at once */
 		st.sigs = {};
 		$("notice").hidden = true;
@@ -389,8 +393,44 @@
 	}
 
 	function showName() {
-		$("operator").textContent = st.name ? "acknowledging as " + st.name : "";
+		var viewer = st.role === "viewer";
+		$("operator").textContent = viewer ? "viewer token: read only" :
+			st.name ? "acknowledging as " + st.name : "";
+		$("set-name").hidden = viewer;
 		$("set-name").textContent = st.name ? "change name" : "set your name";
+	}
+
+	/*
+	 * The token's role (GET /api/v1/me, our extension), asked once per token
+	 * with the next refresh: a viewer is offered no Acknowledge button the
+	 * collector would refuse (403). Until the answer, and from a collector
+	 * without /me (404), the buttons show and the collector decides; a 403
+	 * to an acknowledgement teaches the same. Asked again after a failure.
+	 */
+	function learnRole(gen) {
+		st.role = "asking";
+		apiGet("api/v1/me").then(function (r) {
+			if (gen !== st.gen)
+				return;
+			var role = r.status === 200 && r.body ? r.body.role : null;
+			if (role === "viewer" || role === "operator")
+				setRole(role);
+			else
+				st.role = r.status === 404 ? "unknown" : null;
+		}, function () {
+			if (gen === st.gen)
+				st.role = null;
+		});
+	}
+
+	function setRole(role) {
+		if (st.role === role)
+			return;
+		st.role = role;
+		showName();
+		st.sigs["active-alerts"] = null; /* their rows' buttons change */
+		st.sigs["cleared-alerts"] = null;
+		refreshSoon();
 	}
 
 	function openNameDialog() {
@@ -518,6 +558,8 @@
 		st.busy = true;
 		var gen = st.gen;
 		var site = st.site;
+		if (st.role === null)
+			learnRole(gen);
 		var health = request("GET", "healthz", undefined, false);
 		var calls = [
 			activeAlerts(),
@@ -707,7 +749,7 @@
 	}
 
 	function ackButton(a) {
-		if (!unacked(a) || !isInt(a.id) || a.id < 1)
+		if (!unacked(a) || !isInt(a.id) || a.id < 1 || st.role === "viewer")
 			return null;
 		var busy = st.acking.has(a.id);
 		var b = h("button", {type: "button", class: "ack", "data-alert-id": a.id,
@@ -1027,7 +1069,11 @@
 				showNotice("Alert " + id + " acknowledged by " + st.name + ".", false);
 			else if (r.status === 401)
 				askToken("The collector refused the token (401). Enter a valid token.");
-			else
+			else if (r.status === 403) {
+				showNotice("Could not acknowledge alert " + id + ": this is a viewer token " +
+					   "(read only); acknowledging needs an operator token.", true);
+				setRole("viewer");
+			} else
 				showNotice("Could not acknowledge alert " + id + " (" + r.status + "): " +
 					   errorText(r), true);
 		}, function () {

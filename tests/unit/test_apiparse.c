@@ -32,6 +32,8 @@ static void test_routes(void)
 	CHECK_EQ_INT(route("/api/v1/alerts/counts"), ROUTE_ALERT_COUNTS);
 	CHECK(apiparse_route_needs_token(ROUTE_ALERT_COUNTS));
 	CHECK_EQ_INT(route("/api/v1/alerts/counts/"), ROUTE_NOT_FOUND);
+	CHECK_EQ_INT(route("/api/v1/me"), ROUTE_ME);
+	CHECK(apiparse_route_needs_token(ROUTE_ME));
 }
 
 /* The dashboard's files: no token (their data needs one); nothing else is static. */
