@@ -342,7 +342,7 @@ def check_metrics(coll, total_msgs, kinds):
     rejected = {k: v for k, v in m.items() if "_rejected_total" in k and v != 0}
     T.check(not rejected, "nothing may be rejected in a clean run: %r" % rejected)
     T.check_eq(m["sitepulse_messages_missing_total"], 0.0, "messages_missing_total")
-    # the device gauges are recomputed at most every 5 s (api.c DEVICE_COUNTS_TTL_MS)
+    # the device gauges are recomputed at most every 5 s (api_routes.c DEVICE_COUNTS_TTL_MS)
     lift_offline = 'sitepulse_devices{kind="lift",online="false"}'
     T.wait_until(lambda: coll.metrics().get(lift_offline) == 6.0, 8,
                  "%s to be 6 (every lift offline after the agents stopped)" % lift_offline)
