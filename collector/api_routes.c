@@ -196,11 +196,15 @@ static int device_row(void *ctx, const struct store_device_row *r)
 		rc = sp_buf_printf(b, ",\"online\":%s,\"last_seen\":", r->online ? "true" : "false");
 	if (!rc)
 		rc = r->last_seen > 0 ? sp_buf_json_int(b, r->last_seen) : sp_buf_puts(b, "null");
-	/* latest and info are JSON the collector wrote itself: spliced as they are */
+	/* latest, info and current are JSON the collector wrote itself: spliced as they are */
 	if (!rc)
-		rc = sp_buf_printf(b, ",\"latest\":%s,\"info\":%s,\"active_alerts\":%lld}",
+		rc = sp_buf_printf(b, ",\"latest\":%s,\"info\":%s,\"active_alerts\":%lld",
 				   r->latest ? r->latest : "null", r->meta ? r->meta : "null",
 				   (long long)r->active_alerts);
+	if (!rc && r->current)
+		rc = sp_buf_printf(b, ",\"current\":%s", r->current);
+	if (!rc)
+		rc = sp_buf_putc(b, '}');
 	l->rc = rc;
 	return rc;
 }
@@ -210,12 +214,14 @@ static enum MHD_Result route_devices(struct api *a, struct MHD_Connection *c,
 {
 	const char *site = api_arg(c, "site");
 	char err[128];
-	if (apiparse_devices(site, err, sizeof(err)))
+	bool current;
+	if (apiparse_devices(site, api_arg(c, "current"), &current, err, sizeof(err)))
 		return api_send_error(c, rq, MHD_HTTP_BAD_REQUEST, "%s", err);
 	struct sp_buf b = SP_BUF_INIT(RESPONSE_MAX);
 	struct list_ctx l = {&b, 0, 0, a->p.conf};
 	sp_buf_putc(&b, '[');
-	int rc = store_r_devices(a->p.store, site, sp_now_ms(), a->offline_ms, device_row, &l);
+	int rc = store_r_devices(a->p.store, site, sp_now_ms(), a->offline_ms,
+				 current ? STORE_DEVICES_CURRENT : 0, device_row, &l);
 	if (!rc && !l.rc)
 		l.rc = sp_buf_putc(&b, ']');
 	if (rc || l.rc) {

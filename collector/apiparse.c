@@ -147,10 +147,16 @@ int apiparse_readings(const struct apiparse_readings_args *a, struct store_readi
 	return 0;
 }
 
-int apiparse_devices(const char *site, char *err, size_t errlen)
+int apiparse_devices(const char *site, const char *current, bool *with_current, char *err,
+		     size_t errlen)
 {
 	if (site && !sp_id_valid_str(site)) {
 		snprintf(err, errlen, "site: not a valid identifier");
+		return -1;
+	}
+	*with_current = current && strcmp(current, "1") == 0;
+	if (current && !*with_current && strcmp(current, "0") != 0) {
+		snprintf(err, errlen, "current: 0 or 1");
 		return -1;
 	}
 	return 0;

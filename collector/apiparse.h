@@ -97,7 +97,12 @@ struct apiparse_summaries_query {
 int apiparse_summaries(const char *site, const char *from, const char *to, const char *limit,
 		       struct apiparse_summaries_query *q, char *err, size_t errlen);
 
-/* Validates the optional site of GET /api/v1/devices. 0, or -1 with err. */
-int apiparse_devices(const char *site, char *err, size_t errlen);
+/*
+ * Validates the optional site and current of GET /api/v1/devices:
+ * *with_current is whether current=1 asked for the chargers' current state
+ * (absent or 0: not). 0, or -1 with err.
+ */
+int apiparse_devices(const char *site, const char *current, bool *with_current, char *err,
+		     size_t errlen);
 
 #endif

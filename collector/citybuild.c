@@ -308,7 +308,7 @@ int citybuild_period(struct citybuild *cb, const char *site, int64_t start, int6
 	memset(rep, 0, sizeof(*rep));
 	rep->failed_at = "listing its devices";
 	cb->ndevs = 0;
-	rc = store_r_devices(cb->p.store, site, now, cb->p.offline_ms, device_row, &b);
+	rc = store_r_devices(cb->p.store, site, now, cb->p.offline_ms, 0, device_row, &b);
 	if (rc < 0 || (rc = b.rc))
 		goto done;
 	rep->devices = cb->ndevs;

@@ -165,9 +165,9 @@ int store_r_site_names(struct store *s, store_site_name_fn fn, void *ctx)
 }
 
 int store_r_devices(struct store *s, const char *site, int64_t now_ms, int64_t offline_ms,
-		    store_device_fn fn, void *ctx)
+		    unsigned flags, store_device_fn fn, void *ctx)
 {
-	return s->be->r_devices(s->impl, site, now_ms, offline_ms, fn, ctx);
+	return s->be->r_devices(s->impl, site, now_ms, offline_ms, flags, fn, ctx);
 }
 
 int store_r_readings(struct store *s, const struct store_readings_query *q, store_reading_fn fn,

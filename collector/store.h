@@ -493,8 +493,20 @@ struct store_device_row {
 	int64_t last_seen;      /* its newest reading's ts (its clock), 0 = never */
 	const char *latest;     /* JSON of the newest reading, or NULL */
 	const char *meta;       /* JSON from the birth, or NULL */
+	/*
+	 * With STORE_DEVICES_CURRENT, a charger's: a JSON array of its newest
+	 * station record and each port's newest record (ports in order) among
+	 * its readings of the STORE_CURRENT_WINDOW_MS up to last_seen; NULL
+	 * otherwise, or when it has none.
+	 */
+	const char *current;
 	int64_t active_alerts;
 };
+
+/* store_r_devices' flags */
+#define STORE_DEVICES_CURRENT 1u
+/* A charger reports every port at least once a minute (docs/protocol.md): twice that. */
+#define STORE_CURRENT_WINDOW_MS 120000
 
 struct store_readings_query {
 	const char *site;
@@ -525,9 +537,9 @@ int store_r_sites(struct store *s, int64_t now_ms, int64_t offline_ms, store_sit
  * per site, where store_r_sites passes over every device (~40 ms at 100k).
  */
 int store_r_site_names(struct store *s, store_site_name_fn fn, void *ctx);
-/* site may be NULL for all sites. */
+/* site may be NULL for all sites. flags: 0 or STORE_DEVICES_CURRENT. */
 int store_r_devices(struct store *s, const char *site, int64_t now_ms, int64_t offline_ms,
-		    store_device_fn fn, void *ctx);
+		    unsigned flags, store_device_fn fn, void *ctx);
 /* Newest first. Returns the number of rows or SP_E*. */
 int store_r_readings(struct store *s, const struct store_readings_query *q, store_reading_fn fn,
 		     void *ctx);
@@ -668,7 +680,7 @@ struct store_backend {
 	int (*r_sites)(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx);
 	int (*r_site_names)(void *impl, store_site_name_fn fn, void *ctx);
 	int (*r_devices)(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,
-			 store_device_fn fn, void *ctx);
+			 unsigned flags, store_device_fn fn, void *ctx);
 	int (*r_readings)(void *impl, const struct store_readings_query *q, store_reading_fn fn,
 			  void *ctx);
 	int (*r_device_counts)(void *impl, int64_t now_ms, int64_t offline_ms,

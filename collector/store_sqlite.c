@@ -353,6 +353,8 @@ static void sq_close(void *impl)
 		sqo_finalize_reader(&s->readers[r]);
 		sp_buf_free(&s->readers[r].latest);
 		sp_buf_free(&s->readers[r].json);
+		sp_buf_free(&s->readers[r].current);
+		sp_buf_free(&s->readers[r].found);
 		if (s->readers[r].db)
 			sqlite3_close(s->readers[r].db);
 	}

@@ -56,6 +56,8 @@ struct reader {
 	sqlite3_stmt *st[R_COUNT];
 	struct sp_buf latest;         /* a device's newest reading, NUL-terminated */
 	struct sp_buf json;           /* a bare reading put back together (chunk_rec_json) */
+	struct sp_buf current;        /* a charger's current state (sqr_devices), NUL-terminated */
+	struct sp_buf found;          /* ... the records it is made of, as they were found */
 	sqlite3_stmt *alert_st[SQA_R_COUNT];
 	sqlite3_stmt *outbox_st[SQO_R_COUNT];
 	bool busy;
@@ -156,7 +158,7 @@ int sqr_prepare_reader(struct sqlite_store *s, struct reader *r);
 int sqr_sites(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx);
 int sqr_site_names(void *impl, store_site_name_fn fn, void *ctx);
 int sqr_devices(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,
-		store_device_fn fn, void *ctx);
+		unsigned flags, store_device_fn fn, void *ctx);
 int sqr_readings(void *impl, const struct store_readings_query *q, store_reading_fn fn,
 		 void *ctx);
 int sqr_device_records(void *impl, const char *site, const char *dev, int64_t from, int64_t to,

@@ -41,8 +41,9 @@
  */
 #define DEVICE_COLUMNS                                                                          \
 	"SELECT site, dev, kind, agent, agent_online AND heard >= ?2, seen, meta, cid, cmeta,"  \
-	" cbody, cfmt, nalerts"                                                                 \
+	" cbody, cfmt, nalerts, did"                                                            \
 	" FROM (SELECT d.site, d.dev, d.kind, a.agent, a.online AS agent_online, d.meta,"       \
+	"  d.id AS did,"                                                                        \
 	"  (SELECT count(*) FROM alerts al INDEXED BY alerts_one_active"                        \
 	"   WHERE al.site = d.site AND al.dev = d.dev"                                          \
 	"   AND al.device_id = d.id AND al.cleared_at IS NULL) AS nalerts,"                     \
@@ -212,8 +213,93 @@ static const char *chunk_latest(struct sqlite_store *s, struct reader *r, sqlite
 	return r->latest.data;
 }
 
+/* The port a stored port record names (canonical: `,"port":N`), 0 if none. */
+static int rec_port(const struct chunk_rec *rec)
+{
+	static const char pat[] = ",\"port\":";
+	const char *p = memmem(rec->body, rec->len, pat, sizeof(pat) - 1);
+	int port = 0;
+	if (p == NULL)
+		return 0;
+	for (p += sizeof(pat) - 1; p < rec->body + rec->len && *p >= '0' && *p <= '9'; p++) {
+		port = port * 10 + (*p - '0');
+		if (port > SP_PORT_MAX)
+			return 0;
+	}
+	return port;
+}
+
+/*
+ * A charger's current state (STORE_DEVICES_CURRENT): its newest station
+ * record and each port's newest among its readings in [last_seen -
+ * STORE_CURRENT_WINDOW_MS, last_seen], as a JSON array in r->current
+ * (station first, then the ports in order). The newest of a slot is the
+ * largest ts, ties to the later stored, as in chunk_latest; each new one is
+ * appended to r->found, so what a slot keeps outlives the chunk it came
+ * from. NULL when there is none; a damaged chunk is skipped (reported).
+ */
+static const char *charger_current(struct sqlite_store *s, struct reader *r, int64_t device_id,
+				   const char *dev, int64_t last_seen)
+{
+	struct slot {
+		int64_t ts;
+		uint64_t order;
+		size_t off, len; /* in r->found; len 0 = none yet */
+	} slots[1 + SP_PORT_MAX] = {{0}};
+	sqlite3_stmt *st = r->st[R_CHUNKS];
+	int64_t from = last_seen > STORE_CURRENT_WINDOW_MS ? last_seen - STORE_CURRENT_WINDOW_MS : 0;
+	int rc, failed = 0;
+	sp_buf_reset(&r->found);
+	sqlite3_bind_int64(st, 1, device_id);
+	sqlite3_bind_int64(st, 2, from);
+	sqlite3_bind_int64(st, 3, last_seen);
+	sqlite3_bind_int64(st, 4, last_seen > INT64_MAX - CHUNK_SPAN_MS ? INT64_MAX
+								    : last_seen + CHUNK_SPAN_MS);
+	/* ?5 stays NULL: stations and ports both */
+	while (!failed && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct chunk_iter it;
+		struct chunk_rec rec;
+		if (!sqs_row_chunk(s, st, 1, "not in the current state", &it))
+			continue;
+		uint64_t chunk_id = (uint64_t)sqlite3_column_int64(st, 1);
+		for (uint64_t i = 0; chunk_iter_next(&it, &rec) == 1; i++) {
+			if (rec.ts < from || rec.ts > last_seen)
+				continue;
+			int k = rec.kind == SP_REC_STATION ? 0 : rec.kind == SP_REC_PORT ? rec_port(&rec) : -1;
+			if (k < 0 || (k == 0 && rec.kind != SP_REC_STATION))
+				continue;
+			uint64_t order = chunk_id * 1024 + i; /* storage order, as read_chunks */
+			struct slot *sl = &slots[k];
+			if (sl->len && (rec.ts < sl->ts || (rec.ts == sl->ts && order < sl->order)))
+				continue;
+			size_t off = r->found.len;
+			if (chunk_rec_json(&rec, dev, &r->found)) {
+				failed = 1;
+				break;
+			}
+			*sl = (struct slot){rec.ts, order, off, r->found.len - off};
+		}
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	sp_buf_reset(&r->current);
+	if (failed || sp_buf_putc(&r->current, '['))
+		return NULL;
+	size_t n = 0;
+	for (int k = 0; k <= SP_PORT_MAX; k++) {
+		if (slots[k].len == 0)
+			continue;
+		if ((n++ && sp_buf_putc(&r->current, ',')) ||
+		    sp_buf_append(&r->current, r->found.data + slots[k].off, slots[k].len))
+			return NULL;
+	}
+	if (n == 0 || sp_buf_puts(&r->current, "]"))
+		return NULL;
+	return r->current.data;
+}
+
 int sqr_devices(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,
-			store_device_fn fn, void *ctx)
+		unsigned flags, store_device_fn fn, void *ctx)
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
@@ -234,6 +320,10 @@ int sqr_devices(void *impl, const char *site, int64_t now_ms, int64_t offline_ms
 			.latest = dev ? chunk_latest(s, r, st, 7, dev) : NULL,
 			.active_alerts = sqlite3_column_int64(st, 11),
 		};
+		if ((flags & STORE_DEVICES_CURRENT) && dev && row.last_seen > 0 &&
+		    sqlite3_column_int(st, 2) == SP_DEV_CHARGER)
+			row.current = charger_current(s, r, sqlite3_column_int64(st, 12), dev,
+						      row.last_seen);
 		if (fn(ctx, &row))
 			break;
 	}

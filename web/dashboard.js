@@ -3,7 +3,7 @@
  *
  * Every 5 s: GET /healthz, the active alerts, the sites, the recently
  * cleared alerts and, when a site is selected, its devices (for chargers
- * also their newest readings, to show every port's state). Alerts are
+ * with their current state, to show every port's). Alerts are
  * acknowledged with POST /api/v1/alerts/{id}/ack {"by": name}.
  *
  * The active alerts are asked per severity: the API lists alerts newest
@@ -36,8 +36,6 @@
 	var REFRESH_MS = 5000;
 	var RETRY_MAX_MS = 30000;       /* longest wait between tries while the collector is unreachable */
 	var FETCH_TIMEOUT_MS = 10000;
-	var CHARGER_WINDOW_MS = 120000; /* a charger reports every port at least every 60 s */
-	var CHARGER_FETCHES = 4;        /* readings requests in flight at once */
 	var SEVERITIES = ["critical", "major", "minor", "warning"];
 	var ACTIVE_LIMIT = 1000;        /* active alerts listed per severity (newest first) */
 	var DEFAULT_ZONE = "Asia/Shanghai"; /* CONTRACT §1: a site the sites list has not named */
@@ -676,38 +674,22 @@
 	}
 
 	/*
-	 * The site's devices and, for each charger, its readings of the last
-	 * CHARGER_WINDOW_MS (the newest station record and each port's newest).
+	 * The site's devices, each charger with its current state (current=1,
+	 * our extension: its newest station record and each port's newest of
+	 * the last 2 minutes), in one request however many chargers there are.
 	 * Resolves to {devices: answer, readings: Map dev -> records}.
 	 */
 	function devicesWithReadings(site) {
-		var q = "?site=" + encodeURIComponent(site);
-		return apiGet("api/v1/devices" + q).then(function (devs) {
-			var out = {devices: devs, readings: new Map()};
-			if (devs.status !== 200 || !Array.isArray(devs.body))
-				return out;
-			var todo = devs.body.filter(function (d) {
-				return d && d.kind === "charger" && isInt(d.last_seen) && ID_RE.test(str(d.dev));
-			});
-			function next() {
-				var d = todo.shift();
-				if (!d)
-					return Promise.resolve();
-				var from = Math.max(0, d.last_seen - CHARGER_WINDOW_MS);
-				return apiGet("api/v1/readings" + q + "&dev=" + encodeURIComponent(d.dev) +
-					      "&from=" + from + "&limit=1000").then(function (r) {
-					if (r.status === 200 && Array.isArray(r.body))
-						out.readings.set(d.dev, r.body);
-					return next();
-				});
-			}
-			var workers = [];
-			for (var i = 0; i < CHARGER_FETCHES; i++)
-				workers.push(next());
-			return Promise.all(workers).then(function () {
+		return apiGet("api/v1/devices?site=" + encodeURIComponent(site) + "&current=1").then(
+			function (devs) {
+				var out = {devices: devs, readings: new Map()};
+				if (devs.status === 200 && Array.isArray(devs.body))
+					devs.body.forEach(function (d) {
+						if (d && d.kind === "charger" && Array.isArray(d.current))
+							out.readings.set(str(d.dev), d.current);
+					});
 				return out;
 			});
-		});
 	}
 
 	/* ------------------------------------------------------------ rendering */

@@ -70,7 +70,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    q.dev == NULL)
 			abort(); /* accepted something out of bounds */
 	}
-	apiparse_devices(part[2], err, sizeof(err));
+	bool current;
+	if (apiparse_devices(part[2], part[3], &current, err, sizeof(err)) == 0 && current &&
+	    strcmp(part[3], "1") != 0)
+		abort(); /* current asked for by anything but "1" */
 
 	struct apiparse_alerts_args aa = {part[4], part[2], part[3], part[7]};
 	struct store_alerts_query aq;

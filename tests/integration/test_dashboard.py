@@ -490,6 +490,8 @@ def main(env):
         "return Array.from(document.querySelectorAll('#sites tbody button.site'))"
         ".map(function (e) { return e.textContent; })")], UI_WAIT_S, "the site in the sites table")
     T.check(not visible(b, "devices-section"), "the devices section before a site is chosen")
+    # what the page asks from here on (the resource timing buffer holds 250 by default)
+    b.js("performance.clearResourceTimings(); performance.setResourceTimingBufferSize(100000);")
     click(b, "#sites tbody button.site[title='show the devices of %s']" % SITE, "the site")
 
     def devices_listed():
@@ -502,6 +504,23 @@ def main(env):
     T.check(devs["lift-1"]["kind"] == "lift" and "online" in devs["lift-1"]["online"],
             "lift-1: %r" % devs["lift-1"])
     T.check("4 ports:" in devs["chg-1"]["latest"], "chg-1's ports in its summary: %r" % devs["chg-1"])
+    # every port reports each second: all 4 known, from /devices?current=1 alone
+    T.wait_until(lambda: (lambda r: r if r and "4 ports:" in (r["latest"] or "") and "unknown"
+                          not in r["latest"] else None)(
+        {x["dev"]: x for x in rows(b, "devices")}.get("chg-1")), UI_WAIT_S,
+        "chg-1's 4 ports all known in its summary")
+    api_devs = {d["dev"]: d for d in coll.api_ok("/api/v1/devices", {"site": SITE, "current": "1"})}
+    cur = api_devs["chg-1"].get("current") or []
+    T.check_eq(sorted(r["port"] for r in cur if r["t"] == "port"), [1, 2, 3, 4],
+               "the ports in chg-1's current state (GET /api/v1/devices?current=1)")
+    T.check("current" not in api_devs["lift-1"], "a lift has no current state: %r" % api_devs["lift-1"])
+    T.check("current" not in coll.api_ok("/api/v1/devices", {"site": SITE})[0],
+            "no current state without current=1")
+    asked = b.js("return performance.getEntriesByType('resource').map(function (e) {"
+                 " return new URL(e.name).pathname; })")
+    T.check(asked.count("/api/v1/devices") >= 1 and "/api/v1/readings" not in asked,
+            "the page reads the chargers' ports from /devices, with no /readings request: %r"
+            % sorted(set(asked)))
     T.log("devices: %s" % {k: (v["online"], v["latest"]) for k, v in devs.items()})
     log.take("open")
 

@@ -141,7 +141,8 @@ static void test_arg_nul(void)
 	CHECK(!apiparse_arg_ok("\0", 1));
 	/* what the validators would have seen of it: a valid site, which is why it must not get there */
 	char err[128];
-	CHECK_EQ_INT(apiparse_devices("s1\0x", err, sizeof(err)), 0);
+	bool current;
+	CHECK_EQ_INT(apiparse_devices("s1\0x", NULL, &current, err, sizeof(err)), 0);
 }
 
 static void test_bearer(void)
@@ -241,10 +242,20 @@ static void test_int_params_strict(void)
 static void test_devices_params(void)
 {
 	char err[128];
-	CHECK_EQ_INT(apiparse_devices(NULL, err, sizeof(err)), 0);
-	CHECK_EQ_INT(apiparse_devices("hp-ruijin-07", err, sizeof(err)), 0);
-	CHECK_EQ_INT(apiparse_devices("Bad!", err, sizeof(err)), -1);
+	bool current;
+	CHECK_EQ_INT(apiparse_devices(NULL, NULL, &current, err, sizeof(err)), 0);
+	CHECK(!current);
+	CHECK_EQ_INT(apiparse_devices("hp-ruijin-07", "1", &current, err, sizeof(err)), 0);
+	CHECK(current);
+	CHECK_EQ_INT(apiparse_devices("hp-ruijin-07", "0", &current, err, sizeof(err)), 0);
+	CHECK(!current);
+	CHECK_EQ_INT(apiparse_devices("Bad!", NULL, &current, err, sizeof(err)), -1);
 	CHECK(strstr(err, "site") != NULL);
+	const char *bad_current[] = {"", "2", "true", "01", "1 ", NULL};
+	for (int i = 0; bad_current[i]; i++) {
+		CHECK_EQ_INT(apiparse_devices("s1", bad_current[i], &current, err, sizeof(err)), -1);
+		CHECK_EQ_STR(err, "current: 0 or 1");
+	}
 }
 
 int main(void)

@@ -652,7 +652,7 @@ static void test_device_upsert(void)
 
 	/* meta: the newest birth's, kept when a birth has none */
 	struct dev_rows rows = {0};
-	CHECK_EQ_INT(store_r_devices(s, "site-a", T0, 60000, on_device, &rows), 0);
+	CHECK_EQ_INT(store_r_devices(s, "site-a", T0, 60000, 0, on_device, &rows), 0);
 	CHECK_EQ_INT(rows.n, 3);
 	const struct dev_row *r1 = find_dev(&rows, "site-a", "lift-1");
 	const struct dev_row *r9 = find_dev(&rows, "site-a", "chg-9");
@@ -667,6 +667,106 @@ static void test_device_upsert(void)
 		CHECK_EQ_STR(r9->kind, "charger");
 		CHECK(!rc->has_meta);
 	}
+	drop(s, path);
+}
+
+struct current_rows {
+	int n;
+	char dev[4][SP_ID_MAX + 1];
+	char current[4][1024]; /* "" = NULL */
+};
+
+static int on_current(void *ctx, const struct store_device_row *row)
+{
+	struct current_rows *c = ctx;
+	if (c->n < 4) {
+		snprintf(c->dev[c->n], sizeof(c->dev[0]), "%s", row->dev);
+		snprintf(c->current[c->n], sizeof(c->current[0]), "%s", row->current ? row->current : "");
+	}
+	c->n++;
+	return 0;
+}
+
+/* A whole port record of chg-1 at T0 + dt. */
+static int port_rec(struct store *s, const struct store_device *d, int64_t ag, int64_t seq,
+		    int64_t dt, int port, const char *state)
+{
+	char body[160];
+	int len = snprintf(body, sizeof(body),
+			   "{\"t\":\"port\",\"dev\":\"chg-1\",\"ts\":%lld,\"port\":%d,\"state\":\"%s\"}",
+			   (long long)(T0 + dt), port, state);
+	return store_w_reading(s, d->id, ag, seq, SP_REC_PORT, T0 + dt, body, (size_t)len);
+}
+
+/*
+ * STORE_DEVICES_CURRENT: a charger's newest station record and each port's
+ * newest by ts (not by arrival), in the window up to its last_seen, across
+ * chunks of several commits, whole and tail-stored alike; ties to the later
+ * stored; sessions
+ * (which name a port too) and older readings left out; lifts, and every
+ * device without the flag, get none.
+ */
+static void test_charger_current(void)
+{
+	char path[512];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag = 0;
+	struct store_device c, l;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "site-a", "agent-1", &ag), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "chg-1", ag, NULL, SP_DEV_CHARGER, NULL, &c), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "site-a", "lift-1", ag, NULL, SP_DEV_LIFT, NULL, &l), 0);
+	const char *station_old = "{\"t\":\"station\",\"dev\":\"chg-1\",\"ts\":1764320000000,"
+				  "\"power_w\":100}";
+	CHECK_EQ_INT(store_w_reading(s, c.id, ag, 1, SP_REC_STATION, T0, station_old,
+				     strlen(station_old)), 0);
+	/* outside the window: 2 min before last_seen (T0 + 10 s) and more */
+	CHECK_EQ_INT(port_rec(s, &c, ag, 2, -200000, 1, "old"), 0);
+	CHECK_EQ_INT(port_rec(s, &c, ag, 3, -200000, 7, "old"), 0);
+	CHECK_EQ_INT(port_rec(s, &c, ag, 4, 0, 1, "idle"), 0);
+	CHECK_EQ_INT(port_rec(s, &c, ag, 5, 9000, 7, "charging"), 0);
+	const char *lift = "{\"t\":\"lift\",\"dev\":\"lift-1\",\"ts\":1764320000000,\"floor\":1}";
+	CHECK_EQ_INT(store_w_reading(s, l.id, ag, 6, SP_REC_LIFT, T0, lift, strlen(lift)), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(port_rec(s, &c, ag, 7, 5000, 1, "charging"), 0);
+	CHECK_EQ_INT(port_rec(s, &c, ag, 8, 1000, 2, "fault"), 0);
+	CHECK_EQ_INT(port_rec(s, &c, ag, 12, 1000, 2, "idle"), 0); /* same ts, stored later */
+	CHECK_EQ_INT(port_rec(s, &c, ag, 13, 4000, 7, "idle"), 0); /* arrived later, older */
+	const char *tail = ",\"port\":12,\"state\":\"full\"}";
+	CHECK_EQ_INT(store_w_reading_tail(s, c.id, ag, 9, SP_REC_PORT, T0 + 2000, tail, strlen(tail)),
+		     0);
+	const char *session = "{\"t\":\"session\",\"dev\":\"chg-1\",\"ts\":1764320003000,\"port\":3,"
+			      "\"wh\":10}";
+	CHECK_EQ_INT(store_w_reading(s, c.id, ag, 10, SP_REC_SESSION, T0 + 3000, session,
+				     strlen(session)), 0);
+	const char *station = "{\"t\":\"station\",\"dev\":\"chg-1\",\"ts\":1764320010000,"
+			      "\"power_w\":200}";
+	CHECK_EQ_INT(store_w_reading(s, c.id, ag, 11, SP_REC_STATION, T0 + 10000, station,
+				     strlen(station)), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	struct current_rows got = {0};
+	CHECK_EQ_INT(store_r_devices(s, "site-a", T0 + 10000, 60000, STORE_DEVICES_CURRENT,
+				     on_current, &got), 0);
+	CHECK_EQ_INT(got.n, 2);
+	CHECK_EQ_STR(got.dev[0], "chg-1");
+	CHECK_EQ_STR(got.current[0],
+		     "[{\"t\":\"station\",\"dev\":\"chg-1\",\"ts\":1764320010000,\"power_w\":200},"
+		     "{\"t\":\"port\",\"dev\":\"chg-1\",\"ts\":1764320005000,\"port\":1,\"state\":\"charging\"},"
+		     "{\"t\":\"port\",\"dev\":\"chg-1\",\"ts\":1764320001000,\"port\":2,\"state\":\"idle\"},"
+		     "{\"t\":\"port\",\"dev\":\"chg-1\",\"ts\":1764320009000,\"port\":7,\"state\":\"charging\"},"
+		     "{\"t\":\"port\",\"dev\":\"chg-1\",\"ts\":1764320002000,\"port\":12,\"state\":\"full\"}]");
+	CHECK_EQ_STR(got.dev[1], "lift-1");
+	CHECK_EQ_STR(got.current[1], "");
+	struct current_rows plain = {0};
+	CHECK_EQ_INT(store_r_devices(s, "site-a", T0 + 10000, 60000, 0, on_current, &plain), 0);
+	CHECK_EQ_INT(plain.n, 2);
+	CHECK_EQ_STR(plain.current[0], "");
 	drop(s, path);
 }
 
@@ -1042,7 +1142,7 @@ static void test_readings_across_chunks(void)
 	CHECK_EQ_INT(store_w_commit(s), 0);
 	struct dev_rows dr;
 	memset(&dr, 0, sizeof(dr));
-	CHECK_EQ_INT(store_r_devices(s, "x", HOUR0 + 7300000, 60000, on_device, &dr), 0);
+	CHECK_EQ_INT(store_r_devices(s, "x", HOUR0 + 7300000, 60000, 0, on_device, &dr), 0);
 	const struct dev_row *row = find_dev(&dr, "x", "lift");
 	CHECK(row != NULL);
 	if (row) {
@@ -1717,7 +1817,7 @@ static void test_damaged_chunk(void)
 	sql_exec(path, "UPDATE reading_chunks SET meta = x'00' WHERE id = (SELECT max(id) FROM reading_chunks)");
 	struct dev_rows dr;
 	memset(&dr, 0, sizeof(dr));
-	CHECK_EQ_INT(store_r_devices(s, "z", HOUR0, 60000, on_device, &dr), 0);
+	CHECK_EQ_INT(store_r_devices(s, "z", HOUR0, 60000, 0, on_device, &dr), 0);
 	CHECK_EQ_INT(dr.n, 1);
 	CHECK(!dr.r[0].has_latest);
 	/*
@@ -1732,7 +1832,7 @@ static void test_damaged_chunk(void)
 		dup2(fd, 2);
 		for (int i = 0; i < 50; i++) {
 			memset(&dr, 0, sizeof(dr));
-			store_r_devices(s, "z", HOUR0, 60000, on_device, &dr);
+			store_r_devices(s, "z", HOUR0, 60000, 0, on_device, &dr);
 		}
 		dup2(saved, 2);
 		int lines = 0;
@@ -1780,7 +1880,7 @@ static void test_rollback_leaves_nothing(void)
 	struct rows r;
 	CHECK_EQ_INT(readings(s, "site-r", "dev-r", -1, ALL_TIME_FROM, ALL_TIME_TO, 10, &r), SP_ENOTFOUND);
 	struct dev_rows dr = {0};
-	CHECK_EQ_INT(store_r_devices(s, NULL, T0, 60000, on_device, &dr), 0);
+	CHECK_EQ_INT(store_r_devices(s, NULL, T0, 60000, 0, on_device, &dr), 0);
 	CHECK_EQ_INT(dr.n, 0);
 	struct store_device g;
 	CHECK_EQ_INT(store_w_begin(s), 0);
@@ -2086,7 +2186,7 @@ static void test_sites_devices_online(void)
 	CHECK_EQ_INT(store_w_commit(s), 0);
 
 	struct dev_rows all = {0};
-	CHECK_EQ_INT(store_r_devices(s, NULL, NOW, OFFLINE, on_device, &all), 0);
+	CHECK_EQ_INT(store_r_devices(s, NULL, NOW, OFFLINE, 0, on_device, &all), 0);
 	CHECK_EQ_INT(all.n, 4);
 	/* sorted by site then dev */
 	CHECK_EQ_STR(all.r[0].dev, "chg-1");
@@ -2127,16 +2227,16 @@ static void test_sites_devices_online(void)
 	}
 	/* one site only */
 	struct dev_rows one = {0};
-	CHECK_EQ_INT(store_r_devices(s, "site-b", NOW, OFFLINE, on_device, &one), 0);
+	CHECK_EQ_INT(store_r_devices(s, "site-b", NOW, OFFLINE, 0, on_device, &one), 0);
 	CHECK_EQ_INT(one.n, 1);
 	CHECK_EQ_STR(one.r[0].dev, "lift-2");
 	struct dev_rows none = {0};
-	CHECK_EQ_INT(store_r_devices(s, "site-z", NOW, OFFLINE, on_device, &none), 0);
+	CHECK_EQ_INT(store_r_devices(s, "site-z", NOW, OFFLINE, 0, on_device, &none), 0);
 	CHECK_EQ_INT(none.n, 0);
 
 	/* a moment later chg-1 is past the bound */
 	struct dev_rows later = {0};
-	CHECK_EQ_INT(store_r_devices(s, "site-a", NOW + 1, OFFLINE, on_device, &later), 0);
+	CHECK_EQ_INT(store_r_devices(s, "site-a", NOW + 1, OFFLINE, 0, on_device, &later), 0);
 	r = find_dev(&later, "site-a", "chg-1");
 	CHECK(r && !r->online);
 	r = find_dev(&later, "site-a", "lift-1");
@@ -2236,7 +2336,7 @@ static void test_online_from_newest_reading(void)
 	CHECK_EQ_INT(store_w_commit(s), 0);
 
 	struct dev_rows all = {0};
-	CHECK_EQ_INT(store_r_devices(s, "site-a", NOW, OFFLINE, on_device, &all), 0);
+	CHECK_EQ_INT(store_r_devices(s, "site-a", NOW, OFFLINE, 0, on_device, &all), 0);
 	CHECK_EQ_INT(all.n, 3);
 	const struct dev_row *r = find_dev(&all, "site-a", "fresh");
 	CHECK(r && r->online && r->last_seen == NOW - 500);
@@ -2299,7 +2399,7 @@ static void test_online_by_arrival(void)
 	CHECK_EQ_INT(store_w_commit(s), 0);
 
 	struct dev_rows all = {0};
-	CHECK_EQ_INT(store_r_devices(s, "site-a", NOW, OFFLINE, on_device, &all), 0);
+	CHECK_EQ_INT(store_r_devices(s, "site-a", NOW, OFFLINE, 0, on_device, &all), 0);
 	CHECK_EQ_INT(all.n, 2);
 	const struct dev_row *r = find_dev(&all, "site-a", "behind");
 	CHECK(r && r->online && r->last_seen == NOW - 10 * OFFLINE);
@@ -2377,7 +2477,7 @@ static void test_migrates_device_seen(void)
 	CHECK_EQ_INT(seen.last_seen, 4102444800000);
 	CHECK(seen.heard > 0 && seen.heard <= migrated_by);
 	struct dev_rows all = {0};
-	CHECK_EQ_INT(store_r_devices(s, "m", NOW, OFFLINE, on_device, &all), 0);
+	CHECK_EQ_INT(store_r_devices(s, "m", NOW, OFFLINE, 0, on_device, &all), 0);
 	CHECK_EQ_INT(all.n, 3);
 	const struct dev_row *r = find_dev(&all, "m", "lift-1");
 	CHECK(r && r->last_seen == NOW - 1000);
@@ -2466,7 +2566,7 @@ static void test_empty_store_views(void)
 	CHECK_EQ_INT(sr.n, 0);
 	CHECK_EQ_INT(store_r_site_names(s, on_site_name, &sr), 0);
 	CHECK_EQ_INT(sr.n, 0);
-	CHECK_EQ_INT(store_r_devices(s, NULL, NOW, OFFLINE, on_device, &dr), 0);
+	CHECK_EQ_INT(store_r_devices(s, NULL, NOW, OFFLINE, 0, on_device, &dr), 0);
 	CHECK_EQ_INT(dr.n, 0);
 	CHECK_EQ_INT(store_r_device_counts(s, NOW, OFFLINE, counts), 0);
 	int64_t sum = 0;
@@ -2556,7 +2656,7 @@ static void *reader_main(void *arg)
 		int64_t counts[SP_DEV_KIND_COUNT][2];
 		if (store_r_sites(c->s, NOW, OFFLINE, count_site, &sites) != 0 || sites != 1)
 			c->errors++;
-		if (store_r_devices(c->s, NULL, NOW, OFFLINE, count_device, &devs) != 0 || devs != 1)
+		if (store_r_devices(c->s, NULL, NOW, OFFLINE, 0, count_device, &devs) != 0 || devs != 1)
 			c->errors++;
 		if (store_r_device_counts(c->s, NOW, OFFLINE, counts) != 0 || counts[SP_DEV_LIFT][1] != 1)
 			c->errors++;
@@ -2891,7 +2991,7 @@ static void test_alert_lifecycle(void)
 	CHECK(rows.r[0].acked_by_null);
 	CHECK_EQ_INT(store_r_sites(s, T0, 180000, on_site, &sites), 0);
 	CHECK_EQ_INT(sites.r[0].active_alerts, 1);
-	CHECK_EQ_INT(store_r_devices(s, "site-a", T0, 180000, on_device, &devs), 0);
+	CHECK_EQ_INT(store_r_devices(s, "site-a", T0, 180000, 0, on_device, &devs), 0);
 	CHECK_EQ_INT(devs.r[0].active_alerts, 1);
 
 	/* acknowledged while active, then cleared: active_ack, then cleared_ack */
@@ -3086,7 +3186,7 @@ static void test_alert_list_filters(void)
 	CHECK_EQ_INT(sites.n, 2);
 	CHECK_EQ_INT(sites.r[0].active_alerts, 2); /* site-a */
 	CHECK_EQ_INT(sites.r[1].active_alerts, 2); /* site-b */
-	CHECK_EQ_INT(store_r_devices(s, "site-b", T0, 180000, on_device, &devs), 0);
+	CHECK_EQ_INT(store_r_devices(s, "site-b", T0, 180000, 0, on_device, &devs), 0);
 	CHECK_EQ_INT(devs.r[0].active_alerts, 2);
 	drop(s, path);
 }
@@ -3842,7 +3942,7 @@ static void test_tail_readings_read_whole(void)
 	CHECK_EQ_STR(r.body[0], want[2]);
 
 	struct dev_rows dr = {0};
-	CHECK_EQ_INT(store_r_devices(s, "t", HOUR0 + 10, 60000, on_device, &dr), 0);
+	CHECK_EQ_INT(store_r_devices(s, "t", HOUR0 + 10, 60000, 0, on_device, &dr), 0);
 	CHECK_EQ_INT(dr.n, 1);
 	CHECK_EQ_STR(dr.r[0].latest, want[0]);
 
@@ -3912,6 +4012,7 @@ int main(void)
 {
 	sp_log_set_level(SP_LOG_WARN); /* the store logs its lifecycle at INFO */
 	RUN(test_open_creates_schema);
+	RUN(test_charger_current);
 	RUN(test_page_size_of_new_files);
 	RUN(test_wal_buffer_only_with_sync_full);
 	RUN(test_migrates_version_1_readings);
