@@ -702,9 +702,8 @@ static int port_rec(struct store *s, const struct store_device *d, int64_t ag, i
  * STORE_DEVICES_CURRENT: a charger's newest station record and each port's
  * newest by ts (not by arrival), in the window up to its last_seen, across
  * chunks of several commits, whole and tail-stored alike; ties to the later
- * stored; sessions
- * (which name a port too) and older readings left out; lifts, and every
- * device without the flag, get none.
+ * stored; sessions (which name a port too) and older readings left out;
+ * lifts, and every device without the flag, get none.
  */
 static void test_charger_current(void)
 {
