@@ -159,6 +159,11 @@ int apiparse_devices(const char *site, const char *current, bool *with_current, 
 		snprintf(err, errlen, "current: 0 or 1");
 		return -1;
 	}
+	/* every charger of the fleet at once would hold a reader for seconds at 100k devices */
+	if (*with_current && site == NULL) {
+		snprintf(err, errlen, "current=1 needs a site");
+		return -1;
+	}
 	return 0;
 }
 

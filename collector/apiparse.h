@@ -100,7 +100,7 @@ int apiparse_summaries(const char *site, const char *from, const char *to, const
 /*
  * Validates the optional site and current of GET /api/v1/devices:
  * *with_current is whether current=1 asked for the chargers' current state
- * (absent or 0: not). 0, or -1 with err.
+ * (absent or 0: not; only with a site). 0, or -1 with err.
  */
 int apiparse_devices(const char *site, const char *current, bool *with_current, char *err,
 		     size_t errlen);

@@ -72,8 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	bool current;
 	if (apiparse_devices(part[2], part[3], &current, err, sizeof(err)) == 0 && current &&
-	    strcmp(part[3], "1") != 0)
-		abort(); /* current asked for by anything but "1" */
+	    (strcmp(part[3], "1") != 0 || part[2] == NULL))
+		abort(); /* current asked for by anything but "1", or for the whole fleet */
 
 	struct apiparse_alerts_args aa = {part[4], part[2], part[3], part[7]};
 	struct store_alerts_query aq;

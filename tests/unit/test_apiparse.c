@@ -249,6 +249,9 @@ static void test_devices_params(void)
 	CHECK(current);
 	CHECK_EQ_INT(apiparse_devices("hp-ruijin-07", "0", &current, err, sizeof(err)), 0);
 	CHECK(!current);
+	CHECK_EQ_INT(apiparse_devices(NULL, "0", &current, err, sizeof(err)), 0);
+	CHECK_EQ_INT(apiparse_devices(NULL, "1", &current, err, sizeof(err)), -1);
+	CHECK_EQ_STR(err, "current=1 needs a site");
 	CHECK_EQ_INT(apiparse_devices("Bad!", NULL, &current, err, sizeof(err)), -1);
 	CHECK(strstr(err, "site") != NULL);
 	const char *bad_current[] = {"", "2", "true", "01", "1 ", NULL};
