@@ -109,8 +109,16 @@ static int put_mail(struct alertmail *am, struct store *s, struct mail_alert *a,
 	size_t at = 0;
 	for (size_t i = 0; i < nusable; i++)
 		at += (size_t)snprintf(rcpt + at, sizeof(rcpt) - at, "%s%s", i ? "," : "", usable[i]);
-	return store_w_outbox_add(s, STORE_OUTBOX_MAIL, msgid, a->site, rcpt, am->mail.data,
-				  am->mail.len, sp_now_ms());
+	struct store_mail mail = {
+		.key = msgid,
+		.site = a->site,
+		.rcpt = rcpt,
+		.body = am->mail.data,
+		.body_len = am->mail.len,
+		.alert_id = a->alert_id,
+		.reminder = !a->cleared && a->reminder > 0,
+	};
+	return store_w_mail_add(s, &mail, sp_now_ms());
 }
 
 /*

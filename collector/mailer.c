@@ -3,12 +3,30 @@
  * outbox of the store, SMTP through libcurl's easy interface.
  *
  * Loop: take the oldest due mail (store_sender_next copies it: the store's
- * strings live only during its callback), send it in one bounded attempt,
- * then mark it delivered (store_sender_done, mail_sent) or due again later
+ * strings live only during its callback; an alert's mails come in the
+ * order they were queued), send it in one bounded attempt, then mark it
+ * delivered (store_sender_done, mail_sent) or due again later
  * (store_sender_retry with capped exponential backoff, mail_failed, one
  * rate-limited log line). With nothing due the thread sleeps up to a
  * second on a condition variable that mailer_stop signals; about once a
  * second it refreshes the mail_queued gauge from the store.
+ *
+ * Two kinds of failure. The server out of reach (no connection, no answer
+ * in time, the connection dropped, "421 service not available") is not the
+ * mail's fault: the whole outbox waits (store_sender_hold) for one backoff
+ * of the server's, which grows with its failures in a row, and the first
+ * mail delivered afterwards makes everything held due again
+ * (store_sender_release). So after an outage the mails go out oldest
+ * first, not each by its own backoff, which sent an alert's reminders and
+ * its clear before its opening (the opening, queued first, had failed most
+ * and waited longest). A mail queued meanwhile is tried at once, which is
+ * how a server back within a long backoff is noticed soon. A refusal of
+ * the mail itself (a 4xx or 5xx reply to it) puts only that mail off, by
+ * its own backoff.
+ *
+ * A reminder is not sent when it is superseded (store_sender_superseded:
+ * later news of its alert is queued, or the alert was acknowledged or has
+ * cleared while it waited): counted in mail_superseded.
  *
  * Threads: mailer_start and mailer_stop run on the caller's thread (main).
  * Everything else runs on the mailer thread, which alone uses the store
@@ -94,6 +112,7 @@ struct mailer {
 	CURL *curl;
 	struct {
 		int64_t id, attempts;
+		bool reminder;
 		struct sp_buf key, rcpt, body;
 		int copy_rc; /* 0, or why the item could not be copied */
 	} cur;
@@ -109,6 +128,9 @@ struct mailer {
 	size_t nunmarked;
 	struct sp_ratelimit fail_log, rcpt_log;
 	uint64_t failures_in_row; /* for the one "delivering again" line */
+	int64_t server_failures;  /* in a row, out of reach: its backoff */
+	/* the outbox may hold mails put off for the server (a previous run's too) */
+	bool held;
 	uint64_t jitter;
 };
 
@@ -188,6 +210,7 @@ static int take_item(void *ctx, const struct store_outbox_item *it)
 
 	m->cur.id = it->id;
 	m->cur.attempts = it->attempts;
+	m->cur.reminder = it->reminder;
 	sp_buf_reset(&m->cur.key);
 	sp_buf_reset(&m->cur.rcpt);
 	sp_buf_reset(&m->cur.body);
@@ -348,17 +371,27 @@ static const char *key_of(const struct mailer *m)
 	return m->cur.key.data && m->cur.key.data[0] ? m->cur.key.data : "?";
 }
 
-/* Not delivered: due again after the backoff. 0, or the store's error. */
-static int failed(struct mailer *m, const char *why)
+/*
+ * Not delivered: due again after the backoff, the mail's own, or with
+ * server_down the server's, and then the whole outbox waits as long (see
+ * the top of the file). 0, or the store's error.
+ */
+static int failed(struct mailer *m, const char *why, bool server_down)
 {
 	int64_t now = sp_now_ms();
-	int64_t delay = backoff_ms(m, m->cur.attempts);
+	int64_t delay = backoff_ms(m, server_down ? m->server_failures : m->cur.attempts);
 	uint64_t suppressed = 0;
 	int rc;
 
 	atomic_fetch_add(&m->metrics->mail_failed, 1);
 	m->failures_in_row++;
 	rc = store_sender_retry(m->sender, m->cur.id, now + delay, why);
+	if (server_down) {
+		m->server_failures++;
+		m->held = true;
+		if (rc == 0)
+			rc = store_sender_hold(m->sender, now + delay);
+	}
 	if (sp_ratelimit_allow(&m->fail_log, sp_mono_ms(), LOG_BURST, LOG_WINDOW_MS, &suppressed)) {
 		char more[64] = "";
 		if (suppressed)
@@ -366,10 +399,11 @@ static int failed(struct mailer *m, const char *why)
 				 (unsigned long long)suppressed);
 		SP_WARN(COMP,
 			"mail %.256s not delivered (attempt %lld) via %s: %s; "
-			"next try in %.1f s%s%s",
+			"next try in %.1f s%s%s%s",
 			key_of(m), (long long)m->cur.attempts + 1, m->url_shown, why,
-			(double)delay / 1000.0, rc ? " (but the outbox could not be updated)" : "",
-			more);
+			(double)delay / 1000.0,
+			server_down ? ", all mail waits as long for the server" : "",
+			rc ? " (but the outbox could not be updated)" : "", more);
 	}
 	return rc;
 }
@@ -430,11 +464,11 @@ static int deliver(struct mailer *m)
 	if (m->cur.copy_rc) {
 		snprintf(why, sizeof(why), "cannot take the mail from the outbox: %s",
 			 sp_strerror(m->cur.copy_rc));
-		return failed(m, why);
+		return failed(m, why, false);
 	}
 	rcpts = recipients(m->cur.rcpt.data, why, sizeof(why), &skipped);
 	if (rcpts == NULL)
-		return failed(m, why);
+		return failed(m, why, false);
 	if (skipped &&
 	    sp_ratelimit_allow(&m->rcpt_log, sp_mono_ms(), 1, LOG_WINDOW_MS, &suppressed))
 		SP_WARN(COMP,
@@ -458,7 +492,12 @@ static int deliver(struct mailer *m)
 				m->url_shown, (unsigned long long)m->failures_in_row);
 			m->failures_in_row = 0;
 		}
-		return mark_done(m);
+		m->server_failures = 0;
+		int rc = mark_done(m);
+		/* the server answers: what waited for it is due, and goes oldest first */
+		if (m->held && store_sender_release(m->sender, sp_now_ms()) == 0)
+			m->held = false;
+		return rc;
 	}
 	if (atomic_load(&m->stopping) &&
 	    (res == CURLE_ABORTED_BY_CALLBACK || res == CURLE_READ_ERROR)) {
@@ -474,7 +513,25 @@ static int deliver(struct mailer *m)
 		snprintf(why, sizeof(why), "%.*s (server said: %s)", tn, text, said);
 	else
 		snprintf(why, sizeof(why), "%.*s", tn, text);
-	return failed(m, why);
+	/* no refusal of this mail: the server was not reached, or is closing ("421") */
+	return failed(m, why, m->reply[0] == '\0' || strncmp(m->reply, "421", 3) == 0);
+}
+
+/*
+ * Whether the current mail, a reminder, is superseded (then marked so in
+ * the outbox and counted). When the outbox cannot tell, it is sent: a
+ * stale reminder is better than a lost one.
+ */
+static bool superseded(struct mailer *m)
+{
+	int rc = store_sender_superseded(m->sender, m->cur.id, sp_now_ms());
+
+	if (rc != 1)
+		return false;
+	atomic_fetch_add(&m->metrics->mail_superseded, 1);
+	SP_INFO(COMP, "reminder %.256s not sent: superseded (later news of its alert is queued, "
+		"or it was acknowledged or cleared)", key_of(m));
+	return true;
 }
 
 /* ---------------------------------------------------------------- thread */
@@ -493,6 +550,8 @@ static void *run(void *arg)
 			next_gauge = mono + GAUGE_MS;
 		}
 		int rc = store_sender_next(m->sender, sp_now_ms(), m->retry_max_ms, take_item, m);
+		if (rc == 1 && m->cur.reminder && superseded(m))
+			continue;
 		if (rc == 1) {
 			if (deliver(m) == 0)
 				continue;
@@ -581,6 +640,7 @@ struct mailer *mailer_start(const struct mailer_params *p)
 	m->retry_min_ms = p->retry_min_ms;
 	m->retry_max_ms = p->retry_max_ms;
 	m->jitter = (uint64_t)sp_now_ms() ^ (uint64_t)(uintptr_t)m;
+	m->held = true;
 	m->cur.key = (struct sp_buf)SP_BUF_INIT(KEY_MAX);
 	m->cur.rcpt = (struct sp_buf)SP_BUF_INIT(RCPT_LIST_MAX);
 	m->cur.body = (struct sp_buf)SP_BUF_INIT(BODY_MAX);

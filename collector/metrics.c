@@ -136,6 +136,10 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 		      "alert mail delivery attempts that failed (each is retried), and alert "
 		      "mails that could not be composed (lost: the log says why)",
 		      LOAD(m->mail_failed));
+	rc |= counter(b, "sitepulse_mail_superseded_total",
+		      "reminder mails not sent because a later mail of their alert was queued, or "
+		      "the alert was acknowledged or cleared, while they waited",
+		      LOAD(m->mail_superseded));
 	rc |= counter(b, "sitepulse_mail_paced_total",
 		      "alert mails not sent because their condition already mailed too often this hour",
 		      LOAD(m->mail_paced));

@@ -65,6 +65,7 @@ struct metrics {
 	atomic_uint_fast64_t mail_failed;            /* delivery attempts that failed; also
 							the writer's mails not composed */
 	atomic_int_fast64_t mail_queued;             /* gauge: mails not yet delivered */
+	atomic_uint_fast64_t mail_superseded;        /* reminders not sent: later news came */
 	/* city thread */
 	atomic_uint_fast64_t summaries_sent;
 	atomic_uint_fast64_t summaries_failed;       /* delivery attempts that failed */

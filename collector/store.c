@@ -325,10 +325,9 @@ int store_r_summaries(struct store *s, const char *site, int64_t from, int64_t t
 
 /* ---------------------------------------------------------------- outboxes */
 
-int store_w_outbox_add(struct store *s, enum store_outbox box, const char *key, const char *site,
-		       const char *rcpt, const char *body, size_t body_len, int64_t now_ms)
+int store_w_mail_add(struct store *s, const struct store_mail *m, int64_t now_ms)
 {
-	return s->be->w_outbox_add(s->impl, box, key, site, rcpt, body, body_len, now_ms);
+	return s->be->w_mail_add(s->impl, m, now_ms);
 }
 
 struct store_sender {
@@ -377,6 +376,21 @@ int store_sender_retry(struct store_sender *h, int64_t id, int64_t next_try_ms, 
 int64_t store_sender_pending(struct store_sender *h)
 {
 	return h->be->sender_pending(h->h);
+}
+
+int store_sender_hold(struct store_sender *h, int64_t until_ms)
+{
+	return h->be->sender_hold(h->h, until_ms);
+}
+
+int store_sender_release(struct store_sender *h, int64_t now_ms)
+{
+	return h->be->sender_release(h->h, now_ms);
+}
+
+int store_sender_superseded(struct store_sender *h, int64_t id, int64_t now_ms)
+{
+	return h->be->sender_superseded(h->h, id, now_ms);
 }
 
 int store_sender_summarized(struct store_sender *h, const char *site, int64_t *period_start,

@@ -401,14 +401,19 @@ int store_w_alert_reminded(struct store *s, int64_t id, int64_t reminders);
  */
 enum store_outbox { STORE_OUTBOX_MAIL = 0, STORE_OUTBOX_CITY, STORE_OUTBOX_COUNT };
 
-/*
- * Writer side, inside its batch transaction. key: the item's identity at
- * the receiver (mail: Message-ID; city: Idempotency-Key), unique per box:
- * adding a key already present does nothing. rcpt: mail recipients,
- * comma-separated (NULL for the city). body: the whole message.
- */
-int store_w_outbox_add(struct store *s, enum store_outbox box, const char *key, const char *site,
-		       const char *rcpt, const char *body, size_t body_len, int64_t now_ms);
+/* An alert mail for the mail outbox. */
+struct store_mail {
+	const char *key;   /* its Message-ID, unique: adding one already there does nothing */
+	const char *site;
+	const char *rcpt;  /* comma-separated addresses */
+	const char *body;  /* the whole message */
+	size_t body_len;
+	int64_t alert_id;  /* its alert: an alert's mails go out in the order added */
+	bool reminder;     /* may be superseded (store_sender_superseded) */
+};
+
+/* Writer side, inside its batch transaction: the mail joins the mail outbox. */
+int store_w_mail_add(struct store *s, const struct store_mail *m, int64_t now_ms);
 
 /*
  * How many alerts of this condition (site, dev, the rule as shown, port)
@@ -431,6 +436,7 @@ struct store_outbox_item {
 	size_t body_len;
 	int64_t created_at;      /* ms */
 	int64_t attempts;        /* failed deliveries so far */
+	bool reminder;           /* mail: a reminder (store_sender_superseded) */
 };
 typedef int (*store_outbox_fn)(void *ctx, const struct store_outbox_item *it);
 
@@ -443,8 +449,12 @@ void store_sender_close(struct store_sender *h);
 
 /*
  * Hands the next item due at now_ms to fn (strings valid during the call):
- * mail, the oldest due; city, the oldest due of a site with nothing older
- * still undelivered (each site's periods go out in order). Due: never tried,
+ * mail, the oldest due, or in its place the oldest undelivered mail of its
+ * alert (an alert's mails go out in order: never its clear before its
+ * opening; a mail queued since the last failure thus probes the server
+ * with the one it waits for); city, the oldest due of a site with nothing
+ * older still undelivered (each site's periods go out in order). Due:
+ * never tried (mail: never put off),
  * or its retry time has come, or that time lies more than longest_wait_ms
  * (the sender's longest backoff) after now_ms, which only a wall clock set
  * back since can do (an alert's mail must not wait for the clock to catch
@@ -455,10 +465,30 @@ int store_sender_next(struct store_sender *h, int64_t now_ms, int64_t longest_wa
 		      store_outbox_fn fn, void *ctx);
 /* Delivered: never handed out again. */
 int store_sender_done(struct store_sender *h, int64_t id, int64_t now_ms);
-/* Not delivered: counted, and due again at next_try_ms; error is kept for operators. */
+/*
+ * Not delivered: counted, and due again at next_try_ms; error is kept for
+ * operators. A mail's later mails of the same alert wait as long.
+ */
 int store_sender_retry(struct store_sender *h, int64_t id, int64_t next_try_ms, const char *error);
 /* Items not yet delivered (the gauges sitepulse_mail_queued / sitepulse_summaries_queued). */
 int64_t store_sender_pending(struct store_sender *h);
+/*
+ * The peer cannot be reached: every item not delivered and due before
+ * until_ms becomes due at until_ms (its attempts unchanged), so after the
+ * outage they go out oldest first, not by each one's own backoff. An item
+ * added later is due at once, as always (for mail: store_sender_next).
+ */
+int store_sender_hold(struct store_sender *h, int64_t until_ms);
+/* The peer is back: every item not delivered and due after now_ms becomes due now. */
+int store_sender_release(struct store_sender *h, int64_t now_ms);
+/*
+ * Mail: whether reminder `id` is superseded: a later mail of its alert is
+ * queued (a later reminder, its clear), or its alert was acknowledged or
+ * has cleared; it would say "not acknowledged" of an alert someone took,
+ * or arrive after the news it precedes. If so it is marked done, not
+ * delivered (its error says why), and 1 is returned; 0 if it stands; SP_E*.
+ */
+int store_sender_superseded(struct store_sender *h, int64_t id, int64_t now_ms);
 
 /*
  * City summaries, on the city sender's handle. The newest period already
@@ -717,8 +747,7 @@ struct store_backend {
 			       store_alert_fn fn, void *ctx);
 	int (*r_device_records)(void *impl, const char *site, const char *dev, int64_t from,
 				int64_t to, int64_t max, store_record_fn fn, void *ctx);
-	int (*w_outbox_add)(void *impl, enum store_outbox box, const char *key, const char *site,
-			    const char *rcpt, const char *body, size_t body_len, int64_t now_ms);
+	int (*w_mail_add)(void *impl, const struct store_mail *m, int64_t now_ms);
 	void *(*sender_open)(void *impl, enum store_outbox box);
 	void (*sender_close)(void *h);
 	int (*sender_next)(void *h, int64_t now_ms, int64_t longest_wait_ms, store_outbox_fn fn,
@@ -726,6 +755,9 @@ struct store_backend {
 	int (*sender_done)(void *h, int64_t id, int64_t now_ms);
 	int (*sender_retry)(void *h, int64_t id, int64_t next_try_ms, const char *error);
 	int64_t (*sender_pending)(void *h);
+	int (*sender_hold)(void *h, int64_t until_ms);
+	int (*sender_release)(void *h, int64_t now_ms);
+	int (*sender_superseded)(void *h, int64_t id, int64_t now_ms);
 	int (*sender_summarized)(void *h, const char *site, int64_t *period_start,
 				 int64_t *period_end);
 	int (*sender_add_summary)(void *h, const char *site, int64_t period_start,

@@ -208,12 +208,12 @@ int sqa_r_alerts_during(void *impl, const char *site, int64_t from, int64_t to, 
 
 /* store_sqlite_outbox.c: outboxes, their senders, the summaries' progress. */
 extern const char SQO_MIGRATION[];
+extern const char SQO_MIGRATION_MAIL_ORDER[];
 int sqo_prepare(struct sqlite_store *s);
 int sqo_prepare_reader(struct sqlite_store *s, struct reader *r);
 void sqo_finalize(struct sqlite_store *s);
 void sqo_finalize_reader(struct reader *r);
-int sqo_outbox_add(void *impl, enum store_outbox box, const char *key, const char *site,
-		   const char *rcpt, const char *body, size_t body_len, int64_t now_ms);
+int sqo_mail_add(void *impl, const struct store_mail *m, int64_t now_ms);
 void *sqo_sender_open(void *impl, enum store_outbox box);
 void sqo_sender_close(void *h);
 int sqo_sender_next(void *h, int64_t now_ms, int64_t longest_wait_ms, store_outbox_fn fn,
@@ -221,6 +221,9 @@ int sqo_sender_next(void *h, int64_t now_ms, int64_t longest_wait_ms, store_outb
 int sqo_sender_done(void *h, int64_t id, int64_t now_ms);
 int sqo_sender_retry(void *h, int64_t id, int64_t next_try_ms, const char *error);
 int64_t sqo_sender_pending(void *h);
+int sqo_sender_hold(void *h, int64_t until_ms);
+int sqo_sender_release(void *h, int64_t now_ms);
+int sqo_sender_superseded(void *h, int64_t id, int64_t now_ms);
 int sqo_sender_summarized(void *h, const char *site, int64_t *period_start,
 			  int64_t *period_end);
 int sqo_sender_add_summary(void *h, const char *site, int64_t period_start, int64_t period_end,

@@ -32,13 +32,28 @@ const char SQO_MIGRATION[] =
 	/* mail pacing counts a condition's recent alerts */
 	"CREATE INDEX alerts_key ON alerts(site, dev, rule, opened_at);";
 
+/*
+ * 17 -> 18: a mail's alert and whether it is a reminder, so that an alert's
+ * mails go out in the order they were queued and a reminder overtaken by
+ * later news is not sent (store_sender_next, store_sender_superseded).
+ * Mails still waiting get both from their Message-ID
+ * (<sitepulse.alert.ID.EVENT.…>, mailfmt.h); delivered ones need neither.
+ */
+const char SQO_MIGRATION_MAIL_ORDER[] =
+	"ALTER TABLE outbox ADD COLUMN alert_id INTEGER;"
+	"ALTER TABLE outbox ADD COLUMN reminder INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE outbox SET alert_id = CAST(substr(key, 18) AS INTEGER),"
+	" reminder = key LIKE '%.reminder-%'"
+	" WHERE box = 0 AND sent_at IS NULL AND key LIKE '<sitepulse.alert.%';"
+	"CREATE INDEX outbox_alert ON outbox(alert_id, id) WHERE sent_at IS NULL;";
+
 /* ---------------------------------------------------------------- statements */
 
 enum { WO_ADD };
 _Static_assert(WO_ADD + 1 == SQO_W_COUNT, "SQO_W_COUNT");
 static const char *const WOSQL[SQO_W_COUNT] = {
-	[WO_ADD] = "INSERT OR IGNORE INTO outbox(box, key, site, rcpt, body, created_at, next_try)"
-		   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+	[WO_ADD] = "INSERT OR IGNORE INTO outbox(box, key, site, rcpt, body, created_at, next_try,"
+		   " alert_id, reminder) VALUES (0, ?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
 };
 
 enum { RO_SUMMARIES };
@@ -50,15 +65,25 @@ static const char *const ROSQL[SQO_R_COUNT] = {
 			 " ORDER BY period_start DESC, site LIMIT ?4",
 };
 
-enum { SO_NEXT, SO_DONE, SO_RETRY, SO_PENDING, SO_SUMMARIZED, SO_BEGIN, SO_ADD, SO_PROGRESS,
-       SO_COMMIT, SO_ROLLBACK, SO_COUNT };
-#define ITEM_COLUMNS "SELECT id, key, site, rcpt, body, created_at, attempts FROM outbox "
+enum { SO_NEXT, SO_DONE, SO_RETRY, SO_PENDING, SO_HOLD, SO_RELEASE, SO_SUPERSEDE, SO_SUMMARIZED,
+       SO_BEGIN, SO_ADD, SO_PROGRESS, SO_COMMIT, SO_ROLLBACK, SO_COUNT };
+#define ITEM_COLUMNS "SELECT id, key, site, rcpt, body, created_at, attempts, reminder FROM outbox "
 /* store_sender_next's due: never tried, its time come, or a time a clock set back left behind */
 #define ITEM_DUE "(attempts = 0 OR next_try <= ?1 OR next_try > ?2)"
 static const char *const SOSQL[STORE_OUTBOX_COUNT][SO_COUNT] = {
 	[STORE_OUTBOX_MAIL] = {
-		[SO_NEXT] = ITEM_COLUMNS "WHERE box = 0 AND sent_at IS NULL AND " ITEM_DUE
-			    " ORDER BY id LIMIT 1",
+		/*
+		 * The oldest due mail, or in its place its alert's oldest waiting
+		 * one: an alert's mails go out in order. Due: never put off
+		 * (next_try still created_at: queued since the last failure,
+		 * which is how a server back within a long backoff is noticed),
+		 * its time come, or a time a clock set back left behind.
+		 */
+		[SO_NEXT] = ITEM_COLUMNS "WHERE id = (SELECT coalesce((SELECT min(p.id) FROM outbox p"
+			    " WHERE p.alert_id = d.alert_id AND p.sent_at IS NULL), d.id)"
+			    " FROM outbox d WHERE d.box = 0 AND d.sent_at IS NULL AND"
+			    " (d.next_try = d.created_at OR d.next_try <= ?1 OR d.next_try > ?2)"
+			    " ORDER BY d.id LIMIT 1)",
 	},
 	[STORE_OUTBOX_CITY] = {
 		/* each site's periods in order: nothing older of the same site still waiting */
@@ -70,9 +95,24 @@ static const char *const SOSQL[STORE_OUTBOX_COUNT][SO_COUNT] = {
 };
 static const char *const SO_COMMON[SO_COUNT] = {
 	[SO_DONE] = "UPDATE outbox SET sent_at = ?2, last_error = NULL WHERE id = ?1",
-	[SO_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_try = ?2, last_error = ?3"
-		     " WHERE id = ?1",
+	/* a mail's later mails of its alert wait with it (they cannot go before it) */
+	[SO_RETRY] = "UPDATE outbox SET attempts = attempts + (id = ?1), next_try = ?2,"
+		     " last_error = CASE WHEN id = ?1 THEN ?3 ELSE last_error END"
+		     " WHERE id = ?1 OR (alert_id = (SELECT alert_id FROM outbox WHERE id = ?1)"
+		     " AND sent_at IS NULL AND id > ?1)",
 	[SO_PENDING] = "SELECT count(*) FROM outbox WHERE box = ?1 AND sent_at IS NULL",
+	[SO_HOLD] = "UPDATE outbox SET next_try = ?2 WHERE box = ?1 AND sent_at IS NULL"
+		    " AND next_try < ?2",
+	[SO_RELEASE] = "UPDATE outbox SET next_try = ?2 WHERE box = ?1 AND sent_at IS NULL"
+		       " AND next_try > ?2",
+	/* sent_at marks it done; last_error says it was not sent, and why */
+	[SO_SUPERSEDE] = "UPDATE outbox SET sent_at = ?2, last_error = 'not sent: superseded by"
+			 " a later mail of its alert, or the alert was acknowledged or cleared'"
+			 " WHERE id = ?1 AND box = 0 AND reminder = 1 AND sent_at IS NULL AND ("
+			 "EXISTS (SELECT 1 FROM outbox n WHERE n.alert_id = outbox.alert_id"
+			 " AND n.sent_at IS NULL AND n.id > outbox.id)"
+			 " OR EXISTS (SELECT 1 FROM alerts a WHERE a.id = outbox.alert_id"
+			 " AND (a.acked_at IS NOT NULL OR a.cleared_at IS NOT NULL)))",
 	/* the period's end from its summary: the period may have had another [city] period_s */
 	[SO_SUMMARIZED] = "SELECT p.period_start, (SELECT json_extract(CAST(o.body AS TEXT),"
 			  " '$.period_end') FROM outbox o WHERE o.box = 1 AND o.site = p.site"
@@ -119,17 +159,18 @@ void sqo_finalize_reader(struct reader *r)
 
 /* ---------------------------------------------------------------- writer side */
 
-int sqo_outbox_add(void *impl, enum store_outbox box, const char *key, const char *site,
-		   const char *rcpt, const char *body, size_t body_len, int64_t now_ms)
+int sqo_mail_add(void *impl, const struct store_mail *m, int64_t now_ms)
 {
 	struct sqlite_store *s = impl;
 	sqlite3_stmt *st = s->outbox_w[WO_ADD];
-	sqlite3_bind_int(st, 1, (int)box);
-	sqs_bind_text(st, 2, key);
-	sqs_bind_text(st, 3, site);
-	sqs_bind_text(st, 4, rcpt);
-	sqlite3_bind_blob(st, 5, body, (int)body_len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, now_ms);
+	sqs_bind_text(st, 1, m->key);
+	sqs_bind_text(st, 2, m->site);
+	sqs_bind_text(st, 3, m->rcpt);
+	sqlite3_bind_blob(st, 4, m->body, (int)m->body_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now_ms);
+	if (m->alert_id > 0)
+		sqlite3_bind_int64(st, 6, m->alert_id); /* else NULL: in no alert's order */
+	sqlite3_bind_int(st, 7, m->reminder ? 1 : 0);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -211,6 +252,7 @@ int sqo_sender_next(void *hv, int64_t now_ms, int64_t longest_wait_ms, store_out
 			.body_len = (size_t)sqlite3_column_bytes(st, 4),
 			.created_at = sqlite3_column_int64(st, 5),
 			.attempts = sqlite3_column_int64(st, 6),
+			.reminder = sqlite3_column_int(st, 7) != 0,
 		};
 		if (it.key == NULL || it.site == NULL || it.body == NULL)
 			it.body_len = 0; /* only a damaged file: the sender refuses an empty item */
@@ -252,6 +294,31 @@ int64_t sqo_sender_pending(void *hv)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return n;
+}
+
+int sqo_sender_hold(void *hv, int64_t until_ms)
+{
+	struct sq_sender *h = hv;
+	sqlite3_bind_int(h->st[SO_HOLD], 1, (int)h->box);
+	sqlite3_bind_int64(h->st[SO_HOLD], 2, until_ms);
+	return so_step(h, SO_HOLD, "hold the outbox");
+}
+
+int sqo_sender_release(void *hv, int64_t now_ms)
+{
+	struct sq_sender *h = hv;
+	sqlite3_bind_int(h->st[SO_RELEASE], 1, (int)h->box);
+	sqlite3_bind_int64(h->st[SO_RELEASE], 2, now_ms);
+	return so_step(h, SO_RELEASE, "release the outbox");
+}
+
+int sqo_sender_superseded(void *hv, int64_t id, int64_t now_ms)
+{
+	struct sq_sender *h = hv;
+	sqlite3_bind_int64(h->st[SO_SUPERSEDE], 1, id);
+	sqlite3_bind_int64(h->st[SO_SUPERSEDE], 2, now_ms);
+	int rc = so_step(h, SO_SUPERSEDE, "mark a reminder superseded");
+	return rc ? rc : sqlite3_changes(h->db) > 0;
 }
 
 int sqo_sender_summarized(void *hv, const char *site, int64_t *period_start,

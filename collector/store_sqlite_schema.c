@@ -179,6 +179,8 @@ static const struct migration MIGRATIONS[] = {
 	{"ALTER TABLE agents ADD COLUMN dropped_seen INTEGER NOT NULL DEFAULT 0;"
 	 "UPDATE agents SET dropped_seen = last_seen WHERE online = 0;",
 	 NULL},
+	/* 17 -> 18: outbox.alert_id and outbox.reminder (store_sqlite_outbox.c) */
+	{SQO_MIGRATION_MAIL_ORDER, NULL},
 };
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
 

@@ -249,16 +249,24 @@ static int64_t sql_int(const char *path, const char *sql)
 /* ---------------------------------------------------------------- schema */
 
 /* the schema version a new file has (store_sqlite_schema.c) */
-enum { SCHEMA_NOW = 17 };
+enum { SCHEMA_NOW = 18 };
 
-/* Run inside a transaction: a file of the current schema back to 16's shape */
+/* Run inside a transaction: a file of the current schema back to 17's shape */
+#define BACK_TO_SCHEMA_17                                                                         \
+	"DELETE FROM schema_version WHERE version >= 18;"                                          \
+	"DROP INDEX outbox_alert;"                                                                 \
+	"ALTER TABLE outbox DROP COLUMN alert_id;"                                                 \
+	"ALTER TABLE outbox DROP COLUMN reminder;"
+
+/* The same, back to 16's shape */
 #define BACK_TO_SCHEMA_16                                                                         \
+	BACK_TO_SCHEMA_17                                                                          \
 	"DELETE FROM schema_version WHERE version >= 17;"                                          \
 	"ALTER TABLE agents DROP COLUMN dropped_seen;"
 
 /*
  * Takes a file of the current schema back to 9's shape (with the version
- * record): no agents.dropped_seen (17), no alerts.remind_shift (16), no
+ * record): no outbox.alert_id and reminder (18), no agents.dropped_seen (17), no alerts.remind_shift (16), no
  * reading_chunks.kinds (15), no alerts_site_opened (14), no progress_log (13), no
  * devices_lookup (11), last_seen in `devices` again and no device_seen (10). The values of
  * last_seen are 0. Run inside a transaction.
@@ -3353,7 +3361,7 @@ struct taken {
 	int n;
 	int64_t id, attempts;
 	char key[128], site[SP_ID_MAX + 1], rcpt[128], body[256];
-	bool rcpt_null;
+	bool rcpt_null, reminder;
 };
 
 static int on_item(void *ctx, const struct store_outbox_item *it)
@@ -3367,6 +3375,7 @@ static int on_item(void *ctx, const struct store_outbox_item *it)
 	snprintf(t->rcpt, sizeof(t->rcpt), "%s", it->rcpt ? it->rcpt : "");
 	snprintf(t->body, sizeof(t->body), "%.*s", (int)it->body_len, it->body);
 	t->rcpt_null = it->rcpt == NULL;
+	t->reminder = it->reminder;
 	return 0;
 }
 
@@ -3657,6 +3666,14 @@ static void test_clock_set_forward_reminders(void)
 	drop(s, path);
 }
 
+/* Adds a mail of alert_id (0: none) to the outbox, in the caller's transaction. */
+static int add_mail(struct store *s, const char *key, const char *site, const char *rcpt,
+		    const char *body, int64_t alert_id, bool reminder, int64_t at)
+{
+	struct store_mail m = {key, site, rcpt, body, strlen(body), alert_id, reminder};
+	return store_w_mail_add(s, &m, at);
+}
+
 /* Mails: added in the writer's transaction, once per key, delivered oldest first, retried when due. */
 static void test_mail_outbox(void)
 {
@@ -3674,13 +3691,10 @@ static void test_mail_outbox(void)
 	}
 	CHECK_EQ_INT(take(h, T0, &t), 0);
 	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_outbox_add(s, STORE_OUTBOX_MAIL, "<m1@x>", "site-a", "a@x.org,b@x.org",
-					"mail one", 8, T0), 0);
-	CHECK_EQ_INT(store_w_outbox_add(s, STORE_OUTBOX_MAIL, "<m2@x>", "site-b", "c@x.org",
-					"mail two", 8, T0 + 1), 0);
+	CHECK_EQ_INT(add_mail(s, "<m1@x>", "site-a", "a@x.org,b@x.org", "mail one", 0, false, T0), 0);
+	CHECK_EQ_INT(add_mail(s, "<m2@x>", "site-b", "c@x.org", "mail two", 0, false, T0 + 1), 0);
 	/* the same Message-ID again (a redelivered batch): nothing new */
-	CHECK_EQ_INT(store_w_outbox_add(s, STORE_OUTBOX_MAIL, "<m1@x>", "site-a", "a@x.org",
-					"mail one again", 14, T0 + 2), 0);
+	CHECK_EQ_INT(add_mail(s, "<m1@x>", "site-a", "a@x.org", "mail one again", 0, false, T0 + 2), 0);
 	CHECK_EQ_INT(take(h, T0 + 5, &t), 0); /* not committed yet: the sender sees nothing */
 	CHECK_EQ_INT(store_w_commit(s), 0);
 	CHECK_EQ_INT(store_sender_pending(h), 2);
@@ -3712,10 +3726,8 @@ static void test_mail_outbox(void)
 	 * within it still waits.
 	 */
 	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_outbox_add(s, STORE_OUTBOX_MAIL, "<m3@x>", "site-a", "a@x.org",
-					"mail three", 10, T0 + 70000), 0);
-	CHECK_EQ_INT(store_w_outbox_add(s, STORE_OUTBOX_MAIL, "<m4@x>", "site-a", "a@x.org",
-					"mail four", 9, T0 + 70001), 0);
+	CHECK_EQ_INT(add_mail(s, "<m3@x>", "site-a", "a@x.org", "mail three", 0, false, T0 + 70000), 0);
+	CHECK_EQ_INT(add_mail(s, "<m4@x>", "site-a", "a@x.org", "mail four", 0, false, T0 + 70001), 0);
 	CHECK_EQ_INT(store_w_commit(s), 0);
 	CHECK_EQ_INT(take_within(h, T0 + 70002, 30000, &t), 1);
 	CHECK_EQ_STR(t.key, "<m3@x>");
@@ -3740,6 +3752,231 @@ static void test_mail_outbox(void)
 		store_sender_close(c);
 	}
 	store_sender_close(h);
+	drop(s, path);
+}
+
+/*
+ * An alert's mails go out in the order queued: its reminder and its clear
+ * wait while its opening waits (for a retry), other alerts' mails do not.
+ * A reminder is superseded by a later mail of its alert, or by its alert
+ * acknowledged or cleared; one still true is sent.
+ */
+static void test_mail_alert_order(void)
+{
+	char path[256];
+	int64_t agent;
+	struct store_device d;
+	struct taken t;
+	struct store *s = fresh_with_device(path, sizeof(path), "site-a", "lift-1", SP_DEV_LIFT,
+					    &agent, &d);
+	if (s == NULL)
+		return;
+	struct store_sender *h = store_sender_open(s, STORE_OUTBOX_MAIL);
+	CHECK(h != NULL);
+	if (h == NULL) {
+		drop(s, path);
+		return;
+	}
+	int64_t a = open_alert(s, &d, "lift.trapped", "", 0, "critical", T0);
+	int64_t b = open_alert(s, &d, "lift.power_loss", "", 0, "critical", T0 + 10);
+	int64_t c = open_alert(s, &d, "lift.fault", "E1", 0, "critical", T0 + 20);
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(add_mail(s, "<a-opened>", "site-a", "x@y.org", "a1", a, false, T0), 0);
+	CHECK_EQ_INT(add_mail(s, "<b-opened>", "site-a", "x@y.org", "b1", b, false, T0), 0);
+	CHECK_EQ_INT(add_mail(s, "<a-reminder-1>", "site-a", "x@y.org", "a2", a, true, T0), 0);
+	CHECK_EQ_INT(add_mail(s, "<c-opened>", "site-a", "x@y.org", "c1", c, false, T0), 0);
+	CHECK_EQ_INT(add_mail(s, "<a-cleared>", "site-a", "x@y.org", "a3", a, false, T0), 0);
+	CHECK_EQ_INT(add_mail(s, "<c-reminder-1>", "site-a", "x@y.org", "c2", c, true, T0), 0);
+	CHECK_EQ_INT(add_mail(s, "<b-reminder-1>", "site-a", "x@y.org", "b2", b, true, T0), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	CHECK_EQ_INT(take(h, T0 + 100, &t), 1);
+	CHECK_EQ_STR(t.key, "<a-opened>");
+	CHECK(!t.reminder);
+	int64_t a1 = t.id;
+	/* a's opening failed: its reminder and its clear, never tried, still wait for it */
+	CHECK_EQ_INT(store_sender_retry(h, a1, T0 + 60000, "451 try later"), 0);
+	CHECK_EQ_INT(take(h, T0 + 101, &t), 1);
+	CHECK_EQ_STR(t.key, "<b-opened>");
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + 101), 0);
+	CHECK_EQ_INT(take(h, T0 + 102, &t), 1);
+	CHECK_EQ_STR(t.key, "<c-opened>");
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + 102), 0);
+	/* c's reminder: nothing newer of c, c active and not acknowledged: it stands */
+	CHECK_EQ_INT(take(h, T0 + 103, &t), 1);
+	CHECK_EQ_STR(t.key, "<c-reminder-1>");
+	CHECK(t.reminder);
+	CHECK_EQ_INT(store_sender_superseded(h, t.id, T0 + 103), 0);
+	/* ... until someone acknowledges c */
+	struct alert_rows rows = {0};
+	CHECK_EQ_INT(store_ack_alert(s, c, "Li Wei", T0 + 104, on_alert, &rows), 0);
+	CHECK_EQ_INT(store_sender_superseded(h, t.id, T0 + 105), 1);
+	CHECK_EQ_INT(store_sender_superseded(h, t.id, T0 + 106), 0); /* once */
+	/* b's reminder: b cleared meanwhile (its clear not mailed): superseded too */
+	CHECK_EQ_INT(take(h, T0 + 107, &t), 1);
+	CHECK_EQ_STR(t.key, "<b-reminder-1>");
+	clear_alert(s, b, T0 + 107);
+	CHECK_EQ_INT(store_sender_superseded(h, t.id, T0 + 108), 1);
+	/* an opened mail or a clear is never superseded */
+	CHECK_EQ_INT(store_sender_superseded(h, a1, T0 + 108), 0);
+	CHECK_EQ_INT(take(h, T0 + 109, &t), 0); /* a's mails wait for a1 */
+	CHECK_EQ_INT(store_sender_pending(h), 3);
+	/* a new mail of a: a1 is tried in its place (were the server back, it would go first) */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(add_mail(s, "<a-note>", "site-a", "x@y.org", "a4", a, false, T0 + 110), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(take(h, T0 + 110, &t), 1);
+	CHECK_EQ_INT(t.id, a1);
+	CHECK_EQ_INT(t.attempts, 1);
+	/* failed again: a's later mails wait with it, no busy loop */
+	CHECK_EQ_INT(store_sender_retry(h, a1, T0 + 60000, "451 try later"), 0);
+	CHECK_EQ_INT(take(h, T0 + 111, &t), 0);
+
+	CHECK_EQ_INT(take(h, T0 + 60000, &t), 1);
+	CHECK_EQ_INT(t.id, a1);
+	CHECK_EQ_INT(store_sender_done(h, a1, T0 + 60000), 0);
+	CHECK_EQ_INT(take(h, T0 + 60001, &t), 1);
+	CHECK_EQ_STR(t.key, "<a-reminder-1>");
+	/* a is active and not acknowledged, but its clear is queued behind: superseded */
+	CHECK_EQ_INT(store_sender_superseded(h, t.id, T0 + 60001), 1);
+	CHECK_EQ_INT(take(h, T0 + 60002, &t), 1);
+	CHECK_EQ_STR(t.key, "<a-cleared>");
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + 60002), 0);
+	CHECK_EQ_INT(take(h, T0 + 60003, &t), 1);
+	CHECK_EQ_STR(t.key, "<a-note>");
+	CHECK_EQ_INT(t.attempts, 0);
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + 60003), 0);
+	CHECK_EQ_INT(store_sender_pending(h), 0);
+	CHECK_EQ_INT(take(h, INT64_MAX, &t), 0);
+	/* the outbox says why the superseded ones were not sent */
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM outbox WHERE last_error LIKE "
+				   "'not sent: superseded%'"),
+		     3);
+	store_sender_close(h);
+	drop(s, path);
+}
+
+/*
+ * The server out of reach: store_sender_hold makes every waiting mail due
+ * at the hold's end (one waiting longer keeps its time); a mail queued
+ * afterwards is due at once, and probes the server (for its alert's oldest
+ * waiting mail, if any); store_sender_release makes them all due now,
+ * oldest first.
+ */
+static void test_mail_hold(void)
+{
+	char path[256];
+	struct taken t;
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	struct store_sender *h = store_sender_open(s, STORE_OUTBOX_MAIL);
+	CHECK(h != NULL);
+	if (h == NULL) {
+		drop(s, path);
+		return;
+	}
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(add_mail(s, "<x1>", "site-a", "x@y.org", "x1", 1, false, T0), 0);
+	CHECK_EQ_INT(add_mail(s, "<x2>", "site-a", "x@y.org", "x2", 2, false, T0), 0);
+	CHECK_EQ_INT(add_mail(s, "<x3>", "site-a", "x@y.org", "x3", 3, false, T0), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	/* x1: the server does not answer; everything waits 5 s, x1 included */
+	CHECK_EQ_INT(take(h, T0, &t), 1);
+	CHECK_EQ_STR(t.key, "<x1>");
+	CHECK_EQ_INT(store_sender_retry(h, t.id, T0 + 5000, "connection refused"), 0);
+	CHECK_EQ_INT(store_sender_hold(h, T0 + 5000), 0);
+	CHECK_EQ_INT(take(h, T0 + 1, &t), 0); /* x2 and x3 wait too, never tried */
+	/* x4, queued now, is tried at once: still no answer, everything waits 10 s */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(add_mail(s, "<x4>", "site-a", "x@y.org", "x4", 4, false, T0 + 2), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(take(h, T0 + 2, &t), 1);
+	CHECK_EQ_STR(t.key, "<x4>");
+	CHECK_EQ_INT(store_sender_retry(h, t.id, T0 + 10000, "connection refused"), 0);
+	CHECK_EQ_INT(store_sender_hold(h, T0 + 10000), 0);
+	CHECK_EQ_INT(take(h, T0 + 6000, &t), 0); /* x1 was held to the second hold's end */
+	/* x5 of x1's alert probes for x1, which the server refuses for itself: 50 s */
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(add_mail(s, "<x5>", "site-a", "x@y.org", "x5", 1, false, T0 + 6001), 0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	CHECK_EQ_INT(take(h, T0 + 6001, &t), 1);
+	CHECK_EQ_STR(t.key, "<x1>");
+	CHECK_EQ_INT(store_sender_retry(h, t.id, T0 + 50000, "550 no such user"), 0);
+	/* a shorter hold does not shorten a longer wait */
+	CHECK_EQ_INT(store_sender_hold(h, T0 + 10000), 0);
+	CHECK_EQ_INT(take(h, T0 + 10000, &t), 1);
+	CHECK_EQ_STR(t.key, "<x2>");
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + 10000), 0);
+	CHECK_EQ_INT(take(h, T0 + 10001, &t), 1);
+	CHECK_EQ_STR(t.key, "<x3>");
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + 10001), 0);
+	CHECK_EQ_INT(take(h, T0 + 10002, &t), 1);
+	CHECK_EQ_STR(t.key, "<x4>");
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + 10002), 0);
+	CHECK_EQ_INT(take(h, T0 + 10003, &t), 0); /* x1 (and x5 behind it): 50 s */
+	/* the server answers again: whatever waits is due now, oldest first */
+	CHECK_EQ_INT(store_sender_release(h, T0 + 10004), 0);
+	CHECK_EQ_INT(take(h, T0 + 10004, &t), 1);
+	CHECK_EQ_STR(t.key, "<x1>");
+	CHECK_EQ_INT(t.attempts, 2);
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + 10004), 0);
+	CHECK_EQ_INT(take(h, T0 + 10005, &t), 1);
+	CHECK_EQ_STR(t.key, "<x5>");
+	CHECK_EQ_INT(t.attempts, 0);
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + 10005), 0);
+	CHECK_EQ_INT(store_sender_pending(h), 0);
+	store_sender_close(h);
+	drop(s, path);
+}
+
+/* A file of schema 17: its waiting mails get their alert and kind from their Message-ID. */
+static void test_mail_order_migrated(void)
+{
+	char path[512];
+	struct taken t;
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	store_close(s);
+	sql_exec(path, "BEGIN;" BACK_TO_SCHEMA_17
+		       "INSERT INTO outbox(box, key, site, rcpt, body, created_at, sent_at) VALUES"
+		       " (0, '<sitepulse.alert.42.opened.1764@site-a.sitepulse>', 'site-a',"
+		       "  'x@y.org', 'o', 1, 5),"
+		       " (0, '<sitepulse.alert.43.opened.1765@site-a.sitepulse>', 'site-a',"
+		       "  'x@y.org', 'o', 1, NULL),"
+		       " (0, '<sitepulse.alert.43.reminder-2.1765@site-a.sitepulse>', 'site-a',"
+		       "  'x@y.org', 'r', 1, NULL),"
+		       " (0, '<sitepulse.alert.43.cleared.1765@site-a.sitepulse>', 'site-a',"
+		       "  'x@y.org', 'c', 1, NULL);"
+		       "UPDATE outbox SET attempts = 3, next_try = 1764320030000 WHERE key LIKE "
+		       "'%43.opened%';"
+		       "COMMIT;");
+	s = open_migrated(path);
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM outbox WHERE alert_id = 43"), 3);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM outbox WHERE reminder = 1 AND key LIKE "
+				   "'%reminder-2%'"),
+		     1);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM outbox WHERE reminder = 1"), 1);
+	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM outbox WHERE alert_id IS NULL"), 1);
+	struct store_sender *h = store_sender_open(s, STORE_OUTBOX_MAIL);
+	CHECK(h != NULL);
+	if (h) {
+		/* 43's later mails were due by their own times: its opening comes in their place */
+		CHECK_EQ_INT(take_within(h, T0, 60000, &t), 1);
+		CHECK_EQ_INT(t.attempts, 3);
+		CHECK(strstr(t.key, "43.opened") != NULL);
+		/* failed again: the three wait together */
+		CHECK_EQ_INT(store_sender_retry(h, t.id, T0 + 30000, "connection refused"), 0);
+		CHECK_EQ_INT(take_within(h, T0 + 1, 60000, &t), 0);
+		CHECK_EQ_INT(take_within(h, T0 + 30000, 60000, &t), 1);
+		CHECK(strstr(t.key, "43.opened") != NULL);
+		store_sender_close(h);
+	}
 	drop(s, path);
 }
 
@@ -4058,6 +4295,9 @@ int main(void)
 	RUN(test_clock_set_back_alerts);
 	RUN(test_clock_set_forward_reminders);
 	RUN(test_mail_outbox);
+	RUN(test_mail_alert_order);
+	RUN(test_mail_hold);
+	RUN(test_mail_order_migrated);
 	RUN(test_city_outbox);
 	RUN(test_device_records_in_time_order);
 	RUN(test_alerts_during_and_since);
