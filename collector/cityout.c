@@ -30,7 +30,13 @@
  *     order (store_sender_next), at most SEND_BUDGET a loop; a 2xx answer
  *     is done, anything else (or no answer) is retried after a capped
  *     exponential backoff with jitter (CONTRACT §6: 4xx too - the city may
- *     be fixing its side). An attempt cut short by cityout_stop is not
+ *     be fixing its side). No answer at all (no connection, a timeout) is
+ *     the city's outage, not the summary's: the whole outbox waits one
+ *     backoff of the endpoint's (store_sender_hold), one attempt per
+ *     backoff instead of one per site, and the first summary delivered
+ *     afterwards makes all of them due again (store_sender_release), so
+ *     they go out at once, oldest first. A summary built meanwhile is
+ *     tried at once. An attempt cut short by cityout_stop is not
  *     counted: the item is due again at the next start.
  *  3. the queued gauge: at once when this thread adds or delivers a
  *     summary, and about once a second besides.
@@ -120,6 +126,8 @@ struct cityout {
 	size_t nsites, sites_cap;
 	int64_t next_scan_ms, next_gauge_ms; /* sp_mono_ms */
 	bool failing;  /* the last delivery failed (the recovery is logged once) */
+	int64_t unreachable_in_row; /* attempts in a row the city did not answer: its backoff */
+	bool held; /* the outbox may hold summaries put off for the city (a previous run's too) */
 	unsigned seed; /* jitter */
 	struct sp_ratelimit send_log, build_log;
 };
@@ -485,22 +493,39 @@ static bool deliver(struct cityout *c)
 				SP_INFO(LOG_COMP, "summary %s delivered: the city answers again",
 					c->item.key);
 			c->failing = false;
+			c->unreachable_in_row = 0;
+			/* what waited for the city is due, and goes oldest first */
+			if (c->held && store_sender_release(c->out, now) == 0)
+				c->held = false;
 			continue;
 		}
 		int64_t wait = c->item.ok ? backoff_ms(c, c->item.attempts) : c->p.retry_max_ms;
+		/* no answer: every summary waits for the city, this one the longer of the two */
+		int64_t hold = c->item.ok && status == 0 ? backoff_ms(c, c->unreachable_in_row++) : 0;
+		if (hold > wait)
+			wait = hold;
 		atomic_fetch_add(&c->p.metrics->summaries_failed, 1);
 		c->failing = true;
 		if (log_allowed(&c->send_log)) {
 			/* 4xx but 408 and 429: our request or token is wrong, someone must act */
 			bool ours = !c->item.ok || (status >= 400 && status < 500 &&
 						    status != 408 && status != 429);
+			char held[64] = "";
+			if (hold > 0)
+				snprintf(held, sizeof(held), ", all summaries wait %.1f s for the city",
+					 (double)hold / 1000);
 			sp_log(ours ? SP_LOG_ERROR : SP_LOG_WARN, LOG_COMP,
-			       "summary %s not delivered (%s); attempt %lld, next in %.1f s",
+			       "summary %s not delivered (%s); attempt %lld, next in %.1f s%s",
 			       c->item.key, error, (long long)c->item.attempts + 1,
-			       (double)wait / 1000);
+			       (double)wait / 1000, held);
 		}
 		if (store_sender_retry(c->out, c->item.id, now + wait, error) != 0)
 			return false;
+		if (hold > 0) {
+			c->held = true;
+			if (store_sender_hold(c->out, now + hold) != 0)
+				return false;
+		}
 	}
 	return true;
 }

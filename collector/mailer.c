@@ -14,7 +14,8 @@
  * Two kinds of failure. The server out of reach (no connection, no answer
  * in time, the connection dropped, "421 service not available") is not the
  * mail's fault: the whole outbox waits (store_sender_hold) for one backoff
- * of the server's, which grows with its failures in a row, and the first
+ * of the server's, which grows with its failures in a row (the mail tried
+ * waits the longer of that and its own), and the first
  * mail delivered afterwards makes everything held due again
  * (store_sender_release). So after an outage the mails go out oldest
  * first, not each by its own backoff, which sent an alert's reminders and
@@ -372,37 +373,44 @@ static const char *key_of(const struct mailer *m)
 }
 
 /*
- * Not delivered: due again after the backoff, the mail's own, or with
- * server_down the server's, and then the whole outbox waits as long (see
- * the top of the file). 0, or the store's error.
+ * Not delivered: due again after its own backoff; with server_down the
+ * whole outbox waits the server's (see the top of the file), and this mail
+ * the longer of the two, so that a mail the server chokes on does not
+ * always come first after the wait. 0, or the store's error.
  */
 static int failed(struct mailer *m, const char *why, bool server_down)
 {
 	int64_t now = sp_now_ms();
-	int64_t delay = backoff_ms(m, server_down ? m->server_failures : m->cur.attempts);
+	int64_t delay = backoff_ms(m, m->cur.attempts);
+	int64_t hold = server_down ? backoff_ms(m, m->server_failures) : 0;
 	uint64_t suppressed = 0;
 	int rc;
 
 	atomic_fetch_add(&m->metrics->mail_failed, 1);
 	m->failures_in_row++;
+	if (hold > delay)
+		delay = hold;
 	rc = store_sender_retry(m->sender, m->cur.id, now + delay, why);
 	if (server_down) {
 		m->server_failures++;
 		m->held = true;
 		if (rc == 0)
-			rc = store_sender_hold(m->sender, now + delay);
+			rc = store_sender_hold(m->sender, now + hold);
 	}
 	if (sp_ratelimit_allow(&m->fail_log, sp_mono_ms(), LOG_BURST, LOG_WINDOW_MS, &suppressed)) {
 		char more[64] = "";
 		if (suppressed)
 			snprintf(more, sizeof(more), " (%llu similar lines suppressed)",
 				 (unsigned long long)suppressed);
+		char held[64] = "";
+		if (server_down)
+			snprintf(held, sizeof(held), ", all mail waits %.1f s for the server",
+				 (double)hold / 1000.0);
 		SP_WARN(COMP,
 			"mail %.256s not delivered (attempt %lld) via %s: %s; "
 			"next try in %.1f s%s%s%s",
 			key_of(m), (long long)m->cur.attempts + 1, m->url_shown, why,
-			(double)delay / 1000.0,
-			server_down ? ", all mail waits as long for the server" : "",
+			(double)delay / 1000.0, held,
 			rc ? " (but the outbox could not be updated)" : "", more);
 	}
 	return rc;

@@ -454,7 +454,7 @@ void store_sender_close(struct store_sender *h);
  * opening; a mail queued since the last failure thus probes the server
  * with the one it waits for); city, the oldest due of a site with nothing
  * older still undelivered (each site's periods go out in order). Due:
- * never tried (mail: never put off),
+ * never put off since it was queued (store_sender_retry, _hold),
  * or its retry time has come, or that time lies more than longest_wait_ms
  * (the sender's longest backoff) after now_ms, which only a wall clock set
  * back since can do (an alert's mail must not wait for the clock to catch

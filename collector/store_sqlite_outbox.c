@@ -68,26 +68,24 @@ static const char *const ROSQL[SQO_R_COUNT] = {
 enum { SO_NEXT, SO_DONE, SO_RETRY, SO_PENDING, SO_HOLD, SO_RELEASE, SO_SUPERSEDE, SO_SUMMARIZED,
        SO_BEGIN, SO_ADD, SO_PROGRESS, SO_COMMIT, SO_ROLLBACK, SO_COUNT };
 #define ITEM_COLUMNS "SELECT id, key, site, rcpt, body, created_at, attempts, reminder FROM outbox "
-/* store_sender_next's due: never tried, its time come, or a time a clock set back left behind */
-#define ITEM_DUE "(attempts = 0 OR next_try <= ?1 OR next_try > ?2)"
+/*
+ * store_sender_next's due: never put off (next_try still created_at:
+ * queued since the last failure, which is how a peer back within a long
+ * backoff is noticed), its time come, or a time a clock set back left
+ * behind.
+ */
+#define ITEM_DUE(t) "(" t "next_try = " t "created_at OR " t "next_try <= ?1 OR " t "next_try > ?2)"
 static const char *const SOSQL[STORE_OUTBOX_COUNT][SO_COUNT] = {
 	[STORE_OUTBOX_MAIL] = {
-		/*
-		 * The oldest due mail, or in its place its alert's oldest waiting
-		 * one: an alert's mails go out in order. Due: never put off
-		 * (next_try still created_at: queued since the last failure,
-		 * which is how a server back within a long backoff is noticed),
-		 * its time come, or a time a clock set back left behind.
-		 */
+		/* the oldest due mail, or in its place its alert's oldest waiting one */
 		[SO_NEXT] = ITEM_COLUMNS "WHERE id = (SELECT coalesce((SELECT min(p.id) FROM outbox p"
 			    " WHERE p.alert_id = d.alert_id AND p.sent_at IS NULL), d.id)"
-			    " FROM outbox d WHERE d.box = 0 AND d.sent_at IS NULL AND"
-			    " (d.next_try = d.created_at OR d.next_try <= ?1 OR d.next_try > ?2)"
-			    " ORDER BY d.id LIMIT 1)",
+			    " FROM (SELECT id, alert_id FROM outbox WHERE box = 0 AND sent_at IS NULL"
+			    " AND " ITEM_DUE("") " ORDER BY id LIMIT 1) d)",
 	},
 	[STORE_OUTBOX_CITY] = {
 		/* each site's periods in order: nothing older of the same site still waiting */
-		[SO_NEXT] = ITEM_COLUMNS "o WHERE box = 1 AND sent_at IS NULL AND " ITEM_DUE
+		[SO_NEXT] = ITEM_COLUMNS "o WHERE box = 1 AND sent_at IS NULL AND " ITEM_DUE("o.")
 			    " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.box = 1"
 			    " AND p.site = o.site AND p.sent_at IS NULL AND p.id < o.id)"
 			    " ORDER BY id LIMIT 1",

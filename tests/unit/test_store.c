@@ -3992,6 +3992,61 @@ static int on_summary_row(void *ctx, const struct store_summary_row *r)
 	return 0;
 }
 
+/*
+ * The city out of reach: the hold puts every waiting summary off (one
+ * attempt per wait, not one per site), a summary built afterwards is tried
+ * at once, and once the city answers everything goes, oldest first.
+ */
+static void test_city_hold(void)
+{
+	char path[256];
+	struct taken t;
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	struct store_sender *h = store_sender_open(s, STORE_OUTBOX_CITY);
+	CHECK(h != NULL);
+	if (h == NULL) {
+		drop(s, path);
+		return;
+	}
+	const int64_t M = 60000;
+	CHECK_EQ_INT(store_sender_add_summary(h, "site-a", T0, T0 + M, "a:1", "{}", 2, T0 + M), 0);
+	CHECK_EQ_INT(store_sender_add_summary(h, "site-b", T0, T0 + M, "b:1", "{}", 2, T0 + M), 0);
+	CHECK_EQ_INT(store_sender_add_summary(h, "site-c", T0, T0 + M, "c:1", "{}", 2, T0 + M), 0);
+	CHECK_EQ_INT(take(h, T0 + M, &t), 1);
+	CHECK_EQ_STR(t.key, "a:1");
+	/* no answer: a:1 waits 20 s (its own backoff's longer), everything else 10 */
+	CHECK_EQ_INT(store_sender_retry(h, t.id, T0 + M + 20000, "connection refused"), 0);
+	CHECK_EQ_INT(store_sender_hold(h, T0 + M + 10000), 0);
+	CHECK_EQ_INT(take(h, T0 + M + 1, &t), 0); /* b:1 and c:1, never tried, wait too */
+	/* a summary built now (a new site's): tried at once */
+	CHECK_EQ_INT(store_sender_add_summary(h, "site-d", T0 + M, T0 + 2 * M, "d:2", "{}", 2,
+					      T0 + M + 2), 0);
+	CHECK_EQ_INT(take(h, T0 + M + 2, &t), 1);
+	CHECK_EQ_STR(t.key, "d:2");
+	CHECK_EQ_INT(store_sender_retry(h, t.id, T0 + M + 30000, "connection refused"), 0);
+	CHECK_EQ_INT(store_sender_hold(h, T0 + M + 30000), 0);
+	CHECK_EQ_INT(take(h, T0 + M + 20000, &t), 0); /* the second hold covers a:1 too */
+	/* another new summary: delivered, the city is back; what waited goes, oldest first */
+	CHECK_EQ_INT(store_sender_add_summary(h, "site-e", T0 + M, T0 + 2 * M, "e:2", "{}", 2,
+					      T0 + M + 20001), 0);
+	CHECK_EQ_INT(take(h, T0 + M + 20001, &t), 1);
+	CHECK_EQ_STR(t.key, "e:2");
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + M + 20001), 0);
+	CHECK_EQ_INT(store_sender_release(h, T0 + M + 20001), 0);
+	static const char *const order[] = {"a:1", "b:1", "c:1", "d:2"};
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		CHECK_EQ_INT(take(h, T0 + M + 20002, &t), 1);
+		CHECK_EQ_STR(t.key, order[i]);
+		CHECK_EQ_INT(store_sender_done(h, t.id, T0 + M + 20002), 0);
+	}
+	CHECK_EQ_INT(store_sender_pending(h), 0);
+	store_sender_close(h);
+	drop(s, path);
+}
+
 /* City summaries: progress and outbox in one transaction; each site's periods go out in order. */
 static void test_city_outbox(void)
 {
@@ -4298,6 +4353,7 @@ int main(void)
 	RUN(test_mail_alert_order);
 	RUN(test_mail_hold);
 	RUN(test_mail_order_migrated);
+	RUN(test_city_hold);
 	RUN(test_city_outbox);
 	RUN(test_device_records_in_time_order);
 	RUN(test_alerts_during_and_since);
