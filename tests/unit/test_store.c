@@ -3674,21 +3674,34 @@ static int add_mail(struct store *s, const char *key, const char *site, const ch
 	return store_w_mail_add(s, &m, at);
 }
 
+/* A sender of box on s, or NULL with s dropped (the test returns). */
+static struct store_sender *open_sender(struct store *s, const char *path, enum store_outbox box)
+{
+	struct store_sender *h = store_sender_open(s, box);
+	CHECK(h != NULL);
+	if (h == NULL)
+		drop(s, path);
+	return h;
+}
+
+/* A fresh store (*sp) and a sender of box on it, or NULL (nothing left to close). */
+static struct store_sender *fresh_sender(char *path, size_t size, enum store_outbox box,
+					 struct store **sp)
+{
+	*sp = fresh(path, size);
+	CHECK(*sp != NULL);
+	return *sp ? open_sender(*sp, path, box) : NULL;
+}
+
 /* Mails: added in the writer's transaction, once per key, delivered oldest first, retried when due. */
 static void test_mail_outbox(void)
 {
 	char path[256];
 	struct taken t;
-	struct store *s = fresh(path, sizeof(path));
-	CHECK(s != NULL);
-	if (s == NULL)
+	struct store *s;
+	struct store_sender *h = fresh_sender(path, sizeof(path), STORE_OUTBOX_MAIL, &s);
+	if (h == NULL)
 		return;
-	struct store_sender *h = store_sender_open(s, STORE_OUTBOX_MAIL);
-	CHECK(h != NULL);
-	if (h == NULL) {
-		drop(s, path);
-		return;
-	}
 	CHECK_EQ_INT(take(h, T0, &t), 0);
 	CHECK_EQ_INT(store_w_begin(s), 0);
 	CHECK_EQ_INT(add_mail(s, "<m1@x>", "site-a", "a@x.org,b@x.org", "mail one", 0, false, T0), 0);
@@ -3771,12 +3784,9 @@ static void test_mail_alert_order(void)
 					    &agent, &d);
 	if (s == NULL)
 		return;
-	struct store_sender *h = store_sender_open(s, STORE_OUTBOX_MAIL);
-	CHECK(h != NULL);
-	if (h == NULL) {
-		drop(s, path);
+	struct store_sender *h = open_sender(s, path, STORE_OUTBOX_MAIL);
+	if (h == NULL)
 		return;
-	}
 	int64_t a = open_alert(s, &d, "lift.trapped", "", 0, "critical", T0);
 	int64_t b = open_alert(s, &d, "lift.power_loss", "", 0, "critical", T0 + 10);
 	int64_t c = open_alert(s, &d, "lift.fault", "E1", 0, "critical", T0 + 20);
@@ -3867,16 +3877,10 @@ static void test_mail_hold(void)
 {
 	char path[256];
 	struct taken t;
-	struct store *s = fresh(path, sizeof(path));
-	CHECK(s != NULL);
-	if (s == NULL)
+	struct store *s;
+	struct store_sender *h = fresh_sender(path, sizeof(path), STORE_OUTBOX_MAIL, &s);
+	if (h == NULL)
 		return;
-	struct store_sender *h = store_sender_open(s, STORE_OUTBOX_MAIL);
-	CHECK(h != NULL);
-	if (h == NULL) {
-		drop(s, path);
-		return;
-	}
 	CHECK_EQ_INT(store_w_begin(s), 0);
 	CHECK_EQ_INT(add_mail(s, "<x1>", "site-a", "x@y.org", "x1", 1, false, T0), 0);
 	CHECK_EQ_INT(add_mail(s, "<x2>", "site-a", "x@y.org", "x2", 2, false, T0), 0);
@@ -4001,16 +4005,10 @@ static void test_city_hold(void)
 {
 	char path[256];
 	struct taken t;
-	struct store *s = fresh(path, sizeof(path));
-	CHECK(s != NULL);
-	if (s == NULL)
+	struct store *s;
+	struct store_sender *h = fresh_sender(path, sizeof(path), STORE_OUTBOX_CITY, &s);
+	if (h == NULL)
 		return;
-	struct store_sender *h = store_sender_open(s, STORE_OUTBOX_CITY);
-	CHECK(h != NULL);
-	if (h == NULL) {
-		drop(s, path);
-		return;
-	}
 	const int64_t M = 60000;
 	CHECK_EQ_INT(store_sender_add_summary(h, "site-a", T0, T0 + M, "a:1", "{}", 2, T0 + M), 0);
 	CHECK_EQ_INT(store_sender_add_summary(h, "site-b", T0, T0 + M, "b:1", "{}", 2, T0 + M), 0);
@@ -4053,16 +4051,10 @@ static void test_city_outbox(void)
 	char path[256];
 	struct taken t;
 	int64_t p, pe;
-	struct store *s = fresh(path, sizeof(path));
-	CHECK(s != NULL);
-	if (s == NULL)
+	struct store *s;
+	struct store_sender *h = fresh_sender(path, sizeof(path), STORE_OUTBOX_CITY, &s);
+	if (h == NULL)
 		return;
-	struct store_sender *h = store_sender_open(s, STORE_OUTBOX_CITY);
-	CHECK(h != NULL);
-	if (h == NULL) {
-		drop(s, path);
-		return;
-	}
 	const int64_t H = 3600000;
 	CHECK_EQ_INT(store_sender_summarized(h, "site-a", &p, &pe), SP_ENOTFOUND);
 	CHECK_EQ_INT(store_sender_add_summary(h, "site-a", T0, T0 + H, "site-a:1", "{\"a\":1}", 7,
