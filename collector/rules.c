@@ -14,7 +14,9 @@
  * About 110 bytes per condition and 110 per device with conditions (its
  * names included): 100,000 alerts on as many devices take some 22 MB.
  * Freed slots are reused; the arrays stay at their high-water mark until
- * rules_destroy.
+ * rules_destroy. lift.door_reopen also needs the door counter of every lift
+ * stopped now, alerted or not: that count is restcount.h's (about 40 bytes
+ * a stopped lift, in memory only).
  *
  * A record is taken to describe its device until the next one (agents
  * send on every change): a hold therefore runs out at since + hold when
@@ -26,6 +28,7 @@
  * every condition (about 0.1 ms per 100,000).
  */
 #include "faultmemo.h"
+#include "restcount.h"
 #include "rules_int.h"
 
 #include "sitepulse/error.h"
@@ -97,6 +100,7 @@ struct rules {
 	int32_t *dbuckets;
 	size_t ndbuckets;
 	struct faultmemo *clears; /* the newest clear of each fault seen (faultmemo.h) */
+	struct restcount *stops;  /* door cycles of the lifts stopped now (restcount.h) */
 	/* the rules that read each record kind, in catalogue order: a record visits only its own */
 	uint8_t by_kind[SP_REC_KIND_COUNT][RULE_COUNT];
 	uint8_t nby_kind[SP_REC_KIND_COUNT];
@@ -371,7 +375,8 @@ struct rules *rules_create(const struct rules_config *cfg)
 	r->ebuckets = buckets_new(r->nebuckets);
 	r->dbuckets = buckets_new(r->ndbuckets);
 	r->clears = faultmemo_create(RULES_FAULT_CLEARS_MAX);
-	if (r->ebuckets == NULL || r->dbuckets == NULL || r->clears == NULL) {
+	r->stops = restcount_create(RULES_STOPPED_LIFTS_MAX);
+	if (r->ebuckets == NULL || r->dbuckets == NULL || r->clears == NULL || r->stops == NULL) {
 		rules_destroy(r);
 		return NULL;
 	}
@@ -389,6 +394,7 @@ void rules_destroy(struct rules *r)
 	free(r->devs);
 	free(r->dbuckets);
 	faultmemo_destroy(r->clears);
+	restcount_destroy(r->stops);
 	free(r);
 }
 
@@ -530,14 +536,15 @@ static bool suppressed(enum rule_id rule, const struct sp_record *rec)
  * begins or ends (the device may then be added or dropped).
  */
 static int judge_one(struct rules *r, const struct rule_device *d, const struct sp_record *rec,
-		     enum rule_id rule, int32_t port, const char *code, int64_t received_ms,
-		     int32_t *dev, rule_event_fn fn, void *ctx)
+		     const struct rule_facts *facts, enum rule_id rule, int32_t port,
+		     const char *code, int64_t received_ms, int32_t *dev, rule_event_fn fn,
+		     void *ctx)
 {
 	const struct rule_setting *s = rules_config_get(r->cfg, d->site, rule);
 	struct snap v = {0};
 	enum verdict vd = V_FALSE; /* a disabled or suppressed rule sees its condition gone */
 	if (s->enabled && !suppressed(rule, rec))
-		vd = rule_judge(rule, d, rec, s, &v);
+		vd = rule_judge(rule, d, rec, facts, s, &v);
 
 	int32_t i = *dev < 0 || !(r->devs[*dev].rules_seen & (1u << rule))
 			    ? -1
@@ -580,6 +587,30 @@ static int judge_one(struct rules *r, const struct rule_device *d, const struct 
 	entry_drop(r, i);
 	*dev = dev_find(r, d->id);
 	return 0;
+}
+
+/*
+ * lift.door_reopen's count for lift record rec of device d (restcount.h),
+ * taken once per record before the rules judge it. A car that runs is
+ * forgotten; so is one the rule does not judge now (disabled for its site,
+ * or in inspection or out of service, where a technician cycling the door
+ * is no obstruction: counting starts again with the first record after).
+ * A lift the table has no room for is not counted (out->counting false):
+ * the rule cannot judge it, which leaves its state as it was.
+ */
+static void count_door_cycles(struct rules *r, const struct rule_device *d,
+			      const struct sp_record *rec, struct restcount_seen *out)
+{
+	const struct sp_lift *l = &rec->u.lift;
+	const struct rule_setting *s = rules_config_get(r->cfg, d->site, RULE_LIFT_DOOR_REOPEN);
+	*out = (struct restcount_seen){0};
+	if (!s->enabled || suppressed(RULE_LIFT_DOOR_REOPEN, rec) || l->dir != SP_DIR_STOP) {
+		restcount_forget(r->stops, d->id);
+		return;
+	}
+	/* SP_EFULL / SP_ENOMEM: not counted (out says so), and restcount counts the refusal */
+	(void)restcount_note(r->stops, d->id, l->floor, (rec->has & SP_HAS_DOOR_CYCLES) != 0,
+			     l->door_cycles, rec->ts, out);
 }
 
 /* RULE_FAULT_CLEARED or RULE_RAISE_STALE of fault record rec. */
@@ -704,6 +735,7 @@ int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_rec
 	if (late && rec->kind != SP_REC_FAULT)
 		return 0; /* newer records of this device already moved these rules */
 
+	struct rule_facts facts = {0};
 	int32_t dev = dev_find(r, d->id);
 	if (dev >= 0) {
 		int rc = follow_clock(r, dev, rec->ts, received_ms, late, fn, ctx);
@@ -720,16 +752,19 @@ int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_rec
 		    faultmemo_cleared_since(r->clears, d->id, fport, code, rec->ts))
 			/* resent after its own clear went through: the fault is over already */
 			return fault_event(d, rec, RULE_RAISE_STALE, rule, fport, fn, ctx);
-		int rc = judge_one(r, d, rec, rule, fport, code, received_ms, &dev, fn, ctx);
+		int rc = judge_one(r, d, rec, &facts, rule, fport, code, received_ms, &dev, fn,
+				   ctx);
 		if (rc || rec->u.fault.active)
 			return rc;
 		faultmemo_note_clear(r->clears, d->id, fport, code, rec->ts);
 		return fault_event(d, rec, RULE_FAULT_CLEARED, rule, fport, fn, ctx);
 	}
 	int32_t port = rec->kind == SP_REC_PORT ? rec->u.port.port : 0;
+	if (rec->kind == SP_REC_LIFT)
+		count_door_cycles(r, d, rec, &facts.door);
 	for (int i = 0; i < r->nby_kind[rec->kind]; i++) {
-		int rc = judge_one(r, d, rec, (enum rule_id)r->by_kind[rec->kind][i], port, "",
-				   received_ms, &dev, fn, ctx);
+		int rc = judge_one(r, d, rec, &facts, (enum rule_id)r->by_kind[rec->kind][i], port,
+				   "", received_ms, &dev, fn, ctx);
 		if (rc != 0)
 			return rc;
 	}

@@ -48,6 +48,7 @@ enum rule_id {
 	RULE_LIFT_POWER_LOSS,         /* running on battery */
 	RULE_LIFT_SAFETY_CIRCUIT,     /* safety_ok false */
 	RULE_LIFT_DOOR_OPEN_LONG,     /* door not closed while stopped */
+	RULE_LIFT_DOOR_REOPEN,        /* door_cycles rising by threshold while stopped at one floor */
 	RULE_LIFT_MODE,               /* mode other than normal */
 	RULE_LIFT_FAULT,              /* a fault record of a lift, per code */
 	RULE_CHARGER_SMOKE,           /* station smoke */
@@ -242,7 +243,13 @@ int rules_tick(struct rules *r, int64_t now_ms, rule_event_fn fn, void *ctx);
  */
 void rules_clock_set_forward(struct rules *r, int64_t fwd_ms);
 
-/* Forgets all state (after a rolled-back transaction), before reloading it. */
+/*
+ * Forgets all state (after a rolled-back transaction), before reloading it.
+ * Kept: the fault clears remembered (rules_note_fault_clear) and
+ * lift.door_reopen's door counts, which the store does not hold. A count
+ * is taken from the counter's absolute values, so the batch's records
+ * judged again count once.
+ */
 void rules_reset(struct rules *r);
 
 /*
@@ -273,6 +280,13 @@ size_t rules_count(const struct rules *r);
  * ~100 bytes each); the store keeps as many (store_w_fault_clear).
  */
 #define RULES_FAULT_CLEARS_MAX 4096
+
+/*
+ * Lifts whose door cycles lift.door_reopen counts at once: those stopped now
+ * (restcount.h, ~40 bytes each). A lift that stops while as many are
+ * counted is not counted until one of them runs (docs/alerts.md).
+ */
+#define RULES_STOPPED_LIFTS_MAX 65536
 
 /* Remembers a fault clear seen before (RULE_FAULT_CLEARED, loaded from the store at start). */
 void rules_note_fault_clear(struct rules *r, int64_t device_id, int32_t port, const char *code,

@@ -24,7 +24,8 @@
 /* ------------------------------------------------------------ catalogue */
 
 typedef enum verdict (*judge_fn)(const struct rule_device *d, const struct sp_record *rec,
-				 const struct rule_setting *s, struct snap *v);
+				 const struct rule_facts *f, const struct rule_setting *s,
+				 struct snap *v);
 
 struct rule_def {
 	const char *name;
@@ -66,9 +67,10 @@ static void lift_snap(const struct sp_lift *l, struct snap *v)
 }
 
 static enum verdict lift_trapped(const struct rule_device *d, const struct sp_record *rec,
-				 const struct rule_setting *s, struct snap *v)
+				 const struct rule_facts *f, const struct rule_setting *s,
+				 struct snap *v)
 {
-	(void)d, (void)s;
+	(void)d, (void)f, (void)s;
 	const struct sp_lift *l = &rec->u.lift;
 	lift_snap(l, v);
 	/* a car still creeping is levelling, not stuck */
@@ -77,17 +79,20 @@ static enum verdict lift_trapped(const struct rule_device *d, const struct sp_re
 }
 
 static enum verdict lift_door_open_moving(const struct rule_device *d, const struct sp_record *rec,
-					  const struct rule_setting *s, struct snap *v)
+					  const struct rule_facts *f, const struct rule_setting *s,
+					  struct snap *v)
 {
-	(void)d, (void)s;
+	(void)d, (void)f, (void)s;
 	const struct sp_lift *l = &rec->u.lift;
 	lift_snap(l, v);
 	return is(l->door != SP_DOOR_CLOSED && (l->dir != SP_DIR_STOP || !l->door_zone));
 }
 
 static enum verdict lift_overspeed(const struct rule_device *d, const struct sp_record *rec,
-				   const struct rule_setting *s, struct snap *v)
+				   const struct rule_facts *f, const struct rule_setting *s,
+				   struct snap *v)
 {
+	(void)f;
 	if (!(rec->has & SP_HAS_SPEED) || !(d->rated_speed > 0))
 		return V_UNKNOWN;
 	lift_snap(&rec->u.lift, v);
@@ -108,9 +113,10 @@ static enum verdict lift_overspeed(const struct rule_device *d, const struct sp_
  * opened before a birth that dropped them can still clear).
  */
 static enum verdict lift_overtravel(const struct rule_device *d, const struct sp_record *rec,
-				    const struct rule_setting *s, struct snap *v)
+				    const struct rule_facts *f, const struct rule_setting *s,
+				    struct snap *v)
 {
-	(void)s;
+	(void)f, (void)s;
 	const struct sp_lift *l = &rec->u.lift;
 	if (!d->has_floors)
 		return V_FALSE;
@@ -125,18 +131,20 @@ static enum verdict lift_overtravel(const struct rule_device *d, const struct sp
 
 static enum verdict lift_stopped_outside_zone(const struct rule_device *d,
 					      const struct sp_record *rec,
+					      const struct rule_facts *f,
 					      const struct rule_setting *s, struct snap *v)
 {
-	(void)d, (void)s;
+	(void)d, (void)f, (void)s;
 	const struct sp_lift *l = &rec->u.lift;
 	lift_snap(l, v);
 	return is(!l->occupied && l->dir == SP_DIR_STOP && !l->door_zone);
 }
 
 static enum verdict lift_power_loss(const struct rule_device *d, const struct sp_record *rec,
-				    const struct rule_setting *s, struct snap *v)
+				    const struct rule_facts *f, const struct rule_setting *s,
+				    struct snap *v)
 {
-	(void)d, (void)s;
+	(void)d, (void)f, (void)s;
 	if (!(rec->has & SP_HAS_POWER_SRC))
 		return V_UNKNOWN;
 	lift_snap(&rec->u.lift, v);
@@ -144,9 +152,10 @@ static enum verdict lift_power_loss(const struct rule_device *d, const struct sp
 }
 
 static enum verdict lift_safety_circuit(const struct rule_device *d, const struct sp_record *rec,
-					const struct rule_setting *s, struct snap *v)
+					const struct rule_facts *f, const struct rule_setting *s,
+					struct snap *v)
 {
-	(void)d, (void)s;
+	(void)d, (void)f, (void)s;
 	if (!(rec->has & SP_HAS_SAFETY_OK))
 		return V_UNKNOWN;
 	lift_snap(&rec->u.lift, v);
@@ -154,9 +163,10 @@ static enum verdict lift_safety_circuit(const struct rule_device *d, const struc
 }
 
 static enum verdict lift_door_open_long(const struct rule_device *d, const struct sp_record *rec,
-					const struct rule_setting *s, struct snap *v)
+					const struct rule_facts *f, const struct rule_setting *s,
+					struct snap *v)
 {
-	(void)d, (void)s;
+	(void)d, (void)f, (void)s;
 	const struct sp_lift *l = &rec->u.lift;
 	lift_snap(l, v);
 	/*
@@ -167,27 +177,58 @@ static enum verdict lift_door_open_long(const struct rule_device *d, const struc
 	return is(l->door != SP_DOOR_CLOSED && l->dir == SP_DIR_STOP);
 }
 
-static enum verdict lift_mode(const struct rule_device *d, const struct sp_record *rec,
-			      const struct rule_setting *s, struct snap *v)
+/*
+ * L14: the door counter risen by the threshold while the car stands at one
+ * floor (rules.c counts it: restcount.h). The car running, or standing at
+ * another floor than the one counted, ends it. Below the threshold (the
+ * count just began, or began again after the counter went back) is
+ * KEEP_OPEN: nothing opens, and an open alert stays open, for a reset
+ * counter does not undo the cycles seen. UNKNOWN when nothing is counted
+ * (no counter in the record, the table full).
+ */
+static enum verdict lift_door_reopen(const struct rule_device *d, const struct sp_record *rec,
+				     const struct rule_facts *f, const struct rule_setting *s,
+				     struct snap *v)
 {
-	(void)d, (void)s;
+	(void)d;
+	const struct sp_lift *l = &rec->u.lift;
+	if (l->dir != SP_DIR_STOP || f->door.moved)
+		return V_FALSE;
+	if (!f->door.counting)
+		return V_UNKNOWN;
+	lift_snap(l, v);
+	v->a = (double)f->door.counted;
+	/* how long the count took, for the detail (0 for records out of order) */
+	v->b = rec->ts > f->door.since ? (double)(rec->ts - f->door.since) / 1000.0 : 0.0;
+	/* at least one cycle: a threshold of 0 or below would alert every stopped car */
+	double limit = s->threshold >= 1 ? s->threshold : 1;
+	return v->a >= limit ? V_TRUE : V_KEEP_OPEN;
+}
+
+static enum verdict lift_mode(const struct rule_device *d, const struct sp_record *rec,
+			      const struct rule_facts *f, const struct rule_setting *s,
+			      struct snap *v)
+{
+	(void)d, (void)f, (void)s;
 	lift_snap(&rec->u.lift, v);
 	return is(rec->u.lift.mode != SP_MODE_NORMAL);
 }
 
 /* Both fault rules: the device's own raise or clear. */
 static enum verdict device_fault(const struct rule_device *d, const struct sp_record *rec,
-				 const struct rule_setting *s, struct snap *v)
+				 const struct rule_facts *f, const struct rule_setting *s,
+				 struct snap *v)
 {
-	(void)d, (void)s;
+	(void)d, (void)f, (void)s;
 	v->valid = true;
 	return is(rec->u.fault.active);
 }
 
 static enum verdict charger_smoke(const struct rule_device *d, const struct sp_record *rec,
-				  const struct rule_setting *s, struct snap *v)
+				  const struct rule_facts *f, const struct rule_setting *s,
+				  struct snap *v)
 {
-	(void)d, (void)s;
+	(void)d, (void)f, (void)s;
 	v->valid = true;
 	return is(rec->u.station.smoke);
 }
@@ -208,16 +249,18 @@ static enum verdict reading_at_least(bool present, double reading, const struct 
 }
 
 static enum verdict charger_leakage(const struct rule_device *d, const struct sp_record *rec,
-				    const struct rule_setting *s, struct snap *v)
+				    const struct rule_facts *f, const struct rule_setting *s,
+				    struct snap *v)
 {
-	(void)d;
+	(void)d, (void)f;
 	return reading_at_least(rec->has & SP_HAS_LEAK_MA, rec->u.station.leak_ma, s, v);
 }
 
 static enum verdict charger_voltage(const struct rule_device *d, const struct sp_record *rec,
-				    const struct rule_setting *s, struct snap *v)
+				    const struct rule_facts *f, const struct rule_setting *s,
+				    struct snap *v)
 {
-	(void)d;
+	(void)d, (void)f;
 	if (!(rec->has & SP_HAS_SUPPLY_V))
 		return V_UNKNOWN;
 	v->a = rec->u.station.supply_v;
@@ -228,9 +271,10 @@ static enum verdict charger_voltage(const struct rule_device *d, const struct sp
 }
 
 static enum verdict charger_door_open(const struct rule_device *d, const struct sp_record *rec,
-				      const struct rule_setting *s, struct snap *v)
+				      const struct rule_facts *f, const struct rule_setting *s,
+				      struct snap *v)
 {
-	(void)d, (void)s;
+	(void)d, (void)f, (void)s;
 	if (!(rec->has & SP_HAS_DOOR_OPEN))
 		return V_UNKNOWN;
 	v->valid = true;
@@ -239,22 +283,26 @@ static enum verdict charger_door_open(const struct rule_device *d, const struct 
 
 /* The cabinet's (station's) temperature: C04 names the cabinet as well as the port. */
 static enum verdict charger_over_temp(const struct rule_device *d, const struct sp_record *rec,
-				      const struct rule_setting *s, struct snap *v)
+				      const struct rule_facts *f, const struct rule_setting *s,
+				      struct snap *v)
 {
-	(void)d;
+	(void)d, (void)f;
 	return reading_at_least(rec->has & SP_HAS_AMBIENT_C, rec->u.station.ambient_c, s, v);
 }
 
 static enum verdict port_over_temp(const struct rule_device *d, const struct sp_record *rec,
-				   const struct rule_setting *s, struct snap *v)
+				   const struct rule_facts *f, const struct rule_setting *s,
+				   struct snap *v)
 {
-	(void)d;
+	(void)d, (void)f;
 	return reading_at_least(rec->has & SP_HAS_TEMP_C, rec->u.port.temp_c, s, v);
 }
 
 static enum verdict port_over_power(const struct rule_device *d, const struct sp_record *rec,
-				    const struct rule_setting *s, struct snap *v)
+				    const struct rule_facts *f, const struct rule_setting *s,
+				    struct snap *v)
 {
+	(void)f;
 	if (!(rec->has & SP_HAS_W) || !(d->port_limit_w > 0))
 		return V_UNKNOWN;
 	v->a = rec->u.port.w;
@@ -265,17 +313,19 @@ static enum verdict port_over_power(const struct rule_device *d, const struct sp
 }
 
 static enum verdict port_fault(const struct rule_device *d, const struct sp_record *rec,
-			       const struct rule_setting *s, struct snap *v)
+			       const struct rule_facts *f, const struct rule_setting *s,
+			       struct snap *v)
 {
-	(void)d, (void)s;
+	(void)d, (void)f, (void)s;
 	v->valid = true;
 	return is(rec->u.port.state == SP_PORT_FAULT);
 }
 
 static enum verdict port_long_session(const struct rule_device *d, const struct sp_record *rec,
-				      const struct rule_setting *s, struct snap *v)
+				      const struct rule_facts *f, const struct rule_setting *s,
+				      struct snap *v)
 {
-	(void)d, (void)s;
+	(void)d, (void)f, (void)s;
 	v->valid = true;
 	return is(rec->u.port.state == SP_PORT_CHARGING);
 }
@@ -312,6 +362,9 @@ static const struct rule_def catalogue[RULE_COUNT] = {
 	/* L11: S6d's landing door open > 120 s */
 	[RULE_LIFT_DOOR_OPEN_LONG] = {"lift.door_open_long", SP_REC_LIFT, lift_door_open_long,
 				      ALERT_MINOR, 120 * S_, NO_THRESHOLD},
+	/* L14: S6a's counter, 5 cycles by default; one alert, at once */
+	[RULE_LIFT_DOOR_REOPEN] = {"lift.door_reopen", SP_REC_LIFT, lift_door_reopen,
+				   ALERT_MINOR, 0, 5.0, 0.0},
 	/* L17: on change */
 	[RULE_LIFT_MODE] = {"lift.mode", SP_REC_LIFT, lift_mode,
 			    ALERT_WARNING, 0, NO_THRESHOLD},
@@ -427,10 +480,10 @@ enum sp_rec_kind rule_reads(enum rule_id r)
 }
 
 enum verdict rule_judge(enum rule_id r, const struct rule_device *d, const struct sp_record *rec,
-			const struct rule_setting *s, struct snap *v)
+			const struct rule_facts *f, const struct rule_setting *s, struct snap *v)
 {
 	assert((unsigned)r < RULE_COUNT && catalogue[r].judge != NULL);
-	return catalogue[r].judge(d, rec, s, v);
+	return catalogue[r].judge(d, rec, f, s, v);
 }
 
 /* -------------------------------------------------------------- details */
@@ -504,6 +557,15 @@ void rule_describe(enum rule_id rule, const struct snap *v, const struct rule_se
 		snprintf(out, len, "door not closed for %s (now %s), car stopped at floor %d %s",
 			 held, sp_door_name(v->door), (int)v->floor, zone);
 		break;
+	case RULE_LIFT_DOOR_REOPEN: {
+		char took[32];
+		rule_say_duration((int64_t)(v->b * 1000.0), took, sizeof(took));
+		snprintf(out, len,
+			 "door opened and closed %.0f times in %s while the car stood at floor %d "
+			 "(limit %g): possible door obstruction",
+			 v->a, took, (int)v->floor, s->threshold >= 1 ? s->threshold : 1.0);
+		break;
+	}
 	case RULE_LIFT_MODE: snprintf(out, len, "mode %s", sp_mode_name(v->mode)); break;
 	case RULE_LIFT_FAULT:
 	case RULE_CHARGER_FAULT: {

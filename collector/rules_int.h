@@ -21,6 +21,7 @@
 #ifndef SP_COLLECTOR_RULES_INT_H
 #define SP_COLLECTOR_RULES_INT_H
 
+#include "restcount.h"
 #include "rules.h"
 
 #include "sitepulse/record.h"
@@ -54,6 +55,16 @@ struct snap {
 };
 
 /*
+ * What the engine knows of a device beyond the record in hand, from its
+ * own state (rules.c): for a lift record, the door cycles counted since its
+ * car stopped at its floor (restcount.h; lift.door_reopen). Zero for other
+ * records.
+ */
+struct rule_facts {
+	struct restcount_seen door;
+};
+
+/*
  * The record kind rule r judges (SP_REC_FAULT for the fault rules,
  * SP_REC_KIND_COUNT for the swept ones, which judge none). r < RULE_COUNT.
  */
@@ -61,13 +72,13 @@ enum sp_rec_kind rule_reads(enum rule_id r);
 
 /*
  * Judges rule r's condition on rec, a record of kind rule_reads(r) of device
- * d, under setting s. Fills *v with the values the detail is written from
- * and sets v->valid, except when a value the rule needs is missing (the
- * verdict is then UNKNOWN and *v as the caller left it). All pointers are
- * borrowed.
+ * d, with the engine's facts f, under setting s. Fills *v with the values
+ * the detail is written from and sets v->valid, except when a value the
+ * rule needs is missing (the verdict is then UNKNOWN and *v as the caller
+ * left it). All pointers are borrowed.
  */
 enum verdict rule_judge(enum rule_id r, const struct rule_device *d, const struct sp_record *rec,
-			const struct rule_setting *s, struct snap *v);
+			const struct rule_facts *f, const struct rule_setting *s, struct snap *v);
 
 /*
  * Writes the detail of an alert of `rule` into out (len bytes, always

@@ -16,7 +16,10 @@ gateway (mosquitto_pub) whose records the test writes by hand.
     ports' temperatures were judged);
   - a car outside the door zone at its top floor (the birth's floors), going
     up, for 25 s: lift.overtravel opens after its 20 s hold and is mailed
-    (DOMAIN L03; there was no such rule).
+    (DOMAIN L03; there was no such rule);
+  - a car standing at floor 2 while its door opens and closes again and
+    again (door_cycles rising by 5): one lift.door_reopen alert (DOMAIN L14),
+    not one per cycle, cleared when the car runs.
 """
 import collections
 import os
@@ -33,6 +36,44 @@ def alerts(coll):
     return coll.api_ok("/api/v1/alerts", {"site": SITE, "state": "all", "limit": 10000})
 
 
+def door_reopen(gw, coll, t0):
+    """lift-3 stands at floor 2; its door opens and closes 7 times (an
+    obstruction), door_cycles rising from 5000 to 5007: one alert, opened at
+    the 5th cycle; then the car runs and it clears."""
+    T.log("step: lift-3 at floor 2, its door cycling 7 times, then the car runs")
+    base = T.idle_lift("lift-3", t0)
+    base.update(floor=2, door_cycles=5000)
+    recs = [base]
+    for i in range(1, 8):
+        ts = t0 + i * 4000
+        recs.append(dict(base, ts=ts, door="open", door_cycles=5000 + i))
+        recs.append(dict(base, ts=ts + 2000, door="closed", door_cycles=5000 + i))
+    gw.send(recs)
+
+    def reopened():
+        got = [a for a in alerts(coll) if a["rule"] == "lift.door_reopen"]
+        return got or None
+    got = T.wait_until(reopened, 20, "lift.door_reopen opens")
+    T.check_eq(len(got), 1, "lift.door_reopen alerts of 7 cycles at one floor")
+    a = got[0]
+    T.check_eq((a["dev"], a["severity"], a["state"], a["opened_at"]),
+               ("lift-3", "minor", "active_unack", t0 + 5 * 4000),
+               "lift.door_reopen: device, severity, state, opened_at (the 5th cycle)")
+    T.check_eq(a["detail"], "door opened and closed 5 times in 20 s while the car stood at "
+               "floor 2 (limit 5): possible door obstruction", "lift.door_reopen detail")
+
+    run = dict(base, ts=t0 + 40000, dir="up", door_zone=False, speed=1.0, door_cycles=5007)
+    gw.send([run])
+
+    def cleared():
+        now = [x for x in alerts(coll) if x["rule"] == "lift.door_reopen"]
+        return now if now and all(x["state"].startswith("cleared") for x in now) else None
+    now = T.wait_until(cleared, 20, "lift.door_reopen clears when the car runs")
+    T.check_eq(len(now), 1, "still one lift.door_reopen alert")
+    T.check_eq((now[0]["id"], now[0]["cleared_at"]), (a["id"], t0 + 40000),
+               "the same alert, cleared at the run's record")
+
+
 def main(env):
     smtp = SmtpSink(env)
     broker = env.broker()
@@ -45,10 +86,11 @@ def main(env):
     gw = T.FakeGateway(broker, SITE, "gw-1")
     gw.birth([{"dev": "chg-1", "kind": "charger", "ports": 2, "port_limit_w": 1000},
               {"dev": "lift-1", "kind": "lift", "floors": [0, 6], "rated_speed": 1.0},
-              {"dev": "lift-2", "kind": "lift", "floors": [-1, 7], "rated_speed": 1.0}])
+              {"dev": "lift-2", "kind": "lift", "floors": [-1, 7], "rated_speed": 1.0},
+              {"dev": "lift-3", "kind": "lift", "floors": [0, 6], "rated_speed": 1.0}])
     gw.state(True)
-    T.wait_until(lambda: len(coll.api_ok("/api/v1/devices", {"site": SITE})) == 3, 15,
-                 "the birth's three devices")
+    T.wait_until(lambda: len(coll.api_ok("/api/v1/devices", {"site": SITE})) == 4, 15,
+                 "the birth's four devices")
 
     T.log("step: 40 s of station records, leak 29/31 mA by turns, cabinet at 70 °C")
     t0 = T.now_ms() - 120000
@@ -103,6 +145,9 @@ def main(env):
         body = trap[0]["msg"].get_payload(decode=True).decode("utf-8")
         T.check("between floors near floor 3" in body, "the mail names the floor: %r" % body)
         T.check("+08:00 (Asia/Shanghai)" in body, "the time with the site's offset: %r" % body)
+
+
+    door_reopen(gw, coll, t0)
 
 
 if __name__ == "__main__":

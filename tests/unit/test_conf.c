@@ -1342,6 +1342,34 @@ static void test_rule_sections(void)
 	cload_done(&l);
 }
 
+/* lift.door_reopen's threshold (door cycles) is set like any rule's, for all sites and for one. */
+static void test_door_reopen_section(void)
+{
+	struct cload l;
+	cload(&l, "[rule.lift.door_reopen]\nthreshold = 3\n"
+		  "[site.hp-1.rule.lift.door_reopen]\nthreshold = 8\n"
+		  "[site.hp-2.rule.lift.door_reopen]\nenabled = false\n");
+	CHECK_EQ_INT(l.rc, 0);
+	CHECK_EQ_INT(l.e.count, 0);
+	struct rules_config *rc = rules_config_create();
+	struct sp_conf_errors e = {NULL, 0};
+	CHECK(rc != NULL);
+	if (rc) {
+		CHECK_EQ_INT(collector_conf_rules(&l.c, rc, &e), 0);
+		const struct rule_setting *g = rules_config_get(rc, "hp-9", RULE_LIFT_DOOR_REOPEN);
+		const struct rule_setting *h1 = rules_config_get(rc, "hp-1", RULE_LIFT_DOOR_REOPEN);
+		const struct rule_setting *h2 = rules_config_get(rc, "hp-2", RULE_LIFT_DOOR_REOPEN);
+		CHECK(g->enabled && g->threshold == 3 && g->hold_ms == 0);
+		CHECK(g->severity == ALERT_MINOR);
+		CHECK(h1->enabled && h1->threshold == 8);
+		CHECK(!h2->enabled && h2->threshold == 3);
+		rules_config_destroy(rc);
+	}
+	CHECK_EQ_INT(e.count, 0);
+	sp_conf_errors_free(&e);
+	cload_done(&l);
+}
+
 static void test_bad_rule_sections(void)
 {
 	struct cload l;
@@ -1605,6 +1633,7 @@ int main(void)
 	RUN(test_conf_set_unknown);
 	RUN(test_secrets_not_in_errors);
 	RUN(test_rule_sections);
+	RUN(test_door_reopen_section);
 	RUN(test_bad_rule_sections);
 	RUN(test_site_name_of_64_characters);
 	RUN(test_agent_scenarios);

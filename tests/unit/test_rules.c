@@ -3,6 +3,7 @@
  * on realistic records, holds run out by later records and by rules_tick on
  * the extrapolated device clock (and not early during a backlog),
  * hysteresis, suppression in inspection mode, absent fields, late records,
+ * door cycles counted while a car stands (lift.door_reopen),
  * a device's clock set back,
  * per-code faults, per-site settings, disabled rules, callback failures,
  * reloading from the store, reset, and 100,000 devices.
@@ -229,6 +230,15 @@ static struct sp_record parked(const struct rule_device *d, int64_t ts, int floo
 	return lift(d, ts, floor, SP_DIR_STOP, SP_DOOR_CLOSED, true, false);
 }
 
+/* A car stopped at a landing, door closed, nobody in it, its door counter at cycles. */
+static struct sp_record doors(const struct rule_device *d, int64_t ts, int floor, int64_t cycles)
+{
+	struct sp_record r = parked(d, ts, floor);
+	r.u.lift.door_cycles = cycles;
+	r.has |= SP_HAS_DOOR_CYCLES;
+	return r;
+}
+
 static struct sp_record station(const struct rule_device *d, int64_t ts, bool smoke)
 {
 	struct sp_record r = {.kind = SP_REC_STATION, .ts = ts};
@@ -283,7 +293,8 @@ static void test_catalogue(void)
 		"lift.overspeed",      "lift.overtravel",
 		"lift.stopped_outside_zone",
 		"lift.power_loss",     "lift.safety_circuit",
-		"lift.door_open_long", "lift.mode",
+		"lift.door_open_long", "lift.door_reopen",
+		"lift.mode",
 		"lift.fault",          "charger.smoke",
 		"charger.leakage",     "charger.voltage",
 		"charger.door_open",   "charger.over_temp",
@@ -325,6 +336,7 @@ static void test_catalogue(void)
 		{RULE_LIFT_POWER_LOSS, ALERT_MAJOR, 0, NAN, NAN},
 		{RULE_LIFT_SAFETY_CIRCUIT, ALERT_MAJOR, 0, NAN, NAN},
 		{RULE_LIFT_DOOR_OPEN_LONG, ALERT_MINOR, 120 * S, NAN, NAN},
+		{RULE_LIFT_DOOR_REOPEN, ALERT_MINOR, 0, 5, 0},
 		{RULE_LIFT_MODE, ALERT_WARNING, 0, NAN, NAN},
 		{RULE_LIFT_FAULT, ALERT_MAJOR, 0, NAN, NAN},
 		{RULE_CHARGER_SMOKE, ALERT_CRITICAL, 0, NAN, NAN},
@@ -877,6 +889,263 @@ static void test_door_bouncing(void)
 	feed(&f, &LIFT, parked(&LIFT, T0 + 150 * S, 2), R0 + 150 * S);
 	CHECK_EQ_INT(s->n, 3);
 	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_DOOR_OPEN_LONG, 0, "", ANY, T0 + 150 * S);
+out:
+	fx_close(&f);
+}
+
+/* ------------------------------------------------- lift.door_reopen (L14) */
+
+/* Feeds doors() records at floor, 5 s apart from ts on, with the counter at each of cycles[]. */
+static void door_cycles_at(struct fx *f, const struct rule_device *d, int64_t ts, int floor,
+			   const int64_t *cycles, int n)
+{
+	for (int i = 0; i < n; i++)
+		feed(f, d, doors(d, ts + i * 5 * S, floor, cycles[i]), R0 + (ts - T0) + i * 5 * S);
+}
+
+/*
+ * Five cycles while the car stands opens one alert at the fifth, not
+ * before, and no other with the cycles after; the car running clears it.
+ */
+static void test_door_reopen_at_the_threshold(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	static const int64_t four[] = {1000, 1001, 1002, 1003, 1004};
+	door_cycles_at(&f, &LIFT, T0, 2, four, 5); /* 4 cycles since the car stopped */
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	feed(&f, &LIFT, doors(&LIFT, T0 + 25 * S, 2, 1005), R0 + 25 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 25 * S, T0 + 25 * S);
+	CHECK_EQ_INT(s->ev[0].severity, ALERT_MINOR);
+	CHECK_DETAIL(s, 0, "door opened and closed 5 times in 25 s");
+	CHECK_DETAIL(s, 0, "at floor 2 (limit 5)");
+	CHECK_DETAIL(s, 0, "possible door obstruction");
+	/* more cycles, and the tick: still the one alert */
+	static const int64_t more[] = {1006, 1009, 1020};
+	door_cycles_at(&f, &LIFT, T0 + 30 * S, 2, more, 3);
+	tick(&f, R0 + 600 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+	/* the car runs: cleared */
+	struct sp_record r = moving(&LIFT, T0 + 50 * S, 2);
+	r.u.lift.door_cycles = 1020;
+	r.has |= SP_HAS_DOOR_CYCLES;
+	feed(&f, &LIFT, r, R0 + 50 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_DOOR_REOPEN, 0, "", ANY, T0 + 50 * S);
+	CHECK_EQ_INT(s->ev[1].alert_id, s->ev[0].alert_id);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	/* stopped at the same floor again: counting starts from there */
+	static const int64_t again[] = {1021, 1025};
+	door_cycles_at(&f, &LIFT, T0 + 60 * S, 2, again, 2);
+	CHECK_EQ_INT(s->n, 2);
+	feed(&f, &LIFT, doors(&LIFT, T0 + 70 * S, 2, 1026), R0 + 70 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 70 * S, T0 + 70 * S);
+out:
+	fx_close(&f);
+}
+
+/* A busy car: a cycle or two at each stop, running between; the cycles do not add up. */
+static void test_door_reopen_car_moves_between(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	int64_t cycles = 500, t = T0;
+	for (int stop = 0; stop < 20; stop++) {
+		int floor = stop % 2 ? 2 : 5; /* the same two floors over and over */
+		for (int i = 0; i < 3; i++, t += 5 * S, cycles += i < 2) /* 2 cycles a stop */
+			feed(&f, &LIFT, doors(&LIFT, t, floor, cycles), R0 + (t - T0));
+		struct sp_record r = moving(&LIFT, t, floor);
+		feed(&f, &LIFT, r, R0 + (t - T0));
+		t += 5 * S;
+	}
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+/* At another floor without a running record between: cleared, and counted from there. */
+static void test_door_reopen_floor_change(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	static const int64_t six[] = {10, 12, 14, 16};
+	door_cycles_at(&f, &LIFT, T0, 3, six, 4);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 15 * S, ANY);
+	CHECK_DETAIL(s, 0, "6 times in 15 s while the car stood at floor 3");
+	feed(&f, &LIFT, doors(&LIFT, T0 + 20 * S, 4, 17), R0 + 20 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_DOOR_REOPEN, 0, "", ANY, T0 + 20 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	static const int64_t four[] = {18, 21};
+	door_cycles_at(&f, &LIFT, T0 + 25 * S, 4, four, 2); /* 4 since floor 4 */
+	CHECK_EQ_INT(s->n, 2);
+	feed(&f, &LIFT, doors(&LIFT, T0 + 35 * S, 4, 22), R0 + 35 * S);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 35 * S, ANY);
+	CHECK_DETAIL(s, 2, "at floor 4");
+out:
+	fx_close(&f);
+}
+
+/* A counter that goes back (terminal reset or replaced) starts the count again; it never raises. */
+static void test_door_reopen_counter_back(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	static const int64_t reset[] = {90000, 90003, 2, 5, 6};
+	door_cycles_at(&f, &LIFT, T0, 1, reset, 5); /* 3, then 0 from 2 on: 4 */
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	feed(&f, &LIFT, doors(&LIFT, T0 + 25 * S, 1, 7), R0 + 25 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 25 * S, ANY);
+	CHECK_DETAIL(s, 0, "5 times in 15 s");
+	/* with the alert open, a reset neither clears it nor opens another */
+	static const int64_t reset2[] = {0, 1, 9};
+	door_cycles_at(&f, &LIFT, T0 + 30 * S, 1, reset2, 3);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+	feed(&f, &LIFT, moving(&LIFT, T0 + 45 * S, 1), R0 + 45 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_DOOR_REOPEN, 0, "", ANY, T0 + 45 * S);
+out:
+	fx_close(&f);
+}
+
+/*
+ * Inspection and out of service switch the rule off, as they do the other
+ * lift rules but lift.trapped: an open alert clears, nothing opens, and the
+ * technician's cycles do not count once the lift is back in service.
+ */
+static void test_door_reopen_maintenance_modes(void)
+{
+	static const enum sp_mode modes[] = {SP_MODE_INSPECTION, SP_MODE_OUT_OF_SERVICE};
+	for (int m = 0; m < 2; m++) {
+		struct fx f;
+		if (!fx_open(&f))
+			goto next;
+		struct sink *s = f.s;
+		static const int64_t five[] = {100, 102, 105};
+		door_cycles_at(&f, &LIFT, T0, 2, five, 3);
+		CHECK_EQ_INT(s->n, 1);
+		CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", ANY, ANY);
+		/* a technician takes the lift over, at the same floor */
+		for (int i = 0; i < 10; i++) {
+			struct sp_record r = doors(&LIFT, T0 + (20 + i * 5) * S, 2, 106 + 3 * i);
+			r.u.lift.mode = modes[m];
+			feed(&f, &LIFT, r, R0 + (20 + i * 5) * S);
+		}
+		CHECK_EQ_INT(s->n, 3);
+		CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_DOOR_REOPEN, 0, "", ANY, T0 + 20 * S);
+		CHECK_EV(s, 2, RULE_OPEN, RULE_LIFT_MODE, 0, "", ANY, ANY);
+		/* back in service, still at floor 2: counting starts there (133) */
+		static const int64_t back[] = {133, 135, 137};
+		door_cycles_at(&f, &LIFT, T0 + 100 * S, 2, back, 3);
+		CHECK_EQ_INT(s->n, 4);
+		CHECK_EV(s, 3, RULE_CLEAR, RULE_LIFT_MODE, 0, "", ANY, T0 + 100 * S);
+		feed(&f, &LIFT, doors(&LIFT, T0 + 115 * S, 2, 138), R0 + 115 * S);
+		CHECK_EQ_INT(s->n, 5);
+		CHECK_EV(s, 4, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 115 * S, ANY);
+	next:
+		fx_close(&f);
+	}
+}
+
+/* The threshold from the configuration, for every site and for one; disabled; below 1. */
+static void test_door_reopen_configured(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	rules_config_global(f.cfg, RULE_LIFT_DOOR_REOPEN)->threshold = 3;
+	struct rule_setting *b = rules_config_site(f.cfg, "site-b", RULE_LIFT_DOOR_REOPEN);
+	CHECK(b != NULL);
+	if (b == NULL)
+		goto out;
+	b->threshold = 8;
+	static const int64_t c[] = {0, 1, 2, 3, 5, 6, 7};
+	door_cycles_at(&f, &LIFT, T0, 0, c, 7);
+	door_cycles_at(&f, &LIFT_B, T0, 0, c, 7);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 15 * S, ANY);
+	CHECK_EQ_INT(s->ev[0].device_id, LIFT.id);
+	CHECK_DETAIL(s, 0, "3 times in 15 s while the car stood at floor 0 (limit 3)");
+	feed(&f, &LIFT_B, doors(&LIFT_B, T0 + 35 * S, 0, 7), R0 + 35 * S);
+	CHECK_EQ_INT(s->n, 1);
+	feed(&f, &LIFT_B, doors(&LIFT_B, T0 + 40 * S, 0, 8), R0 + 40 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 40 * S, ANY);
+	CHECK_EQ_INT(s->ev[1].device_id, LIFT_B.id);
+	CHECK_DETAIL(s, 1, "(limit 8)");
+	/* disabled: the open alert clears with the next record, nothing counts */
+	rules_config_global(f.cfg, RULE_LIFT_DOOR_REOPEN)->enabled = false;
+	static const int64_t many[] = {20, 40, 60};
+	door_cycles_at(&f, &LIFT, T0 + 100 * S, 0, many, 3);
+	CHECK_EQ_INT(s->n, 3);
+	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_DOOR_REOPEN, 0, "", ANY, T0 + 100 * S);
+	/* enabled again: counted from the first record after, not from before */
+	rules_config_global(f.cfg, RULE_LIFT_DOOR_REOPEN)->enabled = true;
+	static const int64_t two[] = {60, 62};
+	door_cycles_at(&f, &LIFT, T0 + 200 * S, 0, two, 2);
+	CHECK_EQ_INT(s->n, 3);
+	/* a threshold below 1 counts as 1: a car standing still with its door shut opens nothing */
+	rules_config_global(f.cfg, RULE_LIFT_DOOR_REOPEN)->threshold = 0;
+	feed(&f, &LIFT, moving(&LIFT, T0 + 250 * S, 0), R0 + 250 * S);
+	static const int64_t still[] = {62, 62, 62};
+	door_cycles_at(&f, &LIFT, T0 + 300 * S, 0, still, 3);
+	CHECK_EQ_INT(s->n, 3);
+	feed(&f, &LIFT, doors(&LIFT, T0 + 320 * S, 0, 63), R0 + 320 * S);
+	CHECK_EQ_INT(s->n, 4);
+	CHECK_EV(s, 3, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 320 * S, ANY);
+	CHECK_DETAIL(s, 3, "(limit 1)");
+out:
+	fx_close(&f);
+}
+
+/*
+ * Records without the counter count nothing and leave the state alone;
+ * counts survive rules_reset, and records judged twice count once.
+ */
+static void test_door_reopen_without_counter(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	for (int i = 0; i < 10; i++)
+		feed(&f, &LIFT, parked(&LIFT, T0 + i * S, 2), R0 + i * S);
+	CHECK_EQ_INT(s->n, 0);
+	static const int64_t c[] = {40, 42, 43};
+	door_cycles_at(&f, &LIFT, T0 + 10 * S, 2, c, 3);
+	feed(&f, &LIFT, parked(&LIFT, T0 + 30 * S, 2), R0 + 30 * S); /* no counter: no change */
+	rules_reset(f.r); /* a rolled-back batch: the same records come again */
+	door_cycles_at(&f, &LIFT, T0 + 10 * S, 2, c, 3);
+	CHECK_EQ_INT(s->n, 0);
+	feed(&f, &LIFT, doors(&LIFT, T0 + 35 * S, 2, 44), R0 + 35 * S);
+	CHECK_EQ_INT(s->n, 0);
+	feed(&f, &LIFT, doors(&LIFT, T0 + 40 * S, 2, 45), R0 + 40 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 40 * S, ANY);
+	CHECK_DETAIL(s, 0, "5 times in 30 s");
+	/* no counter, another floor: cleared */
+	feed(&f, &LIFT, parked(&LIFT, T0 + 45 * S, 3), R0 + 45 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_DOOR_REOPEN, 0, "", ANY, T0 + 45 * S);
 out:
 	fx_close(&f);
 }
@@ -2141,6 +2410,13 @@ int main(void)
 	RUN(test_power_loss_and_safety_circuit);
 	RUN(test_door_open_long);
 	RUN(test_door_bouncing);
+	RUN(test_door_reopen_at_the_threshold);
+	RUN(test_door_reopen_car_moves_between);
+	RUN(test_door_reopen_floor_change);
+	RUN(test_door_reopen_counter_back);
+	RUN(test_door_reopen_maintenance_modes);
+	RUN(test_door_reopen_configured);
+	RUN(test_door_reopen_without_counter);
 	RUN(test_inspection_suppresses);
 	RUN(test_out_of_service_trapped);
 	RUN(test_faults_per_code);

@@ -1,0 +1,208 @@
+/*
+ * restcount.c - see restcount.h.
+ *
+ * A dense array of slots, grown with sp_grow as lifts stop (never beyond
+ * what `max` needs) and a chained hash index over it, as in faultmemo.c.
+ * A forgotten lift's slot goes on a free list and is reused by the next
+ * lift that stops, so the array stays at the high-water mark of lifts
+ * stopped at once. 32 bytes a slot plus 4 to 8 for its bucket.
+ */
+#include "restcount.h"
+
+#include "sitepulse/error.h"
+#include "sitepulse/grow.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_BUCKETS 64u
+
+struct slot {
+	int64_t device_id;
+	int64_t base;  /* the door counter when counting began */
+	int64_t since; /* device time counting began */
+	int32_t floor; /* where the car stands */
+	int32_t next;  /* hash chain, or the free list; -1 = end */
+};
+
+struct restcount {
+	struct slot *slots;
+	size_t cap, used, n, max; /* used: high-water slot count; n: lifts counted */
+	int32_t free;             /* free list head, -1 = empty */
+	int32_t *buckets;
+	size_t nbuckets; /* a power of two; n <= nbuckets (load factor at most 1) */
+	uint64_t refused;
+};
+
+static uint32_t key_hash(int64_t device_id)
+{
+	uint64_t h = ((uint64_t)device_id ^ 0x9e3779b97f4a7c15ULL) * 0xff51afd7ed558ccdULL;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static int32_t *buckets_new(size_t n)
+{
+	int32_t *b = malloc(n * sizeof(*b));
+	if (b)
+		memset(b, 0xff, n * sizeof(*b)); /* -1 */
+	return b;
+}
+
+struct restcount *restcount_create(size_t max)
+{
+	if (max == 0 || max > INT32_MAX / 4)
+		return NULL;
+	struct restcount *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	t->max = max;
+	t->free = -1;
+	t->nbuckets = MIN_BUCKETS;
+	t->buckets = buckets_new(t->nbuckets);
+	if (t->buckets == NULL) {
+		restcount_destroy(t);
+		return NULL;
+	}
+	return t;
+}
+
+void restcount_destroy(struct restcount *t)
+{
+	if (t == NULL)
+		return;
+	free(t->slots);
+	free(t->buckets);
+	free(t);
+}
+
+static int32_t find(const struct restcount *t, int64_t device_id)
+{
+	for (int32_t i = t->buckets[key_hash(device_id) & (t->nbuckets - 1)]; i >= 0;
+	     i = t->slots[i].next)
+		if (t->slots[i].device_id == device_id)
+			return i;
+	return -1;
+}
+
+/*
+ * Doubles the index when one more lift would pass a load factor of 1. The
+ * live slots are exactly those on the old chains (free ones are not), so
+ * the walk needs no mark for a free slot.
+ */
+static int grow_index(struct restcount *t)
+{
+	if (t->n < t->nbuckets)
+		return 0;
+	size_t n = t->nbuckets * 2;
+	int32_t *b = buckets_new(n);
+	if (b == NULL)
+		return SP_ENOMEM;
+	for (size_t k = 0; k < t->nbuckets; k++) {
+		int32_t i = t->buckets[k];
+		while (i >= 0) {
+			int32_t next = t->slots[i].next;
+			size_t at = key_hash(t->slots[i].device_id) & (n - 1);
+			t->slots[i].next = b[at];
+			b[at] = i;
+			i = next;
+		}
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = n;
+	return 0;
+}
+
+/* A slot for a new lift, linked into the index; -1 when full or out of memory (*rc says). */
+static int32_t add(struct restcount *t, int64_t device_id, int *rc)
+{
+	*rc = 0;
+	if (t->n >= t->max) {
+		*rc = SP_EFULL;
+		return -1;
+	}
+	if ((*rc = grow_index(t)) != 0)
+		return -1;
+	int32_t i = t->free;
+	if (i >= 0) {
+		t->free = t->slots[i].next;
+	} else {
+		/* first 64, doubled: never more than twice what max needs */
+		struct slot *p = sp_grow(t->slots, &t->cap, t->used + 1, sizeof(*p), 64);
+		if (p == NULL) {
+			*rc = SP_ENOMEM;
+			return -1;
+		}
+		t->slots = p;
+		i = (int32_t)t->used++;
+	}
+	size_t at = key_hash(device_id) & (t->nbuckets - 1);
+	t->slots[i] = (struct slot){.device_id = device_id, .next = t->buckets[at]};
+	t->buckets[at] = i;
+	t->n++;
+	return i;
+}
+
+static void drop(struct restcount *t, int32_t i)
+{
+	int32_t *link = &t->buckets[key_hash(t->slots[i].device_id) & (t->nbuckets - 1)];
+	while (*link != i)
+		link = &t->slots[*link].next;
+	*link = t->slots[i].next;
+	t->slots[i].next = t->free;
+	t->free = i;
+	t->n--;
+}
+
+int restcount_note(struct restcount *t, int64_t device_id, int32_t floor, bool has_cycles,
+		   int64_t cycles, int64_t ts, struct restcount_seen *out)
+{
+	*out = (struct restcount_seen){0};
+	int32_t i = find(t, device_id);
+	if (i >= 0 && t->slots[i].floor != floor)
+		out->moved = true;
+	if (!has_cycles) {
+		/* nothing to count; a base from another floor would only mislead the next record */
+		if (out->moved)
+			drop(t, i);
+		return 0;
+	}
+	if (i < 0) {
+		int rc;
+		if ((i = add(t, device_id, &rc)) < 0) {
+			t->refused++;
+			return rc;
+		}
+		t->slots[i].floor = floor;
+		t->slots[i].base = cycles;
+		t->slots[i].since = ts;
+	}
+	struct slot *s = &t->slots[i];
+	if (out->moved || cycles < s->base) {
+		/* another floor, or a counter that went back (reset or replaced): count from here */
+		s->floor = floor;
+		s->base = cycles;
+		s->since = ts;
+	}
+	out->counting = true;
+	out->counted = cycles - s->base; /* the codec keeps counters in 0 .. 2^53: no overflow */
+	out->since = s->since;
+	return 0;
+}
+
+void restcount_forget(struct restcount *t, int64_t device_id)
+{
+	int32_t i = find(t, device_id);
+	if (i >= 0)
+		drop(t, i);
+}
+
+size_t restcount_count(const struct restcount *t)
+{
+	return t->n;
+}
+
+uint64_t restcount_refused(const struct restcount *t)
+{
+	return t->refused;
+}
