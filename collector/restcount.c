@@ -1,11 +1,11 @@
 /*
  * restcount.c - see restcount.h.
  *
- * A dense array of slots, grown with sp_grow as lifts stop (never beyond
- * what `max` needs) and a chained hash index over it, as in faultmemo.c.
- * A forgotten lift's slot goes on a free list and is reused by the next
- * lift that stops, so the array stays at the high-water mark of lifts
- * stopped at once. 32 bytes a slot plus 4 to 8 for its bucket.
+ * A dense array of slots, grown with sp_grow as lifts' doors start
+ * cycling (never beyond what `max` needs) and a chained hash index over
+ * it, as in faultmemo.c. A forgotten lift's slot goes on a free list and is
+ * reused by the next lift counted, so the array stays at the high-water
+ * mark of lifts counted at once. 48 bytes a slot plus 4 to 8 for its bucket.
  */
 #include "restcount.h"
 
@@ -19,16 +19,19 @@
 
 struct slot {
 	int64_t device_id;
-	int64_t base;  /* the door counter when counting began */
-	int64_t since; /* device time counting began */
-	int32_t floor; /* where the car stands */
-	int32_t next;  /* hash chain, or the free list; -1 = end */
+	int64_t base;   /* the door counter before the first cycle counted */
+	int64_t last;   /* the door counter in the newest record */
+	int64_t since;  /* device time counting began */
+	int64_t active; /* device time the door was last seen moving, or its counter rising */
+	int32_t floor;  /* where the car stands */
+	int32_t next;   /* hash chain, or the free list; -1 = end */
 };
 
 struct restcount {
 	struct slot *slots;
 	size_t cap, used, n, max; /* used: high-water slot count; n: lifts counted */
-	int32_t free;             /* free list head, -1 = empty */
+	int64_t idle_ms;
+	int32_t free; /* free list head, -1 = empty */
 	int32_t *buckets;
 	size_t nbuckets; /* a power of two; n <= nbuckets (load factor at most 1) */
 	uint64_t refused;
@@ -48,14 +51,15 @@ static int32_t *buckets_new(size_t n)
 	return b;
 }
 
-struct restcount *restcount_create(size_t max)
+struct restcount *restcount_create(size_t max, int64_t idle_ms)
 {
-	if (max == 0 || max > INT32_MAX / 4)
+	if (max == 0 || max > INT32_MAX / 4 || idle_ms <= 0)
 		return NULL;
 	struct restcount *t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return NULL;
 	t->max = max;
+	t->idle_ms = idle_ms;
 	t->free = -1;
 	t->nbuckets = MIN_BUCKETS;
 	t->buckets = buckets_new(t->nbuckets);
@@ -154,39 +158,56 @@ static void drop(struct restcount *t, int32_t i)
 	t->n--;
 }
 
-int restcount_note(struct restcount *t, int64_t device_id, int32_t floor, bool has_cycles,
-		   int64_t cycles, int64_t ts, struct restcount_seen *out)
+int restcount_note(struct restcount *t, int64_t device_id, int32_t floor, bool door_closed,
+		   bool has_cycles, int64_t cycles, int64_t ts, struct restcount_seen *out)
 {
 	*out = (struct restcount_seen){0};
 	int32_t i = find(t, device_id);
-	if (i >= 0 && t->slots[i].floor != floor)
-		out->moved = true;
-	if (!has_cycles) {
-		/* nothing to count; a base from another floor would only mislead the next record */
-		if (out->moved)
+	if (i >= 0 && t->slots[i].floor != floor) {
+		/* the car stands elsewhere: that count is over, and one may begin here */
+		drop(t, i);
+		i = -1;
+		out->ended = true;
+	}
+	if (!has_cycles)
+		return 0; /* nothing to count: the count, if any, waits for a record with one */
+	if (i >= 0) {
+		struct slot *s = &t->slots[i];
+		if (cycles < s->base) {
+			/* the counter went back (terminal reset or replaced): count from here */
+			s->base = cycles;
+			s->since = ts;
+			s->active = ts;
+		} else if (cycles != s->last || !door_closed) {
+			s->active = ts;
+		} else if (ts - s->active >= t->idle_ms) {
+			/* the door has stayed shut: the obstruction, if any, is over */
 			drop(t, i);
+			out->ended = true;
+			return 0;
+		}
+		s->last = cycles;
+		out->counting = true;
+		out->counted = cycles - s->base; /* the codec keeps counters in 0 .. 2^53 */
+		out->since = s->since;
 		return 0;
 	}
-	if (i < 0) {
-		int rc;
-		if ((i = add(t, device_id, &rc)) < 0) {
-			t->refused++;
-			return rc;
-		}
-		t->slots[i].floor = floor;
-		t->slots[i].base = cycles;
-		t->slots[i].since = ts;
+	if (door_closed)
+		return 0; /* a car standing with its door shut: nothing to count yet */
+	int rc;
+	if ((i = add(t, device_id, &rc)) < 0) {
+		t->refused++;
+		return rc;
 	}
-	struct slot *s = &t->slots[i];
-	if (out->moved || cycles < s->base) {
-		/* another floor, or a counter that went back (reset or replaced): count from here */
-		s->floor = floor;
-		s->base = cycles;
-		s->since = ts;
-	}
+	/* the door is in a cycle now: that cycle is the first (see restcount.h) */
+	t->slots[i].floor = floor;
+	t->slots[i].base = cycles > 0 ? cycles - 1 : 0;
+	t->slots[i].last = cycles;
+	t->slots[i].since = ts;
+	t->slots[i].active = ts;
 	out->counting = true;
-	out->counted = cycles - s->base; /* the codec keeps counters in 0 .. 2^53: no overflow */
-	out->since = s->since;
+	out->counted = cycles - t->slots[i].base;
+	out->since = ts;
 	return 0;
 }
 

@@ -15,8 +15,8 @@
  * names included): 100,000 alerts on as many devices take some 22 MB.
  * Freed slots are reused; the arrays stay at their high-water mark until
  * rules_destroy. lift.door_reopen also needs the door counter of every lift
- * stopped now, alerted or not: that count is restcount.h's (about 40 bytes
- * a stopped lift, in memory only).
+ * whose door is busy now, alerted or not: that count is restcount.h's
+ * (about 56 bytes such a lift, in memory only).
  *
  * A record is taken to describe its device until the next one (agents
  * send on every change): a hold therefore runs out at since + hold when
@@ -375,7 +375,7 @@ struct rules *rules_create(const struct rules_config *cfg)
 	r->ebuckets = buckets_new(r->nebuckets);
 	r->dbuckets = buckets_new(r->ndbuckets);
 	r->clears = faultmemo_create(RULES_FAULT_CLEARS_MAX);
-	r->stops = restcount_create(RULES_STOPPED_LIFTS_MAX);
+	r->stops = restcount_create(RULES_DOOR_COUNTS_MAX, RULES_DOOR_IDLE_MS);
 	if (r->ebuckets == NULL || r->dbuckets == NULL || r->clears == NULL || r->stops == NULL) {
 		rules_destroy(r);
 		return NULL;
@@ -591,8 +591,8 @@ static int judge_one(struct rules *r, const struct rule_device *d, const struct 
 
 /*
  * lift.door_reopen's count for lift record rec of device d (restcount.h),
- * taken once per record before the rules judge it. A car that runs is
- * forgotten; so is one the rule does not judge now (disabled for its site,
+ * taken once per record before the rules judge it. A car that runs ends
+ * its count; so does one the rule does not judge now (disabled for its site,
  * or in inspection or out of service, where a technician cycling the door
  * is no obstruction: counting starts again with the first record after).
  * A lift the table has no room for is not counted (out->counting false):
@@ -609,8 +609,8 @@ static void count_door_cycles(struct rules *r, const struct rule_device *d,
 		return;
 	}
 	/* SP_EFULL / SP_ENOMEM: not counted (out says so), and restcount counts the refusal */
-	(void)restcount_note(r->stops, d->id, l->floor, (rec->has & SP_HAS_DOOR_CYCLES) != 0,
-			     l->door_cycles, rec->ts, out);
+	(void)restcount_note(r->stops, d->id, l->floor, l->door == SP_DOOR_CLOSED,
+			     (rec->has & SP_HAS_DOOR_CYCLES) != 0, l->door_cycles, rec->ts, out);
 }
 
 /* RULE_FAULT_CLEARED or RULE_RAISE_STALE of fault record rec. */

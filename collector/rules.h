@@ -282,11 +282,17 @@ size_t rules_count(const struct rules *r);
 #define RULES_FAULT_CLEARS_MAX 4096
 
 /*
- * Lifts whose door cycles lift.door_reopen counts at once: those stopped now
- * (restcount.h, ~40 bytes each). A lift that stops while as many are
- * counted is not counted until one of them runs (docs/alerts.md).
+ * Lifts whose door cycles lift.door_reopen counts at once: those standing
+ * with a busy door now (restcount.h, ~56 bytes each). A lift whose door
+ * starts cycling while as many are counted is not counted until one of
+ * their counts ends (docs/alerts.md).
  */
-#define RULES_STOPPED_LIFTS_MAX 65536
+#define RULES_DOOR_COUNTS_MAX 65536
+/*
+ * A door closed this long with its counter still ends lift.door_reopen's
+ * count, and clears its alert: the burst of cycles is over.
+ */
+#define RULES_DOOR_IDLE_MS (60 * 1000)
 
 /* Remembers a fault clear seen before (RULE_FAULT_CLEARED, loaded from the store at start). */
 void rules_note_fault_clear(struct rules *r, int64_t device_id, int32_t port, const char *code,

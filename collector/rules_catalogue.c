@@ -178,13 +178,14 @@ static enum verdict lift_door_open_long(const struct rule_device *d, const struc
 }
 
 /*
- * L14: the door counter risen by the threshold while the car stands at one
- * floor (rules.c counts it: restcount.h). The car running, or standing at
- * another floor than the one counted, ends it. Below the threshold (the
- * count just began, or began again after the counter went back) is
- * KEEP_OPEN: nothing opens, and an open alert stays open, for a reset
- * counter does not undo the cycles seen. UNKNOWN when nothing is counted
- * (no counter in the record, the table full).
+ * L14: threshold door cycles counted while the car stands at one floor
+ * (rules.c counts them: restcount.h). The car running, standing at another
+ * floor than the one counted, or its door shut and still for
+ * RULES_DOOR_IDLE_MS ends it. Below the threshold (the count just began, or
+ * began again after the counter went back) is KEEP_OPEN: nothing opens,
+ * and an open alert stays open, for a reset counter does not undo the
+ * cycles seen. UNKNOWN when nothing is counted (no counter in the record,
+ * a door shut with no count running, the table full).
  */
 static enum verdict lift_door_reopen(const struct rule_device *d, const struct sp_record *rec,
 				     const struct rule_facts *f, const struct rule_setting *s,
@@ -192,7 +193,7 @@ static enum verdict lift_door_reopen(const struct rule_device *d, const struct s
 {
 	(void)d;
 	const struct sp_lift *l = &rec->u.lift;
-	if (l->dir != SP_DIR_STOP || f->door.moved)
+	if (l->dir != SP_DIR_STOP || f->door.ended)
 		return V_FALSE;
 	if (!f->door.counting)
 		return V_UNKNOWN;
@@ -200,8 +201,8 @@ static enum verdict lift_door_reopen(const struct rule_device *d, const struct s
 	v->a = (double)f->door.counted;
 	/* how long the count took, for the detail (0 for records out of order) */
 	v->b = rec->ts > f->door.since ? (double)(rec->ts - f->door.since) / 1000.0 : 0.0;
-	/* at least one cycle: a threshold of 0 or below would alert every stopped car */
-	double limit = s->threshold >= 1 ? s->threshold : 1;
+	/* one cycle is a stop's boarding: below 2 every stop would alert */
+	double limit = s->threshold >= 2 ? s->threshold : 2;
 	return v->a >= limit ? V_TRUE : V_KEEP_OPEN;
 }
 
@@ -563,7 +564,7 @@ void rule_describe(enum rule_id rule, const struct snap *v, const struct rule_se
 		snprintf(out, len,
 			 "door opened and closed %.0f times in %s while the car stood at floor %d "
 			 "(limit %g): possible door obstruction",
-			 v->a, took, (int)v->floor, s->threshold >= 1 ? s->threshold : 1.0);
+			 v->a, took, (int)v->floor, s->threshold >= 2 ? s->threshold : 2.0);
 		break;
 	}
 	case RULE_LIFT_MODE: snprintf(out, len, "mode %s", sp_mode_name(v->mode)); break;

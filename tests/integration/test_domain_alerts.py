@@ -59,7 +59,7 @@ def door_reopen(gw, coll, t0):
     T.check_eq((a["dev"], a["severity"], a["state"], a["opened_at"]),
                ("lift-3", "minor", "active_unack", t0 + 5 * 4000),
                "lift.door_reopen: device, severity, state, opened_at (the 5th cycle)")
-    T.check_eq(a["detail"], "door opened and closed 5 times in 20 s while the car stood at "
+    T.check_eq(a["detail"], "door opened and closed 5 times in 16 s while the car stood at "
                "floor 2 (limit 5): possible door obstruction", "lift.door_reopen detail")
 
     run = dict(base, ts=t0 + 40000, dir="up", door_zone=False, speed=1.0, door_cycles=5007)

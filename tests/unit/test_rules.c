@@ -231,11 +231,19 @@ static struct sp_record parked(const struct rule_device *d, int64_t ts, int floo
 }
 
 /* A car stopped at a landing, door closed, nobody in it, its door counter at cycles. */
-static struct sp_record doors(const struct rule_device *d, int64_t ts, int floor, int64_t cycles)
+static struct sp_record shut(const struct rule_device *d, int64_t ts, int floor, int64_t cycles)
 {
 	struct sp_record r = parked(d, ts, floor);
 	r.u.lift.door_cycles = cycles;
 	r.has |= SP_HAS_DOOR_CYCLES;
+	return r;
+}
+
+/* The same with the door open: a door in its cycle. */
+static struct sp_record doors(const struct rule_device *d, int64_t ts, int floor, int64_t cycles)
+{
+	struct sp_record r = shut(d, ts, floor, cycles);
+	r.u.lift.door = SP_DOOR_OPEN;
 	return r;
 }
 
@@ -895,6 +903,18 @@ out:
 
 /* ------------------------------------------------- lift.door_reopen (L14) */
 
+/*
+ * A fixture for door cycles: lift.door_open_long off, so that the events
+ * seen are lift.door_reopen's alone (its doors stand open between cycles).
+ */
+static bool fx_open_doors(struct fx *f)
+{
+	if (!fx_open(f))
+		return false;
+	rules_config_global(f->cfg, RULE_LIFT_DOOR_OPEN_LONG)->enabled = false;
+	return true;
+}
+
 /* Feeds doors() records at floor, 5 s apart from ts on, with the counter at each of cycles[]. */
 static void door_cycles_at(struct fx *f, const struct rule_device *d, int64_t ts, int floor,
 			   const int64_t *cycles, int n)
@@ -910,18 +930,19 @@ static void door_cycles_at(struct fx *f, const struct rule_device *d, int64_t ts
 static void test_door_reopen_at_the_threshold(void)
 {
 	struct fx f;
-	if (!fx_open(&f))
+	if (!fx_open_doors(&f))
 		goto out;
 	struct sink *s = f.s;
-	static const int64_t four[] = {1000, 1001, 1002, 1003, 1004};
-	door_cycles_at(&f, &LIFT, T0, 2, four, 5); /* 4 cycles since the car stopped */
+	feed(&f, &LIFT, shut(&LIFT, T0, 2, 1000), R0); /* standing, door shut: nothing counted */
+	static const int64_t four[] = {1001, 1002, 1003, 1004};
+	door_cycles_at(&f, &LIFT, T0 + 5 * S, 2, four, 4); /* the door opens: 4 cycles */
 	CHECK_EQ_INT(s->n, 0);
 	CHECK_EQ_INT(rules_count(f.r), 0);
 	feed(&f, &LIFT, doors(&LIFT, T0 + 25 * S, 2, 1005), R0 + 25 * S);
 	CHECK_EQ_INT(s->n, 1);
 	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 25 * S, T0 + 25 * S);
 	CHECK_EQ_INT(s->ev[0].severity, ALERT_MINOR);
-	CHECK_DETAIL(s, 0, "door opened and closed 5 times in 25 s");
+	CHECK_DETAIL(s, 0, "door opened and closed 5 times in 20 s");
 	CHECK_DETAIL(s, 0, "at floor 2 (limit 5)");
 	CHECK_DETAIL(s, 0, "possible door obstruction");
 	/* more cycles, and the tick: still the one alert */
@@ -939,8 +960,8 @@ static void test_door_reopen_at_the_threshold(void)
 	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_DOOR_REOPEN, 0, "", ANY, T0 + 50 * S);
 	CHECK_EQ_INT(s->ev[1].alert_id, s->ev[0].alert_id);
 	CHECK_EQ_INT(rules_count(f.r), 0);
-	/* stopped at the same floor again: counting starts from there */
-	static const int64_t again[] = {1021, 1025};
+	/* stopped at the same floor again: counting starts from there, its first cycle the first */
+	static const int64_t again[] = {1021, 1024};
 	door_cycles_at(&f, &LIFT, T0 + 60 * S, 2, again, 2);
 	CHECK_EQ_INT(s->n, 2);
 	feed(&f, &LIFT, doors(&LIFT, T0 + 70 * S, 2, 1026), R0 + 70 * S);
@@ -954,7 +975,7 @@ out:
 static void test_door_reopen_car_moves_between(void)
 {
 	struct fx f;
-	if (!fx_open(&f))
+	if (!fx_open_doors(&f))
 		goto out;
 	struct sink *s = f.s;
 	int64_t cycles = 500, t = T0;
@@ -976,20 +997,20 @@ out:
 static void test_door_reopen_floor_change(void)
 {
 	struct fx f;
-	if (!fx_open(&f))
+	if (!fx_open_doors(&f))
 		goto out;
 	struct sink *s = f.s;
 	static const int64_t six[] = {10, 12, 14, 16};
 	door_cycles_at(&f, &LIFT, T0, 3, six, 4);
 	CHECK_EQ_INT(s->n, 1);
-	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 15 * S, ANY);
-	CHECK_DETAIL(s, 0, "6 times in 15 s while the car stood at floor 3");
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 10 * S, ANY);
+	CHECK_DETAIL(s, 0, "5 times in 10 s while the car stood at floor 3");
 	feed(&f, &LIFT, doors(&LIFT, T0 + 20 * S, 4, 17), R0 + 20 * S);
 	CHECK_EQ_INT(s->n, 2);
 	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_DOOR_REOPEN, 0, "", ANY, T0 + 20 * S);
 	CHECK_EQ_INT(rules_count(f.r), 0);
-	static const int64_t four[] = {18, 21};
-	door_cycles_at(&f, &LIFT, T0 + 25 * S, 4, four, 2); /* 4 since floor 4 */
+	static const int64_t four[] = {18, 20};
+	door_cycles_at(&f, &LIFT, T0 + 25 * S, 4, four, 2); /* 4 since floor 4 (17 the first) */
 	CHECK_EQ_INT(s->n, 2);
 	feed(&f, &LIFT, doors(&LIFT, T0 + 35 * S, 4, 22), R0 + 35 * S);
 	CHECK_EQ_INT(s->n, 3);
@@ -1003,7 +1024,7 @@ out:
 static void test_door_reopen_counter_back(void)
 {
 	struct fx f;
-	if (!fx_open(&f))
+	if (!fx_open_doors(&f))
 		goto out;
 	struct sink *s = f.s;
 	static const int64_t reset[] = {90000, 90003, 2, 5, 6};
@@ -1036,7 +1057,7 @@ static void test_door_reopen_maintenance_modes(void)
 	static const enum sp_mode modes[] = {SP_MODE_INSPECTION, SP_MODE_OUT_OF_SERVICE};
 	for (int m = 0; m < 2; m++) {
 		struct fx f;
-		if (!fx_open(&f))
+		if (!fx_open_doors(&f))
 			goto next;
 		struct sink *s = f.s;
 		static const int64_t five[] = {100, 102, 105};
@@ -1052,8 +1073,8 @@ static void test_door_reopen_maintenance_modes(void)
 		CHECK_EQ_INT(s->n, 3);
 		CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_DOOR_REOPEN, 0, "", ANY, T0 + 20 * S);
 		CHECK_EV(s, 2, RULE_OPEN, RULE_LIFT_MODE, 0, "", ANY, ANY);
-		/* back in service, still at floor 2: counting starts there (133) */
-		static const int64_t back[] = {133, 135, 137};
+		/* back in service, still at floor 2: counting starts there (133 the first) */
+		static const int64_t back[] = {133, 134, 136};
 		door_cycles_at(&f, &LIFT, T0 + 100 * S, 2, back, 3);
 		CHECK_EQ_INT(s->n, 4);
 		CHECK_EV(s, 3, RULE_CLEAR, RULE_LIFT_MODE, 0, "", ANY, T0 + 100 * S);
@@ -1065,11 +1086,11 @@ static void test_door_reopen_maintenance_modes(void)
 	}
 }
 
-/* The threshold from the configuration, for every site and for one; disabled; below 1. */
+/* The threshold from the configuration, for every site and for one; disabled; below 2. */
 static void test_door_reopen_configured(void)
 {
 	struct fx f;
-	if (!fx_open(&f))
+	if (!fx_open_doors(&f))
 		goto out;
 	struct sink *s = f.s;
 	rules_config_global(f.cfg, RULE_LIFT_DOOR_REOPEN)->threshold = 3;
@@ -1078,16 +1099,16 @@ static void test_door_reopen_configured(void)
 	if (b == NULL)
 		goto out;
 	b->threshold = 8;
-	static const int64_t c[] = {0, 1, 2, 3, 5, 6, 7};
+	static const int64_t c[] = {10, 11, 12, 13, 14, 15, 16};
 	door_cycles_at(&f, &LIFT, T0, 0, c, 7);
 	door_cycles_at(&f, &LIFT_B, T0, 0, c, 7);
 	CHECK_EQ_INT(s->n, 1);
-	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 15 * S, ANY);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 10 * S, ANY);
 	CHECK_EQ_INT(s->ev[0].device_id, LIFT.id);
-	CHECK_DETAIL(s, 0, "3 times in 15 s while the car stood at floor 0 (limit 3)");
-	feed(&f, &LIFT_B, doors(&LIFT_B, T0 + 35 * S, 0, 7), R0 + 35 * S);
+	CHECK_DETAIL(s, 0, "3 times in 10 s while the car stood at floor 0 (limit 3)");
+	feed(&f, &LIFT_B, doors(&LIFT_B, T0 + 35 * S, 0, 16), R0 + 35 * S);
 	CHECK_EQ_INT(s->n, 1);
-	feed(&f, &LIFT_B, doors(&LIFT_B, T0 + 40 * S, 0, 8), R0 + 40 * S);
+	feed(&f, &LIFT_B, doors(&LIFT_B, T0 + 40 * S, 0, 17), R0 + 40 * S);
 	CHECK_EQ_INT(s->n, 2);
 	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 40 * S, ANY);
 	CHECK_EQ_INT(s->ev[1].device_id, LIFT_B.id);
@@ -1100,10 +1121,10 @@ static void test_door_reopen_configured(void)
 	CHECK_EV(s, 2, RULE_CLEAR, RULE_LIFT_DOOR_REOPEN, 0, "", ANY, T0 + 100 * S);
 	/* enabled again: counted from the first record after, not from before */
 	rules_config_global(f.cfg, RULE_LIFT_DOOR_REOPEN)->enabled = true;
-	static const int64_t two[] = {60, 62};
+	static const int64_t two[] = {60, 61};
 	door_cycles_at(&f, &LIFT, T0 + 200 * S, 0, two, 2);
 	CHECK_EQ_INT(s->n, 3);
-	/* a threshold below 1 counts as 1: a car standing still with its door shut opens nothing */
+	/* a threshold below 2 counts as 2: one cycle at a stop is boarding, and opens nothing */
 	rules_config_global(f.cfg, RULE_LIFT_DOOR_REOPEN)->threshold = 0;
 	feed(&f, &LIFT, moving(&LIFT, T0 + 250 * S, 0), R0 + 250 * S);
 	static const int64_t still[] = {62, 62, 62};
@@ -1112,7 +1133,7 @@ static void test_door_reopen_configured(void)
 	feed(&f, &LIFT, doors(&LIFT, T0 + 320 * S, 0, 63), R0 + 320 * S);
 	CHECK_EQ_INT(s->n, 4);
 	CHECK_EV(s, 3, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 320 * S, ANY);
-	CHECK_DETAIL(s, 3, "(limit 1)");
+	CHECK_DETAIL(s, 3, "(limit 2)");
 out:
 	fx_close(&f);
 }
@@ -1124,13 +1145,13 @@ out:
 static void test_door_reopen_without_counter(void)
 {
 	struct fx f;
-	if (!fx_open(&f))
+	if (!fx_open_doors(&f))
 		goto out;
 	struct sink *s = f.s;
 	for (int i = 0; i < 10; i++)
 		feed(&f, &LIFT, parked(&LIFT, T0 + i * S, 2), R0 + i * S);
 	CHECK_EQ_INT(s->n, 0);
-	static const int64_t c[] = {40, 42, 43};
+	static const int64_t c[] = {41, 42, 43};
 	door_cycles_at(&f, &LIFT, T0 + 10 * S, 2, c, 3);
 	feed(&f, &LIFT, parked(&LIFT, T0 + 30 * S, 2), R0 + 30 * S); /* no counter: no change */
 	rules_reset(f.r); /* a rolled-back batch: the same records come again */
@@ -1146,6 +1167,48 @@ static void test_door_reopen_without_counter(void)
 	feed(&f, &LIFT, parked(&LIFT, T0 + 45 * S, 3), R0 + 45 * S);
 	CHECK_EQ_INT(s->n, 2);
 	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_DOOR_REOPEN, 0, "", ANY, T0 + 45 * S);
+out:
+	fx_close(&f);
+}
+
+/*
+ * A door shut with its counter still for RULES_DOOR_IDLE_MS ends the count
+ * and clears the alert: the burst is over. Cycles before such a pause do not
+ * add to those after it; a counter rising behind a shut door keeps it.
+ */
+static void test_door_reopen_idle(void)
+{
+	struct fx f;
+	if (!fx_open_doors(&f))
+		goto out;
+	struct sink *s = f.s;
+	static const int64_t burst[] = {301, 302, 303, 304, 305};
+	door_cycles_at(&f, &LIFT, T0, 6, burst, 5);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_DOOR_REOPEN, 0, "", T0 + 20 * S, ANY);
+	/* shut from T0 + 25 s on; the counter rises once behind it (T0 + 50 s) */
+	feed(&f, &LIFT, shut(&LIFT, T0 + 25 * S, 6, 305), R0 + 25 * S);
+	feed(&f, &LIFT, shut(&LIFT, T0 + 50 * S, 6, 306), R0 + 50 * S);
+	feed(&f, &LIFT, shut(&LIFT, T0 + 50 * S + RULES_DOOR_IDLE_MS - 1, 6, 306),
+	     R0 + 50 * S + RULES_DOOR_IDLE_MS - 1);
+	CHECK_EQ_INT(s->n, 1);
+	feed(&f, &LIFT, shut(&LIFT, T0 + 50 * S + RULES_DOOR_IDLE_MS, 6, 306),
+	     R0 + 50 * S + RULES_DOOR_IDLE_MS);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_DOOR_REOPEN, 0, "", ANY,
+		 T0 + 50 * S + RULES_DOOR_IDLE_MS);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	/* three cycles, a pause, three more: two bursts of three, no alert */
+	int64_t t = T0 + 200 * S;
+	static const int64_t three[] = {307, 308, 309};
+	door_cycles_at(&f, &LIFT, t, 6, three, 3);
+	feed(&f, &LIFT, shut(&LIFT, t + 15 * S, 6, 309), R0 + (t - T0) + 15 * S);
+	feed(&f, &LIFT, shut(&LIFT, t + 15 * S + RULES_DOOR_IDLE_MS, 6, 309),
+	     R0 + (t - T0) + 15 * S + RULES_DOOR_IDLE_MS);
+	static const int64_t three_more[] = {310, 311, 312};
+	door_cycles_at(&f, &LIFT, t + 100 * S, 6, three_more, 3);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EQ_INT(rules_count(f.r), 0);
 out:
 	fx_close(&f);
 }
@@ -2417,6 +2480,7 @@ int main(void)
 	RUN(test_door_reopen_maintenance_modes);
 	RUN(test_door_reopen_configured);
 	RUN(test_door_reopen_without_counter);
+	RUN(test_door_reopen_idle);
 	RUN(test_inspection_suppresses);
 	RUN(test_out_of_service_trapped);
 	RUN(test_faults_per_code);
