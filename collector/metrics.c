@@ -125,6 +125,10 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 	rc |= counter(b, "sitepulse_device_cache_evictions_total",
 		      "devices evicted from the writer's cache to make room ([store] device_cache)",
 		      LOAD(m->device_cache_evictions));
+	rc |= counter(b, "sitepulse_door_counts_refused_total",
+		      "lifts whose door cycles lift.door_reopen could not count: as many counts ran "
+		      "already",
+		      LOAD(m->door_counts_refused));
 	rc |= counter(b, "sitepulse_chunks_compacted_total",
 		      "small reading chunks merged into bigger ones by compaction",
 		      LOAD(m->chunks_compacted));

@@ -60,6 +60,7 @@ struct metrics {
 	atomic_uint_fast64_t gateway_clocks_off;     /* state messages with a clock off ours */
 	atomic_uint_fast64_t records_ahead;          /* records stamped after they arrived */
 	atomic_uint_fast64_t device_cache_evictions; /* devices evicted from the writer's cache */
+	atomic_uint_fast64_t door_counts_refused;    /* lift.door_reopen counts with no room */
 	/* mailer thread */
 	atomic_uint_fast64_t mail_sent;
 	atomic_uint_fast64_t mail_failed;            /* delivery attempts that failed; also

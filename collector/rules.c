@@ -425,6 +425,11 @@ size_t rules_count(const struct rules *r)
 	return r->nentries;
 }
 
+uint64_t rules_door_counts_refused(const struct rules *r)
+{
+	return restcount_refused(r->stops);
+}
+
 /* ---------------------------------------------------------------- events */
 
 /*

@@ -627,6 +627,25 @@ static int save_progress(struct writer *w, int64_t mono, bool force, struct save
 	return 0;
 }
 
+/*
+ * lift.door_reopen's counts refused in the batch (its table full): counted,
+ * and said at most once a minute while it lasts, for a lift whose door goes
+ * uncounted can miss its alert.
+ */
+static void note_door_refusals(struct writer *w)
+{
+	uint64_t refused = rules_door_counts_refused(w->rules), suppressed;
+	atomic_store(&w->p.metrics->door_counts_refused, refused);
+	if (refused > w->door_refused &&
+	    sp_ratelimit_allow(&w->door_log, sp_mono_ms(), 1, 60000, &suppressed))
+		SP_WARN("writer",
+			"lift.door_reopen: %d door counts run already, a lift whose door starts "
+			"cycling is not counted (%llu so far, sitepulse_door_counts_refused_total) "
+			"until counts end",
+			RULES_DOOR_COUNTS_MAX, (unsigned long long)refused);
+	w->door_refused = refused;
+}
+
 static void add_counts(struct writer *w)
 {
 	struct metrics *m = w->p.metrics;
@@ -644,6 +663,7 @@ static void add_counts(struct writer *w)
 	atomic_fetch_add(&m->mail_reminders, b->mail.reminders);
 	atomic_fetch_add(&m->mail_failed, b->mail.failed);
 	atomic_store(&m->rule_conditions, rules_count(w->rules));
+	note_door_refusals(w);
 	atomic_fetch_add(&m->fault_raises_stale, b->fault_raises_stale);
 	atomic_fetch_add(&m->device_clock_steps, b->clock_steps);
 	atomic_fetch_add(&m->gateway_clocks_off, b->gateway_clocks_off);

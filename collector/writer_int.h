@@ -110,6 +110,8 @@ struct writer {
 	struct sp_ratelimit stale_log;  /* late fault raises ignored */
 	struct sp_ratelimit step_log;   /* device clocks set back */
 	struct sp_ratelimit clock_log;  /* gateway and device clocks off ours */
+	struct sp_ratelimit door_log;   /* lift.door_reopen counts refused */
+	uint64_t door_refused;          /* rules_door_counts_refused at the last batch */
 	struct batch_counts bc;
 };
 

@@ -72,6 +72,8 @@ def door_reopen(gw, coll, t0):
     T.check_eq(len(now), 1, "still one lift.door_reopen alert")
     T.check_eq((now[0]["id"], now[0]["cleared_at"]), (a["id"], t0 + 40000),
                "the same alert, cleared at the run's record")
+    T.check_eq(coll.metrics().get("sitepulse_door_counts_refused_total"), 0,
+               "sitepulse_door_counts_refused_total (one lift counted: room to spare)")
 
 
 def main(env):
