@@ -127,7 +127,6 @@ struct cityout {
 	int64_t next_scan_ms, next_gauge_ms; /* sp_mono_ms */
 	bool failing;  /* the last delivery failed (the recovery is logged once) */
 	int64_t unreachable_in_row; /* attempts in a row the city did not answer: its backoff */
-	bool held; /* the outbox may hold summaries put off for the city (a previous run's too) */
 	unsigned seed; /* jitter */
 	struct sp_ratelimit send_log, build_log;
 };
@@ -494,9 +493,9 @@ static bool deliver(struct cityout *c)
 					c->item.key);
 			c->failing = false;
 			c->unreachable_in_row = 0;
-			/* what waited for the city is due, and goes oldest first */
-			if (c->held && store_sender_release(c->out, now) == 0)
-				c->held = false;
+			/* what waited for the city is due, oldest first (a release that fails
+			 * is tried again after the next delivery) */
+			(void)store_sender_release(c->out, now);
 			continue;
 		}
 		int64_t wait = c->item.ok ? backoff_ms(c, c->item.attempts) : c->p.retry_max_ms;
@@ -521,11 +520,8 @@ static bool deliver(struct cityout *c)
 		}
 		if (store_sender_retry(c->out, c->item.id, now + wait, error) != 0)
 			return false;
-		if (hold > 0) {
-			c->held = true;
-			if (store_sender_hold(c->out, now + hold) != 0)
-				return false;
-		}
+		if (hold > 0 && store_sender_hold(c->out, now + hold) != 0)
+			return false;
 	}
 	return true;
 }

@@ -130,8 +130,6 @@ struct mailer {
 	struct sp_ratelimit fail_log, rcpt_log;
 	uint64_t failures_in_row; /* for the one "delivering again" line */
 	int64_t server_failures;  /* in a row, out of reach: its backoff */
-	/* the outbox may hold mails put off for the server (a previous run's too) */
-	bool held;
 	uint64_t jitter;
 };
 
@@ -393,7 +391,6 @@ static int failed(struct mailer *m, const char *why, bool server_down)
 	rc = store_sender_retry(m->sender, m->cur.id, now + delay, why);
 	if (server_down) {
 		m->server_failures++;
-		m->held = true;
 		if (rc == 0)
 			rc = store_sender_hold(m->sender, now + hold);
 	}
@@ -502,9 +499,9 @@ static int deliver(struct mailer *m)
 		}
 		m->server_failures = 0;
 		int rc = mark_done(m);
-		/* the server answers: what waited for it is due, and goes oldest first */
-		if (m->held && store_sender_release(m->sender, sp_now_ms()) == 0)
-			m->held = false;
+		/* the server answers: what waited for it is due, oldest first (a release
+		 * that fails is tried again after the next delivery) */
+		(void)store_sender_release(m->sender, sp_now_ms());
 		return rc;
 	}
 	if (atomic_load(&m->stopping) &&
@@ -648,7 +645,6 @@ struct mailer *mailer_start(const struct mailer_params *p)
 	m->retry_min_ms = p->retry_min_ms;
 	m->retry_max_ms = p->retry_max_ms;
 	m->jitter = (uint64_t)sp_now_ms() ^ (uint64_t)(uintptr_t)m;
-	m->held = true;
 	m->cur.key = (struct sp_buf)SP_BUF_INIT(KEY_MAX);
 	m->cur.rcpt = (struct sp_buf)SP_BUF_INIT(RCPT_LIST_MAX);
 	m->cur.body = (struct sp_buf)SP_BUF_INIT(BODY_MAX);

@@ -333,6 +333,13 @@ int store_w_mail_add(struct store *s, const struct store_mail *m, int64_t now_ms
 struct store_sender {
 	const struct store_backend *be;
 	void *h;
+	/*
+	 * A hold may be in force: store_sender_hold since the last release that
+	 * succeeded, or since the handle was opened (a previous run's hold is in
+	 * the store). A release without one would only make due the items put
+	 * off for their own failures.
+	 */
+	bool held;
 };
 
 struct store_sender *store_sender_open(struct store *s, enum store_outbox box)
@@ -341,6 +348,7 @@ struct store_sender *store_sender_open(struct store *s, enum store_outbox box)
 	if (h == NULL)
 		return NULL;
 	h->be = s->be;
+	h->held = true;
 	h->h = s->be->sender_open(s->impl, box);
 	if (h->h == NULL) {
 		free(h);
@@ -380,12 +388,18 @@ int64_t store_sender_pending(struct store_sender *h)
 
 int store_sender_hold(struct store_sender *h, int64_t until_ms)
 {
+	h->held = true; /* also on failure: a release after it costs one update, no harm */
 	return h->be->sender_hold(h->h, until_ms);
 }
 
 int store_sender_release(struct store_sender *h, int64_t now_ms)
 {
-	return h->be->sender_release(h->h, now_ms);
+	if (!h->held)
+		return 0;
+	int rc = h->be->sender_release(h->h, now_ms);
+	if (rc == 0)
+		h->held = false;
+	return rc;
 }
 
 int store_sender_superseded(struct store_sender *h, int64_t id, int64_t now_ms)

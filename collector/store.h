@@ -479,7 +479,13 @@ int64_t store_sender_pending(struct store_sender *h);
  * added later is due at once, as always (for mail: store_sender_next).
  */
 int store_sender_hold(struct store_sender *h, int64_t until_ms);
-/* The peer is back: every item not delivered and due after now_ms becomes due now. */
+/*
+ * The peer is back: every item not delivered and due after now_ms becomes
+ * due now. Only if a hold may be in force: one made through this handle
+ * since its last release, or a previous run's (a handle just opened);
+ * otherwise nothing changes, and an item put off for its own failure keeps
+ * its time. So a sender calls it after every delivery.
+ */
 int store_sender_release(struct store_sender *h, int64_t now_ms);
 /*
  * Mail: whether reminder `id` is superseded: a later mail of its alert is

@@ -4045,6 +4045,53 @@ static void test_city_hold(void)
 	drop(s, path);
 }
 
+/*
+ * store_sender_release acts only where a hold may be in force: on a handle
+ * just opened (a previous run's hold is in the store) and after
+ * store_sender_hold; otherwise an item put off for its own failure keeps
+ * its time. (The city's sender once kept that state itself and began as if
+ * nothing were held: after a restart, summaries held by the run before
+ * waited out their hold although the city answered.)
+ */
+static void test_sender_release_needs_hold(void)
+{
+	char path[256];
+	struct taken t;
+	struct store *s;
+	struct store_sender *h = fresh_sender(path, sizeof(path), STORE_OUTBOX_CITY, &s);
+	if (h == NULL)
+		return;
+	const int64_t M = 60000;
+	CHECK_EQ_INT(store_sender_add_summary(h, "site-a", T0, T0 + M, "a:1", "{}", 2, T0 + M), 0);
+	CHECK_EQ_INT(store_sender_add_summary(h, "site-b", T0, T0 + M, "b:1", "{}", 2, T0 + M), 0);
+	CHECK_EQ_INT(take(h, T0 + M, &t), 1);
+	CHECK_EQ_STR(t.key, "a:1");
+	CHECK_EQ_INT(store_sender_retry(h, t.id, T0 + M + 50000, "connection refused"), 0);
+	CHECK_EQ_INT(store_sender_hold(h, T0 + M + 20000), 0);
+	/* the collector restarts: its new handle releases the old hold at the first delivery */
+	store_sender_close(h);
+	if ((h = open_sender(s, path, STORE_OUTBOX_CITY)) == NULL)
+		return;
+	CHECK_EQ_INT(take(h, T0 + M + 1, &t), 0);
+	CHECK_EQ_INT(store_sender_release(h, T0 + M + 1), 0);
+	CHECK_EQ_INT(take(h, T0 + M + 1, &t), 1);
+	CHECK_EQ_STR(t.key, "a:1");
+	CHECK_EQ_INT(store_sender_done(h, t.id, T0 + M + 1), 0);
+	CHECK_EQ_INT(take(h, T0 + M + 2, &t), 1);
+	CHECK_EQ_STR(t.key, "b:1");
+	/* b:1 refused for itself (503): a release with no hold since keeps its time */
+	CHECK_EQ_INT(store_sender_retry(h, t.id, T0 + M + 90000, "HTTP 503"), 0);
+	CHECK_EQ_INT(store_sender_release(h, T0 + M + 3), 0);
+	CHECK_EQ_INT(take(h, T0 + M + 3, &t), 0);
+	/* a hold since: the release makes it due */
+	CHECK_EQ_INT(store_sender_hold(h, T0 + M + 10000), 0);
+	CHECK_EQ_INT(store_sender_release(h, T0 + M + 4), 0);
+	CHECK_EQ_INT(take(h, T0 + M + 4, &t), 1);
+	CHECK_EQ_STR(t.key, "b:1");
+	store_sender_close(h);
+	drop(s, path);
+}
+
 /* City summaries: progress and outbox in one transaction; each site's periods go out in order. */
 static void test_city_outbox(void)
 {
@@ -4346,6 +4393,7 @@ int main(void)
 	RUN(test_mail_hold);
 	RUN(test_mail_order_migrated);
 	RUN(test_city_hold);
+	RUN(test_sender_release_needs_hold);
 	RUN(test_city_outbox);
 	RUN(test_device_records_in_time_order);
 	RUN(test_alerts_during_and_since);
