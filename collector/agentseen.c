@@ -2,15 +2,15 @@
  * agentseen.c - when each agent was last heard, and which notes are due
  * (see agentseen.h).
  *
- * Entries sit in one array for the writer's lifetime; an open-addressing
- * index (1 + entry index, 0 = empty, at most half full) finds an agent's,
- * and the noted list holds the indexes of the entries heard since their
+ * Entries sit in one array for the writer's lifetime; a hash index over
+ * it (slotindex.h) finds an agent's, and the noted list holds the indexes of the entries heard since their
  * last committed write, so a flush looks at those alone.
  */
 #include "agentseen.h"
 
 #include "sitepulse/error.h"
 #include "sitepulse/grow.h"
+#include "sitepulse/slotindex.h"
 
 #include <stdlib.h>
 
@@ -29,8 +29,7 @@ struct agentseen {
 	int64_t slow_ms;
 	struct entry *entries;
 	size_t nentries, capentries;
-	uint32_t *index;
-	size_t slots; /* a power of two, or 0 */
+	struct sp_slotindex index;
 	uint32_t *noted;
 	size_t nnoted, capnoted;
 	size_t nurgent;
@@ -39,8 +38,13 @@ struct agentseen {
 struct agentseen *agentseen_create(int64_t slow_ms)
 {
 	struct agentseen *s = calloc(1, sizeof(*s));
-	if (s)
-		s->slow_ms = slow_ms;
+	if (s == NULL)
+		return NULL;
+	s->slow_ms = slow_ms;
+	if (sp_slotindex_init(&s->index, 256)) {
+		free(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -49,44 +53,18 @@ void agentseen_destroy(struct agentseen *s)
 	if (s == NULL)
 		return;
 	free(s->entries);
-	free(s->index);
+	sp_slotindex_free(&s->index);
 	free(s->noted);
 	free(s);
 }
 
-/* The index's slot of agent_id: its entry's, or the empty one where it would go. */
-static uint32_t *slot_of(const struct agentseen *s, int64_t agent_id)
-{
-	size_t mask = s->slots - 1;
-	size_t i = (size_t)(((uint64_t)agent_id * 0x9e3779b97f4a7c15ULL) >> 32) & mask;
-	while (s->index[i] != 0 && s->entries[s->index[i] - 1].agent_id != agent_id)
-		i = (i + 1) & mask;
-	return &s->index[i];
-}
-
 static struct entry *find(const struct agentseen *s, int64_t agent_id)
 {
-	if (s->slots == 0)
-		return NULL;
-	uint32_t at = *slot_of(s, agent_id);
-	return at ? &s->entries[at - 1] : NULL;
-}
-
-/* Makes the index at least twice the size of the entries with one more. */
-static int index_fit(struct agentseen *s)
-{
-	if (s->slots >= 2 * (s->nentries + 1))
-		return 0;
-	size_t slots = s->slots ? s->slots * 2 : 256;
-	uint32_t *index = calloc(slots, sizeof(*index));
-	if (index == NULL)
-		return SP_ENOMEM;
-	free(s->index);
-	s->index = index;
-	s->slots = slots;
-	for (size_t i = 0; i < s->nentries; i++)
-		*slot_of(s, s->entries[i].agent_id) = (uint32_t)i + 1;
-	return 0;
+	for (int32_t i = sp_slotindex_first(&s->index, sp_hash_id(agent_id)); i >= 0;
+	     i = sp_slotindex_next(&s->index, i))
+		if (s->entries[i].agent_id == agent_id)
+			return &s->entries[i];
+	return NULL;
 }
 
 static void set_urgent(struct agentseen *s, struct entry *e)
@@ -106,11 +84,11 @@ int agentseen_note(struct agentseen *s, int64_t agent_id, int64_t received_ms)
 		if (entries == NULL)
 			return SP_ENOMEM;
 		s->entries = entries;
-		if (index_fit(s))
+		if (s->nentries >= INT32_MAX ||
+		    sp_slotindex_add(&s->index, (int32_t)s->nentries, sp_hash_id(agent_id)))
 			return SP_ENOMEM;
-		e = &s->entries[s->nentries];
+		e = &s->entries[s->nentries++];
 		*e = (struct entry){.agent_id = agent_id};
-		*slot_of(s, agent_id) = (uint32_t)++s->nentries;
 	}
 	if (e->noted) {
 		if (received_ms > e->received_ms)

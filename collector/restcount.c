@@ -2,20 +2,21 @@
  * restcount.c - see restcount.h.
  *
  * A dense array of slots, grown with sp_grow as lifts' doors start
- * cycling (never beyond what `max` needs) and a chained hash index over
- * it, as in faultmemo.c. A forgotten lift's slot goes on a free list and is
- * reused by the next lift counted, so the array stays at the high-water
- * mark of lifts counted at once. 48 bytes a slot plus 4 to 8 for its bucket.
+ * cycling (never beyond what `max` needs) and a hash index over it
+ * (slotindex.h). A forgotten lift's slot goes on a free list and is reused
+ * by the next lift counted, so the array stays at the high-water mark of
+ * lifts counted at once. 48 bytes a slot, 8 for its link in the index and
+ * 4 to 8 for its chain head.
  */
 #include "restcount.h"
 
 #include "sitepulse/error.h"
 #include "sitepulse/grow.h"
+#include "sitepulse/slotindex.h"
 
 #include <stdlib.h>
-#include <string.h>
 
-#define MIN_BUCKETS 64u
+#define MIN_HEADS 64u
 
 struct slot {
 	int64_t device_id;
@@ -24,32 +25,17 @@ struct slot {
 	int64_t since;  /* device time counting began */
 	int64_t active; /* device time the door was last seen moving, or its counter rising */
 	int32_t floor;  /* where the car stands */
-	int32_t next;   /* hash chain, or the free list; -1 = end */
+	int32_t next_free; /* a free slot's successor on the free list; -1 = end */
 };
 
 struct restcount {
 	struct slot *slots;
-	size_t cap, used, n, max; /* used: high-water slot count; n: lifts counted */
+	size_t cap, used, max; /* used: high-water slot count */
 	int64_t idle_ms;
 	int32_t free; /* free list head, -1 = empty */
-	int32_t *buckets;
-	size_t nbuckets; /* a power of two; n <= nbuckets (load factor at most 1) */
+	struct sp_slotindex index; /* its count: the lifts counted */
 	uint64_t refused;
 };
-
-static uint32_t key_hash(int64_t device_id)
-{
-	uint64_t h = ((uint64_t)device_id ^ 0x9e3779b97f4a7c15ULL) * 0xff51afd7ed558ccdULL;
-	return (uint32_t)(h ^ (h >> 32));
-}
-
-static int32_t *buckets_new(size_t n)
-{
-	int32_t *b = malloc(n * sizeof(*b));
-	if (b)
-		memset(b, 0xff, n * sizeof(*b)); /* -1 */
-	return b;
-}
 
 struct restcount *restcount_create(size_t max, int64_t idle_ms)
 {
@@ -61,9 +47,7 @@ struct restcount *restcount_create(size_t max, int64_t idle_ms)
 	t->max = max;
 	t->idle_ms = idle_ms;
 	t->free = -1;
-	t->nbuckets = MIN_BUCKETS;
-	t->buckets = buckets_new(t->nbuckets);
-	if (t->buckets == NULL) {
+	if (sp_slotindex_init(&t->index, MIN_HEADS)) {
 		restcount_destroy(t);
 		return NULL;
 	}
@@ -75,62 +59,29 @@ void restcount_destroy(struct restcount *t)
 	if (t == NULL)
 		return;
 	free(t->slots);
-	free(t->buckets);
+	sp_slotindex_free(&t->index);
 	free(t);
 }
 
 static int32_t find(const struct restcount *t, int64_t device_id)
 {
-	for (int32_t i = t->buckets[key_hash(device_id) & (t->nbuckets - 1)]; i >= 0;
-	     i = t->slots[i].next)
+	for (int32_t i = sp_slotindex_first(&t->index, sp_hash_id(device_id)); i >= 0;
+	     i = sp_slotindex_next(&t->index, i))
 		if (t->slots[i].device_id == device_id)
 			return i;
 	return -1;
-}
-
-/*
- * Doubles the index when one more lift would pass a load factor of 1. The
- * live slots are exactly those on the old chains (free ones are not), so
- * the walk needs no mark for a free slot.
- */
-static int grow_index(struct restcount *t)
-{
-	if (t->n < t->nbuckets)
-		return 0;
-	size_t n = t->nbuckets * 2;
-	int32_t *b = buckets_new(n);
-	if (b == NULL)
-		return SP_ENOMEM;
-	for (size_t k = 0; k < t->nbuckets; k++) {
-		int32_t i = t->buckets[k];
-		while (i >= 0) {
-			int32_t next = t->slots[i].next;
-			size_t at = key_hash(t->slots[i].device_id) & (n - 1);
-			t->slots[i].next = b[at];
-			b[at] = i;
-			i = next;
-		}
-	}
-	free(t->buckets);
-	t->buckets = b;
-	t->nbuckets = n;
-	return 0;
 }
 
 /* A slot for a new lift, linked into the index; -1 when full or out of memory (*rc says). */
 static int32_t add(struct restcount *t, int64_t device_id, int *rc)
 {
 	*rc = 0;
-	if (t->n >= t->max) {
+	if (t->index.count >= t->max) {
 		*rc = SP_EFULL;
 		return -1;
 	}
-	if ((*rc = grow_index(t)) != 0)
-		return -1;
 	int32_t i = t->free;
-	if (i >= 0) {
-		t->free = t->slots[i].next;
-	} else {
+	if (i < 0) {
 		/* first 64, doubled: never more than twice what max needs */
 		struct slot *p = sp_grow(t->slots, &t->cap, t->used + 1, sizeof(*p), 64);
 		if (p == NULL) {
@@ -138,24 +89,23 @@ static int32_t add(struct restcount *t, int64_t device_id, int *rc)
 			return -1;
 		}
 		t->slots = p;
-		i = (int32_t)t->used++;
+		i = (int32_t)t->used;
 	}
-	size_t at = key_hash(device_id) & (t->nbuckets - 1);
-	t->slots[i] = (struct slot){.device_id = device_id, .next = t->buckets[at]};
-	t->buckets[at] = i;
-	t->n++;
+	if ((*rc = sp_slotindex_add(&t->index, i, sp_hash_id(device_id))) != 0)
+		return -1;
+	if (i == t->free)
+		t->free = t->slots[i].next_free;
+	else
+		t->used++;
+	t->slots[i] = (struct slot){.device_id = device_id, .next_free = -1};
 	return i;
 }
 
 static void drop(struct restcount *t, int32_t i)
 {
-	int32_t *link = &t->buckets[key_hash(t->slots[i].device_id) & (t->nbuckets - 1)];
-	while (*link != i)
-		link = &t->slots[*link].next;
-	*link = t->slots[i].next;
-	t->slots[i].next = t->free;
+	sp_slotindex_remove(&t->index, i);
+	t->slots[i].next_free = t->free;
 	t->free = i;
-	t->n--;
 }
 
 int restcount_note(struct restcount *t, int64_t device_id, int32_t floor, bool door_closed,
@@ -213,7 +163,7 @@ int restcount_note(struct restcount *t, int64_t device_id, int32_t floor, bool d
 
 void restcount_forget(struct restcount *t, int64_t device_id)
 {
-	if (t->n == 0)
+	if (t->index.count == 0)
 		return; /* the common case: called for every lift record of a running car */
 	int32_t i = find(t, device_id);
 	if (i >= 0)
@@ -222,7 +172,7 @@ void restcount_forget(struct restcount *t, int64_t device_id)
 
 size_t restcount_count(const struct restcount *t)
 {
-	return t->n;
+	return t->index.count;
 }
 
 uint64_t restcount_refused(const struct restcount *t)

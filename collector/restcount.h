@@ -19,7 +19,7 @@
  * rises, so a record judged twice (a batch replayed after a rollback)
  * counts once.
  *
- * Bounded: at most `max` lifts (about 56 bytes each with their share of
+ * Bounded: at most `max` lifts (about 64 bytes each with their share of
  * the hash index). When the table is full a lift is not counted
  * (restcount_note says SP_EFULL, counted in restcount_refused) until a
  * counted lift's count ends and frees its entry; lifts already counted go

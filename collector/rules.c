@@ -4,8 +4,8 @@
  * What each rule judges, its defaults and its alert's wording are the
  * catalogue's (rules_catalogue.c, through rules_int.h; docs/alerts.md).
  *
- * State is two chained hash tables over dense arrays, both grown with
- * sp_grow and indexed by int32:
+ * State is two hash tables: dense arrays grown with sp_grow, indexed by
+ * int32, each with a hash index over it (slotindex.h):
  *   - conditions ("entries"), keyed (device, rule, port, code): one per
  *     condition true now, pending its hold or alerted;
  *   - devices with at least one condition: the device's names (for events
@@ -16,7 +16,7 @@
  * Freed slots are reused; the arrays stay at their high-water mark until
  * rules_destroy. lift.door_reopen also needs the door counter of every lift
  * whose door is busy now, alerted or not: that count is restcount.h's
- * (about 56 bytes such a lift, in memory only).
+ * (about 64 bytes such a lift, in memory only).
  *
  * A record is taken to describe its device until the next one (agents
  * send on every change): a hold therefore runs out at since + hold when
@@ -33,11 +33,12 @@
 
 #include "sitepulse/error.h"
 #include "sitepulse/grow.h"
+#include "sitepulse/slotindex.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define MIN_BUCKETS  64u
+#define MIN_HEADS    64u
 #define FREE_SLOT    0xff      /* entry.rule of an unused slot */
 #define NO_OPENED_AT INT64_MIN /* a loaded alert's opening time is not known */
 #define NOT_BEHIND   INT64_MIN /* device.behind_rx of a device whose records keep its time */
@@ -55,8 +56,7 @@ struct entry {
 	struct snap snap;  /* pending: the latest values, for the detail */
 	int32_t dev;       /* index in rules.devs */
 	int32_t port;
-	int32_t next; /* hash chain, or free list */
-	uint32_t hash;
+	int32_t next_free; /* an unused slot's successor on the free list */
 	uint8_t rule; /* enum rule_id; FREE_SLOT when unused */
 	bool open;
 };
@@ -74,8 +74,7 @@ struct device {
 	int64_t behind_rx;
 	char *names;      /* "site\0dev\0" (heap); NULL when the slot is unused */
 	uint32_t nentries;
-	uint32_t hash;
-	int32_t next; /* hash chain, or free list */
+	int32_t next_free; /* an unused slot's successor on the free list */
 	/*
 	 * Bit r: rule r has had a condition on this device since it was added
 	 * here. A superset of the rules it has conditions of now (a bit is not
@@ -90,15 +89,13 @@ _Static_assert(RULE_COUNT <= 32, "rule ids fit device.rules_seen");
 struct rules {
 	const struct rules_config *cfg;
 	struct entry *entries;
-	size_t entries_cap, entries_used, nentries; /* used: high-water slot count */
+	size_t entries_cap, entries_used; /* used: high-water slot count */
 	int32_t entries_free;
-	int32_t *ebuckets;
-	size_t nebuckets;
+	struct sp_slotindex entry_index;
 	struct device *devs;
-	size_t devs_cap, devs_used, ndevs;
+	size_t devs_cap, devs_used;
 	int32_t devs_free;
-	int32_t *dbuckets;
-	size_t ndbuckets;
+	struct sp_slotindex dev_index;
 	struct faultmemo *clears; /* the newest clear of each fault seen (faultmemo.h) */
 	struct restcount *stops;  /* door cycles of the lifts stopped now (restcount.h) */
 	/* the rules that read each record kind, in catalogue order: a record visits only its own */
@@ -107,90 +104,17 @@ struct rules {
 };
 _Static_assert(RULE_COUNT <= UINT8_MAX, "rule ids fit rules.by_kind");
 
-static uint64_t mix(uint64_t h, uint64_t x)
-{
-	h ^= x + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-	return h * 0xff51afd7ed558ccdULL;
-}
-
-static uint32_t fold(uint64_t h)
-{
-	return (uint32_t)(h ^ (h >> 32));
-}
-
-static uint32_t dev_hash(int64_t id)
-{
-	return fold(mix(0, (uint64_t)id));
-}
-
 static uint32_t entry_hash(int32_t dev, enum rule_id rule, int32_t port, const char *code)
 {
-	uint64_t h = mix(mix(mix(0, (uint32_t)dev), (uint64_t)rule), (uint32_t)port);
-	for (const char *p = code; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	return fold(h);
-}
-
-/* New bucket array of n heads, all empty; NULL on no memory. */
-static int32_t *buckets_new(size_t n)
-{
-	int32_t *b = malloc(n * sizeof(*b));
-	if (b)
-		memset(b, 0xff, n * sizeof(*b)); /* -1 */
-	return b;
-}
-
-/* Doubles the device buckets when the table is full (load factor 1). */
-static int dev_rehash(struct rules *r)
-{
-	if (r->ndevs < r->ndbuckets)
-		return 0;
-	if (r->ndbuckets > SIZE_MAX / 2 / sizeof(int32_t))
-		return SP_ENOMEM;
-	size_t n = r->ndbuckets * 2;
-	int32_t *b = buckets_new(n);
-	if (b == NULL)
-		return SP_ENOMEM;
-	for (size_t i = 0; i < r->devs_used; i++) {
-		struct device *dv = &r->devs[i];
-		if (dv->names == NULL)
-			continue;
-		dv->next = b[dv->hash & (n - 1)];
-		b[dv->hash & (n - 1)] = (int32_t)i;
-	}
-	free(r->dbuckets);
-	r->dbuckets = b;
-	r->ndbuckets = n;
-	return 0;
-}
-
-static int entry_rehash(struct rules *r)
-{
-	if (r->nentries < r->nebuckets)
-		return 0;
-	if (r->nebuckets > SIZE_MAX / 2 / sizeof(int32_t))
-		return SP_ENOMEM;
-	size_t n = r->nebuckets * 2;
-	int32_t *b = buckets_new(n);
-	if (b == NULL)
-		return SP_ENOMEM;
-	for (size_t i = 0; i < r->entries_used; i++) {
-		struct entry *e = &r->entries[i];
-		if (e->rule == FREE_SLOT)
-			continue;
-		e->next = b[e->hash & (n - 1)];
-		b[e->hash & (n - 1)] = (int32_t)i;
-	}
-	free(r->ebuckets);
-	r->ebuckets = b;
-	r->nebuckets = n;
-	return 0;
+	uint64_t h = sp_hash_mix(sp_hash_mix(sp_hash_mix(0, (uint32_t)dev), (uint64_t)rule),
+				 (uint32_t)port);
+	return sp_hash_fold(sp_hash_str(h, code));
 }
 
 static int32_t dev_find(const struct rules *r, int64_t id)
 {
-	uint32_t h = dev_hash(id);
-	for (int32_t i = r->dbuckets[h & (r->ndbuckets - 1)]; i >= 0; i = r->devs[i].next)
+	for (int32_t i = sp_slotindex_first(&r->dev_index, sp_hash_id(id)); i >= 0;
+	     i = sp_slotindex_next(&r->dev_index, i))
 		if (r->devs[i].id == id)
 			return i;
 	return -1;
@@ -234,57 +158,51 @@ static int32_t dev_add(struct rules *r, const struct rule_device *d, int64_t ts,
 {
 	if (r->devs_free < 0 && r->devs_used >= INT32_MAX)
 		return -1;
-	if (dev_rehash(r) != 0)
-		return -1;
 	size_t ls = strlen(d->site), ld = strlen(d->dev);
 	char *names = malloc(ls + ld + 2);
 	if (names == NULL)
 		return -1;
 	int32_t i = r->devs_free;
-	if (i >= 0) {
-		r->devs_free = r->devs[i].next;
-	} else {
+	if (i < 0) {
 		struct device *p = sp_grow(r->devs, &r->devs_cap, r->devs_used + 1, sizeof(*p), 64);
-		if (p == NULL) {
-			free(names);
-			return -1;
-		}
+		if (p == NULL)
+			goto fail;
 		r->devs = p;
-		i = (int32_t)r->devs_used++;
+		i = (int32_t)r->devs_used;
 	}
+	if (sp_slotindex_add(&r->dev_index, i, sp_hash_id(d->id)))
+		goto fail;
+	if (i == r->devs_free)
+		r->devs_free = r->devs[i].next_free;
+	else
+		r->devs_used++;
 	memcpy(names, d->site, ls + 1);
 	memcpy(names + ls + 1, d->dev, ld + 1);
-	struct device *dv = &r->devs[i];
-	*dv = (struct device){.id = d->id, .clock_ts = ts, .clock_rx = rx,
-			      .behind_rx = NOT_BEHIND, .names = names, .hash = dev_hash(d->id)};
-	size_t b = dv->hash & (r->ndbuckets - 1);
-	dv->next = r->dbuckets[b];
-	r->dbuckets[b] = i;
-	r->ndevs++;
+	r->devs[i] = (struct device){.id = d->id, .clock_ts = ts, .clock_rx = rx,
+				     .behind_rx = NOT_BEHIND, .names = names, .next_free = -1};
 	return i;
+fail:
+	free(names);
+	return -1;
 }
 
 static void dev_drop(struct rules *r, int32_t i)
 {
 	struct device *dv = &r->devs[i];
-	int32_t *link = &r->dbuckets[dv->hash & (r->ndbuckets - 1)];
-	while (*link != i)
-		link = &r->devs[*link].next;
-	*link = dv->next;
+	sp_slotindex_remove(&r->dev_index, i);
 	free(dv->names);
 	dv->names = NULL;
-	dv->next = r->devs_free;
+	dv->next_free = r->devs_free;
 	r->devs_free = i;
-	r->ndevs--;
 }
 
 static int32_t entry_find(const struct rules *r, int32_t dev, enum rule_id rule, int32_t port,
 			  const char *code)
 {
-	uint32_t h = entry_hash(dev, rule, port, code);
-	for (int32_t i = r->ebuckets[h & (r->nebuckets - 1)]; i >= 0; i = r->entries[i].next) {
+	for (int32_t i = sp_slotindex_first(&r->entry_index, entry_hash(dev, rule, port, code));
+	     i >= 0; i = sp_slotindex_next(&r->entry_index, i)) {
 		const struct entry *e = &r->entries[i];
-		if (e->hash == h && e->dev == dev && e->rule == rule && e->port == port &&
+		if (e->dev == dev && e->rule == rule && e->port == port &&
 		    strcmp(e->code ? e->code : "", code) == 0)
 			return i;
 	}
@@ -297,54 +215,48 @@ static int32_t entry_add(struct rules *r, int32_t dev, enum rule_id rule, int32_
 {
 	if (r->entries_free < 0 && r->entries_used >= INT32_MAX)
 		return -1;
-	if (entry_rehash(r) != 0)
-		return -1;
 	char *copy = NULL;
 	if (code[0] != '\0' && (copy = strdup(code)) == NULL)
 		return -1;
 	int32_t i = r->entries_free;
-	if (i >= 0) {
-		r->entries_free = r->entries[i].next;
-	} else {
+	if (i < 0) {
 		struct entry *p =
 			sp_grow(r->entries, &r->entries_cap, r->entries_used + 1, sizeof(*p), 64);
-		if (p == NULL) {
-			free(copy);
-			return -1;
-		}
+		if (p == NULL)
+			goto fail;
 		r->entries = p;
-		i = (int32_t)r->entries_used++;
+		i = (int32_t)r->entries_used;
 	}
-	struct entry *e = &r->entries[i];
-	*e = (struct entry){.code = copy,
-			    .dev = dev,
-			    .port = port,
-			    .rule = (uint8_t)rule,
-			    .hash = entry_hash(dev, rule, port, code),
-			    .opened_at = NO_OPENED_AT};
-	size_t b = e->hash & (r->nebuckets - 1);
-	e->next = r->ebuckets[b];
-	r->ebuckets[b] = i;
-	r->nentries++;
+	if (sp_slotindex_add(&r->entry_index, i, entry_hash(dev, rule, port, code)))
+		goto fail;
+	if (i == r->entries_free)
+		r->entries_free = r->entries[i].next_free;
+	else
+		r->entries_used++;
+	r->entries[i] = (struct entry){.code = copy,
+				       .dev = dev,
+				       .port = port,
+				       .rule = (uint8_t)rule,
+				       .next_free = -1,
+				       .opened_at = NO_OPENED_AT};
 	r->devs[dev].nentries++;
 	r->devs[dev].rules_seen |= 1u << rule;
 	return i;
+fail:
+	free(copy);
+	return -1;
 }
 
 /* Forgets condition i, and its device with its last condition. */
 static void entry_drop(struct rules *r, int32_t i)
 {
 	struct entry *e = &r->entries[i];
-	int32_t *link = &r->ebuckets[e->hash & (r->nebuckets - 1)];
-	while (*link != i)
-		link = &r->entries[*link].next;
-	*link = e->next;
+	sp_slotindex_remove(&r->entry_index, i);
 	free(e->code);
 	free(e->text);
 	int32_t dev = e->dev;
-	*e = (struct entry){.rule = FREE_SLOT, .next = r->entries_free};
+	*e = (struct entry){.rule = FREE_SLOT, .next_free = r->entries_free};
 	r->entries_free = i;
-	r->nentries--;
 	if (--r->devs[dev].nentries == 0)
 		dev_drop(r, dev);
 }
@@ -371,12 +283,11 @@ struct rules *rules_create(const struct rules_config *cfg)
 			r->by_kind[k][r->nby_kind[k]++] = (uint8_t)rule;
 	}
 	r->entries_free = r->devs_free = -1;
-	r->nebuckets = r->ndbuckets = MIN_BUCKETS;
-	r->ebuckets = buckets_new(r->nebuckets);
-	r->dbuckets = buckets_new(r->ndbuckets);
+	int rc_entries = sp_slotindex_init(&r->entry_index, MIN_HEADS);
+	int rc_devs = sp_slotindex_init(&r->dev_index, MIN_HEADS);
 	r->clears = faultmemo_create(RULES_FAULT_CLEARS_MAX);
 	r->stops = restcount_create(RULES_DOOR_COUNTS_MAX, RULES_DOOR_IDLE_MS);
-	if (r->ebuckets == NULL || r->dbuckets == NULL || r->clears == NULL || r->stops == NULL) {
+	if (rc_entries || rc_devs || r->clears == NULL || r->stops == NULL) {
 		rules_destroy(r);
 		return NULL;
 	}
@@ -387,12 +298,12 @@ void rules_destroy(struct rules *r)
 {
 	if (r == NULL)
 		return;
-	if (r->ebuckets && r->dbuckets)
+	if (r->entry_index.heads && r->dev_index.heads)
 		rules_reset(r);
 	free(r->entries);
-	free(r->ebuckets);
+	sp_slotindex_free(&r->entry_index);
 	free(r->devs);
-	free(r->dbuckets);
+	sp_slotindex_free(&r->dev_index);
 	faultmemo_destroy(r->clears);
 	restcount_destroy(r->stops);
 	free(r);
@@ -407,11 +318,11 @@ void rules_reset(struct rules *r)
 	for (size_t i = 0; i < r->devs_used; i++)
 		free(r->devs[i].names);
 	/* keep the arrays (the reload after a rollback refills them); forget their contents */
-	r->entries_used = r->nentries = 0;
-	r->devs_used = r->ndevs = 0;
+	r->entries_used = 0;
+	r->devs_used = 0;
 	r->entries_free = r->devs_free = -1;
-	memset(r->ebuckets, 0xff, r->nebuckets * sizeof(*r->ebuckets));
-	memset(r->dbuckets, 0xff, r->ndbuckets * sizeof(*r->dbuckets));
+	sp_slotindex_clear(&r->entry_index);
+	sp_slotindex_clear(&r->dev_index);
 }
 
 void rules_note_fault_clear(struct rules *r, int64_t device_id, int32_t port, const char *code,
@@ -422,7 +333,7 @@ void rules_note_fault_clear(struct rules *r, int64_t device_id, int32_t port, co
 
 size_t rules_count(const struct rules *r)
 {
-	return r->nentries;
+	return r->entry_index.count;
 }
 
 uint64_t rules_door_counts_refused(const struct rules *r)
