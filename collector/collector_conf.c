@@ -201,7 +201,7 @@ static const struct sp_conf_key smtp_keys[] = {
 	{"retry_min_s", SP_CONF_INT, SM(retry_min_s), "10", 1, 3600, NULL, 0, NULL,
 	 "wait after a failed delivery, doubled per failure"},
 	{"retry_max_s", SP_CONF_INT, SM(retry_max_s), "600", 1, 86400, NULL, 0, NULL,
-	 "longest wait between attempts"},
+	 "longest wait between attempts; not below retry_min_s"},
 };
 
 #define CI(m) offsetof(struct collector_conf, city.m) - offsetof(struct collector_conf, city)
@@ -222,7 +222,7 @@ static const struct sp_conf_key city_keys[] = {
 	{"retry_min_s", SP_CONF_INT, CI(retry_min_s), "10", 1, 3600, NULL, 0, NULL,
 	 "wait after a failed delivery, doubled per failure"},
 	{"retry_max_s", SP_CONF_INT, CI(retry_max_s), "600", 1, 86400, NULL, 0, NULL,
-	 "longest wait between attempts"},
+	 "longest wait between attempts; not below retry_min_s"},
 	{"device_records_max", SP_CONF_INT, CI(device_records_max), "250000", 10, 10000000, NULL, 0,
 	 NULL, "readings of one device in one period a summary reads (all held at once, ~220 bytes "
 	       "each); a device with more is left out of that period's summary"},
@@ -381,9 +381,28 @@ int collector_conf_init(struct collector_conf *c)
 	return sp_conf_defaults(&collector_conf_schema, c);
 }
 
+/*
+ * A sender's backoff doubles from retry_min_s up to retry_max_s; a maximum
+ * below the minimum would make every wait shorter than the first, and the
+ * outbox's test for a clock set back (a wait longer than the longest)
+ * would take each failed item as due again at once.
+ */
+static void check_retry(const char *path, const char *section, int64_t min_s, int64_t max_s,
+			struct sp_conf_errors *errs)
+{
+	if (max_s < min_s)
+		sp_conf_errors_add(errs, "%s: [%s] retry_max_s: %lld is below retry_min_s (%lld)",
+				   path, section, (long long)max_s, (long long)min_s);
+}
+
 int collector_conf_load(struct collector_conf *c, const char *path, struct sp_conf_errors *errs)
 {
-	return sp_conf_load(&collector_conf_schema, path, c, errs);
+	size_t before = errs->count;
+	int rc = sp_conf_load(&collector_conf_schema, path, c, errs);
+	/* relations between keys, each checked alone by the schema */
+	check_retry(path, "smtp", c->smtp.retry_min_s, c->smtp.retry_max_s, errs);
+	check_retry(path, "city", c->city.retry_min_s, c->city.retry_max_s, errs);
+	return rc ? rc : errs->count > before ? SP_ECONFIG : 0;
 }
 
 int collector_conf_override(struct collector_conf *c, const char *broker, const char *db,

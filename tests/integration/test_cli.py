@@ -126,6 +126,15 @@ def generic(env, prog):
                       "hysteresis = 3\n[site.cli-1.rule.lift.trapped]\nhold_s = 30\nseverity = major\n"
                       "enabled = false\n")
         expect_exit([b, "--config", rules, "--check-config"], 0, "collector with rule sections")
+        # keys fine alone, wrong together: a sender's longest wait below its first
+        for sec in ("smtp", "city"):
+            retry = write(os.path.join(d, "retry-%s.ini" % sec), "[%s]\nretry_min_s = 10\n"
+                          "retry_max_s = 5\n" % sec)
+            for extra in ([], ["--check-config"]):
+                expect_exit([b, "--config", retry] + extra, 2,
+                            "collector %s with [%s] retry_max_s below retry_min_s"
+                            % (" ".join(extra), sec),
+                            stderr_has=(retry, "[%s] retry_max_s" % sec, "retry_min_s"))
         # a mail address the alert mail could not carry: refused at start, not every mail later
         for key, value, line in (("to", "ops@example.org, \u8fd0\u7ef4@example.cn", 3),
                                  ("mail_to", '"o.p"@example.org', 5)):
