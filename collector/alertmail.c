@@ -69,10 +69,11 @@ static const struct sp_tz *site_tz(struct alertmail *am, const struct collector_
  * not a usable address (the configuration refuses those, so only if the
  * two rules ever part) is left out, said so, and the others get the mail;
  * a mail that cannot be composed at all is logged and counted in c->failed
- * (the alert stands).
+ * (the alert stands). *queued says whether a mail went into the outbox (a
+ * site nobody is to be mailed for has none).
  */
 static int put_mail(struct alertmail *am, struct store *s, struct mail_alert *a,
-		    struct alertmail_counts *c)
+		    struct alertmail_counts *c, bool *queued)
 {
 	const struct writer_mail *m = am->m;
 	char msgid[MAILFMT_MSGID_MAX];
@@ -80,6 +81,7 @@ static int put_mail(struct alertmail *am, struct store *s, struct mail_alert *a,
 	const struct sp_conf_list *to = sc && sc->mail_to.count ? &sc->mail_to : m->to;
 	const char *usable[COLLECTOR_MAIL_TO_MAX];
 	size_t nusable = 0;
+	*queued = false;
 	if (to->count == 0)
 		return 0;
 	a->tz = site_tz(am, sc);
@@ -118,7 +120,9 @@ static int put_mail(struct alertmail *am, struct store *s, struct mail_alert *a,
 		.alert_id = a->alert_id,
 		.reminder = !a->cleared && a->reminder > 0,
 	};
-	return store_w_mail_add(s, &mail, sp_now_ms());
+	int rc_add = store_w_mail_add(s, &mail, sp_now_ms());
+	*queued = rc_add == 0;
+	return rc_add;
 }
 
 /*
@@ -175,7 +179,8 @@ int alertmail_event(struct alertmail *am, struct store *s, const struct rule_eve
 			       .site = ev->site, .dev = ev->dev, .port = ev->port,
 			       .severity = severity, .detail = detail, .opened_at = opened_at,
 			       .cleared_at = cleared ? ev->ts : 0};
-	return put_mail(am, s, &a, c);
+	bool queued;
+	return put_mail(am, s, &a, c, &queued);
 }
 
 /* ---------------------------------------------------------------- reminders */
@@ -203,8 +208,10 @@ static int remind_one(void *ctx, const struct store_reminder *r)
 			       .site = r->site, .dev = r->dev, .port = r->port,
 			       .severity = r->severity, .detail = r->detail,
 			       .opened_at = r->opened_at};
-	int rc = put_mail(x->am, x->s, &a, x->c);
-	if (rc == 0 && (rc = store_w_alert_reminded(x->s, r->id, n)) == 0)
+	bool queued;
+	int rc = put_mail(x->am, x->s, &a, x->c, &queued);
+	/* the count is stored either way, so a reminder nobody could be sent is not tried again */
+	if (rc == 0 && (rc = store_w_alert_reminded(x->s, r->id, n)) == 0 && queued)
 		x->c->reminders++;
 	return rc;
 }

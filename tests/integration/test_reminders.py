@@ -10,6 +10,8 @@ test_reminders.py - critical alerts nobody acknowledges are mailed again
   - rem-a/chg-1 has smoke for 14 s (charger.smoke, critical) and nobody
     acknowledges it: its reminders stop when it clears;
   - no alert of another severity is reminded;
+  - rem-b, a site nobody is to be mailed for (no mail_to, no [smtp] to), traps a
+    passenger too: no mail, and its due reminders are not counted;
   - sitepulse_mail_reminders_total counts what was queued.
 """
 import json
@@ -39,9 +41,9 @@ def reminders(smtp):
     return got, by_id
 
 
-def find(coll, rule, state="all"):
+def find(coll, rule, state="all", site="rem-a"):
     got = [a for a in coll.api_ok("/api/v1/alerts", {"state": state, "limit": 100})
-           if a["rule"] == rule]
+           if a["rule"] == rule and a["site"] == site]
     return got[0] if got else None
 
 
@@ -58,17 +60,23 @@ def main(env):
     broker = env.broker()
     coll = env.collector(broker, extra={
         "rule.lift.trapped": {"hold_s": 2},
-        "smtp": {"url": smtp.url, "to": "crew@rem.example", "repeat_s": REPEAT_S,
+        "smtp": {"url": smtp.url, "repeat_s": REPEAT_S,
                  "max_per_hour": 1000, "retry_min_s": 1, "retry_max_s": 2},
+        "site.rem-a": {"mail_to": "crew@rem.example"},
     })
     agent = env.agent(broker, "rem-a", "gw-1", seed=31, lifts=1, chargers=1, ports=2,
                       heartbeat_s=1, time_scale=5,
                       args=["--scenario", "lift-1:trapped_between_floors@2+60",
                             "--scenario", "chg-1:smoke@2+14"])
+    unmailed = env.agent(broker, "rem-b", "gw-1", seed=32, lifts=1, chargers=0,
+                         heartbeat_s=1, time_scale=5,
+                         args=["--scenario", "lift-1:trapped_between_floors@2+60"])
 
     T.log("step: both critical alerts open")
-    trapped = T.wait_until(lambda: find(coll, "lift.trapped", "active"), 30,
+    trapped = T.wait_until(lambda: find(coll, "lift.trapped", "active", "rem-a"), 30,
                            "lift.trapped active", 0.5)
+    unmailed_trap = T.wait_until(lambda: find(coll, "lift.trapped", "active", "rem-b"), 30,
+                                 "lift.trapped active at rem-b", 0.5)
     smoke = T.wait_until(lambda: find(coll, "charger.smoke"), 30, "charger.smoke opened", 0.5)
 
     T.log("step: reminders 1 and 2 of the trapped passenger arrive, then it is acknowledged")
@@ -110,12 +118,17 @@ def main(env):
     T.check(1 <= len(set(got.get(smoke["id"], []))) <= int(lasted_s // REPEAT_S) + 1,
             "charger.smoke (lasted %.1f s): reminders %r" % (lasted_s, got.get(smoke["id"])))
     T.check_eq(sorted(got), sorted({trapped["id"], smoke["id"]}), "alerts that were reminded")
+    T.check(not any(m["message"].get("Subject", "").find("rem-b/") >= 0 for m in smtp.messages()),
+            "a mail for rem-b, which names no recipient")
+    T.check(find(coll, "lift.trapped", "all", "rem-b")["id"] == unmailed_trap["id"],
+            "rem-b's alert stands without mail")
     T.log("reminders: lift.trapped %r (acknowledged after %d), charger.smoke %r (lasted %.1f s)"
           % (got[trapped["id"]], at_ack, got.get(smoke["id"]), lasted_s))
     m = coll.metrics()
     T.check_eq(m["sitepulse_mail_reminders_total"], sum(len(set(v)) for v in got.values()),
                "sitepulse_mail_reminders_total")
     agent.terminate()
+    unmailed.terminate()
 
 
 if __name__ == "__main__":
