@@ -32,12 +32,13 @@
  *     exponential backoff with jitter (CONTRACT §6: 4xx too - the city may
  *     be fixing its side). No answer at all (no connection, a timeout) is
  *     the city's outage, not the summary's: the whole outbox waits one
- *     backoff of the endpoint's (store_sender_hold), one attempt per
- *     backoff instead of one per site, and the first summary delivered
- *     afterwards makes all of them due again (store_sender_release), so
- *     they go out at once, oldest first. A summary built meanwhile is
- *     tried at once. An attempt cut short by cityout_stop is not
- *     counted: the item is due again at the next start.
+ *     backoff of the endpoint's (store_sender_hold; hold_until_ms here,
+ *     for summaries built meanwhile too), one attempt per backoff instead
+ *     of one per site, and the first summary delivered afterwards makes
+ *     all of them due again (store_sender_release), so they go out at
+ *     once, oldest first. After a restart the first summary due is tried
+ *     at once. An attempt cut short by cityout_stop is not counted: the
+ *     item is due again at the next start.
  *  3. the queued gauge: at once when this thread adds or delivers a
  *     summary, and about once a second besides.
  * Without a url, summaries are built and kept (the API shows them) and
@@ -127,6 +128,7 @@ struct cityout {
 	int64_t next_scan_ms, next_gauge_ms; /* sp_mono_ms */
 	bool failing;  /* the last delivery failed (the recovery is logged once) */
 	int64_t unreachable_in_row; /* attempts in a row the city did not answer: its backoff */
+	int64_t hold_until_ms; /* sp_mono_ms: no attempt before (the city did not answer) */
 	unsigned seed; /* jitter */
 	struct sp_ratelimit send_log, build_log;
 };
@@ -466,6 +468,15 @@ static bool deliver(struct cityout *c)
 {
 	if (c->curl == NULL)
 		return false; /* no url: summaries are built and kept, not sent */
+	/*
+	 * The city did not answer: nothing is tried until its backoff has
+	 * passed, summaries built meanwhile included. Each attempt may take
+	 * timeout_s, and building waits for delivery (one thread): trying each
+	 * new summary at once cost a timeout per BUILD_BUDGET summaries built,
+	 * an hour before a thousand sites' period was even in the outbox.
+	 */
+	if (sp_mono_ms() < c->hold_until_ms)
+		return false;
 	for (int n = 0; n < SEND_BUDGET; n++) {
 		if (atomic_load(&c->stopping))
 			return false;
@@ -520,8 +531,12 @@ static bool deliver(struct cityout *c)
 		}
 		if (store_sender_retry(c->out, c->item.id, now + wait, error) != 0)
 			return false;
-		if (hold > 0 && store_sender_hold(c->out, now + hold) != 0)
+		if (hold > 0) {
+			c->hold_until_ms = sp_mono_ms() + hold;
+			/* in the store too, so that a restart keeps the backlog waiting */
+			(void)store_sender_hold(c->out, now + hold);
 			return false;
+		}
 	}
 	return true;
 }
