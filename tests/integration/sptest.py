@@ -48,6 +48,7 @@ import atexit
 import collections
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -178,9 +179,37 @@ def config_default(binary, section, key):
     return m.group(1)
 
 
+def _ephemeral_low():
+    """The lowest port the kernel hands out by itself (bind to port 0, outgoing connections)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORTS = random.Random(os.getpid() ^ time.time_ns())
+
+
 def free_port():
-    """A currently free TCP port on 127.0.0.1 (bind to port 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A currently free TCP port on 127.0.0.1, chosen below the kernel's ephemeral range.
+
+    A test often takes a port some time before anything listens on it (a broker started
+    next, a sink that "comes back" half a minute later, a broker restarted on the same
+    port) while other tests run at once (ctest -j). A port of the ephemeral range can be
+    taken meanwhile by any outgoing connection on the machine; one below it only by
+    another test choosing the same port at random (1 in ~10,000)."""
+    high = min(_ephemeral_low(), 65536)
+    low = max(1024, high - 12000)
+    for _ in range(100 if high - low >= 1000 else 0):
+        port = _PORTS.randrange(low, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use (or lingering): another
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # no room below the range
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
