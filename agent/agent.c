@@ -300,8 +300,13 @@ static void on_record(void *ctx, const struct sp_record *r)
 static void on_spool_drop(void *ctx, int64_t seq)
 {
 	struct agent *a = ctx;
-	if (a->journal)
-		journal_dropped(a->journal, seq);
+	if (a->journal && journal_dropped(a->journal, seq) != 0) {
+		/* as for a message's line (seal_message): nothing may follow a torn line */
+		SP_ERROR("agent", "journal write failed at the drop of seq %lld: journalling stops "
+				  "until restart", (long long)seq);
+		journal_close(a->journal);
+		a->journal = NULL;
+	}
 }
 
 /*
@@ -716,8 +721,11 @@ static void apply_commands(struct agent *a)
 		 * spool that cannot take it (a full disk) does not hold the command
 		 * back: it is applied, and a restart forgets it.
 		 */
-		if (spool_cmd_add(a->spool, c->id, c->cmd, c->dev, (int)c->port, sp_now_ms(),
-				  CMD_IDS_KEPT) < 0)
+		int added = spool_cmd_add(a->spool, c->id, c->cmd, c->dev, (int)c->port,
+					  sp_now_ms(), CMD_IDS_KEPT);
+		if (added == 0)
+			continue; /* the spool has its id: applied before, when the ring had it too */
+		if (added < 0)
 			SP_WARN("agent", "command %s: not remembered in the spool (applied all "
 					 "the same; a restart forgets it%s)",
 				c->id, on ? ": the port is off again after it" : "");

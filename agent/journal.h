@@ -13,7 +13,12 @@
  * record by record, with what the collector stored. Each line is flushed
  * before the message is published, and at start-up messages that reached
  * the spool but not the journal (a kill -9 between the two) are added, so
- * the journal lists every message that can ever be published.
+ * the journal lists every message that can ever be published. Drop notices
+ * are not caught up that way: a kill -9 between the spool's commit of an
+ * overflow and their lines loses them (the spool keeps no record of drops),
+ * and the journal then lists those messages as created, never dropped.
+ * After a failed write (a full disk) the journal stops until the next
+ * start, so that no line follows a torn one.
  */
 #ifndef SP_AGENT_JOURNAL_H
 #define SP_AGENT_JOURNAL_H

@@ -17,6 +17,10 @@ reads the agent's journal (the data messages it created, in seq order):
       the spool's 64-id memory and must not turn it off again);
   (5) port_off chg-1 port 2 (id off-2), then on-1 sent once more: on-1 is
       not applied a second time, the port stays disabled.
+  (6) port_on port 2 (on-4), then 70 commands for a port chg-1 does not have
+      (each a new id: they push every real id out of the agent's in-memory
+      ring of 64), then off-2 once more: the spool still has off-2, so it is
+      not applied a second time and port 2 stays in service.
 Before port_on existed the command was refused (bad_enum) and the port stayed
 disabled for good: there was no way back short of editing the spool by hand.
 """
@@ -146,6 +150,25 @@ def main(env):
     T.check(p2 and all(st == "disabled" for _, st in p2),
             "id on-1 was applied a second time (chg-1 port 2: %s)" % p2[-5:])
     T.log("  on-1 not applied again: port 2 disabled in %d records" % len(p2))
+
+    T.log("step (6): on-4, 70 ids for a port chg-1 lacks, then off-2 once more")
+    seq = until_reported(broker, agent, "port_on (on-4)", in_service, id="on-4", cmd="port_on",
+                         port=2, reason="repaired")
+    for batch in range(10):  # 7 a batch: below the agent's 16 waiting between two ticks
+        T.publish_lines(broker, TOPIC, [json.dumps(
+            {"v": 1, "ts": T.now_ms(), "id": "nx-%d" % (batch * 7 + i), "cmd": "port_off",
+             "dev": "chg-1", "port": 9}) for i in range(7)])
+        time.sleep(0.3)
+    T.wait_until(lambda: agent.proc.log_text().count("no port 9 on chg-1") >= 70, 15,
+                 "the 70 commands for port 9 refused")
+    s1 = agent.last_seq()
+    send(broker, id="off-2", port=2)
+    until_reported(broker, agent, "port_off chg-1 port 3 (off-11)", disabled, id="off-11", port=3)
+    T.wait_until(lambda: agent.last_seq() >= s1 + 3, 15, "three more messages")
+    p2 = port_states(agent, "chg-1", 2, seq)
+    T.check(p2 and all(st != "disabled" for _, st in p2),
+            "id off-2 was applied a second time once the ring forgot it (chg-1 port 2: %s)"
+            % p2[-5:])
     rc, _ = agent.terminate()
     T.check_eq(rc, 0, "agent exit status on SIGTERM")
 
