@@ -132,6 +132,19 @@ static int64_t dev_now(const struct device *dv, int64_t now)
 	return add_time(dv->clock_ts, now > dv->clock_rx ? now - dv->clock_rx : 0);
 }
 
+void rules_clock_set_back(struct rules *r, int64_t now_ms, int64_t back_ms)
+{
+	for (size_t i = 0; i < r->devs_used; i++) {
+		struct device *dv = &r->devs[i];
+		if (dv->names == NULL)
+			continue; /* a free slot */
+		if (dv->clock_rx > now_ms)
+			dv->clock_rx -= back_ms; /* both are collector times: no overflow */
+		if (dv->behind_rx != NOT_BEHIND && dv->behind_rx > now_ms)
+			dv->behind_rx -= back_ms;
+	}
+}
+
 void rules_clock_set_forward(struct rules *r, int64_t fwd_ms)
 {
 	for (size_t i = 0; i < r->devs_used; i++) {

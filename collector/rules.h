@@ -244,6 +244,15 @@ int rules_tick(struct rules *r, int64_t now_ms, rule_event_fn fn, void *ctx);
 void rules_clock_set_forward(struct rules *r, int64_t fwd_ms);
 
 /*
+ * The collector's clock was set back by back_ms, now reading now_ms: the
+ * arrival times the old clock stamped after now_ms move back as much. A
+ * device's clock is carried forward only from its newest record's arrival
+ * on, so without this it stood still for the length of the step: a pending
+ * hold (a trapped passenger) ran out only with the device's next record.
+ */
+void rules_clock_set_back(struct rules *r, int64_t now_ms, int64_t back_ms);
+
+/*
  * Forgets all state (after a rolled-back transaction), before reloading it.
  * Kept: the fault clears remembered (rules_note_fault_clear) and
  * lift.door_reopen's door counts, which the store does not hold. A count

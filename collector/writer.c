@@ -873,6 +873,7 @@ static void note_clock(struct writer *w, int64_t now, int64_t mono)
 	if (w->clock_off_known && off < w->clock_off - CLOCK_STEP_MS) {
 		int64_t back = w->clock_off - off;
 		w->clock_back_ms += back;
+		rules_clock_set_back(w->rules, now, back);
 		w->fwd_ms = 0; /* arrivals stamped from now on may lie below fwd_upto */
 		SP_WARN("writer", "the collector's clock was set back %lld s; the liveness times it "
 				  "stamped while it ran ahead move back as much",

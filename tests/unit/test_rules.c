@@ -1774,6 +1774,32 @@ out:
 	fx_close(&f);
 }
 
+/*
+ * The collector's clock set back an hour 5 s into a hold: the device's
+ * clock is carried forward from its record's arrival, which the old clock
+ * stamped an hour ahead; the hold still runs out 20 s after it began.
+ */
+static void test_clock_set_back_keeps_holds(void)
+{
+	const int64_t HOUR = 3600 * S;
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	feed(&f, &LIFT, trapped(&LIFT, T0, 2, true), R0);
+	CHECK_EQ_INT(s->n, 1);
+	sink_clear(s);
+	rules_clock_set_back(f.r, R0 + 5 * S - HOUR, HOUR);
+	CHECK_EQ_INT(tick(&f, R0 - HOUR + 20 * S - 1), 0);
+	CHECK_EQ_INT(s->n, 0);
+	/* without the move the device's clock stood at T0 until R0 on the new clock */
+	CHECK_EQ_INT(tick(&f, R0 - HOUR + 20 * S), 0);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", T0, T0 + 20 * S);
+out:
+	fx_close(&f);
+}
+
 static void test_clock_step_keeps_holds_of_the_new_time(void)
 {
 	struct fx f;
@@ -2494,6 +2520,7 @@ int main(void)
 	RUN(test_clock_step_configured);
 	RUN(test_clock_step_keeps_holds_of_the_new_time);
 	RUN(test_clock_set_forward_keeps_holds);
+	RUN(test_clock_set_back_keeps_holds);
 	RUN(test_load_takes_no_time_far_ahead);
 	RUN(test_station_rules);
 	RUN(test_cabinet_over_temp);
