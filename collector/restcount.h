@@ -80,7 +80,10 @@ void restcount_forget(struct restcount *t, int64_t device_id);
 /* Lifts counted now. */
 size_t restcount_count(const struct restcount *t);
 
-/* New lifts refused since creation (table full, or no memory). */
+/*
+ * Records refused a count since creation (table full, or no memory): each
+ * record of a lift left uncounted while its door is not shut.
+ */
 uint64_t restcount_refused(const struct restcount *t);
 
 #endif

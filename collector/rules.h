@@ -285,9 +285,9 @@ int rules_load_hold(struct rules *r, const struct rule_device *d, const char *ru
 size_t rules_count(const struct rules *r);
 
 /*
- * lift.door_reopen counts that could not begin since creation: as many as
- * RULES_DOOR_COUNTS_MAX ran already (or no memory), so that lift's door went
- * uncounted (restcount.h).
+ * lift.door_reopen counts that could not begin since creation, one per
+ * record refused: as many as RULES_DOOR_COUNTS_MAX ran already (or no
+ * memory), so that lift's door went uncounted (restcount.h).
  */
 uint64_t rules_door_counts_refused(const struct rules *r);
 

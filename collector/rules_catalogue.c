@@ -184,8 +184,8 @@ static enum verdict lift_door_open_long(const struct rule_device *d, const struc
  * RULES_DOOR_IDLE_MS ends it. Below the threshold (the count just began, or
  * began again after the counter went back) is KEEP_OPEN: nothing opens,
  * and an open alert stays open, for a reset counter does not undo the
- * cycles seen. UNKNOWN when nothing is counted (no counter in the record,
- * a door shut with no count running, the table full).
+ * cycles seen. A door shut with no count running is FALSE; UNKNOWN when
+ * nothing can be counted (no counter in the record, the table full).
  */
 static enum verdict lift_door_reopen(const struct rule_device *d, const struct sp_record *rec,
 				     const struct rule_facts *f, const struct rule_setting *s,
@@ -195,8 +195,16 @@ static enum verdict lift_door_reopen(const struct rule_device *d, const struct s
 	const struct sp_lift *l = &rec->u.lift;
 	if (l->dir != SP_DIR_STOP || f->door.ended)
 		return V_FALSE;
-	if (!f->door.counting)
-		return V_UNKNOWN;
+	if (!f->door.counting) {
+		/*
+		 * A door shut with no count running: nothing obstructs it. Also
+		 * where a count was lost (a restart, a rolled-back batch) under an
+		 * alert still open, which would otherwise stay open while the car
+		 * stands parked.
+		 */
+		bool shut = l->door == SP_DOOR_CLOSED && (rec->has & SP_HAS_DOOR_CYCLES);
+		return shut ? V_FALSE : V_UNKNOWN;
+	}
 	lift_snap(l, v);
 	v->a = (double)f->door.counted;
 	/* how long the count took, for the detail (0 for records out of order) */

@@ -1213,6 +1213,36 @@ out:
 	fx_close(&f);
 }
 
+/*
+ * A restart (or a rolled-back batch) forgets the door counts, not the open
+ * alert: the first record of the car standing with its door shut ends it,
+ * rather than leaving it open for as long as the car stays parked.
+ */
+static void test_door_reopen_count_lost(void)
+{
+	struct fx f;
+	if (!fx_open_doors(&f))
+		goto out;
+	struct sink *s = f.s;
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.door_reopen", 0, "", 91, T0 + 20 * S, R0),
+		     0);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+	feed(&f, &LIFT, shut(&LIFT, T0 + 25 * S, 6, 305), R0 + 25 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EV(s, 0, RULE_CLEAR, RULE_LIFT_DOOR_REOPEN, 0, "", ANY, T0 + 25 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
+	/* a record without the counter says nothing either way: a new alert stays open */
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.door_reopen", 0, "", 92, T0 + 30 * S, R0),
+		     0);
+	struct sp_record r = shut(&LIFT, T0 + 35 * S, 6, 305);
+	r.has &= ~SP_HAS_DOOR_CYCLES;
+	feed(&f, &LIFT, r, R0 + 35 * S);
+	CHECK_EQ_INT(s->n, 1);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+out:
+	fx_close(&f);
+}
+
 static void test_inspection_suppresses(void)
 {
 	struct fx f;
@@ -2507,6 +2537,7 @@ int main(void)
 	RUN(test_door_reopen_configured);
 	RUN(test_door_reopen_without_counter);
 	RUN(test_door_reopen_idle);
+	RUN(test_door_reopen_count_lost);
 	RUN(test_inspection_suppresses);
 	RUN(test_out_of_service_trapped);
 	RUN(test_faults_per_code);
