@@ -702,6 +702,17 @@ static int process_batch(struct writer *w, size_t n, bool expire, bool flush_all
 		else if (w->fwd_ms > 0 && w->msgs[i].received_ms <= w->fwd_upto)
 			w->msgs[i].received_ms += w->fwd_ms;
 	}
+	/*
+	 * Judged against a partial state, records would open alerts already
+	 * open and leave open ones uncleared: without it the batch fails, as
+	 * one the store refuses (its messages are not acknowledged).
+	 */
+	if (w->conditions_stale) {
+		if ((rc = writer_load_conditions(w)))
+			return rc;
+		w->conditions_stale = false;
+		SP_INFO("alerts", "alert state read again: %zu conditions", rules_count(w->rules));
+	}
 	if ((rc = store_w_begin(w->p.store)))
 		return rc;
 	/*
@@ -814,8 +825,9 @@ fail_committed:
 	alertlog_abort(w->alert_lines); /* those alerts do not exist: the store has none of them */
 	w->device_count = store_w_device_count(w->p.store);
 	/* the rules moved with the rolled-back records: take their state from the store again */
-	if (writer_load_conditions(w))
-		SP_WARN("alerts", "cannot reload the alert state; it rebuilds from new records");
+	w->conditions_stale = writer_load_conditions(w) != 0;
+	if (w->conditions_stale)
+		SP_WARN("alerts", "cannot reload the alert state; the next batch tries again first");
 	return rc;
 }
 

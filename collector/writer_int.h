@@ -84,6 +84,11 @@ struct writer {
 	int64_t started_wall;
 	int64_t device_count;
 	bool failing;                 /* the last batch failed to commit */
+	/*
+	 * The alert state could not be read again after a rollback: the next
+	 * batch reads it before judging anything, or fails as the store does.
+	 */
+	bool conditions_stale;
 	/* births and states in batches that failed since: to ask the broker for again (writer.c) */
 	uint64_t retained_dropped;
 	int64_t liveness_flushed_mono;
