@@ -131,15 +131,24 @@ static int put_str_field(struct sp_buf *b, const char *name, const char *v)
 	return rc ? rc : v ? sp_buf_json_str(b, v, strlen(v)) : sp_buf_puts(b, "null");
 }
 
+/* The answer to a store read that found every read connection busy (STORE_READ_WAIT_MS). */
+static enum MHD_Result send_store_busy(struct MHD_Connection *c, const struct request *rq)
+{
+	return api_send_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "store busy, try again");
+}
+
 /*
- * The answer to a list that could not be built. One that outgrew
- * RESPONSE_MAX says so, the same on every route (the client can ask for
- * less: a smaller limit, a shorter range, one site); anything else is the
+ * The answer to a list that could not be built (store_rc: the read's
+ * result). One that outgrew RESPONSE_MAX says so, the same on every route
+ * (the client can ask for less: a smaller limit, a shorter range, one
+ * site); every reader busy is a 503 to try again; anything else is the
  * store's failure, which the store has logged.
  */
 static enum MHD_Result send_list_error(struct MHD_Connection *c, const struct request *rq,
-				       const struct list_ctx *l)
+				       const struct list_ctx *l, int store_rc)
 {
+	if (store_rc == SP_EBUSY)
+		return send_store_busy(c, rq);
 	return api_send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR,
 			  l->rc == SP_ETOOBIG ? "result too large" : "store unavailable");
 }
@@ -174,7 +183,7 @@ static enum MHD_Result route_sites(struct api *a, struct MHD_Connection *c,
 		l.rc = sp_buf_putc(&b, ']');
 	if (rc || l.rc) {
 		sp_buf_free(&b);
-		return send_list_error(c, rq, &l);
+		return send_list_error(c, rq, &l, rc);
 	}
 	return api_send_json(c, MHD_HTTP_OK, &b);
 }
@@ -226,7 +235,7 @@ static enum MHD_Result route_devices(struct api *a, struct MHD_Connection *c,
 		l.rc = sp_buf_putc(&b, ']');
 	if (rc || l.rc) {
 		sp_buf_free(&b);
-		return send_list_error(c, rq, &l);
+		return send_list_error(c, rq, &l, rc);
 	}
 	return api_send_json(c, MHD_HTTP_OK, &b);
 }
@@ -262,7 +271,7 @@ static enum MHD_Result route_readings(struct api *a, struct MHD_Connection *c,
 		l.rc = sp_buf_putc(&b, ']');
 	if (rc < 0 || l.rc) {
 		sp_buf_free(&b);
-		return send_list_error(c, rq, &l);
+		return send_list_error(c, rq, &l, rc);
 	}
 	return api_send_json(c, MHD_HTTP_OK, &b);
 }
@@ -325,7 +334,7 @@ static enum MHD_Result route_alerts(struct api *a, struct MHD_Connection *c,
 		l.rc = sp_buf_putc(&b, ']');
 	if (rc < 0 || l.rc) {
 		sp_buf_free(&b);
-		return send_list_error(c, rq, &l);
+		return send_list_error(c, rq, &l, rc);
 	}
 	return api_send_json(c, MHD_HTTP_OK, &b);
 }
@@ -340,7 +349,10 @@ static enum MHD_Result route_alert_counts(struct api *a, struct MHD_Connection *
 {
 	int64_t counts[STORE_ALERT_STATES][STORE_ALERT_SEVERITIES];
 	struct sp_buf b = SP_BUF_INIT(0);
-	if (store_r_alert_counts(a->p.store, true, counts) != 0)
+	int src = store_r_alert_counts(a->p.store, true, counts);
+	if (src == SP_EBUSY)
+		return send_store_busy(c, rq);
+	if (src != 0)
 		return api_send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable");
 	int rc = sp_buf_puts(&b, "{\"active\":{");
 	for (int v = 0; !rc && v < STORE_ALERT_SEVERITIES; v++) {
@@ -401,7 +413,7 @@ static enum MHD_Result route_summaries(struct api *a, struct MHD_Connection *c,
 		l.rc = sp_buf_putc(&b, ']');
 	if (rc < 0 || l.rc) {
 		sp_buf_free(&b);
-		return send_list_error(c, rq, &l);
+		return send_list_error(c, rq, &l, rc);
 	}
 	return api_send_json(c, MHD_HTTP_OK, &b);
 }

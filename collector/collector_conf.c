@@ -114,7 +114,8 @@ static const struct sp_conf_key store_keys[] = {
 	 "(65 minutes: their hour is over); shorter is for tests, it merges the current hour "
 	 "again and again"},
 	{"readers", SP_CONF_INT, ST(readers), "2", 1, 64, NULL, 0, NULL,
-	 "read connections for the API"},
+	 "read connections for the API; a read that finds all busy for 5 s answers 503 "
+	 "store busy"},
 	{"gap_window_s", SP_CONF_INT, ST(gap_window_s), "600", 1, 604800, NULL, 0, NULL,
 	 "a missing seq still open after this long is declared missing (CONTRACT §3.4)"},
 	{"max_devices", SP_CONF_INT, ST(max_devices), "1000000", 1, 100000000, NULL, 0, NULL,
@@ -159,7 +160,9 @@ static const struct sp_conf_key api_keys[] = {
 	 check_token,
 	 "bearer tokens with the operator role (read and acknowledge); a token or its sha256:HEX; "
 	 "an acknowledgement without a name is recorded as operator-N, N the token's place here"},
-	{"threads", SP_CONF_INT, API(threads), "2", 1, 64, NULL, 0, NULL, "HTTP worker threads"},
+	{"threads", SP_CONF_INT, API(threads), "4", 1, 64, NULL, 0, NULL,
+	 "HTTP worker threads; keep it above [store] readers: a thread waiting for a reader is "
+	 "free again within 5 s, so the ones beyond the readers come free for /healthz"},
 	{"max_connections", SP_CONF_INT, API(max_connections), "512", 1, 100000, NULL, 0, NULL,
 	 "open HTTP connections at most (beyond: refused)"},
 	{"max_connections_per_ip", SP_CONF_INT, API(max_connections_per_ip), "64", 0, 100000, NULL,

@@ -656,11 +656,20 @@ int store_r_summaries(struct store *s, const char *site, int64_t from, int64_t t
 		      store_summary_fn fn, void *ctx);
 
 /*
+ * Every store_r_* read waits at most STORE_READ_WAIT_MS for one of the
+ * `readers` connections and answers SP_EBUSY when all stayed busy that
+ * long (slow queries): an HTTP worker thread waiting for a reader is free
+ * again within it, so the API's threads beyond `readers` always come free
+ * for /healthz, and a caller gets a clear "busy" rather than a queue.
+ */
+#define STORE_READ_WAIT_MS 5000
+
+/*
  * A quick read check for /healthz: 0 when a read connection answers; 1
  * when every read connection stayed busy for STORE_PING_WAIT_MS (they are
  * reading, so the file is readable: the caller takes it as healthy, not as
- * a failure); SP_E* when the read fails. Unlike the other reads, which
- * wait for a connection as long as it takes, it never waits longer.
+ * a failure); SP_E* when the read fails. It waits a fifth of what the
+ * other reads wait (STORE_READ_WAIT_MS).
  */
 #define STORE_PING_WAIT_MS 1000
 int store_r_ping(struct store *s);

@@ -660,6 +660,8 @@ int sqa_r_alerts(void *impl, const struct store_alerts_query *q, store_alert_fn 
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
+	if (r == NULL)
+		return SP_EBUSY; /* every reader busy for STORE_READ_WAIT_MS */
 	int which = q->state == STORE_ALERTS_ACTIVE ? RA_LIST_ACTIVE
 		    : q->site != NULL		    ? RA_LIST_SITE
 						    : RA_LIST;
@@ -676,6 +678,8 @@ int sqa_r_alert_counts(void *impl, bool active_only,
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
+	if (r == NULL)
+		return SP_EBUSY; /* every reader busy for STORE_READ_WAIT_MS */
 	sqlite3_stmt *st = r->alert_st[active_only ? RA_ACTIVE_COUNTS : RA_COUNTS];
 	int rc;
 	memset(counts, 0, sizeof(int64_t) * STORE_ALERT_STATES * STORE_ALERT_SEVERITIES);
@@ -774,6 +778,8 @@ int sqa_r_alerts_during(void *impl, const char *site, int64_t from, int64_t to, 
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
+	if (r == NULL)
+		return SP_EBUSY; /* every reader busy for STORE_READ_WAIT_MS */
 	sqlite3_stmt *st = r->alert_st[RA_DURING];
 	sqs_bind_text(st, 1, site);
 	sqlite3_bind_int64(st, 2, from);

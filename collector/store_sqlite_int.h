@@ -119,7 +119,11 @@ int sqs_prepare_all(struct sqlite_store *s, sqlite3 *db, const char *const *sql,
 		    sqlite3_stmt **out);
 /* Binds text, or NULL for a NULL pointer; the text must outlive the step. */
 void sqs_bind_text(sqlite3_stmt *st, int i, const char *text);
-/* Borrows a read connection (waits for one), and gives it back. */
+/*
+ * Borrows a read connection, waiting at most STORE_READ_WAIT_MS for one;
+ * NULL if none came free (the caller answers SP_EBUSY). Given back with
+ * sqs_give_back or sqs_rdone.
+ */
 struct reader *sqs_borrow(struct sqlite_store *s);
 /* Borrows one, waiting at most wait_ms for one to come free; NULL if none did. */
 struct reader *sqs_borrow_within(struct sqlite_store *s, int64_t wait_ms);

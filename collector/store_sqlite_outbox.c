@@ -371,6 +371,8 @@ int sqo_r_summaries(void *impl, const char *site, int64_t from, int64_t to, int6
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
+	if (r == NULL)
+		return SP_EBUSY; /* every reader busy for STORE_READ_WAIT_MS */
 	sqlite3_stmt *st = r->outbox_st[RO_SUMMARIES];
 	int rc, n = 0;
 	sqs_bind_text(st, 1, site);

@@ -116,12 +116,7 @@ static struct reader *take_free_locked(struct sqlite_store *s)
 
 struct reader *sqs_borrow(struct sqlite_store *s)
 {
-	struct reader *r;
-	pthread_mutex_lock(&s->pool_lock);
-	while ((r = take_free_locked(s)) == NULL)
-		pthread_cond_wait(&s->pool_free, &s->pool_lock);
-	pthread_mutex_unlock(&s->pool_lock);
-	return r;
+	return sqs_borrow_within(s, STORE_READ_WAIT_MS);
 }
 
 struct reader *sqs_borrow_within(struct sqlite_store *s, int64_t wait_ms)
@@ -163,6 +158,8 @@ int sqr_sites(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, 
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
+	if (r == NULL)
+		return SP_EBUSY; /* every reader busy for STORE_READ_WAIT_MS */
 	sqlite3_stmt *st = r->st[R_SITES];
 	int rc;
 	sqlite3_bind_int64(st, 1, now_ms - offline_ms);
@@ -180,6 +177,8 @@ int sqr_site_names(void *impl, store_site_name_fn fn, void *ctx)
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
+	if (r == NULL)
+		return SP_EBUSY; /* every reader busy for STORE_READ_WAIT_MS */
 	sqlite3_stmt *st = r->st[R_SITE_NAMES];
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -303,6 +302,8 @@ int sqr_devices(void *impl, const char *site, int64_t now_ms, int64_t offline_ms
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
+	if (r == NULL)
+		return SP_EBUSY; /* every reader busy for STORE_READ_WAIT_MS */
 	sqlite3_stmt *st = r->st[site ? R_DEVICES_SITE : R_DEVICES_ALL];
 	int rc;
 	sqs_bind_text(st, 1, site);
@@ -418,6 +419,8 @@ int sqr_readings(void *impl, const struct store_readings_query *q, store_reading
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
+	if (r == NULL)
+		return SP_EBUSY; /* every reader busy for STORE_READ_WAIT_MS */
 	sqlite3_stmt *st = r->st[R_DEV_ID];
 	int64_t device_id;
 	int rc;
@@ -462,6 +465,8 @@ int sqr_device_records(void *impl, const char *site, const char *dev, int64_t fr
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
+	if (r == NULL)
+		return SP_EBUSY; /* every reader busy for STORE_READ_WAIT_MS */
 	sqlite3_stmt *st = r->st[R_DEV_ID];
 	struct found_rec *found = NULL;
 	size_t n = 0, cap = 0;
@@ -537,6 +542,8 @@ int sqr_device_counts(void *impl, int64_t now_ms, int64_t offline_ms,
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
+	if (r == NULL)
+		return SP_EBUSY; /* every reader busy for STORE_READ_WAIT_MS */
 	sqlite3_stmt *st = r->st[R_COUNTS];
 	int rc;
 	memset(counts, 0, sizeof(int64_t) * SP_DEV_KIND_COUNT * 2);
@@ -570,6 +577,8 @@ int sqr_site_has_records(void *impl, const char *site, int64_t from, int64_t to)
 {
 	struct sqlite_store *s = impl;
 	struct reader *r = sqs_borrow(s);
+	if (r == NULL)
+		return SP_EBUSY; /* every reader busy for STORE_READ_WAIT_MS */
 	sqlite3_stmt *st = r->st[R_SITE_HAS];
 	sqs_bind_text(st, 1, site);
 	sqlite3_bind_int64(st, 2, from);

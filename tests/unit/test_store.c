@@ -4053,6 +4053,98 @@ static void test_city_hold(void)
  * nothing were held: after a restart, summaries held by the run before
  * waited out their hold although the city answered.)
  */
+/* A read that holds the only reader until told (store_r_site_names' callback waits). */
+struct reader_holder {
+	struct store *s;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool holding, release, done;
+	int rc;
+};
+
+static int hold_the_reader(void *ctx, const char *site)
+{
+	struct reader_holder *h = ctx;
+	(void)site;
+	pthread_mutex_lock(&h->lock);
+	h->holding = true;
+	pthread_cond_broadcast(&h->cond);
+	while (!h->release)
+		pthread_cond_wait(&h->cond, &h->lock);
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
+static void *reader_holder_main(void *arg)
+{
+	struct reader_holder *h = arg;
+	int rc = store_r_site_names(h->s, hold_the_reader, h);
+	pthread_mutex_lock(&h->lock);
+	h->rc = rc;
+	h->done = true;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+/*
+ * Every reader busy with a slow query: another read answers SP_EBUSY after
+ * STORE_READ_WAIT_MS instead of waiting as long as the query takes (an API
+ * thread comes free for /healthz), the ping 1 after STORE_PING_WAIT_MS;
+ * once the reader is back, reads work again.
+ */
+static void test_reads_all_readers_busy(void)
+{
+	char path[512];
+	harness_tmp_file(path, sizeof(path), "test_store", "db");
+	struct store_params p = {.path = path, .readers = 1, .cache_mb = 4};
+	struct store *s = store_open(&p);
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t agent;
+	struct store_device d;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "busy-1", "a", &agent), 0);
+	CHECK_EQ_INT(store_w_upsert_device(s, "busy-1", "lift-1", agent, NULL, SP_DEV_LIFT, NULL, &d),
+		     0);
+	CHECK_EQ_INT(store_w_commit(s), 0);
+
+	struct reader_holder h = {.s = s};
+	pthread_mutex_init(&h.lock, NULL);
+	pthread_cond_init(&h.cond, NULL);
+	pthread_t t;
+	CHECK_EQ_INT(pthread_create(&t, NULL, reader_holder_main, &h), 0);
+	pthread_mutex_lock(&h.lock);
+	while (!h.holding && !h.done)
+		pthread_cond_wait(&h.cond, &h.lock);
+	bool holding = h.holding;
+	pthread_mutex_unlock(&h.lock);
+	CHECK(holding);
+	if (holding) {
+		struct site_rows sr = {0};
+		int64_t t0 = mono_ms();
+		CHECK_EQ_INT(store_r_sites(s, NOW, OFFLINE, on_site, &sr), SP_EBUSY);
+		int64_t waited = mono_ms() - t0;
+		CHECK(waited >= STORE_READ_WAIT_MS - 20);
+		CHECK(waited < STORE_READ_WAIT_MS + 10000);
+		CHECK_EQ_INT(sr.n, 0);
+		CHECK_EQ_INT(store_r_ping(s), 1);
+	}
+	pthread_mutex_lock(&h.lock);
+	h.release = true;
+	pthread_cond_broadcast(&h.cond);
+	pthread_mutex_unlock(&h.lock);
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(h.rc, 0);
+	struct site_rows sr = {0};
+	CHECK_EQ_INT(store_r_sites(s, NOW, OFFLINE, on_site, &sr), 0);
+	CHECK_EQ_INT(sr.n, 1);
+	pthread_mutex_destroy(&h.lock);
+	pthread_cond_destroy(&h.cond);
+	drop(s, path);
+}
+
 static void test_sender_release_needs_hold(void)
 {
 	char path[256];
@@ -4394,6 +4486,7 @@ int main(void)
 	RUN(test_mail_order_migrated);
 	RUN(test_city_hold);
 	RUN(test_sender_release_needs_hold);
+	RUN(test_reads_all_readers_busy);
 	RUN(test_city_outbox);
 	RUN(test_device_records_in_time_order);
 	RUN(test_alerts_during_and_since);
