@@ -21,10 +21,13 @@
 static bool alert_ack_path(const char *path, int64_t *id)
 {
 	static const char prefix[] = "/api/v1/alerts/";
+	if (strncmp(path, prefix, sizeof(prefix) - 1) != 0)
+		return false;
+	/* past the prefix only once the path is known to hold it */
 	const char *p = path + sizeof(prefix) - 1;
 	int64_t v = 0;
 	int digits = 0;
-	if (strncmp(path, prefix, sizeof(prefix) - 1) != 0 || *p < '1' || *p > '9')
+	if (*p < '1' || *p > '9')
 		return false;
 	for (; *p >= '0' && *p <= '9'; p++) {
 		if (++digits > 18)

@@ -4,7 +4,9 @@
  * The configuration may list tokens in plain text or as "sha256:HEX"
  * (print one with `sitepulse-collector --hash-token TOKEN`), so a config
  * file need not hold usable secrets. At start every token becomes a digest
- * and the plain text is wiped from memory. A presented token is hashed and
+ * and the plain text is wiped from memory (the copies sitepulse made: the
+ * configuration list's items here, its working copy in conf.c; not the
+ * INI parser's line buffer or stdio's). A presented token is hashed and
  * compared with every digest in constant time. Tokens are never logged.
  *
  * This is the collector's only user of OpenSSL's libcrypto.

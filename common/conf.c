@@ -128,6 +128,14 @@ static void list_free(struct sp_conf_list *l)
 	l->count = 0;
 }
 
+/* Frees a list value's working copy; a secret's is wiped first (tokens: tokens.h). */
+static void free_work(char *work, size_t size, bool secret)
+{
+	if (secret)
+		explicit_bzero(work, size);
+	free(work);
+}
+
 static void free_value(const struct sp_conf_key *k, void *target)
 {
 	char *dst = (char *)target + k->offset;
@@ -226,6 +234,8 @@ static int set_value(const struct sp_conf_key *k, void *target, const char *text
 		struct sp_conf_list l = {NULL, 0};
 		size_t held = append ? ((struct sp_conf_list *)dst)->count : 0;
 		char *work = strdup(text), *save = NULL;
+		size_t work_size = strlen(text) + 1;
+		bool secret = (k->flags & SP_CONF_SECRET) != 0;
 		if (work == NULL) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
@@ -243,10 +253,10 @@ static int set_value(const struct sp_conf_key *k, void *target, const char *text
 				if (!too_many && !(k->flags & SP_CONF_SECRET)) {
 					snprintf(err, errlen, "bad value \"%.80s\" in the list (accepted: %s)",
 						 item, accepted);
-					free(work);
+					free_work(work, work_size, secret);
 					return -1;
 				}
-				free(work);
+				free_work(work, work_size, secret);
 				goto bad;
 			}
 			char **p = realloc(l.items, (l.count + 1) * sizeof(*p));
@@ -256,14 +266,14 @@ static int set_value(const struct sp_conf_key *k, void *target, const char *text
 				if (p)
 					l.items = p;
 				list_free(&l);
-				free(work);
+				free_work(work, work_size, secret);
 				snprintf(err, errlen, "out of memory");
 				return -1;
 			}
 			l.items = p;
 			l.items[l.count++] = copy;
 		}
-		free(work);
+		free_work(work, work_size, secret);
 		if (append && l.count == 0)
 			return 0; /* an empty line adds nothing (l.items is NULL) */
 		if (append && held > 0) {
