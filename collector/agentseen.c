@@ -2,9 +2,10 @@
  * agentseen.c - when each agent was last heard, and which notes are due
  * (see agentseen.h).
  *
- * Entries sit in one array for the writer's lifetime; a hash index over
- * it (slotindex.h) finds an agent's, and the noted list holds the indexes of the entries heard since their
- * last committed write, so a flush looks at those alone.
+ * Entries sit in one array for the writer's lifetime, numbered by a hash
+ * index (slotindex.h: entries [0, index.high), none ever released) that
+ * finds an agent's; the noted list holds the indexes of the entries heard
+ * since their last committed write, so a flush looks at those alone.
  */
 #include "agentseen.h"
 
@@ -28,7 +29,7 @@ struct entry {
 struct agentseen {
 	int64_t slow_ms;
 	struct entry *entries;
-	size_t nentries, capentries;
+	size_t capentries;
 	struct sp_slotindex index;
 	uint32_t *noted;
 	size_t nnoted, capnoted;
@@ -79,15 +80,16 @@ int agentseen_note(struct agentseen *s, int64_t agent_id, int64_t received_ms)
 {
 	struct entry *e = find(s, agent_id);
 	if (e == NULL) {
-		struct entry *entries = sp_grow(s->entries, &s->capentries, s->nentries + 1,
-						sizeof(*entries), 64);
+		struct entry *entries =
+			sp_grow(s->entries, &s->capentries,
+				(size_t)sp_slotindex_peek(&s->index) + 1, sizeof(*entries), 64);
 		if (entries == NULL)
 			return SP_ENOMEM;
 		s->entries = entries;
-		if (s->nentries >= INT32_MAX ||
-		    sp_slotindex_add(&s->index, (int32_t)s->nentries, sp_hash_id(agent_id)))
+		int32_t i = sp_slotindex_claim(&s->index, sp_hash_id(agent_id));
+		if (i < 0)
 			return SP_ENOMEM;
-		e = &s->entries[s->nentries++];
+		e = &s->entries[i];
 		*e = (struct entry){.agent_id = agent_id};
 	}
 	if (e->noted) {
@@ -165,7 +167,7 @@ void agentseen_aborted(struct agentseen *s)
 
 void agentseen_clock_set_back(struct agentseen *s, int64_t now_ms, int64_t back_ms)
 {
-	for (size_t i = 0; i < s->nentries; i++) {
+	for (int32_t i = 0; i < s->index.high; i++) {
 		struct entry *e = &s->entries[i];
 		if (e->received_ms > now_ms)
 			e->received_ms -= back_ms;

@@ -69,8 +69,8 @@ static const struct sp_tz *site_tz(struct alertmail *am, const struct collector_
  * not a usable address (the configuration refuses those, so only if the
  * two rules ever part) is left out, said so, and the others get the mail;
  * a mail that cannot be composed at all is logged and counted in c->failed
- * (the alert stands). *queued says whether a mail went into the outbox (a
- * site nobody is to be mailed for has none).
+ * (the alert stands). *queued (unless NULL) says whether a mail went into
+ * the outbox (a site nobody is to be mailed for has none).
  */
 static int put_mail(struct alertmail *am, struct store *s, struct mail_alert *a,
 		    struct alertmail_counts *c, bool *queued)
@@ -81,7 +81,8 @@ static int put_mail(struct alertmail *am, struct store *s, struct mail_alert *a,
 	const struct sp_conf_list *to = sc && sc->mail_to.count ? &sc->mail_to : m->to;
 	const char *usable[COLLECTOR_MAIL_TO_MAX];
 	size_t nusable = 0;
-	*queued = false;
+	if (queued)
+		*queued = false;
 	if (to->count == 0)
 		return 0;
 	a->tz = site_tz(am, sc);
@@ -120,9 +121,10 @@ static int put_mail(struct alertmail *am, struct store *s, struct mail_alert *a,
 		.alert_id = a->alert_id,
 		.reminder = !a->cleared && a->reminder > 0,
 	};
-	int rc_add = store_w_mail_add(s, &mail, sp_now_ms());
-	*queued = rc_add == 0;
-	return rc_add;
+	rc = store_w_mail_add(s, &mail, sp_now_ms());
+	if (queued)
+		*queued = rc == 0;
+	return rc;
 }
 
 /*
@@ -179,8 +181,7 @@ int alertmail_event(struct alertmail *am, struct store *s, const struct rule_eve
 			       .site = ev->site, .dev = ev->dev, .port = ev->port,
 			       .severity = severity, .detail = detail, .opened_at = opened_at,
 			       .cleared_at = cleared ? ev->ts : 0};
-	bool queued;
-	return put_mail(am, s, &a, c, &queued);
+	return put_mail(am, s, &a, c, NULL);
 }
 
 /* ---------------------------------------------------------------- reminders */

@@ -2,12 +2,13 @@
  * faultmemo.c - see faultmemo.h.
  *
  * A ring of `max` slots in the order faults were first noted, and a hash
- * index over it. Noting a fault already there moves its time forward in
+ * index over it that numbers them (slotindex.h). Noting a fault already there moves its time forward in
  * place; a new one takes the next slot, forgetting the fault noted longest
- * ago when the ring is full. The ring is allocated whole at creation but
- * only the slots used are ever touched. The index (slotindex.h) is made
- * whole too: a link per slot and twice as many chain heads, so noting a
- * clear never allocates and the index never rehashes.
+ * ago when the ring is full: released, its slot is the one claimed next.
+ * The ring is allocated whole at creation but only the slots used are ever
+ * touched. The index is made whole too: a link per slot and twice as many
+ * chain heads, so noting a clear never allocates and the index never
+ * rehashes.
  */
 #include "faultmemo.h"
 
@@ -26,7 +27,7 @@ struct slot {
 
 struct faultmemo {
 	struct slot *ring;
-	size_t max, used, oldest; /* used slots are [0, used); when full, oldest is next to go */
+	size_t max, oldest; /* slots [0, index.high) used; when all are, oldest is next to go */
 	struct sp_slotindex index;
 };
 
@@ -87,15 +88,12 @@ void faultmemo_note_clear(struct faultmemo *m, int64_t device_id, int32_t port,
 			m->ring[i].ts = ts;
 		return;
 	}
-	if (m->used < m->max) {
-		i = (int32_t)m->used++;
-	} else {
-		i = (int32_t)m->oldest;
+	if ((size_t)m->index.high == m->max) {
+		sp_slotindex_release(&m->index, (int32_t)m->oldest);
 		m->oldest = (m->oldest + 1) % m->max;
-		sp_slotindex_remove(&m->index, i);
 	}
 	/* cannot fail: create reserved the links of the whole ring */
-	(void)sp_slotindex_add(&m->index, i, h);
+	i = sp_slotindex_claim(&m->index, h);
 	struct slot *s = &m->ring[i];
 	s->device_id = device_id;
 	s->ts = ts;
@@ -112,5 +110,5 @@ bool faultmemo_cleared_since(const struct faultmemo *m, int64_t device_id, int32
 
 size_t faultmemo_count(const struct faultmemo *m)
 {
-	return m->used;
+	return (size_t)m->index.high;
 }

@@ -2,11 +2,11 @@
  * restcount.c - see restcount.h.
  *
  * A dense array of slots, grown with sp_grow as lifts' doors start
- * cycling (never beyond what `max` needs) and a hash index over it
- * (slotindex.h). A forgotten lift's slot goes on a free list and is reused
- * by the next lift counted, so the array stays at the high-water mark of
- * lifts counted at once. 48 bytes a slot, 8 for its link in the index and
- * 4 to 8 for its chain head.
+ * cycling (never beyond what `max` needs) and a hash index over it that
+ * numbers the slots (slotindex.h): a forgotten lift's slot is released and
+ * claimed by the next lift counted, so the array stays at the high-water
+ * mark of lifts counted at once. 48 bytes a slot, 8 for its link in the
+ * index and 4 to 8 for its chain head.
  */
 #include "restcount.h"
 
@@ -25,14 +25,12 @@ struct slot {
 	int64_t since;  /* device time counting began */
 	int64_t active; /* device time the door was last seen moving, or its counter rising */
 	int32_t floor;  /* where the car stands */
-	int32_t next_free; /* a free slot's successor on the free list; -1 = end */
 };
 
 struct restcount {
 	struct slot *slots;
-	size_t cap, used, max; /* used: high-water slot count */
+	size_t cap, max;
 	int64_t idle_ms;
-	int32_t free; /* free list head, -1 = empty */
 	struct sp_slotindex index; /* its count: the lifts counted */
 	uint64_t refused;
 };
@@ -46,7 +44,6 @@ struct restcount *restcount_create(size_t max, int64_t idle_ms)
 		return NULL;
 	t->max = max;
 	t->idle_ms = idle_ms;
-	t->free = -1;
 	if (sp_slotindex_init(&t->index, MIN_HEADS)) {
 		restcount_destroy(t);
 		return NULL;
@@ -80,32 +77,21 @@ static int32_t add(struct restcount *t, int64_t device_id, int *rc)
 		*rc = SP_EFULL;
 		return -1;
 	}
-	int32_t i = t->free;
-	if (i < 0) {
-		/* first 64, doubled: never more than twice what max needs */
-		struct slot *p = sp_grow(t->slots, &t->cap, t->used + 1, sizeof(*p), 64);
-		if (p == NULL) {
-			*rc = SP_ENOMEM;
-			return -1;
-		}
-		t->slots = p;
-		i = (int32_t)t->used;
-	}
-	if ((*rc = sp_slotindex_add(&t->index, i, sp_hash_id(device_id))) != 0)
+	/* first 64, doubled: never more than twice what max needs */
+	struct slot *p = sp_grow(t->slots, &t->cap, (size_t)sp_slotindex_peek(&t->index) + 1,
+				 sizeof(*p), 64);
+	if (p == NULL) {
+		*rc = SP_ENOMEM;
 		return -1;
-	if (i == t->free)
-		t->free = t->slots[i].next_free;
-	else
-		t->used++;
-	t->slots[i] = (struct slot){.device_id = device_id, .next_free = -1};
+	}
+	t->slots = p;
+	int32_t i = sp_slotindex_claim(&t->index, sp_hash_id(device_id));
+	if (i < 0) {
+		*rc = SP_ENOMEM;
+		return -1;
+	}
+	t->slots[i] = (struct slot){.device_id = device_id};
 	return i;
-}
-
-static void drop(struct restcount *t, int32_t i)
-{
-	sp_slotindex_remove(&t->index, i);
-	t->slots[i].next_free = t->free;
-	t->free = i;
 }
 
 int restcount_note(struct restcount *t, int64_t device_id, int32_t floor, bool door_closed,
@@ -115,7 +101,7 @@ int restcount_note(struct restcount *t, int64_t device_id, int32_t floor, bool d
 	int32_t i = find(t, device_id);
 	if (i >= 0 && t->slots[i].floor != floor) {
 		/* the car stands elsewhere: that count is over, and one may begin here */
-		drop(t, i);
+		sp_slotindex_release(&t->index, i);
 		i = -1;
 		out->ended = true;
 	}
@@ -132,7 +118,7 @@ int restcount_note(struct restcount *t, int64_t device_id, int32_t floor, bool d
 			s->active = ts;
 		} else if (ts - s->active >= t->idle_ms) {
 			/* the door has stayed shut: the obstruction, if any, is over */
-			drop(t, i);
+			sp_slotindex_release(&t->index, i);
 			out->ended = true;
 			return 0;
 		}
@@ -167,7 +153,7 @@ void restcount_forget(struct restcount *t, int64_t device_id)
 		return; /* the common case: called for every lift record of a running car */
 	int32_t i = find(t, device_id);
 	if (i >= 0)
-		drop(t, i);
+		sp_slotindex_release(&t->index, i);
 }
 
 size_t restcount_count(const struct restcount *t)

@@ -4,8 +4,9 @@
  * What each rule judges, its defaults and its alert's wording are the
  * catalogue's (rules_catalogue.c, through rules_int.h; docs/alerts.md).
  *
- * State is two hash tables: dense arrays grown with sp_grow, indexed by
- * int32, each with a hash index over it (slotindex.h):
+ * State is two hash tables: dense arrays grown with sp_grow, their slots
+ * numbered and indexed by a slotindex.h each (a freed slot is released and
+ * claimed again before a new one):
  *   - conditions ("entries"), keyed (device, rule, port, code): one per
  *     condition true now, pending its hold or alerted;
  *   - devices with at least one condition: the device's names (for events
@@ -56,7 +57,6 @@ struct entry {
 	struct snap snap;  /* pending: the latest values, for the detail */
 	int32_t dev;       /* index in rules.devs */
 	int32_t port;
-	int32_t next_free; /* an unused slot's successor on the free list */
 	uint8_t rule; /* enum rule_id; FREE_SLOT when unused */
 	bool open;
 };
@@ -74,7 +74,6 @@ struct device {
 	int64_t behind_rx;
 	char *names;      /* "site\0dev\0" (heap); NULL when the slot is unused */
 	uint32_t nentries;
-	int32_t next_free; /* an unused slot's successor on the free list */
 	/*
 	 * Bit r: rule r has had a condition on this device since it was added
 	 * here. A superset of the rules it has conditions of now (a bit is not
@@ -89,13 +88,11 @@ _Static_assert(RULE_COUNT <= 32, "rule ids fit device.rules_seen");
 struct rules {
 	const struct rules_config *cfg;
 	struct entry *entries;
-	size_t entries_cap, entries_used; /* used: high-water slot count */
-	int32_t entries_free;
-	struct sp_slotindex entry_index;
+	size_t entries_cap;
+	struct sp_slotindex entry_index; /* slots [0, high) of entries */
 	struct device *devs;
-	size_t devs_cap, devs_used;
-	int32_t devs_free;
-	struct sp_slotindex dev_index;
+	size_t devs_cap;
+	struct sp_slotindex dev_index; /* slots [0, high) of devs */
 	struct faultmemo *clears; /* the newest clear of each fault seen (faultmemo.h) */
 	struct restcount *stops;  /* door cycles of the lifts stopped now (restcount.h) */
 	/* the rules that read each record kind, in catalogue order: a record visits only its own */
@@ -134,7 +131,7 @@ static int64_t dev_now(const struct device *dv, int64_t now)
 
 void rules_clock_set_back(struct rules *r, int64_t now_ms, int64_t back_ms)
 {
-	for (size_t i = 0; i < r->devs_used; i++) {
+	for (int32_t i = 0; i < r->dev_index.high; i++) {
 		struct device *dv = &r->devs[i];
 		if (dv->names == NULL)
 			continue; /* a free slot */
@@ -147,7 +144,7 @@ void rules_clock_set_back(struct rules *r, int64_t now_ms, int64_t back_ms)
 
 void rules_clock_set_forward(struct rules *r, int64_t fwd_ms)
 {
-	for (size_t i = 0; i < r->devs_used; i++) {
+	for (int32_t i = 0; i < r->dev_index.high; i++) {
 		struct device *dv = &r->devs[i];
 		if (dv->names == NULL)
 			continue; /* a free slot */
@@ -169,30 +166,22 @@ static void dev_clock(struct device *dv, int64_t ts, int64_t rx)
 /* Adds device d with its clock at (ts, rx). Its index, or -1 on no memory. */
 static int32_t dev_add(struct rules *r, const struct rule_device *d, int64_t ts, int64_t rx)
 {
-	if (r->devs_free < 0 && r->devs_used >= INT32_MAX)
-		return -1;
 	size_t ls = strlen(d->site), ld = strlen(d->dev);
 	char *names = malloc(ls + ld + 2);
 	if (names == NULL)
 		return -1;
-	int32_t i = r->devs_free;
-	if (i < 0) {
-		struct device *p = sp_grow(r->devs, &r->devs_cap, r->devs_used + 1, sizeof(*p), 64);
-		if (p == NULL)
-			goto fail;
-		r->devs = p;
-		i = (int32_t)r->devs_used;
-	}
-	if (sp_slotindex_add(&r->dev_index, i, sp_hash_id(d->id)))
+	struct device *p = sp_grow(r->devs, &r->devs_cap,
+				   (size_t)sp_slotindex_peek(&r->dev_index) + 1, sizeof(*p), 64);
+	if (p == NULL)
 		goto fail;
-	if (i == r->devs_free)
-		r->devs_free = r->devs[i].next_free;
-	else
-		r->devs_used++;
+	r->devs = p;
+	int32_t i = sp_slotindex_claim(&r->dev_index, sp_hash_id(d->id));
+	if (i < 0)
+		goto fail;
 	memcpy(names, d->site, ls + 1);
 	memcpy(names + ls + 1, d->dev, ld + 1);
 	r->devs[i] = (struct device){.id = d->id, .clock_ts = ts, .clock_rx = rx,
-				     .behind_rx = NOT_BEHIND, .names = names, .next_free = -1};
+				     .behind_rx = NOT_BEHIND, .names = names};
 	return i;
 fail:
 	free(names);
@@ -202,11 +191,9 @@ fail:
 static void dev_drop(struct rules *r, int32_t i)
 {
 	struct device *dv = &r->devs[i];
-	sp_slotindex_remove(&r->dev_index, i);
+	sp_slotindex_release(&r->dev_index, i);
 	free(dv->names);
 	dv->names = NULL;
-	dv->next_free = r->devs_free;
-	r->devs_free = i;
 }
 
 static int32_t entry_find(const struct rules *r, int32_t dev, enum rule_id rule, int32_t port,
@@ -226,31 +213,21 @@ static int32_t entry_find(const struct rules *r, int32_t dev, enum rule_id rule,
 static int32_t entry_add(struct rules *r, int32_t dev, enum rule_id rule, int32_t port,
 			 const char *code)
 {
-	if (r->entries_free < 0 && r->entries_used >= INT32_MAX)
-		return -1;
 	char *copy = NULL;
 	if (code[0] != '\0' && (copy = strdup(code)) == NULL)
 		return -1;
-	int32_t i = r->entries_free;
-	if (i < 0) {
-		struct entry *p =
-			sp_grow(r->entries, &r->entries_cap, r->entries_used + 1, sizeof(*p), 64);
-		if (p == NULL)
-			goto fail;
-		r->entries = p;
-		i = (int32_t)r->entries_used;
-	}
-	if (sp_slotindex_add(&r->entry_index, i, entry_hash(dev, rule, port, code)))
+	struct entry *p = sp_grow(r->entries, &r->entries_cap,
+				  (size_t)sp_slotindex_peek(&r->entry_index) + 1, sizeof(*p), 64);
+	if (p == NULL)
 		goto fail;
-	if (i == r->entries_free)
-		r->entries_free = r->entries[i].next_free;
-	else
-		r->entries_used++;
+	r->entries = p;
+	int32_t i = sp_slotindex_claim(&r->entry_index, entry_hash(dev, rule, port, code));
+	if (i < 0)
+		goto fail;
 	r->entries[i] = (struct entry){.code = copy,
 				       .dev = dev,
 				       .port = port,
 				       .rule = (uint8_t)rule,
-				       .next_free = -1,
 				       .opened_at = NO_OPENED_AT};
 	r->devs[dev].nentries++;
 	r->devs[dev].rules_seen |= 1u << rule;
@@ -264,12 +241,11 @@ fail:
 static void entry_drop(struct rules *r, int32_t i)
 {
 	struct entry *e = &r->entries[i];
-	sp_slotindex_remove(&r->entry_index, i);
+	sp_slotindex_release(&r->entry_index, i);
 	free(e->code);
 	free(e->text);
 	int32_t dev = e->dev;
-	*e = (struct entry){.rule = FREE_SLOT, .next_free = r->entries_free};
-	r->entries_free = i;
+	*e = (struct entry){.rule = FREE_SLOT};
 	if (--r->devs[dev].nentries == 0)
 		dev_drop(r, dev);
 }
@@ -295,7 +271,6 @@ struct rules *rules_create(const struct rules_config *cfg)
 		if (k < SP_REC_KIND_COUNT)
 			r->by_kind[k][r->nby_kind[k]++] = (uint8_t)rule;
 	}
-	r->entries_free = r->devs_free = -1;
 	int rc_entries = sp_slotindex_init(&r->entry_index, MIN_HEADS);
 	int rc_devs = sp_slotindex_init(&r->dev_index, MIN_HEADS);
 	r->clears = faultmemo_create(RULES_FAULT_CLEARS_MAX);
@@ -324,16 +299,13 @@ void rules_destroy(struct rules *r)
 
 void rules_reset(struct rules *r)
 {
-	for (size_t i = 0; i < r->entries_used; i++) {
+	for (int32_t i = 0; i < r->entry_index.high; i++) {
 		free(r->entries[i].code);
 		free(r->entries[i].text);
 	}
-	for (size_t i = 0; i < r->devs_used; i++)
+	for (int32_t i = 0; i < r->dev_index.high; i++)
 		free(r->devs[i].names);
 	/* keep the arrays (the reload after a rollback refills them); forget their contents */
-	r->entries_used = 0;
-	r->devs_used = 0;
-	r->entries_free = r->devs_free = -1;
 	sp_slotindex_clear(&r->entry_index);
 	sp_slotindex_clear(&r->dev_index);
 }
@@ -581,7 +553,7 @@ static int clock_set_back(struct rules *r, int32_t dev, int64_t ts, int64_t rx, 
 	dv->clock_rx = rx;
 	dv->behind_rx = NOT_BEHIND;
 	/* emit neither adds nor drops entries; a clock step is rare, so a walk of all will do */
-	for (size_t i = 0; i < r->entries_used; i++) {
+	for (int32_t i = 0; i < r->entry_index.high; i++) {
 		struct entry *e = &r->entries[i];
 		if (e->rule == FREE_SLOT || e->dev != dev)
 			continue;
@@ -703,7 +675,7 @@ int rules_eval(struct rules *r, const struct rule_device *d, const struct sp_rec
 int rules_tick(struct rules *r, int64_t now_ms, rule_event_fn fn, void *ctx)
 {
 	/* emit does not add or drop entries, so the walk is stable */
-	for (size_t i = 0; i < r->entries_used; i++) {
+	for (int32_t i = 0; i < r->entry_index.high; i++) {
 		const struct entry *e = &r->entries[i];
 		if (e->rule == FREE_SLOT || e->open)
 			continue;

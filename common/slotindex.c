@@ -1,11 +1,11 @@
 /*
  * slotindex.c - see slotindex.h.
  *
- * The links live apart from the caller's slots, one per slot number up to
- * the highest indexed, so the owner's array keeps only its own fields and
- * any way of reusing slots (a free list, a ring) works unchanged. Rehashing
- * walks the old chains: they hold exactly the slots indexed, so a slot the
- * owner has freed needs no mark.
+ * The links live apart from the caller's records, one per slot claimed, so
+ * the owner's array keeps only its own fields. A released slot's link
+ * chains the released ones (newest first) instead of a hash chain.
+ * Rehashing walks the old chains: they hold exactly the slots indexed, so
+ * a released slot needs no mark.
  */
 #include "sitepulse/slotindex.h"
 
@@ -32,7 +32,7 @@ int sp_slotindex_init(struct sp_slotindex *x, size_t heads)
 	size_t n = MIN_HEADS;
 	while (n < heads && n <= (size_t)INT32_MAX)
 		n *= 2;
-	*x = (struct sp_slotindex){.heads = heads_new(n), .nheads = n};
+	*x = (struct sp_slotindex){.heads = heads_new(n), .nheads = n, .released = -1};
 	return x->heads ? 0 : SP_ENOMEM;
 }
 
@@ -40,7 +40,7 @@ void sp_slotindex_free(struct sp_slotindex *x)
 {
 	free(x->heads);
 	free(x->links);
-	*x = (struct sp_slotindex){0};
+	*x = (struct sp_slotindex){.released = -1};
 }
 
 /* Doubles the heads; on no memory the index stays as it is (longer chains). */
@@ -76,32 +76,40 @@ int sp_slotindex_reserve(struct sp_slotindex *x, size_t nslots)
 	return 0;
 }
 
-int sp_slotindex_add(struct sp_slotindex *x, int32_t slot, uint32_t hash)
+int32_t sp_slotindex_claim(struct sp_slotindex *x, uint32_t hash)
 {
-	if (slot < 0)
-		return SP_EINVAL;
-	if (sp_slotindex_reserve(x, (size_t)slot + 1))
-		return SP_ENOMEM;
+	int32_t slot = sp_slotindex_peek(x);
+	if (slot == x->high) {
+		if (x->high == INT32_MAX || sp_slotindex_reserve(x, (size_t)x->high + 1))
+			return -1;
+		x->high++;
+	} else {
+		x->released = x->links[slot].next;
+	}
 	if (x->count >= x->nheads)
 		rehash(x);
 	size_t at = hash & (x->nheads - 1);
 	x->links[slot] = (struct sp_slotindex_link){.hash = hash, .next = x->heads[at]};
 	x->heads[at] = slot;
 	x->count++;
-	return 0;
+	return slot;
+}
+
+void sp_slotindex_release(struct sp_slotindex *x, int32_t slot)
+{
+	int32_t *link = &x->heads[x->links[slot].hash & (x->nheads - 1)];
+	while (*link != slot)
+		link = &x->links[*link].next;
+	*link = x->links[slot].next;
+	x->links[slot].next = x->released;
+	x->released = slot;
+	x->count--;
 }
 
 void sp_slotindex_clear(struct sp_slotindex *x)
 {
 	memset(x->heads, 0xff, x->nheads * sizeof(*x->heads)); /* -1 */
 	x->count = 0;
-}
-
-void sp_slotindex_remove(struct sp_slotindex *x, int32_t slot)
-{
-	int32_t *link = &x->heads[x->links[slot].hash & (x->nheads - 1)];
-	while (*link != slot)
-		link = &x->links[*link].next;
-	*link = x->links[slot].next;
-	x->count--;
+	x->high = 0;
+	x->released = -1;
 }

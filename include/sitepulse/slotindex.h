@@ -1,25 +1,35 @@
 /*
- * slotindex.h - a chained hash index over the slots of a caller's array.
+ * slotindex.h - slot numbers for a caller's array, and a chained hash index
+ * over them.
  *
  * The collector keeps several tables as a dense array of slots (faults
  * cleared, door counts, the rules' devices and conditions, agents heard),
- * each with its own key and its own way of reusing slots. This is the index
- * they share: it maps a 32-bit hash to the slots that carry it, keeping per
- * slot the hash and the chain link, and the chain heads. The caller keeps
- * the keys, compares them, and decides which slot a record takes:
+ * each with its own key. This is what they share: it hands out slot
+ * numbers (a released slot is claimed again before a new one, so the array
+ * stays at the high-water mark of slots in use) and maps a 32-bit hash to
+ * the slots that carry it. The caller keeps the records and their keys,
+ * and compares the keys:
  *
  *	for (int32_t i = sp_slotindex_first(&t->index, h); i >= 0;
  *	     i = sp_slotindex_next(&t->index, i))
  *		if (t->slots[i].device_id == device_id)
  *			return i;
  *
+ * and before claiming makes its array cover the slot claim will give:
+ *
+ *	p = sp_grow(t->slots, &t->cap, (size_t)sp_slotindex_peek(&t->index) + 1, ...);
+ *	int32_t i = sp_slotindex_claim(&t->index, h);
+ *
+ * Slots [0, high) have been claimed; those released since are not indexed
+ * (the owner marks its records of them free, to skip them in a walk).
  * first and next yield only slots whose hash is h, so a key is compared
  * only where the hashes agree. The heads double when the slots indexed
  * would pass them (a load factor of at most 1); an index whose heads
  * cannot grow for want of memory stays correct, with longer chains.
  *
  * The struct is embedded by value in its owner; its fields are this
- * module's. Threading: none of its own; used by the owner's thread.
+ * module's (the owner reads count and high). Threading: none of its own;
+ * used by the owner's thread.
  */
 #ifndef SP_SLOTINDEX_H
 #define SP_SLOTINDEX_H
@@ -29,15 +39,17 @@
 
 struct sp_slotindex_link {
 	uint32_t hash;
-	int32_t next; /* the next slot of the chain, -1 = end */
+	int32_t next; /* the next slot of its chain, or of the released ones; -1 = end */
 };
 
 struct sp_slotindex {
 	int32_t *heads;                  /* nheads chain heads, -1 = empty */
-	struct sp_slotindex_link *links; /* per slot, for the slots indexed */
+	struct sp_slotindex_link *links; /* per slot claimed */
 	size_t nheads;                   /* a power of two */
 	size_t nlinks;                   /* slots links has room for */
-	size_t count;                    /* slots indexed */
+	size_t count;                    /* slots indexed (claimed, not released) */
+	int32_t high;                    /* slots [0, high) claimed since init or clear */
+	int32_t released;                /* the released slot claimed next, -1 = none */
 };
 
 /*
@@ -48,27 +60,33 @@ struct sp_slotindex {
 int sp_slotindex_init(struct sp_slotindex *x, size_t heads);
 
 /*
- * Makes room for the links of slots [0, nslots) at once, so that adding
- * any of them cannot fail (a table allocated whole at creation). 0 or
+ * Makes room for the links of slots [0, nslots) at once, so that claiming
+ * within them cannot fail (a table allocated whole at creation). 0 or
  * SP_ENOMEM.
  */
 int sp_slotindex_reserve(struct sp_slotindex *x, size_t nslots);
 
-/* Frees what init and add allocated; the struct may be initialised again. */
+/* Frees what init, reserve and claim allocated; the struct may be initialised again. */
 void sp_slotindex_free(struct sp_slotindex *x);
 
+/* The slot the next claim gives: the last one released, else high. */
+static inline int32_t sp_slotindex_peek(const struct sp_slotindex *x)
+{
+	return x->released >= 0 ? x->released : x->high;
+}
+
 /*
- * Indexes slot (>= 0, not indexed now) under hash. 0, SP_EINVAL for a
- * negative slot, or SP_ENOMEM when no room could be made for the slot's
- * link: then nothing changed.
+ * Claims the slot peek names and indexes it under hash. The slot, or -1
+ * (no memory for its link, or INT32_MAX slots claimed): then nothing
+ * changed.
  */
-int sp_slotindex_add(struct sp_slotindex *x, int32_t slot, uint32_t hash);
+int32_t sp_slotindex_claim(struct sp_slotindex *x, uint32_t hash);
 
-/* Empties the index, keeping its memory for the slots indexed again. */
+/* Takes a claimed slot out of the index; it is claimed again before any new one. */
+void sp_slotindex_release(struct sp_slotindex *x, int32_t slot);
+
+/* Forgets every slot (high 0, none released), keeping the memory for the next claims. */
 void sp_slotindex_clear(struct sp_slotindex *x);
-
-/* Takes an indexed slot out of the index. */
-void sp_slotindex_remove(struct sp_slotindex *x, int32_t slot);
 
 /* From slot i on along its chain, the first slot whose hash is hash, or -1. */
 static inline int32_t sp_slotindex_skip(const struct sp_slotindex *x, int32_t i, uint32_t hash)

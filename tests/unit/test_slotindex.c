@@ -1,8 +1,10 @@
 /*
- * test_slotindex.c - the shared hash index: slots found by hash, equal hashes
- * all yielded, removal from any place in a chain, growth keeping every slot,
- * clear, reserve, and the refusals. A model array says which slots should be
- * indexed under which hash.
+ * test_slotindex.c - the shared slot numbers and hash index: slots found by
+ * hash, equal hashes all yielded, release from any place in a chain, a
+ * released slot claimed again before a new one (the array stays at its
+ * high-water mark), growth keeping every slot, clear, reserve, and the
+ * refusals. A model array says which slots should be indexed under which
+ * hash.
  */
 #include "harness.h"
 
@@ -31,42 +33,52 @@ static int collect(const struct sp_slotindex *x, uint32_t h, bool *seen)
 	return n;
 }
 
-static void test_find_add_remove(void)
+static void test_find_claim_release(void)
 {
 	struct sp_slotindex x;
 	CHECK_EQ_INT(sp_slotindex_init(&x, 1), 0);
 	CHECK_EQ_INT(x.nheads, 16); /* the smallest */
 	CHECK_EQ_INT(sp_slotindex_first(&x, 7), -1);
+	CHECK_EQ_INT(sp_slotindex_peek(&x), 0);
 
 	/* three slots under one hash, one under another that shares its chain head */
-	CHECK_EQ_INT(sp_slotindex_add(&x, 3, 7), 0);
-	CHECK_EQ_INT(sp_slotindex_add(&x, 0, 7), 0);
-	CHECK_EQ_INT(sp_slotindex_add(&x, 9, 7 + 16), 0);
-	CHECK_EQ_INT(sp_slotindex_add(&x, 5, 7), 0);
+	CHECK_EQ_INT(sp_slotindex_claim(&x, 7), 0);
+	CHECK_EQ_INT(sp_slotindex_claim(&x, 7), 1);
+	CHECK_EQ_INT(sp_slotindex_claim(&x, 7 + 16), 2);
+	CHECK_EQ_INT(sp_slotindex_claim(&x, 7), 3);
 	CHECK_EQ_INT(x.count, 4);
+	CHECK_EQ_INT(x.high, 4);
 
 	bool seen[NSLOTS];
 	CHECK_EQ_INT(collect(&x, 7, seen), 3);
-	CHECK(seen[0] && seen[3] && seen[5] && !seen[9]);
+	CHECK(seen[0] && seen[1] && seen[3] && !seen[2]);
 	CHECK_EQ_INT(collect(&x, 7 + 16, seen), 1);
-	CHECK(seen[9]);
+	CHECK(seen[2]);
 	CHECK_EQ_INT(sp_slotindex_first(&x, 8), -1);
 
-	/* out of the middle of the chain, then its end, then its head */
-	sp_slotindex_remove(&x, 3);
+	/* the chain is 3, 2, 1, 0: out of its middle, then its end, then its head */
+	sp_slotindex_release(&x, 1);
 	CHECK_EQ_INT(collect(&x, 7, seen), 2);
-	CHECK(seen[0] && seen[5] && !seen[3]);
-	sp_slotindex_remove(&x, 0);
-	sp_slotindex_remove(&x, 5);
+	CHECK(seen[0] && seen[3] && !seen[1]);
+	sp_slotindex_release(&x, 0);
+	sp_slotindex_release(&x, 3);
 	CHECK_EQ_INT(sp_slotindex_first(&x, 7), -1);
-	CHECK_EQ_INT(sp_slotindex_first(&x, 7 + 16), 9);
+	CHECK_EQ_INT(sp_slotindex_first(&x, 7 + 16), 2);
 	CHECK_EQ_INT(x.count, 1);
 
-	/* a removed slot may be indexed again, under another hash */
-	CHECK_EQ_INT(sp_slotindex_add(&x, 3, 42), 0);
+	/* released slots are claimed again, the last released first, before a new one */
+	CHECK_EQ_INT(sp_slotindex_peek(&x), 3);
+	CHECK_EQ_INT(sp_slotindex_claim(&x, 42), 3);
 	CHECK_EQ_INT(sp_slotindex_first(&x, 42), 3);
-	CHECK_EQ_INT(sp_slotindex_add(&x, -1, 42), SP_EINVAL);
-	CHECK_EQ_INT(x.count, 2);
+	CHECK_EQ_INT(sp_slotindex_claim(&x, 42), 0);
+	CHECK_EQ_INT(collect(&x, 42, seen), 2);
+	CHECK(seen[0] && seen[3]);
+	CHECK_EQ_INT(sp_slotindex_claim(&x, 9), 1);
+	CHECK_EQ_INT(x.high, 4); /* no new slot while released ones waited */
+	CHECK_EQ_INT(sp_slotindex_peek(&x), 4);
+	CHECK_EQ_INT(sp_slotindex_claim(&x, 9), 4);
+	CHECK_EQ_INT(x.count, 5);
+	CHECK_EQ_INT(x.high, 5);
 	sp_slotindex_free(&x);
 }
 
@@ -79,25 +91,40 @@ static void test_growth_and_churn_against_a_model(void)
 	for (int i = 0; i < NSLOTS; i++)
 		model[i] = -1;
 	uint64_t rnd = 0x2545f4914f6cdd1dULL;
-	size_t count = 0;
+	size_t count = 0, most = 0;
+	int reused_bad = 0, new_bad = 0;
 	for (int step = 0; step < 40000; step++) {
 		rnd ^= rnd << 13;
 		rnd ^= rnd >> 7;
 		rnd ^= rnd << 17;
-		int slot = (int)(rnd % NSLOTS);
-		if (model[slot] < 0) {
+		if (count < 4000 && (step % 3 || count == 0)) {
 			/* few distinct hashes: long runs of equal ones in a chain */
 			uint32_t h = sp_hash_id((int64_t)(rnd >> 40) % 700);
-			CHECK_EQ_INT(sp_slotindex_add(&x, slot, h), 0);
+			int32_t high = x.high;
+			int32_t slot = sp_slotindex_claim(&x, h);
+			CHECK(slot >= 0 && slot < NSLOTS);
+			if (slot < 0 || slot >= NSLOTS)
+				break;
+			if (model[slot] >= 0)
+				reused_bad++; /* an indexed slot handed out again */
+			if (slot == high && (size_t)high != count)
+				new_bad++; /* a new slot while released ones waited */
 			model[slot] = h;
-			count++;
-		} else if (step % 3) {
-			sp_slotindex_remove(&x, slot);
+			if (++count > most)
+				most = count;
+		} else {
+			int slot = (int)(rnd % (uint64_t)x.high);
+			if (model[slot] < 0)
+				continue;
+			sp_slotindex_release(&x, slot);
 			model[slot] = -1;
 			count--;
 		}
 	}
+	CHECK_EQ_INT(reused_bad, 0);
+	CHECK_EQ_INT(new_bad, 0);
 	CHECK_EQ_INT(x.count, count);
+	CHECK_EQ_INT(x.high, most); /* the high-water mark of slots in use */
 	CHECK(x.nheads >= count); /* grown to a load factor of at most 1 */
 	CHECK((x.nheads & (x.nheads - 1)) == 0);
 
@@ -114,16 +141,17 @@ static void test_growth_and_churn_against_a_model(void)
 	}
 	CHECK_EQ_INT(failures, 0);
 
-	/* clear: nothing indexed, the memory kept for the next fill */
+	/* clear: nothing indexed or released, the memory kept for the next fill */
 	size_t heads = x.nheads;
 	sp_slotindex_clear(&x);
 	CHECK_EQ_INT(x.count, 0);
+	CHECK_EQ_INT(x.high, 0);
 	CHECK_EQ_INT(x.nheads, heads);
 	for (int i = 0; i < NSLOTS; i++)
 		if (model[i] >= 0)
 			CHECK_EQ_INT(sp_slotindex_first(&x, (uint32_t)model[i]), -1);
-	CHECK_EQ_INT(sp_slotindex_add(&x, 17, 5), 0);
-	CHECK_EQ_INT(sp_slotindex_first(&x, 5), 17);
+	CHECK_EQ_INT(sp_slotindex_claim(&x, 5), 0);
+	CHECK_EQ_INT(sp_slotindex_first(&x, 5), 0);
 	sp_slotindex_free(&x);
 }
 
@@ -136,7 +164,7 @@ static void test_init_sizes_and_reserve(void)
 	CHECK(x.nlinks >= 300);
 	struct sp_slotindex_link *links = x.links;
 	for (int32_t i = 0; i < 300; i++)
-		CHECK_EQ_INT(sp_slotindex_add(&x, i, (uint32_t)i), 0);
+		CHECK_EQ_INT(sp_slotindex_claim(&x, (uint32_t)i), i);
 	CHECK(x.links == links); /* reserved: no slot below it reallocated */
 	CHECK_EQ_INT(x.nheads, 1024); /* below the heads: no rehash */
 	for (int32_t i = 0; i < 300; i++)
@@ -145,7 +173,7 @@ static void test_init_sizes_and_reserve(void)
 	CHECK_EQ_INT(sp_slotindex_reserve(&x, SIZE_MAX / 2), SP_ENOMEM);
 	CHECK(x.links == links);
 	sp_slotindex_free(&x);
-	CHECK(x.heads == NULL && x.links == NULL && x.count == 0);
+	CHECK(x.heads == NULL && x.links == NULL && x.count == 0 && x.high == 0);
 }
 
 /* How many of 4096 chain heads ids start*stride+1.. take, and the longest chain. */
@@ -186,7 +214,7 @@ static void test_hashes_spread(void)
 
 int main(void)
 {
-	RUN(test_find_add_remove);
+	RUN(test_find_claim_release);
 	RUN(test_growth_and_churn_against_a_model);
 	RUN(test_init_sizes_and_reserve);
 	RUN(test_hashes_spread);
