@@ -44,7 +44,7 @@ static const struct sp_conf_key agent_keys[] = {
 	 "records per data message at most"},
 	{"resend_s", SP_CONF_INT, A(resend_s), "10", 1, 3600, NULL, 0, NULL,
 	 "publish unacknowledged messages again after this long without ack progress"
-	 " (doubles, up to 32x)"},
+	 " (doubles, up to 32x); 32x must stay below the collector's gap_window_s"},
 	{"ack_wait_s", SP_CONF_INT, A(ack_wait_s), "3", 0, 3600, NULL, 0, NULL,
 	 "after each connect, wait up to this long for the collector's ack before publishing data "
 	 "(and, with a new spool, to continue its seq; a new spool starts at 1 only once the "

@@ -117,7 +117,9 @@ static const struct sp_conf_key store_keys[] = {
 	 "read connections for the API; a read that finds all busy for 5 s answers 503 "
 	 "store busy"},
 	{"gap_window_s", SP_CONF_INT, ST(gap_window_s), "600", 1, 604800, NULL, 0, NULL,
-	 "a missing seq still open after this long is declared missing (CONTRACT §3.4)"},
+	 "a missing seq still open after this long is declared missing (CONTRACT §3.4); keep it "
+	 "above the agents' longest resend interval (32 x their resend_s), or a message an agent "
+	 "still holds and will resend is given up"},
 	{"max_devices", SP_CONF_INT, ST(max_devices), "1000000", 1, 100000000, NULL, 0, NULL,
 	 "devices the collector accepts; records of further new devices are rejected"},
 	/*

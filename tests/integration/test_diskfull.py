@@ -40,7 +40,8 @@ test_diskfull.py - full disks on both sides of the pipeline.
     batch_max 1000, and no collector yet (a fresh broker: nothing keeps the
     messages), and --scenario :silent@AT so that the agent stops creating once
     it overflowed for a while: the journal gets {"dropped":SEQ} lines and the
-    agent logs the "full" WARN exactly once. Then a collector with
+    agent logs the "full" WARN exactly once. Then, right after one of the
+    agent's go-backs (so that it receives the next one whole), a collector with
     gap_window_s 3 starts: dropped seqs are never stored, every other message
     is stored exactly once, sitepulse_messages_missing_total equals the number
     of dropped messages (declared missing after the window), and the agent
@@ -77,6 +78,7 @@ SITE_A, SITE_B, SITE_C = "diskfull-1", "spoolfull-1", "agentdisk-1"
 SITE_R = "diskfull-retained"   # (a): the fake gateway whose birth and state a full disk drops
 SILENT_AT_S = 14         # (b): the agent stops creating after this many seconds (overflow: ~5 s
                          # alone under ASan, past 9 s once with a loaded CI-like host)
+GOBACK = "publishing again from seq"   # (b): the agent's INFO line when it resends its spool
 LATE_FAILURES = []       # failed checks reported at the end, after every part ran
 
 
@@ -414,8 +416,23 @@ def part_b(env):
     T.check_eq(sorted(dropped), list(range(1, len(dropped) + 1)), "dropped seqs (the oldest: 1..N)")
     T.check(len(msgs) > len(dropped) + 3, "some messages must survive in the spool")
 
-    T.log("step: the collector starts (gap_window_s 3)")
+    # What the agent published so far reached nobody (no collector subscribed); it comes again
+    # only with the agent's next go-back, 8-16 s apart by now (resend_s 1, doubling). A
+    # collector subscribing in the middle of a go-back receives only its end and, with
+    # gap_window_s 3, gives the rest up before the next one (CI once saw 58 messages declared
+    # missing for 56 dropped). So the collector starts right after a go-back and receives the
+    # next one whole; with the defaults (600 s against 32 x 10 s) no window is that short.
+    n_goback = len(log_lines(agent.proc, 0, GOBACK))
+    T.wait_until(lambda: len(log_lines(agent.proc, 0, GOBACK)) > n_goback, 40,
+                 "the agent's next go-back after it fell silent", interval=0.1)
+    time.sleep(1.0)  # its burst (about 1 MB to a broker on loopback) is over
+    n_goback = len(log_lines(agent.proc, 0, GOBACK))
+    T.log("step: the collector starts right after the agent's go-back (gap_window_s 3)")
     coll.start()
+    T.wait_until(lambda: log_lines(coll.proc, 0, "subscribed to sp/v1/+/+/{birth,data,state}"), 15,
+                 "the collector to subscribe", interval=0.1)
+    T.check_eq(len(log_lines(agent.proc, 0, GOBACK)), n_goback,
+               "the agent's go-backs while the collector started (the next one is >= 8 s away)")
     T.wait_until(agent.acked_all, 60, "the ack of %s to cover its last seq %d" % (agent.name, last),
                  interval=0.3)
     below = T.wait_until(lambda: [l for l in agent.proc.log_text().splitlines() if "below its limit again" in l],
