@@ -57,6 +57,7 @@
 #include "cityout.h"
 
 #include "citybuild.h"
+#include "retry.h"
 
 #include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
@@ -129,7 +130,7 @@ struct cityout {
 	bool failing;  /* the last delivery failed (the recovery is logged once) */
 	int64_t unreachable_in_row; /* attempts in a row the city did not answer: its backoff */
 	int64_t hold_until_ms; /* sp_mono_ms: no attempt before (the city did not answer) */
-	unsigned seed; /* jitter */
+	uint64_t jitter; /* retry_delay_ms's random state */
 	struct sp_ratelimit send_log, build_log;
 };
 
@@ -401,17 +402,9 @@ static int take_item(void *ctx, const struct store_outbox_item *it)
 	return 0;
 }
 
-/* How long to wait after the attempts + 1st failure: doubled each time, capped, 0-20 % less. */
 static int64_t backoff_ms(struct cityout *c, int64_t attempts)
 {
-	int64_t d = c->p.retry_min_ms;
-	for (int64_t i = 0; i < attempts && d < c->p.retry_max_ms; i++)
-		d *= 2;
-	if (d > c->p.retry_max_ms)
-		d = c->p.retry_max_ms;
-	/* jitter, so that what failed together does not come back together */
-	d -= (int64_t)((unsigned)rand_r(&c->seed) % (unsigned)(d / 5 + 1));
-	return d < c->p.retry_min_ms ? c->p.retry_min_ms : d;
+	return retry_delay_ms(c->p.retry_min_ms, c->p.retry_max_ms, attempts, &c->jitter);
 }
 
 enum outcome { SENT, FAILED, CUT_SHORT };
@@ -650,7 +643,7 @@ struct cityout *cityout_start(const struct cityout_params *p)
 	c->p = *p;
 	c->body = (struct sp_buf)SP_BUF_INIT(BODY_MAX);
 	c->item.body = (struct sp_buf)SP_BUF_INIT(BODY_MAX);
-	c->seed = (unsigned)sp_mono_ms() ^ (unsigned)getpid();
+	c->jitter = (uint64_t)sp_mono_ms() ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)c;
 	atomic_init(&c->stopping, false);
 	if (pthread_mutex_init(&c->lock, NULL) != 0)
 		goto fail;

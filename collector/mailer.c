@@ -62,6 +62,7 @@
 #include "mailer.h"
 
 #include "mailfmt.h"
+#include "retry.h"
 
 #include "sitepulse/buf.h"
 #include "sitepulse/clock.h"
@@ -163,17 +164,9 @@ static char *url_for_logs(const char *url)
 	return out;
 }
 
-/* retry_min * 2^attempts, at most retry_max, less up to a quarter (jitter, so mails spread out). */
 static int64_t backoff_ms(struct mailer *m, int64_t attempts)
 {
-	int64_t d = m->retry_min_ms;
-	for (int64_t i = 0; i < attempts && d < m->retry_max_ms; i++)
-		d = d > m->retry_max_ms / 2 ? m->retry_max_ms : d * 2;
-	if (d > m->retry_max_ms)
-		d = m->retry_max_ms;
-	m->jitter = m->jitter * 6364136223846793005ULL + 1442695040888963407ULL;
-	int64_t quarter = d / 4;
-	return d - (quarter > 0 ? (int64_t)((m->jitter >> 33) % (uint64_t)quarter) : 0);
+	return retry_delay_ms(m->retry_min_ms, m->retry_max_ms, attempts, &m->jitter);
 }
 
 static void publish_queued(struct mailer *m)
