@@ -169,6 +169,35 @@ int sqs_exec(sqlite3 *db, const char *path, const char *sql)
 	return 0;
 }
 
+/*
+ * WAL or nothing: readers then never hold up the writer's commits, and a
+ * commit at synchronous=NORMAL survives a crash of ours. SQLite answers
+ * the pragma with the mode it is in and stays in its rollback journal
+ * where WAL cannot work (no shared memory, e.g. some network file systems),
+ * where readers would block commits and NORMAL could corrupt the file on
+ * a power loss.
+ */
+static int enter_wal(struct sqlite_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SP_EIO;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		sqs_db_error(s, s->db, "PRAGMA journal_mode = WAL");
+		goto done;
+	}
+	const char *mode = (const char *)sqlite3_column_text(st, 0);
+	if (mode == NULL || strcmp(mode, "wal") != 0) {
+		SP_ERROR("store", "%s: SQLite cannot use write-ahead logging here (journal mode %s); "
+			 "put the database on a local file system", s->path, mode ? mode : "unknown");
+		goto done;
+	}
+	rc = 0;
+done:
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- chunks */
 
 /* a chunk's hour is over this long after it was written, save for late readings */
@@ -454,7 +483,7 @@ static void *sq_open(const struct store_params *p)
 		goto fail;
 	snprintf(pragma, sizeof(pragma), "PRAGMA cache_size = -%lld",
 		 (long long)(p->cache_mb > 0 ? p->cache_mb : STORE_CACHE_MB_DEFAULT) * 1024);
-	if (sqs_exec(s->db, s->path, "PRAGMA journal_mode = WAL") ||
+	if (enter_wal(s) ||
 	    sqs_exec(s->db, s->path,
 		     p->sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") ||
 	    sqs_exec(s->db, s->path, "PRAGMA temp_store = MEMORY") ||

@@ -504,13 +504,18 @@ int sqr_device_records(void *impl, const char *site, const char *dev, int64_t fr
 				out = SP_ETOOBIG;
 				goto reset;
 			}
+			/* keep what sp_grow returned before anything else can fail: it freed the old array */
 			struct found_rec *g = sp_grow(found, &cap, n + 1, sizeof(*found), 256);
-			size_t at = bodies.len;
-			if (g == NULL || chunk_rec_json(&rec, dev, &bodies)) {
+			if (g == NULL) {
 				out = SP_ENOMEM;
 				goto reset;
 			}
 			found = g;
+			size_t at = bodies.len;
+			if (chunk_rec_json(&rec, dev, &bodies)) {
+				out = SP_ENOMEM;
+				goto reset;
+			}
 			found[n++] = (struct found_rec){rec.ts, chunk_id * 1024 + i, at,
 							bodies.len - at, rec.kind};
 		}
