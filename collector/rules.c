@@ -50,7 +50,7 @@
 struct entry {
 	int64_t since;     /* device time the condition began */
 	int64_t last_ts;   /* newest record ts it has judged: older ones are ignored */
-	int64_t opened_at; /* open: the alert's opened_at (NO_OPENED_AT if reloaded) */
+	int64_t opened_at; /* open: the alert's opened_at (as stored, when reloaded) */
 	int64_t alert_id;  /* open: the store's id */
 	char *code;        /* fault rules: the device's code (heap); NULL = "" */
 	char *text;        /* pending fault: the device's own detail (heap) or NULL */
@@ -695,6 +695,7 @@ int rules_tick(struct rules *r, int64_t now_ms, rule_event_fn fn, void *ctx)
 
 /* ---------------------------------------------------------------- loading */
 
+/* since: a hold's start, or (open) the alert's opened_at */
 static int load(struct rules *r, const struct rule_device *d, const char *name, int32_t port,
 		const char *code, bool open, int64_t alert_id, int64_t since, int64_t device_ts,
 		int64_t loaded_ms)
@@ -743,16 +744,18 @@ static int load(struct rules *r, const struct rule_device *d, const char *name, 
 	e->open = open;
 	e->alert_id = open ? alert_id : 0;
 	e->since = open ? device_ts : since;
-	e->opened_at = NO_OPENED_AT;
+	/* a clear is never dated before the opening, across a restart too */
+	e->opened_at = open ? since : NO_OPENED_AT;
 	e->last_ts = clock_ts;
 	e->snap.valid = false; /* the store keeps no values for the detail */
 	return 0;
 }
 
 int rules_load_alert(struct rules *r, const struct rule_device *d, const char *rule, int32_t port,
-		     const char *code, int64_t alert_id, int64_t device_ts, int64_t loaded_ms)
+		     const char *code, int64_t alert_id, int64_t opened_at, int64_t device_ts,
+		     int64_t loaded_ms)
 {
-	return load(r, d, rule, port, code, true, alert_id, 0, device_ts, loaded_ms);
+	return load(r, d, rule, port, code, true, alert_id, opened_at, device_ts, loaded_ms);
 }
 
 int rules_load_hold(struct rules *r, const struct rule_device *d, const char *rule, int32_t port,

@@ -275,8 +275,8 @@ void rules_reset(struct rules *r);
  * skipped (0): the offline sweep reads its state from the store each time.
  */
 int rules_load_alert(struct rules *r, const struct rule_device *d, const char *rule,
-		     int32_t port, const char *code, int64_t alert_id, int64_t device_ts,
-		     int64_t loaded_ms);
+		     int32_t port, const char *code, int64_t alert_id, int64_t opened_at,
+		     int64_t device_ts, int64_t loaded_ms);
 int rules_load_hold(struct rules *r, const struct rule_device *d, const char *rule,
 		    int32_t port, const char *code, int64_t since, int64_t device_ts,
 		    int64_t loaded_ms);

@@ -73,9 +73,19 @@ static enum verdict lift_trapped(const struct rule_device *d, const struct sp_re
 	(void)d, (void)f, (void)s;
 	const struct sp_lift *l = &rec->u.lift;
 	lift_snap(l, v);
+	if (l->door != SP_DOOR_CLOSED)
+		return V_FALSE;
 	/* a car still creeping is levelling, not stuck */
 	bool still = !(rec->has & SP_HAS_SPEED) || l->speed < STOPPED_SPEED;
-	return is(l->occupied && l->door == SP_DOOR_CLOSED && l->dir == SP_DIR_STOP && still);
+	if (l->occupied && l->dir == SP_DIR_STOP && still)
+		return V_TRUE;
+	/*
+	 * Behind a shut door nobody gets out (L01/L02 clear when the door opens):
+	 * an occupancy sensor dropping out, or the car moved to a landing by a
+	 * rescue run, must not tell the crew "cleared" while the passenger is
+	 * still inside. It ends a pending hold, though.
+	 */
+	return V_KEEP_OPEN;
 }
 
 static enum verdict lift_door_open_moving(const struct rule_device *d, const struct sp_record *rec,

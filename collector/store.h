@@ -302,6 +302,7 @@ struct store_condition {
 	const char *code;
 	int64_t alert_id;       /* > 0: an open alert */
 	int64_t since;          /* a hold: since when */
+	int64_t opened_at;      /* an open alert: when it opened */
 };
 typedef int (*store_condition_fn)(void *ctx, const struct store_condition *c);
 /* Calls fn for every open alert and every pending hold. 0, fn's error or SP_E*. */

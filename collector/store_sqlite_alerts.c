@@ -102,11 +102,11 @@ static const char *const WASQL[SQA_W_COUNT] = {
 	[WA_HOLD_DEL] = "DELETE FROM alert_holds WHERE device_id = ?1 AND rule = ?2 AND port = ?3"
 			" AND code = ?4",
 	[WA_LOAD_ALERTS] = "SELECT al.device_id, d.site, d.dev, d.kind, d.rating, s.last_seen,"
-			   " al.rule_base, coalesce(al.port, 0), al.code, al.id FROM alerts al"
+			   " al.rule_base, coalesce(al.port, 0), al.code, al.id, al.opened_at FROM alerts al"
 			   " JOIN devices d ON d.id = al.device_id JOIN device_seen s ON s.id = d.id"
 			   " WHERE al.cleared_at IS NULL",
 	[WA_LOAD_HOLDS] = "SELECT h.device_id, d.site, d.dev, d.kind, d.rating, s.last_seen,"
-			  " h.rule, h.port, h.code, h.since FROM alert_holds h"
+			  " h.rule, h.port, h.code, h.since, 0 FROM alert_holds h"
 			  " JOIN devices d ON d.id = h.device_id JOIN device_seen s ON s.id = d.id",
 	[WA_OPENED_SINCE] = "SELECT count(*) FROM alerts WHERE site = ?1 AND dev = ?2 AND rule = ?3"
 			    " AND coalesce(port, 0) = ?4 AND opened_at BETWEEN ?5 AND ?6",
@@ -347,7 +347,7 @@ int sqa_hold_del(void *impl, int64_t device_id, const char *rule, int32_t port, 
 	return wa_step(s, WA_HOLD_DEL);
 }
 
-/* Loads the rows of one of the two condition queries (the columns are alike). */
+/* Loads the rows of one of the two condition queries (the columns are alike; a hold's opened_at is 0). */
 static int load_rows(struct sqlite_store *s, int which, store_condition_fn fn, void *ctx)
 {
 	sqlite3_stmt *st = s->alert_w[which];
@@ -369,6 +369,7 @@ static int load_rows(struct sqlite_store *s, int which, store_condition_fn fn, v
 			.code = (const char *)sqlite3_column_text(st, 8),
 			.alert_id = which == WA_LOAD_ALERTS ? last : 0,
 			.since = which == WA_LOAD_HOLDS ? last : 0,
+			.opened_at = sqlite3_column_int64(st, 10),
 		};
 		if (c.site == NULL || c.dev == NULL || c.rule == NULL || c.code == NULL)
 			continue; /* only a damaged file has NULLs here */

@@ -168,7 +168,7 @@ static int load_condition(void *ctx, const struct store_condition *c)
 	writer_rule_device(&rd, c->device_id, c->site, c->dev, c->kind, c->rating, NULL);
 	if (c->alert_id > 0)
 		rc = rules_load_alert(w->rules, &rd, c->rule, c->port, c->code, c->alert_id,
-				      c->last_seen, now);
+				      c->opened_at, c->last_seen, now);
 	else
 		rc = rules_load_hold(w->rules, &rd, c->rule, c->port, c->code, c->since, c->last_seen,
 				     now);

@@ -56,7 +56,8 @@ def main(env):
         base = t0 + i * 10000
         trapped = dict(T.idle_lift("lift-1", base), occupied=True)
         # held 3 s (hold_s 2: opens at base + 2 s), then the door opens and the car is empty
-        recs += [trapped, dict(trapped, ts=base + 3000), T.idle_lift("lift-1", base + 5000)]
+        recs += [trapped, dict(trapped, ts=base + 3000),
+                 dict(T.idle_lift("lift-1", base + 5000), door="open")]
         recs += [dict(T.idle_lift("lift-2", base), safety_ok=False),
                  T.idle_lift("lift-2", base + 2000)]
     gw.send(sorted(recs, key=lambda r: r["ts"]))

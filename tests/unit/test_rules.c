@@ -230,6 +230,12 @@ static struct sp_record parked(const struct rule_device *d, int64_t ts, int floo
 	return lift(d, ts, floor, SP_DIR_STOP, SP_DOOR_CLOSED, true, false);
 }
 
+/* A car at a landing with its door open and nobody in it: whoever was inside got out. */
+static struct sp_record landed(const struct rule_device *d, int64_t ts, int floor)
+{
+	return lift(d, ts, floor, SP_DIR_STOP, SP_DOOR_OPEN, true, false);
+}
+
 /* A car stopped at a landing, door closed, nobody in it, its door counter at cycles. */
 static struct sp_record shut(const struct rule_device *d, int64_t ts, int floor, int64_t cycles)
 {
@@ -455,6 +461,77 @@ static void test_trapped_opens_on_a_later_record(void)
 	CHECK_EV(s, 0, RULE_CLEAR, RULE_LIFT_TRAPPED, 0, "", ANY, T0 + 30 * S);
 	CHECK_EQ_INT(s->ev[0].alert_id, id);
 	CHECK_EQ_INT(rules_count(f.r), 0);
+out:
+	fx_close(&f);
+}
+
+/*
+ * Behind a shut door nobody gets out: an open lift.trapped alert stays open
+ * while the occupancy sensor drops out or the car moves, and clears only
+ * when the door opens (L01/L02). Before the hold ran out, the same records
+ * end the hold.
+ */
+static void test_trapped_clears_only_when_the_door_opens(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	/* trapped at a landing (in the door zone: no lift.stopped_outside_zone) */
+	feed(&f, &LIFT, trapped(&LIFT, T0, 3, true), R0);
+	feed(&f, &LIFT, trapped(&LIFT, T0 + 20 * S, 3, true), R0 + 20 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", T0, T0 + 20 * S);
+	int64_t id = s->ev[1].alert_id;
+
+	sink_clear(s);
+	/* the sensor sees nobody, the door still shut: no "cleared" for the crew */
+	feed(&f, &LIFT, parked(&LIFT, T0 + 40 * S, 3), R0 + 40 * S);
+	/* it sees the passenger again: the same alert, no second one */
+	feed(&f, &LIFT, trapped(&LIFT, T0 + 42 * S, 3, true), R0 + 42 * S);
+	CHECK_EQ_INT(tick(&f, R0 + 80 * S), 0);
+	/* a rescue run brings the car to the landing, the door still shut */
+	feed(&f, &LIFT, lift(&LIFT, T0 + 85 * S, 3, SP_DIR_DOWN, SP_DOOR_CLOSED, false, true),
+	     R0 + 85 * S);
+	feed(&f, &LIFT, lift(&LIFT, T0 + 90 * S, 2, SP_DIR_STOP, SP_DOOR_CLOSED, true, false),
+	     R0 + 90 * S);
+	CHECK_EQ_INT(s->n, 0);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+	/* the door opens: cleared */
+	feed(&f, &LIFT, landed(&LIFT, T0 + 95 * S, 2), R0 + 95 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_CLEAR, RULE_LIFT_TRAPPED, 0, "", ANY, T0 + 95 * S);
+	CHECK_EQ_INT(s->ev[0].alert_id, id);
+	CHECK_EV(s, 1, RULE_HOLD_START, RULE_LIFT_DOOR_OPEN_LONG, 0, "", T0 + 95 * S, ANY);
+
+	/* a pending hold ends when the sensor sees nobody, and starts again after */
+	sink_clear(s);
+	feed(&f, &LIFT_B, trapped(&LIFT_B, T0, 3, true), R0);
+	feed(&f, &LIFT_B, parked(&LIFT_B, T0 + 10 * S, 3), R0 + 10 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_HOLD_END, RULE_LIFT_TRAPPED, 0, "", ANY, ANY);
+	CHECK_EQ_INT(rules_count(f.r), 1); /* LIFT's lift.door_open_long hold */
+out:
+	fx_close(&f);
+}
+
+/*
+ * After a restart an open alert's clear is still never dated before its
+ * opening: the tick opened lift.trapped at since + hold, before the record
+ * that ends it (stamped earlier, still in the agent's batch) arrived.
+ */
+static void test_reloaded_alert_clears_not_before_its_opening(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.trapped", 0, "", 61, T0 + 20 * S, T0 + 10 * S,
+				      R0), 0);
+	feed(&f, &LIFT, landed(&LIFT, T0 + 19500, 3), R0 + 1 * S);
+	CHECK_EQ_INT(s->n, 2); /* and lift.door_open_long's hold starts */
+	CHECK_EV(s, 0, RULE_CLEAR, RULE_LIFT_TRAPPED, 0, "", ANY, T0 + 20 * S);
+	CHECK_EQ_INT(s->ev[0].alert_id, 61);
 out:
 	fx_close(&f);
 }
@@ -1224,7 +1301,7 @@ static void test_door_reopen_count_lost(void)
 	if (!fx_open_doors(&f))
 		goto out;
 	struct sink *s = f.s;
-	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.door_reopen", 0, "", 91, T0 + 20 * S, R0),
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.door_reopen", 0, "", 91, T0 + 20 * S, T0 + 20 * S, R0),
 		     0);
 	CHECK_EQ_INT(rules_count(f.r), 1);
 	feed(&f, &LIFT, shut(&LIFT, T0 + 25 * S, 6, 305), R0 + 25 * S);
@@ -1232,7 +1309,7 @@ static void test_door_reopen_count_lost(void)
 	CHECK_EV(s, 0, RULE_CLEAR, RULE_LIFT_DOOR_REOPEN, 0, "", ANY, T0 + 25 * S);
 	CHECK_EQ_INT(rules_count(f.r), 0);
 	/* a record without the counter says nothing either way: a new alert stays open */
-	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.door_reopen", 0, "", 92, T0 + 30 * S, R0),
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.door_reopen", 0, "", 92, T0 + 30 * S, T0 + 30 * S, R0),
 		     0);
 	struct sp_record r = shut(&LIFT, T0 + 35 * S, 6, 305);
 	r.has &= ~SP_HAS_DOOR_CYCLES;
@@ -1439,7 +1516,7 @@ static void test_fault_of_a_device_first_unknown(void)
 	/* after a restart: the lift.fault alert reloaded, the device a charger by now */
 	sink_clear(s);
 	rules_reset(f.r);
-	CHECK_EQ_INT(rules_load_alert(f.r, &chg, "lift.fault", 0, "E8", 77, T0 + 10 * S, R0), 0);
+	CHECK_EQ_INT(rules_load_alert(f.r, &chg, "lift.fault", 0, "E8", 77, T0 + 10 * S, T0 + 10 * S, R0), 0);
 	feed(&f, &chg, fault(&chg, T0 + 11 * S, "E8", false, 0, NULL), R0 + 11 * S);
 	CHECK_EQ_INT(s->n, 1);
 	CHECK_EV(s, 0, RULE_CLEAR, RULE_LIFT_FAULT, 0, "E8", ANY, T0 + 11 * S);
@@ -1700,11 +1777,13 @@ static void test_kept_records_are_no_clock_step(void)
 	CHECK_EQ_INT(rules_count(f.r), 1);
 
 	/* behind for 60 s without a current record between: now it is a clock step */
-	feed(&f, &LIFT, parked(&LIFT, T0 + 70 * S, 3), R0 + 160 * S);
-	CHECK_EQ_INT(s->n, 2);
+	feed(&f, &LIFT, landed(&LIFT, T0 + 70 * S, 3), R0 + 160 * S);
+	CHECK_EQ_INT(s->n, 3);
 	CHECK_STEP(s, 0, now + 160 * S, T0 + 70 * S);
 	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_TRAPPED, 0, "", ANY, now + 20 * S);
-	CHECK_EQ_INT(rules_count(f.r), 0);
+	/* (the open door starts lift.door_open_long's hold) */
+	CHECK_EV(s, 2, RULE_HOLD_START, RULE_LIFT_DOOR_OPEN_LONG, 0, "", T0 + 70 * S, ANY);
+	CHECK_EQ_INT(rules_count(f.r), 1);
 out:
 	fx_close(&f);
 }
@@ -1857,7 +1936,9 @@ static void test_load_takes_no_time_far_ahead(void)
 	if (!fx_open(&f))
 		goto out;
 	struct sink *s = f.s;
-	CHECK_EQ_INT(rules_load_alert(f.r, &CHG, "charger.smoke", 0, "", 55, R0 + 8 * H, R0), 0);
+	/* the smoke alert opened on the clock that ran 8 h ahead */
+	CHECK_EQ_INT(rules_load_alert(f.r, &CHG, "charger.smoke", 0, "", 55, R0 + 8 * H - 30 * S,
+				      R0 + 8 * H, R0), 0);
 	CHECK_EQ_INT(rules_load_hold(f.r, &CHG, "charger.voltage", 0, "", R0 - 10 * S, R0 + 8 * H,
 				     R0), 0);
 	CHECK_EQ_INT(tick(&f, R0 + 50 * S - 1), 0);
@@ -1867,7 +1948,8 @@ static void test_load_takes_no_time_far_ahead(void)
 	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_VOLTAGE, 0, "", R0 - 10 * S, R0 + 50 * S);
 	feed(&f, &CHG, supply(&CHG, R0 + 51 * S, 220), R0 + 51 * S);
 	CHECK_EQ_INT(s->n, 3);
-	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, R0 + 51 * S);
+	/* its clear is never dated before its opening, as without the restart (clock_set_back) */
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, R0 + 8 * H - 30 * S);
 	CHECK_EQ_INT(s->ev[1].alert_id, 55);
 	CHECK_EV(s, 2, RULE_CLEAR, RULE_CHARGER_VOLTAGE, 0, "", ANY, R0 + 51 * S);
 
@@ -1892,7 +1974,7 @@ static void test_load_takes_no_time_far_ahead(void)
 	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", t8 - 5 * S, t8 + 15 * S);
 
 	/* a last_seen ahead by less than the clock step is kept as it was stored */
-	CHECK_EQ_INT(rules_load_alert(f.r, &CHG_B, "charger.smoke", 0, "", 57, R0 + 50 * S, R0), 0);
+	CHECK_EQ_INT(rules_load_alert(f.r, &CHG_B, "charger.smoke", 0, "", 57, R0 + 50 * S, R0 + 50 * S, R0), 0);
 	sink_clear(s);
 	feed(&f, &CHG_B, station(&CHG_B, R0 + 30 * S, false), R0 + 30 * S);
 	CHECK_EQ_INT(s->n, 0);
@@ -2301,7 +2383,7 @@ static void test_disabled_rule(void)
 	CHECK_EQ_INT(s->n, 0);
 	CHECK_EQ_INT(rules_count(f.r), 0);
 	/* an alert of it from before: cleared by the next record, smoke or not */
-	CHECK_EQ_INT(rules_load_alert(f.r, &CHG, "charger.smoke", 0, "", 55, T0, R0), 0);
+	CHECK_EQ_INT(rules_load_alert(f.r, &CHG, "charger.smoke", 0, "", 55, T0, T0, R0), 0);
 	CHECK_EQ_INT(rules_load_hold(f.r, &CHG, "charger.voltage", 0, "", T0 - 100 * S, T0, R0), 0);
 	CHECK_EQ_INT(rules_count(f.r), 2);
 	tick(&f, R0 + 3600 * S); /* a disabled rule's hold never runs out */
@@ -2314,7 +2396,7 @@ static void test_disabled_rule(void)
 	CHECK_EV(s, 1, RULE_HOLD_END, RULE_CHARGER_VOLTAGE, 0, "", ANY, ANY);
 	CHECK_EQ_INT(rules_count(f.r), 0);
 	sink_clear(s);
-	CHECK_EQ_INT(rules_load_alert(f.r, &CHG, "charger.smoke", 0, "", 56, T0, R0), 0);
+	CHECK_EQ_INT(rules_load_alert(f.r, &CHG, "charger.smoke", 0, "", 56, T0, T0, R0), 0);
 	feed(&f, &CHG, station(&CHG, T0 + 2 * S, true), R0 + 2 * S);
 	CHECK_EQ_INT(s->n, 1);
 	CHECK_EV(s, 0, RULE_CLEAR, RULE_CHARGER_SMOKE, 0, "", ANY, T0 + 2 * S);
@@ -2371,16 +2453,16 @@ static void test_load_alert_and_hold(void)
 	if (!fx_open(&f))
 		goto out;
 	struct sink *s = f.s;
-	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.nope", 0, "", 1, T0, R0), SP_EINVAL);
-	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.fault.E7", 0, "E7", 1, T0, R0), SP_EINVAL);
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.nope", 0, "", 1, T0, T0, R0), SP_EINVAL);
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.fault.E7", 0, "E7", 1, T0, T0, R0), SP_EINVAL);
 	CHECK_EQ_INT(rules_load_hold(f.r, &LIFT, "", 0, "", T0, T0, R0), SP_EINVAL);
 	/* the offline sweep's alerts are its own: accepted, not tracked, never cleared by records */
-	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.offline", 0, "", 5, T0, R0), 0);
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.offline", 0, "", 5, T0, T0, R0), 0);
 	CHECK(rule_swept(RULE_GATEWAY_OFFLINE) && !rule_swept(RULE_LIFT_TRAPPED));
 	CHECK_EQ_INT(rules_count(f.r), 0);
 
 	/* an open fault alert, cleared by the device */
-	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.fault", 0, "E7", 77, T0, R0), 0);
+	CHECK_EQ_INT(rules_load_alert(f.r, &LIFT, "lift.fault", 0, "E7", 77, T0, T0, R0), 0);
 	CHECK_EQ_INT(rules_count(f.r), 1);
 	feed(&f, &LIFT, fault(&LIFT, T0 + 1 * S, "E7", true, 0, NULL), R0 + 1 * S); /* still */
 	CHECK_EQ_INT(s->n, 0);
@@ -2401,10 +2483,13 @@ static void test_load_alert_and_hold(void)
 	CHECK_EQ_INT(s->n, 1);
 	CHECK_EV(s, 0, RULE_OPEN, RULE_LIFT_TRAPPED, 0, "", T0, T0 + 20 * S);
 	CHECK_DETAIL(s, 0, "lift.trapped held for 20 s");
-	feed(&f, &LIFT, parked(&LIFT, T0 + 40 * S, 1), load_at + 20 * S);
-	CHECK_EQ_INT(s->n, 2);
+	feed(&f, &LIFT, landed(&LIFT, T0 + 40 * S, 1), load_at + 20 * S);
+	CHECK_EQ_INT(s->n, 3);
 	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_TRAPPED, 0, "", ANY, T0 + 40 * S);
 	CHECK_EQ_INT(s->ev[1].alert_id, s->ev[0].alert_id);
+	CHECK_EV(s, 2, RULE_HOLD_START, RULE_LIFT_DOOR_OPEN_LONG, 0, "", T0 + 40 * S, ANY);
+	CHECK_EQ_INT(rules_count(f.r), 1);
+	feed(&f, &LIFT, parked(&LIFT, T0 + 45 * S, 1), load_at + 25 * S);
 	CHECK_EQ_INT(rules_count(f.r), 0);
 
 	/* a hold whose since is newer than the device's last_seen: the clock starts at since */
@@ -2422,7 +2507,7 @@ static void test_load_alert_and_hold(void)
 
 	/* loaded port alerts keep their port */
 	sink_clear(s);
-	CHECK_EQ_INT(rules_load_alert(f.r, &CHG, "port.over_temp", 3, "", 90, T0, R0), 0);
+	CHECK_EQ_INT(rules_load_alert(f.r, &CHG, "port.over_temp", 3, "", 90, T0, T0, R0), 0);
 	feed(&f, &CHG, port_temp(&CHG, T0 + 1 * S, 3, 40), R0 + 1 * S);
 	CHECK_EQ_INT(s->n, 1);
 	CHECK_EV(s, 0, RULE_CLEAR, RULE_PORT_OVER_TEMP, 3, "", ANY, T0 + 1 * S);
@@ -2550,6 +2635,8 @@ int main(void)
 	RUN(test_disabled_rule);
 	RUN(test_callback_failure);
 	RUN(test_load_alert_and_hold);
+	RUN(test_trapped_clears_only_when_the_door_opens);
+	RUN(test_reloaded_alert_clears_not_before_its_opening);
 	RUN(test_reset);
 	RUN(test_stress_many_devices);
 	HARNESS_EXIT();
