@@ -103,8 +103,11 @@ static enum verdict lift_overspeed(const struct rule_device *d, const struct sp_
 				   struct snap *v)
 {
 	(void)f;
-	if (!(rec->has & SP_HAS_SPEED) || !(d->rated_speed > 0))
+	if (!(rec->has & SP_HAS_SPEED))
 		return V_UNKNOWN;
+	/* without the birth's rated speed: never, so an alert opened before a birth dropped it clears */
+	if (!(d->rated_speed > 0))
+		return V_FALSE;
 	lift_snap(&rec->u.lift, v);
 	v->a = rec->u.lift.speed;
 	v->b = d->rated_speed;
@@ -322,8 +325,11 @@ static enum verdict port_over_power(const struct rule_device *d, const struct sp
 				    struct snap *v)
 {
 	(void)f;
-	if (!(rec->has & SP_HAS_W) || !(d->port_limit_w > 0))
+	if (!(rec->has & SP_HAS_W))
 		return V_UNKNOWN;
+	/* without the birth's port limit: never, so an alert opened before a birth dropped it clears */
+	if (!(d->port_limit_w > 0))
+		return V_FALSE;
 	v->a = rec->u.port.w;
 	v->b = d->port_limit_w;
 	v->valid = true;

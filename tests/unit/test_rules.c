@@ -754,6 +754,17 @@ static void test_overspeed_hysteresis(void)
 	feed(&f, &unrated, at_speed(&unrated, T0, 5.0), R0);
 	CHECK_EQ_INT(s->n, 2);
 	CHECK_EQ_INT(rules_count(f.r), 0);
+
+	/* an alert open when a new birth drops the rated speed clears with the next speed */
+	sink_clear(s);
+	feed(&f, &LIFT, at_speed(&LIFT, T0 + 10 * S, 1.3), R0 + 10 * S);
+	CHECK_EQ_INT(s->n, 1);
+	struct rule_device dropped = LIFT;
+	dropped.rated_speed = 0;
+	feed(&f, &dropped, at_speed(&dropped, T0 + 11 * S, 0), R0 + 11 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_CLEAR, RULE_LIFT_OVERSPEED, 0, "", ANY, T0 + 11 * S);
+	CHECK_EQ_INT(rules_count(f.r), 0);
 out:
 	fx_close(&f);
 }
@@ -2206,6 +2217,16 @@ static void test_port_rules(void)
 	nolimit.port_limit_w = 0;
 	feed(&f, &nolimit, port_power(&nolimit, T0, 2, 5000), R0);
 	CHECK_EQ_INT(s->n, 5);
+	/* an alert open when a new birth drops the limit clears with the port's next reading */
+	feed(&f, &CHG, port_power(&CHG, T0 + 21 * S, 3, 1300), R0 + 21 * S);
+	tick(&f, R0 + 27 * S);
+	CHECK_EQ_INT(s->n, 7);
+	CHECK_EV(s, 6, RULE_OPEN, RULE_PORT_OVER_POWER, 3, "", T0 + 21 * S, T0 + 26 * S);
+	struct rule_device dropped = CHG;
+	dropped.port_limit_w = 0;
+	feed(&f, &dropped, port_power(&dropped, T0 + 28 * S, 3, 100), R0 + 28 * S);
+	CHECK_EQ_INT(s->n, 8);
+	CHECK_EV(s, 7, RULE_CLEAR, RULE_PORT_OVER_POWER, 3, "", ANY, T0 + 28 * S);
 
 	/* port fault state */
 	sink_clear(s);
