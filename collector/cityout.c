@@ -25,7 +25,9 @@
  *     cheaply (store_r_site_has_records): reading a whole empty period of
  *     a new site of 500 devices cost as much as summarizing it. Periods
  *     are caught up one at a time, in order, at most BUILD_BUDGET
- *     summaries a loop.
+ *     summaries a loop; none while the collector has been receiving for
+ *     less than grace_ms (receiving_for_grace: after a restart, a
+ *     reconnect or a store outage the data of a due period comes only now).
  *  2. deliver: the outbox's due items, oldest first, each site's periods in
  *     order (store_sender_next), at most SEND_BUDGET a loop; a 2xx answer
  *     is done, anything else (or no answer) is retried after a capped
@@ -128,6 +130,7 @@ struct cityout {
 	size_t nsites, sites_cap;
 	int64_t next_scan_ms, next_gauge_ms; /* sp_mono_ms */
 	bool failing;  /* the last delivery failed (the recovery is logged once) */
+	bool waiting_logged; /* due periods wait for receiving_for_grace (logged once) */
 	int64_t unreachable_in_row; /* attempts in a row the city did not answer: its backoff */
 	int64_t hold_until_ms; /* sp_mono_ms: no attempt before (the city did not answer) */
 	uint64_t jitter; /* retry_delay_ms's random state */
@@ -314,6 +317,25 @@ fail:
 	return rc;
 }
 
+/*
+ * Whether the collector has been receiving for grace_ms: subscribed on its
+ * connection and committing. After a restart, a reconnect or a store
+ * outage, what the broker queued for our session and what the agents kept
+ * in their spools comes only now; a period built before it has would show
+ * its devices offline and miss what they did, and no period is built
+ * twice. A period due by then has waited grace_ms of the collector's own
+ * receiving, as one built on time has (monotonic: a clock step does not
+ * shorten it).
+ */
+static bool receiving_for_grace(struct cityout *c, int64_t mono)
+{
+	int64_t sub = atomic_load(&c->p.metrics->subscribed_mono);
+	int64_t ok = atomic_load(&c->p.metrics->store_ok_mono);
+	if (sub <= 0 || !atomic_load(&c->p.metrics->store_ok))
+		return false;
+	return mono - (sub > ok ? sub : ok) >= c->p.grace_ms;
+}
+
 /* Builds what is due, at most BUILD_BUDGET summaries. True if more may be due. */
 static bool schedule(struct cityout *c, int64_t now)
 {
@@ -321,6 +343,12 @@ static bool schedule(struct cityout *c, int64_t now)
 	if (mono >= c->next_scan_ms) {
 		refresh_sites(c);
 		c->next_scan_ms = mono + SITES_REFRESH_MS;
+	}
+	bool receiving = receiving_for_grace(c, mono);
+	if (receiving && c->waiting_logged) {
+		SP_INFO(LOG_COMP, "receiving again for grace_s (%lld s): the periods due are built now",
+			(long long)(c->p.grace_ms / 1000));
+		c->waiting_logged = false;
 	}
 	int budget = BUILD_BUDGET;
 	bool progress = true;
@@ -338,6 +366,16 @@ static bool schedule(struct cityout *c, int64_t now)
 			int64_t end = period_end(c, sn);
 			if (now < end + c->p.grace_ms)
 				continue;
+			if (!receiving) {
+				if (!c->waiting_logged)
+					SP_INFO(LOG_COMP,
+						"periods due wait until the collector has been receiving "
+						"for grace_s (%lld s) since it (re)connected or its "
+						"store works again: the agents' data comes only now",
+						(long long)(c->p.grace_ms / 1000));
+				c->waiting_logged = true;
+				break;
+			}
 			/* a new site's first periods: skipped at the cost of a probe when empty */
 			int rc = sn->first ? store_r_site_has_records(c->p.store, sn->site, sn->next,
 								       end)

@@ -237,8 +237,10 @@ void ingest_poll(struct ingest *in)
 	bool up = sp_mqtt_connected(in->mqtt);
 	atomic_store(&in->metrics->mqtt_connected, up);
 	uint64_t epoch = sp_mqtt_epoch(in->mqtt);
-	if (!up)
+	if (!up) {
+		atomic_store(&in->metrics->subscribed_mono, 0);
 		return;
+	}
 	if (epoch != atomic_load(&in->subscribed_epoch)) {
 		/*
 		 * The session keeps subscriptions, but a broker without persistence
@@ -250,6 +252,7 @@ void ingest_poll(struct ingest *in)
 		reask_answered(&in->reask);
 		if (subscribe(in, FILTERS, sizeof(FILTERS) / sizeof(FILTERS[0])) == 0) {
 			atomic_store(&in->subscribed_epoch, epoch);
+			atomic_store(&in->metrics->subscribed_mono, sp_mono_ms());
 			SP_INFO("ingest", "subscribed to sp/v1/+/+/{birth,data,state}");
 		}
 		return;
@@ -273,6 +276,7 @@ void ingest_stop(struct ingest *in)
 		return;
 	sp_mqtt_disconnect(in->mqtt, STOP_DISCONNECT_MS);
 	atomic_store(&in->metrics->mqtt_connected, false);
+	atomic_store(&in->metrics->subscribed_mono, 0);
 	SP_INFO("ingest", "disconnected: what the broker still holds waits in our session");
 }
 

@@ -4,6 +4,7 @@
 #include "rules.h"
 #include "store.h"
 
+#include "sitepulse/clock.h"
 #include "sitepulse/error.h"
 
 #include <stdint.h>
@@ -13,6 +14,7 @@ void metrics_init(struct metrics *m)
 {
 	memset(m, 0, sizeof(*m));
 	atomic_store(&m->store_ok, true);
+	atomic_store(&m->store_ok_mono, sp_mono_ms());
 }
 
 /*

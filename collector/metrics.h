@@ -83,6 +83,13 @@ struct metrics {
 	/* health */
 	atomic_bool mqtt_connected;
 	atomic_bool store_ok;
+	/*
+	 * sp_mono_ms since when the collector receives: subscribed on its current
+	 * connection (0 while not; ingest) and committing again after the store
+	 * failed (its start at first; writer). The city thread waits on them.
+	 */
+	atomic_int_fast64_t subscribed_mono;
+	atomic_int_fast64_t store_ok_mono;
 	atomic_int_fast64_t last_commit_ms;   /* wall clock, shown */
 	atomic_int_fast64_t last_commit_mono; /* sp_mono_ms, for the stall test */
 	atomic_uint_fast64_t agents;

@@ -1005,8 +1005,10 @@ static void run_once(struct writer *w, size_t n, bool flush_all)
 			sp_sleep_ms(FAIL_PAUSE_MS);
 			return;
 		}
-		if (w->failing)
+		if (w->failing) {
 			recover(w);
+			atomic_store(&w->p.metrics->store_ok_mono, mono);
+		}
 		if (w->retained_dropped > 0)
 			ask_retained(w);
 		atomic_store(&w->p.metrics->store_ok, true);
