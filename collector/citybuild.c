@@ -276,6 +276,31 @@ static int read_counters_before(struct build *b, const char *site, const char *d
 	return 0;
 }
 
+static int count_row(void *ctx, const char *body, size_t len)
+{
+	(void)body, (void)len;
+	(*(int64_t *)ctx)++;
+	return 0;
+}
+
+/*
+ * Whether dev had sent any reading before `end`: 1, 0 or SP_E*. One first
+ * heard later (a birth during the grace time announced it, or a device
+ * added since a catch-up began) was not there in the period, and a row of
+ * it would tell the city of a whole period's outage. Asked only of a
+ * device with no reading in or shortly before the period: newest first,
+ * one row.
+ */
+static int heard_before(struct build *b, const char *site, const char *dev, int64_t end)
+{
+	struct store_readings_query q = {site, dev, -1, 0, end - 1, 1, NULL};
+	int64_t n = 0;
+	int rc = store_r_readings(b->cb->p.store, &q, count_row, &n);
+	if (rc < 0 && rc != SP_ENOTFOUND)
+		return rc;
+	return n > 0;
+}
+
 /* Reads the records of dev from before start that summary_device uses (citybuild.h). */
 static int read_before(struct build *b, const char *site, const struct dev_entry *d,
 		       int64_t start)
@@ -329,6 +354,7 @@ int citybuild_period(struct citybuild *cb, const char *site, int64_t start, int6
 		struct summary_device sd = {d->dev, d->kind, d->ports, cb->before, cb->nbefore};
 		if ((rc = summary_device(b.sum, &sd)))
 			goto done;
+		size_t had = b.records;
 		rc = store_r_device_records(cb->p.store, site, d->dev, start, end,
 					    cb->p.device_records_max, record_row, &b);
 		if (b.rc) {
@@ -346,6 +372,14 @@ int citybuild_period(struct citybuild *cb, const char *site, int64_t start, int6
 		}
 		if (rc < 0 && rc != SP_ENOTFOUND) /* a device gone meanwhile has no records */
 			goto done;
+		if (cb->nbefore == 0 && b.records == had) {
+			rep->failed_at = "reading a device's records";
+			if ((rc = heard_before(&b, site, d->dev, end)) < 0)
+				goto done;
+			if (rc == 0)
+				summary_drop_device(b.sum);
+		}
+		rc = 0;
 	}
 	if (skip_empty && b.records == 0) {
 		rc = 1;
