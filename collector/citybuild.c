@@ -34,6 +34,15 @@
  * counters is 15 min.
  */
 #define COUNTER_BEFORE_MS (2LL * 3600 * 1000)
+/*
+ * Lift records carrying counters read back from that window: the summary
+ * judges the newest against the ones before it (lifecount.c), so a
+ * spurious low value or an old timeline's (a clock set back) as the newest
+ * is no baseline. A few cover a single spurious value and interleaved
+ * timelines; each one more can mean reading back one more counter interval
+ * (DOMAIN: 15 min) of the lift's records.
+ */
+#define COUNTER_BEFORE_ROWS 4
 
 /* A lift's lifetime counters, each its own baseline (summary.h). */
 enum { TRIPS, DOOR_CYCLES, RUN_S, NCOUNTERS };
@@ -233,38 +242,40 @@ static int read_into_before(struct build *b, const struct store_readings_query *
 }
 
 /*
- * Appends the newest lift record before start, and, for each counter it
- * lacks, the newest one carrying that counter (summary.h: each counter's
- * baseline). Counters are optional (CONTRACT §3.2) and typically come every
- * 15 min while state records come on every change, so the newest lift
- * record often has none. Those are looked for within COUNTER_BEFORE_MS:
- * first a record with any of them (from a device that sends them together
- * it has all), then each counter still missing on its own.
+ * Appends the newest lift record before start, the newest
+ * COUNTER_BEFORE_ROWS lift records carrying any counter within
+ * COUNTER_BEFORE_MS, and, for each counter none of these carries (when
+ * there are that many: fewer means the window holds no other, records the
+ * codec refuses aside), the newest one
+ * carrying it there (summary.h: where each counter stands). Counters are
+ * optional (CONTRACT §3.2) and typically come every 15 min while state
+ * records come on every change, so the newest lift record often has none.
+ * A record may be appended twice (the newest, also among those carrying
+ * counters): the summary takes a repeated value as no growth.
  */
 static int read_counters_before(struct build *b, const char *site, const char *dev,
 				int64_t start)
 {
+	const char *const any[] = {COUNTER_NAME[TRIPS], COUNTER_NAME[DOOR_CYCLES],
+				   COUNTER_NAME[RUN_S], NULL};
 	struct store_readings_query q = {site,      dev, SP_REC_LIFT, start - LIFT_BEFORE_MS,
 					 start - 1, 1,   NULL};
 	size_t first = b->cb->nbefore;
 	int rc = read_into_before(b, &q);
 	if (rc || b->cb->nbefore == first)
 		return rc;
-	uint32_t has = b->cb->before[first].has;
-	const char *missing[NCOUNTERS + 1];
-	size_t nmissing = 0;
-	for (int c = 0; c < NCOUNTERS; c++)
-		if (!(has & COUNTER_HAS[c]))
-			missing[nmissing++] = COUNTER_NAME[c];
-	missing[nmissing] = NULL;
-	if (nmissing == 0)
-		return 0;
 	q.from = start - COUNTER_BEFORE_MS;
-	q.with_any = missing;
+	q.limit = COUNTER_BEFORE_ROWS;
+	q.with_any = any;
 	size_t found = b->cb->nbefore;
-	if ((rc = read_into_before(b, &q)) || b->cb->nbefore == found)
+	if ((rc = read_into_before(b, &q)))
 		return rc;
-	has |= b->cb->before[found].has;
+	if (b->cb->nbefore - found < COUNTER_BEFORE_ROWS)
+		return 0; /* the whole window read: no other record in it carries a counter */
+	uint32_t has = 0;
+	for (size_t i = first; i < b->cb->nbefore; i++)
+		has |= b->cb->before[i].has;
+	q.limit = 1;
 	for (int c = 0; c < NCOUNTERS; c++) {
 		const char *const one[] = {COUNTER_NAME[c], NULL};
 		if (has & COUNTER_HAS[c])

@@ -6,9 +6,10 @@
  * A summary is built from, per device (store_r_devices): the records before
  * the period that say where it stood at the start - its newest record of
  * any kind within offline_ms of the start (online), its newest lift record
- * of the 7 days before and, for each lift counter that record lacks, the
- * newest lift record carrying it of the 2 hours before (the counter's
- * baseline; lifts and devices of unknown kind: a counter not found counts
+ * of the 7 days before and the newest 4 lift records carrying counters of
+ * the 2 hours before, and, for each lift counter none of these carries,
+ * the newest lift record carrying it of those 2 hours (where the counter
+ * stands; lifts and devices of unknown kind: a counter not found counts
  * from its first value in the period), the newest record of each port
  * within offline_ms of the start (port states; chargers and unknown; read
  * back over at most 4096 port records, stopping once every port of the

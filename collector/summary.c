@@ -16,15 +16,18 @@
  *    start if it is within O of it. online_pct = online time / P. A device
  *    seen for the first time mid-period was offline before it (we cannot
  *    know otherwise).
- *  - lift counters (trips, door_cycles, run_s), each on its own: the last
- *    value in the period minus the last value before it (the newest lift
- *    record before the period that carries the field; how far back the
- *    caller looks is its choice), else minus the first value in the
- *    period. A value lower than the one before it is a device reset: it
- *    counts from 0 (the new value is added). Summed over consecutive
- *    periods this gives the lifetime counter's growth, with what happened
- *    while a lift was unreported counted in the period it is first seen,
- *    never twice nor lost.
+ *  - lift counters (trips, door_cycles, run_s), each on its own: the growth
+ *    of its values in the period, in time order, from where it stood before
+ *    it (the lift records before the period carrying the field, through the
+ *    same rule; how far back the caller looks is its choice), else from the
+ *    first value in the period. A value lower than the baseline is a device
+ *    reset, counting from 0, only when below half of it; a little lower is
+ *    an out-of-order or spurious value that adds nothing (the baseline
+ *    stays); a reset followed by a jump back near the old baseline was a
+ *    spurious low value and is taken back (lifecount.c). At most 2^53-1,
+ *    never below 0. Summed over consecutive periods this gives the lifetime
+ *    counter's growth, with what happened while a lift was unreported
+ *    counted in the period it is first seen.
  *  - downtime_s: unplanned downtime, the time of P covered by the union of
  *    the device's offline time and its critical or major alerts (each from
  *    opened_at to cleared_at, or to the end while still active), in whole
@@ -65,6 +68,7 @@
  */
 #include "summary.h"
 
+#include "lifecount.h"
 #include "rules.h"
 
 #include "sitepulse/error.h"
@@ -187,13 +191,6 @@ struct dev_sum {
 	struct tally alarms;
 };
 
-/* A lifetime counter followed through the period. */
-struct counter {
-	bool have;
-	int64_t last;
-	int64_t delta;
-};
-
 /* A port's state since its latest record. */
 struct port_state {
 	bool live; /* a record of this port has been seen */
@@ -212,7 +209,7 @@ struct feed {
 	bool has_span;
 	int64_t span_from, span_to; /* the online span being extended */
 	int64_t last_ts;            /* records are taken in time order */
-	struct counter trips, door_cycles, run_s;
+	struct lifecount trips, door_cycles, run_s;
 	struct port_state port[SP_PORT_MAX + 1];
 };
 
@@ -307,14 +304,6 @@ static int note_online(struct summary *s, struct dev_sum *d, int64_t t)
 	return 0;
 }
 
-static void counter_feed(struct counter *c, int64_t v)
-{
-	if (c->have)
-		c->delta += v >= c->last ? v - c->last : v; /* lower: a reset, counting from 0 */
-	c->have = true;
-	c->last = v;
-}
-
 /* Ends port p's current state at t (its next record, or the end of the device). */
 static void port_close(struct summary *s, struct dev_sum *d, struct port_state *ps, int64_t t)
 {
@@ -376,18 +365,64 @@ static int feed_close(struct summary *s)
 	for (int32_t p = 1; p <= f->max_port; p++)
 		port_close(s, d, &f->port[p], s->p.end);
 	d->ports = f->ports_given > f->max_port ? f->ports_given : f->max_port;
-	d->trips = f->trips.delta;
-	d->door_cycles = f->door_cycles.delta;
-	d->run_s = f->run_s.delta;
+	d->trips = lifecount_growth(&f->trips);
+	d->door_cycles = lifecount_growth(&f->door_cycles);
+	d->run_s = lifecount_growth(&f->run_s);
 	f->open = false;
 	return 0;
 }
 
-/* Keeps in *best the newest of *best and lift record r, if r carries the counter `has`. */
-static void newest_with(const struct sp_record **best, const struct sp_record *r, uint32_t has)
+/* A lift record before the period carrying a counter. */
+static bool counters_at(const struct sp_record *r, int64_t start)
 {
-	if ((r->has & has) && (*best == NULL || r->ts > (*best)->ts))
-		*best = r;
+	const uint32_t any = SP_HAS_TRIPS | SP_HAS_DOOR_CYCLES | SP_HAS_RUN_S;
+	return r->ts < start && r->kind == SP_REC_LIFT && (r->has & any);
+}
+
+/* Pointers to records, in time order (equal times: in the order given). */
+static int cmp_rec_time(const void *a, const void *b)
+{
+	const struct sp_record *x = *(const struct sp_record *const *)a;
+	const struct sp_record *y = *(const struct sp_record *const *)b;
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Where the lift counters stand at the period's start: the lift records
+ * before it that carry them, in time order, through lifecount_feed (so a
+ * spurious or out-of-order newest value is no baseline), their growth not
+ * counted. 0 or SP_ENOMEM.
+ */
+static int counters_before(struct feed *f, const struct summary_device *in, int64_t start)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < in->nbefore; i++)
+		n += counters_at(&in->before[i], start);
+	if (n == 0)
+		return 0;
+	const struct sp_record **v = malloc(n * sizeof(*v));
+	if (v == NULL)
+		return SP_ENOMEM;
+	n = 0;
+	for (size_t i = 0; i < in->nbefore; i++)
+		if (counters_at(&in->before[i], start))
+			v[n++] = &in->before[i];
+	qsort(v, n, sizeof(*v), cmp_rec_time);
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->has & SP_HAS_TRIPS)
+			lifecount_feed(&f->trips, v[i]->u.lift.trips);
+		if (v[i]->has & SP_HAS_DOOR_CYCLES)
+			lifecount_feed(&f->door_cycles, v[i]->u.lift.door_cycles);
+		if (v[i]->has & SP_HAS_RUN_S)
+			lifecount_feed(&f->run_s, v[i]->u.lift.run_s);
+	}
+	free(v);
+	lifecount_start(&f->trips);
+	lifecount_start(&f->door_cycles);
+	lifecount_start(&f->run_s);
+	return 0;
 }
 
 int summary_device(struct summary *s, const struct summary_device *in)
@@ -417,7 +452,7 @@ int summary_device(struct summary *s, const struct summary_device *in)
 	f->last_ts = s->p.start;
 
 	/* the newest record before the period of each use (see summary.h) */
-	const struct sp_record *newest = NULL, *trips = NULL, *doors = NULL, *run = NULL;
+	const struct sp_record *newest = NULL;
 	const struct sp_record *port[SP_PORT_MAX + 1] = {0};
 	for (size_t i = 0; i < in->nbefore; i++) {
 		const struct sp_record *r = &in->before[i];
@@ -425,11 +460,6 @@ int summary_device(struct summary *s, const struct summary_device *in)
 			continue;
 		if (newest == NULL || r->ts > newest->ts)
 			newest = r;
-		if (r->kind == SP_REC_LIFT) {
-			newest_with(&trips, r, SP_HAS_TRIPS);
-			newest_with(&doors, r, SP_HAS_DOOR_CYCLES);
-			newest_with(&run, r, SP_HAS_RUN_S);
-		}
 		if (r->kind == SP_REC_PORT && port_ok(r) &&
 		    (port[r->u.port.port] == NULL || r->ts > port[r->u.port.port]->ts))
 			port[r->u.port.port] = r;
@@ -438,13 +468,9 @@ int summary_device(struct summary *s, const struct summary_device *in)
 		d->kind = kind_of(newest);
 	if (newest != NULL && (rc = note_online(s, d, newest->ts)))
 		return rc;
-	/* each counter from the newest record carrying it: a state record between has none */
-	if (trips != NULL)
-		counter_feed(&f->trips, trips->u.lift.trips);
-	if (doors != NULL)
-		counter_feed(&f->door_cycles, doors->u.lift.door_cycles);
-	if (run != NULL)
-		counter_feed(&f->run_s, run->u.lift.run_s);
+	/* each counter from the records carrying it: a state record between has none */
+	if ((rc = counters_before(f, in, s->p.start)))
+		return rc;
 	for (int32_t p = 1; p <= SP_PORT_MAX; p++)
 		if (port[p] != NULL)
 			port_open(f, port[p], port[p]->ts);
@@ -478,11 +504,11 @@ int summary_record(struct summary *s, const struct sp_record *r)
 	switch (r->kind) {
 	case SP_REC_LIFT:
 		if (r->has & SP_HAS_TRIPS)
-			counter_feed(&f->trips, r->u.lift.trips);
+			lifecount_feed(&f->trips, r->u.lift.trips);
 		if (r->has & SP_HAS_DOOR_CYCLES)
-			counter_feed(&f->door_cycles, r->u.lift.door_cycles);
+			lifecount_feed(&f->door_cycles, r->u.lift.door_cycles);
 		if (r->has & SP_HAS_RUN_S)
-			counter_feed(&f->run_s, r->u.lift.run_s);
+			lifecount_feed(&f->run_s, r->u.lift.run_s);
 		break;
 	case SP_REC_STATION:
 		if ((r->has & SP_HAS_POWER_W) &&

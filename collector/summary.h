@@ -38,12 +38,14 @@ struct summary_device {
 	/*
 	 * Records of the device from before the period, in any order (nbefore
 	 * of them; before may be NULL when nbefore is 0): where counters and
-	 * states stand at the start. Of each kind of use the newest counts: the
-	 * newest record of any kind (online at the start), for each lift
-	 * counter the newest lift record carrying it (counters are optional: a
-	 * state record between carries none), the newest port record of each
-	 * port (port states). Records at or after the period's start are
-	 * ignored.
+	 * states stand at the start. The newest record of any kind (online at
+	 * the start); for each lift counter the lift records carrying it
+	 * (counters are optional: a state record between carries none), taken
+	 * in time order by the same rule as the period's (lifecount.h), their
+	 * growth not counted - so pass the newest few, not only the newest,
+	 * for a spurious or out-of-order newest value to be seen as one; the
+	 * newest port record of each port (port states). Records at or after
+	 * the period's start are ignored.
 	 */
 	const struct sp_record *before;
 	size_t nbefore;

@@ -1,7 +1,9 @@
 /*
  * test_summary.c - the city summary (summary.c, CONTRACT §6): hand-built
  * records of lifts and chargers over one hour; lifetime counters with a
- * reset and with and without a record before the period; availability
+ * reset and with and without a record before the period, decreases that
+ * are no reset (out of order, spurious, a clock set back, also among the
+ * records before the period), the growth's bound; availability
  * with overlapping critical and major alerts and an offline gap; online
  * share with and without a record before the period; charger sessions,
  * energy, stops, utilisation (ports' states, expiry after offline_ms),
@@ -432,6 +434,179 @@ static void test_counter_base_skips_records_without_it(void)
 	sp_buf_free(&b);
 }
 
+/* A lift's counters, the three moving together (door_cycles 2 x, run_s 10 x trips). */
+static struct sp_record counters(const char *dev, int64_t ts, int64_t trips)
+{
+	return lift(dev, ts, trips, 2 * trips, 10 * trips);
+}
+
+#define CHECK_COUNTERS(d, want)                                                                    \
+	do {                                                                                       \
+		CHECK_NUM((d), "trips", (want));                                                   \
+		CHECK_NUM((d), "door_cycles", 2 * (want));                                         \
+		CHECK_NUM((d), "run_s", 10 * (want));                                              \
+	} while (0)
+
+/*
+ * A counter going down is a reset only when it restarts low (below half of
+ * where it stood); a little lower is an out-of-order or spurious value that
+ * adds nothing and leaves the baseline where it was; a "reset" followed by
+ * a value back at or above the old baseline was a spurious low value.
+ */
+static void test_counter_decreases(void)
+{
+	struct sp_buf b = SP_BUF_INIT(0);
+	struct summary *s = begin();
+	struct recs *l = calloc(1, sizeof(*l));
+	struct sp_record before[] = {counters("x", S0 - 60 * SEC, 311000)};
+	/* a real reset: counts from 0 */
+	add(l, counters("x", S0 + 10 * SEC, 3));
+	add(l, counters("x", S0 + 20 * SEC, 10));
+	feed(s, "reset", SP_DEV_LIFT, 0, before, 1, l);
+	/* one spurious 0 */
+	l->n = 0;
+	add(l, counters("x", S0 + 10 * SEC, 0));
+	add(l, counters("x", S0 + 20 * SEC, 311005));
+	feed(s, "glitch", SP_DEV_LIFT, 0, before, 1, l);
+	/* the same without a record before the period */
+	l->n = 0;
+	add(l, counters("x", S0 + 5 * SEC, 311000));
+	add(l, counters("x", S0 + 10 * SEC, 0));
+	add(l, counters("x", S0 + 20 * SEC, 311005));
+	feed(s, "glitch-first", SP_DEV_LIFT, 0, NULL, 0, l);
+	/* a spurious low run (0, then 3) until the counter shows again */
+	l->n = 0;
+	add(l, counters("x", S0 + 10 * SEC, 0));
+	add(l, counters("x", S0 + 20 * SEC, 3));
+	add(l, counters("x", S0 + 30 * SEC, 311005));
+	add(l, counters("x", S0 + 40 * SEC, 311007));
+	feed(s, "glitch-run", SP_DEV_LIFT, 0, before, 1, l);
+	/* a little lower: out of order; the baseline stays at 311000 */
+	l->n = 0;
+	add(l, counters("x", S0 + 10 * SEC, 310990));
+	add(l, counters("x", S0 + 20 * SEC, 310995));
+	add(l, counters("x", S0 + 30 * SEC, 311000));
+	add(l, counters("x", S0 + 40 * SEC, 311005));
+	feed(s, "lower", SP_DEV_LIFT, 0, before, 1, l);
+	cJSON *j = finish(s, &b);
+	CHECK_COUNTERS(device(j, "lifts", "reset"), 10);
+	CHECK_COUNTERS(device(j, "lifts", "glitch"), 5);
+	CHECK_COUNTERS(device(j, "lifts", "glitch-first"), 5);
+	CHECK_COUNTERS(device(j, "lifts", "glitch-run"), 7);
+	CHECK_COUNTERS(device(j, "lifts", "lower"), 5);
+	cJSON_Delete(j);
+	free(l);
+	sp_buf_free(&b);
+}
+
+/*
+ * A gateway clock set back 5 minutes half-way through the period: records
+ * of the old and the new timeline interleave in time order for 5 minutes,
+ * each new one 15 trips ahead of the old one beside it (a trip every 20 s
+ * of real time). The growth is the true one: the last value (the newest in
+ * real time, 311194) less the base.
+ */
+static void test_counter_interleaved_timelines(void)
+{
+	struct sp_buf b = SP_BUF_INIT(0);
+	struct summary *s = begin();
+	struct recs *l = calloc(1, sizeof(*l));
+	struct sp_record before[] = {counters("l", S0 - 20 * SEC, 310999)};
+	/* t: real time, until the records reach ts 3580 s */
+	for (int64_t t = 0; t < 3900; t += 20) {
+		int64_t ts = t < 1800 ? t : t - 300; /* the clock 300 s back from 1800 s on */
+		add(l, counters("l", S0 + ts * SEC, 311000 + t / 20));
+	}
+	feed(s, "l", SP_DEV_LIFT, 0, before, 1, l);
+	cJSON *j = finish(s, &b);
+	CHECK_COUNTERS(device(j, "lifts", "l"), 311194 - 310999);
+	CHECK_NUM(device(j, "lifts", "l"), "online_pct", 100.0);
+	cJSON_Delete(j);
+	free(l);
+	sp_buf_free(&b);
+}
+
+/*
+ * The records before the period carrying a counter go through the same
+ * rule (their growth not counted): a spurious low value, or an old
+ * timeline's value, as the newest of them is no baseline to count the
+ * whole counter from.
+ */
+static void test_counter_decreases_before_the_period(void)
+{
+	struct sp_buf b = SP_BUF_INIT(0);
+	struct summary *s = begin();
+	struct recs *l = calloc(1, sizeof(*l));
+	/* given newest first: any order will do */
+	struct sp_record glitch[] = {counters("x", S0 - 300 * SEC, 0),
+				     counters("x", S0 - 1200 * SEC, 311000)};
+	add(l, counters("x", S0 + 10 * SEC, 311005));
+	add(l, counters("x", S0 + 20 * SEC, 311010));
+	feed(s, "glitch", SP_DEV_LIFT, 0, glitch, 2, l);
+	struct sp_record late[] = {counters("x", S0 - 60 * SEC, 311010),
+				   counters("x", S0 - 40 * SEC, 311000)};
+	l->n = 0;
+	add(l, counters("x", S0 + 10 * SEC, 311012));
+	feed(s, "interleaved", SP_DEV_LIFT, 0, late, 2, l);
+	struct sp_record reset[] = {counters("x", S0 - 1200 * SEC, 311000),
+				    counters("x", S0 - 300 * SEC, 3)};
+	l->n = 0;
+	add(l, counters("x", S0 + 10 * SEC, 10));
+	feed(s, "reset", SP_DEV_LIFT, 0, reset, 2, l);
+	/*
+	 * a spurious run before the period (0, then 100: the period before
+	 * counted 100) that proves spurious in this one: what the period before
+	 * counted for it is taken back, down to 0 (a summary never counts
+	 * below 0)
+	 */
+	struct sp_record run[] = {counters("x", S0 - 1200 * SEC, 311000),
+				  counters("x", S0 - 600 * SEC, 0),
+				  counters("x", S0 - 300 * SEC, 100)};
+	l->n = 0;
+	add(l, counters("x", S0 + 10 * SEC, 311005));
+	add(l, counters("x", S0 + 20 * SEC, 311200));
+	feed(s, "run", SP_DEV_LIFT, 0, run, 3, l);
+	l->n = 0;
+	add(l, counters("x", S0 + 10 * SEC, 311005));
+	feed(s, "run-short", SP_DEV_LIFT, 0, run, 3, l);
+	cJSON *j = finish(s, &b);
+	CHECK_COUNTERS(device(j, "lifts", "glitch"), 10);
+	CHECK_COUNTERS(device(j, "lifts", "interleaved"), 2);
+	CHECK_COUNTERS(device(j, "lifts", "reset"), 7);
+	CHECK_COUNTERS(device(j, "lifts", "run"), 200 - 100);
+	CHECK_COUNTERS(device(j, "lifts", "run-short"), 0);
+	cJSON_Delete(j);
+	free(l);
+	sp_buf_free(&b);
+}
+
+/*
+ * Counters go up to 2^53-1 (the codec's bound): a device that resets and
+ * regrows them over and over in a period (0, then up to 2^53-1 in eighths,
+ * again and again: each a real reset, regrown by steps) would overflow a
+ * 64-bit sum after 1024 rounds. The growth stops at 2^53-1 (exact in a
+ * JSON number).
+ */
+static void test_counter_saturates(void)
+{
+	struct sp_buf b = SP_BUF_INIT(0);
+	struct summary *s = begin();
+	const int64_t eighth = 9007199254740991LL / 8;
+	struct summary_device d = {"l", SP_DEV_LIFT, 0, NULL, 0};
+	CHECK_EQ_INT(summary_device(s, &d), 0);
+	for (int64_t i = 0; i < 9 * 1100; i++) {
+		struct sp_record r = lift("l", S0 + i * SEC / 3, i % 9 * eighth, 0, 0);
+		r.has = SP_HAS_TRIPS;
+		CHECK_EQ_INT(summary_record(s, &r), 0);
+	}
+	cJSON *j = finish(s, &b);
+	CHECK(b.data != NULL && strstr(b.data, "\"trips\":9007199254740991,") != NULL);
+	if (b.data != NULL && strstr(b.data, "\"trips\":9007199254740991,") == NULL)
+		fprintf(stderr, "  got %s\n", b.data);
+	cJSON_Delete(j);
+	sp_buf_free(&b);
+}
+
 static void test_availability_and_online(void)
 {
 	struct sp_buf b = SP_BUF_INIT(0);
@@ -726,6 +901,10 @@ int main(void)
 	RUN(test_lift_counters_with_reset);
 	RUN(test_counters_without_before);
 	RUN(test_counter_base_skips_records_without_it);
+	RUN(test_counter_decreases);
+	RUN(test_counter_interleaved_timelines);
+	RUN(test_counter_decreases_before_the_period);
+	RUN(test_counter_saturates);
 	RUN(test_availability_and_online);
 	RUN(test_online_before);
 	RUN(test_charger);
