@@ -241,7 +241,9 @@ static const struct sp_conf_key log_keys[] = {
 #define SI(m) offsetof(struct collector_site_conf, m)
 static const struct sp_conf_key site_keys[] = {
 	{"timezone", SP_CONF_STRING, SI(timezone), COLLECTOR_TIMEZONE_DEFAULT, 1, 64, NULL, 0,
-	 sp_conf_check_timezone, "the site's time zone (for people and summaries)"},
+	 sp_conf_check_timezone, "the site's time zone, for people: local times in alert mails and "
+	 "on the dashboard "
+	 "(summary periods stay aligned to UTC, CONTRACT §6)"},
 	{"mail_to", SP_CONF_LIST, SI(mail_to), "", 0, COLLECTOR_MAIL_TO_MAX, NULL, 0, check_mail,
 	 "the site's crew: alert mail recipients (instead of [smtp] to)"},
 };
