@@ -3,8 +3,12 @@
  *
  * A ring of `max` slots in the order faults were first noted, and a hash
  * index over it that numbers them (slotindex.h). Noting a fault already there moves its time forward in
- * place; a new one takes the next slot, forgetting the fault noted longest
- * ago when the ring is full: released, its slot is the one claimed next.
+ * place and marks it renewed; a new one takes the next slot, forgetting,
+ * when the ring is full, the fault noted longest ago: released, its slot
+ * is the one claimed next. A renewed fault the hand reaches is kept once
+ * more instead (the CLOCK scheme): a fault cleared again a moment ago is
+ * not forgotten before ones whose newest clear is older, as the store,
+ * which keeps the newest clears by time, does not forget it either.
  * The ring is allocated whole at creation but only the slots used are ever
  * touched. The index is made whole too: a link per slot and twice as many
  * chain heads, so noting a clear never allocates and the index never
@@ -22,6 +26,7 @@ struct slot {
 	int64_t device_id;
 	int64_t ts;    /* the newest clear noted */
 	int32_t port;
+	bool renewed;  /* noted again since the hand last passed it: kept once more */
 	char code[SP_FAULT_CODE_MAX + 1];
 };
 
@@ -86,9 +91,15 @@ void faultmemo_note_clear(struct faultmemo *m, int64_t device_id, int32_t port,
 	if (i >= 0) {
 		if (ts > m->ring[i].ts)
 			m->ring[i].ts = ts;
+		m->ring[i].renewed = true;
 		return;
 	}
 	if ((size_t)m->index.high == m->max) {
+		/* ends: each slot passed loses its mark, so at most one round */
+		while (m->ring[m->oldest].renewed) {
+			m->ring[m->oldest].renewed = false;
+			m->oldest = (m->oldest + 1) % m->max;
+		}
 		sp_slotindex_release(&m->index, (int32_t)m->oldest);
 		m->oldest = (m->oldest + 1) % m->max;
 	}
@@ -98,6 +109,7 @@ void faultmemo_note_clear(struct faultmemo *m, int64_t device_id, int32_t port,
 	s->device_id = device_id;
 	s->ts = ts;
 	s->port = port;
+	s->renewed = false;
 	strcpy(s->code, code);
 }
 

@@ -10,8 +10,9 @@
  * here, per (device, port, code), with its device time; a late raise at or
  * before that time is over already and is ignored.
  *
- * Bounded: at most `max` faults are remembered, the oldest noted forgotten
- * first; a late raise older than a forgotten clear opens its alert as
+ * Bounded: at most `max` faults are remembered, the one noted longest ago
+ * forgotten first, unless it was noted again since (then it is kept once
+ * more); a late raise older than a forgotten clear opens its alert as
  * before. The writer keeps the clears in the store as well and notes them
  * here again at start (store_w_load_fault_clears), so a restart forgets
  * nothing (docs/alerts.md).
