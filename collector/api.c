@@ -38,22 +38,56 @@
 
 /* ---------------------------------------------------------------- responses */
 
+/* An answer's body, handed back by libmicrohttpd once it is done with it. */
+struct queued {
+	struct api *api;
+	void *data;
+	size_t len;
+};
+
+/* libmicrohttpd's thread, when the answer has gone out or its connection closed. */
+static void free_queued(void *cls)
+{
+	struct queued *q = cls;
+	atomic_fetch_sub(&q->api->response_bytes, q->len);
+	free(q->data);
+	free(q);
+}
+
 /*
- * Queues b as the answer. allow: the route's methods for the Allow header a
- * 405 must carry (RFC 9110 §15.5.6), else NULL.
+ * Counts len bytes into the answers queued: false, counting nothing, when
+ * an answer of API_RESPONSE_SMALL or more would go past the budget. Small
+ * ones always go (errors, /healthz): they are bounded by the connections;
+ * so does a big one while no other is queued, however small the budget
+ * (each is bounded by RESPONSE_MAX).
  */
-static enum MHD_Result send_buf_allow(struct MHD_Connection *c, unsigned status,
+static bool reserve(struct api *a, size_t len)
+{
+	size_t cur = atomic_load(&a->response_bytes);
+	do {
+		if (len >= API_RESPONSE_SMALL && cur >= API_RESPONSE_SMALL &&
+		    (cur > a->response_budget || len > a->response_budget - cur))
+			return false;
+	} while (!atomic_compare_exchange_weak(&a->response_bytes, &cur, cur + len));
+	return true;
+}
+
+/*
+ * Queues b, counted in by reserve, as the answer. allow: the route's
+ * methods for the Allow header a 405 must carry (RFC 9110 §15.5.6), else NULL.
+ */
+static enum MHD_Result send_buf_allow(struct api *a, struct MHD_Connection *c, unsigned status,
 				      struct sp_buf *b, const char *type, const char *allow)
 {
-	/* ownership of the buffer passes to libmicrohttpd (freed with free()) */
-	if (b->data == NULL && sp_buf_reserve(b, 0))
-		return MHD_NO;
-	struct MHD_Response *r = MHD_create_response_from_buffer(b->len, b->data,
-								 MHD_RESPMEM_MUST_FREE);
-	if (r == NULL) {
-		sp_buf_free(b);
-		return MHD_NO;
-	}
+	/* ownership of the buffer passes to libmicrohttpd (freed by free_queued) */
+	struct queued *q = NULL;
+	struct MHD_Response *r = NULL;
+	if ((b->data == NULL && sp_buf_reserve(b, 0)) || (q = malloc(sizeof(*q))) == NULL)
+		goto fail;
+	*q = (struct queued){a, b->data, b->len};
+	r = MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, free_queued, q);
+	if (r == NULL)
+		goto fail;
 	b->data = NULL;
 	b->len = b->cap = 0;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
@@ -64,19 +98,13 @@ static enum MHD_Result send_buf_allow(struct MHD_Connection *c, unsigned status,
 	if (allow)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
 	enum MHD_Result ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
+	MHD_destroy_response(r); /* the body goes with the connection's last reference */
 	return ret;
-}
-
-enum MHD_Result api_send_buf(struct MHD_Connection *c, unsigned status, struct sp_buf *b,
-			     const char *type)
-{
-	return send_buf_allow(c, status, b, type, NULL);
-}
-
-enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned status, struct sp_buf *b)
-{
-	return api_send_buf(c, status, b, "application/json");
+fail:
+	atomic_fetch_sub(&a->response_bytes, b->len);
+	free(q);
+	sp_buf_free(b);
+	return MHD_NO;
 }
 
 /* The client's address, numeric, for the log; "?" when unknown. */
@@ -133,8 +161,8 @@ static void note_refusal(struct MHD_Connection *c, const struct request *rq, uns
 	SP_INFO("api", "refused %s %s from %s: %s %s", rq->method, rq->path, addr, st, msg);
 }
 
-/* {"error":msg} with status; allow as in send_buf_allow. */
-static enum MHD_Result send_error_msg(struct MHD_Connection *c, unsigned status,
+/* {"error":msg} with status; allow as in send_buf_allow. Small: never refused (reserve). */
+static enum MHD_Result send_error_msg(struct api *a, struct MHD_Connection *c, unsigned status,
 				      const char *allow, const char *msg)
 {
 	struct sp_buf b = SP_BUF_INIT(0);
@@ -143,7 +171,8 @@ static enum MHD_Result send_error_msg(struct MHD_Connection *c, unsigned status,
 		sp_buf_free(&b);
 		return MHD_NO;
 	}
-	return send_buf_allow(c, status, &b, "application/json", allow);
+	reserve(a, b.len);
+	return send_buf_allow(a, c, status, &b, "application/json", allow);
 }
 
 /* Refuses the request: {"error":…} with status, counted and logged (note_refusal). */
@@ -156,7 +185,27 @@ enum MHD_Result api_send_error(struct MHD_Connection *c, const struct request *r
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	note_refusal(c, rq, status, msg);
-	return send_error_msg(c, status, NULL, msg);
+	return send_error_msg(rq->api, c, status, NULL, msg);
+}
+
+enum MHD_Result api_send_buf(struct MHD_Connection *c, const struct request *rq, unsigned status,
+			     struct sp_buf *b, const char *type)
+{
+	struct api *a = rq->api;
+	if (!reserve(a, b->len)) {
+		sp_buf_free(b);
+		return api_send_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+				      "server busy: answers of %zu MB wait for their readers "
+				      "([api] response_mb), try again",
+				      (size_t)(atomic_load(&a->response_bytes) >> 20));
+	}
+	return send_buf_allow(a, c, status, b, type, NULL);
+}
+
+enum MHD_Result api_send_json(struct MHD_Connection *c, const struct request *rq, unsigned status,
+			      struct sp_buf *b)
+{
+	return api_send_buf(c, rq, status, b, "application/json");
 }
 
 /* 405 with the methods the route serves, in the Allow header and in the message. */
@@ -166,7 +215,7 @@ static enum MHD_Result send_not_allowed(struct MHD_Connection *c, const struct r
 	char msg[64];
 	snprintf(msg, sizeof(msg), "method not allowed: use %s", allow);
 	note_refusal(c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, msg);
-	return send_error_msg(c, MHD_HTTP_METHOD_NOT_ALLOWED, allow, msg);
+	return send_error_msg(rq->api, c, MHD_HTTP_METHOD_NOT_ALLOWED, allow, msg);
 }
 
 /* ---------------------------------------------------------------- auth */
@@ -439,6 +488,8 @@ struct api *api_start(const struct api_params *p)
 	pthread_mutex_init(&a->counts_lock, NULL);
 	pthread_mutex_init(&a->refusal_lock, NULL);
 	a->offline_ms = p->conf->store.device_offline_s * 1000;
+	atomic_init(&a->response_bytes, 0);
+	a->response_budget = (size_t)p->conf->api.response_mb << 20;
 	if (sp_conf_parse_hostport(p->conf->api.listen, host, sizeof(host), &port)) {
 		SP_ERROR("api", "bad listen address %s", p->conf->api.listen);
 		goto fail;

@@ -28,6 +28,7 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +46,14 @@ struct api {
 	/* the HTTP threads share the rate limit of note_refusal's log lines */
 	pthread_mutex_t refusal_lock;
 	struct sp_ratelimit refusal_log;
+	/*
+	 * Bytes of the answers queued and not yet freed by libmicrohttpd (each
+	 * until its reader has taken it, or its connection closed), against
+	 * response_budget: the answers' memory stays bounded however many
+	 * readers are slow.
+	 */
+	atomic_size_t response_bytes;
+	size_t response_budget;
 };
 
 /*
@@ -64,12 +73,17 @@ struct request {
 };
 
 /*
- * Queues b as the answer with Content-Type type (no caching, nosniff);
- * b's memory passes to libmicrohttpd either way.
+ * Queues b as the answer to rq with Content-Type type (no caching,
+ * nosniff); b's memory passes to libmicrohttpd either way. An answer of
+ * API_RESPONSE_SMALL or more that would take the answers queued past
+ * [api] response_mb, with another such answer queued, is refused instead:
+ * 503, counted and logged.
  */
-enum MHD_Result api_send_buf(struct MHD_Connection *c, unsigned status, struct sp_buf *b,
-			     const char *type);
-enum MHD_Result api_send_json(struct MHD_Connection *c, unsigned status, struct sp_buf *b);
+#define API_RESPONSE_SMALL (64 * 1024)
+enum MHD_Result api_send_buf(struct MHD_Connection *c, const struct request *rq, unsigned status,
+			     struct sp_buf *b, const char *type);
+enum MHD_Result api_send_json(struct MHD_Connection *c, const struct request *rq, unsigned status,
+			      struct sp_buf *b);
 
 /* Refuses the request: {"error":…} with status, counted and logged (rate-limited). */
 enum MHD_Result api_send_error(struct MHD_Connection *c, const struct request *rq,

@@ -79,7 +79,7 @@ static enum MHD_Result route_healthz(struct api *a, struct MHD_Connection *c,
 		sp_buf_free(&b);
 		return MHD_NO;
 	}
-	return api_send_json(c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, &b);
+	return api_send_json(c, rq, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, &b);
 }
 
 /* The device gauges, recomputed when older than DEVICE_COUNTS_TTL_MS. */
@@ -115,7 +115,7 @@ static enum MHD_Result route_metrics(struct api *a, struct MHD_Connection *c,
 		sp_buf_free(&b);
 		return api_send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
-	return api_send_buf(c, MHD_HTTP_OK, &b, "text/plain; version=0.0.4; charset=utf-8");
+	return api_send_buf(c, rq, MHD_HTTP_OK, &b, "text/plain; version=0.0.4; charset=utf-8");
 }
 
 struct list_ctx {
@@ -185,7 +185,7 @@ static enum MHD_Result route_sites(struct api *a, struct MHD_Connection *c,
 		sp_buf_free(&b);
 		return send_list_error(c, rq, &l, rc);
 	}
-	return api_send_json(c, MHD_HTTP_OK, &b);
+	return api_send_json(c, rq, MHD_HTTP_OK, &b);
 }
 
 static int device_row(void *ctx, const struct store_device_row *r)
@@ -237,7 +237,7 @@ static enum MHD_Result route_devices(struct api *a, struct MHD_Connection *c,
 		sp_buf_free(&b);
 		return send_list_error(c, rq, &l, rc);
 	}
-	return api_send_json(c, MHD_HTTP_OK, &b);
+	return api_send_json(c, rq, MHD_HTTP_OK, &b);
 }
 
 static int reading_row(void *ctx, const char *body, size_t len)
@@ -273,7 +273,7 @@ static enum MHD_Result route_readings(struct api *a, struct MHD_Connection *c,
 		sp_buf_free(&b);
 		return send_list_error(c, rq, &l, rc);
 	}
-	return api_send_json(c, MHD_HTTP_OK, &b);
+	return api_send_json(c, rq, MHD_HTTP_OK, &b);
 }
 
 /* An alert as CONTRACT §4 shows it. */
@@ -336,7 +336,7 @@ static enum MHD_Result route_alerts(struct api *a, struct MHD_Connection *c,
 		sp_buf_free(&b);
 		return send_list_error(c, rq, &l, rc);
 	}
-	return api_send_json(c, MHD_HTTP_OK, &b);
+	return api_send_json(c, rq, MHD_HTTP_OK, &b);
 }
 
 /*
@@ -366,7 +366,7 @@ static enum MHD_Result route_alert_counts(struct api *a, struct MHD_Connection *
 		sp_buf_free(&b);
 		return api_send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
-	return api_send_json(c, MHD_HTTP_OK, &b);
+	return api_send_json(c, rq, MHD_HTTP_OK, &b);
 }
 
 /*
@@ -384,7 +384,7 @@ static enum MHD_Result route_me(struct api *a, struct MHD_Connection *c, const s
 		sp_buf_free(&b);
 		return api_send_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}
-	return api_send_json(c, MHD_HTTP_OK, &b);
+	return api_send_json(c, rq, MHD_HTTP_OK, &b);
 }
 
 static int summary_row(void *ctx, const struct store_summary_row *r)
@@ -415,7 +415,7 @@ static enum MHD_Result route_summaries(struct api *a, struct MHD_Connection *c,
 		sp_buf_free(&b);
 		return send_list_error(c, rq, &l, rc);
 	}
-	return api_send_json(c, MHD_HTTP_OK, &b);
+	return api_send_json(c, rq, MHD_HTTP_OK, &b);
 }
 
 /* GET / and the dashboard's other files: static bytes, no token (see DASHBOARD_CSP). */
@@ -480,7 +480,7 @@ static enum MHD_Result route_alert_ack(struct api *a, struct MHD_Connection *c,
 		return api_send_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable, try again");
 	}
 	SP_INFO("api", "alert %lld acknowledged by %s", (long long)id, by);
-	return api_send_json(c, MHD_HTTP_OK, &b);
+	return api_send_json(c, rq, MHD_HTTP_OK, &b);
 }
 
 enum MHD_Result api_route(struct api *a, struct MHD_Connection *c, const struct request *rq,

@@ -169,6 +169,10 @@ static const struct sp_conf_key api_keys[] = {
 	 "open HTTP connections at most (beyond: refused)"},
 	{"max_connections_per_ip", SP_CONF_INT, API(max_connections_per_ip), "64", 0, 100000, NULL,
 	 0, NULL, "open HTTP connections from one address at most (0: no per-address limit)"},
+	{"response_mb", SP_CONF_INT, API(response_mb), "128", 1, 65536, NULL, 0, NULL,
+	 "answers queued for their readers at most, all together (a slow reader holds its "
+	 "answer until it has read it); one that would go past is refused with 503; answers "
+	 "under 64 KiB, and one alone, always go out"},
 	{"timeout_s", SP_CONF_INT, API(timeout_s), "10", 1, 3600, NULL, 0, NULL,
 	 "an HTTP connection that sends or receives nothing for this long is closed (a "
 	 "bound on each silence, not on a whole request: docs/security.md)"},

@@ -74,6 +74,7 @@ struct collector_conf {
 		int64_t threads;
 		int64_t max_connections;
 		int64_t max_connections_per_ip;
+		int64_t response_mb;
 		int64_t timeout_s;
 		char *tls_cert_file;
 		char *tls_key_file;
