@@ -371,7 +371,7 @@ static bool schedule(struct cityout *c, int64_t now)
 					SP_INFO(LOG_COMP,
 						"periods due wait until the collector has been receiving "
 						"for grace_s (%lld s) since it (re)connected or its "
-						"store works again: the agents' data comes only now",
+						"store recovered (the agents' data comes only now)",
 						(long long)(c->p.grace_ms / 1000));
 				c->waiting_logged = true;
 				break;
