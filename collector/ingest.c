@@ -39,8 +39,9 @@ static const char *const RETAINED_FILTERS[] = {"sp/v1/+/+/birth", "sp/v1/+/+/sta
  */
 #define ACK_DOWN_MS 20
 /*
- * On stop, how long Paho may wait for our in-flight acks before it
- * disconnects; it keeps receiving meanwhile, and all of that is stored.
+ * On stop, how long (plus a second) we wait for the disconnect to complete;
+ * what arrives until then is stored. Our acks still in flight are not waited
+ * for: every ack is published again at the next start.
  */
 #define STOP_DISCONNECT_MS 300
 /*

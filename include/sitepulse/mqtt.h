@@ -67,9 +67,11 @@ struct sp_mqtt_callbacks {
 struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_mqtt_callbacks *cb);
 
 /*
- * Stops receiving, for good: disconnects (Paho waits up to timeout_ms for our
- * in-flight publishes; this call at most a second more for the disconnect to
- * complete, and first for a connect under way to end) and connects no more.
+ * Stops receiving, for good: disconnects at once (our publishes still in
+ * flight are not waited for: the caller must be able to publish them again,
+ * as the collector's acks and the agent's spooled messages are; this call
+ * waits up to timeout_ms + 1 s for the disconnect to complete, and first for
+ * a connect under way to end) and connects no more.
  * Once it returns the message callback is not called again (a delivery
  * under way is waited for, up to timeout_ms + 1 s: one blocked longer, on
  * room in a queue that only the caller's closing it frees, ends after the
@@ -87,7 +89,7 @@ struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_m
 void sp_mqtt_disconnect(struct sp_mqtt *m, int timeout_ms);
 
 /*
- * Disconnects (waiting up to timeout_ms for in-flight work) and frees. A
+ * Disconnects (as sp_mqtt_disconnect, waiting up to timeout_ms + 1 s) and frees. A
  * message callback still blocked (see sp_mqtt_disconnect) must have been
  * freed by the caller first: it touches the client when it returns.
  * Accepts NULL.
