@@ -84,6 +84,14 @@ struct sp_mqtt {
 	atomic_uint subs_asked, subs_granted;
 };
 
+/* Paho's in-flight limit: the data window plus the control messages' reserve. */
+static int paho_inflight(const struct sp_mqtt *m)
+{
+	return m->max_inflight < PAHO_INFLIGHT_MAX - CONTROL_RESERVE
+		       ? m->max_inflight + CONTROL_RESERVE
+		       : PAHO_INFLIGHT_MAX;
+}
+
 static char *dup_or_null(const char *s)
 {
 	return s && *s ? strdup(s) : NULL;
@@ -402,6 +410,12 @@ struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_m
 	pthread_once(&paho_once, paho_global_settings);
 	copts.MQTTVersion = MQTTVERSION_3_1_1;
 	copts.sendWhileDisconnected = 0;
+	/*
+	 * Paho's buffer of commands not yet written counts while connected too
+	 * (100 by default): a full data window plus the control messages must
+	 * fit, or a control message (the agent's offline state) is refused.
+	 */
+	copts.maxBufferedMessages = paho_inflight(m) + CONTROL_RESERVE;
 	rc = MQTTAsync_createWithOptions(&m->client, m->uri, m->client_id,
 					 MQTTCLIENT_PERSISTENCE_NONE, NULL, &copts);
 	if (rc != MQTTASYNC_SUCCESS) {
@@ -428,9 +442,7 @@ static void start_connect(struct sp_mqtt *m)
 
 	co.keepAliveInterval = m->keepalive_s;
 	co.cleansession = m->clean_session;
-	co.maxInflight = m->max_inflight < PAHO_INFLIGHT_MAX - CONTROL_RESERVE
-				 ? m->max_inflight + CONTROL_RESERVE
-				 : PAHO_INFLIGHT_MAX;
+	co.maxInflight = paho_inflight(m);
 	co.connectTimeout = CONNECT_TIMEOUT_S;
 	co.automaticReconnect = 0;
 	co.MQTTVersion = MQTTVERSION_3_1_1;
