@@ -151,7 +151,7 @@ static void on_connection_lost(void *ctx, char *cause)
 {
 	struct sp_mqtt *m = ctx;
 	int64_t now = sp_mono_ms(), up_ms = 0, delay = 0;
-	bool brief = false, log_brief = false;
+	bool brief = false, log_brief = false, closing = false;
 	uint64_t suppressed = 0;
 	pthread_mutex_lock(&m->lock);
 	if (m->state == CONN_UP) {
@@ -163,6 +163,10 @@ static void on_connection_lost(void *ctx, char *cause)
 			atomic_fetch_add(&m->short_lived, 1);
 			log_brief = sp_ratelimit_allow(&m->short_log, now, 1, 60000, &suppressed);
 		}
+	} else if (m->state == CONN_CLOSING) {
+		/* lost while we disconnected: closed all the same, and Paho calls nothing more */
+		m->state = CONN_DOWN;
+		closing = true;
 	}
 	atomic_store(&m->up, false);
 	pthread_cond_broadcast(&m->changed);
@@ -175,7 +179,7 @@ static void on_connection_lost(void *ctx, char *cause)
 			m->client_id, (double)delay / 1000, (long long)(m->backoff.max_ms / 1000),
 			BACKOFF_STABLE_MS / 1000,
 			suppressed ? " (more such losses were not logged)" : "");
-	else if (!brief)
+	else if (!brief && !closing)
 		SP_WARN("mqtt", "%s: connection lost%s%s; reconnecting", m->uri, cause ? ": " : "",
 			cause ? cause : "");
 	if (m->cb.lost)
@@ -212,6 +216,7 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
 	pthread_mutex_lock(&m->lock);
 	if (m->stopped) {
 		m->state = CONN_CLOSING;
+		pthread_cond_broadcast(&m->changed); /* a wait for the connect ends now */
 		pthread_mutex_unlock(&m->lock);
 		close_late_connection(m);
 		return;
