@@ -234,20 +234,21 @@ static double cpu_seconds(void)
 /* Compacts everything written so far, as the collector does an hour later. */
 static int compact_all(struct gendb *g, int64_t *merged_total, double *wall_s, double *cpu_s)
 {
-	int64_t t0 = sp_mono_ms(), later = sp_now_ms() + 2 * 3600 * 1000, merged;
+	int64_t t0 = sp_mono_ms(), later = sp_now_ms() + 2 * 3600 * 1000;
 	double cpu0 = cpu_seconds();
-	int looked, rc;
+	struct store_compaction c;
+	int rc;
 	do {
 		if ((rc = store_w_begin(g->store)))
 			return rc;
-		if ((looked = store_w_compact(g->store, later, COMPACT_BUDGET, -1, &merged)) < 0) {
+		if ((rc = store_w_compact(g->store, later, COMPACT_BUDGET, -1, &c))) {
 			store_w_rollback(g->store);
-			return looked;
+			return rc;
 		}
 		if ((rc = store_w_commit(g->store)))
 			return rc;
-		*merged_total += merged;
-	} while (looked > 0);
+		*merged_total += c.merged;
+	} while (c.looked > 0);
 	*wall_s = (double)(sp_mono_ms() - t0) / 1000.0;
 	if (cpu_s)
 		*cpu_s = cpu_seconds() - cpu0;

@@ -137,6 +137,14 @@ int metrics_render(const struct metrics *m, const struct metrics_gauges *g, stru
 	rc |= counter(b, "sitepulse_compactions_failed_total",
 		      "compaction transactions that failed (readings stay as they were)",
 		      LOAD(m->compactions_failed));
+	rc |= gauge(b, "sitepulse_compaction_backlog_chunks",
+		    "reading chunks due for compaction (written more than [store] compact_after_s "
+		    "ago) that it has not looked at yet, at its last pass (an upper bound: counted "
+		    "in chunk ids)",
+		    (long long)atomic_load((atomic_int_fast64_t *)&m->compaction_backlog));
+	rc |= gauge(b, "sitepulse_compaction_lag_seconds",
+		    "how long the oldest of those chunks has been due, at compaction's last pass",
+		    (long long)atomic_load((atomic_int_fast64_t *)&m->compaction_lag_ms) / 1000);
 	rc |= counter(b, "sitepulse_mail_sent_total", "alert mails delivered", LOAD(m->mail_sent));
 	rc |= counter(b, "sitepulse_mail_failed_total",
 		      "alert mail delivery attempts that failed (each is retried), and alert "

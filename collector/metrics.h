@@ -51,6 +51,8 @@ struct metrics {
 	atomic_uint_fast64_t messages_dropped_store; /* in batches that failed to commit */
 	atomic_uint_fast64_t chunks_compacted;       /* reading chunks merged into others */
 	atomic_uint_fast64_t compactions_failed;
+	atomic_int_fast64_t compaction_backlog;      /* gauge: chunks due, not yet looked at */
+	atomic_int_fast64_t compaction_lag_ms;       /* gauge: how long the oldest has been due */
 	atomic_uint_fast64_t alerts_opened;
 	atomic_uint_fast64_t alerts_adopted;         /* opened, but still active in the store */
 	atomic_uint_fast64_t alerts_cleared;

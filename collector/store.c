@@ -149,9 +149,10 @@ int store_w_heartbeat(struct store *s, int64_t now_ms)
 	return s->be->w_heartbeat(s->impl, now_ms);
 }
 
-int store_w_compact(struct store *s, int64_t now_ms, int budget, int64_t max_ms, int64_t *merged)
+int store_w_compact(struct store *s, int64_t now_ms, int budget, int64_t max_ms,
+		    struct store_compaction *out)
 {
-	return s->be->w_compact(s->impl, now_ms, budget, max_ms, merged);
+	return s->be->w_compact(s->impl, now_ms, budget, max_ms, out);
 }
 
 int store_r_sites(struct store *s, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx)

@@ -245,17 +245,38 @@ int64_t store_w_device_count(struct store *s);
 /* Rewrites the heartbeat row: a real write, so a commit proves the store can write. */
 int store_w_heartbeat(struct store *s, int64_t now_ms);
 
+/* What one call of store_w_compact did, and what it left for the next ones. */
+struct store_compaction {
+	int64_t looked;  /* pieces it looked at */
+	int64_t merged;  /* pieces folded into others */
+	/*
+	 * Pieces due (written compact_after_ms ago or more) are left over: the
+	 * call stopped on its budget or time, or looked at `budget` of them
+	 * and there are more. Call again soon to keep up.
+	 */
+	bool more;
+	/*
+	 * Then (else 0): how many pieces are due and not yet looked at, an upper
+	 * bound (SQLite: counted in chunk ids; ids given up by merges ahead of
+	 * the mark count too), and how long the oldest of them has been due.
+	 */
+	int64_t backlog;
+	int64_t lag_ms;
+};
+
 /*
  * Housekeeping of stored readings, in a transaction of its own: merges the
  * small pieces a busy hour left behind (SQLite: per-transaction chunks of
  * an hour that is over) into few, looking at no more than `budget` of
  * them per call and merging about as many (SQLite: runs of at most 256
- * chunks), and starting no new run once the call has taken max_ms (at
- * least one run is merged; max_ms < 0: no limit): what is left waits for
- * the next call. *merged receives how many pieces were folded together.
- * Returns how many it looked at (0: nothing left to look at now) or SP_E*.
+ * chunks), and starting nothing new once the call has taken max_ms (at
+ * least one run is merged or one (device, hour) finished; max_ms < 0: no
+ * limit): what is left waits for the next call, which goes on where this
+ * one stopped. *out (required) says what it did and left.
+ * Returns 0 or SP_E* (then *out is not to be used).
  */
-int store_w_compact(struct store *s, int64_t now_ms, int budget, int64_t max_ms, int64_t *merged);
+int store_w_compact(struct store *s, int64_t now_ms, int budget, int64_t max_ms,
+		    struct store_compaction *out);
 
 /*
  * Alerts (rules.h, CONTRACT §4), written by the writer inside its batch
@@ -722,7 +743,8 @@ struct store_backend {
 	int (*w_device_seen)(void *impl, int64_t device_id, int64_t ts, int64_t heard);
 	int64_t (*w_device_count)(void *impl);
 	int (*w_heartbeat)(void *impl, int64_t now_ms);
-	int (*w_compact)(void *impl, int64_t now_ms, int budget, int64_t max_ms, int64_t *merged);
+	int (*w_compact)(void *impl, int64_t now_ms, int budget, int64_t max_ms,
+			 struct store_compaction *out);
 	int (*r_sites)(void *impl, int64_t now_ms, int64_t offline_ms, store_site_fn fn, void *ctx);
 	int (*r_site_names)(void *impl, store_site_name_fn fn, void *ctx);
 	int (*r_devices)(void *impl, const char *site, int64_t now_ms, int64_t offline_ms,

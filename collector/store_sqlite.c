@@ -134,6 +134,9 @@ static const char *const WSQL[W_COUNT] = {
 	 */
 	[W_CHUNK_NEXT_ID] = "SELECT max(coalesce((SELECT max(id) FROM reading_chunks), 0), "
 			    "coalesce((SELECT upto FROM compaction WHERE id = 1), 0)) + 1",
+	/* compaction's backlog (store_sqlite_compact.c): look-ups by id alone */
+	[W_COMPACT_NEXT] = "SELECT id, at FROM reading_chunks WHERE id >= ?1 ORDER BY id LIMIT 1",
+	[W_COMPACT_MAX] = "SELECT coalesce(max(id), 0) FROM reading_chunks",
 };
 
 

@@ -28,6 +28,7 @@ enum wstmt {
 	W_DEV_COUNT,
 	W_HEARTBEAT, W_BACK_DEVICES, W_BACK_AGENTS, W_NEWEST_STAMP,
 	W_COMPACT_UPTO, W_COMPACT_SCAN, W_COMPACT_GROUP, W_CHUNK_DEL, W_COMPACT_SET, W_CHUNK_NEXT_ID,
+	W_COMPACT_NEXT, W_COMPACT_MAX,
 	W_COUNT
 };
 
@@ -155,7 +156,8 @@ int sqs_migrate(struct sqlite_store *s);
 int sqs_schema_version(void);
 
 /* store_sqlite_compact.c: merging the small chunks of hours that are over. */
-int sqc_compact(void *impl, int64_t now_ms, int budget, int64_t max_ms, int64_t *merged);
+int sqc_compact(void *impl, int64_t now_ms, int budget, int64_t max_ms,
+		struct store_compaction *out);
 
 /* store_sqlite_read.c: the read connections' statements and the backend's queries. */
 int sqr_prepare_reader(struct sqlite_store *s, struct reader *r);

@@ -63,6 +63,7 @@ struct writer {
 	struct sp_buf done, missing, meta;
 	uint64_t epoch_seen;
 	int64_t last_expire_mono;    /* the cadences: sp_mono_ms */
+	int64_t compact_due_us;      /* when the next compaction pass may run: sp_mono_us */
 	/* the wall clock against the monotonic one, to see it set back (writer.c, note_clock) */
 	int64_t clock_off;
 	bool clock_off_known;

@@ -21,6 +21,13 @@ int64_t sp_mono_ms(void)
 	return read_ms(CLOCK_MONOTONIC);
 }
 
+int64_t sp_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int sp_cond_init_mono(pthread_cond_t *cond)
 {
 	pthread_condattr_t ca;

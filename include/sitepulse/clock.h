@@ -13,6 +13,9 @@ int64_t sp_now_ms(void);
 /* Monotonic clock in milliseconds (for timeouts and intervals). */
 int64_t sp_mono_ms(void);
 
+/* The same clock in microseconds (for measuring short work). */
+int64_t sp_mono_us(void);
+
 /*
  * For a thread that drains its input when asked to stop: false while not
  * stopping, and for budget_ms after stopping began; then true. *deadline

@@ -26,7 +26,8 @@ With everything stopped, the collector's SQLite file is read (read-only):
 per site, the stored records equal the journals' records as multisets (zero
 lost, zero duplicated), each agent's stored seqs are exactly its created
 seqs, and PRAGMA integrity_check is ok. Compaction of stored readings runs
-all along ([store] compact_after_s = 2) and must have merged chunks. The
+all along ([store] compact_after_s = 2) and must have merged chunks, and
+caught up once the agents are silent (its backlog and lag gauges 0). The
 achieved rate (records created / elapsed, from the journals) must be at
 least 2,000 records/s.
 
@@ -461,6 +462,11 @@ def main(env):
     T.check(m.get("sitepulse_chunks_compacted_total", 0) > 0,
             "compaction merged chunks in the final run: %r" % m.get("sitepulse_chunks_compacted_total"))
     T.check_eq(m.get("sitepulse_compactions_failed_total"), 0.0, "sitepulse_compactions_failed_total")
+    # nothing new comes now: compaction (2 s after a chunk is written) catches up with what the
+    # run and the drain wrote, and its last pass says so
+    T.wait_until(lambda: (coll.metrics().get("sitepulse_compaction_backlog_chunks"),
+                          coll.metrics().get("sitepulse_compaction_lag_seconds")) == (0.0, 0.0),
+                 30, "sitepulse_compaction_backlog_chunks and _lag_seconds 0 once the agents are silent")
 
     T.log("step: every alert mail and every due city summary delivered")
     mailed_by_ms = wait_mails(coll, smtp)

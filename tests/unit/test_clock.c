@@ -8,10 +8,13 @@
 
 static void test_clocks(void)
 {
-	int64_t m0 = sp_mono_ms();
+	int64_t m0 = sp_mono_ms(), u0 = sp_mono_us();
 	sp_sleep_ms(20);
-	int64_t m1 = sp_mono_ms();
+	int64_t m1 = sp_mono_ms(), u1 = sp_mono_us();
 	CHECK(m1 - m0 >= 19);
+	/* the same clock in µs */
+	CHECK(u1 - u0 >= 19000);
+	CHECK(u1 / 1000 >= m1 - 1 && u1 / 1000 <= sp_mono_ms());
 	CHECK(sp_now_ms() > 1577836800000LL); /* after 2020-01-01 */
 }
 

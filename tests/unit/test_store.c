@@ -1159,6 +1159,20 @@ static void test_readings_across_chunks(void)
 	drop(s, path);
 }
 
+/* One compaction pass in a transaction of its own, as the writer runs it. 0 or SP_E*. */
+static int compact_pass(struct store *s, int64_t now, int budget, int64_t max_ms,
+			struct store_compaction *c)
+{
+	int rc = store_w_begin(s);
+	if (rc)
+		return rc;
+	if ((rc = store_w_compact(s, now, budget, max_ms, c))) {
+		store_w_rollback(s);
+		return rc;
+	}
+	return store_w_commit(s);
+}
+
 /* Compaction merges an hour's small chunks once it is over, and changes no answer. */
 static void test_compaction(void)
 {
@@ -1167,7 +1181,8 @@ static void test_compaction(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	int64_t ag = 0, merged = -1, total = 0;
+	int64_t ag = 0, total = 0;
+	struct store_compaction c;
 	struct store_device d1, d2, d3;
 	CHECK_EQ_INT(store_w_begin(s), 0);
 	CHECK_EQ_INT(store_w_agent(s, "c", "a", &ag), 0);
@@ -1202,32 +1217,31 @@ static void test_compaction(void)
 
 	/* chunks written within the last hour and its grace are left alone */
 	int64_t now = (int64_t)time(NULL) * 1000;
-	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_compact(s, now, 4096, -1, &merged), 0);
-	CHECK_EQ_INT(store_w_commit(s), 0);
-	CHECK_EQ_INT(merged, 0);
+	CHECK_EQ_INT(compact_pass(s, now, 4096, -1, &c), 0);
+	CHECK_EQ_INT(c.merged, 0);
+	CHECK(!c.more && c.backlog == 0 && c.lag_ms == 0);
 	CHECK_EQ_INT(sql_int(path, "SELECT upto FROM compaction"), 0);
 
 	/* two hours on, in rounds of 10 chunks looked at */
-	int rounds = 0, looked, looked_total = 0;
+	int rounds = 0;
+	int64_t looked_total = 0;
 	do {
-		CHECK_EQ_INT(store_w_begin(s), 0);
-		looked = store_w_compact(s, now + 7200000, 10, -1, &merged);
-		CHECK(looked >= 0 && looked <= 10);
-		CHECK_EQ_INT(store_w_commit(s), 0);
-		total += merged;
-		looked_total += looked;
-	} while (looked > 0 && ++rounds < 100);
+		CHECK_EQ_INT(compact_pass(s, now + 7200000, 10, -1, &c), 0);
+		CHECK(c.looked >= 0 && c.looked <= 10);
+		total += c.merged;
+		looked_total += c.looked;
+	} while (c.looked > 0 && ++rounds < 100);
 	CHECK(rounds < 100);
 	/*
-	 * Round 1 looks at chunks 1-10, which name (d1, hour 0) and (d2, hour 0):
-	 * d1's 30 chunks are merged at once (ids beyond 10 too), which is the
-	 * pass's budget, so it stops there and does not move `upto`. Round 2
-	 * looks at the first 10 left (all d2's) and merges d2's 30. Round 3
-	 * finds the rest: the next hour's two, d3's two and the two merged
-	 * chunks. Round 4: nothing new.
+	 * Round 1 looks at chunks 1-10, which name (d1, hour 0) and (d2, hour 0),
+	 * first d1's (its first chunk is 1): d1's 30 chunks are merged at once
+	 * (ids beyond 10 too) into chunk 1, which is the pass's budget, so it
+	 * stops before d2's and moves `upto` to 1, below d2's first chunk.
+	 * Round 2 looks at the next 10 (all d2's: d1's are gone), merges d2's 30
+	 * into chunk 2 and moves `upto` to 20. Round 3 finds the rest: the next
+	 * hour's two and d3's two. Round 4: nothing new.
 	 */
-	CHECK_EQ_INT(looked_total, 26);
+	CHECK_EQ_INT(looked_total, 24);
 	CHECK_EQ_INT(rounds, 3);
 	CHECK_EQ_INT(sql_int(path, "SELECT upto = (SELECT max(id) FROM reading_chunks) FROM compaction"), 1);
 	/* d1: 30 chunks -> 1 (+1 in the next hour); d2: 30 -> 1 (+1); d3 untouched */
@@ -1240,10 +1254,8 @@ static void test_compaction(void)
 	readings_joined(s, "c", "d2", after, sizeof(after));
 	CHECK_EQ_STR(after, before2);
 	/* nothing more to do: a second pass merges nothing */
-	CHECK_EQ_INT(store_w_begin(s), 0);
-	CHECK_EQ_INT(store_w_compact(s, now + 7200000, 4096, -1, &merged), 0);
-	CHECK_EQ_INT(store_w_commit(s), 0);
-	CHECK_EQ_INT(merged, 0);
+	CHECK_EQ_INT(compact_pass(s, now + 7200000, 4096, -1, &c), 0);
+	CHECK_EQ_INT(c.merged, 0);
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM pragma_integrity_check "
 				   "WHERE integrity_check != 'ok'"), 0);
 	drop(s, path);
@@ -1307,23 +1319,23 @@ static void write_txn(struct store *s, const struct store_device *d, int64_t ag,
 
 static int64_t compact_until_done(struct store *s, int64_t now)
 {
-	int64_t merged, total = 0;
-	int looked, rounds = 0;
+	struct store_compaction c;
+	int64_t total = 0;
+	int rounds = 0;
 	do {
-		CHECK_EQ_INT(store_w_begin(s), 0);
-		looked = store_w_compact(s, now, 4096, -1, &merged);
-		CHECK(looked >= 0);
-		CHECK_EQ_INT(store_w_commit(s), 0);
-		total += merged;
-	} while (looked > 0 && ++rounds < 100);
+		CHECK_EQ_INT(compact_pass(s, now, 4096, -1, &c), 0);
+		total += c.merged;
+	} while (c.looked > 0 && ++rounds < 100);
 	return total;
 }
 
 /*
  * A pass's time bound (store_w_compact max_ms): with 0, each call merges
- * one run and leaves the rest, `upto` kept, for the next call; nothing is
- * skipped. Two devices with 10 one-reading chunks each in an hour that is
- * over: 10 merged, then 10, then none.
+ * one run and leaves the rest for the next call, `upto` just below the
+ * first chunk of the (device, hour) it did not finish; nothing is skipped.
+ * Two devices with 10 one-reading chunks each in an hour that is over: 10
+ * merged (d1's; `upto` 1, below d2's first chunk, more to do), then 10
+ * (d2's; `upto` past all 20, done), then none.
  */
 static void test_compaction_time_bound(void)
 {
@@ -1332,7 +1344,8 @@ static void test_compaction_time_bound(void)
 	CHECK(s != NULL);
 	if (s == NULL)
 		return;
-	int64_t ag = 0, merged = -1;
+	int64_t ag = 0;
+	struct store_compaction c;
 	struct store_device d1, d2;
 	CHECK_EQ_INT(store_w_begin(s), 0);
 	CHECK_EQ_INT(store_w_agent(s, "c", "a", &ag), 0);
@@ -1345,15 +1358,107 @@ static void test_compaction_time_bound(void)
 	}
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks"), 20);
 	int64_t now = (int64_t)time(NULL) * 1000 + 7200000;
-	const int64_t want[3] = {10, 10, 0};
+	const int64_t want[3] = {10, 10, 0}, want_upto[3] = {1, 20, 20};
 	for (int call = 0; call < 3; call++) {
-		CHECK_EQ_INT(store_w_begin(s), 0);
-		CHECK(store_w_compact(s, now, 4096, 0, &merged) >= 0);
-		CHECK_EQ_INT(store_w_commit(s), 0);
-		CHECK_EQ_INT(merged, want[call]);
+		CHECK_EQ_INT(compact_pass(s, now, 4096, 0, &c), 0);
+		CHECK_EQ_INT(c.merged, want[call]);
+		CHECK_EQ_INT(sql_int(path, "SELECT upto FROM compaction"), want_upto[call]);
+		CHECK_EQ_INT(c.more, call == 0);
 	}
 	CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks"), 2);
 	CHECK_EQ_INT(sql_int(path, "SELECT sum(n) FROM reading_chunks"), 20);
+	drop(s, path);
+}
+
+/*
+ * Compaction keeps up with a chunk rate far above one pass's budget. The
+ * review's case: 2,000 devices, each commit writing a chunk per device into
+ * hours that are over, against passes of 4,096 chunks once a second. A
+ * pass that merged its budget left `upto` where it was, so the next one
+ * looked at the same chunks again; where new chunks kept landing in those
+ * hours every pass spent its budget on the same (device, hour)s, `upto`
+ * never moved and the devices past the first budget's were never merged.
+ * Scaled down here: 64 devices, a budget of 16, each commit 64 one-reading
+ * chunks into the same hour that is over, all at one ts (so storage order
+ * alone orders a device's readings).
+ *  1. One pass per commit, so four times as many chunks written as a pass
+ *     may merge: compaction falls behind (and says so: more, backlog), but
+ *     every pass moves `upto` past the (device, hour)s it finished, so the
+ *     passes walk through the chunks instead of going round the same ones.
+ *  2. Passes while the store says it is behind, as the writer now runs
+ *     them (at most KEEPUP_PASSES per commit here; the writer's rest
+ *     between passes bounds them in time): the backlog part 1 left shrinks
+ *     from commit to commit, and once it is gone each commit's chunks are
+ *     merged before the next one (backlog 0, one chunk per device).
+ * Every reading is there once, in the order written.
+ */
+#define KEEPUP_DEVICES 64
+#define KEEPUP_BUDGET  16
+#define KEEPUP_SLOW    20 /* commits with one pass each */
+#define KEEPUP_FAST    12 /* then commits with passes while behind */
+#define KEEPUP_PASSES  16 /* at most, after a commit */
+static void test_compaction_keeps_up(void)
+{
+	char path[512], body[16], want[16];
+	struct store *s = fresh(path, sizeof(path));
+	CHECK(s != NULL);
+	if (s == NULL)
+		return;
+	int64_t ag = 0, now = (int64_t)time(NULL) * 1000 + 7200000;
+	struct store_compaction c;
+	CHECK_EQ_INT(store_w_begin(s), 0);
+	CHECK_EQ_INT(store_w_agent(s, "k", "a", &ag), 0);
+	int64_t ids[KEEPUP_DEVICES];
+	for (int d = 0; d < KEEPUP_DEVICES; d++) {
+		struct store_device sd;
+		snprintf(body, sizeof(body), "d%d", d);
+		CHECK_EQ_INT(store_w_upsert_device(s, "k", body, ag, NULL, SP_DEV_LIFT, NULL, &sd), 0);
+		ids[d] = sd.id;
+	}
+	CHECK_EQ_INT(store_w_commit(s), 0);
+	int64_t upto = 0, backlog = INT64_MAX;
+	for (int commit = 0; commit < KEEPUP_SLOW + KEEPUP_FAST; commit++) {
+		CHECK_EQ_INT(store_w_begin(s), 0);
+		for (int d = 0; d < KEEPUP_DEVICES; d++) {
+			int len = snprintf(body, sizeof(body), "%d", commit);
+			CHECK_EQ_INT(store_w_reading(s, ids[d], ag, commit + 1, SP_REC_LIFT, HOUR0 + 1000,
+						     body, (size_t)len), 0);
+		}
+		CHECK_EQ_INT(store_w_commit(s), 0);
+		int passes = 0;
+		do {
+			CHECK_EQ_INT(compact_pass(s, now, KEEPUP_BUDGET, -1, &c), 0);
+			int64_t was = upto;
+			upto = sql_int(path, "SELECT upto FROM compaction");
+			if (commit < KEEPUP_SLOW) {
+				CHECK(upto > was);
+				CHECK(c.more && c.backlog > 0 && c.lag_ms > 0);
+			}
+		} while (commit >= KEEPUP_SLOW && c.more && ++passes < KEEPUP_PASSES);
+		if (commit < KEEPUP_SLOW)
+			continue;
+		/* part 2: the backlog only shrinks, and is gone after a few commits */
+		CHECK(c.backlog <= backlog);
+		backlog = c.backlog;
+		if (commit >= KEEPUP_SLOW + KEEPUP_FAST / 2) {
+			CHECK(!c.more);
+			CHECK_EQ_INT(c.backlog, 0);
+			CHECK_EQ_INT(c.lag_ms, 0);
+			CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM reading_chunks"), KEEPUP_DEVICES);
+		}
+	}
+	CHECK_EQ_INT(sql_int(path, "SELECT sum(n) FROM reading_chunks"),
+		     KEEPUP_DEVICES * (KEEPUP_SLOW + KEEPUP_FAST));
+	for (int d = 0; d < KEEPUP_DEVICES; d++) {
+		struct rows r;
+		snprintf(body, sizeof(body), "d%d", d);
+		CHECK_EQ_INT(readings(s, "k", body, -1, ALL_TIME_FROM, ALL_TIME_TO, ROWS_MAX, &r),
+			     KEEPUP_SLOW + KEEPUP_FAST);
+		for (int i = 0; i < r.n && i < ROWS_MAX; i++) {
+			snprintf(want, sizeof(want), "%d", KEEPUP_SLOW + KEEPUP_FAST - 1 - i);
+			CHECK_EQ_STR(r.body[i], want);
+		}
+	}
 	drop(s, path);
 }
 
@@ -4451,6 +4556,7 @@ int main(void)
 	RUN(test_tail_readings_read_whole);
 	RUN(test_compaction);
 	RUN(test_compaction_time_bound);
+	RUN(test_compaction_keeps_up);
 	RUN(test_compaction_keeps_order);
 	RUN(test_chunk_ids);
 	RUN(test_readings_by_kind);
