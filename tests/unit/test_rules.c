@@ -355,7 +355,7 @@ static void test_catalogue(void)
 		{RULE_LIFT_FAULT, ALERT_MAJOR, 0, NAN, NAN},
 		{RULE_CHARGER_SMOKE, ALERT_CRITICAL, 0, NAN, NAN},
 		{RULE_CHARGER_LEAKAGE, ALERT_CRITICAL, 0, 30, 5},
-		{RULE_CHARGER_VOLTAGE, ALERT_MINOR, 60 * S, 15, 2},
+		{RULE_CHARGER_VOLTAGE, ALERT_MINOR, 90 * S, 15, 2},
 		{RULE_CHARGER_DOOR_OPEN, ALERT_MINOR, 0, NAN, NAN},
 		{RULE_CHARGER_OVER_TEMP, ALERT_CRITICAL, 0, 60, 5},
 		{RULE_CHARGER_FAULT, ALERT_MAJOR, 0, NAN, NAN},
@@ -1810,6 +1810,8 @@ static void test_condition_begun_behind_the_clock(void)
 	if (!fx_open(&f))
 		goto out;
 	struct sink *s = f.s;
+	/* the timings below count on a 60 s hold of charger.voltage (its default is 90 s) */
+	rules_config_global(f.cfg, RULE_CHARGER_VOLTAGE)->hold_ms = 60 * S;
 	int64_t t8 = T0 + 8 * H;
 	feed(&f, &CHG, station(&CHG, t8, true), R0);
 	CHECK_EQ_INT(s->n, 1);
@@ -1947,6 +1949,8 @@ static void test_load_takes_no_time_far_ahead(void)
 	if (!fx_open(&f))
 		goto out;
 	struct sink *s = f.s;
+	/* the timings below count on a 60 s hold of charger.voltage (its default is 90 s) */
+	rules_config_global(f.cfg, RULE_CHARGER_VOLTAGE)->hold_ms = 60 * S;
 	/* the smoke alert opened on the clock that ran 8 h ahead */
 	CHECK_EQ_INT(rules_load_alert(f.r, &CHG, "charger.smoke", 0, "", 55, R0 + 8 * H - 30 * S,
 				      R0 + 8 * H, R0), 0);
@@ -1996,12 +2000,49 @@ out:
 	fx_close(&f);
 }
 
+/*
+ * charger.voltage with the station's 60 s heartbeat (DOMAIN: supply voltage
+ * every 60 s and on alarm): one report out of the window followed by a
+ * heartbeat within it opens nothing, on the records or on the tick; two
+ * reports out in a row do. A 60 s hold opened and cleared an alert (two
+ * mails) for the single report.
+ */
+static void test_voltage_needs_two_heartbeats(void)
+{
+	struct fx f;
+	if (!fx_open(&f))
+		goto out;
+	struct sink *s = f.s;
+	feed(&f, &CHG, supply(&CHG, T0, 185), R0);
+	tick(&f, R0 + 60 * S);
+	feed(&f, &CHG, supply(&CHG, T0 + 60 * S, 221), R0 + 61 * S);
+	tick(&f, R0 + 200 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 0, RULE_HOLD_START, RULE_CHARGER_VOLTAGE, 0, "", T0, ANY);
+	CHECK_EV(s, 1, RULE_HOLD_END, RULE_CHARGER_VOLTAGE, 0, "", ANY, ANY);
+
+	sink_clear(s);
+	int64_t t = T0 + 300 * S, r = R0 + 300 * S;
+	feed(&f, &CHG, supply(&CHG, t, 185), r);
+	feed(&f, &CHG, supply(&CHG, t + 60 * S, 186), r + 61 * S);
+	/* the device's clock: its newest record (t + 60 s, arrived 1 s late) plus the wait since */
+	tick(&f, r + 91 * S - 1);
+	CHECK_EQ_INT(s->n, 1);
+	tick(&f, r + 91 * S);
+	CHECK_EQ_INT(s->n, 2);
+	CHECK_EV(s, 1, RULE_OPEN, RULE_CHARGER_VOLTAGE, 0, "", t, t + 90 * S);
+out:
+	fx_close(&f);
+}
+
 static void test_station_rules(void)
 {
 	struct fx f;
 	if (!fx_open(&f))
 		goto out;
 	struct sink *s = f.s;
+	/* the timings below count on a 60 s hold of charger.voltage (its default is 90 s) */
+	rules_config_global(f.cfg, RULE_CHARGER_VOLTAGE)->hold_ms = 60 * S;
 	feed(&f, &CHG, station(&CHG, T0, true), R0);
 	CHECK_EQ_INT(s->n, 1);
 	CHECK_EV(s, 0, RULE_OPEN, RULE_CHARGER_SMOKE, 0, "", T0, T0);
@@ -2323,6 +2364,8 @@ static void test_absent_fields_leave_state(void)
 	if (!fx_open(&f))
 		goto out;
 	struct sink *s = f.s;
+	/* the timings below count on a 60 s hold of charger.voltage (its default is 90 s) */
+	rules_config_global(f.cfg, RULE_CHARGER_VOLTAGE)->hold_ms = 60 * S;
 	/* nothing starts from a record without the field */
 	feed(&f, &CHG, station(&CHG, T0, false), R0);
 	feed(&f, &CHG, port(&CHG, T0, 1, SP_PORT_IDLE), R0);
@@ -2398,6 +2441,8 @@ static void test_disabled_rule(void)
 	if (!fx_open(&f))
 		goto out;
 	struct sink *s = f.s;
+	/* the timings below count on a 60 s hold of charger.voltage (its default is 90 s) */
+	rules_config_global(f.cfg, RULE_CHARGER_VOLTAGE)->hold_ms = 60 * S;
 	rules_config_global(f.cfg, RULE_CHARGER_SMOKE)->enabled = false;
 	rules_config_global(f.cfg, RULE_CHARGER_VOLTAGE)->enabled = false;
 	feed(&f, &CHG, station(&CHG, T0, true), R0);
@@ -2646,6 +2691,7 @@ int main(void)
 	RUN(test_clock_set_forward_keeps_holds);
 	RUN(test_clock_set_back_keeps_holds);
 	RUN(test_load_takes_no_time_far_ahead);
+	RUN(test_voltage_needs_two_heartbeats);
 	RUN(test_station_rules);
 	RUN(test_cabinet_over_temp);
 	RUN(test_port_over_temp_hysteresis);
