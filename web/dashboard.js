@@ -12,6 +12,12 @@
  * from GET /api/v1/alerts/counts, which no limit cuts, and a list cut by its
  * limit says so on the page.
  *
+ * The alert tables are not redrawn while the operator points at or works
+ * in them (operatorIn): a click hits the alert the operator saw. An
+ * acknowledgement's answer redraws its row at once, and lists fetched
+ * before it cannot bring the old state back (overlay). A 200 that is not
+ * the expected JSON (a proxy's page) is a failure, never "no alerts".
+ *
  * Times are shown in their site's time zone (the "timezone" of each site in
  * /api/v1/sites; CONTRACT §1) with the offset, whatever the browser's zone.
  *
@@ -38,6 +44,10 @@
 	var FETCH_TIMEOUT_MS = 10000;
 	var SEVERITIES = ["critical", "major", "minor", "warning"];
 	var ACTIVE_LIMIT = 1000;        /* active alerts listed per severity (newest first) */
+	var CLEARED_SHOWN = 20;         /* "Recently cleared": the latest cleared ... */
+	var CLEARED_ASKED = 200;        /* ... of this many newest opened (all, and critical) */
+	var PAUSE_IDLE_MS = 60000;      /* a pointer resting on a table this long no longer pauses it */
+	var ACK_KEEP_MS = 300000;       /* how long an acknowledgement's answer overrides older lists */
 	var DEFAULT_ZONE = "Asia/Shanghai"; /* CONTRACT §1: a site the sites list has not named */
 	var TOKEN_KEY = "sitepulse.token";
 	var NAME_KEY = "sitepulse.name";
@@ -57,10 +67,18 @@
 		nextTry: 0,        /* while down: Date.now() before which no try is made */
 		role: null,        /* the token's: "viewer", "operator", "unknown", "asking"; null = ask */
 		acking: new Set(), /* alert ids with an acknowledgement in flight */
-		pendingAck: null,  /* alert id to acknowledge once the name is given */
+		pendingAck: null,  /* the alert (as shown) to acknowledge once the name is given */
 		sigs: {},          /* table id -> signature of what it shows */
-		zones: new Map()   /* site -> its IANA time zone, from /api/v1/sites */
+		zones: new Map(),  /* site -> its IANA time zone, from /api/v1/sites */
+		seq: 0,            /* bumped as each refresh starts */
+		acked: new Map(),  /* alert id -> {alert, seq, until}: acknowledged here (see overlay) */
+		pending: {},       /* alert table id -> the redraw deferred while the operator is in it */
+		pointerAt: {},     /* alert table id -> Date.now() of the last pointer move in it */
+		critSeen: null,    /* ids of the active critical alerts last listed (null: none yet) */
+		counts: null,      /* {critical, total} for the tab title, null when unknown */
+		titleMark: ""      /* "(disconnected) ", "(stale) " or "" before the tab title */
 	};
+	var todays = new Map();      /* IANA zone -> today's date there (cleared every tick) */
 	var zoneFormats = new Map(); /* IANA zone -> Intl.DateTimeFormat, null if unknown here */
 
 	/* ------------------------------------------------------------ helpers */
@@ -200,6 +218,17 @@
 	}
 
 	/*
+	 * Today's date in zone. Part of every table's signature, so that rows
+	 * drawn as "today" (time only) are drawn again with their date once the
+	 * day has changed there.
+	 */
+	function todayIn(zone) {
+		if (!todays.has(zone))
+			todays.set(zone, zoned(Date.now(), zone).date);
+		return todays.get(zone);
+	}
+
+	/*
 	 * ISO 8601 in the site's zone with its offset: "14:03:05+08:00" when it
 	 * is today there, else "2026-11-28T14:03:05+08:00".
 	 */
@@ -207,7 +236,7 @@
 		if (!isInt(ts))
 			return "–";
 		var z = zoned(ts, zone);
-		if (z.date === zoned(Date.now(), zone).date)
+		if (z.date === todayIn(zone))
 			return z.time + z.offset;
 		return z.date + "T" + z.time + z.offset;
 	}
@@ -304,24 +333,86 @@
 		return new TextEncoder().encode(s).length;
 	}
 
-	/* The error text of an API answer: its {"error": "..."} or the status. */
+	/*
+	 * The error text of an API answer: its {"error": "..."} or the status;
+	 * for a 200 of the wrong form (say a proxy's HTML page), that.
+	 */
 	function errorText(r) {
+		if (r.status === 200)
+			return r.malformed ? "the answer is not JSON" : "the answer is not of the expected form";
 		if (r.body && typeof r.body === "object" && typeof r.body.error === "string")
 			return r.body.error;
 		return "HTTP " + r.status;
 	}
 
+	/* An answer the page can use: 200 and of the form its call expects. */
+	function good(r) {
+		return r.status === 200 && !r.malformed && (!r.shape || r.shape(r.body));
+	}
+
+	function isList(b) {
+		return Array.isArray(b);
+	}
+
+	function isObject(b) {
+		return !!b && typeof b === "object" && !Array.isArray(b);
+	}
+
+	function isCounts(b) {
+		return isObject(b) && isObject(b.active);
+	}
+
 	/* ------------------------------------------------------------ banner, notice */
 
-	function showBanner(text) {
+	/*
+	 * The banner; what is shown (tables and header counts) is dimmed as
+	 * possibly out of date. mark goes before the tab title: "(disconnected) "
+	 * or "(stale) " when the data could not be refreshed.
+	 */
+	function showBanner(text, mark) {
 		$("banner").textContent = text;
 		$("banner").hidden = false;
 		$("main").classList.add("stale");
+		$("top").classList.add("stale");
+		st.titleMark = mark || "";
+		showTitle();
 	}
 
 	function hideBanner() {
 		$("banner").hidden = true;
 		$("main").classList.remove("stale");
+		$("top").classList.remove("stale");
+		st.titleMark = "";
+		showTitle();
+	}
+
+	/* The tab title: the last known counts, after titleMark. */
+	function showTitle() {
+		var c = st.counts;
+		document.title = st.titleMark + (!c ? "" : c.critical ? "(" + c.critical + " critical) " :
+						 c.total ? "(" + c.total + ") " : "") + "sitepulse";
+	}
+
+	/* The header's time when the data could not be refreshed. */
+	function showStaleTime() {
+		$("updated").textContent = st.lastOk ? "last update " + fmtTime(st.lastOk, pageZone()) +
+			" (stale)" : "no data yet";
+	}
+
+	/* The header as before any data: nothing known (a new token's data is not the old one's). */
+	function resetHeader() {
+		SEVERITIES.forEach(function (s) {
+			$("count-" + s).textContent = "–";
+			$("count-" + s).parentNode.classList.remove("zero");
+		});
+		$("health").className = "pill pill-unknown";
+		$("health").textContent = "collector: …";
+		$("updated").textContent = "";
+		$("announce").textContent = "";
+		st.counts = null;
+		st.lastOk = 0;
+		st.critSeen = null;
+		hideBanner();
 	}
 
 	function showNotice(text, isError) {
@@ -361,8 +452,8 @@
 		storageSet(TOKEN_KEY, null);
 		$("main").hidden = true;
 		$("sign-out").hidden = true;
-		hideBanner();
-		st.sigs = {};
+		resetHeader(); /* the counts, health and time were the old token's: none stays frozen */
+		forgetShown();
 		$("login-reason").textContent = reason ||
 			"Enter an API token (viewer or operator) to see the sites.";
 		$("login").hidden = false;
@@ -381,7 +472,8 @@
 		st.gen++;
 		showName();
 		st.down = 0; /* try at once */
-		st.sigs = {};
+		resetHeader();
+		forgetShown();
 		$("notice").hidden = true;
 		storageSet(TOKEN_KEY, t);
 		$("login").hidden = true;
@@ -426,6 +518,10 @@
 			return;
 		st.role = role;
 		showName();
+		if (role === "viewer") /* at once and in place, even in a paused table */
+			Array.from(document.querySelectorAll("button.ack")).forEach(function (b) {
+				b.remove();
+			});
 		st.sigs["active-alerts"] = null; /* their rows' buttons change */
 		st.sigs["cleared-alerts"] = null;
 		refreshSoon();
@@ -451,22 +547,22 @@
 			$("name-error").hidden = false;
 			return;
 		}
-		var id = st.pendingAck;
+		var a = st.pendingAck;
 		st.pendingAck = null;
 		st.name = v;
 		storageSet(NAME_KEY, v);
 		showName();
 		$("name-dialog").close();
-		if (id !== null)
-			acknowledge(id);
+		if (a !== null)
+			acknowledge(a);
 	}
 
 	/* ------------------------------------------------------------ HTTP */
 
 	/*
-	 * One request: resolves to {status, body, path} (body the parsed JSON or
-	 * null); rejects with {unreachable: true} on a network error or after
-	 * FETCH_TIMEOUT_MS.
+	 * One request: resolves to {status, body, malformed, path} (body the
+	 * parsed JSON or null; malformed when the body is not JSON); rejects
+	 * with {unreachable: true} on a network error or after FETCH_TIMEOUT_MS.
 	 */
 	function request(method, path, payload, auth) {
 		var ctl = new AbortController();
@@ -495,13 +591,13 @@
 			if (res.status === 502 || res.status === 504)
 				throw {name: "ProxyError", status: res.status};
 			return res.text().then(function (text) {
-				var body = null;
+				var body = null, malformed = false;
 				try {
 					body = text ? JSON.parse(text) : null;
 				} catch (e) {
-					body = null;
+					malformed = true; /* e.g. a proxy's HTML page: never taken for "nothing" */
 				}
-				return {status: res.status, body: body, path: path};
+				return {status: res.status, body: body, malformed: malformed, path: path};
 			});
 		}).catch(function (e) { /* fetch() or reading the body: the network */
 			throw {unreachable: true, cause: e};
@@ -510,8 +606,12 @@
 		});
 	}
 
-	function apiGet(path) {
-		return request("GET", path, undefined, true);
+	/* An API call; shape(body) says whether a 200's body is what the call expects (good()). */
+	function apiGet(path, shape) {
+		return request("GET", path, undefined, true).then(function (r) {
+			r.shape = shape;
+			return r;
+		});
 	}
 
 	/* ------------------------------------------------------------ refresh */
@@ -556,13 +656,14 @@
 		st.busy = true;
 		var gen = st.gen;
 		var site = st.site;
+		var seq = ++st.seq; /* acknowledgements answered after this start override its lists */
 		if (st.role === null)
 			learnRole(gen);
 		var health = request("GET", "healthz", undefined, false);
 		var calls = [
 			activeAlerts(),
-			apiGet("api/v1/sites"),
-			apiGet("api/v1/alerts?state=cleared&limit=20"),
+			apiGet("api/v1/sites", isList),
+			clearedAlerts(),
 			site ? devicesWithReadings(site) : Promise.resolve(null)
 		];
 		Promise.all([health.catch(function () {
@@ -571,32 +672,35 @@
 			if (gen !== st.gen)
 				return; /* the token changed meanwhile */
 			renderHealth(r[0]);
-			var answers = r[1].answers.concat(r.slice(2, 4), r[4] ? [r[4].devices] : []);
+			var answers = r[1].answers.concat([r[2]], r[3], r[4] ? [r[4].devices] : []);
 			if (answers.some(function (x) {
 				return x.status === 401;
 			})) {
 				askToken("The collector refused the token (401). Enter a valid token.");
 				return;
 			}
+			/* a 200 that is not JSON of the expected form (a proxy's page) is a failure too */
 			var failed = answers.filter(function (x) {
-				return x.status !== 200;
+				return !good(x);
 			});
-			if (r[2].status === 200)
+			if (r[0] && r[0].status === 200 && !isObject(r[0].body))
+				failed.push(r[0]);
+			if (good(r[2]))
 				takeZones(r[2].body); /* first: every time below is shown in its site's zone */
-			if (r[1].answers.every(function (x) {
-				return x.status === 200;
-			}))
-				renderActive(r[1]);
-			if (r[2].status === 200)
+			if (r[1].answers.every(good))
+				renderActive(r[1], seq);
+			if (good(r[2]))
 				renderSites(r[2].body);
-			if (r[3].status === 200)
-				renderCleared(r[3].body);
-			if (r[4] && site === st.site)
+			if (r[3].every(good))
+				renderCleared(r[3], seq);
+			if (r[4] && site === st.site && (r[4].devices.status !== 200 || good(r[4].devices)))
 				renderDevices(site, r[4]);
 			if (failed.length) {
 				showBanner("collector error: " + failed.map(function (x) {
 					return x.path.split("?")[0] + ": " + errorText(x);
-				}).join("; ") + " — retrying every " + REFRESH_MS / 1000 + " s");
+				}).join("; ") + " — retrying every " + REFRESH_MS / 1000 + " s; what is shown is " +
+					   "the last good data", "(stale) ");
+				showStaleTime();
 			} else {
 				st.lastOk = Date.now();
 				st.down = 0;
@@ -637,14 +741,15 @@
 		var wait = retryDelay(st.down);
 		st.nextTry = Date.now() + wait - 500; /* the 5 s tick that reaches it tries */
 		renderHealth(null);
-		if (document.title.indexOf("(disconnected) ") !== 0) /* the counts, kept, are old */
-			document.title = "(disconnected) " + document.title;
 		var why = e && e.cause ? e.cause : {};
+		/* the counts, kept in the title, are old */
 		showBanner("collector unreachable" + (why.name === "AbortError" ?
 			   " (no answer in " + FETCH_TIMEOUT_MS / 1000 + " s)" : why.name === "ProxyError" ?
 			   " (the proxy answers " + why.status + ")" : "") +
 			   " — next try in " + Math.round(wait / 1000) + " s" +
-			   (st.lastOk ? " (last update " + fmtTime(st.lastOk, pageZone()) + ")" : ""));
+			   (st.lastOk ? " (last update " + fmtTime(st.lastOk, pageZone()) + ")" : ""),
+			   "(disconnected) ");
+		showStaleTime();
 	}
 
 	/*
@@ -654,16 +759,16 @@
 	 * {counts: answer, lists: {severity: answer}, answers: all answers}.
 	 */
 	function activeAlerts() {
-		return apiGet("api/v1/alerts/counts").then(function (counts) {
+		return apiGet("api/v1/alerts/counts", isCounts).then(function (counts) {
 			var out = {counts: counts, lists: {}, answers: [counts]};
-			var c = counts.status === 200 && counts.body ? counts.body.active : null;
-			if (!c || typeof c !== "object")
+			if (!good(counts))
 				return out;
+			var c = counts.body.active;
 			return Promise.all(SEVERITIES.filter(function (s) {
 				return num(c[s]) > 0;
 			}).map(function (s) {
 				return apiGet("api/v1/alerts?state=active&severity=" + s + "&limit=" +
-					      ACTIVE_LIMIT).then(function (r) {
+					      ACTIVE_LIMIT, isList).then(function (r) {
 					out.lists[s] = r;
 					out.answers.push(r);
 				});
@@ -674,13 +779,29 @@
 	}
 
 	/*
+	 * The cleared alerts to pick "Recently cleared" from. The API lists them
+	 * newest opened first, but the table wants the latest cleared: an alert
+	 * opened long ago that cleared just now is behind every alert opened
+	 * since. So the page asks for the CLEARED_ASKED newest opened of all
+	 * severities and, apart, of the critical ones (a long critical alert is
+	 * then only missed behind that many newer critical ones), and keeps the
+	 * latest cleared (renderCleared). Resolves to the two answers.
+	 */
+	function clearedAlerts() {
+		return Promise.all([
+			apiGet("api/v1/alerts?state=cleared&limit=" + CLEARED_ASKED, isList),
+			apiGet("api/v1/alerts?state=cleared&severity=critical&limit=" + CLEARED_ASKED, isList)
+		]);
+	}
+
+	/*
 	 * The site's devices, each charger with its current state (current=1,
 	 * our extension: its newest station record and each port's newest of
 	 * the last 2 minutes), in one request however many chargers there are.
 	 * Resolves to {devices: answer, readings: Map dev -> records}.
 	 */
 	function devicesWithReadings(site) {
-		return apiGet("api/v1/devices?site=" + encodeURIComponent(site) + "&current=1").then(
+		return apiGet("api/v1/devices?site=" + encodeURIComponent(site) + "&current=1", isList).then(
 			function (devs) {
 				var out = {devices: devs, readings: new Map()};
 				if (devs.status === 200 && Array.isArray(devs.body))
@@ -703,6 +824,98 @@
 		tbody.replaceChildren.apply(tbody, rows);
 	}
 
+	/*
+	 * The alert tables are not redrawn under the operator: while the pointer
+	 * moves over one (or rested there less than PAUSE_IDLE_MS ago) or the
+	 * keyboard focus is in it, a new list waits, a line above the table says
+	 * how many alerts it would add, and it is drawn once the pointer or the
+	 * focus leaves. A click then always hits the row the operator saw: a new
+	 * critical alert at the top cannot shift the rows between pointing and
+	 * clicking. A focus that came from a click (not :focus-visible) does not
+	 * hold the table.
+	 */
+	function operatorIn(id) {
+		var t = $(id), f = document.activeElement;
+		if (f && f !== document.body && t.contains(f) && f.matches(":focus-visible"))
+			return true;
+		return t.matches(":hover") && Date.now() - (st.pointerAt[id] || 0) < PAUSE_IDLE_MS;
+	}
+
+	/* Draws an alert table's list, or keeps it for later (above). */
+	function fillAlerts(id, list, seq, cleared) {
+		var sig = alertsSig(list, seq);
+		var next = {sig: sig, list: list, seq: seq, cleared: cleared};
+		if (st.sigs[id] === sig)
+			st.pending[id] = null;
+		else if (operatorIn(id))
+			st.pending[id] = next;
+		else
+			drawAlerts(id, next);
+		showPaused(id);
+	}
+
+	function drawAlerts(id, p) {
+		st.pending[id] = null;
+		st.sigs[id] = p.sig;
+		var rows = p.list.map(function (a) {
+			return alertRow(overlay(a, p.seq), p.cleared);
+		});
+		var tbody = $(id).tBodies[0];
+		tbody.replaceChildren.apply(tbody, rows.length ? rows :
+			[emptyRow(p.cleared ? 8 : 7, p.cleared ? "No cleared alerts." : "No active alerts.")]);
+	}
+
+	/* The pointer or the focus left an alert table (or the tick): draw what waited. */
+	function resume(id) {
+		if (st.pending[id] && !operatorIn(id))
+			drawAlerts(id, st.pending[id]);
+		showPaused(id);
+	}
+
+	function showPaused(id) {
+		var p = st.pending[id], el = $(id + "-paused");
+		if (!p) {
+			el.hidden = true;
+			return;
+		}
+		var shown = new Set(Array.from($(id).tBodies[0].rows).map(function (tr) {
+			return tr.getAttribute("data-alert-id");
+		}));
+		var n = p.list.filter(function (a) {
+			return !shown.has(String(a.id));
+		}).length;
+		el.textContent = (n ? n + " new — " : "changes waiting — ") +
+			"updates paused while the pointer or the keyboard is on this table";
+		el.hidden = false;
+	}
+
+	/* Forgets what the alert tables showed (a new token: nothing of the old one's stays). */
+	function forgetShown() {
+		st.sigs = {};
+		st.pending = {};
+		st.pointerAt = {};
+		st.acked = new Map();
+		["active-alerts", "cleared-alerts"].forEach(function (id) {
+			$(id + "-paused").hidden = true;
+		});
+	}
+
+	/*
+	 * The alert as this page knows it: a list from a refresh that started
+	 * (seq) before an acknowledgement made here was answered is older than
+	 * that answer, which then wins (the row must not come back unacknowledged
+	 * with its button). A 409 (someone else's) gives no alert: the state alone
+	 * is set to acknowledged.
+	 */
+	function overlay(a, seq) {
+		var e = isInt(a.id) ? st.acked.get(a.id) : undefined;
+		if (!e || seq > e.seq)
+			return a;
+		if (e.alert)
+			return e.alert;
+		return unacked(a) ? Object.assign({}, a, {state: str(a.state).replace("_unack", "_ack")}) : a;
+	}
+
 	function emptyRow(cols, text) {
 		return h("tr", {class: "empty"}, h("td", {colspan: cols, text: text}));
 	}
@@ -713,9 +926,11 @@
 		var text;
 		if (r === null) {
 			text = "collector unreachable";
-		} else if (r.status === 200) {
+		} else if (r.status === 200 && isObject(r.body)) {
 			cls = "pill-ok";
 			text = "collector ok";
+		} else if (r.status === 200) {
+			text = "collector health: not the expected answer";
 		} else {
 			var b = r.body && typeof r.body === "object" ? r.body : {};
 			var why = [];
@@ -735,9 +950,10 @@
 			return null;
 		var busy = st.acking.has(a.id);
 		var b = h("button", {type: "button", class: "ack", "data-alert-id": a.id,
+				    title: "acknowledge " + str(a.rule) + " at " + where(a),
 				    text: busy ? "Acknowledging…" : "Acknowledge",
 				    onclick: function () {
-					    onAckClick(a.id);
+					    onAckClick(a); /* the alert this row shows, whatever came since */
 				    }});
 		b.disabled = busy;
 		return b;
@@ -759,10 +975,13 @@
 		return tr;
 	}
 
-	function alertsSig(list) {
+	/* What an alert table shows; with today's date where it is drawn (times omit it for today). */
+	function alertsSig(list, seq) {
 		return JSON.stringify(list.map(function (a) {
+			a = overlay(a, seq);
+			var zone = zoneOf(str(a.site));
 			return [a.id, a.state, a.acked_by, a.acked_at, a.cleared_at, a.detail, a.severity,
-				st.acking.has(a.id), zoneOf(str(a.site))];
+				st.acking.has(a.id), zone, todayIn(zone)];
 		}));
 	}
 
@@ -778,11 +997,10 @@
 		});
 	}
 
-	/* res: activeAlerts()'s answers, all 200. */
-	function renderActive(res) {
+	/* res: activeAlerts()'s answers, all good; seq: the refresh's. */
+	function renderActive(res, seq) {
 		var counts = {}, total = 0, cut = [], list = [];
-		var c = res.counts.body && typeof res.counts.body.active === "object" ?
-			res.counts.body.active : {};
+		var c = res.counts.body.active;
 		SEVERITIES.forEach(function (s) {
 			var r = res.lists[s];
 			var got = r && Array.isArray(r.body) ? r.body.filter(function (a) {
@@ -807,26 +1025,58 @@
 		$("active-truncated").textContent = cut.length ?
 			"Showing " + cut.join(", ") + " active alerts." : "";
 		$("active-truncated").hidden = cut.length === 0;
-		document.title = (counts.critical ? "(" + counts.critical + " critical) " :
-				  total ? "(" + total + ") " : "") + "sitepulse";
-		fillTable("active-alerts", alertsSig(list),
-			  list.length ? list.map(function (a) {
-				  return alertRow(a, false);
-			  }) : [emptyRow(7, "No active alerts.")]);
+		st.counts = {critical: counts.critical, total: total};
+		showTitle();
+		announceCritical(list.filter(function (a) {
+			return a.severity === "critical";
+		}));
+		fillAlerts("active-alerts", list, seq, false);
 	}
 
-	/* The API's 20 newest opened of the cleared alerts, the latest cleared first. */
-	function renderCleared(body) {
-		var list = Array.isArray(body) ? body.filter(function (a) {
-			return a && typeof a === "object";
-		}) : [];
-		list.sort(function (x, y) {
-			return (isInt(y.cleared_at) ? y.cleared_at : 0) - (isInt(x.cleared_at) ? x.cleared_at : 0);
+	/*
+	 * Says a new critical alert in the live region (aria-live assertive), for
+	 * those who do not watch the screen or cannot see its colours. Not for
+	 * the ones there when the page opened: those the table shows.
+	 */
+	function announceCritical(crit) {
+		var ids = new Set(crit.map(function (a) {
+			return a.id;
+		}));
+		var fresh = st.critSeen === null ? [] : crit.filter(function (a) {
+			return !st.critSeen.has(a.id);
 		});
-		fillTable("cleared-alerts", alertsSig(list),
-			  list.length ? list.map(function (a) {
-				  return alertRow(a, true);
-			  }) : [emptyRow(8, "No cleared alerts.")]);
+		st.critSeen = ids;
+		if (!fresh.length)
+			return;
+		$("announce").textContent = (fresh.length === 1 ? "New critical alert: " :
+					     fresh.length + " new critical alerts: ") +
+			fresh.slice(0, 3).map(function (a) {
+				return str(a.rule) + " at " + where(a);
+			}).join("; ") + (fresh.length > 3 ? "; …" : "") + ".";
+	}
+
+	/*
+	 * "Recently cleared": of clearedAlerts()'s answers (all good), the
+	 * CLEARED_SHOWN latest cleared, and every unacknowledged critical one
+	 * besides (it must not drop off the screen unacknowledged); latest
+	 * cleared first.
+	 */
+	function renderCleared(res, seq) {
+		var byId = new Map();
+		res.forEach(function (r) {
+			r.body.forEach(function (a) {
+				if (isObject(a) && isInt(a.id))
+					byId.set(a.id, a);
+			});
+		});
+		var all = Array.from(byId.values());
+		all.sort(function (x, y) {
+			return num(y.cleared_at) - num(x.cleared_at) || y.id - x.id;
+		});
+		var list = all.filter(function (a, i) {
+			return i < CLEARED_SHOWN || (a.severity === "critical" && unacked(a));
+		});
+		fillAlerts("cleared-alerts", list, seq, true);
 	}
 
 	function num(v) {
@@ -1000,7 +1250,7 @@
 			var online = d.online === true;
 			return {d: d, online: online, summary: deviceSummary(d, res.readings.get(d.dev))};
 		});
-		var sig = JSON.stringify([site, zoneOf(site), rows.map(function (x) {
+		var sig = JSON.stringify([site, zoneOf(site), todayIn(zoneOf(site)), rows.map(function (x) {
 			return [x.d.dev, x.d.kind, x.online, x.d.last_seen, x.summary, x.d.active_alerts];
 		})]);
 		fillTable("devices", sig, rows.length ? rows.map(function (x) {
@@ -1020,13 +1270,14 @@
 
 	/* ------------------------------------------------------------ acknowledging */
 
-	function onAckClick(id) {
+	/* a: the alert as its row showed it when clicked. */
+	function onAckClick(a) {
 		if (!st.name) {
-			st.pendingAck = id;
+			st.pendingAck = a;
 			openNameDialog();
 			return;
 		}
-		acknowledge(id);
+		acknowledge(a);
 	}
 
 	function setAckBusy(id, busy) {
@@ -1038,33 +1289,89 @@
 			}
 	}
 
-	function acknowledge(id) {
+	/* "lift.trapped at hp-1 / lift-1 (alert 12)": what an operator recognises. */
+	function describe(a) {
+		return str(a.rule) + " at " + where(a) + " (alert " + a.id + ")";
+	}
+
+	/*
+	 * An acknowledgement answered (alert: the 200's, or null for a 409): its
+	 * rows are drawn again at once, in place (no other row moves), without
+	 * the button, and lists of refreshes started before now cannot bring the
+	 * unacknowledged state back (overlay).
+	 */
+	function markAcked(a, alert) {
+		var now = Date.now();
+		st.acked.forEach(function (e, k) {
+			if (e.until < now)
+				st.acked.delete(k);
+		});
+		var e = {alert: alert, seq: st.seq, until: now + ACK_KEEP_MS};
+		st.acked.set(a.id, e);
+		["active-alerts", "cleared-alerts"].forEach(function (t) {
+			Array.from($(t).tBodies[0].rows).forEach(function (tr) {
+				if (tr.getAttribute("data-alert-id") !== String(a.id))
+					return;
+				var nu = alertRow(overlay(a, e.seq), t === "cleared-alerts");
+				var had = tr.contains(document.activeElement);
+				tr.replaceWith(nu);
+				if (had) { /* the keyboard stays on the row, not thrown back to the top */
+					nu.tabIndex = -1;
+					nu.focus();
+				}
+			});
+			st.sigs[t] = null; /* the next refresh draws its own list (unless paused) */
+		});
+	}
+
+	function acknowledge(a) {
+		var id = a.id;
 		if (st.acking.has(id) || !st.token)
 			return;
 		st.acking.add(id);
 		setAckBusy(id, true);
 		var gen = st.gen;
+		var done = false; /* acknowledged: its button stays away */
 		request("POST", "api/v1/alerts/" + id + "/ack", {by: st.name}, true).then(function (r) {
 			if (gen !== st.gen)
 				return;
-			if (r.status === 200)
-				showNotice("Alert " + id + " acknowledged by " + st.name + ".", false);
-			else if (r.status === 401)
+			var body = r.status === 200 && isObject(r.body) && r.body.id === id &&
+				   typeof r.body.state === "string" ? r.body : null;
+			if (body) {
+				done = true;
+				st.acking.delete(id);
+				markAcked(a, body);
+				showNotice("Acknowledged " + describe(body) + " as " + st.name + ".", false);
+			} else if (r.status === 200) {
+				showNotice("The collector's answer to acknowledging " + describe(a) + " is not " +
+					   "readable: whether it was acknowledged is not known — refreshing.", true);
+			} else if (r.status === 409) {
+				done = true;
+				st.acking.delete(id);
+				markAcked(a, null);
+				showNotice(describe(a) + " was already acknowledged (" + errorText(r) + ").", false);
+			} else if (r.status === 401)
 				askToken("The collector refused the token (401). Enter a valid token.");
 			else if (r.status === 403) {
-				showNotice("Could not acknowledge alert " + id + ": this is a viewer token " +
+				showNotice("Could not acknowledge " + describe(a) + ": this is a viewer token " +
 					   "(read only); acknowledging needs an operator token.", true);
 				setRole("viewer");
 			} else
-				showNotice("Could not acknowledge alert " + id + " (" + r.status + "): " +
+				showNotice("Could not acknowledge " + describe(a) + " (" + r.status + "): " +
 					   errorText(r), true);
-		}, function () {
-			showNotice("Could not acknowledge alert " + id + ": collector unreachable.", true);
+		}, function (e) {
+			if (gen !== st.gen)
+				return;
+			/* the request may have reached the collector and been committed: do not guess */
+			var why = e && e.cause ? e.cause : {};
+			showNotice("No answer from the collector " + (why.name === "AbortError" ?
+				   "in " + FETCH_TIMEOUT_MS / 1000 + " s " : "") + "to acknowledging " +
+				   describe(a) + ": whether it was acknowledged is not known — refreshing to " +
+				   "see.", true);
 		}).finally(function () {
 			st.acking.delete(id);
-			setAckBusy(id, false);
-			st.sigs["active-alerts"] = null;
-			st.sigs["cleared-alerts"] = null;
+			if (!done)
+				setAckBusy(id, false);
 			refreshSoon();
 		});
 	}
@@ -1097,6 +1404,32 @@
 			st.nextTry = 0; /* the browser's network is back: no need to wait out the backoff */
 			refreshSoon();
 		});
+		/* a background tab's timer runs about once a minute: catch up when it is seen again */
+		document.addEventListener("visibilitychange", function () {
+			if (document.visibilityState !== "visible")
+				return;
+			st.nextTry = 0;
+			todays.clear();
+			updateAges();
+			refreshSoon();
+		});
+		["active-alerts", "cleared-alerts"].forEach(function (id) {
+			var t = $(id);
+			["pointermove", "pointerdown"].forEach(function (ev) {
+				t.addEventListener(ev, function () {
+					st.pointerAt[id] = Date.now();
+				});
+			});
+			t.addEventListener("pointerleave", function () {
+				st.pointerAt[id] = 0;
+				resume(id);
+			});
+			t.addEventListener("focusout", function () {
+				setTimeout(function () { /* the focus has moved on by then */
+					resume(id);
+				}, 0);
+			});
+		});
 		window.addEventListener("hashchange", function () {
 			var t = tokenFromFragment();
 			if (t !== null)
@@ -1112,7 +1445,10 @@
 			$("devices-site").textContent = site;
 		}
 		setInterval(function () {
+			todays.clear(); /* the day may have changed: rows drawn as "today" are drawn again */
 			updateAges();
+			resume("active-alerts"); /* a pointer that rested long enough no longer holds it */
+			resume("cleared-alerts");
 			refresh(); /* skipped while the previous one is still out */
 		}, REFRESH_MS);
 		var t = tokenFromFragment();

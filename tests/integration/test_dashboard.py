@@ -17,8 +17,21 @@ and agent processes.
   - hostile text: a device's fault detail `<img src=x onerror=...>` shows as
     literal text in the alerts table (and the devices table); no <img>
     exists, document.title is untouched;
+  - the pointer on the active alerts table holds its rows: a new critical
+    alert (charger.smoke) is not drawn under it, "1 new — updates paused"
+    says so, the aria-live region announces it; it is drawn once the pointer
+    leaves. The critical badge and the banner reach 4.5:1 contrast;
   - acknowledging: the first click asks the operator's name; the API then
-    shows the alert active_ack, acked_by that name; the button is gone;
+    shows the alert active_ack, acked_by that name; the button is gone. With
+    every list of alerts answering 4 s late (window.fetch wrapped in the
+    page), the row shows acknowledged, without its button, at once from the
+    ack's answer, and lists asked before it do not bring the button back; the
+    notice names rule, site and device;
+  - a 200 with an HTML page instead of the counts (a proxy's): a banner,
+    "(stale)" in the tab title, the header marked stale, the last alerts and
+    counts kept (before: "no alerts", counts 0, a fresh time);
+  - after a 401 the tab title, the header's counts, health and time no
+    longer show the old token's data;
   - a viewer token: Acknowledge shows the collector's 403 error text and
     acknowledges nothing; a bad token (401) brings back the sign-in form,
     which takes a good token;
@@ -37,7 +50,9 @@ and agent processes.
     the API's default list (1000, newest first: checked), yet the page still
     shows it and counts it, counts all 1005 majors, and says it shows only
     the newest 1000 of them;
-  - the cleared fault shows in "Recently cleared", as text;
+  - the cleared fault shows in "Recently cleared", as text; an alert opened
+    before 25 others that cleared first, cleared last, shows first there
+    although it is not among the API's 20 newest opened cleared alerts;
   - the browser's log holds no error: a SEVERE entry fails the test, except
     the network lines of the 403, the 401 and the refused connections this
     test causes on purpose (each phase allows only its own).
@@ -431,12 +446,151 @@ def flood_step(b, coll, broker):
                  "the flood gone from the page, and its notice")
 
 
-def publish_fault(broker, seq, active):
+def publish_x(broker, seq, recs):
+    """One data message of gw-x (chg-x's gateway); each record gets ts now."""
     now = int(time.time() * 1000)
-    rec = {"t": "fault", "dev": "chg-x", "ts": now, "code": "X1", "active": active, "port": 1,
-           "detail": XSS}
+    for r in recs:
+        r.setdefault("dev", "chg-x")
+        r["ts"] = now
     T.publish_ok(broker, "sp/v1/%s/gw-x/data" % SITE,
-                 json.dumps({"v": 1, "seq": seq, "ts": now, "records": [rec]}))
+                 json.dumps({"v": 1, "seq": seq, "ts": now, "records": recs}))
+
+
+def publish_fault(broker, seq, active, code="X1", detail=XSS):
+    publish_x(broker, seq, [{"t": "fault", "code": code, "active": active, "port": 1,
+                             "detail": detail}])
+
+
+# ---------------------------------------------------------------- the page's requests, tampered with
+
+# Wraps window.fetch (which the page calls at each request) once; window.__fetchRules then says
+# what to do with the page's GETs: {delay: ms before every GET of api/v1/alerts...,
+# html: a path prefix answered 200 with an HTML page, as a misconfigured proxy would}.
+FETCH_JS = """
+if (!window.__origFetch) {
+    window.__origFetch = window.fetch;
+    window.fetch = function (u, o) {
+        var f = window.__origFetch, r = window.__fetchRules || {}, url = String(u);
+        var get = !o || !o.method || o.method === 'GET';
+        if (get && r.html && url.indexOf(r.html) === 0)
+            return Promise.resolve(new Response('<html><body>Sign in to the proxy</body></html>',
+                                                {status: 200, headers: {'Content-Type': 'text/html'}}));
+        if (get && r.delay && url.indexOf('api/v1/alerts') === 0)
+            return new Promise(function (ok) { setTimeout(ok, r.delay); }).then(function () {
+                return f(u, o);
+            });
+        return f(u, o);
+    };
+}
+window.__fetchRules = arguments[0];
+"""
+
+
+def fetch_rules(b, rules):
+    b.js(FETCH_JS, rules)
+
+
+def hover(b, css):
+    """Moves the pointer onto the first element matching css (pointermove events)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    el = b.driver.find_element(By.CSS_SELECTOR, css)
+    ActionChains(b.driver).move_to_element(el).move_by_offset(3, 1).perform()
+
+
+def contrast(b, css):
+    """WCAG contrast ratio of the first css element's text colour on its background."""
+    fg, bg = b.js("var s = getComputedStyle(document.querySelector(arguments[0]));"
+                  "return [s.color, s.backgroundColor];", css)
+
+    def lum(c):
+        v = [int(x) / 255 for x in re.findall(r"[0-9.]+", c)[:3]]
+        v = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in v]
+        return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]
+    a, z = sorted((lum(fg), lum(bg)), reverse=True)
+    return (a + 0.05) / (z + 0.05), fg, bg
+
+
+def pause_step(b, coll, broker):
+    """A new critical alert while the pointer is on the active alerts table: the rows stay
+    (a click hits the alert the operator saw), a line says 1 new, a live region announces it;
+    it shows once the pointer leaves."""
+    T.log("step: the pointer on the active alerts table holds its rows; a new critical alert waits")
+    hover(b, "#active-alerts tbody tr .c-detail")
+    before = [r["id"] for r in rows(b, "active-alerts")]
+    publish_x(broker, 2, [{"t": "station", "smoke": True}])  # charger.smoke: critical
+    smoke = T.wait_until(lambda: active_alert(coll, "charger.smoke"), 20, "charger.smoke in the API")
+    hover(b, "#active-alerts tbody tr .c-rule")  # the operator's hand moves on the table
+    T.wait_until(lambda: visible(b, "active-alerts-paused") and
+                 text_of(b, "active-alerts-paused").startswith("1 new"), UI_WAIT_S,
+                 "'1 new — updates paused' above the table")
+    T.check(row_of(b, "active-alerts", "charger.smoke") is None,
+            "charger.smoke drawn under the pointer: the rows moved")
+    T.check_eq([r["id"] for r in rows(b, "active-alerts")], before, "the rows while paused")
+    T.check("charger.smoke at %s / chg-x" % SITE in (text_of(b, "announce") or ""),
+            "the live region: %r" % text_of(b, "announce"))
+    T.check_eq(b.js("return document.getElementById('announce').getAttribute('aria-live')"),
+               "assertive", "the live region's aria-live")
+    b.screenshot("paused")
+    hover(b, "h1")
+    r = T.wait_until(lambda: row_of(b, "active-alerts", "charger.smoke"), 3,
+                     "charger.smoke drawn once the pointer left the table")
+    T.check_eq(r["id"], str(smoke["id"]), "charger.smoke's row")
+    T.check(not visible(b, "active-alerts-paused"), "the pause line gone")
+    T.log("step: the critical badge and the banner reach WCAG AA (4.5:1)")
+    for css in ("#active-alerts .badge.sev-critical", "#banner"):
+        ratio, fg, bg = contrast(b, css)
+        T.check(ratio >= 4.5, "%s: %s on %s is %.2f:1" % (css, fg, bg, ratio))
+
+
+def cleared_step(b, coll, broker):
+    """The reviewer's case: an alert opened before more than 20 others that cleared first is
+    not among the API's 20 newest opened cleared ones when it clears; the page still shows it."""
+    T.log("step: a long-open alert that clears last shows in 'Recently cleared'")
+    publish_fault(broker, 4, True, code="OLD1", detail="opened early")
+    T.wait_until(lambda: active_alert(coll, "charger.fault.OLD1"), 20, "charger.fault.OLD1 open")
+    codes = ["N%02d" % i for i in range(25)]
+
+    def newer_active():
+        return [a for a in coll.api_ok("/api/v1/alerts", {"state": "active", "site": SITE})
+                if a["rule"].startswith("charger.fault.N")]
+    publish_x(broker, 5, [{"t": "fault", "code": c, "active": True, "port": 1} for c in codes])
+    T.wait_until(lambda: len(newer_active()) == 25, 20, "25 newer alerts")
+    publish_x(broker, 6, [{"t": "fault", "code": c, "active": False, "port": 1} for c in codes])
+    T.wait_until(lambda: not newer_active(), 20, "the 25 cleared")
+    publish_fault(broker, 7, False, code="OLD1", detail="opened early")
+
+    def old_cleared():
+        return [a for a in coll.api_ok("/api/v1/alerts", {"state": "cleared", "site": SITE, "limit": 100})
+                if a["rule"] == "charger.fault.OLD1"]
+    old = T.wait_until(old_cleared, 20, "charger.fault.OLD1 cleared")[0]
+    T.check(old["id"] not in [a["id"] for a in coll.api_ok("/api/v1/alerts",
+                                                           {"state": "cleared", "limit": 20})],
+            "charger.fault.OLD1 is not among the API's 20 newest opened cleared alerts")
+    r = T.wait_until(lambda: (lambda x: x if x and x[0]["rule"] == "charger.fault.OLD1" else None)(
+        rows(b, "cleared-alerts")), UI_WAIT_S, "charger.fault.OLD1 first in 'Recently cleared'")[0]
+    T.check(r["ack"] and r["state"] == "unacknowledged", "its row: %r" % r)
+
+
+def malformed_step(b):
+    """A proxy's HTML page answered 200 to the counts: a failure, not 'no alerts'."""
+    T.log("step: an HTML page with 200 instead of the counts: banner, stale, last data kept")
+    T.wait_until(lambda: not visible(b, "banner"), UI_WAIT_S, "no banner before")
+    crit = text_of(b, "count-critical")
+    fetch_rules(b, {"html": "api/v1/alerts/counts"})
+    T.wait_until(lambda: visible(b, "banner") and "api/v1/alerts/counts: the answer is not JSON"
+                 in text_of(b, "banner"), UI_WAIT_S,
+                 "the banner naming the unreadable answer")
+    T.check(b.driver.title.startswith("(stale) "), "the tab title: %r" % b.driver.title)
+    T.check_eq(text_of(b, "count-critical"), crit, "the critical count kept (not 0)")
+    T.check(row_of(b, "active-alerts", "lift.trapped") is not None, "the last alerts kept")
+    T.check(b.js("return document.getElementById('top').classList.contains('stale')"),
+            "the header's counts marked stale")
+    T.check("(stale)" in text_of(b, "updated"), "the header's time: %r" % text_of(b, "updated"))
+    b.screenshot("malformed")
+    fetch_rules(b, {})
+    T.wait_until(lambda: not visible(b, "banner") and not b.driver.title.startswith("(stale)"),
+                 UI_WAIT_S, "the banner gone with good answers")
 
 
 # ---------------------------------------------------------------- the test
@@ -538,6 +692,7 @@ def main(env):
     T.check_eq(b.js("return window.__xss === undefined && document.title.indexOf('pwned') < 0"),
                True, "no script of the detail ran")
     b.screenshot("xss")
+    pause_step(b, coll, broker)
 
     T.log("step: a device whose clock runs an hour ahead: its age says so, not 'just now'")
     now = int(time.time() * 1000)
@@ -558,7 +713,24 @@ def main(env):
     T.wait_until(lambda: b.js("return document.getElementById('name-dialog').open"), 10,
                  "the name dialog")
     fill(b, "name-input", NAME)
+    # every list of alerts now answers 4 s late: a refresh is in flight across the acknowledgement
+    fetch_rules(b, {"delay": 4000})
     click(b, "#name-save", "Save")
+    hover(b, "h1")  # off the table: it is not paused, so only the page's bookkeeping keeps the row
+
+    def row_acked():
+        r = row_of(b, "active-alerts", "lift.trapped")
+        return r if r and not r["ack"] and NAME in r["state"] else None
+    T.wait_until(row_acked, 2.5, "the row acknowledged from the ack's answer, at once (the lists "
+                 "are 4 s late), without its button")
+    T.check("lift.trapped at %s / lift-1" % SITE in text_of(b, "notice-text"),
+            "the notice names rule, site and device: %r" % text_of(b, "notice-text"))
+    end = time.monotonic() + 9  # the lists asked before the answer arrive meanwhile
+    while time.monotonic() < end:
+        T.check(row_acked(), "the row after a list asked before the acknowledgement: %r"
+                % row_of(b, "active-alerts", "lift.trapped"))
+        time.sleep(0.2)
+    fetch_rules(b, {})
 
     def acked():
         a = [x for x in coll.api_ok("/api/v1/alerts", {"site": SITE}) if x["id"] == api_alert["id"]]
@@ -574,6 +746,8 @@ def main(env):
     T.check_eq(b.js("return sessionStorage.getItem('sitepulse.name')"), NAME, "the name kept")
     T.check(NAME in text_of(b, "operator"), "the header shows who acknowledges")
     log.take("acknowledge")
+    malformed_step(b)
+    log.take("malformed")
 
     T.log("step: a viewer token: no Acknowledge buttons (GET /api/v1/me), 'read only' in the header")
     b.driver.get(coll.base + "/#token=" + T.VIEWER_TOKEN)
@@ -598,6 +772,11 @@ def main(env):
     T.wait_until(lambda: visible(b, "login") and "401" in text_of(b, "login-reason"), UI_WAIT_S,
                  "the sign-in form after a 401")
     T.check(not visible(b, "main"), "the data hidden after a 401")
+    T.check_eq(b.driver.title, "sitepulse", "the tab title after a 401 (no old counts)")
+    T.check_eq(text_of(b, "count-critical"), "–", "the header's critical count after a 401")
+    T.check(text_of(b, "health") != "collector ok" and not text_of(b, "updated"),
+            "the header's health and time after a 401: %r, %r"
+            % (text_of(b, "health"), text_of(b, "updated")))
     T.check_eq(b.js("return sessionStorage.getItem('sitepulse.token')"), None,
                "the refused token dropped from sessionStorage")
     fill(b, "token-input", T.OPERATOR_TOKEN)
@@ -632,7 +811,7 @@ def main(env):
     log.take("unreachable", allowed=refused)
 
     T.log("step: the fault clears: it shows in 'Recently cleared', as text")
-    publish_fault(broker, 2, False)
+    publish_fault(broker, 3, False)
 
     def cleared_row():
         r = row_of(b, "cleared-alerts", "charger.fault.X1")
@@ -644,6 +823,7 @@ def main(env):
     T.check("pwned" not in b.driver.title, "document.title: %r" % b.driver.title)
     b.screenshot("final")
     log.take("final")
+    cleared_step(b, coll, broker)
 
     T.log("step: the broker stopped: /healthz says 503, and so does a banner, not only the pill")
     broker.stop()
