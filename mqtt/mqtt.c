@@ -418,9 +418,11 @@ struct sp_mqtt *sp_mqtt_create(const struct sp_mqtt_params *p, const struct sp_m
 	/*
 	 * Paho's buffer of commands not yet written counts while connected too
 	 * (100 by default): a full data window plus the control messages must
-	 * fit, or a control message (the agent's offline state) is refused.
+	 * fit, or a control message (the agent's offline state) is refused -
+	 * twice over, for Paho carries commands a lost connection left unwritten
+	 * over to the next one while on_connect_ok starts our counts afresh.
 	 */
-	copts.maxBufferedMessages = paho_inflight(m) + CONTROL_RESERVE;
+	copts.maxBufferedMessages = 2 * paho_inflight(m) + CONTROL_RESERVE;
 	rc = MQTTAsync_createWithOptions(&m->client, m->uri, m->client_id,
 					 MQTTCLIENT_PERSISTENCE_NONE, NULL, &copts);
 	if (rc != MQTTASYNC_SUCCESS) {
