@@ -383,14 +383,13 @@ int citybuild_period(struct citybuild *cb, const char *site, int64_t start, int6
 		}
 		if (rc < 0 && rc != SP_ENOTFOUND) /* a device gone meanwhile has no records */
 			goto done;
+		/* rep->failed_at still says "reading a device's records" */
 		if (cb->nbefore == 0 && b.records == had) {
-			rep->failed_at = "reading a device's records";
 			if ((rc = heard_before(&b, site, d->dev, end)) < 0)
 				goto done;
 			if (rc == 0)
 				summary_drop_device(b.sum);
 		}
-		rc = 0;
 	}
 	if (skip_empty && b.records == 0) {
 		rc = 1;
